@@ -1,0 +1,168 @@
+//! Command-line definitions (clap). Parsing only: no IO, no validation beyond clap's.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bringup",
+    version,
+    about = "Restore services after a large outage, in runbook order, with a tamper-evident timeline.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `bringup RUNBOOK` is `bringup open RUNBOOK`.
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub open: OpenArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stage a simulated datacenter on this machine and open the TUI on it.
+    Demo(DemoArgs),
+    /// Open a runbook in the TUI.
+    Open(OpenCmd),
+    /// Headless: check, then restore in order, printing progress.
+    Run(RunArgs),
+    /// Validate a runbook and print its plan (tiers, parallel waves).
+    Validate(ValidateArgs),
+    /// Print the dependency and tier graph.
+    Plan(PlanArgs),
+    /// Make a report from a journal.
+    Export(ExportArgs),
+    /// Check a journal's hash chain.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Where the simulated datacenter lives (default: a fresh folder under the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenCmd {
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    #[command(flatten)]
+    pub open: OpenArgs,
+}
+
+/// Options shared by `open`, `demo` and `run`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OpenArgs {
+    /// Set a runbook variable (repeatable): --var site=pangyo
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Journal file (default: journal/<runbook stem>-<UTC time>.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Continue a run recorded in this journal.
+    #[arg(long, value_name = "JOURNAL", conflicts_with = "journal")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: continue even though the runbook changed since the journal began.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
+    /// Who is at the keyboard (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Restrict to this service (repeatable).
+    #[arg(long = "only", value_name = "SERVICE")]
+    pub only: Vec<String>,
+    /// Accept and record host keys not yet known (changed keys are never accepted).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Drill mode: the run is recorded as a drill, and inject steps are available.
+    #[arg(long)]
+    pub drill: bool,
+    /// Diagnostics log (default: bringup.log in the journal's folder; level from RUST_LOG).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Approve every `confirm` step (journaled as approvals by the operator).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print every command per host and check reachability, host keys and authentication; change nothing.
+    #[arg(long, conflicts_with = "check_only")]
+    pub dry_run: bool,
+    /// Run the checks only and print a table of states.
+    #[arg(long)]
+    pub check_only: bool,
+    /// Progress as text, or one journal event per line (json).
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Markdown,
+    Json,
+    Html,
+    Csv,
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+}

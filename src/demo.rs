@@ -1,0 +1,1 @@
+//! The simulated datacenter behind `bringup demo`.

@@ -1,0 +1,41 @@
+//! Outputs of the engine: what the driver must do. The engine never does IO itself.
+
+use std::time::Duration;
+
+use crate::engine::event::{Launch, TimerId};
+use crate::engine::state::{ServiceState, StepRef};
+use crate::runbook::model::{Expanded, HostId, ServiceId};
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A service changed state: journal `service_state`.
+    State {
+        service: ServiceId,
+        from: ServiceState,
+        to: ServiceState,
+        reason: Option<String>,
+    },
+    /// Run a command on a host: journal `step_started`, then send it. Answer with
+    /// `Input::StepFinished` carrying the same attempt id.
+    Run {
+        launch: Launch,
+        command: Expanded,
+        timeout: Duration,
+        /// For checks: the regex the output must match (the driver reports `output_matched`).
+        expect_output: Option<regex::Regex>,
+        expect_exit: i32,
+    },
+    /// Ask an operator to approve a `confirm` step on these hosts (answer `Input::Approval`).
+    AskApproval {
+        step: StepRef,
+        commands: Vec<(HostId, Expanded)>,
+    },
+    /// Ask an operator to carry out a manual step (answer `Input::Manual` or `ManualUnavailable`).
+    AskManual { step: StepRef, instruction: Expanded },
+    /// Feed `Input::Wake(timer)` back after this long (retry delay).
+    Sleep { timer: TimerId, after: Duration },
+    /// Nothing is running or can start without an operator: the run is over (headless) or idle (TUI).
+    Finished {
+        services: Vec<(ServiceId, ServiceState)>,
+    },
+}

@@ -1,0 +1,67 @@
+//! Inputs to the engine: what happened outside it (a step ended, an operator decided, a
+//! timer fired). The driver journals each one before feeding it in.
+
+use std::time::Duration;
+
+use crate::engine::state::{Decision, ManualOutcome, StepOutcome, StepRef};
+use crate::runbook::model::{HostId, ServiceId};
+
+/// A ticket for one attempt of one step on one host, issued by [`crate::engine::Effect::Run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(pub u64);
+
+/// A ticket for a timer, issued by [`crate::engine::Effect::Sleep`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Headless run or TUI auto mode: check everything selected, then restore in plan order.
+    RunPlan,
+    /// Auto mode on or off (TUI). Off: nothing new starts unless an operator asks.
+    SetAuto(bool),
+    /// Run the checks of one service now.
+    Check(ServiceId),
+    /// Restore one service now; `by_hand` when out of the plan's order.
+    Restore { service: ServiceId, by_hand: bool },
+    /// Run only the next pending step of the service (TUI `Enter`).
+    NextStep(ServiceId),
+    /// Drill: run the service's inject steps.
+    Inject(ServiceId),
+    Skip { service: ServiceId, reason: String },
+    StepFinished {
+        attempt: AttemptId,
+        outcome: StepOutcome,
+        exit_code: Option<i32>,
+        duration: Duration,
+        /// The last non-empty output line (for reasons) or the transport's error.
+        error: Option<String>,
+        /// For checks with `expect_output`: whether the regex matched the output.
+        output_matched: Option<bool>,
+    },
+    Wake(TimerId),
+    Approval { step: StepRef, decision: Decision },
+    Manual { step: StepRef, outcome: ManualOutcome },
+    /// The driver cannot ask an operator (no terminal): the manual step's service ends blocked.
+    ManualUnavailable { step: StepRef },
+    /// Stop: start nothing new (running steps are cancelled by the driver).
+    Stop,
+}
+
+/// A step attempt on one host that the engine asked for (kept for matching results).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub attempt_id: AttemptId,
+    pub step: StepRef,
+    pub host: HostId,
+    pub attempt: u32,
+}
+
+/// Facts replayed from a journal so a resumed run continues where it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeFacts {
+    /// Last recorded state of each service.
+    pub states: Vec<(ServiceId, crate::engine::state::ServiceState, Option<String>)>,
+    /// Restore steps recorded as successful on a host: never run again.
+    pub restored_steps: Vec<(StepRef, HostId)>,
+}

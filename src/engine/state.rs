@@ -1,0 +1,254 @@
+//! The engine's vocabulary (service states, phases, outcomes) and the read-only views that
+//! front ends draw from. No IO here.
+
+use std::fmt;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::runbook::model::{HostId, ServiceId};
+
+/// SPEC's service states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    #[default]
+    Unknown,
+    Checking,
+    Healthy,
+    Down,
+    Partial,
+    Restoring,
+    Verifying,
+    Restored,
+    Failed,
+    Blocked,
+    Skipped,
+}
+
+impl ServiceState {
+    pub const ALL: [ServiceState; 11] = [
+        Self::Unknown,
+        Self::Checking,
+        Self::Healthy,
+        Self::Down,
+        Self::Partial,
+        Self::Restoring,
+        Self::Verifying,
+        Self::Restored,
+        Self::Failed,
+        Self::Blocked,
+        Self::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Checking => "checking",
+            Self::Healthy => "healthy",
+            Self::Down => "down",
+            Self::Partial => "partial",
+            Self::Restoring => "restoring",
+            Self::Verifying => "verifying",
+            Self::Restored => "restored",
+            Self::Failed => "failed",
+            Self::Blocked => "blocked",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Healthy or restored: dependents may start.
+    pub fn is_up(self) -> bool {
+        matches!(self, Self::Healthy | Self::Restored)
+    }
+
+    /// Settled in SPEC's sense: the next tier may start once every lower-tier service is here.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Self::Healthy | Self::Restored | Self::Failed | Self::Blocked | Self::Skipped
+        )
+    }
+
+    /// Work is under way on the service.
+    pub fn is_busy(self) -> bool {
+        matches!(self, Self::Checking | Self::Restoring | Self::Verifying)
+    }
+}
+
+impl fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Check,
+    Restore,
+    Verify,
+    Inject,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Check => "check",
+            Self::Restore => "restore",
+            Self::Verify => "verify",
+            Self::Inject => "inject",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one attempt of one step on one host ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepOutcome {
+    Ok,
+    Failed,
+    Timeout,
+    /// Could not run at all: connection, authentication, host key.
+    Error,
+}
+
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Declined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualOutcome {
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Incident,
+    Drill,
+}
+
+/// Which step of which service: `index` into the service's checks, restores or injects
+/// (`Verify` re-runs the checks, so it indexes `checks`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepRef {
+    pub service: ServiceId,
+    pub phase: PhaseKey,
+    pub index: usize,
+}
+
+/// `Phase` made orderable for use in keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PhaseKey {
+    Check,
+    Restore,
+    Verify,
+    Inject,
+}
+
+impl From<Phase> for PhaseKey {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Check => Self::Check,
+            Phase::Restore => Self::Restore,
+            Phase::Verify => Self::Verify,
+            Phase::Inject => Self::Inject,
+        }
+    }
+}
+
+impl From<PhaseKey> for Phase {
+    fn from(p: PhaseKey) -> Self {
+        match p {
+            PhaseKey::Check => Self::Check,
+            PhaseKey::Restore => Self::Restore,
+            PhaseKey::Verify => Self::Verify,
+            PhaseKey::Inject => Self::Inject,
+        }
+    }
+}
+
+/// Where one step stands on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostStatus {
+    #[default]
+    Pending,
+    Running {
+        attempt: u32,
+    },
+    /// Waiting for the retry delay before `next_attempt`.
+    RetryWait {
+        next_attempt: u32,
+    },
+    Finished {
+        outcome: StepOutcome,
+        exit_code: Option<i32>,
+        attempt: u32,
+        duration: Duration,
+    },
+    /// Not run because the step is manual, skipped or the service stopped before it.
+    NotRun,
+}
+
+/// What an operator is being asked for, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    Approval {
+        step: StepRef,
+        hosts: Vec<HostId>,
+        /// Commands as shown (secrets masked), one per host.
+        commands: Vec<(HostId, String)>,
+    },
+    Manual {
+        step: StepRef,
+        instruction: String,
+    },
+}
+
+/// Everything a front end needs to draw one service; kept current by the engine.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceView {
+    pub state: ServiceState,
+    /// Why it is in that state (failed step, blocking dependency, skip reason).
+    pub reason: Option<String>,
+    /// Per step of the service, per host, the latest status, keyed by step.
+    pub steps: IndexMap<StepRef, IndexMap<HostId, HostStatus>>,
+    /// The step running now or next, if any.
+    pub current: Option<StepRef>,
+    pub waiting: Option<Waiting>,
+    /// Started by an operator out of the plan's order.
+    pub by_hand: bool,
+    /// Restore attempts made (for reports).
+    pub restore_attempts: u32,
+}

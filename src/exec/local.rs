@@ -1,0 +1,1 @@
+//! The `local` transport: commands on the operator's machine through tokio processes.

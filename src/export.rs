@@ -1,0 +1,1 @@
+//! Reports made from a journal: markdown post-mortem, status notice, html, json, csv.

@@ -1,0 +1,5 @@
+//! The timeline: an append-only, hash-chained JSON Lines journal, its writer, verifier and replay.
+
+pub mod event;
+
+pub use event::Event;

@@ -1,0 +1,15 @@
+//! bringup: restore services after a large outage, in the order a runbook gives, and keep a
+//! tamper-evident timeline of everything done.
+
+pub mod cli;
+pub mod cmd;
+pub mod demo;
+pub mod engine;
+pub mod exec;
+pub mod export;
+pub mod journal;
+pub mod runbook;
+pub mod tui;
+
+/// The version recorded in every journal's `run_started`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

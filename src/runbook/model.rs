@@ -1,0 +1,173 @@
+//! The validated runbook: what the rest of bringup works from. Built only by `validate`;
+//! nothing here parses TOML or touches the filesystem.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// The `id` of a `[[service]]`.
+    ServiceId
+);
+id_newtype!(
+    /// The key of a `[hosts.<id>]` table.
+    HostId
+);
+
+/// A runbook that passed validation. Variables are resolved (`[vars]` overridden by `--var`);
+/// commands are kept as templates and expanded per host by [`Runbook::expand`].
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    pub name: String,
+    pub description: String,
+    /// The file it was loaded from and the SHA-256 of its bytes (lowercase hex).
+    pub path: PathBuf,
+    pub sha256: String,
+    pub defaults: Defaults,
+    /// Every variable after `--var` overrides, in file order.
+    pub vars: IndexMap<String, String>,
+    /// Names of variables whose values are shown as `***` everywhere.
+    pub secret_vars: BTreeSet<String>,
+    pub hosts: IndexMap<HostId, Host>,
+    pub groups: IndexMap<String, Vec<HostId>>,
+    /// Services in file order.
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub user: Option<String>,
+    pub concurrency: usize,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retries: 0,
+            retry_delay: Duration::from_secs(5),
+            user: None,
+            concurrency: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Ssh,
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub id: HostId,
+    pub transport: Transport,
+    /// For `ssh`: the address to connect to (may be an `~/.ssh/config` Host alias). Defaults to the id.
+    pub address: String,
+    /// `None`: `~/.ssh/config`'s Port, then 22.
+    pub port: Option<u16>,
+    /// `None`: `[defaults].user`, then `~/.ssh/config`, then `$USER` (resolved by the transport).
+    pub user: Option<String>,
+    pub identity: Option<PathBuf>,
+    pub jump: Option<HostId>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    pub tier: u32,
+    pub rto: Option<Duration>,
+    /// Expanded from host ids and `@group`s, duplicates removed, in order of first mention.
+    pub hosts: Vec<HostId>,
+    pub depends_on: Vec<ServiceId>,
+    pub checks: Vec<Step>,
+    pub restores: Vec<Step>,
+    pub injects: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub action: StepAction,
+    /// The hosts this step runs on: its own `hosts`, or its service's.
+    pub hosts: Vec<HostId>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub expect_exit: i32,
+    pub expect_output: Option<regex::Regex>,
+    pub confirm: bool,
+    /// Customer-facing function this check stands for (status notice).
+    pub feature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepAction {
+    /// A shell command run on each host.
+    Run(Template),
+    /// An instruction an operator marks done or failed.
+    Manual(Template),
+}
+
+/// A string with `{{name}}` placeholders, checked at validation so that every name is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub source: String,
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Text(String),
+    Var(String),
+}
+
+/// A command or instruction expanded for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expanded {
+    /// What is executed (values substituted into a `run` command are shell-quoted).
+    pub text: String,
+    /// The same with every secret value replaced by `***`: the only form that may be shown or journaled.
+    pub shown: String,
+}
