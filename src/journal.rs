@@ -2,4 +2,4 @@
 
 pub mod event;
 
-pub use event::Event;
+pub use event::{CheckInfo, Event, ServiceInfo};

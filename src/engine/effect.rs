@@ -31,7 +31,10 @@ pub enum Effect {
         commands: Vec<(HostId, Expanded)>,
     },
     /// Ask an operator to carry out a manual step (answer `Input::Manual` or `ManualUnavailable`).
-    AskManual { step: StepRef, instruction: Expanded },
+    AskManual {
+        step: StepRef,
+        instruction: Expanded,
+    },
     /// Feed `Input::Wake(timer)` back after this long (retry delay).
     Sleep { timer: TimerId, after: Duration },
     /// Nothing is running or can start without an operator: the run is over (headless) or idle (TUI).

@@ -23,12 +23,18 @@ pub enum Input {
     /// Run the checks of one service now.
     Check(ServiceId),
     /// Restore one service now; `by_hand` when out of the plan's order.
-    Restore { service: ServiceId, by_hand: bool },
+    Restore {
+        service: ServiceId,
+        by_hand: bool,
+    },
     /// Run only the next pending step of the service (TUI `Enter`).
     NextStep(ServiceId),
     /// Drill: run the service's inject steps.
     Inject(ServiceId),
-    Skip { service: ServiceId, reason: String },
+    Skip {
+        service: ServiceId,
+        reason: String,
+    },
     StepFinished {
         attempt: AttemptId,
         outcome: StepOutcome,
@@ -40,10 +46,18 @@ pub enum Input {
         output_matched: Option<bool>,
     },
     Wake(TimerId),
-    Approval { step: StepRef, decision: Decision },
-    Manual { step: StepRef, outcome: ManualOutcome },
+    Approval {
+        step: StepRef,
+        decision: Decision,
+    },
+    Manual {
+        step: StepRef,
+        outcome: ManualOutcome,
+    },
     /// The driver cannot ask an operator (no terminal): the manual step's service ends blocked.
-    ManualUnavailable { step: StepRef },
+    ManualUnavailable {
+        step: StepRef,
+    },
     /// Stop: start nothing new (running steps are cancelled by the driver).
     Stop,
 }
@@ -61,7 +75,11 @@ pub struct Launch {
 #[derive(Debug, Clone, Default)]
 pub struct ResumeFacts {
     /// Last recorded state of each service.
-    pub states: Vec<(ServiceId, crate::engine::state::ServiceState, Option<String>)>,
+    pub states: Vec<(
+        ServiceId,
+        crate::engine::state::ServiceState,
+        Option<String>,
+    )>,
     /// Restore steps recorded as successful on a host: never run again.
     pub restored_steps: Vec<(StepRef, HostId)>,
 }

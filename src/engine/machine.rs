@@ -10,7 +10,6 @@ use crate::engine::effect::Effect;
 use crate::engine::event::{Input, ResumeFacts};
 use crate::engine::state::ServiceView;
 use crate::runbook::model::{Runbook, ServiceId};
-use crate::runbook::plan::Plan;
 
 /// Options fixed for the whole run.
 #[derive(Debug, Clone, Default)]
@@ -23,13 +22,12 @@ pub struct EngineOptions {
 
 pub struct Engine {
     runbook: Arc<Runbook>,
-    plan: Arc<Plan>,
     options: EngineOptions,
     services: IndexMap<ServiceId, ServiceView>,
 }
 
 impl Engine {
-    pub fn new(runbook: Arc<Runbook>, plan: Arc<Plan>, options: EngineOptions) -> Self {
+    pub fn new(runbook: Arc<Runbook>, options: EngineOptions) -> Self {
         let services = runbook
             .services
             .iter()
@@ -37,29 +35,24 @@ impl Engine {
             .collect();
         Self {
             runbook,
-            plan,
             options,
             services,
         }
     }
 
     /// Continue from a journal: states and successful restore steps are taken as recorded.
-    pub fn resume(&mut self, facts: ResumeFacts) -> Vec<Effect> {
+    pub fn resume(&mut self, facts: &ResumeFacts) -> Vec<Effect> {
         let _ = facts;
         Vec::new()
     }
 
     pub fn handle(&mut self, input: Input) -> Vec<Effect> {
-        let _ = (input, &self.runbook, &self.plan, &self.options);
+        let _ = (input, &self.runbook, &self.options);
         todo!("engine machine")
     }
 
     pub fn runbook(&self) -> &Runbook {
         &self.runbook
-    }
-
-    pub fn plan(&self) -> &Plan {
-        &self.plan
     }
 
     /// Every service, in runbook order, with what a front end needs to draw it.

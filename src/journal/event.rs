@@ -18,6 +18,9 @@ pub enum Event {
         vars: IndexMap<String, String>,
         version: String,
         mode: Mode,
+        /// What reports need of the runbook, so a journal alone makes every export.
+        #[serde(default)]
+        services: Vec<ServiceInfo>,
     },
     ServiceState {
         service: ServiceId,
@@ -91,4 +94,26 @@ pub enum Event {
         outcome: String,
         services: IndexMap<ServiceId, ServiceState>,
     },
+}
+
+/// A service as the reports need it, recorded in `run_started`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub id: ServiceId,
+    pub name: String,
+    pub tier: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<u64>,
+    #[serde(default)]
+    pub depends_on: Vec<ServiceId>,
+    /// Check step names with the customer-facing feature each stands for.
+    #[serde(default)]
+    pub checks: Vec<CheckInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInfo {
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
 }

@@ -171,3 +171,137 @@ pub struct Expanded {
     /// The same with every secret value replaced by `***`: the only form that may be shown or journaled.
     pub shown: String,
 }
+
+impl Template {
+    /// Split `{{name}}` placeholders out of `source`. Names are trimmed; `{{` without a closing
+    /// `}}` is kept as text (validation reports it).
+    pub fn parse(source: &str) -> Template {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find("{{") {
+            let Some(close) = rest[open + 2..].find("}}") else {
+                break;
+            };
+            if open > 0 {
+                parts.push(TemplatePart::Text(rest[..open].to_string()));
+            }
+            parts.push(TemplatePart::Var(
+                rest[open + 2..open + 2 + close].trim().to_string(),
+            ));
+            rest = &rest[open + 2 + close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Text(rest.to_string()));
+        }
+        Template {
+            source: source.to_string(),
+            parts,
+        }
+    }
+
+    /// Names of the variables used, in order of appearance.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Var(v) => Some(v.as_str()),
+            TemplatePart::Text(_) => None,
+        })
+    }
+}
+
+/// The mask shown in place of a secret value.
+pub const SECRET_MASK: &str = "***";
+
+impl Runbook {
+    /// The value of a variable for one host of one service: `[vars]`/`--var`, or the built-ins
+    /// `host`, `address`, `service`. `None` for an unknown name (validation prevents it).
+    pub fn var(&self, name: &str, service: &ServiceId, host: &HostId) -> Option<String> {
+        match name {
+            "host" => Some(host.0.clone()),
+            "address" => self.hosts.get(host).map(|h| h.address.clone()),
+            "service" => Some(service.0.clone()),
+            _ => self.vars.get(name).cloned(),
+        }
+    }
+
+    /// Expand a step's `run` or `manual` text for one host. In a `run` command every
+    /// substituted value is shell-quoted; in the shown form secret values are `***`.
+    pub fn expand(&self, action: &StepAction, service: &ServiceId, host: &HostId) -> Expanded {
+        let (template, quote) = match action {
+            StepAction::Run(t) => (t, true),
+            StepAction::Manual(t) => (t, false),
+        };
+        let mut text = String::new();
+        let mut shown = String::new();
+        for part in &template.parts {
+            match part {
+                TemplatePart::Text(t) => {
+                    text.push_str(t);
+                    shown.push_str(t);
+                }
+                TemplatePart::Var(name) => {
+                    let value = self.var(name, service, host).unwrap_or_default();
+                    let value = if quote { shell_quote(&value) } else { value };
+                    text.push_str(&value);
+                    if self.secret_vars.contains(name) {
+                        shown.push_str(SECRET_MASK);
+                    } else {
+                        shown.push_str(&value);
+                    }
+                }
+            }
+        }
+        Expanded { text, shown }
+    }
+
+    /// The values of every secret variable, longest first, for masking output.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .secret_vars
+            .iter()
+            .filter_map(|k| self.vars.get(k))
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in self.secret_values() {
+            out = out.replace(&v, SECRET_MASK);
+        }
+        out
+    }
+}
+
+/// POSIX shell quoting: the value arrives as one word whatever it contains.
+pub fn shell_quote(value: &str) -> String {
+    shlex::try_quote(value).map_or_else(
+        // Only a NUL byte makes quoting impossible; no shell can receive one anyway.
+        |_| format!("'{}'", value.replace('\0', "").replace('\'', r"'\''")),
+        std::borrow::Cow::into_owned,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_splits_placeholders_and_keeps_text() {
+        let t = Template::parse("echo {{ site }}-{{host}} done");
+        assert_eq!(t.vars().collect::<Vec<_>>(), vec!["site", "host"]);
+        assert_eq!(
+            t.parts.first(),
+            Some(&TemplatePart::Text("echo ".to_string()))
+        );
+    }
+
+    #[test]
+    fn substituted_values_are_shell_quoted() {
+        assert_eq!(shell_quote("a b; rm -rf /"), "'a b; rm -rf /'");
+        assert_eq!(shell_quote("plain"), "plain");
+    }
+}
