@@ -1,10 +1,507 @@
-//! `bringup run`.
+//! `bringup run`: the headless front end. Loads the runbook, opens the journal, drives the
+//! engine through the driver, prints progress, asks on the terminal, maps the end to SPEC's
+//! exit codes. Ordering decisions belong to the engine, not here.
 
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, RunFormat};
+use crate::cmd::session::{self, Session};
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
+use crate::driver::{self, Driver, Notice};
+use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
+use crate::journal::{Event, Record};
+use crate::runbook::model::{HostId, Runbook};
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("run")
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bringup: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    runtime.block_on(run_async(args))
 }
+
+async fn run_async(args: &RunArgs) -> ExitCode {
+    let runbook = match session::load_runbook(&args.runbook, &args.open) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        return dry_run(&runbook, args).await;
+    }
+    let session = match Session::open(runbook, &args.open, args.check_only, "run") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    drive(session, args).await
+}
+
+/// A question waiting for the operator at the terminal.
+enum Ask {
+    Approval {
+        step: StepRef,
+        commands: Vec<(HostId, String)>,
+    },
+    Manual {
+        step: StepRef,
+        instruction: String,
+    },
+}
+
+enum Answer {
+    Approval(StepRef, Decision),
+    Manual(StepRef, Option<ManualOutcome>),
+}
+
+async fn drive(session: Session, args: &RunArgs) -> ExitCode {
+    let Session {
+        driver: mut drv,
+        mut messages,
+        runbook,
+        start_notices,
+        ..
+    } = session;
+    let printer = Printer {
+        format: args.format,
+        runbook: runbook.clone(),
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let (answer_tx, mut answers) = tokio::sync::mpsc::channel::<Answer>(4);
+    let mut asks: VecDeque<Ask> = VecDeque::new();
+    let mut asking = false;
+    let mut interrupted = false;
+
+    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            None
+        }
+    };
+
+    let mut pending = start_notices;
+    match drv.input(Input::RunPlan) {
+        Ok(n) => pending.extend(n),
+        Err(e) => return journal_failed(&e),
+    }
+
+    loop {
+        // Carry out what the last step produced: print, queue questions.
+        for notice in pending.drain(..) {
+            match notice {
+                Notice::AskApproval { step, commands } => {
+                    asks.push_back(Ask::Approval { step, commands });
+                }
+                Notice::AskManual { step, instruction } => {
+                    asks.push_back(Ask::Manual { step, instruction });
+                }
+                other => printer.notice(&other),
+            }
+        }
+        // Answer questions: --yes, the terminal, or nobody.
+        while !asking && let Some(ask) = asks.pop_front() {
+            match ask {
+                Ask::Approval { step, commands } => {
+                    if args.yes {
+                        match drv.approve(step, Decision::Approved, &drv.operator().to_string()) {
+                            Ok(n) => pending.extend(n),
+                            Err(e) => return journal_failed(&e),
+                        }
+                    } else if interactive && !interrupted {
+                        asking = true;
+                        spawn_approval_prompt(&runbook, step, commands, answer_tx.clone());
+                    } else {
+                        eprintln!(
+                            "bringup: '{}' needs approval and there is no terminal to ask on; pass --yes to approve confirm steps",
+                            driver::step_name(&runbook, &step)
+                        );
+                        match drv.approve(step, Decision::Declined, "(no terminal)") {
+                            Ok(n) => pending.extend(n),
+                            Err(e) => return journal_failed(&e),
+                        }
+                    }
+                }
+                Ask::Manual { step, instruction } => {
+                    if interactive && !interrupted {
+                        asking = true;
+                        spawn_manual_prompt(&runbook, step, instruction, answer_tx.clone());
+                    } else {
+                        eprintln!(
+                            "bringup: manual step '{}' needs an operator and there is no terminal; its service stays blocked",
+                            driver::step_name(&runbook, &step)
+                        );
+                        match drv.manual_unavailable(step) {
+                            Ok(n) => pending.extend(n),
+                            Err(e) => return journal_failed(&e),
+                        }
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            continue;
+        }
+        if drv.finished().is_some() && !drv.busy() && !asking && asks.is_empty() {
+            break;
+        }
+
+        let step = tokio::select! {
+            msg = messages.recv() => match msg {
+                Some(m) => drv.on_message(m),
+                None => break,
+            },
+            answer = answers.recv() => {
+                asking = false;
+                match answer {
+                    Some(Answer::Approval(step, decision)) => {
+                        let op = drv.operator().to_string();
+                        drv.approve(step, decision, &op)
+                    }
+                    Some(Answer::Manual(step, Some(outcome))) => drv.manual(step, outcome),
+                    Some(Answer::Manual(step, None)) => drv.manual_unavailable(step),
+                    None => Ok(Vec::new()),
+                }
+            },
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                eprintln!("bringup: interrupted; stopping running steps on their hosts…");
+                drv.stop()
+            },
+            () = recv_signal(&mut sigterm), if !interrupted => {
+                interrupted = true;
+                eprintln!("bringup: terminated; stopping running steps on their hosts…");
+                drv.stop()
+            },
+        };
+        match step {
+            Ok(n) => pending.extend(n),
+            Err(e) => return journal_failed(&e),
+        }
+        if interrupted && !drv.busy() {
+            break;
+        }
+    }
+
+    let services: Vec<(crate::runbook::ServiceId, ServiceState)> = drv
+        .engine()
+        .services()
+        .iter()
+        .filter(|(id, _)| session::selected(&runbook, &args.open.only, id))
+        .map(|(id, v)| (id.clone(), v.state))
+        .collect();
+    let code = if interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        driver::exit_code(&services)
+    };
+    let outcome = match code {
+        0 => "restored",
+        EXIT_INTERRUPTED => "interrupted",
+        _ => "incomplete",
+    };
+    match drv.finish(outcome) {
+        Ok(n) => n.iter().for_each(|n| printer.notice(n)),
+        Err(e) => return journal_failed(&e),
+    }
+    drv.executor().shutdown().await;
+    if args.check_only || args.format == RunFormat::Text {
+        printer.table(&drv, &services);
+    }
+    eprintln!("journal: {}", drv.journal_path().display());
+    ExitCode::from(code)
+}
+
+async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn journal_failed(e: &crate::journal::JournalError) -> ExitCode {
+    eprintln!("bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded");
+    ExitCode::from(EXIT_INTERRUPTED)
+}
+
+fn spawn_approval_prompt(
+    runbook: &Runbook,
+    step: StepRef,
+    commands: Vec<(HostId, String)>,
+    tx: tokio::sync::mpsc::Sender<Answer>,
+) {
+    let name = driver::step_name(runbook, &step);
+    tokio::task::spawn_blocking(move || {
+        let mut text = format!(
+            "\n  APPROVAL NEEDED  {} · '{}' will run on {} host(s):\n",
+            step.service,
+            name,
+            commands.len()
+        );
+        for (host, command) in &commands {
+            text.push_str(&format!("    {host}: {command}\n"));
+        }
+        text.push_str("  Approve? [y/N] ");
+        let decision = match ask_line(&text) {
+            Some(a) if a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes") => {
+                Decision::Approved
+            }
+            _ => Decision::Declined,
+        };
+        let _ = tx.blocking_send(Answer::Approval(step, decision));
+    });
+}
+
+fn spawn_manual_prompt(
+    runbook: &Runbook,
+    step: StepRef,
+    instruction: String,
+    tx: tokio::sync::mpsc::Sender<Answer>,
+) {
+    let name = driver::step_name(runbook, &step);
+    tokio::task::spawn_blocking(move || {
+        let text = format!(
+            "\n  MANUAL STEP  {} · '{}'\n    {}\n  When it is done type 'd'; if it cannot be done type 'f': ",
+            step.service, name, instruction
+        );
+        let outcome = loop {
+            match ask_line(&text).as_deref() {
+                Some("d" | "done") => break Some(ManualOutcome::Done),
+                Some("f" | "failed") => break Some(ManualOutcome::Failed),
+                None => break None,
+                Some(_) => {}
+            }
+        };
+        let _ = tx.blocking_send(Answer::Manual(step, outcome));
+    });
+}
+
+/// Print a prompt and read one trimmed line; `None` at end of input.
+fn ask_line(prompt: &str) -> Option<String> {
+    let mut stderr = std::io::stderr();
+    let _ = stderr.write_all(prompt.as_bytes());
+    let _ = stderr.flush();
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim().to_string()),
+    }
+}
+
+async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Dry run of '{}': nothing is changed. Commands per host after expansion:",
+        runbook.name
+    );
+    for service in &runbook.services {
+        if !session::selected(runbook, &args.open.only, &service.id) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n[tier {}] {} — {}",
+            service.tier, service.id, service.name
+        );
+        let phases = [
+            ("check", &service.checks),
+            ("restore", &service.restores),
+        ];
+        for (phase, steps) in phases {
+            for step in steps {
+                let confirm = if step.confirm { "  (asks first)" } else { "" };
+                let _ = writeln!(out, "  {phase} '{}'{confirm}", step.name);
+                for host in &step.hosts {
+                    let expanded = runbook.expand(&step.action, &service.id, host);
+                    let shown = match step.action {
+                        crate::runbook::model::StepAction::Run(_) => expanded.shown,
+                        crate::runbook::model::StepAction::Manual(_) => {
+                            format!("(manual) {}", expanded.shown)
+                        }
+                    };
+                    let _ = writeln!(out, "    {host}: {shown}");
+                }
+            }
+        }
+    }
+    drop(out);
+    let exec = match session::executor(runbook, &args.open) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let mut hosts: Vec<&HostId> = runbook
+        .services
+        .iter()
+        .filter(|s| session::selected(runbook, &args.open.only, &s.id))
+        .flat_map(|s| s.hosts.iter())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    println!("\nHosts ({}): reachability, host key, authentication", hosts.len());
+    let probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))).await;
+    let mut failures = 0;
+    for (host, result) in hosts.iter().zip(probes) {
+        match result {
+            Ok(()) => println!("  ✓ {host}"),
+            Err(e) => {
+                failures += 1;
+                println!("  ✗ {host}: {e}");
+            }
+        }
+    }
+    exec.shutdown().await;
+    if failures == 0 {
+        println!("\nEvery host answered. Nothing was changed.");
+        ExitCode::SUCCESS
+    } else {
+        println!("\n{failures} host(s) cannot be used as they are. Nothing was changed.");
+        ExitCode::from(1)
+    }
+}
+
+struct Printer {
+    format: RunFormat,
+    runbook: Arc<Runbook>,
+}
+
+impl Printer {
+    fn notice(&self, notice: &Notice) {
+        match (self.format, notice) {
+            (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
+            (RunFormat::Text, Notice::Journaled(record)) => {
+                if let Some(line) = progress_line(record) {
+                    println!("{line}");
+                }
+            }
+            _ => {}
+        }
+        let _ = &self.runbook;
+    }
+
+    fn table(&self, drv: &Driver, services: &[(crate::runbook::ServiceId, ServiceState)]) {
+        let mut out = std::io::stderr().lock();
+        let width = services
+            .iter()
+            .map(|(id, _)| id.as_str().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(out, "\n{:<width$}  TIER  {:<10} REASON", "SERVICE", "STATE");
+        for (id, state) in services {
+            let service = self.runbook.services.iter().find(|s| &s.id == id);
+            let tier = service.map_or(0, |s| s.tier);
+            let reason = drv
+                .engine()
+                .service(id)
+                .and_then(|v| v.reason.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>4}  {:<10} {}",
+                id.as_str(),
+                tier,
+                state.as_str(),
+                reason
+            );
+        }
+    }
+}
+
+/// One human line per journal event worth following; output lines are indented under steps.
+fn progress_line(record: &Record) -> Option<String> {
+    let ts = record.ts.format("%H:%M:%S");
+    let text = match &record.event {
+        Event::RunStarted { runbook, operator, .. } => {
+            format!("{ts}  run started: '{runbook}' by {operator}")
+        }
+        Event::ServiceState {
+            service,
+            from,
+            to,
+            reason,
+        } => {
+            let why = reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            format!("{ts}  {service}: {from} → {to}{why}")
+        }
+        Event::StepStarted {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            ..
+        } => {
+            let retry = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            format!("{ts}  {service}: ▶ {phase} '{step}' on {host}{retry}")
+        }
+        Event::StepOutput { host, text, .. } => format!("          {host} │ {text}"),
+        Event::StepFinished {
+            service,
+            phase,
+            step,
+            host,
+            outcome,
+            exit_code,
+            duration_ms,
+            error,
+            ..
+        } => {
+            let mark = if *outcome == crate::engine::StepOutcome::Ok && *exit_code == Some(0) {
+                "✓"
+            } else {
+                "✗"
+            };
+            let code = exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
+            let why = error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+            format!(
+                "{ts}  {service}: {mark} {phase} '{step}' on {host}: {outcome}{code} in {:.1}s{why}",
+                Duration::from_millis(*duration_ms).as_secs_f64()
+            )
+        }
+        Event::Approval {
+            service,
+            step,
+            decision,
+            operator,
+        } => format!("{ts}  {service}: '{step}' {decision:?} by {operator}").to_lowercase(),
+        Event::Manual {
+            service,
+            step,
+            outcome,
+            operator,
+        } => format!("{ts}  {service}: manual '{step}' marked {outcome:?} by {operator}"),
+        Event::Note { operator, text } => format!("{ts}  note by {operator}: {text}"),
+        Event::OperatorAction {
+            operator,
+            service,
+            action,
+            reason,
+        } => {
+            let why = reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            format!("{ts}  {service}: {action} by {operator}{why}")
+        }
+        Event::HostKeyAccepted {
+            host, fingerprint, ..
+        } => format!("{ts}  host key of {host} accepted: {fingerprint}"),
+        Event::Resumed { from_seq, .. } => format!("{ts}  resumed after event {from_seq}"),
+        Event::RunFinished { outcome, .. } => format!("{ts}  run finished: {outcome}"),
+    };
+    Some(text)
+}
+
+use std::time::Duration;

@@ -1,0 +1,232 @@
+//! What `run`, `open` and `demo` share before they diverge: load the runbook, set up the log,
+//! open (or resume) the journal, and assemble engine, executor and driver.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::cli::OpenArgs;
+use crate::cmd::EXIT_BAD_INPUT;
+use crate::driver::{Driver, Message, Notice};
+use crate::engine::{Engine, EngineOptions, Mode};
+use crate::exec::{ExecOptions, Executor};
+use crate::journal::{self, CheckInfo, Event, JournalWriter, ServiceInfo};
+use crate::runbook::model::{Runbook, ServiceId};
+
+pub struct Session {
+    pub driver: Driver,
+    pub messages: mpsc::Receiver<Message>,
+    pub runbook: Arc<Runbook>,
+    /// `run_started` (or `resumed`) as journaled.
+    pub start_notices: Vec<Notice>,
+    /// Keeps the log writer flushing until the session ends.
+    pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+/// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
+pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
+    let runbook = match crate::runbook::load(path, &args.vars) {
+        Ok(rb) => rb,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Err(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    for only in &args.only {
+        if !runbook.services.iter().any(|s| s.id.as_str() == only) {
+            let ids: Vec<&str> = runbook.services.iter().map(|s| s.id.as_str()).collect();
+            let hint = crate::runbook::suggest(only, ids.iter().copied())
+                .map(|s| format!("; did you mean '{s}'?"))
+                .unwrap_or_default();
+            eprintln!(
+                "bringup: --only '{only}' is not a service of {}{hint}",
+                path.display()
+            );
+            return Err(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    }
+    Ok(Arc::new(runbook))
+}
+
+/// Whether `--only` selects this service (no `--only`: every service).
+pub fn selected(_runbook: &Runbook, only: &[String], id: &ServiceId) -> bool {
+    only.is_empty() || only.iter().any(|o| o == id.as_str())
+}
+
+pub fn executor(runbook: &Runbook, args: &OpenArgs) -> Result<Executor, ExitCode> {
+    let options = ExecOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        ..ExecOptions::default()
+    };
+    Ok(Executor::new(runbook, options))
+}
+
+fn operator(args: &OpenArgs) -> String {
+    args.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "operator".to_string())
+}
+
+impl Session {
+    /// Open the journal (new, or `--resume`), start logging beside it, and journal the start.
+    pub fn open(
+        runbook: Arc<Runbook>,
+        args: &OpenArgs,
+        check_only: bool,
+        front: &str,
+    ) -> Result<Session, ExitCode> {
+        let operator = operator(args);
+        let options = EngineOptions {
+            only: args.only.iter().map(ServiceId::new).collect::<BTreeSet<_>>(),
+            check_only,
+        };
+        let mut engine = Engine::new(runbook.clone(), options);
+        let secrets = runbook.secret_values();
+
+        let (journal, start_event, log_path) = if let Some(resume) = &args.resume {
+            let resumed = journal::replay::resume(resume, &runbook).map_err(|e| {
+                eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?;
+            if resumed.runbook_sha256 != runbook.sha256 && !args.force {
+                eprintln!(
+                    "bringup: the runbook '{}' changed since the journal '{}' began (sha256 {} now, {} then); resuming could re-run steps under different commands. Pass --force to resume anyway (recorded in the journal).",
+                    runbook.path.display(),
+                    resume.display(),
+                    short(&runbook.sha256),
+                    short(&resumed.runbook_sha256)
+                );
+                return Err(ExitCode::from(EXIT_BAD_INPUT));
+            }
+            let writer = JournalWriter::open_append(resume, secrets).map_err(|e| {
+                eprintln!("bringup: cannot append to '{}': {e}", resume.display());
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?;
+            if let Some(torn) = &resumed.torn {
+                eprintln!("bringup: warning: {torn}; it is ignored");
+            }
+            let _ = engine.resume(&resumed.facts);
+            let forced = resumed.runbook_sha256 != runbook.sha256;
+            (
+                writer,
+                Event::Resumed {
+                    from_seq: resumed.last_seq,
+                    forced,
+                },
+                log_path(args, resume),
+            )
+        } else {
+            let path = args
+                .journal
+                .clone()
+                .unwrap_or_else(|| journal::default_path(&runbook.path));
+            let writer = JournalWriter::create(&path, secrets).map_err(|e| {
+                eprintln!(
+                    "bringup: cannot create the journal '{}': {e}; choose another place with --journal",
+                    path.display()
+                );
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?;
+            let start = run_started(&runbook, &operator, args.drill);
+            (writer, start, log_path(args, &path))
+        };
+
+        let log_guard = init_log(&log_path);
+        tracing::info!(front, journal = %journal.path().display(), "session opened");
+
+        let exec = executor(&runbook, args)?;
+        let (mut driver, messages) = Driver::new(engine, journal, exec, operator);
+        let start_notices = driver.record(start_event).map_err(|e| {
+            eprintln!("bringup: the journal cannot be written: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        })?;
+        Ok(Session {
+            driver,
+            messages,
+            runbook,
+            start_notices,
+            log_guard,
+        })
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn log_path(args: &OpenArgs, journal: &Path) -> PathBuf {
+    args.log_file.clone().unwrap_or_else(|| {
+        journal
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("bringup.log")
+    })
+}
+
+/// Diagnostics go to a file, never to the screen (the TUI owns it). Level from `RUST_LOG`.
+fn init_log(path: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+/// `run_started`: the runbook's identity and what the reports need of it.
+pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
+    let vars = runbook
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            let shown = if runbook.secret_vars.contains(k) {
+                crate::runbook::model::SECRET_MASK.to_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), shown)
+        })
+        .collect();
+    let services = runbook
+        .services
+        .iter()
+        .map(|s| ServiceInfo {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            tier: s.tier,
+            rto_ms: s.rto.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            depends_on: s.depends_on.clone(),
+            checks: s
+                .checks
+                .iter()
+                .map(|c| CheckInfo {
+                    step: c.name.clone(),
+                    feature: c.feature.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Event::RunStarted {
+        runbook: runbook.name.clone(),
+        runbook_sha256: runbook.sha256.clone(),
+        operator: operator.to_string(),
+        vars,
+        version: crate::VERSION.to_string(),
+        mode: if drill { Mode::Drill } else { Mode::Incident },
+        services,
+    }
+}

@@ -1,0 +1,473 @@
+//! The run driver: carries out the engine's effects (journal, executor, timers) and feeds the
+//! results back. Shared by `bringup run` and the TUI; it decides nothing about ordering.
+//!
+//! Every fact is journaled before bringup acts on it: `step_started` is on disk before the
+//! command is sent, `approval` before the approved step runs, `step_finished` before the
+//! engine hears of it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{
+    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ServiceState, StepRef,
+};
+use crate::exec::{Executor, StepResult};
+use crate::journal::{Event, JournalError, JournalWriter, Record};
+use crate::runbook::model::{Runbook, ServiceId, StepAction};
+
+/// How many output lines may wait between a transport and the driver before the transport
+/// waits: a runaway command cannot eat memory.
+const OUTPUT_CHANNEL: usize = 1024;
+/// Output kept per attempt for matching `expect_output` (the journal keeps everything).
+const MATCH_BUFFER_BYTES: usize = 1 << 20;
+
+/// Something the driver's tasks report back; feed each to [`Driver::on_message`].
+#[derive(Debug)]
+pub enum Message {
+    Output {
+        attempt: AttemptId,
+        line: String,
+    },
+    Done {
+        attempt: AttemptId,
+        result: StepResult,
+    },
+    Wake(crate::engine::TimerId),
+}
+
+/// What a front end should show or ask, produced while carrying out effects.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// An event is on disk (the TUI's timeline, `run --format json`'s lines).
+    Journaled(Record),
+    /// An output line of a running step, secrets masked.
+    Output {
+        step: StepRef,
+        host: crate::runbook::model::HostId,
+        line: String,
+    },
+    /// The operator must approve or decline (`Driver::approve`).
+    AskApproval {
+        step: StepRef,
+        commands: Vec<(crate::runbook::model::HostId, String)>,
+    },
+    /// The operator must carry out a manual step (`Driver::manual`).
+    AskManual { step: StepRef, instruction: String },
+    /// Nothing runs and nothing can start without an operator.
+    Idle {
+        services: Vec<(ServiceId, ServiceState)>,
+    },
+}
+
+struct Running {
+    launch: Launch,
+    cancel: CancellationToken,
+    matcher: Option<regex::Regex>,
+    seen: String,
+}
+
+pub struct Driver {
+    engine: Engine,
+    runbook: Arc<Runbook>,
+    journal: JournalWriter,
+    exec: Executor,
+    operator: String,
+    tx: mpsc::Sender<Message>,
+    running: HashMap<AttemptId, Running>,
+    /// Cancels every running step (Ctrl-C, SIGTERM, quit).
+    stop: CancellationToken,
+    finished: Option<Vec<(ServiceId, ServiceState)>>,
+}
+
+impl Driver {
+    /// The receiver gets what the driver's tasks report; pass each message to `on_message`.
+    pub fn new(
+        engine: Engine,
+        journal: JournalWriter,
+        exec: Executor,
+        operator: String,
+    ) -> (Driver, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
+        let runbook = Arc::new(engine.runbook().clone());
+        (
+            Driver {
+                engine,
+                runbook,
+                journal,
+                exec,
+                operator,
+                tx,
+                running: HashMap::new(),
+                stop: CancellationToken::new(),
+                finished: None,
+            },
+            rx,
+        )
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
+    pub fn journal_path(&self) -> &std::path::Path {
+        self.journal.path()
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.exec
+    }
+
+    /// Steps in flight right now.
+    pub fn busy(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Set when the engine reported that nothing runs and nothing can start.
+    pub fn finished(&self) -> Option<&[(ServiceId, ServiceState)]> {
+        self.finished.as_deref()
+    }
+
+    /// Journal an event that records an operator's act (a note, a host key accepted...).
+    pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
+        let record = self.journal.append(event)?;
+        Ok(vec![Notice::Journaled(record)])
+    }
+
+    /// Feed an operator's or the plan's input to the engine and carry out what follows.
+    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
+        if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
+            self.finished = None;
+        }
+        if let Input::Restore { service, by_hand: true } = &input {
+            let record = self.journal.append(Event::OperatorAction {
+                operator: self.operator.clone(),
+                service: service.clone(),
+                action: "restore started by hand".to_string(),
+                reason: None,
+            })?;
+            let mut notices = vec![Notice::Journaled(record)];
+            let effects = self.engine.handle(input);
+            notices.extend(self.apply(effects)?);
+            return Ok(notices);
+        }
+        if let Input::Skip { service, reason } = &input {
+            let record = self.journal.append(Event::OperatorAction {
+                operator: self.operator.clone(),
+                service: service.clone(),
+                action: "skipped".to_string(),
+                reason: Some(reason.clone()),
+            })?;
+            let mut notices = vec![Notice::Journaled(record)];
+            let effects = self.engine.handle(input);
+            notices.extend(self.apply(effects)?);
+            return Ok(notices);
+        }
+        let effects = self.engine.handle(input);
+        self.apply(effects)
+    }
+
+    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
+    pub fn approve(
+        &mut self,
+        step: StepRef,
+        decision: Decision,
+        operator: &str,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let record = self.journal.append(Event::Approval {
+            service: step.service.clone(),
+            step: self.step_name(&step),
+            decision,
+            operator: operator.to_string(),
+        })?;
+        let mut notices = vec![Notice::Journaled(record)];
+        let effects = self.engine.handle(Input::Approval { step, decision });
+        notices.extend(self.apply(effects)?);
+        Ok(notices)
+    }
+
+    /// The operator's report on a manual step: journaled, then the engine moves on.
+    pub fn manual(
+        &mut self,
+        step: StepRef,
+        outcome: ManualOutcome,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let record = self.journal.append(Event::Manual {
+            service: step.service.clone(),
+            step: self.step_name(&step),
+            outcome,
+            operator: self.operator.clone(),
+        })?;
+        let mut notices = vec![Notice::Journaled(record)];
+        let effects = self.engine.handle(Input::Manual { step, outcome });
+        notices.extend(self.apply(effects)?);
+        Ok(notices)
+    }
+
+    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
+    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
+        let effects = self.engine.handle(Input::ManualUnavailable { step });
+        self.apply(effects)
+    }
+
+    /// Carry out one report from the driver's tasks.
+    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
+        match message {
+            Message::Output { attempt, line } => self.on_output(attempt, &line),
+            Message::Done { attempt, result } => self.on_done(attempt, result),
+            Message::Wake(timer) => {
+                let effects = self.engine.handle(Input::Wake(timer));
+                self.apply(effects)
+            }
+        }
+    }
+
+    /// Stop: cancel every running step on its host and start nothing new.
+    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
+        self.stop.cancel();
+        let effects = self.engine.handle(Input::Stop);
+        self.apply(effects)
+    }
+
+    /// Record the end of the run. `outcome` is SPEC's word for it.
+    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
+        let services: IndexMap<ServiceId, ServiceState> = self
+            .engine
+            .services()
+            .iter()
+            .map(|(id, view)| (id.clone(), view.state))
+            .collect();
+        let record = self.journal.append(Event::RunFinished {
+            outcome: outcome.to_string(),
+            services,
+        })?;
+        Ok(vec![Notice::Journaled(record)])
+    }
+
+    fn on_output(&mut self, attempt: AttemptId, line: &str) -> Result<Vec<Notice>, JournalError> {
+        let Some(running) = self.running.get_mut(&attempt) else {
+            return Ok(Vec::new());
+        };
+        if running.matcher.is_some() && running.seen.len() < MATCH_BUFFER_BYTES {
+            running.seen.push_str(line);
+            running.seen.push('\n');
+        }
+        let step = running.launch.step.clone();
+        let host = running.launch.host.clone();
+        let name = self.step_name(&step);
+        let line = self.runbook.redact(line);
+        let record = self.journal.append_output(Event::StepOutput {
+            service: step.service.clone(),
+            step: name,
+            host: host.clone(),
+            text: line.clone(),
+        })?;
+        Ok(vec![
+            Notice::Journaled(record),
+            Notice::Output { step, host, line },
+        ])
+    }
+
+    fn on_done(
+        &mut self,
+        attempt: AttemptId,
+        result: StepResult,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let Some(running) = self.running.remove(&attempt) else {
+            return Ok(Vec::new());
+        };
+        let launch = running.launch;
+        let output_matched = running
+            .matcher
+            .as_ref()
+            .map(|re| re.is_match(&running.seen));
+        let error = result.error.as_deref().map(|e| self.runbook.redact(e));
+        let record = self.journal.append(Event::StepFinished {
+            service: launch.step.service.clone(),
+            phase: launch.step.phase.into(),
+            step: self.step_name(&launch.step),
+            host: launch.host.clone(),
+            attempt: launch.attempt,
+            outcome: result.outcome,
+            exit_code: result.exit_code,
+            duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+            error: error.clone(),
+        })?;
+        let mut notices = vec![Notice::Journaled(record)];
+        let effects = self.engine.handle(Input::StepFinished {
+            attempt,
+            outcome: result.outcome,
+            exit_code: result.exit_code,
+            duration: result.duration,
+            error,
+            output_matched,
+        });
+        notices.extend(self.apply(effects)?);
+        Ok(notices)
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>) -> Result<Vec<Notice>, JournalError> {
+        let mut notices = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::State {
+                    service,
+                    from,
+                    to,
+                    reason,
+                } => {
+                    let record = self.journal.append(Event::ServiceState {
+                        service,
+                        from,
+                        to,
+                        reason: reason.map(|r| self.runbook.redact(&r)),
+                    })?;
+                    notices.push(Notice::Journaled(record));
+                }
+                Effect::Run {
+                    launch,
+                    command,
+                    timeout,
+                    expect_output,
+                    expect_exit: _,
+                } => {
+                    // On disk before the command is sent.
+                    let record = self.journal.append(Event::StepStarted {
+                        service: launch.step.service.clone(),
+                        phase: launch.step.phase.into(),
+                        step: self.step_name(&launch.step),
+                        host: launch.host.clone(),
+                        attempt: launch.attempt,
+                        command: command.shown.clone(),
+                    })?;
+                    notices.push(Notice::Journaled(record));
+                    self.launch(launch, command.text, timeout, expect_output);
+                }
+                Effect::AskApproval { step, commands } => {
+                    notices.push(Notice::AskApproval {
+                        step,
+                        commands: commands.into_iter().map(|(h, c)| (h, c.shown)).collect(),
+                    });
+                }
+                Effect::AskManual { step, instruction } => {
+                    notices.push(Notice::AskManual {
+                        step,
+                        instruction: instruction.shown,
+                    });
+                }
+                Effect::Sleep { timer, after } => {
+                    let tx = self.tx.clone();
+                    let stop = self.stop.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = tokio::time::sleep(after) => {}
+                            () = stop.cancelled() => {}
+                        }
+                        let _ = tx.send(Message::Wake(timer)).await;
+                    });
+                }
+                Effect::Finished { services } => {
+                    self.finished = Some(services.clone());
+                    notices.push(Notice::Idle { services });
+                }
+            }
+        }
+        Ok(notices)
+    }
+
+    fn launch(
+        &mut self,
+        launch: Launch,
+        command: String,
+        timeout: Duration,
+        matcher: Option<regex::Regex>,
+    ) {
+        let attempt = launch.attempt_id;
+        let cancel = self.stop.child_token();
+        let exec = self.exec.clone();
+        let tx = self.tx.clone();
+        let host = launch.host.clone();
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            let (out_tx, mut out_rx) = mpsc::channel::<String>(OUTPUT_CHANNEL);
+            let forward_tx = tx.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(line) = out_rx.recv().await {
+                    if forward_tx
+                        .send(Message::Output { attempt, line })
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            let result = exec.run(&host, &command, timeout, out_tx, token).await;
+            // Every output line reaches the driver before the result does.
+            let _ = forward.await;
+            let _ = tx.send(Message::Done { attempt, result }).await;
+        });
+        self.running.insert(
+            attempt,
+            Running {
+                launch,
+                cancel,
+                matcher,
+                seen: String::new(),
+            },
+        );
+    }
+
+    fn step_name(&self, step: &StepRef) -> String {
+        step_name(&self.runbook, step)
+    }
+}
+
+/// The name of the step a `StepRef` points at (verification re-runs the checks).
+pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
+    use crate::engine::state::PhaseKey;
+    let Some(service) = runbook.services.iter().find(|s| s.id == step.service) else {
+        return String::new();
+    };
+    let steps = match step.phase {
+        PhaseKey::Check | PhaseKey::Verify => &service.checks,
+        PhaseKey::Restore => &service.restores,
+        PhaseKey::Inject => &service.injects,
+    };
+    steps
+        .get(step.index)
+        .map(|s| s.name.clone())
+        .unwrap_or_default()
+}
+
+/// Whether the step is a `manual` one (front ends show its instruction).
+pub fn is_manual(runbook: &Runbook, step: &StepRef) -> bool {
+    use crate::engine::state::PhaseKey;
+    runbook
+        .services
+        .iter()
+        .find(|s| s.id == step.service)
+        .and_then(|s| match step.phase {
+            PhaseKey::Check | PhaseKey::Verify => s.checks.get(step.index),
+            PhaseKey::Restore => s.restores.get(step.index),
+            PhaseKey::Inject => s.injects.get(step.index),
+        })
+        .is_some_and(|s| matches!(s.action, StepAction::Manual(_)))
+}
+
+/// SPEC's exit code for a finished run: 0 when every selected service is up.
+pub fn exit_code(services: &[(ServiceId, ServiceState)]) -> u8 {
+    if services.iter().all(|(_, s)| s.is_up()) {
+        0
+    } else {
+        1
+    }
+}
