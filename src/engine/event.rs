@@ -35,6 +35,14 @@ pub enum Input {
         service: ServiceId,
         reason: String,
     },
+    /// One attempt of `Effect::Run` came back.
+    ///
+    /// The rule for who judges a result: a host passes when `outcome` is `Ok`, `exit_code` is
+    /// `Some(expect_exit)` and, when the step has `expect_output`, `output_matched` is
+    /// `Some(true)` ([`passes`]). The engine applies this rule itself, so a driver that reports
+    /// `Ok` for a wrong exit code cannot make a failing step pass. Drivers should still report
+    /// `Failed` for a process that exited with anything but `expect_exit` or whose output did
+    /// not match ([`classify_exit`]), so the journal's `outcome` agrees with the engine.
     StepFinished {
         attempt: AttemptId,
         outcome: StepOutcome,
@@ -62,6 +70,33 @@ pub enum Input {
     Stop,
 }
 
+/// The engine's verdict on one attempt (see `Input::StepFinished`).
+pub fn passes(
+    outcome: StepOutcome,
+    exit_code: Option<i32>,
+    output_matched: Option<bool>,
+    expect_exit: i32,
+    expects_output: bool,
+) -> bool {
+    outcome == StepOutcome::Ok
+        && exit_code == Some(expect_exit)
+        && (!expects_output || output_matched == Some(true))
+}
+
+/// The outcome a driver reports for a process that ran and exited with `exit_code`:
+/// `Ok` when it matches `expect_exit` and the output matched (if a regex was given), else `Failed`.
+pub fn classify_exit(
+    exit_code: i32,
+    expect_exit: i32,
+    output_matched: Option<bool>,
+) -> StepOutcome {
+    if exit_code == expect_exit && output_matched != Some(false) {
+        StepOutcome::Ok
+    } else {
+        StepOutcome::Failed
+    }
+}
+
 /// A step attempt on one host that the engine asked for (kept for matching results).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -80,6 +115,7 @@ pub struct ResumeFacts {
         crate::engine::state::ServiceState,
         Option<String>,
     )>,
-    /// Restore steps recorded as successful on a host: never run again.
+    /// Restore steps recorded as successful on a host: never run again (only `Restore`
+    /// step refs count; others are ignored).
     pub restored_steps: Vec<(StepRef, HostId)>,
 }
