@@ -385,23 +385,22 @@ impl Engine {
         } else {
             result.outcome
         };
-        self.set_host(
-            &flight.step,
-            &flight.host,
-            HostStatus::Finished {
-                outcome,
-                exit_code: result.exit_code,
-                attempt: flight.attempt,
-                duration: result.duration,
-            },
-        );
         let si = flight.service;
-        if self.is_stopped()
-            || self.tracks[si]
-                .job
-                .as_ref()
-                .is_none_or(|j| j.id != flight.job)
-        {
+        let current = self.tracks[si].job.as_ref().map(|j| j.id);
+        // A result of dropped work shows only while no newer work on the service shows.
+        if current.is_none_or(|id| id == flight.job) {
+            self.set_host(
+                &flight.step,
+                &flight.host,
+                HostStatus::Finished {
+                    outcome,
+                    exit_code: result.exit_code,
+                    attempt: flight.attempt,
+                    duration: result.duration,
+                },
+            );
+        }
+        if self.is_stopped() || current != Some(flight.job) {
             return;
         }
         if !ok && flight.attempt <= step.retries {

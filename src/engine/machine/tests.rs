@@ -779,3 +779,23 @@ fn auto_off_starts_nothing_by_itself() {
     let fx = e.handle(Input::SetAuto(true));
     assert!(launches(&fx).iter().any(|l| is(l, "a", Restore)));
 }
+
+#[test]
+fn a_late_result_of_skipped_work_does_not_touch_newer_work() {
+    let mut e = engine(vec![svc("a", 1, &["h1"])]);
+    let old = launches(&e.handle(Input::Check(sid("a"))));
+    e.handle(Input::Skip {
+        service: sid("a"),
+        reason: "later".into(),
+    });
+    let new = launches(&e.handle(Input::Check(sid("a"))));
+    assert!(
+        e.handle(fail(&old[0])).is_empty(),
+        "the old attempt's result changes nothing"
+    );
+    let status =
+        &e.service(&sid("a")).expect("a").steps[&step_ref("a", Check, 0)][&HostId::new("h1")];
+    assert_eq!(status, &HostStatus::Running { attempt: 1 });
+    let fx = e.handle(ok(&new[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
+}
