@@ -1,7 +1,8 @@
 //! The run engine: a pure state machine over a validated runbook.
 //! `handle(Input) -> Vec<Effect>`; no IO, no clock, no async. Ordering lives in `plan`,
-//! step execution (attempts, retries, approvals, manual steps) in `steps`.
+//! step execution (attempts, retries) in `steps`, operators' answers in `answers`.
 
+mod answers;
 mod plan;
 mod steps;
 
