@@ -188,7 +188,7 @@ impl Engine {
     /// services recorded checking, restoring or verifying are re-checked now (the returned
     /// effects start those checks; a passing re-check of one that was restoring or verifying
     /// ends `restored`). Restore steps recorded successful on a host are never run there again.
-    /// Call before any `handle`.
+    /// Call before any `handle`; a headless run then sends `RunPlan` as usual.
     pub fn resume(&mut self, facts: &ResumeFacts) -> Vec<Effect> {
         let mut out = Vec::new();
         for (step, host) in &facts.restored_steps {
@@ -237,6 +237,9 @@ impl Engine {
         for si in recheck {
             self.start_probe(si, PhaseKey::Check, &mut out);
         }
+        // The run is not under way until `RunPlan` (or an operator) says so: the re-checks
+        // ending alone do not make a `Finished`.
+        self.active = false;
         out
     }
 

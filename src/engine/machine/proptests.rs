@@ -256,3 +256,123 @@ proptest! {
         run_case(&mut case, seed)?;
     }
 }
+
+/// A random operator action, or a stray input no one asked for.
+fn operator_input(case: &Case, rng: &mut Rng, answered: &[Input]) -> Input {
+    let id = case.ids[rng.below(case.ids.len())].clone();
+    match rng.below(10) {
+        0 => Input::Check(id),
+        1 => Input::Restore {
+            service: id,
+            by_hand: true,
+        },
+        2 => Input::NextStep(id),
+        3 => Input::Inject(id),
+        4 => Input::Skip {
+            service: id,
+            reason: "operator".into(),
+        },
+        5 => Input::SetAuto(rng.below(2) == 0),
+        6 => Input::Check(sid("no-such-service")),
+        // Replay an answer already given: a duplicate finish, approval or wake.
+        _ => answered
+            .get(rng.below(answered.len().max(1)))
+            .cloned()
+            .unwrap_or(Input::RunPlan),
+    }
+}
+
+fn run_with_operator(case: &mut Case, seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = Rng(seed | 1);
+    let index: BTreeMap<ServiceId, usize> = case
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    let mut mirror = vec![ServiceState::Unknown; case.ids.len()];
+    let mut pool: Vec<Effect> = Vec::new();
+    let mut answered: Vec<Input> = Vec::new();
+    let mut incoming = case.engine.handle(Input::RunPlan);
+    let mut stopped_at = None;
+    let mut finished_after_stop = 0;
+    for step in 0..20_000 {
+        for effect in incoming.drain(..) {
+            match &effect {
+                Effect::State {
+                    service, from, to, ..
+                } => {
+                    let si = index[service];
+                    prop_assert_eq!(mirror[si], *from);
+                    if *to == ServiceState::Restoring {
+                        prop_assert!(
+                            !matches!(
+                                from,
+                                ServiceState::Healthy
+                                    | ServiceState::Restored
+                                    | ServiceState::Unknown
+                            ),
+                            "restore of {} from {}",
+                            service,
+                            from
+                        );
+                    }
+                    prop_assert!(stopped_at.is_none() || *to != ServiceState::Restoring);
+                    mirror[si] = *to;
+                }
+                Effect::Finished { .. } => {
+                    if stopped_at.is_some() {
+                        finished_after_stop += 1;
+                    }
+                }
+                _ => pool.push(effect),
+            }
+        }
+        if pool.is_empty() && stopped_at.is_some() {
+            break;
+        }
+        if stopped_at.is_none() && (step > 300 || rng.below(8) == 0) {
+            // Past a budget, stop; answers keep coming back after Stop.
+            let input = if step > 300 {
+                Input::Stop
+            } else {
+                operator_input(case, &mut rng, &answered)
+            };
+            if input == Input::Stop {
+                stopped_at = Some(step);
+            }
+            incoming = case.engine.handle(input);
+            continue;
+        }
+        if pool.is_empty() {
+            incoming = case.engine.handle(Input::Stop);
+            stopped_at = Some(step);
+            continue;
+        }
+        let effect = pool.swap_remove(rng.below(pool.len()));
+        if let Some(input) = answer(&effect, &mut rng) {
+            answered.push(input.clone());
+            incoming = case.engine.handle(input);
+        }
+    }
+    prop_assert!(stopped_at.is_some() && pool.is_empty(), "did not wind down");
+    prop_assert_eq!(finished_after_stop, 1, "one Finished after Stop");
+    prop_assert!(case.engine.is_idle());
+    for (si, id) in case.ids.iter().enumerate() {
+        prop_assert_eq!(case.engine.service(id).map(|v| v.state), Some(mirror[si]));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_operator_inputs_never_break_the_engine(
+        shapes in shapes(),
+        seed in any::<u64>(),
+    ) {
+        let mut case = build(shapes, false);
+        run_with_operator(&mut case, seed)?;
+    }
+}

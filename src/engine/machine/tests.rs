@@ -799,3 +799,84 @@ fn a_late_result_of_skipped_work_does_not_touch_newer_work() {
     let fx = e.handle(ok(&new[0]));
     assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
 }
+
+#[test]
+fn manual_checks_are_asked_one_at_a_time_alongside_run_checks() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).checks(vec![
+        run("probe"),
+        manual("look", "Is the dashboard green?"),
+        manual("call", "Call the vendor"),
+    ])]);
+    let fx = e.handle(Input::Check(sid("a")));
+    let asks: Vec<_> = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::AskManual { .. }))
+        .collect();
+    assert_eq!((launches(&fx).len(), asks.len()), (1, 1));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Checking, "a manual check is still open");
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Check, 1),
+        outcome: ManualOutcome::Done,
+    });
+    assert!(matches!(fx.as_slice(), [Effect::AskManual { step, .. }] if step.index == 2));
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Check, 2),
+        outcome: ManualOutcome::Failed,
+    });
+    assert_eq!(changes(&fx), vec![("a".into(), Partial)]);
+}
+
+#[test]
+fn operator_requests_for_a_busy_service_are_ignored() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
+    ]);
+    let fx = e.handle(Input::Check(sid("a")));
+    assert!(e.handle(Input::Check(sid("a"))).is_empty());
+    assert!(e.handle(Input::Inject(sid("a"))).is_empty());
+    assert!(
+        e.handle(Input::Restore {
+            service: sid("a"),
+            by_hand: true
+        })
+        .is_empty()
+    );
+    assert!(e.handle(Input::NextStep(sid("a"))).is_empty());
+    assert_eq!(launches(&fx).len(), 1);
+}
+
+#[test]
+fn a_restore_failed_at_a_step_continues_from_that_step_when_retried() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("one")).restore(run("two")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, |l| l.step.phase == Restore && l.step.index == 0);
+    assert_eq!(state(&e, "a"), Failed);
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    let runs = launches(&fx);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].step.index, 1, "step one succeeded already");
+}
+
+#[test]
+fn resumed_checking_service_is_checked_again_and_can_be_healthy() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]), svc("b", 1, &["h2"])]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Checking, None), (sid("b"), Healthy, None)],
+        restored_steps: vec![],
+    });
+    assert_eq!(launches(&fx).len(), 1);
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
+    assert_eq!(finished_count(&fx), 0, "the run itself has not started");
+    let fx = e.handle(Input::RunPlan);
+    assert!(launches(&fx).is_empty(), "settled services stay settled");
+    assert_eq!(finished_count(&fx), 1);
+}
