@@ -125,6 +125,14 @@ impl Engine {
         self.tracks[si].blocker = None;
         self.tracks[si].restore_after_check = None;
         self.services[si].restore_attempts += 1;
+        // What a previous restore left on the view goes, except what will not run again.
+        let runbook = std::sync::Arc::clone(&self.runbook);
+        for (index, step) in runbook.services[si].restores.iter().enumerate() {
+            let step_ref = self.step_ref(si, PhaseKey::Restore, index);
+            for host in self.hosts_to_run(si, PhaseKey::Restore, index, step) {
+                self.set_host(&step_ref, &host, HostStatus::Pending);
+            }
+        }
         let reason = self.services[si]
             .by_hand
             .then(|| "started by hand".to_string());
@@ -217,13 +225,12 @@ impl Engine {
             }
             self.services[si].current = Some(step_ref.clone());
             match &step.action {
-                StepAction::Manual(template) => {
+                StepAction::Manual(_) => {
                     if phase == PhaseKey::Restore && !step.hosts.is_empty() && hosts.is_empty() {
                         index += 1;
                         continue;
                     }
-                    let instruction =
-                        self.expand_for(si, &StepAction::Manual(template.clone()), step);
+                    let instruction = self.expand_for(si, &step.action, step);
                     self.ask(si, Ask::Manual { index });
                     self.services[si].waiting = Some(Waiting::Manual {
                         step: step_ref.clone(),

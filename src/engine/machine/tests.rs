@@ -856,6 +856,14 @@ fn a_restore_failed_at_a_step_continues_from_that_step_when_retried() {
     let fx = e.handle(Input::RunPlan);
     drive(&mut e, fx, |l| l.step.phase == Restore && l.step.index == 0);
     assert_eq!(state(&e, "a"), Failed);
+    let failed_two = &e.service(&sid("a")).expect("a").steps[&step_ref("a", Restore, 1)];
+    assert!(matches!(
+        failed_two[0],
+        HostStatus::Finished {
+            outcome: StepOutcome::Failed,
+            ..
+        }
+    ));
     let fx = e.handle(Input::Restore {
         service: sid("a"),
         by_hand: true,
@@ -863,6 +871,18 @@ fn a_restore_failed_at_a_step_continues_from_that_step_when_retried() {
     let runs = launches(&fx);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].step.index, 1, "step one succeeded already");
+    let view = e.service(&sid("a")).expect("a");
+    let one = &view.steps[&step_ref("a", Restore, 0)][0];
+    assert!(
+        matches!(
+            one,
+            HostStatus::Finished {
+                outcome: StepOutcome::Ok,
+                ..
+            }
+        ),
+        "{one:?}"
+    );
 }
 
 #[test]
