@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use crate::engine::effect::Effect;
 use crate::engine::event::{AttemptId, Input, ResumeFacts, TimerId};
 use crate::engine::state::{HostStatus, PhaseKey, ServiceState, ServiceView, StepOutcome, StepRef};
-use crate::runbook::model::{HostId, Runbook, ServiceId};
+use crate::runbook::model::{HostId, Runbook, ServiceId, Step};
 
 /// Options fixed for the whole run.
 #[derive(Debug, Clone, Default)]
@@ -304,6 +304,12 @@ impl Engine {
 
     pub fn service(&self, id: &ServiceId) -> Option<&ServiceView> {
         self.services.get(id)
+    }
+
+    /// The runbook step a `StepRef` names (`Verify` names a check), e.g. for its name.
+    pub fn step(&self, step: &StepRef) -> Option<&Step> {
+        let si = self.services.get_index_of(&step.service)?;
+        steps::steps_of(&self.runbook.services[si], step.phase).get(step.index)
     }
 
     /// Whether the plan starts work by itself (after `RunPlan` or `SetAuto(true)`).

@@ -900,3 +900,18 @@ fn resumed_checking_service_is_checked_again_and_can_be_healthy() {
     assert!(launches(&fx).is_empty(), "settled services stay settled");
     assert_eq!(finished_count(&fx), 1);
 }
+
+#[test]
+fn step_refs_name_runbook_steps_and_verify_names_a_check() {
+    let e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    assert_eq!(
+        e.step(&step_ref("a", Verify, 0)).map(|s| s.name.as_str()),
+        Some("probe")
+    );
+    assert_eq!(
+        e.step(&step_ref("a", Restore, 0)).map(|s| s.name.as_str()),
+        Some("fix")
+    );
+    assert!(e.step(&step_ref("a", Restore, 1)).is_none());
+    assert!(e.step(&step_ref("zz", Check, 0)).is_none());
+}
