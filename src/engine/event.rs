@@ -126,3 +126,27 @@ pub struct ResumeFacts {
     /// step refs count; others are ignored).
     pub restored_steps: Vec<(StepRef, HostId)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_classifies_a_wrong_exit_code_or_unmatched_output_as_failed() {
+        assert_eq!(classify_exit(0, 0, None), StepOutcome::Ok);
+        assert_eq!(classify_exit(0, 0, Some(true)), StepOutcome::Ok);
+        assert_eq!(classify_exit(1, 0, None), StepOutcome::Failed);
+        assert_eq!(classify_exit(3, 3, None), StepOutcome::Ok);
+        assert_eq!(classify_exit(0, 0, Some(false)), StepOutcome::Failed);
+    }
+
+    #[test]
+    fn a_pass_needs_ok_the_expected_exit_and_a_match_when_one_is_expected() {
+        assert!(passes(StepOutcome::Ok, Some(0), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, Some(1), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, None, None, 0, false));
+        assert!(!passes(StepOutcome::Timeout, Some(0), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, Some(0), None, 0, true));
+        assert!(passes(StepOutcome::Ok, Some(0), Some(true), 0, true));
+    }
+}
