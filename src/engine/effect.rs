@@ -25,19 +25,24 @@ pub enum Effect {
         expect_output: Option<regex::Regex>,
         expect_exit: i32,
     },
-    /// Ask an operator to approve a `confirm` step on these hosts (answer `Input::Approval`).
+    /// Ask an operator to approve a `confirm` restore or inject step on these hosts (answer
+    /// `Input::Approval`). Show only `Expanded::shown`. Checks never ask: they are read-only.
     AskApproval {
         step: StepRef,
         commands: Vec<(HostId, Expanded)>,
     },
     /// Ask an operator to carry out a manual step (answer `Input::Manual` or `ManualUnavailable`).
+    /// The instruction is expanded for the step's first host.
     AskManual {
         step: StepRef,
         instruction: Expanded,
     },
     /// Feed `Input::Wake(timer)` back after this long (retry delay).
     Sleep { timer: TimerId, after: Duration },
-    /// Nothing is running or can start without an operator: the run is over (headless) or idle (TUI).
+    /// Nothing is running, waiting for a timer or waiting for an operator, and nothing can
+    /// start: the run is over (headless) or idle (TUI). Emitted once each time the engine falls
+    /// idle after work was started (in a headless run: exactly once). Lists the selected
+    /// services (`--only`), in runbook order.
     Finished {
         services: Vec<(ServiceId, ServiceState)>,
     },

@@ -16,25 +16,40 @@ pub struct TimerId(pub u64);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Headless run or TUI auto mode: check everything selected, then restore in plan order.
+    /// Headless run or TUI auto mode: check everything selected (services still `unknown`) at
+    /// once, then restore in plan order. Same as `SetAuto(true)`.
     RunPlan,
-    /// Auto mode on or off (TUI). Off: nothing new starts unless an operator asks.
+    /// Auto mode on or off (TUI). Off: nothing new starts unless an operator asks; work already
+    /// started (a service's checks, its restore sequence) runs to its end.
     SetAuto(bool),
-    /// Run the checks of one service now.
+    /// Run the checks of one service now (any state but busy; a skipped or blocked service is
+    /// checked again). Ignored while the service is busy.
     Check(ServiceId),
-    /// Restore one service now; `by_hand` when out of the plan's order.
-    Restore {
-        service: ServiceId,
-        by_hand: bool,
-    },
-    /// Run only the next pending step of the service (TUI `Enter`).
+    /// Restore one service now, to the end. Never on a service whose latest checks passed; a
+    /// service never checked is checked first and restored if they fail. A service paused by
+    /// `NextStep` continues. Restore steps that succeeded since the last verification (or were
+    /// recorded successful in a resumed journal) are not run again on those hosts. The view's
+    /// `by_hand` is `by_hand` or'ed with the engine's own judgement that the plan would not
+    /// start the service now.
+    Restore { service: ServiceId, by_hand: bool },
+    /// Run only the next pending restore step of the service, then pause it in `restoring`
+    /// (TUI `Enter`); after the last step verification follows. On a service never checked,
+    /// runs its checks instead.
     NextStep(ServiceId),
-    /// Drill: run the service's inject steps.
+    /// Drill: run the service's inject steps in order (confirm and manual steps ask as usual),
+    /// then check the service again. Its state does not change until that check.
     Inject(ServiceId),
-    Skip {
-        service: ServiceId,
-        reason: String,
-    },
+    /// The service becomes `skipped` with `reason`; its work is dropped (attempts still running
+    /// only update the view), and down dependents become `blocked`.
+    Skip { service: ServiceId, reason: String },
+    /// One attempt of `Effect::Run` came back.
+    ///
+    /// The rule for who judges a result: a host passes when `outcome` is `Ok`, `exit_code` is
+    /// `Some(expect_exit)` and, when the step has `expect_output`, `output_matched` is
+    /// `Some(true)` ([`passes`]). The engine applies this rule itself, so a driver that reports
+    /// `Ok` for a wrong exit code cannot make a failing step pass. Drivers should still report
+    /// `Failed` for a process that exited with anything but `expect_exit` or whose output did
+    /// not match ([`classify_exit`]), so the journal's `outcome` agrees with the engine.
     StepFinished {
         attempt: AttemptId,
         outcome: StepOutcome,
@@ -45,21 +60,48 @@ pub enum Input {
         /// For checks with `expect_output`: whether the regex matched the output.
         output_matched: Option<bool>,
     },
+    /// The delay of an `Effect::Sleep` has passed.
     Wake(TimerId),
-    Approval {
-        step: StepRef,
-        decision: Decision,
-    },
+    /// Answer to `Effect::AskApproval`; `Declined` fails the service.
+    Approval { step: StepRef, decision: Decision },
+    /// Answer to `Effect::AskManual`: `Done` goes on, `Failed` fails the service.
     Manual {
         step: StepRef,
         outcome: ManualOutcome,
     },
     /// The driver cannot ask an operator (no terminal): the manual step's service ends blocked.
-    ManualUnavailable {
-        step: StepRef,
-    },
-    /// Stop: start nothing new (running steps are cancelled by the driver).
+    ManualUnavailable { step: StepRef },
+    /// Stop: start nothing new, ever (running steps are cancelled by the driver). Questions
+    /// are withdrawn and retries dropped; results still coming back update the view only.
+    /// `Effect::Finished` follows once no attempt is out (at once if none).
     Stop,
+}
+
+/// The engine's verdict on one attempt (see `Input::StepFinished`).
+pub fn passes(
+    outcome: StepOutcome,
+    exit_code: Option<i32>,
+    output_matched: Option<bool>,
+    expect_exit: i32,
+    expects_output: bool,
+) -> bool {
+    outcome == StepOutcome::Ok
+        && exit_code == Some(expect_exit)
+        && (!expects_output || output_matched == Some(true))
+}
+
+/// The outcome a driver reports for a process that ran and exited with `exit_code`:
+/// `Ok` when it matches `expect_exit` and the output matched (if a regex was given), else `Failed`.
+pub fn classify_exit(
+    exit_code: i32,
+    expect_exit: i32,
+    output_matched: Option<bool>,
+) -> StepOutcome {
+    if exit_code == expect_exit && output_matched != Some(false) {
+        StepOutcome::Ok
+    } else {
+        StepOutcome::Failed
+    }
 }
 
 /// A step attempt on one host that the engine asked for (kept for matching results).
@@ -80,6 +122,31 @@ pub struct ResumeFacts {
         crate::engine::state::ServiceState,
         Option<String>,
     )>,
-    /// Restore steps recorded as successful on a host: never run again.
+    /// Restore steps recorded as successful on a host: never run again (only `Restore`
+    /// step refs count; others are ignored).
     pub restored_steps: Vec<(StepRef, HostId)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_classifies_a_wrong_exit_code_or_unmatched_output_as_failed() {
+        assert_eq!(classify_exit(0, 0, None), StepOutcome::Ok);
+        assert_eq!(classify_exit(0, 0, Some(true)), StepOutcome::Ok);
+        assert_eq!(classify_exit(1, 0, None), StepOutcome::Failed);
+        assert_eq!(classify_exit(3, 3, None), StepOutcome::Ok);
+        assert_eq!(classify_exit(0, 0, Some(false)), StepOutcome::Failed);
+    }
+
+    #[test]
+    fn a_pass_needs_ok_the_expected_exit_and_a_match_when_one_is_expected() {
+        assert!(passes(StepOutcome::Ok, Some(0), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, Some(1), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, None, None, 0, false));
+        assert!(!passes(StepOutcome::Timeout, Some(0), None, 0, false));
+        assert!(!passes(StepOutcome::Ok, Some(0), None, 0, true));
+        assert!(passes(StepOutcome::Ok, Some(0), Some(true), 0, true));
+    }
 }

@@ -1,54 +1,296 @@
-//! The run engine: a pure state machine over a validated runbook and its plan.
-//! `handle(Input) -> Vec<Effect>`; no IO, no clock, no async.
+//! The run engine: a pure state machine over a validated runbook.
+//! `handle(Input) -> Vec<Effect>`; no IO, no clock, no async. Ordering lives in `plan`,
+//! step execution (attempts, retries) in `steps`, operators' answers in `answers`.
 
-use std::collections::BTreeSet;
+mod answers;
+mod plan;
+mod steps;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
 use crate::engine::effect::Effect;
-use crate::engine::event::{Input, ResumeFacts};
-use crate::engine::state::ServiceView;
-use crate::runbook::model::{Runbook, ServiceId};
+use crate::engine::event::{AttemptId, Input, ResumeFacts, TimerId};
+use crate::engine::state::{HostStatus, PhaseKey, ServiceState, ServiceView, StepOutcome, StepRef};
+use crate::runbook::model::{HostId, Runbook, ServiceId, Step};
 
 /// Options fixed for the whole run.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
-    /// `--only`: restrict the run to these services (empty: all).
+    /// `--only`: restrict the run to these services (empty: all). Unselected services are
+    /// never restored by the plan and are left out of `Effect::Finished`; those a selected
+    /// service depends on (directly or not) are still checked in the sweep, because a selected
+    /// service restores only once its dependencies are up. One found down blocks its selected
+    /// dependents ("… not selected").
     pub only: BTreeSet<ServiceId>,
-    /// `--check-only`: never restore.
+    /// `--check-only`: the plan checks the selected services and never restores.
     pub check_only: bool,
 }
 
+/// The run engine. Build with [`Engine::new`], optionally [`Engine::resume`], then feed
+/// every [`Input`] to [`Engine::handle`] and carry out the returned effects in order.
 pub struct Engine {
     runbook: Arc<Runbook>,
     options: EngineOptions,
     services: IndexMap<ServiceId, ServiceView>,
+    /// Per service (same index as `services`): what the engine tracks but does not show.
+    tracks: Vec<Track>,
+    /// Per service: in `--only` (or everything when `only` is empty).
+    selected: Vec<bool>,
+    /// Per service: selected, or a dependency of one (checked so dependents can be judged).
+    in_plan: Vec<bool>,
+    attempts: BTreeMap<AttemptId, Flight>,
+    timers: BTreeMap<TimerId, Flight>,
+    next_id: u64,
+    drive: Drive,
+    /// Every service of the plan has been checked once; restores may begin.
+    swept: bool,
+    /// Something was started since the last `Finished`; cleared when `Finished` is emitted.
+    active: bool,
+}
+
+/// Who starts work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// Only operator requests (TUI with auto mode off).
+    Operator,
+    /// The plan starts work by itself (`RunPlan`, TUI `a`).
+    Auto,
+    /// `Stop`: nothing new starts, ever.
+    Stopped,
+}
+
+/// One attempt in flight or one retry waiting for its timer.
+#[derive(Debug, Clone)]
+struct Flight {
+    service: usize,
+    /// The job that issued it; a result for a job that is gone only updates the view.
+    job: u64,
+    step: StepRef,
+    host: HostId,
+    attempt: u32,
+}
+
+/// Per-service bookkeeping behind the view.
+#[derive(Debug, Default)]
+struct Track {
+    job: Option<Job>,
+    /// Why the service is blocked, when it is.
+    blocker: Option<Blocker>,
+    /// Outcome of the latest completed check or verification: `Some(true)` all passed.
+    checks_pass: Option<bool>,
+    /// Restore steps (index, host) that succeeded and are not run again until the restore
+    /// completes its verification (seeded from the journal on resume).
+    done: BTreeSet<(usize, HostId)>,
+    /// An operator asked to restore before the service was checked: restore (by hand or not)
+    /// if the checks fail.
+    restore_after_check: Option<bool>,
+    /// Stepping (TUI `Enter`): the restore is paused before this restore step.
+    paused_at: Option<usize>,
+    /// Resumed while restoring or verifying: a passing re-check means restored.
+    resumed_in_flight: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocker {
+    /// A dependency failed, was skipped or is blocked; lifted when none is any more.
+    Dependency { from: ServiceState },
+    /// A manual step needs an operator, or the journal recorded it blocked; only an operator lifts it.
+    Operator,
+}
+
+/// Work under way on one service: a probe (every check on every host at once, for `Check`
+/// or `Verify`) or a sequence of steps run in order (`Restore`, `Inject`).
+#[derive(Debug)]
+struct Job {
+    id: u64,
+    phase: PhaseKey,
+    /// Sequences: the step in progress.
+    index: usize,
+    /// Sequences: pause after this step (TUI `Enter`).
+    single: bool,
+    /// (step index, host) units not concluded: in flight or waiting to retry.
+    pending: BTreeSet<(usize, HostId)>,
+    passed: usize,
+    failures: Vec<String>,
+    asking: Option<Ask>,
+    /// Probes: manual checks not asked yet (asked one at a time).
+    manual_queue: VecDeque<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ask {
+    Approval { index: usize, hosts: Vec<HostId> },
+    Manual { index: usize },
 }
 
 impl Engine {
     pub fn new(runbook: Arc<Runbook>, options: EngineOptions) -> Self {
-        let services = runbook
+        let services: IndexMap<ServiceId, ServiceView> = runbook
             .services
             .iter()
-            .map(|s| (s.id.clone(), ServiceView::default()))
+            .map(|s| {
+                let mut view = ServiceView::default();
+                for phase in [PhaseKey::Check, PhaseKey::Restore] {
+                    let steps = steps::steps_of(s, phase);
+                    for (index, step) in steps.iter().enumerate() {
+                        let hosts = step
+                            .hosts
+                            .iter()
+                            .map(|h| (h.clone(), HostStatus::Pending))
+                            .collect();
+                        view.steps.insert(
+                            StepRef {
+                                service: s.id.clone(),
+                                phase,
+                                index,
+                            },
+                            hosts,
+                        );
+                    }
+                }
+                (s.id.clone(), view)
+            })
             .collect();
+        let selected: Vec<bool> = runbook
+            .services
+            .iter()
+            .map(|s| options.only.is_empty() || options.only.contains(&s.id))
+            .collect();
+        let in_plan = plan::with_dependencies(&runbook, &selected, options.check_only);
+        let tracks = runbook.services.iter().map(|_| Track::default()).collect();
         Self {
             runbook,
             options,
             services,
+            tracks,
+            selected,
+            in_plan,
+            attempts: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            next_id: 1,
+            drive: Drive::Operator,
+            swept: false,
+            active: false,
         }
     }
 
-    /// Continue from a journal: states and successful restore steps are taken as recorded.
+    /// Continue from a journal. Settled, down and partial services keep their recorded state;
+    /// services recorded checking, restoring or verifying are re-checked now (the returned
+    /// effects start those checks; a passing re-check of one that was restoring or verifying
+    /// ends `restored`). Restore steps recorded successful on a host are never run there again.
+    /// Call before any `handle`; a headless run then sends `RunPlan` as usual.
     pub fn resume(&mut self, facts: &ResumeFacts) -> Vec<Effect> {
-        let _ = facts;
-        Vec::new()
+        let mut out = Vec::new();
+        for (step, host) in &facts.restored_steps {
+            let Some(si) = self.services.get_index_of(&step.service) else {
+                continue;
+            };
+            if step.phase != PhaseKey::Restore {
+                continue;
+            }
+            self.tracks[si].done.insert((step.index, host.clone()));
+            if let Some(status) = self.services[si]
+                .steps
+                .get_mut(step)
+                .and_then(|hosts| hosts.get_mut(host))
+            {
+                // Attempt 0: recorded by the run being resumed.
+                *status = HostStatus::Finished {
+                    outcome: StepOutcome::Ok,
+                    exit_code: None,
+                    attempt: 0,
+                    duration: std::time::Duration::ZERO,
+                };
+            }
+        }
+        let mut recheck = Vec::new();
+        for (id, state, reason) in &facts.states {
+            let Some(si) = self.services.get_index_of(id) else {
+                continue;
+            };
+            let view = &mut self.services[si];
+            view.state = *state;
+            view.reason.clone_from(reason);
+            let track = &mut self.tracks[si];
+            track.checks_pass = match state {
+                ServiceState::Healthy | ServiceState::Restored => Some(true),
+                ServiceState::Down | ServiceState::Partial | ServiceState::Failed => Some(false),
+                _ => None,
+            };
+            track.blocker = (*state == ServiceState::Blocked).then_some(Blocker::Operator);
+            track.resumed_in_flight =
+                matches!(state, ServiceState::Restoring | ServiceState::Verifying);
+            if state.is_busy() {
+                recheck.push(si);
+            }
+        }
+        for si in recheck {
+            self.start_probe(si, PhaseKey::Check, &mut out);
+        }
+        // The run is not under way until `RunPlan` (or an operator) says so: the re-checks
+        // ending alone do not make a `Finished`.
+        self.active = false;
+        out
     }
 
+    /// Feed one input; returns what the driver must do, in order. Inputs that do not apply
+    /// (unknown ids, duplicates, answers to questions not asked) return no effects.
     pub fn handle(&mut self, input: Input) -> Vec<Effect> {
-        let _ = (input, &self.runbook, &self.options);
-        todo!("engine machine")
+        let mut out = Vec::new();
+        match input {
+            Input::RunPlan | Input::SetAuto(true) => {
+                if self.drive == Drive::Operator {
+                    self.drive = Drive::Auto;
+                    self.active = true;
+                }
+            }
+            Input::SetAuto(false) => {
+                if self.drive == Drive::Auto {
+                    self.drive = Drive::Operator;
+                }
+            }
+            Input::Check(id) => self.operator_check(&id, &mut out),
+            Input::Restore { service, by_hand } => {
+                self.operator_restore(&service, by_hand, false, &mut out);
+            }
+            Input::NextStep(id) => self.operator_restore(&id, true, true, &mut out),
+            Input::Inject(id) => self.operator_inject(&id, &mut out),
+            Input::Skip { service, reason } => self.operator_skip(&service, reason, &mut out),
+            Input::StepFinished {
+                attempt,
+                outcome,
+                exit_code,
+                duration,
+                error,
+                output_matched,
+            } => {
+                let result = steps::AttemptResult {
+                    outcome,
+                    exit_code,
+                    duration,
+                    error,
+                    output_matched,
+                };
+                self.on_step_finished(attempt, &result, &mut out);
+            }
+            Input::Wake(timer) => self.on_wake(timer, &mut out),
+            Input::Approval { step, decision } => self.on_approval(&step, decision, &mut out),
+            Input::Manual { step, outcome } => self.on_manual(&step, outcome, &mut out),
+            Input::ManualUnavailable { step } => self.on_manual_unavailable(&step, &mut out),
+            Input::Stop => self.stop(),
+        }
+        self.schedule(&mut out);
+        out
     }
 
     pub fn runbook(&self) -> &Runbook {
@@ -62,5 +304,172 @@ impl Engine {
 
     pub fn service(&self, id: &ServiceId) -> Option<&ServiceView> {
         self.services.get(id)
+    }
+
+    /// The runbook step a `StepRef` names (`Verify` names a check), e.g. for its name.
+    pub fn step(&self, step: &StepRef) -> Option<&Step> {
+        let si = self.services.get_index_of(&step.service)?;
+        steps::steps_of(&self.runbook.services[si], step.phase).get(step.index)
+    }
+
+    /// Whether the plan starts work by itself (after `RunPlan` or `SetAuto(true)`).
+    pub fn is_auto(&self) -> bool {
+        self.drive == Drive::Auto
+    }
+
+    /// After `Input::Stop`: nothing new starts.
+    pub fn is_stopped(&self) -> bool {
+        self.drive == Drive::Stopped
+    }
+
+    /// Nothing is running, waiting for a timer or waiting for an operator.
+    pub fn is_idle(&self) -> bool {
+        self.attempts.is_empty()
+            && self.timers.is_empty()
+            && self.services.values().all(|v| v.waiting.is_none())
+    }
+
+    /// Whether `id` is part of the run (`--only`, or every service when none is given).
+    pub fn is_selected(&self, id: &ServiceId) -> bool {
+        self.services
+            .get_index_of(id)
+            .is_some_and(|si| self.selected[si])
+    }
+
+    fn operator_check(&mut self, id: &ServiceId, out: &mut Vec<Effect>) {
+        let Some(si) = self.services.get_index_of(id) else {
+            return;
+        };
+        if self.is_stopped() || self.tracks[si].job.is_some() {
+            return;
+        }
+        self.tracks[si].paused_at = None;
+        self.start_probe(si, PhaseKey::Check, out);
+    }
+
+    /// `Restore` (whole sequence) or `NextStep` (`single`: one step, then pause).
+    fn operator_restore(
+        &mut self,
+        id: &ServiceId,
+        by_hand: bool,
+        single: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(si) = self.services.get_index_of(id) else {
+            return;
+        };
+        if self.is_stopped() || self.options.check_only || self.tracks[si].job.is_some() {
+            return;
+        }
+        if let Some(index) = self.tracks[si].paused_at.take() {
+            self.start_sequence(si, PhaseKey::Restore, index, single, out);
+            return;
+        }
+        let by_hand = by_hand || !self.plan_ready(si);
+        match self.tracks[si].checks_pass {
+            // Restore never runs on a service whose checks pass.
+            Some(true) => {}
+            Some(false) => {
+                self.services[si].by_hand = by_hand;
+                self.start_restore(si, single, out);
+            }
+            None => {
+                if !single {
+                    self.tracks[si].restore_after_check = Some(by_hand);
+                }
+                self.start_probe(si, PhaseKey::Check, out);
+            }
+        }
+    }
+
+    fn operator_inject(&mut self, id: &ServiceId, out: &mut Vec<Effect>) {
+        let Some(si) = self.services.get_index_of(id) else {
+            return;
+        };
+        if self.is_stopped()
+            || self.options.check_only
+            || self.tracks[si].job.is_some()
+            || self.runbook.services[si].injects.is_empty()
+        {
+            return;
+        }
+        self.tracks[si].paused_at = None;
+        self.start_sequence(si, PhaseKey::Inject, 0, false, out);
+    }
+
+    fn operator_skip(&mut self, id: &ServiceId, reason: String, out: &mut Vec<Effect>) {
+        let Some(si) = self.services.get_index_of(id) else {
+            return;
+        };
+        if self.is_stopped() || self.services[si].state == ServiceState::Skipped {
+            return;
+        }
+        self.drop_job(si);
+        let track = &mut self.tracks[si];
+        track.paused_at = None;
+        track.restore_after_check = None;
+        track.blocker = None;
+        self.services[si].current = None;
+        self.set_state(si, ServiceState::Skipped, Some(reason), out);
+    }
+
+    /// Start nothing new; results of attempts still running update the view only.
+    fn stop(&mut self) {
+        if self.is_stopped() {
+            return;
+        }
+        self.drive = Drive::Stopped;
+        self.active = true;
+        for flight in std::mem::take(&mut self.timers).into_values() {
+            self.set_host(&flight.step, &flight.host, HostStatus::NotRun);
+        }
+        for view in self.services.values_mut() {
+            view.waiting = None;
+        }
+        for track in &mut self.tracks {
+            if let Some(job) = &mut track.job {
+                job.asking = None;
+            }
+        }
+    }
+
+    /// Change a service's state, emitting `Effect::State` when it differs.
+    fn set_state(
+        &mut self,
+        si: usize,
+        to: ServiceState,
+        reason: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some((id, view)) = self.services.get_index_mut(si) else {
+            return;
+        };
+        let from = view.state;
+        view.reason.clone_from(&reason);
+        if from == to {
+            return;
+        }
+        view.state = to;
+        out.push(Effect::State {
+            service: id.clone(),
+            from,
+            to,
+            reason,
+        });
+    }
+
+    fn set_host(&mut self, step: &StepRef, host: &HostId, status: HostStatus) {
+        if let Some(view) = self.services.get_mut(&step.service) {
+            view.steps
+                .entry(step.clone())
+                .or_default()
+                .insert(host.clone(), status);
+        }
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 }

@@ -211,13 +211,16 @@ pub enum HostStatus {
     RetryWait {
         next_attempt: u32,
     },
+    /// The engine's verdict (`Failed` when the exit code or output did not match, whatever
+    /// the driver said). Manual steps: `Ok`/`Failed` with attempt 1 and no exit code. Attempt 0:
+    /// recorded successful by the journal a run resumed from.
     Finished {
         outcome: StepOutcome,
         exit_code: Option<i32>,
         attempt: u32,
         duration: Duration,
     },
-    /// Not run because the step is manual, skipped or the service stopped before it.
+    /// Not run: declined, or its retry was dropped by `Stop` or a skip.
     NotRun,
 }
 
@@ -242,13 +245,14 @@ pub struct ServiceView {
     pub state: ServiceState,
     /// Why it is in that state (failed step, blocking dependency, skip reason).
     pub reason: Option<String>,
-    /// Per step of the service, per host, the latest status, keyed by step.
+    /// Per step of the service, per host, the latest status, keyed by step. Checks and restore
+    /// steps are present from the start; verification and inject steps once they first run.
     pub steps: IndexMap<StepRef, IndexMap<HostId, HostStatus>>,
     /// The step running now or next, if any.
     pub current: Option<StepRef>,
     pub waiting: Option<Waiting>,
     /// Started by an operator out of the plan's order.
     pub by_hand: bool,
-    /// Restore attempts made (for reports).
+    /// Times the service entered `restoring` (for reports).
     pub restore_attempts: u32,
 }

@@ -1,0 +1,917 @@
+//! Engine behaviour, input by input, with no IO: states, order, retries, operators.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::testkit::*;
+use crate::engine::effect::Effect;
+use crate::engine::event::{Input, ResumeFacts};
+use crate::engine::machine::{Engine, EngineOptions};
+use crate::engine::state::{
+    Decision, HostStatus, ManualOutcome, PhaseKey, ServiceState, StepOutcome, Waiting,
+};
+use crate::runbook::model::HostId;
+
+use PhaseKey::{Check, Inject, Restore, Verify};
+use ServiceState::{
+    Blocked, Checking, Down, Failed, Healthy, Partial, Restored, Restoring, Skipped, Verifying,
+};
+
+fn check_only(services: Vec<Svc>) -> Engine {
+    let options = EngineOptions {
+        check_only: true,
+        ..EngineOptions::default()
+    };
+    Engine::new(runbook(services), options)
+}
+
+#[test]
+fn sweep_checks_every_service_at_once_before_any_restore() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1", "h2"]).restore(run("fix")),
+        svc("b", 2, &["h3"]).restore(run("fix")),
+        svc("c", 3, &["h4"]),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let runs = launches(&fx);
+    assert_eq!(
+        runs.len(),
+        4,
+        "one check per host of every service: {runs:?}"
+    );
+    assert!(runs.iter().all(|l| l.step.phase == Check));
+    assert_eq!(
+        changes(&fx),
+        vec![
+            ("a".into(), Checking),
+            ("b".into(), Checking),
+            ("c".into(), Checking)
+        ]
+    );
+    // `a` is down but `c`'s check is still out: no restore may start before the sweep ends.
+    let mut fx = Vec::new();
+    for l in runs.iter().filter(|l| !is(l, "c", Check)) {
+        fx.extend(e.handle(fail(l)));
+    }
+    assert!(
+        launches(&fx).is_empty(),
+        "restore started during the sweep: {fx:?}"
+    );
+    let c = runs.iter().find(|l| is(l, "c", Check)).expect("c checked");
+    let fx = e.handle(ok(c));
+    assert!(launches(&fx).iter().any(|l| is(l, "a", Restore)));
+}
+
+#[test]
+fn healthy_service_is_never_restored() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |_| true);
+    assert!(launches(&all).iter().all(|l| l.step.phase == Check));
+    assert_eq!(state(&e, "a"), Healthy);
+    assert_eq!(finished_count(&all), 1);
+    // Even an operator cannot restore it while its checks pass.
+    assert!(
+        e.handle(Input::Restore {
+            service: sid("a"),
+            by_hand: true
+        })
+        .is_empty()
+    );
+    assert!(e.handle(Input::NextStep(sid("a"))).is_empty());
+}
+
+#[test]
+fn tier_two_waits_for_a_slow_tier_one_service() {
+    let mut e = engine(vec![
+        svc("fast", 1, &["h1"]).restore(run("fix")),
+        svc("slow", 1, &["h2"]).restore(run("fix")),
+        svc("next", 2, &["h3"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let mut held = Vec::new();
+    let mut queue = fx;
+    let mut seen = Vec::new();
+    while let Some(effect) = queue.pop() {
+        if let Effect::Run { launch, .. } = &effect {
+            if is(launch, "slow", Restore) {
+                held.push(launch.clone());
+            } else if launch.step.phase == Check {
+                queue.extend(e.handle(fail(launch)));
+            } else {
+                queue.extend(e.handle(ok(launch)));
+            }
+        }
+        seen.push(effect);
+    }
+    assert_eq!(state(&e, "fast"), Restored);
+    assert_eq!(state(&e, "slow"), Restoring);
+    assert_eq!(
+        state(&e, "next"),
+        Down,
+        "tier 2 must wait for tier 1 to settle"
+    );
+    assert!(!launches(&seen).iter().any(|l| is(l, "next", Restore)));
+    let fx = e.handle(ok(&held[0]));
+    let verify = launches(&fx);
+    assert!(verify.iter().all(|l| is(l, "slow", Verify)));
+    let fx = e.handle(ok(&verify[0]));
+    assert_eq!(state(&e, "slow"), Restored);
+    assert!(launches(&fx).iter().any(|l| is(l, "next", Restore)));
+}
+
+#[test]
+fn inside_a_tier_a_service_waits_for_its_dependency() {
+    let mut e = engine(vec![
+        svc("b", 1, &["h2"]).deps(&["a"]).restore(run("fix")),
+        svc("a", 1, &["h1"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let mut fx2 = Vec::new();
+    for l in launches(&fx) {
+        fx2.extend(e.handle(fail(&l)));
+    }
+    let started = launches(&fx2);
+    assert!(started.iter().all(|l| is(l, "a", Restore)), "{started:?}");
+    assert_eq!(state(&e, "b"), Down);
+    let all = drive(&mut e, fx2, |_| true);
+    let order: Vec<_> = changes(&all)
+        .into_iter()
+        .filter(|(_, s)| *s == Restoring || *s == Restored)
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("a".into(), Restoring),
+            ("a".into(), Restored),
+            ("b".into(), Restoring),
+            ("b".into(), Restored)
+        ]
+    );
+}
+
+#[test]
+fn failed_dependency_blocks_dependents_with_a_reason_naming_it() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 2, &["h2"]).deps(&["a"]).restore(run("fix")),
+        svc("c", 2, &["h3"]).deps(&["b"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |_| false);
+    assert_eq!(state(&e, "a"), Failed);
+    assert!(
+        reason(&e, "a").contains("restore step 'fix' failed on 'h1'"),
+        "{}",
+        reason(&e, "a")
+    );
+    assert_eq!(state(&e, "b"), Blocked);
+    assert_eq!(reason(&e, "b"), "dependency 'a' is failed");
+    assert_eq!(state(&e, "c"), Blocked);
+    assert_eq!(reason(&e, "c"), "dependency 'b' is blocked");
+    assert!(
+        !launches(&all)
+            .iter()
+            .any(|l| l.step.service.0 != "a" && l.step.phase == Restore)
+    );
+    assert_eq!(finished_count(&all), 1);
+}
+
+#[test]
+fn some_hosts_passing_means_partial() {
+    let mut e = engine(vec![svc("a", 1, &["h1", "h2"])]);
+    let fx = e.handle(Input::Check(sid("a")));
+    let runs = launches(&fx);
+    e.handle(ok(&runs[0]));
+    let fx = e.handle(fail(&runs[1]));
+    assert_eq!(changes(&fx), vec![("a".into(), Partial)]);
+    assert!(reason(&e, "a").contains("check 'probe' failed on 'h2': exit 1, expected 0"));
+}
+
+#[test]
+fn every_check_failing_means_down() {
+    let mut e = check_only(vec![
+        svc("a", 1, &["h1", "h2"]).checks(vec![run("x"), run("y")]),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |_| false);
+    assert_eq!(state(&e, "a"), Down);
+    assert!(
+        reason(&e, "a").ends_with("(and 3 more)"),
+        "{}",
+        reason(&e, "a")
+    );
+    assert_eq!(finished_count(&all), 1);
+}
+
+#[test]
+fn a_failed_attempt_retries_after_the_delay_then_succeeds() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix").retries(2))]);
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    let first = launches(&fx)[0].clone();
+    assert_eq!((first.step.phase, first.attempt), (Restore, 1));
+    let fx = e.handle(fail(&first));
+    let [Effect::Sleep { timer, after }] = fx.as_slice() else {
+        panic!("expected one Sleep, got {fx:?}");
+    };
+    assert_eq!(*after, Duration::from_secs(2));
+    let view = e.service(&sid("a")).expect("a");
+    assert_eq!(
+        view.steps[&step_ref("a", Restore, 0)][&HostId::new("h1")],
+        HostStatus::RetryWait { next_attempt: 2 }
+    );
+    let fx = e.handle(Input::Wake(*timer));
+    let second = launches(&fx)[0].clone();
+    assert_eq!(second.attempt, 2);
+    let fx = e.handle(ok(&second));
+    assert!(launches(&fx).iter().all(|l| l.step.phase == Verify));
+    drive(&mut e, fx, |_| true);
+    assert_eq!(state(&e, "a"), Restored);
+    assert_eq!(e.service(&sid("a")).map(|v| v.restore_attempts), Some(1));
+}
+
+#[test]
+fn retries_exhausted_fail_the_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix").retries(1))]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |_| false);
+    let attempts: Vec<u32> = launches(&all)
+        .iter()
+        .filter(|l| l.step.phase == Restore)
+        .map(|l| l.attempt)
+        .collect();
+    assert_eq!(attempts, vec![1, 2], "retries = 1 gives two attempts");
+    assert_eq!(state(&e, "a"), Failed);
+}
+
+#[test]
+fn verification_failure_fails_the_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |l| l.step.phase == Restore);
+    assert!(changes(&all).contains(&("a".into(), Verifying)));
+    assert_eq!(state(&e, "a"), Failed);
+    assert!(
+        reason(&e, "a").starts_with("verification: check 'probe'"),
+        "{}",
+        reason(&e, "a")
+    );
+}
+
+#[test]
+fn restore_steps_run_in_order_each_on_all_hosts_first() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1", "h2"])
+            .restore(run("one"))
+            .restore(run("two")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let mut fx2 = Vec::new();
+    for l in launches(&fx) {
+        fx2.extend(e.handle(fail(&l)));
+    }
+    let one = launches(&fx2);
+    assert_eq!(one.len(), 2);
+    assert!(one.iter().all(|l| is(l, "a", Restore) && l.step.index == 0));
+    assert!(
+        launches(&e.handle(ok(&one[0]))).is_empty(),
+        "step two waits for every host"
+    );
+    let two = launches(&e.handle(ok(&one[1])));
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|l| l.step.index == 1));
+}
+
+#[test]
+fn confirm_step_runs_only_after_approval_with_secrets_masked() {
+    let rb = runbook_with_vars(
+        vec![svc("a", 1, &["h1"]).restore(run("fix").command("deploy --token {{tok}}").confirm())],
+        &[("tok", "s3cret")],
+        &["tok"],
+    );
+    let mut e = Engine::new(rb, EngineOptions::default());
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert!(launches(&fx).is_empty(), "nothing runs before approval");
+    let Some(Effect::AskApproval { step, commands }) =
+        fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
+    else {
+        panic!("no AskApproval in {fx:?}");
+    };
+    assert_eq!(commands[0].1.shown, "deploy --token ***");
+    assert_eq!(commands[0].1.text, "deploy --token s3cret");
+    let view = e.service(&sid("a")).expect("a");
+    assert!(
+        matches!(&view.waiting, Some(Waiting::Approval { commands, .. }) if commands[0].1 == "deploy --token ***")
+    );
+    assert_eq!(
+        finished_count(&fx),
+        0,
+        "waiting for an operator is not finished"
+    );
+    let fx = e.handle(Input::Approval {
+        step: step.clone(),
+        decision: Decision::Approved,
+    });
+    assert_eq!(launches(&fx).len(), 1);
+    assert!(e.service(&sid("a")).expect("a").waiting.is_none());
+    // A second approval for the same step is not waiting any more.
+    assert!(
+        e.handle(Input::Approval {
+            step: step.clone(),
+            decision: Decision::Approved
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn declined_confirm_step_fails_the_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix").confirm())]);
+    let fx = e.handle(Input::RunPlan);
+    e.handle(fail(&launches(&fx)[0]));
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Declined,
+    });
+    assert_eq!(changes(&fx), vec![("a".into(), Failed)]);
+    assert!(reason(&e, "a").contains("declined by operator"));
+    assert!(launches(&fx).is_empty());
+    assert_eq!(finished_count(&fx), 1);
+}
+
+fn manual_service() -> Engine {
+    engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(manual("vip", "Move the VIP to {{host}}"))
+            .restore(run("after")),
+    ])
+}
+
+fn to_manual(e: &mut Engine) -> Vec<Effect> {
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    let Some(Effect::AskManual { instruction, .. }) =
+        fx.iter().find(|e| matches!(e, Effect::AskManual { .. }))
+    else {
+        panic!("no AskManual in {fx:?}");
+    };
+    assert_eq!(instruction.shown, "Move the VIP to h1");
+    assert!(matches!(
+        e.service(&sid("a")).and_then(|v| v.waiting.clone()),
+        Some(Waiting::Manual { .. })
+    ));
+    fx
+}
+
+#[test]
+fn manual_step_done_continues_with_the_next_step() {
+    let mut e = manual_service();
+    to_manual(&mut e);
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Restore, 0),
+        outcome: ManualOutcome::Done,
+    });
+    let next = launches(&fx);
+    assert_eq!(next.len(), 1);
+    assert_eq!((next[0].step.phase, next[0].step.index), (Restore, 1));
+}
+
+#[test]
+fn manual_step_failed_fails_the_service() {
+    let mut e = manual_service();
+    to_manual(&mut e);
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Restore, 0),
+        outcome: ManualOutcome::Failed,
+    });
+    assert_eq!(changes(&fx), vec![("a".into(), Failed)]);
+    assert!(reason(&e, "a").contains("marked failed by operator"));
+}
+
+#[test]
+fn manual_step_without_an_operator_blocks_the_service() {
+    let mut e = manual_service();
+    to_manual(&mut e);
+    // An answer for another step is ignored.
+    assert!(
+        e.handle(Input::ManualUnavailable {
+            step: step_ref("a", Restore, 1)
+        })
+        .is_empty()
+    );
+    let fx = e.handle(Input::ManualUnavailable {
+        step: step_ref("a", Restore, 0),
+    });
+    assert_eq!(changes(&fx), vec![("a".into(), Blocked)]);
+    assert_eq!(reason(&e, "a"), "manual step 'vip' needs an operator");
+    assert_eq!(finished_count(&fx), 1);
+}
+
+#[test]
+fn skip_records_the_reason_and_blocks_dependents() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix").confirm()),
+        svc("b", 2, &["h2"]).deps(&["a"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |_| false);
+    assert!(all.iter().any(|e| matches!(e, Effect::AskApproval { .. })));
+    let fx = e.handle(Input::Skip {
+        service: sid("a"),
+        reason: "netops owns it".into(),
+    });
+    assert_eq!(
+        changes(&fx),
+        vec![("a".into(), Skipped), ("b".into(), Blocked)]
+    );
+    assert_eq!(reason(&e, "a"), "netops owns it");
+    assert_eq!(reason(&e, "b"), "dependency 'a' is skipped");
+    assert!(e.service(&sid("a")).expect("a").waiting.is_none());
+    assert_eq!(finished_count(&fx), 1);
+}
+
+#[test]
+fn operator_restores_out_of_order_by_hand() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 2, &["h2"]).restore(run("fix")),
+    ]);
+    // No plan: the operator restores tier 2 before tier 1 was even checked.
+    let fx = e.handle(Input::Restore {
+        service: sid("b"),
+        by_hand: false,
+    });
+    assert!(
+        launches(&fx).iter().all(|l| is(l, "b", Check)),
+        "checks come first"
+    );
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert!(changes(&fx).contains(&("b".into(), Restoring)));
+    let view = e.service(&sid("b")).expect("b");
+    assert!(
+        view.by_hand,
+        "out of the plan's order is recorded as by hand"
+    );
+    assert_eq!(view.reason.as_deref(), Some("started by hand"));
+    assert_eq!(
+        state(&e, "a"),
+        ServiceState::Unknown,
+        "the rest is untouched"
+    );
+}
+
+#[test]
+fn next_step_runs_one_restore_step_then_pauses() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("one")).restore(run("two")),
+    ]);
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(fail(&launches(&fx)[0]));
+    let fx = e.handle(Input::NextStep(sid("a")));
+    let one = launches(&fx);
+    assert_eq!((one.len(), one[0].step.index), (1, 0));
+    let fx = e.handle(ok(&one[0]));
+    assert!(launches(&fx).is_empty(), "paused after one step");
+    let view = e.service(&sid("a")).expect("a");
+    assert_eq!(view.state, Restoring);
+    assert_eq!(view.current, Some(step_ref("a", Restore, 1)));
+    let fx = e.handle(Input::NextStep(sid("a")));
+    let two = launches(&fx);
+    assert_eq!(two[0].step.index, 1);
+    let fx = e.handle(ok(&two[0]));
+    assert!(
+        launches(&fx).iter().all(|l| l.step.phase == Verify),
+        "the last step goes on to verification"
+    );
+}
+
+#[test]
+fn inject_runs_its_steps_then_rechecks() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).inject(run("break"))]);
+    let fx = e.handle(Input::Inject(sid("a")));
+    let inj = launches(&fx);
+    assert!(is(&inj[0], "a", Inject));
+    let fx = e.handle(ok(&inj[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Checking)]);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Down)]);
+}
+
+#[test]
+fn resume_skips_recorded_restore_steps_and_rechecks_what_was_in_flight() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1", "h2"])
+            .restore(run("one"))
+            .restore(run("two")),
+        svc("b", 1, &["h3"]).restore(run("fix")),
+    ]);
+    let facts = ResumeFacts {
+        states: vec![
+            (sid("a"), Restoring, None),
+            (sid("b"), Failed, Some("boom".into())),
+        ],
+        restored_steps: vec![
+            (step_ref("a", Restore, 0), HostId::new("h1")),
+            (step_ref("a", Restore, 0), HostId::new("h2")),
+            (step_ref("a", Restore, 1), HostId::new("h1")),
+        ],
+    };
+    let fx = e.resume(&facts);
+    assert_eq!(changes(&fx), vec![("a".into(), Checking)]);
+    assert!(launches(&fx).iter().all(|l| is(l, "a", Check)));
+    let mut rest = e.handle(Input::RunPlan);
+    assert!(
+        launches(&rest).is_empty(),
+        "b stays failed; a is being checked"
+    );
+    for l in launches(&fx) {
+        rest.extend(e.handle(fail(&l)));
+    }
+    let restore = launches(&rest);
+    assert_eq!(restore.len(), 1, "only step two on h2 is left: {restore:?}");
+    assert_eq!((restore[0].step.index, restore[0].host.as_str()), (1, "h2"));
+    assert_eq!(state(&e, "b"), Failed);
+}
+
+#[test]
+fn resumed_in_flight_service_whose_recheck_passes_is_restored() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Verifying, None)],
+        restored_steps: vec![],
+    });
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Restored)]);
+}
+
+#[test]
+fn stop_starts_nothing_new_and_finishes_when_attempts_return() {
+    let mut e = engine(vec![svc("a", 1, &["h1", "h2"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let runs = launches(&fx);
+    let fx = e.handle(Input::Stop);
+    assert!(fx.is_empty(), "two checks are still out");
+    assert_eq!(finished_count(&e.handle(fail(&runs[0]))), 0);
+    let fx = e.handle(fail(&runs[1]));
+    assert!(launches(&fx).is_empty(), "no restore after Stop");
+    assert_eq!(finished_count(&fx), 1);
+    assert!(e.handle(Input::RunPlan).is_empty());
+    assert!(e.handle(Input::Check(sid("a"))).is_empty());
+}
+
+#[test]
+fn stop_when_idle_finishes_at_once_and_withdraws_questions() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix").confirm())]);
+    let fx = e.handle(Input::RunPlan);
+    e.handle(fail(&launches(&fx)[0]));
+    assert!(e.service(&sid("a")).expect("a").waiting.is_some());
+    let fx = e.handle(Input::Stop);
+    assert_eq!(finished_count(&fx), 1);
+    assert!(e.service(&sid("a")).expect("a").waiting.is_none());
+    assert!(
+        e.handle(Input::Approval {
+            step: step_ref("a", Restore, 0),
+            decision: Decision::Approved
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn check_only_sweeps_then_finishes_without_restoring() {
+    let mut e = check_only(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 2, &["h2"]),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |l| l.step.service.0 == "b");
+    assert!(launches(&all).iter().all(|l| l.step.phase == Check));
+    let Some(Effect::Finished { services }) =
+        all.iter().find(|e| matches!(e, Effect::Finished { .. }))
+    else {
+        panic!("no Finished");
+    };
+    assert_eq!(services, &vec![(sid("a"), Down), (sid("b"), Healthy)]);
+    assert!(
+        e.handle(Input::Restore {
+            service: sid("a"),
+            by_hand: true
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn finished_is_emitted_exactly_once_and_late_inputs_are_ignored() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 2, &["h2"]),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let first = launches(&fx);
+    let all = drive(&mut e, fx, |l| l.step.phase != Check);
+    assert_eq!(finished_count(&all), 1);
+    // Duplicates and strays after the end change nothing.
+    assert!(e.handle(ok(&first[0])).is_empty());
+    assert!(
+        e.handle(Input::Wake(crate::engine::event::TimerId(999)))
+            .is_empty()
+    );
+    assert!(e.handle(Input::RunPlan).is_empty());
+    assert!(e.handle(Input::Check(sid("nope"))).is_empty());
+    assert!(
+        e.handle(Input::Manual {
+            step: step_ref("a", Restore, 0),
+            outcome: ManualOutcome::Done
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn the_engine_judges_exit_codes_and_output_itself() {
+    let mut expect_three = run("probe");
+    expect_three.expect_exit = 3;
+    let mut with_regex = run("body");
+    with_regex.expect_output = Some(regex::Regex::new("ok").expect("regex"));
+    let mut e = check_only(vec![
+        svc("lies", 1, &["h1"]),
+        svc("three", 1, &["h2"]).checks(vec![expect_three]),
+        svc("regex", 1, &["h3"]).checks(vec![with_regex]),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    for l in launches(&fx) {
+        let input = match l.step.service.as_str() {
+            // A driver that says Ok for exit 3 when 0 is expected does not make it pass.
+            // "three" expects exit 3 and gets it.
+            "lies" | "three" => exited(&l, StepOutcome::Ok, 3),
+            // Ok and exit 0, but the output was never matched.
+            _ => exited(&l, StepOutcome::Ok, 0),
+        };
+        e.handle(input);
+    }
+    assert_eq!(state(&e, "lies"), Down);
+    assert!(reason(&e, "lies").contains("exit 3, expected 0"));
+    assert_eq!(state(&e, "three"), Healthy);
+    assert_eq!(state(&e, "regex"), Down);
+    assert!(reason(&e, "regex").contains("output did not match 'ok'"));
+    let status = &e.service(&sid("lies")).expect("lies").steps[&step_ref("lies", Check, 0)]
+        [&HostId::new("h1")];
+    assert!(matches!(
+        status,
+        HostStatus::Finished {
+            outcome: StepOutcome::Failed,
+            exit_code: Some(3),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn only_checks_unselected_dependencies_and_leaves_them_out_of_finished() {
+    let options = EngineOptions {
+        only: BTreeSet::from([sid("mail")]),
+        ..EngineOptions::default()
+    };
+    let mut e = Engine::new(
+        runbook(vec![
+            svc("auth", 1, &["h1"]).restore(run("fix")),
+            svc("other", 1, &["h2"]),
+            svc("mail", 2, &["h3"]).deps(&["auth"]).restore(run("fix")),
+        ]),
+        options,
+    );
+    let fx = e.handle(Input::RunPlan);
+    let checked: BTreeSet<String> = launches(&fx)
+        .iter()
+        .map(|l| l.step.service.0.clone())
+        .collect();
+    assert_eq!(
+        checked,
+        BTreeSet::from(["auth".to_string(), "mail".to_string()])
+    );
+    let all = drive(&mut e, fx, |_| false);
+    assert_eq!(state(&e, "auth"), Down, "not selected: never restored");
+    assert_eq!(state(&e, "mail"), Blocked);
+    assert_eq!(
+        reason(&e, "mail"),
+        "dependency 'auth' is down and not selected"
+    );
+    let Some(Effect::Finished { services }) =
+        all.iter().find(|e| matches!(e, Effect::Finished { .. }))
+    else {
+        panic!("no Finished");
+    };
+    assert_eq!(services, &vec![(sid("mail"), Blocked)]);
+}
+
+#[test]
+fn a_blocked_service_returns_when_its_dependency_is_restored_by_hand() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 2, &["h2"]).deps(&["a"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, |l| {
+        l.step.service.0 == "b" && l.step.phase != Check
+    });
+    assert_eq!((state(&e, "a"), state(&e, "b")), (Failed, Blocked));
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    assert!(changes(&fx).contains(&("b".into(), Down)), "{fx:?}");
+    let all = drive(&mut e, fx, |l| l.step.phase != Check);
+    assert_eq!((state(&e, "a"), state(&e, "b")), (Restored, Restored));
+    assert_eq!(e.service(&sid("a")).map(|v| v.restore_attempts), Some(2));
+    assert_eq!(finished_count(&all), 1);
+}
+
+#[test]
+fn a_service_without_restore_steps_goes_straight_to_verification() {
+    // Often it only waited for a dependency: the re-check decides.
+    let mut e = engine(vec![svc("a", 1, &["h1"])]);
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert_eq!(
+        changes(&fx),
+        vec![
+            ("a".into(), Down),
+            ("a".into(), Restoring),
+            ("a".into(), Verifying)
+        ]
+    );
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Restored);
+}
+
+#[test]
+fn restore_runs_down_services_of_the_first_tier_in_parallel() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 1, &["h2"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let mut fx2 = Vec::new();
+    for l in launches(&fx) {
+        fx2.extend(e.handle(fail(&l)));
+    }
+    let restoring: BTreeSet<String> = launches(&fx2)
+        .iter()
+        .filter(|l| l.step.phase == Restore)
+        .map(|l| l.step.service.0.clone())
+        .collect();
+    assert_eq!(restoring.len(), 2);
+    assert_eq!(state(&e, "a"), Restoring);
+    assert_eq!(state(&e, "b"), Restoring);
+}
+
+#[test]
+fn auto_off_starts_nothing_by_itself() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::SetAuto(true));
+    e.handle(Input::SetAuto(false));
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert!(launches(&fx).is_empty(), "auto off: no restore");
+    assert_eq!(state(&e, "a"), Down);
+    let fx = e.handle(Input::SetAuto(true));
+    assert!(launches(&fx).iter().any(|l| is(l, "a", Restore)));
+}
+
+#[test]
+fn a_late_result_of_skipped_work_does_not_touch_newer_work() {
+    let mut e = engine(vec![svc("a", 1, &["h1"])]);
+    let old = launches(&e.handle(Input::Check(sid("a"))));
+    e.handle(Input::Skip {
+        service: sid("a"),
+        reason: "later".into(),
+    });
+    let new = launches(&e.handle(Input::Check(sid("a"))));
+    assert!(
+        e.handle(fail(&old[0])).is_empty(),
+        "the old attempt's result changes nothing"
+    );
+    let status =
+        &e.service(&sid("a")).expect("a").steps[&step_ref("a", Check, 0)][&HostId::new("h1")];
+    assert_eq!(status, &HostStatus::Running { attempt: 1 });
+    let fx = e.handle(ok(&new[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
+}
+
+#[test]
+fn manual_checks_are_asked_one_at_a_time_alongside_run_checks() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).checks(vec![
+        run("probe"),
+        manual("look", "Is the dashboard green?"),
+        manual("call", "Call the vendor"),
+    ])]);
+    let fx = e.handle(Input::Check(sid("a")));
+    let asks: Vec<_> = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::AskManual { .. }))
+        .collect();
+    assert_eq!((launches(&fx).len(), asks.len()), (1, 1));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Checking, "a manual check is still open");
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Check, 1),
+        outcome: ManualOutcome::Done,
+    });
+    assert!(matches!(fx.as_slice(), [Effect::AskManual { step, .. }] if step.index == 2));
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Check, 2),
+        outcome: ManualOutcome::Failed,
+    });
+    assert_eq!(changes(&fx), vec![("a".into(), Partial)]);
+}
+
+#[test]
+fn operator_requests_for_a_busy_service_are_ignored() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
+    ]);
+    let fx = e.handle(Input::Check(sid("a")));
+    assert!(e.handle(Input::Check(sid("a"))).is_empty());
+    assert!(e.handle(Input::Inject(sid("a"))).is_empty());
+    assert!(
+        e.handle(Input::Restore {
+            service: sid("a"),
+            by_hand: true
+        })
+        .is_empty()
+    );
+    assert!(e.handle(Input::NextStep(sid("a"))).is_empty());
+    assert_eq!(launches(&fx).len(), 1);
+}
+
+#[test]
+fn a_restore_failed_at_a_step_continues_from_that_step_when_retried() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("one")).restore(run("two")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, |l| l.step.phase == Restore && l.step.index == 0);
+    assert_eq!(state(&e, "a"), Failed);
+    let failed_two = &e.service(&sid("a")).expect("a").steps[&step_ref("a", Restore, 1)];
+    assert!(matches!(
+        failed_two[0],
+        HostStatus::Finished {
+            outcome: StepOutcome::Failed,
+            ..
+        }
+    ));
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    let runs = launches(&fx);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].step.index, 1, "step one succeeded already");
+    let view = e.service(&sid("a")).expect("a");
+    let one = &view.steps[&step_ref("a", Restore, 0)][0];
+    assert!(
+        matches!(
+            one,
+            HostStatus::Finished {
+                outcome: StepOutcome::Ok,
+                ..
+            }
+        ),
+        "{one:?}"
+    );
+}
+
+#[test]
+fn resumed_checking_service_is_checked_again_and_can_be_healthy() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]), svc("b", 1, &["h2"])]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Checking, None), (sid("b"), Healthy, None)],
+        restored_steps: vec![],
+    });
+    assert_eq!(launches(&fx).len(), 1);
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
+    assert_eq!(finished_count(&fx), 0, "the run itself has not started");
+    let fx = e.handle(Input::RunPlan);
+    assert!(launches(&fx).is_empty(), "settled services stay settled");
+    assert_eq!(finished_count(&fx), 1);
+}
+
+#[test]
+fn step_refs_name_runbook_steps_and_verify_names_a_check() {
+    let e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    assert_eq!(
+        e.step(&step_ref("a", Verify, 0)).map(|s| s.name.as_str()),
+        Some("probe")
+    );
+    assert_eq!(
+        e.step(&step_ref("a", Restore, 0)).map(|s| s.name.as_str()),
+        Some("fix")
+    );
+    assert!(e.step(&step_ref("a", Restore, 1)).is_none());
+    assert!(e.step(&step_ref("zz", Check, 0)).is_none());
+}
