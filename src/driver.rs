@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{
-    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ServiceState, StepRef,
+    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ServiceState, StepOutcome,
+    StepRef, classify_exit,
 };
 use crate::exec::{Executor, StepResult};
 use crate::journal::{Event, JournalError, JournalWriter, Record};
@@ -68,6 +69,7 @@ struct Running {
     launch: Launch,
     cancel: CancellationToken,
     matcher: Option<regex::Regex>,
+    expect_exit: i32,
     seen: String,
 }
 
@@ -290,13 +292,20 @@ impl Driver {
             .as_ref()
             .map(|re| re.is_match(&running.seen));
         let error = result.error.as_deref().map(|e| self.runbook.redact(e));
+        // The transport says whether the command ran; whether it passed is the step's rule.
+        let outcome = match (result.outcome, result.exit_code) {
+            (StepOutcome::Ok, Some(code)) => {
+                classify_exit(code, running.expect_exit, output_matched)
+            }
+            (outcome, _) => outcome,
+        };
         let record = self.journal.append(Event::StepFinished {
             service: launch.step.service.clone(),
             phase: launch.step.phase.into(),
             step: self.step_name(&launch.step),
             host: launch.host.clone(),
             attempt: launch.attempt,
-            outcome: result.outcome,
+            outcome,
             exit_code: result.exit_code,
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
             error: error.clone(),
@@ -304,7 +313,7 @@ impl Driver {
         let mut notices = vec![Notice::Journaled(record)];
         let effects = self.engine.handle(Input::StepFinished {
             attempt,
-            outcome: result.outcome,
+            outcome,
             exit_code: result.exit_code,
             duration: result.duration,
             error,
@@ -337,7 +346,7 @@ impl Driver {
                     command,
                     timeout,
                     expect_output,
-                    expect_exit: _,
+                    expect_exit,
                 } => {
                     // On disk before the command is sent.
                     let record = self.journal.append(Event::StepStarted {
@@ -349,7 +358,7 @@ impl Driver {
                         command: command.shown.clone(),
                     })?;
                     notices.push(Notice::Journaled(record));
-                    self.launch(launch, command.text, timeout, expect_output);
+                    self.launch(launch, command.text, timeout, expect_output, expect_exit);
                 }
                 Effect::AskApproval { step, commands } => {
                     notices.push(Notice::AskApproval {
@@ -389,6 +398,7 @@ impl Driver {
         command: String,
         timeout: Duration,
         matcher: Option<regex::Regex>,
+        expect_exit: i32,
     ) {
         let attempt = launch.attempt_id;
         let cancel = self.stop.child_token();
@@ -421,6 +431,7 @@ impl Driver {
                 launch,
                 cancel,
                 matcher,
+                expect_exit,
                 seen: String::new(),
             },
         );

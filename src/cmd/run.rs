@@ -461,7 +461,7 @@ fn progress_line(record: &Record) -> Option<String> {
             error,
             ..
         } => {
-            let mark = if *outcome == crate::engine::StepOutcome::Ok && *exit_code == Some(0) {
+            let mark = if *outcome == crate::engine::StepOutcome::Ok {
                 "✓"
             } else {
                 "✗"
