@@ -97,7 +97,7 @@ async fn serve_async(
         }
     };
     write_atomic(&port_file, &format!("{}\n", bound.port()))?;
-    println!("{name}: listening on {bound} (pid {pid})");
+    say(&format!("{name}: listening on {bound} (pid {pid})"));
 
     let answer = format!("{}\n", health_line(name));
     let started = Instant::now();
@@ -115,7 +115,7 @@ async fn serve_async(
             }
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => println!("{name}: SIGHUP ignored"),
+            _ = hup.recv() => say(&format!("{name}: SIGHUP ignored")),
             _ = tick.tick() => {
                 if !layout.marker().is_file() {
                     break "demo folder removed";
@@ -134,7 +134,7 @@ async fn serve_async(
         let _ = fs::remove_file(&port_file);
         let _ = fs::remove_file(&pid_file);
     }
-    println!("{name}: exiting ({reason})");
+    say(&format!("{name}: exiting ({reason})"));
     Ok(())
 }
 
@@ -383,6 +383,12 @@ fn is_our_daemon(pid: i32, name: &str) -> bool {
         }
         Err(_) => !Path::new("/proc/self").exists(),
     }
+}
+
+/// A line on stdout (the service's log); a closed stdout must not bring the service down.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn own_pid() -> i32 {

@@ -81,7 +81,7 @@ pub fn main(args: &SvcArgs) -> ExitCode {
     match run(&args.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bringup: {e}");
+            shout(&format!("bringup: {e}"));
             let code = match e {
                 DemoError::BadName(_)
                 | DemoError::NotDemoFolder { .. }
@@ -97,14 +97,17 @@ fn run(command: &SvcCommand) -> Result<ExitCode, DemoError> {
     match command {
         SvcCommand::Stage { dir } => {
             let staged = super::stage(dir.as_deref())?;
-            println!("demo folder: {}", staged.dir.display());
-            println!("runbook:     {}", staged.runbook.display());
+            say(&format!("demo folder: {}", staged.dir.display()));
+            say(&format!("runbook:     {}", staged.runbook.display()));
             let runbook = staged.runbook.to_str().unwrap_or_default();
-            println!("open it with: bringup open {}", shell_quote(runbook));
-            println!(
+            say(&format!(
+                "open it with: bringup open {}",
+                shell_quote(runbook)
+            ));
+            say(&format!(
                 "stop its services with: bringup __demo-svc stop-all --dir {}",
                 shell_quote(staged.dir.to_str().unwrap_or_default())
-            );
+            ));
             // Nothing runs yet, and the folder is meant to outlive this command.
             std::mem::forget(staged);
         }
@@ -130,7 +133,7 @@ fn run(command: &SvcCommand) -> Result<ExitCode, DemoError> {
                 *flaky,
                 why.as_deref(),
             )?;
-            println!("{line}");
+            say(&line);
         }
         SvcCommand::Probe { name, dir, port } => {
             let answer = match (port, name, dir) {
@@ -141,23 +144,34 @@ fn run(command: &SvcCommand) -> Result<ExitCode, DemoError> {
             };
             return Ok(match answer {
                 Ok(line) => {
-                    println!("{line}");
+                    say(&line);
                     ExitCode::SUCCESS
                 }
                 Err(down) => {
-                    eprintln!("{down}");
+                    shout(&down.to_string());
                     ExitCode::from(EXIT_NOT_ALL_UP)
                 }
             });
         }
         SvcCommand::Stop { name, dir } => match daemon::stop(&Layout::new(dir), name)? {
-            Stopped::Stopped(pid) => println!("{name}: stopped (pid {pid})"),
-            Stopped::NotRunning => println!("{name}: was not running"),
+            Stopped::Stopped(pid) => say(&format!("{name}: stopped (pid {pid})")),
+            Stopped::NotRunning => say(&format!("{name}: was not running")),
         },
         SvcCommand::StopAll { dir } => {
             let n = daemon::stop_all(&Layout::new(dir))?;
-            println!("stopped {n} simulated service(s)");
+            say(&format!("stopped {n} simulated service(s)"));
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Output that must not panic when stdout or stderr is closed (`| head`, a finished step).
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn shout(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
