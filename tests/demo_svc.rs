@@ -325,3 +325,44 @@ fn names_that_are_not_file_safe_are_bad_input() {
     demo.svc("start", "../escape").assert().code(2);
     assert!(!Path::new(&demo.dir).join("../escape.pid").exists());
 }
+
+#[test]
+fn a_service_killed_outright_is_down_and_start_brings_it_back_over_its_stale_files() {
+    let demo = Demo::new();
+    demo.svc("start", "pc-login@pc-gw-1").assert().success();
+    let pid = demo.pid("pc-login@pc-gw-1");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    assert!(gone_within(pid, Duration::from_secs(5)));
+    // SIGKILL leaves the pid and port files behind.
+    assert!(
+        Layout::new(&demo.dir)
+            .port_file("pc-login@pc-gw-1")
+            .exists()
+    );
+    demo.svc("probe", "pc-login@pc-gw-1").assert().code(1);
+    demo.svc("start", "pc-login@pc-gw-1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("started on"));
+    assert_ne!(demo.pid("pc-login@pc-gw-1"), pid);
+    demo.svc("probe", "pc-login@pc-gw-1").assert().success();
+}
+
+#[test]
+fn a_hangup_does_not_stop_a_service() {
+    let demo = Demo::new();
+    demo.svc("start", "push@push-1").assert().success();
+    let pid = demo.pid("push@push-1");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("hup");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(is_alive(pid));
+    demo.svc("probe", "push@push-1").assert().success();
+}
