@@ -39,6 +39,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Check a journal's hash chain.
     Verify(VerifyArgs),
+    /// Internal: the simulated services of `bringup demo` (its runbook's commands call this).
+    #[command(name = "__demo-svc", hide = true)]
+    DemoSvc(crate::demo::svc::SvcArgs),
 }
 
 #[derive(Debug, Args)]
