@@ -1,15 +1,125 @@
-//! `bringup validate`.
+//! `bringup validate` and `bringup plan`: load a runbook, print its plan or its problems.
+//! Exit 0 when valid, 2 with diagnostics on stderr otherwise. Runs nothing.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::{PlanArgs, ValidateArgs};
+use crate::cli::{PlanArgs, PlanFormat, ValidateArgs};
+use crate::runbook::model::StepAction;
+use crate::runbook::{self, Diagnostics, Plan, Runbook};
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("validate")
+    match runbook::load(&args.runbook, &args.vars) {
+        Ok(rb) => {
+            let plan = Plan::build(&rb);
+            print!("{}", summary(&rb, &args.runbook.display().to_string()));
+            print!("{}", plan.render_text(&rb));
+            println!(
+                "Checks run first on every service at once; then tiers restore in ascending order, each wave's services in parallel."
+            );
+            ExitCode::from(EXIT_OK)
+        }
+        Err(d) => report(&d, &args.runbook.display().to_string()),
+    }
 }
 
 pub fn plan(args: &PlanArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("plan")
+    match runbook::load(&args.runbook, &args.vars) {
+        Ok(rb) => {
+            let plan = Plan::build(&rb);
+            let out = match args.format {
+                PlanFormat::Text => plan.render_text(&rb),
+                PlanFormat::Mermaid => plan.render_mermaid(&rb),
+                PlanFormat::Dot => plan.render_dot(&rb),
+            };
+            print!("{out}");
+            ExitCode::from(EXIT_OK)
+        }
+        Err(d) => report(&d, &args.runbook.display().to_string()),
+    }
+}
+
+fn report(d: &Diagnostics, path: &str) -> ExitCode {
+    eprint!("{d}");
+    let n = d.0.len();
+    // A file that cannot be read or a bad --var is one self-explaining line; no tally needed.
+    if d.0.iter().all(|m| m.starts_with("error:")) {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    eprintln!(
+        "\n{path}: {n} {} found; fix {} and run `bringup validate` again.",
+        if n == 1 { "problem" } else { "problems" },
+        if n == 1 { "it" } else { "them" },
+    );
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// The headline of `validate`: what the runbook is and what it will ask of the operator.
+fn summary(rb: &Runbook, path: &str) -> String {
+    let steps = || {
+        rb.services
+            .iter()
+            .flat_map(|s| s.checks.iter().chain(&s.restores))
+    };
+    let confirm = steps().filter(|s| s.confirm).count();
+    let manual = steps()
+        .filter(|s| matches!(s.action, StepAction::Manual(_)))
+        .count();
+    let injects: usize = rb.services.iter().map(|s| s.injects.len()).sum();
+    let tiers: std::collections::BTreeSet<u32> = rb.services.iter().map(|s| s.tier).collect();
+    let mut out = format!("✓ {path} is valid: {}\n", rb.name);
+    if !rb.description.is_empty() {
+        let _ = writeln!(out, "  {}", rb.description.trim());
+    }
+    let _ = writeln!(
+        out,
+        "  {} services · {} tiers · {} hosts · {} steps to confirm · {} manual steps · {} drill injects",
+        rb.services.len(),
+        tiers.len(),
+        rb.hosts.len(),
+        confirm,
+        manual,
+        injects,
+    );
+    if !rb.vars.is_empty() || !rb.secret_vars.is_empty() {
+        let mut shown: Vec<String> = rb
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                if rb.secret_vars.contains(k) {
+                    format!("{k}=***")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        shown.extend(
+            rb.secret_vars
+                .iter()
+                .filter(|k| !rb.vars.contains_key(*k))
+                .map(|k| format!("{k}=(secret, not set)")),
+        );
+        let _ = writeln!(out, "  vars: {}", shown.join(", "));
+    }
+    let unset: Vec<&str> = rb
+        .secret_vars
+        .iter()
+        .filter(|k| !rb.vars.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if !unset.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: pass {} before `bringup run`; secrets are shown as *** everywhere",
+            unset
+                .iter()
+                .map(|k| format!("--var {k}=…"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    out.push('\n');
+    out
 }

@@ -1,0 +1,787 @@
+//! Raw runbook → validated [`Runbook`]: resolves defaults, variables, hosts and groups, checks
+//! every reference, and reports every problem at once. Pure: no IO, no TOML parsing.
+//!
+//! Decisions beyond SPEC, kept here so they are found:
+//! - A step's `hosts` may name any known host or `@group`, not only its service's hosts, so a
+//!   check can probe from the operator's machine or a restore can act on a load balancer.
+//! - A `run` step must end up with at least one host; a `manual` step needs none.
+//! - Names in `secret_vars` count as declared even without a value, so a runbook validates
+//!   before the secret is passed with `--var`; an unset secret is left out of `vars`.
+//! - `[vars]` may not define the built-ins `host`, `address`, `service`.
+//! - Step names are unique within a service's checks, restores and injects: the journal names
+//!   steps by them.
+
+mod graph;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::diag::{Diag, closest};
+use super::duration;
+use super::model::{
+    Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, TemplatePart,
+    Transport,
+};
+use super::raw::{RawHost, RawRunbook, RawService, RawStep, S};
+
+/// Variables every command may use without declaring them.
+pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
+
+/// What `validate` needs besides the raw document.
+pub struct Context<'a> {
+    pub src: &'a str,
+    pub path: PathBuf,
+    pub sha256: String,
+    /// `--var` overrides, already split into key and value.
+    pub overrides: &'a [(String, String)],
+}
+
+pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>> {
+    let mut v = Validator {
+        src: cx.src,
+        diags: Vec::new(),
+    };
+    let runbook = v.runbook(raw, cx);
+    if v.diags.is_empty() {
+        Ok(runbook)
+    } else {
+        Err(v.diags)
+    }
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    diags: Vec<Diag>,
+}
+
+/// A service's ids and spans, kept for the graph checks after the model is built.
+pub(crate) struct ServiceRefs {
+    pub id_span: Range<usize>,
+    pub deps: Vec<(usize, Range<usize>)>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, diag: Diag) {
+        self.diags.push(diag);
+    }
+
+    fn runbook(&mut self, raw: RawRunbook, cx: &Context<'_>) -> Runbook {
+        let name = raw.meta.name.as_ref().map_or_else(
+            || {
+                cx.path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+            },
+            |n| n.get_ref().clone(),
+        );
+        let description = raw
+            .meta
+            .description
+            .as_ref()
+            .map_or_else(String::new, |d| d.get_ref().clone());
+        let defaults = self.defaults(&raw);
+        let (vars, secret_vars) = self.vars(&raw, cx.overrides);
+        let hosts = self.hosts(&raw.hosts, defaults.user.as_ref());
+        let groups = self.groups(&raw.groups, &hosts);
+        let mut known_vars: BTreeSet<String> = vars.keys().cloned().collect();
+        known_vars.extend(secret_vars.iter().cloned());
+        known_vars.extend(BUILTIN_VARS.iter().map(|s| (*s).to_string()));
+        let scope = Scope {
+            hosts: &hosts,
+            groups: &groups,
+            vars: &known_vars,
+            defaults: &defaults,
+        };
+        let services = self.services(raw.services, &raw.broken_services, &scope);
+        Runbook {
+            name,
+            description,
+            path: cx.path.clone(),
+            sha256: cx.sha256.clone(),
+            defaults,
+            vars,
+            secret_vars,
+            hosts,
+            groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            services,
+        }
+    }
+
+    fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {
+        let Some(value) = value else { return default };
+        match duration::parse(value.get_ref()) {
+            Ok(d) => d,
+            Err(message) => {
+                self.error(Diag::new(value.span(), message));
+                default
+            }
+        }
+    }
+
+    fn defaults(&mut self, raw: &RawRunbook) -> Defaults {
+        let base = Defaults::default();
+        let d = &raw.defaults;
+        let concurrency = match &d.concurrency {
+            Some(c) if *c.get_ref() == 0 => {
+                self.error(
+                    Diag::new(c.span(), "concurrency '0' would never run anything")
+                        .help("set it to 1 or more"),
+                );
+                base.concurrency
+            }
+            Some(c) => usize::try_from(*c.get_ref()).unwrap_or(usize::MAX),
+            None => base.concurrency,
+        };
+        Defaults {
+            timeout: self.duration(d.timeout.as_ref(), base.timeout),
+            retries: d.retries.as_ref().map_or(base.retries, |r| *r.get_ref()),
+            retry_delay: self.duration(d.retry_delay.as_ref(), base.retry_delay),
+            user: d.user.as_ref().map(|u| u.get_ref().clone()),
+            concurrency,
+        }
+    }
+
+    fn var_name_ok(&mut self, name: &str, span: Range<usize>, what: &str) -> bool {
+        if BUILTIN_VARS.contains(&name) {
+            self.error(
+                Diag::new(
+                    span,
+                    format!("{what} '{name}' would hide the built-in variable"),
+                )
+                .help("choose another name; host, address and service are set for each host"),
+            );
+            return false;
+        }
+        if !is_var_name(name) {
+            self.error(
+                Diag::new(
+                    span,
+                    format!("{what} '{name}' is not a valid variable name"),
+                )
+                .help("use letters, digits, '_' and '-', starting with a letter or '_'"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn vars(
+        &mut self,
+        raw: &RawRunbook,
+        overrides: &[(String, String)],
+    ) -> (IndexMap<String, String>, BTreeSet<String>) {
+        let mut vars = IndexMap::new();
+        for (name, (span, value)) in &raw.vars {
+            if self.var_name_ok(name, span.clone(), "variable") {
+                vars.insert(name.clone(), value.get_ref().text());
+            }
+        }
+        // --var overrides, and defines keys the file does not have (checked by the caller).
+        for (k, val) in overrides {
+            vars.insert(k.clone(), val.clone());
+        }
+        let mut secrets = BTreeSet::new();
+        for s in raw.meta.secret_vars.iter().flatten() {
+            if self.var_name_ok(s.get_ref(), s.span(), "secret variable") {
+                secrets.insert(s.get_ref().clone());
+            }
+        }
+        (vars, secrets)
+    }
+
+    fn hosts(
+        &mut self,
+        raw: &IndexMap<String, (Range<usize>, RawHost)>,
+        _default_user: Option<&String>,
+    ) -> IndexMap<HostId, Host> {
+        let mut hosts = IndexMap::new();
+        for (id, (span, h)) in raw {
+            if !is_id(id) {
+                self.error(
+                    Diag::new(
+                        span.clone(),
+                        format!("host id '{id}' has characters ids may not have"),
+                    )
+                    .help("use letters, digits, '.', '_' and '-'"),
+                );
+            }
+            let transport = match h
+                .transport
+                .as_ref()
+                .map(|t| (t.get_ref().as_str(), t.span()))
+            {
+                None | Some(("ssh", _)) => Transport::Ssh,
+                Some(("local", _)) => Transport::Local,
+                Some((other, span)) => {
+                    self.error(
+                        Diag::new(span, format!("unknown transport '{other}'"))
+                            .suggest(closest(other, ["ssh", "local"]))
+                            .help_if_none("transport is 'ssh' (the default) or 'local'"),
+                    );
+                    Transport::Ssh
+                }
+            };
+            let jump = h.jump.as_ref().and_then(|j| {
+                let name = j.get_ref();
+                if name == id {
+                    self.error(Diag::new(
+                        j.span(),
+                        format!("host '{id}' uses itself as jump host '{name}'"),
+                    ));
+                    None
+                } else if !raw.contains_key(name.as_str()) {
+                    self.error(
+                        Diag::new(j.span(), format!("jump host '{name}' is not a known host"))
+                            .suggest(closest(name, raw.keys().map(String::as_str)))
+                            .help_if_none("define it under [hosts] first"),
+                    );
+                    None
+                } else if transport == Transport::Local {
+                    self.error(
+                        Diag::new(
+                            j.span(),
+                            format!("host '{id}' runs locally; jump host '{name}' does not apply"),
+                        )
+                        .help("remove 'jump', or set transport = \"ssh\""),
+                    );
+                    None
+                } else {
+                    Some(HostId::new(name.clone()))
+                }
+            });
+            let address = h.address.as_ref().map_or_else(
+                || match transport {
+                    Transport::Local => "localhost".to_string(),
+                    Transport::Ssh => id.clone(),
+                },
+                |a| a.get_ref().clone(),
+            );
+            hosts.insert(
+                HostId::new(id.clone()),
+                Host {
+                    id: HostId::new(id.clone()),
+                    transport,
+                    address,
+                    port: h.port.as_ref().map(|p| *p.get_ref()),
+                    user: h.user.as_ref().map(|u| u.get_ref().clone()),
+                    identity: h.identity.as_ref().map(|i| PathBuf::from(i.get_ref())),
+                    jump,
+                    tags: h
+                        .tags
+                        .iter()
+                        .flatten()
+                        .map(|t| t.get_ref().clone())
+                        .collect(),
+                },
+            );
+        }
+        self.jump_loops(raw, &hosts);
+        hosts
+    }
+
+    /// Jump chains must end: a → b → a would never connect.
+    fn jump_loops(
+        &mut self,
+        raw: &IndexMap<String, (Range<usize>, RawHost)>,
+        hosts: &IndexMap<HostId, Host>,
+    ) {
+        let mut reported: HashSet<&str> = HashSet::new();
+        for (id, host) in hosts {
+            let mut chain = vec![id.as_str()];
+            let mut next = host.jump.as_ref();
+            while let Some(j) = next {
+                if let Some(pos) = chain.iter().position(|c| *c == j.as_str()) {
+                    let members = &chain[pos..];
+                    if members.iter().all(|m| !reported.contains(m)) && pos == 0 {
+                        reported.extend(members.iter().copied());
+                        let span = raw[id.as_str()].1.jump.as_ref().map_or(0..0, S::span);
+                        self.error(
+                            Diag::new(
+                                span,
+                                format!("jump hosts loop: {}", cycle_text(members.iter().copied())),
+                            )
+                            .help("one host of the chain must be reachable directly"),
+                        );
+                    }
+                    break;
+                }
+                chain.push(j.as_str());
+                next = hosts.get(j).and_then(|h| h.jump.as_ref());
+            }
+        }
+    }
+
+    /// Groups resolved to host ids; a member may be a host or another `@group`.
+    fn groups(
+        &mut self,
+        raw: &IndexMap<String, (Range<usize>, Vec<S<String>>)>,
+        hosts: &IndexMap<HostId, Host>,
+    ) -> IndexMap<String, (Vec<HostId>, Range<usize>)> {
+        let mut done: IndexMap<String, (Vec<HostId>, Range<usize>)> = IndexMap::new();
+        for name in raw.keys() {
+            self.resolve_group(name, raw, hosts, &mut Vec::new(), &mut done);
+        }
+        // File order, whatever order nesting resolved them in.
+        raw.keys()
+            .filter_map(|k| done.swap_remove(k).map(|v| (k.clone(), v)))
+            .collect()
+    }
+
+    fn resolve_group(
+        &mut self,
+        name: &str,
+        raw: &IndexMap<String, (Range<usize>, Vec<S<String>>)>,
+        hosts: &IndexMap<HostId, Host>,
+        stack: &mut Vec<String>,
+        done: &mut IndexMap<String, (Vec<HostId>, Range<usize>)>,
+    ) -> Vec<HostId> {
+        if let Some((members, _)) = done.get(name) {
+            return members.clone();
+        }
+        stack.push(name.to_string());
+        let mut out: Vec<HostId> = Vec::new();
+        for member in &raw[name].1 {
+            let m = member.get_ref();
+            if let Some(inner) = m.strip_prefix('@') {
+                if let Some(pos) = stack.iter().position(|s| s == inner) {
+                    // Each group resolves once, so each loop is found once, at its closing edge.
+                    let members: Vec<String> =
+                        stack[pos..].iter().map(|m| format!("@{m}")).collect();
+                    self.error(
+                        Diag::new(
+                            member.span(),
+                            format!(
+                                "groups include each other: {}",
+                                cycle_text(members.iter().map(String::as_str))
+                            ),
+                        )
+                        .help("a group may include another group, but not in a loop"),
+                    );
+                } else if raw.contains_key(inner) {
+                    let hs = self.resolve_group(inner, raw, hosts, stack, done);
+                    push_unique(&mut out, hs);
+                } else {
+                    self.unknown_group(inner, member.span(), raw.keys().map(String::as_str));
+                }
+            } else if hosts.contains_key(m.as_str()) {
+                push_unique(&mut out, [HostId::new(m.clone())]);
+            } else {
+                self.unknown_host(m, member.span(), hosts, raw.keys().map(String::as_str));
+            }
+        }
+        stack.pop();
+        done.insert(name.to_string(), (out.clone(), raw[name].0.clone()));
+        out
+    }
+
+    fn unknown_group<'k>(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        groups: impl Iterator<Item = &'k str>,
+    ) {
+        let groups: Vec<&str> = groups.collect();
+        self.error(
+            Diag::new(span, format!("unknown group '@{name}'"))
+                .suggest(
+                    closest(name, groups.iter().copied())
+                        .map(|g| format!("@{g}"))
+                        .as_deref(),
+                )
+                .help_if_none("define it under [groups]"),
+        );
+    }
+
+    fn unknown_host<'k>(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        hosts: &IndexMap<HostId, Host>,
+        groups: impl Iterator<Item = &'k str>,
+    ) {
+        let groups: Vec<&str> = groups.collect();
+        let diag = Diag::new(span, format!("unknown host '{name}'"));
+        let diag = if groups.contains(&name) {
+            diag.help(format!("'{name}' is a group; write '@{name}'"))
+        } else {
+            diag.suggest(closest(name, hosts.keys().map(HostId::as_str)))
+                .help_if_none("define it under [hosts], or name a group as '@group'")
+        };
+        self.error(diag);
+    }
+
+    fn host_list(&mut self, list: &[S<String>], scope: &Scope<'_>) -> Vec<HostId> {
+        let mut out = Vec::new();
+        for item in list {
+            let name = item.get_ref();
+            if let Some(group) = name.strip_prefix('@') {
+                match scope.groups.get(group) {
+                    Some((members, _)) => push_unique(&mut out, members.iter().cloned()),
+                    None => self.unknown_group(
+                        group,
+                        item.span(),
+                        scope.groups.keys().map(String::as_str),
+                    ),
+                }
+            } else if scope.hosts.contains_key(name.as_str()) {
+                push_unique(&mut out, [HostId::new(name.clone())]);
+            } else {
+                self.unknown_host(
+                    name,
+                    item.span(),
+                    scope.hosts,
+                    scope.groups.keys().map(String::as_str),
+                );
+            }
+        }
+        out
+    }
+
+    fn services(
+        &mut self,
+        raw: Vec<RawService>,
+        broken: &[super::raw::BrokenService],
+        scope: &Scope<'_>,
+    ) -> Vec<Service> {
+        // Ids first, so that references to any service (even a later one) resolve.
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut first_span: HashMap<String, Range<usize>> = HashMap::new();
+        for (i, s) in raw.iter().enumerate() {
+            let id = s.id.get_ref();
+            if !is_id(id) {
+                self.error(
+                    Diag::new(
+                        s.id.span(),
+                        format!("service id '{id}' has characters ids may not have"),
+                    )
+                    .help("use letters, digits, '.', '_' and '-'"),
+                );
+            }
+            if let Some(first) = first_span.get(id) {
+                let line = line_of(self.src, first.start);
+                self.error(
+                    Diag::new(s.id.span(), format!("duplicate service id '{id}'")).help(format!(
+                        "it is first defined on line {line}; give each service its own id"
+                    )),
+                );
+            } else {
+                first_span.insert(id.clone(), s.id.span());
+                index.insert(id.clone(), i);
+            }
+        }
+        let broken_ids: HashSet<&str> = broken.iter().filter_map(|b| b.id.as_deref()).collect();
+        let all_ids: Vec<&str> = index
+            .keys()
+            .map(String::as_str)
+            .chain(broken_ids.iter().copied())
+            .collect();
+
+        let mut services = Vec::with_capacity(raw.len());
+        let mut refs = Vec::with_capacity(raw.len());
+        for s in raw {
+            let mut deps = Vec::new();
+            let mut dep_ids = Vec::new();
+            for d in s.depends_on.iter().flatten() {
+                let name = d.get_ref();
+                if name == s.id.get_ref() {
+                    self.error(Diag::new(
+                        d.span(),
+                        format!("service '{name}' depends on itself"),
+                    ));
+                } else if let Some(&j) = index.get(name.as_str()) {
+                    if !dep_ids.iter().any(|x: &ServiceId| x.as_str() == name) {
+                        dep_ids.push(ServiceId::new(name.clone()));
+                        deps.push((j, d.span()));
+                    }
+                } else if !broken_ids.contains(name.as_str()) {
+                    self.error(
+                        Diag::new(
+                            d.span(),
+                            format!(
+                                "service '{}' depends on unknown service '{name}'",
+                                s.id.get_ref()
+                            ),
+                        )
+                        .suggest(closest(name, all_ids.iter().copied()))
+                        .help_if_none("add a [[service]] with that id, or remove the dependency"),
+                    );
+                }
+            }
+            refs.push(ServiceRefs {
+                id_span: s.id.span(),
+                deps,
+            });
+            services.push(self.service(s, dep_ids, scope));
+        }
+        graph::check(self, &services, &refs);
+        services
+    }
+
+    fn service(&mut self, s: RawService, depends_on: Vec<ServiceId>, scope: &Scope<'_>) -> Service {
+        let id = s.id.get_ref().clone();
+        let hosts = self.host_list(s.hosts.as_deref().unwrap_or_default(), scope);
+        if s.check.is_empty() {
+            self.error(
+                Diag::new(s.id.span(), format!("service '{id}' has no check"))
+                    .help("add a [[service.check]]: bringup needs a way to see whether it is up"),
+            );
+        }
+        let sid = ServiceId::new(id.clone());
+        let cx = StepCx {
+            service: &id,
+            hosts: &hosts,
+            hosts_written: s.hosts.as_ref().is_some_and(|h| !h.is_empty()),
+            scope,
+        };
+        let checks = self.steps(s.check, "check", &cx);
+        let restores = self.steps(s.restore, "restore", &cx);
+        let injects = self.steps(s.inject, "inject", &cx);
+        Service {
+            id: sid,
+            name: s.name.map_or_else(|| id.clone(), S::into_inner),
+            tier: s.tier.map_or(1, S::into_inner),
+            rto: s
+                .rto
+                .as_ref()
+                .map(|r| self.duration(Some(r), Duration::ZERO)),
+            hosts,
+            depends_on,
+            checks,
+            restores,
+            injects,
+        }
+    }
+
+    fn steps(&mut self, raw: Vec<S<RawStep>>, phase: &str, cx: &StepCx<'_>) -> Vec<Step> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for step in raw {
+            let span = step.span();
+            let step = step.into_inner();
+            let name = step.name.get_ref().clone();
+            if name.trim().is_empty() {
+                self.error(Diag::new(
+                    step.name.span(),
+                    format!("a {phase} step of '{}' has an empty name", cx.service),
+                ));
+            } else if let Some(line) = names.get(&name) {
+                self.error(
+                    Diag::new(step.name.span(), format!("duplicate {phase} step name '{name}' in service '{}'", cx.service))
+                        .help(format!("the first is on line {line}; the journal names steps, so each needs its own name")),
+                );
+            } else {
+                names.insert(name.clone(), line_of(self.src, step.name.span().start));
+            }
+            if let Some(s) = self.step(step, span, phase, cx) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn step(
+        &mut self,
+        step: RawStep,
+        span: Range<usize>,
+        phase: &str,
+        cx: &StepCx<'_>,
+    ) -> Option<Step> {
+        let name = step.name.get_ref().clone();
+        let defaults = cx.scope.defaults;
+        let action = match (&step.run, &step.manual) {
+            (Some(run), None) => Some(StepAction::Run(self.template(run, cx.scope))),
+            (None, Some(manual)) => Some(StepAction::Manual(self.template(manual, cx.scope))),
+            (Some(_), Some(manual)) => {
+                self.error(
+                    Diag::new(manual.span(), format!("{phase} step '{name}' of '{}' has both 'run' and 'manual'", cx.service))
+                        .help("a step is either a command (run) or an instruction to a person (manual); split it in two"),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    Diag::new(
+                        step.name.span(),
+                        format!(
+                            "{phase} step '{name}' of '{}' has neither 'run' nor 'manual'",
+                            cx.service
+                        ),
+                    )
+                    .help("add run = \"<command>\" or manual = \"<instruction>\""),
+                );
+                None
+            }
+        };
+        let hosts = match &step.hosts {
+            Some(list) => self.host_list(list, cx.scope),
+            None => cx.hosts.to_vec(),
+        };
+        if matches!(action, Some(StepAction::Run(_)))
+            && hosts.is_empty()
+            && match &step.hosts {
+                Some(list) => list.is_empty(),
+                None => !cx.hosts_written,
+            }
+        {
+            self.error(
+                Diag::new(
+                    span.start..span.start + 1,
+                    format!(
+                        "{phase} step '{name}' of '{}' has no host to run on",
+                        cx.service
+                    ),
+                )
+                .help("give the service hosts = [...], or the step its own hosts"),
+            );
+        }
+        let expect_output = step.expect_output.as_ref().and_then(|re| match regex::Regex::new(re.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().to_string();
+                self.error(
+                    Diag::new(re.span(), format!("bad regex '{}' in expect_output: {}", re.get_ref(), last.trim_start_matches("error: ")))
+                        .help("expect_output is a regular expression; escape special characters with a backslash"),
+                );
+                None
+            }
+        });
+        let timeout = self.duration(step.timeout.as_ref(), defaults.timeout);
+        let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
+        Some(Step {
+            name,
+            action: action?,
+            hosts,
+            timeout,
+            retries: step.retries.map_or(defaults.retries, S::into_inner),
+            retry_delay,
+            expect_exit: step.expect_exit.map_or(0, S::into_inner),
+            expect_output,
+            confirm: step.confirm.is_some_and(S::into_inner),
+            feature: step.feature.map(S::into_inner),
+        })
+    }
+
+    /// Parse `{{name}}` placeholders and check each name is known.
+    fn template(&mut self, text: &S<String>, scope: &Scope<'_>) -> Template {
+        let t = Template::parse(text.get_ref());
+        let mut reported = HashSet::new();
+        for part in &t.parts {
+            match part {
+                TemplatePart::Var(name)
+                    if !scope.vars.contains(name) && reported.insert(name.clone()) =>
+                {
+                    let span = placeholder_span(self.src, text.span(), name);
+                    let diag = if name.is_empty() {
+                        Diag::new(span, "empty placeholder '{{}}'".to_string())
+                    } else {
+                        Diag::new(span, format!("unknown variable '{name}'"))
+                            .suggest(closest(name, scope.vars.iter().map(String::as_str)))
+                            .help_if_none("define it under [vars] or pass --var NAME=VALUE")
+                    };
+                    self.error(diag);
+                }
+                TemplatePart::Text(s) if s.contains("{{") => {
+                    self.error(
+                        Diag::new(text.span(), "'{{' is not closed by '}}'".to_string())
+                            .help("close the placeholder as {{name}}"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+struct Scope<'a> {
+    hosts: &'a IndexMap<HostId, Host>,
+    groups: &'a IndexMap<String, (Vec<HostId>, Range<usize>)>,
+    vars: &'a BTreeSet<String>,
+    defaults: &'a Defaults,
+}
+
+struct StepCx<'a> {
+    service: &'a str,
+    hosts: &'a [HostId],
+    /// The service named hosts (even unknown ones, already reported).
+    hosts_written: bool,
+    scope: &'a Scope<'a>,
+}
+
+trait HelpIfNone {
+    fn help_if_none(self, help: &str) -> Self;
+}
+
+impl HelpIfNone for Diag {
+    fn help_if_none(self, help: &str) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(help)
+        }
+    }
+}
+
+fn push_unique(out: &mut Vec<HostId>, items: impl IntoIterator<Item = HostId>) {
+    for h in items {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+}
+
+/// `'a' → 'b' → 'a'`: the members of a loop, back to the first.
+pub(crate) fn cycle_text<'s>(members: impl IntoIterator<Item = &'s str>) -> String {
+    let members: Vec<&str> = members.into_iter().collect();
+    let mut parts: Vec<String> = members.iter().map(|m| format!("'{m}'")).collect();
+    if let Some(first) = members.first() {
+        parts.push(format!("'{first}'"));
+    }
+    parts.join(" → ")
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    let before = src.get(..offset).unwrap_or(src);
+    before.matches('\n').count() + 1
+}
+
+/// The span of `{{name}}` inside a string literal's span, or the literal's span.
+fn placeholder_span(src: &str, literal: Range<usize>, name: &str) -> Range<usize> {
+    let Some(text) = src.get(literal.clone()) else {
+        return literal;
+    };
+    let mut from = 0;
+    while let Some(open) = text[from..].find("{{") {
+        let start = from + open;
+        if let Some(close) = text[start + 2..].find("}}") {
+            let end = start + 2 + close + 2;
+            if text[start + 2..start + 2 + close].trim() == name {
+                return literal.start + start..literal.start + end;
+            }
+            from = end;
+        } else {
+            break;
+        }
+    }
+    literal
+}
+
+/// Ids of hosts and services: what can be typed on a command line and read in a journal.
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub(crate) fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
