@@ -75,13 +75,13 @@ fn summary(rb: &Runbook, path: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "  {} services · {} tiers · {} hosts · {} steps to confirm · {} manual steps · {} drill injects",
-        rb.services.len(),
-        tiers.len(),
-        rb.hosts.len(),
-        confirm,
-        manual,
-        injects,
+        "  {} · {} · {} · {} to confirm · {} · {}",
+        count(rb.services.len(), "service", "services"),
+        count(tiers.len(), "tier", "tiers"),
+        count(rb.hosts.len(), "host", "hosts"),
+        count(confirm, "step", "steps"),
+        count(manual, "manual step", "manual steps"),
+        count(injects, "drill inject", "drill injects"),
     );
     if !rb.vars.is_empty() || !rb.secret_vars.is_empty() {
         let mut shown: Vec<String> = rb
@@ -122,4 +122,8 @@ fn summary(rb: &Runbook, path: &str) -> String {
     }
     out.push('\n');
     out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

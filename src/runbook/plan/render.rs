@@ -25,7 +25,7 @@ impl Plan {
             .map(|s| s.name.chars().count())
             .max()
             .unwrap_or(0)
-            .min(42);
+            .min(44);
         let mut out = String::new();
         for tier in &self.tiers {
             let count: usize = tier.waves.iter().map(Vec::len).sum();
@@ -144,7 +144,7 @@ fn service_line(s: &Service, id_w: usize, name_w: usize) -> String {
         name.push('…');
     }
     let mut line = format!(
-        "{:id_w$}  {:name_w$}  {:>9}  {:>10}",
+        "{:id_w$}  {:name_w$}  {:>9}  {:<11}",
         s.id.as_str(),
         name,
         hosts_text(s),
@@ -189,9 +189,22 @@ fn facts(s: &Service) -> String {
     }
 }
 
-/// "1h30m", "45s", "500ms": the runbook's own way of writing durations.
+/// "1h30m", "72h", "45s", "500ms": the runbook's own way of writing durations (hours are not
+/// folded into days: RTOs are read in hours).
 pub(crate) fn short_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string().replace(' ', "")
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let ms = d.subsec_millis();
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s"), (u64::from(ms), "ms")] {
+        if n > 0 {
+            let _ = write!(out, "{n}{unit}");
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
