@@ -14,7 +14,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         ));
     }
     humantime::parse_duration(trimmed).map_err(|e| {
-        format!("bad duration '{text}' ({e}); write it like '500ms', '30s', '5m' or '1h30m'")
+        let why = match e {
+            humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
+                format!(": unknown unit '{unit}'")
+            }
+            humantime::DurationError::NumberOverflow => ": too long".to_string(),
+            _ => String::new(),
+        };
+        format!("bad duration '{text}'{why}; write it like '500ms', '30s', '5m' or '1h30m'")
     })
 }
 
@@ -41,7 +48,8 @@ mod tests {
     fn garbage_and_negative_durations_are_rejected() {
         assert!(parse("soon").is_err());
         assert!(parse("-5s").is_err());
-        assert!(parse("5 parsecs").is_err());
+        let e = parse("5 parsecs").expect_err("unknown unit");
+        assert!(e.contains("unknown unit 'parsecs'"), "{e}");
         assert!(parse("").is_err());
     }
 }

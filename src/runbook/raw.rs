@@ -318,10 +318,29 @@ fn remove_unknown_keys(table: &mut DeTable<'_>, known: &[&str], what: &str, diag
     }
 }
 
-/// A toml error as a diagnostic: serde's backticks become the single quotes our messages use.
+/// A toml error as a diagnostic, in the words and quoting of our other messages.
 fn toml_error(e: &toml::de::Error, fallback: Range<usize>) -> Diag {
-    let message = e.message().trim().replace('`', "'");
-    Diag::new(e.span().unwrap_or(fallback), message)
+    Diag::new(e.span().unwrap_or(fallback), humanize(e.message()))
+}
+
+/// serde says `invalid type: string "x", expected u32`; an operator reads
+/// `invalid type: 'x' is a string, expected a whole number (0 or more)`.
+fn humanize(message: &str) -> String {
+    let mut m = message.trim().replace('`', "'");
+    if let Some(rest) = m.strip_prefix("invalid type: string \"")
+        && let Some((value, tail)) = rest.split_once("\", ")
+    {
+        m = format!("invalid type: '{value}' is a string, {tail}");
+    }
+    for (from, to) in [
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a port number (0 to 65535)"),
+        ("expected i32", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(from, to);
+    }
+    m
 }
 
 #[cfg(test)]
