@@ -14,12 +14,12 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     match runbook::load(&args.runbook, &args.vars) {
         Ok(rb) => {
             let plan = Plan::build(&rb);
-            print!("{}", summary(&rb, &args.runbook.display().to_string()));
-            print!("{}", plan.render_text(&rb));
-            println!(
-                "Checks run first on every service at once; then tiers restore in ascending order, each wave's services in parallel."
+            let mut out = summary(&rb, &args.runbook.display().to_string());
+            out.push_str(&plan.render_text(&rb));
+            out.push_str(
+                "Checks run first on every service at once; then tiers restore in ascending order, each wave's services in parallel.\n",
             );
-            ExitCode::from(EXIT_OK)
+            emit(&out)
         }
         Err(d) => report(&d, &args.runbook.display().to_string()),
     }
@@ -34,25 +34,44 @@ pub fn plan(args: &PlanArgs) -> ExitCode {
                 PlanFormat::Mermaid => plan.render_mermaid(&rb),
                 PlanFormat::Dot => plan.render_dot(&rb),
             };
-            print!("{out}");
-            ExitCode::from(EXIT_OK)
+            emit(&out)
         }
         Err(d) => report(&d, &args.runbook.display().to_string()),
     }
 }
 
+/// Print to stdout in one write. A closed pipe (`| head`) is the reader's choice, not an error.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: cannot write the plan: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
 fn report(d: &Diagnostics, path: &str) -> ExitCode {
-    eprint!("{d}");
+    use std::io::Write as _;
+    let mut text = d.to_string();
     let n = d.0.len();
     // A file that cannot be read or a bad --var is one self-explaining line; no tally needed.
-    if d.0.iter().all(|m| m.starts_with("error:")) {
-        return ExitCode::from(EXIT_BAD_INPUT);
+    if !d.0.iter().all(|m| m.starts_with("error:")) {
+        let _ = writeln!(
+            text,
+            "\n{path}: {n} {} found; fix {} and run `bringup validate` again.",
+            if n == 1 { "problem" } else { "problems" },
+            if n == 1 { "it" } else { "them" },
+        );
     }
-    eprintln!(
-        "\n{path}: {n} {} found; fix {} and run `bringup validate` again.",
-        if n == 1 { "problem" } else { "problems" },
-        if n == 1 { "it" } else { "them" },
-    );
+    // Nothing sensible is left to do if stderr itself is closed.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
     ExitCode::from(EXIT_BAD_INPUT)
 }
 

@@ -568,13 +568,15 @@ impl Validator<'_> {
                     step.name.span(),
                     format!("a {phase} step of '{}' has an empty name", cx.service),
                 ));
-            } else if let Some(line) = names.get(&name) {
+            } else if let Some(&first) = names.get(&name) {
+                let line = line_of(self.src, first);
                 self.error(
                     Diag::new(step.name.span(), format!("duplicate {phase} step name '{name}' in service '{}'", cx.service))
                         .help(format!("the first is on line {line}; the journal names steps, so each needs its own name")),
                 );
             } else {
-                names.insert(name.clone(), line_of(self.src, step.name.span().start));
+                // The line is worked out only if a duplicate turns up: counting lines per step is quadratic.
+                names.insert(name.clone(), step.name.span().start);
             }
             if let Some(s) = self.step(step, span, phase, cx) {
                 out.push(s);
