@@ -44,6 +44,7 @@ pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>>
     let mut v = Validator {
         src: cx.src,
         diags: Vec::new(),
+        regexes: HashMap::new(),
     };
     let runbook = v.runbook(raw, cx);
     if v.diags.is_empty() {
@@ -56,6 +57,9 @@ pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>>
 struct Validator<'a> {
     src: &'a str,
     diags: Vec<Diag>,
+    /// Compiled `expect_output` patterns: generated runbooks repeat the same few, and compiling
+    /// a regex costs more than everything else done for a step.
+    regexes: HashMap<String, regex::Regex>,
 }
 
 /// A service's ids and spans, kept for the graph checks after the model is built.
@@ -640,18 +644,7 @@ impl Validator<'_> {
                 .help("give the service hosts = [...], or the step its own hosts"),
             );
         }
-        let expect_output = step.expect_output.as_ref().and_then(|re| match regex::Regex::new(re.get_ref()) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                let detail = e.to_string();
-                let last = detail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().to_string();
-                self.error(
-                    Diag::new(re.span(), format!("bad regex '{}' in expect_output: {}", re.get_ref(), last.trim_start_matches("error: ")))
-                        .help("expect_output is a regular expression; escape special characters with a backslash"),
-                );
-                None
-            }
-        });
+        let expect_output = step.expect_output.as_ref().and_then(|re| self.regex(re));
         let timeout = self.duration(step.timeout.as_ref(), defaults.timeout);
         let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
         Some(Step {
@@ -666,6 +659,37 @@ impl Validator<'_> {
             confirm: step.confirm.is_some_and(S::into_inner),
             feature: step.feature.map(S::into_inner),
         })
+    }
+
+    fn regex(&mut self, re: &S<String>) -> Option<regex::Regex> {
+        if let Some(r) = self.regexes.get(re.get_ref()) {
+            return Some(r.clone());
+        }
+        match regex::Regex::new(re.get_ref()) {
+            Ok(r) => {
+                self.regexes.insert(re.get_ref().clone(), r.clone());
+                Some(r)
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                self.error(
+                    Diag::new(
+                        re.span(),
+                        format!("bad regex '{}' in expect_output: {last}", re.get_ref()),
+                    )
+                    .help("expect_output is a regular expression; escape special characters with a backslash"),
+                );
+                None
+            }
+        }
     }
 
     /// Parse `{{name}}` placeholders and check each name is known.
