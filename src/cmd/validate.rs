@@ -122,12 +122,7 @@ fn summary(rb: &Runbook, path: &str) -> String {
         );
         let _ = writeln!(out, "  vars: {}", shown.join(", "));
     }
-    let unset: Vec<&str> = rb
-        .secret_vars
-        .iter()
-        .filter(|k| !rb.vars.contains_key(*k))
-        .map(String::as_str)
-        .collect();
+    let unset = rb.unset_secrets();
     if !unset.is_empty() {
         let _ = writeln!(
             out,

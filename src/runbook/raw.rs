@@ -79,6 +79,10 @@ pub struct RawService {
     pub restore: Vec<S<RawStep>>,
     #[serde(default)]
     pub inject: Vec<S<RawStep>>,
+    /// Checks that could not be read (already reported); they still count as written, so a
+    /// service whose only check is ill-typed is not also told it has no check.
+    #[serde(skip)]
+    pub unreadable_checks: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,21 +240,47 @@ fn read_services(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>)
             |id| format!("[[service]] '{id}'"),
         );
         remove_unknown_keys(&mut table, SERVICE_KEYS, &what, diags);
+        // Steps are read one by one, so one bad step neither hides the others nor the service.
+        let mut phases: Vec<Vec<S<RawStep>>> = Vec::new();
+        let mut unreadable_checks = 0;
         for phase in PHASES {
-            if let Some(steps) = table.get_mut(*phase)
-                && let DeValue::Array(steps) = steps.get_mut()
-            {
-                let what = format!("[[service.{phase}]] of {what}");
-                for step in steps.iter_mut() {
-                    if let DeValue::Table(t) = step.get_mut() {
-                        remove_unknown_keys(t, STEP_KEYS, &what, diags);
-                    }
+            let Some(value) = table.remove(*phase) else {
+                phases.push(Vec::new());
+                continue;
+            };
+            let span = value.span();
+            let DeValue::Array(items) = value.into_inner() else {
+                diags.push(
+                    Diag::new(span, format!("'{phase}' must be an array of tables"))
+                        .help(format!("write each step as [[service.{phase}]]")),
+                );
+                unreadable_checks += usize::from(*phase == "check");
+                phases.push(Vec::new());
+                continue;
+            };
+            let step_what = format!("[[service.{phase}]] of {what}");
+            let mut steps = Vec::new();
+            for mut step in items {
+                if let DeValue::Table(t) = step.get_mut() {
+                    remove_unknown_keys(t, STEP_KEYS, &step_what, diags);
+                }
+                match read::<S<RawStep>>(step, diags) {
+                    Some(s) => steps.push(s),
+                    None => unreadable_checks += usize::from(*phase == "check"),
                 }
             }
+            phases.push(steps);
         }
         let value = Spanned::new(span, DeValue::Table(table));
         match read::<RawService>(value, diags) {
-            Some(service) => raw.services.push(service),
+            Some(mut service) => {
+                let mut phases = phases.into_iter();
+                service.check = phases.next().unwrap_or_default();
+                service.restore = phases.next().unwrap_or_default();
+                service.inject = phases.next().unwrap_or_default();
+                service.unreadable_checks = unreadable_checks;
+                raw.services.push(service);
+            }
             None => raw.broken_services.push(BrokenService { id }),
         }
     }
@@ -331,6 +361,13 @@ fn humanize(message: &str) -> String {
         && let Some((value, tail)) = rest.split_once("\", ")
     {
         m = format!("invalid type: '{value}' is a string, {tail}");
+    }
+    if let Some(field) = m.strip_prefix("missing field '") {
+        m = format!("missing key '{field}");
+    }
+    if let Some(at) = m.find("expected struct Raw") {
+        m.truncate(at);
+        m.push_str("expected a table");
     }
     for (from, to) in [
         ("expected u32", "expected a whole number (0 or more)"),
@@ -439,6 +476,22 @@ run = "false"
         assert_eq!(raw.broken_services[0].id.as_deref(), Some("a"));
         // The span points at the bad value.
         assert_eq!(&src[diags[0].span.clone()], "\"one\"");
+    }
+
+    #[test]
+    fn a_bad_step_is_reported_without_hiding_its_service_or_other_steps() {
+        let src = "[[service]]\nid = \"a\"\n[[service.check]]\nname = \"c\"\nrun = \"x\"\nconfirm = \"yes\"\n[[service.restore]]\nname = \"r\"\nrun = \"y\"\nretries = -1\n[[service.restore]]\nname = \"ok\"\nrun = \"z\"\n";
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(
+            diags[0].message.contains("expected true or false"),
+            "{diags:?}"
+        );
+        let raw = raw.expect("parsed");
+        let service = &raw.services[0];
+        assert_eq!(service.unreadable_checks, 1);
+        assert_eq!(service.restore.len(), 1);
+        assert_eq!(service.restore[0].get_ref().name.get_ref(), "ok");
     }
 
     #[test]

@@ -167,7 +167,9 @@ fn secret_vars_count_as_declared_and_stay_unset_until_given() {
     let rb = load_text(&text, &[]).expect("valid without the secret");
     assert!(rb.secret_vars.contains("token"));
     assert!(!rb.vars.contains_key("token"));
+    assert_eq!(rb.unset_secrets(), ["token"]);
     let rb = load_text(&text, &["token=s3cret"]).expect("valid");
+    assert!(rb.unset_secrets().is_empty());
     let s = &rb.services[0];
     let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
     assert_eq!(e.text, "curl s3cret a");

@@ -528,7 +528,7 @@ impl Validator<'_> {
     fn service(&mut self, s: RawService, depends_on: Vec<ServiceId>, scope: &Scope<'_>) -> Service {
         let id = s.id.get_ref().clone();
         let hosts = self.host_list(s.hosts.as_deref().unwrap_or_default(), scope);
-        if s.check.is_empty() {
+        if s.check.is_empty() && s.unreadable_checks == 0 {
             self.error(
                 Diag::new(s.id.span(), format!("service '{id}' has no check"))
                     .help("add a [[service.check]]: bringup needs a way to see whether it is up"),
