@@ -1,21 +1,36 @@
-//! Runbooks: TOML → raw serde structs → validated model → ordered plan.
+//! Runbooks: TOML → raw serde structs (`raw`) → validated model (`validate`) → ordered plan
+//! (`plan`). This file owns reading the file and turning problems into rendered diagnostics;
+//! it runs nothing and knows nothing of hosts beyond what the runbook says.
 
+mod diag;
+pub mod duration;
 pub mod model;
 pub mod plan;
+mod raw;
+mod validate;
 
 pub use model::{HostId, Runbook, ServiceId};
 pub use plan::Plan;
+pub use validate::BUILTIN_VARS;
 
 use std::path::Path;
 
-/// Every problem found in a runbook, each already formatted as
-/// `file:line:col: message 'value' — suggestion`. Displayed one per line.
+use sha2::{Digest, Sha256};
+
+use diag::SourceMap;
+
+/// Every problem found in a runbook, each already formatted as `file:line:col: error: message
+/// 'value'`, followed by the source line and, where one exists, `help: did you mean 'x'?`.
+/// Displayed one after another, separated by blank lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<String>);
 
 impl std::fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for d in &self.0 {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
             writeln!(f, "{d}")?;
         }
         Ok(())
@@ -24,8 +39,111 @@ impl std::fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Read, parse and validate a runbook; `vars` are `--var KEY=VALUE` overrides.
+/// Read, parse and validate a runbook; `vars` are `--var KEY=VALUE` overrides. A `--var` key
+/// the file does not declare defines it; a `--var` without `=` or with a bad name is an error.
 pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
-    let _ = (path, vars);
-    todo!("runbook loading")
+    let bytes = std::fs::read(path).map_err(|e| {
+        let help = if path.is_relative() {
+            "check the path; it is relative to the current directory"
+        } else {
+            "check the path"
+        };
+        Diagnostics(vec![format!(
+            "error: cannot read runbook '{}': {}\n  help: {help}",
+            path.display(),
+            io_reason(&e)
+        )])
+    })?;
+    let name = path.display().to_string();
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Diagnostics(vec![format!(
+            "{name}: error: the runbook is not UTF-8 text (invalid byte at offset {})\n  help: save it as UTF-8",
+            e.valid_up_to()
+        )])
+    })?;
+    let overrides = parse_overrides(vars)?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    load_str(text, path, &sha256, &overrides)
 }
+
+/// Parse and validate runbook text (the part of [`load`] after reading the file).
+fn load_str(
+    text: &str,
+    path: &Path,
+    sha256: &str,
+    overrides: &[(String, String)],
+) -> Result<Runbook, Diagnostics> {
+    let name = path.display().to_string();
+    let map = SourceMap::new(&name, text);
+    let mut diags = Vec::new();
+    let raw = raw::parse(text, &mut diags);
+    let result = raw.map(|raw| {
+        validate::validate(
+            raw,
+            &validate::Context {
+                src: text,
+                path: path.to_path_buf(),
+                sha256: sha256.to_string(),
+                overrides,
+            },
+        )
+    });
+    match result {
+        Some(Ok(runbook)) if diags.is_empty() => Ok(runbook),
+        Some(Err(more)) => {
+            diags.extend(more);
+            Err(render(&map, diags))
+        }
+        _ => Err(render(&map, diags)),
+    }
+}
+
+fn render(map: &SourceMap<'_>, mut diags: Vec<diag::Diag>) -> Diagnostics {
+    // In file order, so the operator can fix them top to bottom.
+    diags.sort_by_key(|d| d.span.start);
+    diags.dedup();
+    Diagnostics(diags.iter().map(|d| map.render(d)).collect())
+}
+
+/// `--var KEY=VALUE` into pairs; every malformed one reported.
+fn parse_overrides(vars: &[String]) -> Result<Vec<(String, String)>, Diagnostics> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for v in vars {
+        match v.split_once('=') {
+            Some((k, val)) if validate::is_var_name(k.trim()) => {
+                if BUILTIN_VARS.contains(&k.trim()) {
+                    errors.push(format!(
+                        "error: --var '{v}' would replace the built-in variable '{}'\n  help: host, address and service are set for each host; choose another name",
+                        k.trim()
+                    ));
+                } else {
+                    out.push((k.trim().to_string(), val.to_string()));
+                }
+            }
+            Some((k, _)) => errors.push(format!(
+                "error: --var '{v}' has a bad name '{k}'\n  help: names use letters, digits, '_' and '-', starting with a letter or '_'"
+            )),
+            None => errors.push(format!(
+                "error: --var '{v}' is not KEY=VALUE\n  help: write it as --var {v}=VALUE"
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(errors))
+    }
+}
+
+/// The OS reason without Rust's "(os error 2)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests;

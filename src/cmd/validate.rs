@@ -1,15 +1,143 @@
-//! `bringup validate`.
+//! `bringup validate` and `bringup plan`: load a runbook, print its plan or its problems.
+//! Exit 0 when valid, 2 with diagnostics on stderr otherwise. Runs nothing.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use crate::cli::{PlanArgs, ValidateArgs};
+use crate::cli::{PlanArgs, PlanFormat, ValidateArgs};
+use crate::runbook::model::StepAction;
+use crate::runbook::{self, Diagnostics, Plan, Runbook};
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("validate")
+    match runbook::load(&args.runbook, &args.vars) {
+        Ok(rb) => {
+            let plan = Plan::build(&rb);
+            let mut out = summary(&rb, &args.runbook.display().to_string());
+            out.push_str(&plan.render_text(&rb));
+            out.push_str(
+                "Checks run first on every service at once; then tiers restore in ascending order, each wave's services in parallel.\n",
+            );
+            emit(&out)
+        }
+        Err(d) => report(&d, &args.runbook.display().to_string()),
+    }
 }
 
 pub fn plan(args: &PlanArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("plan")
+    match runbook::load(&args.runbook, &args.vars) {
+        Ok(rb) => {
+            let plan = Plan::build(&rb);
+            let out = match args.format {
+                PlanFormat::Text => plan.render_text(&rb),
+                PlanFormat::Mermaid => plan.render_mermaid(&rb),
+                PlanFormat::Dot => plan.render_dot(&rb),
+            };
+            emit(&out)
+        }
+        Err(d) => report(&d, &args.runbook.display().to_string()),
+    }
+}
+
+/// Print to stdout in one write. A closed pipe (`| head`) is the reader's choice, not an error.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: cannot write the plan: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn report(d: &Diagnostics, path: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut text = d.to_string();
+    let n = d.0.len();
+    // A file that cannot be read or a bad --var is one self-explaining line; no tally needed.
+    if !d.0.iter().all(|m| m.starts_with("error:")) {
+        let _ = writeln!(
+            text,
+            "\n{path}: {n} {} found; fix {} and run `bringup validate` again.",
+            if n == 1 { "problem" } else { "problems" },
+            if n == 1 { "it" } else { "them" },
+        );
+    }
+    // Nothing sensible is left to do if stderr itself is closed.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// The headline of `validate`: what the runbook is and what it will ask of the operator.
+fn summary(rb: &Runbook, path: &str) -> String {
+    let steps = || {
+        rb.services
+            .iter()
+            .flat_map(|s| s.checks.iter().chain(&s.restores))
+    };
+    let confirm = steps().filter(|s| s.confirm).count();
+    let manual = steps()
+        .filter(|s| matches!(s.action, StepAction::Manual(_)))
+        .count();
+    let injects: usize = rb.services.iter().map(|s| s.injects.len()).sum();
+    let tiers: std::collections::BTreeSet<u32> = rb.services.iter().map(|s| s.tier).collect();
+    let mut out = format!("✓ {path} is valid: {}\n", rb.name);
+    if !rb.description.is_empty() {
+        let _ = writeln!(out, "  {}", rb.description.trim());
+    }
+    let _ = writeln!(
+        out,
+        "  {} · {} · {} · {} to confirm · {} · {}",
+        count(rb.services.len(), "service", "services"),
+        count(tiers.len(), "tier", "tiers"),
+        count(rb.hosts.len(), "host", "hosts"),
+        count(confirm, "step", "steps"),
+        count(manual, "manual step", "manual steps"),
+        count(injects, "drill inject", "drill injects"),
+    );
+    if !rb.vars.is_empty() || !rb.secret_vars.is_empty() {
+        let mut shown: Vec<String> = rb
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                if rb.secret_vars.contains(k) {
+                    format!("{k}=***")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        shown.extend(
+            rb.secret_vars
+                .iter()
+                .filter(|k| !rb.vars.contains_key(*k))
+                .map(|k| format!("{k}=(secret, not set)")),
+        );
+        let _ = writeln!(out, "  vars: {}", shown.join(", "));
+    }
+    let unset = rb.unset_secrets();
+    if !unset.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: pass {} before `bringup run`; secrets are shown as *** everywhere",
+            unset
+                .iter()
+                .map(|k| format!("--var {k}=…"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

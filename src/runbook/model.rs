@@ -253,6 +253,16 @@ impl Runbook {
         Expanded { text, shown }
     }
 
+    /// Secret variables with no value yet (declared in `secret_vars`, not given by `[vars]` or
+    /// `--var`): a run should refuse to start until they are passed.
+    pub fn unset_secrets(&self) -> Vec<&str> {
+        self.secret_vars
+            .iter()
+            .filter(|k| !self.vars.contains_key(*k))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The values of every secret variable, longest first, for masking output.
     pub fn secret_values(&self) -> Vec<String> {
         let mut values: Vec<String> = self

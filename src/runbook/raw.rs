@@ -1,0 +1,504 @@
+//! The runbook as written: serde structs mirroring the TOML (`deny_unknown_fields`, every
+//! value `Spanned`), read section by section so that one bad value does not hide the others.
+//! Checks only shape and types; meaning (references, cycles, durations) is `validate`'s job.
+
+use std::ops::Range;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::diag::{Diag, closest};
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeta {
+    pub name: Option<S<String>>,
+    pub description: Option<S<String>>,
+    pub secret_vars: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub timeout: Option<S<String>>,
+    pub retries: Option<S<u32>>,
+    pub retry_delay: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub concurrency: Option<S<u32>>,
+}
+
+/// A `[vars]` value: strings, and numbers or booleans taken as their text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawVar {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl RawVar {
+    pub fn text(&self) -> String {
+        match self {
+            RawVar::Text(s) => s.clone(),
+            RawVar::Integer(i) => i.to_string(),
+            RawVar::Float(f) => f.to_string(),
+            RawVar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub address: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub user: Option<S<String>>,
+    pub identity: Option<S<String>>,
+    pub jump: Option<S<String>>,
+    pub tags: Option<Vec<S<String>>>,
+    pub transport: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub id: S<String>,
+    pub name: Option<S<String>>,
+    pub tier: Option<S<u32>>,
+    pub rto: Option<S<String>>,
+    pub hosts: Option<Vec<S<String>>>,
+    pub depends_on: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub check: Vec<S<RawStep>>,
+    #[serde(default)]
+    pub restore: Vec<S<RawStep>>,
+    #[serde(default)]
+    pub inject: Vec<S<RawStep>>,
+    /// Checks that could not be read (already reported); they still count as written, so a
+    /// service whose only check is ill-typed is not also told it has no check.
+    #[serde(skip)]
+    pub unreadable_checks: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: S<String>,
+    pub feature: Option<S<String>>,
+    pub run: Option<S<String>>,
+    pub manual: Option<S<String>>,
+    pub hosts: Option<Vec<S<String>>>,
+    pub expect_exit: Option<S<i32>>,
+    pub expect_output: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub retries: Option<S<u32>>,
+    pub retry_delay: Option<S<String>>,
+    pub confirm: Option<S<bool>>,
+}
+
+/// A `[[service]]` whose table could not be read; its id (when readable) is still known, so
+/// that services depending on it are not also reported.
+#[derive(Debug)]
+pub struct BrokenService {
+    pub id: Option<String>,
+}
+
+/// The whole document, each section read on its own.
+#[derive(Debug, Default)]
+pub struct RawRunbook {
+    pub meta: RawMeta,
+    pub meta_span: Option<Range<usize>>,
+    pub defaults: RawDefaults,
+    pub vars: IndexMap<String, (Range<usize>, S<RawVar>)>,
+    pub hosts: IndexMap<String, (Range<usize>, RawHost)>,
+    pub groups: IndexMap<String, (Range<usize>, Vec<S<String>>)>,
+    pub services: Vec<RawService>,
+    pub broken_services: Vec<BrokenService>,
+}
+
+const ROOT_KEYS: &[&str] = &["runbook", "defaults", "vars", "hosts", "groups", "service"];
+const META_KEYS: &[&str] = &["name", "description", "secret_vars"];
+const DEFAULTS_KEYS: &[&str] = &["timeout", "retries", "retry_delay", "user", "concurrency"];
+const HOST_KEYS: &[&str] = &[
+    "address",
+    "port",
+    "user",
+    "identity",
+    "jump",
+    "tags",
+    "transport",
+];
+const SERVICE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "tier",
+    "rto",
+    "hosts",
+    "depends_on",
+    "check",
+    "restore",
+    "inject",
+];
+const STEP_KEYS: &[&str] = &[
+    "name",
+    "feature",
+    "run",
+    "manual",
+    "hosts",
+    "expect_exit",
+    "expect_output",
+    "timeout",
+    "retries",
+    "retry_delay",
+    "confirm",
+];
+const PHASES: &[&str] = &["check", "restore", "inject"];
+
+/// Parse the TOML text. Syntax errors stop here (all of them reported); otherwise every unknown
+/// key and every ill-typed value is reported and the rest is read.
+pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
+    let (doc, errors) = DeTable::parse_recoverable(src);
+    if !errors.is_empty() {
+        for e in errors {
+            diags.push(toml_error(&e, 0..0));
+        }
+        return None;
+    }
+    let mut root = doc.into_inner();
+    remove_unknown_keys(&mut root, ROOT_KEYS, "the top level", diags);
+    let mut raw = RawRunbook::default();
+
+    if let Some((_, v)) = root.remove_entry("runbook") {
+        raw.meta_span = Some(v.span());
+        let v = strip_table(v, META_KEYS, "[runbook]", diags);
+        raw.meta = read(v, diags).unwrap_or_default();
+    }
+    if let Some(v) = root.remove("defaults") {
+        let v = strip_table(v, DEFAULTS_KEYS, "[defaults]", diags);
+        raw.defaults = read(v, diags).unwrap_or_default();
+    }
+    if let Some(v) = root.remove("vars") {
+        for (k, v) in entries(v, "[vars]", diags) {
+            if let Some(value) = read::<S<RawVar>>(v, diags) {
+                raw.vars.insert(k.get_ref().to_string(), (k.span(), value));
+            }
+        }
+    }
+    if let Some(v) = root.remove("hosts") {
+        for (k, v) in entries(v, "[hosts]", diags) {
+            let what = format!("[hosts.{}]", k.get_ref());
+            let span = k.span();
+            let v = strip_table(v, HOST_KEYS, &what, diags);
+            if let Some(host) = read::<RawHost>(v, diags) {
+                raw.hosts.insert(k.into_inner().into_owned(), (span, host));
+            }
+        }
+    }
+    if let Some(v) = root.remove("groups") {
+        for (k, v) in entries(v, "[groups]", diags) {
+            if let Some(members) = read::<Vec<S<String>>>(v, diags) {
+                raw.groups
+                    .insert(k.get_ref().to_string(), (k.span(), members));
+            }
+        }
+    }
+    if let Some(v) = root.remove("service") {
+        read_services(v, &mut raw, diags);
+    }
+    Some(raw)
+}
+
+fn read_services(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+    let span = v.span();
+    let DeValue::Array(items) = v.into_inner() else {
+        diags.push(
+            Diag::new(span, "'service' must be an array of tables")
+                .help("write each service as [[service]]"),
+        );
+        return;
+    };
+    for item in items {
+        let span = item.span();
+        let DeValue::Table(mut table) = item.into_inner() else {
+            diags.push(Diag::new(
+                span,
+                "each 'service' must be a table; write [[service]]",
+            ));
+            continue;
+        };
+        let id = table
+            .get("id")
+            .and_then(|v| v.get_ref().as_str())
+            .map(str::to_string);
+        let what = id.as_deref().map_or_else(
+            || "[[service]]".to_string(),
+            |id| format!("[[service]] '{id}'"),
+        );
+        remove_unknown_keys(&mut table, SERVICE_KEYS, &what, diags);
+        // Steps are read one by one, so one bad step neither hides the others nor the service.
+        let mut phases: Vec<Vec<S<RawStep>>> = Vec::new();
+        let mut unreadable_checks = 0;
+        for phase in PHASES {
+            let Some(value) = table.remove(*phase) else {
+                phases.push(Vec::new());
+                continue;
+            };
+            let span = value.span();
+            let DeValue::Array(items) = value.into_inner() else {
+                diags.push(
+                    Diag::new(span, format!("'{phase}' must be an array of tables"))
+                        .help(format!("write each step as [[service.{phase}]]")),
+                );
+                unreadable_checks += usize::from(*phase == "check");
+                phases.push(Vec::new());
+                continue;
+            };
+            let step_what = format!("[[service.{phase}]] of {what}");
+            let mut steps = Vec::new();
+            for mut step in items {
+                if let DeValue::Table(t) = step.get_mut() {
+                    remove_unknown_keys(t, STEP_KEYS, &step_what, diags);
+                }
+                match read::<S<RawStep>>(step, diags) {
+                    Some(s) => steps.push(s),
+                    None => unreadable_checks += usize::from(*phase == "check"),
+                }
+            }
+            phases.push(steps);
+        }
+        let value = Spanned::new(span, DeValue::Table(table));
+        match read::<RawService>(value, diags) {
+            Some(mut service) => {
+                let mut phases = phases.into_iter();
+                service.check = phases.next().unwrap_or_default();
+                service.restore = phases.next().unwrap_or_default();
+                service.inject = phases.next().unwrap_or_default();
+                service.unreadable_checks = unreadable_checks;
+                raw.services.push(service);
+            }
+            None => raw.broken_services.push(BrokenService { id }),
+        }
+    }
+}
+
+/// Deserialize one value, reporting a failure with the span of the offending part.
+fn read<'de, T: Deserialize<'de>>(v: S<DeValue<'de>>, diags: &mut Vec<Diag>) -> Option<T> {
+    let span = v.span();
+    match T::deserialize(ValueDeserializer::from(v)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(toml_error(&e, span));
+            None
+        }
+    }
+}
+
+/// The entries of a table-valued section, or a diagnostic when it is not a table.
+fn entries<'de>(
+    v: S<DeValue<'de>>,
+    what: &str,
+    diags: &mut Vec<Diag>,
+) -> Vec<(S<std::borrow::Cow<'de, str>>, S<DeValue<'de>>)> {
+    let span = v.span();
+    match v.into_inner() {
+        DeValue::Table(t) => t.into_iter().collect(),
+        other => {
+            diags.push(Diag::new(
+                span,
+                format!("{what} must be a table, not {}", other.type_str()),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn strip_table<'de>(
+    mut v: S<DeValue<'de>>,
+    known: &[&str],
+    what: &str,
+    diags: &mut Vec<Diag>,
+) -> S<DeValue<'de>> {
+    if let DeValue::Table(t) = v.get_mut() {
+        remove_unknown_keys(t, known, what, diags);
+    }
+    v
+}
+
+/// Report every key of `table` not in `known` (with the closest known key as a suggestion) and
+/// drop it, so that the rest of the table can still be read.
+fn remove_unknown_keys(table: &mut DeTable<'_>, known: &[&str], what: &str, diags: &mut Vec<Diag>) {
+    let unknown: Vec<(String, Range<usize>)> = table
+        .keys()
+        .filter(|k| !known.contains(&k.get_ref().as_ref()))
+        .map(|k| (k.get_ref().to_string(), k.span()))
+        .collect();
+    for (key, span) in unknown {
+        table.remove(key.as_str());
+        let diag = Diag::new(span, format!("unknown key '{key}' in {what}"));
+        let diag = match closest(&key, known.iter().copied()) {
+            Some(s) => diag.suggest(Some(s)),
+            None => diag.help(format!("known keys here: {}", known.join(", "))),
+        };
+        diags.push(diag);
+    }
+}
+
+/// A toml error as a diagnostic, in the words and quoting of our other messages.
+fn toml_error(e: &toml::de::Error, fallback: Range<usize>) -> Diag {
+    Diag::new(e.span().unwrap_or(fallback), humanize(e.message()))
+}
+
+/// serde says `invalid type: string "x", expected u32`; an operator reads
+/// `invalid type: 'x' is a string, expected a whole number (0 or more)`.
+fn humanize(message: &str) -> String {
+    let mut m = message.trim().replace('`', "'");
+    if let Some(rest) = m.strip_prefix("invalid type: string \"")
+        && let Some((value, tail)) = rest.split_once("\", ")
+    {
+        m = format!("invalid type: '{value}' is a string, {tail}");
+    }
+    if let Some(field) = m.strip_prefix("missing field '") {
+        m = format!("missing key '{field}");
+    }
+    if let Some(at) = m.find("expected struct Raw") {
+        m.truncate(at);
+        m.push_str("expected a table");
+    }
+    for (from, to) in [
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a port number (0 to 65535)"),
+        ("expected i32", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(from, to);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(src: &str) -> (Option<RawRunbook>, Vec<Diag>) {
+        let mut diags = Vec::new();
+        let raw = parse(src, &mut diags);
+        (raw, diags)
+    }
+
+    #[test]
+    fn every_schema_key_is_a_field_of_its_struct() {
+        // The key lists drive unknown-key reports; the structs drive reading. They must agree.
+        let src = r#"
+[runbook]
+name = "n"
+description = "d"
+secret_vars = ["t"]
+[defaults]
+timeout = "1s"
+retries = 1
+retry_delay = "1s"
+user = "u"
+concurrency = 4
+[vars]
+t = "x"
+n = 3
+[hosts.a]
+address = "a"
+port = 22
+user = "u"
+identity = "~/.ssh/id"
+jump = "b"
+tags = ["x"]
+transport = "ssh"
+[groups]
+g = ["a"]
+[[service]]
+id = "s"
+name = "S"
+tier = 1
+rto = "5m"
+hosts = ["a"]
+depends_on = []
+[[service.check]]
+name = "c"
+feature = "f"
+run = "true"
+hosts = ["a"]
+expect_exit = 0
+expect_output = "ok"
+timeout = "1s"
+retries = 0
+retry_delay = "1s"
+confirm = false
+[[service.restore]]
+name = "r"
+manual = "do it"
+[[service.inject]]
+name = "i"
+run = "false"
+"#;
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags, Vec::new());
+        let raw = raw.expect("parsed");
+        assert_eq!(raw.services.len(), 1);
+        assert_eq!(raw.services[0].check.len(), 1);
+        assert_eq!(raw.services[0].restore.len(), 1);
+        assert_eq!(raw.services[0].inject.len(), 1);
+        assert_eq!(raw.vars["n"].1.get_ref().text(), "3");
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_and_the_rest_still_read() {
+        let src = "[defaults]\ntimout = \"1s\"\n[[service]]\nid = \"a\"\ndepnds_on = [\"b\"]\n[[service.check]]\nname = \"c\"\nrun = \"true\"\nexpect = 0\n";
+        let (raw, diags) = parse_ok(src);
+        let messages: Vec<_> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].contains("'timout'"));
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean 'timeout'?"));
+        assert_eq!(diags[1].help.as_deref(), Some("did you mean 'depends_on'?"));
+        let raw = raw.expect("parsed");
+        assert_eq!(raw.services.len(), 1, "the service is still read");
+    }
+
+    #[test]
+    fn a_type_error_in_one_service_keeps_its_id_known() {
+        let src = "[[service]]\nid = \"a\"\ntier = \"one\"\n[[service]]\nid = \"b\"\n";
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("invalid type"), "{diags:?}");
+        let raw = raw.expect("parsed");
+        assert_eq!(raw.services.len(), 1);
+        assert_eq!(raw.broken_services[0].id.as_deref(), Some("a"));
+        // The span points at the bad value.
+        assert_eq!(&src[diags[0].span.clone()], "\"one\"");
+    }
+
+    #[test]
+    fn a_bad_step_is_reported_without_hiding_its_service_or_other_steps() {
+        let src = "[[service]]\nid = \"a\"\n[[service.check]]\nname = \"c\"\nrun = \"x\"\nconfirm = \"yes\"\n[[service.restore]]\nname = \"r\"\nrun = \"y\"\nretries = -1\n[[service.restore]]\nname = \"ok\"\nrun = \"z\"\n";
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(
+            diags[0].message.contains("expected true or false"),
+            "{diags:?}"
+        );
+        let raw = raw.expect("parsed");
+        let service = &raw.services[0];
+        assert_eq!(service.unreadable_checks, 1);
+        assert_eq!(service.restore.len(), 1);
+        assert_eq!(service.restore[0].get_ref().name.get_ref(), "ok");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_with_a_position() {
+        let (raw, diags) = parse_ok("[runbook\nname = 1\n");
+        assert!(raw.is_none());
+        assert!(!diags.is_empty());
+        assert!(diags[0].span.start <= 8, "{diags:?}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Loading runbook text end to end: groups, variables, defaults and diagnostics.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::model::{HostId, StepAction, Transport};
+use super::{Diagnostics, Runbook, load_str, parse_overrides};
+
+const BASE: &str = r#"
+[defaults]
+timeout = "45s"
+retries = 3
+retry_delay = "2s"
+user = "sre"
+
+[vars]
+site = "gasan"
+
+[hosts.bastion]
+[hosts.a]
+jump = "bastion"
+[hosts.b]
+address = "10.0.0.2"
+[hosts.c]
+[hosts.probe]
+transport = "local"
+
+[groups]
+ab = ["a", "b"]
+bc = ["b", "c"]
+all = ["@ab", "@bc", "a"]
+"#;
+
+fn load_text(text: &str, vars: &[&str]) -> Result<Runbook, Diagnostics> {
+    let vars: Vec<String> = vars.iter().map(ToString::to_string).collect();
+    let overrides = parse_overrides(&vars)?;
+    load_str(text, Path::new("t.toml"), "0", &overrides)
+}
+
+fn with_service(service: &str) -> String {
+    format!("{BASE}\n{service}")
+}
+
+fn errors(text: &str) -> Vec<String> {
+    load_text(text, &[])
+        .expect_err("runbook should be invalid")
+        .0
+}
+
+const SIMPLE: &str = r#"
+[[service]]
+id = "s"
+hosts = ["@all"]
+  [[service.check]]
+  name = "up"
+  run = "curl {{site}} {{host}}"
+  [[service.restore]]
+  name = "start"
+  run = "systemctl start x"
+  hosts = ["probe", "@bc"]
+  timeout = "1m"
+"#;
+
+#[test]
+fn groups_expand_nested_in_order_without_duplicates() {
+    let rb = load_text(&with_service(SIMPLE), &[]).expect("valid");
+    let hosts: Vec<&str> = rb.services[0].hosts.iter().map(HostId::as_str).collect();
+    assert_eq!(hosts, ["a", "b", "c"]);
+    let all: Vec<&str> = rb.groups["all"].iter().map(HostId::as_str).collect();
+    assert_eq!(all, ["a", "b", "c"]);
+}
+
+#[test]
+fn step_hosts_default_to_the_service_and_may_name_other_known_hosts() {
+    let rb = load_text(&with_service(SIMPLE), &[]).expect("valid");
+    let s = &rb.services[0];
+    assert_eq!(s.checks[0].hosts, s.hosts);
+    let restore: Vec<&str> = s.restores[0].hosts.iter().map(HostId::as_str).collect();
+    assert_eq!(restore, ["probe", "b", "c"]);
+}
+
+#[test]
+fn steps_inherit_defaults_unless_they_override() {
+    let rb = load_text(&with_service(SIMPLE), &[]).expect("valid");
+    let s = &rb.services[0];
+    assert_eq!(s.checks[0].timeout, Duration::from_secs(45));
+    assert_eq!(s.checks[0].retries, 3);
+    assert_eq!(s.checks[0].retry_delay, Duration::from_secs(2));
+    assert_eq!(s.restores[0].timeout, Duration::from_secs(60));
+    assert_eq!(s.tier, 1, "tier defaults to 1");
+    assert_eq!(s.name, "s", "name defaults to the id");
+}
+
+#[test]
+fn hosts_get_transport_address_and_jump() {
+    let rb = load_text(&with_service(SIMPLE), &[]).expect("valid");
+    assert_eq!(rb.hosts["a"].address, "a", "address defaults to the id");
+    assert_eq!(rb.hosts["b"].address, "10.0.0.2");
+    assert_eq!(
+        rb.hosts["a"].jump.as_ref().map(HostId::as_str),
+        Some("bastion")
+    );
+    assert_eq!(rb.hosts["probe"].transport, Transport::Local);
+    assert_eq!(rb.defaults.user.as_deref(), Some("sre"));
+}
+
+#[test]
+fn var_override_replaces_the_file_value_and_is_quoted_in_commands() {
+    let rb = load_text(&with_service(SIMPLE), &["site=pan gyo"]).expect("valid");
+    assert_eq!(rb.vars["site"], "pan gyo");
+    let s = &rb.services[0];
+    let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
+    assert_eq!(e.text, "curl 'pan gyo' a");
+}
+
+#[test]
+fn var_override_for_an_undeclared_key_defines_it() {
+    let svc = SIMPLE.replace("{{site}}", "{{extra}}");
+    assert!(load_text(&with_service(&svc), &[]).is_err());
+    let rb = load_text(&with_service(&svc), &["extra=1"]).expect("defined by --var");
+    assert_eq!(rb.vars["extra"], "1");
+}
+
+#[test]
+fn malformed_var_overrides_are_errors() {
+    let e = load_text(&with_service(SIMPLE), &["novalue"]).expect_err("no '='");
+    assert!(e.0[0].contains("--var 'novalue' is not KEY=VALUE"), "{e}");
+    let e = load_text(&with_service(SIMPLE), &["=x", "host=h"]).expect_err("bad names");
+    assert_eq!(e.0.len(), 2, "{e}");
+    assert!(e.0[1].contains("built-in"), "{e}");
+}
+
+#[test]
+fn unknown_variable_is_reported_with_a_suggestion() {
+    let svc = SIMPLE.replace("{{site}}", "{{ sitee }}");
+    let e = errors(&with_service(&svc));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("unknown variable 'sitee'"), "{e:?}");
+    assert!(e[0].contains("did you mean 'site'?"), "{e:?}");
+    // The caret points at the placeholder, not the whole command.
+    assert!(e[0].contains("error: unknown variable"), "{e:?}");
+    let line = e[0].lines().next().unwrap_or_default();
+    assert!(line.starts_with("t.toml:"), "{line}");
+    let col: usize = line
+        .split(':')
+        .nth(2)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(col, "  run = \"curl ".len() + 1, "{line}");
+}
+
+#[test]
+fn builtin_variables_need_no_declaration_but_cannot_be_redefined() {
+    let svc = SIMPLE.replace("{{site}}", "{{address}} {{service}}");
+    assert!(load_text(&with_service(&svc), &[]).is_ok());
+    let text = with_service(SIMPLE).replace("site = \"gasan\"", "site = \"gasan\"\nhost = \"x\"");
+    let e = errors(&text);
+    assert!(e[0].contains("'host' would hide the built-in"), "{e:?}");
+}
+
+#[test]
+fn secret_vars_count_as_declared_and_stay_unset_until_given() {
+    let text = format!(
+        "[runbook]\nname = \"n\"\nsecret_vars = [\"token\"]\n{}",
+        with_service(&SIMPLE.replace("{{site}}", "{{token}}"))
+    );
+    let rb = load_text(&text, &[]).expect("valid without the secret");
+    assert!(rb.secret_vars.contains("token"));
+    assert!(!rb.vars.contains_key("token"));
+    assert_eq!(rb.unset_secrets(), ["token"]);
+    let rb = load_text(&text, &["token=s3cret"]).expect("valid");
+    assert!(rb.unset_secrets().is_empty());
+    let s = &rb.services[0];
+    let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
+    assert_eq!(e.text, "curl s3cret a");
+    assert_eq!(e.shown, "curl *** a");
+}
+
+#[test]
+fn non_string_vars_are_taken_as_text() {
+    let text = with_service(SIMPLE).replace("site = \"gasan\"", "site = 30");
+    let rb = load_text(&text, &[]).expect("valid");
+    assert_eq!(rb.vars["site"], "30");
+}
+
+#[test]
+fn manual_steps_keep_their_instruction_unquoted() {
+    let svc = SIMPLE.replace(
+        "run = \"systemctl start x\"",
+        "manual = \"Move VIP to {{site}}\"",
+    );
+    let rb = load_text(&with_service(&svc), &["site=a b"]).expect("valid");
+    let s = &rb.services[0];
+    assert!(matches!(s.restores[0].action, StepAction::Manual(_)));
+    let e = rb.expand(&s.restores[0].action, &s.id, &s.hosts[0]);
+    assert_eq!(e.text, "Move VIP to a b");
+}
+
+#[test]
+fn a_plain_name_that_is_a_group_gets_told_to_use_at() {
+    let svc = SIMPLE.replace("[\"@all\"]", "[\"all\"]");
+    let e = errors(&with_service(&svc));
+    assert!(
+        e.iter()
+            .any(|d| d.contains("unknown host 'all'") && d.contains("write '@all'")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn groups_that_include_each_other_are_reported() {
+    let text = with_service(SIMPLE).replace("bc = [\"b\", \"c\"]", "bc = [\"b\", \"@all\"]");
+    let e = errors(&text);
+    assert!(
+        e.iter().any(|d| d.contains("groups include each other")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn jump_loops_are_reported_once() {
+    let text = with_service(SIMPLE).replace("[hosts.bastion]", "[hosts.bastion]\njump = \"a\"");
+    let e = errors(&text);
+    let loops: Vec<_> = e.iter().filter(|d| d.contains("jump hosts loop")).collect();
+    assert_eq!(loops.len(), 1, "{e:?}");
+    assert!(
+        loops[0].contains("'a' → 'bastion' → 'a'")
+            || loops[0].contains("'bastion' → 'a' → 'bastion'"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_run_step_with_no_host_is_an_error_but_a_manual_one_is_not() {
+    let svc =
+        "[[service]]\nid = \"s\"\n[[service.check]]\nname = \"ask\"\nmanual = \"Is it up?\"\n";
+    assert!(load_text(&with_service(svc), &[]).is_ok());
+    let svc = "[[service]]\nid = \"s\"\n[[service.check]]\nname = \"up\"\nrun = \"true\"\n";
+    let e = errors(&with_service(svc));
+    assert!(e[0].contains("has no host to run on"), "{e:?}");
+}
+
+#[test]
+fn duplicate_step_names_in_one_phase_are_errors() {
+    let svc = SIMPLE.replace("name = \"start\"", "name = \"up\"");
+    assert!(
+        load_text(&with_service(&svc), &[]).is_ok(),
+        "check and restore may share a name"
+    );
+    let svc = format!("{SIMPLE}  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n");
+    let e = errors(&with_service(&svc));
+    assert!(e[0].contains("duplicate check step name 'up'"), "{e:?}");
+}
+
+#[test]
+fn errors_come_out_in_file_order() {
+    let text = with_service(&SIMPLE.replace("\"1m\"", "\"1 fortnight\""))
+        .replace("retries = 3", "retries = -1");
+    let e = errors(&text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    let line = |d: &str| -> usize {
+        d.split(':')
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(line(&e[0]) < line(&e[1]), "{e:?}");
+}

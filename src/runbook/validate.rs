@@ -1,0 +1,565 @@
+//! Raw runbook → validated [`Runbook`]: resolves defaults, variables, hosts and groups, checks
+//! every reference, and reports every problem at once. Pure: no IO, no TOML parsing.
+//!
+//! Decisions beyond SPEC, kept here so they are found:
+//! - A step's `hosts` may name any known host or `@group`, not only its service's hosts, so a
+//!   check can probe from the operator's machine or a restore can act on a load balancer.
+//! - A `run` step must end up with at least one host; a `manual` step needs none.
+//! - Names in `secret_vars` count as declared even without a value, so a runbook validates
+//!   before the secret is passed with `--var`; an unset secret is left out of `vars`.
+//! - `[vars]` may not define the built-ins `host`, `address`, `service`.
+//! - Step names are unique within a service's checks, restores and injects: the journal names
+//!   steps by them.
+
+mod graph;
+mod hosts;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::diag::{Diag, closest};
+use super::duration;
+use super::model::{
+    Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, TemplatePart,
+};
+use super::raw::{RawRunbook, RawService, RawStep, S};
+
+/// Variables every command may use without declaring them.
+pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
+
+/// What `validate` needs besides the raw document.
+pub struct Context<'a> {
+    pub src: &'a str,
+    pub path: PathBuf,
+    pub sha256: String,
+    /// `--var` overrides, already split into key and value.
+    pub overrides: &'a [(String, String)],
+}
+
+pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>> {
+    let mut v = Validator {
+        src: cx.src,
+        diags: Vec::new(),
+        regexes: HashMap::new(),
+    };
+    let runbook = v.runbook(raw, cx);
+    if v.diags.is_empty() {
+        Ok(runbook)
+    } else {
+        Err(v.diags)
+    }
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    diags: Vec<Diag>,
+    /// Compiled `expect_output` patterns: generated runbooks repeat the same few, and compiling
+    /// a regex costs more than everything else done for a step.
+    regexes: HashMap<String, regex::Regex>,
+}
+
+/// A service's ids and spans, kept for the graph checks after the model is built.
+pub(crate) struct ServiceRefs {
+    pub id_span: Range<usize>,
+    pub deps: Vec<(usize, Range<usize>)>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, diag: Diag) {
+        self.diags.push(diag);
+    }
+
+    fn runbook(&mut self, raw: RawRunbook, cx: &Context<'_>) -> Runbook {
+        let name = raw.meta.name.as_ref().map_or_else(
+            || {
+                cx.path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+            },
+            |n| n.get_ref().clone(),
+        );
+        let description = raw
+            .meta
+            .description
+            .as_ref()
+            .map_or_else(String::new, |d| d.get_ref().clone());
+        let defaults = self.defaults(&raw);
+        let (vars, secret_vars) = self.vars(&raw, cx.overrides);
+        let hosts = self.hosts(&raw.hosts);
+        let groups = self.groups(&raw.groups, &hosts);
+        let mut known_vars: BTreeSet<String> = vars.keys().cloned().collect();
+        known_vars.extend(secret_vars.iter().cloned());
+        known_vars.extend(BUILTIN_VARS.iter().map(|s| (*s).to_string()));
+        let scope = Scope {
+            hosts: &hosts,
+            groups: &groups,
+            vars: &known_vars,
+            defaults: &defaults,
+        };
+        let services = self.services(raw.services, &raw.broken_services, &scope);
+        Runbook {
+            name,
+            description,
+            path: cx.path.clone(),
+            sha256: cx.sha256.clone(),
+            defaults,
+            vars,
+            secret_vars,
+            hosts,
+            groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            services,
+        }
+    }
+
+    fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {
+        let Some(value) = value else { return default };
+        match duration::parse(value.get_ref()) {
+            Ok(d) => d,
+            Err(message) => {
+                self.error(Diag::new(value.span(), message));
+                default
+            }
+        }
+    }
+
+    fn defaults(&mut self, raw: &RawRunbook) -> Defaults {
+        let base = Defaults::default();
+        let d = &raw.defaults;
+        let concurrency = match &d.concurrency {
+            Some(c) if *c.get_ref() == 0 => {
+                self.error(
+                    Diag::new(c.span(), "concurrency '0' would never run anything")
+                        .help("set it to 1 or more"),
+                );
+                base.concurrency
+            }
+            Some(c) => usize::try_from(*c.get_ref()).unwrap_or(usize::MAX),
+            None => base.concurrency,
+        };
+        Defaults {
+            timeout: self.duration(d.timeout.as_ref(), base.timeout),
+            retries: d.retries.as_ref().map_or(base.retries, |r| *r.get_ref()),
+            retry_delay: self.duration(d.retry_delay.as_ref(), base.retry_delay),
+            user: d.user.as_ref().map(|u| u.get_ref().clone()),
+            concurrency,
+        }
+    }
+
+    fn var_name_ok(&mut self, name: &str, span: Range<usize>, what: &str) -> bool {
+        if BUILTIN_VARS.contains(&name) {
+            self.error(
+                Diag::new(
+                    span,
+                    format!("{what} '{name}' would hide the built-in variable"),
+                )
+                .help("choose another name; host, address and service are set for each host"),
+            );
+            return false;
+        }
+        if !is_var_name(name) {
+            self.error(
+                Diag::new(
+                    span,
+                    format!("{what} '{name}' is not a valid variable name"),
+                )
+                .help("use letters, digits, '_' and '-', starting with a letter or '_'"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn vars(
+        &mut self,
+        raw: &RawRunbook,
+        overrides: &[(String, String)],
+    ) -> (IndexMap<String, String>, BTreeSet<String>) {
+        let mut vars = IndexMap::new();
+        for (name, (span, value)) in &raw.vars {
+            if self.var_name_ok(name, span.clone(), "variable") {
+                vars.insert(name.clone(), value.get_ref().text());
+            }
+        }
+        // --var overrides, and defines keys the file does not have (checked by the caller).
+        for (k, val) in overrides {
+            vars.insert(k.clone(), val.clone());
+        }
+        let mut secrets = BTreeSet::new();
+        for s in raw.meta.secret_vars.iter().flatten() {
+            if self.var_name_ok(s.get_ref(), s.span(), "secret variable") {
+                secrets.insert(s.get_ref().clone());
+            }
+        }
+        (vars, secrets)
+    }
+
+    fn services(
+        &mut self,
+        raw: Vec<RawService>,
+        broken: &[super::raw::BrokenService],
+        scope: &Scope<'_>,
+    ) -> Vec<Service> {
+        // Ids first, so that references to any service (even a later one) resolve.
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut first_span: HashMap<String, Range<usize>> = HashMap::new();
+        for (i, s) in raw.iter().enumerate() {
+            let id = s.id.get_ref();
+            if !is_id(id) {
+                self.error(
+                    Diag::new(
+                        s.id.span(),
+                        format!("service id '{id}' has characters ids may not have"),
+                    )
+                    .help("use letters, digits, '.', '_' and '-'"),
+                );
+            }
+            if let Some(first) = first_span.get(id) {
+                let line = line_of(self.src, first.start);
+                self.error(
+                    Diag::new(s.id.span(), format!("duplicate service id '{id}'")).help(format!(
+                        "it is first defined on line {line}; give each service its own id"
+                    )),
+                );
+            } else {
+                first_span.insert(id.clone(), s.id.span());
+                index.insert(id.clone(), i);
+            }
+        }
+        let broken_ids: HashSet<&str> = broken.iter().filter_map(|b| b.id.as_deref()).collect();
+        let all_ids: Vec<&str> = index
+            .keys()
+            .map(String::as_str)
+            .chain(broken_ids.iter().copied())
+            .collect();
+
+        let mut services = Vec::with_capacity(raw.len());
+        let mut refs = Vec::with_capacity(raw.len());
+        for s in raw {
+            let mut deps = Vec::new();
+            let mut dep_ids = Vec::new();
+            for d in s.depends_on.iter().flatten() {
+                let name = d.get_ref();
+                if name == s.id.get_ref() {
+                    self.error(Diag::new(
+                        d.span(),
+                        format!("service '{name}' depends on itself"),
+                    ));
+                } else if let Some(&j) = index.get(name.as_str()) {
+                    if !dep_ids.iter().any(|x: &ServiceId| x.as_str() == name) {
+                        dep_ids.push(ServiceId::new(name.clone()));
+                        deps.push((j, d.span()));
+                    }
+                } else if !broken_ids.contains(name.as_str()) {
+                    self.error(
+                        Diag::new(
+                            d.span(),
+                            format!(
+                                "service '{}' depends on unknown service '{name}'",
+                                s.id.get_ref()
+                            ),
+                        )
+                        .suggest(closest(name, all_ids.iter().copied()))
+                        .help_if_none("add a [[service]] with that id, or remove the dependency"),
+                    );
+                }
+            }
+            refs.push(ServiceRefs {
+                id_span: s.id.span(),
+                deps,
+            });
+            services.push(self.service(s, dep_ids, scope));
+        }
+        graph::check(self, &services, &refs);
+        services
+    }
+
+    fn service(&mut self, s: RawService, depends_on: Vec<ServiceId>, scope: &Scope<'_>) -> Service {
+        let id = s.id.get_ref().clone();
+        let hosts = self.host_list(s.hosts.as_deref().unwrap_or_default(), scope);
+        if s.check.is_empty() && s.unreadable_checks == 0 {
+            self.error(
+                Diag::new(s.id.span(), format!("service '{id}' has no check"))
+                    .help("add a [[service.check]]: bringup needs a way to see whether it is up"),
+            );
+        }
+        let sid = ServiceId::new(id.clone());
+        let cx = StepCx {
+            service: &id,
+            hosts: &hosts,
+            hosts_written: s.hosts.as_ref().is_some_and(|h| !h.is_empty()),
+            scope,
+        };
+        let checks = self.steps(s.check, "check", &cx);
+        let restores = self.steps(s.restore, "restore", &cx);
+        let injects = self.steps(s.inject, "inject", &cx);
+        Service {
+            id: sid,
+            name: s.name.map_or_else(|| id.clone(), S::into_inner),
+            tier: s.tier.map_or(1, S::into_inner),
+            rto: s
+                .rto
+                .as_ref()
+                .map(|r| self.duration(Some(r), Duration::ZERO)),
+            hosts,
+            depends_on,
+            checks,
+            restores,
+            injects,
+        }
+    }
+
+    fn steps(&mut self, raw: Vec<S<RawStep>>, phase: &str, cx: &StepCx<'_>) -> Vec<Step> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for step in raw {
+            let span = step.span();
+            let step = step.into_inner();
+            let name = step.name.get_ref().clone();
+            if name.trim().is_empty() {
+                self.error(Diag::new(
+                    step.name.span(),
+                    format!("a {phase} step of '{}' has an empty name", cx.service),
+                ));
+            } else if let Some(&first) = names.get(&name) {
+                let line = line_of(self.src, first);
+                self.error(
+                    Diag::new(step.name.span(), format!("duplicate {phase} step name '{name}' in service '{}'", cx.service))
+                        .help(format!("the first is on line {line}; the journal names steps, so each needs its own name")),
+                );
+            } else {
+                // The line is worked out only if a duplicate turns up: counting lines per step is quadratic.
+                names.insert(name.clone(), step.name.span().start);
+            }
+            if let Some(s) = self.step(step, span, phase, cx) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn step(
+        &mut self,
+        step: RawStep,
+        span: Range<usize>,
+        phase: &str,
+        cx: &StepCx<'_>,
+    ) -> Option<Step> {
+        let name = step.name.get_ref().clone();
+        let defaults = cx.scope.defaults;
+        let action = match (&step.run, &step.manual) {
+            (Some(run), None) => Some(StepAction::Run(self.template(run, cx.scope))),
+            (None, Some(manual)) => Some(StepAction::Manual(self.template(manual, cx.scope))),
+            (Some(_), Some(manual)) => {
+                self.error(
+                    Diag::new(manual.span(), format!("{phase} step '{name}' of '{}' has both 'run' and 'manual'", cx.service))
+                        .help("a step is either a command (run) or an instruction to a person (manual); split it in two"),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    Diag::new(
+                        step.name.span(),
+                        format!(
+                            "{phase} step '{name}' of '{}' has neither 'run' nor 'manual'",
+                            cx.service
+                        ),
+                    )
+                    .help("add run = \"<command>\" or manual = \"<instruction>\""),
+                );
+                None
+            }
+        };
+        let hosts = match &step.hosts {
+            Some(list) => self.host_list(list, cx.scope),
+            None => cx.hosts.to_vec(),
+        };
+        if matches!(action, Some(StepAction::Run(_)))
+            && hosts.is_empty()
+            && match &step.hosts {
+                Some(list) => list.is_empty(),
+                None => !cx.hosts_written,
+            }
+        {
+            self.error(
+                Diag::new(
+                    span.start..span.start + 1,
+                    format!(
+                        "{phase} step '{name}' of '{}' has no host to run on",
+                        cx.service
+                    ),
+                )
+                .help("give the service hosts = [...], or the step its own hosts"),
+            );
+        }
+        let expect_output = step.expect_output.as_ref().and_then(|re| self.regex(re));
+        let timeout = self.duration(step.timeout.as_ref(), defaults.timeout);
+        let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
+        Some(Step {
+            name,
+            action: action?,
+            hosts,
+            timeout,
+            retries: step.retries.map_or(defaults.retries, S::into_inner),
+            retry_delay,
+            expect_exit: step.expect_exit.map_or(0, S::into_inner),
+            expect_output,
+            confirm: step.confirm.is_some_and(S::into_inner),
+            feature: step.feature.map(S::into_inner),
+        })
+    }
+
+    fn regex(&mut self, re: &S<String>) -> Option<regex::Regex> {
+        if let Some(r) = self.regexes.get(re.get_ref()) {
+            return Some(r.clone());
+        }
+        match regex::Regex::new(re.get_ref()) {
+            Ok(r) => {
+                self.regexes.insert(re.get_ref().clone(), r.clone());
+                Some(r)
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                self.error(
+                    Diag::new(
+                        re.span(),
+                        format!("bad regex '{}' in expect_output: {last}", re.get_ref()),
+                    )
+                    .help("expect_output is a regular expression; escape special characters with a backslash"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Parse `{{name}}` placeholders and check each name is known.
+    fn template(&mut self, text: &S<String>, scope: &Scope<'_>) -> Template {
+        let t = Template::parse(text.get_ref());
+        let mut reported = HashSet::new();
+        for part in &t.parts {
+            match part {
+                TemplatePart::Var(name)
+                    if !scope.vars.contains(name) && reported.insert(name.clone()) =>
+                {
+                    let span = placeholder_span(self.src, text.span(), name);
+                    let diag = if name.is_empty() {
+                        Diag::new(span, "empty placeholder '{{}}'".to_string())
+                    } else {
+                        Diag::new(span, format!("unknown variable '{name}'"))
+                            .suggest(closest(name, scope.vars.iter().map(String::as_str)))
+                            .help_if_none("define it under [vars] or pass --var NAME=VALUE")
+                    };
+                    self.error(diag);
+                }
+                TemplatePart::Text(s) if s.contains("{{") => {
+                    self.error(
+                        Diag::new(text.span(), "'{{' is not closed by '}}'".to_string())
+                            .help("close the placeholder as {{name}}"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+struct Scope<'a> {
+    hosts: &'a IndexMap<HostId, Host>,
+    groups: &'a IndexMap<String, (Vec<HostId>, Range<usize>)>,
+    vars: &'a BTreeSet<String>,
+    defaults: &'a Defaults,
+}
+
+struct StepCx<'a> {
+    service: &'a str,
+    hosts: &'a [HostId],
+    /// The service named hosts (even unknown ones, already reported).
+    hosts_written: bool,
+    scope: &'a Scope<'a>,
+}
+
+trait HelpIfNone {
+    fn help_if_none(self, help: &str) -> Self;
+}
+
+impl HelpIfNone for Diag {
+    fn help_if_none(self, help: &str) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(help)
+        }
+    }
+}
+
+fn push_unique(out: &mut Vec<HostId>, items: impl IntoIterator<Item = HostId>) {
+    for h in items {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+}
+
+/// `'a' → 'b' → 'a'`: the members of a loop, back to the first.
+pub(crate) fn cycle_text<'s>(members: impl IntoIterator<Item = &'s str>) -> String {
+    let members: Vec<&str> = members.into_iter().collect();
+    let mut parts: Vec<String> = members.iter().map(|m| format!("'{m}'")).collect();
+    if let Some(first) = members.first() {
+        parts.push(format!("'{first}'"));
+    }
+    parts.join(" → ")
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    let before = src.get(..offset).unwrap_or(src);
+    before.matches('\n').count() + 1
+}
+
+/// The span of `{{name}}` inside a string literal's span, or the literal's span.
+fn placeholder_span(src: &str, literal: Range<usize>, name: &str) -> Range<usize> {
+    let Some(text) = src.get(literal.clone()) else {
+        return literal;
+    };
+    let mut from = 0;
+    while let Some(open) = text[from..].find("{{") {
+        let start = from + open;
+        if let Some(close) = text[start + 2..].find("}}") {
+            let end = start + 2 + close + 2;
+            if text[start + 2..start + 2 + close].trim() == name {
+                return literal.start + start..literal.start + end;
+            }
+            from = end;
+        } else {
+            break;
+        }
+    }
+    literal
+}
+
+/// Ids of hosts and services: what can be typed on a command line and read in a journal.
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub(crate) fn is_var_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

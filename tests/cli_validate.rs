@@ -1,0 +1,370 @@
+//! `bringup validate` and `bringup plan` as a user runs them: exit codes, diagnostics on
+//! stderr with file:line:col, quoted values and suggestions, and the printed plan.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn bringup() -> Command {
+    Command::cargo_bin("bringup").expect("the bringup binary is built")
+}
+
+fn fixture(kind: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/runbooks")
+        .join(kind)
+        .join(name)
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixture folder exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Run `validate` on an invalid fixture: exit 2, nothing on stdout, and the stderr returned.
+fn invalid(name: &str) -> String {
+    let path = fixture("invalid", name);
+    let out = bringup()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stdout("");
+    String::from_utf8(out.get_output().stderr.clone()).expect("utf-8 stderr")
+}
+
+fn assert_has(stderr: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(stderr.contains(n), "missing {n:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn every_valid_fixture_and_shipped_runbook_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = toml_files(&root.join("tests/runbooks/valid"));
+    files.extend(toml_files(&root.join("runbooks")));
+    assert!(files.len() >= 5, "fixtures found: {files:?}");
+    for f in files {
+        bringup()
+            .arg("validate")
+            .arg(&f)
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("is valid"))
+            .stderr("");
+    }
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_exit_2_and_a_located_error() {
+    let files = toml_files(&fixture("invalid", ""));
+    assert!(files.len() >= 15, "fixtures found: {files:?}");
+    for f in files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let out = bringup().arg("validate").arg(&f).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("{name}:")),
+            "{name}: no location in\n{stderr}"
+        );
+        assert!(
+            stderr.contains(": error: "),
+            "{name}: no error in\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn syntax_error_names_the_position() {
+    let e = invalid("syntax.toml");
+    assert_has(&e, &["syntax.toml:1:9: error: ", "expected ']'"]);
+}
+
+#[test]
+fn unknown_key_suggests_the_closest_key() {
+    let e = invalid("unknown-key.toml");
+    assert_has(
+        &e,
+        &[
+            "unknown-key.toml:6:1: error: unknown key 'depnds_on' in [[service]] 'web'",
+            "help: did you mean 'depends_on'?",
+            "6 | depnds_on = []",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_service_id_points_at_the_second_and_names_the_first_line() {
+    let e = invalid("duplicate-id.toml");
+    assert_has(
+        &e,
+        &[
+            "duplicate-id.toml:11:6: error: duplicate service id 'web'",
+            "first defined on line 4",
+        ],
+    );
+}
+
+#[test]
+fn missing_dependency_suggests_the_closest_service() {
+    let e = invalid("missing-dependency.toml");
+    assert_has(
+        &e,
+        &[
+            "missing-dependency.toml:13:15: error: service 'web' depends on unknown service 'auht'",
+            "help: did you mean 'auth'?",
+        ],
+    );
+}
+
+#[test]
+fn dependency_cycle_prints_every_member_in_order() {
+    let e = invalid("cycle.toml");
+    assert_has(
+        &e,
+        &["cycle.toml:4:6: error: dependency cycle: 'a' → 'c' → 'b' → 'a'"],
+    );
+    assert_eq!(
+        e.matches("dependency cycle").count(),
+        1,
+        "one report per cycle:\n{e}"
+    );
+}
+
+#[test]
+fn dependency_on_a_later_tier_is_an_error() {
+    let e = invalid("later-tier.toml");
+    assert_has(
+        &e,
+        &[
+            "later-tier.toml:7:15: error: service 'messaging' (tier 1) depends on 'mail' of a later tier (5)",
+        ],
+    );
+}
+
+#[test]
+fn unknown_host_group_and_jump_suggest_the_known_name() {
+    assert_has(
+        &invalid("unknown-host.toml"),
+        &[
+            "unknown-host.toml:5:10: error: unknown host 'msg-gw-l'",
+            "did you mean 'msg-gw-1'?",
+        ],
+    );
+    assert_has(
+        &invalid("unknown-group.toml"),
+        &[
+            "unknown-group.toml:8:10: error: unknown group '@mesaging'",
+            "did you mean '@messaging'?",
+        ],
+    );
+    assert_has(
+        &invalid("unknown-jump.toml"),
+        &[
+            "unknown-jump.toml:5:8: error: jump host 'bastoin' is not a known host",
+            "did you mean 'bastion'?",
+        ],
+    );
+    assert_has(
+        &invalid("unknown-transport.toml"),
+        &[
+            "unknown-transport.toml:2:13: error: unknown transport 'shh'",
+            "did you mean 'ssh'?",
+        ],
+    );
+}
+
+#[test]
+fn bad_duration_shows_the_value_and_the_accepted_forms() {
+    let e = invalid("bad-duration.toml");
+    assert_has(
+        &e,
+        &[
+            "bad-duration.toml:6:7: error: bad duration 'half an hour'",
+            "'1h30m'",
+        ],
+    );
+}
+
+#[test]
+fn a_step_needs_exactly_one_of_run_and_manual() {
+    assert_has(
+        &invalid("run-and-manual.toml"),
+        &["run-and-manual.toml:9:12: error: check step 'up' of 'web' has both 'run' and 'manual'"],
+    );
+    assert_has(
+        &invalid("neither-run-nor-manual.toml"),
+        &[
+            "neither-run-nor-manual.toml:7:10: error: check step 'up' of 'web' has neither 'run' nor 'manual'",
+        ],
+    );
+}
+
+#[test]
+fn a_service_without_a_check_is_an_error() {
+    assert_has(
+        &invalid("no-check.toml"),
+        &["no-check.toml:4:6: error: service 'web' has no check"],
+    );
+}
+
+#[test]
+fn unknown_variable_points_at_the_placeholder() {
+    let e = invalid("unknown-variable.toml");
+    assert_has(
+        &e,
+        &[
+            "unknown-variable.toml:11:26: error: unknown variable 'stie'",
+            "did you mean 'site'?",
+            "^^^^^^^^",
+        ],
+    );
+}
+
+#[test]
+fn bad_regex_is_reported_with_the_pattern() {
+    assert_has(
+        &invalid("bad-regex.toml"),
+        &["bad-regex.toml:9:19: error: bad regex 'status: (ok'"],
+    );
+}
+
+#[test]
+fn wrong_value_type_is_reported_in_plain_words() {
+    assert_has(
+        &invalid("wrong-type.toml"),
+        &["wrong-type.toml:5:8: error: invalid type: 'first' is a string, expected a whole number"],
+    );
+}
+
+#[test]
+fn several_errors_in_one_file_are_all_reported_in_file_order() {
+    let e = invalid("many-errors.toml");
+    let expected = [
+        "many-errors.toml:3:1: error: unknown key 'timout' in [defaults]",
+        "many-errors.toml:9:15: error: unknown host 'b'",
+        "many-errors.toml:10:1: error: unknown key 'depnds_on'",
+        "many-errors.toml:13:15: error: unknown variable 'sit'",
+        "many-errors.toml:16:6: error: service 'web' has no check",
+        "many-errors.toml:18:23: error: service 'web' depends on unknown service 'cache'",
+        "many-errors.toml:19:7: error: bad duration 'soon'",
+    ];
+    let mut last = 0;
+    for line in expected {
+        let at = e
+            .find(line)
+            .unwrap_or_else(|| panic!("missing {line:?} in:\n{e}"));
+        assert!(at >= last, "{line:?} out of order in:\n{e}");
+        last = at;
+    }
+    assert_has(&e, &["7 problems found"]);
+}
+
+#[test]
+fn a_missing_file_is_named_and_exits_2() {
+    bringup()
+        .args(["validate", "no/such/runbook.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read runbook 'no/such/runbook.toml'",
+        ));
+}
+
+#[test]
+fn a_malformed_var_is_an_error_and_an_undeclared_one_defines_it() {
+    let rb = fixture("invalid", "unknown-variable.toml");
+    bringup()
+        .arg("validate")
+        .arg(&rb)
+        .args(["--var", "stie"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--var 'stie' is not KEY=VALUE"));
+    bringup()
+        .arg("validate")
+        .arg(&rb)
+        .args(["--var", "stie=x"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn validate_prints_the_plan_tier_by_tier_with_waves() {
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/pangyo-dc-fire.toml");
+    let out = bringup().arg("validate").arg(&rb).assert().code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_has(
+        &stdout,
+        &[
+            "TIER 1 —",
+            "wave 1",
+            "wave 2",
+            "2 hosts",
+            "RTO 45m",
+            "after infra-dns, db-main",
+        ],
+    );
+    let pos = |id: &str| {
+        stdout
+            .find(&format!("    {id} "))
+            .unwrap_or_else(|| panic!("{id} missing:\n{stdout}"))
+    };
+    assert!(pos("talk-messaging") < pos("media-transfer"));
+    assert!(pos("media-transfer") < pos("pc-login"));
+    assert!(pos("pc-login") < pos("mail-smtp"));
+}
+
+#[test]
+fn plan_prints_mermaid_and_dot_with_tiers_as_groups() {
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/network-error.toml");
+    bringup()
+        .arg("plan")
+        .arg(&rb)
+        .args(["--format", "mermaid"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("flowchart LR")
+                .and(predicate::str::contains("subgraph tier1[\"Tier 1\"]")),
+        );
+    bringup()
+        .arg("plan")
+        .arg(&rb)
+        .args(["--format", "dot"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("subgraph cluster_tier_2").and(predicate::str::contains(
+                "\"edge-routing\" -> \"load-balancers\";",
+            )),
+        );
+    bringup()
+        .arg("plan")
+        .arg(&rb)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("TIER 3 — 1 service, 1 wave"));
+}
+
+#[test]
+fn plan_of_an_invalid_runbook_exits_2_with_diagnostics() {
+    bringup()
+        .arg("plan")
+        .arg(fixture("invalid", "cycle.toml"))
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("dependency cycle"));
+}
