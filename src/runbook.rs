@@ -11,6 +11,7 @@ mod validate;
 
 pub use model::{HostId, Runbook, ServiceId};
 pub use plan::Plan;
+pub use diag::closest as suggest;
 pub use validate::BUILTIN_VARS;
 
 use std::path::Path;

@@ -35,6 +35,17 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
             return Err(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
+    let unset = runbook.unset_secrets();
+    if !unset.is_empty() {
+        let flags: Vec<String> = unset.iter().map(|k| format!("--var {k}=…")).collect();
+        eprintln!(
+            "bringup: secret variable(s) {} of {} have no value; pass {} (secrets are shown as *** everywhere)",
+            unset.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "),
+            path.display(),
+            flags.join(" ")
+        );
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
     for only in &args.only {
         if !runbook.services.iter().any(|s| s.id.as_str() == only) {
             let ids: Vec<&str> = runbook.services.iter().map(|s| s.id.as_str()).collect();
