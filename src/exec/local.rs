@@ -1,5 +1,5 @@
 //! The `local` transport: commands on the operator's machine through tokio processes.
-//! Each command runs as `sh -c` in its own process group, so a timeout or cancel stops the
+//! Each command runs as `sh -c` in its own process group with stdout and stderr on one pipe, so a timeout or cancel stops the
 //! whole group; it must not decide whether a step passed.
 
 use std::os::unix::process::ExitStatusExt;
@@ -34,12 +34,23 @@ pub async fn run(
 ) -> StepResult {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
+    // One pipe behind both stdout and stderr (`2>&1`): lines keep the order the command
+    // wrote them in, which two pipes read side by side cannot promise.
+    let (reader, writer) = match merged_pipe() {
+        Ok(pair) => pair,
+        Err(err) => {
+            return StepResult::error(
+                format!("host 'local': cannot make an output pipe: {err}"),
+                started.elapsed(),
+            );
+        }
+    };
     let mut child = match Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer.0)
+        .stderr(writer.1)
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
@@ -56,12 +67,9 @@ pub async fn run(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let err_output = output.clone();
-    let readers = tokio::spawn(async move {
-        tokio::join!(pump(stdout, output), pump(stderr, err_output));
-    });
+    // The parent's copies of the write end went into `Command` and are closed after spawn,
+    // so the reader sees end-of-file once the command and its children are done.
+    let readers = tokio::spawn(pump(Some(reader), output));
 
     let ended = tokio::select! {
         status = child.wait() => Ended::Exited(status),
@@ -110,6 +118,13 @@ pub async fn run(
             }
         }
     }
+}
+
+fn merged_pipe() -> std::io::Result<(tokio::net::unix::pipe::Receiver, (Stdio, Stdio))> {
+    let (read, write) = std::io::pipe()?;
+    let write_err = write.try_clone()?;
+    let receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(read.into())?;
+    Ok((receiver, (Stdio::from(write), Stdio::from(write_err))))
 }
 
 /// SIGTERM to the whole group, a short grace, then SIGKILL to whatever is left of it.

@@ -427,26 +427,33 @@ pub fn run_command(
     Ran::Done(StepResult::exited(code, started.elapsed()))
 }
 
-/// Hand one line to the output channel; when it is full, wait (bounded memory), watching
-/// the deadline and the cancel token. A closed receiver drops the line.
+/// Hand one line to the output channel; when it is full, wait (bounded memory) on the
+/// runtime that called us, watching the deadline and the cancel token. A closed receiver
+/// drops the line.
 fn deliver(
     output: &Sender<String>,
-    mut line: String,
+    line: String,
     deadline: Instant,
     cancel: &CancellationToken,
 ) -> Result<(), Stop> {
-    loop {
-        match output.try_send(line) {
-            Ok(()) | Err(TrySendError::Closed(_)) => return Ok(()),
-            Err(TrySendError::Full(back)) => line = back,
+    let line = match output.try_send(line) {
+        Ok(()) | Err(TrySendError::Closed(_)) => return Ok(()),
+        Err(TrySendError::Full(line)) => line,
+    };
+    let wait = async {
+        tokio::select! {
+            _ = output.send(line) => Ok(()),
+            () = tokio::time::sleep_until(deadline.into()) => Err(Stop::Timeout),
+            () = cancel.cancelled() => Err(Stop::Cancelled),
         }
-        if cancel.is_cancelled() {
-            return Err(Stop::Cancelled);
-        }
-        if Instant::now() >= deadline {
-            return Err(Stop::Timeout);
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.block_on(wait),
+        // Outside a runtime (not how the pool calls it): a private one for the wait.
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_or(Ok(()), |rt| rt.block_on(wait)),
     }
 }
 
