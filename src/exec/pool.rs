@@ -159,6 +159,7 @@ impl Executor {
             return Ok(());
         }
         let inner = Arc::clone(&self.inner);
+        let id = host.clone();
         let host = host.clone();
         tokio::task::spawn_blocking(move || {
             let slot = inner.slot(&host);
@@ -169,7 +170,7 @@ impl Executor {
         })
         .await
         .map_err(|e| ExecError::Other {
-            host: "?".into(),
+            host: id.to_string(),
             reason: format!("the probe task failed: {e}"),
         })?
     }
