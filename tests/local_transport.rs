@@ -22,7 +22,7 @@ async fn run(
         }
         lines
     });
-    let result = local::run(command, timeout, tx, cancel).await;
+    let result = local::run("operator", command, timeout, tx, cancel).await;
     (result, collect.await.expect("collector"))
 }
 
@@ -87,7 +87,11 @@ async fn cancel_kills_the_group_and_reports_an_error() {
     });
     let (result, _) = run(&format!("sleep {m}"), Duration::from_secs(30), cancel).await;
     assert_eq!(result.outcome, StepOutcome::Error);
-    assert!(result.error.as_deref().unwrap_or("").contains("cancelled"));
+    let text = result.error.as_deref().unwrap_or("");
+    assert!(
+        text.contains("cancelled") && text.contains("'operator'"),
+        "{text}"
+    );
     assert_eq!(processes_with(&m), "");
 }
 
@@ -107,5 +111,13 @@ async fn a_background_process_holding_the_pipe_does_not_hold_the_step_past_its_t
         "{result:?}"
     );
     assert_eq!(lines, ["started"]);
-    let _ = Command::new("pkill").args(["-f", &m]).status();
+    // Clean up the daemonized child by its pid (found through its unique marker).
+    for line in processes_with(&m).lines() {
+        if let Some(pid) = line.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }

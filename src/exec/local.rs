@@ -26,7 +26,9 @@ enum Ended {
 }
 
 /// Run `command` with `sh -c` here; stream stdout and stderr lines into `output` as they come.
+/// `host` only names the host in messages.
 pub async fn run(
+    host: &str,
     command: &str,
     timeout: Duration,
     output: Sender<String>,
@@ -40,7 +42,7 @@ pub async fn run(
         Ok(pair) => pair,
         Err(err) => {
             return StepResult::error(
-                format!("host 'local': cannot make an output pipe: {err}"),
+                format!("host '{host}': cannot make an output pipe: {err}"),
                 started.elapsed(),
             );
         }
@@ -58,7 +60,7 @@ pub async fn run(
         Ok(child) => child,
         Err(err) => {
             return StepResult::error(
-                format!("host 'local': cannot start 'sh': {err}"),
+                format!("host '{host}': cannot start 'sh': {err}"),
                 started.elapsed(),
             );
         }
@@ -94,7 +96,7 @@ pub async fn run(
         Ended::Exited(Err(err)) => {
             readers.abort();
             StepResult::error(
-                format!("host 'local': lost track of the command: {err}"),
+                format!("host '{host}': lost track of the command: {err}"),
                 started.elapsed(),
             )
         }
@@ -105,11 +107,11 @@ pub async fn run(
             readers.abort();
             let reason = if matches!(ended, Ended::TimedOut) {
                 format!(
-                    "host 'local': timed out after {}; its process group was killed",
+                    "host '{host}': timed out after {}; its process group was killed",
                     humantime::format_duration(timeout)
                 )
             } else {
-                "host 'local': cancelled; its process group was killed".to_string()
+                format!("host '{host}': cancelled; its process group was killed")
             };
             if matches!(ended, Ended::TimedOut) {
                 StepResult::timed_out(reason, started.elapsed())

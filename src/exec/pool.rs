@@ -125,7 +125,7 @@ impl Executor {
             return StepResult::error(err.to_string(), started.elapsed());
         };
         if spec.transport == Transport::Local {
-            return local::run(command, timeout, output, cancel).await;
+            return local::run(host.as_str(), command, timeout, output, cancel).await;
         }
         let cancel = cancel.child_token();
         let _cancel_on_drop = cancel.clone().drop_guard();
