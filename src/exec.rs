@@ -1,9 +1,15 @@
 //! Transports that carry out `Effect::Run`: the operator's own machine (`local`) and SSH.
 //! The pool keeps one SSH session per host and bounds hosts in flight by `concurrency`.
+//! Nothing here decides whether a step passed: transports report how a command ended and the
+//! engine compares exit codes and output.
 
+pub mod known_hosts;
+pub mod lines;
 pub mod local;
 pub mod pool;
 pub mod ssh;
+pub mod ssh_config;
+pub mod tunnel;
 
 use std::time::Duration;
 
@@ -12,6 +18,10 @@ use crate::engine::state::StepOutcome;
 pub use pool::{ExecOptions, Executor};
 
 /// How one command on one host ended, as a transport saw it.
+///
+/// `outcome` is `Ok` whenever the command ran and exited, whatever its exit code (a command
+/// killed by a signal reports `128 + signal`, as a shell does); `Timeout` when it was stopped
+/// at its timeout; `Error` when it could not run or its end could not be observed cleanly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepResult {
     pub outcome: StepOutcome,
@@ -21,8 +31,37 @@ pub struct StepResult {
     pub error: Option<String>,
 }
 
+impl StepResult {
+    pub(crate) fn exited(code: i32, duration: Duration) -> StepResult {
+        StepResult {
+            outcome: StepOutcome::Ok,
+            exit_code: Some(code),
+            duration,
+            error: None,
+        }
+    }
+
+    pub(crate) fn timed_out(reason: String, duration: Duration) -> StepResult {
+        StepResult {
+            outcome: StepOutcome::Timeout,
+            exit_code: None,
+            duration,
+            error: Some(reason),
+        }
+    }
+
+    pub(crate) fn error(reason: String, duration: Duration) -> StepResult {
+        StepResult {
+            outcome: StepOutcome::Error,
+            exit_code: None,
+            duration,
+            error: Some(reason),
+        }
+    }
+}
+
 /// Errors that keep a command from running on a host at all.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ExecError {
     #[error("host '{host}': cannot connect to '{address}': {reason}")]
     Connect {
@@ -31,25 +70,34 @@ pub enum ExecError {
         reason: String,
     },
     #[error(
-        "host '{host}': authentication failed for user '{user}' (tried {tried}); load the key into ssh-agent or set `identity` for the host"
+        "host '{host}': authentication failed for user '{user}' at '{address}' (tried {tried}); load the key into ssh-agent or set `identity` for the host"
     )]
     Auth {
         host: String,
         user: String,
+        address: String,
         tried: String,
     },
     #[error(
-        "host '{host}': unknown host key {fingerprint}; check it out of band, then pass --accept-new-host-keys (or accept it in the TUI)"
+        "host '{host}': unknown host key {fingerprint} at '{address}'; check it out of band, then pass --accept-new-host-keys (or accept it in the TUI)"
     )]
-    UnknownHostKey { host: String, fingerprint: String },
+    UnknownHostKey {
+        host: String,
+        address: String,
+        fingerprint: String,
+    },
     #[error(
-        "host '{host}': HOST KEY CHANGED — known {known}, offered {offered}; nothing runs there. If the change is expected, remove the old key from known_hosts"
+        "host '{host}': HOST KEY CHANGED at '{address}' — known {known}, offered {offered}; nothing runs there. If the change is expected, remove the old key from '{file}'"
     )]
     ChangedHostKey {
         host: String,
+        address: String,
         known: String,
         offered: String,
+        file: String,
     },
+    #[error("host '{host}' is not in the runbook's [hosts]")]
+    UnknownHost { host: String },
     #[error("host '{host}': {reason}")]
     Other { host: String, reason: String },
 }

@@ -1,1 +1,525 @@
-//! The `ssh` transport over ssh2: sessions on blocking threads, host keys verified.
+//! The `ssh` transport over ssh2: connecting (TCP or through a jump host), checking the host
+//! key, authenticating, and running one command on an open session. Everything here blocks;
+//! the pool calls it from `spawn_blocking` and never shares one session between two commands.
+//! It must not accept a changed host key, ask for a password, or decide whether a step passed.
+
+use std::io::Read;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use ssh2::{BlockDirections, ExtendedData, MethodType, Session};
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
+
+use super::known_hosts::{self, OfferedKey, Verdict};
+use super::lines::LineSplitter;
+use super::ssh_config::Target;
+use super::tunnel::Tunnel;
+use super::{ExecError, StepResult};
+
+/// How long the host gets between SIGTERM and SIGKILL of a stopped command's process group.
+const TERM_GRACE_TENTHS: u32 = 10;
+/// Longest wait in one poll, so that timeouts and cancels are seen promptly.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+/// Marker the wrapper prints first: the PID of the remote shell, which sshd made a session
+/// (and process group) leader, so `kill -- -PID` reaches everything the command started.
+const PGID_MARKER: &str = "bringup-pgid=";
+
+/// What the pool hands the transport, derived from `ExecOptions`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    pub use_agent: bool,
+    pub accept_new_host_keys: bool,
+    /// Files whose keys are trusted: the user's known_hosts, then bringup's.
+    pub known_hosts: Vec<PathBuf>,
+    /// Where accepted keys are written.
+    pub bringup_known_hosts: Option<PathBuf>,
+}
+
+/// Why a connection could not be made; carries the offered key when it was unknown so that
+/// an operator can accept exactly that key later.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub error: Box<ExecError>,
+    pub unknown_key: Option<Box<OfferedKey>>,
+}
+
+impl From<ExecError> for Refused {
+    fn from(error: ExecError) -> Refused {
+        Refused {
+            error: Box::new(error),
+            unknown_key: None,
+        }
+    }
+}
+
+/// An authenticated session to one host, and what keeps its transport alive.
+pub struct Connection {
+    pub(crate) session: Session,
+    /// A duplicate of the socket under the session, polled while the session is non-blocking.
+    pub(crate) socket: OwnedFd,
+    _tunnel: Option<Tunnel>,
+    target: Target,
+}
+
+impl Connection {
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Say goodbye to the server; errors do not matter any more.
+    pub fn disconnect(self) {
+        self.session.set_blocking(true);
+        self.session.set_timeout(2000);
+        let _ = self
+            .session
+            .disconnect(None, "bringup is done with this host", None);
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+}
+
+/// Open, verify and authenticate a session to `target` (through its jump hosts, if any).
+pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refused> {
+    let connect_err = |reason: String| ExecError::Connect {
+        host: target.label.clone(),
+        address: target.address(),
+        reason,
+    };
+    let (socket, tunnel): (OwnedFd, Option<Tunnel>) = match &target.jump {
+        Some(jump) => {
+            let (end, tunnel) = Tunnel::open(jump, settings, target)?;
+            (OwnedFd::from(end), Some(tunnel))
+        }
+        None => (
+            OwnedFd::from(tcp_connect(target, settings.connect_timeout).map_err(connect_err)?),
+            None,
+        ),
+    };
+    let poll_fd = socket
+        .try_clone()
+        .map_err(|e| connect_err(format!("cannot duplicate the socket: {e}")))?;
+    let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
+    session.set_timeout(millis(settings.connect_timeout));
+    session.set_tcp_stream(socket);
+
+    let known = known_hosts::known_keys(
+        &session,
+        &settings.known_hosts,
+        &target.hostname,
+        target.port,
+    );
+    if let Ok(supported) = session.supported_algs(MethodType::HostKey)
+        && let Some(order) = known_hosts::preferred_algorithms(&known, &supported)
+    {
+        let _ = session.method_pref(MethodType::HostKey, &order);
+    }
+    session
+        .handshake()
+        .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
+
+    check_host_key(&session, target, settings, &known)?;
+    authenticate(&session, target, settings)?;
+    session.set_keepalive(
+        false,
+        u32::try_from(settings.keepalive.as_secs())
+            .unwrap_or(60)
+            .max(1),
+    );
+    Ok(Connection {
+        session,
+        socket: poll_fd,
+        _tunnel: tunnel,
+        target: target.clone(),
+    })
+}
+
+fn tcp_connect(target: &Target, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs = (target.hostname.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{}': {e}", target.hostname))?;
+    let mut last = format!("'{}' resolved to no address", target.hostname);
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(format!(
+        "{last}; check that the host is up and sshd listens there"
+    ))
+}
+
+fn check_host_key(
+    session: &Session,
+    target: &Target,
+    settings: &Settings,
+    known: &[known_hosts::KnownKey],
+) -> Result<(), Refused> {
+    let Some((blob, kind)) = session.host_key() else {
+        return Err(ExecError::Other {
+            host: target.label.clone(),
+            reason: format!("'{}' offered no host key", target.address()),
+        }
+        .into());
+    };
+    let offered = OfferedKey {
+        hostname: target.hostname.clone(),
+        port: target.port,
+        key_type: known_hosts::key_type_name(kind).to_string(),
+        blob: blob.to_vec(),
+    };
+    match known_hosts::verdict(known, &offered) {
+        Verdict::Known => Ok(()),
+        Verdict::Changed { known } => Err(ExecError::ChangedHostKey {
+            host: target.label.clone(),
+            address: target.address(),
+            known: known_hosts::fingerprint(&known.blob),
+            offered: offered.fingerprint(),
+            file: known.file.display().to_string(),
+        }
+        .into()),
+        Verdict::Unknown if settings.accept_new_host_keys => {
+            let Some(file) = &settings.bringup_known_hosts else {
+                return Err(ExecError::Other {
+                    host: target.label.clone(),
+                    reason: "no known_hosts file to record the new host key in; set HOME or XDG_DATA_HOME".into(),
+                }
+                .into());
+            };
+            known_hosts::append(file, &offered).map_err(|e| ExecError::Other {
+                host: target.label.clone(),
+                reason: format!("cannot record the host key in '{}': {e}", file.display()),
+            })?;
+            tracing::info!(host = %target.label, fingerprint = %offered.fingerprint(), "accepted new host key");
+            Ok(())
+        }
+        Verdict::Unknown => Err(Refused {
+            error: Box::new(ExecError::UnknownHostKey {
+                host: target.label.clone(),
+                address: target.address(),
+                fingerprint: offered.fingerprint(),
+            }),
+            unknown_key: Some(Box::new(offered)),
+        }),
+    }
+}
+
+/// ssh-agent first, then the configured identities, then the usual default key files.
+fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Result<(), ExecError> {
+    let user = target.user.as_str();
+    let mut tried = Vec::new();
+    if settings.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        if session.userauth_agent(user).is_ok() && session.authenticated() {
+            return Ok(());
+        }
+        tried.push("ssh-agent".to_string());
+    }
+    let mut files = target.identities.clone();
+    if let Some(home) = super::ssh_config::home() {
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            files.push(home.join(".ssh").join(name));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (index, file) in files.iter().enumerate() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let explicit = index < target.identities.len();
+        if !file.exists() {
+            if explicit {
+                tried.push(format!("'{}' (missing)", file.display()));
+            }
+            continue;
+        }
+        match session.userauth_pubkey_file(user, None, file, None) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("'{}'", file.display())),
+            Err(e) => tried.push(format!("'{}' ({})", file.display(), e.message())),
+        }
+    }
+    Err(ExecError::Auth {
+        host: target.label.clone(),
+        user: user.to_string(),
+        address: target.address(),
+        tried: if tried.is_empty() {
+            "no key: no ssh-agent and no identity file".to_string()
+        } else {
+            tried.join(", ")
+        },
+    })
+}
+
+/// How a command on an open session went, for the pool.
+pub enum Ran {
+    /// The command ran (or was stopped); the session stays usable.
+    Done(StepResult),
+    /// The session failed under the command; drop it and report this result.
+    Broken(StepResult),
+    /// No channel could be opened, nothing ran: reconnect and try once more.
+    Stale(String),
+}
+
+/// The command as sent: print the process group first, then replace the login shell with
+/// `sh -c` so the group leader's PID stays the one printed.
+pub fn wrap(command: &str) -> String {
+    format!(
+        "printf '{PGID_MARKER}%s\\n' \"$$\"; exec sh -c {}",
+        crate::runbook::model::shell_quote(command)
+    )
+}
+
+enum Stop {
+    Timeout,
+    Cancelled,
+}
+
+/// Run `command` on the open session until it exits, `deadline` passes or `cancel` fires.
+#[allow(clippy::too_many_lines)]
+pub fn run_command(
+    conn: &Connection,
+    command: &str,
+    deadline: Instant,
+    output: &Sender<String>,
+    cancel: &CancellationToken,
+    timeout: Duration,
+    settings: &Settings,
+) -> Ran {
+    let started = Instant::now();
+    let session = &conn.session;
+    let host = &conn.target.label;
+    session.set_blocking(true);
+    session.set_timeout(millis(settings.connect_timeout));
+    let mut channel = match session.channel_session() {
+        Ok(channel) => channel,
+        Err(e) => return Ran::Stale(e.to_string()),
+    };
+    if let Err(e) = channel.handle_extended_data(ExtendedData::Merge) {
+        return Ran::Stale(e.to_string());
+    }
+    if let Err(e) = channel.exec(&wrap(command)) {
+        return Ran::Broken(StepResult::error(
+            format!("host '{host}': could not start the command: {e}"),
+            started.elapsed(),
+        ));
+    }
+    session.set_blocking(false);
+
+    let mut splitter = LineSplitter::default();
+    let mut lines = Vec::new();
+    let mut pgid: Option<u32> = None;
+    let mut marker_pending = true;
+    let mut buf = vec![0_u8; 32 * 1024];
+    let mut stop = None;
+    'read: loop {
+        if cancel.is_cancelled() {
+            stop = Some(Stop::Cancelled);
+            break;
+        }
+        if Instant::now() >= deadline {
+            stop = Some(Stop::Timeout);
+            break;
+        }
+        match channel.read(&mut buf) {
+            Ok(0) if channel.eof() => break,
+            Ok(0) => wait_socket(conn, deadline),
+            Ok(n) => {
+                splitter.push(&buf[..n], |line| lines.push(line));
+                for line in lines.drain(..) {
+                    if marker_pending && let Some(id) = line.strip_prefix(PGID_MARKER) {
+                        marker_pending = false;
+                        pgid = id.trim().parse().ok();
+                        continue;
+                    }
+                    if let Err(why) = deliver(output, line, deadline, cancel) {
+                        stop = Some(why);
+                        break 'read;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let _ = session.keepalive_send();
+                wait_socket(conn, deadline);
+            }
+            Err(e) => {
+                session.set_blocking(true);
+                return Ran::Broken(StepResult::error(
+                    format!(
+                        "host '{host}': the connection failed while the command ran: {e}; its outcome is unknown"
+                    ),
+                    started.elapsed(),
+                ));
+            }
+        }
+    }
+    session.set_blocking(true);
+    session.set_timeout(millis(settings.connect_timeout));
+
+    if let Some(stop) = stop {
+        let killed = match pgid {
+            Some(pgid) => kill_group(session, pgid),
+            None => Err("the command's process group was not known yet".to_string()),
+        };
+        session.set_timeout(2000);
+        let _ = channel.close();
+        let _ = channel.wait_close();
+        let what = match &killed {
+            Ok(()) => format!(
+                "its process group {} on the host was killed",
+                pgid.unwrap_or_default()
+            ),
+            Err(e) => {
+                format!("stopping it on the host failed ({e}); it may still be running there")
+            }
+        };
+        return match stop {
+            Stop::Timeout => Ran::Done(StepResult::timed_out(
+                format!(
+                    "host '{host}': timed out after {}; {what}",
+                    humantime::format_duration(timeout)
+                ),
+                started.elapsed(),
+            )),
+            Stop::Cancelled => Ran::Done(StepResult::error(
+                format!("host '{host}': cancelled; {what}"),
+                started.elapsed(),
+            )),
+        };
+    }
+    if let Some(line) = splitter.finish() {
+        let _ = deliver(output, line, deadline, cancel);
+    }
+    // Exit status 0 is what libssh2 reports when none arrived, so it only counts from a
+    // channel that closed cleanly.
+    if let Err(e) = channel.wait_close() {
+        return Ran::Broken(StepResult::error(
+            format!(
+                "host '{host}': the channel did not close cleanly ({e}); the command's outcome is unknown"
+            ),
+            started.elapsed(),
+        ));
+    }
+    let signal = channel.exit_signal().ok().and_then(|s| s.exit_signal);
+    let code = match signal {
+        Some(name) => 128 + signal_number(&name),
+        None => match channel.exit_status() {
+            Ok(code) => code,
+            Err(e) => {
+                return Ran::Done(StepResult::error(
+                    format!("host '{host}': no exit status came back ({e})"),
+                    started.elapsed(),
+                ));
+            }
+        },
+    };
+    Ran::Done(StepResult::exited(code, started.elapsed()))
+}
+
+/// Hand one line to the output channel; when it is full, wait (bounded memory) on the
+/// runtime that called us, watching the deadline and the cancel token. A closed receiver
+/// drops the line.
+fn deliver(
+    output: &Sender<String>,
+    line: String,
+    deadline: Instant,
+    cancel: &CancellationToken,
+) -> Result<(), Stop> {
+    let line = match output.try_send(line) {
+        Ok(()) | Err(TrySendError::Closed(_)) => return Ok(()),
+        Err(TrySendError::Full(line)) => line,
+    };
+    let wait = async {
+        tokio::select! {
+            _ = output.send(line) => Ok(()),
+            () = tokio::time::sleep_until(deadline.into()) => Err(Stop::Timeout),
+            () = cancel.cancelled() => Err(Stop::Cancelled),
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.block_on(wait),
+        // Outside a runtime (not how the pool calls it): a private one for the wait.
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_or(Ok(()), |rt| rt.block_on(wait)),
+    }
+}
+
+/// Wait until the session's socket is ready in the direction libssh2 is blocked on.
+pub(crate) fn wait_socket(conn: &Connection, deadline: Instant) {
+    let flags = match conn.session.block_directions() {
+        BlockDirections::Outbound => PollFlags::POLLOUT,
+        BlockDirections::Both => PollFlags::POLLIN | PollFlags::POLLOUT,
+        BlockDirections::Inbound | BlockDirections::None => PollFlags::POLLIN,
+    };
+    let slice = deadline
+        .saturating_duration_since(Instant::now())
+        .min(POLL_SLICE);
+    let timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::ZERO);
+    let _ = poll(&mut [PollFd::new(conn.socket.as_fd(), flags)], timeout);
+}
+
+/// On a second channel: SIGTERM the group, give it a grace period, then SIGKILL what is left.
+fn kill_group(session: &Session, pgid: u32) -> Result<(), String> {
+    let script = format!(
+        "kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; \
+         while [ $i -lt {TERM_GRACE_TENTHS} ] && kill -0 -- -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
+         kill -KILL -- -{pgid} 2>/dev/null; exit 0"
+    );
+    let mut channel = session.channel_session().map_err(|e| e.to_string())?;
+    channel.exec(&script).map_err(|e| e.to_string())?;
+    let mut sink = String::new();
+    let _ = channel.read_to_string(&mut sink);
+    channel.wait_close().map_err(|e| e.to_string())?;
+    match channel.exit_status() {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(format!("kill exited {code}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Signal names as SSH sends them (no `SIG` prefix) to numbers, for `128 + n` exit codes.
+fn signal_number(name: &str) -> i32 {
+    format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
+        .map_or(0, |s| s as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_prints_the_group_then_execs_the_quoted_command() {
+        let wrapped = wrap("echo 'hi' && false");
+        assert!(wrapped.starts_with("printf 'bringup-pgid=%s\\n' \"$$\"; exec sh -c "));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&wrapped)
+            .output()
+            .expect("sh runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        assert!(lines.next().expect("marker").starts_with(PGID_MARKER));
+        assert_eq!(lines.next(), Some("hi"));
+        assert_eq!(out.status.code(), Some(1));
+    }
+
+    #[test]
+    fn signal_names_map_to_shell_exit_codes() {
+        assert_eq!(128 + signal_number("KILL"), 137);
+        assert_eq!(128 + signal_number("TERM"), 143);
+    }
+}

@@ -1,0 +1,123 @@
+//! The local transport: `sh -c` in its own process group, merged streaming output, exit
+//! codes, and a timeout or cancel that stops the whole group.
+
+use std::process::Command;
+use std::time::Duration;
+
+use bringup::engine::state::StepOutcome;
+use bringup::exec::local;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+async fn run(
+    command: &str,
+    timeout: Duration,
+    cancel: CancellationToken,
+) -> (bringup::exec::StepResult, Vec<String>) {
+    let (tx, mut rx) = mpsc::channel(4);
+    let collect = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(line) = rx.recv().await {
+            lines.push(line);
+        }
+        lines
+    });
+    let result = local::run("operator", command, timeout, tx, cancel).await;
+    (result, collect.await.expect("collector"))
+}
+
+fn processes_with(marker: &str) -> String {
+    let out = Command::new("pgrep")
+        .args(["-af", marker])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("pgrep"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn marker(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("{tag}{}{nanos}", std::process::id())
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_stream_merged_with_the_exit_code() {
+    let (result, lines) = run(
+        "echo one; echo two >&2; sleep 0.1; echo three; exit 3",
+        Duration::from_secs(10),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(3))
+    );
+    assert_eq!(lines, ["one", "two", "three"]);
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group() {
+    let m = marker("400.");
+    let command = format!("(trap '' TERM; sleep {m}) & sleep {m}; echo never");
+    let (result, lines) = run(
+        &command,
+        Duration::from_millis(500),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(result.outcome, StepOutcome::Timeout, "{result:?}");
+    assert!(!lines.contains(&"never".to_string()));
+    assert_eq!(processes_with(&m), "", "processes left behind");
+}
+
+#[tokio::test]
+async fn cancel_kills_the_group_and_reports_an_error() {
+    let m = marker("401.");
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let (result, _) = run(&format!("sleep {m}"), Duration::from_secs(30), cancel).await;
+    assert_eq!(result.outcome, StepOutcome::Error);
+    let text = result.error.as_deref().unwrap_or("");
+    assert!(
+        text.contains("cancelled") && text.contains("'operator'"),
+        "{text}"
+    );
+    assert_eq!(processes_with(&m), "");
+}
+
+#[tokio::test]
+async fn a_background_process_holding_the_pipe_does_not_hold_the_step_past_its_timeout() {
+    let m = marker("402.");
+    let (result, lines) = run(
+        &format!("echo started; setsid sleep {m} & exit 0"),
+        Duration::from_secs(1),
+        CancellationToken::new(),
+    )
+    .await;
+    // The command exited 0; the daemonized child is outside its group and is left alone.
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["started"]);
+    // Clean up the daemonized child by its pid (found through its unique marker).
+    for line in processes_with(&m).lines() {
+        if let Some(pid) = line.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Shared test support: include with `mod support;` from a file under `tests/`.
+//! (`tests/support/mod.rs`, not `tests/support.rs`, so cargo does not build it as a test.)
+#![allow(dead_code)]
+
+pub mod sshd;
