@@ -15,6 +15,7 @@ pub enum Focus {
 }
 
 impl Focus {
+    #[must_use]
     pub fn next(self) -> Self {
         match self {
             Self::Services => Self::Steps,
@@ -23,6 +24,7 @@ impl Focus {
         }
     }
 
+    #[must_use]
     pub fn prev(self) -> Self {
         match self {
             Self::Services => Self::Bottom,
@@ -71,9 +73,16 @@ pub enum Action {
     Type(char),
     Backspace,
     /// Mouse: a left click at a screen cell.
-    Click { column: u16, row: u16 },
+    Click {
+        column: u16,
+        row: u16,
+    },
     /// Mouse: the wheel over a screen cell (`down` scrolls towards the end).
-    Scroll { column: u16, row: u16, down: bool },
+    Scroll {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
 }
 
 /// What the driver must do. The App never performs these itself.

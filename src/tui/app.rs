@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use ratatui::layout::{Position, Rect};
 
+use crate::engine::Input;
 use crate::engine::state::{
     Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceView, StepRef, Waiting,
 };
-use crate::engine::Input;
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
 use crate::tui::action::{Action, Command, Focus};
@@ -96,7 +96,10 @@ impl Scroll {
 
     fn by(&mut self, delta: isize, len: usize, height: usize) {
         let max = len.saturating_sub(height);
-        let top = self.top_for(len, height).saturating_add_signed(delta).min(max);
+        let top = self
+            .top_for(len, height)
+            .saturating_add_signed(delta)
+            .min(max);
         self.top = top;
         self.follow = delta > 0 && top == max;
     }
@@ -324,9 +327,10 @@ impl App {
     pub fn busy(&self) -> bool {
         self.services.values().any(|v| {
             v.state.is_busy()
-                || v.steps.values().flat_map(IndexMap::values).any(|h| {
-                    matches!(h, HostStatus::Running { .. } | HostStatus::RetryWait { .. })
-                })
+                || v.steps
+                    .values()
+                    .flat_map(IndexMap::values)
+                    .any(|h| matches!(h, HostStatus::Running { .. } | HostStatus::RetryWait { .. }))
         })
     }
 
@@ -340,14 +344,38 @@ impl App {
             index,
         };
         let mut out: Vec<(StepRef, &Step)> = Vec::new();
-        out.extend(service.checks.iter().enumerate().map(|(i, s)| (r(PhaseKey::Check, i), s)));
-        out.extend(service.restores.iter().enumerate().map(|(i, s)| (r(PhaseKey::Restore, i), s)));
+        out.extend(
+            service
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (r(PhaseKey::Check, i), s)),
+        );
+        out.extend(
+            service
+                .restores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (r(PhaseKey::Restore, i), s)),
+        );
         let verifying = view.is_some_and(|v| v.steps.keys().any(|k| k.phase == PhaseKey::Verify));
         if verifying {
-            out.extend(service.checks.iter().enumerate().map(|(i, s)| (r(PhaseKey::Verify, i), s)));
+            out.extend(
+                service
+                    .checks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (r(PhaseKey::Verify, i), s)),
+            );
         }
         if self.info.mode == Mode::Drill {
-            out.extend(service.injects.iter().enumerate().map(|(i, s)| (r(PhaseKey::Inject, i), s)));
+            out.extend(
+                service
+                    .injects
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (r(PhaseKey::Inject, i), s)),
+            );
         }
         out
     }
@@ -494,6 +522,36 @@ impl App {
                 }
             }
             Action::Quit => return self.quit(),
+            Action::ToggleAuto
+            | Action::Check
+            | Action::Restore
+            | Action::Inject
+            | Action::RunNext
+            | Action::ManualDone
+            | Action::ManualFailed => return self.service_action(action),
+            Action::Click { column, row } => self.click(column, row),
+            Action::Scroll { column, row, down } => self.wheel(column, row, down),
+            Action::Approve
+            | Action::Decline
+            | Action::Submit
+            | Action::AcceptHostKey
+            | Action::RefuseHostKey
+            | Action::Type(_)
+            | Action::Backspace => {}
+        }
+        Vec::new()
+    }
+
+    /// Actions on the selected service that the engine carries out.
+    fn service_action(&mut self, action: Action) -> Vec<Command> {
+        let id = self.selected_service().map(|s| s.id.clone());
+        let need = |this: &mut Self| {
+            if id.is_none() {
+                this.message = Some("no service selected".into());
+            }
+            id.clone()
+        };
+        match action {
             Action::ToggleAuto => {
                 self.auto = !self.auto;
                 return vec![Command::EngineInput(Input::SetAuto(self.auto))];
@@ -538,15 +596,7 @@ impl App {
                 }
                 self.message = Some("no manual step is waiting on this service".into());
             }
-            Action::Click { column, row } => self.click(column, row),
-            Action::Scroll { column, row, down } => self.wheel(column, row, down),
-            Action::Approve
-            | Action::Decline
-            | Action::Submit
-            | Action::AcceptHostKey
-            | Action::RefuseHostKey
-            | Action::Type(_)
-            | Action::Backspace => {}
+            _ => {}
         }
         Vec::new()
     }
@@ -567,7 +617,8 @@ impl App {
             Action::Cancel => {
                 self.deferred.insert(step.clone());
                 self.overlay = None;
-                self.message = Some("approval still waiting: select the service and press Enter".into());
+                self.message =
+                    Some("approval still waiting: select the service and press Enter".into());
                 return Vec::new();
             }
             Action::Quit => return self.quit(),
@@ -711,7 +762,11 @@ impl App {
     /// approval or manual dialog the engine no longer waits on.
     fn surface_prompts(&mut self) {
         if let Some(Overlay::Approval(step) | Overlay::Manual(step)) = &self.overlay {
-            let still = self.services.values().filter_map(waiting_step).any(|s| s == step);
+            let still = self
+                .services
+                .values()
+                .filter_map(waiting_step)
+                .any(|s| s == step);
             if still && !self.answered.contains(step) {
                 return;
             }
@@ -724,10 +779,14 @@ impl App {
             self.overlay = Some(Overlay::HostKey);
             return;
         }
-        let next = self.services.values().filter_map(|v| v.waiting.as_ref()).find(|w| {
-            let s = waiting_ref(w);
-            !self.deferred.contains(s) && !self.answered.contains(s)
-        });
+        let next = self
+            .services
+            .values()
+            .filter_map(|v| v.waiting.as_ref())
+            .find(|w| {
+                let s = waiting_ref(w);
+                !self.deferred.contains(s) && !self.answered.contains(s)
+            });
         self.overlay = next.map(|w| match w {
             Waiting::Approval { step, .. } => Overlay::Approval(step.clone()),
             Waiting::Manual { step, .. } => Overlay::Manual(step.clone()),
@@ -757,7 +816,9 @@ impl App {
             }
             self.rows.push(Row::Service(i));
         }
-        let still = self.selected.is_some_and(|s| self.rows.contains(&Row::Service(s)));
+        let still = self
+            .selected
+            .is_some_and(|s| self.rows.contains(&Row::Service(s)));
         if !still {
             let first = self.rows.iter().find_map(|r| match r {
                 Row::Service(i) => Some(*i),
@@ -769,7 +830,11 @@ impl App {
 
     fn matches(&self, i: usize, q: &str) -> bool {
         let s = &self.runbook.services[i];
-        let state = self.services.get(&s.id).map(|v| v.state.as_str()).unwrap_or_default();
+        let state = self
+            .services
+            .get(&s.id)
+            .map(|v| v.state.as_str())
+            .unwrap_or_default();
         s.id.as_str().to_lowercase().contains(q)
             || s.name.to_lowercase().contains(q)
             || state.contains(q)
@@ -785,14 +850,21 @@ impl App {
     }
 
     fn keep_selection_visible(&mut self) {
-        let Some(pos) = self.selected.and_then(|s| self.rows.iter().position(|r| *r == Row::Service(s))) else {
+        let Some(pos) = self
+            .selected
+            .and_then(|s| self.rows.iter().position(|r| *r == Row::Service(s)))
+        else {
             self.services_top = 0;
             return;
         };
         let height = usize::from(self.hits.services.height).max(1);
         if pos < self.services_top {
             // Show the tier heading above the first service of a tier.
-            self.services_top = if pos > 0 && matches!(self.rows[pos - 1], Row::Tier(_)) { pos - 1 } else { pos };
+            self.services_top = if pos > 0 && matches!(self.rows[pos - 1], Row::Tier(_)) {
+                pos - 1
+            } else {
+                pos
+            };
         } else if pos >= self.services_top + height {
             self.services_top = pos + 1 - height;
         }
@@ -801,20 +873,30 @@ impl App {
     fn move_by(&mut self, delta: isize) {
         match self.focus {
             Focus::Services => {
-                let services: Vec<usize> = self.rows.iter().filter_map(|r| match r {
-                    Row::Service(i) => Some(*i),
-                    Row::Tier(_) => None,
-                }).collect();
+                let services: Vec<usize> = self
+                    .rows
+                    .iter()
+                    .filter_map(|r| match r {
+                        Row::Service(i) => Some(*i),
+                        Row::Tier(_) => None,
+                    })
+                    .collect();
                 if services.is_empty() {
                     return;
                 }
-                let cur = self.selected.and_then(|s| services.iter().position(|&i| i == s)).unwrap_or(0);
+                let cur = self
+                    .selected
+                    .and_then(|s| services.iter().position(|&i| i == s))
+                    .unwrap_or(0);
                 let next = cur.saturating_add_signed(delta).min(services.len() - 1);
                 self.select(Some(services[next]));
             }
             Focus::Steps => {
                 let n = self.step_rows().len();
-                let next = self.step_sel.saturating_add_signed(delta).min(n.saturating_sub(1));
+                let next = self
+                    .step_sel
+                    .saturating_add_signed(delta)
+                    .min(n.saturating_sub(1));
                 if next != self.step_sel {
                     self.step_sel = next;
                     self.output_scroll = Scroll::default();
@@ -842,7 +924,11 @@ impl App {
             BottomMode::Timeline => self.timeline.len(),
             BottomMode::Output => self
                 .output_target()
-                .and_then(|(s, h)| self.output.get(&s, &h).map(super::output::OutputBuffer::len))
+                .and_then(|(s, h)| {
+                    self.output
+                        .get(&s, &h)
+                        .map(super::output::OutputBuffer::len)
+                })
                 .unwrap_or(0),
         }
     }
@@ -857,7 +943,8 @@ impl App {
     fn scroll_page(&mut self, down: bool) {
         let (len, h) = (self.bottom_len(), self.page());
         let delta = isize::try_from(h).unwrap_or(isize::MAX);
-        self.scroll_mut().by(if down { delta } else { -delta }, len, h);
+        self.scroll_mut()
+            .by(if down { delta } else { -delta }, len, h);
     }
 
     fn click(&mut self, column: u16, row: u16) {

@@ -32,7 +32,11 @@ fn idle_app() -> App {
     let mut app = testkit::app(Mode::Incident);
     assert_eq!(
         app.overlay(),
-        Some(&Overlay::Approval(sref("talk-messaging", PhaseKey::Restore, 0)))
+        Some(&Overlay::Approval(sref(
+            "talk-messaging",
+            PhaseKey::Restore,
+            0
+        )))
     );
     app.on_action(Action::Cancel);
     assert_eq!(app.overlay(), None);
@@ -172,7 +176,9 @@ fn enter_on_a_service_with_nothing_waiting_runs_its_next_step() {
     let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
         out,
-        vec![Command::EngineInput(Input::NextStep(ServiceId::new("auth")))]
+        vec![Command::EngineInput(Input::NextStep(ServiceId::new(
+            "auth"
+        )))]
     );
 }
 
@@ -322,7 +328,11 @@ fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
             fingerprint: "SHA256:abc".into()
         }]
     );
-    assert_eq!(app.overlay(), Some(&Overlay::HostKey), "the next key is asked");
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::HostKey),
+        "the next key is asked"
+    );
     assert_eq!(
         key(&mut app, KeyCode::Esc),
         vec![Command::RefuseHostKey {

@@ -88,6 +88,7 @@ const ANY: &[Context] = &[
 
 impl Default for Keymap {
     /// SPEC's defaults.
+    #[allow(clippy::too_many_lines, reason = "one table row per binding")]
     fn default() -> Self {
         use Context as C;
         use KeyCode as K;
@@ -99,47 +100,240 @@ impl Default for Keymap {
             help,
         };
         let bindings = vec![
-            b(MAIN, &[Key::ch('k'), Key::plain(K::Up)], Action::Up, "k/↑", "move up"),
-            b(MAIN, &[Key::ch('j'), Key::plain(K::Down)], Action::Down, "j/↓", "move down"),
-            b(MAIN, &[Key::plain(K::Tab)], Action::NextPane, "Tab", "next pane"),
-            b(MAIN, &[Key::plain(K::BackTab)], Action::PrevPane, "S-Tab", "previous pane"),
-            b(MAIN, &[Key::plain(K::Enter)], Action::RunNext, "Enter", "run next step"),
-            b(MAIN, &[Key::ch('c')], Action::Check, "c", "check service"),
-            b(MAIN, &[Key::ch('r')], Action::Restore, "r", "restore service"),
-            b(MAIN, &[Key::ch('i')], Action::Inject, "i", "inject failure (drill)"),
-            b(MAIN, &[Key::ch('a')], Action::ToggleAuto, "a", "auto mode on/off"),
-            b(MAIN, &[Key::ch('d')], Action::ManualDone, "d", "manual step done"),
-            b(MAIN, &[Key::ch('f')], Action::ManualFailed, "f", "manual step failed"),
-            b(MAIN, &[Key::ch('s')], Action::Skip, "s", "skip service (asks reason)"),
-            b(MAIN, &[Key::ch('n')], Action::Note, "n", "add note to timeline"),
-            b(MAIN, &[Key::ch('/')], Action::Filter, "/", "filter services"),
-            b(MAIN, &[Key::ch('t')], Action::Timeline, "t", "output/timeline"),
-            b(MAIN, &[Key::plain(K::PageUp)], Action::PageUp, "PgUp", "scroll page up"),
-            b(MAIN, &[Key::plain(K::PageDown)], Action::PageDown, "PgDn", "scroll page down"),
-            b(MAIN, &[Key::plain(K::Home)], Action::Home, "Home", "scroll to start"),
-            b(MAIN, &[Key::plain(K::End)], Action::End, "End", "scroll to end, follow"),
-            b(MAIN, &[Key::ch('F')], Action::Follow, "F", "follow output on/off"),
-            b(MAIN, &[Key::plain(K::Esc)], Action::Cancel, "Esc", "clear filter"),
-            b(&[C::Main, C::Help], &[Key::ch('?')], Action::Help, "?", "help"),
-            b(MAIN, &[Key::ch('q')], Action::Quit, "q", "quit (asks while running)"),
-            b(ANY, &[Key::ctrl('c')], Action::Quit, "C-c", "quit (asks while running)"),
-            // Dialogs.
-            b(&[C::Approval, C::QuitConfirm], &[Key::ch('y')], Action::Approve, "y", "yes / approve"),
-            b(&[C::Approval, C::QuitConfirm], &[Key::ch('n')], Action::Decline, "n", "no / decline"),
-            b(&[C::Manual], &[Key::ch('d')], Action::ManualDone, "d", "mark done"),
-            b(&[C::Manual], &[Key::ch('f')], Action::ManualFailed, "f", "mark failed"),
-            b(&[C::HostKey], &[Key::ch('a'), Key::ch('y')], Action::AcceptHostKey, "a/y", "accept key"),
-            b(&[C::HostKey], &[Key::ch('r'), Key::ch('n')], Action::RefuseHostKey, "r/n", "refuse key"),
-            b(&[C::TextInput], &[Key::plain(K::Enter)], Action::Submit, "Enter", "submit"),
-            b(&[C::TextInput], &[Key::plain(K::Backspace)], Action::Backspace, "Bksp", "delete"),
             b(
-                &[C::Help, C::Approval, C::Manual, C::TextInput, C::QuitConfirm, C::HostKey],
+                MAIN,
+                &[Key::ch('k'), Key::plain(K::Up)],
+                Action::Up,
+                "k/↑",
+                "move up",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('j'), Key::plain(K::Down)],
+                Action::Down,
+                "j/↓",
+                "move down",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::Tab)],
+                Action::NextPane,
+                "Tab",
+                "next pane",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::BackTab)],
+                Action::PrevPane,
+                "S-Tab",
+                "previous pane",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::Enter)],
+                Action::RunNext,
+                "Enter",
+                "run next step",
+            ),
+            b(MAIN, &[Key::ch('c')], Action::Check, "c", "check service"),
+            b(
+                MAIN,
+                &[Key::ch('r')],
+                Action::Restore,
+                "r",
+                "restore service",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('i')],
+                Action::Inject,
+                "i",
+                "inject failure (drill)",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('a')],
+                Action::ToggleAuto,
+                "a",
+                "auto mode on/off",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('d')],
+                Action::ManualDone,
+                "d",
+                "manual step done",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('f')],
+                Action::ManualFailed,
+                "f",
+                "manual step failed",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('s')],
+                Action::Skip,
+                "s",
+                "skip service (asks reason)",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('n')],
+                Action::Note,
+                "n",
+                "add note to timeline",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('/')],
+                Action::Filter,
+                "/",
+                "filter services",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('t')],
+                Action::Timeline,
+                "t",
+                "output/timeline",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::PageUp)],
+                Action::PageUp,
+                "PgUp",
+                "scroll page up",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::PageDown)],
+                Action::PageDown,
+                "PgDn",
+                "scroll page down",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::Home)],
+                Action::Home,
+                "Home",
+                "scroll to start",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::End)],
+                Action::End,
+                "End",
+                "scroll to end, follow",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('F')],
+                Action::Follow,
+                "F",
+                "follow output on/off",
+            ),
+            b(
+                MAIN,
+                &[Key::plain(K::Esc)],
+                Action::Cancel,
+                "Esc",
+                "clear filter",
+            ),
+            b(
+                &[C::Main, C::Help],
+                &[Key::ch('?')],
+                Action::Help,
+                "?",
+                "help",
+            ),
+            b(
+                MAIN,
+                &[Key::ch('q')],
+                Action::Quit,
+                "q",
+                "quit (asks while running)",
+            ),
+            // Dialogs.
+            b(
+                &[C::Approval, C::QuitConfirm],
+                &[Key::ch('y')],
+                Action::Approve,
+                "y",
+                "yes / approve",
+            ),
+            b(
+                &[C::Approval, C::QuitConfirm],
+                &[Key::ch('n')],
+                Action::Decline,
+                "n",
+                "no / decline",
+            ),
+            b(
+                &[C::Manual],
+                &[Key::ch('d')],
+                Action::ManualDone,
+                "d",
+                "mark done",
+            ),
+            b(
+                &[C::Manual],
+                &[Key::ch('f')],
+                Action::ManualFailed,
+                "f",
+                "mark failed",
+            ),
+            b(
+                &[C::HostKey],
+                &[Key::ch('a'), Key::ch('y')],
+                Action::AcceptHostKey,
+                "a/y",
+                "accept key",
+            ),
+            b(
+                &[C::HostKey],
+                &[Key::ch('r'), Key::ch('n')],
+                Action::RefuseHostKey,
+                "r/n",
+                "refuse key",
+            ),
+            b(
+                &[C::TextInput],
+                &[Key::plain(K::Enter)],
+                Action::Submit,
+                "Enter",
+                "submit",
+            ),
+            b(
+                &[C::TextInput],
+                &[Key::plain(K::Backspace)],
+                Action::Backspace,
+                "Bksp",
+                "delete",
+            ),
+            b(
+                &[
+                    C::Help,
+                    C::Approval,
+                    C::Manual,
+                    C::TextInput,
+                    C::QuitConfirm,
+                    C::HostKey,
+                ],
                 &[Key::plain(K::Esc)],
                 Action::Cancel,
                 "Esc",
                 "close",
             ),
             b(&[C::Help], &[Key::ch('q')], Action::Cancel, "q", "close"),
+            b(
+                ANY,
+                &[Key::ctrl('c')],
+                Action::Quit,
+                "C-c",
+                "quit (asks while running)",
+            ),
         ];
         Self { bindings }
     }
@@ -234,7 +428,11 @@ mod tests {
             (KeyCode::End, Action::End),
         ];
         for (code, action) in cases {
-            assert_eq!(km.action(Context::Main, press(code)), Some(action), "{code:?}");
+            assert_eq!(
+                km.action(Context::Main, press(code)),
+                Some(action),
+                "{code:?}"
+            );
         }
         let shift_f = KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT);
         assert_eq!(km.action(Context::Main, shift_f), Some(Action::Follow));

@@ -78,7 +78,7 @@ impl OutputBuffer {
 /// Terminal escape sequences and control characters would act on the operator's terminal:
 /// drop them (colors included); tabs become spaces.
 fn sanitize(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.chars().any(|c| c.is_control()) {
+    if !line.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut out = String::with_capacity(line.len());
@@ -301,7 +301,11 @@ mod tests {
     fn escape_sequences_and_control_characters_are_removed() {
         let mut s = OutputStore::default();
         let h = HostId::new("h1");
-        s.push(&step(0), &h, "\u{1b}[31mred\u{1b}[0m\tx\u{7}\u{1b}]0;title\u{7}!\n");
+        s.push(
+            &step(0),
+            &h,
+            "\u{1b}[31mred\u{1b}[0m\tx\u{7}\u{1b}]0;title\u{7}!\n",
+        );
         assert_eq!(all(s.get(&step(0), &h).expect("buffer")), ["red    x!"]);
     }
 

@@ -41,7 +41,11 @@ pub fn service(id: &str, name: &str, tier: u32, rto_min: Option<u64>, hosts: &[&
         rto: rto_min.map(|m| Duration::from_secs(m * 60)),
         hosts: hosts.iter().map(|h| HostId::new(*h)).collect(),
         depends_on: Vec::new(),
-        checks: vec![step("health", "curl -fsS http://127.0.0.1:8080/health", hosts)],
+        checks: vec![step(
+            "health",
+            "curl -fsS http://127.0.0.1:8080/health",
+            hosts,
+        )],
         restores: Vec::new(),
         injects: Vec::new(),
     }
@@ -88,8 +92,18 @@ pub fn runbook() -> Runbook {
         "Ask netops to move the VIP to {{site}}; mark done when they confirm.",
     ));
     talk.restores = vec![start, vip];
-    talk.injects = vec![step("stop gateway", "sudo systemctl stop msg-gateway", &["msg-gw-1"])];
-    let media = service("media", "Photo and video transfer", 2, Some(60), &["media-1"]);
+    talk.injects = vec![step(
+        "stop gateway",
+        "sudo systemctl stop msg-gateway",
+        &["msg-gw-1"],
+    )];
+    let media = service(
+        "media",
+        "Photo and video transfer",
+        2,
+        Some(60),
+        &["media-1"],
+    );
     let mut mail = service("mail", "Mail (IMAP/POP3/SMTP)", 3, Some(240), &["mail-1"]);
     mail.restores = vec![step(
         "replay queue",

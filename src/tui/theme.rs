@@ -201,7 +201,11 @@ mod tests {
         let words: std::collections::BTreeSet<_> =
             ServiceState::ALL.iter().map(|s| t.state(*s).word).collect();
         assert_eq!(words.len(), ServiceState::ALL.len());
-        assert!(ServiceState::ALL.iter().all(|s| !t.state(*s).symbol.is_empty()));
+        assert!(
+            ServiceState::ALL
+                .iter()
+                .all(|s| !t.state(*s).symbol.is_empty())
+        );
         assert!(t.state(ServiceState::Down).style.fg.is_some());
     }
 

@@ -2,6 +2,7 @@
 //! journal itself keeps everything). Formatting only; no IO.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
@@ -77,6 +78,7 @@ impl Timeline {
 const ENGINE: &str = "bringup";
 
 /// Who did it and what happened, in one line.
+#[allow(clippy::too_many_lines, reason = "one arm per event kind")]
 pub fn describe(event: &Event) -> Option<(String, String)> {
     let line = match event {
         Event::RunStarted {
@@ -125,11 +127,11 @@ pub fn describe(event: &Event) -> Option<(String, String)> {
         } => {
             let mut what = format!("{service} {phase} '{step}' #{attempt} {outcome}");
             if let Some(code) = exit_code {
-                what.push_str(&format!(" exit {code}"));
+                let _ = write!(what, " exit {code}");
             }
-            what.push_str(&format!(" in {}", crate::tui::view::fmt_millis(*duration_ms)));
+            let _ = write!(what, " in {}", crate::tui::view::fmt_millis(*duration_ms));
             if let Some(e) = error {
-                what.push_str(&format!(": {e}"));
+                let _ = write!(what, ": {e}");
             }
             (host.to_string(), what)
         }

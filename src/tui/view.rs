@@ -30,6 +30,7 @@ use crate::tui::theme::Theme;
 
 /// Paint a frame; return where the panes went, for `App::set_hits`.
 pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hits {
+    let theme = *theme;
     let area = frame.area();
     let [header_area, body, footer_area] = Layout::vertical([
         Constraint::Length(1),
@@ -77,7 +78,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
 /// A bordered pane; returns its content area.
 pub(crate) fn pane(
     app: &App,
-    theme: &Theme,
+    theme: Theme,
     focus: Focus,
     title: Line<'_>,
     area: Rect,
@@ -97,7 +98,7 @@ pub(crate) fn pane(
 
 /// A centered dialog with a title and text; returns nothing, it only paints.
 pub(crate) fn dialog(
-    theme: &Theme,
+    theme: Theme,
     title: &str,
     lines: Vec<Line<'_>>,
     width: u16,
@@ -169,7 +170,9 @@ pub fn fmt_dur(d: Duration) -> String {
 
 /// `0.3s`, `1.8s`, `2m`.
 pub fn fmt_millis(ms: u64) -> String {
-    if ms < 60_000 {
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
         let tenths = ms / 100;
         format!("{}.{}s", tenths / 10, tenths % 10)
     } else {
@@ -181,27 +184,6 @@ pub fn fmt_millis(ms: u64) -> String {
 pub fn fmt_clock(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_short() {
-        assert_eq!(fmt_dur(Duration::from_secs(45)), "45s");
-        assert_eq!(fmt_dur(Duration::from_secs(12 * 60 + 5)), "12m");
-        assert_eq!(fmt_dur(Duration::from_secs(3900)), "1h05m");
-        assert_eq!(fmt_millis(1840), "1.8s");
-        assert_eq!(fmt_clock(Duration::from_secs(3723)), "01:02:03");
-    }
-
-    #[test]
-    fn the_window_follows_the_selection() {
-        assert_eq!(window_top(0, Some(15), 100, 10), 6);
-        assert_eq!(window_top(20, Some(3), 100, 10), 3);
-        assert_eq!(window_top(95, None, 100, 10), 90);
-    }
 }
 
 /// `restore 1 'start gateway'`.
@@ -220,4 +202,26 @@ pub(crate) fn step_label(app: &App, step: &crate::engine::state::StepRef) -> Str
         .map_or("?", |s| s.name.as_str());
     let phase = crate::engine::state::Phase::from(step.phase);
     format!("{phase} {} '{name}'", step.index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_short() {
+        assert_eq!(fmt_dur(Duration::from_secs(45)), "45s");
+        assert_eq!(fmt_dur(Duration::from_secs(12 * 60 + 5)), "12m");
+        assert_eq!(fmt_dur(Duration::from_secs(3900)), "1h05m");
+        assert_eq!(fmt_millis(1840), "1.8s");
+        assert_eq!(fmt_millis(95), "95ms");
+        assert_eq!(fmt_clock(Duration::from_secs(3723)), "01:02:03");
+    }
+
+    #[test]
+    fn the_window_follows_the_selection() {
+        assert_eq!(window_top(0, Some(15), 100, 10), 6);
+        assert_eq!(window_top(20, Some(3), 100, 10), 3);
+        assert_eq!(window_top(95, None, 100, 10), 90);
+    }
 }

@@ -10,9 +10,10 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog;
 
-pub fn draw(app: &App, theme: &Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
-    let Some(Waiting::Approval { hosts, commands, .. }) =
-        app.view_of(&step.service).and_then(|v| v.waiting.as_ref())
+pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
+    let Some(Waiting::Approval {
+        hosts, commands, ..
+    }) = app.view_of(&step.service).and_then(|v| v.waiting.as_ref())
     else {
         return;
     };
@@ -26,7 +27,11 @@ pub fn draw(app: &App, theme: &Theme, step: &StepRef, area: Rect, buf: &mut Buff
             "Runs on {} host{}: {}",
             hosts.len(),
             if hosts.len() == 1 { "" } else { "s" },
-            hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+            hosts
+                .iter()
+                .map(crate::runbook::model::HostId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         Line::raw(""),
     ];

@@ -45,31 +45,56 @@ fn short(action: Action, app: &App) -> &'static str {
     }
 }
 
-pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
-    if let Some(Overlay::Input(input)) = app.overlay() {
-        if input.purpose == InputPurpose::Filter {
+pub fn draw(app: &App, theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
+    if let Some(Overlay::Input(input)) = app.overlay()
+        && input.purpose == InputPurpose::Filter
+    {
+        {
             let line = Line::from(vec![
                 Span::styled("/", theme.key()),
                 Span::styled(format!("{}█", input.text), theme.input()),
-                Span::styled("  Enter keep · Esc clear · matches id, name, state", theme.dim()),
+                Span::styled(
+                    "  Enter keep · Esc clear · matches id, name, state",
+                    theme.dim(),
+                ),
             ]);
             buf.set_line(area.x, area.y, &line, area.width);
             return;
         }
     }
-    if let Some(msg) = &app.message {
-        buf.set_line(area.x, area.y, &Line::styled(format!(" {msg}"), theme.message()), area.width);
+    if let Some(msg) = app.message.as_ref().filter(|_| app.overlay().is_none()) {
+        buf.set_line(
+            area.x,
+            area.y,
+            &Line::styled(format!(" {msg}"), theme.message()),
+            area.width,
+        );
         return;
     }
     let mut spans = vec![Span::raw(" ")];
     let mut seen = Vec::new();
-    for b in keymap.for_context(app.context()) {
+    // What needs the operator first, then help and quit, then the rest in table order.
+    let mut bindings: Vec<_> = keymap.for_context(app.context()).collect();
+    bindings.sort_by_key(|b| match b.action {
+        Action::ManualDone
+        | Action::ManualFailed
+        | Action::Approve
+        | Action::Decline
+        | Action::AcceptHostKey
+        | Action::RefuseHostKey
+        | Action::Submit => 0,
+        Action::Help | Action::Quit => 1,
+        _ => 2,
+    });
+    for b in bindings {
         let word = short(b.action, app);
         if word.is_empty() || seen.contains(&b.action) || !app.can(b.action) {
             continue;
         }
         // One entry per action: C-c and q both quit; page up and down share "PgUp/PgDn".
-        if b.action == Action::PageDown || (b.action == Action::Quit && b.label == "C-c" && seen.contains(&Action::Quit)) {
+        if b.action == Action::PageDown
+            || (b.action == Action::Quit && b.label == "C-c" && seen.contains(&Action::Quit))
+        {
             continue;
         }
         seen.push(b.action);

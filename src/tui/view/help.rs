@@ -9,7 +9,7 @@ use crate::tui::keymap::{Context, Keymap};
 use crate::tui::theme::Theme;
 use crate::tui::view::centered;
 
-pub fn draw(theme: &Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
+pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
     let mut lines: Vec<Line> = vec![Line::styled("Main view", theme.title())];
     let entry = |lines: &mut Vec<Line>, label: &str, help: &str| {
         lines.push(Line::from(vec![
@@ -45,6 +45,11 @@ pub fn draw(theme: &Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
     for (i, line) in lines.iter().enumerate() {
         let col = u16::try_from(i / rows).unwrap_or(0);
         let row = u16::try_from(i % rows).unwrap_or(0);
-        buf.set_line(inner.x + col * col_w, inner.y + row, line, col_w.saturating_sub(1));
+        buf.set_line(
+            inner.x + col * col_w,
+            inner.y + row,
+            line,
+            col_w.saturating_sub(1),
+        );
     }
 }

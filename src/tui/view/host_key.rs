@@ -9,7 +9,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog;
 
-pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let Some(p) = app.host_keys.front() else {
         return;
     };

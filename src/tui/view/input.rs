@@ -8,16 +8,13 @@ use crate::tui::app::{InputPurpose, TextInput};
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog;
 
-pub fn draw(theme: &Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
+pub fn draw(theme: Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
     let (title, prompt) = match &input.purpose {
         InputPurpose::Skip(service) => (
             format!("Skip {service}"),
             "Why skip it? The reason goes into the journal.".to_string(),
         ),
-        InputPurpose::Note => (
-            "Note".to_string(),
-            "A note for the timeline:".to_string(),
-        ),
+        InputPurpose::Note => ("Note".to_string(), "A note for the timeline:".to_string()),
         InputPurpose::Filter => ("Filter".to_string(), "Services matching:".to_string()),
     };
     let mut lines = vec![

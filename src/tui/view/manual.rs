@@ -9,7 +9,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog;
 
-pub fn draw(app: &App, theme: &Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
+pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
     let Some(Waiting::Manual { instruction, .. }) =
         app.view_of(&step.service).and_then(|v| v.waiting.as_ref())
     else {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog;
 
-pub fn draw(theme: &Theme, area: Rect, buf: &mut Buffer) {
+pub fn draw(theme: Theme, area: Rect, buf: &mut Buffer) {
     let lines = vec![
         Line::styled("Steps are still running.", theme.danger()),
         Line::raw("Quitting stops them; the journal stays intact and --resume continues."),

@@ -14,15 +14,26 @@ use crate::tui::theme::Theme;
 use crate::tui::view::{fmt_dur, pane, put, window_top};
 
 /// Returns the content area and its first visible row.
-pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
     let total = app.runbook.services.len();
-    let shown = app.rows().iter().filter(|r| matches!(r, Row::Service(_))).count();
+    let shown = app
+        .rows()
+        .iter()
+        .filter(|r| matches!(r, Row::Service(_)))
+        .count();
     let title = if app.filter().is_empty() {
         format!(" Services ({total}) ")
     } else {
         format!(" Services ({shown}/{total}) /{} ", app.filter())
     };
-    let inner = pane(app, theme, Focus::Services, Line::styled(title, theme.title()), area, buf);
+    let inner = pane(
+        app,
+        theme,
+        Focus::Services,
+        Line::styled(title, theme.title()),
+        area,
+        buf,
+    );
     let rows = app.rows();
     let sel_pos = app
         .selected
@@ -30,7 +41,14 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, us
     let height = usize::from(inner.height);
     let top = window_top(app.services_top, sel_pos, rows.len(), height);
     if rows.is_empty() && inner.height > 0 {
-        put(buf, inner.x, inner.y, " no service matches the filter", inner.width, theme.dim());
+        put(
+            buf,
+            inner.x,
+            inner.y,
+            " no service matches the filter",
+            inner.width,
+            theme.dim(),
+        );
     }
     for (n, row) in rows.iter().skip(top).take(height).enumerate() {
         let y = inner.y + u16::try_from(n).unwrap_or(u16::MAX);
@@ -42,14 +60,28 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, us
             Row::Service(i) => {
                 let service = &app.runbook.services[*i];
                 let selected = app.selected == Some(*i);
-                draw_service(app, theme, service, selected, Rect::new(inner.x, y, inner.width, 1), buf);
+                draw_service(
+                    app,
+                    theme,
+                    service,
+                    selected,
+                    Rect::new(inner.x, y, inner.width, 1),
+                    buf,
+                );
             }
         }
     }
     (inner, top)
 }
 
-fn draw_service(app: &App, theme: &Theme, service: &Service, selected: bool, row: Rect, buf: &mut Buffer) {
+fn draw_service(
+    app: &App,
+    theme: Theme,
+    service: &Service,
+    selected: bool,
+    row: Rect,
+    buf: &mut Buffer,
+) {
     let view = app.view_of(&service.id);
     let state = view.map(|v| v.state).unwrap_or_default();
     let badge = theme.state(state);
@@ -68,7 +100,14 @@ fn draw_service(app: &App, theme: &Theme, service: &Service, selected: bool, row
         Span::styled(left, badge.style),
         Span::raw(id),
         Span::raw(" ".repeat(pad)),
-        Span::styled(rto, if over { theme.rto_over() } else { theme.rto_ok() }),
+        Span::styled(
+            rto,
+            if over {
+                theme.rto_over()
+            } else {
+                theme.rto_ok()
+            },
+        ),
     ]);
     buf.set_line(row.x, row.y, &line, row.width);
     if selected {

@@ -12,17 +12,28 @@ use crate::tui::app::{App, StepRow};
 use crate::tui::theme::Theme;
 use crate::tui::view::{fmt_millis, pane, put, window_top};
 
-pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
     let Some(service) = app.selected_service() else {
-        let inner = pane(app, theme, Focus::Steps, Line::styled(" Steps ", theme.title()), area, buf);
+        let inner = pane(
+            app,
+            theme,
+            Focus::Steps,
+            Line::styled(" Steps ", theme.title()),
+            area,
+            buf,
+        );
         return (inner, 0);
     };
     let view = app.view_of(&service.id);
     let state = view.map(|v| v.state).unwrap_or_default();
     let badge = theme.state(state);
     let title = Line::from(vec![
-        Span::styled(format!(" {} · {} ", service.id, service.name), theme.title()),
-        Span::styled(format!("{} {} ", badge.symbol, badge.word), badge.style),
+        Span::raw(" "),
+        Span::styled(format!("{} {}", badge.symbol, badge.word), badge.style),
+        Span::styled(
+            format!(" · {} · {} ", service.id, service.name),
+            theme.title(),
+        ),
     ]);
     let mut block_title = title;
     if view.is_some_and(|v| v.by_hand) {
@@ -30,10 +41,20 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, us
     }
     let inner = pane(app, theme, Focus::Steps, block_title, area, buf);
     // The reason for the state, on the bottom border.
-    if let Some(reason) = view.and_then(|v| v.reason.as_deref()) {
-        if area.height > 1 && area.width > 4 {
+    if let Some(reason) = view.and_then(|v| v.reason.as_deref())
+        && area.height > 1
+        && area.width > 4
+    {
+        {
             let y = area.y + area.height - 1;
-            put(buf, area.x + 1, y, &format!(" {reason} "), area.width - 2, theme.dim());
+            put(
+                buf,
+                area.x + 1,
+                y,
+                &format!(" {reason} "),
+                area.width - 2,
+                theme.dim(),
+            );
         }
     }
     let steps = app.steps_of(service);
@@ -65,7 +86,11 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, us
         };
         buf.set_line(rect.x, rect.y, &line, rect.width);
         if n == sel {
-            let marker_style = if app.focus() == Focus::Steps { theme.selected() } else { theme.title() };
+            let marker_style = if app.focus() == Focus::Steps {
+                theme.selected()
+            } else {
+                theme.title()
+            };
             buf.set_style(rect, marker_style);
         }
     }
@@ -73,7 +98,7 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> (Rect, us
 }
 
 fn step_line<'a>(
-    theme: &Theme,
+    theme: Theme,
     r: &StepRef,
     step: Option<&'a Step>,
     waiting: Option<&Waiting>,
@@ -90,6 +115,18 @@ fn step_line<'a>(
         Span::raw(format!("{marker}{phase} {} · ", r.index + 1)),
         Span::styled(step.map_or("?", |s| s.name.as_str()), theme.title()),
     ];
+    match waiting {
+        Some(Waiting::Approval { step, .. }) if step == r => {
+            spans.push(Span::styled(
+                " ⚑ awaiting approval (Enter)",
+                theme.message(),
+            ));
+        }
+        Some(Waiting::Manual { step, .. }) if step == r => {
+            spans.push(Span::styled(" ⚑ awaiting operator (d/f)", theme.message()));
+        }
+        _ => {}
+    }
     if let Some(step) = step {
         if matches!(step.action, StepAction::Manual(_)) {
             spans.push(Span::styled(" [manual]", theme.dim()));
@@ -98,22 +135,16 @@ fn step_line<'a>(
             spans.push(Span::styled(" [confirm]", theme.dim()));
         }
         if step.retries > 0 {
-            spans.push(Span::styled(format!(" [retries {}]", step.retries), theme.dim()));
+            spans.push(Span::styled(
+                format!(" [retries {}]", step.retries),
+                theme.dim(),
+            ));
         }
-    }
-    match waiting {
-        Some(Waiting::Approval { step, .. }) if step == r => {
-            spans.push(Span::styled(" ⚑ awaiting approval (Enter)", theme.message()));
-        }
-        Some(Waiting::Manual { step, .. }) if step == r => {
-            spans.push(Span::styled(" ⚑ awaiting operator (d/f)", theme.message()));
-        }
-        _ => {}
     }
     Line::from(spans)
 }
 
-fn host_line(theme: &Theme, host: &str, status: &HostStatus, manual: bool) -> Line<'static> {
+fn host_line(theme: Theme, host: &str, status: &HostStatus, manual: bool) -> Line<'static> {
     let badge = theme.host_status(status);
     let mut spans = vec![
         Span::raw(format!("    {host:<12} ")),

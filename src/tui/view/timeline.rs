@@ -9,18 +9,32 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::{pane, put};
 
-pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> Rect {
     let scroll = app.timeline_scroll();
     let title = format!(
         " Timeline ({}) · {} ",
         app.timeline.len(),
         if scroll.follow { "follow" } else { "scrolled" }
     );
-    let inner = pane(app, theme, Focus::Bottom, Line::styled(title, theme.title()), area, buf);
+    let inner = pane(
+        app,
+        theme,
+        Focus::Bottom,
+        Line::styled(title, theme.title()),
+        area,
+        buf,
+    );
     let height = usize::from(inner.height);
     if app.timeline.is_empty() {
         if inner.height > 0 {
-            put(buf, inner.x, inner.y, " nothing recorded yet", inner.width, theme.dim());
+            put(
+                buf,
+                inner.x,
+                inner.y,
+                " nothing recorded yet",
+                inner.width,
+                theme.dim(),
+            );
         }
         return inner;
     }
