@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 
 use crate::tui::action::Action;
 use crate::tui::app::{App, InputPurpose, Overlay};
-use crate::tui::keymap::Keymap;
+use crate::tui::keymap::{Context, Keymap};
 use crate::tui::theme::Theme;
 
 /// Footer words, shorter than the help texts.
@@ -26,7 +26,8 @@ fn short(action: Action, app: &App) -> &'static str {
                 "auto on"
             }
         }
-        Action::ManualDone | Action::AcceptHostKey => "done",
+        Action::ManualDone => "done",
+        Action::AcceptHostKey => "accept",
         Action::ManualFailed => "failed",
         Action::Skip => "skip",
         Action::Note => "note",
@@ -36,7 +37,12 @@ fn short(action: Action, app: &App) -> &'static str {
         Action::Quit => "quit",
         Action::Follow => "follow",
         Action::PageUp | Action::PageDown => "page",
-        Action::Cancel => "close",
+        Action::Cancel => match app.context() {
+            Context::HostKey => "refuse",
+            Context::Approval | Context::Manual => "later",
+            Context::TextInput => "cancel",
+            _ => "close",
+        },
         Action::Approve => "yes",
         Action::Decline => "no",
         Action::RefuseHostKey => "refuse",

@@ -86,6 +86,8 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
         };
         buf.set_line(rect.x, rect.y, &line, rect.width);
         if n == sel {
+            // Readable without color or reverse video too.
+            put(buf, rect.x, rect.y, "›", 1, theme.base());
             let marker_style = if app.focus() == Focus::Steps {
                 theme.selected()
             } else {
@@ -112,7 +114,7 @@ fn step_line<'a>(
     };
     let marker = if current == Some(r) { "▸" } else { " " };
     let mut spans = vec![
-        Span::raw(format!("{marker}{phase} {} · ", r.index + 1)),
+        Span::raw(format!(" {marker}{phase} {} · ", r.index + 1)),
         Span::styled(step.map_or("?", |s| s.name.as_str()), theme.title()),
     ];
     match waiting {
