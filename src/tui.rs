@@ -1,5 +1,6 @@
 //! The terminal front end: pure UI state (`app`), keys as data (`keymap`), one `theme`, and
-//! views that only read state. No IO here except in `terminal` (the driver's init/restore).
+//! views that only read state. No IO here except in `terminal` (the driver's init/restore);
+//! the event loop belongs to the driver (`cmd/open.rs`).
 //!
 //! Flow: the driver turns crossterm events into [`Action`]s with the [`Keymap`], hands them to
 //! [`App::on_action`], and carries out the [`Command`]s it returns (engine inputs, journal
@@ -10,6 +11,7 @@ pub mod action;
 pub mod app;
 pub mod keymap;
 pub mod output;
+pub mod terminal;
 pub mod theme;
 pub mod timeline;
 pub mod view;

@@ -451,7 +451,8 @@ impl App {
             Some(Overlay::Manual(step)) => self.manual_action(&step, action),
             Some(Overlay::Input(input)) => self.input_action(input, action),
             Some(Overlay::QuitConfirm) => match action {
-                Action::Approve => {
+                // A second Ctrl-C means it.
+                Action::Approve | Action::Quit => {
                     self.overlay = None;
                     vec![Command::EngineInput(Input::Stop), Command::Quit]
                 }

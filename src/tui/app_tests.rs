@@ -208,6 +208,28 @@ fn quit_asks_while_something_runs_and_stops_the_engine_on_yes() {
     key(&mut app, KeyCode::Char('q'));
     let out = key(&mut app, KeyCode::Char('y'));
     assert_eq!(out, vec![Command::EngineInput(Input::Stop), Command::Quit]);
+    // Ctrl-C twice also quits.
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let km = Keymap::default();
+    let first = km.action(app.context(), ctrl_c).expect("bound");
+    assert!(app.on_action(first).is_empty());
+    let second = km.action(app.context(), ctrl_c).expect("bound");
+    assert_eq!(
+        app.on_action(second),
+        vec![Command::EngineInput(Input::Stop), Command::Quit]
+    );
+}
+
+#[test]
+fn help_opens_with_question_mark_and_closes_with_esc_or_question_mark() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), None);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), None);
 }
 
 #[test]

@@ -225,3 +225,51 @@ fn host_key_prompt_shows_the_fingerprint() {
         app
     });
 }
+
+#[test]
+fn help_shows_every_binding_of_the_keymap() {
+    let mut app = main_view();
+    app.on_action(Action::Help);
+    let text = testkit::render(&mut app, 120, 40);
+    for b in crate::tui::keymap::Keymap::default().bindings() {
+        assert!(
+            text.contains(b.help),
+            "help lacks '{}' ({})",
+            b.help,
+            b.label
+        );
+    }
+}
+
+#[test]
+fn over_rto_is_red_with_color_and_marked_with_a_bang_without() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+    let mut app = main_view();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+    let theme = crate::tui::theme::Theme::new(false);
+    let km = crate::tui::keymap::Keymap::default();
+    terminal
+        .draw(|f| {
+            let hits = crate::tui::view::draw(&app, &theme, &km, f);
+            app.set_hits(hits);
+        })
+        .expect("draw");
+    let buf = terminal.backend().buffer();
+    // auth's row: "40m/15m!" at the right edge of the services pane.
+    let y = (0..24)
+        .find(|&y| {
+            (0..32)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .contains("auth")
+        })
+        .expect("auth row");
+    let row: String = (0..32).map(|x| buf[(x, y)].symbol()).collect();
+    assert!(row.contains("40m/15m!"), "{row}");
+    let bang = (0..32)
+        .find(|&x| buf[(x, y)].symbol() == "!")
+        .expect("bang");
+    assert_eq!(buf[(bang, y)].fg, Color::Red);
+}
