@@ -491,3 +491,39 @@ fn output_is_masked_before_it_is_kept() {
         .collect();
     assert_eq!(kept, ["using ***"]);
 }
+
+#[test]
+fn a_long_list_scrolls_with_the_selection_and_clicks_hit_the_row_drawn() {
+    let mut app = testkit::many(60);
+    testkit::render(&mut app, 80, 24);
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    let text = testkit::render(&mut app, 80, 24);
+    let selected = selected_id(&app);
+    assert!(text.contains(&format!("›? unknown   {selected}")), "{text}");
+    assert!(app.hits.services_top > 0, "the list scrolled");
+    // Click the first row drawn; if it is a heading, the one below.
+    let s = app.hits.services;
+    let row = if matches!(app.rows()[app.hits.services_top], Row::Tier(_)) {
+        s.y + 1
+    } else {
+        s.y
+    };
+    let drawn: String = text
+        .lines()
+        .nth(usize::from(row))
+        .expect("row")
+        .chars()
+        .skip(usize::from(s.x))
+        .collect();
+    app.on_action(Action::Click {
+        column: s.x + 3,
+        row,
+    });
+    assert!(
+        drawn.contains(&selected_id(&app)),
+        "clicked '{drawn}', selected {}",
+        selected_id(&app)
+    );
+}

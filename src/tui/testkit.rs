@@ -250,3 +250,20 @@ pub fn render(app: &mut App, width: u16, height: u16) -> String {
     }
     terminal.backend().to_string()
 }
+
+/// `n` services over three tiers, all unknown, for scrolling tests.
+pub fn many(n: usize) -> App {
+    let mut rb = runbook();
+    rb.services = (0..n)
+        .map(|i| {
+            service(
+                &format!("svc-{i:03}"),
+                &format!("Service {i}"),
+                u32::try_from(i % 3).unwrap_or(0) + 1,
+                Some(30),
+                &["auth-1"],
+            )
+        })
+        .collect();
+    App::new(Arc::new(rb), info(Mode::Incident))
+}

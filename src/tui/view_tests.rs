@@ -273,3 +273,16 @@ fn over_rto_is_red_with_color_and_marked_with_a_bang_without() {
         .expect("bang");
     assert_eq!(buf[(bang, y)].fg, Color::Red);
 }
+
+#[test]
+fn a_long_service_list_shows_the_window_around_the_selection() {
+    snap("services_scrolled", || {
+        let mut app = testkit::many(60);
+        // As in the real loop, a first frame tells the App how tall the list is.
+        testkit::render(&mut app, 80, 24);
+        for _ in 0..45 {
+            app.on_action(Action::Down);
+        }
+        app
+    });
+}
