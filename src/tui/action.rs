@@ -1,0 +1,101 @@
+//! What an operator asked for (`Action`, from keys and mouse) and what the driver must do about
+//! it (`Command`). Plain data: no key codes reach the engine, no IO happens here.
+
+use crate::engine::Input;
+use crate::journal::Event;
+use crate::runbook::model::HostId;
+
+/// The pane that has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Focus {
+    #[default]
+    Services,
+    Steps,
+    Bottom,
+}
+
+impl Focus {
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            Self::Services => Self::Steps,
+            Self::Steps => Self::Bottom,
+            Self::Bottom => Self::Services,
+        }
+    }
+
+    #[must_use]
+    pub fn prev(self) -> Self {
+        match self {
+            Self::Services => Self::Bottom,
+            Self::Steps => Self::Services,
+            Self::Bottom => Self::Steps,
+        }
+    }
+}
+
+/// An operator's intent, independent of which key or click expressed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Up,
+    Down,
+    NextPane,
+    PrevPane,
+    /// `Enter`: run the selected service's next step (or reopen the prompt it waits on).
+    RunNext,
+    Check,
+    Restore,
+    /// Drill mode: run the selected service's inject steps.
+    Inject,
+    ToggleAuto,
+    Approve,
+    Decline,
+    ManualDone,
+    ManualFailed,
+    Skip,
+    Note,
+    Filter,
+    Timeline,
+    Help,
+    Quit,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Follow,
+    /// Dialogs: accept the text or the question.
+    Submit,
+    /// Dialogs: close without answering; main view: clear the filter.
+    Cancel,
+    AcceptHostKey,
+    RefuseHostKey,
+    /// Text input: a typed character.
+    Type(char),
+    Backspace,
+    /// Mouse: a left click at a screen cell.
+    Click {
+        column: u16,
+        row: u16,
+    },
+    /// Mouse: the wheel over a screen cell (`down` scrolls towards the end).
+    Scroll {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
+}
+
+/// What the driver must do. The App never performs these itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Journal, then feed into the engine.
+    EngineInput(Input),
+    /// Append to the journal (operator notes).
+    Journal(Event),
+    /// The operator accepted an unknown host key: record it and let the connection go on.
+    AcceptHostKey { host: HostId, fingerprint: String },
+    /// The operator refused the key: the host stops with an error.
+    RefuseHostKey { host: HostId },
+    /// Leave the TUI (after `EngineInput(Input::Stop)` when work was running).
+    Quit,
+}

@@ -1,0 +1,529 @@
+//! App behaviour: actions in, state and commands out, with no engine and no terminal.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::engine::state::{Mode, PhaseKey, ServiceState, StepRef, Waiting};
+use crate::tui::keymap::Keymap;
+use crate::tui::testkit::{self, sref};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    let action = Keymap::default()
+        .action(app.context(), KeyEvent::new(code, KeyModifiers::NONE))
+        .expect("bound key");
+    app.on_action(action)
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn selected_id(app: &App) -> String {
+    app.selected_service().expect("selection").id.to_string()
+}
+
+/// The fixture opens the approval dialog for talk-messaging at once; set it aside.
+fn idle_app() -> App {
+    let mut app = testkit::app(Mode::Incident);
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::Approval(sref(
+            "talk-messaging",
+            PhaseKey::Restore,
+            0
+        )))
+    );
+    app.on_action(Action::Cancel);
+    assert_eq!(app.overlay(), None);
+    app
+}
+
+#[test]
+fn j_and_k_move_through_services_in_tier_order_skipping_headings() {
+    let mut app = idle_app();
+    assert_eq!(selected_id(&app), "auth");
+    let order: Vec<String> = (0..4)
+        .map(|_| {
+            key(&mut app, KeyCode::Char('j'));
+            selected_id(&app)
+        })
+        .collect();
+    assert_eq!(order, ["talk-messaging", "media", "mail", "mail"]);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(selected_id(&app), "media");
+}
+
+#[test]
+fn tab_moves_focus_and_j_then_moves_the_step_selection() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus(), Focus::Steps);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.selected_step_row(), 1);
+    assert_eq!(
+        app.output_target(),
+        Some((sref("auth", PhaseKey::Check, 0), HostId::new("auth-1")))
+    );
+    assert_eq!(selected_id(&app), "auth");
+}
+
+#[test]
+fn filter_narrows_the_list_live_by_id_name_or_state() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "down");
+    // Live: before Enter, only the down service is listed.
+    let listed: Vec<_> = app
+        .rows()
+        .iter()
+        .filter_map(|r| match r {
+            Row::Service(i) => Some(app.runbook().services[*i].id.to_string()),
+            Row::Tier(_) => None,
+        })
+        .collect();
+    assert_eq!(listed, ["mail"]);
+    assert_eq!(selected_id(&app), "mail");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.filter(), "down");
+    assert_eq!(app.overlay(), None);
+    key(&mut app, KeyCode::Char('/'));
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "photo");
+    assert_eq!(selected_id(&app), "media");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.filter(), "");
+    assert_eq!(app.rows().len(), 7);
+}
+
+#[test]
+fn skip_asks_for_a_reason_and_refuses_an_empty_one() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.context(), crate::tui::keymap::Context::TextInput);
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    let Some(Overlay::Input(input)) = app.overlay() else {
+        panic!("the skip dialog stays open");
+    };
+    assert!(input.error.is_some());
+    typed(&mut app, "not needed for the notice");
+    let out = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        out,
+        vec![Command::EngineInput(Input::Skip {
+            service: ServiceId::new("media"),
+            reason: "not needed for the notice".into(),
+        })]
+    );
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn y_in_the_confirm_dialog_approves_the_waiting_step() {
+    let mut app = testkit::app(Mode::Incident);
+    let out = key(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        out,
+        vec![Command::EngineInput(Input::Approval {
+            step: sref("talk-messaging", PhaseKey::Restore, 0),
+            decision: Decision::Approved,
+        })]
+    );
+    assert_eq!(app.overlay(), None, "answered: not asked again");
+}
+
+#[test]
+fn n_declines_in_the_confirm_dialog_but_opens_a_note_otherwise() {
+    let mut app = testkit::app(Mode::Incident);
+    let out = key(&mut app, KeyCode::Char('n'));
+    assert_eq!(
+        out,
+        vec![Command::EngineInput(Input::Approval {
+            step: sref("talk-messaging", PhaseKey::Restore, 0),
+            decision: Decision::Declined,
+        })]
+    );
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(matches!(
+        app.overlay(),
+        Some(Overlay::Input(TextInput {
+            purpose: InputPurpose::Note,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn a_deferred_approval_reopens_with_enter_on_its_service() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(selected_id(&app), "talk-messaging");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(matches!(app.overlay(), Some(Overlay::Approval(_))));
+}
+
+#[test]
+fn enter_on_a_service_with_nothing_waiting_runs_its_next_step() {
+    let mut app = idle_app();
+    let out = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        out,
+        vec![Command::EngineInput(Input::NextStep(ServiceId::new(
+            "auth"
+        )))]
+    );
+}
+
+#[test]
+fn a_note_becomes_a_journal_note_by_the_operator_with_secrets_masked() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('n'));
+    typed(&mut app, "token s3cr3t-t0ken rotated");
+    let out = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        out,
+        vec![Command::Journal(Event::Note {
+            operator: "alice".into(),
+            text: "token *** rotated".into(),
+        })]
+    );
+}
+
+#[test]
+fn quit_asks_while_something_runs_and_stops_the_engine_on_yes() {
+    let mut app = idle_app();
+    assert!(app.busy(), "media is checking");
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert_eq!(app.overlay(), Some(&Overlay::QuitConfirm));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.overlay(), None);
+    key(&mut app, KeyCode::Char('q'));
+    let out = key(&mut app, KeyCode::Char('y'));
+    assert_eq!(out, vec![Command::EngineInput(Input::Stop), Command::Quit]);
+    // Ctrl-C twice also quits.
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let km = Keymap::default();
+    let first = km.action(app.context(), ctrl_c).expect("bound");
+    assert!(app.on_action(first).is_empty());
+    let second = km.action(app.context(), ctrl_c).expect("bound");
+    assert_eq!(
+        app.on_action(second),
+        vec![Command::EngineInput(Input::Stop), Command::Quit]
+    );
+}
+
+#[test]
+fn help_opens_with_question_mark_and_closes_with_esc_or_question_mark() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), None);
+    key(&mut app, KeyCode::Char('?'));
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn quit_is_immediate_when_nothing_runs() {
+    let rb = std::sync::Arc::new(testkit::runbook());
+    let mut app = App::new(rb, testkit::info(Mode::Incident));
+    assert!(!app.busy());
+    assert_eq!(key(&mut app, KeyCode::Char('q')), vec![Command::Quit]);
+}
+
+#[test]
+fn check_restore_and_auto_send_engine_inputs_for_the_selected_service() {
+    let mut app = idle_app();
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('c')),
+        vec![Command::EngineInput(Input::Check(ServiceId::new("mail")))]
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('r')),
+        vec![Command::EngineInput(Input::Restore {
+            service: ServiceId::new("mail"),
+            by_hand: true
+        })]
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('a')),
+        vec![Command::EngineInput(Input::SetAuto(true))]
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('a')),
+        vec![Command::EngineInput(Input::SetAuto(false))]
+    );
+}
+
+#[test]
+fn inject_is_refused_outside_drills() {
+    let mut app = idle_app();
+    assert!(key(&mut app, KeyCode::Char('i')).is_empty());
+    assert!(app.message.is_some());
+    let mut drill = testkit::app(Mode::Drill);
+    drill.on_action(Action::Cancel);
+    assert_eq!(
+        drill.on_action(Action::Inject),
+        vec![Command::EngineInput(Input::Inject(ServiceId::new("auth")))]
+    );
+}
+
+fn manual_views(app: &App) -> IndexMap<ServiceId, ServiceView> {
+    let mut views = testkit::views(app.runbook());
+    let talk = views.get_mut("talk-messaging").expect("talk");
+    talk.state = ServiceState::Restoring;
+    talk.waiting = Some(Waiting::Manual {
+        step: sref("talk-messaging", PhaseKey::Restore, 1),
+        instruction: "Ask netops to move the VIP to gasan; mark done when they confirm.".into(),
+    });
+    views
+}
+
+#[test]
+fn manual_dialog_d_marks_done_and_f_marks_failed() {
+    let mut app = idle_app();
+    let views = manual_views(&app);
+    app.sync_services(&views);
+    let step = sref("talk-messaging", PhaseKey::Restore, 1);
+    assert_eq!(app.overlay(), Some(&Overlay::Manual(step.clone())));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('d')),
+        vec![Command::EngineInput(Input::Manual {
+            step: step.clone(),
+            outcome: ManualOutcome::Done
+        })]
+    );
+    assert_eq!(app.overlay(), None);
+    // From the main view, on the selected service, `f` answers without a dialog.
+    let mut app = idle_app();
+    app.sync_services(&views);
+    app.on_action(Action::Cancel);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('f')),
+        vec![Command::EngineInput(Input::Manual {
+            step,
+            outcome: ManualOutcome::Failed
+        })]
+    );
+}
+
+#[test]
+fn an_approval_dialog_closes_when_the_engine_stops_waiting() {
+    let mut app = testkit::app(Mode::Incident);
+    assert!(matches!(app.overlay(), Some(Overlay::Approval(_))));
+    let mut views = testkit::views(app.runbook());
+    views.get_mut("talk-messaging").expect("talk").waiting = None;
+    app.sync_services(&views);
+    assert_eq!(app.overlay(), None);
+}
+
+#[test]
+fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
+    let mut app = testkit::app(Mode::Incident);
+    app.on_action(Action::Cancel);
+    let prompt = |h: &str| HostKeyPrompt {
+        host: HostId::new(h),
+        address: "10.0.0.8".into(),
+        key_type: "ed25519".into(),
+        fingerprint: "SHA256:abc".into(),
+    };
+    app.on_host_key(prompt("msg-gw-1"));
+    app.on_host_key(prompt("msg-gw-2"));
+    assert_eq!(app.overlay(), Some(&Overlay::HostKey));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('a')),
+        vec![Command::AcceptHostKey {
+            host: HostId::new("msg-gw-1"),
+            fingerprint: "SHA256:abc".into()
+        }]
+    );
+    assert_eq!(
+        app.overlay(),
+        Some(&Overlay::HostKey),
+        "the next key is asked"
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Esc),
+        vec![Command::RefuseHostKey {
+            host: HostId::new("msg-gw-2")
+        }]
+    );
+}
+
+fn fill_output(app: &mut App, lines: usize) -> StepRef {
+    let step = sref("auth", PhaseKey::Check, 0);
+    for i in 0..lines {
+        app.on_output(&step, &HostId::new("auth-1"), &format!("line {i}\n"));
+    }
+    step
+}
+
+#[test]
+fn follow_keeps_the_end_in_view_and_scrolling_up_stops_it() {
+    let mut app = idle_app();
+    fill_output(&mut app, 100);
+    testkit::render(&mut app, 80, 24);
+    let h = usize::from(app.hits.bottom.height);
+    assert!(h > 0);
+    assert_eq!(app.bottom_len(), 100);
+    assert!(app.output_scroll().follow);
+    app.focus = Focus::Bottom;
+    key(&mut app, KeyCode::PageUp);
+    assert!(!app.output_scroll().follow);
+    assert_eq!(app.output_scroll().top_for(100, h), 100 - 2 * h);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.output_scroll().top_for(100, h), 0);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.output_scroll().top_for(100, h), 1);
+    // New lines do not move a scrolled view.
+    fill_output(&mut app, 10);
+    assert_eq!(app.output_scroll().top_for(110, h), 1);
+    key(&mut app, KeyCode::End);
+    assert!(app.output_scroll().follow);
+    app.on_action(Action::Follow);
+    assert!(!app.output_scroll().follow);
+    app.on_action(Action::Follow);
+    assert!(app.output_scroll().follow);
+}
+
+#[test]
+fn paging_down_to_the_end_resumes_following() {
+    let mut app = idle_app();
+    fill_output(&mut app, 50);
+    testkit::render(&mut app, 80, 24);
+    app.focus = Focus::Bottom;
+    key(&mut app, KeyCode::Home);
+    for _ in 0..20 {
+        key(&mut app, KeyCode::PageDown);
+    }
+    assert!(app.output_scroll().follow);
+}
+
+#[test]
+fn clicks_select_services_and_steps_and_the_wheel_scrolls() {
+    let mut app = idle_app();
+    testkit::render(&mut app, 120, 40);
+    let s = app.hits.services;
+    // Rows: tier 1, auth, talk-messaging, tier 2, media, ...
+    app.on_action(Action::Click {
+        column: s.x + 2,
+        row: s.y + 4,
+    });
+    assert_eq!(selected_id(&app), "media");
+    assert_eq!(app.focus(), Focus::Services);
+    let st = app.hits.steps;
+    app.on_action(Action::Click {
+        column: st.x + 2,
+        row: st.y + 1,
+    });
+    assert_eq!(app.focus(), Focus::Steps);
+    assert_eq!(app.selected_step_row(), 1);
+    app.on_action(Action::Scroll {
+        column: s.x + 1,
+        row: s.y + 1,
+        down: true,
+    });
+    assert_eq!(selected_id(&app), "mail");
+    assert_eq!(app.focus(), Focus::Steps, "the wheel does not take focus");
+}
+
+#[test]
+fn time_against_rto_stops_when_a_service_comes_up() {
+    let mut app = idle_app();
+    app.tick(Duration::from_secs(90 * 60));
+    let auth = app.runbook().services[0].clone();
+    let media = app.runbook().services[2].clone();
+    // auth came up at 40m (when the views were first synced), over its 15m RTO.
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &auth),
+        ("40m/15m!".to_string(), true)
+    );
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &media),
+        ("1h30m/1h00m!".to_string(), true)
+    );
+}
+
+#[test]
+fn the_timeline_takes_journal_events() {
+    let mut app = idle_app();
+    let ts: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T08:20:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    app.on_journal(
+        ts,
+        &Event::Note {
+            operator: "bob".into(),
+            text: "called netops".into(),
+        },
+    );
+    assert_eq!(app.timeline.len(), 1);
+    key(&mut app, KeyCode::Char('t'));
+    assert_eq!(app.bottom_mode(), BottomMode::Timeline);
+    assert_eq!(app.bottom_len(), 1);
+}
+
+#[test]
+fn output_is_masked_before_it_is_kept() {
+    let mut app = idle_app();
+    let step = sref("mail", PhaseKey::Restore, 0);
+    let host = HostId::new("mail-1");
+    app.on_output(&step, &host, "using s3cr3t-t0ken\n");
+    let kept: Vec<_> = app
+        .output
+        .get(&step, &host)
+        .expect("buffer")
+        .lines(0, 10)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(kept, ["using ***"]);
+}
+
+#[test]
+fn a_long_list_scrolls_with_the_selection_and_clicks_hit_the_row_drawn() {
+    let mut app = testkit::many(60);
+    testkit::render(&mut app, 80, 24);
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Char('j'));
+    }
+    let text = testkit::render(&mut app, 80, 24);
+    let selected = selected_id(&app);
+    assert!(text.contains(&format!("›? unknown   {selected}")), "{text}");
+    assert!(app.hits.services_top > 0, "the list scrolled");
+    // Click the first row drawn; if it is a heading, the one below.
+    let s = app.hits.services;
+    let row = if matches!(app.rows()[app.hits.services_top], Row::Tier(_)) {
+        s.y + 1
+    } else {
+        s.y
+    };
+    let drawn: String = text
+        .lines()
+        .nth(usize::from(row))
+        .expect("row")
+        .chars()
+        .skip(usize::from(s.x))
+        .collect();
+    app.on_action(Action::Click {
+        column: s.x + 3,
+        row,
+    });
+    assert!(
+        drawn.contains(&selected_id(&app)),
+        "clicked '{drawn}', selected {}",
+        selected_id(&app)
+    );
+}

@@ -1,0 +1,55 @@
+//! The `?` overlay: every key of the keymap with what it does, main view and dialogs.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Widget};
+
+use crate::tui::keymap::{Context, Keymap};
+use crate::tui::theme::Theme;
+use crate::tui::view::centered;
+
+pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
+    let mut lines: Vec<Line> = vec![Line::styled("Main view", theme.title())];
+    let entry = |lines: &mut Vec<Line>, label: &str, help: &str| {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {label:<6}"), theme.key()),
+            Span::raw(format!(" {help}")),
+        ]));
+    };
+    for b in keymap.for_context(Context::Main) {
+        entry(&mut lines, b.label, b.help);
+    }
+    lines.push(Line::styled("Dialogs", theme.title()));
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for b in keymap.bindings() {
+        if b.contexts.contains(&Context::Main) || seen.contains(&(b.label, b.help)) {
+            continue;
+        }
+        seen.push((b.label, b.help));
+        entry(&mut lines, b.label, b.help);
+    }
+    let width = area.width.saturating_sub(4).min(100);
+    let height = area.height.saturating_sub(2);
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .border_style(theme.dialog_border())
+        .title(Line::styled(" Keys (Esc or ? to close) ", theme.title()));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    // As many columns as it takes to show every key at once.
+    let rows = usize::from(inner.height).max(1);
+    let columns = lines.len().div_ceil(rows).max(1);
+    let col_w = inner.width / u16::try_from(columns).unwrap_or(1).max(1);
+    for (i, line) in lines.iter().enumerate() {
+        let col = u16::try_from(i / rows).unwrap_or(0);
+        let row = u16::try_from(i % rows).unwrap_or(0);
+        buf.set_line(
+            inner.x + col * col_w,
+            inner.y + row,
+            line,
+            col_w.saturating_sub(1),
+        );
+    }
+}

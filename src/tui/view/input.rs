@@ -1,0 +1,37 @@
+//! The text dialogs: a skip reason (required) and a note for the timeline.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use crate::tui::app::{InputPurpose, TextInput};
+use crate::tui::theme::Theme;
+use crate::tui::view::dialog;
+
+pub fn draw(theme: Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
+    let (title, prompt) = match &input.purpose {
+        InputPurpose::Skip(service) => (
+            format!("Skip {service}"),
+            "Why skip it? The reason goes into the journal.".to_string(),
+        ),
+        InputPurpose::Note => ("Note".to_string(), "A note for the timeline:".to_string()),
+        InputPurpose::Filter => ("Filter".to_string(), "Services matching:".to_string()),
+    };
+    let mut lines = vec![
+        Line::raw(prompt),
+        Line::from(vec![
+            Span::styled("> ", theme.key()),
+            Span::styled(format!("{}█", input.text), theme.input()),
+        ]),
+    ];
+    if let Some(e) = &input.error {
+        lines.push(Line::styled(e.as_str(), theme.error()));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("Enter", theme.key()),
+        Span::raw(" submit   "),
+        Span::styled("Esc", theme.key()),
+        Span::raw(" cancel"),
+    ]));
+    dialog(theme, &title, lines, 70, area, buf);
+}

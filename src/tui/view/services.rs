@@ -1,0 +1,143 @@
+//! The service list: services grouped by tier, each with a state badge (symbol and word, so it
+//! reads without color) and its time against its RTO. Only visible rows are built.
+
+use std::time::Duration;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use crate::runbook::model::Service;
+use crate::tui::action::Focus;
+use crate::tui::app::{App, Row};
+use crate::tui::theme::Theme;
+use crate::tui::view::{fmt_dur, pane, put, window_top};
+
+/// Returns the content area and its first visible row.
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
+    let total = app.runbook.services.len();
+    let shown = app
+        .rows()
+        .iter()
+        .filter(|r| matches!(r, Row::Service(_)))
+        .count();
+    let title = if app.filter().is_empty() {
+        format!(" Services ({total}) ")
+    } else {
+        format!(" Services ({shown}/{total}) /{} ", app.filter())
+    };
+    let inner = pane(
+        app,
+        theme,
+        Focus::Services,
+        Line::styled(title, theme.title()),
+        area,
+        buf,
+    );
+    let rows = app.rows();
+    let sel_pos = app
+        .selected
+        .and_then(|s| rows.iter().position(|r| *r == Row::Service(s)));
+    let height = usize::from(inner.height);
+    let top = window_top(app.services_top, sel_pos, rows.len(), height);
+    if rows.is_empty() && inner.height > 0 {
+        put(
+            buf,
+            inner.x,
+            inner.y,
+            " no service matches the filter",
+            inner.width,
+            theme.dim(),
+        );
+    }
+    for (n, row) in rows.iter().skip(top).take(height).enumerate() {
+        let y = inner.y + u16::try_from(n).unwrap_or(u16::MAX);
+        match row {
+            Row::Tier(t) => {
+                let text = format!("── tier {t} {}", "─".repeat(usize::from(inner.width)));
+                put(buf, inner.x, y, &text, inner.width, theme.tier_heading());
+            }
+            Row::Service(i) => {
+                let service = &app.runbook.services[*i];
+                let selected = app.selected == Some(*i);
+                draw_service(
+                    app,
+                    theme,
+                    service,
+                    selected,
+                    Rect::new(inner.x, y, inner.width, 1),
+                    buf,
+                );
+            }
+        }
+    }
+    (inner, top)
+}
+
+fn draw_service(
+    app: &App,
+    theme: Theme,
+    service: &Service,
+    selected: bool,
+    row: Rect,
+    buf: &mut Buffer,
+) {
+    let view = app.view_of(&service.id);
+    let state = view.map(|v| v.state).unwrap_or_default();
+    let badge = theme.state(state);
+    let marker = if selected { "›" } else { " " };
+    let waiting = view.is_some_and(|v| v.waiting.is_some());
+    let (rto, over) = rto_text(app, service);
+    let rto = if waiting { format!("⚑ {rto}") } else { rto };
+    let left = format!("{marker}{} {:<9} ", badge.symbol, badge.word);
+    let width = usize::from(row.width);
+    let left_w = left.chars().count();
+    let rto_w = rto.chars().count();
+    let id_room = width.saturating_sub(left_w + rto_w + 1);
+    let id = clip(service.id.as_str(), id_room);
+    let pad = width.saturating_sub(left_w + id.chars().count() + rto_w);
+    let line = Line::from(vec![
+        Span::styled(left, badge.style),
+        Span::raw(id),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(
+            rto,
+            if over {
+                theme.rto_over()
+            } else {
+                theme.rto_ok()
+            },
+        ),
+    ]);
+    buf.set_line(row.x, row.y, &line, row.width);
+    if selected {
+        buf.set_style(row, theme.selected());
+    }
+}
+
+/// `12m/30m` (time since the run started, or until the service came up, against its RTO);
+/// over the RTO it ends in `!` and is drawn red.
+pub fn rto_text(app: &App, service: &Service) -> (String, bool) {
+    let t: Duration = app.up_at.get(&service.id).copied().unwrap_or(app.elapsed);
+    match service.rto {
+        Some(rto) => {
+            let over = t > rto;
+            let mark = if over { "!" } else { "" };
+            (format!("{}/{}{mark}", fmt_dur(t), fmt_dur(rto)), over)
+        }
+        None => (fmt_dur(t), false),
+    }
+}
+
+/// Cut to `width` characters, ending in `…` when cut.
+pub(crate) fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}

@@ -1,0 +1,173 @@
+//! The steps pane: the selected service's checks, restores, verification and (drills) injects,
+//! each with every host's latest result — symbol and word, attempt, exit code, duration.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use crate::engine::state::{HostStatus, PhaseKey, StepRef, Waiting};
+use crate::runbook::model::{Step, StepAction};
+use crate::tui::action::Focus;
+use crate::tui::app::{App, StepRow};
+use crate::tui::theme::Theme;
+use crate::tui::view::{fmt_millis, pane, put, window_top};
+
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
+    let Some(service) = app.selected_service() else {
+        let inner = pane(
+            app,
+            theme,
+            Focus::Steps,
+            Line::styled(" Steps ", theme.title()),
+            area,
+            buf,
+        );
+        return (inner, 0);
+    };
+    let view = app.view_of(&service.id);
+    let state = view.map(|v| v.state).unwrap_or_default();
+    let badge = theme.state(state);
+    let title = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(format!("{} {}", badge.symbol, badge.word), badge.style),
+        Span::styled(
+            format!(" · {} · {} ", service.id, service.name),
+            theme.title(),
+        ),
+    ]);
+    let mut block_title = title;
+    if view.is_some_and(|v| v.by_hand) {
+        block_title.push_span(Span::raw("· by hand "));
+    }
+    let inner = pane(app, theme, Focus::Steps, block_title, area, buf);
+    // The reason for the state, on the bottom border.
+    if let Some(reason) = view.and_then(|v| v.reason.as_deref())
+        && area.height > 1
+        && area.width > 4
+    {
+        {
+            let y = area.y + area.height - 1;
+            put(
+                buf,
+                area.x + 1,
+                y,
+                &format!(" {reason} "),
+                area.width - 2,
+                theme.dim(),
+            );
+        }
+    }
+    let steps = app.steps_of(service);
+    let rows = app.step_rows();
+    let height = usize::from(inner.height);
+    let sel = app.selected_step_row();
+    let top = window_top(0, Some(sel), rows.len(), height);
+    let waiting = view.and_then(|v| v.waiting.as_ref());
+    let current = view.and_then(|v| v.current.as_ref());
+    for (n, row) in rows.iter().enumerate().skip(top).take(height) {
+        let y = inner.y + u16::try_from(n - top).unwrap_or(u16::MAX);
+        let rect = Rect::new(inner.x, y, inner.width, 1);
+        let line = match row {
+            StepRow::Step(r) => {
+                let step = steps.iter().find(|(s, _)| s == r).map(|(_, s)| *s);
+                step_line(theme, r, step, waiting, current)
+            }
+            StepRow::Host(r, host) => {
+                let status = view
+                    .and_then(|v| v.steps.get(r))
+                    .and_then(|h| h.get(host))
+                    .cloned()
+                    .unwrap_or_default();
+                let manual = steps
+                    .iter()
+                    .any(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)));
+                host_line(theme, host.as_str(), &status, manual)
+            }
+        };
+        buf.set_line(rect.x, rect.y, &line, rect.width);
+        if n == sel {
+            // Readable without color or reverse video too.
+            put(buf, rect.x, rect.y, "›", 1, theme.base());
+            let marker_style = if app.focus() == Focus::Steps {
+                theme.selected()
+            } else {
+                theme.title()
+            };
+            buf.set_style(rect, marker_style);
+        }
+    }
+    (inner, top)
+}
+
+fn step_line<'a>(
+    theme: Theme,
+    r: &StepRef,
+    step: Option<&'a Step>,
+    waiting: Option<&Waiting>,
+    current: Option<&StepRef>,
+) -> Line<'a> {
+    let phase = match r.phase {
+        PhaseKey::Check => "check",
+        PhaseKey::Restore => "restore",
+        PhaseKey::Verify => "verify",
+        PhaseKey::Inject => "inject",
+    };
+    let marker = if current == Some(r) { "▸" } else { " " };
+    let mut spans = vec![
+        Span::raw(format!(" {marker}{phase} {} · ", r.index + 1)),
+        Span::styled(step.map_or("?", |s| s.name.as_str()), theme.title()),
+    ];
+    match waiting {
+        Some(Waiting::Approval { step, .. }) if step == r => {
+            spans.push(Span::styled(
+                " ⚑ awaiting approval (Enter)",
+                theme.message(),
+            ));
+        }
+        Some(Waiting::Manual { step, .. }) if step == r => {
+            spans.push(Span::styled(" ⚑ awaiting operator (d/f)", theme.message()));
+        }
+        _ => {}
+    }
+    if let Some(step) = step {
+        if matches!(step.action, StepAction::Manual(_)) {
+            spans.push(Span::styled(" [manual]", theme.dim()));
+        }
+        if step.confirm {
+            spans.push(Span::styled(" [confirm]", theme.dim()));
+        }
+        if step.retries > 0 {
+            spans.push(Span::styled(
+                format!(" [retries {}]", step.retries),
+                theme.dim(),
+            ));
+        }
+    }
+    Line::from(spans)
+}
+
+fn host_line(theme: Theme, host: &str, status: &HostStatus, manual: bool) -> Line<'static> {
+    let badge = theme.host_status(status);
+    let mut spans = vec![
+        Span::raw(format!("    {host:<12} ")),
+        Span::styled(format!("{} {}", badge.symbol, badge.word), badge.style),
+    ];
+    let detail = match status {
+        HostStatus::Running { attempt } => format!("  #{attempt}"),
+        HostStatus::RetryWait { next_attempt } => format!("  next #{next_attempt}"),
+        HostStatus::Finished {
+            exit_code,
+            attempt,
+            duration,
+            ..
+        } => {
+            let code = exit_code.map_or_else(|| "no exit".to_string(), |c| format!("exit {c}"));
+            let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            format!("  {code}  #{attempt}  {}", fmt_millis(ms))
+        }
+        HostStatus::Pending if manual => "  (operator marks it)".to_string(),
+        HostStatus::Pending | HostStatus::NotRun => String::new(),
+    };
+    spans.push(Span::styled(detail, theme.dim()));
+    Line::from(spans)
+}

@@ -1,0 +1,288 @@
+//! Snapshots of every pane and overlay at 80×24 and 120×40, drawn with the NO_COLOR theme on
+//! a `TestBackend` from fabricated runbooks and engine views.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::state::{Mode, PhaseKey, ServiceState, Waiting};
+use crate::journal::Event;
+use crate::runbook::model::{HostId, ServiceId};
+use crate::tui::action::{Action, Focus};
+use crate::tui::app::{App, HostKeyPrompt};
+use crate::tui::testkit::{self, sref};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn snap(name: &str, make: impl Fn() -> App) {
+    for (w, h) in SIZES {
+        let mut app = make();
+        let text = testkit::render(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+    }
+}
+
+/// The fixture with its approval dialog set aside: the plain main view.
+fn main_view() -> App {
+    let mut app = testkit::app(Mode::Incident);
+    app.on_action(Action::Cancel);
+    app
+}
+
+fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn main_view_lists_services_by_tier_with_steps_of_the_selection() {
+    snap("main", main_view);
+}
+
+#[test]
+fn steps_pane_shows_each_host_result_of_a_partial_service() {
+    snap("steps_partial_service", || {
+        let mut app = main_view();
+        app.on_action(Action::Down);
+        app.on_action(Action::NextPane);
+        app.on_action(Action::Down);
+        app.on_action(Action::Down);
+        app
+    });
+}
+
+#[test]
+fn output_pane_shows_the_tail_of_the_selected_host_output() {
+    snap("output_follow", || {
+        let mut app = main_view();
+        let step = sref("auth", PhaseKey::Restore, 0);
+        for i in 1..=200 {
+            app.on_output(
+                &step,
+                &HostId::new("auth-1"),
+                &format!("auth[{i}]: replaying token store segment {i}/200\n"),
+            );
+        }
+        app.on_action(Action::NextPane);
+        for _ in 0..3 {
+            app.on_action(Action::Down);
+        }
+        app
+    });
+}
+
+#[test]
+fn output_pane_scrolled_back_shows_its_position() {
+    snap("output_scrolled", || {
+        let mut app = main_view();
+        let step = sref("auth", PhaseKey::Check, 0);
+        for i in 1..=200 {
+            app.on_output(&step, &HostId::new("auth-1"), &format!("probe {i}: 503\n"));
+        }
+        app.focus = Focus::Bottom;
+        app.on_action(Action::Home);
+        app.on_action(Action::Down);
+        app
+    });
+}
+
+#[test]
+fn timeline_pane_lists_time_who_what() {
+    snap("timeline", || {
+        let mut app = main_view();
+        let events = [
+            (
+                "2026-11-22T08:14:00Z",
+                Event::Note {
+                    operator: "alice".into(),
+                    text: "secondary site power confirmed".into(),
+                },
+            ),
+            (
+                "2026-11-22T08:14:03Z",
+                Event::ServiceState {
+                    service: ServiceId::new("mail"),
+                    from: ServiceState::Checking,
+                    to: ServiceState::Down,
+                    reason: Some("check 'health' failed on mail-1".into()),
+                },
+            ),
+            (
+                "2026-11-22T08:15:10Z",
+                Event::StepFinished {
+                    service: ServiceId::new("auth"),
+                    phase: crate::engine::Phase::Restore,
+                    step: "restart auth".into(),
+                    host: HostId::new("auth-1"),
+                    attempt: 1,
+                    outcome: crate::engine::StepOutcome::Ok,
+                    exit_code: Some(0),
+                    duration_ms: 1840,
+                    error: None,
+                },
+            ),
+        ];
+        for (t, e) in &events {
+            app.on_journal(ts(t), e);
+        }
+        app.on_action(Action::Timeline);
+        app
+    });
+}
+
+#[test]
+fn drill_mode_shows_inject_steps_and_the_drill_header() {
+    snap("drill", || {
+        let mut app = testkit::app(Mode::Drill);
+        app.on_action(Action::Cancel);
+        app.on_action(Action::Down);
+        app
+    });
+}
+
+#[test]
+fn filter_is_typed_in_the_footer_over_a_live_list() {
+    snap("filter", || {
+        let mut app = main_view();
+        app.on_action(Action::Filter);
+        for c in "m".chars() {
+            app.on_action(Action::Type(c));
+        }
+        app
+    });
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    snap("help", || {
+        let mut app = main_view();
+        app.on_action(Action::Help);
+        app
+    });
+}
+
+#[test]
+fn confirm_dialog_shows_each_host_command() {
+    snap("confirm", || testkit::app(Mode::Incident));
+}
+
+#[test]
+fn manual_dialog_shows_the_instruction() {
+    snap("manual", || {
+        let mut app = main_view();
+        let mut views = testkit::views(app.runbook());
+        let talk = views.get_mut("talk-messaging").expect("talk");
+        talk.state = ServiceState::Restoring;
+        talk.waiting = Some(Waiting::Manual {
+            step: sref("talk-messaging", PhaseKey::Restore, 1),
+            instruction: "Ask netops to move the VIP to gasan; mark done when they confirm.".into(),
+        });
+        app.sync_services(&views);
+        app
+    });
+}
+
+#[test]
+fn skip_dialog_asks_for_a_reason() {
+    snap("skip", || {
+        let mut app = main_view();
+        app.on_action(Action::Skip);
+        app.on_action(Action::Submit);
+        app
+    });
+}
+
+#[test]
+fn note_dialog_takes_text() {
+    snap("note", || {
+        let mut app = main_view();
+        app.on_action(Action::Note);
+        for c in "netops on the bridge".chars() {
+            app.on_action(Action::Type(c));
+        }
+        app
+    });
+}
+
+#[test]
+fn quit_confirmation_while_steps_run() {
+    snap("quit", || {
+        let mut app = main_view();
+        app.on_action(Action::Quit);
+        app
+    });
+}
+
+#[test]
+fn host_key_prompt_shows_the_fingerprint() {
+    snap("host_key", || {
+        let mut app = main_view();
+        app.on_host_key(HostKeyPrompt {
+            host: HostId::new("msg-gw-2"),
+            address: "10.20.0.12".into(),
+            key_type: "ssh-ed25519".into(),
+            fingerprint: "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8".into(),
+        });
+        app
+    });
+}
+
+#[test]
+fn help_shows_every_binding_of_the_keymap() {
+    let mut app = main_view();
+    app.on_action(Action::Help);
+    let text = testkit::render(&mut app, 120, 40);
+    for b in crate::tui::keymap::Keymap::default().bindings() {
+        assert!(
+            text.contains(b.help),
+            "help lacks '{}' ({})",
+            b.help,
+            b.label
+        );
+    }
+}
+
+#[test]
+fn over_rto_is_red_with_color_and_marked_with_a_bang_without() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+    let mut app = main_view();
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+    let theme = crate::tui::theme::Theme::new(false);
+    let km = crate::tui::keymap::Keymap::default();
+    terminal
+        .draw(|f| {
+            let hits = crate::tui::view::draw(&app, &theme, &km, f);
+            app.set_hits(hits);
+        })
+        .expect("draw");
+    let buf = terminal.backend().buffer();
+    // auth's row: "40m/15m!" at the right edge of the services pane.
+    let y = (0..24)
+        .find(|&y| {
+            (0..32)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .contains("auth")
+        })
+        .expect("auth row");
+    let row: String = (0..32).map(|x| buf[(x, y)].symbol()).collect();
+    assert!(row.contains("40m/15m!"), "{row}");
+    let bang = (0..32)
+        .find(|&x| buf[(x, y)].symbol() == "!")
+        .expect("bang");
+    assert_eq!(buf[(bang, y)].fg, Color::Red);
+}
+
+#[test]
+fn a_long_service_list_shows_the_window_around_the_selection() {
+    snap("services_scrolled", || {
+        let mut app = testkit::many(60);
+        // As in the real loop, a first frame tells the App how tall the list is.
+        testkit::render(&mut app, 80, 24);
+        for _ in 0..45 {
+            app.on_action(Action::Down);
+        }
+        app
+    });
+}
