@@ -50,7 +50,10 @@ fn timestamps_are_rfc3339_utc_with_milliseconds() {
     let path = fixture(dir.path());
     let text = fs::read_to_string(&path).expect("read");
     let first = text.lines().next().expect("a line");
-    assert!(first.starts_with(r#"{"seq":1,"ts":"2026-11-22T08:00:00.000Z","kind":"run_started","#), "{first}");
+    assert!(
+        first.starts_with(r#"{"seq":1,"ts":"2026-11-22T08:00:00.000Z","kind":"run_started","#),
+        "{first}"
+    );
     assert!(text.contains(r#""ts":"2026-11-22T08:00:00.510Z""#));
 }
 
@@ -105,7 +108,10 @@ fn long_and_binary_output_is_kept_byte_for_byte_beside_the_journal() {
     let dir = path.parent().expect("parent");
     let (seq, binary) = &spilled[1];
     assert_eq!(binary.path, format!("pangyo.jsonl.d/{seq}.out"));
-    assert_eq!(fs::read(dir.join(&binary.path)).expect("read"), b"\xff\xfebinary banner\x00\n");
+    assert_eq!(
+        fs::read(dir.join(&binary.path)).expect("read"),
+        b"\xff\xfebinary banner\x00\n"
+    );
     let (_, long) = &spilled[0];
     let text = fs::read_to_string(dir.join(&long.path)).expect("read");
     assert_eq!(text.lines().count(), 200);
@@ -117,7 +123,12 @@ fn a_changed_side_file_fails_verification() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = fixture(dir.path());
     let side = journal::side_dir(&path);
-    let victim = fs::read_dir(&side).expect("side").next().expect("one").expect("entry").path();
+    let victim = fs::read_dir(&side)
+        .expect("side")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
     let mut bytes = fs::read(&victim).expect("read");
     bytes[0] ^= 0x20;
     fs::write(&victim, bytes).expect("write");
@@ -142,8 +153,13 @@ fn verify_binary_reports_count_last_hash_and_span_on_an_intact_chain() {
         .arg(&path)
         .assert()
         .code(0)
-        .stdout(predicates::str::contains(format!("events: {}", report.events)))
-        .stdout(predicates::str::contains(report.last_hash.clone().expect("hash")))
+        .stdout(predicates::str::contains(format!(
+            "events: {}",
+            report.events
+        )))
+        .stdout(predicates::str::contains(
+            report.last_hash.clone().expect("hash"),
+        ))
         .stdout(predicates::str::contains(
             "2026-11-22T08:00:00.000Z → 2026-11-22T10:00:00.000Z",
         ));
@@ -158,7 +174,10 @@ fn verify_binary_exits_2_naming_an_unreadable_path() {
         .arg(&missing)
         .assert()
         .code(2)
-        .stderr(predicates::str::contains(format!("'{}'", missing.display())));
+        .stderr(predicates::str::contains(format!(
+            "'{}'",
+            missing.display()
+        )));
     bringup().arg("verify").arg(dir.path()).assert().code(2);
 }
 
@@ -167,17 +186,31 @@ fn python_verifier_agrees_with_the_writer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = fixture(dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verify_journal.py");
-    let out = Command::new("python3").arg(&script).arg(&path).output().expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = journal::verify(&path).expect("readable");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("{} {}", report.events, report.last_hash.expect("hash"))
     );
     // And it is a real check: one changed byte fails it.
-    let text = fs::read_to_string(&path).expect("read").replacen("\"kim\"", "\"kin\"", 1);
+    let text = fs::read_to_string(&path)
+        .expect("read")
+        .replacen("\"kim\"", "\"kin\"", 1);
     fs::write(&path, text).expect("write");
-    let out = Command::new("python3").arg(&script).arg(&path).output().expect("python3 runs");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
     assert!(!out.status.success());
 }
 
@@ -186,7 +219,10 @@ fn torn_last_line_is_a_warning_and_resume_continues_the_chain_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = fixture(dir.path());
     let intact = journal::verify(&path).expect("readable");
-    let mut f = fs::OpenOptions::new().append(true).open(&path).expect("open");
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
     f.write_all(br#"{"seq":999,"ts":"2026-11-22T10:00:01.000Z","kind":"note","oper"#)
         .expect("write");
     drop(f);
@@ -249,7 +285,9 @@ fn resume_refuses_a_journal_that_does_not_verify() {
     w.append(&note("one")).expect("append");
     w.append(&note("two")).expect("append");
     drop(w);
-    let text = fs::read_to_string(&path).expect("read").replacen("one", "0ne", 1);
+    let text = fs::read_to_string(&path)
+        .expect("read")
+        .replacen("one", "0ne", 1);
     fs::write(&path, text).expect("write");
     let err = JournalWriter::resume(&path, &[]).expect_err("broken");
     assert!(err.to_string().contains("seq 1"), "{err}");
@@ -268,7 +306,10 @@ fn group_committed_output_is_chained_like_any_event() {
     }
     let batch = [note("a tok"), note("b")];
     let appended = w.append_batch(&batch).expect("batch");
-    assert_eq!(appended.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![51, 52]);
+    assert_eq!(
+        appended.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        vec![51, 52]
+    );
     drop(w);
     let j = journal::read_journal(&path).expect("readable");
     assert!(j.report.is_intact());
@@ -327,7 +368,9 @@ fn replay_lists_steps_started_but_never_finished_as_in_flight() {
     let cut = j
         .records
         .iter()
-        .position(|r| matches!(&r.event, Event::StepStarted { step, .. } if step == "restart dovecot"))
+        .position(
+            |r| matches!(&r.event, Event::StepStarted { step, .. } if step == "restart dovecot"),
+        )
         .expect("present");
     j.records.truncate(cut + 1);
     let r = journal::replay(&j.records, &pangyo_runbook());

@@ -215,7 +215,10 @@ fn chart(out: &mut String, a: &Analysis) {
             let x0 = x(iv.from);
             let x1 = x(iv.to.unwrap_or(end));
             let w = (x1 - x0).max(1.0);
-            let until = iv.to.map_or_else(|| "now".to_string(), full_time);
+            let until = iv.to.map_or_else(
+                || format!("{} (end of the journal)", full_time(end)),
+                full_time,
+            );
             let _ = writeln!(
                 out,
                 "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",

@@ -34,9 +34,9 @@ pub fn clock(t: DateTime<Utc>, day0: Option<NaiveDate>) -> String {
 
 /// The status line: draft, and how the run ended.
 pub fn status_line(a: &Analysis) -> String {
-    match (&a.run.outcome, a.metrics.time_to_all_restored_ms) {
-        (Some(o), _) => format!("Draft — run finished ({o})"),
-        (None, _) => "Draft — run in progress or interrupted (no run_finished)".to_string(),
+    match &a.run.outcome {
+        Some(o) => format!("Draft — run finished ({o})"),
+        None => "Draft — run in progress or interrupted (no run_finished)".to_string(),
     }
 }
 
@@ -48,7 +48,11 @@ pub fn summary(a: &Analysis) -> String {
     } else {
         &a.run.runbook
     };
-    let _ = write!(s, "A {} run of '{name}'", mode_str(a.run.mode));
+    let article = match a.run.mode {
+        crate::engine::state::Mode::Incident => "An",
+        crate::engine::state::Mode::Drill => "A",
+    };
+    let _ = write!(s, "{article} {} run of '{name}'", mode_str(a.run.mode));
     if let (Some(start), Some(end)) = (a.run.started, a.as_of) {
         let _ = write!(
             s,

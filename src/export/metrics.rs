@@ -44,6 +44,8 @@ pub enum Rto {
     Missed,
     /// Not restored yet and the objective has not run out.
     Pending,
+    /// The run ended before the service was restored and before its objective ran out.
+    NotRestored,
     /// No objective, or the service was never down.
     NotApplicable,
 }
@@ -54,6 +56,7 @@ impl Rto {
             Rto::Met => "met",
             Rto::Missed => "missed",
             Rto::Pending => "pending",
+            Rto::NotRestored => "not restored",
             Rto::NotApplicable => "n/a",
         }
     }
@@ -320,10 +323,14 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 continue;
             }
             format!(
-                "{phase} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable"
+                "{} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable",
+                capital(phase.as_str())
             )
         } else {
-            format!("{phase} step '{step}' of '{service}' on {host} ended {detail}: find out why")
+            format!(
+                "{} step '{step}' of '{service}' on {host} ended {detail}: find out why",
+                capital(phase.as_str())
+            )
         };
         actions.push(ActionItem {
             service: Some(service.clone()),
@@ -362,6 +369,13 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
         final_hash: journal.report.last_hash.clone(),
         intact: journal.report.is_intact(),
     }
+}
+
+fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn because(reason: Option<&str>) -> String {
@@ -412,8 +426,10 @@ fn report(
                 Some(_) => Rto::Missed,
                 None => {
                     let elapsed = start.zip(as_of).map_or(0, |(s, a)| ms(s, a));
-                    if elapsed > rto || finished {
+                    if elapsed > rto {
                         Rto::Missed
+                    } else if finished {
+                        Rto::NotRestored
                     } else {
                         Rto::Pending
                     }
