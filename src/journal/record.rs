@@ -114,7 +114,7 @@ fn memrfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
     pub seq: u64,
-    pub ts: String,
+    pub ts: DateTime<Utc>,
     pub kind: String,
     pub prev: String,
     pub hash: String,
@@ -124,33 +124,26 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn parse(line: &[u8]) -> Result<Envelope, LineError> {
-        let env: Envelope =
-            serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))?;
-        DateTime::parse_from_rfc3339(&env.ts)
-            .map_err(|e| LineError::Unparsable(format!("ts '{}': {e}", env.ts)))?;
-        Ok(env)
+        serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))
     }
-}
-
-#[derive(Deserialize)]
-struct Wire {
-    seq: u64,
-    ts: DateTime<Utc>,
-    #[serde(flatten)]
-    event: Event,
-    prev: String,
-    hash: String,
 }
 
 /// Parse a line fully (envelope and event), without checking its hash.
 pub fn parse(line: &[u8]) -> Result<Record, LineError> {
-    let w: Wire = serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))?;
+    parse_with(line, &Envelope::parse(line)?)
+}
+
+/// Parse a line's event, its envelope already parsed. The event's tagged form ignores the
+/// envelope's members, so the line is read once with no flattening.
+pub fn parse_with(line: &[u8], env: &Envelope) -> Result<Record, LineError> {
+    let event: Event =
+        serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))?;
     Ok(Record {
-        seq: w.seq,
-        ts: w.ts,
-        event: w.event,
-        prev: w.prev,
-        hash: w.hash,
+        seq: env.seq,
+        ts: env.ts,
+        event,
+        prev: env.prev.clone(),
+        hash: env.hash.clone(),
     })
 }
 

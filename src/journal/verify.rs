@@ -146,17 +146,22 @@ pub struct Journal {
 /// event this version does not know are verified and left out of `records`.
 pub fn read_journal(path: &Path) -> Result<Journal, ReadError> {
     let mut records = Vec::new();
-    let report = scan(path, |bytes, ok| {
-        if ok && let Ok(r) = record::parse(bytes) {
+    let report = scan(path, |bytes, env| {
+        if let Some(env) = env
+            && let Ok(r) = record::parse_with(bytes, env)
+        {
             records.push(r);
         }
     })?;
     Ok(Journal { records, report })
 }
 
-/// Stream the file's lines through the chain checks; `each(line, parsable)` sees every
-/// complete line (not a torn tail).
-pub fn scan(path: &Path, mut each: impl FnMut(&[u8], bool)) -> Result<Report, ReadError> {
+/// Stream the file's lines through the chain checks; `each(line, envelope)` sees every
+/// complete line (not a torn tail), with its envelope when it parsed.
+pub fn scan(
+    path: &Path,
+    mut each: impl FnMut(&[u8], Option<&Envelope>),
+) -> Result<Report, ReadError> {
     let io_err = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -197,8 +202,8 @@ pub fn scan(path: &Path, mut each: impl FnMut(&[u8], bool)) -> Result<Report, Re
             }
             checker.report.missing_newline = true;
         }
-        let ok = checker.line(line_no, content);
-        each(content, ok);
+        let env = checker.line(line_no, content);
+        each(content, env.as_ref());
         offset += n as u64;
         checker.report.complete_len = offset;
     }
@@ -242,8 +247,8 @@ impl Checker {
         }
     }
 
-    /// Check one complete line; true when it parsed (its envelope is usable).
-    fn line(&mut self, line_no: u64, content: &[u8]) -> bool {
+    /// Check one complete line; its envelope when it parsed.
+    fn line(&mut self, line_no: u64, content: &[u8]) -> Option<Envelope> {
         self.report.events += 1;
         let hash = record::check_hash(content);
         let env = Envelope::parse(content);
@@ -251,7 +256,7 @@ impl Checker {
             (Err(LineError::Unparsable(e)), _) | (_, Err(LineError::Unparsable(e))) => {
                 self.problem(line_no, ProblemKind::Unparsable(e));
                 self.expected_seq += 1;
-                return false;
+                return None;
             }
             (Err(LineError::HashMismatch { recorded, actual }), Ok(env)) => {
                 self.problem(line_no, ProblemKind::HashMismatch { recorded, actual });
@@ -262,7 +267,7 @@ impl Checker {
                 // Envelope parsing never reports a hash mismatch.
                 self.problem(line_no, ProblemKind::Unparsable(e.to_string()));
                 self.expected_seq += 1;
-                return false;
+                return None;
             }
         };
         if env.seq != self.expected_seq {
@@ -295,15 +300,14 @@ impl Checker {
             );
         }
         if self.report.first_ts.is_none() {
-            self.report.first_ts = Some(env.ts.clone());
+            self.report.first_ts = Some(record::format_ts(env.ts));
         }
-        self.report.last_ts = Some(env.ts);
+        self.report.last_ts = Some(record::format_ts(env.ts));
         self.report.last_seq = env.seq;
         self.expected_seq = env.seq + 1;
         self.expected_prev.clone_from(&env.hash);
-        self.report.last_hash = Some(env.hash);
-        let _ = env.kind;
-        true
+        self.report.last_hash = Some(env.hash.clone());
+        Some(env)
     }
 }
 
