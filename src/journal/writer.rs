@@ -133,6 +133,8 @@ pub struct JournalWriter {
     clock: Box<dyn Clock>,
     unsynced: bool,
     spill_bytes: usize,
+    /// Length of the file up to the last complete line: a failed write is cut back to it.
+    len: u64,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -184,6 +186,7 @@ impl JournalWriter {
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
+            len: 0,
         })
     }
 
@@ -213,8 +216,10 @@ impl JournalWriter {
         if report.torn.is_some() {
             file.set_len(report.complete_len).map_err(io_err)?;
         }
+        let mut len = report.complete_len;
         if report.missing_newline {
             file.write_all(b"\n").map_err(io_err)?;
+            len += 1;
         }
         file.sync_data().map_err(io_err)?;
         let writer = JournalWriter {
@@ -229,6 +234,7 @@ impl JournalWriter {
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
+            len,
         };
         Ok((writer, report))
     }
@@ -283,7 +289,13 @@ impl JournalWriter {
         let hash = line[line.len() - 66..line.len() - 2].to_string();
         let mut bytes = line.into_bytes();
         bytes.push(b'\n');
-        self.io(|f| f.write_all(&bytes))?;
+        if let Err(e) = self.io(|f| f.write_all(&bytes)) {
+            // Never leave half a line for the next append to continue: cut back to the
+            // last complete line (best effort; `verify` reports a torn tail otherwise).
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += bytes.len() as u64;
         self.unsynced = true;
         if durability == Durability::Sync {
             self.sync()?;
