@@ -1,5 +1,20 @@
 //! The timeline: an append-only, hash-chained JSON Lines journal, its writer, verifier and replay.
+//! Reports made from a journal live in `export`; nothing here formats for people.
 
 pub mod event;
+pub mod mask;
+pub mod record;
+pub mod replay;
+pub mod verify;
+pub mod writer;
 
-pub use event::{CheckInfo, Event, ServiceInfo};
+pub use event::{CheckInfo, Event, OutputFile, ServiceInfo};
+pub use record::{GENESIS, Record};
+pub use replay::{Replay, RunbookMismatch, check_runbook, replay};
+pub use verify::{
+    Journal, Problem, ProblemKind, ReadError, Report, TornTail, read_journal, verify,
+};
+pub use writer::{
+    Appended, Clock, Durability, JournalError, JournalWriter, ManualClock, SystemClock,
+    default_path, side_dir,
+};

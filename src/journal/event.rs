@@ -42,7 +42,11 @@ pub enum Event {
         service: ServiceId,
         step: String,
         host: HostId,
+        /// The output itself, or for a spilled chunk a short preview of it.
         text: String,
+        /// Output too long (or not UTF-8) to keep inline: kept byte for byte in a side file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<OutputFile>,
     },
     StepFinished {
         service: ServiceId,
@@ -116,4 +120,61 @@ pub struct CheckInfo {
     pub step: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
+}
+
+/// A side file holding one chunk of a step's output, beside the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Relative to the journal's folder, `/`-separated: `<journal file name>.d/<seq>.out`.
+    pub path: String,
+    pub bytes: u64,
+    /// SHA-256 (lowercase hex) of the file's bytes.
+    pub sha256: String,
+}
+
+impl Event {
+    /// The service the event is about, if any.
+    pub fn service(&self) -> Option<&ServiceId> {
+        match self {
+            Event::ServiceState { service, .. }
+            | Event::StepStarted { service, .. }
+            | Event::StepOutput { service, .. }
+            | Event::StepFinished { service, .. }
+            | Event::Approval { service, .. }
+            | Event::Manual { service, .. }
+            | Event::OperatorAction { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+
+    /// The operator who acted, for events that record a human decision.
+    pub fn operator(&self) -> Option<&str> {
+        match self {
+            Event::RunStarted { operator, .. }
+            | Event::Approval { operator, .. }
+            | Event::Manual { operator, .. }
+            | Event::Note { operator, .. }
+            | Event::OperatorAction { operator, .. }
+            | Event::HostKeyAccepted { operator, .. } => Some(operator),
+            _ => None,
+        }
+    }
+
+    /// The `kind` member as written in the journal.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::ServiceState { .. } => "service_state",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepOutput { .. } => "step_output",
+            Event::StepFinished { .. } => "step_finished",
+            Event::Approval { .. } => "approval",
+            Event::Manual { .. } => "manual",
+            Event::Note { .. } => "note",
+            Event::OperatorAction { .. } => "operator_action",
+            Event::HostKeyAccepted { .. } => "host_key_accepted",
+            Event::Resumed { .. } => "resumed",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
 }

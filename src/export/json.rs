@@ -1,0 +1,182 @@
+//! The json export: one document with run metadata, per-service state intervals and
+//! metrics, run metrics, and every event as journaled. Only renders an `Analysis`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::export::metrics::{Analysis, ServiceReport, mode_str};
+use crate::journal::event::{Event, ServiceInfo};
+use crate::journal::record::format_ts;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format: &'static str,
+    format_version: u32,
+    run: Run<'a>,
+    verification: Verification<'a>,
+    metrics: Metrics,
+    services: Vec<Service<'a>>,
+    events: Vec<EventOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct Run<'a> {
+    runbook: &'a str,
+    runbook_sha256: &'a str,
+    operator: &'a str,
+    operators: &'a [String],
+    version: &'a str,
+    mode: &'static str,
+    vars: &'a indexmap::IndexMap<String, String>,
+    started: Option<String>,
+    finished: Option<String>,
+    as_of: Option<String>,
+    outcome: Option<&'a str>,
+    resumed: u32,
+}
+
+#[derive(Serialize)]
+struct Verification<'a> {
+    intact: bool,
+    events: usize,
+    final_hash: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Metrics {
+    duration_ms: Option<i64>,
+    services_down: usize,
+    services_restored: usize,
+    time_to_first_restored_ms: Option<i64>,
+    time_to_all_restored_ms: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Service<'a> {
+    #[serde(flatten)]
+    info: &'a ServiceInfo,
+    state: &'static str,
+    reason: Option<&'a str>,
+    intervals: Vec<IntervalOut>,
+    found_down_at: Option<String>,
+    restored_at: Option<String>,
+    time_to_restore_ms: Option<i64>,
+    restored_after_ms: Option<i64>,
+    rto: &'static str,
+    restore_attempts: u32,
+    restore_step_attempts: u32,
+    by_hand: bool,
+    features: Vec<FeatureOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct IntervalOut {
+    state: &'static str,
+    from: String,
+    to: Option<String>,
+    duration_ms: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct FeatureOut<'a> {
+    name: &'a str,
+    available: bool,
+    checked_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    seq: u64,
+    ts: String,
+    #[serde(flatten)]
+    event: &'a Event,
+    prev: &'a str,
+    hash: &'a str,
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(format_ts)
+}
+
+fn service(s: &ServiceReport) -> Service<'_> {
+    Service {
+        info: &s.info,
+        state: s.state.as_str(),
+        reason: s.reason.as_deref(),
+        intervals: s
+            .intervals
+            .iter()
+            .map(|i| IntervalOut {
+                state: i.state.as_str(),
+                from: format_ts(i.from),
+                to: ts(i.to),
+                duration_ms: i.to.map(|to| (to - i.from).num_milliseconds()),
+            })
+            .collect(),
+        found_down_at: ts(s.found_down_at),
+        restored_at: ts(s.restored_at),
+        time_to_restore_ms: s.time_to_restore_ms,
+        restored_after_ms: s.restored_after_ms,
+        rto: s.rto.as_str(),
+        restore_attempts: s.restore_attempts,
+        restore_step_attempts: s.restore_step_attempts,
+        by_hand: s.by_hand,
+        features: s
+            .features
+            .iter()
+            .map(|f| FeatureOut {
+                name: &f.name,
+                available: f.available,
+                checked_at: ts(f.checked_at),
+            })
+            .collect(),
+    }
+}
+
+pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
+    let doc = Document {
+        format: "bringup-journal",
+        format_version: 1,
+        run: Run {
+            runbook: &a.run.runbook,
+            runbook_sha256: &a.run.runbook_sha256,
+            operator: &a.run.operator,
+            operators: &a.operators,
+            version: &a.run.version,
+            mode: mode_str(a.run.mode),
+            vars: &a.run.vars,
+            started: ts(a.run.started),
+            finished: ts(a.run.finished),
+            as_of: ts(a.as_of),
+            outcome: a.run.outcome.as_deref(),
+            resumed: a.run.resumed,
+        },
+        verification: Verification {
+            intact: a.intact,
+            events: a.records.len(),
+            final_hash: a.final_hash.as_deref(),
+        },
+        metrics: Metrics {
+            duration_ms: a.metrics.duration_ms,
+            services_down: a.metrics.services_down,
+            services_restored: a.metrics.services_restored,
+            time_to_first_restored_ms: a.metrics.time_to_first_restored_ms,
+            time_to_all_restored_ms: a.metrics.time_to_all_restored_ms,
+        },
+        services: a.services.iter().map(service).collect(),
+        events: a
+            .records
+            .iter()
+            .map(|r| EventOut {
+                seq: r.seq,
+                ts: format_ts(r.ts),
+                event: &r.event,
+                prev: &r.prev,
+                hash: &r.hash,
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_string_pretty(&doc)?;
+    out.push('\n');
+    Ok(out)
+}

@@ -1,0 +1,227 @@
+//! The post-mortem draft in the Google SRE layout, as Markdown. Only renders an `Analysis`;
+//! computes nothing itself.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::export::metrics::{Analysis, Rto, ServiceReport, full_time, human_ms, mode_str};
+
+/// A table cell: one line, pipes and markup characters escaped so the text shows as written.
+pub fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '|' | '\\' | '`' | '*' | '_' | '<' | '>' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A time in the timeline: `08:14:03`, with the date when it is not the run's first day.
+pub fn clock(t: DateTime<Utc>, day0: Option<NaiveDate>) -> String {
+    if day0 == Some(t.date_naive()) {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+}
+
+/// The status line: draft, and how the run ended.
+pub fn status_line(a: &Analysis) -> String {
+    match &a.run.outcome {
+        Some(o) => format!("Draft — run finished ({o})"),
+        None => "Draft — run in progress or interrupted (no run_finished)".to_string(),
+    }
+}
+
+/// One paragraph saying what happened, in numbers.
+pub fn summary(a: &Analysis) -> String {
+    let mut s = String::new();
+    let name = if a.run.runbook.is_empty() {
+        "(unknown runbook)"
+    } else {
+        &a.run.runbook
+    };
+    let article = match a.run.mode {
+        crate::engine::state::Mode::Incident => "An",
+        crate::engine::state::Mode::Drill => "A",
+    };
+    let _ = write!(s, "{article} {} run of '{name}'", mode_str(a.run.mode));
+    if let (Some(start), Some(end)) = (a.run.started, a.as_of) {
+        let _ = write!(
+            s,
+            " from {} to {} ({})",
+            full_time(start),
+            full_time(end),
+            human_ms((end - start).num_milliseconds())
+        );
+    }
+    let _ = write!(s, ", by {}.", a.operators.join(", "));
+    let m = &a.metrics;
+    let _ = write!(
+        s,
+        " {} of {} services were found down or partial; {} restored.",
+        m.services_down,
+        a.services.len(),
+        m.services_restored
+    );
+    if let Some(first) = m.time_to_first_restored_ms {
+        let _ = write!(
+            s,
+            " The first service was back {} after the start",
+            human_ms(first)
+        );
+        match m.time_to_all_restored_ms {
+            Some(all) => {
+                let _ = write!(s, ", all of them {} after it.", human_ms(all));
+            }
+            None => s.push_str("; not all were restored."),
+        }
+    }
+    let missed: Vec<&str> = a
+        .services
+        .iter()
+        .filter(|x| x.rto == Rto::Missed)
+        .map(|x| x.info.id.as_str())
+        .collect();
+    if !missed.is_empty() {
+        let _ = write!(s, " RTO missed: {}.", missed.join(", "));
+    }
+    s
+}
+
+/// Found down / restored / time to restore / RTO cells for one service.
+pub fn impact_cells(s: &ServiceReport, day0: Option<NaiveDate>) -> [String; 9] {
+    let t = |v: Option<DateTime<Utc>>| v.map_or_else(|| "—".to_string(), |t| clock(t, day0));
+    let d = |v: Option<i64>| v.map_or_else(|| "—".to_string(), human_ms);
+    let rto = s.info.rto_ms.map_or_else(
+        || "—".to_string(),
+        |r| human_ms(i64::try_from(r).unwrap_or(i64::MAX)),
+    );
+    [
+        format!("{} ({})", s.info.name, s.info.id),
+        s.info.tier.to_string(),
+        s.state.to_string(),
+        t(s.found_down_at),
+        t(s.restored_at),
+        d(s.time_to_restore_ms),
+        rto,
+        s.rto.as_str().to_string(),
+        s.restore_attempts.to_string(),
+    ]
+}
+
+pub const IMPACT_HEADER: [&str; 9] = [
+    "Service",
+    "Tier",
+    "State",
+    "Found down",
+    "Restored",
+    "Time to restore",
+    "RTO",
+    "RTO met",
+    "Restore attempts",
+];
+
+pub fn render(a: &Analysis) -> String {
+    let mut out = String::with_capacity(256 + a.timeline.len() * 96);
+    let day0 = a.run.started.map(|t| t.date_naive());
+    let title = if a.run.runbook.is_empty() {
+        "(unknown runbook)"
+    } else {
+        &a.run.runbook
+    };
+    let _ = writeln!(out, "# Post-mortem: {}\n", cell(title));
+    let date = a
+        .run
+        .started
+        .map_or_else(|| "—".to_string(), |t| t.format("%Y-%m-%d").to_string());
+    let _ = writeln!(out, "**Date:** {date}  ");
+    let _ = writeln!(out, "**Status:** {}  ", status_line(a));
+    let _ = writeln!(out, "**Mode:** {}  ", mode_str(a.run.mode));
+    let _ = writeln!(out, "**Authors:** {}\n", cell(&a.operators.join(", ")));
+    if !a.intact {
+        out.push_str(
+            "> **Warning:** this journal does not verify; run `bringup verify` on it.\n\n",
+        );
+    }
+
+    out.push_str("## Summary\n\n");
+    let _ = writeln!(out, "{}\n", cell(&summary(a)));
+
+    out.push_str("## Impact\n\n");
+    out.push_str("RTO is measured from the start of the run. All times UTC.\n\n");
+    let _ = writeln!(out, "| {} |", IMPACT_HEADER.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(IMPACT_HEADER.len()));
+    for s in &a.services {
+        let cells = impact_cells(s, day0).map(|c| cell(&c));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+    let m = &a.metrics;
+    let d = |v: Option<i64>| v.map_or_else(|| "—".to_string(), human_ms);
+    let _ = writeln!(
+        out,
+        "- Time to first restored service: {}",
+        d(m.time_to_first_restored_ms)
+    );
+    let _ = writeln!(
+        out,
+        "- Time to all restored: {}",
+        d(m.time_to_all_restored_ms)
+    );
+    let _ = writeln!(out, "- Run duration: {}\n", d(m.duration_ms));
+
+    out.push_str("## Timeline\n\n");
+    out.push_str("All times UTC.\n\n| Time | Who | What |\n| --- | --- | --- |\n");
+    for e in &a.timeline {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            clock(e.ts, day0),
+            cell(&e.who),
+            cell(&e.what)
+        );
+    }
+    out.push('\n');
+
+    out.push_str("## Action items\n\n");
+    if a.actions.is_empty() {
+        out.push_str("Nothing failed or was skipped. Add follow-ups here.\n\n");
+    } else {
+        out.push_str("| Action item | Service | Owner | From seq |\n| --- | --- | --- | --- |\n");
+        for item in &a.actions {
+            let service = item.service.as_ref().map_or("—", |s| s.as_str());
+            let _ = writeln!(
+                out,
+                "| {} | {} | TBD | {} |",
+                cell(&item.what),
+                cell(service),
+                item.seq
+            );
+        }
+        out.push('\n');
+    }
+
+    out.push_str("## Supporting information\n\n");
+    let _ = writeln!(out, "- Runbook: {}", cell(title));
+    let _ = writeln!(out, "- Runbook sha256: `{}`", a.run.runbook_sha256);
+    let _ = writeln!(
+        out,
+        "- Journal final hash: `{}` ({} events)",
+        a.final_hash.as_deref().unwrap_or("—"),
+        a.records.len()
+    );
+    let _ = writeln!(out, "- Operators: {}", cell(&a.operators.join(", ")));
+    let _ = writeln!(out, "- bringup version: {}", cell(&a.run.version));
+    if a.run.resumed > 0 {
+        let _ = writeln!(out, "- Resumed {} time(s)", a.run.resumed);
+    }
+    out
+}

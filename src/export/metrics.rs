@@ -1,0 +1,709 @@
+//! What the reports say, computed from a journal's records alone: run facts, each service's
+//! state intervals and restore metrics, feature availability, the human timeline and the
+//! action items. Pure: no IO, no formatting beyond plain text.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+
+use crate::engine::state::{Decision, ManualOutcome, Mode, Phase, ServiceState, StepOutcome};
+use crate::journal::event::{Event, ServiceInfo};
+use crate::journal::record::Record;
+use crate::journal::verify::Journal;
+use crate::runbook::model::{HostId, ServiceId};
+
+/// Facts about the run as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub runbook: String,
+    pub runbook_sha256: String,
+    pub operator: String,
+    pub version: String,
+    pub mode: Mode,
+    pub vars: IndexMap<String, String>,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: Option<DateTime<Utc>>,
+    /// `run_finished.outcome`; `None` while the run is in progress (or crashed).
+    pub outcome: Option<String>,
+    pub resumed: u32,
+}
+
+/// A span of time a service spent in one state; `to` is `None` for the state it is in now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    pub state: ServiceState,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rto {
+    Met,
+    Missed,
+    /// Not restored yet and the objective has not run out.
+    Pending,
+    /// The run ended before the service was restored and before its objective ran out.
+    NotRestored,
+    /// No objective, or the service was never down.
+    NotApplicable,
+}
+
+impl Rto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rto::Met => "met",
+            Rto::Missed => "missed",
+            Rto::Pending => "pending",
+            Rto::NotRestored => "not restored",
+            Rto::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// A customer-facing function and whether its latest checks pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    pub service: ServiceId,
+    pub name: String,
+    pub available: bool,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceReport {
+    pub info: ServiceInfo,
+    pub state: ServiceState,
+    pub reason: Option<String>,
+    pub intervals: Vec<Interval>,
+    /// First time it was found `down` or `partial`.
+    pub found_down_at: Option<DateTime<Utc>>,
+    /// When it last became `restored`.
+    pub restored_at: Option<DateTime<Utc>>,
+    /// From found down to restored.
+    pub time_to_restore_ms: Option<i64>,
+    /// From the run's start to restored: what the RTO is measured against.
+    pub restored_after_ms: Option<i64>,
+    pub rto: Rto,
+    /// Times restoration began (transitions into `restoring`).
+    pub restore_attempts: u32,
+    /// Restore step attempts on hosts (retries included).
+    pub restore_step_attempts: u32,
+    pub by_hand: bool,
+    pub features: Vec<Feature>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunMetrics {
+    pub duration_ms: Option<i64>,
+    pub services_down: usize,
+    pub services_restored: usize,
+    pub time_to_first_restored_ms: Option<i64>,
+    /// Set once every service found down is restored.
+    pub time_to_all_restored_ms: Option<i64>,
+}
+
+/// One line of the human timeline: time · who · what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub who: String,
+    pub what: String,
+}
+
+/// A follow-up prefilled from what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionItem {
+    pub service: Option<ServiceId>,
+    pub what: String,
+    /// The seq of the event it comes from.
+    pub seq: u64,
+}
+
+/// Everything the reports draw from.
+#[derive(Debug, Clone)]
+pub struct Analysis<'a> {
+    pub records: &'a [Record],
+    pub run: RunInfo,
+    pub services: Vec<ServiceReport>,
+    pub metrics: RunMetrics,
+    pub operators: Vec<String>,
+    pub timeline: Vec<Entry>,
+    pub actions: Vec<ActionItem>,
+    /// The time of the last event: reports speak "as of" it.
+    pub as_of: Option<DateTime<Utc>>,
+    pub final_hash: Option<String>,
+    pub intact: bool,
+}
+
+impl Analysis<'_> {
+    pub fn features(&self) -> impl Iterator<Item = &Feature> {
+        self.services.iter().flat_map(|s| s.features.iter())
+    }
+}
+
+type StepKey = (ServiceId, String, HostId);
+
+#[derive(Default)]
+struct Tracker {
+    state: ServiceState,
+    reason: Option<String>,
+    intervals: Vec<Interval>,
+    found_down_at: Option<DateTime<Utc>>,
+    restored_at: Option<DateTime<Utc>>,
+    restore_attempts: u32,
+    restore_step_attempts: u32,
+    by_hand: bool,
+}
+
+/// Analyse a journal read back with [`crate::journal::read_journal`].
+// One flat arm per event kind: splitting it would only scatter the kinds.
+#[allow(clippy::too_many_lines)]
+pub fn analyse(journal: &Journal) -> Analysis<'_> {
+    let records = journal.records.as_slice();
+    let mut run = RunInfo::default();
+    let mut infos: IndexMap<ServiceId, ServiceInfo> = IndexMap::new();
+    let mut trackers: IndexMap<ServiceId, Tracker> = IndexMap::new();
+    let mut operators = BTreeSet::new();
+    // Latest check/verify outcome per step and host, with its time.
+    let mut checks: HashMap<StepKey, (bool, DateTime<Utc>)> = HashMap::new();
+    // Latest restore/verify step result per step and host, with the attempts it took.
+    let mut last_finish: IndexMap<StepKey, (u64, Phase, StepOutcome, u32, String)> =
+        IndexMap::new();
+    let mut timeline = Vec::new();
+    let mut actions = Vec::new();
+
+    for r in records {
+        if let Some(op) = r.event.operator() {
+            operators.insert(op.to_string());
+        }
+        if let Some(s) = r.event.service() {
+            trackers.entry(s.clone()).or_default();
+        }
+        match &r.event {
+            Event::RunStarted {
+                runbook,
+                runbook_sha256,
+                operator,
+                vars,
+                version,
+                mode,
+                services,
+            } => {
+                if run.started.is_none() {
+                    run = RunInfo {
+                        runbook: runbook.clone(),
+                        runbook_sha256: runbook_sha256.clone(),
+                        operator: operator.clone(),
+                        version: version.clone(),
+                        mode: *mode,
+                        vars: vars.clone(),
+                        started: Some(r.ts),
+                        ..RunInfo::default()
+                    };
+                }
+                for s in services {
+                    infos.entry(s.id.clone()).or_insert_with(|| s.clone());
+                    trackers.entry(s.id.clone()).or_default();
+                }
+            }
+            Event::ServiceState {
+                service,
+                to,
+                reason,
+                ..
+            } => {
+                let t = trackers.entry(service.clone()).or_default();
+                if let Some(last) = t.intervals.last_mut() {
+                    last.to = Some(r.ts);
+                }
+                t.intervals.push(Interval {
+                    state: *to,
+                    from: r.ts,
+                    to: None,
+                });
+                t.state = *to;
+                t.reason.clone_from(reason);
+                match to {
+                    ServiceState::Down | ServiceState::Partial => {
+                        t.found_down_at.get_or_insert(r.ts);
+                    }
+                    ServiceState::Restoring => t.restore_attempts += 1,
+                    ServiceState::Restored => t.restored_at = Some(r.ts),
+                    ServiceState::Skipped => actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        what: format!(
+                            "Service '{service}' was skipped{}: restore it or record why it can wait",
+                            because(reason.as_deref())
+                        ),
+                        seq: r.seq,
+                    }),
+                    ServiceState::Failed => actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        what: format!(
+                            "Service '{service}' failed to restore{}: find the cause and fix the runbook or the service",
+                            because(reason.as_deref())
+                        ),
+                        seq: r.seq,
+                    }),
+                    ServiceState::Blocked => actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        what: format!(
+                            "Service '{service}' was blocked{}: restore what it depends on, then it",
+                            because(reason.as_deref())
+                        ),
+                        seq: r.seq,
+                    }),
+                    _ => {}
+                }
+            }
+            Event::StepStarted { service, phase: Phase::Restore, .. } => {
+                trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
+            }
+            Event::StepFinished {
+                service,
+                phase,
+                step,
+                host,
+                attempt,
+                outcome,
+                exit_code,
+                error,
+                ..
+            } => {
+                let key = (service.clone(), step.clone(), host.clone());
+                if matches!(phase, Phase::Check | Phase::Verify) {
+                    checks.insert(key.clone(), (*outcome == StepOutcome::Ok, r.ts));
+                }
+                if matches!(phase, Phase::Restore | Phase::Verify) {
+                    let detail = outcome_detail(*outcome, *exit_code, error.as_deref());
+                    last_finish.insert(key, (r.seq, *phase, *outcome, *attempt, detail));
+                }
+            }
+            Event::Approval {
+                service,
+                step,
+                decision: Decision::Declined,
+                operator,
+            } => actions.push(ActionItem {
+                service: Some(service.clone()),
+                what: format!("'{step}' of '{service}' was declined by {operator}: decide whether it should run"),
+                seq: r.seq,
+            }),
+            Event::Manual {
+                service,
+                step,
+                outcome: ManualOutcome::Failed,
+                operator,
+            } => actions.push(ActionItem {
+                service: Some(service.clone()),
+                what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
+                seq: r.seq,
+            }),
+            Event::OperatorAction { service, action, .. } if action.contains("hand") || action == "restore" || action == "check" => {
+                trackers.entry(service.clone()).or_default().by_hand = true;
+            }
+            Event::Resumed { .. } => run.resumed += 1,
+            Event::RunFinished { outcome, .. } => {
+                run.finished = Some(r.ts);
+                run.outcome = Some(outcome.clone());
+            }
+            _ => {}
+        }
+        if let Some(entry) = entry(r) {
+            timeline.push(entry);
+        }
+    }
+
+    for ((service, step, host), (seq, phase, outcome, attempt, detail)) in &last_finish {
+        let what = if *outcome == StepOutcome::Ok {
+            if *attempt <= 1 {
+                continue;
+            }
+            format!(
+                "{} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable",
+                capital(phase.as_str())
+            )
+        } else {
+            format!(
+                "{} step '{step}' of '{service}' on {host} ended {detail}: find out why",
+                capital(phase.as_str())
+            )
+        };
+        actions.push(ActionItem {
+            service: Some(service.clone()),
+            what,
+            seq: *seq,
+        });
+    }
+    actions.sort_by_key(|a| a.seq);
+
+    let as_of = records.last().map(|r| r.ts);
+    let start = run.started.or_else(|| records.first().map(|r| r.ts));
+    let services: Vec<ServiceReport> = trackers
+        .into_iter()
+        .map(|(id, t)| {
+            let info = infos.get(&id).cloned().unwrap_or_else(|| ServiceInfo {
+                id: id.clone(),
+                name: id.to_string(),
+                tier: 0,
+                rto_ms: None,
+                depends_on: Vec::new(),
+                checks: Vec::new(),
+            });
+            report(info, t, start, as_of, run.finished.is_some(), &checks)
+        })
+        .collect();
+    let metrics = run_metrics(&services, start, run.finished.or(as_of));
+    Analysis {
+        records,
+        run,
+        services,
+        metrics,
+        operators: operators.into_iter().collect(),
+        timeline,
+        actions,
+        as_of,
+        final_hash: journal.report.last_hash.clone(),
+        intact: journal.report.is_intact(),
+    }
+}
+
+fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn because(reason: Option<&str>) -> String {
+    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+}
+
+fn outcome_detail(outcome: StepOutcome, exit_code: Option<i32>, error: Option<&str>) -> String {
+    let mut s = outcome.as_str().to_string();
+    match (exit_code, error) {
+        (Some(c), Some(e)) => {
+            let _ = write!(s, " (exit {c}: {e})");
+        }
+        (Some(c), None) => {
+            let _ = write!(s, " (exit {c})");
+        }
+        (None, Some(e)) => {
+            let _ = write!(s, " ({e})");
+        }
+        (None, None) => {}
+    }
+    s
+}
+
+fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
+    (b - a).num_milliseconds()
+}
+
+fn report(
+    info: ServiceInfo,
+    t: Tracker,
+    start: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+    finished: bool,
+    checks: &HashMap<StepKey, (bool, DateTime<Utc>)>,
+) -> ServiceReport {
+    // Restored only counts if it came after being found down.
+    let restored_at = t
+        .restored_at
+        .filter(|r| t.found_down_at.is_none_or(|d| *r >= d));
+    let time_to_restore_ms = t.found_down_at.zip(restored_at).map(|(d, r)| ms(d, r));
+    let restored_after_ms = start.zip(restored_at).map(|(s, r)| ms(s, r));
+    let rto = match (info.rto_ms, t.found_down_at) {
+        (None, _) | (_, None) => Rto::NotApplicable,
+        (Some(rto), Some(_)) => {
+            let rto = i64::try_from(rto).unwrap_or(i64::MAX);
+            match restored_after_ms {
+                Some(after) if after <= rto => Rto::Met,
+                Some(_) => Rto::Missed,
+                None => {
+                    let elapsed = start.zip(as_of).map_or(0, |(s, a)| ms(s, a));
+                    if elapsed > rto {
+                        Rto::Missed
+                    } else if finished {
+                        Rto::NotRestored
+                    } else {
+                        Rto::Pending
+                    }
+                }
+            }
+        }
+    };
+    let features = features(&info, checks);
+    ServiceReport {
+        info,
+        state: t.state,
+        reason: t.reason,
+        intervals: t.intervals,
+        found_down_at: t.found_down_at,
+        restored_at,
+        time_to_restore_ms,
+        restored_after_ms,
+        rto,
+        restore_attempts: t.restore_attempts,
+        restore_step_attempts: t.restore_step_attempts,
+        by_hand: t.by_hand,
+        features,
+    }
+}
+
+/// Each check with a feature is one function; a service with none stands for itself.
+fn features(info: &ServiceInfo, checks: &HashMap<StepKey, (bool, DateTime<Utc>)>) -> Vec<Feature> {
+    let latest = |steps: &[&str]| {
+        let results: Vec<&(bool, DateTime<Utc>)> = checks
+            .iter()
+            .filter(|((s, step, _), _)| *s == info.id && steps.contains(&step.as_str()))
+            .map(|(_, v)| v)
+            .collect();
+        let available = !results.is_empty() && results.iter().all(|(ok, _)| *ok);
+        (available, results.iter().map(|(_, t)| *t).max())
+    };
+    let named: Vec<(&str, &str)> = info
+        .checks
+        .iter()
+        .filter_map(|c| c.feature.as_deref().map(|f| (f, c.step.as_str())))
+        .collect();
+    if named.is_empty() {
+        let all: Vec<&str> = checks
+            .keys()
+            .filter(|(s, _, _)| *s == info.id)
+            .map(|(_, step, _)| step.as_str())
+            .collect();
+        let (available, checked_at) = latest(&all);
+        return vec![Feature {
+            service: info.id.clone(),
+            name: info.name.clone(),
+            available,
+            checked_at,
+        }];
+    }
+    // Several checks may stand for one feature: it is available when all of them pass.
+    let mut by_feature: IndexMap<&str, Vec<&str>> = IndexMap::new();
+    for (feature, step) in named {
+        by_feature.entry(feature).or_default().push(step);
+    }
+    by_feature
+        .into_iter()
+        .map(|(name, steps)| {
+            let (available, checked_at) = latest(&steps);
+            Feature {
+                service: info.id.clone(),
+                name: name.to_string(),
+                available,
+                checked_at,
+            }
+        })
+        .collect()
+}
+
+fn run_metrics(
+    services: &[ServiceReport],
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> RunMetrics {
+    let down: Vec<&ServiceReport> = services
+        .iter()
+        .filter(|s| s.found_down_at.is_some())
+        .collect();
+    let restored: Vec<i64> = down.iter().filter_map(|s| s.restored_after_ms).collect();
+    RunMetrics {
+        duration_ms: start.zip(end).map(|(s, e)| ms(s, e)),
+        services_down: down.len(),
+        services_restored: restored.len(),
+        time_to_first_restored_ms: restored.iter().copied().min(),
+        time_to_all_restored_ms: (!down.is_empty() && restored.len() == down.len())
+            .then(|| restored.iter().copied().max())
+            .flatten(),
+    }
+}
+
+/// The human timeline line for an event, if it deserves one (output and starts do not).
+// One flat arm per event kind: splitting it would only scatter the kinds.
+#[allow(clippy::too_many_lines)]
+fn entry(r: &Record) -> Option<Entry> {
+    let (who, what) = match &r.event {
+        Event::RunStarted {
+            runbook,
+            operator,
+            mode,
+            version,
+            ..
+        } => (
+            operator.clone(),
+            format!(
+                "Run started ({}) on runbook '{runbook}', bringup {version}",
+                mode_str(*mode)
+            ),
+        ),
+        Event::ServiceState {
+            service,
+            from,
+            to,
+            reason,
+        } => (
+            "bringup".to_string(),
+            format!(
+                "{service}: {from} → {to}{}",
+                reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::StepFinished {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            outcome,
+            exit_code,
+            duration_ms,
+            error,
+        } => (
+            format!("bringup@{host}"),
+            format!(
+                "{service}: {phase} '{step}'{} {} in {}",
+                if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                },
+                outcome_detail(*outcome, *exit_code, error.as_deref()),
+                human_ms(i64::try_from(*duration_ms).unwrap_or(i64::MAX)),
+            ),
+        ),
+        Event::Approval {
+            service,
+            step,
+            decision,
+            operator,
+        } => (
+            operator.clone(),
+            format!(
+                "{service}: {} '{step}'",
+                match decision {
+                    Decision::Approved => "approved",
+                    Decision::Declined => "declined",
+                }
+            ),
+        ),
+        Event::Manual {
+            service,
+            step,
+            outcome,
+            operator,
+        } => (
+            operator.clone(),
+            format!(
+                "{service}: manual step '{step}' marked {}",
+                match outcome {
+                    ManualOutcome::Done => "done",
+                    ManualOutcome::Failed => "failed",
+                }
+            ),
+        ),
+        Event::Note { operator, text } => (operator.clone(), format!("Note: {text}")),
+        Event::OperatorAction {
+            operator,
+            service,
+            action,
+            reason,
+        } => (
+            operator.clone(),
+            format!(
+                "{service}: {action}{}",
+                reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::HostKeyAccepted {
+            host,
+            fingerprint,
+            operator,
+        } => (
+            operator.clone(),
+            format!("Accepted host key of {host}: {fingerprint}"),
+        ),
+        Event::Resumed { from_seq, forced } => (
+            "bringup".to_string(),
+            format!(
+                "Run resumed after seq {from_seq}{}",
+                if *forced {
+                    " (forced: runbook changed)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Event::RunFinished { outcome, .. } => {
+            ("bringup".to_string(), format!("Run finished: {outcome}"))
+        }
+        Event::StepStarted { .. } | Event::StepOutput { .. } => return None,
+    };
+    Some(Entry {
+        seq: r.seq,
+        ts: r.ts,
+        who,
+        what,
+    })
+}
+
+pub fn mode_str(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Incident => "incident",
+        Mode::Drill => "drill",
+    }
+}
+
+/// `1h 02m 03s`, `4m 05s`, `6.2 s`, `120 ms`.
+pub fn human_ms(ms: i64) -> String {
+    let neg = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    if ms < 1000 {
+        return format!("{neg}{ms} ms");
+    }
+    let secs = ms / 1000;
+    if secs < 60 {
+        return format!("{neg}{}.{} s", secs, (ms % 1000) / 100);
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{neg}{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{neg}{m}m {s:02}s")
+    }
+}
+
+/// `08:14:03` (UTC).
+pub fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+/// `2026-11-22 08:14:03 UTC`.
+pub fn full_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations_read_naturally() {
+        assert_eq!(human_ms(120), "120 ms");
+        assert_eq!(human_ms(6_250), "6.2 s");
+        assert_eq!(human_ms(245_000), "4m 05s");
+        assert_eq!(human_ms(3_723_000), "1h 02m 03s");
+    }
+}

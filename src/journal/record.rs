@@ -1,0 +1,219 @@
+//! One journal line: the envelope (`seq`, `ts`, `prev`, `hash`) around an event, how it is
+//! encoded and hashed, and how a line is checked and parsed. No file IO here.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::journal::event::{Event, OutputFile};
+
+/// `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The text that separates a line's hashed part from its hash.
+const HASH_KEY: &str = ",\"hash\":";
+
+/// One parsed, checked journal line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub event: Event,
+    pub prev: String,
+    pub hash: String,
+}
+
+/// Why a single line cannot be taken as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("unparsable line: {0}")]
+    Unparsable(String),
+    #[error("hash mismatch: the line hashes to {actual}, it records {recorded}")]
+    HashMismatch { recorded: String, actual: String },
+}
+
+/// `ts` as journaled: RFC 3339, UTC, milliseconds, `Z`.
+pub fn format_ts(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Encode one line (without its newline). `event` (an [`Event`], or its masked JSON value)
+/// must serialize as an object whose first member is `kind`.
+pub fn encode(
+    seq: u64,
+    ts: DateTime<Utc>,
+    event: &impl serde::Serialize,
+    prev: &str,
+) -> Result<String, serde_json::Error> {
+    let body = serde_json::to_string(event)?;
+    // An internally tagged enum serializes as `{"kind":...}`: splice its members in.
+    let inner = body
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .unwrap_or(&body);
+    let mut line = String::with_capacity(body.len() + 200);
+    line.push_str("{\"seq\":");
+    line.push_str(&seq.to_string());
+    line.push_str(",\"ts\":\"");
+    line.push_str(&format_ts(ts));
+    line.push_str("\",");
+    line.push_str(inner);
+    line.push_str(",\"prev\":\"");
+    line.push_str(prev);
+    line.push_str("\"}");
+    let hash = sha256_hex(line.as_bytes());
+    line.pop();
+    line.push_str(HASH_KEY);
+    line.push('"');
+    line.push_str(&hash);
+    line.push_str("\"}");
+    Ok(line)
+}
+
+/// Check a line's own hash: split at the last `,"hash":`, require a 64-hex string and `}` after
+/// it, and hash the part before it followed by `}`. Returns the recorded hash.
+pub fn check_hash(line: &[u8]) -> Result<&str, LineError> {
+    let at = memrfind(line, HASH_KEY.as_bytes())
+        .ok_or_else(|| LineError::Unparsable("no \"hash\" member at the end".to_string()))?;
+    let tail = &line[at + HASH_KEY.len()..];
+    let recorded = tail
+        .strip_prefix(b"\"")
+        .and_then(|t| t.strip_suffix(b"\"}"))
+        .filter(|h| h.len() == 64 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .ok_or_else(|| {
+            LineError::Unparsable(
+                "\"hash\" is not the last member or not 64 lowercase hex digits".to_string(),
+            )
+        })?;
+    let mut hasher = Sha256::new();
+    hasher.update(&line[..at]);
+    hasher.update(b"}");
+    let actual = hex::encode(hasher.finalize());
+    // Checked above to be ASCII hex.
+    let recorded = std::str::from_utf8(recorded).unwrap_or_default();
+    if actual == recorded {
+        Ok(recorded)
+    } else {
+        Err(LineError::HashMismatch {
+            recorded: recorded.to_string(),
+            actual,
+        })
+    }
+}
+
+fn memrfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// The envelope alone, plus an output file reference: what verification needs, cheap to parse.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub kind: String,
+    pub prev: String,
+    pub hash: String,
+    #[serde(default)]
+    pub file: Option<OutputFile>,
+}
+
+impl Envelope {
+    pub fn parse(line: &[u8]) -> Result<Envelope, LineError> {
+        serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))
+    }
+}
+
+/// Parse a line fully (envelope and event), without checking its hash.
+pub fn parse(line: &[u8]) -> Result<Record, LineError> {
+    parse_with(line, &Envelope::parse(line)?)
+}
+
+/// Parse a line's event, its envelope already parsed. The event's tagged form ignores the
+/// envelope's members, so the line is read once with no flattening.
+pub fn parse_with(line: &[u8], env: &Envelope) -> Result<Record, LineError> {
+    let event: Event =
+        serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))?;
+    Ok(Record {
+        seq: env.seq,
+        ts: env.ts,
+        event,
+        prev: env.prev.clone(),
+        hash: env.hash.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note() -> Event {
+        Event::Note {
+            operator: "kim".into(),
+            text: "a \"quoted\" ,\"hash\": inside".into(),
+        }
+    }
+
+    fn ts() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T08:14:03.12Z")
+            .expect("valid literal")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn encoded_line_has_envelope_order_and_hash_last() {
+        let line = encode(7, ts(), &note(), GENESIS).expect("encodes");
+        assert!(line.starts_with(
+            r#"{"seq":7,"ts":"2026-11-22T08:14:03.120Z","kind":"note","operator":"kim""#
+        ));
+        let recorded = check_hash(line.as_bytes()).expect("own hash verifies");
+        assert!(line.ends_with(&format!(",\"hash\":\"{recorded}\"}}")));
+        let cut = line.rfind(",\"hash\":").expect("has hash");
+        assert_eq!(
+            recorded,
+            sha256_hex(format!("{}}}", &line[..cut]).as_bytes())
+        );
+    }
+
+    #[test]
+    fn parse_round_trips_the_event() {
+        let line = encode(1, ts(), &note(), GENESIS).expect("encodes");
+        let r = parse(line.as_bytes()).expect("parses");
+        assert_eq!(
+            (r.seq, r.ts, r.event, r.prev.as_str()),
+            (1, ts(), note(), GENESIS)
+        );
+    }
+
+    #[test]
+    fn changed_byte_is_a_hash_mismatch() {
+        let line = encode(1, ts(), &note(), GENESIS)
+            .expect("encodes")
+            .replace("kim", "lee");
+        assert!(matches!(
+            check_hash(line.as_bytes()),
+            Err(LineError::HashMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_var_named_hash_does_not_confuse_the_split() {
+        let ev = Event::RunStarted {
+            runbook: "r".into(),
+            runbook_sha256: "x".into(),
+            operator: "o".into(),
+            vars: [("hash".to_string(), "v".to_string())]
+                .into_iter()
+                .collect(),
+            version: "0".into(),
+            mode: crate::engine::state::Mode::Drill,
+            services: vec![],
+        };
+        let line = encode(1, ts(), &ev, GENESIS).expect("encodes");
+        assert!(check_hash(line.as_bytes()).is_ok());
+    }
+}

@@ -1,0 +1,140 @@
+//! Replay: fold a journal's events into what a resumed run needs (`ResumeFacts`, the seq to
+//! record in `resumed`), and check that the runbook is the one the journal began with.
+//! Pure: works on records already read; no IO.
+
+use indexmap::IndexMap;
+
+use crate::engine::event::ResumeFacts;
+use crate::engine::state::{Phase, PhaseKey, ServiceState, StepOutcome, StepRef};
+use crate::journal::event::Event;
+use crate::journal::record::Record;
+use crate::runbook::model::{HostId, Runbook, ServiceId};
+
+/// What a journal says about the run it recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    pub facts: ResumeFacts,
+    /// The last seq in the journal: the `from_seq` of the `resumed` event.
+    pub from_seq: u64,
+    /// `run_started.runbook_sha256`, if the journal has a `run_started`.
+    pub runbook_sha256: Option<String>,
+    /// Restore steps recorded `ok` whose names the runbook no longer has (service, step, host).
+    pub unknown_steps: Vec<(ServiceId, String, HostId)>,
+    /// Steps started and never finished: in flight when the run stopped; re-check these.
+    pub in_flight: Vec<(ServiceId, Phase, String, HostId)>,
+    /// The run had finished (`run_finished` is the last word, not followed by `resumed`).
+    pub finished: bool,
+}
+
+/// Fold `records` into resume facts, mapping step names to indexes of `runbook`.
+pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
+    let mut out = Replay::default();
+    let mut states: IndexMap<ServiceId, (ServiceState, Option<String>)> = IndexMap::new();
+    let mut ok_steps: IndexMap<(ServiceId, String, HostId), ()> = IndexMap::new();
+    let mut open: IndexMap<(ServiceId, Phase, String, HostId), ()> = IndexMap::new();
+    for r in records {
+        out.from_seq = r.seq;
+        match &r.event {
+            Event::RunStarted { runbook_sha256, .. } => {
+                if out.runbook_sha256.is_none() {
+                    out.runbook_sha256 = Some(runbook_sha256.clone());
+                }
+                out.finished = false;
+            }
+            Event::ServiceState {
+                service,
+                to,
+                reason,
+                ..
+            } => {
+                states.insert(service.clone(), (*to, reason.clone()));
+            }
+            Event::StepStarted {
+                service,
+                phase,
+                step,
+                host,
+                ..
+            } => {
+                open.insert((service.clone(), *phase, step.clone(), host.clone()), ());
+            }
+            Event::StepFinished {
+                service,
+                phase,
+                step,
+                host,
+                outcome,
+                ..
+            } => {
+                open.shift_remove(&(service.clone(), *phase, step.clone(), host.clone()));
+                if *phase == Phase::Restore && *outcome == StepOutcome::Ok {
+                    ok_steps.insert((service.clone(), step.clone(), host.clone()), ());
+                }
+            }
+            Event::Resumed { .. } => out.finished = false,
+            Event::RunFinished { .. } => out.finished = true,
+            _ => {}
+        }
+    }
+    out.facts.states = states
+        .into_iter()
+        .map(|(id, (state, reason))| (id, state, reason))
+        .collect();
+    for (service, step, host) in ok_steps.into_keys() {
+        match restore_index(runbook, &service, &step) {
+            Some(index) => out.facts.restored_steps.push((
+                StepRef {
+                    service,
+                    phase: PhaseKey::Restore,
+                    index,
+                },
+                host,
+            )),
+            None => out.unknown_steps.push((service, step, host)),
+        }
+    }
+    out.in_flight = open.into_keys().collect();
+    out
+}
+
+fn restore_index(runbook: &Runbook, service: &ServiceId, step: &str) -> Option<usize> {
+    runbook
+        .services
+        .iter()
+        .find(|s| &s.id == service)?
+        .restores
+        .iter()
+        .position(|s| s.name == step)
+}
+
+/// The runbook differs from the one the journal began with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunbookMismatch {
+    #[error(
+        "runbook '{path}' changed since the journal began (sha256 {actual}, the journal records {recorded}); pass --force to resume anyway"
+    )]
+    Changed {
+        path: String,
+        recorded: String,
+        actual: String,
+    },
+    #[error("the journal has no run_started event, so it cannot be resumed")]
+    NoRunStarted,
+}
+
+/// Check `runbook.sha256` against the journal's `run_started.runbook_sha256`.
+pub fn check_runbook(replay: &Replay, runbook: &Runbook) -> Result<(), RunbookMismatch> {
+    let recorded = replay
+        .runbook_sha256
+        .as_ref()
+        .ok_or(RunbookMismatch::NoRunStarted)?;
+    if *recorded == runbook.sha256 {
+        Ok(())
+    } else {
+        Err(RunbookMismatch::Changed {
+            path: runbook.path.display().to_string(),
+            recorded: recorded.clone(),
+            actual: runbook.sha256.clone(),
+        })
+    }
+}

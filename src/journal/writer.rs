@@ -1,0 +1,421 @@
+//! The one writer of a journal file: masks secrets, chains and hashes each event, appends
+//! it, and fsyncs before returning for events something waits on. Never rewrites a
+//! complete line; the only truncation is of a torn tail when a journal is reopened.
+
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::journal::event::{Event, OutputFile};
+use crate::journal::mask::Masker;
+use crate::journal::record::{self, GENESIS};
+use crate::journal::verify::{self, ReadError, Report};
+use crate::runbook::model::{HostId, ServiceId};
+
+/// Output chunks larger than this (or not UTF-8) go to a side file.
+pub const DEFAULT_SPILL_BYTES: usize = 64 * 1024;
+/// How much of a spilled chunk is kept inline as a preview.
+const PREVIEW_BYTES: usize = 256;
+
+/// Where time comes from, so tests can fix it.
+pub trait Clock: Send {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that reads what it was last set to; clones share the time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = t;
+    }
+
+    pub fn advance(&self, d: chrono::TimeDelta) {
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal '{path}': {source}; check the folder exists, is writable and has space")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("journal '{0}' already exists; pass a new path with --journal, or --resume it")]
+    Exists(PathBuf),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(
+        "journal '{path}' does not verify ({problem}); it cannot be continued — run `bringup verify` on it"
+    )]
+    Broken { path: PathBuf, problem: String },
+    #[error("cannot encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// What one append wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Whether an append waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written and fsynced before the call returns (anything something will act on).
+    Sync,
+    /// Written to the file (safe from a crash of bringup, not of the machine) and fsynced
+    /// with the next `Sync` append or [`JournalWriter::sync`]: group commit for output.
+    Buffered,
+}
+
+/// `journal/<runbook stem>-<UTC time>.jsonl`, relative to the working folder.
+pub fn default_path(runbook: &Path, now: DateTime<Utc>) -> PathBuf {
+    let stem = runbook
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy());
+    PathBuf::from("journal").join(format!("{stem}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
+}
+
+/// The folder holding a journal's output side files: `<journal>.d`.
+pub fn side_dir(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(".d");
+    journal.with_file_name(name)
+}
+
+pub struct JournalWriter {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    prev: String,
+    masker: Masker,
+    clock: Box<dyn Clock>,
+    unsynced: bool,
+    spill_bytes: usize,
+    /// Length of the file up to the last complete line: a failed write is cut back to it.
+    len: u64,
+}
+
+impl std::fmt::Debug for JournalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalWriter")
+            .field("path", &self.path)
+            .field("seq", &self.seq)
+            .field("prev", &self.prev)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JournalWriter {
+    /// Start a new journal (its folder is created); refuses to overwrite an existing file.
+    pub fn create(path: &Path, secrets: &[String]) -> Result<JournalWriter> {
+        Self::create_with_clock(path, secrets, Box::new(SystemClock))
+    }
+
+    pub fn create_with_clock(
+        path: &Path,
+        secrets: &[String],
+        clock: Box<dyn Clock>,
+    ) -> Result<JournalWriter> {
+        let io_err = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    JournalError::Exists(path.to_path_buf())
+                } else {
+                    io_err(e)
+                }
+            })?;
+        sync_parent(path);
+        Ok(JournalWriter {
+            path: path.to_path_buf(),
+            file,
+            seq: 0,
+            prev: GENESIS.to_string(),
+            masker: Masker::new(secrets),
+            clock,
+            unsynced: false,
+            spill_bytes: DEFAULT_SPILL_BYTES,
+            len: 0,
+        })
+    }
+
+    /// Reopen a journal to continue it: verify it, cut away a torn last line (reported in
+    /// the returned `Report`), and continue `seq` and `prev` from the last complete line.
+    pub fn resume(path: &Path, secrets: &[String]) -> Result<(JournalWriter, Report)> {
+        Self::resume_with_clock(path, secrets, Box::new(SystemClock))
+    }
+
+    pub fn resume_with_clock(
+        path: &Path,
+        secrets: &[String],
+        clock: Box<dyn Clock>,
+    ) -> Result<(JournalWriter, Report)> {
+        let report = verify::verify(path)?;
+        if let Some(p) = report.first_problem() {
+            return Err(JournalError::Broken {
+                path: path.to_path_buf(),
+                problem: p.to_string(),
+            });
+        }
+        let io_err = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new().append(true).open(path).map_err(io_err)?;
+        if report.torn.is_some() {
+            file.set_len(report.complete_len).map_err(io_err)?;
+        }
+        let mut len = report.complete_len;
+        if report.missing_newline {
+            file.write_all(b"\n").map_err(io_err)?;
+            len += 1;
+        }
+        file.sync_data().map_err(io_err)?;
+        let writer = JournalWriter {
+            path: path.to_path_buf(),
+            file,
+            seq: report.last_seq,
+            prev: report
+                .last_hash
+                .clone()
+                .unwrap_or_else(|| GENESIS.to_string()),
+            masker: Masker::new(secrets),
+            clock,
+            unsynced: false,
+            spill_bytes: DEFAULT_SPILL_BYTES,
+            len,
+        };
+        Ok((writer, report))
+    }
+
+    /// Change the size above which an output chunk goes to a side file.
+    pub fn set_spill_bytes(&mut self, bytes: usize) {
+        self.spill_bytes = bytes.max(1);
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The seq of the last line written (0 before the first).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The hash of the last line written (64 zeros before the first).
+    pub fn last_hash(&self) -> &str {
+        &self.prev
+    }
+
+    /// Append one event, on disk before this returns.
+    pub fn append(&mut self, event: &Event) -> Result<Appended> {
+        self.append_with(event, Durability::Sync)
+    }
+
+    /// Append several events with one fsync at the end.
+    pub fn append_batch<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<Vec<Appended>> {
+        let out = events
+            .into_iter()
+            .map(|e| self.append_with(e, Durability::Buffered))
+            .collect::<Result<Vec<_>>>()?;
+        self.sync()?;
+        Ok(out)
+    }
+
+    pub fn append_with(&mut self, event: &Event, durability: Durability) -> Result<Appended> {
+        let seq = self.seq + 1;
+        let ts = self.clock.now();
+        let line = if self.masker.is_empty() {
+            record::encode(seq, ts, event, &self.prev)?
+        } else {
+            let mut value = serde_json::to_value(event)?;
+            self.masker.mask_value(&mut value);
+            record::encode(seq, ts, &value, &self.prev)?
+        };
+        let hash = line[line.len() - 66..line.len() - 2].to_string();
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+        if let Err(e) = self.io(|f| f.write_all(&bytes)) {
+            // Never leave half a line for the next append to continue: cut back to the
+            // last complete line (best effort; `verify` reports a torn tail otherwise).
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += bytes.len() as u64;
+        self.unsynced = true;
+        if durability == Durability::Sync {
+            self.sync()?;
+        }
+        self.seq = seq;
+        self.prev.clone_from(&hash);
+        Ok(Appended { seq, hash })
+    }
+
+    /// Record one chunk of a step's output (group-committed). A chunk over the spill size,
+    /// or not valid UTF-8, is written byte for byte (secrets masked) to
+    /// `<journal>.d/<seq>.out` and referenced with its size and sha256. Callers bound
+    /// memory by passing output in chunks (lines up to some size), never all at once.
+    pub fn append_output(
+        &mut self,
+        service: &ServiceId,
+        step: &str,
+        host: &HostId,
+        bytes: &[u8],
+    ) -> Result<Appended> {
+        let inline = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|_| bytes.len() <= self.spill_bytes);
+        let (text, file) = if let Some(text) = inline {
+            (text.to_string(), None)
+        } else {
+            let masked = self.masker.mask_bytes(bytes);
+            let file = self.spill(self.seq + 1, &masked)?;
+            let cut = masked.len().min(PREVIEW_BYTES);
+            let mut preview = String::from_utf8_lossy(&masked[..cut]).into_owned();
+            let _ = write!(preview, "… [{} bytes in {}]", masked.len(), file.path);
+            (preview, Some(file))
+        };
+        let event = Event::StepOutput {
+            service: service.clone(),
+            step: step.to_string(),
+            host: host.clone(),
+            text,
+            file,
+        };
+        self.append_with(&event, Durability::Buffered)
+    }
+
+    fn spill(&self, seq: u64, bytes: &[u8]) -> Result<OutputFile> {
+        let dir = side_dir(&self.path);
+        let name = format!("{seq}.out");
+        let path = dir.join(&name);
+        let io_err = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io_err)?;
+        let mut f = File::create(&path).map_err(io_err)?;
+        f.write_all(bytes).map_err(io_err)?;
+        f.sync_data().map_err(io_err)?;
+        let dir_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(OutputFile {
+            path: format!("{dir_name}/{name}"),
+            bytes: bytes.len() as u64,
+            sha256: record::sha256_hex(bytes),
+        })
+    }
+
+    /// Make everything written so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.io(|f| f.sync_data())?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    fn io(&mut self, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+        f(&mut self.file).map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        let _ = self.sync();
+    }
+}
+
+/// Make a newly created file's directory entry durable (best effort: not every platform can).
+fn sync_parent(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_is_under_journal_with_stem_and_utc_time() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T08:14:03Z")
+            .expect("literal")
+            .with_timezone(&Utc);
+        assert_eq!(
+            default_path(Path::new("runbooks/pangyo.toml"), t),
+            PathBuf::from("journal/pangyo-20261122T081403Z.jsonl")
+        );
+    }
+
+    #[test]
+    fn side_dir_sits_beside_the_journal() {
+        assert_eq!(
+            side_dir(Path::new("j/run.jsonl")),
+            PathBuf::from("j/run.jsonl.d")
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Metrics as the reports compute them from a journal alone: RTO met, missed and pending,
+//! time to first and to all restored, restore attempts; and the empty-journal edge.
+
+use std::path::Path;
+
+use bringup::engine::state::{Mode, ServiceState as S};
+use bringup::export::metrics::Rto;
+use bringup::journal::{self, Event, JournalWriter, ManualClock, ServiceInfo};
+use bringup::runbook::model::ServiceId;
+use chrono::{DateTime, TimeDelta, Utc};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("literal")
+        .with_timezone(&Utc)
+}
+
+fn svc(id: &str, rto_min: u64) -> ServiceInfo {
+    ServiceInfo {
+        id: ServiceId::new(id),
+        name: id.to_uppercase(),
+        tier: 1,
+        rto_ms: Some(rto_min * 60_000),
+        depends_on: Vec::new(),
+        checks: Vec::new(),
+    }
+}
+
+fn state(id: &str, from: S, to: S) -> Event {
+    Event::ServiceState {
+        service: ServiceId::new(id),
+        from,
+        to,
+        reason: None,
+    }
+}
+
+/// fast: down at 1 min, restored at 4 min (RTO 5 min: met), after two restore attempts.
+/// slow: down at 1 min, restored at 12 min (RTO 10 min: missed).
+/// late: down at 1 min, never restored, RTO 60 min, run still going at 12 min (pending).
+fn write(path: &Path, finish: bool) {
+    let clock = ManualClock::new(t0());
+    let mut w =
+        JournalWriter::create_with_clock(path, &[], Box::new(clock.clone())).expect("create");
+    let mut at = |min: i64, e: Event| {
+        clock.set(t0() + TimeDelta::minutes(min));
+        w.append(&e).expect("append");
+    };
+    at(
+        0,
+        Event::RunStarted {
+            runbook: "drill".into(),
+            runbook_sha256: "ab".repeat(32),
+            operator: "park".into(),
+            vars: indexmap::IndexMap::new(),
+            version: "0.1.0".into(),
+            mode: Mode::Drill,
+            services: vec![svc("fast", 5), svc("slow", 10), svc("late", 60)],
+        },
+    );
+    for id in ["fast", "slow", "late"] {
+        at(1, state(id, S::Checking, S::Down));
+    }
+    at(2, state("fast", S::Down, S::Restoring));
+    at(2, state("fast", S::Restoring, S::Failed));
+    at(3, state("fast", S::Failed, S::Restoring));
+    at(4, state("fast", S::Restoring, S::Restored));
+    at(5, state("slow", S::Down, S::Restoring));
+    at(12, state("slow", S::Restoring, S::Restored));
+    if finish {
+        at(
+            13,
+            Event::RunFinished {
+                outcome: "incomplete".into(),
+                services: indexmap::IndexMap::new(),
+            },
+        );
+    }
+}
+
+#[test]
+fn rto_is_met_missed_or_pending_measured_from_run_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("j.jsonl");
+    write(&path, false);
+    let j = journal::read_journal(&path).expect("read");
+    let a = bringup::export::analyse(&j);
+    let get = |id: &str| {
+        a.services
+            .iter()
+            .find(|s| s.info.id.as_str() == id)
+            .expect("service")
+    };
+    assert_eq!(get("fast").rto, Rto::Met);
+    assert_eq!(get("fast").restore_attempts, 2);
+    assert_eq!(get("fast").time_to_restore_ms, Some(3 * 60_000));
+    assert_eq!(get("slow").rto, Rto::Missed);
+    assert_eq!(get("slow").restored_after_ms, Some(12 * 60_000));
+    assert_eq!(get("late").rto, Rto::Pending);
+    assert_eq!(a.metrics.time_to_first_restored_ms, Some(4 * 60_000));
+    assert_eq!(a.metrics.time_to_all_restored_ms, None);
+    assert_eq!(a.metrics.services_down, 3);
+}
+
+#[test]
+fn a_finished_run_reports_an_unrestored_service_within_its_rto_as_not_restored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("j.jsonl");
+    write(&path, true);
+    let j = journal::read_journal(&path).expect("read");
+    let a = bringup::export::analyse(&j);
+    let late = a
+        .services
+        .iter()
+        .find(|s| s.info.id.as_str() == "late")
+        .expect("late");
+    assert_eq!(late.rto, Rto::NotRestored);
+    assert_eq!(late.state, S::Down);
+}
+
+#[test]
+fn an_empty_journal_verifies_and_exports_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.jsonl");
+    std::fs::write(&path, "").expect("write");
+    assert!(journal::verify(&path).expect("read").is_intact());
+    let j = journal::read_journal(&path).expect("read");
+    for f in [
+        bringup::cli::ExportFormat::Markdown,
+        bringup::cli::ExportFormat::Status,
+        bringup::cli::ExportFormat::Html,
+        bringup::cli::ExportFormat::Json,
+        bringup::cli::ExportFormat::Csv,
+    ] {
+        assert!(!bringup::export::render(&j, f).expect("renders").is_empty());
+    }
+}
