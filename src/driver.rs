@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{
-    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ServiceState, StepOutcome,
-    StepRef, classify_exit,
+    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ResumeFacts, ServiceState,
+    StepOutcome, StepRef, classify_exit,
 };
 use crate::exec::{Executor, StepResult};
-use crate::journal::{Event, JournalError, JournalWriter, Record};
+use crate::journal::{Event, JournalError, JournalWriter};
 use crate::runbook::model::{Runbook, ServiceId, StepAction};
 
 /// How many output lines may wait between a transport and the driver before the transport
@@ -41,11 +41,21 @@ pub enum Message {
     Wake(crate::engine::TimerId),
 }
 
+/// An event as it went onto disk.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub seq: u64,
+    pub ts: chrono::DateTime<chrono::Utc>,
+    pub event: Event,
+    /// The journal line (secrets masked), without its newline.
+    pub line: String,
+}
+
 /// What a front end should show or ask, produced while carrying out effects.
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// An event is on disk (the TUI's timeline, `run --format json`'s lines).
-    Journaled(Record),
+    Journaled(Entry),
     /// An output line of a running step, secrets masked.
     Output {
         step: StepRef,
@@ -67,7 +77,6 @@ pub enum Notice {
 
 struct Running {
     launch: Launch,
-    cancel: CancellationToken,
     matcher: Option<regex::Regex>,
     expect_exit: i32,
     seen: String,
@@ -138,10 +147,27 @@ impl Driver {
         self.finished.as_deref()
     }
 
+    /// Append and fsync one event.
+    fn write(&mut self, event: Event) -> Result<Notice, JournalError> {
+        let appended = self.journal.append(&event)?;
+        Ok(Notice::Journaled(Entry {
+            seq: appended.seq,
+            ts: appended.ts,
+            event,
+            line: appended.line,
+        }))
+    }
+
     /// Journal an event that records an operator's act (a note, a host key accepted...).
     pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
-        let record = self.journal.append(event)?;
-        Ok(vec![Notice::Journaled(record)])
+        Ok(vec![self.write(event)?])
+    }
+
+    /// Continue a journaled run: recorded states and successful restore steps are taken as
+    /// they are; what was in flight is checked again.
+    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
+        let effects = self.engine.resume(facts);
+        self.apply(effects)
     }
 
     /// Feed an operator's or the plan's input to the engine and carry out what follows.
@@ -149,26 +175,30 @@ impl Driver {
         if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
             self.finished = None;
         }
-        if let Input::Restore { service, by_hand: true } = &input {
-            let record = self.journal.append(Event::OperatorAction {
+        if let Input::Restore {
+            service,
+            by_hand: true,
+        } = &input
+        {
+            let notice = self.write(Event::OperatorAction {
                 operator: self.operator.clone(),
                 service: service.clone(),
                 action: "restore started by hand".to_string(),
                 reason: None,
             })?;
-            let mut notices = vec![Notice::Journaled(record)];
+            let mut notices = vec![notice];
             let effects = self.engine.handle(input);
             notices.extend(self.apply(effects)?);
             return Ok(notices);
         }
         if let Input::Skip { service, reason } = &input {
-            let record = self.journal.append(Event::OperatorAction {
+            let notice = self.write(Event::OperatorAction {
                 operator: self.operator.clone(),
                 service: service.clone(),
                 action: "skipped".to_string(),
                 reason: Some(reason.clone()),
             })?;
-            let mut notices = vec![Notice::Journaled(record)];
+            let mut notices = vec![notice];
             let effects = self.engine.handle(input);
             notices.extend(self.apply(effects)?);
             return Ok(notices);
@@ -184,13 +214,13 @@ impl Driver {
         decision: Decision,
         operator: &str,
     ) -> Result<Vec<Notice>, JournalError> {
-        let record = self.journal.append(Event::Approval {
+        let notice = self.write(Event::Approval {
             service: step.service.clone(),
             step: self.step_name(&step),
             decision,
             operator: operator.to_string(),
         })?;
-        let mut notices = vec![Notice::Journaled(record)];
+        let mut notices = vec![notice];
         let effects = self.engine.handle(Input::Approval { step, decision });
         notices.extend(self.apply(effects)?);
         Ok(notices)
@@ -202,13 +232,13 @@ impl Driver {
         step: StepRef,
         outcome: ManualOutcome,
     ) -> Result<Vec<Notice>, JournalError> {
-        let record = self.journal.append(Event::Manual {
+        let notice = self.write(Event::Manual {
             service: step.service.clone(),
             step: self.step_name(&step),
             outcome,
             operator: self.operator.clone(),
         })?;
-        let mut notices = vec![Notice::Journaled(record)];
+        let mut notices = vec![notice];
         let effects = self.engine.handle(Input::Manual { step, outcome });
         notices.extend(self.apply(effects)?);
         Ok(notices)
@@ -247,11 +277,11 @@ impl Driver {
             .iter()
             .map(|(id, view)| (id.clone(), view.state))
             .collect();
-        let record = self.journal.append(Event::RunFinished {
+        let notice = self.write(Event::RunFinished {
             outcome: outcome.to_string(),
             services,
         })?;
-        Ok(vec![Notice::Journaled(record)])
+        Ok(vec![notice])
     }
 
     fn on_output(&mut self, attempt: AttemptId, line: &str) -> Result<Vec<Notice>, JournalError> {
@@ -266,14 +296,25 @@ impl Driver {
         let host = running.launch.host.clone();
         let name = self.step_name(&step);
         let line = self.runbook.redact(line);
-        let record = self.journal.append_output(Event::StepOutput {
-            service: step.service.clone(),
-            step: name,
-            host: host.clone(),
-            text: line.clone(),
-        })?;
+        // Group-committed: output is written at once and made durable with the next event
+        // that something acts on.
+        let appended = self
+            .journal
+            .append_output(&step.service, &name, &host, line.as_bytes())?;
+        let entry = Entry {
+            seq: appended.seq,
+            ts: appended.ts,
+            event: Event::StepOutput {
+                service: step.service.clone(),
+                step: name,
+                host: host.clone(),
+                text: line.clone(),
+                file: None,
+            },
+            line: appended.line,
+        };
         Ok(vec![
-            Notice::Journaled(record),
+            Notice::Journaled(entry),
             Notice::Output { step, host, line },
         ])
     }
@@ -299,7 +340,7 @@ impl Driver {
             }
             (outcome, _) => outcome,
         };
-        let record = self.journal.append(Event::StepFinished {
+        let notice = self.write(Event::StepFinished {
             service: launch.step.service.clone(),
             phase: launch.step.phase.into(),
             step: self.step_name(&launch.step),
@@ -310,7 +351,7 @@ impl Driver {
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
             error: error.clone(),
         })?;
-        let mut notices = vec![Notice::Journaled(record)];
+        let mut notices = vec![notice];
         let effects = self.engine.handle(Input::StepFinished {
             attempt,
             outcome,
@@ -333,13 +374,13 @@ impl Driver {
                     to,
                     reason,
                 } => {
-                    let record = self.journal.append(Event::ServiceState {
+                    let notice = self.write(Event::ServiceState {
                         service,
                         from,
                         to,
                         reason: reason.map(|r| self.runbook.redact(&r)),
                     })?;
-                    notices.push(Notice::Journaled(record));
+                    notices.push(notice);
                 }
                 Effect::Run {
                     launch,
@@ -349,7 +390,7 @@ impl Driver {
                     expect_exit,
                 } => {
                     // On disk before the command is sent.
-                    let record = self.journal.append(Event::StepStarted {
+                    let notice = self.write(Event::StepStarted {
                         service: launch.step.service.clone(),
                         phase: launch.step.phase.into(),
                         step: self.step_name(&launch.step),
@@ -357,7 +398,7 @@ impl Driver {
                         attempt: launch.attempt,
                         command: command.shown.clone(),
                     })?;
-                    notices.push(Notice::Journaled(record));
+                    notices.push(notice);
                     self.launch(launch, command.text, timeout, expect_output, expect_exit);
                 }
                 Effect::AskApproval { step, commands } => {
@@ -401,11 +442,10 @@ impl Driver {
         expect_exit: i32,
     ) {
         let attempt = launch.attempt_id;
-        let cancel = self.stop.child_token();
+        let token = self.stop.child_token();
         let exec = self.exec.clone();
         let tx = self.tx.clone();
         let host = launch.host.clone();
-        let token = cancel.clone();
         tokio::spawn(async move {
             let (out_tx, mut out_rx) = mpsc::channel::<String>(OUTPUT_CHANNEL);
             let forward_tx = tx.clone();
@@ -429,7 +469,6 @@ impl Driver {
             attempt,
             Running {
                 launch,
-                cancel,
                 matcher,
                 expect_exit,
                 seen: String::new(),

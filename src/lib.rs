@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod demo;
+pub mod driver;
 pub mod engine;
 pub mod exec;
 pub mod export;

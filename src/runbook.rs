@@ -9,9 +9,9 @@ pub mod plan;
 mod raw;
 mod validate;
 
+pub use diag::closest as suggest;
 pub use model::{HostId, Runbook, ServiceId};
 pub use plan::Plan;
-pub use diag::closest as suggest;
 pub use validate::BUILTIN_VARS;
 
 use std::path::Path;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use crate::cli::{RunArgs, RunFormat};
 use crate::cmd::session::{self, Session};
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
+use crate::driver::Entry;
 use crate::driver::{self, Driver, Notice};
 use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
-use crate::journal::{Event, Record};
+use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -230,7 +231,9 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 fn journal_failed(e: &crate::journal::JournalError) -> ExitCode {
-    eprintln!("bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded");
+    eprintln!(
+        "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
+    );
     ExitCode::from(EXIT_INTERRUPTED)
 }
 
@@ -314,10 +317,7 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
             "\n[tier {}] {} — {}",
             service.tier, service.id, service.name
         );
-        let phases = [
-            ("check", &service.checks),
-            ("restore", &service.restores),
-        ];
+        let phases = [("check", &service.checks), ("restore", &service.restores)];
         for (phase, steps) in phases {
             for step in steps {
                 let confirm = if step.confirm { "  (asks first)" } else { "" };
@@ -348,7 +348,10 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
         .collect();
     hosts.sort();
     hosts.dedup();
-    println!("\nHosts ({}): reachability, host key, authentication", hosts.len());
+    println!(
+        "\nHosts ({}): reachability, host key, authentication",
+        hosts.len()
+    );
     let probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))).await;
     let mut failures = 0;
     for (host, result) in hosts.iter().zip(probes) {
@@ -419,10 +422,12 @@ impl Printer {
 }
 
 /// One human line per journal event worth following; output lines are indented under steps.
-fn progress_line(record: &Record) -> Option<String> {
+fn progress_line(record: &Entry) -> Option<String> {
     let ts = record.ts.format("%H:%M:%S");
     let text = match &record.event {
-        Event::RunStarted { runbook, operator, .. } => {
+        Event::RunStarted {
+            runbook, operator, ..
+        } => {
             format!("{ts}  run started: '{runbook}' by {operator}")
         }
         Event::ServiceState {
@@ -431,7 +436,10 @@ fn progress_line(record: &Record) -> Option<String> {
             to,
             reason,
         } => {
-            let why = reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            let why = reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
             format!("{ts}  {service}: {from} → {to}{why}")
         }
         Event::StepStarted {
@@ -467,7 +475,10 @@ fn progress_line(record: &Record) -> Option<String> {
                 "✗"
             };
             let code = exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
-            let why = error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+            let why = error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default();
             format!(
                 "{ts}  {service}: {mark} {phase} '{step}' on {host}: {outcome}{code} in {:.1}s{why}",
                 Duration::from_millis(*duration_ms).as_secs_f64()
@@ -492,7 +503,10 @@ fn progress_line(record: &Record) -> Option<String> {
             action,
             reason,
         } => {
-            let why = reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            let why = reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
             format!("{ts}  {service}: {action} by {operator}{why}")
         }
         Event::HostKeyAccepted {

@@ -40,7 +40,11 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
         let flags: Vec<String> = unset.iter().map(|k| format!("--var {k}=…")).collect();
         eprintln!(
             "bringup: secret variable(s) {} of {} have no value; pass {} (secrets are shown as *** everywhere)",
-            unset.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "),
+            unset
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
             path.display(),
             flags.join(" ")
         );
@@ -93,40 +97,46 @@ impl Session {
     ) -> Result<Session, ExitCode> {
         let operator = operator(args);
         let options = EngineOptions {
-            only: args.only.iter().map(ServiceId::new).collect::<BTreeSet<_>>(),
+            only: args
+                .only
+                .iter()
+                .map(ServiceId::new)
+                .collect::<BTreeSet<_>>(),
             check_only,
         };
-        let mut engine = Engine::new(runbook.clone(), options);
+        let engine = Engine::new(runbook.clone(), options);
         let secrets = runbook.secret_values();
 
+        let mut resume_facts = None;
         let (journal, start_event, log_path) = if let Some(resume) = &args.resume {
-            let resumed = journal::replay::resume(resume, &runbook).map_err(|e| {
+            let bad = |e: &dyn std::fmt::Display| {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
                 ExitCode::from(EXIT_BAD_INPUT)
-            })?;
-            if resumed.runbook_sha256 != runbook.sha256 && !args.force {
-                eprintln!(
-                    "bringup: the runbook '{}' changed since the journal '{}' began (sha256 {} now, {} then); resuming could re-run steps under different commands. Pass --force to resume anyway (recorded in the journal).",
-                    runbook.path.display(),
-                    resume.display(),
-                    short(&runbook.sha256),
-                    short(&resumed.runbook_sha256)
-                );
-                return Err(ExitCode::from(EXIT_BAD_INPUT));
+            };
+            let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
+            let replayed = journal::replay(&recorded.records, &runbook);
+            let forced = match journal::check_runbook(&replayed, &runbook) {
+                Ok(()) => false,
+                Err(mismatch @ journal::RunbookMismatch::Changed { .. }) => {
+                    if !args.force {
+                        eprintln!(
+                            "bringup: {mismatch}; resuming could re-run steps under different commands"
+                        );
+                        return Err(ExitCode::from(EXIT_BAD_INPUT));
+                    }
+                    true
+                }
+                Err(e) => return Err(bad(&e)),
+            };
+            let (writer, report) = JournalWriter::resume(resume, &secrets).map_err(|e| bad(&e))?;
+            for warning in report.warnings() {
+                eprintln!("bringup: warning: {warning}");
             }
-            let writer = JournalWriter::open_append(resume, secrets).map_err(|e| {
-                eprintln!("bringup: cannot append to '{}': {e}", resume.display());
-                ExitCode::from(EXIT_BAD_INPUT)
-            })?;
-            if let Some(torn) = &resumed.torn {
-                eprintln!("bringup: warning: {torn}; it is ignored");
-            }
-            let _ = engine.resume(&resumed.facts);
-            let forced = resumed.runbook_sha256 != runbook.sha256;
+            resume_facts = Some(replayed.facts);
             (
                 writer,
                 Event::Resumed {
-                    from_seq: resumed.last_seq,
+                    from_seq: replayed.from_seq,
                     forced,
                 },
                 log_path(args, resume),
@@ -135,8 +145,8 @@ impl Session {
             let path = args
                 .journal
                 .clone()
-                .unwrap_or_else(|| journal::default_path(&runbook.path));
-            let writer = JournalWriter::create(&path, secrets).map_err(|e| {
+                .unwrap_or_else(|| journal::default_path(&runbook.path, chrono::Utc::now()));
+            let writer = JournalWriter::create(&path, &secrets).map_err(|e| {
                 eprintln!(
                     "bringup: cannot create the journal '{}': {e}; choose another place with --journal",
                     path.display()
@@ -152,10 +162,14 @@ impl Session {
 
         let exec = executor(&runbook, args)?;
         let (mut driver, messages) = Driver::new(engine, journal, exec, operator);
-        let start_notices = driver.record(start_event).map_err(|e| {
+        let journal_failed = |e: crate::journal::JournalError| {
             eprintln!("bringup: the journal cannot be written: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
-        })?;
+        };
+        let mut start_notices = driver.record(start_event).map_err(journal_failed)?;
+        if let Some(facts) = resume_facts {
+            start_notices.extend(driver.resume(&facts).map_err(journal_failed)?);
+        }
         Ok(Session {
             driver,
             messages,
@@ -164,10 +178,6 @@ impl Session {
             log_guard,
         })
     }
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 fn log_path(args: &OpenArgs, journal: &Path) -> PathBuf {
@@ -219,7 +229,9 @@ pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
             id: s.id.clone(),
             name: s.name.clone(),
             tier: s.tier,
-            rto_ms: s.rto.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            rto_ms: s
+                .rto
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             depends_on: s.depends_on.clone(),
             checks: s
                 .checks

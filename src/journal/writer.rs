@@ -97,6 +97,9 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 pub struct Appended {
     pub seq: u64,
     pub hash: String,
+    pub ts: DateTime<Utc>,
+    /// The line as written (secrets masked), without its newline.
+    pub line: String,
 }
 
 /// Whether an append waits for the disk.
@@ -287,7 +290,8 @@ impl JournalWriter {
             record::encode(seq, ts, &value, &self.prev)?
         };
         let hash = line[line.len() - 66..line.len() - 2].to_string();
-        let mut bytes = line.into_bytes();
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
         if let Err(e) = self.io(|f| f.write_all(&bytes)) {
             // Never leave half a line for the next append to continue: cut back to the
@@ -302,7 +306,12 @@ impl JournalWriter {
         }
         self.seq = seq;
         self.prev.clone_from(&hash);
-        Ok(Appended { seq, hash })
+        Ok(Appended {
+            seq,
+            hash,
+            ts,
+            line,
+        })
     }
 
     /// Record one chunk of a step's output (group-committed). A chunk over the spill size,
