@@ -254,7 +254,7 @@ impl Driver {
     pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
             Message::Output { attempt, line } => self.on_output(attempt, &line),
-            Message::Done { attempt, result } => self.on_done(attempt, result),
+            Message::Done { attempt, result } => self.on_done(attempt, &result),
             Message::Wake(timer) => {
                 let effects = self.engine.handle(Input::Wake(timer));
                 self.apply(effects)
@@ -322,7 +322,7 @@ impl Driver {
     fn on_done(
         &mut self,
         attempt: AttemptId,
-        result: StepResult,
+        result: &StepResult,
     ) -> Result<Vec<Notice>, JournalError> {
         let Some(running) = self.running.remove(&attempt) else {
             return Ok(Vec::new());
@@ -515,9 +515,5 @@ pub fn is_manual(runbook: &Runbook, step: &StepRef) -> bool {
 
 /// SPEC's exit code for a finished run: 0 when every selected service is up.
 pub fn exit_code(services: &[(ServiceId, ServiceState)]) -> u8 {
-    if services.iter().all(|(_, s)| s.is_up()) {
-        0
-    } else {
-        1
-    }
+    u8::from(!services.iter().all(|(_, s)| s.is_up()))
 }

@@ -3,9 +3,11 @@
 //! exit codes. Ordering decisions belong to the engine, not here.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::{RunArgs, RunFormat};
 use crate::cmd::session::{self, Session};
@@ -110,42 +112,13 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         }
         // Answer questions: --yes, the terminal, or nobody.
         while !asking && let Some(ask) = asks.pop_front() {
-            match ask {
-                Ask::Approval { step, commands } => {
-                    if args.yes {
-                        match drv.approve(step, Decision::Approved, &drv.operator().to_string()) {
-                            Ok(n) => pending.extend(n),
-                            Err(e) => return journal_failed(&e),
-                        }
-                    } else if interactive && !interrupted {
-                        asking = true;
-                        spawn_approval_prompt(&runbook, step, commands, answer_tx.clone());
-                    } else {
-                        eprintln!(
-                            "bringup: '{}' needs approval and there is no terminal to ask on; pass --yes to approve confirm steps",
-                            driver::step_name(&runbook, &step)
-                        );
-                        match drv.approve(step, Decision::Declined, "(no terminal)") {
-                            Ok(n) => pending.extend(n),
-                            Err(e) => return journal_failed(&e),
-                        }
-                    }
+            let can_ask = interactive && !interrupted;
+            match answer(&mut drv, &runbook, ask, args.yes, can_ask, &answer_tx) {
+                Ok((notices, prompted)) => {
+                    pending.extend(notices);
+                    asking = prompted;
                 }
-                Ask::Manual { step, instruction } => {
-                    if interactive && !interrupted {
-                        asking = true;
-                        spawn_manual_prompt(&runbook, step, instruction, answer_tx.clone());
-                    } else {
-                        eprintln!(
-                            "bringup: manual step '{}' needs an operator and there is no terminal; its service stays blocked",
-                            driver::step_name(&runbook, &step)
-                        );
-                        match drv.manual_unavailable(step) {
-                            Ok(n) => pending.extend(n),
-                            Err(e) => return journal_failed(&e),
-                        }
-                    }
-                }
+                Err(e) => return journal_failed(&e),
             }
         }
         if !pending.is_empty() {
@@ -192,11 +165,22 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         }
     }
 
+    conclude(&mut drv, &runbook, args, &printer, interrupted).await
+}
+
+/// Record the end, print the table of states, and map it to SPEC's exit code.
+async fn conclude(
+    drv: &mut Driver,
+    runbook: &Runbook,
+    args: &RunArgs,
+    printer: &Printer,
+    interrupted: bool,
+) -> ExitCode {
     let services: Vec<(crate::runbook::ServiceId, ServiceState)> = drv
         .engine()
         .services()
         .iter()
-        .filter(|(id, _)| session::selected(&runbook, &args.open.only, id))
+        .filter(|(id, _)| session::selected(runbook, &args.open.only, id))
         .map(|(id, v)| (id.clone(), v.state))
         .collect();
     let code = if interrupted {
@@ -215,10 +199,54 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     }
     drv.executor().shutdown().await;
     if args.check_only || args.format == RunFormat::Text {
-        printer.table(&drv, &services);
+        printer.table(drv, &services);
     }
     eprintln!("journal: {}", drv.journal_path().display());
     ExitCode::from(code)
+}
+
+/// Answer one question: approve with `--yes`, ask on the terminal (the answer comes back on
+/// `tx`; returns `true`), or, with nobody to ask, decline or leave the service blocked.
+fn answer(
+    drv: &mut Driver,
+    runbook: &Runbook,
+    ask: Ask,
+    yes: bool,
+    can_ask: bool,
+    tx: &tokio::sync::mpsc::Sender<Answer>,
+) -> Result<(Vec<Notice>, bool), crate::journal::JournalError> {
+    match ask {
+        Ask::Approval { step, commands } => {
+            if yes {
+                let operator = drv.operator().to_string();
+                Ok((drv.approve(step, Decision::Approved, &operator)?, false))
+            } else if can_ask {
+                spawn_approval_prompt(runbook, step, commands, tx.clone());
+                Ok((Vec::new(), true))
+            } else {
+                eprintln!(
+                    "bringup: '{}' needs approval and there is no terminal to ask on; pass --yes to approve confirm steps",
+                    driver::step_name(runbook, &step)
+                );
+                Ok((
+                    drv.approve(step, Decision::Declined, "(no terminal)")?,
+                    false,
+                ))
+            }
+        }
+        Ask::Manual { step, instruction } => {
+            if can_ask {
+                spawn_manual_prompt(runbook, step, instruction, tx.clone());
+                Ok((Vec::new(), true))
+            } else {
+                eprintln!(
+                    "bringup: manual step '{}' needs an operator and there is no terminal; its service stays blocked",
+                    driver::step_name(runbook, &step)
+                );
+                Ok((drv.manual_unavailable(step)?, false))
+            }
+        }
+    }
 }
 
 async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
@@ -252,7 +280,7 @@ fn spawn_approval_prompt(
             commands.len()
         );
         for (host, command) in &commands {
-            text.push_str(&format!("    {host}: {command}\n"));
+            let _ = writeln!(text, "    {host}: {command}");
         }
         text.push_str("  Approve? [y/N] ");
         let decision = match ask_line(&text) {
@@ -383,9 +411,7 @@ impl Printer {
         match (self.format, notice) {
             (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
             (RunFormat::Text, Notice::Journaled(record)) => {
-                if let Some(line) = progress_line(record) {
-                    println!("{line}");
-                }
+                println!("{}", progress_line(record));
             }
             _ => {}
         }
@@ -422,9 +448,9 @@ impl Printer {
 }
 
 /// One human line per journal event worth following; output lines are indented under steps.
-fn progress_line(record: &Entry) -> Option<String> {
+fn progress_line(record: &Entry) -> String {
     let ts = record.ts.format("%H:%M:%S");
-    let text = match &record.event {
+    match &record.event {
         Event::RunStarted {
             runbook, operator, ..
         } => {
@@ -514,8 +540,5 @@ fn progress_line(record: &Entry) -> Option<String> {
         } => format!("{ts}  host key of {host} accepted: {fingerprint}"),
         Event::Resumed { from_seq, .. } => format!("{ts}  resumed after event {from_seq}"),
         Event::RunFinished { outcome, .. } => format!("{ts}  run finished: {outcome}"),
-    };
-    Some(text)
+    }
 }
-
-use std::time::Duration;

@@ -243,6 +243,7 @@ mod tests {
             step: "x".into(),
             host: crate::runbook::model::HostId::new("h"),
             text: "hi".into(),
+            file: None,
         };
         t.push(ts(), &out);
         assert!(t.is_empty());
