@@ -269,6 +269,14 @@ impl Driver {
         self.apply(effects)
     }
 
+    /// The journal failed: cancel every running step on its host and journal nothing more
+    /// (nothing can be). Returns how many steps were in flight; each still reports `Done` on
+    /// the message channel once its command is stopped, which the caller may wait for.
+    pub fn abandon(&mut self) -> usize {
+        self.stop.cancel();
+        self.running.len()
+    }
+
     /// Record the end of the run. `outcome` is SPEC's word for it.
     pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
         let services: IndexMap<ServiceId, ServiceState> = self

@@ -359,3 +359,82 @@ fn a_journal_with_a_torn_last_line_verifies_with_a_warning_and_resumes() {
     assert_eq!(code(&after), Some(0), "{}", stderr(&after));
     assert!(!stderr(&after).contains("torn"), "{}", stderr(&after));
 }
+
+/// `bringup run --yes` with its file size limited to `blocks` × 512 bytes and SIGXFSZ
+/// ignored, so a journal append past the limit fails with EFBIG.
+fn limited_run(rig: &Rig, blocks: u32) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(assert_cmd::cargo::cargo_bin("bringup"))
+        .args(["run", "--yes", "--journal"])
+        .arg(&rig.journal)
+        .arg("--var")
+        .arg(format!("state={}", rig.state.display()))
+        .arg(&rig.runbook)
+        .current_dir(rig.dir.path())
+        .env("USER", "tester")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sh
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_run_with_exit_3_and_runs_nothing_more() {
+    // The first restore step floods the journal with output; the file-size limit (with
+    // SIGXFSZ ignored, so writes fail with EFBIG) makes an append fail part-way through.
+    let toml = format!(
+        "{LOCAL}[[service]]\nid = \"flood\"\nname = \"Flood\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/flood.up\"\n\n\
+[[service.restore]]\nname = \"noisy\"\nrun = \"for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done\"\n\n\
+[[service.restore]]\nname = \"after\"\nrun = \"touch {{{{state}}}}/after.ran {{{{state}}}}/flood.up\"\n\n"
+    );
+    let rig = Rig::new(&toml);
+    let out = output(&mut limited_run(&rig, 24));
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("journal cannot be written"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !rig.state.join("after.ran").exists(),
+        "no step runs once the journal cannot record it"
+    );
+    let len = std::fs::metadata(&rig.journal).expect("journal").len();
+    assert!(len <= 24 * 512, "the limit held: {len} bytes");
+    let verify = rig.verify();
+    assert_eq!(
+        code(&verify),
+        Some(0),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    assert!(
+        rig.events().iter().any(|e| kind(e) == "step_output"),
+        "the run got as far as the noisy step's output"
+    );
+}
+
+#[test]
+fn when_the_journal_fails_the_running_step_is_stopped_on_its_host() {
+    // The step floods the journal, then a part of it in the background would touch `late`
+    // two seconds on: stopping the run must stop the step's whole process group.
+    let toml = format!(
+        "{LOCAL}[[service]]\nid = \"flood\"\nname = \"Flood\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/flood.up\"\n\n\
+[[service.restore]]\nname = \"noisy\"\nrun = \"(sleep 2; touch {{{{state}}}}/late) & for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done; wait\"\n\n"
+    );
+    let rig = Rig::new(&toml);
+    let out = output(&mut limited_run(&rig, 24));
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !rig.state.join("late").exists(),
+        "the step went on after the run stopped"
+    );
+}

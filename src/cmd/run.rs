@@ -18,6 +18,9 @@ use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
 
+/// How long running steps get to stop on their hosts when the journal fails.
+const ABANDON_GRACE: Duration = Duration::from_secs(15);
+
 pub fn run(args: &RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,7 +97,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut pending = start_notices;
     match drv.input(Input::RunPlan) {
         Ok(n) => pending.extend(n),
-        Err(e) => return journal_failed(&e),
+        Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
     }
 
     loop {
@@ -118,7 +121,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
                     pending.extend(notices);
                     asking = prompted;
                 }
-                Err(e) => return journal_failed(&e),
+                Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
             }
         }
         if !pending.is_empty() {
@@ -158,7 +161,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         };
         match step {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&e),
+            Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
         }
         if interrupted && !drv.busy() {
             break;
@@ -195,7 +198,13 @@ async fn conclude(
     };
     match drv.finish(outcome) {
         Ok(n) => n.iter().for_each(|n| printer.notice(n)),
-        Err(e) => return journal_failed(&e),
+        Err(e) => {
+            eprintln!(
+                "bringup: the journal cannot be written: {e}; the run is over but its end is not recorded"
+            );
+            drv.executor().shutdown().await;
+            return ExitCode::from(EXIT_INTERRUPTED);
+        }
     }
     drv.executor().shutdown().await;
     if args.check_only || args.format == RunFormat::Text {
@@ -258,10 +267,34 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-fn journal_failed(e: &crate::journal::JournalError) -> ExitCode {
+/// The journal cannot record what happens next: stop every running step on its host (the
+/// stop itself cannot be journaled), wait a bounded time for them to end, and exit 3.
+async fn journal_failed(
+    drv: &mut Driver,
+    messages: &mut tokio::sync::mpsc::Receiver<driver::Message>,
+    e: &crate::journal::JournalError,
+) -> ExitCode {
     eprintln!(
         "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
     );
+    let mut running = drv.abandon();
+    let stopped = tokio::time::timeout(ABANDON_GRACE, async {
+        while running > 0 {
+            match messages.recv().await {
+                Some(driver::Message::Done { .. }) => running -= 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        eprintln!(
+            "bringup: {running} step(s) did not stop within {}s; check their hosts",
+            ABANDON_GRACE.as_secs()
+        );
+    }
+    drv.executor().shutdown().await;
     ExitCode::from(EXIT_INTERRUPTED)
 }
 

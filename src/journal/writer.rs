@@ -299,11 +299,16 @@ impl JournalWriter {
             let _ = self.file.set_len(self.len);
             return Err(e);
         }
-        self.len += bytes.len() as u64;
         self.unsynced = true;
-        if durability == Durability::Sync {
-            self.sync()?;
+        if durability == Durability::Sync
+            && let Err(e) = self.sync()
+        {
+            // `Err` must mean "not recorded" (the caller will not act on it), and seq and
+            // prev stay where they were: take the line back out so the chain still holds.
+            let _ = self.file.set_len(self.len);
+            return Err(e);
         }
+        self.len += bytes.len() as u64;
         self.seq = seq;
         self.prev.clone_from(&hash);
         Ok(Appended {
