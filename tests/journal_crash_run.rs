@@ -323,6 +323,29 @@ fn crash_case(rig: &Rig, index: usize, delay: Duration) -> Case {
         }
     }
 
+    // A service caught mid-way (checking, restoring, verifying) is checked again first.
+    let mut last_state: HashMap<String, String> = HashMap::new();
+    for e in all[..resume_at]
+        .iter()
+        .filter(|e| text(e, "kind") == "service_state")
+    {
+        last_state.insert(text(e, "service"), text(e, "to"));
+    }
+    for (service, state) in &last_state {
+        if !matches!(state.as_str(), "checking" | "restoring" | "verifying") {
+            continue;
+        }
+        let first = all[resume_at..]
+            .iter()
+            .find(|e| text(e, "kind") == "step_started" && &text(e, "service") == service);
+        if first.is_none_or(|e| text(e, "phase") != "check") {
+            case.problems.push(format!(
+                "'{service}' was {state} at the crash and its first step after resume is {:?}, not a check",
+                first.map(|e| (text(e, "phase"), text(e, "step")))
+            ));
+        }
+    }
+
     // Every service ends up: in the journal's last word and on the hosts.
     match all.last().filter(|e| text(e, "kind") == "run_finished") {
         Some(end) => {
