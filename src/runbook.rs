@@ -57,8 +57,11 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
     })?;
     let name = path.display().to_string();
     let text = std::str::from_utf8(&bytes).map_err(|e| {
+        // Everything before the bad byte is valid text: locate it as line and column.
+        let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        let (line, col) = SourceMap::new(&name, &good).line_col(good.len());
         Diagnostics(vec![format!(
-            "{name}: error: the runbook is not UTF-8 text (invalid byte at offset {})\n  help: save it as UTF-8",
+            "{name}:{line}:{col}: error: the runbook is not UTF-8 text (invalid byte at offset {})\n  help: save it as UTF-8",
             e.valid_up_to()
         )])
     })?;
