@@ -915,3 +915,52 @@ fn step_refs_name_runbook_steps_and_verify_names_a_check() {
     assert!(e.step(&step_ref("a", Restore, 1)).is_none());
     assert!(e.step(&step_ref("zz", Check, 0)).is_none());
 }
+
+#[test]
+fn a_tier_starts_once_the_lower_tier_settled_failed_blocked_or_skipped() {
+    let mut e = engine(vec![
+        svc("broken", 1, &["h1"]).restore(run("fix")),
+        svc("dependent", 1, &["h2"])
+            .deps(&["broken"])
+            .restore(run("fix")),
+        svc("asking", 1, &["h3"]).restore(run("fix").confirm()),
+        svc("next", 2, &["h4"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    // Every check fails; the restore of `broken` fails too, so verification never passes.
+    let all = drive(&mut e, fx, |l| {
+        is(l, "next", Restore) || is(l, "next", Verify)
+    });
+    assert_eq!(state(&e, "broken"), Failed);
+    assert_eq!(state(&e, "dependent"), Blocked);
+    assert_eq!(state(&e, "asking"), Restoring, "waits for its approval");
+    assert_eq!(
+        state(&e, "next"),
+        Down,
+        "tier 2 waits while 'asking' has not settled"
+    );
+    assert!(!launches(&all).iter().any(|l| is(l, "next", Restore)));
+    let fx = e.handle(Input::Skip {
+        service: sid("asking"),
+        reason: "done by hand".into(),
+    });
+    assert!(
+        launches(&fx).iter().any(|l| is(l, "next", Restore)),
+        "failed, blocked and skipped all count as settled"
+    );
+    drive(&mut e, fx, |_| true);
+    assert_eq!(state(&e, "next"), Restored);
+}
+
+#[test]
+fn a_restore_asked_before_any_check_checks_first_and_never_restores_a_passing_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    let all = drive(&mut e, fx, |_| true);
+    assert!(!launches(&all).is_empty());
+    assert!(launches(&all).iter().all(|l| l.step.phase == Check));
+    assert_eq!(state(&e, "a"), Healthy);
+}
