@@ -356,3 +356,42 @@ fn a_journal_that_fails_verification_still_exports_with_a_warning() {
             predicates::str::contains("warning").and(predicates::str::contains("hash mismatch")),
         );
 }
+
+#[test]
+fn csv_turns_formula_looking_cells_into_text() {
+    use bringup::journal::{Event, JournalWriter};
+    use bringup::runbook::{HostId, ServiceId};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("evil.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    let evil = "=HYPERLINK(\"http://attacker.example\",\"click\")";
+    w.append_output(
+        &ServiceId::new("mail"),
+        "probe",
+        &HostId::new("mail-1"),
+        evil.as_bytes(),
+    )
+    .expect("output");
+    w.append(&Event::Note {
+        operator: "@ops".into(),
+        text: "+1 restored".into(),
+    })
+    .expect("note");
+    drop(w);
+    let j = journal::read_journal(&path).expect("readable");
+    let csv_text = bringup::export::render(&j, ExportFormat::Csv).expect("renders");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid csv");
+    assert_eq!(&rows[0][col("text")], format!("'{evil}"));
+    assert_eq!(&rows[1][col("operator")], "'@ops");
+    assert_eq!(&rows[1][col("text")], "'+1 restored");
+    assert!(
+        rows.iter()
+            .all(|r| !r.iter().any(|c| c.starts_with(['=', '+', '@'])))
+    );
+}
