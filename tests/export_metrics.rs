@@ -135,3 +135,18 @@ fn an_empty_journal_verifies_and_exports_every_format() {
         assert!(!bringup::export::render(&j, f).expect("renders").is_empty());
     }
 }
+
+#[test]
+fn an_empty_journal_claims_no_function_is_back_and_names_no_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.jsonl");
+    std::fs::write(&path, "").expect("write");
+    let j = journal::read_journal(&path).expect("read");
+    let status = bringup::export::render(&j, bringup::cli::ExportFormat::Status).expect("status");
+    assert!(status.contains("no function has been checked"), "{status}");
+    assert!(!status.contains("every function is back"), "{status}");
+    assert!(!status.contains("have been restored"), "{status}");
+    let md = bringup::export::render(&j, bringup::cli::ExportFormat::Markdown).expect("md");
+    assert!(md.contains("**Authors:** —"), "{md}");
+    assert!(!md.contains("by ."), "{md}");
+}

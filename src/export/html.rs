@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::engine::state::ServiceState;
-use crate::export::markdown::{IMPACT_HEADER, clock, impact_cells, status_line, summary};
+use crate::export::markdown::{IMPACT_HEADER, authors, clock, impact_cells, status_line, summary};
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
 
 /// Escape text for HTML element content and double-quoted attributes.
@@ -90,7 +90,7 @@ pub fn render(a: &Analysis) -> String {
         ("Date", date),
         ("Status", status_line(a)),
         ("Mode", mode_str(a.run.mode).to_string()),
-        ("Authors", a.operators.join(", ")),
+        ("Authors", authors(a)),
     ] {
         let _ = writeln!(out, "<tr><td>{k}</td><td>{}</td></tr>", esc(&v));
     }
@@ -163,7 +163,7 @@ pub fn render(a: &Analysis) -> String {
         esc(a.final_hash.as_deref().unwrap_or("—")),
         a.records.len()
     );
-    let _ = writeln!(out, "<li>Operators: {}</li>", esc(&a.operators.join(", ")));
+    let _ = writeln!(out, "<li>Operators: {}</li>", esc(&authors(a)));
     let _ = writeln!(out, "<li>bringup version: {}</li>", esc(&a.run.version));
     out.push_str("</ul>\n</body>\n</html>\n");
     out

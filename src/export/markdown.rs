@@ -40,6 +40,15 @@ pub fn status_line(a: &Analysis) -> String {
     }
 }
 
+/// The operators who acted, or a dash when the journal names none.
+pub fn authors(a: &Analysis) -> String {
+    if a.operators.is_empty() {
+        "—".to_string()
+    } else {
+        a.operators.join(", ")
+    }
+}
+
 /// One paragraph saying what happened, in numbers.
 pub fn summary(a: &Analysis) -> String {
     let mut s = String::new();
@@ -62,7 +71,11 @@ pub fn summary(a: &Analysis) -> String {
             human_ms((end - start).num_milliseconds())
         );
     }
-    let _ = write!(s, ", by {}.", a.operators.join(", "));
+    if a.operators.is_empty() {
+        s.push('.');
+    } else {
+        let _ = write!(s, ", by {}.", a.operators.join(", "));
+    }
     let m = &a.metrics;
     let _ = write!(
         s,
@@ -145,7 +158,7 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(out, "**Date:** {date}  ");
     let _ = writeln!(out, "**Status:** {}  ", status_line(a));
     let _ = writeln!(out, "**Mode:** {}  ", mode_str(a.run.mode));
-    let _ = writeln!(out, "**Authors:** {}\n", cell(&a.operators.join(", ")));
+    let _ = writeln!(out, "**Authors:** {}\n", cell(&authors(a)));
     if !a.intact {
         out.push_str(
             "> **Warning:** this journal does not verify; run `bringup verify` on it.\n\n",
@@ -218,7 +231,7 @@ pub fn render(a: &Analysis) -> String {
         a.final_hash.as_deref().unwrap_or("—"),
         a.records.len()
     );
-    let _ = writeln!(out, "- Operators: {}", cell(&a.operators.join(", ")));
+    let _ = writeln!(out, "- Operators: {}", cell(&authors(a)));
     let _ = writeln!(out, "- bringup version: {}", cell(&a.run.version));
     if a.run.resumed > 0 {
         let _ = writeln!(out, "- Resumed {} time(s)", a.run.resumed);
