@@ -295,13 +295,24 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
             Event::Manual {
                 service,
                 step,
-                outcome: ManualOutcome::Failed,
+                outcome,
                 operator,
-            } => actions.push(ActionItem {
-                service: Some(service.clone()),
-                what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
-                seq: r.seq,
-            }),
+            } => {
+                // A manual check (answered while the service is checked or verified) counts
+                // for its feature like any other check; it runs on no host.
+                let state = trackers.get(service).map(|t| t.state);
+                if matches!(state, Some(ServiceState::Checking | ServiceState::Verifying)) {
+                    let key = (service.clone(), step.clone(), HostId::new(""));
+                    checks.insert(key, (*outcome == ManualOutcome::Done, r.ts));
+                }
+                if *outcome == ManualOutcome::Failed {
+                    actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
+                        seq: r.seq,
+                    });
+                }
+            }
             Event::OperatorAction { service, action, .. } if action.contains("hand") || action == "restore" || action == "check" => {
                 trackers.entry(service.clone()).or_default().by_hand = true;
             }
