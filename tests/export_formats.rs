@@ -104,8 +104,16 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
             ),
             (HeadingLevel::H2, "Summary".to_string()),
             (HeadingLevel::H2, "Impact".to_string()),
+            (HeadingLevel::H2, "Root causes".to_string()),
+            (HeadingLevel::H2, "Trigger".to_string()),
+            (HeadingLevel::H2, "Resolution".to_string()),
+            (HeadingLevel::H2, "Detection".to_string()),
             (HeadingLevel::H2, "Timeline".to_string()),
             (HeadingLevel::H2, "Action items".to_string()),
+            (HeadingLevel::H2, "Lessons learned".to_string()),
+            (HeadingLevel::H3, "What went well".to_string()),
+            (HeadingLevel::H3, "What went wrong".to_string()),
+            (HeadingLevel::H3, "Where we got lucky".to_string()),
             (HeadingLevel::H2, "Supporting information".to_string()),
         ]
     );
@@ -226,8 +234,13 @@ fn html_charts_a_swimlane_per_service_colored_by_state() {
     for h in [
         "Summary",
         "Impact",
+        "Root causes",
+        "Trigger",
+        "Resolution",
+        "Detection",
         "Timeline",
         "Action items",
+        "Lessons learned",
         "Supporting information",
     ] {
         assert!(html.contains(&format!("<h2>{h}</h2>")));
