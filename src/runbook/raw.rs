@@ -184,6 +184,20 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     }
     if let Some(v) = root.remove("vars") {
         for (k, v) in entries(v, "[vars]", diags) {
+            if let DeValue::Array(_) | DeValue::Table(_) | DeValue::Datetime(_) = v.get_ref() {
+                diags.push(
+                    Diag::new(
+                        v.span(),
+                        format!(
+                            "variable '{}' is {}; a variable is text, a number or true/false",
+                            k.get_ref(),
+                            v.get_ref().type_str()
+                        ),
+                    )
+                    .help("quote the value to use it as text"),
+                );
+                continue;
+            }
             if let Some(value) = read::<S<RawVar>>(v, diags) {
                 raw.vars.insert(k.get_ref().to_string(), (k.span(), value));
             }
@@ -360,8 +374,13 @@ fn humanize(message: &str) -> String {
     if let Some(rest) = m.strip_prefix("invalid type: string \"")
         && let Some((value, tail)) = rest.split_once("\", ")
     {
-        m = format!("invalid type: '{value}' is a string, {tail}");
+        m = if tail == "expected a sequence" {
+            format!("invalid type: '{value}' is a string, expected a list; write [\"{value}\"]")
+        } else {
+            format!("invalid type: '{value}' is a string, {tail}")
+        };
     }
+    m = m.replace("expected a sequence", "expected a list like [\"a\", \"b\"]");
     if let Some(field) = m.strip_prefix("missing field '") {
         m = format!("missing key '{field}");
     }
@@ -492,6 +511,22 @@ run = "false"
         assert_eq!(service.unreadable_checks, 1);
         assert_eq!(service.restore.len(), 1);
         assert_eq!(service.restore[0].get_ref().name.get_ref(), "ok");
+    }
+
+    #[test]
+    fn a_list_or_table_in_vars_and_a_string_for_a_list_are_told_plainly() {
+        let src = "[vars]\nx = [1]\ny = 2\n[groups]\ng = \"h\"\n";
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "variable 'x' is array; a variable is text, a number or true/false"
+        );
+        assert_eq!(
+            diags[1].message,
+            "invalid type: 'h' is a string, expected a list; write [\"h\"]"
+        );
+        assert!(raw.expect("parsed").vars.contains_key("y"));
     }
 
     #[test]
