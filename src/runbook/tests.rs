@@ -314,3 +314,14 @@ fn a_runbook_without_services_is_an_error() {
         );
     }
 }
+
+#[test]
+fn a_group_name_must_be_usable_after_an_at_sign() {
+    let text = with_service(SIMPLE).replace("[groups]\n", "[groups]\n\"g g\" = [\"a\"]\n");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("group name 'g g' has characters names may not have"),
+        "{e:?}"
+    );
+}
