@@ -306,6 +306,12 @@ fn json_is_one_document_with_run_services_metrics_and_events() {
         ["checking", "down", "restoring", "verifying", "restored"]
     );
     assert_eq!(doc["metrics"]["time_to_first_restored_ms"], 1_323_000);
+    let items = doc["action_items"].as_array().expect("action items");
+    assert!(
+        items.iter().any(|i| i["service"] == "mail-archive"
+            && i["what"].as_str().is_some_and(|w| w.contains("skipped"))),
+        "{items:?}"
+    );
     assert!(doc["metrics"]["time_to_all_restored_ms"].is_null());
 }
 
