@@ -43,7 +43,7 @@ impl std::error::Error for Diagnostics {}
 /// Read, parse and validate a runbook; `vars` are `--var KEY=VALUE` overrides. A `--var` key
 /// the file does not declare defines it; a `--var` without `=` or with a bad name is an error.
 pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_capped(path).map_err(|e| {
         let help = if path.is_relative() {
             "check the path; it is relative to the current directory"
         } else {
@@ -138,6 +138,24 @@ fn parse_overrides(vars: &[String]) -> Result<Vec<(String, String)>, Diagnostics
     } else {
         Err(Diagnostics(errors))
     }
+}
+
+/// The largest runbook read: far above any real one (a 50,000-service runbook is 10 MB), low
+/// enough that `/dev/zero` or a wrong multi-gigabyte file is refused instead of eating memory.
+pub const MAX_RUNBOOK_BYTES: u64 = 64 * 1024 * 1024;
+
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MB; is it really a runbook?",
+            MAX_RUNBOOK_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The OS reason without Rust's "(os error 2)" suffix.

@@ -413,3 +413,15 @@ fn a_binary_file_or_a_directory_exits_2_without_a_panic() {
         .stderr(predicate::str::contains("cannot read runbook"))
         .stderr(predicate::str::contains("panicked").not());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_endless_file_is_refused_at_a_size_cap_instead_of_eating_memory() {
+    bringup()
+        .args(["validate", "/dev/zero"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read runbook '/dev/zero': it is larger than 64 MB",
+        ));
+}
