@@ -389,9 +389,12 @@ fn humanize(message: &str) -> String {
         m.push_str("expected a table");
     }
     for (from, to) in [
-        ("expected u32", "expected a whole number (0 or more)"),
-        ("expected u16", "expected a port number (0 to 65535)"),
-        ("expected i32", "expected a whole number"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a port number from 1 to 65535"),
+        ("expected i32", "expected an exit code from 0 to 255"),
         ("expected a boolean", "expected true or false"),
     ] {
         m = m.replace(from, to);
@@ -527,6 +530,20 @@ run = "false"
             "invalid type: 'h' is a string, expected a list; write [\"h\"]"
         );
         assert!(raw.expect("parsed").vars.contains_key("y"));
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_range_they_must_be_in() {
+        let src = "[hosts.h]\nport = 70000\n[[service]]\nid = \"a\"\ntier = 99999999999\n";
+        let (_, diags) = parse_ok(src);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid value: integer '70000', expected a port number from 1 to 65535",
+                "invalid value: integer '99999999999', expected a whole number from 0 to 4294967295",
+            ]
+        );
     }
 
     #[test]
