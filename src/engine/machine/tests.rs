@@ -964,3 +964,33 @@ fn a_restore_asked_before_any_check_checks_first_and_never_restores_a_passing_se
     assert!(launches(&all).iter().all(|l| l.step.phase == Check));
     assert_eq!(state(&e, "a"), Healthy);
 }
+
+#[test]
+fn resumed_down_service_is_checked_again_before_the_plan_restores_it() {
+    let mut e = engine(vec![
+        svc("came-back", 1, &["h1"]).restore(run("fix")),
+        svc("still-down", 1, &["h2"]).restore(run("fix")),
+    ]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![
+            (sid("came-back"), Down, Some("was down".into())),
+            (sid("still-down"), Partial, None),
+        ],
+        restored_steps: vec![],
+    });
+    assert!(!launches(&fx).is_empty());
+    assert!(launches(&fx).iter().all(|l| l.step.phase == Check));
+    let mut all = e.handle(Input::RunPlan);
+    for l in launches(&fx) {
+        let passed = is(&l, "came-back", Check);
+        all.extend(e.handle(if passed { ok(&l) } else { fail(&l) }));
+    }
+    let all = drive(&mut e, all, |_| true);
+    assert_eq!(state(&e, "came-back"), Healthy);
+    assert!(
+        !launches(&all).iter().any(|l| is(l, "came-back", Restore)),
+        "restore never runs on a service whose checks pass"
+    );
+    assert!(launches(&all).iter().any(|l| is(l, "still-down", Restore)));
+    assert_eq!(state(&e, "still-down"), Restored);
+}
