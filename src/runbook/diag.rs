@@ -118,9 +118,11 @@ const MAX_SHOWN: usize = 100;
 /// The part of `text` to show, the caret's column in it and the caret's width: the whole line
 /// when short, else a window of [`MAX_SHOWN`] characters around `col` marked with `…`.
 fn excerpt(text: &str, col: usize, width: usize) -> (String, usize, usize) {
+    // A tab is one column to the caret but up to eight on a terminal: show it as a space.
+    let text = &text.replace('\t', " ");
     let len = text.chars().count();
     if len <= MAX_SHOWN {
-        return (text.to_string(), col, width);
+        return (text.clone(), col, width);
     }
     let start = col.saturating_sub(MAX_SHOWN / 4).min(len - MAX_SHOWN);
     let end = start + MAX_SHOWN;
@@ -179,6 +181,14 @@ mod tests {
         assert!(out.contains("2 | depnds_on = []"), "{out}");
         assert!(out.contains("  | ^^^^^^^^^\n"), "{out}");
         assert!(out.ends_with("help: did you mean 'depends_on'?"), "{out}");
+    }
+
+    #[test]
+    fn tabs_show_as_spaces_so_the_caret_lines_up() {
+        let src = "\tdepnds_on = []\n";
+        let map = SourceMap::new("rb.toml", src);
+        let out = map.render(&Diag::new(1..10, "unknown key 'depnds_on'"));
+        assert!(out.contains("1 |  depnds_on = []\n  |  ^^^^^^^^^"), "{out}");
     }
 
     #[test]
