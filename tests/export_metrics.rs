@@ -208,3 +208,32 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
     assert!(up.contains("- Reach the site by its address"), "{status}");
     assert!(rest.contains("- Read mail"), "{status}");
 }
+
+#[test]
+fn a_drill_inject_that_failed_is_an_action_item() {
+    use bringup::engine::state::{Phase, StepOutcome};
+    use bringup::runbook::model::HostId;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("drill.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    w.append(&Event::StepFinished {
+        service: ServiceId::new("talk"),
+        phase: Phase::Inject,
+        step: "stop gateway".into(),
+        host: HostId::new("gw-1"),
+        attempt: 1,
+        outcome: StepOutcome::Failed,
+        exit_code: Some(5),
+        duration_ms: 10,
+        error: None,
+    })
+    .expect("append");
+    drop(w);
+    let j = journal::read_journal(&path).expect("read");
+    let a = bringup::export::analyse(&j);
+    assert_eq!(a.actions.len(), 1, "{:?}", a.actions);
+    assert_eq!(
+        a.actions[0].what,
+        "Inject step 'stop gateway' of 'talk' on gw-1 ended failed (exit 5): find out why"
+    );
+}

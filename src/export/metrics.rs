@@ -277,7 +277,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 if matches!(phase, Phase::Check | Phase::Verify) {
                     checks.insert(key.clone(), (*outcome == StepOutcome::Ok, r.ts));
                 }
-                if matches!(phase, Phase::Restore | Phase::Verify) {
+                if matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
                     let detail = outcome_detail(*outcome, *exit_code, error.as_deref());
                     last_finish.insert(key, (r.seq, *phase, *outcome, *attempt, detail));
                 }
