@@ -2,6 +2,7 @@
 //! Reads a journal through `journal::read_journal`; never writes one.
 
 pub mod csv;
+pub mod describe;
 pub mod html;
 pub mod json;
 pub mod markdown;

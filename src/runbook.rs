@@ -43,7 +43,7 @@ impl std::error::Error for Diagnostics {}
 /// Read, parse and validate a runbook; `vars` are `--var KEY=VALUE` overrides. A `--var` key
 /// the file does not declare defines it; a `--var` without `=` or with a bad name is an error.
 pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_capped(path).map_err(|e| {
         let help = if path.is_relative() {
             "check the path; it is relative to the current directory"
         } else {
@@ -57,8 +57,11 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
     })?;
     let name = path.display().to_string();
     let text = std::str::from_utf8(&bytes).map_err(|e| {
+        // Everything before the bad byte is valid text: locate it as line and column.
+        let good = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        let (line, col) = SourceMap::new(&name, &good).line_col(good.len());
         Diagnostics(vec![format!(
-            "{name}: error: the runbook is not UTF-8 text (invalid byte at offset {})\n  help: save it as UTF-8",
+            "{name}:{line}:{col}: error: the runbook is not UTF-8 text (invalid byte at offset {})\n  help: save it as UTF-8",
             e.valid_up_to()
         )])
     })?;
@@ -135,6 +138,24 @@ fn parse_overrides(vars: &[String]) -> Result<Vec<(String, String)>, Diagnostics
     } else {
         Err(Diagnostics(errors))
     }
+}
+
+/// The largest runbook read: far above any real one (a 50,000-service runbook is 10 MB), low
+/// enough that `/dev/zero` or a wrong multi-gigabyte file is refused instead of eating memory.
+pub const MAX_RUNBOOK_BYTES: u64 = 64 * 1024 * 1024;
+
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MB; is it really a runbook?",
+            MAX_RUNBOOK_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The OS reason without Rust's "(os error 2)" suffix.

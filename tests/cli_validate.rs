@@ -368,3 +368,60 @@ fn plan_of_an_invalid_runbook_exits_2_with_diagnostics() {
         .stdout("")
         .stderr(predicate::str::contains("dependency cycle"));
 }
+
+#[test]
+fn values_out_of_range_are_errors_not_crashes_later() {
+    let e = invalid("out-of-range.toml");
+    assert_has(
+        &e,
+        &[
+            "out-of-range.toml:9:17: error: expect_exit '300' is not an exit code",
+            "out-of-range.toml:10:13: error: duration '99999999999h' is too long",
+            "out-of-range.toml:11:13: error: retries '4294967295' is too many",
+        ],
+    );
+}
+
+#[test]
+fn an_empty_runbook_is_an_error() {
+    let e = invalid("empty.toml");
+    assert_has(
+        &e,
+        &["empty.toml:1:1: error: the runbook has no [[service]]"],
+    );
+}
+
+#[test]
+fn a_binary_file_or_a_directory_exits_2_without_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"name = 1\n\x00\xff\xfe garbage").expect("write");
+    bringup()
+        .arg("validate")
+        .arg(&binary)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "binary.toml:2:2: error: the runbook is not UTF-8 text",
+        ))
+        .stderr(predicate::str::contains("panicked").not());
+    bringup()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read runbook"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_endless_file_is_refused_at_a_size_cap_instead_of_eating_memory() {
+    bringup()
+        .args(["validate", "/dev/zero"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read runbook '/dev/zero': it is larger than 64 MB",
+        ));
+}

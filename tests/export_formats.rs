@@ -104,8 +104,16 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
             ),
             (HeadingLevel::H2, "Summary".to_string()),
             (HeadingLevel::H2, "Impact".to_string()),
+            (HeadingLevel::H2, "Root causes".to_string()),
+            (HeadingLevel::H2, "Trigger".to_string()),
+            (HeadingLevel::H2, "Resolution".to_string()),
+            (HeadingLevel::H2, "Detection".to_string()),
             (HeadingLevel::H2, "Timeline".to_string()),
             (HeadingLevel::H2, "Action items".to_string()),
+            (HeadingLevel::H2, "Lessons learned".to_string()),
+            (HeadingLevel::H3, "What went well".to_string()),
+            (HeadingLevel::H3, "What went wrong".to_string()),
+            (HeadingLevel::H3, "Where we got lucky".to_string()),
             (HeadingLevel::H2, "Supporting information".to_string()),
         ]
     );
@@ -226,8 +234,13 @@ fn html_charts_a_swimlane_per_service_colored_by_state() {
     for h in [
         "Summary",
         "Impact",
+        "Root causes",
+        "Trigger",
+        "Resolution",
+        "Detection",
         "Timeline",
         "Action items",
+        "Lessons learned",
         "Supporting information",
     ] {
         assert!(html.contains(&format!("<h2>{h}</h2>")));
@@ -293,6 +306,12 @@ fn json_is_one_document_with_run_services_metrics_and_events() {
         ["checking", "down", "restoring", "verifying", "restored"]
     );
     assert_eq!(doc["metrics"]["time_to_first_restored_ms"], 1_323_000);
+    let items = doc["action_items"].as_array().expect("action items");
+    assert!(
+        items.iter().any(|i| i["service"] == "mail-archive"
+            && i["what"].as_str().is_some_and(|w| w.contains("skipped"))),
+        "{items:?}"
+    );
     assert!(doc["metrics"]["time_to_all_restored_ms"].is_null());
 }
 
@@ -355,4 +374,43 @@ fn a_journal_that_fails_verification_still_exports_with_a_warning() {
         .stderr(
             predicates::str::contains("warning").and(predicates::str::contains("hash mismatch")),
         );
+}
+
+#[test]
+fn csv_turns_formula_looking_cells_into_text() {
+    use bringup::journal::{Event, JournalWriter};
+    use bringup::runbook::{HostId, ServiceId};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("evil.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    let evil = "=HYPERLINK(\"http://attacker.example\",\"click\")";
+    w.append_output(
+        &ServiceId::new("mail"),
+        "probe",
+        &HostId::new("mail-1"),
+        evil.as_bytes(),
+    )
+    .expect("output");
+    w.append(&Event::Note {
+        operator: "@ops".into(),
+        text: "+1 restored".into(),
+    })
+    .expect("note");
+    drop(w);
+    let j = journal::read_journal(&path).expect("readable");
+    let csv_text = bringup::export::render(&j, ExportFormat::Csv).expect("renders");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid csv");
+    assert_eq!(&rows[0][col("text")], format!("'{evil}"));
+    assert_eq!(&rows[1][col("operator")], "'@ops");
+    assert_eq!(&rows[1][col("text")], "'+1 restored");
+    assert!(
+        rows.iter()
+            .all(|r| !r.iter().any(|c| c.starts_with(['=', '+', '@'])))
+    );
 }

@@ -135,3 +135,105 @@ fn an_empty_journal_verifies_and_exports_every_format() {
         assert!(!bringup::export::render(&j, f).expect("renders").is_empty());
     }
 }
+
+#[test]
+fn an_empty_journal_claims_no_function_is_back_and_names_no_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.jsonl");
+    std::fs::write(&path, "").expect("write");
+    let j = journal::read_journal(&path).expect("read");
+    let status = bringup::export::render(&j, bringup::cli::ExportFormat::Status).expect("status");
+    assert!(status.contains("no function has been checked"), "{status}");
+    assert!(!status.contains("every function is back"), "{status}");
+    assert!(!status.contains("have been restored"), "{status}");
+    let md = bringup::export::render(&j, bringup::cli::ExportFormat::Markdown).expect("md");
+    assert!(md.contains("**Authors:** —"), "{md}");
+    assert!(!md.contains("by ."), "{md}");
+}
+
+#[test]
+fn a_manual_check_marked_done_makes_its_feature_available() {
+    use bringup::engine::state::ManualOutcome;
+    use bringup::journal::CheckInfo;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("manual.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    let mut info = svc("vip", 30);
+    info.checks = vec![CheckInfo {
+        step: "ask netops".into(),
+        feature: Some("Reach the site by its address".into()),
+    }];
+    let mut services = vec![info];
+    let mut other = svc("mail", 30);
+    other.checks = vec![CheckInfo {
+        step: "ask netops".into(),
+        feature: Some("Read mail".into()),
+    }];
+    services.push(other);
+    for e in [
+        Event::RunStarted {
+            runbook: "manual".into(),
+            runbook_sha256: "ab".repeat(32),
+            operator: "park".into(),
+            vars: indexmap::IndexMap::new(),
+            version: "0.1.0".into(),
+            mode: Mode::Drill,
+            services,
+        },
+        state("vip", S::Unknown, S::Checking),
+        state("mail", S::Unknown, S::Down),
+        state("mail", S::Down, S::Restoring),
+        Event::Manual {
+            service: ServiceId::new("vip"),
+            step: "ask netops".into(),
+            outcome: ManualOutcome::Done,
+            operator: "park".into(),
+        },
+        // A restore step of the same name is not a check.
+        Event::Manual {
+            service: ServiceId::new("mail"),
+            step: "ask netops".into(),
+            outcome: ManualOutcome::Done,
+            operator: "park".into(),
+        },
+    ] {
+        w.append(&e).expect("append");
+    }
+    drop(w);
+    let j = journal::read_journal(&path).expect("read");
+    let status = bringup::export::render(&j, bringup::cli::ExportFormat::Status).expect("status");
+    let (up, rest) = status
+        .split_once("## Still recovering")
+        .expect("two sections");
+    assert!(up.contains("- Reach the site by its address"), "{status}");
+    assert!(rest.contains("- Read mail"), "{status}");
+}
+
+#[test]
+fn a_drill_inject_that_failed_is_an_action_item() {
+    use bringup::engine::state::{Phase, StepOutcome};
+    use bringup::runbook::model::HostId;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("drill.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    w.append(&Event::StepFinished {
+        service: ServiceId::new("talk"),
+        phase: Phase::Inject,
+        step: "stop gateway".into(),
+        host: HostId::new("gw-1"),
+        attempt: 1,
+        outcome: StepOutcome::Failed,
+        exit_code: Some(5),
+        duration_ms: 10,
+        error: None,
+    })
+    .expect("append");
+    drop(w);
+    let j = journal::read_journal(&path).expect("read");
+    let a = bringup::export::analyse(&j);
+    assert_eq!(a.actions.len(), 1, "{:?}", a.actions);
+    assert_eq!(
+        a.actions[0].what,
+        "Inject step 'stop gateway' of 'talk' on gw-1 ended failed (exit 5): find out why"
+    );
+}

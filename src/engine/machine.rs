@@ -184,10 +184,10 @@ impl Engine {
         }
     }
 
-    /// Continue from a journal. Settled, down and partial services keep their recorded state;
-    /// services recorded checking, restoring or verifying are re-checked now (the returned
+    /// Continue from a journal. Settled services keep their recorded state; services recorded
+    /// down, partial, checking, restoring or verifying are re-checked now (the returned
     /// effects start those checks; a passing re-check of one that was restoring or verifying
-    /// ends `restored`). Restore steps recorded successful on a host are never run there again.
+    /// ends `restored`, of one that was down or partial `healthy`). Restore steps recorded successful on a host are never run there again.
     /// Call before any `handle`; a headless run then sends `RunPlan` as usual.
     pub fn resume(&mut self, facts: &ResumeFacts) -> Vec<Effect> {
         let mut out = Vec::new();
@@ -230,7 +230,9 @@ impl Engine {
             track.blocker = (*state == ServiceState::Blocked).then_some(Blocker::Operator);
             track.resumed_in_flight =
                 matches!(state, ServiceState::Restoring | ServiceState::Verifying);
-            if state.is_busy() {
+            // Down or partial was true when it was written, maybe long ago: check again before
+            // the plan restores, since restore never runs on a service whose checks pass.
+            if state.is_busy() || matches!(state, ServiceState::Down | ServiceState::Partial) {
                 recheck.push(si);
             }
         }

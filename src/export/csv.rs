@@ -1,5 +1,6 @@
 //! The csv export: one row per event, every field that events share in its own column, the
-//! rest in `text`/`detail`. Quoting is the `csv` crate's.
+//! rest in `text`/`detail`. Quoting is the `csv` crate's. Text cells that a spreadsheet would
+//! take for a formula (step output is whatever a remote command printed) get a leading `'`.
 
 use crate::engine::state::{Decision, ManualOutcome};
 use crate::export::metrics::Analysis;
@@ -164,6 +165,17 @@ fn row(event: &Event) -> Row {
     r
 }
 
+/// A text cell safe to open in a spreadsheet: one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return is prefixed with `'`, so it shows as text instead of running as a formula
+/// (OWASP's advice on CSV injection). Other cells are left exactly as journaled.
+pub fn text_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 pub fn render(a: &Analysis) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(a.records.len() * 200));
     w.write_record(HEADER)?;
@@ -173,19 +185,19 @@ pub fn render(a: &Analysis) -> Result<String, csv::Error> {
             rec.seq.to_string().as_str(),
             &format_ts(rec.ts),
             rec.event.kind(),
-            &r.service,
+            &text_cell(&r.service),
             &r.phase,
-            &r.step,
-            &r.host,
+            &text_cell(&r.step),
+            &text_cell(&r.host),
             &r.attempt,
-            &r.outcome,
+            &text_cell(&r.outcome),
             &r.exit_code,
             &r.duration_ms,
             &r.from,
             &r.to,
-            &r.operator,
-            &r.text,
-            &r.detail,
+            &text_cell(&r.operator),
+            &text_cell(&r.text),
+            &text_cell(&r.detail),
             &rec.prev,
             &rec.hash,
         ])?;
@@ -194,4 +206,26 @@ pub fn render(a: &Analysis) -> Result<String, csv::Error> {
         .into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_made_text() {
+        for evil in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
+            assert_eq!(text_cell(evil), format!("'{evil}"));
+        }
+        for plain in ["ok", "", "a=b", "curl -fsS x", "'quoted"] {
+            assert_eq!(text_cell(plain), plain);
+        }
+    }
 }

@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::engine::state::ServiceState;
-use crate::export::markdown::{IMPACT_HEADER, clock, impact_cells, status_line, summary};
+use crate::export::markdown::{
+    IMPACT_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES, TO_WRITE_TRIGGER, authors, clock,
+    detection, impact_cells, lessons, resolution, status_line, summary,
+};
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
 
 /// Escape text for HTML element content and double-quoted attributes.
@@ -67,6 +70,18 @@ fn table(out: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<Strin
     out.push_str("</tbody></table>\n");
 }
 
+fn list(out: &mut String, items: &[String], none: &str) {
+    if items.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", esc(none));
+        return;
+    }
+    out.push_str("<ul>\n");
+    for i in items {
+        let _ = writeln!(out, "<li>{}</li>", esc(i));
+    }
+    out.push_str("</ul>\n");
+}
+
 pub fn render(a: &Analysis) -> String {
     let mut out = String::with_capacity(4096 + a.timeline.len() * 160);
     let day0 = a.run.started.map(|t| t.date_naive());
@@ -90,7 +105,7 @@ pub fn render(a: &Analysis) -> String {
         ("Date", date),
         ("Status", status_line(a)),
         ("Mode", mode_str(a.run.mode).to_string()),
-        ("Authors", a.operators.join(", ")),
+        ("Authors", authors(a)),
     ] {
         let _ = writeln!(out, "<tr><td>{k}</td><td>{}</td></tr>", esc(&v));
     }
@@ -121,6 +136,8 @@ pub fn render(a: &Analysis) -> String {
     out.push_str("<h2>Service states over time</h2>\n");
     chart(&mut out, a);
 
+    causes_to_detection(&mut out, a);
+
     out.push_str("<h2>Timeline</h2>\n<p>All times UTC.</p>\n");
     table(
         &mut out,
@@ -150,6 +167,8 @@ pub fn render(a: &Analysis) -> String {
         );
     }
 
+    lessons_learned(&mut out, a);
+
     out.push_str("<h2>Supporting information</h2>\n<ul>\n");
     let _ = writeln!(out, "<li>Runbook: {}</li>", esc(title));
     let _ = writeln!(
@@ -163,7 +182,7 @@ pub fn render(a: &Analysis) -> String {
         esc(a.final_hash.as_deref().unwrap_or("—")),
         a.records.len()
     );
-    let _ = writeln!(out, "<li>Operators: {}</li>", esc(&a.operators.join(", ")));
+    let _ = writeln!(out, "<li>Operators: {}</li>", esc(&authors(a)));
     let _ = writeln!(out, "<li>bringup version: {}</li>", esc(&a.run.version));
     out.push_str("</ul>\n</body>\n</html>\n");
     out
@@ -272,5 +291,28 @@ fn chart(out: &mut String, a: &Analysis) {
         "</p>\n<p>Axis: UTC, from {} to {}.</p>",
         full_time(start),
         full_time(end)
+    );
+}
+
+/// Root causes and trigger (left to people), resolution and detection (from the journal).
+fn causes_to_detection(out: &mut String, a: &Analysis) {
+    let _ = writeln!(
+        out,
+        "<h2>Root causes</h2>\n<p><em>{TO_WRITE_ROOT_CAUSES}</em></p>\n<h2>Trigger</h2>\n<p><em>{TO_WRITE_TRIGGER}</em></p>\n<h2>Resolution</h2>"
+    );
+    list(out, &resolution(a), "No service was restored in this run.");
+    let _ = writeln!(out, "<h2>Detection</h2>\n<p>{}</p>", esc(&detection(a)));
+}
+
+/// What went well and wrong (prefilled), where we got lucky (left to people).
+fn lessons_learned(out: &mut String, a: &Analysis) {
+    let (well, wrong) = lessons(a);
+    out.push_str("<h2>Lessons learned</h2>\n<h3>What went well</h3>\n");
+    list(out, &well, "To be written.");
+    out.push_str("<h3>What went wrong</h3>\n");
+    list(out, &wrong, "To be written.");
+    let _ = writeln!(
+        out,
+        "<h3>Where we got lucky</h3>\n<p><em>{TO_WRITE_LUCKY}</em></p>"
     );
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::export::metrics::{Analysis, ServiceReport, mode_str};
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::format_ts;
+use crate::runbook::model::ServiceId;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -16,6 +17,8 @@ struct Document<'a> {
     verification: Verification<'a>,
     metrics: Metrics,
     services: Vec<Service<'a>>,
+    /// The post-mortem's prefilled follow-ups, each with the seq of the event behind it.
+    action_items: Vec<ActionOut<'a>>,
     events: Vec<EventOut<'a>>,
 }
 
@@ -82,6 +85,13 @@ struct FeatureOut<'a> {
     name: &'a str,
     available: bool,
     checked_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ActionOut<'a> {
+    service: Option<&'a str>,
+    what: &'a str,
+    seq: u64,
 }
 
 #[derive(Serialize)]
@@ -164,6 +174,15 @@ pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
             time_to_all_restored_ms: a.metrics.time_to_all_restored_ms,
         },
         services: a.services.iter().map(service).collect(),
+        action_items: a
+            .actions
+            .iter()
+            .map(|i| ActionOut {
+                service: i.service.as_ref().map(ServiceId::as_str),
+                what: &i.what,
+                seq: i.seq,
+            })
+            .collect(),
         events: a
             .records
             .iter()

@@ -40,6 +40,15 @@ pub fn status_line(a: &Analysis) -> String {
     }
 }
 
+/// The operators who acted, or a dash when the journal names none.
+pub fn authors(a: &Analysis) -> String {
+    if a.operators.is_empty() {
+        "—".to_string()
+    } else {
+        a.operators.join(", ")
+    }
+}
+
 /// One paragraph saying what happened, in numbers.
 pub fn summary(a: &Analysis) -> String {
     let mut s = String::new();
@@ -62,7 +71,11 @@ pub fn summary(a: &Analysis) -> String {
             human_ms((end - start).num_milliseconds())
         );
     }
-    let _ = write!(s, ", by {}.", a.operators.join(", "));
+    if a.operators.is_empty() {
+        s.push('.');
+    } else {
+        let _ = write!(s, ", by {}.", a.operators.join(", "));
+    }
     let m = &a.metrics;
     let _ = write!(
         s,
@@ -117,6 +130,103 @@ pub fn impact_cells(s: &ServiceReport, day0: Option<NaiveDate>) -> [String; 9] {
     ]
 }
 
+/// Sections of the Google SRE template a journal cannot write; left for people to fill in.
+pub const TO_WRITE_ROOT_CAUSES: &str =
+    "To be written: what broke, and why it took the services down.";
+pub const TO_WRITE_TRIGGER: &str = "To be written: what set it off, and when.";
+pub const TO_WRITE_LUCKY: &str = "To be written.";
+
+/// Detection: when bringup first found services down, as far as the journal tells.
+pub fn detection(a: &Analysis) -> String {
+    let found: Vec<&ServiceReport> = a
+        .services
+        .iter()
+        .filter(|s| s.found_down_at.is_some())
+        .collect();
+    let Some(first) = found.iter().min_by_key(|s| s.found_down_at) else {
+        return "No service was found down or partial in this run.".to_string();
+    };
+    let at = first.found_down_at.map_or_else(String::new, full_time);
+    format!(
+        "bringup's checks found {} of {} services down or partial; the first, '{}', at {at}. \
+         Add how the outage itself was noticed (alerts, users, monitoring).",
+        found.len(),
+        a.services.len(),
+        first.info.id
+    )
+}
+
+/// Resolution: each restored service in the order it came back.
+pub fn resolution(a: &Analysis) -> Vec<String> {
+    let mut back: Vec<&ServiceReport> = a
+        .services
+        .iter()
+        .filter(|s| s.restored_at.is_some())
+        .collect();
+    back.sort_by_key(|s| s.restored_at);
+    back.iter()
+        .map(|s| {
+            let at = s.restored_at.map_or_else(String::new, full_time);
+            let took = s
+                .time_to_restore_ms
+                .map(|ms| format!(", {} after it was found down", human_ms(ms)))
+                .unwrap_or_default();
+            let hand = if s.by_hand { ", started by hand" } else { "" };
+            format!(
+                "{} ({}) restored at {at}{took}{hand}.",
+                s.info.name, s.info.id
+            )
+        })
+        .collect()
+}
+
+/// Lessons learned, prefilled: (what went well, what went wrong).
+pub fn lessons(a: &Analysis) -> (Vec<String>, Vec<String>) {
+    let ids = |pred: &dyn Fn(&ServiceReport) -> bool| -> Vec<String> {
+        a.services
+            .iter()
+            .filter(|s| pred(s))
+            .map(|s| s.info.id.to_string())
+            .collect()
+    };
+    let mut well = Vec::new();
+    let met = ids(&|s| s.rto == Rto::Met);
+    if !met.is_empty() {
+        well.push(format!("Restored within their RTO: {}.", met.join(", ")));
+    }
+    let mut wrong = Vec::new();
+    for (what, list) in [
+        ("RTO missed", ids(&|s| s.rto == Rto::Missed)),
+        (
+            "Failed",
+            ids(&|s| s.state == crate::engine::state::ServiceState::Failed),
+        ),
+        (
+            "Blocked",
+            ids(&|s| s.state == crate::engine::state::ServiceState::Blocked),
+        ),
+        (
+            "Skipped",
+            ids(&|s| s.state == crate::engine::state::ServiceState::Skipped),
+        ),
+    ] {
+        if !list.is_empty() {
+            wrong.push(format!("{what}: {}.", list.join(", ")));
+        }
+    }
+    (well, wrong)
+}
+
+fn bullets(out: &mut String, items: &[String], none: &str) {
+    if items.is_empty() {
+        let _ = writeln!(out, "- {none}");
+    }
+    for i in items {
+        let _ = writeln!(out, "- {}", cell(i));
+    }
+    out.push('\n');
+}
+
 pub const IMPACT_HEADER: [&str; 9] = [
     "Service",
     "Tier",
@@ -145,7 +255,7 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(out, "**Date:** {date}  ");
     let _ = writeln!(out, "**Status:** {}  ", status_line(a));
     let _ = writeln!(out, "**Mode:** {}  ", mode_str(a.run.mode));
-    let _ = writeln!(out, "**Authors:** {}\n", cell(&a.operators.join(", ")));
+    let _ = writeln!(out, "**Authors:** {}\n", cell(&authors(a)));
     if !a.intact {
         out.push_str(
             "> **Warning:** this journal does not verify; run `bringup verify` on it.\n\n",
@@ -178,6 +288,8 @@ pub fn render(a: &Analysis) -> String {
     );
     let _ = writeln!(out, "- Run duration: {}\n", d(m.duration_ms));
 
+    causes_to_detection(&mut out, a);
+
     out.push_str("## Timeline\n\n");
     out.push_str("All times UTC.\n\n| Time | Who | What |\n| --- | --- | --- |\n");
     for e in &a.timeline {
@@ -209,6 +321,8 @@ pub fn render(a: &Analysis) -> String {
         out.push('\n');
     }
 
+    lessons_learned(&mut out, a);
+
     out.push_str("## Supporting information\n\n");
     let _ = writeln!(out, "- Runbook: {}", cell(title));
     let _ = writeln!(out, "- Runbook sha256: `{}`", a.run.runbook_sha256);
@@ -218,10 +332,29 @@ pub fn render(a: &Analysis) -> String {
         a.final_hash.as_deref().unwrap_or("—"),
         a.records.len()
     );
-    let _ = writeln!(out, "- Operators: {}", cell(&a.operators.join(", ")));
+    let _ = writeln!(out, "- Operators: {}", cell(&authors(a)));
     let _ = writeln!(out, "- bringup version: {}", cell(&a.run.version));
     if a.run.resumed > 0 {
         let _ = writeln!(out, "- Resumed {} time(s)", a.run.resumed);
     }
     out
+}
+
+/// Root causes and trigger (left to people), resolution and detection (from the journal).
+fn causes_to_detection(out: &mut String, a: &Analysis) {
+    let _ = writeln!(out, "## Root causes\n\n_{TO_WRITE_ROOT_CAUSES}_\n");
+    let _ = writeln!(out, "## Trigger\n\n_{TO_WRITE_TRIGGER}_\n");
+    out.push_str("## Resolution\n\n");
+    bullets(out, &resolution(a), "No service was restored in this run.");
+    let _ = writeln!(out, "## Detection\n\n{}\n", cell(&detection(a)));
+}
+
+/// What went well and wrong (prefilled), where we got lucky (left to people).
+fn lessons_learned(out: &mut String, a: &Analysis) {
+    let (well, wrong) = lessons(a);
+    out.push_str("## Lessons learned\n\n### What went well\n\n");
+    bullets(out, &well, "To be written.");
+    out.push_str("### What went wrong\n\n");
+    bullets(out, &wrong, "To be written.");
+    let _ = writeln!(out, "### Where we got lucky\n\n_{TO_WRITE_LUCKY}_\n");
 }

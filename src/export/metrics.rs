@@ -3,12 +3,12 @@
 //! action items. Pure: no IO, no formatting beyond plain text.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, Phase, ServiceState, StepOutcome};
+use crate::export::describe::{describe, outcome_detail};
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::Record;
 use crate::journal::verify::Journal;
@@ -277,7 +277,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 if matches!(phase, Phase::Check | Phase::Verify) {
                     checks.insert(key.clone(), (*outcome == StepOutcome::Ok, r.ts));
                 }
-                if matches!(phase, Phase::Restore | Phase::Verify) {
+                if matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
                     let detail = outcome_detail(*outcome, *exit_code, error.as_deref());
                     last_finish.insert(key, (r.seq, *phase, *outcome, *attempt, detail));
                 }
@@ -295,13 +295,24 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
             Event::Manual {
                 service,
                 step,
-                outcome: ManualOutcome::Failed,
+                outcome,
                 operator,
-            } => actions.push(ActionItem {
-                service: Some(service.clone()),
-                what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
-                seq: r.seq,
-            }),
+            } => {
+                // A manual check (answered while the service is checked or verified) counts
+                // for its feature like any other check; it runs on no host.
+                let state = trackers.get(service).map(|t| t.state);
+                if matches!(state, Some(ServiceState::Checking | ServiceState::Verifying)) {
+                    let key = (service.clone(), step.clone(), HostId::new(""));
+                    checks.insert(key, (*outcome == ManualOutcome::Done, r.ts));
+                }
+                if *outcome == ManualOutcome::Failed {
+                    actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
+                        seq: r.seq,
+                    });
+                }
+            }
             Event::OperatorAction { service, action, .. } if action.contains("hand") || action == "restore" || action == "check" => {
                 trackers.entry(service.clone()).or_default().by_hand = true;
             }
@@ -380,23 +391,6 @@ fn capital(word: &str) -> String {
 
 fn because(reason: Option<&str>) -> String {
     reason.map(|r| format!(" ({r})")).unwrap_or_default()
-}
-
-fn outcome_detail(outcome: StepOutcome, exit_code: Option<i32>, error: Option<&str>) -> String {
-    let mut s = outcome.as_str().to_string();
-    match (exit_code, error) {
-        (Some(c), Some(e)) => {
-            let _ = write!(s, " (exit {c}: {e})");
-        }
-        (Some(c), None) => {
-            let _ = write!(s, " (exit {c})");
-        }
-        (None, Some(e)) => {
-            let _ = write!(s, " ({e})");
-        }
-        (None, None) => {}
-    }
-    s
 }
 
 fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
@@ -525,145 +519,23 @@ fn run_metrics(
     }
 }
 
-/// The human timeline line for an event, if it deserves one (output and starts do not).
-// One flat arm per event kind: splitting it would only scatter the kinds.
-#[allow(clippy::too_many_lines)]
+/// The post-mortem's timeline line for an event: what `describe` says of it, less step starts
+/// (every start is followed by its result) and output.
 fn entry(r: &Record) -> Option<Entry> {
-    let (who, what) = match &r.event {
-        Event::RunStarted {
-            runbook,
-            operator,
-            mode,
-            version,
-            ..
-        } => (
-            operator.clone(),
-            format!(
-                "Run started ({}) on runbook '{runbook}', bringup {version}",
-                mode_str(*mode)
-            ),
-        ),
-        Event::ServiceState {
-            service,
-            from,
-            to,
-            reason,
-        } => (
-            "bringup".to_string(),
-            format!(
-                "{service}: {from} → {to}{}",
-                reason
-                    .as_ref()
-                    .map(|r| format!(" — {r}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        Event::StepFinished {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            outcome,
-            exit_code,
-            duration_ms,
-            error,
-        } => (
-            format!("bringup@{host}"),
-            format!(
-                "{service}: {phase} '{step}'{} {} in {}",
-                if *attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                },
-                outcome_detail(*outcome, *exit_code, error.as_deref()),
-                human_ms(i64::try_from(*duration_ms).unwrap_or(i64::MAX)),
-            ),
-        ),
-        Event::Approval {
-            service,
-            step,
-            decision,
-            operator,
-        } => (
-            operator.clone(),
-            format!(
-                "{service}: {} '{step}'",
-                match decision {
-                    Decision::Approved => "approved",
-                    Decision::Declined => "declined",
-                }
-            ),
-        ),
-        Event::Manual {
-            service,
-            step,
-            outcome,
-            operator,
-        } => (
-            operator.clone(),
-            format!(
-                "{service}: manual step '{step}' marked {}",
-                match outcome {
-                    ManualOutcome::Done => "done",
-                    ManualOutcome::Failed => "failed",
-                }
-            ),
-        ),
-        Event::Note { operator, text } => (operator.clone(), format!("Note: {text}")),
-        Event::OperatorAction {
-            operator,
-            service,
-            action,
-            reason,
-        } => (
-            operator.clone(),
-            format!(
-                "{service}: {action}{}",
-                reason
-                    .as_ref()
-                    .map(|r| format!(" — {r}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        Event::HostKeyAccepted {
-            host,
-            fingerprint,
-            operator,
-        } => (
-            operator.clone(),
-            format!("Accepted host key of {host}: {fingerprint}"),
-        ),
-        Event::Resumed { from_seq, forced } => (
-            "bringup".to_string(),
-            format!(
-                "Run resumed after seq {from_seq}{}",
-                if *forced {
-                    " (forced: runbook changed)"
-                } else {
-                    ""
-                }
-            ),
-        ),
-        Event::RunFinished { outcome, .. } => {
-            ("bringup".to_string(), format!("Run finished: {outcome}"))
-        }
-        Event::StepStarted { .. } | Event::StepOutput { .. } => return None,
-    };
+    if matches!(r.event, Event::StepStarted { .. }) {
+        return None;
+    }
+    let d = describe(&r.event)?;
     Some(Entry {
         seq: r.seq,
         ts: r.ts,
-        who,
-        what,
+        who: d.who,
+        what: d.what,
     })
 }
 
 pub fn mode_str(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Incident => "incident",
-        Mode::Drill => "drill",
-    }
+    crate::export::describe::mode_word(mode)
 }
 
 /// `1h 02m 03s`, `4m 05s`, `6.2 s`, `120 ms`.

@@ -37,6 +37,12 @@ pub fn render(a: &Analysis) -> String {
         let _ = writeln!(out, "- {}", f.name);
     }
     out.push_str("\n## Still recovering\n\n");
+    let checked_any = !up.is_empty() || !recovering.is_empty();
+    if !checked_any {
+        // A journal with no service in it says nothing about any function: claim nothing.
+        out.push_str("- Not known yet: no function has been checked.\n\nWe will update this notice as soon as we know more.\n");
+        return out;
+    }
     if recovering.is_empty() {
         out.push_str("- Nothing: every function is back.\n");
     }

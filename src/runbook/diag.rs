@@ -94,12 +94,13 @@ impl<'a> SourceMap<'a> {
                 .text
                 .get(diag.span.start.min(span_end)..span_end)
                 .map_or(1, |s| s.chars().count().max(1));
+            let (shown, caret_col, width) = excerpt(text, col - 1, width);
             let _ = write!(
                 out,
-                "\n{:gutter$} |\n{line} | {text}\n{:gutter$} | {}{}",
+                "\n{:gutter$} |\n{line} | {shown}\n{:gutter$} | {}{}",
                 "",
                 "",
-                " ".repeat(col - 1),
+                " ".repeat(caret_col),
                 "^".repeat(width),
             );
         }
@@ -108,6 +109,34 @@ impl<'a> SourceMap<'a> {
         }
         out
     }
+}
+
+/// Source lines longer than this are cut around the caret, so that a generated or minified
+/// runbook does not flood the terminal with one line.
+const MAX_SHOWN: usize = 100;
+
+/// The part of `text` to show, the caret's column in it and the caret's width: the whole line
+/// when short, else a window of [`MAX_SHOWN`] characters around `col` marked with `…`.
+fn excerpt(text: &str, col: usize, width: usize) -> (String, usize, usize) {
+    // A tab is one column to the caret but up to eight on a terminal: show it as a space.
+    let text = &text.replace('\t', " ");
+    let len = text.chars().count();
+    if len <= MAX_SHOWN {
+        return (text.clone(), col, width);
+    }
+    let start = col.saturating_sub(MAX_SHOWN / 4).min(len - MAX_SHOWN);
+    let end = start + MAX_SHOWN;
+    let mut shown: String = text.chars().skip(start).take(MAX_SHOWN).collect();
+    let mut caret = col - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if end < len {
+        shown.push('…');
+    }
+    let width = width.min(end.saturating_sub(col)).max(1);
+    (shown, caret, width)
 }
 
 /// The known name closest to `unknown`, if one is close enough to be a likely typo.
@@ -152,6 +181,37 @@ mod tests {
         assert!(out.contains("2 | depnds_on = []"), "{out}");
         assert!(out.contains("  | ^^^^^^^^^\n"), "{out}");
         assert!(out.ends_with("help: did you mean 'depends_on'?"), "{out}");
+    }
+
+    #[test]
+    fn tabs_show_as_spaces_so_the_caret_lines_up() {
+        let src = "\tdepnds_on = []\n";
+        let map = SourceMap::new("rb.toml", src);
+        let out = map.render(&Diag::new(1..10, "unknown key 'depnds_on'"));
+        assert!(out.contains("1 |  depnds_on = []\n  |  ^^^^^^^^^"), "{out}");
+    }
+
+    #[test]
+    fn a_long_source_line_is_cut_around_the_caret() {
+        let src = format!(
+            "run = \"{}{{{{nope}}}}{}\"\n",
+            "x".repeat(5000),
+            "y".repeat(5000)
+        );
+        let map = SourceMap::new("rb.toml", &src);
+        let start = src.find("{{").expect("placeholder");
+        let out = map.render(&Diag::new(start..start + 8, "unknown variable 'nope'"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(out.starts_with("rb.toml:1:5008:"), "{out}");
+        let shown = lines[2].trim_start_matches("1 | ");
+        assert!(shown.chars().count() <= MAX_SHOWN + 2, "{}", shown.len());
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        // The caret still sits under the placeholder.
+        let caret = lines[3].trim_start_matches("  | ");
+        let at = caret.find('^').expect("caret");
+        let under: String = shown.chars().skip(at).take(8).collect();
+        assert_eq!(under, "{{nope}}");
+        assert_eq!(caret.trim(), "^^^^^^^^");
     }
 
     #[test]

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The longest duration a runbook may write: a year. Longer is a typo, and adding it to a
+/// clock reading would overflow where the run waits for it.
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Parse a runbook duration; the error says what went wrong in words an operator can act on.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -13,7 +17,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "bad duration '{text}': no unit; write '{trimmed}s' for seconds or '{trimmed}ms' for milliseconds"
         ));
     }
-    humantime::parse_duration(trimmed).map_err(|e| {
+    let d = humantime::parse_duration(trimmed).map_err(|e| {
         let why = match e {
             humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
                 format!(": unknown unit '{unit}'")
@@ -22,7 +26,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             _ => String::new(),
         };
         format!("bad duration '{text}'{why}; write it like '500ms', '30s', '5m' or '1h30m'")
-    })
+    })?;
+    if d > MAX {
+        return Err(format!(
+            "duration '{text}' is too long; at most a year ('365d') is allowed"
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -51,5 +61,14 @@ mod tests {
         let e = parse("5 parsecs").expect_err("unknown unit");
         assert!(e.contains("unknown unit 'parsecs'"), "{e}");
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn durations_longer_than_a_year_are_rejected() {
+        assert_eq!(parse("365d"), Ok(MAX));
+        let e = parse("99999999999h").expect_err("too long");
+        assert!(e.contains("'99999999999h' is too long"), "{e}");
+        // Past u64 seconds, where the clock arithmetic would have panicked.
+        assert!(parse("4000000000000000h").is_err());
     }
 }

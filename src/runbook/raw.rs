@@ -184,6 +184,20 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     }
     if let Some(v) = root.remove("vars") {
         for (k, v) in entries(v, "[vars]", diags) {
+            if let DeValue::Array(_) | DeValue::Table(_) | DeValue::Datetime(_) = v.get_ref() {
+                diags.push(
+                    Diag::new(
+                        v.span(),
+                        format!(
+                            "variable '{}' is {}; a variable is text, a number or true/false",
+                            k.get_ref(),
+                            v.get_ref().type_str()
+                        ),
+                    )
+                    .help("quote the value to use it as text"),
+                );
+                continue;
+            }
             if let Some(value) = read::<S<RawVar>>(v, diags) {
                 raw.vars.insert(k.get_ref().to_string(), (k.span(), value));
             }
@@ -360,8 +374,13 @@ fn humanize(message: &str) -> String {
     if let Some(rest) = m.strip_prefix("invalid type: string \"")
         && let Some((value, tail)) = rest.split_once("\", ")
     {
-        m = format!("invalid type: '{value}' is a string, {tail}");
+        m = if tail == "expected a sequence" {
+            format!("invalid type: '{value}' is a string, expected a list; write [\"{value}\"]")
+        } else {
+            format!("invalid type: '{value}' is a string, {tail}")
+        };
     }
+    m = m.replace("expected a sequence", "expected a list like [\"a\", \"b\"]");
     if let Some(field) = m.strip_prefix("missing field '") {
         m = format!("missing key '{field}");
     }
@@ -370,9 +389,12 @@ fn humanize(message: &str) -> String {
         m.push_str("expected a table");
     }
     for (from, to) in [
-        ("expected u32", "expected a whole number (0 or more)"),
-        ("expected u16", "expected a port number (0 to 65535)"),
-        ("expected i32", "expected a whole number"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a port number from 1 to 65535"),
+        ("expected i32", "expected an exit code from 0 to 255"),
         ("expected a boolean", "expected true or false"),
     ] {
         m = m.replace(from, to);
@@ -492,6 +514,36 @@ run = "false"
         assert_eq!(service.unreadable_checks, 1);
         assert_eq!(service.restore.len(), 1);
         assert_eq!(service.restore[0].get_ref().name.get_ref(), "ok");
+    }
+
+    #[test]
+    fn a_list_or_table_in_vars_and_a_string_for_a_list_are_told_plainly() {
+        let src = "[vars]\nx = [1]\ny = 2\n[groups]\ng = \"h\"\n";
+        let (raw, diags) = parse_ok(src);
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "variable 'x' is array; a variable is text, a number or true/false"
+        );
+        assert_eq!(
+            diags[1].message,
+            "invalid type: 'h' is a string, expected a list; write [\"h\"]"
+        );
+        assert!(raw.expect("parsed").vars.contains_key("y"));
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_range_they_must_be_in() {
+        let src = "[hosts.h]\nport = 70000\n[[service]]\nid = \"a\"\ntier = 99999999999\n";
+        let (_, diags) = parse_ok(src);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "invalid value: integer '70000', expected a port number from 1 to 65535",
+                "invalid value: integer '99999999999', expected a whole number from 0 to 4294967295",
+            ]
+        );
     }
 
     #[test]

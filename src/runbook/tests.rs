@@ -266,3 +266,62 @@ fn errors_come_out_in_file_order() {
     };
     assert!(line(&e[0]) < line(&e[1]), "{e:?}");
 }
+
+#[test]
+fn expect_exit_outside_0_to_255_is_an_error_naming_the_value() {
+    for bad in ["300", "-1"] {
+        let svc = SIMPLE.replace(
+            "name = \"up\"",
+            &format!("name = \"up\"\n  expect_exit = {bad}"),
+        );
+        let e = errors(&with_service(&svc));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains(&format!("expect_exit '{bad}' is not an exit code")),
+            "{e:?}"
+        );
+        assert!(e[0].contains("help: exit codes run from 0 to 255"), "{e:?}");
+    }
+    let svc = SIMPLE.replace("name = \"up\"", "name = \"up\"\n  expect_exit = 255");
+    let rb = load_text(&with_service(&svc), &[]).expect("255 is an exit code");
+    assert_eq!(rb.services[0].checks[0].expect_exit, 255);
+}
+
+#[test]
+fn retries_and_durations_too_large_to_mean_anything_are_errors() {
+    let text = with_service(SIMPLE)
+        .replace("retries = 3", "retries = 4294967295")
+        .replace("retry_delay = \"2s\"", "retry_delay = \"99999999999h\"");
+    let e = errors(&text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("retries '4294967295' is too many"), "{e:?}");
+    assert!(
+        e[1].contains("duration '99999999999h' is too long"),
+        "{e:?}"
+    );
+    let ok = with_service(SIMPLE).replace("retries = 3", "retries = 10000");
+    assert_eq!(load_text(&ok, &[]).expect("valid").defaults.retries, 10_000);
+}
+
+#[test]
+fn a_runbook_without_services_is_an_error() {
+    for text in ["", BASE] {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:1:1: error: the runbook has no [[service]]"),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_group_name_must_be_usable_after_an_at_sign() {
+    let text = with_service(SIMPLE).replace("[groups]\n", "[groups]\n\"g g\" = [\"a\"]\n");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("group name 'g g' has characters names may not have"),
+        "{e:?}"
+    );
+}

@@ -28,6 +28,9 @@ use super::model::{
 };
 use super::raw::{RawRunbook, RawService, RawStep, S};
 
+/// More retries than this is a typo; a step that must wait long raises `retry_delay` instead.
+pub const MAX_RETRIES: u32 = 10_000;
+
 /// Variables every command may use without declaring them.
 pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
 
@@ -100,6 +103,14 @@ impl Validator<'_> {
             vars: &known_vars,
             defaults: &defaults,
         };
+        if raw.services.is_empty() && raw.broken_services.is_empty() {
+            // Most likely the wrong file: a run of it would do nothing and report success.
+            self.error(
+                Diag::new(0..0, "the runbook has no [[service]]").help(
+                    "add a [[service]] with an id, hosts and a [[service.check]]; or check the file name",
+                ),
+            );
+        }
         let services = self.services(raw.services, &raw.broken_services, &scope);
         Runbook {
             name,
@@ -126,6 +137,34 @@ impl Validator<'_> {
         }
     }
 
+    fn retries(&mut self, value: Option<&S<u32>>, default: u32) -> u32 {
+        let Some(value) = value else { return default };
+        let n = *value.get_ref();
+        if n > MAX_RETRIES {
+            self.error(
+                Diag::new(value.span(), format!("retries '{n}' is too many")).help(format!(
+                    "at most {MAX_RETRIES}; to wait longer, raise retry_delay"
+                )),
+            );
+            return default;
+        }
+        n
+    }
+
+    /// A process exits with 0 to 255; any other expected code could never be met.
+    fn expect_exit(&mut self, value: Option<&S<i32>>) -> i32 {
+        let Some(value) = value else { return 0 };
+        let code = *value.get_ref();
+        if !(0..=255).contains(&code) {
+            self.error(
+                Diag::new(value.span(), format!("expect_exit '{code}' is not an exit code"))
+                    .help("exit codes run from 0 to 255; a shell reports a command killed by signal N as 128+N"),
+            );
+            return 0;
+        }
+        code
+    }
+
     fn defaults(&mut self, raw: &RawRunbook) -> Defaults {
         let base = Defaults::default();
         let d = &raw.defaults;
@@ -142,7 +181,7 @@ impl Validator<'_> {
         };
         Defaults {
             timeout: self.duration(d.timeout.as_ref(), base.timeout),
-            retries: d.retries.as_ref().map_or(base.retries, |r| *r.get_ref()),
+            retries: self.retries(d.retries.as_ref(), base.retries),
             retry_delay: self.duration(d.retry_delay.as_ref(), base.retry_delay),
             user: d.user.as_ref().map(|u| u.get_ref().clone()),
             concurrency,
@@ -404,9 +443,9 @@ impl Validator<'_> {
             action: action?,
             hosts,
             timeout,
-            retries: step.retries.map_or(defaults.retries, S::into_inner),
+            retries: self.retries(step.retries.as_ref(), defaults.retries),
             retry_delay,
-            expect_exit: step.expect_exit.map_or(0, S::into_inner),
+            expect_exit: self.expect_exit(step.expect_exit.as_ref()),
             expect_output,
             confirm: step.confirm.is_some_and(S::into_inner),
             feature: step.feature.map(S::into_inner),

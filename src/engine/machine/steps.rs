@@ -415,7 +415,7 @@ impl Engine {
                 &flight.step,
                 &flight.host,
                 HostStatus::RetryWait {
-                    next_attempt: flight.attempt + 1,
+                    next_attempt: flight.attempt.saturating_add(1),
                 },
             );
             out.push(Effect::Sleep {
@@ -425,7 +425,7 @@ impl Engine {
             self.timers.insert(
                 timer,
                 Flight {
-                    attempt: flight.attempt + 1,
+                    attempt: flight.attempt.saturating_add(1),
                     ..flight
                 },
             );

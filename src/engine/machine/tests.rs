@@ -915,3 +915,82 @@ fn step_refs_name_runbook_steps_and_verify_names_a_check() {
     assert!(e.step(&step_ref("a", Restore, 1)).is_none());
     assert!(e.step(&step_ref("zz", Check, 0)).is_none());
 }
+
+#[test]
+fn a_tier_starts_once_the_lower_tier_settled_failed_blocked_or_skipped() {
+    let mut e = engine(vec![
+        svc("broken", 1, &["h1"]).restore(run("fix")),
+        svc("dependent", 1, &["h2"])
+            .deps(&["broken"])
+            .restore(run("fix")),
+        svc("asking", 1, &["h3"]).restore(run("fix").confirm()),
+        svc("next", 2, &["h4"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    // Every check fails; the restore of `broken` fails too, so verification never passes.
+    let all = drive(&mut e, fx, |l| {
+        is(l, "next", Restore) || is(l, "next", Verify)
+    });
+    assert_eq!(state(&e, "broken"), Failed);
+    assert_eq!(state(&e, "dependent"), Blocked);
+    assert_eq!(state(&e, "asking"), Restoring, "waits for its approval");
+    assert_eq!(
+        state(&e, "next"),
+        Down,
+        "tier 2 waits while 'asking' has not settled"
+    );
+    assert!(!launches(&all).iter().any(|l| is(l, "next", Restore)));
+    let fx = e.handle(Input::Skip {
+        service: sid("asking"),
+        reason: "done by hand".into(),
+    });
+    assert!(
+        launches(&fx).iter().any(|l| is(l, "next", Restore)),
+        "failed, blocked and skipped all count as settled"
+    );
+    drive(&mut e, fx, |_| true);
+    assert_eq!(state(&e, "next"), Restored);
+}
+
+#[test]
+fn a_restore_asked_before_any_check_checks_first_and_never_restores_a_passing_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    let all = drive(&mut e, fx, |_| true);
+    assert!(!launches(&all).is_empty());
+    assert!(launches(&all).iter().all(|l| l.step.phase == Check));
+    assert_eq!(state(&e, "a"), Healthy);
+}
+
+#[test]
+fn resumed_down_service_is_checked_again_before_the_plan_restores_it() {
+    let mut e = engine(vec![
+        svc("came-back", 1, &["h1"]).restore(run("fix")),
+        svc("still-down", 1, &["h2"]).restore(run("fix")),
+    ]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![
+            (sid("came-back"), Down, Some("was down".into())),
+            (sid("still-down"), Partial, None),
+        ],
+        restored_steps: vec![],
+    });
+    assert!(!launches(&fx).is_empty());
+    assert!(launches(&fx).iter().all(|l| l.step.phase == Check));
+    let mut all = e.handle(Input::RunPlan);
+    for l in launches(&fx) {
+        let passed = is(&l, "came-back", Check);
+        all.extend(e.handle(if passed { ok(&l) } else { fail(&l) }));
+    }
+    let all = drive(&mut e, all, |_| true);
+    assert_eq!(state(&e, "came-back"), Healthy);
+    assert!(
+        !launches(&all).iter().any(|l| is(l, "came-back", Restore)),
+        "restore never runs on a service whose checks pass"
+    );
+    assert!(launches(&all).iter().any(|l| is(l, "still-down", Restore)));
+    assert_eq!(state(&e, "still-down"), Restored);
+}

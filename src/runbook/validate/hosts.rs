@@ -150,6 +150,17 @@ impl Validator<'_> {
         hosts: &IndexMap<HostId, Host>,
     ) -> IndexMap<String, (Vec<HostId>, Range<usize>)> {
         let mut done: IndexMap<String, (Vec<HostId>, Range<usize>)> = IndexMap::new();
+        for (name, (span, _)) in raw {
+            if !is_id(name) {
+                self.error(
+                    Diag::new(
+                        span.clone(),
+                        format!("group name '{name}' has characters names may not have"),
+                    )
+                    .help("use letters, digits, '.', '_' and '-', so that '@name' can refer to it"),
+                );
+            }
+        }
         for name in raw.keys() {
             self.resolve_group(name, raw, hosts, &mut Vec::new(), &mut done);
         }

@@ -1,0 +1,351 @@
+//! One journal event in words: who acted and what happened, with a tone for colour or marks.
+//! Shared by the post-mortem timeline, and meant for the TUI timeline and `run`'s progress
+//! lines too, so that all three tell the story the same way. Takes an `Event` alone (no
+//! `seq`, no time, no IO); never styles, never decides which events a caller shows.
+
+use std::fmt::Write as _;
+
+use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
+use crate::journal::event::Event;
+
+/// The one who acts when no operator does.
+pub const ENGINE: &str = "bringup";
+
+/// How an event reads: a front end maps it to a colour (TUI theme) or a mark (`run`: `✓`/`✗`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Facts with no verdict: the run starting, notes, resumes.
+    Neutral,
+    /// Work under way: checking, restoring, verifying, a step started.
+    Progress,
+    /// Something passed or came back: healthy, restored, a step ok, approved, done.
+    Good,
+    /// Needs attention without being a failure: partial, blocked, skipped, an operator acting
+    /// out of the plan, a host key accepted.
+    Warn,
+    /// Something went wrong: down, failed, a step failed or timed out, declined.
+    Bad,
+}
+
+/// An event in words. `who` is an operator's name, `bringup`, or `bringup@<host>` for what
+/// bringup did on a host; `what` is one line (no newline of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub who: String,
+    pub what: String,
+    pub tone: Tone,
+}
+
+/// Describe every kind but `step_output` (output is shown as output, not as a story line).
+/// Callers choose what to show: the post-mortem leaves `step_started` out, a progress view
+/// keeps it.
+// One flat arm per event kind: splitting it would only scatter the kinds.
+#[allow(clippy::too_many_lines)]
+pub fn describe(event: &Event) -> Option<Described> {
+    let (who, what, tone) = match event {
+        Event::RunStarted {
+            runbook,
+            operator,
+            mode,
+            version,
+            ..
+        } => (
+            operator.clone(),
+            format!(
+                "Run started ({}) on runbook '{runbook}', bringup {version}",
+                mode_word(*mode)
+            ),
+            Tone::Neutral,
+        ),
+        Event::ServiceState {
+            service,
+            from,
+            to,
+            reason,
+        } => (
+            ENGINE.to_string(),
+            format!("{service}: {from} → {to}{}", dash(reason.as_deref())),
+            state_tone(*to),
+        ),
+        Event::StepStarted {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            command,
+        } => (
+            at(host.as_str()),
+            format!(
+                "{service}: {phase} '{step}'{} started: {command}",
+                attempt_note(*attempt)
+            ),
+            Tone::Progress,
+        ),
+        Event::StepOutput { .. } => return None,
+        Event::StepFinished {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            outcome,
+            exit_code,
+            duration_ms,
+            error,
+        } => (
+            at(host.as_str()),
+            format!(
+                "{service}: {phase} '{step}'{} {} in {}",
+                attempt_note(*attempt),
+                outcome_detail(*outcome, *exit_code, error.as_deref()),
+                crate::export::metrics::human_ms(i64::try_from(*duration_ms).unwrap_or(i64::MAX)),
+            ),
+            if *outcome == StepOutcome::Ok {
+                Tone::Good
+            } else {
+                Tone::Bad
+            },
+        ),
+        Event::Approval {
+            service,
+            step,
+            decision,
+            operator,
+        } => {
+            let (word, tone) = match decision {
+                Decision::Approved => ("approved", Tone::Good),
+                Decision::Declined => ("declined", Tone::Bad),
+            };
+            (
+                operator.clone(),
+                format!("{service}: {word} '{step}'"),
+                tone,
+            )
+        }
+        Event::Manual {
+            service,
+            step,
+            outcome,
+            operator,
+        } => {
+            let (word, tone) = match outcome {
+                ManualOutcome::Done => ("done", Tone::Good),
+                ManualOutcome::Failed => ("failed", Tone::Bad),
+            };
+            (
+                operator.clone(),
+                format!("{service}: manual step '{step}' marked {word}"),
+                tone,
+            )
+        }
+        Event::Note { operator, text } => {
+            (operator.clone(), format!("Note: {text}"), Tone::Neutral)
+        }
+        Event::OperatorAction {
+            operator,
+            service,
+            action,
+            reason,
+        } => (
+            operator.clone(),
+            format!("{service}: {action}{}", dash(reason.as_deref())),
+            Tone::Warn,
+        ),
+        Event::HostKeyAccepted {
+            host,
+            fingerprint,
+            operator,
+        } => (
+            operator.clone(),
+            format!("Accepted host key of {host}: {fingerprint}"),
+            Tone::Warn,
+        ),
+        Event::Resumed { from_seq, forced } => (
+            ENGINE.to_string(),
+            format!(
+                "Run resumed after seq {from_seq}{}",
+                if *forced {
+                    " (forced: runbook changed)"
+                } else {
+                    ""
+                }
+            ),
+            Tone::Neutral,
+        ),
+        Event::RunFinished { outcome, .. } => (
+            ENGINE.to_string(),
+            format!("Run finished: {outcome}"),
+            if outcome == "restored" {
+                Tone::Good
+            } else {
+                Tone::Warn
+            },
+        ),
+    };
+    Some(Described {
+        who,
+        // Journal text may hold newlines (a reason, a note); a story line is one line.
+        what: one_line(&what),
+        tone,
+    })
+}
+
+/// The tone of entering a state.
+pub fn state_tone(state: ServiceState) -> Tone {
+    match state {
+        ServiceState::Unknown => Tone::Neutral,
+        ServiceState::Checking | ServiceState::Restoring | ServiceState::Verifying => {
+            Tone::Progress
+        }
+        ServiceState::Healthy | ServiceState::Restored => Tone::Good,
+        ServiceState::Partial | ServiceState::Blocked | ServiceState::Skipped => Tone::Warn,
+        ServiceState::Down | ServiceState::Failed => Tone::Bad,
+    }
+}
+
+/// `ok (exit 0)`, `failed (exit 1: why)`, `timeout (timed out after 30s)`.
+pub fn outcome_detail(outcome: StepOutcome, exit_code: Option<i32>, error: Option<&str>) -> String {
+    let mut s = outcome.as_str().to_string();
+    match (exit_code, error) {
+        (Some(c), Some(e)) => {
+            let _ = write!(s, " (exit {c}: {e})");
+        }
+        (Some(c), None) => {
+            let _ = write!(s, " (exit {c})");
+        }
+        (None, Some(e)) => {
+            let _ = write!(s, " ({e})");
+        }
+        (None, None) => {}
+    }
+    s
+}
+
+pub fn mode_word(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Incident => "incident",
+        Mode::Drill => "drill",
+    }
+}
+
+fn at(host: &str) -> String {
+    format!("{ENGINE}@{host}")
+}
+
+fn attempt_note(attempt: u32) -> String {
+    if attempt > 1 {
+        format!(" (attempt {attempt})")
+    } else {
+        String::new()
+    }
+}
+
+fn dash(reason: Option<&str>) -> String {
+    reason.map(|r| format!(" — {r}")).unwrap_or_default()
+}
+
+fn one_line(text: &str) -> String {
+    if text.contains(['\n', '\r']) {
+        text.split(['\n', '\r'])
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ⏎ ")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::Phase;
+    use crate::runbook::model::{HostId, ServiceId};
+
+    fn finished(outcome: StepOutcome, exit_code: Option<i32>, attempt: u32) -> Event {
+        Event::StepFinished {
+            service: ServiceId::new("mail"),
+            phase: Phase::Restore,
+            step: "restart dovecot".into(),
+            host: HostId::new("mail-1"),
+            attempt,
+            outcome,
+            exit_code,
+            duration_ms: 2_000,
+            error: Some("storage not mounted".into()),
+        }
+    }
+
+    #[test]
+    fn a_step_result_names_bringup_on_the_host_and_reads_good_or_bad() {
+        let d = describe(&finished(StepOutcome::Failed, Some(89), 2)).expect("described");
+        assert_eq!(d.who, "bringup@mail-1");
+        assert_eq!(
+            d.what,
+            "mail: restore 'restart dovecot' (attempt 2) failed (exit 89: storage not mounted) in 2.0 s"
+        );
+        assert_eq!(d.tone, Tone::Bad);
+        let ok = describe(&finished(StepOutcome::Ok, Some(0), 1)).expect("described");
+        assert_eq!(ok.tone, Tone::Good);
+        assert!(!ok.what.contains("attempt"), "{}", ok.what);
+    }
+
+    #[test]
+    fn operators_are_who_for_their_decisions() {
+        let d = describe(&Event::Approval {
+            service: ServiceId::new("talk"),
+            step: "Start Gateway".into(),
+            decision: Decision::Declined,
+            operator: "Kim".into(),
+        })
+        .expect("described");
+        // Names keep their case: they are what the runbook and the operator wrote.
+        assert_eq!(
+            (d.who.as_str(), d.what.as_str()),
+            ("Kim", "talk: declined 'Start Gateway'")
+        );
+        assert_eq!(d.tone, Tone::Bad);
+    }
+
+    #[test]
+    fn state_changes_take_the_tone_of_the_state_entered() {
+        let d = describe(&Event::ServiceState {
+            service: ServiceId::new("mail"),
+            from: ServiceState::Checking,
+            to: ServiceState::Partial,
+            reason: Some("imap login failed\non mail-1".into()),
+        })
+        .expect("described");
+        assert_eq!(d.who, ENGINE);
+        assert_eq!(
+            d.what,
+            "mail: checking → partial — imap login failed ⏎ on mail-1"
+        );
+        assert_eq!(d.tone, Tone::Warn);
+        assert_eq!(state_tone(ServiceState::Restored), Tone::Good);
+        assert_eq!(state_tone(ServiceState::Failed), Tone::Bad);
+    }
+
+    #[test]
+    fn output_is_not_a_story_line_but_a_step_start_is() {
+        let out = Event::StepOutput {
+            service: ServiceId::new("s"),
+            step: "x".into(),
+            host: HostId::new("h"),
+            text: "hi".into(),
+            file: None,
+        };
+        assert_eq!(describe(&out), None);
+        let started = Event::StepStarted {
+            service: ServiceId::new("s"),
+            phase: Phase::Check,
+            step: "probe".into(),
+            host: HostId::new("h"),
+            attempt: 1,
+            command: "curl -fsS http://x".into(),
+        };
+        let d = describe(&started).expect("described");
+        assert_eq!(d.what, "s: check 'probe' started: curl -fsS http://x");
+        assert_eq!(d.tone, Tone::Progress);
+    }
+}
