@@ -198,8 +198,13 @@ async fn conclude(
         Err(e) => return journal_failed(&e),
     }
     drv.executor().shutdown().await;
-    if args.check_only || args.format == RunFormat::Text {
-        printer.table(drv, &services);
+    // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
+    match args.format {
+        RunFormat::Text => printer.table(drv, &services, &mut std::io::stdout().lock()),
+        RunFormat::Json if args.check_only => {
+            printer.table(drv, &services, &mut std::io::stderr().lock());
+        }
+        RunFormat::Json => {}
     }
     eprintln!("journal: {}", drv.journal_path().display());
     ExitCode::from(code)
@@ -418,8 +423,12 @@ impl Printer {
         let _ = &self.runbook;
     }
 
-    fn table(&self, drv: &Driver, services: &[(crate::runbook::ServiceId, ServiceState)]) {
-        let mut out = std::io::stderr().lock();
+    fn table(
+        &self,
+        drv: &Driver,
+        services: &[(crate::runbook::ServiceId, ServiceState)],
+        out: &mut dyn Write,
+    ) {
         let width = services
             .iter()
             .map(|(id, _)| id.as_str().len())
