@@ -2,8 +2,10 @@
 //! results back. Shared by `bringup run` and the TUI; it decides nothing about ordering.
 //!
 //! Every fact is journaled before bringup acts on it: `step_started` is on disk before the
-//! command is sent, `approval` before the approved step runs, `step_finished` before the
-//! engine hears of it.
+//! command is sent, `approval` before the approved step runs, and whatever a call recorded
+//! (a `step_finished` included) before that call's commands are sent or its notices shown.
+//! Events are group-committed: each public call appends what it records and ends with one
+//! fsync ([`Driver::settle`]), so a wave of 200 hosts costs one flush, not 200.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +77,14 @@ pub enum Notice {
     },
 }
 
+/// A command whose `step_started` is written but not yet synced.
+struct Queued {
+    command: String,
+    timeout: Duration,
+    matcher: Option<regex::Regex>,
+    expect_exit: i32,
+}
+
 struct Running {
     launch: Launch,
     matcher: Option<regex::Regex>,
@@ -90,6 +100,8 @@ pub struct Driver {
     operator: String,
     tx: mpsc::Sender<Message>,
     running: HashMap<AttemptId, Running>,
+    /// Launches waiting for the next fsync (see [`Driver::settle`]).
+    queued: Vec<(Launch, Queued)>,
     /// Cancels every running step (Ctrl-C, SIGTERM, quit).
     stop: CancellationToken,
     finished: Option<Vec<(ServiceId, ServiceState)>>,
@@ -114,6 +126,7 @@ impl Driver {
                 operator,
                 tx,
                 running: HashMap::new(),
+                queued: Vec::new(),
                 stop: CancellationToken::new(),
                 finished: None,
             },
@@ -147,9 +160,108 @@ impl Driver {
         self.finished.as_deref()
     }
 
-    /// Append and fsync one event.
+    /// Journal an event that records an operator's act (a note, a host key accepted...).
+    pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
+        let r = self.record_unsynced(event);
+        self.settle(r)
+    }
+
+    /// Continue a journaled run: recorded states and successful restore steps are taken as
+    /// they are; what was in flight is checked again.
+    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
+        let r = self.resume_unsynced(facts);
+        self.settle(r)
+    }
+
+    /// Feed an operator's or the plan's input to the engine and carry out what follows.
+    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
+        let r = self.input_unsynced(input);
+        self.settle(r)
+    }
+
+    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
+    pub fn approve(
+        &mut self,
+        step: StepRef,
+        decision: Decision,
+        operator: &str,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let r = self.approve_unsynced(step, decision, operator);
+        self.settle(r)
+    }
+
+    /// The operator's report on a manual step: journaled, then the engine moves on.
+    pub fn manual(
+        &mut self,
+        step: StepRef,
+        outcome: ManualOutcome,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let r = self.manual_unsynced(step, outcome);
+        self.settle(r)
+    }
+
+    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
+    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
+        let r = self.manual_unavailable_unsynced(step);
+        self.settle(r)
+    }
+
+    /// Carry out one report from the driver's tasks.
+    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
+        let r = self.on_message_unsynced(message);
+        self.settle(r)
+    }
+
+    /// Carry out several reports that arrived together, with one fsync for all they record
+    /// (200 hosts finishing a check at once cost one disk flush, not 200).
+    pub fn on_messages(
+        &mut self,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let mut notices = Vec::new();
+        for message in messages {
+            match self.on_message_unsynced(message) {
+                Ok(n) => notices.extend(n),
+                Err(e) => return self.settle(Err(e)),
+            }
+        }
+        self.settle(Ok(notices))
+    }
+
+    /// Stop: cancel every running step on its host and start nothing new.
+    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
+        let r = self.stop_unsynced();
+        self.settle(r)
+    }
+
+    /// Record the end of the run. `outcome` is SPEC's word for it.
+    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
+        let r = self.finish_unsynced(outcome);
+        self.settle(r)
+    }
+
+    /// End of every public call: make what it journaled durable with one fsync, then send
+    /// the commands whose `step_started` is now on disk, then let the front end show it.
+    /// On a journal error nothing queued is sent.
+    fn settle(
+        &mut self,
+        notices: Result<Vec<Notice>, JournalError>,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let synced = notices.and_then(|n| self.journal.sync().map(|()| n));
+        let queued = std::mem::take(&mut self.queued);
+        if synced.is_ok() {
+            for (launch, run) in queued {
+                self.launch(launch, run);
+            }
+        }
+        synced
+    }
+
+    /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
     fn write(&mut self, event: Event) -> Result<Notice, JournalError> {
-        let appended = self.journal.append(&event)?;
+        let appended = self
+            .journal
+            .append_with(&event, crate::journal::Durability::Buffered)?;
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -159,19 +271,19 @@ impl Driver {
     }
 
     /// Journal an event that records an operator's act (a note, a host key accepted...).
-    pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
+    fn record_unsynced(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
         Ok(vec![self.write(event)?])
     }
 
     /// Continue a journaled run: recorded states and successful restore steps are taken as
     /// they are; what was in flight is checked again.
-    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
+    fn resume_unsynced(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.resume(facts);
         self.apply(effects)
     }
 
     /// Feed an operator's or the plan's input to the engine and carry out what follows.
-    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
+    fn input_unsynced(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
         if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
             self.finished = None;
         }
@@ -208,7 +320,7 @@ impl Driver {
     }
 
     /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
-    pub fn approve(
+    fn approve_unsynced(
         &mut self,
         step: StepRef,
         decision: Decision,
@@ -227,7 +339,7 @@ impl Driver {
     }
 
     /// The operator's report on a manual step: journaled, then the engine moves on.
-    pub fn manual(
+    fn manual_unsynced(
         &mut self,
         step: StepRef,
         outcome: ManualOutcome,
@@ -245,13 +357,13 @@ impl Driver {
     }
 
     /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
-    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
+    fn manual_unavailable_unsynced(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.handle(Input::ManualUnavailable { step });
         self.apply(effects)
     }
 
     /// Carry out one report from the driver's tasks.
-    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
+    fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
             Message::Output { attempt, line } => self.on_output(attempt, &line),
             Message::Done { attempt, result } => self.on_done(attempt, &result),
@@ -263,14 +375,14 @@ impl Driver {
     }
 
     /// Stop: cancel every running step on its host and start nothing new.
-    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
+    fn stop_unsynced(&mut self) -> Result<Vec<Notice>, JournalError> {
         self.stop.cancel();
         let effects = self.engine.handle(Input::Stop);
         self.apply(effects)
     }
 
     /// Record the end of the run. `outcome` is SPEC's word for it.
-    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
+    fn finish_unsynced(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
         let services: IndexMap<ServiceId, ServiceState> = self
             .engine
             .services()
@@ -399,7 +511,16 @@ impl Driver {
                         command: command.shown.clone(),
                     })?;
                     notices.push(notice);
-                    self.launch(launch, command.text, timeout, expect_output, expect_exit);
+                    // Sent by `settle`, once the `step_started` is on disk.
+                    self.queued.push((
+                        launch,
+                        Queued {
+                            command: command.text,
+                            timeout,
+                            matcher: expect_output,
+                            expect_exit,
+                        },
+                    ));
                 }
                 Effect::AskApproval { step, commands } => {
                     notices.push(Notice::AskApproval {
@@ -433,14 +554,13 @@ impl Driver {
         Ok(notices)
     }
 
-    fn launch(
-        &mut self,
-        launch: Launch,
-        command: String,
-        timeout: Duration,
-        matcher: Option<regex::Regex>,
-        expect_exit: i32,
-    ) {
+    fn launch(&mut self, launch: Launch, queued: Queued) {
+        let Queued {
+            command,
+            timeout,
+            matcher,
+            expect_exit,
+        } = queued;
         let attempt = launch.attempt_id;
         let token = self.stop.child_token();
         let exec = self.exec.clone();

@@ -1017,3 +1017,83 @@ fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() 
     assert!(output.contains(&"***"), "{output:?}");
     assert_eq!(final_states(&events)["lock"], "failed");
 }
+
+#[test]
+fn runs_started_within_one_second_get_journals_of_their_own() {
+    let rig = Rig::new(1);
+    let marker = rig.state_file("ran");
+    let runbook = touching_runbook(&rig, &marker);
+    // Journals already named for this second and the next few, as a run just before left.
+    let dir = rig.lab.path("journal");
+    fs::create_dir_all(&dir).expect("journal dir");
+    let now = chrono::Utc::now();
+    let taken: Vec<PathBuf> = (0..4)
+        .map(|s| {
+            let at = now + chrono::Duration::seconds(s);
+            let path = dir.join(format!("runbook-{}.jsonl", at.format("%Y%m%dT%H%M%SZ")));
+            fs::write(&path, "taken\n").expect("write");
+            path
+        })
+        .collect();
+    let out = rig
+        .bringup()
+        .args(["run", "--check-only", "--format", "json"])
+        .arg(&runbook)
+        .output()
+        .expect("bringup runs");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    for path in &taken {
+        assert_eq!(fs::read_to_string(path).expect("kept"), "taken\n");
+    }
+    let fresh: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("journal dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && !taken.contains(p))
+        .collect();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert!(
+        fresh[0].to_string_lossy().ends_with("-2.jsonl"),
+        "{}",
+        fresh[0].display()
+    );
+    assert_eq!(
+        stdout(&out),
+        fs::read_to_string(&fresh[0]).expect("journal"),
+        "the new journal is the one this run wrote"
+    );
+}
+
+#[test]
+fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal() {
+    let rig = Rig::new(2);
+    let journal = rig.journal("order");
+    let seen = rig.state.display().to_string();
+    let j = journal.display();
+    let mut text = rig.head("", "");
+    // The restore records what the journal already held when it ran, then passes.
+    let _ = write!(
+        text,
+        "[[service]]\nid = \"gate\"\nname = \"gate\"\ntier = 0\nhosts = [\"h0\", \"h1\"]\n\n  \
+         [[service.check]]\n  name = \"up\"\n  run = \"test -f {seen}/gate-{{{{host}}}}\"\n\n  \
+         [[service.restore]]\n  name = \"open gate\"\n  confirm = true\n  \
+         run = '''grep -c '\"kind\":\"approval\".*\"decision\":\"approved\"' {j} > {seen}/approval-{{{{host}}}}; \
+         grep -c '\"kind\":\"step_started\".*\"step\":\"open gate\",\"host\":\"{{{{host}}}}\"' {j} > {seen}/started-{{{{host}}}}; \
+         touch {seen}/gate-{{{{host}}}}'''\n"
+    );
+    let runbook = rig.write_runbook(&text);
+    let out = rig
+        .bringup()
+        .args(["run", "--yes", "--journal"])
+        .arg(&journal)
+        .arg(&runbook)
+        .output()
+        .expect("bringup runs");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    for host in ["h0", "h1"] {
+        for what in ["approval", "started"] {
+            let count = fs::read_to_string(rig.state_file(&format!("{what}-{host}")))
+                .expect("the command ran");
+            assert_eq!(count.trim(), "1", "{what} seen by the command on {host}");
+        }
+    }
+}

@@ -18,6 +18,9 @@ use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
 
+/// Most reports from running steps carried out under one journal fsync.
+const MESSAGE_BATCH: usize = 256;
+
 pub fn run(args: &RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,6 +48,20 @@ async fn run_async(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     drive(session, args).await
+}
+
+/// `first` and whatever else is already waiting (bounded), to carry out under one fsync.
+fn with_waiting(
+    first: driver::Message,
+    messages: &mut tokio::sync::mpsc::Receiver<driver::Message>,
+) -> Vec<driver::Message> {
+    let mut batch = vec![first];
+    while batch.len() < MESSAGE_BATCH
+        && let Ok(m) = messages.try_recv()
+    {
+        batch.push(m);
+    }
+    batch
 }
 
 /// A question waiting for the operator at the terminal.
@@ -130,7 +147,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
 
         let step = tokio::select! {
             msg = messages.recv() => match msg {
-                Some(m) => drv.on_message(m),
+                Some(m) => drv.on_messages(with_waiting(m, &mut messages)),
                 None => break,
             },
             answer = answers.recv() => {
