@@ -445,6 +445,16 @@ impl Driver {
             .as_ref()
             .map(|re| re.is_match(&running.seen));
         let error = result.error.as_deref().map(|e| self.runbook.redact(e));
+        // A key the operator's --accept-new-host-keys let a connection record: journaled
+        // before the outcome of the step that connected.
+        let mut notices = Vec::new();
+        for (host, fingerprint) in self.exec.take_accepted_keys() {
+            notices.push(self.write(Event::HostKeyAccepted {
+                host,
+                fingerprint,
+                operator: self.operator.clone(),
+            })?);
+        }
         // The transport says whether the command ran; whether it passed is the step's rule.
         let outcome = match (result.outcome, result.exit_code) {
             (StepOutcome::Ok, Some(code)) => {
@@ -463,7 +473,7 @@ impl Driver {
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
             error: error.clone(),
         })?;
-        let mut notices = vec![notice];
+        notices.push(notice);
         let effects = self.engine.handle(Input::StepFinished {
             attempt,
             outcome,

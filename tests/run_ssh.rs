@@ -583,7 +583,17 @@ fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
         .expect("accepted key recorded in bringup's known_hosts");
     let key: Vec<&str> = rig.sshd.host_public.split_whitespace().take(2).collect();
     assert!(recorded.contains(&key.join(" ")), "{recorded}");
-    assert_eq!(final_states(&read_journal(&journal))["probe"], "healthy");
+    let events = read_journal(&journal);
+    assert_eq!(final_states(&events)["probe"], "healthy");
+    let accepted: Vec<&Value> = kind(&events, "host_key_accepted").collect();
+    assert_eq!(accepted.len(), 1, "the acceptance is journaled once");
+    assert_eq!(accepted[0]["host"], "h0");
+    assert_eq!(accepted[0]["fingerprint"], rig.sshd.fingerprint().as_str());
+    let finished = kind(&events, "step_finished").next().expect("finished");
+    assert!(
+        seq(accepted[0]) < seq(finished),
+        "recorded before the step's outcome"
+    );
 }
 
 #[test]
