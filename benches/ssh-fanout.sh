@@ -12,7 +12,8 @@
 #   run from $FANOUT_DIR (journals land in its journal/) with HOME=$FANOUT_DIR/home, whose
 #   .ssh/known_hosts holds the servers' key. The command also sees FANOUT_PORTS, FANOUT_KEY,
 #   FANOUT_KNOWN_HOSTS and FANOUT_SSH_CONFIG.
-# env: HOSTS (200), RUNS (10), FANOUT (32), STEPS (200)
+# env: HOSTS (200), RUNS (10), FANOUT (32), STEPS (200); BASELINE=/path/to/another/bringup
+#   adds that binary's `run --check-only` to the same hyperfine run (before/after a change).
 set -euo pipefail
 
 HOSTS=${HOSTS:-200}
@@ -112,13 +113,15 @@ echo "first run: $oks/$HOSTS checks ok, $healthy service(s) healthy" >&2
 BRINGUP_COMMAND=${1:-"$BRINGUP run --check-only $FANOUT_RUNBOOK"}
 export PDSH_SSH_ARGS_APPEND="-F $FANOUT_SSH_CONFIG -o KexAlgorithms=curve25519-sha256"
 last=$((HOSTS - 1))
+baseline=()
+[ -n "${BASELINE:-}" ] && baseline=(-n "baseline run --check-only" "$BASELINE run --check-only $FANOUT_RUNBOOK")
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$FANOUT_DIR/hyperfine.json" \
     -n "pdsh -f $FANOUT" "pdsh -R ssh -f $FANOUT -w h[0-$last] true" \
-    -n "bringup run --check-only" "$BRINGUP_COMMAND"
+    -n "bringup run --check-only" "$BRINGUP_COMMAND" "${baseline[@]}"
 python3 - "$FANOUT_DIR/hyperfine.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-(p,), (b,) = [v for k, v in r.items() if k.startswith("pdsh")], [v for k, v in r.items() if k.startswith("bringup")]
+p, b = r[next(k for k in r if k.startswith("pdsh"))], r["bringup run --check-only"]
 print(f"bringup/pdsh mean: {b['mean'] / p['mean']:.2f}x  median: {b['median'] / p['median']:.2f}x")
 PY
 
