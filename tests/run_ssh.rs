@@ -1107,3 +1107,80 @@ fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal(
         }
     }
 }
+
+#[test]
+fn sigterm_while_asking_on_a_terminal_exits_3_without_waiting_for_an_answer() {
+    let rig = Rig::new(1);
+    let mut text = rig.head("", "");
+    let _ = write!(
+        text,
+        "[[service]]\nid = \"gated\"\nname = \"gated\"\ntier = 0\nhosts = [\"h0\"]\n\n  \
+         [[service.check]]\n  name = \"up\"\n  run = \"false\"\n\n  \
+         [[service.restore]]\n  name = \"go\"\n  run = \"true\"\n  confirm = true\n"
+    );
+    let runbook = rig.write_runbook(&text);
+    let journal = rig.journal(&unique("asking-"));
+    let bin = assert_cmd::cargo::cargo_bin("bringup");
+    let command = format!(
+        "{} run --journal {} {}",
+        bin.display(),
+        journal.display(),
+        runbook.display()
+    );
+    // `script` gives bringup a terminal; its input stays open (nobody answers) while the
+    // test holds `stdin`. `-e` returns bringup's exit code.
+    let mut script = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(rig.home())
+        .env("HOME", rig.home())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script starts");
+    let journal_name = journal.display().to_string();
+    let mut pid = None;
+    wait_for("the approval prompt", Duration::from_secs(20), || {
+        pid = bringup_pid(&journal_name);
+        fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"to\":\"restoring\""))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = pid
+        .or_else(|| bringup_pid(&journal_name))
+        .expect("bringup pid");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = script.try_wait().expect("poll script") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = script.kill();
+            let _ = script.wait();
+            panic!("bringup still waited for an answer 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3));
+    let events = read_journal(&journal);
+    assert_eq!(events.last().expect("events")["outcome"], "interrupted");
+    verify(&rig, &journal);
+}
+
+/// The pid of the `bringup` process writing `journal`.
+fn bringup_pid(journal: &str) -> Option<nix::unistd::Pid> {
+    let out = Command::new("pgrep")
+        .args(["-f", journal])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .find(|p| {
+            fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "bringup")
+        })
+        .map(nix::unistd::Pid::from_raw)
+}

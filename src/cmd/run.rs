@@ -32,7 +32,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    runtime.block_on(run_async(args))
+    let code = runtime.block_on(run_async(args));
+    // A prompt may still be waiting on the terminal (the run was interrupted while it asked);
+    // its answer no longer matters, and dropping the runtime would wait for it forever.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
 }
 
 async fn run_async(args: &RunArgs) -> ExitCode {
