@@ -661,6 +661,19 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
         "{text}"
     );
     assert!(!marker.exists());
+
+    let out = rig
+        .bringup()
+        .args(["run", "--dry-run", "--accept-new-host-keys"])
+        .arg(&runbook)
+        .output()
+        .expect("bringup runs");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = format!("  ✓ h0 (new host key {} recorded", rig.sshd.fingerprint());
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("1 new host key(s) were recorded"), "{text}");
+    assert!(!marker.exists(), "a dry run ran the command");
 }
 
 #[test]

@@ -407,10 +407,17 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
         hosts.len()
     );
     let probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))).await;
+    let accepted: std::collections::HashMap<HostId, String> =
+        exec.take_accepted_keys().into_iter().collect();
     let mut failures = 0;
     for (host, result) in hosts.iter().zip(probes) {
         match result {
-            Ok(()) => println!("  ✓ {host}"),
+            Ok(()) => match accepted.get(*host) {
+                Some(fp) => println!(
+                    "  ✓ {host} (new host key {fp} recorded, as --accept-new-host-keys asked)"
+                ),
+                None => println!("  ✓ {host}"),
+            },
             Err(e) => {
                 failures += 1;
                 println!("  ✗ {host}: {e}");
@@ -418,11 +425,19 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
         }
     }
     exec.shutdown().await;
+    let changed = if accepted.is_empty() {
+        "Nothing was changed.".to_string()
+    } else {
+        format!(
+            "Nothing was changed on the hosts; {} new host key(s) were recorded in bringup's known_hosts.",
+            accepted.len()
+        )
+    };
     if failures == 0 {
-        println!("\nEvery host answered. Nothing was changed.");
+        println!("\nEvery host answered. {changed}");
         ExitCode::SUCCESS
     } else {
-        println!("\n{failures} host(s) cannot be used as they are. Nothing was changed.");
+        println!("\n{failures} host(s) cannot be used as they are. {changed}");
         ExitCode::from(1)
     }
 }
