@@ -860,8 +860,17 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn sigterm_during_a_long_step_stops_it_on_the_host_and_exits_3() {
+    interrupt_a_long_step(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn ctrl_c_during_a_long_step_stops_it_on_the_host_and_exits_3() {
+    interrupt_a_long_step(nix::sys::signal::Signal::SIGINT);
+}
+
+fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
     let rig = Rig::new(1);
-    let marker = unique("nap-sigterm-");
+    let marker = unique(&format!("nap-{signal}-"));
     let restore = nap_command(&rig, &marker);
     let mut text = rig.head("", "");
     text.push_str(
@@ -890,7 +899,7 @@ fn sigterm_during_a_long_step_stops_it_on_the_host_and_exits_3() {
         !processes_with(&marker).is_empty()
     });
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+    nix::sys::signal::kill(pid, signal).expect("send the signal");
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("poll child") {
@@ -899,7 +908,7 @@ fn sigterm_during_a_long_step_stops_it_on_the_host_and_exits_3() {
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bringup did not stop after SIGTERM");
+            panic!("bringup did not stop after {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
