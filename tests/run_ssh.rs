@@ -2,7 +2,8 @@
 //! read back from the journal, failures and what they block, retries, timeouts and SIGTERM
 //! that stop the command on the host, host-key refusals, the dry run, `--check-only`,
 //! `--only`, `--format json`, quoting of `--var` values, exit codes, approvals and manual
-//! steps without a terminal, and secrets kept out of every output.
+//! steps without a terminal, an interrupt while a prompt waits on a terminal, journal
+//! names and write-before-send order, and secrets kept out of every output.
 //!
 //! Each test runs bringup with HOME set to its lab directory, so `~/.ssh/known_hosts` and
 //! `~/.ssh/config` are the lab's and bringup's own known_hosts lands under the lab too; the
