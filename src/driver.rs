@@ -270,19 +270,18 @@ impl Driver {
         }))
     }
 
-    /// Journal an event that records an operator's act (a note, a host key accepted...).
+    /// [`Driver::record`] before its fsync.
     fn record_unsynced(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
         Ok(vec![self.write(event)?])
     }
 
-    /// Continue a journaled run: recorded states and successful restore steps are taken as
-    /// they are; what was in flight is checked again.
+    /// [`Driver::resume`] before its fsync.
     fn resume_unsynced(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.resume(facts);
         self.apply(effects)
     }
 
-    /// Feed an operator's or the plan's input to the engine and carry out what follows.
+    /// [`Driver::input`] before its fsync.
     fn input_unsynced(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
         if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
             self.finished = None;
@@ -319,7 +318,7 @@ impl Driver {
         self.apply(effects)
     }
 
-    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
+    /// [`Driver::approve`] before its fsync.
     fn approve_unsynced(
         &mut self,
         step: StepRef,
@@ -338,7 +337,7 @@ impl Driver {
         Ok(notices)
     }
 
-    /// The operator's report on a manual step: journaled, then the engine moves on.
+    /// [`Driver::manual`] before its fsync.
     fn manual_unsynced(
         &mut self,
         step: StepRef,
@@ -356,13 +355,13 @@ impl Driver {
         Ok(notices)
     }
 
-    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
+    /// [`Driver::manual_unavailable`] before its fsync.
     fn manual_unavailable_unsynced(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.handle(Input::ManualUnavailable { step });
         self.apply(effects)
     }
 
-    /// Carry out one report from the driver's tasks.
+    /// [`Driver::on_message`] before its fsync.
     fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
             Message::Output { attempt, line } => self.on_output(attempt, &line),
@@ -374,14 +373,14 @@ impl Driver {
         }
     }
 
-    /// Stop: cancel every running step on its host and start nothing new.
+    /// [`Driver::stop`] before its fsync.
     fn stop_unsynced(&mut self) -> Result<Vec<Notice>, JournalError> {
         self.stop.cancel();
         let effects = self.engine.handle(Input::Stop);
         self.apply(effects)
     }
 
-    /// Record the end of the run. `outcome` is SPEC's word for it.
+    /// [`Driver::finish`] before its fsync.
     fn finish_unsynced(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
         let services: IndexMap<ServiceId, ServiceState> = self
             .engine
