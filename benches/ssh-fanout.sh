@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Fan a `true` check out to 200 loopback sshd endpoints (13 sshd x <=16 ports) and compare
-# pdsh -f 32 with bringup, side by side, under hyperfine; then measure one step on an
-# already-open session. Only 127.0.0.1 is contacted; every sshd is killed on exit.
+# `bringup run --check-only` with pdsh -f 32, side by side, under hyperfine; then measure the
+# cost of one step on an already-open session, twice: the transport alone (the library's
+# `fanout --step-cost` example) and a whole `bringup run` (engine, journal fsyncs, driver)
+# doing 200 restore steps in a row on one host. Only 127.0.0.1 is contacted; every sshd is
+# killed on exit.
 #
 # usage: benches/ssh-fanout.sh [BRINGUP_COMMAND]
-#   BRINGUP_COMMAND defaults to the library's fan-out example:
-#     target/release/examples/fanout --ports-file "$FANOUT_PORTS" --key "$FANOUT_KEY" \
-#       --known-hosts "$FANOUT_KNOWN_HOSTS"
-#   Once `bringup run --check-only` exists, pass e.g.
-#     'target/release/bringup run --check-only "$FANOUT_RUNBOOK"'
-#   The command sees FANOUT_DIR, FANOUT_PORTS, FANOUT_KEY, FANOUT_KNOWN_HOSTS,
-#   FANOUT_SSH_CONFIG and FANOUT_RUNBOOK (a runbook with the 200 hosts and one `true` check).
-# env: HOSTS (200), RUNS (10), FANOUT (32)
+#   BRINGUP_COMMAND defaults to
+#     target/release/bringup run --check-only "$FANOUT_RUNBOOK"
+#   run from $FANOUT_DIR (journals land in its journal/) with HOME=$FANOUT_DIR/home, whose
+#   .ssh/known_hosts holds the servers' key. The command also sees FANOUT_PORTS, FANOUT_KEY,
+#   FANOUT_KNOWN_HOSTS and FANOUT_SSH_CONFIG.
+# env: HOSTS (200), RUNS (10), FANOUT (32), STEPS (200); BASELINE=/path/to/another/bringup
+#   adds that binary's `run --check-only` to the same hyperfine run (before/after a change).
 set -euo pipefail
 
 HOSTS=${HOSTS:-200}
 RUNS=${RUNS:-10}
 FANOUT=${FANOUT:-32}
+STEPS=${STEPS:-200}
 cd "$(dirname "$0")/.."
+REPO=$PWD
 
 export FANOUT_DIR
 FANOUT_DIR=$(mktemp -d /tmp/ssh-fanout.XXXXXX)
@@ -92,14 +96,64 @@ for p in "${ports[@]}"; do
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.05; done
 done
 
-cargo build --release --quiet --example fanout
-BRINGUP_COMMAND=${1:-'target/release/examples/fanout --ports-file "$FANOUT_PORTS" --key "$FANOUT_KEY" --known-hosts "$FANOUT_KNOWN_HOSTS" --concurrency '"$FANOUT"}
+cargo build --release --quiet --bin bringup --example fanout
+BRINGUP=$REPO/target/release/bringup
+mkdir -p "$FANOUT_DIR/home/.ssh"
+cp "$FANOUT_KNOWN_HOSTS" "$FANOUT_DIR/home/.ssh/known_hosts"
+export HOME=$FANOUT_DIR/home
+unset SSH_AUTH_SOCK
+cd "$FANOUT_DIR"
+# The run must work before it is timed: every host checked healthy.
+"$BRINGUP" run --check-only --format json "$FANOUT_RUNBOOK" >"$FANOUT_DIR/first.jsonl"
+healthy=$(grep -c '"to":"healthy"' "$FANOUT_DIR/first.jsonl" || true)
+oks=$(grep -c '"kind":"step_finished".*"outcome":"ok"' "$FANOUT_DIR/first.jsonl" || true)
+echo "first run: $oks/$HOSTS checks ok, $healthy service(s) healthy" >&2
+[ "$oks" -eq "$HOSTS" ] || { echo "not every host answered" >&2; exit 1; }
 
+BRINGUP_COMMAND=${1:-"$BRINGUP run --check-only $FANOUT_RUNBOOK"}
 export PDSH_SSH_ARGS_APPEND="-F $FANOUT_SSH_CONFIG -o KexAlgorithms=curve25519-sha256"
 last=$((HOSTS - 1))
-hyperfine --warmup 1 --runs "$RUNS" \
+baseline=()
+[ -n "${BASELINE:-}" ] && baseline=(-n "baseline run --check-only" "$BASELINE run --check-only $FANOUT_RUNBOOK")
+hyperfine --warmup 1 --runs "$RUNS" --export-json "$FANOUT_DIR/hyperfine.json" \
     -n "pdsh -f $FANOUT" "pdsh -R ssh -f $FANOUT -w h[0-$last] true" \
-    -n "bringup" "$BRINGUP_COMMAND"
+    -n "bringup run --check-only" "$BRINGUP_COMMAND" "${baseline[@]}"
+python3 - "$FANOUT_DIR/hyperfine.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+p, b = r[next(k for k in r if k.startswith("pdsh"))], r["bringup run --check-only"]
+print(f"bringup/pdsh mean: {b['mean'] / p['mean']:.2f}x  median: {b['median'] / p['median']:.2f}x")
+PY
 
-target/release/examples/fanout --ports-file "$FANOUT_PORTS" --key "$FANOUT_KEY" \
+echo "--- one step on an open session: transport only (fanout --step-cost 500)" >&2
+"$REPO/target/release/examples/fanout" --ports-file "$FANOUT_PORTS" --key "$FANOUT_KEY" \
     --known-hosts "$FANOUT_KNOWN_HOSTS" --step-cost 500
+
+echo "--- one step on an open session: bringup run, $STEPS restore steps of 'true' on h0" >&2
+steps_rb=$FANOUT_DIR/steps.toml
+{
+    echo '[runbook]'; echo 'name = "step cost"'; echo
+    echo '[defaults]'; echo "user = \"$user\""; echo
+    printf '[hosts.h0]\naddress = "127.0.0.1"\nport = %d\nidentity = "%s"\n\n' "${ports[0]}" "$FANOUT_KEY"
+    echo '[[service]]'; echo 'id = "steps"'; echo 'name = "steps"'; echo 'tier = 0'; echo 'hosts = ["h0"]'
+    echo '  [[service.check]]'; echo '  name = "done"'; echo "  run = \"test -f $FANOUT_DIR/steps-done\""
+    for ((i = 1; i < STEPS; i++)); do
+        echo '  [[service.restore]]'; echo "  name = \"step $i\""; echo '  run = "true"'
+    done
+    echo '  [[service.restore]]'; echo "  name = \"step $STEPS\""; echo "  run = \"touch $FANOUT_DIR/steps-done\""
+} >"$steps_rb"
+"$BRINGUP" run --yes --journal "$FANOUT_DIR/steps.jsonl" "$steps_rb" >/dev/null
+python3 - "$FANOUT_DIR/steps.jsonl" <<'PY'
+import json, sys, statistics
+from datetime import datetime
+ev = [json.loads(l) for l in open(sys.argv[1])]
+ts = lambda e: datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp() * 1000
+fin = [e for e in ev if e["kind"] == "step_finished" and e["phase"] == "restore"]
+sta = [e for e in ev if e["kind"] == "step_started" and e["phase"] == "restore"]
+assert all(e["outcome"] == "ok" for e in fin) and ev[-1]["outcome"] == "restored", "run failed"
+d = sorted(e["duration_ms"] for e in fin)
+gaps = sorted(ts(b) - ts(a) for a, b in zip(sta, sta[1:]))
+print(f"{len(fin)} restore steps: transport duration_ms median {statistics.median(d)} p90 {d[int(len(d) * .9)]}; "
+      f"step_started to next step_started (journal ts, ms resolution) median {statistics.median(gaps)} "
+      f"p90 {gaps[int(len(gaps) * .9)]}; whole phase {(ts(fin[-1]) - ts(sta[0])) / len(fin):.2f} ms/step")
+PY

@@ -2,8 +2,10 @@
 //! results back. Shared by `bringup run` and the TUI; it decides nothing about ordering.
 //!
 //! Every fact is journaled before bringup acts on it: `step_started` is on disk before the
-//! command is sent, `approval` before the approved step runs, `step_finished` before the
-//! engine hears of it.
+//! command is sent, `approval` before the approved step runs, and whatever a call recorded
+//! (a `step_finished` included) before that call's commands are sent or its notices shown.
+//! Events are group-committed: each public call appends what it records and ends with one
+//! fsync ([`Driver::settle`]), so a wave of 200 hosts costs one flush, not 200.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +77,14 @@ pub enum Notice {
     },
 }
 
+/// A command whose `step_started` is written but not yet synced.
+struct Queued {
+    command: String,
+    timeout: Duration,
+    matcher: Option<regex::Regex>,
+    expect_exit: i32,
+}
+
 struct Running {
     launch: Launch,
     matcher: Option<regex::Regex>,
@@ -90,6 +100,8 @@ pub struct Driver {
     operator: String,
     tx: mpsc::Sender<Message>,
     running: HashMap<AttemptId, Running>,
+    /// Launches waiting for the next fsync (see [`Driver::settle`]).
+    queued: Vec<(Launch, Queued)>,
     /// Cancels every running step (Ctrl-C, SIGTERM, quit).
     stop: CancellationToken,
     finished: Option<Vec<(ServiceId, ServiceState)>>,
@@ -114,6 +126,7 @@ impl Driver {
                 operator,
                 tx,
                 running: HashMap::new(),
+                queued: Vec::new(),
                 stop: CancellationToken::new(),
                 finished: None,
             },
@@ -147,9 +160,108 @@ impl Driver {
         self.finished.as_deref()
     }
 
-    /// Append and fsync one event.
+    /// Journal an event that records an operator's act (a note, a host key accepted...).
+    pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
+        let r = self.record_unsynced(event);
+        self.settle(r)
+    }
+
+    /// Continue a journaled run: recorded states and successful restore steps are taken as
+    /// they are; what was in flight is checked again.
+    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
+        let r = self.resume_unsynced(facts);
+        self.settle(r)
+    }
+
+    /// Feed an operator's or the plan's input to the engine and carry out what follows.
+    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
+        let r = self.input_unsynced(input);
+        self.settle(r)
+    }
+
+    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
+    pub fn approve(
+        &mut self,
+        step: StepRef,
+        decision: Decision,
+        operator: &str,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let r = self.approve_unsynced(step, decision, operator);
+        self.settle(r)
+    }
+
+    /// The operator's report on a manual step: journaled, then the engine moves on.
+    pub fn manual(
+        &mut self,
+        step: StepRef,
+        outcome: ManualOutcome,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let r = self.manual_unsynced(step, outcome);
+        self.settle(r)
+    }
+
+    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
+    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
+        let r = self.manual_unavailable_unsynced(step);
+        self.settle(r)
+    }
+
+    /// Carry out one report from the driver's tasks.
+    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
+        let r = self.on_message_unsynced(message);
+        self.settle(r)
+    }
+
+    /// Carry out several reports that arrived together, with one fsync for all they record
+    /// (200 hosts finishing a check at once cost one disk flush, not 200).
+    pub fn on_messages(
+        &mut self,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let mut notices = Vec::new();
+        for message in messages {
+            match self.on_message_unsynced(message) {
+                Ok(n) => notices.extend(n),
+                Err(e) => return self.settle(Err(e)),
+            }
+        }
+        self.settle(Ok(notices))
+    }
+
+    /// Stop: cancel every running step on its host and start nothing new.
+    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
+        let r = self.stop_unsynced();
+        self.settle(r)
+    }
+
+    /// Record the end of the run. `outcome` is SPEC's word for it.
+    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
+        let r = self.finish_unsynced(outcome);
+        self.settle(r)
+    }
+
+    /// End of every public call: make what it journaled durable with one fsync, then send
+    /// the commands whose `step_started` is now on disk, then let the front end show it.
+    /// On a journal error nothing queued is sent.
+    fn settle(
+        &mut self,
+        notices: Result<Vec<Notice>, JournalError>,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let synced = notices.and_then(|n| self.journal.sync().map(|()| n));
+        let queued = std::mem::take(&mut self.queued);
+        if synced.is_ok() {
+            for (launch, run) in queued {
+                self.launch(launch, run);
+            }
+        }
+        synced
+    }
+
+    /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
     fn write(&mut self, event: Event) -> Result<Notice, JournalError> {
-        let appended = self.journal.append(&event)?;
+        let appended = self
+            .journal
+            .append_with(&event, crate::journal::Durability::Buffered)?;
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -158,20 +270,19 @@ impl Driver {
         }))
     }
 
-    /// Journal an event that records an operator's act (a note, a host key accepted...).
-    pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::record`] before its fsync.
+    fn record_unsynced(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
         Ok(vec![self.write(event)?])
     }
 
-    /// Continue a journaled run: recorded states and successful restore steps are taken as
-    /// they are; what was in flight is checked again.
-    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::resume`] before its fsync.
+    fn resume_unsynced(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.resume(facts);
         self.apply(effects)
     }
 
-    /// Feed an operator's or the plan's input to the engine and carry out what follows.
-    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::input`] before its fsync.
+    fn input_unsynced(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
         if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
             self.finished = None;
         }
@@ -207,8 +318,8 @@ impl Driver {
         self.apply(effects)
     }
 
-    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
-    pub fn approve(
+    /// [`Driver::approve`] before its fsync.
+    fn approve_unsynced(
         &mut self,
         step: StepRef,
         decision: Decision,
@@ -226,8 +337,8 @@ impl Driver {
         Ok(notices)
     }
 
-    /// The operator's report on a manual step: journaled, then the engine moves on.
-    pub fn manual(
+    /// [`Driver::manual`] before its fsync.
+    fn manual_unsynced(
         &mut self,
         step: StepRef,
         outcome: ManualOutcome,
@@ -244,14 +355,14 @@ impl Driver {
         Ok(notices)
     }
 
-    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
-    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::manual_unavailable`] before its fsync.
+    fn manual_unavailable_unsynced(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
         let effects = self.engine.handle(Input::ManualUnavailable { step });
         self.apply(effects)
     }
 
-    /// Carry out one report from the driver's tasks.
-    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::on_message`] before its fsync.
+    fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
             Message::Output { attempt, line } => self.on_output(attempt, &line),
             Message::Done { attempt, result } => self.on_done(attempt, &result),
@@ -262,8 +373,8 @@ impl Driver {
         }
     }
 
-    /// Stop: cancel every running step on its host and start nothing new.
-    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::stop`] before its fsync.
+    fn stop_unsynced(&mut self) -> Result<Vec<Notice>, JournalError> {
         self.stop.cancel();
         let effects = self.engine.handle(Input::Stop);
         self.apply(effects)
@@ -277,8 +388,8 @@ impl Driver {
         self.running.len()
     }
 
-    /// Record the end of the run. `outcome` is SPEC's word for it.
-    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
+    /// [`Driver::finish`] before its fsync.
+    fn finish_unsynced(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
         let services: IndexMap<ServiceId, ServiceState> = self
             .engine
             .services()
@@ -341,6 +452,16 @@ impl Driver {
             .as_ref()
             .map(|re| re.is_match(&running.seen));
         let error = result.error.as_deref().map(|e| self.runbook.redact(e));
+        // A key the operator's --accept-new-host-keys let a connection record: journaled
+        // before the outcome of the step that connected.
+        let mut notices = Vec::new();
+        for (host, fingerprint) in self.exec.take_accepted_keys() {
+            notices.push(self.write(Event::HostKeyAccepted {
+                host,
+                fingerprint,
+                operator: self.operator.clone(),
+            })?);
+        }
         // The transport says whether the command ran; whether it passed is the step's rule.
         let outcome = match (result.outcome, result.exit_code) {
             (StepOutcome::Ok, Some(code)) => {
@@ -359,7 +480,7 @@ impl Driver {
             duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
             error: error.clone(),
         })?;
-        let mut notices = vec![notice];
+        notices.push(notice);
         let effects = self.engine.handle(Input::StepFinished {
             attempt,
             outcome,
@@ -407,7 +528,16 @@ impl Driver {
                         command: command.shown.clone(),
                     })?;
                     notices.push(notice);
-                    self.launch(launch, command.text, timeout, expect_output, expect_exit);
+                    // Sent by `settle`, once the `step_started` is on disk.
+                    self.queued.push((
+                        launch,
+                        Queued {
+                            command: command.text,
+                            timeout,
+                            matcher: expect_output,
+                            expect_exit,
+                        },
+                    ));
                 }
                 Effect::AskApproval { step, commands } => {
                     notices.push(Notice::AskApproval {
@@ -441,14 +571,13 @@ impl Driver {
         Ok(notices)
     }
 
-    fn launch(
-        &mut self,
-        launch: Launch,
-        command: String,
-        timeout: Duration,
-        matcher: Option<regex::Regex>,
-        expect_exit: i32,
-    ) {
+    fn launch(&mut self, launch: Launch, queued: Queued) {
+        let Queued {
+            command,
+            timeout,
+            matcher,
+            expect_exit,
+        } = queued;
         let attempt = launch.attempt_id;
         let token = self.stop.child_token();
         let exec = self.exec.clone();

@@ -463,6 +463,39 @@ async fn concurrency_bounds_commands_in_flight() {
 }
 
 #[tokio::test]
+async fn probes_wait_for_a_concurrency_slot_like_commands() {
+    let lab = Lab::new();
+    let sshd = lab.sshd(2);
+    lab.trust(&sshd);
+    let mut rb = runbook(vec![
+        lab.host("h0", sshd.ports[0]),
+        lab.host("h1", sshd.ports[1]),
+    ]);
+    rb.defaults.concurrency = 1;
+    let exec = Executor::new(&rb, lab.options());
+    let done = lab.path("done");
+    let command = format!("echo started; sleep 1; touch {}", done.display());
+    let (tx, mut rx) = mpsc::channel(8);
+    let runner = exec.clone();
+    let running = tokio::spawn(async move {
+        runner
+            .run(
+                &HostId::new("h0"),
+                &command,
+                STEP,
+                tx,
+                CancellationToken::new(),
+            )
+            .await
+    });
+    assert_eq!(rx.recv().await.as_deref(), Some("started"));
+    // The only slot is taken: the probe of h1 waits until the command on h0 is done.
+    exec.probe(&HostId::new("h1")).await.expect("h1 probes");
+    assert!(done.exists(), "the probe ran while every slot was taken");
+    assert_eq!(running.await.expect("task").exit_code, Some(0));
+}
+
+#[tokio::test]
 async fn fifty_megabytes_stream_through_a_bounded_channel() {
     let lab = Lab::new();
     let sshd = lab.sshd(1);

@@ -20,6 +20,8 @@ use crate::runbook::model::{HostId, Runbook};
 
 /// How long running steps get to stop on their hosts when the journal fails.
 const ABANDON_GRACE: Duration = Duration::from_secs(15);
+/// Most reports from running steps carried out under one journal fsync.
+const MESSAGE_BATCH: usize = 256;
 
 pub fn run(args: &RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -32,7 +34,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    runtime.block_on(run_async(args))
+    let code = runtime.block_on(run_async(args));
+    // A prompt may still be waiting on the terminal (the run was interrupted while it asked);
+    // its answer no longer matters, and dropping the runtime would wait for it forever.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
 }
 
 async fn run_async(args: &RunArgs) -> ExitCode {
@@ -48,6 +54,20 @@ async fn run_async(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     drive(session, args).await
+}
+
+/// `first` and whatever else is already waiting (bounded), to carry out under one fsync.
+fn with_waiting(
+    first: driver::Message,
+    messages: &mut tokio::sync::mpsc::Receiver<driver::Message>,
+) -> Vec<driver::Message> {
+    let mut batch = vec![first];
+    while batch.len() < MESSAGE_BATCH
+        && let Ok(m) = messages.try_recv()
+    {
+        batch.push(m);
+    }
+    batch
 }
 
 /// A question waiting for the operator at the terminal.
@@ -133,7 +153,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
 
         let step = tokio::select! {
             msg = messages.recv() => match msg {
-                Some(m) => drv.on_message(m),
+                Some(m) => drv.on_messages(with_waiting(m, &mut messages)),
                 None => break,
             },
             answer = answers.recv() => {
@@ -207,8 +227,13 @@ async fn conclude(
         }
     }
     drv.executor().shutdown().await;
-    if args.check_only || args.format == RunFormat::Text {
-        printer.table(drv, &services);
+    // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
+    match args.format {
+        RunFormat::Text => printer.table(drv, &services, &mut std::io::stdout().lock()),
+        RunFormat::Json if args.check_only => {
+            printer.table(drv, &services, &mut std::io::stderr().lock());
+        }
+        RunFormat::Json => {}
     }
     eprintln!("journal: {}", drv.journal_path().display());
     ExitCode::from(code)
@@ -414,10 +439,17 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
         hosts.len()
     );
     let probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))).await;
+    let accepted: std::collections::HashMap<HostId, String> =
+        exec.take_accepted_keys().into_iter().collect();
     let mut failures = 0;
     for (host, result) in hosts.iter().zip(probes) {
         match result {
-            Ok(()) => println!("  ✓ {host}"),
+            Ok(()) => match accepted.get(*host) {
+                Some(fp) => println!(
+                    "  ✓ {host} (new host key {fp} recorded, as --accept-new-host-keys asked)"
+                ),
+                None => println!("  ✓ {host}"),
+            },
             Err(e) => {
                 failures += 1;
                 println!("  ✗ {host}: {e}");
@@ -425,11 +457,19 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
         }
     }
     exec.shutdown().await;
+    let changed = if accepted.is_empty() {
+        "Nothing was changed.".to_string()
+    } else {
+        format!(
+            "Nothing was changed on the hosts; {} new host key(s) were recorded in bringup's known_hosts.",
+            accepted.len()
+        )
+    };
     if failures == 0 {
-        println!("\nEvery host answered. Nothing was changed.");
+        println!("\nEvery host answered. {changed}");
         ExitCode::SUCCESS
     } else {
-        println!("\n{failures} host(s) cannot be used as they are. Nothing was changed.");
+        println!("\n{failures} host(s) cannot be used as they are. {changed}");
         ExitCode::from(1)
     }
 }
@@ -451,8 +491,12 @@ impl Printer {
         let _ = &self.runbook;
     }
 
-    fn table(&self, drv: &Driver, services: &[(crate::runbook::ServiceId, ServiceState)]) {
-        let mut out = std::io::stderr().lock();
+    fn table(
+        &self,
+        drv: &Driver,
+        services: &[(crate::runbook::ServiceId, ServiceState)],
+        out: &mut dyn Write,
+    ) {
         let width = services
             .iter()
             .map(|(id, _)| id.as_str().len())

@@ -142,11 +142,11 @@ impl Session {
                 log_path(args, resume),
             )
         } else {
-            let path = args
-                .journal
-                .clone()
-                .unwrap_or_else(|| journal::default_path(&runbook.path, chrono::Utc::now()));
-            let writer = JournalWriter::create(&path, &secrets).map_err(|e| {
+            let (path, created) = match &args.journal {
+                Some(path) => (path.clone(), JournalWriter::create(path, &secrets)),
+                None => create_default(&runbook.path, &secrets),
+            };
+            let writer = created.map_err(|e| {
                 eprintln!(
                     "bringup: cannot create the journal '{}': {e}; choose another place with --journal",
                     path.display()
@@ -177,6 +177,30 @@ impl Session {
             start_notices,
             log_guard,
         })
+    }
+}
+
+/// Most runs started within one second of each other that get a journal of their own.
+const SAME_SECOND_RUNS: u32 = 100;
+
+/// The default journal: `journal/<stem>-<time>.jsonl`, or `…-2.jsonl`, `…-3.jsonl` when runs
+/// of the same runbook started within the same second (an existing journal is never reused).
+fn create_default(
+    runbook: &Path,
+    secrets: &[String],
+) -> (PathBuf, Result<JournalWriter, journal::JournalError>) {
+    let first = journal::default_path(runbook, chrono::Utc::now());
+    let mut path = first.clone();
+    let mut n = 1;
+    loop {
+        match JournalWriter::create(&path, secrets) {
+            Err(journal::JournalError::Exists(_)) if n < SAME_SECOND_RUNS => {
+                n += 1;
+                let stem = first.file_stem().unwrap_or_default().to_string_lossy();
+                path = first.with_file_name(format!("{stem}-{n}.jsonl"));
+            }
+            created => return (path, created),
+        }
     }
 }
 

@@ -70,6 +70,8 @@ struct Inner {
     slots: Mutex<HashMap<HostId, Arc<Mutex<Option<Connection>>>>>,
     /// Unknown keys seen per host, waiting for an operator to accept exactly that key.
     pending: Mutex<HashMap<HostId, OfferedKey>>,
+    /// Keys recorded under `--accept-new-host-keys`, waiting to be journaled.
+    accepted: Mutex<Vec<(HostId, String)>>,
 }
 
 impl Executor {
@@ -98,6 +100,7 @@ impl Executor {
                 permits: Arc::new(Semaphore::new(runbook.defaults.concurrency.max(1))),
                 slots: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
+                accepted: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -158,6 +161,14 @@ impl Executor {
         if spec.transport == Transport::Local {
             return Ok(());
         }
+        // Probes count against `concurrency` like commands: a dry run of 1,000 hosts must
+        // not open 1,000 handshakes at once (sshd's MaxStartups would drop most of them).
+        let Ok(_permit) = self.inner.permits.clone().acquire_owned().await else {
+            return Err(ExecError::Other {
+                host: host.to_string(),
+                reason: "the executor was shut down".into(),
+            });
+        };
         let inner = Arc::clone(&self.inner);
         let id = host.clone();
         let host = host.clone();
@@ -215,6 +226,18 @@ impl Executor {
         Ok(())
     }
 
+    /// Host keys recorded under `--accept-new-host-keys` since the last call: (host,
+    /// `SHA256:…`), for the journal.
+    pub fn take_accepted_keys(&self) -> Vec<(HostId, String)> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .accepted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// Close every session (waits for commands still running on them).
     pub async fn shutdown(&self) {
         self.inner.permits.close();
@@ -264,7 +287,13 @@ impl Inner {
         })?;
         let target = ssh_config::resolve(&self.runbook, host, config)?;
         match ssh::connect(&target, &self.settings) {
-            Ok(fresh) => {
+            Ok(mut fresh) => {
+                if let Some(fingerprint) = fresh.accepted_key.take() {
+                    self.accepted
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((host.clone(), fingerprint));
+                }
                 *conn = Some(fresh);
                 Ok(())
             }

@@ -66,6 +66,9 @@ pub struct Connection {
     pub(crate) socket: OwnedFd,
     _tunnel: Option<Tunnel>,
     target: Target,
+    /// `SHA256:…` of an unknown host key this connection recorded under
+    /// `--accept-new-host-keys`, until the pool hands it on to be journaled.
+    pub(crate) accepted_key: Option<String>,
 }
 
 impl Connection {
@@ -126,7 +129,7 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         .handshake()
         .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
 
-    check_host_key(&session, target, settings, &known)?;
+    let accepted_key = check_host_key(&session, target, settings, &known)?;
     authenticate(&session, target, settings)?;
     session.set_keepalive(
         false,
@@ -139,6 +142,7 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         socket: poll_fd,
         _tunnel: tunnel,
         target: target.clone(),
+        accepted_key,
     })
 }
 
@@ -166,7 +170,7 @@ fn check_host_key(
     target: &Target,
     settings: &Settings,
     known: &[known_hosts::KnownKey],
-) -> Result<(), Refused> {
+) -> Result<Option<String>, Refused> {
     let Some((blob, kind)) = session.host_key() else {
         return Err(ExecError::Other {
             host: target.label.clone(),
@@ -181,7 +185,7 @@ fn check_host_key(
         blob: blob.to_vec(),
     };
     match known_hosts::verdict(known, &offered) {
-        Verdict::Known => Ok(()),
+        Verdict::Known => Ok(None),
         Verdict::Changed { known } => Err(ExecError::ChangedHostKey {
             host: target.label.clone(),
             address: target.address(),
@@ -203,7 +207,7 @@ fn check_host_key(
                 reason: format!("cannot record the host key in '{}': {e}", file.display()),
             })?;
             tracing::info!(host = %target.label, fingerprint = %offered.fingerprint(), "accepted new host key");
-            Ok(())
+            Ok(Some(offered.fingerprint()))
         }
         Verdict::Unknown => Err(Refused {
             error: Box::new(ExecError::UnknownHostKey {

@@ -286,7 +286,7 @@ impl JournalWriter {
             record::encode(seq, ts, event, &self.prev)?
         } else {
             let mut value = serde_json::to_value(event)?;
-            self.masker.mask_value(&mut value);
+            self.masker.mask_event(&mut value);
             record::encode(seq, ts, &value, &self.prev)?
         };
         let hash = line[line.len() - 66..line.len() - 2].to_string();
