@@ -1,17 +1,175 @@
-//! `bringup open`.
-//! Also `bringup demo`, which stages the simulated datacenter first.
+//! `bringup open RUNBOOK` (also `bringup RUNBOOK`): the TUI on a runbook; and `bringup demo`,
+//! which stages the simulated datacenter first and tears it down after. Sets up and tears down
+//! (runtime, session, terminal, exit code); the loop itself is `tui::event_loop`.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::cli::{DemoArgs, OpenArgs};
+use crate::cmd::session::{self, Session};
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
+use crate::engine::Mode;
+use crate::journal::{self, Event};
+use crate::tui::event_loop::{self, End, Front, LoopError};
+use crate::tui::{App, RunInfo, Theme, terminal};
 
 pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
-    let _ = (runbook, args);
-    super::not_yet("the TUI")
+    match runtime() {
+        Ok(rt) => rt.block_on(open_async(runbook, args, None)),
+        Err(code) => code,
+    }
 }
 
 pub fn demo(args: &DemoArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("demo")
+    let staged = match crate::demo::stage(args.dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bringup: cannot stage the demo: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let mut open = args.open.clone();
+    // The staged values first: the user's own --var still win.
+    open.vars = staged
+        .vars
+        .iter()
+        .cloned()
+        .chain(args.open.vars.clone())
+        .collect();
+    if open.journal.is_none() && open.resume.is_none() {
+        // Beside the simulated datacenter, so a demo leaves nothing in the working folder.
+        let relative =
+            journal::default_path(Path::new(crate::demo::RUNBOOK_FILE), chrono::Utc::now());
+        open.journal = Some(staged.dir.join(relative));
+    }
+    let code = match runtime() {
+        Ok(rt) => rt.block_on(open_async(&staged.runbook, &open, Some(&staged.dir))),
+        Err(code) => code,
+    };
+    if let Err(e) = staged.teardown() {
+        eprintln!("bringup: stopping the simulated services: {e}");
+    }
+    eprintln!(
+        "demo: the simulated datacenter in '{}' is stopped (the folder is kept)",
+        staged.dir.display()
+    );
+    code
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("bringup: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        })
+}
+
+async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
+    let runbook = match session::load_runbook(path, args) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    // A resumed run shows its history: read it before the session appends to it.
+    let history = match &args.resume {
+        Some(resume) => journal::read_journal(resume)
+            .map(|j| j.records)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let Session {
+        driver,
+        mut messages,
+        runbook,
+        start_notices,
+        log_guard,
+    } = match Session::open(runbook, args, false, "tui") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let info = RunInfo {
+        mode: if args.drill {
+            Mode::Drill
+        } else {
+            Mode::Incident
+        },
+        operator: driver.operator().to_string(),
+        journal: driver.journal_path().to_path_buf(),
+    };
+    let mut app = App::new(runbook.clone(), info);
+    for record in &history {
+        app.on_journal(record.ts, &record.event);
+    }
+    let offset = history
+        .iter()
+        .find(|r| matches!(r.event, Event::RunStarted { .. }))
+        .and_then(|r| (chrono::Utc::now() - r.ts).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    let mut front = Front::new(app, driver, args.only.clone(), offset);
+    front.history(start_notices);
+    let journal_path = front.driver.journal_path().to_path_buf();
+
+    let theme = Theme::new(Theme::no_color_from(
+        std::env::var_os("NO_COLOR").as_deref(),
+    ));
+    let (mut tty, guard) = match terminal::enter() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bringup: cannot take over the terminal: {e}; use `bringup run` without one");
+            let _ = front.finish(End::Quit);
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let ended = match front.start() {
+        Ok(()) => event_loop::run(&mut front, &mut messages, &mut tty, &theme).await,
+        Err(e) => Err(LoopError::Journal(e)),
+    };
+    // Stop what runs while the screen still shows it, then give the terminal back.
+    front.wind_down(&mut messages).await;
+    drop(guard);
+    let _ = terminal::restore();
+
+    let code = match ended {
+        Ok(end) => match front.finish(end) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("bringup: the journal cannot be written: {e}");
+                EXIT_INTERRUPTED
+            }
+        },
+        Err(e @ LoopError::Journal(_)) => {
+            eprintln!("bringup: {e}");
+            EXIT_INTERRUPTED
+        }
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            let _ = front.finish(End::Signal);
+            EXIT_INTERRUPTED
+        }
+    };
+    front.driver.executor().shutdown().await;
+    summary(&front, &journal_path, demo_dir);
+    drop(log_guard);
+    ExitCode::from(code)
+}
+
+/// What is left on the screen after the TUI: each selected service's state and the journal.
+fn summary(front: &Front, journal: &Path, demo_dir: Option<&Path>) {
+    let states = front.states();
+    let up = states.iter().filter(|(_, s)| s.is_up()).count();
+    eprintln!("{up} of {} service(s) up:", states.len());
+    for (id, state) in &states {
+        eprintln!("  {:<10} {id}", state.as_str());
+    }
+    eprintln!("journal: {}", journal.display());
+    eprintln!(
+        "  post-mortem draft: bringup export {} --format markdown",
+        journal.display()
+    );
+    if demo_dir.is_some() {
+        eprintln!("  check it:          bringup verify {}", journal.display());
+    }
 }

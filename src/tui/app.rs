@@ -258,6 +258,16 @@ impl App {
         self.surface_prompts();
     }
 
+    /// Show a one-line message in the footer until the next action (e.g. a refused command).
+    pub fn notify(&mut self, message: impl Into<String>) {
+        self.message = Some(message.into());
+    }
+
+    /// Whether an unknown-key prompt for `host` is queued or open.
+    pub fn host_key_queued(&self, host: &HostId) -> bool {
+        self.host_keys.iter().any(|p| &p.host == host)
+    }
+
     /// Remember where the panes were drawn (from `view::draw`).
     pub fn set_hits(&mut self, hits: Hits) {
         self.hits = hits;
