@@ -151,13 +151,13 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         }
     };
     front.driver.executor().shutdown().await;
-    summary(&front, &journal_path, demo_dir);
+    summary(&front, &journal_path, path, demo_dir, code);
     drop(log_guard);
     ExitCode::from(code)
 }
 
 /// What is left on the screen after the TUI: each selected service's state and the journal.
-fn summary(front: &Front, journal: &Path, demo_dir: Option<&Path>) {
+fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path>, code: u8) {
     let states = front.states();
     let up = states.iter().filter(|(_, s)| s.is_up()).count();
     eprintln!("{up} of {} service(s) up:", states.len());
@@ -169,7 +169,19 @@ fn summary(front: &Front, journal: &Path, demo_dir: Option<&Path>) {
         "  post-mortem draft: bringup export {} --format markdown",
         journal.display()
     );
-    if demo_dir.is_some() {
-        eprintln!("  check it:          bringup verify {}", journal.display());
+    eprintln!("  check the chain:   bringup verify {}", journal.display());
+    if code != 0 {
+        match demo_dir {
+            Some(dir) => eprintln!(
+                "  continue:          bringup demo --dir {} --resume {}",
+                dir.display(),
+                journal.display()
+            ),
+            None => eprintln!(
+                "  continue:          bringup open {} --resume {}",
+                runbook.display(),
+                journal.display()
+            ),
+        }
     }
 }

@@ -263,6 +263,14 @@ impl App {
         self.message = Some(message.into());
     }
 
+    /// Select a service (e.g. the one a question just opened for), when the list shows it.
+    pub fn select_service(&mut self, id: &ServiceId) {
+        let index = self.runbook.services.iter().position(|s| &s.id == id);
+        if let Some(i) = index.filter(|i| self.rows.contains(&Row::Service(*i))) {
+            self.select(Some(i));
+        }
+    }
+
     /// Whether an unknown-key prompt for `host` is queued or open.
     pub fn host_key_queued(&self, host: &HostId) -> bool {
         self.host_keys.iter().any(|p| &p.host == host)

@@ -11,11 +11,11 @@ use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent};
 use tokio::sync::mpsc;
 
 use crate::driver::{self, Driver, Message, Notice};
-use crate::engine::{Input, ServiceState};
+use crate::engine::{Input, ServiceState, StepRef};
 use crate::journal::{Event, JournalError};
 use crate::runbook::model::{HostId, ServiceId};
 use crate::tui::action::{Action, Command};
-use crate::tui::app::{App, HostKeyPrompt};
+use crate::tui::app::{App, HostKeyPrompt, Overlay};
 use crate::tui::keymap::Keymap;
 use crate::tui::terminal::Tty;
 use crate::tui::theme::Theme;
@@ -52,6 +52,8 @@ pub struct Front {
     /// Hosts whose unknown key the operator is asked about, with the services to check again
     /// once it is accepted.
     key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
+    /// The question last shown, so a new one brings its service into view once.
+    shown_prompt: Option<StepRef>,
 }
 
 impl Front {
@@ -67,6 +69,7 @@ impl Front {
             quit: false,
             dirty: true,
             key_waits: HashMap::new(),
+            shown_prompt: None,
         };
         front.sync();
         front
@@ -129,7 +132,25 @@ impl Front {
     /// Take the engine's views into the App (once per batch, not per line of output).
     pub fn sync(&mut self) {
         self.app.sync_services(self.driver.engine().services());
+        self.follow_prompt();
         self.dirty = true;
+    }
+
+    /// When a question opens, select its service so the steps and output panes show the
+    /// step being asked about (once per question: the operator may look elsewhere after).
+    fn follow_prompt(&mut self) {
+        let open = match self.app.overlay() {
+            Some(Overlay::Approval(step) | Overlay::Manual(step)) => Some(step.clone()),
+            _ => None,
+        };
+        if let Some(step) = &open
+            && self.shown_prompt.as_ref() != Some(step)
+        {
+            self.app.select_service(&step.service);
+        }
+        if open.is_some() {
+            self.shown_prompt = open;
+        }
     }
 
     /// Advance the App's clock; marks the screen dirty when the shown second changes.

@@ -207,6 +207,11 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
         pump(&mut front, &mut rx, db_asks).await,
         "db asks for approval"
     );
+    assert_eq!(
+        front.app.selected_service().map(|s| s.id.as_str()),
+        Some("db"),
+        "the question brings its service into view"
+    );
     press(&mut front, 'y');
     let web_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Manual(s)) if s.service.as_str() == "web");
     assert!(
