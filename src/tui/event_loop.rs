@@ -84,7 +84,12 @@ impl Front {
     /// (`RunPlan`) starts the checks of every selected service and its dependencies; auto mode
     /// goes off straight after, so the checks run to their end and no restore starts until the
     /// operator presses `a` (or `r`, `Enter` on a service).
+    /// The bottom pane opens on the timeline: the first question is what is happening
+    /// everywhere; `t` switches to the selected step's output.
     pub fn start(&mut self) -> Result<(), JournalError> {
+        if self.app.bottom_mode() == crate::tui::app::BottomMode::Output {
+            self.app.on_action(Action::Timeline);
+        }
         let mut notices = self.driver.input(Input::RunPlan)?;
         notices.extend(self.driver.input(Input::SetAuto(false))?);
         self.notices(notices);
@@ -238,7 +243,16 @@ impl Front {
                     self.watch_host_key(&entry.event);
                     self.app.on_journal(entry.ts, &entry.event);
                 }
-                Notice::Output { step, host, line } => self.app.on_output(&step, &host, &line),
+                // The driver hands over whole lines; the store takes chunks that may end
+                // mid-line, so each line is closed here.
+                Notice::Output {
+                    step,
+                    host,
+                    mut line,
+                } => {
+                    line.push('\n');
+                    self.app.on_output(&step, &host, &line);
+                }
                 // Questions open from the engine's views (`ServiceView::waiting`).
                 Notice::AskApproval { .. } | Notice::AskManual { .. } | Notice::Idle { .. } => {}
             }

@@ -34,7 +34,7 @@ tier = 1
 hosts = ["box"]
   [[service.check]]
   name = "answers"
-  run = "echo serving"
+  run = "echo serving; echo zone loaded"
 
 [[service]]
 id = "db"
@@ -188,6 +188,22 @@ async fn opening_checks_every_service_at_once_and_restores_nothing() {
             Event::StepStarted { phase, .. } if *phase != crate::engine::state::Phase::Check
         )),
         "nothing but checks ran"
+    );
+    let dns_check = StepRef {
+        service: ServiceId::new("dns"),
+        phase: crate::engine::state::PhaseKey::Check,
+        index: 0,
+    };
+    let shown: Vec<String> = front
+        .app
+        .output
+        .get(&dns_check, &HostId::new("box"))
+        .map(|b| b.lines(0, b.len()).map(str::to_string).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        shown,
+        ["serving", "zone loaded"],
+        "each output line on its own row"
     );
     let hint = crate::tui::hint::next_step(&front.app).expect("a hint");
     assert!(hint.contains("press a"), "{hint}");
