@@ -261,3 +261,27 @@ fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
     assert_eq!(last["kind"], "run_finished");
     assert_eq!(last["outcome"], "interrupted");
 }
+
+#[test]
+fn without_a_terminal_open_refuses_before_journaling_anything() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml");
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("open")
+        .arg(&runbook)
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bringup runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(
+        stderr.contains("bringup run"),
+        "points at the headless run: {stderr}"
+    );
+    assert!(
+        !tmp.path().join("journal").exists(),
+        "no journal for a run that never started"
+    );
+}

@@ -2,6 +2,7 @@
 //! which stages the simulated datacenter first and tears it down after. Sets up and tears down
 //! (runtime, session, terminal, exit code); the loop itself is `tui::event_loop`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +23,12 @@ pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
 }
 
 pub fn demo(args: &DemoArgs) -> ExitCode {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "bringup: the demo opens the TUI and needs a terminal; run it in a terminal window"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let staged = match crate::demo::stage(args.dir.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -69,6 +76,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
+    // Before anything is journaled: a run that cannot be shown must not start.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "bringup: the TUI needs a terminal; for a headless run use `bringup run {}`",
+            path.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let runbook = match session::load_runbook(path, args) {
         Ok(rb) => rb,
         Err(code) => return code,
