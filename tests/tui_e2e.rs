@@ -285,3 +285,52 @@ fn without_a_terminal_open_refuses_before_journaling_anything() {
         "no journal for a run that never started"
     );
 }
+
+#[test]
+fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
+    let p = paths();
+    let first = Tmux::start("first", &demo_command(&p.dir, &p.journal, &p.exit));
+    first.wait_for("press a to restore in plan order", 30);
+    first.keys("a");
+    first.wait_for("Approve this step?", 30);
+    first.keys("y");
+    first.wait_for("Manual step", 60);
+    // Leave with the manual step unanswered: Ctrl-C, then confirm.
+    first.keys("C-c");
+    first.wait_for("Quit?", 10);
+    first.keys("y");
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    drop(first);
+    std::fs::remove_file(&p.exit).expect("exit file");
+
+    let resume = format!(
+        "'{}' demo --dir '{}' --resume '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.dir.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let second = Tmux::start("second", &resume);
+    let screen = second.wait_for("resumed after seq", 30);
+    assert!(
+        screen.contains("run finished: incomplete"),
+        "the first session's end is in the timeline:\n{screen}"
+    );
+    second.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if second.screen().contains("Quit?") {
+        second.keys("y");
+    }
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let starts = events.iter().filter(|e| e["kind"] == "run_started").count();
+    let resumed = events.iter().filter(|e| e["kind"] == "resumed").count();
+    assert_eq!((starts, resumed), (1, 1), "one run, resumed once");
+    // The approved promotion is recorded once: a resumed run never re-runs a recorded success.
+    let promotions = events
+        .iter()
+        .filter(|e| e["kind"] == "step_started" && e["step"] == "promote the replica to primary")
+        .count();
+    assert_eq!(promotions, 1);
+}

@@ -118,11 +118,18 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     for record in &history {
         app.on_journal(record.ts, &record.event);
     }
-    let offset = history
+    let began = history
         .iter()
         .find(|r| matches!(r.event, Event::RunStarted { .. }))
-        .and_then(|r| (chrono::Utc::now() - r.ts).to_std().ok())
+        .map(|r| r.ts);
+    let offset = began
+        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
         .unwrap_or(Duration::ZERO);
+    if let Some(began) = began {
+        for (id, at) in up_times(&history, began) {
+            app.seed_up_at(id, at);
+        }
+    }
     let mut front = Front::new(app, driver, args.only.clone(), offset);
     front.history(start_notices);
     let journal_path = front.driver.journal_path().to_path_buf();
@@ -198,5 +205,64 @@ fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path
                 journal.display()
             ),
         }
+    }
+}
+
+/// When each service last came up in a journal's history, as run time since `began`.
+fn up_times(
+    records: &[journal::Record],
+    began: chrono::DateTime<chrono::Utc>,
+) -> std::collections::HashMap<crate::runbook::ServiceId, Duration> {
+    let mut up = std::collections::HashMap::new();
+    for record in records {
+        if let Event::ServiceState { service, to, .. } = &record.event {
+            if to.is_up() {
+                let at = (record.ts - began).to_std().unwrap_or(Duration::ZERO);
+                up.entry(service.clone()).or_insert(at);
+            } else {
+                up.remove(service);
+            }
+        }
+    }
+    up
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ServiceState;
+    use crate::runbook::ServiceId;
+
+    fn state(at_s: i64, service: &str, to: ServiceState) -> journal::Record {
+        journal::Record {
+            seq: 1,
+            ts: chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(at_s),
+            event: Event::ServiceState {
+                service: ServiceId::new(service),
+                from: ServiceState::Unknown,
+                to,
+                reason: None,
+            },
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_when_each_service_came_up_and_forgets_those_that_went_down() {
+        let records = [
+            state(1, "dns", ServiceState::Healthy),
+            state(2, "db", ServiceState::Down),
+            state(8, "db", ServiceState::Restored),
+            state(3, "web", ServiceState::Healthy),
+            state(9, "web", ServiceState::Down),
+        ];
+        let up = up_times(&records, chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(
+            up.get(&ServiceId::new("dns")),
+            Some(&Duration::from_secs(1))
+        );
+        assert_eq!(up.get(&ServiceId::new("db")), Some(&Duration::from_secs(8)));
+        assert_eq!(up.get(&ServiceId::new("web")), None);
     }
 }

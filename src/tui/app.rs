@@ -263,6 +263,12 @@ impl App {
         self.message = Some(message.into());
     }
 
+    /// A resumed run: when a service came up, from its journal (run time), so its time
+    /// against the RTO is the recorded one. Call before the first `sync_services`.
+    pub fn seed_up_at(&mut self, id: ServiceId, at: Duration) {
+        self.up_at.insert(id, at);
+    }
+
     /// Select a service (e.g. the one a question just opened for), when the list shows it.
     pub fn select_service(&mut self, id: &ServiceId) {
         let index = self.runbook.services.iter().position(|s| &s.id == id);
