@@ -147,6 +147,35 @@ fn bringup_pid(journal: &Path) -> Option<i32> {
         })
 }
 
+/// Simulated services still running out of the demo folder `dir`.
+fn demo_services(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+                let text = String::from_utf8_lossy(&c);
+                text.contains("__demo-svc") && text.contains(&needle)
+            })
+        })
+        .count()
+}
+
+/// Poll until `done` holds; false after `secs`.
+fn eventually(secs: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    true
+}
+
 struct Paths {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
@@ -260,6 +289,42 @@ fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
     let last = events.last().expect("events");
     assert_eq!(last["kind"], "run_finished");
     assert_eq!(last["outcome"], "interrupted");
+    assert!(
+        eventually(10, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+}
+
+#[test]
+fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
+    let p = paths();
+    let tmux = Tmux::start("hangup", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.keys("y");
+    // database, then auth on two hosts: the restore is well under way.
+    assert!(
+        eventually(30, || demo_services(&p.dir) >= 3),
+        "simulated services started"
+    );
+    // The terminal goes away (an SSH session dropped): tmux hangs up on bringup.
+    drop(tmux);
+    let ended = || {
+        std::fs::read_to_string(&p.journal).is_ok_and(|t| {
+            t.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"run_finished\""))
+        })
+    };
+    assert!(eventually(30, ended), "run_finished was journaled");
+    assert!(
+        eventually(30, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+    verify(&p.journal);
+    let events = events(&p.journal);
+    assert_eq!(events.last().expect("events")["outcome"], "interrupted");
 }
 
 #[test]

@@ -15,6 +15,15 @@ use crate::journal::{self, Event};
 use crate::tui::event_loop::{self, End, Front, LoopError};
 use crate::tui::{App, RunInfo, Theme, terminal};
 
+/// `eprintln!` that never panics: after a hangup stderr is a dead terminal, and a failed
+/// message must not stop the teardown that follows.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
     match runtime() {
         Ok(rt) => rt.block_on(open_async(runbook, args, None)),
@@ -24,15 +33,13 @@ pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
 
 pub fn demo(args: &DemoArgs) -> ExitCode {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        eprintln!(
-            "bringup: the demo opens the TUI and needs a terminal; run it in a terminal window"
-        );
+        say!("bringup: the demo opens the TUI and needs a terminal; run it in a terminal window");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let staged = match crate::demo::stage(args.dir.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("bringup: cannot stage the demo: {e}");
+            say!("bringup: cannot stage the demo: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
@@ -55,9 +62,9 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
         Err(code) => code,
     };
     if let Err(e) = staged.teardown() {
-        eprintln!("bringup: stopping the simulated services: {e}");
+        say!("bringup: stopping the simulated services: {e}");
     }
-    eprintln!(
+    say!(
         "demo: the simulated datacenter in '{}' is stopped (the folder is kept)",
         staged.dir.display()
     );
@@ -70,7 +77,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("bringup: cannot start the async runtime: {e}");
+            say!("bringup: cannot start the async runtime: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         })
 }
@@ -78,7 +85,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
     // Before anything is journaled: a run that cannot be shown must not start.
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        eprintln!(
+        say!(
             "bringup: the TUI needs a terminal; for a headless run use `bringup run {}`",
             path.display()
         );
@@ -140,7 +147,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     let (mut tty, guard) = match terminal::enter() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("bringup: cannot take over the terminal: {e}; use `bringup run` without one");
+            say!("bringup: cannot take over the terminal: {e}; use `bringup run` without one");
             let _ = front.finish(End::Quit);
             return ExitCode::from(EXIT_BAD_INPUT);
         }
@@ -158,16 +165,16 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         Ok(end) => match front.finish(end) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("bringup: the journal cannot be written: {e}");
+                say!("bringup: the journal cannot be written: {e}");
                 EXIT_INTERRUPTED
             }
         },
         Err(e @ LoopError::Journal(_)) => {
-            eprintln!("bringup: {e}");
+            say!("bringup: {e}");
             EXIT_INTERRUPTED
         }
         Err(e) => {
-            eprintln!("bringup: {e}");
+            say!("bringup: {e}");
             let _ = front.finish(End::Signal);
             EXIT_INTERRUPTED
         }
@@ -182,29 +189,25 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
 fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path>, code: u8) {
     let states = front.states();
     let up = states.iter().filter(|(_, s)| s.is_up()).count();
-    eprintln!("{up} of {} service(s) up:", states.len());
+    say!("{up} of {} service(s) up:", states.len());
     for (id, state) in &states {
-        eprintln!("  {:<10} {id}", state.as_str());
+        say!("  {:<10} {id}", state.as_str());
     }
-    eprintln!("journal: {}", journal.display());
-    eprintln!(
+    say!("journal: {}", journal.display());
+    say!(
         "  post-mortem draft: bringup export {} --format markdown",
         journal.display()
     );
-    eprintln!("  check the chain:   bringup verify {}", journal.display());
+    say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
-        match demo_dir {
-            Some(dir) => eprintln!(
-                "  continue:          bringup demo --dir {} --resume {}",
-                dir.display(),
-                journal.display()
-            ),
-            None => eprintln!(
-                "  continue:          bringup open {} --resume {}",
-                runbook.display(),
-                journal.display()
-            ),
-        }
+        let command = match demo_dir {
+            Some(dir) => format!("bringup demo --dir {}", dir.display()),
+            None => format!("bringup open {}", runbook.display()),
+        };
+        say!(
+            "  continue:          {command} --resume {}",
+            journal.display()
+        );
     }
 }
 
