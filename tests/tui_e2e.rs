@@ -298,7 +298,9 @@ fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
 #[test]
 fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
     let p = paths();
-    let tmux = Tmux::start("hangup", &demo_command(&p.dir, &p.journal, &p.exit));
+    // The shell ignores the hangup so it outlives bringup and records its exit code.
+    let command = format!("trap '' HUP; {}", demo_command(&p.dir, &p.journal, &p.exit));
+    let tmux = Tmux::start("hangup", &command);
     tmux.wait_for("press a to restore in plan order", 30);
     tmux.keys("a");
     tmux.wait_for("Approve this step?", 30);
@@ -322,6 +324,7 @@ fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
         eventually(30, || demo_services(&p.dir) == 0),
         "the demo's services were stopped"
     );
+    assert_eq!(wait_for_exit(&p.exit, 30), 3, "interrupted, not a panic");
     verify(&p.journal);
     let events = events(&p.journal);
     assert_eq!(events.last().expect("events")["outcome"], "interrupted");

@@ -121,22 +121,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         operator: driver.operator().to_string(),
         journal: driver.journal_path().to_path_buf(),
     };
-    let mut app = App::new(runbook.clone(), info);
-    for record in &history {
-        app.on_journal(record.ts, &record.event);
-    }
-    let began = history
-        .iter()
-        .find(|r| matches!(r.event, Event::RunStarted { .. }))
-        .map(|r| r.ts);
-    let offset = began
-        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
-        .unwrap_or(Duration::ZERO);
-    if let Some(began) = began {
-        for (id, at) in up_times(&history, began) {
-            app.seed_up_at(id, at);
-        }
-    }
+    let (app, offset) = app_with_history(App::new(runbook.clone(), info), &history);
     let mut front = Front::new(app, driver, args.only.clone(), offset);
     front.history(start_notices);
     let journal_path = front.driver.journal_path().to_path_buf();
@@ -160,8 +145,45 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     front.wind_down(&mut messages).await;
     drop(guard);
     let _ = terminal::restore();
+    // ratatui's Drop prints with `eprintln!` when it cannot show the cursor, which panics on
+    // a terminal that hung up; the cursor is already shown by `restore`, so skip that Drop.
+    if tty.show_cursor().is_err() {
+        std::mem::forget(tty);
+    } else {
+        drop(tty);
+    }
 
-    let code = match ended {
+    let code = record_end(&mut front, ended);
+    front.driver.executor().shutdown().await;
+    summary(&front, &journal_path, path, demo_dir, code);
+    drop(log_guard);
+    ExitCode::from(code)
+}
+
+/// The App with a resumed run's timeline and times to restore; and how long the run had
+/// been going (zero for a new run).
+fn app_with_history(mut app: App, history: &[journal::Record]) -> (App, Duration) {
+    for record in history {
+        app.on_journal(record.ts, &record.event);
+    }
+    let began = history
+        .iter()
+        .find(|r| matches!(r.event, Event::RunStarted { .. }))
+        .map(|r| r.ts);
+    let offset = began
+        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    if let Some(began) = began {
+        for (id, at) in up_times(history, began) {
+            app.seed_up_at(id, at);
+        }
+    }
+    (app, offset)
+}
+
+/// Journal `run_finished` for how the loop ended; SPEC's exit code.
+fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
+    match ended {
         Ok(end) => match front.finish(end) {
             Ok(code) => code,
             Err(e) => {
@@ -178,11 +200,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
             let _ = front.finish(End::Signal);
             EXIT_INTERRUPTED
         }
-    };
-    front.driver.executor().shutdown().await;
-    summary(&front, &journal_path, path, demo_dir, code);
-    drop(log_guard);
-    ExitCode::from(code)
+    }
 }
 
 /// What is left on the screen after the TUI: each selected service's state and the journal.
