@@ -8,15 +8,8 @@ pub mod session;
 pub mod validate;
 pub mod verify;
 
-use std::process::ExitCode;
-
 /// SPEC's exit codes.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_NOT_ALL_UP: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 3;
-
-pub(crate) fn not_yet(what: &str) -> ExitCode {
-    eprintln!("bringup: {what} is not built yet");
-    ExitCode::from(EXIT_BAD_INPUT)
-}

@@ -9,6 +9,8 @@
 
 pub mod action;
 pub mod app;
+pub mod event_loop;
+pub mod hint;
 pub mod keymap;
 pub mod output;
 pub mod terminal;

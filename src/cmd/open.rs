@@ -1,17 +1,289 @@
-//! `bringup open`.
-//! Also `bringup demo`, which stages the simulated datacenter first.
+//! `bringup open RUNBOOK` (also `bringup RUNBOOK`): the TUI on a runbook; and `bringup demo`,
+//! which stages the simulated datacenter first and tears it down after. Sets up and tears down
+//! (runtime, session, terminal, exit code); the loop itself is `tui::event_loop`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::cli::{DemoArgs, OpenArgs};
+use crate::cmd::session::{self, Session};
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
+use crate::engine::Mode;
+use crate::journal::{self, Event};
+use crate::tui::event_loop::{self, End, Front, LoopError};
+use crate::tui::{App, RunInfo, Theme, terminal};
+
+/// `eprintln!` that never panics: after a hangup stderr is a dead terminal, and a failed
+/// message must not stop the teardown that follows.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
-    let _ = (runbook, args);
-    super::not_yet("the TUI")
+    match runtime() {
+        Ok(rt) => rt.block_on(open_async(runbook, args, None)),
+        Err(code) => code,
+    }
 }
 
 pub fn demo(args: &DemoArgs) -> ExitCode {
-    let _ = args;
-    super::not_yet("demo")
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        say!("bringup: the demo opens the TUI and needs a terminal; run it in a terminal window");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let staged = match crate::demo::stage(args.dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            say!("bringup: cannot stage the demo: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let mut open = args.open.clone();
+    // The staged values first: the user's own --var still win.
+    open.vars = staged
+        .vars
+        .iter()
+        .cloned()
+        .chain(args.open.vars.clone())
+        .collect();
+    if open.journal.is_none() && open.resume.is_none() {
+        // Beside the simulated datacenter, so a demo leaves nothing in the working folder.
+        let relative =
+            journal::default_path(Path::new(crate::demo::RUNBOOK_FILE), chrono::Utc::now());
+        open.journal = Some(staged.dir.join(relative));
+    }
+    let code = match runtime() {
+        Ok(rt) => rt.block_on(open_async(&staged.runbook, &open, Some(&staged.dir))),
+        Err(code) => code,
+    };
+    if let Err(e) = staged.teardown() {
+        say!("bringup: stopping the simulated services: {e}");
+    }
+    say!(
+        "demo: the simulated datacenter in '{}' is stopped (the folder is kept)",
+        staged.dir.display()
+    );
+    code
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            say!("bringup: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        })
+}
+
+async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
+    // Before anything is journaled: a run that cannot be shown must not start.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        say!(
+            "bringup: the TUI needs a terminal; for a headless run use `bringup run {}`",
+            path.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let runbook = match session::load_runbook(path, args) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    // A resumed run shows its history: read it before the session appends to it.
+    let history = match &args.resume {
+        Some(resume) => journal::read_journal(resume)
+            .map(|j| j.records)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let Session {
+        driver,
+        mut messages,
+        runbook,
+        start_notices,
+        log_guard,
+    } = match Session::open(runbook, args, false, "tui") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let info = RunInfo {
+        mode: if args.drill {
+            Mode::Drill
+        } else {
+            Mode::Incident
+        },
+        operator: driver.operator().to_string(),
+        journal: driver.journal_path().to_path_buf(),
+    };
+    let (app, offset) = app_with_history(App::new(runbook.clone(), info), &history);
+    let mut front = Front::new(app, driver, args.only.clone(), offset);
+    front.history(start_notices);
+    let journal_path = front.driver.journal_path().to_path_buf();
+
+    let theme = Theme::new(Theme::no_color_from(
+        std::env::var_os("NO_COLOR").as_deref(),
+    ));
+    let (mut tty, guard) = match terminal::enter() {
+        Ok(t) => t,
+        Err(e) => {
+            say!("bringup: cannot take over the terminal: {e}; use `bringup run` without one");
+            let _ = front.finish(End::Quit);
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let ended = match front.start() {
+        Ok(()) => event_loop::run(&mut front, &mut messages, &mut tty, &theme).await,
+        Err(e) => Err(LoopError::Journal(e)),
+    };
+    // Stop what runs while the screen still shows it, then give the terminal back.
+    front.wind_down(&mut messages).await;
+    drop(guard);
+    let _ = terminal::restore();
+    // ratatui's Drop prints with `eprintln!` when it cannot show the cursor, which panics on
+    // a terminal that hung up; the cursor is already shown by `restore`, so skip that Drop.
+    if tty.show_cursor().is_err() {
+        std::mem::forget(tty);
+    } else {
+        drop(tty);
+    }
+
+    let code = record_end(&mut front, ended);
+    front.driver.executor().shutdown().await;
+    summary(&front, &journal_path, path, demo_dir, code);
+    drop(log_guard);
+    ExitCode::from(code)
+}
+
+/// The App with a resumed run's timeline and times to restore; and how long the run had
+/// been going (zero for a new run).
+fn app_with_history(mut app: App, history: &[journal::Record]) -> (App, Duration) {
+    for record in history {
+        app.on_journal(record.ts, &record.event);
+    }
+    let began = history
+        .iter()
+        .find(|r| matches!(r.event, Event::RunStarted { .. }))
+        .map(|r| r.ts);
+    let offset = began
+        .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    if let Some(began) = began {
+        for (id, at) in up_times(history, began) {
+            app.seed_up_at(id, at);
+        }
+    }
+    (app, offset)
+}
+
+/// Journal `run_finished` for how the loop ended; SPEC's exit code.
+fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
+    match ended {
+        Ok(end) => match front.finish(end) {
+            Ok(code) => code,
+            Err(e) => {
+                say!("bringup: the journal cannot be written: {e}");
+                EXIT_INTERRUPTED
+            }
+        },
+        Err(e @ LoopError::Journal(_)) => {
+            say!("bringup: {e}");
+            EXIT_INTERRUPTED
+        }
+        Err(e) => {
+            say!("bringup: {e}");
+            let _ = front.finish(End::Signal);
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+/// What is left on the screen after the TUI: each selected service's state and the journal.
+fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path>, code: u8) {
+    let states = front.states();
+    let up = states.iter().filter(|(_, s)| s.is_up()).count();
+    say!("{up} of {} service(s) up:", states.len());
+    for (id, state) in &states {
+        say!("  {:<10} {id}", state.as_str());
+    }
+    say!("journal: {}", journal.display());
+    say!(
+        "  post-mortem draft: bringup export {} --format markdown",
+        journal.display()
+    );
+    say!("  check the chain:   bringup verify {}", journal.display());
+    if code != 0 {
+        let command = match demo_dir {
+            Some(dir) => format!("bringup demo --dir {}", dir.display()),
+            None => format!("bringup open {}", runbook.display()),
+        };
+        say!(
+            "  continue:          {command} --resume {}",
+            journal.display()
+        );
+    }
+}
+
+/// When each service last came up in a journal's history, as run time since `began`.
+fn up_times(
+    records: &[journal::Record],
+    began: chrono::DateTime<chrono::Utc>,
+) -> std::collections::HashMap<crate::runbook::ServiceId, Duration> {
+    let mut up = std::collections::HashMap::new();
+    for record in records {
+        if let Event::ServiceState { service, to, .. } = &record.event {
+            if to.is_up() {
+                let at = (record.ts - began).to_std().unwrap_or(Duration::ZERO);
+                up.entry(service.clone()).or_insert(at);
+            } else {
+                up.remove(service);
+            }
+        }
+    }
+    up
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ServiceState;
+    use crate::runbook::ServiceId;
+
+    fn state(at_s: i64, service: &str, to: ServiceState) -> journal::Record {
+        journal::Record {
+            seq: 1,
+            ts: chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(at_s),
+            event: Event::ServiceState {
+                service: ServiceId::new(service),
+                from: ServiceState::Unknown,
+                to,
+                reason: None,
+            },
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_when_each_service_came_up_and_forgets_those_that_went_down() {
+        let records = [
+            state(1, "dns", ServiceState::Healthy),
+            state(2, "db", ServiceState::Down),
+            state(8, "db", ServiceState::Restored),
+            state(3, "web", ServiceState::Healthy),
+            state(9, "web", ServiceState::Down),
+        ];
+        let up = up_times(&records, chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(
+            up.get(&ServiceId::new("dns")),
+            Some(&Duration::from_secs(1))
+        );
+        assert_eq!(up.get(&ServiceId::new("db")), Some(&Duration::from_secs(8)));
+        assert_eq!(up.get(&ServiceId::new("web")), None);
+    }
 }

@@ -186,6 +186,17 @@ impl Executor {
         })?
     }
 
+    /// The unknown key `host` last offered, waiting for an operator (the TUI's prompt shows
+    /// it; [`Executor::accept_host_key`] records exactly this key).
+    pub fn pending_host_key(&self, host: &HostId) -> Option<known_hosts::OfferedKey> {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .cloned()
+    }
+
     /// Record the unknown key last offered by `host` in bringup's known_hosts, after an
     /// operator checked it. `fingerprint` is the `SHA256:…` shown to the operator; it must
     /// match the key offered, so a key that changed in between is not accepted.

@@ -258,6 +258,30 @@ impl App {
         self.surface_prompts();
     }
 
+    /// Show a one-line message in the footer until the next action (e.g. a refused command).
+    pub fn notify(&mut self, message: impl Into<String>) {
+        self.message = Some(message.into());
+    }
+
+    /// A resumed run: when a service came up, from its journal (run time), so its time
+    /// against the RTO is the recorded one. Call before the first `sync_services`.
+    pub fn seed_up_at(&mut self, id: ServiceId, at: Duration) {
+        self.up_at.insert(id, at);
+    }
+
+    /// Select a service (e.g. the one a question just opened for), when the list shows it.
+    pub fn select_service(&mut self, id: &ServiceId) {
+        let index = self.runbook.services.iter().position(|s| &s.id == id);
+        if let Some(i) = index.filter(|i| self.rows.contains(&Row::Service(*i))) {
+            self.select(Some(i));
+        }
+    }
+
+    /// Whether an unknown-key prompt for `host` is queued or open.
+    pub fn host_key_queued(&self, host: &HostId) -> bool {
+        self.host_keys.iter().any(|p| &p.host == host)
+    }
+
     /// Remember where the panes were drawn (from `view::draw`).
     pub fn set_hits(&mut self, hits: Hits) {
         self.hits = hits;

@@ -32,10 +32,11 @@ use crate::tui::theme::Theme;
 pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hits {
     let theme = *theme;
     let area = frame.area();
+    let hint = crate::tui::hint::next_step(app);
     let [header_area, body, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(if hint.is_some() { 2 } else { 1 }),
     ])
     .areas(area);
     let [top, bottom_area] =
@@ -51,7 +52,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
         BottomMode::Output => output::draw(app, theme, bottom_area, buf),
         BottomMode::Timeline => timeline::draw(app, theme, bottom_area, buf),
     };
-    footer::draw(app, theme, keymap, footer_area, buf);
+    footer::draw(app, theme, keymap, hint.as_deref(), footer_area, buf);
 
     match app.overlay() {
         Some(Overlay::Help) => help::draw(theme, keymap, area, buf),

@@ -51,7 +51,26 @@ fn short(action: Action, app: &App) -> &'static str {
     }
 }
 
-pub fn draw(app: &App, theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
+/// The keys line, with the next-step `hint` on a line above it when there is one.
+pub fn draw(
+    app: &App,
+    theme: Theme,
+    keymap: &Keymap,
+    hint: Option<&str>,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let area = match hint {
+        Some(text) if area.height >= 2 => {
+            let line = Line::from(vec![
+                Span::styled(" ▶ ", theme.key()),
+                Span::styled(text.to_string(), theme.message()),
+            ]);
+            buf.set_line(area.x, area.y, &line, area.width);
+            Rect::new(area.x, area.y + 1, area.width, 1)
+        }
+        _ => area,
+    };
     if let Some(Overlay::Input(input)) = app.overlay()
         && input.purpose == InputPurpose::Filter
     {

@@ -10,7 +10,17 @@ use crate::tui::theme::Theme;
 use crate::tui::view::centered;
 
 pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
-    let mut lines: Vec<Line> = vec![Line::styled("Main view", theme.title())];
+    let mut lines: Vec<Line> = vec![
+        Line::styled("How a run goes", theme.title()),
+        Line::raw(" Opening checks every"),
+        Line::raw(" service; nothing is"),
+        Line::raw(" restored until asked."),
+        Line::raw(" a  all, in plan order;"),
+        Line::raw("    asks at confirm (y/n)"),
+        Line::raw("    and manual (d/f)"),
+        Line::raw(" r  one service, by hand"),
+        Line::styled("Main view", theme.title()),
+    ];
     let entry = |lines: &mut Vec<Line>, label: &str, help: &str| {
         lines.push(Line::from(vec![
             Span::styled(format!(" {label:<6}"), theme.key()),

@@ -1,0 +1,321 @@
+//! The App and the real driver together: keys in, engine, local commands and journal out.
+//! No terminal: the loop's select is replaced by pumping the driver's messages.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::cli::OpenArgs;
+use crate::cmd::session::{self, Session};
+use crate::engine::state::Mode;
+use crate::tui::app::{Overlay, RunInfo};
+
+/// db (tier 1, confirm restore), web (tier 2, after db: a manual step then a command), dns
+/// (tier 1, healthy), and optionally slow (a check that takes 30 s).
+fn runbook(dir: &Path, slow: bool) -> std::path::PathBuf {
+    let mut text = String::from(
+        r#"
+[runbook]
+name = "loop test"
+
+[vars]
+dir = "/nonexistent"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "dns"
+name = "DNS"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "answers"
+  run = "echo serving; echo zone loaded"
+
+[[service]]
+id = "db"
+name = "Database"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f {{dir}}/db.up"
+  [[service.restore]]
+  name = "start db"
+  run = "touch {{dir}}/db.up && echo started"
+  confirm = true
+
+[[service]]
+id = "web"
+name = "Web"
+tier = 2
+hosts = ["box"]
+depends_on = ["db"]
+  [[service.check]]
+  name = "up"
+  run = "test -f {{dir}}/web.up"
+  [[service.restore]]
+  name = "move the VIP"
+  manual = "Ask netops to move the VIP."
+  [[service.restore]]
+  name = "start web"
+  run = "touch {{dir}}/web.up"
+"#,
+    );
+    if slow {
+        text.push_str(
+            r#"
+[[service]]
+id = "slow"
+name = "Slow"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "hangs"
+  run = "sleep 30"
+  timeout = "60s"
+"#,
+        );
+    }
+    let path = dir.join("loop.toml");
+    std::fs::write(&path, text).expect("write runbook");
+    path
+}
+
+fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::PathBuf) {
+    let path = runbook(dir, slow);
+    let journal = dir.join("journal.jsonl");
+    let args = OpenArgs {
+        vars: vec![format!("dir={}", dir.display())],
+        journal: Some(journal.clone()),
+        operator: Some("tester".into()),
+        log_file: Some(dir.join("bringup.log")),
+        ..OpenArgs::default()
+    };
+    let rb = session::load_runbook(&path, &args).expect("valid runbook");
+    let Session {
+        driver,
+        messages,
+        runbook,
+        start_notices,
+        ..
+    } = Session::open(rb, &args, false, "test").expect("session");
+    let info = RunInfo {
+        mode: Mode::Incident,
+        operator: "tester".into(),
+        journal: journal.clone(),
+    };
+    let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
+    front.history(start_notices);
+    (front, messages, journal)
+}
+
+fn press(front: &mut Front, c: char) {
+    front
+        .key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+        .expect("journal writable");
+}
+
+/// Feed the driver's messages until `done` holds; false after 20 s.
+async fn pump(
+    front: &mut Front,
+    rx: &mut mpsc::Receiver<Message>,
+    done: impl Fn(&Front) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(front) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                front.message(m).expect("journal writable");
+                front.sync();
+            }
+            Ok(None) | Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn state(front: &Front, id: &str) -> ServiceState {
+    front
+        .app
+        .view_of(&ServiceId::new(id))
+        .map(|v| v.state)
+        .unwrap_or_default()
+}
+
+fn swept(front: &Front) -> bool {
+    ["dns", "db", "web"].iter().all(|id| {
+        !matches!(
+            state(front, id),
+            ServiceState::Unknown | ServiceState::Checking
+        )
+    })
+}
+
+fn kinds(journal: &Path) -> Vec<Event> {
+    crate::journal::read_journal(journal)
+        .expect("journal reads")
+        .records
+        .into_iter()
+        .map(|r| r.event)
+        .collect()
+}
+
+#[tokio::test]
+async fn opening_checks_every_service_at_once_and_restores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await, "the sweep ended");
+    // Give a restore that should not start every chance to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(m) = rx.try_recv() {
+        front.message(m).expect("journal");
+    }
+    front.sync();
+
+    assert_eq!(state(&front, "dns"), ServiceState::Healthy);
+    assert_eq!(state(&front, "db"), ServiceState::Down);
+    assert_eq!(state(&front, "web"), ServiceState::Down);
+    assert!(!front.app.auto());
+    assert!(
+        !kinds(&journal).iter().any(|e| matches!(
+            e,
+            Event::StepStarted { phase, .. } if *phase != crate::engine::state::Phase::Check
+        )),
+        "nothing but checks ran"
+    );
+    let dns_check = StepRef {
+        service: ServiceId::new("dns"),
+        phase: crate::engine::state::PhaseKey::Check,
+        index: 0,
+    };
+    let shown: Vec<String> = front
+        .app
+        .output
+        .get(&dns_check, &HostId::new("box"))
+        .map(|b| b.lines(0, b.len()).map(str::to_string).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        shown,
+        ["serving", "zone loaded"],
+        "each output line on its own row"
+    );
+    let hint = crate::tui::hint::next_step(&front.app).expect("a hint");
+    assert!(hint.contains("press a"), "{hint}");
+}
+
+#[tokio::test]
+async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+
+    press(&mut front, 'a');
+    assert!(front.app.auto());
+    let db_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Approval(s)) if s.service.as_str() == "db");
+    assert!(
+        pump(&mut front, &mut rx, db_asks).await,
+        "db asks for approval"
+    );
+    assert_eq!(
+        front.app.selected_service().map(|s| s.id.as_str()),
+        Some("db"),
+        "the question brings its service into view"
+    );
+    press(&mut front, 'y');
+    let web_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Manual(s)) if s.service.as_str() == "web");
+    assert!(
+        pump(&mut front, &mut rx, web_asks).await,
+        "web asks for the manual step"
+    );
+    assert_eq!(state(&front, "db"), ServiceState::Restored, "tier 1 first");
+    press(&mut front, 'd');
+    assert!(
+        pump(&mut front, &mut rx, |f| state(f, "web")
+            == ServiceState::Restored)
+        .await,
+        "web restored"
+    );
+
+    press(&mut front, 'q');
+    assert!(front.quitting(), "nothing runs: q quits without asking");
+    front.wind_down(&mut rx).await;
+    assert_eq!(front.finish(End::Quit).expect("journal"), 0);
+
+    let events = kinds(&journal);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Approval { service, operator, decision: crate::engine::Decision::Approved, .. }
+            if service.as_str() == "db" && operator == "tester"
+    )));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Manual { service, outcome: crate::engine::ManualOutcome::Done, .. } if service.as_str() == "web"
+    )));
+    assert!(matches!(
+        events.last(),
+        Some(Event::RunFinished { outcome, .. }) if outcome == "restored"
+    ));
+    assert!(
+        crate::journal::verify(&journal)
+            .expect("readable")
+            .is_intact()
+    );
+}
+
+#[tokio::test]
+async fn quitting_while_a_check_runs_asks_then_stops_it_and_records_how_it_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), true);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+    assert_eq!(state(&front, "slow"), ServiceState::Checking);
+
+    press(&mut front, 'q');
+    assert_eq!(front.app.overlay(), Some(&Overlay::QuitConfirm));
+    assert!(!front.quitting());
+    press(&mut front, 'y');
+    assert!(front.quitting());
+
+    let started = std::time::Instant::now();
+    front.wind_down(&mut rx).await;
+    assert!(!front.driver.busy(), "the hung check was stopped");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(front.finish(End::Signal).expect("journal"), 3);
+
+    let events = kinds(&journal);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::StepFinished { service, outcome, .. }
+            if service.as_str() == "slow" && *outcome != crate::engine::StepOutcome::Ok
+    )));
+    assert!(matches!(
+        events.last(),
+        Some(Event::RunFinished { outcome, .. }) if outcome == "interrupted"
+    ));
+}
+
+#[tokio::test]
+async fn a_note_typed_in_the_tui_lands_in_the_journal_with_its_operator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+    press(&mut front, 'n');
+    for c in "netops paged".chars() {
+        press(&mut front, c);
+    }
+    front
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+        .expect("journal");
+    assert!(kinds(&journal).iter().any(|e| matches!(
+        e,
+        Event::Note { operator, text } if operator == "tester" && text == "netops paged"
+    )));
+}

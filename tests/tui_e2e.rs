@@ -1,0 +1,404 @@
+//! End to end: the real binary's TUI in a private tmux server at 120×40. `bringup demo` is
+//! driven with keys the way an operator would (auto on, approve, mark the manual step done,
+//! quit), and what it leaves behind is checked: the exit code, the journal's chain, and every
+//! service but mail-imap (designed to stay down) up. A SIGTERM restores the terminal and ends
+//! the journal with `interrupted`. Needs tmux (`scripts/test` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+/// A tmux server of this test's own (`-L`), killed when the test ends, pass or fail; killing
+/// it hangs up on bringup, which stops its steps and tears the demo down.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("bringup-e2e-{name}-{}", std::process::id()),
+        };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            "e2e",
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed (is tmux installed? scripts/test installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (scripts/test installs it)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let out = self.run(&["send-keys", "-t", "e2e", keys]);
+        assert!(out.status.success(), "send-keys {keys}");
+    }
+
+    /// Poll the screen until it shows `text`; panics with the last screen after `secs`.
+    fn wait_for(&self, text: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs}s for '{text}'; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The shell line tmux runs: the demo, then its exit code into a file.
+fn demo_command(dir: &Path, journal: &Path, exit_file: &Path) -> String {
+    format!(
+        "'{}' demo --dir '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        dir.display(),
+        journal.display(),
+        exit_file.display()
+    )
+}
+
+fn wait_for_exit(exit_file: &Path, secs: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(exit_file)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        assert!(Instant::now() < deadline, "bringup did not exit in {secs}s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn events(journal: &Path) -> Vec<Value> {
+    std::fs::read_to_string(journal)
+        .expect("journal readable")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn verify(journal: &Path) {
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("verify")
+        .arg(journal)
+        .output()
+        .expect("bringup verify runs");
+    assert!(
+        out.status.success(),
+        "bringup verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pid of the bringup process whose command line names `journal` (unique per test).
+fn bringup_pid(journal: &Path) -> Option<i32> {
+    let needle = journal.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_bringup = args.first().is_some_and(|a| a.ends_with("bringup"));
+            (is_bringup && args.contains(&needle) && args.iter().any(|a| a == "demo"))
+                .then_some(pid)
+        })
+}
+
+/// Simulated services still running out of the demo folder `dir`.
+fn demo_services(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+                let text = String::from_utf8_lossy(&c);
+                text.contains("__demo-svc") && text.contains(&needle)
+            })
+        })
+        .count()
+}
+
+/// Poll until `done` holds; false after `secs`.
+fn eventually(secs: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    true
+}
+
+struct Paths {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    journal: PathBuf,
+    exit: PathBuf,
+}
+
+fn paths() -> Paths {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    Paths {
+        dir: root.join("dc"),
+        journal: root.join("journal").join("demo.jsonl"),
+        exit: root.join("exit-code"),
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
+    let p = paths();
+    let tmux = Tmux::start("restore", &demo_command(&p.dir, &p.journal, &p.exit));
+
+    // Within seconds: every service checked, nothing restored, the next key named.
+    let screen = tmux.wait_for("press a to restore in plan order", 30);
+    assert!(screen.contains("auto off"), "{screen}");
+    assert!(screen.contains("mail-imap"), "{screen}");
+    assert!(
+        !screen.contains("restored"),
+        "nothing restored unasked:\n{screen}"
+    );
+
+    tmux.keys("a");
+    let screen = tmux.wait_for("Approve this step?", 30);
+    assert!(
+        screen.contains("promote the replica to primary"),
+        "{screen}"
+    );
+    tmux.keys("y");
+    let screen = tmux.wait_for("Manual step", 60);
+    assert!(screen.contains("move the VIP"), "{screen}");
+    tmux.keys("d");
+    // Every service settled: the hint says nothing more starts by itself.
+    let screen = tmux.wait_for("nothing more starts by itself", 90);
+    assert!(screen.contains("mail-imap failed"), "{screen}");
+
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    // Exit code 1: mail-imap is not up.
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains(&format!("journal: {}", p.journal.display())),
+        "the journal path is printed on exit:\n{screen}"
+    );
+
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let finished = events.last().expect("events");
+    assert_eq!(finished["kind"], "run_finished");
+    let services = finished["services"].as_object().expect("services map");
+    assert_eq!(services.len(), 10);
+    for (id, state) in services {
+        if id == "mail-imap" {
+            assert_eq!(state, "failed", "mail-imap is designed to stay down");
+        } else {
+            assert!(
+                state == "healthy" || state == "restored",
+                "{id} ended {state}"
+            );
+        }
+    }
+    assert!(
+        events.iter().any(|e| e["kind"] == "approval"
+            && e["decision"] == "approved"
+            && e["operator"] == "e2e")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "manual" && e["outcome"] == "done")
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
+    let p = paths();
+    let tmux = Tmux::start("sigterm", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+
+    let pid = bringup_pid(&p.journal).expect("bringup is running");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+
+    assert_eq!(wait_for_exit(&p.exit, 30), 3);
+    // Off the alternate screen: the summary is what shows now.
+    let screen = tmux.screen();
+    assert!(!screen.contains("Approve this step?"), "{screen}");
+    assert!(screen.contains("journal: "), "{screen}");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let last = events.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
+    assert!(
+        eventually(10, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+}
+
+#[test]
+fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
+    let p = paths();
+    // The shell ignores the hangup so it outlives bringup and records its exit code.
+    let command = format!("trap '' HUP; {}", demo_command(&p.dir, &p.journal, &p.exit));
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.keys("y");
+    // database, then auth on two hosts: the restore is well under way.
+    assert!(
+        eventually(30, || demo_services(&p.dir) >= 3),
+        "simulated services started"
+    );
+    // The terminal goes away (an SSH session dropped): tmux hangs up on bringup.
+    drop(tmux);
+    let ended = || {
+        std::fs::read_to_string(&p.journal).is_ok_and(|t| {
+            t.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"run_finished\""))
+        })
+    };
+    assert!(eventually(30, ended), "run_finished was journaled");
+    assert!(
+        eventually(30, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+    assert_eq!(wait_for_exit(&p.exit, 30), 3, "interrupted, not a panic");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    assert_eq!(events.last().expect("events")["outcome"], "interrupted");
+}
+
+#[test]
+fn without_a_terminal_open_refuses_before_journaling_anything() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml");
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("open")
+        .arg(&runbook)
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bringup runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(
+        stderr.contains("bringup run"),
+        "points at the headless run: {stderr}"
+    );
+    assert!(
+        !tmp.path().join("journal").exists(),
+        "no journal for a run that never started"
+    );
+}
+
+#[test]
+fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
+    let p = paths();
+    let first = Tmux::start("first", &demo_command(&p.dir, &p.journal, &p.exit));
+    first.wait_for("press a to restore in plan order", 30);
+    first.keys("a");
+    first.wait_for("Approve this step?", 30);
+    first.keys("y");
+    first.wait_for("Manual step", 60);
+    // Leave with the manual step unanswered: Ctrl-C, then confirm.
+    first.keys("C-c");
+    first.wait_for("Quit?", 10);
+    first.keys("y");
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    drop(first);
+    std::fs::remove_file(&p.exit).expect("exit file");
+
+    let resume = format!(
+        "'{}' demo --dir '{}' --resume '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.dir.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let second = Tmux::start("second", &resume);
+    let screen = second.wait_for("resumed after seq", 30);
+    assert!(
+        screen.contains("run finished: incomplete"),
+        "the first session's end is in the timeline:\n{screen}"
+    );
+    second.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if second.screen().contains("Quit?") {
+        second.keys("y");
+    }
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let starts = events.iter().filter(|e| e["kind"] == "run_started").count();
+    let resumed = events.iter().filter(|e| e["kind"] == "resumed").count();
+    assert_eq!((starts, resumed), (1, 1), "one run, resumed once");
+    // The approved promotion is recorded once: a resumed run never re-runs a recorded success.
+    let promotions = events
+        .iter()
+        .filter(|e| e["kind"] == "step_started" && e["step"] == "promote the replica to primary")
+        .count();
+    assert_eq!(promotions, 1);
+}
