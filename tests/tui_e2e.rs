@@ -379,10 +379,29 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         p.exit.display()
     );
     let second = Tmux::start("second", &resume);
-    let screen = second.wait_for("resumed after seq", 30);
+    // The resumed session checks what it does not know to be up, then waits for the operator.
+    second.wait_for("press a to restore in plan order", 30);
+    // The recorded history is in the timeline: from its top, page down to where it resumed.
+    second.keys("Tab");
+    second.keys("Tab");
+    second.keys("Home");
+    let top = second.wait_for("· scrolled", 10);
     assert!(
-        screen.contains("run finished: incomplete"),
-        "the first session's end is in the timeline:\n{screen}"
+        top.contains("run started (incident)"),
+        "the first session's start heads the timeline:\n{top}"
+    );
+    let mut screen = top;
+    for _ in 0..40 {
+        if screen.contains("resumed after seq") {
+            break;
+        }
+        second.keys("PageDown");
+        std::thread::sleep(Duration::from_millis(150));
+        screen = second.screen();
+    }
+    assert!(
+        screen.contains("resumed after seq") && screen.contains("run finished: incomplete"),
+        "the first session's end and the resume are in the timeline:\n{screen}"
     );
     second.keys("q");
     std::thread::sleep(Duration::from_millis(500));
