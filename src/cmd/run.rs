@@ -15,6 +15,7 @@ use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::Entry;
 use crate::driver::{self, Driver, Notice};
 use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
+use crate::export::describe::{Described, ENGINE, Tone, describe};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
 
@@ -524,98 +525,114 @@ impl Printer {
     }
 }
 
-/// One human line per journal event worth following; output lines are indented under steps.
+/// One human line per journal event, told as the post-mortem and the TUI tell it (see
+/// `export::describe`); output lines are indented under their steps.
 fn progress_line(record: &Entry) -> String {
     let ts = record.ts.format("%H:%M:%S");
-    match &record.event {
-        Event::RunStarted {
-            runbook, operator, ..
-        } => {
-            format!("{ts}  run started: '{runbook}' by {operator}")
+    if let Event::StepOutput { host, text, .. } = &record.event {
+        return format!("          {host} │ {text}");
+    }
+    let Some(Described { who, what, tone }) = describe(&record.event) else {
+        return format!("{ts}  {}", record.event.kind());
+    };
+    let mark = match tone {
+        Tone::Good => '✓',
+        Tone::Bad => '✗',
+        Tone::Warn => '!',
+        Tone::Progress => '▶',
+        Tone::Neutral => '·',
+    };
+    // bringup's own doings need no signature; an operator's do.
+    let by_engine = who == ENGINE
+        || who
+            .strip_prefix(ENGINE)
+            .is_some_and(|rest| rest.starts_with('@'));
+    if by_engine {
+        format!("{ts}  {mark} {what}")
+    } else {
+        format!("{ts}  {mark} {what} by {who}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::{Phase, StepOutcome};
+    use crate::runbook::model::ServiceId;
+
+    fn entry(event: Event) -> Entry {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:08:07Z")
+            .expect("a valid time")
+            .with_timezone(&chrono::Utc);
+        Entry {
+            seq: 1,
+            ts,
+            event,
+            line: String::new(),
         }
-        Event::ServiceState {
-            service,
-            from,
-            to,
-            reason,
-        } => {
-            let why = reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
-            format!("{ts}  {service}: {from} → {to}{why}")
-        }
-        Event::StepStarted {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            ..
-        } => {
-            let retry = if *attempt > 1 {
-                format!(" (attempt {attempt})")
-            } else {
-                String::new()
-            };
-            format!("{ts}  {service}: ▶ {phase} '{step}' on {host}{retry}")
-        }
-        Event::StepOutput { host, text, .. } => format!("          {host} │ {text}"),
-        Event::StepFinished {
-            service,
-            phase,
-            step,
-            host,
-            outcome,
-            exit_code,
-            duration_ms,
-            error,
-            ..
-        } => {
-            let mark = if *outcome == crate::engine::StepOutcome::Ok {
-                "✓"
-            } else {
-                "✗"
-            };
-            let code = exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
-            let why = error
-                .as_deref()
-                .map(|e| format!(" — {e}"))
-                .unwrap_or_default();
-            format!(
-                "{ts}  {service}: {mark} {phase} '{step}' on {host}: {outcome}{code} in {:.1}s{why}",
-                Duration::from_millis(*duration_ms).as_secs_f64()
-            )
-        }
-        Event::Approval {
-            service,
-            step,
-            decision,
-            operator,
-        } => format!("{ts}  {service}: '{step}' {decision:?} by {operator}").to_lowercase(),
-        Event::Manual {
-            service,
-            step,
-            outcome,
-            operator,
-        } => format!("{ts}  {service}: manual '{step}' marked {outcome:?} by {operator}"),
-        Event::Note { operator, text } => format!("{ts}  note by {operator}: {text}"),
-        Event::OperatorAction {
-            operator,
-            service,
-            action,
-            reason,
-        } => {
-            let why = reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
-            format!("{ts}  {service}: {action} by {operator}{why}")
-        }
-        Event::HostKeyAccepted {
-            host, fingerprint, ..
-        } => format!("{ts}  host key of {host} accepted: {fingerprint}"),
-        Event::Resumed { from_seq, .. } => format!("{ts}  resumed after event {from_seq}"),
-        Event::RunFinished { outcome, .. } => format!("{ts}  run finished: {outcome}"),
+    }
+
+    #[test]
+    fn an_approval_keeps_the_names_as_written_and_signs_with_the_operator() {
+        let line = progress_line(&entry(Event::Approval {
+            service: ServiceId::new("Talk"),
+            step: "Start Gateway".into(),
+            decision: Decision::Approved,
+            operator: "Kim".into(),
+        }));
+        assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
+    }
+
+    #[test]
+    fn a_manual_outcome_reads_as_a_word_not_a_debug_name() {
+        let line = progress_line(&entry(Event::Manual {
+            service: ServiceId::new("db"),
+            step: "Swap the disk".into(),
+            outcome: ManualOutcome::Failed,
+            operator: "ana".into(),
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✗ db: manual step 'Swap the disk' marked failed by ana"
+        );
+        assert!(!line.contains("Failed"), "{line}");
+    }
+
+    #[test]
+    fn bringup_on_a_host_is_not_signed_and_a_step_result_carries_its_mark() {
+        let line = progress_line(&entry(Event::StepFinished {
+            service: ServiceId::new("mail"),
+            phase: Phase::Restore,
+            step: "restart dovecot".into(),
+            host: HostId::new("mail-1"),
+            attempt: 1,
+            outcome: StepOutcome::Ok,
+            exit_code: Some(0),
+            duration_ms: 1_500,
+            error: None,
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✓ mail: restore 'restart dovecot' ok (exit 0) in 1.5 s"
+        );
+        let state = progress_line(&entry(Event::ServiceState {
+            service: ServiceId::new("mail"),
+            from: ServiceState::Checking,
+            to: ServiceState::Down,
+            reason: None,
+        }));
+        assert_eq!(state, "09:08:07  ✗ mail: checking → down");
+    }
+
+    #[test]
+    fn output_stays_indented_under_its_host() {
+        let line = progress_line(&entry(Event::StepOutput {
+            service: ServiceId::new("s"),
+            step: "x".into(),
+            host: HostId::new("h1"),
+            text: "hello".into(),
+            file: None,
+        }));
+        assert_eq!(line, "          h1 │ hello");
     }
 }
