@@ -107,6 +107,22 @@ async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
 }
 
 #[tokio::test]
+async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() {
+    let lab = Lab::new();
+    let sshd = lab.sshd(1);
+    lab.trust(&sshd);
+    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (result, lines) = run(&exec, "web-1", "echo fine", Duration::MAX).await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["fine"]);
+    exec.shutdown().await;
+}
+
+#[tokio::test]
 async fn one_session_is_reused_for_every_step_on_a_host() {
     let lab = Lab::new();
     let sshd = lab.sshd(1);

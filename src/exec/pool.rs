@@ -329,7 +329,7 @@ impl Inner {
         cancel: &CancellationToken,
     ) -> StepResult {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = super::deadline_after(started, timeout);
         let slot = self.slot(host);
         let mut conn = slot
             .lock()
