@@ -380,6 +380,35 @@ async fn a_host_behind_a_jump_host_is_reached_through_it() {
 }
 
 #[tokio::test]
+async fn host_keys_accepted_on_the_way_through_a_jump_host_are_handed_on_to_be_journaled() {
+    let lab = Lab::new();
+    let bastion = lab.sshd(1);
+    let inner = lab.sshd(1);
+    // Neither key is known: --accept-new-host-keys records both, the jump host's first.
+    let mut db = lab.host("db-1", inner.ports[0]);
+    db.jump = Some(HostId::new("bastion"));
+    let rb = runbook(vec![db, lab.host("bastion", bastion.ports[0])]);
+    let exec = Executor::new(
+        &rb,
+        ExecOptions {
+            accept_new_host_keys: true,
+            ..lab.options()
+        },
+    );
+    let (result, lines) = run(&exec, "db-1", "echo through", STEP).await;
+    assert_eq!(result.exit_code, Some(0), "{result:?}");
+    assert_eq!(lines, ["through"]);
+    assert_eq!(
+        exec.take_accepted_keys(),
+        [
+            (HostId::new("bastion"), bastion.fingerprint()),
+            (HostId::new("db-1"), inner.fingerprint()),
+        ]
+    );
+    exec.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_ssh_config_alias_supplies_hostname_port_user_and_identity() {
     let lab = Lab::new();
     let sshd = lab.sshd(1);
