@@ -106,14 +106,10 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut asking = false;
     let mut interrupted = false;
 
-    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            None
-        }
-    };
+    // Ctrl-C or SIGTERM stops running steps on their hosts; a second one stops waiting.
+    let mut interrupted_by = Stopping::NotYet;
+    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "Ctrl-C");
+    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
 
     let mut pending = start_notices;
     match drv.input(Input::RunPlan) {
@@ -169,27 +165,76 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
                     None => Ok(Vec::new()),
                 }
             },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                eprintln!("bringup: interrupted; stopping running steps on their hosts…");
-                drv.stop()
+            () = recv_signal(&mut sigint), if interrupted_by != Stopping::Left => {
+                let (next, stopped) = interrupt(&mut drv, interrupted_by, "interrupted", "press Ctrl-C");
+                interrupted_by = next;
+                stopped
             },
-            () = recv_signal(&mut sigterm), if !interrupted => {
-                interrupted = true;
-                eprintln!("bringup: terminated; stopping running steps on their hosts…");
-                drv.stop()
+            () = recv_signal(&mut sigterm), if interrupted_by != Stopping::Left => {
+                let (next, stopped) = interrupt(&mut drv, interrupted_by, "terminated", "send SIGTERM");
+                interrupted_by = next;
+                stopped
             },
         };
+        interrupted = interrupted_by != Stopping::NotYet;
         match step {
             Ok(n) => pending.extend(n),
             Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
         }
-        if interrupted && !drv.busy() {
+        if interrupted_by == Stopping::Left || (interrupted && !drv.busy()) {
             break;
         }
     }
 
-    conclude(&mut drv, &runbook, args, &printer, interrupted).await
+    let left = interrupted_by == Stopping::Left;
+    conclude(&mut drv, &runbook, args, &printer, interrupted, left).await
+}
+
+/// Where an interrupted run is in stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    NotYet,
+    /// Running steps were told to stop; the run waits for them to end.
+    Waiting,
+    /// The operator asked again: the run ends without waiting for the steps to stop.
+    Left,
+}
+
+/// A Ctrl-C or SIGTERM: the first tells running steps to stop (and says how to leave them),
+/// the second stops waiting for them.
+fn interrupt(
+    drv: &mut Driver,
+    stopping: Stopping,
+    why: &str,
+    again: &str,
+) -> (Stopping, Result<Vec<Notice>, crate::journal::JournalError>) {
+    match stopping {
+        Stopping::NotYet => {
+            eprintln!(
+                "bringup: {why}; stopping running steps on their hosts… {again} again to leave them"
+            );
+            (Stopping::Waiting, drv.stop())
+        }
+        Stopping::Waiting | Stopping::Left => {
+            eprintln!(
+                "bringup: not waiting for running steps to stop; they were told to, check their hosts"
+            );
+            (Stopping::Left, Ok(Vec::new()))
+        }
+    }
+}
+
+fn listen(
+    kind: tokio::signal::unix::SignalKind,
+    name: &str,
+) -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            None
+        }
+    }
 }
 
 /// Record the end, print the table of states, and map it to SPEC's exit code.
@@ -199,6 +244,7 @@ async fn conclude(
     args: &RunArgs,
     printer: &Printer,
     interrupted: bool,
+    left_running: bool,
 ) -> ExitCode {
     let services: Vec<(crate::runbook::ServiceId, ServiceState)> = drv
         .engine()
@@ -223,11 +269,16 @@ async fn conclude(
             eprintln!(
                 "bringup: the journal cannot be written: {e}; the run is over but its end is not recorded"
             );
-            drv.executor().shutdown().await;
+            if !left_running {
+                drv.executor().shutdown().await;
+            }
             return ExitCode::from(EXIT_INTERRUPTED);
         }
     }
-    drv.executor().shutdown().await;
+    // Closing sessions waits for the commands on them; steps left running are not waited for.
+    if !left_running {
+        drv.executor().shutdown().await;
+    }
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
     match args.format {
         RunFormat::Text => printer.table(drv, &services, &mut std::io::stdout().lock()),
