@@ -593,13 +593,15 @@ fn progress_line(record: &Entry) -> String {
         Tone::Progress => '▶',
         Tone::Neutral => '·',
     };
-    // bringup's own doings need no signature; an operator's do.
-    let by_engine = who == ENGINE
-        || who
-            .strip_prefix(ENGINE)
-            .is_some_and(|rest| rest.starts_with('@'));
-    if by_engine {
+    // bringup's own doings need no signature, but a step says which host it ran on (with
+    // many hosts, its lines are otherwise alike); an operator's doings are signed.
+    if who == ENGINE {
         format!("{ts}  {mark} {what}")
+    } else if let Some(host) = who
+        .strip_prefix(ENGINE)
+        .and_then(|rest| rest.strip_prefix('@'))
+    {
+        format!("{ts}  {mark} {what} (on {host})")
     } else {
         format!("{ts}  {mark} {what} by {who}")
     }
@@ -650,7 +652,7 @@ mod tests {
     }
 
     #[test]
-    fn bringup_on_a_host_is_not_signed_and_a_step_result_carries_its_mark() {
+    fn bringup_on_a_host_names_the_host_not_a_signer_and_a_step_result_carries_its_mark() {
         let line = progress_line(&entry(Event::StepFinished {
             service: ServiceId::new("mail"),
             phase: Phase::Restore,
@@ -664,7 +666,7 @@ mod tests {
         }));
         assert_eq!(
             line,
-            "09:08:07  ✓ mail: restore 'restart dovecot' ok (exit 0) in 1.5 s"
+            "09:08:07  ✓ mail: restore 'restart dovecot' ok (exit 0) in 1.5 s (on mail-1)"
         );
         let state = progress_line(&entry(Event::ServiceState {
             service: ServiceId::new("mail"),
