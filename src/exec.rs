@@ -11,9 +11,20 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod tunnel;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::engine::state::StepOutcome;
+
+/// The longest a transport waits for one command: far beyond the year validation allows, and
+/// near enough that no clock arithmetic (ours or the timer's) can overflow.
+const LONGEST_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// When a command started at `now` with `timeout` must be stopped. Never panics: a timeout
+/// beyond `LONGEST_WAIT` waits that long, and a clock too near its end to add even that stops
+/// the command at once rather than crashing the run.
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    now.checked_add(timeout.min(LONGEST_WAIT)).unwrap_or(now)
+}
 
 pub use pool::{ExecOptions, Executor};
 

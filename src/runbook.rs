@@ -118,18 +118,21 @@ fn parse_overrides(vars: &[String]) -> Result<Vec<(String, String)>, Diagnostics
             Some((k, val)) if validate::is_var_name(k.trim()) => {
                 if BUILTIN_VARS.contains(&k.trim()) {
                     errors.push(format!(
-                        "error: --var '{v}' would replace the built-in variable '{}'\n  help: host, address and service are set for each host; choose another name",
+                        "error: --var '{}=…' would replace the built-in variable '{}'\n  help: host, address and service are set for each host; choose another name",
+                        k.trim(),
                         k.trim()
                     ));
                 } else {
                     out.push((k.trim().to_string(), val.to_string()));
                 }
             }
-            Some((k, _)) => errors.push(format!(
-                "error: --var '{v}' has a bad name '{k}'\n  help: names use letters, digits, '_' and '-', starting with a letter or '_'"
+            Some(_) => errors.push(format!(
+                "error: --var '{}' has a bad name (the value is not shown: it may be a secret)\n  help: write it as --var KEY=VALUE; names use letters, digits, '_' and '-', starting with a letter or '_'",
+                var_shown(v)
             )),
             None => errors.push(format!(
-                "error: --var '{v}' is not KEY=VALUE\n  help: write it as --var {v}=VALUE"
+                "error: --var '{}' is not KEY=VALUE (the rest is not shown: it may be a secret)\n  help: write it as --var KEY=VALUE",
+                var_shown(v)
             )),
         }
     }
@@ -137,6 +140,24 @@ fn parse_overrides(vars: &[String]) -> Result<Vec<(String, String)>, Diagnostics
         Ok(out)
     } else {
         Err(Diagnostics(errors))
+    }
+}
+
+/// What an error may quote of a malformed `--var`, which may hold a secret: the part before
+/// the first `=` or `:` (its name, most likely), or else a few leading characters.
+fn var_shown(v: &str) -> String {
+    const NAME_CHARS: usize = 32;
+    const PREFIX_CHARS: usize = 4;
+    let truncated = |s: &str, n: usize| {
+        if s.chars().count() > n {
+            format!("{}…", s.chars().take(n).collect::<String>())
+        } else {
+            s.to_string()
+        }
+    };
+    match v.find(['=', ':']) {
+        Some(i) => format!("{}{}…", truncated(&v[..i], NAME_CHARS), &v[i..=i]),
+        None => truncated(v, PREFIX_CHARS),
     }
 }
 

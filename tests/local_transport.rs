@@ -121,3 +121,14 @@ async fn a_background_process_holding_the_pipe_does_not_hold_the_step_past_its_t
         }
     }
 }
+
+#[tokio::test]
+async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() {
+    let (result, lines) = run("echo fine", Duration::MAX, CancellationToken::new()).await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["fine"]);
+}

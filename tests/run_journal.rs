@@ -362,14 +362,23 @@ fn a_journal_with_a_torn_last_line_verifies_with_a_warning_and_resumes() {
 
 /// `bringup run --yes` with its file size limited to `blocks` × 512 bytes and SIGXFSZ
 /// ignored, so a journal append past the limit fails with EFBIG.
-fn limited_run(rig: &Rig, blocks: u32) -> Command {
+fn limited_run(rig: &Rig, blocks: u64) -> Command {
+    limited(rig, blocks, "--journal")
+}
+
+/// `bringup run --yes --resume` of `rig`'s journal, its file size limited as in `limited_run`.
+fn limited_resume(rig: &Rig, blocks: u64) -> Command {
+    limited(rig, blocks, "--resume")
+}
+
+fn limited(rig: &Rig, blocks: u64, journal_flag: &str) -> Command {
     let mut sh = Command::new("sh");
     sh.arg("-c")
         .arg(format!(
             "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
         ))
         .arg(assert_cmd::cargo::cargo_bin("bringup"))
-        .args(["run", "--yes", "--journal"])
+        .args(["run", "--yes", journal_flag])
         .arg(&rig.journal)
         .arg("--var")
         .arg(format!("state={}", rig.state.display()))
@@ -437,4 +446,32 @@ fn when_the_journal_fails_the_running_step_is_stopped_on_its_host() {
         !rig.state.join("late").exists(),
         "the step went on after the run stopped"
     );
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_on_resume_exits_3_runs_nothing_and_stays_intact() {
+    let toml = format!(
+        "{LOCAL}[[service]]\nid = \"web\"\nname = \"Web\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"touch {{{{state}}}}/checked; test -f {{{{state}}}}/web.up\"\n\n\
+[[service.restore]]\nname = \"fix\"\nrun = \"false\"\n\n"
+    );
+    let rig = Rig::new(&toml);
+    assert_eq!(code(&output(&mut rig.run(false, &[]))), Some(1));
+    std::fs::remove_file(rig.state.join("checked")).expect("the first run checked");
+    let before = std::fs::read(&rig.journal).expect("journal");
+    // Below the journal's size: not one more byte can be appended.
+    let blocks = before.len() as u64 / 512;
+    let out = output(&mut limited_resume(&rig, blocks));
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("journal cannot be written"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !rig.state.join("checked").exists(),
+        "nothing is re-checked once the journal cannot record it"
+    );
+    assert_eq!(std::fs::read(&rig.journal).expect("journal"), before);
+    assert_eq!(code(&rig.verify()), Some(0));
 }

@@ -2,8 +2,9 @@
 //! read back from the journal, failures and what they block, retries, timeouts and SIGTERM
 //! that stop the command on the host, host-key refusals, the dry run, `--check-only`,
 //! `--only`, `--format json`, quoting of `--var` values, exit codes, approvals and manual
-//! steps without a terminal, an interrupt while a prompt waits on a terminal, journal
-//! names and write-before-send order, and secrets kept out of every output.
+//! steps without a terminal, an interrupt while a prompt waits on a terminal, a second Ctrl-C
+//! that leaves a hung host behind, journal names and write-before-send order, and secrets kept
+//! out of every output.
 //!
 //! Each test runs bringup with HOME set to its lab directory, so `~/.ssh/known_hosts` and
 //! `~/.ssh/config` are the lab's and bringup's own known_hosts lands under the lab too; the
@@ -1206,4 +1207,109 @@ fn bringup_pid(journal: &str) -> Option<nix::unistd::Pid> {
             fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "bringup")
         })
         .map(nix::unistd::Pid::from_raw)
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the parenthesised name).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The sshd process that serves the session `pid` runs in: its nearest `sshd` ancestor.
+fn serving_sshd(pid: i32) -> Option<i32> {
+    let mut p = pid;
+    for _ in 0..8 {
+        p = parent_of(p)?;
+        let comm = fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
+        if comm.trim().starts_with("sshd") {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_journal_intact() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let rig = Rig::new(1);
+    let marker = unique("hung-");
+    let restore = nap_command(&rig, &marker);
+    let mut text = rig.head("", "");
+    text.push_str(
+        &Svc {
+            id: "slow",
+            tier: 0,
+            hosts: &["h0"],
+            deps: &[],
+            restore: Some(&restore),
+            extra_restore_keys: "  timeout = \"60s\"",
+        }
+        .toml(&rig.state),
+    );
+    let runbook = rig.write_runbook(&text);
+    let journal = rig.journal("left");
+    let mut child = rig
+        .bringup()
+        .args(["run", "--yes", "--journal"])
+        .arg(&journal)
+        .arg(&runbook)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bringup starts");
+    let mut nap = None;
+    wait_for("the long step on the host", Duration::from_secs(20), || {
+        nap = fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|p| {
+                // The nap itself: its argv[0] is the copy of `sleep` named after the marker.
+                fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.split('\0').next().is_some_and(|a| a.ends_with(&marker)))
+            });
+        nap.is_some()
+    });
+    let nap = nap.expect("the nap runs");
+    // The host stops answering: stopping the step over SSH now hangs until its timeouts.
+    let sshd = serving_sshd(nap).expect("the sshd serving the step");
+    kill(Pid::from_raw(sshd), Signal::SIGSTOP).expect("SIGSTOP the host's sshd");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    kill(pid, Signal::SIGINT).expect("first Ctrl-C");
+    std::thread::sleep(Duration::from_millis(700));
+    let still_stopping = child.try_wait().expect("poll").is_none();
+    kill(pid, Signal::SIGINT).expect("second Ctrl-C");
+    let second = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            break Some(status);
+        }
+        if second.elapsed() > Duration::from_secs(5) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let the host go again, and end the step this test started there, by its id.
+    let _ = kill(Pid::from_raw(sshd), Signal::SIGCONT);
+    let _ = kill(Pid::from_raw(nap), Signal::SIGKILL);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("bringup still waited for the hung host 5 s after the second Ctrl-C");
+    };
+    assert!(
+        still_stopping,
+        "the first Ctrl-C alone did not end the run at once"
+    );
+    assert_eq!(status.code(), Some(3));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    assert!(err.contains("press Ctrl-C again to leave them"), "{err}");
+    verify(&rig, &journal);
+    let events = read_journal(&journal);
+    let last = events.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
 }

@@ -107,6 +107,22 @@ async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
 }
 
 #[tokio::test]
+async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() {
+    let lab = Lab::new();
+    let sshd = lab.sshd(1);
+    lab.trust(&sshd);
+    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (result, lines) = run(&exec, "web-1", "echo fine", Duration::MAX).await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["fine"]);
+    exec.shutdown().await;
+}
+
+#[tokio::test]
 async fn one_session_is_reused_for_every_step_on_a_host() {
     let lab = Lab::new();
     let sshd = lab.sshd(1);
@@ -360,6 +376,35 @@ async fn a_host_behind_a_jump_host_is_reached_through_it() {
         "bastion log:\n{log}"
     );
     assert_eq!(inner.accepted(), 1, "the tunnelled session is reused");
+    exec.shutdown().await;
+}
+
+#[tokio::test]
+async fn host_keys_accepted_on_the_way_through_a_jump_host_are_handed_on_to_be_journaled() {
+    let lab = Lab::new();
+    let bastion = lab.sshd(1);
+    let inner = lab.sshd(1);
+    // Neither key is known: --accept-new-host-keys records both, the jump host's first.
+    let mut db = lab.host("db-1", inner.ports[0]);
+    db.jump = Some(HostId::new("bastion"));
+    let rb = runbook(vec![db, lab.host("bastion", bastion.ports[0])]);
+    let exec = Executor::new(
+        &rb,
+        ExecOptions {
+            accept_new_host_keys: true,
+            ..lab.options()
+        },
+    );
+    let (result, lines) = run(&exec, "db-1", "echo through", STEP).await;
+    assert_eq!(result.exit_code, Some(0), "{result:?}");
+    assert_eq!(lines, ["through"]);
+    assert_eq!(
+        exec.take_accepted_keys(),
+        [
+            (HostId::new("bastion"), bastion.fingerprint()),
+            (HostId::new("db-1"), inner.fingerprint()),
+        ]
+    );
     exec.shutdown().await;
 }
 

@@ -15,6 +15,7 @@ use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::Entry;
 use crate::driver::{self, Driver, Notice};
 use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
+use crate::export::describe::{Described, ENGINE, Tone, describe};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
 
@@ -105,14 +106,10 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut asking = false;
     let mut interrupted = false;
 
-    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            None
-        }
-    };
+    // Ctrl-C or SIGTERM stops running steps on their hosts; a second one stops waiting.
+    let mut interrupted_by = Stopping::NotYet;
+    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "Ctrl-C");
+    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
 
     let mut pending = start_notices;
     match drv.input(Input::RunPlan) {
@@ -168,27 +165,76 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
                     None => Ok(Vec::new()),
                 }
             },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
-                interrupted = true;
-                eprintln!("bringup: interrupted; stopping running steps on their hosts…");
-                drv.stop()
+            () = recv_signal(&mut sigint), if interrupted_by != Stopping::Left => {
+                let (next, stopped) = interrupt(&mut drv, interrupted_by, "interrupted", "press Ctrl-C");
+                interrupted_by = next;
+                stopped
             },
-            () = recv_signal(&mut sigterm), if !interrupted => {
-                interrupted = true;
-                eprintln!("bringup: terminated; stopping running steps on their hosts…");
-                drv.stop()
+            () = recv_signal(&mut sigterm), if interrupted_by != Stopping::Left => {
+                let (next, stopped) = interrupt(&mut drv, interrupted_by, "terminated", "send SIGTERM");
+                interrupted_by = next;
+                stopped
             },
         };
+        interrupted = interrupted_by != Stopping::NotYet;
         match step {
             Ok(n) => pending.extend(n),
             Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
         }
-        if interrupted && !drv.busy() {
+        if interrupted_by == Stopping::Left || (interrupted && !drv.busy()) {
             break;
         }
     }
 
-    conclude(&mut drv, &runbook, args, &printer, interrupted).await
+    let left = interrupted_by == Stopping::Left;
+    conclude(&mut drv, &runbook, args, &printer, interrupted, left).await
+}
+
+/// Where an interrupted run is in stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    NotYet,
+    /// Running steps were told to stop; the run waits for them to end.
+    Waiting,
+    /// The operator asked again: the run ends without waiting for the steps to stop.
+    Left,
+}
+
+/// A Ctrl-C or SIGTERM: the first tells running steps to stop (and says how to leave them),
+/// the second stops waiting for them.
+fn interrupt(
+    drv: &mut Driver,
+    stopping: Stopping,
+    why: &str,
+    again: &str,
+) -> (Stopping, Result<Vec<Notice>, crate::journal::JournalError>) {
+    match stopping {
+        Stopping::NotYet => {
+            eprintln!(
+                "bringup: {why}; stopping running steps on their hosts… {again} again to leave them"
+            );
+            (Stopping::Waiting, drv.stop())
+        }
+        Stopping::Waiting | Stopping::Left => {
+            eprintln!(
+                "bringup: not waiting for running steps to stop; they were told to, check their hosts"
+            );
+            (Stopping::Left, Ok(Vec::new()))
+        }
+    }
+}
+
+fn listen(
+    kind: tokio::signal::unix::SignalKind,
+    name: &str,
+) -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            None
+        }
+    }
 }
 
 /// Record the end, print the table of states, and map it to SPEC's exit code.
@@ -198,6 +244,7 @@ async fn conclude(
     args: &RunArgs,
     printer: &Printer,
     interrupted: bool,
+    left_running: bool,
 ) -> ExitCode {
     let services: Vec<(crate::runbook::ServiceId, ServiceState)> = drv
         .engine()
@@ -222,11 +269,16 @@ async fn conclude(
             eprintln!(
                 "bringup: the journal cannot be written: {e}; the run is over but its end is not recorded"
             );
-            drv.executor().shutdown().await;
+            if !left_running {
+                drv.executor().shutdown().await;
+            }
             return ExitCode::from(EXIT_INTERRUPTED);
         }
     }
-    drv.executor().shutdown().await;
+    // Closing sessions waits for the commands on them; steps left running are not waited for.
+    if !left_running {
+        drv.executor().shutdown().await;
+    }
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
     match args.format {
         RunFormat::Text => printer.table(drv, &services, &mut std::io::stdout().lock()),
@@ -524,98 +576,116 @@ impl Printer {
     }
 }
 
-/// One human line per journal event worth following; output lines are indented under steps.
+/// One human line per journal event, told as the post-mortem and the TUI tell it (see
+/// `export::describe`); output lines are indented under their steps.
 fn progress_line(record: &Entry) -> String {
     let ts = record.ts.format("%H:%M:%S");
-    match &record.event {
-        Event::RunStarted {
-            runbook, operator, ..
-        } => {
-            format!("{ts}  run started: '{runbook}' by {operator}")
+    if let Event::StepOutput { host, text, .. } = &record.event {
+        return format!("          {host} │ {text}");
+    }
+    let Some(Described { who, what, tone }) = describe(&record.event) else {
+        return format!("{ts}  {}", record.event.kind());
+    };
+    let mark = match tone {
+        Tone::Good => '✓',
+        Tone::Bad => '✗',
+        Tone::Warn => '!',
+        Tone::Progress => '▶',
+        Tone::Neutral => '·',
+    };
+    // bringup's own doings need no signature, but a step says which host it ran on (with
+    // many hosts, its lines are otherwise alike); an operator's doings are signed.
+    if who == ENGINE {
+        format!("{ts}  {mark} {what}")
+    } else if let Some(host) = who
+        .strip_prefix(ENGINE)
+        .and_then(|rest| rest.strip_prefix('@'))
+    {
+        format!("{ts}  {mark} {what} (on {host})")
+    } else {
+        format!("{ts}  {mark} {what} by {who}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::{Phase, StepOutcome};
+    use crate::runbook::model::ServiceId;
+
+    fn entry(event: Event) -> Entry {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:08:07Z")
+            .expect("a valid time")
+            .with_timezone(&chrono::Utc);
+        Entry {
+            seq: 1,
+            ts,
+            event,
+            line: String::new(),
         }
-        Event::ServiceState {
-            service,
-            from,
-            to,
-            reason,
-        } => {
-            let why = reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
-            format!("{ts}  {service}: {from} → {to}{why}")
-        }
-        Event::StepStarted {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            ..
-        } => {
-            let retry = if *attempt > 1 {
-                format!(" (attempt {attempt})")
-            } else {
-                String::new()
-            };
-            format!("{ts}  {service}: ▶ {phase} '{step}' on {host}{retry}")
-        }
-        Event::StepOutput { host, text, .. } => format!("          {host} │ {text}"),
-        Event::StepFinished {
-            service,
-            phase,
-            step,
-            host,
-            outcome,
-            exit_code,
-            duration_ms,
-            error,
-            ..
-        } => {
-            let mark = if *outcome == crate::engine::StepOutcome::Ok {
-                "✓"
-            } else {
-                "✗"
-            };
-            let code = exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
-            let why = error
-                .as_deref()
-                .map(|e| format!(" — {e}"))
-                .unwrap_or_default();
-            format!(
-                "{ts}  {service}: {mark} {phase} '{step}' on {host}: {outcome}{code} in {:.1}s{why}",
-                Duration::from_millis(*duration_ms).as_secs_f64()
-            )
-        }
-        Event::Approval {
-            service,
-            step,
-            decision,
-            operator,
-        } => format!("{ts}  {service}: '{step}' {decision:?} by {operator}").to_lowercase(),
-        Event::Manual {
-            service,
-            step,
-            outcome,
-            operator,
-        } => format!("{ts}  {service}: manual '{step}' marked {outcome:?} by {operator}"),
-        Event::Note { operator, text } => format!("{ts}  note by {operator}: {text}"),
-        Event::OperatorAction {
-            operator,
-            service,
-            action,
-            reason,
-        } => {
-            let why = reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
-            format!("{ts}  {service}: {action} by {operator}{why}")
-        }
-        Event::HostKeyAccepted {
-            host, fingerprint, ..
-        } => format!("{ts}  host key of {host} accepted: {fingerprint}"),
-        Event::Resumed { from_seq, .. } => format!("{ts}  resumed after event {from_seq}"),
-        Event::RunFinished { outcome, .. } => format!("{ts}  run finished: {outcome}"),
+    }
+
+    #[test]
+    fn an_approval_keeps_the_names_as_written_and_signs_with_the_operator() {
+        let line = progress_line(&entry(Event::Approval {
+            service: ServiceId::new("Talk"),
+            step: "Start Gateway".into(),
+            decision: Decision::Approved,
+            operator: "Kim".into(),
+        }));
+        assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
+    }
+
+    #[test]
+    fn a_manual_outcome_reads_as_a_word_not_a_debug_name() {
+        let line = progress_line(&entry(Event::Manual {
+            service: ServiceId::new("db"),
+            step: "Swap the disk".into(),
+            outcome: ManualOutcome::Failed,
+            operator: "ana".into(),
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✗ db: manual step 'Swap the disk' marked failed by ana"
+        );
+        assert!(!line.contains("Failed"), "{line}");
+    }
+
+    #[test]
+    fn bringup_on_a_host_names_the_host_not_a_signer_and_a_step_result_carries_its_mark() {
+        let line = progress_line(&entry(Event::StepFinished {
+            service: ServiceId::new("mail"),
+            phase: Phase::Restore,
+            step: "restart dovecot".into(),
+            host: HostId::new("mail-1"),
+            attempt: 1,
+            outcome: StepOutcome::Ok,
+            exit_code: Some(0),
+            duration_ms: 1_500,
+            error: None,
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✓ mail: restore 'restart dovecot' ok (exit 0) in 1.5 s (on mail-1)"
+        );
+        let state = progress_line(&entry(Event::ServiceState {
+            service: ServiceId::new("mail"),
+            from: ServiceState::Checking,
+            to: ServiceState::Down,
+            reason: None,
+        }));
+        assert_eq!(state, "09:08:07  ✗ mail: checking → down");
+    }
+
+    #[test]
+    fn output_stays_indented_under_its_host() {
+        let line = progress_line(&entry(Event::StepOutput {
+            service: ServiceId::new("s"),
+            step: "x".into(),
+            host: HostId::new("h1"),
+            text: "hello".into(),
+            file: None,
+        }));
+        assert_eq!(line, "          h1 │ hello");
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::cli::OpenArgs;
-use crate::cmd::EXIT_BAD_INPUT;
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Message, Notice};
 use crate::engine::{Engine, EngineOptions, Mode};
 use crate::exec::{ExecOptions, Executor};
@@ -162,13 +162,15 @@ impl Session {
 
         let exec = executor(&runbook, args)?;
         let (mut driver, messages) = Driver::new(engine, journal, exec, operator);
-        let journal_failed = |e: crate::journal::JournalError| {
-            eprintln!("bringup: the journal cannot be written: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+        let mut start_notices = match driver.record(start_event) {
+            Ok(n) => n,
+            Err(e) => return Err(start_not_recorded(&mut driver, &e)),
         };
-        let mut start_notices = driver.record(start_event).map_err(journal_failed)?;
         if let Some(facts) = resume_facts {
-            start_notices.extend(driver.resume(&facts).map_err(journal_failed)?);
+            match driver.resume(&facts) {
+                Ok(n) => start_notices.extend(n),
+                Err(e) => return Err(start_not_recorded(&mut driver, &e)),
+            }
         }
         Ok(Session {
             driver,
@@ -178,6 +180,20 @@ impl Session {
             log_guard,
         })
     }
+}
+
+/// The journal failed while recording the start (or the resume): as anywhere else in a run,
+/// stop whatever was started and exit 3. The driver launches steps only after their events
+/// are durable, so none should be running; any that are, are told to stop.
+fn start_not_recorded(driver: &mut Driver, e: &journal::JournalError) -> ExitCode {
+    eprintln!(
+        "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
+    );
+    let running = driver.abandon();
+    if running > 0 {
+        eprintln!("bringup: {running} step(s) were told to stop; check their hosts");
+    }
+    ExitCode::from(EXIT_INTERRUPTED)
 }
 
 /// Most runs started within one second of each other that get a journal of their own.

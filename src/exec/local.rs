@@ -35,7 +35,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> StepResult {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + timeout;
+    let now = tokio::time::Instant::now();
+    let deadline = tokio::time::Instant::from_std(super::deadline_after(now.into_std(), timeout));
     // One pipe behind both stdout and stderr (`2>&1`): lines keep the order the command
     // wrote them in, which two pipes read side by side cannot promise.
     let (reader, writer) = match merged_pipe() {

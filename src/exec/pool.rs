@@ -299,11 +299,18 @@ impl Inner {
         let target = ssh_config::resolve(&self.runbook, host, config)?;
         match ssh::connect(&target, &self.settings) {
             Ok(mut fresh) => {
-                if let Some(fingerprint) = fresh.accepted_key.take() {
+                if !fresh.accepted_keys.is_empty() {
+                    // The target's label is its host id; a jump host's is its runbook id or
+                    // the ProxyJump spec naming it.
                     self.accepted
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((host.clone(), fingerprint));
+                        .extend(
+                            fresh
+                                .accepted_keys
+                                .drain(..)
+                                .map(|(label, fp)| (HostId::new(label), fp)),
+                        );
                 }
                 *conn = Some(fresh);
                 Ok(())
@@ -329,7 +336,7 @@ impl Inner {
         cancel: &CancellationToken,
     ) -> StepResult {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = super::deadline_after(started, timeout);
         let slot = self.slot(host);
         let mut conn = slot
             .lock()

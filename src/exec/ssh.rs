@@ -59,6 +59,10 @@ impl From<ExecError> for Refused {
     }
 }
 
+/// (host label, `SHA256:…`) of host keys recorded under `--accept-new-host-keys`, in the order
+/// they were met.
+pub(crate) type AcceptedKeys = Vec<(String, String)>;
+
 /// An authenticated session to one host, and what keeps its transport alive.
 pub struct Connection {
     pub(crate) session: Session,
@@ -66,9 +70,10 @@ pub struct Connection {
     pub(crate) socket: OwnedFd,
     _tunnel: Option<Tunnel>,
     target: Target,
-    /// `SHA256:…` of an unknown host key this connection recorded under
-    /// `--accept-new-host-keys`, until the pool hands it on to be journaled.
-    pub(crate) accepted_key: Option<String>,
+    /// (host label, `SHA256:…`) of each unknown host key recorded under
+    /// `--accept-new-host-keys` on the way to this host — its jump hosts' first, then its own —
+    /// until the pool hands them on to be journaled.
+    pub(crate) accepted_keys: AcceptedKeys,
 }
 
 impl Connection {
@@ -97,9 +102,11 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         address: target.address(),
         reason,
     };
+    let mut accepted_keys = Vec::new();
     let (socket, tunnel): (OwnedFd, Option<Tunnel>) = match &target.jump {
         Some(jump) => {
-            let (end, tunnel) = Tunnel::open(jump, settings, target)?;
+            let (end, tunnel, on_the_way) = Tunnel::open(jump, settings, target)?;
+            accepted_keys = on_the_way;
             (OwnedFd::from(end), Some(tunnel))
         }
         None => (
@@ -129,7 +136,9 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         .handshake()
         .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
 
-    let accepted_key = check_host_key(&session, target, settings, &known)?;
+    if let Some(fingerprint) = check_host_key(&session, target, settings, &known)? {
+        accepted_keys.push((target.label.clone(), fingerprint));
+    }
     authenticate(&session, target, settings)?;
     session.set_keepalive(
         false,
@@ -142,7 +151,7 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         socket: poll_fd,
         _tunnel: tunnel,
         target: target.clone(),
-        accepted_key,
+        accepted_keys,
     })
 }
 

@@ -26,13 +26,15 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// Connect to `jump` and open a channel from it to `target`; returns the local end the
-    /// inner session should use.
+    /// inner session should use, and the host keys accepted on the way to the jump host
+    /// (host label, `SHA256:…`), to be journaled like the target's own.
     pub fn open(
         jump: &Target,
         settings: &Settings,
         target: &Target,
-    ) -> Result<(UnixStream, Tunnel), Refused> {
-        let bastion = ssh::connect(jump, settings)?;
+    ) -> Result<(UnixStream, Tunnel, ssh::AcceptedKeys), Refused> {
+        let mut bastion = ssh::connect(jump, settings)?;
+        let accepted_keys = std::mem::take(&mut bastion.accepted_keys);
         let connect_err = |reason: String| ExecError::Connect {
             host: target.label.clone(),
             address: format!("{} via jump host '{}'", target.address(), jump.label),
@@ -59,6 +61,7 @@ impl Tunnel {
                 stop,
                 thread: Some(thread),
             },
+            accepted_keys,
         ))
     }
 }

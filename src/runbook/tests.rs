@@ -124,10 +124,28 @@ fn var_override_for_an_undeclared_key_defines_it() {
 #[test]
 fn malformed_var_overrides_are_errors() {
     let e = load_text(&with_service(SIMPLE), &["novalue"]).expect_err("no '='");
-    assert!(e.0[0].contains("--var 'novalue' is not KEY=VALUE"), "{e}");
+    assert!(e.0[0].contains("--var 'nova…' is not KEY=VALUE"), "{e}");
     let e = load_text(&with_service(SIMPLE), &["=x", "host=h"]).expect_err("bad names");
     assert_eq!(e.0.len(), 2, "{e}");
     assert!(e.0[1].contains("built-in"), "{e}");
+}
+
+#[test]
+fn a_malformed_var_never_echoes_its_value_and_says_the_form_expected() {
+    for (bad, shown) in [
+        ("tok:abc-s3cret-value", "'tok:…'"),
+        ("hunter2-s3cret-value", "'hunt…'"),
+        ("b@d name=s3cret-value", "'b@d name=…'"),
+        ("host=s3cret-value", "'host=…'"),
+    ] {
+        let e = load_text(&with_service(SIMPLE), &[bad]).expect_err("malformed");
+        let text = e.to_string();
+        assert!(!text.contains("s3cret"), "{bad}: {text}");
+        assert!(text.contains(shown), "{bad}: {text}");
+        if !bad.starts_with("host=") {
+            assert!(text.contains("--var KEY=VALUE"), "{bad}: {text}");
+        }
+    }
 }
 
 #[test]
