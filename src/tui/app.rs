@@ -164,6 +164,8 @@ pub struct App {
     pub(crate) timeline_scroll: Scroll,
     pub(crate) hits: Hits,
     pub(crate) message: Option<String>,
+    /// Who marked each manual step, by (service, step name), from the journal.
+    pub(crate) manual_by: HashMap<(ServiceId, String), String>,
     has_secrets: bool,
 }
 
@@ -204,6 +206,7 @@ impl App {
             timeline_scroll: Scroll::default(),
             hits: Hits::default(),
             message: None,
+            manual_by: HashMap::new(),
             has_secrets,
         };
         app.rebuild_rows();
@@ -239,6 +242,16 @@ impl App {
 
     /// A journal event was written: add it to the timeline.
     pub fn on_journal(&mut self, ts: DateTime<Utc>, event: &Event) {
+        if let Event::Manual {
+            service,
+            step,
+            operator,
+            ..
+        } = event
+        {
+            self.manual_by
+                .insert((service.clone(), step.clone()), operator.clone());
+        }
         self.timeline.push(ts, event);
     }
 

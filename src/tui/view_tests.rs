@@ -286,3 +286,39 @@ fn a_long_service_list_shows_the_window_around_the_selection() {
         app
     });
 }
+
+#[test]
+fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
+    let mut app = main_view();
+    let mut views = testkit::views(app.runbook());
+    let talk = views.get_mut("talk-messaging").expect("talk");
+    talk.waiting = None;
+    talk.steps.insert(
+        sref("talk-messaging", PhaseKey::Restore, 1),
+        [(
+            HostId::new("msg-gw-1"),
+            crate::engine::state::HostStatus::Finished {
+                outcome: crate::engine::state::StepOutcome::Ok,
+                exit_code: None,
+                attempt: 1,
+                duration: std::time::Duration::ZERO,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    app.sync_services(&views);
+    app.on_journal(
+        ts("2026-11-22T08:50:00Z"),
+        &Event::Manual {
+            service: ServiceId::new("talk-messaging"),
+            step: "move the VIP".into(),
+            outcome: crate::engine::ManualOutcome::Done,
+            operator: "kim".into(),
+        },
+    );
+    app.on_action(Action::Down);
+    let text = testkit::render(&mut app, 120, 40);
+    assert!(text.contains("manual · done by kim"), "{text}");
+    assert!(!text.contains("no exit"), "{text}");
+}
