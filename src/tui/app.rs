@@ -474,6 +474,21 @@ impl App {
     /// Apply one action; return what the driver must do.
     pub fn on_action(&mut self, action: Action) -> Vec<Command> {
         self.message = None;
+        // `?` over a question: the question comes back when help closes (surface_prompts).
+        if action == Action::Help
+            && matches!(
+                self.overlay,
+                Some(
+                    Overlay::Approval(_)
+                        | Overlay::Manual(_)
+                        | Overlay::QuitConfirm
+                        | Overlay::HostKey
+                )
+            )
+        {
+            self.overlay = Some(Overlay::Help);
+            return Vec::new();
+        }
         let out = match self.overlay.clone() {
             None => self.main_action(action),
             Some(Overlay::Help) => {

@@ -241,8 +241,16 @@ impl Default for Keymap {
                 "Esc",
                 "clear filter",
             ),
+            // Everywhere but where text is typed: the help of a dialog closes back to it.
             b(
-                &[C::Main, C::Help],
+                &[
+                    C::Main,
+                    C::Help,
+                    C::Approval,
+                    C::Manual,
+                    C::QuitConfirm,
+                    C::HostKey,
+                ],
                 &[Key::ch('?')],
                 Action::Help,
                 "?",
@@ -326,7 +334,14 @@ impl Default for Keymap {
                 "Esc",
                 "close",
             ),
-            b(&[C::Help], &[Key::ch('q')], Action::Cancel, "q", "close"),
+            // In the dialogs that ask a question, q answers later like Esc.
+            b(
+                &[C::Help, C::Approval, C::Manual],
+                &[Key::ch('q')],
+                Action::Cancel,
+                "q",
+                "close / answer later",
+            ),
             b(
                 ANY,
                 &[Key::ctrl('c')],

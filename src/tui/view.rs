@@ -32,7 +32,7 @@ use crate::tui::theme::Theme;
 pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hits {
     let theme = *theme;
     let area = frame.area();
-    let hint = crate::tui::hint::next_step(app);
+    let hint = crate::tui::hint::next_step_for(app, area.width);
     let [header_area, body, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -61,7 +61,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
         Some(Overlay::Input(input)) if input.purpose != InputPurpose::Filter => {
             input::draw(theme, input, area, buf);
         }
-        Some(Overlay::QuitConfirm) => quit::draw(theme, area, buf),
+        Some(Overlay::QuitConfirm) => quit::draw(app, theme, area, buf),
         Some(Overlay::HostKey) => host_key::draw(app, theme, area, buf),
         // The filter is typed in the footer, over the live list.
         Some(Overlay::Input(_)) | None => {}

@@ -322,3 +322,39 @@ fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
     assert!(text.contains("manual · done by kim"), "{text}");
     assert!(!text.contains("no exit"), "{text}");
 }
+
+#[test]
+fn the_quit_dialog_names_a_waiting_question_not_running_steps() {
+    let mut app = main_view();
+    let mut views = testkit::views(app.runbook());
+    let media = views.get_mut("media").expect("media");
+    media.state = ServiceState::Down;
+    media.steps.clear();
+    views.get_mut("talk-messaging").expect("talk").state = ServiceState::Restoring;
+    app.sync_services(&views);
+    app.on_action(Action::Cancel);
+    app.on_action(Action::Quit);
+    let text = testkit::render(&mut app, 120, 40);
+    assert!(
+        text.contains("'talk-messaging' waits for your approval."),
+        "{text}"
+    );
+    assert!(!text.contains("running"), "{text}");
+}
+
+#[test]
+fn the_footer_fits_its_width_and_always_shows_question_mark() {
+    for width in [60, 80, 120] {
+        let mut app = main_view();
+        app.message = None;
+        let text = testkit::render(&mut app, width, 24);
+        let footer = text.lines().last().expect("footer").trim_matches('"');
+        assert!(
+            footer.trim_end().ends_with("? help") || footer.trim_end().ends_with("? more keys"),
+            "{width}: {footer}"
+        );
+        // Whole entries only: no word cut at the edge.
+        assert!(!footer.contains("timelin "), "{width}: {footer}");
+        assert!(footer.contains("Enter next step"), "{width}: {footer}");
+    }
+}

@@ -10,16 +10,19 @@ use crate::tui::theme::Theme;
 use crate::tui::view::fmt_clock;
 use crate::tui::view::services::clip;
 
+/// Fewer cells than this of the journal path say nothing: the header leaves it out.
+const MIN_JOURNAL: usize = 20;
+
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
     let (mode, mode_style) = match app.info.mode {
         Mode::Incident => ("INCIDENT", theme.mode_incident()),
         Mode::Drill => ("DRILL", theme.mode_drill()),
     };
-    // The name gives way first, then the journal path (from its left), so mode, time and
-    // operator always show.
+    // Mode, time, operator and auto mode always show. The journal path gives way first (it
+    // is dropped rather than shown as a useless `….jsonl`), then the runbook's name.
     let fixed = format!(
-        " · {mode} · {} · operator {} · {} · ",
+        " · {mode} · {} · by {} · {}",
         fmt_clock(app.elapsed),
         app.info.operator,
         if app.auto { "auto on" } else { "auto off" }
@@ -27,13 +30,17 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let journal = app.info.journal.display().to_string();
     let width = usize::from(area.width);
     let room = width.saturating_sub(fixed.chars().count() + 1);
-    let name_w = app.runbook.name.chars().count().min(
-        room.saturating_sub(journal.chars().count())
-            .max(room.min(16)),
+    let name_len = app.runbook.name.chars().count();
+    let journal_room = room.saturating_sub(name_len.min(room.min(24)) + 3);
+    let journal = if journal_room >= MIN_JOURNAL.min(journal.chars().count()) {
+        format!(" · {}", clip_left(&journal, journal_room))
+    } else {
+        String::new()
+    };
+    let name = clip(
+        &app.runbook.name,
+        room.saturating_sub(journal.chars().count()),
     );
-    let name = clip(&app.runbook.name, name_w);
-    let journal_room = room.saturating_sub(name.chars().count());
-    let journal = clip_left(&journal, journal_room);
     let mut spans = vec![Span::raw(" "), Span::styled(name, theme.title())];
     let mut parts = fixed.splitn(3, mode);
     spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
