@@ -387,12 +387,12 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
     second.keys("Home");
     let top = second.wait_for("· scrolled", 10);
     assert!(
-        top.contains("run started (incident)"),
+        top.contains("Run started (incident)"),
         "the first session's start heads the timeline:\n{top}"
     );
     let mut screen = top;
     for _ in 0..40 {
-        if screen.contains("resumed after seq") {
+        if screen.contains("Run resumed after seq") {
             break;
         }
         second.keys("PageDown");
@@ -400,7 +400,7 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         screen = second.screen();
     }
     assert!(
-        screen.contains("resumed after seq") && screen.contains("run finished: incomplete"),
+        screen.contains("Run resumed after seq") && screen.contains("Run finished: incomplete"),
         "the first session's end and the resume are in the timeline:\n{screen}"
     );
     second.keys("q");
