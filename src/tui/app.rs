@@ -12,7 +12,8 @@ use ratatui::layout::{Position, Rect};
 
 use crate::engine::Input;
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceView, StepRef, Waiting,
+    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome,
+    StepRef, Waiting,
 };
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
@@ -896,10 +897,37 @@ impl App {
     fn select(&mut self, service: Option<usize>) {
         if self.selected != service {
             self.selected = service;
-            self.step_sel = 0;
+            self.step_sel = self.telling_row();
             self.output_scroll = Scroll::default();
         }
         self.keep_selection_visible();
+    }
+
+    /// The step row to land on when a service is selected: for a service that is not up, the
+    /// last host result that went wrong (its output says why); otherwise the first row.
+    fn telling_row(&self) -> usize {
+        let Some(view) = self
+            .selected_service()
+            .and_then(|s| self.services.get(&s.id))
+        else {
+            return 0;
+        };
+        if !matches!(
+            view.state,
+            ServiceState::Down | ServiceState::Partial | ServiceState::Failed
+        ) {
+            return 0;
+        }
+        self.step_rows()
+            .iter()
+            .rposition(|row| match row {
+                StepRow::Host(step, host) => matches!(
+                    view.steps.get(step).and_then(|h| h.get(host)),
+                    Some(HostStatus::Finished { outcome, .. }) if *outcome != StepOutcome::Ok
+                ),
+                StepRow::Step(_) => false,
+            })
+            .unwrap_or(0)
     }
 
     fn keep_selection_visible(&mut self) {

@@ -44,8 +44,7 @@ fn steps_pane_shows_each_host_result_of_a_partial_service() {
         let mut app = main_view();
         app.on_action(Action::Down);
         app.on_action(Action::NextPane);
-        app.on_action(Action::Down);
-        app.on_action(Action::Down);
+        // Selecting a partial service lands on the host that went wrong: msg-gw-2.
         app
     });
 }
