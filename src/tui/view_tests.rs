@@ -357,3 +357,20 @@ fn the_footer_fits_its_width_and_always_shows_question_mark() {
         assert!(footer.contains("Enter next step"), "{width}: {footer}");
     }
 }
+
+#[test]
+fn the_header_keeps_the_journal_file_name_or_leaves_the_path_out() {
+    let mut app = main_view();
+    app.info.journal =
+        "/var/lib/bringup/incidents/2026/journal/pangyo-20261122T081400Z.jsonl".into();
+    let wide = testkit::render(&mut app, 120, 40);
+    let header = wide.lines().next().expect("header");
+    assert!(
+        header.contains("· …/pangyo-20261122T081400Z.jsonl"),
+        "{header}"
+    );
+    let narrow = testkit::render(&mut app, 80, 24);
+    let header = narrow.lines().next().expect("header");
+    assert!(!header.contains("jsonl"), "{header}");
+    assert!(header.contains("by alice · auto off"), "{header}");
+}

@@ -187,15 +187,16 @@ pub(crate) fn fit(entries: &[Entry], width: usize, theme: Theme) -> Line<'static
     const SEP: usize = 2;
     let cells = |e: &Entry| e.label.chars().count() + 1 + e.word.chars().count() + SEP;
     let all: usize = 1 + entries.iter().map(cells).sum::<usize>();
+    // `? help` ends the line, with no separator after it.
     let help = Entry {
         label: "?",
-        word: if all + 6 <= width {
+        word: if all + "? help".len() <= width {
             "help"
         } else {
             "more keys"
         },
     };
-    let mut used = 1 + cells(&help);
+    let mut used = 1 + cells(&help) - SEP;
     let mut spans = vec![Span::raw(" ")];
     for e in entries {
         if used + cells(e) > width {

@@ -10,8 +10,8 @@ use crate::tui::theme::Theme;
 use crate::tui::view::fmt_clock;
 use crate::tui::view::services::clip;
 
-/// Fewer cells than this of the journal path say nothing: the header leaves it out.
-const MIN_JOURNAL: usize = 20;
+/// The runbook name keeps at least this much before the journal path is shown.
+const MIN_NAME: usize = 24;
 
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
@@ -19,28 +19,33 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         Mode::Incident => ("INCIDENT", theme.mode_incident()),
         Mode::Drill => ("DRILL", theme.mode_drill()),
     };
-    // Mode, time, operator and auto mode always show. The journal path gives way first (it
-    // is dropped rather than shown as a useless `….jsonl`), then the runbook's name.
+    // Mode, time, operator and auto mode always show. The journal path gives way first (to its
+    // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
     let fixed = format!(
         " · {mode} · {} · by {} · {}",
         fmt_clock(app.elapsed),
         app.info.operator,
         if app.auto { "auto on" } else { "auto off" }
     );
-    let journal = app.info.journal.display().to_string();
+    let full = app.info.journal.display().to_string();
+    let file = app
+        .info
+        .journal
+        .file_name()
+        .map(|f| format!("…/{}", f.to_string_lossy()))
+        .unwrap_or_default();
     let width = usize::from(area.width);
     let room = width.saturating_sub(fixed.chars().count() + 1);
     let name_len = app.runbook.name.chars().count();
-    let journal_room = room.saturating_sub(name_len.min(room.min(24)) + 3);
-    let journal = if journal_room >= MIN_JOURNAL.min(journal.chars().count()) {
-        format!(" · {}", clip_left(&journal, journal_room))
-    } else {
-        String::new()
-    };
-    let name = clip(
-        &app.runbook.name,
-        room.saturating_sub(journal.chars().count()),
-    );
+    let len = |s: &str| s.chars().count();
+    // The whole path, else its file name, beside as much of the name as fits (at least
+    // MIN_NAME of it); else no path at all.
+    let journal = [full.as_str(), file.as_str()]
+        .into_iter()
+        .find(|j| !j.is_empty() && name_len.min(MIN_NAME) + 3 + len(j) <= room)
+        .map(|j| format!(" · {j}"))
+        .unwrap_or_default();
+    let name = clip(&app.runbook.name, room.saturating_sub(len(&journal)));
     let mut spans = vec![Span::raw(" "), Span::styled(name, theme.title())];
     let mut parts = fixed.splitn(3, mode);
     spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
@@ -49,17 +54,4 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     spans.push(Span::raw(journal));
     let line = Line::from(spans).patch_style(theme.header());
     buf.set_line(area.x, area.y, &line, area.width);
-}
-
-/// Keep the end of `s` (a path's file name matters most), starting with `…` when cut.
-fn clip_left(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        s.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        let tail: String = s.chars().skip(n - (width - 1)).collect();
-        format!("…{tail}")
-    }
 }
