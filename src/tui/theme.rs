@@ -61,12 +61,23 @@ impl Theme {
         }
     }
 
+    /// Modes are badges on the header's blue: a coloured word there would not read.
     pub fn mode_drill(self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            s.fg(Color::Black).bg(Color::Yellow)
+        } else {
+            s
+        }
     }
 
     pub fn mode_incident(self) -> Style {
-        self.fg(Color::LightRed).add_modifier(Modifier::BOLD)
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            s.fg(Color::White).bg(Color::Red)
+        } else {
+            s
+        }
     }
 
     pub fn border(self) -> Style {
@@ -203,7 +214,14 @@ mod tests {
             assert_eq!(b.style.fg, None, "{s}");
             assert_eq!(b.word, s.as_str());
         }
-        for s in [t.header(), t.rto_over(), t.border_focused(), t.danger()] {
+        for s in [
+            t.header(),
+            t.rto_over(),
+            t.border_focused(),
+            t.danger(),
+            t.mode_incident(),
+            t.mode_drill(),
+        ] {
             assert_eq!((s.fg, s.bg), (None, None));
         }
     }

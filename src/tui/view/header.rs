@@ -16,13 +16,13 @@ const MIN_NAME: usize = 24;
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
     let (mode, mode_style) = match app.info.mode {
-        Mode::Incident => ("INCIDENT", theme.mode_incident()),
-        Mode::Drill => ("DRILL", theme.mode_drill()),
+        Mode::Incident => (" INCIDENT ", theme.mode_incident()),
+        Mode::Drill => (" DRILL ", theme.mode_drill()),
     };
     // Mode, time, operator and auto mode always show. The journal path gives way first (to its
     // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
     let fixed = format!(
-        " · {mode} · {} · by {} · {}",
+        " ·{mode}· {} · by {} · {}",
         fmt_clock(app.elapsed),
         app.info.operator,
         if app.auto { "auto on" } else { "auto off" }
