@@ -38,13 +38,18 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let room = width.saturating_sub(fixed.chars().count() + 1);
     let name_len = app.runbook.name.chars().count();
     let len = |s: &str| s.chars().count();
-    // The whole path, else its file name, beside as much of the name as fits (at least
-    // MIN_NAME of it); else no path at all.
-    let journal = [full.as_str(), file.as_str()]
-        .into_iter()
-        .find(|j| !j.is_empty() && name_len.min(MIN_NAME) + 3 + len(j) <= room)
-        .map(|j| format!(" · {j}"))
-        .unwrap_or_default();
+    // The whole name with the whole path, else with the path's file name, else the file
+    // name beside at least MIN_NAME of the name; else no path at all.
+    let fits = |name: usize, j: &str| !j.is_empty() && name + 3 + len(j) <= room;
+    let journal = [
+        (name_len, full.as_str()),
+        (name_len, file.as_str()),
+        (name_len.min(MIN_NAME), file.as_str()),
+    ]
+    .into_iter()
+    .find(|(name, j)| fits(*name, j))
+    .map(|(_, j)| format!(" · {j}"))
+    .unwrap_or_default();
     let name = clip(&app.runbook.name, room.saturating_sub(len(&journal)));
     let mut spans = vec![Span::raw(" "), Span::styled(name, theme.title())];
     let mut parts = fixed.splitn(3, mode);
