@@ -10,7 +10,7 @@ use crate::runbook::model::{Step, StepAction};
 use crate::tui::action::Focus;
 use crate::tui::app::{App, StepRow};
 use crate::tui::theme::Theme;
-use crate::tui::view::{fmt_millis, pane, put, window_top};
+use crate::tui::view::{pane, put, window_top};
 
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
     let Some(service) = app.selected_service() else {
@@ -190,8 +190,12 @@ fn host_line(
             ..
         } => {
             let code = exit_code.map_or_else(|| "no exit".to_string(), |c| format!("exit {c}"));
-            let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-            format!("  {code}  #{attempt}  {}", fmt_millis(ms))
+            // In the timeline's words (export::describe), so both panes read alike.
+            let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+            format!(
+                "  {code}  #{attempt}  {}",
+                crate::export::metrics::human_ms(ms)
+            )
         }
         HostStatus::Pending if manual.is_some() => "  (operator marks it)".to_string(),
         HostStatus::Pending | HostStatus::NotRun => String::new(),
