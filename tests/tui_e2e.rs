@@ -19,16 +19,21 @@ struct Tmux {
 
 impl Tmux {
     fn start(name: &str, command: &str) -> Tmux {
+        Self::start_sized(name, command, (120, 40))
+    }
+
+    fn start_sized(name: &str, command: &str, (width, height): (u16, u16)) -> Tmux {
         let tmux = Tmux {
             socket: format!("bringup-e2e-{name}-{}", std::process::id()),
         };
+        let (width, height) = (width.to_string(), height.to_string());
         let out = tmux.run(&[
             "new-session",
             "-d",
             "-x",
-            "120",
+            &width,
             "-y",
-            "40",
+            &height,
             "-s",
             "e2e",
             command,
@@ -202,6 +207,11 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
     // Within seconds: every service checked, nothing restored, the next key named.
     let screen = tmux.wait_for("press a to restore in plan order", 30);
     assert!(screen.contains("auto off"), "{screen}");
+    let footer = screen.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        footer.contains("a auto on") && footer.trim_end().ends_with("? help"),
+        "the footer names the keys valid now and ends with help:\n{footer}"
+    );
     assert!(screen.contains("mail-imap"), "{screen}");
     assert!(
         !screen.contains("restored"),
@@ -218,6 +228,7 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
     let screen = tmux.wait_for("Manual step", 60);
     assert!(screen.contains("move the VIP"), "{screen}");
     tmux.keys("d");
+    tmux.wait_for("manual · done by e2e", 30);
     // Every service settled: the hint says nothing more starts by itself.
     let screen = tmux.wait_for("nothing more starts by itself", 90);
     assert!(screen.contains("mail-imap failed"), "{screen}");
@@ -387,12 +398,12 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
     second.keys("Home");
     let top = second.wait_for("· scrolled", 10);
     assert!(
-        top.contains("run started (incident)"),
+        top.contains("Run started (incident)"),
         "the first session's start heads the timeline:\n{top}"
     );
     let mut screen = top;
     for _ in 0..40 {
-        if screen.contains("resumed after seq") {
+        if screen.contains("Run resumed after seq") {
             break;
         }
         second.keys("PageDown");
@@ -400,7 +411,7 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         screen = second.screen();
     }
     assert!(
-        screen.contains("resumed after seq") && screen.contains("run finished: incomplete"),
+        screen.contains("Run resumed after seq") && screen.contains("Run finished: incomplete"),
         "the first session's end and the resume are in the timeline:\n{screen}"
     );
     second.keys("q");
@@ -420,4 +431,35 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         .filter(|e| e["kind"] == "step_started" && e["step"] == "promote the replica to primary")
         .count();
     assert_eq!(promotions, 1);
+}
+
+#[test]
+fn at_80_by_24_the_header_footer_and_hint_fit_whole() {
+    let p = paths();
+    let tmux = Tmux::start_sized(
+        "small",
+        &demo_command(&p.dir, &p.journal, &p.exit),
+        (80, 24),
+    );
+    let screen = tmux.wait_for("a: restore all in plan order", 30);
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines.first().copied().unwrap_or_default();
+    assert!(
+        header.contains("INCIDENT") && header.trim_end().ends_with("by e2e · auto off"),
+        "mode, operator and auto mode show whole; no stub of the journal path:\n{header}"
+    );
+    let footer = screen
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim_end();
+    assert!(
+        footer.ends_with("? more keys") && footer.contains("a auto on"),
+        "the footer keeps whole entries and '?':\n{footer}"
+    );
+    // Nothing runs once the checks are done: q quits at once.
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    verify(&p.journal);
 }

@@ -12,7 +12,8 @@ use ratatui::layout::{Position, Rect};
 
 use crate::engine::Input;
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceView, StepRef, Waiting,
+    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome,
+    StepRef, Waiting,
 };
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
@@ -164,6 +165,8 @@ pub struct App {
     pub(crate) timeline_scroll: Scroll,
     pub(crate) hits: Hits,
     pub(crate) message: Option<String>,
+    /// Who marked each manual step, by (service, step name), from the journal.
+    pub(crate) manual_by: HashMap<(ServiceId, String), String>,
     has_secrets: bool,
 }
 
@@ -204,6 +207,7 @@ impl App {
             timeline_scroll: Scroll::default(),
             hits: Hits::default(),
             message: None,
+            manual_by: HashMap::new(),
             has_secrets,
         };
         app.rebuild_rows();
@@ -239,6 +243,16 @@ impl App {
 
     /// A journal event was written: add it to the timeline.
     pub fn on_journal(&mut self, ts: DateTime<Utc>, event: &Event) {
+        if let Event::Manual {
+            service,
+            step,
+            operator,
+            ..
+        } = event
+        {
+            self.manual_by
+                .insert((service.clone(), step.clone()), operator.clone());
+        }
         self.timeline.push(ts, event);
     }
 
@@ -461,6 +475,21 @@ impl App {
     /// Apply one action; return what the driver must do.
     pub fn on_action(&mut self, action: Action) -> Vec<Command> {
         self.message = None;
+        // `?` over a question: the question comes back when help closes (surface_prompts).
+        if action == Action::Help
+            && matches!(
+                self.overlay,
+                Some(
+                    Overlay::Approval(_)
+                        | Overlay::Manual(_)
+                        | Overlay::QuitConfirm
+                        | Overlay::HostKey
+                )
+            )
+        {
+            self.overlay = Some(Overlay::Help);
+            return Vec::new();
+        }
         let out = match self.overlay.clone() {
             None => self.main_action(action),
             Some(Overlay::Help) => {
@@ -868,10 +897,37 @@ impl App {
     fn select(&mut self, service: Option<usize>) {
         if self.selected != service {
             self.selected = service;
-            self.step_sel = 0;
+            self.step_sel = self.telling_row();
             self.output_scroll = Scroll::default();
         }
         self.keep_selection_visible();
+    }
+
+    /// The step row to land on when a service is selected: for a service that is not up, the
+    /// last host result that went wrong (its output says why); otherwise the first row.
+    fn telling_row(&self) -> usize {
+        let Some(view) = self
+            .selected_service()
+            .and_then(|s| self.services.get(&s.id))
+        else {
+            return 0;
+        };
+        if !matches!(
+            view.state,
+            ServiceState::Down | ServiceState::Partial | ServiceState::Failed
+        ) {
+            return 0;
+        }
+        self.step_rows()
+            .iter()
+            .rposition(|row| match row {
+                StepRow::Host(step, host) => matches!(
+                    view.steps.get(step).and_then(|h| h.get(host)),
+                    Some(HostStatus::Finished { outcome, .. }) if *outcome != StepOutcome::Ok
+                ),
+                StepRow::Step(_) => false,
+            })
+            .unwrap_or(0)
     }
 
     fn keep_selection_visible(&mut self) {

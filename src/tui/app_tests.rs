@@ -527,3 +527,25 @@ fn a_long_list_scrolls_with_the_selection_and_clicks_hit_the_row_drawn() {
         selected_id(&app)
     );
 }
+
+#[test]
+fn q_in_a_question_dialog_answers_later_and_enter_reopens_it() {
+    let mut app = testkit::app(Mode::Incident);
+    let step = sref("talk-messaging", PhaseKey::Restore, 0);
+    assert_eq!(app.overlay(), Some(&Overlay::Approval(step.clone())));
+    assert!(key(&mut app, KeyCode::Char('q')).is_empty());
+    assert_eq!(app.overlay(), None, "q leaves the dialog, it does not quit");
+    app.select_service(&ServiceId::new("talk-messaging"));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.overlay(), Some(&Overlay::Approval(step)));
+}
+
+#[test]
+fn help_over_a_question_returns_to_the_question_when_closed() {
+    let mut app = testkit::app(Mode::Incident);
+    let step = sref("talk-messaging", PhaseKey::Restore, 0);
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay(), Some(&Overlay::Help));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.overlay(), Some(&Overlay::Approval(step)));
+}

@@ -6,6 +6,38 @@ use crate::tui::app::App;
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
 pub fn next_step(app: &App) -> Option<String> {
+    hint(app).map(|h| h.long)
+}
+
+/// The hint as it fits in `width` cells: the long form when it fits, else the short one.
+pub fn next_step_for(app: &App, width: u16) -> Option<String> {
+    hint(app).map(|h| {
+        if h.long.chars().count() + 3 <= usize::from(width) {
+            h.long
+        } else {
+            h.short
+        }
+    })
+}
+
+struct Hint {
+    long: String,
+    short: String,
+}
+
+fn both(long: impl Into<String>, short: impl Into<String>) -> Hint {
+    Hint {
+        long: long.into(),
+        short: short.into(),
+    }
+}
+
+fn one(text: impl Into<String>) -> Hint {
+    let text = text.into();
+    both(text.clone(), text)
+}
+
+fn hint(app: &App) -> Option<Hint> {
     if app.overlay().is_some() {
         return None;
     }
@@ -21,22 +53,30 @@ pub fn next_step(app: &App) -> Option<String> {
     });
     let known = count(&|s| s != ServiceState::Unknown);
     let up = count(&ServiceState::is_up);
+    let skipped = count(&|s| s == ServiceState::Skipped);
 
     if let Some((id, _)) = app.services.iter().find(|(_, v)| v.waiting.is_some()) {
-        return Some(format!("'{id}' waits for you: select it and press Enter"));
+        return Some(both(
+            format!("'{id}' waits for you: select it and press Enter"),
+            format!("'{id}' waits: select it, Enter"),
+        ));
     }
     if known == 0 {
-        return Some("starting the checks…".into());
+        return Some(one("starting the checks…"));
     }
     if !app.auto() {
         if checking > 0 && working == 0 {
-            return Some(format!(
-                "checking {checking} service(s)… nothing is restored until you say so"
+            return Some(both(
+                format!("checking {checking} service(s)… nothing is restored until you say so"),
+                format!("checking {checking} service(s)… nothing restored until you say so"),
             ));
         }
         if down > 0 && working == 0 {
-            return Some(format!(
-                "{down} not up · press a to restore in plan order (asks before confirm and manual steps) · r restores the selected one"
+            return Some(both(
+                format!(
+                    "{down} not up · press a to restore in plan order (asks before confirm and manual steps) · r restores the selected one"
+                ),
+                format!("{down} not up · a: restore all in plan order · r: the selected one"),
             ));
         }
     }
@@ -46,18 +86,28 @@ pub fn next_step(app: &App) -> Option<String> {
         } else {
             "working"
         };
-        return Some(format!(
+        return Some(one(format!(
             "{mode} · {up} up, {down} not up, {} busy",
             checking + working
-        ));
+        )));
     }
     if up == known {
-        return Some("every service is up · q quits and keeps the journal".into());
+        return Some(one("every service is up · q quits and keeps the journal"));
+    }
+    if up + skipped == known {
+        return Some(both(
+            format!(
+                "done: {up} up, {skipped} skipped (reasons are in the journal) · q quits and keeps the journal"
+            ),
+            format!("done: {up} up, {skipped} skipped · q quits, keeps the journal"),
+        ));
     }
     let stuck: Vec<String> = app
         .services
         .iter()
-        .filter(|(_, v)| !v.state.is_up() && v.state != ServiceState::Unknown)
+        .filter(|(_, v)| {
+            !v.state.is_up() && !matches!(v.state, ServiceState::Unknown | ServiceState::Skipped)
+        })
         .map(|(id, v)| format!("{id} {}", v.state.as_str()))
         .collect();
     let shown = if stuck.len() > 3 {
@@ -65,7 +115,58 @@ pub fn next_step(app: &App) -> Option<String> {
     } else {
         stuck.join(", ")
     };
-    Some(format!(
-        "nothing more starts by itself ({shown}) · select one: r restore, c check, s skip · q finishes"
+    Some(both(
+        format!(
+            "nothing more starts by itself ({shown}) · select one: r restore, c check, s skip · q finishes"
+        ),
+        format!("stopped: {shown} · select it: r restore, s skip"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::Mode;
+    use crate::tui::action::Action;
+    use crate::tui::testkit;
+
+    fn settled(skip: &str) -> App {
+        let mut app = testkit::app(Mode::Incident);
+        app.on_action(Action::Cancel);
+        let mut views = testkit::views(app.runbook());
+        for (id, v) in &mut views {
+            v.waiting = None;
+            v.state = if id.as_str() == skip {
+                ServiceState::Skipped
+            } else {
+                ServiceState::Restored
+            };
+        }
+        app.sync_services(&views);
+        app
+    }
+
+    #[test]
+    fn a_skipped_service_counts_as_settled_not_stuck() {
+        let hint = next_step(&settled("mail")).expect("a hint");
+        assert!(hint.starts_with("done: 3 up, 1 skipped"), "{hint}");
+        assert!(!hint.contains("nothing more starts"), "{hint}");
+    }
+
+    #[test]
+    fn a_narrow_screen_gets_the_short_form_that_fits() {
+        let mut app = testkit::app(Mode::Incident);
+        app.on_action(Action::Cancel);
+        let mut views = testkit::views(app.runbook());
+        for v in views.values_mut() {
+            v.waiting = None;
+            v.state = ServiceState::Down;
+        }
+        app.sync_services(&views);
+        let wide = next_step_for(&app, 200).expect("hint");
+        let narrow = next_step_for(&app, 80).expect("hint");
+        assert!(wide.contains("asks before confirm"), "{wide}");
+        assert!(narrow.chars().count() + 3 <= 80, "{narrow}");
+        assert!(narrow.contains("a: restore all"), "{narrow}");
+    }
 }

@@ -148,7 +148,7 @@ impl Default for Keymap {
                 &[Key::ch('i')],
                 Action::Inject,
                 "i",
-                "inject failure (drill)",
+                "inject (drills)",
             ),
             b(
                 MAIN,
@@ -171,20 +171,8 @@ impl Default for Keymap {
                 "f",
                 "manual step failed",
             ),
-            b(
-                MAIN,
-                &[Key::ch('s')],
-                Action::Skip,
-                "s",
-                "skip service (asks reason)",
-            ),
-            b(
-                MAIN,
-                &[Key::ch('n')],
-                Action::Note,
-                "n",
-                "add note to timeline",
-            ),
+            b(MAIN, &[Key::ch('s')], Action::Skip, "s", "skip (asks why)"),
+            b(MAIN, &[Key::ch('n')], Action::Note, "n", "add a note"),
             b(
                 MAIN,
                 &[Key::ch('/')],
@@ -225,15 +213,9 @@ impl Default for Keymap {
                 &[Key::plain(K::End)],
                 Action::End,
                 "End",
-                "scroll to end, follow",
+                "end, follow again",
             ),
-            b(
-                MAIN,
-                &[Key::ch('F')],
-                Action::Follow,
-                "F",
-                "follow output on/off",
-            ),
+            b(MAIN, &[Key::ch('F')], Action::Follow, "F", "follow on/off"),
             b(
                 MAIN,
                 &[Key::plain(K::Esc)],
@@ -241,20 +223,22 @@ impl Default for Keymap {
                 "Esc",
                 "clear filter",
             ),
+            // Everywhere but where text is typed: the help of a dialog closes back to it.
             b(
-                &[C::Main, C::Help],
+                &[
+                    C::Main,
+                    C::Help,
+                    C::Approval,
+                    C::Manual,
+                    C::QuitConfirm,
+                    C::HostKey,
+                ],
                 &[Key::ch('?')],
                 Action::Help,
                 "?",
                 "help",
             ),
-            b(
-                MAIN,
-                &[Key::ch('q')],
-                Action::Quit,
-                "q",
-                "quit (asks while running)",
-            ),
+            b(MAIN, &[Key::ch('q')], Action::Quit, "q", "quit (may ask)"),
             // Dialogs.
             b(
                 &[C::Approval, C::QuitConfirm],
@@ -326,13 +310,20 @@ impl Default for Keymap {
                 "Esc",
                 "close",
             ),
-            b(&[C::Help], &[Key::ch('q')], Action::Cancel, "q", "close"),
+            // In the dialogs that ask a question, q answers later like Esc.
+            b(
+                &[C::Help, C::Approval, C::Manual],
+                &[Key::ch('q')],
+                Action::Cancel,
+                "q",
+                "close / later",
+            ),
             b(
                 ANY,
                 &[Key::ctrl('c')],
                 Action::Quit,
                 "C-c",
-                "quit (asks while running)",
+                "quit (may ask)",
             ),
         ];
         Self { bindings }

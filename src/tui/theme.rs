@@ -5,6 +5,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::engine::state::{HostStatus, ServiceState, StepOutcome};
+use crate::export::describe::Tone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
@@ -60,12 +61,23 @@ impl Theme {
         }
     }
 
+    /// Modes are badges on the header's blue: a coloured word there would not read.
     pub fn mode_drill(self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            s.fg(Color::Black).bg(Color::Yellow)
+        } else {
+            s
+        }
     }
 
     pub fn mode_incident(self) -> Style {
-        self.fg(Color::LightRed).add_modifier(Modifier::BOLD)
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            s.fg(Color::White).bg(Color::Red)
+        } else {
+            s
+        }
     }
 
     pub fn border(self) -> Style {
@@ -157,6 +169,18 @@ impl Theme {
         }
     }
 
+    /// A timeline line's tone: a mark that reads without colour (`✓` good, `✗` bad, `!` needs
+    /// attention, `…` under way, blank for plain facts) and a colour when there is colour.
+    pub fn tone(self, tone: Tone) -> (&'static str, Style) {
+        match tone {
+            Tone::Neutral => (" ", Style::new()),
+            Tone::Progress => ("…", self.fg(Color::Cyan)),
+            Tone::Good => ("✓", self.fg(Color::Green)),
+            Tone::Warn => ("!", self.fg(Color::Yellow)),
+            Tone::Bad => ("✗", self.fg(Color::Red).add_modifier(Modifier::BOLD)),
+        }
+    }
+
     pub fn host_status(self, status: &HostStatus) -> Badge {
         let (symbol, word, color) = match status {
             HostStatus::Pending => ("…", "pending", Color::Gray),
@@ -190,7 +214,14 @@ mod tests {
             assert_eq!(b.style.fg, None, "{s}");
             assert_eq!(b.word, s.as_str());
         }
-        for s in [t.header(), t.rto_over(), t.border_focused(), t.danger()] {
+        for s in [
+            t.header(),
+            t.rto_over(),
+            t.border_focused(),
+            t.danger(),
+            t.mode_incident(),
+            t.mode_drill(),
+        ] {
             assert_eq!((s.fg, s.bg), (None, None));
         }
     }
@@ -207,6 +238,19 @@ mod tests {
                 .all(|s| !t.state(*s).symbol.is_empty())
         );
         assert!(t.state(ServiceState::Down).style.fg.is_some());
+    }
+
+    #[test]
+    fn every_tone_but_neutral_has_its_own_mark_and_no_color_without_color() {
+        let tones = [Tone::Progress, Tone::Good, Tone::Warn, Tone::Bad];
+        let marks: std::collections::BTreeSet<_> =
+            tones.iter().map(|t| Theme::plain().tone(*t).0).collect();
+        assert_eq!(marks.len(), tones.len());
+        assert!(marks.iter().all(|m| !m.trim().is_empty()));
+        for t in tones {
+            assert_eq!(Theme::plain().tone(t).1.fg, None);
+            assert!(Theme::new(false).tone(t).1.fg.is_some());
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! The timeline pane's lines: journal events as `time · who · what`, bounded in memory (the
-//! journal itself keeps everything). Formatting only; no IO.
+//! The timeline pane's lines: journal events as `time · who · what` with a tone, in the words
+//! of `export::describe` (one way to tell the story), bounded in memory (the journal itself
+//! keeps everything). No IO, no styling: the theme maps the tone.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use crate::export::describe::{Tone, describe};
 use crate::journal::Event;
 
 /// Timeline lines kept for the screen.
@@ -16,6 +17,7 @@ pub struct TimelineLine {
     pub time: String,
     pub who: String,
     pub what: String,
+    pub tone: Tone,
 }
 
 #[derive(Debug)]
@@ -59,151 +61,21 @@ impl Timeline {
     }
 
     /// Add an event; output lines are not timeline entries (they live in the output pane).
+    /// Step starts are: a live view shows what is running.
     pub fn push(&mut self, ts: DateTime<Utc>, event: &Event) {
-        let Some((who, what)) = describe(event) else {
+        let Some(d) = describe(event) else {
             return;
         };
         self.lines.push_back(TimelineLine {
             time: ts.format("%H:%M:%S").to_string(),
-            who,
-            what,
+            who: d.who,
+            what: d.what,
+            tone: d.tone,
         });
         if self.lines.len() > self.cap {
             self.lines.pop_front();
             self.dropped += 1;
         }
-    }
-}
-
-const ENGINE: &str = "bringup";
-
-/// Who did it and what happened, in one line.
-#[allow(clippy::too_many_lines, reason = "one arm per event kind")]
-pub fn describe(event: &Event) -> Option<(String, String)> {
-    let line = match event {
-        Event::RunStarted {
-            runbook,
-            operator,
-            mode,
-            ..
-        } => (
-            operator.clone(),
-            format!("run started ({}) on '{runbook}'", mode_word(*mode)),
-        ),
-        Event::ServiceState {
-            service,
-            from,
-            to,
-            reason,
-        } => (
-            ENGINE.to_string(),
-            match reason {
-                Some(r) => format!("{service} {from} → {to}: {r}"),
-                None => format!("{service} {from} → {to}"),
-            },
-        ),
-        Event::StepStarted {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            command,
-        } => (
-            host.to_string(),
-            format!("{service} {phase} '{step}' #{attempt} started: {command}"),
-        ),
-        Event::StepOutput { .. } => return None,
-        Event::StepFinished {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            outcome,
-            exit_code,
-            duration_ms,
-            error,
-        } => {
-            let mut what = format!("{service} {phase} '{step}' #{attempt} {outcome}");
-            if let Some(code) = exit_code {
-                let _ = write!(what, " exit {code}");
-            }
-            let _ = write!(what, " in {}", crate::tui::view::fmt_millis(*duration_ms));
-            if let Some(e) = error {
-                let _ = write!(what, ": {e}");
-            }
-            (host.to_string(), what)
-        }
-        Event::Approval {
-            service,
-            step,
-            decision,
-            operator,
-        } => (
-            operator.clone(),
-            format!(
-                "{} '{step}' of {service}",
-                match decision {
-                    crate::engine::Decision::Approved => "approved",
-                    crate::engine::Decision::Declined => "declined",
-                }
-            ),
-        ),
-        Event::Manual {
-            service,
-            step,
-            outcome,
-            operator,
-        } => (
-            operator.clone(),
-            format!(
-                "marked manual '{step}' of {service} {}",
-                match outcome {
-                    crate::engine::ManualOutcome::Done => "done",
-                    crate::engine::ManualOutcome::Failed => "failed",
-                }
-            ),
-        ),
-        Event::Note { operator, text } => (operator.clone(), format!("note: {text}")),
-        Event::OperatorAction {
-            operator,
-            service,
-            action,
-            reason,
-        } => (
-            operator.clone(),
-            match reason {
-                Some(r) => format!("{action} {service}: {r}"),
-                None => format!("{action} {service}"),
-            },
-        ),
-        Event::HostKeyAccepted {
-            host,
-            fingerprint,
-            operator,
-        } => (
-            operator.clone(),
-            format!("accepted host key of {host} ({fingerprint})"),
-        ),
-        Event::Resumed { from_seq, forced } => (
-            ENGINE.to_string(),
-            format!(
-                "resumed after seq {from_seq}{}",
-                if *forced { " (forced)" } else { "" }
-            ),
-        ),
-        Event::RunFinished { outcome, .. } => {
-            (ENGINE.to_string(), format!("run finished: {outcome}"))
-        }
-    };
-    Some(line)
-}
-
-fn mode_word(mode: crate::engine::Mode) -> &'static str {
-    match mode {
-        crate::engine::Mode::Incident => "incident",
-        crate::engine::Mode::Drill => "drill",
     }
 }
 
@@ -231,8 +103,9 @@ mod tests {
         let line = t.lines(0, 1).next().expect("one line");
         assert_eq!(
             (line.time.as_str(), line.who.as_str(), line.what.as_str()),
-            ("08:14:03", "alice", "note: VIP moved")
+            ("08:14:03", "alice", "Note: VIP moved")
         );
+        assert_eq!(line.tone, Tone::Neutral);
     }
 
     #[test]
@@ -258,6 +131,6 @@ mod tests {
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.dropped(), 1);
-        assert_eq!(t.lines(0, 1).next().expect("line").what, "note: 1");
+        assert_eq!(t.lines(0, 1).next().expect("line").what, "Note: 1");
     }
 }

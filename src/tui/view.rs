@@ -32,7 +32,7 @@ use crate::tui::theme::Theme;
 pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hits {
     let theme = *theme;
     let area = frame.area();
-    let hint = crate::tui::hint::next_step(app);
+    let hint = crate::tui::hint::next_step_for(app, area.width);
     let [header_area, body, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -61,7 +61,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
         Some(Overlay::Input(input)) if input.purpose != InputPurpose::Filter => {
             input::draw(theme, input, area, buf);
         }
-        Some(Overlay::QuitConfirm) => quit::draw(theme, area, buf),
+        Some(Overlay::QuitConfirm) => quit::draw(app, theme, area, buf),
         Some(Overlay::HostKey) => host_key::draw(app, theme, area, buf),
         // The filter is typed in the footer, over the live list.
         Some(Overlay::Input(_)) | None => {}
@@ -169,18 +169,6 @@ pub fn fmt_dur(d: Duration) -> String {
     }
 }
 
-/// `0.3s`, `1.8s`, `2m`.
-pub fn fmt_millis(ms: u64) -> String {
-    if ms < 1_000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        let tenths = ms / 100;
-        format!("{}.{}s", tenths / 10, tenths % 10)
-    } else {
-        fmt_dur(Duration::from_millis(ms))
-    }
-}
-
 /// `01:02:03` for the header's elapsed time.
 pub fn fmt_clock(d: Duration) -> String {
     let s = d.as_secs();
@@ -214,8 +202,6 @@ mod tests {
         assert_eq!(fmt_dur(Duration::from_secs(45)), "45s");
         assert_eq!(fmt_dur(Duration::from_secs(12 * 60 + 5)), "12m");
         assert_eq!(fmt_dur(Duration::from_secs(3900)), "1h05m");
-        assert_eq!(fmt_millis(1840), "1.8s");
-        assert_eq!(fmt_millis(95), "95ms");
         assert_eq!(fmt_clock(Duration::from_secs(3723)), "01:02:03");
     }
 

@@ -44,8 +44,7 @@ fn steps_pane_shows_each_host_result_of_a_partial_service() {
         let mut app = main_view();
         app.on_action(Action::Down);
         app.on_action(Action::NextPane);
-        app.on_action(Action::Down);
-        app.on_action(Action::Down);
+        // Selecting a partial service lands on the host that went wrong: msg-gw-2.
         app
     });
 }
@@ -285,4 +284,93 @@ fn a_long_service_list_shows_the_window_around_the_selection() {
         }
         app
     });
+}
+
+#[test]
+fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
+    let mut app = main_view();
+    let mut views = testkit::views(app.runbook());
+    let talk = views.get_mut("talk-messaging").expect("talk");
+    talk.waiting = None;
+    talk.steps.insert(
+        sref("talk-messaging", PhaseKey::Restore, 1),
+        [(
+            HostId::new("msg-gw-1"),
+            crate::engine::state::HostStatus::Finished {
+                outcome: crate::engine::state::StepOutcome::Ok,
+                exit_code: None,
+                attempt: 1,
+                duration: std::time::Duration::ZERO,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    app.sync_services(&views);
+    app.on_journal(
+        ts("2026-11-22T08:50:00Z"),
+        &Event::Manual {
+            service: ServiceId::new("talk-messaging"),
+            step: "move the VIP".into(),
+            outcome: crate::engine::ManualOutcome::Done,
+            operator: "kim".into(),
+        },
+    );
+    app.on_action(Action::Down);
+    let text = testkit::render(&mut app, 120, 40);
+    assert!(text.contains("manual · done by kim"), "{text}");
+    assert!(!text.contains("no exit"), "{text}");
+}
+
+#[test]
+fn the_quit_dialog_names_a_waiting_question_not_running_steps() {
+    let mut app = main_view();
+    let mut views = testkit::views(app.runbook());
+    let media = views.get_mut("media").expect("media");
+    media.state = ServiceState::Down;
+    media.steps.clear();
+    views.get_mut("talk-messaging").expect("talk").state = ServiceState::Restoring;
+    app.sync_services(&views);
+    app.on_action(Action::Cancel);
+    app.on_action(Action::Quit);
+    let text = testkit::render(&mut app, 120, 40);
+    assert!(
+        text.contains("'talk-messaging' waits for your approval."),
+        "{text}"
+    );
+    assert!(!text.contains("running"), "{text}");
+}
+
+#[test]
+fn the_footer_fits_its_width_and_always_shows_question_mark() {
+    for width in [60, 80, 120] {
+        let mut app = main_view();
+        app.message = None;
+        let text = testkit::render(&mut app, width, 24);
+        let footer = text.lines().last().expect("footer").trim_matches('"');
+        assert!(
+            footer.trim_end().ends_with("? help") || footer.trim_end().ends_with("? more keys"),
+            "{width}: {footer}"
+        );
+        // Whole entries only: no word cut at the edge.
+        assert!(!footer.contains("timelin "), "{width}: {footer}");
+        assert!(footer.contains("Enter next step"), "{width}: {footer}");
+    }
+}
+
+#[test]
+fn the_header_keeps_the_journal_file_name_or_leaves_the_path_out() {
+    let mut app = main_view();
+    app.info.journal =
+        "/var/lib/bringup/incidents/2026/journal/pangyo-20261122T081400Z.jsonl".into();
+    let wide = testkit::render(&mut app, 120, 40);
+    let header = wide.lines().next().expect("header");
+    assert!(
+        header.contains("· …/pangyo-20261122T081400Z.jsonl"),
+        "{header}"
+    );
+    let narrow = testkit::render(&mut app, 80, 24);
+    let header = narrow.lines().next().expect("header");
+    assert!(!header.contains("jsonl"), "{header}");
+    assert!(header.contains("by alice · auto off"), "{header}");
 }

@@ -32,7 +32,10 @@ fn short(action: Action, app: &App) -> &'static str {
         Action::Skip => "skip",
         Action::Note => "note",
         Action::Filter => "filter",
-        Action::Timeline => "timeline",
+        Action::Timeline => match app.bottom_mode() {
+            crate::tui::app::BottomMode::Output => "timeline",
+            crate::tui::app::BottomMode::Timeline => "output",
+        },
         Action::Help => "help",
         Action::Quit => "quit",
         Action::Follow => "follow",
@@ -41,10 +44,18 @@ fn short(action: Action, app: &App) -> &'static str {
             Context::HostKey => "refuse",
             Context::Approval | Context::Manual => "later",
             Context::TextInput => "cancel",
-            _ => "close",
+            Context::QuitConfirm => "stay",
+            Context::Main => "clear filter",
+            Context::Help => "close",
         },
-        Action::Approve => "yes",
-        Action::Decline => "no",
+        Action::Approve => match app.context() {
+            Context::QuitConfirm => "quit",
+            _ => "approve",
+        },
+        Action::Decline => match app.context() {
+            Context::QuitConfirm => "stay",
+            _ => "decline",
+        },
         Action::RefuseHostKey => "refuse",
         Action::Submit => "submit",
         _ => "",
@@ -96,30 +107,45 @@ pub fn draw(
         );
         return;
     }
-    let mut spans = vec![Span::raw(" ")];
-    let mut seen = Vec::new();
-    // What needs the operator first, then help and quit, then the rest in table order.
+    let entries = entries(app, keymap);
+    buf.set_line(
+        area.x,
+        area.y,
+        &fit(&entries, usize::from(area.width), theme),
+        area.width,
+    );
+}
+
+/// One key in the footer: how it is written and what it does, shortest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub label: &'static str,
+    pub word: &'static str,
+}
+
+/// The keys valid now, most needed first: what the operator is asked for, then running the
+/// plan, then moving around. `?` is not among them: [`fit`] always adds it.
+pub(crate) fn entries(app: &App, keymap: &Keymap) -> Vec<Entry> {
     let mut bindings: Vec<_> = keymap.for_context(app.context()).collect();
-    bindings.sort_by_key(|b| match b.action {
-        Action::ManualDone
-        | Action::ManualFailed
-        | Action::Approve
-        | Action::Decline
-        | Action::AcceptHostKey
-        | Action::RefuseHostKey
-        | Action::Submit => 0,
-        Action::Help | Action::Quit => 1,
-        _ => 2,
-    });
+    bindings.sort_by_key(|b| priority(b.action, app));
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
     for b in bindings {
         let word = short(b.action, app);
-        if word.is_empty() || seen.contains(&b.action) || !app.can(b.action) {
+        if word.is_empty() || b.action == Action::Help || seen.contains(&b.action) {
+            continue;
+        }
+        if !app.can(b.action) {
+            continue;
+        }
+        // The quit dialog's own y/n say it all: no second "stay" nor "quit".
+        if app.context() == Context::QuitConfirm
+            && matches!(b.action, Action::Cancel | Action::Quit)
+        {
             continue;
         }
         // One entry per action: C-c and q both quit; page up and down share "PgUp/PgDn".
-        if b.action == Action::PageDown
-            || (b.action == Action::Quit && b.label == "C-c" && seen.contains(&Action::Quit))
-        {
+        if b.action == Action::PageDown {
             continue;
         }
         seen.push(b.action);
@@ -128,8 +154,60 @@ pub fn draw(
             Action::PageUp => "PgUp/PgDn",
             _ => b.label,
         };
-        spans.push(Span::styled(label, theme.key()));
-        spans.push(Span::raw(format!(" {word}  ")));
+        out.push(Entry { label, word });
     }
-    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    out
+}
+
+/// Lower sorts first. Ties keep the keymap's order (the sort is stable).
+fn priority(action: Action, app: &App) -> u8 {
+    match action {
+        Action::ManualDone
+        | Action::ManualFailed
+        | Action::Approve
+        | Action::Decline
+        | Action::AcceptHostKey
+        | Action::RefuseHostKey
+        | Action::Submit => 0,
+        // Esc in a dialog is how to leave it; in the main view only while a filter is set.
+        Action::Cancel => 1,
+        Action::RunNext | Action::ToggleAuto | Action::Restore => 2,
+        Action::Check | Action::Skip => 3,
+        Action::Quit if app.context() == Context::Main => 4,
+        Action::Down | Action::NextPane | Action::Timeline => 5,
+        Action::Follow | Action::PageUp => 6,
+        Action::Note | Action::Filter => 7,
+        _ => 8,
+    }
+}
+
+/// As many entries as fit in `width` cells, in order, then `? help` (`? more keys` when some
+/// were left out) — `?` always shows.
+pub(crate) fn fit(entries: &[Entry], width: usize, theme: Theme) -> Line<'static> {
+    const SEP: usize = 2;
+    let cells = |e: &Entry| e.label.chars().count() + 1 + e.word.chars().count() + SEP;
+    let all: usize = 1 + entries.iter().map(cells).sum::<usize>();
+    // `? help` ends the line, with no separator after it.
+    let help = Entry {
+        label: "?",
+        word: if all + "? help".len() <= width {
+            "help"
+        } else {
+            "more keys"
+        },
+    };
+    let mut used = 1 + cells(&help) - SEP;
+    let mut spans = vec![Span::raw(" ")];
+    for e in entries {
+        if used + cells(e) > width {
+            // Keep looking: a shorter entry further on may still fit.
+            continue;
+        }
+        used += cells(e);
+        spans.push(Span::styled(e.label, theme.key()));
+        spans.push(Span::raw(format!(" {}  ", e.word)));
+    }
+    spans.push(Span::styled(help.label, theme.key()));
+    spans.push(Span::raw(format!(" {}", help.word)));
+    Line::from(spans)
 }

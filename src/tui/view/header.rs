@@ -10,30 +10,47 @@ use crate::tui::theme::Theme;
 use crate::tui::view::fmt_clock;
 use crate::tui::view::services::clip;
 
+/// The runbook name keeps at least this much before the journal path is shown.
+const MIN_NAME: usize = 24;
+
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
     let (mode, mode_style) = match app.info.mode {
-        Mode::Incident => ("INCIDENT", theme.mode_incident()),
-        Mode::Drill => ("DRILL", theme.mode_drill()),
+        Mode::Incident => (" INCIDENT ", theme.mode_incident()),
+        Mode::Drill => (" DRILL ", theme.mode_drill()),
     };
-    // The name gives way first, then the journal path (from its left), so mode, time and
-    // operator always show.
+    // Mode, time, operator and auto mode always show. The journal path gives way first (to its
+    // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
     let fixed = format!(
-        " · {mode} · {} · operator {} · {} · ",
+        " ·{mode}· {} · by {} · {}",
         fmt_clock(app.elapsed),
         app.info.operator,
         if app.auto { "auto on" } else { "auto off" }
     );
-    let journal = app.info.journal.display().to_string();
+    let full = app.info.journal.display().to_string();
+    let file = app
+        .info
+        .journal
+        .file_name()
+        .map(|f| format!("…/{}", f.to_string_lossy()))
+        .unwrap_or_default();
     let width = usize::from(area.width);
     let room = width.saturating_sub(fixed.chars().count() + 1);
-    let name_w = app.runbook.name.chars().count().min(
-        room.saturating_sub(journal.chars().count())
-            .max(room.min(16)),
-    );
-    let name = clip(&app.runbook.name, name_w);
-    let journal_room = room.saturating_sub(name.chars().count());
-    let journal = clip_left(&journal, journal_room);
+    let name_len = app.runbook.name.chars().count();
+    let len = |s: &str| s.chars().count();
+    // The whole name with the whole path, else with the path's file name, else the file
+    // name beside at least MIN_NAME of the name; else no path at all.
+    let fits = |name: usize, j: &str| !j.is_empty() && name + 3 + len(j) <= room;
+    let journal = [
+        (name_len, full.as_str()),
+        (name_len, file.as_str()),
+        (name_len.min(MIN_NAME), file.as_str()),
+    ]
+    .into_iter()
+    .find(|(name, j)| fits(*name, j))
+    .map(|(_, j)| format!(" · {j}"))
+    .unwrap_or_default();
+    let name = clip(&app.runbook.name, room.saturating_sub(len(&journal)));
     let mut spans = vec![Span::raw(" "), Span::styled(name, theme.title())];
     let mut parts = fixed.splitn(3, mode);
     spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
@@ -42,17 +59,4 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     spans.push(Span::raw(journal));
     let line = Line::from(spans).patch_style(theme.header());
     buf.set_line(area.x, area.y, &line, area.width);
-}
-
-/// Keep the end of `s` (a path's file name matters most), starting with `…` when cut.
-fn clip_left(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        s.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        let tail: String = s.chars().skip(n - (width - 1)).collect();
-        format!("…{tail}")
-    }
 }

@@ -15,15 +15,15 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
         Line::raw(" Opening checks every"),
         Line::raw(" service; nothing is"),
         Line::raw(" restored until asked."),
-        Line::raw(" a  all, in plan order;"),
-        Line::raw("    asks at confirm (y/n)"),
-        Line::raw("    and manual (d/f)"),
-        Line::raw(" r  one service, by hand"),
+        Line::raw(" a  all, in plan order,"),
+        Line::raw("    asking at confirm"),
+        Line::raw("    (y/n), manual (d/f)"),
+        Line::raw(" r  one service by hand"),
         Line::styled("Main view", theme.title()),
     ];
     let entry = |lines: &mut Vec<Line>, label: &str, help: &str| {
         lines.push(Line::from(vec![
-            Span::styled(format!(" {label:<6}"), theme.key()),
+            Span::styled(format!(" {label:<5}"), theme.key()),
             Span::raw(format!(" {help}")),
         ]));
     };
@@ -48,18 +48,26 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
         .title(Line::styled(" Keys (Esc or ? to close) ", theme.title()));
     let inner = block.inner(rect);
     block.render(rect, buf);
-    // As many columns as it takes to show every key at once.
+    // As many columns as it takes to show every key at once, each as wide as its widest
+    // line when that fits (narrow screens), else equal shares.
     let rows = usize::from(inner.height).max(1);
-    let columns = lines.len().div_ceil(rows).max(1);
-    let col_w = inner.width / u16::try_from(columns).unwrap_or(1).max(1);
-    for (i, line) in lines.iter().enumerate() {
-        let col = u16::try_from(i / rows).unwrap_or(0);
-        let row = u16::try_from(i % rows).unwrap_or(0);
-        buf.set_line(
-            inner.x + col * col_w,
-            inner.y + row,
-            line,
-            col_w.saturating_sub(1),
-        );
+    let columns: Vec<&[Line]> = lines.chunks(rows).collect();
+    let widths: Vec<u16> = columns
+        .iter()
+        .map(|c| {
+            let w = c.iter().map(Line::width).max().unwrap_or(0) + 1;
+            u16::try_from(w).unwrap_or(u16::MAX)
+        })
+        .collect();
+    let fits = widths.iter().map(|w| usize::from(*w)).sum::<usize>() <= usize::from(inner.width);
+    let share = inner.width / u16::try_from(columns.len()).unwrap_or(1).max(1);
+    let mut x = inner.x;
+    for (column, width) in columns.iter().zip(widths) {
+        let width = if fits { width } else { share };
+        for (row, line) in column.iter().enumerate() {
+            let y = inner.y + u16::try_from(row).unwrap_or(0);
+            buf.set_line(x, y, line, width.saturating_sub(1));
+        }
+        x += width;
     }
 }

@@ -28,6 +28,8 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             Span::styled("a", theme.key()),
             Span::raw(" accept and remember   "),
             Span::styled("r", theme.key()),
+            Span::raw(" or "),
+            Span::styled("Esc", theme.key()),
             Span::raw(" refuse (the host stops)"),
         ]),
     ];

@@ -30,7 +30,7 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
             Span::styled("f", theme.key()),
             Span::raw(" failed   "),
             Span::styled("Esc", theme.key()),
-            Span::raw(" later"),
+            Span::raw(" later (Enter on the service reopens)"),
         ]),
     ];
     dialog(theme, "Manual step", lines, 80, area, buf);

@@ -5,12 +5,12 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use crate::engine::state::{HostStatus, PhaseKey, StepRef, Waiting};
+use crate::engine::state::{HostStatus, PhaseKey, StepOutcome, StepRef, Waiting};
 use crate::runbook::model::{Step, StepAction};
 use crate::tui::action::Focus;
 use crate::tui::app::{App, StepRow};
 use crate::tui::theme::Theme;
-use crate::tui::view::{fmt_millis, pane, put, window_top};
+use crate::tui::view::{pane, put, window_top};
 
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
     let Some(service) = app.selected_service() else {
@@ -80,7 +80,13 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
                     .unwrap_or_default();
                 let manual = steps
                     .iter()
-                    .any(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)));
+                    .find(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)))
+                    .map(|(_, st)| Manual {
+                        by: app
+                            .manual_by
+                            .get(&(service.id.clone(), st.name.clone()))
+                            .map(String::as_str),
+                    });
                 host_line(theme, host.as_str(), &status, manual)
             }
         };
@@ -146,7 +152,17 @@ fn step_line<'a>(
     Line::from(spans)
 }
 
-fn host_line(theme: Theme, host: &str, status: &HostStatus, manual: bool) -> Line<'static> {
+/// A manual step, and who marked it when the journal said so.
+struct Manual<'a> {
+    by: Option<&'a str>,
+}
+
+fn host_line(
+    theme: Theme,
+    host: &str,
+    status: &HostStatus,
+    manual: Option<Manual<'_>>,
+) -> Line<'static> {
     let badge = theme.host_status(status);
     let mut spans = vec![
         Span::raw(format!("    {host:<12} ")),
@@ -155,6 +171,18 @@ fn host_line(theme: Theme, host: &str, status: &HostStatus, manual: bool) -> Lin
     let detail = match status {
         HostStatus::Running { attempt } => format!("  #{attempt}"),
         HostStatus::RetryWait { next_attempt } => format!("  next #{next_attempt}"),
+        // A manual step has no exit code nor a duration worth showing: who marked it matters.
+        HostStatus::Finished { outcome, .. } if manual.is_some() => {
+            let word = if *outcome == StepOutcome::Ok {
+                "done"
+            } else {
+                "failed"
+            };
+            match manual.and_then(|m| m.by) {
+                Some(op) => format!("  manual · {word} by {op}"),
+                None => format!("  manual · marked {word}"),
+            }
+        }
         HostStatus::Finished {
             exit_code,
             attempt,
@@ -162,10 +190,14 @@ fn host_line(theme: Theme, host: &str, status: &HostStatus, manual: bool) -> Lin
             ..
         } => {
             let code = exit_code.map_or_else(|| "no exit".to_string(), |c| format!("exit {c}"));
-            let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-            format!("  {code}  #{attempt}  {}", fmt_millis(ms))
+            // In the timeline's words (export::describe), so both panes read alike.
+            let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+            format!(
+                "  {code}  #{attempt}  {}",
+                crate::export::metrics::human_ms(ms)
+            )
         }
-        HostStatus::Pending if manual => "  (operator marks it)".to_string(),
+        HostStatus::Pending if manual.is_some() => "  (operator marks it)".to_string(),
         HostStatus::Pending | HostStatus::NotRun => String::new(),
     };
     spans.push(Span::styled(detail, theme.dim()));

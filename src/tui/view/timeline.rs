@@ -1,4 +1,5 @@
-//! The timeline pane: journal events as `time · who · what`, newest at the bottom.
+//! The timeline pane: journal events as `time mark who · what`, newest at the bottom; the
+//! mark (✓ ✗ ! …) carries the tone so colour is never the only sign.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -41,12 +42,15 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> Rect {
     let top = scroll.top_for(app.timeline.len(), height);
     for (n, l) in app.timeline.lines(top, height).enumerate() {
         let y = inner.y + u16::try_from(n).unwrap_or(u16::MAX);
+        let (mark, style) = theme.tone(l.tone);
         let line = Line::from(vec![
             Span::styled(l.time.as_str(), theme.dim()),
-            Span::raw(" · "),
+            Span::raw(" "),
+            Span::styled(mark, style),
+            Span::raw(" "),
             Span::styled(l.who.as_str(), theme.key()),
             Span::raw(" · "),
-            Span::raw(l.what.as_str()),
+            Span::styled(l.what.as_str(), style),
         ]);
         buf.set_line(inner.x, y, &line, inner.width);
     }
