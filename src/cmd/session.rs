@@ -82,8 +82,13 @@ pub fn executor(runbook: &Runbook, args: &OpenArgs) -> Result<Executor, ExitCode
 fn operator(args: &OpenArgs) -> String {
     args.operator
         .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.is_empty())
+        .into_iter()
+        .chain(
+            ["USER", "LOGNAME"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok()),
+        )
+        .find(|s| !s.is_empty())
         .unwrap_or_else(|| "operator".to_string())
 }
 

@@ -168,6 +168,10 @@ pub struct App {
     /// Who marked each manual step, by (service, step name), from the journal.
     pub(crate) manual_by: HashMap<(ServiceId, String), String>,
     has_secrets: bool,
+    /// The operator moved the selection: the App no longer picks a service for them.
+    picked: bool,
+    /// The opening check sweep has found every service's state.
+    swept: bool,
 }
 
 impl App {
@@ -198,6 +202,8 @@ impl App {
             step_sel: 0,
             filter: String::new(),
             overlay: None,
+            picked: false,
+            swept: false,
             deferred: HashSet::new(),
             answered: HashSet::new(),
             host_keys: VecDeque::new(),
@@ -233,7 +239,38 @@ impl App {
             self.rebuild_rows();
         }
         self.clamp_step_sel();
+        self.land_on_first_down();
         self.surface_prompts();
+    }
+
+    /// Once the opening sweep has found every state, select the first service that is not up
+    /// (its failed check is what the operator needs to read first), unless they already chose.
+    fn land_on_first_down(&mut self) {
+        if self.swept {
+            return;
+        }
+        let sweeping = self
+            .services
+            .values()
+            .any(|v| matches!(v.state, ServiceState::Unknown | ServiceState::Checking));
+        if sweeping {
+            return;
+        }
+        self.swept = true;
+        if self.picked {
+            return;
+        }
+        let first_down = self.rows.iter().find_map(|r| match r {
+            Row::Service(i) => self
+                .services
+                .get(&self.runbook.services[*i].id)
+                .filter(|v| !v.state.is_up())
+                .map(|_| *i),
+            Row::Tier(_) => None,
+        });
+        if first_down.is_some() {
+            self.select(first_down);
+        }
     }
 
     /// Time since the run started (the driver's clock).
@@ -530,8 +567,14 @@ impl App {
             id.clone()
         };
         match action {
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
+            Action::Up => {
+                self.picked = true;
+                self.move_by(-1);
+            }
+            Action::Down => {
+                self.picked = true;
+                self.move_by(1);
+            }
             Action::NextPane => self.focus = self.focus.next(),
             Action::PrevPane => self.focus = self.focus.prev(),
             Action::PageUp => self.scroll_page(false),
@@ -583,7 +626,10 @@ impl App {
             | Action::RunNext
             | Action::ManualDone
             | Action::ManualFailed => return self.service_action(action),
-            Action::Click { column, row } => self.click(column, row),
+            Action::Click { column, row } => {
+                self.picked = true;
+                self.click(column, row);
+            }
             Action::Scroll { column, row, down } => self.wheel(column, row, down),
             Action::Approve
             | Action::Decline

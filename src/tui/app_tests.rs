@@ -549,3 +549,40 @@ fn help_over_a_question_returns_to_the_question_when_closed() {
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.overlay(), Some(&Overlay::Approval(step)));
 }
+
+/// Every service of the fixture with a state, as after the opening sweep.
+fn swept_views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
+    let mut views = testkit::views(rb);
+    for view in views.values_mut() {
+        view.waiting = None;
+        if matches!(view.state, ServiceState::Unknown | ServiceState::Checking) {
+            view.state = ServiceState::Healthy;
+        }
+    }
+    views
+}
+
+#[test]
+fn after_the_opening_sweep_the_first_service_not_up_is_selected() {
+    let rb = Arc::new(testkit::runbook());
+    let mut app = App::new(rb.clone(), testkit::info(Mode::Incident));
+    // While checks run, the selection stays where it opened.
+    app.sync_services(&testkit::views(&rb));
+    assert_eq!(selected_id(&app), "auth");
+    app.sync_services(&swept_views(&rb));
+    // auth is restored; talk-messaging (tier 2, partial) is the first not up in tier order.
+    assert_eq!(selected_id(&app), "talk-messaging");
+}
+
+#[test]
+fn an_operator_who_moved_keeps_their_selection_after_the_sweep() {
+    let rb = Arc::new(testkit::runbook());
+    let mut app = App::new(rb.clone(), testkit::info(Mode::Incident));
+    app.sync_services(&testkit::views(&rb));
+    app.on_action(Action::Cancel);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    let chosen = selected_id(&app);
+    app.sync_services(&swept_views(&rb));
+    assert_eq!(selected_id(&app), chosen);
+}
