@@ -168,10 +168,16 @@ pub struct App {
     /// Who marked each manual step, by (service, step name), from the journal.
     pub(crate) manual_by: HashMap<(ServiceId, String), String>,
     has_secrets: bool,
-    /// The operator moved the selection: the App no longer picks a service for them.
-    picked: bool,
-    /// The opening check sweep has found every service's state.
-    swept: bool,
+    /// Whether the App still picks the service to show once the opening sweep ends.
+    landing: Landing,
+}
+
+/// The App picks the first service that is not up when the opening sweep ends, unless the
+/// operator chose one first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Landing {
+    Pending,
+    Done,
 }
 
 impl App {
@@ -202,8 +208,7 @@ impl App {
             step_sel: 0,
             filter: String::new(),
             overlay: None,
-            picked: false,
-            swept: false,
+            landing: Landing::Pending,
             deferred: HashSet::new(),
             answered: HashSet::new(),
             host_keys: VecDeque::new(),
@@ -246,7 +251,7 @@ impl App {
     /// Once the opening sweep has found every state, select the first service that is not up
     /// (its failed check is what the operator needs to read first), unless they already chose.
     fn land_on_first_down(&mut self) {
-        if self.swept {
+        if self.landing == Landing::Done {
             return;
         }
         let sweeping = self
@@ -256,10 +261,7 @@ impl App {
         if sweeping {
             return;
         }
-        self.swept = true;
-        if self.picked {
-            return;
-        }
+        self.landing = Landing::Done;
         let first_down = self.rows.iter().find_map(|r| match r {
             Row::Service(i) => self
                 .services
@@ -568,11 +570,11 @@ impl App {
         };
         match action {
             Action::Up => {
-                self.picked = true;
+                self.landing = Landing::Done;
                 self.move_by(-1);
             }
             Action::Down => {
-                self.picked = true;
+                self.landing = Landing::Done;
                 self.move_by(1);
             }
             Action::NextPane => self.focus = self.focus.next(),
@@ -627,7 +629,7 @@ impl App {
             | Action::ManualDone
             | Action::ManualFailed => return self.service_action(action),
             Action::Click { column, row } => {
-                self.picked = true;
+                self.landing = Landing::Done;
                 self.click(column, row);
             }
             Action::Scroll { column, row, down } => self.wheel(column, row, down),
