@@ -986,7 +986,11 @@ impl App {
             self.services_top = 0;
             return;
         };
-        let height = usize::from(self.hits.services.height).max(1);
+        if self.hits.services.height == 0 {
+            // Not drawn yet: the view keeps the selection in sight from the top.
+            return;
+        }
+        let height = usize::from(self.hits.services.height);
         if pos < self.services_top {
             // Show the tier heading above the first service of a tier.
             self.services_top = if pos > 0 && matches!(self.rows[pos - 1], Row::Tier(_)) {

@@ -586,3 +586,18 @@ fn an_operator_who_moved_keeps_their_selection_after_the_sweep() {
     app.sync_services(&swept_views(&rb));
     assert_eq!(selected_id(&app), chosen);
 }
+
+#[test]
+fn the_first_tier_heading_stays_in_view_when_the_app_opens_and_lands() {
+    let rb = Arc::new(testkit::runbook());
+    let mut app = App::new(rb.clone(), testkit::info(Mode::Incident));
+    let opening: IndexMap<ServiceId, ServiceView> = rb
+        .services
+        .iter()
+        .map(|s| (s.id.clone(), ServiceView::default()))
+        .collect();
+    app.sync_services(&opening);
+    assert!(testkit::render(&mut app, 100, 16).contains("tier 1"));
+    app.sync_services(&swept_views(&rb));
+    assert!(testkit::render(&mut app, 100, 16).contains("tier 1"));
+}
