@@ -237,3 +237,37 @@ fn a_drill_inject_that_failed_is_an_action_item() {
         "Inject step 'stop gateway' of 'talk' on gw-1 ended failed (exit 5): find out why"
     );
 }
+
+#[test]
+fn a_failed_restore_stays_an_action_item_when_an_inject_of_the_same_name_succeeds_later() {
+    use bringup::engine::state::{Phase, StepOutcome};
+    use bringup::runbook::model::HostId;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("same-name.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    let finished = |phase, outcome, exit_code| Event::StepFinished {
+        service: ServiceId::new("talk"),
+        phase,
+        step: "gateway".into(),
+        host: HostId::new("gw-1"),
+        attempt: 1,
+        outcome,
+        exit_code: Some(exit_code),
+        duration_ms: 10,
+        error: None,
+    };
+    w.append(&finished(Phase::Restore, StepOutcome::Failed, 3))
+        .expect("append");
+    w.append(&finished(Phase::Inject, StepOutcome::Ok, 0))
+        .expect("append");
+    drop(w);
+    let j = journal::read_journal(&path).expect("read");
+    let a = bringup::export::analyse(&j);
+    assert!(
+        a.actions.iter().any(|x| x
+            .what
+            .starts_with("Restore step 'gateway' of 'talk' on gw-1 ended failed")),
+        "{:?}",
+        a.actions
+    );
+}

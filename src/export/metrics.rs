@@ -170,7 +170,8 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
     // Latest check/verify outcome per step and host, with its time.
     let mut checks: HashMap<StepKey, (bool, DateTime<Utc>)> = HashMap::new();
     // Latest restore/verify step result per step and host, with the attempts it took.
-    let mut last_finish: IndexMap<StepKey, (u64, Phase, StepOutcome, u32, String)> =
+    // Keyed with the phase too: a restore and an inject (or a check) may share a name.
+    let mut last_finish: IndexMap<(Phase, StepKey), (u64, StepOutcome, u32, String)> =
         IndexMap::new();
     let mut timeline = Vec::new();
     let mut actions = Vec::new();
@@ -279,7 +280,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 }
                 if matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
                     let detail = outcome_detail(*outcome, *exit_code, error.as_deref());
-                    last_finish.insert(key, (r.seq, *phase, *outcome, *attempt, detail));
+                    last_finish.insert((*phase, key), (r.seq, *outcome, *attempt, detail));
                 }
             }
             Event::Approval {
@@ -328,7 +329,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
         }
     }
 
-    for ((service, step, host), (seq, phase, outcome, attempt, detail)) in &last_finish {
+    for ((phase, (service, step, host)), (seq, outcome, attempt, detail)) in &last_finish {
         let what = if *outcome == StepOutcome::Ok {
             if *attempt <= 1 {
                 continue;
