@@ -409,7 +409,11 @@ impl Engine {
         if self.is_stopped() || current != Some(flight.job) {
             return;
         }
-        if !ok && flight.attempt <= step.retries {
+        // A check reports what it finds at once, so the sweep shows the whole picture within
+        // seconds; verification uses the step's retries, giving a restored service time to
+        // come up.
+        let may_retry = flight.step.phase != PhaseKey::Check;
+        if !ok && may_retry && flight.attempt <= step.retries {
             let timer = TimerId(self.fresh_id());
             self.set_host(
                 &flight.step,

@@ -994,3 +994,37 @@ fn resumed_down_service_is_checked_again_before_the_plan_restores_it() {
     assert!(launches(&all).iter().any(|l| is(l, "still-down", Restore)));
     assert_eq!(state(&e, "still-down"), Restored);
 }
+
+#[test]
+fn a_failed_check_is_reported_at_once_but_verification_retries() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .checks(vec![run("health").retries(2)])
+            .restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    let check = launches(&fx)[0].clone();
+    assert_eq!(check.step.phase, Check);
+    // The sweep's check fails once: no retry, the service is down and its restore starts.
+    let fx = e.handle(fail(&check));
+    assert!(
+        !fx.iter().any(|f| matches!(f, Effect::Sleep { .. })),
+        "a check in the sweep is not retried: {fx:?}"
+    );
+    assert_ne!(state(&e, "a"), Checking);
+    let restore = launches(&fx)[0].clone();
+    assert_eq!(restore.step.phase, Restore);
+    let fx = e.handle(ok(&restore));
+    let verify = launches(&fx)[0].clone();
+    assert_eq!(verify.step.phase, Verify);
+    // Verification fails once and is tried again after the delay.
+    let fx = e.handle(fail(&verify));
+    let [Effect::Sleep { timer, .. }] = fx.as_slice() else {
+        panic!("expected the verification to wait and retry, got {fx:?}");
+    };
+    let fx = e.handle(Input::Wake(*timer));
+    let again = launches(&fx)[0].clone();
+    assert_eq!((again.step.phase, again.attempt), (Verify, 2));
+    e.handle(ok(&again));
+    assert_eq!(state(&e, "a"), Restored);
+}
