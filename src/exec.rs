@@ -90,6 +90,16 @@ pub enum ExecError {
         tried: String,
     },
     #[error(
+        "host '{host}': authentication failed for user '{user}' at '{address}' (tried {tried}); key '{key}' needs a passphrase and bringup never asks for one: load it with `ssh-add {key}` and run with SSH_AUTH_SOCK set"
+    )]
+    KeyNeedsPassphrase {
+        host: String,
+        user: String,
+        address: String,
+        key: String,
+        tried: String,
+    },
+    #[error(
         "host '{host}': unknown host key {fingerprint} at '{address}'; check it out of band, then pass --accept-new-host-keys (or accept it in the TUI)"
     )]
     UnknownHostKey {

@@ -6,9 +6,10 @@
 use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use ssh2::{BlockDirections, ExtendedData, MethodType, Session};
 use tokio::sync::mpsc::Sender;
@@ -246,6 +247,7 @@ fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Resu
         }
     }
     let mut seen = std::collections::HashSet::new();
+    let mut locked = None;
     for (index, file) in files.iter().enumerate() {
         if !seen.insert(file.clone()) {
             continue;
@@ -257,11 +259,25 @@ fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Resu
             }
             continue;
         }
+        if needs_passphrase(file) {
+            tried.push(format!("'{}' (needs a passphrase)", file.display()));
+            locked.get_or_insert_with(|| file.display().to_string());
+            continue;
+        }
         match session.userauth_pubkey_file(user, None, file, None) {
             Ok(()) if session.authenticated() => return Ok(()),
             Ok(()) => tried.push(format!("'{}'", file.display())),
             Err(e) => tried.push(format!("'{}' ({})", file.display(), e.message())),
         }
+    }
+    if let Some(key) = locked {
+        return Err(ExecError::KeyNeedsPassphrase {
+            host: target.label.clone(),
+            user: user.to_string(),
+            address: target.address(),
+            key,
+            tried: tried.join(", "),
+        });
     }
     Err(ExecError::Auth {
         host: target.label.clone(),
@@ -273,6 +289,39 @@ fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Resu
             tried.join(", ")
         },
     })
+}
+
+/// Whether the private key in `file` is encrypted: an OpenSSH-format key whose cipher is not
+/// `none`, or a PEM key marked encrypted. libssh2 reports such a key only as an unsupported
+/// format when given no passphrase; an unreadable or unknown file counts as not encrypted.
+fn needs_passphrase(file: &Path) -> bool {
+    const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    const OPENSSH_END: &str = "-----END OPENSSH PRIVATE KEY-----";
+    const MAGIC: &[u8] = b"openssh-key-v1\0";
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("4,ENCRYPTED") {
+        return true;
+    }
+    let Some(body) = text
+        .split_once(OPENSSH_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(OPENSSH_END))
+        .map(|(body, _)| body.split_whitespace().collect::<String>())
+    else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    let Some(rest) = bytes.strip_prefix(MAGIC) else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX);
+    rest.get(..len).is_some_and(|cipher| cipher != b"none")
 }
 
 /// How a command on an open session went, for the pool.
@@ -528,6 +577,37 @@ mod tests {
         assert!(lines.next().expect("marker").starts_with(PGID_MARKER));
         assert_eq!(lines.next(), Some("hi"));
         assert_eq!(out.status.code(), Some(1));
+    }
+
+    /// `ssh-keygen` a key of `kind` in `format` with `passphrase` into `dir`.
+    fn keygen(dir: &Path, name: &str, kind: &str, format: &str, passphrase: &str) -> PathBuf {
+        let path = dir.join(name);
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-m", format, "-N", passphrase, "-f"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(status.success(), "ssh-keygen failed");
+        path
+    }
+
+    #[test]
+    fn encrypted_keys_are_told_apart_from_plain_ones_in_both_formats() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.path();
+        assert!(needs_passphrase(&keygen(
+            dir, "a", "ed25519", "RFC4716", "secretpw"
+        )));
+        assert!(!needs_passphrase(&keygen(
+            dir, "b", "ed25519", "RFC4716", ""
+        )));
+        assert!(needs_passphrase(&keygen(
+            dir, "c", "ecdsa", "PEM", "secretpw"
+        )));
+        assert!(!needs_passphrase(&keygen(dir, "d", "ecdsa", "PEM", "")));
+        assert!(!needs_passphrase(&dir.join("missing")));
+        assert!(!needs_passphrase(&dir.join("a.pub")));
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! `bringup run`, the real binary, authenticating through a real OpenSSH `ssh-agent` against a
+//! real sshd on loopback: a host without `identity` gets in only through the agent, and a host
+//! whose `identity` is a passphrase-protected key gets in through the agent holding that key,
+//! or fails with a message naming the key file and `ssh-add`.
+//!
+//! bringup runs with HOME set to the lab directory, which holds no default key
+//! (`~/.ssh/id_*`), so the agent is the only way in unless the runbook names a key. The agent
+//! is the test's own child on a socket inside the lab, killed on drop; the environment
+//! variables reach bringup through `Command::env`, never through this process's environment.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use support::sshd::{Lab, Sshd, append, current_user};
+
+const PASSPHRASE: &str = "secretpw";
+
+/// A private `ssh-agent -D` listening on a socket in the lab; killed when dropped.
+struct Agent {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Agent {
+    fn start(lab: &Lab) -> Agent {
+        let sock = lab.path("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ssh-agent");
+        let agent = Agent { child, sock };
+        for _ in 0..100 {
+            if agent.sock.exists() {
+                return agent;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("ssh-agent never created '{}'", agent.sock.display());
+    }
+
+    /// `ssh-add key`, the passphrase given by an askpass script (no terminal involved).
+    fn add(&self, lab: &Lab, key: &Path) {
+        let askpass = lab.path("askpass.sh");
+        fs::write(&askpass, format!("#!/bin/sh\necho {PASSPHRASE}\n")).expect("write askpass");
+        fs::set_permissions(&askpass, fs::Permissions::from_mode(0o755)).expect("chmod askpass");
+        let out = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh-add runs");
+        assert!(
+            out.status.success(),
+            "ssh-add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = Command::new("ssh-add")
+            .arg("-l")
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh-add -l runs");
+        assert!(
+            String::from_utf8_lossy(&listed.stdout).contains("agent-test"),
+            "the agent does not hold the key"
+        );
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A lab with one sshd, a HOME trusting it and holding no default key, a passphrase-protected
+/// client key the sshd authorizes, and an agent holding that key.
+struct Rig {
+    lab: Lab,
+    sshd: Sshd,
+    agent: Agent,
+    locked_key: PathBuf,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let lab = Lab::new();
+        let sshd = lab.sshd(1);
+        let ssh = lab.path(".ssh");
+        fs::create_dir_all(&ssh).expect("create ~/.ssh");
+        fs::write(ssh.join("known_hosts"), sshd.known_hosts_lines()).expect("write known_hosts");
+        fs::write(ssh.join("config"), "").expect("write ssh config");
+        let locked_key = lab.path("locked_ed25519");
+        let status = Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                PASSPHRASE,
+                "-C",
+                "agent-test",
+                "-f",
+            ])
+            .arg(&locked_key)
+            .stdin(Stdio::null())
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(status.success(), "ssh-keygen failed");
+        let public = fs::read_to_string(locked_key.with_extension("pub")).expect("public key");
+        append(&lab.authorized_keys, &format!("{}\n", public.trim()));
+        let agent = Agent::start(&lab);
+        agent.add(&lab, &locked_key);
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            assert!(!ssh.join(name).exists(), "HOME must hold no default key");
+        }
+        Rig {
+            lab,
+            sshd,
+            agent,
+            locked_key,
+        }
+    }
+
+    /// One host `h0` (with `identity` if given) and one check that touches `marker`.
+    fn runbook(&self, name: &str, identity: Option<&Path>, marker: &Path) -> PathBuf {
+        let identity =
+            identity.map_or_else(String::new, |p| format!("identity = \"{}\"\n", p.display()));
+        let text = format!(
+            "[runbook]\nname = \"agent\"\n\n[defaults]\nuser = \"{user}\"\ntimeout = \"20s\"\n\n\
+             [hosts.h0]\naddress = \"127.0.0.1\"\nport = {port}\n{identity}\n\
+             [[service]]\nid = \"probe\"\nname = \"probe\"\ntier = 0\nhosts = [\"h0\"]\n\n  \
+             [[service.check]]\n  name = \"touch\"\n  run = \"touch {marker}\"\n",
+            user = current_user(),
+            port = self.sshd.ports[0],
+            marker = marker.display(),
+        );
+        let path = self.lab.path(&format!("{name}.toml"));
+        fs::write(&path, text).expect("write runbook");
+        path
+    }
+
+    /// `bringup run --yes` on `runbook`, journaling to `journal`; the agent only if `agent`.
+    fn run(&self, runbook: &Path, journal: &Path, agent: bool) -> std::process::Output {
+        let home = self.lab.dir.path();
+        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
+        cmd.current_dir(home)
+            .env("HOME", home)
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .args(["run", "--yes", "--journal"])
+            .arg(journal)
+            .arg(runbook);
+        if agent {
+            cmd.env("SSH_AUTH_SOCK", &self.agent.sock);
+        }
+        cmd.output().expect("bringup runs")
+    }
+}
+
+fn read_journal(path: &Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .expect("journal readable")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+        .collect()
+}
+
+/// The run's first `step_finished`, after checking every one of them (the check and, after a
+/// failure, its verification) ended with `outcome`.
+fn finished(journal: &Path, outcome: &str) -> Value {
+    let events = read_journal(journal);
+    let steps: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "step_finished")
+        .collect();
+    assert!(!steps.is_empty(), "no step_finished in the journal");
+    for step in &steps {
+        assert_eq!(step["outcome"], outcome, "{step}");
+        assert_eq!(step["host"], "h0", "{step}");
+    }
+    steps[0].clone()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_host_without_identity_gets_in_through_the_agent_and_not_without_it() {
+    let rig = Rig::new();
+    let marker = rig.lab.path("ran-with-agent");
+    let runbook = rig.runbook("no-identity", None, &marker);
+    let journal = rig.lab.path("with-agent.jsonl");
+    let out = rig.run(&runbook, &journal, true);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(marker.exists(), "the check did not run on the host");
+    finished(&journal, "ok");
+
+    let marker = rig.lab.path("ran-without-agent");
+    let runbook = rig.runbook("no-identity-2", None, &marker);
+    let journal = rig.lab.path("without-agent.jsonl");
+    let out = rig.run(&runbook, &journal, false);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(!marker.exists(), "ran without any key");
+    let step = finished(&journal, "error");
+    let error = step["error"].as_str().expect("error text");
+    assert!(error.contains("authentication failed"), "{error}");
+    assert!(error.contains("host 'h0'"), "{error}");
+    assert!(
+        error.contains(&format!("user '{}'", current_user())),
+        "{error}"
+    );
+    assert!(error.contains("ssh-agent"), "{error}");
+}
+
+#[test]
+fn a_passphrase_protected_identity_works_through_the_agent_and_says_ssh_add_without_it() {
+    let rig = Rig::new();
+    let marker = rig.lab.path("ran-with-agent");
+    let runbook = rig.runbook("locked", Some(&rig.locked_key), &marker);
+    let journal = rig.lab.path("with-agent.jsonl");
+    let out = rig.run(&runbook, &journal, true);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(marker.exists(), "the check did not run on the host");
+    finished(&journal, "ok");
+
+    let marker = rig.lab.path("ran-without-agent");
+    let runbook = rig.runbook("locked-2", Some(&rig.locked_key), &marker);
+    let journal = rig.lab.path("without-agent.jsonl");
+    let out = rig.run(&runbook, &journal, false);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(!marker.exists(), "ran with a key it could not decrypt");
+    let step = finished(&journal, "error");
+    let error = step["error"].as_str().expect("error text");
+    let key = rig.locked_key.display().to_string();
+    assert!(error.contains(&format!("'{key}'")), "{error}");
+    assert!(error.contains("passphrase"), "{error}");
+    assert!(error.contains(&format!("ssh-add {key}")), "{error}");
+}
