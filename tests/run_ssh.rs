@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -98,6 +98,57 @@ impl Rig {
 
     fn state_file(&self, name: &str) -> PathBuf {
         self.state.join(name)
+    }
+
+    /// `bringup run ARGS RUNBOOK`, waited for.
+    fn run(&self, args: &[&str], runbook: &Path) -> Output {
+        self.bringup()
+            .arg("run")
+            .args(args)
+            .arg(runbook)
+            .output()
+            .expect("bringup runs")
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK`, waited for.
+    fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
+        self.bringup()
+            .arg("run")
+            .args(args)
+            .arg("--journal")
+            .arg(journal)
+            .arg(runbook)
+            .output()
+            .expect("bringup runs")
+    }
+
+    /// `bringup run --yes --journal JOURNAL RUNBOOK` started, stdout discarded.
+    fn spawn_run(&self, journal: &Path, runbook: &Path, stderr: Stdio) -> Child {
+        self.bringup()
+            .args(["run", "--yes", "--journal"])
+            .arg(journal)
+            .arg(runbook)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("bringup starts")
+    }
+
+    /// A runbook of one tier-0 service `id` on h0 whose restore is `restore`.
+    fn one_service(&self, id: &str, restore: &str, extra_restore_keys: &str) -> PathBuf {
+        let mut text = self.head("", "");
+        text.push_str(
+            &Svc {
+                id,
+                tier: 0,
+                hosts: &["h0"],
+                deps: &[],
+                restore: Some(restore),
+                extra_restore_keys,
+            }
+            .toml(&self.state),
+        );
+        self.write_runbook(&text)
     }
 }
 
@@ -203,12 +254,39 @@ fn reached(events: &[Value], service: &str, states: &[&str]) -> Option<u64> {
         .map(seq)
 }
 
-fn stdout(out: &std::process::Output) -> String {
+fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &std::process::Output) -> String {
+fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "stderr: {}", stderr(out));
+}
+
+/// The journal ends with `run_finished`, outcome `interrupted`.
+#[track_caller]
+fn assert_interrupted(events: &[Value]) {
+    let last = events.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
+}
+
+/// Poll `child` (bounded) until it exits; `None` if it still runs after `limit`.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn verify(rig: &Rig, journal: &Path) {
@@ -229,14 +307,8 @@ fn multi_tier_runbook_restores_in_spec_order_and_exits_0() {
     let rig = Rig::new(6);
     let (runbook, deps) = tiers(&rig, None);
     let journal = rig.journal("tiers");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 0);
     verify(&rig, &journal);
 
     let events = read_journal(&journal);
@@ -304,14 +376,8 @@ fn a_service_that_cannot_be_fixed_fails_blocks_its_dependents_and_exits_1() {
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, Some("db"));
     let journal = rig.journal("broken");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 1);
     let events = read_journal(&journal);
     let states = final_states(&events);
     let expected: BTreeMap<String, String> = [
@@ -353,28 +419,14 @@ fn a_restore_that_fails_once_succeeds_on_its_second_attempt() {
         t = tried.display(),
         d = done.display()
     );
-    let mut text = rig.head("", "");
-    text.push_str(
-        &Svc {
-            id: "flaky",
-            tier: 0,
-            hosts: &["h0"],
-            deps: &[],
-            restore: Some(&restore),
-            extra_restore_keys: "  retries = 1\n  retry_delay = \"100ms\"",
-        }
-        .toml(&rig.state),
+    let runbook = rig.one_service(
+        "flaky",
+        &restore,
+        "  retries = 1\n  retry_delay = \"100ms\"",
     );
-    let runbook = rig.write_runbook(&text);
     let journal = rig.journal("retry");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 0);
     let events = read_journal(&journal);
     let finished: Vec<(u64, String)> = kind(&events, "step_finished")
         .filter(|e| e["phase"] == "restore")
@@ -436,28 +488,10 @@ fn a_step_over_its_timeout_is_journaled_timeout_and_leaves_nothing_on_the_host()
     let rig = Rig::new(1);
     let marker = unique("nap-timeout-");
     let restore = nap_command(&rig, &marker);
-    let mut text = rig.head("", "");
-    text.push_str(
-        &Svc {
-            id: "slow",
-            tier: 0,
-            hosts: &["h0"],
-            deps: &[],
-            restore: Some(&restore),
-            extra_restore_keys: "  timeout = \"1s\"",
-        }
-        .toml(&rig.state),
-    );
-    let runbook = rig.write_runbook(&text);
+    let runbook = rig.one_service("slow", &restore, "  timeout = \"1s\"");
     let journal = rig.journal("timeout");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 1);
     let events = read_journal(&journal);
     let restore = kind(&events, "step_finished")
         .find(|e| e["phase"] == "restore")
@@ -516,14 +550,8 @@ fn a_changed_host_key_is_refused_and_nothing_runs_on_that_host() {
     let runbook = touching_runbook(&rig, &marker);
     let journal = rig.journal("changed");
     // Even the flag for new keys never accepts a changed one.
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--accept-new-host-keys", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
+    assert_exit(&out, 1);
     assert!(
         !marker.exists(),
         "the command ran on a host with a changed key"
@@ -553,14 +581,8 @@ fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
     let journal = rig.journal("unknown");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 1);
     assert!(!marker.exists(), "ran on a host whose key is unknown");
     let events = read_journal(&journal);
     let error = kind(&events, "step_finished").next().expect("finished")["error"]
@@ -572,14 +594,8 @@ fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
     assert!(error.contains("--accept-new-host-keys"), "{error}");
 
     let journal = rig.journal("accepted");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--accept-new-host-keys", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
+    assert_exit(&out, 0);
     assert!(marker.exists());
     let recorded = fs::read_to_string(rig.home().join(".local/share/bringup/known_hosts"))
         .expect("accepted key recorded in bringup's known_hosts");
@@ -606,13 +622,8 @@ fn dry_run_prints_every_command_per_host_probes_hosts_and_creates_nothing() {
         .expect("lab dir")
         .map(|e| e.expect("entry").path())
         .collect();
-    let out = rig
-        .bringup()
-        .args(["run", "--dry-run"])
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run(&["--dry-run"], &runbook);
+    assert_exit(&out, 0);
     let text = stdout(&out);
     let state = rig.state.display().to_string();
     for (service, hosts) in [
@@ -650,12 +661,7 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
     let rig = Rig::with_trust(1, false);
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
-    let out = rig
-        .bringup()
-        .args(["run", "--dry-run"])
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
+    let out = rig.run(&["--dry-run"], &runbook);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
@@ -664,12 +670,7 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
     );
     assert!(!marker.exists());
 
-    let out = rig
-        .bringup()
-        .args(["run", "--dry-run", "--accept-new-host-keys"])
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
+    let out = rig.run(&["--dry-run", "--accept-new-host-keys"], &runbook);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let line = format!("  ✓ h0 (new host key {} recorded", rig.sshd.fingerprint());
@@ -687,14 +688,8 @@ fn check_only_prints_the_table_of_states_and_restores_nothing() {
         fs::write(rig.state_file(&format!("web-{host}")), "").expect("state");
     }
     let journal = rig.journal("check-only");
-    let out = rig
-        .bringup()
-        .args(["run", "--check-only", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--check-only"], &journal, &runbook);
+    assert_exit(&out, 1);
     let text = stdout(&out);
     let table: Vec<&str> = text
         .lines()
@@ -728,14 +723,8 @@ fn only_restricts_the_run_to_the_named_services() {
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
     let journal = rig.journal("only");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--only", "web", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes", "--only", "web"], &journal, &runbook);
+    assert_exit(&out, 0);
     let events = read_journal(&journal);
     let touched: std::collections::BTreeSet<&str> = kind(&events, "step_started")
         .map(|e| e["service"].as_str().expect("service"))
@@ -755,14 +744,8 @@ fn format_json_prints_the_journal_lines_on_stdout() {
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
     let journal = rig.journal("json");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--format", "json", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes", "--format", "json"], &journal, &runbook);
+    assert_exit(&out, 0);
     let printed: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     let written: Vec<String> = fs::read_to_string(&journal)
         .expect("journal")
@@ -789,16 +772,9 @@ fn var_values_arrive_as_one_quoted_word() {
     );
     let runbook = rig.write_runbook(&text);
     let journal = rig.journal("vars");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--var"])
-        .arg(format!("label={value}"))
-        .arg("--journal")
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let var = format!("label={value}");
+    let out = rig.run_journaled(&["--yes", "--var", &var], &journal, &runbook);
+    assert_exit(&out, 0);
     assert_eq!(
         fs::read_to_string(&got).expect("command wrote its argument"),
         format!("[{value}]\n")
@@ -810,38 +786,18 @@ fn var_values_arrive_as_one_quoted_word() {
 fn bad_input_exits_2() {
     let rig = Rig::new(6);
     let bad = rig.write_runbook("[runbook]\nname = \"x\"\n[[service]]\nid = 1\n");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes"])
-        .arg(&bad)
-        .output()
-        .expect("runs");
+    let out = rig.run(&["--yes"], &bad);
     assert_eq!(out.status.code(), Some(2), "invalid runbook");
 
-    let out = rig
-        .bringup()
-        .args(["run", "--yes"])
-        .arg(rig.lab.path("no-such.toml"))
-        .output()
-        .expect("runs");
+    let out = rig.run(&["--yes"], &rig.lab.path("no-such.toml"));
     assert_eq!(out.status.code(), Some(2), "missing file");
     assert!(stderr(&out).contains("no-such.toml"), "{}", stderr(&out));
 
-    let out = rig
-        .bringup()
-        .args(["run", "--yes"])
-        .arg(rig.home())
-        .output()
-        .expect("runs");
+    let out = rig.run(&["--yes"], rig.home());
     assert_eq!(out.status.code(), Some(2), "a directory is not a runbook");
 
     let (runbook, _) = tiers(&rig, None);
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--only", "wbe"])
-        .arg(&runbook)
-        .output()
-        .expect("runs");
+    let out = rig.run(&["--yes", "--only", "wbe"], &runbook);
     assert_eq!(out.status.code(), Some(2), "unknown --only");
     assert!(stderr(&out).contains("'wbe'"), "{}", stderr(&out));
     assert!(
@@ -874,45 +830,18 @@ fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
     let rig = Rig::new(1);
     let marker = unique(&format!("nap-{signal}-"));
     let restore = nap_command(&rig, &marker);
-    let mut text = rig.head("", "");
-    text.push_str(
-        &Svc {
-            id: "slow",
-            tier: 0,
-            hosts: &["h0"],
-            deps: &[],
-            restore: Some(&restore),
-            extra_restore_keys: "  timeout = \"60s\"",
-        }
-        .toml(&rig.state),
-    );
-    let runbook = rig.write_runbook(&text);
+    let runbook = rig.one_service("slow", &restore, "  timeout = \"60s\"");
     let journal = rig.journal("sigterm");
-    let mut child = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("bringup starts");
+    let mut child = rig.spawn_run(&journal, &runbook, Stdio::null());
     wait_for("the long step on the host", Duration::from_secs(20), || {
         !processes_with(&marker).is_empty()
     });
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
     nix::sys::signal::kill(pid, signal).expect("send the signal");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll child") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bringup did not stop after {signal}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("bringup did not stop after {signal}");
     };
     assert_eq!(status.code(), Some(3));
     assert_eq!(
@@ -922,9 +851,7 @@ fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
     );
     verify(&rig, &journal);
     let events = read_journal(&journal);
-    let last = events.last().expect("events");
-    assert_eq!(last["kind"], "run_finished");
-    assert_eq!(last["outcome"], "interrupted");
+    assert_interrupted(&events);
     let stopped = kind(&events, "step_finished")
         .find(|e| e["phase"] == "restore")
         .expect("the stopped step is journaled");
@@ -949,14 +876,8 @@ fn confirm_without_yes_and_no_terminal_fails_and_manual_is_blocked() {
     );
     let runbook = rig.write_runbook(&text);
     let journal = rig.journal("approval");
-    let out = rig
-        .bringup()
-        .args(["run", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&[], &journal, &runbook);
+    assert_exit(&out, 1);
     assert!(!confirmed.exists(), "a declined step ran");
     let events = read_journal(&journal);
     let approval = kind(&events, "approval")
@@ -987,16 +908,13 @@ fn a_secret_var_never_appears_in_the_journal_or_on_screen() {
     let runbook = rig.write_runbook(&text);
     for format in ["text", "json"] {
         let journal = rig.journal(&format!("secret-{format}"));
-        let out = rig
-            .bringup()
-            .args(["run", "--yes", "--format", format, "--var"])
-            .arg(format!("token={secret}"))
-            .arg("--journal")
-            .arg(&journal)
-            .arg(&runbook)
-            .output()
-            .expect("bringup runs");
-        assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+        let var = format!("token={secret}");
+        let out = rig.run_journaled(
+            &["--yes", "--format", format, "--var", &var],
+            &journal,
+            &runbook,
+        );
+        assert_exit(&out, 1);
         assert_eq!(
             fs::read_to_string(&seen).expect("the command got the secret"),
             secret
@@ -1030,14 +948,8 @@ fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() 
     );
     let runbook = rig.write_runbook(&text);
     let journal = rig.journal("short-secret");
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--var", "pin=x", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes", "--var", "pin=x"], &journal, &runbook);
+    assert_exit(&out, 1);
     verify(&rig, &journal);
     let events = read_journal(&journal);
     let restore = kind(&events, "step_finished")
@@ -1069,13 +981,8 @@ fn runs_started_within_one_second_get_journals_of_their_own() {
             path
         })
         .collect();
-    let out = rig
-        .bringup()
-        .args(["run", "--check-only", "--format", "json"])
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run(&["--check-only", "--format", "json"], &runbook);
+    assert_exit(&out, 0);
     for path in &taken {
         assert_eq!(fs::read_to_string(path).expect("kept"), "taken\n");
     }
@@ -1115,14 +1022,8 @@ fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal(
          touch {seen}/gate-{{{{host}}}}'''\n"
     );
     let runbook = rig.write_runbook(&text);
-    let out = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .output()
-        .expect("bringup runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_exit(&out, 0);
     for host in ["h0", "h1"] {
         for what in ["approval", "started"] {
             let count = fs::read_to_string(rig.state_file(&format!("{what}-{host}")))
@@ -1175,18 +1076,11 @@ fn sigterm_while_asking_on_a_terminal_exits_3_without_waiting_for_an_answer() {
         .or_else(|| bringup_pid(&journal_name))
         .expect("bringup pid");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = script.try_wait().expect("poll script") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = script.kill();
-            let _ = script.wait();
-            panic!("bringup still waited for an answer 10 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = wait_exit(&mut script, Duration::from_secs(10)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = script.kill();
+        let _ = script.wait();
+        panic!("bringup still waited for an answer 10 s after SIGTERM");
     };
     assert_eq!(status.code(), Some(3));
     let events = read_journal(&journal);
@@ -1236,29 +1130,9 @@ fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_jour
     let rig = Rig::new(1);
     let marker = unique("hung-");
     let restore = nap_command(&rig, &marker);
-    let mut text = rig.head("", "");
-    text.push_str(
-        &Svc {
-            id: "slow",
-            tier: 0,
-            hosts: &["h0"],
-            deps: &[],
-            restore: Some(&restore),
-            extra_restore_keys: "  timeout = \"60s\"",
-        }
-        .toml(&rig.state),
-    );
-    let runbook = rig.write_runbook(&text);
+    let runbook = rig.one_service("slow", &restore, "  timeout = \"60s\"");
     let journal = rig.journal("left");
-    let mut child = rig
-        .bringup()
-        .args(["run", "--yes", "--journal"])
-        .arg(&journal)
-        .arg(&runbook)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bringup starts");
+    let mut child = rig.spawn_run(&journal, &runbook, Stdio::piped());
     let mut nap = None;
     wait_for("the long step on the host", Duration::from_secs(20), || {
         nap = fs::read_dir("/proc")
@@ -1280,16 +1154,7 @@ fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_jour
     std::thread::sleep(Duration::from_millis(700));
     let still_stopping = child.try_wait().expect("poll").is_none();
     kill(pid, Signal::SIGINT).expect("second Ctrl-C");
-    let second = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll child") {
-            break Some(status);
-        }
-        if second.elapsed() > Duration::from_secs(5) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(5));
     // Let the host go again, and end the step this test started there, by its id.
     let _ = kill(Pid::from_raw(sshd), Signal::SIGCONT);
     let _ = kill(Pid::from_raw(nap), Signal::SIGKILL);
@@ -1309,7 +1174,5 @@ fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_jour
     assert!(err.contains("press Ctrl-C again to leave them"), "{err}");
     verify(&rig, &journal);
     let events = read_journal(&journal);
-    let last = events.last().expect("events");
-    assert_eq!(last["kind"], "run_finished");
-    assert_eq!(last["outcome"], "interrupted");
+    assert_interrupted(&events);
 }
