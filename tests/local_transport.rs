@@ -1,11 +1,13 @@
 //! The local transport: `sh -c` in its own process group, merged streaming output, exit
 //! codes, and a timeout or cancel that stops the whole group.
 
-use std::process::Command;
+mod support;
+
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
 use bringup::exec::local;
+use support::procs::{processes_with, unique};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,26 +28,6 @@ async fn run(
     (result, collect.await.expect("collector"))
 }
 
-fn processes_with(marker: &str) -> String {
-    let out = Command::new("pgrep")
-        .args(["-af", marker])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.contains("pgrep"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn marker(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .subsec_nanos();
-    format!("{tag}{}{nanos}", std::process::id())
-}
-
 #[tokio::test]
 async fn stdout_and_stderr_stream_merged_with_the_exit_code() {
     let (result, lines) = run(
@@ -63,7 +45,7 @@ async fn stdout_and_stderr_stream_merged_with_the_exit_code() {
 
 #[tokio::test]
 async fn a_timeout_kills_the_whole_process_group() {
-    let m = marker("400.");
+    let m = unique("400.");
     let command = format!("(trap '' TERM; sleep {m}) & sleep {m}; echo never");
     let (result, lines) = run(
         &command,
@@ -78,7 +60,7 @@ async fn a_timeout_kills_the_whole_process_group() {
 
 #[tokio::test]
 async fn cancel_kills_the_group_and_reports_an_error() {
-    let m = marker("401.");
+    let m = unique("401.");
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -97,7 +79,7 @@ async fn cancel_kills_the_group_and_reports_an_error() {
 
 #[tokio::test]
 async fn a_background_process_holding_the_pipe_does_not_hold_the_step_past_its_timeout() {
-    let m = marker("402.");
+    let m = unique("402.");
     let (result, lines) = run(
         &format!("echo started; setsid sleep {m} & exit 0"),
         Duration::from_secs(1),

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::procs::{processes_with, unique};
 use support::sshd::{Lab, Sshd, current_user, keygen};
 
 /// A lab, one sshd on `ports` loopback ports (host `h<i>` is port `i`), and a HOME for
@@ -446,27 +447,6 @@ fn a_restore_that_fails_once_succeeds_on_its_second_attempt() {
         "attempt 2 started"
     );
     assert_eq!(final_states(&events)["flaky"], "restored");
-}
-
-/// Processes on this machine whose command line holds `marker` (sshd runs here).
-fn processes_with(marker: &str) -> String {
-    let out = Command::new("pgrep")
-        .args(["-af", marker])
-        .output()
-        .expect("pgrep runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.contains("pgrep"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!("{tag}{}x{nanos}", std::process::id())
 }
 
 /// A copy of `sleep` whose path carries `marker`, so both the shell and the sleeping process

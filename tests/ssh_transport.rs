@@ -11,6 +11,7 @@ use std::time::Duration;
 use bringup::engine::state::StepOutcome;
 use bringup::exec::{ExecError, ExecOptions, Executor, StepResult};
 use bringup::runbook::model::{HostId, Runbook};
+use support::procs::{processes_with, unique};
 use support::sshd::{Lab, current_user, free_ports, keygen, runbook};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -46,28 +47,6 @@ async fn run(
 
 fn error_text(result: &StepResult) -> &str {
     result.error.as_deref().unwrap_or("")
-}
-
-/// A process whose command line contains `marker`, if any (pgrep over the whole machine:
-/// sshd runs here).
-fn processes_with(marker: &str) -> String {
-    let out = Command::new("pgrep")
-        .args(["-af", marker])
-        .output()
-        .expect("pgrep runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.contains("pgrep"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .subsec_nanos();
-    format!("{tag}{}{nanos}", std::process::id())
 }
 
 fn one_host(lab: &Lab, port: u16) -> Runbook {

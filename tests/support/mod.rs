@@ -2,4 +2,5 @@
 //! (`tests/support/mod.rs`, not `tests/support.rs`, so cargo does not build it as a test.)
 #![allow(dead_code)]
 
+pub mod procs;
 pub mod sshd;
