@@ -7,9 +7,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::mpsc;
-
 use bringup::driver::{Driver, Message};
 use bringup::engine::{Engine, EngineOptions, Mode, ServiceState};
 use bringup::exec::Executor;
@@ -17,25 +14,13 @@ use bringup::journal::{Event, JournalWriter};
 use bringup::runbook::ServiceId;
 use bringup::tui::event_loop::Front;
 use bringup::tui::{App, Overlay, RunInfo};
+use front_support::{press, pump_within};
 use support::sshd::{Lab, current_user};
 
-async fn pump(
-    front: &mut Front,
-    rx: &mut mpsc::Receiver<Message>,
-    done: impl Fn(&Front) -> bool,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !done(front) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(m)) => {
-                front.message(m).expect("journal writable");
-                front.sync();
-            }
-            Ok(None) | Err(_) => return false,
-        }
-    }
-    true
-}
+#[path = "support/front.rs"]
+mod front_support;
+
+const LIMIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_host_key_is_asked_about_accepted_with_a_and_the_service_checked_again() {
@@ -86,7 +71,7 @@ hosts = ["web-1"]
 
     let asked = |f: &Front| f.app.overlay() == Some(&Overlay::HostKey);
     assert!(
-        pump(&mut front, &mut rx, asked).await,
+        pump_within(&mut front, &mut rx, LIMIT, asked).await,
         "the operator is asked"
     );
     let web = ServiceId::new("web");
@@ -96,14 +81,12 @@ hosts = ["web-1"]
         "nothing ran on the unknown host"
     );
 
-    front
-        .key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE))
-        .expect("journal");
+    press(&mut front, 'a');
     let healthy = |f: &Front| {
         f.app.view_of(&ServiceId::new("web")).map(|v| v.state) == Some(ServiceState::Healthy)
     };
     assert!(
-        pump(&mut front, &mut rx, healthy).await,
+        pump_within(&mut front, &mut rx, LIMIT, healthy).await,
         "checked again after the key was accepted"
     );
 

@@ -12,6 +12,7 @@ use crate::cli::OpenArgs;
 use crate::cmd::session::{self, Session};
 use crate::engine::state::Mode;
 use crate::tui::app::{Overlay, RunInfo};
+use front_support::{press, pump_within};
 
 /// db (tier 1, confirm restore), web (tier 2, after db: a manual step then a command), dns
 /// (tier 1, healthy), and optionally slow (a check that takes 30 s).
@@ -114,11 +115,8 @@ fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::P
     (front, messages, journal)
 }
 
-fn press(front: &mut Front, c: char) {
-    front
-        .key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
-        .expect("journal writable");
-}
+#[path = "../../tests/support/front.rs"]
+mod front_support;
 
 /// Feed the driver's messages until `done` holds; false after 20 s.
 async fn pump(
@@ -126,17 +124,7 @@ async fn pump(
     rx: &mut mpsc::Receiver<Message>,
     done: impl Fn(&Front) -> bool,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !done(front) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(m)) => {
-                front.message(m).expect("journal writable");
-                front.sync();
-            }
-            Ok(None) | Err(_) => return false,
-        }
-    }
-    true
+    pump_within(front, rx, Duration::from_secs(20), done).await
 }
 
 fn state(front: &Front, id: &str) -> ServiceState {
