@@ -3,6 +3,7 @@
 //! was in flight, a torn last line), the status notice of a run whose IMAP restore failed, and
 //! `verify` naming the seq of any tampered line.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -85,6 +86,22 @@ fn code(out: &Output) -> Option<i32> {
     out.status.code()
 }
 
+#[track_caller]
+fn assert_code(out: &Output, expected: i32) {
+    assert_eq!(code(out), Some(expected), "{}", stderr(out));
+}
+
+/// Exit 3, saying the journal cannot be written.
+#[track_caller]
+fn assert_journal_unwritable(out: &Output) {
+    assert_code(out, 3);
+    assert!(
+        stderr(out).contains("journal cannot be written"),
+        "{}",
+        stderr(out)
+    );
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -103,6 +120,22 @@ fn field<'a>(e: &'a Value, key: &str) -> &'a str {
 
 const LOCAL: &str = "[runbook]\nname = \"local drill\"\n\n[defaults]\ntimeout = \"20s\"\n\n\
 [vars]\nstate = \"/nonexistent\"\n\n[hosts.op]\ntransport = \"local\"\n\n";
+
+/// `LOCAL` and one tier-1 service on `op`: a check named `up` running `check`, then
+/// `restores` as (name, run) in order.
+fn one_service(id: &str, name: &str, check: &str, restores: &[(&str, &str)]) -> String {
+    let mut toml = format!(
+        "{LOCAL}[[service]]\nid = \"{id}\"\nname = \"{name}\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"{check}\"\n\n"
+    );
+    for (step, run) in restores {
+        let _ = write!(
+            toml,
+            "[[service.restore]]\nname = \"{step}\"\nrun = \"{run}\"\n\n"
+        );
+    }
+    toml
+}
 
 /// Two services: `web` restores by touching its state file; `mail-imap` fails to restore
 /// until `{{state}}/fixed` exists.
@@ -134,7 +167,7 @@ fn status_of_a_real_run_whose_imap_restore_failed_lists_imap_as_still_recovering
             .arg(&rig.journal)
             .args(["--format", "status"]),
     );
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_code(&out, 0);
     let text = stdout(&out);
     let (available, recovering) = text
         .split_once("## Still recovering")
@@ -153,7 +186,7 @@ fn status_of_a_real_run_whose_imap_restore_failed_lists_imap_as_still_recovering
 fn every_flipped_byte_of_a_real_run_journal_fails_verify_naming_its_seq() {
     let rig = Rig::new(&two_services());
     let run = output(&mut rig.run(false, &[]));
-    assert_eq!(code(&run), Some(1), "{}", stderr(&run));
+    assert_code(&run, 1);
     let intact = std::fs::read(&rig.journal).expect("journal");
     assert_eq!(code(&rig.verify()), Some(0));
 
@@ -198,7 +231,7 @@ fn every_flipped_byte_of_a_real_run_journal_fails_verify_naming_its_seq() {
 fn resume_refuses_a_changed_runbook_unless_forced_and_records_the_force() {
     let rig = Rig::new(&two_services());
     let first = output(&mut rig.run(false, &[]));
-    assert_eq!(code(&first), Some(1), "{}", stderr(&first));
+    assert_code(&first, 1);
     let before = std::fs::read(&rig.journal).expect("journal");
     let last_seq = rig.events().last().expect("events")["seq"].as_u64();
 
@@ -206,7 +239,7 @@ fn resume_refuses_a_changed_runbook_unless_forced_and_records_the_force() {
     changed.push_str("# edited after the run began\n");
     std::fs::write(&rig.runbook, changed).expect("edit runbook");
     let refused = output(&mut rig.run(true, &[]));
-    assert_eq!(code(&refused), Some(2), "{}", stderr(&refused));
+    assert_code(&refused, 2);
     assert!(stderr(&refused).contains("changed"), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
     assert_eq!(
@@ -247,10 +280,14 @@ fn resume_of_an_unchanged_runbook_records_from_seq_without_force() {
 fn a_step_in_flight_at_a_crash_is_checked_again_then_restored_on_resume() {
     // The restore waits (bounded) for `go`; its shell's pid is left in `pid` so the test can
     // stop exactly that process group after killing bringup.
-    let toml = format!(
-        "{LOCAL}[[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 1\nhosts = [\"op\"]\n\n\
-[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/slow.up\"\n\n\
-[[service.restore]]\nname = \"wait for storage\"\nrun = \"echo $$ > {{{{state}}}}/pid; for i in $(seq 1 100); do test -f {{{{state}}}}/go && break; sleep 0.1; done; test -f {{{{state}}}}/go && touch {{{{state}}}}/slow.up\"\n\n"
+    let toml = one_service(
+        "slow",
+        "Slow",
+        "test -f {{state}}/slow.up",
+        &[(
+            "wait for storage",
+            "echo $$ > {{state}}/pid; for i in $(seq 1 100); do test -f {{state}}/go && break; sleep 0.1; done; test -f {{state}}/go && touch {{state}}/slow.up",
+        )],
     );
     let rig = Rig::new(&toml);
     let mut child = rig
@@ -294,7 +331,7 @@ fn a_step_in_flight_at_a_crash_is_checked_again_then_restored_on_resume() {
 
     std::fs::write(rig.state.join("go"), "").expect("storage is back");
     let out = output(&mut rig.run(true, &[]));
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_code(&out, 0);
     let events = rig.events();
     let after = &events[before.len()..];
     assert_eq!(kind(&after[0]), "resumed");
@@ -336,7 +373,7 @@ fn a_journal_with_a_torn_last_line_verifies_with_a_warning_and_resumes() {
     drop(file);
 
     let verify = rig.verify();
-    assert_eq!(code(&verify), Some(0), "{}", stderr(&verify));
+    assert_code(&verify, 0);
     assert!(stderr(&verify).contains("torn"), "{}", stderr(&verify));
 
     let out = output(&mut rig.run(true, &[]));
@@ -356,9 +393,12 @@ fn a_journal_with_a_torn_last_line_verifies_with_a_warning_and_resumes() {
     assert_eq!(resumed["seq"].as_u64(), Some(last_seq + 1));
     assert!(std::fs::metadata(&rig.journal).expect("journal").len() > intact_len);
     let after = rig.verify();
-    assert_eq!(code(&after), Some(0), "{}", stderr(&after));
+    assert_code(&after, 0);
     assert!(!stderr(&after).contains("torn"), "{}", stderr(&after));
 }
+
+/// A restore's worth of output lines (about 100 bytes each) that floods a small journal.
+const NOISY: &str = "for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done";
 
 /// `bringup run --yes` with its file size limited to `blocks` × 512 bytes and SIGXFSZ
 /// ignored, so a journal append past the limit fails with EFBIG.
@@ -395,20 +435,18 @@ fn limited(rig: &Rig, blocks: u64, journal_flag: &str) -> Command {
 fn a_journal_that_cannot_be_written_stops_the_run_with_exit_3_and_runs_nothing_more() {
     // The first restore step floods the journal with output; the file-size limit (with
     // SIGXFSZ ignored, so writes fail with EFBIG) makes an append fail part-way through.
-    let toml = format!(
-        "{LOCAL}[[service]]\nid = \"flood\"\nname = \"Flood\"\ntier = 1\nhosts = [\"op\"]\n\n\
-[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/flood.up\"\n\n\
-[[service.restore]]\nname = \"noisy\"\nrun = \"for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done\"\n\n\
-[[service.restore]]\nname = \"after\"\nrun = \"touch {{{{state}}}}/after.ran {{{{state}}}}/flood.up\"\n\n"
+    let toml = one_service(
+        "flood",
+        "Flood",
+        "test -f {{state}}/flood.up",
+        &[
+            ("noisy", NOISY),
+            ("after", "touch {{state}}/after.ran {{state}}/flood.up"),
+        ],
     );
     let rig = Rig::new(&toml);
     let out = output(&mut limited_run(&rig, 24));
-    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("journal cannot be written"),
-        "{}",
-        stderr(&out)
-    );
+    assert_journal_unwritable(&out);
     assert!(
         !rig.state.join("after.ran").exists(),
         "no step runs once the journal cannot record it"
@@ -433,14 +471,16 @@ fn a_journal_that_cannot_be_written_stops_the_run_with_exit_3_and_runs_nothing_m
 fn when_the_journal_fails_the_running_step_is_stopped_on_its_host() {
     // The step floods the journal, then a part of it in the background would touch `late`
     // two seconds on: stopping the run must stop the step's whole process group.
-    let toml = format!(
-        "{LOCAL}[[service]]\nid = \"flood\"\nname = \"Flood\"\ntier = 1\nhosts = [\"op\"]\n\n\
-[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/flood.up\"\n\n\
-[[service.restore]]\nname = \"noisy\"\nrun = \"(sleep 2; touch {{{{state}}}}/late) & for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done; wait\"\n\n"
+    let noisy = format!("(sleep 2; touch {{{{state}}}}/late) & {NOISY}; wait");
+    let toml = one_service(
+        "flood",
+        "Flood",
+        "test -f {{state}}/flood.up",
+        &[("noisy", &noisy)],
     );
     let rig = Rig::new(&toml);
     let out = output(&mut limited_run(&rig, 24));
-    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert_code(&out, 3);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !rig.state.join("late").exists(),
@@ -450,10 +490,11 @@ fn when_the_journal_fails_the_running_step_is_stopped_on_its_host() {
 
 #[test]
 fn a_journal_that_cannot_be_written_on_resume_exits_3_runs_nothing_and_stays_intact() {
-    let toml = format!(
-        "{LOCAL}[[service]]\nid = \"web\"\nname = \"Web\"\ntier = 1\nhosts = [\"op\"]\n\n\
-[[service.check]]\nname = \"up\"\nrun = \"touch {{{{state}}}}/checked; test -f {{{{state}}}}/web.up\"\n\n\
-[[service.restore]]\nname = \"fix\"\nrun = \"false\"\n\n"
+    let toml = one_service(
+        "web",
+        "Web",
+        "touch {{state}}/checked; test -f {{state}}/web.up",
+        &[("fix", "false")],
     );
     let rig = Rig::new(&toml);
     assert_eq!(code(&output(&mut rig.run(false, &[]))), Some(1));
@@ -462,12 +503,7 @@ fn a_journal_that_cannot_be_written_on_resume_exits_3_runs_nothing_and_stays_int
     // Below the journal's size: not one more byte can be appended.
     let blocks = before.len() as u64 / 512;
     let out = output(&mut limited_resume(&rig, blocks));
-    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("journal cannot be written"),
-        "{}",
-        stderr(&out)
-    );
+    assert_journal_unwritable(&out);
     assert!(
         !rig.state.join("checked").exists(),
         "nothing is re-checked once the journal cannot record it"
