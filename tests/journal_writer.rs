@@ -7,7 +7,7 @@ mod pangyo;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use bringup::engine::state::ServiceState;
 use bringup::journal::{self, Event, GENESIS, JournalError, JournalWriter, ProblemKind};
@@ -181,16 +181,30 @@ fn verify_binary_exits_2_naming_an_unreadable_path() {
     bringup().arg("verify").arg(dir.path()).assert().code(2);
 }
 
+/// `j.jsonl` in `dir`: a fresh journal holding the notes "one" and "two".
+fn two_notes(dir: &Path) -> PathBuf {
+    let path = dir.join("j.jsonl");
+    let mut w = JournalWriter::create(&path, &[]).expect("create");
+    w.append(&note("one")).expect("append");
+    w.append(&note("two")).expect("append");
+    path
+}
+
+/// The independent Python verifier `script` run over `path`.
+fn python_verify(script: &Path, path: &Path) -> Output {
+    Command::new("python3")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python3 runs")
+}
+
 #[test]
 fn python_verifier_agrees_with_the_writer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = fixture(dir.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verify_journal.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&path)
-        .output()
-        .expect("python3 runs");
+    let out = python_verify(&script, &path);
     assert!(
         out.status.success(),
         "{}",
@@ -206,11 +220,7 @@ fn python_verifier_agrees_with_the_writer() {
         .expect("read")
         .replacen("\"kim\"", "\"kin\"", 1);
     fs::write(&path, text).expect("write");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&path)
-        .output()
-        .expect("python3 runs");
+    let out = python_verify(&script, &path);
     assert!(!out.status.success());
 }
 
@@ -262,11 +272,7 @@ fn torn_last_line_is_a_warning_and_resume_continues_the_chain_after_it() {
 #[test]
 fn a_complete_last_line_missing_only_its_newline_is_kept_on_resume() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("j.jsonl");
-    let mut w = JournalWriter::create(&path, &[]).expect("create");
-    w.append(&note("one")).expect("append");
-    w.append(&note("two")).expect("append");
-    drop(w);
+    let path = two_notes(dir.path());
     let mut bytes = fs::read(&path).expect("read");
     bytes.pop();
     fs::write(&path, bytes).expect("write");
@@ -280,11 +286,7 @@ fn a_complete_last_line_missing_only_its_newline_is_kept_on_resume() {
 #[test]
 fn resume_refuses_a_journal_that_does_not_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("j.jsonl");
-    let mut w = JournalWriter::create(&path, &[]).expect("create");
-    w.append(&note("one")).expect("append");
-    w.append(&note("two")).expect("append");
-    drop(w);
+    let path = two_notes(dir.path());
     let text = fs::read_to_string(&path)
         .expect("read")
         .replacen("one", "0ne", 1);
