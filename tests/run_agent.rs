@@ -175,6 +175,31 @@ impl Rig {
         }
         cmd.output().expect("bringup runs")
     }
+
+    /// With the agent, runbook `name` (`identity` if given) exits 0, its check runs on the
+    /// host and every step ends `ok`.
+    fn gets_in_with_agent(&self, name: &str, identity: Option<&Path>) {
+        let marker = self.lab.path("ran-with-agent");
+        let runbook = self.runbook(name, identity, &marker);
+        let journal = self.lab.path("with-agent.jsonl");
+        let out = self.run(&runbook, &journal, true);
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+        assert!(marker.exists(), "the check did not run on the host");
+        finished(&journal, "ok");
+    }
+
+    /// Without the agent, runbook `name` exits 1, its check never runs (`ran` says what went
+    /// wrong if it did) and every step ends `error`; returns the first step's error text.
+    fn refused_without_agent(&self, name: &str, identity: Option<&Path>, ran: &str) -> String {
+        let marker = self.lab.path("ran-without-agent");
+        let runbook = self.runbook(name, identity, &marker);
+        let journal = self.lab.path("without-agent.jsonl");
+        let out = self.run(&runbook, &journal, false);
+        assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+        assert!(!marker.exists(), "{ran}");
+        let step = finished(&journal, "error");
+        step["error"].as_str().expect("error text").to_string()
+    }
 }
 
 fn read_journal(path: &Path) -> Vec<Value> {
@@ -208,22 +233,8 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn a_host_without_identity_gets_in_through_the_agent_and_not_without_it() {
     let rig = Rig::new();
-    let marker = rig.lab.path("ran-with-agent");
-    let runbook = rig.runbook("no-identity", None, &marker);
-    let journal = rig.lab.path("with-agent.jsonl");
-    let out = rig.run(&runbook, &journal, true);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert!(marker.exists(), "the check did not run on the host");
-    finished(&journal, "ok");
-
-    let marker = rig.lab.path("ran-without-agent");
-    let runbook = rig.runbook("no-identity-2", None, &marker);
-    let journal = rig.lab.path("without-agent.jsonl");
-    let out = rig.run(&runbook, &journal, false);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
-    assert!(!marker.exists(), "ran without any key");
-    let step = finished(&journal, "error");
-    let error = step["error"].as_str().expect("error text");
+    rig.gets_in_with_agent("no-identity", None);
+    let error = rig.refused_without_agent("no-identity-2", None, "ran without any key");
     assert!(error.contains("authentication failed"), "{error}");
     assert!(error.contains("host 'h0'"), "{error}");
     assert!(
@@ -236,22 +247,12 @@ fn a_host_without_identity_gets_in_through_the_agent_and_not_without_it() {
 #[test]
 fn a_passphrase_protected_identity_works_through_the_agent_and_says_ssh_add_without_it() {
     let rig = Rig::new();
-    let marker = rig.lab.path("ran-with-agent");
-    let runbook = rig.runbook("locked", Some(&rig.locked_key), &marker);
-    let journal = rig.lab.path("with-agent.jsonl");
-    let out = rig.run(&runbook, &journal, true);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert!(marker.exists(), "the check did not run on the host");
-    finished(&journal, "ok");
-
-    let marker = rig.lab.path("ran-without-agent");
-    let runbook = rig.runbook("locked-2", Some(&rig.locked_key), &marker);
-    let journal = rig.lab.path("without-agent.jsonl");
-    let out = rig.run(&runbook, &journal, false);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
-    assert!(!marker.exists(), "ran with a key it could not decrypt");
-    let step = finished(&journal, "error");
-    let error = step["error"].as_str().expect("error text");
+    rig.gets_in_with_agent("locked", Some(&rig.locked_key));
+    let error = rig.refused_without_agent(
+        "locked-2",
+        Some(&rig.locked_key),
+        "ran with a key it could not decrypt",
+    );
     let key = rig.locked_key.display().to_string();
     assert!(error.contains(&format!("'{key}'")), "{error}");
     assert!(error.contains("passphrase"), "{error}");
