@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::procs::{processes_with, unique};
-use support::sshd::{Lab, Sshd, current_user, keygen};
+use support::sshd::{Lab, Sshd, current_user, fingerprint_of, keygen};
 
 /// A lab, one sshd on `ports` loopback ports (host `h<i>` is port `i`), and a HOME for
 /// bringup holding the lab's `.ssh/known_hosts` and an empty `.ssh/config`.
@@ -514,18 +514,7 @@ fn a_changed_host_key_is_refused_and_nothing_runs_on_that_host() {
         format!("[127.0.0.1]:{} {}\n", rig.sshd.ports[0], fields.join(" ")),
     )
     .expect("write known_hosts");
-    let known_fp = {
-        let out = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(other.with_extension("pub"))
-            .output()
-            .expect("ssh-keygen -lf");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .expect("fingerprint")
-            .to_string()
-    };
+    let known_fp = fingerprint_of(&other.with_extension("pub"));
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
     let journal = rig.journal("changed");

@@ -4,15 +4,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
 use bringup::exec::{ExecError, ExecOptions, Executor, StepResult};
 use bringup::runbook::model::{HostId, Runbook};
 use support::procs::{processes_with, unique};
-use support::sshd::{Lab, current_user, free_ports, keygen, runbook};
+use support::sshd::{Lab, current_user, fingerprint_of, free_ports, keygen, runbook};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -302,19 +300,6 @@ async fn a_changed_host_key_is_refused_even_with_the_accept_flag() {
         !lab.bringup_known_hosts.exists(),
         "the new key was not recorded"
     );
-}
-
-fn fingerprint_of(public: &Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(public)
-        .output()
-        .expect("ssh-keygen -lf");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint")
-        .to_string()
 }
 
 #[tokio::test]

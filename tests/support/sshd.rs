@@ -42,6 +42,20 @@ pub fn keygen(path: &Path, kind: &str) -> String {
         .to_string()
 }
 
+/// `SHA256:…` of the public key file `public`, as `ssh-keygen -lf` prints it.
+pub fn fingerprint_of(public: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .expect("ssh-keygen -lf runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint field")
+        .to_string()
+}
+
 /// Free loopback ports, found by binding port 0 (all held at once so they differ).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
@@ -286,16 +300,7 @@ impl Sshd {
 
     /// `SHA256:…` of the host key, as `ssh-keygen -lf` prints it.
     pub fn fingerprint(&self) -> String {
-        let out = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(self.host_key.with_extension("pub"))
-            .output()
-            .expect("ssh-keygen -lf runs");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .expect("fingerprint field")
-            .to_string()
+        fingerprint_of(&self.host_key.with_extension("pub"))
     }
 }
 
