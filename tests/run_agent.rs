@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
+use support::run::{read_journal, stderr};
 use support::sshd::{Lab, Sshd, append, current_user};
 
 const PASSPHRASE: &str = "secretpw";
@@ -202,14 +203,6 @@ impl Rig {
     }
 }
 
-fn read_journal(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .expect("journal readable")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
-        .collect()
-}
-
 /// The run's first `step_finished`, after checking every one of them (the check and, after a
 /// failure, its verification) ended with `outcome`.
 fn finished(journal: &Path, outcome: &str) -> Value {
@@ -224,10 +217,6 @@ fn finished(journal: &Path, outcome: &str) -> Value {
         assert_eq!(step["host"], "h0", "{step}");
     }
     steps[0].clone()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::procs::{processes_with, unique};
+use support::run::{read_journal, stderr, stdout};
 use support::sshd::{Lab, Sshd, current_user, fingerprint_of, keygen};
 
 /// A lab, one sshd on `ports` loopback ports (host `h<i>` is port `i`), and a HOME for
@@ -218,14 +219,6 @@ fn tiers(rig: &Rig, broken: Option<&str>) -> (PathBuf, BTreeMap<String, Vec<Stri
     (rig.write_runbook(&text), deps)
 }
 
-fn read_journal(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .expect("journal readable")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
-        .collect()
-}
-
 fn kind<'a>(events: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     events.iter().filter(move |e| e["kind"] == kind)
 }
@@ -253,14 +246,6 @@ fn reached(events: &[Value], service: &str, states: &[&str]) -> Option<u64> {
     kind(events, "service_state")
         .find(|e| e["service"] == service && states.iter().any(|s| e["to"] == *s))
         .map(seq)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[track_caller]

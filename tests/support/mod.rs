@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod procs;
+pub mod run;
 pub mod sshd;
