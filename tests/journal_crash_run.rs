@@ -123,6 +123,13 @@ impl Rig {
         }
         cmd
     }
+
+    /// `bringup verify journal`, run to its end (`what` names it if it hangs).
+    fn verify(&self, journal: &Path, what: &str) -> Output {
+        let mut cmd = self.bringup();
+        cmd.arg("verify").arg(journal);
+        run_to_end(cmd, what)
+    }
 }
 
 /// Wait for a child, killing it (and failing) past `RUN_LIMIT`.
@@ -233,14 +240,7 @@ fn crash_case(rig: &Rig, index: usize, delay: Duration) -> Case {
     let original = events(&journal);
     case.events_at_kill = original.len();
 
-    let verify = run_to_end(
-        {
-            let mut c = rig.bringup();
-            c.arg("verify").arg(&journal);
-            c
-        },
-        "verify",
-    );
+    let verify = rig.verify(&journal, "verify");
     if verify.status.code() != Some(0) {
         case.problems.push(format!(
             "verify after SIGKILL exited {:?}: {}{}",
@@ -265,14 +265,7 @@ fn crash_case(rig: &Rig, index: usize, delay: Duration) -> Case {
     }
 
     let all = events(&journal);
-    let reverify = run_to_end(
-        {
-            let mut c = rig.bringup();
-            c.arg("verify").arg(&journal);
-            c
-        },
-        "verify after resume",
-    );
+    let reverify = rig.verify(&journal, "verify after resume");
     if reverify.status.code() != Some(0) {
         case.problems.push(format!(
             "verify after resume exited {:?}: {}",
