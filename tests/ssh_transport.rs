@@ -10,7 +10,7 @@ use bringup::engine::state::StepOutcome;
 use bringup::exec::{ExecError, ExecOptions, Executor, StepResult};
 use bringup::runbook::model::{HostId, Runbook};
 use support::procs::{processes_with, unique};
-use support::sshd::{Lab, current_user, fingerprint_of, free_ports, keygen, runbook};
+use support::sshd::{Lab, Sshd, current_user, fingerprint_of, free_ports, keygen, runbook};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -51,12 +51,18 @@ fn one_host(lab: &Lab, port: u16) -> Runbook {
     runbook(vec![lab.host("web-1", port)])
 }
 
-#[tokio::test]
-async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
+/// A lab, one sshd whose key the lab trusts, and an executor for its one host `web-1`.
+fn trusted_host() -> (Lab, Sshd, Executor) {
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     lab.trust(&sshd);
     let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    (lab, sshd, exec)
+}
+
+#[tokio::test]
+async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
+    let (_lab, _sshd, exec) = trusted_host();
     let (result, lines) = run(
         &exec,
         "web-1",
@@ -71,10 +77,7 @@ async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
 
 #[tokio::test]
 async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (_lab, _sshd, exec) = trusted_host();
     let (result, _) = run(&exec, "web-1", "kill -9 $$", STEP).await;
     assert_eq!(
         (result.outcome, result.exit_code),
@@ -85,10 +88,7 @@ async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
 
 #[tokio::test]
 async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (_lab, _sshd, exec) = trusted_host();
     let (result, lines) = run(&exec, "web-1", "echo fine", Duration::MAX).await;
     assert_eq!(
         (result.outcome, result.exit_code),
@@ -101,10 +101,7 @@ async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() 
 
 #[tokio::test]
 async fn one_session_is_reused_for_every_step_on_a_host() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (_lab, sshd, exec) = trusted_host();
     for i in 0..5 {
         let (result, lines) = run(&exec, "web-1", &format!("echo step-{i}"), STEP).await;
         assert_eq!(result.exit_code, Some(0), "{result:?}");
@@ -126,10 +123,7 @@ async fn wait_gone(marker: &str) -> String {
 
 #[tokio::test]
 async fn a_hung_command_is_killed_on_the_host_at_its_timeout() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (_lab, sshd, exec) = trusted_host();
     let marker = unique("300.");
     // A child that ignores SIGTERM too: only the group SIGKILL gets it.
     let command = format!("(trap '' TERM; sleep {marker}) & sleep {marker}; echo never");
@@ -146,10 +140,7 @@ async fn a_hung_command_is_killed_on_the_host_at_its_timeout() {
 
 #[tokio::test]
 async fn cancel_stops_the_command_on_the_host_and_reports_an_error() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (_lab, _sshd, exec) = trusted_host();
     let marker = unique("301.");
     let cancel = CancellationToken::new();
     let (tx, _rx) = mpsc::channel(8);
@@ -506,10 +497,7 @@ async fn probes_wait_for_a_concurrency_slot_like_commands() {
 
 #[tokio::test]
 async fn fifty_megabytes_stream_through_a_bounded_channel() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.trust(&sshd);
-    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (lab, _sshd, exec) = trusted_host();
     let done = lab.path("done");
     let command = format!(
         "head -c 50000000 /dev/zero | tr '\\000' x | fold -w 99; touch {}",
