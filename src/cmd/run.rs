@@ -108,13 +108,12 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
 
     // Ctrl-C or SIGTERM stops running steps on their hosts; a second one stops waiting.
     let mut interrupted_by = Stopping::NotYet;
-    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt(), "Ctrl-C");
-    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM");
+    let mut sig = Signals::listen();
 
     let mut pending = start_notices;
     match drv.input(Input::RunPlan) {
         Ok(n) => pending.extend(n),
-        Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
+        Err(e) => return journal_failed(&mut drv, &mut messages, &e, &mut sig).await,
     }
 
     loop {
@@ -138,7 +137,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
                     pending.extend(notices);
                     asking = prompted;
                 }
-                Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
+                Err(e) => return journal_failed(&mut drv, &mut messages, &e, &mut sig).await,
             }
         }
         if !pending.is_empty() {
@@ -165,12 +164,12 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
                     None => Ok(Vec::new()),
                 }
             },
-            () = recv_signal(&mut sigint), if interrupted_by != Stopping::Left => {
+            () = recv_signal(&mut sig.int), if interrupted_by != Stopping::Left => {
                 let (next, stopped) = interrupt(&mut drv, interrupted_by, "interrupted", "press Ctrl-C");
                 interrupted_by = next;
                 stopped
             },
-            () = recv_signal(&mut sigterm), if interrupted_by != Stopping::Left => {
+            () = recv_signal(&mut sig.term), if interrupted_by != Stopping::Left => {
                 let (next, stopped) = interrupt(&mut drv, interrupted_by, "terminated", "send SIGTERM");
                 interrupted_by = next;
                 stopped
@@ -179,7 +178,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         interrupted = interrupted_by != Stopping::NotYet;
         match step {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&mut drv, &mut messages, &e).await,
+            Err(e) => return journal_failed(&mut drv, &mut messages, &e, &mut sig).await,
         }
         if interrupted_by == Stopping::Left || (interrupted && !drv.busy()) {
             break;
@@ -220,6 +219,29 @@ fn interrupt(
                 "bringup: not waiting for running steps to stop; they were told to, check their hosts"
             );
             (Stopping::Left, Ok(Vec::new()))
+        }
+    }
+}
+
+/// Where Ctrl-C (`int`) and SIGTERM (`term`) arrive; `None` if they cannot be listened for.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        Signals {
+            int: listen(tokio::signal::unix::SignalKind::interrupt(), "Ctrl-C"),
+            term: listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// The next Ctrl-C or SIGTERM, whichever comes first.
+    async fn next(&mut self) {
+        tokio::select! {
+            () = recv_signal(&mut self.int) => {},
+            () = recv_signal(&mut self.term) => {},
         }
     }
 }
@@ -345,34 +367,69 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 /// The journal cannot record what happens next: stop every running step on its host (the
-/// stop itself cannot be journaled), wait a bounded time for them to end, and exit 3.
+/// stop itself cannot be journaled), wait a bounded time for them to end, and exit 3. A
+/// Ctrl-C or SIGTERM during the wait ends it at once: the steps were already told to stop.
 async fn journal_failed(
     drv: &mut Driver,
     messages: &mut tokio::sync::mpsc::Receiver<driver::Message>,
     e: &crate::journal::JournalError,
+    signals: &mut Signals,
 ) -> ExitCode {
     eprintln!(
         "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
     );
-    let mut running = drv.abandon();
-    let stopped = tokio::time::timeout(ABANDON_GRACE, async {
-        while running > 0 {
-            match messages.recv().await {
+    let running = drv.abandon();
+    match await_stopped(messages, running, ABANDON_GRACE, signals.next()).await {
+        Abandoned::Stopped => drv.executor().shutdown().await,
+        Abandoned::TimedOut(left) => {
+            eprintln!(
+                "bringup: {left} step(s) did not stop within {}s; check their hosts",
+                ABANDON_GRACE.as_secs()
+            );
+            drv.executor().shutdown().await;
+        }
+        // Closing sessions would wait for the very commands the operator chose not to wait for.
+        Abandoned::Left(left) => eprintln!(
+            "bringup: not waiting for {left} running step(s) to stop; they were told to, check their hosts"
+        ),
+    }
+    ExitCode::from(EXIT_INTERRUPTED)
+}
+
+/// How the wait for abandoned steps ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abandoned {
+    /// Every running step reported that it ended.
+    Stopped,
+    /// The grace ran out with this many steps still running.
+    TimedOut(usize),
+    /// The operator asked again (`leave` resolved) with this many steps still running.
+    Left(usize),
+}
+
+/// Wait until `running` steps report `Done`, `grace` passes, or `leave` resolves.
+async fn await_stopped(
+    messages: &mut tokio::sync::mpsc::Receiver<driver::Message>,
+    mut running: usize,
+    grace: Duration,
+    leave: impl std::future::Future<Output = ()>,
+) -> Abandoned {
+    let deadline = tokio::time::sleep(grace);
+    tokio::pin!(deadline, leave);
+    while running > 0 {
+        // Reports already waiting are counted first, so the count left behind is exact.
+        tokio::select! {
+            biased;
+            msg = messages.recv() => match msg {
                 Some(driver::Message::Done { .. }) => running -= 1,
                 Some(_) => {}
                 None => break,
-            }
+            },
+            () = &mut leave => return Abandoned::Left(running),
+            () = &mut deadline => return Abandoned::TimedOut(running),
         }
-    })
-    .await;
-    if stopped.is_err() {
-        eprintln!(
-            "bringup: {running} step(s) did not stop within {}s; check their hosts",
-            ABANDON_GRACE.as_secs()
-        );
     }
-    drv.executor().shutdown().await;
-    ExitCode::from(EXIT_INTERRUPTED)
+    Abandoned::Stopped
 }
 
 fn spawn_approval_prompt(
@@ -610,8 +667,65 @@ fn progress_line(record: &Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::AttemptId;
     use crate::engine::state::{Phase, StepOutcome};
+    use crate::exec::StepResult;
     use crate::runbook::model::ServiceId;
+
+    fn done(attempt: u64) -> driver::Message {
+        driver::Message::Done {
+            attempt: AttemptId(attempt),
+            result: StepResult::error("stopped".into(), Duration::ZERO),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_ends_the_wait_for_abandoned_steps_at_once() {
+        // Two steps were running; one stops, the other never reports. The operator's signal
+        // must end the wait long before the grace (an hour here) would.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tx.send(done(1)).await.expect("channel open");
+        let (signal, signalled) = tokio::sync::oneshot::channel::<()>();
+        signal.send(()).expect("receiver alive");
+        let leave = async {
+            let _ = signalled.await;
+        };
+        let waited = tokio::time::timeout(
+            Duration::from_secs(30),
+            await_stopped(&mut rx, 2, Duration::from_secs(3600), leave),
+        )
+        .await;
+        assert_eq!(waited, Ok(Abandoned::Left(1)));
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn without_a_signal_the_wait_ends_when_every_abandoned_step_is_done() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tx.send(done(1)).await.expect("channel open");
+        tx.send(done(2)).await.expect("channel open");
+        let waited = await_stopped(
+            &mut rx,
+            2,
+            Duration::from_secs(3600),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(waited, Abandoned::Stopped);
+    }
+
+    #[tokio::test]
+    async fn without_a_signal_the_wait_gives_up_after_the_grace() {
+        let (_tx, mut rx) = tokio::sync::mpsc::channel::<driver::Message>(4);
+        let waited = await_stopped(
+            &mut rx,
+            1,
+            Duration::from_millis(10),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(waited, Abandoned::TimedOut(1));
+    }
 
     fn entry(event: Event) -> Entry {
         let ts = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:08:07Z")

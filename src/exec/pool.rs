@@ -68,8 +68,12 @@ struct Inner {
     config: Result<SshConfig, String>,
     permits: Arc<Semaphore>,
     slots: Mutex<HashMap<HostId, Arc<Mutex<Option<Connection>>>>>,
-    /// Unknown keys seen per host, waiting for an operator to accept exactly that key.
+    /// Unknown keys seen per host (the host that offered the key, a jump host included),
+    /// waiting for an operator to accept exactly that key.
     pending: Mutex<HashMap<HostId, OfferedKey>>,
+    /// Hosts whose connection stopped at an unknown key of a jump host on the way: host →
+    /// that jump host (its runbook id, or the ProxyJump spec naming it).
+    stopped_at: Mutex<HashMap<HostId, HostId>>,
     /// Keys recorded under `--accept-new-host-keys`, waiting to be journaled.
     accepted: Mutex<Vec<(HostId, String)>>,
 }
@@ -100,6 +104,7 @@ impl Executor {
                 permits: Arc::new(Semaphore::new(runbook.defaults.concurrency.max(1))),
                 slots: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
+                stopped_at: Mutex::new(HashMap::new()),
                 accepted: Mutex::new(Vec::new()),
             }),
         }
@@ -195,6 +200,21 @@ impl Executor {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(host)
             .cloned()
+    }
+
+    /// The unknown key standing between bringup and `host`: its own, or that of a jump host
+    /// on the way to it, with the id of the host that offered it (the one to accept it for).
+    pub fn host_key_in_the_way(&self, host: &HostId) -> Option<(HostId, known_hosts::OfferedKey)> {
+        let owner = self
+            .inner
+            .stopped_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| host.clone());
+        let key = self.pending_host_key(&owner)?;
+        Some((owner, key))
     }
 
     /// Record the unknown key last offered by `host` in bringup's known_hosts, after an
@@ -299,6 +319,10 @@ impl Inner {
         let target = ssh_config::resolve(&self.runbook, host, config)?;
         match ssh::connect(&target, &self.settings) {
             Ok(mut fresh) => {
+                self.stopped_at
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(host);
                 if !fresh.accepted_keys.is_empty() {
                     // The target's label is its host id; a jump host's is its runbook id or
                     // the ProxyJump spec naming it.
@@ -316,11 +340,25 @@ impl Inner {
                 Ok(())
             }
             Err(refused) => {
+                let mut stopped_at = self
+                    .stopped_at
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                stopped_at.remove(host);
                 if let Some(key) = refused.unknown_key {
+                    // The key belongs to the host that offered it: a jump host's is filed
+                    // under the jump host, so it is shown and accepted as that host's.
+                    let owner = match &*refused.error {
+                        ExecError::UnknownHostKey { host: label, .. } => HostId::new(label),
+                        _ => host.clone(),
+                    };
+                    if owner != *host {
+                        stopped_at.insert(host.clone(), owner.clone());
+                    }
                     self.pending
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(host.clone(), *key);
+                        .insert(owner, *key);
                 }
                 Err(*refused.error)
             }

@@ -1,27 +1,53 @@
-//! The customer-facing status notice: functions available now and still recovering, as of
-//! the journal's last event. Only renders an `Analysis`.
+//! The customer-facing status notice: functions available now, still recovering, and not
+//! checked in this run, as of the journal's last event. Only renders an `Analysis`.
 
 use std::fmt::Write as _;
 
+use crate::engine::ServiceState;
 use crate::export::metrics::{Analysis, Feature};
 
-/// Features split into (available now, still recovering), in runbook order, names deduplicated.
-pub fn split<'a>(a: &'a Analysis) -> (Vec<&'a Feature>, Vec<&'a Feature>) {
+/// The functions of a notice, each in runbook order, names deduplicated.
+#[derive(Debug, Default)]
+pub struct Sections<'a> {
+    /// Every service offering it passed its latest checks.
+    pub available: Vec<&'a Feature>,
+    /// A service offering it was checked (or worked on) in this run and is not back.
+    pub recovering: Vec<&'a Feature>,
+    /// Not failing, but some service offering it was never checked nor touched in this run
+    /// (outside `--only`, or the run ended first): the notice cannot say either way.
+    pub not_checked: Vec<&'a Feature>,
+}
+
+/// Sort each function into its section.
+pub fn split<'a>(a: &'a Analysis) -> Sections<'a> {
+    let untouched = |f: &Feature| {
+        f.checked_at.is_none()
+            && a.services
+                .iter()
+                .any(|s| s.info.id == f.service && s.state == ServiceState::Unknown)
+    };
     let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&Feature> = a
-        .features()
-        .filter(|f| seen.insert(f.name.as_str()))
-        .collect();
-    unique.into_iter().partition(|f| {
+    let mut sections = Sections::default();
+    for f in a.features().filter(|f| seen.insert(f.name.as_str())) {
         // A function offered by several services is available only if all of them pass.
-        a.features()
-            .filter(|g| g.name == f.name)
-            .all(|g| g.available)
-    })
+        let offers: Vec<&Feature> = a.features().filter(|g| g.name == f.name).collect();
+        if offers.iter().all(|g| g.available) {
+            sections.available.push(f);
+        } else if offers.iter().all(|g| g.available || untouched(g)) {
+            sections.not_checked.push(f);
+        } else {
+            sections.recovering.push(f);
+        }
+    }
+    sections
 }
 
 pub fn render(a: &Analysis) -> String {
-    let (up, recovering) = split(a);
+    let Sections {
+        available: up,
+        recovering,
+        not_checked,
+    } = split(a);
     let as_of = a.as_of.map_or_else(
         || "—".to_string(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -39,23 +65,38 @@ pub fn render(a: &Analysis) -> String {
     out.push_str("\n## Still recovering\n\n");
     let checked_any = !up.is_empty() || !recovering.is_empty();
     if !checked_any {
-        // A journal with no service in it says nothing about any function: claim nothing.
+        // A journal with no service checked says nothing about any function: claim nothing.
         out.push_str("- Not known yet: no function has been checked.\n\nWe will update this notice as soon as we know more.\n");
         return out;
     }
-    if recovering.is_empty() {
+    if recovering.is_empty() && not_checked.is_empty() {
         out.push_str("- Nothing: every function is back.\n");
+    } else if recovering.is_empty() {
+        out.push_str("- Nothing among the functions we checked.\n");
     }
     for f in &recovering {
         let _ = writeln!(out, "- {}", f.name);
     }
+    if !not_checked.is_empty() {
+        out.push_str("\n## Not checked in this run\n\n");
+        for f in &not_checked {
+            let _ = writeln!(out, "- {}", f.name);
+        }
+        out.push_str(
+            "\nWe have not checked these functions yet, so this notice does not say whether they are working.\n",
+        );
+    }
     out.push('\n');
-    if recovering.is_empty() {
-        out.push_str("All functions have been restored. Thank you for your patience.\n");
-    } else {
+    if !recovering.is_empty() {
         out.push_str(
             "We are restoring the remaining functions and will update this notice as each comes back.\n",
         );
+    } else if !not_checked.is_empty() {
+        out.push_str(
+            "Every function we checked has been restored. We will update this notice once we have checked the rest.\n",
+        );
+    } else {
+        out.push_str("All functions have been restored. Thank you for your patience.\n");
     }
     out
 }

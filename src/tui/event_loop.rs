@@ -274,14 +274,16 @@ impl Front {
         if !error.contains("unknown host key") {
             return;
         }
-        let Some(key) = self.driver.executor().pending_host_key(host) else {
+        // The key may be a jump host's on the way: it is asked about, accepted and journaled
+        // as that host's, and the services waiting on it are checked again once it is.
+        let Some((host, key)) = self.driver.executor().host_key_in_the_way(host) else {
             return;
         };
         self.key_waits
             .entry(host.clone())
             .or_default()
             .insert(service.clone());
-        if !self.app.host_key_queued(host) {
+        if !self.app.host_key_queued(&host) {
             let address = if key.port == 22 {
                 key.hostname.clone()
             } else {
