@@ -1,11 +1,15 @@
-//! The TUI's host-key prompt against a real OpenSSH sshd on loopback: a check meets an unknown
-//! key, the App asks, `a` accepts exactly the key offered, the journal records it, and the
-//! service is checked again over the now trusted connection.
+//! The TUI's host-key prompt against real OpenSSH sshd on loopback: a check meets an unknown
+//! key (the host's own, or its jump host's), the App asks, `a` accepts exactly the key
+//! offered, the journal records it under the host that offered it, and the service is
+//! checked again over the now trusted connection.
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use bringup::driver::{Driver, Message};
 use bringup::engine::{Engine, EngineOptions, Mode, ServiceState};
@@ -22,45 +26,36 @@ mod front_support;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_host_key_is_asked_about_accepted_with_a_and_the_service_checked_again() {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
+/// A runbook whose one service `web` checks `web-1`; `hosts` holds the `[hosts.*]` tables.
+fn web_runbook(lab: &Lab, hosts: &str) -> PathBuf {
     let path = lab.path("web.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[runbook]
-name = "host key"
+    let text = format!(
+        "[runbook]\nname = \"host key\"\n\n{hosts}\n[[service]]\nid = \"web\"\nname = \"Web\"\ntier = 1\nhosts = [\"web-1\"]\n  [[service.check]]\n  name = \"answers\"\n  run = \"echo ok\"\n"
+    );
+    std::fs::write(&path, text).expect("write runbook");
+    path
+}
 
-[hosts.web-1]
-address = "127.0.0.1"
-port = {port}
-user = "{user}"
-identity = "{key}"
-
-[[service]]
-id = "web"
-name = "Web"
-tier = 1
-hosts = ["web-1"]
-  [[service.check]]
-  name = "answers"
-  run = "echo ok"
-"#,
-            port = sshd.ports[0],
-            user = current_user(),
-            key = lab.client_key.display()
-        ),
+/// `[hosts.<id>]` on a loopback port with the lab's user and client key.
+fn host(lab: &Lab, id: &str, port: u16, jump: Option<&str>) -> String {
+    let jump = jump
+        .map(|j| format!("jump = \"{j}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[hosts.{id}]\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"{}\"\nidentity = \"{}\"\n{jump}\n",
+        current_user(),
+        lab.client_key.display()
     )
-    .expect("write runbook");
-    let runbook = Arc::new(bringup::runbook::load(&path, &[]).expect("valid runbook"));
+}
+
+/// A TUI front over the runbook, started (the opening sweep is under way).
+fn open(lab: &Lab, path: &Path) -> (Front, mpsc::Receiver<Message>, PathBuf) {
+    let runbook = Arc::new(bringup::runbook::load(path, &[]).expect("valid runbook"));
     let journal_path = lab.path("journal.jsonl");
     let journal = JournalWriter::create(&journal_path, &[]).expect("journal");
     let exec = Executor::new(&runbook, lab.options());
     let engine = Engine::new(runbook.clone(), EngineOptions::default());
-    let (driver, mut rx) = Driver::new(engine, journal, exec, "tester".into());
+    let (driver, rx) = Driver::new(engine, journal, exec, "tester".into());
     let info = RunInfo {
         mode: Mode::Incident,
         operator: "tester".into(),
@@ -68,10 +63,15 @@ hosts = ["web-1"]
     };
     let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
     front.start().expect("start");
+    (front, rx, journal_path)
+}
 
+/// The operator is asked, nothing runs before the answer, `a` accepts, and `web` is checked
+/// again and found healthy.
+async fn asked_then_accepted(front: &mut Front, rx: &mut mpsc::Receiver<Message>) {
     let asked = |f: &Front| f.app.overlay() == Some(&Overlay::HostKey);
     assert!(
-        pump_within(&mut front, &mut rx, LIMIT, asked).await,
+        pump_within(front, rx, LIMIT, asked).await,
         "the operator is asked"
     );
     let web = ServiceId::new("web");
@@ -80,28 +80,71 @@ hosts = ["web-1"]
         Some(ServiceState::Healthy),
         "nothing ran on the unknown host"
     );
-
-    press(&mut front, 'a');
-    let healthy = |f: &Front| {
-        f.app.view_of(&ServiceId::new("web")).map(|v| v.state) == Some(ServiceState::Healthy)
-    };
+    press(front, 'a');
+    let healthy = |f: &Front| f.app.view_of(&web).map(|v| v.state) == Some(ServiceState::Healthy);
     assert!(
-        pump_within(&mut front, &mut rx, LIMIT, healthy).await,
+        pump_within(front, rx, LIMIT, healthy).await,
         "checked again after the key was accepted"
     );
+}
 
-    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
-    let key_field = sshd.host_public.split_whitespace().nth(1).expect("key");
-    assert!(recorded.contains(key_field), "{recorded}");
-    let events: Vec<Event> = bringup::journal::read_journal(&journal_path)
+fn journaled(journal: &Path) -> Vec<Event> {
+    bringup::journal::read_journal(journal)
         .expect("journal reads")
         .records
         .into_iter()
         .map(|r| r.event)
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_host_key_is_asked_about_accepted_with_a_and_the_service_checked_again() {
+    let lab = Lab::new();
+    let sshd = lab.sshd(1);
+    let path = web_runbook(&lab, &host(&lab, "web-1", sshd.ports[0], None));
+    let (mut front, mut rx, journal) = open(&lab, &path);
+
+    asked_then_accepted(&mut front, &mut rx).await;
+
+    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
+    let key_field = sshd.host_public.split_whitespace().nth(1).expect("key");
+    assert!(recorded.contains(key_field), "{recorded}");
+    let events = journaled(&journal);
     assert!(events.iter().any(|e| matches!(
         e,
         Event::HostKeyAccepted { host, fingerprint, operator }
             if host.as_str() == "web-1" && *fingerprint == sshd.fingerprint() && operator == "tester"
     )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jump_hosts_unknown_key_is_asked_about_accepted_as_its_own_and_the_service_checked_again()
+{
+    let lab = Lab::new();
+    let bastion = lab.sshd(1);
+    let sshd = lab.sshd(1);
+    // The host behind the jump host is trusted; only the jump host's key is unknown.
+    lab.trust(&sshd);
+    let hosts = host(&lab, "bastion", bastion.ports[0], None)
+        + &host(&lab, "web-1", sshd.ports[0], Some("bastion"));
+    let path = web_runbook(&lab, &hosts);
+    let (mut front, mut rx, journal) = open(&lab, &path);
+
+    asked_then_accepted(&mut front, &mut rx).await;
+
+    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
+    let key_field = bastion.host_public.split_whitespace().nth(1).expect("key");
+    assert!(
+        recorded.contains(&format!(
+            "[127.0.0.1]:{} ssh-ed25519 {key_field}",
+            bastion.ports[0]
+        )),
+        "the jump host's key is recorded at its address: {recorded}"
+    );
+    let events = journaled(&journal);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::HostKeyAccepted { host, fingerprint, operator }
+            if host.as_str() == "bastion" && *fingerprint == bastion.fingerprint() && operator == "tester"
+    )), "the journal records the key as the jump host's: {events:?}");
 }
