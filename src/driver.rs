@@ -21,7 +21,7 @@ use crate::engine::{
 };
 use crate::exec::{Executor, StepResult};
 use crate::journal::{Event, JournalError, JournalWriter};
-use crate::runbook::model::{Runbook, ServiceId, StepAction};
+use crate::runbook::model::{Runbook, ServiceId};
 
 /// How many output lines may wait between a transport and the driver before the transport
 /// waits: a runaway command cannot eat memory.
@@ -633,21 +633,6 @@ pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
         .get(step.index)
         .map(|s| s.name.clone())
         .unwrap_or_default()
-}
-
-/// Whether the step is a `manual` one (front ends show its instruction).
-pub fn is_manual(runbook: &Runbook, step: &StepRef) -> bool {
-    use crate::engine::state::PhaseKey;
-    runbook
-        .services
-        .iter()
-        .find(|s| s.id == step.service)
-        .and_then(|s| match step.phase {
-            PhaseKey::Check | PhaseKey::Verify => s.checks.get(step.index),
-            PhaseKey::Restore => s.restores.get(step.index),
-            PhaseKey::Inject => s.injects.get(step.index),
-        })
-        .is_some_and(|s| matches!(s.action, StepAction::Manual(_)))
 }
 
 /// SPEC's exit code for a finished run: 0 when every selected service is up.

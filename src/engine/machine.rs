@@ -331,13 +331,6 @@ impl Engine {
             && self.services.values().all(|v| v.waiting.is_none())
     }
 
-    /// Whether `id` is part of the run (`--only`, or every service when none is given).
-    pub fn is_selected(&self, id: &ServiceId) -> bool {
-        self.services
-            .get_index_of(id)
-            .is_some_and(|si| self.selected[si])
-    }
-
     fn operator_check(&mut self, id: &ServiceId, out: &mut Vec<Effect>) {
         let Some(si) = self.services.get_index_of(id) else {
             return;

@@ -558,11 +558,6 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
-/// `08:14:03` (UTC).
-pub fn hms(t: DateTime<Utc>) -> String {
-    t.format("%H:%M:%S").to_string()
-}
-
 /// `2026-11-22 08:14:03 UTC`.
 pub fn full_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()

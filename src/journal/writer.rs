@@ -51,14 +51,6 @@ impl ManualClock {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = t;
     }
-
-    pub fn advance(&self, d: chrono::TimeDelta) {
-        let mut t = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *t += d;
-    }
 }
 
 impl Clock for ManualClock {

@@ -36,10 +36,6 @@ impl Theme {
         value.is_some_and(|v| !v.is_empty())
     }
 
-    pub fn has_color(self) -> bool {
-        self.color
-    }
-
     fn fg(self, color: Color) -> Style {
         if self.color {
             Style::new().fg(color)
