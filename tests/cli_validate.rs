@@ -425,3 +425,15 @@ fn an_endless_file_is_refused_at_a_size_cap_instead_of_eating_memory() {
             "cannot read runbook '/dev/zero': it is larger than 64 MB",
         ));
 }
+
+#[test]
+fn opening_a_missing_runbook_without_a_terminal_names_the_file_not_the_terminal() {
+    bringup()
+        .arg("tests/runbooks/no-such-runbook.toml")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read runbook 'tests/runbooks/no-such-runbook.toml'",
+        ))
+        .stderr(predicate::str::contains("needs a terminal").not());
+}

@@ -83,18 +83,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
-    // Before anything is journaled: a run that cannot be shown must not start.
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        say!(
-            "bringup: the TUI needs a terminal; for a headless run use `bringup run {}`",
-            path.display()
-        );
-        return ExitCode::from(EXIT_BAD_INPUT);
-    }
+    // A bad runbook is reported first, terminal or not.
     let runbook = match session::load_runbook(path, args) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
+    // Before anything is journaled: a run that cannot be shown must not start.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        say!(
+            "bringup: the TUI needs a terminal; for a headless run use `bringup run '{}'`",
+            path.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     // A resumed run shows its history: read it before the session appends to it.
     let history = match &args.resume {
         Some(resume) => journal::read_journal(resume)

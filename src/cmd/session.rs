@@ -39,7 +39,7 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
     if !unset.is_empty() {
         let flags: Vec<String> = unset.iter().map(|k| format!("--var {k}=…")).collect();
         eprintln!(
-            "bringup: secret variable(s) {} of {} have no value; pass {} (secrets are shown as *** everywhere)",
+            "bringup: secret variable(s) {} of '{}' have no value; pass {} (secrets are shown as *** everywhere)",
             unset
                 .iter()
                 .map(|k| format!("'{k}'"))
@@ -57,7 +57,7 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
                 .map(|s| format!("; did you mean '{s}'?"))
                 .unwrap_or_default();
             eprintln!(
-                "bringup: --only '{only}' is not a service of {}{hint}",
+                "bringup: --only '{only}' is not a service of '{}'{hint}",
                 path.display()
             );
             return Err(ExitCode::from(EXIT_BAD_INPUT));
