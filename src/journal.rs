@@ -2,6 +2,7 @@
 //! Reports made from a journal live in `export`; nothing here formats for people.
 
 pub mod event;
+pub mod files;
 pub mod mask;
 pub mod record;
 pub mod replay;
@@ -9,6 +10,7 @@ pub mod verify;
 pub mod writer;
 
 pub use event::{CheckInfo, Event, OutputFile, ServiceInfo};
+pub use files::JournalLock;
 pub use record::{GENESIS, Record};
 pub use replay::{Replay, RunbookMismatch, check_runbook, replay};
 pub use verify::{

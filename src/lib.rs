@@ -10,6 +10,7 @@ pub mod exec;
 pub mod export;
 pub mod journal;
 pub mod runbook;
+pub mod text;
 pub mod tui;
 
 /// The version recorded in every journal's `run_started`.

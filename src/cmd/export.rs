@@ -1,14 +1,24 @@
-//! `bringup export`: read a journal, warn if it does not verify, write the chosen report.
+//! `bringup export`: read a journal, warn if it does not verify, write the chosen report:
+//! to stdout made terminal-safe, or with `-o` atomically to a file that is no journal.
 
-use std::io::Write as _;
-use std::path::Path;
+use std::borrow::Cow;
+use std::io::{BufRead as _, Write as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, ExportFormat};
 use crate::cmd::EXIT_BAD_INPUT;
 use crate::journal::verify::{Journal, read_journal};
 
 pub fn export(args: &ExportArgs) -> ExitCode {
+    // Before anything is read or rendered: a refused target is refused however the journal is.
+    if let Some(out) = &args.output
+        && let Err(why) = check_target(out, &args.journal)
+    {
+        eprintln!("bringup: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let journal = match read_journal(&args.journal) {
         Ok(j) => j,
         Err(e) => {
@@ -37,16 +47,17 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         }
     };
     let written = if let Some(out) = &args.output {
-        std::fs::write(out, text.as_bytes()).map_err(|e| {
+        write_atomically(out, text.as_bytes()).map_err(|e| {
             format!(
                 "cannot write '{}': {e}; check the folder exists and is writable",
                 out.display()
             )
         })
     } else {
+        let shown = terminal_safe(&text, args.format);
         let mut stdout = std::io::stdout().lock();
         stdout
-            .write_all(text.as_bytes())
+            .write_all(shown.as_bytes())
             .and_then(|()| stdout.flush())
             .map_err(|e| format!("cannot write to stdout: {e}"))
     };
@@ -57,6 +68,118 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// The report as it may reach a terminal. Stdout is treated so whether or not it is one: a
+/// pipe often ends at one (`| less -R`, `| tail`), and `-o FILE` is there for the format's own
+/// bytes. JSON stays the same JSON (controls as `\u` escapes); the other formats show
+/// control characters and escape sequences as visible text.
+fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
+    match format {
+        ExportFormat::Json => crate::text::json_escape_controls(text),
+        ExportFormat::Markdown | ExportFormat::Status | ExportFormat::Html | ExportFormat::Csv => {
+            crate::text::visible(text)
+        }
+    }
+}
+
+/// Refuse an `-o` target that is the input itself (by device and inode, so `./J`, `J/../J`
+/// and links count), any bringup journal, or a path inside a journal's side folder.
+fn check_target(out: &Path, input: &Path) -> Result<(), String> {
+    let refused = |what: String| {
+        Err(format!(
+            "will not write the report to '{}': {what}; pass another file with -o",
+            out.display()
+        ))
+    };
+    if let Ok(target) = std::fs::metadata(out) {
+        if let Ok(source) = std::fs::metadata(input)
+            && (target.dev(), target.ino()) == (source.dev(), source.ino())
+        {
+            return refused(format!(
+                "it is the journal being exported, '{}'",
+                input.display()
+            ));
+        }
+        if target.is_file() && is_journal(out) {
+            return refused("it is a bringup journal".to_string());
+        }
+    }
+    if let Some(journal) = side_folder_owner(out) {
+        return refused(format!(
+            "it is inside the side folder of the journal '{}'",
+            journal.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the file's first line is a journal's first event (`"seq":1`, `run_started`) or
+/// any journal line with its hash chain envelope.
+fn is_journal(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    // A journal's first line is small; a report's first line is not read past this.
+    let mut reader = std::io::BufReader::new(std::io::Read::take(file, 1 << 20));
+    if reader.read_until(b'\n', &mut first).is_err() {
+        return false;
+    }
+    crate::journal::record::Envelope::parse(first.trim_ascii_end())
+        .is_ok_and(|env| env.seq >= 1 && env.hash.len() == 64)
+}
+
+/// The journal whose `<journal>.d` folder holds `out` (at any depth), if any. Ancestors are
+/// resolved, so a link into a side folder counts too.
+fn side_folder_owner(out: &Path) -> Option<PathBuf> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = std::fs::canonicalize(parent).ok()?;
+    let mut folders: Vec<PathBuf> = parent.ancestors().map(Path::to_path_buf).collect();
+    // `out` itself may be a side folder (or a link to one) the report would replace.
+    if let Ok(resolved) = std::fs::canonicalize(out)
+        && resolved.is_dir()
+    {
+        folders.push(resolved);
+    }
+    folders.into_iter().find_map(|dir| {
+        let name = dir.file_name()?.to_str()?;
+        let stem = name.strip_suffix(".d")?;
+        let journal = dir.with_file_name(stem);
+        is_journal(&journal).then_some(journal)
+    })
+}
+
+/// Write through a temporary file beside `out` and rename it into place, so a failed export
+/// never leaves half a report, and a link at `out` is replaced, not written through.
+fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = out.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// A report of no events from a file that is no journal (empty, a runbook, a log) would look

@@ -18,6 +18,7 @@ use crate::engine::{Decision, Input, ManualOutcome, ServiceState, StepRef};
 use crate::export::describe::{Described, ENGINE, Tone, describe};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook};
+use crate::text::visible;
 
 /// How long running steps get to stop on their hosts when the journal fails.
 const ABANDON_GRACE: Duration = Duration::from_secs(15);
@@ -487,7 +488,7 @@ fn spawn_manual_prompt(
 /// Print a prompt and read one trimmed line; `None` at end of input.
 fn ask_line(prompt: &str) -> Option<String> {
     let mut stderr = std::io::stderr();
-    let _ = stderr.write_all(prompt.as_bytes());
+    let _ = stderr.write_all(visible(prompt).as_bytes());
     let _ = stderr.flush();
     let mut line = String::new();
     match std::io::stdin().read_line(&mut line) {
@@ -525,7 +526,7 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
                             format!("(manual) {}", expanded.shown)
                         }
                     };
-                    let _ = writeln!(out, "    {host}: {shown}");
+                    let _ = writeln!(out, "    {host}: {}", visible(&shown));
                 }
             }
         }
@@ -561,7 +562,7 @@ async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
             },
             Err(e) => {
                 failures += 1;
-                println!("  ✗ {host}: {e}");
+                println!("  ✗ {host}: {}", visible(&e.to_string()));
             }
         }
     }
@@ -591,9 +592,14 @@ struct Printer {
 impl Printer {
     fn notice(&self, notice: &Notice) {
         match (self.format, notice) {
+            // Piped, the lines are the journal's own bytes (they verify); serde escapes C0.
+            // On a terminal, DEL, C1 and bidi controls are escaped too: same JSON value.
+            (RunFormat::Json, Notice::Journaled(record)) if std::io::stdout().is_terminal() => {
+                println!("{}", crate::text::json_escape_controls(&record.line));
+            }
             (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
             (RunFormat::Text, Notice::Journaled(record)) => {
-                println!("{}", progress_line(record));
+                println!("{}", visible(&progress_line(record)));
             }
             _ => {}
         }
@@ -627,7 +633,7 @@ impl Printer {
                 id.as_str(),
                 tier,
                 state.as_str(),
-                reason
+                visible(&reason)
             );
         }
     }

@@ -118,6 +118,9 @@ impl Session {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
                 ExitCode::from(EXIT_BAD_INPUT)
             };
+            // Locked before it is read: what is replayed is all there is, and no other run
+            // appends while this one decides.
+            let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;
             let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
             let replayed = journal::replay(&recorded.records, &runbook);
             let forced = match journal::check_runbook(&replayed, &runbook) {
@@ -133,7 +136,9 @@ impl Session {
                 }
                 Err(e) => return Err(bad(&e)),
             };
-            let (writer, report) = JournalWriter::resume(resume, &secrets).map_err(|e| bad(&e))?;
+            let (writer, report) =
+                JournalWriter::resume_locked(lock, &secrets, Box::new(journal::SystemClock))
+                    .map_err(|e| bad(&e))?;
             for warning in report.warnings() {
                 eprintln!("bringup: warning: {warning}");
             }
@@ -215,7 +220,9 @@ fn create_default(
     let mut n = 1;
     loop {
         match JournalWriter::create(&path, secrets) {
-            Err(journal::JournalError::Exists(_)) if n < SAME_SECOND_RUNS => {
+            Err(journal::JournalError::Exists(_) | journal::JournalError::Locked { .. })
+                if n < SAME_SECOND_RUNS =>
+            {
                 n += 1;
                 let stem = first.file_stem().unwrap_or_default().to_string_lossy();
                 path = first.with_file_name(format!("{stem}-{n}.jsonl"));
@@ -236,11 +243,21 @@ fn log_path(args: &OpenArgs, journal: &Path) -> PathBuf {
 
 /// Diagnostics go to a file, never to the screen (the TUI owns it). Level from `RUST_LOG`.
 fn init_log(path: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok()?;
+    let file = match journal::files::open_log(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) {
+                "it is a symbolic link, which bringup does not follow".to_string()
+            } else {
+                e.to_string()
+            };
+            eprintln!(
+                "bringup: warning: cannot open the log '{}': {why}; diagnostics are not kept (choose another with --log-file)",
+                path.display()
+            );
+            return None;
+        }
+    };
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

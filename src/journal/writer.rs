@@ -1,9 +1,10 @@
 //! The one writer of a journal file: masks secrets, chains and hashes each event, appends
 //! it, and fsyncs before returning for events something waits on. Never rewrites a
-//! complete line; the only truncation is of a torn tail when a journal is reopened.
+//! complete line; the only truncation is of a torn tail when a journal is reopened. Holds
+//! the journal's lock for its whole life (see `files.rs`), so it is the only writer.
 
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use crate::journal::event::{Event, OutputFile};
+use crate::journal::files::{self, JournalLock};
 use crate::journal::mask::Masker;
 use crate::journal::record::{self, GENESIS};
 use crate::journal::verify::{self, ReadError, Report};
@@ -78,11 +80,27 @@ pub enum JournalError {
         "journal '{path}' does not verify ({problem}); it cannot be continued — run `bringup verify` on it"
     )]
     Broken { path: PathBuf, problem: String },
+    #[error(
+        "journal '{path}' is being written by another bringup run ({}); wait for it to end or stop it, then --resume",
+        holder_text(*.pid)
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error(
+        "'{path}' {why}; bringup writes nothing through it — remove it, or choose another --journal"
+    )]
+    UnsafePath { path: PathBuf, why: String },
     #[error("cannot encode an event: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+fn holder_text(pid: Option<u32>) -> String {
+    pid.map_or_else(
+        || "pid not recorded yet".to_string(),
+        |p| format!("pid {p}"),
+    )
+}
 
 /// What one append wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +139,7 @@ pub fn side_dir(journal: &Path) -> PathBuf {
 
 pub struct JournalWriter {
     path: PathBuf,
-    file: File,
+    lock: JournalLock,
     seq: u64,
     prev: String,
     masker: Masker,
@@ -143,7 +161,8 @@ impl std::fmt::Debug for JournalWriter {
 }
 
 impl JournalWriter {
-    /// Start a new journal (its folder is created); refuses to overwrite an existing file.
+    /// Start a new journal (its folder is created 0700, the file 0600) and lock it; refuses
+    /// an existing file (`Locked` when a run holds it) and a side folder that is a link.
     pub fn create(path: &Path, secrets: &[String]) -> Result<JournalWriter> {
         Self::create_with_clock(path, secrets, Box::new(SystemClock))
     }
@@ -153,28 +172,25 @@ impl JournalWriter {
         secrets: &[String],
         clock: Box<dyn Clock>,
     ) -> Result<JournalWriter> {
-        let io_err = |source| JournalError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io_err)?;
+            files::create_dirs(dir)?;
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    JournalError::Exists(path.to_path_buf())
-                } else {
-                    io_err(e)
-                }
-            })?;
+        files::check_side_dir(path)?;
+        let file = files::create_new(path).map_err(|e| match e {
+            JournalError::Exists(_) => match files::locked_by(path) {
+                Some(pid) => JournalError::Locked {
+                    path: path.to_path_buf(),
+                    pid,
+                },
+                None => e,
+            },
+            e => e,
+        })?;
         sync_parent(path);
+        let lock = JournalLock::take(file, path)?;
         Ok(JournalWriter {
             path: path.to_path_buf(),
-            file,
+            lock,
             seq: 0,
             prev: GENESIS.to_string(),
             masker: Masker::new(secrets),
@@ -185,8 +201,9 @@ impl JournalWriter {
         })
     }
 
-    /// Reopen a journal to continue it: verify it, cut away a torn last line (reported in
-    /// the returned `Report`), and continue `seq` and `prev` from the last complete line.
+    /// Reopen a journal to continue it: lock it, verify it, cut away a torn last line
+    /// (reported in the returned `Report`), and continue `seq` and `prev` from the last
+    /// complete line.
     pub fn resume(path: &Path, secrets: &[String]) -> Result<(JournalWriter, Report)> {
         Self::resume_with_clock(path, secrets, Box::new(SystemClock))
     }
@@ -196,6 +213,18 @@ impl JournalWriter {
         secrets: &[String],
         clock: Box<dyn Clock>,
     ) -> Result<(JournalWriter, Report)> {
+        Self::resume_locked(JournalLock::acquire(path)?, secrets, clock)
+    }
+
+    /// As [`JournalWriter::resume`], with the lock already taken (so what was read of the
+    /// journal before, under the lock, is still all there is).
+    pub fn resume_locked(
+        lock: JournalLock,
+        secrets: &[String],
+        clock: Box<dyn Clock>,
+    ) -> Result<(JournalWriter, Report)> {
+        let path = lock.path().to_path_buf();
+        let path = path.as_path();
         let report = verify::verify(path)?;
         if let Some(p) = report.first_problem() {
             return Err(JournalError::Broken {
@@ -207,7 +236,8 @@ impl JournalWriter {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new().append(true).open(path).map_err(io_err)?;
+        let mut lock = lock;
+        let file = lock.file_mut();
         if report.torn.is_some() {
             file.set_len(report.complete_len).map_err(io_err)?;
         }
@@ -219,7 +249,7 @@ impl JournalWriter {
         file.sync_data().map_err(io_err)?;
         let writer = JournalWriter {
             path: path.to_path_buf(),
-            file,
+            lock,
             seq: report.last_seq,
             prev: report
                 .last_hash
@@ -288,7 +318,7 @@ impl JournalWriter {
         if let Err(e) = self.io(|f| f.write_all(&bytes)) {
             // Never leave half a line for the next append to continue: cut back to the
             // last complete line (best effort; `verify` reports a torn tail otherwise).
-            let _ = self.file.set_len(self.len);
+            let _ = self.lock.file().set_len(self.len);
             return Err(e);
         }
         self.unsynced = true;
@@ -297,7 +327,7 @@ impl JournalWriter {
         {
             // `Err` must mean "not recorded" (the caller will not act on it), and seq and
             // prev stay where they were: take the line back out so the chain still holds.
-            let _ = self.file.set_len(self.len);
+            let _ = self.lock.file().set_len(self.len);
             return Err(e);
         }
         self.len += bytes.len() as u64;
@@ -353,8 +383,7 @@ impl JournalWriter {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(io_err)?;
-        let mut f = File::create(&path).map_err(io_err)?;
+        let mut f = files::create_side_file(&self.path, &name)?;
         f.write_all(bytes).map_err(io_err)?;
         f.sync_data().map_err(io_err)?;
         let dir_name = dir
@@ -378,7 +407,7 @@ impl JournalWriter {
     }
 
     fn io(&mut self, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
-        f(&mut self.file).map_err(|source| JournalError::Io {
+        f(self.lock.file_mut()).map_err(|source| JournalError::Io {
             path: self.path.clone(),
             source,
         })

@@ -51,7 +51,7 @@ impl OutputBuffer {
     }
 
     fn push_line(&mut self, line: &str, cap: usize) -> (usize, usize) {
-        let clean = sanitize(line);
+        let clean = crate::text::visible_line(line);
         let line = clip(&clean);
         let added = line.len() + LINE_OVERHEAD;
         self.lines.push_back(line.to_owned());
@@ -73,47 +73,6 @@ impl OutputBuffer {
         self.open_line = false;
         std::mem::take(&mut self.bytes)
     }
-}
-
-/// Terminal escape sequences and control characters would act on the operator's terminal:
-/// drop them (colors included); tabs become spaces.
-fn sanitize(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(line);
-    }
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\t' => out.push_str("    "),
-            '\u{1b}' => match chars.next() {
-                // CSI: parameters, then one final byte in '@'..='~'.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 fn clip(line: &str) -> &str {
@@ -179,7 +138,11 @@ impl OutputStore {
             if let Some(last) = buf.lines.back_mut() {
                 let before = last.len();
                 let room = MAX_LINE_CHARS.saturating_sub(last.chars().count());
-                let clean = sanitize(head);
+                let head = match tail {
+                    Some(_) => head.strip_suffix('\r').unwrap_or(head),
+                    None => head,
+                };
+                let clean = crate::text::visible_line(head);
                 last.push_str(clip_to(&clean, room));
                 added += last.len() - before;
                 buf.bytes += last.len() - before;
@@ -298,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn escape_sequences_and_control_characters_are_removed() {
+    fn escape_sequences_and_control_characters_are_shown_as_visible_text() {
         let mut s = OutputStore::default();
         let h = HostId::new("h1");
         s.push(
@@ -306,7 +269,10 @@ mod tests {
             &h,
             "\u{1b}[31mred\u{1b}[0m\tx\u{7}\u{1b}]0;title\u{7}!\n",
         );
-        assert_eq!(all(s.get(&step(0), &h).expect("buffer")), ["red    x!"]);
+        assert_eq!(
+            all(s.get(&step(0), &h).expect("buffer")),
+            ["\\x1b[31mred\\x1b[0m    x\\x07\\x1b]0;title\\x07!"]
+        );
     }
 
     #[test]
