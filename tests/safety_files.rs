@@ -402,6 +402,36 @@ fn a_side_folder_that_is_a_symbolic_link_is_refused_and_nothing_is_written_throu
 }
 
 #[test]
+fn a_log_or_a_resumed_journal_that_is_a_symbolic_link_is_not_written_through() {
+    let rig = Rig::new(&slow(0));
+    let target = rig.path("precious");
+    std::fs::write(&target, "keep").expect("write");
+    std::fs::create_dir_all(rig.path("journal")).expect("mkdir");
+    std::os::unix::fs::symlink(&target, rig.path("journal/bringup.log")).expect("symlink");
+    let run = output(&mut rig.run(false));
+    assert_code(&run, 0);
+    assert!(
+        stderr(&run).contains("cannot open the log") && stderr(&run).contains("symbolic link"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
+
+    let moved = rig.path("real.jsonl");
+    std::fs::rename(&rig.journal, &moved).expect("move journal");
+    std::os::unix::fs::symlink(&moved, &rig.journal).expect("symlink");
+    let before = sha256(&moved);
+    let resumed = output(&mut rig.run(true));
+    assert_code(&resumed, 2);
+    assert!(
+        stderr(&resumed).contains(&format!("'{}' is a symbolic link", rig.journal.display())),
+        "{}",
+        stderr(&resumed)
+    );
+    assert_eq!(sha256(&moved), before);
+}
+
+#[test]
 fn export_o_refuses_the_journal_itself_its_side_folder_and_another_journal() {
     let rig = Rig::new(&slow(0));
     assert_code(&output(&mut rig.run(false)), 0);
