@@ -68,6 +68,24 @@ impl Validator<'_> {
                         .help("remove 'jump', or set transport = \"ssh\""),
                     );
                     None
+                } else if raw[name.as_str()]
+                    .1
+                    .transport
+                    .as_ref()
+                    .is_some_and(|t| t.get_ref() == "local")
+                {
+                    // A local host has no sshd to forward through; connecting would fail
+                    // on every host behind it, at run time instead of now.
+                    self.error(
+                        Diag::new(
+                            j.span(),
+                            format!(
+                                "jump host '{name}' of host '{id}' runs locally (transport = \"local\"); it cannot forward SSH"
+                            ),
+                        )
+                        .help("name an SSH host as 'jump', or remove 'jump' to connect directly"),
+                    );
+                    None
                 } else {
                     Some(HostId::new(name.clone()))
                 }
