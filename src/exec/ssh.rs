@@ -122,16 +122,24 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
     session.set_timeout(millis(settings.connect_timeout));
     session.set_tcp_stream(socket);
 
-    let known = known_hosts::known_keys(
+    let known = known_hosts::lookup(
         &session,
         &settings.known_hosts,
         &target.hostname,
         target.port,
     );
+    for ca in &known.authorities {
+        tracing::info!(
+            host = %target.label,
+            entry = %ca.location(),
+            "@cert-authority line ignored: host certificates cannot be verified, only the host's own key in known_hosts counts"
+        );
+    }
     if let Ok(supported) = session.supported_algs(MethodType::HostKey)
-        && let Some(order) = known_hosts::preferred_algorithms(&known, &supported)
+        && let Some(order) = known_hosts::preferred_algorithms(&known.known, &supported)
+        && let Err(e) = session.method_pref(MethodType::HostKey, &order)
     {
-        let _ = session.method_pref(MethodType::HostKey, &order);
+        tracing::warn!(host = %target.label, %order, "cannot prefer the known host key types: {e}");
     }
     session
         .handshake()
@@ -179,7 +187,7 @@ fn check_host_key(
     session: &Session,
     target: &Target,
     settings: &Settings,
-    known: &[known_hosts::KnownKey],
+    known: &known_hosts::HostKeys,
 ) -> Result<Option<String>, Refused> {
     let Some((blob, kind)) = session.host_key() else {
         return Err(ExecError::Other {
@@ -196,12 +204,26 @@ fn check_host_key(
     };
     match known_hosts::verdict(known, &offered) {
         Verdict::Known => Ok(None),
+        Verdict::Revoked { entry } => {
+            tracing::warn!(host = %target.label, fingerprint = %offered.fingerprint(), entry = %entry.location(), "revoked host key offered");
+            Err(ExecError::RevokedHostKey {
+                host: target.label.clone(),
+                address: target.address(),
+                fingerprint: offered.fingerprint(),
+                entry: entry.location(),
+            }
+            .into())
+        }
         Verdict::Changed { known } => Err(ExecError::ChangedHostKey {
             host: target.label.clone(),
             address: target.address(),
-            known: known_hosts::fingerprint(&known.blob),
-            offered: offered.fingerprint(),
-            file: known.file.display().to_string(),
+            known: format!(
+                "{} {}",
+                known.key_type,
+                known_hosts::fingerprint(&known.blob)
+            ),
+            offered: format!("{} {}", offered.key_type, offered.fingerprint()),
+            file: known.location(),
         }
         .into()),
         Verdict::Unknown if settings.accept_new_host_keys => {
