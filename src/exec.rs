@@ -117,6 +117,16 @@ pub enum ExecError {
         offered: String,
         file: String,
     },
+    #[error(
+        "host '{host}': host key {fingerprint} at '{address}' is REVOKED ('{entry}' marks it @revoked); nothing runs there, and --accept-new-host-keys cannot accept it. Give the host a new key and record that one"
+    )]
+    RevokedHostKey {
+        host: String,
+        address: String,
+        fingerprint: String,
+        /// `file:line` of the `@revoked` entry.
+        entry: String,
+    },
     #[error("host '{host}' is not in the runbook's [hosts]")]
     UnknownHost { host: String },
     #[error("host '{host}': {reason}")]

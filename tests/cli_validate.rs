@@ -198,6 +198,47 @@ fn bad_duration_shows_the_value_and_the_accepted_forms() {
 }
 
 #[test]
+fn ambiguous_or_missing_duration_units_are_errors_that_list_the_units() {
+    let e = invalid("ambiguous-duration.toml");
+    assert_has(
+        &e,
+        &[
+            "ambiguous-duration.toml:2:15: error: bad duration '1w': unknown unit 'w'",
+            "ambiguous-duration.toml:9:7: error: bad duration '2M': unknown unit 'M' ('M' could mean minutes or months)",
+            "ambiguous-duration.toml:13:13: error: bad duration '1y': unknown unit 'y'",
+            "ambiguous-duration.toml:18:13: error: bad duration '30': no unit",
+            "help: units are ms, s, m, h and d",
+            "4 problems found",
+        ],
+    );
+}
+
+#[test]
+fn a_zero_timeout_and_a_sub_second_connect_timeout_are_errors_naming_the_minimum() {
+    let e = invalid("too-short-timeout.toml");
+    assert_has(
+        &e,
+        &[
+            "too-short-timeout.toml:2:19: error: connect_timeout '500ms' is too short",
+            "the minimum is '1s'",
+            "too-short-timeout.toml:12:13: error: timeout '0s' is too short",
+            "the minimum is '100ms'",
+        ],
+    );
+}
+
+#[test]
+fn a_local_host_cannot_be_a_jump_host() {
+    assert_has(
+        &invalid("local-jump.toml"),
+        &[
+            "local-jump.toml:6:8: error: jump host 'operator' of host 'a' runs locally",
+            "name an SSH host as 'jump'",
+        ],
+    );
+}
+
+#[test]
 fn a_step_needs_exactly_one_of_run_and_manual() {
     assert_has(
         &invalid("run-and-manual.toml"),

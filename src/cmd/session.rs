@@ -74,6 +74,7 @@ pub fn selected(_runbook: &Runbook, only: &[String], id: &ServiceId) -> bool {
 pub fn executor(runbook: &Runbook, args: &OpenArgs) -> Result<Executor, ExitCode> {
     let options = ExecOptions {
         accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout: runbook.defaults.connect_timeout,
         ..ExecOptions::default()
     };
     Ok(Executor::new(runbook, options))

@@ -33,10 +33,14 @@ pub struct ExecOptions {
     pub user_known_hosts: Option<PathBuf>,
     /// `~/.ssh/config` unless set.
     pub ssh_config: Option<PathBuf>,
-    /// TCP connect, handshake and authentication, each.
+    /// TCP connect, handshake and authentication together, per hop (a jump host's own
+    /// connection gets as long again).
     pub connect_timeout: Duration,
-    /// SSH keepalive interval while a command runs.
+    /// SSH keepalive interval while a command runs; a live host answers each one.
     pub keepalive: Duration,
+    /// Intervals of silence (no answer to keepalives) after which the connection counts as
+    /// lost and the running step ends `error`, "connection lost; outcome unknown".
+    pub keepalive_max: u32,
     /// Try the ssh-agent (when `SSH_AUTH_SOCK` is set) before key files.
     pub use_agent: bool,
 }
@@ -49,7 +53,8 @@ impl Default for ExecOptions {
             user_known_hosts: None,
             ssh_config: None,
             connect_timeout: Duration::from_secs(10),
-            keepalive: Duration::from_secs(15),
+            keepalive: Duration::from_secs(5),
+            keepalive_max: 3,
             use_agent: true,
         }
     }
@@ -95,6 +100,7 @@ impl Executor {
                 settings: Settings {
                     connect_timeout: options.connect_timeout,
                     keepalive: options.keepalive,
+                    keepalive_max: options.keepalive_max,
                     use_agent: options.use_agent,
                     accept_new_host_keys: options.accept_new_host_keys,
                     known_hosts: known_files,
@@ -182,7 +188,8 @@ impl Executor {
             let mut conn = slot
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            inner.ensure_connected(&host, &mut conn)
+            // A dry run's probe has no cancel token of its own; connect_timeout bounds it.
+            inner.ensure_connected(&host, &mut conn, &CancellationToken::new())
         })
         .await
         .map_err(|e| ExecError::Other {
@@ -308,6 +315,7 @@ impl Inner {
         &self,
         host: &HostId,
         conn: &mut Option<Connection>,
+        cancel: &CancellationToken,
     ) -> Result<(), ExecError> {
         if conn.is_some() {
             return Ok(());
@@ -317,7 +325,7 @@ impl Inner {
             reason: reason.clone(),
         })?;
         let target = ssh_config::resolve(&self.runbook, host, config)?;
-        match ssh::connect(&target, &self.settings) {
+        match ssh::connect(&target, &self.settings, cancel) {
             Ok(mut fresh) => {
                 self.stopped_at
                     .lock()
@@ -382,7 +390,7 @@ impl Inner {
         let mut reconnected = false;
         loop {
             let fresh = conn.is_none();
-            if let Err(e) = self.ensure_connected(host, &mut conn) {
+            if let Err(e) = self.ensure_connected(host, &mut conn, cancel) {
                 return StepResult::error(e.to_string(), started.elapsed());
             }
             let Some(open) = conn.as_ref() else {

@@ -4,13 +4,14 @@
 //! It must not accept a changed host key, ask for a password, or decide whether a step passed.
 
 use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use socket2::{Domain, Protocol, Socket, Type};
 use ssh2::{BlockDirections, ExtendedData, MethodType, Session};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
@@ -35,6 +36,8 @@ const PGID_MARKER: &str = "bringup-pgid=";
 pub struct Settings {
     pub connect_timeout: Duration,
     pub keepalive: Duration,
+    /// Keepalive intervals of silence after which a host counts as lost.
+    pub keepalive_max: u32,
     pub use_agent: bool,
     pub accept_new_host_keys: bool,
     /// Files whose keys are trusted: the user's known_hosts, then bringup's.
@@ -96,22 +99,64 @@ fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
+/// How long connecting to one host may take, and the token that stops it at once.
+struct Budget<'a> {
+    deadline: Instant,
+    limit: Duration,
+    cancel: &'a CancellationToken,
+}
+
+impl Budget<'_> {
+    /// Whether connecting may go on; the error says why not, naming the `stage`.
+    fn check(&self, stage: &str) -> Result<(), String> {
+        if self.cancel.is_cancelled() {
+            return Err(format!("cancelled during the {stage}; nothing ran"));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(format!(
+                "no answer within connect_timeout {} (during the {stage}); check that the host is up and sshd answers there",
+                humantime::format_duration(self.limit)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The longest one wait may take before the token and the deadline are looked at again.
+    fn slice(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(Instant::now())
+            .min(POLL_SLICE)
+    }
+}
+
+/// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`) on a non-blocking session.
+fn would_block(e: &ssh2::Error) -> bool {
+    e.code() == ssh2::ErrorCode::Session(-37)
+}
+
 /// Open, verify and authenticate a session to `target` (through its jump hosts, if any).
-pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refused> {
-    let connect_err = |reason: String| ExecError::Connect {
-        host: target.label.clone(),
-        address: target.address(),
-        reason,
+/// Each hop gets `settings.connect_timeout` for TCP connect, handshake and authentication
+/// together; `cancel` stops the TCP connect and the handshake within a poll slice.
+pub fn connect(
+    target: &Target,
+    settings: &Settings,
+    cancel: &CancellationToken,
+) -> Result<Connection, Refused> {
+    let connect_err = |reason: String| connect_error(target, reason);
+    let budget = Budget {
+        deadline: super::deadline_after(Instant::now(), settings.connect_timeout),
+        limit: settings.connect_timeout,
+        cancel,
     };
     let mut accepted_keys = Vec::new();
     let (socket, tunnel): (OwnedFd, Option<Tunnel>) = match &target.jump {
         Some(jump) => {
-            let (end, tunnel, on_the_way) = Tunnel::open(jump, settings, target)?;
+            let (end, tunnel, on_the_way) = Tunnel::open(jump, settings, target, cancel)?;
             accepted_keys = on_the_way;
             (OwnedFd::from(end), Some(tunnel))
         }
         None => (
-            OwnedFd::from(tcp_connect(target, settings.connect_timeout).map_err(connect_err)?),
+            OwnedFd::from(tcp_connect(target, &budget).map_err(connect_err)?),
             None,
         ),
     };
@@ -119,30 +164,51 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
         .try_clone()
         .map_err(|e| connect_err(format!("cannot duplicate the socket: {e}")))?;
     let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
-    session.set_timeout(millis(settings.connect_timeout));
     session.set_tcp_stream(socket);
 
-    let known = known_hosts::known_keys(
+    let known = known_hosts::lookup(
         &session,
         &settings.known_hosts,
         &target.hostname,
         target.port,
     );
-    if let Ok(supported) = session.supported_algs(MethodType::HostKey)
-        && let Some(order) = known_hosts::preferred_algorithms(&known, &supported)
-    {
-        let _ = session.method_pref(MethodType::HostKey, &order);
+    for ca in &known.authorities {
+        tracing::info!(
+            host = %target.label,
+            entry = %ca.location(),
+            "@cert-authority line ignored: host certificates cannot be verified, only the host's own key in known_hosts counts"
+        );
     }
-    session
-        .handshake()
-        .map_err(|e| connect_err(format!("SSH handshake failed: {e}")))?;
+    if let Ok(supported) = session.supported_algs(MethodType::HostKey)
+        && let Some(order) = known_hosts::preferred_algorithms(&known.known, &supported)
+        && let Err(e) = session.method_pref(MethodType::HostKey, &order)
+    {
+        tracing::warn!(host = %target.label, %order, "cannot prefer the known host key types: {e}");
+    }
+    // Non-blocking, so that a host that accepts TCP but never speaks SSH, or a Ctrl-C, ends
+    // the wait within a poll slice instead of at libssh2's own timeout.
+    session.set_blocking(false);
+    loop {
+        match session.handshake() {
+            Ok(()) => break,
+            Err(e) if would_block(&e) => {
+                budget.check("SSH handshake").map_err(connect_err)?;
+                wait_fd(&session, &poll_fd, budget.slice());
+            }
+            Err(e) => return Err(connect_err(format!("SSH handshake failed: {e}")).into()),
+        }
+    }
+    session.set_blocking(true);
 
     if let Some(fingerprint) = check_host_key(&session, target, settings, &known)? {
         accepted_keys.push((target.label.clone(), fingerprint));
     }
-    authenticate(&session, target, settings)?;
+    authenticate(&session, target, settings, &budget)?;
+    session.set_timeout(millis(settings.connect_timeout));
+    // With a reply wanted, a live server answers every keepalive, so silence on the socket
+    // means a frozen host or a cut link (see `run_command`).
     session.set_keepalive(
-        false,
+        true,
         u32::try_from(settings.keepalive.as_secs())
             .unwrap_or(60)
             .max(1),
@@ -156,18 +222,27 @@ pub fn connect(target: &Target, settings: &Settings) -> Result<Connection, Refus
     })
 }
 
-fn tcp_connect(target: &Target, timeout: Duration) -> Result<TcpStream, String> {
+fn connect_error(target: &Target, reason: String) -> ExecError {
+    ExecError::Connect {
+        host: target.label.clone(),
+        address: target.address(),
+        reason,
+    }
+}
+
+/// A non-blocking connect to each address in turn, polled in slices so that the deadline and
+/// the cancel token are seen at once; the stream handed back is blocking again.
+fn tcp_connect(target: &Target, budget: &Budget<'_>) -> Result<TcpStream, String> {
     let addrs = (target.hostname.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve '{}': {e}", target.hostname))?;
     let mut last = format!("'{}' resolved to no address", target.hostname);
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(e) => last = format!("{addr}: {e}"),
+        budget.check("TCP connect")?;
+        match tcp_connect_one(addr, budget) {
+            Ok(stream) => return Ok(stream),
+            Err(Attempt::Stop(why)) => return Err(why),
+            Err(Attempt::Failed(e)) => last = format!("{addr}: {e}"),
         }
     }
     Err(format!(
@@ -175,11 +250,47 @@ fn tcp_connect(target: &Target, timeout: Duration) -> Result<TcpStream, String> 
     ))
 }
 
+enum Attempt {
+    /// This address failed; the next may work.
+    Failed(std::io::Error),
+    /// The deadline passed or the token fired: stop connecting.
+    Stop(String),
+}
+
+fn tcp_connect_one(addr: SocketAddr, budget: &Budget<'_>) -> Result<TcpStream, Attempt> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(Attempt::Failed)?;
+    socket.set_nonblocking(true).map_err(Attempt::Failed)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => loop {
+            budget.check("TCP connect").map_err(Attempt::Stop)?;
+            let timeout = PollTimeout::try_from(budget.slice()).unwrap_or(PollTimeout::ZERO);
+            let ready = poll(
+                &mut [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)],
+                timeout,
+            )
+            .unwrap_or(0);
+            if ready > 0 {
+                match socket.take_error() {
+                    Ok(None) => break,
+                    Ok(Some(e)) | Err(e) => return Err(Attempt::Failed(e)),
+                }
+            }
+        },
+        Err(e) => return Err(Attempt::Failed(e)),
+    }
+    socket.set_nonblocking(false).map_err(Attempt::Failed)?;
+    let stream = TcpStream::from(socket);
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 fn check_host_key(
     session: &Session,
     target: &Target,
     settings: &Settings,
-    known: &[known_hosts::KnownKey],
+    known: &known_hosts::HostKeys,
 ) -> Result<Option<String>, Refused> {
     let Some((blob, kind)) = session.host_key() else {
         return Err(ExecError::Other {
@@ -196,12 +307,26 @@ fn check_host_key(
     };
     match known_hosts::verdict(known, &offered) {
         Verdict::Known => Ok(None),
+        Verdict::Revoked { entry } => {
+            tracing::warn!(host = %target.label, fingerprint = %offered.fingerprint(), entry = %entry.location(), "revoked host key offered");
+            Err(ExecError::RevokedHostKey {
+                host: target.label.clone(),
+                address: target.address(),
+                fingerprint: offered.fingerprint(),
+                entry: entry.location(),
+            }
+            .into())
+        }
         Verdict::Changed { known } => Err(ExecError::ChangedHostKey {
             host: target.label.clone(),
             address: target.address(),
-            known: known_hosts::fingerprint(&known.blob),
-            offered: offered.fingerprint(),
-            file: known.file.display().to_string(),
+            known: format!(
+                "{} {}",
+                known.key_type,
+                known_hosts::fingerprint(&known.blob)
+            ),
+            offered: format!("{} {}", offered.key_type, offered.fingerprint()),
+            file: known.location(),
         }
         .into()),
         Verdict::Unknown if settings.accept_new_host_keys => {
@@ -230,11 +355,27 @@ fn check_host_key(
     }
 }
 
-/// ssh-agent first, then the configured identities, then the usual default key files.
-fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Result<(), ExecError> {
+/// ssh-agent first, then the configured identities, then the usual default key files. Each
+/// attempt blocks for at most what is left of the budget, and none starts once it is spent.
+fn authenticate(
+    session: &Session,
+    target: &Target,
+    settings: &Settings,
+    budget: &Budget<'_>,
+) -> Result<(), ExecError> {
     let user = target.user.as_str();
     let mut tried = Vec::new();
+    let next_attempt = || {
+        budget
+            .check("authentication")
+            .map_err(|reason| connect_error(target, reason))?;
+        session.set_timeout(millis(
+            budget.deadline.saturating_duration_since(Instant::now()),
+        ));
+        Ok::<(), ExecError>(())
+    };
     if settings.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        next_attempt()?;
         if session.userauth_agent(user).is_ok() && session.authenticated() {
             return Ok(());
         }
@@ -264,6 +405,7 @@ fn authenticate(session: &Session, target: &Target, settings: &Settings) -> Resu
             locked.get_or_insert_with(|| file.display().to_string());
             continue;
         }
+        next_attempt()?;
         match session.userauth_pubkey_file(user, None, file, None) {
             Ok(()) if session.authenticated() => return Ok(()),
             Ok(()) => tried.push(format!("'{}'", file.display())),
@@ -385,6 +527,12 @@ pub fn run_command(
     let mut marker_pending = true;
     let mut buf = vec![0_u8; 32 * 1024];
     let mut stop = None;
+    // A live host answers every keepalive (sent with a reply wanted), so this much silence
+    // means it froze or the link is cut: the step's own timeout may be far off.
+    let silence_limit = settings
+        .keepalive
+        .saturating_mul(settings.keepalive_max.max(1));
+    let mut heard = Instant::now();
     'read: loop {
         if cancel.is_cancelled() {
             stop = Some(Stop::Cancelled);
@@ -394,9 +542,24 @@ pub fn run_command(
             stop = Some(Stop::Timeout);
             break;
         }
+        if heard.elapsed() > silence_limit {
+            return connection_lost(
+                session,
+                host,
+                &format!(
+                    "no answer to keepalives for {}",
+                    humantime::format_duration(silence_limit)
+                ),
+                started,
+            );
+        }
         match channel.read(&mut buf) {
             Ok(0) if channel.eof() => break,
-            Ok(0) => wait_socket(conn, deadline),
+            Ok(0) => {
+                if wait_socket(conn, deadline) {
+                    heard = Instant::now();
+                }
+            }
             Ok(n) => {
                 splitter.push(&buf[..n], |line| lines.push(line));
                 for line in lines.drain(..) {
@@ -410,20 +573,16 @@ pub fn run_command(
                         break 'read;
                     }
                 }
+                // Waiting on a full output channel is not the host's silence.
+                heard = Instant::now();
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let _ = session.keepalive_send();
-                wait_socket(conn, deadline);
+                if wait_socket(conn, deadline) {
+                    heard = Instant::now();
+                }
             }
-            Err(e) => {
-                session.set_blocking(true);
-                return Ran::Broken(StepResult::error(
-                    format!(
-                        "host '{host}': the connection failed while the command ran: {e}; its outcome is unknown"
-                    ),
-                    started.elapsed(),
-                ));
-            }
+            Err(e) => return connection_lost(session, host, &e.to_string(), started),
         }
     }
     session.set_blocking(true);
@@ -489,6 +648,18 @@ pub fn run_command(
     Ran::Done(StepResult::exited(code, started.elapsed()))
 }
 
+/// The session died under a running command: what happened to the command is unknown. The
+/// short timeout keeps dropping the channel (which waits for the host's close) from hanging.
+fn connection_lost(session: &Session, host: &str, why: &str, started: Instant) -> Ran {
+    session.set_blocking(true);
+    session.set_timeout(100);
+    tracing::warn!(host, "connection lost while a command ran: {why}");
+    Ran::Broken(StepResult::error(
+        format!("host '{host}': connection lost; outcome unknown ({why})"),
+        started.elapsed(),
+    ))
+}
+
 /// Hand one line to the output channel; when it is full, wait (bounded memory) on the
 /// runtime that called us, watching the deadline and the cancel token. A closed receiver
 /// drops the line.
@@ -519,18 +690,31 @@ fn deliver(
     }
 }
 
-/// Wait until the session's socket is ready in the direction libssh2 is blocked on.
-pub(crate) fn wait_socket(conn: &Connection, deadline: Instant) {
-    let flags = match conn.session.block_directions() {
+/// Wait until the session's socket is ready in the direction libssh2 is blocked on, at most
+/// a poll slice; true when something came in from the host.
+pub(crate) fn wait_socket(conn: &Connection, deadline: Instant) -> bool {
+    let slice = deadline
+        .saturating_duration_since(Instant::now())
+        .min(POLL_SLICE);
+    wait_fd(&conn.session, &conn.socket, slice)
+}
+
+/// Wait up to `slice` for `socket` in the direction `session` is blocked on; true when it is
+/// readable (bytes, an end of file or an error from the host's side).
+fn wait_fd(session: &Session, socket: &OwnedFd, slice: Duration) -> bool {
+    let flags = match session.block_directions() {
         BlockDirections::Outbound => PollFlags::POLLOUT,
         BlockDirections::Both => PollFlags::POLLIN | PollFlags::POLLOUT,
         BlockDirections::Inbound | BlockDirections::None => PollFlags::POLLIN,
     };
-    let slice = deadline
-        .saturating_duration_since(Instant::now())
-        .min(POLL_SLICE);
     let timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::ZERO);
-    let _ = poll(&mut [PollFd::new(conn.socket.as_fd(), flags)], timeout);
+    let mut fds = [PollFd::new(socket.as_fd(), flags)];
+    if poll(&mut fds, timeout).unwrap_or(0) <= 0 {
+        return false;
+    }
+    fds[0]
+        .revents()
+        .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
 }
 
 /// On a second channel: SIGTERM the group, give it a grace period, then SIGKILL what is left.

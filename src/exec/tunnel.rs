@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use ssh2::{BlockDirections, Channel};
+use tokio_util::sync::CancellationToken;
 
 use super::ExecError;
 use super::ssh::{self, Connection, Refused, Settings};
@@ -32,8 +33,9 @@ impl Tunnel {
         jump: &Target,
         settings: &Settings,
         target: &Target,
+        cancel: &CancellationToken,
     ) -> Result<(UnixStream, Tunnel, ssh::AcceptedKeys), Refused> {
-        let mut bastion = ssh::connect(jump, settings)?;
+        let mut bastion = ssh::connect(jump, settings, cancel)?;
         let accepted_keys = std::mem::take(&mut bastion.accepted_keys);
         let connect_err = |reason: String| ExecError::Connect {
             host: target.label.clone(),

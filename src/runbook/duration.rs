@@ -1,4 +1,7 @@
-//! Durations as runbooks write them: "500ms", "30s", "5m", "1h30m". Parsing only.
+//! Durations as runbooks write them: "500ms", "30s", "5m", "1h30m", "2d". Parsing only.
+//!
+//! The units are `ms`, `s`, `m`, `h` and `d`, nothing else: `2M` could be minutes or months
+//! and `1y` a year of 365 or 366 days, so an ambiguous unit is an error, not a guess.
 
 use std::time::Duration;
 
@@ -6,33 +9,114 @@ use std::time::Duration;
 /// clock reading would overflow where the run waits for it.
 pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// What a diagnostic shows under a bad duration.
+pub const UNITS_HELP: &str = "units are ms, s, m, h and d (minutes are 'm'); write it like '500ms', '30s', '5m', '1h30m' or '2d'";
+
+/// A duration that could not be read: the message names the value, `help` what to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub message: String,
+    pub help: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; {}", self.message, self.help)
+    }
+}
+
+fn unit_millis(unit: &str) -> Option<u128> {
+    Some(match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    })
+}
+
+/// Why `unit` is not one of ours, in words: the ambiguous ones say what they might mean.
+fn unknown_unit(text: &str, unit: &str) -> String {
+    let why = match unit {
+        "M" => " ('M' could mean minutes or months)",
+        "y" | "Y" | "yr" | "year" | "years" => " (years differ in length)",
+        "w" | "W" | "week" | "weeks" => " (write weeks as days, '7d')",
+        "mo" | "mon" | "month" | "months" => " (months differ in length)",
+        "min" | "mins" | "minute" | "minutes" => " (minutes are 'm')",
+        "sec" | "secs" | "second" | "seconds" => " (seconds are 's')",
+        "hr" | "hrs" | "hour" | "hours" => " (hours are 'h')",
+        "day" | "days" => " (days are 'd')",
+        "us" | "µs" | "ns" => " (the smallest unit is 'ms')",
+        _ => "",
+    };
+    format!("bad duration '{text}': unknown unit '{unit}'{why}")
+}
+
 /// Parse a runbook duration; the error says what went wrong in words an operator can act on.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, Error> {
+    let bad = |message: String| Error {
+        message,
+        help: UNITS_HELP.to_string(),
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("empty duration; write it like '30s', '5m' or '1h30m'".to_string());
+        return Err(bad("empty duration".to_string()));
     }
     if trimmed.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "bad duration '{text}': no unit; write '{trimmed}s' for seconds or '{trimmed}ms' for milliseconds"
-        ));
+        return Err(Error {
+            message: format!("bad duration '{text}': no unit"),
+            help: format!(
+                "write '{trimmed}s' for seconds or '{trimmed}ms' for milliseconds; {UNITS_HELP}"
+            ),
+        });
     }
-    let d = humantime::parse_duration(trimmed).map_err(|e| {
-        let why = match e {
-            humantime::DurationError::UnknownUnit { unit, .. } if !unit.is_empty() => {
-                format!(": unknown unit '{unit}'")
-            }
-            humantime::DurationError::NumberOverflow => ": too long".to_string(),
-            _ => String::new(),
+    let mut total: u128 = 0;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(bad(format!(
+                "bad duration '{text}': expected a number at '{rest}'"
+            )));
+        }
+        let (number, after) = rest.split_at(digits);
+        let after = after.trim_start();
+        let unit_len = after.len() - after.trim_start_matches(char::is_alphabetic).len();
+        let (unit, after) = after.split_at(unit_len);
+        if unit.is_empty() {
+            let why = after
+                .chars()
+                .next()
+                .map_or_else(|| "no unit".to_string(), |c| format!("'{c}' is not a unit"));
+            return Err(bad(format!(
+                "bad duration '{text}': {why} after '{number}'"
+            )));
+        }
+        let Some(per) = unit_millis(unit) else {
+            return Err(bad(unknown_unit(text, unit)));
         };
-        format!("bad duration '{text}'{why}; write it like '500ms', '30s', '5m' or '1h30m'")
-    })?;
-    if d > MAX {
-        return Err(format!(
-            "duration '{text}' is too long; at most a year ('365d') is allowed"
-        ));
+        let Ok(n) = number.parse::<u128>() else {
+            return Err(too_long(text));
+        };
+        total = n
+            .checked_mul(per)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| too_long(text))?;
+        rest = after.trim_start();
     }
-    Ok(d)
+    if total > MAX.as_millis() {
+        return Err(too_long(text));
+    }
+    let millis = u64::try_from(total).map_err(|_| too_long(text))?;
+    Ok(Duration::from_millis(millis))
+}
+
+fn too_long(text: &str) -> Error {
+    Error {
+        message: format!("duration '{text}' is too long"),
+        help: "at most a year ('365d') is allowed".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -46,29 +130,53 @@ mod tests {
         assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert_eq!(parse("1m30s250ms"), Ok(Duration::from_millis(90_250)));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
     }
 
     #[test]
     fn a_number_without_unit_is_rejected_with_a_fix() {
         let e = parse("30").expect_err("no unit");
-        assert!(e.contains("'30s'"), "{e}");
+        assert!(e.message.contains("'30'"), "{e}");
+        assert!(e.help.contains("'30s'"), "{e}");
+        assert!(parse("1h30").is_err(), "a trailing number needs a unit too");
+    }
+
+    #[test]
+    fn units_other_than_ms_s_m_h_d_are_rejected_and_the_units_listed() {
+        for (text, why) in [
+            ("2M", "minutes or months"),
+            ("1y", "years"),
+            ("1w", "'7d'"),
+            ("5min", "minutes are 'm'"),
+            ("10sec", "seconds are 's'"),
+            ("3us", "'ms'"),
+            ("5 parsecs", "unknown unit 'parsecs'"),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.message.contains(&format!("'{text}'")), "{e}");
+            assert!(e.message.contains(why), "{text}: {e}");
+            assert!(e.help.contains("ms, s, m, h and d"), "{e}");
+        }
     }
 
     #[test]
     fn garbage_and_negative_durations_are_rejected() {
         assert!(parse("soon").is_err());
         assert!(parse("-5s").is_err());
-        let e = parse("5 parsecs").expect_err("unknown unit");
-        assert!(e.contains("unknown unit 'parsecs'"), "{e}");
+        assert!(parse("1.5s").is_err());
         assert!(parse("").is_err());
+        assert!(parse("s").is_err());
     }
 
     #[test]
     fn durations_longer_than_a_year_are_rejected() {
         assert_eq!(parse("365d"), Ok(MAX));
         let e = parse("99999999999h").expect_err("too long");
-        assert!(e.contains("'99999999999h' is too long"), "{e}");
+        assert!(e.message.contains("'99999999999h' is too long"), "{e}");
         // Past u64 seconds, where the clock arithmetic would have panicked.
         assert!(parse("4000000000000000h").is_err());
+        assert!(parse("999999999999999999999999999999999999999999d").is_err());
     }
 }

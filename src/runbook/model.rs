@@ -76,6 +76,8 @@ pub struct Defaults {
     pub retry_delay: Duration,
     pub user: Option<String>,
     pub concurrency: usize,
+    /// TCP connect, SSH handshake and authentication to one host, together.
+    pub connect_timeout: Duration,
 }
 
 impl Default for Defaults {
@@ -86,6 +88,7 @@ impl Default for Defaults {
             retry_delay: Duration::from_secs(5),
             user: None,
             concurrency: 32,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }

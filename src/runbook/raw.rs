@@ -29,6 +29,7 @@ pub struct RawDefaults {
     pub retry_delay: Option<S<String>>,
     pub user: Option<S<String>>,
     pub concurrency: Option<S<u32>>,
+    pub connect_timeout: Option<S<String>>,
 }
 
 /// A `[vars]` value: strings, and numbers or booleans taken as their text.
@@ -123,7 +124,14 @@ pub struct RawRunbook {
 
 const ROOT_KEYS: &[&str] = &["runbook", "defaults", "vars", "hosts", "groups", "service"];
 const META_KEYS: &[&str] = &["name", "description", "secret_vars"];
-const DEFAULTS_KEYS: &[&str] = &["timeout", "retries", "retry_delay", "user", "concurrency"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "timeout",
+    "retries",
+    "retry_delay",
+    "user",
+    "concurrency",
+    "connect_timeout",
+];
 const HOST_KEYS: &[&str] = &[
     "address",
     "port",

@@ -30,6 +30,10 @@ use super::raw::{RawRunbook, RawService, RawStep, S};
 
 /// More retries than this is a typo; a step that must wait long raises `retry_delay` instead.
 pub const MAX_RETRIES: u32 = 10_000;
+/// The shortest `timeout` a step may have: below it a check cannot even start on a host.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// The shortest `connect_timeout`: a TCP connect and an SSH handshake need round trips.
+pub const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Variables every command may use without declaring them.
 pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
@@ -130,11 +134,42 @@ impl Validator<'_> {
         let Some(value) = value else { return default };
         match duration::parse(value.get_ref()) {
             Ok(d) => d,
-            Err(message) => {
-                self.error(Diag::new(value.span(), message));
+            Err(e) => {
+                self.error(Diag::new(value.span(), e.message).help(e.help));
                 default
             }
         }
+    }
+
+    /// A duration that must be at least `min` (`key` names it in the error): a `timeout` of
+    /// zero would end every step at once and count as a verification that passed.
+    fn duration_at_least(
+        &mut self,
+        value: Option<&S<String>>,
+        default: Duration,
+        min: Duration,
+        key: &str,
+    ) -> Duration {
+        let d = self.duration(value, default);
+        if let Some(value) = value
+            && d < min
+            && duration::parse(value.get_ref()).is_ok()
+        {
+            let min_text = if min < Duration::from_secs(1) {
+                format!("{}ms", min.as_millis())
+            } else {
+                format!("{}s", min.as_secs())
+            };
+            self.error(
+                Diag::new(
+                    value.span(),
+                    format!("{key} '{}' is too short", value.get_ref()),
+                )
+                .help(format!("the minimum is '{min_text}'")),
+            );
+            return default;
+        }
+        d
     }
 
     fn retries(&mut self, value: Option<&S<u32>>, default: u32) -> u32 {
@@ -180,11 +215,22 @@ impl Validator<'_> {
             None => base.concurrency,
         };
         Defaults {
-            timeout: self.duration(d.timeout.as_ref(), base.timeout),
+            timeout: self.duration_at_least(
+                d.timeout.as_ref(),
+                base.timeout,
+                MIN_TIMEOUT,
+                "timeout",
+            ),
             retries: self.retries(d.retries.as_ref(), base.retries),
             retry_delay: self.duration(d.retry_delay.as_ref(), base.retry_delay),
             user: d.user.as_ref().map(|u| u.get_ref().clone()),
             concurrency,
+            connect_timeout: self.duration_at_least(
+                d.connect_timeout.as_ref(),
+                base.connect_timeout,
+                MIN_CONNECT_TIMEOUT,
+                "connect_timeout",
+            ),
         }
     }
 
@@ -436,7 +482,12 @@ impl Validator<'_> {
             );
         }
         let expect_output = step.expect_output.as_ref().and_then(|re| self.regex(re));
-        let timeout = self.duration(step.timeout.as_ref(), defaults.timeout);
+        let timeout = self.duration_at_least(
+            step.timeout.as_ref(),
+            defaults.timeout,
+            MIN_TIMEOUT,
+            "timeout",
+        );
         let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
         Some(Step {
             name,

@@ -44,34 +44,7 @@ impl Validator<'_> {
                     Transport::Ssh
                 }
             };
-            let jump = h.jump.as_ref().and_then(|j| {
-                let name = j.get_ref();
-                if name == id {
-                    self.error(Diag::new(
-                        j.span(),
-                        format!("host '{id}' uses itself as jump host '{name}'"),
-                    ));
-                    None
-                } else if !raw.contains_key(name.as_str()) {
-                    self.error(
-                        Diag::new(j.span(), format!("jump host '{name}' is not a known host"))
-                            .suggest(closest(name, raw.keys().map(String::as_str)))
-                            .help_if_none("define it under [hosts] first"),
-                    );
-                    None
-                } else if transport == Transport::Local {
-                    self.error(
-                        Diag::new(
-                            j.span(),
-                            format!("host '{id}' runs locally; jump host '{name}' does not apply"),
-                        )
-                        .help("remove 'jump', or set transport = \"ssh\""),
-                    );
-                    None
-                } else {
-                    Some(HostId::new(name.clone()))
-                }
-            });
+            let jump = self.jump(id, h, transport, raw);
             if let Some(port) = h.port.as_ref().filter(|p| *p.get_ref() == 0) {
                 self.error(
                     Diag::new(
@@ -109,6 +82,62 @@ impl Validator<'_> {
         }
         self.jump_loops(raw, &hosts);
         hosts
+    }
+
+    /// The jump host `h` names, when it is one bringup can connect through.
+    fn jump(
+        &mut self,
+        id: &str,
+        h: &RawHost,
+        transport: Transport,
+        raw: &IndexMap<String, (Range<usize>, RawHost)>,
+    ) -> Option<HostId> {
+        h.jump.as_ref().and_then(|j| {
+            let name = j.get_ref();
+            if name == id {
+                self.error(Diag::new(
+                    j.span(),
+                    format!("host '{id}' uses itself as jump host '{name}'"),
+                ));
+                None
+            } else if !raw.contains_key(name.as_str()) {
+                self.error(
+                    Diag::new(j.span(), format!("jump host '{name}' is not a known host"))
+                        .suggest(closest(name, raw.keys().map(String::as_str)))
+                        .help_if_none("define it under [hosts] first"),
+                );
+                None
+            } else if transport == Transport::Local {
+                self.error(
+                    Diag::new(
+                        j.span(),
+                        format!("host '{id}' runs locally; jump host '{name}' does not apply"),
+                    )
+                    .help("remove 'jump', or set transport = \"ssh\""),
+                );
+                None
+            } else if raw[name.as_str()]
+                .1
+                .transport
+                .as_ref()
+                .is_some_and(|t| t.get_ref() == "local")
+            {
+                // A local host has no sshd to forward through; connecting would fail
+                // on every host behind it, at run time instead of now.
+                self.error(
+                    Diag::new(
+                        j.span(),
+                        format!(
+                            "jump host '{name}' of host '{id}' runs locally (transport = \"local\"); it cannot forward SSH"
+                        ),
+                    )
+                    .help("name an SSH host as 'jump', or remove 'jump' to connect directly"),
+                );
+                None
+            } else {
+                Some(HostId::new(name.clone()))
+            }
+        })
     }
 
     /// Jump chains must end: a → b → a would never connect.
