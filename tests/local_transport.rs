@@ -1,4 +1,4 @@
-//! The local transport: `sh -c` in its own process group, merged streaming output, exit
+//! The local transport: `sh -s` reading its script from stdin, in its own process group, merged streaming output, exit
 //! codes, and a timeout or cancel that stops the whole group.
 
 mod support;
@@ -24,7 +24,14 @@ async fn run(
         }
         lines
     });
-    let result = local::run("operator", command, timeout, tx, cancel).await;
+    let result = local::run(
+        "operator",
+        command,
+        timeout,
+        tx,
+        bringup::journal::mask::Masker::default(),
+        cancel,
+    ).await;
     (result, collect.await.expect("collector"))
 }
 

@@ -21,6 +21,7 @@ use super::lines::LineSplitter;
 use super::ssh_config::Target;
 use super::tunnel::Tunnel;
 use super::{ExecError, StepResult};
+use crate::journal::mask::Masker;
 
 /// How long the host gets between SIGTERM and SIGKILL of a stopped command's process group.
 const TERM_GRACE_TENTHS: u32 = 10;
@@ -334,14 +335,11 @@ pub enum Ran {
     Stale(String),
 }
 
-/// The command as sent: print the process group first, then replace the login shell with
-/// `sh -c` so the group leader's PID stays the one printed.
-pub fn wrap(command: &str) -> String {
-    format!(
-        "printf '{PGID_MARKER}%s\\n' \"$$\"; exec sh -c {}",
-        crate::runbook::model::shell_quote(command)
-    )
-}
+/// The command line sent to the host, the same for every step: print the process group
+/// first, then replace the login shell with `sh -s`, which reads the step's script from the
+/// channel (see [`super::stdin_script`]) so the group leader's PID stays the one printed. No
+/// value of the runbook is ever part of it, so none shows in `ps` on the host.
+pub const WRAPPER: &str = "printf 'bringup-pgid=%s\\n' \"$$\"; exec sh -s";
 
 enum Stop {
     Timeout,
@@ -358,6 +356,7 @@ pub fn run_command(
     cancel: &CancellationToken,
     timeout: Duration,
     settings: &Settings,
+    masker: &Masker,
 ) -> Ran {
     let started = Instant::now();
     let session = &conn.session;
@@ -371,7 +370,7 @@ pub fn run_command(
     if let Err(e) = channel.handle_extended_data(ExtendedData::Merge) {
         return Ran::Stale(e.to_string());
     }
-    if let Err(e) = channel.exec(&wrap(command)) {
+    if let Err(e) = channel.exec(WRAPPER) {
         return Ran::Broken(StepResult::error(
             format!("host '{host}': could not start the command: {e}"),
             started.elapsed(),
@@ -379,8 +378,12 @@ pub fn run_command(
     }
     session.set_blocking(false);
 
-    let mut splitter = LineSplitter::default();
+    let mut splitter = LineSplitter::masking(masker.clone());
     let mut lines = Vec::new();
+    // The script goes out while output comes in: neither side can fill up and wait forever.
+    let script = super::stdin_script(command);
+    let mut unsent: &[u8] = &script;
+    let mut eof_sent = false;
     let mut pgid: Option<u32> = None;
     let mut marker_pending = true;
     let mut buf = vec![0_u8; 32 * 1024];
@@ -393,6 +396,15 @@ pub fn run_command(
         if Instant::now() >= deadline {
             stop = Some(Stop::Timeout);
             break;
+        }
+        if let Err(e) = send_script(&mut channel, &mut unsent, &mut eof_sent) {
+            session.set_blocking(true);
+            return Ran::Broken(StepResult::error(
+                format!(
+                    "host '{host}': the connection failed while the command was sent: {e}; its outcome is unknown"
+                ),
+                started.elapsed(),
+            ));
         }
         match channel.read(&mut buf) {
             Ok(0) if channel.eof() => break,
@@ -460,7 +472,8 @@ pub fn run_command(
             )),
         };
     }
-    if let Some(line) = splitter.finish() {
+    splitter.finish(|line| lines.push(line));
+    for line in lines {
         let _ = deliver(output, line, deadline, cancel);
     }
     // Exit status 0 is what libssh2 reports when none arrived, so it only counts from a
@@ -487,6 +500,48 @@ pub fn run_command(
         },
     };
     Ran::Done(StepResult::exited(code, started.elapsed()))
+}
+
+/// Write what the channel takes of the rest of the script, then end its standard input. On a
+/// non-blocking session a full window is no error: the rest goes out on a later turn. Once the
+/// command has closed its side, what it did not read is of no use to it and is dropped.
+fn send_script(
+    channel: &mut ssh2::Channel,
+    unsent: &mut &[u8],
+    eof_sent: &mut bool,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if *eof_sent {
+        return Ok(());
+    }
+    while !unsent.is_empty() {
+        match channel.write(unsent) {
+            Ok(0) => return Ok(()),
+            Ok(n) => *unsent = &unsent[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(_) if channel.eof() => {
+                *unsent = &[];
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match channel.send_eof() {
+        Ok(()) => {
+            *eof_sent = true;
+            Ok(())
+        }
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Ok(())
+            } else if channel.eof() {
+                *eof_sent = true;
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Hand one line to the output channel; when it is full, wait (bounded memory) on the
@@ -564,14 +619,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrapper_prints_the_group_then_execs_the_quoted_command() {
-        let wrapped = wrap("echo 'hi' && false");
-        assert!(wrapped.starts_with("printf 'bringup-pgid=%s\\n' \"$$\"; exec sh -c "));
-        let out = std::process::Command::new("sh")
+    fn wrapper_prints_the_group_then_runs_the_script_from_stdin() {
+        use std::io::Write as _;
+        assert!(WRAPPER.contains(PGID_MARKER));
+        let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(&wrapped)
-            .output()
+            .arg(WRAPPER)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .expect("sh runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(&crate::exec::stdin_script("echo 'hi' && cat && false"))
+            .expect("script written");
+        drop(stdin);
+        let out = child.wait_with_output().expect("sh ends");
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
         assert!(lines.next().expect("marker").starts_with(PGID_MARKER));

@@ -105,12 +105,16 @@ fn hosts_get_transport_address_and_jump() {
 }
 
 #[test]
-fn var_override_replaces_the_file_value_and_is_quoted_in_commands() {
+fn var_override_replaces_the_file_value_and_is_bound_as_a_shell_variable() {
     let rb = load_text(&with_service(SIMPLE), &["site=pan gyo"]).expect("valid");
     assert_eq!(rb.vars["site"], "pan gyo");
     let s = &rb.services[0];
     let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
-    assert_eq!(e.text, "curl 'pan gyo' a");
+    assert_eq!(
+        e.text,
+        "__bu_site='pan gyo'\n__bu_host=a\ncurl \"${__bu_site}\" \"${__bu_host}\""
+    );
+    assert_eq!(e.shown, "curl pan gyo a");
 }
 
 #[test]
@@ -190,7 +194,10 @@ fn secret_vars_count_as_declared_and_stay_unset_until_given() {
     assert!(rb.unset_secrets().is_empty());
     let s = &rb.services[0];
     let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
-    assert_eq!(e.text, "curl s3cret a");
+    assert_eq!(
+        e.text,
+        "__bu_token=s3cret\n__bu_host=a\ncurl \"${__bu_token}\" \"${__bu_host}\""
+    );
     assert_eq!(e.shown, "curl *** a");
 }
 
