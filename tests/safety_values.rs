@@ -11,7 +11,7 @@ mod support;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,15 +110,16 @@ const HOSTILE: &[&str] = &[
 
 /// Each context a placeholder can stand in, as a line of the step that writes the value to
 /// `{{outdir}}/{{host}}-<i>.<name>`, and what the file must then hold.
-fn contexts(i: usize) -> Vec<(&'static str, String, fn(&str) -> String)> {
+/// A context: its name, the step's line, and the file content expected from a value.
+type Case = (&'static str, String, fn(&str) -> String);
+
+fn contexts(i: usize) -> Vec<Case> {
     let v = format!("{{{{v{i}}}}}");
     let f = |name: &str| format!("{{{{outdir}}}}/{{{{host}}}}-{i}.{name}");
     vec![
-        (
-            "bare",
-            format!("printf '%s' {v} > {}", f("bare")),
-            |x| x.to_string(),
-        ),
+        ("bare", format!("printf '%s' {v} > {}", f("bare")), |x| {
+            x.to_string()
+        }),
         (
             "double",
             format!("printf '%s' \"<{v}>\" > {}", f("double")),
@@ -175,7 +176,8 @@ fn hostile_values_arrive_exactly_and_run_nothing_in_every_context_locally_and_ov
         // A var file loses one trailing newline: the value is exactly what precedes it.
         let file = value_dir.join(format!("v{i}"));
         fs::write(&file, format!("{value}\n")).expect("write value");
-        cmd.arg("--var-file").arg(format!("v{i}={}", file.display()));
+        cmd.arg("--var-file")
+            .arg(format!("v{i}={}", file.display()));
     }
     cmd.arg(&runbook);
     let out = cmd.output().expect("bringup runs");
@@ -198,7 +200,11 @@ fn hostile_values_arrive_exactly_and_run_nothing_in_every_context_locally_and_ov
             }
         }
     }
-    assert!(wrong.is_empty(), "values changed on the way:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "values changed on the way:\n{}",
+        wrong.join("\n")
+    );
     assert!(!pwned.exists(), "a value was run as a command");
 }
 
@@ -248,7 +254,9 @@ fn watch_command_lines(
             };
             for entry in entries.flatten() {
                 let name = entry.file_name();
-                let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                let Some(pid) = name
+                    .to_str()
+                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
                 else {
                     continue;
                 };
@@ -259,7 +267,10 @@ fn watch_command_lines(
                     step_shells.insert(pid.to_string());
                 }
                 for needle in &needles {
-                    if cmdline.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                    if cmdline
+                        .windows(needle.len())
+                        .any(|w| w == needle.as_slice())
+                    {
                         hits.push(format!(
                             "pid {pid}: {}",
                             String::from_utf8_lossy(&cmdline).replace('\0', " ")
@@ -323,22 +334,33 @@ fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal(
     stop.store(true, Ordering::Relaxed);
     let (hits, step_shells) = watcher.join().expect("watcher");
     assert_exit(&out, 0);
-    assert!(hits.is_empty(), "a secret in a command line:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "a secret in a command line:\n{}",
+        hits.join("\n")
+    );
     assert!(
         step_shells >= 2,
         "the scan saw {step_shells} step shells; it must see the local and the remote one"
     );
 
     for host in ["op", "remote"] {
-        let got = |ext: &str| fs::read_to_string(out_dir.join(format!("{host}.{ext}"))).expect("written");
-        assert_eq!(got("token"), env_secret, "{host}: the env secret arrives exactly");
+        let got =
+            |ext: &str| fs::read_to_string(out_dir.join(format!("{host}.{ext}"))).expect("written");
+        assert_eq!(
+            got("token"),
+            env_secret,
+            "{host}: the env secret arrives exactly"
+        );
         assert_eq!(got("key"), pem, "{host}: the file secret arrives exactly");
     }
 
     let mut recorded = fs::read_to_string(&journal).expect("journal");
     if let Ok(side) = fs::read_dir(format!("{}.d", journal.display())) {
         for f in side.flatten() {
-            recorded.push_str(&String::from_utf8_lossy(&fs::read(f.path()).expect("side file")));
+            recorded.push_str(&String::from_utf8_lossy(
+                &fs::read(f.path()).expect("side file"),
+            ));
         }
     }
     let printed = String::from_utf8_lossy(&out.stdout);
@@ -347,6 +369,12 @@ fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal(
         assert!(!printed.contains(needle), "'{needle}' was printed");
     }
     assert!(recorded.contains("token is ***"), "output is kept, masked");
-    assert!(recorded.contains("key:\\n***\\nend") || recorded.contains("\"***\""), "the PEM is one mask");
-    assert!(recorded.contains("x***"), "the secret after the 64 KiB cut is masked");
+    assert!(
+        recorded.contains("key:\\n***\\nend") || recorded.contains("\"***\""),
+        "the PEM is one mask"
+    );
+    assert!(
+        recorded.contains("x***"),
+        "the secret after the 64 KiB cut is masked"
+    );
 }

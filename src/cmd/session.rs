@@ -314,7 +314,11 @@ const VAR_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
 /// order (a later one for the same key wins). The values stay in memory only.
-pub fn var_sources(vars: &[String], env: &[String], files: &[String]) -> Result<Vec<String>, String> {
+pub fn var_sources(
+    vars: &[String],
+    env: &[String],
+    files: &[String],
+) -> Result<Vec<String>, String> {
     let mut out = vars.to_vec();
     for spec in env {
         let (key, name) = split_source(spec, "--var-env", "KEY=ENVNAME", "token=OPS_TOKEN")?;
@@ -358,7 +362,8 @@ fn split_source<'a>(
 /// A file's contents as a value: UTF-8 text with one trailing newline (`\n` or `\r\n`) removed.
 fn read_var_file(path: &Path) -> Result<String, String> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| format!("{e}; check the path and its permissions"))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("{e}; check the path and its permissions"))?;
     let mut bytes = Vec::new();
     file.take(VAR_FILE_LIMIT + 1)
         .read_to_end(&mut bytes)
@@ -369,8 +374,9 @@ fn read_var_file(path: &Path) -> Result<String, String> {
             VAR_FILE_LIMIT / 1024
         ));
     }
-    let mut text = String::from_utf8(bytes)
-        .map_err(|_| "it is not UTF-8 text; store the value as text (base64 for binary)".to_string())?;
+    let mut text = String::from_utf8(bytes).map_err(|_| {
+        "it is not UTF-8 text; store the value as text (base64 for binary)".to_string()
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -399,11 +405,20 @@ mod var_source_tests {
     #[test]
     fn bad_sources_are_named_with_what_to_do() {
         let e = var_sources(&[], &["token".to_string()], &[]).expect_err("no =");
-        assert!(e.contains("'token'") && e.contains("--var-env token=OPS_TOKEN"), "{e}");
+        assert!(
+            e.contains("'token'") && e.contains("--var-env token=OPS_TOKEN"),
+            "{e}"
+        );
         let e = var_sources(&[], &["t=BRINGUP_TEST_SURELY_UNSET_VAR".to_string()], &[])
             .expect_err("unset");
-        assert!(e.contains("'BRINGUP_TEST_SURELY_UNSET_VAR' is not set"), "{e}");
+        assert!(
+            e.contains("'BRINGUP_TEST_SURELY_UNSET_VAR' is not set"),
+            "{e}"
+        );
         let e = var_sources(&[], &[], &["k=/nonexistent/secret".to_string()]).expect_err("missing");
-        assert!(e.contains("'/nonexistent/secret'") && e.contains("check the path"), "{e}");
+        assert!(
+            e.contains("'/nonexistent/secret'") && e.contains("check the path"),
+            "{e}"
+        );
     }
 }

@@ -347,7 +347,7 @@ enum Stop {
 }
 
 /// Run `command` on the open session until it exits, `deadline` passes or `cancel` fires.
-#[allow(clippy::too_many_lines)]
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
 pub fn run_command(
     conn: &Connection,
     command: &str,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -279,10 +280,10 @@ impl Runbook {
                     body.push_str(&context.reference(&var));
                     if bound.insert(var.clone()) {
                         let value = self.var(name, service, host).unwrap_or_default();
-                        bindings.push_str(&format!("{var}={}\n", shell_quote(&value)));
+                        let _ = writeln!(bindings, "{var}={}", shell_quote(&value));
                     }
                     if context.needs_export() && exported.insert(var.clone()) {
-                        bindings.push_str(&format!("export {var}\n"));
+                        let _ = writeln!(bindings, "export {var}");
                     }
                 }
             }

@@ -370,7 +370,9 @@ fn heredoc_operator(
                 out.push(Context::Bare);
                 delimiter.push('\u{fffd}');
             }
-            Tok::Ch(c) if c.is_whitespace() || matches!(c, ';' | '&' | '|' | '<' | '>' | '(' | ')') => {
+            Tok::Ch(c)
+                if c.is_whitespace() || matches!(c, ';' | '&' | '|' | '<' | '>' | '(' | ')') =>
+            {
                 break;
             }
             Tok::Ch(q @ ('\'' | '"')) => {
@@ -381,7 +383,11 @@ fn heredoc_operator(
                         Tok::Ch(c) if c == q => break,
                         Tok::Ch(c) => delimiter.push(c),
                         Tok::Placeholder => {
-                            out.push(if q == '\'' { Context::Single } else { Context::Double });
+                            out.push(if q == '\'' {
+                                Context::Single
+                            } else {
+                                Context::Double
+                            });
                             delimiter.push('\u{fffd}');
                         }
                     }
@@ -530,7 +536,11 @@ mod tests {
     fn the_script_of_sh_c_is_scanned_as_a_second_shell_sees_it() {
         assert_eq!(
             ctx(r#"sh -c "printf %s {{a}} \"{{b}}\" '{{c}}'""#),
-            [nested(Context::Bare), nested(Context::Double), nested(Context::Single)]
+            [
+                nested(Context::Bare),
+                nested(Context::Double),
+                nested(Context::Single)
+            ]
         );
         assert_eq!(
             ctx("sudo /bin/bash -ec \"x {{a}}\" \"{{b}}\""),
