@@ -350,3 +350,56 @@ fn a_group_name_must_be_usable_after_an_at_sign() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_run_command_binds_each_value_once_and_references_it_in_every_context() {
+    let svc = SIMPLE.replace(
+        "run = \"curl {{site}} {{host}}\"",
+        r#"run = '''echo {{site}} "at {{site}}"; sh -c "printf %s {{site}}"'''"#,
+    );
+    let rb = load_text(
+        &with_service(&svc),
+        &["site=$(touch x); `id` \"q\" 'q'\nnext"],
+    )
+    .expect("valid");
+    let s = &rb.services[0];
+    let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
+    let (binding, rest) = e
+        .text
+        .split_once("\nexport __bu_site\n")
+        .expect("bound, then exported");
+    assert!(binding.starts_with("__bu_site="), "{binding}");
+    // The assignment, read by a real shell, gives back the value byte for byte.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{binding}\nprintf '%s' \"$__bu_site\""))
+        .output()
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), rb.vars["site"]);
+    assert_eq!(
+        rest, r#"echo "${__bu_site}" "at ${__bu_site}"; sh -c "printf %s \"\${__bu_site}\"""#,
+        "the command holds references only"
+    );
+    assert_eq!(
+        e.shown,
+        "echo $(touch x); `id` \"q\" 'q'\nnext \"at $(touch x); `id` \"q\" 'q'\nnext\"; sh -c \"printf %s $(touch x); `id` \"q\" 'q'\nnext\"",
+        "the shown form is the command as written, with the value in place"
+    );
+}
+
+#[test]
+fn a_placeholder_inside_single_quotes_is_an_error_but_not_in_a_manual_step() {
+    let svc = SIMPLE.replace("curl {{site}} {{host}}", "curl '{{site}}' {{host}}");
+    let e = errors(&with_service(&svc));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("placeholder inside single quotes: '{{site}}'"),
+        "{}",
+        e[0]
+    );
+    let svc = SIMPLE.replace(
+        "run = \"systemctl start x\"",
+        "manual = \"Say 'moving to {{site}}' on the bridge\"",
+    );
+    assert!(load_text(&with_service(&svc), &[]).is_ok());
+}
