@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
@@ -40,9 +41,10 @@ async fn run(
 async fn a_script_larger_than_the_pipe_runs_whole_and_its_command_gets_no_stdin() {
     let mut script = String::new();
     for i in 0..20_000 {
-        script.push_str(&format!(
-            "# filler line {i} to make the script larger than a pipe\n"
-        ));
+        let _ = writeln!(
+            script,
+            "# filler line {i} to make the script larger than a pipe"
+        );
     }
     script.push_str("echo start; cat; read x; echo \"read[$x]\"");
     assert!(script.len() > 1024 * 1024);

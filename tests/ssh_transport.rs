@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
@@ -79,9 +80,10 @@ async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
 fn big_script() -> String {
     let mut script = String::new();
     for i in 0..40_000 {
-        script.push_str(&format!(
-            "# filler line {i} to make the script larger than any window\n"
-        ));
+        let _ = writeln!(
+            script,
+            "# filler line {i} to make the script larger than any window"
+        );
     }
     script.push_str("echo start; cat; read x; echo \"read[$x]\"; seq 1 20000 | tail -n 1");
     script
