@@ -397,15 +397,7 @@ pub fn run_command(
             stop = Some(Stop::Timeout);
             break;
         }
-        if let Err(e) = send_script(&mut channel, &mut unsent, &mut eof_sent) {
-            session.set_blocking(true);
-            return Ran::Broken(StepResult::error(
-                format!(
-                    "host '{host}': the connection failed while the command was sent: {e}; its outcome is unknown"
-                ),
-                started.elapsed(),
-            ));
-        }
+        send_script(&mut channel, &mut unsent, &mut eof_sent);
         match channel.read(&mut buf) {
             Ok(0) if channel.eof() => break,
             Ok(0) => wait_socket(conn, deadline),
@@ -503,45 +495,31 @@ pub fn run_command(
 }
 
 /// Write what the channel takes of the rest of the script, then end its standard input. On a
-/// non-blocking session a full window is no error: the rest goes out on a later turn. Once the
-/// command has closed its side, what it did not read is of no use to it and is dropped.
-fn send_script(
-    channel: &mut ssh2::Channel,
-    unsent: &mut &[u8],
-    eof_sent: &mut bool,
-) -> std::io::Result<()> {
+/// non-blocking session a full window is no error: the rest goes out on a later turn. Any
+/// other failure stops the sending and nothing else: a shell that stopped reading (a syntax
+/// error, a kill) or a dead connection shows in the reads that follow, which judge the step.
+fn send_script(channel: &mut ssh2::Channel, unsent: &mut &[u8], eof_sent: &mut bool) {
     use std::io::Write as _;
     if *eof_sent {
-        return Ok(());
+        return;
     }
     while !unsent.is_empty() {
         match channel.write(unsent) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return,
             Ok(n) => *unsent = &unsent[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-            Err(_) if channel.eof() => {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => {
                 *unsent = &[];
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    match channel.send_eof() {
-        Ok(()) => {
-            *eof_sent = true;
-            Ok(())
-        }
-        Err(e) => {
-            let e = std::io::Error::from(e);
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                Ok(())
-            } else if channel.eof() {
                 *eof_sent = true;
-                Ok(())
-            } else {
-                Err(e)
+                return;
             }
         }
     }
+    // Only "try again" leaves the end still to send.
+    let again = channel
+        .send_eof()
+        .is_err_and(|e| std::io::Error::from(e).kind() == std::io::ErrorKind::WouldBlock);
+    *eof_sent = !again;
 }
 
 /// Hand one line to the output channel; when it is full, wait (bounded memory) on the
