@@ -378,3 +378,45 @@ fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal(
         "the secret after the 64 KiB cut is masked"
     );
 }
+
+#[test]
+fn an_unset_env_var_or_unreadable_var_file_is_bad_input_naming_it() {
+    let rig = Rig::new();
+    let runbook = rig.lab.path("plain.toml");
+    let text = format!(
+        "{}[[service]]\nid = \"s\"\nhosts = [\"op\"]\n  [[service.check]]\n  name = \"c\"\n  run = \"true {{{{tok}}}}\"\n",
+        rig.head("secret_vars = [\"tok\"]")
+    );
+    fs::write(&runbook, text).expect("write runbook");
+    let unset = unique("BRINGUP_UNSET_");
+    let out = rig
+        .bringup()
+        .env_remove(&unset)
+        .args(["run", "--var-env"])
+        .arg(format!("tok={unset}"))
+        .arg(&runbook)
+        .output()
+        .expect("bringup runs");
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!("environment variable '{unset}' is not set")),
+        "{}",
+        stderr(&out)
+    );
+    let missing = rig.lab.path("no-such-secret");
+    for command in ["run", "validate"] {
+        let out = rig
+            .bringup()
+            .args([command, "--var-file"])
+            .arg(format!("tok={}", missing.display()))
+            .arg(&runbook)
+            .output()
+            .expect("bringup runs");
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains(&format!("cannot use '{}'", missing.display())),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+}
