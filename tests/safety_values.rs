@@ -1,7 +1,8 @@
 //! "Values are data" and "secrets stay off command lines", through the real `bringup` binary
 //! on a `transport = "local"` host and over a real OpenSSH sshd on loopback:
 //! - hostile values in every placeholder context (bare, inside double quotes, in a
-//!   here-document, in the script of `sh -c "…"`) arrive byte for byte and run nothing;
+//!   here-document, in the script of `sh -c "…"` or `eval "…"`) arrive byte for byte and run
+//!   nothing;
 //! - placeholders in single-quote contexts are refused by `bringup validate`;
 //! - secrets given by `--var-env` and `--var-file` appear in no process's command line on the
 //!   machine while steps run (sshd's children included), and a multi-line secret or one that
@@ -133,6 +134,11 @@ fn contexts(i: usize) -> Vec<Case> {
         (
             "shc",
             format!("sh -c \"printf '%s' {v} > {}\"", f("shc")),
+            |x| x.to_string(),
+        ),
+        (
+            "eval",
+            format!("eval \"printf '%s' {v} > {}\"", f("eval")),
             |x| x.to_string(),
         ),
         (

@@ -165,23 +165,32 @@ impl Words {
         self.current.is_empty() && !self.tainted
     }
 
-    /// `sh -c`, `bash -ec`, `/bin/sh -c`, `su -c`… just before the current word.
+    /// `sh -c`, `bash -ec`, `/bin/sh -c`, `su - app -c`, `eval`… just before the current
+    /// word: the word is a script that a shell parses again.
     fn before_shell_script(&self) -> bool {
-        let n = self.done.len();
-        if n < 2 || !self.at_word_start() {
+        if !self.at_word_start() {
             return false;
         }
-        let flag = &self.done[n - 1];
-        let shell = self.done[n - 2].rsplit('/').next().unwrap_or_default();
-        let is_c_flag = flag.len() >= 2
-            && flag.starts_with('-')
-            && flag[1..].chars().all(|c| c.is_ascii_alphabetic())
-            && flag.contains('c');
-        is_c_flag
+        let Some(last) = self.done.last() else {
+            return false;
+        };
+        if last == "eval" {
+            return true;
+        }
+        let is_c_flag = last.len() >= 2
+            && last.starts_with('-')
+            && last[1..].chars().all(|c| c.is_ascii_alphabetic())
+            && last.contains('c');
+        let base = |w: &String| w.rsplit('/').next().unwrap_or_default().to_string();
+        let shell_before = self.done.len() >= 2
             && matches!(
-                shell,
-                "sh" | "bash" | "dash" | "ash" | "ksh" | "mksh" | "zsh" | "su"
-            )
+                base(&self.done[self.done.len() - 2]).as_str(),
+                "sh" | "bash" | "dash" | "ash" | "ksh" | "mksh" | "zsh"
+            );
+        let su_command = self.done[..self.done.len() - 1]
+            .iter()
+            .any(|w| matches!(base(w).as_str(), "su" | "runuser"));
+        is_c_flag && (shell_before || su_command)
     }
 }
 
@@ -547,6 +556,10 @@ mod tests {
             [nested(Context::Bare), Context::Double]
         );
         assert_eq!(ctx("sh -c '{{a}}'"), [Context::Single]);
+        assert_eq!(
+            ctx("su - app -c \"psql {{a}}\"; eval \"echo {{b}}\""),
+            [nested(Context::Bare), nested(Context::Bare)]
+        );
         // `-c` for something that is not a shell is just a double-quoted argument.
         assert_eq!(ctx("curl -c \"{{a}}\""), [Context::Double]);
     }
