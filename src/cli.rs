@@ -67,6 +67,15 @@ pub struct OpenArgs {
     /// Set a runbook variable (repeatable): --var site=pangyo
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// Set a runbook variable from an environment variable (repeatable): --var-env
+    /// token=OPS_TOKEN. Keeps a secret out of argv and shell history.
+    #[arg(long = "var-env", value_name = "KEY=ENVNAME")]
+    pub var_env: Vec<String>,
+    /// Set a runbook variable from a file's contents (repeatable): --var-file
+    /// key=/run/secrets/key. One trailing newline (\n or \r\n) is removed, as most tools
+    /// that read secret files do; any other whitespace is kept.
+    #[arg(long = "var-file", value_name = "KEY=PATH")]
+    pub var_file: Vec<String>,
     /// Journal file (default: journal/<runbook stem>-<UTC time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -123,8 +132,18 @@ pub enum RunFormat {
 pub struct ValidateArgs {
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
+    /// Set a runbook variable (repeatable): --var site=pangyo
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// Set a runbook variable from an environment variable (repeatable): --var-env
+    /// token=OPS_TOKEN. Keeps a secret out of argv and shell history.
+    #[arg(long = "var-env", value_name = "KEY=ENVNAME")]
+    pub var_env: Vec<String>,
+    /// Set a runbook variable from a file's contents (repeatable): --var-file
+    /// key=/run/secrets/key. One trailing newline (\n or \r\n) is removed, as most tools
+    /// that read secret files do; any other whitespace is kept.
+    #[arg(long = "var-file", value_name = "KEY=PATH")]
+    pub var_file: Vec<String>,
 }
 
 #[derive(Debug, Args)]

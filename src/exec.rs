@@ -28,6 +28,18 @@ pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
 
 pub use pool::{ExecOptions, Executor};
 
+/// What a transport writes to `sh -s` on its host: the command as one brace group with its
+/// standard input from `/dev/null`. The shell parses the whole group before running any of
+/// it, so nothing the command starts can read the rest of the script, and steps get no
+/// standard input of their own.
+pub(crate) fn stdin_script(command: &str) -> Vec<u8> {
+    let mut script = Vec::with_capacity(command.len() + 16);
+    script.extend_from_slice(b"{\n");
+    script.extend_from_slice(command.as_bytes());
+    script.extend_from_slice(b"\n} </dev/null\n");
+    script
+}
+
 /// How one command on one host ended, as a transport saw it.
 ///
 /// `outcome` is `Ok` whenever the command ran and exited, whatever its exit code (a command

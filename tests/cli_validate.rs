@@ -274,6 +274,34 @@ fn unknown_variable_points_at_the_placeholder() {
 }
 
 #[test]
+fn a_placeholder_inside_single_quotes_points_at_it_and_says_what_to_do() {
+    let e = invalid("placeholder-in-single-quotes.toml");
+    assert_has(
+        &e,
+        &[
+            "placeholder-in-single-quotes.toml:14:46: error: placeholder inside single quotes: '{{ops_token}}'",
+            "^^^^^^^^^^^^^",
+            "help: nothing expands inside '…': move the placeholder outside the quotes",
+            "or use double quotes",
+            "1 problem",
+        ],
+    );
+}
+
+#[test]
+fn a_placeholder_in_a_quoted_heredoc_or_a_single_quoted_sh_c_is_an_error() {
+    let e = invalid("placeholder-in-quoted-heredoc.toml");
+    assert_has(
+        &e,
+        &[
+            "placeholder-in-quoted-heredoc.toml:10:8: error: placeholder inside a quoted here-document: '{{site}}'",
+            "write the delimiter unquoted (<<EOF)",
+            "placeholder-in-quoted-heredoc.toml:12:16: error: placeholder inside single quotes: '{{site}}'",
+        ],
+    );
+}
+
+#[test]
 fn bad_regex_is_reported_with_the_pattern() {
     assert_has(
         &invalid("bad-regex.toml"),

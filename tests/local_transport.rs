@@ -1,8 +1,9 @@
-//! The local transport: `sh -c` in its own process group, merged streaming output, exit
+//! The local transport: `sh -s` reading its script from stdin, in its own process group, merged streaming output, exit
 //! codes, and a timeout or cancel that stops the whole group.
 
 mod support;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
@@ -24,8 +25,60 @@ async fn run(
         }
         lines
     });
-    let result = local::run("operator", command, timeout, tx, cancel).await;
+    let result = local::run(
+        "operator",
+        command,
+        timeout,
+        tx,
+        bringup::journal::mask::Masker::default(),
+        cancel,
+    )
+    .await;
     (result, collect.await.expect("collector"))
+}
+
+#[tokio::test]
+async fn a_script_larger_than_the_pipe_runs_whole_and_its_command_gets_no_stdin() {
+    let mut script = String::new();
+    for i in 0..20_000 {
+        let _ = writeln!(
+            script,
+            "# filler line {i} to make the script larger than a pipe"
+        );
+    }
+    script.push_str("echo start; cat; read x; echo \"read[$x]\"");
+    assert!(script.len() > 1024 * 1024);
+    let (result, lines) = run(&script, Duration::from_secs(20), CancellationToken::new()).await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["start", "read[]"]);
+    let (result, lines) = run(
+        "echo quick",
+        Duration::from_secs(20),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        (result.exit_code, lines),
+        (Some(0), vec!["quick".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn the_script_is_not_on_the_command_line() {
+    let marker = unique("cmdline-marker-");
+    let command = format!("echo {marker} >/dev/null; sleep 1");
+    let handle = tokio::spawn(async move {
+        run(&command, Duration::from_secs(20), CancellationToken::new()).await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let seen = processes_with(&marker);
+    let (result, _) = handle.await.expect("run");
+    assert_eq!(result.exit_code, Some(0), "{result:?}");
+    assert!(seen.is_empty(), "the script shows in ps: {seen}");
 }
 
 #[tokio::test]

@@ -972,7 +972,7 @@ fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal(
          [[service.check]]\n  name = \"up\"\n  run = \"test -f {seen}/gate-{{{{host}}}}\"\n\n  \
          [[service.restore]]\n  name = \"open gate\"\n  confirm = true\n  \
          run = '''grep -c '\"kind\":\"approval\".*\"decision\":\"approved\"' {j} > {seen}/approval-{{{{host}}}}; \
-         grep -c '\"kind\":\"step_started\".*\"step\":\"open gate\",\"host\":\"{{{{host}}}}\"' {j} > {seen}/started-{{{{host}}}}; \
+         grep -c '\"kind\":\"step_started\".*\"step\":\"open gate\",\"host\":\"'{{{{host}}}}'\"' {j} > {seen}/started-{{{{host}}}}; \
          touch {seen}/gate-{{{{host}}}}'''\n"
     );
     let runbook = rig.write_runbook(&text);

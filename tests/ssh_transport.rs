@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bringup::engine::state::StepOutcome;
@@ -73,6 +74,39 @@ async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
     assert_eq!(result.outcome, StepOutcome::Ok, "{result:?}");
     assert_eq!(result.exit_code, Some(7));
     assert_eq!(lines, ["one", "two", "three", "no newline"]);
+}
+
+/// A script far beyond the channel window and the pipe buffer, whose command reads stdin.
+fn big_script() -> String {
+    let mut script = String::new();
+    for i in 0..40_000 {
+        let _ = writeln!(
+            script,
+            "# filler line {i} to make the script larger than any window"
+        );
+    }
+    script.push_str("echo start; cat; read x; echo \"read[$x]\"; seq 1 20000 | tail -n 1");
+    script
+}
+
+#[tokio::test]
+async fn a_large_script_arrives_whole_and_its_command_gets_no_stdin() {
+    let (_lab, _sshd, exec) = trusted_host();
+    let script = big_script();
+    assert!(script.len() > 2 * 1024 * 1024, "{}", script.len());
+    let (result, lines) = run(&exec, "web-1", &script, STEP).await;
+    assert_eq!(
+        (result.outcome, result.exit_code),
+        (StepOutcome::Ok, Some(0)),
+        "{result:?}"
+    );
+    assert_eq!(lines, ["start", "read[]", "20000"]);
+    // A command that never reads its standard input ends at once too.
+    let (result, lines) = run(&exec, "web-1", "echo quick", STEP).await;
+    assert_eq!(
+        (result.exit_code, lines),
+        (Some(0), vec!["quick".to_string()])
+    );
 }
 
 #[tokio::test]

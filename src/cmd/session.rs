@@ -28,7 +28,14 @@ pub struct Session {
 
 /// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
 pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
-    let runbook = match crate::runbook::load(path, &args.vars) {
+    let vars = match var_sources(&args.vars, &args.var_env, &args.var_file) {
+        Ok(vars) => vars,
+        Err(message) => {
+            eprintln!("bringup: {message}");
+            return Err(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let runbook = match crate::runbook::load(path, &vars) {
         Ok(rb) => rb,
         Err(diagnostics) => {
             eprint!("{diagnostics}");
@@ -37,7 +44,10 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
     };
     let unset = runbook.unset_secrets();
     if !unset.is_empty() {
-        let flags: Vec<String> = unset.iter().map(|k| format!("--var {k}=…")).collect();
+        let flags: Vec<String> = unset
+            .iter()
+            .map(|k| format!("--var-env {k}=ENVNAME or --var-file {k}=PATH"))
+            .collect();
         eprintln!(
             "bringup: secret variable(s) {} of '{}' have no value; pass {} (secrets are shown as *** everywhere)",
             unset
@@ -314,5 +324,119 @@ pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
         version: crate::VERSION.to_string(),
         mode: if drill { Mode::Drill } else { Mode::Incident },
         services,
+    }
+}
+
+/// Largest `--var-file` read: a secret, a key or a certificate chain, not a data set.
+const VAR_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
+/// order (a later one for the same key wins). The values stay in memory only.
+pub fn var_sources(
+    vars: &[String],
+    env: &[String],
+    files: &[String],
+) -> Result<Vec<String>, String> {
+    let mut out = vars.to_vec();
+    for spec in env {
+        let (key, name) = split_source(spec, "--var-env", "KEY=ENVNAME", "token=OPS_TOKEN")?;
+        match std::env::var(name) {
+            Ok(value) => out.push(format!("{key}={value}")),
+            Err(std::env::VarError::NotPresent) => {
+                return Err(format!(
+                    "--var-env '{spec}': environment variable '{name}' is not set; export it first (read -rs {name}; export {name}) or use --var-file {key}=PATH"
+                ));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!(
+                    "--var-env '{spec}': environment variable '{name}' is not UTF-8 text; set it to text or use --var-file {key}=PATH"
+                ));
+            }
+        }
+    }
+    for spec in files {
+        let (key, path) = split_source(spec, "--var-file", "KEY=PATH", "key=/run/secrets/key")?;
+        let value = read_var_file(Path::new(path))
+            .map_err(|why| format!("--var-file '{spec}': cannot use '{path}': {why}"))?;
+        out.push(format!("{key}={value}"));
+    }
+    Ok(out)
+}
+
+fn split_source<'a>(
+    spec: &'a str,
+    flag: &str,
+    shape: &str,
+    example: &str,
+) -> Result<(&'a str, &'a str), String> {
+    match spec.split_once('=') {
+        Some((key, rest)) if !key.is_empty() && !rest.is_empty() => Ok((key, rest)),
+        _ => Err(format!(
+            "{flag} '{spec}' is not {shape}; write it as {flag} {example}"
+        )),
+    }
+}
+
+/// A file's contents as a value: UTF-8 text with one trailing newline (`\n` or `\r\n`) removed.
+fn read_var_file(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("{e}; check the path and its permissions"))?;
+    let mut bytes = Vec::new();
+    file.take(VAR_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{e}; check that it is a readable file"))?;
+    if bytes.len() as u64 > VAR_FILE_LIMIT {
+        return Err(format!(
+            "it is larger than {} KiB; a variable holds a secret or a short value, not a data set",
+            VAR_FILE_LIMIT / 1024
+        ));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| {
+        "it is not UTF-8 text; store the value as text (base64 for binary)".to_string()
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod var_source_tests {
+    use super::*;
+
+    #[test]
+    fn a_var_file_loses_one_trailing_newline_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v");
+        std::fs::write(&path, "line one\nline two\n\n").expect("write");
+        assert_eq!(read_var_file(&path).as_deref(), Ok("line one\nline two\n"));
+        std::fs::write(&path, "tok\r\n").expect("write");
+        assert_eq!(read_var_file(&path).as_deref(), Ok("tok"));
+        std::fs::write(&path, " tok ").expect("write");
+        assert_eq!(read_var_file(&path).as_deref(), Ok(" tok "));
+    }
+
+    #[test]
+    fn bad_sources_are_named_with_what_to_do() {
+        let e = var_sources(&[], &["token".to_string()], &[]).expect_err("no =");
+        assert!(
+            e.contains("'token'") && e.contains("--var-env token=OPS_TOKEN"),
+            "{e}"
+        );
+        let e = var_sources(&[], &["t=BRINGUP_TEST_SURELY_UNSET_VAR".to_string()], &[])
+            .expect_err("unset");
+        assert!(
+            e.contains("'BRINGUP_TEST_SURELY_UNSET_VAR' is not set"),
+            "{e}"
+        );
+        let e = var_sources(&[], &[], &["k=/nonexistent/secret".to_string()]).expect_err("missing");
+        assert!(
+            e.contains("'/nonexistent/secret'") && e.contains("check the path"),
+            "{e}"
+        );
     }
 }

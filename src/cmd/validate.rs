@@ -11,7 +11,14 @@ use crate::runbook::{self, Diagnostics, Plan, Runbook};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    match runbook::load(&args.runbook, &args.vars) {
+    let vars = match super::session::var_sources(&args.vars, &args.var_env, &args.var_file) {
+        Ok(vars) => vars,
+        Err(message) => {
+            eprintln!("bringup: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match runbook::load(&args.runbook, &vars) {
         Ok(rb) => {
             let plan = Plan::build(&rb);
             let mut out = summary(&rb, &args.runbook.display().to_string());

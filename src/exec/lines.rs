@@ -1,5 +1,9 @@
 //! Splits a byte stream into output lines for the transports: bounded in memory, lossy UTF-8.
 //! It must not buffer more than one line (at most [`MAX_LINE`] bytes) of a runaway command.
+//! Secrets are masked on the bytes before they are cut into lines, so a secret spanning lines
+//! or a cut is masked as a whole.
+
+use crate::journal::mask::{Masker, StreamMasker};
 
 /// Longest line kept whole; a longer run of bytes without a newline is cut into pieces.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -7,11 +11,25 @@ pub const MAX_LINE: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     partial: Vec<u8>,
+    mask: StreamMasker,
 }
 
 impl LineSplitter {
+    /// A splitter whose lines have every secret of `masker` replaced by `***`.
+    pub fn masking(masker: Masker) -> LineSplitter {
+        LineSplitter {
+            partial: Vec::new(),
+            mask: StreamMasker::new(masker),
+        }
+    }
+
     /// Feed bytes; `emit` receives every complete line (without its `\n` or `\r\n`).
-    pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(String)) {
+    pub fn push(&mut self, data: &[u8], emit: impl FnMut(String)) {
+        let masked = self.mask.push(data);
+        self.split(&masked, emit);
+    }
+
+    fn split(&mut self, mut data: &[u8], mut emit: impl FnMut(String)) {
         while !data.is_empty() {
             let room = MAX_LINE - self.partial.len();
             let window = &data[..data.len().min(room)];
@@ -29,9 +47,14 @@ impl LineSplitter {
         }
     }
 
-    /// The last line when the stream ended without a newline.
-    pub fn finish(&mut self) -> Option<String> {
-        (!self.partial.is_empty()).then(|| self.take())
+    /// The end of the stream: whatever masking still held, and the last line when the
+    /// stream ended without a newline.
+    pub fn finish(&mut self, mut emit: impl FnMut(String)) {
+        let rest = self.mask.finish();
+        self.split(&rest, &mut emit);
+        if !self.partial.is_empty() {
+            emit(self.take());
+        }
     }
 
     fn take(&mut self) -> String {
@@ -54,8 +77,30 @@ mod tests {
         for chunk in chunks {
             splitter.push(chunk, |line| out.push(line));
         }
-        out.extend(splitter.finish());
+        splitter.finish(|line| out.push(line));
         out
+    }
+
+    #[test]
+    fn a_secret_across_lines_and_the_line_cut_is_masked() {
+        let secret = "line one\nline two";
+        let mut splitter = LineSplitter::masking(Masker::new(&[secret.to_string()]));
+        let mut out = Vec::new();
+        for piece in [&b"a line "[..], b"one\nline", b" two b\n"] {
+            splitter.push(piece, |line| out.push(line));
+        }
+        splitter.finish(|line| out.push(line));
+        assert_eq!(out, ["a *** b"]);
+
+        // A secret straddling the cut of an overlong line.
+        let mut splitter = LineSplitter::masking(Masker::new(&["TOPSECRET".to_string()]));
+        let mut long = vec![b'x'; MAX_LINE - 4];
+        long.extend_from_slice(b"TOPSECRET\n");
+        let mut out = Vec::new();
+        splitter.push(&long, |line| out.push(line));
+        splitter.finish(|line| out.push(line));
+        assert!(out.concat().ends_with("***"));
+        assert!(!out.concat().contains("SECRET"));
     }
 
     #[test]

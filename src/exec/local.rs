@@ -1,6 +1,8 @@
 //! The `local` transport: commands on the operator's machine through tokio processes.
-//! Each command runs as `sh -c` in its own process group with stdout and stderr on one pipe, so a timeout or cancel stops the
-//! whole group; it must not decide whether a step passed.
+//! Each command runs as `sh -s` in its own process group, its script written to the shell's
+//! standard input (never an argument, so no value shows in `ps`), with stdout and stderr on
+//! one pipe, so a timeout or cancel stops the whole group; it must not decide whether a step
+//! passed.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -8,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use super::StepResult;
 use super::lines::LineSplitter;
+use crate::journal::mask::Masker;
 
 /// How long a stopped group gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(1);
@@ -25,13 +28,14 @@ enum Ended {
     Cancelled,
 }
 
-/// Run `command` with `sh -c` here; stream stdout and stderr lines into `output` as they come.
-/// `host` only names the host in messages.
+/// Run `command` with `sh -s` here; stream stdout and stderr lines into `output` as they come,
+/// with every secret of `masker` replaced by `***`. `host` only names the host in messages.
 pub async fn run(
     host: &str,
     command: &str,
     timeout: Duration,
     output: Sender<String>,
+    masker: Masker,
     cancel: CancellationToken,
 ) -> StepResult {
     let started = Instant::now();
@@ -49,9 +53,8 @@ pub async fn run(
         }
     };
     let mut child = match Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
+        .arg("-s")
+        .stdin(Stdio::piped())
         .stdout(writer.0)
         .stderr(writer.1)
         .process_group(0)
@@ -72,13 +75,26 @@ pub async fn run(
         .map(Pid::from_raw);
     // The parent's copies of the write end went into `Command` and are closed after spawn,
     // so the reader sees end-of-file once the command and its children are done.
-    let readers = tokio::spawn(pump(Some(reader), output));
+    let readers = tokio::spawn(pump(Some(reader), output, masker));
+    // Written while the output is read, so a script larger than the pipe cannot deadlock; a
+    // command that stops early makes the write fail (EPIPE), which is no error of the step.
+    // Dropping the pipe afterwards is the end of the script.
+    let script = super::stdin_script(command);
+    let writer = child.stdin.take().map(|mut stdin| {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&script).await;
+            let _ = stdin.shutdown().await;
+        })
+    });
 
     let ended = tokio::select! {
         status = child.wait() => Ended::Exited(status),
         () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
         () = cancel.cancelled() => Ended::Cancelled,
     };
+    if let Some(writer) = writer {
+        writer.abort();
+    }
     match ended {
         Ended::Exited(Ok(status)) => {
             // Wait for the pipes to drain, but not past the timeout: a background process that
@@ -139,9 +155,9 @@ async fn stop_group(group: Pid, child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
-async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<String>) {
+async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<String>, masker: Masker) {
     let Some(mut reader) = reader else { return };
-    let mut splitter = LineSplitter::default();
+    let mut splitter = LineSplitter::masking(masker);
     let mut buf = vec![0_u8; 32 * 1024];
     let mut lines = Vec::new();
     loop {
@@ -156,7 +172,8 @@ async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<String>) {
             let _ = output.send(line).await;
         }
     }
-    if let Some(line) = splitter.finish() {
+    splitter.finish(|line| lines.push(line));
+    for line in lines {
         let _ = output.send(line).await;
     }
 }

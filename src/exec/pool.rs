@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::known_hosts::{self, OfferedKey};
 use super::ssh::{self, Connection, Ran, Settings};
 use super::{ExecError, StepResult, local, ssh_config};
+use crate::journal::mask::Masker;
 use crate::runbook::model::{HostId, Runbook, Transport};
 
 /// How the executor connects. `Default` reads the user's own files.
@@ -68,6 +69,8 @@ pub struct Executor {
 
 struct Inner {
     runbook: Runbook,
+    /// The runbook's secret values, masked in output before it is cut into lines.
+    masker: Masker,
     settings: Settings,
     /// Parsed once; an unreadable file is reported on each SSH host that needs it.
     config: Result<SshConfig, String>,
@@ -97,6 +100,7 @@ impl Executor {
         Executor {
             inner: Arc::new(Inner {
                 runbook: runbook.clone(),
+                masker: Masker::new(&runbook.secret_values()),
                 settings: Settings {
                     connect_timeout: options.connect_timeout,
                     keepalive: options.keepalive,
@@ -139,7 +143,8 @@ impl Executor {
             return StepResult::error(err.to_string(), started.elapsed());
         };
         if spec.transport == Transport::Local {
-            return local::run(host.as_str(), command, timeout, output, cancel).await;
+            let masker = self.inner.masker.clone();
+            return local::run(host.as_str(), command, timeout, output, masker, cancel).await;
         }
         let cancel = cancel.child_token();
         let _cancel_on_drop = cancel.clone().drop_guard();
@@ -404,6 +409,7 @@ impl Inner {
                 cancel,
                 timeout,
                 &self.settings,
+                &self.masker,
             ) {
                 Ran::Done(result) => return result,
                 Ran::Broken(result) => {

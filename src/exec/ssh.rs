@@ -22,6 +22,7 @@ use super::lines::LineSplitter;
 use super::ssh_config::Target;
 use super::tunnel::Tunnel;
 use super::{ExecError, StepResult};
+use crate::journal::mask::Masker;
 
 /// How long the host gets between SIGTERM and SIGKILL of a stopped command's process group.
 const TERM_GRACE_TENTHS: u32 = 10;
@@ -476,14 +477,11 @@ pub enum Ran {
     Stale(String),
 }
 
-/// The command as sent: print the process group first, then replace the login shell with
-/// `sh -c` so the group leader's PID stays the one printed.
-pub fn wrap(command: &str) -> String {
-    format!(
-        "printf '{PGID_MARKER}%s\\n' \"$$\"; exec sh -c {}",
-        crate::runbook::model::shell_quote(command)
-    )
-}
+/// The command line sent to the host, the same for every step: print the process group
+/// first, then replace the login shell with `sh -s`, which reads the step's script from the
+/// channel (see [`super::stdin_script`]) so the group leader's PID stays the one printed. No
+/// value of the runbook is ever part of it, so none shows in `ps` on the host.
+pub const WRAPPER: &str = "printf 'bringup-pgid=%s\\n' \"$$\"; exec sh -s";
 
 enum Stop {
     Timeout,
@@ -491,7 +489,7 @@ enum Stop {
 }
 
 /// Run `command` on the open session until it exits, `deadline` passes or `cancel` fires.
-#[allow(clippy::too_many_lines)]
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
 pub fn run_command(
     conn: &Connection,
     command: &str,
@@ -500,6 +498,7 @@ pub fn run_command(
     cancel: &CancellationToken,
     timeout: Duration,
     settings: &Settings,
+    masker: &Masker,
 ) -> Ran {
     let started = Instant::now();
     let session = &conn.session;
@@ -513,7 +512,7 @@ pub fn run_command(
     if let Err(e) = channel.handle_extended_data(ExtendedData::Merge) {
         return Ran::Stale(e.to_string());
     }
-    if let Err(e) = channel.exec(&wrap(command)) {
+    if let Err(e) = channel.exec(WRAPPER) {
         return Ran::Broken(StepResult::error(
             format!("host '{host}': could not start the command: {e}"),
             started.elapsed(),
@@ -521,8 +520,12 @@ pub fn run_command(
     }
     session.set_blocking(false);
 
-    let mut splitter = LineSplitter::default();
+    let mut splitter = LineSplitter::masking(masker.clone());
     let mut lines = Vec::new();
+    // The script goes out while output comes in: neither side can fill up and wait forever.
+    let script = super::stdin_script(command);
+    let mut unsent: &[u8] = &script;
+    let mut eof_sent = false;
     let mut pgid: Option<u32> = None;
     let mut marker_pending = true;
     let mut buf = vec![0_u8; 32 * 1024];
@@ -553,6 +556,7 @@ pub fn run_command(
                 started,
             );
         }
+        send_script(&mut channel, &mut unsent, &mut eof_sent);
         match channel.read(&mut buf) {
             Ok(0) if channel.eof() => break,
             Ok(0) => {
@@ -619,7 +623,8 @@ pub fn run_command(
             )),
         };
     }
-    if let Some(line) = splitter.finish() {
+    splitter.finish(|line| lines.push(line));
+    for line in lines {
         let _ = deliver(output, line, deadline, cancel);
     }
     // Exit status 0 is what libssh2 reports when none arrived, so it only counts from a
@@ -658,6 +663,34 @@ fn connection_lost(session: &Session, host: &str, why: &str, started: Instant) -
         format!("host '{host}': connection lost; outcome unknown ({why})"),
         started.elapsed(),
     ))
+}
+
+/// Write what the channel takes of the rest of the script, then end its standard input. On a
+/// non-blocking session a full window is no error: the rest goes out on a later turn. Any
+/// other failure stops the sending and nothing else: a shell that stopped reading (a syntax
+/// error, a kill) or a dead connection shows in the reads that follow, which judge the step.
+fn send_script(channel: &mut ssh2::Channel, unsent: &mut &[u8], eof_sent: &mut bool) {
+    use std::io::Write as _;
+    if *eof_sent {
+        return;
+    }
+    while !unsent.is_empty() {
+        match channel.write(unsent) {
+            Ok(0) => return,
+            Ok(n) => *unsent = &unsent[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                *unsent = &[];
+                *eof_sent = true;
+                return;
+            }
+        }
+    }
+    // Only "try again" leaves the end still to send.
+    let again = channel
+        .send_eof()
+        .is_err_and(|e| std::io::Error::from(e).kind() == std::io::ErrorKind::WouldBlock);
+    *eof_sent = !again;
 }
 
 /// Hand one line to the output channel; when it is full, wait (bounded memory) on the
@@ -748,14 +781,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrapper_prints_the_group_then_execs_the_quoted_command() {
-        let wrapped = wrap("echo 'hi' && false");
-        assert!(wrapped.starts_with("printf 'bringup-pgid=%s\\n' \"$$\"; exec sh -c "));
-        let out = std::process::Command::new("sh")
+    fn wrapper_prints_the_group_then_runs_the_script_from_stdin() {
+        use std::io::Write as _;
+        assert!(WRAPPER.contains(PGID_MARKER));
+        let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(&wrapped)
-            .output()
+            .arg(WRAPPER)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .expect("sh runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(&crate::exec::stdin_script("echo 'hi' && cat && false"))
+            .expect("script written");
+        drop(stdin);
+        let out = child.wait_with_output().expect("sh ends");
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
         assert!(lines.next().expect("marker").starts_with(PGID_MARKER));

@@ -25,6 +25,8 @@ const VOCABULARY: &[&str] = &[
 pub struct Masker {
     matcher: Option<AhoCorasick>,
     masks: Vec<&'static str>,
+    /// The secret values, for [`StreamMasker`]'s look at a stream's tail.
+    secrets: Vec<Vec<u8>>,
 }
 
 impl Masker {
@@ -44,6 +46,7 @@ impl Masker {
             .ok();
         Masker {
             masks: vec![SECRET_MASK; secrets.len()],
+            secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
             matcher,
         }
     }
@@ -133,9 +136,130 @@ impl Masker {
     }
 }
 
+/// Masks a byte stream that arrives in pieces (a command's output), before it is cut into
+/// lines or chunks: a secret split across two reads, or one that spans lines (a PEM key), is
+/// masked as a whole.
+///
+/// It holds back only what could still become a secret: the longest tail of what it has seen
+/// that is the beginning of some secret value (at most the longest secret − 1 bytes). Output
+/// that cannot be part of a secret passes at once, so a command that prints and then waits is
+/// not held up.
+#[derive(Debug, Default)]
+pub struct StreamMasker {
+    masker: Masker,
+    held: Vec<u8>,
+}
+
+impl StreamMasker {
+    pub fn new(masker: Masker) -> StreamMasker {
+        StreamMasker {
+            masker,
+            held: Vec::new(),
+        }
+    }
+
+    /// Feed the next piece; returns what is safe to pass on (secrets masked).
+    pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
+        let Some(matcher) = &self.masker.matcher else {
+            return data.to_vec();
+        };
+        self.held.extend_from_slice(data);
+        let hold = self.possible_secret_start();
+        let cut = self.held.len() - hold;
+        let mut out = Vec::with_capacity(self.held.len());
+        let mut pos = 0;
+        for m in matcher.find_iter(&self.held) {
+            // A match starting in the held tail may grow into a longer secret: later.
+            if m.start() >= cut {
+                break;
+            }
+            out.extend_from_slice(&self.held[pos..m.start()]);
+            out.extend_from_slice(SECRET_MASK.as_bytes());
+            pos = m.end();
+        }
+        let keep_from = pos.max(cut);
+        out.extend_from_slice(&self.held[pos..keep_from]);
+        self.held.drain(..keep_from);
+        out
+    }
+
+    /// The end of the stream: everything still held, masked.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let held = std::mem::take(&mut self.held);
+        self.masker.mask_bytes(&held)
+    }
+
+    /// Length of the longest tail of `held` that is a proper beginning of some secret.
+    fn possible_secret_start(&self) -> usize {
+        let longest = self.masker.secrets.iter().map(Vec::len).max().unwrap_or(0);
+        let max = longest.saturating_sub(1).min(self.held.len());
+        (1..=max)
+            .rev()
+            .find(|&k| {
+                let tail = &self.held[self.held.len() - k..];
+                self.masker
+                    .secrets
+                    .iter()
+                    .any(|s| s.len() > k && s.starts_with(tail))
+            })
+            .unwrap_or(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feed `pieces` through a stream masker and return everything it passed on.
+    fn stream(secrets: &[&str], pieces: &[&[u8]]) -> Vec<u8> {
+        let secrets: Vec<String> = secrets.iter().map(ToString::to_string).collect();
+        let mut m = StreamMasker::new(Masker::new(&secrets));
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend(m.push(p));
+        }
+        out.extend(m.finish());
+        out
+    }
+
+    #[test]
+    fn a_secret_split_across_pieces_is_masked() {
+        assert_eq!(stream(&["s3cret"], &[b"a s3", b"cr", b"et b"]), b"a *** b");
+        // Split at every byte.
+        let text = b"x=hunter2;y=hunter2";
+        let pieces: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(stream(&["hunter2"], &pieces), b"x=***;y=***");
+    }
+
+    #[test]
+    fn no_prefix_of_a_secret_is_passed_on_before_it_is_decided() {
+        let mut m = StreamMasker::new(Masker::new(&["abcdef".to_string(), "abc".to_string()]));
+        let first = m.push(b"ok\nxab");
+        assert_eq!(first, b"ok\nx", "a possible secret start is held back");
+        // `abc` alone would match, but `abcdef` may follow: still held.
+        assert_eq!(m.push(b"c"), b"");
+        assert_eq!(m.push(b"def!"), b"***!");
+        let mut m = StreamMasker::new(Masker::new(&["abcdef".to_string(), "abc".to_string()]));
+        assert_eq!(m.push(b"abc"), b"");
+        assert_eq!(m.finish(), b"***");
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_as_a_whole() {
+        let pem = "-----BEGIN KEY-----\nAAAA\nBBBB\n-----END KEY-----";
+        let output = format!("key:\n{pem}\ndone\n");
+        let bytes = output.as_bytes();
+        let pieces: Vec<&[u8]> = bytes.chunks(7).collect();
+        assert_eq!(stream(&[pem], &pieces), b"key:\n***\ndone\n");
+    }
+
+    #[test]
+    fn output_that_cannot_be_a_secret_passes_at_once() {
+        let mut m = StreamMasker::new(Masker::new(&["s3cret".to_string()]));
+        assert_eq!(m.push(b"waiting...\n"), b"waiting...\n");
+        let mut none = StreamMasker::default();
+        assert_eq!(none.push(b"s3cret"), b"s3cret");
+    }
 
     #[test]
     fn longest_secret_wins_and_every_occurrence_is_masked() {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -169,9 +170,14 @@ pub enum TemplatePart {
 /// A command or instruction expanded for one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expanded {
-    /// What is executed (values substituted into a `run` command are shell-quoted).
+    /// What is executed. For a `run` command: a script that binds every value to a shell
+    /// variable (`__bu_site='gasan'`) and then runs the command with each placeholder replaced
+    /// by a reference to its variable, so no value is ever parsed as shell. For a `manual`
+    /// step: the instruction with the values in place.
     pub text: String,
-    /// The same with every secret value replaced by `***`: the only form that may be shown or journaled.
+    /// The command as its author wrote it, with the values in place and every secret value
+    /// replaced by `***`: the only form that may be shown or journaled. It is for reading,
+    /// not for running (the values are not quoted).
     pub shown: String,
 }
 
@@ -226,34 +232,67 @@ impl Runbook {
         }
     }
 
-    /// Expand a step's `run` or `manual` text for one host. In a `run` command every
-    /// substituted value is shell-quoted; in the shown form secret values are `***`.
+    /// Expand a step's `run` or `manual` text for one host. A `run` command becomes a script
+    /// whose values are bound as shell variables (see [`Expanded::text`]); a `manual`
+    /// instruction gets its values in place. In the shown form secret values are `***`.
     pub fn expand(&self, action: &StepAction, service: &ServiceId, host: &HostId) -> Expanded {
-        let (template, quote) = match action {
-            StepAction::Run(t) => (t, true),
-            StepAction::Manual(t) => (t, false),
+        let template = match action {
+            StepAction::Run(t) | StepAction::Manual(t) => t,
         };
-        let mut text = String::new();
         let mut shown = String::new();
         for part in &template.parts {
             match part {
-                TemplatePart::Text(t) => {
-                    text.push_str(t);
-                    shown.push_str(t);
+                TemplatePart::Text(t) => shown.push_str(t),
+                TemplatePart::Var(name) if self.secret_vars.contains(name) => {
+                    shown.push_str(SECRET_MASK);
                 }
                 TemplatePart::Var(name) => {
-                    let value = self.var(name, service, host).unwrap_or_default();
-                    let value = if quote { shell_quote(&value) } else { value };
-                    text.push_str(&value);
-                    if self.secret_vars.contains(name) {
-                        shown.push_str(SECRET_MASK);
-                    } else {
-                        shown.push_str(&value);
+                    shown.push_str(&self.var(name, service, host).unwrap_or_default());
+                }
+            }
+        }
+        let text = match action {
+            StepAction::Manual(t) => t
+                .parts
+                .iter()
+                .map(|part| match part {
+                    TemplatePart::Text(t) => t.clone(),
+                    TemplatePart::Var(name) => self.var(name, service, host).unwrap_or_default(),
+                })
+                .collect(),
+            StepAction::Run(t) => self.script(t, service, host),
+        };
+        Expanded { text, shown }
+    }
+
+    /// The script for a `run` command: one assignment per variable used, then the command with
+    /// references in place of placeholders, each in the form its quoting context needs.
+    fn script(&self, template: &Template, service: &ServiceId, host: &HostId) -> String {
+        let contexts = super::shell::contexts(&template.parts);
+        let mut bindings = String::new();
+        let mut bound = BTreeSet::new();
+        let mut exported = BTreeSet::new();
+        let mut body = String::new();
+        let mut contexts = contexts.iter();
+        for part in &template.parts {
+            match part {
+                TemplatePart::Text(t) => body.push_str(t),
+                TemplatePart::Var(name) => {
+                    let var = super::shell::shell_var(name);
+                    let context = contexts.next().unwrap_or(&super::shell::Context::Bare);
+                    body.push_str(&context.reference(&var));
+                    if bound.insert(var.clone()) {
+                        let value = self.var(name, service, host).unwrap_or_default();
+                        let _ = writeln!(bindings, "{var}={}", shell_quote(&value));
+                    }
+                    if context.needs_export() && exported.insert(var.clone()) {
+                        let _ = writeln!(bindings, "export {var}");
                     }
                 }
             }
         }
-        Expanded { text, shown }
+        bindings.push_str(&body);
+        bindings
     }
 
     /// Secret variables with no value yet (declared in `secret_vars`, not given by `[vars]` or
@@ -313,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn substituted_values_are_shell_quoted() {
+    fn quoting_keeps_any_value_one_word() {
         assert_eq!(shell_quote("a b; rm -rf /"), "'a b; rm -rf /'");
         assert_eq!(shell_quote("plain"), "plain");
     }

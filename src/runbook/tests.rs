@@ -105,12 +105,16 @@ fn hosts_get_transport_address_and_jump() {
 }
 
 #[test]
-fn var_override_replaces_the_file_value_and_is_quoted_in_commands() {
+fn var_override_replaces_the_file_value_and_is_bound_as_a_shell_variable() {
     let rb = load_text(&with_service(SIMPLE), &["site=pan gyo"]).expect("valid");
     assert_eq!(rb.vars["site"], "pan gyo");
     let s = &rb.services[0];
     let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
-    assert_eq!(e.text, "curl 'pan gyo' a");
+    assert_eq!(
+        e.text,
+        "__bu_site='pan gyo'\n__bu_host=a\ncurl \"${__bu_site}\" \"${__bu_host}\""
+    );
+    assert_eq!(e.shown, "curl pan gyo a");
 }
 
 #[test]
@@ -190,7 +194,10 @@ fn secret_vars_count_as_declared_and_stay_unset_until_given() {
     assert!(rb.unset_secrets().is_empty());
     let s = &rb.services[0];
     let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
-    assert_eq!(e.text, "curl s3cret a");
+    assert_eq!(
+        e.text,
+        "__bu_token=s3cret\n__bu_host=a\ncurl \"${__bu_token}\" \"${__bu_host}\""
+    );
     assert_eq!(e.shown, "curl *** a");
 }
 
@@ -342,4 +349,57 @@ fn a_group_name_must_be_usable_after_an_at_sign() {
         e[0].contains("group name 'g g' has characters names may not have"),
         "{e:?}"
     );
+}
+
+#[test]
+fn a_run_command_binds_each_value_once_and_references_it_in_every_context() {
+    let svc = SIMPLE.replace(
+        "run = \"curl {{site}} {{host}}\"",
+        r#"run = '''echo {{site}} "at {{site}}"; sh -c "printf %s {{site}}"'''"#,
+    );
+    let rb = load_text(
+        &with_service(&svc),
+        &["site=$(touch x); `id` \"q\" 'q'\nnext"],
+    )
+    .expect("valid");
+    let s = &rb.services[0];
+    let e = rb.expand(&s.checks[0].action, &s.id, &s.hosts[0]);
+    let (binding, rest) = e
+        .text
+        .split_once("\nexport __bu_site\n")
+        .expect("bound, then exported");
+    assert!(binding.starts_with("__bu_site="), "{binding}");
+    // The assignment, read by a real shell, gives back the value byte for byte.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{binding}\nprintf '%s' \"$__bu_site\""))
+        .output()
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), rb.vars["site"]);
+    assert_eq!(
+        rest, r#"echo "${__bu_site}" "at ${__bu_site}"; sh -c "printf %s \"\${__bu_site}\"""#,
+        "the command holds references only"
+    );
+    assert_eq!(
+        e.shown,
+        "echo $(touch x); `id` \"q\" 'q'\nnext \"at $(touch x); `id` \"q\" 'q'\nnext\"; sh -c \"printf %s $(touch x); `id` \"q\" 'q'\nnext\"",
+        "the shown form is the command as written, with the value in place"
+    );
+}
+
+#[test]
+fn a_placeholder_inside_single_quotes_is_an_error_but_not_in_a_manual_step() {
+    let svc = SIMPLE.replace("curl {{site}} {{host}}", "curl '{{site}}' {{host}}");
+    let e = errors(&with_service(&svc));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("placeholder inside single quotes: '{{site}}'"),
+        "{}",
+        e[0]
+    );
+    let svc = SIMPLE.replace(
+        "run = \"systemctl start x\"",
+        "manual = \"Say 'moving to {{site}}' on the bridge\"",
+    );
+    assert!(load_text(&with_service(&svc), &[]).is_ok());
 }

@@ -436,7 +436,11 @@ impl Validator<'_> {
         let name = step.name.get_ref().clone();
         let defaults = cx.scope.defaults;
         let action = match (&step.run, &step.manual) {
-            (Some(run), None) => Some(StepAction::Run(self.template(run, cx.scope))),
+            (Some(run), None) => {
+                let template = self.template(run, cx.scope);
+                self.quoting(run, &template);
+                Some(StepAction::Run(template))
+            }
             (None, Some(manual)) => Some(StepAction::Manual(self.template(manual, cx.scope))),
             (Some(_), Some(manual)) => {
                 self.error(
@@ -566,6 +570,21 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    /// A `run` command's placeholders must sit where a shell variable can stand in for them:
+    /// not inside single quotes, `$'…'` or a quoted here-document.
+    fn quoting(&mut self, text: &S<String>, template: &Template) {
+        let contexts = super::shell::contexts(&template.parts);
+        let names = template.vars();
+        for (n, (context, name)) in contexts.iter().zip(names).enumerate() {
+            if let Some((message, help)) = context.rejection() {
+                let span = nth_placeholder_span(self.src, text.span(), n);
+                self.error(Diag::new(span, format!("{message}: '{{{{{name}}}}}'")).help(help));
+            }
+        }
+    }
+}
+
 struct Scope<'a> {
     hosts: &'a IndexMap<HostId, Host>,
     groups: &'a IndexMap<String, (Vec<HostId>, Range<usize>)>,
@@ -635,6 +654,28 @@ fn placeholder_span(src: &str, literal: Range<usize>, name: &str) -> Range<usize
         } else {
             break;
         }
+    }
+    literal
+}
+
+/// The span of the `n`th `{{…}}` (from 0) inside a string literal's span, or the literal's.
+fn nth_placeholder_span(src: &str, literal: Range<usize>, n: usize) -> Range<usize> {
+    let Some(text) = src.get(literal.clone()) else {
+        return literal;
+    };
+    let mut from = 0;
+    let mut seen = 0;
+    while let Some(open) = text[from..].find("{{") {
+        let start = from + open;
+        let Some(close) = text[start + 2..].find("}}") else {
+            break;
+        };
+        let end = start + 2 + close + 2;
+        if seen == n {
+            return literal.start + start..literal.start + end;
+        }
+        seen += 1;
+        from = end;
     }
     literal
 }

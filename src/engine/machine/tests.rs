@@ -300,7 +300,10 @@ fn confirm_step_runs_only_after_approval_with_secrets_masked() {
         panic!("no AskApproval in {fx:?}");
     };
     assert_eq!(commands[0].1.shown, "deploy --token ***");
-    assert_eq!(commands[0].1.text, "deploy --token s3cret");
+    assert_eq!(
+        commands[0].1.text,
+        "__bu_tok=s3cret\ndeploy --token \"${__bu_tok}\""
+    );
     let view = e.service(&sid("a")).expect("a");
     assert!(
         matches!(&view.waiting, Some(Waiting::Approval { commands, .. }) if commands[0].1 == "deploy --token ***")
