@@ -409,3 +409,49 @@ fn events_appended_after_the_seal_are_reported_unsigned() {
         stdout(&v)
     );
 }
+
+#[test]
+fn seal_refuses_a_journal_a_run_is_still_writing_and_a_broken_chain() {
+    let rig = Rig::new();
+    let slow = RUNBOOK.replace("echo starting;", "sleep 3;");
+    fs::write(&rig.runbook, slow).expect("write runbook");
+    let mut running = rig.run(false, &[]).spawn().expect("spawn run");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.journal.exists()
+        || fs::read_to_string(&rig.journal).is_ok_and(|t| !t.contains("\"restore\""))
+    {
+        assert!(Instant::now() < deadline, "the restore never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = output(
+        rig.bringup()
+            .arg("seal")
+            .arg(&rig.journal)
+            .arg("-i")
+            .arg(&rig.key),
+    );
+    assert_eq!(busy.status.code(), Some(2), "{}", stderr(&busy));
+    assert!(
+        stderr(&busy).contains("is being written by pid"),
+        "{}",
+        stderr(&busy)
+    );
+    assert!(running.wait().expect("run ends").success());
+
+    let text = fs::read_to_string(&rig.journal).expect("journal");
+    fs::write(&rig.journal, text.replacen("\"tester\"", "\"other\"", 1)).expect("tamper");
+    let broken = output(
+        rig.bringup()
+            .arg("seal")
+            .arg(&rig.journal)
+            .arg("-i")
+            .arg(&rig.key),
+    );
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    assert!(
+        stderr(&broken).contains("is broken at seq 1"),
+        "{}",
+        stderr(&broken)
+    );
+    assert!(!rig.sig().exists(), "nothing is sealed");
+}
