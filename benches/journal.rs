@@ -214,7 +214,7 @@ fn verify_section(dir: &Path, n: usize) {
         let (t, c) = (Instant::now(), thread_cpu());
         let report = journal::verify(&path).expect("read");
         assert!(report.is_intact());
-        let cpu = thread_cpu() - c;
+        let cpu = thread_cpu().saturating_sub(c);
         println!(
             "verify {} events ({} MB), chain only, round {round}: {}; CPU {:.3} s = {:.0} events/CPU-s",
             report.events,
@@ -227,7 +227,7 @@ fn verify_section(dir: &Path, n: usize) {
         let (t, c) = (Instant::now(), thread_cpu());
         let (report, at) = journal::verify::verify_to(&path, head).expect("read");
         assert!(report.is_intact() && at.is_some());
-        let cpu = thread_cpu() - c;
+        let cpu = thread_cpu().saturating_sub(c);
         println!(
             "verify {} events, sealed head, round {round}: {}; CPU {:.3} s = {:.0} events/CPU-s",
             report.events,
