@@ -115,6 +115,10 @@ fn main() {
     };
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     println!("journal folder: {}", dir.path().display());
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("verify") {
+        verify_section(dir.path(), n_verify);
+        return;
+    }
 
     let path = dir.path().join("sync.jsonl");
     let mut w = JournalWriter::create(&path, &[]).expect("create");
@@ -188,19 +192,54 @@ fn main() {
     }
     drop(j);
 
-    let path = dir.path().join("verify.jsonl");
-    let took = write_run(&path, n_verify);
-    println!(
-        "write {n_verify}-event run (buffered): {}",
-        rate(n_verify, took)
-    );
-    let t = Instant::now();
-    let report = journal::verify(&path).expect("read");
-    assert!(report.is_intact());
-    println!(
-        "verify {} events:            {} ({} MB)",
-        report.events,
-        rate(n_verify, t.elapsed()),
-        report.complete_len / 1_000_000
-    );
+    verify_section(dir.path(), n_verify);
+}
+
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (ns): the figure that
+/// does not depend on what else shares the cores.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// `verify` of `n` events three times each way, interleaved: the plain chain check, and the
+/// chain check that also finds a seal's signed head (what `bringup verify` does when sealed).
+fn verify_section(dir: &Path, n: usize) {
+    let path = dir.join("verify.jsonl");
+    let took = write_run(&path, n);
+    println!("write {n}-event run (buffered): {}", rate(n, took));
+    for round in 1..=3 {
+        let (t, c) = (Instant::now(), thread_cpu());
+        let report = journal::verify(&path).expect("read");
+        assert!(report.is_intact());
+        let cpu = thread_cpu().saturating_sub(c);
+        println!(
+            "verify {} events ({} MB), chain only, round {round}: {}; CPU {:.3} s = {:.0} events/CPU-s",
+            report.events,
+            report.complete_len / 1_000_000,
+            rate(n, t.elapsed()),
+            cpu.as_secs_f64(),
+            per_cpu_second(n, cpu)
+        );
+        let head = report.last_seq;
+        let (t, c) = (Instant::now(), thread_cpu());
+        let (report, at) = journal::verify::verify_to(&path, head).expect("read");
+        assert!(report.is_intact() && at.is_some());
+        let cpu = thread_cpu().saturating_sub(c);
+        println!(
+            "verify {} events, sealed head, round {round}: {}; CPU {:.3} s = {:.0} events/CPU-s",
+            report.events,
+            rate(n, t.elapsed()),
+            cpu.as_secs_f64(),
+            per_cpu_second(n, cpu)
+        );
+    }
+}
+
+fn per_cpu_second(n: usize, cpu: Duration) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let n = n as f64;
+    n / cpu.as_secs_f64().max(1e-9)
 }

@@ -37,8 +37,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make a report from a journal.
     Export(ExportArgs),
-    /// Check a journal's hash chain.
+    /// Check a journal's hash chain (and its seal, with --allowed-signers).
     Verify(VerifyArgs),
+    /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
+    Seal(SealArgs),
     /// Internal: the simulated services of `bringup demo` (its runbook's commands call this).
     #[command(name = "__demo-svc", hide = true)]
     DemoSvc(crate::demo::svc::SvcArgs),
@@ -62,6 +64,8 @@ pub struct OpenCmd {
 }
 
 /// Options shared by `open`, `demo` and `run`.
+// Each flag is an independent command-line switch, not a state to fold into an enum.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args, Clone, Default)]
 pub struct OpenArgs {
     /// Set a runbook variable (repeatable): --var site=pangyo
@@ -100,6 +104,12 @@ pub struct OpenArgs {
     /// Diagnostics log (default: bringup.log in the journal's folder; level from RUST_LOG).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Seal the journal when the run ends (as `bringup seal`; the ssh-agent's first key).
+    #[arg(long)]
+    pub seal: bool,
+    /// With --seal: sign with this key file instead of the agent's first key.
+    #[arg(long, value_name = "KEY", requires = "seal")]
+    pub seal_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -187,4 +197,16 @@ pub enum ExportFormat {
 pub struct VerifyArgs {
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
+    /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Private key file to sign with (default: the ssh-agent's first key).
+    #[arg(short = 'i', value_name = "KEY")]
+    pub identity: Option<PathBuf>,
 }

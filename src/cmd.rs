@@ -4,6 +4,7 @@
 pub mod export;
 pub mod open;
 pub mod run;
+pub mod seal;
 pub mod session;
 pub mod validate;
 pub mod verify;

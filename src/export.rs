@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod describe;
+pub mod failures;
 pub mod html;
 pub mod json;
 pub mod markdown;

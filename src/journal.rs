@@ -6,6 +6,7 @@ pub mod files;
 pub mod mask;
 pub mod record;
 pub mod replay;
+pub mod seal;
 pub mod verify;
 pub mod writer;
 

@@ -108,6 +108,11 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
             (HeadingLevel::H2, "Trigger".to_string()),
             (HeadingLevel::H2, "Resolution".to_string()),
             (HeadingLevel::H2, "Detection".to_string()),
+            (HeadingLevel::H2, "What failed".to_string()),
+            (
+                HeadingLevel::H3,
+                "Restore step 'restart dovecot' of mail on mail-1: failed (exit 89: dovecot: Fatal: mail storage not mounted)".to_string()
+            ),
             (HeadingLevel::H2, "Timeline".to_string()),
             (HeadingLevel::H2, "Action items".to_string()),
             (HeadingLevel::H2, "Lessons learned".to_string()),

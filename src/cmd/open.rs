@@ -156,6 +156,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
 
     let code = record_end(&mut front, ended);
     front.driver.executor().shutdown().await;
+    crate::cmd::seal::after_run(args, &journal_path);
     summary(&front, &journal_path, path, demo_dir, code);
     drop(log_guard);
     ExitCode::from(code)

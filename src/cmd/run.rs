@@ -310,6 +310,7 @@ async fn conclude(
         }
         RunFormat::Json => {}
     }
+    crate::cmd::seal::after_run(&args.open, drv.journal_path());
     eprintln!("journal: {}", drv.journal_path().display());
     ExitCode::from(code)
 }

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::engine::state::ServiceState;
 use crate::export::markdown::{
     IMPACT_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES, TO_WRITE_TRIGGER, authors, clock,
-    detection, impact_cells, lessons, resolution, status_line, summary,
+    detection, failure_heading, failure_intro, impact_cells, lessons, resolution, status_line,
+    summary,
 };
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
 
@@ -52,7 +53,8 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid
 th{background:#f4f4f4}code{font-family:ui-monospace,monospace;font-size:.85em;word-break:break-all}
 .meta td:first-child{font-weight:600;width:12rem}.warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:.5rem 1rem}
 svg text{font-family:system-ui,sans-serif;font-size:12px}.legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
-.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}";
+.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
+pre.output{background:#f6f6f6;border:1px solid #ddd;padding:.5rem;overflow-x:auto;font-size:.85em;white-space:pre-wrap;word-break:break-all}";
 
 fn table(out: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     out.push_str("<table><thead><tr>");
@@ -68,6 +70,27 @@ fn table(out: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<Strin
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// Why things failed: each failed step with the end of its output, escaped, controls shown as
+/// visible text.
+fn what_failed(out: &mut String, a: &Analysis, day0: Option<chrono::NaiveDate>) {
+    if a.failures.is_empty() {
+        return;
+    }
+    out.push_str("<h2>What failed</h2>\n");
+    for f in &a.failures {
+        let _ = writeln!(out, "<h3>{}</h3>", esc(&failure_heading(f)));
+        let _ = writeln!(out, "<p>{}</p>", esc(&failure_intro(f, day0)));
+        if f.tail.is_empty() {
+            continue;
+        }
+        out.push_str("<pre class=\"output\">");
+        for l in &f.tail {
+            let _ = writeln!(out, "{}", esc(&crate::text::visible_line(l)));
+        }
+        out.push_str("</pre>\n");
+    }
 }
 
 fn list(out: &mut String, items: &[String], none: &str) {
@@ -137,6 +160,7 @@ pub fn render(a: &Analysis) -> String {
     chart(&mut out, a);
 
     causes_to_detection(&mut out, a);
+    what_failed(&mut out, a, day0);
 
     out.push_str("<h2>Timeline</h2>\n<p>All times UTC.</p>\n");
     table(

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::export::metrics::{Analysis, Rto, ServiceReport, full_time, human_ms, mode_str};
+use crate::export::failures::StepFailure;
+use crate::export::metrics::{
+    Analysis, Rto, ServiceReport, capital, full_time, human_ms, mode_str,
+};
 
 /// A table cell: one line, pipes and markup characters escaped so the text shows as written.
 pub fn cell(text: &str) -> String {
@@ -289,6 +292,7 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(out, "- Run duration: {}\n", d(m.duration_ms));
 
     causes_to_detection(&mut out, a);
+    what_failed(&mut out, a, day0);
 
     out.push_str("## Timeline\n\n");
     out.push_str("All times UTC.\n\n| Time | Who | What |\n| --- | --- | --- |\n");
@@ -347,6 +351,71 @@ fn causes_to_detection(out: &mut String, a: &Analysis) {
     out.push_str("## Resolution\n\n");
     bullets(out, &resolution(a), "No service was restored in this run.");
     let _ = writeln!(out, "## Detection\n\n{}\n", cell(&detection(a)));
+}
+
+/// The heading and the sentence before a failed step's output; the same words in html.
+pub fn failure_heading(f: &StepFailure) -> String {
+    format!(
+        "{} step '{}' of {} on {}: {}",
+        capital(f.phase.as_str()),
+        f.step,
+        f.service,
+        f.host,
+        f.detail
+    )
+}
+
+pub fn failure_intro(f: &StepFailure, day0: Option<NaiveDate>) -> String {
+    let when = format!(
+        "At {} (seq {}), attempt {}.",
+        clock(f.ts, day0),
+        f.seq,
+        f.attempt
+    );
+    match (f.tail.len() as u64, f.lines) {
+        (_, 0) => format!("{when} It printed nothing."),
+        (shown, all) if shown == all => format!("{when} Its output:"),
+        (shown, all) => format!(
+            "{when} The last {shown} of its {all} lines of output (the journal holds them all):"
+        ),
+    }
+}
+
+/// Why things failed: each failed step with the end of its output, in a code block whose
+/// fence is longer than any run of backticks inside it, controls shown as visible text.
+fn what_failed(out: &mut String, a: &Analysis, day0: Option<NaiveDate>) {
+    if a.failures.is_empty() {
+        return;
+    }
+    out.push_str("## What failed\n\n");
+    for f in &a.failures {
+        let _ = writeln!(out, "### {}\n", cell(&failure_heading(f)));
+        let _ = writeln!(out, "{}\n", cell(&failure_intro(f, day0)));
+        if f.tail.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = f
+            .tail
+            .iter()
+            .map(|l| crate::text::visible_line(l).into_owned())
+            .collect();
+        let longest = lines.iter().map(|l| backtick_run(l)).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        let _ = writeln!(out, "{fence}text");
+        for l in &lines {
+            let _ = writeln!(out, "{l}");
+        }
+        let _ = writeln!(out, "{fence}\n");
+    }
+}
+
+fn backtick_run(line: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for c in line.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
 }
 
 /// What went well and wrong (prefilled), where we got lucky (left to people).

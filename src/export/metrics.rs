@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, Phase, ServiceState, StepOutcome};
 use crate::export::describe::{describe, outcome_detail};
+use crate::export::failures::{self, StepFailure};
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::Record;
 use crate::journal::verify::Journal;
@@ -69,6 +70,9 @@ pub struct Feature {
     pub name: String,
     pub available: bool,
     pub checked_at: Option<DateTime<Utc>>,
+    /// Named by a check's `feature`; otherwise the service stands for itself (its internal
+    /// name), which customer-facing notices leave out.
+    pub customer_facing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,10 +117,23 @@ pub struct Entry {
     pub what: String,
 }
 
+/// What an action item comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    ServiceFailed,
+    ServiceSkipped,
+    ServiceBlocked,
+    Declined,
+    ManualFailed,
+    StepFailed,
+    StepRetried,
+}
+
 /// A follow-up prefilled from what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionItem {
     pub service: Option<ServiceId>,
+    pub cause: Cause,
     pub what: String,
     /// The seq of the event it comes from.
     pub seq: u64,
@@ -132,6 +149,9 @@ pub struct Analysis<'a> {
     pub operators: Vec<String>,
     pub timeline: Vec<Entry>,
     pub actions: Vec<ActionItem>,
+    /// Restore, verify and inject steps that ended badly and never succeeded afterwards,
+    /// with the end of their output: why things failed.
+    pub failures: Vec<StepFailure>,
     /// The time of the last event: reports speak "as of" it.
     pub as_of: Option<DateTime<Utc>>,
     pub final_hash: Option<String>,
@@ -175,8 +195,10 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
         IndexMap::new();
     let mut timeline = Vec::new();
     let mut actions = Vec::new();
+    let mut tails = failures::Tracker::default();
 
     for r in records {
+        tails.record(r);
         if let Some(op) = r.event.operator() {
             operators.insert(op.to_string());
         }
@@ -235,6 +257,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                     ServiceState::Restored => t.restored_at = Some(r.ts),
                     ServiceState::Skipped => actions.push(ActionItem {
                         service: Some(service.clone()),
+                        cause: Cause::ServiceSkipped,
                         what: format!(
                             "Service '{service}' was skipped{}: restore it or record why it can wait",
                             because(reason.as_deref())
@@ -243,6 +266,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                     }),
                     ServiceState::Failed => actions.push(ActionItem {
                         service: Some(service.clone()),
+                        cause: Cause::ServiceFailed,
                         what: format!(
                             "Service '{service}' failed to restore{}: find the cause and fix the runbook or the service",
                             because(reason.as_deref())
@@ -251,6 +275,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                     }),
                     ServiceState::Blocked => actions.push(ActionItem {
                         service: Some(service.clone()),
+                        cause: Cause::ServiceBlocked,
                         what: format!(
                             "Service '{service}' was blocked{}: restore what it depends on, then it",
                             because(reason.as_deref())
@@ -290,6 +315,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 operator,
             } => actions.push(ActionItem {
                 service: Some(service.clone()),
+                cause: Cause::Declined,
                 what: format!("'{step}' of '{service}' was declined by {operator}: decide whether it should run"),
                 seq: r.seq,
             }),
@@ -309,6 +335,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 if *outcome == ManualOutcome::Failed {
                     actions.push(ActionItem {
                         service: Some(service.clone()),
+                        cause: Cause::ManualFailed,
                         what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
                         seq: r.seq,
                     });
@@ -329,28 +356,9 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
         }
     }
 
-    for ((phase, (service, step, host)), (seq, outcome, attempt, detail)) in &last_finish {
-        let what = if *outcome == StepOutcome::Ok {
-            if *attempt <= 1 {
-                continue;
-            }
-            format!(
-                "{} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable",
-                capital(phase.as_str())
-            )
-        } else {
-            format!(
-                "{} step '{step}' of '{service}' on {host} ended {detail}: find out why",
-                capital(phase.as_str())
-            )
-        };
-        actions.push(ActionItem {
-            service: Some(service.clone()),
-            what,
-            seq: *seq,
-        });
-    }
-    actions.sort_by_key(|a| a.seq);
+    let failures = tails.finish();
+    actions.extend(step_actions(&last_finish, &failures));
+    let actions = once_each(actions);
 
     let as_of = records.last().map(|r| r.ts);
     let start = run.started.or_else(|| records.first().map(|r| r.ts));
@@ -377,13 +385,129 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
         operators: operators.into_iter().collect(),
         timeline,
         actions,
+        failures,
         as_of,
         final_hash: journal.report.last_hash.clone(),
         intact: journal.report.is_intact(),
     }
 }
 
-fn capital(word: &str) -> String {
+type LastFinish = IndexMap<(Phase, StepKey), (u64, StepOutcome, u32, String)>;
+
+/// One action item per step that ended badly (its hosts together, with the last line it
+/// printed) or needed retries to succeed.
+fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<ActionItem> {
+    // (phase, service, step) → hosts with how each ended, the first seq, the most attempts.
+    let mut bad: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
+    let mut items = Vec::new();
+    for ((phase, (service, step, host)), (seq, outcome, attempt, detail)) in last_finish {
+        if *outcome == StepOutcome::Ok {
+            if *attempt > 1 {
+                let what = format!(
+                    "{} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable",
+                    capital(phase.as_str())
+                );
+                items.push(ActionItem {
+                    service: Some(service.clone()),
+                    cause: Cause::StepRetried,
+                    what,
+                    seq: *seq,
+                });
+            }
+            continue;
+        }
+        let entry = bad
+            .entry((*phase, service, step.as_str()))
+            .or_insert_with(|| BadStep {
+                hosts: Vec::new(),
+                seq: *seq,
+                attempts: 0,
+            });
+        entry.hosts.push((host, detail.as_str()));
+        entry.seq = entry.seq.min(*seq);
+        entry.attempts = entry.attempts.max(*attempt);
+    }
+    for ((phase, service, step), b) in bad {
+        items.push(ActionItem {
+            service: Some(service.clone()),
+            cause: Cause::StepFailed,
+            what: bad_step_item(phase, service, step, &b, failures),
+            seq: b.seq,
+        });
+    }
+    items
+}
+
+struct BadStep<'a> {
+    hosts: Vec<(&'a HostId, &'a str)>,
+    seq: u64,
+    attempts: u32,
+}
+
+/// "Restore step 'x' of 's' on h1, h2 ended failed (exit 32) after 2 attempts, printing '…':
+/// find out why".
+fn bad_step_item(
+    phase: Phase,
+    service: &ServiceId,
+    step: &str,
+    b: &BadStep,
+    failures: &[StepFailure],
+) -> String {
+    let first = b.hosts.first().map_or("", |(_, d)| *d);
+    let (on, ended) = if b.hosts.iter().all(|(_, d)| *d == first) {
+        let names: Vec<String> = b.hosts.iter().map(|(h, _)| h.to_string()).collect();
+        (format!(" on {}", names.join(", ")), first.to_string())
+    } else {
+        let each: Vec<String> = b.hosts.iter().map(|(h, d)| format!("{d} on {h}")).collect();
+        (String::new(), each.join(", "))
+    };
+    let tries = if b.attempts > 1 {
+        format!(" after {} attempts", b.attempts)
+    } else {
+        String::new()
+    };
+    // The last line it printed, unless the outcome already says it (an `error` text).
+    let said = failures
+        .iter()
+        .filter(|f| f.phase == phase && f.service == *service && f.step == step)
+        .find_map(StepFailure::last_words)
+        .filter(|w| !ended.contains(w))
+        .map(|w| format!(", printing '{w}'"))
+        .unwrap_or_default();
+    format!(
+        "{} step '{step}' of '{service}'{on} ended {ended}{tries}{said}: find out why",
+        capital(phase.as_str())
+    )
+}
+
+/// Each follow-up once: the same item again (a resumed run, a service blocked twice) is
+/// dropped, and "service failed to restore" is dropped when an item before it already says
+/// which of its steps failed, was declined or was marked failed: the same failure, in more
+/// detail. Keyed by service and text, so two steps failing stay two items.
+fn once_each(mut actions: Vec<ActionItem>) -> Vec<ActionItem> {
+    actions.sort_by_key(|a| a.seq);
+    let mut seen = std::collections::HashSet::new();
+    let mut explained: std::collections::HashSet<ServiceId> = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(actions.len());
+    for item in actions {
+        if !seen.insert((item.service.clone(), item.what.clone())) {
+            continue;
+        }
+        if let Some(s) = &item.service {
+            match item.cause {
+                Cause::ServiceFailed if explained.contains(s) => continue,
+                Cause::StepFailed | Cause::Declined | Cause::ManualFailed => {
+                    explained.insert(s.clone());
+                }
+                _ => {}
+            }
+        }
+        out.push(item);
+    }
+    out
+}
+
+pub fn capital(word: &str) -> String {
     let mut c = word.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
@@ -478,6 +602,7 @@ fn features(info: &ServiceInfo, checks: &HashMap<StepKey, (bool, DateTime<Utc>)>
             name: info.name.clone(),
             available,
             checked_at,
+            customer_facing: false,
         }];
     }
     // Several checks may stand for one feature: it is available when all of them pass.
@@ -494,6 +619,7 @@ fn features(info: &ServiceInfo, checks: &HashMap<StepKey, (bool, DateTime<Utc>)>
                 name: name.to_string(),
                 available,
                 checked_at,
+                customer_facing: true,
             }
         })
         .collect()

@@ -28,9 +28,12 @@ pub fn split<'a>(a: &'a Analysis) -> Sections<'a> {
     };
     let mut seen = std::collections::HashSet::new();
     let mut sections = Sections::default();
-    for f in a.features().filter(|f| seen.insert(f.name.as_str())) {
+    // Customers know functions, not the services behind them: a check without a `feature`
+    // names an internal service, which a notice leaves out.
+    let public = || a.features().filter(|f| f.customer_facing);
+    for f in public().filter(|f| seen.insert(f.name.as_str())) {
         // A function offered by several services is available only if all of them pass.
-        let offers: Vec<&Feature> = a.features().filter(|g| g.name == f.name).collect();
+        let offers: Vec<&Feature> = public().filter(|g| g.name == f.name).collect();
         if offers.iter().all(|g| g.available) {
             sections.available.push(f);
         } else if offers.iter().all(|g| g.available || untouched(g)) {
@@ -55,6 +58,10 @@ pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Service status\n");
     let _ = writeln!(out, "As of {as_of}.\n");
+    if !a.services.is_empty() && !a.features().any(|f| f.customer_facing) {
+        out.push_str("This runbook names no customer-facing functions (`feature` on its checks), so this notice lists none.\n");
+        return out;
+    }
     out.push_str("## Available now\n\n");
     if up.is_empty() {
         out.push_str("- None yet.\n");

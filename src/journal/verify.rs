@@ -135,6 +135,21 @@ pub fn verify(path: &Path) -> Result<Report, ReadError> {
     scan(path, |_, _| {})
 }
 
+/// Check the chain and find the hash the event `seq` carries (`None` when the journal has no
+/// complete, parsable line with that seq): what a seal's head is compared with.
+pub fn verify_to(path: &Path, seq: u64) -> Result<(Report, Option<String>), ReadError> {
+    let mut at = None;
+    let report = scan(path, |_, env| {
+        if let Some(env) = env
+            && env.seq == seq
+            && at.is_none()
+        {
+            at = Some(env.hash.clone());
+        }
+    })?;
+    Ok((report, at))
+}
+
 /// A journal read back: its parsed events and the verification report.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {

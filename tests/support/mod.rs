@@ -2,6 +2,7 @@
 //! (`tests/support/mod.rs`, not `tests/support.rs`, so cargo does not build it as a test.)
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod procs;
 pub mod run;
 pub mod sshd;

@@ -1,0 +1,195 @@
+//! Why steps failed: for each restore, verify or inject step whose last result on a host is
+//! not `ok`, the last lines it printed, as the journal holds them (already masked), bounded
+//! in count and width. Pure: fed records one by one, keeps only steps in flight and failures.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+
+use crate::engine::state::{Phase, StepOutcome};
+use crate::export::describe::outcome_detail;
+use crate::journal::event::Event;
+use crate::journal::record::Record;
+use crate::runbook::model::{HostId, ServiceId};
+
+/// Lines of output kept per failed step and host.
+pub const TAIL_LINES: usize = 10;
+/// Characters kept of each line; longer lines are cut and end in `…`.
+pub const LINE_CHARS: usize = 200;
+
+/// One step that ended badly on one host, with the end of what it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    /// The seq of its `step_finished`.
+    pub seq: u64,
+    pub ts: DateTime<Utc>,
+    pub service: ServiceId,
+    pub phase: Phase,
+    pub step: String,
+    pub host: HostId,
+    pub attempt: u32,
+    /// `failed (exit 32)`, `timeout`, `error (connection lost…)`.
+    pub detail: String,
+    /// The last [`TAIL_LINES`] lines of the attempt's output, each at most [`LINE_CHARS`]
+    /// characters (plus `…` when cut). Raw text: renderers make it safe for their format.
+    pub tail: Vec<String>,
+    /// Lines the attempt printed in all.
+    pub lines: u64,
+}
+
+impl StepFailure {
+    /// The last line with something on it: the likeliest reason, for one-line summaries.
+    pub fn last_words(&self) -> Option<&str> {
+        self.tail
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+    }
+}
+
+type Key = (ServiceId, String, HostId);
+
+#[derive(Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    total: u64,
+}
+
+impl Tail {
+    fn push(&mut self, text: &str) {
+        // An output event is one line today; a chunk of several lines is split the same way.
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        for line in text.split('\n') {
+            self.total += 1;
+            if self.lines.len() == TAIL_LINES {
+                self.lines.pop_front();
+            }
+            self.lines
+                .push_back(cut(line.strip_suffix('\r').unwrap_or(line)));
+        }
+    }
+}
+
+fn cut(line: &str) -> String {
+    match line.char_indices().nth(LINE_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
+/// Follows a journal's records; [`Tracker::finish`] gives the failures still standing.
+#[derive(Default)]
+pub struct Tracker {
+    running: HashMap<Key, Tail>,
+    /// The latest failure per phase, step and host; a later `ok` removes it.
+    failed: IndexMap<(Phase, Key), StepFailure>,
+}
+
+impl Tracker {
+    pub fn record(&mut self, r: &Record) {
+        match &r.event {
+            Event::StepStarted {
+                service,
+                step,
+                host,
+                ..
+            } => {
+                self.running.insert(
+                    (service.clone(), step.clone(), host.clone()),
+                    Tail::default(),
+                );
+            }
+            Event::StepOutput {
+                service,
+                step,
+                host,
+                text,
+                ..
+            } => {
+                if let Some(tail) =
+                    self.running
+                        .get_mut(&(service.clone(), step.clone(), host.clone()))
+                {
+                    tail.push(text);
+                }
+            }
+            Event::StepFinished {
+                service,
+                phase,
+                step,
+                host,
+                attempt,
+                outcome,
+                exit_code,
+                error,
+                ..
+            } => {
+                let key = (service.clone(), step.clone(), host.clone());
+                let tail = self.running.remove(&key).unwrap_or_default();
+                if !matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
+                    return;
+                }
+                if *outcome == StepOutcome::Ok {
+                    self.failed.shift_remove(&(*phase, key));
+                    return;
+                }
+                let failure = StepFailure {
+                    seq: r.seq,
+                    ts: r.ts,
+                    service: service.clone(),
+                    phase: *phase,
+                    step: step.clone(),
+                    host: host.clone(),
+                    attempt: *attempt,
+                    detail: outcome_detail(*outcome, *exit_code, error.as_deref()),
+                    tail: tail.lines.into_iter().collect(),
+                    lines: tail.total,
+                };
+                // Removed first so that the failure takes its place in time order.
+                self.failed.shift_remove(&(*phase, key.clone()));
+                self.failed.insert((*phase, key), failure);
+            }
+            _ => {}
+        }
+    }
+
+    /// The failures whose step never succeeded afterwards, in the order they happened.
+    pub fn finish(self) -> Vec<StepFailure> {
+        let mut out: Vec<StepFailure> = self.failed.into_values().collect();
+        out.sort_by_key(|f| f.seq);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_keeps_the_last_lines_each_cut_to_width() {
+        let mut t = Tail::default();
+        for i in 0..25 {
+            t.push(&format!("line {i}"));
+        }
+        t.push(&"x".repeat(500));
+        t.push("a\nb\n");
+        assert_eq!(t.total, 28);
+        assert_eq!(t.lines.len(), TAIL_LINES);
+        assert_eq!(t.lines[TAIL_LINES - 1], "b");
+        assert_eq!(t.lines[TAIL_LINES - 2], "a");
+        let long = &t.lines[TAIL_LINES - 3];
+        assert_eq!(long.chars().count(), LINE_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(t.lines[0], "line 18");
+    }
+
+    #[test]
+    fn cutting_respects_character_boundaries() {
+        let s = "é".repeat(LINE_CHARS + 5);
+        let c = cut(&s);
+        assert_eq!(c.chars().count(), LINE_CHARS + 1);
+        assert_eq!(cut("short"), "short");
+    }
+}

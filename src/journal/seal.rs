@@ -1,0 +1,404 @@
+//! Sealing a journal: an SSH signature (namespace `bringup-journal`) over its head — the last
+//! `seq` and `hash` — made and checked by OpenSSH's own `ssh-keygen -Y`, so an auditor needs
+//! nothing but OpenSSH to check it. Owns the signed message's format and the two files beside
+//! the journal; never writes the journal itself.
+//!
+//! `JOURNAL.seal` holds the signed message, exactly:
+//!
+//! ```text
+//! bringup-journal-seal v1
+//! seq 42
+//! hash 3f5c…(64 lowercase hex)
+//! ```
+//!
+//! and `JOURNAL.sig` the armoured SSH signature of those bytes, so that
+//! `ssh-keygen -Y verify -f allowed_signers -I PRINCIPAL -n bringup-journal -s JOURNAL.sig < JOURNAL.seal`
+//! checks it. The hash at `seq` covers every event before it through the chain.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::journal::files::FILE_MODE;
+
+/// The SSH signature namespace of journal seals (`ssh-keygen -n`).
+pub const NAMESPACE: &str = "bringup-journal";
+/// First line of the signed message; names the format's version.
+const MAGIC: &str = "bringup-journal-seal v1";
+/// The signed message is a few dozen bytes; anything much larger is not one.
+const MAX_MESSAGE: u64 = 4096;
+
+/// The head of a journal as signed: its last `seq` and that event's `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Head {
+    /// The exact bytes that are signed.
+    pub fn message(&self) -> String {
+        format!("{MAGIC}\nseq {}\nhash {}\n", self.seq, self.hash)
+    }
+
+    /// Read a message back; only the exact form [`Head::message`] writes is accepted.
+    pub fn parse(text: &str) -> Option<Head> {
+        let mut lines = text.strip_suffix('\n')?.split('\n');
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
+        let hash = lines.next()?.strip_prefix("hash ")?.to_string();
+        let is_hex =
+            hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !is_hex || lines.next().is_some() {
+            return None;
+        }
+        let head = Head { seq, hash };
+        (head.message() == text).then_some(head)
+    }
+}
+
+/// Which key signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKey {
+    /// The ssh-agent's first key (`SSH_AUTH_SOCK`).
+    Agent,
+    /// A private key file, or a public key file whose private half is in the agent.
+    File(PathBuf),
+}
+
+/// Errors sealing or checking a seal.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("cannot run 'ssh-keygen': {0}; install OpenSSH's ssh-keygen (8.1 or later)")]
+    NoKeygen(io::Error),
+    #[error(
+        "no ssh-agent to sign with (SSH_AUTH_SOCK is not set); start one and ssh-add a key, or pass -i KEY"
+    )]
+    NoAgent,
+    #[error("the ssh-agent holds no key; ssh-add one, or pass -i KEY")]
+    AgentEmpty,
+    #[error("cannot list the ssh-agent's keys: {0}; check SSH_AUTH_SOCK, or pass -i KEY")]
+    Agent(String),
+    #[error("cannot sign with {key}: {reason}")]
+    Sign { key: String, reason: String },
+    #[error("cannot write '{path}': {source}; check the folder's permissions")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read '{path}': {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "'{0}' is not a bringup seal (expected '{MAGIC}', 'seq N', 'hash H'); the seal was altered"
+    )]
+    BadMessage(PathBuf),
+    #[error("'{present}' exists but '{missing}' does not; the seal is incomplete")]
+    Incomplete { present: PathBuf, missing: PathBuf },
+    #[error("the signature is not valid for any signer in '{signers}': {reason}")]
+    BadSignature { signers: PathBuf, reason: String },
+}
+
+/// `JOURNAL.sig`: the signature.
+pub fn sig_path(journal: &Path) -> PathBuf {
+    beside(journal, ".sig")
+}
+
+/// `JOURNAL.seal`: the signed message.
+pub fn message_path(journal: &Path) -> PathBuf {
+    beside(journal, ".seal")
+}
+
+fn beside(journal: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    journal.with_file_name(name)
+}
+
+/// A seal read from beside a journal.
+#[derive(Debug, Clone)]
+pub struct Seal {
+    pub head: Head,
+    pub message_path: PathBuf,
+    pub sig_path: PathBuf,
+}
+
+/// The seal beside `journal`, `None` when there is none at all.
+pub fn read(journal: &Path) -> Result<Option<Seal>, SealError> {
+    let message_path = message_path(journal);
+    let sig_path = sig_path(journal);
+    match (exists(&message_path), exists(&sig_path)) {
+        (false, false) => return Ok(None),
+        (true, false) => {
+            return Err(SealError::Incomplete {
+                present: message_path,
+                missing: sig_path,
+            });
+        }
+        (false, true) => {
+            return Err(SealError::Incomplete {
+                present: sig_path,
+                missing: message_path,
+            });
+        }
+        (true, true) => {}
+    }
+    let read_err = |source| SealError::Read {
+        path: message_path.clone(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&message_path)
+        .map_err(read_err)?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut io::Read::take(file, MAX_MESSAGE), &mut text)
+        .map_err(read_err)?;
+    let head = Head::parse(&text).ok_or_else(|| SealError::BadMessage(message_path.clone()))?;
+    Ok(Some(Seal {
+        head,
+        message_path,
+        sig_path,
+    }))
+}
+
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Sign `head` of `journal` with `key`; writes `JOURNAL.seal` and `JOURNAL.sig` (0600, each
+/// replaced whole, never through a link). Returns what signed, for the operator.
+pub fn seal(journal: &Path, head: &Head, key: &SigningKey) -> Result<String, SealError> {
+    let (key_file, agent_pub, described) = match key {
+        SigningKey::File(path) => (path.clone(), None, format!("key '{}'", path.display())),
+        SigningKey::Agent => {
+            let public = agent_first_key()?;
+            let tmp = beside(journal, &format!(".signer-{}.pub", std::process::id()));
+            write_new(&tmp, public.as_bytes())?;
+            let comment = public.split_whitespace().nth(2).unwrap_or("").to_string();
+            let described = if comment.is_empty() {
+                "the ssh-agent's first key".to_string()
+            } else {
+                format!("the ssh-agent's first key ('{comment}')")
+            };
+            (tmp.clone(), Some(tmp), described)
+        }
+    };
+    let signed = sign(&key_file, agent_pub.is_some(), head.message().as_bytes());
+    if let Some(tmp) = agent_pub {
+        let _ = fs::remove_file(tmp);
+    }
+    let signature = signed.map_err(|reason| SealError::Sign {
+        key: described.clone(),
+        reason,
+    })?;
+    replace(&message_path(journal), head.message().as_bytes())?;
+    replace(&sig_path(journal), &signature)?;
+    Ok(described)
+}
+
+/// The agent's first public key, as one `ssh-add -L` line.
+fn agent_first_key() -> Result<String, SealError> {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+        return Err(SealError::NoAgent);
+    }
+    let out = Command::new("ssh-add")
+        .arg("-L")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| SealError::Agent(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `ssh-add -L` exits 1 with "The agent has no identities." when it is empty.
+    match stdout
+        .lines()
+        .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-"))
+    {
+        Some(line) => Ok(format!("{line}\n")),
+        None if out.status.code() == Some(1) => Err(SealError::AgentEmpty),
+        None => Err(SealError::Agent(stderr_line(&out.stderr, &stdout))),
+    }
+}
+
+/// `ssh-keygen -Y sign` over `message` on stdin; the armoured signature from stdout.
+fn sign(key_file: &Path, agent: bool, message: &[u8]) -> Result<Vec<u8>, String> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-Y", "sign", "-n", NAMESPACE]);
+    if agent {
+        cmd.arg("-U");
+    }
+    cmd.arg("-f").arg(key_file);
+    let out = run_with_input(&mut cmd, message).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            "'ssh-keygen' is not installed (OpenSSH 8.1 or later is needed)".to_string()
+        }
+        _ => format!("cannot run 'ssh-keygen': {e}"),
+    })?;
+    if out.status.success() && out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+        Ok(out.stdout)
+    } else {
+        Err(stderr_line(&out.stderr, "ssh-keygen made no signature"))
+    }
+}
+
+/// Check the seal's signature against an allowed signers file (OpenSSH's format); the
+/// principal that signed.
+pub fn check_signature(seal: &Seal, signers: &Path) -> Result<String, SealError> {
+    let bad = |reason: String| SealError::BadSignature {
+        signers: signers.to_path_buf(),
+        reason,
+    };
+    let found = Command::new("ssh-keygen")
+        .args(["-Y", "find-principals", "-n", NAMESPACE, "-s"])
+        .arg(&seal.sig_path)
+        .arg("-f")
+        .arg(signers)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(SealError::NoKeygen)?;
+    let principals = String::from_utf8_lossy(&found.stdout);
+    let Some(principal) = principals.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return Err(bad(stderr_line(
+            &found.stderr,
+            "no allowed signer holds the key that signed",
+        )));
+    };
+    let message = fs::read(&seal.message_path).map_err(|source| SealError::Read {
+        path: seal.message_path.clone(),
+        source,
+    })?;
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-Y", "verify", "-n", NAMESPACE, "-f"])
+        .arg(signers)
+        .arg("-I")
+        .arg(principal)
+        .arg("-s")
+        .arg(&seal.sig_path);
+    let out = run_with_input(&mut cmd, &message).map_err(SealError::NoKeygen)?;
+    if out.status.success() {
+        Ok(principal.to_string())
+    } else {
+        Err(bad(stderr_line(
+            &out.stderr,
+            "ssh-keygen rejected the signature",
+        )))
+    }
+}
+
+fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A few dozen bytes: they fit the pipe, so this cannot block on the child's output.
+        stdin.write_all(input)?;
+    }
+    child.wait_with_output()
+}
+
+/// The last non-empty line ssh-keygen printed on stderr, or `fallback`.
+fn stderr_line(stderr: &[u8], fallback: &str) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map_or_else(
+            || fallback.to_string(),
+            |l| crate::text::visible(l).into_owned(),
+        )
+}
+
+/// Create `path` new (never an existing file or a link), 0600, holding `bytes`.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    let write_err = |source| SealError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .map_err(write_err)?;
+    f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .map_err(write_err)?;
+    f.write_all(bytes).map_err(write_err)?;
+    f.sync_all().map_err(write_err)
+}
+
+/// Replace `path` whole: a fresh file renamed over it (a link at `path` is replaced, not
+/// followed).
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    let tmp = beside(path, &format!(".tmp-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    write_new(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        SealError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> Head {
+        Head {
+            seq: 42,
+            hash: "ab".repeat(32),
+        }
+    }
+
+    #[test]
+    fn the_signed_message_is_three_lines_and_reads_back_exactly() {
+        let h = head();
+        let m = h.message();
+        assert_eq!(
+            m,
+            format!(
+                "bringup-journal-seal v1\nseq 42\nhash {}\n",
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(Head::parse(&m), Some(h));
+    }
+
+    #[test]
+    fn a_message_in_any_other_form_is_not_a_seal() {
+        let good = head().message();
+        for bad in [
+            good.trim_end().to_string(),
+            good.replace("v1", "v2"),
+            good.replace("seq 42", "seq 042"),
+            good.replace("seq 42", "seq -1"),
+            good.replace(&"ab".repeat(32), &"AB".repeat(32)),
+            good.replace(&"ab".repeat(32), "abc"),
+            format!("{good}extra\n"),
+            good.replace('\n', "\r\n"),
+        ] {
+            assert_eq!(Head::parse(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_seal_files_sit_beside_the_journal() {
+        let j = Path::new("/x/run.jsonl");
+        assert_eq!(sig_path(j), Path::new("/x/run.jsonl.sig"));
+        assert_eq!(message_path(j), Path::new("/x/run.jsonl.seal"));
+    }
+}
