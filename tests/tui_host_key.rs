@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use bringup::driver::{Driver, Message};
+use bringup::driver::{Driver, Inbox};
 use bringup::engine::{Engine, EngineOptions, Mode, ServiceState};
 use bringup::exec::Executor;
 use bringup::journal::{Event, JournalWriter};
@@ -49,7 +47,7 @@ fn host(lab: &Lab, id: &str, port: u16, jump: Option<&str>) -> String {
 }
 
 /// A TUI front over the runbook, started (the opening sweep is under way).
-fn open(lab: &Lab, path: &Path) -> (Front, mpsc::Receiver<Message>, PathBuf) {
+fn open(lab: &Lab, path: &Path) -> (Front, Inbox, PathBuf) {
     let runbook = Arc::new(bringup::runbook::load(path, &[]).expect("valid runbook"));
     let journal_path = lab.path("journal.jsonl");
     let journal = JournalWriter::create(&journal_path, &[]).expect("journal");
@@ -61,14 +59,14 @@ fn open(lab: &Lab, path: &Path) -> (Front, mpsc::Receiver<Message>, PathBuf) {
         operator: "tester".into(),
         journal: journal_path.clone(),
     };
-    let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
+    let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
     front.start().expect("start");
     (front, rx, journal_path)
 }
 
 /// The operator is asked, nothing runs before the answer, `a` accepts, and `web` is checked
 /// again and found healthy.
-async fn asked_then_accepted(front: &mut Front, rx: &mut mpsc::Receiver<Message>) {
+async fn asked_then_accepted(front: &mut Front, rx: &mut Inbox) {
     let asked = |f: &Front| f.app.overlay() == Some(&Overlay::HostKey);
     assert!(
         pump_within(front, rx, LIMIT, asked).await,

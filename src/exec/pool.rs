@@ -130,7 +130,7 @@ impl Executor {
             let err = ExecError::UnknownHost {
                 host: host.to_string(),
             };
-            return StepResult::error(err.to_string(), started.elapsed());
+            return StepResult::refused(&err, started.elapsed());
         };
         if spec.transport == Transport::Local {
             return local::run(host.as_str(), command, timeout, output, cancel).await;
@@ -383,7 +383,7 @@ impl Inner {
         loop {
             let fresh = conn.is_none();
             if let Err(e) = self.ensure_connected(host, &mut conn) {
-                return StepResult::error(e.to_string(), started.elapsed());
+                return StepResult::refused(&e, started.elapsed());
             }
             let Some(open) = conn.as_ref() else {
                 return StepResult::error(format!("host '{host}': no session"), started.elapsed());

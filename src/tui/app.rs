@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use ratatui::layout::{Position, Rect};
 
+use crate::driver::Request;
 use crate::engine::Input;
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome,
+    Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,
     StepRef, Waiting,
 };
 use crate::journal::Event;
@@ -426,23 +427,23 @@ impl App {
                 .checks
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (r(PhaseKey::Check, i), s)),
+                .map(|(i, s)| (r(Phase::Check, i), s)),
         );
         out.extend(
             service
                 .restores
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (r(PhaseKey::Restore, i), s)),
+                .map(|(i, s)| (r(Phase::Restore, i), s)),
         );
-        let verifying = view.is_some_and(|v| v.steps.keys().any(|k| k.phase == PhaseKey::Verify));
+        let verifying = view.is_some_and(|v| v.steps.keys().any(|k| k.phase == Phase::Verify));
         if verifying {
             out.extend(
                 service
                     .checks
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (r(PhaseKey::Verify, i), s)),
+                    .map(|(i, s)| (r(Phase::Verify, i), s)),
             );
         }
         if self.info.mode == Mode::Drill {
@@ -451,7 +452,7 @@ impl App {
                     .injects
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (r(PhaseKey::Inject, i), s)),
+                    .map(|(i, s)| (r(Phase::Inject, i), s)),
             );
         }
         out
@@ -546,7 +547,7 @@ impl App {
                 // A second Ctrl-C means it.
                 Action::Approve | Action::Quit => {
                     self.overlay = None;
-                    vec![Command::EngineInput(Input::Stop), Command::Quit]
+                    vec![Command::input(Input::Stop), Command::Quit]
                 }
                 Action::Decline | Action::Cancel => {
                     self.overlay = None;
@@ -656,17 +657,17 @@ impl App {
         match action {
             Action::ToggleAuto => {
                 self.auto = !self.auto;
-                return vec![Command::EngineInput(Input::SetAuto(self.auto))];
+                return vec![Command::input(Input::SetAuto(self.auto))];
             }
             Action::Check => {
                 if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::Check(id))];
+                    return vec![Command::input(Input::Check(id))];
                 }
             }
             Action::Restore => {
                 if let Some(id) = need(self) {
                     // Pressed by an operator: the journal records it as by hand.
-                    return vec![Command::EngineInput(Input::Restore {
+                    return vec![Command::input(Input::Restore {
                         service: id,
                         by_hand: true,
                     })];
@@ -676,7 +677,7 @@ impl App {
                 if self.info.mode != Mode::Drill {
                     self.message = Some("inject runs only in drill mode".into());
                 } else if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::Inject(id))];
+                    return vec![Command::input(Input::Inject(id))];
                 }
             }
             Action::RunNext => {
@@ -689,7 +690,7 @@ impl App {
                         Waiting::Manual { .. } => Overlay::Manual(step),
                     });
                 } else if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::NextStep(id))];
+                    return vec![Command::input(Input::NextStep(id))];
                 }
             }
             Action::ManualDone | Action::ManualFailed => {
@@ -728,7 +729,7 @@ impl App {
         };
         self.answered.insert(step.clone());
         self.overlay = None;
-        vec![Command::EngineInput(Input::Approval {
+        vec![Command::input(Input::Approval {
             step: step.clone(),
             decision,
         })]
@@ -758,7 +759,7 @@ impl App {
         } else {
             ManualOutcome::Failed
         };
-        vec![Command::EngineInput(Input::Manual {
+        vec![Command::input(Input::Manual {
             step: step.clone(),
             outcome,
         })]
@@ -824,17 +825,14 @@ impl App {
             }
             InputPurpose::Skip(service) => {
                 self.overlay = None;
-                vec![Command::EngineInput(Input::Skip {
+                vec![Command::input(Input::Skip {
                     service,
                     reason: text,
                 })]
             }
             InputPurpose::Note => {
                 self.overlay = None;
-                vec![Command::Journal(Event::Note {
-                    operator: self.info.operator.clone(),
-                    text: self.runbook.redact(&text),
-                })]
+                vec![Command::Request(Request::Note(self.runbook.redact(&text)))]
             }
         }
     }
@@ -850,14 +848,18 @@ impl App {
         let Some(p) = self.host_keys.pop_front() else {
             return Vec::new();
         };
-        vec![if accept {
-            Command::AcceptHostKey {
+        vec![Command::Request(if accept {
+            Request::AcceptHostKey {
                 host: p.host,
                 fingerprint: p.fingerprint,
             }
         } else {
-            Command::RefuseHostKey { host: p.host }
-        }]
+            self.message = Some(format!(
+                "host key of '{}' refused: nothing runs there; press c on a service to try again",
+                p.host
+            ));
+            Request::RefuseHostKey { host: p.host }
+        })]
     }
 
     /// Open the next question that needs an operator, unless a dialog is already up; close an

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::cli::OpenArgs;
 use crate::cmd::session::{self, Session};
 use crate::engine::state::Mode;
+use crate::journal::Event;
+use crate::runbook::model::HostId;
 use crate::tui::app::{Overlay, RunInfo};
 use front_support::{press, pump_within};
 
@@ -87,7 +88,7 @@ hosts = ["box"]
     path
 }
 
-fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::PathBuf) {
+fn open(dir: &Path, slow: bool) -> (Front, Inbox, std::path::PathBuf) {
     let path = runbook(dir, slow);
     let journal = dir.join("journal.jsonl");
     let args = OpenArgs {
@@ -110,7 +111,7 @@ fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::P
         operator: "tester".into(),
         journal: journal.clone(),
     };
-    let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
+    let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
     front.history(start_notices);
     (front, messages, journal)
 }
@@ -119,11 +120,7 @@ fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::P
 mod front_support;
 
 /// Feed the driver's messages until `done` holds; false after 20 s.
-async fn pump(
-    front: &mut Front,
-    rx: &mut mpsc::Receiver<Message>,
-    done: impl Fn(&Front) -> bool,
-) -> bool {
+async fn pump(front: &mut Front, rx: &mut Inbox, done: impl Fn(&Front) -> bool) -> bool {
     pump_within(front, rx, Duration::from_secs(20), done).await
 }
 
@@ -161,10 +158,7 @@ async fn opening_checks_every_service_at_once_and_restores_nothing() {
     assert!(pump(&mut front, &mut rx, swept).await, "the sweep ended");
     // Give a restore that should not start every chance to show up.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(m) = rx.try_recv() {
-        front.message(m).expect("journal");
-    }
-    front.sync();
+    pump_within(&mut front, &mut rx, Duration::from_millis(50), |_| false).await;
 
     assert_eq!(state(&front, "dns"), ServiceState::Healthy);
     assert_eq!(state(&front, "db"), ServiceState::Down);
@@ -179,7 +173,7 @@ async fn opening_checks_every_service_at_once_and_restores_nothing() {
     );
     let dns_check = StepRef {
         service: ServiceId::new("dns"),
-        phase: crate::engine::state::PhaseKey::Check,
+        phase: crate::engine::state::Phase::Check,
         index: 0,
     };
     let shown: Vec<String> = front

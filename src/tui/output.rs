@@ -241,13 +241,13 @@ fn clip_to(s: &str, chars: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::PhaseKey;
+    use crate::engine::state::Phase;
     use crate::runbook::model::ServiceId;
 
     fn step(i: usize) -> StepRef {
         StepRef {
             service: ServiceId::new("svc"),
-            phase: PhaseKey::Restore,
+            phase: Phase::Restore,
             index: i,
         }
     }

@@ -177,20 +177,8 @@ pub fn fmt_clock(d: Duration) -> String {
 
 /// `restore 1 'start gateway'`.
 pub(crate) fn step_label(app: &App, step: &crate::engine::state::StepRef) -> String {
-    use crate::engine::state::PhaseKey;
-    let name = app
-        .runbook
-        .services
-        .iter()
-        .find(|s| s.id == step.service)
-        .and_then(|svc| match step.phase {
-            PhaseKey::Check | PhaseKey::Verify => svc.checks.get(step.index),
-            PhaseKey::Restore => svc.restores.get(step.index),
-            PhaseKey::Inject => svc.injects.get(step.index),
-        })
-        .map_or("?", |s| s.name.as_str());
-    let phase = crate::engine::state::Phase::from(step.phase);
-    format!("{phase} {} '{name}'", step.index + 1)
+    let name = step.step(&app.runbook).map_or("?", |s| s.name.as_str());
+    format!("{} {} '{name}'", step.phase, step.index + 1)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::state::{Mode, PhaseKey, ServiceState, Waiting};
+use crate::engine::state::{Mode, Phase, ServiceState, Waiting};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, ServiceId};
 use crate::tui::action::{Action, Focus};
@@ -53,7 +53,7 @@ fn steps_pane_shows_each_host_result_of_a_partial_service() {
 fn output_pane_shows_the_tail_of_the_selected_host_output() {
     snap("output_follow", || {
         let mut app = main_view();
-        let step = sref("auth", PhaseKey::Restore, 0);
+        let step = sref("auth", Phase::Restore, 0);
         for i in 1..=200 {
             app.on_output(
                 &step,
@@ -73,7 +73,7 @@ fn output_pane_shows_the_tail_of_the_selected_host_output() {
 fn output_pane_scrolled_back_shows_its_position() {
     snap("output_scrolled", || {
         let mut app = main_view();
-        let step = sref("auth", PhaseKey::Check, 0);
+        let step = sref("auth", Phase::Check, 0);
         for i in 1..=200 {
             app.on_output(&step, &HostId::new("auth-1"), &format!("probe {i}: 503\n"));
         }
@@ -172,7 +172,7 @@ fn manual_dialog_shows_the_instruction() {
         let talk = views.get_mut("talk-messaging").expect("talk");
         talk.state = ServiceState::Restoring;
         talk.waiting = Some(Waiting::Manual {
-            step: sref("talk-messaging", PhaseKey::Restore, 1),
+            step: sref("talk-messaging", Phase::Restore, 1),
             instruction: "Ask netops to move the VIP to gasan; mark done when they confirm.".into(),
         });
         app.sync_services(&views);
@@ -293,7 +293,7 @@ fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
     let talk = views.get_mut("talk-messaging").expect("talk");
     talk.waiting = None;
     talk.steps.insert(
-        sref("talk-messaging", PhaseKey::Restore, 1),
+        sref("talk-messaging", Phase::Restore, 1),
         [(
             HostId::new("msg-gw-1"),
             crate::engine::state::HostStatus::Finished {

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use crate::engine::state::{HostStatus, PhaseKey, StepOutcome, StepRef, Waiting};
+use crate::engine::state::{HostStatus, Phase, StepOutcome, StepRef, Waiting};
 use crate::runbook::model::{Step, StepAction};
 use crate::tui::action::Focus;
 use crate::tui::app::{App, StepRow};
@@ -113,10 +113,10 @@ fn step_line<'a>(
     current: Option<&StepRef>,
 ) -> Line<'a> {
     let phase = match r.phase {
-        PhaseKey::Check => "check",
-        PhaseKey::Restore => "restore",
-        PhaseKey::Verify => "verify",
-        PhaseKey::Inject => "inject",
+        Phase::Check => "check",
+        Phase::Restore => "restore",
+        Phase::Verify => "verify",
+        Phase::Inject => "inject",
     };
     let marker = if current == Some(r) { "▸" } else { " " };
     let mut spans = vec![
