@@ -46,7 +46,7 @@ pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// What an operator (or the plan) asks of a run. Every front end speaks this; the driver
 /// journals and carries out each by its variant, so none has to route anything by hand.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// Feed the engine. Journaled first by variant: `Approval` as `approval`, `Manual` as
     /// `manual`, `Skip` and a by-hand `Restore` as `operator_action`; `Stop` also cancels
@@ -487,11 +487,20 @@ impl Driver {
             }
             _ => None,
         };
+        let by_hand_restore = matches!(input, Input::Restore { by_hand: true, .. });
+        let effects = self.engine.handle(input);
         let mut notices = Vec::new();
+        // A by-hand restore the engine turns down (the service is up or busy) did not start:
+        // say so instead of journaling that it did.
+        if by_hand_restore && effects.is_empty() {
+            return Ok(vec![Notice::Refused(
+                "nothing was restored: the service is up or already busy".into(),
+            )]);
+        }
+        // Journaled before any effect is carried out (the engine has only decided so far).
         if let Some(event) = record {
             notices.push(self.write(event)?);
         }
-        let effects = self.engine.handle(input);
         notices.extend(self.apply(effects)?);
         Ok(notices)
     }

@@ -844,7 +844,11 @@ fn sighup_during_long_steps_here_and_over_ssh_stops_both_and_exits_3() {
         let _ = child.wait();
         panic!("bringup did not stop after SIGHUP");
     };
-    assert_eq!(status.code(), Some(3), "SIGHUP is an interruption, not a kill");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "SIGHUP is an interruption, not a kill"
+    );
     assert_eq!(processes_with(&remote), "", "the step over ssh survived");
     assert_eq!(processes_with(&local), "", "the local step survived");
     verify(&rig, &journal);

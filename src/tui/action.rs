@@ -85,7 +85,7 @@ pub enum Action {
 }
 
 /// What the driver must do. The App never performs these itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Ask the driver: it journals and carries out each request by its variant.
     Request(Request),

@@ -141,11 +141,34 @@ fn y_in_the_confirm_dialog_approves_the_waiting_step() {
 }
 
 #[test]
-fn n_declines_in_the_confirm_dialog_but_opens_a_note_otherwise() {
+fn n_in_the_confirm_dialog_asks_once_more_naming_the_dependents_and_capital_n_declines() {
     let mut app = testkit::app(Mode::Incident);
-    let out = key(&mut app, KeyCode::Char('n'));
+    assert!(
+        key(&mut app, KeyCode::Char('n')).is_empty(),
+        "not declined yet"
+    );
+    let Some(Overlay::Ask(ask)) = app.overlay() else {
+        panic!("declining asks again: {:?}", app.overlay());
+    };
+    let said = ask.lines.join(" ");
+    assert!(said.contains("fails 'talk-messaging'"), "{said}");
+    assert!(said.contains("no other service depends on it"), "{said}");
     assert_eq!(
-        out,
+        app.dependents(&ServiceId::new("auth")),
+        vec![ServiceId::new("talk-messaging")]
+    );
+    // A second lowercase n is a no, not a decline: two taps cannot fail a service.
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert_eq!(app.overlay(), None);
+    app.select_service(&ServiceId::new("talk-messaging"));
+    app.on_action(Action::RunNext);
+    assert!(
+        matches!(app.overlay(), Some(Overlay::Approval(_))),
+        "Enter asks again"
+    );
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('N')),
         vec![Command::input(Input::Approval {
             step: sref("talk-messaging", Phase::Restore, 0),
             decision: Decision::Declined,
@@ -267,11 +290,36 @@ fn inject_is_refused_outside_drills() {
     let mut app = idle_app();
     assert!(key(&mut app, KeyCode::Char('i')).is_empty());
     assert!(app.message.is_some());
+}
+
+#[test]
+fn inject_always_asks_showing_the_commands_and_esc_or_n_runs_nothing() {
     let mut drill = testkit::app(Mode::Drill);
     drill.on_action(Action::Cancel);
+    drill.select_service(&ServiceId::new("talk-messaging"));
+    for no in [KeyCode::Esc, KeyCode::Char('n'), KeyCode::Char('N')] {
+        assert!(key(&mut drill, KeyCode::Char('i')).is_empty(), "asks first");
+        let Some(Overlay::Ask(ask)) = drill.overlay() else {
+            panic!("inject asks: {:?}", drill.overlay());
+        };
+        assert!(
+            ask.lines.iter().any(|l| l.contains("msg-gw-1: ")),
+            "{:?}",
+            ask.lines
+        );
+        assert!(key(&mut drill, no).is_empty(), "{no:?} runs nothing");
+        assert_eq!(drill.overlay(), None);
+    }
+    key(&mut drill, KeyCode::Char('i'));
+    assert!(
+        key(&mut drill, KeyCode::Char('j')).is_empty(),
+        "other keys do not answer"
+    );
     assert_eq!(
-        drill.on_action(Action::Inject),
-        vec![Command::input(Input::Inject(ServiceId::new("auth")))]
+        key(&mut drill, KeyCode::Char('y')),
+        vec![Command::input(Input::Inject(ServiceId::new(
+            "talk-messaging"
+        )))]
     );
 }
 
@@ -301,18 +349,32 @@ fn manual_dialog_d_marks_done_and_f_marks_failed() {
         })]
     );
     assert_eq!(app.overlay(), None);
-    // From the main view, on the selected service, `f` answers without a dialog.
+    // From the main view, on the selected service, `f` asks why, then fails it.
     let mut app = idle_app();
     app.sync_services(&views);
     app.on_action(Action::Cancel);
     key(&mut app, KeyCode::Char('j'));
+    assert!(
+        key(&mut app, KeyCode::Char('f')).is_empty(),
+        "asks for a reason"
+    );
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "a reason is required"
+    );
+    typed(&mut app, "netops unreachable");
+    let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
-        key(&mut app, KeyCode::Char('f')),
-        vec![Command::input(Input::Manual {
+        out.last(),
+        Some(&Command::input(Input::Manual {
             step,
             outcome: ManualOutcome::Failed
-        })]
+        }))
     );
+    assert!(matches!(
+        &out[0],
+        Command::Request(Request::Note(n)) if n.contains("netops unreachable")
+    ));
 }
 
 #[test]
@@ -338,8 +400,12 @@ fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
     app.on_host_key(prompt("msg-gw-1"));
     app.on_host_key(prompt("msg-gw-2"));
     assert_eq!(app.overlay(), Some(&Overlay::HostKey));
+    // `a` (the README's first key) and `y` are not answers here.
+    assert!(key(&mut app, KeyCode::Char('a')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    assert_eq!(app.overlay(), Some(&Overlay::HostKey));
     assert_eq!(
-        key(&mut app, KeyCode::Char('a')),
+        key(&mut app, KeyCode::Char('Y')),
         vec![Command::Request(Request::AcceptHostKey {
             host: HostId::new("msg-gw-1"),
             fingerprint: "SHA256:abc".into()
@@ -350,11 +416,62 @@ fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
         Some(&Overlay::HostKey),
         "the next key is asked"
     );
+    // Esc is "not now": the key still waits, and Enter brings it back.
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.overlay(), None);
+    app.on_action(Action::RunNext);
+    assert_eq!(app.overlay(), Some(&Overlay::HostKey));
     assert_eq!(
-        key(&mut app, KeyCode::Esc),
+        key(&mut app, KeyCode::Char('N')),
         vec![Command::Request(Request::RefuseHostKey {
             host: HostId::new("msg-gw-2")
         })]
+    );
+}
+
+#[test]
+fn typing_yes_accepts_a_host_key() {
+    let mut app = testkit::app(Mode::Incident);
+    app.on_action(Action::Cancel);
+    app.on_host_key(HostKeyPrompt {
+        host: HostId::new("msg-gw-1"),
+        address: "10.0.0.8".into(),
+        key_type: "ed25519".into(),
+        fingerprint: "SHA256:abc".into(),
+    });
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('e')).is_empty());
+    assert_eq!(
+        key(&mut app, KeyCode::Char('s')),
+        vec![Command::Request(Request::AcceptHostKey {
+            host: HostId::new("msg-gw-1"),
+            fingerprint: "SHA256:abc".into()
+        })]
+    );
+}
+
+#[test]
+fn r_on_a_service_that_is_up_asks_and_says_why_instead_of_restoring() {
+    let mut app = idle_app();
+    let mut views = testkit::views(app.runbook());
+    for v in views.values_mut() {
+        v.waiting = None;
+    }
+    views.get_mut("auth").expect("auth").state = ServiceState::Restored;
+    app.sync_services(&views);
+    app.select_service(&ServiceId::new("auth"));
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    let Some(Overlay::Ask(ask)) = app.overlay() else {
+        panic!("asks: {:?}", app.overlay());
+    };
+    assert!(
+        ask.lines.join(" ").contains("restore never runs"),
+        "{:?}",
+        ask.lines
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('y')),
+        vec![Command::input(Input::Check(ServiceId::new("auth")))]
     );
 }
 

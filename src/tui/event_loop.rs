@@ -22,6 +22,9 @@ use crate::tui::view;
 
 /// How often the screen may be redrawn; output arriving faster only marks it dirty.
 const FRAME: Duration = Duration::from_millis(80);
+/// Keys this soon after a dialog opened by itself (auto mode, a host key) are dropped: they
+/// were typed for the screen before it, not as an answer.
+pub const DIALOG_GUARD: Duration = Duration::from_millis(300);
 
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub struct Front {
     dirty: bool,
     /// The question last shown, so a new one brings its service into view once.
     shown_prompt: Option<StepRef>,
+    /// When a dialog last opened without a key asking for it.
+    opened_alone: Option<Instant>,
 }
 
 impl Front {
@@ -61,6 +66,7 @@ impl Front {
             quit_mid_step: false,
             dirty: true,
             shown_prompt: None,
+            opened_alone: None,
         };
         front.sync();
         front
@@ -102,10 +108,25 @@ impl Front {
 
     /// A key press, through the keymap for the App's current context.
     pub fn key(&mut self, ev: KeyEvent) -> Result<(), JournalError> {
-        match self.keymap.action(self.app.context(), ev) {
-            Some(action) => self.action(action),
-            None => Ok(()),
+        self.key_at(ev, Instant::now())
+    }
+
+    /// A key pressed at `now`. Within [`DIALOG_GUARD`] of a dialog opening by itself the key
+    /// is dropped (Ctrl-C still quits).
+    pub fn key_at(&mut self, ev: KeyEvent, now: Instant) -> Result<(), JournalError> {
+        let Some(action) = self.keymap.action(self.app.context(), ev) else {
+            return Ok(());
+        };
+        let fresh = self
+            .opened_alone
+            .is_some_and(|t| now.saturating_duration_since(t) < DIALOG_GUARD);
+        if fresh && self.app.overlay().is_some() && action != Action::Quit {
+            self.app
+                .notify("key ignored: a question just opened; read it, then answer");
+            self.dirty = true;
+            return Ok(());
         }
+        self.action(action)
     }
 
     /// One operator action: the App decides, the driver carries out its commands.
@@ -129,7 +150,16 @@ impl Front {
 
     /// Take the engine's views into the App (once per batch, not per line of output).
     pub fn sync(&mut self) {
+        let before = self.app.overlay().cloned();
         self.app.sync_services(self.driver.engine().services());
+        // Questions from the engine and host keys open by themselves, whatever key came last.
+        let asked = matches!(
+            self.app.overlay(),
+            Some(Overlay::Approval(_) | Overlay::Manual(_) | Overlay::HostKey)
+        );
+        if asked && self.app.overlay() != before.as_ref() {
+            self.opened_alone = Some(Instant::now());
+        }
         self.follow_prompt();
         self.dirty = true;
     }

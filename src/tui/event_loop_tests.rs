@@ -210,6 +210,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
         Some("db"),
         "the question brings its service into view"
     );
+    tokio::time::sleep(DIALOG_GUARD).await;
     press(&mut front, 'y');
     let web_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Manual(s)) if s.service.as_str() == "web");
     assert!(
@@ -217,6 +218,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
         "web asks for the manual step"
     );
     assert_eq!(state(&front, "db"), ServiceState::Restored, "tier 1 first");
+    tokio::time::sleep(DIALOG_GUARD).await;
     press(&mut front, 'd');
     assert!(
         pump(&mut front, &mut rx, |f| state(f, "web")
@@ -252,7 +254,35 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
 }
 
 #[tokio::test]
-async fn quitting_while_a_check_runs_asks_then_stops_it_and_records_how_it_ended() {
+async fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_as_its_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+    press(&mut front, 'a');
+    let db_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Approval(s)) if s.service.as_str() == "db");
+    assert!(pump(&mut front, &mut rx, db_asks).await);
+    // Typed for the main screen just as the dialog came up: not an answer.
+    press(&mut front, 'y');
+    assert!(db_asks(&front), "the question is still open");
+    assert!(
+        !kinds(&journal)
+            .iter()
+            .any(|e| matches!(e, Event::Approval { .. })),
+        "nothing approved"
+    );
+    tokio::time::sleep(DIALOG_GUARD).await;
+    press(&mut front, 'y');
+    assert!(
+        kinds(&journal)
+            .iter()
+            .any(|e| matches!(e, Event::Approval { .. }))
+    );
+    front.wind_down(&mut rx).await;
+}
+
+#[tokio::test]
+async fn quitting_while_a_check_runs_asks_then_stops_it_records_how_it_ended_and_exits_3() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut front, mut rx, journal) = open(dir.path(), true);
     front.start().expect("start");
@@ -269,7 +299,8 @@ async fn quitting_while_a_check_runs_asks_then_stops_it_and_records_how_it_ended
     front.wind_down(&mut rx).await;
     assert!(!front.driver.busy(), "the hung check was stopped");
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(front.finish(End::Signal).expect("journal"), 3);
+    // A quit, not a signal: still an interruption, because a step was running.
+    assert_eq!(front.finish(End::Quit).expect("journal"), 3);
 
     let events = kinds(&journal);
     assert!(events.iter().any(|e| matches!(

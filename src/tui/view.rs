@@ -1,6 +1,7 @@
 //! Drawing: `draw(&App, ...)` lays out the panes and overlays and paints one frame. Views only
 //! read state — no IO, no locks, no waiting — and build lines only for visible rows.
 
+pub mod ask;
 pub mod confirm;
 pub mod footer;
 pub mod header;
@@ -63,6 +64,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
         }
         Some(Overlay::QuitConfirm) => quit::draw(app, theme, area, buf),
         Some(Overlay::HostKey) => host_key::draw(app, theme, area, buf),
+        Some(Overlay::Ask(ask)) => ask::draw(ask, theme, area, buf),
         // The filter is typed in the footer, over the live list.
         Some(Overlay::Input(_)) | None => {}
     }

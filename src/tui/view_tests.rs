@@ -1,4 +1,4 @@
-//! Snapshots of every pane and overlay at 80×24 and 120×40, drawn with the NO_COLOR theme on
+//! Snapshots of every pane and overlay at 60×15, 80×24 and 120×40, drawn with the NO_COLOR theme on
 //! a `TestBackend` from fabricated runbooks and engine views.
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use crate::tui::action::{Action, Focus};
 use crate::tui::app::{App, HostKeyPrompt};
 use crate::tui::testkit::{self, sref};
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+const SIZES: [(u16, u16); 3] = [(60, 15), (80, 24), (120, 40)];
 
 fn snap(name: &str, make: impl Fn() -> App) {
     for (w, h) in SIZES {
@@ -373,4 +373,35 @@ fn the_header_keeps_the_journal_file_name_or_leaves_the_path_out() {
     let header = narrow.lines().next().expect("header");
     assert!(!header.contains("jsonl"), "{header}");
     assert!(header.contains("by alice · auto off"), "{header}");
+}
+
+#[test]
+fn inject_asks_first_with_the_commands_per_host() {
+    snap("ask_inject", || {
+        let mut app = testkit::app(Mode::Drill);
+        app.on_action(Action::Cancel);
+        app.select_service(&ServiceId::new("talk-messaging"));
+        app.on_action(Action::Inject);
+        app
+    });
+}
+
+#[test]
+fn declining_a_confirm_step_asks_once_more_and_says_what_it_does() {
+    snap("ask_decline", || {
+        let mut app = testkit::app(Mode::Incident);
+        app.on_action(Action::Decline);
+        app
+    });
+}
+
+#[test]
+fn every_service_id_is_readable_on_small_terminals() {
+    for (w, h) in [(60, 15), (80, 24)] {
+        let mut app = main_view();
+        let text = testkit::render(&mut app, w, h);
+        for id in ["auth", "talk-messaging", "media"] {
+            assert!(text.contains(id), "'{id}' is cut at {w}x{h}:\n{text}");
+        }
+    }
 }
