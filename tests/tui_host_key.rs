@@ -82,7 +82,11 @@ async fn asked_then_accepted(front: &mut Front, rx: &mut Inbox) {
     // Typed for the main screen as the prompt came up, then after it: neither answers.
     tokio::time::sleep(bringup::tui::event_loop::DIALOG_GUARD).await;
     press(front, 'a');
-    assert_eq!(front.app.overlay(), Some(&Overlay::HostKey), "`a` does not accept");
+    assert_eq!(
+        front.app.overlay(),
+        Some(&Overlay::HostKey),
+        "`a` does not accept"
+    );
     press(front, 'Y');
     let healthy = |f: &Front| f.app.view_of(&web).map(|v| v.state) == Some(ServiceState::Healthy);
     assert!(
@@ -101,7 +105,8 @@ fn journaled(journal: &Path) -> Vec<Event> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_service_checked_again() {
+async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_service_checked_again()
+{
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let path = web_runbook(&lab, &host(&lab, "web-1", sshd.ports[0], None));

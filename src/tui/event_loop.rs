@@ -90,6 +90,9 @@ impl Front {
         let mut notices = self.driver.input(Input::RunPlan)?;
         notices.extend(self.driver.input(Input::SetAuto(false))?);
         self.notices(notices);
+        // The App sees the checks running now, not at the first report (a silent check may
+        // send none for a long time, and `q` must know something runs).
+        self.sync();
         Ok(())
     }
 
