@@ -528,7 +528,7 @@ fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_by_it() {
     std::thread::sleep(Duration::from_millis(100));
     tmux.keys("y");
     tmux.wait_for("Approve this step?", 30);
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_secs(1));
     let screen = tmux.screen();
     assert!(
         screen.contains("Approve this step?"),
@@ -618,12 +618,9 @@ fn quitting_while_a_step_runs_exits_3_with_the_journal_intact() {
 fn at_60_by_15_every_service_id_shown_is_whole_and_distinct() {
     let p = paths();
     let tmux = Tmux::start_sized("tiny", &demo_command(&p.dir, &p.journal, &p.exit), (60, 15));
-    let screen = tmux.wait_for("dns", 30);
-    std::thread::sleep(Duration::from_millis(2000));
-    let screen = {
-        let _ = screen;
-        tmux.screen()
-    };
+    tmux.wait_for("dns", 30);
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = tmux.screen();
     for id in ["dns", "database", "auth"] {
         assert!(screen.contains(id), "'{id}' is whole at 60x15:\n{screen}");
     }
