@@ -34,9 +34,14 @@ use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
 
-/// How many output lines may wait between a transport and the driver before the transport
-/// waits: a runaway command cannot eat memory.
-const OUTPUT_CHANNEL: usize = 1024;
+/// How many reports may wait for the driver, from all running steps together, before their
+/// transports wait. A line is up to 64 KiB (`exec::lines::MAX_LINE`), so this bounds the
+/// output in flight for the whole run, whatever the number of hosts: 256 × 64 KiB.
+const OUTPUT_CHANNEL: usize = 256;
+/// Lines one step on one host may have read ahead of the shared channel.
+const STEP_CHANNEL: usize = 4;
+/// Output bytes carried out under one fsync at most: a batch's notices copy its lines.
+const BATCH_BYTES: usize = 1 << 20;
 /// Output kept per attempt for matching `expect_output` (the journal keeps everything).
 const MATCH_BUFFER_BYTES: usize = 1 << 20;
 /// Most reports carried out under one journal fsync.
@@ -79,10 +84,13 @@ impl Inbox {
     /// report any more.
     pub async fn next(&mut self) -> Option<Vec<Message>> {
         let first = self.rx.recv().await?;
+        let mut bytes = first.output_len();
         let mut batch = vec![first];
         while batch.len() < BATCH
+            && bytes < BATCH_BYTES
             && let Ok(m) = self.rx.try_recv()
         {
+            bytes += m.output_len();
             batch.push(m);
         }
         Some(batch)
@@ -123,6 +131,15 @@ pub enum Message {
         result: StepResult,
     },
     Wake(crate::engine::TimerId),
+}
+
+impl Message {
+    fn output_len(&self) -> usize {
+        match self {
+            Message::Output { line, .. } => line.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// An event as it went onto disk.
@@ -748,7 +765,7 @@ impl Driver {
         let tx = self.tx.clone();
         let host = launch.host.clone();
         tokio::spawn(async move {
-            let (out_tx, mut out_rx) = mpsc::channel::<String>(OUTPUT_CHANNEL);
+            let (out_tx, mut out_rx) = mpsc::channel::<String>(STEP_CHANNEL);
             let forward_tx = tx.clone();
             let forward = tokio::spawn(async move {
                 while let Some(line) = out_rx.recv().await {
