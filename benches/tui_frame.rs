@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bringup::engine::state::{
-    HostStatus, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome, StepRef,
+    HostStatus, Mode, Phase, ServiceState, ServiceView, StepOutcome, StepRef,
 };
 use bringup::runbook::model::{
     Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, Transport,
@@ -100,7 +100,7 @@ fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
             };
             let check = StepRef {
                 service: s.id.clone(),
-                phase: PhaseKey::Check,
+                phase: Phase::Check,
                 index: 0,
             };
             let status = HostStatus::Finished {
@@ -174,7 +174,7 @@ fn main() {
     let first = &rb.services[0];
     let target = StepRef {
         service: first.id.clone(),
-        phase: PhaseKey::Check,
+        phase: Phase::Check,
         index: 0,
     };
     for i in 0..OUTPUT_LINES {
@@ -216,7 +216,7 @@ fn main() {
         .flat_map(|s| {
             let r = StepRef {
                 service: s.id.clone(),
-                phase: PhaseKey::Restore,
+                phase: Phase::Restore,
                 index: 0,
             };
             s.hosts.iter().map(move |h| (r.clone(), h.clone()))

@@ -9,8 +9,8 @@ pub mod session;
 pub mod validate;
 pub mod verify;
 
-/// SPEC's exit codes.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_NOT_ALL_UP: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
-pub const EXIT_INTERRUPTED: u8 = 3;
+/// SPEC's exit codes as `cmd/` writes them; the codes themselves are [`crate::Exit`].
+pub const EXIT_OK: u8 = crate::Exit::AllUp.code();
+pub const EXIT_NOT_ALL_UP: u8 = crate::Exit::NotAllUp.code();
+pub const EXIT_BAD_INPUT: u8 = crate::Exit::BadInput.code();
+pub const EXIT_INTERRUPTED: u8 = crate::Exit::Interrupted.code();

@@ -6,8 +6,18 @@
 //! (a `step_finished` included) before that call's commands are sent or its notices shown.
 //! Events are group-committed: each public call appends what it records and ends with one
 //! fsync ([`Driver::settle`]), so a wave of 200 hosts costs one flush, not 200.
+//!
+//! This is the one owner of run semantics that front ends share. A front end (`run`, the TUI,
+//! an operator attached to a shared run) needs only: [`Driver::input`] / [`Driver::input_by`]
+//! for whatever an operator asks ([`Request`]), [`Inbox::next`] + [`Driver::on_messages`] for
+//! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
+//! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
-use std::collections::HashMap;
+mod signals;
+
+pub use signals::{Signal, Signals};
+
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,20 +26,100 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{
-    AttemptId, Decision, Effect, Engine, Input, Launch, ManualOutcome, ResumeFacts, ServiceState,
-    StepOutcome, StepRef, classify_exit,
+    AttemptId, Effect, Engine, Input, Launch, ResumeFacts, ServiceState, StepOutcome, StepRef,
+    classify_exit,
 };
-use crate::exec::{Executor, StepResult};
+use crate::exec::{Executor, Refusal, StepResult};
 use crate::journal::{Event, JournalError, JournalWriter};
-use crate::runbook::model::{Runbook, ServiceId};
+use crate::outcome::{Exit, RunOutcome};
+use crate::runbook::model::{HostId, Runbook, ServiceId};
 
-/// How many output lines may wait between a transport and the driver before the transport
-/// waits: a runaway command cannot eat memory.
-const OUTPUT_CHANNEL: usize = 1024;
+/// How many reports may wait for the driver, from all running steps together, before their
+/// transports wait. A line is up to 64 KiB (`exec::lines::MAX_LINE`), so this bounds the
+/// output in flight for the whole run, whatever the number of hosts: 256 × 64 KiB.
+const OUTPUT_CHANNEL: usize = 256;
+/// Lines one step on one host may have read ahead of the shared channel.
+const STEP_CHANNEL: usize = 4;
+/// Output bytes carried out under one fsync at most: a batch's notices copy its lines.
+const BATCH_BYTES: usize = 1 << 20;
 /// Output kept per attempt for matching `expect_output` (the journal keeps everything).
 const MATCH_BUFFER_BYTES: usize = 1 << 20;
+/// Most reports carried out under one journal fsync.
+const BATCH: usize = 256;
+/// How long stopped steps get to report how they ended (quit, signal, journal failure).
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
-/// Something the driver's tasks report back; feed each to [`Driver::on_message`].
+/// What an operator (or the plan) asks of a run. Every front end speaks this; the driver
+/// journals and carries out each by its variant, so none has to route anything by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Feed the engine. Journaled first by variant: `Approval` as `approval`, `Manual` as
+    /// `manual`, `Skip` and a by-hand `Restore` as `operator_action`; `Stop` also cancels
+    /// every running step on its host.
+    Input(Input),
+    /// A note on the timeline.
+    Note(String),
+    /// The operator checked an unknown host key out of band and accepts it: recorded in
+    /// known_hosts and journaled; the services it stopped are checked again.
+    AcceptHostKey { host: HostId, fingerprint: String },
+    /// The operator refused an unknown host key: nothing runs on that host until asked again.
+    RefuseHostKey { host: HostId },
+}
+
+impl From<Input> for Request {
+    fn from(input: Input) -> Request {
+        Request::Input(input)
+    }
+}
+
+/// The driver's report channel, read in batches by every front end.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<Message>,
+}
+
+impl Inbox {
+    /// Wait for the next report, then take whatever else already waits (up to a bound), so
+    /// that [`Driver::on_messages`] carries them out under one fsync. `None`: nothing can
+    /// report any more.
+    pub async fn next(&mut self) -> Option<Vec<Message>> {
+        let first = self.rx.recv().await?;
+        let mut bytes = first.output_len();
+        let mut batch = vec![first];
+        while batch.len() < BATCH
+            && bytes < BATCH_BYTES
+            && let Ok(m) = self.rx.try_recv()
+        {
+            bytes += m.output_len();
+            batch.push(m);
+        }
+        Some(batch)
+    }
+}
+
+/// How [`Driver::stop_and_wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every running step reported that it ended.
+    All,
+    /// The grace ran out with this many steps still running.
+    TimedOut(usize),
+    /// The operator asked again (`leave` resolved) with this many steps still running.
+    Left(usize),
+}
+
+/// An unknown host key met by a step: what a front end shows to ask about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKeyQuestion {
+    /// The host whose key it is (a jump host's key is asked about as the jump host's).
+    pub host: HostId,
+    pub address: String,
+    pub key_type: String,
+    pub fingerprint: String,
+}
+
+/// Something the driver's tasks report back; read them with [`Inbox::next`] and carry out
+/// each batch with [`Driver::on_messages`].
 #[derive(Debug)]
 pub enum Message {
     Output {
@@ -41,6 +131,15 @@ pub enum Message {
         result: StepResult,
     },
     Wake(crate::engine::TimerId),
+}
+
+impl Message {
+    fn output_len(&self) -> usize {
+        match self {
+            Message::Output { line, .. } => line.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// An event as it went onto disk.
@@ -64,17 +163,22 @@ pub enum Notice {
         host: crate::runbook::model::HostId,
         line: String,
     },
-    /// The operator must approve or decline (`Driver::approve`).
+    /// The operator must approve or decline (`Input::Approval`).
     AskApproval {
         step: StepRef,
         commands: Vec<(crate::runbook::model::HostId, String)>,
     },
-    /// The operator must carry out a manual step (`Driver::manual`).
+    /// The operator must carry out a manual step (`Input::Manual`).
     AskManual { step: StepRef, instruction: String },
     /// Nothing runs and nothing can start without an operator.
     Idle {
         services: Vec<(ServiceId, ServiceState)>,
     },
+    /// A step met an unknown host key: ask, then send [`Request::AcceptHostKey`] or
+    /// [`Request::RefuseHostKey`]. Once per host until it is answered.
+    AskHostKey(HostKeyQuestion),
+    /// A request could not be carried out; the words say why and what to do.
+    Refused(String),
 }
 
 /// A command whose `step_started` is written but not yet synced.
@@ -105,16 +209,22 @@ pub struct Driver {
     /// Cancels every running step (Ctrl-C, SIGTERM, quit).
     stop: CancellationToken,
     finished: Option<Vec<(ServiceId, ServiceState)>>,
+    /// Hosts whose unknown key an operator is asked about, with the services to check again
+    /// once it is accepted.
+    key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
+    /// The journal failed: nothing more is journaled; reports are only counted.
+    broken: bool,
 }
 
 impl Driver {
-    /// The receiver gets what the driver's tasks report; pass each message to `on_message`.
+    /// The inbox gets what the driver's tasks report; carry out each batch with
+    /// [`Driver::on_messages`].
     pub fn new(
         engine: Engine,
         journal: JournalWriter,
         exec: Executor,
         operator: String,
-    ) -> (Driver, mpsc::Receiver<Message>) {
+    ) -> (Driver, Inbox) {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
         let runbook = Arc::new(engine.runbook().clone());
         (
@@ -129,8 +239,10 @@ impl Driver {
                 queued: Vec::new(),
                 stop: CancellationToken::new(),
                 finished: None,
+                key_waits: HashMap::new(),
+                broken: false,
             },
-            rx,
+            Inbox { rx },
         )
     }
 
@@ -160,60 +272,44 @@ impl Driver {
         self.finished.as_deref()
     }
 
-    /// Journal an event that records an operator's act (a note, a host key accepted...).
+    /// The selected services (`--only`) and their states now.
+    pub fn states(&self) -> Vec<(ServiceId, ServiceState)> {
+        self.engine.selected_states()
+    }
+
+    /// Journal an event the session itself records (`run_started`).
     pub fn record(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
-        let r = self.record_unsynced(event);
+        let r = self.write(event).map(|n| vec![n]);
         self.settle(r)
     }
 
     /// Continue a journaled run: recorded states and successful restore steps are taken as
     /// they are; what was in flight is checked again.
     pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
-        let r = self.resume_unsynced(facts);
+        let effects = self.engine.resume(facts);
+        let r = self.apply(effects);
         self.settle(r)
     }
 
-    /// Feed an operator's or the plan's input to the engine and carry out what follows.
-    pub fn input(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
-        let r = self.input_unsynced(input);
-        self.settle(r)
+    /// What the operator of this process asks (see [`Request`] for what is journaled).
+    pub fn input(&mut self, request: impl Into<Request>) -> Result<Vec<Notice>, JournalError> {
+        let operator = self.operator.clone();
+        self.input_by(&operator, request)
     }
 
-    /// The operator's decision on a `confirm` step: journaled, then the step runs (or not).
-    pub fn approve(
+    /// The same as [`Driver::input`], signed with another name: an operator attached to a
+    /// shared run, or `(no terminal)` for what `run` refuses when nobody can be asked.
+    pub fn input_by(
         &mut self,
-        step: StepRef,
-        decision: Decision,
         operator: &str,
+        request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
-        let r = self.approve_unsynced(step, decision, operator);
+        let r = self.request_unsynced(operator, request.into());
         self.settle(r)
     }
 
-    /// The operator's report on a manual step: journaled, then the engine moves on.
-    pub fn manual(
-        &mut self,
-        step: StepRef,
-        outcome: ManualOutcome,
-    ) -> Result<Vec<Notice>, JournalError> {
-        let r = self.manual_unsynced(step, outcome);
-        self.settle(r)
-    }
-
-    /// Nobody can answer a manual step (headless, no terminal): its service ends blocked.
-    pub fn manual_unavailable(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
-        let r = self.manual_unavailable_unsynced(step);
-        self.settle(r)
-    }
-
-    /// Carry out one report from the driver's tasks.
-    pub fn on_message(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
-        let r = self.on_message_unsynced(message);
-        self.settle(r)
-    }
-
-    /// Carry out several reports that arrived together, with one fsync for all they record
-    /// (200 hosts finishing a check at once cost one disk flush, not 200).
+    /// Carry out reports that arrived together ([`Inbox::next`]), with one fsync for all
+    /// they record (200 hosts finishing a check at once cost one disk flush, not 200).
     pub fn on_messages(
         &mut self,
         messages: impl IntoIterator<Item = Message>,
@@ -228,16 +324,98 @@ impl Driver {
         self.settle(Ok(notices))
     }
 
-    /// Stop: cancel every running step on its host and start nothing new.
-    pub fn stop(&mut self) -> Result<Vec<Notice>, JournalError> {
-        let r = self.stop_unsynced();
+    /// Record the end of the run and say how it ended: interrupted when `interrupted` (a
+    /// signal) or while steps still run (a quit mid-step), else by the selected services'
+    /// states.
+    pub fn end(
+        &mut self,
+        interrupted: bool,
+    ) -> Result<(RunOutcome, Exit, Vec<Notice>), JournalError> {
+        let outcome = if interrupted || self.busy() {
+            RunOutcome::Interrupted
+        } else {
+            RunOutcome::of(&self.states())
+        };
+        let notices = self.finish(outcome)?;
+        Ok((outcome, outcome.exit(), notices))
+    }
+
+    /// Record `run_finished` with `outcome` (mostly through [`Driver::end`]).
+    pub fn finish(&mut self, outcome: RunOutcome) -> Result<Vec<Notice>, JournalError> {
+        let services: IndexMap<ServiceId, ServiceState> = self
+            .engine
+            .services()
+            .iter()
+            .map(|(id, view)| (id.clone(), view.state))
+            .collect();
+        let r = self
+            .write(Event::RunFinished {
+                outcome: outcome.as_str().to_string(),
+                services,
+            })
+            .map(|n| vec![n]);
         self.settle(r)
     }
 
-    /// Record the end of the run. `outcome` is SPEC's word for it.
-    pub fn finish(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
-        let r = self.finish_unsynced(outcome);
-        self.settle(r)
+    /// Stop every running step on its host, start nothing new, and wait (at most `grace`, or
+    /// until `leave` resolves: the operator asked again) for each to report how it ended.
+    /// With a working journal those reports are journaled and handed to `show`; after a
+    /// journal failure ([`Driver::abandon`]) they are only counted.
+    pub async fn stop_and_wait(
+        &mut self,
+        inbox: &mut Inbox,
+        grace: Duration,
+        leave: impl std::future::Future<Output = ()>,
+        mut show: impl FnMut(Vec<Notice>),
+    ) -> Stopped {
+        self.stop.cancel();
+        if !self.broken && !self.engine.is_stopped() {
+            let r = self.request_unsynced("", Request::Input(Input::Stop));
+            match self.settle(r) {
+                Ok(n) => show(n),
+                Err(e) => self.broke(&e),
+            }
+        }
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline, leave);
+        while !self.running.is_empty() {
+            // Reports already waiting are counted first, so the count left behind is exact.
+            tokio::select! {
+                biased;
+                batch = inbox.next() => match batch {
+                    Some(batch) if self.broken => {
+                        for m in batch {
+                            if let Message::Done { attempt, .. } = m {
+                                self.running.remove(&attempt);
+                            }
+                        }
+                    }
+                    Some(batch) => match self.on_messages(batch) {
+                        Ok(n) => show(n),
+                        Err(e) => self.broke(&e),
+                    },
+                    None => break,
+                },
+                () = &mut leave => return Stopped::Left(self.running.len()),
+                () = &mut deadline => return Stopped::TimedOut(self.running.len()),
+            }
+        }
+        Stopped::All
+    }
+
+    /// The journal failed: cancel every running step on its host and journal nothing more
+    /// (nothing can be). Returns how many steps were in flight; [`Driver::stop_and_wait`]
+    /// waits for them without journaling.
+    pub fn abandon(&mut self) -> usize {
+        self.broken = true;
+        self.stop.cancel();
+        self.running.len()
+    }
+
+    fn broke(&mut self, e: &JournalError) {
+        tracing::error!("journal: {e}");
+        self.broken = true;
+        self.stop.cancel();
     }
 
     /// End of every public call: make what it journaled durable with one fsync, then send
@@ -270,98 +448,104 @@ impl Driver {
         }))
     }
 
-    /// [`Driver::record`] before its fsync.
-    fn record_unsynced(&mut self, event: Event) -> Result<Vec<Notice>, JournalError> {
-        Ok(vec![self.write(event)?])
-    }
-
-    /// [`Driver::resume`] before its fsync.
-    fn resume_unsynced(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
-        let effects = self.engine.resume(facts);
-        self.apply(effects)
-    }
-
-    /// [`Driver::input`] before its fsync.
-    fn input_unsynced(&mut self, input: Input) -> Result<Vec<Notice>, JournalError> {
-        if matches!(input, Input::RunPlan | Input::SetAuto(true)) {
-            self.finished = None;
-        }
-        if let Input::Restore {
-            service,
-            by_hand: true,
-        } = &input
-        {
-            let notice = self.write(Event::OperatorAction {
-                operator: self.operator.clone(),
-                service: service.clone(),
-                action: "restore started by hand".to_string(),
-                reason: None,
-            })?;
-            let mut notices = vec![notice];
-            let effects = self.engine.handle(input);
-            notices.extend(self.apply(effects)?);
-            return Ok(notices);
-        }
-        if let Input::Skip { service, reason } = &input {
-            let notice = self.write(Event::OperatorAction {
-                operator: self.operator.clone(),
-                service: service.clone(),
-                action: "skipped".to_string(),
-                reason: Some(reason.clone()),
-            })?;
-            let mut notices = vec![notice];
-            let effects = self.engine.handle(input);
-            notices.extend(self.apply(effects)?);
-            return Ok(notices);
-        }
-        let effects = self.engine.handle(input);
-        self.apply(effects)
-    }
-
-    /// [`Driver::approve`] before its fsync.
-    fn approve_unsynced(
+    /// [`Driver::input_by`] before its fsync: journal what the request records, then act.
+    fn request_unsynced(
         &mut self,
-        step: StepRef,
-        decision: Decision,
         operator: &str,
+        request: Request,
     ) -> Result<Vec<Notice>, JournalError> {
-        let notice = self.write(Event::Approval {
-            service: step.service.clone(),
-            step: self.step_name(&step),
-            decision,
+        let input = match request {
+            Request::Input(input) => input,
+            Request::Note(text) => {
+                return Ok(vec![self.write(Event::Note {
+                    operator: operator.to_string(),
+                    text,
+                })?]);
+            }
+            Request::AcceptHostKey { host, fingerprint } => {
+                return self.accept_host_key(operator, host, fingerprint);
+            }
+            Request::RefuseHostKey { host } => {
+                self.key_waits.remove(&host);
+                return Ok(Vec::new());
+            }
+        };
+        let act = |what: &str, service: &ServiceId, reason: Option<String>| Event::OperatorAction {
             operator: operator.to_string(),
-        })?;
-        let mut notices = vec![notice];
-        let effects = self.engine.handle(Input::Approval { step, decision });
+            service: service.clone(),
+            action: what.to_string(),
+            reason,
+        };
+        let record = match &input {
+            Input::RunPlan | Input::SetAuto(true) => {
+                self.finished = None;
+                None
+            }
+            Input::Approval { step, decision } => Some(Event::Approval {
+                service: step.service.clone(),
+                step: self.step_name(step),
+                decision: *decision,
+                operator: operator.to_string(),
+            }),
+            Input::Manual { step, outcome } => Some(Event::Manual {
+                service: step.service.clone(),
+                step: self.step_name(step),
+                outcome: *outcome,
+                operator: operator.to_string(),
+            }),
+            Input::Skip { service, reason } => Some(act("skipped", service, Some(reason.clone()))),
+            Input::Restore {
+                service,
+                by_hand: true,
+            } => Some(act("restore started by hand", service, None)),
+            Input::Stop => {
+                self.stop.cancel();
+                None
+            }
+            _ => None,
+        };
+        let by_hand_restore = matches!(input, Input::Restore { by_hand: true, .. });
+        let effects = self.engine.handle(input);
+        let mut notices = Vec::new();
+        // A by-hand restore the engine turns down (the service is up or busy) did not start:
+        // say so instead of journaling that it did.
+        if by_hand_restore && effects.is_empty() {
+            return Ok(vec![Notice::Refused(
+                "nothing was restored: the service is up or already busy".into(),
+            )]);
+        }
+        // Journaled before any effect is carried out (the engine has only decided so far).
+        if let Some(event) = record {
+            notices.push(self.write(event)?);
+        }
         notices.extend(self.apply(effects)?);
         Ok(notices)
     }
 
-    /// [`Driver::manual`] before its fsync.
-    fn manual_unsynced(
+    /// [`Request::AcceptHostKey`]: known_hosts first, then the journal, then the checks again.
+    fn accept_host_key(
         &mut self,
-        step: StepRef,
-        outcome: ManualOutcome,
+        operator: &str,
+        host: HostId,
+        fingerprint: String,
     ) -> Result<Vec<Notice>, JournalError> {
-        let notice = self.write(Event::Manual {
-            service: step.service.clone(),
-            step: self.step_name(&step),
-            outcome,
-            operator: self.operator.clone(),
-        })?;
-        let mut notices = vec![notice];
-        let effects = self.engine.handle(Input::Manual { step, outcome });
-        notices.extend(self.apply(effects)?);
+        let waiting = self.key_waits.remove(&host).unwrap_or_default();
+        if let Err(e) = self.exec.accept_host_key(&host, &fingerprint) {
+            return Ok(vec![Notice::Refused(e.to_string())]);
+        }
+        let mut notices = vec![self.write(Event::HostKeyAccepted {
+            host,
+            fingerprint,
+            operator: operator.to_string(),
+        })?];
+        for service in waiting {
+            let effects = self.engine.handle(Input::Check(service));
+            notices.extend(self.apply(effects)?);
+        }
         Ok(notices)
     }
 
-    /// [`Driver::manual_unavailable`] before its fsync.
-    fn manual_unavailable_unsynced(&mut self, step: StepRef) -> Result<Vec<Notice>, JournalError> {
-        let effects = self.engine.handle(Input::ManualUnavailable { step });
-        self.apply(effects)
-    }
-
-    /// [`Driver::on_message`] before its fsync.
+    /// One report, before its batch's fsync.
     fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
             Message::Output { attempt, line } => self.on_output(attempt, &line),
@@ -371,36 +555,6 @@ impl Driver {
                 self.apply(effects)
             }
         }
-    }
-
-    /// [`Driver::stop`] before its fsync.
-    fn stop_unsynced(&mut self) -> Result<Vec<Notice>, JournalError> {
-        self.stop.cancel();
-        let effects = self.engine.handle(Input::Stop);
-        self.apply(effects)
-    }
-
-    /// The journal failed: cancel every running step on its host and journal nothing more
-    /// (nothing can be). Returns how many steps were in flight; each still reports `Done` on
-    /// the message channel once its command is stopped, which the caller may wait for.
-    pub fn abandon(&mut self) -> usize {
-        self.stop.cancel();
-        self.running.len()
-    }
-
-    /// [`Driver::finish`] before its fsync.
-    fn finish_unsynced(&mut self, outcome: &str) -> Result<Vec<Notice>, JournalError> {
-        let services: IndexMap<ServiceId, ServiceState> = self
-            .engine
-            .services()
-            .iter()
-            .map(|(id, view)| (id.clone(), view.state))
-            .collect();
-        let notice = self.write(Event::RunFinished {
-            outcome: outcome.to_string(),
-            services,
-        })?;
-        Ok(vec![notice])
     }
 
     fn on_output(&mut self, attempt: AttemptId, line: &str) -> Result<Vec<Notice>, JournalError> {
@@ -471,7 +625,7 @@ impl Driver {
         };
         let notice = self.write(Event::StepFinished {
             service: launch.step.service.clone(),
-            phase: launch.step.phase.into(),
+            phase: launch.step.phase,
             step: self.step_name(&launch.step),
             host: launch.host.clone(),
             attempt: launch.attempt,
@@ -481,6 +635,9 @@ impl Driver {
             error: error.clone(),
         })?;
         notices.push(notice);
+        if result.refused == Some(Refusal::UnknownHostKey) {
+            notices.extend(self.ask_host_key(&launch));
+        }
         let effects = self.engine.handle(Input::StepFinished {
             attempt,
             outcome,
@@ -491,6 +648,30 @@ impl Driver {
         });
         notices.extend(self.apply(effects)?);
         Ok(notices)
+    }
+
+    /// A step met an unknown host key: ask about exactly the key offered (a jump host's on
+    /// the way is asked about as that host's), once per host until it is answered.
+    fn ask_host_key(&mut self, launch: &Launch) -> Option<Notice> {
+        let (host, key) = self.exec.host_key_in_the_way(&launch.host)?;
+        let first = !self.key_waits.contains_key(&host);
+        self.key_waits
+            .entry(host.clone())
+            .or_default()
+            .insert(launch.step.service.clone());
+        first.then(|| {
+            let address = if key.port == 22 {
+                key.hostname.clone()
+            } else {
+                format!("{}:{}", key.hostname, key.port)
+            };
+            Notice::AskHostKey(HostKeyQuestion {
+                host,
+                address,
+                key_type: key.key_type.clone(),
+                fingerprint: key.fingerprint(),
+            })
+        })
     }
 
     fn apply(&mut self, effects: Vec<Effect>) -> Result<Vec<Notice>, JournalError> {
@@ -521,7 +702,7 @@ impl Driver {
                     // On disk before the command is sent.
                     let notice = self.write(Event::StepStarted {
                         service: launch.step.service.clone(),
-                        phase: launch.step.phase.into(),
+                        phase: launch.step.phase,
                         step: self.step_name(&launch.step),
                         host: launch.host.clone(),
                         attempt: launch.attempt,
@@ -584,7 +765,7 @@ impl Driver {
         let tx = self.tx.clone();
         let host = launch.host.clone();
         tokio::spawn(async move {
-            let (out_tx, mut out_rx) = mpsc::channel::<String>(OUTPUT_CHANNEL);
+            let (out_tx, mut out_rx) = mpsc::channel::<String>(STEP_CHANNEL);
             let forward_tx = tx.clone();
             let forward = tokio::spawn(async move {
                 while let Some(line) = out_rx.recv().await {
@@ -620,22 +801,8 @@ impl Driver {
 
 /// The name of the step a `StepRef` points at (verification re-runs the checks).
 pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
-    use crate::engine::state::PhaseKey;
-    let Some(service) = runbook.services.iter().find(|s| s.id == step.service) else {
-        return String::new();
-    };
-    let steps = match step.phase {
-        PhaseKey::Check | PhaseKey::Verify => &service.checks,
-        PhaseKey::Restore => &service.restores,
-        PhaseKey::Inject => &service.injects,
-    };
-    steps
-        .get(step.index)
-        .map(|s| s.name.clone())
-        .unwrap_or_default()
+    step.name(runbook).to_string()
 }
 
-/// SPEC's exit code for a finished run: 0 when every selected service is up.
-pub fn exit_code(services: &[(ServiceId, ServiceState)]) -> u8 {
-    u8::from(!services.iter().all(|(_, s)| s.is_up()))
-}
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,6 @@ pub use effect::Effect;
 pub use event::{AttemptId, Input, Launch, ResumeFacts, TimerId, classify_exit, passes};
 pub use machine::{Engine, EngineOptions};
 pub use state::{
-    Decision, HostStatus, ManualOutcome, Mode, Phase, PhaseKey, ServiceState, ServiceView,
-    StepOutcome, StepRef, Waiting,
+    Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,
+    StepRef, Waiting,
 };

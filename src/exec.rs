@@ -52,6 +52,35 @@ pub struct StepResult {
     pub duration: Duration,
     /// Why it could not run or did not finish (connection, authentication, host key, timeout).
     pub error: Option<String>,
+    /// What kind of refusal kept the command from running, for front ends that react to it
+    /// (an unknown host key opens a prompt); `None` when it ran or failed otherwise.
+    pub refused: Option<Refusal>,
+}
+
+/// Why a host refused to run a command at all, as a type a front end can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownHostKey,
+    ChangedHostKey,
+    RevokedHostKey,
+    Auth,
+    Connect,
+    UnknownHost,
+    Other,
+}
+
+impl From<&ExecError> for Refusal {
+    fn from(e: &ExecError) -> Refusal {
+        match e {
+            ExecError::UnknownHostKey { .. } => Refusal::UnknownHostKey,
+            ExecError::ChangedHostKey { .. } => Refusal::ChangedHostKey,
+            ExecError::RevokedHostKey { .. } => Refusal::RevokedHostKey,
+            ExecError::Auth { .. } | ExecError::KeyNeedsPassphrase { .. } => Refusal::Auth,
+            ExecError::Connect { .. } => Refusal::Connect,
+            ExecError::UnknownHost { .. } => Refusal::UnknownHost,
+            ExecError::Other { .. } => Refusal::Other,
+        }
+    }
 }
 
 impl StepResult {
@@ -61,6 +90,7 @@ impl StepResult {
             exit_code: Some(code),
             duration,
             error: None,
+            refused: None,
         }
     }
 
@@ -70,6 +100,15 @@ impl StepResult {
             exit_code: None,
             duration,
             error: Some(reason),
+            refused: None,
+        }
+    }
+
+    /// The host refused before the command ran: the error's words and its kind.
+    pub(crate) fn refused(error: &ExecError, duration: Duration) -> StepResult {
+        StepResult {
+            refused: Some(Refusal::from(error)),
+            ..StepResult::error(error.to_string(), duration)
         }
     }
 
@@ -79,6 +118,7 @@ impl StepResult {
             exit_code: None,
             duration,
             error: Some(reason),
+            refused: None,
         }
     }
 }

@@ -9,9 +9,12 @@ pub mod engine;
 pub mod exec;
 pub mod export;
 pub mod journal;
+pub mod outcome;
 pub mod runbook;
 pub mod text;
 pub mod tui;
+
+pub use outcome::{Exit, RunOutcome};
 
 /// The version recorded in every journal's `run_started`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -813,6 +813,56 @@ fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
 }
 
 #[test]
+fn sighup_during_long_steps_here_and_over_ssh_stops_both_and_exits_3() {
+    let rig = Rig::new(1);
+    let remote = unique("nap-hup-remote-");
+    let local = unique("nap-hup-local-");
+    let (remote_nap, local_nap) = (nap_command(&rig, &remote), nap_command(&rig, &local));
+    let mut text = rig.head("", "");
+    text.push_str("[hosts.box]\ntransport = \"local\"\n\n");
+    for (id, host, restore) in [("far", "h0", &remote_nap), ("near", "box", &local_nap)] {
+        let svc = Svc {
+            id,
+            tier: 0,
+            hosts: &[host],
+            deps: &[],
+            restore: Some(restore),
+            extra_restore_keys: "  timeout = \"60s\"",
+        };
+        text.push_str(&svc.toml(&rig.state));
+    }
+    let runbook = rig.write_runbook(&text);
+    let journal = rig.journal("sighup");
+    let mut child = rig.spawn_run(&journal, &runbook, Stdio::null());
+    wait_for("both long steps", Duration::from_secs(20), || {
+        !processes_with(&remote).is_empty() && !processes_with(&local).is_empty()
+    });
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("send SIGHUP");
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("bringup did not stop after SIGHUP");
+    };
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "SIGHUP is an interruption, not a kill"
+    );
+    assert_eq!(processes_with(&remote), "", "the step over ssh survived");
+    assert_eq!(processes_with(&local), "", "the local step survived");
+    verify(&rig, &journal);
+    let events = read_journal(&journal);
+    assert_interrupted(&events);
+    for service in ["far", "near"] {
+        let stopped = kind(&events, "step_finished")
+            .find(|e| e["phase"] == "restore" && e["service"] == service)
+            .expect("each stopped step is journaled");
+        assert_ne!(stopped["outcome"], "ok");
+    }
+}
+
+#[test]
 fn confirm_without_yes_and_no_terminal_fails_and_manual_is_blocked() {
     let rig = Rig::new(2);
     let mut text = rig.head("", "");

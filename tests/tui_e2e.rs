@@ -64,6 +64,13 @@ impl Tmux {
         assert!(out.status.success(), "send-keys {keys}");
     }
 
+    /// Answer a dialog that opened by itself: keys within 300 ms of it are dropped, as an
+    /// operator's reaction time would never be that short.
+    fn answer(&self, keys: &str) {
+        std::thread::sleep(Duration::from_millis(400));
+        self.keys(keys);
+    }
+
     /// Poll the screen until it shows `text`; panics with the last screen after `secs`.
     fn wait_for(&self, text: &str, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -224,10 +231,10 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
         screen.contains("promote the replica to primary"),
         "{screen}"
     );
-    tmux.keys("y");
+    tmux.answer("y");
     let screen = tmux.wait_for("Manual step", 60);
     assert!(screen.contains("move the VIP"), "{screen}");
-    tmux.keys("d");
+    tmux.answer("d");
     tmux.wait_for("manual · done by e2e", 30);
     // Every service settled: the hint says nothing more starts by itself.
     let screen = tmux.wait_for("nothing more starts by itself", 90);
@@ -315,7 +322,7 @@ fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
     tmux.wait_for("press a to restore in plan order", 30);
     tmux.keys("a");
     tmux.wait_for("Approve this step?", 30);
-    tmux.keys("y");
+    tmux.answer("y");
     // database, then auth on two hosts: the restore is well under way.
     assert!(
         eventually(30, || demo_services(&p.dir) >= 3),
@@ -372,10 +379,10 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
     first.wait_for("press a to restore in plan order", 30);
     first.keys("a");
     first.wait_for("Approve this step?", 30);
-    first.keys("y");
+    first.answer("y");
     first.wait_for("Manual step", 60);
     // Leave with the manual step unanswered: Ctrl-C, then confirm.
-    first.keys("C-c");
+    first.answer("C-c");
     first.wait_for("Quit?", 10);
     first.keys("y");
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
@@ -462,4 +469,169 @@ fn at_80_by_24_the_header_footer_and_hint_fit_whole() {
     tmux.keys("q");
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
     verify(&p.journal);
+}
+
+/// The demo in drill mode (inject steps available), or not.
+fn demo_args_command(dir: &Path, journal: &Path, exit_file: &Path, extra: &str) -> String {
+    format!(
+        "'{}' demo --dir '{}' --journal '{}' --operator e2e {extra}; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        dir.display(),
+        journal.display(),
+        exit_file.display()
+    )
+}
+
+fn kinds_of(journal: &Path, kind: &str) -> Vec<Value> {
+    events(journal)
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
+    let p = paths();
+    let tmux = Tmux::start(
+        "inject",
+        &demo_args_command(&p.dir, &p.journal, &p.exit, "--drill"),
+    );
+    tmux.wait_for("press a to restore in plan order", 30);
+    for no in ["Escape", "N"] {
+        tmux.keys("i");
+        let screen = tmux.wait_for("Inject into", 10);
+        assert!(
+            screen.contains("on purpose"),
+            "says what it does:\n{screen}"
+        );
+        tmux.keys(no);
+        tmux.wait_for("nothing was run", 10);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let injects: Vec<Value> = kinds_of(&p.journal, "step_started")
+        .into_iter()
+        .filter(|e| e["phase"] == "inject")
+        .collect();
+    assert!(injects.is_empty(), "no inject ran: {injects:?}");
+    tmux.keys("q");
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+}
+
+#[test]
+fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_by_it() {
+    let p = paths();
+    let tmux = Tmux::start("guard", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    // `a` and, 100 ms later, a `y` meant for the screen as it was.
+    tmux.keys("a");
+    std::thread::sleep(Duration::from_millis(100));
+    tmux.keys("y");
+    tmux.wait_for("Approve this step?", 30);
+    std::thread::sleep(Duration::from_secs(1));
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Approve this step?"),
+        "the question is still open:\n{screen}"
+    );
+    assert!(
+        kinds_of(&p.journal, "approval").is_empty(),
+        "the early y approved nothing"
+    );
+    tmux.keys("y");
+    tmux.wait_for("Manual step", 60);
+    assert_eq!(kinds_of(&p.journal, "approval").len(), 1);
+}
+
+#[test]
+fn declining_a_confirm_step_names_its_dependents_and_asks_again() {
+    let p = paths();
+    let tmux = Tmux::start("decline", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer("n");
+    let screen = tmux.wait_for("Decline '", 10);
+    assert!(
+        screen.contains("fails 'database'") && screen.contains("dependents"),
+        "says what declining does:\n{screen}"
+    );
+    assert!(screen.contains("auth"), "names the dependents:\n{screen}");
+    tmux.keys("n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "approval").is_empty(),
+        "a second lowercase n declines nothing"
+    );
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
+    tmux.keys("n");
+    tmux.wait_for("Decline '", 10);
+    tmux.keys("N");
+    let declined = || {
+        kinds_of(&p.journal, "approval")
+            .iter()
+            .any(|e| e["decision"] == "declined")
+    };
+    assert!(eventually(10, declined), "N declines");
+}
+
+/// A runbook of one local service whose check takes 30 s.
+fn slow_runbook(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("slow.toml");
+    std::fs::write(
+        &path,
+        "[runbook]\nname = \"slow\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+         [[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 1\nhosts = [\"box\"]\n  \
+         [[service.check]]\n  name = \"hangs\"\n  run = \"sleep 30\"\n  timeout = \"60s\"\n",
+    )
+    .expect("write runbook");
+    path
+}
+
+#[test]
+fn quitting_while_a_step_runs_exits_3_with_the_journal_intact() {
+    let p = paths();
+    let runbook = slow_runbook(&p.dir);
+    let command = format!(
+        "'{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("quitmid", &command);
+    tmux.wait_for("⧗ checking", 30);
+    tmux.keys("q");
+    tmux.wait_for("Quit?", 10);
+    tmux.keys("y");
+    assert_eq!(wait_for_exit(&p.exit, 30), 3, "interrupted, as SPEC says");
+    verify(&p.journal);
+    assert_eq!(
+        events(&p.journal).last().expect("events")["outcome"],
+        "interrupted"
+    );
+}
+
+#[test]
+fn at_60_by_15_every_service_id_shown_is_whole_and_distinct() {
+    let p = paths();
+    let tmux = Tmux::start_sized("tiny", &demo_command(&p.dir, &p.journal, &p.exit), (60, 15));
+    tmux.wait_for("dns", 30);
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = tmux.screen();
+    for id in ["dns", "database", "auth"] {
+        assert!(screen.contains(id), "'{id}' is whole at 60x15:\n{screen}");
+    }
+    assert!(
+        !screen.contains("d…") && !screen.contains("a…"),
+        "no id cut to one letter:\n{screen}"
+    );
+    assert!(
+        screen.contains("more below"),
+        "the list says it scrolls:\n{screen}"
+    );
+    tmux.keys("q");
+    wait_for_exit(&p.exit, 30);
 }

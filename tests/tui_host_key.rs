@@ -1,5 +1,5 @@
 //! The TUI's host-key prompt against real OpenSSH sshd on loopback: a check meets an unknown
-//! key (the host's own, or its jump host's), the App asks, `a` accepts exactly the key
+//! key (the host's own, or its jump host's), the App asks, `Y` accepts exactly the key
 //! offered, the journal records it under the host that offered it, and the service is
 //! checked again over the now trusted connection.
 
@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use bringup::driver::{Driver, Message};
+use bringup::driver::{Driver, Inbox};
 use bringup::engine::{Engine, EngineOptions, Mode, ServiceState};
 use bringup::exec::Executor;
 use bringup::journal::{Event, JournalWriter};
@@ -49,7 +47,7 @@ fn host(lab: &Lab, id: &str, port: u16, jump: Option<&str>) -> String {
 }
 
 /// A TUI front over the runbook, started (the opening sweep is under way).
-fn open(lab: &Lab, path: &Path) -> (Front, mpsc::Receiver<Message>, PathBuf) {
+fn open(lab: &Lab, path: &Path) -> (Front, Inbox, PathBuf) {
     let runbook = Arc::new(bringup::runbook::load(path, &[]).expect("valid runbook"));
     let journal_path = lab.path("journal.jsonl");
     let journal = JournalWriter::create(&journal_path, &[]).expect("journal");
@@ -61,14 +59,15 @@ fn open(lab: &Lab, path: &Path) -> (Front, mpsc::Receiver<Message>, PathBuf) {
         operator: "tester".into(),
         journal: journal_path.clone(),
     };
-    let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
+    let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
     front.start().expect("start");
     (front, rx, journal_path)
 }
 
-/// The operator is asked, nothing runs before the answer, `a` accepts, and `web` is checked
+/// The operator is asked, nothing runs before the answer, `a` (the main screen's auto key)
+/// is not an answer, `Y` accepts, and `web` is checked
 /// again and found healthy.
-async fn asked_then_accepted(front: &mut Front, rx: &mut mpsc::Receiver<Message>) {
+async fn asked_then_accepted(front: &mut Front, rx: &mut Inbox) {
     let asked = |f: &Front| f.app.overlay() == Some(&Overlay::HostKey);
     assert!(
         pump_within(front, rx, LIMIT, asked).await,
@@ -80,7 +79,15 @@ async fn asked_then_accepted(front: &mut Front, rx: &mut mpsc::Receiver<Message>
         Some(ServiceState::Healthy),
         "nothing ran on the unknown host"
     );
+    // Typed for the main screen as the prompt came up, then after it: neither answers.
+    tokio::time::sleep(bringup::tui::event_loop::DIALOG_GUARD).await;
     press(front, 'a');
+    assert_eq!(
+        front.app.overlay(),
+        Some(&Overlay::HostKey),
+        "`a` does not accept"
+    );
+    press(front, 'Y');
     let healthy = |f: &Front| f.app.view_of(&web).map(|v| v.state) == Some(ServiceState::Healthy);
     assert!(
         pump_within(front, rx, LIMIT, healthy).await,
@@ -98,7 +105,8 @@ fn journaled(journal: &Path) -> Vec<Event> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_host_key_is_asked_about_accepted_with_a_and_the_service_checked_again() {
+async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_service_checked_again()
+{
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let path = web_runbook(&lab, &host(&lab, "web-1", sshd.ports[0], None));

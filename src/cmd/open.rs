@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::Exit;
 use crate::cli::{DemoArgs, OpenArgs};
 use crate::cmd::session::{self, Session};
-use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::engine::Mode;
 use crate::journal::{self, Event};
 use crate::tui::event_loop::{self, End, Front, LoopError};
@@ -34,13 +34,13 @@ pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
 pub fn demo(args: &DemoArgs) -> ExitCode {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         say!("bringup: the demo opens the TUI and needs a terminal; run it in a terminal window");
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return ExitCode::from(Exit::BadInput);
     }
     let staged = match crate::demo::stage(args.dir.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             say!("bringup: cannot stage the demo: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return ExitCode::from(Exit::BadInput);
         }
     };
     let mut open = args.open.clone();
@@ -78,7 +78,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             say!("bringup: cannot start the async runtime: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(Exit::BadInput)
         })
 }
 
@@ -94,7 +94,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
             "bringup: the TUI needs a terminal; for a headless run use `bringup run '{}'`",
             path.display()
         );
-        return ExitCode::from(EXIT_BAD_INPUT);
+        return ExitCode::from(Exit::BadInput);
     }
     // A resumed run shows its history: read it before the session appends to it.
     let history = match &args.resume {
@@ -106,6 +106,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     let Session {
         driver,
         mut messages,
+        mut signals,
         runbook,
         start_notices,
         log_guard,
@@ -123,7 +124,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         journal: driver.journal_path().to_path_buf(),
     };
     let (app, offset) = app_with_history(App::new(runbook.clone(), info), &history);
-    let mut front = Front::new(app, driver, args.only.clone(), offset);
+    let mut front = Front::new(app, driver, offset);
     front.history(start_notices);
     let journal_path = front.driver.journal_path().to_path_buf();
 
@@ -135,11 +136,11 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         Err(e) => {
             say!("bringup: cannot take over the terminal: {e}; use `bringup run` without one");
             let _ = front.finish(End::Quit);
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return ExitCode::from(Exit::BadInput);
         }
     };
     let ended = match front.start() {
-        Ok(()) => event_loop::run(&mut front, &mut messages, &mut tty, &theme).await,
+        Ok(()) => event_loop::run(&mut front, &mut messages, &mut signals, &mut tty, &theme).await,
         Err(e) => Err(LoopError::Journal(e)),
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
@@ -190,17 +191,17 @@ fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
             Ok(code) => code,
             Err(e) => {
                 say!("bringup: the journal cannot be written: {e}");
-                EXIT_INTERRUPTED
+                Exit::Interrupted.code()
             }
         },
         Err(e @ LoopError::Journal(_)) => {
             say!("bringup: {e}");
-            EXIT_INTERRUPTED
+            Exit::Interrupted.code()
         }
         Err(e) => {
             say!("bringup: {e}");
             let _ = front.finish(End::Signal);
-            EXIT_INTERRUPTED
+            Exit::Interrupted.code()
         }
     }
 }

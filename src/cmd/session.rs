@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use crate::cli::OpenArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
-use crate::driver::{Driver, Message, Notice};
+use crate::driver::{Driver, Inbox, Notice, Signals};
 use crate::engine::{Engine, EngineOptions, Mode};
 use crate::exec::{ExecOptions, Executor};
 use crate::journal::{self, CheckInfo, Event, JournalWriter, ServiceInfo};
@@ -18,7 +16,9 @@ use crate::runbook::model::{Runbook, ServiceId};
 
 pub struct Session {
     pub driver: Driver,
-    pub messages: mpsc::Receiver<Message>,
+    pub messages: Inbox,
+    /// SIGINT, SIGTERM and SIGHUP, listened for from before the run starts, for every front end.
+    pub signals: Signals,
     pub runbook: Arc<Runbook>,
     /// `run_started` (or `resumed`) as journaled.
     pub start_notices: Vec<Notice>,
@@ -78,7 +78,11 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
 
 /// Whether `--only` selects this service (no `--only`: every service).
 pub fn selected(_runbook: &Runbook, only: &[String], id: &ServiceId) -> bool {
-    only.is_empty() || only.iter().any(|o| o == id.as_str())
+    let options = crate::engine::EngineOptions {
+        only: only.iter().map(ServiceId::new).collect(),
+        check_only: false,
+    };
+    options.selects(id)
 }
 
 pub fn executor(runbook: &Runbook, args: &OpenArgs) -> Result<Executor, ExitCode> {
@@ -111,6 +115,8 @@ impl Session {
         check_only: bool,
         front: &str,
     ) -> Result<Session, ExitCode> {
+        // Before anything is journaled: from here a signal stops the run, never kills it.
+        let signals = Signals::listen();
         let operator = operator(args);
         let options = EngineOptions {
             only: args
@@ -196,6 +202,7 @@ impl Session {
         Ok(Session {
             driver,
             messages,
+            signals,
             runbook,
             start_notices,
             log_guard,

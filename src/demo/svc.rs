@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::daemon::{self, Stopped};
 use super::{DemoError, Layout};
-use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
+use crate::Exit;
 use crate::runbook::model::shell_quote;
 
 #[derive(Debug, Args)]
@@ -85,8 +85,8 @@ pub fn main(args: &SvcArgs) -> ExitCode {
             let code = match e {
                 DemoError::BadName(_)
                 | DemoError::NotDemoFolder { .. }
-                | DemoError::NotUtf8 { .. } => EXIT_BAD_INPUT,
-                _ => EXIT_NOT_ALL_UP,
+                | DemoError::NotUtf8 { .. } => Exit::BadInput.code(),
+                _ => Exit::NotAllUp.code(),
             };
             ExitCode::from(code)
         }
@@ -140,7 +140,7 @@ fn run(command: &SvcCommand) -> Result<ExitCode, DemoError> {
                 (Some(p), n, _) => daemon::probe_port(*p, n.as_deref()),
                 (None, Some(n), Some(d)) => daemon::probe(&Layout::new(d), n),
                 // clap requires a name with a dir, or a port.
-                _ => return Ok(ExitCode::from(EXIT_BAD_INPUT)),
+                _ => return Ok(ExitCode::from(Exit::BadInput)),
             };
             return Ok(match answer {
                 Ok(line) => {
@@ -149,7 +149,7 @@ fn run(command: &SvcCommand) -> Result<ExitCode, DemoError> {
                 }
                 Err(down) => {
                     shout(&down.to_string());
-                    ExitCode::from(EXIT_NOT_ALL_UP)
+                    ExitCode::from(Exit::NotAllUp)
                 }
             });
         }

@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 
 use crate::engine::effect::Effect;
 use crate::engine::event::{AttemptId, Input, ResumeFacts, TimerId};
-use crate::engine::state::{HostStatus, PhaseKey, ServiceState, ServiceView, StepOutcome, StepRef};
+use crate::engine::state::{HostStatus, Phase, ServiceState, ServiceView, StepOutcome, StepRef};
 use crate::runbook::model::{HostId, Runbook, ServiceId, Step};
 
 /// Options fixed for the whole run.
@@ -34,6 +34,14 @@ pub struct EngineOptions {
     pub only: BTreeSet<ServiceId>,
     /// `--check-only`: the plan checks the selected services and never restores.
     pub check_only: bool,
+}
+
+impl EngineOptions {
+    /// Whether `--only` selects this service: the one selection rule, for the engine and for
+    /// what runs without one (`run --dry-run`).
+    pub fn selects(&self, id: &ServiceId) -> bool {
+        self.only.is_empty() || self.only.contains(id)
+    }
 }
 
 /// The run engine. Build with [`Engine::new`], optionally [`Engine::resume`], then feed
@@ -113,7 +121,7 @@ enum Blocker {
 #[derive(Debug)]
 struct Job {
     id: u64,
-    phase: PhaseKey,
+    phase: Phase,
     /// Sequences: the step in progress.
     index: usize,
     /// Sequences: pause after this step (TUI `Enter`).
@@ -140,7 +148,7 @@ impl Engine {
             .iter()
             .map(|s| {
                 let mut view = ServiceView::default();
-                for phase in [PhaseKey::Check, PhaseKey::Restore] {
+                for phase in [Phase::Check, Phase::Restore] {
                     let steps = steps::steps_of(s, phase);
                     for (index, step) in steps.iter().enumerate() {
                         let hosts = step
@@ -164,7 +172,7 @@ impl Engine {
         let selected: Vec<bool> = runbook
             .services
             .iter()
-            .map(|s| options.only.is_empty() || options.only.contains(&s.id))
+            .map(|s| options.selects(&s.id))
             .collect();
         let in_plan = plan::with_dependencies(&runbook, &selected, options.check_only);
         let tracks = runbook.services.iter().map(|_| Track::default()).collect();
@@ -195,7 +203,7 @@ impl Engine {
             let Some(si) = self.services.get_index_of(&step.service) else {
                 continue;
             };
-            if step.phase != PhaseKey::Restore {
+            if step.phase != Phase::Restore {
                 continue;
             }
             self.tracks[si].done.insert((step.index, host.clone()));
@@ -237,7 +245,7 @@ impl Engine {
             }
         }
         for si in recheck {
-            self.start_probe(si, PhaseKey::Check, &mut out);
+            self.start_probe(si, Phase::Check, &mut out);
         }
         // The run is not under way until `RunPlan` (or an operator) says so: the re-checks
         // ending alone do not make a `Finished`.
@@ -300,6 +308,17 @@ impl Engine {
     }
 
     /// Every service, in runbook order, with what a front end needs to draw it.
+    /// The services `--only` selected, with their states now: what a run's outcome and exit
+    /// code are made of, for every front end.
+    pub fn selected_states(&self) -> Vec<(ServiceId, ServiceState)> {
+        self.services
+            .iter()
+            .zip(&self.selected)
+            .filter(|(_, selected)| **selected)
+            .map(|((id, view), _)| (id.clone(), view.state))
+            .collect()
+    }
+
     pub fn services(&self) -> &IndexMap<ServiceId, ServiceView> {
         &self.services
     }
@@ -339,7 +358,7 @@ impl Engine {
             return;
         }
         self.tracks[si].paused_at = None;
-        self.start_probe(si, PhaseKey::Check, out);
+        self.start_probe(si, Phase::Check, out);
     }
 
     /// `Restore` (whole sequence) or `NextStep` (`single`: one step, then pause).
@@ -357,7 +376,7 @@ impl Engine {
             return;
         }
         if let Some(index) = self.tracks[si].paused_at.take() {
-            self.start_sequence(si, PhaseKey::Restore, index, single, out);
+            self.start_sequence(si, Phase::Restore, index, single, out);
             return;
         }
         let by_hand = by_hand || !self.plan_ready(si);
@@ -372,7 +391,7 @@ impl Engine {
                 if !single {
                     self.tracks[si].restore_after_check = Some(by_hand);
                 }
-                self.start_probe(si, PhaseKey::Check, out);
+                self.start_probe(si, Phase::Check, out);
             }
         }
     }
@@ -389,7 +408,7 @@ impl Engine {
             return;
         }
         self.tracks[si].paused_at = None;
-        self.start_sequence(si, PhaseKey::Inject, 0, false, out);
+        self.start_sequence(si, Phase::Inject, 0, false, out);
     }
 
     fn operator_skip(&mut self, id: &ServiceId, reason: String, out: &mut Vec<Effect>) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::runbook::model::{HostId, ServiceId};
+use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
 
 /// SPEC's service states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -83,7 +83,9 @@ impl fmt::Display for ServiceState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which list of a service's steps a step belongs to (verification re-runs the checks).
+/// Ordered, so it serves in keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Check,
@@ -164,38 +166,35 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StepRef {
     pub service: ServiceId,
-    pub phase: PhaseKey,
+    pub phase: Phase,
     pub index: usize,
 }
 
-/// `Phase` made orderable for use in keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PhaseKey {
-    Check,
-    Restore,
-    Verify,
-    Inject,
-}
-
-impl From<Phase> for PhaseKey {
-    fn from(p: Phase) -> Self {
-        match p {
-            Phase::Check => Self::Check,
-            Phase::Restore => Self::Restore,
-            Phase::Verify => Self::Verify,
-            Phase::Inject => Self::Inject,
+impl Phase {
+    /// The list of a service's steps this phase runs: verification re-runs the checks.
+    pub fn steps(self, service: &Service) -> &[Step] {
+        match self {
+            Phase::Check | Phase::Verify => &service.checks,
+            Phase::Restore => &service.restores,
+            Phase::Inject => &service.injects,
         }
     }
 }
 
-impl From<PhaseKey> for Phase {
-    fn from(p: PhaseKey) -> Self {
-        match p {
-            PhaseKey::Check => Self::Check,
-            PhaseKey::Restore => Self::Restore,
-            PhaseKey::Verify => Self::Verify,
-            PhaseKey::Inject => Self::Inject,
-        }
+impl StepRef {
+    /// The step this points at: the one home of that lookup for the engine, the driver and
+    /// every front end.
+    pub fn step<'a>(&self, runbook: &'a Runbook) -> Option<&'a Step> {
+        runbook
+            .services
+            .iter()
+            .find(|s| s.id == self.service)
+            .and_then(|s| self.phase.steps(s).get(self.index))
+    }
+
+    /// The step's name, or `""` for a reference that points nowhere.
+    pub fn name<'a>(&self, runbook: &'a Runbook) -> &'a str {
+        self.step(runbook).map_or("", |s| s.name.as_str())
     }
 }
 

@@ -140,7 +140,7 @@ impl Executor {
             let err = ExecError::UnknownHost {
                 host: host.to_string(),
             };
-            return StepResult::error(err.to_string(), started.elapsed());
+            return StepResult::refused(&err, started.elapsed());
         };
         if spec.transport == Transport::Local {
             let masker = self.inner.masker.clone();
@@ -396,7 +396,7 @@ impl Inner {
         loop {
             let fresh = conn.is_none();
             if let Err(e) = self.ensure_connected(host, &mut conn, cancel) {
-                return StepResult::error(e.to_string(), started.elapsed());
+                return StepResult::refused(&e, started.elapsed());
             }
             let Some(open) = conn.as_ref() else {
                 return StepResult::error(format!("host '{host}': no session"), started.elapsed());

@@ -11,6 +11,25 @@ use crate::journal::event::Event;
 /// The one who acts when no operator does.
 pub const ENGINE: &str = "bringup";
 
+/// Who did what an event records: bringup itself, bringup on one host (a step ran there), or
+/// an operator by name. Shown as `bringup`, `bringup@<host>` or the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Bringup,
+    BringupOn(crate::runbook::model::HostId),
+    Operator(String),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Bringup => f.write_str(ENGINE),
+            Actor::BringupOn(host) => write!(f, "{ENGINE}@{host}"),
+            Actor::Operator(name) => f.write_str(name),
+        }
+    }
+}
+
 /// How an event reads: a front end maps it to a colour (TUI theme) or a mark (`run`: `✓`/`✗`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
@@ -27,11 +46,10 @@ pub enum Tone {
     Bad,
 }
 
-/// An event in words. `who` is an operator's name, `bringup`, or `bringup@<host>` for what
-/// bringup did on a host; `what` is one line (no newline of its own).
+/// An event in words. `who` acted; `what` is one line (no newline of its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
-    pub who: String,
+    pub who: Actor,
     pub what: String,
     pub tone: Tone,
 }
@@ -50,7 +68,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             version,
             ..
         } => (
-            operator.clone(),
+            Actor::Operator(operator.clone()),
             format!(
                 "Run started ({}) on runbook '{runbook}', bringup {version}",
                 mode_word(*mode)
@@ -63,7 +81,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             to,
             reason,
         } => (
-            ENGINE.to_string(),
+            Actor::Bringup,
             format!("{service}: {from} → {to}{}", dash(reason.as_deref())),
             state_tone(*to),
         ),
@@ -75,7 +93,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             attempt,
             command,
         } => (
-            at(host.as_str()),
+            Actor::BringupOn(host.clone()),
             format!(
                 "{service}: {phase} '{step}'{} started: {command}",
                 attempt_note(*attempt)
@@ -94,7 +112,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             duration_ms,
             error,
         } => (
-            at(host.as_str()),
+            Actor::BringupOn(host.clone()),
             format!(
                 "{service}: {phase} '{step}'{} {} in {}",
                 attempt_note(*attempt),
@@ -118,7 +136,7 @@ pub fn describe(event: &Event) -> Option<Described> {
                 Decision::Declined => ("declined", Tone::Bad),
             };
             (
-                operator.clone(),
+                Actor::Operator(operator.clone()),
                 format!("{service}: {word} '{step}'"),
                 tone,
             )
@@ -134,21 +152,23 @@ pub fn describe(event: &Event) -> Option<Described> {
                 ManualOutcome::Failed => ("failed", Tone::Bad),
             };
             (
-                operator.clone(),
+                Actor::Operator(operator.clone()),
                 format!("{service}: manual step '{step}' marked {word}"),
                 tone,
             )
         }
-        Event::Note { operator, text } => {
-            (operator.clone(), format!("Note: {text}"), Tone::Neutral)
-        }
+        Event::Note { operator, text } => (
+            Actor::Operator(operator.clone()),
+            format!("Note: {text}"),
+            Tone::Neutral,
+        ),
         Event::OperatorAction {
             operator,
             service,
             action,
             reason,
         } => (
-            operator.clone(),
+            Actor::Operator(operator.clone()),
             format!("{service}: {action}{}", dash(reason.as_deref())),
             Tone::Warn,
         ),
@@ -157,12 +177,12 @@ pub fn describe(event: &Event) -> Option<Described> {
             fingerprint,
             operator,
         } => (
-            operator.clone(),
+            Actor::Operator(operator.clone()),
             format!("Accepted host key of {host}: {fingerprint}"),
             Tone::Warn,
         ),
         Event::Resumed { from_seq, forced } => (
-            ENGINE.to_string(),
+            Actor::Bringup,
             format!(
                 "Run resumed after seq {from_seq}{}",
                 if *forced {
@@ -174,7 +194,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             Tone::Neutral,
         ),
         Event::RunFinished { outcome, .. } => (
-            ENGINE.to_string(),
+            Actor::Bringup,
             format!("Run finished: {outcome}"),
             if outcome == "restored" {
                 Tone::Good
@@ -229,10 +249,6 @@ pub fn mode_word(mode: Mode) -> &'static str {
     }
 }
 
-fn at(host: &str) -> String {
-    format!("{ENGINE}@{host}")
-}
-
 fn attempt_note(attempt: u32) -> String {
     if attempt > 1 {
         format!(" (attempt {attempt})")
@@ -279,7 +295,8 @@ mod tests {
     #[test]
     fn a_step_result_names_bringup_on_the_host_and_reads_good_or_bad() {
         let d = describe(&finished(StepOutcome::Failed, Some(89), 2)).expect("described");
-        assert_eq!(d.who, "bringup@mail-1");
+        assert_eq!(d.who, Actor::BringupOn(HostId::new("mail-1")));
+        assert_eq!(d.who.to_string(), "bringup@mail-1");
         assert_eq!(
             d.what,
             "mail: restore 'restart dovecot' (attempt 2) failed (exit 89: storage not mounted) in 2.0 s"
@@ -301,7 +318,7 @@ mod tests {
         .expect("described");
         // Names keep their case: they are what the runbook and the operator wrote.
         assert_eq!(
-            (d.who.as_str(), d.what.as_str()),
+            (d.who.to_string().as_str(), d.what.as_str()),
             ("Kim", "talk: declined 'Start Gateway'")
         );
         assert_eq!(d.tone, Tone::Bad);
@@ -316,7 +333,7 @@ mod tests {
             reason: Some("imap login failed\non mail-1".into()),
         })
         .expect("described");
-        assert_eq!(d.who, ENGINE);
+        assert_eq!(d.who, Actor::Bringup);
         assert_eq!(
             d.what,
             "mail: checking → partial — imap login failed ⏎ on mail-1"

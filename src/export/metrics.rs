@@ -656,7 +656,7 @@ fn entry(r: &Record) -> Option<Entry> {
     Some(Entry {
         seq: r.seq,
         ts: r.ts,
-        who: d.who,
+        who: d.who.to_string(),
         what: d.what,
     })
 }

@@ -5,7 +5,7 @@
 use indexmap::IndexMap;
 
 use crate::engine::event::ResumeFacts;
-use crate::engine::state::{Phase, PhaseKey, ServiceState, StepOutcome, StepRef};
+use crate::engine::state::{Phase, ServiceState, StepOutcome, StepRef};
 use crate::journal::event::Event;
 use crate::journal::record::Record;
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -85,7 +85,7 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             Some(index) => out.facts.restored_steps.push((
                 StepRef {
                     service,
-                    phase: PhaseKey::Restore,
+                    phase: Phase::Restore,
                     index,
                 },
                 host,

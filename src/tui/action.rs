@@ -1,9 +1,8 @@
 //! What an operator asked for (`Action`, from keys and mouse) and what the driver must do about
 //! it (`Command`). Plain data: no key codes reach the engine, no IO happens here.
 
+use crate::driver::Request;
 use crate::engine::Input;
-use crate::journal::Event;
-use crate::runbook::model::HostId;
 
 /// The pane that has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -86,16 +85,17 @@ pub enum Action {
 }
 
 /// What the driver must do. The App never performs these itself.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Journal, then feed into the engine.
-    EngineInput(Input),
-    /// Append to the journal (operator notes).
-    Journal(Event),
-    /// The operator accepted an unknown host key: record it and let the connection go on.
-    AcceptHostKey { host: HostId, fingerprint: String },
-    /// The operator refused the key: the host stops with an error.
-    RefuseHostKey { host: HostId },
-    /// Leave the TUI (after `EngineInput(Input::Stop)` when work was running).
+    /// Ask the driver: it journals and carries out each request by its variant.
+    Request(Request),
+    /// Leave the TUI (after a `Stop` request when work was running).
     Quit,
+}
+
+impl Command {
+    /// A request that feeds the engine.
+    pub fn input(input: Input) -> Command {
+        Command::Request(Request::Input(input))
+    }
 }

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use ratatui::layout::{Position, Rect};
 
+use crate::driver::Request;
 use crate::engine::Input;
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome,
+    Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,
     StepRef, Waiting,
 };
 use crate::journal::Event;
@@ -42,6 +43,8 @@ pub struct HostKeyPrompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputPurpose {
     Skip(ServiceId),
+    /// Why a manual step could not be done (`f`).
+    FailReason(StepRef),
     Note,
     Filter,
 }
@@ -63,6 +66,8 @@ pub enum Overlay {
     QuitConfirm,
     /// Shows the front of the host-key queue.
     HostKey,
+    /// A question before something that changes a host or fails a service.
+    Ask(Box<Ask>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,11 +159,20 @@ pub struct App {
     pub(crate) selected: Option<usize>,
     pub(crate) services_top: usize,
     pub(crate) step_sel: usize,
+    /// The operator chose a row in the steps pane; until then (and again after selecting
+    /// another service) the steps and output panes follow the step that runs or last ran.
+    pub(crate) steps_shown: StepsShown,
+    /// Per service, the step and host that started last (from the journal).
+    pub(crate) last_ran: HashMap<ServiceId, (StepRef, HostId)>,
     pub(crate) filter: String,
     pub(crate) overlay: Option<Overlay>,
     deferred: HashSet<StepRef>,
     answered: HashSet<StepRef>,
     pub(crate) host_keys: VecDeque<HostKeyPrompt>,
+    /// What the operator typed in the host-key dialog (accepting by typing `yes`).
+    pub(crate) host_key_typed: String,
+    /// The host-key question was put off with `Esc`: it waits until `Enter` brings it back.
+    host_key_later: bool,
     pub(crate) output: OutputStore,
     pub(crate) output_scroll: Scroll,
     pub(crate) timeline: Timeline,
@@ -170,6 +184,14 @@ pub struct App {
     has_secrets: bool,
     /// Whether the App still picks the service to show once the opening sweep ends.
     landing: Landing,
+}
+
+/// Which row the steps pane shows: the one the operator chose, or the step that runs or
+/// last ran on the selected service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepsShown {
+    Following,
+    Chosen,
 }
 
 /// The App picks the first service that is not up when the opening sweep ends, unless the
@@ -206,12 +228,16 @@ impl App {
             selected: None,
             services_top: 0,
             step_sel: 0,
+            steps_shown: StepsShown::Following,
+            last_ran: HashMap::new(),
             filter: String::new(),
             overlay: None,
             landing: Landing::Pending,
             deferred: HashSet::new(),
             answered: HashSet::new(),
             host_keys: VecDeque::new(),
+            host_key_typed: String::new(),
+            host_key_later: false,
             output,
             output_scroll: Scroll::default(),
             timeline: Timeline::default(),
@@ -244,6 +270,8 @@ impl App {
             self.rebuild_rows();
         }
         self.clamp_step_sel();
+        // Close questions no longer asked before landing: landing waits for closed dialogs.
+        self.surface_prompts();
         self.land_on_first_down();
         self.surface_prompts();
     }
@@ -251,7 +279,8 @@ impl App {
     /// Once the opening sweep has found every state, select the first service that is not up
     /// (its failed check is what the operator needs to read first), unless they already chose.
     fn land_on_first_down(&mut self) {
-        if self.landing == Landing::Done {
+        // Never while a dialog or text field is open: the operator is looking at it.
+        if self.landing == Landing::Done || self.overlay.is_some() {
             return;
         }
         let sweeping = self
@@ -282,6 +311,29 @@ impl App {
 
     /// A journal event was written: add it to the timeline.
     pub fn on_journal(&mut self, ts: DateTime<Utc>, event: &Event) {
+        if let Event::StepStarted {
+            service,
+            phase,
+            step,
+            host,
+            ..
+        } = event
+        {
+            let index = self
+                .runbook
+                .services
+                .iter()
+                .find(|s| &s.id == service)
+                .and_then(|s| phase.steps(s).iter().position(|st| &st.name == step));
+            if let Some(index) = index {
+                let step = StepRef {
+                    service: service.clone(),
+                    phase: *phase,
+                    index,
+                };
+                self.last_ran.insert(service.clone(), (step, host.clone()));
+            }
+        }
         if let Event::Manual {
             service,
             step,
@@ -389,6 +441,7 @@ impl App {
             Some(Overlay::Input(_)) => Context::TextInput,
             Some(Overlay::QuitConfirm) => Context::QuitConfirm,
             Some(Overlay::HostKey) => Context::HostKey,
+            Some(Overlay::Ask(_)) => Context::Ask,
         }
     }
 
@@ -426,23 +479,23 @@ impl App {
                 .checks
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (r(PhaseKey::Check, i), s)),
+                .map(|(i, s)| (r(Phase::Check, i), s)),
         );
         out.extend(
             service
                 .restores
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (r(PhaseKey::Restore, i), s)),
+                .map(|(i, s)| (r(Phase::Restore, i), s)),
         );
-        let verifying = view.is_some_and(|v| v.steps.keys().any(|k| k.phase == PhaseKey::Verify));
+        let verifying = view.is_some_and(|v| v.steps.keys().any(|k| k.phase == Phase::Verify));
         if verifying {
             out.extend(
                 service
                     .checks
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (r(PhaseKey::Verify, i), s)),
+                    .map(|(i, s)| (r(Phase::Verify, i), s)),
             );
         }
         if self.info.mode == Mode::Drill {
@@ -451,7 +504,7 @@ impl App {
                     .injects
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (r(PhaseKey::Inject, i), s)),
+                    .map(|(i, s)| (r(Phase::Inject, i), s)),
             );
         }
         out
@@ -472,14 +525,28 @@ impl App {
         rows
     }
 
+    /// The steps pane's row in view: the operator's choice, or else the host row of the step
+    /// that runs or last ran on the selected service.
     pub fn selected_step_row(&self) -> usize {
-        self.step_sel
+        if self.steps_shown == StepsShown::Chosen {
+            return self.step_sel;
+        }
+        let last = self
+            .selected_service()
+            .and_then(|s| self.last_ran.get(&s.id));
+        let Some((step, host)) = last else {
+            return self.step_sel;
+        };
+        self.step_rows()
+            .iter()
+            .position(|r| matches!(r, StepRow::Host(s, h) if s == step && h == host))
+            .unwrap_or(self.step_sel)
     }
 
     /// Whose output the bottom pane shows: the selected host row, or a step's first host.
     pub fn output_target(&self) -> Option<(StepRef, HostId)> {
         let rows = self.step_rows();
-        match rows.get(self.step_sel)? {
+        match rows.get(self.selected_step_row())? {
             StepRow::Host(s, h) => Some((s.clone(), h.clone())),
             StepRow::Step(s) => {
                 let service = self.selected_service()?;
@@ -546,7 +613,7 @@ impl App {
                 // A second Ctrl-C means it.
                 Action::Approve | Action::Quit => {
                     self.overlay = None;
-                    vec![Command::EngineInput(Input::Stop), Command::Quit]
+                    vec![Command::input(Input::Stop), Command::Quit]
                 }
                 Action::Decline | Action::Cancel => {
                     self.overlay = None;
@@ -555,6 +622,7 @@ impl App {
                 _ => Vec::new(),
             },
             Some(Overlay::HostKey) => self.host_key_action(action),
+            Some(Overlay::Ask(ask)) => self.ask_action(*ask, action),
         };
         self.surface_prompts();
         out
@@ -656,17 +724,24 @@ impl App {
         match action {
             Action::ToggleAuto => {
                 self.auto = !self.auto;
-                return vec![Command::EngineInput(Input::SetAuto(self.auto))];
+                return vec![Command::input(Input::SetAuto(self.auto))];
             }
             Action::Check => {
                 if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::Check(id))];
+                    return vec![Command::input(Input::Check(id))];
                 }
             }
             Action::Restore => {
                 if let Some(id) = need(self) {
-                    // Pressed by an operator: the journal records it as by hand.
-                    return vec![Command::EngineInput(Input::Restore {
+                    let state = self.services.get(&id).map(|v| v.state).unwrap_or_default();
+                    if state.is_up() {
+                        self.ask_restore_up(&id, state);
+                        return Vec::new();
+                    }
+                    // Pressed by an operator on the service by name: the journal records it
+                    // as by hand.
+                    self.message = Some(format!("restore of '{id}' started by hand"));
+                    return vec![Command::input(Input::Restore {
                         service: id,
                         by_hand: true,
                     })];
@@ -676,7 +751,8 @@ impl App {
                 if self.info.mode != Mode::Drill {
                     self.message = Some("inject runs only in drill mode".into());
                 } else if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::Inject(id))];
+                    // Always asks, showing the commands per host: `i` sits beside `j`/`k`.
+                    self.ask_inject(&id);
                 }
             }
             Action::RunNext => {
@@ -688,13 +764,20 @@ impl App {
                         Waiting::Approval { .. } => Overlay::Approval(step),
                         Waiting::Manual { .. } => Overlay::Manual(step),
                     });
+                } else if !self.host_keys.is_empty() {
+                    self.host_key_later = false;
+                    self.overlay = Some(Overlay::HostKey);
                 } else if let Some(id) = need(self) {
-                    return vec![Command::EngineInput(Input::NextStep(id))];
+                    return vec![Command::input(Input::NextStep(id))];
                 }
             }
             Action::ManualDone | Action::ManualFailed => {
                 if let Some(Waiting::Manual { step, .. }) = self.selected_waiting().cloned() {
-                    return self.answer_manual(&step, action == Action::ManualDone);
+                    if action == Action::ManualFailed {
+                        self.open_input(InputPurpose::FailReason(step));
+                        return Vec::new();
+                    }
+                    return self.answer_manual(&step, true);
                 }
                 self.message = Some("no manual step is waiting on this service".into());
             }
@@ -712,411 +795,9 @@ impl App {
         }
     }
 
-    fn approval_action(&mut self, step: &StepRef, action: Action) -> Vec<Command> {
-        let decision = match action {
-            Action::Approve => Decision::Approved,
-            Action::Decline => Decision::Declined,
-            Action::Cancel => {
-                self.deferred.insert(step.clone());
-                self.overlay = None;
-                self.message =
-                    Some("approval still waiting: select the service and press Enter".into());
-                return Vec::new();
-            }
-            Action::Quit => return self.quit(),
-            _ => return Vec::new(),
-        };
-        self.answered.insert(step.clone());
-        self.overlay = None;
-        vec![Command::EngineInput(Input::Approval {
-            step: step.clone(),
-            decision,
-        })]
-    }
-
-    fn manual_action(&mut self, step: &StepRef, action: Action) -> Vec<Command> {
-        match action {
-            Action::ManualDone => self.answer_manual(step, true),
-            Action::ManualFailed => self.answer_manual(step, false),
-            Action::Cancel => {
-                self.deferred.insert(step.clone());
-                self.overlay = None;
-                Vec::new()
-            }
-            Action::Quit => self.quit(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn answer_manual(&mut self, step: &StepRef, done: bool) -> Vec<Command> {
-        self.answered.insert(step.clone());
-        if matches!(self.overlay, Some(Overlay::Manual(_))) {
-            self.overlay = None;
-        }
-        let outcome = if done {
-            ManualOutcome::Done
-        } else {
-            ManualOutcome::Failed
-        };
-        vec![Command::EngineInput(Input::Manual {
-            step: step.clone(),
-            outcome,
-        })]
-    }
-
-    fn open_input(&mut self, purpose: InputPurpose) {
-        let text = if purpose == InputPurpose::Filter {
-            self.filter.clone()
-        } else {
-            String::new()
-        };
-        self.overlay = Some(Overlay::Input(TextInput {
-            purpose,
-            text,
-            error: None,
-        }));
-    }
-
-    fn input_action(&mut self, mut input: TextInput, action: Action) -> Vec<Command> {
-        match action {
-            Action::Type(c) => {
-                input.text.push(c);
-                input.error = None;
-            }
-            Action::Backspace => {
-                input.text.pop();
-            }
-            Action::Cancel => {
-                if input.purpose == InputPurpose::Filter {
-                    self.filter.clear();
-                    self.rebuild_rows();
-                }
-                self.overlay = None;
-                return Vec::new();
-            }
-            Action::Quit => return self.quit(),
-            Action::Submit => return self.submit(input),
-            _ => {}
-        }
-        if input.purpose == InputPurpose::Filter {
-            // Live: the list narrows as the operator types.
-            self.filter.clone_from(&input.text);
-            self.rebuild_rows();
-        }
-        self.overlay = Some(Overlay::Input(input));
-        Vec::new()
-    }
-
-    fn submit(&mut self, mut input: TextInput) -> Vec<Command> {
-        let text = input.text.trim().to_string();
-        match input.purpose.clone() {
-            InputPurpose::Filter => {
-                self.overlay = None;
-                Vec::new()
-            }
-            _ if text.is_empty() => {
-                input.error = Some(match input.purpose {
-                    InputPurpose::Skip(_) => "a reason is required to skip".into(),
-                    _ => "the note is empty".into(),
-                });
-                self.overlay = Some(Overlay::Input(input));
-                Vec::new()
-            }
-            InputPurpose::Skip(service) => {
-                self.overlay = None;
-                vec![Command::EngineInput(Input::Skip {
-                    service,
-                    reason: text,
-                })]
-            }
-            InputPurpose::Note => {
-                self.overlay = None;
-                vec![Command::Journal(Event::Note {
-                    operator: self.info.operator.clone(),
-                    text: self.runbook.redact(&text),
-                })]
-            }
-        }
-    }
-
-    fn host_key_action(&mut self, action: Action) -> Vec<Command> {
-        let accept = match action {
-            Action::AcceptHostKey => true,
-            Action::RefuseHostKey | Action::Cancel => false,
-            Action::Quit => return self.quit(),
-            _ => return Vec::new(),
-        };
-        self.overlay = None;
-        let Some(p) = self.host_keys.pop_front() else {
-            return Vec::new();
-        };
-        vec![if accept {
-            Command::AcceptHostKey {
-                host: p.host,
-                fingerprint: p.fingerprint,
-            }
-        } else {
-            Command::RefuseHostKey { host: p.host }
-        }]
-    }
-
-    /// Open the next question that needs an operator, unless a dialog is already up; close an
-    /// approval or manual dialog the engine no longer waits on.
-    fn surface_prompts(&mut self) {
-        if let Some(Overlay::Approval(step) | Overlay::Manual(step)) = &self.overlay {
-            let still = self
-                .services
-                .values()
-                .filter_map(waiting_step)
-                .any(|s| s == step);
-            if still && !self.answered.contains(step) {
-                return;
-            }
-            self.overlay = None;
-        }
-        if self.overlay.is_some() {
-            return;
-        }
-        if !self.host_keys.is_empty() {
-            self.overlay = Some(Overlay::HostKey);
-            return;
-        }
-        let next = self
-            .services
-            .values()
-            .filter_map(|v| v.waiting.as_ref())
-            .find(|w| {
-                let s = waiting_ref(w);
-                !self.deferred.contains(s) && !self.answered.contains(s)
-            });
-        self.overlay = next.map(|w| match w {
-            Waiting::Approval { step, .. } => Overlay::Approval(step.clone()),
-            Waiting::Manual { step, .. } => Overlay::Manual(step.clone()),
-        });
-    }
-
     fn selected_waiting(&self) -> Option<&Waiting> {
         let s = self.selected_service()?;
         self.services.get(&s.id)?.waiting.as_ref()
-    }
-
-    // ---- navigation ---------------------------------------------------------------------
-
-    fn rebuild_rows(&mut self) {
-        let q = self.filter.to_lowercase();
-        let mut order: Vec<usize> = (0..self.runbook.services.len())
-            .filter(|&i| q.is_empty() || self.matches(i, &q))
-            .collect();
-        order.sort_by_key(|&i| self.runbook.services[i].tier);
-        self.rows.clear();
-        let mut tier = None;
-        for i in order {
-            let t = self.runbook.services[i].tier;
-            if tier != Some(t) {
-                self.rows.push(Row::Tier(t));
-                tier = Some(t);
-            }
-            self.rows.push(Row::Service(i));
-        }
-        let still = self
-            .selected
-            .is_some_and(|s| self.rows.contains(&Row::Service(s)));
-        if !still {
-            let first = self.rows.iter().find_map(|r| match r {
-                Row::Service(i) => Some(*i),
-                Row::Tier(_) => None,
-            });
-            self.select(first);
-        }
-    }
-
-    fn matches(&self, i: usize, q: &str) -> bool {
-        let s = &self.runbook.services[i];
-        let state = self
-            .services
-            .get(&s.id)
-            .map(|v| v.state.as_str())
-            .unwrap_or_default();
-        s.id.as_str().to_lowercase().contains(q)
-            || s.name.to_lowercase().contains(q)
-            || state.contains(q)
-    }
-
-    fn select(&mut self, service: Option<usize>) {
-        if self.selected != service {
-            self.selected = service;
-            self.step_sel = self.telling_row();
-            self.output_scroll = Scroll::default();
-        }
-        self.keep_selection_visible();
-    }
-
-    /// The step row to land on when a service is selected: for a service that is not up, the
-    /// last host result that went wrong (its output says why); otherwise the first row.
-    fn telling_row(&self) -> usize {
-        let Some(view) = self
-            .selected_service()
-            .and_then(|s| self.services.get(&s.id))
-        else {
-            return 0;
-        };
-        if !matches!(
-            view.state,
-            ServiceState::Down | ServiceState::Partial | ServiceState::Failed
-        ) {
-            return 0;
-        }
-        self.step_rows()
-            .iter()
-            .rposition(|row| match row {
-                StepRow::Host(step, host) => matches!(
-                    view.steps.get(step).and_then(|h| h.get(host)),
-                    Some(HostStatus::Finished { outcome, .. }) if *outcome != StepOutcome::Ok
-                ),
-                StepRow::Step(_) => false,
-            })
-            .unwrap_or(0)
-    }
-
-    fn keep_selection_visible(&mut self) {
-        let Some(pos) = self
-            .selected
-            .and_then(|s| self.rows.iter().position(|r| *r == Row::Service(s)))
-        else {
-            self.services_top = 0;
-            return;
-        };
-        if self.hits.services.height == 0 {
-            // Not drawn yet: the view keeps the selection in sight from the top.
-            return;
-        }
-        let height = usize::from(self.hits.services.height);
-        if pos < self.services_top {
-            // Show the tier heading above the first service of a tier.
-            self.services_top = if pos > 0 && matches!(self.rows[pos - 1], Row::Tier(_)) {
-                pos - 1
-            } else {
-                pos
-            };
-        } else if pos >= self.services_top + height {
-            self.services_top = pos + 1 - height;
-        }
-    }
-
-    fn move_by(&mut self, delta: isize) {
-        match self.focus {
-            Focus::Services => {
-                let services: Vec<usize> = self
-                    .rows
-                    .iter()
-                    .filter_map(|r| match r {
-                        Row::Service(i) => Some(*i),
-                        Row::Tier(_) => None,
-                    })
-                    .collect();
-                if services.is_empty() {
-                    return;
-                }
-                let cur = self
-                    .selected
-                    .and_then(|s| services.iter().position(|&i| i == s))
-                    .unwrap_or(0);
-                let next = cur.saturating_add_signed(delta).min(services.len() - 1);
-                self.select(Some(services[next]));
-            }
-            Focus::Steps => {
-                let n = self.step_rows().len();
-                let next = self
-                    .step_sel
-                    .saturating_add_signed(delta)
-                    .min(n.saturating_sub(1));
-                if next != self.step_sel {
-                    self.step_sel = next;
-                    self.output_scroll = Scroll::default();
-                }
-            }
-            Focus::Bottom => {
-                let (len, h) = (self.bottom_len(), self.page());
-                self.scroll_mut().by(delta, len, h);
-            }
-        }
-    }
-
-    fn clamp_step_sel(&mut self) {
-        let n = self.step_rows().len();
-        self.step_sel = self.step_sel.min(n.saturating_sub(1));
-    }
-
-    fn page(&self) -> usize {
-        usize::from(self.hits.bottom.height).max(1)
-    }
-
-    /// Lines in what the bottom pane shows now.
-    pub fn bottom_len(&self) -> usize {
-        match self.bottom {
-            BottomMode::Timeline => self.timeline.len(),
-            BottomMode::Output => self
-                .output_target()
-                .and_then(|(s, h)| {
-                    self.output
-                        .get(&s, &h)
-                        .map(super::output::OutputBuffer::len)
-                })
-                .unwrap_or(0),
-        }
-    }
-
-    fn scroll_mut(&mut self) -> &mut Scroll {
-        match self.bottom {
-            BottomMode::Output => &mut self.output_scroll,
-            BottomMode::Timeline => &mut self.timeline_scroll,
-        }
-    }
-
-    fn scroll_page(&mut self, down: bool) {
-        let (len, h) = (self.bottom_len(), self.page());
-        let delta = isize::try_from(h).unwrap_or(isize::MAX);
-        self.scroll_mut()
-            .by(if down { delta } else { -delta }, len, h);
-    }
-
-    fn click(&mut self, column: u16, row: u16) {
-        let p = Position::new(column, row);
-        let hits = self.hits;
-        if hits.services.contains(p) {
-            self.focus = Focus::Services;
-            let i = hits.services_top + usize::from(row - hits.services.y);
-            if let Some(Row::Service(s)) = self.rows.get(i) {
-                self.select(Some(*s));
-            }
-        } else if hits.steps.contains(p) {
-            self.focus = Focus::Steps;
-            let i = hits.steps_top + usize::from(row - hits.steps.y);
-            if i < self.step_rows().len() && i != self.step_sel {
-                self.step_sel = i;
-                self.output_scroll = Scroll::default();
-            }
-        } else if hits.bottom.contains(p) {
-            self.focus = Focus::Bottom;
-        }
-    }
-
-    fn wheel(&mut self, column: u16, row: u16, down: bool) {
-        let p = Position::new(column, row);
-        let hits = self.hits;
-        let focus = if hits.services.contains(p) {
-            Focus::Services
-        } else if hits.steps.contains(p) {
-            Focus::Steps
-        } else if hits.bottom.contains(p) {
-            Focus::Bottom
-        } else {
-            return;
-        };
-        let saved = std::mem::replace(&mut self.focus, focus);
-        let step = if focus == Focus::Bottom { 3 } else { 1 };
-        self.move_by(if down { step } else { -step });
-        self.focus = saved;
     }
 }
 
@@ -1129,6 +810,12 @@ fn waiting_ref(w: &Waiting) -> &StepRef {
 fn waiting_step(v: &ServiceView) -> Option<&StepRef> {
     v.waiting.as_ref().map(waiting_ref)
 }
+
+mod ask;
+mod dialogs;
+mod navigation;
+
+pub use ask::Ask;
 
 #[cfg(test)]
 #[path = "app_tests.rs"]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::engine::state::{Mode, PhaseKey, ServiceState, StepRef, Waiting};
+use crate::engine::state::{Mode, Phase, ServiceState, StepRef, Waiting};
 use crate::tui::keymap::Keymap;
 use crate::tui::testkit::{self, sref};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -34,7 +34,7 @@ fn idle_app() -> App {
         app.overlay(),
         Some(&Overlay::Approval(sref(
             "talk-messaging",
-            PhaseKey::Restore,
+            Phase::Restore,
             0
         )))
     );
@@ -67,7 +67,7 @@ fn tab_moves_focus_and_j_then_moves_the_step_selection() {
     assert_eq!(app.selected_step_row(), 1);
     assert_eq!(
         app.output_target(),
-        Some((sref("auth", PhaseKey::Check, 0), HostId::new("auth-1")))
+        Some((sref("auth", Phase::Check, 0), HostId::new("auth-1")))
     );
     assert_eq!(selected_id(&app), "auth");
 }
@@ -118,7 +118,7 @@ fn skip_asks_for_a_reason_and_refuses_an_empty_one() {
     let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
         out,
-        vec![Command::EngineInput(Input::Skip {
+        vec![Command::input(Input::Skip {
             service: ServiceId::new("media"),
             reason: "not needed for the notice".into(),
         })]
@@ -132,8 +132,8 @@ fn y_in_the_confirm_dialog_approves_the_waiting_step() {
     let out = key(&mut app, KeyCode::Char('y'));
     assert_eq!(
         out,
-        vec![Command::EngineInput(Input::Approval {
-            step: sref("talk-messaging", PhaseKey::Restore, 0),
+        vec![Command::input(Input::Approval {
+            step: sref("talk-messaging", Phase::Restore, 0),
             decision: Decision::Approved,
         })]
     );
@@ -141,13 +141,36 @@ fn y_in_the_confirm_dialog_approves_the_waiting_step() {
 }
 
 #[test]
-fn n_declines_in_the_confirm_dialog_but_opens_a_note_otherwise() {
+fn n_in_the_confirm_dialog_asks_once_more_naming_the_dependents_and_capital_n_declines() {
     let mut app = testkit::app(Mode::Incident);
-    let out = key(&mut app, KeyCode::Char('n'));
+    assert!(
+        key(&mut app, KeyCode::Char('n')).is_empty(),
+        "not declined yet"
+    );
+    let Some(Overlay::Ask(ask)) = app.overlay() else {
+        panic!("declining asks again: {:?}", app.overlay());
+    };
+    let said = ask.lines.join(" ");
+    assert!(said.contains("fails 'talk-messaging'"), "{said}");
+    assert!(said.contains("no other service depends on it"), "{said}");
     assert_eq!(
-        out,
-        vec![Command::EngineInput(Input::Approval {
-            step: sref("talk-messaging", PhaseKey::Restore, 0),
+        app.dependents(&ServiceId::new("auth")),
+        vec![ServiceId::new("talk-messaging")]
+    );
+    // A second lowercase n is a no, not a decline: two taps cannot fail a service.
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert_eq!(app.overlay(), None);
+    app.select_service(&ServiceId::new("talk-messaging"));
+    app.on_action(Action::RunNext);
+    assert!(
+        matches!(app.overlay(), Some(Overlay::Approval(_))),
+        "Enter asks again"
+    );
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('N')),
+        vec![Command::input(Input::Approval {
+            step: sref("talk-messaging", Phase::Restore, 0),
             decision: Decision::Declined,
         })]
     );
@@ -176,9 +199,7 @@ fn enter_on_a_service_with_nothing_waiting_runs_its_next_step() {
     let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
         out,
-        vec![Command::EngineInput(Input::NextStep(ServiceId::new(
-            "auth"
-        )))]
+        vec![Command::input(Input::NextStep(ServiceId::new("auth")))]
     );
 }
 
@@ -190,10 +211,7 @@ fn a_note_becomes_a_journal_note_by_the_operator_with_secrets_masked() {
     let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
         out,
-        vec![Command::Journal(Event::Note {
-            operator: "alice".into(),
-            text: "token *** rotated".into(),
-        })]
+        vec![Command::Request(Request::Note("token *** rotated".into()))]
     );
 }
 
@@ -207,7 +225,7 @@ fn quit_asks_while_something_runs_and_stops_the_engine_on_yes() {
     assert_eq!(app.overlay(), None);
     key(&mut app, KeyCode::Char('q'));
     let out = key(&mut app, KeyCode::Char('y'));
-    assert_eq!(out, vec![Command::EngineInput(Input::Stop), Command::Quit]);
+    assert_eq!(out, vec![Command::input(Input::Stop), Command::Quit]);
     // Ctrl-C twice also quits.
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     let km = Keymap::default();
@@ -216,7 +234,7 @@ fn quit_asks_while_something_runs_and_stops_the_engine_on_yes() {
     let second = km.action(app.context(), ctrl_c).expect("bound");
     assert_eq!(
         app.on_action(second),
-        vec![Command::EngineInput(Input::Stop), Command::Quit]
+        vec![Command::input(Input::Stop), Command::Quit]
     );
 }
 
@@ -248,22 +266,22 @@ fn check_restore_and_auto_send_engine_inputs_for_the_selected_service() {
     key(&mut app, KeyCode::Char('j'));
     assert_eq!(
         key(&mut app, KeyCode::Char('c')),
-        vec![Command::EngineInput(Input::Check(ServiceId::new("mail")))]
+        vec![Command::input(Input::Check(ServiceId::new("mail")))]
     );
     assert_eq!(
         key(&mut app, KeyCode::Char('r')),
-        vec![Command::EngineInput(Input::Restore {
+        vec![Command::input(Input::Restore {
             service: ServiceId::new("mail"),
             by_hand: true
         })]
     );
     assert_eq!(
         key(&mut app, KeyCode::Char('a')),
-        vec![Command::EngineInput(Input::SetAuto(true))]
+        vec![Command::input(Input::SetAuto(true))]
     );
     assert_eq!(
         key(&mut app, KeyCode::Char('a')),
-        vec![Command::EngineInput(Input::SetAuto(false))]
+        vec![Command::input(Input::SetAuto(false))]
     );
 }
 
@@ -272,11 +290,36 @@ fn inject_is_refused_outside_drills() {
     let mut app = idle_app();
     assert!(key(&mut app, KeyCode::Char('i')).is_empty());
     assert!(app.message.is_some());
+}
+
+#[test]
+fn inject_always_asks_showing_the_commands_and_esc_or_n_runs_nothing() {
     let mut drill = testkit::app(Mode::Drill);
     drill.on_action(Action::Cancel);
+    drill.select_service(&ServiceId::new("talk-messaging"));
+    for no in [KeyCode::Esc, KeyCode::Char('n'), KeyCode::Char('N')] {
+        assert!(key(&mut drill, KeyCode::Char('i')).is_empty(), "asks first");
+        let Some(Overlay::Ask(ask)) = drill.overlay() else {
+            panic!("inject asks: {:?}", drill.overlay());
+        };
+        assert!(
+            ask.lines.iter().any(|l| l.contains("msg-gw-1: ")),
+            "{:?}",
+            ask.lines
+        );
+        assert!(key(&mut drill, no).is_empty(), "{no:?} runs nothing");
+        assert_eq!(drill.overlay(), None);
+    }
+    key(&mut drill, KeyCode::Char('i'));
+    assert!(
+        key(&mut drill, KeyCode::Char('j')).is_empty(),
+        "other keys do not answer"
+    );
     assert_eq!(
-        drill.on_action(Action::Inject),
-        vec![Command::EngineInput(Input::Inject(ServiceId::new("auth")))]
+        key(&mut drill, KeyCode::Char('y')),
+        vec![Command::input(Input::Inject(ServiceId::new(
+            "talk-messaging"
+        )))]
     );
 }
 
@@ -285,7 +328,7 @@ fn manual_views(app: &App) -> IndexMap<ServiceId, ServiceView> {
     let talk = views.get_mut("talk-messaging").expect("talk");
     talk.state = ServiceState::Restoring;
     talk.waiting = Some(Waiting::Manual {
-        step: sref("talk-messaging", PhaseKey::Restore, 1),
+        step: sref("talk-messaging", Phase::Restore, 1),
         instruction: "Ask netops to move the VIP to gasan; mark done when they confirm.".into(),
     });
     views
@@ -296,28 +339,42 @@ fn manual_dialog_d_marks_done_and_f_marks_failed() {
     let mut app = idle_app();
     let views = manual_views(&app);
     app.sync_services(&views);
-    let step = sref("talk-messaging", PhaseKey::Restore, 1);
+    let step = sref("talk-messaging", Phase::Restore, 1);
     assert_eq!(app.overlay(), Some(&Overlay::Manual(step.clone())));
     assert_eq!(
         key(&mut app, KeyCode::Char('d')),
-        vec![Command::EngineInput(Input::Manual {
+        vec![Command::input(Input::Manual {
             step: step.clone(),
             outcome: ManualOutcome::Done
         })]
     );
     assert_eq!(app.overlay(), None);
-    // From the main view, on the selected service, `f` answers without a dialog.
+    // From the main view, on the selected service, `f` asks why, then fails it.
     let mut app = idle_app();
     app.sync_services(&views);
     app.on_action(Action::Cancel);
     key(&mut app, KeyCode::Char('j'));
+    assert!(
+        key(&mut app, KeyCode::Char('f')).is_empty(),
+        "asks for a reason"
+    );
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "a reason is required"
+    );
+    typed(&mut app, "netops unreachable");
+    let out = key(&mut app, KeyCode::Enter);
     assert_eq!(
-        key(&mut app, KeyCode::Char('f')),
-        vec![Command::EngineInput(Input::Manual {
+        out.last(),
+        Some(&Command::input(Input::Manual {
             step,
             outcome: ManualOutcome::Failed
-        })]
+        }))
     );
+    assert!(matches!(
+        &out[0],
+        Command::Request(Request::Note(n)) if n.contains("netops unreachable")
+    ));
 }
 
 #[test]
@@ -343,28 +400,83 @@ fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
     app.on_host_key(prompt("msg-gw-1"));
     app.on_host_key(prompt("msg-gw-2"));
     assert_eq!(app.overlay(), Some(&Overlay::HostKey));
+    // `a` (the README's first key) and `y` are not answers here.
+    assert!(key(&mut app, KeyCode::Char('a')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    assert_eq!(app.overlay(), Some(&Overlay::HostKey));
     assert_eq!(
-        key(&mut app, KeyCode::Char('a')),
-        vec![Command::AcceptHostKey {
+        key(&mut app, KeyCode::Char('Y')),
+        vec![Command::Request(Request::AcceptHostKey {
             host: HostId::new("msg-gw-1"),
             fingerprint: "SHA256:abc".into()
-        }]
+        })]
     );
     assert_eq!(
         app.overlay(),
         Some(&Overlay::HostKey),
         "the next key is asked"
     );
+    // Esc is "not now": the key still waits, and Enter brings it back.
+    assert!(key(&mut app, KeyCode::Esc).is_empty());
+    assert_eq!(app.overlay(), None);
+    app.on_action(Action::RunNext);
+    assert_eq!(app.overlay(), Some(&Overlay::HostKey));
     assert_eq!(
-        key(&mut app, KeyCode::Esc),
-        vec![Command::RefuseHostKey {
+        key(&mut app, KeyCode::Char('N')),
+        vec![Command::Request(Request::RefuseHostKey {
             host: HostId::new("msg-gw-2")
-        }]
+        })]
+    );
+}
+
+#[test]
+fn typing_yes_accepts_a_host_key() {
+    let mut app = testkit::app(Mode::Incident);
+    app.on_action(Action::Cancel);
+    app.on_host_key(HostKeyPrompt {
+        host: HostId::new("msg-gw-1"),
+        address: "10.0.0.8".into(),
+        key_type: "ed25519".into(),
+        fingerprint: "SHA256:abc".into(),
+    });
+    assert!(key(&mut app, KeyCode::Char('y')).is_empty());
+    assert!(key(&mut app, KeyCode::Char('e')).is_empty());
+    assert_eq!(
+        key(&mut app, KeyCode::Char('s')),
+        vec![Command::Request(Request::AcceptHostKey {
+            host: HostId::new("msg-gw-1"),
+            fingerprint: "SHA256:abc".into()
+        })]
+    );
+}
+
+#[test]
+fn r_on_a_service_that_is_up_asks_and_says_why_instead_of_restoring() {
+    let mut app = idle_app();
+    let mut views = testkit::views(app.runbook());
+    for v in views.values_mut() {
+        v.waiting = None;
+    }
+    views.get_mut("auth").expect("auth").state = ServiceState::Restored;
+    app.sync_services(&views);
+    app.select_service(&ServiceId::new("auth"));
+    assert!(key(&mut app, KeyCode::Char('r')).is_empty());
+    let Some(Overlay::Ask(ask)) = app.overlay() else {
+        panic!("asks: {:?}", app.overlay());
+    };
+    assert!(
+        ask.lines.join(" ").contains("restore never runs"),
+        "{:?}",
+        ask.lines
+    );
+    assert_eq!(
+        key(&mut app, KeyCode::Char('y')),
+        vec![Command::input(Input::Check(ServiceId::new("auth")))]
     );
 }
 
 fn fill_output(app: &mut App, lines: usize) -> StepRef {
-    let step = sref("auth", PhaseKey::Check, 0);
+    let step = sref("auth", Phase::Check, 0);
     for i in 0..lines {
         app.on_output(&step, &HostId::new("auth-1"), &format!("line {i}\n"));
     }
@@ -479,7 +591,7 @@ fn the_timeline_takes_journal_events() {
 #[test]
 fn output_is_masked_before_it_is_kept() {
     let mut app = idle_app();
-    let step = sref("mail", PhaseKey::Restore, 0);
+    let step = sref("mail", Phase::Restore, 0);
     let host = HostId::new("mail-1");
     app.on_output(&step, &host, "using s3cr3t-t0ken\n");
     let kept: Vec<_> = app
@@ -531,7 +643,7 @@ fn a_long_list_scrolls_with_the_selection_and_clicks_hit_the_row_drawn() {
 #[test]
 fn q_in_a_question_dialog_answers_later_and_enter_reopens_it() {
     let mut app = testkit::app(Mode::Incident);
-    let step = sref("talk-messaging", PhaseKey::Restore, 0);
+    let step = sref("talk-messaging", Phase::Restore, 0);
     assert_eq!(app.overlay(), Some(&Overlay::Approval(step.clone())));
     assert!(key(&mut app, KeyCode::Char('q')).is_empty());
     assert_eq!(app.overlay(), None, "q leaves the dialog, it does not quit");
@@ -543,7 +655,7 @@ fn q_in_a_question_dialog_answers_later_and_enter_reopens_it() {
 #[test]
 fn help_over_a_question_returns_to_the_question_when_closed() {
     let mut app = testkit::app(Mode::Incident);
-    let step = sref("talk-messaging", PhaseKey::Restore, 0);
+    let step = sref("talk-messaging", Phase::Restore, 0);
     key(&mut app, KeyCode::Char('?'));
     assert_eq!(app.overlay(), Some(&Overlay::Help));
     key(&mut app, KeyCode::Esc);

@@ -1,19 +1,18 @@
-//! The TUI's driver loop: one `tokio::select!` over terminal events, the run driver's messages,
-//! a frame tick and SIGTERM/SIGHUP/SIGINT. [`Front`] ties the App to the [`Driver`]: keys become
-//! actions, the App's commands become driver calls, and the driver's notices feed the App.
-//! It decides nothing about ordering (the engine does) and draws only through `view::draw`.
+//! The TUI's event loop: one `tokio::select!` over terminal events, the driver's inbox (in
+//! batches), a frame tick and the run's signals. [`Front`] ties the App to the [`Driver`]: keys
+//! become actions, the App's commands become driver requests, and the driver's notices feed
+//! the App. It decides nothing about ordering (the engine does) and draws only through
+//! `view::draw`.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent};
-use tokio::sync::mpsc;
 
-use crate::driver::{self, Driver, Message, Notice};
+use crate::driver::{Driver, Inbox, Message, Notice, STOP_GRACE, Signals};
 use crate::engine::{Input, ServiceState, StepRef};
-use crate::journal::{Event, JournalError};
-use crate::runbook::model::{HostId, ServiceId};
+use crate::journal::JournalError;
+use crate::runbook::model::ServiceId;
 use crate::tui::action::{Action, Command};
 use crate::tui::app::{App, HostKeyPrompt, Overlay};
 use crate::tui::keymap::Keymap;
@@ -23,10 +22,9 @@ use crate::tui::view;
 
 /// How often the screen may be redrawn; output arriving faster only marks it dirty.
 const FRAME: Duration = Duration::from_millis(80);
-/// Messages taken from the driver's channel in one go before the App is synced.
-const BATCH: usize = 256;
-/// How long a quit or a signal waits for cancelled steps to report back.
-const WIND_DOWN: Duration = Duration::from_secs(15);
+/// Keys this soon after a dialog opened by itself (auto mode, a host key) are dropped: they
+/// were typed for the screen before it, not as an answer.
+pub const DIALOG_GUARD: Duration = Duration::from_millis(300);
 
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,34 +40,33 @@ pub struct Front {
     pub app: App,
     pub driver: Driver,
     keymap: Keymap,
-    /// `--only`: the services whose states make the exit code.
-    only: Vec<String>,
     /// Run time before this session (a resumed run keeps its clock).
     started: Instant,
     offset: Duration,
     quit: bool,
+    /// The operator quit while steps were running: the run ends interrupted (exit 3).
+    quit_mid_step: bool,
     dirty: bool,
-    /// Hosts whose unknown key the operator is asked about, with the services to check again
-    /// once it is accepted.
-    key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
     /// The question last shown, so a new one brings its service into view once.
     shown_prompt: Option<StepRef>,
+    /// When a dialog last opened without a key asking for it.
+    opened_alone: Option<Instant>,
 }
 
 impl Front {
     /// `offset`: how long the run had been going before this session (zero for a new run).
-    pub fn new(app: App, driver: Driver, only: Vec<String>, offset: Duration) -> Front {
+    pub fn new(app: App, driver: Driver, offset: Duration) -> Front {
         let mut front = Front {
             app,
             driver,
             keymap: Keymap::default(),
-            only,
             started: Instant::now(),
             offset,
             quit: false,
+            quit_mid_step: false,
             dirty: true,
-            key_waits: HashMap::new(),
             shown_prompt: None,
+            opened_alone: None,
         };
         front.sync();
         front
@@ -93,6 +90,9 @@ impl Front {
         let mut notices = self.driver.input(Input::RunPlan)?;
         notices.extend(self.driver.input(Input::SetAuto(false))?);
         self.notices(notices);
+        // The App sees the checks running now, not at the first report (a silent check may
+        // send none for a long time, and `q` must know something runs).
+        self.sync();
         Ok(())
     }
 
@@ -111,10 +111,25 @@ impl Front {
 
     /// A key press, through the keymap for the App's current context.
     pub fn key(&mut self, ev: KeyEvent) -> Result<(), JournalError> {
-        match self.keymap.action(self.app.context(), ev) {
-            Some(action) => self.action(action),
-            None => Ok(()),
+        self.key_at(ev, Instant::now())
+    }
+
+    /// A key pressed at `now`. Within [`DIALOG_GUARD`] of a dialog opening by itself the key
+    /// is dropped (Ctrl-C still quits).
+    pub fn key_at(&mut self, ev: KeyEvent, now: Instant) -> Result<(), JournalError> {
+        let Some(action) = self.keymap.action(self.app.context(), ev) else {
+            return Ok(());
+        };
+        let fresh = self
+            .opened_alone
+            .is_some_and(|t| now.saturating_duration_since(t) < DIALOG_GUARD);
+        if fresh && self.app.overlay().is_some() && action != Action::Quit {
+            self.app
+                .notify("key ignored: a question just opened; read it, then answer");
+            self.dirty = true;
+            return Ok(());
         }
+        self.action(action)
     }
 
     /// One operator action: the App decides, the driver carries out its commands.
@@ -127,16 +142,27 @@ impl Front {
         Ok(())
     }
 
-    /// One report from the driver's tasks (call [`Front::sync`] after a batch).
-    pub fn message(&mut self, message: Message) -> Result<(), JournalError> {
-        let notices = self.driver.on_message(message)?;
+    /// Reports from the driver's tasks, as [`Inbox::next`] batches them: carried out under
+    /// one fsync, then the App is synced once.
+    pub fn messages(&mut self, batch: Vec<Message>) -> Result<(), JournalError> {
+        let notices = self.driver.on_messages(batch)?;
         self.notices(notices);
+        self.sync();
         Ok(())
     }
 
     /// Take the engine's views into the App (once per batch, not per line of output).
     pub fn sync(&mut self) {
+        let before = self.app.overlay().cloned();
         self.app.sync_services(self.driver.engine().services());
+        // Questions from the engine and host keys open by themselves, whatever key came last.
+        let asked = matches!(
+            self.app.overlay(),
+            Some(Overlay::Approval(_) | Overlay::Manual(_) | Overlay::HostKey)
+        );
+        if asked && self.app.overlay() != before.as_ref() {
+            self.opened_alone = Some(Instant::now());
+        }
         self.follow_prompt();
         self.dirty = true;
     }
@@ -181,68 +207,24 @@ impl Front {
     }
 
     fn command(&mut self, command: Command) -> Result<(), JournalError> {
-        let notices = match command {
-            Command::EngineInput(Input::Approval { step, decision }) => {
-                let operator = self.driver.operator().to_string();
-                self.driver.approve(step, decision, &operator)?
-            }
-            Command::EngineInput(Input::Manual { step, outcome }) => {
-                self.driver.manual(step, outcome)?
-            }
-            // Quitting stops through `wind_down`, which waits for the cancelled steps.
-            Command::EngineInput(Input::Stop) => Vec::new(),
-            Command::EngineInput(input) => self.driver.input(input)?,
-            Command::Journal(event) => self.driver.record(event)?,
-            Command::AcceptHostKey { host, fingerprint } => {
-                self.accept_host_key(host, fingerprint)?
-            }
-            Command::RefuseHostKey { host } => {
-                self.key_waits.remove(&host);
-                self.app.notify(format!(
-                    "host key of '{host}' refused: nothing runs there; press c on a service to try again"
-                ));
-                Vec::new()
+        match command {
+            Command::Request(request) => {
+                let notices = self.driver.input(request)?;
+                self.notices(notices);
             }
             Command::Quit => {
                 self.quit = true;
-                Vec::new()
+                self.quit_mid_step = self.driver.busy();
             }
-        };
-        self.notices(notices);
+        }
         Ok(())
-    }
-
-    fn accept_host_key(
-        &mut self,
-        host: HostId,
-        fingerprint: String,
-    ) -> Result<Vec<Notice>, JournalError> {
-        let waiting = self.key_waits.remove(&host).unwrap_or_default();
-        if let Err(e) = self.driver.executor().accept_host_key(&host, &fingerprint) {
-            self.app.notify(format!("{e}"));
-            return Ok(Vec::new());
-        }
-        let operator = self.driver.operator().to_string();
-        let mut notices = self.driver.record(Event::HostKeyAccepted {
-            host,
-            fingerprint,
-            operator,
-        })?;
-        // The services stopped by the unknown key are checked again at once.
-        for service in waiting {
-            notices.extend(self.driver.input(Input::Check(service))?);
-        }
-        Ok(notices)
     }
 
     /// Feed what the driver produced to the App.
     fn notices(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
-                Notice::Journaled(entry) => {
-                    self.watch_host_key(&entry.event);
-                    self.app.on_journal(entry.ts, &entry.event);
-                }
+                Notice::Journaled(entry) => self.app.on_journal(entry.ts, &entry.event),
                 // The driver hands over whole lines; the store takes chunks that may end
                 // mid-line, so each line is closed here.
                 Notice::Output {
@@ -253,6 +235,17 @@ impl Front {
                     line.push('\n');
                     self.app.on_output(&step, &host, &line);
                 }
+                Notice::AskHostKey(q) => {
+                    if !self.app.host_key_queued(&q.host) {
+                        self.app.on_host_key(HostKeyPrompt {
+                            host: q.host,
+                            address: q.address,
+                            key_type: q.key_type,
+                            fingerprint: q.fingerprint,
+                        });
+                    }
+                }
+                Notice::Refused(why) => self.app.notify(why),
                 // Questions open from the engine's views (`ServiceView::waiting`).
                 Notice::AskApproval { .. } | Notice::AskManual { .. } | Notice::Idle { .. } => {}
             }
@@ -260,94 +253,34 @@ impl Front {
         self.dirty = true;
     }
 
-    /// A step that met an unknown host key: ask the operator about exactly the key offered.
-    fn watch_host_key(&mut self, event: &Event) {
-        let Event::StepFinished {
-            service,
-            host,
-            error: Some(error),
-            ..
-        } = event
-        else {
-            return;
-        };
-        if !error.contains("unknown host key") {
-            return;
-        }
-        // The key may be a jump host's on the way: it is asked about, accepted and journaled
-        // as that host's, and the services waiting on it are checked again once it is.
-        let Some((host, key)) = self.driver.executor().host_key_in_the_way(host) else {
-            return;
-        };
-        self.key_waits
-            .entry(host.clone())
-            .or_default()
-            .insert(service.clone());
-        if !self.app.host_key_queued(&host) {
-            let address = if key.port == 22 {
-                key.hostname.clone()
-            } else {
-                format!("{}:{}", key.hostname, key.port)
-            };
-            self.app.on_host_key(HostKeyPrompt {
-                host: host.clone(),
-                address,
-                key_type: key.key_type.clone(),
-                fingerprint: key.fingerprint(),
-            });
-        }
-    }
-
     /// Stop running steps on their hosts and wait (bounded) until they have reported back, so
     /// the journal records how each ended.
-    pub async fn wind_down(&mut self, messages: &mut mpsc::Receiver<Message>) {
+    pub async fn wind_down(&mut self, inbox: &mut Inbox) {
         if !self.driver.busy() && self.driver.engine().is_stopped() {
             return;
         }
-        match self.driver.stop() {
-            Ok(n) => self.notices(n),
-            Err(e) => tracing::error!("journal: {e}"),
-        }
-        let deadline = tokio::time::Instant::now() + WIND_DOWN;
-        while self.driver.busy() {
-            match tokio::time::timeout_at(deadline, messages.recv()).await {
-                Ok(Some(m)) => {
-                    if let Err(e) = self.message(m) {
-                        tracing::error!("journal: {e}");
-                        break;
-                    }
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
+        let mut shown = Vec::new();
+        self.driver
+            .stop_and_wait(inbox, STOP_GRACE, std::future::pending(), |n| {
+                shown.extend(n);
+            })
+            .await;
+        self.notices(shown);
         self.sync();
     }
 
     /// The selected services and their states now.
     pub fn states(&self) -> Vec<(ServiceId, ServiceState)> {
-        self.driver
-            .engine()
-            .services()
-            .iter()
-            .filter(|(id, _)| self.only.is_empty() || self.only.iter().any(|o| o == id.as_str()))
-            .map(|(id, v)| (id.clone(), v.state))
-            .collect()
+        self.driver.states()
     }
 
-    /// Journal `run_finished` and return SPEC's exit code.
+    /// Journal `run_finished` and return SPEC's exit code: interrupted on a signal or when
+    /// the operator quit while steps ran.
     pub fn finish(&mut self, end: End) -> Result<u8, JournalError> {
-        let code = match end {
-            End::Signal => crate::cmd::EXIT_INTERRUPTED,
-            End::Quit => driver::exit_code(&self.states()),
-        };
-        let outcome = match (end, code) {
-            (End::Signal, _) => "interrupted",
-            (End::Quit, 0) => "restored",
-            (End::Quit, _) => "incomplete",
-        };
-        let notices = self.driver.finish(outcome)?;
+        let interrupted = end == End::Signal || self.quit_mid_step;
+        let (_, exit, notices) = self.driver.end(interrupted)?;
         self.notices(notices);
-        Ok(code)
+        Ok(exit.code())
     }
 }
 
@@ -355,14 +288,11 @@ impl Front {
 /// caller winds down, journals the end and restores the terminal.
 pub async fn run(
     front: &mut Front,
-    messages: &mut mpsc::Receiver<Message>,
+    inbox: &mut Inbox,
+    signals: &mut Signals,
     terminal: &mut Tty,
     theme: &Theme,
 ) -> Result<End, LoopError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigterm = signal(SignalKind::terminate()).map_err(LoopError::Signal)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(LoopError::Signal)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(LoopError::Signal)?;
     let mut events = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -390,16 +320,9 @@ pub async fn run(
                 // The terminal is gone (hung up): as good as a SIGHUP.
                 Some(Err(_)) | None => return Ok(End::Signal),
             },
-            msg = messages.recv() => {
-                let Some(first) = msg else { return Ok(End::Quit) };
-                front.message(first)?;
-                for _ in 1..BATCH {
-                    match messages.try_recv() {
-                        Ok(m) => front.message(m)?,
-                        Err(_) => break,
-                    }
-                }
-                front.sync();
+            batch = inbox.next() => {
+                let Some(batch) = batch else { return Ok(End::Quit) };
+                front.messages(batch)?;
             },
             _ = frame.tick() => {
                 front.tick();
@@ -407,9 +330,7 @@ pub async fn run(
                     front.draw(terminal, theme).map_err(LoopError::Terminal)?;
                 }
             },
-            _ = sigterm.recv() => return Ok(End::Signal),
-            _ = sighup.recv() => return Ok(End::Signal),
-            _ = sigint.recv() => return Ok(End::Signal),
+            _ = signals.next() => return Ok(End::Signal),
         }
         if front.quitting() {
             return Ok(End::Quit);
@@ -424,8 +345,6 @@ pub enum LoopError {
     Journal(#[from] JournalError),
     #[error("the terminal cannot be drawn on: {0}")]
     Terminal(#[source] std::io::Error),
-    #[error("cannot listen for signals: {0}")]
-    Signal(#[source] std::io::Error),
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::cli::OpenArgs;
 use crate::cmd::session::{self, Session};
 use crate::engine::state::Mode;
+use crate::journal::Event;
+use crate::runbook::model::HostId;
 use crate::tui::app::{Overlay, RunInfo};
 use front_support::{press, pump_within};
 
@@ -87,7 +88,7 @@ hosts = ["box"]
     path
 }
 
-fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::PathBuf) {
+fn open(dir: &Path, slow: bool) -> (Front, Inbox, std::path::PathBuf) {
     let path = runbook(dir, slow);
     let journal = dir.join("journal.jsonl");
     let args = OpenArgs {
@@ -110,7 +111,7 @@ fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::P
         operator: "tester".into(),
         journal: journal.clone(),
     };
-    let mut front = Front::new(App::new(runbook, info), driver, Vec::new(), Duration::ZERO);
+    let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
     front.history(start_notices);
     (front, messages, journal)
 }
@@ -119,11 +120,7 @@ fn open(dir: &Path, slow: bool) -> (Front, mpsc::Receiver<Message>, std::path::P
 mod front_support;
 
 /// Feed the driver's messages until `done` holds; false after 20 s.
-async fn pump(
-    front: &mut Front,
-    rx: &mut mpsc::Receiver<Message>,
-    done: impl Fn(&Front) -> bool,
-) -> bool {
+async fn pump(front: &mut Front, rx: &mut Inbox, done: impl Fn(&Front) -> bool) -> bool {
     pump_within(front, rx, Duration::from_secs(20), done).await
 }
 
@@ -161,10 +158,7 @@ async fn opening_checks_every_service_at_once_and_restores_nothing() {
     assert!(pump(&mut front, &mut rx, swept).await, "the sweep ended");
     // Give a restore that should not start every chance to show up.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    while let Ok(m) = rx.try_recv() {
-        front.message(m).expect("journal");
-    }
-    front.sync();
+    pump_within(&mut front, &mut rx, Duration::from_millis(50), |_| false).await;
 
     assert_eq!(state(&front, "dns"), ServiceState::Healthy);
     assert_eq!(state(&front, "db"), ServiceState::Down);
@@ -179,7 +173,7 @@ async fn opening_checks_every_service_at_once_and_restores_nothing() {
     );
     let dns_check = StepRef {
         service: ServiceId::new("dns"),
-        phase: crate::engine::state::PhaseKey::Check,
+        phase: crate::engine::state::Phase::Check,
         index: 0,
     };
     let shown: Vec<String> = front
@@ -216,6 +210,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
         Some("db"),
         "the question brings its service into view"
     );
+    tokio::time::sleep(DIALOG_GUARD).await;
     press(&mut front, 'y');
     let web_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Manual(s)) if s.service.as_str() == "web");
     assert!(
@@ -223,6 +218,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
         "web asks for the manual step"
     );
     assert_eq!(state(&front, "db"), ServiceState::Restored, "tier 1 first");
+    tokio::time::sleep(DIALOG_GUARD).await;
     press(&mut front, 'd');
     assert!(
         pump(&mut front, &mut rx, |f| state(f, "web")
@@ -258,7 +254,35 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
 }
 
 #[tokio::test]
-async fn quitting_while_a_check_runs_asks_then_stops_it_and_records_how_it_ended() {
+async fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_as_its_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+    press(&mut front, 'a');
+    let db_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Approval(s)) if s.service.as_str() == "db");
+    assert!(pump(&mut front, &mut rx, db_asks).await);
+    // Typed for the main screen just as the dialog came up: not an answer.
+    press(&mut front, 'y');
+    assert!(db_asks(&front), "the question is still open");
+    assert!(
+        !kinds(&journal)
+            .iter()
+            .any(|e| matches!(e, Event::Approval { .. })),
+        "nothing approved"
+    );
+    tokio::time::sleep(DIALOG_GUARD).await;
+    press(&mut front, 'y');
+    assert!(
+        kinds(&journal)
+            .iter()
+            .any(|e| matches!(e, Event::Approval { .. }))
+    );
+    front.wind_down(&mut rx).await;
+}
+
+#[tokio::test]
+async fn quitting_while_a_check_runs_asks_then_stops_it_records_how_it_ended_and_exits_3() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut front, mut rx, journal) = open(dir.path(), true);
     front.start().expect("start");
@@ -275,7 +299,8 @@ async fn quitting_while_a_check_runs_asks_then_stops_it_and_records_how_it_ended
     front.wind_down(&mut rx).await;
     assert!(!front.driver.busy(), "the hung check was stopped");
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(front.finish(End::Signal).expect("journal"), 3);
+    // A quit, not a signal: still an interruption, because a step was running.
+    assert_eq!(front.finish(End::Quit).expect("journal"), 3);
 
     let events = kinds(&journal);
     assert!(events.iter().any(|e| matches!(

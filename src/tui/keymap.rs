@@ -18,6 +18,9 @@ pub enum Context {
     TextInput,
     QuitConfirm,
     HostKey,
+    /// A question before an inject, a restore of a service that is up, or a decline: the
+    /// dialog names its yes key; typed characters are its answers.
+    Ask,
 }
 
 /// A key as written in bindings: a code and the modifiers that must be held.
@@ -213,7 +216,7 @@ impl Default for Keymap {
                 &[Key::plain(K::End)],
                 Action::End,
                 "End",
-                "end, follow again",
+                "end, follow",
             ),
             b(MAIN, &[Key::ch('F')], Action::Follow, "F", "follow on/off"),
             b(
@@ -268,18 +271,19 @@ impl Default for Keymap {
                 "f",
                 "mark failed",
             ),
+            // Not main-screen keys: the prompt can pop up while the operator types.
             b(
                 &[C::HostKey],
-                &[Key::ch('a'), Key::ch('y')],
+                &[Key::ch('Y')],
                 Action::AcceptHostKey,
-                "a/y",
-                "accept key",
+                "Y",
+                "accept (or type yes)",
             ),
             b(
                 &[C::HostKey],
-                &[Key::ch('r'), Key::ch('n')],
+                &[Key::ch('N')],
                 Action::RefuseHostKey,
-                "r/n",
+                "N",
                 "refuse key",
             ),
             b(
@@ -304,11 +308,12 @@ impl Default for Keymap {
                     C::TextInput,
                     C::QuitConfirm,
                     C::HostKey,
+                    C::Ask,
                 ],
                 &[Key::plain(K::Esc)],
                 Action::Cancel,
                 "Esc",
-                "close",
+                "close / not now",
             ),
             // In the dialogs that ask a question, q answers later like Esc.
             b(
@@ -316,7 +321,7 @@ impl Default for Keymap {
                 &[Key::ch('q')],
                 Action::Cancel,
                 "q",
-                "close / later",
+                "close / not now",
             ),
             b(
                 ANY,
@@ -348,7 +353,7 @@ impl Keymap {
             .map(|b| b.action);
         match (found, context, key.code) {
             (Some(a), _, _) => Some(a),
-            (None, Context::TextInput, KeyCode::Char(c))
+            (None, Context::TextInput | Context::HostKey | Context::Ask, KeyCode::Char(c))
                 if !key.modifiers.contains(KeyModifiers::CONTROL) =>
             {
                 Some(Action::Type(c))

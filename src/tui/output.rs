@@ -172,8 +172,9 @@ impl OutputStore {
         }
     }
 
-    /// Over budget: empty the least recently written buffers (never the one being written,
-    /// which its own line cap bounds) until three quarters of the budget are free again.
+    /// Over budget: empty the least recently written buffers until the total is three
+    /// quarters of the budget again; if the one being written is still over that alone, its
+    /// oldest lines go too. The budget holds for all steps and hosts together.
     fn evict(&mut self, keep: &Key) {
         let target = self.total_bytes / 4 * 3;
         let mut order: Vec<(u64, Key)> = self
@@ -191,6 +192,16 @@ impl OutputStore {
                 self.bytes -= b.clear();
             }
         }
+        if let Some(b) = self.buffers.get_mut(keep) {
+            while self.bytes > target && b.lines.len() > 1 {
+                if let Some(old) = b.lines.pop_front() {
+                    let freed = old.len() + LINE_OVERHEAD;
+                    b.bytes -= freed;
+                    b.dropped += 1;
+                    self.bytes -= freed;
+                }
+            }
+        }
     }
 }
 
@@ -204,13 +215,13 @@ fn clip_to(s: &str, chars: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::PhaseKey;
+    use crate::engine::state::Phase;
     use crate::runbook::model::ServiceId;
 
     fn step(i: usize) -> StepRef {
         StepRef {
             service: ServiceId::new("svc"),
-            phase: PhaseKey::Restore,
+            phase: Phase::Restore,
             index: i,
         }
     }
@@ -258,6 +269,33 @@ mod tests {
         assert!(s.get(&step(0), &h).expect("buffer").is_empty());
         assert_eq!(s.get(&step(0), &h).expect("buffer").dropped(), 50);
         assert_eq!(s.get(&step(2), &h).expect("buffer").len(), 50);
+    }
+
+    #[test]
+    fn the_byte_budget_is_global_even_when_every_buffer_is_written_at_once() {
+        // 32 hosts writing in turn, each far past the budget, lines under the line cap.
+        let budget = 64 * 1024;
+        let mut s = OutputStore::new(100_000, budget);
+        let line = format!("{}\n", "x".repeat(1_000));
+        for round in 0..200 {
+            for host in 0..32 {
+                s.push(&step(0), &HostId::new(format!("h{host}")), &line);
+            }
+            assert!(
+                s.bytes() <= budget,
+                "round {round}: {} bytes held",
+                s.bytes()
+            );
+        }
+        // One buffer alone over the budget gives up its oldest lines, keeping its newest.
+        let mut one = OutputStore::new(100_000, budget);
+        for i in 0..1_000 {
+            one.push(&step(1), &HostId::new("h"), &format!("{i:0>1000}\n"));
+        }
+        assert!(one.bytes() <= budget, "{} bytes held", one.bytes());
+        let b = one.get(&step(1), &HostId::new("h")).expect("buffer");
+        assert!(b.dropped() > 0);
+        assert!(b.lines(b.len() - 1, 1).all(|l| l.ends_with("999")));
     }
 
     #[test]

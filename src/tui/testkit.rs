@@ -10,7 +10,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::engine::state::{
-    HostStatus, Mode, PhaseKey, ServiceState, ServiceView, StepOutcome, StepRef, Waiting,
+    HostStatus, Mode, Phase, ServiceState, ServiceView, StepOutcome, StepRef, Waiting,
 };
 use crate::runbook::model::{
     Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, Transport,
@@ -138,7 +138,7 @@ pub fn info(mode: Mode) -> RunInfo {
     }
 }
 
-pub fn sref(service: &str, phase: PhaseKey, index: usize) -> StepRef {
+pub fn sref(service: &str, phase: Phase, index: usize) -> StepRef {
     StepRef {
         service: ServiceId::new(service),
         phase,
@@ -174,23 +174,23 @@ pub fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
     auth.state = ServiceState::Restored;
     auth.restore_attempts = 1;
     auth.steps.insert(
-        sref("auth", PhaseKey::Check, 0),
+        sref("auth", Phase::Check, 0),
         hosts(&[("auth-1", finished(StepOutcome::Failed, 7, 1, 310))]),
     );
     auth.steps.insert(
-        sref("auth", PhaseKey::Restore, 0),
+        sref("auth", Phase::Restore, 0),
         hosts(&[("auth-1", finished(StepOutcome::Ok, 0, 1, 1840))]),
     );
     auth.steps.insert(
-        sref("auth", PhaseKey::Verify, 0),
+        sref("auth", Phase::Verify, 0),
         hosts(&[("auth-1", finished(StepOutcome::Ok, 0, 1, 120))]),
     );
-    let step = sref("talk-messaging", PhaseKey::Restore, 0);
+    let step = sref("talk-messaging", Phase::Restore, 0);
     let talk = m.get_mut("talk-messaging").expect("talk");
     talk.state = ServiceState::Partial;
     talk.reason = Some("check 'health' failed on msg-gw-2".into());
     talk.steps.insert(
-        sref("talk-messaging", PhaseKey::Check, 0),
+        sref("talk-messaging", Phase::Check, 0),
         hosts(&[
             ("msg-gw-1", finished(StepOutcome::Ok, 0, 1, 95)),
             ("msg-gw-2", finished(StepOutcome::Timeout, -1, 1, 5000)),
@@ -214,7 +214,7 @@ pub fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
     let media = m.get_mut("media").expect("media");
     media.state = ServiceState::Checking;
     media.steps.insert(
-        sref("media", PhaseKey::Check, 0),
+        sref("media", Phase::Check, 0),
         hosts(&[("media-1", HostStatus::Running { attempt: 1 })]),
     );
     let mail = m.get_mut("mail").expect("mail");

@@ -68,7 +68,7 @@ impl Timeline {
         };
         self.lines.push_back(TimelineLine {
             time: ts.format("%H:%M:%S").to_string(),
-            who: d.who,
+            who: d.who.to_string(),
             what: d.what,
             tone: d.tone,
         });

@@ -1,6 +1,7 @@
 //! Drawing: `draw(&App, ...)` lays out the panes and overlays and paints one frame. Views only
 //! read state — no IO, no locks, no waiting — and build lines only for visible rows.
 
+pub mod ask;
 pub mod confirm;
 pub mod footer;
 pub mod header;
@@ -63,6 +64,7 @@ pub fn draw(app: &App, theme: &Theme, keymap: &Keymap, frame: &mut Frame) -> Hit
         }
         Some(Overlay::QuitConfirm) => quit::draw(app, theme, area, buf),
         Some(Overlay::HostKey) => host_key::draw(app, theme, area, buf),
+        Some(Overlay::Ask(ask)) => ask::draw(ask, theme, area, buf),
         // The filter is typed in the footer, over the live list.
         Some(Overlay::Input(_)) | None => {}
     }
@@ -177,20 +179,8 @@ pub fn fmt_clock(d: Duration) -> String {
 
 /// `restore 1 'start gateway'`.
 pub(crate) fn step_label(app: &App, step: &crate::engine::state::StepRef) -> String {
-    use crate::engine::state::PhaseKey;
-    let name = app
-        .runbook
-        .services
-        .iter()
-        .find(|s| s.id == step.service)
-        .and_then(|svc| match step.phase {
-            PhaseKey::Check | PhaseKey::Verify => svc.checks.get(step.index),
-            PhaseKey::Restore => svc.restores.get(step.index),
-            PhaseKey::Inject => svc.injects.get(step.index),
-        })
-        .map_or("?", |s| s.name.as_str());
-    let phase = crate::engine::state::Phase::from(step.phase);
-    format!("{phase} {} '{name}'", step.index + 1)
+    let name = step.step(&app.runbook).map_or("?", |s| s.name.as_str());
+    format!("{} {} '{name}'", step.phase, step.index + 1)
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
-//! Snapshots of every pane and overlay at 80×24 and 120×40, drawn with the NO_COLOR theme on
+//! Snapshots of every pane and overlay at 60×15, 80×24 and 120×40, drawn with the NO_COLOR theme on
 //! a `TestBackend` from fabricated runbooks and engine views.
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::state::{Mode, PhaseKey, ServiceState, Waiting};
+use crate::engine::state::{Mode, Phase, ServiceState, Waiting};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, ServiceId};
 use crate::tui::action::{Action, Focus};
 use crate::tui::app::{App, HostKeyPrompt};
 use crate::tui::testkit::{self, sref};
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+const SIZES: [(u16, u16); 3] = [(60, 15), (80, 24), (120, 40)];
 
 fn snap(name: &str, make: impl Fn() -> App) {
     for (w, h) in SIZES {
@@ -53,7 +53,7 @@ fn steps_pane_shows_each_host_result_of_a_partial_service() {
 fn output_pane_shows_the_tail_of_the_selected_host_output() {
     snap("output_follow", || {
         let mut app = main_view();
-        let step = sref("auth", PhaseKey::Restore, 0);
+        let step = sref("auth", Phase::Restore, 0);
         for i in 1..=200 {
             app.on_output(
                 &step,
@@ -73,7 +73,7 @@ fn output_pane_shows_the_tail_of_the_selected_host_output() {
 fn output_pane_scrolled_back_shows_its_position() {
     snap("output_scrolled", || {
         let mut app = main_view();
-        let step = sref("auth", PhaseKey::Check, 0);
+        let step = sref("auth", Phase::Check, 0);
         for i in 1..=200 {
             app.on_output(&step, &HostId::new("auth-1"), &format!("probe {i}: 503\n"));
         }
@@ -172,7 +172,7 @@ fn manual_dialog_shows_the_instruction() {
         let talk = views.get_mut("talk-messaging").expect("talk");
         talk.state = ServiceState::Restoring;
         talk.waiting = Some(Waiting::Manual {
-            step: sref("talk-messaging", PhaseKey::Restore, 1),
+            step: sref("talk-messaging", Phase::Restore, 1),
             instruction: "Ask netops to move the VIP to gasan; mark done when they confirm.".into(),
         });
         app.sync_services(&views);
@@ -293,7 +293,7 @@ fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
     let talk = views.get_mut("talk-messaging").expect("talk");
     talk.waiting = None;
     talk.steps.insert(
-        sref("talk-messaging", PhaseKey::Restore, 1),
+        sref("talk-messaging", Phase::Restore, 1),
         [(
             HostId::new("msg-gw-1"),
             crate::engine::state::HostStatus::Finished {
@@ -373,4 +373,35 @@ fn the_header_keeps_the_journal_file_name_or_leaves_the_path_out() {
     let header = narrow.lines().next().expect("header");
     assert!(!header.contains("jsonl"), "{header}");
     assert!(header.contains("by alice · auto off"), "{header}");
+}
+
+#[test]
+fn inject_asks_first_with_the_commands_per_host() {
+    snap("ask_inject", || {
+        let mut app = testkit::app(Mode::Drill);
+        app.on_action(Action::Cancel);
+        app.select_service(&ServiceId::new("talk-messaging"));
+        app.on_action(Action::Inject);
+        app
+    });
+}
+
+#[test]
+fn declining_a_confirm_step_asks_once_more_and_says_what_it_does() {
+    snap("ask_decline", || {
+        let mut app = testkit::app(Mode::Incident);
+        app.on_action(Action::Decline);
+        app
+    });
+}
+
+#[test]
+fn every_service_id_is_readable_on_small_terminals() {
+    for (w, h) in [(60, 15), (80, 24)] {
+        let mut app = main_view();
+        let text = testkit::render(&mut app, w, h);
+        for id in ["auth", "talk-messaging", "media"] {
+            assert!(text.contains(id), "'{id}' is cut at {w}x{h}:\n{text}");
+        }
+    }
 }

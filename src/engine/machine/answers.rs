@@ -7,7 +7,7 @@ use crate::engine::effect::Effect;
 use crate::engine::machine::steps::{step_word, steps_of};
 use crate::engine::machine::{Ask, Blocker, Engine};
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, PhaseKey, ServiceState, StepOutcome, StepRef, Waiting,
+    Decision, HostStatus, ManualOutcome, Phase, ServiceState, StepOutcome, StepRef, Waiting,
 };
 use crate::runbook::model::HostId;
 
@@ -91,7 +91,7 @@ impl Engine {
         for host in &hosts {
             self.set_host(step, host, status.clone());
         }
-        if outcome == ManualOutcome::Done && step.phase == PhaseKey::Restore {
+        if outcome == ManualOutcome::Done && step.phase == Phase::Restore {
             for host in hosts {
                 self.tracks[si].done.insert((step.index, host));
             }
@@ -135,10 +135,7 @@ impl Engine {
         let Some(job) = &mut self.tracks[si].job else {
             return;
         };
-        if job.asking.is_some()
-            || !matches!(job.phase, PhaseKey::Check | PhaseKey::Verify)
-            || stopped
-        {
+        if job.asking.is_some() || !matches!(job.phase, Phase::Check | Phase::Verify) || stopped {
             return;
         }
         let Some(index) = job.manual_queue.pop_front() else {

@@ -3,7 +3,7 @@
 
 use crate::engine::effect::Effect;
 use crate::engine::machine::{Blocker, Engine};
-use crate::engine::state::{PhaseKey, ServiceState};
+use crate::engine::state::{Phase, ServiceState};
 use crate::runbook::model::Runbook;
 
 /// Selected services plus every service they depend on, directly or not (unless `check_only`,
@@ -64,7 +64,7 @@ impl Engine {
                 && self.services[si].state == ServiceState::Unknown
                 && self.tracks[si].job.is_none()
             {
-                self.start_probe(si, PhaseKey::Check, out);
+                self.start_probe(si, Phase::Check, out);
                 changed = true;
             }
         }

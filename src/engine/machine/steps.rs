@@ -8,16 +8,12 @@ use std::time::Duration;
 use crate::engine::effect::Effect;
 use crate::engine::event::{AttemptId, Launch, TimerId, passes};
 use crate::engine::machine::{Ask, Engine, Flight, Job};
-use crate::engine::state::{HostStatus, PhaseKey, ServiceState, StepOutcome, StepRef, Waiting};
+use crate::engine::state::{HostStatus, Phase, ServiceState, StepOutcome, StepRef, Waiting};
 use crate::runbook::model::{HostId, Service, Step, StepAction};
 
 /// The steps a phase runs: verification re-runs the checks.
-pub(super) fn steps_of(service: &Service, phase: PhaseKey) -> &[Step] {
-    match phase {
-        PhaseKey::Check | PhaseKey::Verify => &service.checks,
-        PhaseKey::Restore => &service.restores,
-        PhaseKey::Inject => &service.injects,
-    }
+pub(super) fn steps_of(service: &Service, phase: Phase) -> &[Step] {
+    phase.steps(service)
 }
 
 /// What `Input::StepFinished` reported.
@@ -29,16 +25,16 @@ pub(super) struct AttemptResult {
     pub output_matched: Option<bool>,
 }
 
-pub(super) fn step_word(phase: PhaseKey) -> &'static str {
+pub(super) fn step_word(phase: Phase) -> &'static str {
     match phase {
-        PhaseKey::Check | PhaseKey::Verify => "check",
-        PhaseKey::Restore => "restore step",
-        PhaseKey::Inject => "inject step",
+        Phase::Check | Phase::Verify => "check",
+        Phase::Restore => "restore step",
+        Phase::Inject => "inject step",
     }
 }
 
 /// Why one attempt did not pass, for the service's reason.
-fn failure_reason(step: &Step, phase: PhaseKey, host: &HostId, result: &AttemptResult) -> String {
+fn failure_reason(step: &Step, phase: Phase, host: &HostId, result: &AttemptResult) -> String {
     let what = match (result.outcome, result.exit_code) {
         (StepOutcome::Timeout, _) => "timed out".to_string(),
         (StepOutcome::Error, _) => "could not run".to_string(),
@@ -75,12 +71,12 @@ fn summary(failures: &[String]) -> Option<String> {
 
 impl Engine {
     /// Run every check of the service on every host at once (`Check` or `Verify`).
-    pub(super) fn start_probe(&mut self, si: usize, phase: PhaseKey, out: &mut Vec<Effect>) {
+    pub(super) fn start_probe(&mut self, si: usize, phase: Phase, out: &mut Vec<Effect>) {
         let runbook = std::sync::Arc::clone(&self.runbook);
         let service = &runbook.services[si];
         self.drop_job(si);
         self.active = true;
-        let to = if phase == PhaseKey::Verify {
+        let to = if phase == Phase::Verify {
             ServiceState::Verifying
         } else {
             ServiceState::Checking
@@ -128,8 +124,8 @@ impl Engine {
         // What a previous restore left on the view goes, except what will not run again.
         let runbook = std::sync::Arc::clone(&self.runbook);
         for (index, step) in runbook.services[si].restores.iter().enumerate() {
-            let step_ref = self.step_ref(si, PhaseKey::Restore, index);
-            for host in self.hosts_to_run(si, PhaseKey::Restore, index, step) {
+            let step_ref = self.step_ref(si, Phase::Restore, index);
+            for host in self.hosts_to_run(si, Phase::Restore, index, step) {
                 self.set_host(&step_ref, &host, HostStatus::Pending);
             }
         }
@@ -137,21 +133,21 @@ impl Engine {
             .by_hand
             .then(|| "started by hand".to_string());
         self.set_state(si, ServiceState::Restoring, reason, out);
-        self.start_sequence(si, PhaseKey::Restore, 0, single, out);
+        self.start_sequence(si, Phase::Restore, 0, single, out);
     }
 
     /// Run restore or inject steps in order from `index`.
     pub(super) fn start_sequence(
         &mut self,
         si: usize,
-        phase: PhaseKey,
+        phase: Phase,
         index: usize,
         single: bool,
         out: &mut Vec<Effect>,
     ) {
         self.drop_job(si);
         self.active = true;
-        if phase == PhaseKey::Inject {
+        if phase == Phase::Inject {
             let service = &self.runbook.services[si];
             for (index, step) in service.injects.iter().enumerate() {
                 let step_ref = self.step_ref(si, phase, index);
@@ -168,7 +164,7 @@ impl Engine {
         self.begin_step(si, out);
     }
 
-    fn new_job(&mut self, phase: PhaseKey, index: usize, single: bool) -> Job {
+    fn new_job(&mut self, phase: Phase, index: usize, single: bool) -> Job {
         Job {
             id: self.fresh_id(),
             phase,
@@ -182,7 +178,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn step_ref(&self, si: usize, phase: PhaseKey, index: usize) -> StepRef {
+    pub(super) fn step_ref(&self, si: usize, phase: Phase, index: usize) -> StepRef {
         StepRef {
             service: self.runbook.services[si].id.clone(),
             phase,
@@ -191,11 +187,11 @@ impl Engine {
     }
 
     /// Hosts a sequence step still has to run on (restore steps skip recorded successes).
-    fn hosts_to_run(&self, si: usize, phase: PhaseKey, index: usize, step: &Step) -> Vec<HostId> {
+    fn hosts_to_run(&self, si: usize, phase: Phase, index: usize, step: &Step) -> Vec<HostId> {
         step.hosts
             .iter()
             .filter(|h| {
-                phase != PhaseKey::Restore || !self.tracks[si].done.contains(&(index, (*h).clone()))
+                phase != Phase::Restore || !self.tracks[si].done.contains(&(index, (*h).clone()))
             })
             .cloned()
             .collect()
@@ -226,7 +222,7 @@ impl Engine {
             self.services[si].current = Some(step_ref.clone());
             match &step.action {
                 StepAction::Manual(_) => {
-                    if phase == PhaseKey::Restore && !step.hosts.is_empty() && hosts.is_empty() {
+                    if phase == Phase::Restore && !step.hosts.is_empty() && hosts.is_empty() {
                         index += 1;
                         continue;
                     }
@@ -412,7 +408,7 @@ impl Engine {
         // A check reports what it finds at once, so the sweep shows the whole picture within
         // seconds; verification uses the step's retries, giving a restored service time to
         // come up.
-        let may_retry = flight.step.phase != PhaseKey::Check;
+        let may_retry = flight.step.phase != Phase::Check;
         if !ok && may_retry && flight.attempt <= step.retries {
             let timer = TimerId(self.fresh_id());
             self.set_host(
@@ -446,7 +442,7 @@ impl Engine {
                     .push(failure_reason(step, phase, &flight.host, result));
             }
         }
-        if ok && phase == PhaseKey::Restore {
+        if ok && phase == Phase::Restore {
             self.tracks[si]
                 .done
                 .insert((flight.step.index, flight.host));
@@ -486,8 +482,8 @@ impl Engine {
             return;
         }
         match job.phase {
-            PhaseKey::Check | PhaseKey::Verify => self.probe_done(si, out),
-            PhaseKey::Restore | PhaseKey::Inject => self.step_done(si, out),
+            Phase::Check | Phase::Verify => self.probe_done(si, out),
+            Phase::Restore | Phase::Inject => self.step_done(si, out),
         }
     }
 
@@ -502,7 +498,7 @@ impl Engine {
         let track = &mut self.tracks[si];
         let resumed = std::mem::take(&mut track.resumed_in_flight);
         let restore_after = track.restore_after_check.take();
-        if job.phase == PhaseKey::Verify {
+        if job.phase == Phase::Verify {
             track.done.clear();
             if pass {
                 self.set_state(si, ServiceState::Restored, None, out);
@@ -549,11 +545,11 @@ impl Engine {
             let phase = job.phase;
             self.tracks[si].job = None;
             self.services[si].current = None;
-            if phase == PhaseKey::Restore {
+            if phase == Phase::Restore {
                 self.set_state(si, ServiceState::Failed, reason, out);
             } else {
                 // A drill's inject went wrong: what the service is now is for the checks to say.
-                self.start_probe(si, PhaseKey::Check, out);
+                self.start_probe(si, Phase::Check, out);
                 if let Some(r) = reason {
                     self.services[si].reason.get_or_insert(r);
                 }
@@ -567,7 +563,7 @@ impl Engine {
             if let Some(next) = next {
                 self.tracks[si].job = None;
                 self.tracks[si].paused_at = Some(next);
-                self.services[si].current = Some(self.step_ref(si, PhaseKey::Restore, next));
+                self.services[si].current = Some(self.step_ref(si, Phase::Restore, next));
                 return;
             }
         }
@@ -577,24 +573,24 @@ impl Engine {
     /// The next restore step of a paused (stepping) sequence with something left to do.
     fn next_restore_step(&self, si: usize) -> Option<usize> {
         let job = self.tracks[si].job.as_ref()?;
-        if job.phase != PhaseKey::Restore {
+        if job.phase != Phase::Restore {
             return None;
         }
         let service = &self.runbook.services[si];
         (job.index..service.restores.len()).find(|&i| {
             let step = &service.restores[i];
-            !self.hosts_to_run(si, PhaseKey::Restore, i, step).is_empty()
+            !self.hosts_to_run(si, Phase::Restore, i, step).is_empty()
                 || (step.hosts.is_empty() && matches!(step.action, StepAction::Manual(_)))
         })
     }
 
-    fn sequence_done(&mut self, si: usize, phase: PhaseKey, out: &mut Vec<Effect>) {
+    fn sequence_done(&mut self, si: usize, phase: Phase, out: &mut Vec<Effect>) {
         self.tracks[si].job = None;
         self.services[si].current = None;
-        let next = if phase == PhaseKey::Restore {
-            PhaseKey::Verify
+        let next = if phase == Phase::Restore {
+            Phase::Verify
         } else {
-            PhaseKey::Check
+            Phase::Check
         };
         if self.is_stopped() {
             return;

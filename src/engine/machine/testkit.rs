@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use crate::engine::effect::Effect;
 use crate::engine::event::{Input, Launch};
 use crate::engine::machine::{Engine, EngineOptions};
-use crate::engine::state::{PhaseKey, ServiceState, StepOutcome, StepRef};
+use crate::engine::state::{Phase, ServiceState, StepOutcome, StepRef};
 use crate::runbook::model::{
     Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, Transport,
 };
@@ -211,11 +211,11 @@ pub fn fail(launch: &Launch) -> Input {
     exited(launch, StepOutcome::Failed, 1)
 }
 
-pub fn is(launch: &Launch, service: &str, phase: PhaseKey) -> bool {
+pub fn is(launch: &Launch, service: &str, phase: Phase) -> bool {
     launch.step.service.0 == service && launch.step.phase == phase
 }
 
-pub fn step_ref(service: &str, phase: PhaseKey, index: usize) -> StepRef {
+pub fn step_ref(service: &str, phase: Phase, index: usize) -> StepRef {
     StepRef {
         service: sid(service),
         phase,

@@ -8,11 +8,11 @@ use crate::engine::effect::Effect;
 use crate::engine::event::{Input, ResumeFacts};
 use crate::engine::machine::{Engine, EngineOptions};
 use crate::engine::state::{
-    Decision, HostStatus, ManualOutcome, PhaseKey, ServiceState, StepOutcome, Waiting,
+    Decision, HostStatus, ManualOutcome, Phase, ServiceState, StepOutcome, Waiting,
 };
 use crate::runbook::model::HostId;
 
-use PhaseKey::{Check, Inject, Restore, Verify};
+use Phase::{Check, Inject, Restore, Verify};
 use ServiceState::{
     Blocked, Checking, Down, Failed, Healthy, Partial, Restored, Restoring, Skipped, Verifying,
 };

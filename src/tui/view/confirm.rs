@@ -47,9 +47,9 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
         Span::styled("y", theme.key()),
         Span::raw(" approve   "),
         Span::styled("n", theme.key()),
-        Span::raw(" decline   "),
+        Span::raw(" decline (asks again)   "),
         Span::styled("Esc", theme.key()),
-        Span::raw(" later (Enter on the service reopens)"),
+        Span::raw(" not now (Enter reopens)"),
     ]));
     dialog(theme, "Approve this step?", lines, 100, area, buf);
 }

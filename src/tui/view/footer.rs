@@ -41,8 +41,7 @@ fn short(action: Action, app: &App) -> &'static str {
         Action::Follow => "follow",
         Action::PageUp | Action::PageDown => "page",
         Action::Cancel => match app.context() {
-            Context::HostKey => "refuse",
-            Context::Approval | Context::Manual => "later",
+            Context::HostKey | Context::Approval | Context::Manual | Context::Ask => "not now",
             Context::TextInput => "cancel",
             Context::QuitConfirm => "stay",
             Context::Main => "clear filter",

@@ -25,12 +25,14 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         Line::raw(""),
         Line::raw("Accept only if it matches what you know of this host."),
         Line::from(vec![
-            Span::styled("a", theme.key()),
+            Span::styled("Y", theme.key()),
+            Span::raw(" (shift) or type "),
+            Span::styled("yes", theme.key()),
             Span::raw(" accept and remember   "),
-            Span::styled("r", theme.key()),
-            Span::raw(" or "),
+            Span::styled("N", theme.key()),
+            Span::raw(" refuse   "),
             Span::styled("Esc", theme.key()),
-            Span::raw(" refuse (the host stops)"),
+            Span::raw(" not now"),
         ]),
     ];
     if app.host_keys.len() > 1 {

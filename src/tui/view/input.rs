@@ -15,6 +15,11 @@ pub fn draw(theme: Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
             "Why skip it? The reason goes into the journal.".to_string(),
         ),
         InputPurpose::Note => ("Note".to_string(), "A note for the timeline:".to_string()),
+        InputPurpose::FailReason(step) => (
+            format!("Mark '{}' failed", step.service),
+            "Why could it not be done? This fails the service; the reason goes into the journal."
+                .to_string(),
+        ),
         InputPurpose::Filter => ("Filter".to_string(), "Services matching:".to_string()),
     };
     let mut lines = vec![

@@ -28,9 +28,9 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
             Span::styled("d", theme.key()),
             Span::raw(" done   "),
             Span::styled("f", theme.key()),
-            Span::raw(" failed   "),
+            Span::raw(" failed (asks why)   "),
             Span::styled("Esc", theme.key()),
-            Span::raw(" later (Enter on the service reopens)"),
+            Span::raw(" not now (Enter reopens)"),
         ]),
     ];
     dialog(theme, "Manual step", lines, 80, area, buf);

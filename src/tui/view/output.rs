@@ -7,7 +7,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
-use crate::engine::state::PhaseKey;
 use crate::tui::action::Focus;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
@@ -19,19 +18,8 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> Rect {
     let scroll = app.output_scroll();
     let mut title = String::from(" Output ");
     if let Some((step, host)) = &target {
-        let name = app
-            .selected_service()
-            .and_then(|svc| {
-                let list = match step.phase {
-                    PhaseKey::Check | PhaseKey::Verify => &svc.checks,
-                    PhaseKey::Restore => &svc.restores,
-                    PhaseKey::Inject => &svc.injects,
-                };
-                list.get(step.index)
-            })
-            .map_or("?", |s| s.name.as_str());
-        let phase = crate::engine::state::Phase::from(step.phase);
-        let _ = write!(title, "· {phase} '{name}' @ {host} ");
+        let name = step.step(app.runbook()).map_or("?", |s| s.name.as_str());
+        let _ = write!(title, "· {} '{name}' @ {host} ", step.phase);
     }
     let len = buffer.map_or(0, crate::tui::output::OutputBuffer::len);
     title.push_str(if scroll.follow {

@@ -71,7 +71,20 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
             }
         }
     }
+    more_below(theme, inner, top + height < rows.len(), buf);
     (inner, top)
+}
+
+/// "↓ more" on a pane's bottom border when its list goes on below what is shown.
+pub(crate) fn more_below(theme: Theme, inner: Rect, more: bool, buf: &mut Buffer) {
+    if !more || inner.width < 10 {
+        return;
+    }
+    let y = inner.y + inner.height;
+    let text = " ↓ more below ";
+    let w = u16::try_from(text.chars().count()).unwrap_or(0);
+    let x = inner.x + inner.width.saturating_sub(w + 1);
+    put(buf, x, y, text, w, theme.dim());
 }
 
 fn draw_service(
@@ -88,12 +101,30 @@ fn draw_service(
     let marker = if selected { "›" } else { " " };
     let waiting = view.is_some_and(|v| v.waiting.is_some());
     let (rto, over) = rto_text(app, service);
-    let rto = if waiting { format!("⚑ {rto}") } else { rto };
-    let left = format!("{marker}{} {:<9} ", badge.symbol, badge.word);
+    let flag = if waiting { "⚑ " } else { "" };
+    let full_rto = format!("{flag}{rto}");
+    let short_rto = format!("{flag}{}", short_rto(app, service));
+    let long_left = format!("{marker}{} {:<9} ", badge.symbol, badge.word);
+    let short_left = format!("{marker}{} ", badge.symbol);
     let width = usize::from(row.width);
+    let id_w = service.id.as_str().chars().count();
+    // The id is what the operator must read: the RTO shrinks first, then the state word (the
+    // symbol stays), and only then is the id cut.
+    let fits = |l: &str, r: &str| l.chars().count() + id_w + r.chars().count() < width;
+    let (left, rto) = [
+        (&long_left, &full_rto),
+        (&long_left, &short_rto),
+        (&short_left, &full_rto),
+        (&short_left, &short_rto),
+    ]
+    .into_iter()
+    .find(|(l, r)| fits(l, r))
+    .map_or((short_left.clone(), String::new()), |(l, r)| {
+        (l.clone(), r.clone())
+    });
     let left_w = left.chars().count();
     let rto_w = rto.chars().count();
-    let id_room = width.saturating_sub(left_w + rto_w + 1);
+    let id_room = width.saturating_sub(left_w + rto_w + usize::from(rto_w > 0));
     let id = clip(service.id.as_str(), id_room);
     let pad = width.saturating_sub(left_w + id.chars().count() + rto_w);
     let line = Line::from(vec![
@@ -127,6 +158,13 @@ pub fn rto_text(app: &App, service: &Service) -> (String, bool) {
         }
         None => (fmt_dur(t), false),
     }
+}
+
+/// The time alone (`40m`, `40m!` over the RTO), for narrow rows.
+fn short_rto(app: &App, service: &Service) -> String {
+    let t: Duration = app.up_at.get(&service.id).copied().unwrap_or(app.elapsed);
+    let over = service.rto.is_some_and(|rto| t > rto);
+    format!("{}{}", fmt_dur(t), if over { "!" } else { "" })
 }
 
 /// Cut to `width` characters, ending in `…` when cut.

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use crate::engine::state::{HostStatus, PhaseKey, StepOutcome, StepRef, Waiting};
+use crate::engine::state::{HostStatus, Phase, StepOutcome, StepRef, Waiting};
 use crate::runbook::model::{Step, StepAction};
 use crate::tui::action::Focus;
 use crate::tui::app::{App, StepRow};
@@ -102,6 +102,7 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
             buf.set_style(rect, marker_style);
         }
     }
+    super::services::more_below(theme, inner, top + height < rows.len(), buf);
     (inner, top)
 }
 
@@ -113,16 +114,23 @@ fn step_line<'a>(
     current: Option<&StepRef>,
 ) -> Line<'a> {
     let phase = match r.phase {
-        PhaseKey::Check => "check",
-        PhaseKey::Restore => "restore",
-        PhaseKey::Verify => "verify",
-        PhaseKey::Inject => "inject",
+        Phase::Check => "check",
+        Phase::Restore => "restore",
+        Phase::Verify => "verify",
+        Phase::Inject => "inject",
     };
     let marker = if current == Some(r) { "▸" } else { " " };
-    let mut spans = vec![
-        Span::raw(format!(" {marker}{phase} {} · ", r.index + 1)),
-        Span::styled(step.map_or("?", |s| s.name.as_str()), theme.title()),
-    ];
+    // What the step is and whether it waits come before its name: on a narrow pane the
+    // name is what gets cut, never "[confirm]" or the question.
+    let mut spans = vec![Span::raw(format!(" {marker}{phase} {}", r.index + 1))];
+    if let Some(step) = step {
+        if matches!(step.action, StepAction::Manual(_)) {
+            spans.push(Span::styled(" [manual]", theme.dim()));
+        }
+        if step.confirm {
+            spans.push(Span::styled(" [confirm]", theme.dim()));
+        }
+    }
     match waiting {
         Some(Waiting::Approval { step, .. }) if step == r => {
             spans.push(Span::styled(
@@ -135,19 +143,16 @@ fn step_line<'a>(
         }
         _ => {}
     }
-    if let Some(step) = step {
-        if matches!(step.action, StepAction::Manual(_)) {
-            spans.push(Span::styled(" [manual]", theme.dim()));
-        }
-        if step.confirm {
-            spans.push(Span::styled(" [confirm]", theme.dim()));
-        }
-        if step.retries > 0 {
-            spans.push(Span::styled(
-                format!(" [retries {}]", step.retries),
-                theme.dim(),
-            ));
-        }
+    spans.push(Span::raw(" · "));
+    spans.push(Span::styled(
+        step.map_or("?", |s| s.name.as_str()),
+        theme.title(),
+    ));
+    if let Some(step) = step.filter(|s| s.retries > 0) {
+        spans.push(Span::styled(
+            format!(" [retries {}]", step.retries),
+            theme.dim(),
+        ));
     }
     Line::from(spans)
 }

@@ -1,0 +1,214 @@
+//! `run`'s progress printer: every line `run` prints about the run (progress lines, JSON
+//! lines, the table of states) is printed here, so there is one place that decides what
+//! reaches the terminal. While a question waits for an answer on the terminal, it is shown
+//! again below the progress lines that pushed it up.
+
+use std::io::{IsTerminal as _, Write};
+use std::sync::Arc;
+
+use crate::cli::RunFormat;
+use crate::driver::{Entry, Notice};
+use crate::engine::ServiceState;
+use crate::export::describe::{Actor, Described, Tone, describe};
+use crate::journal::Event;
+use crate::runbook::model::Runbook;
+use crate::text::visible;
+
+pub(super) struct Printer {
+    format: RunFormat,
+    runbook: Arc<Runbook>,
+    /// Prompts are read from a terminal (reminders are printed only then).
+    terminal: bool,
+    /// The reminder of the question waiting for an answer, if any.
+    question: Option<String>,
+}
+
+impl Printer {
+    pub(super) fn new(format: RunFormat, runbook: Arc<Runbook>, terminal: bool) -> Printer {
+        Printer {
+            format,
+            runbook,
+            terminal,
+            question: None,
+        }
+    }
+
+    /// Print what the driver journaled; then, when a question waits on the terminal and
+    /// lines were printed above it, show its last line again so it stays in view.
+    pub(super) fn notices<'a>(&mut self, notices: impl IntoIterator<Item = &'a Notice>) {
+        let mut printed = false;
+        for notice in notices {
+            printed |= self.notice(notice);
+        }
+        if printed
+            && self.terminal
+            && let Some(question) = &self.question
+        {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\n{question}");
+            let _ = err.flush();
+        }
+    }
+
+    /// A question is on the terminal now (`Some`: its reminder line) or was answered.
+    pub(super) fn asking(&mut self, question: Option<String>) {
+        self.question = question;
+    }
+
+    fn notice(&self, notice: &Notice) -> bool {
+        match (self.format, notice) {
+            // Piped, the lines are the journal's own bytes (they verify); serde escapes C0.
+            // On a terminal, DEL, C1 and bidi controls are escaped too: same JSON value.
+            (RunFormat::Json, Notice::Journaled(record)) if std::io::stdout().is_terminal() => {
+                println!("{}", crate::text::json_escape_controls(&record.line));
+            }
+            (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
+            (RunFormat::Text, Notice::Journaled(record)) => {
+                println!("{}", visible(&progress_line(record)));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    pub(super) fn table(
+        &self,
+        drv: &crate::driver::Driver,
+        services: &[(crate::runbook::ServiceId, ServiceState)],
+        out: &mut dyn Write,
+    ) {
+        let width = services
+            .iter()
+            .map(|(id, _)| id.as_str().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(out, "\n{:<width$}  TIER  {:<10} REASON", "SERVICE", "STATE");
+        for (id, state) in services {
+            let service = self.runbook.services.iter().find(|s| &s.id == id);
+            let tier = service.map_or(0, |s| s.tier);
+            let reason = drv
+                .engine()
+                .service(id)
+                .and_then(|v| v.reason.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>4}  {:<10} {}",
+                id.as_str(),
+                tier,
+                state.as_str(),
+                visible(&reason)
+            );
+        }
+    }
+}
+
+/// One human line per journal event, told as the post-mortem and the TUI tell it (see
+/// `export::describe`); output lines are indented under their steps.
+fn progress_line(record: &Entry) -> String {
+    let ts = record.ts.format("%H:%M:%S");
+    if let Event::StepOutput { host, text, .. } = &record.event {
+        return format!("          {host} │ {text}");
+    }
+    let Some(Described { who, what, tone }) = describe(&record.event) else {
+        return format!("{ts}  {}", record.event.kind());
+    };
+    let mark = match tone {
+        Tone::Good => '✓',
+        Tone::Bad => '✗',
+        Tone::Warn => '!',
+        Tone::Progress => '▶',
+        Tone::Neutral => '·',
+    };
+    // bringup's own doings need no signature, but a step says which host it ran on (with
+    // many hosts, its lines are otherwise alike); an operator's doings are signed.
+    match who {
+        Actor::Bringup => format!("{ts}  {mark} {what}"),
+        Actor::BringupOn(host) => format!("{ts}  {mark} {what} (on {host})"),
+        Actor::Operator(name) => format!("{ts}  {mark} {what} by {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::{Decision, ManualOutcome, Phase, StepOutcome};
+    use crate::runbook::model::{HostId, ServiceId};
+
+    fn entry(event: Event) -> Entry {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:08:07Z")
+            .expect("a valid time")
+            .with_timezone(&chrono::Utc);
+        Entry {
+            seq: 1,
+            ts,
+            event,
+            line: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_approval_keeps_the_names_as_written_and_signs_with_the_operator() {
+        let line = progress_line(&entry(Event::Approval {
+            service: ServiceId::new("Talk"),
+            step: "Start Gateway".into(),
+            decision: Decision::Approved,
+            operator: "Kim".into(),
+        }));
+        assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
+    }
+
+    #[test]
+    fn a_manual_outcome_reads_as_a_word_not_a_debug_name() {
+        let line = progress_line(&entry(Event::Manual {
+            service: ServiceId::new("db"),
+            step: "Swap the disk".into(),
+            outcome: ManualOutcome::Failed,
+            operator: "ana".into(),
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✗ db: manual step 'Swap the disk' marked failed by ana"
+        );
+        assert!(!line.contains("Failed"), "{line}");
+    }
+
+    #[test]
+    fn bringup_on_a_host_names_the_host_not_a_signer_and_a_step_result_carries_its_mark() {
+        let line = progress_line(&entry(Event::StepFinished {
+            service: ServiceId::new("mail"),
+            phase: Phase::Restore,
+            step: "restart dovecot".into(),
+            host: HostId::new("mail-1"),
+            attempt: 1,
+            outcome: StepOutcome::Ok,
+            exit_code: Some(0),
+            duration_ms: 1_500,
+            error: None,
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ✓ mail: restore 'restart dovecot' ok (exit 0) in 1.5 s (on mail-1)"
+        );
+        let state = progress_line(&entry(Event::ServiceState {
+            service: ServiceId::new("mail"),
+            from: ServiceState::Checking,
+            to: ServiceState::Down,
+            reason: None,
+        }));
+        assert_eq!(state, "09:08:07  ✗ mail: checking → down");
+    }
+
+    #[test]
+    fn output_stays_indented_under_its_host() {
+        let line = progress_line(&entry(Event::StepOutput {
+            service: ServiceId::new("s"),
+            step: "x".into(),
+            host: HostId::new("h1"),
+            text: "hello".into(),
+            file: None,
+        }));
+        assert_eq!(line, "          h1 │ hello");
+    }
+}

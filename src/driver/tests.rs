@@ -1,0 +1,259 @@
+//! The driver's one API, driven by a fake third front end (an operator attached from
+//! elsewhere): no App, no terminal, only `input_by`, `Inbox::next` + `on_messages`,
+//! `stop_and_wait` and `end`. Real local commands, a real journal read back after.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::cli::OpenArgs;
+use crate::cmd::session::{self, Session};
+use crate::engine::{Decision, Phase};
+use crate::journal::read_journal;
+
+const REMOTE: &str = "remote-operator";
+
+/// db (confirm restore) and, with `slow`, a service whose check sleeps for 30 s.
+fn runbook(dir: &Path, slow: bool) -> PathBuf {
+    let mut text = format!(
+        r#"
+[runbook]
+name = "driver api"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "db"
+name = "Database"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f {dir}/db.up"
+  [[service.restore]]
+  name = "start db"
+  run = "touch {dir}/db.up && echo started"
+  confirm = true
+"#,
+        dir = dir.display()
+    );
+    if slow {
+        text.push_str(
+            r#"
+[[service]]
+id = "slow"
+name = "Slow"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "hangs"
+  run = "sleep 30"
+  timeout = "60s"
+"#,
+        );
+    }
+    let path = dir.join("api.toml");
+    std::fs::write(&path, text).expect("write runbook");
+    path
+}
+
+fn open(dir: &Path, slow: bool) -> (Driver, Inbox, PathBuf) {
+    let path = runbook(dir, slow);
+    let journal = dir.join("journal.jsonl");
+    let args = OpenArgs {
+        journal: Some(journal.clone()),
+        operator: Some("local-operator".into()),
+        log_file: Some(dir.join("bringup.log")),
+        ..OpenArgs::default()
+    };
+    let rb = session::load_runbook(&path, &args).expect("valid runbook");
+    let Session {
+        driver, messages, ..
+    } = Session::open(rb, &args, false, "test").expect("session");
+    (driver, messages, journal)
+}
+
+/// Receive in batches and carry them out until `done` holds on what was shown; the notices
+/// seen are returned. Panics after 20 s.
+async fn pump(
+    driver: &mut Driver,
+    inbox: &mut Inbox,
+    done: impl Fn(&Driver, &[Notice]) -> bool,
+) -> Vec<Notice> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(driver, &seen) {
+        let batch = tokio::time::timeout_at(deadline, inbox.next())
+            .await
+            .expect("the run moved on within 20 s")
+            .expect("the driver's tasks are alive");
+        seen.extend(driver.on_messages(batch).expect("journal writable"));
+    }
+    seen
+}
+
+fn events(journal: &Path) -> Vec<Event> {
+    let read = read_journal(journal).expect("journal reads");
+    assert!(read.report.is_intact(), "{:?}", read.report);
+    read.records.into_iter().map(|r| r.event).collect()
+}
+
+fn asked(notices: &[Notice]) -> Option<StepRef> {
+    notices.iter().find_map(|n| match n {
+        Notice::AskApproval { step, .. } => Some(step.clone()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_third_front_end_approves_and_notes_and_the_journal_signs_them_with_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    let mut seen = driver.input(Input::RunPlan).expect("plan starts");
+    seen.extend(pump(&mut driver, &mut inbox, |_, n| asked(n).is_some()).await);
+    let step = asked(&seen).expect("the confirm step asks");
+
+    driver
+        .input_by(REMOTE, Request::Note("netops paged".into()))
+        .expect("note journaled");
+    driver
+        .input_by(
+            REMOTE,
+            Input::Approval {
+                step,
+                decision: Decision::Approved,
+            },
+        )
+        .expect("approval journaled");
+    pump(&mut driver, &mut inbox, |d, _| {
+        d.finished().is_some() && !d.busy()
+    })
+    .await;
+    let (outcome, exit, _) = driver.end(false).expect("end journaled");
+    assert_eq!((outcome, exit), (RunOutcome::Restored, Exit::AllUp));
+
+    let events = events(&journal);
+    let approval = events
+        .iter()
+        .position(|e| {
+            matches!(e, Event::Approval { operator, decision: Decision::Approved, step, .. }
+                if operator == REMOTE && step == "start db")
+        })
+        .expect("the approval is journaled with the remote operator's name");
+    let restore = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::StepStarted {
+                    phase: Phase::Restore,
+                    ..
+                }
+            )
+        })
+        .expect("the restore ran");
+    assert!(
+        approval < restore,
+        "approval is on disk before the step starts"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Note { operator, text } if operator == REMOTE && text == "netops paged"
+    )));
+    assert!(matches!(
+        events.last(),
+        Some(Event::RunFinished { outcome, .. }) if outcome == "restored"
+    ));
+}
+
+#[tokio::test]
+async fn a_stop_through_the_api_cancels_running_steps_and_the_run_ends_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), true);
+    driver.input(Input::RunPlan).expect("plan starts");
+    assert!(driver.busy(), "the slow check runs");
+    let started = std::time::Instant::now();
+    let stopped = driver
+        .stop_and_wait(
+            &mut inbox,
+            Duration::from_secs(20),
+            std::future::pending(),
+            drop,
+        )
+        .await;
+    assert_eq!(stopped, Stopped::All);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 30 s check was cancelled, not waited for ({:?})",
+        started.elapsed()
+    );
+    let (outcome, exit, _) = driver.end(true).expect("end journaled");
+    assert_eq!((outcome, exit.code()), (RunOutcome::Interrupted, 3));
+
+    let events = events(&journal);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::StepFinished { service, outcome, .. }
+            if service.as_str() == "slow" && *outcome != crate::engine::StepOutcome::Ok
+    )));
+    assert!(matches!(
+        events.last(),
+        Some(Event::RunFinished { outcome, .. }) if outcome == "interrupted"
+    ));
+}
+
+#[tokio::test]
+async fn ending_while_a_step_still_runs_is_an_interruption_even_without_a_signal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, _journal) = open(dir.path(), true);
+    driver.input(Input::RunPlan).expect("plan starts");
+    driver.input(Input::Stop).expect("stop journaled");
+    assert!(driver.busy(), "the cancelled check has not reported yet");
+    let (outcome, exit, _) = driver.end(false).expect("end journaled");
+    assert_eq!(
+        (outcome, exit),
+        (RunOutcome::Interrupted, Exit::Interrupted)
+    );
+    driver
+        .stop_and_wait(
+            &mut inbox,
+            Duration::from_secs(20),
+            std::future::pending(),
+            drop,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_skip_through_the_api_is_journaled_as_the_operators_act_with_its_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    driver.input(Input::SetAuto(false)).expect("manual mode");
+    driver
+        .input_by(
+            REMOTE,
+            Input::Skip {
+                service: ServiceId::new("db"),
+                reason: "hardware gone".into(),
+            },
+        )
+        .expect("skip journaled");
+    assert_eq!(
+        driver.states(),
+        vec![(ServiceId::new("db"), ServiceState::Skipped)]
+    );
+    driver
+        .stop_and_wait(
+            &mut inbox,
+            Duration::from_secs(5),
+            std::future::pending(),
+            drop,
+        )
+        .await;
+    assert!(events(&journal).iter().any(|e| matches!(
+        e,
+        Event::OperatorAction { operator, action, reason: Some(r), .. }
+            if operator == REMOTE && action == "skipped" && r == "hardware gone"
+    )));
+}

@@ -1,0 +1,243 @@
+//! The App's dialogs: approval, manual step, text input (skip reason, note, filter), host
+//! key, and the questions asked before anything that changes a host or fails a service
+//! ([`Ask`]). Each takes its keys here; each is drawn by its file in `view/`.
+
+use super::{
+    Action, App, Command, Decision, Input, InputPurpose, ManualOutcome, Overlay, Request, StepRef,
+    TextInput, Waiting, waiting_ref, waiting_step,
+};
+
+impl App {
+    pub(super) fn approval_action(&mut self, step: &StepRef, action: Action) -> Vec<Command> {
+        let decision = match action {
+            Action::Approve => Decision::Approved,
+            // Declining fails the service and blocks its dependents: asked once more.
+            Action::Decline => {
+                self.ask_decline(step);
+                return Vec::new();
+            }
+            Action::Cancel => {
+                self.deferred.insert(step.clone());
+                self.overlay = None;
+                self.message =
+                    Some("approval still waiting: select the service and press Enter".into());
+                return Vec::new();
+            }
+            Action::Quit => return self.quit(),
+            _ => return Vec::new(),
+        };
+        self.answered.insert(step.clone());
+        self.overlay = None;
+        vec![Command::input(Input::Approval {
+            step: step.clone(),
+            decision,
+        })]
+    }
+
+    pub(super) fn manual_action(&mut self, step: &StepRef, action: Action) -> Vec<Command> {
+        match action {
+            Action::ManualDone => self.answer_manual(step, true),
+            Action::ManualFailed => {
+                self.open_input(InputPurpose::FailReason(step.clone()));
+                Vec::new()
+            }
+            Action::Cancel => {
+                self.deferred.insert(step.clone());
+                self.overlay = None;
+                Vec::new()
+            }
+            Action::Quit => self.quit(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn answer_manual(&mut self, step: &StepRef, done: bool) -> Vec<Command> {
+        self.answered.insert(step.clone());
+        if matches!(self.overlay, Some(Overlay::Manual(_))) {
+            self.overlay = None;
+        }
+        let outcome = if done {
+            ManualOutcome::Done
+        } else {
+            ManualOutcome::Failed
+        };
+        vec![Command::input(Input::Manual {
+            step: step.clone(),
+            outcome,
+        })]
+    }
+
+    pub(super) fn open_input(&mut self, purpose: InputPurpose) {
+        let text = if purpose == InputPurpose::Filter {
+            self.filter.clone()
+        } else {
+            String::new()
+        };
+        self.overlay = Some(Overlay::Input(TextInput {
+            purpose,
+            text,
+            error: None,
+        }));
+    }
+
+    pub(super) fn input_action(&mut self, mut input: TextInput, action: Action) -> Vec<Command> {
+        match action {
+            Action::Type(c) => {
+                input.text.push(c);
+                input.error = None;
+            }
+            Action::Backspace => {
+                input.text.pop();
+            }
+            Action::Cancel => {
+                if input.purpose == InputPurpose::Filter {
+                    self.filter.clear();
+                    self.rebuild_rows();
+                }
+                self.overlay = None;
+                return Vec::new();
+            }
+            Action::Quit => return self.quit(),
+            Action::Submit => return self.submit(input),
+            _ => {}
+        }
+        if input.purpose == InputPurpose::Filter {
+            // Live: the list narrows as the operator types.
+            self.filter.clone_from(&input.text);
+            self.rebuild_rows();
+        }
+        self.overlay = Some(Overlay::Input(input));
+        Vec::new()
+    }
+
+    pub(super) fn submit(&mut self, mut input: TextInput) -> Vec<Command> {
+        let text = input.text.trim().to_string();
+        match input.purpose.clone() {
+            InputPurpose::Filter => {
+                self.overlay = None;
+                Vec::new()
+            }
+            _ if text.is_empty() => {
+                input.error = Some(match input.purpose {
+                    InputPurpose::Skip(_) => "a reason is required to skip".into(),
+                    InputPurpose::FailReason(_) => "a reason is required to mark it failed".into(),
+                    _ => "the note is empty".into(),
+                });
+                self.overlay = Some(Overlay::Input(input));
+                Vec::new()
+            }
+            InputPurpose::Skip(service) => {
+                self.overlay = None;
+                vec![Command::input(Input::Skip {
+                    service,
+                    reason: text,
+                })]
+            }
+            InputPurpose::Note => {
+                self.overlay = None;
+                vec![Command::Request(Request::Note(self.runbook.redact(&text)))]
+            }
+            InputPurpose::FailReason(step) => {
+                let note = format!(
+                    "{}: manual step '{}' could not be done: {}",
+                    step.service,
+                    step.name(&self.runbook),
+                    self.runbook.redact(&text)
+                );
+                let mut out = vec![Command::Request(Request::Note(note))];
+                out.extend(self.answer_manual(&step, false));
+                self.overlay = None;
+                out
+            }
+        }
+    }
+
+    pub(super) fn host_key_action(&mut self, action: Action) -> Vec<Command> {
+        let accept = match action {
+            Action::AcceptHostKey => true,
+            Action::RefuseHostKey => false,
+            // Typing `yes` accepts too; anything else is not an answer.
+            Action::Type(c) => {
+                self.host_key_typed.push(c.to_ascii_lowercase());
+                if !"yes".starts_with(self.host_key_typed.as_str()) {
+                    self.host_key_typed.clear();
+                    self.message = Some(
+                        "Y (shift) or typing yes accepts the key, N refuses it, Esc: not now"
+                            .into(),
+                    );
+                    return Vec::new();
+                }
+                if self.host_key_typed != "yes" {
+                    return Vec::new();
+                }
+                true
+            }
+            Action::Cancel => {
+                self.host_key_typed.clear();
+                self.host_key_later = true;
+                self.overlay = None;
+                if let Some(p) = self.host_keys.front() {
+                    self.message = Some(format!(
+                        "host key of '{}' still waiting: nothing runs there until you answer; press Enter",
+                        p.host
+                    ));
+                }
+                return Vec::new();
+            }
+            Action::Quit => return self.quit(),
+            _ => return Vec::new(),
+        };
+        self.host_key_typed.clear();
+        self.overlay = None;
+        let Some(p) = self.host_keys.pop_front() else {
+            return Vec::new();
+        };
+        vec![Command::Request(if accept {
+            Request::AcceptHostKey {
+                host: p.host,
+                fingerprint: p.fingerprint,
+            }
+        } else {
+            self.message = Some(format!(
+                "host key of '{}' refused: nothing runs there; press c on a service to try again",
+                p.host
+            ));
+            Request::RefuseHostKey { host: p.host }
+        })]
+    }
+
+    /// Open the next question that needs an operator, unless a dialog is already up; close an
+    /// approval or manual dialog the engine no longer waits on.
+    pub(super) fn surface_prompts(&mut self) {
+        if let Some(Overlay::Approval(step) | Overlay::Manual(step)) = &self.overlay {
+            let still = self
+                .services
+                .values()
+                .filter_map(waiting_step)
+                .any(|s| s == step);
+            if still && !self.answered.contains(step) {
+                return;
+            }
+            self.overlay = None;
+        }
+        if self.overlay.is_some() {
+            return;
+        }
+        if !self.host_keys.is_empty() && !self.host_key_later {
+            self.overlay = Some(Overlay::HostKey);
+            return;
+        }
+        let next = self
+            .services
+            .values()
+            .filter_map(|v| v.waiting.as_ref())
+            .find(|w| {
+                let s = waiting_ref(w);
+                !self.deferred.contains(s) && !self.answered.contains(s)
+            });
+        self.overlay = next.map(|w| match w {
+            Waiting::Approval { step, .. } => Overlay::Approval(step.clone()),
+            Waiting::Manual { step, .. } => Overlay::Manual(step.clone()),
+        });
+    }
+}
