@@ -5,7 +5,8 @@
 //! command is sent, `approval` before the approved step runs, and whatever a call recorded
 //! (a `step_finished` included) before that call's commands are sent or its notices shown.
 //! Events are group-committed: each public call appends what it records and ends with one
-//! fsync ([`Driver::settle`]), so a wave of 200 hosts costs one flush, not 200.
+//! fsync ([`Driver::settle`]), so a wave of 200 hosts costs one flush, not 200. Output that
+//! nothing acts on rides along, or is flushed on its own at most every 200 ms.
 //!
 //! This is the one owner of run semantics that front ends share. A front end (`run`, the TUI,
 //! an operator attached to a shared run) needs only: [`Driver::input`] / [`Driver::input_by`]
@@ -36,8 +37,8 @@ use crate::runbook::model::{HostId, Runbook, ServiceId};
 
 /// How many reports may wait for the driver, from all running steps together, before their
 /// transports wait. A line is up to 64 KiB (`exec::lines::MAX_LINE`), so this bounds the
-/// output in flight for the whole run, whatever the number of hosts: 256 × 64 KiB.
-const OUTPUT_CHANNEL: usize = 256;
+/// output in flight for the whole run, whatever the number of hosts: 1,024 × 64 KiB.
+const OUTPUT_CHANNEL: usize = 1024;
 /// Lines one step on one host may have read ahead of the shared channel.
 const STEP_CHANNEL: usize = 4;
 /// Output bytes carried out under one fsync at most: a batch's notices copy its lines.
@@ -46,6 +47,9 @@ const BATCH_BYTES: usize = 1 << 20;
 const MATCH_BUFFER_BYTES: usize = 1 << 20;
 /// Most reports carried out under one journal fsync.
 const BATCH: usize = 256;
+/// Output alone (no event anything acts on) is made durable at most this often; any other
+/// event is fsynced before the call that wrote it returns.
+const OUTPUT_SYNC: Duration = Duration::from_millis(200);
 /// How long stopped steps get to report how they ended (quit, signal, journal failure).
 pub const STOP_GRACE: Duration = Duration::from_secs(15);
 
@@ -214,6 +218,9 @@ pub struct Driver {
     key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
     /// The journal failed: nothing more is journaled; reports are only counted.
     broken: bool,
+    /// An event other than output was written since the last fsync.
+    must_sync: bool,
+    last_sync: std::time::Instant,
 }
 
 impl Driver {
@@ -241,6 +248,8 @@ impl Driver {
                 finished: None,
                 key_waits: HashMap::new(),
                 broken: false,
+                must_sync: false,
+                last_sync: std::time::Instant::now(),
             },
             Inbox { rx },
         )
@@ -425,7 +434,17 @@ impl Driver {
         &mut self,
         notices: Result<Vec<Notice>, JournalError>,
     ) -> Result<Vec<Notice>, JournalError> {
-        let synced = notices.and_then(|n| self.journal.sync().map(|()| n));
+        // Output is group-committed: it rides with the next event's fsync, or with one at
+        // most every `OUTPUT_SYNC`, so a flood of output costs a few fsyncs a second.
+        let due = self.must_sync || self.last_sync.elapsed() >= OUTPUT_SYNC;
+        let synced = notices.and_then(|n| {
+            if due {
+                self.journal.sync()?;
+                self.must_sync = false;
+                self.last_sync = std::time::Instant::now();
+            }
+            Ok(n)
+        });
         let queued = std::mem::take(&mut self.queued);
         if synced.is_ok() {
             for (launch, run) in queued {
@@ -437,6 +456,7 @@ impl Driver {
 
     /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
     fn write(&mut self, event: Event) -> Result<Notice, JournalError> {
+        self.must_sync = true;
         let appended = self
             .journal
             .append_with(&event, crate::journal::Durability::Buffered)?;
