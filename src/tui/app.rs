@@ -779,7 +779,24 @@ impl App {
                     }
                     return self.answer_manual(&step, true);
                 }
-                self.message = Some("no manual step is waiting on this service".into());
+                // The steps pane may show a manual step next that nothing has asked yet (auto
+                // off): say how to reach it rather than that nothing waits.
+                let next_manual = self
+                    .selected_service()
+                    .and_then(|svc| self.services.get(&svc.id))
+                    .and_then(|v| v.current.as_ref())
+                    .filter(|r| {
+                        r.step(&self.runbook).is_some_and(|st| {
+                            matches!(st.action, crate::runbook::model::StepAction::Manual(_))
+                        })
+                    })
+                    .map(|r| r.name(&self.runbook).to_string());
+                self.message = Some(match next_manual {
+                    Some(name) => format!(
+                        "manual step '{name}' is next but not asked yet: press Enter to reach it, then d or f"
+                    ),
+                    None => "no manual step is waiting on this service".into(),
+                });
             }
             _ => {}
         }

@@ -713,3 +713,23 @@ fn the_first_tier_heading_stays_in_view_when_the_app_opens_and_lands() {
     app.sync_services(&swept_views(&rb));
     assert!(testkit::render(&mut app, 100, 16).contains("tier 1"));
 }
+
+#[test]
+fn d_on_a_manual_step_shown_next_but_not_asked_says_how_to_reach_it() {
+    let mut app = idle_app();
+    let mut views = testkit::views(app.runbook());
+    for v in views.values_mut() {
+        v.waiting = None;
+    }
+    let talk = views.get_mut("talk-messaging").expect("talk");
+    talk.state = ServiceState::Restoring;
+    talk.current = Some(sref("talk-messaging", Phase::Restore, 1));
+    app.sync_services(&views);
+    app.select_service(&ServiceId::new("talk-messaging"));
+    assert!(key(&mut app, KeyCode::Char('d')).is_empty());
+    let said = app.message.clone().unwrap_or_default();
+    assert!(
+        said.contains("'move the VIP' is next but not asked yet") && said.contains("Enter"),
+        "{said}"
+    );
+}
