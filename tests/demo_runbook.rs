@@ -283,6 +283,7 @@ impl Play {
             hosts: IndexMap::new(),
             groups: IndexMap::new(),
             services: Vec::new(),
+            drills: bringup::runbook::drill::Drills::default(),
         };
         (
             tmp,
