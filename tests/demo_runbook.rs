@@ -30,6 +30,33 @@ struct Doc {
     groups: IndexMap<String, Vec<String>>,
     #[serde(default)]
     service: Vec<ServiceRaw>,
+    #[serde(default)]
+    scenario: Vec<ScenarioRaw>,
+    #[serde(default)]
+    guard: Vec<GuardRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ScenarioRaw {
+    id: String,
+    name: String,
+    description: Option<String>,
+    inject: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct GuardRaw {
+    name: String,
+    run: String,
+    hosts: Vec<String>,
+    every: Option<String>,
+    timeout: Option<String>,
+    expect_exit: Option<i32>,
+    expect_output: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +66,8 @@ struct Meta {
     description: Option<String>,
     #[allow(dead_code)]
     secret_vars: Option<Vec<String>>,
+    #[allow(dead_code)]
+    drill_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +110,8 @@ struct ServiceRaw {
     restore: Vec<StepRaw>,
     #[serde(default)]
     inject: Vec<StepRaw>,
+    #[allow(dead_code)]
+    drill_every: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
