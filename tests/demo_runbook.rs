@@ -285,6 +285,19 @@ fn the_demo_runbook_has_the_scenario_the_demo_needs() {
     }
     assert!(features.iter().any(|f| f.contains("IMAP")));
     assert!(doc.vars.contains_key("demo_dir") && doc.vars.contains_key("bringup"));
+    let scenarios: Vec<&str> = doc.scenario.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(scenarios, ["Messaging outage", "Whole datacenter lost"]);
+    assert!(!doc.guard.is_empty());
+    for g in &doc.guard {
+        for h in &g.hosts {
+            assert_eq!(
+                doc.hosts[h].transport.as_deref(),
+                Some("local"),
+                "guard '{}' runs on the simulated datacenter",
+                g.name
+            );
+        }
+    }
 }
 
 // ── Playing the scenario: commands expanded by `Runbook::expand`, run through `sh -c`. ──
