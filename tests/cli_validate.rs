@@ -616,3 +616,24 @@ fn validate_prints_scenarios_by_tier_in_plan_order_and_guards() {
         ],
     );
 }
+
+#[test]
+fn a_drill_every_shorter_than_an_hour_names_the_minimum_in_hours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("short.toml");
+    let text = std::fs::read_to_string(fixture("valid", "drills.toml")).expect("fixture");
+    std::fs::write(
+        &path,
+        text.replace("drill_every = \"90d\"", "drill_every = \"30m\""),
+    )
+    .expect("write");
+    let out = bringup().arg("validate").arg(&path).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_has(
+        &stderr,
+        &[
+            "short.toml:4:15: error: drill_every '30m' is too short",
+            "help: the minimum is '1h'",
+        ],
+    );
+}
