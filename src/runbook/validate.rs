@@ -180,7 +180,7 @@ impl Validator<'_> {
         {
             let min_text = if min < Duration::from_secs(1) {
                 format!("{}ms", min.as_millis())
-            } else if min.as_secs() % 3600 == 0 {
+            } else if min.as_secs().is_multiple_of(3600) {
                 format!("{}h", min.as_secs() / 3600)
             } else {
                 format!("{}s", min.as_secs())
