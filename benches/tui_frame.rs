@@ -86,6 +86,7 @@ fn runbook() -> Runbook {
         hosts,
         groups: IndexMap::new(),
         services,
+        drills: bringup::runbook::drill::Drills::default(),
     }
 }
 

@@ -69,6 +69,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
         hosts: hosts.collect(),
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
+        drills: bringup::runbook::drill::Drills::default(),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
     Seal(SealArgs),
+    /// Readiness without changing anything: hosts reachable, host keys, authentication,
+    /// commands present, sudo; with --checks the checks too. Exit 0 ready, 1 not.
+    Preflight(PreflightArgs),
     /// Internal: the simulated services of `bringup demo` (its runbook's commands call this).
     #[command(name = "__demo-svc", hide = true)]
     DemoSvc(crate::demo::svc::SvcArgs),
@@ -154,6 +157,30 @@ pub struct ValidateArgs {
     /// that read secret files do; any other whitespace is kept.
     #[arg(long = "var-file", value_name = "KEY=PATH")]
     pub var_file: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// Run the services' checks too (read only) and report each service's state.
+    #[arg(long)]
+    pub checks: bool,
+    /// A table (text), or one JSON document for cron and CI.
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
+    /// Set a runbook variable (repeatable): --var site=pangyo
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Set a runbook variable from an environment variable (repeatable).
+    #[arg(long = "var-env", value_name = "KEY=ENVNAME")]
+    pub var_env: Vec<String>,
+    /// Set a runbook variable from a file's contents (repeatable).
+    #[arg(long = "var-file", value_name = "KEY=PATH")]
+    pub var_file: Vec<String>,
+    /// Restrict to this service's hosts and steps (repeatable).
+    #[arg(long = "only", value_name = "SERVICE")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]

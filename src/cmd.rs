@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod open;
+pub mod preflight;
 pub mod run;
 pub mod seal;
 pub mod session;

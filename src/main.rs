@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         (Some(Command::Export(a)), _) => cmd::export::export(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
+        (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),
         (Some(Command::Demo(a)), _) => cmd::open::demo(a),
         (Some(Command::DemoSvc(a)), _) => bringup::demo::svc::main(a),
         (Some(Command::Open(a)), _) => cmd::open::open(&a.runbook, &a.open),

@@ -3,6 +3,7 @@
 //! it runs nothing and knows nothing of hosts beyond what the runbook says.
 
 mod diag;
+pub mod drill;
 pub mod duration;
 pub mod model;
 pub mod plan;

@@ -506,3 +506,134 @@ fn opening_a_missing_runbook_without_a_terminal_names_the_file_not_the_terminal(
         ))
         .stderr(predicate::str::contains("needs a terminal").not());
 }
+
+#[test]
+fn a_scenario_naming_an_unknown_service_suggests_the_closest() {
+    assert_has(
+        &invalid("scenario-unknown-service.toml"),
+        &[
+            "scenario-unknown-service.toml:26:11: error: scenario 'outage' injects unknown service 'mesaging'",
+            "help: did you mean 'messaging'?",
+        ],
+    );
+}
+
+#[test]
+fn a_scenario_naming_an_empty_tier_suggests_the_nearest_tier() {
+    assert_has(
+        &invalid("scenario-unknown-tier.toml"),
+        &[
+            "scenario-unknown-tier.toml:26:11: error: no service is in tier '3'",
+            "help: did you mean '@tier:2'?",
+        ],
+    );
+}
+
+#[test]
+fn a_scenario_service_without_an_inject_step_is_an_error() {
+    assert_has(
+        &invalid("scenario-no-inject-step.toml"),
+        &[
+            "scenario-no-inject-step.toml:26:11: error: scenario 'outage' injects 'mail', which has no [[service.inject]] step",
+            "help: add a [[service.inject]] to 'mail'",
+        ],
+    );
+}
+
+#[test]
+fn a_duplicate_scenario_id_names_the_first_line() {
+    assert_has(
+        &invalid("scenario-duplicate-id.toml"),
+        &[
+            "scenario-duplicate-id.toml:29:6: error: duplicate scenario id 'outage'",
+            "first defined on line 24",
+        ],
+    );
+}
+
+#[test]
+fn an_empty_inject_list_is_an_error() {
+    assert_has(
+        &invalid("scenario-empty-inject.toml"),
+        &["scenario-empty-inject.toml:26:10: error: scenario 'outage' injects nothing"],
+    );
+}
+
+#[test]
+fn a_guard_without_run_or_with_an_unknown_host_is_an_error() {
+    assert_has(
+        &invalid("guard-without-run.toml"),
+        &["guard-without-run.toml:24:8: error: guard 'api serving' has no 'run'"],
+    );
+    assert_has(
+        &invalid("guard-unknown-host.toml"),
+        &[
+            "guard-unknown-host.toml:26:10: error: unknown host 'operatr'",
+            "help: did you mean 'operator'?",
+        ],
+    );
+}
+
+#[test]
+fn bad_drill_durations_are_each_located() {
+    assert_has(
+        &invalid("bad-drill-duration.toml"),
+        &[
+            "bad-drill-duration.toml:2:15: error: bad duration '3 months'",
+            "bad-drill-duration.toml:10:15: error: bad duration '30days'",
+            "bad-drill-duration.toml:19:9: error: every '500ms' is too short",
+            "help: the minimum is '1s'",
+        ],
+    );
+}
+
+#[test]
+fn a_guard_command_gets_the_same_placeholder_quoting_check_as_a_step() {
+    assert_has(
+        &invalid("guard-placeholder-in-single-quotes.toml"),
+        &[
+            "guard-placeholder-in-single-quotes.toml:28:25: error: placeholder inside single quotes: '{{url}}'",
+        ],
+    );
+}
+
+#[test]
+fn validate_prints_scenarios_by_tier_in_plan_order_and_guards() {
+    let out = bringup()
+        .arg("validate")
+        .arg(fixture("valid", "drills.toml"))
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_has(
+        &stdout,
+        &[
+            "Scenarios (bringup run --drill --scenario ID):",
+            "  dc-loss · Whole datacenter lost · 3 services\n    Everything at once.\n    tier 1: dns\n    tier 2: auth, web\n",
+            "  auth-only · auth-only · 1 service\n    tier 2: auth\n",
+            "Guards (checked before and during a drill):\n  production still serving · on operator · every 5s\n",
+            "Drill each service at least every 90d (dns: 30d).",
+        ],
+    );
+}
+
+#[test]
+fn a_drill_every_shorter_than_an_hour_names_the_minimum_in_hours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("short.toml");
+    let text = std::fs::read_to_string(fixture("valid", "drills.toml")).expect("fixture");
+    std::fs::write(
+        &path,
+        text.replace("drill_every = \"90d\"", "drill_every = \"30m\""),
+    )
+    .expect("write");
+    let out = bringup().arg("validate").arg(&path).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_has(
+        &stderr,
+        &[
+            "short.toml:4:15: error: drill_every '30m' is too short",
+            "help: the minimum is '1h'",
+        ],
+    );
+}

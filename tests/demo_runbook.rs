@@ -30,6 +30,33 @@ struct Doc {
     groups: IndexMap<String, Vec<String>>,
     #[serde(default)]
     service: Vec<ServiceRaw>,
+    #[serde(default)]
+    scenario: Vec<ScenarioRaw>,
+    #[serde(default)]
+    guard: Vec<GuardRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ScenarioRaw {
+    id: String,
+    name: String,
+    description: Option<String>,
+    inject: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct GuardRaw {
+    name: String,
+    run: String,
+    hosts: Vec<String>,
+    every: Option<String>,
+    timeout: Option<String>,
+    expect_exit: Option<i32>,
+    expect_output: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +66,8 @@ struct Meta {
     description: Option<String>,
     #[allow(dead_code)]
     secret_vars: Option<Vec<String>>,
+    #[allow(dead_code)]
+    drill_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +110,8 @@ struct ServiceRaw {
     restore: Vec<StepRaw>,
     #[serde(default)]
     inject: Vec<StepRaw>,
+    #[allow(dead_code)]
+    drill_every: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +285,19 @@ fn the_demo_runbook_has_the_scenario_the_demo_needs() {
     }
     assert!(features.iter().any(|f| f.contains("IMAP")));
     assert!(doc.vars.contains_key("demo_dir") && doc.vars.contains_key("bringup"));
+    let scenarios: Vec<&str> = doc.scenario.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(scenarios, ["Messaging outage", "Whole datacenter lost"]);
+    assert!(!doc.guard.is_empty());
+    for g in &doc.guard {
+        for h in &g.hosts {
+            assert_eq!(
+                doc.hosts[h].transport.as_deref(),
+                Some("local"),
+                "guard '{}' runs on the simulated datacenter",
+                g.name
+            );
+        }
+    }
 }
 
 // ── Playing the scenario: commands expanded by `Runbook::expand`, run through `sh -c`. ──
@@ -283,6 +327,7 @@ impl Play {
             hosts: IndexMap::new(),
             groups: IndexMap::new(),
             services: Vec::new(),
+            drills: bringup::runbook::drill::Drills::default(),
         };
         (
             tmp,

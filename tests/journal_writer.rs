@@ -430,5 +430,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         hosts: indexmap::IndexMap::new(),
         groups: indexmap::IndexMap::new(),
         services,
+        drills: bringup::runbook::drill::Drills::default(),
     }
 }

@@ -26,6 +26,7 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
             out.push_str(
                 "Checks run first on every service at once; then tiers restore in ascending order, each wave's services in parallel.\n",
             );
+            out.push_str(&drills_text(&rb));
             emit(&out)
         }
         Err(d) => report(&d, &args.runbook.display().to_string()),
@@ -143,6 +144,91 @@ fn summary(rb: &Runbook, path: &str) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The scenarios (services by tier, in plan order) and guards, after the plan; empty when the
+/// runbook has neither.
+fn drills_text(rb: &Runbook) -> String {
+    let drills = &rb.drills;
+    let mut out = String::new();
+    if !drills.scenarios.is_empty() {
+        let _ = writeln!(out, "\nScenarios (bringup run --drill --scenario ID):");
+        for sc in &drills.scenarios {
+            let _ = writeln!(
+                out,
+                "  {} · {} · {}",
+                sc.id,
+                sc.name,
+                count(sc.services.len(), "service", "services")
+            );
+            if !sc.description.is_empty() {
+                let _ = writeln!(out, "    {}", sc.description.trim());
+            }
+            let mut by_tier: std::collections::BTreeMap<u32, Vec<&str>> =
+                std::collections::BTreeMap::new();
+            for id in &sc.services {
+                if let Some(s) = rb.services.iter().find(|s| &s.id == id) {
+                    by_tier.entry(s.tier).or_default().push(id.as_str());
+                }
+            }
+            for (tier, ids) in by_tier {
+                let _ = writeln!(out, "    tier {tier}: {}", ids.join(", "));
+            }
+        }
+    }
+    if !drills.guards.is_empty() {
+        let _ = writeln!(out, "\nGuards (checked before and during a drill):");
+        for g in &drills.guards {
+            let hosts: Vec<&str> = g
+                .step
+                .hosts
+                .iter()
+                .map(crate::runbook::HostId::as_str)
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} · on {} · every {}",
+                g.step.name,
+                hosts.join(", "),
+                every_text(g.every)
+            );
+        }
+    }
+    if drills.every.is_some() || !drills.service_every.is_empty() {
+        let own: Vec<String> = drills
+            .service_every
+            .iter()
+            .map(|(id, d)| format!("{id}: {}", every_text(*d)))
+            .collect();
+        let base = drills.every.map_or_else(
+            || "Drill these services at least every".to_string(),
+            |d| format!("Drill each service at least every {}", every_text(d)),
+        );
+        let _ = writeln!(
+            out,
+            "\n{base}{}.",
+            if own.is_empty() {
+                String::new()
+            } else if drills.every.is_some() {
+                format!(" ({})", own.join(", "))
+            } else {
+                format!(": {}", own.join(", "))
+            }
+        );
+    }
+    out
+}
+
+/// "90d", "12h", "10s": the largest whole unit, as a runbook would write it.
+fn every_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s if d.subsec_millis() == 0 => format!("{s}s"),
+        _ => format!("{}ms", d.as_millis()),
+    }
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {

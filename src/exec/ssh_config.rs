@@ -233,6 +233,7 @@ mod tests {
             hosts: hosts.into_iter().map(|h| (h.id.clone(), h)).collect(),
             groups: indexmap::IndexMap::new(),
             services: Vec::new(),
+            drills: crate::runbook::drill::Drills::default(),
         }
     }
 

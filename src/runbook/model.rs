@@ -68,6 +68,8 @@ pub struct Runbook {
     pub groups: IndexMap<String, Vec<HostId>>,
     /// Services in file order.
     pub services: Vec<Service>,
+    /// Scenarios, guards and `drill_every` (SPEC "Drills").
+    pub drills: super::drill::Drills,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diag::{Diag, closest};
 
+mod drill;
+pub use drill::{RawGuard, RawScenario};
+
 pub type S<T> = Spanned<T>;
 
 #[derive(Debug, Default, Deserialize)]
@@ -19,6 +22,7 @@ pub struct RawMeta {
     pub name: Option<S<String>>,
     pub description: Option<S<String>>,
     pub secret_vars: Option<Vec<S<String>>>,
+    pub drill_every: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +84,7 @@ pub struct RawService {
     pub restore: Vec<S<RawStep>>,
     #[serde(default)]
     pub inject: Vec<S<RawStep>>,
+    pub drill_every: Option<S<String>>,
     /// Checks that could not be read (already reported); they still count as written, so a
     /// service whose only check is ill-typed is not also told it has no check.
     #[serde(skip)]
@@ -120,10 +125,14 @@ pub struct RawRunbook {
     pub groups: IndexMap<String, (Range<usize>, Vec<S<String>>)>,
     pub services: Vec<RawService>,
     pub broken_services: Vec<BrokenService>,
+    pub scenarios: Vec<S<RawScenario>>,
+    pub guards: Vec<S<RawGuard>>,
 }
 
-const ROOT_KEYS: &[&str] = &["runbook", "defaults", "vars", "hosts", "groups", "service"];
-const META_KEYS: &[&str] = &["name", "description", "secret_vars"];
+const ROOT_KEYS: &[&str] = &[
+    "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard",
+];
+const META_KEYS: &[&str] = &["name", "description", "secret_vars", "drill_every"];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "retries",
@@ -151,6 +160,7 @@ const SERVICE_KEYS: &[&str] = &[
     "check",
     "restore",
     "inject",
+    "drill_every",
 ];
 const STEP_KEYS: &[&str] = &[
     "name",
@@ -231,6 +241,12 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     }
     if let Some(v) = root.remove("service") {
         read_services(v, &mut raw, diags);
+    }
+    if let Some(v) = root.remove("scenario") {
+        drill::read_scenarios(v, &mut raw, diags);
+    }
+    if let Some(v) = root.remove("guard") {
+        drill::read_guards(v, &mut raw, diags);
     }
     Some(raw)
 }
@@ -428,6 +444,7 @@ mod tests {
 name = "n"
 description = "d"
 secret_vars = ["t"]
+drill_every = "90d"
 [defaults]
 timeout = "1s"
 retries = 1
@@ -454,6 +471,7 @@ tier = 1
 rto = "5m"
 hosts = ["a"]
 depends_on = []
+drill_every = "30d"
 [[service.check]]
 name = "c"
 feature = "f"
@@ -471,6 +489,19 @@ manual = "do it"
 [[service.inject]]
 name = "i"
 run = "false"
+[[scenario]]
+id = "x"
+name = "X"
+description = "d"
+inject = ["s"]
+[[guard]]
+name = "g"
+run = "true"
+hosts = ["a"]
+every = "10s"
+timeout = "1s"
+expect_exit = 0
+expect_output = "ok"
 "#;
         let (raw, diags) = parse_ok(src);
         assert_eq!(diags, Vec::new());
@@ -480,6 +511,7 @@ run = "false"
         assert_eq!(raw.services[0].restore.len(), 1);
         assert_eq!(raw.services[0].inject.len(), 1);
         assert_eq!(raw.vars["n"].1.get_ref().text(), "3");
+        assert_eq!((raw.scenarios.len(), raw.guards.len()), (1, 1));
     }
 
     #[test]

@@ -403,3 +403,92 @@ fn a_placeholder_inside_single_quotes_is_an_error_but_not_in_a_manual_step() {
     );
     assert!(load_text(&with_service(&svc), &[]).is_ok());
 }
+
+mod drills {
+    use super::super::{load_str, model::ServiceId};
+    use std::path::Path;
+    use std::time::Duration;
+
+    const SRC: &str = r#"
+[vars]
+site = "gasan"
+[hosts.a]
+transport = "local"
+[[service]]
+id = "web"
+tier = 2
+hosts = ["a"]
+depends_on = ["db"]
+drill_every = "30d"
+  [[service.check]]
+  name = "c"
+  run = "true"
+  [[service.inject]]
+  name = "i"
+  run = "true"
+[[service]]
+id = "db"
+tier = 1
+hosts = ["a"]
+  [[service.check]]
+  name = "c"
+  run = "true"
+  [[service.inject]]
+  name = "i"
+  run = "true"
+[[scenario]]
+id = "all"
+inject = ["web", "@tier:1", "web"]
+[[guard]]
+name = "g"
+run = "echo {{site}} {{host}}"
+hosts = ["a"]
+"#;
+
+    #[test]
+    fn scenario_services_are_expanded_deduplicated_and_in_plan_order() {
+        let rb = load_str(SRC, Path::new("d.toml"), "", &[]).expect("valid");
+        let sc = rb.drills.scenario("all").expect("scenario");
+        assert_eq!(sc.name, "all", "the name defaults to the id");
+        assert_eq!(sc.services, [ServiceId::new("db"), ServiceId::new("web")]);
+    }
+
+    #[test]
+    fn guards_default_to_every_10s_and_expand_like_checks() {
+        let rb = load_str(SRC, Path::new("d.toml"), "", &[]).expect("valid");
+        let g = &rb.drills.guards[0];
+        assert_eq!(g.every, Duration::from_secs(10));
+        let e = rb.expand_guard(g, &super::super::HostId::new("a"));
+        assert_eq!(e.shown, "echo gasan a");
+        assert!(
+            e.text.contains("__bu_site=gasan"),
+            "values bound as data: {}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn drill_every_falls_back_from_the_service_to_the_runbook() {
+        let src = SRC.replacen("[vars]", "[runbook]\ndrill_every = \"90d\"\n[vars]", 1);
+        let rb = load_str(&src, Path::new("d.toml"), "", &[]).expect("valid");
+        let day = 86_400;
+        assert_eq!(
+            rb.drills.every_for(&ServiceId::new("web")),
+            Some(Duration::from_secs(30 * day))
+        );
+        assert_eq!(
+            rb.drills.every_for(&ServiceId::new("db")),
+            Some(Duration::from_secs(90 * day))
+        );
+    }
+
+    #[test]
+    fn a_guard_may_not_use_the_service_placeholder() {
+        let src = SRC.replace("echo {{site}} {{host}}", "echo {{service}}");
+        let err = load_str(&src, Path::new("d.toml"), "", &[]).expect_err("invalid");
+        assert!(
+            err.to_string().contains("unknown variable 'service'"),
+            "{err}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! - Step names are unique within a service's checks, restores and injects: the journal names
 //!   steps by them.
 
+mod drill;
 mod graph;
 mod hosts;
 
@@ -80,7 +81,7 @@ impl Validator<'_> {
         self.diags.push(diag);
     }
 
-    fn runbook(&mut self, raw: RawRunbook, cx: &Context<'_>) -> Runbook {
+    fn runbook(&mut self, mut raw: RawRunbook, cx: &Context<'_>) -> Runbook {
         let name = raw.meta.name.as_ref().map_or_else(
             || {
                 cx.path
@@ -115,8 +116,26 @@ impl Validator<'_> {
                 ),
             );
         }
+        let drill_input = drill::DrillInput {
+            every: raw.meta.drill_every.clone(),
+            service_every: raw
+                .services
+                .iter()
+                .filter_map(|s| {
+                    let e = s.drill_every.clone()?;
+                    Some((ServiceId::new(s.id.get_ref().clone()), e))
+                })
+                .collect(),
+            scenarios: std::mem::take(&mut raw.scenarios),
+            broken: raw
+                .broken_services
+                .iter()
+                .filter_map(|b| b.id.clone())
+                .collect(),
+        };
+        let guards = self.guards(std::mem::take(&mut raw.guards), &scope);
         let services = self.services(raw.services, &raw.broken_services, &scope);
-        Runbook {
+        let mut runbook = Runbook {
             name,
             description,
             path: cx.path.clone(),
@@ -127,7 +146,11 @@ impl Validator<'_> {
             hosts,
             groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             services,
-        }
+            drills: super::drill::Drills::default(),
+        };
+        let plan = super::plan::Plan::build(&runbook);
+        runbook.drills = self.drills(drill_input, guards, &runbook.services, &plan);
+        runbook
     }
 
     fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {
@@ -157,6 +180,8 @@ impl Validator<'_> {
         {
             let min_text = if min < Duration::from_secs(1) {
                 format!("{}ms", min.as_millis())
+            } else if min.as_secs().is_multiple_of(3600) {
+                format!("{}h", min.as_secs() / 3600)
             } else {
                 format!("{}s", min.as_secs())
             };

@@ -127,6 +127,7 @@ pub fn runbook() -> Runbook {
             .collect(),
         groups: IndexMap::new(),
         services: vec![auth, talk, media, mail],
+        drills: crate::runbook::drill::Drills::default(),
     }
 }
 

@@ -247,6 +247,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         hosts: hosts.into_iter().map(|h| (h.id.clone(), h)).collect(),
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
+        drills: bringup::runbook::drill::Drills::default(),
     }
 }
 

@@ -156,6 +156,7 @@ pub fn runbook_with_vars(
         hosts,
         groups: IndexMap::new(),
         services,
+        drills: crate::runbook::drill::Drills::default(),
     })
 }
 

@@ -35,6 +35,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
                 injects: Vec::new(),
             })
             .collect(),
+        drills: crate::runbook::drill::Drills::default(),
     }
 }
 

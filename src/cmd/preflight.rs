@@ -1,0 +1,524 @@
+//! `bringup preflight`: readiness without changing anything. For every host the selected
+//! services (and the guards) use: reachable, host key known, authentication, each `run`
+//! step's first command present (`command -v`), `sudo -n true` where steps use sudo; with
+//! `--checks`, the checks too. Connects through the same [`Executor`] as `run` (its `probe`
+//! is the dry run's), never accepts a host key, never runs a restore or inject step.
+//!
+//! Decisions beyond SPEC:
+//! - Exit 1 when any host has a problem, and with `--checks` also when any selected service
+//!   is not healthy (a drill's baseline would refuse it).
+//! - A check passes when it exits with its `expect_exit` and, if it has one, its output
+//!   matches `expect_output`: the engine's rule, applied to one attempt without retries.
+//! - The first command of a step is found as `words.rs` describes.
+
+mod words;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::session;
+use super::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP, EXIT_OK};
+use crate::cli::{OpenArgs, PreflightArgs, RunFormat};
+use crate::engine::state::StepOutcome;
+use crate::exec::{ExecError, Executor, StepResult};
+use crate::runbook::model::{HostId, Runbook, Step, StepAction, shell_quote};
+use crate::text::visible;
+
+/// Most output lines kept from one preflight command: enough for every marker line.
+const OUTPUT_LINES: usize = 256;
+
+pub fn preflight(args: &PreflightArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bringup: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let code = runtime.block_on(preflight_async(args));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn preflight_async(args: &PreflightArgs) -> ExitCode {
+    let open = OpenArgs {
+        vars: args.vars.clone(),
+        var_env: args.var_env.clone(),
+        var_file: args.var_file.clone(),
+        only: args.only.clone(),
+        ..OpenArgs::default()
+    };
+    let runbook = match session::load_runbook(&args.runbook, &open) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    let exec = match session::executor(&runbook, &open) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let needs = needs(&runbook, &args.only);
+    let mut hosts = futures::future::join_all(
+        needs
+            .iter()
+            .map(|(host, need)| host_report(&exec, &runbook, host, need)),
+    )
+    .await;
+    let services = if args.checks {
+        let usable: BTreeSet<&str> = hosts
+            .iter()
+            .filter(|h| h.connected)
+            .map(|h| h.host.as_str())
+            .collect();
+        let (services, tally) = checks(&exec, &runbook, &args.only, &usable).await;
+        for h in &mut hosts {
+            h.checks = Some(tally.get(h.host.as_str()).copied().unwrap_or((0, 0)));
+        }
+        Some(services)
+    } else {
+        None
+    };
+    exec.shutdown().await;
+    let report = Report::new(&runbook, hosts, services);
+    let out = match args.format {
+        RunFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("bringup: cannot write the report: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+        RunFormat::Text => report.text(),
+    };
+    print!("{out}");
+    ExitCode::from(if report.ready {
+        EXIT_OK
+    } else {
+        EXIT_NOT_ALL_UP
+    })
+}
+
+/// What preflight must look for on one host: each first command with the step that needs it
+/// first, and whether any step there uses sudo.
+#[derive(Default)]
+struct Need {
+    commands: BTreeMap<String, String>,
+    sudo: bool,
+}
+
+fn needs(runbook: &Runbook, only: &[String]) -> BTreeMap<HostId, Need> {
+    fn add(out: &mut BTreeMap<HostId, Need>, step: &Step, what: &str) {
+        for host in &step.hosts {
+            let need = out.entry(host.clone()).or_default();
+            if let StepAction::Run(t) = &step.action {
+                if let Some(word) = words::first_command(&t.source) {
+                    need.commands
+                        .entry(word)
+                        .or_insert_with(|| what.to_string());
+                }
+                need.sudo |= words::uses_sudo(&t.source);
+            }
+        }
+    }
+    let mut out: BTreeMap<HostId, Need> = BTreeMap::new();
+    for s in &runbook.services {
+        if !session::selected(runbook, only, &s.id) {
+            continue;
+        }
+        for (phase, steps) in [
+            ("check", &s.checks),
+            ("restore", &s.restores),
+            ("inject", &s.injects),
+        ] {
+            for step in steps {
+                add(
+                    &mut out,
+                    step,
+                    &format!("{phase} '{}' of '{}'", step.name, s.id),
+                );
+            }
+        }
+        for host in &s.hosts {
+            out.entry(host.clone()).or_default();
+        }
+    }
+    for g in &runbook.drills.guards {
+        add(&mut out, &g.step, &format!("guard '{}'", g.step.name));
+    }
+    out
+}
+
+#[derive(Debug, Serialize)]
+struct HostReport {
+    host: String,
+    transport: &'static str,
+    /// `yes`, `no` or `local`.
+    reachable: &'static str,
+    /// `known`, `unknown`, `changed`, `revoked`, `-` (not reached) or `local`.
+    host_key: &'static str,
+    /// `ok`, `failed`, `-` or `local`.
+    auth: &'static str,
+    commands_checked: Vec<String>,
+    commands_missing: Vec<String>,
+    /// `ok`, `failed`, `not needed` or `-`.
+    sudo: &'static str,
+    /// With `--checks`: checks that passed and that ran on this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<(usize, usize)>,
+    problems: Vec<String>,
+    #[serde(skip)]
+    connected: bool,
+}
+
+async fn host_report(exec: &Executor, runbook: &Runbook, host: &HostId, need: &Need) -> HostReport {
+    let local = runbook
+        .hosts
+        .get(host)
+        .is_some_and(|h| h.transport == crate::runbook::model::Transport::Local);
+    let mut r = HostReport {
+        host: host.to_string(),
+        transport: if local { "local" } else { "ssh" },
+        reachable: if local { "local" } else { "yes" },
+        host_key: if local { "local" } else { "known" },
+        auth: if local { "local" } else { "ok" },
+        commands_checked: need.commands.keys().cloned().collect(),
+        commands_missing: Vec::new(),
+        sudo: if need.sudo { "-" } else { "not needed" },
+        checks: None,
+        problems: Vec::new(),
+        connected: false,
+    };
+    if let Err(e) = exec.probe(host).await {
+        (r.reachable, r.host_key, r.auth) = match &e {
+            ExecError::UnknownHostKey { .. } => ("yes", "unknown", "-"),
+            ExecError::ChangedHostKey { .. } => ("yes", "changed", "-"),
+            ExecError::RevokedHostKey { .. } => ("yes", "revoked", "-"),
+            ExecError::Auth { .. } | ExecError::KeyNeedsPassphrase { .. } => {
+                ("yes", "known", "failed")
+            }
+            _ => ("no", "-", "-"),
+        };
+        r.problems.push(visible(&e.to_string()).into_owned());
+        return r;
+    }
+    r.connected = true;
+    let mut script = String::new();
+    for word in need.commands.keys() {
+        let _ = writeln!(
+            script,
+            "command -v {q} >/dev/null 2>&1 || printf 'bringup-missing:%s\\n' {q}",
+            q = shell_quote(word)
+        );
+    }
+    if need.sudo {
+        script.push_str(
+            "if sudo -n true >/dev/null 2>&1; then echo bringup-sudo:ok; else echo bringup-sudo:failed; fi\n",
+        );
+    }
+    if script.is_empty() {
+        return r;
+    }
+    let (result, lines) = run_collect(exec, host, &script, runbook.defaults.timeout).await;
+    if result.outcome != StepOutcome::Ok {
+        r.problems.push(format!(
+            "host '{host}': the command probe could not run: {}",
+            result.error.unwrap_or_default()
+        ));
+        r.connected = false;
+        return r;
+    }
+    for line in &lines {
+        if let Some(word) = line.strip_prefix("bringup-missing:") {
+            r.commands_missing.push(word.to_string());
+            let used = need.commands.get(word).map_or("", String::as_str);
+            r.problems.push(format!(
+                "host '{host}': command '{word}' not found (first command of {used}); install it or fix the step"
+            ));
+        } else if line == "bringup-sudo:ok" {
+            r.sudo = "ok";
+        } else if line == "bringup-sudo:failed" {
+            r.sudo = "failed";
+            r.problems.push(format!(
+                "host '{host}': 'sudo -n true' failed, but steps there use sudo; allow the user passwordless sudo for those commands (or install sudo)"
+            ));
+        }
+    }
+    r
+}
+
+/// Run one command through the executor, keeping its output lines.
+async fn run_collect(
+    exec: &Executor,
+    host: &HostId,
+    command: &str,
+    timeout: Duration,
+) -> (StepResult, Vec<String>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let run = exec.run(host, command, timeout, tx, CancellationToken::new());
+    let collect = async {
+        let mut lines = Vec::new();
+        while let Some(line) = rx.recv().await {
+            if lines.len() < OUTPUT_LINES {
+                lines.push(line);
+            }
+        }
+        lines
+    };
+    tokio::join!(run, collect)
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceReport {
+    service: String,
+    tier: u32,
+    /// `healthy`, `down`, `partial` or `unreachable`.
+    state: &'static str,
+    reason: String,
+}
+
+/// Every check of every selected service on each of its hosts, once; hosts that could not be
+/// reached are not tried again.
+async fn checks(
+    exec: &Executor,
+    runbook: &Runbook,
+    only: &[String],
+    usable: &BTreeSet<&str>,
+) -> (Vec<ServiceReport>, BTreeMap<String, (usize, usize)>) {
+    let mut out = Vec::new();
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in &runbook.services {
+        if !session::selected(runbook, only, &s.id) {
+            continue;
+        }
+        let runs = s.checks.iter().flat_map(|step| {
+            step.hosts.iter().map(move |h| async move {
+                if !usable.contains(h.as_str()) {
+                    return (step, h, None);
+                }
+                let StepAction::Run(_) = &step.action else {
+                    return (step, h, Some(Ok(())));
+                };
+                let text = runbook.expand(&step.action, &s.id, h).text;
+                let (result, lines) = run_collect(exec, h, &text, step.timeout).await;
+                (step, h, Some(judge(step, &result, &lines)))
+            })
+        });
+        let results = futures::future::join_all(runs).await;
+        for (_, h, r) in &results {
+            if let Some(r) = r {
+                let t = tally.entry(h.to_string()).or_default();
+                t.0 += usize::from(r.is_ok());
+                t.1 += 1;
+            }
+        }
+        let unreachable = results.iter().filter(|r| r.2.is_none()).count();
+        let failures: Vec<String> = results
+            .iter()
+            .filter_map(|(step, h, r)| match r {
+                Some(Err(why)) => Some(format!("check '{}' failed on '{h}': {why}", step.name)),
+                _ => None,
+            })
+            .collect();
+        let passed = results.len() - unreachable - failures.len();
+        let (state, reason) = if unreachable > 0 {
+            let host = results
+                .iter()
+                .find(|r| r.2.is_none())
+                .map_or(String::new(), |r| r.1.to_string());
+            ("unreachable", format!("host '{host}' could not be reached"))
+        } else if failures.is_empty() {
+            ("healthy", String::new())
+        } else if passed == 0 {
+            ("down", failures[0].clone())
+        } else {
+            ("partial", failures[0].clone())
+        };
+        out.push(ServiceReport {
+            service: s.id.to_string(),
+            tier: s.tier,
+            state,
+            reason: visible(&reason).into_owned(),
+        });
+    }
+    (out, tally)
+}
+
+/// The engine's rule for one attempt: the expected exit code, and the output pattern if any.
+fn judge(step: &Step, result: &StepResult, lines: &[String]) -> Result<(), String> {
+    match (result.outcome, result.exit_code) {
+        (StepOutcome::Timeout, _) => Err("timed out".into()),
+        (StepOutcome::Ok, Some(code)) if code != step.expect_exit => {
+            Err(format!("exit {code}, expected {}", step.expect_exit))
+        }
+        (StepOutcome::Ok, Some(_)) => match &step.expect_output {
+            Some(re) if !re.is_match(&lines.join("\n")) => {
+                Err(format!("output did not match '{}'", re.as_str()))
+            }
+            _ => Ok(()),
+        },
+        _ => Err(format!(
+            "could not run: {}",
+            result.error.clone().unwrap_or_default()
+        )),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    runbook: String,
+    path: String,
+    ready: bool,
+    summary: String,
+    hosts: Vec<HostReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    services: Option<Vec<ServiceReport>>,
+}
+
+impl Report {
+    fn new(
+        runbook: &Runbook,
+        hosts: Vec<HostReport>,
+        services: Option<Vec<ServiceReport>>,
+    ) -> Report {
+        let bad_hosts = hosts.iter().filter(|h| !h.problems.is_empty()).count();
+        let not_healthy = services
+            .iter()
+            .flatten()
+            .filter(|s| s.state != "healthy")
+            .count();
+        let ready = bad_hosts == 0 && not_healthy == 0;
+        let mut summary = if bad_hosts == 0 {
+            format!(
+                "{} ready: reachable, host keys known, authenticated, every command found{}",
+                count(hosts.len(), "host", "hosts"),
+                if hosts.iter().any(|h| h.sudo == "ok") {
+                    ", sudo allowed"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!(
+                "{} of {} not ready",
+                bad_hosts,
+                count(hosts.len(), "host", "hosts")
+            )
+        };
+        if let Some(services) = &services {
+            let _ = write!(
+                summary,
+                "; {} of {} healthy",
+                services.len() - not_healthy,
+                count(services.len(), "service", "services")
+            );
+        }
+        summary = if ready {
+            format!("READY: {summary}. Nothing was changed.")
+        } else {
+            format!("NOT READY: {summary}. Nothing was changed.")
+        };
+        Report {
+            runbook: runbook.name.clone(),
+            path: runbook.path.display().to_string(),
+            ready,
+            summary,
+            hosts,
+            services,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("Preflight of '{}' ({})\n\n", self.runbook, self.path);
+        let checks = self.services.is_some();
+        let mut rows = vec![vec![
+            "HOST".to_string(),
+            "REACHABLE".into(),
+            "HOST KEY".into(),
+            "AUTH".into(),
+            "COMMANDS MISSING".into(),
+            "SUDO".into(),
+        ]];
+        if checks {
+            rows[0].push("CHECKS".into());
+        }
+        for h in &self.hosts {
+            let missing = if h.connected || !h.commands_missing.is_empty() {
+                if h.commands_missing.is_empty() {
+                    format!("none of {}", h.commands_checked.len())
+                } else {
+                    h.commands_missing.join(", ")
+                }
+            } else {
+                "-".to_string()
+            };
+            let mut row = vec![
+                h.host.clone(),
+                h.reachable.to_string(),
+                h.host_key.to_string(),
+                h.auth.to_string(),
+                missing,
+                h.sudo.to_string(),
+            ];
+            if checks {
+                row.push(
+                    h.checks
+                        .map_or("-".into(), |(p, r)| format!("{p}/{r} pass")),
+                );
+            }
+            rows.push(row);
+        }
+        table(&mut out, &rows);
+        let problems: Vec<&String> = self.hosts.iter().flat_map(|h| &h.problems).collect();
+        if !problems.is_empty() {
+            out.push_str("\nProblems:\n");
+            for p in problems {
+                let _ = writeln!(out, "  ✗ {p}");
+            }
+        }
+        if let Some(services) = &self.services {
+            out.push('\n');
+            let mut rows = vec![vec![
+                "SERVICE".to_string(),
+                "TIER".into(),
+                "STATE".into(),
+                "REASON".into(),
+            ]];
+            for s in services {
+                rows.push(vec![
+                    s.service.clone(),
+                    s.tier.to_string(),
+                    s.state.to_string(),
+                    s.reason.clone(),
+                ]);
+            }
+            table(&mut out, &rows);
+        }
+        let _ = writeln!(out, "\n{}", self.summary);
+        out
+    }
+}
+
+fn table(out: &mut String, rows: &[Vec<String>]) {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            let _ = write!(line, "{:<w$}  ", visible(cell), w = widths[c]);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
