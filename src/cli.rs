@@ -43,6 +43,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `bringup man | man -l -`.
     Man,
+    /// Print the runbook format's JSON Schema (for editors: `#:schema` in the runbook).
+    Schema,
     /// Internal: the simulated services of `bringup demo` (its runbook's commands call this).
     #[command(name = "__demo-svc", hide = true)]
     DemoSvc(crate::demo::svc::SvcArgs),

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod export;
 pub mod open;
 pub mod run;
+pub mod schema;
 pub mod session;
 pub mod validate;
 pub mod verify;

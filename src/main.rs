@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Completions(a)), _) => cmd::docs::completions(a),
         (Some(Command::Man), _) => cmd::docs::man(),
+        (Some(Command::Schema), _) => cmd::schema::schema(),
         (Some(Command::Demo(a)), _) => cmd::open::demo(a),
         (Some(Command::DemoSvc(a)), _) => bringup::demo::svc::main(a),
         (Some(Command::Open(a)), _) => cmd::open::open(&a.runbook, &a.open),

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod model;
 pub mod plan;
 mod raw;
+pub mod schema;
 mod validate;
 
 pub use diag::closest as suggest;

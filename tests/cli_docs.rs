@@ -26,6 +26,7 @@ const SUBCOMMANDS: &[&str] = &[
     "verify",
     "completions",
     "man",
+    "schema",
 ];
 
 #[test]
