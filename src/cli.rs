@@ -187,6 +187,8 @@ pub enum ExportFormat {
     Csv,
     /// The customer-facing notice: available now, still recovering.
     Status,
+    /// The functions as Atlassian Statuspage components (operational … major_outage), as JSON.
+    StatusJson,
 }
 
 #[derive(Debug, Args)]

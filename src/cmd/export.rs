@@ -76,7 +76,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
 /// control characters and escape sequences as visible text.
 fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
     match format {
-        ExportFormat::Json => crate::text::json_escape_controls(text),
+        ExportFormat::Json | ExportFormat::StatusJson => crate::text::json_escape_controls(text),
         ExportFormat::Markdown | ExportFormat::Status | ExportFormat::Html | ExportFormat::Csv => {
             crate::text::visible(text)
         }
