@@ -189,6 +189,8 @@ pub enum ExportFormat {
     Status,
     /// The functions as Atlassian Statuspage components (operational … major_outage), as JSON.
     StatusJson,
+    /// A draft of the user notice after a long outage: fact, cause, actions, contact.
+    Notice,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod metrics;
+pub mod notice;
 pub mod status;
 pub mod status_json;
 
@@ -30,6 +31,7 @@ pub fn render(journal: &Journal, format: ExportFormat) -> Result<String, ExportE
         ExportFormat::Markdown => markdown::render(&a),
         ExportFormat::Status => status::render(&a),
         ExportFormat::StatusJson => status_json::render(&a)?,
+        ExportFormat::Notice => notice::render(&a),
         ExportFormat::Html => html::render(&a),
         ExportFormat::Json => json::render(&a)?,
         ExportFormat::Csv => csv::render(&a)?,

@@ -130,3 +130,99 @@ fn status_json_names_each_feature_once_with_a_statuspage_status() {
         "a service without a feature is not customer-facing"
     );
 }
+
+#[test]
+fn the_notice_from_a_real_run_has_the_fact_the_cause_the_actions_and_the_contact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = run_journal(
+        dir.path(),
+        "contact = \"help@example.com, +82 2 1234 5678\"\nnotice_after = \"2h\"",
+    );
+    let first = std::fs::read_to_string(&journal).expect("journal");
+    let first = first.lines().next().expect("run_started");
+    assert!(
+        first.contains(r#""contact":"help@example.com, +82 2 1234 5678""#),
+        "{first}"
+    );
+    assert!(first.contains(r#""notice_after_ms":7200000"#), "{first}");
+    // Exported from the journal alone: the runbook is gone.
+    std::fs::remove_file(dir.path().join("outage.toml")).expect("rm");
+    let notice = export(&journal, "notice");
+    let part = |heading: &str| -> String {
+        let at = notice
+            .find(heading)
+            .unwrap_or_else(|| panic!("no '{heading}' in\n{notice}"));
+        let rest = &notice[at + heading.len()..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+    };
+    let fact = part("## What happened");
+    assert!(fact.contains("Send and receive messages"), "{fact}");
+    assert!(fact.contains("Receive mail"), "{fact}");
+    assert!(fact.contains(" UTC"), "from when: {fact}");
+    assert!(fact.contains("min"), "for how long: {fact}");
+    assert!(
+        fact.contains("Outages of 2 h or more must be notified"),
+        "{fact}"
+    );
+    let cause = part("## Cause");
+    assert!(
+        cause.contains("A storage array failure took messaging and mail down."),
+        "{cause}"
+    );
+    let actions = part("## What we have done");
+    assert!(
+        actions.contains("restored Send and receive messages"),
+        "{actions}"
+    );
+    assert!(
+        !actions.contains("Receive mail"),
+        "mail was not restored: {actions}"
+    );
+    let still = part("## Still affected");
+    assert!(still.contains("Receive mail (major outage)"), "{still}");
+    assert!(!still.contains("Send and receive"), "{still}");
+    let contact = part("## Contact");
+    assert!(
+        contact.contains("help@example.com, +82 2 1234 5678"),
+        "{contact}"
+    );
+    assert!(!notice.contains("metrics"), "no function without a feature");
+}
+
+#[test]
+fn a_notice_without_a_contact_says_where_to_set_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = run_journal(dir.path(), "");
+    let notice = export(&journal, "notice");
+    assert!(notice.contains("set `contact` under [runbook]"), "{notice}");
+    assert!(
+        !notice.contains("must be notified"),
+        "notice_after is off by default"
+    );
+}
+
+#[test]
+fn a_bad_notice_after_or_an_empty_contact_is_a_validation_error_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (meta, want) in [
+        (
+            "notice_after = \"2 hours\"",
+            ":3:16: error: bad duration '2 hours'",
+        ),
+        (
+            "notice_after = \"30s\"",
+            ":3:16: error: notice_after '30s' is too short",
+        ),
+        ("contact = \" \"", ":3:11: error: contact '' is empty"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            format!("[runbook]\nname = \"x\"\n{meta}\n[hosts.o]\ntransport = \"local\"\n[[service]]\nid = \"s\"\nhosts = [\"o\"]\n[[service.check]]\nname = \"c\"\nrun = \"true\"\n"),
+        )
+        .expect("write");
+        let out = bringup().arg("validate").arg(&path).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(stderr.contains(want), "{meta}: {stderr}");
+    }
+}

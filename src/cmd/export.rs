@@ -77,9 +77,11 @@ pub fn export(args: &ExportArgs) -> ExitCode {
 fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
     match format {
         ExportFormat::Json | ExportFormat::StatusJson => crate::text::json_escape_controls(text),
-        ExportFormat::Markdown | ExportFormat::Status | ExportFormat::Html | ExportFormat::Csv => {
-            crate::text::visible(text)
-        }
+        ExportFormat::Markdown
+        | ExportFormat::Status
+        | ExportFormat::Notice
+        | ExportFormat::Html
+        | ExportFormat::Csv => crate::text::visible(text),
     }
 }
 

@@ -67,6 +67,16 @@ pub struct Runbook {
     pub groups: IndexMap<String, Vec<HostId>>,
     /// Services in file order.
     pub services: Vec<Service>,
+    /// What user notices need: `[runbook] contact` and `notice_after`.
+    pub notice: Notice,
+}
+
+/// `[runbook] contact` and `notice_after`, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notice {
+    pub contact: Option<String>,
+    /// Outages this long or longer must be notified to users; `None`: no such rule.
+    pub after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

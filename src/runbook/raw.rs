@@ -79,6 +79,11 @@ pub struct RawMeta {
     pub description: Option<S<String>>,
     /// Variables whose values are masked as *** in the journal and on screen.
     pub secret_vars: Option<Vec<S<String>>>,
+    /// Who users can reach about the outage (a phone number, an address, a page), for notices.
+    pub contact: Option<S<String>>,
+    /// Outages this long or longer must be notified to users (Korea: "2h"); off when unset.
+    #[schemars(with = "Option<DurationText>")]
+    pub notice_after: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -257,7 +262,13 @@ pub struct RawRunbook {
 }
 
 const ROOT_KEYS: &[&str] = &["runbook", "defaults", "vars", "hosts", "groups", "service"];
-const META_KEYS: &[&str] = &["name", "description", "secret_vars"];
+const META_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "secret_vars",
+    "contact",
+    "notice_after",
+];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "retries",
