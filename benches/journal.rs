@@ -45,6 +45,7 @@ fn write_run(path: &Path, n: usize) -> Duration {
         })
         .collect();
     w.append(&Event::RunStarted {
+        about: Box::default(),
         runbook: "bench".into(),
         runbook_sha256: "0".repeat(64),
         operator: "bench".into(),

@@ -76,6 +76,7 @@ fn runbook() -> Runbook {
         });
     }
     Runbook {
+        notice: bringup::runbook::model::Notice::default(),
         name: "bench".into(),
         description: String::new(),
         path: PathBuf::from("bench.toml"),

@@ -56,6 +56,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
         (id, host)
     });
     Runbook {
+        notice: bringup::runbook::model::Notice::default(),
         name: "fanout".into(),
         description: String::new(),
         path: PathBuf::from("fanout.toml"),

@@ -44,6 +44,12 @@ pub enum Command {
     /// Readiness without changing anything: hosts reachable, host keys, authentication,
     /// commands present, sudo; with --checks the checks too. Exit 0 ready, 1 not.
     Preflight(PreflightArgs),
+    /// Print a shell completion script: `source <(bringup completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `bringup man | man -l -`.
+    Man,
+    /// Print the runbook format's JSON Schema (for editors: `#:schema` in the runbook).
+    Schema,
     /// Internal: the simulated services of `bringup demo` (its runbook's commands call this).
     #[command(name = "__demo-svc", hide = true)]
     DemoSvc(crate::demo::svc::SvcArgs),
@@ -60,6 +66,7 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct OpenCmd {
+    /// The runbook (TOML) to open.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     #[command(flatten)]
@@ -117,6 +124,7 @@ pub struct OpenArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The runbook (TOML) to run.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     #[command(flatten)]
@@ -137,12 +145,15 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunFormat {
+    /// Progress lines for a person.
     Text,
+    /// One journal event per line.
     Json,
 }
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The runbook (TOML) to validate.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     /// Set a runbook variable (repeatable): --var site=pangyo
@@ -161,6 +172,7 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
+    /// The runbook (.toml) whose hosts and steps to check.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
     /// Run the services' checks too (read only) and report each service's state.
@@ -185,26 +197,34 @@ pub struct PreflightArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The runbook (TOML) to plan.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
+    /// Text, or a Mermaid or Graphviz (dot) graph to paste into a document.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Set a runbook variable (repeatable): --var site=pangyo
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
+    /// Tiers and parallel waves as text.
     Text,
+    /// A Mermaid flowchart.
     Mermaid,
+    /// A Graphviz graph.
     Dot,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The journal (.jsonl) that `bringup run` or `bringup open` wrote.
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
-    #[arg(long, value_enum)]
+    /// The report to make.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
     pub format: ExportFormat,
     /// Write here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -213,15 +233,25 @@ pub struct ExportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// The post-mortem draft.
     Markdown,
+    /// One document: run metadata, per-service state intervals and metrics, the events.
     Json,
+    /// One self-contained file: the post-mortem and a chart of each service's states.
     Html,
+    /// One row per event.
     Csv,
+    /// The customer-facing notice: available now, still recovering.
     Status,
+    /// The functions as Atlassian Statuspage components (operational … major_outage), as JSON.
+    StatusJson,
+    /// A draft of the user notice after a long outage: fact, cause, actions, contact.
+    Notice,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The journal (.jsonl) to check.
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
     /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
@@ -231,9 +261,85 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct SealArgs {
+    /// The journal (.jsonl) whose head to sign; the signature goes to JOURNAL.sig.
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
     /// Private key file to sign with (default: the ssh-agent's first key).
     #[arg(short = 'i', value_name = "KEY")]
     pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Every argument, option and possible value a user can see, with its help text.
+    fn missing_help(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            if arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty())
+            {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+            // Flags' true/false need no words; the shells' names are their own help.
+            let values = if arg.get_action().takes_values() && arg.get_id() != "shell" {
+                arg.get_possible_values()
+            } else {
+                Vec::new()
+            };
+            for value in values.iter().filter(|v| !v.is_hide_set()) {
+                if value.get_help().is_none() {
+                    missing.push(format!("{path} {}={}", arg.get_id(), value.get_name()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            if sub.get_about().is_none() {
+                missing.push(format!("{path} {}", sub.get_name()));
+            }
+            missing_help(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    #[test]
+    fn every_argument_option_and_subcommand_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        missing_help(&cmd, "bringup", &mut missing);
+        assert_eq!(
+            missing,
+            Vec::<String>::new(),
+            "give these a /// doc comment"
+        );
+    }
+
+    #[test]
+    fn a_subcommand_name_wins_over_a_runbook_path() {
+        let cli = Cli::try_parse_from(["bringup", "completions", "bash"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::Completions(_))));
+        assert!(cli.runbook.is_none());
+        let e = Cli::try_parse_from(["bringup", "completions"]).expect_err("needs a shell");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = Cli::try_parse_from(["bringup", "runbooks/demo.toml"]).expect("parses");
+        assert!(cli.runbook.is_some() && cli.command.is_none());
+    }
+
+    #[test]
+    fn export_defaults_to_markdown() {
+        let cli = Cli::try_parse_from(["bringup", "export", "j.jsonl"]).expect("parses");
+        let Some(Command::Export(args)) = cli.command else {
+            panic!("export");
+        };
+        assert_eq!(args.format, ExportFormat::Markdown);
+    }
 }

@@ -1,10 +1,12 @@
 //! The subcommands: each takes its parsed arguments and returns SPEC's exit code.
 //! They wire the library together; logic lives in the modules they call.
 
+pub mod docs;
 pub mod export;
 pub mod open;
 pub mod preflight;
 pub mod run;
+pub mod schema;
 pub mod seal;
 pub mod session;
 pub mod validate;

@@ -8,7 +8,9 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod metrics;
+pub mod notice;
 pub mod status;
+pub mod status_json;
 
 pub use metrics::{Analysis, analyse};
 
@@ -29,6 +31,8 @@ pub fn render(journal: &Journal, format: ExportFormat) -> Result<String, ExportE
     Ok(match format {
         ExportFormat::Markdown => markdown::render(&a),
         ExportFormat::Status => status::render(&a),
+        ExportFormat::StatusJson => status_json::render(&a)?,
+        ExportFormat::Notice => notice::render(&a),
         ExportFormat::Html => html::render(&a),
         ExportFormat::Json => json::render(&a)?,
         ExportFormat::Csv => csv::render(&a)?,

@@ -10,7 +10,7 @@ pub mod seal;
 pub mod verify;
 pub mod writer;
 
-pub use event::{CheckInfo, Event, OutputFile, ServiceInfo};
+pub use event::{CheckInfo, Event, OutputFile, RunbookAbout, ServiceInfo};
 pub use files::JournalLock;
 pub use record::{GENESIS, Record};
 pub use replay::{Replay, RunbookMismatch, check_runbook, replay};

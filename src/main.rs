@@ -27,13 +27,43 @@ fn main() -> ExitCode {
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
         (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),
+        (Some(Command::Completions(a)), _) => cmd::docs::completions(a),
+        (Some(Command::Man), _) => cmd::docs::man(),
+        (Some(Command::Schema), _) => cmd::schema::schema(),
         (Some(Command::Demo(a)), _) => cmd::open::demo(a),
         (Some(Command::DemoSvc(a)), _) => bringup::demo::svc::main(a),
         (Some(Command::Open(a)), _) => cmd::open::open(&a.runbook, &a.open),
-        (None, Some(runbook)) => cmd::open::open(runbook, &cli.open),
+        (None, Some(runbook)) => {
+            if let Some(name) = mistyped_subcommand(runbook) {
+                eprintln!(
+                    "bringup: no runbook '{}' and no subcommand of that name; did you mean `bringup {name}`? (a runbook named so: write './{}')",
+                    runbook.display(),
+                    runbook.display()
+                );
+                return ExitCode::from(cmd::EXIT_BAD_INPUT);
+            }
+            cmd::open::open(runbook, &cli.open)
+        }
         (None, None) => {
             let _ = Cli::command().print_help();
             ExitCode::from(cmd::EXIT_BAD_INPUT)
         }
     }
+}
+
+/// `bringup complete` or `bringup valdate`: a bare word that is no file and is close to a
+/// subcommand's name was meant as that subcommand, not as a runbook path.
+fn mistyped_subcommand(runbook: &std::path::Path) -> Option<String> {
+    let word = runbook.to_str()?;
+    if runbook.exists() || word.contains(['/', '.']) {
+        return None;
+    }
+    Cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .map(|name| (strsim::jaro_winkler(word, &name), name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
 }

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod model;
 pub mod plan;
 mod raw;
+pub mod schema;
 pub mod shell;
 mod validate;
 

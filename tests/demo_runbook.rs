@@ -317,6 +317,7 @@ impl Play {
         let doc = doc_of(&text);
         // Only what `expand` reads: the variables (hosts are local, `address` is unused).
         let runbook = Runbook {
+            notice: bringup::runbook::model::Notice::default(),
             name: doc.runbook.name.clone(),
             description: String::new(),
             path: staged.runbook.clone(),

@@ -49,6 +49,7 @@ fn write(path: &Path, finish: bool) {
     at(
         0,
         Event::RunStarted {
+            about: Box::default(),
             runbook: "drill".into(),
             runbook_sha256: "ab".repeat(32),
             operator: "park".into(),
@@ -172,6 +173,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
     services.push(other);
     for e in [
         Event::RunStarted {
+            about: Box::default(),
             runbook: "manual".into(),
             runbook_sha256: "ab".repeat(32),
             operator: "park".into(),

@@ -71,6 +71,7 @@ fn write(path: &Path, web_restored: bool) {
         w.append(&e).expect("append");
     };
     at(Event::RunStarted {
+        about: Box::default(),
         runbook: "scoped".into(),
         runbook_sha256: "cd".repeat(32),
         operator: "park".into(),

@@ -420,6 +420,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         })
         .collect();
     Runbook {
+        notice: bringup::runbook::model::Notice::default(),
         name: "pangyo".into(),
         description: String::new(),
         path: PathBuf::from("pangyo.toml"),

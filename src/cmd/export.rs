@@ -76,10 +76,12 @@ pub fn export(args: &ExportArgs) -> ExitCode {
 /// control characters and escape sequences as visible text.
 fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
     match format {
-        ExportFormat::Json => crate::text::json_escape_controls(text),
-        ExportFormat::Markdown | ExportFormat::Status | ExportFormat::Html | ExportFormat::Csv => {
-            crate::text::visible(text)
-        }
+        ExportFormat::Json | ExportFormat::StatusJson => crate::text::json_escape_controls(text),
+        ExportFormat::Markdown
+        | ExportFormat::Status
+        | ExportFormat::Notice
+        | ExportFormat::Html
+        | ExportFormat::Csv => crate::text::visible(text),
     }
 }
 

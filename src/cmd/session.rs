@@ -331,6 +331,14 @@ pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
         version: crate::VERSION.to_string(),
         mode: if drill { Mode::Drill } else { Mode::Incident },
         services,
+        about: Box::new(journal::RunbookAbout {
+            description: Some(runbook.description.clone()).filter(|d| !d.is_empty()),
+            contact: runbook.notice.contact.clone(),
+            notice_after_ms: runbook
+                .notice
+                .after
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }),
     }
 }
 

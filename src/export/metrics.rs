@@ -214,6 +214,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 version,
                 mode,
                 services,
+                ..
             } => {
                 if run.started.is_none() {
                     run = RunInfo {

@@ -21,6 +21,9 @@ pub enum Event {
         /// What reports need of the runbook, so a journal alone makes every export.
         #[serde(default)]
         services: Vec<ServiceInfo>,
+        /// What user notices need of the runbook (members absent when unset).
+        #[serde(default, flatten)]
+        about: Box<RunbookAbout>,
     },
     ServiceState {
         service: ServiceId,
@@ -98,6 +101,17 @@ pub enum Event {
         outcome: String,
         services: IndexMap<ServiceId, ServiceState>,
     },
+}
+
+/// The runbook's `[runbook]` facts a user notice needs, recorded in `run_started`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunbookAbout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_after_ms: Option<u64>,
 }
 
 /// A service as the reports need it, recorded in `run_started`.

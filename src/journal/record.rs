@@ -203,6 +203,7 @@ mod tests {
     #[test]
     fn a_var_named_hash_does_not_confuse_the_split() {
         let ev = Event::RunStarted {
+            about: Box::default(),
             runbook: "r".into(),
             runbook_sha256: "x".into(),
             operator: "o".into(),

@@ -9,6 +9,10 @@ use std::time::Duration;
 /// clock reading would overflow where the run waits for it.
 pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The shape `parse` reads, as a JSON Schema (ECMA-262) pattern for editors: one or more
+/// whole numbers each with a unit, spaces allowed between. The range is `parse`'s to check.
+pub const PATTERN: &str = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$";
+
 /// What a diagnostic shows under a bad duration.
 pub const UNITS_HELP: &str = "units are ms, s, m, h and d (minutes are 'm'); write it like '500ms', '30s', '5m', '1h30m' or '2d'";
 
@@ -122,6 +126,26 @@ fn too_long(text: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_pattern_accepts_what_parse_accepts_and_rejects_what_it_rejects() {
+        let re = regex::Regex::new(PATTERN).expect("the pattern compiles");
+        for ok in [
+            "500ms",
+            "30s",
+            "5m",
+            "1h30m",
+            "1h 30m",
+            "2d",
+            "1m30s250ms",
+            " 0s ",
+        ] {
+            assert!(parse(ok).is_ok() && re.is_match(ok), "{ok}");
+        }
+        for bad in ["", "30", "2M", "1y", "5 min", "1.5h", "-1s", "s", "10us"] {
+            assert!(parse(bad).is_err() && !re.is_match(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_the_forms_the_spec_names() {

@@ -70,6 +70,16 @@ pub struct Runbook {
     pub services: Vec<Service>,
     /// Scenarios, guards and `drill_every` (SPEC "Drills").
     pub drills: super::drill::Drills,
+    /// What user notices need: `[runbook] contact` and `notice_after`.
+    pub notice: Notice,
+}
+
+/// `[runbook] contact` and `notice_after`, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notice {
+    pub contact: Option<String>,
+    /// Outages this long or longer must be notified to users; `None`: no such rule.
+    pub after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

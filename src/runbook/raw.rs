@@ -2,10 +2,13 @@
 //! value `Spanned`), read section by section so that one bad value does not hide the others.
 //! Checks only shape and types; meaning (references, cycles, durations) is `validate`'s job.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
@@ -14,30 +17,103 @@ use super::diag::{Diag, closest};
 mod drill;
 pub use drill::{RawGuard, RawScenario};
 
-pub type S<T> = Spanned<T>;
+/// A value with where it was written, for diagnostics. Read as `toml::Spanned`; its JSON
+/// Schema is the inner value's, since the span is not written in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S<T>(Spanned<T>);
 
-#[derive(Debug, Default, Deserialize)]
+impl<T> S<T> {
+    pub fn span(&self) -> Range<usize> {
+        self.0.span()
+    }
+    pub fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for S<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Spanned::<T>::deserialize(deserializer).map(S)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for S<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A duration as runbooks write it (schema only: it is read as text and parsed by
+/// `duration::parse`, which gives the precise error).
+pub struct DurationText;
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": super::duration::PATTERN,
+            "description": "A duration: whole numbers with the units ms, s, m, h and d, like '500ms', '30s', '5m', '1h30m' or '2d' (at most '365d').",
+            "examples": ["30s", "5m", "1h30m"]
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMeta {
+    /// The runbook's title, shown in the TUI header and on reports.
     pub name: Option<S<String>>,
+    /// What the runbook restores and in what order; the cause as known, for notices.
     pub description: Option<S<String>>,
+    /// Variables whose values are masked as *** in the journal and on screen.
     pub secret_vars: Option<Vec<S<String>>>,
+    /// Who users can reach about the outage (a phone number, an address, a page), for notices.
+    pub contact: Option<S<String>>,
+    /// Outages this long or longer must be notified to users (Korea: "2h"); off when unset.
+    #[schemars(with = "Option<DurationText>")]
+    pub notice_after: Option<S<String>>,
+    /// How often the runbook should be drilled (e.g. "90d"); reports flag services past it.
+    #[schemars(with = "Option<DurationText>")]
     pub drill_every: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
+    /// One attempt of one step on one host (default 30s).
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<S<String>>,
+    /// Extra attempts after a failed one (default 0).
     pub retries: Option<S<u32>>,
+    /// The wait between attempts (default 5s).
+    #[schemars(with = "Option<DurationText>")]
     pub retry_delay: Option<S<String>>,
+    /// The SSH user of hosts that set none.
     pub user: Option<S<String>>,
+    /// Hosts in flight at once, across the whole run (default 32).
     pub concurrency: Option<S<u32>>,
+    /// How long connecting, the SSH handshake and authentication may take together.
+    #[schemars(with = "Option<DurationText>")]
     pub connect_timeout: Option<S<String>>,
 }
 
 /// A `[vars]` value: strings, and numbers or booleans taken as their text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawVar {
     Text(String),
@@ -57,33 +133,54 @@ impl RawVar {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHost {
+    /// Name or IP address to connect to (SSH hosts).
     pub address: Option<S<String>>,
+    /// SSH port (default 22).
+    #[schemars(range(min = 1))]
     pub port: Option<S<u16>>,
+    /// SSH user (default: [defaults].user, then ~/.ssh/config, then $USER).
     pub user: Option<S<String>>,
+    /// A private key file; the ssh-agent is tried first.
     pub identity: Option<S<String>>,
+    /// Another [hosts] entry used as a jump host.
     pub jump: Option<S<String>>,
+    /// Labels, for your own grouping.
     pub tags: Option<Vec<S<String>>>,
+    /// "ssh" (default) or "local": run on the operator's own machine.
+    #[schemars(extend("enum" = ["ssh", "local"]))]
     pub transport: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// The service's id, unique in the runbook; `depends_on` names it.
     pub id: S<String>,
+    /// A name for people (default: the id).
     pub name: Option<S<String>>,
+    /// Restore order: lower tiers first.
     pub tier: Option<S<u32>>,
+    /// Recovery time objective, shown against the time since the incident began.
+    #[schemars(with = "Option<DurationText>")]
     pub rto: Option<S<String>>,
+    /// Hosts, or [groups] as "@group", the service runs on.
     pub hosts: Option<Vec<S<String>>>,
+    /// Services that must be up before this one is restored.
     pub depends_on: Option<Vec<S<String>>>,
+    /// Steps that tell whether the service is up (at least one).
     #[serde(default)]
     pub check: Vec<S<RawStep>>,
+    /// Steps that bring it back, in order.
     #[serde(default)]
     pub restore: Vec<S<RawStep>>,
+    /// Drills only: steps that break the service.
     #[serde(default)]
     pub inject: Vec<S<RawStep>>,
+    /// How often this service should be drilled (overrides `[runbook] drill_every`).
+    #[schemars(with = "Option<DurationText>")]
     pub drill_every: Option<S<String>>,
     /// Checks that could not be read (already reported); they still count as written, so a
     /// service whose only check is ill-typed is not also told it has no check.
@@ -91,21 +188,73 @@ pub struct RawService {
     pub unreadable_checks: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// The step's name, unique within its service and phase.
     pub name: S<String>,
+    /// Checks: the customer-facing function this check stands for, for status notices.
     pub feature: Option<S<String>>,
+    /// A shell command run on each of the step's hosts (or write `manual`).
     pub run: Option<S<String>>,
+    /// An instruction an operator marks done or failed (or write `run`).
     pub manual: Option<S<String>>,
+    /// Run on fewer hosts than the service's.
     pub hosts: Option<Vec<S<String>>>,
+    /// The exit code that counts as success (default 0).
+    #[schemars(range(min = 0, max = 255))]
     pub expect_exit: Option<S<i32>>,
+    /// A regular expression the step's output must match.
     pub expect_output: Option<S<String>>,
+    /// One attempt on one host (default: [defaults].timeout).
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<S<String>>,
+    /// Extra attempts after a failed one (default: [defaults].retries).
     pub retries: Option<S<u32>>,
+    /// The wait between attempts (default: [defaults].retry_delay).
+    #[schemars(with = "Option<DurationText>")]
     pub retry_delay: Option<S<String>>,
+    /// An operator approves before it runs.
     pub confirm: Option<S<bool>>,
 }
+
+/// A bringup runbook (TOML): hosts, services and the steps that check and restore them.
+/// Schema only: `parse` reads these sections one by one, with the same types.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RawDocument {
+    /// About the runbook.
+    runbook: Option<RawMeta>,
+    /// Defaults for every host and step.
+    defaults: Option<RawDefaults>,
+    /// Values for {{name}} in commands; `--var name=value` overrides.
+    vars: Option<BTreeMap<String, RawVar>>,
+    /// The machines steps run on, by id.
+    hosts: Option<BTreeMap<String, RawHost>>,
+    /// Named lists of hosts, usable wherever hosts are listed.
+    groups: Option<BTreeMap<String, Vec<String>>>,
+    /// The services, each with its checks, restores and drill injects.
+    service: Option<Vec<RawService>>,
+    /// Drill scenarios: which services a drill breaks.
+    scenario: Option<Vec<RawScenario>>,
+    /// Stop conditions checked before and during a drill.
+    guard: Option<Vec<RawGuard>>,
+}
+
+/// The keys `parse` accepts, per section: a key not listed here is reported as unknown.
+pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
+    ("", ROOT_KEYS),
+    ("runbook", META_KEYS),
+    ("defaults", DEFAULTS_KEYS),
+    ("hosts.*", HOST_KEYS),
+    ("service", SERVICE_KEYS),
+    ("service.check", STEP_KEYS),
+    ("service.restore", STEP_KEYS),
+    ("service.inject", STEP_KEYS),
+    ("scenario", drill::SCENARIO_KEYS),
+    ("guard", drill::GUARD_KEYS),
+];
 
 /// A `[[service]]` whose table could not be read; its id (when readable) is still known, so
 /// that services depending on it are not also reported.
@@ -132,7 +281,14 @@ pub struct RawRunbook {
 const ROOT_KEYS: &[&str] = &[
     "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard",
 ];
-const META_KEYS: &[&str] = &["name", "description", "secret_vars", "drill_every"];
+const META_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "secret_vars",
+    "contact",
+    "notice_after",
+    "drill_every",
+];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "retries",
@@ -251,7 +407,7 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     Some(raw)
 }
 
-fn read_services(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+fn read_services(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
     let span = v.span();
     let DeValue::Array(items) = v.into_inner() else {
         diags.push(
@@ -325,7 +481,7 @@ fn read_services(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>)
 }
 
 /// Deserialize one value, reporting a failure with the span of the offending part.
-fn read<'de, T: Deserialize<'de>>(v: S<DeValue<'de>>, diags: &mut Vec<Diag>) -> Option<T> {
+fn read<'de, T: Deserialize<'de>>(v: Spanned<DeValue<'de>>, diags: &mut Vec<Diag>) -> Option<T> {
     let span = v.span();
     match T::deserialize(ValueDeserializer::from(v)) {
         Ok(t) => Some(t),
@@ -338,10 +494,10 @@ fn read<'de, T: Deserialize<'de>>(v: S<DeValue<'de>>, diags: &mut Vec<Diag>) -> 
 
 /// The entries of a table-valued section, or a diagnostic when it is not a table.
 fn entries<'de>(
-    v: S<DeValue<'de>>,
+    v: Spanned<DeValue<'de>>,
     what: &str,
     diags: &mut Vec<Diag>,
-) -> Vec<(S<std::borrow::Cow<'de, str>>, S<DeValue<'de>>)> {
+) -> Vec<(Spanned<Cow<'de, str>>, Spanned<DeValue<'de>>)> {
     let span = v.span();
     match v.into_inner() {
         DeValue::Table(t) => t.into_iter().collect(),
@@ -356,11 +512,11 @@ fn entries<'de>(
 }
 
 fn strip_table<'de>(
-    mut v: S<DeValue<'de>>,
+    mut v: Spanned<DeValue<'de>>,
     known: &[&str],
     what: &str,
     diags: &mut Vec<Diag>,
-) -> S<DeValue<'de>> {
+) -> Spanned<DeValue<'de>> {
     if let DeValue::Table(t) = v.get_mut() {
         remove_unknown_keys(t, known, what, diags);
     }

@@ -146,11 +146,34 @@ impl Validator<'_> {
             hosts,
             groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             services,
+            notice: self.notice(&raw.meta),
             drills: super::drill::Drills::default(),
         };
         let plan = super::plan::Plan::build(&runbook);
         runbook.drills = self.drills(drill_input, guards, &runbook.services, &plan);
         runbook
+    }
+
+    /// `[runbook] contact` must say something; `notice_after` is a duration of at least a
+    /// minute (shorter is a typo: every outage would need a notice at once).
+    fn notice(&mut self, meta: &super::raw::RawMeta) -> super::model::Notice {
+        let contact = meta.contact.as_ref().and_then(|c| {
+            let text = c.get_ref().trim();
+            if text.is_empty() {
+                self.error(
+                    Diag::new(c.span(), "contact '' is empty")
+                        .help("write who users can reach, like 'help@example.com, +82 2 1234 5678', or remove the key"),
+                );
+                return None;
+            }
+            Some(text.to_string())
+        });
+        let after = meta.notice_after.as_ref().and_then(|v| {
+            let minute = Duration::from_secs(60);
+            let d = self.duration_at_least(Some(v), Duration::ZERO, minute, "notice_after");
+            (d >= minute).then_some(d)
+        });
+        super::model::Notice { contact, after }
     }
 
     fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {

@@ -114,6 +114,7 @@ pub fn runbook() -> Runbook {
     vars.insert("site".into(), "gasan".into());
     vars.insert("token".into(), "s3cr3t-t0ken".into());
     Runbook {
+        notice: crate::runbook::model::Notice::default(),
         name: "Pangyo DC fire — restore on the secondary site".into(),
         description: String::new(),
         path: PathBuf::from("runbooks/pangyo.toml"),

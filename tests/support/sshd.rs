@@ -237,6 +237,7 @@ pub fn current_user() -> String {
 /// A runbook holding just these hosts (no services), concurrency 32.
 pub fn runbook(hosts: Vec<Host>) -> Runbook {
     Runbook {
+        notice: bringup::runbook::model::Notice::default(),
         name: "ssh test".into(),
         description: String::new(),
         path: PathBuf::from("test.toml"),

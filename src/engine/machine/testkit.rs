@@ -143,6 +143,7 @@ pub fn runbook_with_vars(
         })
         .collect();
     Arc::new(Runbook {
+        notice: crate::runbook::model::Notice::default(),
         name: "test".to_string(),
         description: String::new(),
         path: PathBuf::from("test.toml"),

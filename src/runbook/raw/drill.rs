@@ -2,29 +2,47 @@
 //! runbook (unknown keys reported with a suggestion, one bad table not hiding the others).
 //! Meaning (which services, which hosts, durations) is `validate/drill.rs`'s job.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
+use toml::Spanned;
 use toml::de::DeValue;
 
-use super::{Diag, RawRunbook, S, read, remove_unknown_keys};
+use super::{Diag, DurationText, RawRunbook, S, read, remove_unknown_keys};
 
-#[derive(Debug, Deserialize)]
+/// A drill scenario: which services a drill breaks.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
+    /// The scenario's id, for `--scenario ID`.
     pub id: S<String>,
+    /// What the scenario is called on reports.
     pub name: Option<S<String>>,
+    /// What the scenario rehearses.
     pub description: Option<S<String>>,
+    /// Services to break by their inject steps: service ids, or "@tier:N" for every service of a tier.
     pub inject: Option<S<Vec<S<String>>>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A stop condition checked before and during a drill: when it fails, the drill stops
+/// injecting and restores what it broke.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGuard {
+    /// What the guard watches, in words.
     pub name: S<String>,
+    /// A read-only shell command; it passes like a check.
     pub run: Option<S<String>>,
+    /// Host ids or @group where it runs.
     pub hosts: Option<Vec<S<String>>>,
+    /// How often it runs during a drill (default 10s, at least 1s).
+    #[schemars(with = "Option<DurationText>")]
     pub every: Option<S<String>>,
+    /// One attempt's timeout.
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<S<String>>,
+    /// The exit code that passes (default 0).
     pub expect_exit: Option<S<i32>>,
+    /// A regex the output must match to pass.
     pub expect_output: Option<S<String>>,
 }
 
@@ -40,21 +58,25 @@ pub const GUARD_KEYS: &[&str] = &[
 ];
 
 /// `[[scenario]]` tables into `raw.scenarios`, each read on its own.
-pub fn read_scenarios(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+pub fn read_scenarios(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
     for table in tables(v, "scenario", diags) {
         raw.scenarios.extend(read::<S<RawScenario>>(table, diags));
     }
 }
 
 /// `[[guard]]` tables into `raw.guards`, each read on its own.
-pub fn read_guards(v: S<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+pub fn read_guards(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
     for table in tables(v, "guard", diags) {
         raw.guards.extend(read::<S<RawGuard>>(table, diags));
     }
 }
 
 /// The tables of an array of tables, unknown keys already reported and removed.
-fn tables<'de>(v: S<DeValue<'de>>, key: &str, diags: &mut Vec<Diag>) -> Vec<S<DeValue<'de>>> {
+fn tables<'de>(
+    v: Spanned<DeValue<'de>>,
+    key: &str,
+    diags: &mut Vec<Diag>,
+) -> Vec<Spanned<DeValue<'de>>> {
     let known = if key == "scenario" {
         SCENARIO_KEYS
     } else {
