@@ -130,6 +130,8 @@ struct Job {
     pending: BTreeSet<(usize, HostId)>,
     passed: usize,
     failures: Vec<String>,
+    /// Probes: checks that could not run at all on a host (why, naming the host).
+    unreachable: Vec<String>,
     asking: Option<Ask>,
     /// Probes: manual checks not asked yet (asked one at a time).
     manual_queue: VecDeque<usize>,
@@ -240,7 +242,12 @@ impl Engine {
                 matches!(state, ServiceState::Restoring | ServiceState::Verifying);
             // Down or partial was true when it was written, maybe long ago: check again before
             // the plan restores, since restore never runs on a service whose checks pass.
-            if state.is_busy() || matches!(state, ServiceState::Down | ServiceState::Partial) {
+            if state.is_busy()
+                || matches!(
+                    state,
+                    ServiceState::Down | ServiceState::Partial | ServiceState::Unreachable
+                )
+            {
                 recheck.push(si);
             }
         }
@@ -283,6 +290,7 @@ impl Engine {
                 duration,
                 error,
                 output_matched,
+                refused,
             } => {
                 let result = steps::AttemptResult {
                     outcome,
@@ -290,6 +298,7 @@ impl Engine {
                     duration,
                     error,
                     output_matched,
+                    refused,
                 };
                 self.on_step_finished(attempt, &result, &mut out);
             }

@@ -44,6 +44,7 @@ pub fn state_color(state: ServiceState) -> &'static str {
         ServiceState::Failed => "#6d0000",
         ServiceState::Blocked => "#795548",
         ServiceState::Skipped => "#bdbdbd",
+        ServiceState::Unreachable => "#455a64",
     }
 }
 

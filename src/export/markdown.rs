@@ -212,6 +212,10 @@ pub fn lessons(a: &Analysis) -> (Vec<String>, Vec<String>) {
             "Skipped",
             ids(&|s| s.state == crate::engine::state::ServiceState::Skipped),
         ),
+        (
+            "Unreachable (its checks could not run, so nothing is known of it)",
+            ids(&|s| s.state == crate::engine::state::ServiceState::Unreachable),
+        ),
     ] {
         if !list.is_empty() {
             wrong.push(format!("{what}: {}.", list.join(", ")));

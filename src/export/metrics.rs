@@ -123,6 +123,7 @@ pub enum Cause {
     ServiceFailed,
     ServiceSkipped,
     ServiceBlocked,
+    ServiceUnreachable,
     Declined,
     ManualFailed,
     StepFailed,
@@ -269,6 +270,15 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                         cause: Cause::ServiceFailed,
                         what: format!(
                             "Service '{service}' failed to restore{}: find the cause and fix the runbook or the service",
+                            because(reason.as_deref())
+                        ),
+                        seq: r.seq,
+                    }),
+                    ServiceState::Unreachable => actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        cause: Cause::ServiceUnreachable,
+                        what: format!(
+                            "Service '{service}' was unreachable{}: fix the connection, credentials or host key, then check it again",
                             because(reason.as_deref())
                         ),
                         seq: r.seq,

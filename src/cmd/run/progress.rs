@@ -83,7 +83,7 @@ impl Printer {
             .max()
             .unwrap_or(7)
             .max(7);
-        let _ = writeln!(out, "\n{:<width$}  TIER  {:<10} REASON", "SERVICE", "STATE");
+        let _ = writeln!(out, "\n{:<width$}  TIER  {:<11} REASON", "SERVICE", "STATE");
         for (id, state) in services {
             let service = self.runbook.services.iter().find(|s| &s.id == id);
             let tier = service.map_or(0, |s| s.tier);
@@ -94,7 +94,7 @@ impl Printer {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>4}  {:<10} {}",
+                "{:<width$}  {:>4}  {:<11} {}",
                 id.as_str(),
                 tier,
                 state.as_str(),
