@@ -82,6 +82,7 @@ fn write(path: &Path, web_restored: bool) {
             svc("web", "Open the web app"),
             svc("mail", "Read mail over IMAP"),
         ],
+        incident_start: None,
     });
     for id in ["talk", "web"] {
         at(state(id, S::Unknown, S::Checking));

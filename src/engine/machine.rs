@@ -106,6 +106,9 @@ struct Track {
     paused_at: Option<usize>,
     /// Resumed while restoring or verifying: a passing re-check means restored.
     resumed_in_flight: bool,
+    /// Restored and up since: a passing re-check keeps it `restored`, so no view loses the
+    /// restore. A failing one (a new outage) clears it.
+    restored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +243,7 @@ impl Engine {
             track.blocker = (*state == ServiceState::Blocked).then_some(Blocker::Operator);
             track.resumed_in_flight =
                 matches!(state, ServiceState::Restoring | ServiceState::Verifying);
+            track.restored = *state == ServiceState::Restored;
             // Down or partial was true when it was written, maybe long ago: check again before
             // the plan restores, since restore never runs on a service whose checks pass.
             if state.is_busy()
@@ -432,6 +436,7 @@ impl Engine {
         track.paused_at = None;
         track.restore_after_check = None;
         track.blocker = None;
+        track.restored = false;
         self.services[si].current = None;
         self.set_state(si, ServiceState::Skipped, Some(reason), out);
     }

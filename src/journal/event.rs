@@ -21,6 +21,10 @@ pub enum Event {
         /// What reports need of the runbook, so a journal alone makes every export.
         #[serde(default)]
         services: Vec<ServiceInfo>,
+        /// `--incident-start`: when the incident really began. Absent when not given: reports
+        /// then measure from the run's start and say so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident_start: Option<chrono::DateTime<chrono::Utc>>,
     },
     ServiceState {
         service: ServiceId,

@@ -529,6 +529,7 @@ impl Engine {
         let restore_after = track.restore_after_check.take();
         if job.phase == Phase::Verify {
             track.done.clear();
+            track.restored = pass;
             if pass {
                 self.set_state(si, ServiceState::Restored, None, out);
             } else {
@@ -543,12 +544,17 @@ impl Engine {
                     ServiceState::Restored,
                     Some("verified after resume".to_string()),
                 )
+            } else if track.restored {
+                // Checked again after its restore: still the restore that brought it back.
+                (ServiceState::Restored, None)
             } else {
                 (ServiceState::Healthy, None)
             };
+            track.restored = to == ServiceState::Restored;
             self.set_state(si, to, reason, out);
             return;
         }
+        track.restored = false;
         let to = if job.passed == 0 {
             ServiceState::Down
         } else {

@@ -1179,3 +1179,25 @@ fn answer_all(
     }
     seen
 }
+
+#[test]
+fn checking_a_restored_service_again_keeps_it_restored_until_a_check_fails() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Restored);
+    // `c` on the restored service: the check passes, the restore stays.
+    let fx = e.handle(Input::Check(sid("a")));
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Restored, "{fx:?}");
+    // A later failing check is a new outage; passing after that is healthy again, not restored.
+    e.handle(Input::SetAuto(false));
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(fail(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Down);
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Healthy);
+}
