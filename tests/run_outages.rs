@@ -93,6 +93,15 @@ fn an_incident_start_90_minutes_ago_makes_the_restore_take_over_90_minutes_and_m
         .output()
         .expect("run");
     assert_exit(&out, 0);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let line = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("mail (found down)"))
+        .unwrap_or_else(|| panic!("run's summary lists the outage: {summary}"));
+    assert!(
+        line.contains("up again after 1h 30m") && line.ends_with("RTO missed"),
+        "{line}"
+    );
     let events = read_lines(&journal);
     let start = &events[0];
     assert_eq!(start["kind"], "run_started");
