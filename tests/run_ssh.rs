@@ -1256,6 +1256,23 @@ fn assert_unreachable_run(rig: &Rig, out: &Output, journal: &Path, why: &str) {
         "the table shows it: {table}"
     );
     assert!(!rig.state_file("db-gone").exists(), "db was restored");
+    // The post-mortem lists it with its reason.
+    let md = rig
+        .bringup()
+        .args(["export", "--format", "markdown"])
+        .arg(journal)
+        .output()
+        .expect("export runs");
+    let md = stdout(&md);
+    assert!(
+        md.contains("- Unreachable (its checks could not run, so nothing is known of it): db."),
+        "{md}"
+    );
+    assert!(
+        md.lines()
+            .any(|l| l.contains("Service 'db' was unreachable (") && l.contains("'gone'")),
+        "{md}"
+    );
 }
 
 #[test]
