@@ -126,6 +126,12 @@ fn an_incident_start_90_minutes_ago_makes_the_restore_take_over_90_minutes_and_m
     assert_eq!(outages[0]["rto"], "missed");
     assert_eq!(mail["rto"], "missed");
 
+    let status = export(dir.path(), &journal, "status");
+    let began = format!(
+        "The disruption began at {}.",
+        incident.format("%Y-%m-%d %H:%M UTC")
+    );
+    assert!(status.contains(&began), "{status}");
     let md = export(dir.path(), &journal, "markdown");
     assert!(md.contains("given with `--incident-start`"), "{md}");
     let row = md

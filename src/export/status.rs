@@ -66,6 +66,13 @@ pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Service status\n");
     let _ = writeln!(out, "As of {as_of}.\n");
+    if let Some(began) = a.run.incident_start {
+        let _ = writeln!(
+            out,
+            "The disruption began at {}.\n",
+            began.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
     if !a.services.is_empty() && !a.features().any(|f| f.customer_facing) {
         out.push_str("This runbook names no customer-facing functions (`feature` on its checks), so this notice lists none.\n");
         return out;
