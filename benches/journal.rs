@@ -53,6 +53,7 @@ fn write_run(path: &Path, n: usize) -> Duration {
         version: bringup::VERSION.into(),
         mode: Mode::Drill,
         services,
+        incident_start: None,
     })
     .expect("append");
     let states = [

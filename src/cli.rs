@@ -120,6 +120,10 @@ pub struct OpenArgs {
     /// With --seal: sign with this key file instead of the agent's first key.
     #[arg(long, value_name = "KEY", requires = "seal")]
     pub seal_key: Option<PathBuf>,
+    /// When the incident really began, for outages and RTO: RFC 3339
+    /// (2026-11-22T06:10:00Z) or relative to now (-90m, -2h). Default: the run's start.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub incident_start: Option<String>,
 }
 
 #[derive(Debug, Args)]

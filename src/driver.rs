@@ -665,6 +665,7 @@ impl Driver {
             duration: result.duration,
             error,
             output_matched,
+            refused: result.refused.is_some(),
         });
         notices.extend(self.apply(effects)?);
         Ok(notices)

@@ -104,6 +104,7 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
             ),
             (HeadingLevel::H2, "Summary".to_string()),
             (HeadingLevel::H2, "Impact".to_string()),
+            (HeadingLevel::H3, "Outages".to_string()),
             (HeadingLevel::H2, "Root causes".to_string()),
             (HeadingLevel::H2, "Trigger".to_string()),
             (HeadingLevel::H2, "Resolution".to_string()),
@@ -140,7 +141,16 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
     assert_eq!(row("mail")[2], "failed");
     assert_eq!(row("auth")[7], "n/a");
 
-    let timeline = &tables[1];
+    // One row per outage, each measured from its own start.
+    let outages = &tables[1];
+    assert_eq!(outages[0][1], "Outage");
+    assert_eq!(outages.len(), 1 + 5, "a row per outage: {outages:?}");
+    assert!(
+        outages
+            .iter()
+            .any(|r| r[0] == "pc-login" && r[8] == "missed")
+    );
+    let timeline = &tables[2];
     assert_eq!(timeline[0], vec!["Time", "Who", "What"]);
     // The pipe in the operator's note stays inside its cell.
     assert!(
@@ -154,7 +164,7 @@ fn markdown_has_the_sre_post_mortem_sections_and_impact_table() {
             .any(|r| r[1] == "kim" && r[2] == "talk-messaging: approved 'start gateway'")
     );
 
-    let actions = &tables[2];
+    let actions = &tables[3];
     let items: Vec<&str> = actions.iter().skip(1).map(|r| r[0].as_str()).collect();
     assert!(
         items
@@ -299,7 +309,8 @@ fn json_is_one_document_with_run_services_metrics_and_events() {
         .find(|s| s["id"] == "talk-messaging")
         .expect("messaging");
     assert_eq!(msg["rto"], "met");
-    assert_eq!(msg["time_to_restore_ms"], 1_322_100);
+    // From the outage's start (the run's, as no incident start was given), not detection.
+    assert_eq!(msg["time_to_restore_ms"], 1_323_000);
     let states: Vec<&str> = msg["intervals"]
         .as_array()
         .expect("intervals")

@@ -57,6 +57,7 @@ fn write(path: &Path, finish: bool) {
             version: "0.1.0".into(),
             mode: Mode::Drill,
             services: vec![svc("fast", 5), svc("slow", 10), svc("late", 60)],
+            incident_start: None,
         },
     );
     for id in ["fast", "slow", "late"] {
@@ -94,7 +95,9 @@ fn rto_is_met_missed_or_pending_measured_from_run_start() {
     };
     assert_eq!(get("fast").rto, Rto::Met);
     assert_eq!(get("fast").restore_attempts, 2);
-    assert_eq!(get("fast").time_to_restore_ms, Some(3 * 60_000));
+    // Measured from the outage's start: the run's, as no incident start was given.
+    assert_eq!(get("fast").time_to_restore_ms, Some(4 * 60_000));
+    assert_eq!(get("fast").outages[0].time_to_detect_ms, Some(60_000));
     assert_eq!(get("slow").rto, Rto::Missed);
     assert_eq!(get("slow").restored_after_ms, Some(12 * 60_000));
     assert_eq!(get("late").rto, Rto::Pending);
@@ -181,6 +184,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
             version: "0.1.0".into(),
             mode: Mode::Drill,
             services,
+            incident_start: None,
         },
         state("vip", S::Unknown, S::Checking),
         state("mail", S::Unknown, S::Down),

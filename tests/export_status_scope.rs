@@ -83,6 +83,7 @@ fn write(path: &Path, web_restored: bool) {
             svc("web", "Open the web app"),
             svc("mail", "Read mail over IMAP"),
         ],
+        incident_start: None,
     });
     for id in ["talk", "web"] {
         at(state(id, S::Unknown, S::Checking));
@@ -174,4 +175,72 @@ fn every_checked_function_back_does_not_claim_the_unchecked_ones_are_back() {
         ["- Nothing among the functions we checked."]
     );
     insta::assert_snapshot!(notice);
+}
+
+/// `talk` passes; `mail` passed once, then its next check could not run: unreachable.
+#[test]
+fn an_unreachable_service_s_functions_are_not_known_rather_than_available_or_recovering() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("unreachable.jsonl");
+    let clock = ManualClock::new(t0());
+    let mut w =
+        JournalWriter::create_with_clock(&path, &[], Box::new(clock.clone())).expect("create");
+    let mut minute = 0;
+    let mut at = |e: Event| {
+        minute += 1;
+        clock.set(t0() + TimeDelta::minutes(minute));
+        w.append(&e).expect("append");
+    };
+    at(Event::RunStarted {
+        runbook: "unreachable".into(),
+        runbook_sha256: "cd".repeat(32),
+        operator: "park".into(),
+        vars: indexmap::IndexMap::new(),
+        version: "0.1.0".into(),
+        mode: Mode::Incident,
+        services: vec![
+            svc("talk", "Send and receive messages"),
+            svc("mail", "Read mail over IMAP"),
+        ],
+        incident_start: None,
+        about: Box::default(),
+    });
+    for id in ["talk", "mail"] {
+        at(state(id, S::Unknown, S::Checking));
+        at(check(id, Phase::Check, true));
+        at(state(id, S::Checking, S::Healthy));
+    }
+    at(state("mail", S::Healthy, S::Checking));
+    at(Event::StepFinished {
+        service: ServiceId::new("mail"),
+        phase: Phase::Check,
+        step: "mail up".into(),
+        host: HostId::new("op"),
+        attempt: 1,
+        outcome: StepOutcome::Error,
+        exit_code: None,
+        duration_ms: 5,
+        error: Some("host 'op': cannot connect".into()),
+    });
+    at(Event::ServiceState {
+        service: ServiceId::new("mail"),
+        from: S::Checking,
+        to: S::Unreachable,
+        reason: Some("check 'mail up' could not run on 'op'".into()),
+    });
+    let j = journal::read_journal(&path).expect("read");
+    let notice = bringup::export::render(&j, ExportFormat::Status).expect("status");
+    assert_eq!(
+        section(&notice, "Available now"),
+        ["- Send and receive messages"]
+    );
+    assert_eq!(
+        section(&notice, "Not checked in this run"),
+        ["- Read mail over IMAP"],
+        "{notice}"
+    );
+    assert!(
+        !notice.contains("- Read mail over IMAP\n\n## Not"),
+        "{notice}"
+    );
 }

@@ -1180,3 +1180,131 @@ fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_jour
     let events = read_journal(&journal);
     assert_interrupted(&events);
 }
+
+/// `db` on the host `gone` (tier 0, down until its restore touches its state file) and `web`
+/// on h0 (tier 1, down, depending on db): the runbook for the `unreachable` tests.
+fn unreachable_runbook(rig: &Rig, gone_address: (&str, u16)) -> PathBuf {
+    let mut text = rig.head("", "");
+    let _ = write!(
+        text,
+        "[hosts.gone]\naddress = \"{}\"\nport = {}\nidentity = \"{}\"\n\n",
+        gone_address.0,
+        gone_address.1,
+        rig.lab.client_key.display()
+    );
+    for (id, tier, host, deps) in [("db", 0, "gone", &[][..]), ("web", 1, "h0", &["db"][..])] {
+        text.push_str(
+            &Svc {
+                id,
+                tier,
+                hosts: &[host],
+                deps,
+                restore: None,
+                extra_restore_keys: "",
+            }
+            .toml(&rig.state),
+        );
+    }
+    rig.write_runbook(&text)
+}
+
+/// db's checks could not run: it ends `unreachable` with a reason naming its host, no restore
+/// step ever started (for any service: web is blocked behind db), and the run exits 1.
+#[track_caller]
+fn assert_unreachable_run(rig: &Rig, out: &Output, journal: &Path, why: &str) {
+    assert_exit(out, 1);
+    verify(rig, journal);
+    let events = read_journal(journal);
+    let states = final_states(&events);
+    assert_eq!(states["db"], "unreachable", "{states:?}");
+    assert_eq!(states["web"], "blocked", "{states:?}");
+    assert!(
+        reached(&events, "db", &["down", "partial"]).is_none(),
+        "db was marked down though its check never ran"
+    );
+    let restores: Vec<&Value> = kind(&events, "step_started")
+        .filter(|e| e["phase"] == "restore")
+        .collect();
+    assert!(
+        restores.is_empty(),
+        "a restore started even so: {restores:?}"
+    );
+    let db = kind(&events, "service_state")
+        .filter(|e| e["service"] == "db" && e["to"] == "unreachable")
+        .last()
+        .expect("db entered unreachable");
+    let reason = db["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("'gone'") && reason.contains(why),
+        "the reason names the host and why: {reason}"
+    );
+    let web = kind(&events, "service_state")
+        .filter(|e| e["service"] == "web" && e["to"] == "blocked")
+        .last()
+        .expect("web blocked");
+    assert!(
+        web["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("'db' is unreachable")),
+        "{web}"
+    );
+    let table = stdout(out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("db ") && l.contains("unreachable")),
+        "the table shows it: {table}"
+    );
+    assert!(!rig.state_file("db-gone").exists(), "db was restored");
+    // The post-mortem lists it with its reason.
+    let md = rig
+        .bringup()
+        .args(["export", "--format", "markdown"])
+        .arg(journal)
+        .output()
+        .expect("export runs");
+    let md = stdout(&md);
+    assert!(
+        md.contains("- Unreachable (its checks could not run, so nothing is known of it): db."),
+        "{md}"
+    );
+    assert!(
+        md.lines()
+            .any(|l| l.contains("Service 'db' was unreachable (") && l.contains("'gone'")),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_closed_port_makes_the_service_unreachable_and_nothing_is_restored_even_with_yes() {
+    let rig = Rig::new(1);
+    let closed = support::sshd::free_ports(1)[0];
+    let runbook = unreachable_runbook(&rig, ("127.0.0.1", closed));
+    let journal = rig.journal("closed");
+    let out = rig.run_journaled(&["--yes"], &journal, &runbook);
+    assert_unreachable_run(&rig, &out, &journal, "cannot connect");
+}
+
+#[test]
+fn a_changed_host_key_makes_the_service_unreachable_and_nothing_is_restored_even_with_yes() {
+    // Two ports of one sshd: `gone` (port 1) is known under another key, h0 (port 0) is known.
+    let rig = Rig::new(2);
+    let other = rig.lab.path("other_host_key");
+    let other_public = keygen(&other, "ed25519");
+    let fields: Vec<&str> = other_public.split_whitespace().take(2).collect();
+    let lines = rig.sshd.known_hosts_lines();
+    let good = lines.lines().next().expect("h0's line");
+    fs::write(
+        rig.home().join(".ssh/known_hosts"),
+        format!(
+            "{good}\n[127.0.0.1]:{} {}\n",
+            rig.sshd.ports[1],
+            fields.join(" ")
+        ),
+    )
+    .expect("write known_hosts");
+    let runbook = unreachable_runbook(&rig, ("127.0.0.1", rig.sshd.ports[1]));
+    let journal = rig.journal("changed-key");
+    let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
+    assert_unreachable_run(&rig, &out, &journal, "HOST KEY CHANGED");
+}

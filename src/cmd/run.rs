@@ -229,7 +229,11 @@ async fn conclude(
     }
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
     match args.format {
-        RunFormat::Text => printer.table(drv, &services, &mut std::io::stdout().lock()),
+        RunFormat::Text => {
+            let mut stdout = std::io::stdout().lock();
+            printer.table(drv, &services, &mut stdout);
+            progress::outages(drv.journal_path(), &mut stdout);
+        }
         RunFormat::Json if args.check_only => {
             printer.table(drv, &services, &mut std::io::stderr().lock());
         }

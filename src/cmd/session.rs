@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::cli::OpenArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Inbox, Notice, Signals};
@@ -118,6 +120,15 @@ impl Session {
         // Before anything is journaled: from here a signal stops the run, never kills it.
         let signals = Signals::listen();
         let operator = operator(args);
+        // Before any file is made: a bad time is bad input. A resumed run keeps the start
+        // its journal recorded.
+        let incident_start = match args.incident_start.as_deref() {
+            None => None,
+            Some(text) => Some(parse_incident_start(text, Utc::now()).map_err(|e| {
+                eprintln!("bringup: {e}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?),
+        };
         let options = EngineOptions {
             only: args
                 .only
@@ -180,7 +191,7 @@ impl Session {
                 );
                 ExitCode::from(EXIT_BAD_INPUT)
             })?;
-            let start = run_started(&runbook, &operator, args.drill);
+            let start = run_started(&runbook, &operator, args.drill, incident_start);
             (writer, start, log_path(args, &path))
         };
 
@@ -289,7 +300,12 @@ fn init_log(path: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> 
 }
 
 /// `run_started`: the runbook's identity and what the reports need of it.
-pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
+pub fn run_started(
+    runbook: &Runbook,
+    operator: &str,
+    drill: bool,
+    incident_start: Option<DateTime<Utc>>,
+) -> Event {
     let vars = runbook
         .vars
         .iter()
@@ -339,7 +355,33 @@ pub fn run_started(runbook: &Runbook, operator: &str, drill: bool) -> Event {
                 .after
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }),
+        incident_start,
     }
+}
+
+/// `--incident-start`: RFC 3339, or relative to `now` as a minus sign and a duration
+/// (`-90m`, `-2h30m`). Never after `now`: an incident cannot begin in the future.
+pub fn parse_incident_start(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let help = "write it as RFC 3339 (2026-11-22T06:10:00Z) or as a time before now (-90m, -2h)";
+    let at = if let Some(ago) = text.trim().strip_prefix('-') {
+        let ago = crate::runbook::duration::parse(ago)
+            .map_err(|e| format!("--incident-start '{text}': {}; {help}", e.message))?;
+        chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .ok_or_else(|| format!("--incident-start '{text}' is too far back; {help}"))?
+    } else {
+        DateTime::parse_from_rfc3339(text.trim())
+            .map_err(|e| format!("--incident-start '{text}' is not a time ({e}); {help}"))?
+            .with_timezone(&Utc)
+    };
+    if at > now {
+        return Err(format!(
+            "--incident-start '{text}' is in the future ({}); give when the incident began",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    Ok(at)
 }
 
 /// Largest `--var-file` read: a secret, a key or a certificate chain, not a data set.
@@ -453,5 +495,44 @@ mod var_source_tests {
             e.contains("'/nonexistent/secret'") && e.contains("check the path"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_start_reads_rfc3339_and_times_before_now_and_refuses_the_future() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let at = |t: &str| parse_incident_start(t, now);
+        assert_eq!(
+            at("-90m").expect("relative").to_rfc3339(),
+            "2026-11-22T07:30:00+00:00"
+        );
+        assert_eq!(
+            at("-2h").expect("relative").to_rfc3339(),
+            "2026-11-22T07:00:00+00:00"
+        );
+        assert_eq!(
+            at("2026-11-22T06:10:00+01:00")
+                .expect("rfc3339")
+                .to_rfc3339(),
+            "2026-11-22T05:10:00+00:00"
+        );
+        let future = at("2026-11-22T10:00:00Z").expect_err("future");
+        assert!(
+            future.contains("'2026-11-22T10:00:00Z'") && future.contains("future"),
+            "{future}"
+        );
+        let bad = at("yesterday").expect_err("bad");
+        assert!(
+            bad.contains("'yesterday'") && bad.contains("RFC 3339"),
+            "{bad}"
+        );
+        let unit = at("-90x").expect_err("bad unit");
+        assert!(unit.contains("'-90x'"), "{unit}");
     }
 }

@@ -59,6 +59,10 @@ pub enum Input {
         error: Option<String>,
         /// For checks with `expect_output`: whether the regex matched the output.
         output_matched: Option<bool>,
+        /// The host refused before the command ran (connection, authentication, host key):
+        /// a check that could not run says nothing about the service, which becomes
+        /// `unreachable`, never `down`.
+        refused: bool,
     },
     /// The delay of an `Effect::Sleep` has passed.
     Wake(TimerId),

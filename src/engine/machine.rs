@@ -106,6 +106,9 @@ struct Track {
     paused_at: Option<usize>,
     /// Resumed while restoring or verifying: a passing re-check means restored.
     resumed_in_flight: bool,
+    /// Restored and up since: a passing re-check keeps it `restored`, so no view loses the
+    /// restore. A failing one (a new outage) clears it.
+    restored: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +133,8 @@ struct Job {
     pending: BTreeSet<(usize, HostId)>,
     passed: usize,
     failures: Vec<String>,
+    /// Probes: checks that could not run at all on a host (why, naming the host).
+    unreachable: Vec<String>,
     asking: Option<Ask>,
     /// Probes: manual checks not asked yet (asked one at a time).
     manual_queue: VecDeque<usize>,
@@ -238,9 +243,15 @@ impl Engine {
             track.blocker = (*state == ServiceState::Blocked).then_some(Blocker::Operator);
             track.resumed_in_flight =
                 matches!(state, ServiceState::Restoring | ServiceState::Verifying);
+            track.restored = *state == ServiceState::Restored;
             // Down or partial was true when it was written, maybe long ago: check again before
             // the plan restores, since restore never runs on a service whose checks pass.
-            if state.is_busy() || matches!(state, ServiceState::Down | ServiceState::Partial) {
+            if state.is_busy()
+                || matches!(
+                    state,
+                    ServiceState::Down | ServiceState::Partial | ServiceState::Unreachable
+                )
+            {
                 recheck.push(si);
             }
         }
@@ -283,6 +294,7 @@ impl Engine {
                 duration,
                 error,
                 output_matched,
+                refused,
             } => {
                 let result = steps::AttemptResult {
                     outcome,
@@ -290,6 +302,7 @@ impl Engine {
                     duration,
                     error,
                     output_matched,
+                    refused,
                 };
                 self.on_step_finished(attempt, &result, &mut out);
             }
@@ -423,6 +436,7 @@ impl Engine {
         track.paused_at = None;
         track.restore_after_check = None;
         track.blocker = None;
+        track.restored = false;
         self.services[si].current = None;
         self.set_state(si, ServiceState::Skipped, Some(reason), out);
     }

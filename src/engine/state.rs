@@ -25,10 +25,13 @@ pub enum ServiceState {
     Failed,
     Blocked,
     Skipped,
+    /// A check could not run at all on some host (connection, authentication, host key):
+    /// nothing is known, so it is never restored automatically.
+    Unreachable,
 }
 
 impl ServiceState {
-    pub const ALL: [ServiceState; 11] = [
+    pub const ALL: [ServiceState; 12] = [
         Self::Unknown,
         Self::Checking,
         Self::Healthy,
@@ -40,6 +43,7 @@ impl ServiceState {
         Self::Failed,
         Self::Blocked,
         Self::Skipped,
+        Self::Unreachable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl ServiceState {
             Self::Failed => "failed",
             Self::Blocked => "blocked",
             Self::Skipped => "skipped",
+            Self::Unreachable => "unreachable",
         }
     }
 
@@ -67,7 +72,12 @@ impl ServiceState {
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Self::Healthy | Self::Restored | Self::Failed | Self::Blocked | Self::Skipped
+            Self::Healthy
+                | Self::Restored
+                | Self::Failed
+                | Self::Blocked
+                | Self::Skipped
+                | Self::Unreachable
         )
     }
 

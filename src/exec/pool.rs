@@ -420,10 +420,12 @@ impl Inner {
                 Ran::Stale(reason) => {
                     *conn = None;
                     if fresh || reconnected {
-                        return StepResult::error(
-                            format!("host '{host}': cannot open a channel: {reason}"),
-                            started.elapsed(),
-                        );
+                        // Nothing ran: the host refused, like a connection that failed.
+                        let err = ExecError::Other {
+                            host: host.to_string(),
+                            reason: format!("cannot open a channel: {reason}"),
+                        };
+                        return StepResult::refused(&err, started.elapsed());
                     }
                     reconnected = true;
                 }

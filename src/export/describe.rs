@@ -219,7 +219,10 @@ pub fn state_tone(state: ServiceState) -> Tone {
             Tone::Progress
         }
         ServiceState::Healthy | ServiceState::Restored => Tone::Good,
-        ServiceState::Partial | ServiceState::Blocked | ServiceState::Skipped => Tone::Warn,
+        ServiceState::Partial
+        | ServiceState::Blocked
+        | ServiceState::Skipped
+        | ServiceState::Unreachable => Tone::Warn,
         ServiceState::Down | ServiceState::Failed => Tone::Bad,
     }
 }

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::state::ServiceState;
 use crate::export::markdown::{
-    IMPACT_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES, TO_WRITE_TRIGGER, authors, clock,
-    detection, failure_heading, failure_intro, impact_cells, lessons, resolution, status_line,
-    summary,
+    IMPACT_HEADER, OUTAGE_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES, TO_WRITE_TRIGGER, authors,
+    clock, detection, failure_heading, failure_intro, impact_cells, lessons, origin_line,
+    outage_rows, resolution, status_line, summary,
 };
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
 
@@ -44,6 +44,7 @@ pub fn state_color(state: ServiceState) -> &'static str {
         ServiceState::Failed => "#6d0000",
         ServiceState::Blocked => "#795548",
         ServiceState::Skipped => "#bdbdbd",
+        ServiceState::Unreachable => "#455a64",
     }
 }
 
@@ -55,6 +56,17 @@ th{background:#f4f4f4}code{font-family:ui-monospace,monospace;font-size:.85em;wo
 svg text{font-family:system-ui,sans-serif;font-size:12px}.legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
 .legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
 pre.output{background:#f6f6f6;border:1px solid #ddd;padding:.5rem;overflow-x:auto;font-size:.85em;white-space:pre-wrap;word-break:break-all}";
+
+/// One row per outage of each service.
+fn outages(out: &mut String, a: &Analysis, day0: Option<chrono::NaiveDate>) {
+    out.push_str("<h3>Outages</h3>\n");
+    let rows = outage_rows(a, day0);
+    if rows.is_empty() {
+        out.push_str("<p>No service was down in this run.</p>\n");
+    } else {
+        table(out, &OUTAGE_HEADER, rows.into_iter().map(|r| r.to_vec()));
+    }
+}
 
 fn table(out: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     out.push_str("<table><thead><tr>");
@@ -139,8 +151,10 @@ pub fn render(a: &Analysis) -> String {
 
     let _ = writeln!(out, "<h2>Summary</h2>\n<p>{}</p>", esc(&summary(a)));
 
-    out.push_str(
-        "<h2>Impact</h2>\n<p>RTO is measured from the start of the run. All times UTC.</p>\n",
+    let _ = writeln!(
+        out,
+        "<h2>Impact</h2>\n<p>{} All times UTC.</p>",
+        esc(&origin_line(a).replace('`', ""))
     );
     table(
         &mut out,
@@ -155,6 +169,7 @@ pub fn render(a: &Analysis) -> String {
         d(a.metrics.time_to_all_restored_ms),
         d(a.metrics.duration_ms)
     );
+    outages(&mut out, a, day0);
 
     out.push_str("<h2>Service states over time</h2>\n");
     chart(&mut out, a);

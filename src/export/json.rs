@@ -36,6 +36,10 @@ struct Run<'a> {
     as_of: Option<String>,
     outcome: Option<&'a str>,
     resumed: u32,
+    /// What outages found in the opening sweep start at: `--incident-start`, or the run's
+    /// start when it was not given (`incident_start_given` false).
+    incident_start: Option<String>,
+    incident_start_given: bool,
 }
 
 #[derive(Serialize)]
@@ -61,6 +65,7 @@ struct Service<'a> {
     state: &'static str,
     reason: Option<&'a str>,
     intervals: Vec<IntervalOut>,
+    outages: Vec<OutageOut>,
     found_down_at: Option<String>,
     restored_at: Option<String>,
     time_to_restore_ms: Option<i64>,
@@ -70,6 +75,19 @@ struct Service<'a> {
     restore_step_attempts: u32,
     by_hand: bool,
     features: Vec<FeatureOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutageOut {
+    cause: &'static str,
+    started: String,
+    detected: Option<String>,
+    restored: Option<String>,
+    /// Up again by a check, not a restore.
+    recovered: Option<String>,
+    time_to_detect_ms: Option<i64>,
+    time_to_restore_ms: Option<i64>,
+    rto: &'static str,
 }
 
 #[derive(Serialize)]
@@ -123,6 +141,20 @@ fn service(s: &ServiceReport) -> Service<'_> {
                 duration_ms: i.to.map(|to| (to - i.from).num_milliseconds()),
             })
             .collect(),
+        outages: s
+            .outages
+            .iter()
+            .map(|o| OutageOut {
+                cause: o.cause.as_str(),
+                started: format_ts(o.started),
+                detected: ts(o.detected),
+                restored: ts(o.ended.filter(|_| o.restored)),
+                recovered: ts(o.ended.filter(|_| !o.restored)),
+                time_to_detect_ms: o.time_to_detect_ms,
+                time_to_restore_ms: o.time_to_restore_ms,
+                rto: o.rto.as_str(),
+            })
+            .collect(),
         found_down_at: ts(s.found_down_at),
         restored_at: ts(s.restored_at),
         time_to_restore_ms: s.time_to_restore_ms,
@@ -160,6 +192,8 @@ pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
             as_of: ts(a.as_of),
             outcome: a.run.outcome.as_deref(),
             resumed: a.run.resumed,
+            incident_start: ts(a.run.outage_origin()),
+            incident_start_given: a.run.incident_start.is_some(),
         },
         verification: Verification {
             intact: a.intact,

@@ -133,6 +133,77 @@ pub fn impact_cells(s: &ServiceReport, day0: Option<NaiveDate>) -> [String; 9] {
     ]
 }
 
+/// Where outages and RTO are measured from, as one sentence.
+pub fn origin_line(a: &Analysis) -> String {
+    match (a.run.incident_start, a.run.started) {
+        (Some(at), _) => format!(
+            "The incident began at {} (given with `--incident-start`); an outage found in the opening checks is measured from then, a regression from its first failed check, a drill's from its inject. RTO is measured per outage.",
+            full_time(at)
+        ),
+        (None, _) => "The incident's real start was not given (`--incident-start`), so outages found in the opening checks are measured from the start of the run; a regression from its first failed check, a drill's from its inject. RTO is measured per outage.".to_string(),
+    }
+}
+
+pub const OUTAGE_HEADER: [&str; 9] = [
+    "Service",
+    "Outage",
+    "Started",
+    "Detected",
+    "Up again",
+    "Time to detect",
+    "Time to restore",
+    "RTO",
+    "RTO met",
+];
+
+/// One row per outage of each service.
+pub fn outage_rows(a: &Analysis, day0: Option<NaiveDate>) -> Vec<[String; 9]> {
+    let t = |v: Option<DateTime<Utc>>| v.map_or_else(|| "—".to_string(), |t| clock(t, day0));
+    let d = |v: Option<i64>| v.map_or_else(|| "—".to_string(), human_ms);
+    let mut rows = Vec::new();
+    for s in &a.services {
+        let rto = s.info.rto_ms.map_or_else(
+            || "—".to_string(),
+            |r| human_ms(i64::try_from(r).unwrap_or(i64::MAX)),
+        );
+        for o in &s.outages {
+            let up = match o.ended {
+                Some(at) if o.restored => format!("{} (restored)", clock(at, day0)),
+                Some(at) => format!("{} (healthy)", clock(at, day0)),
+                None => "—".to_string(),
+            };
+            rows.push([
+                s.info.id.to_string(),
+                o.cause.as_str().to_string(),
+                t(Some(o.started)),
+                t(o.detected),
+                up,
+                d(o.time_to_detect_ms),
+                d(o.time_to_restore_ms),
+                rto.clone(),
+                o.rto.as_str().to_string(),
+            ]);
+        }
+    }
+    rows
+}
+
+fn outages(out: &mut String, a: &Analysis, day0: Option<NaiveDate>) {
+    out.push_str("### Outages\n\n");
+    let rows = outage_rows(a, day0);
+    if rows.is_empty() {
+        out.push_str("No service was down in this run.\n\n");
+        return;
+    }
+    let _ = writeln!(out, "| {} |", OUTAGE_HEADER.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(OUTAGE_HEADER.len()));
+    for row in rows {
+        let cells = row.map(|c| cell(&c));
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
+
 /// Sections of the Google SRE template a journal cannot write; left for people to fill in.
 pub const TO_WRITE_ROOT_CAUSES: &str =
     "To be written: what broke, and why it took the services down.";
@@ -172,7 +243,7 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
             let at = s.restored_at.map_or_else(String::new, full_time);
             let took = s
                 .time_to_restore_ms
-                .map(|ms| format!(", {} after it was found down", human_ms(ms)))
+                .map(|ms| format!(", {} after its outage began", human_ms(ms)))
                 .unwrap_or_default();
             let hand = if s.by_hand { ", started by hand" } else { "" };
             format!(
@@ -211,6 +282,10 @@ pub fn lessons(a: &Analysis) -> (Vec<String>, Vec<String>) {
         (
             "Skipped",
             ids(&|s| s.state == crate::engine::state::ServiceState::Skipped),
+        ),
+        (
+            "Unreachable (its checks could not run, so nothing is known of it)",
+            ids(&|s| s.state == crate::engine::state::ServiceState::Unreachable),
         ),
     ] {
         if !list.is_empty() {
@@ -269,7 +344,7 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(out, "{}\n", cell(&summary(a)));
 
     out.push_str("## Impact\n\n");
-    out.push_str("RTO is measured from the start of the run. All times UTC.\n\n");
+    let _ = writeln!(out, "{} All times UTC.\n", origin_line(a));
     let _ = writeln!(out, "| {} |", IMPACT_HEADER.join(" | "));
     let _ = writeln!(out, "|{}", " --- |".repeat(IMPACT_HEADER.len()));
     for s in &a.services {
@@ -290,6 +365,7 @@ pub fn render(a: &Analysis) -> String {
         d(m.time_to_all_restored_ms)
     );
     let _ = writeln!(out, "- Run duration: {}\n", d(m.duration_ms));
+    outages(&mut out, a, day0);
 
     causes_to_detection(&mut out, a);
     what_failed(&mut out, a, day0);

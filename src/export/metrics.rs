@@ -29,6 +29,53 @@ pub struct RunInfo {
     /// `run_finished.outcome`; `None` while the run is in progress (or crashed).
     pub outcome: Option<String>,
     pub resumed: u32,
+    /// `--incident-start`, when it was given.
+    pub incident_start: Option<DateTime<Utc>>,
+}
+
+impl RunInfo {
+    /// What outages found in the opening sweep start at: the incident's start when it was
+    /// given, else the run's.
+    pub fn outage_origin(&self) -> Option<DateTime<Utc>> {
+        self.incident_start.or(self.started)
+    }
+}
+
+/// What began an outage (SPEC "Time and outages").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageCause {
+    /// Found down or partial when first checked: it began at the incident's start.
+    FoundDown,
+    /// A service that was up failed a check.
+    Regression,
+    /// A drill's inject step started.
+    Inject,
+}
+
+impl OutageCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutageCause::FoundDown => "found down",
+            OutageCause::Regression => "regression",
+            OutageCause::Inject => "drill inject",
+        }
+    }
+}
+
+/// One span of a service not being up: from its start to `restored` or `healthy` again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    pub cause: OutageCause,
+    pub started: DateTime<Utc>,
+    /// The first failed check of the outage.
+    pub detected: Option<DateTime<Utc>>,
+    /// When it was up again; `None` while it is not.
+    pub ended: Option<DateTime<Utc>>,
+    /// Ended by a restore (`restored`), not by a check finding it healthy again.
+    pub restored: bool,
+    pub time_to_detect_ms: Option<i64>,
+    pub time_to_restore_ms: Option<i64>,
+    pub rto: Rto,
 }
 
 /// A span of time a service spent in one state; `to` is `None` for the state it is in now.
@@ -81,14 +128,17 @@ pub struct ServiceReport {
     pub state: ServiceState,
     pub reason: Option<String>,
     pub intervals: Vec<Interval>,
+    /// Every outage of the service in this run, in order.
+    pub outages: Vec<Outage>,
     /// First time it was found `down` or `partial`.
     pub found_down_at: Option<DateTime<Utc>>,
-    /// When it last became `restored`.
+    /// When its latest restored outage ended (a later passing check never moves it).
     pub restored_at: Option<DateTime<Utc>>,
-    /// From found down to restored.
+    /// Of that outage: from its start to restored.
     pub time_to_restore_ms: Option<i64>,
-    /// From the run's start to restored: what the RTO is measured against.
+    /// From the incident's start (or the run's, when not given) to `restored_at`.
     pub restored_after_ms: Option<i64>,
+    /// Over every outage: missed if any was, met if all were.
     pub rto: Rto,
     /// Times restoration began (transitions into `restoring`).
     pub restore_attempts: u32,
@@ -123,6 +173,7 @@ pub enum Cause {
     ServiceFailed,
     ServiceSkipped,
     ServiceBlocked,
+    ServiceUnreachable,
     Declined,
     ManualFailed,
     StepFailed,
@@ -166,13 +217,82 @@ impl Analysis<'_> {
 
 type StepKey = (ServiceId, String, HostId);
 
+/// An outage as the journal is read: its start, detection and end.
+#[derive(Debug, Clone)]
+struct OpenOutage {
+    cause: OutageCause,
+    started: DateTime<Utc>,
+    detected: Option<DateTime<Utc>>,
+    ended: Option<(DateTime<Utc>, bool)>,
+}
+
+impl Tracker {
+    fn open_outage(&mut self) -> Option<&mut OpenOutage> {
+        self.outages.last_mut().filter(|o| o.ended.is_none())
+    }
+
+    /// A state change, for the outages: down or partial opens one (or detects the open
+    /// one); healthy or restored ends it.
+    fn outage_state(&mut self, to: ServiceState, at: DateTime<Utc>, origin: DateTime<Utc>) {
+        match to {
+            ServiceState::Down | ServiceState::Partial => {
+                if self.open_outage().is_none() {
+                    let (cause, started) = if self.was_up {
+                        (OutageCause::Regression, at)
+                    } else {
+                        (OutageCause::FoundDown, origin.min(at))
+                    };
+                    self.outages.push(OpenOutage {
+                        cause,
+                        started,
+                        detected: None,
+                        ended: None,
+                    });
+                }
+                if let Some(o) = self.open_outage() {
+                    o.detected.get_or_insert(at);
+                }
+            }
+            ServiceState::Healthy | ServiceState::Restored => {
+                self.was_up = true;
+                if let Some(o) = self.open_outage() {
+                    o.ended = Some((at, to == ServiceState::Restored));
+                }
+                // An inject that broke nothing was no outage.
+                if self
+                    .outages
+                    .last()
+                    .is_some_and(|o| o.detected.is_none() && o.ended.is_some_and(|(_, r)| !r))
+                {
+                    self.outages.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A drill's inject step started: the outage it makes begins now.
+    fn outage_inject(&mut self, at: DateTime<Utc>) {
+        if self.open_outage().is_none() {
+            self.outages.push(OpenOutage {
+                cause: OutageCause::Inject,
+                started: at,
+                detected: None,
+                ended: None,
+            });
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tracker {
     state: ServiceState,
     reason: Option<String>,
     intervals: Vec<Interval>,
     found_down_at: Option<DateTime<Utc>>,
-    restored_at: Option<DateTime<Utc>>,
+    outages: Vec<OpenOutage>,
+    /// It was healthy or restored at some point: a failed check after that is a regression.
+    was_up: bool,
     restore_attempts: u32,
     restore_step_attempts: u32,
     by_hand: bool,
@@ -214,10 +334,12 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 version,
                 mode,
                 services,
+                incident_start,
                 ..
             } => {
                 if run.started.is_none() {
                     run = RunInfo {
+                        incident_start: *incident_start,
                         runbook: runbook.clone(),
                         runbook_sha256: runbook_sha256.clone(),
                         operator: operator.clone(),
@@ -250,12 +372,12 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 });
                 t.state = *to;
                 t.reason.clone_from(reason);
+                t.outage_state(*to, r.ts, run.outage_origin().unwrap_or(r.ts));
                 match to {
                     ServiceState::Down | ServiceState::Partial => {
                         t.found_down_at.get_or_insert(r.ts);
                     }
                     ServiceState::Restoring => t.restore_attempts += 1,
-                    ServiceState::Restored => t.restored_at = Some(r.ts),
                     ServiceState::Skipped => actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceSkipped,
@@ -274,6 +396,15 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                         ),
                         seq: r.seq,
                     }),
+                    ServiceState::Unreachable => actions.push(ActionItem {
+                        service: Some(service.clone()),
+                        cause: Cause::ServiceUnreachable,
+                        what: format!(
+                            "Service '{service}' was unreachable{}: fix the connection, credentials or host key, then check it again",
+                            because(reason.as_deref())
+                        ),
+                        seq: r.seq,
+                    }),
                     ServiceState::Blocked => actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceBlocked,
@@ -288,6 +419,9 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
             }
             Event::StepStarted { service, phase: Phase::Restore, .. } => {
                 trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
+            }
+            Event::StepStarted { service, phase: Phase::Inject, .. } => {
+                trackers.entry(service.clone()).or_default().outage_inject(r.ts);
             }
             Event::StepFinished {
                 service,
@@ -362,7 +496,9 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
     let actions = once_each(actions);
 
     let as_of = records.last().map(|r| r.ts);
-    let start = run.started.or_else(|| records.first().map(|r| r.ts));
+    let start = run
+        .outage_origin()
+        .or_else(|| records.first().map(|r| r.ts));
     let services: Vec<ServiceReport> = trackers
         .into_iter()
         .map(|(id, t)| {
@@ -523,6 +659,51 @@ fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
     (b - a).num_milliseconds()
 }
 
+/// Whether one outage met its objective: measured from the outage's own start.
+fn outage_rto(
+    rto_ms: Option<u64>,
+    started: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+    finished: bool,
+) -> Rto {
+    let Some(rto) = rto_ms else {
+        return Rto::NotApplicable;
+    };
+    let rto = i64::try_from(rto).unwrap_or(i64::MAX);
+    match ended {
+        Some(end) if ms(started, end) <= rto => Rto::Met,
+        Some(_) => Rto::Missed,
+        None => {
+            let elapsed = as_of.map_or(0, |a| ms(started, a));
+            if elapsed > rto {
+                Rto::Missed
+            } else if finished {
+                Rto::NotRestored
+            } else {
+                Rto::Pending
+            }
+        }
+    }
+}
+
+/// The service's RTO over all its outages: any missed is missed; else any still open
+/// decides; met when every one was.
+fn overall_rto(outages: &[Outage]) -> Rto {
+    let any = |r: Rto| outages.iter().any(|o| o.rto == r);
+    if outages.is_empty() || outages.iter().all(|o| o.rto == Rto::NotApplicable) {
+        Rto::NotApplicable
+    } else if any(Rto::Missed) {
+        Rto::Missed
+    } else if any(Rto::Pending) {
+        Rto::Pending
+    } else if any(Rto::NotRestored) {
+        Rto::NotRestored
+    } else {
+        Rto::Met
+    }
+}
+
 fn report(
     info: ServiceInfo,
     t: Tracker,
@@ -531,38 +712,35 @@ fn report(
     finished: bool,
     checks: &HashMap<StepKey, (bool, DateTime<Utc>)>,
 ) -> ServiceReport {
-    // Restored only counts if it came after being found down.
-    let restored_at = t
-        .restored_at
-        .filter(|r| t.found_down_at.is_none_or(|d| *r >= d));
-    let time_to_restore_ms = t.found_down_at.zip(restored_at).map(|(d, r)| ms(d, r));
-    let restored_after_ms = start.zip(restored_at).map(|(s, r)| ms(s, r));
-    let rto = match (info.rto_ms, t.found_down_at) {
-        (None, _) | (_, None) => Rto::NotApplicable,
-        (Some(rto), Some(_)) => {
-            let rto = i64::try_from(rto).unwrap_or(i64::MAX);
-            match restored_after_ms {
-                Some(after) if after <= rto => Rto::Met,
-                Some(_) => Rto::Missed,
-                None => {
-                    let elapsed = start.zip(as_of).map_or(0, |(s, a)| ms(s, a));
-                    if elapsed > rto {
-                        Rto::Missed
-                    } else if finished {
-                        Rto::NotRestored
-                    } else {
-                        Rto::Pending
-                    }
-                }
+    let outages: Vec<Outage> = t
+        .outages
+        .iter()
+        .map(|o| {
+            let ended = o.ended.map(|(at, _)| at);
+            Outage {
+                cause: o.cause,
+                started: o.started,
+                detected: o.detected,
+                ended,
+                restored: o.ended.is_some_and(|(_, r)| r),
+                time_to_detect_ms: o.detected.map(|d| ms(o.started, d)),
+                time_to_restore_ms: ended.map(|e| ms(o.started, e)),
+                rto: outage_rto(info.rto_ms, o.started, ended, as_of, finished),
             }
-        }
-    };
+        })
+        .collect();
+    let last_restored = outages.iter().rev().find(|o| o.restored);
+    let restored_at = last_restored.and_then(|o| o.ended);
+    let time_to_restore_ms = last_restored.and_then(|o| o.time_to_restore_ms);
+    let restored_after_ms = start.zip(restored_at).map(|(s, r)| ms(s, r));
+    let rto = overall_rto(&outages);
     let features = features(&info, checks);
     ServiceReport {
         info,
         state: t.state,
         reason: t.reason,
         intervals: t.intervals,
+        outages,
         found_down_at: t.found_down_at,
         restored_at,
         time_to_restore_ms,

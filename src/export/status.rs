@@ -14,18 +14,26 @@ pub struct Sections<'a> {
     /// A service offering it was checked (or worked on) in this run and is not back.
     pub recovering: Vec<&'a Feature>,
     /// Not failing, but some service offering it was never checked nor touched in this run
-    /// (outside `--only`, or the run ended first): the notice cannot say either way.
+    /// (outside `--only`, or the run ended first) or is unreachable (its checks could not
+    /// run): the notice cannot say either way.
     pub not_checked: Vec<&'a Feature>,
 }
 
 /// Sort each function into its section.
 pub fn split<'a>(a: &'a Analysis) -> Sections<'a> {
-    let untouched = |f: &Feature| {
-        f.checked_at.is_none()
-            && a.services
-                .iter()
-                .any(|s| s.info.id == f.service && s.state == ServiceState::Unknown)
+    let state = |f: &Feature| {
+        a.services
+            .iter()
+            .find(|s| s.info.id == f.service)
+            .map(|s| s.state)
     };
+    // An unreachable service's checks could not run: its functions are not known either way,
+    // whatever an earlier check said.
+    let unreachable = |f: &Feature| state(f) == Some(ServiceState::Unreachable);
+    let untouched = |f: &Feature| {
+        unreachable(f) || (f.checked_at.is_none() && state(f) == Some(ServiceState::Unknown))
+    };
+    let available = |f: &Feature| f.available && !unreachable(f);
     let mut seen = std::collections::HashSet::new();
     let mut sections = Sections::default();
     // Customers know functions, not the services behind them: a check without a `feature`
@@ -34,9 +42,9 @@ pub fn split<'a>(a: &'a Analysis) -> Sections<'a> {
     for f in public().filter(|f| seen.insert(f.name.as_str())) {
         // A function offered by several services is available only if all of them pass.
         let offers: Vec<&Feature> = public().filter(|g| g.name == f.name).collect();
-        if offers.iter().all(|g| g.available) {
+        if offers.iter().all(|g| available(g)) {
             sections.available.push(f);
-        } else if offers.iter().all(|g| g.available || untouched(g)) {
+        } else if offers.iter().all(|g| available(g) || untouched(g)) {
             sections.not_checked.push(f);
         } else {
             sections.recovering.push(f);
@@ -58,6 +66,13 @@ pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Service status\n");
     let _ = writeln!(out, "As of {as_of}.\n");
+    if let Some(began) = a.run.incident_start {
+        let _ = writeln!(
+            out,
+            "The disruption began at {}.\n",
+            began.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
     if !a.services.is_empty() && !a.features().any(|f| f.customer_facing) {
         out.push_str("This runbook names no customer-facing functions (`feature` on its checks), so this notice lists none.\n");
         return out;

@@ -152,6 +152,7 @@ mod tests {
             state,
             reason: None,
             intervals: Vec::new(),
+            outages: Vec::new(),
             found_down_at: None,
             restored_at: None,
             time_to_restore_ms: None,

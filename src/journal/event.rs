@@ -24,6 +24,10 @@ pub enum Event {
         /// What user notices need of the runbook (members absent when unset).
         #[serde(default, flatten)]
         about: Box<RunbookAbout>,
+        /// `--incident-start`: when the incident really began. Absent when not given: reports
+        /// then measure from the run's start and say so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident_start: Option<chrono::DateTime<chrono::Utc>>,
     },
     ServiceState {
         service: ServiceId,

@@ -213,6 +213,7 @@ mod tests {
             version: "0".into(),
             mode: crate::engine::state::Mode::Drill,
             services: vec![],
+            incident_start: None,
         };
         let line = encode(1, ts(), &ev, GENESIS).expect("encodes");
         assert!(check_hash(line.as_bytes()).is_ok());

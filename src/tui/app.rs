@@ -152,6 +152,13 @@ pub struct App {
     pub(crate) elapsed: Duration,
     /// When each service came up (healthy or restored), as elapsed run time.
     pub(crate) up_at: HashMap<ServiceId, Duration>,
+    /// How long before the run's start the incident began (`--incident-start`).
+    pub(crate) incident_offset: Duration,
+    /// Each service's latest outage, as time since the incident's start: its start and,
+    /// once it is up again, its end (SPEC "Time and outages").
+    pub(crate) outages: HashMap<ServiceId, (Duration, Option<Duration>)>,
+    /// Services seen up in this run: a failed check after that is a regression.
+    pub(crate) ever_up: HashSet<ServiceId>,
     pub(crate) auto: bool,
     pub(crate) focus: Focus,
     pub(crate) bottom: BottomMode,
@@ -221,6 +228,9 @@ impl App {
             services,
             elapsed: Duration::ZERO,
             up_at: HashMap::new(),
+            incident_offset: Duration::ZERO,
+            outages: HashMap::new(),
+            ever_up: HashSet::new(),
             auto: false,
             focus: Focus::Services,
             bottom: BottomMode::Output,
@@ -256,6 +266,7 @@ impl App {
     /// Take the engine's current views (call after each `Engine::handle`).
     pub fn sync_services(&mut self, views: &IndexMap<ServiceId, ServiceView>) {
         for (id, view) in views {
+            self.track_outage(id, view);
             if view.state.is_up() {
                 self.up_at.entry(id.clone()).or_insert(self.elapsed);
             } else {
@@ -310,7 +321,55 @@ impl App {
     }
 
     /// A journal event was written: add it to the timeline.
+    /// Open or close the service's outage: found down (from the incident's start), a
+    /// regression (from now) or a drill's inject (from now); up again ends it.
+    fn track_outage(&mut self, id: &ServiceId, view: &ServiceView) {
+        let now = self.elapsed + self.incident_offset;
+        let open = self.outages.get(id).is_some_and(|(_, end)| end.is_none());
+        let was_up = self.ever_up.contains(id) || self.up_at.contains_key(id);
+        let injecting = view.steps.iter().any(|(step, hosts)| {
+            step.phase == Phase::Inject
+                && hosts
+                    .values()
+                    .any(|h| matches!(h, HostStatus::Running { .. }))
+        });
+        let not_up = matches!(
+            view.state,
+            ServiceState::Down
+                | ServiceState::Partial
+                | ServiceState::Restoring
+                | ServiceState::Verifying
+                | ServiceState::Failed
+                | ServiceState::Blocked
+        );
+        if view.state.is_up() {
+            self.ever_up.insert(id.clone());
+            if let Some((_, end)) = self.outages.get_mut(id).filter(|(_, end)| end.is_none()) {
+                *end = Some(now);
+            }
+        } else if !open && (injecting || (not_up && was_up)) {
+            self.outages.insert(id.clone(), (now, None));
+        } else if !open && not_up {
+            self.outages.insert(id.clone(), (Duration::ZERO, None));
+        }
+    }
+
+    /// The latest outage's length (to now while it lasts), if the service had one.
+    pub fn outage_time(&self, id: &ServiceId) -> Option<Duration> {
+        let now = self.elapsed + self.incident_offset;
+        self.outages
+            .get(id)
+            .map(|(start, end)| end.unwrap_or(now).saturating_sub(*start))
+    }
+
     pub fn on_journal(&mut self, ts: DateTime<Utc>, event: &Event) {
+        if let Event::RunStarted {
+            incident_start: Some(at),
+            ..
+        } = event
+        {
+            self.incident_offset = (ts - *at).to_std().unwrap_or(Duration::ZERO);
+        }
         if let Event::StepStarted {
             service,
             phase,

@@ -715,6 +715,77 @@ fn the_first_tier_heading_stays_in_view_when_the_app_opens_and_lands() {
 }
 
 #[test]
+fn the_rto_column_times_each_outage_from_its_own_start() {
+    use crate::engine::state::ServiceView;
+    let mut app = idle_app();
+    let auth = app.runbook().services[0].clone();
+    let view = |state| ServiceView {
+        state,
+        ..ServiceView::default()
+    };
+    let sync = |app: &mut App, state| {
+        let mut views = app.services.clone();
+        views.insert(auth.id.clone(), view(state));
+        app.sync_services(&views);
+    };
+    // auth is up; at 50m a check fails (a regression), at 55m it is restored: 5m, within 15m.
+    app.tick(Duration::from_secs(50 * 60));
+    sync(&mut app, ServiceState::Checking);
+    sync(&mut app, ServiceState::Down);
+    app.tick(Duration::from_secs(55 * 60));
+    sync(&mut app, ServiceState::Restored);
+    app.tick(Duration::from_secs(90 * 60));
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &auth),
+        ("5m/15m".to_string(), false)
+    );
+    // Checking it again keeps that outage's time.
+    sync(&mut app, ServiceState::Checking);
+    sync(&mut app, ServiceState::Restored);
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &auth).0,
+        "5m/15m"
+    );
+}
+
+#[test]
+fn an_incident_start_before_the_run_counts_in_a_service_found_down() {
+    let mut app = testkit::app(Mode::Incident);
+    let ts: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    app.on_journal(
+        ts,
+        &Event::RunStarted {
+            runbook: "r".into(),
+            runbook_sha256: String::new(),
+            operator: "o".into(),
+            vars: IndexMap::new(),
+            version: "0".into(),
+            mode: Mode::Incident,
+            services: Vec::new(),
+            incident_start: Some(ts - chrono::TimeDelta::minutes(90)),
+            about: Box::default(),
+        },
+    );
+    let media = app.runbook().services[2].clone();
+    let mut views = app.services.clone();
+    views.insert(
+        media.id.clone(),
+        crate::engine::state::ServiceView {
+            state: ServiceState::Down,
+            ..Default::default()
+        },
+    );
+    app.sync_services(&views);
+    app.tick(Duration::from_secs(10 * 60));
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &media),
+        ("1h40m/1h00m!".to_string(), true)
+    );
+}
+
+#[test]
 fn d_on_a_manual_step_shown_next_but_not_asked_says_how_to_reach_it() {
     let mut app = idle_app();
     let mut views = testkit::views(app.runbook());

@@ -157,6 +157,7 @@ impl Theme {
             ServiceState::Failed => ("✗", Color::LightRed),
             ServiceState::Blocked => ("⊘", Color::Magenta),
             ServiceState::Skipped => ("»", Color::DarkGray),
+            ServiceState::Unreachable => ("⁇", Color::LightMagenta),
         };
         Badge {
             symbol,

@@ -83,7 +83,7 @@ impl Printer {
             .max()
             .unwrap_or(7)
             .max(7);
-        let _ = writeln!(out, "\n{:<width$}  TIER  {:<10} REASON", "SERVICE", "STATE");
+        let _ = writeln!(out, "\n{:<width$}  TIER  {:<11} REASON", "SERVICE", "STATE");
         for (id, state) in services {
             let service = self.runbook.services.iter().find(|s| &s.id == id);
             let tier = service.map_or(0, |s| s.tier);
@@ -94,13 +94,55 @@ impl Printer {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>4}  {:<10} {}",
+                "{:<width$}  {:>4}  {:<11} {}",
                 id.as_str(),
                 tier,
                 state.as_str(),
                 visible(&reason)
             );
         }
+    }
+}
+
+/// After the table: each outage of the run as the reports compute it (`export::metrics`), so
+/// `run` and every export agree. Nothing when the journal cannot be read back.
+pub(super) fn outages(journal: &std::path::Path, out: &mut dyn Write) {
+    use crate::export::metrics::{analyse, human_ms};
+    let Ok(recorded) = crate::journal::read_journal(journal) else {
+        return;
+    };
+    let a = analyse(&recorded);
+    let rows: Vec<String> = a
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.outages.iter().map(move |o| {
+                let d = |v: Option<i64>| v.map_or_else(|| "—".to_string(), human_ms);
+                let rto = match s.info.rto_ms {
+                    Some(_) => format!(", RTO {}", o.rto.as_str()),
+                    None => String::new(),
+                };
+                format!(
+                    "  {} ({}): detected after {}, up again after {}{rto}",
+                    s.info.id,
+                    o.cause.as_str(),
+                    d(o.time_to_detect_ms),
+                    d(o.time_to_restore_ms)
+                )
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let origin = if a.run.incident_start.is_some() {
+        "those found down timed from the incident's start, given with --incident-start"
+    } else {
+        "those found down timed from the run's start: the incident's start was not given"
+    };
+    let _ = writeln!(out, "\nOUTAGES ({origin})");
+    for row in rows {
+        let _ = writeln!(out, "{}", visible(&row));
     }
 }
 

@@ -127,9 +127,10 @@ impl Engine {
             let di = self.services.get_index_of(dep)?;
             let state = self.services[di].state;
             match state {
-                ServiceState::Failed | ServiceState::Skipped | ServiceState::Blocked => {
-                    Some(format!("dependency '{dep}' is {state}"))
-                }
+                ServiceState::Failed
+                | ServiceState::Skipped
+                | ServiceState::Blocked
+                | ServiceState::Unreachable => Some(format!("dependency '{dep}' is {state}")),
                 ServiceState::Down | ServiceState::Partial
                     if !self.selected[di] && self.tracks[di].job.is_none() =>
                 {

@@ -125,6 +125,7 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
                 duration: Duration::from_millis(5),
                 error: None,
                 output_matched: None,
+                refused: false,
             }
         }
         Effect::Sleep { timer, .. } => Input::Wake(*timer),

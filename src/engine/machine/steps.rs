@@ -23,6 +23,7 @@ pub(super) struct AttemptResult {
     pub duration: Duration,
     pub error: Option<String>,
     pub output_matched: Option<bool>,
+    pub refused: bool,
 }
 
 pub(super) fn step_word(phase: Phase) -> &'static str {
@@ -53,6 +54,16 @@ fn failure_reason(step: &Step, phase: Phase, host: &HostId, result: &AttemptResu
         step_word(phase),
         step.name
     );
+    if let Some(detail) = result.error.as_deref().filter(|e| !e.is_empty()) {
+        reason.push_str(": ");
+        reason.push_str(detail);
+    }
+    reason
+}
+
+/// Why a check could not run on a host, for an `unreachable` service's reason.
+fn unreachable_reason(step: &Step, host: &HostId, result: &AttemptResult) -> String {
+    let mut reason = format!("check '{}' could not run on '{host}'", step.name);
     if let Some(detail) = result.error.as_deref().filter(|e| !e.is_empty()) {
         reason.push_str(": ");
         reason.push_str(detail);
@@ -173,6 +184,7 @@ impl Engine {
             pending: BTreeSet::new(),
             passed: 0,
             failures: Vec::new(),
+            unreachable: Vec::new(),
             asking: None,
             manual_queue: VecDeque::new(),
         }
@@ -437,6 +449,9 @@ impl Engine {
                 .remove(&(flight.step.index, flight.host.clone()));
             if ok {
                 job.passed += 1;
+            } else if result.refused && matches!(phase, Phase::Check | Phase::Verify) {
+                job.unreachable
+                    .push(unreachable_reason(step, &flight.host, result));
             } else {
                 job.failures
                     .push(failure_reason(step, phase, &flight.host, result));
@@ -492,6 +507,20 @@ impl Engine {
             return;
         };
         self.services[si].current = None;
+        if !job.unreachable.is_empty() {
+            // Nothing is known about the service: never down, never restored on its own.
+            // Restore steps that succeeded stay done; a later check that runs moves it on.
+            let track = &mut self.tracks[si];
+            track.checks_pass = None;
+            track.restore_after_check = None;
+            self.set_state(
+                si,
+                ServiceState::Unreachable,
+                summary(&job.unreachable),
+                out,
+            );
+            return;
+        }
         let pass = job.failures.is_empty();
         let reason = summary(&job.failures);
         self.tracks[si].checks_pass = Some(pass);
@@ -500,6 +529,7 @@ impl Engine {
         let restore_after = track.restore_after_check.take();
         if job.phase == Phase::Verify {
             track.done.clear();
+            track.restored = pass;
             if pass {
                 self.set_state(si, ServiceState::Restored, None, out);
             } else {
@@ -514,12 +544,17 @@ impl Engine {
                     ServiceState::Restored,
                     Some("verified after resume".to_string()),
                 )
+            } else if track.restored {
+                // Checked again after its restore: still the restore that brought it back.
+                (ServiceState::Restored, None)
             } else {
                 (ServiceState::Healthy, None)
             };
+            track.restored = to == ServiceState::Restored;
             self.set_state(si, to, reason, out);
             return;
         }
+        track.restored = false;
         let to = if job.passed == 0 {
             ServiceState::Down
         } else {

@@ -202,6 +202,21 @@ pub fn exited(launch: &Launch, outcome: StepOutcome, code: i32) -> Input {
         duration: Duration::from_millis(10),
         error: None,
         output_matched: None,
+        refused: false,
+    }
+}
+
+/// What a driver reports when the host refused before the command ran (a closed port, a
+/// changed host key).
+pub fn refused(launch: &Launch) -> Input {
+    Input::StepFinished {
+        attempt: launch.attempt_id,
+        outcome: StepOutcome::Error,
+        exit_code: None,
+        duration: Duration::from_millis(10),
+        error: Some(format!("host '{}': cannot connect", launch.host)),
+        output_matched: None,
+        refused: true,
     }
 }
 

@@ -14,7 +14,8 @@ use crate::runbook::model::HostId;
 
 use Phase::{Check, Inject, Restore, Verify};
 use ServiceState::{
-    Blocked, Checking, Down, Failed, Healthy, Partial, Restored, Restoring, Skipped, Verifying,
+    Blocked, Checking, Down, Failed, Healthy, Partial, Restored, Restoring, Skipped, Unreachable,
+    Verifying,
 };
 
 fn check_only(services: Vec<Svc>) -> Engine {
@@ -1030,4 +1031,173 @@ fn a_failed_check_is_reported_at_once_but_verification_retries() {
     assert_eq!((again.step.phase, again.attempt), (Verify, 2));
     e.handle(ok(&again));
     assert_eq!(state(&e, "a"), Restored);
+}
+
+#[test]
+fn a_check_that_could_not_run_makes_the_service_unreachable_and_it_is_never_restored() {
+    let mut e = engine(vec![
+        svc("db", 1, &["h1", "h2"]).restore(run("fix")),
+        svc("web", 2, &["h3"]).deps(&["db"]).restore(run("fix")),
+        svc("mail", 2, &["h4"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    // db: one host refuses, the other's check fails; web and mail are down.
+    let all = answer_all(&mut e, fx, |l| {
+        if is(l, "db", Check) && l.host == HostId::new("h1") {
+            refused(l)
+        } else if l.step.phase == Check {
+            fail(l)
+        } else {
+            ok(l)
+        }
+    });
+    assert_eq!(state(&e, "db"), Unreachable, "{}", reason(&e, "db"));
+    let why = reason(&e, "db");
+    assert!(
+        why.contains("'h1'") && why.contains("could not run") && why.contains("cannot connect"),
+        "the reason names the host and why: {why}"
+    );
+    assert!(
+        !launches(&all).iter().any(|l| is(l, "db", Restore)),
+        "an unreachable service was restored: {all:?}"
+    );
+    assert_eq!(state(&e, "web"), Blocked);
+    assert!(reason(&e, "web").contains("'db' is unreachable"));
+    // For the tier barrier it counts as settled: tier 2's mail restores.
+    assert_eq!(state(&e, "mail"), Restored);
+    assert_eq!(finished_count(&all), 1);
+    let db = e
+        .selected_states()
+        .into_iter()
+        .find(|(id, _)| id.as_str() == "db");
+    assert_eq!(db.map(|(_, s)| s), Some(Unreachable));
+    assert_eq!(
+        crate::outcome::RunOutcome::of(&e.selected_states())
+            .exit()
+            .code(),
+        1
+    );
+}
+
+#[test]
+fn a_refused_check_is_not_down_even_when_every_host_refuses() {
+    // Stands in for the drive helper's answers: every host refuses.
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let runs = launches(&fx);
+    let fx = e.handle(refused(&runs[0]));
+    assert_eq!(state(&e, "a"), Unreachable);
+    assert!(!changes(&fx).iter().any(|(_, s)| *s == Down));
+    assert!(launches(&fx).is_empty(), "nothing runs after: {fx:?}");
+    // An operator's restore on an unreachable service checks first, and restores only if the
+    // checks run and fail.
+    let fx = e.handle(Input::Restore {
+        service: sid("a"),
+        by_hand: true,
+    });
+    let runs = launches(&fx);
+    assert!(runs.iter().all(|l| l.step.phase == Check), "{runs:?}");
+    let fx = e.handle(refused(&runs[0]));
+    assert_eq!(state(&e, "a"), Unreachable);
+    assert!(launches(&fx).is_empty(), "restored after a refusal: {fx:?}");
+}
+
+#[test]
+fn a_later_check_that_runs_moves_an_unreachable_service_on() {
+    let mut e = engine(vec![
+        svc("db", 1, &["h1"]).restore(run("fix")),
+        svc("web", 2, &["h2"]).deps(&["db"]).restore(run("fix")),
+    ]);
+    let fx = e.handle(Input::RunPlan);
+    drive_refusing(&mut e, fx, "db");
+    assert_eq!(state(&e, "db"), Unreachable);
+    assert_eq!(state(&e, "web"), Blocked);
+    // The operator fixed the key and presses `c`: the check runs and fails, so auto mode
+    // restores db, then web, which nothing blocks any more.
+    let fx = e.handle(Input::Check(sid("db")));
+    let all = drive(&mut e, fx, |l| l.step.phase != Check);
+    assert!(launches(&all).iter().any(|l| is(l, "db", Restore)));
+    assert_eq!(state(&e, "db"), Restored);
+    assert_eq!(state(&e, "web"), Restored);
+}
+
+#[test]
+fn a_verification_that_could_not_run_leaves_the_service_unreachable_not_failed() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    let fix = launches(&fx);
+    assert!(is(&fix[0], "a", Restore));
+    let fx = e.handle(ok(&fix[0]));
+    let verify = launches(&fx);
+    assert!(is(&verify[0], "a", Verify));
+    e.handle(refused(&verify[0]));
+    assert_eq!(state(&e, "a"), Unreachable);
+}
+
+#[test]
+fn a_resumed_unreachable_service_is_checked_again() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let facts = ResumeFacts {
+        states: vec![(sid("a"), Unreachable, Some("could not run".into()))],
+        restored_steps: Vec::new(),
+    };
+    let fx = e.resume(&facts);
+    assert!(launches(&fx).iter().all(|l| is(l, "a", Check)));
+    assert_eq!(launches(&fx).len(), 1);
+}
+
+/// Answer every launch: checks of `refusing` are refused, other checks fail, the rest pass.
+fn drive_refusing(e: &mut Engine, first: Vec<Effect>, refusing: &str) {
+    answer_all(e, first, |l| {
+        if is(l, refusing, Check) {
+            refused(l)
+        } else if l.step.phase == Check {
+            fail(l)
+        } else {
+            ok(l)
+        }
+    });
+}
+
+/// Answer every launch with `answer` until none is left; returns every effect seen.
+fn answer_all(
+    e: &mut Engine,
+    first: Vec<Effect>,
+    answer: impl Fn(&crate::engine::event::Launch) -> Input,
+) -> Vec<Effect> {
+    let mut seen = Vec::new();
+    let mut queue: std::collections::VecDeque<Effect> = first.into();
+    for _ in 0..1000 {
+        let Some(effect) = queue.pop_front() else {
+            break;
+        };
+        if let Effect::Run { launch, .. } = &effect {
+            queue.extend(e.handle(answer(launch)));
+        }
+        seen.push(effect);
+    }
+    seen
+}
+
+#[test]
+fn checking_a_restored_service_again_keeps_it_restored_until_a_check_fails() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Restored);
+    // `c` on the restored service: the check passes, the restore stays.
+    let fx = e.handle(Input::Check(sid("a")));
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Restored, "{fx:?}");
+    // A later failing check is a new outage; passing after that is healthy again, not restored.
+    e.handle(Input::SetAuto(false));
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(fail(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Down);
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(ok(&launches(&fx)[0]));
+    assert_eq!(state(&e, "a"), Healthy);
 }

@@ -146,10 +146,17 @@ fn draw_service(
     }
 }
 
-/// `12m/30m` (time since the run started, or until the service came up, against its RTO);
-/// over the RTO it ends in `!` and is drawn red.
+/// The time the RTO column shows: the latest outage's length (from its start, to now or to
+/// when it was up again), else the time since the run started or until the service came up.
+fn rto_time(app: &App, service: &Service) -> Duration {
+    app.outage_time(&service.id)
+        .unwrap_or_else(|| app.up_at.get(&service.id).copied().unwrap_or(app.elapsed))
+}
+
+/// `12m/30m` (the latest outage's length, see `rto_time`, against its RTO); over the RTO it
+/// ends in `!` and is drawn red.
 pub fn rto_text(app: &App, service: &Service) -> (String, bool) {
-    let t: Duration = app.up_at.get(&service.id).copied().unwrap_or(app.elapsed);
+    let t = rto_time(app, service);
     match service.rto {
         Some(rto) => {
             let over = t > rto;
@@ -162,7 +169,7 @@ pub fn rto_text(app: &App, service: &Service) -> (String, bool) {
 
 /// The time alone (`40m`, `40m!` over the RTO), for narrow rows.
 fn short_rto(app: &App, service: &Service) -> String {
-    let t: Duration = app.up_at.get(&service.id).copied().unwrap_or(app.elapsed);
+    let t = rto_time(app, service);
     let over = service.rto.is_some_and(|rto| t > rto);
     format!("{}{}", fmt_dur(t), if over { "!" } else { "" })
 }
