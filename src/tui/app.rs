@@ -779,24 +779,19 @@ impl App {
                     }
                     return self.answer_manual(&step, true);
                 }
-                // The steps pane may show a manual step next that nothing has asked yet (auto
-                // off): say how to reach it rather than that nothing waits.
-                let next_manual = self
+                // Auto off, a service paused before a manual step shows it pending: take the
+                // answer at once (the step is reached and answered in one go).
+                if let Some(step) = self
                     .selected_service()
-                    .and_then(|svc| self.services.get(&svc.id))
-                    .and_then(|v| v.current.as_ref())
-                    .filter(|r| {
-                        r.step(&self.runbook).is_some_and(|st| {
-                            matches!(st.action, crate::runbook::model::StepAction::Manual(_))
-                        })
-                    })
-                    .map(|r| r.name(&self.runbook).to_string());
-                self.message = Some(match next_manual {
-                    Some(name) => format!(
-                        "manual step '{name}' is next but not asked yet: press Enter to reach it, then d or f"
-                    ),
-                    None => "no manual step is waiting on this service".into(),
-                });
+                    .and_then(|svc| self.paused_manual(&svc.id))
+                {
+                    if action == Action::ManualFailed {
+                        self.open_input(InputPurpose::FailReason(step));
+                        return Vec::new();
+                    }
+                    return self.answer_manual(&step, true);
+                }
+                self.message = Some("no manual step is waiting on this service".into());
             }
             _ => {}
         }
@@ -810,6 +805,24 @@ impl App {
         } else {
             vec![Command::Quit]
         }
+    }
+
+    /// The manual step a service is paused before (auto off): shown next, not asked yet, and
+    /// nothing of it started.
+    pub(crate) fn paused_manual(&self, id: &ServiceId) -> Option<StepRef> {
+        let view = self.services.get(id)?;
+        if view.waiting.is_some() {
+            return None;
+        }
+        let step = view.current.as_ref()?;
+        let manual = step
+            .step(&self.runbook)
+            .is_some_and(|st| matches!(st.action, crate::runbook::model::StepAction::Manual(_)));
+        let untouched = view
+            .steps
+            .get(step)
+            .is_none_or(|hosts| hosts.values().all(|h| *h == HostStatus::Pending));
+        (manual && untouched).then(|| step.clone())
     }
 
     fn selected_waiting(&self) -> Option<&Waiting> {
