@@ -70,6 +70,15 @@ pub enum Overlay {
     Ask(Box<Ask>),
 }
 
+/// How the timeline's lines meet the pane's edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFit {
+    /// Cut at the pane's edge.
+    Cut,
+    /// Wrapped to the pane's width.
+    Wrap,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BottomMode {
     #[default]
@@ -177,6 +186,8 @@ pub struct App {
     pub(crate) output_scroll: Scroll,
     pub(crate) timeline: Timeline,
     pub(crate) timeline_scroll: Scroll,
+    /// Whether timeline lines wrap to the pane or are cut at its edge (`w`).
+    pub(crate) timeline_lines: LineFit,
     pub(crate) hits: Hits,
     pub(crate) message: Option<String>,
     /// Who marked each manual step, by (service, step name), from the journal.
@@ -242,6 +253,7 @@ impl App {
             output_scroll: Scroll::default(),
             timeline: Timeline::default(),
             timeline_scroll: Scroll::default(),
+            timeline_lines: LineFit::Cut,
             hits: Hits::default(),
             message: None,
             manual_by: HashMap::new(),
@@ -423,6 +435,11 @@ impl App {
         self.output_scroll
     }
 
+    /// Whether the timeline's lines wrap (`w`) rather than being cut at the pane's edge.
+    pub fn timeline_wraps(&self) -> bool {
+        self.timeline_lines == LineFit::Wrap
+    }
+
     pub fn timeline_scroll(&self) -> Scroll {
         self.timeline_scroll
     }
@@ -563,7 +580,11 @@ impl App {
             Action::ManualDone | Action::ManualFailed => {
                 matches!(waiting, Some(Waiting::Manual { .. }))
                     || matches!(self.overlay, Some(Overlay::Manual(_)))
+                    || self
+                        .selected_service()
+                        .is_some_and(|s| self.paused_manual(&s.id).is_some())
             }
+            Action::Wrap => self.bottom == BottomMode::Timeline,
             Action::Inject => self.info.mode == Mode::Drill && self.selected.is_some(),
             Action::Check | Action::Restore | Action::Skip | Action::RunNext => {
                 self.selected.is_some()
@@ -673,6 +694,16 @@ impl App {
                     BottomMode::Output => BottomMode::Timeline,
                     BottomMode::Timeline => BottomMode::Output,
                 };
+            }
+            Action::Wrap => {
+                if self.bottom == BottomMode::Timeline {
+                    self.timeline_lines = match self.timeline_lines {
+                        LineFit::Cut => LineFit::Wrap,
+                        LineFit::Wrap => LineFit::Cut,
+                    };
+                } else {
+                    self.message = Some("w wraps the timeline's lines: press t to show it".into());
+                }
             }
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::Filter => self.open_input(InputPurpose::Filter),

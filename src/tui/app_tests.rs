@@ -836,3 +836,22 @@ fn with_auto_off_f_on_the_manual_step_the_screen_shows_next_asks_why_then_fails_
         Some(ServiceState::Failed)
     );
 }
+
+#[test]
+fn w_toggles_timeline_wrapping_only_where_the_timeline_shows_and_the_footer_offers_it() {
+    let mut app = idle_app();
+    assert!(!app.can(Action::Wrap), "no timeline shown: nothing to wrap");
+    assert!(key(&mut app, KeyCode::Char('w')).is_empty());
+    assert!(!app.timeline_wraps());
+    assert!(app.message.clone().unwrap_or_default().contains("press t"));
+    key(&mut app, KeyCode::Char('t'));
+    key(&mut app, KeyCode::Char('w'));
+    assert!(app.timeline_wraps());
+    let keys = crate::tui::view::footer::entries(&app, &Keymap::default());
+    assert!(
+        keys.iter().any(|e| e.label == "w" && e.word == "cut lines"),
+        "{keys:?}"
+    );
+    key(&mut app, KeyCode::Char('w'));
+    assert!(!app.timeline_wraps());
+}
