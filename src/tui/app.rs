@@ -440,6 +440,17 @@ impl App {
         self.timeline_lines == LineFit::Wrap
     }
 
+    /// Whether a timeline line on screen is longer than the pane is wide (so `w` would show
+    /// more of it).
+    fn timeline_cut(&self) -> bool {
+        let width = usize::from(self.hits.bottom.width.saturating_sub(2));
+        let height = usize::from(self.hits.bottom.height).max(1);
+        let top = self.timeline_scroll.top_for(self.timeline.len(), height);
+        self.timeline.lines(top, height).any(|l| {
+            l.time.chars().count() + l.who.chars().count() + l.what.chars().count() + 6 > width
+        })
+    }
+
     pub fn timeline_scroll(&self) -> Scroll {
         self.timeline_scroll
     }
@@ -584,7 +595,10 @@ impl App {
                         .selected_service()
                         .is_some_and(|s| self.paused_manual(&s.id).is_some())
             }
-            Action::Wrap => self.bottom == BottomMode::Timeline,
+            Action::Wrap => {
+                self.bottom == BottomMode::Timeline
+                    && (self.timeline_wraps() || self.timeline_cut())
+            }
             Action::Inject => self.info.mode == Mode::Drill && self.selected.is_some(),
             Action::Check | Action::Restore | Action::Skip | Action::RunNext => {
                 self.selected.is_some()

@@ -180,7 +180,7 @@ fn priority(action: Action, app: &App) -> u8 {
         Action::RunNext | Action::ToggleAuto | Action::Restore => 2,
         Action::Check | Action::Skip => 3,
         Action::Quit if app.context() == Context::Main => 4,
-        Action::Down | Action::NextPane | Action::Timeline | Action::Wrap => 5,
+        Action::Down | Action::NextPane | Action::Timeline => 5,
         Action::Follow | Action::PageUp => 6,
         Action::Note | Action::Filter => 7,
         _ => 8,
