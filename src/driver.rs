@@ -31,6 +31,7 @@ use crate::engine::{
     classify_exit,
 };
 use crate::exec::{Executor, Refusal, StepResult};
+use crate::journal::event::OperatorActionKind;
 use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -490,10 +491,10 @@ impl Driver {
                 return Ok(Vec::new());
             }
         };
-        let act = |what: &str, service: &ServiceId, reason: Option<String>| Event::OperatorAction {
+        let act = |action, service: &ServiceId, reason| Event::OperatorAction {
             operator: operator.to_string(),
             service: service.clone(),
-            action: what.to_string(),
+            action,
             reason,
         };
         let record = match &input {
@@ -513,26 +514,39 @@ impl Driver {
                 outcome: *outcome,
                 operator: operator.to_string(),
             }),
-            Input::Skip { service, reason } => Some(act("skipped", service, Some(reason.clone()))),
+            Input::Skip { service, reason } => {
+                Some(act(OperatorActionKind::Skip, service, Some(reason.clone())))
+            }
             Input::Restore {
                 service,
                 by_hand: true,
-            } => Some(act("restore started by hand", service, None)),
+            } => Some(act(OperatorActionKind::ByHandRestore, service, None)),
+            Input::Check(service) => Some(act(OperatorActionKind::ByHandCheck, service, None)),
+            Input::Inject(service) => Some(act(OperatorActionKind::Inject, service, None)),
             Input::Stop => {
                 self.stop.cancel();
                 None
             }
             _ => None,
         };
-        let by_hand_restore = matches!(input, Input::Restore { by_hand: true, .. });
+        let turned_down = match &input {
+            Input::Restore { by_hand: true, .. } => {
+                Some("nothing was restored: the service is up or already busy")
+            }
+            Input::Check(_) => Some("nothing was checked: the service is busy"),
+            Input::Inject(_) => {
+                Some("nothing was injected: the service is busy or has no inject steps")
+            }
+            _ => None,
+        };
         let effects = self.engine.handle(input);
         let mut notices = Vec::new();
-        // A by-hand restore the engine turns down (the service is up or busy) did not start:
+        // A by-hand action the engine turns down (the service is up or busy) did not start:
         // say so instead of journaling that it did.
-        if by_hand_restore && effects.is_empty() {
-            return Ok(vec![Notice::Refused(
-                "nothing was restored: the service is up or already busy".into(),
-            )]);
+        if let Some(why) = turned_down
+            && effects.is_empty()
+        {
+            return Ok(vec![Notice::Refused(why.into())]);
         }
         // Journaled before any effect is carried out (the engine has only decided so far).
         if let Some(event) = record {

@@ -4,6 +4,8 @@
 //! service but mail-imap (designed to stay down) up. A SIGTERM restores the terminal and ends
 //! the journal with `interrupted`. Needs tmux (`scripts/test` installs it).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -216,7 +218,9 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
     assert!(screen.contains("auto off"), "{screen}");
     let footer = screen.trim_end().lines().last().unwrap_or_default();
     assert!(
-        footer.contains("a auto on") && footer.trim_end().ends_with("? help"),
+        footer.contains("a auto on")
+            && (footer.trim_end().ends_with("? help")
+                || footer.trim_end().ends_with("? more keys")),
         "the footer names the keys valid now and ends with help:\n{footer}"
     );
     assert!(screen.contains("mail-imap"), "{screen}");
@@ -634,4 +638,125 @@ fn at_60_by_15_every_service_id_shown_is_whole_and_distinct() {
     );
     tmux.keys("q");
     wait_for_exit(&p.exit, 30);
+}
+
+/// A runbook of one service `web` checked over SSH on a loopback sshd whose key is unknown,
+/// and the shell line that opens it in the TUI with HOME in the lab (no agent).
+fn host_key_command(lab: &support::sshd::Lab, port: u16, journal: &Path, exit: &Path) -> String {
+    std::fs::create_dir_all(lab.path(".ssh")).expect("create ~/.ssh");
+    std::fs::write(lab.path(".ssh/known_hosts"), "").expect("write known_hosts");
+    std::fs::write(lab.path(".ssh/config"), "").expect("write ssh config");
+    let runbook = lab.path("web.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            "[runbook]\nname = \"host key\"\n\n[hosts.web-1]\naddress = \"127.0.0.1\"\n\
+             port = {port}\nuser = \"{}\"\nidentity = \"{}\"\n\n[[service]]\nid = \"web\"\n\
+             name = \"Web\"\ntier = 1\nhosts = [\"web-1\"]\n  [[service.check]]\n  \
+             name = \"answers\"\n  run = \"echo ok\"\n",
+            support::sshd::current_user(),
+            lab.client_key.display()
+        ),
+    )
+    .expect("write runbook");
+    format!(
+        "env -u SSH_AUTH_SOCK -u XDG_DATA_HOME HOME='{}' '{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        lab.dir.path().display(),
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        journal.display(),
+        exit.display()
+    )
+}
+
+/// `q`, and `y` if it asks (it asks only while something would be left undone).
+fn quit(tmux: &Tmux) {
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+}
+
+/// Whether the journal has `web`'s check finished with `ok`.
+fn web_checked(journal: &Path) -> bool {
+    kinds_of(journal, "step_finished")
+        .iter()
+        .any(|e| e["service"] == "web" && e["phase"] == "check" && e["outcome"] == "ok")
+}
+
+#[test]
+fn the_host_key_prompt_takes_only_capital_y_esc_leaves_it_waiting_and_capital_n_refuses() {
+    let lab = support::sshd::Lab::new();
+    let sshd = lab.sshd(1);
+    let port = sshd.ports[0];
+
+    // First run: a, y and Esc do not accept; Y does, and web is checked over the trusted key.
+    let p = paths();
+    let tmux = Tmux::start(
+        "hostkey-yes",
+        &host_key_command(&lab, port, &p.journal, &p.exit),
+    );
+    tmux.wait_for("Unknown host key", 30);
+    tmux.answer("a");
+    tmux.keys("y");
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Unknown host key"),
+        "a and y leave the prompt open:\n{screen}"
+    );
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty(),
+        "a and y accept nothing"
+    );
+    tmux.keys("Escape");
+    let screen = tmux.wait_for("still waiting", 10);
+    assert!(
+        !screen.contains("Unknown host key"),
+        "Esc closes the prompt:\n{screen}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty() && !web_checked(&p.journal),
+        "after Esc the key is still unanswered and nothing ran on the host"
+    );
+    tmux.keys("Enter");
+    tmux.wait_for("Unknown host key", 10);
+    tmux.keys("Y");
+    assert!(
+        eventually(10, || !kinds_of(&p.journal, "host_key_accepted").is_empty()),
+        "Y accepts and the journal records it"
+    );
+    let accepted = kinds_of(&p.journal, "host_key_accepted");
+    assert_eq!(accepted[0]["host"], "web-1");
+    assert_eq!(accepted[0]["fingerprint"], sshd.fingerprint().as_str());
+    assert!(
+        eventually(30, || web_checked(&p.journal)),
+        "web is checked behind the key"
+    );
+    quit(&tmux);
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+    drop(tmux);
+
+    // Second run, against a new key (the old one is remembered now): N refuses it.
+    let other = lab.sshd(1);
+    let p = paths();
+    let tmux = Tmux::start(
+        "hostkey-no",
+        &host_key_command(&lab, other.ports[0], &p.journal, &p.exit),
+    );
+    tmux.wait_for("Unknown host key", 30);
+    tmux.answer("N");
+    tmux.wait_for("refused", 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty(),
+        "N accepts nothing"
+    );
+    assert!(!web_checked(&p.journal), "nothing ran on the refused host");
+    quit(&tmux);
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
 }

@@ -254,6 +254,46 @@ async fn a_skip_through_the_api_is_journaled_as_the_operators_act_with_its_reaso
     assert!(events(&journal).iter().any(|e| matches!(
         e,
         Event::OperatorAction { operator, action, reason: Some(r), .. }
-            if operator == REMOTE && action == "skipped" && r == "hardware gone"
+            if operator == REMOTE && *action == OperatorActionKind::Skip && r == "hardware gone"
     )));
+    let raw = std::fs::read_to_string(&journal).expect("journal text");
+    assert!(raw.contains(r#""action":"skip""#), "{raw}");
+}
+
+#[tokio::test]
+async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_before_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    driver.input(Input::SetAuto(false)).expect("manual mode");
+    driver
+        .input_by(REMOTE, Input::Check(ServiceId::new("db")))
+        .expect("check journaled");
+    let checked = vec![(ServiceId::new("db"), ServiceState::Down)];
+    pump(&mut driver, &mut inbox, |d, _| {
+        d.states() == checked && !d.busy()
+    })
+    .await;
+    let events = events(&journal);
+    let action = events
+        .iter()
+        .position(|e| {
+            matches!(e, Event::OperatorAction { operator, action, service, reason: None }
+                if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_str() == "db")
+        })
+        .expect("the by-hand check is journaled as the operator's act");
+    let started = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::StepStarted {
+                    phase: Phase::Check,
+                    ..
+                }
+            )
+        })
+        .expect("the check ran");
+    assert!(action < started, "journaled before the check starts");
+    let raw = std::fs::read_to_string(&journal).expect("journal text");
+    assert!(raw.contains(r#""action":"by_hand_check""#), "{raw}");
 }

@@ -138,7 +138,7 @@ fn row(event: &Event) -> Row {
         }
         Event::Note { text, .. } => r.text.clone_from(text),
         Event::OperatorAction { action, reason, .. } => {
-            r.detail.clone_from(action);
+            r.detail = action.to_string();
             r.text = reason.clone().unwrap_or_default();
         }
         Event::HostKeyAccepted {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
-use crate::journal::event::Event;
+use crate::journal::event::{Event, OperatorActionKind};
 
 /// The one who acts when no operator does.
 pub const ENGINE: &str = "bringup";
@@ -169,7 +169,11 @@ pub fn describe(event: &Event) -> Option<Described> {
             reason,
         } => (
             Actor::Operator(operator.clone()),
-            format!("{service}: {action}{}", dash(reason.as_deref())),
+            format!(
+                "{service}: {}{}",
+                action_words(action),
+                dash(reason.as_deref())
+            ),
             Tone::Warn,
         ),
         Event::HostKeyAccepted {
@@ -272,6 +276,17 @@ fn one_line(text: &str) -> String {
             .join(" ⏎ ")
     } else {
         text.to_string()
+    }
+}
+
+/// An operator action as a timeline line says it.
+fn action_words(action: &OperatorActionKind) -> &str {
+    match action {
+        OperatorActionKind::ByHandRestore => "restore started by hand",
+        OperatorActionKind::ByHandCheck => "checked by hand",
+        OperatorActionKind::Skip => "skipped",
+        OperatorActionKind::Inject => "inject run on purpose (drill)",
+        OperatorActionKind::Other(word) => word,
     }
 }
 

@@ -476,7 +476,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                     });
                 }
             }
-            Event::OperatorAction { service, action, .. } if action.contains("hand") || action == "restore" || action == "check" => {
+            Event::OperatorAction { service, action, .. } if action.is_by_hand() => {
                 trackers.entry(service.clone()).or_default().by_hand = true;
             }
             Event::Resumed { .. } => run.resumed += 1,

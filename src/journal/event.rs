@@ -83,11 +83,12 @@ pub enum Event {
         operator: String,
         text: String,
     },
-    /// An operator acted on a service out of the plan (start by hand, skip, inject).
+    /// An operator acted on a service out of the plan (check or restore by hand, skip,
+    /// inject); `reason` is the operator's own words, where there are any.
     OperatorAction {
         operator: String,
         service: ServiceId,
-        action: String,
+        action: OperatorActionKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -116,6 +117,79 @@ pub struct RunbookAbout {
     pub contact: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_after_ms: Option<u64>,
+}
+
+/// What an operator did out of the plan: `operator_action`'s `action`, journaled as a
+/// stable snake_case word. The words older journals wrote ("skipped", "restore started by
+/// hand") read as their kind; any other word is kept as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum OperatorActionKind {
+    /// `by_hand_restore`: a restore started by hand, out of the plan's order.
+    ByHandRestore,
+    /// `by_hand_check`: a service's checks run by hand.
+    ByHandCheck,
+    /// `skip`: the service was skipped (the reason is the operator's).
+    Skip,
+    /// `inject`: a drill's inject steps run on purpose.
+    Inject,
+    /// A word this version does not know, read from a journal as written.
+    Other(String),
+}
+
+impl OperatorActionKind {
+    /// The journal's word for it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            OperatorActionKind::ByHandRestore => "by_hand_restore",
+            OperatorActionKind::ByHandCheck => "by_hand_check",
+            OperatorActionKind::Skip => "skip",
+            OperatorActionKind::Inject => "inject",
+            OperatorActionKind::Other(word) => word,
+        }
+    }
+
+    /// Whether the operator ran the service's steps by hand (a check or a restore).
+    #[must_use]
+    pub fn is_by_hand(&self) -> bool {
+        matches!(
+            self,
+            OperatorActionKind::ByHandRestore | OperatorActionKind::ByHandCheck
+        )
+    }
+}
+
+impl From<String> for OperatorActionKind {
+    fn from(word: String) -> OperatorActionKind {
+        match word.as_str() {
+            "by_hand_restore" | "restore started by hand" | "restore" => {
+                OperatorActionKind::ByHandRestore
+            }
+            "by_hand_check" | "check" => OperatorActionKind::ByHandCheck,
+            "skip" | "skipped" => OperatorActionKind::Skip,
+            "inject" => OperatorActionKind::Inject,
+            _ => OperatorActionKind::Other(word),
+        }
+    }
+}
+
+impl From<&str> for OperatorActionKind {
+    fn from(word: &str) -> OperatorActionKind {
+        OperatorActionKind::from(word.to_string())
+    }
+}
+
+impl From<OperatorActionKind> for String {
+    fn from(kind: OperatorActionKind) -> String {
+        kind.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for OperatorActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A service as the reports need it, recorded in `run_started`.
@@ -194,5 +268,54 @@ impl Event {
             Event::Resumed { .. } => "resumed",
             Event::RunFinished { .. } => "run_finished",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action_of(line: &str) -> OperatorActionKind {
+        match serde_json::from_str(line).expect("an operator_action event") {
+            Event::OperatorAction { action, .. } => action,
+            other => panic!("not an operator action: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn operator_actions_are_written_as_stable_words_and_read_back_as_their_kind() {
+        for (kind, word) in [
+            (OperatorActionKind::ByHandRestore, "by_hand_restore"),
+            (OperatorActionKind::ByHandCheck, "by_hand_check"),
+            (OperatorActionKind::Skip, "skip"),
+            (OperatorActionKind::Inject, "inject"),
+        ] {
+            let event = Event::OperatorAction {
+                operator: "kim".into(),
+                service: ServiceId::new("db"),
+                action: kind.clone(),
+                reason: None,
+            };
+            let line = serde_json::to_string(&event).expect("serializes");
+            assert!(line.contains(&format!(r#""action":"{word}""#)), "{line}");
+            assert_eq!(action_of(&line), kind);
+        }
+    }
+
+    #[test]
+    fn the_words_older_journals_wrote_read_as_their_kind_and_unknown_words_as_written() {
+        let line = |word: &str| {
+            format!(
+                r#"{{"kind":"operator_action","operator":"kim","service":"db","action":"{word}"}}"#
+            )
+        };
+        assert_eq!(action_of(&line("skipped")), OperatorActionKind::Skip);
+        assert_eq!(
+            action_of(&line("restore started by hand")),
+            OperatorActionKind::ByHandRestore
+        );
+        let odd = action_of(&line("rebooted the rack"));
+        assert_eq!(odd, OperatorActionKind::Other("rebooted the rack".into()));
+        assert_eq!(odd.to_string(), "rebooted the rack");
     }
 }

@@ -55,6 +55,8 @@ pub enum Action {
     Note,
     Filter,
     Timeline,
+    /// Wrap the timeline's lines, or cut them to the pane again.
+    Wrap,
     Help,
     Quit,
     PageUp,

@@ -70,6 +70,15 @@ pub enum Overlay {
     Ask(Box<Ask>),
 }
 
+/// How the timeline's lines meet the pane's edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFit {
+    /// Cut at the pane's edge.
+    Cut,
+    /// Wrapped to the pane's width.
+    Wrap,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BottomMode {
     #[default]
@@ -184,6 +193,8 @@ pub struct App {
     pub(crate) output_scroll: Scroll,
     pub(crate) timeline: Timeline,
     pub(crate) timeline_scroll: Scroll,
+    /// Whether timeline lines wrap to the pane or are cut at its edge (`w`).
+    pub(crate) timeline_lines: LineFit,
     pub(crate) hits: Hits,
     pub(crate) message: Option<String>,
     /// Who marked each manual step, by (service, step name), from the journal.
@@ -252,6 +263,7 @@ impl App {
             output_scroll: Scroll::default(),
             timeline: Timeline::default(),
             timeline_scroll: Scroll::default(),
+            timeline_lines: LineFit::Cut,
             hits: Hits::default(),
             message: None,
             manual_by: HashMap::new(),
@@ -482,6 +494,22 @@ impl App {
         self.output_scroll
     }
 
+    /// Whether the timeline's lines wrap (`w`) rather than being cut at the pane's edge.
+    pub fn timeline_wraps(&self) -> bool {
+        self.timeline_lines == LineFit::Wrap
+    }
+
+    /// Whether a timeline line on screen is longer than the pane is wide (so `w` would show
+    /// more of it).
+    fn timeline_cut(&self) -> bool {
+        let width = usize::from(self.hits.bottom.width.saturating_sub(2));
+        let height = usize::from(self.hits.bottom.height).max(1);
+        let top = self.timeline_scroll.top_for(self.timeline.len(), height);
+        self.timeline.lines(top, height).any(|l| {
+            l.time.chars().count() + l.who.chars().count() + l.what.chars().count() + 6 > width
+        })
+    }
+
     pub fn timeline_scroll(&self) -> Scroll {
         self.timeline_scroll
     }
@@ -622,6 +650,13 @@ impl App {
             Action::ManualDone | Action::ManualFailed => {
                 matches!(waiting, Some(Waiting::Manual { .. }))
                     || matches!(self.overlay, Some(Overlay::Manual(_)))
+                    || self
+                        .selected_service()
+                        .is_some_and(|s| self.paused_manual(&s.id).is_some())
+            }
+            Action::Wrap => {
+                self.bottom == BottomMode::Timeline
+                    && (self.timeline_wraps() || self.timeline_cut())
             }
             Action::Inject => self.info.mode == Mode::Drill && self.selected.is_some(),
             Action::Check | Action::Restore | Action::Skip | Action::RunNext => {
@@ -733,6 +768,16 @@ impl App {
                     BottomMode::Timeline => BottomMode::Output,
                 };
             }
+            Action::Wrap => {
+                if self.bottom == BottomMode::Timeline {
+                    self.timeline_lines = match self.timeline_lines {
+                        LineFit::Cut => LineFit::Wrap,
+                        LineFit::Wrap => LineFit::Cut,
+                    };
+                } else {
+                    self.message = Some("w wraps the timeline's lines: press t to show it".into());
+                }
+            }
             Action::Help => self.overlay = Some(Overlay::Help),
             Action::Filter => self.open_input(InputPurpose::Filter),
             Action::Note => self.open_input(InputPurpose::Note),
@@ -838,24 +883,19 @@ impl App {
                     }
                     return self.answer_manual(&step, true);
                 }
-                // The steps pane may show a manual step next that nothing has asked yet (auto
-                // off): say how to reach it rather than that nothing waits.
-                let next_manual = self
+                // Auto off, a service paused before a manual step shows it pending: take the
+                // answer at once (the step is reached and answered in one go).
+                if let Some(step) = self
                     .selected_service()
-                    .and_then(|svc| self.services.get(&svc.id))
-                    .and_then(|v| v.current.as_ref())
-                    .filter(|r| {
-                        r.step(&self.runbook).is_some_and(|st| {
-                            matches!(st.action, crate::runbook::model::StepAction::Manual(_))
-                        })
-                    })
-                    .map(|r| r.name(&self.runbook).to_string());
-                self.message = Some(match next_manual {
-                    Some(name) => format!(
-                        "manual step '{name}' is next but not asked yet: press Enter to reach it, then d or f"
-                    ),
-                    None => "no manual step is waiting on this service".into(),
-                });
+                    .and_then(|svc| self.paused_manual(&svc.id))
+                {
+                    if action == Action::ManualFailed {
+                        self.open_input(InputPurpose::FailReason(step));
+                        return Vec::new();
+                    }
+                    return self.answer_manual(&step, true);
+                }
+                self.message = Some("no manual step is waiting on this service".into());
             }
             _ => {}
         }
@@ -869,6 +909,24 @@ impl App {
         } else {
             vec![Command::Quit]
         }
+    }
+
+    /// The manual step a service is paused before (auto off): shown next, not asked yet, and
+    /// nothing of it started.
+    pub(crate) fn paused_manual(&self, id: &ServiceId) -> Option<StepRef> {
+        let view = self.services.get(id)?;
+        if view.waiting.is_some() {
+            return None;
+        }
+        let step = view.current.as_ref()?;
+        let manual = step
+            .step(&self.runbook)
+            .is_some_and(|st| matches!(st.action, crate::runbook::model::StepAction::Manual(_)));
+        let untouched = view
+            .steps
+            .get(step)
+            .is_none_or(|hosts| hosts.values().all(|h| *h == HostStatus::Pending));
+        (manual && untouched).then(|| step.clone())
     }
 
     fn selected_waiting(&self) -> Option<&Waiting> {

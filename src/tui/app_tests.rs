@@ -785,22 +785,145 @@ fn an_incident_start_before_the_run_counts_in_a_service_found_down() {
     );
 }
 
-#[test]
-fn d_on_a_manual_step_shown_next_but_not_asked_says_how_to_reach_it() {
-    let mut app = idle_app();
-    let mut views = testkit::views(app.runbook());
-    for v in views.values_mut() {
-        v.waiting = None;
+/// A real engine, auto off, over one service `vip` (down) whose restore is a command then a
+/// manual step; every command it asks for is answered at once (checks fail, restores pass).
+mod real_engine {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::{Effect, Engine, EngineOptions, Input};
+    use crate::runbook::model::{StepAction, Template};
+
+    pub fn runbook() -> crate::runbook::model::Runbook {
+        let mut rb = testkit::runbook();
+        let mut svc = testkit::service("vip", "Virtual IP", 1, None, &["msg-gw-1"]);
+        let mut manual = testkit::step("move the VIP", "", &["msg-gw-1"]);
+        manual.action = StepAction::Manual(Template::parse("Ask netops to move the VIP."));
+        svc.restores = vec![testkit::step("prepare", "true", &["msg-gw-1"]), manual];
+        rb.services = vec![svc];
+        rb
     }
-    let talk = views.get_mut("talk-messaging").expect("talk");
-    talk.state = ServiceState::Restoring;
-    talk.current = Some(sref("talk-messaging", Phase::Restore, 1));
-    app.sync_services(&views);
-    app.select_service(&ServiceId::new("talk-messaging"));
-    assert!(key(&mut app, KeyCode::Char('d')).is_empty());
-    let said = app.message.clone().unwrap_or_default();
-    assert!(
-        said.contains("'move the VIP' is next but not asked yet") && said.contains("Enter"),
-        "{said}"
+
+    /// Carry out what the engine asks: each run finishes at once.
+    pub fn feed(engine: &mut Engine, input: Input) {
+        let mut queue = vec![input];
+        while let Some(input) = queue.pop() {
+            for effect in engine.handle(input) {
+                if let Effect::Run { launch, .. } = effect {
+                    let ok = launch.step.phase != Phase::Check;
+                    queue.push(Input::StepFinished {
+                        attempt: launch.attempt_id,
+                        outcome: if ok {
+                            crate::engine::StepOutcome::Ok
+                        } else {
+                            crate::engine::StepOutcome::Failed
+                        },
+                        exit_code: Some(i32::from(!ok)),
+                        duration: Duration::from_millis(5),
+                        error: None,
+                        output_matched: None,
+                        refused: false,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn open() -> (App, Engine) {
+        let rb = Arc::new(runbook());
+        let mut engine = Engine::new(rb.clone(), EngineOptions::default());
+        feed(&mut engine, Input::SetAuto(false));
+        feed(&mut engine, Input::Check(ServiceId::new("vip")));
+        let mut app = App::new(rb, testkit::info(Mode::Incident));
+        app.sync_services(engine.services());
+        (app, engine)
+    }
+}
+
+#[test]
+fn with_auto_off_d_on_the_manual_step_the_screen_shows_next_answers_it_at_once() {
+    let (mut app, mut engine) = real_engine::open();
+    let vip = ServiceId::new("vip");
+    app.select_service(&vip);
+    // Enter runs the next step (the command), then the service pauses before the manual one.
+    for c in key(&mut app, KeyCode::Enter) {
+        if let Command::Request(crate::driver::Request::Input(i)) = c {
+            real_engine::feed(&mut engine, i);
+        }
+    }
+    app.sync_services(engine.services());
+    let manual = sref("vip", Phase::Restore, 1);
+    assert_eq!(
+        app.paused_manual(&vip),
+        Some(manual.clone()),
+        "the screen shows it next"
     );
+    let hint = crate::tui::hint::next_step(&app).expect("a hint");
+    assert!(
+        hint.contains("'move the VIP'") && hint.contains("press d") && !hint.contains("busy"),
+        "the hint says the operator is waited on, and what to press: {hint}"
+    );
+    let out = key(&mut app, KeyCode::Char('d'));
+    assert_eq!(app.message, None, "no 'nothing is waiting'");
+    assert!(!out.is_empty(), "d is taken at once");
+    for c in out {
+        if let Command::Request(crate::driver::Request::Input(i)) = c {
+            real_engine::feed(&mut engine, i);
+        }
+    }
+    let view = engine.service(&vip).expect("vip");
+    assert_eq!(
+        view.steps.get(&manual).and_then(|h| h.values().next()),
+        Some(&crate::engine::state::HostStatus::Finished {
+            outcome: crate::engine::StepOutcome::Ok,
+            exit_code: None,
+            attempt: 1,
+            duration: Duration::ZERO,
+        }),
+        "the manual step is marked done: {view:?}"
+    );
+}
+
+#[test]
+fn with_auto_off_f_on_the_manual_step_the_screen_shows_next_asks_why_then_fails_it() {
+    let (mut app, mut engine) = real_engine::open();
+    let vip = ServiceId::new("vip");
+    app.select_service(&vip);
+    for c in key(&mut app, KeyCode::Enter) {
+        if let Command::Request(crate::driver::Request::Input(i)) = c {
+            real_engine::feed(&mut engine, i);
+        }
+    }
+    app.sync_services(engine.services());
+    assert!(key(&mut app, KeyCode::Char('f')).is_empty());
+    assert!(matches!(app.overlay(), Some(Overlay::Input(_))), "asks why");
+    typed(&mut app, "netops unreachable");
+    for c in key(&mut app, KeyCode::Enter) {
+        if let Command::Request(crate::driver::Request::Input(i)) = c {
+            real_engine::feed(&mut engine, i);
+        }
+    }
+    assert_eq!(
+        engine.service(&vip).map(|v| v.state),
+        Some(ServiceState::Failed)
+    );
+}
+
+#[test]
+fn w_toggles_timeline_wrapping_only_where_the_timeline_shows_and_the_footer_offers_it() {
+    let mut app = idle_app();
+    assert!(!app.can(Action::Wrap), "no timeline shown: nothing to wrap");
+    assert!(key(&mut app, KeyCode::Char('w')).is_empty());
+    assert!(!app.timeline_wraps());
+    assert!(app.message.clone().unwrap_or_default().contains("press t"));
+    key(&mut app, KeyCode::Char('t'));
+    key(&mut app, KeyCode::Char('w'));
+    assert!(app.timeline_wraps());
+    let keys = crate::tui::view::footer::entries(&app, &Keymap::default());
+    assert!(
+        keys.iter().any(|e| e.label == "w" && e.word == "cut lines"),
+        "{keys:?}"
+    );
+    key(&mut app, KeyCode::Char('w'));
+    assert!(!app.timeline_wraps());
 }

@@ -80,6 +80,20 @@ fn hint(app: &App) -> Option<Hint> {
             ));
         }
     }
+    // Auto off, a service paused before a manual step waits on the operator, not on a host.
+    if let Some((id, step)) = app
+        .services
+        .keys()
+        .find_map(|id| app.paused_manual(id).map(|s| (id, s)))
+    {
+        let name = step.name(app.runbook());
+        return Some(both(
+            format!(
+                "'{id}' waits for you at manual step '{name}': select it, press d when done or f if it failed"
+            ),
+            format!("'{id}' waits: manual '{name}', d done, f failed"),
+        ));
+    }
     if checking + working > 0 {
         let mode = if app.auto() {
             "auto: restoring in plan order · a pauses"

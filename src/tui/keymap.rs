@@ -190,6 +190,7 @@ impl Default for Keymap {
                 "t",
                 "output/timeline",
             ),
+            b(MAIN, &[Key::ch('w')], Action::Wrap, "w", "wrap timeline"),
             b(
                 MAIN,
                 &[Key::plain(K::PageUp)],
@@ -416,6 +417,7 @@ mod tests {
             (KeyCode::Char('n'), Action::Note),
             (KeyCode::Char('/'), Action::Filter),
             (KeyCode::Char('t'), Action::Timeline),
+            (KeyCode::Char('w'), Action::Wrap),
             (KeyCode::Char('?'), Action::Help),
             (KeyCode::Char('q'), Action::Quit),
             (KeyCode::PageUp, Action::PageUp),

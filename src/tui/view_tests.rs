@@ -405,3 +405,50 @@ fn every_service_id_is_readable_on_small_terminals() {
         }
     }
 }
+
+/// The timeline with a note too long for the pane, and `w` pressed: it wraps, read whole.
+fn wrapped_timeline() -> App {
+    let mut app = main_view();
+    app.on_journal(
+        ts("2026-11-22T08:14:00Z"),
+        &Event::Note {
+            operator: "alice".into(),
+            text: "secondary site power confirmed by facilities; generator B carries the west hall until the utility feed is back, expected around 11:00".into(),
+        },
+    );
+    app.on_journal(
+        ts("2026-11-22T08:14:03Z"),
+        &Event::ServiceState {
+            service: ServiceId::new("mail"),
+            from: ServiceState::Checking,
+            to: ServiceState::Down,
+            reason: Some("check 'health' failed on mail-1".into()),
+        },
+    );
+    app.on_action(Action::Timeline);
+    app.on_action(Action::Wrap);
+    app
+}
+
+#[test]
+fn w_wraps_the_timeline_so_a_long_line_reads_whole_at_80x24() {
+    let mut app = wrapped_timeline();
+    let text = testkit::render(&mut app, 80, 24);
+    insta::assert_snapshot!("timeline_wrapped_80x24", text);
+    let joined: String = text
+        .lines()
+        .map(|l| {
+            l.trim_matches(|c: char| c == '│' || c == '"' || c.is_whitespace())
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        joined.contains("expected around 11:00"),
+        "the end of the long note is on screen:\n{text}"
+    );
+    assert!(text.contains("wrap"), "the pane says it wraps:\n{text}");
+    app.on_action(Action::Wrap);
+    let cut = testkit::render(&mut app, 80, 24);
+    assert!(!cut.contains("around 11:00"), "w again cuts lines:\n{cut}");
+}

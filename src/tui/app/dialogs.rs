@@ -61,10 +61,17 @@ impl App {
         } else {
             ManualOutcome::Failed
         };
-        vec![Command::input(Input::Manual {
+        // A step the service is paused before is reached first, so the engine asks it and
+        // takes the answer in the same go.
+        let mut out = Vec::new();
+        if self.paused_manual(&step.service).as_ref() == Some(step) {
+            out.push(Command::input(Input::NextStep(step.service.clone())));
+        }
+        out.push(Command::input(Input::Manual {
             step: step.clone(),
             outcome,
-        })]
+        }));
+        out
     }
 
     pub(super) fn open_input(&mut self, purpose: InputPurpose) {

@@ -36,6 +36,13 @@ fn short(action: Action, app: &App) -> &'static str {
             crate::tui::app::BottomMode::Output => "timeline",
             crate::tui::app::BottomMode::Timeline => "output",
         },
+        Action::Wrap => {
+            if app.timeline_wraps() {
+                "cut lines"
+            } else {
+                "wrap"
+            }
+        }
         Action::Help => "help",
         Action::Quit => "quit",
         Action::Follow => "follow",
