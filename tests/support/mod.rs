@@ -6,3 +6,4 @@ pub mod agent;
 pub mod procs;
 pub mod run;
 pub mod sshd;
+pub mod wait;

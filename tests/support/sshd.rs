@@ -17,9 +17,10 @@ use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use assert_cmd::cargo::CommandCargoExt;
 use bringup::exec::ExecOptions;
 use bringup::runbook::model::{Defaults, Host, HostId, Runbook, Transport};
 
@@ -104,6 +105,55 @@ impl Lab {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// `name.jsonl` in the lab: a journal path for one run.
+    pub fn journal(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.jsonl"))
+    }
+
+    /// The real `bringup` binary, run from the lab with HOME there and no ssh-agent.
+    pub fn bringup(&self) -> Command {
+        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
+        cmd.current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, waited for.
+    pub fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
+        self.bringup()
+            .arg("run")
+            .args(args)
+            .arg("--journal")
+            .arg(journal)
+            .arg(runbook)
+            .output()
+            .expect("bringup runs")
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab started, stdout discarded.
+    pub fn spawn_journaled(
+        &self,
+        args: &[&str],
+        journal: &Path,
+        runbook: &Path,
+        stderr: Stdio,
+    ) -> Child {
+        self.bringup()
+            .arg("run")
+            .args(args)
+            .arg("--journal")
+            .arg(journal)
+            .arg(runbook)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("bringup starts")
     }
 
     /// One sshd with a fresh ed25519 host key, listening on `ports` free loopback ports.
