@@ -42,15 +42,12 @@ impl Rig {
     fn with_trust(ports: usize, trust: bool) -> Rig {
         let lab = Lab::new();
         let sshd = lab.sshd(ports);
-        let ssh = lab.path(".ssh");
-        fs::create_dir_all(&ssh).expect("create ~/.ssh");
         let known = if trust {
             sshd.known_hosts_lines()
         } else {
             String::new()
         };
-        fs::write(ssh.join("known_hosts"), known).expect("write known_hosts");
-        fs::write(ssh.join("config"), "").expect("write ssh config");
+        lab.ssh_home(&known);
         let state = lab.path("state");
         fs::create_dir_all(&state).expect("create state dir");
         Rig { lab, sshd, state }

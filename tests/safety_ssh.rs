@@ -31,11 +31,8 @@ struct Rig {
 impl Rig {
     fn new() -> Rig {
         let lab = Lab::new();
-        fs::create_dir_all(lab.path(".ssh")).expect("create ~/.ssh");
-        fs::write(lab.path(".ssh/config"), "").expect("write ssh config");
-        let rig = Rig { lab };
-        rig.known_hosts("");
-        rig
+        lab.ssh_home("");
+        Rig { lab }
     }
 
     /// Replace `~/.ssh/known_hosts`.

@@ -107,6 +107,16 @@ impl Lab {
         self.dir.path().join(name)
     }
 
+    /// `~/.ssh` of the lab as bringup's HOME: `known_hosts` holding `known_hosts` and an empty
+    /// `config`. Returns the folder.
+    pub fn ssh_home(&self, known_hosts: &str) -> PathBuf {
+        let ssh = self.path(".ssh");
+        fs::create_dir_all(&ssh).expect("create ~/.ssh");
+        fs::write(ssh.join("known_hosts"), known_hosts).expect("write known_hosts");
+        fs::write(ssh.join("config"), "").expect("write ssh config");
+        ssh
+    }
+
     /// `name.jsonl` in the lab: a journal path for one run.
     pub fn journal(&self, name: &str) -> PathBuf {
         self.path(&format!("{name}.jsonl"))
