@@ -825,4 +825,6 @@ pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
 }
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;
