@@ -134,14 +134,20 @@ impl Lab {
         cmd
     }
 
-    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, waited for.
-    pub fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
-        self.bringup()
-            .arg("run")
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, not started.
+    pub fn run_command(&self, args: &[&str], journal: &Path, runbook: &Path) -> Command {
+        let mut cmd = self.bringup();
+        cmd.arg("run")
             .args(args)
             .arg("--journal")
             .arg(journal)
-            .arg(runbook)
+            .arg(runbook);
+        cmd
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, waited for.
+    pub fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
+        self.run_command(args, journal, runbook)
             .output()
             .expect("bringup runs")
     }
@@ -154,12 +160,7 @@ impl Lab {
         runbook: &Path,
         stderr: Stdio,
     ) -> Child {
-        self.bringup()
-            .arg("run")
-            .args(args)
-            .arg("--journal")
-            .arg(journal)
-            .arg(runbook)
+        self.run_command(args, journal, runbook)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -278,6 +279,32 @@ impl Lab {
             jump: None,
             tags: Vec::new(),
         }
+    }
+
+    /// A jump host `bastion` (its own sshd) and `db-1` on another sshd reached through it,
+    /// neither key known: `(bastion, inner, runbook)`.
+    pub fn jump_pair(&self) -> (Sshd, Sshd, Runbook) {
+        let bastion = self.sshd(1);
+        let inner = self.sshd(1);
+        let mut db = self.host("db-1", inner.ports[0]);
+        db.jump = Some(HostId::new("bastion"));
+        let rb = runbook(vec![db, self.host("bastion", bastion.ports[0])]);
+        (bastion, inner, rb)
+    }
+
+    /// Fails the test unless bringup's known_hosts records `sshd`'s key at its first port
+    /// (`[127.0.0.1]:PORT ssh-ed25519 KEY`); `what` goes in the message before the file.
+    #[track_caller]
+    pub fn assert_recorded(&self, sshd: &Sshd, what: &str) {
+        let recorded = fs::read_to_string(&self.bringup_known_hosts).expect("key recorded");
+        let key_field = sshd.host_public.split_whitespace().nth(1).expect("key");
+        assert!(
+            recorded.contains(&format!(
+                "[127.0.0.1]:{} ssh-ed25519 {key_field}",
+                sshd.ports[0]
+            )),
+            "{what}{recorded}"
+        );
     }
 }
 
