@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod events;
 pub mod local;
 pub mod procs;
 pub mod run;
