@@ -840,4 +840,6 @@ pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
 }
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;

@@ -4,11 +4,12 @@
 //! once each; the customer notice lists functions, never the internal names of checks that
 //! have no `feature`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::path::PathBuf;
 
 use pulldown_cmark::{CodeBlockKind, Event as Md, HeadingLevel, Parser, Tag, TagEnd};
+use support::local::{bringup, output};
 
 const REASON: &str = "volume 'mailstore-07' is degraded (3 of 12 disks rebuilding)";
 
@@ -118,29 +119,6 @@ impl Rig {
         );
         String::from_utf8(out.stdout).expect("utf-8")
     }
-}
-
-fn bringup(dir: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
-    cmd.current_dir(dir)
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn output(cmd: &mut Command) -> Output {
-    let mut child = cmd.spawn().expect("spawn bringup");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bringup did not end within 60s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
 }
 
 /// The markdown's code blocks under the H3 headings of "What failed": (heading, block).

@@ -4,6 +4,8 @@
 #[path = "fixtures/pangyo.rs"]
 mod pangyo;
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,7 @@ use bringup::journal;
 use insta::assert_snapshot;
 use predicates::prelude::PredicateBooleanExt as _;
 use pulldown_cmark::{Event as Md, HeadingLevel, Parser, Tag, TagEnd};
+use support::run::{assert_exits_2_naming, bringup_cmd};
 
 fn fixture(dir: &Path) -> PathBuf {
     let path = dir.join("pangyo.jsonl");
@@ -26,7 +29,7 @@ fn export(format: ExportFormat) -> String {
 }
 
 fn bringup() -> assert_cmd::Command {
-    assert_cmd::cargo::cargo_bin_cmd!("bringup")
+    bringup_cmd()
 }
 
 #[test]
@@ -360,15 +363,12 @@ fn export_binary_writes_each_format_to_a_file() {
 fn export_binary_exits_2_on_an_unreadable_journal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("gone.jsonl");
-    bringup()
-        .args(["export", "--format", "markdown"])
-        .arg(&missing)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(format!(
-            "'{}'",
-            missing.display()
-        )));
+    assert_exits_2_naming(
+        bringup()
+            .args(["export", "--format", "markdown"])
+            .arg(&missing),
+        &missing,
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Metrics as the reports compute them from a journal alone: RTO met, missed and pending,
 //! time to first and to all restored, restore attempts; and the empty-journal edge.
 
+mod support;
+
 use std::path::Path;
 
 use bringup::engine::state::{Mode, ServiceState as S};
@@ -8,6 +10,7 @@ use bringup::export::metrics::Rto;
 use bringup::journal::{self, Event, JournalWriter, ManualClock, ServiceInfo};
 use bringup::runbook::model::ServiceId;
 use chrono::{DateTime, TimeDelta, Utc};
+use support::events::state;
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
@@ -23,15 +26,6 @@ fn svc(id: &str, rto_min: u64) -> ServiceInfo {
         rto_ms: Some(rto_min * 60_000),
         depends_on: Vec::new(),
         checks: Vec::new(),
-    }
-}
-
-fn state(id: &str, from: S, to: S) -> Event {
-    Event::ServiceState {
-        service: ServiceId::new(id),
-        from,
-        to,
-        reason: None,
     }
 }
 

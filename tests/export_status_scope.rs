@@ -2,6 +2,8 @@
 //! checked are listed as not checked, not as still recovering, and the notice claims nothing
 //! about them. Journals are built with `JournalWriter`, as a real `--only` run writes them.
 
+mod support;
+
 use std::path::Path;
 
 use bringup::cli::ExportFormat;
@@ -9,6 +11,7 @@ use bringup::engine::state::{Mode, Phase, ServiceState as S, StepOutcome};
 use bringup::journal::{self, CheckInfo, Event, JournalWriter, ManualClock, ServiceInfo};
 use bringup::runbook::model::{HostId, ServiceId};
 use chrono::{DateTime, TimeDelta, Utc};
+use support::events::state;
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
@@ -27,15 +30,6 @@ fn svc(id: &str, feature: &str) -> ServiceInfo {
             step: format!("{id} up"),
             feature: Some(feature.into()),
         }],
-    }
-}
-
-fn state(id: &str, from: S, to: S) -> Event {
-    Event::ServiceState {
-        service: ServiceId::new(id),
-        from,
-        to,
-        reason: None,
     }
 }
 

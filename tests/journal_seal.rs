@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use support::agent::Agent;
+use support::local::output;
 use support::run::{read_journal, stderr, stdout};
 use support::sshd::Lab;
 
@@ -55,13 +56,8 @@ impl Rig {
     }
 
     fn bringup(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
-        cmd.current_dir(self.lab.dir.path())
-            .env("USER", "tester")
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = support::local::bringup(self.lab.dir.path());
+        cmd.env_remove("SSH_AUTH_SOCK");
         cmd
     }
 
@@ -143,20 +139,6 @@ fn new_key(path: &Path) -> String {
         .expect("public key")
         .trim()
         .to_string()
-}
-
-/// Run to the end, bounded: a hung binary fails the test.
-fn output(cmd: &mut Command) -> Output {
-    let mut child = cmd.spawn().expect("spawn bringup");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bringup did not end within 60s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
 }
 
 fn last_line_head(journal: &Path) -> (u64, String) {

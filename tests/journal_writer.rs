@@ -4,6 +4,8 @@
 #[path = "fixtures/pangyo.rs"]
 mod pangyo;
 
+mod support;
+
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use bringup::engine::state::ServiceState;
 use bringup::journal::{self, Event, GENESIS, JournalError, JournalWriter, ProblemKind};
 use bringup::runbook::model::{HostId, ServiceId};
 use chrono::TimeDelta;
+use support::run::{assert_exits_2_naming, bringup_cmd};
 
 fn fixture(dir: &Path) -> PathBuf {
     let path = dir.join("nested/journal/pangyo.jsonl");
@@ -28,7 +31,7 @@ fn note(text: &str) -> Event {
 }
 
 fn bringup() -> assert_cmd::Command {
-    assert_cmd::cargo::cargo_bin_cmd!("bringup")
+    bringup_cmd()
 }
 
 #[test]
@@ -169,15 +172,7 @@ fn verify_binary_reports_count_last_hash_and_span_on_an_intact_chain() {
 fn verify_binary_exits_2_naming_an_unreadable_path() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("no-such.jsonl");
-    bringup()
-        .arg("verify")
-        .arg(&missing)
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains(format!(
-            "'{}'",
-            missing.display()
-        )));
+    assert_exits_2_naming(bringup().arg("verify").arg(&missing), &missing);
     bringup().arg("verify").arg(dir.path()).assert().code(2);
 }
 

@@ -14,7 +14,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use support::agent::{Agent, PASSPHRASE};
 use support::run::{read_journal, stderr};
@@ -33,10 +32,7 @@ impl Rig {
     fn new() -> Rig {
         let lab = Lab::new();
         let sshd = lab.sshd(1);
-        let ssh = lab.path(".ssh");
-        fs::create_dir_all(&ssh).expect("create ~/.ssh");
-        fs::write(ssh.join("known_hosts"), sshd.known_hosts_lines()).expect("write known_hosts");
-        fs::write(ssh.join("config"), "").expect("write ssh config");
+        let ssh = lab.ssh_home(&sshd.known_hosts_lines());
         let locked_key = lab.path("locked_ed25519");
         let status = Command::new("ssh-keygen")
             .args([
@@ -89,15 +85,8 @@ impl Rig {
 
     /// `bringup run --yes` on `runbook`, journaling to `journal`; the agent only if `agent`.
     fn run(&self, runbook: &Path, journal: &Path, agent: bool) -> std::process::Output {
-        let home = self.lab.dir.path();
-        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
-        cmd.current_dir(home)
-            .env("HOME", home)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .args(["run", "--yes", "--journal"])
+        let mut cmd = self.lab.bringup();
+        cmd.args(["run", "--yes", "--journal"])
             .arg(journal)
             .arg(runbook);
         if agent {

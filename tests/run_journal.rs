@@ -3,12 +3,16 @@
 //! was in flight, a torn last line), the status notice of a run whose IMAP restore failed, and
 //! `verify` naming the seq of any tampered line.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::local::output;
+use support::run::{read_journal, stderr, stdout};
 
 /// A runbook on the local transport whose steps keep their state in `state/`.
 struct Rig {
@@ -20,12 +24,9 @@ struct Rig {
 
 impl Rig {
     fn new(toml: &str) -> Rig {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let runbook = dir.path().join("rb.toml");
-        std::fs::write(&runbook, toml).expect("write runbook");
+        let (dir, runbook, journal) = support::local::folder(toml);
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).expect("state dir");
-        let journal = dir.path().join("journal/run.jsonl");
         Rig {
             dir,
             runbook,
@@ -35,13 +36,7 @@ impl Rig {
     }
 
     fn bringup(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
-        cmd.current_dir(self.dir.path())
-            .env("USER", "tester")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
+        support::local::bringup(self.dir.path())
     }
 
     /// `bringup run --yes`, new journal or `--resume`, plus `extra` arguments.
@@ -60,26 +55,8 @@ impl Rig {
     }
 
     fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.journal)
-            .expect("read journal")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("journal lines are JSON"))
-            .collect()
+        read_journal(&self.journal)
     }
-}
-
-/// Run to the end, bounded: a hung binary fails the test.
-fn output(cmd: &mut Command) -> Output {
-    let mut child = cmd.spawn().expect("spawn bringup");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bringup did not end within 60s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
 }
 
 fn code(out: &Output) -> Option<i32> {
@@ -100,14 +77,6 @@ fn assert_journal_unwritable(out: &Output) {
         "{}",
         stderr(out)
     );
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn kind(e: &Value) -> &str {
@@ -412,22 +381,15 @@ fn limited_resume(rig: &Rig, blocks: u64) -> Command {
 }
 
 fn limited(rig: &Rig, blocks: u64, journal_flag: &str) -> Command {
-    let mut sh = Command::new("sh");
-    sh.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
-        ))
-        .arg(assert_cmd::cargo::cargo_bin("bringup"))
-        .args(["run", "--yes", journal_flag])
+    let mut sh = support::local::under_sh(
+        rig.dir.path(),
+        &format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""),
+    );
+    sh.args(["run", "--yes", journal_flag])
         .arg(&rig.journal)
         .arg("--var")
         .arg(format!("state={}", rig.state.display()))
-        .arg(&rig.runbook)
-        .current_dir(rig.dir.path())
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg(&rig.runbook);
     sh
 }
 

@@ -16,14 +16,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use support::procs::{processes_with, unique};
+use support::procs::{processes_with, serving_sshd, unique};
 use support::run::{read_journal, stderr, stdout};
 use support::sshd::{Lab, Sshd, current_user, fingerprint_of, keygen};
+use support::wait::{wait_exit, wait_for};
 
 /// A lab, one sshd on `ports` loopback ports (host `h<i>` is port `i`), and a HOME for
 /// bringup holding the lab's `.ssh/known_hosts` and an empty `.ssh/config`.
@@ -42,15 +42,12 @@ impl Rig {
     fn with_trust(ports: usize, trust: bool) -> Rig {
         let lab = Lab::new();
         let sshd = lab.sshd(ports);
-        let ssh = lab.path(".ssh");
-        fs::create_dir_all(&ssh).expect("create ~/.ssh");
         let known = if trust {
             sshd.known_hosts_lines()
         } else {
             String::new()
         };
-        fs::write(ssh.join("known_hosts"), known).expect("write known_hosts");
-        fs::write(ssh.join("config"), "").expect("write ssh config");
+        lab.ssh_home(&known);
         let state = lab.path("state");
         fs::create_dir_all(&state).expect("create state dir");
         Rig { lab, sshd, state }
@@ -61,7 +58,7 @@ impl Rig {
     }
 
     fn journal(&self, name: &str) -> PathBuf {
-        self.lab.path(&format!("{name}.jsonl"))
+        self.lab.journal(name)
     }
 
     /// `[runbook]`, `[defaults]` and one `[hosts.hI]` per port; services are appended.
@@ -88,14 +85,7 @@ impl Rig {
 
     /// The real binary, run from the lab with HOME there and no ssh-agent.
     fn bringup(&self) -> Command {
-        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
-        cmd.current_dir(self.home())
-            .env("HOME", self.home())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
+        self.lab.bringup()
     }
 
     fn state_file(&self, name: &str) -> PathBuf {
@@ -114,26 +104,13 @@ impl Rig {
 
     /// `bringup run ARGS --journal JOURNAL RUNBOOK`, waited for.
     fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
-        self.bringup()
-            .arg("run")
-            .args(args)
-            .arg("--journal")
-            .arg(journal)
-            .arg(runbook)
-            .output()
-            .expect("bringup runs")
+        self.lab.run_journaled(args, journal, runbook)
     }
 
     /// `bringup run --yes --journal JOURNAL RUNBOOK` started, stdout discarded.
     fn spawn_run(&self, journal: &Path, runbook: &Path, stderr: Stdio) -> Child {
-        self.bringup()
-            .args(["run", "--yes", "--journal"])
-            .arg(journal)
-            .arg(runbook)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("bringup starts")
+        self.lab
+            .spawn_journaled(&["--yes"], journal, runbook, stderr)
     }
 
     /// A runbook of one tier-0 service `id` on h0 whose restore is `restore`.
@@ -259,20 +236,6 @@ fn assert_interrupted(events: &[Value]) {
     let last = events.last().expect("events");
     assert_eq!(last["kind"], "run_finished");
     assert_eq!(last["outcome"], "interrupted");
-}
-
-/// Poll `child` (bounded) until it exits; `None` if it still runs after `limit`.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll child") {
-            return Some(status);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn verify(rig: &Rig, journal: &Path) {
@@ -761,15 +724,6 @@ fn bad_input_exits_2() {
     );
 }
 
-/// Poll (bounded) until `f` holds.
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn sigterm_during_a_long_step_stops_it_on_the_host_and_exits_3() {
     interrupt_a_long_step(nix::sys::signal::Signal::SIGTERM);
@@ -1105,26 +1059,6 @@ fn bringup_pid(journal: &str) -> Option<nix::unistd::Pid> {
             fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "bringup")
         })
         .map(nix::unistd::Pid::from_raw)
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the parenthesised name).
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The sshd process that serves the session `pid` runs in: its nearest `sshd` ancestor.
-fn serving_sshd(pid: i32) -> Option<i32> {
-    let mut p = pid;
-    for _ in 0..8 {
-        p = parent_of(p)?;
-        let comm = fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
-        if comm.trim().starts_with("sshd") {
-            return Some(p);
-        }
-    }
-    None
 }
 
 #[test]

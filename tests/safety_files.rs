@@ -8,10 +8,11 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
+use support::local::{finish, output};
 use support::run::{read_journal, stderr, stdout};
 
 /// A runbook on the local transport, a journal path under a `journal/` folder bringup makes.
@@ -23,10 +24,7 @@ struct Rig {
 
 impl Rig {
     fn new(toml: &str) -> Rig {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let runbook = dir.path().join("rb.toml");
-        std::fs::write(&runbook, toml).expect("write runbook");
-        let journal = dir.path().join("journal/run.jsonl");
+        let (dir, runbook, journal) = support::local::folder(toml);
         Rig {
             dir,
             runbook,
@@ -39,13 +37,7 @@ impl Rig {
     }
 
     fn bringup(&self) -> Command {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
-        cmd.current_dir(self.dir.path())
-            .env("USER", "tester")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
+        support::local::bringup(self.dir.path())
     }
 
     /// `bringup run --yes` on the rig's journal: a new one, or `--resume`.
@@ -68,24 +60,6 @@ impl Rig {
     fn verify(&self) -> Output {
         output(self.bringup().arg("verify").arg(&self.journal))
     }
-}
-
-/// Run to the end, bounded: a hung binary fails the test.
-fn output(cmd: &mut Command) -> Output {
-    let child = cmd.spawn().expect("spawn bringup");
-    finish(child)
-}
-
-fn finish(mut child: Child) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bringup did not end within 60s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
 }
 
 #[track_caller]
@@ -320,18 +294,11 @@ fn after_the_holder_is_killed_with_sigkill_a_resume_takes_the_journal() {
 #[test]
 fn journal_log_and_journal_folder_are_owner_only_under_umask_000() {
     let rig = Rig::new(&slow(0));
-    let mut sh = Command::new("sh");
-    sh.args(["-c", "umask 000; exec \"$0\" \"$@\""])
-        .arg(assert_cmd::cargo::cargo_bin("bringup"))
-        .arg("run")
+    let mut sh = support::local::under_sh(rig.dir.path(), "umask 000; exec \"$0\" \"$@\"");
+    sh.arg("run")
         .arg(&rig.runbook)
         .arg("--journal")
-        .arg(&rig.journal)
-        .current_dir(rig.dir.path())
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg(&rig.journal);
     assert_code(&output(&mut sh), 0);
     let folder = rig.path("journal");
     assert_eq!(mode(&folder), 0o700, "journal folder");

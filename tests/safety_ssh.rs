@@ -12,16 +12,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use support::procs::unique;
+use support::procs::{process_named, serving_sshd, unique};
 use support::run::{read_journal, stderr, stdout};
 use support::sshd::{Lab, Sshd, current_user, keygen};
+use support::wait::{wait_exit, wait_for};
 
 /// A lab and a HOME for bringup holding `.ssh/known_hosts` (as each test writes it).
 struct Rig {
@@ -31,15 +31,8 @@ struct Rig {
 impl Rig {
     fn new() -> Rig {
         let lab = Lab::new();
-        fs::create_dir_all(lab.path(".ssh")).expect("create ~/.ssh");
-        fs::write(lab.path(".ssh/config"), "").expect("write ssh config");
-        let rig = Rig { lab };
-        rig.known_hosts("");
-        rig
-    }
-
-    fn home(&self) -> &Path {
-        self.lab.dir.path()
+        lab.ssh_home("");
+        Rig { lab }
     }
 
     /// Replace `~/.ssh/known_hosts`.
@@ -72,41 +65,20 @@ impl Rig {
     }
 
     fn journal(&self, name: &str) -> PathBuf {
-        self.lab.path(&format!("{name}.jsonl"))
-    }
-
-    fn bringup(&self) -> Command {
-        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
-        cmd.current_dir(self.home())
-            .env("HOME", self.home())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
+        self.lab.journal(name)
     }
 
     /// `bringup run --check-only ARGS --journal JOURNAL RUNBOOK`, waited for.
     fn check(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
-        self.bringup()
-            .args(["run", "--check-only"])
-            .args(args)
-            .arg("--journal")
-            .arg(journal)
-            .arg(runbook)
-            .output()
-            .expect("bringup runs")
+        let args: Vec<&str> = std::iter::once("--check-only")
+            .chain(args.iter().copied())
+            .collect();
+        self.lab.run_journaled(&args, journal, runbook)
     }
 
     fn spawn_check(&self, journal: &Path, runbook: &Path) -> Child {
-        self.bringup()
-            .args(["run", "--check-only", "--journal"])
-            .arg(journal)
-            .arg(runbook)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bringup starts")
+        self.lab
+            .spawn_journaled(&["--check-only"], journal, runbook, Stdio::null())
     }
 
     /// A check that leaves `ran` in the lab when it runs at all.
@@ -137,27 +109,6 @@ fn key_fields(public: &str) -> String {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll child") {
-            return Some(status);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn pid_of(child: &Child) -> Pid {
@@ -308,37 +259,6 @@ fn a_key_of_another_type_than_the_known_one_is_changed_not_new() {
         !recorded.contains(&key_fields(&sshd.host_public)),
         "the flag accepted a key of another type: {recorded}"
     );
-}
-
-/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the parenthesised name).
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The sshd process that serves the session `pid` runs in: its nearest `sshd` ancestor.
-fn serving_sshd(pid: i32) -> Option<i32> {
-    let mut p = pid;
-    for _ in 0..8 {
-        p = parent_of(p)?;
-        let comm = fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
-        if comm.trim().starts_with("sshd") {
-            return Some(p);
-        }
-    }
-    None
-}
-
-/// The process whose argv[0] ends with `marker`.
-fn process_named(marker: &str) -> Option<i32> {
-    fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .find(|p| {
-            fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.split('\0').next().is_some_and(|a| a.ends_with(marker)))
-        })
 }
 
 #[test]

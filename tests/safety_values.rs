@@ -13,12 +13,11 @@ mod support;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use support::procs::unique;
 use support::run::stderr;
 use support::sshd::{Lab, Sshd, current_user};
@@ -34,10 +33,7 @@ impl Rig {
     fn new() -> Rig {
         let lab = Lab::new();
         let sshd = lab.sshd(1);
-        let ssh = lab.path(".ssh");
-        fs::create_dir_all(&ssh).expect("create ~/.ssh");
-        fs::write(ssh.join("known_hosts"), sshd.known_hosts_lines()).expect("known_hosts");
-        fs::write(ssh.join("config"), "").expect("ssh config");
+        lab.ssh_home(&sshd.known_hosts_lines());
         Rig { lab, sshd }
     }
 
@@ -59,14 +55,7 @@ impl Rig {
     }
 
     fn bringup(&self) -> Command {
-        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
-        cmd.current_dir(self.lab.dir.path())
-            .env("HOME", self.lab.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
+        self.lab.bringup()
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bringup::exec::Executor;
 use bringup::runbook::model::HostId;
-use support::sshd::{Lab, runbook};
+use support::sshd::Lab;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +32,8 @@ async fn run(exec: &Executor, host: &str, command: &str) -> bringup::exec::StepR
 #[tokio::test]
 async fn a_jump_hosts_unknown_key_waits_under_the_jump_host_and_accepting_it_opens_the_way() {
     let lab = Lab::new();
-    let bastion = lab.sshd(1);
-    let inner = lab.sshd(1);
     // Neither key is known and there is no --accept-new-host-keys: the operator decides.
-    let mut db = lab.host("db-1", inner.ports[0]);
-    db.jump = Some(HostId::new("bastion"));
-    let rb = runbook(vec![db, lab.host("bastion", bastion.ports[0])]);
+    let (bastion, inner, rb) = lab.jump_pair();
     let exec = Executor::new(&rb, lab.options());
     let db = HostId::new("db-1");
     let jump = HostId::new("bastion");
@@ -65,15 +61,7 @@ async fn a_jump_hosts_unknown_key_waits_under_the_jump_host_and_accepting_it_ope
     exec.accept_host_key(&jump, &bastion.fingerprint())
         .expect("the jump host's key is accepted");
     assert!(exec.pending_host_key(&jump).is_none());
-    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
-    let key_field = bastion.host_public.split_whitespace().nth(1).expect("key");
-    assert!(
-        recorded.contains(&format!(
-            "[127.0.0.1]:{} ssh-ed25519 {key_field}",
-            bastion.ports[0]
-        )),
-        "{recorded}"
-    );
+    lab.assert_recorded(&bastion, "");
 
     // Through the jump host now; db-1's own key is the next one in the way.
     let refused = run(&exec, "db-1", "true").await;

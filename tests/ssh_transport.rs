@@ -259,15 +259,7 @@ async fn an_unknown_host_key_is_refused_then_accepted_with_the_flag() {
     };
     let (accepted, _) = run(&Executor::new(&rb, accepting), "web-1", &command, STEP).await;
     assert_eq!(accepted.exit_code, Some(0), "{accepted:?}");
-    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
-    let key_field = sshd.host_public.split_whitespace().nth(1).expect("key");
-    assert!(
-        recorded.contains(&format!(
-            "[127.0.0.1]:{} ssh-ed25519 {key_field}",
-            sshd.ports[0]
-        )),
-        "{recorded}"
-    );
+    lab.assert_recorded(&sshd, "");
 
     // Recorded keys are trusted from then on, without the flag.
     let (again, _) = run(&Executor::new(&rb, lab.options()), "web-1", "true", STEP).await;
@@ -371,12 +363,8 @@ async fn a_host_behind_a_jump_host_is_reached_through_it() {
 #[tokio::test]
 async fn host_keys_accepted_on_the_way_through_a_jump_host_are_handed_on_to_be_journaled() {
     let lab = Lab::new();
-    let bastion = lab.sshd(1);
-    let inner = lab.sshd(1);
     // Neither key is known: --accept-new-host-keys records both, the jump host's first.
-    let mut db = lab.host("db-1", inner.ports[0]);
-    db.jump = Some(HostId::new("bastion"));
-    let rb = runbook(vec![db, lab.host("bastion", bastion.ports[0])]);
+    let (bastion, inner, rb) = lab.jump_pair();
     let exec = Executor::new(
         &rb,
         ExecOptions {

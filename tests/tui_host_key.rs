@@ -140,15 +140,7 @@ async fn a_jump_hosts_unknown_key_is_asked_about_accepted_as_its_own_and_the_ser
 
     asked_then_accepted(&mut front, &mut rx).await;
 
-    let recorded = std::fs::read_to_string(&lab.bringup_known_hosts).expect("key recorded");
-    let key_field = bastion.host_public.split_whitespace().nth(1).expect("key");
-    assert!(
-        recorded.contains(&format!(
-            "[127.0.0.1]:{} ssh-ed25519 {key_field}",
-            bastion.ports[0]
-        )),
-        "the jump host's key is recorded at its address: {recorded}"
-    );
+    lab.assert_recorded(&bastion, "the jump host's key is recorded at its address: ");
     let events = journaled(&journal);
     assert!(events.iter().any(|e| matches!(
         e,

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::cli::OpenArgs;
-use crate::cmd::session::{self, Session};
+use crate::driver::testkit;
 use crate::engine::{Decision, Phase};
 use crate::journal::read_journal;
 
@@ -15,63 +14,23 @@ const REMOTE: &str = "remote-operator";
 
 /// db (confirm restore) and, with `slow`, a service whose check sleeps for 30 s.
 fn runbook(dir: &Path, slow: bool) -> PathBuf {
-    let mut text = format!(
+    let text = format!(
         r#"
 [runbook]
 name = "driver api"
 
 [hosts.box]
 transport = "local"
-
-[[service]]
-id = "db"
-name = "Database"
-tier = 1
-hosts = ["box"]
-  [[service.check]]
-  name = "up"
-  run = "test -f {dir}/db.up"
-  [[service.restore]]
-  name = "start db"
-  run = "touch {dir}/db.up && echo started"
-  confirm = true
-"#,
-        dir = dir.display()
+{}"#,
+        testkit::db_service(&dir.display().to_string())
     );
-    if slow {
-        text.push_str(
-            r#"
-[[service]]
-id = "slow"
-name = "Slow"
-tier = 1
-hosts = ["box"]
-  [[service.check]]
-  name = "hangs"
-  run = "sleep 30"
-  timeout = "60s"
-"#,
-        );
-    }
-    let path = dir.join("api.toml");
-    std::fs::write(&path, text).expect("write runbook");
-    path
+    testkit::write_runbook(dir, "api.toml", text, slow)
 }
 
 fn open(dir: &Path, slow: bool) -> (Driver, Inbox, PathBuf) {
     let path = runbook(dir, slow);
-    let journal = dir.join("journal.jsonl");
-    let args = OpenArgs {
-        journal: Some(journal.clone()),
-        operator: Some("local-operator".into()),
-        log_file: Some(dir.join("bringup.log")),
-        ..OpenArgs::default()
-    };
-    let rb = session::load_runbook(&path, &args).expect("valid runbook");
-    let Session {
-        driver, messages, ..
-    } = Session::open(rb, &args, false, "test").expect("session");
-    (driver, messages, journal)
+    let opened = testkit::open_session(dir, &path, "local-operator", Vec::new());
+    (opened.driver, opened.messages, opened.journal)
 }
 
 /// Receive in batches and carry them out until `done` holds on what was shown; the notices
@@ -91,6 +50,13 @@ async fn pump(
         seen.extend(driver.on_messages(batch).expect("journal writable"));
     }
     seen
+}
+
+/// `stop_and_wait` up to `grace`, with no second request to leave and nothing shown.
+async fn stop_within(driver: &mut Driver, inbox: &mut Inbox, grace: Duration) -> Stopped {
+    driver
+        .stop_and_wait(inbox, grace, std::future::pending(), drop)
+        .await
 }
 
 fn events(journal: &Path) -> Vec<Event> {
@@ -174,14 +140,7 @@ async fn a_stop_through_the_api_cancels_running_steps_and_the_run_ends_interrupt
     driver.input(Input::RunPlan).expect("plan starts");
     assert!(driver.busy(), "the slow check runs");
     let started = std::time::Instant::now();
-    let stopped = driver
-        .stop_and_wait(
-            &mut inbox,
-            Duration::from_secs(20),
-            std::future::pending(),
-            drop,
-        )
-        .await;
+    let stopped = stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;
     assert_eq!(stopped, Stopped::All);
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -192,15 +151,7 @@ async fn a_stop_through_the_api_cancels_running_steps_and_the_run_ends_interrupt
     assert_eq!((outcome, exit.code()), (RunOutcome::Interrupted, 3));
 
     let events = events(&journal);
-    assert!(events.iter().any(|e| matches!(
-        e,
-        Event::StepFinished { service, outcome, .. }
-            if service.as_str() == "slow" && *outcome != crate::engine::StepOutcome::Ok
-    )));
-    assert!(matches!(
-        events.last(),
-        Some(Event::RunFinished { outcome, .. }) if outcome == "interrupted"
-    ));
+    testkit::assert_slow_stopped_and_interrupted(&events);
 }
 
 #[tokio::test]
@@ -215,14 +166,7 @@ async fn ending_while_a_step_still_runs_is_an_interruption_even_without_a_signal
         (outcome, exit),
         (RunOutcome::Interrupted, Exit::Interrupted)
     );
-    driver
-        .stop_and_wait(
-            &mut inbox,
-            Duration::from_secs(20),
-            std::future::pending(),
-            drop,
-        )
-        .await;
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;
 }
 
 #[tokio::test]
@@ -243,14 +187,7 @@ async fn a_skip_through_the_api_is_journaled_as_the_operators_act_with_its_reaso
         driver.states(),
         vec![(ServiceId::new("db"), ServiceState::Skipped)]
     );
-    driver
-        .stop_and_wait(
-            &mut inbox,
-            Duration::from_secs(5),
-            std::future::pending(),
-            drop,
-        )
-        .await;
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(5)).await;
     assert!(events(&journal).iter().any(|e| matches!(
         e,
         Event::OperatorAction { operator, action, reason: Some(r), .. }

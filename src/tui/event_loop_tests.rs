@@ -7,8 +7,7 @@ use std::time::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::cli::OpenArgs;
-use crate::cmd::session::{self, Session};
+use crate::driver::testkit;
 use crate::engine::state::Mode;
 use crate::journal::Event;
 use crate::runbook::model::HostId;
@@ -37,20 +36,11 @@ hosts = ["box"]
   [[service.check]]
   name = "answers"
   run = "echo serving; echo zone loaded"
-
-[[service]]
-id = "db"
-name = "Database"
-tier = 1
-hosts = ["box"]
-  [[service.check]]
-  name = "up"
-  run = "test -f {{dir}}/db.up"
-  [[service.restore]]
-  name = "start db"
-  run = "touch {{dir}}/db.up && echo started"
-  confirm = true
-
+"#,
+    );
+    text.push_str(&testkit::db_service("{{dir}}"));
+    text.push_str(
+        r#"
 [[service]]
 id = "web"
 name = "Web"
@@ -68,44 +58,18 @@ depends_on = ["db"]
   run = "touch {{dir}}/web.up"
 "#,
     );
-    if slow {
-        text.push_str(
-            r#"
-[[service]]
-id = "slow"
-name = "Slow"
-tier = 1
-hosts = ["box"]
-  [[service.check]]
-  name = "hangs"
-  run = "sleep 30"
-  timeout = "60s"
-"#,
-        );
-    }
-    let path = dir.join("loop.toml");
-    std::fs::write(&path, text).expect("write runbook");
-    path
+    testkit::write_runbook(dir, "loop.toml", text, slow)
 }
 
 fn open(dir: &Path, slow: bool) -> (Front, Inbox, std::path::PathBuf) {
     let path = runbook(dir, slow);
-    let journal = dir.join("journal.jsonl");
-    let args = OpenArgs {
-        vars: vec![format!("dir={}", dir.display())],
-        journal: Some(journal.clone()),
-        operator: Some("tester".into()),
-        log_file: Some(dir.join("bringup.log")),
-        ..OpenArgs::default()
-    };
-    let rb = session::load_runbook(&path, &args).expect("valid runbook");
-    let Session {
+    let testkit::Opened {
         driver,
         messages,
         runbook,
         start_notices,
-        ..
-    } = Session::open(rb, &args, false, "test").expect("session");
+        journal,
+    } = testkit::open_session(dir, &path, "tester", vec![format!("dir={}", dir.display())]);
     let info = RunInfo {
         mode: Mode::Incident,
         operator: "tester".into(),
@@ -303,15 +267,7 @@ async fn quitting_while_a_check_runs_asks_then_stops_it_records_how_it_ended_and
     assert_eq!(front.finish(End::Quit).expect("journal"), 3);
 
     let events = kinds(&journal);
-    assert!(events.iter().any(|e| matches!(
-        e,
-        Event::StepFinished { service, outcome, .. }
-            if service.as_str() == "slow" && *outcome != crate::engine::StepOutcome::Ok
-    )));
-    assert!(matches!(
-        events.last(),
-        Some(Event::RunFinished { outcome, .. }) if outcome == "interrupted"
-    ));
+    testkit::assert_slow_stopped_and_interrupted(&events);
 }
 
 #[tokio::test]

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod events;
+pub mod local;
 pub mod procs;
 pub mod run;
 pub mod sshd;
+pub mod wait;

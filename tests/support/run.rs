@@ -23,3 +23,16 @@ pub fn read_journal(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
         .collect()
 }
+
+/// `bringup` as an `assert_cmd` command, for tests that only look at its exit and output.
+pub fn bringup_cmd() -> assert_cmd::Command {
+    assert_cmd::cargo::cargo_bin_cmd!("bringup")
+}
+
+/// Run `cmd` and fail the test unless it exits 2 naming `path` in single quotes on stderr.
+#[track_caller]
+pub fn assert_exits_2_naming(cmd: &mut assert_cmd::Command, path: &Path) {
+    cmd.assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!("'{}'", path.display())));
+}

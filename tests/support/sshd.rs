@@ -17,9 +17,10 @@ use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use assert_cmd::cargo::CommandCargoExt;
 use bringup::exec::ExecOptions;
 use bringup::runbook::model::{Defaults, Host, HostId, Runbook, Transport};
 
@@ -104,6 +105,66 @@ impl Lab {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// `~/.ssh` of the lab as bringup's HOME: `known_hosts` holding `known_hosts` and an empty
+    /// `config`. Returns the folder.
+    pub fn ssh_home(&self, known_hosts: &str) -> PathBuf {
+        let ssh = self.path(".ssh");
+        fs::create_dir_all(&ssh).expect("create ~/.ssh");
+        fs::write(ssh.join("known_hosts"), known_hosts).expect("write known_hosts");
+        fs::write(ssh.join("config"), "").expect("write ssh config");
+        ssh
+    }
+
+    /// `name.jsonl` in the lab: a journal path for one run.
+    pub fn journal(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.jsonl"))
+    }
+
+    /// The real `bringup` binary, run from the lab with HOME there and no ssh-agent.
+    pub fn bringup(&self) -> Command {
+        let mut cmd = Command::cargo_bin("bringup").expect("bringup binary");
+        cmd.current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, not started.
+    pub fn run_command(&self, args: &[&str], journal: &Path, runbook: &Path) -> Command {
+        let mut cmd = self.bringup();
+        cmd.arg("run")
+            .args(args)
+            .arg("--journal")
+            .arg(journal)
+            .arg(runbook);
+        cmd
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab, waited for.
+    pub fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
+        self.run_command(args, journal, runbook)
+            .output()
+            .expect("bringup runs")
+    }
+
+    /// `bringup run ARGS --journal JOURNAL RUNBOOK` from the lab started, stdout discarded.
+    pub fn spawn_journaled(
+        &self,
+        args: &[&str],
+        journal: &Path,
+        runbook: &Path,
+        stderr: Stdio,
+    ) -> Child {
+        self.run_command(args, journal, runbook)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("bringup starts")
     }
 
     /// One sshd with a fresh ed25519 host key, listening on `ports` free loopback ports.
@@ -218,6 +279,32 @@ impl Lab {
             jump: None,
             tags: Vec::new(),
         }
+    }
+
+    /// A jump host `bastion` (its own sshd) and `db-1` on another sshd reached through it,
+    /// neither key known: `(bastion, inner, runbook)`.
+    pub fn jump_pair(&self) -> (Sshd, Sshd, Runbook) {
+        let bastion = self.sshd(1);
+        let inner = self.sshd(1);
+        let mut db = self.host("db-1", inner.ports[0]);
+        db.jump = Some(HostId::new("bastion"));
+        let rb = runbook(vec![db, self.host("bastion", bastion.ports[0])]);
+        (bastion, inner, rb)
+    }
+
+    /// Fails the test unless bringup's known_hosts records `sshd`'s key at its first port
+    /// (`[127.0.0.1]:PORT ssh-ed25519 KEY`); `what` goes in the message before the file.
+    #[track_caller]
+    pub fn assert_recorded(&self, sshd: &Sshd, what: &str) {
+        let recorded = fs::read_to_string(&self.bringup_known_hosts).expect("key recorded");
+        let key_field = sshd.host_public.split_whitespace().nth(1).expect("key");
+        assert!(
+            recorded.contains(&format!(
+                "[127.0.0.1]:{} ssh-ed25519 {key_field}",
+                sshd.ports[0]
+            )),
+            "{what}{recorded}"
+        );
     }
 }
 
