@@ -132,6 +132,10 @@ fn an_incident_start_90_minutes_ago_makes_the_restore_take_over_90_minutes_and_m
         incident.format("%Y-%m-%d %H:%M UTC")
     );
     assert!(status.contains(&began), "{status}");
+    // The user notice counts the outage from the incident's start too.
+    let notice = export(dir.path(), &journal, "notice");
+    let from = format!("From {}", incident.format("%Y-%m-%d %H:%M"));
+    assert!(notice.contains(&from), "{notice}");
     let md = export(dir.path(), &journal, "markdown");
     assert!(md.contains("given with `--incident-start`"), "{md}");
     let row = md

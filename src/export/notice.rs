@@ -75,7 +75,9 @@ pub fn render(a: &Analysis) -> String {
 
 /// Which functions were unavailable, from when, and for how long.
 fn fact(a: &Analysis, about: &RunbookAbout, end: Option<DateTime<Utc>>, out: &mut String) {
-    let started = a.run.started;
+    // The incident's start when it was given: users were cut off from then, not from when
+    // bringup was opened.
+    let started = a.run.outage_origin();
     let affected: Vec<&str> = a
         .services
         .iter()
