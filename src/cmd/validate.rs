@@ -152,7 +152,7 @@ fn drills_text(rb: &Runbook) -> String {
     let drills = &rb.drills;
     let mut out = String::new();
     if !drills.scenarios.is_empty() {
-        let _ = writeln!(out, "\nScenarios (bringup run --drill --scenario ID):");
+        let _ = writeln!(out, "\nDrill scenarios:");
         for sc in &drills.scenarios {
             let _ = writeln!(
                 out,
