@@ -913,20 +913,27 @@ impl App {
 
     /// The manual step a service is paused before (auto off): shown next, not asked yet, and
     /// nothing of it started.
-    pub(crate) fn paused_manual(&self, id: &ServiceId) -> Option<StepRef> {
+    /// The step a service in the middle of a restore is at while nothing runs: its next step,
+    /// nothing asked and no host started on it yet. `None` while something runs or asks.
+    pub(crate) fn paused_at(&self, id: &ServiceId) -> Option<StepRef> {
         let view = self.services.get(id)?;
         if view.waiting.is_some() {
             return None;
         }
         let step = view.current.as_ref()?;
-        let manual = step
-            .step(&self.runbook)
-            .is_some_and(|st| matches!(st.action, crate::runbook::model::StepAction::Manual(_)));
         let untouched = view
             .steps
             .get(step)
             .is_none_or(|hosts| hosts.values().all(|h| *h == HostStatus::Pending));
-        (manual && untouched).then(|| step.clone())
+        untouched.then(|| step.clone())
+    }
+
+    /// [`App::paused_at`] a manual step: the operator, not a host, is what it waits for.
+    pub(crate) fn paused_manual(&self, id: &ServiceId) -> Option<StepRef> {
+        self.paused_at(id).filter(|step| {
+            step.step(&self.runbook)
+                .is_some_and(|st| matches!(st.action, crate::runbook::model::StepAction::Manual(_)))
+        })
     }
 
     fn selected_waiting(&self) -> Option<&Waiting> {

@@ -830,7 +830,14 @@ mod real_engine {
     }
 
     pub fn open() -> (App, Engine) {
-        let rb = Arc::new(runbook());
+        open_with(|_| {})
+    }
+
+    /// [`open`] with the runbook changed first.
+    pub fn open_with(change: impl FnOnce(&mut crate::runbook::model::Runbook)) -> (App, Engine) {
+        let mut rb = runbook();
+        change(&mut rb);
+        let rb = Arc::new(rb);
         let mut engine = Engine::new(rb.clone(), EngineOptions::default());
         feed(&mut engine, Input::SetAuto(false));
         feed(&mut engine, Input::Check(ServiceId::new("vip")));
@@ -838,6 +845,28 @@ mod real_engine {
         app.sync_services(engine.services());
         (app, engine)
     }
+}
+
+#[test]
+fn with_auto_off_a_service_paused_before_a_command_step_is_not_called_busy() {
+    let (mut app, mut engine) = real_engine::open_with(|rb| {
+        let second = testkit::step("start", "true", &["msg-gw-1"]);
+        rb.services[0].restores[1] = second;
+    });
+    let vip = ServiceId::new("vip");
+    app.select_service(&vip);
+    for c in key(&mut app, KeyCode::Enter) {
+        if let Command::Request(crate::driver::Request::Input(i)) = c {
+            real_engine::feed(&mut engine, i);
+        }
+    }
+    app.sync_services(engine.services());
+    assert_eq!(app.paused_at(&vip), Some(sref("vip", Phase::Restore, 1)));
+    let hint = crate::tui::hint::next_step(&app).expect("a hint");
+    assert!(
+        hint.contains("paused before 'start'") && hint.contains("Enter") && !hint.contains("busy"),
+        "the hint says what waits and what to press: {hint}"
+    );
 }
 
 #[test]

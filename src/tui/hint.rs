@@ -94,6 +94,22 @@ fn hint(app: &App) -> Option<Hint> {
             format!("'{id}' waits: manual '{name}', d done, f failed"),
         ));
     }
+    // Auto off and nothing running: the services in the middle of a restore wait for Enter.
+    let paused: Vec<_> = app
+        .services
+        .keys()
+        .filter_map(|id| app.paused_at(id).map(|s| (id, s)))
+        .collect();
+    if !app.auto() && checking == 0 && working > 0 && paused.len() == working {
+        let (id, step) = &paused[0];
+        let name = step.name(app.runbook());
+        return Some(both(
+            format!(
+                "'{id}' is paused before '{name}': select it and press Enter to run it, or a to restore in plan order"
+            ),
+            format!("'{id}' paused before '{name}': Enter runs it"),
+        ));
+    }
     if checking + working > 0 {
         let mode = if app.auto() {
             "auto: restoring in plan order · a pauses"
