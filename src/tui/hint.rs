@@ -80,35 +80,8 @@ fn hint(app: &App) -> Option<Hint> {
             ));
         }
     }
-    // Auto off, a service paused before a manual step waits on the operator, not on a host.
-    if let Some((id, step)) = app
-        .services
-        .keys()
-        .find_map(|id| app.paused_manual(id).map(|s| (id, s)))
-    {
-        let name = step.name(app.runbook());
-        return Some(both(
-            format!(
-                "'{id}' waits for you at manual step '{name}': select it, press d when done or f if it failed"
-            ),
-            format!("'{id}' waits: manual '{name}', d done, f failed"),
-        ));
-    }
-    // Auto off and nothing running: the services in the middle of a restore wait for Enter.
-    let paused: Vec<_> = app
-        .services
-        .keys()
-        .filter_map(|id| app.paused_at(id).map(|s| (id, s)))
-        .collect();
-    if !app.auto() && checking == 0 && working > 0 && paused.len() == working {
-        let (id, step) = &paused[0];
-        let name = step.name(app.runbook());
-        return Some(both(
-            format!(
-                "'{id}' is paused before '{name}': select it and press Enter to run it, or a to restore in plan order"
-            ),
-            format!("'{id}' paused before '{name}': Enter runs it"),
-        ));
+    if let Some(h) = paused(app, checking, working) {
+        return Some(h);
     }
     if checking + working > 0 {
         let mode = if app.auto() {
@@ -151,6 +124,42 @@ fn hint(app: &App) -> Option<Hint> {
         ),
         format!("stopped: {shown} · select it: r restore, s skip"),
     ))
+}
+
+/// Services stopped between steps with nothing running: they wait on the operator, not on a
+/// host, so the hint says what to press instead of "busy".
+fn paused(app: &App, checking: usize, working: usize) -> Option<Hint> {
+    // Auto off, a service paused before a manual step waits on the operator, not on a host.
+    if let Some((id, step)) = app
+        .services
+        .keys()
+        .find_map(|id| app.paused_manual(id).map(|s| (id, s)))
+    {
+        let name = step.name(app.runbook());
+        return Some(both(
+            format!(
+                "'{id}' waits for you at manual step '{name}': select it, press d when done or f if it failed"
+            ),
+            format!("'{id}' waits: manual '{name}', d done, f failed"),
+        ));
+    }
+    // Auto off and nothing running: the services in the middle of a restore wait for Enter.
+    let paused: Vec<_> = app
+        .services
+        .keys()
+        .filter_map(|id| app.paused_at(id).map(|s| (id, s)))
+        .collect();
+    if !app.auto() && checking == 0 && working > 0 && paused.len() == working {
+        let (id, step) = &paused[0];
+        let name = step.name(app.runbook());
+        return Some(both(
+            format!(
+                "'{id}' is paused before '{name}': select it and press Enter to run it, or a to restore in plan order"
+            ),
+            format!("'{id}' paused before '{name}': Enter runs it"),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
