@@ -87,16 +87,12 @@ fn row(event: &Event) -> Row {
             r.text.clone_from(command);
         }
         Event::StepOutput {
-            step,
-            host,
-            text,
-            file,
-            ..
+            step, host, text, ..
         } => {
             r.step.clone_from(step);
             r.host = host.to_string();
             r.text.clone_from(text);
-            if let Some(f) = file {
+            if let Some(f) = event.output_file() {
                 r.detail = format!("{} ({} bytes, sha256 {})", f.path, f.bytes, f.sha256);
             }
         }

@@ -368,6 +368,9 @@ mod tests {
             step: "x".into(),
             host: HostId::new("h"),
             text: "hi".into(),
+            raw: None,
+            size: None,
+            sha256: None,
             file: None,
         };
         assert_eq!(describe(&out), None);

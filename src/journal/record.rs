@@ -120,9 +120,25 @@ pub struct Envelope {
     pub hash: String,
     #[serde(default)]
     pub file: Option<OutputFile>,
+    #[serde(default)]
+    pub raw: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 impl Envelope {
+    /// The side file the line references, if any.
+    pub fn output_file(&self) -> Option<OutputFile> {
+        crate::journal::event::side_file(
+            self.raw.as_ref(),
+            self.size,
+            self.sha256.as_ref(),
+            self.file.as_ref(),
+        )
+    }
+
     pub fn parse(line: &[u8]) -> Result<Envelope, LineError> {
         serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))
     }

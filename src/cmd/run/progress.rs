@@ -249,6 +249,9 @@ mod tests {
             step: "x".into(),
             host: HostId::new("h1"),
             text: "hello".into(),
+            raw: None,
+            size: None,
+            sha256: None,
             file: None,
         }));
         assert_eq!(line, "          h1 │ hello");
