@@ -122,7 +122,13 @@ pub struct OpenArgs {
     pub seal_key: Option<PathBuf>,
     /// When the incident really began, for outages and RTO: RFC 3339
     /// (2026-11-22T06:10:00Z) or relative to now (-90m, -2h). Default: the run's start.
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    /// Recorded when the run starts: a resumed run keeps the start its journal holds.
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "resume"
+    )]
     pub incident_start: Option<String>,
 }
 

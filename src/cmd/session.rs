@@ -121,7 +121,7 @@ impl Session {
         let signals = Signals::listen();
         let operator = operator(args);
         // Before any file is made: a bad time is bad input. A resumed run keeps the start
-        // its journal recorded.
+        // its journal recorded (clap refuses --incident-start with --resume).
         let incident_start = match args.incident_start.as_deref() {
             None => None,
             Some(text) => Some(parse_incident_start(text, Utc::now()).map_err(|e| {
