@@ -45,11 +45,11 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
     };
     let mut open = args.open.clone();
     // The staged values first: the user's own --var still win.
-    open.vars = staged
+    open.vars.vars = staged
         .vars
         .iter()
         .cloned()
-        .chain(args.open.vars.clone())
+        .chain(args.open.vars.vars.clone())
         .collect();
     if open.journal.is_none() && open.resume.is_none() {
         // Beside the simulated datacenter, so a demo leaves nothing in the working folder.

@@ -51,8 +51,6 @@ pub fn preflight(args: &PreflightArgs) -> ExitCode {
 async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     let open = OpenArgs {
         vars: args.vars.clone(),
-        var_env: args.var_env.clone(),
-        var_file: args.var_file.clone(),
         only: args.only.clone(),
         ..OpenArgs::default()
     };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::OpenArgs;
+use crate::cli::{OpenArgs, VarArgs};
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Inbox, Notice, Signals};
 use crate::engine::{Engine, EngineOptions, Mode};
@@ -30,7 +30,7 @@ pub struct Session {
 
 /// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
 pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
-    let vars = match var_sources(&args.vars, &args.var_env, &args.var_file) {
+    let vars = match var_sources(&args.vars) {
         Ok(vars) => vars,
         Err(message) => {
             eprintln!("bringup: {message}");
@@ -389,13 +389,9 @@ const VAR_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
 /// order (a later one for the same key wins). The values stay in memory only.
-pub fn var_sources(
-    vars: &[String],
-    env: &[String],
-    files: &[String],
-) -> Result<Vec<String>, String> {
-    let mut out = vars.to_vec();
-    for spec in env {
+pub fn var_sources(sources: &VarArgs) -> Result<Vec<String>, String> {
+    let mut out = sources.vars.clone();
+    for spec in &sources.var_env {
         let (key, name) = split_source(spec, "--var-env", "KEY=ENVNAME", "token=OPS_TOKEN")?;
         match std::env::var(name) {
             Ok(value) => out.push(format!("{key}={value}")),
@@ -411,7 +407,7 @@ pub fn var_sources(
             }
         }
     }
-    for spec in files {
+    for spec in &sources.var_file {
         let (key, path) = split_source(spec, "--var-file", "KEY=PATH", "key=/run/secrets/key")?;
         let value = read_var_file(Path::new(path))
             .map_err(|why| format!("--var-file '{spec}': cannot use '{path}': {why}"))?;
@@ -477,20 +473,28 @@ mod var_source_tests {
         assert_eq!(read_var_file(&path).as_deref(), Ok(" tok "));
     }
 
+    fn sources(env: &[&str], files: &[&str]) -> VarArgs {
+        VarArgs {
+            vars: Vec::new(),
+            var_env: env.iter().map(ToString::to_string).collect(),
+            var_file: files.iter().map(ToString::to_string).collect(),
+        }
+    }
+
     #[test]
     fn bad_sources_are_named_with_what_to_do() {
-        let e = var_sources(&[], &["token".to_string()], &[]).expect_err("no =");
+        let e = var_sources(&sources(&["token"], &[])).expect_err("no =");
         assert!(
             e.contains("'token'") && e.contains("--var-env token=OPS_TOKEN"),
             "{e}"
         );
-        let e = var_sources(&[], &["t=BRINGUP_TEST_SURELY_UNSET_VAR".to_string()], &[])
-            .expect_err("unset");
+        let e =
+            var_sources(&sources(&["t=BRINGUP_TEST_SURELY_UNSET_VAR"], &[])).expect_err("unset");
         assert!(
             e.contains("'BRINGUP_TEST_SURELY_UNSET_VAR' is not set"),
             "{e}"
         );
-        let e = var_sources(&[], &[], &["k=/nonexistent/secret".to_string()]).expect_err("missing");
+        let e = var_sources(&sources(&[], &["k=/nonexistent/secret"])).expect_err("missing");
         assert!(
             e.contains("'/nonexistent/secret'") && e.contains("check the path"),
             "{e}"

@@ -11,7 +11,7 @@ use crate::runbook::{self, Diagnostics, Plan, Runbook};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let vars = match super::session::var_sources(&args.vars, &args.var_env, &args.var_file) {
+    let vars = match super::session::var_sources(&args.vars) {
         Ok(vars) => vars,
         Err(message) => {
             eprintln!("bringup: {message}");
@@ -34,7 +34,14 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
 }
 
 pub fn plan(args: &PlanArgs) -> ExitCode {
-    match runbook::load(&args.runbook, &args.vars) {
+    let vars = match super::session::var_sources(&args.vars) {
+        Ok(vars) => vars,
+        Err(message) => {
+            eprintln!("bringup: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match runbook::load(&args.runbook, &vars) {
         Ok(rb) => {
             let plan = Plan::build(&rb);
             let out = match args.format {
