@@ -36,19 +36,13 @@ pub(super) fn step_word(phase: Phase) -> &'static str {
 
 /// Why one attempt did not pass, for the service's reason.
 fn failure_reason(step: &Step, phase: Phase, host: &HostId, result: &AttemptResult) -> String {
-    let what = match (result.outcome, result.exit_code) {
-        (StepOutcome::Timeout, _) => "timed out".to_string(),
-        (StepOutcome::Error, _) => "could not run".to_string(),
-        (_, Some(code)) if code != step.expect_exit => {
-            format!("exit {code}, expected {}", step.expect_exit)
-        }
-        (_, None) => "no exit code".to_string(),
-        _ if step.expect_output.is_some() && result.output_matched != Some(true) => {
-            let re = step.expect_output.as_ref().map_or("", regex::Regex::as_str);
-            format!("output did not match '{re}'")
-        }
-        _ => "failed".to_string(),
-    };
+    let what = crate::engine::attempt_failure(
+        step,
+        result.outcome,
+        result.exit_code,
+        result.output_matched,
+    )
+    .unwrap_or_else(|| "failed".to_string());
     let mut reason = format!(
         "{} '{}' failed on '{host}': {what}",
         step_word(phase),
