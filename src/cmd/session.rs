@@ -30,13 +30,7 @@ pub struct Session {
 
 /// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
 pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
-    let vars = match var_sources(&args.vars) {
-        Ok(vars) => vars,
-        Err(message) => {
-            eprintln!("bringup: {message}");
-            return Err(ExitCode::from(EXIT_BAD_INPUT));
-        }
-    };
+    let vars = var_values(&args.vars)?;
     let runbook = match crate::runbook::load(path, &vars) {
         Ok(rb) => rb,
         Err(diagnostics) => {
@@ -386,6 +380,14 @@ pub fn parse_incident_start(text: &str, now: DateTime<Utc>) -> Result<DateTime<U
 
 /// Largest `--var-file` read: a secret, a key or a certificate chain, not a data set.
 const VAR_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// [`var_sources`] for a command: a bad source is said on stderr and becomes exit code 2.
+pub fn var_values(sources: &VarArgs) -> Result<Vec<String>, ExitCode> {
+    var_sources(sources).map_err(|message| {
+        eprintln!("bringup: {message}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
 
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
 /// order (a later one for the same key wins). The values stay in memory only.
