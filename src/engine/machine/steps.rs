@@ -39,6 +39,7 @@ fn failure_reason(step: &Step, phase: Phase, host: &HostId, result: &AttemptResu
     let what = match (result.outcome, result.exit_code) {
         (StepOutcome::Timeout, _) => "timed out".to_string(),
         (StepOutcome::Error, _) => "could not run".to_string(),
+        (StepOutcome::Unknown, _) => "outcome unknown".to_string(),
         (_, Some(code)) if code != step.expect_exit => {
             format!("exit {code}, expected {}", step.expect_exit)
         }
