@@ -398,7 +398,10 @@ fn kill_9_mid_restore_then_resume_at_once_stops_the_orphan_before_a_second_copy_
     let starts = log.lines().filter(|l| l.starts_with("r-start")).count();
     let ends: Vec<&str> = log.lines().filter(|l| l.starts_with("r-end")).collect();
     assert_eq!((starts, ends.len()), (2, 1), "{log}");
-    assert!(!ends[0].contains(&first.to_string()), "the first copy was stopped:\n{log}");
+    assert!(
+        !ends[0].contains(&first.to_string()),
+        "the first copy was stopped:\n{log}"
+    );
     let events = rig.events();
     let orphan = events
         .iter()
@@ -442,8 +445,12 @@ fn markers_live_in_a_0700_folder_and_are_removed_when_their_command_ends() {
     let seen = std::fs::read_to_string(rig.state.join("seen")).expect("seen");
     assert_eq!(seen.lines().count(), 1, "one marker while it ran: {seen}");
     assert_eq!(
-        std::fs::read_to_string(rig.state.join("held")).expect("held").trim(),
-        std::fs::read_to_string(rig.state.join("me")).expect("me").trim(),
+        std::fs::read_to_string(rig.state.join("held"))
+            .expect("held")
+            .trim(),
+        std::fs::read_to_string(rig.state.join("me"))
+            .expect("me")
+            .trim(),
         "the marker holds the command's process group"
     );
     let left: Vec<_> = std::fs::read_dir(rig.markers())
@@ -518,7 +525,11 @@ fn a_service_restored_before_a_kill_9_and_broken_since_is_checked_restored_again
         .find(|s| s["id"] == "web")
         .expect("web");
     let outages = web["outages"].as_array().expect("outages");
-    assert_eq!(outages.len(), 2, "found down, then down again after resume: {web}");
+    assert_eq!(
+        outages.len(),
+        2,
+        "found down, then down again after resume: {web}"
+    );
     let markdown = output(
         rig.bringup()
             .arg("export")
@@ -535,7 +546,10 @@ fn without_yes_or_a_terminal_a_recorded_step_is_not_run_again_after_a_new_outage
         "web",
         "Web",
         "test -f {{state}}/web.up",
-        &[("start web", "echo web >> {{state}}/web.log; touch {{state}}/web.up")],
+        &[(
+            "start web",
+            "echo web >> {{state}}/web.log; touch {{state}}/web.up",
+        )],
     );
     let rig = Rig::new(&toml);
     assert_code(&output(&mut rig.run(false, &[])), 0);

@@ -51,7 +51,10 @@ async fn run_async(args: &RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(code) = session.resume(&mut |line| eprintln!("bringup: {line}")).await {
+    if let Err(code) = session
+        .resume(&mut |line| eprintln!("bringup: {line}"))
+        .await
+    {
         return code;
     }
     drive(session, args).await

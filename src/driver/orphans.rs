@@ -30,7 +30,9 @@ enum Answer {
 }
 
 fn parse(lines: &[String]) -> Option<Answer> {
-    let answer = lines.iter().find_map(|l| l.trim().strip_prefix(MARKER_ANSWER))?;
+    let answer = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(MARKER_ANSWER))?;
     let (word, pgid) = answer.split_once(' ').unwrap_or((answer, ""));
     let pgid = pgid.trim().to_string();
     Some(match word {

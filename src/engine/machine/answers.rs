@@ -46,7 +46,9 @@ impl Engine {
         match decision {
             Decision::Approved => {
                 for host in &hosts {
-                    self.tracks[si].reapprove.remove(&(step.index, host.clone()));
+                    self.tracks[si]
+                        .reapprove
+                        .remove(&(step.index, host.clone()));
                 }
                 self.run_on(si, job_id, step, &hosts, out);
             }

@@ -541,7 +541,11 @@ fn resume_skips_recorded_restore_steps_and_rechecks_what_was_in_flight() {
         !rest.iter().any(|e| matches!(e, Effect::AskApproval { .. })),
         "a never came up: finishing its restore asks nothing"
     );
-    assert_eq!(state(&e, "b"), Healthy, "a failed service is checked again too");
+    assert_eq!(
+        state(&e, "b"),
+        Healthy,
+        "a failed service is checked again too"
+    );
 }
 
 #[test]
