@@ -14,6 +14,7 @@
 //! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
+mod orphans;
 mod signals;
 
 pub use signals::{Signal, Signals};
@@ -189,6 +190,8 @@ pub enum Notice {
 /// A command whose `step_started` is written but not yet synced.
 struct Queued {
     command: String,
+    /// The pid file the command runs under on its host (named by run and `step_started` seq).
+    marker: Option<crate::exec::Marker>,
     timeout: Duration,
     matcher: Option<regex::Regex>,
     expect_exit: i32,
@@ -222,6 +225,8 @@ pub struct Driver {
     /// An event other than output was written since the last fsync.
     must_sync: bool,
     last_sync: std::time::Instant,
+    /// The run's id (from its `run_started`), which names the commands' markers.
+    run_id: Option<String>,
 }
 
 impl Driver {
@@ -251,6 +256,7 @@ impl Driver {
                 broken: false,
                 must_sync: false,
                 last_sync: std::time::Instant::now(),
+                run_id: None,
             },
             Inbox { rx },
         )
@@ -461,6 +467,10 @@ impl Driver {
         let appended = self
             .journal
             .append_with(&event, crate::journal::Durability::Buffered)?;
+        if self.run_id.is_none() && matches!(event, Event::RunStarted { .. }) {
+            let hash = self.journal.last_hash().to_string();
+            self.set_run_id(&hash);
+        }
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -743,12 +753,20 @@ impl Driver {
                         attempt: launch.attempt,
                         command: command.shown.clone(),
                     })?;
+                    let marker = match &notice {
+                        Notice::Journaled(entry) => self
+                            .run_id
+                            .as_deref()
+                            .and_then(|run| crate::exec::Marker::new(run, entry.seq)),
+                        _ => None,
+                    };
                     notices.push(notice);
                     // Sent by `settle`, once the `step_started` is on disk.
                     self.queued.push((
                         launch,
                         Queued {
                             command: command.text,
+                            marker,
                             timeout,
                             matcher: expect_output,
                             expect_exit,
@@ -790,6 +808,7 @@ impl Driver {
     fn launch(&mut self, launch: Launch, queued: Queued) {
         let Queued {
             command,
+            marker,
             timeout,
             matcher,
             expect_exit,
@@ -799,6 +818,10 @@ impl Driver {
         let exec = self.exec.clone();
         let tx = self.tx.clone();
         let host = launch.host.clone();
+        let command = match marker {
+            Some(marker) => marker.wrap(&command),
+            None => command,
+        };
         tokio::spawn(async move {
             let (out_tx, mut out_rx) = mpsc::channel::<String>(STEP_CHANNEL);
             let forward_tx = tx.clone();

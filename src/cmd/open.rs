@@ -103,6 +103,15 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let mut session = match Session::open(runbook, args, false, "tui") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    // Before the screen is taken: a step still running since the crash is stopped here, and
+    // the operator reads so on the terminal (the timeline has it too).
+    if let Err(code) = session.resume(&mut |line| say!("bringup: {line}")).await {
+        return code;
+    }
     let Session {
         driver,
         mut messages,
@@ -110,10 +119,8 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         runbook,
         start_notices,
         log_guard,
-    } = match Session::open(runbook, args, false, "tui") {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+        ..
+    } = session;
     let info = RunInfo {
         mode: if args.drill {
             Mode::Drill

@@ -47,10 +47,16 @@ async fn run_async(args: &RunArgs) -> ExitCode {
     if args.dry_run {
         return dry_run::dry_run(&runbook, args).await;
     }
-    let session = match Session::open(runbook, &args.open, args.check_only, "run") {
+    let mut session = match Session::open(runbook, &args.open, args.check_only, "run") {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = session
+        .resume(&mut |line| eprintln!("bringup: {line}"))
+        .await
+    {
+        return code;
+    }
     drive(session, args).await
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::{OpenArgs, VarArgs};
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Inbox, Notice, Signals};
-use crate::engine::{Engine, EngineOptions, Mode};
+use crate::engine::{Engine, EngineOptions, Mode, ResumeFacts};
 use crate::exec::{ExecOptions, Executor};
 use crate::journal::{self, CheckInfo, Event, JournalWriter, ServiceInfo};
 use crate::runbook::model::{Runbook, ServiceId};
@@ -26,6 +26,15 @@ pub struct Session {
     pub start_notices: Vec<Notice>,
     /// Keeps the log writer flushing until the session ends.
     pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
+    /// `--resume`: what the journal says, carried out by [`Session::resume`].
+    pub resume: Option<PendingResume>,
+}
+
+/// A resumed run's journal facts, waiting for [`Session::resume`].
+pub struct PendingResume {
+    facts: ResumeFacts,
+    run_id: Option<String>,
+    in_flight: Vec<journal::replay::InFlight>,
 }
 
 /// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
@@ -164,7 +173,11 @@ impl Session {
             for warning in report.warnings() {
                 eprintln!("bringup: warning: {warning}");
             }
-            resume_facts = Some(replayed.facts);
+            resume_facts = Some(PendingResume {
+                facts: replayed.facts,
+                run_id: replayed.run_id,
+                in_flight: replayed.in_flight,
+            });
             (
                 writer,
                 Event::Resumed {
@@ -194,16 +207,10 @@ impl Session {
 
         let exec = executor(&runbook, args)?;
         let (mut driver, messages) = Driver::new(engine, journal, exec, operator);
-        let mut start_notices = match driver.record(start_event) {
+        let start_notices = match driver.record(start_event) {
             Ok(n) => n,
             Err(e) => return Err(start_not_recorded(&mut driver, &e)),
         };
-        if let Some(facts) = resume_facts {
-            match driver.resume(&facts) {
-                Ok(n) => start_notices.extend(n),
-                Err(e) => return Err(start_not_recorded(&mut driver, &e)),
-            }
-        }
         Ok(Session {
             driver,
             messages,
@@ -211,7 +218,32 @@ impl Session {
             runbook,
             start_notices,
             log_guard,
+            resume: resume_facts,
         })
+    }
+
+    /// `--resume`, before anything else runs: settle the steps in flight at the crash (a
+    /// command still running on its host is stopped; `say` tells the operator), then check
+    /// every service again. Nothing to do for a new run.
+    pub async fn resume(&mut self, say: &mut dyn FnMut(String)) -> Result<(), ExitCode> {
+        let Some(pending) = self.resume.take() else {
+            return Ok(());
+        };
+        if let Some(run_id) = &pending.run_id {
+            match self
+                .driver
+                .settle_in_flight(run_id, &pending.in_flight, say)
+                .await
+            {
+                Ok(n) => self.start_notices.extend(n),
+                Err(e) => return Err(start_not_recorded(&mut self.driver, &e)),
+            }
+        }
+        match self.driver.resume(&pending.facts) {
+            Ok(n) => self.start_notices.extend(n),
+            Err(e) => return Err(start_not_recorded(&mut self.driver, &e)),
+        }
+        Ok(())
     }
 }
 

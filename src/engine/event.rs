@@ -114,6 +114,7 @@ pub fn attempt_failure(
     Some(match (outcome, exit_code) {
         (StepOutcome::Timeout, _) => "timed out".to_string(),
         (StepOutcome::Error, _) => "could not run".to_string(),
+        (StepOutcome::Unknown, _) => "outcome unknown".to_string(),
         (_, Some(code)) if code != step.expect_exit => {
             format!("exit {code}, expected {}", step.expect_exit)
         }

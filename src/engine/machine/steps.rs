@@ -247,7 +247,12 @@ impl Engine {
                 StepAction::Run(_) if hosts.is_empty() => {
                     index += 1;
                 }
-                StepAction::Run(_) if step.confirm => {
+                StepAction::Run(_)
+                    if step.confirm
+                        || hosts
+                            .iter()
+                            .any(|h| self.tracks[si].reapprove.contains(&(index, h.clone()))) =>
+                {
                     let commands: Vec<_> = hosts
                         .iter()
                         .map(|h| (h.clone(), runbook.expand(&step.action, &service.id, h)))
@@ -533,6 +538,7 @@ impl Engine {
             return;
         }
         if pass {
+            track.resumed_up = false;
             let (to, reason) = if resumed {
                 (
                     ServiceState::Restored,
@@ -549,6 +555,12 @@ impl Engine {
             return;
         }
         track.restored = false;
+        if std::mem::take(&mut track.resumed_up) {
+            // Up when the run stopped, down now: a new outage. What ran `ok` before may run
+            // again, but not without an operator's approval.
+            let done = std::mem::take(&mut track.done);
+            track.reapprove.extend(done);
+        }
         let to = if job.passed == 0 {
             ServiceState::Down
         } else {
