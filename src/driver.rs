@@ -14,8 +14,10 @@
 //! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
+mod outbox;
 mod signals;
 
+pub use outbox::{NOTIFY_GRACE, RUN_ENDED};
 pub use signals::{Signal, Signals};
 
 use std::collections::{BTreeSet, HashMap};
@@ -136,6 +138,10 @@ pub enum Message {
         result: StepResult,
     },
     Wake(crate::engine::TimerId),
+    /// A webhook delivery's attempt (see `crate::notify`), to be journaled.
+    Notify(crate::notify::Report),
+    /// `[runbook] notice_after` passed since the incident's start.
+    NoticeDue,
 }
 
 impl Message {
@@ -222,6 +228,8 @@ pub struct Driver {
     /// An event other than output was written since the last fsync.
     must_sync: bool,
     last_sync: std::time::Instant,
+    /// Webhooks: their tasks, what is owed, what waits for the next fsync.
+    outbox: outbox::State,
 }
 
 impl Driver {
@@ -235,6 +243,7 @@ impl Driver {
     ) -> (Driver, Inbox) {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
         let runbook = Arc::new(engine.runbook().clone());
+        let outbox = outbox::State::start(&runbook, tx.clone());
         (
             Driver {
                 engine,
@@ -251,6 +260,7 @@ impl Driver {
                 broken: false,
                 must_sync: false,
                 last_sync: std::time::Instant::now(),
+                outbox,
             },
             Inbox { rx },
         )
@@ -452,7 +462,8 @@ impl Driver {
                 self.launch(launch, run);
             }
         }
-        synced
+        // Webhook deliveries too are handed over only once their `notify_queued` is on disk.
+        self.settle_outbox(synced)
     }
 
     /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
@@ -461,6 +472,7 @@ impl Driver {
         let appended = self
             .journal
             .append_with(&event, crate::journal::Durability::Buffered)?;
+        self.queue_notifications(appended.seq, &event, &appended.line)?;
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -588,6 +600,8 @@ impl Driver {
                 let effects = self.engine.handle(Input::Wake(timer));
                 self.apply(effects)
             }
+            Message::Notify(report) => self.on_notify(report),
+            Message::NoticeDue => self.on_notice_due(),
         }
     }
 
