@@ -300,7 +300,9 @@ fn reason(error: &reqwest::Error) -> String {
 }
 
 /// Deliveries a journal owes: `notify_queued` with no `notify_sent` after it, in order.
-pub fn owed<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<(usize, u64, serde_json::Value)> {
+pub fn owed<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Vec<(usize, u64, serde_json::Value)> {
     let mut owed: Vec<(usize, u64, serde_json::Value)> = Vec::new();
     for event in events {
         match event {

@@ -81,7 +81,9 @@ impl Driver {
         }
         self.outbox.notice_due_armed = true;
         let due = start + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
-        let wait = (due - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let wait = (due - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let tx = self.tx.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {

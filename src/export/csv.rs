@@ -143,7 +143,11 @@ fn row(event: &Event) -> Row {
         } => {
             r.attempt = attempt.to_string();
             r.outcome = status.map(|s| s.to_string()).unwrap_or_default();
-            r.text = format!("webhook {}: {}", notify + 1, error.clone().unwrap_or_default());
+            r.text = format!(
+                "webhook {}: {}",
+                notify + 1,
+                error.clone().unwrap_or_default()
+            );
         }
         Event::Approval { step, decision, .. } => {
             r.step.clone_from(step);

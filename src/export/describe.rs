@@ -216,9 +216,7 @@ pub fn describe(event: &Event) -> Option<Described> {
         ),
         // The outbox's bookkeeping: only what reached a webhook, or did not, is a story line.
         Event::NotifyQueued { .. } => return None,
-        Event::NotifySent {
-            notify, of_seq, ..
-        } => (
+        Event::NotifySent { notify, of_seq, .. } => (
             Actor::Bringup,
             format!("Webhook {} told of seq {of_seq}", notify + 1),
             Tone::Neutral,
@@ -235,8 +233,15 @@ pub fn describe(event: &Event) -> Option<Described> {
             format!(
                 "Webhook {} not reached for seq {of_seq} (attempt {attempt}: {}){}",
                 notify + 1,
-                status.map_or_else(|| error.clone().unwrap_or_default(), |s| format!("HTTP {s}")),
-                if next_retry_ms.is_some() { "; retrying" } else { "; given up" }
+                status.map_or_else(
+                    || error.clone().unwrap_or_default(),
+                    |s| format!("HTTP {s}")
+                ),
+                if next_retry_ms.is_some() {
+                    "; retrying"
+                } else {
+                    "; given up"
+                }
             ),
             Tone::Warn,
         ),

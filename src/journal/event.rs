@@ -107,7 +107,9 @@ pub enum Event {
         services: IndexMap<ServiceId, ServiceState>,
     },
     /// The user-notice deadline (`[runbook] notice_after`, from the incident's start) passed.
-    NoticeDue { after_ms: u64 },
+    NoticeDue {
+        after_ms: u64,
+    },
     /// A webhook delivery is owed (the outbox): `notify` is the `[[notify]]` entry's index in
     /// the runbook, `of_seq` the event it tells of; the payload is kept so that `--resume`
     /// sends exactly it. The webhook's URL is never journaled.

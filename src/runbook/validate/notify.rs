@@ -57,12 +57,15 @@ impl Validator<'_> {
                 Some((_, kind)) if !on.contains(kind) => on.push(*kind),
                 Some(_) => {}
                 None => self.error(
-                    Diag::new(word.span(), format!("unknown notify event '{}'", word.get_ref()))
-                        .suggest(closest(
-                            word.get_ref(),
-                            NotifyOn::WORDS.iter().map(|(w, _)| *w),
-                        ))
-                        .help("write any of \"service_state\", \"run_finished\", \"notice\""),
+                    Diag::new(
+                        word.span(),
+                        format!("unknown notify event '{}'", word.get_ref()),
+                    )
+                    .suggest(closest(
+                        word.get_ref(),
+                        NotifyOn::WORDS.iter().map(|(w, _)| *w),
+                    ))
+                    .help("write any of \"service_state\", \"run_finished\", \"notice\""),
                 ),
             }
         }
@@ -72,13 +75,17 @@ impl Validator<'_> {
         let secret_header = raw.secret_header.as_ref().and_then(|h| {
             let text = h.get_ref();
             let name = text.split_once(':').map(|(n, _)| n.trim());
-            let valid = name.is_some_and(|n| reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_ok());
+            let valid =
+                name.is_some_and(|n| reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_ok());
             if !valid {
                 // The value may hold a secret: only the header's name (or nothing) is quoted.
                 let shown = name.unwrap_or_default();
                 self.error(
-                    Diag::new(h.span(), format!("secret_header '{shown}' is not 'Name: value'"))
-                        .help("write it as \"Authorization: Bearer {{hook_token}}\""),
+                    Diag::new(
+                        h.span(),
+                        format!("secret_header '{shown}' is not 'Name: value'"),
+                    )
+                    .help("write it as \"Authorization: Bearer {{hook_token}}\""),
                 );
                 return None;
             }
