@@ -126,7 +126,7 @@ impl Outbox {
     /// `tx`. `None` when the runbook has no webhook.
     pub fn start<M: Send + 'static>(
         runbook: &Runbook,
-        tx: mpsc::Sender<M>,
+        tx: &mpsc::Sender<M>,
         wrap: fn(Report) -> M,
     ) -> Option<Outbox> {
         if runbook.notify.is_empty() {

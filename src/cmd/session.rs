@@ -111,6 +111,7 @@ fn operator(args: &OpenArgs) -> String {
 
 impl Session {
     /// Open the journal (new, or `--resume`), start logging beside it, and journal the start.
+    #[allow(clippy::too_many_lines)]
     pub fn open(
         runbook: Arc<Runbook>,
         args: &OpenArgs,

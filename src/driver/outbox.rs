@@ -35,9 +35,10 @@ pub(super) struct State {
 }
 
 impl State {
+    #[allow(clippy::needless_pass_by_value)]
     pub(super) fn start(runbook: &Runbook, tx: mpsc::Sender<Message>) -> State {
         State {
-            outbox: Outbox::start(runbook, tx, Message::Notify),
+            outbox: Outbox::start(runbook, &tx, Message::Notify),
             ..State::default()
         }
     }

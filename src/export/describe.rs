@@ -100,7 +100,8 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Progress,
         ),
-        Event::StepOutput { .. } => return None,
+        // The outbox's bookkeeping: only what reached a webhook, or did not, is a story line.
+        Event::StepOutput { .. } | Event::NotifyQueued { .. } => return None,
         Event::StepFinished {
             service,
             phase,
@@ -214,8 +215,6 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Warn,
         ),
-        // The outbox's bookkeeping: only what reached a webhook, or did not, is a story line.
-        Event::NotifyQueued { .. } => return None,
         Event::NotifySent { notify, of_seq, .. } => (
             Actor::Bringup,
             format!("Webhook {} told of seq {of_seq}", notify + 1),

@@ -19,6 +19,7 @@ impl Validator<'_> {
             .collect()
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn one_notify(
         &mut self,
         raw: RawNotify,
@@ -45,7 +46,7 @@ impl Validator<'_> {
                 let span = raw.format.as_ref().map_or(0..0, S::span);
                 self.error(
                     Diag::new(span, format!("unknown notify format '{other}'"))
-                        .suggest(closest(other, ["slack", "json"].into_iter()))
+                        .suggest(closest(other, ["slack", "json"]))
                         .help("write format = \"slack\" or format = \"json\""),
                 );
                 NotifyFormat::Json
