@@ -20,8 +20,7 @@ fn server(down: usize) -> (u16, Arc<Mutex<Vec<String>>>) {
             let Ok(mut s) = stream else { continue };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
-            loop {
-                let Ok(k) = s.read(&mut chunk) else { break };
+            while let Ok(k) = s.read(&mut chunk) {
                 if k == 0 {
                     break;
                 }
