@@ -15,8 +15,10 @@
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
 mod orphans;
+mod outbox;
 mod signals;
 
+pub use outbox::{NOTIFY_GRACE, RUN_ENDED};
 pub use signals::{Signal, Signals};
 
 use std::collections::{BTreeSet, HashMap};
@@ -137,6 +139,10 @@ pub enum Message {
         result: StepResult,
     },
     Wake(crate::engine::TimerId),
+    /// A webhook delivery's attempt (see `crate::notify`), to be journaled.
+    Notify(crate::notify::Report),
+    /// `[runbook] notice_after` passed since the incident's start.
+    NoticeDue,
 }
 
 impl Message {
@@ -227,6 +233,8 @@ pub struct Driver {
     last_sync: std::time::Instant,
     /// The run's id (from its `run_started`), which names the commands' markers.
     run_id: Option<String>,
+    /// Webhooks: their tasks, what is owed, what waits for the next fsync.
+    outbox: outbox::State,
 }
 
 impl Driver {
@@ -240,6 +248,7 @@ impl Driver {
     ) -> (Driver, Inbox) {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
         let runbook = Arc::new(engine.runbook().clone());
+        let outbox = outbox::State::start(&runbook, tx.clone());
         (
             Driver {
                 engine,
@@ -257,6 +266,7 @@ impl Driver {
                 must_sync: false,
                 last_sync: std::time::Instant::now(),
                 run_id: None,
+                outbox,
             },
             Inbox { rx },
         )
@@ -458,7 +468,8 @@ impl Driver {
                 self.launch(launch, run);
             }
         }
-        synced
+        // Webhook deliveries too are handed over only once their `notify_queued` is on disk.
+        self.settle_outbox(synced)
     }
 
     /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
@@ -471,6 +482,7 @@ impl Driver {
             let hash = self.journal.last_hash().to_string();
             self.set_run_id(&hash);
         }
+        self.queue_notifications(appended.seq, &event, &appended.line)?;
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -598,6 +610,8 @@ impl Driver {
                 let effects = self.engine.handle(Input::Wake(timer));
                 self.apply(effects)
             }
+            Message::Notify(report) => self.on_notify(report),
+            Message::NoticeDue => self.on_notice_due(),
         }
     }
 

@@ -416,6 +416,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         .collect();
     Runbook {
         notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "pangyo".into(),
         description: String::new(),
         path: PathBuf::from("pangyo.toml"),

@@ -114,6 +114,7 @@ fn operator(args: &OpenArgs) -> String {
 
 impl Session {
     /// Open the journal (new, or `--resume`), start logging beside it, and journal the start.
+    #[allow(clippy::too_many_lines)]
     pub fn open(
         runbook: Arc<Runbook>,
         args: &OpenArgs,
@@ -144,6 +145,11 @@ impl Session {
         let secrets = runbook.secret_values();
 
         let mut resume_facts = None;
+        // Webhooks and the notice deadline: what a resumed journal still owes, when the
+        // incident began, and whether its notice already came due.
+        let mut owed = Vec::new();
+        let mut began = incident_start.unwrap_or_else(Utc::now);
+        let mut notice_due = false;
         let (journal, start_event, log_path) = if let Some(resume) = &args.resume {
             let bad = |e: &dyn std::fmt::Display| {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
@@ -154,6 +160,16 @@ impl Session {
             let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;
             let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
             let replayed = journal::replay(&recorded.records, &runbook);
+            owed = crate::notify::owed(recorded.records.iter().map(|r| &r.event));
+            for r in &recorded.records {
+                match &r.event {
+                    Event::RunStarted { incident_start, .. } => {
+                        began = incident_start.unwrap_or(r.ts);
+                    }
+                    Event::NoticeDue { .. } => notice_due = true,
+                    _ => {}
+                }
+            }
             let forced = match journal::check_runbook(&replayed, &runbook) {
                 Ok(()) => false,
                 Err(mismatch @ journal::RunbookMismatch::Changed { .. }) => {
@@ -211,6 +227,10 @@ impl Session {
             Ok(n) => n,
             Err(e) => return Err(start_not_recorded(&mut driver, &e)),
         };
+        driver.redeliver(owed);
+        if let Some(after) = runbook.notice.after {
+            driver.arm_notice(began, after, notice_due);
+        }
         Ok(Session {
             driver,
             messages,
