@@ -163,6 +163,15 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     }
 
     let code = record_end(&mut front, ended);
+    // As in `run`: webhooks get a short, bounded while to catch up; what is left is journaled
+    // (the screen is gone, so nothing is shown).
+    if let Err(e) = front
+        .driver
+        .deliver_owed(&mut messages, crate::driver::NOTIFY_GRACE, |_| {})
+        .await
+    {
+        say!("bringup: the journal cannot be written: {e}");
+    }
     front.driver.executor().shutdown().await;
     crate::cmd::seal::after_run(args, &journal_path);
     summary(&front, &journal_path, path, demo_dir, code);
