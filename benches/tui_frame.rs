@@ -77,6 +77,7 @@ fn runbook() -> Runbook {
     }
     Runbook {
         notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "bench".into(),
         description: String::new(),
         path: PathBuf::from("bench.toml"),

@@ -57,6 +57,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
     });
     Runbook {
         notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "fanout".into(),
         description: String::new(),
         path: PathBuf::from("fanout.toml"),

@@ -75,9 +75,10 @@ pub struct OpenCmd {
 
 /// Options shared by `open`, `demo` and `run`.
 // Each flag is an independent command-line switch, not a state to fold into an enum.
-#[allow(clippy::struct_excessive_bools)]
+/// Where runbook variables come from: on the command line, or (for secrets) from the
+/// environment or a file, so a value need not be in argv or shell history.
 #[derive(Debug, Args, Clone, Default)]
-pub struct OpenArgs {
+pub struct VarArgs {
     /// Set a runbook variable (repeatable): --var site=pangyo
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
@@ -90,6 +91,13 @@ pub struct OpenArgs {
     /// that read secret files do; any other whitespace is kept.
     #[arg(long = "var-file", value_name = "KEY=PATH")]
     pub var_file: Vec<String>,
+}
+
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Args, Clone, Default)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
     /// Journal file (default: journal/<runbook stem>-<UTC time>.jsonl).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -122,7 +130,13 @@ pub struct OpenArgs {
     pub seal_key: Option<PathBuf>,
     /// When the incident really began, for outages and RTO: RFC 3339
     /// (2026-11-22T06:10:00Z) or relative to now (-90m, -2h). Default: the run's start.
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    /// Recorded when the run starts: a resumed run keeps the start its journal holds.
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        conflicts_with = "resume"
+    )]
     pub incident_start: Option<String>,
 }
 
@@ -160,18 +174,8 @@ pub struct ValidateArgs {
     /// The runbook (TOML) to validate.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
-    /// Set a runbook variable (repeatable): --var site=pangyo
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
-    /// Set a runbook variable from an environment variable (repeatable): --var-env
-    /// token=OPS_TOKEN. Keeps a secret out of argv and shell history.
-    #[arg(long = "var-env", value_name = "KEY=ENVNAME")]
-    pub var_env: Vec<String>,
-    /// Set a runbook variable from a file's contents (repeatable): --var-file
-    /// key=/run/secrets/key. One trailing newline (\n or \r\n) is removed, as most tools
-    /// that read secret files do; any other whitespace is kept.
-    #[arg(long = "var-file", value_name = "KEY=PATH")]
-    pub var_file: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
 }
 
 #[derive(Debug, Args)]
@@ -185,15 +189,8 @@ pub struct PreflightArgs {
     /// A table (text), or one JSON document for cron and CI.
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     pub format: RunFormat,
-    /// Set a runbook variable (repeatable): --var site=pangyo
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
-    /// Set a runbook variable from an environment variable (repeatable).
-    #[arg(long = "var-env", value_name = "KEY=ENVNAME")]
-    pub var_env: Vec<String>,
-    /// Set a runbook variable from a file's contents (repeatable).
-    #[arg(long = "var-file", value_name = "KEY=PATH")]
-    pub var_file: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
     /// Restrict to this service's hosts and steps (repeatable).
     #[arg(long = "only", value_name = "SERVICE")]
     pub only: Vec<String>,
@@ -207,9 +204,8 @@ pub struct PlanArgs {
     /// Text, or a Mermaid or Graphviz (dot) graph to paste into a document.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Set a runbook variable (repeatable): --var site=pangyo
-    #[arg(long = "var", value_name = "KEY=VALUE")]
-    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,8 +14,11 @@
 //! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
+mod orphans;
+mod outbox;
 mod signals;
 
+pub use outbox::{NOTIFY_GRACE, RUN_ENDED};
 pub use signals::{Signal, Signals};
 
 use std::collections::{BTreeSet, HashMap};
@@ -137,6 +140,10 @@ pub enum Message {
         result: StepResult,
     },
     Wake(crate::engine::TimerId),
+    /// A webhook delivery's attempt (see `crate::notify`), to be journaled.
+    Notify(crate::notify::Report),
+    /// `[runbook] notice_after` passed since the incident's start.
+    NoticeDue,
 }
 
 impl Message {
@@ -190,6 +197,8 @@ pub enum Notice {
 /// A command whose `step_started` is written but not yet synced.
 struct Queued {
     command: String,
+    /// The pid file the command runs under on its host (named by run and `step_started` seq).
+    marker: Option<crate::exec::Marker>,
     timeout: Duration,
     matcher: Option<regex::Regex>,
     expect_exit: i32,
@@ -225,6 +234,10 @@ pub struct Driver {
     /// An event other than output was written since the last fsync.
     must_sync: bool,
     last_sync: std::time::Instant,
+    /// The run's id (from its `run_started`), which names the commands' markers.
+    run_id: Option<String>,
+    /// Webhooks: their tasks, what is owed, what waits for the next fsync.
+    outbox: outbox::State,
 }
 
 impl Driver {
@@ -238,6 +251,7 @@ impl Driver {
     ) -> (Driver, Inbox) {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
         let runbook = Arc::new(engine.runbook().clone());
+        let outbox = outbox::State::start(&runbook, tx.clone());
         (
             Driver {
                 engine,
@@ -254,6 +268,8 @@ impl Driver {
                 broken: false,
                 must_sync: false,
                 last_sync: std::time::Instant::now(),
+                run_id: None,
+                outbox,
             },
             Inbox { rx },
         )
@@ -455,7 +471,8 @@ impl Driver {
                 self.launch(launch, run);
             }
         }
-        synced
+        // Webhook deliveries too are handed over only once their `notify_queued` is on disk.
+        self.settle_outbox(synced)
     }
 
     /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
@@ -464,6 +481,11 @@ impl Driver {
         let appended = self
             .journal
             .append_with(&event, crate::journal::Durability::Buffered)?;
+        if self.run_id.is_none() && matches!(event, Event::RunStarted { .. }) {
+            let hash = self.journal.last_hash().to_string();
+            self.set_run_id(&hash);
+        }
+        self.queue_notifications(appended.seq, &event, &appended.line)?;
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -591,6 +613,8 @@ impl Driver {
                 let effects = self.engine.handle(Input::Wake(timer));
                 self.apply(effects)
             }
+            Message::Notify(report) => self.on_notify(report),
+            Message::NoticeDue => self.on_notice_due(),
         }
     }
 
@@ -754,12 +778,20 @@ impl Driver {
                         attempt: launch.attempt,
                         command: command.shown.clone(),
                     })?;
+                    let marker = match &notice {
+                        Notice::Journaled(entry) => self
+                            .run_id
+                            .as_deref()
+                            .and_then(|run| crate::exec::Marker::new(run, entry.seq)),
+                        _ => None,
+                    };
                     notices.push(notice);
                     // Sent by `settle`, once the `step_started` is on disk.
                     self.queued.push((
                         launch,
                         Queued {
                             command: command.text,
+                            marker,
                             timeout,
                             matcher: expect_output,
                             expect_exit,
@@ -801,6 +833,7 @@ impl Driver {
     fn launch(&mut self, launch: Launch, queued: Queued) {
         let Queued {
             command,
+            marker,
             timeout,
             matcher,
             expect_exit,
@@ -810,6 +843,10 @@ impl Driver {
         let exec = self.exec.clone();
         let tx = self.tx.clone();
         let host = launch.host.clone();
+        let command = match marker {
+            Some(marker) => marker.wrap(&command),
+            None => command,
+        };
         tokio::spawn(async move {
             let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(STEP_CHANNEL);
             let forward_tx = tx.clone();

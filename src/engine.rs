@@ -7,7 +7,9 @@ pub mod machine;
 pub mod state;
 
 pub use effect::Effect;
-pub use event::{AttemptId, Input, Launch, ResumeFacts, TimerId, classify_exit, passes};
+pub use event::{
+    AttemptId, Input, Launch, ResumeFacts, TimerId, attempt_failure, classify_exit, passes,
+};
 pub use machine::{Engine, EngineOptions};
 pub use state::{
     Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,

@@ -40,6 +40,91 @@ pub(crate) fn stdin_script(command: &str) -> Vec<u8> {
     script
 }
 
+/// The marker a command runs under on its host: a pid file named by the run and the seq of
+/// the command's `step_started`, in `${TMPDIR:-/tmp}/bringup-$UID/` (made 0700), holding the
+/// command's process group. It outlives bringup (a `kill -9` leaves the command running and
+/// the file in place), so a resumed run can find what is still running there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    file: String,
+}
+
+/// The marker folder on a host, as shell text (expanded there, never holding a value).
+const MARKER_DIR: &str = "\"${TMPDIR:-/tmp}/bringup-$(id -u)\"";
+/// How the marker scripts answer, one line each.
+pub const MARKER_ANSWER: &str = "bringup-marker=";
+
+impl Marker {
+    /// `run`: the run's id (hex, from its `run_started`); `seq`: the step's `step_started`.
+    /// `None` for a run id that is not plain hex, which never reaches a shell.
+    pub fn new(run: &str, seq: u64) -> Option<Marker> {
+        (!run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Marker {
+            file: format!("{run}-{seq}.pid"),
+        })
+    }
+
+    /// The pid file's name inside the marker folder.
+    pub fn file_name(&self) -> &str {
+        &self.file
+    }
+
+    /// `command` under its marker: the pid file is written first (`$$` is the group leader,
+    /// the `sh -s` both transports start) and removed when the shell exits, whichever way
+    /// the command ends. The caller hands the result to [`stdin_script`], so it reaches the
+    /// host on standard input like the command itself; nothing goes on a command line.
+    pub fn wrap(&self, command: &str) -> String {
+        let file = &self.file;
+        format!(
+            "__bringup_dir={MARKER_DIR}\n\
+             __bringup_pid=\"$__bringup_dir/{file}\"\n\
+             if mkdir -m 700 \"$__bringup_dir\" 2>/dev/null || {{ [ -d \"$__bringup_dir\" ] && [ ! -h \"$__bringup_dir\" ] && [ -O \"$__bringup_dir\" ]; }}; then\n\
+             chmod 700 \"$__bringup_dir\" 2>/dev/null; printf '%s\\n' \"$$\" >\"$__bringup_pid\" 2>/dev/null || __bringup_pid=\n\
+             else __bringup_pid=; fi\n\
+             trap '[ -z \"$__bringup_pid\" ] || rm -f \"$__bringup_pid\"' EXIT\n\
+             trap 'exit 143' TERM\n\
+             unset __bringup_dir\n\
+             {{\n{command}\n}}"
+        )
+    }
+
+    /// A read-only look for the marker: prints `bringup-marker=running PGID` while its
+    /// process group lives, else `bringup-marker=gone` (and removes a stale file).
+    pub fn probe_script(&self) -> String {
+        format!(
+            "{prelude}\
+             if kill -0 \"-$pg\" 2>/dev/null; then echo \"{MARKER_ANSWER}running $pg\"; \
+             else rm -f \"$f\"; echo '{MARKER_ANSWER}gone'; fi",
+            prelude = self.prelude()
+        )
+    }
+
+    /// Stop the marker's process group: SIGTERM, up to `grace_tenths` tenths of a second,
+    /// then SIGKILL; prints `bringup-marker=stopped PGID` (or `alive PGID`, or `gone`).
+    pub fn stop_script(&self, grace_tenths: u32) -> String {
+        format!(
+            "{prelude}\
+             kill -TERM \"-$pg\" 2>/dev/null; i=0; \
+             while [ $i -lt {grace_tenths} ] && kill -0 \"-$pg\" 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
+             kill -KILL \"-$pg\" 2>/dev/null; i=0; \
+             while [ $i -lt 20 ] && kill -0 \"-$pg\" 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
+             if kill -0 \"-$pg\" 2>/dev/null; then echo \"{MARKER_ANSWER}alive $pg\"; \
+             else rm -f \"$f\"; echo \"{MARKER_ANSWER}stopped $pg\"; fi",
+            prelude = self.prelude()
+        )
+    }
+
+    /// Find the file and read a numeric group from it, or answer `gone`.
+    fn prelude(&self) -> String {
+        let file = &self.file;
+        format!(
+            "f={MARKER_DIR}/{file}\n\
+             [ -f \"$f\" ] || {{ echo '{MARKER_ANSWER}gone'; exit 0; }}\n\
+             pg=$(cat \"$f\" 2>/dev/null)\n\
+             case \"$pg\" in ''|*[!0-9]*) rm -f \"$f\"; echo '{MARKER_ANSWER}gone'; exit 0;; esac\n"
+        )
+    }
+}
+
 /// How one command on one host ended, as a transport saw it.
 ///
 /// `outcome` is `Ok` whenever the command ran and exited, whatever its exit code (a command

@@ -51,6 +51,17 @@ fn bash_completions_load_and_register_bringup() {
 }
 
 #[test]
+fn completions_offer_no_internal_subcommand() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(
+            !script.contains("__demo-svc"),
+            "{shell} completions offer the internal '__demo-svc'"
+        );
+    }
+}
+
+#[test]
 fn zsh_fish_elvish_and_powershell_completions_name_every_subcommand() {
     for shell in ["zsh", "fish", "elvish", "powershell"] {
         let script = stdout_of(&["completions", shell]);

@@ -370,6 +370,28 @@ fn a_malformed_var_is_an_error_and_an_undeclared_one_defines_it() {
 }
 
 #[test]
+fn plan_takes_a_variable_from_the_environment_like_validate() {
+    let rb = fixture("invalid", "unknown-variable.toml");
+    bringup()
+        .arg("plan")
+        .arg(&rb)
+        .args(["--var-env", "stie=BRINGUP_TEST_PLAN_SITE"])
+        .env("BRINGUP_TEST_PLAN_SITE", "x")
+        .assert()
+        .code(0);
+    bringup()
+        .arg("plan")
+        .arg(&rb)
+        .args(["--var-env", "stie=BRINGUP_TEST_PLAN_SITE"])
+        .env_remove("BRINGUP_TEST_PLAN_SITE")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "'BRINGUP_TEST_PLAN_SITE' is not set",
+        ));
+}
+
+#[test]
 fn validate_prints_the_plan_tier_by_tier_with_waves() {
     let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/pangyo-dc-fire.toml");
     let out = bringup().arg("validate").arg(&rb).assert().code(0);

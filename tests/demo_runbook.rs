@@ -318,6 +318,7 @@ impl Play {
         // Only what `expand` reads: the variables (hosts are local, `address` is unused).
         let runbook = Runbook {
             notice: bringup::runbook::model::Notice::default(),
+            notify: Vec::new(),
             name: doc.runbook.name.clone(),
             description: String::new(),
             path: staged.runbook.clone(),

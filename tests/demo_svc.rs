@@ -101,6 +101,28 @@ fn stage_creates_the_folder_and_runbook_with_nothing_running() {
 }
 
 #[test]
+fn the_staged_runbooks_schema_line_points_at_the_schema() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    bringup()
+        .args(["stage", "--dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let staged = std::fs::read_to_string(dir.join("demo.toml")).expect("read runbook");
+    let first = staged.lines().next().expect("a first line");
+    let target = first
+        .strip_prefix("#:schema ")
+        .unwrap_or_else(|| panic!("no #:schema line first: '{first}'"));
+    let schema = std::fs::read_to_string(dir.join(target)).expect("the schema it names");
+    let printed = Command::new(cargo_bin!("bringup"))
+        .arg("schema")
+        .output()
+        .expect("bringup schema");
+    assert_eq!(schema.as_bytes(), printed.stdout.as_slice());
+}
+
+#[test]
 fn stage_api_returns_folder_runbook_and_var_overrides() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let exe = cargo_bin!("bringup");

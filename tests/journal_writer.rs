@@ -373,7 +373,7 @@ fn replay_lists_steps_started_but_never_finished_as_in_flight() {
     let r = journal::replay(&j.records, &pangyo_runbook());
     assert!(!r.finished);
     assert_eq!(r.in_flight.len(), 1);
-    assert_eq!(r.in_flight[0].2, "restart dovecot");
+    assert_eq!(r.in_flight[0].step, "restart dovecot");
 }
 
 /// The runbook the fixture ran, as the model (restore step names are what replay maps).
@@ -416,6 +416,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         .collect();
     Runbook {
         notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "pangyo".into(),
         description: String::new(),
         path: PathBuf::from("pangyo.toml"),

@@ -35,8 +35,42 @@ impl Rig {
         }
     }
 
+    /// The binary, with `TMPDIR` in the rig so the commands' markers can be looked at.
     fn bringup(&self) -> Command {
-        support::local::bringup(self.dir.path())
+        let mut cmd = support::local::bringup(self.dir.path());
+        cmd.env("TMPDIR", self.tmp());
+        cmd
+    }
+
+    fn tmp(&self) -> PathBuf {
+        let tmp = self.dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp dir");
+        tmp
+    }
+
+    /// `${TMPDIR}/bringup-$UID/`, where markers live.
+    fn markers(&self) -> PathBuf {
+        self.tmp()
+            .join(format!("bringup-{}", nix::unistd::Uid::current()))
+    }
+
+    /// `run --yes` in the background; returns once `ready` holds (bounded), to be killed.
+    fn spawn_until(&self, what: &str, ready: impl Fn(&Rig) -> bool) -> std::process::Child {
+        let mut child = self
+            .run(false, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn run");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready(self) {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
     }
 
     /// `bringup run --yes`, new journal or `--resume`, plus `extra` arguments.
@@ -245,51 +279,41 @@ fn resume_of_an_unchanged_runbook_records_from_seq_without_force() {
     assert_eq!(resumed["seq"].as_u64(), last_seq.map(|s| s + 1));
 }
 
+/// A restore that logs `r-start PID` and `r-end PID` in `{{state}}/log` around `secs` of
+/// sleep, and logs `overlap PID` first if another copy of it is still alive.
+fn logged_restore(secs: u32) -> String {
+    format!(
+        "for p in $(cat {{{{state}}}}/pids 2>/dev/null); do kill -0 $p 2>/dev/null && echo overlap $p >> {{{{state}}}}/log; done; \
+echo $$ >> {{{{state}}}}/pids; echo r-start $$ >> {{{{state}}}}/log; sleep {secs}; echo r-end $$ >> {{{{state}}}}/log; touch {{{{state}}}}/slow.up"
+    )
+}
+
+/// The pids the logged restore recorded, once the first one is complete on disk.
+fn first_pid(rig: &Rig) -> Option<i32> {
+    let log = std::fs::read_to_string(rig.state.join("log")).ok()?;
+    log.lines()
+        .find_map(|l| l.strip_prefix("r-start "))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
 #[test]
 fn a_step_in_flight_at_a_crash_is_checked_again_then_restored_on_resume() {
-    // The restore waits (bounded) for `go`; its shell's pid is left in `pid` so the test can
-    // stop exactly that process group after killing bringup.
     let toml = one_service(
         "slow",
         "Slow",
         "test -f {{state}}/slow.up",
-        &[(
-            "wait for storage",
-            "echo $$ > {{state}}/pid; for i in $(seq 1 100); do test -f {{state}}/go && break; sleep 0.1; done; test -f {{state}}/go && touch {{state}}/slow.up",
-        )],
+        &[("wait for storage", &logged_restore(2))],
     );
     let rig = Rig::new(&toml);
-    let mut child = rig
-        .run(false, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn run");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let in_flight = |rig: &Rig| {
-        rig.journal.exists()
-            && std::fs::read_to_string(&rig.journal)
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l.contains("\"kind\":\"step_started\"") && l.contains("wait for storage"))
-            && rig.state.join("pid").exists()
-    };
-    while !in_flight(&rig) {
-        assert!(Instant::now() < deadline, "the restore never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // Ready once the restore's own log names its shell: a line is written whole or not at all.
+    let mut child = rig.spawn_until("the restore to start", |rig| first_pid(rig).is_some());
     child.kill().expect("SIGKILL bringup");
     child.wait().expect("reap");
-    // The step's shell outlives bringup (own process group); stop it, by its id.
-    let pid: i32 = std::fs::read_to_string(rig.state.join("pid"))
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    let first = first_pid(&rig).expect("first copy");
     let before = rig.events();
     let last = before
         .iter()
@@ -298,12 +322,20 @@ fn a_step_in_flight_at_a_crash_is_checked_again_then_restored_on_resume() {
         .expect("states");
     assert_eq!(field(last, "to"), "restoring");
 
-    std::fs::write(rig.state.join("go"), "").expect("storage is back");
     let out = output(&mut rig.run(true, &[]));
     assert_code(&out, 0);
+    assert!(!alive(first), "the first copy is gone");
     let events = rig.events();
     let after = &events[before.len()..];
     assert_eq!(kind(&after[0]), "resumed");
+    let settled = after
+        .iter()
+        .find(|e| kind(e) == "step_finished" && field(e, "step") == "wait for storage")
+        .expect("the step in flight is settled");
+    assert!(
+        ["error", "unknown"].contains(&field(settled, "outcome")),
+        "{settled}"
+    );
     let steps: Vec<(&str, &str)> = after
         .iter()
         .filter(|e| kind(e) == "step_started")
@@ -323,6 +355,228 @@ fn a_step_in_flight_at_a_crash_is_checked_again_then_restored_on_resume() {
         "restored"
     );
     assert_eq!(code(&rig.verify()), Some(0));
+}
+
+#[test]
+fn kill_9_mid_restore_then_resume_at_once_stops_the_orphan_before_a_second_copy_starts() {
+    let toml = one_service(
+        "slow",
+        "Slow",
+        "test -f {{state}}/slow.up",
+        &[("start slowly", &logged_restore(4))],
+    );
+    let rig = Rig::new(&toml);
+    let mut child = rig.spawn_until("the restore to start", |rig| first_pid(rig).is_some());
+    child.kill().expect("SIGKILL bringup");
+    child.wait().expect("reap");
+    let first = first_pid(&rig).expect("first copy");
+    assert!(alive(first), "the restore outlives bringup");
+    // Its marker holds its process group, named by the run and its step_started's seq.
+    let started = rig
+        .events()
+        .into_iter()
+        .find(|e| kind(e) == "step_started" && field(e, "step") == "start slowly")
+        .expect("step_started");
+    let run_id = rig.events()[0]["hash"].as_str().expect("hash")[..16].to_string();
+    let marker = rig
+        .markers()
+        .join(format!("{run_id}-{}.pid", started["seq"]));
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("marker").trim(),
+        first.to_string()
+    );
+
+    let out = output(&mut rig.run(true, &[]));
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("still running") && stderr(&out).contains("stopping it"),
+        "the operator is told: {}",
+        stderr(&out)
+    );
+    let log = std::fs::read_to_string(rig.state.join("log")).expect("log");
+    assert!(!log.contains("overlap"), "two copies ran at once:\n{log}");
+    let starts = log.lines().filter(|l| l.starts_with("r-start")).count();
+    let ends: Vec<&str> = log.lines().filter(|l| l.starts_with("r-end")).collect();
+    assert_eq!((starts, ends.len()), (2, 1), "{log}");
+    assert!(
+        !ends[0].contains(&first.to_string()),
+        "the first copy was stopped:\n{log}"
+    );
+    let events = rig.events();
+    let orphan = events
+        .iter()
+        .find(|e| kind(e) == "step_finished" && field(e, "step") == "start slowly")
+        .expect("the orphan is journaled");
+    assert_eq!(field(orphan, "outcome"), "error");
+    assert!(
+        field(orphan, "error").contains("still running when the run resumed")
+            && field(orphan, "error").contains("stopped on resume"),
+        "{orphan}"
+    );
+    let restarted = events
+        .iter()
+        .filter(|e| kind(e) == "step_started" && field(e, "step") == "start slowly")
+        .nth(1)
+        .expect("restored again");
+    assert!(restarted["seq"].as_u64() > orphan["seq"].as_u64());
+    assert!(!marker.exists(), "the stopped orphan's marker is removed");
+}
+
+#[test]
+fn markers_live_in_a_0700_folder_and_are_removed_when_their_command_ends() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let toml = one_service(
+        "web",
+        "Web",
+        "test -f {{state}}/web.up",
+        &[(
+            "start",
+            "ls ${TMPDIR}/bringup-$(id -u)/ > {{state}}/seen; cat ${TMPDIR}/bringup-$(id -u)/*.pid > {{state}}/held; echo $$ > {{state}}/me; exit 0; touch {{state}}/web.up",
+        )],
+    );
+    let rig = Rig::new(&toml);
+    let out = output(&mut rig.run(false, &[]));
+    assert_code(&out, 1);
+    let mode = std::fs::metadata(rig.markers())
+        .expect("marker folder")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let seen = std::fs::read_to_string(rig.state.join("seen")).expect("seen");
+    assert_eq!(seen.lines().count(), 1, "one marker while it ran: {seen}");
+    assert_eq!(
+        std::fs::read_to_string(rig.state.join("held"))
+            .expect("held")
+            .trim(),
+        std::fs::read_to_string(rig.state.join("me"))
+            .expect("me")
+            .trim(),
+        "the marker holds the command's process group"
+    );
+    let left: Vec<_> = std::fs::read_dir(rig.markers())
+        .expect("read markers")
+        .collect();
+    assert!(left.is_empty(), "markers left behind: {left:?}");
+}
+
+#[test]
+fn a_service_restored_before_a_kill_9_and_broken_since_is_checked_restored_again_with_approval() {
+    // `web` restores at once; `slow` (tier 2) is mid-restore when bringup is killed.
+    let toml = format!(
+        "{LOCAL}[[service]]\nid = \"web\"\nname = \"Web\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/web.up\"\n\n\
+[[service.restore]]\nname = \"start web\"\nrun = \"echo web >> {{{{state}}}}/web.log; touch {{{{state}}}}/web.up\"\n\n\
+[[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 2\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/slow.up\"\n\n\
+[[service.restore]]\nname = \"start slowly\"\nrun = \"{}\"\n\n",
+        logged_restore(3)
+    );
+    let rig = Rig::new(&toml);
+    let mut child = rig.spawn_until("slow's restore", |rig| first_pid(rig).is_some());
+    child.kill().expect("SIGKILL bringup");
+    child.wait().expect("reap");
+    let before = rig.events();
+    assert!(
+        before.iter().any(|e| kind(e) == "service_state"
+            && field(e, "service") == "web"
+            && field(e, "to") == "restored"),
+        "web was restored before the crash"
+    );
+    std::fs::remove_file(rig.state.join("web.up")).expect("break web");
+
+    let out = output(&mut rig.run(true, &[]));
+    assert_code(&out, 0);
+    let events = rig.events();
+    let after = &events[before.len()..];
+    let web_check = after
+        .iter()
+        .position(|e| kind(e) == "step_started" && field(e, "service") == "web")
+        .expect("web checked again");
+    assert_eq!(field(&after[web_check], "phase"), "check");
+    let approval = after
+        .iter()
+        .position(|e| kind(e) == "approval" && field(e, "step") == "start web")
+        .expect("approval journaled");
+    assert_eq!(field(&after[approval], "decision"), "approved");
+    assert_eq!(field(&after[approval], "operator"), "tester");
+    let rerun = after
+        .iter()
+        .position(|e| kind(e) == "step_started" && field(e, "step") == "start web")
+        .expect("web's restore runs again");
+    assert!(web_check < approval && approval < rerun);
+    assert_eq!(
+        std::fs::read_to_string(rig.state.join("web.log")).expect("web log"),
+        "web\nweb\n"
+    );
+    assert_eq!(events.last().expect("end")["services"]["web"], "restored");
+
+    let json = output(
+        rig.bringup()
+            .arg("export")
+            .arg(&rig.journal)
+            .args(["--format", "json"]),
+    );
+    assert_code(&json, 0);
+    let doc: Value = serde_json::from_slice(&json.stdout).expect("json export");
+    let web = doc["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["id"] == "web")
+        .expect("web");
+    let outages = web["outages"].as_array().expect("outages");
+    assert_eq!(
+        outages.len(),
+        2,
+        "found down, then down again after resume: {web}"
+    );
+    let markdown = output(
+        rig.bringup()
+            .arg("export")
+            .arg(&rig.journal)
+            .args(["--format", "markdown"]),
+    );
+    assert_code(&markdown, 0);
+    assert_eq!(code(&rig.verify()), Some(0));
+}
+
+#[test]
+fn without_yes_or_a_terminal_a_recorded_step_is_not_run_again_after_a_new_outage() {
+    let toml = one_service(
+        "web",
+        "Web",
+        "test -f {{state}}/web.up",
+        &[(
+            "start web",
+            "echo web >> {{state}}/web.log; touch {{state}}/web.up",
+        )],
+    );
+    let rig = Rig::new(&toml);
+    assert_code(&output(&mut rig.run(false, &[])), 0);
+    std::fs::remove_file(rig.state.join("web.up")).expect("break web");
+    let mut resume = rig.bringup();
+    resume
+        .arg("run")
+        .arg(&rig.runbook)
+        .arg("--var")
+        .arg(format!("state={}", rig.state.display()))
+        .arg("--resume")
+        .arg(&rig.journal);
+    let out = output(&mut resume);
+    assert_code(&out, 1);
+    assert_eq!(
+        std::fs::read_to_string(rig.state.join("web.log")).expect("web log"),
+        "web\n",
+        "not run again without approval"
+    );
+    let events = rig.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| kind(e) == "approval" && field(e, "decision") == "declined"),
+        "the refusal is journaled"
+    );
+    assert_eq!(events.last().expect("end")["services"]["web"], "failed");
 }
 
 #[test]

@@ -166,6 +166,34 @@ fn a_bad_or_future_incident_start_is_bad_input_and_journals_nothing() {
     }
 }
 
+#[test]
+fn an_incident_start_with_resume_is_refused_and_the_journal_is_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runbook = runbook(dir.path());
+    let journal = dir.path().join("run.jsonl");
+    let first = bringup(dir.path())
+        .args(["run", "--yes", "--journal"])
+        .arg(&journal)
+        .arg(&runbook)
+        .output()
+        .expect("run");
+    assert!(first.status.code().is_some(), "{}", stderr(&first));
+    let before = std::fs::read(&journal).expect("journal");
+    let out = bringup(dir.path())
+        .args(["run", "--yes", "--incident-start", "-90m", "--resume"])
+        .arg(&journal)
+        .arg(&runbook)
+        .output()
+        .expect("run");
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--incident-start") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&journal).expect("journal"), before);
+}
+
 /// A drill session on the runbook, driven through the real driver and local transport.
 fn drill(dir: &Path) -> (Driver, Inbox, PathBuf) {
     let path = runbook(dir);

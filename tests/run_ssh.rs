@@ -597,6 +597,49 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
 }
 
 #[test]
+fn ctrl_c_during_a_dry_runs_probe_of_a_silent_host_ends_it_at_once_with_exit_3() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let rig = Rig::new(1);
+    // Accepts connections (the kernel's backlog) and never says a word: the SSH banner wait
+    // lasts the host's whole connect_timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let runbook = unreachable_runbook(&rig, ("127.0.0.1", port));
+    let mut child = rig
+        .bringup()
+        .args(["run", "--dry-run"])
+        .arg(&runbook)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("bringup runs");
+    let mut text = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    while !text.contains("Hosts (") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stdout, &mut line).expect("read");
+        assert!(n > 0, "stdout ended before the probes: {text}");
+        text.push_str(&line);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    kill(pid, Signal::SIGINT).expect("Ctrl-C");
+    let status = wait_exit(&mut child, Duration::from_secs(3));
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the dry run still probed the silent host 3 s after Ctrl-C");
+    };
+    std::io::Read::read_to_string(&mut stdout, &mut text).expect("read the rest");
+    assert_eq!(status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("Dry run interrupted before every host answered. Nothing was changed."),
+        "{text}"
+    );
+    drop(silent);
+}
+
+#[test]
 fn check_only_prints_the_table_of_states_and_restores_nothing() {
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);

@@ -422,6 +422,18 @@ fn export_o_refuses_the_journal_itself_its_side_folder_and_another_journal() {
             "it is inside the side folder of the journal",
         ),
         (other.clone(), "it is a bringup journal"),
+        (
+            rig.path("journal/run.jsonl.sig"),
+            "it is the signature of the journal",
+        ),
+        (
+            rig.path("journal/run.jsonl.seal"),
+            "it is the signed head of the journal",
+        ),
+        (
+            rig.path("journal/run.jsonl.lock"),
+            "it is the lock file of the journal",
+        ),
     ] {
         let out = output(rig.export("markdown").arg("-o").arg(&target));
         assert_code(&out, 2);

@@ -9,11 +9,27 @@ use clap::CommandFactory as _;
 use crate::cli::{Cli, CompletionsArgs};
 use crate::cmd::EXIT_BAD_INPUT;
 
-/// The completion script for `shell`, for the binary named `bringup`.
+/// The completion script for `shell`, for the binary named `bringup`. Hidden (internal)
+/// subcommands are left out: clap_complete would offer them otherwise.
 pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "bringup", &mut out);
+    clap_complete::generate(shell, &mut visible_command(), "bringup", &mut out);
     out
+}
+
+/// The CLI as a user sees it: every subcommand but the hidden ones. clap cannot remove a
+/// subcommand, so the top level is rebuilt from its arguments and visible subcommands.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    let mut top = clap::Command::new("bringup")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args_conflicts_with_subcommands(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    if let Some(about) = full.get_about() {
+        top = top.about(about.clone());
+    }
+    top
 }
 
 /// The man page in roff, as committed in `assets/bringup.1`: the top-level page, then one

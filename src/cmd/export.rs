@@ -113,7 +113,28 @@ fn check_target(out: &Path, input: &Path) -> Result<(), String> {
             journal.display()
         ));
     }
+    if let Some((journal, what)) = companion_owner(out) {
+        return refused(format!(
+            "it is the {what} of the journal '{}'",
+            journal.display()
+        ));
+    }
     Ok(())
+}
+
+/// The journal that `out` belongs to as its seal (`JOURNAL.seal`, `JOURNAL.sig`) or its lock
+/// (`JOURNAL.lock`): overwriting one loses the signature or breaks the one-writer rule.
+fn companion_owner(out: &Path) -> Option<(PathBuf, &'static str)> {
+    let name = out.file_name()?.to_str()?;
+    let (stem, what) = [
+        (".sig", "signature"),
+        (".seal", "signed head"),
+        (".lock", "lock file"),
+    ]
+    .into_iter()
+    .find_map(|(suffix, what)| Some((name.strip_suffix(suffix)?, what)))?;
+    let journal = out.with_file_name(stem);
+    is_journal(&journal).then_some((journal, what))
 }
 
 /// Whether the file's first line is a journal's first event (`"seq":1`, `run_started`) or

@@ -45,11 +45,11 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
     };
     let mut open = args.open.clone();
     // The staged values first: the user's own --var still win.
-    open.vars = staged
+    open.vars.vars = staged
         .vars
         .iter()
         .cloned()
-        .chain(args.open.vars.clone())
+        .chain(args.open.vars.vars.clone())
         .collect();
     if open.journal.is_none() && open.resume.is_none() {
         // Beside the simulated datacenter, so a demo leaves nothing in the working folder.
@@ -103,6 +103,15 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let mut session = match Session::open(runbook, args, false, "tui") {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    // Before the screen is taken: a step still running since the crash is stopped here, and
+    // the operator reads so on the terminal (the timeline has it too).
+    if let Err(code) = session.resume(&mut |line| say!("bringup: {line}")).await {
+        return code;
+    }
     let Session {
         driver,
         mut messages,
@@ -110,10 +119,8 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         runbook,
         start_notices,
         log_guard,
-    } = match Session::open(runbook, args, false, "tui") {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+        ..
+    } = session;
     let info = RunInfo {
         mode: if args.drill {
             Mode::Drill
@@ -156,6 +163,15 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     }
 
     let code = record_end(&mut front, ended);
+    // As in `run`: webhooks get a short, bounded while to catch up; what is left is journaled
+    // (the screen is gone, so nothing is shown).
+    if let Err(e) = front
+        .driver
+        .deliver_owed(&mut messages, crate::driver::NOTIFY_GRACE, |_| {})
+        .await
+    {
+        say!("bringup: the journal cannot be written: {e}");
+    }
     front.driver.executor().shutdown().await;
     crate::cmd::seal::after_run(args, &journal_path);
     summary(&front, &journal_path, path, demo_dir, code);

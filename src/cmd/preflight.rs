@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::session;
 use super::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP, EXIT_OK};
 use crate::cli::{OpenArgs, PreflightArgs, RunFormat};
+use crate::engine::attempt_failure;
 use crate::engine::state::StepOutcome;
 use crate::exec::{ExecError, Executor, StepResult};
 use crate::runbook::model::{HostId, Runbook, Step, StepAction, shell_quote};
@@ -51,8 +52,6 @@ pub fn preflight(args: &PreflightArgs) -> ExitCode {
 async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     let open = OpenArgs {
         vars: args.vars.clone(),
-        var_env: args.var_env.clone(),
-        var_file: args.var_file.clone(),
         only: args.only.clone(),
         ..OpenArgs::default()
     };
@@ -355,23 +354,20 @@ async fn checks(
     (out, tally)
 }
 
-/// The engine's rule for one attempt: the expected exit code, and the output pattern if any.
+/// The engine's rule for one attempt ([`attempt_failure`]), the pattern matched against the
+/// output as collected here.
 fn judge(step: &Step, result: &StepResult, lines: &[String]) -> Result<(), String> {
-    match (result.outcome, result.exit_code) {
-        (StepOutcome::Timeout, _) => Err("timed out".into()),
-        (StepOutcome::Ok, Some(code)) if code != step.expect_exit => {
-            Err(format!("exit {code}, expected {}", step.expect_exit))
-        }
-        (StepOutcome::Ok, Some(_)) => match &step.expect_output {
-            Some(re) if !re.is_match(&lines.join("\n")) => {
-                Err(format!("output did not match '{}'", re.as_str()))
-            }
-            _ => Ok(()),
-        },
-        _ => Err(format!(
-            "could not run: {}",
+    let matched = step
+        .expect_output
+        .as_ref()
+        .map(|re| re.is_match(&lines.join("\n")));
+    match attempt_failure(step, result.outcome, result.exit_code, matched) {
+        None => Ok(()),
+        Some(what) if result.outcome == StepOutcome::Error => Err(format!(
+            "{what}: {}",
             result.error.clone().unwrap_or_default()
         )),
+        Some(what) => Err(what),
     }
 }
 

@@ -47,10 +47,16 @@ async fn run_async(args: &RunArgs) -> ExitCode {
     if args.dry_run {
         return dry_run::dry_run(&runbook, args).await;
     }
-    let session = match Session::open(runbook, &args.open, args.check_only, "run") {
+    let mut session = match Session::open(runbook, &args.open, args.check_only, "run") {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(code) = session
+        .resume(&mut |line| eprintln!("bringup: {line}"))
+        .await
+    {
+        return code;
+    }
     drive(session, args).await
 }
 
@@ -157,7 +163,15 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         }
         None => false,
     };
-    conclude(&mut drv, args, &mut printer, signal.is_some(), left_running).await
+    conclude(
+        &mut drv,
+        &mut inbox,
+        args,
+        &mut printer,
+        signal.is_some(),
+        left_running,
+    )
+    .await
 }
 
 /// A signal: stop running steps on their hosts and wait for them (bounded); a second signal
@@ -202,6 +216,7 @@ async fn stop_on_signal(
 /// Record the end, print the table of states, and map it to SPEC's exit code.
 async fn conclude(
     drv: &mut Driver,
+    inbox: &mut driver::Inbox,
     args: &RunArgs,
     printer: &mut Printer,
     interrupted: bool,
@@ -211,6 +226,13 @@ async fn conclude(
     let code = match drv.end(interrupted) {
         Ok((_, exit, notices)) => {
             printer.notices(&notices);
+            // Webhooks get a short, bounded while to catch up; what is left is journaled.
+            if let Err(e) = drv
+                .deliver_owed(inbox, driver::NOTIFY_GRACE, |n| printer.notices(&n))
+                .await
+            {
+                eprintln!("bringup: the journal cannot be written: {e}");
+            }
             exit
         }
         Err(e) => {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::OpenArgs;
+use crate::cli::{OpenArgs, VarArgs};
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Inbox, Notice, Signals};
-use crate::engine::{Engine, EngineOptions, Mode};
+use crate::engine::{Engine, EngineOptions, Mode, ResumeFacts};
 use crate::exec::{ExecOptions, Executor};
 use crate::journal::{self, CheckInfo, Event, JournalWriter, ServiceInfo};
 use crate::runbook::model::{Runbook, ServiceId};
@@ -26,17 +26,20 @@ pub struct Session {
     pub start_notices: Vec<Notice>,
     /// Keeps the log writer flushing until the session ends.
     pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
+    /// `--resume`: what the journal says, carried out by [`Session::resume`].
+    pub resume: Option<PendingResume>,
+}
+
+/// A resumed run's journal facts, waiting for [`Session::resume`].
+pub struct PendingResume {
+    facts: ResumeFacts,
+    run_id: Option<String>,
+    in_flight: Vec<journal::replay::InFlight>,
 }
 
 /// Load and validate the runbook; diagnostics go to stderr and become exit code 2.
 pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
-    let vars = match var_sources(&args.vars, &args.var_env, &args.var_file) {
-        Ok(vars) => vars,
-        Err(message) => {
-            eprintln!("bringup: {message}");
-            return Err(ExitCode::from(EXIT_BAD_INPUT));
-        }
-    };
+    let vars = var_values(&args.vars)?;
     let runbook = match crate::runbook::load(path, &vars) {
         Ok(rb) => rb,
         Err(diagnostics) => {
@@ -111,6 +114,7 @@ fn operator(args: &OpenArgs) -> String {
 
 impl Session {
     /// Open the journal (new, or `--resume`), start logging beside it, and journal the start.
+    #[allow(clippy::too_many_lines)]
     pub fn open(
         runbook: Arc<Runbook>,
         args: &OpenArgs,
@@ -121,7 +125,7 @@ impl Session {
         let signals = Signals::listen();
         let operator = operator(args);
         // Before any file is made: a bad time is bad input. A resumed run keeps the start
-        // its journal recorded.
+        // its journal recorded (clap refuses --incident-start with --resume).
         let incident_start = match args.incident_start.as_deref() {
             None => None,
             Some(text) => Some(parse_incident_start(text, Utc::now()).map_err(|e| {
@@ -141,6 +145,11 @@ impl Session {
         let secrets = runbook.secret_values();
 
         let mut resume_facts = None;
+        // Webhooks and the notice deadline: what a resumed journal still owes, when the
+        // incident began, and whether its notice already came due.
+        let mut owed = Vec::new();
+        let mut began = incident_start.unwrap_or_else(Utc::now);
+        let mut notice_due = false;
         let (journal, start_event, log_path) = if let Some(resume) = &args.resume {
             let bad = |e: &dyn std::fmt::Display| {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
@@ -151,6 +160,16 @@ impl Session {
             let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;
             let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
             let replayed = journal::replay(&recorded.records, &runbook);
+            owed = crate::notify::owed(recorded.records.iter().map(|r| &r.event));
+            for r in &recorded.records {
+                match &r.event {
+                    Event::RunStarted { incident_start, .. } => {
+                        began = incident_start.unwrap_or(r.ts);
+                    }
+                    Event::NoticeDue { .. } => notice_due = true,
+                    _ => {}
+                }
+            }
             let forced = match journal::check_runbook(&replayed, &runbook) {
                 Ok(()) => false,
                 Err(mismatch @ journal::RunbookMismatch::Changed { .. }) => {
@@ -170,7 +189,11 @@ impl Session {
             for warning in report.warnings() {
                 eprintln!("bringup: warning: {warning}");
             }
-            resume_facts = Some(replayed.facts);
+            resume_facts = Some(PendingResume {
+                facts: replayed.facts,
+                run_id: replayed.run_id,
+                in_flight: replayed.in_flight,
+            });
             (
                 writer,
                 Event::Resumed {
@@ -200,15 +223,13 @@ impl Session {
 
         let exec = executor(&runbook, args)?;
         let (mut driver, messages) = Driver::new(engine, journal, exec, operator);
-        let mut start_notices = match driver.record(start_event) {
+        let start_notices = match driver.record(start_event) {
             Ok(n) => n,
             Err(e) => return Err(start_not_recorded(&mut driver, &e)),
         };
-        if let Some(facts) = resume_facts {
-            match driver.resume(&facts) {
-                Ok(n) => start_notices.extend(n),
-                Err(e) => return Err(start_not_recorded(&mut driver, &e)),
-            }
+        driver.redeliver(owed);
+        if let Some(after) = runbook.notice.after {
+            driver.arm_notice(began, after, notice_due);
         }
         Ok(Session {
             driver,
@@ -217,7 +238,32 @@ impl Session {
             runbook,
             start_notices,
             log_guard,
+            resume: resume_facts,
         })
+    }
+
+    /// `--resume`, before anything else runs: settle the steps in flight at the crash (a
+    /// command still running on its host is stopped; `say` tells the operator), then check
+    /// every service again. Nothing to do for a new run.
+    pub async fn resume(&mut self, say: &mut dyn FnMut(String)) -> Result<(), ExitCode> {
+        let Some(pending) = self.resume.take() else {
+            return Ok(());
+        };
+        if let Some(run_id) = &pending.run_id {
+            match self
+                .driver
+                .settle_in_flight(run_id, &pending.in_flight, say)
+                .await
+            {
+                Ok(n) => self.start_notices.extend(n),
+                Err(e) => return Err(start_not_recorded(&mut self.driver, &e)),
+            }
+        }
+        match self.driver.resume(&pending.facts) {
+            Ok(n) => self.start_notices.extend(n),
+            Err(e) => return Err(start_not_recorded(&mut self.driver, &e)),
+        }
+        Ok(())
     }
 }
 
@@ -387,15 +433,19 @@ pub fn parse_incident_start(text: &str, now: DateTime<Utc>) -> Result<DateTime<U
 /// Largest `--var-file` read: a secret, a key or a certificate chain, not a data set.
 const VAR_FILE_LIMIT: u64 = 1024 * 1024;
 
+/// [`var_sources`] for a command: a bad source is said on stderr and becomes exit code 2.
+pub fn var_values(sources: &VarArgs) -> Result<Vec<String>, ExitCode> {
+    var_sources(sources).map_err(|message| {
+        eprintln!("bringup: {message}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    })
+}
+
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
 /// order (a later one for the same key wins). The values stay in memory only.
-pub fn var_sources(
-    vars: &[String],
-    env: &[String],
-    files: &[String],
-) -> Result<Vec<String>, String> {
-    let mut out = vars.to_vec();
-    for spec in env {
+pub fn var_sources(sources: &VarArgs) -> Result<Vec<String>, String> {
+    let mut out = sources.vars.clone();
+    for spec in &sources.var_env {
         let (key, name) = split_source(spec, "--var-env", "KEY=ENVNAME", "token=OPS_TOKEN")?;
         match std::env::var(name) {
             Ok(value) => out.push(format!("{key}={value}")),
@@ -411,7 +461,7 @@ pub fn var_sources(
             }
         }
     }
-    for spec in files {
+    for spec in &sources.var_file {
         let (key, path) = split_source(spec, "--var-file", "KEY=PATH", "key=/run/secrets/key")?;
         let value = read_var_file(Path::new(path))
             .map_err(|why| format!("--var-file '{spec}': cannot use '{path}': {why}"))?;
@@ -477,20 +527,28 @@ mod var_source_tests {
         assert_eq!(read_var_file(&path).as_deref(), Ok(" tok "));
     }
 
+    fn sources(env: &[&str], files: &[&str]) -> VarArgs {
+        VarArgs {
+            vars: Vec::new(),
+            var_env: env.iter().map(ToString::to_string).collect(),
+            var_file: files.iter().map(ToString::to_string).collect(),
+        }
+    }
+
     #[test]
     fn bad_sources_are_named_with_what_to_do() {
-        let e = var_sources(&[], &["token".to_string()], &[]).expect_err("no =");
+        let e = var_sources(&sources(&["token"], &[])).expect_err("no =");
         assert!(
             e.contains("'token'") && e.contains("--var-env token=OPS_TOKEN"),
             "{e}"
         );
-        let e = var_sources(&[], &["t=BRINGUP_TEST_SURELY_UNSET_VAR".to_string()], &[])
-            .expect_err("unset");
+        let e =
+            var_sources(&sources(&["t=BRINGUP_TEST_SURELY_UNSET_VAR"], &[])).expect_err("unset");
         assert!(
             e.contains("'BRINGUP_TEST_SURELY_UNSET_VAR' is not set"),
             "{e}"
         );
-        let e = var_sources(&[], &[], &["k=/nonexistent/secret".to_string()]).expect_err("missing");
+        let e = var_sources(&sources(&[], &["k=/nonexistent/secret"])).expect_err("missing");
         assert!(
             e.contains("'/nonexistent/secret'") && e.contains("check the path"),
             "{e}"

@@ -11,12 +11,9 @@ use crate::runbook::{self, Diagnostics, Plan, Runbook};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    let vars = match super::session::var_sources(&args.vars, &args.var_env, &args.var_file) {
+    let vars = match super::session::var_values(&args.vars) {
         Ok(vars) => vars,
-        Err(message) => {
-            eprintln!("bringup: {message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+        Err(code) => return code,
     };
     match runbook::load(&args.runbook, &vars) {
         Ok(rb) => {
@@ -34,7 +31,11 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
 }
 
 pub fn plan(args: &PlanArgs) -> ExitCode {
-    match runbook::load(&args.runbook, &args.vars) {
+    let vars = match super::session::var_values(&args.vars) {
+        Ok(vars) => vars,
+        Err(code) => return code,
+    };
+    match runbook::load(&args.runbook, &vars) {
         Ok(rb) => {
             let plan = Plan::build(&rb);
             let out = match args.format {

@@ -52,6 +52,12 @@ pub fn stage_with(dir: Option<&Path>, bringup: &Path) -> Result<Staged, DemoErro
     )?;
     let runbook = layout.runbook();
     write(&runbook, &staged_runbook(RUNBOOK, &dir_text, &exe_text))?;
+    // The runbook's `#:schema ./bringup.schema.json` line points here: an editor opening the
+    // staged copy completes and checks its keys like the bundled one.
+    write(
+        &dir.join("bringup.schema.json"),
+        &crate::runbook::schema::text(),
+    )?;
 
     Ok(Staged {
         runbook,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::OpenArgs;
+use crate::cli::{OpenArgs, VarArgs};
 use crate::cmd::session::{self, Session};
 use crate::driver::{Driver, Inbox, Notice};
 use crate::engine::StepOutcome;
@@ -71,7 +71,10 @@ pub fn write_runbook(dir: &Path, name: &str, mut text: String, slow: bool) -> Pa
 pub fn open_session(dir: &Path, path: &Path, operator: &str, vars: Vec<String>) -> Opened {
     let journal = dir.join("journal.jsonl");
     let args = OpenArgs {
-        vars,
+        vars: VarArgs {
+            vars,
+            ..VarArgs::default()
+        },
         journal: Some(journal.clone()),
         operator: Some(operator.into()),
         log_file: Some(dir.join("bringup.log")),

@@ -94,6 +94,39 @@ pub fn passes(
         && (!expects_output || output_matched == Some(true))
 }
 
+/// Why one attempt of `step` did not pass, in a few words ("exit 3, expected 0"), or `None`
+/// when it passed: the rule of [`passes`], worded for reasons and reports.
+pub fn attempt_failure(
+    step: &crate::runbook::model::Step,
+    outcome: StepOutcome,
+    exit_code: Option<i32>,
+    output_matched: Option<bool>,
+) -> Option<String> {
+    if passes(
+        outcome,
+        exit_code,
+        output_matched,
+        step.expect_exit,
+        step.expect_output.is_some(),
+    ) {
+        return None;
+    }
+    Some(match (outcome, exit_code) {
+        (StepOutcome::Timeout, _) => "timed out".to_string(),
+        (StepOutcome::Error, _) => "could not run".to_string(),
+        (StepOutcome::Unknown, _) => "outcome unknown".to_string(),
+        (_, Some(code)) if code != step.expect_exit => {
+            format!("exit {code}, expected {}", step.expect_exit)
+        }
+        (_, None) => "no exit code".to_string(),
+        _ if step.expect_output.is_some() && output_matched != Some(true) => {
+            let re = step.expect_output.as_ref().map_or("", regex::Regex::as_str);
+            format!("output did not match '{re}'")
+        }
+        _ => "failed".to_string(),
+    })
+}
+
 /// The outcome a driver reports for a process that ran and exited with `exit_code`:
 /// `Ok` when it matches `expect_exit` and the output matched (if a regex was given), else `Failed`.
 pub fn classify_exit(

@@ -109,6 +109,12 @@ struct Track {
     /// Restored and up since: a passing re-check keeps it `restored`, so no view loses the
     /// restore. A failing one (a new outage) clears it.
     restored: bool,
+    /// Resumed while recorded up (healthy or restored): a failing re-check is a new outage, so
+    /// the restore steps recorded `ok` run again, each only after an operator approves.
+    resumed_up: bool,
+    /// Restore steps (index, host) that ran `ok` before a new outage found on resume: each
+    /// asks for approval before it runs again.
+    reapprove: BTreeSet<(usize, HostId)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,10 +203,12 @@ impl Engine {
         }
     }
 
-    /// Continue from a journal. Settled services keep their recorded state; services recorded
-    /// down, partial, checking, restoring or verifying are re-checked now (the returned
-    /// effects start those checks; a passing re-check of one that was restoring or verifying
-    /// ends `restored`, of one that was down or partial `healthy`). Restore steps recorded successful on a host are never run there again.
+    /// Continue from a journal. Every service of the plan is checked again now (checks are
+    /// read-only), whatever its recorded state, except those an operator skipped. A passing
+    /// re-check of one that was restoring or verifying ends `restored`, of one recorded
+    /// restored stays `restored`, of any other `healthy`. Restore steps recorded successful on
+    /// a host are not run there again while the service stays up; a service recorded up whose
+    /// re-check fails is a new outage, and each of those steps then asks for approval first.
     /// Call before any `handle`; a headless run then sends `RunPlan` as usual.
     pub fn resume(&mut self, facts: &ResumeFacts) -> Vec<Effect> {
         let mut out = Vec::new();
@@ -226,7 +234,6 @@ impl Engine {
                 };
             }
         }
-        let mut recheck = Vec::new();
         for (id, state, reason) in &facts.states {
             let Some(si) = self.services.get_index_of(id) else {
                 continue;
@@ -244,17 +251,19 @@ impl Engine {
             track.resumed_in_flight =
                 matches!(state, ServiceState::Restoring | ServiceState::Verifying);
             track.restored = *state == ServiceState::Restored;
-            // Down or partial was true when it was written, maybe long ago: check again before
-            // the plan restores, since restore never runs on a service whose checks pass.
-            if state.is_busy()
-                || matches!(
-                    state,
-                    ServiceState::Down | ServiceState::Partial | ServiceState::Unreachable
-                )
-            {
-                recheck.push(si);
-            }
+            track.resumed_up = matches!(state, ServiceState::Healthy | ServiceState::Restored);
         }
+        // What the journal says was true when it was written, maybe long ago: a restored
+        // service's processes may have died with the crash. Check before anything restores.
+        let recheck: Vec<usize> = (0..self.services.len())
+            .filter(|&si| {
+                self.in_plan[si]
+                    && !matches!(
+                        self.services[si].state,
+                        ServiceState::Unknown | ServiceState::Skipped
+                    )
+            })
+            .collect();
         for si in recheck {
             self.start_probe(si, Phase::Check, &mut out);
         }

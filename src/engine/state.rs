@@ -130,6 +130,9 @@ pub enum StepOutcome {
     Timeout,
     /// Could not run at all: connection, authentication, host key.
     Error,
+    /// In flight when bringup stopped and gone when a resumed run looked for it: how it
+    /// ended was never seen.
+    Unknown,
 }
 
 impl StepOutcome {
@@ -139,6 +142,7 @@ impl StepOutcome {
             Self::Failed => "failed",
             Self::Timeout => "timeout",
             Self::Error => "error",
+            Self::Unknown => "unknown",
         }
     }
 }

@@ -810,13 +810,19 @@ fn wait_fd(session: &Session, socket: &OwnedFd, slice: Duration) -> bool {
         .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
 }
 
+/// The host's login shell runs this: `kill -SIG -PGID` without `--`, which dash (Debian's
+/// `/bin/sh`, many service accounts' shell) refuses as "Illegal number".
+fn kill_group_script(pgid: u32) -> String {
+    format!(
+        "kill -TERM -{pgid} 2>/dev/null || exit 0; i=0; \
+         while [ $i -lt {TERM_GRACE_TENTHS} ] && kill -0 -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
+         kill -KILL -{pgid} 2>/dev/null; exit 0"
+    )
+}
+
 /// On a second channel: SIGTERM the group, give it a grace period, then SIGKILL what is left.
 fn kill_group(session: &Session, pgid: u32) -> Result<(), String> {
-    let script = format!(
-        "kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; \
-         while [ $i -lt {TERM_GRACE_TENTHS} ] && kill -0 -- -{pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
-         kill -KILL -- -{pgid} 2>/dev/null; exit 0"
-    );
+    let script = kill_group_script(pgid);
     let mut channel = session.channel_session().map_err(|e| e.to_string())?;
     channel.exec(&script).map_err(|e| e.to_string())?;
     let mut sink = String::new();
@@ -838,6 +844,50 @@ fn signal_number(name: &str) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_group_kill_script_stops_a_process_group_under_dash_and_bash() {
+        use std::os::unix::process::CommandExt as _;
+        for shell in ["dash", "bash", "sh"] {
+            if std::process::Command::new(shell)
+                .arg("-c")
+                .arg("true")
+                .status()
+                .is_err()
+            {
+                continue;
+            }
+            // A group leader with a child: `sleep` in the background of its own group.
+            let mut leader = std::process::Command::new("sh");
+            leader.args(["-c", "sleep 60 & wait"]).process_group(0);
+            let mut child = leader.spawn().expect("spawn the group");
+            let pgid = child.id();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let status = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(super::kill_group_script(pgid))
+                .status()
+                .expect("run the script");
+            assert!(status.success(), "{shell}: {status}");
+            let ended = (0..50).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                child.try_wait().expect("poll").is_some()
+            });
+            assert!(ended, "{shell}: the group still runs");
+            // Members still running (a zombie waiting for its reaper has stopped).
+            let running = std::fs::read_dir("/proc")
+                .expect("/proc")
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+                .filter(|stat| {
+                    let fields: Vec<&str> = stat
+                        .rsplit_once(") ")
+                        .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+                    fields.get(2) == Some(&pgid.to_string().as_str()) && fields[0] != "Z"
+                })
+                .count();
+            assert_eq!(running, 0, "{shell}: a member of the group survived");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -221,6 +221,7 @@ mod tests {
     fn runbook(hosts: Vec<Host>, user: Option<&str>) -> Runbook {
         Runbook {
             notice: crate::runbook::model::Notice::default(),
+            notify: Vec::new(),
             name: "t".into(),
             description: String::new(),
             path: PathBuf::from("t.toml"),

@@ -116,6 +116,35 @@ fn row(event: &Event) -> Row {
             r.duration_ms = duration_ms.to_string();
             r.text = error.clone().unwrap_or_default();
         }
+        Event::NoticeDue { after_ms } => r.duration_ms = after_ms.to_string(),
+        Event::NotifyQueued { notify, what, .. } => {
+            r.text = format!("webhook {}: {what}", notify + 1);
+        }
+        Event::NotifySent {
+            notify,
+            attempt,
+            status,
+            ..
+        } => {
+            r.attempt = attempt.to_string();
+            r.outcome = status.to_string();
+            r.text = format!("webhook {}", notify + 1);
+        }
+        Event::NotifyFailed {
+            notify,
+            attempt,
+            status,
+            error,
+            ..
+        } => {
+            r.attempt = attempt.to_string();
+            r.outcome = status.map(|s| s.to_string()).unwrap_or_default();
+            r.text = format!(
+                "webhook {}: {}",
+                notify + 1,
+                error.clone().unwrap_or_default()
+            );
+        }
         Event::Approval { step, decision, .. } => {
             r.step.clone_from(step);
             r.outcome = match decision {

@@ -100,7 +100,8 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Progress,
         ),
-        Event::StepOutput { .. } => return None,
+        // The outbox's bookkeeping: only what reached a webhook, or did not, is a story line.
+        Event::StepOutput { .. } | Event::NotifyQueued { .. } => return None,
         Event::StepFinished {
             service,
             phase,
@@ -205,6 +206,43 @@ pub fn describe(event: &Event) -> Option<Described> {
             } else {
                 Tone::Warn
             },
+        ),
+        Event::NoticeDue { after_ms } => (
+            Actor::Bringup,
+            format!(
+                "User notice due: the outage passed {}",
+                crate::export::metrics::human_ms(i64::try_from(*after_ms).unwrap_or(i64::MAX))
+            ),
+            Tone::Warn,
+        ),
+        Event::NotifySent { notify, of_seq, .. } => (
+            Actor::Bringup,
+            format!("Webhook {} told of seq {of_seq}", notify + 1),
+            Tone::Neutral,
+        ),
+        Event::NotifyFailed {
+            notify,
+            of_seq,
+            attempt,
+            status,
+            error,
+            next_retry_ms,
+        } => (
+            Actor::Bringup,
+            format!(
+                "Webhook {} not reached for seq {of_seq} (attempt {attempt}: {}){}",
+                notify + 1,
+                status.map_or_else(
+                    || error.clone().unwrap_or_default(),
+                    |s| format!("HTTP {s}")
+                ),
+                if next_retry_ms.is_some() {
+                    "; retrying"
+                } else {
+                    "; given up"
+                }
+            ),
+            Tone::Warn,
         ),
     };
     Some(Described {

@@ -119,6 +119,40 @@ pub enum Event {
         outcome: String,
         services: IndexMap<ServiceId, ServiceState>,
     },
+    /// The user-notice deadline (`[runbook] notice_after`, from the incident's start) passed.
+    NoticeDue {
+        after_ms: u64,
+    },
+    /// A webhook delivery is owed (the outbox): `notify` is the `[[notify]]` entry's index in
+    /// the runbook, `of_seq` the event it tells of; the payload is kept so that `--resume`
+    /// sends exactly it. The webhook's URL is never journaled.
+    NotifyQueued {
+        notify: usize,
+        of_seq: u64,
+        what: String,
+        /// SHA-256 (lowercase hex) of the body as sent.
+        digest: String,
+        payload: serde_json::Value,
+    },
+    /// The webhook answered 2xx.
+    NotifySent {
+        notify: usize,
+        of_seq: u64,
+        attempt: u32,
+        status: u16,
+    },
+    /// An attempt failed; `next_retry_ms` is absent when none follows (the run ended).
+    NotifyFailed {
+        notify: usize,
+        of_seq: u64,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_retry_ms: Option<u64>,
+    },
 }
 
 /// The runbook's `[runbook]` facts a user notice needs, recorded in `run_started`.
@@ -326,6 +360,10 @@ impl Event {
             Event::HostKeyAccepted { .. } => "host_key_accepted",
             Event::Resumed { .. } => "resumed",
             Event::RunFinished { .. } => "run_finished",
+            Event::NoticeDue { .. } => "notice_due",
+            Event::NotifyQueued { .. } => "notify_queued",
+            Event::NotifySent { .. } => "notify_sent",
+            Event::NotifyFailed { .. } => "notify_failed",
         }
     }
 }

@@ -20,22 +20,43 @@ pub struct Replay {
     pub runbook_sha256: Option<String>,
     /// Restore steps recorded `ok` whose names the runbook no longer has (service, step, host).
     pub unknown_steps: Vec<(ServiceId, String, HostId)>,
-    /// Steps started and never finished: in flight when the run stopped; re-check these.
-    pub in_flight: Vec<(ServiceId, Phase, String, HostId)>,
+    /// Steps started and never finished: in flight when the run stopped. Their commands may
+    /// still run on their hosts, under their markers.
+    pub in_flight: Vec<InFlight>,
+    /// The run's id: the start of its first `run_started` hash; markers are named by it.
+    pub run_id: Option<String>,
     /// The run had finished (`run_finished` is the last word, not followed by `resumed`).
     pub finished: bool,
 }
+
+/// A step whose `step_started` has no `step_finished`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub service: ServiceId,
+    pub phase: Phase,
+    pub step: String,
+    pub host: HostId,
+    pub attempt: u32,
+    /// The seq of its `step_started`: the marker's name on the host.
+    pub seq: u64,
+}
+
+/// How much of a `run_started` hash names the run (64 bits: unique enough on one host).
+pub const RUN_ID_LEN: usize = 16;
 
 /// Fold `records` into resume facts, mapping step names to indexes of `runbook`.
 pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
     let mut out = Replay::default();
     let mut states: IndexMap<ServiceId, (ServiceState, Option<String>)> = IndexMap::new();
     let mut ok_steps: IndexMap<(ServiceId, String, HostId), ()> = IndexMap::new();
-    let mut open: IndexMap<(ServiceId, Phase, String, HostId), ()> = IndexMap::new();
+    let mut open: IndexMap<(ServiceId, Phase, String, HostId), (u32, u64)> = IndexMap::new();
     for r in records {
         out.from_seq = r.seq;
         match &r.event {
             Event::RunStarted { runbook_sha256, .. } => {
+                if out.run_id.is_none() {
+                    out.run_id = r.hash.get(..RUN_ID_LEN).map(str::to_string);
+                }
                 if out.runbook_sha256.is_none() {
                     out.runbook_sha256 = Some(runbook_sha256.clone());
                 }
@@ -54,9 +75,13 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 phase,
                 step,
                 host,
+                attempt,
                 ..
             } => {
-                open.insert((service.clone(), *phase, step.clone(), host.clone()), ());
+                open.insert(
+                    (service.clone(), *phase, step.clone(), host.clone()),
+                    (*attempt, r.seq),
+                );
             }
             Event::StepFinished {
                 service,
@@ -93,7 +118,17 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             None => out.unknown_steps.push((service, step, host)),
         }
     }
-    out.in_flight = open.into_keys().collect();
+    out.in_flight = open
+        .into_iter()
+        .map(|((service, phase, step, host), (attempt, seq))| InFlight {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            seq,
+        })
+        .collect();
     out
 }
 

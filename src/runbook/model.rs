@@ -72,6 +72,44 @@ pub struct Runbook {
     pub drills: super::drill::Drills,
     /// What user notices need: `[runbook] contact` and `notice_after`.
     pub notice: Notice,
+    /// `[[notify]]` webhooks, in file order (their index is how the journal names them).
+    pub notify: Vec<Notify>,
+}
+
+/// A `[[notify]]` webhook, validated. The URL and header are secrets: only their templates
+/// are kept, and [`Runbook::fill`] makes them at delivery time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub url: Template,
+    pub format: NotifyFormat,
+    pub on: Vec<NotifyOn>,
+    /// Header name and value template.
+    pub secret_header: Option<(String, Template)>,
+}
+
+/// The body a webhook gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// `{"text": "…"}`, one readable line.
+    Slack,
+    /// bringup's own object (README "Notifications").
+    Json,
+}
+
+/// What a webhook is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotifyOn {
+    ServiceState,
+    RunFinished,
+    Notice,
+}
+
+impl NotifyOn {
+    pub const WORDS: &[(&str, NotifyOn)] = &[
+        ("service_state", NotifyOn::ServiceState),
+        ("run_finished", NotifyOn::RunFinished),
+        ("notice", NotifyOn::Notice),
+    ];
 }
 
 /// `[runbook] contact` and `notice_after`, validated.
@@ -326,11 +364,32 @@ impl Runbook {
             .filter(|v| !v.is_empty())
             .cloned()
             .collect();
+        // A webhook's URL and header are secrets whole, whatever their variables are.
+        for notify in &self.notify {
+            values.push(self.fill(&notify.url));
+            if let Some((_, value)) = &notify.secret_header {
+                values.push(self.fill(value));
+            }
+        }
+        values.retain(|v| !v.is_empty());
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values
     }
 
     /// `text` with every secret value replaced by `***`.
+    /// A template with every placeholder replaced by its value as it is (no quoting): for
+    /// webhook URLs and headers, never for commands.
+    pub fn fill(&self, template: &Template) -> String {
+        template
+            .parts
+            .iter()
+            .map(|part| match part {
+                TemplatePart::Text(s) => s.as_str(),
+                TemplatePart::Var(name) => self.vars.get(name).map_or("", String::as_str),
+            })
+            .collect()
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for v in self.secret_values() {

@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::{Diag, closest};
 
 mod drill;
-pub use drill::{RawGuard, RawScenario};
+pub use drill::{RawGuard, RawNotify, RawScenario};
 
 /// A value with where it was written, for diagnostics. Read as `toml::Spanned`; its JSON
 /// Schema is the inner value's, since the span is not written in the file.
@@ -23,6 +23,10 @@ pub use drill::{RawGuard, RawScenario};
 pub struct S<T>(Spanned<T>);
 
 impl<T> S<T> {
+    /// A value found at `span` (a part of a value that was read whole).
+    pub fn at(span: Range<usize>, value: T) -> S<T> {
+        S(Spanned::new(span, value))
+    }
     pub fn span(&self) -> Range<usize> {
         self.0.span()
     }
@@ -240,6 +244,8 @@ pub struct RawDocument {
     scenario: Option<Vec<RawScenario>>,
     /// Stop conditions checked before and during a drill.
     guard: Option<Vec<RawGuard>>,
+    /// Webhooks told of state changes, the run's end and the user-notice deadline.
+    notify: Option<Vec<RawNotify>>,
 }
 
 /// The keys `parse` accepts, per section: a key not listed here is reported as unknown.
@@ -254,6 +260,7 @@ pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
     ("service.inject", STEP_KEYS),
     ("scenario", drill::SCENARIO_KEYS),
     ("guard", drill::GUARD_KEYS),
+    ("notify", drill::NOTIFY_KEYS),
 ];
 
 /// A `[[service]]` whose table could not be read; its id (when readable) is still known, so
@@ -276,10 +283,11 @@ pub struct RawRunbook {
     pub broken_services: Vec<BrokenService>,
     pub scenarios: Vec<S<RawScenario>>,
     pub guards: Vec<S<RawGuard>>,
+    pub notify: Vec<S<RawNotify>>,
 }
 
 const ROOT_KEYS: &[&str] = &[
-    "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard",
+    "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard", "notify",
 ];
 const META_KEYS: &[&str] = &[
     "name",
@@ -403,6 +411,9 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     }
     if let Some(v) = root.remove("guard") {
         drill::read_guards(v, &mut raw, diags);
+    }
+    if let Some(v) = root.remove("notify") {
+        drill::read_notify(v, &mut raw, diags);
     }
     Some(raw)
 }

@@ -14,6 +14,7 @@
 mod drill;
 mod graph;
 mod hosts;
+mod notify;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -135,6 +136,7 @@ impl Validator<'_> {
         };
         let guards = self.guards(std::mem::take(&mut raw.guards), &scope);
         let services = self.services(raw.services, &raw.broken_services, &scope);
+        let notify = self.notify(std::mem::take(&mut raw.notify), &scope, &vars);
         let mut runbook = Runbook {
             name,
             description,
@@ -147,6 +149,7 @@ impl Validator<'_> {
             groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             services,
             notice: self.notice(&raw.meta),
+            notify,
             drills: super::drill::Drills::default(),
         };
         let plan = super::plan::Plan::build(&runbook);

@@ -115,6 +115,7 @@ pub fn runbook() -> Runbook {
     vars.insert("token".into(), "s3cr3t-t0ken".into());
     Runbook {
         notice: crate::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "Pangyo DC fire — restore on the secondary site".into(),
         description: String::new(),
         path: PathBuf::from("runbooks/pangyo.toml"),

@@ -188,6 +188,7 @@ impl Theme {
                 StepOutcome::Failed => ("✗", "failed", Color::Red),
                 StepOutcome::Timeout => ("⧖", "timeout", Color::Red),
                 StepOutcome::Error => ("!", "error", Color::LightRed),
+                StepOutcome::Unknown => ("?", "unknown", Color::Yellow),
             },
             HostStatus::NotRun => ("–", "not run", Color::DarkGray),
         };

@@ -138,6 +138,43 @@ fn drill_mode_shows_inject_steps_and_the_drill_header() {
     });
 }
 
+/// The fixture with `notice_after = "2h"`, `elapsed` into the incident.
+fn with_notice_rule(elapsed: std::time::Duration) -> App {
+    let mut rb = testkit::runbook();
+    rb.notice.after = Some(std::time::Duration::from_secs(2 * 3600));
+    let views = testkit::views(&rb);
+    let mut app = App::new(std::sync::Arc::new(rb), testkit::info(Mode::Incident));
+    app.tick(elapsed);
+    app.sync_services(&views);
+    app.on_action(Action::Cancel);
+    app
+}
+
+#[test]
+fn the_header_counts_down_to_the_user_notice_then_says_it_is_due() {
+    let header = |app: &mut App| {
+        testkit::render(app, 120, 40)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut early = with_notice_rule(std::time::Duration::from_secs(40 * 60));
+    assert!(
+        header(&mut early).contains("00:40:00 · notice in 1h20m · by"),
+        "{}",
+        header(&mut early)
+    );
+    let mut late = with_notice_rule(std::time::Duration::from_secs(2 * 3600 + 60));
+    let line = header(&mut late);
+    assert!(line.contains("· NOTICE DUE (2h00m) · by"), "{line}");
+    // Without the rule, no countdown.
+    assert!(!header(&mut main_view()).contains("notice"));
+    snap("notice_due", || {
+        with_notice_rule(std::time::Duration::from_secs(2 * 3600 + 60))
+    });
+}
+
 #[test]
 fn filter_is_typed_in_the_footer_over_a_live_list() {
     snap("filter", || {

@@ -325,6 +325,7 @@ pub fn current_user() -> String {
 pub fn runbook(hosts: Vec<Host>) -> Runbook {
     Runbook {
         notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "ssh test".into(),
         description: String::new(),
         path: PathBuf::from("test.toml"),

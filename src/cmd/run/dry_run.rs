@@ -7,10 +7,14 @@ use std::sync::Arc;
 
 use crate::cli::RunArgs;
 use crate::cmd::session;
+use crate::driver::Signals;
+use crate::outcome::Exit;
 use crate::runbook::model::{HostId, Runbook};
 use crate::text::visible;
 
 pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
+    // Probes can wait up to a host's connect_timeout: a signal ends them with a word, not a kill.
+    let mut signals = Signals::listen();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -61,7 +65,16 @@ pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode 
         "\nHosts ({}): reachability, host key, authentication",
         hosts.len()
     );
-    let probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))).await;
+    let probes = tokio::select! {
+        probes = futures::future::join_all(hosts.iter().map(|h| exec.probe(h))) => probes,
+        signal = signals.next() => {
+            println!(
+                "\nDry run {} before every host answered. Nothing was changed.",
+                signal.word()
+            );
+            return ExitCode::from(Exit::Interrupted);
+        }
+    };
     let accepted: std::collections::HashMap<HostId, String> =
         exec.take_accepted_keys().into_iter().collect();
     let mut failures = 0;

@@ -191,6 +191,17 @@ mod tests {
     }
 
     #[test]
+    fn a_passed_notice_deadline_is_a_warning_line_naming_the_rule() {
+        let line = progress_line(&entry(Event::NoticeDue {
+            after_ms: 2 * 3600 * 1000,
+        }));
+        assert_eq!(
+            line,
+            "09:08:07  ! User notice due: the outage passed 2h 00m 00s"
+        );
+    }
+
+    #[test]
     fn an_approval_keeps_the_names_as_written_and_signs_with_the_operator() {
         let line = progress_line(&entry(Event::Approval {
             service: ServiceId::new("Talk"),

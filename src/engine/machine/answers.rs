@@ -44,7 +44,14 @@ impl Engine {
         };
         let job_id = job.id;
         match decision {
-            Decision::Approved => self.run_on(si, job_id, step, &hosts, out),
+            Decision::Approved => {
+                for host in &hosts {
+                    self.tracks[si]
+                        .reapprove
+                        .remove(&(step.index, host.clone()));
+                }
+                self.run_on(si, job_id, step, &hosts, out);
+            }
             Decision::Declined => {
                 let word = step_word(step.phase);
                 job.failures

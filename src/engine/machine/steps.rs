@@ -36,19 +36,13 @@ pub(super) fn step_word(phase: Phase) -> &'static str {
 
 /// Why one attempt did not pass, for the service's reason.
 fn failure_reason(step: &Step, phase: Phase, host: &HostId, result: &AttemptResult) -> String {
-    let what = match (result.outcome, result.exit_code) {
-        (StepOutcome::Timeout, _) => "timed out".to_string(),
-        (StepOutcome::Error, _) => "could not run".to_string(),
-        (_, Some(code)) if code != step.expect_exit => {
-            format!("exit {code}, expected {}", step.expect_exit)
-        }
-        (_, None) => "no exit code".to_string(),
-        _ if step.expect_output.is_some() && result.output_matched != Some(true) => {
-            let re = step.expect_output.as_ref().map_or("", regex::Regex::as_str);
-            format!("output did not match '{re}'")
-        }
-        _ => "failed".to_string(),
-    };
+    let what = crate::engine::attempt_failure(
+        step,
+        result.outcome,
+        result.exit_code,
+        result.output_matched,
+    )
+    .unwrap_or_else(|| "failed".to_string());
     let mut reason = format!(
         "{} '{}' failed on '{host}': {what}",
         step_word(phase),
@@ -253,7 +247,12 @@ impl Engine {
                 StepAction::Run(_) if hosts.is_empty() => {
                     index += 1;
                 }
-                StepAction::Run(_) if step.confirm => {
+                StepAction::Run(_)
+                    if step.confirm
+                        || hosts
+                            .iter()
+                            .any(|h| self.tracks[si].reapprove.contains(&(index, h.clone()))) =>
+                {
                     let commands: Vec<_> = hosts
                         .iter()
                         .map(|h| (h.clone(), runbook.expand(&step.action, &service.id, h)))
@@ -539,6 +538,7 @@ impl Engine {
             return;
         }
         if pass {
+            track.resumed_up = false;
             let (to, reason) = if resumed {
                 (
                     ServiceState::Restored,
@@ -555,6 +555,12 @@ impl Engine {
             return;
         }
         track.restored = false;
+        if std::mem::take(&mut track.resumed_up) {
+            // Up when the run stopped, down now: a new outage. What ran `ok` before may run
+            // again, but not without an operator's approval.
+            let done = std::mem::take(&mut track.done);
+            track.reapprove.extend(done);
+        }
         let to = if job.passed == 0 {
             ServiceState::Down
         } else {

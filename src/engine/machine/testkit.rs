@@ -144,6 +144,7 @@ pub fn runbook_with_vars(
         .collect();
     Arc::new(Runbook {
         notice: crate::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "test".to_string(),
         description: String::new(),
         path: PathBuf::from("test.toml"),

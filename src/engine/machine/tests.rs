@@ -523,20 +523,118 @@ fn resume_skips_recorded_restore_steps_and_rechecks_what_was_in_flight() {
         ],
     };
     let fx = e.resume(&facts);
-    assert_eq!(changes(&fx), vec![("a".into(), Checking)]);
-    assert!(launches(&fx).iter().all(|l| is(l, "a", Check)));
-    let mut rest = e.handle(Input::RunPlan);
-    assert!(
-        launches(&rest).is_empty(),
-        "b stays failed; a is being checked"
+    assert_eq!(
+        changes(&fx),
+        vec![("a".into(), Checking), ("b".into(), Checking)]
     );
+    assert!(launches(&fx).iter().all(|l| l.step.phase == Check));
+    let mut rest = e.handle(Input::RunPlan);
+    assert!(launches(&rest).is_empty(), "checks first");
     for l in launches(&fx) {
-        rest.extend(e.handle(fail(&l)));
+        let passed = is(&l, "b", Check);
+        rest.extend(e.handle(if passed { ok(&l) } else { fail(&l) }));
     }
     let restore = launches(&rest);
     assert_eq!(restore.len(), 1, "only step two on h2 is left: {restore:?}");
     assert_eq!((restore[0].step.index, restore[0].host.as_str()), (1, "h2"));
-    assert_eq!(state(&e, "b"), Failed);
+    assert!(
+        !rest.iter().any(|e| matches!(e, Effect::AskApproval { .. })),
+        "a never came up: finishing its restore asks nothing"
+    );
+    assert_eq!(
+        state(&e, "b"),
+        Healthy,
+        "a failed service is checked again too"
+    );
+}
+
+#[test]
+fn resume_checks_restored_and_healthy_services_again_and_a_passing_one_stays_restored() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"]).restore(run("fix")),
+        svc("b", 1, &["h2"]).restore(run("fix")),
+        svc("c", 1, &["h3"]).restore(run("fix")),
+    ]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![
+            (sid("a"), Restored, None),
+            (sid("b"), Healthy, None),
+            (sid("c"), Skipped, Some("not ours".into())),
+        ],
+        restored_steps: vec![(step_ref("a", Restore, 0), HostId::new("h1"))],
+    });
+    let checked: Vec<_> = launches(&fx)
+        .iter()
+        .map(|l| l.step.service.to_string())
+        .collect();
+    assert_eq!(checked, vec!["a", "b"], "skipped stays the operator's call");
+    let mut all = e.handle(Input::RunPlan);
+    all.extend(fx);
+    let all = drive(&mut e, all, |_| true);
+    assert!(!launches(&all).iter().any(|l| l.step.phase == Restore));
+    assert_eq!(state(&e, "a"), Restored);
+    assert_eq!(state(&e, "b"), Healthy);
+}
+
+#[test]
+fn a_service_recorded_restored_found_down_on_resume_reruns_recorded_steps_only_when_approved() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(run("start"))
+            .restore(run("warm")),
+    ]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Restored, None)],
+        restored_steps: vec![
+            (step_ref("a", Restore, 0), HostId::new("h1")),
+            (step_ref("a", Restore, 1), HostId::new("h1")),
+        ],
+    });
+    e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert_eq!(changes(&fx)[0], ("a".into(), Down), "a new outage");
+    assert!(launches(&fx).is_empty(), "nothing runs before approval");
+    let Some(Effect::AskApproval { step, .. }) =
+        fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
+    else {
+        panic!("no AskApproval in {fx:?}");
+    };
+    assert_eq!(step, &step_ref("a", Restore, 0));
+    let fx = e.handle(Input::Approval {
+        step: step.clone(),
+        decision: Decision::Approved,
+    });
+    let fx = e.handle(ok(&launches(&fx)[0]));
+    let Some(Effect::AskApproval { step, .. }) =
+        fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
+    else {
+        panic!("the second recorded step asks too: {fx:?}");
+    };
+    let fx = e.handle(Input::Approval {
+        step: step.clone(),
+        decision: Decision::Approved,
+    });
+    let all = drive(&mut e, fx, |_| true);
+    assert!(launches(&all).iter().any(|l| is(l, "a", Verify)));
+    assert_eq!(state(&e, "a"), Restored);
+}
+
+#[test]
+fn declining_a_recorded_step_after_a_new_outage_fails_the_service() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("start"))]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Healthy, None)],
+        restored_steps: vec![(step_ref("a", Restore, 0), HostId::new("h1"))],
+    });
+    e.handle(Input::RunPlan);
+    let fx = e.handle(fail(&launches(&fx)[0]));
+    assert!(fx.iter().any(|e| matches!(e, Effect::AskApproval { .. })));
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Declined,
+    });
+    assert!(launches(&fx).is_empty());
+    assert_eq!(state(&e, "a"), Failed);
 }
 
 #[test]
@@ -896,10 +994,14 @@ fn resumed_checking_service_is_checked_again_and_can_be_healthy() {
         states: vec![(sid("a"), Checking, None), (sid("b"), Healthy, None)],
         restored_steps: vec![],
     });
-    assert_eq!(launches(&fx).len(), 1);
-    let fx = e.handle(ok(&launches(&fx)[0]));
-    assert_eq!(changes(&fx), vec![("a".into(), Healthy)]);
-    assert_eq!(finished_count(&fx), 0, "the run itself has not started");
+    assert_eq!(launches(&fx).len(), 2, "both are checked again");
+    let mut changed = Vec::new();
+    for l in launches(&fx) {
+        let fx = e.handle(ok(&l));
+        assert_eq!(finished_count(&fx), 0, "the run itself has not started");
+        changed.extend(changes(&fx));
+    }
+    assert_eq!(changed, vec![("a".into(), Healthy), ("b".into(), Healthy)]);
     let fx = e.handle(Input::RunPlan);
     assert!(launches(&fx).is_empty(), "settled services stay settled");
     assert_eq!(finished_count(&fx), 1);

@@ -13,6 +13,7 @@ use crate::runbook::model::{Defaults, Runbook, Service, ServiceId};
 fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
     Runbook {
         notice: crate::runbook::model::Notice::default(),
+        notify: Vec::new(),
         name: "t".into(),
         description: String::new(),
         path: PathBuf::from("t.toml"),

@@ -1,4 +1,5 @@
-//! The drill sections as written: `[[scenario]]` and `[[guard]]`, read like the rest of the
+//! The drill sections as written: `[[scenario]]` and `[[guard]]` (and `[[notify]]`, read the
+//! same way), read like the rest of the
 //! runbook (unknown keys reported with a suggestion, one bad table not hiding the others).
 //! Meaning (which services, which hosts, durations) is `validate/drill.rs`'s job.
 
@@ -46,7 +47,24 @@ pub struct RawGuard {
     pub expect_output: Option<S<String>>,
 }
 
+/// A webhook told of what happens in a run (SPEC "Notifications").
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// The webhook's http:// or https:// URL; {{var}} placeholders let a secret URL come
+    /// from --var-env or --var-file. Never journaled or shown.
+    pub url: S<String>,
+    /// "slack" ({"text": ...}) or "json" (bringup's own object, see the README).
+    pub format: Option<S<String>>,
+    /// What is sent: any of "service_state", "run_finished", "notice" (default all).
+    pub on: Option<Vec<S<String>>>,
+    /// An extra header sent with each request, e.g. "Authorization: Bearer {{hook_token}}".
+    /// Never journaled or shown.
+    pub secret_header: Option<S<String>>,
+}
+
 pub const SCENARIO_KEYS: &[&str] = &["id", "name", "description", "inject"];
+pub const NOTIFY_KEYS: &[&str] = &["url", "format", "on", "secret_header"];
 pub const GUARD_KEYS: &[&str] = &[
     "name",
     "run",
@@ -71,16 +89,23 @@ pub fn read_guards(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Ve
     }
 }
 
+/// `[[notify]]` tables into `raw.notify`, each read on its own.
+pub fn read_notify(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+    for table in tables(v, "notify", diags) {
+        raw.notify.extend(read::<S<RawNotify>>(table, diags));
+    }
+}
+
 /// The tables of an array of tables, unknown keys already reported and removed.
 fn tables<'de>(
     v: Spanned<DeValue<'de>>,
     key: &str,
     diags: &mut Vec<Diag>,
 ) -> Vec<Spanned<DeValue<'de>>> {
-    let known = if key == "scenario" {
-        SCENARIO_KEYS
-    } else {
-        GUARD_KEYS
+    let known = match key {
+        "scenario" => SCENARIO_KEYS,
+        "notify" => NOTIFY_KEYS,
+        _ => GUARD_KEYS,
     };
     let span = v.span();
     let DeValue::Array(items) = v.into_inner() else {
@@ -103,6 +128,7 @@ fn tables<'de>(
         let what = t
             .get("id")
             .or_else(|| t.get("name"))
+            .filter(|_| key != "notify")
             .and_then(|v| v.get_ref().as_str())
             .map_or_else(|| format!("[[{key}]]"), |n| format!("[[{key}]] '{n}'"));
         remove_unknown_keys(t, known, &what, diags);

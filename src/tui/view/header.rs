@@ -7,8 +7,11 @@ use ratatui::text::{Line, Span};
 use crate::engine::state::Mode;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::view::fmt_clock;
 use crate::tui::view::services::clip;
+use crate::tui::view::{fmt_clock, fmt_dur};
+
+/// Below this width the notice countdown takes its short form ("notice 1h20m", "NOTICE DUE").
+const NOTICE_FULL_WIDTH: u16 = 90;
 
 /// The runbook name keeps at least this much before the journal path is shown.
 const MIN_NAME: usize = 24;
@@ -21,9 +24,14 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     };
     // Mode, time, operator and auto mode always show. The journal path gives way first (to its
     // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
+    let notice = notice(app, area.width < NOTICE_FULL_WIDTH);
     let fixed = format!(
-        " ·{mode}· {} · by {} · {}",
+        " ·{mode}· {}{} · by {} · {}",
         fmt_clock(app.elapsed),
+        notice
+            .as_ref()
+            .map(|(text, _)| format!(" · {text}"))
+            .unwrap_or_default(),
         app.info.operator,
         if app.auto { "auto on" } else { "auto off" }
     );
@@ -55,8 +63,44 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut parts = fixed.splitn(3, mode);
     spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
     spans.push(Span::styled(mode, mode_style));
-    spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
+    let rest = parts.next().unwrap_or_default().to_string();
+    match &notice {
+        // A passed deadline stands out like the mode does: the user notice is owed now.
+        Some((text, true)) => {
+            let (before, after) = rest.split_once(text.as_str()).unwrap_or((&rest, ""));
+            spans.push(Span::raw(before.to_string()));
+            spans.push(Span::styled(text.clone(), theme.mode_incident()));
+            spans.push(Span::raw(after.to_string()));
+        }
+        _ => spans.push(Span::raw(rest)),
+    }
     spans.push(Span::raw(journal));
     let line = Line::from(spans).patch_style(theme.header());
     buf.set_line(area.x, area.y, &line, area.width);
+}
+
+/// `[runbook] notice_after` (SPEC "Notifications"), counted from the incident's start: "notice
+/// in 1h12m" while a service is not up, then "NOTICE DUE (2h)" once it has passed with an outage
+/// on record (`true`: shown as an alarm). `None` without the rule, or with nothing down before it.
+fn notice(app: &App, short: bool) -> Option<(String, bool)> {
+    let after = app.runbook.notice.after?;
+    let since = app.elapsed + app.incident_offset;
+    if since >= after {
+        let text = if short {
+            "NOTICE DUE".to_string()
+        } else {
+            format!("NOTICE DUE ({})", fmt_dur(after))
+        };
+        return (!app.outages.is_empty()).then_some((text, true));
+    }
+    let left = fmt_dur(after.saturating_sub(since));
+    let text = if short {
+        format!("notice {left}")
+    } else {
+        format!("notice in {left}")
+    };
+    app.services
+        .values()
+        .any(|v| !v.state.is_up())
+        .then_some((text, false))
 }

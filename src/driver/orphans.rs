@@ -1,0 +1,190 @@
+//! Resume, before anything runs: the steps that were in flight when bringup stopped. Each one
+//! is looked for by its marker on its host; one still running is stopped (its process group:
+//! SIGTERM, then SIGKILL after a grace), one gone ends `unknown`. Either way its
+//! `step_finished` is journaled before the resumed run checks or restores anything.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Driver, Notice};
+use crate::engine::StepOutcome;
+use crate::exec::{MARKER_ANSWER, Marker};
+use crate::journal::replay::InFlight;
+use crate::journal::{Event, JournalError};
+use crate::runbook::model::HostId;
+
+/// Tenths of a second a stopped group gets between SIGTERM and SIGKILL.
+const GRACE_TENTHS: u32 = 50;
+/// How long one look at (or stop of) a marker may take on its host.
+const MARKER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a marker script answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Running(String),
+    Stopped(String),
+    Alive(String),
+    Gone,
+}
+
+fn parse(lines: &[String]) -> Option<Answer> {
+    let answer = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(MARKER_ANSWER))?;
+    let (word, pgid) = answer.split_once(' ').unwrap_or((answer, ""));
+    let pgid = pgid.trim().to_string();
+    Some(match word {
+        "running" => Answer::Running(pgid),
+        "stopped" => Answer::Stopped(pgid),
+        "alive" => Answer::Alive(pgid),
+        _ => Answer::Gone,
+    })
+}
+
+impl Driver {
+    /// Settle the steps in flight at the crash (see the module's doc). `say` tells the
+    /// operator, as it happens, that a command is still running and is being stopped.
+    pub async fn settle_in_flight(
+        &mut self,
+        run_id: &str,
+        in_flight: &[InFlight],
+        say: &mut dyn FnMut(String),
+    ) -> Result<Vec<Notice>, JournalError> {
+        self.set_run_id(run_id);
+        let mut notices = Vec::new();
+        for step in in_flight {
+            let (outcome, error) = self.settle_one(run_id, step, say).await;
+            let written = self.write(Event::StepFinished {
+                service: step.service.clone(),
+                phase: step.phase,
+                step: step.step.clone(),
+                host: step.host.clone(),
+                attempt: step.attempt,
+                outcome,
+                exit_code: None,
+                duration_ms: 0,
+                error: Some(error),
+            });
+            match written {
+                Ok(n) => notices.push(n),
+                Err(e) => return self.settle(Err(e)),
+            }
+            // On disk before anything else happens on the service.
+            let r = self.settle(Ok(Vec::new()));
+            notices.extend(r?);
+        }
+        Ok(notices)
+    }
+
+    /// Name markers by this run from now on (a resumed run keeps the id it began with).
+    pub fn set_run_id(&mut self, run_id: &str) {
+        self.run_id = Some(
+            run_id
+                .get(..crate::journal::replay::RUN_ID_LEN)
+                .unwrap_or(run_id)
+                .to_string(),
+        );
+    }
+
+    async fn settle_one(
+        &self,
+        run_id: &str,
+        step: &InFlight,
+        say: &mut dyn FnMut(String),
+    ) -> (StepOutcome, String) {
+        let what = format!(
+            "{} step '{}' of '{}' on '{}' (seq {})",
+            step.phase, step.step, step.service, step.host, step.seq
+        );
+        let Some(marker) = Marker::new(run_id, step.seq) else {
+            return (
+                StepOutcome::Unknown,
+                "in flight when bringup stopped; the run has no id to find its marker by, so its outcome is unknown".into(),
+            );
+        };
+        match self.ask_marker(&step.host, &marker.probe_script()).await {
+            Ok(Answer::Running(pgid)) => {
+                say(format!(
+                    "{what} is still running on its host (process group {pgid}) since before bringup stopped; stopping it before anything else runs on '{}'",
+                    step.service
+                ));
+                let stopped = self.ask_marker(&step.host, &marker.stop_script(GRACE_TENTHS)).await;
+                let how = match stopped {
+                    Ok(Answer::Stopped(_) | Answer::Gone) => {
+                        "stopped on resume (SIGTERM, then SIGKILL after 5s)".to_string()
+                    }
+                    Ok(Answer::Alive(_) | Answer::Running(_)) => {
+                        "it survived SIGTERM and SIGKILL and may still be running: check the host"
+                            .to_string()
+                    }
+                    Err(e) => format!("stopping it failed ({e}); it may still be running: check the host"),
+                };
+                say(format!("{what}: {how}"));
+                (
+                    StepOutcome::Error,
+                    format!(
+                        "orphan: still running when the run resumed (process group {pgid} on '{}'); {how}",
+                        step.host
+                    ),
+                )
+            }
+            Ok(_) => (
+                StepOutcome::Unknown,
+                "in flight when bringup stopped and no longer running when the run resumed (its marker is gone): outcome unknown; the service is checked again".into(),
+            ),
+            Err(e) => (
+                StepOutcome::Unknown,
+                format!(
+                    "in flight when bringup stopped; its marker could not be looked for ({e}): outcome unknown"
+                ),
+            ),
+        }
+    }
+
+    /// Run a marker script on `host` and read its answer.
+    async fn ask_marker(&self, host: &HostId, script: &str) -> Result<Answer, String> {
+        let (tx, mut rx) = mpsc::channel::<String>(16);
+        let collect = tokio::spawn(async move {
+            let mut lines = Vec::new();
+            while let Some(line) = rx.recv().await {
+                if lines.len() < 64 {
+                    lines.push(line);
+                }
+            }
+            lines
+        });
+        let result = self
+            .exec
+            .run(host, script, MARKER_TIMEOUT, tx, CancellationToken::new())
+            .await;
+        let lines = collect.await.unwrap_or_default();
+        if result.outcome != StepOutcome::Ok {
+            return Err(result
+                .error
+                .unwrap_or_else(|| format!("the look ended {}", result.outcome)));
+        }
+        parse(&lines).ok_or_else(|| "no answer from the host's shell".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_answers_are_read_from_the_scripts_lines() {
+        let lines = |l: &str| vec!["noise".to_string(), l.to_string()];
+        assert_eq!(
+            parse(&lines("bringup-marker=running 4242")),
+            Some(Answer::Running("4242".into()))
+        );
+        assert_eq!(parse(&lines("bringup-marker=gone")), Some(Answer::Gone));
+        assert_eq!(
+            parse(&lines("bringup-marker=stopped 7")),
+            Some(Answer::Stopped("7".into()))
+        );
+        assert_eq!(parse(&["hello".to_string()]), None);
+    }
+}
