@@ -209,7 +209,9 @@ mod tests {
 
     #[test]
     fn chunks_are_at_most_the_chunk_size_and_keep_every_byte() {
-        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 5).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 5)
+            .map(|i| u8::try_from(i % 251).expect("below 251"))
+            .collect();
         let mut chunker = Chunker::default();
         let out = chunks(&mut chunker, &[&data[..1000], &data[1000..]]);
         assert!(out.iter().all(|c| c.len() <= CHUNK_BYTES), "bounded");

@@ -164,14 +164,15 @@ async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<Vec<u8>>, m
         // Wake for the held output's age, so a command that prints and waits is seen.
         let read = reader.read(&mut buf);
         let read = match chunker.due() {
-            Some(due) => match tokio::time::timeout_at(due.into(), read).await {
-                Ok(read) => read,
-                Err(_) => {
+            Some(due) => {
+                if let Ok(read) = tokio::time::timeout_at(due.into(), read).await {
+                    read
+                } else {
                     chunker.flush_due(std::time::Instant::now(), |c| chunks.push(c));
                     send_all(&output, &mut chunks).await;
                     continue;
                 }
-            },
+            }
             None => read.await,
         };
         let n = match read {

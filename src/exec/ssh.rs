@@ -527,7 +527,7 @@ pub fn run_command(
     let mut unsent: &[u8] = &script;
     let mut eof_sent = false;
     let mut pgid: Option<u32> = None;
-    let mut marker = Marker::default();
+    let mut pgid_line = Marker::default();
     let mut buf = vec![0_u8; 32 * 1024];
     let mut stop = None;
     // A live host answers every keepalive (sent with a reply wanted), so this much silence
@@ -565,7 +565,7 @@ pub fn run_command(
                 }
             }
             Ok(n) => {
-                let data = marker.take(&buf[..n], &mut pgid);
+                let data = pgid_line.take(&buf[..n], &mut pgid);
                 chunker.push(&data, Instant::now(), |c| chunks.push(c));
                 // Waiting on a full output channel is not the host's silence.
                 heard = Instant::now();
@@ -620,8 +620,8 @@ pub fn run_command(
             )),
         };
     }
-    chunker.push(&marker.finish(&mut pgid), Instant::now(), |c| {
-        chunks.push(c)
+    chunker.push(&pgid_line.finish(&mut pgid), Instant::now(), |c| {
+        chunks.push(c);
     });
     chunker.finish(|c| chunks.push(c));
     for chunk in chunks {
