@@ -54,6 +54,7 @@ fn write_run(path: &Path, n: usize) -> Duration {
         mode: Mode::Drill,
         services,
         incident_start: None,
+        scenario: None,
     })
     .expect("append");
     let states = [
@@ -87,6 +88,9 @@ fn write_run(path: &Path, n: usize) -> Duration {
                 step: "restart".into(),
                 host,
                 text: format!("line {i}: starting worker, pid {}\n", i * 7),
+                raw: None,
+                size: None,
+                sha256: None,
                 file: None,
             },
             _ => Event::StepFinished {

@@ -40,10 +40,10 @@ use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
 
 /// How many reports may wait for the driver, from all running steps together, before their
-/// transports wait. A line is up to 64 KiB (`exec::lines::MAX_LINE`), so this bounds the
+/// transports wait. A chunk is up to 64 KiB (`exec::lines::CHUNK_BYTES`), so this bounds the
 /// output in flight for the whole run, whatever the number of hosts: 1,024 × 64 KiB.
 const OUTPUT_CHANNEL: usize = 1024;
-/// Lines one step on one host may have read ahead of the shared channel.
+/// Chunks one step on one host may have read ahead of the shared channel.
 const STEP_CHANNEL: usize = 4;
 /// Output bytes carried out under one fsync at most: a batch's notices copy its lines.
 const BATCH_BYTES: usize = 1 << 20;
@@ -130,9 +130,10 @@ pub struct HostKeyQuestion {
 /// each batch with [`Driver::on_messages`].
 #[derive(Debug)]
 pub enum Message {
+    /// A chunk of a step's output, secrets masked.
     Output {
         attempt: AttemptId,
-        line: String,
+        bytes: Vec<u8>,
     },
     Done {
         attempt: AttemptId,
@@ -148,7 +149,7 @@ pub enum Message {
 impl Message {
     fn output_len(&self) -> usize {
         match self {
-            Message::Output { line, .. } => line.len(),
+            Message::Output { bytes, .. } => bytes.len(),
             _ => 0,
         }
     }
@@ -208,6 +209,8 @@ struct Running {
     matcher: Option<regex::Regex>,
     expect_exit: i32,
     seen: String,
+    /// The output split into lines for display (the journal keeps chunks).
+    lines: crate::exec::lines::DisplayLines,
 }
 
 pub struct Driver {
@@ -604,7 +607,7 @@ impl Driver {
     /// One report, before its batch's fsync.
     fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
-            Message::Output { attempt, line } => self.on_output(attempt, &line),
+            Message::Output { attempt, bytes } => self.on_output(attempt, &bytes),
             Message::Done { attempt, result } => self.on_done(attempt, &result),
             Message::Wake(timer) => {
                 let effects = self.engine.handle(Input::Wake(timer));
@@ -615,39 +618,37 @@ impl Driver {
         }
     }
 
-    fn on_output(&mut self, attempt: AttemptId, line: &str) -> Result<Vec<Notice>, JournalError> {
+    fn on_output(&mut self, attempt: AttemptId, bytes: &[u8]) -> Result<Vec<Notice>, JournalError> {
         let Some(running) = self.running.get_mut(&attempt) else {
             return Ok(Vec::new());
         };
+        let text = String::from_utf8_lossy(bytes);
         if running.matcher.is_some() && running.seen.len() < MATCH_BUFFER_BYTES {
-            running.seen.push_str(line);
-            running.seen.push('\n');
+            running.seen.push_str(&text);
         }
         let step = running.launch.step.clone();
         let host = running.launch.host.clone();
+        let mut shown = Vec::new();
+        running.lines.push(&text, |line| shown.push(line));
         let name = self.step_name(&step);
-        let line = self.runbook.redact(line);
         // Group-committed: output is written at once and made durable with the next event
-        // that something acts on.
-        let appended = self
-            .journal
-            .append_output(&step.service, &name, &host, line.as_bytes())?;
+        // that something acts on. The transport masked the bytes; the writer masks again.
+        let (appended, event) =
+            self.journal
+                .append_output_event(&step.service, &name, &host, bytes)?;
         let entry = Entry {
             seq: appended.seq,
             ts: appended.ts,
-            event: Event::StepOutput {
-                service: step.service.clone(),
-                step: name,
-                host: host.clone(),
-                text: line.clone(),
-                file: None,
-            },
+            event,
             line: appended.line,
         };
-        Ok(vec![
-            Notice::Journaled(entry),
-            Notice::Output { step, host, line },
-        ])
+        let mut notices = vec![Notice::Journaled(entry)];
+        notices.extend(shown.into_iter().map(|line| Notice::Output {
+            step: step.clone(),
+            host: host.clone(),
+            line: self.runbook.redact(&line),
+        }));
+        Ok(notices)
     }
 
     fn on_done(
@@ -655,9 +656,11 @@ impl Driver {
         attempt: AttemptId,
         result: &StepResult,
     ) -> Result<Vec<Notice>, JournalError> {
-        let Some(running) = self.running.remove(&attempt) else {
+        let Some(mut running) = self.running.remove(&attempt) else {
             return Ok(Vec::new());
         };
+        let mut last = Vec::new();
+        running.lines.finish(|line| last.push(line));
         let launch = running.launch;
         let output_matched = running
             .matcher
@@ -666,7 +669,15 @@ impl Driver {
         let error = result.error.as_deref().map(|e| self.runbook.redact(e));
         // A key the operator's --accept-new-host-keys let a connection record: journaled
         // before the outcome of the step that connected.
-        let mut notices = Vec::new();
+        // The last line of output, when it had no newline, is shown before the outcome.
+        let mut notices: Vec<Notice> = last
+            .into_iter()
+            .map(|line| Notice::Output {
+                step: launch.step.clone(),
+                host: launch.host.clone(),
+                line: self.runbook.redact(&line),
+            })
+            .collect();
         for (host, fingerprint) in self.exec.take_accepted_keys() {
             notices.push(self.write(Event::HostKeyAccepted {
                 host,
@@ -837,12 +848,12 @@ impl Driver {
             None => command,
         };
         tokio::spawn(async move {
-            let (out_tx, mut out_rx) = mpsc::channel::<String>(STEP_CHANNEL);
+            let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(STEP_CHANNEL);
             let forward_tx = tx.clone();
             let forward = tokio::spawn(async move {
-                while let Some(line) = out_rx.recv().await {
+                while let Some(bytes) = out_rx.recv().await {
                     if forward_tx
-                        .send(Message::Output { attempt, line })
+                        .send(Message::Output { attempt, bytes })
                         .await
                         .is_err()
                     {
@@ -862,6 +873,7 @@ impl Driver {
                 matcher,
                 expect_exit,
                 seen: String::new(),
+                lines: crate::exec::lines::DisplayLines::default(),
             },
         );
     }

@@ -10,7 +10,9 @@ pub mod seal;
 pub mod verify;
 pub mod writer;
 
-pub use event::{CheckInfo, Event, OutputFile, RunbookAbout, ServiceInfo};
+pub use event::{
+    CheckInfo, DrillOutcome, DrillPhase, Event, OutputFile, RunbookAbout, ServiceInfo,
+};
 pub use files::JournalLock;
 pub use record::{GENESIS, Record};
 pub use replay::{Replay, RunbookMismatch, check_runbook, replay};

@@ -52,6 +52,7 @@ fn write(path: &Path, finish: bool) {
             mode: Mode::Drill,
             services: vec![svc("fast", 5), svc("slow", 10), svc("late", 60)],
             incident_start: None,
+            scenario: None,
         },
     );
     for id in ["fast", "slow", "late"] {
@@ -179,6 +180,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
             mode: Mode::Drill,
             services,
             incident_start: None,
+            scenario: None,
         },
         state("vip", S::Unknown, S::Checking),
         state("mail", S::Unknown, S::Down),

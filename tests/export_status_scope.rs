@@ -78,6 +78,7 @@ fn write(path: &Path, web_restored: bool) {
             svc("mail", "Read mail over IMAP"),
         ],
         incident_start: None,
+        scenario: None,
     });
     for id in ["talk", "web"] {
         at(state(id, S::Unknown, S::Checking));
@@ -197,6 +198,7 @@ fn an_unreachable_service_s_functions_are_not_known_rather_than_available_or_rec
             svc("mail", "Read mail over IMAP"),
         ],
         incident_start: None,
+        scenario: None,
         about: Box::default(),
     });
     for id in ["talk", "mail"] {

@@ -102,10 +102,7 @@ fn long_and_binary_output_is_kept_byte_for_byte_beside_the_journal() {
     let spilled: Vec<_> = journal
         .records
         .iter()
-        .filter_map(|r| match &r.event {
-            Event::StepOutput { file: Some(f), .. } => Some((r.seq, f.clone())),
-            _ => None,
-        })
+        .filter_map(|r| r.event.output_file().map(|f| (r.seq, f)))
         .collect();
     assert_eq!(spilled.len(), 2, "the long mount log and the binary banner");
     let dir = path.parent().expect("parent");

@@ -19,11 +19,11 @@ async fn run(
 ) -> (bringup::exec::StepResult, Vec<String>) {
     let (tx, mut rx) = mpsc::channel(4);
     let collect = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Some(line) = rx.recv().await {
-            lines.push(line);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            bytes.extend(chunk);
         }
-        lines
+        bringup::exec::lines::split_lines(&bytes)
     });
     let result = local::run(
         "operator",

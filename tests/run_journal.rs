@@ -621,7 +621,9 @@ fn a_journal_with_a_torn_last_line_verifies_with_a_warning_and_resumes() {
 }
 
 /// A restore's worth of output lines (about 100 bytes each) that floods a small journal.
-const NOISY: &str = "for i in $(seq 1 400); do echo line $i of a noisy restore step padded out to a hundred bytes or so ..........; done";
+/// About 40 KB of output in pieces of 1 KB a little over 100 ms apart: each piece is a
+/// `step_output` chunk of its own, so the journal fills up part-way through the step.
+const NOISY: &str = "for i in $(seq 1 40); do for j in 1 2 3 4 5 6 7 8 9 10; do echo line $i.$j of a noisy restore step padded out to a hundred bytes or so ........; done; sleep 0.12; done";
 
 /// `bringup run --yes` with its file size limited to `blocks` × 512 bytes and SIGXFSZ
 /// ignored, so a journal append past the limit fails with EFBIG.

@@ -961,7 +961,7 @@ fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() 
     let output: Vec<&str> = kind(&events, "step_output")
         .map(|e| e["text"].as_str().expect("text"))
         .collect();
-    assert!(output.contains(&"***"), "{output:?}");
+    assert!(output.contains(&"***\n"), "{output:?}");
     assert_eq!(final_states(&events)["lock"], "failed");
 }
 

@@ -78,7 +78,7 @@ async fn a_jump_hosts_unknown_key_waits_under_the_jump_host_and_accepting_it_ope
         .run(&db, "echo through", STEP, tx, CancellationToken::new())
         .await;
     assert_eq!(result.exit_code, Some(0), "{result:?}");
-    assert_eq!(rx.recv().await.as_deref(), Some("through"));
+    assert_eq!(rx.recv().await.as_deref(), Some(&b"through\n"[..]));
     assert!(exec.host_key_in_the_way(&db).is_none());
     exec.shutdown().await;
 }

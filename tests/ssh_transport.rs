@@ -26,11 +26,11 @@ async fn run(
 ) -> (StepResult, Vec<String>) {
     let (tx, mut rx) = mpsc::channel(64);
     let collect = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Some(line) = rx.recv().await {
-            lines.push(line);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            bytes.extend(chunk);
         }
-        lines
+        bringup::exec::lines::split_lines(&bytes)
     });
     let result = exec
         .run(
@@ -510,7 +510,7 @@ async fn probes_wait_for_a_concurrency_slot_like_commands() {
             )
             .await
     });
-    assert_eq!(rx.recv().await.as_deref(), Some("started"));
+    assert_eq!(rx.recv().await.as_deref(), Some(&b"started\n"[..]));
     // The only slot is taken: the probe of h1 waits until the command on h0 is done.
     exec.probe(&HostId::new("h1")).await.expect("h1 probes");
     assert!(done.exists(), "the probe ran while every slot was taken");
@@ -525,7 +525,7 @@ async fn fifty_megabytes_stream_through_a_bounded_channel() {
         "head -c 50000000 /dev/zero | tr '\\000' x | fold -w 99; touch {}",
         done.display()
     );
-    let (tx, mut rx) = mpsc::channel::<String>(16);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
     let exec2 = exec.clone();
     let step = tokio::spawn(async move {
         exec2
@@ -545,14 +545,16 @@ async fn fifty_megabytes_stream_through_a_bounded_channel() {
         "the command finished while nothing read its output"
     );
     let (mut bytes, mut lines) = (0_usize, 0_usize);
-    while let Some(line) = rx.recv().await {
-        assert!(line.len() <= 99 && line.bytes().all(|b| b == b'x'));
-        bytes += line.len();
-        lines += 1;
+    while let Some(chunk) = rx.recv().await {
+        assert!(chunk.len() <= bringup::exec::lines::CHUNK_BYTES);
+        assert!(chunk.iter().all(|&b| b == b'x' || b == b'\n'));
+        lines += chunk.split(|&b| b == b'\n').count() - 1;
+        bytes += chunk.len();
     }
     let result = step.await.expect("step");
     assert_eq!(result.exit_code, Some(0), "{result:?}");
-    assert_eq!(bytes, 50_000_000);
-    assert_eq!(lines, 50_000_000_usize.div_ceil(99));
+    assert_eq!(bytes, 50_000_000 + lines);
+    // `fold` ends every full line with a newline; the last, partial line has none.
+    assert_eq!(lines, 50_000_000 / 99);
     assert!(done.exists());
 }

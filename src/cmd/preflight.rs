@@ -263,11 +263,16 @@ async fn run_collect(
     let run = exec.run(host, command, timeout, tx, CancellationToken::new());
     let collect = async {
         let mut lines = Vec::new();
-        while let Some(line) = rx.recv().await {
+        let mut split = crate::exec::lines::DisplayLines::default();
+        let mut keep = |line| {
             if lines.len() < OUTPUT_LINES {
                 lines.push(line);
             }
+        };
+        while let Some(chunk) = rx.recv().await {
+            split.push(&String::from_utf8_lossy(&chunk), &mut keep);
         }
+        split.finish(&mut keep);
         lines
     };
     tokio::join!(run, collect)

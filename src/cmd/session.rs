@@ -402,6 +402,7 @@ pub fn run_started(
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }),
         incident_start,
+        scenario: None,
     }
 }
 

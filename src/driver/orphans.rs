@@ -145,15 +145,19 @@ impl Driver {
 
     /// Run a marker script on `host` and read its answer.
     async fn ask_marker(&self, host: &HostId, script: &str) -> Result<Answer, String> {
-        let (tx, mut rx) = mpsc::channel::<String>(16);
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
         let collect = tokio::spawn(async move {
-            let mut lines = Vec::new();
-            while let Some(line) = rx.recv().await {
-                if lines.len() < 64 {
-                    lines.push(line);
+            // The answer is a few short lines: keep a bounded prefix of the output.
+            let mut bytes = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                if bytes.len() < 64 * 1024 {
+                    bytes.extend_from_slice(&chunk);
                 }
             }
-            lines
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
         });
         let result = self
             .exec

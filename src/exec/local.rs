@@ -16,7 +16,7 @@ use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use super::StepResult;
-use super::lines::LineSplitter;
+use super::lines::Chunker;
 use crate::journal::mask::Masker;
 
 /// How long a stopped group gets between SIGTERM and SIGKILL.
@@ -28,13 +28,13 @@ enum Ended {
     Cancelled,
 }
 
-/// Run `command` with `sh -s` here; stream stdout and stderr lines into `output` as they come,
+/// Run `command` with `sh -s` here; stream stdout and stderr into `output` as chunks of bytes,
 /// with every secret of `masker` replaced by `***`. `host` only names the host in messages.
 pub async fn run(
     host: &str,
     command: &str,
     timeout: Duration,
-    output: Sender<String>,
+    output: Sender<Vec<u8>>,
     masker: Masker,
     cancel: CancellationToken,
 ) -> StepResult {
@@ -155,25 +155,41 @@ async fn stop_group(group: Pid, child: &mut tokio::process::Child) {
     let _ = child.wait().await;
 }
 
-async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<String>, masker: Masker) {
+async fn pump(reader: Option<impl AsyncRead + Unpin>, output: Sender<Vec<u8>>, masker: Masker) {
     let Some(mut reader) = reader else { return };
-    let mut splitter = LineSplitter::masking(masker);
+    let mut chunker = Chunker::masking(masker);
     let mut buf = vec![0_u8; 32 * 1024];
-    let mut lines = Vec::new();
+    let mut chunks = Vec::new();
     loop {
-        let n = match reader.read(&mut buf).await {
+        // Wake for the held output's age, so a command that prints and waits is seen.
+        let read = reader.read(&mut buf);
+        let read = match chunker.due() {
+            Some(due) => {
+                if let Ok(read) = tokio::time::timeout_at(due.into(), read).await {
+                    read
+                } else {
+                    chunker.flush_due(std::time::Instant::now(), |c| chunks.push(c));
+                    send_all(&output, &mut chunks).await;
+                    continue;
+                }
+            }
+            None => read.await,
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        splitter.push(&buf[..n], |line| lines.push(line));
-        for line in lines.drain(..) {
-            // A closed receiver means nobody wants the output; keep draining the pipe so the
-            // command is not blocked on a full pipe.
-            let _ = output.send(line).await;
-        }
+        chunker.push(&buf[..n], std::time::Instant::now(), |c| chunks.push(c));
+        send_all(&output, &mut chunks).await;
     }
-    splitter.finish(|line| lines.push(line));
-    for line in lines {
-        let _ = output.send(line).await;
+    chunker.finish(|c| chunks.push(c));
+    send_all(&output, &mut chunks).await;
+}
+
+async fn send_all(output: &Sender<Vec<u8>>, chunks: &mut Vec<Vec<u8>>) {
+    for chunk in chunks.drain(..) {
+        // A closed receiver means nobody wants the output; keep draining the pipe so the
+        // command is not blocked on a full pipe.
+        let _ = output.send(chunk).await;
     }
 }

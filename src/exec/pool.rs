@@ -129,7 +129,7 @@ impl Executor {
         host: &HostId,
         command: &str,
         timeout: Duration,
-        output: Sender<String>,
+        output: Sender<Vec<u8>>,
         cancel: CancellationToken,
     ) -> StepResult {
         let started = Instant::now();
@@ -383,7 +383,7 @@ impl Inner {
         host: &HostId,
         command: &str,
         timeout: Duration,
-        output: &Sender<String>,
+        output: &Sender<Vec<u8>>,
         cancel: &CancellationToken,
     ) -> StepResult {
         let started = Instant::now();

@@ -18,7 +18,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
 use super::known_hosts::{self, OfferedKey, Verdict};
-use super::lines::LineSplitter;
+use super::lines::Chunker;
 use super::ssh_config::Target;
 use super::tunnel::Tunnel;
 use super::{ExecError, StepResult};
@@ -494,7 +494,7 @@ pub fn run_command(
     conn: &Connection,
     command: &str,
     deadline: Instant,
-    output: &Sender<String>,
+    output: &Sender<Vec<u8>>,
     cancel: &CancellationToken,
     timeout: Duration,
     settings: &Settings,
@@ -520,14 +520,14 @@ pub fn run_command(
     }
     session.set_blocking(false);
 
-    let mut splitter = LineSplitter::masking(masker.clone());
-    let mut lines = Vec::new();
+    let mut chunker = Chunker::masking(masker.clone());
+    let mut chunks = Vec::new();
     // The script goes out while output comes in: neither side can fill up and wait forever.
     let script = super::stdin_script(command);
     let mut unsent: &[u8] = &script;
     let mut eof_sent = false;
     let mut pgid: Option<u32> = None;
-    let mut marker_pending = true;
+    let mut pgid_line = Marker::default();
     let mut buf = vec![0_u8; 32 * 1024];
     let mut stop = None;
     // A live host answers every keepalive (sent with a reply wanted), so this much silence
@@ -560,33 +560,30 @@ pub fn run_command(
         match channel.read(&mut buf) {
             Ok(0) if channel.eof() => break,
             Ok(0) => {
-                if wait_socket(conn, deadline) {
+                if wait_socket(conn, wake_at(&chunker, deadline)) {
                     heard = Instant::now();
                 }
             }
             Ok(n) => {
-                splitter.push(&buf[..n], |line| lines.push(line));
-                for line in lines.drain(..) {
-                    if marker_pending && let Some(id) = line.strip_prefix(PGID_MARKER) {
-                        marker_pending = false;
-                        pgid = id.trim().parse().ok();
-                        continue;
-                    }
-                    if let Err(why) = deliver(output, line, deadline, cancel) {
-                        stop = Some(why);
-                        break 'read;
-                    }
-                }
+                let data = pgid_line.take(&buf[..n], &mut pgid);
+                chunker.push(&data, Instant::now(), |c| chunks.push(c));
                 // Waiting on a full output channel is not the host's silence.
                 heard = Instant::now();
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let _ = session.keepalive_send();
-                if wait_socket(conn, deadline) {
+                if wait_socket(conn, wake_at(&chunker, deadline)) {
                     heard = Instant::now();
                 }
             }
             Err(e) => return connection_lost(session, host, &e.to_string(), started),
+        }
+        chunker.flush_due(Instant::now(), |c| chunks.push(c));
+        for chunk in chunks.drain(..) {
+            if let Err(why) = deliver(output, chunk, deadline, cancel) {
+                stop = Some(why);
+                break 'read;
+            }
         }
     }
     session.set_blocking(true);
@@ -623,9 +620,12 @@ pub fn run_command(
             )),
         };
     }
-    splitter.finish(|line| lines.push(line));
-    for line in lines {
-        let _ = deliver(output, line, deadline, cancel);
+    chunker.push(&pgid_line.finish(&mut pgid), Instant::now(), |c| {
+        chunks.push(c);
+    });
+    chunker.finish(|c| chunks.push(c));
+    for chunk in chunks {
+        let _ = deliver(output, chunk, deadline, cancel);
     }
     // Exit status 0 is what libssh2 reports when none arrived, so it only counts from a
     // channel that closed cleanly.
@@ -693,12 +693,72 @@ fn send_script(channel: &mut ssh2::Channel, unsent: &mut &[u8], eof_sent: &mut b
     *eof_sent = !again;
 }
 
-/// Hand one line to the output channel; when it is full, wait (bounded memory) on the
+/// The first line the wrapper prints, the command's process group, read off the raw stream
+/// before the output proper: bounded, and given back as output if it is not the marker.
+#[derive(Default)]
+struct Marker {
+    head: Vec<u8>,
+    done: bool,
+}
+
+/// A marker line is short; anything longer is output.
+const MARKER_MAX: usize = 256;
+
+impl Marker {
+    /// The output in `data` past the marker line (all of it once the marker is read).
+    fn take<'a>(&mut self, data: &'a [u8], pgid: &mut Option<u32>) -> std::borrow::Cow<'a, [u8]> {
+        if self.done {
+            return std::borrow::Cow::Borrowed(data);
+        }
+        self.head.extend_from_slice(data);
+        match self.head.iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                self.done = true;
+                let head = std::mem::take(&mut self.head);
+                match head[..nl].strip_prefix(PGID_MARKER.as_bytes()) {
+                    Some(id) => {
+                        *pgid = std::str::from_utf8(id)
+                            .ok()
+                            .and_then(|id| id.trim().parse().ok());
+                        std::borrow::Cow::Owned(head[nl + 1..].to_vec())
+                    }
+                    None => std::borrow::Cow::Owned(head),
+                }
+            }
+            None if self.head.len() > MARKER_MAX => {
+                self.done = true;
+                std::borrow::Cow::Owned(std::mem::take(&mut self.head))
+            }
+            None => std::borrow::Cow::Borrowed(&[]),
+        }
+    }
+
+    /// The end of the stream: what was held while looking for the marker is output.
+    fn finish(&mut self, pgid: &mut Option<u32>) -> Vec<u8> {
+        let mut held = std::mem::take(&mut self.head);
+        if !self.done && held.starts_with(PGID_MARKER.as_bytes()) {
+            *pgid = std::str::from_utf8(&held[PGID_MARKER.len()..])
+                .ok()
+                .and_then(|id| id.trim().parse().ok());
+            held.clear();
+        }
+        self.done = true;
+        held
+    }
+}
+
+/// The next moment the read loop must look up: the step's deadline, or sooner when held
+/// output is due to be passed on.
+fn wake_at(chunker: &Chunker, deadline: Instant) -> Instant {
+    chunker.due().map_or(deadline, |due| due.min(deadline))
+}
+
+/// Hand one chunk to the output channel; when it is full, wait (bounded memory) on the
 /// runtime that called us, watching the deadline and the cancel token. A closed receiver
-/// drops the line.
+/// drops the chunk.
 fn deliver(
-    output: &Sender<String>,
-    line: String,
+    output: &Sender<Vec<u8>>,
+    line: Vec<u8>,
     deadline: Instant,
     cancel: &CancellationToken,
 ) -> Result<(), Stop> {

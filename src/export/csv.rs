@@ -87,16 +87,12 @@ fn row(event: &Event) -> Row {
             r.text.clone_from(command);
         }
         Event::StepOutput {
-            step,
-            host,
-            text,
-            file,
-            ..
+            step, host, text, ..
         } => {
             r.step.clone_from(step);
             r.host = host.to_string();
             r.text.clone_from(text);
-            if let Some(f) = file {
+            if let Some(f) = event.output_file() {
                 r.detail = format!("{} ({} bytes, sha256 {})", f.path, f.bytes, f.sha256);
             }
         }
@@ -148,6 +144,33 @@ fn row(event: &Event) -> Row {
                 notify + 1,
                 error.clone().unwrap_or_default()
             );
+        }
+        Event::DrillPhase {
+            scenario,
+            phase,
+            outcome,
+            reason,
+        } => {
+            r.phase = crate::export::describe::drill_phase_word(*phase).to_string();
+            r.outcome = match outcome {
+                Some(crate::journal::DrillOutcome::Passed) => "passed",
+                Some(crate::journal::DrillOutcome::Failed) => "failed",
+                None => "",
+            }
+            .to_string();
+            r.text.clone_from(scenario);
+            r.detail = reason.clone().unwrap_or_default();
+        }
+        Event::GuardTripped {
+            guard,
+            host,
+            exit_code,
+            error,
+        } => {
+            r.step.clone_from(guard);
+            r.host = host.to_string();
+            r.exit_code = exit_code.map(|c| c.to_string()).unwrap_or_default();
+            r.detail = error.clone().unwrap_or_default();
         }
         Event::Approval { step, decision, .. } => {
             r.step.clone_from(step);

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
-use crate::journal::event::{Event, OperatorActionKind};
+use crate::journal::event::{DrillOutcome, DrillPhase, Event, OperatorActionKind};
 
 /// The one who acts when no operator does.
 pub const ENGINE: &str = "bringup";
@@ -52,6 +52,18 @@ pub struct Described {
     pub who: Actor,
     pub what: String,
     pub tone: Tone,
+}
+
+/// A drill phase's word, as journaled.
+pub fn drill_phase_word(phase: DrillPhase) -> &'static str {
+    match phase {
+        DrillPhase::Baseline => "baseline",
+        DrillPhase::Inject => "inject",
+        DrillPhase::Detect => "detect",
+        DrillPhase::Restore => "restore",
+        DrillPhase::Cleanup => "cleanup",
+        DrillPhase::Finished => "finished",
+    }
 }
 
 /// Describe every kind but `step_output` (output is shown as output, not as a story line).
@@ -244,6 +256,45 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Warn,
         ),
+        Event::DrillPhase {
+            scenario,
+            phase,
+            outcome,
+            reason,
+        } => {
+            let (what, tone) = match (phase, outcome) {
+                (DrillPhase::Baseline, Some(DrillOutcome::Failed)) => {
+                    ("refused at baseline".to_string(), Tone::Bad)
+                }
+                (_, Some(DrillOutcome::Passed)) => ("passed".to_string(), Tone::Good),
+                (_, Some(DrillOutcome::Failed)) => ("failed".to_string(), Tone::Bad),
+                (phase, None) => (
+                    format!("{} phase", drill_phase_word(*phase)),
+                    Tone::Progress,
+                ),
+            };
+            (
+                Actor::Bringup,
+                format!("Drill '{scenario}' {what}{}", dash(reason.as_deref())),
+                tone,
+            )
+        }
+        Event::GuardTripped {
+            guard,
+            host,
+            exit_code,
+            error,
+        } => (
+            Actor::BringupOn(host.clone()),
+            format!(
+                "Guard '{guard}' tripped ({}): no new injects or restores; restoring what was injected",
+                exit_code.map_or_else(
+                    || error.clone().unwrap_or_else(|| "failed".into()),
+                    |c| format!("exit {c}")
+                )
+            ),
+            Tone::Bad,
+        ),
     };
     Some(Described {
         who,
@@ -406,6 +457,9 @@ mod tests {
             step: "x".into(),
             host: HostId::new("h"),
             text: "hi".into(),
+            raw: None,
+            size: None,
+            sha256: None,
             file: None,
         };
         assert_eq!(describe(&out), None);

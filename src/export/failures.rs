@@ -55,20 +55,53 @@ type Key = (ServiceId, String, HostId);
 struct Tail {
     lines: VecDeque<String>,
     total: u64,
+    /// The last line's start, while its chunk ended without a newline (bounded by `cut`).
+    partial: Option<String>,
 }
 
 impl Tail {
-    fn push(&mut self, text: &str) {
-        // An output event is one line today; a chunk of several lines is split the same way.
-        let text = text.strip_suffix('\n').unwrap_or(text);
-        for line in text.split('\n') {
-            self.total += 1;
-            if self.lines.len() == TAIL_LINES {
-                self.lines.pop_front();
+    /// One `step_output` chunk: its lines, the first joined to the line the last chunk cut.
+    /// (Older journals have one line per event, without its newline.)
+    fn push(&mut self, text: &str, chunked: bool) {
+        let (body, open) = match text.strip_suffix('\n') {
+            Some(body) => (body, false),
+            None => (text, chunked),
+        };
+        let mut pieces = body.split('\n').peekable();
+        while let Some(piece) = pieces.next() {
+            let line = match self.partial.take() {
+                Some(mut start) => {
+                    // Already cut to width: the rest of the line is not shown anyway.
+                    if !start.ends_with('…') {
+                        start.push_str(piece);
+                    }
+                    start
+                }
+                None => piece.to_string(),
+            };
+            if open && pieces.peek().is_none() {
+                self.partial = Some(cut(&line));
+                break;
             }
-            self.lines
-                .push_back(cut(line.strip_suffix('\r').unwrap_or(line)));
+            self.line(&line);
         }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.total += 1;
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines
+            .push_back(cut(line.strip_suffix('\r').unwrap_or(line)));
+    }
+
+    /// The step ended: a last line without a newline counts too.
+    fn finish(mut self) -> Self {
+        if let Some(line) = self.partial.take() {
+            self.line(&line);
+        }
+        self
     }
 }
 
@@ -106,13 +139,14 @@ impl Tracker {
                 step,
                 host,
                 text,
+                size,
                 ..
             } => {
                 if let Some(tail) =
                     self.running
                         .get_mut(&(service.clone(), step.clone(), host.clone()))
                 {
-                    tail.push(text);
+                    tail.push(text, size.is_some());
                 }
             }
             Event::StepFinished {
@@ -127,7 +161,7 @@ impl Tracker {
                 ..
             } => {
                 let key = (service.clone(), step.clone(), host.clone());
-                let tail = self.running.remove(&key).unwrap_or_default();
+                let tail = self.running.remove(&key).unwrap_or_default().finish();
                 if !matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
                     return;
                 }
@@ -171,10 +205,10 @@ mod tests {
     fn a_tail_keeps_the_last_lines_each_cut_to_width() {
         let mut t = Tail::default();
         for i in 0..25 {
-            t.push(&format!("line {i}"));
+            t.push(&format!("line {i}"), false);
         }
-        t.push(&"x".repeat(500));
-        t.push("a\nb\n");
+        t.push(&"x".repeat(500), false);
+        t.push("a\nb\n", true);
         assert_eq!(t.total, 28);
         assert_eq!(t.lines.len(), TAIL_LINES);
         assert_eq!(t.lines[TAIL_LINES - 1], "b");
@@ -183,6 +217,16 @@ mod tests {
         assert_eq!(long.chars().count(), LINE_CHARS + 1);
         assert!(long.ends_with('…'));
         assert_eq!(t.lines[0], "line 18");
+    }
+
+    #[test]
+    fn a_line_cut_between_chunks_is_one_line() {
+        let mut t = Tail::default();
+        t.push("volume 'mailstore-07' is deg", true);
+        t.push("raded\nretry", true);
+        let t = t.finish();
+        assert_eq!(t.lines, ["volume 'mailstore-07' is degraded", "retry"]);
+        assert_eq!(t.total, 2);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum Event {
         /// then measure from the run's start and say so.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         incident_start: Option<chrono::DateTime<chrono::Utc>>,
+        /// The `[[scenario]]` id of a drill run with `--scenario`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scenario: Option<String>,
     },
     ServiceState {
         service: ServiceId,
@@ -49,9 +52,22 @@ pub enum Event {
         service: ServiceId,
         step: String,
         host: HostId,
-        /// The output itself, or for a spilled chunk a short preview of it.
+        /// The chunk decoded for reading (invalid UTF-8 replaced); for a chunk kept in a side
+        /// file that is not readable as text, a short preview of it.
         text: String,
-        /// Output too long (or not UTF-8) to keep inline: kept byte for byte in a side file.
+        /// The side file holding the chunk's exact bytes, relative to the journal's folder
+        /// (`<journal file name>.d/<seq>.out`): when they are not valid UTF-8, or not worth
+        /// keeping as JSON text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<String>,
+        /// How many bytes of output the chunk carries. Absent in older journals, whose
+        /// `step_output` events are lines (their newline not recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        /// SHA-256 (lowercase hex) of the side file's bytes, with `raw`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Older journals' side file reference (a spilled line).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         file: Option<OutputFile>,
     },
@@ -140,6 +156,46 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_retry_ms: Option<u64>,
     },
+    /// A scenario drill entered a phase (SPEC "Drills"). `outcome` is set on `finished` (and
+    /// on a `baseline` that refused the drill: `failed`); `reason` says why it failed.
+    DrillPhase {
+        scenario: String,
+        phase: DrillPhase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<DrillOutcome>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A `[[guard]]` failed during a drill: no new injects or restores of anything else;
+    /// what was injected is restored.
+    GuardTripped {
+        guard: String,
+        host: HostId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// The phases of a scenario drill, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillPhase {
+    Baseline,
+    Inject,
+    Detect,
+    Restore,
+    Cleanup,
+    Finished,
+}
+
+/// How a scenario drill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillOutcome {
+    Passed,
+    Failed,
 }
 
 /// The runbook's `[runbook]` facts a user notice needs, recorded in `run_started`.
@@ -258,7 +314,53 @@ pub struct OutputFile {
     pub sha256: String,
 }
 
+/// Where a `step_output` event's exact bytes are kept, if in a side file (`raw`, `size`,
+/// `sha256`, or an older journal's `file`).
+pub fn side_file(
+    raw: Option<&String>,
+    size: Option<u64>,
+    sha256: Option<&String>,
+    file: Option<&OutputFile>,
+) -> Option<OutputFile> {
+    match (raw, size, sha256) {
+        (Some(path), Some(bytes), Some(sha256)) => Some(OutputFile {
+            path: path.clone(),
+            bytes,
+            sha256: sha256.clone(),
+        }),
+        _ => file.cloned(),
+    }
+}
+
 impl Event {
+    /// A chunk of output with its text only (valid UTF-8 kept inline).
+    pub fn output_text(service: ServiceId, step: String, host: HostId, text: String) -> Event {
+        Event::StepOutput {
+            service,
+            step,
+            host,
+            size: Some(text.len() as u64),
+            text,
+            raw: None,
+            sha256: None,
+            file: None,
+        }
+    }
+
+    /// The side file of a `step_output` event, if it has one.
+    pub fn output_file(&self) -> Option<OutputFile> {
+        match self {
+            Event::StepOutput {
+                raw,
+                size,
+                sha256,
+                file,
+                ..
+            } => side_file(raw.as_ref(), *size, sha256.as_ref(), file.as_ref()),
+            _ => None,
+        }
+    }
+
     /// The service the event is about, if any.
     pub fn service(&self) -> Option<&ServiceId> {
         match self {
@@ -305,6 +407,8 @@ impl Event {
             Event::NotifyQueued { .. } => "notify_queued",
             Event::NotifySent { .. } => "notify_sent",
             Event::NotifyFailed { .. } => "notify_failed",
+            Event::DrillPhase { .. } => "drill_phase",
+            Event::GuardTripped { .. } => "guard_tripped",
         }
     }
 }

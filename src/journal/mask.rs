@@ -18,6 +18,8 @@ const VOCABULARY: &[&str] = &[
     "mode",
     "version",
     "runbook_sha256",
+    "raw",
+    "sha256",
 ];
 
 /// Replaces every occurrence of any secret value by `***` (longest match first).

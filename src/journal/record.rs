@@ -120,9 +120,25 @@ pub struct Envelope {
     pub hash: String,
     #[serde(default)]
     pub file: Option<OutputFile>,
+    #[serde(default)]
+    pub raw: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 impl Envelope {
+    /// The side file the line references, if any.
+    pub fn output_file(&self) -> Option<OutputFile> {
+        crate::journal::event::side_file(
+            self.raw.as_ref(),
+            self.size,
+            self.sha256.as_ref(),
+            self.file.as_ref(),
+        )
+    }
+
     pub fn parse(line: &[u8]) -> Result<Envelope, LineError> {
         serde_json::from_slice(line).map_err(|e| LineError::Unparsable(e.to_string()))
     }
@@ -214,6 +230,7 @@ mod tests {
             mode: crate::engine::state::Mode::Drill,
             services: vec![],
             incident_start: None,
+            scenario: None,
         };
         let line = encode(1, ts(), &ev, GENESIS).expect("encodes");
         assert!(check_hash(line.as_bytes()).is_ok());

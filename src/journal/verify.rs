@@ -303,7 +303,7 @@ impl Checker {
                 },
             );
         }
-        if let Some(file) = &env.file
+        if let Some(file) = &env.output_file()
             && let Err(reason) = check_output_file(&self.dir, file)
         {
             self.problem(

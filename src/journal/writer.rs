@@ -23,6 +23,38 @@ pub const DEFAULT_SPILL_BYTES: usize = 64 * 1024;
 /// How much of a spilled chunk is kept inline as a preview.
 const PREVIEW_BYTES: usize = 256;
 
+/// Output below this size is always kept inline when it is valid UTF-8: a side file per
+/// short line would cost more than the escapes it saves.
+const ESCAPE_SPILL_MIN: usize = 4096;
+
+/// Whether `text` as a JSON string would take over 1.25× its bytes (many newlines or control
+/// characters, like `yes`) and is large enough to matter: such output is cheaper kept as raw
+/// bytes.
+fn escapes_large(text: &str) -> bool {
+    if text.len() < ESCAPE_SPILL_MIN {
+        return false;
+    }
+    let extra: usize = text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    extra * 4 > text.len()
+}
+
+/// Whether bytes look like binary rather than text: over an eighth control or invalid bytes.
+fn is_binary(bytes: &[u8]) -> bool {
+    let decoded = String::from_utf8_lossy(bytes);
+    let odd = decoded
+        .chars()
+        .filter(|&c| c == char::REPLACEMENT_CHARACTER || (c.is_control() && !c.is_whitespace()))
+        .count();
+    odd * 8 > decoded.chars().count()
+}
+
 /// Where time comes from, so tests can fix it.
 pub trait Clock: Send {
     fn now(&self) -> DateTime<Utc>;
@@ -341,10 +373,12 @@ impl JournalWriter {
         })
     }
 
-    /// Record one chunk of a step's output (group-committed). A chunk over the spill size,
-    /// or not valid UTF-8, is written byte for byte (secrets masked) to
-    /// `<journal>.d/<seq>.out` and referenced with its size and sha256. Callers bound
-    /// memory by passing output in chunks (lines up to some size), never all at once.
+    /// Record one chunk of a step's output (group-committed). Valid UTF-8 that JSON keeps
+    /// about its own size is kept inline as `text`. Anything else (not UTF-8, cut inside a
+    /// character, over the spill size, or text that escapes to much more, like `yes`) is
+    /// written byte for byte (secrets masked) to `<journal>.d/<seq>.out` and referenced as
+    /// `raw` with its `size` and `sha256`; `text` is then the decoded chunk, or a preview of
+    /// it when it is not readable text. Callers bound memory by passing output in chunks.
     pub fn append_output(
         &mut self,
         service: &ServiceId,
@@ -352,27 +386,52 @@ impl JournalWriter {
         host: &HostId,
         bytes: &[u8],
     ) -> Result<Appended> {
-        let inline = std::str::from_utf8(bytes)
+        self.append_output_event(service, step, host, bytes)
+            .map(|(appended, _)| appended)
+    }
+
+    /// As [`JournalWriter::append_output`], also giving back the event as recorded.
+    pub fn append_output_event(
+        &mut self,
+        service: &ServiceId,
+        step: &str,
+        host: &HostId,
+        bytes: &[u8],
+    ) -> Result<(Appended, Event)> {
+        // Masked before anything is measured, so sizes and hashes are of what is recorded.
+        let masked = self.masker.mask_bytes(bytes);
+        let inline = std::str::from_utf8(&masked)
             .ok()
-            .filter(|_| bytes.len() <= self.spill_bytes);
-        let (text, file) = if let Some(text) = inline {
-            (text.to_string(), None)
+            .filter(|text| masked.len() <= self.spill_bytes && !escapes_large(text));
+        let event = if let Some(text) = inline {
+            Event::output_text(service.clone(), step.to_string(), host.clone(), text.into())
         } else {
-            let masked = self.masker.mask_bytes(bytes);
             let file = self.spill(self.seq + 1, &masked)?;
-            let cut = masked.len().min(PREVIEW_BYTES);
-            let mut preview = String::from_utf8_lossy(&masked[..cut]).into_owned();
-            let _ = write!(preview, "… [{} bytes in {}]", masked.len(), file.path);
-            (preview, Some(file))
+            let decoded = String::from_utf8_lossy(&masked);
+            let text = if is_binary(&masked) || escapes_large(&decoded) {
+                let mut cut = decoded.len().min(PREVIEW_BYTES);
+                while !decoded.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let mut preview = decoded[..cut].to_string();
+                let _ = write!(preview, "… [{} bytes in {}]", masked.len(), file.path);
+                preview
+            } else {
+                decoded.into_owned()
+            };
+            Event::StepOutput {
+                service: service.clone(),
+                step: step.to_string(),
+                host: host.clone(),
+                text,
+                raw: Some(file.path),
+                size: Some(file.bytes),
+                sha256: Some(file.sha256),
+                file: None,
+            }
         };
-        let event = Event::StepOutput {
-            service: service.clone(),
-            step: step.to_string(),
-            host: host.clone(),
-            text,
-            file,
-        };
-        self.append_with(&event, Durability::Buffered)
+        let appended = self.append_with(&event, Durability::Buffered)?;
+        Ok((appended, event))
     }
 
     fn spill(&self, seq: u64, bytes: &[u8]) -> Result<OutputFile> {

@@ -765,6 +765,7 @@ fn an_incident_start_before_the_run_counts_in_a_service_found_down() {
             mode: Mode::Incident,
             services: Vec::new(),
             incident_start: Some(ts - chrono::TimeDelta::minutes(90)),
+            scenario: None,
             about: Box::default(),
         },
     );

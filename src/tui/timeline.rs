@@ -116,6 +116,9 @@ mod tests {
             step: "x".into(),
             host: crate::runbook::model::HostId::new("h"),
             text: "hi".into(),
+            raw: None,
+            size: None,
+            sha256: None,
             file: None,
         };
         t.push(ts(), &out);

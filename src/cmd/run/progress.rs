@@ -11,7 +11,7 @@ use crate::driver::{Entry, Notice};
 use crate::engine::ServiceState;
 use crate::export::describe::{Actor, Described, Tone, describe};
 use crate::journal::Event;
-use crate::runbook::model::Runbook;
+use crate::runbook::model::{HostId, Runbook};
 use crate::text::visible;
 
 pub(super) struct Printer {
@@ -63,8 +63,17 @@ impl Printer {
                 println!("{}", crate::text::json_escape_controls(&record.line));
             }
             (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
+            // Output is journaled in chunks; it is shown as the lines the driver split it into.
+            (RunFormat::Text, Notice::Journaled(record))
+                if matches!(record.event, Event::StepOutput { .. }) =>
+            {
+                return false;
+            }
             (RunFormat::Text, Notice::Journaled(record)) => {
                 println!("{}", visible(&progress_line(record)));
+            }
+            (RunFormat::Text, Notice::Output { host, line, .. }) => {
+                println!("{}", visible(&output_line(host, line)));
             }
             _ => return false,
         }
@@ -146,13 +155,15 @@ pub(super) fn outages(journal: &std::path::Path, out: &mut dyn Write) {
     }
 }
 
+/// One line of a step's output, indented under its step.
+fn output_line(host: &HostId, line: &str) -> String {
+    format!("          {host} │ {line}")
+}
+
 /// One human line per journal event, told as the post-mortem and the TUI tell it (see
 /// `export::describe`); output lines are indented under their steps.
 fn progress_line(record: &Entry) -> String {
     let ts = record.ts.format("%H:%M:%S");
-    if let Event::StepOutput { host, text, .. } = &record.event {
-        return format!("          {host} │ {text}");
-    }
     let Some(Described { who, what, tone }) = describe(&record.event) else {
         return format!("{ts}  {}", record.event.kind());
     };
@@ -255,13 +266,9 @@ mod tests {
 
     #[test]
     fn output_stays_indented_under_its_host() {
-        let line = progress_line(&entry(Event::StepOutput {
-            service: ServiceId::new("s"),
-            step: "x".into(),
-            host: HostId::new("h1"),
-            text: "hello".into(),
-            file: None,
-        }));
-        assert_eq!(line, "          h1 │ hello");
+        assert_eq!(
+            output_line(&HostId::new("h1"), "hello"),
+            "          h1 │ hello"
+        );
     }
 }
