@@ -39,6 +39,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Check a journal's hash chain (and its seal, with --allowed-signers).
     Verify(VerifyArgs),
+    /// Write a step's output exactly as it printed it, from a journal and its side files.
+    Output(OutputArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
     Seal(SealArgs),
     /// Readiness without changing anything: hosts reachable, host keys, authentication,
@@ -257,6 +259,26 @@ pub struct VerifyArgs {
     /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// The journal (.jsonl) to read.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Only this service's output.
+    #[arg(long, value_name = "ID")]
+    pub service: Option<String>,
+    /// Only this step's output (its name).
+    #[arg(long, value_name = "NAME")]
+    pub step: Option<String>,
+    /// Only the output from this host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Write the bytes to this file instead of stdout. On a terminal, stdout shows control
+    /// characters as visible text; piped, it gets the exact bytes.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

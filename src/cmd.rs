@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod export;
 pub mod open;
+pub mod output;
 pub mod preflight;
 pub mod run;
 pub mod schema;

@@ -1,5 +1,7 @@
 //! Reports made from a journal alone: markdown post-mortem, status notice, html, json, csv.
-//! Reads a journal through `journal::read_journal`; never writes one.
+//! A journal is read as a stream ([`Source`]): the analysis keeps what the reports say, not
+//! the output, and the formats that list every event (json, csv) read it a second time while
+//! they write, so memory does not grow with the journal. Never writes a journal.
 
 pub mod csv;
 pub mod describe;
@@ -12,10 +14,14 @@ pub mod notice;
 pub mod status;
 pub mod status_json;
 
-pub use metrics::{Analysis, analyse};
+use std::io::Write;
+use std::path::Path;
+
+pub use metrics::{Analyser, Analysis, analyse};
 
 use crate::cli::ExportFormat;
-use crate::journal::verify::Journal;
+use crate::journal::record::{self, Record};
+use crate::journal::verify::{self, Journal, ReadError, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -23,18 +29,88 @@ pub enum ExportError {
     Json(#[from] serde_json::Error),
     #[error("cannot write csv: {0}")]
     Csv(#[from] ::csv::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Read(#[from] ReadError),
 }
 
-/// Render `journal` in `format`.
+/// Where a report's events come from: records in memory, or a journal file read again.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    Records(&'a [Record]),
+    /// The file and how many events the analysis read from it: a journal still being
+    /// written is listed as far as it was analysed.
+    File(&'a Path, usize),
+}
+
+impl Source<'_> {
+    /// Every record, in order, until `each` fails.
+    pub fn for_each<E>(&self, mut each: impl FnMut(&Record) -> Result<(), E>) -> Result<(), E>
+    where
+        E: From<ReadError>,
+    {
+        match self {
+            Source::Records(records) => records.iter().try_for_each(each),
+            Source::File(path, limit) => {
+                let mut seen = 0;
+                let mut failed = None;
+                verify::scan(path, |bytes, env| {
+                    if failed.is_some() || seen >= *limit {
+                        return;
+                    }
+                    if let Some(env) = env
+                        && let Ok(r) = record::parse_with(bytes, env)
+                    {
+                        seen += 1;
+                        if let Err(e) = each(&r) {
+                            failed = Some(e);
+                        }
+                    }
+                })?;
+                failed.map_or(Ok(()), Err)
+            }
+        }
+    }
+}
+
+/// A journal file analysed in one streaming pass, with its verification report.
+pub fn analyse_file(path: &Path) -> Result<(Analysis, Report), ReadError> {
+    let mut analyser = Analyser::default();
+    let report = verify::scan(path, |bytes, env| {
+        if let Some(env) = env
+            && let Ok(r) = record::parse_with(bytes, env)
+        {
+            analyser.push(&r);
+        }
+    })?;
+    let analysis = analyser.finish(report.last_hash.clone(), report.is_intact());
+    Ok((analysis, report))
+}
+
+/// Write the report of `a` in `format` to `out`; json and csv list the events of `source`.
+pub fn write(
+    a: &Analysis,
+    source: Source<'_>,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<(), ExportError> {
+    match format {
+        ExportFormat::Json => json::write(a, source, out)?,
+        ExportFormat::Csv => csv::write(source, out)?,
+        ExportFormat::Markdown => out.write_all(markdown::render(a).as_bytes())?,
+        ExportFormat::Status => out.write_all(status::render(a).as_bytes())?,
+        ExportFormat::StatusJson => out.write_all(status_json::render(a)?.as_bytes())?,
+        ExportFormat::Notice => out.write_all(notice::render(a).as_bytes())?,
+        ExportFormat::Html => out.write_all(html::render(a).as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Render `journal` in `format`, in memory.
 pub fn render(journal: &Journal, format: ExportFormat) -> Result<String, ExportError> {
     let a = analyse(journal);
-    Ok(match format {
-        ExportFormat::Markdown => markdown::render(&a),
-        ExportFormat::Status => status::render(&a),
-        ExportFormat::StatusJson => status_json::render(&a)?,
-        ExportFormat::Notice => notice::render(&a),
-        ExportFormat::Html => html::render(&a),
-        ExportFormat::Json => json::render(&a)?,
-        ExportFormat::Csv => csv::render(&a)?,
-    })
+    let mut out = Vec::new();
+    write(&a, Source::Records(&journal.records), format, &mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         (Some(Command::Run(a)), _) => cmd::run::run(a),
         (Some(Command::Export(a)), _) => cmd::export::export(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
+        (Some(Command::Output(a)), _) => cmd::output::output(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
         (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),
         (Some(Command::Completions(a)), _) => cmd::docs::completions(a),

@@ -2,14 +2,16 @@
 //! to stdout made terminal-safe, or with `-o` atomically to a file that is no journal.
 
 use std::borrow::Cow;
-use std::io::{BufRead as _, Write as _};
+use std::io::{BufRead as _, Write};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::cmd::EXIT_BAD_INPUT;
-use crate::journal::verify::{Journal, read_journal};
+use crate::export::Source;
+#[cfg(test)]
+use crate::journal::verify::read_journal;
 
 pub fn export(args: &ExportArgs) -> ExitCode {
     // Before anything is read or rendered: a refused target is refused however the journal is.
@@ -19,46 +21,44 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let journal = match read_journal(&args.journal) {
-        Ok(j) => j,
+    // One streaming pass for the analysis (and verification); json and csv read the journal
+    // again while they write its events.
+    let (analysis, report) = match crate::export::analyse_file(&args.journal) {
+        Ok(read) => read,
         Err(e) => {
             eprintln!("bringup: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    if let Err(why) = has_events(&journal, &args.journal) {
+    if let Err(why) = has_events(analysis.events, &args.journal) {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let path = args.journal.display();
-    for w in journal.report.warnings() {
+    for w in report.warnings() {
         eprintln!("bringup: warning: journal '{path}': {w}");
     }
-    if let Some(p) = journal.report.first_problem() {
+    if let Some(p) = report.first_problem() {
         eprintln!(
             "bringup: warning: journal '{path}' does not verify ({p}); exporting it anyway — run `bringup verify` on it"
         );
     }
-    let text = match crate::export::render(&journal, args.format) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("bringup: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let source = Source::File(&args.journal, analysis.events);
     let written = if let Some(out) = &args.output {
-        write_atomically(out, text.as_bytes()).map_err(|e| {
+        write_atomically(out, |file| {
+            crate::export::write(&analysis, source, args.format, file).map_err(io_error)
+        })
+        .map_err(|e| {
             format!(
                 "cannot write '{}': {e}; check the folder exists and is writable",
                 out.display()
             )
         })
     } else {
-        let shown = terminal_safe(&text, args.format);
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(shown.as_bytes())
-            .and_then(|()| stdout.flush())
+        let mut stdout = TerminalSafe::new(std::io::stdout().lock(), args.format);
+        crate::export::write(&analysis, source, args.format, &mut stdout)
+            .map_err(io_error)
+            .and_then(|()| stdout.finish())
             .map_err(|e| format!("cannot write to stdout: {e}"))
     };
     match written {
@@ -67,6 +67,68 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             eprintln!("bringup: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
+    }
+}
+
+fn io_error(e: crate::export::ExportError) -> std::io::Error {
+    match e {
+        crate::export::ExportError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+/// Stdout made terminal-safe as the report streams through it (see [`terminal_safe`]):
+/// written a line at a time, since no escape sequence spans a newline.
+struct TerminalSafe<W: Write> {
+    inner: W,
+    format: ExportFormat,
+    pending: Vec<u8>,
+}
+
+/// A line longer than this is passed on at a character boundary without waiting for its end.
+const PENDING_MAX: usize = 1 << 20;
+
+impl<W: Write> TerminalSafe<W> {
+    fn new(inner: W, format: ExportFormat) -> Self {
+        TerminalSafe {
+            inner,
+            format,
+            pending: Vec::new(),
+        }
+    }
+
+    fn pass_on(&mut self, upto: usize) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(&self.pending[..upto]);
+        self.inner
+            .write_all(terminal_safe(&text, self.format).as_bytes())?;
+        self.pending.drain(..upto);
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        let all = self.pending.len();
+        self.pass_on(all)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for TerminalSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(nl) = self.pending.iter().rposition(|&b| b == b'\n') {
+            self.pass_on(nl + 1)?;
+        } else if self.pending.len() > PENDING_MAX {
+            let cut = match std::str::from_utf8(&self.pending) {
+                Ok(_) => self.pending.len(),
+                Err(e) => e.valid_up_to(),
+            };
+            self.pass_on(cut)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -87,7 +149,7 @@ fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
 
 /// Refuse an `-o` target that is the input itself (by device and inode, so `./J`, `J/../J`
 /// and links count), any bringup journal, or a path inside a journal's side folder.
-fn check_target(out: &Path, input: &Path) -> Result<(), String> {
+pub(crate) fn check_target(out: &Path, input: &Path) -> Result<(), String> {
     let refused = |what: String| {
         Err(format!(
             "will not write the report to '{}': {what}; pass another file with -o",
@@ -178,7 +240,10 @@ fn side_folder_owner(out: &Path) -> Option<PathBuf> {
 
 /// Write through a temporary file beside `out` and rename it into place, so a failed export
 /// never leaves half a report, and a link at `out` is replaced, not written through.
-fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(
+    out: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -191,11 +256,15 @@ fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+        fill(&mut w)?;
+        let f = w
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, out)
     })();
@@ -207,8 +276,8 @@ fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A report of no events from a file that is no journal (empty, a runbook, a log) would look
 /// like a quiet incident; refuse it. A journal that reads but does not verify is still one.
-fn has_events(journal: &Journal, path: &Path) -> Result<(), String> {
-    if journal.records.is_empty() {
+fn has_events(events: usize, path: &Path) -> Result<(), String> {
+    if events == 0 {
         Err(format!(
             "'{}' is not a bringup journal: no event line could be read; pass the .jsonl file that `bringup run` or `bringup open` wrote",
             path.display()
@@ -249,7 +318,7 @@ mod tests {
             );
             assert!(!out.exists(), "{name}: no report is written");
             let journal = read_journal(&path).expect("readable");
-            let why = has_events(&journal, &path).expect_err("refused");
+            let why = has_events(journal.records.len(), &path).expect_err("refused");
             assert!(why.contains(&format!("'{}'", path.display())), "{why}");
             assert!(
                 why.contains("not a bringup journal: no event line could be read"),

@@ -3,7 +3,7 @@
 //! take for a formula (step output is whatever a remote command printed) get a leading `'`.
 
 use crate::engine::state::{Decision, ManualOutcome};
-use crate::export::metrics::Analysis;
+use crate::export::{ExportError, Source};
 use crate::journal::event::Event;
 use crate::journal::record::format_ts;
 
@@ -228,10 +228,11 @@ pub fn text_cell(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub fn render(a: &Analysis) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(a.records.len() * 200));
+/// Write every event of `source` as a CSV row, as it is read.
+pub fn write(source: Source<'_>, out: &mut dyn std::io::Write) -> Result<(), ExportError> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record(HEADER)?;
-    for rec in a.records {
+    source.for_each(|rec| -> Result<(), ExportError> {
         let r = row(&rec.event);
         w.write_record([
             rec.seq.to_string().as_str(),
@@ -253,11 +254,10 @@ pub fn render(a: &Analysis) -> Result<String, csv::Error> {
             &rec.prev,
             &rec.hash,
         ])?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

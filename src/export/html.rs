@@ -219,7 +219,7 @@ pub fn render(a: &Analysis) -> String {
         out,
         "<li>Journal final hash: <code>{}</code> ({} events)</li>",
         esc(a.final_hash.as_deref().unwrap_or("—")),
-        a.records.len()
+        a.events
     );
     let _ = writeln!(out, "<li>Operators: {}</li>", esc(&authors(a)));
     let _ = writeln!(out, "<li>bringup version: {}</li>", esc(&a.run.version));
@@ -235,8 +235,7 @@ const AXIS_H: f64 = 34.0;
 
 /// A swimlane per service, colored by state, over a time axis from run start to the last event.
 fn chart(out: &mut String, a: &Analysis) {
-    let (Some(start), Some(end)) = (a.run.started.or(a.records.first().map(|r| r.ts)), a.as_of)
-    else {
+    let (Some(start), Some(end)) = (a.run.started.or(a.first_ts), a.as_of) else {
         out.push_str("<p>No events to chart.</p>\n");
         return;
     };

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::export::metrics::{Analysis, ServiceReport, mode_str};
+use crate::export::{ExportError, Source};
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::format_ts;
+use crate::journal::verify::ReadError;
 use crate::runbook::model::ServiceId;
 
 #[derive(Serialize)]
@@ -19,7 +21,49 @@ struct Document<'a> {
     services: Vec<Service<'a>>,
     /// The post-mortem's prefilled follow-ups, each with the seq of the event behind it.
     action_items: Vec<ActionOut<'a>>,
-    events: Vec<EventOut<'a>>,
+    /// Read from the journal while the document is written.
+    events: Events<'a>,
+}
+
+/// Every event of a source, serialized as it is read.
+struct Events<'a>(Source<'a>);
+
+impl Serialize for Events<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut failed = None;
+        let read = self.0.for_each(|r| -> Result<(), ReadOrWrite<S::Error>> {
+            seq.serialize_element(&EventOut {
+                seq: r.seq,
+                ts: format_ts(r.ts),
+                event: &r.event,
+                prev: &r.prev,
+                hash: &r.hash,
+            })
+            .map_err(ReadOrWrite::Write)
+        });
+        match read {
+            Ok(()) => {}
+            Err(ReadOrWrite::Write(e)) => failed = Some(e),
+            Err(ReadOrWrite::Read(e)) => failed = Some(S::Error::custom(e)),
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
+    }
+}
+
+enum ReadOrWrite<E> {
+    Read(ReadError),
+    Write(E),
+}
+
+impl<E> From<ReadError> for ReadOrWrite<E> {
+    fn from(e: ReadError) -> Self {
+        ReadOrWrite::Read(e)
+    }
 }
 
 #[derive(Serialize)]
@@ -175,7 +219,12 @@ fn service(s: &ServiceReport) -> Service<'_> {
     }
 }
 
-pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
+/// Write the document to `out`, its events read from `source` as they are written.
+pub fn write(
+    a: &Analysis,
+    source: Source<'_>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ExportError> {
     let doc = Document {
         format: "bringup-journal",
         format_version: 1,
@@ -197,7 +246,7 @@ pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
         },
         verification: Verification {
             intact: a.intact,
-            events: a.records.len(),
+            events: a.events,
             final_hash: a.final_hash.as_deref(),
         },
         metrics: Metrics {
@@ -217,19 +266,9 @@ pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
                 seq: i.seq,
             })
             .collect(),
-        events: a
-            .records
-            .iter()
-            .map(|r| EventOut {
-                seq: r.seq,
-                ts: format_ts(r.ts),
-                event: &r.event,
-                prev: &r.prev,
-                hash: &r.hash,
-            })
-            .collect(),
+        events: Events(source),
     };
-    let mut out = serde_json::to_string_pretty(&doc)?;
-    out.push('\n');
-    Ok(out)
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }

@@ -410,7 +410,7 @@ pub fn render(a: &Analysis) -> String {
         out,
         "- Journal final hash: `{}` ({} events)",
         a.final_hash.as_deref().unwrap_or("—"),
-        a.records.len()
+        a.events
     );
     let _ = writeln!(out, "- Operators: {}", cell(&authors(a)));
     let _ = writeln!(out, "- bringup version: {}", cell(&a.run.version));

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use crate::engine::state::{Decision, ManualOutcome, Mode, Phase, ServiceState, StepOutcome};
 use crate::export::describe::{describe, outcome_detail};
 use crate::export::failures::{self, StepFailure};
-use crate::journal::event::{Event, ServiceInfo};
+use crate::journal::event::{Event, RunbookAbout, ServiceInfo};
 use crate::journal::record::Record;
 use crate::journal::verify::Journal;
 use crate::runbook::model::{HostId, ServiceId};
@@ -31,6 +31,10 @@ pub struct RunInfo {
     pub resumed: u32,
     /// `--incident-start`, when it was given.
     pub incident_start: Option<DateTime<Utc>>,
+    /// What user notices need of the runbook.
+    pub about: RunbookAbout,
+    /// The operators' notes, in order.
+    pub notes: Vec<String>,
 }
 
 impl RunInfo {
@@ -192,8 +196,11 @@ pub struct ActionItem {
 
 /// Everything the reports draw from.
 #[derive(Debug, Clone)]
-pub struct Analysis<'a> {
-    pub records: &'a [Record],
+pub struct Analysis {
+    /// How many events were read.
+    pub events: usize,
+    /// The time of the first event.
+    pub first_ts: Option<DateTime<Utc>>,
     pub run: RunInfo,
     pub services: Vec<ServiceReport>,
     pub metrics: RunMetrics,
@@ -209,7 +216,7 @@ pub struct Analysis<'a> {
     pub intact: bool,
 }
 
-impl Analysis<'_> {
+impl Analysis {
     pub fn features(&self) -> impl Iterator<Item = &Feature> {
         self.services.iter().flat_map(|s| s.features.iter())
     }
@@ -298,32 +305,50 @@ struct Tracker {
     by_hand: bool,
 }
 
-/// Analyse a journal read back with [`crate::journal::read_journal`].
-// One flat arm per event kind: splitting it would only scatter the kinds.
-#[allow(clippy::too_many_lines)]
-pub fn analyse(journal: &Journal) -> Analysis<'_> {
-    let records = journal.records.as_slice();
-    let mut run = RunInfo::default();
-    let mut infos: IndexMap<ServiceId, ServiceInfo> = IndexMap::new();
-    let mut trackers: IndexMap<ServiceId, Tracker> = IndexMap::new();
-    let mut operators = BTreeSet::new();
-    // Latest check/verify outcome per step and host, with its time.
-    let mut checks: HashMap<StepKey, (bool, DateTime<Utc>)> = HashMap::new();
-    // Latest restore/verify step result per step and host, with the attempts it took.
-    // Keyed with the phase too: a restore and an inject (or a check) may share a name.
-    let mut last_finish: IndexMap<(Phase, StepKey), (u64, StepOutcome, u32, String)> =
-        IndexMap::new();
-    let mut timeline = Vec::new();
-    let mut actions = Vec::new();
-    let mut tails = failures::Tracker::default();
+/// Builds an [`Analysis`] from a journal's records, fed one by one in order (so a journal
+/// is analysed while it is read, in memory that does not grow with its output).
+#[derive(Default)]
+pub struct Analyser {
+    run: RunInfo,
+    infos: IndexMap<ServiceId, ServiceInfo>,
+    trackers: IndexMap<ServiceId, Tracker>,
+    operators: BTreeSet<String>,
+    /// Latest check/verify outcome per step and host, with its time.
+    checks: HashMap<StepKey, (bool, DateTime<Utc>)>,
+    /// Latest restore/verify step result per step and host, with the attempts it took.
+    /// Keyed with the phase too: a restore and an inject (or a check) may share a name.
+    last_finish: LastFinish,
+    timeline: Vec<Entry>,
+    actions: Vec<ActionItem>,
+    tails: failures::Tracker,
+    events: usize,
+    first_ts: Option<DateTime<Utc>>,
+    last_ts: Option<DateTime<Utc>>,
+}
 
-    for r in records {
-        tails.record(r);
+/// Analyse a journal read back with [`crate::journal::read_journal`].
+pub fn analyse(journal: &Journal) -> Analysis {
+    let mut analyser = Analyser::default();
+    for r in &journal.records {
+        analyser.push(r);
+    }
+    analyser.finish(journal.report.last_hash.clone(), journal.report.is_intact())
+}
+
+impl Analyser {
+    /// One record, in journal order.
+    // One flat arm per event kind: splitting it would only scatter the kinds.
+    #[allow(clippy::too_many_lines)]
+    pub fn push(&mut self, r: &Record) {
+        self.events += 1;
+        self.first_ts.get_or_insert(r.ts);
+        self.last_ts = Some(r.ts);
+        self.tails.record(r);
         if let Some(op) = r.event.operator() {
-            operators.insert(op.to_string());
+            self.operators.insert(op.to_string());
         }
         if let Some(s) = r.event.service() {
-            trackers.entry(s.clone()).or_default();
+            self.trackers.entry(s.clone()).or_default();
         }
         match &r.event {
             Event::RunStarted {
@@ -335,11 +360,13 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 mode,
                 services,
                 incident_start,
+                about,
                 ..
             } => {
-                if run.started.is_none() {
-                    run = RunInfo {
+                if self.run.started.is_none() {
+                    self.run = RunInfo {
                         incident_start: *incident_start,
+                        about: about.as_ref().clone(),
                         runbook: runbook.clone(),
                         runbook_sha256: runbook_sha256.clone(),
                         operator: operator.clone(),
@@ -351,8 +378,8 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                     };
                 }
                 for s in services {
-                    infos.entry(s.id.clone()).or_insert_with(|| s.clone());
-                    trackers.entry(s.id.clone()).or_default();
+                    self.infos.entry(s.id.clone()).or_insert_with(|| s.clone());
+                    self.trackers.entry(s.id.clone()).or_default();
                 }
             }
             Event::ServiceState {
@@ -361,7 +388,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 reason,
                 ..
             } => {
-                let t = trackers.entry(service.clone()).or_default();
+                let t = self.trackers.entry(service.clone()).or_default();
                 if let Some(last) = t.intervals.last_mut() {
                     last.to = Some(r.ts);
                 }
@@ -372,13 +399,13 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 });
                 t.state = *to;
                 t.reason.clone_from(reason);
-                t.outage_state(*to, r.ts, run.outage_origin().unwrap_or(r.ts));
+                t.outage_state(*to, r.ts, self.run.outage_origin().unwrap_or(r.ts));
                 match to {
                     ServiceState::Down | ServiceState::Partial => {
                         t.found_down_at.get_or_insert(r.ts);
                     }
                     ServiceState::Restoring => t.restore_attempts += 1,
-                    ServiceState::Skipped => actions.push(ActionItem {
+                    ServiceState::Skipped => self.actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceSkipped,
                         what: format!(
@@ -387,7 +414,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                         ),
                         seq: r.seq,
                     }),
-                    ServiceState::Failed => actions.push(ActionItem {
+                    ServiceState::Failed => self.actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceFailed,
                         what: format!(
@@ -396,7 +423,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                         ),
                         seq: r.seq,
                     }),
-                    ServiceState::Unreachable => actions.push(ActionItem {
+                    ServiceState::Unreachable => self.actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceUnreachable,
                         what: format!(
@@ -405,7 +432,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                         ),
                         seq: r.seq,
                     }),
-                    ServiceState::Blocked => actions.push(ActionItem {
+                    ServiceState::Blocked => self.actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ServiceBlocked,
                         what: format!(
@@ -418,10 +445,10 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 }
             }
             Event::StepStarted { service, phase: Phase::Restore, .. } => {
-                trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
+                self.trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
             }
             Event::StepStarted { service, phase: Phase::Inject, .. } => {
-                trackers.entry(service.clone()).or_default().outage_inject(r.ts);
+                self.trackers.entry(service.clone()).or_default().outage_inject(r.ts);
             }
             Event::StepFinished {
                 service,
@@ -436,11 +463,11 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
             } => {
                 let key = (service.clone(), step.clone(), host.clone());
                 if matches!(phase, Phase::Check | Phase::Verify) {
-                    checks.insert(key.clone(), (*outcome == StepOutcome::Ok, r.ts));
+                    self.checks.insert(key.clone(), (*outcome == StepOutcome::Ok, r.ts));
                 }
                 if matches!(phase, Phase::Restore | Phase::Verify | Phase::Inject) {
                     let detail = outcome_detail(*outcome, *exit_code, error.as_deref());
-                    last_finish.insert((*phase, key), (r.seq, *outcome, *attempt, detail));
+                    self.last_finish.insert((*phase, key), (r.seq, *outcome, *attempt, detail));
                 }
             }
             Event::Approval {
@@ -448,7 +475,7 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 step,
                 decision: Decision::Declined,
                 operator,
-            } => actions.push(ActionItem {
+            } => self.actions.push(ActionItem {
                 service: Some(service.clone()),
                 cause: Cause::Declined,
                 what: format!("'{step}' of '{service}' was declined by {operator}: decide whether it should run"),
@@ -462,13 +489,13 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
             } => {
                 // A manual check (answered while the service is checked or verified) counts
                 // for its feature like any other check; it runs on no host.
-                let state = trackers.get(service).map(|t| t.state);
+                let state = self.trackers.get(service).map(|t| t.state);
                 if matches!(state, Some(ServiceState::Checking | ServiceState::Verifying)) {
                     let key = (service.clone(), step.clone(), HostId::new(""));
-                    checks.insert(key, (*outcome == ManualOutcome::Done, r.ts));
+                    self.checks.insert(key, (*outcome == ManualOutcome::Done, r.ts));
                 }
                 if *outcome == ManualOutcome::Failed {
-                    actions.push(ActionItem {
+                    self.actions.push(ActionItem {
                         service: Some(service.clone()),
                         cause: Cause::ManualFailed,
                         what: format!("Manual step '{step}' of '{service}' failed ({operator}): follow up with whoever owns it"),
@@ -477,55 +504,72 @@ pub fn analyse(journal: &Journal) -> Analysis<'_> {
                 }
             }
             Event::OperatorAction { service, action, .. } if action.is_by_hand() => {
-                trackers.entry(service.clone()).or_default().by_hand = true;
+                self.trackers.entry(service.clone()).or_default().by_hand = true;
             }
-            Event::Resumed { .. } => run.resumed += 1,
+            Event::Resumed { .. } => self.run.resumed += 1,
+            Event::Note { text, .. } => self.run.notes.push(text.clone()),
             Event::RunFinished { outcome, .. } => {
-                run.finished = Some(r.ts);
-                run.outcome = Some(outcome.clone());
+                self.run.finished = Some(r.ts);
+                self.run.outcome = Some(outcome.clone());
             }
             _ => {}
         }
         if let Some(entry) = entry(r) {
-            timeline.push(entry);
+            self.timeline.push(entry);
         }
     }
 
-    let failures = tails.finish();
-    actions.extend(step_actions(&last_finish, &failures));
-    let actions = once_each(actions);
+    /// The analysis of every record pushed; `final_hash` and `intact` come from verification.
+    pub fn finish(self, final_hash: Option<String>, intact: bool) -> Analysis {
+        let Analyser {
+            run,
+            infos,
+            trackers,
+            operators,
+            checks,
+            last_finish,
+            timeline,
+            mut actions,
+            tails,
+            events,
+            first_ts,
+            last_ts,
+        } = self;
+        let failures = tails.finish();
+        actions.extend(step_actions(&last_finish, &failures));
+        let actions = once_each(actions);
 
-    let as_of = records.last().map(|r| r.ts);
-    let start = run
-        .outage_origin()
-        .or_else(|| records.first().map(|r| r.ts));
-    let services: Vec<ServiceReport> = trackers
-        .into_iter()
-        .map(|(id, t)| {
-            let info = infos.get(&id).cloned().unwrap_or_else(|| ServiceInfo {
-                id: id.clone(),
-                name: id.to_string(),
-                tier: 0,
-                rto_ms: None,
-                depends_on: Vec::new(),
-                checks: Vec::new(),
-            });
-            report(info, t, start, as_of, run.finished.is_some(), &checks)
-        })
-        .collect();
-    let metrics = run_metrics(&services, start, run.finished.or(as_of));
-    Analysis {
-        records,
-        run,
-        services,
-        metrics,
-        operators: operators.into_iter().collect(),
-        timeline,
-        actions,
-        failures,
-        as_of,
-        final_hash: journal.report.last_hash.clone(),
-        intact: journal.report.is_intact(),
+        let as_of = last_ts;
+        let start = run.outage_origin().or(first_ts);
+        let services: Vec<ServiceReport> = trackers
+            .into_iter()
+            .map(|(id, t)| {
+                let info = infos.get(&id).cloned().unwrap_or_else(|| ServiceInfo {
+                    id: id.clone(),
+                    name: id.to_string(),
+                    tier: 0,
+                    rto_ms: None,
+                    depends_on: Vec::new(),
+                    checks: Vec::new(),
+                });
+                report(info, t, start, as_of, run.finished.is_some(), &checks)
+            })
+            .collect();
+        let metrics = run_metrics(&services, start, run.finished.or(as_of));
+        Analysis {
+            events,
+            first_ts,
+            run,
+            services,
+            metrics,
+            operators: operators.into_iter().collect(),
+            timeline,
+            actions,
+            failures,
+            as_of,
+            final_hash,
+            intact,
+        }
     }
 }
 

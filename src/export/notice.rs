@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::export::metrics::Analysis;
 use crate::export::status_json::{ComponentStatus, components};
-use crate::journal::event::{Event, RunbookAbout};
+use crate::journal::event::RunbookAbout;
 
 /// The parts the notice must have, as its headings.
 pub const FACT: &str = "## What happened";
@@ -18,14 +18,8 @@ pub const ACTIONS: &str = "## What we have done";
 pub const STILL_AFFECTED: &str = "## Still affected";
 pub const CONTACT: &str = "## Contact";
 
-fn about(a: &Analysis) -> RunbookAbout {
-    a.records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { about, .. } => Some(about.as_ref().clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
+fn about(a: &Analysis) -> &RunbookAbout {
+    &a.run.about
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -145,14 +139,7 @@ fn cause(a: &Analysis, about: &RunbookAbout, out: &mut String) {
         }
         None => out.push_str("As known so far: [describe the cause]\n"),
     }
-    let notes: Vec<&str> = a
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Note { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
+    let notes: Vec<&str> = a.run.notes.iter().map(String::as_str).collect();
     if !notes.is_empty() {
         out.push_str("\nNotes from the response:\n\n");
         for n in notes {

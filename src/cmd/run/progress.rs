@@ -116,11 +116,10 @@ impl Printer {
 /// After the table: each outage of the run as the reports compute it (`export::metrics`), so
 /// `run` and every export agree. Nothing when the journal cannot be read back.
 pub(super) fn outages(journal: &std::path::Path, out: &mut dyn Write) {
-    use crate::export::metrics::{analyse, human_ms};
-    let Ok(recorded) = crate::journal::read_journal(journal) else {
+    use crate::export::metrics::human_ms;
+    let Ok((a, _)) = crate::export::analyse_file(journal) else {
         return;
     };
-    let a = analyse(&recorded);
     let rows: Vec<String> = a
         .services
         .iter()

@@ -1,0 +1,165 @@
+//! `bringup output`: a step's output exactly as it printed it (secrets masked), reassembled
+//! from the journal's `step_output` chunks and their side files, in journal order.
+
+use std::io::{IsTerminal as _, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::cli::OutputArgs;
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
+use crate::journal::Event;
+use crate::journal::record;
+use crate::journal::verify::{self, output_file_path};
+
+pub fn output(args: &OutputArgs) -> ExitCode {
+    if let Some(out) = &args.output
+        && let Err(why) = crate::cmd::export::check_target(out, &args.journal)
+    {
+        eprintln!("bringup: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let result = match &args.output {
+        Some(out) => crate::cmd::export::write_atomically(out, |w| reassemble(args, w)),
+        None if std::io::stdout().is_terminal() => {
+            // The bytes are evidence, not for a terminal to interpret.
+            let mut shown = Vec::new();
+            let read = reassemble(args, &mut shown);
+            let text = String::from_utf8_lossy(&shown);
+            let mut stdout = std::io::stdout().lock();
+            read.and_then(|()| stdout.write_all(crate::text::visible(&text).as_bytes()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            reassemble(args, &mut stdout).and_then(|()| stdout.flush())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            eprintln!("bringup: {e}");
+            ExitCode::from(EXIT_NOT_ALL_UP)
+        }
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// Write the selected output to `out` chunk by chunk. A side file that is missing or does
+/// not match what the journal records for it is an error (`InvalidData`), not silently
+/// replaced by the chunk's text.
+fn reassemble(args: &OutputArgs, out: &mut dyn Write) -> std::io::Result<()> {
+    let dir = args
+        .journal
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut failed: Option<std::io::Error> = None;
+    let mut matched = 0_usize;
+    let report = verify::scan(&args.journal, |bytes, env| {
+        if failed.is_some() {
+            return;
+        }
+        let Some(env) = env else { return };
+        let Ok(r) = record::parse_with(bytes, env) else {
+            return;
+        };
+        let Event::StepOutput {
+            service,
+            step,
+            host,
+            text,
+            size,
+            ..
+        } = &r.event
+        else {
+            return;
+        };
+        let wanted = args
+            .service
+            .as_deref()
+            .is_none_or(|s| s == service.as_str())
+            && args.step.as_deref().is_none_or(|s| s == step)
+            && args.host.as_deref().is_none_or(|h| h == host.as_str());
+        if !wanted {
+            return;
+        }
+        matched += 1;
+        let written = match r.event.output_file() {
+            Some(file) => side_file(&dir, &file, r.seq).and_then(|b| out.write_all(&b)),
+            // Older journals hold one line per event, its newline not recorded.
+            None if size.is_none() => out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.write_all(b"\n")),
+            None => out.write_all(text.as_bytes()),
+        };
+        if let Err(e) = written {
+            failed = Some(e);
+        }
+    })
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(p) = report.first_problem() {
+        eprintln!(
+            "bringup: warning: journal '{}' does not verify ({p}); run `bringup verify` on it",
+            args.journal.display()
+        );
+    }
+    if matched == 0 {
+        return Err(std::io::Error::other(format!(
+            "journal '{}' holds no output{}; `bringup export --format csv` lists every step and host",
+            args.journal.display(),
+            selection(args)
+        )));
+    }
+    Ok(())
+}
+
+fn selection(args: &OutputArgs) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &args.service {
+        parts.push(format!("service '{s}'"));
+    }
+    if let Some(s) = &args.step {
+        parts.push(format!("step '{s}'"));
+    }
+    if let Some(h) = &args.host {
+        parts.push(format!("host '{h}'"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", parts.join(", "))
+    }
+}
+
+/// A chunk's side file, checked against the size and sha256 its event records.
+fn side_file(dir: &Path, file: &crate::journal::OutputFile, seq: u64) -> std::io::Result<Vec<u8>> {
+    let bad = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the output of seq {seq} in '{}' {why}; run `bringup verify` on the journal",
+                file.path
+            ),
+        )
+    };
+    let path = output_file_path(dir, file)
+        .ok_or_else(|| bad("leaves the journal's folder".to_string()))?;
+    let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    if bytes.len() as u64 != file.bytes || sha != file.sha256 {
+        return Err(bad(format!(
+            "is not what the journal records ({} bytes, sha256 {sha}; recorded {} bytes, sha256 {})",
+            bytes.len(),
+            file.bytes,
+            file.sha256
+        )));
+    }
+    Ok(bytes)
+}
