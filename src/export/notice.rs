@@ -50,8 +50,8 @@ pub fn render(a: &Analysis) -> String {
         a.as_of.map_or_else(|| "—".to_string(), time)
     );
 
-    fact(a, &about, end, &mut out);
-    cause(a, &about, &mut out);
+    fact(a, about, end, &mut out);
+    cause(a, about, &mut out);
     actions(a, &mut out);
     still_affected(a, &mut out);
     out.push('\n');

@@ -20,7 +20,7 @@ pub struct Sections<'a> {
 }
 
 /// Sort each function into its section.
-pub fn split<'a>(a: &'a Analysis) -> Sections<'a> {
+pub fn split(a: &Analysis) -> Sections<'_> {
     let state = |f: &Feature| {
         a.services
             .iter()
