@@ -61,12 +61,10 @@ fn output_bytes(dir: &Path, journal: &Path, args: &[&str]) -> Vec<u8> {
 /// The journal's bytes with its side files.
 fn recorded_bytes(journal: &Path) -> u64 {
     let side = bringup::journal::side_dir(journal);
-    let side_bytes: u64 = std::fs::read_dir(&side)
-        .map(|d| {
-            d.map(|e| e.expect("entry").metadata().expect("meta").len())
-                .sum()
-        })
-        .unwrap_or(0);
+    let side_bytes: u64 = std::fs::read_dir(&side).map_or(0, |d| {
+        d.map(|e| e.expect("entry").metadata().expect("meta").len())
+            .sum()
+    });
     std::fs::metadata(journal).expect("journal").len() + side_bytes
 }
 
