@@ -729,3 +729,48 @@ fn a_journal_that_cannot_be_written_on_resume_exits_3_runs_nothing_and_stays_int
     assert_eq!(std::fs::read(&rig.journal).expect("journal"), before);
     assert_eq!(code(&rig.verify()), Some(0));
 }
+
+#[test]
+fn the_printed_continue_command_works_and_never_shows_a_secret() {
+    const SECRET: &str = "hunter2-very-secret";
+    let toml = format!(
+        "[runbook]\nname = \"local drill\"\nsecret_vars = [\"token\"]\n\n[defaults]\ntimeout = \"20s\"\n\n\
+[vars]\nstate = \"/nonexistent\"\n\n[hosts.op]\ntransport = \"local\"\n\n\
+[[service]]\nid = \"vault\"\nname = \"Vault\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{{{state}}}}/up\"\n\n\
+[[service.restore]]\nname = \"unseal\"\nrun = \"test {{{{token}}}} = {SECRET} && test -f {{{{state}}}}/fixed && touch {{{{state}}}}/up\"\n"
+    );
+    let rig = Rig::new(&toml);
+    let token = format!("token={SECRET}");
+    let first = output(&mut rig.run(false, &["--var", &token]));
+    assert_code(&first, 1);
+    let err = stderr(&first);
+    assert!(!err.contains(SECRET), "{err}");
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("continue: "))
+        .unwrap_or_else(|| panic!("a continue line: {err}"));
+    assert!(
+        line.contains("--var-env 'token=BRINGUP_VAR_TOKEN'"),
+        "{line}"
+    );
+    assert!(
+        err.contains("set BRINGUP_VAR_TOKEN to the secret first"),
+        "{err}"
+    );
+    // The printed command, run as printed (with the secret in the environment it names),
+    // continues the run: the restore now succeeds.
+    std::fs::write(rig.state.join("fixed"), "").expect("fix");
+    let words = shlex::split(line).expect("a shell command");
+    assert_eq!(words[0], "bringup");
+    let mut again = rig.bringup();
+    again.args(&words[1..]).env("BRINGUP_VAR_TOKEN", SECRET);
+    let second = output(&mut again);
+    assert_code(&second, 0);
+    assert!(rig.state.join("up").exists());
+    assert!(
+        !std::fs::read_to_string(&rig.journal)
+            .expect("journal")
+            .contains(SECRET)
+    );
+}

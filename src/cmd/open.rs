@@ -174,7 +174,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     }
     front.driver.executor().shutdown().await;
     crate::cmd::seal::after_run(args, &journal_path);
-    summary(&front, &journal_path, path, demo_dir, code);
+    summary(&front, &journal_path, path, demo_dir, &args.vars, code);
     drop(log_guard);
     ExitCode::from(code)
 }
@@ -223,7 +223,14 @@ fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
 }
 
 /// What is left on the screen after the TUI: each selected service's state and the journal.
-fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path>, code: u8) {
+fn summary(
+    front: &Front,
+    journal: &Path,
+    runbook: &Path,
+    demo_dir: Option<&Path>,
+    vars: &crate::cli::VarArgs,
+    code: u8,
+) {
     let states = front.states();
     let up = states.iter().filter(|(_, s)| s.is_up()).count();
     say!("{up} of {} service(s) up:", states.len());
@@ -237,14 +244,20 @@ fn summary(front: &Front, journal: &Path, runbook: &Path, demo_dir: Option<&Path
     );
     say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
-        let command = match demo_dir {
+        let base = match demo_dir {
             Some(dir) => format!("bringup demo --dir {}", dir.display()),
             None => format!("bringup open {}", runbook.display()),
         };
-        say!(
-            "  continue:          {command} --resume {}",
-            journal.display()
+        let (command, to_set) = crate::cmd::session::continue_command(
+            &base,
+            vars,
+            &front.app.runbook().secret_vars,
+            journal,
         );
+        say!("  continue:          {command}");
+        for env in to_set {
+            say!("    (set {env} to the secret first: read -rs {env}; export {env})");
+        }
     }
 }
 

@@ -170,6 +170,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         &mut printer,
         signal.is_some(),
         left_running,
+        &runbook.secret_vars,
     )
     .await
 }
@@ -221,6 +222,7 @@ async fn conclude(
     printer: &mut Printer,
     interrupted: bool,
     left_running: bool,
+    secrets: &std::collections::BTreeSet<String>,
 ) -> ExitCode {
     let services = drv.states();
     let code = match drv.end(interrupted) {
@@ -263,6 +265,22 @@ async fn conclude(
     }
     crate::cmd::seal::after_run(&args.open, drv.journal_path());
     eprintln!("journal: {}", drv.journal_path().display());
+    if code != Exit::AllUp && !args.dry_run && !args.check_only {
+        let mut base = format!("bringup run {}", args.runbook.display());
+        if args.yes {
+            base.push_str(" --yes");
+        }
+        let (command, to_set) = crate::cmd::session::continue_command(
+            &base,
+            &args.open.vars,
+            secrets,
+            drv.journal_path(),
+        );
+        eprintln!("continue: {command}");
+        for env in to_set {
+            eprintln!("  (set {env} to the secret first: read -rs {env}; export {env})");
+        }
+    }
     ExitCode::from(code)
 }
 

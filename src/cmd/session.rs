@@ -442,6 +442,48 @@ pub fn var_values(sources: &VarArgs) -> Result<Vec<String>, ExitCode> {
     })
 }
 
+/// The command that continues a run: `base` (the front end and its runbook, e.g. `bringup
+/// open rb.toml`), the variables as they were given, and `--resume JOURNAL`. A secret given
+/// with `--var` is never printed: it becomes `--var-env KEY=BRINGUP_VAR_KEY`, and the names
+/// of such environment variables are returned for the operator to set first.
+pub fn continue_command(
+    base: &str,
+    vars: &VarArgs,
+    secrets: &std::collections::BTreeSet<String>,
+    journal: &Path,
+) -> (String, Vec<String>) {
+    let quote = |s: &str| {
+        shlex::try_quote(s).map_or_else(|_| format!("'{s}'"), std::borrow::Cow::into_owned)
+    };
+    let mut words = vec![base.to_string()];
+    let mut to_set = Vec::new();
+    for spec in &vars.vars {
+        let key = spec.split_once('=').map_or(spec.as_str(), |(k, _)| k);
+        if secrets.contains(key) {
+            let env = format!(
+                "BRINGUP_VAR_{}",
+                key.to_uppercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            );
+            words.extend(["--var-env".to_string(), quote(&format!("{key}={env}"))]);
+            to_set.push(env);
+        } else {
+            words.extend(["--var".to_string(), quote(spec)]);
+        }
+    }
+    for spec in &vars.var_env {
+        words.extend(["--var-env".to_string(), quote(spec)]);
+    }
+    for spec in &vars.var_file {
+        words.extend(["--var-file".to_string(), quote(spec)]);
+    }
+    words.extend([
+        "--resume".to_string(),
+        quote(&journal.display().to_string()),
+    ]);
+    (words.join(" "), to_set)
+}
+
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
 /// order (a later one for the same key wins). The values stay in memory only.
 pub fn var_sources(sources: &VarArgs) -> Result<Vec<String>, String> {
