@@ -18,7 +18,7 @@ mod orphans;
 mod outbox;
 mod signals;
 
-pub use outbox::{NOTIFY_GRACE, RUN_ENDED};
+pub use outbox::{NOTIFY_GRACE, NOTIFY_SILENT, RUN_ENDED};
 pub use signals::{Signal, Signals};
 
 use std::collections::{BTreeSet, HashMap};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::{Driver, Inbox, Message, Notice};
 use crate::journal::{Event, JournalError};
@@ -15,6 +16,11 @@ use crate::runbook::model::Runbook;
 /// How long the end of a run waits for webhooks that still answer (one that failed its
 /// last attempt is not waited for: a dead webhook must not hold the run up).
 pub const NOTIFY_GRACE: Duration = Duration::from_secs(3);
+
+/// At the end, a webhook that has owed a delivery this long without answering anything is
+/// not waited for either: it accepted the connection and stays silent (its request would
+/// only time out after `notify::REQUEST_TIMEOUT`), or it is too slow to catch up anyway.
+pub const NOTIFY_SILENT: Duration = Duration::from_secs(1);
 
 /// What the run ending left undelivered is journaled with these words.
 pub const RUN_ENDED: &str = "the run ended before it was delivered";
@@ -32,6 +38,32 @@ pub(super) struct State {
     notice_due_armed: bool,
     /// Webhooks whose last attempt failed.
     down: std::collections::BTreeSet<usize>,
+    /// Per webhook, since when it has been silent while owing something: its last answer, or
+    /// the moment it began to owe (when it owed nothing before).
+    heard: BTreeMap<usize, Instant>,
+}
+
+impl State {
+    /// Record `key` as owed (attempt 0 so far).
+    fn owe(&mut self, key: (usize, u64)) {
+        if !self.owed.keys().any(|(n, _)| *n == key.0) {
+            self.heard.insert(key.0, Instant::now());
+        }
+        self.owed.insert(key, 0);
+    }
+
+    /// When the end stops waiting for the webhooks still owed something: `None` when it need
+    /// not wait at all (each is down or has been silent for [`NOTIFY_SILENT`]), else the
+    /// moment the first of those still answering would fall silent.
+    fn wait_until(&self, now: Instant) -> Option<Instant> {
+        self.owed
+            .keys()
+            .map(|(n, _)| *n)
+            .filter(|n| !self.down.contains(n))
+            .map(|n| self.heard.get(&n).map_or(now, |t| *t + NOTIFY_SILENT))
+            .filter(|t| *t > now)
+            .min()
+    }
 }
 
 impl State {
@@ -59,7 +91,7 @@ impl Driver {
             if notify >= self.runbook.notify.len() {
                 continue;
             }
-            self.outbox.owed.insert((notify, of_seq), 0);
+            self.outbox.owe((notify, of_seq));
             let body = payload.to_string().into_bytes();
             self.hand_over(Delivery {
                 notify,
@@ -95,8 +127,9 @@ impl Driver {
         });
     }
 
-    /// After [`Driver::end`]: wait at most `grace` for what webhooks are still owed, then
-    /// journal each delivery left as failed for good and stop the delivery tasks.
+    /// After [`Driver::end`]: wait at most `grace` for what webhooks that still answer are
+    /// owed (not for one that is down or silent: [`NOTIFY_SILENT`]), then journal each
+    /// delivery left as failed for good and stop the delivery tasks.
     pub async fn deliver_owed(
         &mut self,
         inbox: &mut Inbox,
@@ -105,19 +138,18 @@ impl Driver {
     ) -> Result<usize, JournalError> {
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
-        while !self.broken
-            && self
-                .outbox
-                .owed
-                .keys()
-                .any(|(n, _)| !self.outbox.down.contains(n))
-        {
+        while !self.broken {
+            let Some(silent) = self.outbox.wait_until(Instant::now()) else {
+                break;
+            };
             tokio::select! {
                 batch = inbox.next() => match batch {
                     // Only webhook reports matter now; steps have ended.
                     Some(batch) => show(self.on_messages(batch.into_iter().filter(|m| matches!(m, Message::Notify(_))))?),
                     None => break,
                 },
+                // Look again: that webhook may have fallen silent.
+                () = tokio::time::sleep_until(silent) => {}
                 () = &mut deadline => break,
             }
         }
@@ -180,7 +212,7 @@ impl Driver {
                 event: queued,
                 line: appended.line,
             }));
-            self.outbox.owed.insert((index, seq), 0);
+            self.outbox.owe((index, seq));
             self.outbox.ready.push(Delivery {
                 notify: index,
                 of_seq: seq,
@@ -240,6 +272,7 @@ impl Driver {
                 attempt,
                 status,
             } => {
+                self.outbox.heard.insert(notify, Instant::now());
                 self.outbox.down.remove(&notify);
                 if self.outbox.owed.remove(&(notify, of_seq)).is_none() {
                     return Ok(Vec::new());
@@ -259,6 +292,7 @@ impl Driver {
                 error,
                 next_retry,
             } => {
+                self.outbox.heard.insert(notify, Instant::now());
                 self.outbox.down.insert(notify);
                 let Some(last) = self.outbox.owed.get_mut(&(notify, of_seq)) else {
                     return Ok(Vec::new());
@@ -283,5 +317,32 @@ impl Driver {
         };
         let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
         Ok(vec![self.write(Event::NoticeDue { after_ms })?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_waits_only_for_webhooks_that_answer_until_they_fall_silent() {
+        let mut state = State::default();
+        let now = Instant::now();
+        assert_eq!(state.wait_until(now), None, "nothing owed");
+        state.owe((0, 5));
+        let began = state.heard[&0];
+        assert_eq!(state.wait_until(now), Some(began + NOTIFY_SILENT));
+        state.owe((0, 6));
+        assert_eq!(
+            state.heard[&0], began,
+            "still owing: silent since the first"
+        );
+        assert_eq!(
+            state.wait_until(began + NOTIFY_SILENT),
+            None,
+            "silent by now"
+        );
+        state.down.insert(0);
+        assert_eq!(state.wait_until(now), None, "down: not waited for");
     }
 }
