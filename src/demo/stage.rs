@@ -91,16 +91,35 @@ const DAEMONS: [&str; 11] = [
 pub fn bring_up(staged: &Staged, bringup: &Path) -> Result<(), DemoError> {
     let layout = Layout::new(&staged.dir);
     for (file, text) in [
-        (layout.site_dir().join("dns.status"), "serving zone talk.internal from gasan\n"),
-        (layout.site_dir().join("push.status"), "delivering via gasan\n"),
-        (layout.site_dir().join("mailstore.healthy"), "mailstore-07: 12 of 12 disks online\n"),
+        (
+            layout.site_dir().join("dns.status"),
+            "serving zone talk.internal from gasan\n",
+        ),
+        (
+            layout.site_dir().join("push.status"),
+            "delivering via gasan\n",
+        ),
+        (
+            layout.site_dir().join("mailstore.healthy"),
+            "mailstore-07: 12 of 12 disks online\n",
+        ),
         (layout.state_dir().join("database.role"), "primary\n"),
-        (layout.state_dir().join("media.archive"), "mounted read-write at gasan\n"),
+        (
+            layout.state_dir().join("media.archive"),
+            "mounted read-write at gasan\n",
+        ),
     ] {
         write(&file, text)?;
     }
     for name in DAEMONS {
-        daemon::start(&layout, bringup, name, std::time::Duration::from_secs(7200), 0, None)?;
+        daemon::start(
+            &layout,
+            bringup,
+            name,
+            std::time::Duration::from_secs(7200),
+            0,
+            None,
+        )?;
     }
     Ok(())
 }

@@ -305,9 +305,7 @@ impl Driver {
     }
 
     fn guards_out(&self) -> usize {
-        self.drill
-            .as_ref()
-            .map_or(0, |d| d.rounds_out.iter().sum())
+        self.drill.as_ref().map_or(0, |d| d.rounds_out.iter().sum())
     }
 
     fn baseline_done(&mut self, notices: &mut Vec<Notice>) -> Result<bool, JournalError> {
@@ -538,7 +536,9 @@ impl Driver {
                 continue;
             }
             let Some(took) = took else {
-                failed.push(format!("{service}: up, but when it came back is not recorded"));
+                failed.push(format!(
+                    "{service}: up, but when it came back is not recorded"
+                ));
                 continue;
             };
             let rto_ms = rto.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -569,11 +569,7 @@ impl Driver {
             reason.push_str(&failed.join("; "));
         }
         if !met.is_empty() {
-            let _ = write!(
-                reason,
-                "; time to restore from inject: {}",
-                met.join(", ")
-            );
+            let _ = write!(reason, "; time to restore from inject: {}", met.join(", "));
         }
         notices.push(self.drill_event(DrillPhase::Finished, Some(outcome), Some(reason))?);
         self.end_drill(outcome, notices);
