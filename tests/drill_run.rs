@@ -435,3 +435,62 @@ fn an_unknown_scenario_is_bad_input_naming_it_and_the_valid_ones() {
     assert!(err.contains("all       Everything (3 services)"), "{err}");
     assert!(err.contains("web-only"), "{err}");
 }
+
+#[test]
+fn a_service_back_after_its_rto_fails_the_drill_saying_by_how_much() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let up = dir.path().join("api.up");
+    fs::write(&up, "").expect("up");
+    let text = format!(
+        r#"
+[runbook]
+name = "slow restore"
+[hosts.box]
+transport = "local"
+[[service]]
+id = "api"
+name = "API"
+tier = 1
+rto = "200ms"
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f {up}"
+  [[service.restore]]
+  name = "start slowly"
+  run = "sleep 0.6; touch {up}"
+  [[service.inject]]
+  name = "stop"
+  run = "rm -f {up}"
+[[scenario]]
+id = "slow"
+inject = ["api"]
+"#,
+        up = up.display()
+    );
+    let runbook = dir.path().join("rb.toml");
+    fs::write(&runbook, text).expect("write runbook");
+    let journal = dir.path().join("j.jsonl");
+    let out = output(
+        bringup(dir.path())
+            .args(["run", "--drill", "--scenario", "slow", "--journal"])
+            .arg(&journal)
+            .arg(&runbook),
+    );
+    assert_exit(&out, 1);
+    let events = read_journal(&journal);
+    let ms = time_to_restore_ms(&events, "api");
+    let over = ms - 200;
+    let said = format!(
+        "api: back in {}.{:03} s after its inject, RTO 200 ms missed by {}.{:03} s",
+        ms / 1000,
+        ms % 1000,
+        over / 1000,
+        over % 1000
+    );
+    let reason = finished(&events)["reason"]
+        .as_str()
+        .expect("reason")
+        .to_string();
+    assert_eq!(reason, said);
+}

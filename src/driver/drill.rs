@@ -482,6 +482,10 @@ impl Driver {
             drill.after_restore = after;
         }
         notices.push(self.drill_event(DrillPhase::Cleanup, None, None)?);
+        // Cleanup only checks: a blocked service whose checks now pass must not let the plan
+        // restore its dependents after the restore phase has ended.
+        let effects = self.engine.handle(Input::SetAuto(false));
+        notices.extend(self.apply(effects)?);
         for service in injected {
             let effects = self.engine.handle(Input::Check(service));
             notices.extend(self.apply(effects)?);
@@ -516,12 +520,14 @@ impl Driver {
                 // Already told in `problems`.
                 continue;
             }
-            if !state.is_up() {
-                let (before, why) = drill
-                    .after_restore
-                    .get(service)
-                    .cloned()
-                    .unwrap_or((state, None));
+            let (before, why) = drill
+                .after_restore
+                .get(service)
+                .cloned()
+                .unwrap_or((state, None));
+            // Up at the end of the restore phase and at cleanup: anything else is a restore
+            // that did not finish, whatever a later check says.
+            if !state.is_up() || !before.is_up() {
                 let why = why
                     .or_else(|| now.and_then(|v| v.reason.clone()))
                     .map(|w| format!(": {w}"))
