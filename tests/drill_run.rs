@@ -494,3 +494,30 @@ inject = ["api"]
         .to_string();
     assert_eq!(reason, said);
 }
+
+#[test]
+fn ctrl_c_mid_drill_exits_3_and_records_the_drill_as_failed() {
+    let rig = rig("30");
+    let child = rig.drill("all").spawn().expect("spawn bringup");
+    wait_for("dns's inject to start", Duration::from_secs(20), || {
+        injected(&read_journal_lossy(&rig.journal)).contains(&"dns".to_string())
+    });
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let out = finish(child);
+    assert_exit(&out, 3);
+    let journal = read_journal(&rig.journal);
+    let done = finished(&journal);
+    assert_eq!(done["outcome"], "failed");
+    assert_eq!(
+        done["reason"],
+        "interrupted in the inject phase, before the drill ended"
+    );
+    let last = journal.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
+    assert_eq!(injected(&journal), ["dns"]);
+}
