@@ -31,6 +31,9 @@ pub enum Command {
     Open(OpenCmd),
     /// Headless: check, then restore in order, printing progress.
     Run(RunArgs),
+    /// A scenario drill in the TUI: baseline, inject, detect, restore, cleanup (headless:
+    /// `run --drill --scenario ID`). Without --scenario, lists the runbook's scenarios.
+    Drill(DrillCmd),
     /// Validate a runbook and print its plan (tiers, parallel waves).
     Validate(ValidateArgs),
     /// Print the dependency and tier graph.
@@ -64,6 +67,22 @@ pub struct DemoArgs {
     /// Where the simulated datacenter lives (default: a fresh folder under the system temp dir).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// With --drill: the scenario to drill on the simulated datacenter, brought up first
+    /// (default: 'dc-loss', the whole datacenter lost).
+    #[arg(long, value_name = "ID", requires = "drill", conflicts_with_all = ["resume", "only"])]
+    pub scenario: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillCmd {
+    /// The runbook (TOML) whose scenario to drill.
+    #[arg(value_name = "RUNBOOK")]
+    pub runbook: PathBuf,
+    /// The `[[scenario]]` id to drill (without it: list them).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["resume", "only"])]
+    pub scenario: Option<String>,
+    #[command(flatten)]
+    pub open: OpenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +159,10 @@ pub struct OpenArgs {
         conflicts_with = "resume"
     )]
     pub incident_start: Option<String>,
+    /// The scenario a drill runs (`run --scenario`, `drill --scenario`), set by the command
+    /// that takes it: the engine restores only its services, `run_started` records it.
+    #[arg(skip)]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +184,15 @@ pub struct RunArgs {
     /// Progress as text, or one journal event per line (json).
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     pub format: RunFormat,
+    /// With --drill: run this `[[scenario]]` (baseline, inject, detect, restore, cleanup);
+    /// exit 0 when the drill passed, 1 when it failed.
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "drill",
+        conflicts_with_all = ["resume", "only", "check_only", "dry_run"]
+    )]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,7 +9,7 @@ pub mod svc;
 
 use std::path::{Path, PathBuf};
 
-pub use stage::{stage, stage_with};
+pub use stage::{bring_up, stage, stage_with};
 
 /// `runbooks/demo.toml`, built into the binary so `bringup demo` works from any directory.
 pub const RUNBOOK: &str = include_str!("../runbooks/demo.toml");

@@ -14,10 +14,12 @@
 //! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
+mod drill;
 mod orphans;
 mod outbox;
 mod signals;
 
+pub use drill::{GuardReport, exact_ms};
 pub use outbox::{NOTIFY_GRACE, NOTIFY_SILENT, RUN_ENDED};
 pub use signals::{Signal, Signals};
 
@@ -72,6 +74,10 @@ pub enum Request {
     AcceptHostKey { host: HostId, fingerprint: String },
     /// The operator refused an unknown host key: nothing runs on that host until asked again.
     RefuseHostKey { host: HostId },
+    /// Run the runbook's `[[scenario]]` of this id as a drill (SPEC "Drills"): baseline,
+    /// inject, detect, restore, cleanup, each journaled as `drill_phase`. The run is over
+    /// ([`Driver::finished`]) when the drill is.
+    StartDrill(String),
 }
 
 impl From<Input> for Request {
@@ -144,6 +150,12 @@ pub enum Message {
     Notify(crate::notify::Report),
     /// `[runbook] notice_after` passed since the incident's start.
     NoticeDue,
+    /// A drill's guard ran on one host.
+    Guard(GuardReport),
+    /// A drill's guard is due again (its `every` passed).
+    GuardDue(usize),
+    /// A drill checks again the services not yet seen down after their inject.
+    DrillWake,
 }
 
 impl Message {
@@ -238,6 +250,8 @@ pub struct Driver {
     run_id: Option<String>,
     /// Webhooks: their tasks, what is owed, what waits for the next fsync.
     outbox: outbox::State,
+    /// The scenario drill this run is, once started.
+    drill: Option<drill::Drill>,
 }
 
 impl Driver {
@@ -270,6 +284,7 @@ impl Driver {
                 last_sync: std::time::Instant::now(),
                 run_id: None,
                 outbox,
+                drill: None,
             },
             Inbox { rx },
         )
@@ -333,8 +348,16 @@ impl Driver {
         operator: &str,
         request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
-        let r = self.request_unsynced(operator, request.into());
+        let r = self
+            .request_unsynced(operator, request.into())
+            .and_then(|n| self.then_drill(n));
         self.settle(r)
+    }
+
+    /// A drill moves on once what a call carried out has settled in the engine.
+    fn then_drill(&mut self, mut notices: Vec<Notice>) -> Result<Vec<Notice>, JournalError> {
+        notices.extend(self.advance_drill()?);
+        Ok(notices)
     }
 
     /// Carry out reports that arrived together ([`Inbox::next`]), with one fsync for all
@@ -350,22 +373,30 @@ impl Driver {
                 Err(e) => return self.settle(Err(e)),
             }
         }
-        self.settle(Ok(notices))
+        let r = self.then_drill(notices);
+        self.settle(r)
     }
 
     /// Record the end of the run and say how it ended: interrupted when `interrupted` (a
     /// signal) or while steps still run (a quit mid-step), else by the selected services'
-    /// states.
+    /// states — or, for a drill, by whether it passed (a drill not ended is failed).
     pub fn end(
         &mut self,
         interrupted: bool,
     ) -> Result<(RunOutcome, Exit, Vec<Notice>), JournalError> {
-        let outcome = if interrupted || self.busy() {
+        let interrupted = interrupted || self.busy();
+        let r = self.interrupt_drill();
+        let mut notices = self.settle(r)?;
+        let outcome = if interrupted {
             RunOutcome::Interrupted
         } else {
-            RunOutcome::of(&self.states())
+            match self.drill_outcome() {
+                Some(crate::journal::event::DrillOutcome::Passed) => RunOutcome::Restored,
+                Some(crate::journal::event::DrillOutcome::Failed) => RunOutcome::Incomplete,
+                None => RunOutcome::of(&self.states()),
+            }
         };
-        let notices = self.finish(outcome)?;
+        notices.extend(self.finish(outcome)?);
         Ok((outcome, outcome.exit(), notices))
     }
 
@@ -486,6 +517,9 @@ impl Driver {
             self.set_run_id(&hash);
         }
         self.queue_notifications(appended.seq, &event, &appended.line)?;
+        if let Some(drill) = &mut self.drill {
+            drill.observe(appended.ts, &event);
+        }
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
             ts: appended.ts,
@@ -515,6 +549,7 @@ impl Driver {
                 self.key_waits.remove(&host);
                 return Ok(Vec::new());
             }
+            Request::StartDrill(scenario) => return self.start_drill(&scenario),
         };
         let act = |action, service: &ServiceId, reason| Event::OperatorAction {
             operator: operator.to_string(),
@@ -615,6 +650,9 @@ impl Driver {
             }
             Message::Notify(report) => self.on_notify(report),
             Message::NoticeDue => self.on_notice_due(),
+            m @ (Message::Guard(_) | Message::GuardDue(_) | Message::DrillWake) => {
+                self.on_drill_message(m)
+            }
         }
     }
 
@@ -821,6 +859,8 @@ impl Driver {
                         let _ = tx.send(Message::Wake(timer)).await;
                     });
                 }
+                // A drill's run is over when the drill is, not when the engine falls idle.
+                Effect::Finished { .. } if self.drill_holds_finish() => {}
                 Effect::Finished { services } => {
                     self.finished = Some(services.clone());
                     notices.push(Notice::Idle { services });

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         (Some(Command::Validate(a)), _) => cmd::validate::validate(a),
         (Some(Command::Plan(a)), _) => cmd::validate::plan(a),
         (Some(Command::Run(a)), _) => cmd::run::run(a),
+        (Some(Command::Drill(a)), _) => cmd::open::drill(a),
         (Some(Command::Export(a)), _) => cmd::export::export(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Output(a)), _) => cmd::output::output(a),

@@ -630,7 +630,7 @@ fn validate_prints_scenarios_by_tier_in_plan_order_and_guards() {
     assert_has(
         &stdout,
         &[
-            "Drill scenarios:",
+            "Drill scenarios (bringup drill RUNBOOK --scenario ID, or run --drill --scenario ID):",
             "  dc-loss · Whole datacenter lost · 3 services\n    Everything at once.\n    tier 1: dns\n    tier 2: auth, web\n",
             "  auth-only · auth-only · 1 service\n    tier 2: auth\n",
             "Guards (checked before and during a drill):\n  production still serving · on operator · every 5s\n",

@@ -496,10 +496,16 @@ fn kinds_of(journal: &Path, kind: &str) -> Vec<Value> {
 #[test]
 fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
     let p = paths();
-    let tmux = Tmux::start(
-        "inject",
-        &demo_args_command(&p.dir, &p.journal, &p.exit, "--drill"),
+    // Drill mode on the staged demo without a scenario: nothing is injected unless asked.
+    let bringup = cargo_bin("bringup");
+    let command = format!(
+        "'{b}' __demo-svc stage --dir '{d}' > /dev/null && '{b}' open --drill --journal '{j}' --operator e2e '{d}/demo.toml'; echo $? > '{e}'; sleep 60",
+        b = bringup.display(),
+        d = p.dir.display(),
+        j = p.journal.display(),
+        e = p.exit.display()
     );
+    let tmux = Tmux::start("inject", &command);
     tmux.wait_for("press a to restore in plan order", 30);
     for no in ["Escape", "N"] {
         tmux.keys("i");
@@ -520,6 +526,54 @@ fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
     tmux.keys("q");
     wait_for_exit(&p.exit, 30);
     verify(&p.journal);
+}
+
+#[test]
+fn demo_drill_runs_the_whole_datacenter_lost_drill_with_its_phase_in_the_header() {
+    let p = paths();
+    let tmux = Tmux::start(
+        "drill",
+        &demo_args_command(&p.dir, &p.journal, &p.exit, "--drill"),
+    );
+    // The datacenter is brought up first, so the baseline passes and the injects begin.
+    tmux.wait_for("DRILL: inject", 60);
+    let screen = tmux.wait_for("Approve this step?", 90);
+    assert!(
+        screen.contains("promote the replica to primary"),
+        "{screen}"
+    );
+    assert!(screen.contains("DRILL: restore"), "{screen}");
+    tmux.answer("y");
+    let screen = tmux.wait_for("Manual step", 90);
+    assert!(screen.contains("move the VIP"), "{screen}");
+    tmux.answer("d");
+    tmux.wait_for("DRILL PASSED", 120);
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    assert_eq!(wait_for_exit(&p.exit, 30), 0, "a passed drill exits 0");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    assert_eq!(events[0]["mode"], "drill");
+    assert_eq!(events[0]["scenario"], "dc-loss");
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "drill_phase")
+        .filter_map(|e| e["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "baseline", "inject", "detect", "restore", "cleanup", "finished"
+        ]
+    );
+    let finished = events
+        .iter()
+        .find(|e| e["kind"] == "drill_phase" && e["phase"] == "finished")
+        .expect("finished");
+    assert_eq!(finished["outcome"], "passed", "{finished}");
 }
 
 #[test]

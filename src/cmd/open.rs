@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::Exit;
-use crate::cli::{DemoArgs, OpenArgs};
+use crate::cli::{DemoArgs, DrillCmd, OpenArgs};
 use crate::cmd::session::{self, Session};
 use crate::engine::Mode;
 use crate::journal::{self, Event};
@@ -31,6 +31,56 @@ pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
     }
 }
 
+/// `bringup drill RUNBOOK --scenario ID`: the TUI in drill mode, running the scenario's
+/// phases. Without `--scenario`: the runbook's scenarios, and exit 2.
+pub fn drill(args: &DrillCmd) -> ExitCode {
+    let Some(id) = &args.scenario else {
+        return list_scenarios(args);
+    };
+    let mut open = args.open.clone();
+    open.drill = true;
+    open.scenario = Some(id.clone());
+    self::open(&args.runbook, &open)
+}
+
+fn list_scenarios(args: &DrillCmd) -> ExitCode {
+    let runbook = match session::load_runbook(&args.runbook, &args.open) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    let scenarios = &runbook.drills.scenarios;
+    if scenarios.is_empty() {
+        say!(
+            "bringup: '{}' has no [[scenario]] to drill; add one (see `bringup validate` for the format)",
+            args.runbook.display()
+        );
+        return ExitCode::from(Exit::BadInput);
+    }
+    say!(
+        "bringup: which scenario? pass --scenario ID; the scenarios of '{}':",
+        args.runbook.display()
+    );
+    let width = scenarios.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for s in scenarios {
+        say!(
+            "  {:<width$}  {} ({} service{})",
+            s.id,
+            s.name,
+            s.services.len(),
+            if s.services.len() == 1 { "" } else { "s" }
+        );
+    }
+    say!(
+        "  e.g. bringup drill {} --scenario {}",
+        args.runbook.display(),
+        scenarios[0].id
+    );
+    ExitCode::from(Exit::BadInput)
+}
+
+/// The scenario `bringup demo --drill` runs unless `--scenario` names another.
+const DEMO_SCENARIO: &str = "dc-loss";
+
 pub fn demo(args: &DemoArgs) -> ExitCode {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         say!("bringup: the demo opens the TUI and needs a terminal; run it in a terminal window");
@@ -44,6 +94,22 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
         }
     };
     let mut open = args.open.clone();
+    if open.drill && open.resume.is_none() {
+        // A drill starts from a datacenter that works: everything the fire took is up.
+        let exe = std::env::current_exe();
+        if let Err(e) = exe
+            .map_err(crate::demo::DemoError::NoExe)
+            .and_then(|exe| crate::demo::bring_up(&staged, &exe))
+        {
+            say!("bringup: cannot bring the simulated datacenter up for the drill: {e}");
+            return ExitCode::from(Exit::BadInput);
+        }
+        open.scenario = Some(
+            args.scenario
+                .clone()
+                .unwrap_or_else(|| DEMO_SCENARIO.to_string()),
+        );
+    }
     // The staged values first: the user's own --var still win.
     open.vars.vars = staged
         .vars
@@ -146,7 +212,11 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
             return ExitCode::from(Exit::BadInput);
         }
     };
-    let ended = match front.start() {
+    let started = match &args.scenario {
+        Some(id) => front.start_drill(id),
+        None => front.start(),
+    };
+    let ended = match started {
         Ok(()) => event_loop::run(&mut front, &mut messages, &mut signals, &mut tty, &theme).await,
         Err(e) => Err(LoopError::Journal(e)),
     };

@@ -40,14 +40,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 async fn run_async(args: &RunArgs) -> ExitCode {
-    let runbook = match session::load_runbook(&args.runbook, &args.open) {
+    let mut open = args.open.clone();
+    open.scenario.clone_from(&args.scenario);
+    let runbook = match session::load_runbook(&args.runbook, &open) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
     if args.dry_run {
         return dry_run::dry_run(&runbook, args).await;
     }
-    let mut session = match Session::open(runbook, &args.open, args.check_only, "run") {
+    let mut session = match Session::open(runbook, &open, args.check_only, "run") {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -96,7 +98,12 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut asking = false;
 
     let mut pending = start_notices;
-    match drv.input(Input::RunPlan) {
+    // A drill runs its phases (the driver's); any other run, the plan.
+    let start = match &args.scenario {
+        Some(id) => driver::Request::StartDrill(id.clone()),
+        None => Input::RunPlan.into(),
+    };
+    match drv.input(start) {
         Ok(n) => pending.extend(n),
         Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
     }

@@ -78,7 +78,46 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
             return Err(ExitCode::from(EXIT_BAD_INPUT));
         }
     }
+    if let Some(id) = &args.scenario {
+        scenario_of(&runbook, path, id)?;
+    }
     Ok(Arc::new(runbook))
+}
+
+/// The `[[scenario]]` named `id`, or exit 2 naming it and the runbook's scenarios.
+pub fn scenario_of<'a>(
+    runbook: &'a Runbook,
+    path: &Path,
+    id: &str,
+) -> Result<&'a crate::runbook::drill::Scenario, ExitCode> {
+    if let Some(scenario) = runbook.drills.scenario(id) {
+        return Ok(scenario);
+    }
+    let ids: Vec<&str> = runbook
+        .drills
+        .scenarios
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    let hint = crate::runbook::suggest(id, ids.iter().copied())
+        .map(|s| format!("did you mean '{s}'? "))
+        .unwrap_or_default();
+    let known = if ids.is_empty() {
+        "it has none; add a [[scenario]] to drill".to_string()
+    } else {
+        format!(
+            "{hint}its scenarios: {}",
+            ids.iter()
+                .map(|i| format!("'{i}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    eprintln!(
+        "bringup: --scenario '{id}' is not a scenario of '{}'; {known}",
+        path.display()
+    );
+    Err(ExitCode::from(EXIT_BAD_INPUT))
 }
 
 /// Whether `--only` selects this service (no `--only`: every service).
@@ -133,14 +172,16 @@ impl Session {
                 ExitCode::from(EXIT_BAD_INPUT)
             })?),
         };
-        let options = EngineOptions {
-            only: args
-                .only
-                .iter()
-                .map(ServiceId::new)
-                .collect::<BTreeSet<_>>(),
-            check_only,
+        // A drill restores only what its scenario breaks (and checks what those depend on).
+        let scenario = args
+            .scenario
+            .as_deref()
+            .and_then(|id| runbook.drills.scenario(id));
+        let only = match scenario {
+            Some(s) => s.services.iter().cloned().collect::<BTreeSet<_>>(),
+            None => args.only.iter().map(ServiceId::new).collect(),
         };
+        let options = EngineOptions { only, check_only };
         let engine = Engine::new(runbook.clone(), options);
         let secrets = runbook.secret_values();
 
@@ -214,7 +255,10 @@ impl Session {
                 );
                 ExitCode::from(EXIT_BAD_INPUT)
             })?;
-            let start = run_started(&runbook, &operator, args.drill, incident_start);
+            let mut start = run_started(&runbook, &operator, args.drill, incident_start);
+            if let Event::RunStarted { scenario, .. } = &mut start {
+                scenario.clone_from(&args.scenario);
+            }
             (writer, start, log_path(args, &path))
         };
 

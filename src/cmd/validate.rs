@@ -153,7 +153,10 @@ fn drills_text(rb: &Runbook) -> String {
     let drills = &rb.drills;
     let mut out = String::new();
     if !drills.scenarios.is_empty() {
-        let _ = writeln!(out, "\nDrill scenarios:");
+        let _ = writeln!(
+            out,
+            "\nDrill scenarios (bringup drill RUNBOOK --scenario ID, or run --drill --scenario ID):"
+        );
         for sc in &drills.scenarios {
             let _ = writeln!(
                 out,

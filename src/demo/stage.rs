@@ -69,6 +69,61 @@ pub fn stage_with(dir: Option<&Path>, bringup: &Path) -> Result<Staged, DemoErro
     })
 }
 
+/// The simulated services a drill starts from (`bringup demo --drill`): every one the demo
+/// runbook checks, as `name@host`.
+const DAEMONS: [&str; 11] = [
+    "database@db-replica",
+    "auth@auth-1",
+    "auth@auth-2",
+    "talk-messaging@msg-gw-1",
+    "talk-messaging@msg-gw-2",
+    "media-transfer@media-1",
+    "pc-login@pc-gw-1",
+    "talk-channel@channel-1",
+    "mail-smtp@mail-1",
+    "imap@mail-1",
+    "pop3@mail-1",
+];
+
+/// The datacenter before a drill: every simulated service up and every file its checks read
+/// in place, and the mail storage volume healthy (so its restore can succeed), as the site
+/// was before the fire. A drill's baseline then finds every service healthy.
+pub fn bring_up(staged: &Staged, bringup: &Path) -> Result<(), DemoError> {
+    let layout = Layout::new(&staged.dir);
+    for (file, text) in [
+        (
+            layout.site_dir().join("dns.status"),
+            "serving zone talk.internal from gasan\n",
+        ),
+        (
+            layout.site_dir().join("push.status"),
+            "delivering via gasan\n",
+        ),
+        (
+            layout.site_dir().join("mailstore.healthy"),
+            "mailstore-07: 12 of 12 disks online\n",
+        ),
+        (layout.state_dir().join("database.role"), "primary\n"),
+        (
+            layout.state_dir().join("media.archive"),
+            "mounted read-write at gasan\n",
+        ),
+    ] {
+        write(&file, text)?;
+    }
+    for name in DAEMONS {
+        daemon::start(
+            &layout,
+            bringup,
+            name,
+            std::time::Duration::from_secs(7200),
+            0,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 /// A folder the user named: new, empty, or an earlier demo (whose services are stopped and
 /// whose state is reset). Anything else is refused rather than written into.
 fn prepare_given(dir: &Path) -> Result<PathBuf, DemoError> {

@@ -163,6 +163,11 @@ pub struct App {
     pub(crate) up_at: HashMap<ServiceId, Duration>,
     /// How long before the run's start the incident began (`--incident-start`).
     pub(crate) incident_offset: Duration,
+    /// A scenario drill's latest phase, and its outcome once it has one (`drill_phase`).
+    pub(crate) drill: Option<(
+        crate::journal::event::DrillPhase,
+        Option<crate::journal::event::DrillOutcome>,
+    )>,
     /// Each service's latest outage, as time since the incident's start: its start and,
     /// once it is up again, its end (SPEC "Time and outages").
     pub(crate) outages: HashMap<ServiceId, (Duration, Option<Duration>)>,
@@ -240,6 +245,7 @@ impl App {
             elapsed: Duration::ZERO,
             up_at: HashMap::new(),
             incident_offset: Duration::ZERO,
+            drill: None,
             outages: HashMap::new(),
             ever_up: HashSet::new(),
             auto: false,
@@ -381,6 +387,9 @@ impl App {
         } = event
         {
             self.incident_offset = (ts - *at).to_std().unwrap_or(Duration::ZERO);
+        }
+        if let Event::DrillPhase { phase, outcome, .. } = event {
+            self.drill = Some((*phase, *outcome));
         }
         if let Event::StepStarted {
             service,

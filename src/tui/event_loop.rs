@@ -96,6 +96,20 @@ impl Front {
         Ok(())
     }
 
+    /// The opening move of a scenario drill: the driver runs its phases (baseline checks
+    /// first, then injects, restores in plan order); the operator answers its questions.
+    pub fn start_drill(&mut self, scenario: &str) -> Result<(), JournalError> {
+        if self.app.bottom_mode() == crate::tui::app::BottomMode::Output {
+            self.app.on_action(Action::Timeline);
+        }
+        let notices = self
+            .driver
+            .input(crate::driver::Request::StartDrill(scenario.to_string()))?;
+        self.notices(notices);
+        self.sync();
+        Ok(())
+    }
+
     pub fn quitting(&self) -> bool {
         self.quit
     }

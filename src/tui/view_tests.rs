@@ -489,3 +489,52 @@ fn w_wraps_the_timeline_so_a_long_line_reads_whole_at_80x24() {
     let cut = testkit::render(&mut app, 80, 24);
     assert!(!cut.contains("around 11:00"), "w again cuts lines:\n{cut}");
 }
+
+#[test]
+fn a_scenario_drill_shows_its_phase_in_the_header_then_how_it_ended() {
+    use crate::journal::event::{DrillOutcome, DrillPhase};
+    let mut app = testkit::app(Mode::Drill);
+    app.on_action(Action::Cancel);
+    let phase = |phase, outcome| Event::DrillPhase {
+        scenario: "dc-loss".into(),
+        phase,
+        outcome,
+        reason: None,
+    };
+    let header = |app: &mut App| {
+        testkit::render(app, 120, 40)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        header(&mut app).contains("· DRILL ·"),
+        "{}",
+        header(&mut app)
+    );
+    app.on_journal(ts("2026-11-22T08:00:00Z"), &phase(DrillPhase::Inject, None));
+    assert!(
+        header(&mut app).contains("DRILL: inject"),
+        "{}",
+        header(&mut app)
+    );
+    app.on_journal(
+        ts("2026-11-22T08:00:05Z"),
+        &phase(DrillPhase::Restore, None),
+    );
+    assert!(
+        header(&mut app).contains("DRILL: restore"),
+        "{}",
+        header(&mut app)
+    );
+    app.on_journal(
+        ts("2026-11-22T08:01:00Z"),
+        &phase(DrillPhase::Finished, Some(DrillOutcome::Passed)),
+    );
+    assert!(
+        header(&mut app).contains("DRILL PASSED"),
+        "{}",
+        header(&mut app)
+    );
+}

@@ -14,7 +14,7 @@ use super::{Diag, DurationText, RawRunbook, S, read, remove_unknown_keys};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
-    /// The scenario's id, unique in the runbook.
+    /// The scenario's id, unique in the runbook: `bringup drill RUNBOOK --scenario ID`.
     pub id: S<String>,
     /// What the scenario is called on reports.
     pub name: Option<S<String>>,

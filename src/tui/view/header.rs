@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
 use crate::engine::state::Mode;
+use crate::journal::event::DrillOutcome;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::services::clip;
@@ -18,10 +19,23 @@ const MIN_NAME: usize = 24;
 
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
-    let (mode, mode_style) = match app.info.mode {
-        Mode::Incident => (" INCIDENT ", theme.mode_incident()),
-        Mode::Drill => (" DRILL ", theme.mode_drill()),
+    let (mode, mode_style) = match (app.info.mode, app.drill) {
+        (Mode::Incident, _) => (" INCIDENT ".to_string(), theme.mode_incident()),
+        (Mode::Drill, None) => (" DRILL ".to_string(), theme.mode_drill()),
+        // A scenario drill shows where it is, then how it ended.
+        (Mode::Drill, Some((_, Some(outcome)))) => (
+            format!(" DRILL {} ", drill_outcome_word(outcome)),
+            theme.mode_drill(),
+        ),
+        (Mode::Drill, Some((phase, None))) => (
+            format!(
+                " DRILL: {} ",
+                crate::export::describe::drill_phase_word(phase)
+            ),
+            theme.mode_drill(),
+        ),
     };
+    let mode = mode.as_str();
     // Mode, time, operator and auto mode always show. The journal path gives way first (to its
     // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
     let notice = notice(app, area.width < NOTICE_FULL_WIDTH);
@@ -77,6 +91,13 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     spans.push(Span::raw(journal));
     let line = Line::from(spans).patch_style(theme.header());
     buf.set_line(area.x, area.y, &line, area.width);
+}
+
+fn drill_outcome_word(outcome: DrillOutcome) -> &'static str {
+    match outcome {
+        DrillOutcome::Passed => "PASSED",
+        DrillOutcome::Failed => "FAILED",
+    }
 }
 
 /// `[runbook] notice_after` (SPEC "Notifications"), counted from the incident's start: "notice

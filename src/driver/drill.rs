@@ -1,0 +1,732 @@
+//! Scenario drills (SPEC "Drills"): the phases baseline → inject → detect → restore → cleanup
+//! → finished, and the guards checked before and during them. The one owner of drill
+//! semantics: `run --drill --scenario` and the TUI's `drill` both start it with
+//! [`Request::StartDrill`](super::Request) and see its phases as `drill_phase` events.
+//!
+//! It decides nothing the engine decides: a phase feeds the engine the inputs an operator
+//! would (check, inject, run the plan) and moves on when the engine has nothing left to do.
+//! Guards run beside the engine (they belong to no service and are never retried); a failing
+//! one journals `guard_tripped` and sends the drill straight to restoring what was injected.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Driver, MATCH_BUFFER_BYTES, Message, Notice, STEP_CHANNEL};
+use crate::engine::{Input, Phase, ServiceState, attempt_failure, passes};
+use crate::exec::StepResult;
+use crate::journal::event::{DrillOutcome, DrillPhase};
+use crate::journal::{Event, JournalError};
+use crate::runbook::drill::Scenario;
+use crate::runbook::model::{HostId, ServiceId};
+
+/// How often a service not yet seen down after its inject is checked again.
+const DETECT_EVERY: Duration = Duration::from_millis(250);
+/// Detection gives up after the service's slowest check × its attempts, within these bounds.
+const DETECT_MIN: Duration = Duration::from_secs(5);
+const DETECT_MAX: Duration = Duration::from_secs(60);
+
+/// A drill under way (or ended: `phase` is `Finished`).
+pub(super) struct Drill {
+    scenario: Scenario,
+    phase: DrillPhase,
+    /// The next service of `scenario.services` to inject.
+    next: usize,
+    /// Services whose inject started, in order.
+    injected: Vec<ServiceId>,
+    /// When each injected service's first inject step started (journal time, ms).
+    inject_at: HashMap<ServiceId, i64>,
+    /// Injected services seen down or partial since their inject.
+    detected: BTreeSet<ServiceId>,
+    /// When each detected service was first up again (journal time, ms).
+    up_at: HashMap<ServiceId, i64>,
+    /// Detection gives up at this instant.
+    detect_deadline: Option<Instant>,
+    /// A detect re-check is scheduled.
+    wake_pending: bool,
+    /// Per guard: hosts whose run of the current round has not reported.
+    rounds_out: Vec<usize>,
+    /// The first guard that failed (its name).
+    tripped: Option<String>,
+    /// What went wrong on the way (an inject that broke nothing), for the final reason.
+    problems: Vec<String>,
+    /// Injected services' states and reasons when the restore phase ended.
+    after_restore: HashMap<ServiceId, (ServiceState, Option<String>)>,
+    outcome: Option<DrillOutcome>,
+    /// Cancels guard runs and timers when the drill ends.
+    quiet: CancellationToken,
+}
+
+impl Drill {
+    /// The journal recorded `event` at `ts`: what the drill measures from it.
+    pub(super) fn observe(&mut self, ts: chrono::DateTime<chrono::Utc>, event: &Event) {
+        let ms = ts.timestamp_millis();
+        match event {
+            Event::StepStarted {
+                service,
+                phase: Phase::Inject,
+                ..
+            } if self.injected.contains(service) => {
+                self.inject_at.entry(service.clone()).or_insert(ms);
+            }
+            Event::ServiceState { service, to, .. } if self.inject_at.contains_key(service) => {
+                if matches!(to, ServiceState::Down | ServiceState::Partial) {
+                    self.detected.insert(service.clone());
+                } else if to.is_up() && self.detected.contains(service) {
+                    self.up_at.entry(service.clone()).or_insert(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn phase(&self) -> DrillPhase {
+        self.phase
+    }
+
+    pub(super) fn outcome(&self) -> Option<DrillOutcome> {
+        self.outcome
+    }
+
+    fn guarding(&self) -> bool {
+        self.tripped.is_none()
+            && matches!(
+                self.phase,
+                DrillPhase::Inject | DrillPhase::Detect | DrillPhase::Restore
+            )
+    }
+}
+
+/// What a guard's run on one host reported.
+#[derive(Debug)]
+pub struct GuardReport {
+    pub(super) guard: usize,
+    pub(super) host: HostId,
+    pub(super) result: StepResult,
+    pub(super) output_matched: Option<bool>,
+}
+
+impl Driver {
+    /// The drill's phase now, when this run is a scenario drill.
+    pub fn drill_phase(&self) -> Option<DrillPhase> {
+        self.drill.as_ref().map(Drill::phase)
+    }
+
+    /// How the drill ended, once it has.
+    pub fn drill_outcome(&self) -> Option<DrillOutcome> {
+        self.drill.as_ref().and_then(Drill::outcome)
+    }
+
+    /// [`Request::StartDrill`](super::Request): the baseline — check every scenario service
+    /// and run every guard once.
+    pub(super) fn start_drill(&mut self, id: &str) -> Result<Vec<Notice>, JournalError> {
+        if self.drill.is_some() {
+            return Ok(vec![Notice::Refused("a drill is already under way".into())]);
+        }
+        let Some(scenario) = self.runbook.drills.scenario(id).cloned() else {
+            let ids: Vec<String> = self
+                .runbook
+                .drills
+                .scenarios
+                .iter()
+                .map(|s| format!("'{}'", s.id))
+                .collect();
+            return Ok(vec![Notice::Refused(format!(
+                "no scenario '{id}' in this runbook; its scenarios: {}",
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            ))]);
+        };
+        let guards = self.runbook.drills.guards.len();
+        self.finished = None;
+        self.drill = Some(Drill {
+            scenario,
+            phase: DrillPhase::Baseline,
+            next: 0,
+            injected: Vec::new(),
+            inject_at: HashMap::new(),
+            detected: BTreeSet::new(),
+            up_at: HashMap::new(),
+            detect_deadline: None,
+            wake_pending: false,
+            rounds_out: vec![0; guards],
+            tripped: None,
+            problems: Vec::new(),
+            after_restore: HashMap::new(),
+            outcome: None,
+            quiet: self.stop.child_token(),
+        });
+        let mut notices = vec![self.drill_event(DrillPhase::Baseline, None, None)?];
+        for service in self.drill_services() {
+            let effects = self.engine.handle(Input::Check(service));
+            notices.extend(self.apply(effects)?);
+        }
+        for guard in 0..guards {
+            self.guard_round(guard);
+        }
+        Ok(notices)
+    }
+
+    /// A drill's own report: a guard's result, a guard due again, a detect re-check.
+    pub(super) fn on_drill_message(
+        &mut self,
+        message: Message,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let Some(drill) = &mut self.drill else {
+            return Ok(Vec::new());
+        };
+        match message {
+            Message::Guard(report) => self.on_guard(report),
+            Message::GuardDue(guard) => {
+                if drill.guarding() && !self.stop.is_cancelled() {
+                    self.guard_round(guard);
+                }
+                Ok(Vec::new())
+            }
+            Message::DrillWake => {
+                drill.wake_pending = false;
+                let mut notices = Vec::new();
+                if drill.phase == DrillPhase::Detect && !self.stop.is_cancelled() {
+                    for service in self.undetected() {
+                        let effects = self.engine.handle(Input::Check(service));
+                        notices.extend(self.apply(effects)?);
+                    }
+                }
+                Ok(notices)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// After every call: move the drill on as far as the engine's state allows.
+    pub(super) fn advance_drill(&mut self) -> Result<Vec<Notice>, JournalError> {
+        let mut notices = Vec::new();
+        while let Some(drill) = &self.drill {
+            if drill.phase == DrillPhase::Finished
+                || self.stop.is_cancelled()
+                || self.engine.is_stopped()
+                || self.broken
+            {
+                break;
+            }
+            let moved = match drill.phase {
+                DrillPhase::Baseline => self.baseline_done(&mut notices)?,
+                DrillPhase::Inject => self.inject_next(&mut notices)?,
+                DrillPhase::Detect => self.detect_done(&mut notices)?,
+                DrillPhase::Restore => {
+                    if self.engine.is_idle() {
+                        self.enter_cleanup(&mut notices)?;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                DrillPhase::Cleanup => {
+                    if self.engine.is_idle() {
+                        self.conclude_drill(&mut notices)?;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                DrillPhase::Finished => false,
+            };
+            if !moved {
+                break;
+            }
+        }
+        Ok(notices)
+    }
+
+    /// The run ended before the drill did (a signal, a quit): it cannot have passed.
+    pub(super) fn interrupt_drill(&mut self) -> Result<Vec<Notice>, JournalError> {
+        let Some(drill) = &mut self.drill else {
+            return Ok(Vec::new());
+        };
+        if drill.phase == DrillPhase::Finished {
+            return Ok(Vec::new());
+        }
+        let phase = drill.phase;
+        drill.phase = DrillPhase::Finished;
+        drill.outcome = Some(DrillOutcome::Failed);
+        drill.quiet.cancel();
+        let reason = format!(
+            "interrupted in the {} phase, before the drill ended",
+            crate::export::describe::drill_phase_word(phase)
+        );
+        Ok(vec![self.drill_event(
+            DrillPhase::Finished,
+            Some(DrillOutcome::Failed),
+            Some(reason),
+        )?])
+    }
+
+    /// Whether the engine's `Finished` is the drill's business (it ends the run only when
+    /// the drill has ended).
+    pub(super) fn drill_holds_finish(&self) -> bool {
+        self.drill
+            .as_ref()
+            .is_some_and(|d| d.phase != DrillPhase::Finished)
+    }
+
+    fn drill_services(&self) -> Vec<ServiceId> {
+        self.drill
+            .as_ref()
+            .map(|d| d.scenario.services.clone())
+            .unwrap_or_default()
+    }
+
+    fn drill_event(
+        &mut self,
+        phase: DrillPhase,
+        outcome: Option<DrillOutcome>,
+        reason: Option<String>,
+    ) -> Result<Notice, JournalError> {
+        let scenario = self
+            .drill
+            .as_ref()
+            .map(|d| d.scenario.id.clone())
+            .unwrap_or_default();
+        if let Some(drill) = &mut self.drill {
+            drill.phase = phase;
+        }
+        self.write(Event::DrillPhase {
+            scenario,
+            phase,
+            outcome,
+            reason: reason.map(|r| self.runbook.redact(&r)),
+        })
+    }
+
+    fn guards_out(&self) -> usize {
+        self.drill.as_ref().map_or(0, |d| d.rounds_out.iter().sum())
+    }
+
+    fn baseline_done(&mut self, notices: &mut Vec<Notice>) -> Result<bool, JournalError> {
+        if !self.engine.is_idle() || self.guards_out() > 0 {
+            return Ok(false);
+        }
+        let mut why: Vec<String> = Vec::new();
+        if let Some(guard) = self.drill.as_ref().and_then(|d| d.tripped.clone()) {
+            why.push(format!("guard '{guard}' tripped"));
+        }
+        for service in self.drill_services() {
+            let Some(view) = self.engine.service(&service) else {
+                continue;
+            };
+            if !view.state.is_up() {
+                why.push(format!(
+                    "{service} is {} before the drill: {}",
+                    view.state,
+                    view.reason.as_deref().unwrap_or("its checks did not pass")
+                ));
+            }
+        }
+        if why.is_empty() {
+            notices.push(self.drill_event(DrillPhase::Inject, None, None)?);
+            for guard in 0..self.runbook.drills.guards.len() {
+                self.guard_round(guard);
+            }
+        } else {
+            let reason = format!("{}; nothing was injected", why.join("; "));
+            notices.push(self.drill_event(
+                DrillPhase::Baseline,
+                Some(DrillOutcome::Failed),
+                Some(reason),
+            )?);
+            self.end_drill(DrillOutcome::Failed, notices);
+        }
+        Ok(true)
+    }
+
+    fn inject_next(&mut self, notices: &mut Vec<Notice>) -> Result<bool, JournalError> {
+        if !self.engine.is_idle() {
+            return Ok(false);
+        }
+        let Some(drill) = &mut self.drill else {
+            return Ok(false);
+        };
+        if drill.tripped.is_some() {
+            // Straight to restoring what was injected.
+            self.enter_restore(notices)?;
+            return Ok(true);
+        }
+        let Some(service) = drill.scenario.services.get(drill.next).cloned() else {
+            let bound = self.detect_bound();
+            if let Some(drill) = &mut self.drill {
+                drill.detect_deadline = Some(Instant::now() + bound);
+            }
+            notices.push(self.drill_event(DrillPhase::Detect, None, None)?);
+            return Ok(true);
+        };
+        drill.next += 1;
+        drill.injected.push(service.clone());
+        let effects = self.engine.handle(Input::Inject(service.clone()));
+        if effects.is_empty()
+            && let Some(drill) = &mut self.drill
+        {
+            drill.injected.retain(|s| s != &service);
+            drill
+                .problems
+                .push(format!("{service} could not be injected (it was busy)"));
+        }
+        notices.extend(self.apply(effects)?);
+        Ok(true)
+    }
+
+    /// Injected services not seen down yet.
+    fn undetected(&self) -> Vec<ServiceId> {
+        let Some(drill) = &self.drill else {
+            return Vec::new();
+        };
+        drill
+            .injected
+            .iter()
+            .filter(|s| !drill.detected.contains(*s))
+            .filter(|s| self.engine.service(s).is_some_and(|v| !v.state.is_busy()))
+            .cloned()
+            .collect()
+    }
+
+    /// How long detection waits for the slowest injected service: its checks' timeout × the
+    /// attempts they get.
+    fn detect_bound(&self) -> Duration {
+        let Some(drill) = &self.drill else {
+            return DETECT_MIN;
+        };
+        drill
+            .scenario
+            .services
+            .iter()
+            .filter_map(|id| self.runbook.services.iter().find(|s| &s.id == id))
+            .flat_map(|s| &s.checks)
+            .map(|c| c.timeout * (c.retries + 1))
+            .max()
+            .unwrap_or(DETECT_MIN)
+            .clamp(DETECT_MIN, DETECT_MAX)
+    }
+
+    fn detect_done(&mut self, notices: &mut Vec<Notice>) -> Result<bool, JournalError> {
+        let Some(drill) = &self.drill else {
+            return Ok(false);
+        };
+        let missing: Vec<ServiceId> = drill
+            .injected
+            .iter()
+            .filter(|s| !drill.detected.contains(*s))
+            .cloned()
+            .collect();
+        if missing.is_empty() || drill.tripped.is_some() {
+            self.enter_restore(notices)?;
+            return Ok(true);
+        }
+        if !self.engine.is_idle() || drill.wake_pending {
+            return Ok(false);
+        }
+        let deadline = drill.detect_deadline.unwrap_or_else(Instant::now);
+        if Instant::now() >= deadline {
+            let bound = self.detect_bound();
+            for service in missing {
+                let state = self
+                    .engine
+                    .service(&service)
+                    .map_or(ServiceState::Unknown, |v| v.state);
+                if let Some(drill) = &mut self.drill {
+                    drill.problems.push(format!(
+                        "{service} was not seen down within {} of its inject (it is {state}): the inject did not break it",
+                        crate::export::metrics::human_ms(
+                            i64::try_from(bound.as_millis()).unwrap_or(i64::MAX)
+                        )
+                    ));
+                }
+            }
+            self.enter_restore(notices)?;
+            return Ok(true);
+        }
+        self.drill_timer(Message::DrillWake, DETECT_EVERY);
+        if let Some(drill) = &mut self.drill {
+            drill.wake_pending = true;
+        }
+        Ok(false)
+    }
+
+    fn enter_restore(&mut self, notices: &mut Vec<Notice>) -> Result<(), JournalError> {
+        notices.push(self.drill_event(DrillPhase::Restore, None, None)?);
+        // The normal path: the plan restores what is down among the scenario's services, in
+        // tier and dependency order, with approvals and verification.
+        let effects = self.engine.handle(Input::RunPlan);
+        notices.extend(self.apply(effects)?);
+        Ok(())
+    }
+
+    fn enter_cleanup(&mut self, notices: &mut Vec<Notice>) -> Result<(), JournalError> {
+        let injected = self
+            .drill
+            .as_ref()
+            .map(|d| d.injected.clone())
+            .unwrap_or_default();
+        let after: HashMap<ServiceId, (ServiceState, Option<String>)> = injected
+            .iter()
+            .filter_map(|s| {
+                let v = self.engine.service(s)?;
+                Some((s.clone(), (v.state, v.reason.clone())))
+            })
+            .collect();
+        if let Some(drill) = &mut self.drill {
+            drill.after_restore = after;
+        }
+        notices.push(self.drill_event(DrillPhase::Cleanup, None, None)?);
+        // Cleanup only checks: a blocked service whose checks now pass must not let the plan
+        // restore its dependents after the restore phase has ended.
+        let effects = self.engine.handle(Input::SetAuto(false));
+        notices.extend(self.apply(effects)?);
+        for service in injected {
+            let effects = self.engine.handle(Input::Check(service));
+            notices.extend(self.apply(effects)?);
+        }
+        Ok(())
+    }
+
+    fn conclude_drill(&mut self, notices: &mut Vec<Notice>) -> Result<(), JournalError> {
+        let Some(drill) = &self.drill else {
+            return Ok(());
+        };
+        let mut failed: Vec<String> = Vec::new();
+        let mut met: Vec<String> = Vec::new();
+        if let Some(guard) = &drill.tripped {
+            failed.push(format!("guard '{guard}' tripped"));
+        }
+        failed.extend(drill.problems.iter().cloned());
+        for service in &drill.injected {
+            let rto = self
+                .runbook
+                .services
+                .iter()
+                .find(|s| &s.id == service)
+                .and_then(|s| s.rto);
+            let now = self.engine.service(service);
+            let state = now.map_or(ServiceState::Unknown, |v| v.state);
+            let took = match (drill.inject_at.get(service), drill.up_at.get(service)) {
+                (Some(from), Some(to)) => Some(to - from),
+                _ => None,
+            };
+            if !drill.detected.contains(service) {
+                // Already told in `problems`.
+                continue;
+            }
+            let (before, why) = drill
+                .after_restore
+                .get(service)
+                .cloned()
+                .unwrap_or((state, None));
+            // Up at the end of the restore phase and at cleanup: anything else is a restore
+            // that did not finish, whatever a later check says.
+            if !state.is_up() || !before.is_up() {
+                let why = why
+                    .or_else(|| now.and_then(|v| v.reason.clone()))
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default();
+                failed.push(match before {
+                    ServiceState::Failed => format!("{service}: restore failed{why}"),
+                    s if s.is_up() => {
+                        format!("{service}: restored, then failed its cleanup check{why}")
+                    }
+                    s => format!("{service}: not restored (it is {s}){why}"),
+                });
+                continue;
+            }
+            let Some(took) = took else {
+                failed.push(format!(
+                    "{service}: up, but when it came back is not recorded"
+                ));
+                continue;
+            };
+            let rto_ms = rto.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            match rto_ms {
+                Some(limit) if took > limit => failed.push(format!(
+                    "{service}: back in {} after its inject, RTO {} missed by {}",
+                    exact_ms(took),
+                    rto_text(rto),
+                    exact_ms(took - limit)
+                )),
+                _ => met.push(format!(
+                    "{service} {}{}",
+                    exact_ms(took),
+                    rto.map(|_| format!(" (RTO {})", rto_text(rto)))
+                        .unwrap_or_default()
+                )),
+            }
+        }
+        let outcome = if failed.is_empty() {
+            DrillOutcome::Passed
+        } else {
+            DrillOutcome::Failed
+        };
+        let mut reason = String::new();
+        if failed.is_empty() {
+            reason.push_str("every injected service is back within its RTO");
+        } else {
+            reason.push_str(&failed.join("; "));
+        }
+        if !met.is_empty() {
+            let _ = write!(reason, "; time to restore from inject: {}", met.join(", "));
+        }
+        notices.push(self.drill_event(DrillPhase::Finished, Some(outcome), Some(reason))?);
+        self.end_drill(outcome, notices);
+        Ok(())
+    }
+
+    /// The drill is over: guards and timers stop; the run may end now.
+    fn end_drill(&mut self, outcome: DrillOutcome, notices: &mut Vec<Notice>) {
+        if let Some(drill) = &mut self.drill {
+            drill.phase = DrillPhase::Finished;
+            drill.outcome = Some(outcome);
+            drill.quiet.cancel();
+        }
+        let services = self.engine.selected_states();
+        self.finished = Some(services.clone());
+        notices.push(Notice::Idle { services });
+    }
+
+    /// Run `guard` once on each of its hosts.
+    fn guard_round(&mut self, guard: usize) {
+        let Some(drill) = &mut self.drill else {
+            return;
+        };
+        let Some(spec) = self.runbook.drills.guards.get(guard) else {
+            return;
+        };
+        if drill.rounds_out[guard] > 0 {
+            return;
+        }
+        drill.rounds_out[guard] = spec.step.hosts.len();
+        for host in &spec.step.hosts {
+            let command = self.runbook.expand_guard(spec, host).text;
+            let timeout = spec.step.timeout;
+            let matcher = spec.step.expect_output.clone();
+            let exec = self.exec.clone();
+            let tx = self.tx.clone();
+            let token = drill.quiet.child_token();
+            let host = host.clone();
+            tokio::spawn(async move {
+                let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(STEP_CHANNEL);
+                let seen = tokio::spawn(async move {
+                    let mut seen = String::new();
+                    while let Some(bytes) = out_rx.recv().await {
+                        if seen.len() < MATCH_BUFFER_BYTES {
+                            seen.push_str(&String::from_utf8_lossy(&bytes));
+                        }
+                    }
+                    seen
+                });
+                let result = exec.run(&host, &command, timeout, out_tx, token).await;
+                let seen = seen.await.unwrap_or_default();
+                let output_matched = matcher.map(|re| re.is_match(&seen));
+                let _ = tx
+                    .send(Message::Guard(GuardReport {
+                        guard,
+                        host,
+                        result,
+                        output_matched,
+                    }))
+                    .await;
+            });
+        }
+    }
+
+    fn on_guard(&mut self, report: GuardReport) -> Result<Vec<Notice>, JournalError> {
+        let GuardReport {
+            guard,
+            host,
+            result,
+            output_matched,
+        } = report;
+        let Some(spec) = self.runbook.drills.guards.get(guard) else {
+            return Ok(Vec::new());
+        };
+        let Some(drill) = &mut self.drill else {
+            return Ok(Vec::new());
+        };
+        if let Some(out) = drill.rounds_out.get_mut(guard) {
+            *out = out.saturating_sub(1);
+        }
+        let ended = drill.phase == DrillPhase::Finished || drill.quiet.is_cancelled();
+        let pass = passes(
+            result.outcome,
+            result.exit_code,
+            output_matched,
+            spec.step.expect_exit,
+            spec.step.expect_output.is_some(),
+        );
+        let mut notices = Vec::new();
+        if !pass && !ended && drill.tripped.is_none() {
+            drill.tripped = Some(spec.step.name.clone());
+            let error = result.error.clone().or_else(|| {
+                attempt_failure(&spec.step, result.outcome, result.exit_code, output_matched)
+            });
+            let event = Event::GuardTripped {
+                guard: spec.step.name.clone(),
+                host,
+                exit_code: result.exit_code,
+                error: error.map(|e| self.runbook.redact(&e)),
+            };
+            notices.push(self.write(event)?);
+        } else if pass
+            && drill.guarding()
+            && drill.rounds_out.get(guard) == Some(&0)
+            && !self.stop.is_cancelled()
+        {
+            let every = spec.every;
+            self.drill_timer(Message::GuardDue(guard), every);
+        }
+        Ok(notices)
+    }
+
+    /// Send `message` back after `after`, unless the drill ends or the run stops first.
+    fn drill_timer(&self, message: Message, after: Duration) {
+        let Some(drill) = &self.drill else {
+            return;
+        };
+        let tx = self.tx.clone();
+        let quiet = drill.quiet.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(after) => {
+                    let _ = tx.send(message).await;
+                }
+                () = quiet.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// `1.234 s`: milliseconds exactly, as the journal's timestamps give them.
+pub fn exact_ms(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    format!("{sign}{}.{:03} s", ms / 1000, ms % 1000)
+}
+
+fn rto_text(rto: Option<Duration>) -> String {
+    rto.map_or_else(String::new, |d| {
+        crate::export::metrics::human_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_ms;
+
+    #[test]
+    fn times_to_restore_are_shown_to_the_millisecond() {
+        assert_eq!(exact_ms(1234), "1.234 s");
+        assert_eq!(exact_ms(5), "0.005 s");
+        assert_eq!(exact_ms(61_000), "61.000 s");
+    }
+}
