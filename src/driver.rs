@@ -20,6 +20,7 @@ mod outbox;
 mod signals;
 
 pub use drill::{GuardReport, exact_ms};
+pub use orphans::Orphan;
 pub use outbox::{NOTIFY_GRACE, NOTIFY_SILENT, RUN_ENDED};
 pub use signals::{Signal, Signals};
 

@@ -814,3 +814,77 @@ fn the_host_key_prompt_takes_only_capital_y_esc_leaves_it_waiting_and_capital_n_
     wait_for_exit(&p.exit, 30);
     verify(&p.journal);
 }
+
+#[test]
+fn resumed_in_the_tui_an_operator_may_wait_for_a_command_still_running_since_the_crash() {
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let state = p.dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let runbook = p.dir.join("slow-restore.toml");
+    let s = state.display();
+    std::fs::write(
+        &runbook,
+        format!(
+            "[runbook]\nname = \"slow restore\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+             [[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 1\nhosts = [\"box\"]\n  \
+             [[service.check]]\n  name = \"up\"\n  run = \"test -f {s}/up\"\n  \
+             [[service.restore]]\n  name = \"start slowly\"\n  \
+             run = \"echo r-start $$ >> {s}/log; sleep 4; echo r-end $$ >> {s}/log; touch {s}/up\"\n  timeout = \"30s\"\n"
+        ),
+    )
+    .expect("runbook");
+    // A headless run killed with SIGKILL mid-restore leaves the restore running.
+    std::fs::create_dir_all(p.journal.parent().expect("dir")).expect("journal dir");
+    let mut first = Command::new(cargo_bin("bringup"))
+        .args(["run", "--yes", "--journal"])
+        .arg(&p.journal)
+        .arg(&runbook)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    assert!(
+        eventually(30, || std::fs::read_to_string(state.join("log"))
+            .is_ok_and(|l| l.contains("r-start"))),
+        "the restore started"
+    );
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+
+    let command = format!(
+        "'{}' open '{}' --resume '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("orphanwait", &command);
+    tmux.wait_for("stop or wait? [s/w]", 30);
+    tmux.keys("w");
+    tmux.keys("Enter");
+    // It finishes on its own; the resumed run checks the service and finds it up (restored:
+    // the restore that brought it back is the one it waited for).
+    tmux.wait_for("✓ restored  slow", 30);
+    tmux.keys("q");
+    let code = wait_for_exit(&p.exit, 30);
+    assert_eq!(code, 0, "all up: {}", tmux.screen());
+    let log = std::fs::read_to_string(state.join("log")).expect("log");
+    assert_eq!(
+        (log.matches("r-start").count(), log.matches("r-end").count()),
+        (1, 1),
+        "one copy, left to finish, and no second one:\n{log}"
+    );
+    verify(&p.journal);
+    let orphan = events(&p.journal)
+        .into_iter()
+        .find(|e| e["kind"] == "step_finished" && e["step"] == "start slowly")
+        .expect("the orphan is journaled");
+    assert_eq!(orphan["outcome"], "unknown", "{orphan}");
+    assert!(
+        orphan["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("chose to wait") && e.contains("finished on its own")),
+        "{orphan}"
+    );
+}

@@ -175,7 +175,10 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
     };
     // Before the screen is taken: a step still running since the crash is stopped here, and
     // the operator reads so on the terminal (the timeline has it too).
-    if let Err(code) = session.resume(&mut |line| say!("bringup: {line}")).await {
+    if let Err(code) = session
+        .resume(&mut |line| say!("bringup: {line}"), &mut ask_orphan)
+        .await
+    {
         return code;
     }
     let Session {
@@ -268,6 +271,29 @@ fn app_with_history(mut app: App, history: &[journal::Record]) -> (App, Duration
         }
     }
     (app, offset)
+}
+
+/// A command still running since before bringup stopped, asked about on the terminal before
+/// the screen is taken: stop it now, or wait for it to finish. Without an answer (no terminal,
+/// end of input, anything else typed) it is stopped, as in a headless run.
+fn ask_orphan(question: &str) -> crate::driver::Orphan {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return crate::driver::Orphan::Stop;
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "bringup: {question}.\n  [s] stop it now (SIGTERM, then SIGKILL)   [w] wait for it to finish, then check the service\n  stop or wait? [s/w] "
+    );
+    let _ = err.flush();
+    let mut line = String::new();
+    // Read on this thread: nothing else runs before the answer.
+    let read = tokio::task::block_in_place(|| std::io::stdin().lock().read_line(&mut line));
+    match (read, line.trim()) {
+        (Ok(n), "w" | "W" | "wait") if n > 0 => crate::driver::Orphan::Wait,
+        _ => crate::driver::Orphan::Stop,
+    }
 }
 
 /// Journal `run_finished` for how the loop ended; SPEC's exit code.

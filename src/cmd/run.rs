@@ -54,7 +54,11 @@ async fn run_async(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     if let Err(code) = session
-        .resume(&mut |line| eprintln!("bringup: {line}"))
+        .resume(
+            &mut |line| eprintln!("bringup: {line}"),
+            // Headless: nobody to choose, so a command left running is stopped.
+            &mut |_| crate::driver::Orphan::Stop,
+        )
         .await
     {
         return code;

@@ -289,14 +289,18 @@ impl Session {
     /// `--resume`, before anything else runs: settle the steps in flight at the crash (a
     /// command still running on its host is stopped; `say` tells the operator), then check
     /// every service again. Nothing to do for a new run.
-    pub async fn resume(&mut self, say: &mut dyn FnMut(String)) -> Result<(), ExitCode> {
+    pub async fn resume(
+        &mut self,
+        say: &mut dyn FnMut(String),
+        choose: &mut dyn FnMut(&str) -> crate::driver::Orphan,
+    ) -> Result<(), ExitCode> {
         let Some(pending) = self.resume.take() else {
             return Ok(());
         };
         if let Some(run_id) = &pending.run_id {
             match self
                 .driver
-                .settle_in_flight(run_id, &pending.in_flight, say)
+                .settle_in_flight(run_id, &pending.in_flight, say, choose)
                 .await
             {
                 Ok(n) => self.start_notices.extend(n),

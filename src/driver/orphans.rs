@@ -20,6 +20,20 @@ const GRACE_TENTHS: u32 = 50;
 /// How long one look at (or stop of) a marker may take on its host.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How often a command the operator chose to wait for is looked at again.
+const WAIT_POLL: Duration = Duration::from_millis(500);
+/// How long to wait for a command whose step the runbook no longer names.
+const WAIT_FALLBACK: Duration = Duration::from_secs(600);
+
+/// What to do with a command still running since before bringup stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphan {
+    /// Stop its process group now (SIGTERM, then SIGKILL).
+    Stop,
+    /// Let it finish (at most its step's timeout, then stop it), then check the service.
+    Wait,
+}
+
 /// What a marker script answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
@@ -45,17 +59,20 @@ fn parse(lines: &[String]) -> Option<Answer> {
 
 impl Driver {
     /// Settle the steps in flight at the crash (see the module's doc). `say` tells the
-    /// operator, as it happens, that a command is still running and is being stopped.
+    /// operator, as it happens, that a command is still running and what becomes of it;
+    /// `choose` decides, for each one still running, whether it is stopped or waited for
+    /// (headless runs stop it; the TUI asks).
     pub async fn settle_in_flight(
         &mut self,
         run_id: &str,
         in_flight: &[InFlight],
         say: &mut dyn FnMut(String),
+        choose: &mut dyn FnMut(&str) -> Orphan,
     ) -> Result<Vec<Notice>, JournalError> {
         self.set_run_id(run_id);
         let mut notices = Vec::new();
         for step in in_flight {
-            let (outcome, error) = self.settle_one(run_id, step, say).await;
+            let (outcome, error) = self.settle_one(run_id, step, say, choose).await;
             let written = self.write(Event::StepFinished {
                 service: step.service.clone(),
                 phase: step.phase,
@@ -88,11 +105,47 @@ impl Driver {
         );
     }
 
+    /// The timeout of the runbook's step an in-flight record names.
+    fn step_timeout(&self, step: &InFlight) -> Option<Duration> {
+        let service = self
+            .runbook
+            .services
+            .iter()
+            .find(|s| s.id == step.service)?;
+        let steps = match step.phase {
+            crate::engine::Phase::Check | crate::engine::Phase::Verify => &service.checks,
+            crate::engine::Phase::Restore => &service.restores,
+            crate::engine::Phase::Inject => &service.injects,
+        };
+        steps
+            .iter()
+            .find(|s| s.name == step.step)
+            .map(|s| s.timeout)
+    }
+
+    /// Look at the marker until the command is gone or `limit` has passed: whether it ended.
+    async fn wait_gone(&self, host: &HostId, marker: &Marker, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.ask_marker(host, &marker.probe_script()).await {
+                Ok(Answer::Running(_)) => {}
+                Ok(_) => return true,
+                // The host cannot be asked: stop waiting, and try to stop it.
+                Err(_) => return false,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
     async fn settle_one(
         &self,
         run_id: &str,
         step: &InFlight,
         say: &mut dyn FnMut(String),
+        choose: &mut dyn FnMut(&str) -> Orphan,
     ) -> (StepOutcome, String) {
         let what = format!(
             "{} step '{}' of '{}' on '{}' (seq {})",
@@ -106,8 +159,31 @@ impl Driver {
         };
         match self.ask_marker(&step.host, &marker.probe_script()).await {
             Ok(Answer::Running(pgid)) => {
+                let question = format!(
+                    "{what} is still running on its host (process group {pgid}) since before bringup stopped"
+                );
+                let mut waited = None;
+                if choose(&question) == Orphan::Wait {
+                    let limit = self.step_timeout(step).unwrap_or(WAIT_FALLBACK);
+                    say(format!(
+                        "{question}; waiting for it to finish (at most its timeout, {}s) before anything else runs on '{}'",
+                        limit.as_secs(),
+                        step.service
+                    ));
+                    if self.wait_gone(&step.host, &marker, limit).await {
+                        say(format!("{what}: finished on its own"));
+                        return (
+                            StepOutcome::Unknown,
+                            format!(
+                                "orphan: still running when the run resumed (process group {pgid} on '{}'); the operator chose to wait and it finished on its own, exit status unknown: the service is checked again",
+                                step.host
+                            ),
+                        );
+                    }
+                    waited = Some(limit);
+                }
                 say(format!(
-                    "{what} is still running on its host (process group {pgid}) since before bringup stopped; stopping it before anything else runs on '{}'",
+                    "{question}; stopping it before anything else runs on '{}'",
                     step.service
                 ));
                 let stopped = self.ask_marker(&step.host, &marker.stop_script(GRACE_TENTHS)).await;
@@ -120,6 +196,10 @@ impl Driver {
                             .to_string()
                     }
                     Err(e) => format!("stopping it failed ({e}); it may still be running: check the host"),
+                };
+                let how = match waited {
+                    Some(limit) => format!("waited {}s, its timeout; then {how}", limit.as_secs()),
+                    None => how,
                 };
                 say(format!("{what}: {how}"));
                 (
