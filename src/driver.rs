@@ -193,6 +193,8 @@ pub enum Notice {
     AskApproval {
         step: StepRef,
         commands: Vec<(crate::runbook::model::HostId, String)>,
+        /// Why, when the step is not a `confirm` step.
+        reason: Option<String>,
     },
     /// The operator must carry out a manual step (`Input::Manual`).
     AskManual { step: StepRef, instruction: String },
@@ -837,10 +839,15 @@ impl Driver {
                         },
                     ));
                 }
-                Effect::AskApproval { step, commands } => {
+                Effect::AskApproval {
+                    step,
+                    commands,
+                    reason,
+                } => {
                     notices.push(Notice::AskApproval {
                         step,
                         commands: commands.into_iter().map(|(h, c)| (h, c.shown)).collect(),
+                        reason,
                     });
                 }
                 Effect::AskManual { step, instruction } => {

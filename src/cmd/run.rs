@@ -71,6 +71,7 @@ enum Ask {
     Approval {
         step: StepRef,
         commands: Vec<(HostId, String)>,
+        reason: Option<String>,
     },
     Manual {
         step: StepRef,
@@ -116,9 +117,14 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         // Carry out what the last step produced: print, queue questions.
         for notice in &pending {
             match notice {
-                Notice::AskApproval { step, commands } => asks.push_back(Ask::Approval {
+                Notice::AskApproval {
+                    step,
+                    commands,
+                    reason,
+                } => asks.push_back(Ask::Approval {
                     step: step.clone(),
                     commands: commands.clone(),
+                    reason: reason.clone(),
                 }),
                 Notice::AskManual { step, instruction } => asks.push_back(Ask::Manual {
                     step: step.clone(),
@@ -315,7 +321,11 @@ fn answer(
     tx: &tokio::sync::mpsc::Sender<Input>,
 ) -> Result<Answered, JournalError> {
     match ask {
-        Ask::Approval { step, commands } => {
+        Ask::Approval {
+            step,
+            commands,
+            reason,
+        } => {
             if yes {
                 let approve = Input::Approval {
                     step,
@@ -324,12 +334,13 @@ fn answer(
                 Ok(Answered::Now(drv.input(approve)?))
             } else if can_ask {
                 let reminder = prompt::reminder(runbook, &step, true);
-                prompt::spawn_approval_prompt(runbook, step, commands, tx.clone());
+                prompt::spawn_approval_prompt(runbook, step, commands, reason, tx.clone());
                 Ok(Answered::Asking(reminder))
             } else {
                 eprintln!(
-                    "bringup: '{}' needs approval and there is no terminal to ask on; pass --yes to approve confirm steps",
-                    driver::step_name(runbook, &step)
+                    "bringup: '{}' needs approval{} and there is no terminal to ask on; pass --yes to approve",
+                    driver::step_name(runbook, &step),
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
                 );
                 let decline = Input::Approval {
                     step,

@@ -30,6 +30,8 @@ pub enum Effect {
     AskApproval {
         step: StepRef,
         commands: Vec<(HostId, Expanded)>,
+        /// Why, when the step is not a `confirm` step (see `Waiting::Approval::reason`).
+        reason: Option<String>,
     },
     /// Ask an operator to carry out a manual step (answer `Input::Manual` or `ManualUnavailable`).
     /// The instruction is expanded for the step's first host.

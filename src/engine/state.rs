@@ -245,6 +245,9 @@ pub enum Waiting {
         hosts: Vec<HostId>,
         /// Commands as shown (secrets masked), one per host.
         commands: Vec<(HostId, String)>,
+        /// Why an approval is asked of a step that needs none by itself (a restore step that
+        /// ran `ok` before the run stopped, run again for a new outage).
+        reason: Option<String>,
     },
     Manual {
         step: StepRef,

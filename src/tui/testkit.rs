@@ -213,6 +213,7 @@ pub fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
                 "sudo systemctl start msg-gateway --site gasan".into(),
             ),
         ],
+        reason: None,
     });
     let media = m.get_mut("media").expect("media");
     media.state = ServiceState::Checking;

@@ -538,3 +538,26 @@ fn a_scenario_drill_shows_its_phase_in_the_header_then_how_it_ended() {
         header(&mut app)
     );
 }
+
+#[test]
+fn the_confirm_dialog_says_why_a_step_that_ran_ok_before_asks_again() {
+    let rb = std::sync::Arc::new(testkit::runbook());
+    let mut views = testkit::views(&rb);
+    let talk = views
+        .get_mut(&ServiceId::new("talk-messaging"))
+        .expect("talk");
+    if let Some(Waiting::Approval { reason, .. }) = &mut talk.waiting {
+        *reason = Some("it ran ok before the run stopped; the service is down again".into());
+    }
+    let mut app = App::new(rb, testkit::info(Mode::Incident));
+    app.sync_services(&views);
+    let text = testkit::render(&mut app, 120, 40);
+    assert!(
+        text.contains("Asked because it ran ok before the run stopped"),
+        "{text}"
+    );
+    // A plain confirm step says nothing of the kind.
+    let mut plain = testkit::app(Mode::Incident);
+    let text = testkit::render(&mut plain, 120, 40);
+    assert!(text.contains("Approve this step?") && !text.contains("Asked because"));
+}

@@ -32,6 +32,7 @@ pub(super) fn spawn_approval_prompt(
     runbook: &Runbook,
     step: StepRef,
     commands: Vec<(HostId, String)>,
+    reason: Option<String>,
     tx: Sender<Input>,
 ) {
     let name = driver::step_name(runbook, &step);
@@ -42,6 +43,9 @@ pub(super) fn spawn_approval_prompt(
             name,
             commands.len()
         );
+        if let Some(reason) = &reason {
+            let _ = writeln!(text, "  asked because {reason}");
+        }
         for (host, command) in &commands {
             let _ = writeln!(text, "    {host}: {command}");
         }

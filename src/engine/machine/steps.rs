@@ -257,6 +257,12 @@ impl Engine {
                         .iter()
                         .map(|h| (h.clone(), runbook.expand(&step.action, &service.id, h)))
                         .collect();
+                    let reason = hosts
+                        .iter()
+                        .any(|h| self.tracks[si].reapprove.contains(&(index, h.clone())))
+                        .then(|| {
+                            "it ran ok before the run stopped; the service is down again (a new outage), so running it again needs your approval".to_string()
+                        });
                     self.ask(
                         si,
                         Ask::Approval {
@@ -271,10 +277,12 @@ impl Engine {
                             .iter()
                             .map(|(h, e)| (h.clone(), e.shown.clone()))
                             .collect(),
+                        reason: reason.clone(),
                     });
                     out.push(Effect::AskApproval {
                         step: step_ref,
                         commands,
+                        reason,
                     });
                     return;
                 }

@@ -295,11 +295,18 @@ fn confirm_step_runs_only_after_approval_with_secrets_masked() {
     let fx = e.handle(Input::RunPlan);
     let fx = e.handle(fail(&launches(&fx)[0]));
     assert!(launches(&fx).is_empty(), "nothing runs before approval");
-    let Some(Effect::AskApproval { step, commands }) =
-        fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
+    let Some(Effect::AskApproval {
+        step,
+        commands,
+        reason,
+    }) = fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
     else {
         panic!("no AskApproval in {fx:?}");
     };
+    assert_eq!(
+        reason, &None,
+        "a confirm step asks by itself: no extra reason"
+    );
     assert_eq!(commands[0].1.shown, "deploy --token ***");
     assert_eq!(
         commands[0].1.text,
@@ -594,12 +601,18 @@ fn a_service_recorded_restored_found_down_on_resume_reruns_recorded_steps_only_w
     let fx = e.handle(fail(&launches(&fx)[0]));
     assert_eq!(changes(&fx)[0], ("a".into(), Down), "a new outage");
     assert!(launches(&fx).is_empty(), "nothing runs before approval");
-    let Some(Effect::AskApproval { step, .. }) =
+    let Some(Effect::AskApproval { step, reason, .. }) =
         fx.iter().find(|e| matches!(e, Effect::AskApproval { .. }))
     else {
         panic!("no AskApproval in {fx:?}");
     };
     assert_eq!(step, &step_ref("a", Restore, 0));
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ran ok before the run stopped")),
+        "the operator is told why a step that needs no approval asks: {reason:?}"
+    );
     let fx = e.handle(Input::Approval {
         step: step.clone(),
         decision: Decision::Approved,

@@ -12,7 +12,10 @@ use crate::tui::view::dialog;
 
 pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
     let Some(Waiting::Approval {
-        hosts, commands, ..
+        hosts,
+        commands,
+        reason,
+        ..
     }) = app.view_of(&step.service).and_then(|v| v.waiting.as_ref())
     else {
         return;
@@ -35,6 +38,12 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
         )),
         Line::raw(""),
     ];
+    if let Some(reason) = reason {
+        lines.insert(
+            2,
+            Line::styled(format!("Asked because {reason}."), theme.danger()),
+        );
+    }
     for (host, command) in commands {
         lines.push(Line::from(vec![
             Span::styled(format!("{host}"), theme.key()),
