@@ -1285,3 +1285,49 @@ fn a_changed_host_key_makes_the_service_unreachable_and_nothing_is_restored_even
     let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
     assert_unreachable_run(&rig, &out, &journal, "HOST KEY CHANGED");
 }
+
+#[test]
+fn random_bytes_and_invalid_utf8_printed_over_ssh_come_back_with_the_same_sha256() {
+    use sha2::{Digest as _, Sha256};
+    let rig = Rig::new(1);
+    let sent = rig.state_file("sent.bin");
+    let mut text = rig.head("", "");
+    // 200,000 random bytes, a lone invalid byte, then 'é' split by a pause longer than a
+    // chunk's 100 ms, all on stdout of a check on the sshd host.
+    let _ = write!(
+        text,
+        "[[service]]\nid = \"bytes\"\nname = \"bytes\"\ntier = 0\nhosts = [\"h0\"]\n\n  \
+         [[service.check]]\n  name = \"print\"\n  \
+         run = \"head -c 200000 /dev/urandom > {s}; cat {s}; printf '\\\\377 caf\\\\303'; sleep 0.3; printf '\\\\251\\\\n'\"\n",
+        s = sent.display()
+    );
+    let runbook = rig.write_runbook(&text);
+    let journal = rig.journal("bytes");
+    let out = rig.run_journaled(&["--check-only"], &journal, &runbook);
+    assert_exit(&out, 0);
+    verify(&rig, &journal);
+    let mut expected = fs::read(&sent).expect("sent bytes");
+    expected.extend_from_slice(b"\xff caf\xc3\xa9\n");
+    let back = rig.lab.path("back.bin");
+    let got = rig
+        .bringup()
+        .args(["output", "--service", "bytes", "-o"])
+        .arg(&back)
+        .arg(&journal)
+        .output()
+        .expect("bringup output");
+    assert_exit(&got, 0);
+    let back = fs::read(&back).expect("reassembled");
+    assert_eq!(
+        hex::encode(Sha256::digest(&back)),
+        hex::encode(Sha256::digest(&expected)),
+        "{} bytes back for {} printed",
+        back.len(),
+        expected.len()
+    );
+    let events = read_journal(&journal);
+    assert!(
+        kind(&events, "step_output").any(|e| e["raw"].is_string() && e["sha256"].is_string()),
+        "raw bytes kept in side files"
+    );
+}
