@@ -42,16 +42,24 @@ cost() { # label command
     runbook "$WORK/rb.toml" "$2" "300s"
     rm -rf "$WORK/j.jsonl" "$WORK/j.jsonl.d"
     start=$(date +%s.%N)
-    "$BIN" run --check-only --journal "$WORK/j.jsonl" "$WORK/rb.toml" >/dev/null
+    "$BIN" run --check-only --journal "$WORK/j.jsonl" "$WORK/rb.toml" >/dev/null 2>&1 || true
     end=$(date +%s.%N)
     bytes=$((MB * 1000000))
     rec=$(recorded "$WORK/j.jsonl")
-    events=$(grep -c '"kind":"step_output"' "$WORK/j.jsonl")
-    python3 -c "print(f'$1: {$bytes:,} bytes printed → {$rec:,} recorded ({$rec/$bytes:.3f}×), $events step_output events, run {$end-$start:.2f}s')"
+    events=$(grep -c '"kind":"step_output"' "$WORK/j.jsonl" || true)
+    outcome=$(grep '"kind":"step_finished"' "$WORK/j.jsonl" | tail -1 | sed 's/.*"outcome":"\([a-z]*\)".*/\1/')
+    python3 -c "print(f'$1: {$bytes:,} bytes printed → {$rec:,} recorded ({$rec/$bytes:.3f}×), $events step_output events, run {$end-$start:.2f}s, check $outcome')"
 }
 
+# The same output with no bringup in between (the local transport runs `sh -c`).
+start=$(date +%s.%N)
+sh -c "yes | head -c $((MB * 1000000)) > /dev/null"
+end=$(date +%s.%N)
+python3 -c "print(f'yes x ${MB} MB to /dev/null without bringup: {$end-$start:.2f}s')"
 cost "yes x ${MB} MB" "yes | head -c $((MB * 1000000))"
 cost "random x ${MB} MB" "head -c $((MB * 1000000)) /dev/urandom"
+
+[ "${SIZE_ONLY:-0}" = 1 ] && exit 0
 
 # 2. A big journal: base64 text (valid UTF-8, few escapes) is kept inline.
 runbook "$WORK/big.toml" "head -c $((BIG * 750000)) /dev/urandom | base64 -w 100" "900s"

@@ -183,11 +183,12 @@ pub struct Entry {
 pub enum Notice {
     /// An event is on disk (the TUI's timeline, `run --format json`'s lines).
     Journaled(Entry),
-    /// An output line of a running step, secrets masked.
+    /// Output lines of a running step, secrets masked: the lines a chunk completed, each
+    /// ending in `\n` (without `\r`, cut at `exec::lines::MAX_LINE`).
     Output {
         step: StepRef,
         host: crate::runbook::model::HostId,
-        line: String,
+        lines: String,
     },
     /// The operator must approve or decline (`Input::Approval`).
     AskApproval {
@@ -669,8 +670,11 @@ impl Driver {
         }
         let step = running.launch.step.clone();
         let host = running.launch.host.clone();
-        let mut shown = Vec::new();
-        running.lines.push(&text, |line| shown.push(line));
+        let mut shown = String::new();
+        running.lines.push(&text, |line| {
+            shown.push_str(line);
+            shown.push('\n');
+        });
         let name = self.step_name(&step);
         // Group-committed: output is written at once and made durable with the next event
         // that something acts on. The transport masked the bytes; the writer masks again.
@@ -684,11 +688,13 @@ impl Driver {
             line: appended.line,
         };
         let mut notices = vec![Notice::Journaled(entry)];
-        notices.extend(shown.into_iter().map(|line| Notice::Output {
-            step: step.clone(),
-            host: host.clone(),
-            line: self.runbook.redact(&line),
-        }));
+        if !shown.is_empty() {
+            notices.push(Notice::Output {
+                step,
+                host,
+                lines: self.runbook.redact(&shown),
+            });
+        }
         Ok(notices)
     }
 
@@ -700,8 +706,11 @@ impl Driver {
         let Some(mut running) = self.running.remove(&attempt) else {
             return Ok(Vec::new());
         };
-        let mut last = Vec::new();
-        running.lines.finish(|line| last.push(line));
+        let mut last = String::new();
+        running.lines.finish(|line| {
+            last.push_str(line);
+            last.push('\n');
+        });
         let launch = running.launch;
         let output_matched = running
             .matcher
@@ -711,14 +720,14 @@ impl Driver {
         // A key the operator's --accept-new-host-keys let a connection record: journaled
         // before the outcome of the step that connected.
         // The last line of output, when it had no newline, is shown before the outcome.
-        let mut notices: Vec<Notice> = last
-            .into_iter()
-            .map(|line| Notice::Output {
+        let mut notices: Vec<Notice> = Vec::new();
+        if !last.is_empty() {
+            notices.push(Notice::Output {
                 step: launch.step.clone(),
                 host: launch.host.clone(),
-                line: self.runbook.redact(&line),
-            })
-            .collect();
+                lines: self.runbook.redact(&last),
+            });
+        }
         for (host, fingerprint) in self.exec.take_accepted_keys() {
             notices.push(self.write(Event::HostKeyAccepted {
                 host,

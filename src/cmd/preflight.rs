@@ -264,9 +264,9 @@ async fn run_collect(
     let collect = async {
         let mut lines = Vec::new();
         let mut split = crate::exec::lines::DisplayLines::default();
-        let mut keep = |line| {
+        let mut keep = |line: &str| {
             if lines.len() < OUTPUT_LINES {
-                lines.push(line);
+                lines.push(line.to_string());
             }
         };
         while let Some(chunk) = rx.recv().await {

@@ -118,18 +118,24 @@ pub struct DisplayLines {
 
 impl DisplayLines {
     /// Feed text; `emit` receives every complete line (without its `\n` or `\r\n`). A line
-    /// longer than [`MAX_LINE`] bytes is cut.
-    pub fn push(&mut self, text: &str, mut emit: impl FnMut(String)) {
+    /// longer than [`MAX_LINE`] bytes is cut. Lines wholly inside `text` are passed on as
+    /// slices of it, without copying.
+    pub fn push(&mut self, text: &str, mut emit: impl FnMut(&str)) {
         let mut rest = text;
         while let Some(nl) = rest.find('\n') {
-            self.add(&rest[..nl], &mut emit);
-            emit(self.take());
+            let line = &rest[..nl];
+            if self.partial.is_empty() && line.len() <= MAX_LINE {
+                emit(line.strip_suffix('\r').unwrap_or(line));
+            } else {
+                self.add(line, &mut emit);
+                self.emit_partial(&mut emit);
+            }
             rest = &rest[nl + 1..];
         }
         self.add(rest, &mut emit);
     }
 
-    fn add(&mut self, mut text: &str, emit: &mut impl FnMut(String)) {
+    fn add(&mut self, mut text: &str, emit: &mut impl FnMut(&str)) {
         while self.partial.len() + text.len() > MAX_LINE {
             let mut room = MAX_LINE - self.partial.len();
             while !text.is_char_boundary(room) {
@@ -137,24 +143,22 @@ impl DisplayLines {
             }
             self.partial.push_str(&text[..room]);
             text = &text[room..];
-            emit(self.take());
+            self.emit_partial(emit);
         }
         self.partial.push_str(text);
     }
 
     /// The end of the stream: the last line when it had no newline.
-    pub fn finish(&mut self, mut emit: impl FnMut(String)) {
+    pub fn finish(&mut self, mut emit: impl FnMut(&str)) {
         if !self.partial.is_empty() {
-            emit(self.take());
+            self.emit_partial(&mut emit);
         }
     }
 
-    fn take(&mut self) -> String {
-        let mut line = std::mem::take(&mut self.partial);
-        if line.ends_with('\r') {
-            line.pop();
-        }
-        line
+    fn emit_partial(&mut self, emit: &mut impl FnMut(&str)) {
+        let line = self.partial.strip_suffix('\r').unwrap_or(&self.partial);
+        emit(line);
+        self.partial.clear();
     }
 }
 
@@ -162,8 +166,8 @@ impl DisplayLines {
 pub fn split_lines(bytes: &[u8]) -> Vec<String> {
     let mut split = DisplayLines::default();
     let mut out = Vec::new();
-    split.push(&String::from_utf8_lossy(bytes), |l| out.push(l));
-    split.finish(|l| out.push(l));
+    split.push(&String::from_utf8_lossy(bytes), |l| out.push(l.to_string()));
+    split.finish(|l| out.push(l.to_string()));
     out
 }
 
@@ -185,9 +189,9 @@ mod tests {
         let mut split = DisplayLines::default();
         let mut out = Vec::new();
         for piece in pieces {
-            split.push(piece, |l| out.push(l));
+            split.push(piece, |l| out.push(l.to_string()));
         }
-        split.finish(|l| out.push(l));
+        split.finish(|l| out.push(l.to_string()));
         out
     }
 

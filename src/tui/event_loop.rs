@@ -239,15 +239,9 @@ impl Front {
         for notice in notices {
             match notice {
                 Notice::Journaled(entry) => self.app.on_journal(entry.ts, &entry.event),
-                // The driver hands over whole lines; the store takes chunks that may end
-                // mid-line, so each line is closed here.
-                Notice::Output {
-                    step,
-                    host,
-                    mut line,
-                } => {
-                    line.push('\n');
-                    self.app.on_output(&step, &host, &line);
+                // Whole lines, each closed with its newline.
+                Notice::Output { step, host, lines } => {
+                    self.app.on_output(&step, &host, &lines);
                 }
                 Notice::AskHostKey(q) => {
                     if !self.app.host_key_queued(&q.host) {

@@ -72,8 +72,11 @@ impl Printer {
             (RunFormat::Text, Notice::Journaled(record)) => {
                 println!("{}", visible(&progress_line(record)));
             }
-            (RunFormat::Text, Notice::Output { host, line, .. }) => {
-                println!("{}", visible(&output_line(host, line)));
+            (RunFormat::Text, Notice::Output { host, lines, .. }) => {
+                let mut out = std::io::stdout().lock();
+                for line in lines.lines() {
+                    let _ = writeln!(out, "{}", visible(&output_line(host, line)));
+                }
             }
             _ => return false,
         }
