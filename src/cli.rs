@@ -247,6 +247,9 @@ pub enum ExportFormat {
     StatusJson,
     /// A draft of the user notice after a long outage: fact, cause, actions, contact.
     Notice,
+    /// A scenario drill's scorecard (markdown): detect and restore times per injected
+    /// service against its RTO, guards tripped, the critical path, passed or failed.
+    Scorecard,
 }
 
 #[derive(Debug, Args)]

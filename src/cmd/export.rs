@@ -81,7 +81,8 @@ fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
         | ExportFormat::Status
         | ExportFormat::Notice
         | ExportFormat::Html
-        | ExportFormat::Csv => crate::text::visible(text),
+        | ExportFormat::Csv
+        | ExportFormat::Scorecard => crate::text::visible(text),
     }
 }
 

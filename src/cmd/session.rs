@@ -400,6 +400,17 @@ pub fn run_started(
                 .notice
                 .after
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            drill_every_ms: runbook
+                .services
+                .iter()
+                .filter_map(|s| {
+                    let every = runbook.drills.every_for(&s.id)?;
+                    Some((
+                        s.id.clone(),
+                        u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+                    ))
+                })
+                .collect(),
         }),
         incident_start,
         scenario: None,

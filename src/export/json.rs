@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::export::metrics::{Analysis, ServiceReport, mode_str};
+use crate::export::scorecard::Scorecard;
+use crate::export::scorecard::render::ScorecardOut;
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::format_ts;
 use crate::runbook::model::ServiceId;
@@ -19,6 +21,9 @@ struct Document<'a> {
     services: Vec<Service<'a>>,
     /// The post-mortem's prefilled follow-ups, each with the seq of the event behind it.
     action_items: Vec<ActionOut<'a>>,
+    /// A scenario drill's scorecard (absent for other runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scorecard: Option<ScorecardOut<'a>>,
     events: Vec<EventOut<'a>>,
 }
 
@@ -176,7 +181,16 @@ fn service(s: &ServiceReport) -> Service<'_> {
 }
 
 pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
+    render_with(a, None)
+}
+
+/// The document, with a scenario drill's scorecard.
+pub fn render_with<'a>(
+    a: &'a Analysis,
+    scorecard: Option<&'a Scorecard>,
+) -> Result<String, serde_json::Error> {
     let doc = Document {
+        scorecard: scorecard.map(crate::export::scorecard::render::json),
         format: "bringup-journal",
         format_version: 1,
         run: Run {
