@@ -110,7 +110,7 @@ pub fn service_rows(sc: &Scorecard) -> Vec<[String; 10]> {
 fn waited(path: &[Link], i: usize) -> String {
     let l = &path[i];
     match (l.via, i.checked_sub(1).map(|p| &path[p])) {
-        (Via::DependsOn, Some(p)) => format!("{} (depends on it)", p.service),
+        (Via::DependsOn, Some(p)) => format!("{} (dependency)", p.service),
         (Via::Tier, Some(p)) => format!("{} (lower tier {})", p.service, p.tier),
         _ => "— (from its inject)".to_string(),
     }
