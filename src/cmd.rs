@@ -5,6 +5,7 @@ pub mod docs;
 pub mod export;
 pub mod open;
 pub mod preflight;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod seal;

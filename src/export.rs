@@ -9,6 +9,7 @@ pub mod json;
 pub mod markdown;
 pub mod metrics;
 pub mod notice;
+pub mod report;
 pub mod scorecard;
 pub mod status;
 pub mod status_json;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         (Some(Command::Plan(a)), _) => cmd::validate::plan(a),
         (Some(Command::Run(a)), _) => cmd::run::run(a),
         (Some(Command::Export(a)), _) => cmd::export::export(a),
+        (Some(Command::Report(a)), _) => cmd::report::report(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
         (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),

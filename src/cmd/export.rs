@@ -88,7 +88,7 @@ fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
 
 /// Refuse an `-o` target that is the input itself (by device and inode, so `./J`, `J/../J`
 /// and links count), any bringup journal, or a path inside a journal's side folder.
-fn check_target(out: &Path, input: &Path) -> Result<(), String> {
+pub(crate) fn check_target(out: &Path, input: &Path) -> Result<(), String> {
     let refused = |what: String| {
         Err(format!(
             "will not write the report to '{}': {what}; pass another file with -o",
@@ -179,7 +179,7 @@ fn side_folder_owner(out: &Path) -> Option<PathBuf> {
 
 /// Write through a temporary file beside `out` and rename it into place, so a failed export
 /// never leaves half a report, and a link at `out` is replaced, not written through.
-fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -349,7 +349,8 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
     })
 }
 
-fn injected(s: &ServiceRun) -> Option<Injected> {
+/// The scorecard line of a service the run injected; `None` when it was not.
+pub fn injected(s: &ServiceRun) -> Option<Injected> {
     let injected_at = s.injected_at?;
     let outage = s.inject_outage();
     let restored_at = outage.filter(|o| o.restored).and_then(|o| o.ended);
