@@ -183,24 +183,38 @@ impl Script {
     }
 }
 
-/// A one-service scenario drill of `id` (RTO `rto_secs`) at `t0`: injected at 10 s, found
-/// down at 20 s, restored `ttr_secs` after its inject; it passes.
-pub fn one_service_drill(path: &Path, t0: DateTime<Utc>, id: &str, rto_secs: u64, ttr_secs: f64) {
+/// A scenario drill of runbook 'pangyo' at `t0` over dns (tier 1, RTO 300 s), db (tier 2,
+/// RTO 600 s, needs dns) and mail (tier 2, RTO 600 s, never injected); `drill_every` 30 days
+/// for dns and db, 90 for mail. Each `(service, time to restore)` is injected at 10 s, found
+/// down at 20 s and restored that long after its inject; the drill passes.
+pub fn drill_of(path: &Path, t0: DateTime<Utc>, restores: &[(&str, f64)]) {
+    let sc = "dc-loss";
     let mut s = Script::start(
         path,
         t0,
         "pangyo",
-        Some("dc-loss"),
-        vec![svc(id, 1, rto_secs, &[]), svc("mail", 2, 600, &[])],
-        &[(id, 30), ("mail", 90)],
+        Some(sc),
+        vec![
+            svc("dns", 1, 300, &[]),
+            svc("db", 2, 600, &["dns"]),
+            svc("mail", 2, 600, &[]),
+        ],
+        &[("dns", 30), ("db", 30), ("mail", 90)],
     );
-    s.phase(1.0, "dc-loss", DrillPhase::Baseline);
-    s.healthy(2.0, id);
-    s.healthy(2.0, "mail");
-    s.phase(10.0, "dc-loss", DrillPhase::Inject);
-    s.inject(10.0, id, "h1");
-    s.state(12.0, id, ServiceState::Healthy, ServiceState::Checking);
-    s.restore(20.0, 21.0, 10.0 + ttr_secs, id);
-    s.finished(11.0 + ttr_secs, "dc-loss", DrillOutcome::Passed, None);
-    s.run_finished(12.0 + ttr_secs);
+    s.phase(1.0, sc, DrillPhase::Baseline);
+    for id in ["dns", "db", "mail"] {
+        s.healthy(2.0, id);
+    }
+    s.phase(10.0, sc, DrillPhase::Inject);
+    for (id, _) in restores {
+        s.inject(10.0, id, "h1");
+        s.state(12.0, id, ServiceState::Healthy, ServiceState::Checking);
+    }
+    let mut end: f64 = 20.0;
+    for (id, ttr) in restores {
+        s.restore(20.0, 21.0, 10.0 + ttr, id);
+        end = end.max(10.0 + ttr);
+    }
+    s.finished(end + 1.0, sc, DrillOutcome::Passed, None);
+    s.run_finished(end + 2.0);
 }
