@@ -573,6 +573,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn run_started_records_each_services_drill_every_its_own_else_the_runbooks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/runbooks/valid/drills.toml");
+        let runbook = crate::runbook::load(&path, &[]).expect("valid");
+        let Event::RunStarted { about, .. } = run_started(&runbook, "kim", true, None) else {
+            panic!("run_started");
+        };
+        let day = 86_400_000;
+        let every: Vec<(&str, u64)> = about
+            .drill_every_ms
+            .iter()
+            .map(|(id, ms)| (id.as_str(), *ms))
+            .collect();
+        assert_eq!(
+            every,
+            [("dns", 30 * day), ("auth", 90 * day), ("web", 90 * day)]
+        );
+    }
+
+    #[test]
     fn incident_start_reads_rfc3339_and_times_before_now_and_refuses_the_future() {
         let now = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
             .expect("time")
