@@ -224,7 +224,7 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
     assert!(md.contains("Gremlin"), "{md}");
     assert!(md.contains("score × 0.75^⌊days/30⌋"), "{md}");
     assert!(
-        md.contains("4 journals used (3 drills, 1 incidents), 1 skipped."),
+        md.contains("4 journals used (3 drills, 1 incident), 1 skipped."),
         "{md}"
     );
     assert_eq!(

@@ -81,11 +81,14 @@ pub fn summary_line(h: &History) -> String {
         .iter()
         .filter(|u| u.mode == crate::engine::state::Mode::Drill)
         .count();
+    let n =
+        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     format!(
-        "As of {}. {} journals used ({drills} drills, {} incidents), {} skipped.",
+        "As of {}. {} used ({}, {}), {} skipped.",
         full_time(h.as_of),
-        h.used.len(),
-        h.used.len() - drills,
+        n(h.used.len(), "journal"),
+        n(drills, "drill"),
+        n(h.used.len() - drills, "incident"),
         h.skipped.len()
     )
 }
