@@ -40,6 +40,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make a report from a journal.
     Export(ExportArgs),
+    /// History across drills and incidents: time to restore over time, RTO met rate, last
+    /// drilled, readiness scores, services past drill_every.
+    Report(ReportArgs),
     /// Check a journal's hash chain (and its seal, with --allowed-signers).
     Verify(VerifyArgs),
     /// Write a step's output exactly as it printed it, from a journal and its side files.
@@ -281,6 +284,37 @@ pub enum ExportFormat {
     StatusJson,
     /// A draft of the user notice after a long outage: fact, cause, actions, contact.
     Notice,
+    /// A scenario drill's scorecard (markdown): detect and restore times per injected
+    /// service against its RTO, guards tripped, the critical path, passed or failed.
+    Scorecard,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The journals (.jsonl) of drills and incidents; any that does not verify is left out
+    /// and named with why.
+    #[arg(value_name = "JOURNAL", required = true, num_args = 1..)]
+    pub journals: Vec<PathBuf>,
+    /// The report's format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// "Now" for the scores' decay and drill_every, RFC 3339 (2026-11-22T08:00:00Z).
+    /// Default: the time the report runs.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Tables for a document or a ticket.
+    Markdown,
+    /// One self-contained page with a time-to-restore chart per service.
+    Html,
+    /// One document, for scripts and dashboards.
+    Json,
 }
 
 #[derive(Debug, Args)]

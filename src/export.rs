@@ -11,6 +11,8 @@ pub mod json;
 pub mod markdown;
 pub mod metrics;
 pub mod notice;
+pub mod report;
+pub mod scorecard;
 pub mod status;
 pub mod status_json;
 
@@ -33,6 +35,8 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    NoScorecard(#[from] scorecard::NoScorecard),
 }
 
 /// Where a report's events come from: records in memory, or a journal file read again.
@@ -98,11 +102,18 @@ pub fn write(
     match format {
         ExportFormat::Json => json::write(a, source, out)?,
         ExportFormat::Csv => csv::write(source, out)?,
+        ExportFormat::Scorecard => {
+            let sc = a.scorecard.as_ref().map_err(Clone::clone)?;
+            out.write_all(scorecard::render::markdown(sc).as_bytes())?;
+        }
         ExportFormat::Markdown => out.write_all(markdown::render(a).as_bytes())?,
         ExportFormat::Status => out.write_all(status::render(a).as_bytes())?,
         ExportFormat::StatusJson => out.write_all(status_json::render(a)?.as_bytes())?,
         ExportFormat::Notice => out.write_all(notice::render(a).as_bytes())?,
-        ExportFormat::Html => out.write_all(html::render(a).as_bytes())?,
+        // A scenario drill's html and json carry its scorecard too.
+        ExportFormat::Html => {
+            out.write_all(html::render_with(a, a.scorecard.as_ref().ok()).as_bytes())?;
+        }
     }
     Ok(())
 }

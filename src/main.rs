@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         (Some(Command::Run(a)), _) => cmd::run::run(a),
         (Some(Command::Drill(a)), _) => cmd::open::drill(a),
         (Some(Command::Export(a)), _) => cmd::export::export(a),
+        (Some(Command::Report(a)), _) => cmd::report::report(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
         (Some(Command::Output(a)), _) => cmd::output::output(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),

@@ -23,6 +23,7 @@ const SUBCOMMANDS: &[&str] = &[
     "validate",
     "plan",
     "export",
+    "report",
     "verify",
     "completions",
     "man",

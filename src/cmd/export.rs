@@ -43,6 +43,12 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             "bringup: warning: journal '{path}' does not verify ({p}); exporting it anyway — run `bringup verify` on it"
         );
     }
+    if args.format == ExportFormat::Scorecard
+        && let Err(why) = &analysis.scorecard
+    {
+        eprintln!("bringup: {why}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let source = Source::File(&args.journal, analysis.events);
     let written = if let Some(out) = &args.output {
         write_atomically(out, |file| {
@@ -143,7 +149,8 @@ fn terminal_safe(text: &str, format: ExportFormat) -> Cow<'_, str> {
         | ExportFormat::Status
         | ExportFormat::Notice
         | ExportFormat::Html
-        | ExportFormat::Csv => crate::text::visible(text),
+        | ExportFormat::Csv
+        | ExportFormat::Scorecard => crate::text::visible(text),
     }
 }
 

@@ -448,6 +448,17 @@ pub fn run_started(
                 .notice
                 .after
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            drill_every_ms: runbook
+                .services
+                .iter()
+                .filter_map(|s| {
+                    let every = runbook.drills.every_for(&s.id)?;
+                    Some((
+                        s.id.clone(),
+                        u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
+                    ))
+                })
+                .collect(),
         }),
         incident_start,
         scenario: None,
@@ -650,6 +661,26 @@ mod var_source_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_started_records_each_services_drill_every_its_own_else_the_runbooks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/runbooks/valid/drills.toml");
+        let runbook = crate::runbook::load(&path, &[]).expect("valid");
+        let Event::RunStarted { about, .. } = run_started(&runbook, "kim", true, None) else {
+            panic!("run_started");
+        };
+        let day = 86_400_000;
+        let every: Vec<(&str, u64)> = about
+            .drill_every_ms
+            .iter()
+            .map(|(id, ms)| (id.as_str(), *ms))
+            .collect();
+        assert_eq!(
+            every,
+            [("dns", 30 * day), ("auth", 90 * day), ("web", 90 * day)]
+        );
+    }
 
     #[test]
     fn incident_start_reads_rfc3339_and_times_before_now_and_refuses_the_future() {

@@ -13,6 +13,8 @@ use crate::export::markdown::{
     outage_rows, resolution, status_line, summary,
 };
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
+use crate::export::scorecard::Scorecard;
+use crate::export::scorecard::render::html_section as scorecard_section;
 
 /// Escape text for HTML element content and double-quoted attributes.
 pub fn esc(text: &str) -> String {
@@ -118,6 +120,11 @@ fn list(out: &mut String, items: &[String], none: &str) {
 }
 
 pub fn render(a: &Analysis) -> String {
+    render_with(a, None)
+}
+
+/// The page, with a scenario drill's scorecard after the impact.
+pub fn render_with(a: &Analysis, scorecard: Option<&Scorecard>) -> String {
     let mut out = String::with_capacity(4096 + a.timeline.len() * 160);
     let day0 = a.run.started.map(|t| t.date_naive());
     let title = if a.run.runbook.is_empty() {
@@ -170,6 +177,7 @@ pub fn render(a: &Analysis) -> String {
         d(a.metrics.duration_ms)
     );
     outages(&mut out, a, day0);
+    out.push_str(&scorecard.map(scorecard_section).unwrap_or_default());
 
     out.push_str("<h2>Service states over time</h2>\n");
     chart(&mut out, a);

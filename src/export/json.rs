@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::export::metrics::{Analysis, ServiceReport, mode_str};
+use crate::export::scorecard::render::ScorecardOut;
 use crate::export::{ExportError, Source};
 use crate::journal::event::{Event, ServiceInfo};
 use crate::journal::record::format_ts;
@@ -21,6 +22,9 @@ struct Document<'a> {
     services: Vec<Service<'a>>,
     /// The post-mortem's prefilled follow-ups, each with the seq of the event behind it.
     action_items: Vec<ActionOut<'a>>,
+    /// A scenario drill's scorecard (absent for other runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scorecard: Option<ScorecardOut<'a>>,
     /// Read from the journal while the document is written.
     events: Events<'a>,
 }
@@ -219,13 +223,19 @@ fn service(s: &ServiceReport) -> Service<'_> {
     }
 }
 
-/// Write the document to `out`, its events read from `source` as they are written.
+/// Write the document to `out`, its events read from `source` as they are written; a
+/// scenario drill's scorecard goes with it.
 pub fn write(
     a: &Analysis,
     source: Source<'_>,
     out: &mut dyn std::io::Write,
 ) -> Result<(), ExportError> {
     let doc = Document {
+        scorecard: a
+            .scorecard
+            .as_ref()
+            .ok()
+            .map(crate::export::scorecard::render::json),
         format: "bringup-journal",
         format_version: 1,
         run: Run {

@@ -199,6 +199,9 @@ pub struct ActionItem {
 pub struct Analysis {
     /// How many events were read.
     pub events: usize,
+    /// The scorecard, when the journal is a scenario drill; else why there is none.
+    pub scorecard:
+        Result<crate::export::scorecard::Scorecard, crate::export::scorecard::NoScorecard>,
     /// The time of the first event.
     pub first_ts: Option<DateTime<Utc>>,
     pub run: RunInfo,
@@ -233,14 +236,23 @@ struct OpenOutage {
     ended: Option<(DateTime<Utc>, bool)>,
 }
 
-impl Tracker {
+/// One service's outages, folded from its state changes and inject starts: the one rule of
+/// SPEC "Time and outages" that every report (post-mortem, scorecard, history) measures by.
+#[derive(Debug, Clone, Default)]
+pub struct OutageFold {
+    outages: Vec<OpenOutage>,
+    /// It was healthy or restored at some point: a failed check after that is a regression.
+    was_up: bool,
+}
+
+impl OutageFold {
     fn open_outage(&mut self) -> Option<&mut OpenOutage> {
         self.outages.last_mut().filter(|o| o.ended.is_none())
     }
 
-    /// A state change, for the outages: down or partial opens one (or detects the open
-    /// one); healthy or restored ends it.
-    fn outage_state(&mut self, to: ServiceState, at: DateTime<Utc>, origin: DateTime<Utc>) {
+    /// A state change: down or partial opens an outage (or detects the open one); healthy or
+    /// restored ends it. `origin` is what an outage found in the opening sweep starts at.
+    pub fn state(&mut self, to: ServiceState, at: DateTime<Utc>, origin: DateTime<Utc>) {
         match to {
             ServiceState::Down | ServiceState::Partial => {
                 if self.open_outage().is_none() {
@@ -279,7 +291,7 @@ impl Tracker {
     }
 
     /// A drill's inject step started: the outage it makes begins now.
-    fn outage_inject(&mut self, at: DateTime<Utc>) {
+    pub fn inject(&mut self, at: DateTime<Utc>) {
         if self.open_outage().is_none() {
             self.outages.push(OpenOutage {
                 cause: OutageCause::Inject,
@@ -289,6 +301,32 @@ impl Tracker {
             });
         }
     }
+
+    /// The outages so far, each measured against `rto_ms` from its own start; `as_of` is the
+    /// journal's last event, `finished` whether the run ended.
+    pub fn outages(
+        &self,
+        rto_ms: Option<u64>,
+        as_of: Option<DateTime<Utc>>,
+        finished: bool,
+    ) -> Vec<Outage> {
+        self.outages
+            .iter()
+            .map(|o| {
+                let ended = o.ended.map(|(at, _)| at);
+                Outage {
+                    cause: o.cause,
+                    started: o.started,
+                    detected: o.detected,
+                    ended,
+                    restored: o.ended.is_some_and(|(_, r)| r),
+                    time_to_detect_ms: o.detected.map(|d| ms(o.started, d)),
+                    time_to_restore_ms: ended.map(|e| ms(o.started, e)),
+                    rto: outage_rto(rto_ms, o.started, ended, as_of, finished),
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -297,9 +335,7 @@ struct Tracker {
     reason: Option<String>,
     intervals: Vec<Interval>,
     found_down_at: Option<DateTime<Utc>>,
-    outages: Vec<OpenOutage>,
-    /// It was healthy or restored at some point: a failed check after that is a regression.
-    was_up: bool,
+    outages: OutageFold,
     restore_attempts: u32,
     restore_step_attempts: u32,
     by_hand: bool,
@@ -324,6 +360,8 @@ pub struct Analyser {
     events: usize,
     first_ts: Option<DateTime<Utc>>,
     last_ts: Option<DateTime<Utc>>,
+    /// A scenario drill's scorecard, folded in the same pass.
+    drill: crate::export::scorecard::Fold,
 }
 
 /// Analyse a journal read back with [`crate::journal::read_journal`].
@@ -341,6 +379,7 @@ impl Analyser {
     #[allow(clippy::too_many_lines)]
     pub fn push(&mut self, r: &Record) {
         self.events += 1;
+        self.drill.push(r);
         self.first_ts.get_or_insert(r.ts);
         self.last_ts = Some(r.ts);
         self.tails.record(r);
@@ -399,7 +438,8 @@ impl Analyser {
                 });
                 t.state = *to;
                 t.reason.clone_from(reason);
-                t.outage_state(*to, r.ts, self.run.outage_origin().unwrap_or(r.ts));
+                t.outages
+                    .state(*to, r.ts, self.run.outage_origin().unwrap_or(r.ts));
                 match to {
                     ServiceState::Down | ServiceState::Partial => {
                         t.found_down_at.get_or_insert(r.ts);
@@ -448,7 +488,11 @@ impl Analyser {
                 self.trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
             }
             Event::StepStarted { service, phase: Phase::Inject, .. } => {
-                self.trackers.entry(service.clone()).or_default().outage_inject(r.ts);
+                self.trackers
+                    .entry(service.clone())
+                    .or_default()
+                    .outages
+                    .inject(r.ts);
             }
             Event::StepFinished {
                 service,
@@ -534,6 +578,7 @@ impl Analyser {
             events,
             first_ts,
             last_ts,
+            drill,
         } = self;
         let failures = tails.finish();
         actions.extend(step_actions(&last_finish, &failures));
@@ -557,6 +602,7 @@ impl Analyser {
             .collect();
         let metrics = run_metrics(&services, start, run.finished.or(as_of));
         Analysis {
+            scorecard: crate::export::scorecard::scorecard(&drill.finish()),
             events,
             first_ts,
             run,
@@ -733,7 +779,7 @@ fn outage_rto(
 
 /// The service's RTO over all its outages: any missed is missed; else any still open
 /// decides; met when every one was.
-fn overall_rto(outages: &[Outage]) -> Rto {
+pub fn overall_rto(outages: &[Outage]) -> Rto {
     let any = |r: Rto| outages.iter().any(|o| o.rto == r);
     if outages.is_empty() || outages.iter().all(|o| o.rto == Rto::NotApplicable) {
         Rto::NotApplicable
@@ -756,23 +802,7 @@ fn report(
     finished: bool,
     checks: &HashMap<StepKey, (bool, DateTime<Utc>)>,
 ) -> ServiceReport {
-    let outages: Vec<Outage> = t
-        .outages
-        .iter()
-        .map(|o| {
-            let ended = o.ended.map(|(at, _)| at);
-            Outage {
-                cause: o.cause,
-                started: o.started,
-                detected: o.detected,
-                ended,
-                restored: o.ended.is_some_and(|(_, r)| r),
-                time_to_detect_ms: o.detected.map(|d| ms(o.started, d)),
-                time_to_restore_ms: ended.map(|e| ms(o.started, e)),
-                rto: outage_rto(info.rto_ms, o.started, ended, as_of, finished),
-            }
-        })
-        .collect();
+    let outages = t.outages.outages(info.rto_ms, as_of, finished);
     let last_restored = outages.iter().rev().find(|o| o.restored);
     let restored_at = last_restored.and_then(|o| o.ended);
     let time_to_restore_ms = last_restored.and_then(|o| o.time_to_restore_ms);

@@ -198,7 +198,8 @@ pub enum DrillOutcome {
     Failed,
 }
 
-/// The runbook's `[runbook]` facts a user notice needs, recorded in `run_started`.
+/// The runbook's `[runbook]` facts a user notice and the drill history need, recorded in
+/// `run_started`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunbookAbout {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +208,10 @@ pub struct RunbookAbout {
     pub contact: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_after_ms: Option<u64>,
+    /// `drill_every` of each service that has one (its own, else the runbook's): how old its
+    /// last drill may be. Absent when no service has one, and in older journals.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub drill_every_ms: IndexMap<ServiceId, u64>,
 }
 
 /// What an operator did out of the plan: `operator_action`'s `action`, journaled as a

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod drill;
 pub mod events;
 pub mod local;
 pub mod procs;

@@ -1,0 +1,123 @@
+//! `bringup report`: stream each journal through its chain checks and the run fold, leave out
+//! the ones that do not verify (saying why), and write the history: to stdout made
+//! terminal-safe, or with `-o` atomically to a file that is none of the journals.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::cmd::EXIT_BAD_INPUT;
+use crate::cmd::export::{check_target, write_atomically};
+use crate::export::report::{self, Skipped, render};
+use crate::export::scorecard::{Fold, RunSummary};
+use crate::journal::record;
+use crate::journal::verify::scan;
+
+pub fn report(args: &ReportArgs) -> ExitCode {
+    let as_of = match args.as_of.as_deref().map(parse_as_of).transpose() {
+        Ok(t) => t.unwrap_or_else(Utc::now),
+        Err(why) => {
+            eprintln!("bringup: {why}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if let Some(out) = &args.output {
+        for input in &args.journals {
+            if let Err(why) = check_target(out, input) {
+                eprintln!("bringup: {why}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for path in &args.journals {
+        let shown = path.display().to_string();
+        match read(path) {
+            Ok(run) => runs.push((shown, run)),
+            Err(why) => skipped.push(Skipped { path: shown, why }),
+        }
+    }
+    let history = report::history(runs, skipped, as_of);
+    for s in render::skipped_lines(&history) {
+        eprintln!("bringup: left out {}", crate::text::visible(&s));
+    }
+    if history.used.is_empty() {
+        eprintln!(
+            "bringup: no journal could be used; pass journals that `bringup run`, `open` or `drill` wrote and that `bringup verify` accepts"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let text = match args.format {
+        ReportFormat::Markdown => Ok(render::markdown(&history)),
+        ReportFormat::Html => Ok(render::html(&history)),
+        ReportFormat::Json => render::json(&history),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bringup: cannot write json: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let written = if let Some(out) = &args.output {
+        write_atomically(out, |w| w.write_all(text.as_bytes())).map_err(|e| {
+            format!(
+                "cannot write '{}': {e}; check the folder exists and is writable",
+                out.display()
+            )
+        })
+    } else {
+        let shown = match args.format {
+            ReportFormat::Json => crate::text::json_escape_controls(&text),
+            ReportFormat::Markdown | ReportFormat::Html => crate::text::visible(&text),
+        };
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(shown.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write to stdout: {e}"))
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!(
+                "--as-of '{text}' is not an RFC 3339 time ({e}); write it as 2026-11-22T08:00:00Z"
+            )
+        })
+}
+
+/// One journal folded as it streams past; `Err` says in one line why it cannot be used.
+fn read(path: &Path) -> Result<RunSummary, String> {
+    let mut fold = Fold::default();
+    let mut events = 0u64;
+    let checked = scan(path, |bytes, env| {
+        if let Some(env) = env
+            && let Ok(r) = record::parse_with(bytes, env)
+        {
+            events += 1;
+            fold.push(&r);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(p) = checked.first_problem() {
+        return Err(format!("does not verify ({p}); run `bringup verify` on it"));
+    }
+    if events == 0 {
+        return Err("not a bringup journal: no event line could be read".into());
+    }
+    Ok(fold.finish())
+}
