@@ -107,7 +107,8 @@ fn what_failed(out: &mut String, a: &Analysis, day0: Option<chrono::NaiveDate>) 
     }
 }
 
-fn list(out: &mut String, items: &[String], none: &str) {
+/// An html list of escaped items, or `none` when there are none.
+pub(crate) fn list(out: &mut String, items: &[String], none: &str) {
     if items.is_empty() {
         let _ = writeln!(out, "<p>{}</p>", esc(none));
         return;
@@ -117,6 +118,27 @@ fn list(out: &mut String, items: &[String], none: &str) {
         let _ = writeln!(out, "<li>{}</li>", esc(i));
     }
     out.push_str("</ul>\n");
+}
+
+/// An html table of fixed-width rows, every cell escaped.
+pub(crate) fn html_table<const N: usize>(
+    out: &mut String,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) {
+    out.push_str("<table><thead><tr>");
+    for h in header {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for c in r {
+            let _ = write!(out, "<td>{}</td>", esc(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 pub fn render(a: &Analysis) -> String {

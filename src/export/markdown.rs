@@ -11,6 +11,16 @@ use crate::export::metrics::{
 };
 
 /// A table cell: one line, pipes and markup characters escaped so the text shows as written.
+/// A markdown table of fixed-width rows, each cell made safe for a table.
+pub(crate) fn md_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(N));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
 pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{History, LastDrill, RULE, Row, ServiceHistory};
 use crate::export::describe::mode_word;
-use crate::export::html::esc;
-use crate::export::markdown::cell;
+use crate::export::html::{esc, html_table, list};
+use crate::export::markdown::{cell, md_table};
 use crate::export::metrics::{Rto, full_time, human_ms};
 use crate::journal::record::format_ts;
 
@@ -171,15 +171,6 @@ fn trend_heading(s: &ServiceHistory) -> String {
     format!("{} / {} ({rto})", s.runbook, s.id)
 }
 
-fn md_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
-    let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(out, "|{}", " --- |".repeat(N));
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-}
-
 fn md_list(out: &mut String, items: &[String], none: &str) {
     if items.is_empty() {
         let _ = writeln!(out, "{none}");
@@ -223,34 +214,6 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid
 th{background:#f4f4f4}.rule{background:#f4f8ff;border-left:4px solid #1565c0;padding:.5rem 1rem}
 .trend{display:flex;gap:1.5rem;align-items:flex-start;flex-wrap:wrap;margin-bottom:1rem}.trend table{width:auto;flex:1}
 svg text{font-family:system-ui,sans-serif;font-size:11px}.due{color:#c62828;font-weight:600}";
-
-fn html_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
-    out.push_str("<table><thead><tr>");
-    for h in header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr></thead><tbody>\n");
-    for r in rows {
-        out.push_str("<tr>");
-        for c in r {
-            let _ = write!(out, "<td>{}</td>", esc(c));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table>\n");
-}
-
-fn html_list(out: &mut String, items: &[String], none: &str) {
-    if items.is_empty() {
-        let _ = writeln!(out, "<p>{}</p>", esc(none));
-        return;
-    }
-    out.push_str("<ul>\n");
-    for i in items {
-        let _ = writeln!(out, "<li>{}</li>", esc(i));
-    }
-    out.push_str("</ul>\n");
-}
 
 const CHART_W: f64 = 360.0;
 const CHART_H: f64 = 130.0;
@@ -381,7 +344,7 @@ pub fn html(h: &History) -> String {
     out.push_str("<h2>Services</h2>\n");
     html_table(&mut out, &SERVICE_HEADER, &service_rows(h));
     out.push_str("<h2>Past drill_every</h2>\n");
-    html_list(
+    list(
         &mut out,
         &overdue_lines(h),
         "No service is past its drill_every.",
@@ -403,7 +366,7 @@ pub fn html(h: &History) -> String {
         out.push_str("</div>\n");
     }
     out.push_str("<h2>Skipped journals</h2>\n");
-    html_list(&mut out, &skipped_lines(h), "None: every journal verified.");
+    list(&mut out, &skipped_lines(h), "None: every journal verified.");
     out.push_str("</body>\n</html>\n");
     out
 }

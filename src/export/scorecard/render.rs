@@ -8,10 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Injected, Link, Scorecard, Via};
-use crate::export::html::esc;
-use crate::export::markdown::{cell, clock};
+use crate::export::html::{esc, html_table};
+use crate::export::markdown::{cell, clock, md_table};
 use crate::export::metrics::{Rto, full_time, human_ms};
-use crate::journal::event::{DrillOutcome, DrillPhase};
+use crate::journal::event::DrillOutcome;
 use crate::journal::record::format_ts;
 use crate::runbook::model::ServiceId;
 
@@ -60,17 +60,6 @@ pub fn outcome_line(sc: &Scorecard) -> String {
         (Some(DrillOutcome::Failed), Some(r)) => format!("failed: {r}"),
         (Some(DrillOutcome::Failed), None) => "failed".to_string(),
         (None, _) => "not finished (no drill_phase 'finished' in the journal)".to_string(),
-    }
-}
-
-fn phase_word(p: DrillPhase) -> &'static str {
-    match p {
-        DrillPhase::Baseline => "baseline",
-        DrillPhase::Inject => "inject",
-        DrillPhase::Detect => "detect",
-        DrillPhase::Restore => "restore",
-        DrillPhase::Cleanup => "cleanup",
-        DrillPhase::Finished => "finished",
     }
 }
 
@@ -173,15 +162,6 @@ pub fn guard_lines(sc: &Scorecard) -> Vec<String> {
         .collect()
 }
 
-fn md_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
-    let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(out, "|{}", " --- |".repeat(N));
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-}
-
 /// `export --format scorecard`.
 pub fn markdown(sc: &Scorecard) -> String {
     let mut out = String::with_capacity(2048);
@@ -228,26 +208,15 @@ pub fn markdown(sc: &Scorecard) -> String {
     if !sc.phases.is_empty() {
         out.push_str("\n## Phases\n\n| Phase | Started |\n| --- | --- |\n");
         for (p, t) in &sc.phases {
-            let _ = writeln!(out, "| {} | {} |", phase_word(*p), full_time(*t));
+            let _ = writeln!(
+                out,
+                "| {} | {} |",
+                crate::export::describe::drill_phase_word(*p),
+                full_time(*t)
+            );
         }
     }
     out
-}
-
-fn html_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
-    out.push_str("<table><thead><tr>");
-    for h in header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr></thead><tbody>\n");
-    for r in rows {
-        out.push_str("<tr>");
-        for c in r {
-            let _ = write!(out, "<td>{}</td>", esc(c));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table>\n");
 }
 
 /// The html export's scorecard section.
@@ -370,7 +339,7 @@ pub fn json(sc: &Scorecard) -> ScorecardOut<'_> {
             .phases
             .iter()
             .map(|(p, t)| PhaseOut {
-                phase: phase_word(*p),
+                phase: crate::export::describe::drill_phase_word(*p),
                 started: format_ts(*t),
             })
             .collect(),
