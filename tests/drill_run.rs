@@ -210,6 +210,10 @@ fn a_three_tier_drill_passes_and_times_each_restore_from_its_own_inject() {
     assert_eq!(done["outcome"], "passed");
     let reason = done["reason"].as_str().expect("reason");
     let printed = stdout(&out);
+    assert!(
+        printed.contains("OUTAGES (a drill's outages, each timed from its inject)"),
+        "{printed}"
+    );
     for service in ["dns", "db", "web"] {
         let ms = time_to_restore_ms(&journal, service);
         assert!(ms > 0, "{service} took {ms} ms");

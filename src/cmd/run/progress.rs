@@ -146,7 +146,14 @@ pub(super) fn outages(journal: &std::path::Path, out: &mut dyn Write) {
     if rows.is_empty() {
         return;
     }
-    let origin = if a.run.incident_start.is_some() {
+    let injected = a
+        .services
+        .iter()
+        .flat_map(|s| &s.outages)
+        .all(|o| o.cause == crate::export::metrics::OutageCause::Inject);
+    let origin = if injected {
+        "a drill's outages, each timed from its inject"
+    } else if a.run.incident_start.is_some() {
         "those found down timed from the incident's start, given with --incident-start"
     } else {
         "those found down timed from the run's start: the incident's start was not given"
