@@ -41,14 +41,15 @@ fn lines_of(store: &mut EtcdStore) -> Vec<Vec<u8>> {
 
 /// Append `event` at `ts`, going again after each conflict; the conflicts it met.
 fn append_until_won(store: &mut EtcdStore, event: &Event, ts: DateTime<Utc>) -> u64 {
-    let mut conflicts = 0;
-    loop {
+    // Bounded: a store that never learned the new head would conflict forever.
+    for conflicts in 0..1000 {
         match store.append(event, ts) {
             Ok(_) => return conflicts,
-            Err(StoreError::Conflict { .. }) => conflicts += 1,
+            Err(StoreError::Conflict { .. }) => {}
             Err(e) => panic!("append failed: {e}"),
         }
     }
+    panic!("1000 conflicts in a row: the store does not move on to the new head");
 }
 
 #[test]
