@@ -43,8 +43,11 @@ pub enum Command {
     /// History across drills and incidents: time to restore over time, RTO met rate, last
     /// drilled, readiness scores, services past drill_every.
     Report(ReportArgs),
-    /// Check a journal's hash chain (and its seal, with --allowed-signers).
+    /// Check a journal's hash chain (and its seal, with --allowed-signers), in a file or a
+    /// shared run in etcd.
     Verify(VerifyArgs),
+    /// Copy a shared run from etcd into a journal file that verifies on its own.
+    Pull(PullArgs),
     /// Write a step's output exactly as it printed it, from a journal and its side files.
     Output(OutputArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
@@ -319,12 +322,22 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The journal (.jsonl) to check.
+    /// The journal (.jsonl) to check, or a shared run: etcd://HOST:PORT[,HOST:PORT…]/NAME.
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
     /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The shared run: etcd://HOST:PORT[,HOST:PORT…]/NAME (members tried in turn).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The journal file to write (replaced whole, never left half written).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

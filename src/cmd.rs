@@ -6,6 +6,7 @@ pub mod export;
 pub mod open;
 pub mod output;
 pub mod preflight;
+pub mod pull;
 pub mod report;
 pub mod run;
 pub mod schema;

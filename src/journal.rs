@@ -1,6 +1,7 @@
 //! The timeline: an append-only, hash-chained JSON Lines journal, its writer, verifier and replay.
 //! Reports made from a journal live in `export`; nothing here formats for people.
 
+pub mod etcd;
 pub mod event;
 pub mod files;
 pub mod mask;

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         (Some(Command::Export(a)), _) => cmd::export::export(a),
         (Some(Command::Report(a)), _) => cmd::report::report(a),
         (Some(Command::Verify(a)), _) => cmd::verify::verify(a),
+        (Some(Command::Pull(a)), _) => cmd::pull::pull(a),
         (Some(Command::Output(a)), _) => cmd::output::output(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
         (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),

@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
+use crate::journal::etcd::{self, EtcdStore, RunUrl};
 use crate::journal::seal::{self, Seal, SealError};
 use crate::journal::verify::{Report, verify as check, verify_to};
 
 pub fn verify(args: &VerifyArgs) -> ExitCode {
+    if let Some(url) = args.journal.to_str().filter(|j| RunUrl::is_etcd(j)) {
+        return verify_shared(url, args);
+    }
     let path = args.journal.display();
     if let Some(signers) = &args.allowed_signers
         && let Err(e) = std::fs::File::open(signers)
@@ -42,20 +46,61 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
             false
         }
     };
-    if let Some(p) = report.first_problem() {
-        eprintln!("bringup: journal '{path}' is broken at {p}");
-        let more = report.problems.len() as u64 - 1 + report.more_problems;
-        if more > 0 {
-            eprintln!("bringup: {more} more problem(s) after it");
-        }
-        println!("FAILED: first bad seq {}", p.seq);
-        return ExitCode::from(EXIT_NOT_ALL_UP);
+    if let Some(code) = broken(&format!("journal '{path}'"), &report) {
+        return code;
     }
     if !seal_ok {
         println!("FAILED: the seal does not hold");
         return ExitCode::from(EXIT_NOT_ALL_UP);
     }
     println!("OK: journal '{path}' verifies");
+    summary(&report);
+    ExitCode::SUCCESS
+}
+
+/// A shared run in etcd: the same line checks, plus its head key against its last event.
+fn verify_shared(url: &str, args: &VerifyArgs) -> ExitCode {
+    let url = match RunUrl::parse(url) {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if args.allowed_signers.is_some() {
+        eprintln!(
+            "bringup: shared runs are not sealed yet, so --allowed-signers does not apply to '{url}'; `bringup pull` it and seal the file"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let report = match EtcdStore::open(&url).and_then(|mut s| etcd::scan_run(&mut s, |_| {})) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if let Some(code) = broken(&format!("shared run '{url}'"), &report) {
+        return code;
+    }
+    println!("OK: shared run '{url}' verifies");
+    summary(&report);
+    ExitCode::SUCCESS
+}
+
+/// Say where the chain breaks, if it does: exit 1 naming the first bad seq.
+fn broken(what: &str, report: &Report) -> Option<ExitCode> {
+    let p = report.first_problem()?;
+    eprintln!("bringup: {what} is broken at {p}");
+    let more = report.problems.len() as u64 - 1 + report.more_problems;
+    if more > 0 {
+        eprintln!("bringup: {more} more problem(s) after it");
+    }
+    println!("FAILED: first bad seq {}", p.seq);
+    Some(ExitCode::from(EXIT_NOT_ALL_UP))
+}
+
+fn summary(report: &Report) {
     println!("events: {}", report.events);
     println!(
         "last hash: {}",
@@ -68,7 +113,6 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         (Some(a), Some(b)) => println!("time span: {a} → {b}"),
         _ => println!("time span: (none)"),
     }
-    ExitCode::SUCCESS
 }
 
 /// No seal: said on stdout; a failure only when signers were given (a seal was asked for).

@@ -19,10 +19,27 @@ const MAX_PROBLEMS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProblemKind {
     Unparsable(String),
-    HashMismatch { recorded: String, actual: String },
-    PrevMismatch { expected: String, found: String },
-    SeqGap { expected: u64, found: u64 },
-    OutputFile { path: String, reason: String },
+    HashMismatch {
+        recorded: String,
+        actual: String,
+    },
+    PrevMismatch {
+        expected: String,
+        found: String,
+    },
+    SeqGap {
+        expected: u64,
+        found: u64,
+    },
+    OutputFile {
+        path: String,
+        reason: String,
+    },
+    /// A shared run's head key does not name its last event (events cut or rewritten).
+    Head {
+        recorded: String,
+        found: String,
+    },
 }
 
 impl fmt::Display for ProblemKind {
@@ -43,6 +60,10 @@ impl fmt::Display for ProblemKind {
                 write!(f, "seq gap: expected seq {expected}, found {found}")
             }
             Self::OutputFile { path, reason } => write!(f, "output file '{path}': {reason}"),
+            Self::Head { recorded, found } => write!(
+                f,
+                "the run's head records {recorded}, but its events end at {found}: events were cut or rewritten"
+            ),
         }
     }
 }
@@ -186,7 +207,7 @@ pub fn scan(
         return Err(io_err(io::Error::other("it is a folder")));
     }
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut checker = Checker::new(path, dir);
+    let mut checker = Checker::new(path, Some(dir));
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::with_capacity(4096);
     let mut offset = 0u64;
@@ -225,15 +246,20 @@ pub fn scan(
     Ok(checker.report)
 }
 
-struct Checker {
+/// The chain checks, one complete line at a time: for a file (see [`scan`]) or any other
+/// source of lines in order (a shared run in etcd).
+pub struct Checker {
     report: Report,
-    dir: PathBuf,
+    /// Where referenced output files are; `None`: the source keeps none, so a reference is
+    /// a problem.
+    dir: Option<PathBuf>,
     expected_seq: u64,
     expected_prev: String,
 }
 
 impl Checker {
-    fn new(path: &Path, dir: PathBuf) -> Checker {
+    /// `path` names the source in the report.
+    pub fn new(path: &Path, dir: Option<PathBuf>) -> Checker {
         Checker {
             report: Report {
                 path: path.to_path_buf(),
@@ -250,7 +276,13 @@ impl Checker {
         record::check_hash(content).is_ok() && Envelope::parse(content).is_ok()
     }
 
-    fn problem(&mut self, line: u64, kind: ProblemKind) {
+    /// The report so far.
+    pub fn finish(self) -> Report {
+        self.report
+    }
+
+    /// Record a problem found outside the line checks.
+    pub fn problem(&mut self, line: u64, kind: ProblemKind) {
         if self.report.problems.len() < MAX_PROBLEMS {
             self.report.problems.push(Problem {
                 line,
@@ -262,8 +294,8 @@ impl Checker {
         }
     }
 
-    /// Check one complete line; its envelope when it parsed.
-    fn line(&mut self, line_no: u64, content: &[u8]) -> Option<Envelope> {
+    /// Check one complete line (without its newline); its envelope when it parsed.
+    pub fn line(&mut self, line_no: u64, content: &[u8]) -> Option<Envelope> {
         self.report.events += 1;
         let hash = record::check_hash(content);
         let env = Envelope::parse(content);
@@ -304,7 +336,10 @@ impl Checker {
             );
         }
         if let Some(file) = &env.output_file()
-            && let Err(reason) = check_output_file(&self.dir, file)
+            && let Err(reason) = match &self.dir {
+                Some(dir) => check_output_file(dir, file),
+                None => Err("output side files are not kept in this store yet".to_string()),
+            }
         {
             self.problem(
                 line_no,

@@ -480,7 +480,7 @@ impl Drop for JournalWriter {
 }
 
 /// Make a newly created file's directory entry durable (best effort: not every platform can).
-fn sync_parent(path: &Path) {
+pub fn sync_parent(path: &Path) {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

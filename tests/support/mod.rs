@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod drill;
+pub mod etcd;
 pub mod events;
 pub mod local;
 pub mod procs;

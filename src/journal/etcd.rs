@@ -1,0 +1,441 @@
+//! The etcd journal store: a shared run's events in etcd under `bringup/runs/NAME/`, as the
+//! same line bytes a file journal holds, each appended by one transaction that compares the
+//! run's head, so two writers can never fork the chain. Also the `etcd://` URL naming a run.
+//! Encodes lines with `record::encode` and checks them with the file verifier's checker;
+//! never rewrites or deletes a key.
+//!
+//! Keys: `head` = `{"seq":N,"hash":"…"}` of the last event; `events/<seq, 20 digits>` = the
+//! event's line without its newline.
+
+pub mod client;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use client::{Compare, Etcd, EtcdError, Op};
+
+use crate::journal::record::{self, GENESIS};
+use crate::journal::verify::{Checker, ProblemKind, Report};
+use crate::journal::writer::Appended;
+
+/// Where every run lives.
+pub const ROOT: &str = "bringup/runs/";
+/// Events read per request when reading a run back.
+const PAGE: u64 = 256;
+/// Longest run name accepted.
+const MAX_NAME: usize = 128;
+
+const EXAMPLE: &str = "etcd://10.0.0.5:2379,10.0.0.6:2379/pangyo-2026-11-22";
+
+/// `etcd://HOST:PORT[,HOST:PORT…]/NAME`: a shared run and the etcd members that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunUrl {
+    /// `HOST:PORT` each, in the order given (tried in that order).
+    pub endpoints: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{url}' is not a shared run URL: {why}; write etcd://HOST:PORT[,HOST:PORT…]/NAME, e.g. {EXAMPLE}"
+)]
+pub struct UrlError {
+    pub url: String,
+    pub why: String,
+}
+
+impl RunUrl {
+    /// Whether `text` is meant as an etcd URL (rather than a journal file's path).
+    pub fn is_etcd(text: &str) -> bool {
+        text.starts_with("etcd://")
+    }
+
+    pub fn parse(text: &str) -> Result<RunUrl, UrlError> {
+        let bad = |why: String| UrlError {
+            url: text.to_string(),
+            why,
+        };
+        let rest = text
+            .strip_prefix("etcd://")
+            .ok_or_else(|| bad("it does not start with 'etcd://'".to_string()))?;
+        let (hosts, name) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("there is no '/NAME' after the members".to_string()))?;
+        let endpoints = hosts
+            .split(',')
+            .map(|h| endpoint(h).map_err(&bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_name(name).map_err(bad)?;
+        Ok(RunUrl {
+            endpoints,
+            name: name.to_string(),
+        })
+    }
+
+    /// The run's key prefix, `bringup/runs/NAME/`.
+    pub fn prefix(&self) -> String {
+        format!("{ROOT}{}/", self.name)
+    }
+}
+
+impl fmt::Display for RunUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "etcd://{}/{}", self.endpoints.join(","), self.name)
+    }
+}
+
+fn endpoint(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("a member is empty (two commas, or none before the '/')".to_string());
+    }
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let (addr, port) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("member '{text}' opens '[' without closing it"))?;
+        (addr, port.strip_prefix(':').unwrap_or(""))
+    } else {
+        text.rsplit_once(':').unwrap_or((text, ""))
+    };
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '@' | '?' | '#' | '[' | ']'))
+    {
+        return Err(format!("member '{text}' has no usable host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_string()),
+        _ => Err(format!(
+            "member '{text}' needs a port 1-65535 (etcd's client port is usually 2379)"
+        )),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the run name '{name}' must be 1-{MAX_NAME} letters, digits, '.', '_' or '-', not starting with '.'"
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("shared run '{run}': {source}")]
+    Etcd {
+        run: String,
+        #[source]
+        source: EtcdError,
+    },
+    #[error(
+        "shared run '{run}': another process appended seq {seq} first (the run's head is now seq {head_seq}); nothing was written — read the run again before appending"
+    )]
+    Conflict {
+        run: String,
+        seq: u64,
+        head_seq: u64,
+    },
+    #[error(
+        "shared run '{run}': its head key holds '{value}', not {{\"seq\":N,\"hash\":\"…\"}}; the run was written by something other than bringup — check it with `bringup verify`"
+    )]
+    BadHead { run: String, value: String },
+    #[error("cannot encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The run's last event, as its `head` key records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// One shared run in etcd, open for reading and appending.
+#[derive(Debug)]
+pub struct EtcdStore {
+    etcd: Etcd,
+    url: RunUrl,
+    head: Option<Head>,
+    /// The head key's bytes as last read or written: what the next append compares.
+    head_value: Option<Vec<u8>>,
+}
+
+impl EtcdStore {
+    /// Connect to the first member that answers and read the run's head (a run with no
+    /// events yet is empty, not an error).
+    pub fn open(url: &RunUrl) -> Result<EtcdStore> {
+        let etcd = Etcd::connect(&url.endpoints).map_err(|source| StoreError::Etcd {
+            run: url.to_string(),
+            source,
+        })?;
+        let mut store = EtcdStore {
+            etcd,
+            url: url.clone(),
+            head: None,
+            head_value: None,
+        };
+        store.refresh()?;
+        Ok(store)
+    }
+
+    pub fn url(&self) -> &RunUrl {
+        &self.url
+    }
+
+    /// The member in use, as `http://HOST:PORT`.
+    pub fn endpoint(&self) -> &str {
+        self.etcd.endpoint()
+    }
+
+    /// The seq of the last event (0 before the first).
+    pub fn seq(&self) -> u64 {
+        self.head.as_ref().map_or(0, |h| h.seq)
+    }
+
+    /// The hash of the last event (64 zeros before the first).
+    pub fn last_hash(&self) -> &str {
+        self.head.as_ref().map_or(GENESIS, |h| h.hash.as_str())
+    }
+
+    /// Read the run's head again.
+    pub fn refresh(&mut self) -> Result<()> {
+        let key = self.head_key();
+        let range = self.etcd.range(&key, None, 0).map_err(|e| self.err(e))?;
+        let value = range.kvs.into_iter().next().map(|kv| kv.value);
+        self.set_head(value)
+    }
+
+    /// Append one event (encoded exactly as a file journal encodes it) after the head this
+    /// store knows, in one transaction. If another process appended first, nothing is
+    /// written, the store learns the new head, and the error is [`StoreError::Conflict`].
+    pub fn append(&mut self, event: &impl Serialize, ts: DateTime<Utc>) -> Result<Appended> {
+        let seq = self.seq() + 1;
+        let line = record::encode(seq, ts, event, self.last_hash())?;
+        let hash = line[line.len() - 66..line.len() - 2].to_string();
+        let head = Head {
+            seq,
+            hash: hash.clone(),
+        };
+        let head_value = serde_json::to_vec(&head)?;
+        let head_key = self.head_key();
+        let compare = match &self.head_value {
+            Some(value) => Compare::Value {
+                key: head_key.clone(),
+                value: value.clone(),
+            },
+            None => Compare::Absent {
+                key: head_key.clone(),
+            },
+        };
+        let put_event = Op::Put {
+            key: self.event_key(seq),
+            value: line.clone().into_bytes(),
+        };
+        let put_head = Op::Put {
+            key: head_key.clone(),
+            value: head_value.clone(),
+        };
+        let result = self
+            .etcd
+            .txn(
+                &[compare],
+                &[put_event, put_head],
+                &[Op::Get { key: head_key }],
+            )
+            .map_err(|e| self.err(e))?;
+        if !result.succeeded {
+            let now = result
+                .gets
+                .into_iter()
+                .next()
+                .and_then(|r| r.kvs.into_iter().next())
+                .map(|kv| kv.value);
+            self.set_head(now)?;
+            // A request that timed out on one member and was sent again to the next may
+            // have committed the first time: then the head is this very event.
+            if self.head.as_ref() != Some(&head) {
+                return Err(StoreError::Conflict {
+                    run: self.url.to_string(),
+                    seq,
+                    head_seq: self.seq(),
+                });
+            }
+        }
+        self.head = Some(head);
+        self.head_value = Some(head_value);
+        Ok(Appended {
+            seq,
+            hash,
+            ts,
+            line,
+        })
+    }
+
+    /// Every event line of the run in seq order, read at one revision, a page at a time;
+    /// `each(key_seq, line)` sees each. Returns the head as of that revision.
+    pub fn read_lines(&mut self, mut each: impl FnMut(Option<u64>, &[u8])) -> Result<Option<Head>> {
+        let head_key = self.head_key();
+        let first = self
+            .etcd
+            .range(&head_key, None, 0)
+            .map_err(|e| self.err(e))?;
+        let revision = first.revision;
+        let head_value = first.kvs.into_iter().next().map(|kv| kv.value);
+        let prefix = self.events_prefix();
+        let end = client::prefix_end(&prefix);
+        let mut from = prefix.clone();
+        loop {
+            let page = self
+                .etcd
+                .range_at(&from, Some(&end), PAGE, revision)
+                .map_err(|e| self.err(e))?;
+            for kv in &page.kvs {
+                let seq = std::str::from_utf8(&kv.key[prefix.len()..])
+                    .ok()
+                    .and_then(|s| s.parse().ok());
+                each(seq, &kv.value);
+            }
+            match page.kvs.last() {
+                Some(last) if page.more => {
+                    from.clone_from(&last.key);
+                    from.push(0);
+                }
+                _ => break,
+            }
+        }
+        self.set_head(head_value)?;
+        Ok(self.head.clone())
+    }
+
+    fn set_head(&mut self, value: Option<Vec<u8>>) -> Result<()> {
+        self.head = match &value {
+            None => None,
+            Some(v) => Some(serde_json::from_slice(v).map_err(|_| StoreError::BadHead {
+                run: self.url.to_string(),
+                value: String::from_utf8_lossy(v).into_owned(),
+            })?),
+        };
+        self.head_value = value;
+        Ok(())
+    }
+
+    fn head_key(&self) -> Vec<u8> {
+        format!("{}head", self.url.prefix()).into_bytes()
+    }
+
+    fn events_prefix(&self) -> Vec<u8> {
+        format!("{}events/", self.url.prefix()).into_bytes()
+    }
+
+    fn event_key(&self, seq: u64) -> Vec<u8> {
+        format!("{}events/{seq:020}", self.url.prefix()).into_bytes()
+    }
+
+    fn err(&self, source: EtcdError) -> StoreError {
+        StoreError::Etcd {
+            run: self.url.to_string(),
+            source,
+        }
+    }
+}
+
+/// Check a shared run's chain with the file verifier's line checks, plus that its head key
+/// names its last event; `each(line)` sees every line in order (what `pull` writes). Output
+/// side files are not stored in etcd yet, so a line referencing one is a problem.
+pub fn scan_run(store: &mut EtcdStore, mut each: impl FnMut(&[u8])) -> Result<Report> {
+    let mut checker = Checker::new(&PathBuf::from(store.url().to_string()), None);
+    let mut line_no = 0u64;
+    let head = store.read_lines(|key_seq, line| {
+        line_no += 1;
+        if let Some(env) = checker.line(line_no, line)
+            && key_seq != Some(env.seq)
+        {
+            checker.problem(
+                line_no,
+                ProblemKind::Unparsable(format!(
+                    "the event is stored under the key of seq {}",
+                    key_seq.map_or_else(|| "(not a number)".to_string(), |s| s.to_string())
+                )),
+            );
+        }
+        each(line);
+    })?;
+    let mut report = checker.finish();
+    let recorded = head.map(|h| (h.seq, h.hash));
+    let found = report.last_hash.clone().map(|h| (report.last_seq, h));
+    if recorded != found {
+        let show = |h: Option<(u64, String)>| {
+            h.map_or_else(
+                || "no event".to_string(),
+                |(s, h)| format!("seq {s} hash {h}"),
+            )
+        };
+        report.problems.push(crate::journal::verify::Problem {
+            line: line_no,
+            seq: report.last_seq,
+            kind: ProblemKind::Head {
+                recorded: show(recorded),
+                found: show(found),
+            },
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_gives_members_in_order_and_the_run_name() {
+        let url = RunUrl::parse("etcd://10.0.0.5:2379,[::1]:2380,db.example:2379/pangyo-1")
+            .expect("parses");
+        assert_eq!(
+            url.endpoints,
+            ["10.0.0.5:2379", "[::1]:2380", "db.example:2379"]
+        );
+        assert_eq!(url.name, "pangyo-1");
+        assert_eq!(url.prefix(), "bringup/runs/pangyo-1/");
+        assert_eq!(
+            url.to_string(),
+            "etcd://10.0.0.5:2379,[::1]:2380,db.example:2379/pangyo-1"
+        );
+    }
+
+    #[test]
+    fn bad_urls_quote_the_value_and_say_what_is_wrong() {
+        for (url, why) in [
+            ("http://h:2379/run", "does not start with 'etcd://'"),
+            ("etcd://h:2379", "no '/NAME'"),
+            ("etcd://h/run", "member 'h' needs a port"),
+            ("etcd://h:0/run", "needs a port"),
+            ("etcd://h:99999/run", "needs a port"),
+            ("etcd://h:2379,,g:2379/run", "a member is empty"),
+            ("etcd://:2379/run", "no usable host"),
+            ("etcd://h:2379/", "run name ''"),
+            ("etcd://h:2379/a/b", "run name 'a/b'"),
+            ("etcd://h:2379/..", "run name '..'"),
+        ] {
+            let e = RunUrl::parse(url).expect_err(url).to_string();
+            assert!(
+                e.starts_with(&format!("'{url}' is not a shared run URL")),
+                "{e}"
+            );
+            assert!(e.contains(why), "{url}: {e}");
+            assert!(e.contains("etcd://HOST:PORT"), "{e}");
+        }
+    }
+}
