@@ -888,3 +888,44 @@ fn resumed_in_the_tui_an_operator_may_wait_for_a_command_still_running_since_the
         "{orphan}"
     );
 }
+
+#[test]
+fn output_on_a_terminal_shows_escape_sequences_as_text_and_piped_gives_the_bytes() {
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = p.dir.join("esc.toml");
+    std::fs::write(
+        &runbook,
+        "[runbook]\nname = \"esc\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+         [[service]]\nid = \"e\"\nname = \"E\"\ntier = 1\nhosts = [\"box\"]\n  \
+         [[service.check]]\n  name = \"print\"\n  \
+         run = \"printf 'before \\\\033[2J\\\\033]0;pwned\\\\007 after\\\\n'\"\n",
+    )
+    .expect("runbook");
+    let ran = Command::new(cargo_bin("bringup"))
+        .args(["run", "--check-only", "--journal"])
+        .arg(&p.journal)
+        .arg(&runbook)
+        .output()
+        .expect("run");
+    assert_eq!(ran.status.code(), Some(0));
+    let command = format!(
+        "'{}' output '{}'; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("outputesc", &command);
+    let screen = tmux.wait_for("after", 30);
+    assert_eq!(wait_for_exit(&p.exit, 30), 0);
+    assert!(
+        screen.contains(r"before \x1b[2J\x1b]0;pwned\x07 after"),
+        "the terminal is not driven by the step's bytes:\n{screen}"
+    );
+    let piped = Command::new(cargo_bin("bringup"))
+        .arg("output")
+        .arg(&p.journal)
+        .output()
+        .expect("output");
+    assert_eq!(piped.stdout, b"before \x1b[2J\x1b]0;pwned\x07 after\n");
+}

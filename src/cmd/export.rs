@@ -85,7 +85,7 @@ fn io_error(e: crate::export::ExportError) -> std::io::Error {
 
 /// Stdout made terminal-safe as the report streams through it (see [`terminal_safe`]):
 /// written a line at a time, since no escape sequence spans a newline.
-struct TerminalSafe<W: Write> {
+pub(crate) struct TerminalSafe<W: Write> {
     inner: W,
     format: ExportFormat,
     pending: Vec<u8>,
@@ -95,7 +95,7 @@ struct TerminalSafe<W: Write> {
 const PENDING_MAX: usize = 1 << 20;
 
 impl<W: Write> TerminalSafe<W> {
-    fn new(inner: W, format: ExportFormat) -> Self {
+    pub(crate) fn new(inner: W, format: ExportFormat) -> Self {
         TerminalSafe {
             inner,
             format,
@@ -111,7 +111,7 @@ impl<W: Write> TerminalSafe<W> {
         Ok(())
     }
 
-    fn finish(mut self) -> std::io::Result<()> {
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
         let all = self.pending.len();
         self.pass_on(all)?;
         self.inner.flush()

@@ -23,12 +23,13 @@ pub fn output(args: &OutputArgs) -> ExitCode {
     let result = match &args.output {
         Some(out) => crate::cmd::export::write_atomically(out, |w| reassemble(args, w)),
         None if std::io::stdout().is_terminal() => {
-            // The bytes are evidence, not for a terminal to interpret.
-            let mut shown = Vec::new();
-            let read = reassemble(args, &mut shown);
-            let text = String::from_utf8_lossy(&shown);
-            let mut stdout = std::io::stdout().lock();
-            read.and_then(|()| stdout.write_all(crate::text::visible(&text).as_bytes()))
+            // The bytes are evidence, not for a terminal to interpret: shown as visible text,
+            // a line at a time, as export shows its reports.
+            let mut shown = crate::cmd::export::TerminalSafe::new(
+                std::io::stdout().lock(),
+                crate::cli::ExportFormat::Markdown,
+            );
+            reassemble(args, &mut shown).and_then(|()| shown.finish())
         }
         None => {
             let mut stdout = std::io::stdout().lock();
