@@ -328,6 +328,8 @@ pub struct VerifyArgs {
     /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +340,25 @@ pub struct PullArgs {
     /// The journal file to write (replaced whole, never left half written).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+/// How to reach a team's etcd: TLS and authentication (for `etcd://` URLs only).
+#[derive(Debug, Clone, Default, Args)]
+pub struct EtcdArgs {
+    /// CA certificate (PEM) that signs the etcd members' certificates: talk to etcd over TLS.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd's client-certificate authentication (with --etcd-key).
+    #[arg(long, value_name = "FILE", requires = "etcd_key")]
+    pub etcd_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user name; its password is read from ETCD_PASSWORD, never from the command line.
+    #[arg(long, value_name = "NAME", env = "ETCD_USER")]
+    pub etcd_user: Option<String>,
 }
 
 #[derive(Debug, Args)]

