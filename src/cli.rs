@@ -125,15 +125,19 @@ pub struct VarArgs {
 pub struct OpenArgs {
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Journal file (default: journal/<runbook stem>-<UTC time>.jsonl).
+    /// Journal file (default: journal/<runbook stem>-<UTC time>.jsonl), or a shared run in
+    /// etcd: etcd://HOST:PORT[,HOST:PORT…]/NAME.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// Continue a run recorded in this journal.
+    /// Continue a run recorded in this journal, or take over a shared run (etcd://…/NAME)
+    /// once its executing process is gone.
     #[arg(long, value_name = "JOURNAL", conflicts_with = "journal")]
     pub resume: Option<PathBuf>,
     /// With --resume: continue even though the runbook changed since the journal began.
     #[arg(long, requires = "resume")]
     pub force: bool,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Who is at the keyboard (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,

@@ -15,13 +15,18 @@
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
 mod drill;
+mod live;
 mod orphans;
 mod outbox;
+mod remote;
+mod shared;
 mod signals;
 
 pub use drill::{GuardReport, exact_ms};
+pub use live::LiveView;
 pub use orphans::Orphan;
 pub use outbox::{NOTIFY_GRACE, NOTIFY_SILENT, RUN_ENDED};
+pub use remote::Ask;
 pub use signals::{Signal, Signals};
 
 use std::collections::{BTreeSet, HashMap};
@@ -157,6 +162,10 @@ pub enum Message {
     GuardDue(usize),
     /// A drill checks again the services not yet seen down after their inject.
     DrillWake,
+    /// An operator attached to this shared run asks something.
+    Remote(crate::journal::etcd::shared::Incoming),
+    /// This process lost the shared run's lease (why): it must stop acting.
+    LeaseLost(String),
 }
 
 impl Message {
@@ -256,6 +265,8 @@ pub struct Driver {
     outbox: outbox::State,
     /// The scenario drill this run is, once started.
     drill: Option<drill::Drill>,
+    /// Attached operators' requests carried out, answered after the next commit.
+    answers: Vec<(String, crate::journal::etcd::shared::Answer)>,
 }
 
 impl Driver {
@@ -270,28 +281,28 @@ impl Driver {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL);
         let runbook = Arc::new(engine.runbook().clone());
         let outbox = outbox::State::start(&runbook, tx.clone());
-        (
-            Driver {
-                engine,
-                runbook,
-                journal,
-                exec,
-                operator,
-                tx,
-                running: HashMap::new(),
-                queued: Vec::new(),
-                stop: CancellationToken::new(),
-                finished: None,
-                key_waits: HashMap::new(),
-                broken: false,
-                must_sync: false,
-                last_sync: std::time::Instant::now(),
-                run_id: None,
-                outbox,
-                drill: None,
-            },
-            Inbox { rx },
-        )
+        let mut driver = Driver {
+            engine,
+            runbook,
+            journal,
+            exec,
+            operator,
+            tx,
+            running: HashMap::new(),
+            queued: Vec::new(),
+            stop: CancellationToken::new(),
+            finished: None,
+            key_waits: HashMap::new(),
+            broken: false,
+            must_sync: false,
+            last_sync: std::time::Instant::now(),
+            run_id: None,
+            outbox,
+            drill: None,
+            answers: Vec::new(),
+        };
+        driver.watch_shared();
+        (driver, Inbox { rx })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -505,6 +516,7 @@ impl Driver {
             for (launch, run) in queued {
                 self.launch(launch, run);
             }
+            self.settle_shared();
         }
         // Webhook deliveries too are handed over only once their `notify_queued` is on disk.
         self.settle_outbox(synced)
@@ -657,6 +669,8 @@ impl Driver {
             m @ (Message::Guard(_) | Message::GuardDue(_) | Message::DrillWake) => {
                 self.on_drill_message(m)
             }
+            Message::Remote(incoming) => self.on_remote(incoming),
+            Message::LeaseLost(why) => Err(self.on_lease_lost(&why)),
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -13,6 +14,8 @@ use crate::cmd::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 use crate::driver::{Driver, Inbox, Notice, Signals};
 use crate::engine::{Engine, EngineOptions, Mode, ResumeFacts};
 use crate::exec::{ExecOptions, Executor};
+use crate::journal::etcd::shared::SharedRun;
+use crate::journal::etcd::{Access, RunUrl};
 use crate::journal::{self, CheckInfo, Event, JournalWriter, ServiceInfo};
 use crate::runbook::model::{Runbook, ServiceId};
 
@@ -196,10 +199,19 @@ impl Session {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
                 ExitCode::from(EXIT_BAD_INPUT)
             };
-            // Locked before it is read: what is replayed is all there is, and no other run
-            // appends while this one decides.
-            let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;
-            let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
+            // Locked (or, for a shared run, held) before it is read: what is replayed is all
+            // there is, and no other run appends while this one decides.
+            let (opened, recorded) = if let Some(url) = shared_url(resume).map_err(|e| bad(&e))? {
+                let run = take_over(&url, args, &operator).map_err(|e| bad(&e))?;
+                let recorded = run
+                    .with(|w| journal::etcd::read_run(&mut w.store))
+                    .map_err(|e| bad(&e))?;
+                (Opened::Shared(Box::new(run)), recorded)
+            } else {
+                let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;
+                let recorded = journal::read_journal(resume).map_err(|e| bad(&e))?;
+                (Opened::File(lock), recorded)
+            };
             let replayed = journal::replay(&recorded.records, &runbook);
             owed = crate::notify::owed(recorded.records.iter().map(|r| &r.event));
             for r in &recorded.records {
@@ -224,12 +236,28 @@ impl Session {
                 }
                 Err(e) => return Err(bad(&e)),
             };
-            let (writer, report) =
-                JournalWriter::resume_locked(lock, &secrets, Box::new(journal::SystemClock))
+            let writer = match opened {
+                Opened::File(lock) => {
+                    let (writer, report) = JournalWriter::resume_locked(
+                        lock,
+                        &secrets,
+                        Box::new(journal::SystemClock),
+                    )
                     .map_err(|e| bad(&e))?;
-            for warning in report.warnings() {
-                eprintln!("bringup: warning: {warning}");
-            }
+                    for warning in report.warnings() {
+                        eprintln!("bringup: warning: {warning}");
+                    }
+                    writer
+                }
+                Opened::Shared(run) => {
+                    if let Some(p) = recorded.report.first_problem() {
+                        return Err(bad(&format_args!(
+                            "it does not verify ({p}); it cannot be continued — run `bringup verify` on it"
+                        )));
+                    }
+                    JournalWriter::shared(*run, &secrets, true).map_err(|e| bad(&e))?
+                }
+            };
             resume_facts = Some(PendingResume {
                 facts: replayed.facts,
                 run_id: replayed.run_id,
@@ -244,9 +272,20 @@ impl Session {
                 log_path(args, resume),
             )
         } else {
-            let (path, created) = match &args.journal {
-                Some(path) => (path.clone(), JournalWriter::create(path, &secrets)),
-                None => create_default(&runbook.path, &secrets),
+            let shared = match args.journal.as_deref().map(shared_url).transpose() {
+                Ok(url) => url.flatten(),
+                Err(e) => {
+                    eprintln!("bringup: {e}");
+                    return Err(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            };
+            let (path, created) = match (&args.journal, shared) {
+                (_, Some(url)) => (
+                    PathBuf::from(url.to_string()),
+                    start_shared(&url, args, &operator, &runbook, &secrets),
+                ),
+                (Some(path), None) => (path.clone(), JournalWriter::create(path, &secrets)),
+                (None, None) => create_default(&runbook.path, &secrets),
             };
             let writer = created.map_err(|e| {
                 eprintln!(
@@ -329,6 +368,62 @@ fn start_not_recorded(driver: &mut Driver, e: &journal::JournalError) -> ExitCod
     ExitCode::from(EXIT_INTERRUPTED)
 }
 
+/// A resumed journal, locked or held, before it is read.
+enum Opened {
+    File(journal::JournalLock),
+    Shared(Box<SharedRun>),
+}
+
+/// The shared run `path` names, if it is an `etcd://` URL (a bad one is an error).
+fn shared_url(path: &Path) -> Result<Option<RunUrl>, journal::etcd::UrlError> {
+    match path.to_str() {
+        Some(text) if RunUrl::is_etcd(text) => RunUrl::parse(text).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Start a new shared run: hold it (refused while another process does), then keep the
+/// runbook's text in it for attached operators.
+fn start_shared(
+    url: &RunUrl,
+    args: &OpenArgs,
+    operator: &str,
+    runbook: &Runbook,
+    secrets: &[String],
+) -> Result<JournalWriter, journal::JournalError> {
+    let mut run = SharedRun::connect(url, &Access::from_args(&args.etcd))?;
+    run.campaign(operator, Duration::ZERO)?;
+    let writer = JournalWriter::shared(run, secrets, false)?;
+    if let Ok(text) = std::fs::read_to_string(&runbook.path)
+        && let Some(run) = writer.shared_run()
+    {
+        run.put_runbook(text)?;
+    }
+    Ok(writer)
+}
+
+/// Take over a shared run: hold it once its executing process's lease has ended (at most
+/// the lease's TTL after that process died, plus a margin), saying so while it waits.
+fn take_over(
+    url: &RunUrl,
+    args: &OpenArgs,
+    operator: &str,
+) -> Result<SharedRun, journal::etcd::StoreError> {
+    let access = Access::from_args(&args.etcd);
+    if let Some(holder) = SharedRun::holder(url, &access)? {
+        eprintln!(
+            "bringup: {url} is held by {holder}; waiting up to {} s for its lease to end…",
+            TAKE_OVER_WAIT.as_secs()
+        );
+    }
+    let mut run = SharedRun::connect(url, &access)?;
+    run.campaign(operator, TAKE_OVER_WAIT)?;
+    Ok(run)
+}
+
+/// How long `--resume URL` waits for the executing process's lease to end.
+const TAKE_OVER_WAIT: Duration = Duration::from_secs(15);
+
 /// Most runs started within one second of each other that get a journal of their own.
 const SAME_SECOND_RUNS: u32 = 100;
 
@@ -356,6 +451,13 @@ fn create_default(
 }
 
 fn log_path(args: &OpenArgs, journal: &Path) -> PathBuf {
+    if let Ok(Some(url)) = shared_url(journal) {
+        // A shared run has no folder here: the log stays in the working folder.
+        return args
+            .log_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("bringup-{}.log", url.name)));
+    }
     args.log_file.clone().unwrap_or_else(|| {
         journal
             .parent()

@@ -177,7 +177,7 @@ pub enum Mode {
 
 /// Which step of which service: `index` into the service's checks, restores or injects
 /// (`Verify` re-runs the checks, so it indexes `checks`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StepRef {
     pub service: ServiceId,
     pub phase: Phase,
@@ -213,7 +213,8 @@ impl StepRef {
 }
 
 /// Where one step stands on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum HostStatus {
     #[default]
     Pending,
@@ -238,7 +239,8 @@ pub enum HostStatus {
 }
 
 /// What an operator is being asked for, if anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
 pub enum Waiting {
     Approval {
         step: StepRef,

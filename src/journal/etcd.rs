@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod client;
+pub mod shared;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -30,6 +31,11 @@ const PAGE: u64 = 256;
 /// An output side file is stored in pieces of at most this many bytes: etcd refuses requests
 /// over 1.5 MiB by default, and base64 in JSON adds a third.
 pub const SIDE_CHUNK: usize = 512 * 1024;
+/// Most operations in one transaction (etcd's default `--max-txn-ops` is 128; one is the head).
+const TXN_OPS: usize = 100;
+/// Most payload bytes in one transaction (etcd's default request limit is 1.5 MiB, and
+/// base64 adds a third).
+const TXN_BYTES: usize = 1 << 20;
 /// Longest run name accepted.
 const MAX_NAME: usize = 128;
 
@@ -168,6 +174,14 @@ pub enum StoreError {
         head_seq: u64,
     },
     #[error(
+        "shared run '{run}': this process no longer executes it (its lease expired, or etcd lost its majority); it stopped acting and sends nothing more — continue with `--resume {run}` once etcd answers"
+    )]
+    NotHeld { run: String },
+    #[error(
+        "shared run '{run}' is executed by {holder}; attach to it with `bringup attach {run}`, or continue it with `--resume {run}` once that process is gone (its lease ends within 10 s of its death)"
+    )]
+    Held { run: String, holder: String },
+    #[error(
         "shared run '{run}': its head key holds '{value}', not {{\"seq\":N,\"hash\":\"…\"}}; the run was written by something other than bringup — check it with `bringup verify`"
     )]
     BadHead { run: String, value: String },
@@ -203,10 +217,11 @@ impl EtcdStore {
 
     /// As [`EtcdStore::open`], reaching etcd as `access` says (TLS, authentication).
     pub fn open_with(url: &RunUrl, access: &Access) -> Result<EtcdStore> {
-        let etcd = Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
-            run: url.to_string(),
-            source,
-        })?;
+        let etcd =
+            Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
+                run: url.to_string(),
+                source,
+            })?;
         let mut store = EtcdStore {
             etcd,
             url: url.clone(),
@@ -308,6 +323,125 @@ impl EtcdStore {
             ts,
             line,
         })
+    }
+
+    /// Commit events already encoded to follow the head this store knows (`lines`: seq and
+    /// line, in order), each preceded by its output side file if it has one (`sides`: seq
+    /// and bytes), in as few transactions as etcd's limits allow. Each transaction compares
+    /// the head and every `guard` (the executor's election key): `Conflict` when another
+    /// process moved the head, `NotHeld` when a guard no longer holds. What one transaction
+    /// wrote stays written when a later one fails; the error says the head it reached.
+    pub fn commit(
+        &mut self,
+        lines: &[(u64, String)],
+        sides: &[(u64, Vec<u8>)],
+        guard: &[Compare],
+    ) -> Result<()> {
+        let mut ops = Vec::new();
+        let mut bytes = 0usize;
+        let mut last = None;
+        for (seq, line) in lines {
+            for (_, side) in sides.iter().filter(|(s, _)| s == seq) {
+                for (piece, chunk) in side.chunks(SIDE_CHUNK).enumerate() {
+                    if !ops.is_empty() && (ops.len() >= TXN_OPS || bytes + chunk.len() > TXN_BYTES)
+                    {
+                        self.commit_ops(std::mem::take(&mut ops), last.take(), guard)?;
+                        bytes = 0;
+                    }
+                    bytes += chunk.len();
+                    ops.push(Op::Put {
+                        key: self.url.side_key(*seq, piece),
+                        value: chunk.to_vec(),
+                    });
+                }
+            }
+            if !ops.is_empty() && (ops.len() >= TXN_OPS || bytes + line.len() > TXN_BYTES) {
+                self.commit_ops(std::mem::take(&mut ops), last.take(), guard)?;
+                bytes = 0;
+            }
+            bytes += line.len();
+            ops.push(Op::Put {
+                key: self.event_key(*seq),
+                value: line.clone().into_bytes(),
+            });
+            let hash = line[line.len() - 66..line.len() - 2].to_string();
+            last = Some(Head { seq: *seq, hash });
+        }
+        if !ops.is_empty() {
+            self.commit_ops(ops, last, guard)?;
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`EtcdStore::commit`]: `ops`, then the head moved to `head`.
+    fn commit_ops(
+        &mut self,
+        mut ops: Vec<Op>,
+        head: Option<Head>,
+        guard: &[Compare],
+    ) -> Result<()> {
+        let head_key = self.head_key();
+        let mut compare = vec![match &self.head_value {
+            Some(value) => Compare::Value {
+                key: head_key.clone(),
+                value: value.clone(),
+            },
+            None => Compare::Absent {
+                key: head_key.clone(),
+            },
+        }];
+        compare.extend_from_slice(guard);
+        let new_value = match &head {
+            Some(h) => Some(serde_json::to_vec(h)?),
+            None => None,
+        };
+        if let Some(v) = &new_value {
+            ops.push(Op::Put {
+                key: head_key.clone(),
+                value: v.clone(),
+            });
+        }
+        let result = self
+            .etcd
+            .txn(&compare, &ops, &[Op::Get { key: head_key }])
+            .map_err(|e| self.err(e))?;
+        if !result.succeeded {
+            let now = result
+                .gets
+                .into_iter()
+                .next()
+                .and_then(|r| r.kvs.into_iter().next())
+                .map(|kv| kv.value);
+            let unchanged = now == self.head_value;
+            // A request that timed out on one member and was sent again to the next may
+            // have committed the first time: then the head is this very transaction's.
+            if now.is_some() && now == new_value {
+                self.set_head(now)?;
+                return Ok(());
+            }
+            self.set_head(now)?;
+            return Err(if unchanged {
+                StoreError::NotHeld {
+                    run: self.url.to_string(),
+                }
+            } else {
+                StoreError::Conflict {
+                    run: self.url.to_string(),
+                    seq: head.map_or(0, |h| h.seq),
+                    head_seq: self.seq(),
+                }
+            });
+        }
+        if let Some(h) = head {
+            self.head = Some(h);
+            self.head_value = new_value;
+        }
+        Ok(())
+    }
+
+    /// The underlying connection (leases, requests, the election).
+    pub fn etcd(&mut self) -> &mut Etcd {
+        &mut self.etcd
     }
 
     /// Every event line of the run in seq order, read at one revision, a page at a time;
@@ -419,6 +553,18 @@ pub fn scan_run(store: &mut EtcdStore, mut each: impl FnMut(&[u8])) -> Result<Re
         });
     }
     Ok(report)
+}
+
+/// A shared run read back: its parsed events and the verification report, as
+/// [`crate::journal::read_journal`] gives for a file.
+pub fn read_run(store: &mut EtcdStore) -> Result<crate::journal::Journal> {
+    let mut records = Vec::new();
+    let report = scan_run(store, |line| {
+        if let Ok(r) = record::parse(line) {
+            records.push(r);
+        }
+    })?;
+    Ok(crate::journal::Journal { records, report })
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::journal::etcd::StoreError;
+use crate::journal::etcd::shared::SharedRun;
 use crate::journal::event::{Event, OutputFile};
 use crate::journal::files::{self, JournalLock};
 use crate::journal::mask::Masker;
@@ -123,6 +125,8 @@ pub enum JournalError {
     UnsafePath { path: PathBuf, why: String },
     #[error("cannot encode an event: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Shared(#[from] StoreError),
 }
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
@@ -169,17 +173,34 @@ pub fn side_dir(journal: &Path) -> PathBuf {
     journal.with_file_name(name)
 }
 
+/// Where the lines go.
+enum Target {
+    /// A file, locked for this writer's life.
+    File {
+        lock: JournalLock,
+        /// Length of the file up to the last complete line: a failed write is cut back to it.
+        len: u64,
+    },
+    /// A shared run in etcd, held by this process: lines wait in memory for the next
+    /// [`JournalWriter::sync`], which commits them (and their side files) in transactions
+    /// that compare the head and the executor's election key.
+    Shared {
+        run: Box<SharedRun>,
+        pending: Vec<(u64, String)>,
+        sides: Vec<(u64, Vec<u8>)>,
+    },
+}
+
 pub struct JournalWriter {
+    /// The file, or for a shared run its `etcd://` URL.
     path: PathBuf,
-    lock: JournalLock,
+    target: Target,
     seq: u64,
     prev: String,
     masker: Masker,
     clock: Box<dyn Clock>,
     unsynced: bool,
     spill_bytes: usize,
-    /// Length of the file up to the last complete line: a failed write is cut back to it.
-    len: u64,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -222,15 +243,50 @@ impl JournalWriter {
         let lock = JournalLock::take(file, path)?;
         Ok(JournalWriter {
             path: path.to_path_buf(),
-            lock,
+            target: Target::File { lock, len: 0 },
             seq: 0,
             prev: GENESIS.to_string(),
             masker: Masker::new(secrets),
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
-            len: 0,
         })
+    }
+
+    /// Write a shared run this process holds ([`SharedRun::campaign`]): a new one (no
+    /// events yet), or with `resume` one to continue from its head.
+    pub fn shared(run: SharedRun, secrets: &[String], resume: bool) -> Result<JournalWriter> {
+        let (seq, prev) = run.head()?;
+        if seq > 0 && !resume {
+            return Err(JournalError::Exists(PathBuf::from(run.url().to_string())));
+        }
+        Ok(JournalWriter {
+            path: PathBuf::from(run.url().to_string()),
+            target: Target::Shared {
+                run: Box::new(run),
+                pending: Vec::new(),
+                sides: Vec::new(),
+            },
+            seq,
+            prev,
+            masker: Masker::new(secrets),
+            clock: Box::new(SystemClock),
+            unsynced: false,
+            spill_bytes: DEFAULT_SPILL_BYTES,
+        })
+    }
+
+    /// The shared run this writes, if it is one.
+    pub fn shared_run(&self) -> Option<&SharedRun> {
+        match &self.target {
+            Target::Shared { run, .. } => Some(run),
+            Target::File { .. } => None,
+        }
+    }
+
+    /// `text` with every secret value masked, as the journal would record it.
+    pub fn mask(&self, text: &[u8]) -> Vec<u8> {
+        self.masker.mask_bytes(text)
     }
 
     /// Reopen a journal to continue it: lock it, verify it, cut away a torn last line
@@ -281,7 +337,7 @@ impl JournalWriter {
         file.sync_data().map_err(io_err)?;
         let writer = JournalWriter {
             path: path.to_path_buf(),
-            lock,
+            target: Target::File { lock, len },
             seq: report.last_seq,
             prev: report
                 .last_hash
@@ -291,7 +347,6 @@ impl JournalWriter {
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
-            len,
         };
         Ok((writer, report))
     }
@@ -344,25 +399,18 @@ impl JournalWriter {
             record::encode(seq, ts, &value, &self.prev)?
         };
         let hash = line[line.len() - 66..line.len() - 2].to_string();
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        if let Err(e) = self.io(|f| f.write_all(&bytes)) {
-            // Never leave half a line for the next append to continue: cut back to the
-            // last complete line (best effort; `verify` reports a torn tail otherwise).
-            let _ = self.lock.file().set_len(self.len);
-            return Err(e);
+        match &mut self.target {
+            Target::File { .. } => self.write_line(&line, durability)?,
+            Target::Shared { pending, .. } => {
+                pending.push((seq, line.clone()));
+                self.unsynced = true;
+                self.seq = seq;
+                self.prev.clone_from(&hash);
+                if durability == Durability::Sync {
+                    self.sync()?;
+                }
+            }
         }
-        self.unsynced = true;
-        if durability == Durability::Sync
-            && let Err(e) = self.sync()
-        {
-            // `Err` must mean "not recorded" (the caller will not act on it), and seq and
-            // prev stay where they were: take the line back out so the chain still holds.
-            let _ = self.lock.file().set_len(self.len);
-            return Err(e);
-        }
-        self.len += bytes.len() as u64;
         self.seq = seq;
         self.prev.clone_from(&hash);
         Ok(Appended {
@@ -434,7 +482,48 @@ impl JournalWriter {
         Ok((appended, event))
     }
 
-    fn spill(&self, seq: u64, bytes: &[u8]) -> Result<OutputFile> {
+    /// Append a line to the file; `Err` leaves the file as it was.
+    fn write_line(&mut self, line: &str, durability: Durability) -> Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        if let Err(e) = self.io(|f| f.write_all(&bytes)) {
+            // Never leave half a line for the next append to continue: cut back to the
+            // last complete line (best effort; `verify` reports a torn tail otherwise).
+            self.cut_back();
+            return Err(e);
+        }
+        self.unsynced = true;
+        if durability == Durability::Sync
+            && let Err(e) = self.sync()
+        {
+            // `Err` must mean "not recorded" (the caller will not act on it), and seq and
+            // prev stay where they were: take the line back out so the chain still holds.
+            self.cut_back();
+            return Err(e);
+        }
+        if let Target::File { len, .. } = &mut self.target {
+            *len += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn cut_back(&mut self) {
+        if let Target::File { lock, len } = &mut self.target {
+            let _ = lock.file().set_len(*len);
+        }
+    }
+
+    fn spill(&mut self, seq: u64, bytes: &[u8]) -> Result<OutputFile> {
+        if let Target::Shared { run, sides, .. } = &mut self.target {
+            let path = run.url().side_name(seq);
+            sides.push((seq, bytes.to_vec()));
+            return Ok(OutputFile {
+                path,
+                bytes: bytes.len() as u64,
+                sha256: record::sha256_hex(bytes),
+            });
+        }
         let dir = side_dir(&self.path);
         let name = format!("{seq}.out");
         let path = dir.join(&name);
@@ -456,17 +545,41 @@ impl JournalWriter {
         })
     }
 
-    /// Make everything written so far durable.
+    /// Make everything written so far durable: fsynced, or committed to etcd. A shared run
+    /// that fails to commit is left at the head etcd has (what was not committed is not
+    /// recorded, and the caller must not act on it).
     pub fn sync(&mut self) -> Result<()> {
-        if self.unsynced {
-            self.io(|f| f.sync_data())?;
-            self.unsynced = false;
+        if !self.unsynced {
+            return Ok(());
         }
+        if let Target::Shared {
+            run,
+            pending,
+            sides,
+        } = &mut self.target
+        {
+            let lines = std::mem::take(pending);
+            let files = std::mem::take(sides);
+            self.unsynced = false;
+            if let Err(e) = run.commit(lines, files) {
+                if let Ok((seq, prev)) = run.head() {
+                    self.seq = seq;
+                    self.prev = prev;
+                }
+                return Err(e.into());
+            }
+            return Ok(());
+        }
+        self.io(|f| f.sync_data())?;
+        self.unsynced = false;
         Ok(())
     }
 
     fn io(&mut self, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
-        f(self.lock.file_mut()).map_err(|source| JournalError::Io {
+        let Target::File { lock, .. } = &mut self.target else {
+            return Ok(());
+        };
+        f(lock.file_mut()).map_err(|source| JournalError::Io {
             path: self.path.clone(),
             source,
         })

@@ -81,8 +81,22 @@ pub enum Compare {
 /// An operation inside a transaction.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Get { key: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// A put whose key lives only as long as the lease.
+    PutLeased {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        lease: i64,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
 }
 
 /// A transaction's outcome: whether its compares held, and what its `Get`s read (one
@@ -210,6 +224,41 @@ impl Etcd {
             succeeded: answer.succeeded,
             gets,
         })
+    }
+
+    /// A new lease of `ttl` seconds; its id.
+    pub fn lease_grant(&mut self, ttl: u64) -> Result<i64> {
+        let path = "/v3/lease/grant";
+        let answer = self.call(path, &json!({ "TTL": ttl.to_string() }))?;
+        answer
+            .get("ID")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| self.bad(path, "no lease ID in the answer".to_string()))
+    }
+
+    /// Renew a lease; the seconds it has left (0: it has expired and is gone).
+    pub fn lease_keepalive(&mut self, lease: i64) -> Result<i64> {
+        let path = "/v3/lease/keepalive";
+        let answer = self.call(path, &json!({ "ID": lease.to_string() }))?;
+        Ok(answer
+            .get("result")
+            .and_then(|r| r.get("TTL"))
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// End a lease now: the keys put under it are deleted.
+    pub fn lease_revoke(&mut self, lease: i64) -> Result<()> {
+        self.call("/v3/lease/revoke", &json!({ "ID": lease.to_string() }))
+            .map(|_| ())
+    }
+
+    /// Delete `key` alone.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.call("/v3/kv/deleterange", &json!({ "key": B64.encode(key) }))
+            .map(|_| ())
     }
 
     fn parse_range(&self, path: &str, answer: Value) -> Result<Range> {
@@ -401,7 +450,13 @@ fn op_json(op: &Op) -> Value {
         Op::Put { key, value } => json!({
             "request_put": { "key": B64.encode(key), "value": B64.encode(value) },
         }),
+        Op::PutLeased { key, value, lease } => json!({
+            "request_put": {
+                "key": B64.encode(key), "value": B64.encode(value), "lease": lease.to_string(),
+            },
+        }),
         Op::Get { key } => json!({ "request_range": { "key": B64.encode(key) } }),
+        Op::Delete { key } => json!({ "request_delete_range": { "key": B64.encode(key) } }),
     }
 }
 
