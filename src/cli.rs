@@ -48,6 +48,13 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy a shared run from etcd into a journal file that verifies on its own.
     Pull(PullArgs),
+    /// Open the TUI on a shared run from any machine: live state, output and timeline; what
+    /// you ask is carried out and journaled under your name by the executing process.
+    Attach(AttachArgs),
+    /// Approve (or --decline) a step a shared run waits on, from any machine.
+    Approve(ApproveArgs),
+    /// Add a note to a shared run's timeline, from any machine.
+    Note(NoteArgs),
     /// Write a step's output exactly as it printed it, from a journal and its side files.
     Output(OutputArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
@@ -346,6 +353,49 @@ pub struct PullArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub etcd: EtcdArgs,
+}
+
+/// Who asks, for the commands that act on a shared run from another machine.
+#[derive(Debug, Clone, Args)]
+pub struct SharedRunArgs {
+    /// The shared run: etcd://HOST:PORT[,HOST:PORT…]/NAME.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Who is asking, journaled with what the executing process does for you (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub run: SharedRunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub run: SharedRunArgs,
+    /// The service whose step waits for an approval.
+    #[arg(long, value_name = "ID")]
+    pub service: String,
+    /// The step's name, as the runbook gives it.
+    #[arg(long, value_name = "NAME")]
+    pub step: String,
+    /// Decline instead: the step does not run and its service fails.
+    #[arg(long)]
+    pub decline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    #[command(flatten)]
+    pub run: SharedRunArgs,
+    /// The note, as it goes on the timeline.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
 }
 
 /// How to reach a team's etcd: TLS and authentication (for `etcd://` URLs only).

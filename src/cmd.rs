@@ -1,6 +1,7 @@
 //! The subcommands: each takes its parsed arguments and returns SPEC's exit code.
 //! They wire the library together; logic lives in the modules they call.
 
+pub mod attach;
 pub mod docs;
 pub mod export;
 pub mod open;
@@ -12,6 +13,7 @@ pub mod run;
 pub mod schema;
 pub mod seal;
 pub mod session;
+pub mod shared;
 pub mod validate;
 pub mod verify;
 

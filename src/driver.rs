@@ -317,6 +317,11 @@ impl Driver {
         self.journal.path()
     }
 
+    /// The `etcd://` URL of the shared run this drives, if it is one.
+    pub fn shared_url(&self) -> Option<String> {
+        self.journal.shared_run().map(|r| r.url().to_string())
+    }
+
     pub fn executor(&self) -> &Executor {
         &self.exec
     }

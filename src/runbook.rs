@@ -73,6 +73,14 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
     load_str(text, path, &sha256, &overrides)
 }
 
+/// Parse and validate runbook text kept elsewhere (a shared run keeps its runbook's text);
+/// `name` names it in diagnostics.
+pub fn load_text(text: &str, name: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
+    let overrides = parse_overrides(vars)?;
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    load_str(text, name, &sha256, &overrides)
+}
+
 /// Parse and validate runbook text (the part of [`load`] after reading the file).
 fn load_str(
     text: &str,

@@ -336,6 +336,17 @@ fn answer(
                 let reminder = prompt::reminder(runbook, &step, true);
                 prompt::spawn_approval_prompt(runbook, step, commands, reason, tx.clone());
                 Ok(Answered::Asking(reminder))
+            } else if let Some(url) = drv.shared_url() {
+                // Operators attached to the shared run answer it from wherever they are.
+                eprintln!(
+                    "bringup: '{}' of {} needs approval{}; from any machine: bringup approve {url} --service {} --step '{}' [--decline]",
+                    driver::step_name(runbook, &step),
+                    step.service,
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default(),
+                    step.service,
+                    driver::step_name(runbook, &step),
+                );
+                Ok(Answered::Now(Vec::new()))
             } else {
                 eprintln!(
                     "bringup: '{}' needs approval{} and there is no terminal to ask on; pass --yes to approve",
@@ -354,6 +365,13 @@ fn answer(
                 let reminder = prompt::reminder(runbook, &step, false);
                 prompt::spawn_manual_prompt(runbook, step, instruction, tx.clone());
                 Ok(Answered::Asking(reminder))
+            } else if let Some(url) = drv.shared_url() {
+                eprintln!(
+                    "bringup: manual step '{}' of {} needs an operator: {instruction}; mark it from `bringup attach {url}`",
+                    driver::step_name(runbook, &step),
+                    step.service,
+                );
+                Ok(Answered::Now(Vec::new()))
             } else {
                 eprintln!(
                     "bringup: manual step '{}' needs an operator and there is no terminal; its service stays blocked",

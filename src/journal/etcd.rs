@@ -480,6 +480,41 @@ impl EtcdStore {
         Ok(self.head.clone())
     }
 
+    /// The first event's line (`run_started`), if the run has one.
+    pub fn first_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let key = self.event_key(1);
+        let range = self.etcd.range(&key, None, 0).map_err(|e| self.err(e))?;
+        Ok(range.kvs.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// The event lines after `seq`, in order, at most `limit` (0: all); `each(seq, line)`.
+    /// Returns the seq of the last line read (`seq` when there was none).
+    pub fn lines_after(
+        &mut self,
+        seq: u64,
+        limit: u64,
+        mut each: impl FnMut(u64, &[u8]),
+    ) -> Result<u64> {
+        let prefix = self.events_prefix();
+        let from = self.event_key(seq + 1);
+        let end = client::prefix_end(&prefix);
+        let page = self
+            .etcd
+            .range(&from, Some(&end), limit)
+            .map_err(|e| self.err(e))?;
+        let mut last = seq;
+        for kv in &page.kvs {
+            if let Some(s) = std::str::from_utf8(&kv.key[prefix.len()..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
+                each(s, &kv.value);
+                last = s;
+            }
+        }
+        Ok(last)
+    }
+
     fn set_head(&mut self, value: Option<Vec<u8>>) -> Result<()> {
         self.head = match &value {
             None => None,

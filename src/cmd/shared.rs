@@ -1,0 +1,246 @@
+//! `bringup approve URL …` and `bringup note URL TEXT`: an operator on any machine asks the
+//! process executing a shared run, which journals it under their name (SPEC "Shared runs
+//! (etcd)"). Also the attached side of the protocol that `attach` uses: the runbook kept in
+//! the run, the executor's live view, requests and their answers.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::{ApproveArgs, NoteArgs, SharedRunArgs};
+use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
+use crate::driver::{Ask, LiveView};
+use crate::engine::{Decision, Waiting};
+use crate::journal::etcd::shared::{self, Answer, Holder, Posted};
+use crate::journal::etcd::{Access, Etcd, EtcdStore, RunUrl};
+use crate::journal::{Event, record};
+use crate::runbook::model::Runbook;
+
+/// How long a headless request waits for the executing process to carry it out.
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+/// What went wrong, and the exit code it means.
+pub(crate) struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    fn input(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: EXIT_BAD_INPUT,
+        }
+    }
+
+    fn refused(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: EXIT_NOT_ALL_UP,
+        }
+    }
+}
+
+/// An operator's connection to a shared run they do not execute. Blocking: never on an
+/// async runtime's thread.
+pub(crate) struct Attached {
+    pub url: RunUrl,
+    pub operator: String,
+    access: Access,
+    etcd: Etcd,
+}
+
+impl Attached {
+    pub fn connect(args: &SharedRunArgs) -> Result<Attached, Failure> {
+        let url = RunUrl::parse(&args.url).map_err(Failure::input)?;
+        let access = Access::from_args(&args.etcd);
+        let etcd = Etcd::connect_with(&url.endpoints, &access)
+            .map_err(|e| Failure::input(format!("shared run '{url}': {e}")))?;
+        let operator = args
+            .operator
+            .clone()
+            .into_iter()
+            .chain(
+                ["USER", "LOGNAME"]
+                    .iter()
+                    .filter_map(|v| std::env::var(v).ok()),
+            )
+            .find(|s| !s.is_empty())
+            .unwrap_or_else(|| "operator".to_string());
+        Ok(Attached {
+            url,
+            operator,
+            access,
+            etcd,
+        })
+    }
+
+    /// A store on the same run (to read its events).
+    pub fn store(&self) -> Result<EtcdStore, Failure> {
+        EtcdStore::open_with(&self.url, &self.access).map_err(Failure::input)
+    }
+
+    fn key(&mut self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
+        shared::read_key(&mut self.etcd, &self.url, name).map_err(Failure::input)
+    }
+
+    /// Who executes the run now.
+    pub fn holder(&mut self) -> Result<Option<Holder>, Failure> {
+        Ok(self
+            .key("executor")?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// The executing process's view of the services, if one is executing.
+    pub fn live(&mut self) -> Result<Option<LiveView>, Failure> {
+        Ok(self
+            .key("live")?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// The runbook the run executes, from the text it keeps, with the variables its
+    /// `run_started` recorded (secret ones masked).
+    pub fn runbook(&mut self) -> Result<Runbook, Failure> {
+        let Some(text) = self.key("runbook")? else {
+            return Err(Failure::input(format!(
+                "shared run '{}' keeps no runbook (has it started?); check the URL's NAME",
+                self.url
+            )));
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let mut vars = Vec::new();
+        let first = self.store()?.first_line().map_err(Failure::input)?;
+        if let Some(line) = first
+            && let Ok(r) = record::parse(&line)
+            && let Event::RunStarted { vars: v, .. } = r.event
+        {
+            vars = v.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        }
+        let name = format!("{} (runbook)", self.url);
+        crate::runbook::load_text(&text, Path::new(&name), &vars)
+            .map_err(|d| Failure::input(format!("the runbook kept in '{}':\n{d}", self.url)))
+    }
+
+    /// Leave `ask` for the executing process and wait for what became of it.
+    pub fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
+        if self.holder()?.is_none() {
+            return Err(Failure::refused(format!(
+                "no process executes '{}' now (its lease has ended); take it over with `bringup run RUNBOOK --resume {}`",
+                self.url, self.url
+            )));
+        }
+        let posted = Posted {
+            operator: self.operator.clone(),
+            ask: serde_json::to_value(ask).map_err(Failure::input)?,
+        };
+        let id =
+            shared::post_request(&mut self.etcd, &self.url, &posted).map_err(Failure::input)?;
+        match shared::await_answer(&mut self.etcd, &self.url, &id, wait).map_err(Failure::input)? {
+            Some(answer) => Ok(answer),
+            None => Err(Failure::refused(format!(
+                "the executing process did not take the request within {} s; it stays queued and may still be carried out",
+                wait.as_secs()
+            ))),
+        }
+    }
+}
+
+fn exit(result: Result<String, Failure>) -> ExitCode {
+    match result {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("bringup: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+pub fn approve(args: &ApproveArgs) -> ExitCode {
+    exit(approve_inner(args))
+}
+
+fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
+    let mut run = Attached::connect(&args.run)?;
+    let runbook = run.runbook()?;
+    let live = run.live()?.ok_or_else(|| {
+        Failure::refused(format!(
+            "no process executes '{}' now; nothing waits for an approval",
+            run.url
+        ))
+    })?;
+    let Some(service) = live.services.iter().find(|s| s.id.as_str() == args.service) else {
+        let known: Vec<&str> = live.services.iter().map(|s| s.id.as_str()).collect();
+        return Err(Failure::input(format!(
+            "the run has no service '{}'; it has: {}",
+            args.service,
+            known.join(", ")
+        )));
+    };
+    let step = match &service.waiting {
+        Some(Waiting::Approval { step, .. }) if step.name(&runbook) == args.step => step.clone(),
+        Some(Waiting::Approval { step, .. }) => {
+            return Err(Failure::refused(format!(
+                "service '{}' waits for an approval of '{}', not of '{}'",
+                args.service,
+                step.name(&runbook),
+                args.step
+            )));
+        }
+        _ => {
+            return Err(Failure::refused(format!(
+                "service '{}' is not waiting for an approval (it is {})",
+                args.service,
+                service.state.as_str()
+            )));
+        }
+    };
+    let decision = if args.decline {
+        Decision::Declined
+    } else {
+        Decision::Approved
+    };
+    let answer = run.ask(&Ask::Approval { step, decision }, ANSWER_WAIT)?;
+    if let Some(why) = answer.refused {
+        return Err(Failure::refused(why));
+    }
+    let word = if args.decline { "declined" } else { "approved" };
+    Ok(format!(
+        "{word} '{}' of {} as {}{}",
+        args.step,
+        args.service,
+        run.operator,
+        answer
+            .seq
+            .map(|s| format!(" (seq {s})"))
+            .unwrap_or_default()
+    ))
+}
+
+pub fn note(args: &NoteArgs) -> ExitCode {
+    exit(note_inner(args))
+}
+
+fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
+    let mut run = Attached::connect(&args.run)?;
+    let answer = run.ask(
+        &Ask::Note {
+            text: args.text.clone(),
+        },
+        ANSWER_WAIT,
+    )?;
+    if let Some(why) = answer.refused {
+        return Err(Failure::refused(why));
+    }
+    Ok(format!(
+        "note added to {} as {}{}",
+        run.url,
+        run.operator,
+        answer
+            .seq
+            .map(|s| format!(" (seq {s})"))
+            .unwrap_or_default()
+    ))
+}
