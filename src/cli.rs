@@ -271,7 +271,8 @@ pub enum PlanFormat {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The journal (.jsonl) that `bringup run` or `bringup open` wrote.
+    /// The journal (.jsonl) that `bringup run` or `bringup open` wrote, or a shared run:
+    /// etcd://HOST:PORT[,HOST:PORT…]/NAME.
     #[arg(value_name = "JOURNAL")]
     pub journal: PathBuf,
     /// The report to make.
@@ -280,6 +281,8 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,9 +21,24 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    // A shared run is read from etcd once, into memory (what `pull` would write).
+    let shared = match shared_run(args) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("bringup: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     // One streaming pass for the analysis (and verification); json and csv read the journal
     // again while they write its events.
-    let (analysis, report) = match crate::export::analyse_file(&args.journal) {
+    let read = match &shared {
+        Some(journal) => Ok((
+            crate::export::metrics::analyse(journal),
+            journal.report.clone(),
+        )),
+        None => crate::export::analyse_file(&args.journal).map_err(|e| e.to_string()),
+    };
+    let (analysis, report) = match read {
         Ok(read) => read,
         Err(e) => {
             eprintln!("bringup: {e}");
@@ -49,7 +64,10 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let source = Source::File(&args.journal, analysis.events);
+    let source = match &shared {
+        Some(journal) => Source::Records(&journal.records),
+        None => Source::File(&args.journal, analysis.events),
+    };
     let written = if let Some(out) = &args.output {
         write_atomically(out, |file| {
             crate::export::write(&analysis, source, args.format, file).map_err(io_error)
@@ -74,6 +92,19 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// The shared run `export` was given (an `etcd://` URL), read whole.
+fn shared_run(args: &ExportArgs) -> Result<Option<crate::journal::Journal>, String> {
+    use crate::journal::etcd::{self, Access, EtcdStore, RunUrl};
+    let Some(text) = args.journal.to_str().filter(|t| RunUrl::is_etcd(t)) else {
+        return Ok(None);
+    };
+    let url = RunUrl::parse(text).map_err(|e| e.to_string())?;
+    EtcdStore::open_with(&url, &Access::from_args(&args.etcd))
+        .and_then(|mut store| etcd::read_run(&mut store))
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn io_error(e: crate::export::ExportError) -> std::io::Error {

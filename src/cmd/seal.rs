@@ -41,6 +41,15 @@ pub fn after_run(args: &OpenArgs, journal: &Path) {
     if !args.seal {
         return;
     }
+    if let Some(url) = journal
+        .to_str()
+        .filter(|j| crate::journal::etcd::RunUrl::is_etcd(j))
+    {
+        eprintln!(
+            "bringup: a shared run is sealed as a file: bringup pull {url} -o RUN.jsonl, then bringup seal RUN.jsonl"
+        );
+        return;
+    }
     let key = args
         .seal_key
         .clone()
