@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod hint;
 pub mod keymap;
 pub mod output;
+pub mod screen;
 pub mod terminal;
 pub mod theme;
 pub mod timeline;
