@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod app;
+pub mod attach;
 pub mod event_loop;
 pub mod hint;
 pub mod keymap;
@@ -25,6 +26,6 @@ mod testkit;
 mod view_tests;
 
 pub use action::{Action, Command, Focus};
-pub use app::{App, HostKeyPrompt, Overlay, RunInfo};
+pub use app::{App, Attachment, HostKeyPrompt, Link, Overlay, RunInfo};
 pub use keymap::{Context, Keymap};
 pub use theme::Theme;
