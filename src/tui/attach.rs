@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use indexmap::IndexMap;
 use ratatui::crossterm::event::{EventStream, KeyEvent};
 
 use crate::driver::{self, Entry, LiveView, Notice, Signals};
-use crate::engine::StepRef;
+use crate::engine::{ServiceView, StepRef};
 use crate::exec::lines::DisplayLines;
 use crate::journal::{Event, record};
 use crate::runbook::model::{HostId, ServiceId};
@@ -160,6 +161,8 @@ pub struct Attach {
     ended: Option<(DateTime<Utc>, String)>,
     /// Whether a process executes the run, as last heard.
     executor: Heard,
+    /// The services as last shown, so the run's recorded end can be shown over them.
+    views: IndexMap<ServiceId, ServiceView>,
     quit: bool,
 }
 
@@ -184,6 +187,7 @@ impl Attach {
             began: None,
             ended: None,
             executor: Heard::NotYet,
+            views: IndexMap::new(),
             quit: false,
         }
     }
@@ -234,8 +238,9 @@ impl Attach {
             self.seq = record.seq;
             match &record.event {
                 Event::RunStarted { .. } => self.began = Some(record.ts),
-                Event::RunFinished { outcome, .. } => {
+                Event::RunFinished { outcome, services } => {
                     self.ended = Some((record.ts, outcome.clone()));
+                    self.ended_as(services);
                 }
                 Event::Resumed { .. } => self.ended = None,
                 // When a service came up, as the run's time, so its time against its RTO is
@@ -266,13 +271,26 @@ impl Attach {
     /// The executor's view of the services (or none: no process executes the run).
     pub fn live(&mut self, live: Option<&LiveView>, holder: Option<String>) {
         if let Some(live) = live {
-            self.screen.sync(&mut self.app, &live.views());
+            self.views = live.views();
+            self.screen.sync(&mut self.app, &self.views);
         }
         self.executor = match holder.filter(|_| live.is_some()) {
             Some(h) => Heard::Holder(h),
             None => Heard::Nobody,
         };
         self.relink();
+    }
+
+    /// The states `run_finished` recorded, over the last view the executor published (it
+    /// may have ended before publishing its last one): nothing runs or waits any more.
+    fn ended_as(&mut self, states: &IndexMap<ServiceId, crate::engine::ServiceState>) {
+        for (id, state) in states {
+            let view = self.views.entry(id.clone()).or_default();
+            view.state = *state;
+            view.waiting = None;
+            view.current = None;
+        }
+        self.screen.sync(&mut self.app, &self.views);
     }
 
     fn relink(&mut self) {

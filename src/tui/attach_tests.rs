@@ -258,3 +258,37 @@ fn an_unreachable_etcd_is_said_in_the_header_and_the_hint() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_end_the_run_recorded_replaces_a_stale_view_of_its_services() {
+    let (mut front, _asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    let mut events = history();
+    let states: IndexMap<ServiceId, ServiceState> = [
+        ("auth", ServiceState::Restored),
+        ("talk-messaging", ServiceState::Restored),
+        ("media", ServiceState::Healthy),
+        ("mail", ServiceState::Failed),
+    ]
+    .into_iter()
+    .map(|(id, s)| (ServiceId::new(id), s))
+    .collect();
+    events.push(Event::RunFinished {
+        outcome: "not_all_up".into(),
+        services: states.clone(),
+    });
+    // The executor ended and took its view with it before publishing its last one.
+    front.live(None, None);
+    front.lines(&lines(&events));
+    for (id, state) in &states {
+        let view = front.app.view_of(id).expect("a view");
+        assert_eq!(view.state, *state, "{id}");
+        assert!(view.waiting.is_none(), "{id} waits for nothing");
+    }
+    assert_eq!(front.app.overlay(), None, "no question is left open");
+    let screen = render(&mut front.app, 120, 40);
+    assert!(
+        screen.contains("the run has ended (not_all_up)"),
+        "{screen}"
+    );
+}
