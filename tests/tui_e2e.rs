@@ -1066,3 +1066,69 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
         .expect("the restore ran");
     assert!(seq(approvals[0]) < seq(started));
 }
+
+/// `bringup run` on a shared run, headless, its stderr into `err`.
+fn shared_executor(runbook: &Path, args: &[&str], err: &Path) -> std::process::Child {
+    Command::new(cargo_bin("bringup"))
+        .arg("run")
+        .arg(runbook)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(err).expect("log"))
+        .spawn()
+        .expect("bringup run starts")
+}
+
+#[test]
+fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+    let cluster = support::etcd::Cluster::start();
+    let url = cluster.url("attach-takeover");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    let err = p.dir.join("run.err");
+    let mut first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
+    assert!(
+        eventually(30, || std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("needs approval")),
+        "the run never asked for approval"
+    );
+    let tmux = Tmux::start(
+        "takeover",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
+    // The executor dies without a word: its lease (10 s) runs out.
+    let _ = first.kill();
+    let _ = first.wait();
+    let screen = tmux.wait_for("NO EXECUTOR", 30);
+    assert!(
+        screen.contains("no executor: take over with `bringup open RUNBOOK --resume etcd://"),
+        "the screen tells how to take over:\n{screen}"
+    );
+    // Another operator takes over; the attached screen follows and its approval is theirs.
+    let err2 = p.dir.join("resume.err");
+    let mut second = shared_executor(&runbook, &["--resume", &url, "--operator", "kai"], &err2);
+    tmux.wait_for("lee attached to kai", 40);
+    tmux.wait_for("awaiting approval", 20);
+    tmux.keys("Escape");
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
+    tmux.keys("y");
+    let status = support::wait::wait_exit(&mut second, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the resumed run ends restored: {}",
+        std::fs::read_to_string(&err2).unwrap_or_default()
+    );
+    tmux.wait_for("run has ended", 20);
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 10), 0);
+}
