@@ -9,10 +9,12 @@
 
 pub mod action;
 pub mod app;
+pub mod attach;
 pub mod event_loop;
 pub mod hint;
 pub mod keymap;
 pub mod output;
+pub mod screen;
 pub mod terminal;
 pub mod theme;
 pub mod timeline;
@@ -24,6 +26,6 @@ mod testkit;
 mod view_tests;
 
 pub use action::{Action, Command, Focus};
-pub use app::{App, HostKeyPrompt, Overlay, RunInfo};
+pub use app::{App, Attachment, HostKeyPrompt, Link, Overlay, RunInfo};
 pub use keymap::{Context, Keymap};
 pub use theme::Theme;

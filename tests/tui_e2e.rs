@@ -929,3 +929,206 @@ fn output_on_a_terminal_shows_escape_sequences_as_text_and_piped_gives_the_bytes
         .expect("output");
     assert_eq!(piped.stdout, b"before \x1b[2J\x1b]0;pwned\x07 after\n");
 }
+
+/// A runbook on the local transport: `db` is down until its `confirm` restore runs.
+fn shared_runbook(dir: &Path) -> PathBuf {
+    let path = dir.join("shared.toml");
+    let text = format!(
+        r#"
+[runbook]
+name = "shared e2e"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "db"
+name = "Database"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f '{dir}/db.up'"
+  [[service.restore]]
+  name = "start db"
+  run = "echo starting db; touch '{dir}/db.up'"
+  confirm = true
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(&path, text).expect("runbook written");
+    path
+}
+
+#[test]
+fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journals_it_as_theirs() {
+    let cluster = support::etcd::Cluster::start();
+    let url = cluster.url("attach-e2e");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    // Headless, no --yes and no terminal: the confirm step waits for an attached approval.
+    let log = std::fs::File::create(p.dir.join("run.err")).expect("log");
+    let mut executor = Command::new(cargo_bin("bringup"))
+        .arg("run")
+        .arg(&runbook)
+        .args(["--journal", &url, "--operator", "kim"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("bringup run starts");
+    let run_err = || std::fs::read_to_string(p.dir.join("run.err")).unwrap_or_default();
+    assert!(
+        eventually(30, || run_err().contains("needs approval")),
+        "the run never asked for approval: {}",
+        run_err()
+    );
+
+    let tmux = Tmux::start(
+        "attach",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    let screen = tmux.wait_for("lee attached to kim", 30);
+    // The approval opens by itself: put it off, and note something first.
+    tmux.wait_for("start db", 10);
+    assert!(
+        screen.contains("…/attach-e2e") || screen.contains(&url),
+        "{screen}"
+    );
+    tmux.answer("Escape");
+    tmux.wait_for("approval still waiting", 10);
+    tmux.keys("n");
+    tmux.wait_for("Note", 10);
+    tmux.keys("lee took the pager");
+    tmux.keys("Enter");
+    tmux.wait_for("lee took the pager", 20);
+    // Enter on the waiting service brings the question back; y approves.
+    tmux.keys("Enter");
+    tmux.wait_for("approve", 10);
+    tmux.keys("y");
+    let status = support::wait::wait_exit(&mut executor, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the run ends restored: {}",
+        run_err()
+    );
+    let screen = tmux.wait_for("run has ended", 20);
+    // The services pane shows the state the run ended with, not a stale question.
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" db ") && !l.contains('·'))
+        .unwrap_or_else(|| panic!("a row for db:\n{screen}"));
+    assert!(row.contains("restored"), "'{row}' in:\n{screen}");
+    assert!(!screen.contains("awaiting approval"), "{screen}");
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 10), 0, "q detaches with 0");
+
+    let pulled = p.dir.join("pulled.jsonl");
+    let out = Command::new(cargo_bin("bringup"))
+        .args(["pull", &url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    let journal = events(&pulled);
+    let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
+    let approvals = of("approval");
+    assert_eq!(approvals.len(), 1, "{journal:#?}");
+    assert_eq!(approvals[0]["operator"], "lee");
+    assert_eq!(approvals[0]["decision"], "approved");
+    assert_eq!(approvals[0]["step"], "start db");
+    let notes = of("note");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["operator"] == "lee" && n["text"] == "lee took the pager"),
+        "{notes:#?}"
+    );
+    assert_eq!(of("run_started")[0]["operator"], "kim");
+    let finished = of("run_finished");
+    assert_eq!(finished[0]["services"]["db"], "restored", "{finished:#?}");
+    // The approval came before the step it approved was started.
+    let seq = |e: &Value| e["seq"].as_u64().unwrap_or(0);
+    let started = of("step_started")
+        .into_iter()
+        .find(|e| e["step"] == "start db")
+        .expect("the restore ran");
+    assert!(seq(approvals[0]) < seq(started));
+}
+
+/// `bringup run` on a shared run, headless, its stderr into `err`.
+fn shared_executor(runbook: &Path, args: &[&str], err: &Path) -> std::process::Child {
+    Command::new(cargo_bin("bringup"))
+        .arg("run")
+        .arg(runbook)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(err).expect("log"))
+        .spawn()
+        .expect("bringup run starts")
+}
+
+#[test]
+fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+    let cluster = support::etcd::Cluster::start();
+    let url = cluster.url("attach-takeover");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    let err = p.dir.join("run.err");
+    let mut first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
+    assert!(
+        eventually(30, || std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("needs approval")),
+        "the run never asked for approval"
+    );
+    let tmux = Tmux::start(
+        "takeover",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
+    // The executor dies without a word: its lease (10 s) runs out.
+    let _ = first.kill();
+    let _ = first.wait();
+    let screen = tmux.wait_for("NO EXECUTOR", 30);
+    assert!(
+        screen.contains("no executor: take over with `bringup open RUNBOOK --resume etcd://"),
+        "the screen tells how to take over:\n{screen}"
+    );
+    // Another operator takes over; the attached screen follows and its approval is theirs.
+    let err2 = p.dir.join("resume.err");
+    let mut second = shared_executor(&runbook, &["--resume", &url, "--operator", "kai"], &err2);
+    tmux.wait_for("lee attached to kai", 40);
+    tmux.wait_for("awaiting approval", 20);
+    tmux.keys("Escape");
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
+    tmux.keys("y");
+    let status = support::wait::wait_exit(&mut second, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the resumed run ends restored: {}",
+        std::fs::read_to_string(&err2).unwrap_or_default()
+    );
+    tmux.wait_for("run has ended", 20);
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 10), 0);
+}

@@ -1,11 +1,241 @@
-//! `bringup attach URL`: the TUI on a shared run from any machine.
+//! `bringup attach URL`: the TUI on a shared run from any machine. Wiring only: the runbook
+//! and the history from etcd, two threads that own etcd connections (one polls the run's
+//! events and the executor's `live` view, one posts requests and waits for their answers),
+//! the terminal, and the loop in `tui::attach`. Quitting detaches; the run goes on.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
 
-use crate::cli::AttachArgs;
+use tokio::sync::mpsc as async_mpsc;
+
+use crate::Exit;
+use crate::cli::{AttachArgs, SharedRunArgs};
+use crate::cmd::shared::{Attached, Failure};
+use crate::driver::{Ask, Signals};
+use crate::engine::Mode;
+use crate::journal::etcd::EtcdStore;
+use crate::journal::{Event, record};
+use crate::tui::attach::{self as screen, Attach, Update};
+use crate::tui::event_loop::End;
+use crate::tui::{App, RunInfo, Theme, terminal};
+
+/// How often the run's events and the executor's view are read.
+const POLL: Duration = Duration::from_millis(200);
+/// The longest wait between tries while etcd does not answer.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Event lines read per request.
+const PAGE: u64 = 256;
+/// How long a request waits for the executing process to carry it out.
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub fn attach(args: &AttachArgs) -> ExitCode {
-    let _ = args;
-    eprintln!("bringup: attach is not built yet");
-    ExitCode::from(crate::cmd::EXIT_BAD_INPUT)
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        say!(
+            "bringup: attach opens the TUI and needs a terminal; headless, use `bringup approve {}` or `bringup note {} TEXT`",
+            args.run.url,
+            args.run.url
+        );
+        return ExitCode::from(Exit::BadInput);
+    }
+    // No async runtime yet: etcd's blocking client may run on this thread.
+    let (app, url, history) = match open(&args.run) {
+        Ok(opened) => opened,
+        Err(f) => {
+            say!("bringup: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            say!("bringup: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::BadInput);
+        }
+    };
+    rt.block_on(show(args, app, &url, &history))
+}
+
+/// The runbook the run keeps, an App on it, and the run's history so far.
+fn open(args: &SharedRunArgs) -> Result<(App, String, Vec<Vec<u8>>), Failure> {
+    let mut run = Attached::connect(args)?;
+    let runbook = run.runbook()?;
+    let mut store = run.store()?;
+    let history = read_after(&mut store, 0)?;
+    let mode = history
+        .first()
+        .and_then(|l| record::parse(l).ok())
+        .and_then(|r| match r.event {
+            Event::RunStarted { mode, .. } => Some(mode),
+            _ => None,
+        })
+        .unwrap_or(Mode::Incident);
+    let url = run.url.to_string();
+    let info = RunInfo {
+        mode,
+        operator: run.operator.clone(),
+        journal: url.clone().into(),
+    };
+    Ok((App::new(std::sync::Arc::new(runbook), info), url, history))
+}
+
+/// Every event line after `seq`, in order.
+fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>, Failure> {
+    let mut lines = Vec::new();
+    loop {
+        let before = lines.len();
+        seq = store
+            .lines_after(seq, PAGE, |_, line| lines.push(line.to_vec()))
+            .map_err(Failure::input)?;
+        if (lines.len() - before) < usize::try_from(PAGE).unwrap_or(usize::MAX) {
+            return Ok(lines);
+        }
+    }
+}
+
+async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> ExitCode {
+    let (asks_tx, asks_rx) = mpsc::channel::<Ask>();
+    let (tx, mut updates) = async_mpsc::channel::<Update>(64);
+    let mut front = Attach::new(app, url, asks_tx);
+    front.lines(history);
+    let started = spawn_threads(&args.run, front.seq(), tx, asks_rx);
+    if let Err(e) = started {
+        say!("bringup: cannot start the threads that reach etcd: {e}");
+        return ExitCode::from(Exit::BadInput);
+    }
+    let mut signals = Signals::listen();
+    let theme = Theme::new(Theme::no_color_from(
+        std::env::var_os("NO_COLOR").as_deref(),
+    ));
+    let (mut tty, guard) = match terminal::enter() {
+        Ok(t) => t,
+        Err(e) => {
+            say!("bringup: cannot take over the terminal: {e}");
+            return ExitCode::from(Exit::BadInput);
+        }
+    };
+    let ended = screen::run(&mut front, &mut updates, &mut signals, &mut tty, &theme).await;
+    drop(guard);
+    let _ = terminal::restore();
+    if tty.show_cursor().is_err() {
+        std::mem::forget(tty);
+    } else {
+        drop(tty);
+    }
+    // The threads stop at their next poll, seeing the channel closed.
+    drop(updates);
+    match ended {
+        Ok(End::Quit) => {
+            say!("detached from {url}; the run goes on (attach again: bringup attach {url})");
+            ExitCode::SUCCESS
+        }
+        Ok(End::Signal) => ExitCode::from(Exit::Interrupted),
+        Err(e) => {
+            say!("bringup: the terminal cannot be drawn on: {e}");
+            ExitCode::from(Exit::Interrupted)
+        }
+    }
+}
+
+fn spawn_threads(
+    args: &SharedRunArgs,
+    seq: u64,
+    tx: async_mpsc::Sender<Update>,
+    asks: mpsc::Receiver<Ask>,
+) -> std::io::Result<()> {
+    let (a, t) = (args.clone(), tx.clone());
+    thread::Builder::new()
+        .name("attach-poll".into())
+        .spawn(move || poll(&a, seq, &t))?;
+    let a = args.clone();
+    thread::Builder::new()
+        .name("attach-ask".into())
+        .spawn(move || serve(&a, &asks, &tx))?;
+    Ok(())
+}
+
+/// Read new event lines and the executor's view every [`POLL`]; while etcd does not answer,
+/// say so and try again with a bounded backoff. Ends when the screen is gone.
+fn poll(args: &SharedRunArgs, mut seq: u64, tx: &async_mpsc::Sender<Update>) {
+    let mut conn: Option<(Attached, EtcdStore)> = None;
+    let mut wait = POLL;
+    while !tx.is_closed() {
+        let round = poll_once(args, &mut conn, &mut seq, tx);
+        match round {
+            Ok(()) => wait = POLL,
+            Err(why) => {
+                conn = None;
+                if tx.blocking_send(Update::Unreachable(why)).is_err() {
+                    return;
+                }
+                wait = (wait * 2).min(MAX_BACKOFF);
+            }
+        }
+        thread::sleep(wait);
+    }
+}
+
+fn poll_once(
+    args: &SharedRunArgs,
+    conn: &mut Option<(Attached, EtcdStore)>,
+    seq: &mut u64,
+    tx: &async_mpsc::Sender<Update>,
+) -> Result<(), String> {
+    if conn.is_none() {
+        let run = Attached::connect(args).map_err(|f| f.message)?;
+        let store = run.store().map_err(|f| f.message)?;
+        *conn = Some((run, store));
+    }
+    let Some((run, store)) = conn else {
+        return Ok(());
+    };
+    let lines = read_after(store, *seq).map_err(|f| f.message)?;
+    if let Some(last) = lines.last().and_then(|l| record::Envelope::parse(l).ok()) {
+        *seq = last.seq;
+    }
+    if !lines.is_empty() && tx.blocking_send(Update::Lines(lines)).is_err() {
+        return Ok(());
+    }
+    let holder = run.holder().map_err(|f| f.message)?;
+    let live = run.live().map_err(|f| f.message)?;
+    let _ = tx.blocking_send(Update::Live {
+        live,
+        holder: holder.map(|h| format!("{} on {}", h.operator, h.host)),
+    });
+    Ok(())
+}
+
+/// Post each request the screen makes and report what became of it.
+fn serve(args: &SharedRunArgs, asks: &mpsc::Receiver<Ask>, tx: &async_mpsc::Sender<Update>) {
+    let mut conn: Option<Attached> = None;
+    while let Ok(ask) = asks.recv() {
+        let run = match &mut conn {
+            Some(run) => Ok(run),
+            None => Attached::connect(args).map(|run| conn.insert(run)),
+        };
+        let answer = run.and_then(|run| run.ask(&ask, ANSWER_WAIT));
+        let said = match answer {
+            Ok(answer) => answer.refused,
+            Err(f) => {
+                conn = None;
+                Some(f.message)
+            }
+        };
+        if tx.blocking_send(Update::Answered(said)).is_err() {
+            return;
+        }
+    }
 }

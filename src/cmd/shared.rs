@@ -26,14 +26,14 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn input(message: impl std::fmt::Display) -> Failure {
+    pub fn input(message: impl std::fmt::Display) -> Failure {
         Failure {
             message: message.to_string(),
             code: EXIT_BAD_INPUT,
         }
     }
 
-    fn refused(message: impl std::fmt::Display) -> Failure {
+    pub fn refused(message: impl std::fmt::Display) -> Failure {
         Failure {
             message: message.to_string(),
             code: EXIT_NOT_ALL_UP,

@@ -31,6 +31,28 @@ pub struct RunInfo {
     pub journal: PathBuf,
 }
 
+/// A screen on a shared run that another process executes (`bringup attach`): where the run
+/// lives and how this screen is linked to it. Shown in the header and the hint line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The run's `etcd://` URL.
+    pub url: String,
+    pub link: Link,
+}
+
+/// How an attached screen reaches the run it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Attached; the run's `executor` key names who executes it.
+    Executing { holder: String },
+    /// No process executes the run: its executor's lease ended (it died or lost etcd).
+    NoExecutor,
+    /// The run has ended (`run_finished`, with its outcome): nothing executes it any more.
+    Ended { outcome: String },
+    /// etcd does not answer; the screen shows the run as last seen and keeps trying.
+    Unreachable { why: String },
+}
+
 /// An unknown host key waiting for the operator's word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostKeyPrompt {
@@ -207,6 +229,8 @@ pub struct App {
     has_secrets: bool,
     /// Whether the App still picks the service to show once the opening sweep ends.
     landing: Landing,
+    /// Set on a screen attached to a shared run (`bringup attach`).
+    pub(crate) attached: Option<Attachment>,
 }
 
 /// Which row the steps pane shows: the one the operator chose, or the step that runs or
@@ -274,6 +298,7 @@ impl App {
             message: None,
             manual_by: HashMap::new(),
             has_secrets,
+            attached: None,
         };
         app.rebuild_rows();
         app
@@ -446,6 +471,15 @@ impl App {
     /// Show a one-line message in the footer until the next action (e.g. a refused command).
     pub fn notify(&mut self, message: impl Into<String>) {
         self.message = Some(message.into());
+    }
+
+    /// This screen shows a shared run another process executes, linked as `attachment` says.
+    pub fn set_attachment(&mut self, attachment: Attachment) {
+        self.attached = Some(attachment);
+    }
+
+    pub fn attachment(&self) -> Option<&Attachment> {
+        self.attached.as_ref()
     }
 
     /// A resumed run: when a service came up, from its journal (run time), so its time

@@ -7,24 +7,22 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent};
+use ratatui::crossterm::event::{EventStream, KeyEvent};
 
 use crate::driver::{Driver, Inbox, Message, Notice, STOP_GRACE, Signals};
-use crate::engine::{Input, ServiceState, StepRef};
+use crate::engine::{Input, ServiceState};
 use crate::journal::JournalError;
 use crate::runbook::model::ServiceId;
 use crate::tui::action::{Action, Command};
-use crate::tui::app::{App, HostKeyPrompt, Overlay};
+use crate::tui::app::App;
 use crate::tui::keymap::Keymap;
+use crate::tui::screen::{Screen, TermInput};
 use crate::tui::terminal::Tty;
 use crate::tui::theme::Theme;
-use crate::tui::view;
 
 /// How often the screen may be redrawn; output arriving faster only marks it dirty.
-const FRAME: Duration = Duration::from_millis(80);
-/// Keys this soon after a dialog opened by itself (auto mode, a host key) are dropped: they
-/// were typed for the screen before it, not as an answer.
-pub const DIALOG_GUARD: Duration = Duration::from_millis(300);
+pub(crate) const FRAME: Duration = Duration::from_millis(80);
+pub use crate::tui::screen::DIALOG_GUARD;
 
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +37,13 @@ pub enum End {
 pub struct Front {
     pub app: App,
     pub driver: Driver,
-    keymap: Keymap,
+    screen: Screen,
     /// Run time before this session (a resumed run keeps its clock).
     started: Instant,
     offset: Duration,
     quit: bool,
     /// The operator quit while steps were running: the run ends interrupted (exit 3).
     quit_mid_step: bool,
-    dirty: bool,
-    /// The question last shown, so a new one brings its service into view once.
-    shown_prompt: Option<StepRef>,
-    /// When a dialog last opened without a key asking for it.
-    opened_alone: Option<Instant>,
 }
 
 impl Front {
@@ -59,14 +52,11 @@ impl Front {
         let mut front = Front {
             app,
             driver,
-            keymap: Keymap::default(),
+            screen: Screen::default(),
             started: Instant::now(),
             offset,
             quit: false,
             quit_mid_step: false,
-            dirty: true,
-            shown_prompt: None,
-            opened_alone: None,
         };
         front.sync();
         front
@@ -116,11 +106,11 @@ impl Front {
 
     /// Whether the screen should be redrawn.
     pub fn dirty(&self) -> bool {
-        self.dirty
+        self.screen.dirty()
     }
 
     pub fn keymap(&self) -> &Keymap {
-        &self.keymap
+        self.screen.keymap()
     }
 
     /// A key press, through the keymap for the App's current context.
@@ -131,24 +121,15 @@ impl Front {
     /// A key pressed at `now`. Within [`DIALOG_GUARD`] of a dialog opening by itself the key
     /// is dropped (Ctrl-C still quits).
     pub fn key_at(&mut self, ev: KeyEvent, now: Instant) -> Result<(), JournalError> {
-        let Some(action) = self.keymap.action(self.app.context(), ev) else {
-            return Ok(());
-        };
-        let fresh = self
-            .opened_alone
-            .is_some_and(|t| now.saturating_duration_since(t) < DIALOG_GUARD);
-        if fresh && self.app.overlay().is_some() && action != Action::Quit {
-            self.app
-                .notify("key ignored: a question just opened; read it, then answer");
-            self.dirty = true;
-            return Ok(());
+        match self.screen.action_for(&mut self.app, ev, now) {
+            Some(action) => self.action(action),
+            None => Ok(()),
         }
-        self.action(action)
     }
 
     /// One operator action: the App decides, the driver carries out its commands.
     pub fn action(&mut self, action: Action) -> Result<(), JournalError> {
-        self.dirty = true;
+        self.screen.mark_dirty();
         for command in self.app.on_action(action) {
             self.command(command)?;
         }
@@ -167,57 +148,19 @@ impl Front {
 
     /// Take the engine's views into the App (once per batch, not per line of output).
     pub fn sync(&mut self) {
-        let before = self.app.overlay().cloned();
-        self.app.sync_services(self.driver.engine().services());
-        // Questions from the engine and host keys open by themselves, whatever key came last.
-        let asked = matches!(
-            self.app.overlay(),
-            Some(Overlay::Approval(_) | Overlay::Manual(_) | Overlay::HostKey)
-        );
-        if asked && self.app.overlay() != before.as_ref() {
-            self.opened_alone = Some(Instant::now());
-        }
-        self.follow_prompt();
-        self.dirty = true;
-    }
-
-    /// When a question opens, select its service so the steps and output panes show the
-    /// step being asked about (once per question: the operator may look elsewhere after).
-    fn follow_prompt(&mut self) {
-        let open = match self.app.overlay() {
-            Some(Overlay::Approval(step) | Overlay::Manual(step)) => Some(step.clone()),
-            _ => None,
-        };
-        if let Some(step) = &open
-            && self.shown_prompt.as_ref() != Some(step)
-        {
-            self.app.select_service(&step.service);
-        }
-        if open.is_some() {
-            self.shown_prompt = open;
-        }
+        self.screen
+            .sync(&mut self.app, self.driver.engine().services());
     }
 
     /// Advance the App's clock; marks the screen dirty when the shown second changes.
     pub fn tick(&mut self) {
         let elapsed = self.offset + self.started.elapsed();
-        if elapsed.as_secs() != self.app.elapsed.as_secs() {
-            self.dirty = true;
-        }
-        self.app.tick(elapsed);
+        self.screen.tick(&mut self.app, elapsed);
     }
 
     /// Paint one frame.
     pub fn draw(&mut self, terminal: &mut Tty, theme: &Theme) -> std::io::Result<()> {
-        let mut hits = None;
-        terminal.draw(|frame| {
-            hits = Some(view::draw(&self.app, theme, &self.keymap, frame));
-        })?;
-        if let Some(hits) = hits {
-            self.app.set_hits(hits);
-        }
-        self.dirty = false;
-        Ok(())
+        self.screen.draw(&mut self.app, terminal, theme)
     }
 
     fn command(&mut self, command: Command) -> Result<(), JournalError> {
@@ -236,29 +179,7 @@ impl Front {
 
     /// Feed what the driver produced to the App.
     fn notices(&mut self, notices: Vec<Notice>) {
-        for notice in notices {
-            match notice {
-                Notice::Journaled(entry) => self.app.on_journal(entry.ts, &entry.event),
-                // Whole lines, each closed with its newline.
-                Notice::Output { step, host, lines } => {
-                    self.app.on_output(&step, &host, &lines);
-                }
-                Notice::AskHostKey(q) => {
-                    if !self.app.host_key_queued(&q.host) {
-                        self.app.on_host_key(HostKeyPrompt {
-                            host: q.host,
-                            address: q.address,
-                            key_type: q.key_type,
-                            fingerprint: q.fingerprint,
-                        });
-                    }
-                }
-                Notice::Refused(why) => self.app.notify(why),
-                // Questions open from the engine's views (`ServiceView::waiting`).
-                Notice::AskApproval { .. } | Notice::AskManual { .. } | Notice::Idle { .. } => {}
-            }
-        }
-        self.dirty = true;
+        self.screen.show(&mut self.app, notices);
     }
 
     /// Stop running steps on their hosts and wait (bounded) until they have reported back, so
@@ -309,24 +230,16 @@ pub async fn run(
     front.draw(terminal, theme).map_err(LoopError::Terminal)?;
     loop {
         tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(TermEvent::Key(key))) => {
+            ev = events.next() => match TermInput::of(ev.as_ref()) {
+                TermInput::Key(key) => {
                     front.key(key)?;
-                    // Keys answer at once; output waits for the frame tick.
                     front.tick();
                     front.draw(terminal, theme).map_err(LoopError::Terminal)?;
                 }
-                Some(Ok(TermEvent::Mouse(mouse))) => {
-                    if let Some(action) = Keymap::mouse(mouse) {
-                        front.action(action)?;
-                    }
-                }
-                Some(Ok(TermEvent::Resize(..))) => {
-                    front.draw(terminal, theme).map_err(LoopError::Terminal)?;
-                }
-                Some(Ok(_)) => {}
-                // The terminal is gone (hung up): as good as a SIGHUP.
-                Some(Err(_)) | None => return Ok(End::Signal),
+                TermInput::Action(action) => front.action(action)?,
+                TermInput::Redraw => front.draw(terminal, theme).map_err(LoopError::Terminal)?,
+                TermInput::Nothing => {}
+                TermInput::Gone => return Ok(End::Signal),
             },
             batch = inbox.next() => {
                 let Some(batch) = batch else { return Ok(End::Quit) };

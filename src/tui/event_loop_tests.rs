@@ -8,6 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::driver::testkit;
+use crate::engine::StepRef;
 use crate::engine::state::Mode;
 use crate::journal::Event;
 use crate::runbook::model::HostId;

@@ -2,7 +2,7 @@
 //! from the App's state alone. Reads state; decides nothing and changes nothing.
 
 use crate::engine::state::ServiceState;
-use crate::tui::app::App;
+use crate::tui::app::{App, Attachment, Link};
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
 pub fn next_step(app: &App) -> Option<String> {
@@ -18,6 +18,27 @@ pub fn next_step_for(app: &App, width: u16) -> Option<String> {
             h.short
         }
     })
+}
+
+/// What an attached screen must say about its link to the run, if anything.
+fn attached(a: &Attachment) -> Option<Hint> {
+    let url = &a.url;
+    match &a.link {
+        Link::Executing { .. } => None,
+        Link::NoExecutor => Some(both(
+            format!(
+                "no process executes this run now (its lease ended): take it over with `bringup run RUNBOOK --resume {url}` or `bringup open RUNBOOK --resume {url}`"
+            ),
+            format!("no executor: take over with `bringup open RUNBOOK --resume {url}`"),
+        )),
+        Link::Ended { outcome } => Some(one(format!(
+            "the run has ended ({outcome}); nothing executes it now: q leaves"
+        ))),
+        Link::Unreachable { why } => Some(both(
+            format!("etcd unreachable ({why}); retrying: the screen shows the run as last seen"),
+            "etcd unreachable; retrying: the screen shows the run as last seen",
+        )),
+    }
 }
 
 struct Hint {
@@ -38,6 +59,11 @@ fn one(text: impl Into<String>) -> Hint {
 }
 
 fn hint(app: &App) -> Option<Hint> {
+    // An attached screen whose run nobody executes, or that cannot reach etcd, says so
+    // first, over any dialog: what it shows may be stale and what it asks may go unanswered.
+    if let Some(h) = app.attachment().and_then(attached) {
+        return Some(h);
+    }
     if app.overlay().is_some() {
         return None;
     }

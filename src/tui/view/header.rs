@@ -1,4 +1,5 @@
-//! The header line: runbook name, mode, elapsed time, operator, journal path, auto mode.
+//! The header line: runbook name, mode, elapsed time, operator, journal path, auto mode; on
+//! an attached screen, who executes the run, its URL and whether the link to it is up.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -6,7 +7,7 @@ use ratatui::text::{Line, Span};
 
 use crate::engine::state::Mode;
 use crate::journal::event::DrillOutcome;
-use crate::tui::app::App;
+use crate::tui::app::{App, Link};
 use crate::tui::theme::Theme;
 use crate::tui::view::services::clip;
 use crate::tui::view::{fmt_clock, fmt_dur};
@@ -39,23 +40,33 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     // Mode, time, operator and auto mode always show. The journal path gives way first (to its
     // file name, then entirely, never a useless `….jsonl`), then the runbook's name.
     let notice = notice(app, area.width < NOTICE_FULL_WIDTH);
+    let (who, alarm) = who(app);
     let fixed = format!(
-        " ·{mode}· {}{} · by {} · {}",
+        " ·{mode}· {}{} · {who}{}",
         fmt_clock(app.elapsed),
         notice
             .as_ref()
             .map(|(text, _)| format!(" · {text}"))
             .unwrap_or_default(),
-        app.info.operator,
-        if app.auto { "auto on" } else { "auto off" }
+        alarm.map(|a| format!(" · {a}")).unwrap_or_default(),
     );
-    let full = app.info.journal.display().to_string();
-    let file = app
-        .info
-        .journal
-        .file_name()
-        .map(|f| format!("…/{}", f.to_string_lossy()))
-        .unwrap_or_default();
+    let (full, file) = match app.attachment() {
+        Some(a) => (
+            a.url.clone(),
+            a.url
+                .rsplit_once('/')
+                .map(|(_, name)| format!("…/{name}"))
+                .unwrap_or_default(),
+        ),
+        None => (
+            app.info.journal.display().to_string(),
+            app.info
+                .journal
+                .file_name()
+                .map(|f| format!("…/{}", f.to_string_lossy()))
+                .unwrap_or_default(),
+        ),
+    };
     let width = usize::from(area.width);
     let room = width.saturating_sub(fixed.chars().count() + 1);
     let name_len = app.runbook.name.chars().count();
@@ -78,19 +89,56 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     spans.push(Span::raw(parts.next().unwrap_or_default().to_string()));
     spans.push(Span::styled(mode, mode_style));
     let rest = parts.next().unwrap_or_default().to_string();
-    match &notice {
-        // A passed deadline stands out like the mode does: the user notice is owed now.
-        Some((text, true)) => {
-            let (before, after) = rest.split_once(text.as_str()).unwrap_or((&rest, ""));
+    // A passed deadline and a lost link stand out like the mode does.
+    let alarms: Vec<String> = notice
+        .iter()
+        .filter(|(_, due)| *due)
+        .map(|(text, _)| text.clone())
+        .chain(alarm.map(str::to_string))
+        .collect();
+    let mut rest = rest.as_str();
+    for text in &alarms {
+        if let Some((before, after)) = rest.split_once(text.as_str()) {
             spans.push(Span::raw(before.to_string()));
             spans.push(Span::styled(text.clone(), theme.mode_incident()));
-            spans.push(Span::raw(after.to_string()));
+            rest = after;
         }
-        _ => spans.push(Span::raw(rest)),
     }
+    spans.push(Span::raw(rest.to_string()));
     spans.push(Span::raw(journal));
     let line = Line::from(spans).patch_style(theme.header());
     buf.set_line(area.x, area.y, &line, area.width);
+}
+
+/// Who runs it, as the header says: the operator and auto mode; on an attached screen who
+/// asks and who executes, and an alarm when the link to the run is down.
+fn who(app: &App) -> (String, Option<&'static str>) {
+    // On an attached screen: who asks (this operator), who executes, and the run's URL in the
+    // journal's place; a link that is down is an alarm like a passed notice deadline.
+    match app.attachment() {
+        None => (
+            format!(
+                "by {} · {}",
+                app.info.operator,
+                if app.auto { "auto on" } else { "auto off" }
+            ),
+            None,
+        ),
+        Some(a) => match &a.link {
+            Link::Executing { holder } => {
+                (format!("{} attached to {holder}", app.info.operator), None)
+            }
+            Link::NoExecutor => (
+                format!("{} attached", app.info.operator),
+                Some("NO EXECUTOR"),
+            ),
+            Link::Ended { .. } => (format!("{} attached · run ended", app.info.operator), None),
+            Link::Unreachable { .. } => (
+                format!("{} attached", app.info.operator),
+                Some("ETCD UNREACHABLE"),
+            ),
+        },
+    }
 }
 
 fn drill_outcome_word(outcome: DrillOutcome) -> &'static str {

@@ -1,0 +1,294 @@
+//! The attached screen fed as the etcd threads feed it: event lines as a shared run stores
+//! them and the executor's `live` view; keys become requests on the channel.
+
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::engine::state::{Decision, Mode, Phase, ServiceState, StepOutcome};
+use crate::journal::GENESIS;
+use crate::tui::screen::DIALOG_GUARD;
+use crate::tui::testkit::{self, render, sref};
+
+const URL: &str = "etcd://127.0.0.1:2379/pangyo";
+
+fn ts(s: i64) -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(1_790_000_000 + s)
+}
+
+/// Journal lines for `events`, seq from 1, chained as a run stores them.
+fn lines(events: &[Event]) -> Vec<Vec<u8>> {
+    let mut prev = GENESIS.to_string();
+    events
+        .iter()
+        .zip(1u64..)
+        .map(|(e, seq)| {
+            let line = record::encode(seq, ts(i64::try_from(seq).unwrap_or(0)), e, &prev)
+                .expect("encodes");
+            prev = record::parse(line.as_bytes()).expect("parses").hash;
+            line.into_bytes()
+        })
+        .collect()
+}
+
+fn history() -> Vec<Event> {
+    let svc = |s: &str| ServiceId::new(s);
+    vec![
+        Event::ServiceState {
+            service: svc("auth"),
+            from: ServiceState::Unknown,
+            to: ServiceState::Checking,
+            reason: None,
+        },
+        Event::StepStarted {
+            service: svc("auth"),
+            phase: Phase::Check,
+            step: "health".into(),
+            host: HostId::new("auth-1"),
+            attempt: 1,
+            command: "curl -fsS http://127.0.0.1:8080/health".into(),
+        },
+        Event::output_text(
+            svc("auth"),
+            "health".into(),
+            HostId::new("auth-1"),
+            "connecting to auth\nrefused".into(),
+        ),
+        Event::StepFinished {
+            service: svc("auth"),
+            phase: Phase::Check,
+            step: "health".into(),
+            host: HostId::new("auth-1"),
+            attempt: 1,
+            outcome: StepOutcome::Failed,
+            exit_code: Some(7),
+            duration_ms: 310,
+            error: None,
+        },
+        Event::Note {
+            operator: "kim".into(),
+            text: "gateway vendor on the phone".into(),
+        },
+    ]
+}
+
+fn attach() -> (Attach, mpsc::Receiver<driver::Ask>) {
+    let rb = Arc::new(testkit::runbook());
+    let mut info = testkit::info(Mode::Incident);
+    info.operator = "lee".into();
+    let (tx, rx) = mpsc::channel();
+    (Attach::new(App::new(rb, info), URL, tx), rx)
+}
+
+fn live() -> LiveView {
+    let rb = testkit::runbook();
+    LiveView::of("kim", 5, false, &testkit::views(&rb))
+}
+
+#[test]
+fn event_lines_and_the_live_view_show_states_timeline_and_output_as_the_local_tui_does() {
+    let (mut front, _asks) = attach();
+    front.lines(&lines(&history()));
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    assert_eq!(front.seq(), 5);
+
+    let screen = render(&mut front.app, 120, 40);
+    assert!(
+        screen.contains("lee attached to kim on dc2-ops"),
+        "header names who asks and who executes:\n{screen}"
+    );
+    assert!(
+        screen.contains("…/pangyo"),
+        "header names the run:\n{screen}"
+    );
+    let wide = render(&mut front.app, 200, 40);
+    assert!(wide.contains(URL), "a wide header shows the URL:\n{wide}");
+    // The services as the executor's engine holds them.
+    for (id, state) in [
+        ("auth", "restored"),
+        ("talk-messaging", "partial"),
+        ("media", "checking"),
+        ("mail", "down"),
+    ] {
+        let row = screen
+            .lines()
+            .find(|l| l.contains(id) && !l.contains("attached"))
+            .unwrap_or_else(|| panic!("a row for {id}:\n{screen}"));
+        assert!(row.contains(state), "{id} shows {state}: '{row}'");
+    }
+    // The timeline, from the run's events, by who did them.
+    assert!(
+        screen.contains("gateway vendor on the phone"),
+        "the note is on the timeline:\n{screen}"
+    );
+    // The output pane's lines, split as the driver splits them: the last line (no newline)
+    // comes with the step's end.
+    let buffer = front
+        .app
+        .output
+        .get(&sref("auth", Phase::Check, 0), &HostId::new("auth-1"))
+        .expect("auth's check has output");
+    let shown: Vec<&str> = buffer.lines(0, 10).collect();
+    assert_eq!(shown, ["connecting to auth", "refused"]);
+    // The waiting approval opened by itself, on its service.
+    assert_eq!(
+        front.app.overlay(),
+        Some(&crate::tui::app::Overlay::Approval(sref(
+            "talk-messaging",
+            Phase::Restore,
+            0
+        )))
+    );
+}
+
+#[test]
+fn lines_already_shown_are_not_shown_twice() {
+    let all = lines(&history());
+    let (mut once, _asks) = attach();
+    once.lines(&all);
+    let (mut front, _asks) = attach();
+    front.lines(&all[..3]);
+    front.lines(&all[1..]);
+    let buffer = front
+        .app
+        .output
+        .get(&sref("auth", Phase::Check, 0), &HostId::new("auth-1"))
+        .expect("output");
+    assert_eq!(buffer.lines(0, 10).count(), 2);
+    assert_eq!(front.app.timeline.len(), once.app.timeline.len());
+    assert_eq!(front.seq(), 5);
+}
+
+#[test]
+fn approving_a_waiting_step_sends_an_approval_request_and_quitting_only_detaches() {
+    let (mut front, asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    let y = KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE);
+    // Too soon after the dialog opened by itself: dropped, nothing asked.
+    front.key_at(y, Instant::now());
+    assert!(asks.try_recv().is_err());
+    front.key_at(y, Instant::now() + DIALOG_GUARD + Duration::from_millis(50));
+    assert_eq!(
+        asks.try_recv().expect("a request"),
+        driver::Ask::Approval {
+            step: sref("talk-messaging", Phase::Restore, 0),
+            decision: Decision::Approved,
+        }
+    );
+    // Something runs (media's check), yet q leaves at once and asks the run for nothing.
+    assert!(front.app.busy());
+    front.key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert!(front.quitting());
+    assert!(asks.try_recv().is_err());
+}
+
+#[test]
+fn a_note_typed_on_the_attached_screen_becomes_a_note_request() {
+    let (mut front, asks) = attach();
+    for c in "nleft the DC".chars() {
+        front.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    front.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(
+        asks.try_recv().expect("a request"),
+        driver::Ask::Note {
+            text: "left the DC".into()
+        }
+    );
+}
+
+#[test]
+fn a_refused_request_shows_why_in_the_footer() {
+    let (mut front, _asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    front.app.on_action(Action::Cancel);
+    front.update(Update::Answered(Some(
+        "service 'talk-messaging' is not waiting for an approval".into(),
+    )));
+    let screen = render(&mut front.app, 120, 40);
+    assert!(
+        screen.contains("is not waiting for an approval"),
+        "the refusal is on screen:\n{screen}"
+    );
+}
+
+#[test]
+fn with_nobody_executing_the_screen_says_so_and_how_to_take_over() {
+    let (mut front, _asks) = attach();
+    front.lines(&lines(&history()));
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    front.live(None, None);
+    let screen = render(&mut front.app, 120, 40);
+    assert!(screen.contains("NO EXECUTOR"), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "no executor: take over with `bringup open RUNBOOK --resume {URL}`"
+        )),
+        "the hint says it plainly:\n{screen}"
+    );
+    let wide = render(&mut front.app, 250, 40);
+    assert!(
+        wide.contains("no process executes this run now (its lease ended)"),
+        "{wide}"
+    );
+    assert!(
+        wide.contains(&format!("bringup open RUNBOOK --resume {URL}"))
+            && wide.contains(&format!("bringup run RUNBOOK --resume {URL}")),
+        "the hint tells how to take over:\n{wide}"
+    );
+    // The last known states stay on screen.
+    assert!(screen.contains("restored"), "{screen}");
+    // The executor is back: attached again.
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    let screen = render(&mut front.app, 120, 40);
+    assert!(!screen.contains("NO EXECUTOR"), "{screen}");
+    assert!(screen.contains("attached to kim on dc2-ops"), "{screen}");
+}
+
+#[test]
+fn an_unreachable_etcd_is_said_in_the_header_and_the_hint() {
+    let (mut front, _asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    front.update(Update::Unreachable("connection refused".into()));
+    let screen = render(&mut front.app, 120, 40);
+    assert!(screen.contains("ETCD UNREACHABLE"), "{screen}");
+    assert!(
+        screen.contains("etcd unreachable (connection refused); retrying"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_end_the_run_recorded_replaces_a_stale_view_of_its_services() {
+    let (mut front, _asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    let mut events = history();
+    let states: IndexMap<ServiceId, ServiceState> = [
+        ("auth", ServiceState::Restored),
+        ("talk-messaging", ServiceState::Restored),
+        ("media", ServiceState::Healthy),
+        ("mail", ServiceState::Failed),
+    ]
+    .into_iter()
+    .map(|(id, s)| (ServiceId::new(id), s))
+    .collect();
+    events.push(Event::RunFinished {
+        outcome: "not_all_up".into(),
+        services: states.clone(),
+    });
+    // The executor ended and took its view with it before publishing its last one.
+    front.live(None, None);
+    front.lines(&lines(&events));
+    for (id, state) in &states {
+        let view = front.app.view_of(id).expect("a view");
+        assert_eq!(view.state, *state, "{id}");
+        assert!(view.waiting.is_none(), "{id} waits for nothing");
+    }
+    assert_eq!(front.app.overlay(), None, "no question is left open");
+    let screen = render(&mut front.app, 120, 40);
+    assert!(
+        screen.contains("the run has ended (not_all_up)"),
+        "{screen}"
+    );
+}
