@@ -18,6 +18,8 @@ use crate::runbook::model::Runbook;
 
 /// How long a headless request waits for the executing process to carry it out.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
+/// How long `approve` waits for the step to be asked before saying it is not.
+const VIEW_WAIT: Duration = Duration::from_secs(5);
 
 /// What went wrong, and the exit code it means.
 pub(crate) struct Failure {
@@ -165,7 +167,23 @@ pub fn approve(args: &ApproveArgs) -> ExitCode {
 fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
     let mut run = Attached::connect(&args.run)?;
     let runbook = run.runbook()?;
-    let live = run.live()?.ok_or_else(|| {
+    // The executor's view trails its journal by a moment: give a step that is just coming
+    // up a few seconds to be asked.
+    let deadline = std::time::Instant::now() + VIEW_WAIT;
+    let live = loop {
+        let live = run.live()?;
+        let waits = live.as_ref().is_some_and(|l| {
+            l.services.iter().any(|s| {
+                s.id.as_str() == args.service
+                    && matches!(&s.waiting, Some(Waiting::Approval { step, .. }) if step.name(&runbook) == args.step)
+            })
+        });
+        if waits || std::time::Instant::now() >= deadline {
+            break live;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let live = live.ok_or_else(|| {
         Failure::refused(format!(
             "no process executes '{}' now; nothing waits for an approval",
             run.url

@@ -17,6 +17,8 @@ pub struct Cluster {
     /// `127.0.0.1:PORT` of each member's client URL, member 1 first.
     pub endpoints: Vec<String>,
     members: Vec<Option<Child>>,
+    /// Command lines of members stopped to be restarted.
+    stopped: std::collections::HashMap<usize, Vec<String>>,
 }
 
 fn etcd_binary() -> PathBuf {
@@ -75,6 +77,7 @@ impl Cluster {
             dir,
             endpoints: clients.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
             members,
+            stopped: std::collections::HashMap::new(),
         };
         cluster.wait_writable();
         cluster
@@ -104,6 +107,39 @@ impl Cluster {
     /// `etcd://M1,M2,M3/NAME`.
     pub fn url(&self, name: &str) -> String {
         format!("etcd://{}/{name}", self.endpoints.join(","))
+    }
+
+    /// Kill member `i` and start it again later with [`Cluster::restart`], on its data.
+    pub fn stop_for_restart(&mut self, i: usize) {
+        if let Some(child) = &self.members[i] {
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id()))
+                .expect("member's command line");
+            let args = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            self.stopped.insert(i, args);
+        }
+        self.stop(i);
+    }
+
+    /// Start member `i` again as it was before [`Cluster::stop_for_restart`].
+    pub fn restart(&mut self, i: usize) {
+        let args = self.stopped.remove(&i).expect("member stopped for restart");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path().join(format!("m{}.log", i + 1)))
+            .expect("member log");
+        let child = Command::new(&args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart etcd");
+        self.members[i] = Some(child);
     }
 
     /// Kill member `i` (0-based) and wait for it to be gone.

@@ -274,6 +274,19 @@ impl SharedRun {
             let v = value.clone();
             let outcome = self.with(move |w| {
                 let k = key(w.store.url(), "executor");
+                // While waiting for another's lease to end, ours must not end first.
+                let url = w.store.url().to_string();
+                let etcd_err = |e| StoreError::Etcd {
+                    run: url.clone(),
+                    source: e,
+                };
+                if w.store.etcd().lease_keepalive(w.lease).map_err(etcd_err)? <= 0 {
+                    w.lease = w
+                        .store
+                        .etcd()
+                        .lease_grant(LEASE_TTL.as_secs())
+                        .map_err(etcd_err)?;
+                }
                 let lease = w.lease;
                 let r = w
                     .store
@@ -293,7 +306,7 @@ impl SharedRun {
                     })?;
                 if r.succeeded {
                     w.held = Some(v);
-                    return Ok(None);
+                    return Ok(Err(lease));
                 }
                 let other = r
                     .gets
@@ -305,22 +318,26 @@ impl SharedRun {
                 // Our own earlier attempt that timed out but committed.
                 if other == v {
                     w.held = Some(v);
-                    return Ok(None);
+                    return Ok(Err(lease));
                 }
-                Ok(Some(serde_json::from_slice::<Holder>(&other).map_or_else(
+                Ok(Ok(serde_json::from_slice::<Holder>(&other).map_or_else(
                     |_| String::from_utf8_lossy(&other).into_owned(),
                     |h| h.to_string(),
                 )))
             })?;
+            // `Err(lease)`: held, on that lease; `Ok(holder)`: another holds it.
             match outcome {
-                None => break,
-                Some(holder) if Instant::now() >= deadline => {
+                Err(lease) => {
+                    self.lease = lease;
+                    break;
+                }
+                Ok(holder) if Instant::now() >= deadline => {
                     return Err(StoreError::Held {
                         run: self.url.to_string(),
                         holder,
                     });
                 }
-                Some(_) => thread::sleep(Duration::from_millis(250)),
+                Ok(_) => thread::sleep(Duration::from_millis(250)),
             }
         }
         self.holder = Some(me);
