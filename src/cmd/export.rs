@@ -335,6 +335,7 @@ mod tests {
             journal: journal.to_path_buf(),
             format: ExportFormat::Markdown,
             output: Some(out.to_path_buf()),
+            etcd: crate::cli::EtcdArgs::default(),
         })
     }
 
