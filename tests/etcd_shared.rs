@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,9 +51,10 @@ run = "test -f {d}/up"
 "#
     );
     for (i, (name, run)) in restores.iter().enumerate() {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "\n[[service.restore]]\nname = \"{name}\"\nrun = '''{run}'''\n"
-        ));
+        );
         if confirm_last && i + 1 == restores.len() {
             text.push_str("confirm = true\n");
         }
@@ -104,7 +107,6 @@ fn finish(child: &mut Child, what: &str) -> (i32, String, String) {
     });
     let mut out = String::new();
     let mut err = String::new();
-    use std::io::Read;
     if let Some(mut o) = child.stdout.take() {
         let _ = o.read_to_string(&mut out);
     }
