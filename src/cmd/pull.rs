@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use crate::cli::PullArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
-use crate::journal::etcd::{self, EtcdStore, RunUrl};
+use crate::journal::etcd::{self, Access, EtcdStore, RunUrl};
 use crate::journal::{files, writer};
 
 pub fn pull(args: &PullArgs) -> ExitCode {
@@ -29,7 +29,7 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let mut store = match EtcdStore::open(&url) {
+    let mut store = match EtcdStore::open_with(&url, &Access::from_args(&args.etcd)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bringup: {e}");

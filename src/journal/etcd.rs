@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use access::Access;
-pub use client::{Compare, Etcd, EtcdError, Op};
+pub use client::{Compare, Etcd, EtcdError, Op, WatchBatch, WatchEvent, WatchKind};
 
 use crate::journal::record::{self, GENESIS};
 use crate::journal::verify::{Checker, ProblemKind, Report};
@@ -203,10 +203,11 @@ impl EtcdStore {
 
     /// As [`EtcdStore::open`], reaching etcd as `access` says (TLS, authentication).
     pub fn open_with(url: &RunUrl, access: &Access) -> Result<EtcdStore> {
-        let etcd = Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
-            run: url.to_string(),
-            source,
-        })?;
+        let etcd =
+            Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
+                run: url.to_string(),
+                source,
+            })?;
         let mut store = EtcdStore {
             etcd,
             url: url.clone(),
