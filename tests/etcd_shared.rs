@@ -6,7 +6,6 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,16 +63,28 @@ run = "test -f {d}/up"
     path
 }
 
-/// `bringup ARGS` started in `dir` (its log lands there), stdin closed.
-fn spawn(dir: &Path, args: &[&str]) -> Child {
-    Command::new(bringup_bin())
+/// `bringup ARGS` started in `dir` (its log lands there), stdin closed, stdout and stderr
+/// into files there (a pipe nobody reads while it runs could fill and stop it).
+fn spawn(dir: &Path, args: &[&str]) -> Run {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let out = dir.join(format!("run-{n}.out"));
+    let err = dir.join(format!("run-{n}.err"));
+    let child = Command::new(bringup_bin())
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
         .spawn()
-        .expect("start bringup")
+        .expect("start bringup");
+    Run { child, out, err }
+}
+
+struct Run {
+    child: Child,
+    out: std::path::PathBuf,
+    err: std::path::PathBuf,
 }
 
 /// Every event of the shared run, parsed (through whichever member answers).
@@ -100,20 +111,17 @@ fn ts(e: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn finish(child: &mut Child, what: &str) -> (i32, String, String) {
-    let status = wait_exit(child, RUN_LIMIT).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("{what} did not end within {RUN_LIMIT:?}")
+fn finish(run: &mut Run, what: &str) -> (i32, String, String) {
+    let status = wait_exit(&mut run.child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = run.child.kill();
+        panic!(
+            "{what} did not end within {RUN_LIMIT:?}: {}",
+            std::fs::read_to_string(&run.err).unwrap_or_default()
+        )
     });
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    (status.code().unwrap_or(-1), out, err)
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    (status.code().unwrap_or(-1), read(&run.out), read(&run.err))
 }
 
 fn verify_and_pull(url: &str, dir: &Path) {
@@ -260,9 +268,9 @@ fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_rep
     wait_for("the restore 'start' to be sent", RUN_LIMIT, || {
         started(&events(&url), "start")
     });
-    exec.kill().expect("kill -9 the executor");
+    exec.child.kill().expect("kill -9 the executor");
     let killed = Utc::now();
-    let _ = exec.wait();
+    let _ = exec.child.wait();
 
     // While the dead executor's lease lasts, a new run on the URL is refused, naming it.
     let refused = bringup_cmd()
@@ -476,4 +484,56 @@ fn two_processes_racing_for_one_run_and_exactly_one_executes_it() {
         "one run in the chain"
     );
     verify_and_pull(&url, dir.path());
+}
+
+#[test]
+fn a_shared_runs_output_goes_to_etcd_and_comes_back_byte_for_byte() {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let rb = runbook(
+        dir.path(),
+        &[(
+            "start",
+            &format!("head -c 300000 /dev/urandom > {d}/printed; cat {d}/printed; touch {d}/up"),
+        )],
+        false,
+    );
+    let url = cluster.url("bytes");
+    let rb_s = rb.display().to_string();
+    let mut exec = spawn(
+        dir.path(),
+        &[
+            "run",
+            &rb_s,
+            "--journal",
+            &url,
+            "--yes",
+            "--operator",
+            "kim",
+        ],
+    );
+    let (code, _, err) = finish(&mut exec, "the run");
+    assert_eq!(code, 0, "{err}");
+    let ev = events(&url);
+    assert!(
+        ev.iter()
+            .any(|e| e["kind"] == "step_output" && e["raw"].is_string()),
+        "binary output is kept in side files"
+    );
+    verify_and_pull(&url, dir.path());
+    let back = dir.path().join("back.bin");
+    let out = bringup_cmd()
+        .args(["output"])
+        .arg(dir.path().join("pulled.jsonl"))
+        .args(["--service", "msg", "--step", "start", "-o"])
+        .arg(&back)
+        .output()
+        .expect("output");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&back).expect("back"),
+        std::fs::read(dir.path().join("printed")).expect("printed"),
+        "the bytes the step printed"
+    );
 }

@@ -1,6 +1,8 @@
 //! `bringup pull URL -o FILE`: copy a shared run from etcd into a journal file, checking its
 //! chain on the way. The file appears whole or not at all (written beside it, fsynced, then
-//! renamed over it). Logic lives in `journal::etcd`.
+//! renamed over it); the output side files its events reference are written first, where
+//! the events name them (`<FILE's folder>/NAME.jsonl.d/<seq>.out`, 0600 in a 0700 folder),
+//! so `verify FILE` and `output FILE` work on the copy. Logic lives in `journal::etcd`.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -9,7 +11,9 @@ use std::process::ExitCode;
 
 use crate::cli::PullArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
-use crate::journal::etcd::{self, EtcdStore, RunUrl};
+use crate::journal::etcd::{self, Access, EtcdStore, RunUrl, Side};
+use crate::journal::event::OutputFile;
+use crate::journal::verify::output_file_path;
 use crate::journal::{files, writer};
 
 pub fn pull(args: &PullArgs) -> ExitCode {
@@ -29,7 +33,7 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let mut store = match EtcdStore::open(&url) {
+    let mut store = match EtcdStore::open_with(&url, &Access::from_args(&args.etcd)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bringup: {e}");
@@ -37,16 +41,27 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         }
     };
     let tmp = temp_path(out);
+    let folder = out.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut sides = SideWriter {
+        folder,
+        open: None,
+        failed: None,
+    };
     let written = write_atomically(&tmp, out, |w| {
         let mut failed = None;
-        let report = etcd::scan_run(&mut store, |line| {
-            if failed.is_none()
-                && let Err(e) = w.write_all(line).and_then(|()| w.write_all(b"\n"))
-            {
-                failed = Some(e);
-            }
-        })
+        let report = etcd::scan_run_with(
+            &mut store,
+            |line| {
+                if failed.is_none()
+                    && let Err(e) = w.write_all(line).and_then(|()| w.write_all(b"\n"))
+                {
+                    failed = Some(e);
+                }
+            },
+            |side| sides.take(side),
+        )
         .map_err(io::Error::other)?;
+        sides.finish()?;
         failed.map_or(Ok(report), Err)
     });
     let report = match written {
@@ -75,6 +90,70 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         out.display()
     );
     ExitCode::SUCCESS
+}
+
+/// Writes the side files a pull reads, one at a time, where their events name them.
+struct SideWriter {
+    /// The pulled journal's folder, which side file paths are relative to.
+    folder: PathBuf,
+    open: Option<fs::File>,
+    failed: Option<io::Error>,
+}
+
+impl SideWriter {
+    fn take(&mut self, side: Side<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        let done = match side {
+            Side::Begin(file) => self.begin(file),
+            Side::Piece(bytes) => match &mut self.open {
+                Some(f) => f.write_all(bytes),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = done {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Close the file being written (fsynced) and create the one `file` names.
+    fn begin(&mut self, file: &OutputFile) -> io::Result<()> {
+        self.finish_open()?;
+        let bad = || {
+            io::Error::other(format!(
+                "the side file path '{}' is not NAME.jsonl.d/FILE inside the journal's folder",
+                file.path
+            ))
+        };
+        output_file_path(&self.folder, file).ok_or_else(bad)?;
+        let (dir, name) = file.path.split_once('/').ok_or_else(bad)?;
+        let journal = dir
+            .strip_suffix(".d")
+            .filter(|j| !j.is_empty())
+            .ok_or_else(bad)?;
+        if name.contains('/') {
+            return Err(bad());
+        }
+        let created =
+            files::create_side_file(&self.folder.join(journal), name).map_err(io::Error::other)?;
+        self.open = Some(created);
+        Ok(())
+    }
+
+    fn finish_open(&mut self) -> io::Result<()> {
+        match self.open.take() {
+            Some(f) => f.sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.finish_open()
+    }
 }
 
 /// A name beside `out`, so the rename stays within one filesystem.

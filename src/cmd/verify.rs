@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
-use crate::journal::etcd::{self, EtcdStore, RunUrl};
+use crate::journal::etcd::{self, Access, EtcdStore, RunUrl};
 use crate::journal::seal::{self, Seal, SealError};
 use crate::journal::verify::{Report, verify as check, verify_to};
 
@@ -73,7 +73,10 @@ fn verify_shared(url: &str, args: &VerifyArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let report = match EtcdStore::open(&url).and_then(|mut s| etcd::scan_run(&mut s, |_| {})) {
+    let access = Access::from_args(&args.etcd);
+    let report = match EtcdStore::open_with(&url, &access)
+        .and_then(|mut s| etcd::scan_run(&mut s, |_| {}))
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bringup: {e}");

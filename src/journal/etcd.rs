@@ -5,7 +5,8 @@
 //! never rewrites or deletes a key.
 //!
 //! Keys: `head` = `{"seq":N,"hash":"…"}` of the last event; `events/<seq, 20 digits>` = the
-//! event's line without its newline.
+//! event's line without its newline; `out/<seq, 20 digits>/<piece, 6 digits>` = the output
+//! side file of event `seq`, in pieces of at most [`SIDE_CHUNK`] bytes.
 
 pub mod access;
 pub mod client;
@@ -16,12 +17,14 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub use access::Access;
-pub use client::{Compare, Etcd, EtcdError, Op};
+pub use client::{Compare, Etcd, EtcdError, Op, WatchBatch, WatchEvent, WatchKind};
 
+use crate::journal::event::OutputFile;
 use crate::journal::record::{self, GENESIS};
-use crate::journal::verify::{Checker, ProblemKind, Report};
+use crate::journal::verify::{Checker, ProblemKind, Report, Sides};
 use crate::journal::writer::Appended;
 
 /// Where every run lives.
@@ -36,6 +39,8 @@ const TXN_OPS: usize = 100;
 /// Most payload bytes in one transaction (etcd's default request limit is 1.5 MiB, and
 /// base64 adds a third).
 const TXN_BYTES: usize = 1 << 20;
+/// Side file pieces read per request (each up to [`SIDE_CHUNK`] bytes).
+const SIDE_PAGE: u64 = 2;
 /// Longest run name accepted.
 const MAX_NAME: usize = 128;
 
@@ -373,6 +378,31 @@ impl EtcdStore {
         Ok(())
     }
 
+    /// Store the output side file of event `seq` under [`RunUrl::side_key`]: in one
+    /// transaction when it fits one piece, else a put per piece (etcd bounds a request's
+    /// size). Written before the event that names it, so a reader that sees the event sees
+    /// the whole file.
+    pub fn put_side(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
+        let pieces = bytes.chunks(SIDE_CHUNK).enumerate();
+        if bytes.len() <= SIDE_CHUNK {
+            let ops: Vec<Op> = pieces
+                .map(|(piece, chunk)| Op::Put {
+                    key: self.url.side_key(seq, piece),
+                    value: chunk.to_vec(),
+                })
+                .collect();
+            if !ops.is_empty() {
+                self.etcd.txn(&[], &ops, &[]).map_err(|e| self.err(e))?;
+            }
+            return Ok(());
+        }
+        for (piece, chunk) in pieces {
+            let key = self.url.side_key(seq, piece);
+            self.etcd.put(&key, chunk).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// One transaction of [`EtcdStore::commit`]: `ops`, then the head moved to `head`.
     fn commit_ops(
         &mut self,
@@ -447,6 +477,15 @@ impl EtcdStore {
     /// Every event line of the run in seq order, read at one revision, a page at a time;
     /// `each(key_seq, line)` sees each. Returns the head as of that revision.
     pub fn read_lines(&mut self, mut each: impl FnMut(Option<u64>, &[u8])) -> Result<Option<Head>> {
+        self.read_lines_with(|_, _, key_seq, line| each(key_seq, line))
+    }
+
+    /// As [`EtcdStore::read_lines`], `each(etcd, revision, key_seq, line)` also given the
+    /// connection and the revision read at, to read what the line references.
+    pub fn read_lines_with(
+        &mut self,
+        mut each: impl FnMut(&mut Etcd, i64, Option<u64>, &[u8]),
+    ) -> Result<Option<Head>> {
         let head_key = self.head_key();
         let first = self
             .etcd
@@ -466,7 +505,7 @@ impl EtcdStore {
                 let seq = std::str::from_utf8(&kv.key[prefix.len()..])
                     .ok()
                     .and_then(|s| s.parse().ok());
-                each(seq, &kv.value);
+                each(&mut self.etcd, revision, seq, &kv.value);
             }
             match page.kvs.last() {
                 Some(last) if page.more => {
@@ -547,27 +586,81 @@ impl EtcdStore {
     }
 }
 
+/// Part of an output side file read back from a shared run, in order: `Begin` once per
+/// file (also for an empty one), then its pieces.
+#[derive(Debug, Clone, Copy)]
+pub enum Side<'a> {
+    Begin(&'a OutputFile),
+    Piece(&'a [u8]),
+}
+
 /// Check a shared run's chain with the file verifier's line checks, plus that its head key
-/// names its last event; `each(line)` sees every line in order (what `pull` writes). Output
-/// side files are not stored in etcd yet, so a line referencing one is a problem.
-pub fn scan_run(store: &mut EtcdStore, mut each: impl FnMut(&[u8])) -> Result<Report> {
-    let mut checker = Checker::new(&PathBuf::from(store.url().to_string()), None);
+/// names its last event and that every output side file an event references is in etcd
+/// with the size and sha256 the event records; `each(line)` sees every line in order (what
+/// `pull` writes).
+pub fn scan_run(store: &mut EtcdStore, each: impl FnMut(&[u8])) -> Result<Report> {
+    scan_run_with(store, each, |_| {})
+}
+
+/// As [`scan_run`], `side` also given the bytes of every side file as they are checked.
+pub fn scan_run_with(
+    store: &mut EtcdStore,
+    mut each: impl FnMut(&[u8]),
+    mut side: impl FnMut(Side<'_>),
+) -> Result<Report> {
+    let url = store.url().clone();
+    let mut checker = Checker::with_sides(&PathBuf::from(url.to_string()), Sides::ByCaller);
     let mut line_no = 0u64;
-    let head = store.read_lines(|key_seq, line| {
+    let mut failed = None;
+    let head = store.read_lines_with(|etcd, revision, key_seq, line| {
         line_no += 1;
-        if let Some(env) = checker.line(line_no, line)
+        let env = checker.line(line_no, line);
+        if let Some(env) = &env
             && key_seq != Some(env.seq)
         {
-            checker.problem(
+            checker.problem_at(
                 line_no,
+                env.seq,
                 ProblemKind::Unparsable(format!(
                     "the event is stored under the key of seq {}",
                     key_seq.map_or_else(|| "(not a number)".to_string(), |s| s.to_string())
                 )),
             );
         }
+        if let Some(env) = &env
+            && let Some(file) = env.output_file()
+            && failed.is_none()
+        {
+            let expected = url.side_name(env.seq);
+            let side_check = if file.path == expected {
+                read_side(etcd, &url, env.seq, revision, &file, &mut side)
+            } else {
+                Ok(Err(format!(
+                    "a shared run keeps the side file of seq {} as '{expected}'",
+                    env.seq
+                )))
+            };
+            match side_check {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => checker.problem_at(
+                    line_no,
+                    env.seq,
+                    ProblemKind::OutputFile {
+                        path: file.path.clone(),
+                        reason,
+                    },
+                ),
+                Err(e) => failed = Some(e),
+            }
+        }
         each(line);
     })?;
+    if let Some(source) = failed {
+        return Err(StoreError::Etcd {
+            run: url.to_string(),
+            source,
+        });
+    }
     let mut report = checker.finish();
     let recorded = head.map(|h| (h.seq, h.hash));
     let found = report.last_hash.clone().map(|h| (report.last_seq, h));
@@ -600,6 +693,61 @@ pub fn read_run(store: &mut EtcdStore) -> Result<crate::journal::Journal> {
         }
     })?;
     Ok(crate::journal::Journal { records, report })
+}
+
+/// Read the side file of event `seq` at `revision`, piece by piece in order, into `side`,
+/// and compare it with what the event records: `Ok(Err(why))` when it differs.
+fn read_side(
+    etcd: &mut Etcd,
+    url: &RunUrl,
+    seq: u64,
+    revision: i64,
+    file: &OutputFile,
+    side: &mut impl FnMut(Side<'_>),
+) -> Result<Result<(), String>, EtcdError> {
+    let prefix = url.side_prefix(seq);
+    let end = client::prefix_end(&prefix);
+    let mut from = prefix;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut piece = 0usize;
+    side(Side::Begin(file));
+    loop {
+        let page = etcd.range_at(&from, Some(&end), SIDE_PAGE, revision)?;
+        for kv in &page.kvs {
+            if kv.key != url.side_key(seq, piece) {
+                return Ok(Err(format!(
+                    "piece {piece} is missing from etcd (the next key is '{}')",
+                    String::from_utf8_lossy(&kv.key)
+                )));
+            }
+            hasher.update(&kv.value);
+            total += kv.value.len() as u64;
+            side(Side::Piece(&kv.value));
+            piece += 1;
+        }
+        match page.kvs.last() {
+            Some(last) if page.more => {
+                from.clone_from(&last.key);
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    if total != file.bytes {
+        return Ok(Err(format!(
+            "{total} bytes in {piece} piece(s) in etcd, the event records {}",
+            file.bytes
+        )));
+    }
+    let actual = hex::encode(hasher.finalize());
+    if actual != file.sha256 {
+        return Ok(Err(format!(
+            "sha256 {actual} in etcd, the event records {}",
+            file.sha256
+        )));
+    }
+    Ok(Ok(()))
 }
 
 #[cfg(test)]

@@ -246,26 +246,42 @@ pub fn scan(
     Ok(checker.report)
 }
 
+/// Where the output side files a journal's lines reference are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sides {
+    /// Files relative to this folder (a file journal's).
+    Folder(PathBuf),
+    /// The source keeps none, so a reference is a problem.
+    None,
+    /// The caller checks each reference itself (a shared run reads them from etcd) and
+    /// records what it finds with [`Checker::problem_at`].
+    ByCaller,
+}
+
 /// The chain checks, one complete line at a time: for a file (see [`scan`]) or any other
 /// source of lines in order (a shared run in etcd).
 pub struct Checker {
     report: Report,
-    /// Where referenced output files are; `None`: the source keeps none, so a reference is
-    /// a problem.
-    dir: Option<PathBuf>,
+    sides: Sides,
     expected_seq: u64,
     expected_prev: String,
 }
 
 impl Checker {
-    /// `path` names the source in the report.
+    /// `path` names the source in the report; `dir` is where referenced output files are
+    /// (`None`: the source keeps none, so a reference is a problem).
     pub fn new(path: &Path, dir: Option<PathBuf>) -> Checker {
+        Self::with_sides(path, dir.map_or(Sides::None, Sides::Folder))
+    }
+
+    /// As [`Checker::new`], with side files checked as `sides` says.
+    pub fn with_sides(path: &Path, sides: Sides) -> Checker {
         Checker {
             report: Report {
                 path: path.to_path_buf(),
                 ..Report::default()
             },
-            dir,
+            sides,
             expected_seq: 1,
             expected_prev: GENESIS.to_string(),
         }
@@ -283,12 +299,14 @@ impl Checker {
 
     /// Record a problem found outside the line checks.
     pub fn problem(&mut self, line: u64, kind: ProblemKind) {
+        self.problem_at(line, self.expected_seq, kind);
+    }
+
+    /// Record a problem of the event `seq` found outside the line checks (once [`Checker::line`]
+    /// has taken that event's line).
+    pub fn problem_at(&mut self, line: u64, seq: u64, kind: ProblemKind) {
         if self.report.problems.len() < MAX_PROBLEMS {
-            self.report.problems.push(Problem {
-                line,
-                seq: self.expected_seq,
-                kind,
-            });
+            self.report.problems.push(Problem { line, seq, kind });
         } else {
             self.report.more_problems += 1;
         }
@@ -336,9 +354,10 @@ impl Checker {
             );
         }
         if let Some(file) = &env.output_file()
-            && let Err(reason) = match &self.dir {
-                Some(dir) => check_output_file(dir, file),
-                None => Err("output side files are not kept in this store yet".to_string()),
+            && let Err(reason) = match &self.sides {
+                Sides::Folder(dir) => check_output_file(dir, file),
+                Sides::None => Err("output side files are not kept in this store".to_string()),
+                Sides::ByCaller => Ok(()),
             }
         {
             self.problem(

@@ -1,11 +1,14 @@
-//! A real 3-member etcd cluster on 127.0.0.1 with free ports, for the shared-run tests:
-//! started and waited for (bounded), a member stoppable, every member killed on drop.
+//! A real etcd cluster on 127.0.0.1 with free ports, for the shared-run tests: 3 members by
+//! default, or as [`Options`] say (one member, TLS with certificates made by the `openssl`
+//! CLI and client certificates required, a short auth token TTL); started and waited for
+//! (bounded), authentication switched on through the JSON gateway, a member stoppable,
+//! every member killed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bringup::journal::etcd::Etcd;
+use bringup::journal::etcd::{Access, Etcd};
 
 use super::sshd::free_ports;
 
@@ -16,9 +19,132 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// `127.0.0.1:PORT` of each member's client URL, member 1 first.
     pub endpoints: Vec<String>,
+    /// The test CA and a client certificate it signed, when the cluster speaks TLS.
+    pub certs: Option<Certs>,
+    /// How to reach the cluster (TLS; the root user once [`Cluster::enable_auth`] ran).
+    pub access: Access,
     members: Vec<Option<Child>>,
     /// Command lines of members stopped to be restarted.
     stopped: std::collections::HashMap<usize, Vec<String>>,
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub members: usize,
+    /// Clients speak TLS to the members, and must show a certificate the test CA signed.
+    pub tls: bool,
+    /// `--auth-token-ttl` in seconds (etcd's default is 300).
+    pub auth_token_ttl: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            members: 3,
+            tls: false,
+            auth_token_ttl: None,
+        }
+    }
+}
+
+/// PEM files made for one cluster.
+#[derive(Debug, Clone)]
+pub struct Certs {
+    pub ca: PathBuf,
+    /// A client certificate (and its key) the CA signed.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all P-256.
+pub fn make_certs(dir: &Path) -> Certs {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bringup test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        // The member's gateway talks to its own gRPC with this certificate: client use too.
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let pem = format!("{name}.pem");
+        let extfile = format!("{name}.ext");
+        std::fs::write(dir.join(&extfile), ext).expect("write ext file");
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj"]);
+        let subj = format!("/CN={name}");
+        req.push(&subj);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+    Certs {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("client.pem"),
+        key: dir.join("client.key"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+    }
 }
 
 fn etcd_binary() -> PathBuf {
@@ -38,24 +164,31 @@ fn etcd_binary() -> PathBuf {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Self::start_with(&Options::default())
+    }
+
+    pub fn start_with(options: &Options) -> Cluster {
         let etcd = etcd_binary();
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports = free_ports(6);
-        let (clients, peers) = ports.split_at(3);
-        let initial = (0..3)
+        let n = options.members;
+        let ports = free_ports(2 * n);
+        let (clients, peers) = ports.split_at(n);
+        let certs = options.tls.then(|| make_certs(dir.path()));
+        let scheme = if certs.is_some() { "https" } else { "http" };
+        let initial = (0..n)
             .map(|i| format!("m{}=http://127.0.0.1:{}", i + 1, peers[i]))
             .collect::<Vec<_>>()
             .join(",");
         let token = format!("bringup-test-{}", std::process::id());
-        let members = (0..3)
+        let members = (0..n)
             .map(|i| {
                 let name = format!("m{}", i + 1);
-                let client = format!("http://127.0.0.1:{}", clients[i]);
+                let client = format!("{scheme}://127.0.0.1:{}", clients[i]);
                 let peer = format!("http://127.0.0.1:{}", peers[i]);
                 let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
                     .expect("member log");
-                let child = Command::new(&etcd)
-                    .args(["--name", &name])
+                let mut cmd = Command::new(&etcd);
+                cmd.args(["--name", &name])
                     .arg("--data-dir")
                     .arg(dir.path().join(&name))
                     .args(["--listen-client-urls", &client])
@@ -64,7 +197,20 @@ impl Cluster {
                     .args(["--initial-advertise-peer-urls", &peer])
                     .args(["--initial-cluster", &initial])
                     .args(["--initial-cluster-state", "new"])
-                    .args(["--initial-cluster-token", &token])
+                    .args(["--initial-cluster-token", &token]);
+                if let Some(c) = &certs {
+                    cmd.arg("--cert-file")
+                        .arg(&c.server_cert)
+                        .arg("--key-file")
+                        .arg(&c.server_key)
+                        .arg("--trusted-ca-file")
+                        .arg(&c.ca)
+                        .arg("--client-cert-auth");
+                }
+                if let Some(ttl) = options.auth_token_ttl {
+                    cmd.arg(format!("--auth-token-ttl={ttl}"));
+                }
+                let child = cmd
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(log)
@@ -73,9 +219,17 @@ impl Cluster {
                 Some(child)
             })
             .collect();
+        let access = Access {
+            ca: certs.as_ref().map(|c| c.ca.clone()),
+            cert: certs.as_ref().map(|c| c.cert.clone()),
+            key: certs.as_ref().map(|c| c.key.clone()),
+            ..Access::default()
+        };
         let cluster = Cluster {
             dir,
             endpoints: clients.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+            certs,
+            access,
             members,
             stopped: std::collections::HashMap::new(),
         };
@@ -83,12 +237,58 @@ impl Cluster {
         cluster
     }
 
+    /// Add user `root` with `password` and the root role, and switch authentication on;
+    /// from then on [`Cluster::access`] authenticates as root.
+    pub fn enable_auth(&mut self, password: &str) {
+        let ep = format!(
+            "{}://{}",
+            if self.certs.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            self.endpoints[0]
+        );
+        let mut http = reqwest::blocking::Client::builder();
+        if let Some(c) = &self.certs {
+            let ca = std::fs::read(&c.ca).expect("CA");
+            let mut id = std::fs::read(&c.cert).expect("client cert");
+            id.extend(std::fs::read(&c.key).expect("client key"));
+            http = http
+                .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).expect("CA PEM"))
+                .identity(reqwest::Identity::from_pem(&id).expect("identity"));
+        }
+        let http = http.build().expect("HTTP client");
+        for (path, body) in [
+            (
+                "/v3/auth/user/add",
+                serde_json::json!({ "name": "root", "password": password }),
+            ),
+            (
+                "/v3/auth/user/grant",
+                serde_json::json!({ "user": "root", "role": "root" }),
+            ),
+            ("/v3/auth/enable", serde_json::json!({})),
+        ] {
+            let answer = http
+                .post(format!("{ep}{path}"))
+                .body(body.to_string())
+                .send()
+                .and_then(reqwest::blocking::Response::bytes)
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON answer");
+            assert!(answer.get("code").is_none(), "{path}: {answer}");
+        }
+        self.access.user = Some("root".to_string());
+        self.access.password = Some(password.to_string());
+    }
+
     /// Until every member takes a write (so the cluster has a leader and each has joined).
     fn wait_writable(&self) {
         let start = Instant::now();
         for ep in &self.endpoints {
             loop {
-                let ok = Etcd::connect(std::slice::from_ref(ep))
+                let ok = Etcd::connect_with(std::slice::from_ref(ep), &self.access)
                     .and_then(|mut e| e.put(b"bringup-test/ready", ep.as_bytes()))
                     .is_ok();
                 if ok {

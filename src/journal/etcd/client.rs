@@ -3,6 +3,9 @@
 //! does not answer. Knows nothing of journals. Blocking: it must not be called from inside a
 //! tokio runtime.
 
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -23,6 +26,8 @@ const ROUND_PAUSE: Duration = Duration::from_millis(200);
 
 /// gRPC codes after which another member may do better: unavailable, deadline exceeded.
 const RETRY_CODES: [i64; 2] = [14, 4];
+/// gRPC code etcd answers with when a request's token is missing, invalid or expired.
+const UNAUTHENTICATED: i64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
@@ -46,6 +51,42 @@ pub enum EtcdError {
     },
     #[error("cannot start an HTTP client for etcd: {0}")]
     Client(String),
+    #[error(
+        "cannot use '{path}' as the etcd {what}: {reason}; give a PEM file (-----BEGIN …-----)"
+    )]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "--etcd-user '{user}' needs its password in the environment variable ETCD_PASSWORD (it is never read from the command line); set ETCD_PASSWORD and run again"
+    )]
+    NoPassword { user: String },
+    #[error(
+        "etcd at '{endpoint}' did not accept user '{user}': {message}; check --etcd-user (or ETCD_USER) and ETCD_PASSWORD"
+    )]
+    Auth {
+        endpoint: String,
+        user: String,
+        message: String,
+    },
+    #[error(
+        "etcd at '{endpoint}' asks who you are ({message}); pass --etcd-user NAME (or set ETCD_USER) with its password in ETCD_PASSWORD"
+    )]
+    NeedsUser { endpoint: String, message: String },
+    #[error(
+        "no etcd member answered plain HTTP ({tried}); if the members use TLS, pass --etcd-ca FILE (the CA that signed their certificates, and --etcd-cert/--etcd-key if they ask for a client certificate)"
+    )]
+    UnreachablePlain { tried: String },
+    #[error(
+        "etcd at '{endpoint}' cannot watch from revision {revision}: it was compacted (the oldest revision kept is {compacted}); read the current state and watch from there"
+    )]
+    Compacted {
+        endpoint: String,
+        revision: i64,
+        compacted: i64,
+    },
 }
 
 pub type Result<T, E = EtcdError> = std::result::Result<T, E>;
@@ -107,14 +148,156 @@ pub struct TxnResult {
     pub gets: Vec<Range>,
 }
 
+/// What a watched key went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchKind {
+    Put,
+    Delete,
+}
+
+/// One change seen by a watch: for a delete, `kv` holds the key (no value) and the
+/// revision of the delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub kind: WatchKind,
+    pub kv: Kv,
+}
+
+/// The changes of one watch response, in revision order, and the store's revision then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchBatch {
+    pub events: Vec<WatchEvent>,
+    pub revision: i64,
+}
+
+/// How long a watch keeps trying members when none of them serves it.
+const WATCH_GIVE_UP: Duration = Duration::from_secs(10);
+
+/// How one watch stream ended.
+enum Flow {
+    /// The caller said stop.
+    Stopped,
+    /// The stream broke (`created`: after the member had taken the watch).
+    Broken { why: String, created: bool },
+}
+
 /// A connection to an etcd cluster through the first member that answers.
 #[derive(Debug)]
 pub struct Etcd {
     http: reqwest::blocking::Client,
-    /// `http://HOST:PORT` each.
+    /// `http://HOST:PORT` (or `https://` with a CA) each.
     endpoints: Vec<String>,
     /// The member used until it fails.
     current: usize,
+    /// How to speak TLS, kept to build the watch's own client.
+    tls: Tls,
+    /// The user to authenticate as, if etcd's authentication is on.
+    auth: Option<Credentials>,
+    /// The token etcd gave for `auth`, sent as `Authorization` with every request; renewed
+    /// once when etcd says it expired.
+    token: Mutex<Option<String>>,
+}
+
+/// TLS settings from `--etcd-ca`, `--etcd-cert`, `--etcd-key`.
+#[derive(Debug, Clone, Default)]
+struct Tls {
+    /// The only roots trusted (none built in) when a CA was given.
+    roots: Option<Vec<reqwest::Certificate>>,
+    identity: Option<reqwest::Identity>,
+}
+
+impl Tls {
+    fn load(access: &super::Access) -> Result<Tls> {
+        let roots = match &access.ca {
+            Some(ca) => Some(read_certs("CA certificate", ca)?),
+            None => None,
+        };
+        let identity = match (&access.cert, &access.key) {
+            (Some(cert), Some(key)) => {
+                read_certs("client certificate", cert)?;
+                let mut pem = read_pem("client certificate", cert)?;
+                let key_pem = read_pem("client key", key)?;
+                if !String::from_utf8_lossy(&key_pem).contains("PRIVATE KEY-----") {
+                    return Err(pem_error("client key", key, "it holds no PEM private key"));
+                }
+                pem.push(b'\n');
+                pem.extend_from_slice(&key_pem);
+                Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    pem_error(
+                        "client key",
+                        key,
+                        &format!("it does not go with '{}': {e}", cert.display()),
+                    )
+                })?)
+            }
+            (Some(path), None) | (None, Some(path)) => {
+                return Err(pem_error(
+                    "client certificate",
+                    path,
+                    "--etcd-cert and --etcd-key go together",
+                ));
+            }
+            (None, None) => None,
+        };
+        Ok(Tls { roots, identity })
+    }
+
+    /// An HTTP client speaking TLS as set; `timeout` bounds a whole request (none for a
+    /// long-lived stream).
+    fn client(&self, timeout: Option<Duration>) -> Result<reqwest::blocking::Client> {
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("bringup/", env!("CARGO_PKG_VERSION")));
+        builder = match timeout {
+            Some(t) => builder.timeout(t),
+            None => builder.timeout(None::<Duration>),
+        };
+        if let Some(roots) = &self.roots {
+            builder = builder.tls_certs_only(roots.iter().cloned());
+        }
+        if let Some(identity) = &self.identity {
+            builder = builder.identity(identity.clone());
+        }
+        builder
+            .build()
+            .map_err(|e| EtcdError::Client(transport_reason(e)))
+    }
+}
+
+/// A user and its password (never shown).
+#[derive(Clone)]
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials {{ user: {:?}, password: *** }}", self.user)
+    }
+}
+
+fn pem_error(what: &'static str, path: &Path, reason: &str) -> EtcdError {
+    EtcdError::Pem {
+        what,
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| pem_error(what, path, &format!("cannot read it: {e}")))
+}
+
+/// The certificates of a PEM file: at least one, each well formed.
+fn read_certs(what: &'static str, path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem = read_pem(what, path)?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| pem_error(what, path, &format!("it is not PEM certificates ({e})")))?;
+    if certs.is_empty() {
+        return Err(pem_error(what, path, "it holds no PEM certificate"));
+    }
+    Ok(certs)
 }
 
 impl Etcd {
@@ -125,14 +308,20 @@ impl Etcd {
     }
 
     /// As [`Etcd::connect`], reaching etcd as `access` says (TLS, authentication).
+    /// With a CA, endpoints given as `HOST:PORT` are reached over `https://`, trusting that
+    /// CA only; with a user, every request carries the token etcd gives for it.
     pub fn connect_with(endpoints: &[String], access: &super::Access) -> Result<Etcd> {
-        let _ = access;
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("bringup/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EtcdError::Client(e.to_string()))?;
+        let auth = match (&access.user, &access.password) {
+            (Some(user), Some(password)) => Some(Credentials {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            (Some(user), None) => return Err(EtcdError::NoPassword { user: user.clone() }),
+            (None, _) => None,
+        };
+        let tls = Tls::load(access)?;
+        let http = tls.client(Some(REQUEST_TIMEOUT))?;
+        let scheme = if tls.roots.is_some() { "https" } else { "http" };
         let mut etcd = Etcd {
             http,
             endpoints: endpoints
@@ -141,19 +330,29 @@ impl Etcd {
                     if e.starts_with("http://") || e.starts_with("https://") {
                         e.clone()
                     } else {
-                        format!("http://{e}")
+                        format!("{scheme}://{e}")
                     }
                 })
                 .collect(),
             current: 0,
+            tls,
+            auth,
+            token: Mutex::new(None),
         };
         if etcd.endpoints.is_empty() {
             return Err(EtcdError::Unreachable {
                 tried: "no endpoint given".to_string(),
             });
         }
-        etcd.call("/v3/maintenance/status", &json!({}))?;
-        Ok(etcd)
+        let plain = etcd.endpoints.iter().all(|e| e.starts_with("http://"));
+        match etcd.call("/v3/maintenance/status", &json!({})) {
+            // A TLS member drops a plain HTTP request without a word: say what may be missing.
+            Err(EtcdError::Unreachable { tried }) if plain => {
+                Err(EtcdError::UnreachablePlain { tried })
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(etcd),
+        }
     }
 
     /// The member in use, as `http://HOST:PORT`.
@@ -332,11 +531,47 @@ impl Etcd {
         }
     }
 
+    /// POST to one member, authenticating first when a user is set and no token is held,
+    /// and once more when etcd says the token expired.
     fn post(&self, endpoint: &str, path: &str, body: &[u8]) -> Result<Value, Attempt> {
-        let resp = self
+        if self.auth.is_some() && self.current_token().is_none() {
+            self.authenticate(endpoint)?;
+        }
+        match self.post_once(endpoint, path, body, true) {
+            Err(Attempt::Fail(EtcdError::NeedsUser { .. })) if self.auth.is_some() => {
+                tracing::debug!("etcd at '{endpoint}': the auth token expired; renewing it");
+                self.authenticate(endpoint)?;
+                self.post_once(endpoint, path, body, true)
+                    .map_err(|a| match (a, &self.auth) {
+                        (Attempt::Fail(EtcdError::NeedsUser { message, .. }), Some(auth)) => {
+                            Attempt::Fail(EtcdError::Auth {
+                                endpoint: endpoint.to_string(),
+                                user: auth.user.clone(),
+                                message,
+                            })
+                        }
+                        (other, _) => other,
+                    })
+            }
+            other => other,
+        }
+    }
+
+    fn post_once(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &[u8],
+        with_token: bool,
+    ) -> Result<Value, Attempt> {
+        let mut request = self
             .http
             .post(format!("{endpoint}{path}"))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if with_token && let Some(token) = self.current_token() {
+            request = request.header(reqwest::header::AUTHORIZATION, token);
+        }
+        let resp = request
             .body(body.to_vec())
             .send()
             .map_err(|e| Attempt::Retry {
@@ -375,6 +610,12 @@ impl Etcd {
                     answered: true,
                 });
             }
+            if code == UNAUTHENTICATED || message.contains("user name is empty") {
+                return Err(Attempt::Fail(EtcdError::NeedsUser {
+                    endpoint: endpoint.to_string(),
+                    message,
+                }));
+            }
             return Err(Attempt::Fail(EtcdError::Refused {
                 endpoint: endpoint.to_string(),
                 path: path.to_string(),
@@ -396,6 +637,260 @@ impl Etcd {
             });
         }
         Ok(value)
+    }
+
+    /// Watch keys from `key` up to `range_end` (exclusive; `None`: `key` alone) from
+    /// `start_revision` on (0: changes after now), over the gateway's streaming
+    /// `/v3/watch`; `on` sees each batch of changes in order and returns `false` to stop
+    /// (it is called only when something changed). On its own HTTP client with no bound
+    /// on the whole request (the stream lives long). When the stream breaks, it is opened
+    /// again on the next member from the revision after the last change seen; after the
+    /// members all failed for 10 s, [`EtcdError::Unreachable`]. A start revision etcd has
+    /// compacted away is [`EtcdError::Compacted`].
+    pub fn watch(
+        &self,
+        key: &[u8],
+        range_end: Option<&[u8]>,
+        start_revision: i64,
+        mut on: impl FnMut(WatchBatch) -> bool,
+    ) -> Result<()> {
+        let http = self.tls.client(None)?;
+        let mut next = start_revision.max(0);
+        let mut at = self.current;
+        let mut failing_since: Option<Instant> = None;
+        let mut tried: Vec<String> = Vec::new();
+        loop {
+            let endpoint = &self.endpoints[at];
+            let (why, created) =
+                match self.watch_once(&http, endpoint, key, range_end, &mut next, &mut on) {
+                    Ok(Flow::Stopped) => return Ok(()),
+                    Ok(Flow::Broken { why, created }) => (why, created),
+                    Err(Attempt::Retry { why, .. }) => (why, false),
+                    Err(Attempt::Fail(e)) => return Err(e),
+                };
+            tracing::debug!("etcd watch at '{endpoint}': {why}; going on with the next member");
+            if created {
+                failing_since = None;
+                tried.clear();
+            }
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            tried.push(format!("'{endpoint}': {why}"));
+            if since.elapsed() >= WATCH_GIVE_UP {
+                // The last failure of each member says enough.
+                let n = self.endpoints.len();
+                let from = tried.len().saturating_sub(n);
+                return Err(EtcdError::Unreachable {
+                    tried: tried[from..].join("; "),
+                });
+            }
+            at = (at + 1) % self.endpoints.len();
+            if tried.len().is_multiple_of(self.endpoints.len()) {
+                std::thread::sleep(ROUND_PAUSE);
+            }
+        }
+    }
+
+    /// One watch stream on `endpoint` from `next`, which it moves past each change seen.
+    fn watch_once(
+        &self,
+        http: &reqwest::blocking::Client,
+        endpoint: &str,
+        key: &[u8],
+        range_end: Option<&[u8]>,
+        next: &mut i64,
+        on: &mut impl FnMut(WatchBatch) -> bool,
+    ) -> Result<Flow, Attempt> {
+        let path = "/v3/watch";
+        let resp = self.open_watch(http, endpoint, key, range_end, *next)?;
+        let bad = |reason: String| {
+            Attempt::Fail(EtcdError::BadAnswer {
+                endpoint: endpoint.to_string(),
+                path: path.to_string(),
+                reason,
+            })
+        };
+        let mut reader = std::io::BufReader::new(resp);
+        let mut line = Vec::new();
+        let mut created = false;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    return Ok(Flow::Broken {
+                        why: "the watch stream ended".to_string(),
+                        created,
+                    });
+                }
+                Err(e) => {
+                    return Ok(Flow::Broken {
+                        why: format!("the watch stream broke: {e}"),
+                        created,
+                    });
+                }
+                Ok(_) => {}
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let answer: WatchLine =
+                serde_json::from_slice(&line).map_err(|e| bad(e.to_string()))?;
+            if let Some(error) = answer.error {
+                let code = error.grpc_code.or(error.code).unwrap_or_default();
+                if RETRY_CODES.contains(&code) {
+                    return Ok(Flow::Broken {
+                        why: error.message,
+                        created,
+                    });
+                }
+                if code == UNAUTHENTICATED && self.auth.is_some() {
+                    self.authenticate(endpoint)?;
+                    return Ok(Flow::Broken {
+                        why: format!("{}; token renewed", error.message),
+                        created,
+                    });
+                }
+                return Err(Attempt::Fail(EtcdError::Refused {
+                    endpoint: endpoint.to_string(),
+                    path: path.to_string(),
+                    message: error.message,
+                }));
+            }
+            let Some(result) = answer.result else {
+                continue;
+            };
+            let revision = result
+                .header
+                .and_then(|h| h.revision.parse().ok())
+                .unwrap_or_default();
+            let compacted: i64 = result.compact_revision.parse().unwrap_or_default();
+            if compacted > 0 {
+                return Err(Attempt::Fail(EtcdError::Compacted {
+                    endpoint: endpoint.to_string(),
+                    revision: *next,
+                    compacted,
+                }));
+            }
+            if result.canceled {
+                return Err(Attempt::Fail(EtcdError::Refused {
+                    endpoint: endpoint.to_string(),
+                    path: path.to_string(),
+                    message: if result.cancel_reason.is_empty() {
+                        "the watch was cancelled".to_string()
+                    } else {
+                        result.cancel_reason
+                    },
+                }));
+            }
+            if result.created {
+                created = true;
+                if *next == 0 {
+                    // From now: what comes after the revision the watch was made at.
+                    *next = revision + 1;
+                }
+            }
+            if result.events.is_empty() {
+                continue;
+            }
+            let events = watch_events(result.events, next).map_err(bad)?;
+            if !on(WatchBatch { events, revision }) {
+                return Ok(Flow::Stopped);
+            }
+        }
+    }
+
+    /// Ask `endpoint` for a watch stream from `next` (0: now).
+    fn open_watch(
+        &self,
+        http: &reqwest::blocking::Client,
+        endpoint: &str,
+        key: &[u8],
+        range_end: Option<&[u8]>,
+        next: i64,
+    ) -> Result<reqwest::blocking::Response, Attempt> {
+        let path = "/v3/watch";
+        let mut create = json!({ "key": B64.encode(key) });
+        if let Some(end) = range_end {
+            create["range_end"] = json!(B64.encode(end));
+        }
+        if next > 0 {
+            create["start_revision"] = json!(next.to_string());
+        }
+        if self.auth.is_some() && self.current_token().is_none() {
+            self.authenticate(endpoint)?;
+        }
+        let mut request = http
+            .post(format!("{endpoint}{path}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json!({ "create_request": create }).to_string());
+        if let Some(token) = self.current_token() {
+            request = request.header(reqwest::header::AUTHORIZATION, token);
+        }
+        let resp = request.send().map_err(|e| Attempt::Retry {
+            why: transport_reason(e),
+            answered: false,
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let why = format!("HTTP {status}");
+        Err(if status.is_server_error() {
+            Attempt::Retry {
+                why,
+                answered: true,
+            }
+        } else {
+            Attempt::Fail(EtcdError::Refused {
+                endpoint: endpoint.to_string(),
+                path: path.to_string(),
+                message: why,
+            })
+        })
+    }
+
+    fn current_token(&self) -> Option<String> {
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Ask `endpoint` for a token for the configured user, and keep it.
+    fn authenticate(&self, endpoint: &str) -> Result<(), Attempt> {
+        let Some(auth) = &self.auth else {
+            return Ok(());
+        };
+        let path = "/v3/auth/authenticate";
+        let body = serde_json::to_vec(&json!({ "name": auth.user, "password": auth.password }))
+            .map_err(|e| Attempt::Fail(EtcdError::Client(e.to_string())))?;
+        let refused = |message: String| {
+            Attempt::Fail(EtcdError::Auth {
+                endpoint: endpoint.to_string(),
+                user: auth.user.clone(),
+                message,
+            })
+        };
+        let answer = self
+            .post_once(endpoint, path, &body, false)
+            .map_err(|a| match a {
+                Attempt::Fail(
+                    EtcdError::Refused { message, .. } | EtcdError::NeedsUser { message, .. },
+                ) => refused(message),
+                other => other,
+            })?;
+        let token = answer
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Attempt::Fail(EtcdError::BadAnswer {
+                    endpoint: endpoint.to_string(),
+                    path: path.to_string(),
+                    reason: "no token in the answer".to_string(),
+                })
+            })?;
+        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.to_string());
+        Ok(())
     }
 }
 
@@ -428,6 +923,27 @@ fn transport_reason(e: reqwest::Error) -> String {
         source = s.source();
     }
     format!("{}{causes}", e.without_url())
+}
+
+/// A watch response's events, moving `next` past each one's revision.
+fn watch_events(answers: Vec<WatchEventAnswer>, next: &mut i64) -> Result<Vec<WatchEvent>, String> {
+    let mut events = Vec::with_capacity(answers.len());
+    for e in answers {
+        let b64 = |text: &str| B64.decode(text).map_err(|err| format!("bad base64: {err}"));
+        let kv = Kv {
+            key: b64(&e.kv.key)?,
+            value: b64(&e.kv.value)?,
+            mod_revision: e.kv.mod_revision.parse().unwrap_or_default(),
+        };
+        *next = (*next).max(kv.mod_revision + 1);
+        let kind = match e.kind.as_str() {
+            "" | "PUT" => WatchKind::Put,
+            "DELETE" => WatchKind::Delete,
+            other => return Err(format!("unknown event type '{other}'")),
+        };
+        events.push(WatchEvent { kind, kv });
+    }
+    Ok(events)
 }
 
 fn compare_json(c: &Compare) -> Value {
@@ -499,6 +1015,47 @@ struct TxnAnswer {
 struct TxnResponse {
     #[serde(default)]
     response_range: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WatchLine {
+    #[serde(default)]
+    result: Option<WatchAnswer>,
+    #[serde(default)]
+    error: Option<StreamError>,
+}
+
+#[derive(Deserialize)]
+struct StreamError {
+    #[serde(default)]
+    grpc_code: Option<i64>,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct WatchAnswer {
+    #[serde(default)]
+    header: Option<Header>,
+    #[serde(default)]
+    created: bool,
+    #[serde(default)]
+    canceled: bool,
+    #[serde(default)]
+    cancel_reason: String,
+    #[serde(default)]
+    compact_revision: String,
+    #[serde(default)]
+    events: Vec<WatchEventAnswer>,
+}
+
+#[derive(Deserialize)]
+struct WatchEventAnswer {
+    #[serde(default, rename = "type")]
+    kind: String,
+    kv: KvAnswer,
 }
 
 #[cfg(test)]
