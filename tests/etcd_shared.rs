@@ -26,7 +26,7 @@ fn bringup_bin() -> std::path::PathBuf {
 
 /// A runbook of one local service `msg`: checked by `up` (the file `DIR/up`), restored by
 /// `restores` (name, command), in order; `confirm` on the last one.
-fn runbook(dir: &Path, restores: &[(&str, &str)], confirm_last: bool) -> std::path::PathBuf {
+fn runbook(dir: &Path, restores: &[(&str, String)], confirm_last: bool) -> std::path::PathBuf {
     let d = dir.display();
     let mut text = format!(
         r#"[runbook]
@@ -61,6 +61,21 @@ run = "test -f {d}/up"
     let path = dir.join("rb.toml");
     std::fs::write(&path, text).expect("write runbook");
     path
+}
+
+/// A fresh 3-member cluster, a folder, the shared run's URL on it (named `name`) and a
+/// runbook there whose restores `restores(folder)` gives.
+fn setup(
+    name: &str,
+    confirm_last: bool,
+    restores: impl FnOnce(&str) -> Vec<(&'static str, String)>,
+) -> (Cluster, tempfile::TempDir, String, String) {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let rb = runbook(dir.path(), &restores(&d), confirm_last);
+    let url = cluster.url(name);
+    (cluster, dir, url, rb.display().to_string())
 }
 
 /// `bringup ARGS` started in `dir` (its log lands there), stdin closed, stdout and stderr
@@ -152,16 +167,9 @@ fn verify_and_pull(url: &str, dir: &Path) {
 
 #[test]
 fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[("start gateway", &format!("touch {d}/up"))],
-        true,
-    );
-    let url = cluster.url("approve");
-    let rb_s = rb.display().to_string();
+    let (_cluster, dir, url, rb_s) = setup("approve", true, |d| {
+        vec![("start gateway", format!("touch {d}/up"))]
+    });
     // No --yes and no terminal: the executor waits for an attached operator's approval.
     let mut exec = spawn(
         dir.path(),
@@ -237,22 +245,15 @@ fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
 #[test]
 fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_repeating_what_was_ok()
 {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[
-            ("prepare", &format!("echo once >> {d}/prepare.count")),
+    let (_cluster, dir, url, rb_s) = setup("takeover", false, |d| {
+        vec![
+            ("prepare", format!("echo once >> {d}/prepare.count")),
             (
                 "start",
-                &format!("echo run >> {d}/start.count; sleep 4; touch {d}/up"),
+                format!("echo run >> {d}/start.count; sleep 4; touch {d}/up"),
             ),
-        ],
-        false,
-    );
-    let url = cluster.url("takeover");
-    let rb_s = rb.display().to_string();
+        ]
+    });
     let mut exec = spawn(
         dir.path(),
         &[
@@ -322,16 +323,9 @@ fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_rep
 
 #[test]
 fn one_member_lost_mid_run_and_the_run_goes_on() {
-    let mut cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[("start", &format!("sleep 2; touch {d}/up"))],
-        false,
-    );
-    let url = cluster.url("one-down");
-    let rb_s = rb.display().to_string();
+    let (mut cluster, dir, url, rb_s) = setup("one-down", false, |d| {
+        vec![("start", format!("sleep 2; touch {d}/up"))]
+    });
     let mut exec = spawn(
         dir.path(),
         &[
@@ -358,22 +352,15 @@ fn one_member_lost_mid_run_and_the_run_goes_on() {
 
 #[test]
 fn two_members_lost_and_the_executor_stops_acting_within_the_lease_then_resumes() {
-    let mut cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[
+    let (mut cluster, dir, url, rb_s) = setup("majority-lost", false, |d| {
+        vec![
             (
                 "long",
-                &format!("test -f {d}/second && exit 0; sleep 120 & echo $! > {d}/long.pid; wait"),
+                format!("test -f {d}/second && exit 0; sleep 120 & echo $! > {d}/long.pid; wait"),
             ),
-            ("after", &format!("touch {d}/after-ran {d}/up")),
-        ],
-        false,
-    );
-    let url = cluster.url("majority-lost");
-    let rb_s = rb.display().to_string();
+            ("after", format!("touch {d}/after-ran {d}/up")),
+        ]
+    });
     let mut exec = spawn(
         dir.path(),
         &[
@@ -429,16 +416,9 @@ fn two_members_lost_and_the_executor_stops_acting_within_the_lease_then_resumes(
 
 #[test]
 fn two_processes_racing_for_one_run_and_exactly_one_executes_it() {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[("start", &format!("sleep 2; touch {d}/up"))],
-        false,
-    );
-    let url = cluster.url("race");
-    let rb_s = rb.display().to_string();
+    let (_cluster, dir, url, rb_s) = setup("race", false, |d| {
+        vec![("start", format!("sleep 2; touch {d}/up"))]
+    });
     let mut a = spawn(
         dir.path(),
         &[
@@ -488,19 +468,12 @@ fn two_processes_racing_for_one_run_and_exactly_one_executes_it() {
 
 #[test]
 fn a_shared_runs_output_goes_to_etcd_and_comes_back_byte_for_byte() {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display().to_string();
-    let rb = runbook(
-        dir.path(),
-        &[(
+    let (_cluster, dir, url, rb_s) = setup("bytes", false, |d| {
+        vec![(
             "start",
-            &format!("head -c 300000 /dev/urandom > {d}/printed; cat {d}/printed; touch {d}/up"),
-        )],
-        false,
-    );
-    let url = cluster.url("bytes");
-    let rb_s = rb.display().to_string();
+            format!("head -c 300000 /dev/urandom > {d}/printed; cat {d}/printed; touch {d}/up"),
+        )]
+    });
     let mut exec = spawn(
         dir.path(),
         &[

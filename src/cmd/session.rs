@@ -142,8 +142,13 @@ pub fn executor(runbook: &Runbook, args: &OpenArgs) -> Result<Executor, ExitCode
 }
 
 fn operator(args: &OpenArgs) -> String {
-    args.operator
-        .clone()
+    operator_name(args.operator.as_deref())
+}
+
+/// Who is at the keyboard: `given`, else `$USER` or `$LOGNAME`, else "operator".
+pub(crate) fn operator_name(given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
         .into_iter()
         .chain(
             ["USER", "LOGNAME"]

@@ -58,17 +58,7 @@ impl Attached {
         let access = Access::from_args(&args.etcd);
         let etcd = Etcd::connect_with(&url.endpoints, &access)
             .map_err(|e| Failure::input(format!("shared run '{url}': {e}")))?;
-        let operator = args
-            .operator
-            .clone()
-            .into_iter()
-            .chain(
-                ["USER", "LOGNAME"]
-                    .iter()
-                    .filter_map(|v| std::env::var(v).ok()),
-            )
-            .find(|s| !s.is_empty())
-            .unwrap_or_else(|| "operator".to_string());
+        let operator = crate::cmd::session::operator_name(args.operator.as_deref());
         Ok(Attached {
             url,
             operator,

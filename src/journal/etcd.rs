@@ -271,57 +271,7 @@ impl EtcdStore {
         let seq = self.seq() + 1;
         let line = record::encode(seq, ts, event, self.last_hash())?;
         let hash = line[line.len() - 66..line.len() - 2].to_string();
-        let head = Head {
-            seq,
-            hash: hash.clone(),
-        };
-        let head_value = serde_json::to_vec(&head)?;
-        let head_key = self.head_key();
-        let compare = match &self.head_value {
-            Some(value) => Compare::Value {
-                key: head_key.clone(),
-                value: value.clone(),
-            },
-            None => Compare::Absent {
-                key: head_key.clone(),
-            },
-        };
-        let put_event = Op::Put {
-            key: self.event_key(seq),
-            value: line.clone().into_bytes(),
-        };
-        let put_head = Op::Put {
-            key: head_key.clone(),
-            value: head_value.clone(),
-        };
-        let result = self
-            .etcd
-            .txn(
-                &[compare],
-                &[put_event, put_head],
-                &[Op::Get { key: head_key }],
-            )
-            .map_err(|e| self.err(e))?;
-        if !result.succeeded {
-            let now = result
-                .gets
-                .into_iter()
-                .next()
-                .and_then(|r| r.kvs.into_iter().next())
-                .map(|kv| kv.value);
-            self.set_head(now)?;
-            // A request that timed out on one member and was sent again to the next may
-            // have committed the first time: then the head is this very event.
-            if self.head.as_ref() != Some(&head) {
-                return Err(StoreError::Conflict {
-                    run: self.url.to_string(),
-                    seq,
-                    head_seq: self.seq(),
-                });
-            }
-        }
-        self.head = Some(head);
-        self.head_value = Some(head_value);
+        self.commit(&[(seq, line.clone())], &[], &[])?;
         Ok(Appended {
             seq,
             hash,
