@@ -273,7 +273,8 @@ async fn conclude(
         RunFormat::Text => {
             let mut stdout = std::io::stdout().lock();
             printer.table(drv, &services, &mut stdout);
-            progress::outages(drv.journal_path(), &mut stdout);
+            let access = crate::journal::etcd::Access::from_args(&args.open.etcd);
+            progress::outages(drv.journal_path(), &access, &mut stdout);
         }
         RunFormat::Json if args.check_only => {
             printer.table(drv, &services, &mut std::io::stderr().lock());
