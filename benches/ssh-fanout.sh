@@ -13,7 +13,10 @@
 #   .ssh/known_hosts holds the servers' key. The command also sees FANOUT_PORTS, FANOUT_KEY,
 #   FANOUT_KNOWN_HOSTS and FANOUT_SSH_CONFIG.
 # env: HOSTS (200), RUNS (10), FANOUT (32), STEPS (200); BASELINE=/path/to/another/bringup
-#   adds that binary's `run --check-only` to the same hyperfine run (before/after a change).
+#   adds that binary's `run --check-only` to the same hyperfine run (before/after a change);
+#   ETCD_ENDPOINTS=127.0.0.1:P1,127.0.0.1:P2,... adds `run --check-only` journaled as a shared
+#   run in that etcd (a new run name each time) to the same hyperfine run, and does the
+#   step-cost run on etcd too (benches/etcd-fanout.sh starts a 3-member loopback cluster).
 set -euo pipefail
 
 HOSTS=${HOSTS:-200}
@@ -115,14 +118,25 @@ export PDSH_SSH_ARGS_APPEND="-F $FANOUT_SSH_CONFIG -o KexAlgorithms=curve25519-s
 last=$((HOSTS - 1))
 baseline=()
 [ -n "${BASELINE:-}" ] && baseline=(-n "baseline run --check-only" "$BASELINE run --check-only $FANOUT_RUNBOOK")
+shared=()
+if [ -n "${ETCD_ENDPOINTS:-}" ]; then
+    # hyperfine's shell expands $(date ...) on every iteration: each is a new shared run.
+    shared=(-n "bringup run --check-only, etcd journal"
+        "$BRINGUP run --check-only --journal etcd://$ETCD_ENDPOINTS/fanout-\$(date +%s%N) $FANOUT_RUNBOOK")
+    "$BRINGUP" run --check-only --journal "etcd://$ETCD_ENDPOINTS/fanout-first" "$FANOUT_RUNBOOK" >/dev/null
+    "$BRINGUP" verify "etcd://$ETCD_ENDPOINTS/fanout-first" >&2
+fi
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$FANOUT_DIR/hyperfine.json" \
     -n "pdsh -f $FANOUT" "pdsh -R ssh -f $FANOUT -w h[0-$last] true" \
-    -n "bringup run --check-only" "$BRINGUP_COMMAND" "${baseline[@]}"
+    -n "bringup run --check-only" "$BRINGUP_COMMAND" "${baseline[@]}" "${shared[@]}"
 python3 - "$FANOUT_DIR/hyperfine.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 p, b = r[next(k for k in r if k.startswith("pdsh"))], r["bringup run --check-only"]
 print(f"bringup/pdsh mean: {b['mean'] / p['mean']:.2f}x  median: {b['median'] / p['median']:.2f}x")
+e = r.get("bringup run --check-only, etcd journal")
+if e:
+    print(f"etcd journal/file journal mean: {e['mean'] / b['mean']:.2f}x  median: {e['median'] / b['median']:.2f}x")
 PY
 
 echo "--- one step on an open session: transport only (fanout --step-cost 500)" >&2
@@ -143,7 +157,17 @@ steps_rb=$FANOUT_DIR/steps.toml
     echo '  [[service.restore]]'; echo "  name = \"step $STEPS\""; echo "  run = \"touch $FANOUT_DIR/steps-done\""
 } >"$steps_rb"
 "$BRINGUP" run --yes --journal "$FANOUT_DIR/steps.jsonl" "$steps_rb" >/dev/null
-python3 - "$FANOUT_DIR/steps.jsonl" <<'PY'
+journals=("$FANOUT_DIR/steps.jsonl")
+if [ -n "${ETCD_ENDPOINTS:-}" ]; then
+    rm -f "$FANOUT_DIR/steps-done"
+    url=etcd://$ETCD_ENDPOINTS/steps-$(date +%s%N)
+    "$BRINGUP" run --yes --journal "$url" "$steps_rb" >/dev/null
+    "$BRINGUP" pull "$url" -o "$FANOUT_DIR/steps-etcd.jsonl" >&2
+    journals+=("$FANOUT_DIR/steps-etcd.jsonl")
+fi
+for journal in "${journals[@]}"; do
+echo "--- $(basename "$journal")" >&2
+python3 - "$journal" <<'PY'
 import json, sys, statistics
 from datetime import datetime
 ev = [json.loads(l) for l in open(sys.argv[1])]
@@ -157,3 +181,4 @@ print(f"{len(fin)} restore steps: transport duration_ms median {statistics.media
       f"step_started to next step_started (journal ts, ms resolution) median {statistics.median(gaps)} "
       f"p90 {gaps[int(len(gaps) * .9)]}; whole phase {(ts(fin[-1]) - ts(sta[0])) / len(fin):.2f} ms/step")
 PY
+done
