@@ -8,13 +8,13 @@
 //! `scripts/test` installs). `BENCH_QUICK=1` shrinks the counts.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use bringup::journal::etcd::shared::SharedRun;
 use bringup::journal::etcd::RunUrl;
+use bringup::journal::etcd::shared::SharedRun;
 use bringup::journal::{Event, JournalWriter};
 
 use support::etcd::Cluster;
@@ -85,14 +85,10 @@ fn main() {
 
     println!("| store | events per commit | events | median | p90 | p99 | events/s |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    for (i, &(per_commit, commits)) in [
-        (1, singles),
-        (10, groups),
-        (100, groups),
-        (256, groups / 2),
-    ]
-    .iter()
-    .enumerate()
+    for (i, &(per_commit, commits)) in
+        [(1, singles), (10, groups), (100, groups), (256, groups / 2)]
+            .iter()
+            .enumerate()
     {
         let path = dir.path().join(format!("case-{i}.jsonl"));
         let mut file = JournalWriter::create(&path, &[]).expect("create");

@@ -375,6 +375,13 @@ pub struct SharedRunArgs {
 pub struct AttachArgs {
     #[command(flatten)]
     pub run: SharedRunArgs,
+    /// For a take-over (`T` once no process executes the run): the runbook's variables, on
+    /// top of those the run recorded (secrets are never recorded: give them here).
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// For a take-over: accept and record host keys not yet known.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]

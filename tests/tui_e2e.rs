@@ -1109,7 +1109,7 @@ fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes
     let _ = first.wait();
     let screen = tmux.wait_for("NO EXECUTOR", 30);
     assert!(
-        screen.contains("no executor: take over with `bringup open RUNBOOK --resume etcd://"),
+        screen.contains("T takes"),
         "the screen tells how to take over:\n{screen}"
     );
     // Another operator takes over; the attached screen follows and its approval is theirs.
@@ -1131,4 +1131,95 @@ fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes
     tmux.wait_for("run has ended", 20);
     tmux.keys("q");
     assert_eq!(wait_for_exit(&p.exit, 10), 0);
+}
+
+#[test]
+fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finishes_it() {
+    let cluster = support::etcd::Cluster::start();
+    let url = cluster.url("attach-capital-t");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    let err = p.dir.join("run.err");
+    let mut first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
+    assert!(
+        eventually(30, || std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("needs approval")),
+        "the run never asked for approval"
+    );
+    // From another folder: the runbook comes from the run, not from a file here.
+    let elsewhere = p.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let tmux = Tmux::start(
+        "capital-t",
+        &format!(
+            "cd '{}' && '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            elsewhere.display(),
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
+    tmux.wait_for("Approve this step?", 10);
+    tmux.answer("Escape");
+    tmux.wait_for("approval still waiting", 10);
+    // While kim's process holds the run, T takes nothing over.
+    tmux.keys("T");
+    tmux.wait_for("executes this run; it can be taken over once", 10);
+    let _ = first.kill();
+    let _ = first.wait();
+    tmux.wait_for("NO EXECUTOR", 30);
+    tmux.keys("T");
+    // The local TUI on the same terminal, executing as lee, with the run's recorded history.
+    let screen = tmux.wait_for("by lee", 40);
+    assert!(!screen.contains("NO EXECUTOR"), "{screen}");
+    tmux.keys("r");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer("y");
+    tmux.wait_for("restored", 30);
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("Home");
+    let top = tmux.wait_for("· scrolled", 10);
+    assert!(
+        top.contains("Run started (incident)"),
+        "kim's start heads the timeline of the run taken over:\n{top}"
+    );
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    assert_eq!(
+        wait_for_exit(&p.exit, 30),
+        0,
+        "the run taken over ends restored"
+    );
+
+    let pulled = p.dir.join("pulled.jsonl");
+    let out = Command::new(cargo_bin("bringup"))
+        .args(["pull", &url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    let journal = events(&pulled);
+    let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
+    assert_eq!(of("run_started")[0]["operator"], "kim");
+    assert_eq!(of("resumed").len(), 1, "{journal:#?}");
+    let approvals = of("approval");
+    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    assert_eq!(approvals[0]["operator"], "lee");
+    let starts = of("step_started")
+        .into_iter()
+        .filter(|e| e["step"] == "start db")
+        .count();
+    assert_eq!(starts, 1, "the restore ran once, after the take-over");
+    assert_eq!(of("run_finished")[0]["services"]["db"], "restored");
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc as async_mpsc;
 
 use crate::Exit;
-use crate::cli::{AttachArgs, SharedRunArgs};
+use crate::cli::{AttachArgs, OpenArgs, SharedRunArgs};
+use crate::cmd::session;
 use crate::cmd::shared::{Attached, Failure};
 use crate::driver::{Ask, Signals};
 use crate::engine::Mode;
@@ -66,7 +67,20 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
             return ExitCode::from(Exit::BadInput);
         }
     };
-    rt.block_on(show(args, app, &url, &history))
+    let shown = rt.block_on(show(args, app, &url, &history));
+    // etcd's blocking client and the local run's own runtime both need this one gone.
+    drop(rt);
+    match shown {
+        Shown::Done(code) => code,
+        Shown::TakeOver => take_over(args, &url),
+    }
+}
+
+/// How the attached screen ended.
+enum Shown {
+    Done(ExitCode),
+    /// The operator asked to continue the run here, its executor being gone.
+    TakeOver,
 }
 
 /// The runbook the run keeps, an App on it, and the run's history so far.
@@ -106,7 +120,7 @@ fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>, Failu
     }
 }
 
-async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> ExitCode {
+async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Shown {
     let (asks_tx, asks_rx) = mpsc::channel::<Ask>();
     let (tx, mut updates) = async_mpsc::channel::<Update>(64);
     let mut front = Attach::new(app, url, asks_tx);
@@ -114,7 +128,7 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Ex
     let started = spawn_threads(&args.run, front.seq(), tx, asks_rx);
     if let Err(e) = started {
         say!("bringup: cannot start the threads that reach etcd: {e}");
-        return ExitCode::from(Exit::BadInput);
+        return Shown::Done(ExitCode::from(Exit::BadInput));
     }
     let mut signals = Signals::listen();
     let theme = Theme::new(Theme::no_color_from(
@@ -124,7 +138,7 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Ex
         Ok(t) => t,
         Err(e) => {
             say!("bringup: cannot take over the terminal: {e}");
-            return ExitCode::from(Exit::BadInput);
+            return Shown::Done(ExitCode::from(Exit::BadInput));
         }
     };
     let ended = screen::run(&mut front, &mut updates, &mut signals, &mut tty, &theme).await;
@@ -137,7 +151,10 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Ex
     }
     // The threads stop at their next poll, seeing the channel closed.
     drop(updates);
-    match ended {
+    if matches!(ended, Ok(End::Quit)) && front.taking_over() {
+        return Shown::TakeOver;
+    }
+    Shown::Done(match ended {
         Ok(End::Quit) => {
             say!("detached from {url}; the run goes on (attach again: bringup attach {url})");
             ExitCode::SUCCESS
@@ -147,7 +164,62 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Ex
             say!("bringup: the terminal cannot be drawn on: {e}");
             ExitCode::from(Exit::Interrupted)
         }
-    }
+    })
+}
+
+/// Continue the run in this process, in the local TUI, under the Resume rules: the runbook
+/// the run keeps, with the variables it recorded and this command's own on top (secrets,
+/// never recorded, come from `--var-env`/`--var-file`); as `bringup open RUNBOOK --resume URL`.
+fn take_over(args: &AttachArgs, url: &str) -> ExitCode {
+    let kept = Attached::connect(&args.run).and_then(|mut run| run.runbook_text());
+    let (text, recorded) = match kept {
+        Ok(kept) => kept,
+        Err(f) => {
+            say!("bringup: cannot take over {url}: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    };
+    let open = OpenArgs {
+        vars: args.vars.clone(),
+        resume: Some(url.into()),
+        etcd: args.run.etcd.clone(),
+        operator: args.run.operator.clone(),
+        accept_new_host_keys: args.accept_new_host_keys,
+        ..OpenArgs::default()
+    };
+    let Ok(own) = session::var_values(&args.vars) else {
+        return ExitCode::from(Exit::BadInput);
+    };
+    let name = std::path::PathBuf::from(format!("{url} (runbook)"));
+    // A secret was recorded masked: that is no value, and it must come from this command
+    // (or the take-over stops, naming it), never run as the mask itself.
+    let masked = format!("={}", crate::runbook::model::SECRET_MASK);
+    let vars: Vec<String> = recorded
+        .into_iter()
+        .filter(|kv| !kv.ends_with(&masked))
+        .chain(own)
+        .collect();
+    let runbook = match crate::runbook::load_text(&text, &name, &vars) {
+        Ok(rb) => rb,
+        Err(d) => {
+            say!("bringup: the runbook kept in '{url}':\n{d}");
+            return ExitCode::from(Exit::BadInput);
+        }
+    };
+    let runbook = match session::check_runbook(runbook, &name, &open) {
+        Ok(rb) => rb,
+        Err(code) => {
+            say!(
+                "bringup: not taken over; attach again with the secrets (--var-env KEY=ENVNAME), or `bringup open RUNBOOK --resume {url}`"
+            );
+            return code;
+        }
+    };
+    say!(
+        "taking over {url} as {}",
+        crate::cmd::session::operator_name(open.operator.as_deref())
+    );
+    crate::cmd::open::take_over(runbook, &name, &open)
 }
 
 fn spawn_threads(

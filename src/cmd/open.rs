@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Exit;
@@ -12,6 +13,7 @@ use crate::cli::{DemoArgs, DrillCmd, OpenArgs};
 use crate::cmd::session::{self, Session};
 use crate::engine::Mode;
 use crate::journal::{self, Event};
+use crate::runbook::model::Runbook;
 use crate::tui::event_loop::{self, End, Front, LoopError};
 use crate::tui::{App, RunInfo, Theme, terminal};
 
@@ -154,6 +156,24 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         Ok(rb) => rb,
         Err(code) => return code,
     };
+    open_loaded(runbook, path, args, demo_dir).await
+}
+
+/// The TUI on a shared run taken over from an attached screen (`T` in `bringup attach`):
+/// `runbook` is the one the run keeps, `args` resume its URL.
+pub fn take_over(runbook: Arc<Runbook>, name: &Path, args: &OpenArgs) -> ExitCode {
+    match runtime() {
+        Ok(rt) => rt.block_on(open_loaded(runbook, name, args, None)),
+        Err(code) => code,
+    }
+}
+
+async fn open_loaded(
+    runbook: Arc<Runbook>,
+    path: &Path,
+    args: &OpenArgs,
+    demo_dir: Option<&Path>,
+) -> ExitCode {
     // Before anything is journaled: a run that cannot be shown must not start.
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         say!(
@@ -162,13 +182,6 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         );
         return ExitCode::from(Exit::BadInput);
     }
-    // A resumed run shows its history: read it before the session appends to it.
-    let history = match &args.resume {
-        Some(resume) => journal::read_journal(resume)
-            .map(|j| j.records)
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
     let mut session = match Session::open(runbook, args, false, "tui") {
         Ok(s) => s,
         Err(code) => return code,
@@ -188,6 +201,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         runbook,
         start_notices,
         log_guard,
+        history,
         ..
     } = session;
     let info = RunInfo {

@@ -31,6 +31,9 @@ pub struct Session {
     pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
     /// `--resume`: what the journal says, carried out by [`Session::resume`].
     pub resume: Option<PendingResume>,
+    /// `--resume`: the run's records as read when it was taken (locked or held), so a
+    /// screen can show its history; empty for a new run.
+    pub history: Vec<journal::Record>,
 }
 
 /// A resumed run's journal facts, waiting for [`Session::resume`].
@@ -50,6 +53,16 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
             return Err(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
+    check_runbook(runbook, path, args)
+}
+
+/// A loaded runbook against the options: every secret has a value, `--only` and
+/// `--scenario` name what it has. `path` names it in what is said.
+pub fn check_runbook(
+    runbook: Runbook,
+    path: &Path,
+    args: &OpenArgs,
+) -> Result<Arc<Runbook>, ExitCode> {
     let unset = runbook.unset_secrets();
     if !unset.is_empty() {
         let flags: Vec<String> = unset
@@ -199,6 +212,7 @@ impl Session {
         let mut owed = Vec::new();
         let mut began = incident_start.unwrap_or_else(Utc::now);
         let mut notice_due = false;
+        let mut history = Vec::new();
         let (journal, start_event, log_path) = if let Some(resume) = &args.resume {
             let bad = |e: &dyn std::fmt::Display| {
                 eprintln!("bringup: cannot resume from '{}': {e}", resume.display());
@@ -268,6 +282,7 @@ impl Session {
                 run_id: replayed.run_id,
                 in_flight: replayed.in_flight,
             });
+            history = recorded.records;
             (
                 writer,
                 Event::Resumed {
@@ -327,6 +342,7 @@ impl Session {
             start_notices,
             log_guard,
             resume: resume_facts,
+            history,
         })
     }
 

@@ -93,6 +93,15 @@ impl Attached {
     /// The runbook the run executes, from the text it keeps, with the variables its
     /// `run_started` recorded (secret ones masked).
     pub fn runbook(&mut self) -> Result<Runbook, Failure> {
+        let (text, vars) = self.runbook_text()?;
+        let name = format!("{} (runbook)", self.url);
+        crate::runbook::load_text(&text, Path::new(&name), &vars)
+            .map_err(|d| Failure::input(format!("the runbook kept in '{}':\n{d}", self.url)))
+    }
+
+    /// The runbook's text as the run keeps it, and the variables its `run_started` recorded
+    /// as `KEY=VALUE` (secret ones masked).
+    pub fn runbook_text(&mut self) -> Result<(String, Vec<String>), Failure> {
         let Some(text) = self.key("runbook")? else {
             return Err(Failure::input(format!(
                 "shared run '{}' keeps no runbook (has it started?); check the URL's NAME",
@@ -108,9 +117,7 @@ impl Attached {
         {
             vars = v.iter().map(|(k, v)| format!("{k}={v}")).collect();
         }
-        let name = format!("{} (runbook)", self.url);
-        crate::runbook::load_text(&text, Path::new(&name), &vars)
-            .map_err(|d| Failure::input(format!("the runbook kept in '{}':\n{d}", self.url)))
+        Ok((text, vars))
     }
 
     /// Leave `ask` for the executing process and wait for what became of it.

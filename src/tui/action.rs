@@ -59,6 +59,9 @@ pub enum Action {
     Wrap,
     Help,
     Quit,
+    /// An attached screen (`bringup attach`): take the run over here once no process
+    /// executes it (its executor's lease ended).
+    TakeOver,
     PageUp,
     PageDown,
     Home,
@@ -93,6 +96,9 @@ pub enum Command {
     Request(Request),
     /// Leave the TUI (after a `Stop` request when work was running).
     Quit,
+    /// Leave the attached screen and continue the shared run in this process, under the
+    /// Resume rules (`--resume URL`).
+    TakeOver,
 }
 
 impl Command {

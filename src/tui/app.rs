@@ -836,6 +836,7 @@ impl App {
                 }
             }
             Action::Quit => return self.quit(),
+            Action::TakeOver => return self.take_over(),
             Action::ToggleAuto
             | Action::Check
             | Action::Restore
@@ -942,6 +943,26 @@ impl App {
             }
             _ => {}
         }
+        Vec::new()
+    }
+
+    /// `T`: on an attached screen whose run no process executes, leave it to continue the
+    /// run here; otherwise say why there is nothing to take over.
+    fn take_over(&mut self) -> Vec<Command> {
+        let why = match self.attached.as_ref().map(|a| &a.link) {
+            Some(Link::NoExecutor) => return vec![Command::TakeOver],
+            Some(Link::Executing { holder }) => format!(
+                "{holder} executes this run; it can be taken over once that process is gone (its lease ends 10 s after)"
+            ),
+            Some(Link::Ended { outcome }) => {
+                format!("the run has ended ({outcome}); there is nothing to take over")
+            }
+            Some(Link::Unreachable { .. }) => {
+                "etcd does not answer; who executes the run is not known, so it cannot be taken over now".into()
+            }
+            None => "this screen executes the run itself".into(),
+        };
+        self.notify(why);
         Vec::new()
     }
 

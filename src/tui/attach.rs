@@ -164,6 +164,8 @@ pub struct Attach {
     /// The services as last shown, so the run's recorded end can be shown over them.
     views: IndexMap<ServiceId, ServiceView>,
     quit: bool,
+    /// The operator asked to continue the run here (`T` once no process executes it).
+    take_over: bool,
 }
 
 impl Attach {
@@ -189,11 +191,17 @@ impl Attach {
             executor: Heard::NotYet,
             views: IndexMap::new(),
             quit: false,
+            take_over: false,
         }
     }
 
     pub fn quitting(&self) -> bool {
         self.quit
+    }
+
+    /// Whether the screen was left to take the run over in this process.
+    pub fn taking_over(&self) -> bool {
+        self.take_over
     }
 
     pub fn dirty(&self) -> bool {
@@ -347,6 +355,10 @@ impl Attach {
                     Err(why) => self.app.notify(why),
                 },
                 Command::Quit => self.quit = true,
+                Command::TakeOver => {
+                    self.take_over = true;
+                    self.quit = true;
+                }
             }
         }
     }

@@ -222,20 +222,17 @@ fn with_nobody_executing_the_screen_says_so_and_how_to_take_over() {
     let screen = render(&mut front.app, 120, 40);
     assert!(screen.contains("NO EXECUTOR"), "{screen}");
     assert!(
-        screen.contains(&format!(
-            "no executor: take over with `bringup open RUNBOOK --resume {URL}`"
-        )),
+        screen.contains("no executor: T takes the run over here"),
         "the hint says it plainly:\n{screen}"
     );
     let wide = render(&mut front.app, 250, 40);
     assert!(
-        wide.contains("no process executes this run now (its lease ended)"),
+        wide.contains("no process executes this run now (its lease ended): T takes it over here"),
         "{wide}"
     );
     assert!(
-        wide.contains(&format!("bringup open RUNBOOK --resume {URL}"))
-            && wide.contains(&format!("bringup run RUNBOOK --resume {URL}")),
-        "the hint tells how to take over:\n{wide}"
+        wide.contains(&format!("bringup run RUNBOOK --resume {URL}")),
+        "the hint tells how to take over from elsewhere:\n{wide}"
     );
     // The last known states stay on screen.
     assert!(screen.contains("restored"), "{screen}");
@@ -244,6 +241,32 @@ fn with_nobody_executing_the_screen_says_so_and_how_to_take_over() {
     let screen = render(&mut front.app, 120, 40);
     assert!(!screen.contains("NO EXECUTOR"), "{screen}");
     assert!(screen.contains("attached to kim on dc2-ops"), "{screen}");
+}
+
+#[test]
+fn capital_t_takes_the_run_over_only_once_nobody_executes_it() {
+    let (mut front, asks) = attach();
+    front.lines(&lines(&history()));
+    let t = KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT);
+    // An executor holds the run: T says who, and the screen stays attached.
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    front.app.on_action(Action::Cancel);
+    front.key_at(t, Instant::now() + DIALOG_GUARD + Duration::from_millis(50));
+    assert!(!front.taking_over() && !front.quitting());
+    let screen = render(&mut front.app, 160, 40);
+    assert!(
+        screen.contains("kim on dc2-ops executes this run; it can be taken over once"),
+        "{screen}"
+    );
+    // etcd unreachable: who executes is not known, so no take-over either.
+    front.update(Update::Unreachable("connection refused".into()));
+    front.key_at(t, Instant::now() + DIALOG_GUARD + Duration::from_millis(50));
+    assert!(!front.taking_over());
+    // Its lease ended: T leaves the screen to take the run over, asking the run for nothing.
+    front.live(None, None);
+    front.key_at(t, Instant::now() + DIALOG_GUARD + Duration::from_millis(50));
+    assert!(front.taking_over() && front.quitting());
+    assert!(asks.try_recv().is_err());
 }
 
 #[test]

@@ -173,6 +173,8 @@ impl Front {
                 self.quit = true;
                 self.quit_mid_step = self.driver.busy();
             }
+            // Only an attached screen asks for it (this one executes the run).
+            Command::TakeOver => {}
         }
         Ok(())
     }

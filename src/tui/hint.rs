@@ -27,9 +27,9 @@ fn attached(a: &Attachment) -> Option<Hint> {
         Link::Executing { .. } => None,
         Link::NoExecutor => Some(both(
             format!(
-                "no process executes this run now (its lease ended): take it over with `bringup run RUNBOOK --resume {url}` or `bringup open RUNBOOK --resume {url}`"
+                "no process executes this run now (its lease ended): T takes it over here, or `bringup run RUNBOOK --resume {url}` elsewhere"
             ),
-            format!("no executor: take over with `bringup open RUNBOOK --resume {url}`"),
+            "no executor: T takes the run over here",
         )),
         Link::Ended { outcome } => Some(one(format!(
             "the run has ended ({outcome}); nothing executes it now: q leaves"
