@@ -6,6 +6,7 @@
 mod support;
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -509,4 +510,127 @@ fn a_shared_runs_output_goes_to_etcd_and_comes_back_byte_for_byte() {
         std::fs::read(dir.path().join("printed")).expect("printed"),
         "the bytes the step printed"
     );
+}
+
+#[test]
+fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and_the_next_one_asked()
+ {
+    let (_cluster, dir, url, _) = setup("withdrawn", false, |_| Vec::new());
+    let d = dir.path().display();
+    let rb = dir.path().join("two-gates.toml");
+    std::fs::write(
+        &rb,
+        format!(
+            r#"[runbook]
+name = "two gates"
+
+[hosts.h1]
+transport = "local"
+
+[[service]]
+id = "msg"
+name = "Messaging"
+tier = 1
+hosts = ["h1"]
+
+[[service.check]]
+name = "up"
+run = "test -f {d}/up"
+
+[[service.restore]]
+name = "start gateway"
+run = "touch {d}/gateway"
+confirm = true
+
+[[service.restore]]
+name = "open doors"
+run = "touch {d}/up"
+confirm = true
+"#
+        ),
+    )
+    .expect("write runbook");
+    // kim executes on a terminal (through `script`), so the run asks there.
+    let screen = dir.path().join("kim.screen");
+    let command = format!(
+        "'{}' run '{}' --journal '{url}' --operator kim",
+        bringup_bin().display(),
+        rb.display()
+    );
+    let mut kim = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&screen).expect("screen file"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script starts");
+    let shown =
+        || String::from_utf8_lossy(&std::fs::read(&screen).unwrap_or_default()).into_owned();
+    wait_for(
+        "kim's terminal to ask about 'start gateway'",
+        RUN_LIMIT,
+        || shown().contains("APPROVAL NEEDED  msg · 'start gateway'"),
+    );
+    // lee answers it from elsewhere while kim's terminal still asks.
+    let ok = bringup_cmd()
+        .args([
+            "approve",
+            &url,
+            "--service",
+            "msg",
+            "--step",
+            "start gateway",
+        ])
+        .args(["--operator", "lee"])
+        .output()
+        .expect("approve");
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    // kim's question is withdrawn, and the next one asked, without kim typing anything.
+    wait_for(
+        "kim's terminal to ask about 'open doors'",
+        RUN_LIMIT,
+        || shown().contains("APPROVAL NEEDED  msg · 'open doors'"),
+    );
+    let text = shown();
+    let withdrawn = text
+        .find("msg · 'start gateway' was answered elsewhere; nothing to answer here")
+        .unwrap_or_else(|| panic!("the first question is withdrawn:\n{text}"));
+    assert!(
+        withdrawn < text.find("'open doors'").expect("asked"),
+        "{text}"
+    );
+    let mut stdin = kim.stdin.take().expect("stdin");
+    stdin.write_all(b"y\n").expect("answer");
+    let status = wait_exit(&mut kim, RUN_LIMIT).expect("kim's run ends");
+    drop(stdin);
+    assert_eq!(status.code(), Some(0), "{}", shown());
+
+    let ev = events(&url);
+    let approvals: Vec<(&str, &str, &str)> = ev
+        .iter()
+        .filter(|e| e["kind"] == "approval")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap_or_default(),
+                e["operator"].as_str().unwrap_or_default(),
+                e["decision"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        approvals,
+        [
+            ("start gateway", "lee", "approved"),
+            ("open doors", "kim", "approved")
+        ],
+        "each step approved once, by whoever answered it"
+    );
+    for step in ["start gateway", "open doors"] {
+        let runs = ev
+            .iter()
+            .filter(|e| e["kind"] == "step_started" && e["step"] == step)
+            .count();
+        assert_eq!(runs, 1, "{step}");
+    }
 }

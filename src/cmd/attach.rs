@@ -1,7 +1,8 @@
 //! `bringup attach URL`: the TUI on a shared run from any machine. Wiring only: the runbook
-//! and the history from etcd, two threads that own etcd connections (one polls the run's
-//! events and the executor's `live` view, one posts requests and waits for their answers),
-//! the terminal, and the loop in `tui::attach`. Quitting detaches; the run goes on.
+//! and the history from etcd, two threads that own etcd connections (one follows the run's
+//! events and the executor's `live` view through a watch, one posts requests and waits for
+//! their answers), the terminal, and the loop in `tui::attach`. Quitting detaches; the run
+//! goes on.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,8 +24,8 @@ use crate::tui::attach::{self as screen, Attach, Update};
 use crate::tui::event_loop::End;
 use crate::tui::{App, RunInfo, Theme, terminal};
 
-/// How often the run's events and the executor's view are read.
-const POLL: Duration = Duration::from_millis(200);
+/// The first wait before following the run again once etcd stopped answering.
+const RETRY: Duration = Duration::from_millis(200);
 /// The longest wait between tries while etcd does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Event lines read per request.
@@ -230,8 +231,8 @@ fn spawn_threads(
 ) -> std::io::Result<()> {
     let (a, t) = (args.clone(), tx.clone());
     thread::Builder::new()
-        .name("attach-poll".into())
-        .spawn(move || poll(&a, seq, &t))?;
+        .name("attach-follow".into())
+        .spawn(move || follow(&a, seq, &t))?;
     let a = args.clone();
     thread::Builder::new()
         .name("attach-ask".into())
@@ -239,50 +240,69 @@ fn spawn_threads(
     Ok(())
 }
 
-/// Read new event lines and the executor's view every [`POLL`]; while etcd does not answer,
-/// say so and try again with a bounded backoff. Ends when the screen is gone.
-fn poll(args: &SharedRunArgs, mut seq: u64, tx: &async_mpsc::Sender<Update>) {
-    let mut conn: Option<(Attached, EtcdStore)> = None;
-    let mut wait = POLL;
+/// Follow the run as etcd commits its changes: read what is new (events, the executor and
+/// its view) once, then again after each change a watch on the run's keys reports. While etcd
+/// does not answer, say so and start over with a bounded backoff. Ends when the screen is
+/// gone (noticed at the next change, or at once while etcd does not answer).
+fn follow(args: &SharedRunArgs, mut seq: u64, tx: &async_mpsc::Sender<Update>) {
+    let mut wait = RETRY;
     while !tx.is_closed() {
-        let round = poll_once(args, &mut conn, &mut seq, tx);
-        match round {
-            Ok(()) => wait = POLL,
-            Err(why) => {
-                conn = None;
-                if tx.blocking_send(Update::Unreachable(why)).is_err() {
+        match follow_once(args, &mut seq, tx) {
+            Ok(()) => return,
+            Err(f) => {
+                if tx.blocking_send(Update::Unreachable(f.message)).is_err() {
                     return;
                 }
+                thread::sleep(wait);
                 wait = (wait * 2).min(MAX_BACKOFF);
             }
         }
-        thread::sleep(wait);
     }
 }
 
-fn poll_once(
+/// One watch, on its own connection, with another to read what each change brought.
+fn follow_once(
     args: &SharedRunArgs,
-    conn: &mut Option<(Attached, EtcdStore)>,
     seq: &mut u64,
     tx: &async_mpsc::Sender<Update>,
-) -> Result<(), String> {
-    if conn.is_none() {
-        let run = Attached::connect(args).map_err(|f| f.message)?;
-        let store = run.store().map_err(|f| f.message)?;
-        *conn = Some((run, store));
-    }
-    let Some((run, store)) = conn else {
-        return Ok(());
-    };
-    let lines = read_after(store, *seq).map_err(|f| f.message)?;
+) -> Result<(), Failure> {
+    let watcher = Attached::connect(args)?;
+    let mut reader = Attached::connect(args)?;
+    let mut store = reader.store()?;
+    let from = reader.revision()? + 1;
+    refresh(&mut reader, &mut store, seq, tx)?;
+    let mut failed = None;
+    watcher.follow(from, || {
+        if tx.is_closed() {
+            return false;
+        }
+        match refresh(&mut reader, &mut store, seq, tx) {
+            Ok(()) => true,
+            Err(f) => {
+                failed = Some(f);
+                false
+            }
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// Send the screen the event lines after `seq`, who executes the run and the executor's view.
+fn refresh(
+    run: &mut Attached,
+    store: &mut EtcdStore,
+    seq: &mut u64,
+    tx: &async_mpsc::Sender<Update>,
+) -> Result<(), Failure> {
+    let lines = read_after(store, *seq)?;
     if let Some(last) = lines.last().and_then(|l| record::Envelope::parse(l).ok()) {
         *seq = last.seq;
     }
     if !lines.is_empty() && tx.blocking_send(Update::Lines(lines)).is_err() {
         return Ok(());
     }
-    let holder = run.holder().map_err(|f| f.message)?;
-    let live = run.live().map_err(|f| f.message)?;
+    let holder = run.holder()?;
+    let live = run.live()?;
     let _ = tx.blocking_send(Update::Live {
         live,
         holder: holder.map(|h| format!("{} on {}", h.operator, h.host)),

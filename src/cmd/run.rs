@@ -1,13 +1,13 @@
 //! `bringup run`: the headless front end. Loads the runbook, drives the run through the
 //! driver's one API, asks on the terminal, maps the end to SPEC's exit codes. Ordering
 //! decisions belong to the engine, run semantics to the driver; printing is `progress.rs`,
-//! questions `prompt.rs`, `--dry-run` `dry_run.rs`.
+//! questions `questions.rs` and `prompt.rs`, `--dry-run` `dry_run.rs`.
 
 mod dry_run;
 mod progress;
 mod prompt;
+mod questions;
 
-use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,11 +15,11 @@ use std::time::Duration;
 use crate::Exit;
 use crate::cli::{RunArgs, RunFormat};
 use crate::cmd::session::{self, Session};
-use crate::driver::{self, Driver, Inbox, Notice, STOP_GRACE, Signal, Signals, Stopped};
-use crate::engine::{Decision, Input, StepRef};
+use crate::driver::{self, Driver, Inbox, STOP_GRACE, Signal, Signals, Stopped};
+use crate::engine::Input;
 use crate::journal::JournalError;
-use crate::runbook::model::HostId;
 use progress::Printer;
+use questions::Questions;
 
 pub fn run(args: &RunArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -33,8 +33,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     let code = runtime.block_on(run_async(args));
-    // A prompt may still be waiting on the terminal (the run was interrupted while it asked);
-    // its answer no longer matters, and dropping the runtime would wait for it forever.
+    // Blocking tasks (an SSH read, say) are not waited for long once the run is over.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
 }
@@ -66,23 +65,11 @@ async fn run_async(args: &RunArgs) -> ExitCode {
     drive(session, args).await
 }
 
-/// A question waiting for the operator at the terminal.
-enum Ask {
-    Approval {
-        step: StepRef,
-        commands: Vec<(HostId, String)>,
-        reason: Option<String>,
-    },
-    Manual {
-        step: StepRef,
-        instruction: String,
-    },
-}
-
 /// What woke the run loop.
 enum Woke {
     Reports(Vec<driver::Message>),
-    Answer(Input),
+    /// A line from the terminal; `None` at end of input.
+    Line(Option<String>),
     Signal(Signal),
     Closed,
 }
@@ -98,9 +85,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     } = session;
     let interactive = std::io::stdin().is_terminal();
     let mut printer = Printer::new(args.format, runbook.clone(), interactive);
-    let (answer_tx, mut answers) = tokio::sync::mpsc::channel::<Input>(4);
-    let mut asks: VecDeque<Ask> = VecDeque::new();
-    let mut asking = false;
+    let mut questions = Questions::new(interactive);
 
     let mut pending = start_notices;
     // A drill runs its phases (the driver's); any other run, the plan.
@@ -114,57 +99,33 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     }
 
     let signal = loop {
-        // Carry out what the last step produced: print, queue questions.
-        for notice in &pending {
-            match notice {
-                Notice::AskApproval {
-                    step,
-                    commands,
-                    reason,
-                } => asks.push_back(Ask::Approval {
-                    step: step.clone(),
-                    commands: commands.clone(),
-                    reason: reason.clone(),
-                }),
-                Notice::AskManual { step, instruction } => asks.push_back(Ask::Manual {
-                    step: step.clone(),
-                    instruction: instruction.clone(),
-                }),
-                _ => {}
-            }
-        }
+        // Carry out what the last step produced: print, queue questions, answer or ask them.
+        questions.queue(&pending);
         printer.notices(&pending);
         pending.clear();
-        // Answer questions: --yes, the terminal, or nobody.
-        while !asking && let Some(ask) = asks.pop_front() {
-            match answer(&mut drv, &runbook, ask, args.yes, interactive, &answer_tx) {
-                Ok(Answered::Now(notices)) => pending.extend(notices),
-                Ok(Answered::Asking(reminder)) => {
-                    printer.asking(Some(reminder));
-                    asking = true;
-                }
-                Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
-            }
+        questions.forget_answered(&drv, &runbook, &mut printer);
+        match questions.ask(&mut drv, &runbook, args.yes, &mut printer) {
+            Ok(n) => pending.extend(n),
+            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
         }
         if !pending.is_empty() {
             continue;
         }
-        if drv.finished().is_some() && !drv.busy() && !asking && asks.is_empty() {
+        if drv.finished().is_some() && !drv.busy() && questions.idle() {
             break None;
         }
 
         let woke = tokio::select! {
             batch = inbox.next() => batch.map_or(Woke::Closed, Woke::Reports),
-            answer = answers.recv() => answer.map_or(Woke::Closed, Woke::Answer),
+            line = questions.lines.recv(), if questions.reading() => Woke::Line(line.flatten()),
             signal = signals.next() => Woke::Signal(signal),
         };
         let step = match woke {
             Woke::Reports(batch) => drv.on_messages(batch),
-            Woke::Answer(input) => {
-                asking = false;
-                printer.asking(None);
-                drv.input(input)
-            }
+            Woke::Line(line) => match questions.on_line(line, &mut printer) {
+                Some(input) => drv.input(input),
+                None => Ok(Vec::new()),
+            },
             Woke::Signal(signal) => break Some(signal),
             Woke::Closed => break None,
         };
@@ -300,88 +261,6 @@ async fn conclude(
         }
     }
     ExitCode::from(code)
-}
-
-/// How a question was handled.
-enum Answered {
-    /// Answered at once (`--yes`, or nobody to ask): what the driver journaled.
-    Now(Vec<Notice>),
-    /// Asked on the terminal; the answer comes back on the channel. The reminder line to
-    /// show while it waits.
-    Asking(String),
-}
-
-/// Answer one question: approve with `--yes`, ask on the terminal, or, with nobody to ask,
-/// decline or leave the service blocked.
-fn answer(
-    drv: &mut Driver,
-    runbook: &crate::runbook::model::Runbook,
-    ask: Ask,
-    yes: bool,
-    can_ask: bool,
-    tx: &tokio::sync::mpsc::Sender<Input>,
-) -> Result<Answered, JournalError> {
-    match ask {
-        Ask::Approval {
-            step,
-            commands,
-            reason,
-        } => {
-            if yes {
-                let approve = Input::Approval {
-                    step,
-                    decision: Decision::Approved,
-                };
-                Ok(Answered::Now(drv.input(approve)?))
-            } else if can_ask {
-                let reminder = prompt::reminder(runbook, &step, true);
-                prompt::spawn_approval_prompt(runbook, step, commands, reason, tx.clone());
-                Ok(Answered::Asking(reminder))
-            } else if let Some(url) = drv.shared_url() {
-                // Operators attached to the shared run answer it from wherever they are.
-                eprintln!(
-                    "bringup: '{}' of {} needs approval{}; from any machine: bringup approve {url} --service {} --step '{}' [--decline]",
-                    driver::step_name(runbook, &step),
-                    step.service,
-                    reason.map(|r| format!(" ({r})")).unwrap_or_default(),
-                    step.service,
-                    driver::step_name(runbook, &step),
-                );
-                Ok(Answered::Now(Vec::new()))
-            } else {
-                eprintln!(
-                    "bringup: '{}' needs approval{} and there is no terminal to ask on; pass --yes to approve",
-                    driver::step_name(runbook, &step),
-                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
-                );
-                let decline = Input::Approval {
-                    step,
-                    decision: Decision::Declined,
-                };
-                Ok(Answered::Now(drv.input_by("(no terminal)", decline)?))
-            }
-        }
-        Ask::Manual { step, instruction } => {
-            if can_ask {
-                let reminder = prompt::reminder(runbook, &step, false);
-                prompt::spawn_manual_prompt(runbook, step, instruction, tx.clone());
-                Ok(Answered::Asking(reminder))
-            } else if let Some(url) = drv.shared_url() {
-                eprintln!(
-                    "bringup: manual step '{}' of {} needs an operator: {instruction}; mark it from `bringup attach {url}`",
-                    driver::step_name(runbook, &step),
-                    step.service,
-                );
-                Ok(Answered::Now(Vec::new()))
-            } else {
-                eprintln!(
-                    "bringup: manual step '{}' needs an operator and there is no terminal; its service stays blocked",
-                    driver::step_name(runbook, &step)
-                );
-                Ok(Answered::Now(drv.input(Input::ManualUnavailable { step })?))
-            }
-        }
-    }
 }
 
 /// The journal cannot record what happens next: stop every running step on its host (the

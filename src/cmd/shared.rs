@@ -90,6 +90,26 @@ impl Attached {
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
+    /// The store's revision now: [`Attached::follow`] from the one after it misses nothing.
+    pub fn revision(&mut self) -> Result<i64, Failure> {
+        let key = format!("{}executor", self.url.prefix());
+        self.etcd
+            .range(key.as_bytes(), None, 1)
+            .map(|r| r.revision)
+            .map_err(|e| Failure::input(format!("shared run '{}': {e}", self.url)))
+    }
+
+    /// Call `changed` after each batch of changes under the run's keys (events, the executor
+    /// key, its view, requests and answers) from revision `from` on, as etcd commits them,
+    /// until it returns false. Blocks; gives up when no member has served the watch for 10 s.
+    pub fn follow(&self, from: i64, mut changed: impl FnMut() -> bool) -> Result<(), Failure> {
+        let prefix = self.url.prefix().into_bytes();
+        let end = crate::journal::etcd::client::prefix_end(&prefix);
+        self.etcd
+            .watch(&prefix, Some(&end), from, |_| changed())
+            .map_err(|e| Failure::input(format!("shared run '{}': {e}", self.url)))
+    }
+
     /// The runbook the run executes, from the text it keeps, with the variables its
     /// `run_started` recorded (secret ones masked).
     pub fn runbook(&mut self) -> Result<Runbook, Failure> {
