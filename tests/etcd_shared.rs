@@ -512,12 +512,11 @@ fn a_shared_runs_output_goes_to_etcd_and_comes_back_byte_for_byte() {
     );
 }
 
-#[test]
-fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and_the_next_one_asked()
- {
-    let (_cluster, dir, url, _) = setup("withdrawn", false, |_| Vec::new());
-    let d = dir.path().display();
-    let rb = dir.path().join("two-gates.toml");
+/// A runbook of one local service `msg` whose two restore steps, 'start gateway' and 'open
+/// doors', each ask for approval.
+fn two_gates(dir: &Path) -> std::path::PathBuf {
+    let d = dir.display();
+    let rb = dir.join("two-gates.toml");
     std::fs::write(
         &rb,
         format!(
@@ -550,6 +549,14 @@ confirm = true
         ),
     )
     .expect("write runbook");
+    rb
+}
+
+#[test]
+fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and_the_next_one_asked()
+ {
+    let (_cluster, dir, url, _) = setup("withdrawn", false, |_| Vec::new());
+    let rb = two_gates(dir.path());
     // kim executes on a terminal (through `script`), so the run asks there.
     let screen = dir.path().join("kim.screen");
     let command = format!(
