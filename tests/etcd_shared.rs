@@ -166,6 +166,15 @@ fn verify_and_pull(url: &str, dir: &Path) {
     );
 }
 
+/// `bringup approve URL --service msg --step STEP` as `operator`.
+fn approve(url: &str, step: &str, operator: &str) -> std::process::Output {
+    bringup_cmd()
+        .args(["approve", url, "--service", "msg", "--step", step])
+        .args(["--operator", operator])
+        .output()
+        .expect("approve")
+}
+
 #[test]
 fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
     let (_cluster, dir, url, rb_s) = setup("approve", true, |d| {
@@ -182,11 +191,7 @@ fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
             .any(|e| e["kind"] == "service_state" && e["to"] == "restoring")
     });
     // A wrong step name is refused, naming what waits; nothing is journaled.
-    let wrong = bringup_cmd()
-        .args(["approve", &url, "--service", "msg", "--step", "drop tables"])
-        .args(["--operator", "lee"])
-        .output()
-        .expect("approve");
+    let wrong = approve(&url, "drop tables", "lee");
     assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
     assert!(
         stderr(&wrong).contains("waits for an approval of 'start gateway', not of 'drop tables'"),
@@ -204,18 +209,7 @@ fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
         .output()
         .expect("note");
     assert_eq!(note.status.code(), Some(0), "{}", stderr(&note));
-    let ok = bringup_cmd()
-        .args([
-            "approve",
-            &url,
-            "--service",
-            "msg",
-            "--step",
-            "start gateway",
-        ])
-        .args(["--operator", "park"])
-        .output()
-        .expect("approve");
+    let ok = approve(&url, "start gateway", "park");
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(stdout(&ok).contains("approved 'start gateway' of msg as park"));
     let (code, _, err) = finish(&mut exec, "the executing run");
@@ -580,18 +574,7 @@ fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and
         || shown().contains("APPROVAL NEEDED  msg · 'start gateway'"),
     );
     // lee answers it from elsewhere while kim's terminal still asks.
-    let ok = bringup_cmd()
-        .args([
-            "approve",
-            &url,
-            "--service",
-            "msg",
-            "--step",
-            "start gateway",
-        ])
-        .args(["--operator", "lee"])
-        .output()
-        .expect("approve");
+    let ok = approve(&url, "start gateway", "lee");
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     // kim's question is withdrawn, and the next one asked, without kim typing anything.
     wait_for(

@@ -1080,21 +1080,37 @@ fn shared_executor(runbook: &Path, args: &[&str], err: &Path) -> std::process::C
         .expect("bringup run starts")
 }
 
-#[test]
-fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+/// A fresh 3-member cluster and, on a run named `name` there, kim's headless `run` of
+/// [`shared_runbook`] waiting for an approval: the cluster, the run's URL, the paths, the
+/// runbook and kim's process.
+fn kim_waits_for_approval(
+    name: &str,
+) -> (
+    support::etcd::Cluster,
+    String,
+    Paths,
+    PathBuf,
+    std::process::Child,
+) {
     let cluster = support::etcd::Cluster::start();
-    let url = cluster.url("attach-takeover");
+    let url = cluster.url(name);
     let p = paths();
     std::fs::create_dir_all(&p.dir).expect("dir");
     let runbook = shared_runbook(&p.dir);
     let err = p.dir.join("run.err");
-    let mut first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
+    let first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
     assert!(
         eventually(30, || std::fs::read_to_string(&err)
             .unwrap_or_default()
             .contains("needs approval")),
         "the run never asked for approval"
     );
+    (cluster, url, p, runbook, first)
+}
+
+#[test]
+fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+    let (_cluster, url, p, runbook, mut first) = kim_waits_for_approval("attach-takeover");
     let tmux = Tmux::start(
         "takeover",
         &format!(
@@ -1135,19 +1151,7 @@ fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes
 
 #[test]
 fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finishes_it() {
-    let cluster = support::etcd::Cluster::start();
-    let url = cluster.url("attach-capital-t");
-    let p = paths();
-    std::fs::create_dir_all(&p.dir).expect("dir");
-    let runbook = shared_runbook(&p.dir);
-    let err = p.dir.join("run.err");
-    let mut first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
-    assert!(
-        eventually(30, || std::fs::read_to_string(&err)
-            .unwrap_or_default()
-            .contains("needs approval")),
-        "the run never asked for approval"
-    );
+    let (_cluster, url, p, _, mut first) = kim_waits_for_approval("attach-capital-t");
     // From another folder: the runbook comes from the run, not from a file here.
     let elsewhere = p.dir.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("dir");

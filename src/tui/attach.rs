@@ -276,9 +276,13 @@ impl Attach {
         self.relink();
     }
 
-    /// The executor's view of the services (or none: no process executes the run).
+    /// The executor's view of the services (or none: no process executes the run). Once the
+    /// run recorded its end, a view (published before it, read after it) changes nothing
+    /// until the run is resumed.
     pub fn live(&mut self, live: Option<&LiveView>, holder: Option<String>) {
-        if let Some(live) = live {
+        if let Some(live) = live
+            && self.ended.is_none()
+        {
             self.views = live.views();
             self.screen.sync(&mut self.app, &self.views);
         }
@@ -302,12 +306,13 @@ impl Attach {
     }
 
     fn relink(&mut self) {
+        // A recorded end is the end, though its process may still be leaving.
         let link = match (&self.executor, &self.ended) {
-            (Heard::Holder(holder), _) => Link::Executing {
-                holder: holder.clone(),
-            },
             (_, Some((_, outcome))) => Link::Ended {
                 outcome: outcome.clone(),
+            },
+            (Heard::Holder(holder), None) => Link::Executing {
+                holder: holder.clone(),
             },
             (Heard::Nobody, None) => Link::NoExecutor,
             // Not heard yet: keep what the screen says.
