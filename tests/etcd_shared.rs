@@ -346,6 +346,37 @@ fn one_member_lost_mid_run_and_the_run_goes_on() {
 }
 
 #[test]
+fn one_member_hung_mid_run_and_the_run_goes_on_past_the_lease() {
+    // The restore outlasts the lease: renewals must leave the hung member in time.
+    let (mut cluster, dir, url, rb_s) = setup("one-hung", false, |d| {
+        vec![("start", format!("sleep 14; touch {d}/up"))]
+    });
+    let mut exec = spawn(
+        dir.path(),
+        &[
+            "run",
+            &rb_s,
+            "--journal",
+            &url,
+            "--yes",
+            "--operator",
+            "kim",
+        ],
+    );
+    wait_for("the restore to be sent", RUN_LIMIT, || {
+        started(&events(&url), "start")
+    });
+    // The member bringup talks to first hangs: connections stay open, nothing answers.
+    cluster.freeze(0);
+    let (code, _, err) = finish(&mut exec, "the run");
+    cluster.thaw(0);
+    assert_eq!(code, 0, "a majority answers, so the run goes on: {err}");
+    let ev = events(&url);
+    assert_eq!(ev.last().expect("events")["outcome"], "restored");
+    verify_and_pull(&url, dir.path());
+}
+
+#[test]
 fn two_members_lost_and_the_executor_stops_acting_within_the_lease_then_resumes() {
     let (mut cluster, dir, url, rb_s) = setup("majority-lost", false, |d| {
         vec![

@@ -1,7 +1,8 @@
 //! `Etcd::watch` over the JSON gateway's streaming `/v3/watch`, on real etcd on loopback: a
 //! prefix watched from a revision sees every put after it in order and stops when told; with
 //! the member it watches through killed, it goes on through another from the last revision
-//! seen; a compacted start revision and a cluster gone for good are errors that say so.
+//! seen, and with it hung (no answer, no close) it does the same once the stream has been
+//! silent; a compacted start revision and a cluster gone for good are errors that say so.
 
 mod support;
 
@@ -26,7 +27,10 @@ struct Watcher {
 
 /// Watch `PREFIX` through `endpoints` (the first answering is used) from `from`.
 fn watch(endpoints: &[String], from: i64) -> Watcher {
-    let etcd = Etcd::connect(endpoints).expect("connect the watcher");
+    watch_with(Etcd::connect(endpoints).expect("connect the watcher"), from)
+}
+
+fn watch_with(etcd: Etcd, from: i64) -> Watcher {
     let (tx, seen) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop_w = Arc::clone(&stop);
@@ -142,6 +146,41 @@ fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() 
     }
     changes.extend(next_changes(&w, 30));
     assert_puts_in_order(&changes, 0);
+    stop(w, &mut writer).expect("the watch ends without error");
+}
+
+#[test]
+fn with_the_member_it_watches_through_hung_the_watch_opens_again_elsewhere_and_sees_all_50_puts() {
+    let mut cluster = Cluster::start();
+    let mut writer = Etcd::connect(&cluster.endpoints[1..]).expect("connect");
+    let from = revision(&mut writer) + 1;
+    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect the watcher");
+    let silence = Duration::from_secs(2);
+    etcd.set_watch_silence(silence);
+    let w = watch_with(etcd, from);
+    for i in 0..20 {
+        writer
+            .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .expect("put");
+    }
+    let mut changes = next_changes(&w, 20);
+    // Member 1 hangs: the watch's connection to it stays open and says nothing more.
+    cluster.freeze(0);
+    let hung = Instant::now();
+    for i in 20..50 {
+        writer
+            .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .expect("put with member 1 hung");
+    }
+    changes.extend(next_changes(&w, 30));
+    assert_puts_in_order(&changes, 0);
+    // Silence, then a new stream through the next member (connect bounded at 2 s).
+    assert!(
+        hung.elapsed() < silence + Duration::from_secs(10),
+        "the watch took {:?} to leave the hung member",
+        hung.elapsed()
+    );
+    cluster.thaw(0);
     stop(w, &mut writer).expect("the watch ends without error");
 }
 

@@ -342,6 +342,23 @@ impl Cluster {
         self.members[i] = Some(child);
     }
 
+    /// Stop member `i` with SIGSTOP: its connections stay open and its kernel still takes
+    /// new ones, but it answers nothing (a hung member, or a path that drops packets).
+    pub fn freeze(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Let a member stopped by [`Cluster::freeze`] go on.
+    pub fn thaw(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, i: usize, signal: nix::sys::signal::Signal) {
+        let child = self.members[i].as_ref().expect("member running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal the member");
+    }
+
     /// Kill member `i` (0-based) and wait for it to be gone.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].take() {

@@ -172,6 +172,10 @@ pub struct WatchBatch {
 
 /// How long a watch keeps trying members when none of them serves it.
 const WATCH_GIVE_UP: Duration = Duration::from_secs(10);
+/// A watch stream silent this long is opened again (from the revision after the last change
+/// seen): a member that hangs, or a network path that drops packets without closing the
+/// connection, never answers, and would otherwise hold the watch for good.
+pub const WATCH_SILENCE: Duration = Duration::from_secs(20);
 
 /// How one watch stream ended.
 enum Flow {
@@ -196,6 +200,8 @@ pub struct Etcd {
     /// The token etcd gave for `auth`, sent as `Authorization` with every request; renewed
     /// once when etcd says it expired.
     token: Mutex<Option<String>>,
+    /// A watch stream silent this long is opened again ([`WATCH_SILENCE`]).
+    watch_silence: Duration,
 }
 
 /// TLS settings from `--etcd-ca`, `--etcd-cert`, `--etcd-key`.
@@ -242,16 +248,13 @@ impl Tls {
         Ok(Tls { roots, identity })
     }
 
-    /// An HTTP client speaking TLS as set; `timeout` bounds a whole request (none for a
-    /// long-lived stream).
-    fn client(&self, timeout: Option<Duration>) -> Result<reqwest::blocking::Client> {
+    /// An HTTP client speaking TLS as set; `timeout` bounds the wait for an answer and
+    /// each read of its body.
+    fn client(&self, timeout: Duration) -> Result<reqwest::blocking::Client> {
         let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("bringup/", env!("CARGO_PKG_VERSION")));
-        builder = match timeout {
-            Some(t) => builder.timeout(t),
-            None => builder.timeout(None::<Duration>),
-        };
+            .user_agent(concat!("bringup/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout);
         if let Some(roots) = &self.roots {
             builder = builder.tls_certs_only(roots.iter().cloned());
         }
@@ -311,6 +314,17 @@ impl Etcd {
     /// With a CA, endpoints given as `HOST:PORT` are reached over `https://`, trusting that
     /// CA only; with a user, every request carries the token etcd gives for it.
     pub fn connect_with(endpoints: &[String], access: &super::Access) -> Result<Etcd> {
+        Self::connect_bounded(endpoints, access, REQUEST_TIMEOUT)
+    }
+
+    /// As [`Etcd::connect_with`], each request given up on a member after `timeout` (and
+    /// sent to the next): short for small requests that must get through in time, like a
+    /// lease's renewal past a member that hangs.
+    pub fn connect_bounded(
+        endpoints: &[String],
+        access: &super::Access,
+        timeout: Duration,
+    ) -> Result<Etcd> {
         let auth = match (&access.user, &access.password) {
             (Some(user), Some(password)) => Some(Credentials {
                 user: user.clone(),
@@ -320,7 +334,7 @@ impl Etcd {
             (None, _) => None,
         };
         let tls = Tls::load(access)?;
-        let http = tls.client(Some(REQUEST_TIMEOUT))?;
+        let http = tls.client(timeout)?;
         let scheme = if tls.roots.is_some() { "https" } else { "http" };
         let mut etcd = Etcd {
             http,
@@ -338,6 +352,7 @@ impl Etcd {
             tls,
             auth,
             token: Mutex::new(None),
+            watch_silence: WATCH_SILENCE,
         };
         if etcd.endpoints.is_empty() {
             return Err(EtcdError::Unreachable {
@@ -639,6 +654,12 @@ impl Etcd {
         Ok(value)
     }
 
+    /// Open a watch stream again once it has been silent for `silence` (default
+    /// [`WATCH_SILENCE`]).
+    pub fn set_watch_silence(&mut self, silence: Duration) {
+        self.watch_silence = silence;
+    }
+
     /// Watch keys from `key` up to `range_end` (exclusive; `None`: `key` alone) from
     /// `start_revision` on (0: changes after now), over the gateway's streaming
     /// `/v3/watch`; `on` sees each batch of changes in order and returns `false` to stop
@@ -646,7 +667,9 @@ impl Etcd {
     /// on the whole request (the stream lives long). When the stream breaks, it is opened
     /// again on the next member from the revision after the last change seen; after the
     /// members all failed for 10 s, [`EtcdError::Unreachable`]. A start revision etcd has
-    /// compacted away is [`EtcdError::Compacted`].
+    /// compacted away is [`EtcdError::Compacted`]. A stream silent for [`WATCH_SILENCE`] is
+    /// opened again the same way, so a hung member or a silent network path costs at most
+    /// that long.
     pub fn watch(
         &self,
         key: &[u8],
@@ -654,7 +677,8 @@ impl Etcd {
         start_revision: i64,
         mut on: impl FnMut(WatchBatch) -> bool,
     ) -> Result<()> {
-        let http = self.tls.client(None)?;
+        // Bounds each read of the stream (and the wait for its first answer), not its life.
+        let http = self.tls.client(self.watch_silence)?;
         let mut next = start_revision.max(0);
         let mut at = self.current;
         let mut failing_since: Option<Instant> = None;

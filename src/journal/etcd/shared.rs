@@ -28,6 +28,9 @@ const KEEPALIVE_EVERY: Duration = Duration::from_secs(2);
 /// No renewal answered for this long since it was sent: the lease may be gone, so the
 /// executor stops acting (before etcd could let another take over).
 const LOST_AFTER: Duration = Duration::from_secs(8);
+/// How long one renewal may wait on a member before going to the next: a member that hangs
+/// (or sits behind a path that drops packets) must not hold renewals past `LOST_AFTER`.
+const RENEW_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the requests of attached operators are looked for.
 const REQUEST_POLL: Duration = Duration::from_millis(150);
 /// How long the end of a run waits for the lease to be revoked.
@@ -376,7 +379,8 @@ impl SharedRun {
         let keepalive = thread::Builder::new()
             .name("etcd-lease".into())
             .spawn(move || {
-                let Ok(mut etcd) = Etcd::connect_with(&url.endpoints, &access) else {
+                let Ok(mut etcd) = Etcd::connect_bounded(&url.endpoints, &access, RENEW_TIMEOUT)
+                else {
                     lost.fire("cannot reach etcd to renew the run's lease");
                     return;
                 };
