@@ -272,9 +272,7 @@ async fn journal_failed(
     e: &JournalError,
     signals: &mut Signals,
 ) -> ExitCode {
-    eprintln!(
-        "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
-    );
+    eprintln!("bringup: {}", e.stopping());
     drv.abandon();
     let leave = async {
         signals.next().await;

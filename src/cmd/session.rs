@@ -379,9 +379,7 @@ impl Session {
 /// stop whatever was started and exit 3. The driver launches steps only after their events
 /// are durable, so none should be running; any that are, are told to stop.
 fn start_not_recorded(driver: &mut Driver, e: &journal::JournalError) -> ExitCode {
-    eprintln!(
-        "bringup: the journal cannot be written: {e}; stopping so that nothing happens unrecorded"
-    );
+    eprintln!("bringup: {}", e.stopping());
     let running = driver.abandon();
     if running > 0 {
         eprintln!("bringup: {running} step(s) were told to stop; check their hosts");

@@ -131,6 +131,19 @@ pub enum JournalError {
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 
+impl JournalError {
+    /// What a front end says when this error stops a run: a lost shared run says so in its
+    /// own words (nothing is wrong with the journal), any other that the journal failed.
+    pub fn stopping(&self) -> String {
+        match self {
+            JournalError::Shared(StoreError::NotHeld { .. }) => self.to_string(),
+            _ => format!(
+                "the journal cannot be written: {self}; stopping so that nothing happens unrecorded"
+            ),
+        }
+    }
+}
+
 fn holder_text(pid: Option<u32>) -> String {
     pid.map_or_else(
         || "pid not recorded yet".to_string(),

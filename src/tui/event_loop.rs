@@ -264,7 +264,7 @@ pub async fn run(
 /// Why the loop could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {
-    #[error("the journal cannot be written: {0}; stopping so that nothing happens unrecorded")]
+    #[error("{}", .0.stopping())]
     Journal(#[from] JournalError),
     #[error("the terminal cannot be drawn on: {0}")]
     Terminal(#[source] std::io::Error),

@@ -483,17 +483,25 @@ impl SharedRun {
     }
 
     /// Commit events (and their side files) while holding the run. After the lease is
-    /// lost nothing is sent: the answer is `NotHeld` at once.
+    /// lost nothing is sent: the answer is `NotHeld` at once. A commit that was waiting on
+    /// etcd when the lease was declared lost is `NotHeld` too, though etcd may have taken
+    /// it: nothing it records may be acted on (a `step_started` without its command is
+    /// what the Resume rules find as a step in flight).
     pub fn commit(&self, lines: Vec<(u64, String)>, sides: Vec<(u64, Vec<u8>)>) -> Result<()> {
+        let not_held = || StoreError::NotHeld {
+            run: self.url.to_string(),
+        };
         if self.lost().is_some() {
-            return Err(StoreError::NotHeld {
-                run: self.url.to_string(),
-            });
+            return Err(not_held());
         }
         self.with(move |w| {
             let guard = w.guard();
             w.store.commit(&lines, &sides, &guard)
-        })
+        })?;
+        match self.lost() {
+            Some(_) => Err(not_held()),
+            None => Ok(()),
+        }
     }
 
     /// The head as the worker's store knows it.
