@@ -316,10 +316,11 @@ fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_rep
     verify_and_pull(&url, dir.path());
 }
 
-#[test]
-fn one_member_lost_mid_run_and_the_run_goes_on() {
-    let (mut cluster, dir, url, rb_s) = setup("one-down", false, |d| {
-        vec![("start", format!("sleep 2; touch {d}/up"))]
+/// A run whose one restore takes `seconds`, with the member bringup talks to first put out
+/// by `out` once the restore is sent: a majority answers, so the run goes on and finishes.
+fn one_member_out_mid_run(name: &str, seconds: u32, out: impl FnOnce(&mut Cluster)) {
+    let (mut cluster, dir, url, rb_s) = setup(name, false, |d| {
+        vec![("start", format!("sleep {seconds}; touch {d}/up"))]
     });
     let mut exec = spawn(
         dir.path(),
@@ -336,44 +337,25 @@ fn one_member_lost_mid_run_and_the_run_goes_on() {
     wait_for("the restore to be sent", RUN_LIMIT, || {
         started(&events(&url), "start")
     });
-    // The member bringup talks to first.
-    cluster.stop(0);
+    out(&mut cluster);
     let (code, _, err) = finish(&mut exec, "the run");
-    assert_eq!(code, 0, "a majority is up, so the run goes on: {err}");
+    cluster.thaw_all();
+    assert_eq!(code, 0, "a majority answers, so the run goes on: {err}");
     let ev = events(&url);
     assert_eq!(ev.last().expect("events")["outcome"], "restored");
     verify_and_pull(&url, dir.path());
 }
 
 #[test]
+fn one_member_lost_mid_run_and_the_run_goes_on() {
+    one_member_out_mid_run("one-down", 2, |cluster| cluster.stop(0));
+}
+
+#[test]
 fn one_member_hung_mid_run_and_the_run_goes_on_past_the_lease() {
-    // The restore outlasts the lease: renewals must leave the hung member in time.
-    let (mut cluster, dir, url, rb_s) = setup("one-hung", false, |d| {
-        vec![("start", format!("sleep 14; touch {d}/up"))]
-    });
-    let mut exec = spawn(
-        dir.path(),
-        &[
-            "run",
-            &rb_s,
-            "--journal",
-            &url,
-            "--yes",
-            "--operator",
-            "kim",
-        ],
-    );
-    wait_for("the restore to be sent", RUN_LIMIT, || {
-        started(&events(&url), "start")
-    });
-    // The member bringup talks to first hangs: connections stay open, nothing answers.
-    cluster.freeze(0);
-    let (code, _, err) = finish(&mut exec, "the run");
-    cluster.thaw(0);
-    assert_eq!(code, 0, "a majority answers, so the run goes on: {err}");
-    let ev = events(&url);
-    assert_eq!(ev.last().expect("events")["outcome"], "restored");
-    verify_and_pull(&url, dir.path());
+    // The restore outlasts the lease: renewals must leave the hung member in time. It hangs:
+    // connections stay open, nothing answers.
+    one_member_out_mid_run("one-hung", 14, |cluster| cluster.freeze(0));
 }
 
 #[test]

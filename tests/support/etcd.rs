@@ -353,6 +353,15 @@ impl Cluster {
         self.signal(i, nix::sys::signal::Signal::SIGCONT);
     }
 
+    /// Let every frozen member go on (a killed one is left alone).
+    pub fn thaw_all(&mut self) {
+        for i in 0..self.members.len() {
+            if self.members[i].is_some() {
+                self.thaw(i);
+            }
+        }
+    }
+
     fn signal(&self, i: usize, signal: nix::sys::signal::Signal) {
         let child = self.members[i].as_ref().expect("member running");
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
