@@ -388,6 +388,32 @@ fn an_approval_dialog_closes_when_the_engine_stops_waiting() {
 }
 
 #[test]
+fn the_decline_question_goes_when_its_step_is_answered_elsewhere() {
+    let mut app = testkit::app(Mode::Incident);
+    assert!(matches!(app.overlay(), Some(Overlay::Approval(_))));
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(
+        matches!(app.overlay(), Some(Overlay::Ask(_))),
+        "asked once more"
+    );
+    let mut views = testkit::views(app.runbook());
+    views.get_mut("talk-messaging").expect("talk").waiting = None;
+    app.sync_services(&views);
+    assert_eq!(app.overlay(), None);
+    assert!(
+        app.message
+            .as_deref()
+            .is_some_and(|m| m.contains("nothing to decline")),
+        "{:?}",
+        app.message
+    );
+    assert!(
+        app.on_action(Action::Type('N')).is_empty(),
+        "N declines nothing now"
+    );
+}
+
+#[test]
 fn host_key_prompt_comes_first_and_answers_accept_or_refuse() {
     let mut app = testkit::app(Mode::Incident);
     app.on_action(Action::Cancel);

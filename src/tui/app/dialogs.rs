@@ -227,6 +227,22 @@ impl App {
             }
             self.overlay = None;
         }
+        // "Decline …?" about a step no longer asked (answered elsewhere, or stopped): a yes
+        // would decline nothing, so the question goes.
+        if let Some(Overlay::Ask(ask)) = &self.overlay
+            && let Some(step) = &ask.defers
+            && !self
+                .services
+                .values()
+                .filter_map(waiting_step)
+                .any(|s| s == step)
+        {
+            self.message = Some(format!(
+                "'{}' is no longer waiting for approval (answered elsewhere); nothing to decline",
+                step.name(&self.runbook)
+            ));
+            self.overlay = None;
+        }
         if self.overlay.is_some() {
             return;
         }
