@@ -74,12 +74,18 @@ impl Tmux {
     }
 
     /// Poll the screen until it shows `text`; panics with the last screen after `secs`.
+    /// The screen returned is captured again a moment after `text` first showed, so a frame
+    /// caught half drawn (a dialog's border before its body) is not what the test reads.
     fn wait_for(&self, text: &str, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let screen = self.screen();
+            let mut screen = self.screen();
             if screen.contains(text) {
-                return screen;
+                std::thread::sleep(Duration::from_millis(150));
+                screen = self.screen();
+                if screen.contains(text) {
+                    return screen;
+                }
             }
             assert!(
                 Instant::now() < deadline,
