@@ -1,5 +1,5 @@
-//! Shared test support: include with `mod support;` from a file under `tests/`.
-//! (`tests/support/mod.rs`, not `tests/support.rs`, so cargo does not build it as a test.)
+//! Shared test support for the one integration test binary (`tests/it/main.rs` includes it as
+//! `crate::support`); benches include it by path.
 #![allow(dead_code)]
 
 pub mod agent;

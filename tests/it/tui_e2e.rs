@@ -1,0 +1,1238 @@
+//! End to end: the real binary's TUI in a private tmux server at 120×40. `bringup demo` is
+//! driven with keys the way an operator would (auto on, approve, mark the manual step done,
+//! quit), and what it leaves behind is checked: the exit code, the journal's chain, and every
+//! service but mail-imap (designed to stay down) up. A SIGTERM restores the terminal and ends
+//! the journal with `interrupted`. Needs tmux (`scripts/test` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+
+/// A tmux server of this test's own (`-L`), killed when the test ends, pass or fail; killing
+/// it hangs up on bringup, which stops its steps and tears the demo down.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        Self::start_sized(name, command, (120, 40))
+    }
+
+    fn start_sized(name: &str, command: &str, (width, height): (u16, u16)) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("bringup-e2e-{name}-{}", std::process::id()),
+        };
+        let (width, height) = (width.to_string(), height.to_string());
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "-s",
+            "e2e",
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed (is tmux installed? scripts/test installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (scripts/test installs it)")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let out = self.run(&["send-keys", "-t", "e2e", keys]);
+        assert!(out.status.success(), "send-keys {keys}");
+    }
+
+    /// Answer a dialog that opened by itself: keys within 300 ms of it are dropped, as an
+    /// operator's reaction time would never be that short.
+    fn answer(&self, keys: &str) {
+        std::thread::sleep(Duration::from_millis(400));
+        self.keys(keys);
+    }
+
+    /// Poll the screen until it shows `text`; panics with the last screen after `secs`.
+    /// The screen returned is captured again a moment after `text` first showed, so a frame
+    /// caught half drawn (a dialog's border before its body) is not what the test reads.
+    fn wait_for(&self, text: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mut screen = self.screen();
+            if screen.contains(text) {
+                std::thread::sleep(Duration::from_millis(150));
+                screen = self.screen();
+                if screen.contains(text) {
+                    return screen;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs}s for '{text}'; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The shell line tmux runs: the demo, then its exit code into a file.
+fn demo_command(dir: &Path, journal: &Path, exit_file: &Path) -> String {
+    format!(
+        "'{}' demo --dir '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        dir.display(),
+        journal.display(),
+        exit_file.display()
+    )
+}
+
+fn wait_for_exit(exit_file: &Path, secs: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(exit_file)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        assert!(Instant::now() < deadline, "bringup did not exit in {secs}s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn events(journal: &Path) -> Vec<Value> {
+    std::fs::read_to_string(journal)
+        .expect("journal readable")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn verify(journal: &Path) {
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("verify")
+        .arg(journal)
+        .output()
+        .expect("bringup verify runs");
+    assert!(
+        out.status.success(),
+        "bringup verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pid of the bringup process whose command line names `journal` (unique per test).
+fn bringup_pid(journal: &Path) -> Option<i32> {
+    let needle = journal.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_bringup = args.first().is_some_and(|a| a.ends_with("bringup"));
+            (is_bringup && args.contains(&needle) && args.iter().any(|a| a == "demo"))
+                .then_some(pid)
+        })
+}
+
+/// Simulated services still running out of the demo folder `dir`.
+fn demo_services(dir: &Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+                let text = String::from_utf8_lossy(&c);
+                text.contains("__demo-svc") && text.contains(&needle)
+            })
+        })
+        .count()
+}
+
+/// Poll until `done` holds; false after `secs`.
+fn eventually(secs: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    true
+}
+
+struct Paths {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    journal: PathBuf,
+    exit: PathBuf,
+}
+
+fn paths() -> Paths {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    Paths {
+        dir: root.join("dc"),
+        journal: root.join("journal").join("demo.jsonl"),
+        exit: root.join("exit-code"),
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
+    let p = paths();
+    let tmux = Tmux::start("restore", &demo_command(&p.dir, &p.journal, &p.exit));
+
+    // Within seconds: every service checked, nothing restored, the next key named.
+    let screen = tmux.wait_for("press a to restore in plan order", 30);
+    assert!(screen.contains("auto off"), "{screen}");
+    let footer = screen.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        footer.contains("a auto on")
+            && (footer.trim_end().ends_with("? help")
+                || footer.trim_end().ends_with("? more keys")),
+        "the footer names the keys valid now and ends with help:\n{footer}"
+    );
+    assert!(screen.contains("mail-imap"), "{screen}");
+    assert!(
+        !screen.contains("restored"),
+        "nothing restored unasked:\n{screen}"
+    );
+
+    tmux.keys("a");
+    let screen = tmux.wait_for("Approve this step?", 30);
+    assert!(
+        screen.contains("promote the replica to primary"),
+        "{screen}"
+    );
+    tmux.answer("y");
+    let screen = tmux.wait_for("Manual step", 60);
+    assert!(screen.contains("move the VIP"), "{screen}");
+    tmux.answer("d");
+    tmux.wait_for("manual · done by e2e", 30);
+    // Every service settled: the hint says nothing more starts by itself.
+    let screen = tmux.wait_for("nothing more starts by itself", 90);
+    assert!(screen.contains("mail-imap failed"), "{screen}");
+
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    // Exit code 1: mail-imap is not up.
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains(&format!("journal: {}", p.journal.display())),
+        "the journal path is printed on exit:\n{screen}"
+    );
+
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let finished = events.last().expect("events");
+    assert_eq!(finished["kind"], "run_finished");
+    let services = finished["services"].as_object().expect("services map");
+    assert_eq!(services.len(), 10);
+    for (id, state) in services {
+        if id == "mail-imap" {
+            assert_eq!(state, "failed", "mail-imap is designed to stay down");
+        } else {
+            assert!(
+                state == "healthy" || state == "restored",
+                "{id} ended {state}"
+            );
+        }
+    }
+    assert!(
+        events.iter().any(|e| e["kind"] == "approval"
+            && e["decision"] == "approved"
+            && e["operator"] == "e2e")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "manual" && e["outcome"] == "done")
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
+    let p = paths();
+    let tmux = Tmux::start("sigterm", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+
+    let pid = bringup_pid(&p.journal).expect("bringup is running");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+
+    assert_eq!(wait_for_exit(&p.exit, 30), 3);
+    // Off the alternate screen: the summary is what shows now.
+    let screen = tmux.screen();
+    assert!(!screen.contains("Approve this step?"), "{screen}");
+    assert!(screen.contains("journal: "), "{screen}");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let last = events.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
+    assert!(
+        eventually(10, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+}
+
+#[test]
+fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
+    let p = paths();
+    // The shell ignores the hangup so it outlives bringup and records its exit code.
+    let command = format!("trap '' HUP; {}", demo_command(&p.dir, &p.journal, &p.exit));
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer("y");
+    // database, then auth on two hosts: the restore is well under way.
+    assert!(
+        eventually(30, || demo_services(&p.dir) >= 3),
+        "simulated services started"
+    );
+    // The terminal goes away (an SSH session dropped): tmux hangs up on bringup.
+    drop(tmux);
+    let ended = || {
+        std::fs::read_to_string(&p.journal).is_ok_and(|t| {
+            t.lines()
+                .last()
+                .is_some_and(|l| l.contains("\"run_finished\""))
+        })
+    };
+    assert!(eventually(30, ended), "run_finished was journaled");
+    assert!(
+        eventually(30, || demo_services(&p.dir) == 0),
+        "the demo's services were stopped"
+    );
+    assert_eq!(wait_for_exit(&p.exit, 30), 3, "interrupted, not a panic");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    assert_eq!(events.last().expect("events")["outcome"], "interrupted");
+}
+
+#[test]
+fn without_a_terminal_open_refuses_before_journaling_anything() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml");
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("open")
+        .arg(&runbook)
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bringup runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(
+        stderr.contains("bringup run"),
+        "points at the headless run: {stderr}"
+    );
+    assert!(
+        !tmp.path().join("journal").exists(),
+        "no journal for a run that never started"
+    );
+}
+
+#[test]
+fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
+    let p = paths();
+    let first = Tmux::start("first", &demo_command(&p.dir, &p.journal, &p.exit));
+    first.wait_for("press a to restore in plan order", 30);
+    first.keys("a");
+    first.wait_for("Approve this step?", 30);
+    first.answer("y");
+    first.wait_for("Manual step", 60);
+    // Leave with the manual step unanswered: Ctrl-C, then confirm.
+    first.answer("C-c");
+    first.wait_for("Quit?", 10);
+    first.keys("y");
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    drop(first);
+    std::fs::remove_file(&p.exit).expect("exit file");
+
+    let resume = format!(
+        "'{}' demo --dir '{}' --resume '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.dir.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let second = Tmux::start("second", &resume);
+    // The resumed session checks what it does not know to be up, then waits for the operator.
+    second.wait_for("press a to restore in plan order", 30);
+    // The recorded history is in the timeline: from its top, page down to where it resumed.
+    second.keys("Tab");
+    second.keys("Tab");
+    second.keys("Home");
+    let top = second.wait_for("· scrolled", 10);
+    assert!(
+        top.contains("Run started (incident)"),
+        "the first session's start heads the timeline:\n{top}"
+    );
+    let mut screen = top;
+    for _ in 0..40 {
+        if screen.contains("Run resumed after seq") {
+            break;
+        }
+        second.keys("PageDown");
+        std::thread::sleep(Duration::from_millis(150));
+        screen = second.screen();
+    }
+    assert!(
+        screen.contains("Run resumed after seq") && screen.contains("Run finished: incomplete"),
+        "the first session's end and the resume are in the timeline:\n{screen}"
+    );
+    second.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if second.screen().contains("Quit?") {
+        second.keys("y");
+    }
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+    let events = events(&p.journal);
+    let starts = events.iter().filter(|e| e["kind"] == "run_started").count();
+    let resumed = events.iter().filter(|e| e["kind"] == "resumed").count();
+    assert_eq!((starts, resumed), (1, 1), "one run, resumed once");
+    // The approved promotion is recorded once: a resumed run never re-runs a recorded success.
+    let promotions = events
+        .iter()
+        .filter(|e| e["kind"] == "step_started" && e["step"] == "promote the replica to primary")
+        .count();
+    assert_eq!(promotions, 1);
+}
+
+#[test]
+fn at_80_by_24_the_header_footer_and_hint_fit_whole() {
+    let p = paths();
+    let tmux = Tmux::start_sized(
+        "small",
+        &demo_command(&p.dir, &p.journal, &p.exit),
+        (80, 24),
+    );
+    let screen = tmux.wait_for("a: restore all in plan order", 30);
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines.first().copied().unwrap_or_default();
+    assert!(
+        header.contains("INCIDENT") && header.trim_end().ends_with("by e2e · auto off"),
+        "mode, operator and auto mode show whole; no stub of the journal path:\n{header}"
+    );
+    let footer = screen
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim_end();
+    assert!(
+        footer.ends_with("? more keys") && footer.contains("a auto on"),
+        "the footer keeps whole entries and '?':\n{footer}"
+    );
+    // Nothing runs once the checks are done: q quits at once.
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
+    verify(&p.journal);
+}
+
+/// The demo in drill mode (inject steps available), or not.
+fn demo_args_command(dir: &Path, journal: &Path, exit_file: &Path, extra: &str) -> String {
+    format!(
+        "'{}' demo --dir '{}' --journal '{}' --operator e2e {extra}; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        dir.display(),
+        journal.display(),
+        exit_file.display()
+    )
+}
+
+fn kinds_of(journal: &Path, kind: &str) -> Vec<Value> {
+    events(journal)
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
+    let p = paths();
+    // Drill mode on the staged demo without a scenario: nothing is injected unless asked.
+    let bringup = cargo_bin("bringup");
+    let command = format!(
+        "'{b}' __demo-svc stage --dir '{d}' > /dev/null && '{b}' open --drill --journal '{j}' --operator e2e '{d}/demo.toml'; echo $? > '{e}'; sleep 60",
+        b = bringup.display(),
+        d = p.dir.display(),
+        j = p.journal.display(),
+        e = p.exit.display()
+    );
+    let tmux = Tmux::start("inject", &command);
+    tmux.wait_for("press a to restore in plan order", 30);
+    for no in ["Escape", "N"] {
+        tmux.keys("i");
+        let screen = tmux.wait_for("Inject into", 10);
+        assert!(
+            screen.contains("on purpose"),
+            "says what it does:\n{screen}"
+        );
+        tmux.keys(no);
+        tmux.wait_for("nothing was run", 10);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let injects: Vec<Value> = kinds_of(&p.journal, "step_started")
+        .into_iter()
+        .filter(|e| e["phase"] == "inject")
+        .collect();
+    assert!(injects.is_empty(), "no inject ran: {injects:?}");
+    tmux.keys("q");
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+}
+
+#[test]
+fn demo_drill_runs_the_whole_datacenter_lost_drill_with_its_phase_in_the_header() {
+    let p = paths();
+    let tmux = Tmux::start(
+        "drill",
+        &demo_args_command(&p.dir, &p.journal, &p.exit, "--drill"),
+    );
+    // The datacenter is brought up first, so the baseline passes and the injects begin.
+    tmux.wait_for("DRILL: inject", 60);
+    let screen = tmux.wait_for("Approve this step?", 90);
+    assert!(
+        screen.contains("promote the replica to primary"),
+        "{screen}"
+    );
+    assert!(screen.contains("DRILL: restore"), "{screen}");
+    tmux.answer("y");
+    let screen = tmux.wait_for("Manual step", 90);
+    assert!(screen.contains("move the VIP"), "{screen}");
+    tmux.answer("d");
+    tmux.wait_for("DRILL PASSED", 120);
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    assert_eq!(wait_for_exit(&p.exit, 30), 0, "a passed drill exits 0");
+    verify(&p.journal);
+    let events = events(&p.journal);
+    assert_eq!(events[0]["mode"], "drill");
+    assert_eq!(events[0]["scenario"], "dc-loss");
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "drill_phase")
+        .filter_map(|e| e["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "baseline", "inject", "detect", "restore", "cleanup", "finished"
+        ]
+    );
+    let finished = events
+        .iter()
+        .find(|e| e["kind"] == "drill_phase" && e["phase"] == "finished")
+        .expect("finished");
+    assert_eq!(finished["outcome"], "passed", "{finished}");
+}
+
+#[test]
+fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_by_it() {
+    let p = paths();
+    let tmux = Tmux::start("guard", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    // `a` and, 100 ms later, a `y` meant for the screen as it was.
+    tmux.keys("a");
+    std::thread::sleep(Duration::from_millis(100));
+    tmux.keys("y");
+    tmux.wait_for("Approve this step?", 30);
+    std::thread::sleep(Duration::from_secs(1));
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Approve this step?"),
+        "the question is still open:\n{screen}"
+    );
+    assert!(
+        kinds_of(&p.journal, "approval").is_empty(),
+        "the early y approved nothing"
+    );
+    tmux.keys("y");
+    tmux.wait_for("Manual step", 60);
+    assert_eq!(kinds_of(&p.journal, "approval").len(), 1);
+}
+
+#[test]
+fn declining_a_confirm_step_names_its_dependents_and_asks_again() {
+    let p = paths();
+    let tmux = Tmux::start("decline", &demo_command(&p.dir, &p.journal, &p.exit));
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer("n");
+    let screen = tmux.wait_for("Decline '", 10);
+    assert!(
+        screen.contains("fails 'database'") && screen.contains("dependents"),
+        "says what declining does:\n{screen}"
+    );
+    assert!(screen.contains("auth"), "names the dependents:\n{screen}");
+    tmux.keys("n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "approval").is_empty(),
+        "a second lowercase n declines nothing"
+    );
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
+    tmux.keys("n");
+    tmux.wait_for("Decline '", 10);
+    tmux.keys("N");
+    let declined = || {
+        kinds_of(&p.journal, "approval")
+            .iter()
+            .any(|e| e["decision"] == "declined")
+    };
+    assert!(eventually(10, declined), "N declines");
+}
+
+/// A runbook of one local service whose check takes 30 s.
+fn slow_runbook(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("slow.toml");
+    std::fs::write(
+        &path,
+        "[runbook]\nname = \"slow\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+         [[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 1\nhosts = [\"box\"]\n  \
+         [[service.check]]\n  name = \"hangs\"\n  run = \"sleep 30\"\n  timeout = \"60s\"\n",
+    )
+    .expect("write runbook");
+    path
+}
+
+#[test]
+fn quitting_while_a_step_runs_exits_3_with_the_journal_intact() {
+    let p = paths();
+    let runbook = slow_runbook(&p.dir);
+    let command = format!(
+        "'{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("quitmid", &command);
+    tmux.wait_for("⧗ checking", 30);
+    tmux.keys("q");
+    tmux.wait_for("Quit?", 10);
+    tmux.keys("y");
+    assert_eq!(wait_for_exit(&p.exit, 30), 3, "interrupted, as SPEC says");
+    verify(&p.journal);
+    assert_eq!(
+        events(&p.journal).last().expect("events")["outcome"],
+        "interrupted"
+    );
+}
+
+#[test]
+fn at_60_by_15_every_service_id_shown_is_whole_and_distinct() {
+    let p = paths();
+    let tmux = Tmux::start_sized("tiny", &demo_command(&p.dir, &p.journal, &p.exit), (60, 15));
+    tmux.wait_for("dns", 30);
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = tmux.screen();
+    for id in ["dns", "database", "auth"] {
+        assert!(screen.contains(id), "'{id}' is whole at 60x15:\n{screen}");
+    }
+    assert!(
+        !screen.contains("d…") && !screen.contains("a…"),
+        "no id cut to one letter:\n{screen}"
+    );
+    assert!(
+        screen.contains("more below"),
+        "the list says it scrolls:\n{screen}"
+    );
+    tmux.keys("q");
+    wait_for_exit(&p.exit, 30);
+}
+
+/// A runbook of one service `web` checked over SSH on a loopback sshd whose key is unknown,
+/// and the shell line that opens it in the TUI with HOME in the lab (no agent).
+fn host_key_command(
+    lab: &crate::support::sshd::Lab,
+    port: u16,
+    journal: &Path,
+    exit: &Path,
+) -> String {
+    std::fs::create_dir_all(lab.path(".ssh")).expect("create ~/.ssh");
+    std::fs::write(lab.path(".ssh/known_hosts"), "").expect("write known_hosts");
+    std::fs::write(lab.path(".ssh/config"), "").expect("write ssh config");
+    let runbook = lab.path("web.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            "[runbook]\nname = \"host key\"\n\n[hosts.web-1]\naddress = \"127.0.0.1\"\n\
+             port = {port}\nuser = \"{}\"\nidentity = \"{}\"\n\n[[service]]\nid = \"web\"\n\
+             name = \"Web\"\ntier = 1\nhosts = [\"web-1\"]\n  [[service.check]]\n  \
+             name = \"answers\"\n  run = \"echo ok\"\n",
+            crate::support::sshd::current_user(),
+            lab.client_key.display()
+        ),
+    )
+    .expect("write runbook");
+    format!(
+        "env -u SSH_AUTH_SOCK -u XDG_DATA_HOME HOME='{}' '{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        lab.dir.path().display(),
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        journal.display(),
+        exit.display()
+    )
+}
+
+/// `q`, and `y` if it asks (it asks only while something would be left undone).
+fn quit(tmux: &Tmux) {
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+}
+
+/// Whether the journal has `web`'s check finished with `ok`.
+fn web_checked(journal: &Path) -> bool {
+    kinds_of(journal, "step_finished")
+        .iter()
+        .any(|e| e["service"] == "web" && e["phase"] == "check" && e["outcome"] == "ok")
+}
+
+#[test]
+fn the_host_key_prompt_takes_only_capital_y_esc_leaves_it_waiting_and_capital_n_refuses() {
+    let lab = crate::support::sshd::Lab::new();
+    let sshd = lab.sshd(1);
+    let port = sshd.ports[0];
+
+    // First run: a, y and Esc do not accept; Y does, and web is checked over the trusted key.
+    let p = paths();
+    let tmux = Tmux::start(
+        "hostkey-yes",
+        &host_key_command(&lab, port, &p.journal, &p.exit),
+    );
+    tmux.wait_for("Unknown host key", 30);
+    tmux.answer("a");
+    tmux.keys("y");
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Unknown host key"),
+        "a and y leave the prompt open:\n{screen}"
+    );
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty(),
+        "a and y accept nothing"
+    );
+    tmux.keys("Escape");
+    let screen = tmux.wait_for("still waiting", 10);
+    assert!(
+        !screen.contains("Unknown host key"),
+        "Esc closes the prompt:\n{screen}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty() && !web_checked(&p.journal),
+        "after Esc the key is still unanswered and nothing ran on the host"
+    );
+    tmux.keys("Enter");
+    tmux.wait_for("Unknown host key", 10);
+    tmux.keys("Y");
+    assert!(
+        eventually(10, || !kinds_of(&p.journal, "host_key_accepted").is_empty()),
+        "Y accepts and the journal records it"
+    );
+    let accepted = kinds_of(&p.journal, "host_key_accepted");
+    assert_eq!(accepted[0]["host"], "web-1");
+    assert_eq!(accepted[0]["fingerprint"], sshd.fingerprint().as_str());
+    assert!(
+        eventually(30, || web_checked(&p.journal)),
+        "web is checked behind the key"
+    );
+    quit(&tmux);
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+    drop(tmux);
+
+    // Second run, against a new key (the old one is remembered now): N refuses it.
+    let other = lab.sshd(1);
+    let p = paths();
+    let tmux = Tmux::start(
+        "hostkey-no",
+        &host_key_command(&lab, other.ports[0], &p.journal, &p.exit),
+    );
+    tmux.wait_for("Unknown host key", 30);
+    tmux.answer("N");
+    tmux.wait_for("refused", 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        kinds_of(&p.journal, "host_key_accepted").is_empty(),
+        "N accepts nothing"
+    );
+    assert!(!web_checked(&p.journal), "nothing ran on the refused host");
+    quit(&tmux);
+    wait_for_exit(&p.exit, 30);
+    verify(&p.journal);
+}
+
+#[test]
+fn resumed_in_the_tui_an_operator_may_wait_for_a_command_still_running_since_the_crash() {
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let state = p.dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let runbook = p.dir.join("slow-restore.toml");
+    let s = state.display();
+    std::fs::write(
+        &runbook,
+        format!(
+            "[runbook]\nname = \"slow restore\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+             [[service]]\nid = \"slow\"\nname = \"Slow\"\ntier = 1\nhosts = [\"box\"]\n  \
+             [[service.check]]\n  name = \"up\"\n  run = \"test -f {s}/up\"\n  \
+             [[service.restore]]\n  name = \"start slowly\"\n  \
+             run = \"echo r-start $$ >> {s}/log; sleep 4; echo r-end $$ >> {s}/log; touch {s}/up\"\n  timeout = \"30s\"\n"
+        ),
+    )
+    .expect("runbook");
+    // A headless run killed with SIGKILL mid-restore leaves the restore running.
+    std::fs::create_dir_all(p.journal.parent().expect("dir")).expect("journal dir");
+    let mut first = Command::new(cargo_bin("bringup"))
+        .args(["run", "--yes", "--journal"])
+        .arg(&p.journal)
+        .arg(&runbook)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    assert!(
+        eventually(30, || std::fs::read_to_string(state.join("log"))
+            .is_ok_and(|l| l.contains("r-start"))),
+        "the restore started"
+    );
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+
+    let command = format!(
+        "'{}' open '{}' --resume '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("orphanwait", &command);
+    tmux.wait_for("stop or wait? [s/w]", 30);
+    tmux.keys("w");
+    tmux.keys("Enter");
+    // It finishes on its own; the resumed run checks the service and finds it up (restored:
+    // the restore that brought it back is the one it waited for).
+    tmux.wait_for("✓ restored  slow", 30);
+    tmux.keys("q");
+    let code = wait_for_exit(&p.exit, 30);
+    assert_eq!(code, 0, "all up: {}", tmux.screen());
+    let log = std::fs::read_to_string(state.join("log")).expect("log");
+    assert_eq!(
+        (log.matches("r-start").count(), log.matches("r-end").count()),
+        (1, 1),
+        "one copy, left to finish, and no second one:\n{log}"
+    );
+    verify(&p.journal);
+    let orphan = events(&p.journal)
+        .into_iter()
+        .find(|e| e["kind"] == "step_finished" && e["step"] == "start slowly")
+        .expect("the orphan is journaled");
+    assert_eq!(orphan["outcome"], "unknown", "{orphan}");
+    assert!(
+        orphan["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("chose to wait") && e.contains("finished on its own")),
+        "{orphan}"
+    );
+}
+
+#[test]
+fn output_on_a_terminal_shows_escape_sequences_as_text_and_piped_gives_the_bytes() {
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = p.dir.join("esc.toml");
+    std::fs::write(
+        &runbook,
+        "[runbook]\nname = \"esc\"\n\n[hosts.box]\ntransport = \"local\"\n\n\
+         [[service]]\nid = \"e\"\nname = \"E\"\ntier = 1\nhosts = [\"box\"]\n  \
+         [[service.check]]\n  name = \"print\"\n  \
+         run = \"printf 'before \\\\033[2J\\\\033]0;pwned\\\\007 after\\\\n'\"\n",
+    )
+    .expect("runbook");
+    let ran = Command::new(cargo_bin("bringup"))
+        .args(["run", "--check-only", "--journal"])
+        .arg(&p.journal)
+        .arg(&runbook)
+        .output()
+        .expect("run");
+    assert_eq!(ran.status.code(), Some(0));
+    let command = format!(
+        "'{}' output '{}'; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("outputesc", &command);
+    let screen = tmux.wait_for("after", 30);
+    assert_eq!(wait_for_exit(&p.exit, 30), 0);
+    assert!(
+        screen.contains(r"before \x1b[2J\x1b]0;pwned\x07 after"),
+        "the terminal is not driven by the step's bytes:\n{screen}"
+    );
+    let piped = Command::new(cargo_bin("bringup"))
+        .arg("output")
+        .arg(&p.journal)
+        .output()
+        .expect("output");
+    assert_eq!(piped.stdout, b"before \x1b[2J\x1b]0;pwned\x07 after\n");
+}
+
+/// A runbook on the local transport: `db` is down until its `confirm` restore runs.
+fn shared_runbook(dir: &Path) -> PathBuf {
+    let path = dir.join("shared.toml");
+    let text = format!(
+        r#"
+[runbook]
+name = "shared e2e"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "db"
+name = "Database"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f '{dir}/db.up'"
+  [[service.restore]]
+  name = "start db"
+  run = "echo starting db; touch '{dir}/db.up'"
+  confirm = true
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(&path, text).expect("runbook written");
+    path
+}
+
+#[test]
+fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journals_it_as_theirs() {
+    let cluster = crate::support::etcd::Cluster::start();
+    let url = cluster.url("attach-e2e");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    // Headless, no --yes and no terminal: the confirm step waits for an attached approval.
+    let log = std::fs::File::create(p.dir.join("run.err")).expect("log");
+    let mut executor = Command::new(cargo_bin("bringup"))
+        .arg("run")
+        .arg(&runbook)
+        .args(["--journal", &url, "--operator", "kim"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("bringup run starts");
+    let run_err = || std::fs::read_to_string(p.dir.join("run.err")).unwrap_or_default();
+    assert!(
+        eventually(30, || run_err().contains("needs approval")),
+        "the run never asked for approval: {}",
+        run_err()
+    );
+
+    let tmux = Tmux::start(
+        "attach",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    let screen = tmux.wait_for("lee attached to kim", 30);
+    // The approval opens by itself: put it off, and note something first.
+    tmux.wait_for("start db", 10);
+    assert!(
+        screen.contains("…/attach-e2e") || screen.contains(&url),
+        "{screen}"
+    );
+    tmux.answer("Escape");
+    tmux.wait_for("approval still waiting", 10);
+    tmux.keys("n");
+    tmux.wait_for("Note", 10);
+    tmux.keys("lee took the pager");
+    tmux.keys("Enter");
+    tmux.wait_for("lee took the pager", 20);
+    // Enter on the waiting service brings the question back; y approves.
+    tmux.keys("Enter");
+    tmux.wait_for("approve", 10);
+    tmux.keys("y");
+    let status = crate::support::wait::wait_exit(&mut executor, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the run ends restored: {}",
+        run_err()
+    );
+    let screen = tmux.wait_for("run has ended", 20);
+    // The services pane shows the state the run ended with, not a stale question.
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" db ") && !l.contains('·'))
+        .unwrap_or_else(|| panic!("a row for db:\n{screen}"));
+    assert!(row.contains("restored"), "'{row}' in:\n{screen}");
+    assert!(!screen.contains("awaiting approval"), "{screen}");
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 10), 0, "q detaches with 0");
+
+    let pulled = p.dir.join("pulled.jsonl");
+    let out = Command::new(cargo_bin("bringup"))
+        .args(["pull", &url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    let journal = events(&pulled);
+    let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
+    let approvals = of("approval");
+    assert_eq!(approvals.len(), 1, "{journal:#?}");
+    assert_eq!(approvals[0]["operator"], "lee");
+    assert_eq!(approvals[0]["decision"], "approved");
+    assert_eq!(approvals[0]["step"], "start db");
+    let notes = of("note");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["operator"] == "lee" && n["text"] == "lee took the pager"),
+        "{notes:#?}"
+    );
+    assert_eq!(of("run_started")[0]["operator"], "kim");
+    let finished = of("run_finished");
+    assert_eq!(finished[0]["services"]["db"], "restored", "{finished:#?}");
+    // The approval came before the step it approved was started.
+    let seq = |e: &Value| e["seq"].as_u64().unwrap_or(0);
+    let started = of("step_started")
+        .into_iter()
+        .find(|e| e["step"] == "start db")
+        .expect("the restore ran");
+    assert!(seq(approvals[0]) < seq(started));
+}
+
+/// `bringup run` on a shared run, headless, its stderr into `err`.
+fn shared_executor(runbook: &Path, args: &[&str], err: &Path) -> std::process::Child {
+    Command::new(cargo_bin("bringup"))
+        .arg("run")
+        .arg(runbook)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(err).expect("log"))
+        .spawn()
+        .expect("bringup run starts")
+}
+
+/// A fresh 3-member cluster and, on a run named `name` there, kim's headless `run` of
+/// [`shared_runbook`] waiting for an approval: the cluster, the run's URL, the paths, the
+/// runbook and kim's process.
+fn kim_waits_for_approval(
+    name: &str,
+) -> (
+    crate::support::etcd::Cluster,
+    String,
+    Paths,
+    PathBuf,
+    std::process::Child,
+) {
+    let cluster = crate::support::etcd::Cluster::start();
+    let url = cluster.url(name);
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = shared_runbook(&p.dir);
+    let err = p.dir.join("run.err");
+    let first = shared_executor(&runbook, &["--journal", &url, "--operator", "kim"], &err);
+    assert!(
+        eventually(30, || std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("needs approval")),
+        "the run never asked for approval"
+    );
+    (cluster, url, p, runbook, first)
+}
+
+#[test]
+fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+    let (_cluster, url, p, runbook, mut first) = kim_waits_for_approval("attach-takeover");
+    let tmux = Tmux::start(
+        "takeover",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
+    // The executor dies without a word: its lease (10 s) runs out.
+    let _ = first.kill();
+    let _ = first.wait();
+    let screen = tmux.wait_for("NO EXECUTOR", 30);
+    assert!(
+        screen.contains("T takes"),
+        "the screen tells how to take over:\n{screen}"
+    );
+    // Another operator takes over; the attached screen follows and its approval is theirs.
+    let err2 = p.dir.join("resume.err");
+    let mut second = shared_executor(&runbook, &["--resume", &url, "--operator", "kai"], &err2);
+    tmux.wait_for("lee attached to kai", 40);
+    tmux.wait_for("awaiting approval", 20);
+    tmux.keys("Escape");
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
+    tmux.keys("y");
+    let status = crate::support::wait::wait_exit(&mut second, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the resumed run ends restored: {}",
+        std::fs::read_to_string(&err2).unwrap_or_default()
+    );
+    tmux.wait_for("run has ended", 20);
+    tmux.keys("q");
+    assert_eq!(wait_for_exit(&p.exit, 10), 0);
+}
+
+#[test]
+fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finishes_it() {
+    let (_cluster, url, p, _, mut first) = kim_waits_for_approval("attach-capital-t");
+    // From another folder: the runbook comes from the run, not from a file here.
+    let elsewhere = p.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let tmux = Tmux::start(
+        "capital-t",
+        &format!(
+            "cd '{}' && '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            elsewhere.display(),
+            cargo_bin("bringup").display(),
+            p.exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
+    tmux.wait_for("Approve this step?", 10);
+    tmux.answer("Escape");
+    tmux.wait_for("approval still waiting", 10);
+    // While kim's process holds the run, T takes nothing over.
+    tmux.keys("T");
+    tmux.wait_for("executes this run; it can be taken over once", 10);
+    let _ = first.kill();
+    let _ = first.wait();
+    tmux.wait_for("NO EXECUTOR", 30);
+    tmux.keys("T");
+    // The local TUI on the same terminal, executing as lee, with the run's recorded history.
+    let screen = tmux.wait_for("by lee", 40);
+    assert!(!screen.contains("NO EXECUTOR"), "{screen}");
+    tmux.keys("r");
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer("y");
+    tmux.wait_for("restored", 30);
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.keys("Home");
+    let top = tmux.wait_for("· scrolled", 10);
+    assert!(
+        top.contains("Run started (incident)"),
+        "kim's start heads the timeline of the run taken over:\n{top}"
+    );
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    assert_eq!(
+        wait_for_exit(&p.exit, 30),
+        0,
+        "the run taken over ends restored"
+    );
+
+    let pulled = p.dir.join("pulled.jsonl");
+    let out = Command::new(cargo_bin("bringup"))
+        .args(["pull", &url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    let journal = events(&pulled);
+    let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
+    assert_eq!(of("run_started")[0]["operator"], "kim");
+    assert_eq!(of("resumed").len(), 1, "{journal:#?}");
+    let approvals = of("approval");
+    assert_eq!(approvals.len(), 1, "{approvals:#?}");
+    assert_eq!(approvals[0]["operator"], "lee");
+    let starts = of("step_started")
+        .into_iter()
+        .filter(|e| e["step"] == "start db")
+        .count();
+    assert_eq!(starts, 1, "the restore ran once, after the take-over");
+    assert_eq!(of("run_finished")[0]["services"]["db"], "restored");
+}
