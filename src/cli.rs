@@ -281,6 +281,10 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// A drill's scorecard says whether the journal is sealed and verified against these
+    /// signers (OpenSSH allowed_signers format); without it, a seal is not checked.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
 }
@@ -319,9 +323,14 @@ pub struct ReportArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// "Now" for the scores' decay and drill_every, RFC 3339 (2026-11-22T08:00:00Z).
-    /// Default: the time the report runs.
+    /// Default: the time the report runs. A journal dated more than 5 minutes after it is
+    /// not counted.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+    /// Count only journals sealed and verified against these signers (OpenSSH
+    /// allowed_signers format); the others are listed as not counted, with why.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

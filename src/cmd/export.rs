@@ -38,7 +38,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         )),
         None => crate::export::analyse_file(&args.journal).map_err(|e| e.to_string()),
     };
-    let (analysis, report) = match read {
+    let (mut analysis, report) = match read {
         Ok(read) => read,
         Err(e) => {
             eprintln!("bringup: {e}");
@@ -63,6 +63,15 @@ pub fn export(args: &ExportArgs) -> ExitCode {
     {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if let Ok(sc) = &mut analysis.scorecard {
+        match evidence(args, shared.is_some(), &report) {
+            Ok(e) => sc.evidence = Some(e),
+            Err(why) => {
+                eprintln!("bringup: {why}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
     }
     let source = match &shared {
         Some(journal) => Source::Records(&journal.records),
@@ -92,6 +101,36 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// What the journal's seal proves, for a drill's scorecard: checked against
+/// `--allowed-signers` when given. A shared run has no seal.
+fn evidence(
+    args: &ExportArgs,
+    shared: bool,
+    chain: &crate::journal::verify::Report,
+) -> Result<crate::journal::seal::Evidence, String> {
+    use crate::journal::seal;
+    let signers = args.allowed_signers.as_deref();
+    if let Some(signers) = signers
+        && let Err(e) = std::fs::File::open(signers)
+    {
+        return Err(format!(
+            "cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
+            signers.display()
+        ));
+    }
+    if shared {
+        return Ok(seal::Evidence::Unsealed);
+    }
+    let sealed = seal::read(&args.journal);
+    let at_head = match &sealed {
+        Ok(Some(s)) => crate::journal::verify::verify_to(&args.journal, s.head.seq)
+            .map_err(|e| e.to_string())?
+            .1,
+        _ => None,
+    };
+    Ok(seal::evidence(sealed, signers, chain, at_head.as_deref()))
 }
 
 /// The shared run `export` was given (an `etcd://` URL), read whole.
@@ -335,6 +374,7 @@ mod tests {
             journal: journal.to_path_buf(),
             format: ExportFormat::Markdown,
             output: Some(out.to_path_buf()),
+            allowed_signers: None,
             etcd: crate::cli::EtcdArgs::default(),
         })
     }

@@ -1,6 +1,7 @@
-//! `bringup report`: stream each journal through its chain checks and the run fold, leave out
-//! the ones that do not verify (saying why), and write the history: to stdout made
-//! terminal-safe, or with `-o` atomically to a file that is none of the journals.
+//! `bringup report`: stream each journal through its chain checks and the run fold, judge its
+//! seal (against `--allowed-signers` when given), leave out the ones that do not verify
+//! (saying why), and write the history: to stdout made terminal-safe, or with `-o` atomically
+//! to a file that is none of the journals.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -11,10 +12,10 @@ use chrono::{DateTime, Utc};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::cmd::EXIT_BAD_INPUT;
 use crate::cmd::export::{check_target, write_atomically};
-use crate::export::report::{self, Skipped, render};
-use crate::export::scorecard::{Fold, RunSummary};
-use crate::journal::record;
+use crate::export::report::{self, Read, Skipped, Why, render};
+use crate::export::scorecard::Fold;
 use crate::journal::verify::scan;
+use crate::journal::{record, seal};
 
 pub fn report(args: &ReportArgs) -> ExitCode {
     let as_of = match args.as_of.as_deref().map(parse_as_of).transpose() {
@@ -32,22 +33,45 @@ pub fn report(args: &ReportArgs) -> ExitCode {
             }
         }
     }
-    let mut runs = Vec::new();
+    let signers = args.allowed_signers.as_deref();
+    if let Some(signers) = signers
+        && let Err(e) = std::fs::File::open(signers)
+    {
+        eprintln!(
+            "bringup: cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
+            signers.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let mut reads = Vec::new();
     let mut skipped = Vec::new();
     for path in &args.journals {
         let shown = path.display().to_string();
-        match read(path) {
-            Ok(run) => runs.push((shown, run)),
-            Err(why) => skipped.push(Skipped { path: shown, why }),
+        match read(path, signers) {
+            Ok(r) => reads.push(r),
+            Err(why) => skipped.push(Skipped {
+                path: shown,
+                why: Why::Unusable(why),
+            }),
         }
     }
-    let history = report::history(runs, skipped, as_of);
+    let history = report::history(
+        reads,
+        skipped,
+        as_of,
+        signers.map(|s| s.display().to_string()),
+    );
     for s in render::skipped_lines(&history) {
-        eprintln!("bringup: left out {}", crate::text::visible(&s));
+        eprintln!("bringup: not counted: {}", crate::text::visible(&s));
     }
     if history.used.is_empty() {
+        let what = if signers.is_some() {
+            "sealed by an allowed signer and "
+        } else {
+            ""
+        };
         eprintln!(
-            "bringup: no journal could be used; pass journals that `bringup run`, `open` or `drill` wrote and that `bringup verify` accepts"
+            "bringup: no journal could be counted; pass journals that `bringup run`, `open` or `drill` wrote, {what}that `bringup verify` accepts"
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
@@ -100,15 +124,29 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// One journal folded as it streams past; `Err` says in one line why it cannot be used.
-fn read(path: &Path) -> Result<RunSummary, String> {
+/// One journal folded as it streams past, its seal judged; `Err` says in one line why it
+/// cannot be used at all.
+fn read(path: &Path, signers: Option<&Path>) -> Result<Read, String> {
+    let sealed = seal::read(path);
+    let head_seq = sealed.as_ref().ok().and_then(|s| s.as_ref().map(|s| s.head.seq));
     let mut fold = Fold::default();
     let mut events = 0u64;
+    let mut run_hash = None;
+    let mut latest: Option<DateTime<Utc>> = None;
+    let mut at_head = None;
     let checked = scan(path, |bytes, env| {
-        if let Some(env) = env
-            && let Ok(r) = record::parse_with(bytes, env)
-        {
+        let Some(env) = env else {
+            return;
+        };
+        latest = latest.max(Some(env.ts));
+        if Some(env.seq) == head_seq && at_head.is_none() {
+            at_head = Some(env.hash.clone());
+        }
+        if let Ok(r) = record::parse_with(bytes, env) {
             events += 1;
+            if run_hash.is_none() && matches!(r.event, crate::journal::Event::RunStarted { .. }) {
+                run_hash = Some(r.hash.clone());
+            }
             fold.push(&r);
         }
     })
@@ -119,5 +157,13 @@ fn read(path: &Path) -> Result<RunSummary, String> {
     if events == 0 {
         return Err("not a bringup journal: no event line could be read".into());
     }
-    Ok(fold.finish())
+    Ok(Read {
+        path: path.display().to_string(),
+        run: fold.finish(),
+        evidence: seal::evidence(sealed, signers, &checked, at_head.as_deref()),
+        run_hash,
+        last_seq: checked.last_seq,
+        last_hash: checked.last_hash,
+        latest,
+    })
 }

@@ -1,28 +1,51 @@
 //! `bringup report`: history across drills and incidents, from many journals' summaries
 //! (each folded by `scorecard::Fold`): per service its time to restore over time, RTO met
 //! rate, last drill and readiness score by Gremlin's rule, per runbook the mean score, and
-//! the services past `drill_every`. Pure: reading the journals is `cmd/report.rs`'s job;
+//! the services past `drill_every`. Only evidence counts as it should: with allowed signers
+//! only sealed and verified journals count; a copy of a run counts once; a journal dated after
+//! the report's "now" does not count; a failed incident after a passing drill lowers the
+//! score. Pure: reading the journals and checking their seals is `cmd/report.rs`'s job;
 //! rendering lives in `report/render.rs`.
 
 pub mod render;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use indexmap::IndexMap;
 
 use crate::engine::state::Mode;
 use crate::export::metrics::{Rto, overall_rto};
 use crate::export::scorecard::{RunSummary, injected};
+use crate::journal::seal::Evidence;
 use crate::runbook::model::ServiceId;
 
 /// Gremlin's readiness rule, as the report states it.
-pub const RULE: &str = "Readiness score (Gremlin's rule): 100 when the service's last drill met its RTO, 50 when it missed it (or the service was not restored, or not seen down), 0 when it was never drilled; then −25 % per full 30 days since that drill: score × 0.75^⌊days/30⌋. A runbook's score is the mean of its services' scores.";
+pub const RULE: &str = "Readiness score (Gremlin's rule): 100 when the service's last drill met its RTO, 50 when it missed it (or the service was not restored, or not seen down), 0 when it was never drilled; then −25 % per full 30 days since that drill: score × 0.75^⌊days/30⌋. An incident outage after the last passing drill that missed its RTO or ended not restored scores as a failed drill (50, decaying from the incident) until the service is drilled again. A runbook's score is the mean of its services' scores.";
+
+/// How far past the report's "now" a journal's events may be dated (clocks drift) and still
+/// count.
+pub const FUTURE_SLACK: TimeDelta = TimeDelta::minutes(5);
 
 /// Days in one decay period.
 pub const DECAY_DAYS: i64 = 30;
 /// What a score keeps per full period.
 pub const DECAY: f64 = 0.75;
 
-/// A journal the report could use.
+/// One journal as `cmd/report.rs` read it: its run folded, what its seal proves, and what
+/// telling copies and dates apart needs.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub path: String,
+    pub run: RunSummary,
+    pub evidence: Evidence,
+    /// The hash of its `run_started` event: the run's identity, whatever the file is called.
+    pub run_hash: Option<String>,
+    pub last_seq: u64,
+    pub last_hash: Option<String>,
+    /// Its latest event time (the latest of all, not the last line's).
+    pub latest: Option<DateTime<Utc>>,
+}
+
+/// A journal the report counted.
 #[derive(Debug, Clone)]
 pub struct Used {
     pub path: String,
@@ -30,13 +53,72 @@ pub struct Used {
     pub mode: Mode,
     pub scenario: Option<String>,
     pub started: DateTime<Utc>,
+    pub evidence: Evidence,
 }
 
-/// A journal the report left out, and why (one line).
+/// Why a journal is not counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// It cannot be read, or its chain does not verify (the reason, one line).
+    Unusable(String),
+    NoRunStarted,
+    /// Allowed signers were given and it has no seal.
+    Unsealed,
+    /// Its seal does not vouch for it (the reason, one line).
+    SealRefuted(String),
+    /// Another journal given holds the same run (the same `run_started` hash) and is counted
+    /// instead; `differs` when the two copies end differently.
+    Duplicate { of: String, differs: bool },
+    /// Some event is dated after the report's "now" (more than [`FUTURE_SLACK`]).
+    Future { latest: DateTime<Utc> },
+}
+
+impl Why {
+    /// A short stable word for scripts (json `reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Why::Unusable(_) => "unusable",
+            Why::NoRunStarted => "no_run_started",
+            Why::Unsealed => "unsealed",
+            Why::SealRefuted(_) => "seal_refuted",
+            Why::Duplicate { .. } => "duplicate",
+            Why::Future { .. } => "dated_in_the_future",
+        }
+    }
+
+    /// One line for a person.
+    pub fn line(&self, as_of: DateTime<Utc>) -> String {
+        match self {
+            Why::Unusable(why) => why.clone(),
+            Why::NoRunStarted => {
+                "it has no run_started event, so no runbook or services to report on".into()
+            }
+            Why::Unsealed => {
+                "unsealed: it has no signature, so its results are claims, not evidence; seal it with `bringup seal`".into()
+            }
+            Why::SealRefuted(why) => format!("its seal does not hold: {why}"),
+            Why::Duplicate { of, differs } => {
+                let copies = if *differs {
+                    "; the two copies end differently, check which one is the record"
+                } else {
+                    ""
+                };
+                format!("the same run as '{of}' (the same run_started), counted once, as '{of}'{copies}")
+            }
+            Why::Future { latest } => format!(
+                "dated in the future: an event at {} is after the report's as-of {}",
+                crate::journal::record::format_ts(*latest),
+                crate::journal::record::format_ts(as_of)
+            ),
+        }
+    }
+}
+
+/// A journal the report did not count, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub path: String,
-    pub why: String,
+    pub why: Why,
 }
 
 /// One journal's result for one service.
@@ -49,6 +131,29 @@ pub struct Row {
     /// Drills: from its inject; incidents: of its latest restored outage.
     pub time_to_restore_ms: Option<i64>,
     pub rto: Rto,
+    /// Incidents: the service's latest outage in it, and whether that one failed (missed its
+    /// RTO, or ended not restored).
+    pub latest_outage: Option<(DateTime<Utc>, Failed)>,
+}
+
+/// Whether an incident outage failed: missed its RTO or ended not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    Yes(Rto),
+    No,
+}
+
+/// The incident that lowered a service's score after its last passing drill.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub path: String,
+    /// The incident journal's start.
+    pub started: DateTime<Utc>,
+    /// The failed outage's start: the score decays from here.
+    pub outage_started: DateTime<Utc>,
+    /// `Missed` or `NotRestored` (or `NotApplicable` for a service with no RTO left down).
+    pub rto: Rto,
+    pub days_since: i64,
 }
 
 impl Row {
@@ -86,12 +191,32 @@ pub struct ServiceHistory {
     pub last_drill: Option<LastDrill>,
     /// Full days from the last drill to the report's "now".
     pub days_since: Option<i64>,
+    /// A failed incident after a passing last drill: the score is a failed drill's from it.
+    pub lowered_by: Option<Lowered>,
     /// 100, 50 or 0 before decay.
     pub base: u32,
     pub score: f64,
     pub drill_every_ms: Option<u64>,
     /// Never drilled, or drilled longer ago than its `drill_every`.
     pub overdue: bool,
+}
+
+impl History {
+    /// Counted journals with no seal.
+    pub fn unsealed(&self) -> usize {
+        self.used
+            .iter()
+            .filter(|u| u.evidence == Evidence::Unsealed)
+            .count()
+    }
+
+    /// Counted journals sealed but whose signature was not checked.
+    pub fn not_checked(&self) -> usize {
+        self.used
+            .iter()
+            .filter(|u| matches!(u.evidence, Evidence::NotChecked { .. }))
+            .count()
+    }
 }
 
 impl ServiceHistory {
@@ -114,8 +239,11 @@ pub struct RunbookScore {
 #[derive(Debug, Clone)]
 pub struct History {
     pub as_of: DateTime<Utc>,
+    /// The allowed signers file the seals were checked against, as given.
+    pub signers: Option<String>,
     /// Oldest first.
     pub used: Vec<Used>,
+    /// Not counted, each with why.
     pub skipped: Vec<Skipped>,
     pub runbooks: Vec<RunbookScore>,
     /// By runbook, then in the runbook's order.
@@ -135,20 +263,30 @@ fn rows(path: &str, run: &RunSummary, started: DateTime<Utc>) -> Vec<(ServiceId,
     run.services
         .iter()
         .filter_map(|s| {
-            let (ttr, rto) = if drill {
+            let (ttr, rto, latest_outage) = if drill {
                 let i = injected(s)?;
-                (i.time_to_restore_ms, i.rto)
+                (i.time_to_restore_ms, i.rto, None)
             } else {
-                if s.outages.is_empty() {
-                    return None;
-                }
+                let latest = s.outages.last()?;
                 let ttr = s
                     .outages
                     .iter()
                     .rev()
                     .find(|o| o.restored)
                     .and_then(|o| o.time_to_restore_ms);
-                (ttr, overall_rto(&s.outages))
+                let failed = match latest.rto {
+                    r @ (Rto::Missed | Rto::NotRestored) => Failed::Yes(r),
+                    // No RTO to miss: left down when the run ended is still a failure.
+                    Rto::NotApplicable if latest.ended.is_none() && run.finished.is_some() => {
+                        Failed::Yes(Rto::NotApplicable)
+                    }
+                    _ => Failed::No,
+                };
+                (
+                    ttr,
+                    overall_rto(&s.outages),
+                    Some((latest.started, failed)),
+                )
             };
             Some((
                 s.info.id.clone(),
@@ -159,45 +297,118 @@ fn rows(path: &str, run: &RunSummary, started: DateTime<Utc>) -> Vec<(ServiceId,
                     scenario: run.scenario.clone(),
                     time_to_restore_ms: ttr,
                     rto,
+                    latest_outage,
                 },
             ))
         })
         .collect()
 }
 
-/// The history of `runs` (each with the path it was read from) as of `as_of`. A run with no
-/// `run_started` is skipped with its reason.
+/// How strongly a journal's seal vouches for it: of two copies of a run, the better one counts.
+fn rank(e: &Evidence) -> u8 {
+    match e {
+        Evidence::Verified { .. } => 3,
+        Evidence::NotChecked { .. } => 2,
+        Evidence::Unsealed => 1,
+        Evidence::Refuted(_) => 0,
+    }
+}
+
+/// Which journals count: not the ones without a `run_started`, dated after `as_of`, or (with
+/// signers) not sealed and verified, or whose seal is refuted; of several copies of one run
+/// (the same `run_started` hash) the best-sealed, then the longest, then the first given.
+fn counted(
+    reads: Vec<Read>,
+    skipped: &mut Vec<Skipped>,
+    as_of: DateTime<Utc>,
+    signers: bool,
+) -> Vec<Read> {
+    let mut keep: Vec<Read> = Vec::new();
+    for r in reads {
+        let why = if r.run.started.is_none() {
+            Some(Why::NoRunStarted)
+        } else if let Some(latest) = r.latest.filter(|t| *t > as_of + FUTURE_SLACK) {
+            Some(Why::Future { latest })
+        } else if !r.evidence.counts(signers) {
+            Some(match &r.evidence {
+                Evidence::Refuted(why) => Why::SealRefuted(why.clone()),
+                _ => Why::Unsealed,
+            })
+        } else {
+            None
+        };
+        match why {
+            Some(why) => skipped.push(Skipped { path: r.path, why }),
+            None => keep.push(r),
+        }
+    }
+    let mut by_run: IndexMap<String, usize> = IndexMap::new();
+    let mut out: Vec<Option<Read>> = Vec::new();
+    let mut dupes: Vec<Read> = Vec::new();
+    for r in keep {
+        let Some(id) = r.run_hash.clone() else {
+            out.push(Some(r));
+            continue;
+        };
+        match by_run.get(&id) {
+            Some(&i) => {
+                let held = out[i].as_ref().map_or((0, 0), |h| (rank(&h.evidence), h.last_seq));
+                if (rank(&r.evidence), r.last_seq) > held {
+                    dupes.extend(out[i].replace(r));
+                } else {
+                    dupes.push(r);
+                }
+            }
+            None => {
+                by_run.insert(id, out.len());
+                out.push(Some(r));
+            }
+        }
+    }
+    let out: Vec<Read> = out.into_iter().flatten().collect();
+    for d in dupes {
+        let Some(of) = out.iter().find(|o| o.run_hash == d.run_hash) else {
+            continue;
+        };
+        skipped.push(Skipped {
+            why: Why::Duplicate {
+                of: of.path.clone(),
+                differs: (of.last_seq, &of.last_hash) != (d.last_seq, &d.last_hash),
+            },
+            path: d.path,
+        });
+    }
+    out
+}
+
+/// The history of the journals `reads` as of `as_of`; `skipped` holds those that could not
+/// be read, and gets those not counted, each with why. `signers` is the allowed signers file
+/// the seals were checked against, if any: then only sealed and verified journals count.
 pub fn history(
-    runs: Vec<(String, RunSummary)>,
+    reads: Vec<Read>,
     mut skipped: Vec<Skipped>,
     as_of: DateTime<Utc>,
+    signers: Option<String>,
 ) -> History {
-    let mut runs: Vec<(String, RunSummary, DateTime<Utc>)> = runs
+    let mut runs: Vec<(Read, DateTime<Utc>)> = counted(reads, &mut skipped, as_of, signers.is_some())
         .into_iter()
-        .filter_map(|(path, run)| {
-            let Some(t) = run.started else {
-                skipped.push(Skipped {
-                    path,
-                    why: "it has no run_started event, so no runbook or services to report on"
-                        .into(),
-                });
-                return None;
-            };
-            Some((path, run, t))
+        .filter_map(|r| {
+            let t = r.run.started?;
+            Some((r, t))
         })
         .collect();
-    runs.sort_by_key(|(_, _, t)| *t);
+    runs.sort_by_key(|(_, t)| *t);
 
     // Per runbook: its services as its latest journal lists them, and its drill_every.
     let mut latest: IndexMap<&str, &RunSummary> = IndexMap::new();
-    for (_, run, _) in &runs {
-        latest.insert(run.runbook.as_str(), run);
+    for (r, _) in &runs {
+        latest.insert(r.run.runbook.as_str(), &r.run);
     }
     let mut by_service: IndexMap<(String, ServiceId), Vec<Row>> = IndexMap::new();
-    for (path, run, started) in &runs {
-        for (id, row) in rows(path, run, *started) {
+    for (r, started) in &runs {
+        for (id, row) in rows(&r.path, &r.run, *started) {
             by_service
-                .entry((run.runbook.clone(), id))
+                .entry((r.run.runbook.clone(), id))
                 .or_default()
                 .push(row);
         }
@@ -232,24 +443,48 @@ pub fn history(
     }
     History {
         as_of,
+        signers,
         used: runs
             .iter()
-            .map(|(path, run, started)| Used {
-                path: path.clone(),
-                runbook: run.runbook.clone(),
-                mode: if run.mode == Mode::Drill || run.is_scenario_drill {
+            .map(|(r, started)| Used {
+                path: r.path.clone(),
+                runbook: r.run.runbook.clone(),
+                mode: if r.run.mode == Mode::Drill || r.run.is_scenario_drill {
                     Mode::Drill
                 } else {
                     Mode::Incident
                 },
-                scenario: run.scenario.clone(),
+                scenario: r.run.scenario.clone(),
                 started: *started,
+                evidence: r.evidence.clone(),
             })
             .collect(),
         skipped,
         runbooks,
         services,
     }
+}
+
+/// The latest incident outage after the drill at `after`, when it failed.
+fn lowered_by(rows: &[Row], after: DateTime<Utc>, as_of: DateTime<Utc>) -> Option<Lowered> {
+    let (row, at, failed) = rows
+        .iter()
+        .filter(|r| r.mode == Mode::Incident)
+        .filter_map(|r| {
+            let (at, failed) = r.latest_outage?;
+            (at > after).then_some((r, at, failed))
+        })
+        .max_by_key(|(_, at, _)| *at)?;
+    let Failed::Yes(rto) = failed else {
+        return None;
+    };
+    Some(Lowered {
+        path: row.path.clone(),
+        started: row.started,
+        outage_started: at,
+        rto,
+        days_since: (as_of - at).num_days().max(0),
+    })
 }
 
 fn service_history(
@@ -276,11 +511,20 @@ fn service_history(
     });
     let last_drilled = last.map(|r| r.started);
     let days_since = last_drilled.map(|t| (as_of - t).num_days().max(0));
-    let base = match last_drill {
-        Some(LastDrill::Met) => 100,
-        Some(LastDrill::Missed) => 50,
-        None => 0,
+    let lowered = match (last_drill, last_drilled) {
+        (Some(LastDrill::Met), Some(t)) => lowered_by(&rows, t, as_of),
+        _ => None,
     };
+    let base = match (last_drill, &lowered) {
+        (_, Some(_)) | (Some(LastDrill::Missed), None) => 50,
+        (Some(LastDrill::Met), None) => 100,
+        (None, None) => 0,
+    };
+    let decay_days = lowered
+        .as_ref()
+        .map(|l| l.days_since)
+        .or(days_since)
+        .unwrap_or(0);
     let drill_every_ms = latest.drill_every_ms.get(&s.info.id).copied();
     let overdue = drill_every_ms.is_some_and(|every| {
         last_drilled.is_none_or(|t| {
@@ -298,8 +542,9 @@ fn service_history(
         last_drilled,
         last_drill,
         days_since,
+        lowered_by: lowered,
         base,
-        score: score(base, days_since.unwrap_or(0)),
+        score: score(base, decay_days),
         drill_every_ms,
         overdue,
     }

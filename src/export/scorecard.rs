@@ -300,6 +300,8 @@ pub struct Scorecard {
     pub last_restored: Option<DateTime<Utc>>,
     /// From the first inject to the last restore, when every injected service was restored.
     pub total_ms: Option<i64>,
+    /// What the journal's seal proves, once `cmd/` has checked it; `None` when not asked.
+    pub evidence: Option<crate::journal::seal::Evidence>,
 }
 
 impl Scorecard {
@@ -346,6 +348,7 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
         first_inject,
         last_restored,
         services,
+        evidence: None,
     })
 }
 

@@ -294,6 +294,118 @@ pub fn check_signature(seal: &Seal, signers: &Path) -> Result<String, SealError>
     }
 }
 
+/// What a journal's seal proves about it, as reports count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// The signature is valid for an allowed signer, and the chain reaches the signed head
+    /// intact as the journal's last event.
+    Verified { principal: String, seq: u64 },
+    /// Sealed, and the signed head is the journal's last event, but no signers were given to
+    /// check the signature against.
+    NotChecked { seq: u64 },
+    /// No seal: whatever it records is a claim.
+    Unsealed,
+    /// A seal that does not vouch for this journal, and why (one line).
+    Refuted(String),
+}
+
+impl Evidence {
+    /// Whether a report counts it: with signers only a verified journal; without, anything
+    /// whose seal (if any) is not refuted.
+    pub fn counts(&self, signers: bool) -> bool {
+        match self {
+            Evidence::Verified { .. } => true,
+            Evidence::NotChecked { .. } | Evidence::Unsealed => !signers,
+            Evidence::Refuted(_) => false,
+        }
+    }
+
+    /// A short stable word for json: `sealed_verified`, `sealed_not_checked`, `unsealed`,
+    /// `seal_refuted`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Evidence::Verified { .. } => "sealed_verified",
+            Evidence::NotChecked { .. } => "sealed_not_checked",
+            Evidence::Unsealed => "unsealed",
+            Evidence::Refuted(_) => "seal_refuted",
+        }
+    }
+
+    /// A few words, for a table of journals.
+    pub fn word(&self) -> String {
+        match self {
+            Evidence::Verified { principal, seq } => {
+                format!("sealed and verified ('{principal}', seq {seq})")
+            }
+            Evidence::NotChecked { seq } => format!("sealed, not checked (seq {seq})"),
+            Evidence::Unsealed => "unsealed".to_string(),
+            Evidence::Refuted(_) => "seal refuted".to_string(),
+        }
+    }
+
+    /// One phrase for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Evidence::Verified { principal, seq } => {
+                format!("sealed and verified (signed by '{principal}' at seq {seq})")
+            }
+            Evidence::NotChecked { seq } => {
+                format!("sealed at seq {seq}, signature not checked (no --allowed-signers)")
+            }
+            Evidence::Unsealed => "unsealed: its results are a claim, not evidence".to_string(),
+            Evidence::Refuted(why) => format!("not evidence: its seal does not hold: {why}"),
+        }
+    }
+}
+
+/// Judge a journal's seal: `sealed` as [`read`] returned it, the chain as checked, and the
+/// hash the chain holds at the signed `seq` (`None` when it does not reach it). The
+/// signature is checked with `ssh-keygen` only when `signers` is given, and only once the
+/// chain and the head hold (a signature over a head the journal does not have proves nothing
+/// about it).
+pub fn evidence(
+    sealed: Result<Option<Seal>, SealError>,
+    signers: Option<&Path>,
+    chain: &crate::journal::verify::Report,
+    at_head: Option<&str>,
+) -> Evidence {
+    let seal = match sealed {
+        Ok(Some(s)) => s,
+        Ok(None) => return Evidence::Unsealed,
+        Err(e) => return Evidence::Refuted(format!("its seal cannot be used: {e}")),
+    };
+    let (seq, last_seq) = (seal.head.seq, chain.last_seq);
+    if let Some(p) = chain.first_problem() {
+        return Evidence::Refuted(format!("the chain is broken at {p}"));
+    }
+    match at_head {
+        None => {
+            return Evidence::Refuted(format!(
+                "the signed head seq {seq} is missing: the journal was cut after it was sealed (it ends at seq {last_seq})"
+            ));
+        }
+        Some(h) if h != seal.head.hash => {
+            return Evidence::Refuted(format!(
+                "the hash at seq {seq} differs from the signed one: the journal was rewritten after it was sealed"
+            ));
+        }
+        Some(_) if last_seq > seq => {
+            return Evidence::Refuted(format!(
+                "{} event(s) after the signed seq {seq} are not covered by the seal; seal it again",
+                last_seq - seq
+            ));
+        }
+        Some(_) => {}
+    }
+    match signers {
+        None => Evidence::NotChecked { seq },
+        Some(signers) => match check_signature(&seal, signers) {
+            Ok(principal) => Evidence::Verified { principal, seq },
+            Err(e) => Evidence::Refuted(e.to_string()),
+        },
+    }
+}
+
 fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<std::process::Output> {
     let mut child = cmd
         .stdin(Stdio::piped())

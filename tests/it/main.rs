@@ -35,6 +35,7 @@ mod notify_webhook;
 mod output_bytes;
 mod preflight;
 mod report;
+mod report_evidence;
 mod resume_ssh;
 mod run_agent;
 mod run_journal;

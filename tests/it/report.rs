@@ -222,7 +222,7 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
     assert!(md.contains("Gremlin"), "{md}");
     assert!(md.contains("score × 0.75^⌊days/30⌋"), "{md}");
     assert!(
-        md.contains("4 journals used (3 drills, 1 incident), 1 skipped."),
+        md.contains("4 journals counted (3 drills, 1 incident), 1 not counted."),
         "{md}"
     );
     assert_eq!(
@@ -230,7 +230,8 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
         [["pangyo", "45.8", "3", "2"]]
     );
     let services = rows_under(&md, "## Services");
-    // Runbook | Service | Last drilled | Last drill | Days since | Score | RTO met | drill_every | Past due
+    // Runbook | Service | Last drilled | Last drill | Days since | Score | Lowered by | RTO met |
+    // drill_every | Past due
     assert_eq!(
         services,
         [
@@ -241,6 +242,7 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
                 "met",
                 "5",
                 "100.0",
+                "—",
                 "2/3 (67 %)",
                 "30d",
                 "no"
@@ -252,6 +254,7 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
                 "missed",
                 "40",
                 "37.5",
+                "—",
                 "1/3 (33 %)",
                 "30d",
                 "yes"
@@ -263,6 +266,7 @@ fn the_markdown_report_states_the_rule_and_its_rows_match() {
                 "never drilled",
                 "—",
                 "0.0",
+                "—",
                 "—",
                 "90d",
                 "yes"
@@ -297,7 +301,7 @@ fn a_tampered_journal_is_left_out_and_the_report_says_which_and_why() {
     let j = journals();
     let (code, md, err) = report(&all(&j), "markdown");
     assert_eq!(code, Some(0));
-    let skipped = md.split("## Skipped journals").nth(1).expect("section");
+    let skipped = md.split("## Not counted").nth(1).expect("section");
     let line = skipped
         .lines()
         .find(|l| l.contains("tampered.jsonl"))
@@ -310,7 +314,8 @@ fn a_tampered_journal_is_left_out_and_the_report_says_which_and_why() {
     let (_, out, _) = report(&all(&j), "json");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(doc["journals"].as_array().expect("journals").len(), 4);
-    assert_eq!(doc["skipped"][0]["path"], j.tampered.display().to_string());
+    assert_eq!(doc["not_counted"][0]["path"], j.tampered.display().to_string());
+    assert_eq!(doc["not_counted"][0]["reason"], "unusable");
 }
 
 #[test]
@@ -335,7 +340,7 @@ fn no_usable_journal_exits_2_and_a_bad_as_of_is_refused() {
     let (code, out, err) = report(&[&j.tampered], "markdown");
     assert_eq!(code, Some(2));
     assert!(out.is_empty());
-    assert!(err.contains("no journal could be used"), "{err}");
+    assert!(err.contains("no journal could be counted"), "{err}");
     let out = bringup()
         .args(["report", "--as-of", "last tuesday"])
         .arg(&j.d5)

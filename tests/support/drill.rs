@@ -1,7 +1,10 @@
 //! Scenario drill journals scripted with `JournalWriter` and a manual clock: what the
-//! scorecard and the history report are computed from.
+//! scorecard and the history report are computed from; and what a forger does to one
+//! (edit lines, recompute the hash chain) and what an auditor does (keys, `bringup seal`).
 
+use std::fmt::Write as _;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use bringup::engine::state::{Mode, Phase, ServiceState, StepOutcome};
 use bringup::journal::{
@@ -217,4 +220,61 @@ pub fn drill_of(path: &Path, t0: DateTime<Utc>, restores: &[(&str, f64)]) {
     }
     s.finished(end + 1.0, sc, DrillOutcome::Passed, None);
     s.run_finished(end + 2.0);
+}
+
+/// Rewrite every line of `journal` with `edit` (given the line without its `hash` member),
+/// then recompute `prev` and `hash` by SPEC's rule, as a forger would: the chain alone
+/// verifies again.
+pub fn rechain(journal: &Path, edit: impl Fn(&str) -> String) {
+    use sha2::{Digest, Sha256};
+    let text = std::fs::read_to_string(journal).expect("journal");
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        let old_prev = v["prev"].as_str().expect("prev").to_string();
+        let cut = line.rfind(",\"hash\":").expect("hash member");
+        let body = edit(&line[..cut]).replace(
+            &format!("\"prev\":\"{old_prev}\""),
+            &format!("\"prev\":\"{prev}\""),
+        );
+        let hash = hex::encode(Sha256::digest(format!("{body}}}").as_bytes()));
+        let _ = writeln!(out, "{body},\"hash\":\"{hash}\"}}");
+        prev = hash;
+    }
+    std::fs::write(journal, out).expect("write the rechained journal");
+}
+
+/// A passphrase-less ed25519 key at `path` made by `ssh-keygen`; its public line.
+pub fn new_key(path: &Path) -> String {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "report-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success(), "ssh-keygen made no key");
+    std::fs::read_to_string(path.with_extension("pub"))
+        .expect("public key")
+        .trim()
+        .to_string()
+}
+
+/// `bringup seal JOURNAL -i KEY`, which must succeed.
+pub fn seal(journal: &Path, key: &Path) {
+    let out = assert_cmd::Command::cargo_bin("bringup")
+        .expect("the bringup binary is built")
+        .env_remove("SSH_AUTH_SOCK")
+        .arg("seal")
+        .arg(journal)
+        .arg("-i")
+        .arg(key)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "seal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,18 +1,20 @@
 //! The history report as markdown, as one self-contained html page (inline CSS and SVG: no
 //! scripts, no network reference) and as json. Only renders a [`History`]; every journal text
-//! is escaped for its format.
+//! is escaped for its format. Each opens with what its numbers rest on: how many journals
+//! are unsealed claims, or which signers the counted ones were verified against.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{History, LastDrill, RULE, Row, ServiceHistory};
+use super::{History, LastDrill, Lowered, RULE, Row, ServiceHistory, Used};
 use crate::export::describe::mode_word;
 use crate::export::html::{esc, html_table, list};
 use crate::export::markdown::{cell, md_table};
 use crate::export::metrics::{Rto, full_time, human_ms};
 use crate::journal::record::format_ts;
+use crate::export::scorecard::render::{EvidenceOut, evidence_out};
 
 fn dash() -> String {
     "—".to_string()
@@ -70,37 +72,96 @@ pub fn overdue_lines(h: &History) -> Vec<String> {
 pub fn skipped_lines(h: &History) -> Vec<String> {
     h.skipped
         .iter()
-        .map(|s| format!("'{}': {}", s.path, s.why))
+        .map(|s| format!("'{}': {}", s.path, s.why.line(h.as_of)))
         .collect()
 }
 
-/// The opening line: as of when, journals used and skipped.
+fn plural(count: usize, word: &str) -> String {
+    format!("{count} {word}{}", if count == 1 { "" } else { "s" })
+}
+
+/// The first lines: what the counted journals prove.
+pub fn evidence_lines(h: &History) -> Vec<String> {
+    if let Some(signers) = &h.signers {
+        return vec![format!(
+            "Evidence: only journals sealed and verified against the allowed signers '{signers}' are counted ({} counted); {} not counted, each with why under \"Not counted\".",
+            h.used.len(),
+            plural(h.skipped.len(), "journal")
+        )];
+    }
+    let (unsealed, unchecked) = (h.unsealed(), h.not_checked());
+    let mut out = Vec::new();
+    if unsealed > 0 {
+        out.push(format!(
+            "Unsealed: {unsealed} of {} counted journals are unsealed: their results are claims, not evidence. Seal journals with `bringup seal` and pass `--allowed-signers FILE` to count only sealed and verified ones.",
+            h.used.len()
+        ));
+    }
+    if unchecked > 0 {
+        out.push(format!(
+            "Not checked: {} sealed, {} not checked (no `--allowed-signers FILE`).",
+            plural(unchecked, "counted journal"),
+            if unchecked == 1 {
+                "its signature"
+            } else {
+                "their signatures"
+            }
+        ));
+    }
+    out
+}
+
+pub const JOURNAL_HEADER: [&str; 5] = ["Started", "Mode", "Runbook", "Journal", "Evidence"];
+
+pub fn journal_rows(h: &History) -> Vec<[String; 5]> {
+    h.used
+        .iter()
+        .map(|u: &Used| {
+            [
+                u.started.format("%Y-%m-%d %H:%M").to_string(),
+                mode_word(u.mode).to_string(),
+                u.runbook.clone(),
+                u.path.clone(),
+                u.evidence.word(),
+            ]
+        })
+        .collect()
+}
+
+fn lowered_word(l: &Lowered) -> String {
+    let what = match l.rto {
+        Rto::NotApplicable => "not restored".to_string(),
+        r => format!("RTO {}", r.as_str()),
+    };
+    format!("incident '{}' of {} ({what})", l.path, day(l.started))
+}
+
+/// The opening line: as of when, journals counted and not.
 pub fn summary_line(h: &History) -> String {
     let drills = h
         .used
         .iter()
         .filter(|u| u.mode == crate::engine::state::Mode::Drill)
         .count();
-    let n =
-        |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     format!(
-        "As of {}. {} used ({}, {}), {} skipped.",
+        "As of {}. {} counted ({}, {}), {} not counted.",
         full_time(h.as_of),
-        n(h.used.len(), "journal"),
-        n(drills, "drill"),
-        n(h.used.len() - drills, "incident"),
+        plural(h.used.len(), "journal"),
+        plural(drills, "drill"),
+        plural(h.used.len() - drills, "incident"),
         h.skipped.len()
     )
 }
 
 pub const RUNBOOK_HEADER: [&str; 4] = ["Runbook", "Score", "Services", "Past drill_every"];
-pub const SERVICE_HEADER: [&str; 9] = [
+pub const SERVICE_HEADER: [&str; 10] = [
     "Runbook",
     "Service",
     "Last drilled",
     "Last drill",
     "Days since",
     "Score",
+    "Lowered by",
     "RTO met",
     "drill_every",
     "Past due",
@@ -128,7 +189,7 @@ pub fn runbook_rows(h: &History) -> Vec<[String; 4]> {
         .collect()
 }
 
-pub fn service_rows(h: &History) -> Vec<[String; 9]> {
+pub fn service_rows(h: &History) -> Vec<[String; 10]> {
     h.services
         .iter()
         .map(|s| {
@@ -139,6 +200,7 @@ pub fn service_rows(h: &History) -> Vec<[String; 9]> {
                 last_word(s).to_string(),
                 s.days_since.map_or_else(dash, |d| d.to_string()),
                 format!("{:.1}", s.score),
+                s.lowered_by.as_ref().map_or_else(dash, lowered_word),
                 rate(s),
                 every(s.drill_every_ms),
                 if s.overdue { "yes" } else { "no" }.to_string(),
@@ -183,6 +245,9 @@ fn md_list(out: &mut String, items: &[String], none: &str) {
 pub fn markdown(h: &History) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("# Readiness report\n\n");
+    for line in evidence_lines(h) {
+        let _ = writeln!(out, "**{}**\n", cell(&line));
+    }
     let _ = writeln!(out, "{}\n\n{RULE}\n", summary_line(h));
     out.push_str("## Runbooks\n\n");
     md_table(&mut out, &RUNBOOK_HEADER, &runbook_rows(h));
@@ -203,8 +268,10 @@ pub fn markdown(h: &History) -> String {
             md_table(&mut out, &TREND_HEADER, &trend_rows(s));
         }
     }
-    out.push_str("\n## Skipped journals\n\n");
-    md_list(&mut out, &skipped_lines(h), "None: every journal verified.");
+    out.push_str("\n## Journals counted\n\nOldest first.\n\n");
+    md_table(&mut out, &JOURNAL_HEADER, &journal_rows(h));
+    out.push_str("\n## Not counted\n\n");
+    md_list(&mut out, &skipped_lines(h), "None: every journal given was counted.");
     out
 }
 
@@ -213,7 +280,8 @@ h1{font-size:1.7rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.rule{background:#f4f8ff;border-left:4px solid #1565c0;padding:.5rem 1rem}
 .trend{display:flex;gap:1.5rem;align-items:flex-start;flex-wrap:wrap;margin-bottom:1rem}.trend table{width:auto;flex:1}
-svg text{font-family:system-ui,sans-serif;font-size:11px}.due{color:#c62828;font-weight:600}";
+svg text{font-family:system-ui,sans-serif;font-size:11px}.due{color:#c62828;font-weight:600}
+.evidence{background:#fff4e5;border-left:4px solid #e65100;padding:.5rem 1rem}";
 
 const CHART_W: f64 = 360.0;
 const CHART_H: f64 = 130.0;
@@ -333,6 +401,9 @@ pub fn html(h: &History) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Readiness report</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>Readiness report</h1>\n"
     );
+    for line in evidence_lines(h) {
+        let _ = writeln!(out, "<p class=\"evidence\"><strong>{}</strong></p>", esc(&line));
+    }
     let _ = writeln!(
         out,
         "<p>{}</p>\n<p class=\"rule\">{}</p>",
@@ -365,8 +436,10 @@ pub fn html(h: &History) -> String {
         html_table(&mut out, &TREND_HEADER, &trend_rows(s));
         out.push_str("</div>\n");
     }
-    out.push_str("<h2>Skipped journals</h2>\n");
-    list(&mut out, &skipped_lines(h), "None: every journal verified.");
+    out.push_str("<h2>Journals counted</h2>\n");
+    html_table(&mut out, &JOURNAL_HEADER, &journal_rows(h));
+    out.push_str("<h2>Not counted</h2>\n");
+    list(&mut out, &skipped_lines(h), "None: every journal given was counted.");
     out.push_str("</body>\n</html>\n");
     out
 }
@@ -377,8 +450,12 @@ struct Doc<'a> {
     format_version: u32,
     as_of: String,
     rule: &'static str,
+    /// The allowed signers file, when only sealed and verified journals count.
+    allowed_signers: Option<&'a str>,
+    /// Counted journals with no seal: their results are claims.
+    unsealed: usize,
     journals: Vec<UsedOut<'a>>,
-    skipped: Vec<SkippedOut<'a>>,
+    not_counted: Vec<SkippedOut<'a>>,
     runbooks: Vec<RunbookOut<'a>>,
     services: Vec<ServiceOut<'a>>,
 }
@@ -390,12 +467,26 @@ struct UsedOut<'a> {
     mode: &'static str,
     scenario: Option<&'a str>,
     started: String,
+    evidence: EvidenceOut<'a>,
 }
 
 #[derive(Serialize)]
 struct SkippedOut<'a> {
     path: &'a str,
-    why: &'a str,
+    /// unusable, no_run_started, unsealed, seal_refuted, duplicate, dated_in_the_future.
+    reason: &'static str,
+    /// For a duplicate: the journal counted instead.
+    duplicate_of: Option<&'a str>,
+    why: String,
+}
+
+#[derive(Serialize)]
+struct LoweredOut<'a> {
+    journal: &'a str,
+    started: String,
+    outage_started: String,
+    rto: &'static str,
+    days_since: i64,
 }
 
 #[derive(Serialize)]
@@ -415,6 +506,8 @@ struct ServiceOut<'a> {
     last_drilled: Option<String>,
     last_drill: Option<&'static str>,
     days_since: Option<i64>,
+    /// The failed incident after the last passing drill that set the score, if any.
+    lowered_by: Option<LoweredOut<'a>>,
     base_score: u32,
     score: f64,
     rto_met: usize,
@@ -439,9 +532,11 @@ struct RowOut<'a> {
 pub fn json(h: &History) -> Result<String, serde_json::Error> {
     let doc = Doc {
         format: "bringup-report",
-        format_version: 1,
+        format_version: 2,
         as_of: format_ts(h.as_of),
         rule: RULE,
+        allowed_signers: h.signers.as_deref(),
+        unsealed: h.unsealed(),
         journals: h
             .used
             .iter()
@@ -451,14 +546,20 @@ pub fn json(h: &History) -> Result<String, serde_json::Error> {
                 mode: mode_word(u.mode),
                 scenario: u.scenario.as_deref(),
                 started: format_ts(u.started),
+                evidence: evidence_out(&u.evidence),
             })
             .collect(),
-        skipped: h
+        not_counted: h
             .skipped
             .iter()
             .map(|s| SkippedOut {
                 path: &s.path,
-                why: &s.why,
+                reason: s.why.code(),
+                duplicate_of: match &s.why {
+                    super::Why::Duplicate { of, .. } => Some(of),
+                    _ => None,
+                },
+                why: s.why.line(h.as_of),
             })
             .collect(),
         runbooks: h
@@ -482,6 +583,13 @@ pub fn json(h: &History) -> Result<String, serde_json::Error> {
                 last_drilled: s.last_drilled.map(format_ts),
                 last_drill: s.last_drill.map(|_| last_word(s)),
                 days_since: s.days_since,
+                lowered_by: s.lowered_by.as_ref().map(|l| LoweredOut {
+                    journal: &l.path,
+                    started: format_ts(l.started),
+                    outage_started: format_ts(l.outage_started),
+                    rto: l.rto.as_str(),
+                    days_since: l.days_since,
+                }),
                 base_score: s.base,
                 score: s.score,
                 rto_met: s.met,

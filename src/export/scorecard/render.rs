@@ -13,6 +13,7 @@ use crate::export::markdown::{cell, clock, md_table};
 use crate::export::metrics::{Rto, full_time, human_ms};
 use crate::journal::event::DrillOutcome;
 use crate::journal::record::format_ts;
+use crate::journal::seal::Evidence;
 use crate::runbook::model::ServiceId;
 
 pub const SERVICES_HEADER: [&str; 10] = [
@@ -171,6 +172,9 @@ pub fn markdown(sc: &Scorecard) -> String {
         cell(&sc.runbook),
         cell(&sc.scenario)
     );
+    if let Some(e) = &sc.evidence {
+        let _ = writeln!(out, "- **Evidence:** {}", cell(&e.describe()));
+    }
     let _ = writeln!(out, "- **Outcome:** {}", cell(&outcome_line(sc)));
     let _ = writeln!(
         out,
@@ -235,6 +239,13 @@ pub fn html_section(sc: &Scorecard) -> String {
         sc.missed(),
         sc.services.len()
     );
+    if let Some(e) = &sc.evidence {
+        let _ = writeln!(
+            out,
+            "<p><strong>Evidence:</strong> {}.</p>",
+            esc(&e.describe())
+        );
+    }
     let guards = guard_lines(sc);
     if guards.is_empty() {
         out.push_str("<p>Guards tripped: none.</p>\n");
@@ -260,6 +271,9 @@ pub fn html_section(sc: &Scorecard) -> String {
 #[derive(Serialize)]
 pub struct ScorecardOut<'a> {
     scenario: &'a str,
+    /// What the journal's seal proves (absent when not checked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<EvidenceOut<'a>>,
     outcome: Option<&'static str>,
     reason: Option<&'a str>,
     started: Option<String>,
@@ -273,6 +287,34 @@ pub struct ScorecardOut<'a> {
     guards_tripped: Vec<GuardOut<'a>>,
     services: Vec<InjectedOut<'a>>,
     critical_path: Vec<LinkOut<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct EvidenceOut<'a> {
+    /// sealed_verified, sealed_not_checked, unsealed or seal_refuted.
+    status: &'static str,
+    signer: Option<&'a str>,
+    sealed_seq: Option<u64>,
+    /// Why a seal does not hold.
+    why: Option<&'a str>,
+}
+
+pub fn evidence_out(e: &Evidence) -> EvidenceOut<'_> {
+    EvidenceOut {
+        status: e.code(),
+        signer: match e {
+            Evidence::Verified { principal, .. } => Some(principal),
+            _ => None,
+        },
+        sealed_seq: match e {
+            Evidence::Verified { seq, .. } | Evidence::NotChecked { seq } => Some(*seq),
+            _ => None,
+        },
+        why: match e {
+            Evidence::Refuted(why) => Some(why),
+            _ => None,
+        },
+    }
 }
 
 #[derive(Serialize)]
@@ -323,6 +365,7 @@ pub fn json(sc: &Scorecard) -> ScorecardOut<'_> {
     let ts = |t: Option<DateTime<Utc>>| t.map(format_ts);
     ScorecardOut {
         scenario: &sc.scenario,
+        evidence: sc.evidence.as_ref().map(evidence_out),
         outcome: sc.outcome.map(|o| match o {
             DrillOutcome::Passed => "passed",
             DrillOutcome::Failed => "failed",
