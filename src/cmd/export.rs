@@ -125,9 +125,11 @@ fn evidence(
     }
     let sealed = seal::read(&args.journal);
     let at_head = match &sealed {
-        Ok(Some(s)) => crate::journal::verify::verify_to(&args.journal, s.head.seq)
-            .map_err(|e| e.to_string())?
-            .1,
+        Ok(Some(s)) => {
+            crate::journal::verify::verify_to(&args.journal, s.head.seq)
+                .map_err(|e| e.to_string())?
+                .1
+        }
         _ => None,
     };
     Ok(seal::evidence(sealed, signers, chain, at_head.as_deref()))

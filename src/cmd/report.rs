@@ -128,7 +128,10 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
 /// cannot be used at all.
 fn read(path: &Path, signers: Option<&Path>) -> Result<Read, String> {
     let sealed = seal::read(path);
-    let head_seq = sealed.as_ref().ok().and_then(|s| s.as_ref().map(|s| s.head.seq));
+    let head_seq = sealed
+        .as_ref()
+        .ok()
+        .and_then(|s| s.as_ref().map(|s| s.head.seq));
     let mut fold = Fold::default();
     let mut events = 0u64;
     let mut run_hash = None;

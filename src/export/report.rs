@@ -68,9 +68,14 @@ pub enum Why {
     SealRefuted(String),
     /// Another journal given holds the same run (the same `run_started` hash) and is counted
     /// instead; `differs` when the two copies end differently.
-    Duplicate { of: String, differs: bool },
+    Duplicate {
+        of: String,
+        differs: bool,
+    },
     /// Some event is dated after the report's "now" (more than [`FUTURE_SLACK`]).
-    Future { latest: DateTime<Utc> },
+    Future {
+        latest: DateTime<Utc>,
+    },
 }
 
 impl Why {
@@ -282,11 +287,7 @@ fn rows(path: &str, run: &RunSummary, started: DateTime<Utc>) -> Vec<(ServiceId,
                     }
                     _ => Failed::No,
                 };
-                (
-                    ttr,
-                    overall_rto(&s.outages),
-                    Some((latest.started, failed)),
-                )
+                (ttr, overall_rto(&s.outages), Some((latest.started, failed)))
             };
             Some((
                 s.info.id.clone(),
@@ -343,29 +344,23 @@ fn counted(
         }
     }
     let mut by_run: IndexMap<String, usize> = IndexMap::new();
-    let mut out: Vec<Option<Read>> = Vec::new();
+    let mut out: Vec<Read> = Vec::new();
     let mut dupes: Vec<Read> = Vec::new();
     for r in keep {
-        let Some(id) = r.run_hash.clone() else {
-            out.push(Some(r));
-            continue;
-        };
-        match by_run.get(&id) {
-            Some(&i) => {
-                let held = out[i].as_ref().map_or((0, 0), |h| (rank(&h.evidence), h.last_seq));
-                if (rank(&r.evidence), r.last_seq) > held {
-                    dupes.extend(out[i].replace(r));
-                } else {
-                    dupes.push(r);
-                }
+        let held = r.run_hash.as_ref().and_then(|id| by_run.get(id).copied());
+        if let Some(i) = held {
+            if (rank(&r.evidence), r.last_seq) > (rank(&out[i].evidence), out[i].last_seq) {
+                dupes.push(std::mem::replace(&mut out[i], r));
+            } else {
+                dupes.push(r);
             }
-            None => {
-                by_run.insert(id, out.len());
-                out.push(Some(r));
+        } else {
+            if let Some(id) = &r.run_hash {
+                by_run.insert(id.clone(), out.len());
             }
+            out.push(r);
         }
     }
-    let out: Vec<Read> = out.into_iter().flatten().collect();
     for d in dupes {
         let Some(of) = out.iter().find(|o| o.run_hash == d.run_hash) else {
             continue;
@@ -390,13 +385,14 @@ pub fn history(
     as_of: DateTime<Utc>,
     signers: Option<String>,
 ) -> History {
-    let mut runs: Vec<(Read, DateTime<Utc>)> = counted(reads, &mut skipped, as_of, signers.is_some())
-        .into_iter()
-        .filter_map(|r| {
-            let t = r.run.started?;
-            Some((r, t))
-        })
-        .collect();
+    let mut runs: Vec<(Read, DateTime<Utc>)> =
+        counted(reads, &mut skipped, as_of, signers.is_some())
+            .into_iter()
+            .filter_map(|r| {
+                let t = r.run.started?;
+                Some((r, t))
+            })
+            .collect();
     runs.sort_by_key(|(_, t)| *t);
 
     // Per runbook: its services as its latest journal lists them, and its drill_every.
@@ -553,6 +549,150 @@ fn service_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn t(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .expect("literal")
+            .with_timezone(&Utc)
+    }
+
+    fn read(path: &str, run: &str, evidence: Evidence, last_seq: u64, latest: &str) -> Read {
+        Read {
+            path: path.into(),
+            run: RunSummary {
+                runbook: "rb".into(),
+                started: Some(t("2026-05-01T00:00:00Z")),
+                ..RunSummary::default()
+            },
+            evidence,
+            run_hash: Some(run.into()),
+            last_seq,
+            last_hash: Some(format!("{run}-{last_seq}")),
+            latest: Some(t(latest)),
+        }
+    }
+
+    fn paths(reads: &[Read]) -> Vec<&str> {
+        reads.iter().map(|r| r.path.as_str()).collect()
+    }
+
+    #[test]
+    fn of_several_copies_of_a_run_the_best_sealed_then_the_longest_counts_and_the_rest_are_named() {
+        let as_of = t("2026-06-01T00:00:00Z");
+        let at = "2026-05-01T01:00:00Z";
+        let reads = vec![
+            read("a", "run1", Evidence::Unsealed, 10, at),
+            read("b", "run1", Evidence::NotChecked { seq: 10 }, 10, at),
+            read("c", "run2", Evidence::Unsealed, 5, at),
+            read("d", "run2", Evidence::Unsealed, 7, at),
+            read("e", "run2", Evidence::Unsealed, 7, at),
+        ];
+        let mut skipped = Vec::new();
+        let kept = counted(reads, &mut skipped, as_of, false);
+        assert_eq!(paths(&kept), ["b", "d"]);
+        let named: Vec<(&str, &Why)> = skipped.iter().map(|s| (s.path.as_str(), &s.why)).collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "a",
+                    &Why::Duplicate {
+                        of: "b".into(),
+                        differs: false
+                    }
+                ),
+                (
+                    "c",
+                    &Why::Duplicate {
+                        of: "d".into(),
+                        differs: true
+                    }
+                ),
+                (
+                    "e",
+                    &Why::Duplicate {
+                        of: "d".into(),
+                        differs: false
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_journal_dated_past_the_slack_or_unverified_with_signers_is_not_counted() {
+        let as_of = t("2026-06-01T00:00:00Z");
+        let reads = vec![
+            read("drift", "r1", Evidence::Unsealed, 3, "2026-06-01T00:04:59Z"),
+            read("ahead", "r2", Evidence::Unsealed, 3, "2026-06-01T00:05:01Z"),
+        ];
+        let mut skipped = Vec::new();
+        assert_eq!(
+            paths(&counted(reads, &mut skipped, as_of, false)),
+            ["drift"]
+        );
+        assert_eq!(skipped[0].why.code(), "dated_in_the_future");
+
+        let verified = Evidence::Verified {
+            principal: "p".into(),
+            seq: 3,
+        };
+        let reads = vec![
+            read("v", "r1", verified, 3, "2026-05-02T00:00:00Z"),
+            read("u", "r2", Evidence::Unsealed, 3, "2026-05-02T00:00:00Z"),
+            read(
+                "x",
+                "r3",
+                Evidence::Refuted("bad".into()),
+                3,
+                "2026-05-02T00:00:00Z",
+            ),
+        ];
+        let mut skipped = Vec::new();
+        assert_eq!(paths(&counted(reads, &mut skipped, as_of, true)), ["v"]);
+        let codes: Vec<&str> = skipped.iter().map(|s| s.why.code()).collect();
+        assert_eq!(codes, ["unsealed", "seal_refuted"]);
+    }
+
+    fn row(mode: Mode, started: &str, outage: Option<(&str, Failed)>) -> Row {
+        Row {
+            path: started.into(),
+            started: t(started),
+            mode,
+            scenario: None,
+            time_to_restore_ms: None,
+            rto: Rto::Met,
+            latest_outage: outage.map(|(at, f)| (t(at), f)),
+        }
+    }
+
+    #[test]
+    fn only_the_latest_incident_outage_after_the_drill_can_lower_the_score() {
+        let as_of = t("2026-06-01T00:00:00Z");
+        let drill = t("2026-05-10T00:00:00Z");
+        let before = row(
+            Mode::Incident,
+            "2026-05-09T00:00:00Z",
+            Some(("2026-05-09T00:00:00Z", Failed::Yes(Rto::Missed))),
+        );
+        assert!(lowered_by(std::slice::from_ref(&before), drill, as_of).is_none());
+        let failed = row(
+            Mode::Incident,
+            "2026-05-11T00:00:00Z",
+            Some(("2026-05-11T00:00:00Z", Failed::Yes(Rto::NotRestored))),
+        );
+        let l = lowered_by(&[before.clone(), failed.clone()], drill, as_of).expect("lowered");
+        assert_eq!(
+            (l.path.as_str(), l.rto, l.days_since),
+            ("2026-05-11T00:00:00Z", Rto::NotRestored, 21)
+        );
+        let later_ok = row(
+            Mode::Incident,
+            "2026-05-12T00:00:00Z",
+            Some(("2026-05-12T00:00:00Z", Failed::No)),
+        );
+        assert!(lowered_by(&[before, failed, later_ok], drill, as_of).is_none());
+    }
 
     #[test]
     fn the_score_loses_a_quarter_per_full_30_days() {

@@ -507,6 +507,74 @@ mod tests {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps)] // as `read` returns it
+    fn sealed_at(seq: u64) -> Result<Option<Seal>, SealError> {
+        Ok(Some(Seal {
+            head: Head {
+                seq,
+                hash: "ab".repeat(32),
+            },
+            message_path: PathBuf::from("/nonexistent/j.jsonl.seal"),
+            sig_path: PathBuf::from("/nonexistent/j.jsonl.sig"),
+        }))
+    }
+
+    fn chain(last_seq: u64) -> crate::journal::verify::Report {
+        crate::journal::verify::Report {
+            last_seq,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_seal_is_judged_against_the_chain_before_any_signature() {
+        let signed = "ab".repeat(32);
+        assert_eq!(
+            evidence(Ok(None), None, &chain(9), None),
+            Evidence::Unsealed
+        );
+        assert_eq!(
+            evidence(sealed_at(9), None, &chain(9), Some(&signed)),
+            Evidence::NotChecked { seq: 9 }
+        );
+        let refuted = |e: Evidence| match e {
+            Evidence::Refuted(why) => why,
+            other => panic!("not refuted: {other:?}"),
+        };
+        let cut = refuted(evidence(sealed_at(9), None, &chain(7), None));
+        assert!(cut.contains("the journal was cut"), "{cut}");
+        let other = "cd".repeat(32);
+        let rewritten = refuted(evidence(sealed_at(9), None, &chain(9), Some(&other)));
+        assert!(
+            rewritten.contains("rewritten after it was sealed"),
+            "{rewritten}"
+        );
+        let tail = refuted(evidence(sealed_at(9), None, &chain(11), Some(&signed)));
+        assert!(
+            tail.starts_with("2 event(s) after the signed seq 9"),
+            "{tail}"
+        );
+        let mut broken = chain(9);
+        broken.problems.push(crate::journal::verify::Problem {
+            line: 3,
+            seq: 3,
+            kind: crate::journal::verify::ProblemKind::SeqGap {
+                expected: 3,
+                found: 4,
+            },
+        });
+        let broken = refuted(evidence(sealed_at(9), None, &broken, Some(&signed)));
+        assert!(
+            broken.starts_with("the chain is broken at seq 3"),
+            "{broken}"
+        );
+        // Whatever it is, only a verified journal counts once signers are given.
+        assert!(Evidence::NotChecked { seq: 9 }.counts(false));
+        assert!(!Evidence::NotChecked { seq: 9 }.counts(true));
+        assert!(!Evidence::Unsealed.counts(true));
+        assert!(!Evidence::Refuted(String::new()).counts(false));
+    }
+
     #[test]
     fn the_seal_files_sit_beside_the_journal() {
         let j = Path::new("/x/run.jsonl");

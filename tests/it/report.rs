@@ -314,7 +314,10 @@ fn a_tampered_journal_is_left_out_and_the_report_says_which_and_why() {
     let (_, out, _) = report(&all(&j), "json");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(doc["journals"].as_array().expect("journals").len(), 4);
-    assert_eq!(doc["not_counted"][0]["path"], j.tampered.display().to_string());
+    assert_eq!(
+        doc["not_counted"][0]["path"],
+        j.tampered.display().to_string()
+    );
     assert_eq!(doc["not_counted"][0]["reason"], "unusable");
 }
 

@@ -98,12 +98,7 @@ fn failed_drill(path: &Path) {
     s.inject(10.0, "db", "h1");
     s.state(12.0, "db", S::Healthy, S::Checking);
     s.restore(20.0, 21.0, 710.0, "db");
-    s.finished(
-        711.0,
-        sc,
-        DrillOutcome::Failed,
-        Some("db missed its RTO"),
-    );
+    s.finished(711.0, sc, DrillOutcome::Failed, Some("db missed its RTO"));
     s.run_finished(712.0);
 }
 
@@ -262,7 +257,11 @@ fn a_forged_and_rechained_drill_verifies_alone_and_scores_as_if_it_passed_withou
     let rig = Rig::new();
     let s = set(&rig);
     // The forgery holds up as far as the chain goes.
-    let v = bringup().arg("verify").arg(&s.forged).output().expect("runs");
+    let v = bringup()
+        .arg("verify")
+        .arg(&s.forged)
+        .output()
+        .expect("runs");
     assert_eq!(v.status.code(), Some(0), "the rechained journal verifies");
     let doc = rig.json(&[&s.unsealed, &s.forged], false);
     // db's last drill is the forged one, which now "met" the RTO.
@@ -273,7 +272,9 @@ fn a_forged_and_rechained_drill_verifies_alone_and_scores_as_if_it_passed_withou
     let (_, md) = rig.report(&[&s.unsealed, &s.forged], "markdown", false);
     assert_eq!(
         first_lines(&md),
-        ["**Unsealed: 2 of 2 counted journals are unsealed: their results are claims, not evidence. Seal journals with `bringup seal` and pass `--allowed-signers FILE` to count only sealed and verified ones.**"]
+        [
+            "**Unsealed: 2 of 2 counted journals are unsealed: their results are claims, not evidence. Seal journals with `bringup seal` and pass `--allowed-signers FILE` to count only sealed and verified ones.**"
+        ]
     );
 }
 
@@ -305,16 +306,24 @@ fn with_allowed_signers_only_sealed_and_verified_journals_count_and_the_rest_say
     );
     assert!(
         not[1].2.contains("the hash at seq")
-            && not[1].2.contains("the journal was rewritten after it was sealed"),
+            && not[1]
+                .2
+                .contains("the journal was rewritten after it was sealed"),
         "{}",
         not[1].2
     );
     assert!(
-        not[2].2.contains("the signature is not valid for any signer in"),
+        not[2]
+            .2
+            .contains("the signature is not valid for any signer in"),
         "{}",
         not[2].2
     );
-    assert!(not[0].2.starts_with("unsealed: it has no signature"), "{}", not[0].2);
+    assert!(
+        not[0].2.starts_with("unsealed: it has no signature"),
+        "{}",
+        not[0].2
+    );
     // Nothing forged reached the scores: db was never drilled in what counts.
     assert_eq!(service(&doc, "db")["last_drill"], Value::Null);
     assert_eq!(service(&doc, "db")["score"], 0.0);
@@ -431,7 +440,10 @@ fn a_copy_of_a_run_under_another_name_counts_once_and_is_named() {
     // dns counted once per run: met in May, missed in April.
     assert_eq!(service(&doc, "dns")["rto_met"], 1);
     assert_eq!(service(&doc, "dns")["rto_missed"], 1);
-    assert_eq!(service(&doc, "dns")["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        service(&doc, "dns")["history"].as_array().map(Vec::len),
+        Some(2)
+    );
 }
 
 #[test]
@@ -451,14 +463,19 @@ fn a_journal_dated_in_the_future_is_not_counted_and_does_not_freeze_days_since()
         ("ahead.jsonl", "dated_in_the_future")
     );
     assert!(
-        not[0].2.starts_with("dated in the future: an event at 2026-09-04T12:"),
+        not[0]
+            .2
+            .starts_with("dated in the future: an event at 2026-09-04T12:"),
         "{}",
         not[0].2
     );
     let dns = service(&doc, "dns");
     assert_eq!(dns["last_drilled"], "2026-05-27T12:00:00.000Z");
     assert_eq!(dns["days_since"], 5);
-    assert_eq!(service(&doc, "db")["last_drilled"], "2026-06-01T11:58:20.000Z");
+    assert_eq!(
+        service(&doc, "db")["last_drilled"],
+        "2026-06-01T11:58:20.000Z"
+    );
 }
 
 /// An incident of 'pangyo' at `t0` in which dns was found down and restored `ttr` seconds
@@ -496,7 +513,10 @@ fn a_failed_incident_after_a_passing_drill_scores_as_a_failed_drill_until_the_ne
     assert_eq!(dns["score"], 50.0);
     assert_eq!(dns["lowered_by"]["journal"], bad.display().to_string());
     assert_eq!(dns["lowered_by"]["rto"], "missed");
-    assert_eq!(dns["lowered_by"]["outage_started"], "2026-05-27T12:04:32.000Z");
+    assert_eq!(
+        dns["lowered_by"]["outage_started"],
+        "2026-05-27T12:04:32.000Z"
+    );
     let (_, md) = rig.report(&[&s.sealed, &bad], "markdown", false);
     let rows = rows_under(&md, "## Services");
     let dns_row = rows
@@ -576,8 +596,7 @@ fn the_scorecard_says_whether_its_journal_is_sealed_and_verified() {
         stranger.contains("the signature is not valid for any signer"),
         "{stranger}"
     );
-    let doc: Value =
-        serde_json::from_str(&scorecard(&rig, &s.sealed, "json", true)).expect("json");
+    let doc: Value = serde_json::from_str(&scorecard(&rig, &s.sealed, "json", true)).expect("json");
     let e = &doc["scorecard"]["evidence"];
     assert_eq!(e["status"], "sealed_verified");
     assert_eq!(e["signer"], "auditor@example");

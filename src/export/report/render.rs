@@ -13,8 +13,8 @@ use crate::export::describe::mode_word;
 use crate::export::html::{esc, html_table, list};
 use crate::export::markdown::{cell, md_table};
 use crate::export::metrics::{Rto, full_time, human_ms};
-use crate::journal::record::format_ts;
 use crate::export::scorecard::render::{EvidenceOut, evidence_out};
+use crate::journal::record::format_ts;
 
 fn dash() -> String {
     "—".to_string()
@@ -271,7 +271,11 @@ pub fn markdown(h: &History) -> String {
     out.push_str("\n## Journals counted\n\nOldest first.\n\n");
     md_table(&mut out, &JOURNAL_HEADER, &journal_rows(h));
     out.push_str("\n## Not counted\n\n");
-    md_list(&mut out, &skipped_lines(h), "None: every journal given was counted.");
+    md_list(
+        &mut out,
+        &skipped_lines(h),
+        "None: every journal given was counted.",
+    );
     out
 }
 
@@ -402,7 +406,11 @@ pub fn html(h: &History) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Readiness report</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>Readiness report</h1>\n"
     );
     for line in evidence_lines(h) {
-        let _ = writeln!(out, "<p class=\"evidence\"><strong>{}</strong></p>", esc(&line));
+        let _ = writeln!(
+            out,
+            "<p class=\"evidence\"><strong>{}</strong></p>",
+            esc(&line)
+        );
     }
     let _ = writeln!(
         out,
@@ -439,7 +447,11 @@ pub fn html(h: &History) -> String {
     out.push_str("<h2>Journals counted</h2>\n");
     html_table(&mut out, &JOURNAL_HEADER, &journal_rows(h));
     out.push_str("<h2>Not counted</h2>\n");
-    list(&mut out, &skipped_lines(h), "None: every journal given was counted.");
+    list(
+        &mut out,
+        &skipped_lines(h),
+        "None: every journal given was counted.",
+    );
     out.push_str("</body>\n</html>\n");
     out
 }
