@@ -108,7 +108,9 @@ impl Why {
                 } else {
                     ""
                 };
-                format!("the same run as '{of}' (the same run_started), counted once, as '{of}'{copies}")
+                format!(
+                    "a copy of the run in '{of}' (the same run_started hash), which is counted instead{copies}"
+                )
             }
             Why::Future { latest } => format!(
                 "dated in the future: an event at {} is after the report's as-of {}",

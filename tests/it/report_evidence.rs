@@ -387,6 +387,20 @@ fn without_signers_the_first_lines_count_the_unsealed_and_the_unchecked_seals() 
         "{}",
         items[0]
     );
+    // The html page opens the same way.
+    let (_, html) = rig.report(&[&s.sealed, &s.unsealed, &s.stale], "html", false);
+    let opening: Vec<&str> = html
+        .lines()
+        .skip_while(|l| *l != "<h1>Readiness report</h1>")
+        .skip(1)
+        .take(3)
+        .collect();
+    assert!(
+        opening[0].starts_with("<p class=\"evidence\"><strong>Unsealed: 1 of 2 counted journals are unsealed: their results are claims, not evidence.")
+            && opening[1].starts_with("<p class=\"evidence\"><strong>Not checked: 1 counted journal sealed")
+            && opening[2].starts_with("<p>As of "),
+        "{opening:?}"
+    );
     let evidence: Vec<String> = rows_under(&md, "## Journals counted")
         .into_iter()
         .map(|r| r[4].clone())
@@ -429,6 +443,15 @@ fn a_copy_of_a_run_under_another_name_counts_once_and_is_named() {
             )
         })
         .collect();
+    let why = not_counted(&doc);
+    assert!(
+        why[0].2.starts_with(&format!(
+            "a copy of the run in '{}' (the same run_started hash), which is counted instead",
+            s.unsealed.display()
+        )),
+        "{}",
+        why[0].2
+    );
     let shown = |p: &Path| p.display().to_string();
     assert_eq!(
         dupes,
