@@ -31,6 +31,7 @@ mod journal_seal;
 mod journal_tamper;
 mod journal_writer;
 mod local_transport;
+mod notify_redirect;
 mod notify_webhook;
 mod output_bytes;
 mod preflight;
