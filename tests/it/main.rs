@@ -31,6 +31,8 @@ mod journal_seal;
 mod journal_tamper;
 mod journal_writer;
 mod local_transport;
+mod log_terminal_safe;
+mod mask_forms;
 mod notify_redirect;
 mod notify_webhook;
 mod output_bytes;
