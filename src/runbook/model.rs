@@ -442,6 +442,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redact_masks_a_secret_as_a_shell_left_it() {
+        let text = "[runbook]\nname = \"t\"\nsecret_vars = [\"token\"]\n\n[hosts.box]\ntransport = \"local\"\n\n[[service]]\nid = \"api\"\nhosts = [\"box\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n";
+        let runbook = crate::runbook::load_text(
+            text,
+            std::path::Path::new("t.toml"),
+            &["token=\u{feff}hunter2-form\r\n".to_string()],
+        )
+        .expect("valid runbook");
+        assert_eq!(
+            runbook.redact("a=hunter2-form b=\u{feff}hunter2-form\r\n."),
+            "a=*** b=***."
+        );
+    }
+
+    #[test]
     fn debug_output_shows_secret_values_as_the_mask() {
         let text = r#"
 [runbook]

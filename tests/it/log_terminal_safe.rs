@@ -79,13 +79,13 @@ fn a_hostile_operator_name_and_note_reach_the_log_file_as_visible_text() {
         .spawn()
         .expect("start bringup");
     let limit = Duration::from_secs(60);
-    // The run has started checking (its step waits for `go`): it serves requests by then.
+    // The run is in etcd (its step waits for `go`); a request posted before it serves them
+    // waits for it.
     wait_for("the run to start", limit, || {
-        std::fs::read_to_string(&log).is_ok_and(|l| !l.is_empty())
-            || bringup_cmd()
-                .args(["verify", &url])
-                .output()
-                .is_ok_and(|o| o.status.success())
+        bringup_cmd()
+            .args(["verify", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     let note = bringup_cmd()
         .args(["note", &url, HOSTILE_NOTE, "--operator", HOSTILE_OPERATOR])
