@@ -110,14 +110,32 @@ impl fmt::Debug for Runbook {
 }
 
 /// A `[[notify]]` webhook, validated. The URL and header are secrets: only their templates
-/// are kept, and [`Runbook::fill`] makes them at delivery time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// are kept, and [`Runbook::fill`] makes them at delivery time. Its `Debug` shows neither
+/// (a template may hold the secret as written): the URL and the header's value are `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notify {
     pub url: Template,
     pub format: NotifyFormat,
     pub on: Vec<NotifyOn>,
     /// Header name and value template.
     pub secret_header: Option<(String, Template)>,
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &format_args!("{SECRET_MASK}"))
+            .field("format", &self.format)
+            .field("on", &self.on)
+            .field(
+                "secret_header",
+                &self
+                    .secret_header
+                    .as_ref()
+                    .map(|(name, _)| format!("{name}: {SECRET_MASK}")),
+            )
+            .finish()
+    }
 }
 
 /// The body a webhook gets.
@@ -471,6 +489,7 @@ transport = "local"
 
 [[notify]]
 url = "http://127.0.0.1:1/{{token}}"
+secret_header = "X-Api-Key: literal-key-9931"
 
 [[service]]
 id = "api"
@@ -487,6 +506,8 @@ hosts = ["box"]
         .expect("valid runbook");
         let shown = format!("{runbook:?} {runbook:#?}");
         assert!(!shown.contains("hunter2-var"), "{shown}");
+        assert!(!shown.contains("literal-key-9931"), "{shown}");
+        assert!(shown.contains("X-Api-Key: ***"), "{shown}");
         assert!(shown.contains(r#""token": "***""#), "{shown}");
         assert!(shown.contains(r#""site": "pangyo""#), "{shown}");
     }
