@@ -57,7 +57,8 @@ struct Inner {
     short: Option<AhoCorasick>,
     /// The forms of `short`'s patterns, for [`StreamMasker`]'s look at a stream's tail.
     short_forms: Vec<Vec<u8>>,
-    /// One search per longer form, longest first.
+    /// One search per longer form (or every form, if the automaton could not be built),
+    /// longest first.
     long: Vec<memmem::Finder<'static>>,
 }
 
@@ -90,20 +91,25 @@ impl Masker {
         if all.is_empty() {
             return Masker::default();
         }
-        let (short, mut long): (Vec<&str>, Vec<&str>) =
+        let (mut short, mut long): (Vec<&str>, Vec<&str>) =
             all.into_iter().partition(|s| s.len() <= LONG_SECRET);
-        long.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let short_bytes: usize = short.iter().map(|s| s.len()).sum();
         let kind = (short_bytes > DFA_BYTES).then_some(AhoCorasickKind::ContiguousNFA);
         let matcher = if short.is_empty() {
             None
         } else {
-            AhoCorasick::builder()
+            let built = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .kind(kind)
                 .build(&short)
-                .ok()
+                .ok();
+            if built.is_none() {
+                // Past the automaton's limits: each is searched for on its own instead.
+                long.append(&mut short);
+            }
+            built
         };
+        long.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Masker {
             inner: Some(Arc::new(Inner {
                 short: matcher,
@@ -167,7 +173,7 @@ impl Masker {
         self.replace(bytes).unwrap_or_else(|| bytes.to_vec())
     }
 
-    /// Every form masked, longest first, for [`StreamMasker`].
+    /// Every form masked (the long ones first), for [`StreamMasker`].
     fn forms(&self) -> impl Iterator<Item = &[u8]> {
         self.inner.iter().flat_map(|i| {
             i.long
