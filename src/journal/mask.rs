@@ -541,6 +541,57 @@ mod tests {
         assert_eq!(m.mask_str(&format!("bcd {long}")), "*** ***");
     }
 
+    /// Masking done the slow, obvious way: at each place, the longest secret found there.
+    fn leftmost_longest(secrets: &[&str], text: &str) -> Vec<u8> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let here = secrets
+                .iter()
+                .filter(|s| bytes[i..].starts_with(s.as_bytes()))
+                .map(|s| s.len())
+                .max();
+            if let Some(len) = here {
+                out.extend_from_slice(SECRET_MASK.as_bytes());
+                i += len;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_stream_cut_anywhere_is_masked_as_the_whole_with_long_and_short_secrets(
+            parts in proptest::collection::vec(0usize..6, 0..40),
+            cuts in proptest::collection::vec(1usize..700, 1..12),
+        ) {
+            // 301 and 280 bytes: searched for on their own; the others by the automaton.
+            let long = format!("{}c", "ab".repeat(150));
+            let other = format!("{}ba", "ab".repeat(139));
+            let fragments = [long.as_str(), &long[..200], "ab", "c", "abca", other.as_str()];
+            let whole: String = parts.iter().map(|&i| fragments[i]).collect();
+            let secrets = [long.as_str(), other.as_str(), "abca", "bcab"];
+            let owned: Vec<String> = secrets.iter().map(ToString::to_string).collect();
+            let expected = Masker::new(&owned).mask_bytes(whole.as_bytes());
+            proptest::prop_assert_eq!(&expected, &leftmost_longest(&secrets, &whole));
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut rest = whole.as_bytes();
+            for &n in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, after) = rest.split_at(n.min(rest.len()));
+                pieces.push(piece);
+                rest = after;
+            }
+            proptest::prop_assert_eq!(stream(&secrets, &pieces), expected);
+        }
+    }
+
     #[test]
     fn nested_strings_and_keys_are_masked() {
         let m = Masker::new(&["s3cret".to_string()]);
