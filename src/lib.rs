@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod export;
 pub mod journal;
+pub mod logfile;
 pub mod notify;
 pub mod outcome;
 pub mod runbook;

@@ -507,7 +507,7 @@ fn init_log(path: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> 
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(crate::logfile::TerminalSafe::new(writer))
         .with_ansi(false)
         .try_init()
         .ok()?;
