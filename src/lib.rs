@@ -12,6 +12,7 @@ pub mod journal;
 pub mod notify;
 pub mod outcome;
 pub mod runbook;
+pub mod session;
 pub mod text;
 pub mod tui;
 

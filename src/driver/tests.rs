@@ -96,8 +96,11 @@ async fn a_third_front_end_approves_and_notes_and_the_journal_signs_them_with_it
         d.finished().is_some() && !d.busy()
     })
     .await;
-    let (outcome, exit, _) = driver.end(false).expect("end journaled");
-    assert_eq!((outcome, exit), (RunOutcome::Restored, Exit::AllUp));
+    let ended = driver.end(Ending::Idle).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit),
+        (RunOutcome::Restored, Exit::AllUp)
+    );
 
     let events = events(&journal);
     let approval = events
@@ -147,8 +150,11 @@ async fn a_stop_through_the_api_cancels_running_steps_and_the_run_ends_interrupt
         "the 30 s check was cancelled, not waited for ({:?})",
         started.elapsed()
     );
-    let (outcome, exit, _) = driver.end(true).expect("end journaled");
-    assert_eq!((outcome, exit.code()), (RunOutcome::Interrupted, 3));
+    let ended = driver.end(Ending::Signal).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit.code()),
+        (RunOutcome::Interrupted, 3)
+    );
 
     let events = events(&journal);
     testkit::assert_slow_stopped_and_interrupted(&events);
@@ -161,9 +167,9 @@ async fn ending_while_a_step_still_runs_is_an_interruption_even_without_a_signal
     driver.input(Input::RunPlan).expect("plan starts");
     driver.input(Input::Stop).expect("stop journaled");
     assert!(driver.busy(), "the cancelled check has not reported yet");
-    let (outcome, exit, _) = driver.end(false).expect("end journaled");
+    let ended = driver.end(Ending::Idle).expect("end journaled");
     assert_eq!(
-        (outcome, exit),
+        (ended.outcome, ended.exit),
         (RunOutcome::Interrupted, Exit::Interrupted)
     );
     stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;

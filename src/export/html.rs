@@ -47,6 +47,7 @@ pub fn state_color(state: ServiceState) -> &'static str {
         ServiceState::Blocked => "#795548",
         ServiceState::Skipped => "#bdbdbd",
         ServiceState::Unreachable => "#455a64",
+        ServiceState::Removed => "#e0e0e0",
     }
 }
 

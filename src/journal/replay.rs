@@ -27,6 +27,10 @@ pub struct Replay {
     pub run_id: Option<String>,
     /// The run had finished (`run_finished` is the last word, not followed by `resumed`).
     pub finished: bool,
+    /// Services the journal recorded a state for that the runbook no longer has, with the
+    /// last state recorded: a forced resume keeps them in `run_finished` as `removed`, and
+    /// the run's outcome counts what the journal says of them.
+    pub removed: Vec<(ServiceId, ServiceState)>,
 }
 
 /// A step whose `step_started` has no `step_finished`.
@@ -45,11 +49,22 @@ pub struct InFlight {
 pub const RUN_ID_LEN: usize = 16;
 
 /// Fold `records` into resume facts, mapping step names to indexes of `runbook`.
+///
+/// A restore step counts as recorded `ok` on a host when a step of that name ran `ok` there;
+/// and when the journal was begun (or resumed) with another runbook, also when a step with the
+/// same command ran `ok` on that host of that service, whatever it is called now (SPEC "Forced
+/// resume keeps its promises"): it is not run again while the service stays up, and needs an
+/// approval to run again when the service is down.
 pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
     let mut out = Replay::default();
     let mut states: IndexMap<ServiceId, (ServiceState, Option<String>)> = IndexMap::new();
-    let mut ok_steps: IndexMap<(ServiceId, String, HostId), ()> = IndexMap::new();
+    // (service, step, host) recorded ok, with the command it ran.
+    let mut ok_steps: IndexMap<(ServiceId, String, HostId), String> = IndexMap::new();
     let mut open: IndexMap<(ServiceId, Phase, String, HostId), (u32, u64)> = IndexMap::new();
+    // The command of the latest `step_started` of each restore step on each host.
+    let mut commands: IndexMap<(ServiceId, String, HostId), String> = IndexMap::new();
+    // Every runbook the journal was run with.
+    let mut runbooks: Vec<&str> = Vec::new();
     for r in records {
         out.from_seq = r.seq;
         match &r.event {
@@ -60,6 +75,7 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 if out.runbook_sha256.is_none() {
                     out.runbook_sha256 = Some(runbook_sha256.clone());
                 }
+                runbooks.push(runbook_sha256.as_str());
                 out.finished = false;
             }
             Event::ServiceState {
@@ -76,8 +92,14 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 step,
                 host,
                 attempt,
-                ..
+                command,
             } => {
+                if *phase == Phase::Restore {
+                    commands.insert(
+                        (service.clone(), step.clone(), host.clone()),
+                        command.clone(),
+                    );
+                }
                 open.insert(
                     (service.clone(), *phase, step.clone(), host.clone()),
                     (*attempt, r.seq),
@@ -93,29 +115,52 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             } => {
                 open.shift_remove(&(service.clone(), *phase, step.clone(), host.clone()));
                 if *phase == Phase::Restore && *outcome == StepOutcome::Ok {
-                    ok_steps.insert((service.clone(), step.clone(), host.clone()), ());
+                    let key = (service.clone(), step.clone(), host.clone());
+                    let command = commands.get(&key).cloned().unwrap_or_default();
+                    ok_steps.insert(key, command);
                 }
             }
-            Event::Resumed { .. } => out.finished = false,
+            Event::Resumed { runbook_sha256, .. } => {
+                if let Some(sha) = runbook_sha256 {
+                    runbooks.push(sha.as_str());
+                }
+                out.finished = false;
+            }
             Event::RunFinished { .. } => out.finished = true,
             _ => {}
         }
     }
+    let has = |id: &ServiceId| runbook.services.iter().any(|s| &s.id == id);
+    out.removed = states
+        .iter()
+        .filter(|(id, _)| !has(id))
+        .map(|(id, (state, _))| (id.clone(), *state))
+        .collect();
     out.facts.states = states
         .into_iter()
         .map(|(id, (state, reason))| (id, state, reason))
         .collect();
-    for (service, step, host) in ok_steps.into_keys() {
-        match restore_index(runbook, &service, &step) {
-            Some(index) => out.facts.restored_steps.push((
-                StepRef {
-                    service,
-                    phase: Phase::Restore,
-                    index,
-                },
-                host,
-            )),
-            None => out.unknown_steps.push((service, step, host)),
+    let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
+    for ((service, step, host), command) in ok_steps {
+        let mut found: Vec<StepRef> = StepRef::named(runbook, &service, Phase::Restore, &step)
+            .into_iter()
+            .collect();
+        if changed {
+            found.extend(same_command(runbook, &service, &host, &command));
+        }
+        found.sort();
+        found.dedup();
+        if found.is_empty() {
+            out.unknown_steps.push((service, step, host.clone()));
+        }
+        for step in found {
+            if !out
+                .facts
+                .restored_steps
+                .contains(&(step.clone(), host.clone()))
+            {
+                out.facts.restored_steps.push((step, host.clone()));
+            }
         }
     }
     out.in_flight = open
@@ -132,14 +177,30 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
     out
 }
 
-fn restore_index(runbook: &Runbook, service: &ServiceId, step: &str) -> Option<usize> {
-    runbook
-        .services
+/// The restore steps of `service` that run `command` on `host` (as expanded and shown).
+fn same_command(
+    runbook: &Runbook,
+    service: &ServiceId,
+    host: &HostId,
+    command: &str,
+) -> Vec<StepRef> {
+    let Some(s) = runbook.services.iter().find(|s| &s.id == service) else {
+        return Vec::new();
+    };
+    s.restores
         .iter()
-        .find(|s| &s.id == service)?
-        .restores
-        .iter()
-        .position(|s| s.name == step)
+        .enumerate()
+        .filter(|(_, step)| {
+            step.hosts.contains(host)
+                && !command.is_empty()
+                && runbook.expand(&step.action, service, host).shown == command
+        })
+        .map(|(index, _)| StepRef {
+            service: service.clone(),
+            phase: Phase::Restore,
+            index,
+        })
+        .collect()
 }
 
 /// The runbook differs from the one the journal began with.

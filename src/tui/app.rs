@@ -966,6 +966,27 @@ impl App {
         Vec::new()
     }
 
+    /// The driver withdrew its question about `step` (answered elsewhere, or moot): its
+    /// dialog, or a "decline …?" about it, closes.
+    pub fn withdraw(&mut self, step: &StepRef) {
+        self.deferred.remove(step);
+        let open = match &self.overlay {
+            Some(Overlay::Approval(s) | Overlay::Manual(s)) => s == step,
+            Some(Overlay::Ask(ask)) => ask.defers.as_ref() == Some(step),
+            _ => false,
+        };
+        if open {
+            if !self.answered.contains(step) {
+                self.message = Some(format!(
+                    "'{}' is no longer asked (answered elsewhere)",
+                    step.name(&self.runbook)
+                ));
+            }
+            // The next question opens at the next sync, from views that no longer ask this.
+            self.overlay = None;
+        }
+    }
+
     fn quit(&mut self) -> Vec<Command> {
         if self.busy() {
             self.overlay = Some(Overlay::QuitConfirm);
