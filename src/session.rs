@@ -265,7 +265,10 @@ impl Session {
 /// are durable, so none should be running).
 fn not_recorded(driver: &mut Driver, error: journal::JournalError) -> SessionError {
     let running = driver.abandon();
-    SessionError::NotRecorded { error, running }
+    SessionError::NotRecorded {
+        error: Box::new(error),
+        running,
+    }
 }
 
 /// `--resume`: lock (or, for a shared run, hold) the journal before reading it, replay it,
@@ -320,7 +323,7 @@ fn resume_journal(
                 JournalWriter::resume_locked(lock, secrets, Box::new(journal::SystemClock))
                     .map_err(|e| bad(&e))?;
             for warning in report.warnings() {
-                say(Note::JournalWarning(warning.to_string()));
+                say(Note::JournalWarning(warning.clone()));
             }
             writer
         }
@@ -377,7 +380,7 @@ fn new_journal(
     };
     let writer = created.map_err(|source| SessionError::Create {
         path: location.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let mut start = run_started(
         runbook,

@@ -203,6 +203,7 @@ async fn open_loaded(
         start_notices,
         log_guard,
         history,
+        journal,
         ..
     } = session;
     let info = RunInfo {
@@ -261,7 +262,7 @@ async fn open_loaded(
         say!("bringup: the journal cannot be written: {e}");
     }
     front.driver.executor().shutdown().await;
-    crate::cmd::seal::after_run(args, &journal_path);
+    crate::cmd::seal::after_run(args, &journal);
     summary(&front, &journal_path, path, demo_dir, &args.vars, code);
     drop(log_guard);
     ExitCode::from(code)

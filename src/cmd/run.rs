@@ -160,7 +160,6 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         ending,
         left_running,
         &journal,
-        &runbook.secret_vars,
     )
     .await
 }
@@ -213,8 +212,8 @@ async fn conclude(
     ending: Ending,
     left_running: bool,
     journal: &JournalLocation,
-    secrets: &std::collections::BTreeSet<String>,
 ) -> ExitCode {
+    let secrets = drv.engine().runbook().secret_vars.clone();
     let services = drv.states();
     let code = match drv.end(ending) {
         Ok(ended) => {
@@ -253,7 +252,7 @@ async fn conclude(
         }
         RunFormat::Json => {}
     }
-    crate::cmd::seal::after_run(&args.open, drv.journal_path());
+    crate::cmd::seal::after_run(&args.open, journal);
     eprintln!("journal: {}", drv.journal_path().display());
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());
@@ -263,7 +262,7 @@ async fn conclude(
         let (command, to_set) = crate::cmd::session::continue_command(
             &base,
             &args.open.vars,
-            secrets,
+            &secrets,
             drv.journal_path(),
         );
         eprintln!("continue: {command}");

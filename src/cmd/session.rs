@@ -36,7 +36,7 @@ pub fn failed(e: &SessionError) -> ExitCode {
 }
 
 /// Say what a session tells while it opens.
-pub fn note(note: Note) {
+pub fn note(note: &Note) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "bringup: {note}");
 }
@@ -70,5 +70,5 @@ pub fn open(
     front: &'static str,
 ) -> Result<Session, ExitCode> {
     let config = RunConfig::from_args(args, scope, front).map_err(|e| failed(&e))?;
-    Session::open(runbook, &config, &mut note).map_err(|e| failed(&e))
+    Session::open(runbook, &config, &mut |n| note(&n)).map_err(|e| failed(&e))
 }

@@ -141,6 +141,29 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         .map(|(id, (state, reason))| (id, state, reason))
         .collect();
     let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
+    recorded_ok(&mut out, ok_steps, runbook, changed);
+    out.in_flight = open
+        .into_iter()
+        .map(|((service, phase, step, host), (attempt, seq))| InFlight {
+            service,
+            phase,
+            step,
+            host,
+            attempt,
+            seq,
+        })
+        .collect();
+    out
+}
+
+/// Map the restore steps recorded `ok` (service, step, host → command) onto `runbook`: by
+/// name, and when the runbook `changed`, also by the same command on the same host.
+fn recorded_ok(
+    out: &mut Replay,
+    ok_steps: IndexMap<(ServiceId, String, HostId), String>,
+    runbook: &Runbook,
+    changed: bool,
+) {
     for ((service, step, host), command) in ok_steps {
         let mut found: Vec<StepRef> = StepRef::named(runbook, &service, Phase::Restore, &step)
             .into_iter()
@@ -163,18 +186,6 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             }
         }
     }
-    out.in_flight = open
-        .into_iter()
-        .map(|((service, phase, step, host), (attempt, seq))| InFlight {
-            service,
-            phase,
-            step,
-            host,
-            attempt,
-            seq,
-        })
-        .collect();
-    out
 }
 
 /// The restore steps of `service` that run `command` on `host` (as expanded and shown).

@@ -45,12 +45,15 @@ pub enum SessionError {
     Create {
         path: String,
         #[source]
-        source: JournalError,
+        source: Box<JournalError>,
     },
     /// The journal failed while recording the start (or the resume); `running` steps were
     /// told to stop.
     #[error("{}", .error.stopping())]
-    NotRecorded { error: JournalError, running: usize },
+    NotRecorded {
+        error: Box<JournalError>,
+        running: usize,
+    },
 }
 
 impl SessionError {

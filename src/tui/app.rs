@@ -423,21 +423,9 @@ impl App {
             host,
             ..
         } = event
+            && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
         {
-            let index = self
-                .runbook
-                .services
-                .iter()
-                .find(|s| &s.id == service)
-                .and_then(|s| phase.steps(s).iter().position(|st| &st.name == step));
-            if let Some(index) = index {
-                let step = StepRef {
-                    service: service.clone(),
-                    phase: *phase,
-                    index,
-                };
-                self.last_ran.insert(service.clone(), (step, host.clone()));
-            }
+            self.last_ran.insert(service.clone(), (step, host.clone()));
         }
         if let Event::Manual {
             service,
