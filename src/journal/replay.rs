@@ -245,3 +245,139 @@ pub fn check_runbook(replay: &Replay, runbook: &Runbook) -> Result<(), RunbookMi
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+    use crate::engine::Mode;
+
+    fn runbook(restores: &[(&str, &str)], extra: &str) -> Runbook {
+        let mut toml = String::from(
+            "[hosts.op]\ntransport = \"local\"\n\n[[service]]\nid = \"web\"\nhosts = [\"op\"]\n\
+             [[service.check]]\nname = \"up\"\nrun = \"true\"\n",
+        );
+        for (name, run) in restores {
+            let _ = write!(
+                toml,
+                "[[service.restore]]\nname = \"{name}\"\nrun = \"{run}\"\n"
+            );
+        }
+        toml.push_str(extra);
+        crate::runbook::load_text(&toml, std::path::Path::new("rb.toml"), &[]).expect("valid")
+    }
+
+    fn record(seq: u64, event: Event) -> Record {
+        Record {
+            seq,
+            ts: chrono::DateTime::UNIX_EPOCH,
+            event,
+            prev: String::new(),
+            hash: "0123456789abcdef0123".into(),
+        }
+    }
+
+    /// A run of `rb` whose restore step `name` ran `command` ok on `op`.
+    fn journal(rb: &Runbook, name: &str, command: &str) -> Vec<Record> {
+        let (service, host) = (ServiceId::new("web"), HostId::new("op"));
+        vec![
+            record(
+                1,
+                crate::session::run_started(rb, "kim", Mode::Incident, None),
+            ),
+            record(
+                2,
+                Event::StepStarted {
+                    service: service.clone(),
+                    phase: Phase::Restore,
+                    step: name.into(),
+                    host: host.clone(),
+                    attempt: 1,
+                    command: command.into(),
+                },
+            ),
+            record(
+                3,
+                Event::StepFinished {
+                    service,
+                    phase: Phase::Restore,
+                    step: name.into(),
+                    host,
+                    attempt: 1,
+                    outcome: StepOutcome::Ok,
+                    exit_code: Some(0),
+                    duration_ms: 1,
+                    error: None,
+                },
+            ),
+        ]
+    }
+
+    fn recorded(replay: &Replay) -> Vec<usize> {
+        replay
+            .facts
+            .restored_steps
+            .iter()
+            .map(|(s, _)| s.index)
+            .collect()
+    }
+
+    #[test]
+    fn a_changed_runbook_keeps_a_renamed_step_with_the_same_command_recorded_ok() {
+        let before = runbook(&[("start", "systemctl start web")], "");
+        let records = journal(&before, "start", "systemctl start web");
+        let renamed = runbook(
+            &[("prepare", "true"), ("bring up", "systemctl start web")],
+            "",
+        );
+        let replayed = replay(&records, &renamed);
+        assert_eq!(recorded(&replayed), [1], "the same command, renamed");
+        assert!(replayed.unknown_steps.is_empty());
+
+        // Another command under the old name still counts (by name), never less.
+        let edited = runbook(&[("start", "systemctl restart web")], "");
+        assert_eq!(recorded(&replay(&records, &edited)), [0]);
+    }
+
+    #[test]
+    fn an_unchanged_runbook_matches_by_name_only() {
+        let rb = runbook(
+            &[
+                ("start", "systemctl start web"),
+                ("again", "systemctl start web"),
+            ],
+            "",
+        );
+        let records = journal(&rb, "start", "systemctl start web");
+        assert_eq!(recorded(&replay(&records, &rb)), [0]);
+    }
+
+    #[test]
+    fn services_the_runbook_dropped_are_listed_with_their_last_state() {
+        let rb = runbook(&[("start", "true")], "");
+        let mut records = journal(&rb, "start", "true");
+        for (seq, (service, to)) in [
+            ("mail", ServiceState::Failed),
+            ("web", ServiceState::Restored),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            records.push(record(
+                10 + seq as u64,
+                Event::ServiceState {
+                    service: ServiceId::new(service),
+                    from: ServiceState::Unknown,
+                    to,
+                    reason: None,
+                },
+            ));
+        }
+        let replayed = replay(&records, &rb);
+        assert_eq!(
+            replayed.removed,
+            [(ServiceId::new("mail"), ServiceState::Failed)]
+        );
+    }
+}
