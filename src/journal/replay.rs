@@ -16,7 +16,8 @@ pub struct Replay {
     pub facts: ResumeFacts,
     /// The last seq in the journal: the `from_seq` of the `resumed` event.
     pub from_seq: u64,
-    /// `run_started.runbook_sha256`, if the journal has a `run_started`.
+    /// The runbook the run goes on with: `run_started.runbook_sha256`, or the one a forced
+    /// `resumed` recorded since; `None` without a `run_started`.
     pub runbook_sha256: Option<String>,
     /// Restore steps recorded `ok` whose names the runbook no longer has (service, step, host).
     pub unknown_steps: Vec<(ServiceId, String, HostId)>,
@@ -123,6 +124,9 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             Event::Resumed { runbook_sha256, .. } => {
                 if let Some(sha) = runbook_sha256 {
                     runbooks.push(sha.as_str());
+                    if out.runbook_sha256.is_some() {
+                        out.runbook_sha256 = Some(sha.clone());
+                    }
                 }
                 out.finished = false;
             }

@@ -125,4 +125,11 @@ fn a_service_the_new_runbook_dropped_is_listed_removed_and_its_failure_counts() 
     assert_eq!(finished["services"]["mail"], "removed", "{finished}");
     assert_eq!(finished["services"]["web"], "restored", "{finished}");
     assert_eq!(finished["outcome"], "incomplete", "{finished}");
+
+    // The run now goes on with the runbook its forced resume recorded: no --force again.
+    let again = run(dir.path(), &runbook, &["--resume", &j]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let events = read_journal(&journal);
+    let last = events.last().expect("events");
+    assert_eq!(last["services"]["mail"], "removed", "{last}");
 }
