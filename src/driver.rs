@@ -640,17 +640,19 @@ impl Driver {
             }
         }
         let services = self.engine.services();
+        let still_asked = |step: &StepRef| {
+            services
+                .get(&step.service)
+                .and_then(|v| v.waiting.as_ref())
+                .is_some_and(|w| match w {
+                    crate::engine::Waiting::Approval { step: s, .. }
+                    | crate::engine::Waiting::Manual { step: s, .. } => s == step,
+                })
+        };
         let gone: Vec<StepRef> = self
             .asked
             .iter()
-            .filter(|step| {
-                let waiting = services.get(&step.service).and_then(|v| v.waiting.as_ref());
-                !matches!(
-                    waiting,
-                    Some(crate::engine::Waiting::Approval { step: w, .. } | crate::engine::Waiting::Manual { step: w, .. })
-                        if w == *step
-                )
-            })
+            .filter(|step| !still_asked(step))
             .cloned()
             .collect();
         gone.into_iter()
@@ -739,6 +741,7 @@ impl Driver {
             Input::Check(service) => Some(act(OperatorActionKind::ByHandCheck, service, None)),
             Input::Inject(service) => Some(act(OperatorActionKind::Inject, service, None)),
             Input::Stop => {
+                self.stopped_mid_step |= !self.running.is_empty();
                 self.stop.cancel();
                 None
             }
