@@ -347,7 +347,11 @@ fn chart(out: &mut String, a: &Analysis) {
         );
     }
     out.push_str("</svg>\n<p class=\"legend\">");
-    for state in ServiceState::ALL {
+    // The states a span can have: `removed` is only ever said in `run_finished`.
+    for state in ServiceState::ALL
+        .into_iter()
+        .filter(|s| *s != ServiceState::Removed)
+    {
         let _ = write!(
             out,
             "<span><i style=\"background:{}\"></i>{}</span>",
