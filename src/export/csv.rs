@@ -199,7 +199,9 @@ fn row(event: &Event) -> Row {
             r.host = host.to_string();
             r.detail.clone_from(fingerprint);
         }
-        Event::Resumed { from_seq, forced } => {
+        Event::Resumed {
+            from_seq, forced, ..
+        } => {
             r.detail = format!(
                 "from_seq {from_seq}{}",
                 if *forced { "; forced" } else { "" }

@@ -78,6 +78,7 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
             .append(&Event::Resumed {
                 from_seq: report.last_seq,
                 forced: false,
+                runbook_sha256: None,
             })
             .expect("append");
         assert_eq!(next.seq, report.last_seq + 1);

@@ -119,18 +119,16 @@ impl Printer {
 /// After the table: each outage of the run as the reports compute it (`export::metrics`), so
 /// `run` and every export agree. Nothing when the journal cannot be read back.
 pub(super) fn outages(
-    journal: &std::path::Path,
+    journal: &crate::session::JournalLocation,
     access: &crate::journal::etcd::Access,
     out: &mut dyn Write,
 ) {
     use crate::export::metrics::human_ms;
-    let analysed = match journal
-        .to_str()
-        .filter(|j| crate::journal::etcd::RunUrl::is_etcd(j))
-        .and_then(|j| crate::journal::etcd::RunUrl::parse(j).ok())
-    {
+    use crate::session::JournalLocation;
+    let analysed = match journal {
         // A shared run is read back from etcd, on a thread of its own (blocking client).
-        Some(url) => {
+        JournalLocation::Shared(url) => {
+            let url = url.clone();
             let access = access.clone();
             crate::journal::etcd::shared::on_thread(move || {
                 let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access)?;
@@ -139,7 +137,7 @@ pub(super) fn outages(
             .map(|j| crate::export::metrics::analyse(&j))
             .ok()
         }
-        None => crate::export::analyse_file(journal).ok().map(|(a, _)| a),
+        JournalLocation::File(path) => crate::export::analyse_file(path).ok().map(|(a, _)| a),
     };
     let Some(a) = analysed else {
         return;
