@@ -222,9 +222,7 @@ impl Session {
             // there is, and no other run appends while this one decides.
             let (opened, recorded) = if let Some(url) = shared_url(resume).map_err(|e| bad(&e))? {
                 let run = take_over(&url, args, &operator).map_err(|e| bad(&e))?;
-                let recorded = run
-                    .with(|w| journal::etcd::read_run(&mut w.store))
-                    .map_err(|e| bad(&e))?;
+                let recorded = run.read_run().map_err(|e| bad(&e))?;
                 (Opened::Shared(Box::new(run)), recorded)
             } else {
                 let lock = journal::JournalLock::acquire(resume).map_err(|e| bad(&e))?;

@@ -17,16 +17,11 @@ impl Driver {
         let stop = self.stop.clone();
         let tx = self.tx.clone();
         run.on_lost(move |why| {
-            // At once, from the watchdog's thread: the driver may be waiting on etcd.
+            // At once, from the watchdog's task: the driver may be waiting on etcd.
             stop.cancel();
             let _ = tx.try_send(Message::LeaseLost(why.to_string()));
         });
-        let tx = self.tx.clone();
-        if let Err(e) = run.serve_requests(move |incoming| {
-            let _ = tx.blocking_send(Message::Remote(incoming));
-        }) {
-            tracing::error!("attached operators' requests cannot be served: {e}");
-        }
+        run.serve_requests(self.tx.clone(), Message::Remote);
     }
 
     /// An attached operator's request: checked against the runbook, then carried out and

@@ -129,12 +129,12 @@ pub(super) fn outages(
         .filter(|j| crate::journal::etcd::RunUrl::is_etcd(j))
         .and_then(|j| crate::journal::etcd::RunUrl::parse(j).ok())
     {
-        // A shared run is read back from etcd, on a thread of its own (blocking client).
+        // A shared run is read back from etcd, on a thread (and runtime) of its own.
         Some(url) => {
             let access = access.clone();
-            crate::journal::etcd::shared::on_thread(move || {
-                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access)?;
-                crate::journal::etcd::read_run(&mut store)
+            crate::journal::etcd::shared::on_thread(move || async move {
+                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access).await?;
+                crate::journal::etcd::read_run(&mut store).await
             })
             .map(|j| crate::export::metrics::analyse(&j))
             .ok()
