@@ -560,7 +560,9 @@ impl JournalWriter {
 
     /// Make everything written so far durable: fsynced, or committed to etcd. A shared run
     /// that fails to commit is left at the head etcd has (what was not committed is not
-    /// recorded, and the caller must not act on it).
+    /// recorded, and the caller must not act on it). A shared run's commit is made on its
+    /// own runtime and waited for without stalling the caller's ([`SharedRun::commit`]);
+    /// async code that can await uses [`JournalWriter::sync_async`].
     pub fn sync(&mut self) -> Result<()> {
         if !self.unsynced {
             return Ok(());
@@ -585,6 +587,33 @@ impl JournalWriter {
         }
         self.io(|f| f.sync_data())?;
         self.unsynced = false;
+        Ok(())
+    }
+
+    /// As [`JournalWriter::sync`], with a shared run's commit awaited (nothing waits on a
+    /// thread); a file is fsynced in place.
+    pub async fn sync_async(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        let Target::Shared {
+            run,
+            pending,
+            sides,
+        } = &mut self.target
+        else {
+            return self.sync();
+        };
+        let lines = std::mem::take(pending);
+        let files = std::mem::take(sides);
+        self.unsynced = false;
+        if let Err(e) = run.commit_async(lines, files).await {
+            if let Ok((seq, prev)) = run.head_async().await {
+                self.seq = seq;
+                self.prev = prev;
+            }
+            return Err(e.into());
+        }
         Ok(())
     }
 

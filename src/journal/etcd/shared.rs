@@ -470,6 +470,18 @@ impl SharedRun {
             .ok_or_else(|| stopped(&self.url))
     }
 
+    /// As [`SharedRun::head`], awaited.
+    pub async fn head_async(&self) -> Result<(u64, String)> {
+        let worker = self.worker.clone();
+        self.io
+            .run(async move {
+                let w = worker.lock().await;
+                (w.store.seq(), w.store.last_hash().to_string())
+            })
+            .await
+            .ok_or_else(|| stopped(&self.url))
+    }
+
     /// The whole run read back and verified, through the commits' connection.
     pub fn read_run(&self) -> Result<crate::journal::Journal> {
         let worker = self.worker.clone();

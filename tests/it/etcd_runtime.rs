@@ -1,0 +1,153 @@
+//! A shared run's commits never stall the async runtime they are made from, on real etcd on
+//! loopback with the member in use hung (SIGSTOP: its connections stay open and say nothing,
+//! so the commit in flight waits for the request timeout before going to the next member).
+//! A ticker task spawned beside the commits keeps its period throughout: awaited commits on a
+//! current-thread runtime, and the journal writer's sync commits (what the driver makes) from
+//! tasks of a 2-worker runtime.
+
+use std::time::{Duration, Instant};
+
+use crate::support::etcd::Cluster;
+use bringup::journal::etcd::shared::SharedRun;
+use bringup::journal::etcd::{Access, RunUrl};
+use bringup::journal::{Durability, Event, JournalWriter};
+
+/// The ticker's period.
+const PERIOD: Duration = Duration::from_millis(20);
+/// How late one tick may be. A stalled runtime is late by the request timeout (8 s); a
+/// loaded machine (parallel builds on two cores) by tens of milliseconds.
+const LATE: Duration = Duration::from_millis(500);
+/// How long commits go on after the member hangs: past the request timeout, so that the
+/// commit that waits on the hung member, and those after it through another, all fall in.
+const COMMITTING: Duration = Duration::from_secs(11);
+
+fn note(i: usize) -> Event {
+    Event::Note {
+        operator: "ticker".into(),
+        text: format!("note {i}"),
+    }
+}
+
+/// Tick every [`PERIOD`] until `until`; each tick's lateness, sorted.
+async fn ticker(until: Instant) -> Vec<Duration> {
+    let mut late = Vec::new();
+    while Instant::now() < until {
+        let t = Instant::now();
+        tokio::time::sleep(PERIOD).await;
+        late.push(t.elapsed().saturating_sub(PERIOD));
+    }
+    late.sort();
+    late
+}
+
+/// `commits` made, the longest of them `longest`.
+fn assert_on_time(late: &[Duration], commits: usize, longest: Duration) {
+    let worst = *late.last().expect("ticks");
+    let p99 = late[(late.len() * 99 / 100).min(late.len() - 1)];
+    eprintln!(
+        "{} ticks, {commits} commits (longest {longest:?}); lateness p99 {p99:?}, worst {worst:?}",
+        late.len()
+    );
+    // One commit did wait on the hung member (else this test shows nothing).
+    assert!(
+        longest >= Duration::from_secs(1),
+        "no commit waited on the hung member (longest {longest:?})"
+    );
+    assert!(
+        worst < LATE,
+        "a tick came {worst:?} late while commits waited on a hung member"
+    );
+    // The commits did go on: past the one that waited on the hung member, through another.
+    assert!(commits >= 10, "only {commits} commits in {COMMITTING:?}");
+}
+
+/// A shared run held by this process, its member 0 (the one in use) then hung.
+fn held(cluster: &Cluster, name: &str) -> SharedRun {
+    let url = RunUrl::parse(&cluster.url(name)).expect("url");
+    let mut run = SharedRun::connect(&url, &Access::default()).expect("connect");
+    run.campaign("ticker", Duration::ZERO)
+        .expect("hold the run");
+    run
+}
+
+#[test]
+fn on_a_current_thread_runtime_a_ticker_keeps_its_period_while_awaited_commits_wait_on_a_hung_member()
+ {
+    let mut cluster = Cluster::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (late, commits, longest) = rt.block_on(async {
+        let url = RunUrl::parse(&cluster.url("awaited")).expect("url");
+        let mut run = SharedRun::connect_async(&url, &Access::default())
+            .await
+            .expect("connect");
+        run.campaign_async("ticker", Duration::ZERO)
+            .await
+            .expect("hold the run");
+        let mut writer = JournalWriter::shared(run, &[], false).expect("writer");
+        cluster.freeze(0);
+        let until = Instant::now() + COMMITTING;
+        let ticks = tokio::spawn(ticker(until));
+        let (mut commits, mut longest) = (0, Duration::ZERO);
+        while Instant::now() < until {
+            let t = Instant::now();
+            writer
+                .append_with(&note(commits), Durability::Buffered)
+                .expect("append");
+            writer
+                .sync_async()
+                .await
+                .expect("commit past the hung member");
+            longest = longest.max(t.elapsed());
+            commits += 1;
+        }
+        (ticks.await.expect("ticker"), commits, longest)
+    });
+    cluster.thaw(0);
+    assert_on_time(&late, commits, longest);
+}
+
+#[test]
+fn on_a_two_worker_runtime_sync_commits_from_two_tasks_leave_a_ticker_on_time() {
+    let mut cluster = Cluster::start();
+    let first = JournalWriter::shared(held(&cluster, "sync-a"), &[], false).expect("writer");
+    let second = JournalWriter::shared(held(&cluster, "sync-b"), &[], false).expect("writer");
+    cluster.freeze(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let until = Instant::now() + COMMITTING;
+    let (late, commits, longest) = rt.block_on(async move {
+        // Two tasks at once, as many as the runtime has workers: a commit that blocked its
+        // worker would leave the ticker none.
+        let committers = [first, second].map(|mut writer| {
+            tokio::spawn(async move {
+                let (mut commits, mut longest) = (0, Duration::ZERO);
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    writer
+                        .append(&note(commits))
+                        .expect("commit past the hung member");
+                    longest = longest.max(t.elapsed());
+                    commits += 1;
+                }
+                (commits, longest)
+            })
+        });
+        let ticks = tokio::spawn(ticker(until));
+        let (mut commits, mut longest) = (0, Duration::ZERO);
+        for c in committers {
+            let (n, l) = c.await.expect("committer");
+            commits += n;
+            longest = longest.max(l);
+        }
+        (ticks.await.expect("ticker"), commits, longest)
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    cluster.thaw(0);
+    assert_on_time(&late, commits, longest);
+}
