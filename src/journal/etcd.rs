@@ -192,6 +192,14 @@ pub enum StoreError {
     )]
     Held { run: String, holder: String },
     #[error(
+        "shared run '{run}': seq {seq} does not follow the run's head (seq {head_seq}): an earlier commit failed; nothing was written"
+    )]
+    Gap {
+        run: String,
+        seq: u64,
+        head_seq: u64,
+    },
+    #[error(
         "shared run '{run}': its head key holds '{value}', not {{\"seq\":N,\"hash\":\"…\"}}; the run was written by something other than bringup — check it with `bringup verify`"
     )]
     BadHead { run: String, value: String },
@@ -302,6 +310,17 @@ impl EtcdStore {
         sides: &[(u64, Vec<u8>)],
         guard: &[Compare],
     ) -> Result<()> {
+        // Lines made after a commit that failed chain onto lines etcd never took: never
+        // written, or the chain would break.
+        if let Some((first, _)) = lines.first()
+            && *first != self.seq() + 1
+        {
+            return Err(StoreError::Gap {
+                run: self.url.to_string(),
+                seq: *first,
+                head_seq: self.seq(),
+            });
+        }
         let mut ops = Vec::new();
         let mut bytes = 0usize;
         let mut last = None;

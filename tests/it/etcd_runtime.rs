@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::Cluster;
+use crate::support::etcd::{Cluster, Wait as _};
 use bringup::journal::etcd::shared::SharedRun;
-use bringup::journal::etcd::{Access, RunUrl};
+use bringup::journal::etcd::{Access, EtcdStore, RunUrl};
 use bringup::journal::{Durability, Event, JournalWriter};
 
 /// The ticker's period.
@@ -150,4 +150,137 @@ fn on_a_two_worker_runtime_sync_commits_from_two_tasks_leave_a_ticker_on_time() 
     rt.shutdown_timeout(Duration::from_secs(1));
     cluster.thaw(0);
     assert_on_time(&late, commits, longest);
+}
+
+/// How many `step_output` events the run at `url` holds.
+fn output_events(url: &str) -> usize {
+    let mut store = EtcdStore::open(&RunUrl::parse(url).expect("url"))
+        .wait()
+        .expect("open the run");
+    let mut outputs = 0;
+    store
+        .read_lines(|_, line| {
+            outputs += usize::from(String::from_utf8_lossy(line).contains("\"step_output\""));
+        })
+        .wait()
+        .expect("read the run");
+    outputs
+}
+
+/// A check that streams a line every 20 ms, so the driver commits output every 200 ms.
+const CHATTY: &str = r#"
+[runbook]
+name = "chatty"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "chatty"
+name = "Chatty"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "streams"
+  timeout = "10m"
+  run = "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); sleep 0.02; done"
+"#;
+
+#[test]
+fn the_executors_screen_answers_every_key_at_once_while_the_member_in_use_hangs() {
+    use bringup::cli::OpenArgs;
+    use bringup::cmd::session::{self, Session};
+    use bringup::engine::state::Mode;
+    use bringup::tui::event_loop::Front;
+    use bringup::tui::{App, RunInfo, Theme};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    let mut cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chatty.toml");
+    std::fs::write(&path, CHATTY).expect("runbook");
+    let url = cluster.url("screen");
+    // As `bringup open`'s runtime.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut late = rt.block_on(async {
+        let args = OpenArgs {
+            journal: Some(url.clone().into()),
+            operator: Some("kim".into()),
+            log_file: Some(dir.path().join("bringup.log")),
+            ..OpenArgs::default()
+        };
+        let runbook = session::load_runbook(&path, &args).expect("runbook");
+        let Session {
+            driver,
+            mut messages,
+            runbook,
+            start_notices,
+            ..
+        } = Session::open(runbook, &args, false, "test").expect("session");
+        let info = RunInfo {
+            mode: Mode::Incident,
+            operator: "kim".into(),
+            journal: url.clone().into(),
+        };
+        let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
+        front.history(start_notices);
+        front.start().expect("start");
+        let keymap = front.keymap().clone();
+        let theme = Theme::new(true);
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        let mut keys = tokio::time::interval(Duration::from_millis(50));
+        keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let end = tokio::time::sleep(Duration::from_secs(1) + COMMITTING);
+        tokio::pin!(end);
+        let freeze_at = Instant::now() + Duration::from_secs(1);
+        let (mut late, mut frozen, mut down) = (Vec::new(), false, true);
+        loop {
+            tokio::select! {
+                () = &mut end => break,
+                due = keys.tick() => {
+                    if !frozen && Instant::now() >= freeze_at {
+                        cluster.freeze(0);
+                        frozen = true;
+                    }
+                    let code = if down { KeyCode::Char('j') } else { KeyCode::Char('k') };
+                    down = !down;
+                    front.key(KeyEvent::new(code, KeyModifiers::NONE)).expect("key");
+                    terminal
+                        .draw(|f| {
+                            bringup::tui::view::draw(&front.app, &theme, &keymap, f);
+                        })
+                        .expect("draw");
+                    late.push(due.into_std().elapsed());
+                }
+                batch = messages.next() => {
+                    let batch = batch.expect("the driver's inbox");
+                    front.messages(batch).expect("the run goes on past the hung member");
+                }
+            }
+        }
+        late
+    });
+    cluster.thaw(0);
+    // The output went on being committed, past the hung member, all along.
+    let outputs = output_events(&url);
+    late.sort();
+    let worst = *late.last().expect("keys");
+    let p99 = late[(late.len() * 99 / 100).min(late.len() - 1)];
+    eprintln!(
+        "{} keys: p99 {p99:?}, worst {worst:?}; {outputs} output events",
+        late.len()
+    );
+    assert!(outputs >= 20, "only {outputs} output events were committed");
+    assert!(
+        worst < LATE,
+        "a key waited {worst:?} for its frame while a commit waited on the hung member"
+    );
+    drop(cluster);
+    rt.shutdown_background();
 }

@@ -110,6 +110,16 @@ pub struct Incoming {
 
 type LostHook = Box<dyn Fn(&str) + Send + Sync>;
 
+/// What a commit comes to: `Ok` once etcd took it while the run was held.
+pub type Committed = tokio::sync::oneshot::Receiver<Result<()>>;
+
+/// One commit for the commit task: its lines, their side files, and who waits for it.
+struct Job {
+    lines: Vec<(u64, String)>,
+    sides: Vec<(u64, Vec<u8>)>,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
 /// The state every commit goes through: the store's connection and head, held behind an
 /// async lock so that commits go to etcd one at a time, in the order they were made.
 pub struct Worker {
@@ -167,6 +177,8 @@ pub struct SharedRun {
     /// The runtime every etcd request of this run is made on.
     io: Io,
     worker: Arc<AsyncMutex<Worker>>,
+    /// Commits, to the task that makes them one at a time in the order they came.
+    commits: tokio::sync::mpsc::UnboundedSender<Job>,
     lost: Arc<Lost>,
     /// Ends the keepalive, watchdog, publishing and requests tasks.
     stop: CancellationToken,
@@ -301,12 +313,22 @@ impl SharedRun {
 
     fn with_worker(url: &RunUrl, access: &Access, io: Io, worker: Worker) -> SharedRun {
         let lease = worker.lease;
+        let worker = Arc::new(AsyncMutex::new(worker));
+        let lost = Arc::new(Lost::default());
+        let (commits, jobs) = tokio::sync::mpsc::unbounded_channel();
+        io.spawn(commit_in_order(
+            url.clone(),
+            worker.clone(),
+            lost.clone(),
+            jobs,
+        ));
         SharedRun {
             url: url.clone(),
             access: access.clone(),
             io,
-            worker: Arc::new(AsyncMutex::new(worker)),
-            lost: Arc::new(Lost::default()),
+            worker,
+            commits,
+            lost,
             stop: CancellationToken::new(),
             live: Arc::new(Mutex::new(None)),
             lease,
@@ -413,44 +435,43 @@ impl SharedRun {
         hooks.push(Box::new(hook));
     }
 
-    /// Commit events (and their side files) while holding the run. After the lease is
-    /// lost nothing is sent: the answer is `NotHeld` at once. A commit that was waiting on
-    /// etcd when the lease was declared lost is `NotHeld` too, though etcd may have taken
-    /// it: nothing it records may be acted on (a `step_started` without its command is
-    /// what the Resume rules find as a step in flight).
+    /// Commit events (and their side files) while holding the run, after the commits
+    /// handed over before. After the lease is lost nothing is sent: the answer is `NotHeld`
+    /// at once.
     pub async fn commit_async(
         &self,
         lines: Vec<(u64, String)>,
         sides: Vec<(u64, Vec<u8>)>,
     ) -> Result<()> {
-        if self.lost().is_some() {
-            return Err(self.not_held());
-        }
-        let worker = self.worker.clone();
-        self.io
-            .run(commit(worker, lines, sides))
+        self.commit_later(lines, sides)
             .await
-            .ok_or_else(|| stopped(&self.url))??;
-        match self.lost() {
-            Some(_) => Err(self.not_held()),
-            None => Ok(()),
-        }
+            .unwrap_or_else(|_| Err(stopped(&self.url)))
     }
 
     /// As [`SharedRun::commit_async`], for sync callers ([`blocking_wait`]: on a runtime's
     /// thread its other tasks go on while this waits).
     pub fn commit(&self, lines: Vec<(u64, String)>, sides: Vec<(u64, Vec<u8>)>) -> Result<()> {
-        if self.lost().is_some() {
-            return Err(self.not_held());
-        }
-        let worker = self.worker.clone();
+        let committed = self.commit_later(lines, sides);
         self.io
-            .wait(commit(worker, lines, sides))
-            .ok_or_else(|| stopped(&self.url))??;
-        match self.lost() {
-            Some(_) => Err(self.not_held()),
-            None => Ok(()),
+            .wait(committed)
+            .and_then(std::result::Result::ok)
+            .unwrap_or_else(|| Err(stopped(&self.url)))
+    }
+
+    /// Hand a commit to the commit task and return at once: it goes to etcd after every
+    /// commit handed over before it, and what it came to arrives on the receiver. A commit
+    /// after one that failed is refused ([`StoreError::Gap`]): its lines follow lines etcd
+    /// never took.
+    pub fn commit_later(&self, lines: Vec<(u64, String)>, sides: Vec<(u64, Vec<u8>)>) -> Committed {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        if self.lost().is_some() {
+            let _ = done.send(Err(self.not_held()));
+            return committed;
         }
+        if let Err(refused) = self.commits.send(Job { lines, sides, done }) {
+            let _ = refused.0.done.send(Err(stopped(&self.url)));
+        }
+        committed
     }
 
     fn not_held(&self) -> StoreError {
@@ -580,7 +601,10 @@ impl Drop for SharedRun {
         // commits already made. Bounded: with etcd down the revoke cannot be answered, and
         // the lease ends anyway.
         let worker = self.worker.clone();
+        // After every commit handed over (an empty one queued last says when).
+        let flushed = self.commit_later(Vec::new(), Vec::new());
         let revoke = async move {
+            let _ = flushed.await;
             let mut w = worker.lock().await;
             let lease = w.lease;
             let _ = w.store.etcd().lease_revoke(lease).await;
@@ -671,15 +695,33 @@ async fn elect(worker: Arc<AsyncMutex<Worker>>, value: Vec<u8>, wait: Duration) 
     }
 }
 
-/// One commit, after the ones before it.
-async fn commit(
+/// Make each commit handed over, one at a time, in order. A commit that was waiting on
+/// etcd when the lease was declared lost is `NotHeld` though etcd may have taken it: nothing
+/// it records may be acted on (a `step_started` without its command is what the Resume
+/// rules find as a step in flight). After the lease is lost nothing more is sent.
+async fn commit_in_order(
+    url: RunUrl,
     worker: Arc<AsyncMutex<Worker>>,
-    lines: Vec<(u64, String)>,
-    sides: Vec<(u64, Vec<u8>)>,
-) -> Result<()> {
-    let mut w = worker.lock().await;
-    let guard = w.guard();
-    w.store.commit(&lines, &sides, &guard).await
+    lost: Arc<Lost>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+) {
+    let not_held = || StoreError::NotHeld {
+        run: url.to_string(),
+    };
+    while let Some(job) = jobs.recv().await {
+        let result = if lost.gone.load(Ordering::SeqCst) {
+            Err(not_held())
+        } else {
+            let mut w = worker.lock().await;
+            let guard = w.guard();
+            let made = w.store.commit(&job.lines, &job.sides, &guard).await;
+            match made {
+                Ok(()) if lost.gone.load(Ordering::SeqCst) => Err(not_held()),
+                other => other,
+            }
+        };
+        let _ = job.done.send(result);
+    }
 }
 
 /// Renew the lease every [`KEEPALIVE_EVERY`] on a connection of its own, each renewal left
