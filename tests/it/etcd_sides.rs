@@ -150,14 +150,13 @@ fn a_side_file_piece_changed_in_etcd_fails_verify_naming_the_seq() {
     );
 
     // A piece gone: the size no longer matches.
-    let answer = reqwest::blocking::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("http://{}/v3/kv/deleterange", cluster.endpoints[0]))
         .body(format!(
             r#"{{"key":"{}"}}"#,
             base64_key(&url.side_key(2, 2))
-        ))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
+        ));
+    let answer = crate::support::etcd::block(async { request.send().await?.text().await })
         .expect("delete piece 2");
     assert!(!answer.contains("\"code\""), "{answer}");
     etcd.put(&url.side_key(2, 1), &bytes[SIDE_CHUNK..2 * SIDE_CHUNK])

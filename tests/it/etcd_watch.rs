@@ -214,12 +214,11 @@ fn a_compacted_start_revision_is_an_error_saying_so() {
         etcd.put(key(i).as_bytes(), b"v").wait().expect("put");
     }
     let now = revision(&mut etcd);
-    let answer = reqwest::blocking::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("http://{}/v3/kv/compaction", cluster.endpoints[0]))
-        .body(format!(r#"{{"revision":"{now}","physical":true}}"#))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .expect("compact");
+        .body(format!(r#"{{"revision":"{now}","physical":true}}"#));
+    let answer =
+        crate::support::etcd::block(async { request.send().await?.text().await }).expect("compact");
     assert!(!answer.contains("\"code\""), "{answer}");
     let err = etcd
         .watch(PREFIX, Some(&prefix_end(PREFIX)), first, |_| true)

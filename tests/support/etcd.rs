@@ -274,7 +274,7 @@ impl Cluster {
             },
             self.endpoints[0]
         );
-        let mut http = reqwest::blocking::Client::builder();
+        let mut http = reqwest::Client::builder();
         if let Some(c) = &self.certs {
             let ca = std::fs::read(&c.ca).expect("CA");
             let mut id = std::fs::read(&c.cert).expect("client cert");
@@ -295,11 +295,8 @@ impl Cluster {
             ),
             ("/v3/auth/enable", serde_json::json!({})),
         ] {
-            let answer = http
-                .post(format!("{ep}{path}"))
-                .body(body.to_string())
-                .send()
-                .and_then(reqwest::blocking::Response::bytes)
+            let request = http.post(format!("{ep}{path}")).body(body.to_string());
+            let answer = block(async { request.send().await?.bytes().await })
                 .unwrap_or_else(|e| panic!("{path}: {e}"));
             let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON answer");
             assert!(answer.get("code").is_none(), "{path}: {answer}");
