@@ -166,6 +166,8 @@ pub enum Message {
     Remote(crate::journal::etcd::shared::Incoming),
     /// This process lost the shared run's lease (why): it must stop acting.
     LeaseLost(String),
+    /// A shared run's commit (by its number) came to this: what waited on it may act.
+    Committed(u64, Result<(), crate::journal::etcd::StoreError>),
 }
 
 impl Message {
@@ -316,6 +318,8 @@ pub struct Driver {
     drill: Option<drill::Drill>,
     /// Attached operators' requests carried out, answered after the next commit.
     answers: Vec<(String, crate::journal::etcd::shared::Answer)>,
+    /// A shared run's calls whose commit is in flight.
+    later: shared::Later,
 }
 
 impl Driver {
@@ -352,6 +356,7 @@ impl Driver {
             outbox,
             drill: None,
             answers: Vec::new(),
+            later: shared::Later::default(),
         };
         driver.watch_shared();
         (driver, Inbox { rx })
@@ -380,7 +385,7 @@ impl Driver {
 
     /// Steps in flight right now.
     pub fn busy(&self) -> bool {
-        !self.running.is_empty()
+        !self.running.is_empty() || self.later.launches()
     }
 
     /// Set when the engine reported that nothing runs and nothing can start.
@@ -508,6 +513,8 @@ impl Driver {
 
     /// Record `run_finished` with `outcome` (mostly through [`Driver::end`]).
     pub fn finish(&mut self, outcome: RunOutcome) -> Result<Vec<Notice>, JournalError> {
+        // Nothing reads the inbox after the end: it commits in place.
+        self.later.in_place = true;
         let mut services: IndexMap<ServiceId, ServiceState> = self
             .engine
             .services()
@@ -600,6 +607,9 @@ impl Driver {
         &mut self,
         notices: Result<Vec<Notice>, JournalError>,
     ) -> Result<Vec<Notice>, JournalError> {
+        if self.journal.shared_run().is_some() && !self.later.in_place {
+            return self.settle_later(notices);
+        }
         // Output is group-committed: it rides with the next event's fsync, or with one at
         // most every `OUTPUT_SYNC`, so a flood of output costs a few fsyncs a second.
         let due = self.must_sync || self.last_sync.elapsed() >= OUTPUT_SYNC;
@@ -609,7 +619,10 @@ impl Driver {
                 self.must_sync = false;
                 self.last_sync = std::time::Instant::now();
             }
-            Ok(n)
+            // Commits in flight before this one were taken too (they go in order).
+            let mut all = self.release_all()?;
+            all.extend(n);
+            Ok(all)
         });
         let queued = std::mem::take(&mut self.queued);
         let synced = match synced {
@@ -813,6 +826,7 @@ impl Driver {
             }
             Message::Remote(incoming) => self.on_remote(incoming),
             Message::LeaseLost(why) => Err(self.on_lease_lost(&why)),
+            Message::Committed(ticket, result) => self.on_committed(ticket, result),
         }
     }
 

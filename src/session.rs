@@ -287,9 +287,7 @@ fn resume_journal(
     let (opened, recorded) = match from {
         JournalLocation::Shared(url) => {
             let run = take_over(url, &config.access, &config.operator, say).map_err(|e| bad(&e))?;
-            let recorded = run
-                .with(|w| journal::etcd::read_run(&mut w.store))
-                .map_err(|e| bad(&e))?;
+            let recorded = run.read_run().map_err(|e| bad(&e))?;
             (Opened::Shared(Box::new(run)), recorded)
         }
         JournalLocation::File(path) => {

@@ -49,7 +49,11 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
     for round in 0..3u64 {
         let _ = std::fs::remove_file(&path);
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "journal_crash::crash_child_writer", "--nocapture"])
+            .args([
+                "--exact",
+                "journal_crash::crash_child_writer",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -126,13 +126,13 @@ pub(super) fn outages(
     use crate::export::metrics::human_ms;
     use crate::session::JournalLocation;
     let analysed = match journal {
-        // A shared run is read back from etcd, on a thread of its own (blocking client).
+        // A shared run is read back from etcd, on a thread (and runtime) of its own.
         JournalLocation::Shared(url) => {
             let url = url.clone();
             let access = access.clone();
-            crate::journal::etcd::shared::on_thread(move || {
-                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access)?;
-                crate::journal::etcd::read_run(&mut store)
+            crate::journal::etcd::shared::on_thread(move || async move {
+                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access).await?;
+                crate::journal::etcd::read_run(&mut store).await
             })
             .map(|j| crate::export::metrics::analyse(&j))
             .ok()
