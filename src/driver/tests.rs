@@ -215,7 +215,7 @@ async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_befo
         .iter()
         .position(|e| {
             matches!(e, Event::OperatorAction { operator, action, service, reason: None }
-                if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_str() == "db")
+                if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_ref().is_some_and(|s| s.as_str() == "db"))
         })
         .expect("the by-hand check is journaled as the operator's act");
     let started = events

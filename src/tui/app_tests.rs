@@ -279,6 +279,18 @@ fn check_restore_and_auto_send_engine_inputs_for_the_selected_service() {
         key(&mut app, KeyCode::Char('a')),
         vec![Command::input(Input::SetAuto(true))]
     );
+    // The run's mode changes when the journal says so (the driver records `auto_on`).
+    assert!(!app.auto(), "not on before the journal records it");
+    app.on_journal(
+        testkit::began(),
+        &Event::OperatorAction {
+            operator: "alice".into(),
+            service: None,
+            action: crate::journal::event::OperatorActionKind::AutoOn,
+            reason: None,
+        },
+    );
+    assert!(app.auto());
     assert_eq!(
         key(&mut app, KeyCode::Char('a')),
         vec![Command::input(Input::SetAuto(false))]
@@ -740,34 +752,50 @@ fn the_first_tier_heading_stays_in_view_when_the_app_opens_and_lands() {
     assert!(testkit::render(&mut app, 100, 16).contains("tier 1"));
 }
 
+/// A `service_state` event for `service` at `minutes` after the fixture's start.
+fn state_at(app: &mut App, minutes: i64, service: &str, to: ServiceState) {
+    app.on_journal(
+        testkit::began() + chrono::TimeDelta::minutes(minutes),
+        &Event::ServiceState {
+            service: ServiceId::new(service),
+            from: ServiceState::Unknown,
+            to,
+            reason: None,
+        },
+    );
+}
+
+fn run_started(incident_start: Option<DateTime<Utc>>) -> Event {
+    Event::RunStarted {
+        runbook: "r".into(),
+        runbook_sha256: String::new(),
+        operator: "o".into(),
+        vars: IndexMap::new(),
+        version: "0".into(),
+        mode: Mode::Incident,
+        services: Vec::new(),
+        incident_start,
+        scenario: None,
+        about: Box::default(),
+    }
+}
+
 #[test]
 fn the_rto_column_times_each_outage_from_its_own_start() {
-    use crate::engine::state::ServiceView;
     let mut app = idle_app();
     let auth = app.runbook().services[0].clone();
-    let view = |state| ServiceView {
-        state,
-        ..ServiceView::default()
-    };
-    let sync = |app: &mut App, state| {
-        let mut views = app.services.clone();
-        views.insert(auth.id.clone(), view(state));
-        app.sync_services(&views);
-    };
     // auth is up; at 50m a check fails (a regression), at 55m it is restored: 5m, within 15m.
-    app.tick(Duration::from_secs(50 * 60));
-    sync(&mut app, ServiceState::Checking);
-    sync(&mut app, ServiceState::Down);
-    app.tick(Duration::from_secs(55 * 60));
-    sync(&mut app, ServiceState::Restored);
+    state_at(&mut app, 50, "auth", ServiceState::Checking);
+    state_at(&mut app, 50, "auth", ServiceState::Down);
+    state_at(&mut app, 55, "auth", ServiceState::Restored);
     app.tick(Duration::from_secs(90 * 60));
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &auth),
         ("5m/15m".to_string(), false)
     );
     // Checking it again keeps that outage's time.
-    sync(&mut app, ServiceState::Checking);
-    sync(&mut app, ServiceState::Restored);
+    state_at(&mut app, 91, "auth", ServiceState::Checking);
+    state_at(&mut app, 91, "auth", ServiceState::Restored);
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &auth).0,
         "5m/15m"
@@ -775,36 +803,33 @@ fn the_rto_column_times_each_outage_from_its_own_start() {
 }
 
 #[test]
+fn a_service_found_healthy_shows_no_outage_time_whenever_the_screen_opened() {
+    // The bug of a taken-over screen: `healthy dns 1m/2m` (time since the run's start).
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
+    );
+    app.on_journal(testkit::began(), &run_started(None));
+    state_at(&mut app, 1, "auth", ServiceState::Checking);
+    state_at(&mut app, 1, "auth", ServiceState::Healthy);
+    app.tick(Duration::from_secs(30 * 60));
+    let auth = app.runbook().services[0].clone();
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &auth),
+        ("0s/15m".to_string(), false)
+    );
+}
+
+#[test]
 fn an_incident_start_before_the_run_counts_in_a_service_found_down() {
-    let mut app = testkit::app(Mode::Incident);
-    let ts: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
-        .expect("time")
-        .with_timezone(&Utc);
-    app.on_journal(
-        ts,
-        &Event::RunStarted {
-            runbook: "r".into(),
-            runbook_sha256: String::new(),
-            operator: "o".into(),
-            vars: IndexMap::new(),
-            version: "0".into(),
-            mode: Mode::Incident,
-            services: Vec::new(),
-            incident_start: Some(ts - chrono::TimeDelta::minutes(90)),
-            scenario: None,
-            about: Box::default(),
-        },
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
     );
+    let ts = testkit::began();
+    app.on_journal(ts, &run_started(Some(ts - chrono::TimeDelta::minutes(90))));
     let media = app.runbook().services[2].clone();
-    let mut views = app.services.clone();
-    views.insert(
-        media.id.clone(),
-        crate::engine::state::ServiceView {
-            state: ServiceState::Down,
-            ..Default::default()
-        },
-    );
-    app.sync_services(&views);
+    state_at(&mut app, 1, "media", ServiceState::Down);
     app.tick(Duration::from_secs(10 * 60));
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &media),

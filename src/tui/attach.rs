@@ -251,14 +251,6 @@ impl Attach {
                     self.ended_as(services);
                 }
                 Event::Resumed { .. } => self.ended = None,
-                // When a service came up, as the run's time, so its time against its RTO is
-                // the recorded one (not when this screen first saw it up).
-                Event::ServiceState { service, to, .. } if to.is_up() => {
-                    if let Some(began) = self.began {
-                        let at = (record.ts - began).to_std().unwrap_or(Duration::ZERO);
-                        self.app.seed_up_at(service.clone(), at);
-                    }
-                }
                 _ => {}
             }
             // The event first, then the lines it completed, as the driver orders them.
