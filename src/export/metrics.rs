@@ -738,6 +738,59 @@ pub fn full_time(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
+    fn record(seq: u64, secs: i64, event: Event) -> Record {
+        Record {
+            seq,
+            ts: DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(secs),
+            event,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_manual_step_overtaken_by_a_healthy_check_is_a_post_mortem_action_item() {
+        let vip = || ServiceId::new("vip");
+        let state = |to| Event::ServiceState {
+            service: vip(),
+            from: ServiceState::Unknown,
+            to,
+            reason: None,
+        };
+        let asked = || Event::Asked {
+            service: vip(),
+            step: "move the VIP".into(),
+            question: crate::journal::event::QuestionKind::Manual,
+        };
+        let events = [
+            state(ServiceState::Down),
+            state(ServiceState::Restoring),
+            asked(),
+            // The executor was killed; the new one checks every service again first.
+            Event::Resumed {
+                from_seq: 3,
+                forced: false,
+            },
+            state(ServiceState::Checking),
+            state(ServiceState::Healthy),
+        ];
+        let mut analyser = Analyser::default();
+        for (i, e) in events.into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            analyser.push(&record(seq, i64::try_from(seq).unwrap_or(0), e));
+        }
+        let a = analyser.finish(None, true);
+        let item = a
+            .actions
+            .iter()
+            .find(|i| i.cause == Cause::ManualUnconfirmed)
+            .expect("an action item for the unanswered manual step");
+        assert_eq!(item.seq, 3, "it points at the question");
+        assert!(item.what.contains("'move the VIP' of 'vip' never confirmed"), "{}", item.what);
+        let md = crate::export::markdown::render(&a);
+        assert!(md.contains("never confirmed"), "{md}");
+    }
+
     #[test]
     fn human_durations_read_naturally() {
         assert_eq!(human_ms(120), "120 ms");

@@ -1008,3 +1008,72 @@ fn w_toggles_timeline_wrapping_only_where_the_timeline_shows_and_the_footer_offe
     key(&mut app, KeyCode::Char('w'));
     assert!(!app.timeline_wraps());
 }
+
+/// The same journal, read by the json export and shown by the TUI: one fold, one number.
+#[test]
+fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
+    use crate::journal::{JournalWriter, ManualClock, read_journal};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("run.jsonl");
+    let clock = ManualClock::new(testkit::began());
+    let mut writer =
+        JournalWriter::create_with_clock(&path, &[], Box::new(clock.clone())).expect("journal");
+    let mut write = |minutes: i64, secs: i64, event: Event| {
+        clock.set(
+            testkit::began() + chrono::TimeDelta::minutes(minutes) + chrono::TimeDelta::seconds(secs),
+        );
+        writer.append(&event).expect("appended");
+    };
+    let state = |service: &str, to| Event::ServiceState {
+        service: ServiceId::new(service),
+        from: ServiceState::Unknown,
+        to,
+        reason: None,
+    };
+    write(0, 0, run_started(None));
+    write(1, 0, state("auth", ServiceState::Down));
+    // The executor dies; another takes over and checks again.
+    write(
+        4,
+        0,
+        Event::Resumed {
+            from_seq: 2,
+            forced: false,
+        },
+    );
+    write(4, 1, state("auth", ServiceState::Down));
+    write(12, 30, state("auth", ServiceState::Restored));
+    drop(writer);
+    let journal = read_journal(&path).expect("read back");
+
+    let json = crate::export::render(&journal, crate::cli::ExportFormat::Json).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("a json document");
+    let auth = doc["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "auth"))
+        .expect("auth in the export");
+    let ttr = auth["outages"][0]["time_to_restore_ms"]
+        .as_i64()
+        .expect("a time to restore");
+    assert_eq!(ttr, 12 * 60_000 + 30_000, "from the run's start, across the take-over");
+
+    // The taken-over screen: the journal folded first, its clock well past the restore.
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
+    );
+    for r in &journal.records {
+        app.on_entry(r.seq, r.ts, &r.event);
+    }
+    app.tick(Duration::from_secs(50 * 60));
+    let shown = app
+        .outage_time(&ServiceId::new("auth"))
+        .expect("a time once the run's start is known");
+    assert_eq!(i64::try_from(shown.as_millis()).expect("fits"), ttr);
+    let screen = testkit::render(&mut app, 120, 40);
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" auth ") && l.contains("/15m"))
+        .expect("auth's row with its time against its RTO");
+    assert!(row.contains("12m/15m"), "{row}");
+}
