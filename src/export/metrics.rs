@@ -786,7 +786,12 @@ mod tests {
             .find(|i| i.cause == Cause::ManualUnconfirmed)
             .expect("an action item for the unanswered manual step");
         assert_eq!(item.seq, 3, "it points at the question");
-        assert!(item.what.contains("'move the VIP' of 'vip' never confirmed"), "{}", item.what);
+        assert!(
+            item.what
+                .contains("'move the VIP' of 'vip' never confirmed"),
+            "{}",
+            item.what
+        );
         let md = crate::export::markdown::render(&a);
         assert!(md.contains("never confirmed"), "{md}");
     }

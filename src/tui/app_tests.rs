@@ -1020,7 +1020,9 @@ fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
         JournalWriter::create_with_clock(&path, &[], Box::new(clock.clone())).expect("journal");
     let mut write = |minutes: i64, secs: i64, event: Event| {
         clock.set(
-            testkit::began() + chrono::TimeDelta::minutes(minutes) + chrono::TimeDelta::seconds(secs),
+            testkit::began()
+                + chrono::TimeDelta::minutes(minutes)
+                + chrono::TimeDelta::seconds(secs),
         );
         writer.append(&event).expect("appended");
     };
@@ -1055,7 +1057,11 @@ fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
     let ttr = auth["outages"][0]["time_to_restore_ms"]
         .as_i64()
         .expect("a time to restore");
-    assert_eq!(ttr, 12 * 60_000 + 30_000, "from the run's start, across the take-over");
+    assert_eq!(
+        ttr,
+        12 * 60_000 + 30_000,
+        "from the run's start, across the take-over"
+    );
 
     // The taken-over screen: the journal folded first, its clock well past the restore.
     let mut app = App::new(
