@@ -160,10 +160,10 @@ impl ServiceFold {
                     self.spans.pop();
                 }
             }
-            ServiceState::Restoring => {
-                if self.injected_at.is_some() && self.restore_started.is_none() {
-                    self.restore_started = Some(at);
-                }
+            ServiceState::Restoring
+                if self.injected_at.is_some() && self.restore_started.is_none() =>
+            {
+                self.restore_started = Some(at);
             }
             _ => {}
         }
@@ -263,6 +263,42 @@ pub struct DrillFold {
     pub guards: Vec<GuardTrip>,
 }
 
+impl DrillFold {
+    fn push(&mut self, ts: DateTime<Utc>, event: &Event) {
+        match event {
+            Event::DrillPhase {
+                scenario,
+                phase,
+                outcome,
+                reason,
+            } => {
+                self.scenario.get_or_insert_with(|| scenario.clone());
+                if !self.phases.iter().any(|(p, _)| p == phase) {
+                    self.phases.push((*phase, ts));
+                }
+                self.phase = Some(*phase);
+                if outcome.is_some() {
+                    self.outcome = *outcome;
+                    self.reason.clone_from(reason);
+                }
+            }
+            Event::GuardTripped {
+                guard,
+                host,
+                exit_code,
+                error,
+            } => self.guards.push(GuardTrip {
+                at: ts,
+                guard: guard.clone(),
+                host: host.clone(),
+                exit_code: *exit_code,
+                error: error.clone(),
+            }),
+            _ => {}
+        }
+    }
+}
+
 /// The run's picture: fed records in journal order with [`RunFold::push`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFold {
@@ -358,21 +394,7 @@ impl RunFold {
                 service,
                 step,
                 question,
-            } => {
-                if !self
-                    .questions
-                    .iter()
-                    .any(|q| &q.service == service && &q.step == step)
-                {
-                    self.questions.push(Question {
-                        service: service.clone(),
-                        step: step.clone(),
-                        kind: *question,
-                        since: ts,
-                        seq,
-                    });
-                }
-            }
+            } => self.ask(seq, ts, service, step, *question),
             Event::Approval { service, step, .. } | Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
@@ -392,35 +414,32 @@ impl RunFold {
                 self.finished = Some(ts);
                 self.auto = Auto::Off;
             }
-            Event::DrillPhase {
-                scenario,
-                phase,
-                outcome,
-                reason,
-            } => {
-                self.drill.scenario.get_or_insert_with(|| scenario.clone());
-                if !self.drill.phases.iter().any(|(p, _)| p == phase) {
-                    self.drill.phases.push((*phase, ts));
-                }
-                self.drill.phase = Some(*phase);
-                if outcome.is_some() {
-                    self.drill.outcome = *outcome;
-                    self.drill.reason.clone_from(reason);
-                }
-            }
-            Event::GuardTripped {
-                guard,
-                host,
-                exit_code,
-                error,
-            } => self.drill.guards.push(GuardTrip {
-                at: ts,
-                guard: guard.clone(),
-                host: host.clone(),
-                exit_code: *exit_code,
-                error: error.clone(),
-            }),
+            Event::DrillPhase { .. } | Event::GuardTripped { .. } => self.drill.push(ts, event),
             _ => {}
+        }
+    }
+
+    fn ask(
+        &mut self,
+        seq: u64,
+        ts: DateTime<Utc>,
+        service: &ServiceId,
+        step: &str,
+        kind: QuestionKind,
+    ) {
+        // Asked again (after a take-over): the same question, waiting since it was first put.
+        if !self
+            .questions
+            .iter()
+            .any(|q| &q.service == service && q.step == step)
+        {
+            self.questions.push(Question {
+                service: service.clone(),
+                step: step.to_string(),
+                kind,
+                since: ts,
+                seq,
+            });
         }
     }
 

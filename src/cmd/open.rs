@@ -12,7 +12,7 @@ use crate::Exit;
 use crate::cli::{DemoArgs, DrillCmd, OpenArgs};
 use crate::cmd::session::{self, Session};
 use crate::engine::Mode;
-use crate::journal::{self, Event};
+use crate::journal;
 use crate::runbook::model::Runbook;
 use crate::tui::event_loop::{self, End, Front, LoopError};
 use crate::tui::{App, RunInfo, Theme, terminal};
@@ -273,11 +273,9 @@ fn app_with_history(mut app: App, history: &[journal::Record]) -> (App, Duration
     for record in history {
         app.on_entry(record.seq, record.ts, &record.event);
     }
-    let began = history
-        .iter()
-        .find(|r| matches!(r.event, Event::RunStarted { .. }))
-        .map(|r| r.ts);
-    let offset = began
+    let offset = app
+        .fold()
+        .started
         .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
         .unwrap_or(Duration::ZERO);
     (app, offset)
