@@ -234,3 +234,48 @@ async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_befo
     let raw = std::fs::read_to_string(&journal).expect("journal text");
     assert!(raw.contains(r#""action":"by_hand_check""#), "{raw}");
 }
+
+#[tokio::test]
+async fn auto_mode_belongs_to_the_run_each_change_journaled_under_who_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    // Off already: nothing to record.
+    driver.input(Input::SetAuto(false)).expect("manual mode");
+    driver
+        .input_by(REMOTE, Input::SetAuto(true))
+        .expect("auto on journaled");
+    driver
+        .input(Input::SetAuto(false))
+        .expect("auto off journaled");
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(10)).await;
+    let changes: Vec<(String, OperatorActionKind, bool)> = events(&journal)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::OperatorAction {
+                operator,
+                action: action @ (OperatorActionKind::AutoOn | OperatorActionKind::AutoOff),
+                service,
+                ..
+            } => Some((operator, action, service.is_none())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (REMOTE.to_string(), OperatorActionKind::AutoOn, true),
+            (
+                driver.operator().to_string(),
+                OperatorActionKind::AutoOff,
+                true
+            ),
+        ]
+    );
+    let records = crate::journal::read_journal(&journal)
+        .expect("read back")
+        .records;
+    assert_eq!(
+        crate::fold::RunFold::of(&records).auto,
+        crate::fold::Auto::Off
+    );
+}
