@@ -42,7 +42,7 @@ use crate::engine::{
     classify_exit,
 };
 use crate::exec::{Executor, Refusal, StepResult};
-use crate::journal::event::OperatorActionKind;
+use crate::journal::event::{OperatorActionKind, QuestionKind};
 use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -295,6 +295,8 @@ pub struct Driver {
     /// Cancels every running step (Ctrl-C, SIGTERM, quit).
     stop: CancellationToken,
     finished: Option<Vec<(ServiceId, ServiceState)>>,
+    /// Auto mode as journaled (`operator_action` `auto_on`/`auto_off`): the run's mode.
+    auto: crate::fold::Auto,
     /// Hosts whose unknown key an operator is asked about, with the services to check again
     /// once it is accepted.
     key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
@@ -345,6 +347,7 @@ impl Driver {
             queued: Vec::new(),
             stop: CancellationToken::new(),
             finished: None,
+            auto: crate::fold::Auto::Off,
             key_waits: HashMap::new(),
             broken: false,
             stopped_mid_step: false,
@@ -688,7 +691,7 @@ impl Driver {
         }
         self.queue_notifications(appended.seq, &event, &appended.line)?;
         if let Some(drill) = &mut self.drill {
-            drill.observe(appended.ts, &event);
+            drill.observe(appended.seq, appended.ts, &event);
         }
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
@@ -723,11 +726,15 @@ impl Driver {
         };
         let act = |action, service: &ServiceId, reason| Event::OperatorAction {
             operator: operator.to_string(),
-            service: service.clone(),
+            service: Some(service.clone()),
             action,
             reason,
         };
         let record = match &input {
+            Input::SetAuto(on) => self.auto_turned(operator, *on),
+            _ => None,
+        };
+        let record = record.or(match &input {
             Input::RunPlan | Input::SetAuto(true) => {
                 self.finished = None;
                 None
@@ -759,7 +766,7 @@ impl Driver {
                 None
             }
             _ => None,
-        };
+        });
         let turned_down = match &input {
             Input::Restore { by_hand: true, .. } => {
                 Some("nothing was restored: the service is up or already busy")
@@ -1023,6 +1030,7 @@ impl Driver {
                     commands,
                     reason,
                 } => {
+                    notices.push(self.asked(&step, QuestionKind::Approval)?);
                     notices.push(Notice::AskApproval {
                         step,
                         commands: commands.into_iter().map(|(h, c)| (h, c.shown)).collect(),
@@ -1030,6 +1038,7 @@ impl Driver {
                     });
                 }
                 Effect::AskManual { step, instruction } => {
+                    notices.push(self.asked(&step, QuestionKind::Manual)?);
                     notices.push(Notice::AskManual {
                         step,
                         instruction: instruction.shown,
@@ -1103,6 +1112,35 @@ impl Driver {
                 lines: crate::exec::lines::DisplayLines::default(),
             },
         );
+    }
+
+    /// Journal that an operator is asked (`asked`): the question waits in the run's picture.
+    fn asked(&mut self, step: &StepRef, question: QuestionKind) -> Result<Notice, JournalError> {
+        let event = Event::Asked {
+            service: step.service.clone(),
+            step: self.step_name(step),
+            question,
+        };
+        self.write(event)
+    }
+
+    /// `operator_action` `auto_on`/`auto_off` when `on` changes the run's journaled mode.
+    fn auto_turned(&mut self, operator: &str, on: bool) -> Option<Event> {
+        use crate::fold::Auto;
+        let to = if on { Auto::On } else { Auto::Off };
+        if to == self.auto {
+            return None;
+        }
+        self.auto = to;
+        Some(Event::OperatorAction {
+            operator: operator.to_string(),
+            service: None,
+            action: match to {
+                Auto::On => OperatorActionKind::AutoOn,
+                Auto::Off => OperatorActionKind::AutoOff,
+            },
+            reason: None,
+        })
     }
 
     fn step_name(&self, step: &StepRef) -> String {

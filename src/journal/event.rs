@@ -103,10 +103,20 @@ pub enum Event {
     /// inject); `reason` is the operator's own words, where there are any.
     OperatorAction {
         operator: String,
-        service: ServiceId,
+        /// Absent for what concerns the whole run (auto mode on or off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<ServiceId>,
         action: OperatorActionKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// The executor asked an operator a question (a `confirm` step's approval, a manual
+    /// step): it waits until an `approval` or `manual` answers it. Asked again after a
+    /// take-over.
+    Asked {
+        service: ServiceId,
+        step: String,
+        question: QuestionKind,
     },
     HostKeyAccepted {
         host: HostId,
@@ -182,6 +192,16 @@ pub enum Event {
     },
 }
 
+/// What an `asked` event asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionKind {
+    /// Approve or decline a step (`approval`).
+    Approval,
+    /// Carry out a manual step and say how it went (`manual`).
+    Manual,
+}
+
 /// The phases of a scenario drill, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -232,6 +252,10 @@ pub enum OperatorActionKind {
     Skip,
     /// `inject`: a drill's inject steps run on purpose.
     Inject,
+    /// `auto_on`: the run's auto mode turned on (no service).
+    AutoOn,
+    /// `auto_off`: the run's auto mode turned off (no service).
+    AutoOff,
     /// A word this version does not know, read from a journal as written.
     Other(String),
 }
@@ -245,6 +269,8 @@ impl OperatorActionKind {
             OperatorActionKind::ByHandCheck => "by_hand_check",
             OperatorActionKind::Skip => "skip",
             OperatorActionKind::Inject => "inject",
+            OperatorActionKind::AutoOn => "auto_on",
+            OperatorActionKind::AutoOff => "auto_off",
             OperatorActionKind::Other(word) => word,
         }
     }
@@ -268,6 +294,8 @@ impl From<String> for OperatorActionKind {
             "by_hand_check" | "check" => OperatorActionKind::ByHandCheck,
             "skip" | "skipped" => OperatorActionKind::Skip,
             "inject" => OperatorActionKind::Inject,
+            "auto_on" => OperatorActionKind::AutoOn,
+            "auto_off" => OperatorActionKind::AutoOff,
             _ => OperatorActionKind::Other(word),
         }
     }
@@ -379,7 +407,8 @@ impl Event {
             | Event::StepFinished { service, .. }
             | Event::Approval { service, .. }
             | Event::Manual { service, .. }
-            | Event::OperatorAction { service, .. } => Some(service),
+            | Event::Asked { service, .. } => Some(service),
+            Event::OperatorAction { service, .. } => service.as_ref(),
             _ => None,
         }
     }
@@ -409,6 +438,7 @@ impl Event {
             Event::Manual { .. } => "manual",
             Event::Note { .. } => "note",
             Event::OperatorAction { .. } => "operator_action",
+            Event::Asked { .. } => "asked",
             Event::HostKeyAccepted { .. } => "host_key_accepted",
             Event::Resumed { .. } => "resumed",
             Event::RunFinished { .. } => "run_finished",
@@ -440,10 +470,12 @@ mod tests {
             (OperatorActionKind::ByHandCheck, "by_hand_check"),
             (OperatorActionKind::Skip, "skip"),
             (OperatorActionKind::Inject, "inject"),
+            (OperatorActionKind::AutoOn, "auto_on"),
+            (OperatorActionKind::AutoOff, "auto_off"),
         ] {
             let event = Event::OperatorAction {
                 operator: "kim".into(),
-                service: ServiceId::new("db"),
+                service: Some(ServiceId::new("db")),
                 action: kind.clone(),
                 reason: None,
             };
