@@ -305,9 +305,9 @@ pub enum SideError {
     Folder,
     #[error("is not a regular file (a FIFO, a device or a folder)")]
     NotRegular,
-    #[error("does not have the size the journal records")]
+    #[error("is not what the journal records (its size differs)")]
     WrongSize,
-    #[error("does not hold the bytes the journal records (its sha256 differs)")]
+    #[error("is not what the journal records (its sha256 differs)")]
     WrongContent,
     #[error("cannot be read: {0}")]
     Io(io::Error),

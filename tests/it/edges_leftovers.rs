@@ -18,7 +18,7 @@ use crate::support::agent::Agent;
 use crate::support::local::{bringup, folder, output, under_sh};
 use crate::support::run::stderr;
 use crate::support::sshd::Lab;
-use crate::support::wait::{wait_exit, wait_for};
+use crate::support::wait::wait_exit;
 
 /// The names in `dir` that are temporary files of `name` (`.NAME.tmp-PID`).
 fn temps_of(dir: &Path, name: &str) -> Vec<String> {
@@ -48,7 +48,16 @@ fn kill_9_when(mut cmd: Command, what: &str, left: impl Fn() -> bool) {
         .spawn()
         .expect("spawn");
     let group = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    wait_for(what, Duration::from_secs(30), &left);
+    // Polled often: some temporary files live for a fraction of a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !left() {
+        if std::time::Instant::now() > deadline || child.try_wait().expect("poll").is_some() {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = child.wait();
+            panic!("never saw {what} while it ran");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     killpg(group, Signal::SIGKILL).expect("kill -9");
     wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
 }
@@ -291,4 +300,76 @@ fn seal_killed_mid_signing_leaves_a_temporary_file_the_next_seal_removes() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(journal.with_file_name("run.jsonl.sig").exists(), "sealed");
+}
+
+/// A shared run with one large side file (many pieces), so a pull of it takes a moment.
+fn shared_run(cluster: &crate::support::etcd::Cluster) -> String {
+    use bringup::journal::etcd::{EtcdStore, RunUrl};
+    use bringup::runbook::{HostId, ServiceId};
+    use sha2::Digest as _;
+    let url = RunUrl::parse(&cluster.url("leftovers")).expect("url");
+    let mut store = EtcdStore::open(&url).expect("open");
+    let t0 = chrono::Utc::now();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let bytes: Vec<u8> = (0..24_000_000).map(|_| rng.u8(..)).collect();
+    store.put_side(1, &bytes).expect("put the side file");
+    let out = Event::StepOutput {
+        service: ServiceId::new("web"),
+        step: "dump".into(),
+        host: HostId::new("op"),
+        text: "(binary)".into(),
+        raw: Some(url.side_name(1)),
+        size: Some(bytes.len() as u64),
+        sha256: Some(hex::encode(sha2::Sha256::digest(&bytes))),
+        file: None,
+    };
+    assert_eq!(store.append(&out, t0).expect("append").seq, 1);
+    url.to_string()
+}
+
+#[test]
+fn pull_killed_mid_copy_leaves_a_temporary_file_the_next_pull_removes() {
+    let cluster = crate::support::etcd::Cluster::start_with(&crate::support::etcd::Options {
+        members: 1,
+        ..crate::support::etcd::Options::default()
+    });
+    let url = shared_run(&cluster);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pulled = dir.path().join("pulled.jsonl");
+    let pull = || {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
+        cmd.current_dir(dir.path())
+            .args(["pull", &url, "-o"])
+            .arg(&pulled)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let mut last: Option<String> = None;
+    for round in 0..3 {
+        let prev = last.clone();
+        kill_9_when(pull(), "a temporary journal", || {
+            temps_of(dir.path(), "pulled.jsonl")
+                .iter()
+                .any(|n| Some(n) != prev.as_ref())
+        });
+        assert!(
+            !pulled.exists(),
+            "round {round}: no journal from a killed pull"
+        );
+        let left = temps_of(dir.path(), "pulled.jsonl");
+        assert_eq!(
+            left.len(),
+            1,
+            "round {round}: the killed pull's temporary file only: {left:?}"
+        );
+        last = left.into_iter().next();
+    }
+    let done = output(pull().stdout(Stdio::piped()).stderr(Stdio::piped()));
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    assert!(
+        temps_of(dir.path(), "pulled.jsonl").is_empty(),
+        "nothing left"
+    );
+    let verified = output(bringup(dir.path()).arg("verify").arg(&pulled));
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
 }
