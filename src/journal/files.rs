@@ -335,7 +335,7 @@ pub fn side_name(seq: u64) -> String {
 /// name when it was written, and a journal may have been renamed since.
 fn names_its_seq(recorded: &str, seq: u64) -> bool {
     recorded.split_once('/').is_some_and(|(dir, name)| {
-        dir.len() > ".d".len() && dir.ends_with(".d") && name == side_name(seq)
+        dir.strip_suffix(".d").is_some_and(|j| !j.is_empty()) && name == side_name(seq)
     })
 }
 
@@ -470,13 +470,13 @@ fn process_alive(pid: i32) -> bool {
     )
 }
 
-/// Write `out` whole or not at all: `fill` writes a fresh temporary file beside it (see
+/// Write `out` whole or not at all: `write` fills a fresh temporary file beside it (see
 /// [`temp_path`]; created exclusively, never through a link, 0600 whatever the umask), which
 /// is fsynced and renamed over `out` (a link at `out` is replaced, not written through). On
 /// failure the temporary file is removed; ones that killed runs left are removed first.
 pub fn write_atomically<T>(
     out: &Path,
-    fill: impl FnOnce(&mut dyn io::Write) -> io::Result<T>,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<T>,
 ) -> io::Result<T> {
     if out.file_name().is_none() {
         return Err(io::Error::new(
@@ -497,7 +497,7 @@ pub fn write_atomically<T>(
             .open(&tmp)?;
         file.set_permissions(Permissions::from_mode(FILE_MODE))?;
         let mut w = io::BufWriter::with_capacity(1 << 16, file);
-        let value = fill(&mut w)?;
+        let value = write(&mut w)?;
         let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         fs::rename(&tmp, out)?;

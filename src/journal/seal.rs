@@ -180,15 +180,15 @@ fn exists(path: &Path) -> bool {
 /// replaced whole, never through a link). Returns what signed, for the operator.
 pub fn seal(journal: &Path, head: &Head, key: &SigningKey) -> Result<String, SealError> {
     // What a seal killed mid-way left behind (its own pattern only, see `files::temp_path`).
-    let signer = beside(journal, ".signer.pub");
-    for out in [&signer, &message_path(journal), &sig_path(journal)] {
+    let agent_key = beside(journal, ".signer.pub");
+    for out in [&agent_key, &message_path(journal), &sig_path(journal)] {
         files::remove_stale_temps(out);
     }
     let (key_file, agent_pub, described) = match key {
         SigningKey::File(path) => (path.clone(), None, format!("key '{}'", path.display())),
         SigningKey::Agent => {
             let public = agent_first_key()?;
-            let tmp = files::temp_path(&signer);
+            let tmp = files::temp_path(&agent_key);
             let _ = fs::remove_file(&tmp);
             write_new(&tmp, public.as_bytes())?;
             let comment = public.split_whitespace().nth(2).unwrap_or("").to_string();

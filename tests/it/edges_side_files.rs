@@ -229,7 +229,10 @@ fn rewrite(journal: &Path, seq: u64, edit: impl Fn(&str) -> String) {
         let at = body.rfind(",\"prev\":\"").expect("prev member");
         let body = format!("{},\"prev\":\"{prev}\"", &body[..at]);
         let hash = sha256_hex(format!("{body}}}").as_bytes());
-        out.push_str(&format!("{body},\"hash\":\"{hash}\"}}\n"));
+        out.push_str(&body);
+        out.push_str(",\"hash\":\"");
+        out.push_str(&hash);
+        out.push_str("\"}\n");
         prev = hash;
     }
     std::fs::write(journal, out).expect("write journal");
