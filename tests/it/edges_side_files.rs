@@ -345,3 +345,21 @@ fn a_journal_renamed_or_copied_with_its_side_folder_verifies_and_resumes() {
         "seq {seq}'s bytes come back from the copy"
     );
 }
+
+#[test]
+fn a_report_over_several_journals_stops_at_one_whose_side_file_is_a_fifo() {
+    let good = Ran::new();
+    let bad = Ran::new();
+    let seq = bad.side_seq();
+    let side = bad.side();
+    std::fs::remove_file(&side).expect("remove side");
+    nix::unistd::mkfifo(&side, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("fifo");
+    let out = output(
+        bringup(good.dir.path())
+            .arg("report")
+            .arg(&good.journal)
+            .arg(&bad.journal),
+    );
+    assert_fails_naming(&out, seq, "report");
+    assert!(stdout(&out).is_empty(), "no report: {}", stdout(&out));
+}
