@@ -566,4 +566,76 @@ mod tests {
         assert!(e.to_string().contains("is a symbolic link"), "{e}");
         assert_eq!(fs::read_to_string(&target).expect("read"), "keep");
     }
+
+    #[test]
+    fn a_side_reference_must_name_its_own_seq_in_a_side_folder() {
+        assert!(names_its_seq("run.jsonl.d/7.out", 7));
+        assert!(names_its_seq("renamed-before.jsonl.d/7.out", 7));
+        for bad in [
+            "run.jsonl.d/8.out",
+            "secret.txt",
+            "../x.d/7.out",
+            ".d/7.out",
+            "run.jsonl.d/../7.out",
+            "run.jsonl.d/7.out/..",
+            "/etc/x.d/7.out",
+        ] {
+            assert!(!names_its_seq(bad, 7), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_side_file_that_is_a_fifo_or_a_link_is_refused_without_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = dir.path().join("j.jsonl");
+        fs::create_dir(side_dir(&journal)).expect("mkdir");
+        let side = side_dir(&journal).join("3.out");
+        nix::unistd::mkfifo(&side, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("fifo");
+        assert!(matches!(
+            open_side(&journal, 3, 0),
+            Err(SideError::NotRegular)
+        ));
+        fs::remove_file(&side).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &side).expect("link");
+        let e = open_side(&journal, 3, 0).expect_err("a link");
+        assert!(matches!(e, SideError::Link) && e.is_refusal(), "{e}");
+        fs::remove_file(&side).expect("rm");
+        fs::write(&side, "abc").expect("write");
+        assert!(matches!(
+            open_side(&journal, 3, 2),
+            Err(SideError::WrongSize)
+        ));
+        assert!(matches!(open_side(&journal, 4, 3), Err(SideError::Missing)));
+        open_side(&journal, 3, 3).expect("a regular file of its size");
+    }
+
+    #[test]
+    fn stale_temporary_files_go_and_a_live_ones_and_folders_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("r.md");
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let dead = child.id();
+        child.wait().expect("reaped");
+        let stale = dir.path().join(format!(".r.md.tmp-{dead}"));
+        fs::write(&stale, "x").expect("stale");
+        let mut running = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let live = dir.path().join(format!(".r.md.tmp-{}", running.id()));
+        fs::write(&live, "x").expect("live");
+        let folder = dir.path().join(format!(".r.md.tmp-{}", dead + 1_000_000));
+        fs::create_dir(&folder).expect("folder");
+        let other = dir.path().join(format!(".other.md.tmp-{dead}"));
+        fs::write(&other, "x").expect("other");
+        let written = write_atomically(&out, |w| w.write_all(b"report"));
+        let _ = running.kill();
+        let _ = running.wait();
+        written.expect("written");
+        assert!(!stale.exists());
+        assert!(live.exists() && folder.exists() && other.exists());
+        assert_eq!(fs::read_to_string(&out).expect("out"), "report");
+        let mode = fs::metadata(&out).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, FILE_MODE);
+    }
 }
