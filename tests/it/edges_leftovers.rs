@@ -373,3 +373,65 @@ fn pull_killed_mid_copy_leaves_a_temporary_file_the_next_pull_removes() {
     let verified = output(bringup(dir.path()).arg("verify").arg(&pulled));
     assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
 }
+
+#[test]
+fn an_orphan_whose_group_is_gone_on_resume_is_journaled_as_already_gone() {
+    let (dir, rb, journal) = folder(
+        "[runbook]\nname = \"gone\"\n\n[hosts.op]\ntransport = \"local\"\n\n\
+[[service]]\nid = \"web\"\nname = \"Web\"\ntier = 1\nhosts = [\"op\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {{state}}/web.up\"\n\n\
+[[service.restore]]\nname = \"start\"\nrun = \"if [ -f {{state}}/pid ]; then touch {{state}}/web.up; exit 0; fi; \
+echo $$ > {{state}}/pid.tmp; mv {{state}}/pid.tmp {{state}}/pid; sleep 30\"\n",
+    );
+    let state = dir.path().join("state");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&state).expect("state");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let run = |resume: bool| {
+        let mut cmd = bringup(dir.path());
+        cmd.env("TMPDIR", &tmp)
+            .arg("run")
+            .arg(&rb)
+            .arg("--yes")
+            .arg("--var")
+            .arg(format!("state={}", state.display()))
+            .arg(if resume { "--resume" } else { "--journal" })
+            .arg(&journal);
+        cmd
+    };
+    let pid_file = state.join("pid");
+    let mut child = run(false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    crate::support::wait::wait_for("the restore to start", Duration::from_secs(30), || {
+        pid_file.exists()
+    });
+    child.kill().expect("kill -9 bringup");
+    child.wait().expect("reap");
+    // The command's group ends without its shell's exit trap: its marker stays behind.
+    let group: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let markers = tmp.join(format!("bringup-{}", nix::unistd::Uid::current()));
+    assert_eq!(std::fs::read_dir(&markers).expect("markers").count(), 1);
+    killpg(Pid::from_raw(group), Signal::SIGKILL).expect("kill the group");
+    crate::support::wait::wait_for("the group to be gone", Duration::from_secs(10), || {
+        killpg(Pid::from_raw(group), None).is_err()
+    });
+
+    let out = output(&mut run(true));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let settled = crate::support::run::read_journal(&journal)
+        .into_iter()
+        .find(|e| e["kind"] == "step_finished" && e["step"] == "start")
+        .expect("the step in flight is settled");
+    let error = settled["error"].as_str().expect("error");
+    assert_eq!(settled["outcome"], "unknown", "{settled}");
+    assert!(error.contains("already gone"), "{error}");
+    assert!(!error.contains("stopped on resume"), "{error}");
+    assert_eq!(std::fs::read_dir(&markers).expect("markers").count(), 0);
+}
