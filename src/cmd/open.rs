@@ -238,7 +238,11 @@ async fn open_loaded(
         Err(e) => Err(LoopError::Journal(e)),
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
-    front.wind_down(&mut messages).await;
+    front
+        .wind_down(&mut messages, async {
+            signals.next().await;
+        })
+        .await;
     drop(guard);
     let _ = terminal::restore();
     // ratatui's Drop prints with `eprintln!` when it cannot show the cursor, which panics on
@@ -346,6 +350,16 @@ fn summary(
     say!("{up} of {} service(s) up:", states.len());
     for (id, state) in &states {
         say!("  {:<10} {id}", state.as_str());
+    }
+    if let Some(left) = front.driver.left_down().filter(|l| !l.is_empty()) {
+        let names: Vec<&str> = left
+            .iter()
+            .map(crate::runbook::model::ServiceId::as_str)
+            .collect();
+        say!(
+            "left down by the drill: {} (injected and not seen healthy again)",
+            names.join(", ")
+        );
     }
     say!("journal: {}", journal.display());
     say!(

@@ -163,11 +163,22 @@ async fn stop_on_signal(
     signal: Signal,
 ) -> bool {
     printer.asking(None);
-    eprintln!(
-        "bringup: {}; stopping running steps on their hosts… {} again to leave them",
-        signal.word(),
-        signal.again()
-    );
+    if drv
+        .drill_phase()
+        .is_some_and(|p| p != crate::journal::event::DrillPhase::Finished)
+    {
+        eprintln!(
+            "bringup: {}; stopping running steps on their hosts, then restoring what the drill injected… {} again to leave it down",
+            signal.word(),
+            signal.again()
+        );
+    } else {
+        eprintln!(
+            "bringup: {}; stopping running steps on their hosts… {} again to leave them",
+            signal.word(),
+            signal.again()
+        );
+    }
     let leave = async {
         signals.next().await;
     };
@@ -243,6 +254,16 @@ async fn conclude(
         RunFormat::Json => {}
     }
     crate::cmd::seal::after_run(&args.open, drv.journal_path());
+    if let Some(left) = drv.left_down().filter(|l| !l.is_empty()) {
+        let names: Vec<&str> = left
+            .iter()
+            .map(crate::runbook::model::ServiceId::as_str)
+            .collect();
+        eprintln!(
+            "bringup: left down by the drill: {} (injected and not seen healthy again; restore them before anything else)",
+            names.join(", ")
+        );
+    }
     eprintln!("journal: {}", drv.journal_path().display());
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());

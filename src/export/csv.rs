@@ -205,13 +205,25 @@ fn row(event: &Event) -> Row {
                 if *forced { "; forced" } else { "" }
             );
         }
-        Event::RunFinished { outcome, services } => {
+        Event::RunFinished {
+            outcome,
+            services,
+            left_down,
+        } => {
             r.outcome.clone_from(outcome);
             r.detail = services
                 .iter()
                 .map(|(id, s)| format!("{id}={s}"))
                 .collect::<Vec<_>>()
                 .join(" ");
+            if let Some(left) = left_down.as_ref().filter(|l| !l.is_empty()) {
+                let names: Vec<&str> = left
+                    .iter()
+                    .map(crate::runbook::model::ServiceId::as_str)
+                    .collect();
+                r.detail.push_str("; left down: ");
+                r.detail.push_str(&names.join(" "));
+            }
         }
     }
     r

@@ -4,6 +4,7 @@
 //! the App. It decides nothing about ordering (the engine does) and draws only through
 //! `view::draw`.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -185,14 +186,19 @@ impl Front {
     }
 
     /// Stop running steps on their hosts and wait (bounded) until they have reported back, so
-    /// the journal records how each ended.
-    pub async fn wind_down(&mut self, inbox: &mut Inbox) {
-        if !self.driver.busy() && self.driver.engine().is_stopped() {
+    /// the journal records how each ended; a drill interrupted restores what it injected.
+    /// `leave` (a second signal) stops waiting and skips that restore.
+    pub async fn wind_down(&mut self, inbox: &mut Inbox, leave: impl Future<Output = ()>) {
+        let drilling = self
+            .driver
+            .drill_phase()
+            .is_some_and(|p| p != crate::journal::event::DrillPhase::Finished);
+        if !self.driver.busy() && self.driver.engine().is_stopped() && !drilling {
             return;
         }
         let mut shown = Vec::new();
         self.driver
-            .stop_and_wait(inbox, STOP_GRACE, std::future::pending(), |n| {
+            .stop_and_wait(inbox, STOP_GRACE, leave, |n| {
                 shown.extend(n);
             })
             .await;

@@ -194,7 +194,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
 
     press(&mut front, 'q');
     assert!(front.quitting(), "nothing runs: q quits without asking");
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
     assert_eq!(front.finish(End::Quit).expect("journal"), 0);
 
     let events = kinds(&journal);
@@ -243,7 +243,7 @@ async fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_as_its_answer() {
             .iter()
             .any(|e| matches!(e, Event::Approval { .. }))
     );
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn quitting_while_a_check_runs_asks_then_stops_it_records_how_it_ended_and
     assert!(front.quitting());
 
     let started = std::time::Instant::now();
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
     assert!(!front.driver.busy(), "the hung check was stopped");
     assert!(started.elapsed() < Duration::from_secs(20));
     // A quit, not a signal: still an interruption, because a step was running.

@@ -516,10 +516,16 @@ fn ctrl_c_mid_drill_exits_3_and_records_the_drill_as_failed() {
     assert_eq!(done["outcome"], "failed");
     assert_eq!(
         done["reason"],
-        "interrupted in the inject phase, before the drill ended"
+        "interrupted in the inject phase, before the drill ended; every injected service is back"
     );
     let last = journal.last().expect("events");
     assert_eq!(last["kind"], "run_finished");
     assert_eq!(last["outcome"], "interrupted");
+    assert_eq!(last["left_down"], serde_json::json!([]));
+    assert_eq!(
+        last["services"]["dns"], "restored",
+        "restored after the interrupt"
+    );
     assert_eq!(injected(&journal), ["dns"]);
+    assert!(rig.dir.path().join("dns.up").exists());
 }

@@ -13,6 +13,7 @@ mod demo_runbook;
 mod demo_svc;
 mod drill_run;
 mod drill_ssh;
+mod drill_stop;
 mod etcd_access;
 mod etcd_shared;
 mod etcd_sides;

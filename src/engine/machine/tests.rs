@@ -1320,8 +1320,12 @@ fn checking_a_restored_service_again_keeps_it_restored_until_a_check_fails() {
 #[test]
 fn forget_after_a_stop_makes_a_service_whose_inject_was_cut_unknown_not_healthy() {
     let mut e = engine(vec![
-        svc("a", 1, &["h1"]).restore(run("fix")).inject(run("break")),
-        svc("b", 1, &["h2"]).restore(run("fix")).inject(run("break")),
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
+        svc("b", 1, &["h2"])
+            .restore(run("fix"))
+            .inject(run("break")),
     ]);
     for id in ["a", "b"] {
         let fx = e.handle(Input::Check(sid(id)));
@@ -1347,7 +1351,9 @@ fn forget_after_a_stop_makes_a_service_whose_inject_was_cut_unknown_not_healthy(
 #[test]
 fn reopen_after_a_stop_takes_requests_again_and_the_plan_restores_what_is_down() {
     let mut e = engine(vec![
-        svc("a", 1, &["h1"]).restore(run("fix")).inject(run("break")),
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
     ]);
     let fx = e.handle(Input::Check(sid("a")));
     e.handle(ok(&launches(&fx)[0]));
