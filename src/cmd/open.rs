@@ -239,9 +239,7 @@ async fn open_loaded(
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
     front
-        .wind_down(&mut messages, async {
-            signals.next().await;
-        })
+        .wind_down(&mut messages, event_loop::asked_again(&mut signals))
         .await;
     drop(guard);
     let _ = terminal::restore();
