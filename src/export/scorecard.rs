@@ -83,6 +83,8 @@ pub struct RunSummary {
     pub outcome: Option<DrillOutcome>,
     pub reason: Option<String>,
     pub guards: Vec<GuardTrip>,
+    /// `run_finished.left_down`: services injected and not seen healthy again.
+    pub left_down: Vec<ServiceId>,
     /// Whether it is a scenario drill (a scenario in `run_started` or a `drill_phase`).
     pub is_scenario_drill: bool,
 }
@@ -183,7 +185,10 @@ impl Fold {
                 exit_code: *exit_code,
                 error: error.clone(),
             }),
-            Event::RunFinished { .. } => self.run.finished = Some(r.ts),
+            Event::RunFinished { left_down, .. } => {
+                self.run.finished = Some(r.ts);
+                self.run.left_down = left_down.clone().unwrap_or_default();
+            }
             _ => {}
         }
     }
@@ -292,6 +297,8 @@ pub struct Scorecard {
     pub outcome: Option<DrillOutcome>,
     pub reason: Option<String>,
     pub guards: Vec<GuardTrip>,
+    /// Services injected and not seen healthy again when the run ended (an interrupted drill).
+    pub left_down: Vec<ServiceId>,
     /// In the runbook's order.
     pub services: Vec<Injected>,
     /// From the first inject to the last-restored service, oldest link first.
@@ -338,6 +345,7 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
         outcome: run.outcome,
         reason: run.reason.clone(),
         guards: run.guards.clone(),
+        left_down: run.left_down.clone(),
         critical_path: critical_path(&services),
         total_ms: first_inject
             .zip(last_restored)

@@ -503,6 +503,7 @@ fn ctrl_c_mid_drill_exits_3_and_records_the_drill_as_failed() {
     let child = rig.drill("all").spawn().expect("spawn bringup");
     wait_for("dns's inject to start", Duration::from_secs(20), || {
         injected(&read_journal_lossy(&rig.journal)).contains(&"dns".to_string())
+            && !rig.dir.path().join("dns.up").exists()
     });
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
-use crate::support::local::{bringup, finish};
+use crate::support::local::{bringup, finish, output};
 use crate::support::run::{read_journal, stderr, stdout};
 use crate::support::wait::wait_for;
 use serde_json::Value;
@@ -232,7 +232,12 @@ fn sigint_in_the_baseline_injects_nothing_and_leaves_a_cut_check_unknown() {
 fn sigint_mid_inject_restores_the_service_injected_and_the_one_whose_inject_was_cut() {
     let rig = start(&["inject-db"]);
     rig.wait_step("db", "inject");
-    assert!(!rig.up("dns") && !rig.up("db"), "both broken");
+    wait_for(
+        "db's inject to remove its file",
+        Duration::from_secs(10),
+        || !rig.up("db"),
+    );
+    assert!(!rig.up("dns"), "dns broken too");
     rig.interrupt();
     let (out, journal, dir) = rig.finish();
     for id in ["dns", "db", "web"] {
@@ -342,13 +347,31 @@ fn sigint_mid_verification_checks_again_and_restores_the_rest() {
 fn a_second_sigint_skips_the_restore_and_names_everything_left_down() {
     let rig = start(&["inject-db", "restore-dns"]);
     rig.wait_step("db", "inject");
+    wait_for(
+        "db's inject to remove its file",
+        Duration::from_secs(10),
+        || !rig.up("db"),
+    );
     rig.interrupt();
     rig.wait_event("dns's restore after the interrupt", |e| {
         e["kind"] == "step_started" && e["service"] == "dns" && e["phase"] == "restore"
     });
     rig.interrupt();
+    let path = rig.journal.clone();
     let (out, journal, dir) = rig.finish();
     assert_eq!(left_down(&journal), ["dns", "db"]);
+    let scorecard = output(
+        bringup(dir.path())
+            .arg("export")
+            .arg(&path)
+            .args(["--format", "scorecard"]),
+    );
+    assert!(
+        stdout(&scorecard)
+            .contains("- **Left down:** dns, db (injected and not seen healthy again)"),
+        "{}",
+        stdout(&scorecard)
+    );
     assert!(!dir.path().join("dns.up").exists() && !dir.path().join("db.up").exists());
     let err = stderr(&out);
     assert!(

@@ -172,6 +172,14 @@ pub fn markdown(sc: &Scorecard) -> String {
         cell(&sc.scenario)
     );
     let _ = writeln!(out, "- **Outcome:** {}", cell(&outcome_line(sc)));
+    if !sc.left_down.is_empty() {
+        let names: Vec<&str> = sc.left_down.iter().map(ServiceId::as_str).collect();
+        let _ = writeln!(
+            out,
+            "- **Left down:** {} (injected and not seen healthy again)",
+            cell(&names.join(", "))
+        );
+    }
     let _ = writeln!(
         out,
         "- **Started:** {} · **Finished:** {}",
@@ -262,6 +270,8 @@ pub struct ScorecardOut<'a> {
     scenario: &'a str,
     outcome: Option<&'static str>,
     reason: Option<&'a str>,
+    /// Services injected and not seen healthy again when the run ended.
+    left_down: Vec<&'a str>,
     started: Option<String>,
     finished: Option<String>,
     first_inject: Option<String>,
@@ -328,6 +338,7 @@ pub fn json(sc: &Scorecard) -> ScorecardOut<'_> {
             DrillOutcome::Failed => "failed",
         }),
         reason: sc.reason.as_deref(),
+        left_down: sc.left_down.iter().map(ServiceId::as_str).collect(),
         started: ts(sc.started),
         finished: ts(sc.finished),
         first_inject: ts(sc.first_inject),
