@@ -213,7 +213,6 @@ async fn conclude(
     left_running: bool,
     secrets: &std::collections::BTreeSet<String>,
 ) -> ExitCode {
-    let services = drv.states();
     let code = match drv.end(interrupted) {
         Ok((_, exit, notices)) => {
             printer.notices(&notices);
@@ -240,6 +239,8 @@ async fn conclude(
     if !left_running {
         drv.executor().shutdown().await;
     }
+    // As recorded: an interrupted drill's end makes what its stop cut short `unknown`.
+    let services = drv.states();
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
     match args.format {
         RunFormat::Text => {

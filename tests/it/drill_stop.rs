@@ -383,6 +383,15 @@ fn a_second_sigint_skips_the_restore_and_names_everything_left_down() {
         "unknown",
         "its restore was cut"
     );
+    let shown = stdout(&out);
+    let row = shown
+        .lines()
+        .find(|l| l.starts_with("dns "))
+        .expect("dns in the table");
+    assert!(
+        row.contains(" unknown ") && row.contains("its restore was stopped"),
+        "{row}"
+    );
     let db = final_state(&journal, "db");
     assert!(
         db == "unknown" || db == "down",
