@@ -343,24 +343,29 @@ impl Driver {
         if broken.is_empty() {
             return Stopped::All;
         }
-        // Steps launched from now on need a token the stop has not cancelled.
+        // Steps launched from now on need a token the stop has not cancelled; a shared run's
+        // lost lease cancels this one at once too.
         self.stop = CancellationToken::new();
+        if let Some(run) = self.journal.shared_run() {
+            let stop = self.stop.clone();
+            run.on_lost(move |_| stop.cancel());
+        }
         let names: Vec<&str> = broken.iter().map(ServiceId::as_str).collect();
         let reason = format!(
             "interrupted in the {} phase: restoring what was injected ({})",
             crate::export::describe::drill_phase_word(phase),
             names.join(", ")
         );
-        let r = self
-            .drill_event(DrillPhase::Restore, None, Some(reason))
-            .map(|n| vec![n])
-            .and_then(|mut notices| {
-                for input in [Input::Reopen, Input::RunPlan] {
-                    let effects = self.engine.handle(input);
-                    notices.extend(self.apply(effects)?);
-                }
-                Ok(notices)
-            });
+        // What the stop cut short is `unknown` first; then the plan runs again.
+        let effects = self.engine.handle(Input::Forget);
+        let r = self.apply(effects).and_then(|mut notices| {
+            notices.push(self.drill_event(DrillPhase::Restore, None, Some(reason))?);
+            for input in [Input::Reopen, Input::RunPlan] {
+                let effects = self.engine.handle(input);
+                notices.extend(self.apply(effects)?);
+            }
+            Ok(notices)
+        });
         match self.settle(r) {
             Ok(n) => show(unasked(n)),
             Err(e) => {
