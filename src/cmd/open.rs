@@ -239,7 +239,9 @@ async fn open_loaded(
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
     front
-        .wind_down(&mut messages, event_loop::asked_again(&mut signals))
+        .wind_down(&mut messages, async {
+            signals.next().await;
+        })
         .await;
     drop(guard);
     let _ = terminal::restore();

@@ -267,30 +267,6 @@ pub async fn run(
     }
 }
 
-/// While the TUI winds down: the operator asks again, with a signal or Ctrl-C on the screen
-/// (the terminal is still raw, so Ctrl-C is a key): stop waiting for stopped steps, and skip
-/// an interrupted drill's restore.
-pub async fn asked_again(signals: &mut Signals) {
-    use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyModifiers};
-    let mut keys = EventStream::new();
-    loop {
-        tokio::select! {
-            _ = signals.next() => return,
-            ev = keys.next() => match ev {
-                Some(Ok(TermEvent::Key(key)))
-                    if key.code == KeyCode::Char('c')
-                        && key.modifiers.contains(KeyModifiers::CONTROL) => return,
-                Some(Ok(_)) => {}
-                // No terminal to read: only a signal asks again.
-                Some(Err(_)) | None => {
-                    signals.next().await;
-                    return;
-                }
-            },
-        }
-    }
-}
-
 /// Why the loop could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {
