@@ -210,9 +210,23 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Neutral,
         ),
-        Event::RunFinished { outcome, .. } => (
+        Event::RunFinished {
+            outcome, left_down, ..
+        } => (
             Actor::Bringup,
-            format!("Run finished: {outcome}"),
+            match left_down.as_deref() {
+                Some(left) if !left.is_empty() => {
+                    let names: Vec<&str> = left
+                        .iter()
+                        .map(crate::runbook::model::ServiceId::as_str)
+                        .collect();
+                    format!(
+                        "Run finished: {outcome}; left down by the drill: {}",
+                        names.join(", ")
+                    )
+                }
+                _ => format!("Run finished: {outcome}"),
+            },
             if outcome == "restored" {
                 Tone::Good
             } else {

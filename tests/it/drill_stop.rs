@@ -373,6 +373,11 @@ fn a_second_sigint_skips_the_restore_and_names_everything_left_down() {
         stdout(&scorecard)
     );
     assert!(!dir.path().join("dns.up").exists() && !dir.path().join("db.up").exists());
+    assert!(
+        stdout(&out).contains("Run finished: interrupted; left down by the drill: dns, db"),
+        "{}",
+        stdout(&out)
+    );
     let err = stderr(&out);
     assert!(
         err.contains("left down by the drill: dns, db"),
