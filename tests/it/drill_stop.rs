@@ -25,7 +25,8 @@ fn gate(dir: &Path, gate: &str) -> String {
 
 /// Three services in three tiers (`dns` ← `db` ← `web`), each up while `<dir>/<id>.up`
 /// exists. Every step waits first (or, for an inject, after removing the file) while its
-/// gate exists: `check-<id>`, `restore-<id>`, `inject-<id>`. One scenario `all`.
+/// gate exists: `check-<id>`, `restore-<id>`, `inject-<id>`. A restore asks first
+/// (`confirm`) when `<dir>/confirm-<id>` exists as the runbook is written. One scenario `all`.
 fn runbook(dir: &Path) -> PathBuf {
     let d = dir.display();
     let mut text =
@@ -34,6 +35,7 @@ fn runbook(dir: &Path) -> PathBuf {
         let check = gate(dir, &format!("check-{id}"));
         let restore = gate(dir, &format!("restore-{id}"));
         let inject = gate(dir, &format!("inject-{id}"));
+        let confirm = dir.join(format!("confirm-{id}")).exists();
         let _ = write!(
             text,
             r#"
@@ -50,6 +52,7 @@ depends_on = [{deps}]
   [[service.restore]]
   name = "start {id}"
   run = "{restore}; touch {d}/{id}.up"
+  confirm = {confirm}
   [[service.inject]]
   name = "stop {id}"
   run = "rm -f {d}/{id}.up; {inject}"
@@ -407,5 +410,36 @@ fn a_second_sigint_skips_the_restore_and_names_everything_left_down() {
     assert!(
         reason.ends_with("; left down: dns, db (injected and not seen healthy again)"),
         "{reason}"
+    );
+}
+
+#[test]
+fn a_restore_that_asks_is_not_run_after_the_interrupt_and_its_service_is_named_left_down() {
+    let rig = start(&["inject-db", "confirm-dns"]);
+    rig.wait_step("db", "inject");
+    wait_for(
+        "db's inject to remove its file",
+        Duration::from_secs(10),
+        || !rig.up("db"),
+    );
+    rig.interrupt();
+    let (out, journal, _dir) = rig.finish();
+    assert!(
+        journal.iter().all(|e| e["kind"] != "approval"),
+        "nobody was asked"
+    );
+    assert!(
+        journal
+            .iter()
+            .all(|e| !(e["kind"] == "step_started" && e["phase"] == "restore")),
+        "no restore ran"
+    );
+    assert_eq!(left_down(&journal), ["dns", "db"]);
+    assert_ne!(final_state(&journal, "db"), "healthy");
+    assert_states_checked_after_last_act(&journal);
+    assert!(
+        stderr(&out).contains("left down by the drill: dns, db"),
+        "{}",
+        stderr(&out)
     );
 }
