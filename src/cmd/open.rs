@@ -238,7 +238,7 @@ async fn open_loaded(
         Err(e) => Err(LoopError::Journal(e)),
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
-    front
+    let stopped = front
         .wind_down(&mut messages, async {
             signals.next().await;
         })
@@ -263,7 +263,10 @@ async fn open_loaded(
     {
         say!("bringup: the journal cannot be written: {e}");
     }
-    front.driver.executor().shutdown().await;
+    // Closing sessions would wait for the commands a second signal chose not to wait for.
+    if !matches!(stopped, crate::driver::Stopped::Left(_)) {
+        front.driver.executor().shutdown().await;
+    }
     crate::cmd::seal::after_run(args, &journal_path);
     summary(&front, &journal_path, path, demo_dir, &args.vars, code);
     drop(log_guard);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use ratatui::crossterm::event::{EventStream, KeyEvent};
 
-use crate::driver::{Driver, Inbox, Message, Notice, STOP_GRACE, Signals};
+use crate::driver::{Driver, Inbox, Message, Notice, STOP_GRACE, Signals, Stopped};
 use crate::engine::{Input, ServiceState};
 use crate::journal::JournalError;
 use crate::runbook::model::ServiceId;
@@ -188,22 +188,28 @@ impl Front {
     /// Stop running steps on their hosts and wait (bounded) until they have reported back, so
     /// the journal records how each ended; a drill interrupted restores what it injected.
     /// `leave` (a second signal) stops waiting and skips that restore.
-    pub async fn wind_down(&mut self, inbox: &mut Inbox, leave: impl Future<Output = ()>) {
+    pub async fn wind_down(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+    ) -> Stopped {
         let drilling = self
             .driver
             .drill_phase()
             .is_some_and(|p| p != crate::journal::event::DrillPhase::Finished);
         if !self.driver.busy() && self.driver.engine().is_stopped() && !drilling {
-            return;
+            return Stopped::All;
         }
         let mut shown = Vec::new();
-        self.driver
+        let stopped = self
+            .driver
             .stop_and_wait(inbox, STOP_GRACE, leave, |n| {
                 shown.extend(n);
             })
             .await;
         self.notices(shown);
         self.sync();
+        stopped
     }
 
     /// The selected services and their states now.
