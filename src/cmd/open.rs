@@ -355,13 +355,9 @@ fn summary(
         say!("  {:<10} {id}", state.as_str());
     }
     if let Some(left) = front.driver.left_down().filter(|l| !l.is_empty()) {
-        let names: Vec<&str> = left
-            .iter()
-            .map(crate::runbook::model::ServiceId::as_str)
-            .collect();
         say!(
             "left down by the drill: {} (injected and not seen healthy again)",
-            names.join(", ")
+            crate::export::describe::service_list(&left)
         );
     }
     say!("journal: {}", journal.display());

@@ -163,10 +163,7 @@ async fn stop_on_signal(
     signal: Signal,
 ) -> bool {
     printer.asking(None);
-    if drv
-        .drill_phase()
-        .is_some_and(|p| p != crate::journal::event::DrillPhase::Finished)
-    {
+    if drv.drill_under_way() {
         eprintln!(
             "bringup: {}; stopping running steps on their hosts, then restoring what the drill injected… {} again to leave it down",
             signal.word(),
@@ -256,13 +253,9 @@ async fn conclude(
     }
     crate::cmd::seal::after_run(&args.open, drv.journal_path());
     if let Some(left) = drv.left_down().filter(|l| !l.is_empty()) {
-        let names: Vec<&str> = left
-            .iter()
-            .map(crate::runbook::model::ServiceId::as_str)
-            .collect();
         eprintln!(
             "bringup: left down by the drill: {} (injected and not seen healthy again; restore them before anything else)",
-            names.join(", ")
+            crate::export::describe::service_list(&left)
         );
     }
     eprintln!("journal: {}", drv.journal_path().display());

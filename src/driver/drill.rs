@@ -7,6 +7,9 @@
 //! would (check, inject, run the plan) and moves on when the engine has nothing left to do.
 //! Guards run beside the engine (they belong to no service and are never retried); a failing
 //! one journals `guard_tripped` and sends the drill straight to restoring what was injected.
+//! A stop (a signal, a quit) interrupts it: once the stopped steps have reported, what the
+//! stop cut short is `unknown` and the plan restores what was injected, unless the operator
+//! asks again; `run_finished` lists what is left down.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -117,6 +120,12 @@ impl Driver {
     /// The drill's phase now, when this run is a scenario drill.
     pub fn drill_phase(&self) -> Option<DrillPhase> {
         self.drill.as_ref().map(Drill::phase)
+    }
+
+    /// A drill is under way: started and not finished (a stop then restores what it injected).
+    pub fn drill_under_way(&self) -> bool {
+        self.drill_phase()
+            .is_some_and(|p| p != DrillPhase::Finished)
     }
 
     /// How the drill ended, once it has.
@@ -273,11 +282,10 @@ impl Driver {
         );
         match self.left_down() {
             Some(left) if !left.is_empty() => {
-                let names: Vec<&str> = left.iter().map(ServiceId::as_str).collect();
                 let _ = write!(
                     reason,
                     "; left down: {} (injected and not seen healthy again)",
-                    names.join(", ")
+                    crate::export::describe::service_list(&left)
                 );
             }
             _ if self.injected_services().is_empty() => {}
@@ -350,11 +358,10 @@ impl Driver {
             let stop = self.stop.clone();
             run.on_lost(move |_| stop.cancel());
         }
-        let names: Vec<&str> = broken.iter().map(ServiceId::as_str).collect();
         let reason = format!(
             "interrupted in the {} phase: restoring what was injected ({})",
             crate::export::describe::drill_phase_word(phase),
-            names.join(", ")
+            crate::export::describe::service_list(&broken)
         );
         // What the stop cut short is `unknown` first; then the plan runs again.
         let effects = self.engine.handle(Input::Forget);

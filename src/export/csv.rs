@@ -217,12 +217,9 @@ fn row(event: &Event) -> Row {
                 .collect::<Vec<_>>()
                 .join(" ");
             if let Some(left) = left_down.as_ref().filter(|l| !l.is_empty()) {
-                let names: Vec<&str> = left
-                    .iter()
-                    .map(crate::runbook::model::ServiceId::as_str)
-                    .collect();
                 r.detail.push_str("; left down: ");
-                r.detail.push_str(&names.join(" "));
+                r.detail
+                    .push_str(&crate::export::describe::service_list(left));
             }
         }
     }

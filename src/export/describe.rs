@@ -54,6 +54,15 @@ pub struct Described {
     pub tone: Tone,
 }
 
+/// Services named in a line of text: `dns, db`.
+pub fn service_list(ids: &[crate::runbook::model::ServiceId]) -> String {
+    let names: Vec<&str> = ids
+        .iter()
+        .map(crate::runbook::model::ServiceId::as_str)
+        .collect();
+    names.join(", ")
+}
+
 /// A drill phase's word, as journaled.
 pub fn drill_phase_word(phase: DrillPhase) -> &'static str {
     match phase {
@@ -215,16 +224,10 @@ pub fn describe(event: &Event) -> Option<Described> {
         } => (
             Actor::Bringup,
             match left_down.as_deref() {
-                Some(left) if !left.is_empty() => {
-                    let names: Vec<&str> = left
-                        .iter()
-                        .map(crate::runbook::model::ServiceId::as_str)
-                        .collect();
-                    format!(
-                        "Run finished: {outcome}; left down by the drill: {}",
-                        names.join(", ")
-                    )
-                }
+                Some(left) if !left.is_empty() => format!(
+                    "Run finished: {outcome}; left down by the drill: {}",
+                    service_list(left)
+                ),
                 _ => format!("Run finished: {outcome}"),
             },
             if outcome == "restored" {

@@ -193,11 +193,10 @@ impl Front {
         inbox: &mut Inbox,
         leave: impl Future<Output = ()>,
     ) -> Stopped {
-        let drilling = self
-            .driver
-            .drill_phase()
-            .is_some_and(|p| p != crate::journal::event::DrillPhase::Finished);
-        if !self.driver.busy() && self.driver.engine().is_stopped() && !drilling {
+        if !self.driver.busy()
+            && self.driver.engine().is_stopped()
+            && !self.driver.drill_under_way()
+        {
             return Stopped::All;
         }
         let mut shown = Vec::new();

@@ -1,6 +1,7 @@
 //! Scenario drills over a real OpenSSH server on loopback (`run --drill --scenario`, the real
 //! binary): injects, restores and guards run on SSH hosts; a `confirm` inject is approved by
-//! `--yes` like a restore; a guard that starts failing on its SSH host trips the drill.
+//! `--yes` like a restore; a guard that starts failing on its SSH host trips the drill;
+//! SIGTERM mid-inject stops the inject on its host and restores the service.
 
 use std::fs;
 use std::path::PathBuf;

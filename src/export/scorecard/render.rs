@@ -173,11 +173,10 @@ pub fn markdown(sc: &Scorecard) -> String {
     );
     let _ = writeln!(out, "- **Outcome:** {}", cell(&outcome_line(sc)));
     if !sc.left_down.is_empty() {
-        let names: Vec<&str> = sc.left_down.iter().map(ServiceId::as_str).collect();
         let _ = writeln!(
             out,
             "- **Left down:** {} (injected and not seen healthy again)",
-            cell(&names.join(", "))
+            cell(&crate::export::describe::service_list(&sc.left_down))
         );
     }
     let _ = writeln!(
