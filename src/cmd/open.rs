@@ -239,9 +239,14 @@ async fn open_loaded(
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
     let stopped = front
-        .wind_down(&mut messages, async {
-            signals.next().await;
-        })
+        .wind_down_on(
+            &mut messages,
+            async {
+                signals.next().await;
+            },
+            &mut tty,
+            &theme,
+        )
         .await;
     drop(guard);
     let _ = terminal::restore();

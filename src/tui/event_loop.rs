@@ -193,20 +193,53 @@ impl Front {
         inbox: &mut Inbox,
         leave: impl Future<Output = ()>,
     ) -> Stopped {
+        self.wind_down_drawing(inbox, leave, None).await
+    }
+
+    /// [`Front::wind_down`] with the screen still up: what the driver reports meanwhile (an
+    /// interrupted drill's restore can take a while) reaches the timeline and is drawn.
+    pub async fn wind_down_on(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+        terminal: &mut Tty,
+        theme: &Theme,
+    ) -> Stopped {
+        self.wind_down_drawing(inbox, leave, Some((terminal, theme)))
+            .await
+    }
+
+    async fn wind_down_drawing(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+        mut screen: Option<(&mut Tty, &Theme)>,
+    ) -> Stopped {
         if !self.driver.busy()
             && self.driver.engine().is_stopped()
             && !self.driver.drill_under_way()
         {
             return Stopped::All;
         }
-        let mut shown = Vec::new();
-        let stopped = self
-            .driver
+        let Front {
+            driver,
+            app,
+            screen: shown,
+            ..
+        } = self;
+        let stopped = driver
             .stop_and_wait(inbox, STOP_GRACE, leave, |n| {
-                shown.extend(n);
+                if n.is_empty() {
+                    return;
+                }
+                shown.show(app, n);
+                // Each batch is drawn (no frame tick runs now), so the last one always shows.
+                if let Some((terminal, theme)) = screen.as_mut() {
+                    // A terminal that went away (a hangup) must not hold the stop up.
+                    let _ = shown.draw(app, terminal, theme);
+                }
             })
             .await;
-        self.notices(shown);
         self.sync();
         stopped
     }
