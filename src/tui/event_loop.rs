@@ -227,12 +227,37 @@ impl Front {
             screen: shown,
             ..
         } = self;
+        // The engine is the driver's while it stops: states shown meanwhile follow the
+        // journaled `service_state` events; nobody is asked anything now.
+        let mut views = driver.engine().services().clone();
+        for view in views.values_mut() {
+            view.waiting = None;
+        }
         let stopped = driver
             .stop_and_wait(inbox, STOP_GRACE, leave, |n| {
                 if n.is_empty() {
                     return;
                 }
+                let mut changed = false;
+                for notice in &n {
+                    if let Notice::Journaled(entry) = notice
+                        && let crate::journal::Event::ServiceState {
+                            service,
+                            to,
+                            reason,
+                            ..
+                        } = &entry.event
+                        && let Some(view) = views.get_mut(service)
+                    {
+                        view.state = *to;
+                        view.reason.clone_from(reason);
+                        changed = true;
+                    }
+                }
                 shown.show(app, n);
+                if changed {
+                    shown.sync(app, &views);
+                }
                 // Each batch is drawn (no frame tick runs now), so the last one always shows.
                 if let Some((terminal, theme)) = screen.as_mut() {
                     // A terminal that went away (a hangup) must not hold the stop up.
