@@ -159,6 +159,7 @@ fn write_drill(path: &Path, t0: DateTime<Utc>, n: usize, slow: bool) {
         Event::RunFinished {
             outcome: "restored".into(),
             services: indexmap::IndexMap::new(),
+            left_down: None,
         },
     );
     w.sync().expect("sync");

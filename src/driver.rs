@@ -527,10 +527,12 @@ impl Driver {
         for (id, _) in &self.removed {
             services.insert(id.clone(), ServiceState::Removed);
         }
+        let left_down = self.left_down();
         let r = self
             .write(Event::RunFinished {
                 outcome: outcome.as_str().to_string(),
                 services,
+                left_down,
             })
             .map(|n| vec![n]);
         self.settle(r)
@@ -539,7 +541,8 @@ impl Driver {
     /// Stop every running step on its host, start nothing new, and wait (at most `grace`, or
     /// until `leave` resolves: the operator asked again) for each to report how it ended.
     /// With a working journal those reports are journaled and handed to `show`; after a
-    /// journal failure ([`Driver::abandon`]) they are only counted.
+    /// journal failure ([`Driver::abandon`]) they are only counted. A drill interrupted
+    /// then restores what it injected, unless `leave` resolved (see `driver/drill.rs`).
     pub async fn stop_and_wait(
         &mut self,
         inbox: &mut Inbox,
@@ -547,6 +550,22 @@ impl Driver {
         leave: impl std::future::Future<Output = ()>,
         mut show: impl FnMut(Vec<Notice>),
     ) -> Stopped {
+        self.stop_now(&mut show);
+        tokio::pin!(leave);
+        match self
+            .wait_running(inbox, grace, leave.as_mut(), &mut show)
+            .await
+        {
+            Stopped::All => {
+                self.restore_interrupted_drill(inbox, grace, leave, &mut show)
+                    .await
+            }
+            stopped => stopped,
+        }
+    }
+
+    /// Cancel every running step on its host and start nothing new.
+    fn stop_now(&mut self, show: &mut impl FnMut(Vec<Notice>)) {
         if !self.running.is_empty() {
             self.stopped_mid_step = true;
         }
@@ -558,8 +577,18 @@ impl Driver {
                 Err(e) => self.broke(&e),
             }
         }
+    }
+
+    /// Wait (at most `grace`, or until `leave`) for every running step to report.
+    async fn wait_running<L: std::future::Future<Output = ()>>(
+        &mut self,
+        inbox: &mut Inbox,
+        grace: Duration,
+        mut leave: std::pin::Pin<&mut L>,
+        show: &mut impl FnMut(Vec<Notice>),
+    ) -> Stopped {
         let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline, leave);
+        tokio::pin!(deadline);
         while !self.running.is_empty() {
             // Reports already waiting are counted first, so the count left behind is exact.
             tokio::select! {

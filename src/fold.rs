@@ -312,6 +312,8 @@ pub struct RunFold {
     pub incident_start: Option<DateTime<Utc>>,
     /// `run_finished`'s time, until a `resumed` reopens the run.
     pub finished: Option<DateTime<Utc>>,
+    /// `run_finished.left_down`: services a drill injected and did not see healthy again.
+    pub left_down: Vec<ServiceId>,
     /// The last event's time.
     pub as_of: Option<DateTime<Utc>>,
     /// How many times the run was resumed or taken over.
@@ -410,8 +412,9 @@ impl RunFold {
                 // The new executor decides its own mode and asks again what is pending.
                 self.auto = Auto::Off;
             }
-            Event::RunFinished { .. } => {
+            Event::RunFinished { left_down, .. } => {
                 self.finished = Some(ts);
+                self.left_down = left_down.clone().unwrap_or_default();
                 self.auto = Auto::Off;
             }
             Event::DrillPhase { .. } | Event::GuardTripped { .. } => self.drill.push(ts, event),

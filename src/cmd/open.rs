@@ -240,7 +240,16 @@ async fn open_loaded(
         Err(e) => Err(LoopError::Journal(e)),
     };
     // Stop what runs while the screen still shows it, then give the terminal back.
-    front.wind_down(&mut messages).await;
+    let stopped = front
+        .wind_down_on(
+            &mut messages,
+            async {
+                signals.next().await;
+            },
+            &mut tty,
+            &theme,
+        )
+        .await;
     drop(guard);
     let _ = terminal::restore();
     // ratatui's Drop prints with `eprintln!` when it cannot show the cursor, which panics on
@@ -261,7 +270,10 @@ async fn open_loaded(
     {
         say!("bringup: the journal cannot be written: {e}");
     }
-    front.driver.executor().shutdown().await;
+    // Closing sessions would wait for the commands a second signal chose not to wait for.
+    if !matches!(stopped, crate::driver::Stopped::Left(_)) {
+        front.driver.executor().shutdown().await;
+    }
     crate::cmd::seal::after_run(args, &journal);
     summary(&front, &journal_path, path, demo_dir, &args.vars, code);
     drop(log_guard);
@@ -342,6 +354,12 @@ fn summary(
     say!("{up} of {} service(s) up:", states.len());
     for (id, state) in &states {
         say!("  {:<10} {id}", state.as_str());
+    }
+    if let Some(left) = front.driver.left_down().filter(|l| !l.is_empty()) {
+        say!(
+            "left down by the drill: {} (injected and not seen healthy again)",
+            crate::export::describe::service_list(&left)
+        );
     }
     say!("journal: {}", journal.display());
     say!(

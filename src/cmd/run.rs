@@ -175,11 +175,19 @@ async fn stop_on_signal(
     signal: Signal,
 ) -> bool {
     printer.asking(None);
-    eprintln!(
-        "bringup: {}; stopping running steps on their hosts… {} again to leave them",
-        signal.word(),
-        signal.again()
-    );
+    if drv.drill_under_way() {
+        eprintln!(
+            "bringup: {}; stopping running steps on their hosts, then restoring what the drill injected… {} again to leave it down",
+            signal.word(),
+            signal.again()
+        );
+    } else {
+        eprintln!(
+            "bringup: {}; stopping running steps on their hosts… {} again to leave them",
+            signal.word(),
+            signal.again()
+        );
+    }
     let leave = async {
         signals.next().await;
     };
@@ -215,7 +223,6 @@ async fn conclude(
     journal: &JournalLocation,
 ) -> ExitCode {
     let secrets = drv.engine().runbook().secret_vars.clone();
-    let services = drv.states();
     let code = match drv.end(ending) {
         Ok(ended) => {
             printer.notices(&ended.notices);
@@ -240,6 +247,8 @@ async fn conclude(
     if !left_running {
         drv.executor().shutdown().await;
     }
+    // As recorded: an interrupted drill's end makes what its stop cut short `unknown`.
+    let services = drv.states();
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
     match args.format {
         RunFormat::Text => {
@@ -254,6 +263,12 @@ async fn conclude(
         RunFormat::Json => {}
     }
     crate::cmd::seal::after_run(&args.open, journal);
+    if let Some(left) = drv.left_down().filter(|l| !l.is_empty()) {
+        eprintln!(
+            "bringup: left down by the drill: {} (injected and not seen healthy again; restore them before anything else)",
+            crate::export::describe::service_list(&left)
+        );
+    }
     eprintln!("journal: {}", drv.journal_path().display());
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());

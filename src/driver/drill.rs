@@ -7,15 +7,20 @@
 //! would (check, inject, run the plan) and moves on when the engine has nothing left to do.
 //! Guards run beside the engine (they belong to no service and are never retried); a failing
 //! one journals `guard_tripped` and sends the drill straight to restoring what was injected.
+//! A stop (a signal, a quit) interrupts it: once the stopped steps have reported, what the
+//! stop cut short is `unknown` and the plan restores what was injected, unless the operator
+//! asks again; `run_finished` lists what is left down.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Driver, MATCH_BUFFER_BYTES, Message, Notice, STEP_CHANNEL};
+use super::{Driver, MATCH_BUFFER_BYTES, Message, Notice, STEP_CHANNEL, Stopped};
 use crate::engine::{Input, ServiceState, attempt_failure, passes};
 use crate::exec::StepResult;
 use crate::fold::{Outage, RunFold};
@@ -57,6 +62,8 @@ pub(super) struct Drill {
     outcome: Option<DrillOutcome>,
     /// Cancels guard runs and timers when the drill ends.
     quiet: CancellationToken,
+    /// The phase a stop (a signal, a quit) interrupted: the drill moves on no more.
+    interrupted: Option<DrillPhase>,
 }
 
 impl Drill {
@@ -110,6 +117,12 @@ impl Driver {
         self.drill.as_ref().map(Drill::phase)
     }
 
+    /// A drill is under way: started and not finished (a stop then restores what it injected).
+    pub fn drill_under_way(&self) -> bool {
+        self.drill_phase()
+            .is_some_and(|p| p != DrillPhase::Finished)
+    }
+
     /// How the drill ended, once it has.
     pub fn drill_outcome(&self) -> Option<DrillOutcome> {
         self.drill.as_ref().and_then(Drill::outcome)
@@ -154,6 +167,7 @@ impl Driver {
             after_restore: HashMap::new(),
             outcome: None,
             quiet: self.stop.child_token(),
+            interrupted: None,
         });
         let mut notices = vec![self.drill_event(DrillPhase::Baseline, None, None)?];
         for service in self.drill_services() {
@@ -202,6 +216,7 @@ impl Driver {
         let mut notices = Vec::new();
         while let Some(drill) = &self.drill {
             if drill.phase == DrillPhase::Finished
+                || drill.interrupted.is_some()
                 || self.stop.is_cancelled()
                 || self.engine.is_stopped()
                 || self.broken
@@ -237,7 +252,9 @@ impl Driver {
         Ok(notices)
     }
 
-    /// The run ended before the drill did (a signal, a quit): it cannot have passed.
+    /// The run ended before the drill did (a signal, a quit): it cannot have passed. What a
+    /// stop cut short is `unknown` first, so no state recorded at the end predates the last
+    /// inject or restore of its service; the reason names what is left down.
     pub(super) fn interrupt_drill(&mut self) -> Result<Vec<Notice>, JournalError> {
         let Some(drill) = &mut self.drill else {
             return Ok(Vec::new());
@@ -245,19 +262,147 @@ impl Driver {
         if drill.phase == DrillPhase::Finished {
             return Ok(Vec::new());
         }
-        let phase = drill.phase;
-        drill.phase = DrillPhase::Finished;
-        drill.outcome = Some(DrillOutcome::Failed);
+        let phase = *drill.interrupted.get_or_insert(drill.phase);
         drill.quiet.cancel();
-        let reason = format!(
+        let mut notices = Vec::new();
+        if self.engine.is_stopped() {
+            let effects = self.engine.handle(Input::Forget);
+            notices.extend(self.apply(effects)?);
+        }
+        let mut reason = format!(
             "interrupted in the {} phase, before the drill ended",
             crate::export::describe::drill_phase_word(phase)
         );
-        Ok(vec![self.drill_event(
+        match self.left_down() {
+            Some(left) if !left.is_empty() => {
+                let _ = write!(
+                    reason,
+                    "; left down: {} (injected and not seen healthy again)",
+                    crate::export::describe::service_list(&left)
+                );
+            }
+            _ if self.injected_services().is_empty() => {}
+            _ => reason.push_str("; every injected service is back"),
+        }
+        if let Some(drill) = &mut self.drill {
+            drill.outcome = Some(DrillOutcome::Failed);
+        }
+        notices.push(self.drill_event(
             DrillPhase::Finished,
             Some(DrillOutcome::Failed),
             Some(reason),
-        )?])
+        )?);
+        Ok(notices)
+    }
+
+    /// A drill's services injected (an inject step started) and not up by their latest
+    /// check, in the order injected: what `run_finished` lists as `left_down`. `None` when
+    /// this run is not a drill.
+    pub fn left_down(&self) -> Option<Vec<ServiceId>> {
+        self.drill.as_ref()?;
+        Some(
+            self.injected_services()
+                .into_iter()
+                .filter(|s| self.engine.service(s).is_none_or(|v| !v.state.is_up()))
+                .collect(),
+        )
+    }
+
+    /// Services whose inject step started, in order.
+    fn injected_services(&self) -> Vec<ServiceId> {
+        self.drill.as_ref().map_or_else(Vec::new, |d| {
+            d.injected
+                .iter()
+                .filter(|s| {
+                    d.picture
+                        .services
+                        .get(*s)
+                        .is_some_and(|p| p.injected_at.is_some())
+                })
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// After the stop that interrupted a drill, once every stopped step has reported: what
+    /// the stop cut short becomes `unknown`; then, when something was injected, the run takes
+    /// requests again and the plan checks and restores what is down, in plan order as the
+    /// restore phase does. Nobody is asked anything now: a step that needs an operator's
+    /// answer is not run, and its service is left down. `leave` (the operator asked again)
+    /// skips the rest: what runs is stopped and waited for (at most `grace`).
+    pub(super) async fn restore_interrupted_drill<L: Future<Output = ()>>(
+        &mut self,
+        inbox: &mut super::Inbox,
+        grace: Duration,
+        mut leave: Pin<&mut L>,
+        show: &mut impl FnMut(Vec<Notice>),
+    ) -> Stopped {
+        let Some(drill) = &mut self.drill else {
+            return Stopped::All;
+        };
+        if drill.phase == DrillPhase::Finished || self.broken {
+            return Stopped::All;
+        }
+        let phase = *drill.interrupted.get_or_insert(drill.phase);
+        drill.quiet.cancel();
+        let broken = self.injected_services();
+        if broken.is_empty() {
+            return Stopped::All;
+        }
+        // Steps launched from now on need a token the stop has not cancelled; a shared run's
+        // lost lease cancels this one at once too.
+        self.stop = CancellationToken::new();
+        if let Some(run) = self.journal.shared_run() {
+            let stop = self.stop.clone();
+            run.on_lost(move |_| stop.cancel());
+        }
+        let reason = format!(
+            "interrupted in the {} phase: restoring what was injected ({})",
+            crate::export::describe::drill_phase_word(phase),
+            crate::export::describe::service_list(&broken)
+        );
+        // What the stop cut short is `unknown` first; then the plan runs again.
+        let effects = self.engine.handle(Input::Forget);
+        let r = self.apply(effects).and_then(|mut notices| {
+            notices.push(self.drill_event(DrillPhase::Restore, None, Some(reason))?);
+            for input in [Input::Reopen, Input::RunPlan] {
+                let effects = self.engine.handle(input);
+                notices.extend(self.apply(effects)?);
+            }
+            Ok(notices)
+        });
+        match self.settle(r) {
+            Ok(n) => show(unasked(n)),
+            Err(e) => {
+                self.broke(&e);
+                return self.wait_running(inbox, grace, leave, show).await;
+            }
+        }
+        while self.busy() || self.engine.in_flight() {
+            tokio::select! {
+                biased;
+                batch = inbox.next() => match batch {
+                    Some(batch) => match self.on_messages(batch) {
+                        Ok(n) => show(unasked(n)),
+                        Err(e) => {
+                            self.broke(&e);
+                            return self.wait_running(inbox, grace, leave, show).await;
+                        }
+                    },
+                    None => break,
+                },
+                () = &mut leave => {
+                    self.stop_now(show);
+                    let never = std::pin::pin!(std::future::pending::<()>());
+                    return self.wait_running(inbox, grace, never, show).await;
+                }
+            }
+        }
+        // Only questions are left: nobody answers them now.
+        if !self.engine.is_idle() {
+            self.stop_now(show);
+        }
+        Stopped::All
     }
 
     /// Whether the engine's `Finished` is the drill's business (it ends the run only when
@@ -697,6 +842,19 @@ impl Driver {
             }
         });
     }
+}
+
+/// What an interrupted drill's restore shows: nobody is asked anything now.
+fn unasked(notices: Vec<Notice>) -> Vec<Notice> {
+    notices
+        .into_iter()
+        .filter(|n| {
+            !matches!(
+                n,
+                Notice::AskApproval { .. } | Notice::AskManual { .. } | Notice::AskHostKey(_)
+            )
+        })
+        .collect()
 }
 
 /// `1.234 s`: milliseconds exactly, as the journal's timestamps give them.

@@ -79,6 +79,14 @@ pub enum Input {
     /// are withdrawn and retries dropped; results still coming back update the view only.
     /// `Effect::Finished` follows once no attempt is out (at once if none).
     Stop,
+    /// After `Stop` (an interrupted drill): every service whose work the stop cut short (a
+    /// check, inject, restore or verification left open, a question withdrawn) becomes
+    /// `unknown`: nothing has checked it since. Ignored unless stopped.
+    Forget,
+    /// After `Stop`: `Forget`, then take requests again (operator drive), so that what an
+    /// interrupted drill broke can be restored. Attempts still out are forgotten: their
+    /// results update the view only. Ignored unless stopped.
+    Reopen,
 }
 
 /// The engine's verdict on one attempt (see `Input::StepFinished`).

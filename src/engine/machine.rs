@@ -331,6 +331,8 @@ impl Engine {
             Input::Manual { step, outcome } => self.on_manual(&step, outcome, &mut out),
             Input::ManualUnavailable { step } => self.on_manual_unavailable(&step, &mut out),
             Input::Stop => self.stop(),
+            Input::Forget => self.forget_stopped(&mut out),
+            Input::Reopen => self.reopen(&mut out),
         }
         self.schedule(&mut out);
         out
@@ -374,6 +376,11 @@ impl Engine {
     /// After `Input::Stop`: nothing new starts.
     pub fn is_stopped(&self) -> bool {
         self.drive == Drive::Stopped
+    }
+
+    /// An attempt is out or a retry waits for its timer (questions aside).
+    pub fn in_flight(&self) -> bool {
+        !self.attempts.is_empty() || !self.timers.is_empty()
     }
 
     /// Nothing is running, waiting for a timer or waiting for an operator.
@@ -479,6 +486,51 @@ impl Engine {
                 job.asking = None;
             }
         }
+    }
+
+    /// `Forget`: what the stop cut short is no longer known.
+    fn forget_stopped(&mut self, out: &mut Vec<Effect>) {
+        if !self.is_stopped() {
+            return;
+        }
+        for si in 0..self.services.len() {
+            let track = &self.tracks[si];
+            let phase = match (&track.job, track.paused_at) {
+                (Some(job), _) => job.phase,
+                (None, Some(_)) => Phase::Restore,
+                (None, None) => continue,
+            };
+            self.drop_job(si);
+            let track = &mut self.tracks[si];
+            track.paused_at = None;
+            track.restore_after_check = None;
+            track.checks_pass = None;
+            if phase == Phase::Inject {
+                track.restored = false;
+            }
+            self.services[si].current = None;
+            let what = match phase {
+                Phase::Check => "check",
+                Phase::Verify => "verification",
+                Phase::Restore => "restore",
+                Phase::Inject => "inject",
+            };
+            let reason = format!("its {what} was stopped; nothing has checked it since");
+            self.set_state(si, ServiceState::Unknown, Some(reason), out);
+        }
+    }
+
+    /// `Reopen`: forget what the stop cut short, then take requests again.
+    fn reopen(&mut self, out: &mut Vec<Effect>) {
+        if !self.is_stopped() {
+            return;
+        }
+        self.forget_stopped(out);
+        for flight in std::mem::take(&mut self.attempts).into_values() {
+            self.set_host(&flight.step, &flight.host, HostStatus::NotRun);
+        }
+        self.drive = Drive::Operator;
+        self.active = false;
     }
 
     /// Change a service's state, emitting `Effect::State` when it differs.

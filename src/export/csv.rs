@@ -215,13 +215,22 @@ fn row(event: &Event) -> Row {
                 if *forced { "; forced" } else { "" }
             );
         }
-        Event::RunFinished { outcome, services } => {
+        Event::RunFinished {
+            outcome,
+            services,
+            left_down,
+        } => {
             r.outcome.clone_from(outcome);
             r.detail = services
                 .iter()
                 .map(|(id, s)| format!("{id}={s}"))
                 .collect::<Vec<_>>()
                 .join(" ");
+            if let Some(left) = left_down.as_ref().filter(|l| !l.is_empty()) {
+                r.detail.push_str("; left down: ");
+                r.detail
+                    .push_str(&crate::export::describe::service_list(left));
+            }
         }
     }
     r

@@ -54,6 +54,15 @@ pub struct Described {
     pub tone: Tone,
 }
 
+/// Services named in a line of text: `dns, db`.
+pub fn service_list(ids: &[crate::runbook::model::ServiceId]) -> String {
+    let names: Vec<&str> = ids
+        .iter()
+        .map(crate::runbook::model::ServiceId::as_str)
+        .collect();
+    names.join(", ")
+}
+
 /// A drill phase's word, as journaled.
 pub fn drill_phase_word(phase: DrillPhase) -> &'static str {
     match phase {
@@ -231,9 +240,17 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Neutral,
         ),
-        Event::RunFinished { outcome, .. } => (
+        Event::RunFinished {
+            outcome, left_down, ..
+        } => (
             Actor::Bringup,
-            format!("Run finished: {outcome}"),
+            match left_down.as_deref() {
+                Some(left) if !left.is_empty() => format!(
+                    "Run finished: {outcome}; left down by the drill: {}",
+                    service_list(left)
+                ),
+                _ => format!("Run finished: {outcome}"),
+            },
             if outcome == "restored" {
                 Tone::Good
             } else {

@@ -67,6 +67,8 @@ pub struct RunSummary {
     pub outcome: Option<DrillOutcome>,
     pub reason: Option<String>,
     pub guards: Vec<GuardTrip>,
+    /// `run_finished.left_down`: services injected and not seen healthy again.
+    pub left_down: Vec<ServiceId>,
     /// Whether it is a scenario drill (a scenario in `run_started` or a `drill_phase`).
     pub is_scenario_drill: bool,
 }
@@ -142,6 +144,7 @@ impl Fold {
             outcome: p.drill.outcome,
             reason: p.drill.reason,
             guards: p.drill.guards,
+            left_down: p.left_down,
             is_scenario_drill,
         }
     }
@@ -224,6 +227,8 @@ pub struct Scorecard {
     pub outcome: Option<DrillOutcome>,
     pub reason: Option<String>,
     pub guards: Vec<GuardTrip>,
+    /// Services injected and not seen healthy again when the run ended (an interrupted drill).
+    pub left_down: Vec<ServiceId>,
     /// In the runbook's order.
     pub services: Vec<Injected>,
     /// From the first inject to the last-restored service, oldest link first.
@@ -272,6 +277,7 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
         outcome: run.outcome,
         reason: run.reason.clone(),
         guards: run.guards.clone(),
+        left_down: run.left_down.clone(),
         critical_path: critical_path(&services),
         total_ms: first_inject
             .zip(last_restored)

@@ -306,6 +306,7 @@ fn event_of(g: &Gen) -> Event {
         Gen::Finished => Event::RunFinished {
             outcome: "interrupted".into(),
             services: IndexMap::new(),
+            left_down: None,
         },
         Gen::Phase(phase) => Event::DrillPhase {
             scenario: "dc-loss".into(),

@@ -135,6 +135,10 @@ pub enum Event {
     RunFinished {
         outcome: String,
         services: IndexMap<ServiceId, ServiceState>,
+        /// A scenario drill's services injected and not seen healthy again (none for a run
+        /// that is not a drill).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        left_down: Option<Vec<ServiceId>>,
     },
     /// The user-notice deadline (`[runbook] notice_after`, from the incident's start) passed.
     NoticeDue {

@@ -246,7 +246,9 @@ impl Attach {
             }
             self.seq = record.seq;
             match &record.event {
-                Event::RunFinished { outcome, services } => {
+                Event::RunFinished {
+                    outcome, services, ..
+                } => {
                     self.ended = Some((record.ts, outcome.clone()));
                     self.ended_as(services);
                 }

@@ -299,6 +299,7 @@ fn the_end_the_run_recorded_replaces_a_stale_view_of_its_services() {
     events.push(Event::RunFinished {
         outcome: "not_all_up".into(),
         services: states.clone(),
+        left_down: None,
     });
     // The executor ended and took its view with it before publishing its last one.
     front.live(None, None);

@@ -4,12 +4,15 @@
 //! the App. It decides nothing about ordering (the engine does) and draws only through
 //! `view::draw`.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ratatui::crossterm::event::{EventStream, KeyEvent};
 
-use crate::driver::{Driver, EndError, Ending, Inbox, Message, Notice, STOP_GRACE, Signals};
+use crate::driver::{
+    Driver, EndError, Ending, Inbox, Message, Notice, STOP_GRACE, Signals, Stopped,
+};
 use crate::engine::{Input, ServiceState};
 use crate::journal::JournalError;
 use crate::runbook::model::ServiceId;
@@ -180,19 +183,87 @@ impl Front {
     }
 
     /// Stop running steps on their hosts and wait (bounded) until they have reported back, so
-    /// the journal records how each ended.
-    pub async fn wind_down(&mut self, inbox: &mut Inbox) {
-        if !self.driver.busy() && self.driver.engine().is_stopped() {
-            return;
+    /// the journal records how each ended; a drill interrupted restores what it injected.
+    /// `leave` (a second signal) stops waiting and skips that restore.
+    pub async fn wind_down(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+    ) -> Stopped {
+        self.wind_down_drawing(inbox, leave, None).await
+    }
+
+    /// [`Front::wind_down`] with the screen still up: what the driver reports meanwhile (an
+    /// interrupted drill's restore can take a while) reaches the timeline and is drawn.
+    pub async fn wind_down_on(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+        terminal: &mut Tty,
+        theme: &Theme,
+    ) -> Stopped {
+        self.wind_down_drawing(inbox, leave, Some((terminal, theme)))
+            .await
+    }
+
+    async fn wind_down_drawing(
+        &mut self,
+        inbox: &mut Inbox,
+        leave: impl Future<Output = ()>,
+        mut screen: Option<(&mut Tty, &Theme)>,
+    ) -> Stopped {
+        if !self.driver.busy()
+            && self.driver.engine().is_stopped()
+            && !self.driver.drill_under_way()
+        {
+            return Stopped::All;
         }
-        let mut shown = Vec::new();
-        self.driver
-            .stop_and_wait(inbox, STOP_GRACE, std::future::pending(), |n| {
-                shown.extend(n);
+        let Front {
+            driver,
+            app,
+            screen: shown,
+            ..
+        } = self;
+        // The engine is the driver's while it stops: states shown meanwhile follow the
+        // journaled `service_state` events; nobody is asked anything now.
+        let mut views = driver.engine().services().clone();
+        for view in views.values_mut() {
+            view.waiting = None;
+        }
+        let stopped = driver
+            .stop_and_wait(inbox, STOP_GRACE, leave, |n| {
+                if n.is_empty() {
+                    return;
+                }
+                let mut changed = false;
+                for notice in &n {
+                    if let Notice::Journaled(entry) = notice
+                        && let crate::journal::Event::ServiceState {
+                            service,
+                            to,
+                            reason,
+                            ..
+                        } = &entry.event
+                        && let Some(view) = views.get_mut(service)
+                    {
+                        view.state = *to;
+                        view.reason.clone_from(reason);
+                        changed = true;
+                    }
+                }
+                shown.show(app, n);
+                if changed {
+                    shown.sync(app, &views);
+                }
+                // Each batch is drawn (no frame tick runs now), so the last one always shows.
+                if let Some((terminal, theme)) = screen.as_mut() {
+                    // A terminal that went away (a hangup) must not hold the stop up.
+                    let _ = shown.draw(app, terminal, theme);
+                }
             })
             .await;
-        self.notices(shown);
         self.sync();
+        stopped
     }
 
     /// The selected services and their states now.

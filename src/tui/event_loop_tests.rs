@@ -194,7 +194,7 @@ async fn auto_then_y_and_d_restore_in_order_and_a_clean_quit_journals_the_end() 
 
     press(&mut front, 'q');
     assert!(front.quitting(), "nothing runs: q quits without asking");
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
     assert_eq!(front.finish(End::Quit).expect("journal"), 0);
 
     let events = kinds(&journal);
@@ -243,7 +243,7 @@ async fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_as_its_answer() {
             .iter()
             .any(|e| matches!(e, Event::Approval { .. }))
     );
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn quitting_while_a_check_runs_asks_then_stops_it_records_how_it_ended_and
     assert!(front.quitting());
 
     let started = std::time::Instant::now();
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
     assert!(!front.driver.busy(), "the hung check was stopped");
     assert!(started.elapsed() < Duration::from_secs(20));
     // A quit, not a signal: still an interruption, because a step was running.
@@ -332,5 +332,91 @@ async fn an_approval_given_by_another_operator_closes_the_dialog_through_the_dri
         e,
         Event::Approval { operator, .. } if operator == "remote"
     )));
-    front.wind_down(&mut rx).await;
+    front.wind_down(&mut rx, std::future::pending()).await;
+}
+
+/// A drill over `a` (tier 1) and `b` (tier 2, after `a`), each up while `dir/<id>.up`
+/// exists; injects remove it (`b`'s then sleeps 30 s), restores touch it.
+fn drill_runbook(dir: &Path) -> std::path::PathBuf {
+    use std::fmt::Write as _;
+    let d = dir.display();
+    let mut text =
+        String::from("[runbook]\nname = \"drill loop\"\n\n[hosts.box]\ntransport = \"local\"\n");
+    for (id, tier, deps, inject) in [("a", 1, "", ""), ("b", 2, "\"a\"", "; sleep 30")] {
+        let _ = write!(
+            text,
+            r#"
+[[service]]
+id = "{id}"
+name = "{id}"
+tier = {tier}
+hosts = ["box"]
+depends_on = [{deps}]
+  [[service.check]]
+  name = "up"
+  run = "test -f {d}/{id}.up"
+  [[service.restore]]
+  name = "start {id}"
+  run = "touch {d}/{id}.up"
+  [[service.inject]]
+  name = "stop {id}"
+  run = "rm -f {d}/{id}.up{inject}"
+"#
+        );
+        std::fs::write(dir.join(format!("{id}.up")), "").expect("up");
+    }
+    text.push_str("\n[[scenario]]\nid = \"both\"\ninject = [\"a\", \"b\"]\n");
+    testkit::write_runbook(dir, "drill.toml", text, false)
+}
+
+#[tokio::test]
+async fn quitting_a_drill_mid_inject_restores_what_it_injected_as_a_signal_in_run_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = drill_runbook(dir.path());
+    let testkit::Opened {
+        driver,
+        mut messages,
+        runbook,
+        start_notices,
+        journal,
+    } = testkit::open_session(dir.path(), &path, "tester", Vec::new());
+    let info = RunInfo {
+        mode: Mode::Drill,
+        operator: "tester".into(),
+        journal: journal.clone(),
+    };
+    let mut front = Front::new(App::new(runbook, info), driver, Duration::ZERO);
+    front.history(start_notices);
+    front.start_drill("both").expect("start");
+    let b_injecting = |_: &Front| {
+        kinds(&journal).iter().any(|e| {
+            matches!(e, Event::StepStarted { service, phase: crate::engine::state::Phase::Inject, .. } if service.as_str() == "b")
+        })
+    };
+    assert!(pump(&mut front, &mut messages, b_injecting).await);
+    for _ in 0..200 {
+        if !dir.path().join("b.up").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!dir.path().join("a.up").exists() && !dir.path().join("b.up").exists());
+
+    press(&mut front, 'q');
+    press(&mut front, 'y');
+    assert!(front.quitting());
+    front.wind_down(&mut messages, std::future::pending()).await;
+    assert_eq!(front.finish(End::Quit).expect("journal"), 3);
+
+    assert!(dir.path().join("a.up").exists() && dir.path().join("b.up").exists());
+    assert_eq!(state(&front, "a"), ServiceState::Restored);
+    assert_eq!(state(&front, "b"), ServiceState::Restored);
+    let Some(Event::RunFinished {
+        outcome, left_down, ..
+    }) = kinds(&journal).pop()
+    else {
+        panic!("run_finished last");
+    };
+    assert_eq!(outcome, "interrupted");
+    assert_eq!(left_down, Some(Vec::new()));
 }

@@ -503,6 +503,7 @@ fn ctrl_c_mid_drill_exits_3_and_records_the_drill_as_failed() {
     let child = rig.drill("all").spawn().expect("spawn bringup");
     wait_for("dns's inject to start", Duration::from_secs(20), || {
         injected(&read_journal_lossy(&rig.journal)).contains(&"dns".to_string())
+            && !rig.dir.path().join("dns.up").exists()
     });
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -516,10 +517,16 @@ fn ctrl_c_mid_drill_exits_3_and_records_the_drill_as_failed() {
     assert_eq!(done["outcome"], "failed");
     assert_eq!(
         done["reason"],
-        "interrupted in the inject phase, before the drill ended"
+        "interrupted in the inject phase, before the drill ended; every injected service is back"
     );
     let last = journal.last().expect("events");
     assert_eq!(last["kind"], "run_finished");
     assert_eq!(last["outcome"], "interrupted");
+    assert_eq!(last["left_down"], serde_json::json!([]));
+    assert_eq!(
+        last["services"]["dns"], "restored",
+        "restored after the interrupt"
+    );
     assert_eq!(injected(&journal), ["dns"]);
+    assert!(rig.dir.path().join("dns.up").exists());
 }

@@ -1,6 +1,7 @@
 //! Scenario drills over a real OpenSSH server on loopback (`run --drill --scenario`, the real
 //! binary): injects, restores and guards run on SSH hosts; a `confirm` inject is approved by
-//! `--yes` like a restore; a guard that starts failing on its SSH host trips the drill.
+//! `--yes` like a restore; a guard that starts failing on its SSH host trips the drill;
+//! SIGTERM mid-inject stops the inject on its host and restores the service.
 
 use std::fs;
 use std::path::PathBuf;
@@ -229,4 +230,45 @@ fn a_guard_on_an_ssh_host_that_starts_failing_trips_the_drill() {
             .is_some_and(|r| r.starts_with("guard 'site ok' tripped")),
         "{done}"
     );
+}
+
+#[test]
+fn sigterm_mid_inject_over_ssh_stops_the_inject_on_its_host_and_restores_the_service() {
+    let rig = rig("30");
+    let mut child = rig.lab.spawn_journaled(
+        &["--drill", "--scenario", "site-loss", "--yes"],
+        &rig.journal,
+        &rig.runbook,
+        std::process::Stdio::null(),
+    );
+    wait_for("db's inject to break it", Duration::from_secs(30), || {
+        fs::read_to_string(&rig.journal)
+            .is_ok_and(|t| t.contains(r#""phase":"inject","step":"kill db""#))
+            && !rig.state.join("db.up").exists()
+    });
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = wait_exit(&mut child, Duration::from_secs(60)).expect("bringup ends");
+    assert_eq!(status.code(), Some(3));
+    let events = read_journal(&rig.journal);
+    assert_eq!(
+        injected(&events),
+        [("db".to_string(), "h0".to_string())],
+        "api is not injected after the signal"
+    );
+    let inject_ended = of_kind(&events, "step_finished")
+        .into_iter()
+        .find(|e| e["phase"] == "inject")
+        .expect("the inject's end is recorded");
+    assert_ne!(inject_ended["outcome"], "ok", "stopped on its host");
+    assert!(rig.state.join("db.up").exists(), "db restored over ssh");
+    let end = events.last().expect("events");
+    assert_eq!(end["kind"], "run_finished");
+    assert_eq!(end["outcome"], "interrupted");
+    assert_eq!(end["services"]["db"], "restored");
+    assert_eq!(end["services"]["api"], "healthy", "never injected");
+    assert_eq!(end["left_down"], serde_json::json!([]));
 }

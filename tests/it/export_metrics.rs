@@ -68,6 +68,7 @@ fn write(path: &Path, finish: bool) {
             Event::RunFinished {
                 outcome: "incomplete".into(),
                 services: indexmap::IndexMap::new(),
+                left_down: None,
             },
         );
     }

@@ -109,6 +109,7 @@ fn write(path: &Path, web_restored: bool) {
         }
         .into(),
         services: end,
+        left_down: None,
     });
 }
 

@@ -13,6 +13,7 @@ mod demo_runbook;
 mod demo_svc;
 mod drill_run;
 mod drill_ssh;
+mod drill_stop;
 mod edges_leftovers;
 mod edges_side_files;
 mod etcd_access;

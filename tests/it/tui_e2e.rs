@@ -1236,3 +1236,78 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
     assert_eq!(starts, 1, "the restore ran once, after the take-over");
     assert_eq!(of("run_finished")[0]["services"]["db"], "restored");
 }
+
+#[test]
+fn sigterm_mid_drill_in_the_tui_restores_what_was_injected_before_it_exits_3() {
+    use std::fmt::Write as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let mut text =
+        String::from("[runbook]\nname = \"tui drill\"\n[hosts.box]\ntransport = \"local\"\n");
+    for (id, tier, deps, inject) in [("a", 1, "", ""), ("b", 2, "\"a\"", "; sleep 30")] {
+        std::fs::write(d.join(format!("{id}.up")), "").expect("up");
+        let _ = write!(
+            text,
+            "[[service]]\nid = \"{id}\"\nname = \"{id}\"\ntier = {tier}\nhosts = [\"box\"]\ndepends_on = [{deps}]\n\
+             [[service.check]]\nname = \"up\"\nrun = \"test -f {p}/{id}.up\"\n\
+             [[service.restore]]\nname = \"start {id}\"\nrun = \"touch {p}/{id}.up\"\n\
+             [[service.inject]]\nname = \"stop {id}\"\nrun = \"rm -f {p}/{id}.up{inject}\"\n",
+            p = d.display()
+        );
+    }
+    text.push_str("[[scenario]]\nid = \"both\"\ninject = [\"a\", \"b\"]\n");
+    let runbook = d.join("rb.toml");
+    std::fs::write(&runbook, text).expect("runbook");
+    let journal = d.join("journal").join("drill.jsonl");
+    let exit = d.join("exit-code");
+    let command = format!(
+        "'{}' drill '{}' --scenario both --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        journal.display(),
+        exit.display()
+    );
+    let tmux = Tmux::start("drill-term", &command);
+    assert!(
+        eventually(30, || std::fs::read_to_string(&journal)
+            .is_ok_and(|t| t.contains(r#""phase":"inject","step":"stop b""#))
+            && !d.join("b.up").exists()),
+        "b's inject broke it"
+    );
+    let needle = journal.to_string_lossy().into_owned();
+    let pid = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (args.first().is_some_and(|a| a.ends_with("bringup")) && args.contains(&needle))
+                .then_some(pid)
+        })
+        .expect("bringup is running");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    assert_eq!(wait_for_exit(&exit, 30), 3);
+    assert!(
+        d.join("a.up").exists() && d.join("b.up").exists(),
+        "restored"
+    );
+    let screen = tmux.screen();
+    assert!(screen.contains("journal: "), "{screen}");
+    assert!(!screen.contains("left down"), "{screen}");
+    verify(&journal);
+    let events = events(&journal);
+    let last = events.last().expect("events");
+    assert_eq!(last["kind"], "run_finished");
+    assert_eq!(last["outcome"], "interrupted");
+    assert_eq!(last["left_down"], serde_json::json!([]));
+    assert_eq!(last["services"]["b"], "restored");
+}

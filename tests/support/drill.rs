@@ -181,6 +181,7 @@ impl Script {
             Event::RunFinished {
                 outcome: "restored".into(),
                 services: indexmap::IndexMap::new(),
+                left_down: None,
             },
         );
     }

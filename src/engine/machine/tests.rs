@@ -1316,3 +1316,64 @@ fn checking_a_restored_service_again_keeps_it_restored_until_a_check_fails() {
     e.handle(ok(&launches(&fx)[0]));
     assert_eq!(state(&e, "a"), Healthy);
 }
+
+#[test]
+fn forget_after_a_stop_makes_a_service_whose_inject_was_cut_unknown_not_healthy() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
+        svc("b", 1, &["h2"])
+            .restore(run("fix"))
+            .inject(run("break")),
+    ]);
+    for id in ["a", "b"] {
+        let fx = e.handle(Input::Check(sid(id)));
+        e.handle(ok(&launches(&fx)[0]));
+        assert_eq!(state(&e, id), Healthy);
+    }
+    let inject = launches(&e.handle(Input::Inject(sid("a"))))[0].clone();
+    assert!(e.handle(Input::Forget).is_empty(), "ignored unless stopped");
+    e.handle(Input::Stop);
+    // The cut inject reports after the stop: the view only.
+    e.handle(fail(&inject));
+    assert_eq!(state(&e, "a"), Healthy, "from before the inject");
+    let fx = e.handle(Input::Forget);
+    assert_eq!(changes(&fx), vec![("a".into(), ServiceState::Unknown)]);
+    assert_eq!(
+        reason(&e, "a"),
+        "its inject was stopped; nothing has checked it since"
+    );
+    assert_eq!(state(&e, "b"), Healthy, "nothing of b was cut");
+    assert!(e.is_stopped());
+}
+
+#[test]
+fn reopen_after_a_stop_takes_requests_again_and_the_plan_restores_what_is_down() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1"])
+            .restore(run("fix"))
+            .inject(run("break")),
+    ]);
+    let fx = e.handle(Input::Check(sid("a")));
+    e.handle(ok(&launches(&fx)[0]));
+    let inject = launches(&e.handle(Input::Inject(sid("a"))))[0].clone();
+    e.handle(Input::Stop);
+    assert!(e.handle(Input::Check(sid("a"))).is_empty(), "stopped");
+    let fx = e.handle(Input::Reopen);
+    assert_eq!(changes(&fx), vec![("a".into(), ServiceState::Unknown)]);
+    assert!(!e.is_stopped());
+    assert!(e.is_idle(), "the cut attempt is forgotten");
+    // Its result, late, changes nothing.
+    assert!(changes(&e.handle(fail(&inject))).is_empty());
+    let fx = e.handle(Input::RunPlan);
+    let check = launches(&fx);
+    assert!(is(&check[0], "a", Check), "unknown: checked again");
+    let fx = e.handle(fail(&check[0]));
+    let restore = launches(&fx);
+    assert!(is(&restore[0], "a", Restore), "down: restored");
+    let fx = e.handle(ok(&restore[0]));
+    let verify = launches(&fx);
+    e.handle(ok(&verify[0]));
+    assert_eq!(state(&e, "a"), Restored);
+}

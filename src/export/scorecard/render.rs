@@ -176,6 +176,13 @@ pub fn markdown(sc: &Scorecard) -> String {
         let _ = writeln!(out, "- **Evidence:** {}", cell(&e.describe()));
     }
     let _ = writeln!(out, "- **Outcome:** {}", cell(&outcome_line(sc)));
+    if !sc.left_down.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **Left down:** {} (injected and not seen healthy again)",
+            cell(&crate::export::describe::service_list(&sc.left_down))
+        );
+    }
     let _ = writeln!(
         out,
         "- **Started:** {} · **Finished:** {}",
@@ -276,6 +283,8 @@ pub struct ScorecardOut<'a> {
     evidence: Option<EvidenceOut<'a>>,
     outcome: Option<&'static str>,
     reason: Option<&'a str>,
+    /// Services injected and not seen healthy again when the run ended.
+    left_down: Vec<&'a str>,
     started: Option<String>,
     finished: Option<String>,
     first_inject: Option<String>,
@@ -371,6 +380,7 @@ pub fn json(sc: &Scorecard) -> ScorecardOut<'_> {
             DrillOutcome::Failed => "failed",
         }),
         reason: sc.reason.as_deref(),
+        left_down: sc.left_down.iter().map(ServiceId::as_str).collect(),
         started: ts(sc.started),
         finished: ts(sc.finished),
         first_inject: ts(sc.first_inject),
