@@ -230,6 +230,7 @@ fn a_step_ending_in_exec_leaves_no_marker() {
 
 #[test]
 fn seal_killed_mid_signing_leaves_a_temporary_file_the_next_seal_removes() {
+    crate::require!(SshClient);
     let (dir, journal) = ran();
     let lab = Lab::new();
     let key = lab.path("signer_ed25519");
@@ -330,6 +331,7 @@ fn shared_run(cluster: &crate::support::etcd::Cluster) -> String {
 
 #[test]
 fn pull_killed_mid_copy_leaves_a_temporary_file_the_next_pull_removes() {
+    crate::require!(Etcd);
     let cluster = crate::support::etcd::Cluster::start_with(&crate::support::etcd::Options {
         members: 1,
         ..crate::support::etcd::Options::default()

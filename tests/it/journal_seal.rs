@@ -150,6 +150,7 @@ fn last_line_head(journal: &Path) -> (u64, String) {
 
 #[test]
 fn a_journal_sealed_with_a_key_file_verifies_with_its_signer_and_ssh_keygen_agrees() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let sealed = rig.sealed_run();
     let (seq, hash) = last_line_head(&rig.journal);
@@ -177,6 +178,7 @@ fn a_journal_sealed_with_a_key_file_verifies_with_its_signer_and_ssh_keygen_agre
 
 #[test]
 fn run_with_seal_signs_with_the_agents_first_key() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let agent = Agent::start(&rig.lab);
     agent.add(&rig.lab, &rig.key);
@@ -207,6 +209,7 @@ fn run_with_seal_signs_with_the_agents_first_key() {
 
 #[test]
 fn seal_without_an_agent_or_key_says_how_to_give_one() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let run = output(&mut rig.run(false, &[]));
     assert_eq!(run.status.code(), Some(0), "run: {}", stderr(&run));
@@ -218,6 +221,7 @@ fn seal_without_an_agent_or_key_says_how_to_give_one() {
 
 #[test]
 fn a_sealed_journal_with_its_last_line_dropped_fails_while_the_signature_itself_is_good() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
@@ -270,6 +274,7 @@ fn rewrite_and_rehash(journal: &Path, edit: impl Fn(&str) -> String) {
 
 #[test]
 fn a_rewritten_and_rehashed_chain_fails_at_the_signed_head() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
@@ -317,6 +322,7 @@ fn a_rewritten_and_rehashed_chain_fails_at_the_signed_head() {
 
 #[test]
 fn an_unsealed_journal_says_unsealed_and_still_checks_the_chain() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let run = output(&mut rig.run(false, &[]));
     assert_eq!(run.status.code(), Some(0), "run: {}", stderr(&run));
@@ -345,6 +351,7 @@ fn an_unsealed_journal_says_unsealed_and_still_checks_the_chain() {
 
 #[test]
 fn a_signature_by_a_key_not_among_the_allowed_signers_fails() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let other = new_key(&rig.lab.path("other_ed25519"));
@@ -365,6 +372,7 @@ fn a_signature_by_a_key_not_among_the_allowed_signers_fails() {
 
 #[test]
 fn events_appended_after_the_seal_are_reported_unsigned() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
@@ -392,6 +400,7 @@ fn events_appended_after_the_seal_are_reported_unsigned() {
 
 #[test]
 fn seal_refuses_a_journal_a_run_is_still_writing_and_a_broken_chain() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let slow = RUNBOOK.replace("echo starting;", "sleep 3;");
     fs::write(&rig.runbook, slow).expect("write runbook");

@@ -247,7 +247,7 @@ pub fn rechain(journal: &Path, edit: impl Fn(&str) -> String) {
 
 /// A passphrase-less ed25519 key at `path` made by `ssh-keygen`; its public line.
 pub fn new_key(path: &Path) -> String {
-    let status = Command::new("ssh-keygen")
+    let status = Command::new(super::tools::Tool::SshClient.path())
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "report-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
