@@ -234,12 +234,7 @@ fn seal_killed_mid_signing_leaves_a_temporary_file_the_next_seal_removes() {
     let (dir, journal) = ran();
     let lab = Lab::new();
     let key = lab.path("signer_ed25519");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "agent-test", "-f"])
-        .arg(&key)
-        .output()
-        .expect("ssh-keygen");
-    assert!(made.status.success(), "{}", stderr(&made));
+    crate::support::agent::agent_key(&key, "");
     let agent = Agent::start(&lab);
     agent.add(&lab, &key);
     // An `ssh-keygen` that never signs: the seal is caught while its signer file exists.

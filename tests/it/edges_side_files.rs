@@ -211,33 +211,6 @@ fn a_side_file_that_is_a_fifo_fails_every_reader_at_once() {
     assert_ne!(out.status.code(), Some(0), "export json refuses too");
 }
 
-/// `journal`'s lines with `edit` applied to the line of `seq`, the chain's `prev` and `hash`
-/// computed again after it (what someone rewriting an unsealed journal can do).
-fn rewrite(journal: &Path, seq: u64, edit: impl Fn(&str) -> String) {
-    let text = std::fs::read_to_string(journal).expect("journal");
-    let mut prev = "0".repeat(64);
-    let mut out = String::new();
-    for line in text.lines() {
-        let value: Value = serde_json::from_str(line).expect("json");
-        let line = if value["seq"].as_u64() == Some(seq) {
-            edit(line)
-        } else {
-            line.to_string()
-        };
-        let cut = line.rfind(",\"hash\":").expect("hash member");
-        let body = &line[..cut];
-        let at = body.rfind(",\"prev\":\"").expect("prev member");
-        let body = format!("{},\"prev\":\"{prev}\"", &body[..at]);
-        let hash = sha256_hex(format!("{body}}}").as_bytes());
-        out.push_str(&body);
-        out.push_str(",\"hash\":\"");
-        out.push_str(&hash);
-        out.push_str("\"}\n");
-        prev = hash;
-    }
-    std::fs::write(journal, out).expect("write journal");
-}
-
 #[test]
 fn an_event_whose_raw_path_names_another_file_is_refused_and_that_file_never_read() {
     let ran = Ran::new();
@@ -254,7 +227,13 @@ fn an_event_whose_raw_path_names_another_file_is_refused_and_that_file_never_rea
     // A file beside the journal, and the event pointed at it with its size and hash.
     let secret = b"TOP SECRET: the root password\n";
     std::fs::write(ran.journal.with_file_name("secret.txt"), secret).expect("secret");
-    rewrite(&ran.journal, seq, |line| {
+    // The event's line changed, the chain's `prev` and `hash` computed again after it (what
+    // someone rewriting an unsealed journal can do).
+    crate::support::drill::rechain(&ran.journal, |line| {
+        let event: Value = serde_json::from_str(&format!("{line}}}")).expect("json");
+        if event["seq"].as_u64() != Some(seq) {
+            return line.to_string();
+        }
         line.replace(&format!("\"raw\":\"{raw}\""), "\"raw\":\"secret.txt\"")
             .replace(
                 &format!("\"size\":{size}"),

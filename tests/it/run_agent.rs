@@ -10,9 +10,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use crate::support::agent::{Agent, PASSPHRASE};
+use crate::support::agent::{Agent, PASSPHRASE, agent_key};
 use crate::support::run::{read_journal, stderr};
 use crate::support::sshd::{append, current_user};
 use serde_json::Value;
@@ -31,24 +30,8 @@ impl Rig {
         let lab = base.lab();
         let ssh = lab.path(".ssh");
         let locked_key = lab.path("locked_ed25519");
-        let status = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                PASSPHRASE,
-                "-C",
-                "agent-test",
-                "-f",
-            ])
-            .arg(&locked_key)
-            .stdin(Stdio::null())
-            .status()
-            .expect("ssh-keygen runs");
-        assert!(status.success(), "ssh-keygen failed");
-        let public = fs::read_to_string(locked_key.with_extension("pub")).expect("public key");
-        append(&lab.authorized_keys, &format!("{}\n", public.trim()));
+        let public = agent_key(&locked_key, PASSPHRASE);
+        append(&lab.authorized_keys, &format!("{public}\n"));
         let agent = Agent::start(lab);
         agent.add(lab, &locked_key);
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {

@@ -33,8 +33,13 @@ pub const MAX_PORTS: usize = 16;
 
 /// `ssh-keygen -t kind` without a passphrase; returns the public key line.
 pub fn keygen(path: &Path, kind: &str) -> String {
+    keygen_as(path, kind, "bringup-test", "")
+}
+
+/// `ssh-keygen -t KIND -C COMMENT -N PASSPHRASE -f PATH`; returns the public key line.
+pub fn keygen_as(path: &Path, kind: &str, comment: &str, passphrase: &str) -> String {
     let status = Command::new(Tool::SshClient.path())
-        .args(["-q", "-t", kind, "-N", "", "-C", "bringup-test", "-f"])
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", comment, "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
