@@ -131,11 +131,7 @@ fn the_whole_datacenter_lost_drill_runs_on_the_demo_brought_up() {
         .expect("bringup runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    let events: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
-        .expect("journal")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let events = crate::support::events::read_journal(&journal);
     let phases: Vec<&str> = events
         .iter()
         .filter(|e| e["kind"] == "drill_phase")

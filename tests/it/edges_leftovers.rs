@@ -230,15 +230,11 @@ fn a_step_ending_in_exec_leaves_no_marker() {
 
 #[test]
 fn seal_killed_mid_signing_leaves_a_temporary_file_the_next_seal_removes() {
+    crate::require!(SshClient);
     let (dir, journal) = ran();
     let lab = Lab::new();
     let key = lab.path("signer_ed25519");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "agent-test", "-f"])
-        .arg(&key)
-        .output()
-        .expect("ssh-keygen");
-    assert!(made.status.success(), "{}", stderr(&made));
+    crate::support::agent::agent_key(&key, "");
     let agent = Agent::start(&lab);
     agent.add(&lab, &key);
     // An `ssh-keygen` that never signs: the seal is caught while its signer file exists.
@@ -330,6 +326,7 @@ fn shared_run(cluster: &crate::support::etcd::Cluster) -> String {
 
 #[test]
 fn pull_killed_mid_copy_leaves_a_temporary_file_the_next_pull_removes() {
+    crate::require!(Etcd);
     let cluster = crate::support::etcd::Cluster::start_with(&crate::support::etcd::Options {
         members: 1,
         ..crate::support::etcd::Options::default()

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::support::local::{bringup, folder, output};
+use crate::support::local::{bringup, output};
+use crate::support::rig::{Resume, Rig};
 use crate::support::run::{read_journal, stderr, stdout};
 
 /// One service whose check prints bytes that are not UTF-8 (kept in a side file) and passes.
@@ -33,29 +34,17 @@ hosts = ["op"]
   run = 'printf "\377\376binary banner\n"'
 "#;
 
-/// A finished run of [`RUNBOOK`]: its folder, runbook and journal.
-struct Ran {
-    dir: tempfile::TempDir,
-    runbook: PathBuf,
-    journal: PathBuf,
-}
+crate::file_rig!(
+    /// A finished run of [`RUNBOOK`] in the shared local rig.
+    Ran
+);
 
 impl Ran {
     fn new() -> Ran {
-        let (dir, runbook, journal) = folder(RUNBOOK);
-        let out = output(
-            bringup(dir.path())
-                .arg("run")
-                .arg(&runbook)
-                .arg("--journal")
-                .arg(&journal),
-        );
+        let rig = Rig::local(RUNBOOK);
+        let out = output(&mut rig.run(Resume::No));
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        Ran {
-            dir,
-            runbook,
-            journal,
-        }
+        Ran(rig)
     }
 
     /// The seq of the one `step_output` kept in a side file.
@@ -68,7 +57,7 @@ impl Ran {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        output(bringup(self.dir.path()).args(args).arg(&self.journal))
+        output(self.bringup().args(args).arg(&self.journal))
     }
 }
 
@@ -101,7 +90,7 @@ fn a_side_file_swapped_for_a_link_to_the_same_bytes_fails_verify_and_output_show
     let side = ran.side();
     let bytes = std::fs::read(&side).expect("side file");
     // A file of the same size and hash elsewhere, and the side file made a link to it.
-    let target = ran.dir.path().join("elsewhere.bin");
+    let target = ran.dir().join("elsewhere.bin");
     std::fs::write(&target, &bytes).expect("target");
     std::fs::remove_file(&side).expect("remove side");
     std::os::unix::fs::symlink(&target, &side).expect("link");
@@ -124,9 +113,9 @@ fn a_side_file_swapped_for_a_link_to_the_same_bytes_fails_verify_and_output_show
         "output printed the link's target: {}",
         stdout(&out)
     );
-    let file = ran.dir.path().join("out.bin");
+    let file = ran.dir().join("out.bin");
     let out = output(
-        bringup(ran.dir.path())
+        bringup(ran.dir())
             .arg("output")
             .arg(&ran.journal)
             .arg("-o")
@@ -188,7 +177,7 @@ fn a_side_file_that_is_a_link_to_dev_zero_fails_every_reader_at_once() {
     std::fs::remove_file(&side).expect("remove side");
     std::os::unix::fs::symlink("/dev/zero", &side).expect("link");
     for args in READERS {
-        ends_at_once_naming(ran.dir.path(), args, &ran.journal, seq);
+        ends_at_once_naming(ran.dir(), args, &ran.journal, seq);
     }
 }
 
@@ -200,42 +189,15 @@ fn a_side_file_that_is_a_fifo_fails_every_reader_at_once() {
     std::fs::remove_file(&side).expect("remove side");
     nix::unistd::mkfifo(&side, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("fifo");
     for args in READERS {
-        ends_at_once_naming(ran.dir.path(), args, &ran.journal, seq);
+        ends_at_once_naming(ran.dir(), args, &ran.journal, seq);
     }
     let out = output(
-        bringup(ran.dir.path())
+        bringup(ran.dir())
             .arg("export")
             .arg(&ran.journal)
             .args(["--format", "json"]),
     );
     assert_ne!(out.status.code(), Some(0), "export json refuses too");
-}
-
-/// `journal`'s lines with `edit` applied to the line of `seq`, the chain's `prev` and `hash`
-/// computed again after it (what someone rewriting an unsealed journal can do).
-fn rewrite(journal: &Path, seq: u64, edit: impl Fn(&str) -> String) {
-    let text = std::fs::read_to_string(journal).expect("journal");
-    let mut prev = "0".repeat(64);
-    let mut out = String::new();
-    for line in text.lines() {
-        let value: Value = serde_json::from_str(line).expect("json");
-        let line = if value["seq"].as_u64() == Some(seq) {
-            edit(line)
-        } else {
-            line.to_string()
-        };
-        let cut = line.rfind(",\"hash\":").expect("hash member");
-        let body = &line[..cut];
-        let at = body.rfind(",\"prev\":\"").expect("prev member");
-        let body = format!("{},\"prev\":\"{prev}\"", &body[..at]);
-        let hash = sha256_hex(format!("{body}}}").as_bytes());
-        out.push_str(&body);
-        out.push_str(",\"hash\":\"");
-        out.push_str(&hash);
-        out.push_str("\"}\n");
-        prev = hash;
-    }
-    std::fs::write(journal, out).expect("write journal");
 }
 
 #[test]
@@ -254,7 +216,13 @@ fn an_event_whose_raw_path_names_another_file_is_refused_and_that_file_never_rea
     // A file beside the journal, and the event pointed at it with its size and hash.
     let secret = b"TOP SECRET: the root password\n";
     std::fs::write(ran.journal.with_file_name("secret.txt"), secret).expect("secret");
-    rewrite(&ran.journal, seq, |line| {
+    // The event's line changed, the chain's `prev` and `hash` computed again after it (what
+    // someone rewriting an unsealed journal can do).
+    crate::support::drill::rechain(&ran.journal, |line| {
+        let event: Value = serde_json::from_str(&format!("{line}}}")).expect("json");
+        if event["seq"].as_u64() != Some(seq) {
+            return line.to_string();
+        }
         line.replace(&format!("\"raw\":\"{raw}\""), "\"raw\":\"secret.txt\"")
             .replace(
                 &format!("\"size\":{size}"),
@@ -301,11 +269,11 @@ fn a_journal_renamed_or_copied_with_its_side_folder_verifies_and_resumes() {
         bringup::journal::side_dir(&renamed),
     )
     .expect("rename side folder");
-    let out = output(bringup(ran.dir.path()).arg("verify").arg(&renamed));
+    let out = output(bringup(ran.dir()).arg("verify").arg(&renamed));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let out = output(
-        bringup(ran.dir.path())
+        bringup(ran.dir())
             .arg("run")
             .arg(&ran.runbook)
             .arg("--resume")
@@ -314,11 +282,11 @@ fn a_journal_renamed_or_copied_with_its_side_folder_verifies_and_resumes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let events = read_journal(&renamed);
     assert!(events.iter().any(|e| e["kind"] == "resumed"), "resumed");
-    let out = output(bringup(ran.dir.path()).arg("verify").arg(&renamed));
+    let out = output(bringup(ran.dir()).arg("verify").arg(&renamed));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Copied into another folder, under another name.
-    let copy_dir = ran.dir.path().join("copy");
+    let copy_dir = ran.dir().join("copy");
     std::fs::create_dir(&copy_dir).expect("copy folder");
     let copy = copy_dir.join("evidence.jsonl");
     std::fs::copy(&renamed, &copy).expect("copy journal");
@@ -328,11 +296,11 @@ fn a_journal_renamed_or_copied_with_its_side_folder_verifies_and_resumes() {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), sides.join(entry.file_name())).expect("copy side");
     }
-    let out = output(bringup(ran.dir.path()).arg("verify").arg(&copy));
+    let out = output(bringup(ran.dir()).arg("verify").arg(&copy));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let file = ran.dir.path().join("out.bin");
+    let file = ran.dir().join("out.bin");
     let out = output(
-        bringup(ran.dir.path())
+        bringup(ran.dir())
             .arg("output")
             .arg(&copy)
             .args(["--service", "noisy", "-o"])
@@ -355,7 +323,7 @@ fn a_report_over_several_journals_stops_at_one_whose_side_file_is_a_fifo() {
     std::fs::remove_file(&side).expect("remove side");
     nix::unistd::mkfifo(&side, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("fifo");
     let out = output(
-        bringup(good.dir.path())
+        bringup(good.dir())
             .arg("report")
             .arg(&good.journal)
             .arg(&bad.journal),

@@ -54,6 +54,7 @@ fn tls_args(cmd: &mut assert_cmd::Command, cluster: &Cluster) {
 
 #[test]
 fn pull_over_tls_with_the_ca_works_and_plain_http_says_to_pass_the_ca() {
+    crate::require!(Etcd, Openssl);
     let cluster = Cluster::start_with(&Options {
         members: 1,
         tls: true,
@@ -100,6 +101,7 @@ fn pull_over_tls_with_the_ca_works_and_plain_http_says_to_pass_the_ca() {
 
 #[test]
 fn unreadable_or_non_pem_tls_files_are_named_in_quotes() {
+    crate::require!(Openssl);
     let dir = tempfile::tempdir().expect("tempdir");
     let not_pem = dir.path().join("ca.txt");
     std::fs::write(&not_pem, "this is not a certificate\n").expect("write");
@@ -156,6 +158,7 @@ fn verify_as_root(url: &str, password: Option<&str>) -> std::process::Output {
 
 #[test]
 fn verify_as_an_etcd_user_works_with_etcd_password_and_a_wrong_one_exits_2() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start_with(&Options {
         members: 1,
         ..Options::default()
@@ -206,6 +209,7 @@ fn verify_as_an_etcd_user_works_with_etcd_password_and_a_wrong_one_exits_2() {
 
 #[test]
 fn an_expired_auth_token_is_renewed_once_and_the_request_sent_again() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start_with(&Options {
         members: 1,
         auth_token_ttl: Some(1),

@@ -73,6 +73,7 @@ fn held(cluster: &Cluster, name: &str) -> SharedRun {
 #[test]
 fn on_a_current_thread_runtime_a_ticker_keeps_its_period_while_awaited_commits_wait_on_a_hung_member()
  {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -111,6 +112,7 @@ fn on_a_current_thread_runtime_a_ticker_keeps_its_period_while_awaited_commits_w
 
 #[test]
 fn on_a_two_worker_runtime_sync_commits_from_two_tasks_leave_a_ticker_on_time() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     let first = JournalWriter::shared(held(&cluster, "sync-a"), &[], false).expect("writer");
     let second = JournalWriter::shared(held(&cluster, "sync-b"), &[], false).expect("writer");
@@ -198,6 +200,7 @@ fn the_executors_screen_answers_every_key_at_once_while_the_member_in_use_hangs(
     use ratatui::backend::TestBackend;
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("chatty.toml");

@@ -177,6 +177,7 @@ fn approve(url: &str, step: &str, operator: &str) -> std::process::Output {
 
 #[test]
 fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
+    crate::require!(Etcd);
     let (_cluster, dir, url, rb_s) = setup("approve", true, |d| {
         vec![("start gateway", format!("touch {d}/up"))]
     });
@@ -240,6 +241,7 @@ fn operators_elsewhere_note_and_approve_and_the_journal_names_each() {
 #[test]
 fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_repeating_what_was_ok()
 {
+    crate::require!(Etcd);
     let (_cluster, dir, url, rb_s) = setup("takeover", false, |d| {
         vec![
             ("prepare", format!("echo once >> {d}/prepare.count")),
@@ -348,11 +350,13 @@ fn one_member_out_mid_run(name: &str, seconds: u32, out: impl FnOnce(&mut Cluste
 
 #[test]
 fn one_member_lost_mid_run_and_the_run_goes_on() {
+    crate::require!(Etcd);
     one_member_out_mid_run("one-down", 2, |cluster| cluster.stop(0));
 }
 
 #[test]
 fn one_member_hung_mid_run_and_the_run_goes_on_past_the_lease() {
+    crate::require!(Etcd);
     // The restore outlasts the lease: renewals must leave the hung member in time. It hangs:
     // connections stay open, nothing answers.
     one_member_out_mid_run("one-hung", 14, |cluster| cluster.freeze(0));
@@ -360,6 +364,7 @@ fn one_member_hung_mid_run_and_the_run_goes_on_past_the_lease() {
 
 #[test]
 fn two_members_lost_and_the_executor_stops_acting_within_the_lease_then_resumes() {
+    crate::require!(Etcd);
     let (mut cluster, dir, url, rb_s) = setup("majority-lost", false, |d| {
         vec![
             (
@@ -428,6 +433,7 @@ fn two_members_lost_and_the_executor_stops_acting_within_the_lease_then_resumes(
 
 #[test]
 fn two_processes_racing_for_one_run_and_exactly_one_executes_it() {
+    crate::require!(Etcd);
     let (_cluster, dir, url, rb_s) = setup("race", false, |d| {
         vec![("start", format!("sleep 2; touch {d}/up"))]
     });
@@ -480,6 +486,7 @@ fn two_processes_racing_for_one_run_and_exactly_one_executes_it() {
 
 #[test]
 fn a_shared_runs_output_goes_to_etcd_and_comes_back_byte_for_byte() {
+    crate::require!(Etcd);
     let (_cluster, dir, url, rb_s) = setup("bytes", false, |d| {
         vec![(
             "start",
@@ -566,6 +573,7 @@ confirm = true
 #[test]
 fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and_the_next_one_asked()
  {
+    crate::require!(Etcd);
     let (_cluster, dir, url, _) = setup("withdrawn", false, |_| Vec::new());
     let rb = two_gates(dir.path());
     // kim executes on a terminal (through `script`), so the run asks there.

@@ -66,6 +66,7 @@ fn single() -> Cluster {
 
 #[test]
 fn a_run_with_a_three_piece_side_file_verifies_and_pulls_into_a_folder_output_reads_back() {
+    crate::require!(Etcd);
     let cluster = single();
     let bytes = output_bytes();
     let url = write_run(&cluster, "sides", &bytes);
@@ -123,6 +124,7 @@ fn a_run_with_a_three_piece_side_file_verifies_and_pulls_into_a_folder_output_re
 
 #[test]
 fn a_side_file_piece_changed_in_etcd_fails_verify_naming_the_seq() {
+    crate::require!(Etcd);
     let cluster = single();
     let bytes = output_bytes();
     let url = write_run(&cluster, "tampered-side", &bytes);

@@ -55,6 +55,7 @@ fn append_until_won(store: &mut EtcdStore, event: &Event, ts: DateTime<Utc>) -> 
 
 #[test]
 fn events_read_back_byte_for_byte_as_a_file_journal_holds_them_and_pull_verifies() {
+    crate::require!(Etcd);
     let cluster = Cluster::start();
     let url = cluster.url("bytes");
     let mut store = open(&url);
@@ -119,6 +120,7 @@ fn events_read_back_byte_for_byte_as_a_file_journal_holds_them_and_pull_verifies
 
 #[test]
 fn a_writer_behind_the_head_gets_a_conflict_and_writes_nothing() {
+    crate::require!(Etcd);
     let cluster = Cluster::start();
     let url = cluster.url("behind");
     let mut a = open(&url);
@@ -147,6 +149,7 @@ fn a_writer_behind_the_head_gets_a_conflict_and_writes_nothing() {
 #[test]
 fn two_writers_racing_never_fork_the_chain() {
     const EACH: usize = 40;
+    crate::require!(Etcd);
     let cluster = Cluster::start();
     let url = cluster.url("race");
     let start = Arc::new(Barrier::new(2));
@@ -195,6 +198,7 @@ fn two_writers_racing_never_fork_the_chain() {
 
 #[test]
 fn with_the_member_in_use_stopped_appends_go_on_through_another() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     let url = cluster.url("member-down");
     let mut store = open(&url);
@@ -223,6 +227,7 @@ fn with_the_member_in_use_stopped_appends_go_on_through_another() {
 
 #[test]
 fn verify_of_a_url_names_the_first_rewritten_seq_and_a_cut_head() {
+    crate::require!(Etcd);
     let cluster = Cluster::start();
     let url = cluster.url("tampered");
     let mut store = open(&url);

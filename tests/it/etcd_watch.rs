@@ -109,6 +109,7 @@ fn stop(w: Watcher, writer: &mut Etcd) -> Result<(), EtcdError> {
 
 #[test]
 fn a_watch_on_a_prefix_sees_50_puts_made_after_it_started_in_order_and_stops_when_told() {
+    crate::require!(Etcd);
     let cluster = Cluster::start_with(&Options {
         members: 1,
         ..Options::default()
@@ -135,6 +136,7 @@ fn a_watch_on_a_prefix_sees_50_puts_made_after_it_started_in_order_and_stops_whe
 
 #[test]
 fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     // The watcher uses member 1; the writer never does.
     let mut writer = Etcd::connect(&cluster.endpoints[1..])
@@ -163,6 +165,7 @@ fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() 
 
 #[test]
 fn with_the_member_it_watches_through_hung_the_watch_opens_again_elsewhere_and_sees_all_50_puts() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start();
     let mut writer = Etcd::connect(&cluster.endpoints[1..])
         .wait()
@@ -204,6 +207,7 @@ fn with_the_member_it_watches_through_hung_the_watch_opens_again_elsewhere_and_s
 
 #[test]
 fn a_compacted_start_revision_is_an_error_saying_so() {
+    crate::require!(Etcd);
     let cluster = Cluster::start_with(&Options {
         members: 1,
         ..Options::default()
@@ -233,6 +237,7 @@ fn a_compacted_start_revision_is_an_error_saying_so() {
 
 #[test]
 fn with_every_member_gone_the_watch_gives_up_as_unreachable() {
+    crate::require!(Etcd);
     let mut cluster = Cluster::start_with(&Options {
         members: 1,
         ..Options::default()

@@ -4,9 +4,9 @@
 //! once each; the customer notice lists functions, never the internal names of checks that
 //! have no `feature`.
 
-use std::path::PathBuf;
-
-use crate::support::local::{bringup, output};
+use crate::support::local::output;
+use crate::support::rig::{Resume, Rig};
+use crate::support::run::{stderr, stdout};
 use pulldown_cmark::{CodeBlockKind, Event as Md, HeadingLevel, Parser, Tag, TagEnd};
 
 const REASON: &str = "volume 'mailstore-07' is degraded (3 of 12 disks rebuilding)";
@@ -73,50 +73,19 @@ hosts = ["op"]
   run = "false"
 "#;
 
-struct Rig {
-    dir: tempfile::TempDir,
-    journal: PathBuf,
+/// One real run of [`RUNBOOK`], to the end (it exits 1: mail fails, webmail is blocked).
+fn ran() -> Rig {
+    let rig = Rig::local(RUNBOOK);
+    let out = output(&mut rig.run(Resume::No));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    rig
 }
 
-impl Rig {
-    /// One real run, to the end (it exits 1: mail fails, webmail is blocked).
-    fn new() -> Rig {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let runbook = dir.path().join("rb.toml");
-        std::fs::write(&runbook, RUNBOOK).expect("write runbook");
-        let journal = dir.path().join("journal/run.jsonl");
-        let out = output(
-            bringup(dir.path())
-                .arg("run")
-                .arg(&runbook)
-                .arg("--yes")
-                .arg("--journal")
-                .arg(&journal),
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Rig { dir, journal }
-    }
-
-    fn export(&self, format: &str) -> String {
-        let out = output(
-            bringup(self.dir.path())
-                .arg("export")
-                .arg(&self.journal)
-                .arg("--format")
-                .arg(format),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
+/// `export --format FORMAT` of the run, which must succeed.
+fn export(rig: &Rig, format: &str) -> String {
+    let out = output(&mut rig.export(format));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
 }
 
 /// The markdown's code blocks under the H3 headings of "What failed": (heading, block).
@@ -165,8 +134,8 @@ fn failed_steps(md: &str) -> Vec<(String, String)> {
 
 #[test]
 fn markdown_shows_the_last_lines_a_failed_restore_printed_bounded_and_escaped() {
-    let rig = Rig::new();
-    let md = rig.export("markdown");
+    let rig = ran();
+    let md = export(&rig, "markdown");
     let steps = failed_steps(&md);
     assert_eq!(steps.len(), 1, "one failed step (after its retry): {md}");
     let (heading, block) = &steps[0];
@@ -191,8 +160,8 @@ fn markdown_shows_the_last_lines_a_failed_restore_printed_bounded_and_escaped() 
 
 #[test]
 fn html_shows_the_reason_line_escaped() {
-    let rig = Rig::new();
-    let html = rig.export("html");
+    let rig = ran();
+    let html = export(&rig, "html");
     assert!(html.contains("<h2>What failed</h2>"));
     let reason = REASON.replace('\'', "&#39;");
     assert!(html.contains(&reason), "the reason line is in the page");
@@ -223,8 +192,8 @@ fn action_items(md: &str) -> Vec<(String, String)> {
 
 #[test]
 fn action_items_come_once_each_and_the_step_item_says_what_it_printed() {
-    let rig = Rig::new();
-    let md = rig.export("markdown");
+    let rig = ran();
+    let md = export(&rig, "markdown");
     let items = action_items(&md);
     let mut unique = items.clone();
     unique.sort();
@@ -249,8 +218,8 @@ fn action_items_come_once_each_and_the_step_item_says_what_it_printed() {
 
 #[test]
 fn the_status_notice_lists_functions_never_internal_service_names() {
-    let rig = Rig::new();
-    let status = rig.export("status");
+    let rig = ran();
+    let status = export(&rig, "status");
     assert!(status.contains("- Read mail"), "{status}");
     assert!(status.contains("- Webmail"), "{status}");
     for internal in [

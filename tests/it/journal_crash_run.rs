@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::events::read_written as events;
 use crate::support::sshd::{Lab, Sshd, current_user};
 use serde_json::Value;
 
@@ -154,15 +155,6 @@ fn run_to_end(mut cmd: Command, what: &str) -> Output {
         .spawn()
         .expect("spawn bringup");
     finish(child, what)
-}
-
-/// The complete lines of a journal, parsed (a torn last line is left out).
-fn events(journal: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(journal).expect("read journal");
-    text.split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .map(|l| serde_json::from_str(l.trim_end()).expect("complete lines are JSON"))
-        .collect()
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -398,6 +390,7 @@ fn crash_case(rig: &Rig, index: usize, delay: Duration) -> Case {
 
 #[test]
 fn sigkill_at_fifty_moments_of_a_real_ssh_run_then_resume_finishes_without_rerunning_successes() {
+    crate::require!(Sshd);
     let seed = std::env::var("BRINGUP_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -3,17 +3,15 @@
 //! `ssh-agent`, then checked by `bringup verify --allowed-signers` and by `ssh-keygen -Y
 //! verify` itself, after cutting, rewriting, re-signing by a stranger and appending.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::agent::Agent;
+use crate::support::agent::{Agent, agent_key};
 use crate::support::local::output;
 use crate::support::run::{read_journal, stderr, stdout};
 use crate::support::sshd::Lab;
-use sha2::{Digest, Sha256};
 
 const NAMESPACE: &str = "bringup-journal";
 
@@ -124,19 +122,9 @@ impl Rig {
     }
 }
 
-/// A passphrase-less ed25519 key with the comment the agent helper looks for.
+/// A passphrase-less ed25519 key the agent helper can hold.
 fn new_key(path: &Path) -> String {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "agent-test", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success());
-    fs::read_to_string(path.with_extension("pub"))
-        .expect("public key")
-        .trim()
-        .to_string()
+    agent_key(path, "")
 }
 
 fn last_line_head(journal: &Path) -> (u64, String) {
@@ -150,6 +138,7 @@ fn last_line_head(journal: &Path) -> (u64, String) {
 
 #[test]
 fn a_journal_sealed_with_a_key_file_verifies_with_its_signer_and_ssh_keygen_agrees() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let sealed = rig.sealed_run();
     let (seq, hash) = last_line_head(&rig.journal);
@@ -177,6 +166,7 @@ fn a_journal_sealed_with_a_key_file_verifies_with_its_signer_and_ssh_keygen_agre
 
 #[test]
 fn run_with_seal_signs_with_the_agents_first_key() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let agent = Agent::start(&rig.lab);
     agent.add(&rig.lab, &rig.key);
@@ -207,6 +197,7 @@ fn run_with_seal_signs_with_the_agents_first_key() {
 
 #[test]
 fn seal_without_an_agent_or_key_says_how_to_give_one() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let run = output(&mut rig.run(false, &[]));
     assert_eq!(run.status.code(), Some(0), "run: {}", stderr(&run));
@@ -218,6 +209,7 @@ fn seal_without_an_agent_or_key_says_how_to_give_one() {
 
 #[test]
 fn a_sealed_journal_with_its_last_line_dropped_fails_while_the_signature_itself_is_good() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
@@ -248,32 +240,13 @@ fn a_sealed_journal_with_its_last_line_dropped_fails_while_the_signature_itself_
     );
 }
 
-/// Rehash every line by SPEC's rule after `edit`, so the chain alone verifies.
-fn rewrite_and_rehash(journal: &Path, edit: impl Fn(&str) -> String) {
-    let text = fs::read_to_string(journal).expect("journal");
-    let mut prev = "0".repeat(64);
-    let mut out = String::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("json");
-        let old_prev = v["prev"].as_str().expect("prev").to_string();
-        let cut = line.rfind(",\"hash\":").expect("hash member");
-        let body = edit(&line[..cut]).replace(
-            &format!("\"prev\":\"{old_prev}\""),
-            &format!("\"prev\":\"{prev}\""),
-        );
-        let hash = hex::encode(Sha256::digest(format!("{body}}}").as_bytes()));
-        let _ = writeln!(out, "{body},\"hash\":\"{hash}\"}}");
-        prev = hash;
-    }
-    fs::write(journal, out).expect("write the rewritten journal");
-}
-
 #[test]
 fn a_rewritten_and_rehashed_chain_fails_at_the_signed_head() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
-    rewrite_and_rehash(&rig.journal, |l| {
+    crate::support::drill::rechain(&rig.journal, |l| {
         l.replace("\"tester\"", "\"someone-else\"")
     });
     let sig = fs::read(rig.sig()).expect("sig");
@@ -317,6 +290,7 @@ fn a_rewritten_and_rehashed_chain_fails_at_the_signed_head() {
 
 #[test]
 fn an_unsealed_journal_says_unsealed_and_still_checks_the_chain() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let run = output(&mut rig.run(false, &[]));
     assert_eq!(run.status.code(), Some(0), "run: {}", stderr(&run));
@@ -345,6 +319,7 @@ fn an_unsealed_journal_says_unsealed_and_still_checks_the_chain() {
 
 #[test]
 fn a_signature_by_a_key_not_among_the_allowed_signers_fails() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let other = new_key(&rig.lab.path("other_ed25519"));
@@ -365,6 +340,7 @@ fn a_signature_by_a_key_not_among_the_allowed_signers_fails() {
 
 #[test]
 fn events_appended_after_the_seal_are_reported_unsigned() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     rig.sealed_run();
     let (seq, _) = last_line_head(&rig.journal);
@@ -392,6 +368,7 @@ fn events_appended_after_the_seal_are_reported_unsigned() {
 
 #[test]
 fn seal_refuses_a_journal_a_run_is_still_writing_and_a_broken_chain() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let slow = RUNBOOK.replace("echo starting;", "sleep 3;");
     fs::write(&rig.runbook, slow).expect("write runbook");

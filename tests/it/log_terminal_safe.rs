@@ -60,6 +60,7 @@ hosts = ["box"]
 
 #[test]
 fn a_hostile_operator_name_and_note_reach_the_log_file_as_visible_text() {
+    crate::require!(Etcd);
     let cluster = Cluster::start_with(&Options {
         members: 1,
         ..Options::default()

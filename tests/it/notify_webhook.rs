@@ -4,13 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::events::{of_kind, read_journal, read_written};
 use crate::support::local::{bringup, finish, folder, output};
-use crate::support::run::read_journal;
 use crate::support::wait::wait_for;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -106,22 +105,6 @@ const PROXY_VARS: [&str; 8] = [
     "NO_PROXY",
     "no_proxy",
 ];
-
-/// The complete lines of a journal a running (or killed) bringup is writing.
-fn journal_so_far(path: &Path) -> Vec<Value> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-    complete
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
-        .collect()
-}
-
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["kind"] == kind).collect()
-}
 
 fn of_seqs(events: &[Value], kind: &str) -> Vec<u64> {
     of_kind(events, kind)
@@ -275,7 +258,7 @@ fn resume_after_sigkill_sends_what_was_queued_and_not_sent_once_in_order_and_not
         .expect("spawn bringup");
     let limit = Duration::from_secs(30);
     wait_for("the first state changes delivered", limit, || {
-        let events = journal_so_far(&journal);
+        let events = read_written(&journal);
         let queued = of_seqs(&events, "notify_queued");
         has_state(&events, "early", "healthy")
             && has_state(&events, "late", "checking")
@@ -284,7 +267,7 @@ fn resume_after_sigkill_sends_what_was_queued_and_not_sent_once_in_order_and_not
     up.store(false, Ordering::SeqCst);
     touch("gate");
     wait_for("deliveries failing while late restores", limit, || {
-        let events = journal_so_far(&journal);
+        let events = read_written(&journal);
         let restoring = of_kind(&events, "service_state")
             .iter()
             .find(|e| e["service"] == "late" && e["to"] == "restoring")
@@ -295,7 +278,7 @@ fn resume_after_sigkill_sends_what_was_queued_and_not_sent_once_in_order_and_not
     child.kill().expect("SIGKILL");
     let _ = child.wait();
 
-    let before = journal_so_far(&journal);
+    let before = read_written(&journal);
     let sent_before = of_seqs(&before, "notify_sent");
     let owed: Vec<u64> = of_seqs(&before, "notify_queued")
         .into_iter()

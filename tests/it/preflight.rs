@@ -11,66 +11,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::support::run::{stderr, stdout};
-use crate::support::sshd::{Lab, Sshd, current_user, free_ports};
-use assert_cmd::cargo::CommandCargoExt;
+use crate::support::sshd::{current_user, free_ports};
 use serde_json::Value;
 
-struct Rig {
-    lab: Lab,
-    sshd: Sshd,
-    state: PathBuf,
-}
+crate::file_rig!(
+    /// The shared ssh rig (one sshd on one port, host `h0`) with this file's runbook and command.
+    Rig
+);
 
 impl Rig {
-    /// One sshd on one port (host `h0`); `trust`: whether its key is in `~/.ssh/known_hosts`.
+    /// `trust`: whether the sshd's key is in `~/.ssh/known_hosts`.
     fn new(trust: bool) -> Rig {
-        let lab = Lab::new();
-        let sshd = lab.sshd(1);
-        let ssh = lab.path(".ssh");
-        fs::create_dir_all(&ssh).expect("create ~/.ssh");
-        let known = if trust {
-            sshd.known_hosts_lines()
+        Rig(if trust {
+            crate::support::rig::Rig::ssh(1)
         } else {
-            String::new()
-        };
-        fs::write(ssh.join("known_hosts"), known).expect("write known_hosts");
-        fs::write(ssh.join("config"), "").expect("write ssh config");
-        let state = lab.path("state");
-        fs::create_dir_all(&state).expect("create state dir");
-        Rig { lab, sshd, state }
-    }
-
-    fn home(&self) -> &Path {
-        self.lab.dir.path()
+            crate::support::rig::Rig::ssh_untrusted(1)
+        })
     }
 
     /// `[defaults]`, host `h0` (the sshd), host `op` (local), then `services`.
     fn runbook(&self, services: &str) -> PathBuf {
         let mut text = format!(
-            "[defaults]\nuser = \"{}\"\ntimeout = \"20s\"\nconnect_timeout = \"5s\"\n\n[hosts.h0]\naddress = \"127.0.0.1\"\nport = {}\nidentity = \"{}\"\n\n[hosts.op]\ntransport = \"local\"\n\n",
+            "[defaults]\nuser = \"{}\"\ntimeout = \"20s\"\nconnect_timeout = \"5s\"\n\n{}[hosts.op]\ntransport = \"local\"\n\n",
             current_user(),
-            self.sshd.ports[0],
-            self.lab.client_key.display()
+            self.host_toml("h0", self.sshd().ports[0]),
         );
         let _ = write!(
             text,
             "{}",
             services.replace("STATE", &self.state.display().to_string())
         );
-        let path = self.lab.path("runbook.toml");
-        fs::write(&path, text).expect("write runbook");
-        path
+        self.write_runbook(&text)
     }
 
     fn preflight(&self, args: &[&str], runbook: &Path) -> Output {
-        Command::cargo_bin("bringup")
-            .expect("bringup binary")
-            .current_dir(self.home())
-            .env("HOME", self.home())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+        self.bringup()
             .arg("preflight")
             .args(args)
             .arg(runbook)
@@ -127,6 +102,7 @@ fn host<'a>(doc: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn a_ready_runbook_exits_0_says_so_and_changes_nothing() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     fs::write(rig.state.join("up"), "up\n").expect("write up");
     let rb = rig.runbook(READY);
@@ -168,13 +144,14 @@ fn a_ready_runbook_exits_0_says_so_and_changes_nothing() {
         "an inject step ran during preflight"
     );
     assert!(
-        !rig.home().join(".local/share/bringup/known_hosts").exists(),
+        !rig.dir().join(".local/share/bringup/known_hosts").exists(),
         "preflight recorded a host key"
     );
 }
 
 #[test]
 fn an_unknown_host_key_exits_1_naming_the_host_and_records_nothing() {
+    crate::require!(Sshd);
     let rig = Rig::new(false);
     let rb = rig.runbook(READY);
     let out = rig.preflight(&[], &rb);
@@ -189,11 +166,12 @@ fn an_unknown_host_key_exits_1_naming_the_host_and_records_nothing() {
         text.contains("\nNOT READY: 1 of 2 hosts not ready"),
         "{text}"
     );
-    assert!(!rig.home().join(".local/share/bringup/known_hosts").exists());
+    assert!(!rig.dir().join(".local/share/bringup/known_hosts").exists());
 }
 
 #[test]
 fn a_closed_port_exits_1_naming_the_host_as_unreachable() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     let closed = free_ports(1)[0];
     let rb = rig.runbook(&format!(
@@ -211,6 +189,7 @@ fn a_closed_port_exits_1_naming_the_host_as_unreachable() {
 
 #[test]
 fn a_missing_command_exits_1_naming_the_host_the_command_and_the_step() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     let rb = rig.runbook(
         "[[service]]\nid = \"web\"\nhosts = [\"h0\"]\n  [[service.check]]\n  name = \"probe\"\n  run = \"definitely-not-a-command-xyz --flag\"\n",
@@ -237,6 +216,7 @@ fn a_missing_command_exits_1_naming_the_host_the_command_and_the_step() {
 
 #[test]
 fn sudo_that_cannot_run_non_interactively_exits_1_naming_the_host() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     // On the test machine sudo is absent or asks for a password: `sudo -n true` fails either way.
     let probe = Command::new("sh")
@@ -264,6 +244,7 @@ fn sudo_that_cannot_run_non_interactively_exits_1_naming_the_host() {
 
 #[test]
 fn checks_report_a_down_service_and_json_carries_the_same_facts() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     // No STATE/up: the check fails on both hosts; the restore that would fix it never runs.
     let rb = rig.runbook(&format!(
@@ -305,6 +286,7 @@ fn checks_report_a_down_service_and_json_carries_the_same_facts() {
 
 #[test]
 fn only_limits_preflight_to_the_selected_services_hosts() {
+    crate::require!(Sshd);
     let rig = Rig::new(true);
     let rb = rig.runbook(
         "[[service]]\nid = \"web\"\nhosts = [\"op\"]\n  [[service.check]]\n  name = \"c\"\n  run = \"true\"\n[[service]]\nid = \"db\"\nhosts = [\"h0\"]\n  [[service.check]]\n  name = \"c\"\n  run = \"definitely-not-a-command-xyz\"\n",

@@ -254,6 +254,7 @@ fn set(rig: &Rig) -> Set {
 
 #[test]
 fn a_forged_and_rechained_drill_verifies_alone_and_scores_as_if_it_passed_without_signers() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     // The forgery holds up as far as the chain goes.
@@ -280,6 +281,7 @@ fn a_forged_and_rechained_drill_verifies_alone_and_scores_as_if_it_passed_withou
 
 #[test]
 fn with_allowed_signers_only_sealed_and_verified_journals_count_and_the_rest_say_why() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     let all = [&s.sealed, &s.unsealed, &s.stale, &s.stranger, &s.forged];
@@ -368,6 +370,7 @@ fn sealed_seq(journal: &Path) -> u64 {
 
 #[test]
 fn without_signers_the_first_lines_count_the_unsealed_and_the_unchecked_seals() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     let (code, md) = rig.report(&[&s.sealed, &s.unsealed, &s.stale], "markdown", false);
@@ -416,6 +419,7 @@ fn without_signers_the_first_lines_count_the_unsealed_and_the_unchecked_seals() 
 
 #[test]
 fn a_copy_of_a_run_under_another_name_counts_once_and_is_named() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     let copy = rig.path("april-copy.jsonl");
@@ -471,6 +475,7 @@ fn a_copy_of_a_run_under_another_name_counts_once_and_is_named() {
 
 #[test]
 fn a_journal_dated_in_the_future_is_not_counted_and_does_not_freeze_days_since() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     let ahead = rig.path("ahead.jsonl");
@@ -523,6 +528,7 @@ fn incident(path: &Path, t0: &str, ttr: f64) {
 
 #[test]
 fn a_failed_incident_after_a_passing_drill_scores_as_a_failed_drill_until_the_next_drill() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     // sealed's drill ends at 12:03:32; a minute later dns goes down for 15 minutes.
@@ -594,6 +600,7 @@ fn scorecard(rig: &Rig, journal: &Path, format: &str, signed: bool) -> String {
 
 #[test]
 fn the_scorecard_says_whether_its_journal_is_sealed_and_verified() {
+    crate::require!(SshClient);
     let rig = Rig::new();
     let s = set(&rig);
     let seq = sealed_seq(&s.sealed);

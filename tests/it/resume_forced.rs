@@ -10,8 +10,9 @@ use std::process::Output;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::support::events::{kind, read_journal};
 use crate::support::local::{bringup, folder, output};
-use crate::support::run::{read_journal, stderr};
+use crate::support::run::stderr;
 
 const HEAD: &str = "[runbook]\nname = \"forced\"\n\n[vars]\nstate = \"/nonexistent\"\n\n\
 [hosts.op]\ntransport = \"local\"\n\n";
@@ -43,10 +44,6 @@ fn run(dir: &Path, runbook: &Path, args: &[&str]) -> Output {
             .arg(format!("state={}", state.display()))
             .args(args),
     )
-}
-
-fn kind(e: &Value) -> &str {
-    e["kind"].as_str().unwrap_or_default()
 }
 
 fn after_resumed(events: &[Value]) -> &[Value] {

@@ -4,34 +4,23 @@
 //! restored again only after an approval (`--yes`).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::run::{read_journal, stderr};
-use crate::support::sshd::{Lab, Sshd, current_user};
+use crate::support::events::{kind, read_journal};
+use crate::support::rig::Rig;
+use crate::support::run::stderr;
+use crate::support::sshd::current_user;
 use serde_json::Value;
-
-struct Rig {
-    lab: Lab,
-    _sshd: Sshd,
-    state: PathBuf,
-    journal: PathBuf,
-    runbook: PathBuf,
-}
 
 /// `web` (tier 0) restores at once; `slow` (tier 1) runs a 4 s restore that logs
 /// `r-start PID` / `r-end PID`, and `overlap PID` if an earlier copy is still alive.
 fn rig() -> Rig {
-    let lab = Lab::new();
-    let sshd = lab.sshd(1);
-    lab.ssh_home(&sshd.known_hosts_lines());
-    let state = lab.path("state");
-    fs::create_dir_all(&state).expect("state dir");
-    let s = state.display();
-    let text = format!(
-        "[runbook]\nname = \"resume over ssh\"\n\n[defaults]\nuser = \"{user}\"\ntimeout = \"30s\"\n\n\
-[hosts.h0]\naddress = \"127.0.0.1\"\nport = {port}\nidentity = \"{key}\"\n\n\
+    let rig = Rig::ssh(1);
+    let s = rig.state.display();
+    rig.write_runbook(&format!(
+        "[runbook]\nname = \"resume over ssh\"\n\n[defaults]\nuser = \"{user}\"\ntimeout = \"30s\"\n\n{host}\
 [[service]]\nid = \"web\"\nname = \"Web\"\ntier = 0\nhosts = [\"h0\"]\n\n\
 [[service.check]]\nname = \"up\"\nrun = \"test -f {s}/web.up\"\n\n\
 [[service.restore]]\nname = \"start web\"\nrun = \"echo web >> {s}/web.log; touch {s}/web.up\"\n\n\
@@ -39,19 +28,9 @@ fn rig() -> Rig {
 [[service.check]]\nname = \"up\"\nrun = \"test -f {s}/slow.up\"\n\n\
 [[service.restore]]\nname = \"start slowly\"\nrun = '''for p in $(cat {s}/pids 2>/dev/null); do kill -0 $p 2>/dev/null && echo overlap $p >> {s}/log; done; echo $$ >> {s}/pids; echo r-start $$ >> {s}/log; sleep 4; echo r-end $$ >> {s}/log; touch {s}/slow.up'''\n\n",
         user = current_user(),
-        port = sshd.ports[0],
-        key = lab.client_key.display(),
-    );
-    let runbook = lab.path("runbook.toml");
-    fs::write(&runbook, text).expect("write runbook");
-    let journal = lab.journal("run");
-    Rig {
-        lab,
-        _sshd: sshd,
-        state,
-        journal,
-        runbook,
-    }
+        host = rig.host_toml("h0", rig.sshd().ports[0]),
+    ));
+    rig
 }
 
 fn first_pid(state: &Path) -> Option<i32> {
@@ -66,10 +45,6 @@ fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
-fn kind(e: &Value) -> &str {
-    e["kind"].as_str().unwrap_or_default()
-}
-
 fn field<'a>(e: &'a Value, key: &str) -> &'a str {
     e[key].as_str().unwrap_or_default()
 }
@@ -77,7 +52,7 @@ fn field<'a>(e: &'a Value, key: &str) -> &'a str {
 /// Kill bringup with SIGKILL once the slow restore runs on the host.
 fn crash_mid_restore(rig: &Rig) -> i32 {
     let mut child: Child =
-        rig.lab
+        rig.lab()
             .spawn_journaled(&["--yes"], &rig.journal, &rig.runbook, Stdio::null());
     let deadline = Instant::now() + Duration::from_secs(60);
     while first_pid(&rig.state).is_none() {
@@ -94,6 +69,7 @@ fn crash_mid_restore(rig: &Rig) -> i32 {
 
 #[test]
 fn over_ssh_a_resume_stops_the_orphan_then_rechecks_and_restores_with_approval() {
+    crate::require!(Sshd);
     let rig = rig();
     let first = crash_mid_restore(&rig);
     assert!(alive(first), "the restore outlives bringup on the host");
@@ -106,7 +82,6 @@ fn over_ssh_a_resume_stops_the_orphan_then_rechecks_and_restores_with_approval()
     fs::remove_file(rig.state.join("web.up")).expect("break web");
 
     let out = rig
-        .lab
         .bringup()
         .arg("run")
         .arg("--yes")

@@ -10,54 +10,35 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use crate::support::agent::{Agent, PASSPHRASE};
+use crate::support::agent::{Agent, PASSPHRASE, agent_key};
 use crate::support::run::{read_journal, stderr};
-use crate::support::sshd::{Lab, Sshd, append, current_user};
+use crate::support::sshd::{append, current_user};
 use serde_json::Value;
 
 /// A lab with one sshd, a HOME trusting it and holding no default key, a passphrase-protected
 /// client key the sshd authorizes, and an agent holding that key.
 struct Rig {
-    lab: Lab,
-    sshd: Sshd,
+    base: crate::support::rig::Rig,
     agent: Agent,
     locked_key: PathBuf,
 }
 
 impl Rig {
     fn new() -> Rig {
-        let lab = Lab::new();
-        let sshd = lab.sshd(1);
-        let ssh = lab.ssh_home(&sshd.known_hosts_lines());
+        let base = crate::support::rig::Rig::ssh(1);
+        let lab = base.lab();
+        let ssh = lab.path(".ssh");
         let locked_key = lab.path("locked_ed25519");
-        let status = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                PASSPHRASE,
-                "-C",
-                "agent-test",
-                "-f",
-            ])
-            .arg(&locked_key)
-            .stdin(Stdio::null())
-            .status()
-            .expect("ssh-keygen runs");
-        assert!(status.success(), "ssh-keygen failed");
-        let public = fs::read_to_string(locked_key.with_extension("pub")).expect("public key");
-        append(&lab.authorized_keys, &format!("{}\n", public.trim()));
-        let agent = Agent::start(&lab);
-        agent.add(&lab, &locked_key);
+        let public = agent_key(&locked_key, PASSPHRASE);
+        append(&lab.authorized_keys, &format!("{public}\n"));
+        let agent = Agent::start(lab);
+        agent.add(lab, &locked_key);
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             assert!(!ssh.join(name).exists(), "HOME must hold no default key");
         }
         Rig {
-            lab,
-            sshd,
+            base,
             agent,
             locked_key,
         }
@@ -73,17 +54,17 @@ impl Rig {
              [[service]]\nid = \"probe\"\nname = \"probe\"\ntier = 0\nhosts = [\"h0\"]\n\n  \
              [[service.check]]\n  name = \"touch\"\n  run = \"touch {marker}\"\n",
             user = current_user(),
-            port = self.sshd.ports[0],
+            port = self.base.sshd().ports[0],
             marker = marker.display(),
         );
-        let path = self.lab.path(&format!("{name}.toml"));
+        let path = self.base.path(&format!("{name}.toml"));
         fs::write(&path, text).expect("write runbook");
         path
     }
 
     /// `bringup run --yes` on `runbook`, journaling to `journal`; the agent only if `agent`.
     fn run(&self, runbook: &Path, journal: &Path, agent: bool) -> std::process::Output {
-        let mut cmd = self.lab.bringup();
+        let mut cmd = self.base.bringup();
         cmd.args(["run", "--yes", "--journal"])
             .arg(journal)
             .arg(runbook);
@@ -96,9 +77,9 @@ impl Rig {
     /// With the agent, runbook `name` (`identity` if given) exits 0, its check runs on the
     /// host and every step ends `ok`.
     fn gets_in_with_agent(&self, name: &str, identity: Option<&Path>) {
-        let marker = self.lab.path("ran-with-agent");
+        let marker = self.base.path("ran-with-agent");
         let runbook = self.runbook(name, identity, &marker);
-        let journal = self.lab.path("with-agent.jsonl");
+        let journal = self.base.path("with-agent.jsonl");
         let out = self.run(&runbook, &journal, true);
         assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
         assert!(marker.exists(), "the check did not run on the host");
@@ -108,9 +89,9 @@ impl Rig {
     /// Without the agent, runbook `name` exits 1, its check never runs (`ran` says what went
     /// wrong if it did) and every step ends `error`; returns the first step's error text.
     fn refused_without_agent(&self, name: &str, identity: Option<&Path>, ran: &str) -> String {
-        let marker = self.lab.path("ran-without-agent");
+        let marker = self.base.path("ran-without-agent");
         let runbook = self.runbook(name, identity, &marker);
-        let journal = self.lab.path("without-agent.jsonl");
+        let journal = self.base.path("without-agent.jsonl");
         let out = self.run(&runbook, &journal, false);
         assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
         assert!(!marker.exists(), "{ran}");
@@ -137,6 +118,7 @@ fn finished(journal: &Path, outcome: &str) -> Value {
 
 #[test]
 fn a_host_without_identity_gets_in_through_the_agent_and_not_without_it() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     rig.gets_in_with_agent("no-identity", None);
     let error = rig.refused_without_agent("no-identity-2", None, "ran without any key");
@@ -151,6 +133,7 @@ fn a_host_without_identity_gets_in_through_the_agent_and_not_without_it() {
 
 #[test]
 fn a_passphrase_protected_identity_works_through_the_agent_and_says_ssh_add_without_it() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     rig.gets_in_with_agent("locked", Some(&rig.locked_key));
     let error = rig.refused_without_agent(

@@ -8,40 +8,31 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::events::kind;
 use crate::support::local::output;
-use crate::support::run::{read_journal, stderr, stdout};
+use crate::support::run::{stderr, stdout};
 use serde_json::Value;
 
-/// A runbook on the local transport whose steps keep their state in `state/`.
-struct Rig {
-    dir: tempfile::TempDir,
-    runbook: PathBuf,
-    state: PathBuf,
-    journal: PathBuf,
-}
+crate::file_rig!(
+    /// The shared local rig (a runbook whose steps keep their state in `state/`) with this file's
+    /// runs: `TMPDIR` in the rig, the state folder passed as `--var state=…`.
+    Rig
+);
 
 impl Rig {
     fn new(toml: &str) -> Rig {
-        let (dir, runbook, journal) = crate::support::local::folder(toml);
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&state).expect("state dir");
-        Rig {
-            dir,
-            runbook,
-            state,
-            journal,
-        }
+        Rig(crate::support::rig::Rig::local(toml))
     }
 
     /// The binary, with `TMPDIR` in the rig so the commands' markers can be looked at.
     fn bringup(&self) -> Command {
-        let mut cmd = crate::support::local::bringup(self.dir.path());
+        let mut cmd = crate::support::local::bringup(self.dir());
         cmd.env("TMPDIR", self.tmp());
         cmd
     }
 
     fn tmp(&self) -> PathBuf {
-        let tmp = self.dir.path().join("tmp");
+        let tmp = self.dir().join("tmp");
         std::fs::create_dir_all(&tmp).expect("tmp dir");
         tmp
     }
@@ -81,14 +72,6 @@ impl Rig {
         cmd.args(extra);
         cmd
     }
-
-    fn verify(&self) -> Output {
-        output(self.bringup().arg("verify").arg(&self.journal))
-    }
-
-    fn events(&self) -> Vec<Value> {
-        read_journal(&self.journal)
-    }
 }
 
 fn code(out: &Output) -> Option<i32> {
@@ -109,10 +92,6 @@ fn assert_journal_unwritable(out: &Output) {
         "{}",
         stderr(out)
     );
-}
-
-fn kind(e: &Value) -> &str {
-    e["kind"].as_str().unwrap_or_default()
 }
 
 fn field<'a>(e: &'a Value, key: &str) -> &'a str {
@@ -636,7 +615,7 @@ fn limited_resume(rig: &Rig, blocks: u64) -> Command {
 
 fn limited(rig: &Rig, blocks: u64, journal_flag: &str) -> Command {
     let mut sh = crate::support::local::under_sh(
-        rig.dir.path(),
+        rig.dir(),
         &format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""),
     );
     sh.args(["run", "--yes", journal_flag])

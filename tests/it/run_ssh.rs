@@ -19,75 +19,23 @@ use std::time::Duration;
 
 use crate::support::procs::{processes_with, serving_sshd, unique};
 use crate::support::run::{read_journal, stderr, stdout};
-use crate::support::sshd::{Lab, Sshd, current_user, fingerprint_of, keygen};
+use crate::support::sshd::{fingerprint_of, keygen};
 use crate::support::wait::{wait_exit, wait_for};
 use serde_json::Value;
 
-/// A lab, one sshd on `ports` loopback ports (host `h<i>` is port `i`), and a HOME for
-/// bringup holding the lab's `.ssh/known_hosts` and an empty `.ssh/config`.
-struct Rig {
-    lab: Lab,
-    sshd: Sshd,
-    state: PathBuf,
-}
+crate::file_rig!(
+    /// The shared ssh rig (one sshd on `ports` loopback ports, host `h<i>` is port `i`, HOME in the
+    /// lab) with this file's runs and runbooks.
+    Rig
+);
 
 impl Rig {
     fn new(ports: usize) -> Rig {
-        Rig::with_trust(ports, true)
+        Rig(crate::support::rig::Rig::ssh(ports))
     }
 
-    /// `trust`: whether the sshd's key goes into `~/.ssh/known_hosts`.
-    fn with_trust(ports: usize, trust: bool) -> Rig {
-        let lab = Lab::new();
-        let sshd = lab.sshd(ports);
-        let known = if trust {
-            sshd.known_hosts_lines()
-        } else {
-            String::new()
-        };
-        lab.ssh_home(&known);
-        let state = lab.path("state");
-        fs::create_dir_all(&state).expect("create state dir");
-        Rig { lab, sshd, state }
-    }
-
-    fn home(&self) -> &Path {
-        self.lab.dir.path()
-    }
-
-    fn journal(&self, name: &str) -> PathBuf {
-        self.lab.journal(name)
-    }
-
-    /// `[runbook]`, `[defaults]` and one `[hosts.hI]` per port; services are appended.
-    fn head(&self, extra_meta: &str, extra_defaults: &str) -> String {
-        let mut text = format!(
-            "[runbook]\nname = \"run over ssh\"\n{extra_meta}\n\n[defaults]\nuser = \"{}\"\ntimeout = \"20s\"\nconcurrency = 8\n{extra_defaults}\n\n",
-            current_user()
-        );
-        for (i, port) in self.sshd.ports.iter().enumerate() {
-            let _ = write!(
-                text,
-                "[hosts.h{i}]\naddress = \"127.0.0.1\"\nport = {port}\nidentity = \"{}\"\n\n",
-                self.lab.client_key.display()
-            );
-        }
-        text
-    }
-
-    fn write_runbook(&self, text: &str) -> PathBuf {
-        let path = self.lab.path("runbook.toml");
-        fs::write(&path, text).expect("write runbook");
-        path
-    }
-
-    /// The real binary, run from the lab with HOME there and no ssh-agent.
-    fn bringup(&self) -> Command {
-        self.lab.bringup()
-    }
-
-    fn state_file(&self, name: &str) -> PathBuf {
-        self.state.join(name)
+    fn untrusted(ports: usize) -> Rig {
+        Rig(crate::support::rig::Rig::ssh_untrusted(ports))
     }
 
     /// `bringup run ARGS RUNBOOK`, waited for.
@@ -100,14 +48,9 @@ impl Rig {
             .expect("bringup runs")
     }
 
-    /// `bringup run ARGS --journal JOURNAL RUNBOOK`, waited for.
-    fn run_journaled(&self, args: &[&str], journal: &Path, runbook: &Path) -> Output {
-        self.lab.run_journaled(args, journal, runbook)
-    }
-
     /// `bringup run --yes --journal JOURNAL RUNBOOK` started, stdout discarded.
     fn spawn_run(&self, journal: &Path, runbook: &Path, stderr: Stdio) -> Child {
-        self.lab
+        self.lab()
             .spawn_journaled(&["--yes"], journal, runbook, stderr)
     }
 
@@ -251,9 +194,10 @@ const UP: &[&str] = &["healthy", "restored"];
 
 #[test]
 fn multi_tier_runbook_restores_in_spec_order_and_exits_0() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, deps) = tiers(&rig, None);
-    let journal = rig.journal("tiers");
+    let journal = rig.journal_named("tiers");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_exit(&out, 0);
     verify(&rig, &journal);
@@ -320,9 +264,10 @@ fn multi_tier_runbook_restores_in_spec_order_and_exits_0() {
 
 #[test]
 fn a_service_that_cannot_be_fixed_fails_blocks_its_dependents_and_exits_1() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, Some("db"));
-    let journal = rig.journal("broken");
+    let journal = rig.journal_named("broken");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_exit(&out, 1);
     let events = read_journal(&journal);
@@ -358,6 +303,7 @@ fn a_service_that_cannot_be_fixed_fails_blocks_its_dependents_and_exits_1() {
 
 #[test]
 fn a_restore_that_fails_once_succeeds_on_its_second_attempt() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let tried = rig.state_file("tried");
     let done = rig.state_file("flaky-h0");
@@ -371,7 +317,7 @@ fn a_restore_that_fails_once_succeeds_on_its_second_attempt() {
         &restore,
         "  retries = 1\n  retry_delay = \"100ms\"",
     );
-    let journal = rig.journal("retry");
+    let journal = rig.journal_named("retry");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_exit(&out, 0);
     let events = read_journal(&journal);
@@ -398,7 +344,7 @@ fn a_restore_that_fails_once_succeeds_on_its_second_attempt() {
 /// A copy of `sleep` whose path carries `marker`, so both the shell and the sleeping process
 /// show it to pgrep. Returns the restore command: nap 30 s, then (never) go on.
 fn nap_command(rig: &Rig, marker: &str) -> String {
-    let bin = rig.lab.path("bin");
+    let bin = rig.lab().path("bin");
     fs::create_dir_all(&bin).expect("bin dir");
     let nap = bin.join(marker);
     let sleep = ["/usr/bin/sleep", "/bin/sleep"]
@@ -411,11 +357,12 @@ fn nap_command(rig: &Rig, marker: &str) -> String {
 
 #[test]
 fn a_step_over_its_timeout_is_journaled_timeout_and_leaves_nothing_on_the_host() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let marker = unique("nap-timeout-");
     let restore = nap_command(&rig, &marker);
     let runbook = rig.one_service("slow", &restore, "  timeout = \"1s\"");
-    let journal = rig.journal("timeout");
+    let journal = rig.journal_named("timeout");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_exit(&out, 1);
     let events = read_journal(&journal);
@@ -451,19 +398,20 @@ fn touching_runbook(rig: &Rig, marker: &Path) -> PathBuf {
 
 #[test]
 fn a_changed_host_key_is_refused_and_nothing_runs_on_that_host() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
-    let other = rig.lab.path("other_host_key");
+    let other = rig.lab().path("other_host_key");
     let other_public = keygen(&other, "ed25519");
     let fields: Vec<&str> = other_public.split_whitespace().take(2).collect();
     fs::write(
-        rig.home().join(".ssh/known_hosts"),
-        format!("[127.0.0.1]:{} {}\n", rig.sshd.ports[0], fields.join(" ")),
+        rig.dir().join(".ssh/known_hosts"),
+        format!("[127.0.0.1]:{} {}\n", rig.sshd().ports[0], fields.join(" ")),
     )
     .expect("write known_hosts");
     let known_fp = fingerprint_of(&other.with_extension("pub"));
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
-    let journal = rig.journal("changed");
+    let journal = rig.journal_named("changed");
     // Even the flag for new keys never accepts a changed one.
     let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
     assert_exit(&out, 1);
@@ -481,21 +429,22 @@ fn a_changed_host_key_is_refused_and_nothing_runs_on_that_host() {
     assert!(error.contains("HOST KEY CHANGED"), "{error}");
     assert!(error.contains(&known_fp), "known fingerprint in {error}");
     assert!(
-        error.contains(&rig.sshd.fingerprint()),
+        error.contains(&rig.sshd().fingerprint()),
         "offered fingerprint in {error}"
     );
     assert!(
-        !rig.home().join(".local/share/bringup/known_hosts").exists(),
+        !rig.dir().join(".local/share/bringup/known_hosts").exists(),
         "nothing recorded"
     );
 }
 
 #[test]
 fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
-    let rig = Rig::with_trust(1, false);
+    crate::require!(Sshd);
+    let rig = Rig::untrusted(1);
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
-    let journal = rig.journal("unknown");
+    let journal = rig.journal_named("unknown");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_exit(&out, 1);
     assert!(!marker.exists(), "ran on a host whose key is unknown");
@@ -505,23 +454,26 @@ fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
         .expect("error")
         .to_string();
     assert!(error.contains("unknown host key"), "{error}");
-    assert!(error.contains(&rig.sshd.fingerprint()), "{error}");
+    assert!(error.contains(&rig.sshd().fingerprint()), "{error}");
     assert!(error.contains("--accept-new-host-keys"), "{error}");
 
-    let journal = rig.journal("accepted");
+    let journal = rig.journal_named("accepted");
     let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
     assert_exit(&out, 0);
     assert!(marker.exists());
-    let recorded = fs::read_to_string(rig.home().join(".local/share/bringup/known_hosts"))
+    let recorded = fs::read_to_string(rig.dir().join(".local/share/bringup/known_hosts"))
         .expect("accepted key recorded in bringup's known_hosts");
-    let key: Vec<&str> = rig.sshd.host_public.split_whitespace().take(2).collect();
+    let key: Vec<&str> = rig.sshd().host_public.split_whitespace().take(2).collect();
     assert!(recorded.contains(&key.join(" ")), "{recorded}");
     let events = read_journal(&journal);
     assert_eq!(final_states(&events)["probe"], "healthy");
     let accepted: Vec<&Value> = kind(&events, "host_key_accepted").collect();
     assert_eq!(accepted.len(), 1, "the acceptance is journaled once");
     assert_eq!(accepted[0]["host"], "h0");
-    assert_eq!(accepted[0]["fingerprint"], rig.sshd.fingerprint().as_str());
+    assert_eq!(
+        accepted[0]["fingerprint"],
+        rig.sshd().fingerprint().as_str()
+    );
     let finished = kind(&events, "step_finished").next().expect("finished");
     assert!(
         seq(accepted[0]) < seq(finished),
@@ -531,9 +483,10 @@ fn an_unknown_host_key_is_refused_without_the_flag_and_accepted_with_it() {
 
 #[test]
 fn dry_run_prints_every_command_per_host_probes_hosts_and_creates_nothing() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
-    let before: Vec<PathBuf> = fs::read_dir(rig.home())
+    let before: Vec<PathBuf> = fs::read_dir(rig.dir())
         .expect("lab dir")
         .map(|e| e.expect("entry").path())
         .collect();
@@ -564,7 +517,7 @@ fn dry_run_prints_every_command_per_host_probes_hosts_and_creates_nothing() {
         0,
         "nothing created"
     );
-    let after: Vec<PathBuf> = fs::read_dir(rig.home())
+    let after: Vec<PathBuf> = fs::read_dir(rig.dir())
         .expect("lab dir")
         .map(|e| e.expect("entry").path())
         .collect();
@@ -573,7 +526,8 @@ fn dry_run_prints_every_command_per_host_probes_hosts_and_creates_nothing() {
 
 #[test]
 fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
-    let rig = Rig::with_trust(1, false);
+    crate::require!(Sshd);
+    let rig = Rig::untrusted(1);
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
     let out = rig.run(&["--dry-run"], &runbook);
@@ -588,7 +542,7 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
     let out = rig.run(&["--dry-run", "--accept-new-host-keys"], &runbook);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    let line = format!("  ✓ h0 (new host key {} recorded", rig.sshd.fingerprint());
+    let line = format!("  ✓ h0 (new host key {} recorded", rig.sshd().fingerprint());
     assert!(text.contains(&line), "{text}");
     assert!(text.contains("1 new host key(s) were recorded"), "{text}");
     assert!(!marker.exists(), "a dry run ran the command");
@@ -598,6 +552,7 @@ fn dry_run_names_a_host_it_cannot_use_and_exits_1() {
 fn ctrl_c_during_a_dry_runs_probe_of_a_silent_host_ends_it_at_once_with_exit_3() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     // Accepts connections (the kernel's backlog) and never says a word: the SSH banner wait
     // lasts the host's whole connect_timeout.
@@ -639,13 +594,14 @@ fn ctrl_c_during_a_dry_runs_probe_of_a_silent_host_ends_it_at_once_with_exit_3()
 
 #[test]
 fn check_only_prints_the_table_of_states_and_restores_nothing() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
     // One service is already up.
     for host in ["h5", "h1"] {
         fs::write(rig.state_file(&format!("web-{host}")), "").expect("state");
     }
-    let journal = rig.journal("check-only");
+    let journal = rig.journal_named("check-only");
     let out = rig.run_journaled(&["--check-only"], &journal, &runbook);
     assert_exit(&out, 1);
     let text = stdout(&out);
@@ -678,9 +634,10 @@ fn check_only_prints_the_table_of_states_and_restores_nothing() {
 
 #[test]
 fn only_restricts_the_run_to_the_named_services() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
-    let journal = rig.journal("only");
+    let journal = rig.journal_named("only");
     let out = rig.run_journaled(&["--yes", "--only", "web"], &journal, &runbook);
     assert_exit(&out, 0);
     let events = read_journal(&journal);
@@ -699,9 +656,10 @@ fn only_restricts_the_run_to_the_named_services() {
 
 #[test]
 fn format_json_prints_the_journal_lines_on_stdout() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let (runbook, _) = tiers(&rig, None);
-    let journal = rig.journal("json");
+    let journal = rig.journal_named("json");
     let out = rig.run_journaled(&["--yes", "--format", "json"], &journal, &runbook);
     assert_exit(&out, 0);
     let printed: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
@@ -716,6 +674,7 @@ fn format_json_prints_the_journal_lines_on_stdout() {
 
 #[test]
 fn var_values_arrive_as_one_quoted_word() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let pwned = rig.state_file("pwned");
     let value = format!("a b'c; touch {} \"$HOME\" `id`", pwned.display());
@@ -729,7 +688,7 @@ fn var_values_arrive_as_one_quoted_word() {
         got.display()
     );
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal("vars");
+    let journal = rig.journal_named("vars");
     let var = format!("label={value}");
     let out = rig.run_journaled(&["--yes", "--var", &var], &journal, &runbook);
     assert_exit(&out, 0);
@@ -742,16 +701,17 @@ fn var_values_arrive_as_one_quoted_word() {
 
 #[test]
 fn bad_input_exits_2() {
+    crate::require!(Sshd);
     let rig = Rig::new(6);
     let bad = rig.write_runbook("[runbook]\nname = \"x\"\n[[service]]\nid = 1\n");
     let out = rig.run(&["--yes"], &bad);
     assert_eq!(out.status.code(), Some(2), "invalid runbook");
 
-    let out = rig.run(&["--yes"], &rig.lab.path("no-such.toml"));
+    let out = rig.run(&["--yes"], &rig.lab().path("no-such.toml"));
     assert_eq!(out.status.code(), Some(2), "missing file");
     assert!(stderr(&out).contains("no-such.toml"), "{}", stderr(&out));
 
-    let out = rig.run(&["--yes"], rig.home());
+    let out = rig.run(&["--yes"], rig.dir());
     assert_eq!(out.status.code(), Some(2), "a directory is not a runbook");
 
     let (runbook, _) = tiers(&rig, None);
@@ -767,11 +727,13 @@ fn bad_input_exits_2() {
 
 #[test]
 fn sigterm_during_a_long_step_stops_it_on_the_host_and_exits_3() {
+    crate::require!(Sshd);
     interrupt_a_long_step(nix::sys::signal::Signal::SIGTERM);
 }
 
 #[test]
 fn ctrl_c_during_a_long_step_stops_it_on_the_host_and_exits_3() {
+    crate::require!(Sshd);
     interrupt_a_long_step(nix::sys::signal::Signal::SIGINT);
 }
 
@@ -780,7 +742,7 @@ fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
     let marker = unique(&format!("nap-{signal}-"));
     let restore = nap_command(&rig, &marker);
     let runbook = rig.one_service("slow", &restore, "  timeout = \"60s\"");
-    let journal = rig.journal("sigterm");
+    let journal = rig.journal_named("sigterm");
     let mut child = rig.spawn_run(&journal, &runbook, Stdio::null());
     wait_for("the long step on the host", Duration::from_secs(20), || {
         !processes_with(&marker).is_empty()
@@ -809,6 +771,7 @@ fn interrupt_a_long_step(signal: nix::sys::signal::Signal) {
 
 #[test]
 fn sighup_during_long_steps_here_and_over_ssh_stops_both_and_exits_3() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let remote = unique("nap-hup-remote-");
     let local = unique("nap-hup-local-");
@@ -827,7 +790,7 @@ fn sighup_during_long_steps_here_and_over_ssh_stops_both_and_exits_3() {
         text.push_str(&svc.toml(&rig.state));
     }
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal("sighup");
+    let journal = rig.journal_named("sighup");
     let mut child = rig.spawn_run(&journal, &runbook, Stdio::null());
     wait_for("both long steps", Duration::from_secs(20), || {
         !processes_with(&remote).is_empty() && !processes_with(&local).is_empty()
@@ -859,6 +822,7 @@ fn sighup_during_long_steps_here_and_over_ssh_stops_both_and_exits_3() {
 
 #[test]
 fn confirm_without_yes_and_no_terminal_fails_and_manual_is_blocked() {
+    crate::require!(Sshd);
     let rig = Rig::new(2);
     let mut text = rig.head("", "");
     let confirmed = rig.state_file("confirmed-h0");
@@ -874,7 +838,7 @@ fn confirm_without_yes_and_no_terminal_fails_and_manual_is_blocked() {
         m = rig.state_file("manual").display()
     );
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal("approval");
+    let journal = rig.journal_named("approval");
     let out = rig.run_journaled(&[], &journal, &runbook);
     assert_exit(&out, 1);
     assert!(!confirmed.exists(), "a declined step ran");
@@ -893,6 +857,7 @@ fn confirm_without_yes_and_no_terminal_fails_and_manual_is_blocked() {
 
 #[test]
 fn a_secret_var_never_appears_in_the_journal_or_on_screen() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let secret = "Zq8-s3cr3t-value-91";
     let seen = rig.state_file("token");
@@ -906,7 +871,7 @@ fn a_secret_var_never_appears_in_the_journal_or_on_screen() {
     );
     let runbook = rig.write_runbook(&text);
     for format in ["text", "json"] {
-        let journal = rig.journal(&format!("secret-{format}"));
+        let journal = rig.journal_named(&format!("secret-{format}"));
         let var = format!("token={secret}");
         let out = rig.run_journaled(
             &["--yes", "--format", format, "--var", &var],
@@ -926,7 +891,7 @@ fn a_secret_var_never_appears_in_the_journal_or_on_screen() {
             ("stderr", stderr(&out)),
             (
                 "log",
-                fs::read_to_string(rig.lab.path("bringup.log")).unwrap_or_default(),
+                fs::read_to_string(rig.lab().path("bringup.log")).unwrap_or_default(),
             ),
         ] {
             assert!(!text.contains(secret), "secret in {what}:\n{text}");
@@ -937,6 +902,7 @@ fn a_secret_var_never_appears_in_the_journal_or_on_screen() {
 
 #[test]
 fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let mut text = rig.head("secret_vars = [\"pin\"]", "");
     let _ = write!(
@@ -946,7 +912,7 @@ fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() 
          [[service.restore]]\n  name = \"open\"\n  run = \"exit 4\"\n"
     );
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal("short-secret");
+    let journal = rig.journal_named("short-secret");
     let out = rig.run_journaled(&["--yes", "--var", "pin=x"], &journal, &runbook);
     assert_exit(&out, 1);
     verify(&rig, &journal);
@@ -965,11 +931,12 @@ fn a_one_letter_secret_is_masked_in_text_without_breaking_the_journals_fields() 
 
 #[test]
 fn runs_started_within_one_second_get_journals_of_their_own() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let marker = rig.state_file("ran");
     let runbook = touching_runbook(&rig, &marker);
     // Journals already named for this second and the next few, as a run just before left.
-    let dir = rig.lab.path("journal");
+    let dir = rig.lab().path("journal");
     fs::create_dir_all(&dir).expect("journal dir");
     let now = chrono::Utc::now();
     let taken: Vec<PathBuf> = (0..4)
@@ -1005,8 +972,9 @@ fn runs_started_within_one_second_get_journals_of_their_own() {
 
 #[test]
 fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal() {
+    crate::require!(Sshd);
     let rig = Rig::new(2);
-    let journal = rig.journal("order");
+    let journal = rig.journal_named("order");
     let seen = rig.state.display().to_string();
     let j = journal.display();
     let mut text = rig.head("", "");
@@ -1034,6 +1002,7 @@ fn a_command_starts_only_after_its_step_started_and_approval_are_in_the_journal(
 
 #[test]
 fn sigterm_while_asking_on_a_terminal_exits_3_without_waiting_for_an_answer() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let mut text = rig.head("", "");
     let _ = write!(
@@ -1043,7 +1012,7 @@ fn sigterm_while_asking_on_a_terminal_exits_3_without_waiting_for_an_answer() {
          [[service.restore]]\n  name = \"go\"\n  run = \"true\"\n  confirm = true\n"
     );
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal(&unique("asking-"));
+    let journal = rig.journal_named(&unique("asking-"));
     let bin = assert_cmd::cargo::cargo_bin("bringup");
     let command = format!(
         "{} run --journal {} {}",
@@ -1055,8 +1024,8 @@ fn sigterm_while_asking_on_a_terminal_exits_3_without_waiting_for_an_answer() {
     // test holds `stdin`. `-e` returns bringup's exit code.
     let mut script = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
-        .current_dir(rig.home())
-        .env("HOME", rig.home())
+        .current_dir(rig.dir())
+        .env("HOME", rig.dir())
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("XDG_DATA_HOME")
         .stdin(Stdio::piped())
@@ -1106,11 +1075,12 @@ fn bringup_pid(journal: &str) -> Option<nix::unistd::Pid> {
 fn a_second_ctrl_c_leaves_steps_that_cannot_be_stopped_and_exits_3_with_the_journal_intact() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let marker = unique("hung-");
     let restore = nap_command(&rig, &marker);
     let runbook = rig.one_service("slow", &restore, "  timeout = \"60s\"");
-    let journal = rig.journal("left");
+    let journal = rig.journal_named("left");
     let mut child = rig.spawn_run(&journal, &runbook, Stdio::piped());
     let mut nap = None;
     wait_for("the long step on the host", Duration::from_secs(20), || {
@@ -1165,7 +1135,7 @@ fn unreachable_runbook(rig: &Rig, gone_address: (&str, u16)) -> PathBuf {
         "[hosts.gone]\naddress = \"{}\"\nport = {}\nidentity = \"{}\"\n\n",
         gone_address.0,
         gone_address.1,
-        rig.lab.client_key.display()
+        rig.lab().client_key.display()
     );
     for (id, tier, host, deps) in [("db", 0, "gone", &[][..]), ("web", 1, "h0", &["db"][..])] {
         text.push_str(
@@ -1252,34 +1222,36 @@ fn assert_unreachable_run(rig: &Rig, out: &Output, journal: &Path, why: &str) {
 
 #[test]
 fn a_closed_port_makes_the_service_unreachable_and_nothing_is_restored_even_with_yes() {
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let closed = crate::support::sshd::free_ports(1)[0];
     let runbook = unreachable_runbook(&rig, ("127.0.0.1", closed));
-    let journal = rig.journal("closed");
+    let journal = rig.journal_named("closed");
     let out = rig.run_journaled(&["--yes"], &journal, &runbook);
     assert_unreachable_run(&rig, &out, &journal, "cannot connect");
 }
 
 #[test]
 fn a_changed_host_key_makes_the_service_unreachable_and_nothing_is_restored_even_with_yes() {
+    crate::require!(Sshd);
     // Two ports of one sshd: `gone` (port 1) is known under another key, h0 (port 0) is known.
     let rig = Rig::new(2);
-    let other = rig.lab.path("other_host_key");
+    let other = rig.lab().path("other_host_key");
     let other_public = keygen(&other, "ed25519");
     let fields: Vec<&str> = other_public.split_whitespace().take(2).collect();
-    let lines = rig.sshd.known_hosts_lines();
+    let lines = rig.sshd().known_hosts_lines();
     let good = lines.lines().next().expect("h0's line");
     fs::write(
-        rig.home().join(".ssh/known_hosts"),
+        rig.dir().join(".ssh/known_hosts"),
         format!(
             "{good}\n[127.0.0.1]:{} {}\n",
-            rig.sshd.ports[1],
+            rig.sshd().ports[1],
             fields.join(" ")
         ),
     )
     .expect("write known_hosts");
-    let runbook = unreachable_runbook(&rig, ("127.0.0.1", rig.sshd.ports[1]));
-    let journal = rig.journal("changed-key");
+    let runbook = unreachable_runbook(&rig, ("127.0.0.1", rig.sshd().ports[1]));
+    let journal = rig.journal_named("changed-key");
     let out = rig.run_journaled(&["--yes", "--accept-new-host-keys"], &journal, &runbook);
     assert_unreachable_run(&rig, &out, &journal, "HOST KEY CHANGED");
 }
@@ -1287,6 +1259,7 @@ fn a_changed_host_key_makes_the_service_unreachable_and_nothing_is_restored_even
 #[test]
 fn random_bytes_and_invalid_utf8_printed_over_ssh_come_back_with_the_same_sha256() {
     use sha2::{Digest as _, Sha256};
+    crate::require!(Sshd);
     let rig = Rig::new(1);
     let sent = rig.state_file("sent.bin");
     let mut text = rig.head("", "");
@@ -1300,13 +1273,13 @@ fn random_bytes_and_invalid_utf8_printed_over_ssh_come_back_with_the_same_sha256
         s = sent.display()
     );
     let runbook = rig.write_runbook(&text);
-    let journal = rig.journal("bytes");
+    let journal = rig.journal_named("bytes");
     let out = rig.run_journaled(&["--check-only"], &journal, &runbook);
     assert_exit(&out, 0);
     verify(&rig, &journal);
     let mut expected = fs::read(&sent).expect("sent bytes");
     expected.extend_from_slice(b"\xff caf\xc3\xa9\n");
-    let back = rig.lab.path("back.bin");
+    let back = rig.lab().path("back.bin");
     let got = rig
         .bringup()
         .args(["output", "--service", "bytes", "-o"])

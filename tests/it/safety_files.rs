@@ -6,59 +6,13 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use crate::support::local::{finish, output};
+use crate::support::rig::{Resume, Rig};
 use crate::support::run::{read_journal, stderr, stdout};
 use sha2::{Digest as _, Sha256};
-
-/// A runbook on the local transport, a journal path under a `journal/` folder bringup makes.
-struct Rig {
-    dir: tempfile::TempDir,
-    runbook: PathBuf,
-    journal: PathBuf,
-}
-
-impl Rig {
-    fn new(toml: &str) -> Rig {
-        let (dir, runbook, journal) = crate::support::local::folder(toml);
-        Rig {
-            dir,
-            runbook,
-            journal,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn bringup(&self) -> Command {
-        crate::support::local::bringup(self.dir.path())
-    }
-
-    /// `bringup run --yes` on the rig's journal: a new one, or `--resume`.
-    fn run(&self, resume: bool) -> Command {
-        let mut cmd = self.bringup();
-        cmd.arg("run").arg(&self.runbook).arg("--yes");
-        cmd.arg(if resume { "--resume" } else { "--journal" })
-            .arg(&self.journal);
-        cmd
-    }
-
-    fn export(&self, format: &str) -> Command {
-        let mut cmd = self.bringup();
-        cmd.arg("export")
-            .arg(&self.journal)
-            .args(["--format", format]);
-        cmd
-    }
-
-    fn verify(&self) -> Output {
-        output(self.bringup().arg("verify").arg(&self.journal))
-    }
-}
 
 #[track_caller]
 fn assert_code(out: &Output, expected: i32) {
@@ -115,8 +69,8 @@ run = '''printf '\\033]0;pwned\\007\\033]52;c;cHduZWQ=\\007 \\033[31mred\\033[0m
 
 #[test]
 fn escape_sequences_a_step_prints_reach_run_stdout_as_visible_text_and_the_journal_raw() {
-    let rig = Rig::new(&hostile());
-    let run = output(&mut rig.run(false));
+    let rig = Rig::local(&hostile());
+    let run = output(&mut rig.run(Resume::No));
     assert_code(&run, 1);
     assert_eq!(
         raw_controls(&run.stdout),
@@ -151,7 +105,7 @@ fn escape_sequences_a_step_prints_reach_run_stdout_as_visible_text_and_the_journ
 
     // JSON lines piped are the journal's own lines; serde wrote ESC and BEL as escapes.
     std::fs::remove_file(&rig.journal).expect("remove journal");
-    let json = output(rig.run(false).args(["--format", "json"]));
+    let json = output(rig.run(Resume::No).args(["--format", "json"]));
     assert_code(&json, 1);
     assert!(!json.stdout.contains(&0x1b) && !json.stdout.contains(&0x07));
     let journal = std::fs::read_to_string(&rig.journal).expect("journal");
@@ -164,8 +118,8 @@ fn escape_sequences_a_step_prints_reach_run_stdout_as_visible_text_and_the_journ
 
 #[test]
 fn every_export_format_to_stdout_shows_escapes_as_text_while_a_file_keeps_its_own_escaping() {
-    let rig = Rig::new(&hostile());
-    assert_code(&output(&mut rig.run(false)), 1);
+    let rig = Rig::local(&hostile());
+    assert_code(&output(&mut rig.run(Resume::No)), 1);
     for format in ["csv", "markdown", "status", "html", "json"] {
         let out = output(&mut rig.export(format));
         assert_code(&out, 0);
@@ -215,7 +169,7 @@ fn slow(seconds: u32) -> String {
 /// The caller waits for the child it gets back.
 #[allow(clippy::zombie_processes)]
 fn start_holder(rig: &Rig) -> Child {
-    let mut child = rig.run(false).spawn().expect("spawn bringup");
+    let mut child = rig.run(Resume::No).spawn().expect("spawn bringup");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let started = std::fs::read_to_string(&rig.journal)
@@ -234,16 +188,16 @@ fn start_holder(rig: &Rig) -> Child {
 
 #[test]
 fn a_second_writer_of_a_journal_exits_2_naming_the_first_runs_pid_and_readers_still_work() {
-    let rig = Rig::new(&slow(4));
+    let rig = Rig::local(&slow(4));
     let first = start_holder(&rig);
     let pid = first.id();
 
-    for resume in [true, false] {
+    for resume in [Resume::Yes, Resume::No] {
         let second = output(&mut rig.run(resume));
         assert_code(&second, 2);
         assert!(
             stderr(&second).contains(&format!("pid {pid}")),
-            "resume {resume}: {}",
+            "{resume:?}: {}",
             stderr(&second)
         );
         assert!(
@@ -274,12 +228,12 @@ fn a_second_writer_of_a_journal_exits_2_naming_the_first_runs_pid_and_readers_st
 
 #[test]
 fn after_the_holder_is_killed_with_sigkill_a_resume_takes_the_journal() {
-    let rig = Rig::new(&slow(20));
+    let rig = Rig::local(&slow(20));
     let mut first = start_holder(&rig);
     first.kill().expect("SIGKILL");
     first.wait().expect("reaped");
     std::fs::write(rig.path("fast"), "").expect("make the check quick");
-    let resumed = output(&mut rig.run(true));
+    let resumed = output(&mut rig.run(Resume::Yes));
     assert_code(&resumed, 0);
     assert_code(&rig.verify(), 0);
     assert!(
@@ -291,8 +245,8 @@ fn after_the_holder_is_killed_with_sigkill_a_resume_takes_the_journal() {
 
 #[test]
 fn journal_log_and_journal_folder_are_owner_only_under_umask_000() {
-    let rig = Rig::new(&slow(0));
-    let mut sh = crate::support::local::under_sh(rig.dir.path(), "umask 000; exec \"$0\" \"$@\"");
+    let rig = Rig::local(&slow(0));
+    let mut sh = crate::support::local::under_sh(rig.dir(), "umask 000; exec \"$0\" \"$@\"");
     sh.arg("run")
         .arg(&rig.runbook)
         .arg("--journal")
@@ -334,14 +288,14 @@ fn side_folder_and_side_files_are_owner_only_under_umask_000() {
 
 #[test]
 fn a_side_folder_that_is_a_symbolic_link_is_refused_and_nothing_is_written_through_it() {
-    let rig = Rig::new(&slow(0));
+    let rig = Rig::local(&slow(0));
     let elsewhere = rig.path("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("mkdir");
     std::fs::create_dir_all(rig.path("journal")).expect("mkdir");
     let side = rig.path("journal/run.jsonl.d");
     std::os::unix::fs::symlink(&elsewhere, &side).expect("symlink");
 
-    let fresh = output(&mut rig.run(false));
+    let fresh = output(&mut rig.run(Resume::No));
     assert_code(&fresh, 2);
     assert!(
         stderr(&fresh).contains(&format!("'{}' is a symbolic link", side.display())),
@@ -352,10 +306,10 @@ fn a_side_folder_that_is_a_symbolic_link_is_refused_and_nothing_is_written_throu
 
     // A journal made before the link appeared is not resumed through it either.
     std::fs::remove_file(&side).expect("unlink");
-    assert_code(&output(&mut rig.run(false)), 0);
+    assert_code(&output(&mut rig.run(Resume::No)), 0);
     std::os::unix::fs::symlink(&elsewhere, &side).expect("symlink");
     let before = sha256(&rig.journal);
-    let resumed = output(&mut rig.run(true));
+    let resumed = output(&mut rig.run(Resume::Yes));
     assert_code(&resumed, 2);
     assert!(
         stderr(&resumed).contains("is a symbolic link"),
@@ -368,12 +322,12 @@ fn a_side_folder_that_is_a_symbolic_link_is_refused_and_nothing_is_written_throu
 
 #[test]
 fn a_log_or_a_resumed_journal_that_is_a_symbolic_link_is_not_written_through() {
-    let rig = Rig::new(&slow(0));
+    let rig = Rig::local(&slow(0));
     let target = rig.path("precious");
     std::fs::write(&target, "keep").expect("write");
     std::fs::create_dir_all(rig.path("journal")).expect("mkdir");
     std::os::unix::fs::symlink(&target, rig.path("journal/bringup.log")).expect("symlink");
-    let run = output(&mut rig.run(false));
+    let run = output(&mut rig.run(Resume::No));
     assert_code(&run, 0);
     assert!(
         stderr(&run).contains("cannot open the log") && stderr(&run).contains("symbolic link"),
@@ -386,7 +340,7 @@ fn a_log_or_a_resumed_journal_that_is_a_symbolic_link_is_not_written_through() {
     std::fs::rename(&rig.journal, &moved).expect("move journal");
     std::os::unix::fs::symlink(&moved, &rig.journal).expect("symlink");
     let before = sha256(&moved);
-    let resumed = output(&mut rig.run(true));
+    let resumed = output(&mut rig.run(Resume::Yes));
     assert_code(&resumed, 2);
     assert!(
         stderr(&resumed).contains(&format!("'{}' is a symbolic link", rig.journal.display())),
@@ -398,8 +352,8 @@ fn a_log_or_a_resumed_journal_that_is_a_symbolic_link_is_not_written_through() {
 
 #[test]
 fn export_o_refuses_the_journal_itself_its_side_folder_and_another_journal() {
-    let rig = Rig::new(&slow(0));
-    assert_code(&output(&mut rig.run(false)), 0);
+    let rig = Rig::local(&slow(0));
+    assert_code(&output(&mut rig.run(Resume::No)), 0);
     let other = rig.path("other.jsonl");
     std::fs::copy(&rig.journal, &other).expect("a second journal");
     let side = rig.path("journal/run.jsonl.d");
@@ -459,7 +413,7 @@ fn export_o_refuses_the_journal_itself_its_side_folder_and_another_journal() {
             .expect("report")
             .contains("DB")
     );
-    let names: Vec<String> = std::fs::read_dir(rig.dir.path())
+    let names: Vec<String> = std::fs::read_dir(rig.dir())
         .expect("read")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();

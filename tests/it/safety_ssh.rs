@@ -6,7 +6,6 @@
 //! Each test runs bringup with HOME set to its lab directory, so `~/.ssh/known_hosts` is the
 //! lab's and bringup's own known_hosts lands under the lab too; the ssh-agent is hidden.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,49 +20,37 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// A lab and a HOME for bringup holding `.ssh/known_hosts` (as each test writes it).
-struct Rig {
-    lab: Lab,
-}
+crate::file_rig!(
+    /// The shared ssh rig without an sshd (each test starts its own) and a HOME for bringup
+    /// holding `.ssh/known_hosts` (as each test writes it).
+    Rig
+);
 
 impl Rig {
     fn new() -> Rig {
-        let lab = Lab::new();
-        lab.ssh_home("");
-        Rig { lab }
+        Rig(crate::support::rig::Rig::ssh_home())
     }
 
     /// Replace `~/.ssh/known_hosts`.
     fn known_hosts(&self, text: &str) {
-        fs::write(self.lab.path(".ssh/known_hosts"), text).expect("write known_hosts");
+        fs::write(self.path(".ssh/known_hosts"), text).expect("write known_hosts");
     }
 
     /// Where bringup records keys it accepted.
     fn bringup_known_hosts(&self) -> PathBuf {
-        self.lab.path(".local/share/bringup/known_hosts")
+        self.path(".local/share/bringup/known_hosts")
     }
 
     /// A runbook with one service on host `h0` at 127.0.0.1:`port`, whose one check runs
     /// `check` with `timeout`; `defaults` goes into `[defaults]`.
     fn runbook(&self, port: u16, check: &str, timeout: &str, defaults: &str) -> PathBuf {
-        let mut text = format!(
-            "[runbook]\nname = \"safety\"\n\n[defaults]\nuser = \"{}\"\n{defaults}\n\n",
-            current_user()
-        );
-        let _ = write!(
-            text,
-            "[hosts.h0]\naddress = \"127.0.0.1\"\nport = {port}\nidentity = \"{}\"\n\n\
+        self.write_runbook(&format!(
+            "[runbook]\nname = \"safety\"\n\n[defaults]\nuser = \"{}\"\n{defaults}\n\n{}\
              [[service]]\nid = \"svc\"\nhosts = [\"h0\"]\n  [[service.check]]\n  name = \"probe\"\n  \
              run = \"{check}\"\n  timeout = \"{timeout}\"\n",
-            self.lab.client_key.display()
-        );
-        let path = self.lab.path("runbook.toml");
-        fs::write(&path, text).expect("write runbook");
-        path
-    }
-
-    fn journal(&self, name: &str) -> PathBuf {
-        self.lab.journal(name)
+            current_user(),
+            self.host_toml("h0", port),
+        ))
     }
 
     /// `bringup run --check-only ARGS --journal JOURNAL RUNBOOK`, waited for.
@@ -71,17 +58,17 @@ impl Rig {
         let args: Vec<&str> = std::iter::once("--check-only")
             .chain(args.iter().copied())
             .collect();
-        self.lab.run_journaled(&args, journal, runbook)
+        self.run_journaled(&args, journal, runbook)
     }
 
     fn spawn_check(&self, journal: &Path, runbook: &Path) -> Child {
-        self.lab
+        self.lab()
             .spawn_journaled(&["--check-only"], journal, runbook, Stdio::null())
     }
 
     /// A check that leaves `ran` in the lab when it runs at all.
     fn ran_marker(&self) -> (PathBuf, String) {
-        let ran = self.lab.path("ran");
+        let ran = self.path("ran");
         let command = format!("touch {}", ran.display());
         (ran, command)
     }
@@ -122,13 +109,13 @@ fn assert_revoked_refused(rig: &Rig, sshd: &Sshd, line_no: usize) {
         .iter()
         .enumerate()
     {
-        let journal = rig.journal(&format!("revoked-{i}"));
+        let journal = rig.journal_named(&format!("revoked-{i}"));
         let out = rig.check(args, &journal, &runbook);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         let error = error_of(&finished(&journal));
         assert!(error.contains("REVOKED"), "{args:?}: {error}");
         assert!(error.contains(&sshd.fingerprint()), "{error}");
-        let entry = format!("{}:{line_no}", rig.lab.path(".ssh/known_hosts").display());
+        let entry = format!("{}:{line_no}", rig.path(".ssh/known_hosts").display());
         assert!(error.contains(&entry), "names {entry}: {error}");
         let shown = format!("{}{}", stdout(&out), stderr(&out));
         assert!(shown.contains("REVOKED"), "{args:?}: {shown}");
@@ -144,8 +131,9 @@ fn assert_revoked_refused(rig: &Rig, sshd: &Sshd, line_no: usize) {
 
 #[test]
 fn a_revoked_host_key_is_refused_even_with_accept_new_host_keys_and_never_recorded() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let sshd = rig.lab.sshd(1);
+    let sshd = rig.lab().sshd(1);
     rig.known_hosts(&format!(
         "# revoked after the leak\n@revoked [127.0.0.1]:{} {}\n",
         sshd.ports[0],
@@ -156,10 +144,11 @@ fn a_revoked_host_key_is_refused_even_with_accept_new_host_keys_and_never_record
 
 #[test]
 fn a_hashed_revoked_entry_is_refused_even_when_the_key_is_also_listed_as_known() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let sshd = rig.lab.sshd(1);
+    let sshd = rig.lab().sshd(1);
     // `ssh-keygen -H` leaves marker lines alone, so hash the plain line, then mark it.
-    let scratch = rig.lab.path("to_hash");
+    let scratch = rig.path("to_hash");
     Lab::write_known_hosts(&scratch, &sshd.known_hosts_lines(), true);
     let hashed = fs::read_to_string(&scratch).expect("hashed line");
     let hashed = hashed
@@ -172,17 +161,18 @@ fn a_hashed_revoked_entry_is_refused_even_when_the_key_is_also_listed_as_known()
 
 /// An sshd offering an RSA and an ed25519 host key; the RSA key's public line.
 fn sshd_with_rsa_and_ed25519(rig: &Rig) -> (Sshd, String) {
-    let rsa = rig.lab.path(&unique("host_rsa-"));
+    let rsa = rig.path(&unique("host_rsa-"));
     let rsa_public = keygen(&rsa, "rsa");
     let extra = format!("HostKey {}\n", rsa.display());
     let sshd = rig
-        .lab
+        .lab()
         .sshd_on(&crate::support::sshd::free_ports(1), None, &extra);
     (sshd, rsa_public)
 }
 
 #[test]
 fn a_host_known_by_its_rsa_key_negotiates_rsa_and_runs() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     let (sshd, rsa_public) = sshd_with_rsa_and_ed25519(&rig);
     rig.known_hosts(&format!(
@@ -192,7 +182,7 @@ fn a_host_known_by_its_rsa_key_negotiates_rsa_and_runs() {
     ));
     let (ran, command) = rig.ran_marker();
     let runbook = rig.runbook(sshd.ports[0], &command, "10s", "");
-    let journal = rig.journal("rsa");
+    let journal = rig.journal_named("rsa");
     let out = rig.check(&[], &journal, &runbook);
     assert_eq!(
         out.status.code(),
@@ -211,9 +201,10 @@ fn a_host_known_by_its_rsa_key_negotiates_rsa_and_runs() {
 
 #[test]
 fn another_rsa_key_known_for_a_host_that_also_offers_ed25519_is_changed_even_with_the_flag() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     let (sshd, _) = sshd_with_rsa_and_ed25519(&rig);
-    let other = keygen(&rig.lab.path("other_rsa"), "rsa");
+    let other = keygen(&rig.path("other_rsa"), "rsa");
     rig.known_hosts(&format!(
         "[127.0.0.1]:{} {}\n",
         sshd.ports[0],
@@ -221,7 +212,7 @@ fn another_rsa_key_known_for_a_host_that_also_offers_ed25519_is_changed_even_wit
     ));
     let (ran, command) = rig.ran_marker();
     let runbook = rig.runbook(sshd.ports[0], &command, "10s", "");
-    let journal = rig.journal("changed");
+    let journal = rig.journal_named("changed");
     let out = rig.check(&["--accept-new-host-keys"], &journal, &runbook);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let error = error_of(&finished(&journal));
@@ -235,10 +226,11 @@ fn another_rsa_key_known_for_a_host_that_also_offers_ed25519_is_changed_even_wit
 
 #[test]
 fn a_key_of_another_type_than_the_known_one_is_changed_not_new() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     // The sshd offers ed25519 only; known_hosts holds an RSA key for it.
-    let sshd = rig.lab.sshd(1);
-    let rsa = keygen(&rig.lab.path("known_rsa"), "rsa");
+    let sshd = rig.lab().sshd(1);
+    let rsa = keygen(&rig.path("known_rsa"), "rsa");
     rig.known_hosts(&format!(
         "[127.0.0.1]:{} {}\n",
         sshd.ports[0],
@@ -246,7 +238,7 @@ fn a_key_of_another_type_than_the_known_one_is_changed_not_new() {
     ));
     let (ran, command) = rig.ran_marker();
     let runbook = rig.runbook(sshd.ports[0], &command, "10s", "");
-    let journal = rig.journal("other-type");
+    let journal = rig.journal_named("other-type");
     let out = rig.check(&["--accept-new-host-keys"], &journal, &runbook);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let error = error_of(&finished(&journal));
@@ -263,11 +255,12 @@ fn a_key_of_another_type_than_the_known_one_is_changed_not_new() {
 
 #[test]
 fn a_frozen_host_ends_the_running_step_as_connection_lost_within_the_keepalive_budget() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let sshd = rig.lab.sshd(1);
+    let sshd = rig.lab().sshd(1);
     rig.known_hosts(&sshd.known_hosts_lines());
     let marker = unique("frozen-nap-");
-    let bin = rig.lab.path("bin");
+    let bin = rig.path("bin");
     fs::create_dir_all(&bin).expect("bin dir");
     let nap = bin.join(&marker);
     let sleep = ["/usr/bin/sleep", "/bin/sleep"]
@@ -276,7 +269,7 @@ fn a_frozen_host_ends_the_running_step_as_connection_lost_within_the_keepalive_b
         .expect("sleep exists");
     fs::copy(sleep, &nap).expect("copy sleep");
     let runbook = rig.runbook(sshd.ports[0], &format!("{} 60", nap.display()), "120s", "");
-    let journal = rig.journal("frozen");
+    let journal = rig.journal_named("frozen");
     let mut child = rig.spawn_check(&journal, &runbook);
     let mut napping = None;
     wait_for("the long step on the host", Duration::from_secs(20), || {
@@ -321,11 +314,12 @@ fn silent_listener() -> (TcpListener, u16) {
 
 #[test]
 fn connect_timeout_ends_a_check_against_a_host_that_never_speaks_ssh() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     let (_listener, port) = silent_listener();
     let (ran, command) = rig.ran_marker();
     let runbook = rig.runbook(port, &command, "60s", "connect_timeout = \"1s\"");
-    let journal = rig.journal("silent");
+    let journal = rig.journal_named("silent");
     let started = Instant::now();
     let out = rig.check(&[], &journal, &runbook);
     let took = started.elapsed();
@@ -344,12 +338,13 @@ fn connect_timeout_ends_a_check_against_a_host_that_never_speaks_ssh() {
 
 #[test]
 fn ctrl_c_while_connecting_exits_3_at_once() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     let (listener, port) = silent_listener();
     listener.set_nonblocking(true).expect("non-blocking");
     let (_, command) = rig.ran_marker();
     let runbook = rig.runbook(port, &command, "60s", "connect_timeout = \"30s\"");
-    let journal = rig.journal("interrupted");
+    let journal = rig.journal_named("interrupted");
     let mut child = rig.spawn_check(&journal, &runbook);
     // bringup is connecting once its TCP connection arrives; hold it open, silent.
     let mut held = None;

@@ -11,49 +11,40 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::procs::unique;
 use crate::support::run::stderr;
-use crate::support::sshd::{Lab, Sshd, current_user};
+use crate::support::sshd::current_user;
 
-/// A lab with one sshd, a HOME for bringup that trusts it, and a runbook head with a local
-/// host `op` and an SSH host `remote`.
-struct Rig {
-    lab: Lab,
-    sshd: Sshd,
-}
+crate::file_rig!(
+    /// The shared ssh rig (one sshd, a HOME that trusts it) with a runbook head holding a local
+    /// host `op` and an SSH host `remote`.
+    Rig
+);
 
 impl Rig {
     fn new() -> Rig {
-        let lab = Lab::new();
-        let sshd = lab.sshd(1);
-        lab.ssh_home(&sshd.known_hosts_lines());
-        Rig { lab, sshd }
+        Rig(crate::support::rig::Rig::ssh(1))
     }
 
     fn head(&self, meta: &str) -> String {
         format!(
             "[runbook]\nname = \"safety\"\n{meta}\n\n[defaults]\nuser = \"{}\"\ntimeout = \"30s\"\n\n\
-             [hosts.op]\ntransport = \"local\"\n\n\
-             [hosts.remote]\naddress = \"127.0.0.1\"\nport = {}\nidentity = \"{}\"\n\n",
+             [hosts.op]\ntransport = \"local\"\n\n{}",
             current_user(),
-            self.sshd.ports[0],
-            self.lab.client_key.display()
+            self.host_toml("remote", self.sshd().ports[0]),
         )
     }
 
-    fn dir(&self, name: &str) -> PathBuf {
-        let dir = self.lab.path(name);
+    /// `name` in the rig, created as a folder.
+    fn folder(&self, name: &str) -> PathBuf {
+        let dir = self.path(name);
         fs::create_dir_all(&dir).expect("create dir");
         dir
-    }
-
-    fn bringup(&self) -> Command {
-        self.lab.bringup()
     }
 }
 
@@ -138,14 +129,15 @@ fn contexts(i: usize) -> Vec<Case> {
 
 #[test]
 fn hostile_values_arrive_exactly_and_run_nothing_in_every_context_locally_and_over_ssh() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let pwned = rig.lab.path("pwned");
+    let pwned = rig.path("pwned");
     let values: Vec<String> = HOSTILE
         .iter()
         .map(|v| v.replace('P', &pwned.display().to_string()))
         .collect();
-    let out_dir = rig.dir("out");
-    let value_dir = rig.dir("values");
+    let out_dir = rig.folder("out");
+    let value_dir = rig.folder("values");
 
     let mut text = rig.head("");
     text.push_str("[[service]]\nid = \"inject\"\nhosts = [\"op\", \"remote\"]\n\n");
@@ -157,12 +149,12 @@ fn hostile_values_arrive_exactly_and_run_nothing_in_every_context_locally_and_ov
             lines.join("\n")
         );
     }
-    let runbook = rig.lab.path("inject.toml");
+    let runbook = rig.path("inject.toml");
     fs::write(&runbook, &text).expect("write runbook");
 
     let mut cmd = rig.bringup();
     cmd.args(["run", "--yes", "--journal"])
-        .arg(rig.lab.path("inject.jsonl"))
+        .arg(rig.path("inject.jsonl"))
         .arg("--var")
         .arg(format!("outdir={}", out_dir.display()));
     for (i, value) in values.iter().enumerate() {
@@ -203,8 +195,9 @@ fn hostile_values_arrive_exactly_and_run_nothing_in_every_context_locally_and_ov
 
 #[test]
 fn placeholders_in_single_quote_contexts_are_refused_with_their_location() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let runbook = rig.lab.path("quoted.toml");
+    let runbook = rig.path("quoted.toml");
     let text = format!(
         "{}[vars]\nx = \"1\"\n\n[[service]]\nid = \"q\"\nhosts = [\"op\"]\n  [[service.check]]\n  name = \"a\"\n  run = \"printf '%s' '{{{{x}}}}'\"\n  [[service.check]]\n  name = \"b\"\n  run = \"sh -c 'printf %s {{{{x}}}}'\"\n  [[service.check]]\n  name = \"c\"\n  run = \"printf %s $'{{{{x}}}}'\"\n  [[service.check]]\n  name = \"d\"\n  run = \"sh -c \\\"printf '%s' '{{{{x}}}}'\\\"\"\n",
         rig.head("")
@@ -279,13 +272,14 @@ fn watch_command_lines(
 
 #[test]
 fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal() {
+    crate::require!(Sshd);
     let rig = Rig::new();
     let env_secret = unique("envS3cret");
     let key_line = unique("AAAAkeyline");
     let pem = format!("-----BEGIN TEST KEY-----\n{key_line}\nBBBBsecond\n-----END TEST KEY-----");
-    let key_file = rig.lab.path("key.pem");
+    let key_file = rig.path("key.pem");
     fs::write(&key_file, format!("{pem}\n")).expect("write key");
-    let out_dir = rig.dir("out");
+    let out_dir = rig.folder("out");
 
     let mut text = rig.head("secret_vars = [\"token\", \"key\"]");
     text.push_str(
@@ -301,9 +295,9 @@ fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal(
          head -c 65530 /dev/zero | tr '\\0' x; printf '%s\\n' {{token}}\n\
          '''\n",
     );
-    let runbook = rig.lab.path("secret.toml");
+    let runbook = rig.path("secret.toml");
     fs::write(&runbook, &text).expect("write runbook");
-    let journal = rig.lab.path("secret.jsonl");
+    let journal = rig.path("secret.jsonl");
 
     let needles: Vec<Vec<u8>> = vec![
         env_secret.clone().into_bytes(),
@@ -374,8 +368,9 @@ fn secrets_from_env_and_file_stay_off_every_command_line_and_out_of_the_journal(
 
 #[test]
 fn an_unset_env_var_or_unreadable_var_file_is_bad_input_naming_it() {
+    crate::require!(Sshd);
     let rig = Rig::new();
-    let runbook = rig.lab.path("plain.toml");
+    let runbook = rig.path("plain.toml");
     let text = format!(
         "{}[[service]]\nid = \"s\"\nhosts = [\"op\"]\n  [[service.check]]\n  name = \"c\"\n  run = \"true {{{{tok}}}}\"\n",
         rig.head("secret_vars = [\"tok\"]")
@@ -396,7 +391,7 @@ fn an_unset_env_var_or_unreadable_var_file_is_bad_input_naming_it() {
         "{}",
         stderr(&out)
     );
-    let missing = rig.lab.path("no-such-secret");
+    let missing = rig.path("no-such-secret");
     for command in ["run", "validate"] {
         let out = rig
             .bringup()

@@ -29,6 +29,7 @@ async fn run(exec: &Executor, host: &str, command: &str) -> bringup::exec::StepR
 
 #[tokio::test]
 async fn a_jump_hosts_unknown_key_waits_under_the_jump_host_and_accepting_it_opens_the_way() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     // Neither key is known and there is no --accept-new-host-keys: the operator decides.
     let (bastion, inner, rb) = lab.jump_pair();

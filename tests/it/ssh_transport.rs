@@ -61,6 +61,7 @@ fn trusted_host() -> (Lab, Sshd, Executor) {
 
 #[tokio::test]
 async fn output_streams_in_order_with_stderr_merged_and_exit_code_reported() {
+    crate::require!(Sshd);
     let (_lab, _sshd, exec) = trusted_host();
     let (result, lines) = run(
         &exec,
@@ -89,6 +90,7 @@ fn big_script() -> String {
 
 #[tokio::test]
 async fn a_large_script_arrives_whole_and_its_command_gets_no_stdin() {
+    crate::require!(Sshd);
     let (_lab, _sshd, exec) = trusted_host();
     let script = big_script();
     assert!(script.len() > 2 * 1024 * 1024, "{}", script.len());
@@ -109,6 +111,7 @@ async fn a_large_script_arrives_whole_and_its_command_gets_no_stdin() {
 
 #[tokio::test]
 async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
+    crate::require!(Sshd);
     let (_lab, _sshd, exec) = trusted_host();
     let (result, _) = run(&exec, "web-1", "kill -9 $$", STEP).await;
     assert_eq!(
@@ -120,6 +123,7 @@ async fn a_command_killed_by_a_signal_reports_128_plus_the_signal() {
 
 #[tokio::test]
 async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() {
+    crate::require!(Sshd);
     let (_lab, _sshd, exec) = trusted_host();
     let (result, lines) = run(&exec, "web-1", "echo fine", Duration::MAX).await;
     assert_eq!(
@@ -133,6 +137,7 @@ async fn a_timeout_too_long_for_the_clock_does_not_panic_and_the_command_runs() 
 
 #[tokio::test]
 async fn one_session_is_reused_for_every_step_on_a_host() {
+    crate::require!(Sshd);
     let (_lab, sshd, exec) = trusted_host();
     for i in 0..5 {
         let (result, lines) = run(&exec, "web-1", &format!("echo step-{i}"), STEP).await;
@@ -155,6 +160,7 @@ async fn wait_gone(marker: &str) -> String {
 
 #[tokio::test]
 async fn a_hung_command_is_killed_on_the_host_at_its_timeout() {
+    crate::require!(Sshd);
     let (_lab, sshd, exec) = trusted_host();
     let marker = unique("300.");
     // A child that ignores SIGTERM too: only the group SIGKILL gets it.
@@ -172,6 +178,7 @@ async fn a_hung_command_is_killed_on_the_host_at_its_timeout() {
 
 #[tokio::test]
 async fn cancel_stops_the_command_on_the_host_and_reports_an_error() {
+    crate::require!(Sshd);
     let (_lab, _sshd, exec) = trusted_host();
     let marker = unique("301.");
     let cancel = CancellationToken::new();
@@ -197,6 +204,7 @@ async fn cancel_stops_the_command_on_the_host_and_reports_an_error() {
 
 #[tokio::test]
 async fn connection_refused_is_an_error_naming_host_and_address() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let port = free_ports(1)[0];
     let exec = Executor::new(&one_host(&lab, port), lab.options());
@@ -210,6 +218,7 @@ async fn connection_refused_is_an_error_naming_host_and_address() {
 
 #[tokio::test]
 async fn a_wrong_key_is_an_authentication_error_naming_host_and_user() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     lab.trust(&sshd);
@@ -235,6 +244,7 @@ async fn a_wrong_key_is_an_authentication_error_naming_host_and_user() {
 
 #[tokio::test]
 async fn an_unknown_host_key_is_refused_then_accepted_with_the_flag() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let rb = one_host(&lab, sshd.ports[0]);
@@ -266,6 +276,7 @@ async fn an_unknown_host_key_is_refused_then_accepted_with_the_flag() {
 
 #[tokio::test]
 async fn a_probe_reports_an_unknown_key_and_the_operator_accepts_that_exact_key() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
@@ -284,6 +295,7 @@ async fn a_probe_reports_an_unknown_key_and_the_operator_accepts_that_exact_key(
 
 #[tokio::test]
 async fn a_changed_host_key_is_refused_even_with_the_accept_flag() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let old = lab.path("old_host_ed25519");
@@ -319,6 +331,7 @@ async fn a_changed_host_key_is_refused_even_with_the_accept_flag() {
 
 #[tokio::test]
 async fn a_hashed_known_hosts_entry_is_accepted() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     Lab::write_known_hosts(&lab.user_known_hosts, &sshd.known_hosts_lines(), true);
@@ -334,6 +347,7 @@ async fn a_hashed_known_hosts_entry_is_accepted() {
 
 #[tokio::test]
 async fn a_host_behind_a_jump_host_is_reached_through_it() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     // debug1 makes the bastion log each direct-tcpip request, the proof the hop was used.
     let bastion = lab.sshd_on(&free_ports(1), None, "LogLevel DEBUG1\n");
@@ -360,6 +374,7 @@ async fn a_host_behind_a_jump_host_is_reached_through_it() {
 
 #[tokio::test]
 async fn host_keys_accepted_on_the_way_through_a_jump_host_are_handed_on_to_be_journaled() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     // Neither key is known: --accept-new-host-keys records both, the jump host's first.
     let (bastion, inner, rb) = lab.jump_pair();
@@ -385,6 +400,7 @@ async fn host_keys_accepted_on_the_way_through_a_jump_host_are_handed_on_to_be_j
 
 #[tokio::test]
 async fn an_ssh_config_alias_supplies_hostname_port_user_and_identity() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     lab.trust(&sshd);
@@ -411,6 +427,7 @@ async fn an_ssh_config_alias_supplies_hostname_port_user_and_identity() {
 
 #[tokio::test]
 async fn twenty_hosts_run_in_parallel() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let first = lab.sshd(16);
     let second = lab.sshd(4);
@@ -446,6 +463,7 @@ async fn twenty_hosts_run_in_parallel() {
 
 #[tokio::test]
 async fn concurrency_bounds_commands_in_flight() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(4);
     lab.trust(&sshd);
@@ -484,6 +502,7 @@ async fn concurrency_bounds_commands_in_flight() {
 
 #[tokio::test]
 async fn probes_wait_for_a_concurrency_slot_like_commands() {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(2);
     lab.trust(&sshd);
@@ -517,6 +536,7 @@ async fn probes_wait_for_a_concurrency_slot_like_commands() {
 
 #[tokio::test]
 async fn fifty_megabytes_stream_through_a_bounded_channel() {
+    crate::require!(Sshd);
     let (lab, _sshd, exec) = trusted_host();
     let done = lab.path("done");
     let command = format!(

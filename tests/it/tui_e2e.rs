@@ -214,6 +214,7 @@ fn paths() -> Paths {
 
 #[test]
 fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start("restore", &demo_command(&p.dir, &p.journal, &p.exit));
 
@@ -291,6 +292,7 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
 
 #[test]
 fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start("sigterm", &demo_command(&p.dir, &p.journal, &p.exit));
     tmux.wait_for("press a to restore in plan order", 30);
@@ -323,6 +325,7 @@ fn sigterm_restores_the_terminal_and_ends_the_journal_as_interrupted() {
 
 #[test]
 fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
+    crate::require!(Tmux);
     let p = paths();
     // The shell ignores the hangup so it outlives bringup and records its exit code.
     let command = format!("trap '' HUP; {}", demo_command(&p.dir, &p.journal, &p.exit));
@@ -358,6 +361,7 @@ fn a_hangup_mid_restore_stops_the_demo_and_ends_the_journal_as_interrupted() {
 
 #[test]
 fn without_a_terminal_open_refuses_before_journaling_anything() {
+    crate::require!(Tmux);
     let tmp = tempfile::tempdir().expect("tempdir");
     let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml");
     let out = Command::new(cargo_bin("bringup"))
@@ -382,6 +386,7 @@ fn without_a_terminal_open_refuses_before_journaling_anything() {
 
 #[test]
 fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
+    crate::require!(Tmux);
     let p = paths();
     let first = Tmux::start("first", &demo_command(&p.dir, &p.journal, &p.exit));
     first.wait_for("press a to restore in plan order", 30);
@@ -450,6 +455,7 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
 
 #[test]
 fn at_80_by_24_the_header_footer_and_hint_fit_whole() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start_sized(
         "small",
@@ -499,6 +505,7 @@ fn kinds_of(journal: &Path, kind: &str) -> Vec<Value> {
 
 #[test]
 fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
+    crate::require!(Tmux);
     let p = paths();
     // Drill mode on the staged demo without a scenario: nothing is injected unless asked.
     let bringup = cargo_bin("bringup");
@@ -534,6 +541,7 @@ fn i_asks_first_and_esc_or_capital_n_leaves_nothing_run() {
 
 #[test]
 fn demo_drill_runs_the_whole_datacenter_lost_drill_with_its_phase_in_the_header() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start(
         "drill",
@@ -582,6 +590,7 @@ fn demo_drill_runs_the_whole_datacenter_lost_drill_with_its_phase_in_the_header(
 
 #[test]
 fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_by_it() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start("guard", &demo_command(&p.dir, &p.journal, &p.exit));
     tmux.wait_for("press a to restore in plan order", 30);
@@ -607,6 +616,7 @@ fn a_key_typed_as_auto_mode_opens_a_dialog_is_not_taken_by_it() {
 
 #[test]
 fn declining_a_confirm_step_names_its_dependents_and_asks_again() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start("decline", &demo_command(&p.dir, &p.journal, &p.exit));
     tmux.wait_for("press a to restore in plan order", 30);
@@ -654,6 +664,7 @@ fn slow_runbook(dir: &Path) -> PathBuf {
 
 #[test]
 fn quitting_while_a_step_runs_exits_3_with_the_journal_intact() {
+    crate::require!(Tmux);
     let p = paths();
     let runbook = slow_runbook(&p.dir);
     let command = format!(
@@ -678,6 +689,7 @@ fn quitting_while_a_step_runs_exits_3_with_the_journal_intact() {
 
 #[test]
 fn at_60_by_15_every_service_id_shown_is_whole_and_distinct() {
+    crate::require!(Tmux);
     let p = paths();
     let tmux = Tmux::start_sized("tiny", &demo_command(&p.dir, &p.journal, &p.exit), (60, 15));
     tmux.wait_for("dns", 30);
@@ -750,6 +762,7 @@ fn web_checked(journal: &Path) -> bool {
 
 #[test]
 fn the_host_key_prompt_takes_only_capital_y_esc_leaves_it_waiting_and_capital_n_refuses() {
+    crate::require!(Sshd, Tmux);
     let lab = crate::support::sshd::Lab::new();
     let sshd = lab.sshd(1);
     let port = sshd.ports[0];
@@ -826,6 +839,7 @@ fn the_host_key_prompt_takes_only_capital_y_esc_leaves_it_waiting_and_capital_n_
 
 #[test]
 fn resumed_in_the_tui_an_operator_may_wait_for_a_command_still_running_since_the_crash() {
+    crate::require!(Tmux);
     let p = paths();
     std::fs::create_dir_all(&p.dir).expect("dir");
     let state = p.dir.join("state");
@@ -900,6 +914,7 @@ fn resumed_in_the_tui_an_operator_may_wait_for_a_command_still_running_since_the
 
 #[test]
 fn output_on_a_terminal_shows_escape_sequences_as_text_and_piped_gives_the_bytes() {
+    crate::require!(Tmux);
     let p = paths();
     std::fs::create_dir_all(&p.dir).expect("dir");
     let runbook = p.dir.join("esc.toml");
@@ -971,6 +986,7 @@ hosts = ["box"]
 
 #[test]
 fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journals_it_as_theirs() {
+    crate::require!(Etcd, Tmux);
     let cluster = crate::support::etcd::Cluster::start();
     let url = cluster.url("attach-e2e");
     let p = paths();
@@ -1119,6 +1135,7 @@ fn kim_waits_for_approval(
 
 #[test]
 fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes_over() {
+    crate::require!(Etcd, Tmux);
     let (_cluster, url, p, runbook, mut first) = kim_waits_for_approval("attach-takeover");
     let tmux = Tmux::start(
         "takeover",
@@ -1160,6 +1177,7 @@ fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes
 
 #[test]
 fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finishes_it() {
+    crate::require!(Etcd, Tmux);
     let (_cluster, url, p, _, mut first) = kim_waits_for_approval("attach-capital-t");
     // From another folder: the runbook comes from the run, not from a file here.
     let elsewhere = p.dir.join("elsewhere");

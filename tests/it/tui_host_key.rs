@@ -105,6 +105,7 @@ fn journaled(journal: &Path) -> Vec<Event> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_service_checked_again()
 {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let sshd = lab.sshd(1);
     let path = web_runbook(&lab, &host(&lab, "web-1", sshd.ports[0], None));
@@ -126,6 +127,7 @@ async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_serv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jump_hosts_unknown_key_is_asked_about_accepted_as_its_own_and_the_service_checked_again()
 {
+    crate::require!(Sshd);
     let lab = Lab::new();
     let bastion = lab.sshd(1);
     let sshd = lab.sshd(1);

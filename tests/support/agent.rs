@@ -14,6 +14,14 @@ use super::sshd::Lab;
 /// The passphrase `add` gives through its askpass script.
 pub const PASSPHRASE: &str = "secretpw";
 
+/// The comment of the keys [`agent_key`] makes, which [`Agent::add`] looks for in the agent.
+pub const KEY_COMMENT: &str = "agent-test";
+
+/// An ed25519 key at `path` for the agent (`passphrase` may be empty); its public line.
+pub fn agent_key(path: &Path, passphrase: &str) -> String {
+    super::sshd::keygen_as(path, "ed25519", KEY_COMMENT, passphrase)
+}
+
 /// A private `ssh-agent -D` listening on a socket in the lab; killed when dropped.
 pub struct Agent {
     child: Child,
@@ -68,7 +76,7 @@ impl Agent {
             .output()
             .expect("ssh-add -l runs");
         assert!(
-            String::from_utf8_lossy(&listed.stdout).contains("agent-test"),
+            String::from_utf8_lossy(&listed.stdout).contains(KEY_COMMENT),
             "the agent does not hold the key"
         );
     }

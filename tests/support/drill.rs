@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use bringup::engine::state::{Mode, Phase, ServiceState, StepOutcome};
 use bringup::journal::{
@@ -248,17 +247,7 @@ pub fn rechain(journal: &Path, edit: impl Fn(&str) -> String) {
 
 /// A passphrase-less ed25519 key at `path` made by `ssh-keygen`; its public line.
 pub fn new_key(path: &Path) -> String {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "report-test", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success(), "ssh-keygen made no key");
-    std::fs::read_to_string(path.with_extension("pub"))
-        .expect("public key")
-        .trim()
-        .to_string()
+    super::sshd::keygen_as(path, "ed25519", "report-test", "")
 }
 
 /// `bringup seal JOURNAL -i KEY`, which must succeed.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bringup::journal::etcd::{Access, Etcd};
 
 use super::sshd::free_ports;
+use super::tools::Tool;
 
 /// The runtime the tests' etcd requests run on: one for all (a connection lives on the
 /// runtime that made it), with threads of its own so that any test thread may wait on it.
@@ -85,7 +86,7 @@ pub struct Certs {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
+    let out = Command::new(Tool::Openssl.path())
         .args(args)
         .current_dir(dir)
         .output()
@@ -173,18 +174,7 @@ pub fn make_certs(dir: &Path) -> Certs {
 }
 
 fn etcd_binary() -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = Path::new(dir).join("etcd");
-        if p.is_file() {
-            return p;
-        }
-    }
-    let p = PathBuf::from("/usr/bin/etcd");
-    assert!(
-        p.is_file(),
-        "etcd is not installed: run scripts/test, which installs Debian's etcd-server"
-    );
-    p
+    Tool::Etcd.path()
 }
 
 impl Cluster {

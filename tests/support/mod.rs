@@ -8,6 +8,8 @@ pub mod etcd;
 pub mod events;
 pub mod local;
 pub mod procs;
+pub mod rig;
 pub mod run;
 pub mod sshd;
+pub mod tools;
 pub mod wait;

@@ -24,14 +24,22 @@ use assert_cmd::cargo::CommandCargoExt;
 use bringup::exec::ExecOptions;
 use bringup::runbook::model::{Defaults, Host, HostId, Runbook, Transport};
 
+use super::tools::Tool;
+
+/// Where Debian puts sshd; tests start the one [`Tool::Sshd`] finds (`BRINGUP_TEST_SSHD`).
 pub const SSHD: &str = "/usr/sbin/sshd";
 /// Most ListenAddress ports one sshd gets from this harness.
 pub const MAX_PORTS: usize = 16;
 
 /// `ssh-keygen -t kind` without a passphrase; returns the public key line.
 pub fn keygen(path: &Path, kind: &str) -> String {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", "", "-C", "bringup-test", "-f"])
+    keygen_as(path, kind, "bringup-test", "")
+}
+
+/// `ssh-keygen -t KIND -C COMMENT -N PASSPHRASE -f PATH`; returns the public key line.
+pub fn keygen_as(path: &Path, kind: &str, comment: &str, passphrase: &str) -> String {
+    let status = Command::new(Tool::SshClient.path())
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", comment, "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
@@ -45,7 +53,7 @@ pub fn keygen(path: &Path, kind: &str) -> String {
 
 /// `SHA256:…` of the public key file `public`, as `ssh-keygen -lf` prints it.
 pub fn fingerprint_of(public: &Path) -> String {
-    let out = Command::new("ssh-keygen")
+    let out = Command::new(Tool::SshClient.path())
         .arg("-lf")
         .arg(public)
         .output()
@@ -209,7 +217,7 @@ impl Lab {
         let config_path = dir.join("sshd_config");
         fs::write(&config_path, config).expect("write sshd_config");
         let log = dir.join("sshd.log");
-        let child = Command::new(SSHD)
+        let child = Command::new(Tool::Sshd.path())
             .args(["-D", "-e", "-f"])
             .arg(&config_path)
             .stdin(Stdio::null())
@@ -238,7 +246,7 @@ impl Lab {
     pub fn write_known_hosts(path: &Path, lines: &str, hashed: bool) {
         fs::write(path, lines).expect("write known_hosts");
         if hashed {
-            let status = Command::new("ssh-keygen")
+            let status = Command::new(Tool::SshClient.path())
                 .arg("-H")
                 .arg("-f")
                 .arg(path)
