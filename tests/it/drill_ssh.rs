@@ -138,6 +138,7 @@ fn finished(events: &[Value]) -> Value {
 
 #[test]
 fn a_drill_over_ssh_injects_restores_and_passes_with_the_inject_approved_by_yes() {
+    crate::require!(Sshd);
     let rig = rig("0");
     let out = rig.lab.run_journaled(
         &["--drill", "--scenario", "site-loss", "--yes"],
@@ -195,6 +196,7 @@ fn guard_runs_left_no_trip(events: &[Value]) -> bool {
 
 #[test]
 fn a_guard_on_an_ssh_host_that_starts_failing_trips_the_drill() {
+    crate::require!(Sshd);
     let rig = rig("3");
     let mut child = rig.lab.spawn_journaled(
         &["--drill", "--scenario", "site-loss", "--yes"],
@@ -234,6 +236,7 @@ fn a_guard_on_an_ssh_host_that_starts_failing_trips_the_drill() {
 
 #[test]
 fn sigterm_mid_inject_over_ssh_stops_the_inject_on_its_host_and_restores_the_service() {
+    crate::require!(Sshd);
     let rig = rig("30");
     let mut child = rig.lab.spawn_journaled(
         &["--drill", "--scenario", "site-loss", "--yes"],

@@ -1257,6 +1257,7 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
 
 #[test]
 fn sigterm_mid_drill_in_the_tui_restores_what_was_injected_before_it_exits_3() {
+    crate::require!(Tmux);
     use std::fmt::Write as _;
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
