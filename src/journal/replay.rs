@@ -146,6 +146,11 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         .collect();
     let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
     recorded_ok(&mut out, ok_steps, runbook, changed);
+    out.facts.pending = crate::fold::RunFold::of(records)
+        .questions
+        .iter()
+        .filter_map(|q| StepRef::named(runbook, &q.service, Phase::Restore, &q.step))
+        .collect();
     out.in_flight = open
         .into_iter()
         .map(|((service, phase, step, host), (attempt, seq))| InFlight {
