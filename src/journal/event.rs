@@ -248,9 +248,9 @@ impl HandOver {
     /// In words, for reports.
     pub fn words(self) -> &'static str {
         match self {
-            HandOver::Crashed => "the executing process ended",
+            HandOver::Crashed => "its process died",
             HandOver::LeaseLost => "lease lost",
-            HandOver::TakeOver => "taken over",
+            HandOver::TakeOver => "taken over from an attached screen",
         }
     }
 }
