@@ -423,6 +423,20 @@ fn action_words(action: &OperatorActionKind) -> &str {
     }
 }
 
+/// A hand-over in words: "kim took over from lee@host-a (pid 4242): lease lost (after seq
+/// 111)".
+pub(crate) fn handed_over(
+    operator: &str,
+    previous: Option<&crate::journal::event::PreviousExecutor>,
+    reason: Option<crate::journal::event::HandOver>,
+    from_seq: u64,
+    forced: &str,
+) -> String {
+    let from = previous.map_or_else(|| "the previous executor".to_string(), ToString::to_string);
+    let why = reason.map_or(String::new(), |r| format!(": {}", r.words()));
+    format!("{operator} took over from {from}{why} (after seq {from_seq}){forced}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,18 +561,4 @@ mod tests {
         assert_eq!(d.what, "s: check 'probe' started: curl -fsS http://x");
         assert_eq!(d.tone, Tone::Progress);
     }
-}
-
-/// A hand-over in words: "kim took over from lee@host-a (pid 4242): lease lost (after seq
-/// 111)".
-pub(crate) fn handed_over(
-    operator: &str,
-    previous: Option<&crate::journal::event::PreviousExecutor>,
-    reason: Option<crate::journal::event::HandOver>,
-    from_seq: u64,
-    forced: &str,
-) -> String {
-    let from = previous.map_or_else(|| "the previous executor".to_string(), ToString::to_string);
-    let why = reason.map_or(String::new(), |r| format!(": {}", r.words()));
-    format!("{operator} took over from {from}{why} (after seq {from_seq}){forced}")
 }

@@ -484,8 +484,8 @@ impl Event {
             | Event::Manual { operator, .. }
             | Event::Note { operator, .. }
             | Event::OperatorAction { operator, .. }
-            | Event::HostKeyAccepted { operator, .. } => Some(operator),
-            Event::Resumed {
+            | Event::HostKeyAccepted { operator, .. }
+            | Event::Resumed {
                 operator: Some(operator),
                 ..
             } => Some(operator),
