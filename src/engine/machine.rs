@@ -271,14 +271,20 @@ impl Engine {
             let Some(si) = self.services.get_index_of(&step.service) else {
                 continue;
             };
+            let state = self.services[si].state;
             if step.phase != Phase::Restore
                 || !self.in_plan[si]
-                || self.services[si].state != ServiceState::Restoring
+                || !matches!(state, ServiceState::Restoring | ServiceState::Blocked)
                 || asked_again.contains(&si)
             {
                 continue;
             }
             asked_again.push(si);
+            if state == ServiceState::Blocked {
+                // Blocked for want of an answer (no terminal to ask on): asked again now.
+                self.tracks[si].blocker = None;
+                self.set_state(si, ServiceState::Restoring, None, &mut out);
+            }
             self.start_sequence(si, Phase::Restore, step.index, false, &mut out);
         }
         // What the journal says was true when it was written, maybe long ago: a restored

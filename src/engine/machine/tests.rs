@@ -1368,3 +1368,19 @@ fn an_approval_pending_at_take_over_is_asked_again() {
         "asked again: {fx:?}"
     );
 }
+
+#[test]
+fn a_manual_step_left_blocked_for_want_of_a_terminal_is_asked_again_on_resume() {
+    let mut e = manual_service();
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Blocked, Some("no terminal".into()))],
+        restored_steps: vec![],
+        pending: vec![step_ref("a", Restore, 0)],
+    });
+    assert!(launches(&fx).is_empty(), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::AskManual { .. })),
+        "asked again: {fx:?}"
+    );
+    assert_eq!(state(&e, "a"), Restoring);
+}
