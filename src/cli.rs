@@ -196,6 +196,9 @@ pub struct OpenArgs {
     /// that takes it: the engine restores only its services, `run_started` records it.
     #[arg(skip)]
     pub scenario: Option<String>,
+    /// Set by attach's `T`: this resume is an operator's take-over, journaled as such.
+    #[arg(skip)]
+    pub hand_over: Option<crate::journal::event::HandOver>,
 }
 
 #[derive(Debug, Args)]

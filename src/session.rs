@@ -14,7 +14,7 @@ pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selec
 pub use error::{Note, SessionError};
 pub use log::{init_log, log_path};
 pub use start::{parse_incident_start, run_started};
-pub use vars::{continue_command, var_sources, var_values};
+pub use vars::{continue_command, kept_runbook, var_sources, var_values};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use crate::engine::{Engine, ResumeFacts, ServiceState};
 use crate::exec::{ExecOptions, Executor};
 use crate::journal::etcd::shared::SharedRun;
 use crate::journal::etcd::{Access, RunUrl};
+use crate::journal::event::{HandOver, PreviousExecutor};
 use crate::journal::{self, Event, JournalWriter};
 use crate::runbook::model::{Runbook, ServiceId};
 
@@ -284,18 +285,36 @@ fn resume_journal(
     let bad = |e: &dyn std::fmt::Display| SessionError::resume(from, &e);
     // Locked (or held) before it is read: what is replayed is all there is, and no other run
     // appends while this one decides.
-    let (opened, recorded) = match from {
+    let (opened, recorded, previous) = match from {
         JournalLocation::Shared(url) => {
-            let run = take_over(url, &config.access, &config.operator, say).map_err(|e| bad(&e))?;
+            let (run, held_by) =
+                take_over(url, &config.access, &config.operator, say).map_err(|e| bad(&e))?;
             let recorded = run.read_run().map_err(|e| bad(&e))?;
-            (Opened::Shared(Box::new(run)), recorded)
+            let previous = held_by.map(|h| PreviousExecutor {
+                operator: Some(h.operator),
+                host: Some(h.host),
+                pid: Some(h.pid),
+            });
+            (Opened::Shared(Box::new(run)), recorded, previous)
         }
         JournalLocation::File(path) => {
+            // Before the lock is taken (taking it writes this process's pid there): the pid
+            // a process that ended without letting go left behind.
+            let pid = journal::files::recorded_holder(path);
             let lock = journal::JournalLock::acquire(path).map_err(|e| bad(&e))?;
             let recorded = journal::read_journal(path).map_err(|e| bad(&e))?;
-            (Opened::File(lock), recorded)
+            let previous = PreviousExecutor {
+                operator: last_operator(&recorded.records),
+                host: None,
+                pid,
+            };
+            (Opened::File(lock), recorded, Some(previous))
         }
     };
+    let reason = config.hand_over.or(match from {
+        JournalLocation::Shared(_) => Some(HandOver::LeaseLost),
+        JournalLocation::File(_) => (!finished(&recorded.records)).then_some(HandOver::Crashed),
+    });
     let replayed = journal::replay(&recorded.records, runbook);
     let owed = crate::notify::owed(recorded.records.iter().map(|r| &r.event));
     let mut began = chrono::Utc::now();
@@ -341,6 +360,10 @@ fn resume_journal(
             from_seq: replayed.from_seq,
             forced: forced.is_some(),
             runbook_sha256: forced,
+            operator: Some(config.operator.clone()),
+            identity: Some("local".to_string()),
+            previous,
+            reason,
         },
         resume: Some(PendingResume {
             facts: replayed.facts,
@@ -429,12 +452,40 @@ fn start_shared(
 
 /// Take over a shared run: hold it once its executing process's lease has ended (at most
 /// the lease's TTL after that process died, plus a margin), saying so while it waits.
+/// The operator who ran the journal last: the latest `resumed`'s, else `run_started`'s.
+fn last_operator(records: &[journal::Record]) -> Option<String> {
+    records.iter().rev().find_map(|r| match &r.event {
+        Event::RunStarted { operator, .. }
+        | Event::Resumed {
+            operator: Some(operator),
+            ..
+        } => Some(operator.clone()),
+        _ => None,
+    })
+}
+
+/// Whether the journal's run ended (`run_finished` after its latest start or resume).
+fn finished(records: &[journal::Record]) -> bool {
+    records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::RunFinished { .. } => Some(true),
+            Event::RunStarted { .. } | Event::Resumed { .. } => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
+/// Hold a shared run to continue it, waiting for a live holder's lease to end; with whoever
+/// held it last (read before this process holds it).
 fn take_over(
     url: &RunUrl,
     access: &Access,
     operator: &str,
     say: &mut dyn FnMut(Note),
-) -> Result<SharedRun, journal::etcd::StoreError> {
+) -> Result<(SharedRun, Option<journal::etcd::shared::Holder>), journal::etcd::StoreError> {
+    let held_by = SharedRun::last_holder(url, access)?;
     if let Some(holder) = SharedRun::holder(url, access)? {
         say(Note::WaitingForHolder {
             url: url.to_string(),
@@ -444,7 +495,7 @@ fn take_over(
     }
     let mut run = SharedRun::connect(url, access)?;
     run.campaign(operator, TAKE_OVER_WAIT)?;
-    Ok(run)
+    Ok((run, held_by))
 }
 
 /// How long `--resume URL` waits for the executing process's lease to end.

@@ -189,6 +189,7 @@ fn take_over(
         etcd: args.run.etcd.clone(),
         operator: args.run.operator.clone(),
         accept_new_host_keys: args.accept_new_host_keys,
+        hand_over: Some(crate::journal::event::HandOver::TakeOver),
         ..OpenArgs::default()
     };
     let Ok(own) = session::var_values(&args.vars) else {

@@ -275,7 +275,7 @@ async fn open_loaded(
         front.driver.executor().shutdown().await;
     }
     crate::cmd::seal::after_run(args, &journal);
-    summary(&front, &journal_path, path, demo_dir, &args.vars, code);
+    summary(&front, &journal_path, path, demo_dir, args, code);
     drop(log_guard);
     ExitCode::from(code)
 }
@@ -346,7 +346,7 @@ fn summary(
     journal: &Path,
     runbook: &Path,
     demo_dir: Option<&Path>,
-    vars: &crate::cli::VarArgs,
+    args: &OpenArgs,
     code: u8,
 ) {
     let states = front.states();
@@ -369,14 +369,16 @@ fn summary(
     say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
         let base = match demo_dir {
-            Some(dir) => format!("bringup demo --dir {}", dir.display()),
-            None => format!("bringup open {}", runbook.display()),
+            Some(dir) => Some(format!("bringup demo --dir {}", dir.display())),
+            None if crate::cmd::session::kept_runbook(runbook) => None,
+            None => Some(format!("bringup open {}", runbook.display())),
         };
         let (command, to_set) = crate::cmd::session::continue_command(
-            &base,
-            vars,
+            base.as_deref(),
+            &args.vars,
             &front.app.runbook().secret_vars,
             journal,
+            &args.etcd,
         );
         say!("  continue:          {command}");
         for env in to_set {

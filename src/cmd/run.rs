@@ -276,10 +276,11 @@ async fn conclude(
             base.push_str(" --yes");
         }
         let (command, to_set) = crate::cmd::session::continue_command(
-            &base,
+            Some(&base),
             &args.open.vars,
             &secrets,
             drv.journal_path(),
+            &args.open.etcd,
         );
         eprintln!("continue: {command}");
         for env in to_set {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::cli::{OpenArgs, VarArgs};
 use crate::runbook::model::Runbook;
 use crate::session::{Note, RunConfig, Scope, Session, SessionError};
-pub use crate::session::{continue_command, operator_name};
+pub use crate::session::{continue_command, kept_runbook, operator_name};
 
 /// Say why a session could not start; its exit code.
 pub fn failed(e: &SessionError) -> ExitCode {

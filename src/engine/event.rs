@@ -170,6 +170,9 @@ pub struct ResumeFacts {
     /// Restore steps recorded as successful on a host: never run again (only `Restore`
     /// step refs count; others are ignored).
     pub restored_steps: Vec<(StepRef, HostId)>,
+    /// Restore steps whose question (approval or manual step) was asked and never answered:
+    /// asked again, before anything else is done for their service.
+    pub pending: Vec<StepRef>,
 }
 
 #[cfg(test)]

@@ -264,11 +264,35 @@ impl Engine {
             track.restored = *state == ServiceState::Restored;
             track.resumed_up = matches!(state, ServiceState::Healthy | ServiceState::Restored);
         }
+        // A question the run was waiting on when it stopped is asked again (SPEC "A take-over
+        // is a hand-over"): a check passing meanwhile confirms no manual step.
+        let mut asked_again = Vec::new();
+        for step in &facts.pending {
+            let Some(si) = self.services.get_index_of(&step.service) else {
+                continue;
+            };
+            let state = self.services[si].state;
+            if step.phase != Phase::Restore
+                || !self.in_plan[si]
+                || !matches!(state, ServiceState::Restoring | ServiceState::Blocked)
+                || asked_again.contains(&si)
+            {
+                continue;
+            }
+            asked_again.push(si);
+            if state == ServiceState::Blocked {
+                // Blocked for want of an answer (no terminal to ask on): asked again now.
+                self.tracks[si].blocker = None;
+                self.set_state(si, ServiceState::Restoring, None, &mut out);
+            }
+            self.start_sequence(si, Phase::Restore, step.index, false, &mut out);
+        }
         // What the journal says was true when it was written, maybe long ago: a restored
         // service's processes may have died with the crash. Check before anything restores.
         let recheck: Vec<usize> = (0..self.services.len())
             .filter(|&si| {
                 self.in_plan[si]
+                    && !asked_again.contains(&si)
                     && !matches!(
                         self.services[si].state,
                         ServiceState::Unknown | ServiceState::Skipped

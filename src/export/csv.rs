@@ -208,12 +208,21 @@ fn row(event: &Event) -> Row {
             r.detail.clone_from(fingerprint);
         }
         Event::Resumed {
-            from_seq, forced, ..
+            from_seq,
+            forced,
+            operator,
+            previous,
+            reason,
+            ..
         } => {
             r.detail = format!(
                 "from_seq {from_seq}{}",
                 if *forced { "; forced" } else { "" }
             );
+            if let Some(op) = operator {
+                r.text =
+                    super::describe::handed_over(op, previous.as_ref(), *reason, *from_seq, "");
+            }
         }
         Event::RunFinished {
             outcome,

@@ -227,19 +227,31 @@ pub fn describe(event: &Event) -> Option<Described> {
             Tone::Warn,
         ),
         Event::Resumed {
-            from_seq, forced, ..
-        } => (
-            Actor::Bringup,
-            format!(
-                "Run resumed after seq {from_seq}{}",
-                if *forced {
-                    " (forced: runbook changed)"
-                } else {
-                    ""
-                }
-            ),
-            Tone::Neutral,
-        ),
+            from_seq,
+            forced,
+            operator,
+            previous,
+            reason,
+            ..
+        } => {
+            let forced = if *forced {
+                " (forced: runbook changed)"
+            } else {
+                ""
+            };
+            match operator {
+                Some(op) => (
+                    Actor::Operator(op.clone()),
+                    handed_over(op, previous.as_ref(), *reason, *from_seq, forced),
+                    Tone::Warn,
+                ),
+                None => (
+                    Actor::Bringup,
+                    format!("Run resumed after seq {from_seq}{forced}"),
+                    Tone::Neutral,
+                ),
+            }
+        }
         Event::RunFinished {
             outcome, left_down, ..
         } => (
@@ -428,6 +440,20 @@ fn action_words(action: &OperatorActionKind) -> &str {
     }
 }
 
+/// A hand-over in words: "kim took over from lee@host-a (pid 4242): lease lost (after seq
+/// 111)".
+pub(crate) fn handed_over(
+    operator: &str,
+    previous: Option<&crate::journal::event::PreviousExecutor>,
+    reason: Option<crate::journal::event::HandOver>,
+    from_seq: u64,
+    forced: &str,
+) -> String {
+    let from = previous.map_or_else(|| "the previous executor".to_string(), ToString::to_string);
+    let why = reason.map_or(String::new(), |r| format!(": {}", r.words()));
+    format!("{operator} took over from {from}{why} (after seq {from_seq}){forced}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,6 +504,34 @@ mod tests {
             ("Kim", "talk: declined 'Start Gateway'")
         );
         assert_eq!(d.tone, Tone::Bad);
+    }
+
+    #[test]
+    fn a_take_over_says_who_took_over_from_whom_and_why() {
+        let d = describe(&Event::Resumed {
+            from_seq: 111,
+            forced: false,
+            runbook_sha256: None,
+            operator: Some("kim".into()),
+            identity: Some("local".into()),
+            previous: Some(crate::journal::event::PreviousExecutor {
+                operator: Some("lee".into()),
+                host: Some("host-a".into()),
+                pid: Some(4242),
+            }),
+            reason: Some(crate::journal::event::HandOver::LeaseLost),
+        })
+        .expect("described");
+        assert_eq!(d.who.to_string(), "kim");
+        assert_eq!(
+            d.what,
+            "kim took over from lee@host-a (pid 4242): lease lost (after seq 111)"
+        );
+        // A journal from before hand-overs were recorded still reads.
+        let old: Event = serde_json::from_str(r#"{"kind":"resumed","from_seq":3}"#)
+            .expect("an old resumed parses");
+        let d = describe(&old).expect("described");
+        assert_eq!(d.what, "Run resumed after seq 3");
     }
 
     #[test]

@@ -70,6 +70,10 @@ fn resumed() -> Event {
         from_seq: 0,
         forced: false,
         runbook_sha256: None,
+        operator: None,
+        identity: None,
+        previous: None,
+        reason: None,
     }
 }
 

@@ -131,6 +131,18 @@ pub enum Event {
         /// from `run_started`'s).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         runbook_sha256: Option<String>,
+        /// Who took the run over (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+        /// How that operator is known: `local` (the name given to this process).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+        /// The executor the run was taken from, as far as it is known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<PreviousExecutor>,
+        /// Why the run changed hands.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<HandOver>,
     },
     RunFinished {
         outcome: String,
@@ -194,6 +206,57 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+}
+
+/// The executor a resumed run was taken from: each part when it is known (a shared run's
+/// holder record has them all; a file journal its last operator and the pid its lock names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousExecutor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for PreviousExecutor {
+    /// `lee@host-a (pid 4242)`, with what is known of it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.operator, &self.host) {
+            (Some(op), Some(host)) => write!(f, "{op}@{host}")?,
+            (Some(op), None) => f.write_str(op)?,
+            (None, Some(host)) => write!(f, "an executor on {host}")?,
+            (None, None) => f.write_str("the previous executor")?,
+        }
+        if let Some(pid) = self.pid {
+            write!(f, " (pid {pid})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a run changed hands (`resumed`'s `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandOver {
+    /// A file journal resumed after the process that wrote it ended without finishing.
+    Crashed,
+    /// A shared run whose holder's lease expired.
+    LeaseLost,
+    /// An operator took the run over from an attached screen (`T`).
+    TakeOver,
+}
+
+impl HandOver {
+    /// In words, for reports.
+    pub fn words(self) -> &'static str {
+        match self {
+            HandOver::Crashed => "its process died",
+            HandOver::LeaseLost => "lease lost",
+            HandOver::TakeOver => "taken over from an attached screen",
+        }
+    }
 }
 
 /// What an `asked` event asks.
@@ -425,7 +488,11 @@ impl Event {
             | Event::Manual { operator, .. }
             | Event::Note { operator, .. }
             | Event::OperatorAction { operator, .. }
-            | Event::HostKeyAccepted { operator, .. } => Some(operator),
+            | Event::HostKeyAccepted { operator, .. }
+            | Event::Resumed {
+                operator: Some(operator),
+                ..
+            } => Some(operator),
             _ => None,
         }
     }

@@ -276,6 +276,12 @@ pub fn locked_by(path: &Path) -> Option<Option<u32>> {
     }
 }
 
+/// The pid `<journal>.lock` names, if it can be read: the holder's, or the last holder's
+/// when it ended without letting go (`kill -9`).
+pub fn recorded_holder(journal: &Path) -> Option<u32> {
+    holder(journal)
+}
+
 /// The pid recorded by the lock's holder, if it can be read.
 fn holder(journal: &Path) -> Option<u32> {
     let f = OpenOptions::new()

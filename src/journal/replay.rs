@@ -146,6 +146,7 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         .collect();
     let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
     recorded_ok(&mut out, ok_steps, runbook, changed);
+    out.facts.pending = pending(records, runbook);
     out.in_flight = open
         .into_iter()
         .map(|((service, phase, step, host), (attempt, seq))| InFlight {
@@ -158,6 +159,16 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         })
         .collect();
     out
+}
+
+/// The restore steps whose question (approval or manual step) the journal leaves unanswered,
+/// as the run's fold sees them: asked again on resume.
+fn pending(records: &[Record], runbook: &Runbook) -> Vec<StepRef> {
+    crate::fold::RunFold::of(records)
+        .questions
+        .iter()
+        .filter_map(|q| StepRef::named(runbook, &q.service, Phase::Restore, &q.step))
+        .collect()
 }
 
 /// Map the restore steps recorded `ok` (service, step, host → command) onto `runbook`: by

@@ -118,6 +118,9 @@ pub struct RunConfig {
     pub access: Access,
     /// Which front end runs it (`run`, `tui`), for the log.
     pub front: &'static str,
+    /// Why a resume takes the run over, when the caller knows (attach's `T`); otherwise
+    /// told from the journal.
+    pub hand_over: Option<crate::journal::event::HandOver>,
 }
 
 impl RunConfig {
@@ -167,6 +170,7 @@ impl RunConfig {
             log_file: args.log_file.clone(),
             access: Access::from_args(&args.etcd),
             front,
+            hand_over: args.hand_over,
         })
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::SessionError;
-use crate::cli::VarArgs;
+use crate::cli::{EtcdArgs, VarArgs};
 
 /// Largest `--var-file` read: a secret, a key or a certificate chain, not a data set.
 const VAR_FILE_LIMIT: u64 = 1024 * 1024;
@@ -15,19 +15,28 @@ pub fn var_values(sources: &VarArgs) -> Result<Vec<String>, SessionError> {
 }
 
 /// The command that continues a run: `base` (the front end and its runbook, e.g. `bringup
-/// open rb.toml`), the variables as they were given, and `--resume JOURNAL`. A secret given
-/// with `--var` is never printed: it becomes `--var-env KEY=BRINGUP_VAR_KEY`, and the names
-/// of such environment variables are returned for the operator to set first.
+/// open rb.toml`), the variables as they were given, and `--resume JOURNAL` (with the etcd
+/// options a shared run is reached with). A shared run whose runbook is the one it keeps (no
+/// file: it was taken over from `bringup attach`), `base` `None`, is continued the same way:
+/// `bringup attach URL`, then `T`. A secret given with `--var` is never printed: it becomes
+/// `--var-env KEY=BRINGUP_VAR_KEY`, and the names of such environment variables are returned
+/// for the operator to set first.
 pub fn continue_command(
-    base: &str,
+    base: Option<&str>,
     vars: &VarArgs,
     secrets: &std::collections::BTreeSet<String>,
     journal: &Path,
+    etcd: &EtcdArgs,
 ) -> (String, Vec<String>) {
     let quote = |s: &str| {
         shlex::try_quote(s).map_or_else(|_| format!("'{s}'"), std::borrow::Cow::into_owned)
     };
-    let mut words = vec![base.to_string()];
+    let journal = journal.display().to_string();
+    let shared = journal.starts_with("etcd://");
+    let mut words = match base {
+        Some(base) => vec![base.to_string()],
+        None => vec!["bringup attach".to_string(), quote(&journal)],
+    };
     let mut to_set = Vec::new();
     for spec in &vars.vars {
         let key = spec.split_once('=').map_or(spec.as_str(), |(k, _)| k);
@@ -49,11 +58,33 @@ pub fn continue_command(
     for spec in &vars.var_file {
         words.extend(["--var-file".to_string(), quote(spec)]);
     }
-    words.extend([
-        "--resume".to_string(),
-        quote(&journal.display().to_string()),
-    ]);
+    if shared {
+        let files = [
+            ("--etcd-ca", &etcd.etcd_ca),
+            ("--etcd-cert", &etcd.etcd_cert),
+            ("--etcd-key", &etcd.etcd_key),
+        ];
+        for (flag, file) in files {
+            if let Some(file) = file {
+                words.extend([flag.to_string(), quote(&file.display().to_string())]);
+            }
+        }
+        if let Some(user) = &etcd.etcd_user {
+            words.extend(["--etcd-user".to_string(), quote(user)]);
+        }
+    }
+    if base.is_some() {
+        words.extend(["--resume".to_string(), quote(&journal)]);
+    } else {
+        words.push("# then T, once no process executes it".to_string());
+    }
     (words.join(" "), to_set)
+}
+
+/// Whether `runbook` is the text a shared run keeps (named `URL (runbook)` when taken over
+/// from `bringup attach`), not a file a command line can name.
+pub fn kept_runbook(runbook: &Path) -> bool {
+    runbook.to_string_lossy().starts_with("etcd://") && !runbook.is_file()
 }
 
 /// `--var` values, then those of `--var-env` and `--var-file`, as `KEY=VALUE` overrides in that
@@ -168,5 +199,70 @@ mod var_source_tests {
             e.contains("'/nonexistent/secret'") && e.contains("check the path"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod continue_tests {
+    use super::*;
+
+    fn secret_vars() -> std::collections::BTreeSet<String> {
+        ["token".to_string()].into()
+    }
+
+    fn vars() -> VarArgs {
+        VarArgs {
+            vars: vec!["site=pangyo".into(), "token=s3cret".into()],
+            ..VarArgs::default()
+        }
+    }
+
+    #[test]
+    fn a_file_journal_continues_with_its_runbook_and_resume() {
+        let (cmd, to_set) = continue_command(
+            Some("bringup run rb.toml --yes"),
+            &vars(),
+            &secret_vars(),
+            Path::new("journal/run.jsonl"),
+            &EtcdArgs::default(),
+        );
+        assert_eq!(
+            cmd,
+            "bringup run rb.toml --yes --var 'site=pangyo' --var-env 'token=BRINGUP_VAR_TOKEN' --resume journal/run.jsonl"
+        );
+        assert_eq!(to_set, ["BRINGUP_VAR_TOKEN"]);
+    }
+
+    #[test]
+    fn a_shared_run_continues_with_its_etcd_options_or_through_attach() {
+        let etcd = EtcdArgs {
+            etcd_ca: Some("/etc/bringup/ca.pem".into()),
+            etcd_user: Some("ops".into()),
+            ..EtcdArgs::default()
+        };
+        let url = Path::new("etcd://10.0.0.1:2379/pangyo");
+        let (cmd, _) = continue_command(
+            Some("bringup run rb.toml"),
+            &VarArgs::default(),
+            &secret_vars(),
+            url,
+            &etcd,
+        );
+        assert_eq!(
+            cmd,
+            "bringup run rb.toml --etcd-ca /etc/bringup/ca.pem --etcd-user ops --resume etcd://10.0.0.1:2379/pangyo"
+        );
+        // Taken over from attach: no runbook file to name, so attach again and take over.
+        let (cmd, to_set) = continue_command(None, &vars(), &secret_vars(), url, &etcd);
+        assert_eq!(
+            cmd,
+            "bringup attach etcd://10.0.0.1:2379/pangyo --var 'site=pangyo' --var-env 'token=BRINGUP_VAR_TOKEN' --etcd-ca /etc/bringup/ca.pem --etcd-user ops # then T, once no process executes it"
+        );
+        assert_eq!(to_set, ["BRINGUP_VAR_TOKEN"]);
+        assert!(!cmd.contains("(runbook)") && !cmd.contains("--resume"));
+        assert!(kept_runbook(Path::new(
+            "etcd://10.0.0.1:2379/pangyo (runbook)"
+        )));
+        assert!(!kept_runbook(Path::new("rb.toml")));
     }
 }

@@ -421,8 +421,22 @@ impl App {
     }
 
     /// This screen shows a shared run another process executes, linked as `attachment` says.
+    /// What the screen is attached to. Once no process executes the run (or it ended), the
+    /// dead executor's questions close: nobody is there to act on an answer, and `T` must
+    /// work at once.
     pub fn set_attachment(&mut self, attachment: Attachment) {
         self.attached = Some(attachment);
+        if self.executor_gone() {
+            self.close_orphaned_dialogs();
+        }
+    }
+
+    /// An attached screen whose run no process executes now: its questions are nobody's.
+    pub(crate) fn executor_gone(&self) -> bool {
+        matches!(
+            self.attached.as_ref().map(|a| &a.link),
+            Some(Link::NoExecutor | Link::Ended { .. })
+        )
     }
 
     pub fn attachment(&self) -> Option<&Attachment> {

@@ -1072,6 +1072,10 @@ fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
             from_seq: 2,
             forced: false,
             runbook_sha256: None,
+            operator: None,
+            identity: None,
+            previous: None,
+            reason: None,
         },
     );
     write(4, 1, state("auth", ServiceState::Down));

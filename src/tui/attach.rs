@@ -273,18 +273,20 @@ impl Attach {
     /// The executor's view of the services (or none: no process executes the run). Once the
     /// run recorded its end, a view (published before it, read after it) changes nothing
     /// until the run is resumed.
+    /// Who executes is known before the views are shown: a question opens (through the
+    /// dialog guard) only while an executor is there to act on its answer.
     pub fn live(&mut self, live: Option<&LiveView>, holder: Option<String>) {
+        self.executor = match holder.filter(|_| live.is_some()) {
+            Some(h) => Heard::Holder(h),
+            None => Heard::Nobody,
+        };
+        self.relink();
         if let Some(live) = live
             && self.ended.is_none()
         {
             self.views = live.views();
             self.screen.sync(&mut self.app, &self.views);
         }
-        self.executor = match holder.filter(|_| live.is_some()) {
-            Some(h) => Heard::Holder(h),
-            None => Heard::Nobody,
-        };
-        self.relink();
     }
 
     /// The states `run_finished` recorded, over the last view the executor published (it

@@ -369,6 +369,10 @@ fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mod
                 from_seq: 4,
                 forced: false,
                 runbook_sha256: None,
+                operator: None,
+                identity: None,
+                previous: None,
+                reason: None,
             },
         ),
         (601, state("auth", ServiceState::Healthy)),
@@ -405,4 +409,49 @@ fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mod
         "talk-messaging was never down:\n{screen}"
     );
     assert!(screen.contains("auto on"), "the run's mode:\n{screen}");
+}
+
+#[test]
+fn a_dead_executors_manual_dialog_closes_at_no_executor_and_t_takes_over_at_once() {
+    let (mut front, mut asks) = attach();
+    front.lines(&lines(&history()));
+    let rb = testkit::runbook();
+    let mut views = testkit::views(&rb);
+    let talk = views.get_mut("talk-messaging").expect("talk");
+    talk.waiting = Some(crate::engine::Waiting::Manual {
+        step: sref("talk-messaging", Phase::Restore, 0),
+        instruction: "move the VIP".into(),
+    });
+    front.live(
+        Some(&LiveView::of("kim", 5, false, &views)),
+        Some("kim on dc2-ops".into()),
+    );
+    assert_eq!(
+        front.app.overlay(),
+        Some(&crate::tui::app::Overlay::Manual(sref(
+            "talk-messaging",
+            Phase::Restore,
+            0
+        ))),
+        "the executor's manual step is asked here"
+    );
+    // The executor died: its dialog closes by itself, and stays closed.
+    front.live(None, None);
+    assert_eq!(
+        front.app.overlay(),
+        None,
+        "the dead executor's dialog closed"
+    );
+    front.tick();
+    assert_eq!(front.app.overlay(), None, "and does not open again");
+    let screen = render(&mut front.app, 160, 40);
+    assert!(screen.contains("NO EXECUTOR"), "{screen}");
+    // T, pressed at once, takes the run over: no dialog swallows it.
+    let t = KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT);
+    front.key_at(t, Instant::now());
+    assert!(front.taking_over() && front.quitting());
+    assert!(
+        asks.try_recv().is_err(),
+        "nothing was answered for the dead executor"
+    );
 }

@@ -301,6 +301,22 @@ fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_rep
         took <= chrono::TimeDelta::seconds(15),
         "taken over {took} after the kill"
     );
+    // A hand-over: who took over, from whom (the dead holder's record) and why.
+    assert_eq!(resumed["operator"], "kai", "{resumed}");
+    assert_eq!(resumed["identity"], "local", "{resumed}");
+    assert_eq!(resumed["reason"], "lease_lost", "{resumed}");
+    assert_eq!(resumed["previous"]["operator"], "kim", "{resumed}");
+    assert_eq!(
+        resumed["previous"]["pid"],
+        Value::from(exec.child.id()),
+        "the killed executor's pid: {resumed}"
+    );
+    assert!(
+        resumed["previous"]["host"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{resumed}"
+    );
     let prepare_ok = ev
         .iter()
         .filter(|e| e["kind"] == "step_finished" && e["step"] == "prepare" && e["outcome"] == "ok")

@@ -83,6 +83,10 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
                 from_seq: report.last_seq,
                 forced: false,
                 runbook_sha256: None,
+                operator: None,
+                identity: None,
+                previous: None,
+                reason: None,
             })
             .expect("append");
         assert_eq!(next.seq, report.last_seq + 1);

@@ -44,6 +44,7 @@ mod preflight;
 mod report;
 mod report_evidence;
 mod resume_forced;
+mod resume_handover;
 mod resume_ssh;
 mod run_agent;
 mod run_journal;

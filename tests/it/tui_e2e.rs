@@ -1198,19 +1198,27 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
     // While kim's process holds the run, T takes nothing over.
     tmux.keys("T");
     tmux.wait_for("executes this run; it can be taken over once", 10);
+    // kim's question is open on this screen when kim's process dies.
+    tmux.keys("Enter");
+    tmux.wait_for("Approve this step?", 10);
     let _ = first.kill();
     let _ = first.wait();
-    tmux.wait_for("NO EXECUTOR", 30);
+    // The dead executor's dialog closes by itself: T, pressed at once, takes the run over.
+    let screen = tmux.wait_for("NO EXECUTOR", 30);
+    assert!(!screen.contains("Approve this step?"), "{screen}");
     tmux.keys("T");
-    // The local TUI on the same terminal, executing as lee, with the run's recorded history.
-    let screen = tmux.wait_for("by lee", 40);
-    assert!(!screen.contains("NO EXECUTOR"), "{screen}");
-    tmux.keys("r");
+    // The local TUI on the same terminal, executing as lee, with the run's recorded history;
+    // the question pending at the take-over is asked again, with no key pressed for it.
+    tmux.wait_for("by lee", 40);
     tmux.wait_for("Approve this step?", 30);
     tmux.answer("y");
     tmux.wait_for("restored", 30);
     tmux.keys("Tab");
     tmux.keys("Tab");
+    if !tmux.screen().contains(" Timeline (") {
+        tmux.keys("t");
+        tmux.wait_for(" Timeline (", 10);
+    }
     tmux.keys("Home");
     let top = tmux.wait_for("· scrolled", 10);
     assert!(
@@ -1244,6 +1252,15 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
     let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
     assert_eq!(of("run_started")[0]["operator"], "kim");
     assert_eq!(of("resumed").len(), 1, "{journal:#?}");
+    let resumed = of("resumed")[0];
+    assert_eq!(resumed["operator"], "lee", "{resumed}");
+    assert_eq!(resumed["reason"], "take_over", "{resumed}");
+    assert_eq!(resumed["previous"]["operator"], "kim", "{resumed}");
+    assert_eq!(
+        resumed["previous"]["pid"],
+        Value::from(first.id()),
+        "{resumed}"
+    );
     let approvals = of("approval");
     assert_eq!(approvals.len(), 1, "{approvals:#?}");
     assert_eq!(approvals[0]["operator"], "lee");

@@ -528,6 +528,7 @@ fn resume_skips_recorded_restore_steps_and_rechecks_what_was_in_flight() {
             (step_ref("a", Restore, 0), HostId::new("h2")),
             (step_ref("a", Restore, 1), HostId::new("h1")),
         ],
+        pending: vec![],
     };
     let fx = e.resume(&facts);
     assert_eq!(
@@ -569,6 +570,7 @@ fn resume_checks_restored_and_healthy_services_again_and_a_passing_one_stays_res
             (sid("c"), Skipped, Some("not ours".into())),
         ],
         restored_steps: vec![(step_ref("a", Restore, 0), HostId::new("h1"))],
+        pending: vec![],
     });
     let checked: Vec<_> = launches(&fx)
         .iter()
@@ -596,6 +598,7 @@ fn a_service_recorded_restored_found_down_on_resume_reruns_recorded_steps_only_w
             (step_ref("a", Restore, 0), HostId::new("h1")),
             (step_ref("a", Restore, 1), HostId::new("h1")),
         ],
+        pending: vec![],
     });
     e.handle(Input::RunPlan);
     let fx = e.handle(fail(&launches(&fx)[0]));
@@ -638,6 +641,7 @@ fn declining_a_recorded_step_after_a_new_outage_fails_the_service() {
     let fx = e.resume(&ResumeFacts {
         states: vec![(sid("a"), Healthy, None)],
         restored_steps: vec![(step_ref("a", Restore, 0), HostId::new("h1"))],
+        pending: vec![],
     });
     e.handle(Input::RunPlan);
     let fx = e.handle(fail(&launches(&fx)[0]));
@@ -656,6 +660,7 @@ fn resumed_in_flight_service_whose_recheck_passes_is_restored() {
     let fx = e.resume(&ResumeFacts {
         states: vec![(sid("a"), Verifying, None)],
         restored_steps: vec![],
+        pending: vec![],
     });
     let fx = e.handle(ok(&launches(&fx)[0]));
     assert_eq!(changes(&fx), vec![("a".into(), Restored)]);
@@ -1006,6 +1011,7 @@ fn resumed_checking_service_is_checked_again_and_can_be_healthy() {
     let fx = e.resume(&ResumeFacts {
         states: vec![(sid("a"), Checking, None), (sid("b"), Healthy, None)],
         restored_steps: vec![],
+        pending: vec![],
     });
     assert_eq!(launches(&fx).len(), 2, "both are checked again");
     let mut changed = Vec::new();
@@ -1096,6 +1102,7 @@ fn resumed_down_service_is_checked_again_before_the_plan_restores_it() {
             (sid("still-down"), Partial, None),
         ],
         restored_steps: vec![],
+        pending: vec![],
     });
     assert!(!launches(&fx).is_empty());
     assert!(launches(&fx).iter().all(|l| l.step.phase == Check));
@@ -1256,6 +1263,7 @@ fn a_resumed_unreachable_service_is_checked_again() {
     let facts = ResumeFacts {
         states: vec![(sid("a"), Unreachable, Some("could not run".into()))],
         restored_steps: Vec::new(),
+        pending: Vec::new(),
     };
     let fx = e.resume(&facts);
     assert!(launches(&fx).iter().all(|l| is(l, "a", Check)));
@@ -1376,4 +1384,64 @@ fn reopen_after_a_stop_takes_requests_again_and_the_plan_restores_what_is_down()
     let verify = launches(&fx);
     e.handle(ok(&verify[0]));
     assert_eq!(state(&e, "a"), Restored);
+}
+
+#[test]
+fn a_manual_step_pending_at_take_over_is_asked_again_and_not_passed_by_a_check() {
+    let mut e = manual_service();
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Restoring, None)],
+        restored_steps: vec![],
+        pending: vec![step_ref("a", Restore, 0)],
+    });
+    assert!(
+        launches(&fx).is_empty(),
+        "no check may pass over the question: {fx:?}"
+    );
+    assert!(
+        fx.iter().any(
+            |e| matches!(e, Effect::AskManual { step, .. } if *step == step_ref("a", Restore, 0))
+        ),
+        "asked again: {fx:?}"
+    );
+    assert_eq!(state(&e, "a"), Restoring);
+    let fx = e.handle(Input::Manual {
+        step: step_ref("a", Restore, 0),
+        outcome: ManualOutcome::Done,
+    });
+    assert!(
+        launches(&fx).iter().any(|l| is(l, "a", Restore)),
+        "the restore goes on after the answer: {fx:?}"
+    );
+}
+
+#[test]
+fn an_approval_pending_at_take_over_is_asked_again() {
+    let mut e = engine(vec![svc("a", 1, &["h1"]).restore(run("fix").confirm())]);
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Restoring, None)],
+        restored_steps: vec![],
+        pending: vec![step_ref("a", Restore, 0)],
+    });
+    assert!(launches(&fx).is_empty(), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::AskApproval { .. })),
+        "asked again: {fx:?}"
+    );
+}
+
+#[test]
+fn a_manual_step_left_blocked_for_want_of_a_terminal_is_asked_again_on_resume() {
+    let mut e = manual_service();
+    let fx = e.resume(&ResumeFacts {
+        states: vec![(sid("a"), Blocked, Some("no terminal".into()))],
+        restored_steps: vec![],
+        pending: vec![step_ref("a", Restore, 0)],
+    });
+    assert!(launches(&fx).is_empty(), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::AskManual { .. })),
+        "asked again: {fx:?}"
+    );
+    assert_eq!(state(&e, "a"), Restoring);
 }

@@ -10,7 +10,7 @@
 //! of the caller's runtime.
 //!
 //! Keys under `bringup/runs/NAME/`: `executor` (the holder, on the lease), `live` (the
-//! executor's view of the services, on the lease), `runbook` (the runbook's text, for
+//! executor's view of the services, on the lease), `held_by` (the last holder, kept), `runbook` (the runbook's text, for
 //! attached operators), `requests/<id>` (what an attached operator asks) and `answers/<id>`
 //! (what became of it).
 
@@ -386,6 +386,20 @@ impl SharedRun {
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
+    /// Whoever held the run last, though their lease may have ended (`held_by`, kept
+    /// without a lease). For sync callers ([`blocking_wait`]).
+    pub fn last_holder(url: &RunUrl, access: &Access) -> Result<Option<Holder>> {
+        let (u, a) = (url.clone(), access.clone());
+        on_thread(move || async move {
+            let mut etcd = Etcd::connect_with(&u.endpoints, &a)
+                .await
+                .map_err(etcd_err(&u))?;
+            Ok(read_key(&mut etcd, &u, "held_by")
+                .await?
+                .and_then(|v| serde_json::from_slice(&v).ok()))
+        })
+    }
+
     /// Renew the lease every 2 s, in a task of its own; a watchdog task declares it lost
     /// when no renewal was answered for 8 s (or etcd says it has ended). A third task
     /// publishes the `live` view as it changes.
@@ -661,11 +675,19 @@ async fn elect(worker: Arc<AsyncMutex<Worker>>, value: Vec<u8>, wait: Duration) 
                 .etcd()
                 .txn(
                     &[Compare::Absent { key: k.clone() }],
-                    &[Op::PutLeased {
-                        key: k.clone(),
-                        value: value.clone(),
-                        lease,
-                    }],
+                    &[
+                        Op::PutLeased {
+                            key: k.clone(),
+                            value: value.clone(),
+                            lease,
+                        },
+                        // Kept after the lease ends: who held the run, for the next
+                        // executor's `resumed`.
+                        Op::Put {
+                            key: key(&url, "held_by"),
+                            value: value.clone(),
+                        },
+                    ],
                     &[Op::Get { key: k }],
                 )
                 .await

@@ -213,9 +213,31 @@ impl App {
         })]
     }
 
+    /// The executor that asked is gone (an attached screen with no executor, or the run
+    /// ended): its dialogs close, and none opens until a process executes the run again
+    /// (which asks again what is pending).
+    pub(crate) fn close_orphaned_dialogs(&mut self) {
+        let asked = match &self.overlay {
+            Some(Overlay::Approval(step) | Overlay::Manual(step)) => Some(step.clone()),
+            Some(Overlay::Ask(ask)) => ask.defers.clone(),
+            _ => None,
+        };
+        if let Some(step) = asked {
+            self.message = Some(format!(
+                "'{}' closed: no process executes the run now; T takes it over here (the question is asked again)",
+                step.name(&self.runbook)
+            ));
+            self.overlay = None;
+        }
+    }
+
     /// Open the next question that needs an operator, unless a dialog is already up; close an
     /// approval or manual dialog the engine no longer waits on.
     pub(super) fn surface_prompts(&mut self) {
+        if self.executor_gone() {
+            self.close_orphaned_dialogs();
+            return;
+        }
         if let Some(Overlay::Approval(step) | Overlay::Manual(step)) = &self.overlay {
             let still = self
                 .services
