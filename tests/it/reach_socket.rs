@@ -359,3 +359,103 @@ fn done_refuses_a_step_that_is_not_waiting() {
     let out = finish(run);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+/// A private tmux server running `command`, killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("bringup-reach-{}", std::process::id()),
+        };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            "reach",
+            command,
+        ]);
+        assert!(out.status.success(), "tmux: {}", stderr(&out));
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        stdout(&self.run(&["capture-pane", "-p", "-t", "reach"]))
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", "reach", keys])
+                .status
+                .success()
+        );
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let mut screen = String::new();
+        wait_for(
+            &format!("'{text}' on the screen"),
+            Duration::from_secs(30),
+            || {
+                screen = self.screen();
+                screen.contains(text)
+            },
+        );
+        screen
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn attach_on_a_file_journal_shows_the_run_and_marks_its_manual_step_as_the_attached_operator() {
+    let rig = Rig::new();
+    let run = rig.start(&["--yes", "--operator", "kim"]);
+    rig.wait_asked("manual");
+    let exit = rig.dir.path().join("attach.exit");
+    let tmux = Tmux::start(&format!(
+        "'{}' attach '{}' --operator lee; echo $? > '{}'; sleep 60",
+        assert_cmd::cargo::cargo_bin("bringup").display(),
+        rig.j(),
+        exit.display()
+    ));
+    tmux.wait_for("lee attached to kim");
+    // The manual step's question opens by itself on the attached screen.
+    let screen = tmux.wait_for("Move the VIP to the standby router.");
+    assert!(screen.contains("vip"), "{screen}");
+    std::fs::write(&rig.state, "").expect("the VIP moved");
+    std::thread::sleep(Duration::from_millis(400));
+    tmux.keys("d");
+    let out = finish(run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    tmux.wait_for("run has ended");
+    tmux.keys("q");
+    wait_for("attach to end", Duration::from_secs(10), || exit.exists());
+    assert_eq!(
+        std::fs::read_to_string(&exit).expect("exit").trim(),
+        "0",
+        "q detaches with 0"
+    );
+    let manual = events(&rig.journal, "manual");
+    assert_eq!(manual[0]["operator"], "lee", "{manual:?}");
+    assert_eq!(manual[0]["outcome"], "done");
+}
