@@ -185,7 +185,11 @@ impl Driver {
             }
         }
         self.settle_shared();
-        let released = self.settle_outbox(Ok(parked.notices));
+        // Questions answered elsewhere (or moot) close on every screen, as after an fsync.
+        let mut notices = parked.notices;
+        let withdrawn = self.withdrawn(&notices);
+        notices.extend(withdrawn);
+        let released = self.settle_outbox(Ok(notices));
         self.queued = queued;
         self.answers = answers;
         self.outbox.ready.splice(0..0, ready);
