@@ -48,13 +48,16 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy a shared run from etcd into a journal file that verifies on its own.
     Pull(PullArgs),
-    /// Open the TUI on a shared run from any machine: live state, output and timeline; what
-    /// you ask is carried out and journaled under your name by the executing process.
+    /// Open the TUI on a running run (a shared run from any machine, a journal file's run
+    /// through its socket): live state, output and timeline; what you ask is carried out
+    /// and journaled under your name by the executing process.
     Attach(AttachArgs),
-    /// Approve (or --decline) a step a shared run waits on, from any machine.
+    /// Approve (or --decline) a step a running run waits on (journal file or shared run).
     Approve(ApproveArgs),
-    /// Add a note to a shared run's timeline, from any machine.
+    /// Add a note to a running run's timeline (journal file or shared run).
     Note(NoteArgs),
+    /// Mark a manual step a running run waits on done (or --failed REASON).
+    Done(DoneArgs),
     /// Write a step's output exactly as it printed it, from a journal and its side files.
     Output(OutputArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
@@ -201,6 +204,8 @@ pub struct OpenArgs {
     pub hand_over: Option<crate::journal::event::HandOver>,
 }
 
+// Each flag is an independent command-line switch, not a state to fold into an enum.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The runbook (TOML) to run.
@@ -211,6 +216,11 @@ pub struct RunArgs {
     /// Approve every `confirm` step (journaled as approvals by the operator).
     #[arg(long)]
     pub yes: bool,
+    /// With no terminal, leave `confirm` and manual steps waiting for an operator who
+    /// answers through the run's socket (`bringup approve|done|attach JOURNAL`) instead of
+    /// declining them or leaving their services blocked.
+    #[arg(long)]
+    pub wait_for_operators: bool,
     /// Print every command per host and check reachability, host keys and authentication; change nothing.
     #[arg(long, conflicts_with = "check_only")]
     pub dry_run: bool,
@@ -386,11 +396,12 @@ pub struct PullArgs {
     pub etcd: EtcdArgs,
 }
 
-/// Who asks, for the commands that act on a shared run from another machine.
+/// Which run, and who asks, for the commands that act on a run another process executes.
 #[derive(Debug, Clone, Args)]
 pub struct SharedRunArgs {
-    /// The shared run: etcd://HOST:PORT[,HOST:PORT…]/NAME.
-    #[arg(value_name = "URL")]
+    /// The run: the journal file a running `run` or `open` writes (reached through
+    /// JOURNAL.sock), or a shared run etcd://HOST:PORT[,HOST:PORT…]/NAME.
+    #[arg(value_name = "JOURNAL|URL")]
     pub url: String,
     /// Who is asking, journaled with what the executing process does for you (default: $USER).
     #[arg(long, value_name = "NAME")]
@@ -425,6 +436,22 @@ pub struct ApproveArgs {
     /// Decline instead: the step does not run and its service fails.
     #[arg(long)]
     pub decline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoneArgs {
+    #[command(flatten)]
+    pub run: SharedRunArgs,
+    /// The service whose manual step waits.
+    #[arg(long, value_name = "ID")]
+    pub service: String,
+    /// The manual step's name, as the runbook gives it.
+    #[arg(long, value_name = "NAME")]
+    pub step: String,
+    /// The step could not be done: it fails (and its service), and the reason goes on the
+    /// timeline.
+    #[arg(long, value_name = "REASON")]
+    pub failed: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod docs;
 pub mod export;
+pub mod local;
 pub mod open;
 pub mod output;
 pub mod preflight;

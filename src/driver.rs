@@ -19,6 +19,7 @@ mod live;
 mod orphans;
 mod outbox;
 mod remote;
+mod requests;
 mod shared;
 mod signals;
 
@@ -162,8 +163,8 @@ pub enum Message {
     GuardDue(usize),
     /// A drill checks again the services not yet seen down after their inject.
     DrillWake,
-    /// An operator attached to this shared run asks something.
-    Remote(crate::journal::etcd::shared::Incoming),
+    /// An operator in another process asks something (a shared run's etcd, a run's socket).
+    Remote(crate::reach::Incoming),
     /// This process lost the shared run's lease (why): it must stop acting.
     LeaseLost(String),
     /// A shared run's commit (by its number) came to this: what waited on it may act.
@@ -319,7 +320,9 @@ pub struct Driver {
     /// The scenario drill this run is, once started.
     drill: Option<drill::Drill>,
     /// Attached operators' requests carried out, answered after the next commit.
-    answers: Vec<(String, crate::journal::etcd::shared::Answer)>,
+    answers: Vec<requests::Owed>,
+    /// A file-journal run's socket (`<journal>.sock`), for its life.
+    socket: Option<crate::reach::socket::Listener>,
     /// A shared run's calls whose commit is in flight.
     later: shared::Later,
 }
@@ -359,9 +362,11 @@ impl Driver {
             outbox,
             drill: None,
             answers: Vec::new(),
+            socket: None,
             later: shared::Later::default(),
         };
         driver.watch_shared();
+        driver.listen();
         (driver, Inbox { rx })
     }
 

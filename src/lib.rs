@@ -13,6 +13,7 @@ pub mod journal;
 pub mod logfile;
 pub mod notify;
 pub mod outcome;
+pub mod reach;
 pub mod runbook;
 pub mod session;
 pub mod text;

@@ -1,8 +1,9 @@
-//! `bringup attach URL`: the TUI on a shared run from any machine. Wiring only: the runbook
-//! and the history from etcd, two tasks that own etcd connections (one follows the run's
-//! events and the executor's `live` view through a watch, one posts requests and waits for
-//! their answers), the terminal, and the loop in `tui::attach`. Quitting detaches; the run
-//! goes on. Every etcd request is awaited: none holds up the screen.
+//! `bringup attach URL|JOURNAL`: the TUI on a run another process executes. Wiring only: the
+//! runbook and the history, two tasks (one follows the run's events and the executor's
+//! `live` view, one sends requests and waits for their answers), the terminal, and the loop
+//! in `tui::attach`. A shared run is followed through an etcd watch; a file-journal run by
+//! reading its journal file as it grows and asking its socket for the view. Quitting
+//! detaches; the run goes on. Every request is awaited: none holds up the screen.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,12 +13,14 @@ use tokio::sync::mpsc as async_mpsc;
 
 use crate::Exit;
 use crate::cli::{AttachArgs, OpenArgs, SharedRunArgs};
+use crate::cmd::local::Local;
 use crate::cmd::session;
 use crate::cmd::shared::{Attached, Failure};
 use crate::driver::{Ask, Signals};
 use crate::engine::Mode;
 use crate::journal::etcd::EtcdStore;
 use crate::journal::{Event, record};
+use crate::session::JournalLocation;
 use crate::tui::attach::{self as screen, Attach, Update};
 use crate::tui::event_loop::End;
 use crate::tui::{App, RunInfo, Theme, terminal};
@@ -58,6 +61,12 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
             return ExitCode::from(Exit::BadInput);
         }
     };
+    if let Ok(JournalLocation::File(journal)) =
+        JournalLocation::parse(std::path::Path::new(&args.run.url))
+    {
+        let code = rt.block_on(attach_local(args, &journal));
+        return code;
+    }
     let (app, url, history) = match rt.block_on(open(&args.run)) {
         Ok(opened) => opened,
         Err(f) => {
@@ -125,11 +134,21 @@ async fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>,
 
 async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Shown {
     let (asks_tx, asks_rx) = async_mpsc::unbounded_channel::<Ask>();
-    let (tx, mut updates) = async_mpsc::channel::<Update>(64);
+    let (tx, updates) = async_mpsc::channel::<Update>(64);
     let mut front = Attach::new(app, url, asks_tx);
     front.lines(history);
     let follower = tokio::spawn(follow(args.run.clone(), front.seq(), tx.clone()));
     let server = tokio::spawn(serve(args.run.clone(), asks_rx, tx));
+    screen_on(front, updates, url, [follower, server]).await
+}
+
+/// The attached screen on the terminal until it ends; `tasks` feed it and end with it.
+async fn screen_on(
+    mut front: Attach,
+    mut updates: async_mpsc::Receiver<Update>,
+    url: &str,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+) -> Shown {
     let mut signals = Signals::listen();
     let theme = Theme::new(Theme::no_color_from(
         std::env::var_os("NO_COLOR").as_deref(),
@@ -149,8 +168,9 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Sh
     } else {
         drop(tty);
     }
-    follower.abort();
-    server.abort();
+    for task in tasks {
+        task.abort();
+    }
     drop(updates);
     if matches!(ended, Ok(End::Quit)) && front.taking_over() {
         return Shown::TakeOver;
@@ -327,6 +347,157 @@ async fn serve(
                 conn = None;
                 Some(f.message)
             }
+        };
+        if tx.send(Update::Answered(said)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How often a file-journal run's journal and view are read again.
+const LOCAL_POLL: Duration = Duration::from_millis(250);
+/// Most bytes of new journal lines read at once.
+const LOCAL_CHUNK: usize = 4 << 20;
+
+/// `attach JOURNAL`: the screen on a file-journal run through its socket. Taking over is
+/// `open RUNBOOK --resume JOURNAL`, once the run is gone (the journal's lock says so).
+async fn attach_local(args: &AttachArgs, journal: &std::path::Path) -> ExitCode {
+    let operator = session::operator_name(args.run.operator.as_deref());
+    let opened = async {
+        let run = Local::open(journal, operator.clone())?;
+        let runbook = run.runbook().await?;
+        Ok::<_, Failure>((run, runbook))
+    };
+    let (run, runbook) = match opened.await {
+        Ok(o) => o,
+        Err(f) => {
+            say!("bringup: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    };
+    let mut tail = Tail::default();
+    let history = tail.read(journal);
+    let mode = history
+        .first()
+        .and_then(|l| record::parse(l).ok())
+        .and_then(|r| match r.event {
+            Event::RunStarted { mode, .. } => Some(mode),
+            _ => None,
+        })
+        .unwrap_or(Mode::Incident);
+    let name = journal.display().to_string();
+    let info = RunInfo {
+        mode,
+        operator,
+        journal: journal.to_path_buf(),
+    };
+    let app = App::new(std::sync::Arc::new(runbook), info);
+    let (asks_tx, asks_rx) = async_mpsc::unbounded_channel::<Ask>();
+    let (tx, updates) = async_mpsc::channel::<Update>(64);
+    let mut front = Attach::new(app, &name, asks_tx);
+    front.lines(&history);
+    let follower = tokio::spawn(follow_local(
+        journal.to_path_buf(),
+        tail,
+        front.seq(),
+        tx.clone(),
+    ));
+    let server = tokio::spawn(serve_local(run, asks_rx, tx));
+    match screen_on(front, updates, &name, [follower, server]).await {
+        Shown::Done(code) => code,
+        Shown::TakeOver => {
+            say!(
+                "the run on '{name}' has ended; continue it with `bringup open RUNBOOK --resume {name}`"
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A journal file read as it grows: whole lines only, from where the last read ended.
+#[derive(Default)]
+struct Tail {
+    offset: u64,
+}
+
+impl Tail {
+    /// The complete lines written since the last read (at most [`LOCAL_CHUNK`] bytes).
+    fn read(&mut self, journal: &std::path::Path) -> Vec<Vec<u8>> {
+        use std::io::{Read as _, Seek as _};
+        let Ok(mut file) = std::fs::File::open(journal) else {
+            return Vec::new();
+        };
+        if file.seek(std::io::SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if file
+            .take(LOCAL_CHUNK as u64)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            return Vec::new();
+        }
+        // A line still being written waits for the next read.
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole);
+        self.offset += whole as u64;
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+}
+
+/// Follow a file-journal run: its new event lines and the executor's view, every
+/// [`LOCAL_POLL`]; no view (the socket gone) means no process executes it any more.
+async fn follow_local(
+    journal: std::path::PathBuf,
+    mut tail: Tail,
+    mut seq: u64,
+    tx: async_mpsc::Sender<Update>,
+) {
+    while !tx.is_closed() {
+        let lines: Vec<Vec<u8>> = tail
+            .read(&journal)
+            .into_iter()
+            .filter(|l| record::Envelope::parse(l).is_ok_and(|e| e.seq > seq))
+            .collect();
+        if let Some(last) = lines.last().and_then(|l| record::Envelope::parse(l).ok()) {
+            seq = last.seq;
+        }
+        if !lines.is_empty() && tx.send(Update::Lines(lines)).await.is_err() {
+            return;
+        }
+        let live =
+            crate::reach::socket::call(&journal, &crate::reach::socket::Call::Live, ANSWER_WAIT)
+                .await
+                .ok()
+                .and_then(|bytes| {
+                    serde_json::from_slice::<Option<crate::driver::LiveView>>(&bytes).ok()
+                })
+                .flatten();
+        let holder = live
+            .as_ref()
+            .map(|l| format!("{} on this machine", l.operator));
+        if tx.send(Update::Live { live, holder }).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(LOCAL_POLL).await;
+    }
+}
+
+/// Send each request the screen makes through the run's socket and report what became of it.
+async fn serve_local(
+    run: Local,
+    mut asks: async_mpsc::UnboundedReceiver<Ask>,
+    tx: async_mpsc::Sender<Update>,
+) {
+    while let Some(ask) = asks.recv().await {
+        let said = match run.ask(&ask, ANSWER_WAIT).await {
+            Ok(answer) => answer.refused,
+            Err(f) => Some(f.message),
         };
         if tx.send(Update::Answered(said)).await.is_err() {
             return;

@@ -111,7 +111,12 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         questions.queue(&pending, &runbook, &mut printer);
         printer.notices(&pending);
         pending.clear();
-        match questions.ask(&mut drv, &runbook, args.yes, &mut printer) {
+        let wait = if args.wait_for_operators {
+            questions::Wait::ForOperators
+        } else {
+            questions::Wait::No
+        };
+        match questions.ask(&mut drv, &runbook, args.yes, wait, &mut printer) {
             Ok(n) => pending.extend(n),
             Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
         }

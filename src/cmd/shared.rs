@@ -1,20 +1,24 @@
-//! `bringup approve URL …` and `bringup note URL TEXT`: an operator on any machine asks the
-//! process executing a shared run, which journals it under their name (SPEC "Shared runs
-//! (etcd)"). Also the attached side of the protocol that `attach` uses: the runbook kept in
-//! the run, the executor's live view, requests and their answers.
+//! `bringup approve`, `note` and `done` on `JOURNAL|URL`: an operator asks the process
+//! executing a run, which journals it under their name (SPEC "Shared runs (etcd)", "One
+//! picture of the run"). A shared run is reached through etcd from any machine, a
+//! file-journal run through its socket (`cmd/local.rs`); [`Target`] is either. Also the
+//! attached side of the etcd protocol that `attach` uses: the runbook kept in the run, the
+//! executor's live view, requests and their answers.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::{ApproveArgs, NoteArgs, SharedRunArgs};
+use crate::cli::{ApproveArgs, DoneArgs, NoteArgs, SharedRunArgs};
+use crate::cmd::local::Local;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
 use crate::driver::{Ask, LiveView};
-use crate::engine::{Decision, Waiting};
+use crate::engine::{Decision, ManualOutcome, StepRef, Waiting};
 use crate::journal::etcd::shared::{self, Answer, Holder, Posted};
 use crate::journal::etcd::{Access, Etcd, EtcdStore, RunUrl};
 use crate::journal::{Event, record};
 use crate::runbook::model::Runbook;
+use crate::session::JournalLocation;
 
 /// How long a headless request waits for the executing process to carry it out.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -213,9 +217,95 @@ pub fn approve(args: &ApproveArgs) -> ExitCode {
     exit(edge_runtime().and_then(|rt| rt.block_on(approve_inner(args))))
 }
 
-async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
-    let mut run = Attached::connect(&args.run).await?;
-    let runbook = run.runbook().await?;
+/// The run a command acts on: a shared run in etcd, or a file-journal run's socket.
+pub(crate) enum Target {
+    Shared(Box<Attached>),
+    Local(Local),
+}
+
+impl Target {
+    pub async fn connect(args: &SharedRunArgs) -> Result<Target, Failure> {
+        match JournalLocation::parse(Path::new(&args.url)).map_err(Failure::input)? {
+            JournalLocation::Shared(_) => {
+                Ok(Target::Shared(Box::new(Attached::connect(args).await?)))
+            }
+            JournalLocation::File(path) => {
+                let operator = crate::cmd::session::operator_name(args.operator.as_deref());
+                Local::open(&path, operator).map(Target::Local)
+            }
+        }
+    }
+
+    /// The run as the operator named it.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Shared(run) => run.url.to_string(),
+            Target::Local(run) => run.journal.display().to_string(),
+        }
+    }
+
+    pub fn operator(&self) -> &str {
+        match self {
+            Target::Shared(run) => &run.operator,
+            Target::Local(run) => &run.operator,
+        }
+    }
+
+    pub async fn runbook(&mut self) -> Result<Runbook, Failure> {
+        match self {
+            Target::Shared(run) => run.runbook().await,
+            Target::Local(run) => run.runbook().await,
+        }
+    }
+
+    pub async fn live(&mut self) -> Result<Option<LiveView>, Failure> {
+        match self {
+            Target::Shared(run) => run.live().await,
+            Target::Local(run) => run.live().await,
+        }
+    }
+
+    pub async fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
+        match self {
+            Target::Shared(run) => run.ask(ask, wait).await,
+            Target::Local(run) => run.ask(ask, wait).await,
+        }
+    }
+}
+
+/// Which question a command answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Question {
+    Approval,
+    Manual,
+}
+
+impl Question {
+    fn words(self) -> &'static str {
+        match self {
+            Question::Approval => "an approval",
+            Question::Manual => "a manual step",
+        }
+    }
+
+    fn asked(self, waiting: &Waiting) -> Option<&StepRef> {
+        match (self, waiting) {
+            (Question::Approval, Waiting::Approval { step, .. })
+            | (Question::Manual, Waiting::Manual { step, .. }) => Some(step),
+            _ => None,
+        }
+    }
+}
+
+/// The step of `service` named `name` that the run waits on for `question`, as the
+/// executing process's view says (given a few seconds to come up).
+async fn waiting_step(
+    run: &mut Target,
+    runbook: &Runbook,
+    service: &str,
+    name: &str,
+    question: Question,
+) -> Result<StepRef, Failure> {
     // The executor's view trails its journal by a moment: give a step that is just coming
     // up a few seconds to be asked.
     let deadline = std::time::Instant::now() + VIEW_WAIT;
@@ -223,8 +313,11 @@ async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
         let live = run.live().await?;
         let waits = live.as_ref().is_some_and(|l| {
             l.services.iter().any(|s| {
-                s.id.as_str() == args.service
-                    && matches!(&s.waiting, Some(Waiting::Approval { step, .. }) if step.name(&runbook) == args.step)
+                s.id.as_str() == service
+                    && s.waiting
+                        .as_ref()
+                        .and_then(|w| question.asked(w))
+                        .is_some_and(|step| step.name(runbook) == name)
             })
         });
         if waits || std::time::Instant::now() >= deadline {
@@ -234,36 +327,51 @@ async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
     };
     let live = live.ok_or_else(|| {
         Failure::refused(format!(
-            "no process executes '{}' now; nothing waits for an approval",
-            run.url
+            "no process executes '{}' now; nothing waits for {}",
+            run.name(),
+            question.words()
         ))
     })?;
-    let Some(service) = live.services.iter().find(|s| s.id.as_str() == args.service) else {
+    let Some(found) = live.services.iter().find(|s| s.id.as_str() == service) else {
         let known: Vec<&str> = live.services.iter().map(|s| s.id.as_str()).collect();
         return Err(Failure::input(format!(
-            "the run has no service '{}'; it has: {}",
-            args.service,
+            "the run has no service '{service}'; it has: {}",
             known.join(", ")
         )));
     };
-    let step = match &service.waiting {
-        Some(Waiting::Approval { step, .. }) if step.name(&runbook) == args.step => step.clone(),
-        Some(Waiting::Approval { step, .. }) => {
-            return Err(Failure::refused(format!(
-                "service '{}' waits for an approval of '{}', not of '{}'",
-                args.service,
-                step.name(&runbook),
-                args.step
-            )));
-        }
-        _ => {
-            return Err(Failure::refused(format!(
-                "service '{}' is not waiting for an approval (it is {})",
-                args.service,
-                service.state.as_str()
-            )));
-        }
-    };
+    match found.waiting.as_ref().and_then(|w| question.asked(w)) {
+        Some(step) if step.name(runbook) == name => Ok(step.clone()),
+        Some(step) => Err(Failure::refused(format!(
+            "service '{service}' waits for {} of '{}', not of '{name}'",
+            question.words(),
+            step.name(runbook),
+        ))),
+        None => Err(Failure::refused(format!(
+            "service '{service}' is not waiting for {} (it is {})",
+            question.words(),
+            found.state.as_str()
+        ))),
+    }
+}
+
+fn seq_of(answer: &Answer) -> String {
+    answer
+        .seq
+        .map(|s| format!(" (seq {s})"))
+        .unwrap_or_default()
+}
+
+async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
+    let mut run = Target::connect(&args.run).await?;
+    let runbook = run.runbook().await?;
+    let step = waiting_step(
+        &mut run,
+        &runbook,
+        &args.service,
+        &args.step,
+        Question::Approval,
+    )
+    .await?;
     let decision = if args.decline {
         Decision::Declined
     } else {
@@ -280,11 +388,70 @@ async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
         "{word} '{}' of {} as {}{}",
         args.step,
         args.service,
-        run.operator,
-        answer
-            .seq
-            .map(|s| format!(" (seq {s})"))
-            .unwrap_or_default()
+        run.operator(),
+        seq_of(&answer)
+    ))
+}
+
+pub fn done(args: &DoneArgs) -> ExitCode {
+    exit(edge_runtime().and_then(|rt| rt.block_on(done_inner(args))))
+}
+
+async fn done_inner(args: &DoneArgs) -> Result<String, Failure> {
+    if args.failed.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(Failure::input(
+            "--failed needs a reason: say why the step could not be done",
+        ));
+    }
+    let mut run = Target::connect(&args.run).await?;
+    let runbook = run.runbook().await?;
+    let step = waiting_step(
+        &mut run,
+        &runbook,
+        &args.service,
+        &args.step,
+        Question::Manual,
+    )
+    .await?;
+    let outcome = match args.failed {
+        Some(_) => ManualOutcome::Failed,
+        None => ManualOutcome::Done,
+    };
+    let answer = run.ask(&Ask::Manual { step, outcome }, ANSWER_WAIT).await?;
+    if let Some(why) = answer.refused {
+        return Err(Failure::refused(why));
+    }
+    let Some(reason) = &args.failed else {
+        return Ok(format!(
+            "marked '{}' of {} done as {}{}",
+            args.step,
+            args.service,
+            run.operator(),
+            seq_of(&answer)
+        ));
+    };
+    // The reason goes on the timeline beside the outcome (the `manual` event has none).
+    let note = Ask::Note {
+        text: format!(
+            "manual step '{}' of {} failed: {reason}",
+            args.step, args.service
+        ),
+    };
+    let noted = run.ask(&note, ANSWER_WAIT).await?;
+    if let Some(why) = noted.refused {
+        return Err(Failure::refused(format!(
+            "'{}' of {} is marked failed{}, but its reason was not noted: {why}",
+            args.step,
+            args.service,
+            seq_of(&answer)
+        )));
+    }
+    Ok(format!(
+        "marked '{}' of {} failed as {}{}",
+        args.step,
+        args.service,
+        run.operator(),
+        seq_of(&answer)
     ))
 }
 
@@ -293,7 +460,7 @@ pub fn note(args: &NoteArgs) -> ExitCode {
 }
 
 async fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
-    let mut run = Attached::connect(&args.run).await?;
+    let mut run = Target::connect(&args.run).await?;
     let answer = run
         .ask(
             &Ask::Note {
@@ -307,11 +474,8 @@ async fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
     }
     Ok(format!(
         "note added to {} as {}{}",
-        run.url,
-        run.operator,
-        answer
-            .seq
-            .map(|s| format!(" (seq {s})"))
-            .unwrap_or_default()
+        run.name(),
+        run.operator(),
+        seq_of(&answer)
     ))
 }

@@ -11,10 +11,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Driver, Launch, Message, Notice, OUTPUT_SYNC, Queued, live::LiveView, remote::Ask};
+use super::{Driver, Launch, Message, Notice, OUTPUT_SYNC, Queued, requests::Owed};
 use crate::journal::JournalError;
 use crate::journal::etcd::StoreError;
-use crate::journal::etcd::shared::{Answer, Incoming};
 
 /// The calls whose commit is in flight, in the order they were made.
 #[derive(Default)]
@@ -40,7 +39,7 @@ struct Parked {
     ticket: u64,
     notices: Vec<Notice>,
     queued: Vec<(Launch, Queued)>,
-    answers: Vec<(String, Answer)>,
+    answers: Vec<Owed>,
     ready: Vec<crate::notify::Delivery>,
     extra: Vec<Notice>,
 }
@@ -186,10 +185,10 @@ impl Driver {
             }
         }
         self.settle_shared();
-        // Questions no longer waited on are withdrawn here too, as `settle` does for a file.
+        // Questions answered elsewhere (or moot) close on every screen, as after an fsync.
         let mut notices = parked.notices;
-        let gone = self.withdrawn(&notices);
-        notices.extend(gone);
+        let withdrawn = self.withdrawn(&notices);
+        notices.extend(withdrawn);
         let released = self.settle_outbox(Ok(notices));
         self.queued = queued;
         self.answers = answers;
@@ -197,41 +196,6 @@ impl Driver {
         // A delivery given up now wrote `notify_failed`: it shows with the next call.
         self.outbox.notices.splice(0..0, extra);
         released
-    }
-
-    /// An attached operator's request: checked against the runbook, then carried out and
-    /// journaled under their name. Its answer goes out after the commit.
-    pub(super) fn on_remote(&mut self, incoming: Incoming) -> Result<Vec<Notice>, JournalError> {
-        let Incoming { id, posted } = incoming;
-        let request = serde_json::from_value::<Ask>(posted.ask)
-            .map_err(|e| format!("the request is not one bringup knows ({e})"))
-            .and_then(|ask| ask.into_request(&self.runbook));
-        let request = match request {
-            Ok(r) => r,
-            Err(why) => {
-                tracing::warn!(operator = %posted.operator, "request {id} refused: {why}");
-                self.answers.push((
-                    id,
-                    Answer {
-                        seq: None,
-                        refused: Some(why),
-                    },
-                ));
-                return Ok(Vec::new());
-            }
-        };
-        tracing::info!(operator = %posted.operator, ?request, "request {id} from an attached operator");
-        let notices = self.request_unsynced(&posted.operator, request)?;
-        let seq = notices.iter().find_map(|n| match n {
-            Notice::Journaled(e) => Some(e.seq),
-            _ => None,
-        });
-        let refused = notices.iter().find_map(|n| match n {
-            Notice::Refused(why) => Some(why.clone()),
-            _ => None,
-        });
-        self.answers.push((id, Answer { seq, refused }));
-        Ok(notices)
     }
 
     /// The lease is gone: stop acting (running steps were already told to stop).
@@ -245,22 +209,6 @@ impl Driver {
 
     /// After a call's commit: answer the requests it carried out, and publish the view.
     pub(super) fn settle_shared(&mut self) {
-        let Some(run) = self.journal.shared_run() else {
-            return;
-        };
-        for (id, answer) in std::mem::take(&mut self.answers) {
-            if let Err(e) = run.answer(&id, &answer) {
-                tracing::warn!("answering request {id}: {e}");
-            }
-        }
-        let view = LiveView::of(
-            &self.operator,
-            self.journal.seq(),
-            self.finished.is_some(),
-            self.engine.services(),
-        );
-        if let Ok(bytes) = serde_json::to_vec(&view) {
-            run.publish(self.journal.mask(&bytes));
-        }
+        self.answer_and_publish();
     }
 }

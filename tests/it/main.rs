@@ -41,6 +41,7 @@ mod notify_redirect;
 mod notify_webhook;
 mod output_bytes;
 mod preflight;
+mod reach_socket;
 mod report;
 mod report_evidence;
 mod resume_forced;

@@ -121,13 +121,14 @@ impl Questions {
         drv: &mut Driver,
         runbook: &Runbook,
         yes: bool,
+        wait: Wait,
         printer: &mut Printer,
     ) -> Result<Vec<Notice>, JournalError> {
         let mut notices = Vec::new();
         while self.shown.is_none()
             && let Some(ask) = self.queue.pop_front()
         {
-            match answer(drv, runbook, ask, yes, self.stdin_open)? {
+            match answer(drv, runbook, ask, yes, wait, self.stdin_open)? {
                 Answered::Now(n) => notices.extend(n),
                 Answered::Asking(ask) => {
                     if let Some(tx) = self.reader.take()
@@ -180,13 +181,32 @@ enum Answered {
     Asking(Ask),
 }
 
+/// Whether a question nobody can answer on the terminal waits for an operator who reaches
+/// a file-journal run through its socket (`--wait-for-operators`); a shared run's always do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    ForOperators,
+    No,
+}
+
+/// How operators elsewhere answer this run's questions, when they are to: a shared run's
+/// URL, or (`--wait-for-operators`) the journal a socket listens beside.
+fn reached(drv: &Driver, wait: Wait) -> Option<String> {
+    drv.shared_url().or_else(|| {
+        (wait == Wait::ForOperators && drv.socket().is_some())
+            .then(|| drv.journal_path().display().to_string())
+    })
+}
+
 /// Answer one question: approve with `--yes`, leave it to the terminal, or, with nobody to
-/// ask, leave it to attached operators (a shared run), decline or leave the service blocked.
+/// ask, leave it to operators who reach the run (a shared run, or a file-journal run's
+/// socket with `--wait-for-operators`), decline or leave the service blocked.
 fn answer(
     drv: &mut Driver,
     runbook: &crate::runbook::model::Runbook,
     ask: Ask,
     yes: bool,
+    wait: Wait,
     can_ask: bool,
 ) -> Result<Answered, JournalError> {
     match ask {
@@ -199,10 +219,10 @@ fn answer(
         }
         ask if can_ask => Ok(Answered::Asking(ask)),
         Ask::Approval { step, reason, .. } => {
-            if let Some(url) = drv.shared_url() {
-                // Operators attached to the shared run answer it from wherever they are.
+            if let Some(url) = reached(drv, wait) {
+                // Operators who reach the run answer it from wherever they are.
                 eprintln!(
-                    "bringup: '{}' of {} needs approval{}; from any machine: bringup approve {url} --service {} --step '{}' [--decline]",
+                    "bringup: '{}' of {} needs approval{}; answer it with: bringup approve {url} --service {} --step '{}' [--decline]",
                     driver::step_name(runbook, &step),
                     step.service,
                     reason.map(|r| format!(" ({r})")).unwrap_or_default(),
@@ -224,11 +244,13 @@ fn answer(
             }
         }
         Ask::Manual { step, instruction } => {
-            if let Some(url) = drv.shared_url() {
+            if let Some(url) = reached(drv, wait) {
                 eprintln!(
-                    "bringup: manual step '{}' of {} needs an operator: {instruction}; mark it from `bringup attach {url}`",
+                    "bringup: manual step '{}' of {} needs an operator: {instruction}; once done: bringup done {url} --service {} --step '{}' [--failed REASON] (or from `bringup attach {url}`)",
                     driver::step_name(runbook, &step),
                     step.service,
+                    step.service,
+                    driver::step_name(runbook, &step),
                 );
                 Ok(Answered::Now(Vec::new()))
             } else {

@@ -84,29 +84,7 @@ impl std::fmt::Display for Holder {
     }
 }
 
-/// What an attached operator left for the executor: a request in the driver's vocabulary
-/// (`ask`, serialized by the driver), signed with their name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Posted {
-    pub operator: String,
-    pub ask: serde_json::Value,
-}
-
-/// What became of a request: the seq of the first event it recorded, or why it was refused.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Answer {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-}
-
-/// A request as the executor receives it.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub id: String,
-    pub posted: Posted,
-}
+pub use crate::reach::{Answer, Incoming, Posted};
 
 type LostHook = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -864,7 +842,15 @@ async fn serve<T>(
                 }
                 match serde_json::from_slice::<Posted>(&kv.value) {
                     Ok(posted) => {
-                        if tx.send(wrap(Incoming { id, posted })).await.is_err() {
+                        if tx
+                            .send(wrap(Incoming {
+                                id,
+                                posted,
+                                reply: crate::reach::ReplyTo::Etcd,
+                            }))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }

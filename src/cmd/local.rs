@@ -1,0 +1,122 @@
+//! The edge of a file-journal run that another process executes: its journal read for the
+//! history and the variables, and everything else asked through its socket (`reach::socket`):
+//! the runbook's text, the live view, requests and their answers. The same questions
+//! `cmd/shared.rs` asks of a shared run in etcd, so `approve`, `note`, `done` and `attach`
+//! treat both alike.
+
+use std::io::{BufRead as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cmd::shared::Failure;
+use crate::driver::{Ask, LiveView};
+use crate::journal::{Event, record};
+use crate::reach::socket::{self, Call, ReachError};
+use crate::reach::{Answer, Posted};
+use crate::runbook::model::Runbook;
+
+/// How long a read of the run's view or runbook waits for the executing process.
+const READ_WAIT: Duration = Duration::from_secs(10);
+
+/// An operator's connection to a file-journal run this process does not execute.
+pub(crate) struct Local {
+    pub journal: PathBuf,
+    pub operator: String,
+}
+
+fn failure(e: ReachError) -> Failure {
+    match e {
+        ReachError::NotListening { .. } | ReachError::NoAnswer(..) => Failure::refused(e),
+        _ => Failure::input(e),
+    }
+}
+
+impl Local {
+    /// The run on `journal`, which must exist; nothing is asked of it yet.
+    pub fn open(journal: &Path, operator: String) -> Result<Local, Failure> {
+        if !journal.is_file() {
+            return Err(Failure::input(format!(
+                "no journal '{}': give the journal file a running `bringup run` or `open` writes (or a shared run's etcd:// URL)",
+                journal.display()
+            )));
+        }
+        Ok(Local {
+            journal: journal.to_path_buf(),
+            operator,
+        })
+    }
+
+    /// The executing process's view of the services, if it has published one.
+    pub async fn live(&self) -> Result<Option<LiveView>, Failure> {
+        let bytes = socket::call(&self.journal, &Call::Live, READ_WAIT)
+            .await
+            .map_err(failure)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::input(format!(
+                "the view of '{}' is not one bringup knows: {e}",
+                self.journal.display()
+            ))
+        })
+    }
+
+    /// The runbook the run executes, from the text it serves, with the variables its
+    /// `run_started` recorded (secret ones masked).
+    pub async fn runbook(&self) -> Result<Runbook, Failure> {
+        let (text, vars) = self.runbook_text().await?;
+        let name = format!("{} (runbook)", self.journal.display());
+        crate::runbook::load_text(&text, Path::new(&name), &vars).map_err(|d| {
+            Failure::input(format!("the runbook of '{}':\n{d}", self.journal.display()))
+        })
+    }
+
+    /// The runbook's text as the run serves it, and the variables its `run_started`
+    /// recorded as `KEY=VALUE`.
+    pub async fn runbook_text(&self) -> Result<(String, Vec<String>), Failure> {
+        let bytes = socket::call(&self.journal, &Call::Runbook, READ_WAIT)
+            .await
+            .map_err(failure)?;
+        let text: Option<String> = serde_json::from_slice(&bytes).ok().flatten();
+        let Some(text) = text else {
+            return Err(Failure::input(format!(
+                "the run on '{}' cannot read its runbook any more",
+                self.journal.display()
+            )));
+        };
+        Ok((text, self.recorded_vars()))
+    }
+
+    /// The variables the journal's `run_started` recorded.
+    fn recorded_vars(&self) -> Vec<String> {
+        let Ok(file) = std::fs::File::open(&self.journal) else {
+            return Vec::new();
+        };
+        let mut first = Vec::new();
+        if std::io::BufReader::new(file)
+            .take(socket::MAX_LINE as u64)
+            .read_until(b'\n', &mut first)
+            .is_err()
+        {
+            return Vec::new();
+        }
+        match record::parse(first.trim_ascii_end()) {
+            Ok(r) => match r.event {
+                Event::RunStarted { vars, .. } => {
+                    vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
+                }
+                _ => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Ask the executing process for `ask` and wait for what became of it.
+    pub async fn ask(&self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
+        let posted = Posted {
+            operator: self.operator.clone(),
+            ask: serde_json::to_value(ask).map_err(Failure::input)?,
+        };
+        socket::ask(&self.journal, &posted, wait)
+            .await
+            .map_err(failure)
+    }
+}
