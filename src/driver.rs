@@ -42,7 +42,7 @@ use crate::engine::{
     classify_exit,
 };
 use crate::exec::{Executor, Refusal, StepResult};
-use crate::journal::event::OperatorActionKind;
+use crate::journal::event::{OperatorActionKind, Provenance};
 use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -355,21 +355,34 @@ impl Driver {
         self.settle(r)
     }
 
-    /// What the operator of this process asks (see [`Request`] for what is journaled).
+    /// What the operator of this process asks (see [`Request`] for what is journaled),
+    /// journaled with `"identity":"local"`.
     pub fn input(&mut self, request: impl Into<Request>) -> Result<Vec<Notice>, JournalError> {
         let operator = self.operator.clone();
-        self.input_by(&operator, request)
+        self.input_as(&operator, Provenance::local(), request)
     }
 
-    /// The same as [`Driver::input`], signed with another name: an operator attached to a
-    /// shared run, or `(no terminal)` for what `run` refuses when nobody can be asked.
+    /// The same as [`Driver::input`], with another name that nothing checked (journaled
+    /// `"identity":"unverified"`): an operator attached to a shared run, or `(no terminal)`
+    /// for what `run` refuses when nobody can be asked.
     pub fn input_by(
         &mut self,
         operator: &str,
         request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
+        self.input_as(operator, Provenance::unverified(), request)
+    }
+
+    /// The same as [`Driver::input`], by `operator` known as `provenance` says (a request
+    /// whose signature `identity::Verifier` checked, say).
+    pub fn input_as(
+        &mut self,
+        operator: &str,
+        provenance: Provenance,
+        request: impl Into<Request>,
+    ) -> Result<Vec<Notice>, JournalError> {
         let r = self
-            .request_unsynced(operator, request.into())
+            .request_as(operator, &provenance, request.into())
             .and_then(|n| self.then_drill(n));
         self.settle(r)
     }
@@ -555,16 +568,27 @@ impl Driver {
         operator: &str,
         request: Request,
     ) -> Result<Vec<Notice>, JournalError> {
+        self.request_as(operator, &Provenance::unverified(), request)
+    }
+
+    /// [`Driver::input_as`] before its fsync.
+    fn request_as(
+        &mut self,
+        operator: &str,
+        provenance: &Provenance,
+        request: Request,
+    ) -> Result<Vec<Notice>, JournalError> {
         let input = match request {
             Request::Input(input) => input,
             Request::Note(text) => {
                 return Ok(vec![self.write(Event::Note {
                     operator: operator.to_string(),
                     text,
+                    provenance: provenance.clone(),
                 })?]);
             }
             Request::AcceptHostKey { host, fingerprint } => {
-                return self.accept_host_key(operator, host, fingerprint);
+                return self.accept_host_key(operator, provenance, host, fingerprint);
             }
             Request::RefuseHostKey { host } => {
                 self.key_waits.remove(&host);
@@ -577,6 +601,7 @@ impl Driver {
             service: service.clone(),
             action,
             reason,
+            provenance: provenance.clone(),
         };
         let record = match &input {
             Input::RunPlan | Input::SetAuto(true) => {
@@ -588,12 +613,14 @@ impl Driver {
                 step: self.step_name(step),
                 decision: *decision,
                 operator: operator.to_string(),
+                provenance: provenance.clone(),
             }),
             Input::Manual { step, outcome } => Some(Event::Manual {
                 service: step.service.clone(),
                 step: self.step_name(step),
                 outcome: *outcome,
                 operator: operator.to_string(),
+                provenance: provenance.clone(),
             }),
             Input::Skip { service, reason } => {
                 Some(act(OperatorActionKind::Skip, service, Some(reason.clone())))
@@ -641,6 +668,7 @@ impl Driver {
     fn accept_host_key(
         &mut self,
         operator: &str,
+        provenance: &Provenance,
         host: HostId,
         fingerprint: String,
     ) -> Result<Vec<Notice>, JournalError> {
@@ -652,6 +680,7 @@ impl Driver {
             host,
             fingerprint,
             operator: operator.to_string(),
+            provenance: provenance.clone(),
         })?];
         for service in waiting {
             let effects = self.engine.handle(Input::Check(service));
@@ -752,6 +781,7 @@ impl Driver {
                 host,
                 fingerprint,
                 operator: self.operator.clone(),
+                provenance: Provenance::local(),
             })?);
         }
         // The transport says whether the command ran; whether it passed is the step's rule.

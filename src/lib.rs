@@ -8,10 +8,12 @@ pub mod driver;
 pub mod engine;
 pub mod exec;
 pub mod export;
+pub mod identity;
 pub mod journal;
 pub mod notify;
 pub mod outcome;
 pub mod runbook;
+pub mod sshsig;
 pub mod text;
 pub mod tui;
 

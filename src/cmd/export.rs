@@ -416,6 +416,7 @@ mod tests {
         w.append(&crate::journal::Event::Note {
             operator: "ana".into(),
             text: "bridge open".into(),
+            provenance: Default::default(),
         })
         .expect("note");
         drop(w);

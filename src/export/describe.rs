@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
-use crate::journal::event::{DrillOutcome, DrillPhase, Event, OperatorActionKind};
+use crate::journal::event::{
+    DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, Provenance,
+};
 
 /// The one who acts when no operator does.
 pub const ENGINE: &str = "bringup";
@@ -143,6 +145,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             step,
             decision,
             operator,
+            provenance,
         } => {
             let (word, tone) = match decision {
                 Decision::Approved => ("approved", Tone::Good),
@@ -150,7 +153,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             };
             (
                 Actor::Operator(operator.clone()),
-                format!("{service}: {word} '{step}'"),
+                format!("{service}: {word} '{step}'{}", identity_note(provenance)),
                 tone,
             )
         }
@@ -159,6 +162,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             step,
             outcome,
             operator,
+            provenance,
         } => {
             let (word, tone) = match outcome {
                 ManualOutcome::Done => ("done", Tone::Good),
@@ -166,13 +170,20 @@ pub fn describe(event: &Event) -> Option<Described> {
             };
             (
                 Actor::Operator(operator.clone()),
-                format!("{service}: manual step '{step}' marked {word}"),
+                format!(
+                    "{service}: manual step '{step}' marked {word}{}",
+                    identity_note(provenance)
+                ),
                 tone,
             )
         }
-        Event::Note { operator, text } => (
+        Event::Note {
+            operator,
+            text,
+            provenance,
+        } => (
             Actor::Operator(operator.clone()),
-            format!("Note: {text}"),
+            format!("Note: {text}{}", identity_note(provenance)),
             Tone::Neutral,
         ),
         Event::OperatorAction {
@@ -180,12 +191,14 @@ pub fn describe(event: &Event) -> Option<Described> {
             service,
             action,
             reason,
+            provenance,
         } => (
             Actor::Operator(operator.clone()),
             format!(
-                "{service}: {}{}",
+                "{service}: {}{}{}",
                 action_words(action),
-                dash(reason.as_deref())
+                dash(reason.as_deref()),
+                identity_note(provenance)
             ),
             Tone::Warn,
         ),
@@ -193,9 +206,13 @@ pub fn describe(event: &Event) -> Option<Described> {
             host,
             fingerprint,
             operator,
+            provenance,
         } => (
             Actor::Operator(operator.clone()),
-            format!("Accepted host key of {host}: {fingerprint}"),
+            format!(
+                "Accepted host key of {host}: {fingerprint}{}",
+                identity_note(provenance)
+            ),
             Tone::Warn,
         ),
         Event::Resumed { from_seq, forced } => (
@@ -295,6 +312,28 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Bad,
         ),
+        Event::RequestRefused {
+            operator,
+            key,
+            reason,
+            asked,
+            ..
+        } => (
+            if operator.is_empty() {
+                Actor::Bringup
+            } else {
+                Actor::Operator(operator.clone())
+            },
+            format!(
+                "Request refused{}{}: {reason}",
+                asked
+                    .as_deref()
+                    .map_or_else(String::new, |a| format!(" ({a})")),
+                key.as_deref()
+                    .map_or_else(String::new, |k| format!(", signed by key {k}")),
+            ),
+            Tone::Bad,
+        ),
     };
     Some(Described {
         who,
@@ -302,6 +341,18 @@ pub fn describe(event: &Event) -> Option<Described> {
         what: one_line(&what),
         tone,
     })
+}
+
+/// How an operator's event says who it was, after its words: nothing for a request typed at
+/// the executing process's terminal (or an older journal), ` (verified, key SHA256:…)` for a
+/// signed request checked against allowed signers, ` (identity not verified)` otherwise.
+pub fn identity_note(provenance: &Provenance) -> String {
+    match (provenance.identity, provenance.key.as_deref()) {
+        (Some(Identity::Verified), Some(key)) => format!(" (verified, key {key})"),
+        (Some(Identity::Verified), None) => " (verified)".to_string(),
+        (Some(Identity::Unverified), _) => " (identity not verified)".to_string(),
+        (Some(Identity::Local) | None, _) => String::new(),
+    }
 }
 
 /// The tone of entering a state.
@@ -421,6 +472,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Declined,
             operator: "Kim".into(),
+            provenance: Default::default(),
         })
         .expect("described");
         // Names keep their case: they are what the runbook and the operator wrote.

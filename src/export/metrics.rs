@@ -519,6 +519,7 @@ impl Analyser {
                 step,
                 decision: Decision::Declined,
                 operator,
+                ..
             } => self.actions.push(ActionItem {
                 service: Some(service.clone()),
                 cause: Cause::Declined,
@@ -530,6 +531,7 @@ impl Analyser {
                 step,
                 outcome,
                 operator,
+                ..
             } => {
                 // A manual check (answered while the service is checked or verified) counts
                 // for its feature like any other check; it runs on no host.

@@ -39,6 +39,7 @@ fn write_run(cluster: &Cluster, name: &str, bytes: &[u8]) -> RunUrl {
     let note = |text: &str| Event::Note {
         operator: "kim".into(),
         text: text.into(),
+        provenance: Default::default(),
     };
     store.append(&note("before"), t0()).expect("append");
     store.put_side(2, bytes).expect("put the side file");

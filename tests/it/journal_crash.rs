@@ -34,6 +34,7 @@ fn crash_child_writer() {
                 &Event::Note {
                     operator: "op".into(),
                     text: format!("note {i}"),
+                    provenance: Default::default(),
                 },
                 Durability::Sync,
             )

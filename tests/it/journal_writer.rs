@@ -24,6 +24,7 @@ fn note(text: &str) -> Event {
     Event::Note {
         operator: "kim".into(),
         text: text.into(),
+        provenance: Default::default(),
     }
 }
 

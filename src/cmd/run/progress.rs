@@ -249,6 +249,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Approved,
             operator: "Kim".into(),
+            provenance: Default::default(),
         }));
         assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
     }
@@ -260,6 +261,7 @@ mod tests {
             step: "Swap the disk".into(),
             outcome: ManualOutcome::Failed,
             operator: "ana".into(),
+            provenance: Default::default(),
         }));
         assert_eq!(
             line,
