@@ -252,6 +252,11 @@ pub fn render_with(a: &Analysis, scorecard: Option<&Scorecard>) -> String {
         a.events
     );
     let _ = writeln!(out, "<li>Operators: {}</li>", esc(&authors(a)));
+    let _ = writeln!(
+        out,
+        "<li>Identities: {}</li>",
+        esc(&a.identities.sentence())
+    );
     let _ = writeln!(out, "<li>bringup version: {}</li>", esc(&a.run.version));
     out.push_str("</ul>\n</body>\n</html>\n");
     out

@@ -208,6 +208,8 @@ pub struct Analysis {
     pub services: Vec<ServiceReport>,
     pub metrics: RunMetrics,
     pub operators: Vec<String>,
+    /// How the operators' acts are known (verified, unverified, local) and requests refused.
+    pub identities: crate::export::identities::Identities,
     pub timeline: Vec<Entry>,
     pub actions: Vec<ActionItem>,
     /// Restore, verify and inject steps that ended badly and never succeeded afterwards,
@@ -349,6 +351,7 @@ pub struct Analyser {
     infos: IndexMap<ServiceId, ServiceInfo>,
     trackers: IndexMap<ServiceId, Tracker>,
     operators: BTreeSet<String>,
+    identities: crate::export::identities::Identities,
     /// Latest check/verify outcome per step and host, with its time.
     checks: HashMap<StepKey, (bool, DateTime<Utc>)>,
     /// Latest restore/verify step result per step and host, with the attempts it took.
@@ -386,6 +389,7 @@ impl Analyser {
         if let Some(op) = r.event.operator() {
             self.operators.insert(op.to_string());
         }
+        self.identities.push(&r.event);
         if let Some(s) = r.event.service() {
             self.trackers.entry(s.clone()).or_default();
         }
@@ -572,6 +576,7 @@ impl Analyser {
             infos,
             trackers,
             operators,
+            identities,
             checks,
             last_finish,
             timeline,
@@ -611,6 +616,7 @@ impl Analyser {
             services,
             metrics,
             operators: operators.into_iter().collect(),
+            identities,
             timeline,
             actions,
             failures,
