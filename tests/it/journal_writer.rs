@@ -383,7 +383,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         retry_delay: std::time::Duration::from_secs(5),
         expect_exit: 0,
         expect_output: None,
-        confirm: false,
+        confirm: bringup::runbook::model::Confirm::No,
         feature: None,
     };
     let services = pangyo::services()
@@ -423,5 +423,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         groups: indexmap::IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
+        operators: Default::default(),
     }
 }

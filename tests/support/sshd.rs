@@ -337,6 +337,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
+        operators: Default::default(),
     }
 }
 

@@ -248,7 +248,7 @@ impl Engine {
                     index += 1;
                 }
                 StepAction::Run(_)
-                    if step.confirm
+                    if step.confirm.asks()
                         || hosts
                             .iter()
                             .any(|h| self.tracks[si].reapprove.contains(&(index, h.clone()))) =>
