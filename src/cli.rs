@@ -111,7 +111,8 @@ pub struct OpenCmd {
 // Each flag is an independent command-line switch, not a state to fold into an enum.
 /// Where runbook variables come from: on the command line, or (for secrets) from the
 /// environment or a file, so a value need not be in argv or shell history.
-#[derive(Debug, Args, Clone, Default)]
+/// Its `Debug` shows `--var` values as `***`: any may be a secret.
+#[derive(Args, Clone, Default)]
 pub struct VarArgs {
     /// Set a runbook variable (repeatable): --var site=pangyo
     #[arg(long = "var", value_name = "KEY=VALUE")]
@@ -125,6 +126,21 @@ pub struct VarArgs {
     /// that read secret files do; any other whitespace is kept.
     #[arg(long = "var-file", value_name = "KEY=PATH")]
     pub var_file: Vec<String>,
+}
+
+impl std::fmt::Debug for VarArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<String> = self
+            .vars
+            .iter()
+            .map(|spec| format!("{}=***", spec.split_once('=').map_or("", |(k, _)| k)))
+            .collect();
+        f.debug_struct("VarArgs")
+            .field("vars", &keys)
+            .field("var_env", &self.var_env)
+            .field("var_file", &self.var_file)
+            .finish()
+    }
 }
 
 #[allow(clippy::struct_excessive_bools)]
@@ -544,5 +560,17 @@ mod tests {
             panic!("export");
         };
         assert_eq!(args.format, ExportFormat::Markdown);
+    }
+
+    #[test]
+    fn debug_output_of_vars_shows_no_value() {
+        let vars = VarArgs {
+            vars: vec!["token=hunter2-cli".into(), "site=pangyo".into()],
+            var_env: vec!["key=OPS_KEY".into()],
+            var_file: Vec::new(),
+        };
+        let shown = format!("{vars:?}");
+        assert!(!shown.contains("hunter2-cli"), "{shown}");
+        assert!(shown.contains("token=***"), "{shown}");
     }
 }

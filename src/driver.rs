@@ -166,6 +166,8 @@ pub enum Message {
     Remote(crate::journal::etcd::shared::Incoming),
     /// This process lost the shared run's lease (why): it must stop acting.
     LeaseLost(String),
+    /// A shared run's commit (by its number) came to this: what waited on it may act.
+    Committed(u64, Result<(), crate::journal::etcd::StoreError>),
 }
 
 impl Message {
@@ -217,6 +219,48 @@ pub enum Notice {
     AskHostKey(HostKeyQuestion),
     /// A request could not be carried out; the words say why and what to do.
     Refused(String),
+    /// A question asked ([`Notice::AskApproval`], [`Notice::AskManual`]) is no longer asked:
+    /// answered here or elsewhere (an attached operator), or moot (the run stopped, the
+    /// service moved on). Every front end closes its dialog or prompt for it.
+    Withdrawn { step: StepRef },
+}
+
+/// How a run comes to its end, for [`Driver::end`]. Whatever the front end, the outcome is
+/// decided here: interrupted on a signal, or when steps were still running (or were stopped
+/// while running) at a quit; else by the selected services' states (a drill by its verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Nothing runs and nothing can start (the engine's `Finished`, or the inbox closed).
+    Idle,
+    /// The operator quit.
+    Quit,
+    /// SIGINT, SIGTERM or SIGHUP (or the terminal went away).
+    Signal,
+}
+
+/// What [`Driver::end`] recorded.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub outcome: RunOutcome,
+    pub exit: Exit,
+    pub notices: Vec<Notice>,
+}
+
+/// Why [`Driver::end`] could not record the end.
+#[derive(Debug, thiserror::Error)]
+pub enum EndError {
+    /// The journal failed earlier in the run: nothing more can be journaled.
+    #[error("the journal failed earlier; the run is over but its end is not recorded")]
+    Broken,
+    #[error("the journal cannot be written: {0}; the run is over but its end is not recorded")]
+    Journal(#[from] JournalError),
+}
+
+impl EndError {
+    /// SPEC's exit code for a run whose end is not recorded: interrupted, journal intact.
+    pub fn exit(&self) -> Exit {
+        Exit::Interrupted
+    }
 }
 
 /// A command whose `step_started` is written but not yet synced.
@@ -256,6 +300,13 @@ pub struct Driver {
     key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
     /// The journal failed: nothing more is journaled; reports are only counted.
     broken: bool,
+    /// Steps were stopped while they ran (a quit or a signal mid-step): the run ends
+    /// interrupted whatever the states say.
+    stopped_mid_step: bool,
+    /// The questions asked and not yet withdrawn ([`Notice::Withdrawn`]).
+    asked: BTreeSet<StepRef>,
+    /// A forced resume's services the runbook no longer has, with their journaled states.
+    removed: Vec<(ServiceId, ServiceState)>,
     /// An event other than output was written since the last fsync.
     must_sync: bool,
     last_sync: std::time::Instant,
@@ -267,6 +318,8 @@ pub struct Driver {
     drill: Option<drill::Drill>,
     /// Attached operators' requests carried out, answered after the next commit.
     answers: Vec<(String, crate::journal::etcd::shared::Answer)>,
+    /// A shared run's calls whose commit is in flight.
+    later: shared::Later,
 }
 
 impl Driver {
@@ -294,12 +347,16 @@ impl Driver {
             finished: None,
             key_waits: HashMap::new(),
             broken: false,
+            stopped_mid_step: false,
+            asked: BTreeSet::new(),
+            removed: Vec::new(),
             must_sync: false,
             last_sync: std::time::Instant::now(),
             run_id: None,
             outbox,
             drill: None,
             answers: Vec::new(),
+            later: shared::Later::default(),
         };
         driver.watch_shared();
         (driver, Inbox { rx })
@@ -328,7 +385,7 @@ impl Driver {
 
     /// Steps in flight right now.
     pub fn busy(&self) -> bool {
-        !self.running.is_empty()
+        !self.running.is_empty() || self.later.launches()
     }
 
     /// Set when the engine reported that nothing runs and nothing can start.
@@ -339,6 +396,32 @@ impl Driver {
     /// The selected services (`--only`) and their states now.
     pub fn states(&self) -> Vec<(ServiceId, ServiceState)> {
         self.engine.selected_states()
+    }
+
+    /// Whether the journal failed: the run must stop, whatever the front end.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The step of `service` in `phase` named `name` in this run's runbook.
+    pub fn step_ref(
+        &self,
+        service: &ServiceId,
+        phase: crate::engine::Phase,
+        name: &str,
+    ) -> Option<StepRef> {
+        StepRef::named(&self.runbook, service, phase, name)
+    }
+
+    /// Whether the driver still asks about `step` (its question not withdrawn).
+    pub fn asks(&self, step: &StepRef) -> bool {
+        self.asked.contains(step)
+    }
+
+    /// A forced resume: services of the journal the runbook no longer has, and the states the
+    /// journal recorded last; kept in `run_finished` as `removed` and counted in its outcome.
+    pub fn keep_removed(&mut self, removed: Vec<(ServiceId, ServiceState)>) {
+        self.removed = removed;
     }
 
     /// Journal an event the session itself records (`run_started`).
@@ -410,14 +493,14 @@ impl Driver {
         self.settle(r)
     }
 
-    /// Record the end of the run and say how it ended: interrupted when `interrupted` (a
-    /// signal) or while steps still run (a quit mid-step), else by the selected services'
-    /// states — or, for a drill, by whether it passed (a drill not ended is failed).
-    pub fn end(
-        &mut self,
-        interrupted: bool,
-    ) -> Result<(RunOutcome, Exit, Vec<Notice>), JournalError> {
-        let interrupted = interrupted || self.busy();
+    /// Record the end of the run (`run_finished`) and say how it ended, the same for every
+    /// front end (see [`Ending`]). A drill not ended is failed; a forced resume's removed
+    /// services count with the states the journal recorded of them.
+    pub fn end(&mut self, ending: Ending) -> Result<Ended, EndError> {
+        if self.broken {
+            return Err(EndError::Broken);
+        }
+        let interrupted = ending == Ending::Signal || self.busy() || self.stopped_mid_step;
         let r = self.interrupt_drill();
         let mut notices = self.settle(r)?;
         let outcome = if interrupted {
@@ -426,21 +509,34 @@ impl Driver {
             match self.drill_outcome() {
                 Some(crate::journal::event::DrillOutcome::Passed) => RunOutcome::Restored,
                 Some(crate::journal::event::DrillOutcome::Failed) => RunOutcome::Incomplete,
-                None => RunOutcome::of(&self.states()),
+                None => {
+                    let mut states = self.states();
+                    states.extend(self.removed.iter().cloned());
+                    RunOutcome::of(&states)
+                }
             }
         };
         notices.extend(self.finish(outcome)?);
-        Ok((outcome, outcome.exit(), notices))
+        Ok(Ended {
+            outcome,
+            exit: outcome.exit(),
+            notices,
+        })
     }
 
     /// Record `run_finished` with `outcome` (mostly through [`Driver::end`]).
     pub fn finish(&mut self, outcome: RunOutcome) -> Result<Vec<Notice>, JournalError> {
-        let services: IndexMap<ServiceId, ServiceState> = self
+        // Nothing reads the inbox after the end: it commits in place.
+        self.later.in_place = true;
+        let mut services: IndexMap<ServiceId, ServiceState> = self
             .engine
             .services()
             .iter()
             .map(|(id, view)| (id.clone(), view.state))
             .collect();
+        for (id, _) in &self.removed {
+            services.insert(id.clone(), ServiceState::Removed);
+        }
         let r = self
             .write(Event::RunFinished {
                 outcome: outcome.as_str().to_string(),
@@ -461,6 +557,9 @@ impl Driver {
         leave: impl std::future::Future<Output = ()>,
         mut show: impl FnMut(Vec<Notice>),
     ) -> Stopped {
+        if !self.running.is_empty() {
+            self.stopped_mid_step = true;
+        }
         self.stop.cancel();
         if !self.broken && !self.engine.is_stopped() {
             let r = self.request_unsynced("", Request::Input(Input::Stop));
@@ -501,6 +600,9 @@ impl Driver {
     /// waits for them without journaling.
     pub fn abandon(&mut self) -> usize {
         self.broken = true;
+        if !self.running.is_empty() {
+            self.stopped_mid_step = true;
+        }
         self.stop.cancel();
         self.running.len()
     }
@@ -518,6 +620,9 @@ impl Driver {
         &mut self,
         notices: Result<Vec<Notice>, JournalError>,
     ) -> Result<Vec<Notice>, JournalError> {
+        if self.journal.shared_run().is_some() && !self.later.in_place {
+            return self.settle_later(notices);
+        }
         // Output is group-committed: it rides with the next event's fsync, or with one at
         // most every `OUTPUT_SYNC`, so a flood of output costs a few fsyncs a second.
         let due = self.must_sync || self.last_sync.elapsed() >= OUTPUT_SYNC;
@@ -527,17 +632,61 @@ impl Driver {
                 self.must_sync = false;
                 self.last_sync = std::time::Instant::now();
             }
-            Ok(n)
+            // Commits in flight before this one were taken too (they go in order).
+            let mut all = self.release_all()?;
+            all.extend(n);
+            Ok(all)
         });
         let queued = std::mem::take(&mut self.queued);
-        if synced.is_ok() {
-            for (launch, run) in queued {
-                self.launch(launch, run);
+        let synced = match synced {
+            Ok(mut n) => {
+                for (launch, run) in queued {
+                    self.launch(launch, run);
+                }
+                self.settle_shared();
+                n.extend(self.withdrawn(&n));
+                Ok(n)
             }
-            self.settle_shared();
-        }
+            // Every front end stops the same way: nothing more is journaled or started.
+            Err(e) => {
+                self.broke(&e);
+                Err(e)
+            }
+        };
         // Webhook deliveries too are handed over only once their `notify_queued` is on disk.
         self.settle_outbox(synced)
+    }
+
+    /// Questions asked in `notices` are remembered; those asked before that the engine no
+    /// longer waits on (answered here or elsewhere, or moot) are withdrawn.
+    fn withdrawn(&mut self, notices: &[Notice]) -> Vec<Notice> {
+        for notice in notices {
+            if let Notice::AskApproval { step, .. } | Notice::AskManual { step, .. } = notice {
+                self.asked.insert(step.clone());
+            }
+        }
+        let services = self.engine.services();
+        let still_asked = |step: &StepRef| {
+            services
+                .get(&step.service)
+                .and_then(|v| v.waiting.as_ref())
+                .is_some_and(|w| match w {
+                    crate::engine::Waiting::Approval { step: s, .. }
+                    | crate::engine::Waiting::Manual { step: s, .. } => s == step,
+                })
+        };
+        let gone: Vec<StepRef> = self
+            .asked
+            .iter()
+            .filter(|step| !still_asked(step))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .map(|step| {
+                self.asked.remove(&step);
+                Notice::Withdrawn { step }
+            })
+            .collect()
     }
 
     /// Append one event; [`Driver::settle`] makes it durable before anything acts on it.
@@ -632,6 +781,7 @@ impl Driver {
             Input::Check(service) => Some(act(OperatorActionKind::ByHandCheck, service, None)),
             Input::Inject(service) => Some(act(OperatorActionKind::Inject, service, None)),
             Input::Stop => {
+                self.stopped_mid_step |= !self.running.is_empty();
                 self.stop.cancel();
                 None
             }
@@ -705,6 +855,7 @@ impl Driver {
             }
             Message::Remote(incoming) => self.on_remote(incoming),
             Message::LeaseLost(why) => Err(self.on_lease_lost(&why)),
+            Message::Committed(ticket, result) => self.on_committed(ticket, result),
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::Event;
+use crate::journal::mask::Masker;
 use crate::runbook::model::{Notify, NotifyFormat, NotifyOn, Runbook};
 
 /// Deliveries one webhook may have waiting; past it, new ones are journaled as failed.
@@ -26,6 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first retry's delay; each next one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A `notify_failed`'s error for a 3xx answer (its `Location` is in the log).
+pub const NOT_FOLLOWED: &str = "redirect not followed (webhooks never follow redirects)";
 
 /// One body owed to one webhook.
 #[derive(Debug, Clone)]
@@ -136,6 +139,10 @@ impl Outbox {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("bringup/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the body and the secret header elsewhere: a 3xx is an
+            // answer, and a failed delivery (SPEC "Edges"). No `Referer` is ever sent.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
         {
             Ok(client) => client,
@@ -148,9 +155,10 @@ impl Outbox {
         let queues = runbook
             .notify
             .iter()
-            .map(|n| {
+            .enumerate()
+            .map(|(index, n)| {
                 let (queue, rx) = mpsc::channel(QUEUE);
-                let target = Target::of(runbook, n);
+                let target = Target::of(runbook, index, n);
                 tokio::spawn(deliver(
                     client.clone(),
                     target,
@@ -186,13 +194,19 @@ impl Drop for Outbox {
 
 /// Where and how one webhook is reached (its URL and header filled in: secrets).
 struct Target {
+    /// The `[[notify]]` entry's index, as the journal names it.
+    index: usize,
     url: String,
     header: Option<(String, String)>,
+    /// Masks the run's secrets in what is logged of an answer.
+    masker: Masker,
 }
 
 impl Target {
-    fn of(runbook: &Runbook, notify: &Notify) -> Target {
+    fn of(runbook: &Runbook, index: usize, notify: &Notify) -> Target {
         Target {
+            index,
+            masker: Masker::new(&runbook.secret_values()),
             url: runbook.fill(&notify.url),
             header: notify
                 .secret_header
@@ -235,6 +249,9 @@ async fn deliver<M>(
                 answer => {
                     let next_retry = backoff(attempt);
                     let (status, error) = match answer {
+                        Ok(status) if (300..400).contains(&status) => {
+                            (Some(status), Some(NOT_FOLLOWED.to_string()))
+                        }
                         Ok(status) => (Some(status), None),
                         Err(error) => (None, Some(error)),
                     };
@@ -262,7 +279,9 @@ async fn deliver<M>(
     }
 }
 
-/// One POST; the HTTP status, or why there was none (without the URL: it is a secret).
+/// One POST; the HTTP status, or why there was none (without the URL: it is a secret). A
+/// redirect is not followed: its status is the answer, and where it pointed goes to the log
+/// (secrets masked).
 async fn post(client: &reqwest::Client, target: &Target, body: &[u8]) -> Result<u16, String> {
     let mut request = client
         .post(&target.url)
@@ -272,7 +291,21 @@ async fn post(client: &reqwest::Client, target: &Target, body: &[u8]) -> Result<
         request = request.header(name.as_str(), value.as_str());
     }
     match request.send().await {
-        Ok(response) => Ok(response.status().as_u16()),
+        Ok(response) => {
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                tracing::warn!(
+                    "webhook {}: answered {status} (Location: {}); redirects are not followed",
+                    target.index,
+                    location.map_or_else(|| "none".to_string(), |l| target.masker.mask_str(&l)),
+                );
+            }
+            Ok(status.as_u16())
+        }
         Err(e) => Err(reason(&e)),
     }
 }

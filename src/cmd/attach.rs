@@ -1,13 +1,11 @@
 //! `bringup attach URL`: the TUI on a shared run from any machine. Wiring only: the runbook
-//! and the history from etcd, two threads that own etcd connections (one follows the run's
+//! and the history from etcd, two tasks that own etcd connections (one follows the run's
 //! events and the executor's `live` view through a watch, one posts requests and waits for
 //! their answers), the terminal, and the loop in `tui::attach`. Quitting detaches; the run
-//! goes on.
+//! goes on. Every etcd request is awaited: none holds up the screen.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use tokio::sync::mpsc as async_mpsc;
@@ -49,14 +47,6 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
         );
         return ExitCode::from(Exit::BadInput);
     }
-    // No async runtime yet: etcd's blocking client may run on this thread.
-    let (app, url, history) = match open(&args.run) {
-        Ok(opened) => opened,
-        Err(f) => {
-            say!("bringup: {}", f.message);
-            return ExitCode::from(f.code);
-        }
-    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -68,12 +58,23 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
             return ExitCode::from(Exit::BadInput);
         }
     };
+    let (app, url, history) = match rt.block_on(open(&args.run)) {
+        Ok(opened) => opened,
+        Err(f) => {
+            say!("bringup: {}", f.message);
+            return ExitCode::from(f.code);
+        }
+    };
     let shown = rt.block_on(show(args, app, &url, &history));
-    // etcd's blocking client and the local run's own runtime both need this one gone.
-    drop(rt);
     match shown {
         Shown::Done(code) => code,
-        Shown::TakeOver => take_over(args, &url),
+        Shown::TakeOver => {
+            let kept =
+                rt.block_on(async { Attached::connect(&args.run).await?.runbook_text().await });
+            // The local run starts a runtime of its own: this one must be gone first.
+            drop(rt);
+            take_over(args, &url, kept)
+        }
     }
 }
 
@@ -85,11 +86,11 @@ enum Shown {
 }
 
 /// The runbook the run keeps, an App on it, and the run's history so far.
-fn open(args: &SharedRunArgs) -> Result<(App, String, Vec<Vec<u8>>), Failure> {
-    let mut run = Attached::connect(args)?;
-    let runbook = run.runbook()?;
-    let mut store = run.store()?;
-    let history = read_after(&mut store, 0)?;
+async fn open(args: &SharedRunArgs) -> Result<(App, String, Vec<Vec<u8>>), Failure> {
+    let mut run = Attached::connect(args).await?;
+    let runbook = run.runbook().await?;
+    let mut store = run.store().await?;
+    let history = read_after(&mut store, 0).await?;
     let mode = history
         .first()
         .and_then(|l| record::parse(l).ok())
@@ -108,12 +109,13 @@ fn open(args: &SharedRunArgs) -> Result<(App, String, Vec<Vec<u8>>), Failure> {
 }
 
 /// Every event line after `seq`, in order.
-fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>, Failure> {
+async fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>, Failure> {
     let mut lines = Vec::new();
     loop {
         let before = lines.len();
         seq = store
             .lines_after(seq, PAGE, |_, line| lines.push(line.to_vec()))
+            .await
             .map_err(Failure::input)?;
         if (lines.len() - before) < usize::try_from(PAGE).unwrap_or(usize::MAX) {
             return Ok(lines);
@@ -122,15 +124,12 @@ fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>, Failu
 }
 
 async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Shown {
-    let (asks_tx, asks_rx) = mpsc::channel::<Ask>();
+    let (asks_tx, asks_rx) = async_mpsc::unbounded_channel::<Ask>();
     let (tx, mut updates) = async_mpsc::channel::<Update>(64);
     let mut front = Attach::new(app, url, asks_tx);
     front.lines(history);
-    let started = spawn_threads(&args.run, front.seq(), tx, asks_rx);
-    if let Err(e) = started {
-        say!("bringup: cannot start the threads that reach etcd: {e}");
-        return Shown::Done(ExitCode::from(Exit::BadInput));
-    }
+    let follower = tokio::spawn(follow(args.run.clone(), front.seq(), tx.clone()));
+    let server = tokio::spawn(serve(args.run.clone(), asks_rx, tx));
     let mut signals = Signals::listen();
     let theme = Theme::new(Theme::no_color_from(
         std::env::var_os("NO_COLOR").as_deref(),
@@ -150,7 +149,8 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Sh
     } else {
         drop(tty);
     }
-    // The threads stop at their next poll, seeing the channel closed.
+    follower.abort();
+    server.abort();
     drop(updates);
     if matches!(ended, Ok(End::Quit)) && front.taking_over() {
         return Shown::TakeOver;
@@ -171,8 +171,11 @@ async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Sh
 /// Continue the run in this process, in the local TUI, under the Resume rules: the runbook
 /// the run keeps, with the variables it recorded and this command's own on top (secrets,
 /// never recorded, come from `--var-env`/`--var-file`); as `bringup open RUNBOOK --resume URL`.
-fn take_over(args: &AttachArgs, url: &str) -> ExitCode {
-    let kept = Attached::connect(&args.run).and_then(|mut run| run.runbook_text());
+fn take_over(
+    args: &AttachArgs,
+    url: &str,
+    kept: Result<(String, Vec<String>), Failure>,
+) -> ExitCode {
     let (text, recorded) = match kept {
         Ok(kept) => kept,
         Err(f) => {
@@ -223,102 +226,100 @@ fn take_over(args: &AttachArgs, url: &str) -> ExitCode {
     crate::cmd::open::take_over(runbook, &name, &open)
 }
 
-fn spawn_threads(
-    args: &SharedRunArgs,
-    seq: u64,
-    tx: async_mpsc::Sender<Update>,
-    asks: mpsc::Receiver<Ask>,
-) -> std::io::Result<()> {
-    let (a, t) = (args.clone(), tx.clone());
-    thread::Builder::new()
-        .name("attach-follow".into())
-        .spawn(move || follow(&a, seq, &t))?;
-    let a = args.clone();
-    thread::Builder::new()
-        .name("attach-ask".into())
-        .spawn(move || serve(&a, &asks, &tx))?;
-    Ok(())
-}
-
 /// Follow the run as etcd commits its changes: read what is new (events, the executor and
 /// its view) once, then again after each change a watch on the run's keys reports. While etcd
 /// does not answer, say so and start over with a bounded backoff. Ends when the screen is
-/// gone (noticed at the next change, or at once while etcd does not answer).
-fn follow(args: &SharedRunArgs, mut seq: u64, tx: &async_mpsc::Sender<Update>) {
+/// gone.
+async fn follow(args: SharedRunArgs, mut seq: u64, tx: async_mpsc::Sender<Update>) {
     let mut wait = RETRY;
     while !tx.is_closed() {
-        match follow_once(args, &mut seq, tx) {
+        match follow_once(&args, &mut seq, &tx).await {
             Ok(()) => return,
             Err(f) => {
-                if tx.blocking_send(Update::Unreachable(f.message)).is_err() {
+                if tx.send(Update::Unreachable(f.message)).await.is_err() {
                     return;
                 }
-                thread::sleep(wait);
+                tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
-/// One watch, on its own connection, with another to read what each change brought.
-fn follow_once(
+/// One watch, on its own connection, with another to read what each change brought: the
+/// reads go on beside the watch, so a slow read never holds the stream up.
+async fn follow_once(
     args: &SharedRunArgs,
     seq: &mut u64,
     tx: &async_mpsc::Sender<Update>,
 ) -> Result<(), Failure> {
-    let watcher = Attached::connect(args)?;
-    let mut reader = Attached::connect(args)?;
-    let mut store = reader.store()?;
-    let from = reader.revision()? + 1;
-    refresh(&mut reader, &mut store, seq, tx)?;
-    let mut failed = None;
-    watcher.follow(from, || {
-        if tx.is_closed() {
-            return false;
-        }
-        match refresh(&mut reader, &mut store, seq, tx) {
-            Ok(()) => true,
-            Err(f) => {
-                failed = Some(f);
-                false
+    let watcher = Attached::connect(args).await?;
+    let mut reader = Attached::connect(args).await?;
+    let mut store = reader.store().await?;
+    let from = reader.revision().await? + 1;
+    refresh(&mut reader, &mut store, seq, tx).await?;
+    // Changes coalesce: one read catches up with all that came before it.
+    let (changed_tx, mut changed) = async_mpsc::channel::<()>(1);
+    let screen = tx.clone();
+    let watch = watcher.follow(from, move || {
+        let _ = changed_tx.try_send(());
+        !screen.is_closed()
+    });
+    tokio::pin!(watch);
+    loop {
+        tokio::select! {
+            ended = &mut watch => return ended,
+            got = changed.recv() => {
+                if got.is_none() || tx.is_closed() {
+                    return Ok(());
+                }
+                refresh(&mut reader, &mut store, seq, tx).await?;
             }
         }
-    })?;
-    failed.map_or(Ok(()), Err)
+    }
 }
 
 /// Send the screen the event lines after `seq`, who executes the run and the executor's view.
-fn refresh(
+async fn refresh(
     run: &mut Attached,
     store: &mut EtcdStore,
     seq: &mut u64,
     tx: &async_mpsc::Sender<Update>,
 ) -> Result<(), Failure> {
-    let lines = read_after(store, *seq)?;
+    let lines = read_after(store, *seq).await?;
     if let Some(last) = lines.last().and_then(|l| record::Envelope::parse(l).ok()) {
         *seq = last.seq;
     }
-    if !lines.is_empty() && tx.blocking_send(Update::Lines(lines)).is_err() {
+    if !lines.is_empty() && tx.send(Update::Lines(lines)).await.is_err() {
         return Ok(());
     }
-    let holder = run.holder()?;
-    let live = run.live()?;
-    let _ = tx.blocking_send(Update::Live {
-        live,
-        holder: holder.map(|h| format!("{} on {}", h.operator, h.host)),
-    });
+    let holder = run.holder().await?;
+    let live = run.live().await?;
+    let _ = tx
+        .send(Update::Live {
+            live,
+            holder: holder.map(|h| format!("{} on {}", h.operator, h.host)),
+        })
+        .await;
     Ok(())
 }
 
 /// Post each request the screen makes and report what became of it.
-fn serve(args: &SharedRunArgs, asks: &mpsc::Receiver<Ask>, tx: &async_mpsc::Sender<Update>) {
+async fn serve(
+    args: SharedRunArgs,
+    mut asks: async_mpsc::UnboundedReceiver<Ask>,
+    tx: async_mpsc::Sender<Update>,
+) {
     let mut conn: Option<Attached> = None;
-    while let Ok(ask) = asks.recv() {
+    while let Some(ask) = asks.recv().await {
         let run = match &mut conn {
             Some(run) => Ok(run),
-            None => Attached::connect(args).map(|run| conn.insert(run)),
+            None => Attached::connect(&args).await.map(|run| conn.insert(run)),
         };
-        let answer = run.and_then(|run| run.ask(&ask, ANSWER_WAIT));
+        let answer = match run {
+            Ok(run) => run.ask(&ask, ANSWER_WAIT).await,
+            Err(f) => Err(f),
+        };
         let said = match answer {
             Ok(answer) => answer.refused,
             Err(f) => {
@@ -326,7 +327,7 @@ fn serve(args: &SharedRunArgs, asks: &mpsc::Receiver<Ask>, tx: &async_mpsc::Send
                 Some(f.message)
             }
         };
-        if tx.blocking_send(Update::Answered(said)).is_err() {
+        if tx.send(Update::Answered(said)).await.is_err() {
             return;
         }
     }

@@ -142,10 +142,14 @@ fn shared_run(args: &ExportArgs) -> Result<Option<crate::journal::Journal>, Stri
         return Ok(None);
     };
     let url = RunUrl::parse(text).map_err(|e| e.to_string())?;
-    EtcdStore::open_with(&url, &Access::from_args(&args.etcd))
-        .and_then(|mut store| etcd::read_run(&mut store))
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let access = Access::from_args(&args.etcd);
+    let rt = crate::cmd::shared::edge_runtime().map_err(|f| f.message)?;
+    rt.block_on(async {
+        let mut store = EtcdStore::open_with(&url, &access).await?;
+        etcd::read_run(&mut store).await
+    })
+    .map(Some)
+    .map_err(|e| e.to_string())
 }
 
 fn io_error(e: crate::export::ExportError) -> std::io::Error {

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use crate::Exit;
 use crate::cli::{DemoArgs, DrillCmd, OpenArgs};
-use crate::cmd::session::{self, Session};
+use crate::cmd::session;
 use crate::engine::Mode;
 use crate::journal::{self, Event};
 use crate::runbook::model::Runbook;
+use crate::session::{Scope, Session};
 use crate::tui::event_loop::{self, End, Front, LoopError};
 use crate::tui::{App, RunInfo, Theme, terminal};
 
@@ -182,17 +183,17 @@ async fn open_loaded(
         );
         return ExitCode::from(Exit::BadInput);
     }
-    let mut session = match Session::open(runbook, args, false, "tui") {
+    let mut session = match session::open(runbook, args, Scope::Restore, "tui") {
         Ok(s) => s,
         Err(code) => return code,
     };
     // Before the screen is taken: a step still running since the crash is stopped here, and
     // the operator reads so on the terminal (the timeline has it too).
-    if let Err(code) = session
+    if let Err(e) = session
         .resume(&mut |line| say!("bringup: {line}"), &mut ask_orphan)
         .await
     {
-        return code;
+        return session::failed(&e);
     }
     let Session {
         driver,
@@ -202,6 +203,7 @@ async fn open_loaded(
         start_notices,
         log_guard,
         history,
+        journal,
         ..
     } = session;
     let info = RunInfo {
@@ -260,7 +262,7 @@ async fn open_loaded(
         say!("bringup: the journal cannot be written: {e}");
     }
     front.driver.executor().shutdown().await;
-    crate::cmd::seal::after_run(args, &journal_path);
+    crate::cmd::seal::after_run(args, &journal);
     summary(&front, &journal_path, path, demo_dir, &args.vars, code);
     drop(log_guard);
     ExitCode::from(code)
@@ -316,8 +318,8 @@ fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
         Ok(end) => match front.finish(end) {
             Ok(code) => code,
             Err(e) => {
-                say!("bringup: the journal cannot be written: {e}");
-                Exit::Interrupted.code()
+                say!("bringup: {e}");
+                e.exit().code()
             }
         },
         Err(e @ LoopError::Journal(_)) => {

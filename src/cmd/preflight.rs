@@ -27,7 +27,8 @@ use crate::cli::{OpenArgs, PreflightArgs, RunFormat};
 use crate::engine::attempt_failure;
 use crate::engine::state::StepOutcome;
 use crate::exec::{ExecError, Executor, StepResult};
-use crate::runbook::model::{HostId, Runbook, Step, StepAction, shell_quote};
+use crate::runbook::model::{HostId, Runbook, ServiceId, Step, StepAction, shell_quote};
+use crate::session::{NewHostKeys, Scope, Selection};
 use crate::text::visible;
 
 /// Most output lines kept from one preflight command: enough for every marker line.
@@ -59,11 +60,11 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
         Ok(rb) => rb,
         Err(code) => return code,
     };
-    let exec = match session::executor(&runbook, &open) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    let needs = needs(&runbook, &args.only);
+    let exec = crate::session::executor(&runbook, NewHostKeys::Ask);
+    // The hosts the run would contact: the services --only names and what they depend on.
+    let only: Vec<ServiceId> = args.only.iter().map(ServiceId::new).collect();
+    let selection = Selection::new(&runbook, &only, Scope::Restore);
+    let needs = needs(&runbook, &selection);
     let mut hosts = futures::future::join_all(
         needs
             .iter()
@@ -76,7 +77,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
             .filter(|h| h.connected)
             .map(|h| h.host.as_str())
             .collect();
-        let (services, tally) = checks(&exec, &runbook, &args.only, &usable).await;
+        let (services, tally) = checks(&exec, &runbook, &selection, &usable).await;
         for h in &mut hosts {
             h.checks = Some(tally.get(h.host.as_str()).copied().unwrap_or((0, 0)));
         }
@@ -112,7 +113,7 @@ struct Need {
     sudo: bool,
 }
 
-fn needs(runbook: &Runbook, only: &[String]) -> BTreeMap<HostId, Need> {
+fn needs(runbook: &Runbook, selection: &Selection) -> BTreeMap<HostId, Need> {
     fn add(out: &mut BTreeMap<HostId, Need>, step: &Step, what: &str) {
         for host in &step.hosts {
             let need = out.entry(host.clone()).or_default();
@@ -127,10 +128,7 @@ fn needs(runbook: &Runbook, only: &[String]) -> BTreeMap<HostId, Need> {
         }
     }
     let mut out: BTreeMap<HostId, Need> = BTreeMap::new();
-    for s in &runbook.services {
-        if !session::selected(runbook, only, &s.id) {
-            continue;
-        }
+    for s in selection.services(runbook) {
         for (phase, steps) in [
             ("check", &s.checks),
             ("restore", &s.restores),
@@ -292,15 +290,12 @@ struct ServiceReport {
 async fn checks(
     exec: &Executor,
     runbook: &Runbook,
-    only: &[String],
+    selection: &Selection,
     usable: &BTreeSet<&str>,
 ) -> (Vec<ServiceReport>, BTreeMap<String, (usize, usize)>) {
     let mut out = Vec::new();
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for s in &runbook.services {
-        if !session::selected(runbook, only, &s.id) {
-            continue;
-        }
+    for s in selection.services(runbook) {
         let runs = s.checks.iter().flat_map(|step| {
             step.hosts.iter().map(move |h| async move {
                 if !usable.contains(h.as_str()) {

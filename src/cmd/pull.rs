@@ -33,7 +33,15 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let mut store = match EtcdStore::open_with(&url, &Access::from_args(&args.etcd)) {
+    let rt = match crate::cmd::shared::edge_runtime() {
+        Ok(rt) => rt,
+        Err(f) => {
+            eprintln!("bringup: {}", f.message);
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let access = Access::from_args(&args.etcd);
+    let mut store = match rt.block_on(EtcdStore::open_with(&url, &access)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bringup: {e}");
@@ -49,18 +57,19 @@ pub fn pull(args: &PullArgs) -> ExitCode {
     };
     let written = write_atomically(&tmp, out, |w| {
         let mut failed = None;
-        let report = etcd::scan_run_with(
-            &mut store,
-            |line| {
-                if failed.is_none()
-                    && let Err(e) = w.write_all(line).and_then(|()| w.write_all(b"\n"))
-                {
-                    failed = Some(e);
-                }
-            },
-            |side| sides.take(side),
-        )
-        .map_err(io::Error::other)?;
+        let report = rt
+            .block_on(etcd::scan_run_with(
+                &mut store,
+                |line| {
+                    if failed.is_none()
+                        && let Err(e) = w.write_all(line).and_then(|()| w.write_all(b"\n"))
+                    {
+                        failed = Some(e);
+                    }
+                },
+                |side| sides.take(side),
+            ))
+            .map_err(io::Error::other)?;
         sides.finish()?;
         failed.map_or(Ok(report), Err)
     });

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use crate::Exit;
 use crate::cli::{RunArgs, RunFormat};
-use crate::cmd::session::{self, Session};
-use crate::driver::{self, Driver, Inbox, STOP_GRACE, Signal, Signals, Stopped};
+use crate::cmd::session;
+use crate::driver::{self, Driver, Ending, Inbox, STOP_GRACE, Signal, Signals, Stopped};
 use crate::engine::Input;
 use crate::journal::JournalError;
+use crate::session::{JournalLocation, Scope, Session};
 use progress::Printer;
 use questions::Questions;
 
@@ -48,11 +49,16 @@ async fn run_async(args: &RunArgs) -> ExitCode {
     if args.dry_run {
         return dry_run::dry_run(&runbook, args).await;
     }
-    let mut session = match Session::open(runbook, &open, args.check_only, "run") {
+    let scope = if args.check_only {
+        Scope::CheckOnly
+    } else {
+        Scope::Restore
+    };
+    let mut session = match session::open(runbook, &open, scope, "run") {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(code) = session
+    if let Err(e) = session
         .resume(
             &mut |line| eprintln!("bringup: {line}"),
             // Headless: nobody to choose, so a command left running is stopped.
@@ -60,7 +66,7 @@ async fn run_async(args: &RunArgs) -> ExitCode {
         )
         .await
     {
-        return code;
+        return session::failed(&e);
     }
     drive(session, args).await
 }
@@ -81,6 +87,7 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         mut signals,
         runbook,
         start_notices,
+        journal,
         ..
     } = session;
     let interactive = std::io::stdin().is_terminal();
@@ -100,10 +107,9 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
 
     let signal = loop {
         // Carry out what the last step produced: print, queue questions, answer or ask them.
-        questions.queue(&pending);
+        questions.queue(&pending, &runbook, &mut printer);
         printer.notices(&pending);
         pending.clear();
-        questions.forget_answered(&drv, &runbook, &mut printer);
         match questions.ask(&mut drv, &runbook, args.yes, &mut printer) {
             Ok(n) => pending.extend(n),
             Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
@@ -141,14 +147,19 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         }
         None => false,
     };
+    let ending = if signal.is_some() {
+        Ending::Signal
+    } else {
+        Ending::Idle
+    };
     conclude(
         &mut drv,
         &mut inbox,
         args,
         &mut printer,
-        signal.is_some(),
+        ending,
         left_running,
-        &runbook.secret_vars,
+        &journal,
     )
     .await
 }
@@ -198,14 +209,15 @@ async fn conclude(
     inbox: &mut driver::Inbox,
     args: &RunArgs,
     printer: &mut Printer,
-    interrupted: bool,
+    ending: Ending,
     left_running: bool,
-    secrets: &std::collections::BTreeSet<String>,
+    journal: &JournalLocation,
 ) -> ExitCode {
+    let secrets = drv.engine().runbook().secret_vars.clone();
     let services = drv.states();
-    let code = match drv.end(interrupted) {
-        Ok((_, exit, notices)) => {
-            printer.notices(&notices);
+    let code = match drv.end(ending) {
+        Ok(ended) => {
+            printer.notices(&ended.notices);
             // Webhooks get a short, bounded while to catch up; what is left is journaled.
             if let Err(e) = drv
                 .deliver_owed(inbox, driver::NOTIFY_GRACE, |n| printer.notices(&n))
@@ -213,16 +225,14 @@ async fn conclude(
             {
                 eprintln!("bringup: the journal cannot be written: {e}");
             }
-            exit
+            ended.exit
         }
         Err(e) => {
-            eprintln!(
-                "bringup: the journal cannot be written: {e}; the run is over but its end is not recorded"
-            );
+            eprintln!("bringup: {e}");
             if !left_running {
                 drv.executor().shutdown().await;
             }
-            return ExitCode::from(Exit::Interrupted);
+            return ExitCode::from(e.exit());
         }
     };
     // Closing sessions waits for the commands on them; steps left running are not waited for.
@@ -235,14 +245,14 @@ async fn conclude(
             let mut stdout = std::io::stdout().lock();
             printer.table(drv, &services, &mut stdout);
             let access = crate::journal::etcd::Access::from_args(&args.open.etcd);
-            progress::outages(drv.journal_path(), &access, &mut stdout);
+            progress::outages(journal, &access, &mut stdout);
         }
         RunFormat::Json if args.check_only => {
             printer.table(drv, &services, &mut std::io::stderr().lock());
         }
         RunFormat::Json => {}
     }
-    crate::cmd::seal::after_run(&args.open, drv.journal_path());
+    crate::cmd::seal::after_run(&args.open, journal);
     eprintln!("journal: {}", drv.journal_path().display());
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());
@@ -252,7 +262,7 @@ async fn conclude(
         let (command, to_set) = crate::cmd::session::continue_command(
             &base,
             &args.open.vars,
-            secrets,
+            &secrets,
             drv.journal_path(),
         );
         eprintln!("continue: {command}");

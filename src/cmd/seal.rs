@@ -37,19 +37,19 @@ pub fn seal(args: &SealArgs) -> ExitCode {
 
 /// `--seal`: seal the journal of a run that has just ended. A failure is reported and leaves
 /// the run's exit code alone: the run is what the code is about, and the journal is intact.
-pub fn after_run(args: &OpenArgs, journal: &Path) {
+pub fn after_run(args: &OpenArgs, journal: &crate::session::JournalLocation) {
     if !args.seal {
         return;
     }
-    if let Some(url) = journal
-        .to_str()
-        .filter(|j| crate::journal::etcd::RunUrl::is_etcd(j))
-    {
-        eprintln!(
-            "bringup: a shared run is sealed as a file: bringup pull {url} -o RUN.jsonl, then bringup seal RUN.jsonl"
-        );
-        return;
-    }
+    let journal = match journal {
+        crate::session::JournalLocation::File(path) => path.as_path(),
+        crate::session::JournalLocation::Shared(url) => {
+            eprintln!(
+                "bringup: a shared run is sealed as a file: bringup pull {url} -o RUN.jsonl, then bringup seal RUN.jsonl"
+            );
+            return;
+        }
+    };
     let key = args
         .seal_key
         .clone()

@@ -43,8 +43,18 @@ impl Failure {
     }
 }
 
-/// An operator's connection to a shared run they do not execute. Blocking: never on an
-/// async runtime's thread.
+/// A small current-thread runtime for a one-shot command's etcd requests (the command has
+/// no runtime of its own). One per command: connections belong to the runtime they were
+/// made on.
+pub(crate) fn edge_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::input(format!("cannot start the async runtime: {e}")))
+}
+
+/// An operator's connection to a shared run they do not execute (async: awaited on the
+/// caller's runtime).
 pub(crate) struct Attached {
     pub url: RunUrl,
     pub operator: String,
@@ -53,10 +63,11 @@ pub(crate) struct Attached {
 }
 
 impl Attached {
-    pub fn connect(args: &SharedRunArgs) -> Result<Attached, Failure> {
+    pub async fn connect(args: &SharedRunArgs) -> Result<Attached, Failure> {
         let url = RunUrl::parse(&args.url).map_err(Failure::input)?;
         let access = Access::from_args(&args.etcd);
         let etcd = Etcd::connect_with(&url.endpoints, &access)
+            .await
             .map_err(|e| Failure::input(format!("shared run '{url}': {e}")))?;
         let operator = crate::cmd::session::operator_name(args.operator.as_deref());
         Ok(Attached {
@@ -68,52 +79,64 @@ impl Attached {
     }
 
     /// A store on the same run (to read its events).
-    pub fn store(&self) -> Result<EtcdStore, Failure> {
-        EtcdStore::open_with(&self.url, &self.access).map_err(Failure::input)
+    pub async fn store(&self) -> Result<EtcdStore, Failure> {
+        EtcdStore::open_with(&self.url, &self.access)
+            .await
+            .map_err(Failure::input)
     }
 
-    fn key(&mut self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
-        shared::read_key(&mut self.etcd, &self.url, name).map_err(Failure::input)
+    async fn key(&mut self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
+        shared::read_key(&mut self.etcd, &self.url, name)
+            .await
+            .map_err(Failure::input)
     }
 
     /// Who executes the run now.
-    pub fn holder(&mut self) -> Result<Option<Holder>, Failure> {
+    pub async fn holder(&mut self) -> Result<Option<Holder>, Failure> {
         Ok(self
-            .key("executor")?
+            .key("executor")
+            .await?
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
     /// The executing process's view of the services, if one is executing.
-    pub fn live(&mut self) -> Result<Option<LiveView>, Failure> {
+    pub async fn live(&mut self) -> Result<Option<LiveView>, Failure> {
         Ok(self
-            .key("live")?
+            .key("live")
+            .await?
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
     /// The store's revision now: [`Attached::follow`] from the one after it misses nothing.
-    pub fn revision(&mut self) -> Result<i64, Failure> {
+    pub async fn revision(&mut self) -> Result<i64, Failure> {
         let key = format!("{}executor", self.url.prefix());
         self.etcd
             .range(key.as_bytes(), None, 1)
+            .await
             .map(|r| r.revision)
             .map_err(|e| Failure::input(format!("shared run '{}': {e}", self.url)))
     }
 
     /// Call `changed` after each batch of changes under the run's keys (events, the executor
     /// key, its view, requests and answers) from revision `from` on, as etcd commits them,
-    /// until it returns false. Blocks; gives up when no member has served the watch for 10 s.
-    pub fn follow(&self, from: i64, mut changed: impl FnMut() -> bool) -> Result<(), Failure> {
+    /// until it returns false. Gives up when no member has served the watch for 10 s.
+    pub async fn follow(
+        &self,
+        from: i64,
+        mut changed: impl FnMut() -> bool,
+    ) -> Result<(), Failure> {
         let prefix = self.url.prefix().into_bytes();
-        let end = crate::journal::etcd::client::prefix_end(&prefix);
+        let end = crate::journal::etcd::prefix_end(&prefix);
         self.etcd
             .watch(&prefix, Some(&end), from, |_| changed())
+            .await
             .map_err(|e| Failure::input(format!("shared run '{}': {e}", self.url)))
     }
 
     /// The runbook the run executes, from the text it keeps, with the variables its
     /// `run_started` recorded (secret ones masked).
-    pub fn runbook(&mut self) -> Result<Runbook, Failure> {
-        let (text, vars) = self.runbook_text()?;
+    pub async fn runbook(&mut self) -> Result<Runbook, Failure> {
+        let (text, vars) = self.runbook_text().await?;
         let name = format!("{} (runbook)", self.url);
         crate::runbook::load_text(&text, Path::new(&name), &vars)
             .map_err(|d| Failure::input(format!("the runbook kept in '{}':\n{d}", self.url)))
@@ -121,8 +144,8 @@ impl Attached {
 
     /// The runbook's text as the run keeps it, and the variables its `run_started` recorded
     /// as `KEY=VALUE` (secret ones masked).
-    pub fn runbook_text(&mut self) -> Result<(String, Vec<String>), Failure> {
-        let Some(text) = self.key("runbook")? else {
+    pub async fn runbook_text(&mut self) -> Result<(String, Vec<String>), Failure> {
+        let Some(text) = self.key("runbook").await? else {
             return Err(Failure::input(format!(
                 "shared run '{}' keeps no runbook (has it started?); check the URL's NAME",
                 self.url
@@ -130,7 +153,12 @@ impl Attached {
         };
         let text = String::from_utf8_lossy(&text).into_owned();
         let mut vars = Vec::new();
-        let first = self.store()?.first_line().map_err(Failure::input)?;
+        let first = self
+            .store()
+            .await?
+            .first_line()
+            .await
+            .map_err(Failure::input)?;
         if let Some(line) = first
             && let Ok(r) = record::parse(&line)
             && let Event::RunStarted { vars: v, .. } = r.event
@@ -141,8 +169,8 @@ impl Attached {
     }
 
     /// Leave `ask` for the executing process and wait for what became of it.
-    pub fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
-        if self.holder()?.is_none() {
+    pub async fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
+        if self.holder().await?.is_none() {
             return Err(Failure::refused(format!(
                 "no process executes '{}' now (its lease has ended); take it over with `bringup run RUNBOOK --resume {}`",
                 self.url, self.url
@@ -152,9 +180,13 @@ impl Attached {
             operator: self.operator.clone(),
             ask: serde_json::to_value(ask).map_err(Failure::input)?,
         };
-        let id =
-            shared::post_request(&mut self.etcd, &self.url, &posted).map_err(Failure::input)?;
-        match shared::await_answer(&mut self.etcd, &self.url, &id, wait).map_err(Failure::input)? {
+        let id = shared::post_request(&mut self.etcd, &self.url, &posted)
+            .await
+            .map_err(Failure::input)?;
+        let answer = shared::await_answer(&mut self.etcd, &self.url, &id, wait)
+            .await
+            .map_err(Failure::input)?;
+        match answer {
             Some(answer) => Ok(answer),
             None => Err(Failure::refused(format!(
                 "the executing process did not take the request within {} s; it stays queued and may still be carried out",
@@ -178,17 +210,17 @@ fn exit(result: Result<String, Failure>) -> ExitCode {
 }
 
 pub fn approve(args: &ApproveArgs) -> ExitCode {
-    exit(approve_inner(args))
+    exit(edge_runtime().and_then(|rt| rt.block_on(approve_inner(args))))
 }
 
-fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
-    let mut run = Attached::connect(&args.run)?;
-    let runbook = run.runbook()?;
+async fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
+    let mut run = Attached::connect(&args.run).await?;
+    let runbook = run.runbook().await?;
     // The executor's view trails its journal by a moment: give a step that is just coming
     // up a few seconds to be asked.
     let deadline = std::time::Instant::now() + VIEW_WAIT;
     let live = loop {
-        let live = run.live()?;
+        let live = run.live().await?;
         let waits = live.as_ref().is_some_and(|l| {
             l.services.iter().any(|s| {
                 s.id.as_str() == args.service
@@ -198,7 +230,7 @@ fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
         if waits || std::time::Instant::now() >= deadline {
             break live;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let live = live.ok_or_else(|| {
         Failure::refused(format!(
@@ -237,7 +269,9 @@ fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
     } else {
         Decision::Approved
     };
-    let answer = run.ask(&Ask::Approval { step, decision }, ANSWER_WAIT)?;
+    let answer = run
+        .ask(&Ask::Approval { step, decision }, ANSWER_WAIT)
+        .await?;
     if let Some(why) = answer.refused {
         return Err(Failure::refused(why));
     }
@@ -255,17 +289,19 @@ fn approve_inner(args: &ApproveArgs) -> Result<String, Failure> {
 }
 
 pub fn note(args: &NoteArgs) -> ExitCode {
-    exit(note_inner(args))
+    exit(edge_runtime().and_then(|rt| rt.block_on(note_inner(args))))
 }
 
-fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
-    let mut run = Attached::connect(&args.run)?;
-    let answer = run.ask(
-        &Ask::Note {
-            text: args.text.clone(),
-        },
-        ANSWER_WAIT,
-    )?;
+async fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
+    let mut run = Attached::connect(&args.run).await?;
+    let answer = run
+        .ask(
+            &Ask::Note {
+                text: args.text.clone(),
+            },
+            ANSWER_WAIT,
+        )
+        .await?;
     if let Some(why) = answer.refused {
         return Err(Failure::refused(why));
     }

@@ -74,12 +74,17 @@ fn verify_shared(url: &str, args: &VerifyArgs) -> ExitCode {
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let access = Access::from_args(&args.etcd);
-    let report = match EtcdStore::open_with(&url, &access)
-        .and_then(|mut s| etcd::scan_run(&mut s, |_| {}))
-    {
+    let scanned = crate::cmd::shared::edge_runtime().and_then(|rt| {
+        rt.block_on(async {
+            let mut store = EtcdStore::open_with(&url, &access).await?;
+            etcd::scan_run(&mut store, |_| {}).await
+        })
+        .map_err(crate::cmd::shared::Failure::input)
+    });
+    let report = match scanned {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("bringup: {e}");
+        Err(f) => {
+            eprintln!("bringup: {}", f.message);
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };

@@ -107,19 +107,8 @@ impl Driver {
 
     /// The timeout of the runbook's step an in-flight record names.
     fn step_timeout(&self, step: &InFlight) -> Option<Duration> {
-        let service = self
-            .runbook
-            .services
-            .iter()
-            .find(|s| s.id == step.service)?;
-        let steps = match step.phase {
-            crate::engine::Phase::Check | crate::engine::Phase::Verify => &service.checks,
-            crate::engine::Phase::Restore => &service.restores,
-            crate::engine::Phase::Inject => &service.injects,
-        };
-        steps
-            .iter()
-            .find(|s| s.name == step.step)
+        self.step_ref(&step.service, step.phase, &step.step)?
+            .step(&self.runbook)
             .map(|s| s.timeout)
     }
 

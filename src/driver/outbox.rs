@@ -32,9 +32,9 @@ pub(super) struct State {
     /// attempt made.
     owed: BTreeMap<(usize, u64), u32>,
     /// Handed over at the next fsync.
-    ready: Vec<Delivery>,
+    pub(super) ready: Vec<Delivery>,
     /// `notify_queued` / `notify_failed` written inside another call, shown with its notices.
-    notices: Vec<Notice>,
+    pub(super) notices: Vec<Notice>,
     notice_due_armed: bool,
     /// Webhooks whose last attempt failed.
     down: std::collections::BTreeSet<usize>,

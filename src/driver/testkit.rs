@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::{OpenArgs, VarArgs};
-use crate::cmd::session::{self, Session};
+use crate::cmd::session;
 use crate::driver::{Driver, Inbox, Notice};
 use crate::engine::StepOutcome;
 use crate::journal::Event;
 use crate::runbook::model::Runbook;
+use crate::session::Session;
 
 /// A tier-1 service `slow` on host `box` whose one check sleeps for 30 s (timeout 60 s).
 pub const SLOW_SERVICE: &str = r#"
@@ -87,7 +88,7 @@ pub fn open_session(dir: &Path, path: &Path, operator: &str, vars: Vec<String>) 
         runbook,
         start_notices,
         ..
-    } = Session::open(rb, &args, false, "test").expect("session");
+    } = session::open(rb, &args, crate::session::Scope::Restore, "test").expect("session");
     Opened {
         driver,
         messages,

@@ -96,8 +96,11 @@ async fn a_third_front_end_approves_and_notes_and_the_journal_signs_them_with_it
         d.finished().is_some() && !d.busy()
     })
     .await;
-    let (outcome, exit, _) = driver.end(false).expect("end journaled");
-    assert_eq!((outcome, exit), (RunOutcome::Restored, Exit::AllUp));
+    let ended = driver.end(Ending::Idle).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit),
+        (RunOutcome::Restored, Exit::AllUp)
+    );
 
     let events = events(&journal);
     let approval = events
@@ -147,8 +150,11 @@ async fn a_stop_through_the_api_cancels_running_steps_and_the_run_ends_interrupt
         "the 30 s check was cancelled, not waited for ({:?})",
         started.elapsed()
     );
-    let (outcome, exit, _) = driver.end(true).expect("end journaled");
-    assert_eq!((outcome, exit.code()), (RunOutcome::Interrupted, 3));
+    let ended = driver.end(Ending::Signal).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit.code()),
+        (RunOutcome::Interrupted, 3)
+    );
 
     let events = events(&journal);
     testkit::assert_slow_stopped_and_interrupted(&events);
@@ -161,9 +167,9 @@ async fn ending_while_a_step_still_runs_is_an_interruption_even_without_a_signal
     driver.input(Input::RunPlan).expect("plan starts");
     driver.input(Input::Stop).expect("stop journaled");
     assert!(driver.busy(), "the cancelled check has not reported yet");
-    let (outcome, exit, _) = driver.end(false).expect("end journaled");
+    let ended = driver.end(Ending::Idle).expect("end journaled");
     assert_eq!(
-        (outcome, exit),
+        (ended.outcome, ended.exit),
         (RunOutcome::Interrupted, Exit::Interrupted)
     );
     stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;
@@ -233,4 +239,124 @@ async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_befo
     assert!(action < started, "journaled before the check starts");
     let raw = std::fs::read_to_string(&journal).expect("journal text");
     assert!(raw.contains(r#""action":"by_hand_check""#), "{raw}");
+}
+
+fn withdrawn(notices: &[Notice]) -> Vec<StepRef> {
+    notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Withdrawn { step } => Some(step.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_question_answered_by_another_operator_is_withdrawn_for_every_front_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, _journal) = open(dir.path(), false);
+    let mut seen = driver.input(Input::RunPlan).expect("plan starts");
+    seen.extend(pump(&mut driver, &mut inbox, |_, n| asked(n).is_some()).await);
+    let step = asked(&seen).expect("the confirm step asks");
+    assert!(driver.asks(&step));
+    assert!(withdrawn(&seen).is_empty(), "nothing withdrawn yet");
+
+    let answered = driver
+        .input_by(
+            REMOTE,
+            Input::Approval {
+                step: step.clone(),
+                decision: Decision::Approved,
+            },
+        )
+        .expect("approval journaled");
+    assert_eq!(withdrawn(&answered), vec![step.clone()]);
+    assert!(!driver.asks(&step));
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn a_quit_after_steps_were_stopped_mid_run_ends_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), true);
+    driver.input(Input::RunPlan).expect("plan starts");
+    assert!(driver.busy(), "the slow check runs");
+    assert_eq!(
+        stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await,
+        Stopped::All
+    );
+    assert!(!driver.busy(), "nothing runs any more");
+    let ended = driver.end(Ending::Quit).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit),
+        (RunOutcome::Interrupted, Exit::Interrupted)
+    );
+    testkit::assert_slow_stopped_and_interrupted(&events(&journal));
+}
+
+#[tokio::test]
+async fn a_quit_with_nothing_running_ends_by_the_states() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    let mut seen = driver.input(Input::RunPlan).expect("plan starts");
+    seen.extend(pump(&mut driver, &mut inbox, |_, n| asked(n).is_some()).await);
+    // Nothing was running when the operator quit: the stop cuts nothing short.
+    assert_eq!(
+        stop_within(&mut driver, &mut inbox, Duration::from_secs(5)).await,
+        Stopped::All
+    );
+    let ended = driver.end(Ending::Quit).expect("end journaled");
+    assert_eq!(
+        (ended.outcome, ended.exit),
+        (RunOutcome::Incomplete, Exit::NotAllUp)
+    );
+    assert!(matches!(
+        events(&journal).last(),
+        Some(Event::RunFinished { outcome, .. }) if outcome == "incomplete"
+    ));
+}
+
+#[tokio::test]
+async fn a_broken_journal_ends_every_front_end_the_same_way_without_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), true);
+    driver.input(Input::RunPlan).expect("plan starts");
+    let before = events(&journal).len();
+    let failed = driver.on_messages([Message::LeaseLost("the store went away".into())]);
+    assert!(failed.is_err());
+    assert!(driver.is_broken());
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(20)).await;
+    let e = driver
+        .end(Ending::Quit)
+        .expect_err("nothing more is journaled");
+    assert!(matches!(e, EndError::Broken), "{e}");
+    assert_eq!(e.exit(), Exit::Interrupted);
+    assert_eq!(
+        events(&journal).len(),
+        before,
+        "no run_finished after the failure"
+    );
+}
+
+#[test]
+fn a_step_is_found_by_its_journaled_name_in_one_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = runbook(dir.path(), false);
+    let rb = crate::runbook::load(&path, &[]).expect("valid");
+    let db = ServiceId::new("db");
+    assert_eq!(
+        StepRef::named(&rb, &db, Phase::Restore, "start db"),
+        Some(StepRef {
+            service: db.clone(),
+            phase: Phase::Restore,
+            index: 0
+        })
+    );
+    assert_eq!(
+        StepRef::named(&rb, &db, Phase::Verify, "up").map(|s| s.phase),
+        Some(Phase::Verify),
+        "verification names a check"
+    );
+    assert!(StepRef::named(&rb, &db, Phase::Restore, "nope").is_none());
+    assert!(StepRef::named(&rb, &ServiceId::new("zz"), Phase::Check, "up").is_none());
 }

@@ -42,6 +42,17 @@ impl EngineOptions {
     pub fn selects(&self, id: &ServiceId) -> bool {
         self.only.is_empty() || self.only.contains(id)
     }
+
+    /// Per runbook service, in order: whether a run with these options touches it (selected,
+    /// or, unless it checks only, a dependency of a selected service).
+    pub fn in_plan(&self, runbook: &Runbook) -> Vec<bool> {
+        let selected: Vec<bool> = runbook
+            .services
+            .iter()
+            .map(|s| self.selects(&s.id))
+            .collect();
+        plan::with_dependencies(runbook, &selected, self.check_only)
+    }
 }
 
 /// The run engine. Build with [`Engine::new`], optionally [`Engine::resume`], then feed

@@ -28,10 +28,13 @@ pub enum ServiceState {
     /// A check could not run at all on some host (connection, authentication, host key):
     /// nothing is known, so it is never restored automatically.
     Unreachable,
+    /// Only in `run_finished` of a run resumed with `--force`: the runbook it went on with no
+    /// longer has the service (its journaled states still count towards the outcome).
+    Removed,
 }
 
 impl ServiceState {
-    pub const ALL: [ServiceState; 12] = [
+    pub const ALL: [ServiceState; 13] = [
         Self::Unknown,
         Self::Checking,
         Self::Healthy,
@@ -44,6 +47,7 @@ impl ServiceState {
         Self::Blocked,
         Self::Skipped,
         Self::Unreachable,
+        Self::Removed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl ServiceState {
             Self::Blocked => "blocked",
             Self::Skipped => "skipped",
             Self::Unreachable => "unreachable",
+            Self::Removed => "removed",
         }
     }
 
@@ -78,6 +83,7 @@ impl ServiceState {
                 | Self::Blocked
                 | Self::Skipped
                 | Self::Unreachable
+                | Self::Removed
         )
     }
 
@@ -204,6 +210,23 @@ impl StepRef {
             .iter()
             .find(|s| s.id == self.service)
             .and_then(|s| self.phase.steps(s).get(self.index))
+    }
+
+    /// The step of `service` in `phase` named `name`, if the runbook has it: the one lookup
+    /// from a journaled name back to a reference (`Verify` finds a check).
+    pub fn named(
+        runbook: &Runbook,
+        service: &ServiceId,
+        phase: Phase,
+        name: &str,
+    ) -> Option<StepRef> {
+        let s = runbook.services.iter().find(|s| &s.id == service)?;
+        let index = phase.steps(s).iter().position(|st| st.name == name)?;
+        Some(StepRef {
+            service: service.clone(),
+            phase,
+            index,
+        })
     }
 
     /// The step's name, or `""` for a reference that points nowhere.

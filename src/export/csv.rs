@@ -215,7 +215,9 @@ fn row(event: &Event) -> Row {
                     .map_or_else(String::new, |k| format!("; key {k}"))
             );
         }
-        Event::Resumed { from_seq, forced } => {
+        Event::Resumed {
+            from_seq, forced, ..
+        } => {
             r.detail = format!(
                 "from_seq {from_seq}{}",
                 if *forced { "; forced" } else { "" }

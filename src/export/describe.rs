@@ -215,7 +215,9 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Warn,
         ),
-        Event::Resumed { from_seq, forced } => (
+        Event::Resumed {
+            from_seq, forced, ..
+        } => (
             Actor::Bringup,
             format!(
                 "Run resumed after seq {from_seq}{}",
@@ -366,7 +368,8 @@ pub fn state_tone(state: ServiceState) -> Tone {
         ServiceState::Partial
         | ServiceState::Blocked
         | ServiceState::Skipped
-        | ServiceState::Unreachable => Tone::Warn,
+        | ServiceState::Unreachable
+        | ServiceState::Removed => Tone::Warn,
         ServiceState::Down | ServiceState::Failed => Tone::Bad,
     }
 }

@@ -47,6 +47,7 @@ pub fn state_color(state: ServiceState) -> &'static str {
         ServiceState::Blocked => "#795548",
         ServiceState::Skipped => "#bdbdbd",
         ServiceState::Unreachable => "#455a64",
+        ServiceState::Removed => "#e0e0e0",
     }
 }
 
@@ -351,7 +352,11 @@ fn chart(out: &mut String, a: &Analysis) {
         );
     }
     out.push_str("</svg>\n<p class=\"legend\">");
-    for state in ServiceState::ALL {
+    // The states a span can have: `removed` is only ever said in `run_finished`.
+    for state in ServiceState::ALL
+        .into_iter()
+        .filter(|s| *s != ServiceState::Removed)
+    {
         let _ = write!(
             out,
             "<span><i style=\"background:{}\"></i>{}</span>",

@@ -9,8 +9,11 @@
 //! side file of event `seq`, in pieces of at most [`SIDE_CHUNK`] bytes.
 
 pub mod access;
-pub mod client;
+pub mod kv;
+pub mod lease;
 pub mod shared;
+pub mod transport;
+pub mod watch;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use access::Access;
-pub use client::{Compare, Etcd, EtcdError, Op, WatchBatch, WatchEvent, WatchKind};
+pub use kv::{Compare, Kv, Op, Range, TxnResult, prefix_end};
+pub use transport::{Etcd, EtcdError};
+pub use watch::{WATCH_SILENCE, WatchBatch, WatchEvent, WatchKind};
 
 use crate::journal::event::OutputFile;
 use crate::journal::record::{self, GENESIS};
@@ -187,6 +192,14 @@ pub enum StoreError {
     )]
     Held { run: String, holder: String },
     #[error(
+        "shared run '{run}': seq {seq} does not follow the run's head (seq {head_seq}): an earlier commit failed; nothing was written"
+    )]
+    Gap {
+        run: String,
+        seq: u64,
+        head_seq: u64,
+    },
+    #[error(
         "shared run '{run}': its head key holds '{value}', not {{\"seq\":N,\"hash\":\"…\"}}; the run was written by something other than bringup — check it with `bringup verify`"
     )]
     BadHead { run: String, value: String },
@@ -216,14 +229,15 @@ pub struct EtcdStore {
 impl EtcdStore {
     /// Connect to the first member that answers and read the run's head (a run with no
     /// events yet is empty, not an error).
-    pub fn open(url: &RunUrl) -> Result<EtcdStore> {
-        Self::open_with(url, &Access::default())
+    pub async fn open(url: &RunUrl) -> Result<EtcdStore> {
+        Self::open_with(url, &Access::default()).await
     }
 
     /// As [`EtcdStore::open`], reaching etcd as `access` says (TLS, authentication).
-    pub fn open_with(url: &RunUrl, access: &Access) -> Result<EtcdStore> {
-        let etcd =
-            Etcd::connect_with(&url.endpoints, access).map_err(|source| StoreError::Etcd {
+    pub async fn open_with(url: &RunUrl, access: &Access) -> Result<EtcdStore> {
+        let etcd = Etcd::connect_with(&url.endpoints, access)
+            .await
+            .map_err(|source| StoreError::Etcd {
                 run: url.to_string(),
                 source,
             })?;
@@ -233,7 +247,7 @@ impl EtcdStore {
             head: None,
             head_value: None,
         };
-        store.refresh()?;
+        store.refresh().await?;
         Ok(store)
     }
 
@@ -257,9 +271,13 @@ impl EtcdStore {
     }
 
     /// Read the run's head again.
-    pub fn refresh(&mut self) -> Result<()> {
+    pub async fn refresh(&mut self) -> Result<()> {
         let key = self.head_key();
-        let range = self.etcd.range(&key, None, 0).map_err(|e| self.err(e))?;
+        let range = self
+            .etcd
+            .range(&key, None, 0)
+            .await
+            .map_err(|e| self.err(e))?;
         let value = range.kvs.into_iter().next().map(|kv| kv.value);
         self.set_head(value)
     }
@@ -267,11 +285,11 @@ impl EtcdStore {
     /// Append one event (encoded exactly as a file journal encodes it) after the head this
     /// store knows, in one transaction. If another process appended first, nothing is
     /// written, the store learns the new head, and the error is [`StoreError::Conflict`].
-    pub fn append(&mut self, event: &impl Serialize, ts: DateTime<Utc>) -> Result<Appended> {
+    pub async fn append(&mut self, event: &impl Serialize, ts: DateTime<Utc>) -> Result<Appended> {
         let seq = self.seq() + 1;
         let line = record::encode(seq, ts, event, self.last_hash())?;
         let hash = line[line.len() - 66..line.len() - 2].to_string();
-        self.commit(&[(seq, line.clone())], &[], &[])?;
+        self.commit(&[(seq, line.clone())], &[], &[]).await?;
         Ok(Appended {
             seq,
             hash,
@@ -286,12 +304,23 @@ impl EtcdStore {
     /// the head and every `guard` (the executor's election key): `Conflict` when another
     /// process moved the head, `NotHeld` when a guard no longer holds. What one transaction
     /// wrote stays written when a later one fails; the error says the head it reached.
-    pub fn commit(
+    pub async fn commit(
         &mut self,
         lines: &[(u64, String)],
         sides: &[(u64, Vec<u8>)],
         guard: &[Compare],
     ) -> Result<()> {
+        // Lines made after a commit that failed chain onto lines etcd never took: never
+        // written, or the chain would break.
+        if let Some((first, _)) = lines.first()
+            && *first != self.seq() + 1
+        {
+            return Err(StoreError::Gap {
+                run: self.url.to_string(),
+                seq: *first,
+                head_seq: self.seq(),
+            });
+        }
         let mut ops = Vec::new();
         let mut bytes = 0usize;
         let mut last = None;
@@ -300,7 +329,8 @@ impl EtcdStore {
                 for (piece, chunk) in side.chunks(SIDE_CHUNK).enumerate() {
                     if !ops.is_empty() && (ops.len() >= TXN_OPS || bytes + chunk.len() > TXN_BYTES)
                     {
-                        self.commit_ops(std::mem::take(&mut ops), last.take(), guard)?;
+                        self.commit_ops(std::mem::take(&mut ops), last.take(), guard)
+                            .await?;
                         bytes = 0;
                     }
                     bytes += chunk.len();
@@ -311,7 +341,8 @@ impl EtcdStore {
                 }
             }
             if !ops.is_empty() && (ops.len() >= TXN_OPS || bytes + line.len() > TXN_BYTES) {
-                self.commit_ops(std::mem::take(&mut ops), last.take(), guard)?;
+                self.commit_ops(std::mem::take(&mut ops), last.take(), guard)
+                    .await?;
                 bytes = 0;
             }
             bytes += line.len();
@@ -323,7 +354,7 @@ impl EtcdStore {
             last = Some(Head { seq: *seq, hash });
         }
         if !ops.is_empty() {
-            self.commit_ops(ops, last, guard)?;
+            self.commit_ops(ops, last, guard).await?;
         }
         Ok(())
     }
@@ -332,7 +363,7 @@ impl EtcdStore {
     /// transaction when it fits one piece, else a put per piece (etcd bounds a request's
     /// size). Written before the event that names it, so a reader that sees the event sees
     /// the whole file.
-    pub fn put_side(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
+    pub async fn put_side(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
         let pieces = bytes.chunks(SIDE_CHUNK).enumerate();
         if bytes.len() <= SIDE_CHUNK {
             let ops: Vec<Op> = pieces
@@ -342,19 +373,22 @@ impl EtcdStore {
                 })
                 .collect();
             if !ops.is_empty() {
-                self.etcd.txn(&[], &ops, &[]).map_err(|e| self.err(e))?;
+                self.etcd
+                    .txn(&[], &ops, &[])
+                    .await
+                    .map_err(|e| self.err(e))?;
             }
             return Ok(());
         }
         for (piece, chunk) in pieces {
             let key = self.url.side_key(seq, piece);
-            self.etcd.put(&key, chunk).map_err(|e| self.err(e))?;
+            self.etcd.put(&key, chunk).await.map_err(|e| self.err(e))?;
         }
         Ok(())
     }
 
     /// One transaction of [`EtcdStore::commit`]: `ops`, then the head moved to `head`.
-    fn commit_ops(
+    async fn commit_ops(
         &mut self,
         mut ops: Vec<Op>,
         head: Option<Head>,
@@ -384,6 +418,7 @@ impl EtcdStore {
         let result = self
             .etcd
             .txn(&compare, &ops, &[Op::Get { key: head_key }])
+            .await
             .map_err(|e| self.err(e))?;
         if !result.succeeded {
             let now = result
@@ -426,59 +461,89 @@ impl EtcdStore {
 
     /// Every event line of the run in seq order, read at one revision, a page at a time;
     /// `each(key_seq, line)` sees each. Returns the head as of that revision.
-    pub fn read_lines(&mut self, mut each: impl FnMut(Option<u64>, &[u8])) -> Result<Option<Head>> {
-        self.read_lines_with(|_, _, key_seq, line| each(key_seq, line))
+    pub async fn read_lines(
+        &mut self,
+        mut each: impl FnMut(Option<u64>, &[u8]),
+    ) -> Result<Option<Head>> {
+        let mut reading = self.start_reading().await?;
+        while let Some(page) = self.next_page(&mut reading).await? {
+            for (seq, line) in &page {
+                each(*seq, line);
+            }
+        }
+        self.finish_reading(reading)
     }
 
-    /// As [`EtcdStore::read_lines`], `each(etcd, revision, key_seq, line)` also given the
-    /// connection and the revision read at, to read what the line references.
-    pub fn read_lines_with(
-        &mut self,
-        mut each: impl FnMut(&mut Etcd, i64, Option<u64>, &[u8]),
-    ) -> Result<Option<Head>> {
+    /// Begin reading every event line at one revision (the head's, read now).
+    async fn start_reading(&mut self) -> Result<Reading> {
         let head_key = self.head_key();
         let first = self
             .etcd
             .range(&head_key, None, 0)
+            .await
             .map_err(|e| self.err(e))?;
-        let revision = first.revision;
-        let head_value = first.kvs.into_iter().next().map(|kv| kv.value);
         let prefix = self.events_prefix();
-        let end = client::prefix_end(&prefix);
-        let mut from = prefix.clone();
-        loop {
-            let page = self
-                .etcd
-                .range_at(&from, Some(&end), PAGE, revision)
-                .map_err(|e| self.err(e))?;
-            for kv in &page.kvs {
-                let seq = std::str::from_utf8(&kv.key[prefix.len()..])
-                    .ok()
-                    .and_then(|s| s.parse().ok());
-                each(&mut self.etcd, revision, seq, &kv.value);
-            }
-            match page.kvs.last() {
-                Some(last) if page.more => {
-                    from.clone_from(&last.key);
-                    from.push(0);
-                }
-                _ => break,
-            }
+        Ok(Reading {
+            revision: first.revision,
+            head_value: first.kvs.into_iter().next().map(|kv| kv.value),
+            end: prefix_end(&prefix),
+            from: Some(prefix.clone()),
+            prefix_len: prefix.len(),
+        })
+    }
+
+    /// The next page of lines (each with the seq its key names), or `None` after the last.
+    async fn next_page(
+        &mut self,
+        reading: &mut Reading,
+    ) -> Result<Option<Vec<(Option<u64>, Vec<u8>)>>> {
+        let Some(from) = reading.from.take() else {
+            return Ok(None);
+        };
+        let page = self
+            .etcd
+            .range_at(&from, Some(&reading.end), PAGE, reading.revision)
+            .await
+            .map_err(|e| self.err(e))?;
+        if page.more
+            && let Some(last) = page.kvs.last()
+        {
+            let mut next = last.key.clone();
+            next.push(0);
+            reading.from = Some(next);
         }
-        self.set_head(head_value)?;
+        Ok(Some(
+            page.kvs
+                .into_iter()
+                .map(|kv| {
+                    let seq = std::str::from_utf8(&kv.key[reading.prefix_len..])
+                        .ok()
+                        .and_then(|s| s.parse().ok());
+                    (seq, kv.value)
+                })
+                .collect(),
+        ))
+    }
+
+    fn finish_reading(&mut self, reading: Reading) -> Result<Option<Head>> {
+        self.set_head(reading.head_value)?;
         Ok(self.head.clone())
     }
 
     /// The first event's line (`run_started`), if the run has one.
-    pub fn first_line(&mut self) -> Result<Option<Vec<u8>>> {
+    pub async fn first_line(&mut self) -> Result<Option<Vec<u8>>> {
         let key = self.event_key(1);
-        let range = self.etcd.range(&key, None, 0).map_err(|e| self.err(e))?;
+        let range = self
+            .etcd
+            .range(&key, None, 0)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(range.kvs.into_iter().next().map(|kv| kv.value))
     }
 
     /// The event lines after `seq`, in order, at most `limit` (0: all); `each(seq, line)`.
     /// Returns the seq of the last line read (`seq` when there was none).
-    pub fn lines_after(
+    pub async fn lines_after(
         &mut self,
         seq: u64,
         limit: u64,
@@ -486,10 +551,11 @@ impl EtcdStore {
     ) -> Result<u64> {
         let prefix = self.events_prefix();
         let from = self.event_key(seq + 1);
-        let end = client::prefix_end(&prefix);
+        let end = prefix_end(&prefix);
         let page = self
             .etcd
             .range(&from, Some(&end), limit)
+            .await
             .map_err(|e| self.err(e))?;
         let mut last = seq;
         for kv in &page.kvs {
@@ -536,6 +602,17 @@ impl EtcdStore {
     }
 }
 
+/// A read of every event line at one revision, page by page.
+struct Reading {
+    revision: i64,
+    /// The head key's bytes at that revision.
+    head_value: Option<Vec<u8>>,
+    /// The key the next page starts at (`None`: no more pages).
+    from: Option<Vec<u8>>,
+    end: Vec<u8>,
+    prefix_len: usize,
+}
+
 /// Part of an output side file read back from a shared run, in order: `Begin` once per
 /// file (also for an empty one), then its pieces.
 #[derive(Debug, Clone, Copy)]
@@ -548,12 +625,12 @@ pub enum Side<'a> {
 /// names its last event and that every output side file an event references is in etcd
 /// with the size and sha256 the event records; `each(line)` sees every line in order (what
 /// `pull` writes).
-pub fn scan_run(store: &mut EtcdStore, each: impl FnMut(&[u8])) -> Result<Report> {
-    scan_run_with(store, each, |_| {})
+pub async fn scan_run(store: &mut EtcdStore, each: impl FnMut(&[u8])) -> Result<Report> {
+    scan_run_with(store, each, |_| {}).await
 }
 
 /// As [`scan_run`], `side` also given the bytes of every side file as they are checked.
-pub fn scan_run_with(
+pub async fn scan_run_with(
     store: &mut EtcdStore,
     mut each: impl FnMut(&[u8]),
     mut side: impl FnMut(Side<'_>),
@@ -561,56 +638,56 @@ pub fn scan_run_with(
     let url = store.url().clone();
     let mut checker = Checker::with_sides(&PathBuf::from(url.to_string()), Sides::ByCaller);
     let mut line_no = 0u64;
-    let mut failed = None;
-    let head = store.read_lines_with(|etcd, revision, key_seq, line| {
-        line_no += 1;
-        let env = checker.line(line_no, line);
-        if let Some(env) = &env
-            && key_seq != Some(env.seq)
-        {
-            checker.problem_at(
-                line_no,
-                env.seq,
-                ProblemKind::Unparsable(format!(
-                    "the event is stored under the key of seq {}",
-                    key_seq.map_or_else(|| "(not a number)".to_string(), |s| s.to_string())
-                )),
-            );
-        }
-        if let Some(env) = &env
-            && let Some(file) = env.output_file()
-            && failed.is_none()
-        {
-            let expected = url.side_name(env.seq);
-            let side_check = if file.path == expected {
-                read_side(etcd, &url, env.seq, revision, &file, &mut side)
-            } else {
-                Ok(Err(format!(
-                    "a shared run keeps the side file of seq {} as '{expected}'",
-                    env.seq
-                )))
-            };
-            match side_check {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => checker.problem_at(
+    let mut reading = store.start_reading().await?;
+    let revision = reading.revision;
+    while let Some(page) = store.next_page(&mut reading).await? {
+        for (key_seq, line) in &page {
+            line_no += 1;
+            let env = checker.line(line_no, line);
+            if let Some(env) = &env
+                && *key_seq != Some(env.seq)
+            {
+                checker.problem_at(
                     line_no,
                     env.seq,
-                    ProblemKind::OutputFile {
-                        path: file.path.clone(),
-                        reason,
-                    },
-                ),
-                Err(e) => failed = Some(e),
+                    ProblemKind::Unparsable(format!(
+                        "the event is stored under the key of seq {}",
+                        key_seq.map_or_else(|| "(not a number)".to_string(), |s| s.to_string())
+                    )),
+                );
             }
+            if let Some(env) = &env
+                && let Some(file) = env.output_file()
+            {
+                let expected = url.side_name(env.seq);
+                let side_check = if file.path == expected {
+                    read_side(&mut store.etcd, &url, env.seq, revision, &file, &mut side)
+                        .await
+                        .map_err(|source| StoreError::Etcd {
+                            run: url.to_string(),
+                            source,
+                        })?
+                } else {
+                    Err(format!(
+                        "a shared run keeps the side file of seq {} as '{expected}'",
+                        env.seq
+                    ))
+                };
+                if let Err(reason) = side_check {
+                    checker.problem_at(
+                        line_no,
+                        env.seq,
+                        ProblemKind::OutputFile {
+                            path: file.path.clone(),
+                            reason,
+                        },
+                    );
+                }
+            }
+            each(line);
         }
-        each(line);
-    })?;
-    if let Some(source) = failed {
-        return Err(StoreError::Etcd {
-            run: url.to_string(),
-            source,
-        });
     }
+    let head = store.finish_reading(reading)?;
     let mut report = checker.finish();
     let recorded = head.map(|h| (h.seq, h.hash));
     let found = report.last_hash.clone().map(|h| (report.last_seq, h));
@@ -635,19 +712,20 @@ pub fn scan_run_with(
 
 /// A shared run read back: its parsed events and the verification report, as
 /// [`crate::journal::read_journal`] gives for a file.
-pub fn read_run(store: &mut EtcdStore) -> Result<crate::journal::Journal> {
+pub async fn read_run(store: &mut EtcdStore) -> Result<crate::journal::Journal> {
     let mut records = Vec::new();
     let report = scan_run(store, |line| {
         if let Ok(r) = record::parse(line) {
             records.push(r);
         }
-    })?;
+    })
+    .await?;
     Ok(crate::journal::Journal { records, report })
 }
 
 /// Read the side file of event `seq` at `revision`, piece by piece in order, into `side`,
 /// and compare it with what the event records: `Ok(Err(why))` when it differs.
-fn read_side(
+async fn read_side(
     etcd: &mut Etcd,
     url: &RunUrl,
     seq: u64,
@@ -656,14 +734,16 @@ fn read_side(
     side: &mut impl FnMut(Side<'_>),
 ) -> Result<Result<(), String>, EtcdError> {
     let prefix = url.side_prefix(seq);
-    let end = client::prefix_end(&prefix);
+    let end = prefix_end(&prefix);
     let mut from = prefix;
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let mut piece = 0usize;
     side(Side::Begin(file));
     loop {
-        let page = etcd.range_at(&from, Some(&end), SIDE_PAGE, revision)?;
+        let page = etcd
+            .range_at(&from, Some(&end), SIDE_PAGE, revision)
+            .await?;
         for kv in &page.kvs {
             if kv.key != url.side_key(seq, piece) {
                 return Ok(Err(format!(

@@ -132,6 +132,10 @@ pub enum Event {
         from_seq: u64,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         forced: bool,
+        /// `--resume --force`: the sha256 of the runbook the run goes on with (it differs
+        /// from `run_started`'s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runbook_sha256: Option<String>,
     },
     RunFinished {
         outcome: String,

@@ -16,7 +16,8 @@ pub struct Replay {
     pub facts: ResumeFacts,
     /// The last seq in the journal: the `from_seq` of the `resumed` event.
     pub from_seq: u64,
-    /// `run_started.runbook_sha256`, if the journal has a `run_started`.
+    /// The runbook the run goes on with: `run_started.runbook_sha256`, or the one a forced
+    /// `resumed` recorded since; `None` without a `run_started`.
     pub runbook_sha256: Option<String>,
     /// Restore steps recorded `ok` whose names the runbook no longer has (service, step, host).
     pub unknown_steps: Vec<(ServiceId, String, HostId)>,
@@ -27,6 +28,10 @@ pub struct Replay {
     pub run_id: Option<String>,
     /// The run had finished (`run_finished` is the last word, not followed by `resumed`).
     pub finished: bool,
+    /// Services the journal recorded a state for that the runbook no longer has, with the
+    /// last state recorded: a forced resume keeps them in `run_finished` as `removed`, and
+    /// the run's outcome counts what the journal says of them.
+    pub removed: Vec<(ServiceId, ServiceState)>,
 }
 
 /// A step whose `step_started` has no `step_finished`.
@@ -45,11 +50,22 @@ pub struct InFlight {
 pub const RUN_ID_LEN: usize = 16;
 
 /// Fold `records` into resume facts, mapping step names to indexes of `runbook`.
+///
+/// A restore step counts as recorded `ok` on a host when a step of that name ran `ok` there;
+/// and when the journal was begun (or resumed) with another runbook, also when a step with the
+/// same command ran `ok` on that host of that service, whatever it is called now (SPEC "Forced
+/// resume keeps its promises"): it is not run again while the service stays up, and needs an
+/// approval to run again when the service is down.
 pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
     let mut out = Replay::default();
     let mut states: IndexMap<ServiceId, (ServiceState, Option<String>)> = IndexMap::new();
-    let mut ok_steps: IndexMap<(ServiceId, String, HostId), ()> = IndexMap::new();
+    // (service, step, host) recorded ok, with the command it ran.
+    let mut ok_steps: IndexMap<(ServiceId, String, HostId), String> = IndexMap::new();
     let mut open: IndexMap<(ServiceId, Phase, String, HostId), (u32, u64)> = IndexMap::new();
+    // The command of the latest `step_started` of each restore step on each host.
+    let mut commands: IndexMap<(ServiceId, String, HostId), String> = IndexMap::new();
+    // Every runbook the journal was run with.
+    let mut runbooks: Vec<&str> = Vec::new();
     for r in records {
         out.from_seq = r.seq;
         match &r.event {
@@ -60,6 +76,7 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 if out.runbook_sha256.is_none() {
                     out.runbook_sha256 = Some(runbook_sha256.clone());
                 }
+                runbooks.push(runbook_sha256.as_str());
                 out.finished = false;
             }
             Event::ServiceState {
@@ -76,8 +93,14 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 step,
                 host,
                 attempt,
-                ..
+                command,
             } => {
+                if *phase == Phase::Restore {
+                    commands.insert(
+                        (service.clone(), step.clone(), host.clone()),
+                        command.clone(),
+                    );
+                }
                 open.insert(
                     (service.clone(), *phase, step.clone(), host.clone()),
                     (*attempt, r.seq),
@@ -93,31 +116,36 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
             } => {
                 open.shift_remove(&(service.clone(), *phase, step.clone(), host.clone()));
                 if *phase == Phase::Restore && *outcome == StepOutcome::Ok {
-                    ok_steps.insert((service.clone(), step.clone(), host.clone()), ());
+                    let key = (service.clone(), step.clone(), host.clone());
+                    let command = commands.get(&key).cloned().unwrap_or_default();
+                    ok_steps.insert(key, command);
                 }
             }
-            Event::Resumed { .. } => out.finished = false,
+            Event::Resumed { runbook_sha256, .. } => {
+                if let Some(sha) = runbook_sha256 {
+                    runbooks.push(sha.as_str());
+                    if out.runbook_sha256.is_some() {
+                        out.runbook_sha256 = Some(sha.clone());
+                    }
+                }
+                out.finished = false;
+            }
             Event::RunFinished { .. } => out.finished = true,
             _ => {}
         }
     }
+    let has = |id: &ServiceId| runbook.services.iter().any(|s| &s.id == id);
+    out.removed = states
+        .iter()
+        .filter(|(id, _)| !has(id))
+        .map(|(id, (state, _))| (id.clone(), *state))
+        .collect();
     out.facts.states = states
         .into_iter()
         .map(|(id, (state, reason))| (id, state, reason))
         .collect();
-    for (service, step, host) in ok_steps.into_keys() {
-        match restore_index(runbook, &service, &step) {
-            Some(index) => out.facts.restored_steps.push((
-                StepRef {
-                    service,
-                    phase: Phase::Restore,
-                    index,
-                },
-                host,
-            )),
-            None => out.unknown_steps.push((service, step, host)),
-        }
-    }
+    let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
+    recorded_ok(&mut out, ok_steps, runbook, changed);
     out.in_flight = open
         .into_iter()
         .map(|((service, phase, step, host), (attempt, seq))| InFlight {
@@ -132,14 +160,62 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
     out
 }
 
-fn restore_index(runbook: &Runbook, service: &ServiceId, step: &str) -> Option<usize> {
-    runbook
-        .services
+/// Map the restore steps recorded `ok` (service, step, host → command) onto `runbook`: by
+/// name, and when the runbook `changed`, also by the same command on the same host.
+fn recorded_ok(
+    out: &mut Replay,
+    ok_steps: IndexMap<(ServiceId, String, HostId), String>,
+    runbook: &Runbook,
+    changed: bool,
+) {
+    for ((service, step, host), command) in ok_steps {
+        let mut found: Vec<StepRef> = StepRef::named(runbook, &service, Phase::Restore, &step)
+            .into_iter()
+            .collect();
+        if changed {
+            found.extend(same_command(runbook, &service, &host, &command));
+        }
+        found.sort();
+        found.dedup();
+        if found.is_empty() {
+            out.unknown_steps.push((service, step, host.clone()));
+        }
+        for step in found {
+            if !out
+                .facts
+                .restored_steps
+                .contains(&(step.clone(), host.clone()))
+            {
+                out.facts.restored_steps.push((step, host.clone()));
+            }
+        }
+    }
+}
+
+/// The restore steps of `service` that run `command` on `host` (as expanded and shown).
+fn same_command(
+    runbook: &Runbook,
+    service: &ServiceId,
+    host: &HostId,
+    command: &str,
+) -> Vec<StepRef> {
+    let Some(s) = runbook.services.iter().find(|s| &s.id == service) else {
+        return Vec::new();
+    };
+    s.restores
         .iter()
-        .find(|s| &s.id == service)?
-        .restores
-        .iter()
-        .position(|s| s.name == step)
+        .enumerate()
+        .filter(|(_, step)| {
+            step.hosts.contains(host)
+                && !command.is_empty()
+                && runbook.expand(&step.action, service, host).shown == command
+        })
+        .map(|(index, _)| StepRef {
+            service: service.clone(),
+            phase: Phase::Restore,
+            index,
+        })
+        .collect()
 }
 
 /// The runbook differs from the one the journal began with.
@@ -171,5 +247,141 @@ pub fn check_runbook(replay: &Replay, runbook: &Runbook) -> Result<(), RunbookMi
             recorded: recorded.clone(),
             actual: runbook.sha256.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+    use crate::engine::Mode;
+
+    fn runbook(restores: &[(&str, &str)], extra: &str) -> Runbook {
+        let mut toml = String::from(
+            "[hosts.op]\ntransport = \"local\"\n\n[[service]]\nid = \"web\"\nhosts = [\"op\"]\n\
+             [[service.check]]\nname = \"up\"\nrun = \"true\"\n",
+        );
+        for (name, run) in restores {
+            let _ = write!(
+                toml,
+                "[[service.restore]]\nname = \"{name}\"\nrun = \"{run}\"\n"
+            );
+        }
+        toml.push_str(extra);
+        crate::runbook::load_text(&toml, std::path::Path::new("rb.toml"), &[]).expect("valid")
+    }
+
+    fn record(seq: u64, event: Event) -> Record {
+        Record {
+            seq,
+            ts: chrono::DateTime::UNIX_EPOCH,
+            event,
+            prev: String::new(),
+            hash: "0123456789abcdef0123".into(),
+        }
+    }
+
+    /// A run of `rb` whose restore step `name` ran `command` ok on `op`.
+    fn journal(rb: &Runbook, name: &str, command: &str) -> Vec<Record> {
+        let (service, host) = (ServiceId::new("web"), HostId::new("op"));
+        vec![
+            record(
+                1,
+                crate::session::run_started(rb, "kim", Mode::Incident, None),
+            ),
+            record(
+                2,
+                Event::StepStarted {
+                    service: service.clone(),
+                    phase: Phase::Restore,
+                    step: name.into(),
+                    host: host.clone(),
+                    attempt: 1,
+                    command: command.into(),
+                },
+            ),
+            record(
+                3,
+                Event::StepFinished {
+                    service,
+                    phase: Phase::Restore,
+                    step: name.into(),
+                    host,
+                    attempt: 1,
+                    outcome: StepOutcome::Ok,
+                    exit_code: Some(0),
+                    duration_ms: 1,
+                    error: None,
+                },
+            ),
+        ]
+    }
+
+    fn recorded(replay: &Replay) -> Vec<usize> {
+        replay
+            .facts
+            .restored_steps
+            .iter()
+            .map(|(s, _)| s.index)
+            .collect()
+    }
+
+    #[test]
+    fn a_changed_runbook_keeps_a_renamed_step_with_the_same_command_recorded_ok() {
+        let before = runbook(&[("start", "systemctl start web")], "");
+        let records = journal(&before, "start", "systemctl start web");
+        let renamed = runbook(
+            &[("prepare", "true"), ("bring up", "systemctl start web")],
+            "",
+        );
+        let replayed = replay(&records, &renamed);
+        assert_eq!(recorded(&replayed), [1], "the same command, renamed");
+        assert!(replayed.unknown_steps.is_empty());
+
+        // Another command under the old name still counts (by name), never less.
+        let edited = runbook(&[("start", "systemctl restart web")], "");
+        assert_eq!(recorded(&replay(&records, &edited)), [0]);
+    }
+
+    #[test]
+    fn an_unchanged_runbook_matches_by_name_only() {
+        let rb = runbook(
+            &[
+                ("start", "systemctl start web"),
+                ("again", "systemctl start web"),
+            ],
+            "",
+        );
+        let records = journal(&rb, "start", "systemctl start web");
+        assert_eq!(recorded(&replay(&records, &rb)), [0]);
+    }
+
+    #[test]
+    fn services_the_runbook_dropped_are_listed_with_their_last_state() {
+        let rb = runbook(&[("start", "true")], "");
+        let mut records = journal(&rb, "start", "true");
+        for (seq, (service, to)) in [
+            ("mail", ServiceState::Failed),
+            ("web", ServiceState::Restored),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            records.push(record(
+                10 + seq as u64,
+                Event::ServiceState {
+                    service: ServiceId::new(service),
+                    from: ServiceState::Unknown,
+                    to,
+                    reason: None,
+                },
+            ));
+        }
+        let replayed = replay(&records, &rb);
+        assert_eq!(
+            replayed.removed,
+            [(ServiceId::new("mail"), ServiceState::Failed)]
+        );
     }
 }

@@ -560,7 +560,9 @@ impl JournalWriter {
 
     /// Make everything written so far durable: fsynced, or committed to etcd. A shared run
     /// that fails to commit is left at the head etcd has (what was not committed is not
-    /// recorded, and the caller must not act on it).
+    /// recorded, and the caller must not act on it). A shared run's commit is made on its
+    /// own runtime and waited for without stalling the caller's ([`SharedRun::commit`]);
+    /// async code that can await uses [`JournalWriter::sync_async`].
     pub fn sync(&mut self) -> Result<()> {
         if !self.unsynced {
             return Ok(());
@@ -585,6 +587,75 @@ impl JournalWriter {
         }
         self.io(|f| f.sync_data())?;
         self.unsynced = false;
+        Ok(())
+    }
+
+    /// For a shared run: hand what was written since the last commit to the run's commit
+    /// task and return at once; `Committed` says when etcd took it (commits go in the order
+    /// they were handed over, and one after a failed one is refused). `None` when nothing
+    /// waits. A file is fsynced here (`None`).
+    pub fn sync_later(&mut self) -> Result<Option<crate::journal::etcd::shared::Committed>> {
+        if !self.unsynced {
+            return Ok(None);
+        }
+        let Target::Shared {
+            run,
+            pending,
+            sides,
+        } = &mut self.target
+        else {
+            self.sync()?;
+            return Ok(None);
+        };
+        let lines = std::mem::take(pending);
+        let files = std::mem::take(sides);
+        self.unsynced = false;
+        Ok(Some(run.commit_later(lines, files)))
+    }
+
+    /// After a commit handed over by [`JournalWriter::sync_later`] failed: go on from the
+    /// head etcd has (what was not committed is not recorded).
+    pub fn rewind(&mut self) {
+        if let Target::Shared {
+            run,
+            pending,
+            sides,
+        } = &mut self.target
+        {
+            pending.clear();
+            sides.clear();
+            self.unsynced = false;
+            if let Ok((seq, prev)) = run.head() {
+                self.seq = seq;
+                self.prev = prev;
+            }
+        }
+    }
+
+    /// As [`JournalWriter::sync`], with a shared run's commit awaited (nothing waits on a
+    /// thread); a file is fsynced in place.
+    pub async fn sync_async(&mut self) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        let Target::Shared {
+            run,
+            pending,
+            sides,
+        } = &mut self.target
+        else {
+            return self.sync();
+        };
+        let lines = std::mem::take(pending);
+        let files = std::mem::take(sides);
+        self.unsynced = false;
+        if let Err(e) = run.commit_async(lines, files).await {
+            if let Ok((seq, prev)) = run.head_async().await {
+                self.seq = seq;
+                self.prev = prev;
+            }
+            return Err(e.into());
+        }
         Ok(())
     }
 

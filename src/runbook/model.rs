@@ -52,7 +52,8 @@ id_newtype!(
 
 /// A runbook that passed validation. Variables are resolved (`[vars]` overridden by `--var`);
 /// commands are kept as templates and expanded per host by [`Runbook::expand`].
-#[derive(Debug, Clone)]
+/// Its `Debug` shows secret variables' values as `***`.
+#[derive(Clone)]
 pub struct Runbook {
     pub name: String,
     pub description: String,
@@ -115,15 +116,65 @@ impl Confirm {
     }
 }
 
+impl fmt::Debug for Runbook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vars: IndexMap<&str, &str> = self
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let shown = if self.secret_vars.contains(k) {
+                    SECRET_MASK
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Runbook")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("path", &self.path)
+            .field("sha256", &self.sha256)
+            .field("defaults", &self.defaults)
+            .field("vars", &vars)
+            .field("secret_vars", &self.secret_vars)
+            .field("hosts", &self.hosts)
+            .field("groups", &self.groups)
+            .field("services", &self.services)
+            .field("drills", &self.drills)
+            .field("notice", &self.notice)
+            .field("notify", &self.notify)
+            .finish()
+    }
+}
+
 /// A `[[notify]]` webhook, validated. The URL and header are secrets: only their templates
-/// are kept, and [`Runbook::fill`] makes them at delivery time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// are kept, and [`Runbook::fill`] makes them at delivery time. Its `Debug` shows neither
+/// (a template may hold the secret as written): the URL and the header's value are `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notify {
     pub url: Template,
     pub format: NotifyFormat,
     pub on: Vec<NotifyOn>,
     /// Header name and value template.
     pub secret_header: Option<(String, Template)>,
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &format_args!("{SECRET_MASK}"))
+            .field("format", &self.format)
+            .field("on", &self.on)
+            .field(
+                "secret_header",
+                &self
+                    .secret_header
+                    .as_ref()
+                    .map(|(name, _)| format!("{name}: {SECRET_MASK}")),
+            )
+            .finish()
+    }
 }
 
 /// The body a webhook gets.
@@ -415,7 +466,6 @@ impl Runbook {
         values
     }
 
-    /// `text` with every secret value replaced by `***`.
     /// A template with every placeholder replaced by its value as it is (no quoting): for
     /// webhook URLs and headers, never for commands.
     pub fn fill(&self, template: &Template) -> String {
@@ -429,12 +479,9 @@ impl Runbook {
             .collect()
     }
 
+    /// `text` with every secret value, in every form a shell makes of it, replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for v in self.secret_values() {
-            out = out.replace(&v, SECRET_MASK);
-        }
-        out
+        crate::journal::mask::Masker::new(&self.secret_values()).mask_str(text)
     }
 }
 
@@ -450,6 +497,59 @@ pub fn shell_quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_masks_a_secret_as_a_shell_left_it() {
+        let text = "[runbook]\nname = \"t\"\nsecret_vars = [\"token\"]\n\n[hosts.box]\ntransport = \"local\"\n\n[[service]]\nid = \"api\"\nhosts = [\"box\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n";
+        let runbook = crate::runbook::load_text(
+            text,
+            std::path::Path::new("t.toml"),
+            &["token=\u{feff}hunter2-form\r\n".to_string()],
+        )
+        .expect("valid runbook");
+        assert_eq!(
+            runbook.redact("a=hunter2-form b=\u{feff}hunter2-form\r\n."),
+            "a=*** b=***."
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_secret_values_as_the_mask() {
+        let text = r#"
+[runbook]
+name = "t"
+secret_vars = ["token"]
+
+[vars]
+site = "pangyo"
+
+[hosts.box]
+transport = "local"
+
+[[notify]]
+url = "http://127.0.0.1:1/{{token}}"
+secret_header = "X-Api-Key: literal-key-9931"
+
+[[service]]
+id = "api"
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "echo {{token}}"
+"#;
+        let runbook = crate::runbook::load_text(
+            text,
+            std::path::Path::new("t.toml"),
+            &["token=hunter2-var".to_string()],
+        )
+        .expect("valid runbook");
+        let shown = format!("{runbook:?} {runbook:#?}");
+        assert!(!shown.contains("hunter2-var"), "{shown}");
+        assert!(!shown.contains("literal-key-9931"), "{shown}");
+        assert!(shown.contains("X-Api-Key: ***"), "{shown}");
+        assert!(shown.contains(r#""token": "***""#), "{shown}");
+        assert!(shown.contains(r#""site": "pangyo""#), "{shown}");
+    }
 
     #[test]
     fn template_splits_placeholders_and_keeps_text() {

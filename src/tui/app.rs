@@ -423,21 +423,9 @@ impl App {
             host,
             ..
         } = event
+            && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
         {
-            let index = self
-                .runbook
-                .services
-                .iter()
-                .find(|s| &s.id == service)
-                .and_then(|s| phase.steps(s).iter().position(|st| &st.name == step));
-            if let Some(index) = index {
-                let step = StepRef {
-                    service: service.clone(),
-                    phase: *phase,
-                    index,
-                };
-                self.last_ran.insert(service.clone(), (step, host.clone()));
-            }
+            self.last_ran.insert(service.clone(), (step, host.clone()));
         }
         if let Event::Manual {
             service,
@@ -964,6 +952,27 @@ impl App {
         };
         self.notify(why);
         Vec::new()
+    }
+
+    /// The driver withdrew its question about `step` (answered elsewhere, or moot): its
+    /// dialog, or a "decline …?" about it, closes.
+    pub fn withdraw(&mut self, step: &StepRef) {
+        self.deferred.remove(step);
+        let open = match &self.overlay {
+            Some(Overlay::Approval(s) | Overlay::Manual(s)) => s == step,
+            Some(Overlay::Ask(ask)) => ask.defers.as_ref() == Some(step),
+            _ => false,
+        };
+        if open {
+            if !self.answered.contains(step) {
+                self.message = Some(format!(
+                    "'{}' is no longer asked (answered elsewhere)",
+                    step.name(&self.runbook)
+                ));
+            }
+            // The next question opens at the next sync, from views that no longer ask this.
+            self.overlay = None;
+        }
     }
 
     fn quit(&mut self) -> Vec<Command> {

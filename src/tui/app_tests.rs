@@ -984,3 +984,33 @@ fn w_toggles_timeline_wrapping_only_where_the_timeline_shows_and_the_footer_offe
     key(&mut app, KeyCode::Char('w'));
     assert!(!app.timeline_wraps());
 }
+
+#[test]
+fn a_question_the_driver_withdraws_closes_its_dialog_before_the_views_catch_up() {
+    let mut app = testkit::app(Mode::Incident);
+    let Some(Overlay::Approval(step)) = app.overlay().cloned() else {
+        panic!("an approval dialog opens");
+    };
+    // Another dialog's step: the open one stays.
+    let other = StepRef {
+        service: ServiceId::new("nowhere"),
+        ..step.clone()
+    };
+    app.withdraw(&other);
+    assert!(matches!(app.overlay(), Some(Overlay::Approval(_))));
+    app.withdraw(&step);
+    assert_eq!(app.overlay(), None, "the driver's word closes it");
+    assert!(
+        app.message
+            .as_deref()
+            .is_some_and(|m| m.contains("no longer asked")),
+        "{:?}",
+        app.message
+    );
+    // The decline question about a withdrawn step goes the same way.
+    let mut app = testkit::app(Mode::Incident);
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(matches!(app.overlay(), Some(Overlay::Ask(_))));
+    app.withdraw(&step);
+    assert_eq!(app.overlay(), None);
+}

@@ -6,7 +6,6 @@
 //! the caller's threads do (etcd's client blocks), through [`Update`] and a request channel.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -152,7 +151,7 @@ pub struct Attach {
     pub app: App,
     screen: Screen,
     url: String,
-    asks: mpsc::Sender<driver::Ask>,
+    asks: tokio::sync::mpsc::UnboundedSender<driver::Ask>,
     output: OutputLines,
     /// The seq of the last event line shown.
     seq: u64,
@@ -169,8 +168,12 @@ pub struct Attach {
 }
 
 impl Attach {
-    /// `asks` carries the App's requests to the thread that posts them.
-    pub fn new(mut app: App, url: &str, asks: mpsc::Sender<driver::Ask>) -> Attach {
+    /// `asks` carries the App's requests to the task that posts them.
+    pub fn new(
+        mut app: App,
+        url: &str,
+        asks: tokio::sync::mpsc::UnboundedSender<driver::Ask>,
+    ) -> Attach {
         // As the local TUI opens: on the timeline, what is happening everywhere.
         if app.bottom_mode() == crate::tui::app::BottomMode::Output {
             app.on_action(Action::Timeline);

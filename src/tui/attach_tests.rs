@@ -74,11 +74,11 @@ fn history() -> Vec<Event> {
     ]
 }
 
-fn attach() -> (Attach, mpsc::Receiver<driver::Ask>) {
+fn attach() -> (Attach, tokio::sync::mpsc::UnboundedReceiver<driver::Ask>) {
     let rb = Arc::new(testkit::runbook());
     let mut info = testkit::info(Mode::Incident);
     info.operator = "lee".into();
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     (Attach::new(App::new(rb, info), URL, tx), rx)
 }
 
@@ -163,7 +163,7 @@ fn lines_already_shown_are_not_shown_twice() {
 
 #[test]
 fn approving_a_waiting_step_sends_an_approval_request_and_quitting_only_detaches() {
-    let (mut front, asks) = attach();
+    let (mut front, mut asks) = attach();
     front.live(Some(&live()), Some("kim on dc2-ops".into()));
     let y = KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE);
     // Too soon after the dialog opened by itself: dropped, nothing asked.
@@ -186,7 +186,7 @@ fn approving_a_waiting_step_sends_an_approval_request_and_quitting_only_detaches
 
 #[test]
 fn a_note_typed_on_the_attached_screen_becomes_a_note_request() {
-    let (mut front, asks) = attach();
+    let (mut front, mut asks) = attach();
     for c in "nleft the DC".chars() {
         front.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
     }
@@ -246,7 +246,7 @@ fn with_nobody_executing_the_screen_says_so_and_how_to_take_over() {
 
 #[test]
 fn capital_t_takes_the_run_over_only_once_nobody_executes_it() {
-    let (mut front, asks) = attach();
+    let (mut front, mut asks) = attach();
     front.lines(&lines(&history()));
     let t = KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT);
     // An executor holds the run: T says who, and the screen stays attached.

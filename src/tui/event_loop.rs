@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use ratatui::crossterm::event::{EventStream, KeyEvent};
 
-use crate::driver::{Driver, Inbox, Message, Notice, STOP_GRACE, Signals};
+use crate::driver::{Driver, EndError, Ending, Inbox, Message, Notice, STOP_GRACE, Signals};
 use crate::engine::{Input, ServiceState};
 use crate::journal::JournalError;
 use crate::runbook::model::ServiceId;
@@ -42,8 +42,6 @@ pub struct Front {
     started: Instant,
     offset: Duration,
     quit: bool,
-    /// The operator quit while steps were running: the run ends interrupted (exit 3).
-    quit_mid_step: bool,
 }
 
 impl Front {
@@ -56,7 +54,6 @@ impl Front {
             started: Instant::now(),
             offset,
             quit: false,
-            quit_mid_step: false,
         };
         front.sync();
         front
@@ -169,10 +166,8 @@ impl Front {
                 let notices = self.driver.input(request)?;
                 self.notices(notices);
             }
-            Command::Quit => {
-                self.quit = true;
-                self.quit_mid_step = self.driver.busy();
-            }
+            // The driver decides how a quit ends the run (steps stopped mid-run: interrupted).
+            Command::Quit => self.quit = true,
             // Only an attached screen asks for it (this one executes the run).
             Command::TakeOver => {}
         }
@@ -205,13 +200,16 @@ impl Front {
         self.driver.states()
     }
 
-    /// Journal `run_finished` and return SPEC's exit code: interrupted on a signal or when
-    /// the operator quit while steps ran.
-    pub fn finish(&mut self, end: End) -> Result<u8, JournalError> {
-        let interrupted = end == End::Signal || self.quit_mid_step;
-        let (_, exit, notices) = self.driver.end(interrupted)?;
-        self.notices(notices);
-        Ok(exit.code())
+    /// Journal `run_finished` and return SPEC's exit code, as the driver decides it for
+    /// every front end (interrupted on a signal, or when steps were stopped mid-run).
+    pub fn finish(&mut self, end: End) -> Result<u8, EndError> {
+        let ending = match end {
+            End::Quit => Ending::Quit,
+            End::Signal => Ending::Signal,
+        };
+        let ended = self.driver.end(ending)?;
+        self.notices(ended.notices);
+        Ok(ended.exit.code())
     }
 }
 

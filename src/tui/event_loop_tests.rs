@@ -289,3 +289,48 @@ async fn a_note_typed_in_the_tui_lands_in_the_journal_with_its_operator() {
         Event::Note { operator, text, .. } if operator == "tester" && text == "netops paged"
     )));
 }
+
+#[tokio::test]
+async fn an_approval_given_by_another_operator_closes_the_dialog_through_the_drivers_word() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut front, mut rx, journal) = open(dir.path(), false);
+    front.start().expect("start");
+    assert!(pump(&mut front, &mut rx, swept).await);
+    press(&mut front, 'a');
+    let db_asks = |f: &Front| matches!(f.app.overlay(), Some(Overlay::Approval(s)) if s.service.as_str() == "db");
+    assert!(pump(&mut front, &mut rx, db_asks).await, "db asks");
+    let Some(Overlay::Approval(step)) = front.app.overlay().cloned() else {
+        panic!("the approval dialog");
+    };
+    // Approved elsewhere (as an attached operator's request is carried out): the driver's
+    // notices alone, before any sync of the engine's views, close the dialog.
+    let notices = front
+        .driver
+        .input_by(
+            "remote",
+            Input::Approval {
+                step: step.clone(),
+                decision: crate::engine::Decision::Approved,
+            },
+        )
+        .expect("approval journaled");
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::Withdrawn { step: s } if *s == step)),
+        "{notices:?}"
+    );
+    front.history(notices);
+    assert_eq!(front.app.overlay(), None);
+    assert!(
+        pump(&mut front, &mut rx, |f| state(f, "db")
+            == ServiceState::Restored)
+        .await,
+        "the approved step ran"
+    );
+    assert!(kinds(&journal).iter().any(|e| matches!(
+        e,
+        Event::Approval { operator, .. } if operator == "remote"
+    )));
+    front.wind_down(&mut rx).await;
+}

@@ -123,6 +123,8 @@ impl Screen {
                     }
                 }
                 Notice::Refused(why) => app.notify(why),
+                // The driver no longer asks: its dialog closes here as on every front end.
+                Notice::Withdrawn { step } => app.withdraw(&step),
                 // Questions open from the engine's views (`ServiceView::waiting`).
                 Notice::AskApproval { .. } | Notice::AskManual { .. } | Notice::Idle { .. } => {}
             }

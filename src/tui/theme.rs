@@ -158,6 +158,7 @@ impl Theme {
             ServiceState::Blocked => ("⊘", Color::Magenta),
             ServiceState::Skipped => ("»", Color::DarkGray),
             ServiceState::Unreachable => ("⁇", Color::LightMagenta),
+            ServiceState::Removed => ("∅", Color::DarkGray),
         };
         Badge {
             symbol,

@@ -3,7 +3,7 @@
 //! `ETCD_USER` with `ETCD_PASSWORD`), on a real single-member etcd on loopback whose
 //! certificates the test makes with the `openssl` CLI.
 
-use crate::support::etcd::{Cluster, Options};
+use crate::support::etcd::{Cluster, Options, Wait as _};
 use crate::support::run::{bringup_cmd, stderr, stdout};
 use bringup::journal::Event;
 use bringup::journal::etcd::{Access, EtcdStore, RunUrl, StoreError};
@@ -25,9 +25,14 @@ fn note(text: &str) -> Event {
 
 /// A run of `n` notes written as `access` says.
 fn write_run(url: &str, access: &Access, n: usize) {
-    let mut store = EtcdStore::open_with(&RunUrl::parse(url).expect("url"), access).expect("open");
+    let mut store = EtcdStore::open_with(&RunUrl::parse(url).expect("url"), access)
+        .wait()
+        .expect("open");
     for i in 0..n {
-        store.append(&note(&format!("n{i}")), t0()).expect("append");
+        store
+            .append(&note(&format!("n{i}")), t0())
+            .wait()
+            .expect("append");
     }
 }
 
@@ -209,12 +214,14 @@ fn an_expired_auth_token_is_renewed_once_and_the_request_sent_again() {
     });
     cluster.enable_auth("pw");
     let url = RunUrl::parse(&cluster.url("ttl")).expect("url");
-    let mut store = EtcdStore::open_with(&url, &cluster.access).expect("open");
-    store.append(&note("before"), t0()).expect("append");
+    let mut store = EtcdStore::open_with(&url, &cluster.access)
+        .wait()
+        .expect("open");
+    store.append(&note("before"), t0()).wait().expect("append");
     // etcd forgets a simple token once it has been idle for its TTL (1 s here), checking
     // every second: after 3 s it is gone for sure.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    match store.append(&note("after"), t0()) {
+    match store.append(&note("after"), t0()).wait() {
         Ok(a) => assert_eq!(a.seq, 2),
         Err(StoreError::Etcd { source, .. }) => {
             panic!("the expired token was not renewed: {source}")

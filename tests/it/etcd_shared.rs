@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::Cluster;
+use crate::support::etcd::{Cluster, Wait as _};
 use crate::support::run::{bringup_cmd, stderr, stdout};
 use crate::support::wait::{wait_exit, wait_for};
 use bringup::journal::etcd::{EtcdStore, RunUrl};
@@ -103,13 +103,15 @@ struct Run {
 
 /// Every event of the shared run, parsed (through whichever member answers).
 fn events(url: &str) -> Vec<Value> {
-    let Ok(mut store) = EtcdStore::open(&RunUrl::parse(url).expect("url")) else {
+    let Ok(mut store) = EtcdStore::open(&RunUrl::parse(url).expect("url")).wait() else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let _ = store.read_lines(|_, line| {
-        out.push(serde_json::from_slice(line).expect("event is JSON"));
-    });
+    let _ = store
+        .read_lines(|_, line| {
+            out.push(serde_json::from_slice(line).expect("event is JSON"));
+        })
+        .wait();
     out
 }
 

@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use crate::support::etcd::{Cluster, Options};
+use crate::support::etcd::{Cluster, Options, Wait as _};
 use crate::support::run::{bringup_cmd, stderr, stdout};
 use bringup::journal::Event;
 use bringup::journal::etcd::{Etcd, EtcdStore, RunUrl, SIDE_CHUNK};
@@ -35,14 +35,14 @@ fn sha256(bytes: &[u8]) -> String {
 /// A run: a note, then a `step_output` whose bytes are in a side file (seq 2), then a note.
 fn write_run(cluster: &Cluster, name: &str, bytes: &[u8]) -> RunUrl {
     let url = RunUrl::parse(&cluster.url(name)).expect("url");
-    let mut store = EtcdStore::open(&url).expect("open");
+    let mut store = EtcdStore::open(&url).wait().expect("open");
     let note = |text: &str| Event::Note {
         operator: "kim".into(),
         text: text.into(),
         provenance: Default::default(),
     };
-    store.append(&note("before"), t0()).expect("append");
-    store.put_side(2, bytes).expect("put the side file");
+    store.append(&note("before"), t0()).wait().expect("append");
+    store.put_side(2, bytes).wait().expect("put the side file");
     let output = Event::StepOutput {
         service: ServiceId::new("talk-messaging"),
         step: "dump".into(),
@@ -53,8 +53,8 @@ fn write_run(cluster: &Cluster, name: &str, bytes: &[u8]) -> RunUrl {
         sha256: Some(sha256(bytes)),
         file: None,
     };
-    assert_eq!(store.append(&output, t0()).expect("append").seq, 2);
-    store.append(&note("after"), t0()).expect("append");
+    assert_eq!(store.append(&output, t0()).wait().expect("append").seq, 2);
+    store.append(&note("after"), t0()).wait().expect("append");
     url
 }
 
@@ -71,10 +71,11 @@ fn a_run_with_a_three_piece_side_file_verifies_and_pulls_into_a_folder_output_re
     let bytes = output_bytes();
     let url = write_run(&cluster, "sides", &bytes);
     // Stored as three pieces, in order.
-    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut etcd = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     for piece in 0..3 {
         let got = etcd
             .range(&url.side_key(2, piece), None, 0)
+            .wait()
             .expect("read a piece");
         let want = &bytes[piece * SIDE_CHUNK..((piece + 1) * SIDE_CHUNK).min(bytes.len())];
         assert_eq!(got.kvs[0].value, want, "piece {piece}");
@@ -126,10 +127,11 @@ fn a_side_file_piece_changed_in_etcd_fails_verify_naming_the_seq() {
     let cluster = single();
     let bytes = output_bytes();
     let url = write_run(&cluster, "tampered-side", &bytes);
-    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut etcd = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     let mut piece = bytes[SIDE_CHUNK..2 * SIDE_CHUNK].to_vec();
     piece[1000] ^= 1;
     etcd.put(&url.side_key(2, 1), &piece)
+        .wait()
         .expect("change piece 1");
 
     let out = bringup_cmd()
@@ -149,17 +151,17 @@ fn a_side_file_piece_changed_in_etcd_fails_verify_naming_the_seq() {
     );
 
     // A piece gone: the size no longer matches.
-    let answer = reqwest::blocking::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("http://{}/v3/kv/deleterange", cluster.endpoints[0]))
         .body(format!(
             r#"{{"key":"{}"}}"#,
             base64_key(&url.side_key(2, 2))
-        ))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
+        ));
+    let answer = crate::support::etcd::block(async { request.send().await?.text().await })
         .expect("delete piece 2");
     assert!(!answer.contains("\"code\""), "{answer}");
     etcd.put(&url.side_key(2, 1), &bytes[SIDE_CHUNK..2 * SIDE_CHUNK])
+        .wait()
         .expect("put piece 1 back");
     let out = bringup_cmd()
         .args(["verify", &url.to_string()])

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use crate::support::etcd::Cluster;
+use crate::support::etcd::{Cluster, Wait as _};
 use crate::support::run::{bringup_cmd, stderr, stdout};
 use crate::support::sshd::free_ports;
 use bringup::journal::etcd::{Etcd, EtcdStore, RunUrl, StoreError};
@@ -26,7 +26,9 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn open(url: &str) -> EtcdStore {
-    EtcdStore::open(&RunUrl::parse(url).expect("url")).expect("open the run")
+    EtcdStore::open(&RunUrl::parse(url).expect("url"))
+        .wait()
+        .expect("open the run")
 }
 
 /// Every line of the run, in order, as stored.
@@ -34,6 +36,7 @@ fn lines_of(store: &mut EtcdStore) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     store
         .read_lines(|_, line| out.push(line.to_vec()))
+        .wait()
         .expect("read the run");
     out
 }
@@ -42,7 +45,7 @@ fn lines_of(store: &mut EtcdStore) -> Vec<Vec<u8>> {
 fn append_until_won(store: &mut EtcdStore, event: &Event, ts: DateTime<Utc>) -> u64 {
     // Bounded: a store that never learned the new head would conflict forever.
     for conflicts in 0..1000 {
-        match store.append(event, ts) {
+        match store.append(event, ts).wait() {
             Ok(_) => return conflicts,
             Err(StoreError::Conflict { .. }) => {}
             Err(e) => panic!("append failed: {e}"),
@@ -68,7 +71,7 @@ fn events_read_back_byte_for_byte_as_a_file_journal_holds_them_and_pull_verifies
         let event = note(&format!("#{i} \"quoted\" ,\"hash\": 판교\n\ttab \u{1}"));
         clock.set(ts);
         let file_line = writer.append(&event).expect("file append").line;
-        let etcd_line = store.append(&event, ts).expect("etcd append").line;
+        let etcd_line = store.append(&event, ts).wait().expect("etcd append").line;
         assert_eq!(etcd_line, file_line, "seq {}", i + 1);
     }
     eprintln!("300 appends in {:?}", began.elapsed());
@@ -121,8 +124,11 @@ fn a_writer_behind_the_head_gets_a_conflict_and_writes_nothing() {
     let url = cluster.url("behind");
     let mut a = open(&url);
     let mut b = open(&url);
-    let won = a.append(&note("a first"), t0()).expect("a appends seq 1");
-    match b.append(&note("b first"), t0()) {
+    let won = a
+        .append(&note("a first"), t0())
+        .wait()
+        .expect("a appends seq 1");
+    match b.append(&note("b first"), t0()).wait() {
         Err(StoreError::Conflict { seq, head_seq, .. }) => assert_eq!((seq, head_seq), (1, 1)),
         other => panic!("b should lose seq 1 to a: {other:?}"),
     }
@@ -130,7 +136,13 @@ fn a_writer_behind_the_head_gets_a_conflict_and_writes_nothing() {
     assert_eq!(lines, [won.line.into_bytes()], "only a's event is stored");
     // The loser has learned the head and goes on after it.
     assert_eq!((b.seq(), b.last_hash()), (1, won.hash.as_str()));
-    assert_eq!(b.append(&note("b after"), t0()).expect("b appends").seq, 2);
+    assert_eq!(
+        b.append(&note("b after"), t0())
+            .wait()
+            .expect("b appends")
+            .seq,
+        2
+    );
 }
 
 #[test]
@@ -191,12 +203,14 @@ fn with_the_member_in_use_stopped_appends_go_on_through_another() {
     for i in 0..3 {
         store
             .append(&note(&format!("before {i}")), t0())
+            .wait()
             .expect("append");
     }
     cluster.stop(0);
     for i in 0..3 {
         store
             .append(&note(&format!("after {i}")), t0())
+            .wait()
             .expect("append with m1 down");
     }
     assert_ne!(store.endpoint(), format!("http://{}", cluster.endpoints[0]));
@@ -218,13 +232,15 @@ fn verify_of_a_url_names_the_first_rewritten_seq_and_a_cut_head() {
         lines.push(
             store
                 .append(&note(&format!("n{i}")), t0())
+                .wait()
                 .expect("append")
                 .line,
         );
     }
-    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut etcd = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     let key = b"bringup/runs/tampered/events/00000000000000000003";
     etcd.put(key, lines[2].replace("n2", "n9").as_bytes())
+        .wait()
         .expect("rewrite seq 3");
     let out = bringup_cmd()
         .args(["verify", &url])
@@ -237,9 +253,12 @@ fn verify_of_a_url_names_the_first_rewritten_seq_and_a_cut_head() {
         stdout(&out)
     );
 
-    etcd.put(key, lines[2].as_bytes()).expect("put seq 3 back");
+    etcd.put(key, lines[2].as_bytes())
+        .wait()
+        .expect("put seq 3 back");
     let head = b"bringup/runs/tampered/head";
     etcd.put(head, br#"{"seq":7,"hash":"00"}"#)
+        .wait()
         .expect("head past the events");
     let out = bringup_cmd()
         .args(["verify", &url])

@@ -9,8 +9,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::{Cluster, Options};
-use bringup::journal::etcd::client::prefix_end;
+use crate::support::etcd::{Cluster, Options, Wait as _};
+use bringup::journal::etcd::prefix_end;
 use bringup::journal::etcd::{Etcd, EtcdError, WatchKind};
 
 const PREFIX: &[u8] = b"bringup-test/watch/";
@@ -25,7 +25,12 @@ struct Watcher {
 
 /// Watch `PREFIX` through `endpoints` (the first answering is used) from `from`.
 fn watch(endpoints: &[String], from: i64) -> Watcher {
-    watch_with(Etcd::connect(endpoints).expect("connect the watcher"), from)
+    watch_with(
+        Etcd::connect(endpoints)
+            .wait()
+            .expect("connect the watcher"),
+        from,
+    )
 }
 
 fn watch_with(etcd: Etcd, from: i64) -> Watcher {
@@ -41,6 +46,7 @@ fn watch_with(etcd: Etcd, from: i64) -> Watcher {
             }
             !stop_w.load(Ordering::SeqCst)
         })
+        .wait()
     });
     Watcher { seen, stop, thread }
 }
@@ -52,6 +58,7 @@ fn key(i: usize) -> String {
 /// The store's revision now: a watch from one past it sees every later change.
 fn revision(etcd: &mut Etcd) -> i64 {
     etcd.range(b"bringup-test/none", None, 0)
+        .wait()
         .expect("read")
         .revision
 }
@@ -90,6 +97,7 @@ fn stop(w: Watcher, writer: &mut Etcd) -> Result<(), EtcdError> {
     w.stop.store(true, Ordering::SeqCst);
     writer
         .put(key(99).as_bytes(), b"wake")
+        .wait()
         .expect("wake the watcher");
     let deadline = Instant::now() + LIMIT;
     while !w.thread.is_finished() {
@@ -105,18 +113,20 @@ fn a_watch_on_a_prefix_sees_50_puts_made_after_it_started_in_order_and_stops_whe
         members: 1,
         ..Options::default()
     });
-    let mut writer = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut writer = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     writer
         .put(key(0).as_bytes(), b"before the watch")
+        .wait()
         .expect("put");
     let from = revision(&mut writer) + 1;
     let w = watch(&cluster.endpoints, from);
     for i in 0..50 {
         writer
             .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .wait()
             .expect("put");
         // Outside the prefix: never reported.
-        writer.put(b"bringup-test/other", b"x").expect("put");
+        writer.put(b"bringup-test/other", b"x").wait().expect("put");
     }
     let changes = next_changes(&w, 50);
     assert_puts_in_order(&changes, 0);
@@ -127,12 +137,15 @@ fn a_watch_on_a_prefix_sees_50_puts_made_after_it_started_in_order_and_stops_whe
 fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() {
     let mut cluster = Cluster::start();
     // The watcher uses member 1; the writer never does.
-    let mut writer = Etcd::connect(&cluster.endpoints[1..]).expect("connect");
+    let mut writer = Etcd::connect(&cluster.endpoints[1..])
+        .wait()
+        .expect("connect");
     let from = revision(&mut writer) + 1;
     let w = watch(&cluster.endpoints, from);
     for i in 0..20 {
         writer
             .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .wait()
             .expect("put");
     }
     let mut changes = next_changes(&w, 20);
@@ -140,6 +153,7 @@ fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() 
     for i in 20..50 {
         writer
             .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .wait()
             .expect("put with member 1 down");
     }
     changes.extend(next_changes(&w, 30));
@@ -150,15 +164,20 @@ fn with_the_member_it_watches_through_killed_the_watch_still_sees_all_50_puts() 
 #[test]
 fn with_the_member_it_watches_through_hung_the_watch_opens_again_elsewhere_and_sees_all_50_puts() {
     let mut cluster = Cluster::start();
-    let mut writer = Etcd::connect(&cluster.endpoints[1..]).expect("connect");
+    let mut writer = Etcd::connect(&cluster.endpoints[1..])
+        .wait()
+        .expect("connect");
     let from = revision(&mut writer) + 1;
-    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect the watcher");
+    let mut etcd = Etcd::connect(&cluster.endpoints)
+        .wait()
+        .expect("connect the watcher");
     let silence = Duration::from_secs(2);
     etcd.set_watch_silence(silence);
     let w = watch_with(etcd, from);
     for i in 0..20 {
         writer
             .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .wait()
             .expect("put");
     }
     let mut changes = next_changes(&w, 20);
@@ -168,6 +187,7 @@ fn with_the_member_it_watches_through_hung_the_watch_opens_again_elsewhere_and_s
     for i in 20..50 {
         writer
             .put(key(i).as_bytes(), format!("v{i}").as_bytes())
+            .wait()
             .expect("put with member 1 hung");
     }
     changes.extend(next_changes(&w, 30));
@@ -188,21 +208,21 @@ fn a_compacted_start_revision_is_an_error_saying_so() {
         members: 1,
         ..Options::default()
     });
-    let mut etcd = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut etcd = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     let first = revision(&mut etcd) + 1;
     for i in 0..5 {
-        etcd.put(key(i).as_bytes(), b"v").expect("put");
+        etcd.put(key(i).as_bytes(), b"v").wait().expect("put");
     }
     let now = revision(&mut etcd);
-    let answer = reqwest::blocking::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("http://{}/v3/kv/compaction", cluster.endpoints[0]))
-        .body(format!(r#"{{"revision":"{now}","physical":true}}"#))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .expect("compact");
+        .body(format!(r#"{{"revision":"{now}","physical":true}}"#));
+    let answer =
+        crate::support::etcd::block(async { request.send().await?.text().await }).expect("compact");
     assert!(!answer.contains("\"code\""), "{answer}");
     let err = etcd
         .watch(PREFIX, Some(&prefix_end(PREFIX)), first, |_| true)
+        .wait()
         .expect_err("watching from a compacted revision");
     assert!(
         matches!(err, EtcdError::Compacted { revision, compacted, .. } if revision == first && compacted == now),
@@ -217,10 +237,10 @@ fn with_every_member_gone_the_watch_gives_up_as_unreachable() {
         members: 1,
         ..Options::default()
     });
-    let mut writer = Etcd::connect(&cluster.endpoints).expect("connect");
+    let mut writer = Etcd::connect(&cluster.endpoints).wait().expect("connect");
     let from = revision(&mut writer) + 1;
     let w = watch(&cluster.endpoints, from);
-    writer.put(key(0).as_bytes(), b"v0").expect("put");
+    writer.put(key(0).as_bytes(), b"v0").wait().expect("put");
     assert_puts_in_order(&next_changes(&w, 1), 0);
     let killed = Instant::now();
     cluster.stop(0);

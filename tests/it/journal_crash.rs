@@ -50,7 +50,11 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
     for round in 0..3u64 {
         let _ = std::fs::remove_file(&path);
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "crash_child_writer", "--nocapture"])
+            .args([
+                "--exact",
+                "journal_crash::crash_child_writer",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -79,6 +83,7 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
             .append(&Event::Resumed {
                 from_seq: report.last_seq,
                 forced: false,
+                runbook_sha256: None,
             })
             .expect("append");
         assert_eq!(next.seq, report.last_seq + 1);

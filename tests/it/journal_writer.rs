@@ -248,6 +248,7 @@ fn torn_last_line_is_a_warning_and_resume_continues_the_chain_after_it() {
         .append(&Event::Resumed {
             from_seq: intact.last_seq,
             forced: false,
+            runbook_sha256: None,
         })
         .expect("append");
     assert_eq!(appended.seq, intact.last_seq + 1);

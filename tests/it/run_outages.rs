@@ -10,13 +10,14 @@ use std::time::Duration;
 use crate::support::run::{read_journal as read_lines, stderr};
 use assert_cmd::cargo::CommandCargoExt;
 use bringup::cli::OpenArgs;
-use bringup::cmd::session::{self, Session};
+use bringup::cmd::session;
 use bringup::driver::{Driver, Inbox};
 use bringup::engine::ServiceState;
 use bringup::engine::event::Input;
 use bringup::export::metrics::{OutageCause, Rto, analyse};
 use bringup::journal::{Event, read_journal};
 use bringup::runbook::model::ServiceId;
+use bringup::session::{Scope, Session};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -206,7 +207,7 @@ fn drill(dir: &Path) -> (Driver, Inbox, PathBuf) {
     let rb = session::load_runbook(&path, &args).expect("valid runbook");
     let Session {
         driver, messages, ..
-    } = Session::open(rb, &args, false, "test").expect("session");
+    } = session::open(rb, &args, Scope::Restore, "test").expect("session");
     (driver, messages, journal)
 }
 

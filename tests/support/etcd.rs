@@ -6,11 +6,36 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bringup::journal::etcd::{Access, Etcd};
 
 use super::sshd::free_ports;
+
+/// The runtime the tests' etcd requests run on: one for all (a connection lives on the
+/// runtime that made it), with threads of its own so that any test thread may wait on it.
+static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the etcd tests")
+});
+
+/// Wait for async etcd work from a test's (sync) thread.
+pub fn block<F: std::future::Future>(fut: F) -> F::Output {
+    RT.block_on(fut)
+}
+
+/// `.wait()` on an etcd future: [`block`] on it.
+pub trait Wait: std::future::Future + Sized {
+    fn wait(self) -> Self::Output {
+        block(self)
+    }
+}
+
+impl<F: std::future::Future> Wait for F {}
 
 /// How long a fresh cluster may take to elect a leader and take writes.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -249,7 +274,7 @@ impl Cluster {
             },
             self.endpoints[0]
         );
-        let mut http = reqwest::blocking::Client::builder();
+        let mut http = reqwest::Client::builder();
         if let Some(c) = &self.certs {
             let ca = std::fs::read(&c.ca).expect("CA");
             let mut id = std::fs::read(&c.cert).expect("client cert");
@@ -270,11 +295,8 @@ impl Cluster {
             ),
             ("/v3/auth/enable", serde_json::json!({})),
         ] {
-            let answer = http
-                .post(format!("{ep}{path}"))
-                .body(body.to_string())
-                .send()
-                .and_then(reqwest::blocking::Response::bytes)
+            let request = http.post(format!("{ep}{path}")).body(body.to_string());
+            let answer = block(async { request.send().await?.bytes().await })
                 .unwrap_or_else(|e| panic!("{path}: {e}"));
             let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON answer");
             assert!(answer.get("code").is_none(), "{path}: {answer}");
@@ -288,9 +310,11 @@ impl Cluster {
         let start = Instant::now();
         for ep in &self.endpoints {
             loop {
-                let ok = Etcd::connect_with(std::slice::from_ref(ep), &self.access)
-                    .and_then(|mut e| e.put(b"bringup-test/ready", ep.as_bytes()))
-                    .is_ok();
+                let ok = block(async {
+                    let mut e = Etcd::connect_with(std::slice::from_ref(ep), &self.access).await?;
+                    e.put(b"bringup-test/ready", ep.as_bytes()).await
+                })
+                .is_ok();
                 if ok {
                     break;
                 }

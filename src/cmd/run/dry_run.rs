@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::RunArgs;
-use crate::cmd::session;
 use crate::driver::Signals;
 use crate::outcome::Exit;
-use crate::runbook::model::{HostId, Runbook};
+use crate::runbook::model::{HostId, Runbook, ServiceId};
+use crate::session::{NewHostKeys, Scope, Selection};
 use crate::text::visible;
 
 pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode {
@@ -21,10 +21,10 @@ pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode 
         "Dry run of '{}': nothing is changed. Commands per host after expansion:",
         runbook.name
     );
-    for service in &runbook.services {
-        if !session::selected(runbook, &args.open.only, &service.id) {
-            continue;
-        }
+    // What the run would touch: the services --only names and what they depend on.
+    let only: Vec<ServiceId> = args.open.only.iter().map(ServiceId::new).collect();
+    let selection = Selection::new(runbook, &only, Scope::Restore);
+    for service in selection.services(runbook) {
         let _ = writeln!(
             out,
             "\n[tier {}] {} — {}",
@@ -49,14 +49,14 @@ pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode 
         }
     }
     drop(out);
-    let exec = match session::executor(runbook, &args.open) {
-        Ok(e) => e,
-        Err(code) => return code,
+    let keys = if args.open.accept_new_host_keys {
+        NewHostKeys::Accept
+    } else {
+        NewHostKeys::Ask
     };
-    let mut hosts: Vec<&HostId> = runbook
-        .services
-        .iter()
-        .filter(|s| session::selected(runbook, &args.open.only, &s.id))
+    let exec = crate::session::executor(runbook, keys);
+    let mut hosts: Vec<&HostId> = selection
+        .services(runbook)
         .flat_map(|s| s.hosts.iter())
         .collect();
     hosts.sort();

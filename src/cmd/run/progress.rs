@@ -119,27 +119,25 @@ impl Printer {
 /// After the table: each outage of the run as the reports compute it (`export::metrics`), so
 /// `run` and every export agree. Nothing when the journal cannot be read back.
 pub(super) fn outages(
-    journal: &std::path::Path,
+    journal: &crate::session::JournalLocation,
     access: &crate::journal::etcd::Access,
     out: &mut dyn Write,
 ) {
     use crate::export::metrics::human_ms;
-    let analysed = match journal
-        .to_str()
-        .filter(|j| crate::journal::etcd::RunUrl::is_etcd(j))
-        .and_then(|j| crate::journal::etcd::RunUrl::parse(j).ok())
-    {
-        // A shared run is read back from etcd, on a thread of its own (blocking client).
-        Some(url) => {
+    use crate::session::JournalLocation;
+    let analysed = match journal {
+        // A shared run is read back from etcd, on a thread (and runtime) of its own.
+        JournalLocation::Shared(url) => {
+            let url = url.clone();
             let access = access.clone();
-            crate::journal::etcd::shared::on_thread(move || {
-                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access)?;
-                crate::journal::etcd::read_run(&mut store)
+            crate::journal::etcd::shared::on_thread(move || async move {
+                let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access).await?;
+                crate::journal::etcd::read_run(&mut store).await
             })
             .map(|j| crate::export::metrics::analyse(&j))
             .ok()
         }
-        None => crate::export::analyse_file(journal).ok().map(|(a, _)| a),
+        JournalLocation::File(path) => crate::export::analyse_file(path).ok().map(|(a, _)| a),
     };
     let Some(a) = analysed else {
         return;

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::{Receiver, Sender, channel};
 use super::progress::Printer;
 use super::prompt;
 use crate::driver::{self, Driver, Notice};
-use crate::engine::{Decision, Input, StepRef, Waiting};
+use crate::engine::{Decision, Input, StepRef};
 use crate::journal::JournalError;
 use crate::runbook::model::{HostId, Runbook};
 
@@ -74,7 +74,8 @@ impl Questions {
         self.reader.is_none() && self.stdin_open
     }
 
-    pub(super) fn queue(&mut self, notices: &[Notice]) {
+    /// Queue the questions the driver asks; drop those it withdraws.
+    pub(super) fn queue(&mut self, notices: &[Notice], runbook: &Runbook, printer: &mut Printer) {
         for notice in notices {
             match notice {
                 Notice::AskApproval {
@@ -90,31 +91,27 @@ impl Questions {
                     step: step.clone(),
                     instruction: instruction.clone(),
                 }),
+                Notice::Withdrawn { step } => self.withdraw(step, runbook, printer),
                 _ => {}
             }
         }
     }
 
-    /// Withdraw the question shown if the engine no longer waits on it (an operator attached
-    /// to the shared run answered it), and drop queued ones answered the same way.
-    pub(super) fn forget_answered(
-        &mut self,
-        drv: &Driver,
-        runbook: &Runbook,
-        printer: &mut Printer,
-    ) {
+    /// The driver withdrew a question (an operator attached to the shared run answered it,
+    /// or it became moot): the one shown goes with a word, a queued one silently.
+    fn withdraw(&mut self, step: &StepRef, runbook: &Runbook, printer: &mut Printer) {
         if let Some(s) = &self.shown
-            && !still_waits(drv, s.ask.step())
+            && s.ask.step() == step
         {
             printer.asking(None);
             prompt::show(&format!(
                 "\n  {} · '{}' was answered elsewhere; nothing to answer here\n",
-                s.ask.step().service,
-                driver::step_name(runbook, s.ask.step())
+                step.service,
+                driver::step_name(runbook, step)
             ));
             self.shown = None;
         }
-        self.queue.retain(|a| still_waits(drv, a.step()));
+        self.queue.retain(|a| a.step() != step);
     }
 
     /// Answer queued questions until one is shown on the terminal (or none is left): what the
@@ -173,17 +170,6 @@ impl Questions {
             }
         }
     }
-}
-
-/// Whether the engine still waits on `step` (an operator attached to a shared run may have
-/// answered it meanwhile).
-fn still_waits(drv: &Driver, step: &StepRef) -> bool {
-    drv.engine()
-        .service(&step.service)
-        .and_then(|v| v.waiting.as_ref())
-        .is_some_and(|w| match w {
-            Waiting::Approval { step: s, .. } | Waiting::Manual { step: s, .. } => s == step,
-        })
 }
 
 /// How a question was handled.

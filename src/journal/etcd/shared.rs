@@ -1,9 +1,13 @@
 //! The executing process's hold on a shared run: the run's election key on a lease (TTL
-//! 10 s, kept alive), a worker thread that owns the etcd connection the journal writes
-//! through, and the requests attached operators leave for it.
+//! 10 s, kept alive), the connection every commit goes through (one commit at a time, in
+//! order), and the requests attached operators leave for it.
 //!
-//! etcd's client here blocks, and must not run on an async runtime's threads: every
-//! connection is made, used and dropped on a thread of its own; callers wait for answers.
+//! Every etcd request of a shared run is made on a small tokio runtime of its own (one
+//! thread, `etcd-io`): the keepalive, the watchdog, the publishing of `live` and the
+//! polling of requests are tasks there, and commits are awaited there. Async callers await
+//! (`*_async`); sync callers (the journal writer) wait through [`blocking_wait`], which on
+//! a runtime's thread lets that runtime's other tasks go on. Nothing here blocks a thread
+//! of the caller's runtime.
 //!
 //! Keys under `bringup/runs/NAME/`: `executor` (the holder, on the lease), `live` (the
 //! executor's view of the services, on the lease), `runbook` (the runbook's text, for
@@ -11,15 +15,20 @@
 //! (what became of it).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::sync::CancellationToken;
 
-use super::{Access, Compare, Etcd, EtcdStore, Op, Result, RunUrl, StoreError, client};
+use super::{
+    Access, Compare, Etcd, EtcdError, EtcdStore, Op, Result, RunUrl, StoreError, prefix_end,
+};
 
 /// The executor's lease: it dies this long after the executor stops renewing it.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -99,10 +108,20 @@ pub struct Incoming {
     pub posted: Posted,
 }
 
-type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 type LostHook = Box<dyn Fn(&str) + Send + Sync>;
 
-/// The state the worker thread owns.
+/// What a commit comes to: `Ok` once etcd took it while the run was held.
+pub type Committed = tokio::sync::oneshot::Receiver<Result<()>>;
+
+/// One commit for the commit task: its lines, their side files, and who waits for it.
+struct Job {
+    lines: Vec<(u64, String)>,
+    sides: Vec<(u64, Vec<u8>)>,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// The state every commit goes through: the store's connection and head, held behind an
+/// async lock so that commits go to etcd one at a time, in the order they were made.
 pub struct Worker {
     pub store: EtcdStore,
     /// The executor key's value while this process holds it: every commit compares it.
@@ -155,14 +174,16 @@ impl Lost {
 pub struct SharedRun {
     url: RunUrl,
     access: Access,
-    jobs: mpsc::Sender<Job>,
+    /// The runtime every etcd request of this run is made on.
+    io: Io,
+    worker: Arc<AsyncMutex<Worker>>,
+    /// Commits, to the task that makes them one at a time in the order they came.
+    commits: tokio::sync::mpsc::UnboundedSender<Job>,
     lost: Arc<Lost>,
-    stop: Arc<AtomicBool>,
-    /// The latest view to publish as `live` (written by the requests thread).
+    /// Ends the keepalive, watchdog, publishing and requests tasks.
+    stop: CancellationToken,
+    /// The latest view to publish as `live`.
     live: Arc<Mutex<Option<Vec<u8>>>>,
-    threads: Vec<thread::JoinHandle<()>>,
-    /// Told when the worker has ended (and revoked the lease).
-    done: mpsc::Receiver<()>,
     lease: i64,
     holder: Option<Holder>,
 }
@@ -180,278 +201,209 @@ fn key(url: &RunUrl, rest: &str) -> Vec<u8> {
     format!("{}{rest}", url.prefix()).into_bytes()
 }
 
+fn etcd_err(url: &RunUrl) -> impl Fn(EtcdError) -> StoreError + '_ {
+    move |source| StoreError::Etcd {
+        run: url.to_string(),
+        source,
+    }
+}
+
+fn stopped(url: &RunUrl) -> StoreError {
+    StoreError::Etcd {
+        run: url.to_string(),
+        source: EtcdError::Client("the etcd runtime stopped".into()),
+    }
+}
+
+/// Wait for `f` from sync code. On a multi-threaded tokio runtime's thread the wait is
+/// handed to `block_in_place`, so that the runtime moves its other tasks to another thread
+/// and nothing else stalls; elsewhere it simply waits.
+pub fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// The runtime a shared run's etcd work runs on, on a thread of its own: renewals go on
+/// while a caller's runtime is busy, and a sync caller waiting for a commit can never hold
+/// up the commit itself.
+struct Io {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Io {
+    fn start() -> std::io::Result<Io> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("etcd-io")
+            .enable_all()
+            .build()?;
+        Ok(Io { rt: Some(rt) })
+    }
+
+    fn spawn<F>(&self, fut: F) -> Option<tokio::task::JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.as_ref().map(|rt| rt.spawn(fut))
+    }
+
+    /// Run `fut` there and await its answer (`None`: the runtime is gone).
+    async fn run<F>(&self, fut: F) -> Option<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(fut)?.await.ok()
+    }
+
+    /// Run `fut` there and wait for its answer from sync code ([`blocking_wait`]).
+    fn wait<F>(&self, fut: F) -> Option<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.spawn(async move {
+            let _ = tx.send(fut.await);
+        })?;
+        blocking_wait(|| rx.recv().ok())
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Never blocks (a runtime dropped inside another's task would panic); tasks still
+        // running are dropped at their next await.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 impl SharedRun {
-    /// Connect (on a worker thread of its own) and take a lease; nothing is held yet.
+    /// Connect and take a lease; nothing is held yet. For sync callers ([`blocking_wait`]).
     pub fn connect(url: &RunUrl, access: &Access) -> Result<SharedRun> {
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready) = mpsc::sync_channel(1);
-        let (done_tx, done) = mpsc::sync_channel(1);
-        let (u, a) = (url.clone(), access.clone());
-        let worker = thread::Builder::new()
-            .name("etcd-journal".into())
-            .spawn(move || {
-                let opened = EtcdStore::open_with(&u, &a).and_then(|mut store| {
-                    let ttl = LEASE_TTL.as_secs();
-                    let lease = store
-                        .etcd()
-                        .lease_grant(ttl)
-                        .map_err(|e| StoreError::Etcd {
-                            run: u.to_string(),
-                            source: e,
-                        })?;
-                    Ok(Worker {
-                        store,
-                        held: None,
-                        lease,
-                    })
-                });
-                let mut worker = match opened {
-                    Ok(w) => {
-                        let _ = ready_tx.send(Ok(w.lease));
-                        w
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                while let Ok(job) = rx.recv() {
-                    job(&mut worker);
-                }
-                // The run is over for this process: let the next one take it at once.
-                let lease = worker.lease;
-                let _ = worker.store.etcd().lease_revoke(lease);
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| StoreError::Etcd {
-                run: url.to_string(),
-                source: client::EtcdError::Client(e.to_string()),
-            })?;
-        let lease = ready.recv().map_err(|_| StoreError::Etcd {
+        let io = Io::start().map_err(|e| StoreError::Etcd {
             run: url.to_string(),
-            source: client::EtcdError::Client("the etcd worker stopped".into()),
-        })??;
-        Ok(SharedRun {
+            source: EtcdError::Client(format!("cannot start the etcd runtime: {e}")),
+        })?;
+        let (u, a) = (url.clone(), access.clone());
+        let worker = io.wait(open_worker(u, a)).ok_or_else(|| stopped(url))??;
+        Ok(Self::with_worker(url, access, io, worker))
+    }
+
+    /// As [`SharedRun::connect`], awaited.
+    pub async fn connect_async(url: &RunUrl, access: &Access) -> Result<SharedRun> {
+        let io = Io::start().map_err(|e| StoreError::Etcd {
+            run: url.to_string(),
+            source: EtcdError::Client(format!("cannot start the etcd runtime: {e}")),
+        })?;
+        let (u, a) = (url.clone(), access.clone());
+        let worker = io
+            .run(open_worker(u, a))
+            .await
+            .ok_or_else(|| stopped(url))??;
+        Ok(Self::with_worker(url, access, io, worker))
+    }
+
+    fn with_worker(url: &RunUrl, access: &Access, io: Io, worker: Worker) -> SharedRun {
+        let lease = worker.lease;
+        let worker = Arc::new(AsyncMutex::new(worker));
+        let lost = Arc::new(Lost::default());
+        let (commits, jobs) = tokio::sync::mpsc::unbounded_channel();
+        io.spawn(commit_in_order(
+            url.clone(),
+            worker.clone(),
+            lost.clone(),
+            jobs,
+        ));
+        SharedRun {
             url: url.clone(),
             access: access.clone(),
-            jobs,
-            lost: Arc::new(Lost::default()),
-            stop: Arc::new(AtomicBool::new(false)),
+            io,
+            worker,
+            commits,
+            lost,
+            stop: CancellationToken::new(),
             live: Arc::new(Mutex::new(None)),
-            done,
-            threads: vec![worker],
             lease,
             holder: None,
-        })
+        }
     }
 
     pub fn url(&self) -> &RunUrl {
         &self.url
     }
 
-    /// Run `f` on the worker thread, with its connection, and wait for its answer.
-    pub fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Worker) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |w| {
-            let _ = tx.send(f(w));
-        });
-        let gone = || StoreError::Etcd {
-            run: self.url.to_string(),
-            source: client::EtcdError::Client("the etcd worker stopped".into()),
-        };
-        self.jobs.send(job).map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())?
-    }
-
     /// Become the run's executor: put `executor` on this lease unless another holds it.
     /// `Held` names the holder; `wait` keeps trying that long (a take-over waits for the
-    /// dead executor's lease to end).
+    /// dead executor's lease to end). For sync callers ([`blocking_wait`]).
     pub fn campaign(&mut self, operator: &str, wait: Duration) -> Result<()> {
         let me = Holder::me(operator);
-        let value = serde_json::to_vec(&me)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            let v = value.clone();
-            let outcome = self.with(move |w| {
-                let k = key(w.store.url(), "executor");
-                // While waiting for another's lease to end, ours must not end first.
-                let url = w.store.url().to_string();
-                let etcd_err = |e| StoreError::Etcd {
-                    run: url.clone(),
-                    source: e,
-                };
-                if w.store.etcd().lease_keepalive(w.lease).map_err(etcd_err)? <= 0 {
-                    w.lease = w
-                        .store
-                        .etcd()
-                        .lease_grant(LEASE_TTL.as_secs())
-                        .map_err(etcd_err)?;
-                }
-                let lease = w.lease;
-                let r = w
-                    .store
-                    .etcd()
-                    .txn(
-                        &[Compare::Absent { key: k.clone() }],
-                        &[Op::PutLeased {
-                            key: k.clone(),
-                            value: v.clone(),
-                            lease,
-                        }],
-                        &[Op::Get { key: k }],
-                    )
-                    .map_err(|e| StoreError::Etcd {
-                        run: w.store.url().to_string(),
-                        source: e,
-                    })?;
-                if r.succeeded {
-                    w.held = Some(v);
-                    return Ok(Err(lease));
-                }
-                let other = r
-                    .gets
-                    .into_iter()
-                    .next()
-                    .and_then(|g| g.kvs.into_iter().next())
-                    .map(|kv| kv.value)
-                    .unwrap_or_default();
-                // Our own earlier attempt that timed out but committed.
-                if other == v {
-                    w.held = Some(v);
-                    return Ok(Err(lease));
-                }
-                Ok(Ok(serde_json::from_slice::<Holder>(&other).map_or_else(
-                    |_| String::from_utf8_lossy(&other).into_owned(),
-                    |h| h.to_string(),
-                )))
-            })?;
-            // `Err(lease)`: held, on that lease; `Ok(holder)`: another holds it.
-            match outcome {
-                Err(lease) => {
-                    self.lease = lease;
-                    break;
-                }
-                Ok(holder) if Instant::now() >= deadline => {
-                    return Err(StoreError::Held {
-                        run: self.url.to_string(),
-                        holder,
-                    });
-                }
-                Ok(_) => thread::sleep(Duration::from_millis(250)),
-            }
-        }
-        self.holder = Some(me);
-        self.start_keepalive()?;
+        let elect = elect(self.worker.clone(), serde_json::to_vec(&me)?, wait);
+        let lease = self.io.wait(elect).ok_or_else(|| stopped(&self.url))??;
+        self.held(me, lease);
         Ok(())
     }
 
-    /// Whoever holds the run now, if anyone.
+    /// As [`SharedRun::campaign`], awaited.
+    pub async fn campaign_async(&mut self, operator: &str, wait: Duration) -> Result<()> {
+        let me = Holder::me(operator);
+        let elect = elect(self.worker.clone(), serde_json::to_vec(&me)?, wait);
+        let lease = self
+            .io
+            .run(elect)
+            .await
+            .ok_or_else(|| stopped(&self.url))??;
+        self.held(me, lease);
+        Ok(())
+    }
+
+    fn held(&mut self, me: Holder, lease: i64) {
+        self.lease = lease;
+        self.holder = Some(me);
+        self.start_keepalive();
+    }
+
+    /// Whoever holds the run now, if anyone. For sync callers ([`blocking_wait`]).
     pub fn holder(url: &RunUrl, access: &Access) -> Result<Option<Holder>> {
         let (u, a) = (url.clone(), access.clone());
-        on_thread(move || {
-            let mut etcd = Etcd::connect_with(&u.endpoints, &a).map_err(|e| StoreError::Etcd {
-                run: u.to_string(),
-                source: e,
-            })?;
-            let r = etcd
-                .range(&key(&u, "executor"), None, 0)
-                .map_err(|e| StoreError::Etcd {
-                    run: u.to_string(),
-                    source: e,
-                })?;
-            Ok(r.kvs
-                .into_iter()
-                .next()
-                .and_then(|kv| serde_json::from_slice(&kv.value).ok()))
-        })
+        on_thread(move || async move { Self::holder_async(&u, &a).await })
     }
 
-    /// Renew the lease every 2 s on a thread of its own; a watchdog declares it lost when no
-    /// renewal was answered for 8 s (or etcd says it has ended).
-    fn start_keepalive(&mut self) -> Result<()> {
-        let last_ok = Arc::new(Mutex::new(Instant::now()));
+    /// As [`SharedRun::holder`], awaited.
+    pub async fn holder_async(url: &RunUrl, access: &Access) -> Result<Option<Holder>> {
+        let mut etcd = Etcd::connect_with(&url.endpoints, access)
+            .await
+            .map_err(etcd_err(url))?;
+        Ok(read_key(&mut etcd, url, "executor")
+            .await?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Renew the lease every 2 s, in a task of its own; a watchdog task declares it lost
+    /// when no renewal was answered for 8 s (or etcd says it has ended). A third task
+    /// publishes the `live` view as it changes.
+    fn start_keepalive(&mut self) {
+        let renewed = Arc::new(Mutex::new(Instant::now()));
         let (url, access, lease) = (self.url.clone(), self.access.clone(), self.lease);
-        let (stop, lost, renewed) = (self.stop.clone(), self.lost.clone(), last_ok.clone());
-        let live = self.live.clone();
-        let keepalive = thread::Builder::new()
-            .name("etcd-lease".into())
-            .spawn(move || {
-                let Ok(mut etcd) = Etcd::connect_bounded(&url.endpoints, &access, RENEW_TIMEOUT)
-                else {
-                    lost.fire("cannot reach etcd to renew the run's lease");
-                    return;
-                };
-                let mut next = Instant::now();
-                let mut published: Option<Vec<u8>> = None;
-                while !stop.load(Ordering::SeqCst) && !lost.gone.load(Ordering::SeqCst) {
-                    if Instant::now() >= next {
-                        let sent = Instant::now();
-                        match etcd.lease_keepalive(lease) {
-                            Ok(ttl) if ttl > 0 => {
-                                *renewed
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner) = sent;
-                            }
-                            Ok(_) => lost.fire("etcd says the run's lease has ended"),
-                            Err(e) => tracing::warn!("renewing the run's lease: {e}"),
-                        }
-                        next = sent + KEEPALIVE_EVERY;
-                    }
-                    let view = live
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .clone();
-                    if view.is_some() && view != published {
-                        let value = view.clone().unwrap_or_default();
-                        let put = etcd.txn(
-                            &[],
-                            &[Op::PutLeased {
-                                key: key(&url, "live"),
-                                value,
-                                lease,
-                            }],
-                            &[],
-                        );
-                        if put.is_ok() {
-                            published = view;
-                        }
-                    }
-                    thread::sleep(TICK);
-                }
-            })
-            .map_err(|e| self.thread_err(&e))?;
         let (stop, lost) = (self.stop.clone(), self.lost.clone());
-        let watchdog = thread::Builder::new()
-            .name("etcd-watchdog".into())
-            .spawn(move || {
-                while !stop.load(Ordering::SeqCst) && !lost.gone.load(Ordering::SeqCst) {
-                    let since = last_ok
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .elapsed();
-                    if since >= LOST_AFTER {
-                        lost.fire(&format!(
-                            "no etcd member renewed the run's lease for {} s (its majority may be down)",
-                            since.as_secs()
-                        ));
-                    }
-                    thread::sleep(TICK);
-                }
-            })
-            .map_err(|e| self.thread_err(&e))?;
-        self.threads.push(keepalive);
-        self.threads.push(watchdog);
-        Ok(())
-    }
-
-    fn thread_err(&self, e: &std::io::Error) -> StoreError {
-        StoreError::Etcd {
-            run: self.url.to_string(),
-            source: client::EtcdError::Client(e.to_string()),
-        }
+        self.io.spawn(keepalive(
+            url.clone(),
+            access.clone(),
+            lease,
+            stop.clone(),
+            lost.clone(),
+            renewed.clone(),
+        ));
+        self.io.spawn(watchdog(stop.clone(), lost, renewed));
+        self.io
+            .spawn(publish(url, access, lease, stop, self.live.clone()));
     }
 
     /// Whether the lease is (or may be) gone; why.
@@ -469,7 +421,8 @@ impl SharedRun {
             .flatten()
     }
 
-    /// Call `hook(why)` once the lease is lost (at once if it already is), on another thread.
+    /// Call `hook(why)` once the lease is lost (at once if it already is), from the
+    /// watchdog's task: it must not block.
     pub fn on_lost(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
         let mut hooks = self
             .lost
@@ -482,54 +435,105 @@ impl SharedRun {
         hooks.push(Box::new(hook));
     }
 
-    /// Commit events (and their side files) while holding the run. After the lease is
-    /// lost nothing is sent: the answer is `NotHeld` at once. A commit that was waiting on
-    /// etcd when the lease was declared lost is `NotHeld` too, though etcd may have taken
-    /// it: nothing it records may be acted on (a `step_started` without its command is
-    /// what the Resume rules find as a step in flight).
+    /// Commit events (and their side files) while holding the run, after the commits
+    /// handed over before. After the lease is lost nothing is sent: the answer is `NotHeld`
+    /// at once.
+    pub async fn commit_async(
+        &self,
+        lines: Vec<(u64, String)>,
+        sides: Vec<(u64, Vec<u8>)>,
+    ) -> Result<()> {
+        self.commit_later(lines, sides)
+            .await
+            .unwrap_or_else(|_| Err(stopped(&self.url)))
+    }
+
+    /// As [`SharedRun::commit_async`], for sync callers ([`blocking_wait`]: on a runtime's
+    /// thread its other tasks go on while this waits).
     pub fn commit(&self, lines: Vec<(u64, String)>, sides: Vec<(u64, Vec<u8>)>) -> Result<()> {
-        let not_held = || StoreError::NotHeld {
-            run: self.url.to_string(),
-        };
+        let committed = self.commit_later(lines, sides);
+        self.io
+            .wait(committed)
+            .and_then(std::result::Result::ok)
+            .unwrap_or_else(|| Err(stopped(&self.url)))
+    }
+
+    /// Hand a commit to the commit task and return at once: it goes to etcd after every
+    /// commit handed over before it, and what it came to arrives on the receiver. A commit
+    /// after one that failed is refused ([`StoreError::Gap`]): its lines follow lines etcd
+    /// never took.
+    pub fn commit_later(&self, lines: Vec<(u64, String)>, sides: Vec<(u64, Vec<u8>)>) -> Committed {
+        let (done, committed) = tokio::sync::oneshot::channel();
         if self.lost().is_some() {
-            return Err(not_held());
+            let _ = done.send(Err(self.not_held()));
+            return committed;
         }
-        self.with(move |w| {
-            let guard = w.guard();
-            w.store.commit(&lines, &sides, &guard)
-        })?;
-        match self.lost() {
-            Some(_) => Err(not_held()),
-            None => Ok(()),
+        if let Err(refused) = self.commits.send(Job { lines, sides, done }) {
+            let _ = refused.0.done.send(Err(stopped(&self.url)));
+        }
+        committed
+    }
+
+    fn not_held(&self) -> StoreError {
+        StoreError::NotHeld {
+            run: self.url.to_string(),
         }
     }
 
-    /// The head as the worker's store knows it.
+    /// The head as the store knows it (after the commits made so far). For sync callers.
     pub fn head(&self) -> Result<(u64, String)> {
-        self.with(|w| Ok((w.store.seq(), w.store.last_hash().to_string())))
+        let worker = self.worker.clone();
+        self.io
+            .wait(async move {
+                let w = worker.lock().await;
+                (w.store.seq(), w.store.last_hash().to_string())
+            })
+            .ok_or_else(|| stopped(&self.url))
     }
 
-    /// Keep the runbook's text for attached operators (once per run).
+    /// As [`SharedRun::head`], awaited.
+    pub async fn head_async(&self) -> Result<(u64, String)> {
+        let worker = self.worker.clone();
+        self.io
+            .run(async move {
+                let w = worker.lock().await;
+                (w.store.seq(), w.store.last_hash().to_string())
+            })
+            .await
+            .ok_or_else(|| stopped(&self.url))
+    }
+
+    /// The whole run read back and verified, through the commits' connection.
+    pub fn read_run(&self) -> Result<crate::journal::Journal> {
+        let worker = self.worker.clone();
+        self.io
+            .wait(async move { super::read_run(&mut worker.lock().await.store).await })
+            .ok_or_else(|| stopped(&self.url))?
+    }
+
+    /// Keep the runbook's text for attached operators (once per run). For sync callers.
     pub fn put_runbook(&self, text: String) -> Result<()> {
-        self.with(move |w| {
-            let k = key(w.store.url(), "runbook");
-            let url = w.store.url().to_string();
-            w.store
-                .etcd()
-                .txn(
-                    &[Compare::Absent { key: k.clone() }],
-                    &[Op::Put {
-                        key: k,
-                        value: text.into_bytes(),
-                    }],
-                    &[],
-                )
-                .map(|_| ())
-                .map_err(|e| StoreError::Etcd {
-                    run: url,
-                    source: e,
-                })
-        })
+        let worker = self.worker.clone();
+        self.io
+            .wait(async move {
+                let mut w = worker.lock().await;
+                let url = w.store.url().clone();
+                let k = key(&url, "runbook");
+                w.store
+                    .etcd()
+                    .txn(
+                        &[Compare::Absent { key: k.clone() }],
+                        &[Op::Put {
+                            key: k,
+                            value: text.into_bytes(),
+                        }],
+                        &[],
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(etcd_err(&url))
+            })
+            .ok_or_else(|| stopped(&self.url))?
     }
 
     /// Publish the executor's view of the run (`live`, gone with the lease); never waits.
@@ -540,47 +544,33 @@ impl SharedRun {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(view);
     }
 
-    /// Look for attached operators' requests every 150 ms on a thread of its own, handing
-    /// each to `deliver` once (in the order they were posted).
-    pub fn serve_requests(&self, deliver: impl Fn(Incoming) + Send + 'static) -> Result<()> {
+    /// Look for attached operators' requests every 150 ms in a task of its own, sending
+    /// each (made into a `T` by `wrap`) to `tx` once, in the order they were posted.
+    pub fn serve_requests<T: Send + 'static>(
+        &self,
+        tx: tokio::sync::mpsc::Sender<T>,
+        wrap: impl Fn(Incoming) -> T + Send + 'static,
+    ) {
         let (url, access, stop) = (self.url.clone(), self.access.clone(), self.stop.clone());
-        thread::Builder::new()
-            .name("etcd-requests".into())
-            .spawn(move || {
-                let Ok(mut etcd) = Etcd::connect_with(&url.endpoints, &access) else {
-                    tracing::error!("cannot reach etcd for attached operators' requests");
-                    return;
-                };
-                let prefix = key(&url, "requests/");
-                let end = client::prefix_end(&prefix);
-                let mut seen = HashSet::new();
-                while !stop.load(Ordering::SeqCst) {
-                    if let Ok(range) = etcd.range(&prefix, Some(&end), 0) {
-                        for kv in range.kvs {
-                            let id = String::from_utf8_lossy(&kv.key[prefix.len()..]).into_owned();
-                            if !seen.insert(id.clone()) {
-                                continue;
-                            }
-                            match serde_json::from_slice::<Posted>(&kv.value) {
-                                Ok(posted) => deliver(Incoming { id, posted }),
-                                Err(e) => tracing::warn!("request '{id}' is unreadable: {e}"),
-                            }
-                        }
-                    }
-                    thread::sleep(REQUEST_POLL);
-                }
-            })
-            .map_err(|e| self.thread_err(&e))?;
-        Ok(())
+        self.io.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = serve(url, access, tx, wrap) => {}
+            }
+        });
     }
 
-    /// Say what became of a request, and take it off the queue.
+    /// Say what became of a request, and take it off the queue; never waits (the answer
+    /// goes out after the commits already made).
     pub fn answer(&self, id: &str, answer: &Answer) -> Result<()> {
         let value = serde_json::to_vec(answer)?;
         let id = id.to_string();
-        self.with(move |w| {
+        let worker = self.worker.clone();
+        self.io.spawn(async move {
+            let mut w = worker.lock().await;
             let url = w.store.url().clone();
-            w.store
+            let done = w
+                .store
                 .etcd()
                 .txn(
                     &[],
@@ -595,40 +585,302 @@ impl SharedRun {
                     ],
                     &[],
                 )
-                .map(|_| ())
-                .map_err(|e| StoreError::Etcd {
-                    run: url.to_string(),
-                    source: e,
-                })
-        })
+                .await;
+            if let Err(e) = done {
+                tracing::warn!("answering request {id}: {e}");
+            }
+        });
+        Ok(())
     }
 }
 
 impl Drop for SharedRun {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Closing the job channel ends the worker, which revokes the lease.
-        let (dead, _) = mpsc::channel();
-        self.jobs = dead;
-        // Bounded: with etcd down the revoke cannot be answered, and the lease ends anyway.
-        // The other threads stop by themselves and are not waited for.
-        let _ = self.done.recv_timeout(REVOKE_WAIT);
-        self.threads.clear();
+        self.stop.cancel();
+        // The run is over for this process: let the next one take it at once, after the
+        // commits already made. Bounded: with etcd down the revoke cannot be answered, and
+        // the lease ends anyway.
+        let worker = self.worker.clone();
+        // After every commit handed over (an empty one queued last says when).
+        let flushed = self.commit_later(Vec::new(), Vec::new());
+        let revoke = async move {
+            let _ = flushed.await;
+            let mut w = worker.lock().await;
+            let lease = w.lease;
+            let _ = w.store.etcd().lease_revoke(lease).await;
+        };
+        let _ = self
+            .io
+            .wait(async move { tokio::time::timeout(REVOKE_WAIT, revoke).await });
     }
 }
 
-/// Run blocking etcd work on a thread of its own (never on an async runtime's thread).
-pub fn on_thread<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    thread::spawn(f).join().unwrap_or_else(|_| {
-        Err(StoreError::Etcd {
-            run: String::new(),
-            source: client::EtcdError::Client("an etcd thread panicked".into()),
-        })
+/// Connect, read the run's head and take a lease.
+async fn open_worker(url: RunUrl, access: Access) -> Result<Worker> {
+    let mut store = EtcdStore::open_with(&url, &access).await?;
+    let lease = store
+        .etcd()
+        .lease_grant(LEASE_TTL.as_secs())
+        .await
+        .map_err(etcd_err(&url))?;
+    Ok(Worker {
+        store,
+        held: None,
+        lease,
     })
 }
 
+/// Put `executor` (holding `value`) on the worker's lease unless another holds it, trying
+/// for `wait`; the lease it is held on.
+async fn elect(worker: Arc<AsyncMutex<Worker>>, value: Vec<u8>, wait: Duration) -> Result<i64> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let holder = {
+            let mut guard = worker.lock().await;
+            let w = &mut *guard;
+            let url = w.store.url().clone();
+            let k = key(&url, "executor");
+            // While waiting for another's lease to end, ours must not end first.
+            if w.store
+                .etcd()
+                .lease_keepalive(w.lease)
+                .await
+                .map_err(etcd_err(&url))?
+                <= 0
+            {
+                w.lease = w
+                    .store
+                    .etcd()
+                    .lease_grant(LEASE_TTL.as_secs())
+                    .await
+                    .map_err(etcd_err(&url))?;
+            }
+            let lease = w.lease;
+            let r = w
+                .store
+                .etcd()
+                .txn(
+                    &[Compare::Absent { key: k.clone() }],
+                    &[Op::PutLeased {
+                        key: k.clone(),
+                        value: value.clone(),
+                        lease,
+                    }],
+                    &[Op::Get { key: k }],
+                )
+                .await
+                .map_err(etcd_err(&url))?;
+            let other = r
+                .gets
+                .into_iter()
+                .next()
+                .and_then(|g| g.kvs.into_iter().next())
+                .map(|kv| kv.value)
+                .unwrap_or_default();
+            // Held now, or by our own earlier attempt that timed out but committed.
+            if r.succeeded || other == value {
+                w.held = Some(value);
+                return Ok(lease);
+            }
+            serde_json::from_slice::<Holder>(&other).map_or_else(
+                |_| String::from_utf8_lossy(&other).into_owned(),
+                |h| h.to_string(),
+            )
+        };
+        if Instant::now() >= deadline {
+            let run = worker.lock().await.store.url().to_string();
+            return Err(StoreError::Held { run, holder });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Make each commit handed over, one at a time, in order. A commit that was waiting on
+/// etcd when the lease was declared lost is `NotHeld` though etcd may have taken it: nothing
+/// it records may be acted on (a `step_started` without its command is what the Resume
+/// rules find as a step in flight). After the lease is lost nothing more is sent.
+async fn commit_in_order(
+    url: RunUrl,
+    worker: Arc<AsyncMutex<Worker>>,
+    lost: Arc<Lost>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+) {
+    let not_held = || StoreError::NotHeld {
+        run: url.to_string(),
+    };
+    while let Some(job) = jobs.recv().await {
+        let result = if lost.gone.load(Ordering::SeqCst) {
+            Err(not_held())
+        } else {
+            let mut w = worker.lock().await;
+            let guard = w.guard();
+            let made = w.store.commit(&job.lines, &job.sides, &guard).await;
+            match made {
+                Ok(()) if lost.gone.load(Ordering::SeqCst) => Err(not_held()),
+                other => other,
+            }
+        };
+        let _ = job.done.send(result);
+    }
+}
+
+/// Renew the lease every [`KEEPALIVE_EVERY`] on a connection of its own, each renewal left
+/// for the next member after [`RENEW_TIMEOUT`].
+async fn keepalive(
+    url: RunUrl,
+    access: Access,
+    lease: i64,
+    stop: CancellationToken,
+    lost: Arc<Lost>,
+    renewed: Arc<Mutex<Instant>>,
+) {
+    let Ok(mut etcd) = Etcd::connect_bounded(&url.endpoints, &access, RENEW_TIMEOUT).await else {
+        lost.fire("cannot reach etcd to renew the run's lease");
+        return;
+    };
+    let mut every = tokio::time::interval(KEEPALIVE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !lost.gone.load(Ordering::SeqCst) {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let sent = Instant::now();
+        match etcd.lease_keepalive(lease).await {
+            Ok(ttl) if ttl > 0 => {
+                *renewed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = sent;
+            }
+            Ok(_) => lost.fire("etcd says the run's lease has ended"),
+            Err(e) => tracing::warn!("renewing the run's lease: {e}"),
+        }
+    }
+}
+
+/// Declare the lease lost once no renewal was answered for [`LOST_AFTER`].
+async fn watchdog(stop: CancellationToken, lost: Arc<Lost>, renewed: Arc<Mutex<Instant>>) {
+    while !lost.gone.load(Ordering::SeqCst) {
+        let since = renewed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed();
+        if since >= LOST_AFTER {
+            lost.fire(&format!(
+                "no etcd member renewed the run's lease for {} s (its majority may be down)",
+                since.as_secs()
+            ));
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// Put the latest `live` view on the lease whenever it changed, on a connection of its own.
+async fn publish(
+    url: RunUrl,
+    access: Access,
+    lease: i64,
+    stop: CancellationToken,
+    live: Arc<Mutex<Option<Vec<u8>>>>,
+) {
+    let Ok(mut etcd) = Etcd::connect_bounded(&url.endpoints, &access, RENEW_TIMEOUT).await else {
+        tracing::error!("cannot reach etcd to publish the run's view");
+        return;
+    };
+    let mut published: Option<Vec<u8>> = None;
+    loop {
+        let view = live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if view.is_some() && view != published {
+            let put = etcd
+                .txn(
+                    &[],
+                    &[Op::PutLeased {
+                        key: key(&url, "live"),
+                        value: view.clone().unwrap_or_default(),
+                        lease,
+                    }],
+                    &[],
+                )
+                .await;
+            if put.is_ok() {
+                published = view;
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// Poll the run's `requests/` every [`REQUEST_POLL`], sending each new one once.
+async fn serve<T>(
+    url: RunUrl,
+    access: Access,
+    tx: tokio::sync::mpsc::Sender<T>,
+    wrap: impl Fn(Incoming) -> T,
+) {
+    let Ok(mut etcd) = Etcd::connect_with(&url.endpoints, &access).await else {
+        tracing::error!("cannot reach etcd for attached operators' requests");
+        return;
+    };
+    let prefix = key(&url, "requests/");
+    let end = prefix_end(&prefix);
+    let mut seen = HashSet::new();
+    loop {
+        if let Ok(range) = etcd.range(&prefix, Some(&end), 0).await {
+            for kv in range.kvs {
+                let id = String::from_utf8_lossy(&kv.key[prefix.len()..]).into_owned();
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                match serde_json::from_slice::<Posted>(&kv.value) {
+                    Ok(posted) => {
+                        if tx.send(wrap(Incoming { id, posted })).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!("request '{id}' is unreadable: {e}"),
+                }
+            }
+        }
+        tokio::time::sleep(REQUEST_POLL).await;
+    }
+}
+
+/// Run async etcd work from sync code on a thread of its own, with a small runtime of its
+/// own, and wait for it ([`blocking_wait`]): for one-shot reads outside a shared run.
+pub fn on_thread<T, F>(f: impl FnOnce() -> F + Send + 'static) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>>,
+{
+    let failed = |why: String| StoreError::Etcd {
+        run: String::new(),
+        source: EtcdError::Client(why),
+    };
+    let thread = thread::Builder::new()
+        .name("etcd-once".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| failed(format!("cannot start the etcd runtime: {e}")))?;
+            rt.block_on(f())
+        })
+        .map_err(|e| failed(e.to_string()))?;
+    blocking_wait(|| thread.join())
+        .unwrap_or_else(|_| Err(failed("an etcd thread panicked".to_string())))
+}
+
 /// Leave a request for the executor of `url` as `operator`; its id.
-pub fn post_request(etcd: &mut Etcd, url: &RunUrl, posted: &Posted) -> Result<String> {
+pub async fn post_request(etcd: &mut Etcd, url: &RunUrl, posted: &Posted) -> Result<String> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let id = format!(
         "{:013}-{}-{}",
@@ -638,15 +890,13 @@ pub fn post_request(etcd: &mut Etcd, url: &RunUrl, posted: &Posted) -> Result<St
     );
     let value = serde_json::to_vec(posted)?;
     etcd.put(&key(url, &format!("requests/{id}")), &value)
-        .map_err(|e| StoreError::Etcd {
-            run: url.to_string(),
-            source: e,
-        })?;
+        .await
+        .map_err(etcd_err(url))?;
     Ok(id)
 }
 
 /// Wait (at most `limit`) for the answer to request `id`.
-pub fn await_answer(
+pub async fn await_answer(
     etcd: &mut Etcd,
     url: &RunUrl,
     id: &str,
@@ -655,27 +905,22 @@ pub fn await_answer(
     let deadline = Instant::now() + limit;
     let k = key(url, &format!("answers/{id}"));
     loop {
-        let r = etcd.range(&k, None, 0).map_err(|e| StoreError::Etcd {
-            run: url.to_string(),
-            source: e,
-        })?;
+        let r = etcd.range(&k, None, 0).await.map_err(etcd_err(url))?;
         if let Some(kv) = r.kvs.into_iter().next() {
             return Ok(serde_json::from_slice(&kv.value).ok());
         }
         if Instant::now() >= deadline {
             return Ok(None);
         }
-        thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// The runbook text a shared run keeps, and the executor's published view, if any.
-pub fn read_key(etcd: &mut Etcd, url: &RunUrl, name: &str) -> Result<Option<Vec<u8>>> {
+pub async fn read_key(etcd: &mut Etcd, url: &RunUrl, name: &str) -> Result<Option<Vec<u8>>> {
     let r = etcd
         .range(&key(url, name), None, 0)
-        .map_err(|e| StoreError::Etcd {
-            run: url.to_string(),
-            source: e,
-        })?;
+        .await
+        .map_err(etcd_err(url))?;
     Ok(r.kvs.into_iter().next().map(|kv| kv.value))
 }

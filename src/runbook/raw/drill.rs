@@ -47,8 +47,9 @@ pub struct RawGuard {
     pub expect_output: Option<S<String>>,
 }
 
-/// A webhook told of what happens in a run (SPEC "Notifications").
-#[derive(Debug, Deserialize, JsonSchema)]
+/// A webhook told of what happens in a run (SPEC "Notifications"). Its `Debug` shows
+/// neither the URL nor the header's value: either may be a secret as written.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     /// The webhook's http:// or https:// URL; {{var}} placeholders let a secret URL come
@@ -61,6 +62,20 @@ pub struct RawNotify {
     /// An extra header sent with each request, e.g. "Authorization: Bearer {{hook_token}}".
     /// Never journaled or shown.
     pub secret_header: Option<S<String>>,
+}
+
+impl std::fmt::Debug for RawNotify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawNotify")
+            .field("url", &format_args!("***"))
+            .field("format", &self.format)
+            .field("on", &self.on)
+            .field(
+                "secret_header",
+                &self.secret_header.as_ref().map(|_| format_args!("***")),
+            )
+            .finish()
+    }
 }
 
 pub const SCENARIO_KEYS: &[&str] = &["id", "name", "description", "inject"];
