@@ -86,6 +86,27 @@ pub enum Request {
     StartDrill(String),
 }
 
+/// An approval by a principal this process knows (its own operator at its terminal, or a
+/// verified signature) counts toward a two-person step; the engine is told who.
+fn counted(input: Input, operator: &str, provenance: &Provenance) -> Input {
+    use crate::journal::event::Identity;
+    match input {
+        Input::Approval { step, decision }
+            if matches!(
+                provenance.identity,
+                Some(Identity::Local | Identity::Verified)
+            ) =>
+        {
+            Input::ApprovalBy {
+                step,
+                decision,
+                principal: operator.to_string(),
+            }
+        }
+        other => other,
+    }
+}
+
 impl From<Input> for Request {
     fn from(input: Input) -> Request {
         Request::Input(input)
@@ -797,7 +818,7 @@ impl Driver {
             }
             _ => None,
         };
-        let effects = self.engine.handle(input);
+        let effects = self.engine.handle(counted(input, operator, provenance));
         let mut notices = Vec::new();
         // A by-hand action the engine turns down (the service is up or busy) did not start:
         // say so instead of journaling that it did.

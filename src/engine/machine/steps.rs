@@ -268,6 +268,7 @@ impl Engine {
                         Ask::Approval {
                             index,
                             hosts: hosts.clone(),
+                            approved_by: Vec::new(),
                         },
                     );
                     self.services[si].waiting = Some(Waiting::Approval {
