@@ -19,6 +19,7 @@ mod live;
 mod orphans;
 mod outbox;
 mod remote;
+mod requests;
 mod shared;
 mod signals;
 
@@ -333,6 +334,8 @@ pub struct Driver {
     last_sync: std::time::Instant,
     /// The run's id (from its `run_started`), which names the commands' markers.
     run_id: Option<String>,
+    /// What checks the requests of other processes (SPEC "Who did it").
+    identity: requests::Checks,
     /// Webhooks: their tasks, what is owed, what waits for the next fsync.
     outbox: outbox::State,
     /// The scenario drill this run is, once started.
@@ -374,6 +377,7 @@ impl Driver {
             must_sync: false,
             last_sync: std::time::Instant::now(),
             run_id: None,
+            identity: requests::Checks::default(),
             outbox,
             drill: None,
             answers: Vec::new(),
@@ -718,6 +722,7 @@ impl Driver {
             .append_with(&event, crate::journal::Durability::Buffered)?;
         if self.run_id.is_none() && matches!(event, Event::RunStarted { .. }) {
             let hash = self.journal.last_hash().to_string();
+            self.identity.started(&hash);
             self.set_run_id(&hash);
         }
         self.queue_notifications(appended.seq, &event, &appended.line)?;

@@ -58,6 +58,8 @@ pub(crate) fn edge_runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub(crate) struct Attached {
     pub url: RunUrl,
     pub operator: String,
+    /// `--sign-key`: sign requests with this key file, not the agent's first key.
+    sign_key: Option<std::path::PathBuf>,
     access: Access,
     etcd: Etcd,
 }
@@ -73,6 +75,7 @@ impl Attached {
         Ok(Attached {
             url,
             operator,
+            sign_key: args.sign_key.clone(),
             access,
             etcd,
         })
@@ -168,6 +171,49 @@ impl Attached {
         Ok((text, vars))
     }
 
+    /// `ask` signed for this run (SPEC "Who did it"): with `--sign-key`, or the agent's first
+    /// key; with neither an agent nor `--sign-key`, unsigned (a run with allowed signers
+    /// refuses it, one without takes it as unverified).
+    async fn sign(&mut self, ask: &Ask) -> Result<crate::identity::SignedRequest, Failure> {
+        use crate::identity::{self, RequestMessage, SignError};
+        use crate::journal::seal::SigningKey;
+        let first = self
+            .store()
+            .await?
+            .first_line()
+            .await
+            .map_err(Failure::input)?;
+        let Some(run_hash) = first.and_then(|l| record::parse(&l).ok()).map(|r| r.hash) else {
+            return Err(Failure::input(format!(
+                "shared run '{}' has no run_started yet; wait for it to start",
+                self.url
+            )));
+        };
+        let message = RequestMessage::new(
+            &self.url.name,
+            &run_hash,
+            &self.operator,
+            chrono::Utc::now(),
+            ask.clone(),
+        )
+        .map_err(Failure::input)?;
+        let key = self.sign_key.clone();
+        // ssh-keygen is a process: run it off the runtime's threads.
+        tokio::task::spawn_blocking(move || match key {
+            Some(path) => identity::sign(&message, &SigningKey::File(path)).map_err(Failure::input),
+            None => match identity::sign(&message, &SigningKey::Agent) {
+                Ok(signed) => Ok(signed),
+                Err(SignError::NoAgent | SignError::AgentEmpty) => {
+                    tracing::warn!("no key to sign the request with: sending it unsigned");
+                    identity::unsigned(&message).map_err(Failure::input)
+                }
+                Err(e) => Err(Failure::input(e)),
+            },
+        })
+        .await
+        .map_err(|e| Failure::input(format!("signing the request: {e}")))?
+    }
+
     /// Leave `ask` for the executing process and wait for what became of it.
     pub async fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
         if self.holder().await?.is_none() {
@@ -176,9 +222,11 @@ impl Attached {
                 self.url, self.url
             )));
         }
+        let signed = self.sign(ask).await?;
         let posted = Posted {
             operator: self.operator.clone(),
             ask: serde_json::to_value(ask).map_err(Failure::input)?,
+            signed: Some(signed),
         };
         let id = shared::post_request(&mut self.etcd, &self.url, &posted)
             .await

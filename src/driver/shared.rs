@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 
+use super::requests::Checked;
 use super::{Driver, Launch, Message, Notice, OUTPUT_SYNC, Queued, live::LiveView, remote::Ask};
 use crate::journal::JournalError;
 use crate::journal::etcd::StoreError;
@@ -199,9 +200,32 @@ impl Driver {
     /// journaled under their name. Its answer goes out after the commit.
     pub(super) fn on_remote(&mut self, incoming: Incoming) -> Result<Vec<Notice>, JournalError> {
         let Incoming { id, posted } = incoming;
-        let request = serde_json::from_value::<Ask>(posted.ask)
-            .map_err(|e| format!("the request is not one bringup knows ({e})"))
-            .and_then(|ask| ask.into_request(&self.runbook));
+        let claimed = serde_json::from_value::<Ask>(posted.ask).ok();
+        let (operator, provenance, ask) =
+            match self.check_request(&posted.operator, claimed, posted.signed.as_ref()) {
+                Checked::Accepted {
+                    operator,
+                    provenance,
+                    ask,
+                } => (operator, provenance, ask),
+                Checked::Refused(refused) => {
+                    let (notice, why) = self.refuse_request(&refused)?;
+                    self.answers.push((
+                        id,
+                        Answer {
+                            seq: None,
+                            refused: Some(why),
+                        },
+                    ));
+                    return Ok(vec![notice]);
+                }
+            };
+        let posted = crate::journal::etcd::shared::Posted {
+            operator,
+            ask: serde_json::Value::Null,
+            signed: None,
+        };
+        let request = ask.into_request(&self.runbook);
         let request = match request {
             Ok(r) => r,
             Err(why) => {
@@ -217,7 +241,7 @@ impl Driver {
             }
         };
         tracing::info!(operator = %posted.operator, ?request, "request {id} from an attached operator");
-        let notices = self.request_unsynced(&posted.operator, request)?;
+        let notices = self.request_as(&posted.operator, &provenance, request)?;
         let seq = notices.iter().find_map(|n| match n {
             Notice::Journaled(e) => Some(e.seq),
             _ => None,
