@@ -14,6 +14,7 @@ mod demo_svc;
 mod drill_run;
 mod drill_ssh;
 mod etcd_access;
+mod etcd_identity;
 mod etcd_runtime;
 mod etcd_shared;
 mod etcd_sides;
