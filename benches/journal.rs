@@ -24,7 +24,7 @@ fn note(i: usize) -> Event {
     Event::Note {
         operator: "bench".into(),
         text: format!("note number {i}"),
-        provenance: Default::default(),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

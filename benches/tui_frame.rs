@@ -89,7 +89,7 @@ fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }
 

@@ -467,7 +467,7 @@ impl Driver {
     /// journaled with `"identity":"local"`.
     pub fn input(&mut self, request: impl Into<Request>) -> Result<Vec<Notice>, JournalError> {
         let operator = self.operator.clone();
-        self.input_as(&operator, Provenance::local(), request)
+        self.input_as(&operator, &Provenance::local(), request)
     }
 
     /// The same as [`Driver::input`], with another name that nothing checked (journaled
@@ -478,7 +478,7 @@ impl Driver {
         operator: &str,
         request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
-        self.input_as(operator, Provenance::unverified(), request)
+        self.input_as(operator, &Provenance::unverified(), request)
     }
 
     /// The same as [`Driver::input`], by `operator` known as `provenance` says (a request
@@ -486,11 +486,11 @@ impl Driver {
     pub fn input_as(
         &mut self,
         operator: &str,
-        provenance: Provenance,
+        provenance: &Provenance,
         request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
         let r = self
-            .request_as(operator, &provenance, request.into())
+            .request_as(operator, provenance, request.into())
             .and_then(|n| self.then_drill(n));
         self.settle(r)
     }

@@ -213,7 +213,10 @@ impl Verifier {
     /// Whether `operator` is an observer here (the runbook's list or the signers file).
     pub fn is_observer(&self, operator: &str) -> bool {
         self.observers.contains(operator)
-            || self.signers.as_ref().is_some_and(|s| s.is_observer(operator))
+            || self
+                .signers
+                .as_ref()
+                .is_some_and(|s| s.is_observer(operator))
     }
 
     /// Judge one request at `now`. Accepting it records its nonce: the same bytes again are
@@ -301,12 +304,12 @@ impl Verifier {
         let Some(scratch) = &self.scratch else {
             return Err(fail(Refusal::CannotCheck("no temporary folder".into())));
         };
-        let sig_file = scratch
-            .file(".sig", signature.as_bytes())
-            .map_err(cannot)?;
+        let sig_file = scratch.file(".sig", signature.as_bytes()).map_err(cannot)?;
         let checked = self.judge(message, request, &info, &sig_file);
         let _ = std::fs::remove_file(&sig_file);
-        checked.map(|identity| (identity, key.clone())).map_err(fail)
+        checked
+            .map(|identity| (identity, key.clone()))
+            .map_err(fail)
     }
 
     fn judge(
@@ -334,8 +337,7 @@ impl Verifier {
         }
         // Why not: a forged or altered request, an observer's key, another's key, or none.
         valid()?;
-        if signers.is_observer(&message.operator) && signers.lists(&info.key, &message.operator)
-        {
+        if signers.is_observer(&message.operator) && signers.lists(&info.key, &message.operator) {
             return Err(Refusal::Observer);
         }
         let principals =
@@ -374,7 +376,9 @@ pub enum SignError {
         "no ssh-agent to sign the request with (SSH_AUTH_SOCK is not set); start one and ssh-add your key, or pass --sign-key KEY"
     )]
     NoAgent,
-    #[error("the ssh-agent holds no key to sign the request with; ssh-add yours, or pass --sign-key KEY")]
+    #[error(
+        "the ssh-agent holds no key to sign the request with; ssh-add yours, or pass --sign-key KEY"
+    )]
     AgentEmpty,
     #[error("cannot sign the request with {key}: {reason}")]
     Sign { key: String, reason: String },

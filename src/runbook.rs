@@ -107,7 +107,7 @@ fn load_str(
     path: &Path,
     sha256: &str,
     overrides: &[(String, String)],
-    check_file: Option<&dyn Fn(&Path) -> Result<(), String>>,
+    check_file: Option<validate::FileCheck<'_>>,
 ) -> Result<Runbook, Diagnostics> {
     let name = path.display().to_string();
     let map = SourceMap::new(&name, text);

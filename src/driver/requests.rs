@@ -73,10 +73,10 @@ impl Driver {
     /// The verifier for this run, made at the first request.
     fn verifier(&mut self) -> Result<&mut Verifier, String> {
         if self.identity.verifier.is_none() {
-            let run = self
-                .journal
-                .shared_run()
-                .map_or_else(|| self.journal.path().display().to_string(), |s| s.url().name.clone());
+            let run = self.journal.shared_run().map_or_else(
+                || self.journal.path().display().to_string(),
+                |s| s.url().name.clone(),
+            );
             let hash = self
                 .identity
                 .run_hash
@@ -224,4 +224,3 @@ pub fn ask_words(ask: &Ask, runbook: &crate::runbook::Runbook) -> String {
         Ask::RefuseHostKey { host } => format!("refuse the host key of '{host}'"),
     }
 }
-

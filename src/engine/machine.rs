@@ -167,7 +167,9 @@ enum Ask {
         /// Principals who approved so far (a `confirm = 2` step waits for a second one).
         approved_by: Vec<String>,
     },
-    Manual { index: usize },
+    Manual {
+        index: usize,
+    },
 }
 
 impl Engine {

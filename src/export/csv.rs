@@ -210,7 +210,8 @@ fn row(event: &Event) -> Row {
             r.text = asked.clone().unwrap_or_default();
             r.detail = format!(
                 "{}{reason}{}",
-                code.as_deref().map_or_else(String::new, |c| format!("{c}: ")),
+                code.as_deref()
+                    .map_or_else(String::new, |c| format!("{c}: ")),
                 key.as_deref()
                     .map_or_else(String::new, |k| format!("; key {k}"))
             );

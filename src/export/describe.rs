@@ -475,7 +475,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Declined,
             operator: "Kim".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         })
         .expect("described");
         // Names keep their case: they are what the runbook and the operator wrote.

@@ -101,13 +101,20 @@ mod tests {
         ids.push(&note(Some(Identity::Verified)));
         ids.push(&note(Some(Identity::Local)));
         assert!(!ids.any_unverified());
-        assert!(!ids.sentence().contains("NOT VERIFIED"), "{}", ids.sentence());
+        assert!(
+            !ids.sentence().contains("NOT VERIFIED"),
+            "{}",
+            ids.sentence()
+        );
         ids.push(&note(Some(Identity::Unverified)));
         assert!(ids.any_unverified());
         assert!(ids.sentence().starts_with("NOT VERIFIED: 1 act(s)"));
         let mut old = Identities::default();
         old.push(&note(None));
-        assert!(old.sentence().contains("before bringup recorded identities"));
+        assert!(
+            old.sentence()
+                .contains("before bringup recorded identities")
+        );
         old.push(&Event::RequestRefused {
             operator: "alice".into(),
             key: None,

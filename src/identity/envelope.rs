@@ -92,7 +92,9 @@ impl RequestMessage {
     /// Read a message back; only the exact form [`RequestMessage::text`] writes is taken.
     pub fn parse(text: &str) -> Result<RequestMessage, MessageError> {
         let bad = |why: &str| MessageError::Malformed(why.to_string());
-        let body = text.strip_suffix('\n').ok_or_else(|| bad("no final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("no final newline"))?;
         let mut lines = body.split('\n');
         if lines.next() != Some(MAGIC) {
             return Err(bad("the first line is not the format's"));
@@ -112,8 +114,9 @@ impl RequestMessage {
         let time = DateTime::parse_from_rfc3339(time)
             .map_err(|_| bad("the time is not RFC 3339"))?
             .with_timezone(&Utc);
-        let ask: Ask = serde_json::from_str(field("ask")?)
-            .map_err(|e| MessageError::Malformed(format!("the request is not one bringup knows: {e}")))?;
+        let ask: Ask = serde_json::from_str(field("ask")?).map_err(|e| {
+            MessageError::Malformed(format!("the request is not one bringup knows: {e}"))
+        })?;
         if lines.next().is_some() {
             return Err(bad("lines after the request"));
         }

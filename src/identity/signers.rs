@@ -96,12 +96,16 @@ impl Signers {
 
     /// Whether `principal` is an observer: a line naming it carries `namespaces="bringup-observe"`.
     pub fn is_observer(&self, principal: &str) -> bool {
-        self.lines.iter().any(|l| l.observes() && l.names(principal))
+        self.lines
+            .iter()
+            .any(|l| l.observes() && l.names(principal))
     }
 
     /// Whether a line names `principal` with this key (in any namespace).
     pub fn lists(&self, key: &[u8], principal: &str) -> bool {
-        self.lines.iter().any(|l| l.key == key && l.names(principal))
+        self.lines
+            .iter()
+            .any(|l| l.key == key && l.names(principal))
     }
 
     /// Principals the file names literally (no patterns), in file order.
@@ -125,9 +129,7 @@ fn is_key_type(word: &str) -> bool {
 fn parse_line(line: &str, number: usize) -> Result<SignerLine, String> {
     let words = split_words(line)?;
     let mut words = words.into_iter();
-    let principals = words
-        .next()
-        .ok_or_else(|| "no principals".to_string())?;
+    let principals = words.next().ok_or_else(|| "no principals".to_string())?;
     let principals: Vec<String> = principals
         .split(',')
         .map(str::to_string)
@@ -290,7 +292,8 @@ mod tests {
         let err = Signers::parse(Path::new("ops"), "alice ssh-ed25519 AAAA\nbob nonsense\n")
             .expect_err("line 2 is bad");
         assert!(
-            err.to_string().starts_with("ops:2: unknown option 'nonsense'"),
+            err.to_string()
+                .starts_with("ops:2: unknown option 'nonsense'"),
             "{err}"
         );
         let err = Signers::parse(Path::new("ops"), "alice ssh-ed25519 !!!\n").expect_err("bad");

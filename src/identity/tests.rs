@@ -64,10 +64,13 @@ impl Lab {
 
     /// An allowed signers file of these lines (`principal[ options]`, key).
     fn signers(&self, lines: &[(&str, &Path)]) -> Signers {
-        let text: String = lines
-            .iter()
-            .map(|(who, key)| format!("{who} {}\n", Lab::public(key)))
-            .collect();
+        let mut text = String::new();
+        for (who, key) in lines {
+            text.push_str(who);
+            text.push(' ');
+            text.push_str(&Lab::public(key));
+            text.push('\n');
+        }
         let path = self.dir.path().join("allowed_signers");
         std::fs::write(&path, text).expect("write signers");
         Signers::load(&path).expect("signers parse")
@@ -205,7 +208,12 @@ fn a_key_not_listed_and_another_operators_key_are_refused_with_their_reasons() {
     let mut altered = signed(&note("alice", "restart db"), &alice);
     altered.message = altered.message.replace("restart db", "drop db!!!");
     let altered = refusal(verifier.check(&altered, Utc::now()));
-    assert_eq!(altered.reason.code(), "bad_signature", "{:?}", altered.reason);
+    assert_eq!(
+        altered.reason.code(),
+        "bad_signature",
+        "{:?}",
+        altered.reason
+    );
 }
 
 #[test]
@@ -230,8 +238,7 @@ fn an_unsigned_request_is_refused_when_signers_are_configured_and_unverified_wit
     assert_eq!(a.provenance.identity, Some(Identity::Unverified));
     assert_eq!(a.provenance.key, None);
     // Signed, without signers: the signature is still checked, and the key recorded.
-    let Verdict::Accepted(a) = open.check(&signed(&note("alice", "y"), &alice), Utc::now())
-    else {
+    let Verdict::Accepted(a) = open.check(&signed(&note("alice", "y"), &alice), Utc::now()) else {
         panic!("no signers: accepted as unverified");
     };
     assert_eq!(a.provenance.identity, Some(Identity::Unverified));
@@ -342,8 +349,13 @@ fn a_signature_made_for_another_namespace_is_not_a_request() {
     let message = note("alice", "x");
     let text = message.text().expect("text");
     // A journal seal's signature over the same bytes.
-    let sig = crate::sshsig::sign(crate::journal::seal::NAMESPACE, &alice, false, text.as_bytes())
-        .expect("signs");
+    let sig = crate::sshsig::sign(
+        crate::journal::seal::NAMESPACE,
+        &alice,
+        false,
+        text.as_bytes(),
+    )
+    .expect("signs");
     let request = SignedRequest {
         message: text,
         signature: Some(String::from_utf8_lossy(&sig).into_owned()),

@@ -142,9 +142,7 @@ pub enum Event {
         services: IndexMap<ServiceId, ServiceState>,
     },
     /// The user-notice deadline (`[runbook] notice_after`, from the incident's start) passed.
-    NoticeDue {
-        after_ms: u64,
-    },
+    NoticeDue { after_ms: u64 },
     /// A webhook delivery is owed (the outbox): `notify` is the `[[notify]]` entry's index in
     /// the runbook, `of_seq` the event it tells of; the payload is kept so that `--resume`
     /// sends exactly it. The webhook's URL is never journaled.
@@ -549,7 +547,7 @@ mod tests {
                 service: ServiceId::new("db"),
                 action: kind.clone(),
                 reason: None,
-                provenance: Default::default(),
+                provenance: crate::journal::event::Provenance::default(),
             };
             let line = serde_json::to_string(&event).expect("serializes");
             assert!(line.contains(&format!(r#""action":"{word}""#)), "{line}");

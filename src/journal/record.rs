@@ -171,7 +171,7 @@ mod tests {
         Event::Note {
             operator: "kim".into(),
             text: "a \"quoted\" ,\"hash\": inside".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         }
     }
 

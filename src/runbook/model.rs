@@ -144,6 +144,7 @@ impl fmt::Debug for Runbook {
             .field("drills", &self.drills)
             .field("notice", &self.notice)
             .field("notify", &self.notify)
+            .field("operators", &self.operators)
             .finish()
     }
 }

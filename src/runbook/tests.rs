@@ -574,7 +574,10 @@ mod identity {
         );
         let err = load_errors(&runbook(dir.path(), "observers = [1]"));
         assert!(err.contains("rb.toml:2:14: error: invalid type"), "{err}");
-        let err = load_errors(&runbook(dir.path(), "observers = [\"olga\", \"ol ga\", \"olga\"]"));
+        let err = load_errors(&runbook(
+            dir.path(),
+            "observers = [\"olga\", \"ol ga\", \"olga\"]",
+        ));
         assert!(
             err.contains("observer 'ol ga' is not a principal name"),
             "{err}"

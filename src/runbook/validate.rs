@@ -50,8 +50,11 @@ pub struct Context<'a> {
     pub overrides: &'a [(String, String)],
     /// Reads a file the runbook names (`[runbook] operators`) and says what is wrong with
     /// it; `None` when files are not to be read (a runbook kept in a shared run).
-    pub check_file: Option<&'a dyn Fn(&std::path::Path) -> Result<(), String>>,
+    pub check_file: Option<FileCheck<'a>>,
 }
+
+/// Reads a file a runbook names and says what is wrong with it.
+pub type FileCheck<'a> = &'a dyn Fn(&std::path::Path) -> Result<(), String>;
 
 pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>> {
     let mut v = Validator {
@@ -196,16 +199,19 @@ impl Validator<'_> {
         for o in meta.observers.iter().flatten() {
             let name = o.get_ref();
             if name.is_empty()
-                || name
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | '"' | '*' | '?' | '!'))
+                || name.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || matches!(c, ',' | '"' | '*' | '?' | '!')
+                })
             {
                 self.error(
                     Diag::new(o.span(), format!("observer '{}' is not a principal name", crate::text::visible(name)))
                         .help("write the name as it stands in the allowed signers file: no spaces, commas, quotes or patterns"),
                 );
             } else if observers.contains(name) {
-                self.error(Diag::new(o.span(), format!("observer '{name}' is listed twice")).help("remove one"));
+                self.error(
+                    Diag::new(o.span(), format!("observer '{name}' is listed twice"))
+                        .help("remove one"),
+                );
             } else {
                 observers.push(name.clone());
             }

@@ -36,7 +36,9 @@ pub enum SessionError {
     #[error("{0}")]
     IncidentStart(String),
     /// `--operators FILE` cannot be used as allowed signers.
-    #[error("--operators: {0}; give an OpenSSH allowed_signers file ('alice ssh-ed25519 AAAA…' per line)")]
+    #[error(
+        "--operators: {0}; give an OpenSSH allowed_signers file ('alice ssh-ed25519 AAAA…' per line)"
+    )]
     Operators(crate::identity::SignersError),
     #[error(transparent)]
     Url(#[from] UrlError),

@@ -606,7 +606,7 @@ fn the_timeline_takes_journal_events() {
         &Event::Note {
             operator: "bob".into(),
             text: "called netops".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     );
     assert_eq!(app.timeline.len(), 1);

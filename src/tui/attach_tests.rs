@@ -69,7 +69,7 @@ fn history() -> Vec<Event> {
         Event::Note {
             operator: "kim".into(),
             text: "gateway vendor on the phone".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     ]
 }

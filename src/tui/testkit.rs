@@ -130,7 +130,7 @@ pub fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services: vec![auth, talk, media, mail],
         drills: crate::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: crate::runbook::model::Operators::default(),
     }
 }
 

@@ -98,7 +98,7 @@ mod tests {
             &Event::Note {
                 operator: "alice".into(),
                 text: "VIP moved".into(),
-                provenance: Default::default(),
+                provenance: crate::journal::event::Provenance::default(),
             },
         );
         let line = t.lines(0, 1).next().expect("one line");
@@ -130,7 +130,7 @@ mod tests {
                 &Event::Note {
                     operator: "a".into(),
                     text: i.to_string(),
-                    provenance: Default::default(),
+                    provenance: crate::journal::event::Provenance::default(),
                 },
             );
         }

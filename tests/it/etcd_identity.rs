@@ -45,7 +45,10 @@ fn key(dir: &Path, name: &str) -> PathBuf {
 
 fn public(key: &Path) -> String {
     let text = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
-    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn fingerprint(key: &Path) -> String {
@@ -128,7 +131,14 @@ fn spawn_run(dir: &Path, rb: &Path, url: &str) -> Child {
 
 fn approve(dir: &Path, url: &str, operator: &str, key: &Path) -> Output {
     cmd(dir)
-        .args(["approve", url, "--service", "msg", "--step", "start gateway"])
+        .args([
+            "approve",
+            url,
+            "--service",
+            "msg",
+            "--step",
+            "start gateway",
+        ])
         .args(["--operator", operator, "--sign-key"])
         .arg(key)
         .output()
@@ -185,12 +195,9 @@ fn posted(signed: &SignedRequest, operator: &str) -> Posted {
     }
 }
 
-#[test]
-fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer_requests_are_refused()
- {
-    let cluster = Cluster::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let d = dir.path();
+/// Keys for alice, mallory and olga, and `allowed_signers` beside them listing the three,
+/// olga as an observer.
+fn keys(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let alice = key(d, "alice");
     let mallory = key(d, "mallory");
     let olga = key(d, "olga");
@@ -204,6 +211,16 @@ fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer
         ),
     )
     .expect("signers");
+    (alice, mallory, olga)
+}
+
+#[test]
+fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer_requests_are_refused()
+ {
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let (alice, mallory, olga) = keys(d);
     let rb = runbook(d);
     let url = cluster.url("who");
     let mut exec = spawn_run(d, &rb, &url);
@@ -220,7 +237,11 @@ fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer
     // An observer may not approve.
     let watcher = approve(d, &url, "olga", &olga);
     assert_eq!(watcher.status.code(), Some(1), "{}", stderr(&watcher));
-    assert!(stderr(&watcher).contains("observer"), "{}", stderr(&watcher));
+    assert!(
+        stderr(&watcher).contains("observer"),
+        "{}",
+        stderr(&watcher)
+    );
     // Plain JSON under requests/, as `etcdctl put` would write it: unsigned.
     let plain = put_request(
         &url,
@@ -266,7 +287,11 @@ fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer
     assert_eq!(approval["identity"], "verified");
     assert_eq!(approval["key"], fingerprint(&alice).as_str());
     let notes: Vec<&Value> = ev.iter().filter(|e| e["kind"] == "note").collect();
-    assert_eq!(notes.len(), 1, "only the first of the replayed notes: {notes:?}");
+    assert_eq!(
+        notes.len(),
+        1,
+        "only the first of the replayed notes: {notes:?}"
+    );
     assert_eq!(notes[0]["text"], "DBA paged");
     assert_eq!(notes[0]["identity"], "verified");
     let refused: Vec<(&str, &str)> = ev
@@ -294,20 +319,30 @@ fn signed_requests_are_verified_and_impersonation_unsigned_replayed_and_observer
         .expect("refused");
     assert_eq!(forged_event["key"], fingerprint(&mallory).as_str());
 
-    // The same signed bytes into another run (another name, its own run_started) are
-    // refused there too.
+    replayed_into_another_run(&cluster, d, &rb, &alice, &note);
+}
+
+/// The same signed bytes (a note alice signed for run `who`) into another run (another name,
+/// its own run_started) are refused there too.
+fn replayed_into_another_run(
+    cluster: &Cluster,
+    d: &Path,
+    rb: &Path,
+    alice: &Path,
+    note: &SignedRequest,
+) {
     std::fs::remove_file(d.join("up")).expect("down again");
     let other = cluster.url("other");
-    let mut exec2 = spawn_run(d, &rb, &other);
+    let mut exec2 = spawn_run(d, rb, &other);
     waiting_for_approval(&other);
-    let elsewhere = put_request(&other, &posted(&note, "alice"));
+    let elsewhere = put_request(&other, &posted(note, "alice"));
     assert!(
         elsewhere
             .as_ref()
             .is_err_and(|why| why.contains("signed for another run ('who')")),
         "{elsewhere:?}"
     );
-    let ok = approve(d, &other, "alice", &alice);
+    let ok = approve(d, &other, "alice", alice);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert_eq!(wait_exit(&mut exec2, LIMIT).and_then(|s| s.code()), Some(0));
     assert!(

@@ -25,7 +25,7 @@ fn note(i: usize) -> Event {
     Event::Note {
         operator: "ticker".into(),
         text: format!("note {i}"),
-        provenance: Default::default(),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

@@ -34,7 +34,7 @@ fn crash_child_writer() {
                 &Event::Note {
                     operator: "op".into(),
                     text: format!("note {i}"),
-                    provenance: Default::default(),
+                    provenance: bringup::journal::event::Provenance::default(),
                 },
                 Durability::Sync,
             )

@@ -24,7 +24,7 @@ fn note(text: &str) -> Event {
     Event::Note {
         operator: "kim".into(),
         text: text.into(),
-        provenance: Default::default(),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 
@@ -424,6 +424,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         groups: indexmap::IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }

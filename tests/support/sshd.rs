@@ -337,7 +337,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }
 

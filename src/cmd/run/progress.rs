@@ -247,7 +247,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Approved,
             operator: "Kim".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         }));
         assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
     }
@@ -259,7 +259,7 @@ mod tests {
             step: "Swap the disk".into(),
             outcome: ManualOutcome::Failed,
             operator: "ana".into(),
-            provenance: Default::default(),
+            provenance: crate::journal::event::Provenance::default(),
         }));
         assert_eq!(
             line,

@@ -159,7 +159,7 @@ pub fn runbook_with_vars(
         groups: IndexMap::new(),
         services,
         drills: crate::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: crate::runbook::model::Operators::default(),
     })
 }
 

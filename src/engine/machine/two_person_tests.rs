@@ -64,7 +64,10 @@ fn the_same_principal_twice_is_not_two() {
     let mut e = asking();
     e.handle(by("alice", Decision::Approved));
     let fx = e.handle(by("alice", Decision::Approved));
-    assert!(launches(&fx).is_empty(), "alice twice is one person: {fx:?}");
+    assert!(
+        launches(&fx).is_empty(),
+        "alice twice is one person: {fx:?}"
+    );
     assert!(asked_again_reason(&fx).contains("approved by 'alice';"));
     // An approval nobody verified does not count either.
     let fx = e.handle(Input::Approval {

@@ -38,7 +38,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
             })
             .collect(),
         drills: crate::runbook::drill::Drills::default(),
-        operators: Default::default(),
+        operators: crate::runbook::model::Operators::default(),
     }
 }
 
