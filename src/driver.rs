@@ -43,7 +43,7 @@ use crate::engine::{
     classify_exit,
 };
 use crate::exec::{Executor, Refusal, StepResult};
-use crate::journal::event::{OperatorActionKind, Provenance};
+use crate::journal::event::{OperatorActionKind, Provenance, QuestionKind};
 use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -317,6 +317,8 @@ pub struct Driver {
     /// Cancels every running step (Ctrl-C, SIGTERM, quit).
     stop: CancellationToken,
     finished: Option<Vec<(ServiceId, ServiceState)>>,
+    /// Auto mode as journaled (`operator_action` `auto_on`/`auto_off`): the run's mode.
+    auto: crate::fold::Auto,
     /// Hosts whose unknown key an operator is asked about, with the services to check again
     /// once it is accepted.
     key_waits: HashMap<HostId, BTreeSet<ServiceId>>,
@@ -369,6 +371,7 @@ impl Driver {
             queued: Vec::new(),
             stop: CancellationToken::new(),
             finished: None,
+            auto: crate::fold::Auto::Off,
             key_waits: HashMap::new(),
             broken: false,
             stopped_mid_step: false,
@@ -727,7 +730,7 @@ impl Driver {
         }
         self.queue_notifications(appended.seq, &event, &appended.line)?;
         if let Some(drill) = &mut self.drill {
-            drill.observe(appended.ts, &event);
+            drill.observe(appended.seq, appended.ts, &event);
         }
         Ok(Notice::Journaled(Entry {
             seq: appended.seq,
@@ -773,12 +776,16 @@ impl Driver {
         };
         let act = |action, service: &ServiceId, reason| Event::OperatorAction {
             operator: operator.to_string(),
-            service: service.clone(),
+            service: Some(service.clone()),
             action,
             reason,
             provenance: provenance.clone(),
         };
         let record = match &input {
+            Input::SetAuto(on) => self.auto_turned(operator, provenance, *on),
+            _ => None,
+        };
+        let record = record.or(match &input {
             Input::RunPlan | Input::SetAuto(true) => {
                 self.finished = None;
                 None
@@ -812,7 +819,7 @@ impl Driver {
                 None
             }
             _ => None,
-        };
+        });
         let turned_down = match &input {
             Input::Restore { by_hand: true, .. } => {
                 Some("nothing was restored: the service is up or already busy")
@@ -1079,6 +1086,7 @@ impl Driver {
                     commands,
                     reason,
                 } => {
+                    notices.push(self.asked(&step, QuestionKind::Approval)?);
                     notices.push(Notice::AskApproval {
                         step,
                         commands: commands.into_iter().map(|(h, c)| (h, c.shown)).collect(),
@@ -1086,6 +1094,7 @@ impl Driver {
                     });
                 }
                 Effect::AskManual { step, instruction } => {
+                    notices.push(self.asked(&step, QuestionKind::Manual)?);
                     notices.push(Notice::AskManual {
                         step,
                         instruction: instruction.shown,
@@ -1159,6 +1168,36 @@ impl Driver {
                 lines: crate::exec::lines::DisplayLines::default(),
             },
         );
+    }
+
+    /// Journal that an operator is asked (`asked`): the question waits in the run's picture.
+    fn asked(&mut self, step: &StepRef, question: QuestionKind) -> Result<Notice, JournalError> {
+        let event = Event::Asked {
+            service: step.service.clone(),
+            step: self.step_name(step),
+            question,
+        };
+        self.write(event)
+    }
+
+    /// `operator_action` `auto_on`/`auto_off` when `on` changes the run's journaled mode.
+    fn auto_turned(&mut self, operator: &str, provenance: &Provenance, on: bool) -> Option<Event> {
+        use crate::fold::Auto;
+        let to = if on { Auto::On } else { Auto::Off };
+        if to == self.auto {
+            return None;
+        }
+        self.auto = to;
+        Some(Event::OperatorAction {
+            operator: operator.to_string(),
+            service: None,
+            action: match to {
+                Auto::On => OperatorActionKind::AutoOn,
+                Auto::Off => OperatorActionKind::AutoOff,
+            },
+            reason: None,
+            provenance: provenance.clone(),
+        })
     }
 
     fn step_name(&self, step: &StepRef) -> String {

@@ -70,8 +70,10 @@ impl Marker {
 
     /// `command` under its marker: the pid file is written first (`$$` is the group leader,
     /// the `sh -s` both transports start) and removed when the shell exits, whichever way
-    /// the command ends. The caller hands the result to [`stdin_script`], so it reaches the
-    /// host on standard input like the command itself; nothing goes on a command line.
+    /// the command ends. The command runs in a subshell, so a step ending in `exec …`
+    /// replaces that subshell, not the shell holding the trap that removes the file. The
+    /// caller hands the result to [`stdin_script`], so it reaches the host on standard input
+    /// like the command itself; nothing goes on a command line.
     pub fn wrap(&self, command: &str) -> String {
         let file = &self.file;
         format!(
@@ -83,7 +85,7 @@ impl Marker {
              trap '[ -z \"$__bringup_pid\" ] || rm -f \"$__bringup_pid\"' EXIT\n\
              trap 'exit 143' TERM\n\
              unset __bringup_dir\n\
-             {{\n{command}\n}}"
+             (\n{command}\n)"
         )
     }
 
@@ -99,10 +101,12 @@ impl Marker {
     }
 
     /// Stop the marker's process group: SIGTERM, up to `grace_tenths` tenths of a second,
-    /// then SIGKILL; prints `bringup-marker=stopped PGID` (or `alive PGID`, or `gone`).
+    /// then SIGKILL; prints `bringup-marker=stopped PGID` (or `alive PGID`, or `gone` when
+    /// the group had already ended and nothing was sent).
     pub fn stop_script(&self, grace_tenths: u32) -> String {
         format!(
             "{prelude}\
+             kill -0 \"-$pg\" 2>/dev/null || {{ rm -f \"$f\"; echo '{MARKER_ANSWER}gone'; exit 0; }}\n\
              kill -TERM \"-$pg\" 2>/dev/null; i=0; \
              while [ $i -lt {grace_tenths} ] && kill -0 \"-$pg\" 2>/dev/null; do sleep 0.1; i=$((i+1)); done; \
              kill -KILL \"-$pg\" 2>/dev/null; i=0; \

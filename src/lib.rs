@@ -8,6 +8,7 @@ pub mod driver;
 pub mod engine;
 pub mod exec;
 pub mod export;
+pub mod fold;
 pub mod identity;
 pub mod journal;
 pub mod logfile;

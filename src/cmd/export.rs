@@ -45,6 +45,13 @@ pub fn export(args: &ExportArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    if let Some(p) = report.refused_side() {
+        eprintln!(
+            "bringup: journal '{}' is refused at {p}; run `bringup verify` on it",
+            args.journal.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     if let Err(why) = has_events(analysis.events, &args.journal) {
         eprintln!("bringup: {why}");
         return ExitCode::from(EXIT_BAD_INPUT);
@@ -322,39 +329,13 @@ fn side_folder_owner(out: &Path) -> Option<PathBuf> {
 }
 
 /// Write through a temporary file beside `out` and rename it into place, so a failed export
-/// never leaves half a report, and a link at `out` is replaced, not written through.
+/// never leaves half a report, and a link at `out` is replaced, not written through. The
+/// file is 0600 whatever the umask: a report holds what hosts printed.
 pub(crate) fn write_atomically(
     out: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = out.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-        fill(&mut w)?;
-        let f = w
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, out)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::journal::files::write_atomically(out, fill)
 }
 
 /// A report of no events from a file that is no journal (empty, a runbook, a log) would look

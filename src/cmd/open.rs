@@ -12,7 +12,7 @@ use crate::Exit;
 use crate::cli::{DemoArgs, DrillCmd, OpenArgs};
 use crate::cmd::session;
 use crate::engine::Mode;
-use crate::journal::{self, Event};
+use crate::journal;
 use crate::runbook::model::Runbook;
 use crate::session::{Scope, Session};
 use crate::tui::event_loop::{self, End, Front, LoopError};
@@ -268,24 +268,18 @@ async fn open_loaded(
     ExitCode::from(code)
 }
 
-/// The App with a resumed run's timeline and times to restore; and how long the run had
-/// been going (zero for a new run).
+/// The App with a resumed run's history folded in (its timeline, outages and times to
+/// restore, as the journal measures them); and how long the run had been going (zero for a
+/// new run).
 fn app_with_history(mut app: App, history: &[journal::Record]) -> (App, Duration) {
     for record in history {
-        app.on_journal(record.ts, &record.event);
+        app.on_entry(record.seq, record.ts, &record.event);
     }
-    let began = history
-        .iter()
-        .find(|r| matches!(r.event, Event::RunStarted { .. }))
-        .map(|r| r.ts);
-    let offset = began
+    let offset = app
+        .fold()
+        .started
         .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
         .unwrap_or(Duration::ZERO);
-    if let Some(began) = began {
-        for (id, at) in up_times(history, began) {
-            app.seed_up_at(id, at);
-        }
-    }
     (app, offset)
 }
 
@@ -370,64 +364,5 @@ fn summary(
         for env in to_set {
             say!("    (set {env} to the secret first: read -rs {env}; export {env})");
         }
-    }
-}
-
-/// When each service last came up in a journal's history, as run time since `began`.
-fn up_times(
-    records: &[journal::Record],
-    began: chrono::DateTime<chrono::Utc>,
-) -> std::collections::HashMap<crate::runbook::ServiceId, Duration> {
-    let mut up = std::collections::HashMap::new();
-    for record in records {
-        if let Event::ServiceState { service, to, .. } = &record.event {
-            if to.is_up() {
-                let at = (record.ts - began).to_std().unwrap_or(Duration::ZERO);
-                up.entry(service.clone()).or_insert(at);
-            } else {
-                up.remove(service);
-            }
-        }
-    }
-    up
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::ServiceState;
-    use crate::runbook::ServiceId;
-
-    fn state(at_s: i64, service: &str, to: ServiceState) -> journal::Record {
-        journal::Record {
-            seq: 1,
-            ts: chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(at_s),
-            event: Event::ServiceState {
-                service: ServiceId::new(service),
-                from: ServiceState::Unknown,
-                to,
-                reason: None,
-            },
-            prev: String::new(),
-            hash: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_resumed_run_keeps_when_each_service_came_up_and_forgets_those_that_went_down() {
-        let records = [
-            state(1, "dns", ServiceState::Healthy),
-            state(2, "db", ServiceState::Down),
-            state(8, "db", ServiceState::Restored),
-            state(3, "web", ServiceState::Healthy),
-            state(9, "web", ServiceState::Down),
-        ];
-        let up = up_times(&records, chrono::DateTime::UNIX_EPOCH);
-        assert_eq!(
-            up.get(&ServiceId::new("dns")),
-            Some(&Duration::from_secs(1))
-        );
-        assert_eq!(up.get(&ServiceId::new("db")), Some(&Duration::from_secs(8)));
-        assert_eq!(up.get(&ServiceId::new("web")), None);
     }
 }

@@ -5,13 +5,11 @@ use std::io::{IsTerminal as _, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::cli::OutputArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
-use crate::journal::Event;
 use crate::journal::record;
-use crate::journal::verify::{self, output_file_path};
+use crate::journal::verify::{self, side_shown};
+use crate::journal::{Event, files};
 
 pub fn output(args: &OutputArgs) -> ExitCode {
     if let Some(out) = &args.output
@@ -53,11 +51,6 @@ pub fn output(args: &OutputArgs) -> ExitCode {
 /// not match what the journal records for it is an error (`InvalidData`), not silently
 /// replaced by the chunk's text.
 fn reassemble(args: &OutputArgs, out: &mut dyn Write) -> std::io::Result<()> {
-    let dir = args
-        .journal
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     let mut failed: Option<std::io::Error> = None;
     let mut matched = 0_usize;
     let report = verify::scan(&args.journal, |bytes, env| {
@@ -90,7 +83,7 @@ fn reassemble(args: &OutputArgs, out: &mut dyn Write) -> std::io::Result<()> {
         }
         matched += 1;
         let written = match r.event.output_file() {
-            Some(file) => side_file(&dir, &file, r.seq).and_then(|b| out.write_all(&b)),
+            Some(file) => side_file(&args.journal, &file, r.seq).and_then(|b| out.write_all(&b)),
             // Older journals hold one line per event, its newline not recorded.
             None if size.is_none() => out
                 .write_all(text.as_bytes())
@@ -104,6 +97,15 @@ fn reassemble(args: &OutputArgs, out: &mut dyn Write) -> std::io::Result<()> {
     .map_err(|e| std::io::Error::other(e.to_string()))?;
     if let Some(e) = failed {
         return Err(e);
+    }
+    if let Some(p) = report.refused_side() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "journal '{}' is refused at {p}; run `bringup verify` on it",
+                args.journal.display()
+            ),
+        ));
     }
     if let Some(p) = report.first_problem() {
         eprintln!(
@@ -139,28 +141,22 @@ fn selection(args: &OutputArgs) -> String {
     }
 }
 
-/// A chunk's side file, checked against the size and sha256 its event records.
-fn side_file(dir: &Path, file: &crate::journal::OutputFile, seq: u64) -> std::io::Result<Vec<u8>> {
-    let bad = |why: String| {
+/// A chunk's side file, `<journal>.d/<seq>.out`, checked against the size and sha256 its
+/// event records before any of it is written out.
+fn side_file(
+    journal: &Path,
+    file: &crate::journal::OutputFile,
+    seq: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    files::read_side(journal, seq, file, &mut |b| bytes.extend_from_slice(b)).map_err(|why| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
                 "the output of seq {seq} in '{}' {why}; run `bringup verify` on the journal",
-                file.path
+                side_shown(journal, seq)
             ),
         )
-    };
-    let path = output_file_path(dir, file)
-        .ok_or_else(|| bad("leaves the journal's folder".to_string()))?;
-    let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot be read: {e}")))?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    if bytes.len() as u64 != file.bytes || sha != file.sha256 {
-        return Err(bad(format!(
-            "is not what the journal records ({} bytes, sha256 {sha}; recorded {} bytes, sha256 {})",
-            bytes.len(),
-            file.bytes,
-            file.sha256
-        )));
-    }
+    })?;
     Ok(bytes)
 }

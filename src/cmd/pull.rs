@@ -1,11 +1,12 @@
 //! `bringup pull URL -o FILE`: copy a shared run from etcd into a journal file, checking its
 //! chain on the way. The file appears whole or not at all (written beside it, fsynced, then
-//! renamed over it); the output side files its events reference are written first, where
-//! the events name them (`<FILE's folder>/NAME.jsonl.d/<seq>.out`, 0600 in a 0700 folder),
-//! so `verify FILE` and `output FILE` work on the copy. Logic lives in `journal::etcd`.
+//! renamed over it; a temporary file a killed pull left is removed by the next); the output
+//! side files its events reference are written first, where a journal's readers look for
+//! them (`FILE.d/<seq>.out`, 0600 in a 0700 folder), so `verify FILE` and `output FILE`
+//! work on the copy. Logic lives in `journal::etcd`.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,8 +14,7 @@ use crate::cli::PullArgs;
 use crate::cmd::{EXIT_BAD_INPUT, EXIT_NOT_ALL_UP};
 use crate::journal::etcd::{self, Access, EtcdStore, RunUrl, Side};
 use crate::journal::event::OutputFile;
-use crate::journal::verify::output_file_path;
-use crate::journal::{files, writer};
+use crate::journal::files;
 
 pub fn pull(args: &PullArgs) -> ExitCode {
     let url = match RunUrl::parse(&args.url) {
@@ -48,14 +48,12 @@ pub fn pull(args: &PullArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let tmp = temp_path(out);
-    let folder = out.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut sides = SideWriter {
-        folder,
+        journal: out.clone(),
         open: None,
         failed: None,
     };
-    let written = write_atomically(&tmp, out, |w| {
+    let written = write_atomically(out, |w| {
         let mut failed = None;
         let report = rt
             .block_on(etcd::scan_run_with(
@@ -76,7 +74,6 @@ pub fn pull(args: &PullArgs) -> ExitCode {
     let report = match written {
         Ok(r) => r,
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
             eprintln!(
                 "bringup: cannot pull '{url}' into '{}': {e}; check the folder is writable and etcd answers",
                 out.display()
@@ -103,8 +100,8 @@ pub fn pull(args: &PullArgs) -> ExitCode {
 
 /// Writes the side files a pull reads, one at a time, where their events name them.
 struct SideWriter {
-    /// The pulled journal's folder, which side file paths are relative to.
-    folder: PathBuf,
+    /// The pulled journal, whose `.d` folder the side files go into.
+    journal: PathBuf,
     open: Option<fs::File>,
     failed: Option<io::Error>,
 }
@@ -126,26 +123,25 @@ impl SideWriter {
         }
     }
 
-    /// Close the file being written (fsynced) and create the one `file` names.
+    /// Close the file being written (fsynced) and create the next: `<journal>.d/<seq>.out`.
+    /// The shared run keeps it under the name of its event's seq (checked as it is read),
+    /// so the seq is what the name ends in.
     fn begin(&mut self, file: &OutputFile) -> io::Result<()> {
         self.finish_open()?;
-        let bad = || {
-            io::Error::other(format!(
-                "the side file path '{}' is not NAME.jsonl.d/FILE inside the journal's folder",
-                file.path
-            ))
-        };
-        output_file_path(&self.folder, file).ok_or_else(bad)?;
-        let (dir, name) = file.path.split_once('/').ok_or_else(bad)?;
-        let journal = dir
-            .strip_suffix(".d")
-            .filter(|j| !j.is_empty())
-            .ok_or_else(bad)?;
-        if name.contains('/') {
-            return Err(bad());
-        }
-        let created =
-            files::create_side_file(&self.folder.join(journal), name).map_err(io::Error::other)?;
+        let seq = file
+            .path
+            .rsplit_once('/')
+            .and_then(|(_, name)| name.strip_suffix(".out"))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "the side file path '{}' is not NAME.jsonl.d/SEQ.out",
+                    file.path.escape_debug()
+                ))
+            })?;
+        let created = files::create_side_file(&self.journal, &files::side_name(seq))
+            .map_err(io::Error::other)?;
         self.open = Some(created);
         Ok(())
     }
@@ -165,28 +161,13 @@ impl SideWriter {
     }
 }
 
-/// A name beside `out`, so the rename stays within one filesystem.
-fn temp_path(out: &Path) -> PathBuf {
-    let name = out.file_name().unwrap_or_default().to_string_lossy();
-    out.with_file_name(format!(".{name}.pull-{}", std::process::id()))
-}
-
+/// Write `out` whole (see [`files::write_atomically`]), its folder created if missing.
 fn write_atomically<T>(
-    tmp: &Path,
     out: &Path,
-    write: impl FnOnce(&mut BufWriter<&fs::File>) -> io::Result<T>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> io::Result<T> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         files::create_dirs(dir).map_err(io::Error::other)?;
     }
-    let _ = fs::remove_file(tmp);
-    let file = files::create_new(tmp).map_err(io::Error::other)?;
-    let mut w = BufWriter::new(&file);
-    let value = write(&mut w)?;
-    w.flush()?;
-    drop(w);
-    file.sync_all()?;
-    fs::rename(tmp, out)?;
-    writer::sync_parent(out);
-    Ok(value)
+    files::write_atomically(out, write)
 }

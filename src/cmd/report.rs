@@ -49,10 +49,14 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         let shown = path.display().to_string();
         match read(path, signers) {
             Ok(r) => reads.push(r),
-            Err(why) => skipped.push(Skipped {
+            Err(Unusable::Skipped(why)) => skipped.push(Skipped {
                 path: shown,
                 why: Why::Unusable(why),
             }),
+            Err(Unusable::Refused(why)) => {
+                eprintln!("bringup: journal '{}' {why}", crate::text::visible(&shown));
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
         }
     }
     let history = report::history(
@@ -124,9 +128,18 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
+/// Why a journal is not in the report.
+enum Unusable {
+    /// Left out, saying why in one line; the others are reported.
+    Skipped(String),
+    /// What is at a side file's place is no side file (a link, a FIFO, a device): the
+    /// report stops there, as every reader does.
+    Refused(String),
+}
+
 /// One journal folded as it streams past, its seal judged; `Err` says in one line why it
-/// cannot be used at all.
-fn read(path: &Path, signers: Option<&Path>) -> Result<Read, String> {
+/// cannot be used.
+fn read(path: &Path, signers: Option<&Path>) -> Result<Read, Unusable> {
     let sealed = seal::read(path);
     let head_seq = sealed
         .as_ref()
@@ -153,12 +166,21 @@ fn read(path: &Path, signers: Option<&Path>) -> Result<Read, String> {
             fold.push(&r);
         }
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Unusable::Skipped(e.to_string()))?;
+    if let Some(p) = checked.refused_side() {
+        return Err(Unusable::Refused(format!(
+            "is refused at {p}; run `bringup verify` on it"
+        )));
+    }
     if let Some(p) = checked.first_problem() {
-        return Err(format!("does not verify ({p}); run `bringup verify` on it"));
+        return Err(Unusable::Skipped(format!(
+            "does not verify ({p}); run `bringup verify` on it"
+        )));
     }
     if events == 0 {
-        return Err("not a bringup journal: no event line could be read".into());
+        return Err(Unusable::Skipped(
+            "not a bringup journal: no event line could be read".into(),
+        ));
     }
     Ok(Read {
         path: path.display().to_string(),

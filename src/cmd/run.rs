@@ -95,10 +95,11 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut questions = Questions::new(interactive);
 
     let mut pending = start_notices;
-    // A drill runs its phases (the driver's); any other run, the plan.
+    // A drill runs its phases (the driver's); any other run, the plan in auto mode, which the
+    // driver journals (`auto_on`) so that every screen on the run shows its mode.
     let start = match &args.scenario {
         Some(id) => driver::Request::StartDrill(id.clone()),
-        None => Input::RunPlan.into(),
+        None => Input::SetAuto(true).into(),
     };
     match drv.input(start) {
         Ok(n) => pending.extend(n),

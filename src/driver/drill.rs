@@ -8,7 +8,7 @@
 //! Guards run beside the engine (they belong to no service and are never retried); a failing
 //! one journals `guard_tripped` and sends the drill straight to restoring what was injected.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Driver, MATCH_BUFFER_BYTES, Message, Notice, STEP_CHANNEL};
-use crate::engine::{Input, Phase, ServiceState, attempt_failure, passes};
+use crate::engine::{Input, ServiceState, attempt_failure, passes};
 use crate::exec::StepResult;
+use crate::fold::{Outage, RunFold};
 use crate::journal::event::{DrillOutcome, DrillPhase};
 use crate::journal::{Event, JournalError};
 use crate::runbook::drill::Scenario;
@@ -37,12 +38,10 @@ pub(super) struct Drill {
     next: usize,
     /// Services whose inject started, in order.
     injected: Vec<ServiceId>,
-    /// When each injected service's first inject step started (journal time, ms).
-    inject_at: HashMap<ServiceId, i64>,
-    /// Injected services seen down or partial since their inject.
-    detected: BTreeSet<ServiceId>,
-    /// When each detected service was first up again (journal time, ms).
-    up_at: HashMap<ServiceId, i64>,
+    /// The run's picture since the drill began, folded from what the driver journals: each
+    /// inject's outage (detected, restored, its time) is measured there, as every report
+    /// measures it.
+    picture: RunFold,
     /// Detection gives up at this instant.
     detect_deadline: Option<Instant>,
     /// A detect re-check is scheduled.
@@ -62,25 +61,21 @@ pub(super) struct Drill {
 
 impl Drill {
     /// The journal recorded `event` at `ts`: what the drill measures from it.
-    pub(super) fn observe(&mut self, ts: chrono::DateTime<chrono::Utc>, event: &Event) {
-        let ms = ts.timestamp_millis();
-        match event {
-            Event::StepStarted {
-                service,
-                phase: Phase::Inject,
-                ..
-            } if self.injected.contains(service) => {
-                self.inject_at.entry(service.clone()).or_insert(ms);
-            }
-            Event::ServiceState { service, to, .. } if self.inject_at.contains_key(service) => {
-                if matches!(to, ServiceState::Down | ServiceState::Partial) {
-                    self.detected.insert(service.clone());
-                } else if to.is_up() && self.detected.contains(service) {
-                    self.up_at.entry(service.clone()).or_insert(ms);
-                }
-            }
-            _ => {}
-        }
+    pub(super) fn observe(&mut self, seq: u64, ts: chrono::DateTime<chrono::Utc>, event: &Event) {
+        self.picture.push_event(seq, ts, event);
+    }
+
+    /// The outage an injected service's inject made, as the run's fold measures it.
+    fn inject_outage(&self, service: &ServiceId) -> Option<Outage> {
+        self.picture.inject_outage(service)
+    }
+
+    /// Seen down or partial since its inject.
+    fn detected(&self, service: &ServiceId) -> bool {
+        self.injected.contains(service)
+            && self
+                .inject_outage(service)
+                .is_some_and(|o| o.detected.is_some())
     }
 
     pub(super) fn phase(&self) -> DrillPhase {
@@ -150,9 +145,7 @@ impl Driver {
             phase: DrillPhase::Baseline,
             next: 0,
             injected: Vec::new(),
-            inject_at: HashMap::new(),
-            detected: BTreeSet::new(),
-            up_at: HashMap::new(),
+            picture: RunFold::default(),
             detect_deadline: None,
             wake_pending: false,
             rounds_out: vec![0; guards],
@@ -388,7 +381,7 @@ impl Driver {
         drill
             .injected
             .iter()
-            .filter(|s| !drill.detected.contains(*s))
+            .filter(|s| !drill.detected(s))
             .filter(|s| self.engine.service(s).is_some_and(|v| !v.state.is_busy()))
             .cloned()
             .collect()
@@ -419,7 +412,7 @@ impl Driver {
         let missing: Vec<ServiceId> = drill
             .injected
             .iter()
-            .filter(|s| !drill.detected.contains(*s))
+            .filter(|s| !drill.detected(s))
             .cloned()
             .collect();
         if missing.is_empty() || drill.tripped.is_some() {
@@ -512,11 +505,11 @@ impl Driver {
                 .and_then(|s| s.rto);
             let now = self.engine.service(service);
             let state = now.map_or(ServiceState::Unknown, |v| v.state);
-            let took = match (drill.inject_at.get(service), drill.up_at.get(service)) {
-                (Some(from), Some(to)) => Some(to - from),
-                _ => None,
-            };
-            if !drill.detected.contains(service) {
+            // The inject's outage as the fold measures it: from the inject to up again.
+            let took = drill
+                .inject_outage(service)
+                .and_then(|o| o.time_to_restore_ms);
+            if !drill.detected(service) {
                 // Already told in `problems`.
                 continue;
             }

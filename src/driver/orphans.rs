@@ -177,8 +177,19 @@ impl Driver {
                 ));
                 let stopped = self.ask_marker(&step.host, &marker.stop_script(GRACE_TENTHS)).await;
                 let how = match stopped {
-                    Ok(Answer::Stopped(_) | Answer::Gone) => {
+                    Ok(Answer::Stopped(_)) => {
                         "stopped on resume (SIGTERM, then SIGKILL after 5s)".to_string()
+                    }
+                    Ok(Answer::Gone) => {
+                        // It ended between the look and the stop: nothing was sent to it.
+                        say(format!("{what}: already gone, nothing to stop"));
+                        return (
+                            StepOutcome::Unknown,
+                            format!(
+                                "orphan: still running when the run resumed (process group {pgid} on '{}'), already gone when bringup came to stop it (nothing was sent): exit status unknown; the service is checked again",
+                                step.host
+                            ),
+                        );
                     }
                     Ok(Answer::Alive(_) | Answer::Running(_)) => {
                         "it survived SIGTERM and SIGKILL and may still be running: check the host"
@@ -201,7 +212,7 @@ impl Driver {
             }
             Ok(_) => (
                 StepOutcome::Unknown,
-                "in flight when bringup stopped and no longer running when the run resumed (its marker is gone): outcome unknown; the service is checked again".into(),
+                "in flight when bringup stopped and already gone when the run resumed (no process of its group runs on its host; nothing was stopped): outcome unknown; the service is checked again".into(),
             ),
             Err(e) => (
                 StepOutcome::Unknown,
@@ -245,6 +256,83 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::testkit;
+    use crate::engine::Phase;
+    use crate::runbook::model::ServiceId;
+
+    /// A real process group that ends between the look that finds it running and the stop
+    /// (the operator's answer is where it ends): the stop sends nothing and says so.
+    #[tokio::test]
+    async fn an_orphan_gone_before_it_is_stopped_is_journaled_as_already_gone() {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "[runbook]\nname = \"orphans\"\n\n[hosts.box]\ntransport = \"local\"\n{}",
+            testkit::db_service(&dir.path().display().to_string())
+        );
+        let path = testkit::write_runbook(dir.path(), "r.toml", text, false);
+        let mut opened = testkit::open_session(dir.path(), &path, "kim", Vec::new());
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let pgid = child.id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .subsec_nanos();
+        let run_id = format!("{pgid:08x}{nanos:08x}");
+        let seq = 7;
+        let folder =
+            std::path::PathBuf::from(std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into()))
+                .join(format!("bringup-{}", nix::unistd::getuid()));
+        std::fs::create_dir_all(&folder).expect("marker folder");
+        let marker = folder.join(format!("{run_id}-{seq}.pid"));
+        std::fs::write(&marker, format!("{pgid}\n")).expect("marker");
+
+        let in_flight = [InFlight {
+            service: ServiceId::new("db"),
+            phase: Phase::Restore,
+            step: "start db".into(),
+            host: HostId::new("box"),
+            attempt: 1,
+            seq,
+        }];
+        let mut said = Vec::new();
+        let mut asked = 0;
+        opened
+            .driver
+            .settle_in_flight(&run_id, &in_flight, &mut |s| said.push(s), &mut |_| {
+                asked += 1;
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(i32::try_from(pgid).expect("pid")),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = child.wait();
+                Orphan::Stop
+            })
+            .await
+            .expect("journaled");
+        assert_eq!(asked, 1, "the look found it running");
+
+        let read = crate::journal::read_journal(&opened.journal).expect("journal");
+        let error = read
+            .records
+            .iter()
+            .find_map(|r| match &r.event {
+                Event::StepFinished { outcome, error, .. } => Some((*outcome, error.clone())),
+                _ => None,
+            })
+            .expect("a step_finished");
+        assert_eq!(error.0, StepOutcome::Unknown);
+        let error = error.1.unwrap_or_default();
+        assert!(error.contains("already gone"), "{error}");
+        assert!(!error.contains("stopped on resume"), "{error}");
+        assert!(said.iter().any(|s| s.contains("already gone")), "{said:?}");
+        assert!(!marker.exists(), "the stale marker is removed");
+    }
 
     #[test]
     fn marker_answers_are_read_from_the_scripts_lines() {

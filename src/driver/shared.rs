@@ -187,7 +187,11 @@ impl Driver {
             }
         }
         self.settle_shared();
-        let released = self.settle_outbox(Ok(parked.notices));
+        // Questions no longer waited on are withdrawn here too, as `settle` does for a file.
+        let mut notices = parked.notices;
+        let gone = self.withdrawn(&notices);
+        notices.extend(gone);
+        let released = self.settle_outbox(Ok(notices));
         self.queued = queued;
         self.answers = answers;
         self.outbox.ready.splice(0..0, ready);

@@ -221,7 +221,7 @@ async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_befo
         .iter()
         .position(|e| {
             matches!(e, Event::OperatorAction { operator, action, service, reason: None, .. }
-                if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_str() == "db")
+                if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_ref().is_some_and(|s| s.as_str() == "db"))
         })
         .expect("the by-hand check is journaled as the operator's act");
     let started = events
@@ -359,4 +359,49 @@ fn a_step_is_found_by_its_journaled_name_in_one_place() {
     );
     assert!(StepRef::named(&rb, &db, Phase::Restore, "nope").is_none());
     assert!(StepRef::named(&rb, &ServiceId::new("zz"), Phase::Check, "up").is_none());
+}
+
+#[tokio::test]
+async fn auto_mode_belongs_to_the_run_each_change_journaled_under_who_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut driver, mut inbox, journal) = open(dir.path(), false);
+    // Off already: nothing to record.
+    driver.input(Input::SetAuto(false)).expect("manual mode");
+    driver
+        .input_by(REMOTE, Input::SetAuto(true))
+        .expect("auto on journaled");
+    driver
+        .input(Input::SetAuto(false))
+        .expect("auto off journaled");
+    stop_within(&mut driver, &mut inbox, Duration::from_secs(10)).await;
+    let changes: Vec<(String, OperatorActionKind, bool)> = events(&journal)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::OperatorAction {
+                operator,
+                action: action @ (OperatorActionKind::AutoOn | OperatorActionKind::AutoOff),
+                service,
+                ..
+            } => Some((operator, action, service.is_none())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (REMOTE.to_string(), OperatorActionKind::AutoOn, true),
+            (
+                driver.operator().to_string(),
+                OperatorActionKind::AutoOff,
+                true
+            ),
+        ]
+    );
+    let records = crate::journal::read_journal(&journal)
+        .expect("read back")
+        .records;
+    assert_eq!(
+        crate::fold::RunFold::of(&records).auto,
+        crate::fold::Auto::Off
+    );
 }

@@ -189,6 +189,14 @@ fn row(event: &Event) -> Row {
             .to_string();
         }
         Event::Note { text, .. } => r.text.clone_from(text),
+        Event::Asked { step, question, .. } => {
+            r.step.clone_from(step);
+            r.detail = match question {
+                crate::journal::event::QuestionKind::Approval => "approval",
+                crate::journal::event::QuestionKind::Manual => "manual",
+            }
+            .to_string();
+        }
         Event::OperatorAction { action, reason, .. } => {
             r.detail = action.to_string();
             r.text = reason.clone().unwrap_or_default();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
 use crate::journal::event::{
-    DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, Provenance,
+    DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, Provenance, QuestionKind,
 };
 
 /// The one who acts when no operator does.
@@ -194,13 +194,33 @@ pub fn describe(event: &Event) -> Option<Described> {
             provenance,
         } => (
             Actor::Operator(operator.clone()),
-            format!(
-                "{service}: {}{}{}",
-                action_words(action),
-                dash(reason.as_deref()),
-                identity_note(provenance)
-            ),
+            match service {
+                Some(service) => format!(
+                    "{service}: {}{}{}",
+                    action_words(action),
+                    dash(reason.as_deref()),
+                    identity_note(provenance)
+                ),
+                None => format!(
+                    "{}{}{}",
+                    capital(action_words(action)),
+                    dash(reason.as_deref()),
+                    identity_note(provenance)
+                ),
+            },
             Tone::Warn,
+        ),
+        Event::Asked {
+            service,
+            step,
+            question,
+        } => (
+            Actor::Bringup,
+            match question {
+                QuestionKind::Approval => format!("{service}: asks to approve '{step}'"),
+                QuestionKind::Manual => format!("{service}: waits for manual step '{step}'"),
+            },
+            Tone::Neutral,
         ),
         Event::HostKeyAccepted {
             host,
@@ -422,6 +442,14 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// The word with its first letter in capitals.
+pub fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// An operator action as a timeline line says it.
 fn action_words(action: &OperatorActionKind) -> &str {
     match action {
@@ -429,6 +457,8 @@ fn action_words(action: &OperatorActionKind) -> &str {
         OperatorActionKind::ByHandCheck => "checked by hand",
         OperatorActionKind::Skip => "skipped",
         OperatorActionKind::Inject => "inject run on purpose (drill)",
+        OperatorActionKind::AutoOn => "auto mode on",
+        OperatorActionKind::AutoOff => "auto mode off",
         OperatorActionKind::Other(word) => word,
     }
 }

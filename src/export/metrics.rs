@@ -2,7 +2,7 @@
 //! state intervals and restore metrics, feature availability, the human timeline and the
 //! action items. Pure: no IO, no formatting beyond plain text.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -38,49 +38,13 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    /// What outages found in the opening sweep start at: the incident's start when it was
-    /// given, else the run's.
+    /// What outages found in the opening sweep start at (`crate::fold::RunFold::outage_origin`).
     pub fn outage_origin(&self) -> Option<DateTime<Utc>> {
-        self.incident_start.or(self.started)
+        crate::fold::origin(self.incident_start, self.started)
     }
 }
 
-/// What began an outage (SPEC "Time and outages").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutageCause {
-    /// Found down or partial when first checked: it began at the incident's start.
-    FoundDown,
-    /// A service that was up failed a check.
-    Regression,
-    /// A drill's inject step started.
-    Inject,
-}
-
-impl OutageCause {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutageCause::FoundDown => "found down",
-            OutageCause::Regression => "regression",
-            OutageCause::Inject => "drill inject",
-        }
-    }
-}
-
-/// One span of a service not being up: from its start to `restored` or `healthy` again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outage {
-    pub cause: OutageCause,
-    pub started: DateTime<Utc>,
-    /// The first failed check of the outage.
-    pub detected: Option<DateTime<Utc>>,
-    /// When it was up again; `None` while it is not.
-    pub ended: Option<DateTime<Utc>>,
-    /// Ended by a restore (`restored`), not by a check finding it healthy again.
-    pub restored: bool,
-    pub time_to_detect_ms: Option<i64>,
-    pub time_to_restore_ms: Option<i64>,
-    pub rto: Rto,
-}
+pub use crate::fold::{Outage, OutageCause, Rto, overall_rto};
 
 /// A span of time a service spent in one state; `to` is `None` for the state it is in now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,30 +52,6 @@ pub struct Interval {
     pub state: ServiceState,
     pub from: DateTime<Utc>,
     pub to: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rto {
-    Met,
-    Missed,
-    /// Not restored yet and the objective has not run out.
-    Pending,
-    /// The run ended before the service was restored and before its objective ran out.
-    NotRestored,
-    /// No objective, or the service was never down.
-    NotApplicable,
-}
-
-impl Rto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rto::Met => "met",
-            Rto::Missed => "missed",
-            Rto::Pending => "pending",
-            Rto::NotRestored => "not restored",
-            Rto::NotApplicable => "n/a",
-        }
-    }
 }
 
 /// A customer-facing function and whether its latest checks pass.
@@ -180,6 +120,8 @@ pub enum Cause {
     ServiceUnreachable,
     Declined,
     ManualFailed,
+    /// A manual step left unanswered whose service was later found up.
+    ManualUnconfirmed,
     StepFailed,
     StepRetried,
 }
@@ -229,115 +171,9 @@ impl Analysis {
 
 type StepKey = (ServiceId, String, HostId);
 
-/// An outage as the journal is read: its start, detection and end.
-#[derive(Debug, Clone)]
-struct OpenOutage {
-    cause: OutageCause,
-    started: DateTime<Utc>,
-    detected: Option<DateTime<Utc>>,
-    ended: Option<(DateTime<Utc>, bool)>,
-}
-
-/// One service's outages, folded from its state changes and inject starts: the one rule of
-/// SPEC "Time and outages" that every report (post-mortem, scorecard, history) measures by.
-#[derive(Debug, Clone, Default)]
-pub struct OutageFold {
-    outages: Vec<OpenOutage>,
-    /// It was healthy or restored at some point: a failed check after that is a regression.
-    was_up: bool,
-}
-
-impl OutageFold {
-    fn open_outage(&mut self) -> Option<&mut OpenOutage> {
-        self.outages.last_mut().filter(|o| o.ended.is_none())
-    }
-
-    /// A state change: down or partial opens an outage (or detects the open one); healthy or
-    /// restored ends it. `origin` is what an outage found in the opening sweep starts at.
-    pub fn state(&mut self, to: ServiceState, at: DateTime<Utc>, origin: DateTime<Utc>) {
-        match to {
-            ServiceState::Down | ServiceState::Partial => {
-                if self.open_outage().is_none() {
-                    let (cause, started) = if self.was_up {
-                        (OutageCause::Regression, at)
-                    } else {
-                        (OutageCause::FoundDown, origin.min(at))
-                    };
-                    self.outages.push(OpenOutage {
-                        cause,
-                        started,
-                        detected: None,
-                        ended: None,
-                    });
-                }
-                if let Some(o) = self.open_outage() {
-                    o.detected.get_or_insert(at);
-                }
-            }
-            ServiceState::Healthy | ServiceState::Restored => {
-                self.was_up = true;
-                if let Some(o) = self.open_outage() {
-                    o.ended = Some((at, to == ServiceState::Restored));
-                }
-                // An inject that broke nothing was no outage.
-                if self
-                    .outages
-                    .last()
-                    .is_some_and(|o| o.detected.is_none() && o.ended.is_some_and(|(_, r)| !r))
-                {
-                    self.outages.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// A drill's inject step started: the outage it makes begins now.
-    pub fn inject(&mut self, at: DateTime<Utc>) {
-        if self.open_outage().is_none() {
-            self.outages.push(OpenOutage {
-                cause: OutageCause::Inject,
-                started: at,
-                detected: None,
-                ended: None,
-            });
-        }
-    }
-
-    /// The outages so far, each measured against `rto_ms` from its own start; `as_of` is the
-    /// journal's last event, `finished` whether the run ended.
-    pub fn outages(
-        &self,
-        rto_ms: Option<u64>,
-        as_of: Option<DateTime<Utc>>,
-        finished: bool,
-    ) -> Vec<Outage> {
-        self.outages
-            .iter()
-            .map(|o| {
-                let ended = o.ended.map(|(at, _)| at);
-                Outage {
-                    cause: o.cause,
-                    started: o.started,
-                    detected: o.detected,
-                    ended,
-                    restored: o.ended.is_some_and(|(_, r)| r),
-                    time_to_detect_ms: o.detected.map(|d| ms(o.started, d)),
-                    time_to_restore_ms: ended.map(|e| ms(o.started, e)),
-                    rto: outage_rto(rto_ms, o.started, ended, as_of, finished),
-                }
-            })
-            .collect()
-    }
-}
-
 #[derive(Default)]
 struct Tracker {
-    state: ServiceState,
-    reason: Option<String>,
     intervals: Vec<Interval>,
-    found_down_at: Option<DateTime<Utc>>,
-    outages: OutageFold,
     restore_attempts: u32,
     restore_step_attempts: u32,
     by_hand: bool,
@@ -348,9 +184,7 @@ struct Tracker {
 #[derive(Default)]
 pub struct Analyser {
     run: RunInfo,
-    infos: IndexMap<ServiceId, ServiceInfo>,
     trackers: IndexMap<ServiceId, Tracker>,
-    operators: BTreeSet<String>,
     identities: crate::export::identities::Identities,
     /// Latest check/verify outcome per step and host, with its time.
     checks: HashMap<StepKey, (bool, DateTime<Utc>)>,
@@ -363,7 +197,8 @@ pub struct Analyser {
     events: usize,
     first_ts: Option<DateTime<Utc>>,
     last_ts: Option<DateTime<Utc>>,
-    /// A scenario drill's scorecard, folded in the same pass.
+    /// The run's picture (states, outages, questions) and a drill's scorecard, folded in
+    /// the same pass.
     drill: crate::export::scorecard::Fold,
 }
 
@@ -386,9 +221,6 @@ impl Analyser {
         self.first_ts.get_or_insert(r.ts);
         self.last_ts = Some(r.ts);
         self.tails.record(r);
-        if let Some(op) = r.event.operator() {
-            self.operators.insert(op.to_string());
-        }
         self.identities.push(&r.event);
         if let Some(s) = r.event.service() {
             self.trackers.entry(s.clone()).or_default();
@@ -421,7 +253,6 @@ impl Analyser {
                     };
                 }
                 for s in services {
-                    self.infos.entry(s.id.clone()).or_insert_with(|| s.clone());
                     self.trackers.entry(s.id.clone()).or_default();
                 }
             }
@@ -440,14 +271,7 @@ impl Analyser {
                     from: r.ts,
                     to: None,
                 });
-                t.state = *to;
-                t.reason.clone_from(reason);
-                t.outages
-                    .state(*to, r.ts, self.run.outage_origin().unwrap_or(r.ts));
                 match to {
-                    ServiceState::Down | ServiceState::Partial => {
-                        t.found_down_at.get_or_insert(r.ts);
-                    }
                     ServiceState::Restoring => t.restore_attempts += 1,
                     ServiceState::Skipped => self.actions.push(ActionItem {
                         service: Some(service.clone()),
@@ -491,13 +315,6 @@ impl Analyser {
             Event::StepStarted { service, phase: Phase::Restore, .. } => {
                 self.trackers.entry(service.clone()).or_default().restore_step_attempts += 1;
             }
-            Event::StepStarted { service, phase: Phase::Inject, .. } => {
-                self.trackers
-                    .entry(service.clone())
-                    .or_default()
-                    .outages
-                    .inject(r.ts);
-            }
             Event::StepFinished {
                 service,
                 phase,
@@ -539,7 +356,7 @@ impl Analyser {
             } => {
                 // A manual check (answered while the service is checked or verified) counts
                 // for its feature like any other check; it runs on no host.
-                let state = self.trackers.get(service).map(|t| t.state);
+                let state = self.drill.picture().services.get(service).map(|s| s.state);
                 if matches!(state, Some(ServiceState::Checking | ServiceState::Verifying)) {
                     let key = (service.clone(), step.clone(), HostId::new(""));
                     self.checks.insert(key, (*outcome == ManualOutcome::Done, r.ts));
@@ -553,7 +370,11 @@ impl Analyser {
                     });
                 }
             }
-            Event::OperatorAction { service, action, .. } if action.is_by_hand() => {
+            Event::OperatorAction {
+                service: Some(service),
+                action,
+                ..
+            } if action.is_by_hand() => {
                 self.trackers.entry(service.clone()).or_default().by_hand = true;
             }
             Event::Resumed { .. } => self.run.resumed += 1,
@@ -573,9 +394,7 @@ impl Analyser {
     pub fn finish(self, final_hash: Option<String>, intact: bool) -> Analysis {
         let Analyser {
             run,
-            infos,
             trackers,
-            operators,
             identities,
             checks,
             last_finish,
@@ -589,25 +408,32 @@ impl Analyser {
         } = self;
         let failures = tails.finish();
         actions.extend(step_actions(&last_finish, &failures));
+        let picture = drill.picture();
+        actions.extend(unconfirmed_actions(picture));
         let actions = once_each(actions);
 
         let as_of = last_ts;
-        let start = run.outage_origin().or(first_ts);
+        let start = picture.outage_origin().or(first_ts);
         let services: Vec<ServiceReport> = trackers
             .into_iter()
             .map(|(id, t)| {
-                let info = infos.get(&id).cloned().unwrap_or_else(|| ServiceInfo {
-                    id: id.clone(),
-                    name: id.to_string(),
-                    tier: 0,
-                    rto_ms: None,
-                    depends_on: Vec::new(),
-                    checks: Vec::new(),
-                });
-                report(info, t, start, as_of, run.finished.is_some(), &checks)
+                let info = picture
+                    .infos
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| ServiceInfo {
+                        id: id.clone(),
+                        name: id.to_string(),
+                        tier: 0,
+                        rto_ms: None,
+                        depends_on: Vec::new(),
+                        checks: Vec::new(),
+                    });
+                report(info, t, picture, start, &checks)
             })
             .collect();
         let metrics = run_metrics(&services, start, run.finished.or(as_of));
+        let operators = picture.operators.iter().cloned().collect();
         Analysis {
             scorecard: crate::export::scorecard::scorecard(&drill.finish()),
             events,
@@ -615,7 +441,7 @@ impl Analyser {
             run,
             services,
             metrics,
-            operators: operators.into_iter().collect(),
+            operators,
             identities,
             timeline,
             actions,
@@ -742,75 +568,41 @@ fn once_each(mut actions: Vec<ActionItem>) -> Vec<ActionItem> {
     out
 }
 
-pub fn capital(word: &str) -> String {
-    let mut c = word.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
+pub use crate::export::describe::capital;
 
 fn because(reason: Option<&str>) -> String {
     reason.map(|r| format!(" ({r})")).unwrap_or_default()
 }
 
-fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
-    (b - a).num_milliseconds()
-}
+use crate::fold::ms;
 
-/// Whether one outage met its objective: measured from the outage's own start.
-fn outage_rto(
-    rto_ms: Option<u64>,
-    started: DateTime<Utc>,
-    ended: Option<DateTime<Utc>>,
-    as_of: Option<DateTime<Utc>>,
-    finished: bool,
-) -> Rto {
-    let Some(rto) = rto_ms else {
-        return Rto::NotApplicable;
-    };
-    let rto = i64::try_from(rto).unwrap_or(i64::MAX);
-    match ended {
-        Some(end) if ms(started, end) <= rto => Rto::Met,
-        Some(_) => Rto::Missed,
-        None => {
-            let elapsed = as_of.map_or(0, |a| ms(started, a));
-            if elapsed > rto {
-                Rto::Missed
-            } else if finished {
-                Rto::NotRestored
-            } else {
-                Rto::Pending
-            }
-        }
-    }
-}
-
-/// The service's RTO over all its outages: any missed is missed; else any still open
-/// decides; met when every one was.
-pub fn overall_rto(outages: &[Outage]) -> Rto {
-    let any = |r: Rto| outages.iter().any(|o| o.rto == r);
-    if outages.is_empty() || outages.iter().all(|o| o.rto == Rto::NotApplicable) {
-        Rto::NotApplicable
-    } else if any(Rto::Missed) {
-        Rto::Missed
-    } else if any(Rto::Pending) {
-        Rto::Pending
-    } else if any(Rto::NotRestored) {
-        Rto::NotRestored
-    } else {
-        Rto::Met
-    }
+/// A manual step asked and never answered whose service was found up afterwards (e.g. by a
+/// take-over's check): nobody said it was done.
+fn unconfirmed_actions(picture: &crate::fold::RunFold) -> Vec<ActionItem> {
+    picture
+        .unconfirmed
+        .iter()
+        .map(|u| ActionItem {
+            service: Some(u.service.clone()),
+            cause: Cause::ManualUnconfirmed,
+            what: format!(
+                "Manual step '{}' of '{}' never confirmed: the service was found up before anyone marked it done; ask whoever owns it whether it was carried out",
+                u.step, u.service
+            ),
+            seq: u.seq,
+        })
+        .collect()
 }
 
 fn report(
     info: ServiceInfo,
     t: Tracker,
+    picture: &crate::fold::RunFold,
     start: Option<DateTime<Utc>>,
-    as_of: Option<DateTime<Utc>>,
-    finished: bool,
     checks: &HashMap<StepKey, (bool, DateTime<Utc>)>,
 ) -> ServiceReport {
-    let outages = t.outages.outages(info.rto_ms, as_of, finished);
+    let outages = picture.outages(&info.id);
+    let now = picture.services.get(&info.id).cloned().unwrap_or_default();
     let last_restored = outages.iter().rev().find(|o| o.restored);
     let restored_at = last_restored.and_then(|o| o.ended);
     let time_to_restore_ms = last_restored.and_then(|o| o.time_to_restore_ms);
@@ -819,11 +611,11 @@ fn report(
     let features = features(&info, checks);
     ServiceReport {
         info,
-        state: t.state,
-        reason: t.reason,
+        state: now.state,
+        reason: now.reason,
         intervals: t.intervals,
         outages,
-        found_down_at: t.found_down_at,
+        found_down_at: now.found_down_at,
         restored_at,
         time_to_restore_ms,
         restored_after_ms,
@@ -953,6 +745,65 @@ pub fn full_time(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(seq: u64, secs: i64, event: Event) -> Record {
+        Record {
+            seq,
+            ts: DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(secs),
+            event,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_manual_step_overtaken_by_a_healthy_check_is_a_post_mortem_action_item() {
+        let vip = || ServiceId::new("vip");
+        let state = |to| Event::ServiceState {
+            service: vip(),
+            from: ServiceState::Unknown,
+            to,
+            reason: None,
+        };
+        let asked = || Event::Asked {
+            service: vip(),
+            step: "move the VIP".into(),
+            question: crate::journal::event::QuestionKind::Manual,
+        };
+        let events = [
+            state(ServiceState::Down),
+            state(ServiceState::Restoring),
+            asked(),
+            // The executor was killed; the new one checks every service again first.
+            Event::Resumed {
+                from_seq: 3,
+                forced: false,
+                runbook_sha256: None,
+            },
+            state(ServiceState::Checking),
+            state(ServiceState::Healthy),
+        ];
+        let mut analyser = Analyser::default();
+        for (i, e) in events.into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            analyser.push(&record(seq, i64::try_from(seq).unwrap_or(0), e));
+        }
+        let a = analyser.finish(None, true);
+        let item = a
+            .actions
+            .iter()
+            .find(|i| i.cause == Cause::ManualUnconfirmed)
+            .expect("an action item for the unanswered manual step");
+        assert_eq!(item.seq, 3, "it points at the question");
+        assert!(
+            item.what
+                .contains("'move the VIP' of 'vip' never confirmed"),
+            "{}",
+            item.what
+        );
+        let md = crate::export::markdown::render(&a);
+        assert!(md.contains("never confirmed"), "{md}");
+    }
 
     #[test]
     fn human_durations_read_naturally() {

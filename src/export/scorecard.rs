@@ -1,19 +1,21 @@
 //! A drill's scorecard, folded from a journal's records one at a time (`push`, then
 //! `finish`), so it can run while a journal streams past: per injected service when it was
 //! injected, detected and restored against its RTO, the guards that tripped, the drill's
-//! outcome and the critical path. Outages are measured by `metrics::OutageFold`, the rule
-//! every report shares. Pure: no IO; rendering lives in `scorecard/render.rs`.
+//! outcome and the critical path. Outages and phases come from the run's one fold
+//! (`crate::fold::RunFold`), the picture every screen and report shares. Pure: no IO; rendering lives in `scorecard/render.rs`.
 
 pub mod render;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::state::{Mode, Phase, ServiceState};
-use crate::export::metrics::{Outage, OutageCause, OutageFold, Rto};
+use crate::engine::state::Mode;
+use crate::export::metrics::{Outage, Rto};
+pub use crate::fold::GuardTrip;
+use crate::fold::RunFold;
 use crate::journal::event::{DrillOutcome, DrillPhase, Event, ServiceInfo};
 use crate::journal::record::Record;
-use crate::runbook::model::{HostId, ServiceId};
+use crate::runbook::model::ServiceId;
 
 /// Why a journal has no scorecard.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,26 +42,8 @@ impl ServiceRun {
     /// The outage its inject made (or, when the inject found it already down, the one it was
     /// in); `None` when it was not injected or the inject broke nothing.
     pub fn inject_outage(&self) -> Option<&Outage> {
-        let at = self.injected_at?;
-        self.outages
-            .iter()
-            .find(|o| o.cause == OutageCause::Inject && o.started >= at)
-            .or_else(|| {
-                self.outages
-                    .iter()
-                    .find(|o| o.started <= at && o.ended.is_none_or(|e| e >= at))
-            })
+        crate::fold::inject_outage(&self.outages, self.injected_at?)
     }
-}
-
-/// A guard that tripped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuardTrip {
-    pub at: DateTime<Utc>,
-    pub guard: String,
-    pub host: HostId,
-    pub exit_code: Option<i32>,
-    pub error: Option<String>,
 }
 
 /// Everything a journal says about one run that the scorecard and the history need.
@@ -87,131 +71,79 @@ pub struct RunSummary {
     pub is_scenario_drill: bool,
 }
 
-#[derive(Default)]
-struct Service {
-    info: Option<ServiceInfo>,
-    injected_at: Option<DateTime<Utc>>,
-    restore_started: Option<DateTime<Utc>>,
-    outages: OutageFold,
-}
-
-/// Folds a journal's records into a [`RunSummary`].
+/// Folds a journal's records into a [`RunSummary`]: the run's picture plus what only the
+/// summary names (the runbook and its first operator).
 #[derive(Default)]
 pub struct Fold {
-    run: RunSummary,
-    /// What found-down outages start at: `incident_start`, else the run's start.
-    origin: Option<DateTime<Utc>>,
-    services: IndexMap<ServiceId, Service>,
+    picture: RunFold,
+    runbook: String,
+    operator: String,
+    drill_every_ms: IndexMap<ServiceId, u64>,
 }
 
 impl Fold {
     pub fn push(&mut self, r: &Record) {
-        self.run.as_of = Some(r.ts);
-        match &r.event {
-            Event::RunStarted {
-                runbook,
-                operator,
-                mode,
-                services,
-                about,
-                incident_start,
-                scenario,
-                ..
-            } => {
-                if self.run.started.is_none() {
-                    self.run.runbook.clone_from(runbook);
-                    self.run.operator.clone_from(operator);
-                    self.run.mode = *mode;
-                    self.run.started = Some(r.ts);
-                    self.run.drill_every_ms.clone_from(&about.drill_every_ms);
-                    self.origin = Some(incident_start.unwrap_or(r.ts));
-                    if let Some(s) = scenario {
-                        self.run.scenario = Some(s.clone());
-                        self.run.is_scenario_drill = true;
-                    }
-                }
-                for s in services {
-                    let entry = self.services.entry(s.id.clone()).or_default();
-                    entry.info.get_or_insert_with(|| s.clone());
-                }
-            }
-            Event::ServiceState { service, to, .. } => {
-                let origin = self.origin.unwrap_or(r.ts);
-                let s = self.services.entry(service.clone()).or_default();
-                s.outages.state(*to, r.ts, origin);
-                if *to == ServiceState::Restoring
-                    && s.injected_at.is_some()
-                    && s.restore_started.is_none()
-                {
-                    s.restore_started = Some(r.ts);
-                }
-            }
-            Event::StepStarted {
-                service,
-                phase: Phase::Inject,
-                ..
-            } => {
-                let s = self.services.entry(service.clone()).or_default();
-                s.outages.inject(r.ts);
-                s.injected_at.get_or_insert(r.ts);
-            }
-            Event::DrillPhase {
-                scenario,
-                phase,
-                outcome,
-                reason,
-            } => {
-                self.run.is_scenario_drill = true;
-                self.run.scenario.get_or_insert_with(|| scenario.clone());
-                if !self.run.phases.iter().any(|(p, _)| p == phase) {
-                    self.run.phases.push((*phase, r.ts));
-                }
-                if outcome.is_some() {
-                    self.run.outcome = *outcome;
-                    self.run.reason.clone_from(reason);
-                }
-            }
-            Event::GuardTripped {
-                guard,
-                host,
-                exit_code,
-                error,
-            } => self.run.guards.push(GuardTrip {
-                at: r.ts,
-                guard: guard.clone(),
-                host: host.clone(),
-                exit_code: *exit_code,
-                error: error.clone(),
-            }),
-            Event::RunFinished { .. } => self.run.finished = Some(r.ts),
-            _ => {}
+        if let Event::RunStarted {
+            runbook,
+            operator,
+            about,
+            ..
+        } = &r.event
+            && self.picture.started.is_none()
+        {
+            self.runbook.clone_from(runbook);
+            self.operator.clone_from(operator);
+            self.drill_every_ms.clone_from(&about.drill_every_ms);
         }
+        self.picture.push(r);
+    }
+
+    /// The run's picture so far.
+    pub fn picture(&self) -> &RunFold {
+        &self.picture
     }
 
     pub fn finish(self) -> RunSummary {
-        let mut run = self.run;
-        let (as_of, finished) = (run.as_of, run.finished.is_some());
-        run.services = self
+        let p = self.picture;
+        let services = p
             .services
-            .into_iter()
+            .iter()
             .map(|(id, s)| {
-                let info = s.info.unwrap_or_else(|| ServiceInfo {
+                let info = p.infos.get(id).cloned().unwrap_or_else(|| ServiceInfo {
                     name: id.to_string(),
-                    id,
+                    id: id.clone(),
                     tier: 0,
                     rto_ms: None,
                     depends_on: Vec::new(),
                     checks: Vec::new(),
                 });
                 ServiceRun {
-                    outages: s.outages.outages(info.rto_ms, as_of, finished),
+                    outages: p.outages(id),
                     info,
                     injected_at: s.injected_at,
                     restore_started: s.restore_started,
                 }
             })
             .collect();
-        run
+        let is_scenario_drill = p.drill.scenario.is_some() || !p.drill.phases.is_empty();
+        RunSummary {
+            runbook: self.runbook,
+            operator: self.operator,
+            mode: p.mode,
+            scenario: p.drill.scenario,
+            started: p.started,
+            // Ended once recorded, as the journal says it last (a resumed run that did not
+            // finish again is not finished).
+            finished: p.finished,
+            as_of: p.as_of,
+            services,
+            drill_every_ms: self.drill_every_ms,
+            phases: p.drill.phases,
+            outcome: p.drill.outcome,
+            reason: p.drill.reason,
+            guards: p.drill.guards,
+            is_scenario_drill,
+        }
     }
 }
 

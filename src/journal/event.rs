@@ -112,13 +112,23 @@ pub enum Event {
     /// inject); `reason` is the operator's own words, where there are any.
     OperatorAction {
         operator: String,
-        service: ServiceId,
+        /// Absent for what concerns the whole run (auto mode on or off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<ServiceId>,
         action: OperatorActionKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// Who asked and how the executing process knows (absent in older journals).
         #[serde(flatten)]
         provenance: Provenance,
+    },
+    /// The executor asked an operator a question (a `confirm` step's approval, a manual
+    /// step): it waits until an `approval` or `manual` answers it. Asked again after a
+    /// take-over.
+    Asked {
+        service: ServiceId,
+        step: String,
+        question: QuestionKind,
     },
     HostKeyAccepted {
         host: HostId,
@@ -270,6 +280,16 @@ impl Provenance {
     }
 }
 
+/// What an `asked` event asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionKind {
+    /// Approve or decline a step (`approval`).
+    Approval,
+    /// Carry out a manual step and say how it went (`manual`).
+    Manual,
+}
+
 /// The phases of a scenario drill, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -320,6 +340,10 @@ pub enum OperatorActionKind {
     Skip,
     /// `inject`: a drill's inject steps run on purpose.
     Inject,
+    /// `auto_on`: the run's auto mode turned on (no service).
+    AutoOn,
+    /// `auto_off`: the run's auto mode turned off (no service).
+    AutoOff,
     /// A word this version does not know, read from a journal as written.
     Other(String),
 }
@@ -333,6 +357,8 @@ impl OperatorActionKind {
             OperatorActionKind::ByHandCheck => "by_hand_check",
             OperatorActionKind::Skip => "skip",
             OperatorActionKind::Inject => "inject",
+            OperatorActionKind::AutoOn => "auto_on",
+            OperatorActionKind::AutoOff => "auto_off",
             OperatorActionKind::Other(word) => word,
         }
     }
@@ -356,6 +382,8 @@ impl From<String> for OperatorActionKind {
             "by_hand_check" | "check" => OperatorActionKind::ByHandCheck,
             "skip" | "skipped" => OperatorActionKind::Skip,
             "inject" => OperatorActionKind::Inject,
+            "auto_on" => OperatorActionKind::AutoOn,
+            "auto_off" => OperatorActionKind::AutoOff,
             _ => OperatorActionKind::Other(word),
         }
     }
@@ -467,7 +495,8 @@ impl Event {
             | Event::StepFinished { service, .. }
             | Event::Approval { service, .. }
             | Event::Manual { service, .. }
-            | Event::OperatorAction { service, .. } => Some(service),
+            | Event::Asked { service, .. } => Some(service),
+            Event::OperatorAction { service, .. } => service.as_ref(),
             _ => None,
         }
     }
@@ -509,6 +538,7 @@ impl Event {
             Event::Manual { .. } => "manual",
             Event::Note { .. } => "note",
             Event::OperatorAction { .. } => "operator_action",
+            Event::Asked { .. } => "asked",
             Event::HostKeyAccepted { .. } => "host_key_accepted",
             Event::Resumed { .. } => "resumed",
             Event::RunFinished { .. } => "run_finished",
@@ -541,10 +571,12 @@ mod tests {
             (OperatorActionKind::ByHandCheck, "by_hand_check"),
             (OperatorActionKind::Skip, "skip"),
             (OperatorActionKind::Inject, "inject"),
+            (OperatorActionKind::AutoOn, "auto_on"),
+            (OperatorActionKind::AutoOff, "auto_off"),
         ] {
             let event = Event::OperatorAction {
                 operator: "kim".into(),
-                service: ServiceId::new("db"),
+                service: Some(ServiceId::new("db")),
                 action: kind.clone(),
                 reason: None,
                 provenance: crate::journal::event::Provenance::default(),

@@ -22,7 +22,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::journal::files::FILE_MODE;
+use crate::journal::files::{self, FILE_MODE};
 
 /// The SSH signature namespace of journal seals (`ssh-keygen -n`).
 pub const NAMESPACE: &str = "bringup-journal";
@@ -179,11 +179,17 @@ fn exists(path: &Path) -> bool {
 /// Sign `head` of `journal` with `key`; writes `JOURNAL.seal` and `JOURNAL.sig` (0600, each
 /// replaced whole, never through a link). Returns what signed, for the operator.
 pub fn seal(journal: &Path, head: &Head, key: &SigningKey) -> Result<String, SealError> {
+    // What a seal killed mid-way left behind (its own pattern only, see `files::temp_path`).
+    let agent_key = beside(journal, ".signer.pub");
+    for out in [&agent_key, &message_path(journal), &sig_path(journal)] {
+        files::remove_stale_temps(out);
+    }
     let (key_file, agent_pub, described) = match key {
         SigningKey::File(path) => (path.clone(), None, format!("key '{}'", path.display())),
         SigningKey::Agent => {
             let public = agent_first_key()?;
-            let tmp = beside(journal, &format!(".signer-{}.pub", std::process::id()));
+            let tmp = files::temp_path(&agent_key);
+            let _ = fs::remove_file(&tmp);
             write_new(&tmp, public.as_bytes())?;
             let comment = public.split_whitespace().nth(2).unwrap_or("").to_string();
             let described = if comment.is_empty() {
@@ -407,17 +413,11 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
 }
 
 /// Replace `path` whole: a fresh file renamed over it (a link at `path` is replaced, not
-/// followed).
+/// followed; see [`files::write_atomically`]).
 fn replace(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
-    let tmp = beside(path, &format!(".tmp-{}", std::process::id()));
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        SealError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    files::write_atomically(path, |w| w.write_all(bytes)).map_err(|source| SealError::Write {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -4,12 +4,10 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Component, Path, PathBuf};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::journal::event::OutputFile;
+use crate::journal::files::{self, SideError};
 use crate::journal::record::{self, Envelope, GENESIS, LineError, Record};
 
 /// Only this many problems are kept; the first is what matters.
@@ -31,7 +29,14 @@ pub enum ProblemKind {
         expected: u64,
         found: u64,
     },
+    /// A side file missing or not what the event records.
     OutputFile {
+        path: String,
+        reason: String,
+    },
+    /// What is at a side file's place is no plain side file (a link, a FIFO, a device, a
+    /// path outside `.d`): readers refuse the journal at once.
+    SideRefused {
         path: String,
         reason: String,
     },
@@ -59,7 +64,9 @@ impl fmt::Display for ProblemKind {
             Self::SeqGap { expected, found } => {
                 write!(f, "seq gap: expected seq {expected}, found {found}")
             }
-            Self::OutputFile { path, reason } => write!(f, "output file '{path}': {reason}"),
+            Self::OutputFile { path, reason } | Self::SideRefused { path, reason } => {
+                write!(f, "output file '{path}': {reason}")
+            }
             Self::Head { recorded, found } => write!(
                 f,
                 "the run's head records {recorded}, but its events end at {found}: events were cut or rewritten"
@@ -122,6 +129,14 @@ impl Report {
 
     pub fn first_problem(&self) -> Option<&Problem> {
         self.problems.first()
+    }
+
+    /// The first side file that is no plain side file (see [`ProblemKind::SideRefused`]):
+    /// `export`, `output` and `report` stop on it instead of reading on.
+    pub fn refused_side(&self) -> Option<&Problem> {
+        self.problems
+            .iter()
+            .find(|p| matches!(p.kind, ProblemKind::SideRefused { .. }))
     }
 
     /// Human-readable warnings (torn tail).
@@ -206,8 +221,7 @@ pub fn scan(
     if file.metadata().map_err(io_err)?.is_dir() {
         return Err(io_err(io::Error::other("it is a folder")));
     }
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut checker = Checker::new(path, Some(dir));
+    let mut checker = Checker::with_sides(path, Sides::Journal(path.to_path_buf()));
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::with_capacity(4096);
     let mut offset = 0u64;
@@ -249,8 +263,8 @@ pub fn scan(
 /// Where the output side files a journal's lines reference are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sides {
-    /// Files relative to this folder (a file journal's).
-    Folder(PathBuf),
+    /// The side files of this journal file, in `<journal>.d/<seq>.out`.
+    Journal(PathBuf),
     /// The source keeps none, so a reference is a problem.
     None,
     /// The caller checks each reference itself (a shared run reads them from etcd) and
@@ -268,13 +282,7 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// `path` names the source in the report; `dir` is where referenced output files are
-    /// (`None`: the source keeps none, so a reference is a problem).
-    pub fn new(path: &Path, dir: Option<PathBuf>) -> Checker {
-        Self::with_sides(path, dir.map_or(Sides::None, Sides::Folder))
-    }
-
-    /// As [`Checker::new`], with side files checked as `sides` says.
+    /// `path` names the source in the report; side files are checked as `sides` says.
     pub fn with_sides(path: &Path, sides: Sides) -> Checker {
         Checker {
             report: Report {
@@ -353,20 +361,20 @@ impl Checker {
                 },
             );
         }
-        if let Some(file) = &env.output_file()
-            && let Err(reason) = match &self.sides {
-                Sides::Folder(dir) => check_output_file(dir, file),
-                Sides::None => Err("output side files are not kept in this store".to_string()),
-                Sides::ByCaller => Ok(()),
-            }
-        {
-            self.problem(
-                line_no,
-                ProblemKind::OutputFile {
+        if let Some(file) = &env.output_file() {
+            let kind = match &self.sides {
+                Sides::Journal(journal) => files::read_side(journal, env.seq, file, &mut |_| {})
+                    .err()
+                    .map(|e| side_problem(journal, env.seq, &e)),
+                Sides::None => Some(ProblemKind::OutputFile {
                     path: file.path.clone(),
-                    reason,
-                },
-            );
+                    reason: "output side files are not kept in this store".to_string(),
+                }),
+                Sides::ByCaller => None,
+            };
+            if let Some(kind) = kind {
+                self.problem_at(line_no, env.seq, kind);
+            }
         }
         if self.report.first_ts.is_none() {
             self.report.first_ts = Some(record::format_ts(env.ts));
@@ -380,40 +388,20 @@ impl Checker {
     }
 }
 
-/// The side file named by `file`, relative to the journal's folder, if the name is safe.
-pub fn output_file_path(journal_dir: &Path, file: &OutputFile) -> Option<PathBuf> {
-    let rel = Path::new(&file.path);
-    rel.components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then(|| journal_dir.join(rel))
+/// The side file of event `seq` as a reader shows it: `<journal name>.d/<seq>.out`.
+pub fn side_shown(journal: &Path, seq: u64) -> String {
+    let dir = crate::journal::writer::side_dir(journal);
+    let dir = dir.file_name().unwrap_or_default().to_string_lossy();
+    format!("{dir}/{}", files::side_name(seq))
 }
 
-fn check_output_file(dir: &Path, file: &OutputFile) -> Result<(), String> {
-    let path = output_file_path(dir, file)
-        .ok_or_else(|| "the path leaves the journal's folder".to_string())?;
-    let mut f = File::open(&path).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read it: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        hasher.update(&buf[..n]);
+/// The problem a side file that cannot be read as recorded is.
+pub fn side_problem(journal: &Path, seq: u64, e: &SideError) -> ProblemKind {
+    let path = side_shown(journal, seq);
+    let reason = e.to_string();
+    if e.is_refusal() {
+        ProblemKind::SideRefused { path, reason }
+    } else {
+        ProblemKind::OutputFile { path, reason }
     }
-    let actual = hex::encode(hasher.finalize());
-    if total != file.bytes {
-        return Err(format!("{total} bytes, the journal records {}", file.bytes));
-    }
-    if actual != file.sha256 {
-        return Err(format!(
-            "sha256 {actual}, the journal records {}",
-            file.sha256
-        ));
-    }
-    Ok(())
 }

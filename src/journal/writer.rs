@@ -538,7 +538,7 @@ impl JournalWriter {
             });
         }
         let dir = side_dir(&self.path);
-        let name = format!("{seq}.out");
+        let name = files::side_name(seq);
         let path = dir.join(&name);
         let io_err = |source| JournalError::Io {
             path: path.clone(),

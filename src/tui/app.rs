@@ -16,6 +16,7 @@ use crate::engine::state::{
     Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,
     StepRef, Waiting,
 };
+use crate::fold::{Auto, RunFold};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
 use crate::tui::action::{Action, Command, Focus};
@@ -180,22 +181,12 @@ pub struct App {
     pub(crate) runbook: Arc<Runbook>,
     pub(crate) info: RunInfo,
     pub(crate) services: IndexMap<ServiceId, ServiceView>,
+    /// Time since the run started (the driver's clock, or the run's as published).
     pub(crate) elapsed: Duration,
-    /// When each service came up (healthy or restored), as elapsed run time.
-    pub(crate) up_at: HashMap<ServiceId, Duration>,
-    /// How long before the run's start the incident began (`--incident-start`).
-    pub(crate) incident_offset: Duration,
-    /// A scenario drill's latest phase, and its outcome once it has one (`drill_phase`).
-    pub(crate) drill: Option<(
-        crate::journal::event::DrillPhase,
-        Option<crate::journal::event::DrillOutcome>,
-    )>,
-    /// Each service's latest outage, as time since the incident's start: its start and,
-    /// once it is up again, its end (SPEC "Time and outages").
-    pub(crate) outages: HashMap<ServiceId, (Duration, Option<Duration>)>,
-    /// Services seen up in this run: a failed check after that is a regression.
-    pub(crate) ever_up: HashSet<ServiceId>,
-    pub(crate) auto: bool,
+    /// The run's picture, folded from the events the driver journaled (or the run's event
+    /// lines on an attached screen): outages, auto mode, a drill's phase. The App keeps no
+    /// time of its own for anything the journal records.
+    pub(crate) fold: RunFold,
     pub(crate) focus: Focus,
     pub(crate) bottom: BottomMode,
     pub(crate) rows: Vec<Row>,
@@ -267,12 +258,7 @@ impl App {
             info,
             services,
             elapsed: Duration::ZERO,
-            up_at: HashMap::new(),
-            incident_offset: Duration::ZERO,
-            drill: None,
-            outages: HashMap::new(),
-            ever_up: HashSet::new(),
-            auto: false,
+            fold: RunFold::default(),
             focus: Focus::Services,
             bottom: BottomMode::Output,
             rows: Vec::new(),
@@ -309,12 +295,6 @@ impl App {
     /// Take the engine's current views (call after each `Engine::handle`).
     pub fn sync_services(&mut self, views: &IndexMap<ServiceId, ServiceView>) {
         for (id, view) in views {
-            self.track_outage(id, view);
-            if view.state.is_up() {
-                self.up_at.entry(id.clone()).or_insert(self.elapsed);
-            } else {
-                self.up_at.remove(id);
-            }
             self.services.insert(id.clone(), view.clone());
         }
         let waiting: HashSet<&StepRef> = self.services.values().filter_map(waiting_step).collect();
@@ -363,59 +343,38 @@ impl App {
         self.elapsed = elapsed;
     }
 
-    /// A journal event was written: add it to the timeline.
-    /// Open or close the service's outage: found down (from the incident's start), a
-    /// regression (from now) or a drill's inject (from now); up again ends it.
-    fn track_outage(&mut self, id: &ServiceId, view: &ServiceView) {
-        let now = self.elapsed + self.incident_offset;
-        let open = self.outages.get(id).is_some_and(|(_, end)| end.is_none());
-        let was_up = self.ever_up.contains(id) || self.up_at.contains_key(id);
-        let injecting = view.steps.iter().any(|(step, hosts)| {
-            step.phase == Phase::Inject
-                && hosts
-                    .values()
-                    .any(|h| matches!(h, HostStatus::Running { .. }))
-        });
-        let not_up = matches!(
-            view.state,
-            ServiceState::Down
-                | ServiceState::Partial
-                | ServiceState::Restoring
-                | ServiceState::Verifying
-                | ServiceState::Failed
-                | ServiceState::Blocked
-        );
-        if view.state.is_up() {
-            self.ever_up.insert(id.clone());
-            if let Some((_, end)) = self.outages.get_mut(id).filter(|(_, end)| end.is_none()) {
-                *end = Some(now);
-            }
-        } else if !open && (injecting || (not_up && was_up)) {
-            self.outages.insert(id.clone(), (now, None));
-        } else if !open && not_up {
-            self.outages.insert(id.clone(), (Duration::ZERO, None));
-        }
+    /// The run's time now: its start (from the journal) plus the clock's elapsed time.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        let started = self.fold.started?;
+        let elapsed = chrono::TimeDelta::from_std(self.elapsed).unwrap_or_default();
+        Some(started + elapsed)
     }
 
-    /// The latest outage's length (to now while it lasts), if the service had one.
+    /// The time shown against a service's RTO: its latest outage's length (to now while it
+    /// lasts), as the run's fold measures it. `None` before the journal said when it began.
     pub fn outage_time(&self, id: &ServiceId) -> Option<Duration> {
-        let now = self.elapsed + self.incident_offset;
-        self.outages
-            .get(id)
-            .map(|(start, end)| end.unwrap_or(now).saturating_sub(*start))
+        let ms = self.fold.time_against_rto_ms(id, self.now()?);
+        Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
     }
 
+    /// The run's picture as the journal tells it.
+    pub fn fold(&self) -> &RunFold {
+        &self.fold
+    }
+
+    /// A journal event was written: fold it into the run's picture and add it to the
+    /// timeline (its seq is the next one; see [`App::on_entry`]).
     pub fn on_journal(&mut self, ts: DateTime<Utc>, event: &Event) {
-        if let Event::RunStarted {
-            incident_start: Some(at),
-            ..
-        } = event
-        {
-            self.incident_offset = (ts - *at).to_std().unwrap_or(Duration::ZERO);
-        }
-        if let Event::DrillPhase { phase, outcome, .. } = event {
-            self.drill = Some((*phase, *outcome));
-        }
+        self.on_entry(self.fold.last_seq + 1, ts, event);
+    }
+
+    /// A journal event with its seq: fold it into the run's picture, add it to the timeline.
+    pub fn on_entry(&mut self, seq: u64, ts: DateTime<Utc>, event: &Event) {
+        self.fold.push_event(seq, ts, event);
+        self.timeline_event(ts, event);
+    }
+
+    fn timeline_event(&mut self, ts: DateTime<Utc>, event: &Event) {
         if let Event::StepStarted {
             service,
             phase,
@@ -470,12 +429,6 @@ impl App {
         self.attached.as_ref()
     }
 
-    /// A resumed run: when a service came up, from its journal (run time), so its time
-    /// against the RTO is the recorded one. Call before the first `sync_services`.
-    pub fn seed_up_at(&mut self, id: ServiceId, at: Duration) {
-        self.up_at.insert(id, at);
-    }
-
     /// Select a service (e.g. the one a question just opened for), when the list shows it.
     pub fn select_service(&mut self, id: &ServiceId) {
         let index = self.runbook.services.iter().position(|s| &s.id == id);
@@ -510,7 +463,7 @@ impl App {
     }
 
     pub fn auto(&self) -> bool {
-        self.auto
+        self.fold.auto == Auto::On
     }
 
     pub fn filter(&self) -> &str {
@@ -859,8 +812,10 @@ impl App {
         };
         match action {
             Action::ToggleAuto => {
-                self.auto = !self.auto;
-                return vec![Command::input(Input::SetAuto(self.auto))];
+                // The run's mode, as journaled: the driver records the change and the fold
+                // shows it on every screen.
+                let on = self.fold.auto == Auto::Off;
+                return vec![Command::input(Input::SetAuto(on))];
             }
             Action::Check => {
                 if let Some(id) = need(self) {

@@ -279,6 +279,19 @@ fn check_restore_and_auto_send_engine_inputs_for_the_selected_service() {
         key(&mut app, KeyCode::Char('a')),
         vec![Command::input(Input::SetAuto(true))]
     );
+    // The run's mode changes when the journal says so (the driver records `auto_on`).
+    assert!(!app.auto(), "not on before the journal records it");
+    app.on_journal(
+        testkit::began(),
+        &Event::OperatorAction {
+            operator: "alice".into(),
+            service: None,
+            action: crate::journal::event::OperatorActionKind::AutoOn,
+            reason: None,
+            provenance: crate::journal::event::Provenance::default(),
+        },
+    );
+    assert!(app.auto());
     assert_eq!(
         key(&mut app, KeyCode::Char('a')),
         vec![Command::input(Input::SetAuto(false))]
@@ -741,34 +754,50 @@ fn the_first_tier_heading_stays_in_view_when_the_app_opens_and_lands() {
     assert!(testkit::render(&mut app, 100, 16).contains("tier 1"));
 }
 
+/// A `service_state` event for `service` at `minutes` after the fixture's start.
+fn state_at(app: &mut App, minutes: i64, service: &str, to: ServiceState) {
+    app.on_journal(
+        testkit::began() + chrono::TimeDelta::minutes(minutes),
+        &Event::ServiceState {
+            service: ServiceId::new(service),
+            from: ServiceState::Unknown,
+            to,
+            reason: None,
+        },
+    );
+}
+
+fn run_started(incident_start: Option<DateTime<Utc>>) -> Event {
+    Event::RunStarted {
+        runbook: "r".into(),
+        runbook_sha256: String::new(),
+        operator: "o".into(),
+        vars: IndexMap::new(),
+        version: "0".into(),
+        mode: Mode::Incident,
+        services: Vec::new(),
+        incident_start,
+        scenario: None,
+        about: Box::default(),
+    }
+}
+
 #[test]
 fn the_rto_column_times_each_outage_from_its_own_start() {
-    use crate::engine::state::ServiceView;
     let mut app = idle_app();
     let auth = app.runbook().services[0].clone();
-    let view = |state| ServiceView {
-        state,
-        ..ServiceView::default()
-    };
-    let sync = |app: &mut App, state| {
-        let mut views = app.services.clone();
-        views.insert(auth.id.clone(), view(state));
-        app.sync_services(&views);
-    };
     // auth is up; at 50m a check fails (a regression), at 55m it is restored: 5m, within 15m.
-    app.tick(Duration::from_secs(50 * 60));
-    sync(&mut app, ServiceState::Checking);
-    sync(&mut app, ServiceState::Down);
-    app.tick(Duration::from_secs(55 * 60));
-    sync(&mut app, ServiceState::Restored);
+    state_at(&mut app, 50, "auth", ServiceState::Checking);
+    state_at(&mut app, 50, "auth", ServiceState::Down);
+    state_at(&mut app, 55, "auth", ServiceState::Restored);
     app.tick(Duration::from_secs(90 * 60));
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &auth),
         ("5m/15m".to_string(), false)
     );
     // Checking it again keeps that outage's time.
-    sync(&mut app, ServiceState::Checking);
-    sync(&mut app, ServiceState::Restored);
+    state_at(&mut app, 91, "auth", ServiceState::Checking);
+    state_at(&mut app, 91, "auth", ServiceState::Restored);
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &auth).0,
         "5m/15m"
@@ -776,36 +805,33 @@ fn the_rto_column_times_each_outage_from_its_own_start() {
 }
 
 #[test]
+fn a_service_found_healthy_shows_no_outage_time_whenever_the_screen_opened() {
+    // The bug of a taken-over screen: `healthy dns 1m/2m` (time since the run's start).
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
+    );
+    app.on_journal(testkit::began(), &run_started(None));
+    state_at(&mut app, 1, "auth", ServiceState::Checking);
+    state_at(&mut app, 1, "auth", ServiceState::Healthy);
+    app.tick(Duration::from_secs(30 * 60));
+    let auth = app.runbook().services[0].clone();
+    assert_eq!(
+        crate::tui::view::services::rto_text(&app, &auth),
+        ("0s/15m".to_string(), false)
+    );
+}
+
+#[test]
 fn an_incident_start_before_the_run_counts_in_a_service_found_down() {
-    let mut app = testkit::app(Mode::Incident);
-    let ts: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z")
-        .expect("time")
-        .with_timezone(&Utc);
-    app.on_journal(
-        ts,
-        &Event::RunStarted {
-            runbook: "r".into(),
-            runbook_sha256: String::new(),
-            operator: "o".into(),
-            vars: IndexMap::new(),
-            version: "0".into(),
-            mode: Mode::Incident,
-            services: Vec::new(),
-            incident_start: Some(ts - chrono::TimeDelta::minutes(90)),
-            scenario: None,
-            about: Box::default(),
-        },
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
     );
+    let ts = testkit::began();
+    app.on_journal(ts, &run_started(Some(ts - chrono::TimeDelta::minutes(90))));
     let media = app.runbook().services[2].clone();
-    let mut views = app.services.clone();
-    views.insert(
-        media.id.clone(),
-        crate::engine::state::ServiceView {
-            state: ServiceState::Down,
-            ..Default::default()
-        },
-    );
-    app.sync_services(&views);
+    state_at(&mut app, 1, "media", ServiceState::Down);
     app.tick(Duration::from_secs(10 * 60));
     assert_eq!(
         crate::tui::view::services::rto_text(&app, &media),
@@ -1013,4 +1039,80 @@ fn a_question_the_driver_withdraws_closes_its_dialog_before_the_views_catch_up()
     assert!(matches!(app.overlay(), Some(Overlay::Ask(_))));
     app.withdraw(&step);
     assert_eq!(app.overlay(), None);
+}
+
+/// The same journal, read by the json export and shown by the TUI: one fold, one number.
+#[test]
+fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
+    use crate::journal::{JournalWriter, ManualClock, read_journal};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("run.jsonl");
+    let clock = ManualClock::new(testkit::began());
+    let mut writer =
+        JournalWriter::create_with_clock(&path, &[], Box::new(clock.clone())).expect("journal");
+    let mut write = |minutes: i64, secs: i64, event: Event| {
+        clock.set(
+            testkit::began()
+                + chrono::TimeDelta::minutes(minutes)
+                + chrono::TimeDelta::seconds(secs),
+        );
+        writer.append(&event).expect("appended");
+    };
+    let state = |service: &str, to| Event::ServiceState {
+        service: ServiceId::new(service),
+        from: ServiceState::Unknown,
+        to,
+        reason: None,
+    };
+    write(0, 0, run_started(None));
+    write(1, 0, state("auth", ServiceState::Down));
+    // The executor dies; another takes over and checks again.
+    write(
+        4,
+        0,
+        Event::Resumed {
+            from_seq: 2,
+            forced: false,
+            runbook_sha256: None,
+        },
+    );
+    write(4, 1, state("auth", ServiceState::Down));
+    write(12, 30, state("auth", ServiceState::Restored));
+    drop(writer);
+    let journal = read_journal(&path).expect("read back");
+
+    let json = crate::export::render(&journal, crate::cli::ExportFormat::Json).expect("json");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("a json document");
+    let auth = doc["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "auth"))
+        .expect("auth in the export");
+    let ttr = auth["outages"][0]["time_to_restore_ms"]
+        .as_i64()
+        .expect("a time to restore");
+    assert_eq!(
+        ttr,
+        12 * 60_000 + 30_000,
+        "from the run's start, across the take-over"
+    );
+
+    // The taken-over screen: the journal folded first, its clock well past the restore.
+    let mut app = App::new(
+        std::sync::Arc::new(testkit::runbook()),
+        testkit::info(Mode::Incident),
+    );
+    for r in &journal.records {
+        app.on_entry(r.seq, r.ts, &r.event);
+    }
+    app.tick(Duration::from_secs(50 * 60));
+    let shown = app
+        .outage_time(&ServiceId::new("auth"))
+        .expect("a time once the run's start is known");
+    assert_eq!(i64::try_from(shown.as_millis()).expect("fits"), ttr);
+    let screen = testkit::render(&mut app, 120, 40);
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" auth ") && l.contains("/15m"))
+        .expect("auth's row with its time against its RTO");
+    assert!(row.contains("12m/15m"), "{row}");
 }

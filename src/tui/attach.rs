@@ -155,8 +155,7 @@ pub struct Attach {
     output: OutputLines,
     /// The seq of the last event line shown.
     seq: u64,
-    /// When the run started and, once it has, ended (`run_started`, `run_finished`).
-    began: Option<DateTime<Utc>>,
+    /// How the run ended, once it has (`run_finished`, until a `resumed`).
     ended: Option<(DateTime<Utc>, String)>,
     /// Whether a process executes the run, as last heard.
     executor: Heard,
@@ -189,7 +188,6 @@ impl Attach {
             asks,
             output: OutputLines::default(),
             seq: 0,
-            began: None,
             ended: None,
             executor: Heard::NotYet,
             views: IndexMap::new(),
@@ -248,20 +246,11 @@ impl Attach {
             }
             self.seq = record.seq;
             match &record.event {
-                Event::RunStarted { .. } => self.began = Some(record.ts),
                 Event::RunFinished { outcome, services } => {
                     self.ended = Some((record.ts, outcome.clone()));
                     self.ended_as(services);
                 }
                 Event::Resumed { .. } => self.ended = None,
-                // When a service came up, as the run's time, so its time against its RTO is
-                // the recorded one (not when this screen first saw it up).
-                Event::ServiceState { service, to, .. } if to.is_up() => {
-                    if let Some(began) = self.began {
-                        let at = (record.ts - began).to_std().unwrap_or(Duration::ZERO);
-                        self.app.seed_up_at(service.clone(), at);
-                    }
-                }
                 _ => {}
             }
             // The event first, then the lines it completed, as the driver orders them.
@@ -371,9 +360,10 @@ impl Attach {
         }
     }
 
-    /// Advance the clock: the run's time since its `run_started` (until its end).
+    /// Advance the clock: the run's time since its `run_started` (until its end), as the
+    /// run's fold knows them.
     pub fn tick(&mut self) {
-        let Some(began) = self.began else {
+        let Some(began) = self.app.fold().started else {
             return;
         };
         let until = self.ended.as_ref().map_or_else(Utc::now, |(t, _)| *t);

@@ -319,3 +319,91 @@ fn the_end_the_run_recorded_replaces_a_stale_view_of_its_services() {
         "{screen}"
     );
 }
+
+/// Journal lines for `(seconds, event)`, seq from 1, chained as a run stores them.
+fn lines_at(events: &[(i64, Event)]) -> Vec<Vec<u8>> {
+    let mut prev = GENESIS.to_string();
+    events
+        .iter()
+        .zip(1u64..)
+        .map(|((at, e), seq)| {
+            let line = record::encode(seq, ts(*at), e, &prev).expect("encodes");
+            prev = record::parse(line.as_bytes()).expect("parses").hash;
+            line.into_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mode_from_the_journal()
+{
+    let state = |s: &str, to| Event::ServiceState {
+        service: ServiceId::new(s),
+        from: ServiceState::Unknown,
+        to,
+        reason: None,
+    };
+    let events = vec![
+        (
+            0,
+            Event::RunStarted {
+                runbook: "pangyo".into(),
+                runbook_sha256: String::new(),
+                operator: "kim".into(),
+                vars: IndexMap::new(),
+                version: "0".into(),
+                mode: Mode::Incident,
+                services: Vec::new(),
+                about: Box::default(),
+                incident_start: None,
+                scenario: None,
+            },
+        ),
+        (60, state("auth", ServiceState::Down)),
+        (240, state("auth", ServiceState::Restored)),
+        (61, state("talk-messaging", ServiceState::Healthy)),
+        // kim's executor was killed; lee took over and checked everything again.
+        (
+            600,
+            Event::Resumed {
+                from_seq: 4,
+                forced: false,
+                runbook_sha256: None,
+            },
+        ),
+        (601, state("auth", ServiceState::Healthy)),
+        (601, state("talk-messaging", ServiceState::Healthy)),
+        (
+            603,
+            Event::OperatorAction {
+                operator: "lee".into(),
+                service: None,
+                action: crate::journal::event::OperatorActionKind::AutoOn,
+                reason: None,
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+    ];
+    let (mut front, _asks) = attach();
+    front.lines(&lines_at(&events));
+    front.live(Some(&live()), Some("lee on dc2-ops".into()));
+    // The screen's clock is the wall clock, long after the run's start.
+    front.tick();
+    let screen = render(&mut front.app, 120, 40);
+    let row = |id: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {id} ")) && l.contains('/'))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("auth").contains("4m/15m"),
+        "auth's outage took 4m:\n{screen}"
+    );
+    assert!(
+        row("talk-messaging").contains("0s/30m"),
+        "talk-messaging was never down:\n{screen}"
+    );
+    assert!(screen.contains("auto on"), "the run's mode:\n{screen}");
+}

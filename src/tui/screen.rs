@@ -109,7 +109,7 @@ impl Screen {
     pub fn show(&mut self, app: &mut App, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
-                Notice::Journaled(entry) => app.on_journal(entry.ts, &entry.event),
+                Notice::Journaled(entry) => app.on_entry(entry.seq, entry.ts, &entry.event),
                 // Whole lines, each closed with its newline.
                 Notice::Output { step, host, lines } => app.on_output(&step, &host, &lines),
                 Notice::AskHostKey(q) => {

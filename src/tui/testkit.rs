@@ -228,11 +228,84 @@ pub fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
     m
 }
 
+/// When the fixture's run began: 40 minutes before its views.
+pub fn began() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-22T07:34:00Z")
+        .expect("a valid time")
+        .with_timezone(&chrono::Utc)
+}
+
+/// The journal behind the fixture's views, folded into the App's picture (not its timeline,
+/// which tests fill themselves): the run began at [`began`]; 40 minutes in, auth was found
+/// down and restored, talk-messaging partial, mail down; media is still being checked.
+pub fn journal_of_views(app: &mut App, mode: Mode) {
+    use crate::journal::Event;
+    let at = began();
+    let later = at + chrono::TimeDelta::minutes(40);
+    let mut seq = 0;
+    let mut push = |app: &mut App, ts, event: Event| {
+        seq += 1;
+        app.fold.push_event(seq, ts, &event);
+    };
+    push(
+        app,
+        at,
+        Event::RunStarted {
+            runbook: "pangyo".into(),
+            runbook_sha256: String::new(),
+            operator: "alice".into(),
+            vars: IndexMap::new(),
+            version: "0".into(),
+            mode,
+            services: Vec::new(),
+            about: Box::default(),
+            incident_start: None,
+            scenario: None,
+        },
+    );
+    let state = |service: &str, from, to| Event::ServiceState {
+        service: ServiceId::new(service),
+        from,
+        to,
+        reason: None,
+    };
+    push(
+        app,
+        later,
+        state("auth", ServiceState::Checking, ServiceState::Down),
+    );
+    push(
+        app,
+        later,
+        state("auth", ServiceState::Verifying, ServiceState::Restored),
+    );
+    push(
+        app,
+        later,
+        state(
+            "talk-messaging",
+            ServiceState::Checking,
+            ServiceState::Partial,
+        ),
+    );
+    push(
+        app,
+        later,
+        state("media", ServiceState::Unknown, ServiceState::Checking),
+    );
+    push(
+        app,
+        later,
+        state("mail", ServiceState::Checking, ServiceState::Down),
+    );
+}
+
 /// An App over the fixture runbook with the mid-incident views, 40 minutes in.
 pub fn app(mode: Mode) -> App {
     let rb = Arc::new(runbook());
     let views = views(&rb);
     let mut app = App::new(rb, info(mode));
+    journal_of_views(&mut app, mode);
     app.tick(Duration::from_secs(40 * 60));
     app.sync_services(&views);
     app

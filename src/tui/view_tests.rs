@@ -145,6 +145,7 @@ fn with_notice_rule(elapsed: std::time::Duration) -> App {
     rb.notice.after = Some(std::time::Duration::from_secs(2 * 3600));
     let views = testkit::views(&rb);
     let mut app = App::new(std::sync::Arc::new(rb), testkit::info(Mode::Incident));
+    testkit::journal_of_views(&mut app, Mode::Incident);
     app.tick(elapsed);
     app.sync_services(&views);
     app.on_action(Action::Cancel);

@@ -96,7 +96,7 @@ fn a_run_with_a_three_piece_side_file_verifies_and_pulls_into_a_folder_output_re
         .output()
         .expect("pull");
     assert!(out.status.success(), "{}", stderr(&out));
-    let side = dir.path().join("copy/sides.jsonl.d/2.out");
+    let side = dir.path().join("copy/pulled.jsonl.d/2.out");
     assert_eq!(std::fs::read(&side).expect("pulled side file"), bytes);
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;

@@ -13,6 +13,8 @@ mod demo_runbook;
 mod demo_svc;
 mod drill_run;
 mod drill_ssh;
+mod edges_leftovers;
+mod edges_side_files;
 mod etcd_access;
 mod etcd_identity;
 mod etcd_runtime;

@@ -20,7 +20,8 @@ const MIN_NAME: usize = 24;
 
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, theme.header());
-    let (mode, mode_style) = match (app.info.mode, app.drill) {
+    let drill = app.fold.drill.phase.map(|p| (p, app.fold.drill.outcome));
+    let (mode, mode_style) = match (app.info.mode, drill) {
         (Mode::Incident, _) => (" INCIDENT ".to_string(), theme.mode_incident()),
         (Mode::Drill, None) => (" DRILL ".to_string(), theme.mode_drill()),
         // A scenario drill shows where it is, then how it ended.
@@ -117,17 +118,18 @@ fn who(app: &App) -> (String, Option<&'static str>) {
     // journal's place; a link that is down is an alarm like a passed notice deadline.
     match app.attachment() {
         None => (
-            format!(
-                "by {} · {}",
-                app.info.operator,
-                if app.auto { "auto on" } else { "auto off" }
-            ),
+            format!("by {} · {}", app.info.operator, auto_word(app)),
             None,
         ),
         Some(a) => match &a.link {
-            Link::Executing { holder } => {
-                (format!("{} attached to {holder}", app.info.operator), None)
-            }
+            Link::Executing { holder } => (
+                format!(
+                    "{} attached to {holder} · {}",
+                    app.info.operator,
+                    auto_word(app)
+                ),
+                None,
+            ),
             Link::NoExecutor => (
                 format!("{} attached", app.info.operator),
                 Some("NO EXECUTOR"),
@@ -139,6 +141,11 @@ fn who(app: &App) -> (String, Option<&'static str>) {
             ),
         },
     }
+}
+
+/// The run's auto mode, as its journal says (the same on every screen).
+fn auto_word(app: &App) -> &'static str {
+    if app.auto() { "auto on" } else { "auto off" }
 }
 
 fn drill_outcome_word(outcome: DrillOutcome) -> &'static str {
@@ -153,14 +160,19 @@ fn drill_outcome_word(outcome: DrillOutcome) -> &'static str {
 /// on record (`true`: shown as an alarm). `None` without the rule, or with nothing down before it.
 fn notice(app: &App, short: bool) -> Option<(String, bool)> {
     let after = app.runbook.notice.after?;
-    let since = app.elapsed + app.incident_offset;
+    let since = app
+        .fold
+        .outage_origin()
+        .zip(app.now())
+        .and_then(|(origin, now)| (now - origin).to_std().ok())
+        .unwrap_or(app.elapsed);
     if since >= after {
         let text = if short {
             "NOTICE DUE".to_string()
         } else {
             format!("NOTICE DUE ({})", fmt_dur(after))
         };
-        return (!app.outages.is_empty()).then_some((text, true));
+        return app.fold.any_outage().then_some((text, true));
     }
     let left = fmt_dur(after.saturating_sub(since));
     let text = if short {

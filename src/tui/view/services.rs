@@ -146,11 +146,10 @@ fn draw_service(
     }
 }
 
-/// The time the RTO column shows: the latest outage's length (from its start, to now or to
-/// when it was up again), else the time since the run started or until the service came up.
+/// The time the RTO column shows: the run's fold measures it (`RunFold::time_against_rto_ms`,
+/// the latest outage's length); before the journal said when the run began, the clock's.
 fn rto_time(app: &App, service: &Service) -> Duration {
-    app.outage_time(&service.id)
-        .unwrap_or_else(|| app.up_at.get(&service.id).copied().unwrap_or(app.elapsed))
+    app.outage_time(&service.id).unwrap_or(app.elapsed)
 }
 
 /// `12m/30m` (the latest outage's length, see `rto_time`, against its RTO); over the RTO it

@@ -1,0 +1,368 @@
+//! The fold's rules on hand-made journals, and the property a take-over relies on: a fold
+//! seeded with any prefix of a journal (read back from its file) and then fed the rest equals
+//! the fold of the whole journal and the fold fed each event as it was written.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use indexmap::IndexMap;
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::state::{Decision, ManualOutcome};
+use crate::journal::event::{RunbookAbout, ServiceInfo};
+use crate::journal::{JournalWriter, ManualClock, read_journal};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T08:00:00Z")
+        .expect("a valid time")
+        .with_timezone(&Utc)
+}
+
+fn sid(s: &str) -> ServiceId {
+    ServiceId::new(s)
+}
+
+fn info(id: &str, rto_min: u64) -> ServiceInfo {
+    ServiceInfo {
+        id: sid(id),
+        name: id.into(),
+        tier: 1,
+        rto_ms: Some(rto_min * 60_000),
+        depends_on: Vec::new(),
+        checks: Vec::new(),
+    }
+}
+
+fn started(incident_start: Option<DateTime<Utc>>) -> Event {
+    Event::RunStarted {
+        runbook: "r".into(),
+        runbook_sha256: String::new(),
+        operator: "alice".into(),
+        vars: IndexMap::new(),
+        version: "0".into(),
+        mode: Mode::Incident,
+        services: vec![info("dns", 2), info("db", 30), info("web", 10)],
+        about: Box::new(RunbookAbout::default()),
+        incident_start,
+        scenario: None,
+    }
+}
+
+fn state(service: &str, to: ServiceState) -> Event {
+    Event::ServiceState {
+        service: sid(service),
+        from: ServiceState::Unknown,
+        to,
+        reason: None,
+    }
+}
+
+/// A fold fed `(seconds after t0, event)` in order, seq from 1.
+fn fold(events: &[(i64, Event)]) -> RunFold {
+    let mut f = RunFold::default();
+    for (i, (secs, e)) in events.iter().enumerate() {
+        f.push_event(i as u64 + 1, t0() + TimeDelta::seconds(*secs), e);
+    }
+    f
+}
+
+fn resumed() -> Event {
+    Event::Resumed {
+        from_seq: 0,
+        forced: false,
+        runbook_sha256: None,
+    }
+}
+
+#[test]
+fn outages_across_a_take_over_are_measured_per_outage_from_the_journal() {
+    // db found down in the sweep, restored after the take-over; web up, then a regression
+    // after the take-over; dns healthy all along.
+    let events = vec![
+        (0, started(None)),
+        (5, state("dns", ServiceState::Healthy)),
+        (5, state("db", ServiceState::Down)),
+        (6, state("web", ServiceState::Healthy)),
+        (60, resumed()),
+        (65, state("dns", ServiceState::Healthy)),
+        (65, state("db", ServiceState::Down)),
+        (65, state("web", ServiceState::Healthy)),
+        (300, state("web", ServiceState::Down)),
+        (420, state("web", ServiceState::Restored)),
+        (900, state("db", ServiceState::Restored)),
+    ];
+    let f = fold(&events);
+    assert_eq!(f.resumed, 1);
+    assert!(f.outages(&sid("dns")).is_empty(), "dns was never down");
+    let db = f.outages(&sid("db"));
+    assert_eq!(
+        db.len(),
+        1,
+        "the re-check after the take-over is the same outage"
+    );
+    assert_eq!(db[0].cause, OutageCause::FoundDown);
+    assert_eq!(
+        db[0].started,
+        t0(),
+        "from the run's start, not the take-over's"
+    );
+    assert_eq!(db[0].time_to_detect_ms, Some(5_000));
+    assert_eq!(db[0].time_to_restore_ms, Some(900_000));
+    assert_eq!(db[0].rto, Rto::Met);
+    let web = f.outages(&sid("web"));
+    assert_eq!(web.len(), 1);
+    assert_eq!(web[0].cause, OutageCause::Regression);
+    assert_eq!(web[0].started, t0() + TimeDelta::seconds(300));
+    assert_eq!(web[0].time_to_restore_ms, Some(120_000));
+    // What a screen shows at 20 minutes: each outage's own length; zero for dns.
+    let now = t0() + TimeDelta::minutes(20);
+    assert_eq!(f.time_against_rto_ms(&sid("dns"), now), 0);
+    assert_eq!(f.time_against_rto_ms(&sid("db"), now), 900_000);
+    assert_eq!(f.time_against_rto_ms(&sid("web"), now), 120_000);
+}
+
+#[test]
+fn an_open_outage_is_measured_to_the_screens_clock_and_a_missed_rto_is_missed() {
+    let events = vec![
+        (0, started(Some(t0() - TimeDelta::minutes(10)))),
+        (30, state("dns", ServiceState::Down)),
+        (40, resumed()),
+    ];
+    let f = fold(&events);
+    let now = t0() + TimeDelta::minutes(1);
+    assert_eq!(f.time_against_rto_ms(&sid("dns"), now), 11 * 60_000);
+    assert_eq!(f.outages_at(&sid("dns"), Some(now))[0].rto, Rto::Missed);
+    // A service not checked yet counts from the incident's start.
+    assert_eq!(f.time_against_rto_ms(&sid("web"), now), 11 * 60_000);
+}
+
+#[test]
+fn auto_mode_is_the_journaled_one_and_a_take_over_starts_it_off() {
+    let auto = |action| Event::OperatorAction {
+        operator: "bob".into(),
+        service: None,
+        action,
+        reason: None,
+        provenance: crate::journal::event::Provenance::default(),
+    };
+    let mut events = vec![(0, started(None)), (1, auto(OperatorActionKind::AutoOn))];
+    assert_eq!(fold(&events).auto, Auto::On);
+    assert!(fold(&events).operators.contains("bob"));
+    events.push((2, auto(OperatorActionKind::AutoOff)));
+    assert_eq!(fold(&events).auto, Auto::Off);
+    events.push((3, auto(OperatorActionKind::AutoOn)));
+    events.push((4, resumed()));
+    assert_eq!(fold(&events).auto, Auto::Off);
+}
+
+#[test]
+fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_is_unconfirmed() {
+    let asked = |service: &str, step: &str, question| Event::Asked {
+        service: sid(service),
+        step: step.into(),
+        question,
+    };
+    let events = vec![
+        (0, started(None)),
+        (1, state("db", ServiceState::Down)),
+        (2, asked("db", "move the VIP", QuestionKind::Manual)),
+        (3, asked("web", "restart", QuestionKind::Approval)),
+        (4, asked("dns", "flush", QuestionKind::Manual)),
+        (
+            5,
+            Event::Approval {
+                service: sid("web"),
+                step: "restart".into(),
+                decision: Decision::Approved,
+                operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+        (
+            6,
+            Event::Manual {
+                service: sid("dns"),
+                step: "flush".into(),
+                outcome: ManualOutcome::Done,
+                operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+    ];
+    let f = fold(&events);
+    assert_eq!(f.questions.len(), 1);
+    let q = f.question(&sid("db")).expect("db's manual step waits");
+    assert_eq!(
+        (q.step.as_str(), q.kind, q.since),
+        (
+            "move the VIP",
+            QuestionKind::Manual,
+            t0() + TimeDelta::seconds(2)
+        )
+    );
+    // Taken over: asked again (same question, same "since"), then found healthy.
+    let mut more = events.clone();
+    more.push((60, resumed()));
+    more.push((61, asked("db", "move the VIP", QuestionKind::Manual)));
+    assert_eq!(fold(&more).questions, f.questions);
+    more.push((62, state("db", ServiceState::Healthy)));
+    let f = fold(&more);
+    assert!(f.questions.is_empty());
+    assert_eq!(
+        f.unconfirmed,
+        vec![Unconfirmed {
+            service: sid("db"),
+            step: "move the VIP".into(),
+            seq: 3,
+        }]
+    );
+}
+
+// ---- the take-over property -------------------------------------------------------------
+
+/// One generated event: what it is, on which service, and how long after the previous one.
+#[derive(Debug, Clone)]
+enum Gen {
+    State(usize, ServiceState),
+    Inject(usize),
+    Asked(usize, QuestionKind),
+    Answer(usize),
+    Auto(bool),
+    Resumed,
+    Finished,
+    Phase(DrillPhase),
+}
+
+const SERVICES: [&str; 3] = ["dns", "db", "web"];
+
+fn gen_event() -> impl Strategy<Value = Gen> {
+    let svc = 0usize..SERVICES.len();
+    prop_oneof![
+        6 => (svc.clone(), prop::sample::select(vec![
+            ServiceState::Checking,
+            ServiceState::Healthy,
+            ServiceState::Down,
+            ServiceState::Partial,
+            ServiceState::Restoring,
+            ServiceState::Verifying,
+            ServiceState::Restored,
+            ServiceState::Failed,
+            ServiceState::Skipped,
+            ServiceState::Blocked,
+        ])).prop_map(|(s, to)| Gen::State(s, to)),
+        1 => svc.clone().prop_map(Gen::Inject),
+        1 => (svc.clone(), prop::bool::ANY).prop_map(|(s, m)| Gen::Asked(
+            s,
+            if m { QuestionKind::Manual } else { QuestionKind::Approval },
+        )),
+        1 => svc.prop_map(Gen::Answer),
+        1 => prop::bool::ANY.prop_map(Gen::Auto),
+        1 => Just(Gen::Resumed),
+        1 => Just(Gen::Finished),
+        1 => prop::sample::select(vec![
+            DrillPhase::Baseline,
+            DrillPhase::Inject,
+            DrillPhase::Restore,
+            DrillPhase::Finished,
+        ]).prop_map(Gen::Phase),
+    ]
+}
+
+fn event_of(g: &Gen) -> Event {
+    let svc = |i: &usize| sid(SERVICES[*i]);
+    match g {
+        Gen::State(s, to) => Event::ServiceState {
+            service: svc(s),
+            from: ServiceState::Unknown,
+            to: *to,
+            reason: None,
+        },
+        Gen::Inject(s) => Event::StepStarted {
+            service: svc(s),
+            phase: Phase::Inject,
+            step: "break it".into(),
+            host: crate::runbook::model::HostId::new("h1"),
+            attempt: 1,
+            command: "true".into(),
+        },
+        Gen::Asked(s, question) => Event::Asked {
+            service: svc(s),
+            step: "step".into(),
+            question: *question,
+        },
+        Gen::Answer(s) => Event::Manual {
+            service: svc(s),
+            step: "step".into(),
+            outcome: ManualOutcome::Done,
+            operator: "kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
+        },
+        Gen::Auto(on) => Event::OperatorAction {
+            operator: "lee".into(),
+            service: None,
+            action: if *on {
+                OperatorActionKind::AutoOn
+            } else {
+                OperatorActionKind::AutoOff
+            },
+            reason: None,
+            provenance: crate::journal::event::Provenance::default(),
+        },
+        Gen::Resumed => resumed(),
+        Gen::Finished => Event::RunFinished {
+            outcome: "interrupted".into(),
+            services: IndexMap::new(),
+        },
+        Gen::Phase(phase) => Event::DrillPhase {
+            scenario: "dc-loss".into(),
+            phase: *phase,
+            outcome: (*phase == DrillPhase::Finished).then_some(DrillOutcome::Passed),
+            reason: None,
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_fold_seeded_with_any_prefix_then_fed_the_rest_equals_the_whole(
+        gens in prop::collection::vec((gen_event(), 0i64..120_000_000), 0..40),
+        incident_before_ms in prop::option::of(0i64..3_600_000),
+    ) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("run.jsonl");
+        let clock = ManualClock::new(t0());
+        let mut writer = JournalWriter::create_with_clock(&path, &[], Box::new(clock.clone()))
+            .expect("a journal");
+        let mut live = RunFold::default();
+        let mut now = t0();
+        let incident = incident_before_ms.map(|ms| t0() - TimeDelta::milliseconds(ms));
+        let first = started(incident);
+        let appended = writer.append(&first).expect("appended");
+        live.push_event(appended.seq, appended.ts, &first);
+        for (g, after_us) in &gens {
+            now += TimeDelta::microseconds(*after_us);
+            clock.set(now);
+            let event = event_of(g);
+            let appended = writer.append(&event).expect("appended");
+            // Fed as the driver's notices feed a screen: one event as it is written.
+            live.push_event(appended.seq, appended.ts, &event);
+        }
+        drop(writer);
+        let records = read_journal(&path).expect("read back").records;
+        let whole = RunFold::of(&records);
+        prop_assert_eq!(&whole, &live);
+        for k in 0..=records.len() {
+            // A take-over: fold what the journal holds, then keep feeding.
+            let mut taken = RunFold::of(&records[..k]);
+            for r in &records[k..] {
+                taken.push(r);
+            }
+            prop_assert_eq!(&taken, &whole, "restarted at seq {}", k);
+        }
+        // Every service's times are the same numbers, whoever reads them.
+        for s in SERVICES {
+            prop_assert_eq!(live.outages(&sid(s)), whole.outages(&sid(s)));
+        }
+    }
+}
