@@ -560,4 +560,42 @@ mod tests {
         assert_eq!(d.what, "s: check 'probe' started: curl -fsS http://x");
         assert_eq!(d.tone, Tone::Progress);
     }
+
+    #[test]
+    fn requests_say_how_their_operator_is_known_and_a_refusal_says_why() {
+        let note = |identity, key: Option<&str>| Event::Note {
+            operator: "alice".into(),
+            text: "paged".into(),
+            provenance: Provenance {
+                identity,
+                key: key.map(str::to_string),
+                nonce: None,
+            },
+        };
+        let what = |e: &Event| describe(e).expect("described").what;
+        assert_eq!(
+            what(&note(Some(Identity::Verified), Some("SHA256:abc"))),
+            "Note: paged (verified, key SHA256:abc)"
+        );
+        assert_eq!(
+            what(&note(Some(Identity::Unverified), None)),
+            "Note: paged (identity not verified)"
+        );
+        assert_eq!(what(&note(Some(Identity::Local), None)), "Note: paged");
+        assert_eq!(what(&note(None, None)), "Note: paged");
+        let refused = describe(&Event::RequestRefused {
+            operator: "alice".into(),
+            key: Some("SHA256:mallory".into()),
+            reason: "the key that signed belongs to 'mallory'".into(),
+            code: Some("principal_differs".into()),
+            asked: Some("approve 'gate' of 'x'".into()),
+        })
+        .expect("described");
+        assert_eq!(refused.who, Actor::Operator("alice".into()));
+        assert_eq!(refused.tone, Tone::Bad);
+        assert_eq!(
+            refused.what,
+            "Request refused (approve 'gate' of 'x'), signed by key SHA256:mallory: the key that signed belongs to 'mallory'"
+        );
+    }
 }
