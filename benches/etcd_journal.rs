@@ -23,6 +23,7 @@ fn note(i: usize) -> Event {
     Event::Note {
         operator: "bench".into(),
         text: format!("note number {i}: the bench writes what an operator would"),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn note(i: usize) -> Event {
     Event::Note {
         operator: "bench".into(),
         text: format!("note number {i}"),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

@@ -36,7 +36,7 @@ fn step(name: &str, hosts: &[HostId]) -> Step {
         retry_delay: Duration::from_secs(5),
         expect_exit: 0,
         expect_output: None,
-        confirm: false,
+        confirm: bringup::runbook::model::Confirm::No,
         feature: None,
     }
 }
@@ -89,6 +89,7 @@ fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }
 

@@ -167,6 +167,10 @@ pub struct OpenArgs {
     /// Who is at the keyboard (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// The allowed signers (OpenSSH allowed_signers format, principal = operator name) that
+    /// requests from other processes are checked against; overrides `[runbook] operators`.
+    #[arg(long, value_name = "FILE")]
+    pub operators: Option<PathBuf>,
     /// Restrict to this service (repeatable).
     #[arg(long = "only", value_name = "SERVICE")]
     pub only: Vec<String>,
@@ -406,6 +410,10 @@ pub struct SharedRunArgs {
     /// Who is asking, journaled with what the executing process does for you (default: $USER).
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// Sign requests with this key file (namespace bringup-request) instead of the
+    /// ssh-agent's first key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
 }

@@ -14,6 +14,7 @@
 //! reports in batches, [`Driver::stop_and_wait`] to stop, [`Signals`] for the signals that end
 //! a run, and [`Driver::end`] for `run_finished` and the exit code.
 
+mod checks;
 mod drill;
 mod live;
 mod orphans;
@@ -43,7 +44,7 @@ use crate::engine::{
     classify_exit,
 };
 use crate::exec::{Executor, Refusal, StepResult};
-use crate::journal::event::{OperatorActionKind, QuestionKind};
+use crate::journal::event::{OperatorActionKind, Provenance, QuestionKind};
 use crate::journal::{Event, JournalError, JournalWriter};
 use crate::outcome::{Exit, RunOutcome};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
@@ -85,6 +86,27 @@ pub enum Request {
     /// inject, detect, restore, cleanup, each journaled as `drill_phase`. The run is over
     /// ([`Driver::finished`]) when the drill is.
     StartDrill(String),
+}
+
+/// An approval by a principal this process knows (its own operator at its terminal, or a
+/// verified signature) counts toward a two-person step; the engine is told who.
+fn counted(input: Input, operator: &str, provenance: &Provenance) -> Input {
+    use crate::journal::event::Identity;
+    match input {
+        Input::Approval { step, decision }
+            if matches!(
+                provenance.identity,
+                Some(Identity::Local | Identity::Verified)
+            ) =>
+        {
+            Input::ApprovalBy {
+                step,
+                decision,
+                principal: operator.to_string(),
+            }
+        }
+        other => other,
+    }
 }
 
 impl From<Input> for Request {
@@ -315,6 +337,8 @@ pub struct Driver {
     last_sync: std::time::Instant,
     /// The run's id (from its `run_started`), which names the commands' markers.
     run_id: Option<String>,
+    /// What checks the requests of other processes (SPEC "Who did it").
+    identity: checks::Checks,
     /// Webhooks: their tasks, what is owed, what waits for the next fsync.
     outbox: outbox::State,
     /// The scenario drill this run is, once started.
@@ -359,6 +383,7 @@ impl Driver {
             must_sync: false,
             last_sync: std::time::Instant::now(),
             run_id: None,
+            identity: checks::Checks::default(),
             outbox,
             drill: None,
             answers: Vec::new(),
@@ -446,21 +471,34 @@ impl Driver {
         self.settle(r)
     }
 
-    /// What the operator of this process asks (see [`Request`] for what is journaled).
+    /// What the operator of this process asks (see [`Request`] for what is journaled),
+    /// journaled with `"identity":"local"`.
     pub fn input(&mut self, request: impl Into<Request>) -> Result<Vec<Notice>, JournalError> {
         let operator = self.operator.clone();
-        self.input_by(&operator, request)
+        self.input_as(&operator, &Provenance::local(), request)
     }
 
-    /// The same as [`Driver::input`], signed with another name: an operator attached to a
-    /// shared run, or `(no terminal)` for what `run` refuses when nobody can be asked.
+    /// The same as [`Driver::input`], with another name that nothing checked (journaled
+    /// `"identity":"unverified"`): an operator attached to a shared run, or `(no terminal)`
+    /// for what `run` refuses when nobody can be asked.
     pub fn input_by(
         &mut self,
         operator: &str,
         request: impl Into<Request>,
     ) -> Result<Vec<Notice>, JournalError> {
+        self.input_as(operator, &Provenance::unverified(), request)
+    }
+
+    /// The same as [`Driver::input`], by `operator` known as `provenance` says (a request
+    /// whose signature `identity::Verifier` checked, say).
+    pub fn input_as(
+        &mut self,
+        operator: &str,
+        provenance: &Provenance,
+        request: impl Into<Request>,
+    ) -> Result<Vec<Notice>, JournalError> {
         let r = self
-            .request_unsynced(operator, request.into())
+            .request_as(operator, provenance, request.into())
             .and_then(|n| self.then_drill(n));
         self.settle(r)
     }
@@ -721,6 +759,7 @@ impl Driver {
             .append_with(&event, crate::journal::Durability::Buffered)?;
         if self.run_id.is_none() && matches!(event, Event::RunStarted { .. }) {
             let hash = self.journal.last_hash().to_string();
+            self.identity.started(&hash);
             self.set_run_id(&hash);
         }
         self.queue_notifications(appended.seq, &event, &appended.line)?;
@@ -741,16 +780,27 @@ impl Driver {
         operator: &str,
         request: Request,
     ) -> Result<Vec<Notice>, JournalError> {
+        self.request_as(operator, &Provenance::unverified(), request)
+    }
+
+    /// [`Driver::input_as`] before its fsync.
+    fn request_as(
+        &mut self,
+        operator: &str,
+        provenance: &Provenance,
+        request: Request,
+    ) -> Result<Vec<Notice>, JournalError> {
         let input = match request {
             Request::Input(input) => input,
             Request::Note(text) => {
                 return Ok(vec![self.write(Event::Note {
                     operator: operator.to_string(),
                     text,
+                    provenance: provenance.clone(),
                 })?]);
             }
             Request::AcceptHostKey { host, fingerprint } => {
-                return self.accept_host_key(operator, host, fingerprint);
+                return self.accept_host_key(operator, provenance, host, fingerprint);
             }
             Request::RefuseHostKey { host } => {
                 self.key_waits.remove(&host);
@@ -763,9 +813,10 @@ impl Driver {
             service: Some(service.clone()),
             action,
             reason,
+            provenance: provenance.clone(),
         };
         let record = match &input {
-            Input::SetAuto(on) => self.auto_turned(operator, *on),
+            Input::SetAuto(on) => self.auto_turned(operator, provenance, *on),
             _ => None,
         };
         let record = record.or(match &input {
@@ -778,12 +829,14 @@ impl Driver {
                 step: self.step_name(step),
                 decision: *decision,
                 operator: operator.to_string(),
+                provenance: provenance.clone(),
             }),
             Input::Manual { step, outcome } => Some(Event::Manual {
                 service: step.service.clone(),
                 step: self.step_name(step),
                 outcome: *outcome,
                 operator: operator.to_string(),
+                provenance: provenance.clone(),
             }),
             Input::Skip { service, reason } => {
                 Some(act(OperatorActionKind::Skip, service, Some(reason.clone())))
@@ -811,7 +864,7 @@ impl Driver {
             }
             _ => None,
         };
-        let effects = self.engine.handle(input);
+        let effects = self.engine.handle(counted(input, operator, provenance));
         let mut notices = Vec::new();
         // A by-hand action the engine turns down (the service is up or busy) did not start:
         // say so instead of journaling that it did.
@@ -832,6 +885,7 @@ impl Driver {
     fn accept_host_key(
         &mut self,
         operator: &str,
+        provenance: &Provenance,
         host: HostId,
         fingerprint: String,
     ) -> Result<Vec<Notice>, JournalError> {
@@ -843,6 +897,7 @@ impl Driver {
             host,
             fingerprint,
             operator: operator.to_string(),
+            provenance: provenance.clone(),
         })?];
         for service in waiting {
             let effects = self.engine.handle(Input::Check(service));
@@ -944,6 +999,7 @@ impl Driver {
                 host,
                 fingerprint,
                 operator: self.operator.clone(),
+                provenance: Provenance::local(),
             })?);
         }
         // The transport says whether the command ran; whether it passed is the step's rule.
@@ -1159,7 +1215,7 @@ impl Driver {
     }
 
     /// `operator_action` `auto_on`/`auto_off` when `on` changes the run's journaled mode.
-    fn auto_turned(&mut self, operator: &str, on: bool) -> Option<Event> {
+    fn auto_turned(&mut self, operator: &str, provenance: &Provenance, on: bool) -> Option<Event> {
         use crate::fold::Auto;
         let to = if on { Auto::On } else { Auto::Off };
         if to == self.auto {
@@ -1174,6 +1230,7 @@ impl Driver {
                 Auto::Off => OperatorActionKind::AutoOff,
             },
             reason: None,
+            provenance: provenance.clone(),
         })
     }
 

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod describe;
 pub mod failures;
 pub mod html;
+pub mod identities;
 pub mod json;
 pub mod markdown;
 pub mod metrics;

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod export;
 pub mod fold;
+pub mod identity;
 pub mod journal;
 pub mod logfile;
 pub mod notify;
@@ -16,6 +17,7 @@ pub mod outcome;
 pub mod reach;
 pub mod runbook;
 pub mod session;
+pub mod sshsig;
 pub mod text;
 pub mod tui;
 

@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 pub struct Posted {
     pub operator: String,
     pub ask: serde_json::Value,
+    /// The request signed (SPEC "Who did it"): the executor takes the request from these
+    /// bytes, not from `operator` and `ask`. Absent from older clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::identity::SignedRequest>,
 }
 
 /// What became of a request: the seq of the first event it recorded, or why it was refused.

@@ -70,7 +70,27 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
     })?;
     let overrides = parse_overrides(vars)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    load_str(text, path, &sha256, &overrides)
+    load_str(text, path, &sha256, &overrides, Some(&check_signers))
+}
+
+/// `[runbook] operators`: a readable allowed_signers file, every line of it well formed.
+fn check_signers(path: &Path) -> Result<(), String> {
+    match crate::identity::Signers::load(path) {
+        Ok(_) => Ok(()),
+        Err(crate::identity::SignersError::Read { path, source }) => Err(format!(
+            "operators '{}' cannot be read: {}",
+            path.display(),
+            io_reason(&source)
+        )),
+        Err(crate::identity::SignersError::Line {
+            path,
+            line,
+            message,
+        }) => Err(format!(
+            "operators '{}' line {line}: {message}",
+            path.display()
+        )),
+    }
 }
 
 /// Parse and validate runbook text kept elsewhere (a shared run keeps its runbook's text);
@@ -78,7 +98,7 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
 pub fn load_text(text: &str, name: &Path, vars: &[String]) -> Result<Runbook, Diagnostics> {
     let overrides = parse_overrides(vars)?;
     let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-    load_str(text, name, &sha256, &overrides)
+    load_str(text, name, &sha256, &overrides, None)
 }
 
 /// Parse and validate runbook text (the part of [`load`] after reading the file).
@@ -87,6 +107,7 @@ fn load_str(
     path: &Path,
     sha256: &str,
     overrides: &[(String, String)],
+    check_file: Option<validate::FileCheck<'_>>,
 ) -> Result<Runbook, Diagnostics> {
     let name = path.display().to_string();
     let map = SourceMap::new(&name, text);
@@ -100,6 +121,7 @@ fn load_str(
                 path: path.to_path_buf(),
                 sha256: sha256.to_string(),
                 overrides,
+                check_file,
             },
         )
     });

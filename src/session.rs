@@ -210,6 +210,9 @@ impl Session {
         let exec = executor(&runbook, config.new_host_keys);
         let (mut driver, messages) =
             Driver::new(engine, opening.writer, exec, config.operator.clone());
+        // Who may ask from elsewhere, and what a resumed run already carried out.
+        driver.set_operators(config.operators.clone());
+        driver.recall_requests(&opening.history);
         let start_notices = match driver.record(opening.start) {
             Ok(n) => n,
             Err(e) => return Err(not_recorded(&mut driver, e)),

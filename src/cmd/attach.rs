@@ -364,7 +364,7 @@ const LOCAL_CHUNK: usize = 4 << 20;
 async fn attach_local(args: &AttachArgs, journal: &std::path::Path) -> ExitCode {
     let operator = session::operator_name(args.run.operator.as_deref());
     let opened = async {
-        let run = Local::open(journal, operator.clone())?;
+        let run = Local::open(journal, operator.clone(), args.run.sign_key.clone())?;
         let runbook = run.runbook().await?;
         Ok::<_, Failure>((run, runbook))
     };

@@ -401,6 +401,7 @@ mod tests {
         w.append(&crate::journal::Event::Note {
             operator: "ana".into(),
             text: "bridge open".into(),
+            provenance: crate::journal::event::Provenance::default(),
         })
         .expect("note");
         drop(w);

@@ -22,6 +22,8 @@ const READ_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct Local {
     pub journal: PathBuf,
     pub operator: String,
+    /// `--sign-key`: sign requests with this key file, not the agent's first key.
+    sign_key: Option<PathBuf>,
 }
 
 fn failure(e: ReachError) -> Failure {
@@ -33,7 +35,11 @@ fn failure(e: ReachError) -> Failure {
 
 impl Local {
     /// The run on `journal`, which must exist; nothing is asked of it yet.
-    pub fn open(journal: &Path, operator: String) -> Result<Local, Failure> {
+    pub fn open(
+        journal: &Path,
+        operator: String,
+        sign_key: Option<PathBuf>,
+    ) -> Result<Local, Failure> {
         if !journal.is_file() {
             return Err(Failure::input(format!(
                 "no journal '{}': give the journal file a running `bringup run` or `open` writes (or a shared run's etcd:// URL)",
@@ -43,6 +49,7 @@ impl Local {
         Ok(Local {
             journal: journal.to_path_buf(),
             operator,
+            sign_key,
         })
     }
 
@@ -87,33 +94,51 @@ impl Local {
 
     /// The variables the journal's `run_started` recorded.
     fn recorded_vars(&self) -> Vec<String> {
-        let Ok(file) = std::fs::File::open(&self.journal) else {
-            return Vec::new();
-        };
+        match self.first_record().map(|r| r.event) {
+            Some(Event::RunStarted { vars, .. }) => {
+                vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The journal's first record (its `run_started`), if it can be read.
+    fn first_record(&self) -> Option<crate::journal::Record> {
+        let file = std::fs::File::open(&self.journal).ok()?;
         let mut first = Vec::new();
-        if std::io::BufReader::new(file)
+        std::io::BufReader::new(file)
             .take(socket::MAX_LINE as u64)
             .read_until(b'\n', &mut first)
-            .is_err()
-        {
-            return Vec::new();
-        }
-        match record::parse(first.trim_ascii_end()) {
-            Ok(r) => match r.event {
-                Event::RunStarted { vars, .. } => {
-                    vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
-                }
-                _ => Vec::new(),
-            },
-            Err(_) => Vec::new(),
-        }
+            .ok()?;
+        record::parse(first.trim_ascii_end()).ok()
     }
 
     /// Ask the executing process for `ask` and wait for what became of it.
     pub async fn ask(&self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
+        let Some(run_hash) = self.first_record().map(|r| r.hash) else {
+            return Err(Failure::input(format!(
+                "journal '{}' has no run_started yet; wait for the run to start",
+                self.journal.display()
+            )));
+        };
+        // The run is named by its journal's file name: the executor may know it by another
+        // path to the same file.
+        let name = self
+            .journal
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let signed = crate::cmd::shared::sign_ask(
+            &name,
+            &run_hash,
+            &self.operator,
+            ask,
+            self.sign_key.clone(),
+        )
+        .await?;
         let posted = Posted {
             operator: self.operator.clone(),
             ask: serde_json::to_value(ask).map_err(Failure::input)?,
+            signed: Some(signed),
         };
         socket::ask(&self.journal, &posted, wait)
             .await

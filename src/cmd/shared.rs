@@ -62,6 +62,8 @@ pub(crate) fn edge_runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub(crate) struct Attached {
     pub url: RunUrl,
     pub operator: String,
+    /// `--sign-key`: sign requests with this key file, not the agent's first key.
+    sign_key: Option<std::path::PathBuf>,
     access: Access,
     etcd: Etcd,
 }
@@ -77,6 +79,7 @@ impl Attached {
         Ok(Attached {
             url,
             operator,
+            sign_key: args.sign_key.clone(),
             access,
             etcd,
         })
@@ -172,6 +175,30 @@ impl Attached {
         Ok((text, vars))
     }
 
+    /// `ask` signed for this run (SPEC "Who did it"): see [`sign_ask`].
+    async fn sign(&mut self, ask: &Ask) -> Result<crate::identity::SignedRequest, Failure> {
+        let first = self
+            .store()
+            .await?
+            .first_line()
+            .await
+            .map_err(Failure::input)?;
+        let Some(run_hash) = first.and_then(|l| record::parse(&l).ok()).map(|r| r.hash) else {
+            return Err(Failure::input(format!(
+                "shared run '{}' has no run_started yet; wait for it to start",
+                self.url
+            )));
+        };
+        sign_ask(
+            &self.url.name,
+            &run_hash,
+            &self.operator,
+            ask,
+            self.sign_key.clone(),
+        )
+        .await
+    }
+
     /// Leave `ask` for the executing process and wait for what became of it.
     pub async fn ask(&mut self, ask: &Ask, wait: Duration) -> Result<Answer, Failure> {
         if self.holder().await?.is_none() {
@@ -180,9 +207,11 @@ impl Attached {
                 self.url, self.url
             )));
         }
+        let signed = self.sign(ask).await?;
         let posted = Posted {
             operator: self.operator.clone(),
             ask: serde_json::to_value(ask).map_err(Failure::input)?,
+            signed: Some(signed),
         };
         let id = shared::post_request(&mut self.etcd, &self.url, &posted)
             .await
@@ -231,7 +260,7 @@ impl Target {
             }
             JournalLocation::File(path) => {
                 let operator = crate::cmd::session::operator_name(args.operator.as_deref());
-                Local::open(&path, operator).map(Target::Local)
+                Local::open(&path, operator, args.sign_key.clone()).map(Target::Local)
             }
         }
     }
@@ -478,4 +507,34 @@ async fn note_inner(args: &NoteArgs) -> Result<String, Failure> {
         run.operator(),
         seq_of(&answer)
     ))
+}
+
+/// `ask` signed for the run named `run` whose `run_started` hash is `run_hash` (SPEC "Who did
+/// it"): with `--sign-key`, or the agent's first key; with neither an agent nor `--sign-key`,
+/// unsigned (a run with allowed signers refuses it, one without takes it as unverified).
+pub(crate) async fn sign_ask(
+    run: &str,
+    run_hash: &str,
+    operator: &str,
+    ask: &Ask,
+    sign_key: Option<std::path::PathBuf>,
+) -> Result<crate::identity::SignedRequest, Failure> {
+    use crate::identity::{self, RequestMessage, SignError};
+    use crate::journal::seal::SigningKey;
+    let message = RequestMessage::new(run, run_hash, operator, chrono::Utc::now(), ask.clone())
+        .map_err(Failure::input)?;
+    // ssh-keygen is a process: run it off the runtime's threads.
+    tokio::task::spawn_blocking(move || match sign_key {
+        Some(path) => identity::sign(&message, &SigningKey::File(path)).map_err(Failure::input),
+        None => match identity::sign(&message, &SigningKey::Agent) {
+            Ok(signed) => Ok(signed),
+            Err(SignError::NoAgent | SignError::AgentEmpty) => {
+                tracing::warn!("no key to sign the request with: sending it unsigned");
+                identity::unsigned(&message).map_err(Failure::input)
+            }
+            Err(e) => Err(Failure::input(e)),
+        },
+    })
+    .await
+    .map_err(|e| Failure::input(format!("signing the request: {e}")))?
 }

@@ -91,7 +91,7 @@ fn summary(rb: &Runbook, path: &str) -> String {
             .iter()
             .flat_map(|s| s.checks.iter().chain(&s.restores))
     };
-    let confirm = steps().filter(|s| s.confirm).count();
+    let confirm = steps().filter(|s| s.confirm.asks()).count();
     let manual = steps()
         .filter(|s| matches!(s.action, StepAction::Manual(_)))
         .count();

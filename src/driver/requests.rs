@@ -4,9 +4,27 @@
 //! this process's own operator's requests are, and answered once what it recorded is
 //! durable. The run's live view goes to the same places after each call.
 
+use super::checks::Checked;
 use super::{Driver, Notice, Request, live::LiveView, remote::Ask};
+use crate::identity::Refused;
 use crate::journal::JournalError;
+use crate::journal::event::Provenance;
 use crate::reach::{Answer, Incoming, Posted, ReplyTo};
+
+/// A request let in: who asked, how that was shown, and what to carry out.
+struct Admitted {
+    operator: String,
+    provenance: Provenance,
+    request: Request,
+}
+
+/// Why a request is not carried out.
+enum Refusal {
+    /// Who asks could not be shown (unsigned, a key not listed, a replay, an observer...).
+    Identity(Box<Refused>),
+    /// What it asks is not in the runbook.
+    Runbook(String),
+}
 
 /// A request carried out (or refused), waiting for the commit of what it recorded.
 #[derive(Debug)]
@@ -43,22 +61,45 @@ impl Driver {
     }
 
     /// The one point where a request from another process becomes a driver [`Request`]:
-    /// who asks (`posted.operator`, as given) is checked here before anything is carried out,
-    /// then what is asked against the runbook.
-    fn admit(&self, posted: &Posted) -> Result<Request, String> {
-        serde_json::from_value::<Ask>(posted.ask.clone())
-            .map_err(|e| format!("the request is not one bringup knows ({e})"))
-            .and_then(|ask| ask.into_request(&self.runbook))
+    /// who asks is checked first (signed for this run by a key the allowed signers list for
+    /// the operator it names: `driver/checks.rs`), then what is asked against the runbook.
+    fn admit(&mut self, posted: &Posted) -> Result<Admitted, Refusal> {
+        let claimed = serde_json::from_value::<Ask>(posted.ask.clone()).ok();
+        match self.check_request(&posted.operator, claimed, posted.signed.as_ref()) {
+            Checked::Accepted {
+                operator,
+                provenance,
+                ask,
+            } => ask
+                .into_request(&self.runbook)
+                .map(|request| Admitted {
+                    operator,
+                    provenance,
+                    request,
+                })
+                .map_err(Refusal::Runbook),
+            Checked::Refused(refused) => Err(Refusal::Identity(Box::new(refused))),
+        }
     }
 
     /// An operator elsewhere asks: admitted, then carried out and journaled under their
     /// name. Its answer goes out after the commit.
     pub(super) fn on_remote(&mut self, incoming: Incoming) -> Result<Vec<Notice>, JournalError> {
         let Incoming { id, posted, reply } = incoming;
-        let request = match self.admit(&posted) {
-            Ok(r) => r,
-            Err(why) => {
-                tracing::warn!(operator = %posted.operator, "request {id} refused: {why}");
+        let admitted = match self.admit(&posted) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let (notices, why) = match refusal {
+                    // Who asks could not be shown: journaled as `request_refused`.
+                    Refusal::Identity(refused) => {
+                        let (notice, why) = self.refuse_request(&refused)?;
+                        (vec![notice], why)
+                    }
+                    Refusal::Runbook(why) => {
+                        tracing::warn!(operator = %posted.operator, "request {id} refused: {why}");
+                        (Vec::new(), why)
+                    }
+                };
                 self.answers.push(Owed {
                     id,
                     reply,
@@ -67,11 +108,16 @@ impl Driver {
                         refused: Some(why),
                     },
                 });
-                return Ok(Vec::new());
+                return Ok(notices);
             }
         };
-        tracing::info!(operator = %posted.operator, ?request, "request {id} from another process");
-        let notices = self.request_unsynced(&posted.operator, request)?;
+        let Admitted {
+            operator,
+            provenance,
+            request,
+        } = admitted;
+        tracing::info!(operator = %operator, ?request, "request {id} from another process");
+        let notices = self.request_as(&operator, &provenance, request)?;
         let seq = notices.iter().find_map(|n| match n {
             Notice::Journaled(e) => Some(e.seq),
             _ => None,

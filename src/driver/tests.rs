@@ -128,7 +128,7 @@ async fn a_third_front_end_approves_and_notes_and_the_journal_signs_them_with_it
     );
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::Note { operator, text } if operator == REMOTE && text == "netops paged"
+        Event::Note { operator, text, .. } if operator == REMOTE && text == "netops paged"
     )));
     assert!(matches!(
         events.last(),
@@ -220,7 +220,7 @@ async fn a_check_by_hand_through_the_api_is_journaled_as_an_operator_action_befo
     let action = events
         .iter()
         .position(|e| {
-            matches!(e, Event::OperatorAction { operator, action, service, reason: None }
+            matches!(e, Event::OperatorAction { operator, action, service, reason: None, .. }
                 if operator == REMOTE && *action == OperatorActionKind::ByHandCheck && service.as_ref().is_some_and(|s| s.as_str() == "db"))
         })
         .expect("the by-hand check is journaled as the operator's act");

@@ -66,8 +66,17 @@ pub enum Input {
     },
     /// The delay of an `Effect::Sleep` has passed.
     Wake(TimerId),
-    /// Answer to `Effect::AskApproval`; `Declined` fails the service.
+    /// Answer to `Effect::AskApproval`; `Declined` fails the service. Whose it is, nobody
+    /// checked: it does not count toward a two-person step (`confirm = 2`).
     Approval { step: StepRef, decision: Decision },
+    /// The same answer by a principal the executing process knows (a verified signature, or
+    /// its own operator at its terminal): a `confirm = 2` step runs once two different
+    /// principals approved it. One decline, by anyone, declines.
+    ApprovalBy {
+        step: StepRef,
+        decision: Decision,
+        principal: String,
+    },
     /// Answer to `Effect::AskManual`: `Done` goes on, `Failed` fails the service.
     Manual {
         step: StepRef,

@@ -12,6 +12,8 @@ mod proptests;
 mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod two_person_tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -159,8 +161,15 @@ struct Job {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ask {
-    Approval { index: usize, hosts: Vec<HostId> },
-    Manual { index: usize },
+    Approval {
+        index: usize,
+        hosts: Vec<HostId>,
+        /// Principals who approved so far (a `confirm = 2` step waits for a second one).
+        approved_by: Vec<String>,
+    },
+    Manual {
+        index: usize,
+    },
 }
 
 impl Engine {
@@ -351,7 +360,14 @@ impl Engine {
                 self.on_step_finished(attempt, &result, &mut out);
             }
             Input::Wake(timer) => self.on_wake(timer, &mut out),
-            Input::Approval { step, decision } => self.on_approval(&step, decision, &mut out),
+            Input::Approval { step, decision } => {
+                self.on_approval(&step, decision, None, &mut out);
+            }
+            Input::ApprovalBy {
+                step,
+                decision,
+                principal,
+            } => self.on_approval(&step, decision, Some(principal), &mut out),
             Input::Manual { step, outcome } => self.on_manual(&step, outcome, &mut out),
             Input::ManualUnavailable { step } => self.on_manual_unavailable(&step, &mut out),
             Input::Stop => self.stop(),

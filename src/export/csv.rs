@@ -207,6 +207,23 @@ fn row(event: &Event) -> Row {
             r.host = host.to_string();
             r.detail.clone_from(fingerprint);
         }
+        Event::RequestRefused {
+            key,
+            reason,
+            code,
+            asked,
+            ..
+        } => {
+            r.outcome = "refused".to_string();
+            r.text = asked.clone().unwrap_or_default();
+            r.detail = format!(
+                "{}{reason}{}",
+                code.as_deref()
+                    .map_or_else(String::new, |c| format!("{c}: ")),
+                key.as_deref()
+                    .map_or_else(String::new, |k| format!("; key {k}"))
+            );
+        }
         Event::Resumed {
             from_seq,
             forced,
@@ -240,6 +257,16 @@ fn row(event: &Event) -> Row {
                 r.detail
                     .push_str(&crate::export::describe::service_list(left));
             }
+        }
+    }
+    // Who asked, as the executing process knew it (absent in older journals).
+    if let Some(p) = event.provenance()
+        && let Some(identity) = p.identity
+    {
+        let sep = if r.detail.is_empty() { "" } else { "; " };
+        r.detail = format!("{}{sep}identity {}", r.detail, identity.as_str());
+        if let Some(key) = &p.key {
+            r.detail = format!("{}; key {key}", r.detail);
         }
     }
     r

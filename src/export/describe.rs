@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
-use crate::journal::event::{DrillOutcome, DrillPhase, Event, OperatorActionKind, QuestionKind};
+use crate::journal::event::{
+    DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, Provenance, QuestionKind,
+};
 
 /// The one who acts when no operator does.
 pub const ENGINE: &str = "bringup";
@@ -152,6 +154,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             step,
             decision,
             operator,
+            provenance,
         } => {
             let (word, tone) = match decision {
                 Decision::Approved => ("approved", Tone::Good),
@@ -159,7 +162,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             };
             (
                 Actor::Operator(operator.clone()),
-                format!("{service}: {word} '{step}'"),
+                format!("{service}: {word} '{step}'{}", identity_note(provenance)),
                 tone,
             )
         }
@@ -168,6 +171,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             step,
             outcome,
             operator,
+            provenance,
         } => {
             let (word, tone) = match outcome {
                 ManualOutcome::Done => ("done", Tone::Good),
@@ -175,13 +179,20 @@ pub fn describe(event: &Event) -> Option<Described> {
             };
             (
                 Actor::Operator(operator.clone()),
-                format!("{service}: manual step '{step}' marked {word}"),
+                format!(
+                    "{service}: manual step '{step}' marked {word}{}",
+                    identity_note(provenance)
+                ),
                 tone,
             )
         }
-        Event::Note { operator, text } => (
+        Event::Note {
+            operator,
+            text,
+            provenance,
+        } => (
             Actor::Operator(operator.clone()),
-            format!("Note: {text}"),
+            format!("Note: {text}{}", identity_note(provenance)),
             Tone::Neutral,
         ),
         Event::OperatorAction {
@@ -189,18 +200,21 @@ pub fn describe(event: &Event) -> Option<Described> {
             service,
             action,
             reason,
+            provenance,
         } => (
             Actor::Operator(operator.clone()),
             match service {
                 Some(service) => format!(
-                    "{service}: {}{}",
+                    "{service}: {}{}{}",
                     action_words(action),
-                    dash(reason.as_deref())
+                    dash(reason.as_deref()),
+                    identity_note(provenance)
                 ),
                 None => format!(
-                    "{}{}",
+                    "{}{}{}",
                     capital(action_words(action)),
-                    dash(reason.as_deref())
+                    dash(reason.as_deref()),
+                    identity_note(provenance)
                 ),
             },
             Tone::Warn,
@@ -221,9 +235,13 @@ pub fn describe(event: &Event) -> Option<Described> {
             host,
             fingerprint,
             operator,
+            provenance,
         } => (
             Actor::Operator(operator.clone()),
-            format!("Accepted host key of {host}: {fingerprint}"),
+            format!(
+                "Accepted host key of {host}: {fingerprint}{}",
+                identity_note(provenance)
+            ),
             Tone::Warn,
         ),
         Event::Resumed {
@@ -345,6 +363,28 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Bad,
         ),
+        Event::RequestRefused {
+            operator,
+            key,
+            reason,
+            asked,
+            ..
+        } => (
+            if operator.is_empty() {
+                Actor::Bringup
+            } else {
+                Actor::Operator(operator.clone())
+            },
+            format!(
+                "Request refused{}{}: {reason}",
+                asked
+                    .as_deref()
+                    .map_or_else(String::new, |a| format!(" ({a})")),
+                key.as_deref()
+                    .map_or_else(String::new, |k| format!(", signed by key {k}")),
+            ),
+            Tone::Bad,
+        ),
     };
     Some(Described {
         who,
@@ -352,6 +392,18 @@ pub fn describe(event: &Event) -> Option<Described> {
         what: one_line(&what),
         tone,
     })
+}
+
+/// How an operator's event says who it was, after its words: nothing for a request typed at
+/// the executing process's terminal (or an older journal), ` (verified, key SHA256:…)` for a
+/// signed request checked against allowed signers, ` (identity not verified)` otherwise.
+pub fn identity_note(provenance: &Provenance) -> String {
+    match (provenance.identity, provenance.key.as_deref()) {
+        (Some(Identity::Verified), Some(key)) => format!(" (verified, key {key})"),
+        (Some(Identity::Verified), None) => " (verified)".to_string(),
+        (Some(Identity::Unverified), _) => " (identity not verified)".to_string(),
+        (Some(Identity::Local) | None, _) => String::new(),
+    }
 }
 
 /// The tone of entering a state.
@@ -496,6 +548,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Declined,
             operator: "Kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
         })
         .expect("described");
         // Names keep their case: they are what the runbook and the operator wrote.
@@ -577,5 +630,43 @@ mod tests {
         let d = describe(&started).expect("described");
         assert_eq!(d.what, "s: check 'probe' started: curl -fsS http://x");
         assert_eq!(d.tone, Tone::Progress);
+    }
+
+    #[test]
+    fn requests_say_how_their_operator_is_known_and_a_refusal_says_why() {
+        let note = |identity, key: Option<&str>| Event::Note {
+            operator: "alice".into(),
+            text: "paged".into(),
+            provenance: Provenance {
+                identity,
+                key: key.map(str::to_string),
+                nonce: None,
+            },
+        };
+        let what = |e: &Event| describe(e).expect("described").what;
+        assert_eq!(
+            what(&note(Some(Identity::Verified), Some("SHA256:abc"))),
+            "Note: paged (verified, key SHA256:abc)"
+        );
+        assert_eq!(
+            what(&note(Some(Identity::Unverified), None)),
+            "Note: paged (identity not verified)"
+        );
+        assert_eq!(what(&note(Some(Identity::Local), None)), "Note: paged");
+        assert_eq!(what(&note(None, None)), "Note: paged");
+        let refused = describe(&Event::RequestRefused {
+            operator: "alice".into(),
+            key: Some("SHA256:mallory".into()),
+            reason: "the key that signed belongs to 'mallory'".into(),
+            code: Some("principal_differs".into()),
+            asked: Some("approve 'gate' of 'x'".into()),
+        })
+        .expect("described");
+        assert_eq!(refused.who, Actor::Operator("alice".into()));
+        assert_eq!(refused.tone, Tone::Bad);
+        assert_eq!(
+            refused.what,
+            "Request refused (approve 'gate' of 'x'), signed by key SHA256:mallory: the key that signed belongs to 'mallory'"
+        );
     }
 }

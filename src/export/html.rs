@@ -147,6 +147,8 @@ pub fn render(a: &Analysis) -> String {
 }
 
 /// The page, with a scenario drill's scorecard after the impact.
+// The report's sections in order: splitting it would only scatter them.
+#[allow(clippy::too_many_lines)]
 pub fn render_with(a: &Analysis, scorecard: Option<&Scorecard>) -> String {
     let mut out = String::with_capacity(4096 + a.timeline.len() * 160);
     let day0 = a.run.started.map(|t| t.date_naive());
@@ -253,6 +255,11 @@ pub fn render_with(a: &Analysis, scorecard: Option<&Scorecard>) -> String {
         a.events
     );
     let _ = writeln!(out, "<li>Operators: {}</li>", esc(&authors(a)));
+    let _ = writeln!(
+        out,
+        "<li>Identities: {}</li>",
+        esc(&a.identities.sentence())
+    );
     let _ = writeln!(out, "<li>bringup version: {}</li>", esc(&a.run.version));
     out.push_str("</ul>\n</body>\n</html>\n");
     out

@@ -76,6 +76,9 @@ struct Run<'a> {
     runbook_sha256: &'a str,
     operator: &'a str,
     operators: &'a [String],
+    /// How the operators' acts are known; `identities_verified` is false when any was not.
+    identities: &'a crate::export::identities::Identities,
+    identities_verified: bool,
     version: &'a str,
     mode: &'static str,
     vars: &'a indexmap::IndexMap<String, String>,
@@ -243,6 +246,8 @@ pub fn write(
             runbook_sha256: &a.run.runbook_sha256,
             operator: &a.run.operator,
             operators: &a.operators,
+            identities: &a.identities,
+            identities_verified: !a.identities.any_unverified(),
             version: &a.run.version,
             mode: mode_str(a.run.mode),
             vars: &a.run.vars,

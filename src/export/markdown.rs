@@ -423,6 +423,7 @@ pub fn render(a: &Analysis) -> String {
         a.events
     );
     let _ = writeln!(out, "- Operators: {}", cell(&authors(a)));
+    let _ = writeln!(out, "- Identities: {}", cell(&a.identities.sentence()));
     let _ = writeln!(out, "- bringup version: {}", cell(&a.run.version));
     if a.run.resumed > 0 {
         let _ = writeln!(out, "- Resumed {} time(s)", a.run.resumed);

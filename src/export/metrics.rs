@@ -150,6 +150,8 @@ pub struct Analysis {
     pub services: Vec<ServiceReport>,
     pub metrics: RunMetrics,
     pub operators: Vec<String>,
+    /// How the operators' acts are known (verified, unverified, local) and requests refused.
+    pub identities: crate::export::identities::Identities,
     pub timeline: Vec<Entry>,
     pub actions: Vec<ActionItem>,
     /// Restore, verify and inject steps that ended badly and never succeeded afterwards,
@@ -183,6 +185,7 @@ struct Tracker {
 pub struct Analyser {
     run: RunInfo,
     trackers: IndexMap<ServiceId, Tracker>,
+    identities: crate::export::identities::Identities,
     /// Latest check/verify outcome per step and host, with its time.
     checks: HashMap<StepKey, (bool, DateTime<Utc>)>,
     /// Latest restore/verify step result per step and host, with the attempts it took.
@@ -218,6 +221,7 @@ impl Analyser {
         self.first_ts.get_or_insert(r.ts);
         self.last_ts = Some(r.ts);
         self.tails.record(r);
+        self.identities.push(&r.event);
         if let Some(s) = r.event.service() {
             self.trackers.entry(s.clone()).or_default();
         }
@@ -336,6 +340,7 @@ impl Analyser {
                 step,
                 decision: Decision::Declined,
                 operator,
+                ..
             } => self.actions.push(ActionItem {
                 service: Some(service.clone()),
                 cause: Cause::Declined,
@@ -347,6 +352,7 @@ impl Analyser {
                 step,
                 outcome,
                 operator,
+                ..
             } => {
                 // A manual check (answered while the service is checked or verified) counts
                 // for its feature like any other check; it runs on no host.
@@ -389,6 +395,7 @@ impl Analyser {
         let Analyser {
             run,
             trackers,
+            identities,
             checks,
             last_finish,
             timeline,
@@ -435,6 +442,7 @@ impl Analyser {
             services,
             metrics,
             operators,
+            identities,
             timeline,
             actions,
             failures,

@@ -146,6 +146,7 @@ fn auto_mode_is_the_journaled_one_and_a_take_over_starts_it_off() {
         service: None,
         action,
         reason: None,
+        provenance: crate::journal::event::Provenance::default(),
     };
     let mut events = vec![(0, started(None)), (1, auto(OperatorActionKind::AutoOn))];
     assert_eq!(fold(&events).auto, Auto::On);
@@ -177,6 +178,7 @@ fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_
                 step: "restart".into(),
                 decision: Decision::Approved,
                 operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
             },
         ),
         (
@@ -186,6 +188,7 @@ fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_
                 step: "flush".into(),
                 outcome: ManualOutcome::Done,
                 operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
             },
         ),
     ];
@@ -295,6 +298,7 @@ fn event_of(g: &Gen) -> Event {
             step: "step".into(),
             outcome: ManualOutcome::Done,
             operator: "kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
         },
         Gen::Auto(on) => Event::OperatorAction {
             operator: "lee".into(),
@@ -305,6 +309,7 @@ fn event_of(g: &Gen) -> Event {
                 OperatorActionKind::AutoOff
             },
             reason: None,
+            provenance: crate::journal::event::Provenance::default(),
         },
         Gen::Resumed => resumed(),
         Gen::Finished => Event::RunFinished {

@@ -88,16 +88,25 @@ pub enum Event {
         step: String,
         decision: Decision,
         operator: String,
+        /// Who asked and how the executing process knows (absent in older journals).
+        #[serde(flatten)]
+        provenance: Provenance,
     },
     Manual {
         service: ServiceId,
         step: String,
         outcome: ManualOutcome,
         operator: String,
+        /// Who asked and how the executing process knows (absent in older journals).
+        #[serde(flatten)]
+        provenance: Provenance,
     },
     Note {
         operator: String,
         text: String,
+        /// Who asked and how the executing process knows (absent in older journals).
+        #[serde(flatten)]
+        provenance: Provenance,
     },
     /// An operator acted on a service out of the plan (check or restore by hand, skip,
     /// inject); `reason` is the operator's own words, where there are any.
@@ -109,6 +118,9 @@ pub enum Event {
         action: OperatorActionKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Who asked and how the executing process knows (absent in older journals).
+        #[serde(flatten)]
+        provenance: Provenance,
     },
     /// The executor asked an operator a question (a `confirm` step's approval, a manual
     /// step): it waits until an `approval` or `manual` answers it. Asked again after a
@@ -122,6 +134,9 @@ pub enum Event {
         host: HostId,
         fingerprint: String,
         operator: String,
+        /// Who asked and how the executing process knows (absent in older journals).
+        #[serde(flatten)]
+        provenance: Provenance,
     },
     Resumed {
         from_seq: u64,
@@ -153,9 +168,7 @@ pub enum Event {
         left_down: Option<Vec<ServiceId>>,
     },
     /// The user-notice deadline (`[runbook] notice_after`, from the incident's start) passed.
-    NoticeDue {
-        after_ms: u64,
-    },
+    NoticeDue { after_ms: u64 },
     /// A webhook delivery is owed (the outbox): `notify` is the `[[notify]]` entry's index in
     /// the runbook, `of_seq` the event it tells of; the payload is kept so that `--resume`
     /// sends exactly it. The webhook's URL is never journaled.
@@ -206,6 +219,81 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A request from another process that the executing process refused (SPEC "Who did
+    /// it"): nothing it asked was done.
+    RequestRefused {
+        /// The operator the request claimed to come from (empty when it could not be read).
+        operator: String,
+        /// The SHA256 fingerprint of the key that signed it, when it was signed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// Why, in words.
+        reason: String,
+        /// Why, as a stable word (`unsigned`, `key_not_listed`, `principal_differs`,
+        /// `observer`, `replayed`, `other_run`, `too_old`, `in_future`, `bad_signature`,
+        /// `unreadable`, `cannot_check`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        /// What it asked, in words, when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        asked: Option<String>,
+    },
+}
+
+/// How the executing process knows who made a request (SPEC "Who did it"): `verified`
+/// against its allowed signers, `unverified` (no allowed signers configured: the name is the
+/// requester's claim), or `local` (typed at the executing process's own terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    Verified,
+    Unverified,
+    Local,
+}
+
+impl Identity {
+    /// The journal's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Identity::Verified => "verified",
+            Identity::Unverified => "unverified",
+            Identity::Local => "local",
+        }
+    }
+}
+
+/// What an event made from a request records of its maker besides the name: `identity`,
+/// `key` (the SHA256 fingerprint of the key that signed) and `nonce` (the signed request's,
+/// so that a resumed run refuses it again). Every member is optional: older journals have
+/// none, and still parse and verify.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+impl Provenance {
+    /// Typed at the executing process's own terminal.
+    pub fn local() -> Provenance {
+        Provenance {
+            identity: Some(Identity::Local),
+            key: None,
+            nonce: None,
+        }
+    }
+
+    /// A request from another process, with no allowed signers to check it against.
+    pub fn unverified() -> Provenance {
+        Provenance {
+            identity: Some(Identity::Unverified),
+            key: None,
+            nonce: None,
+        }
+    }
 }
 
 /// The executor a resumed run was taken from: each part when it is known (a shared run's
@@ -497,6 +585,18 @@ impl Event {
         }
     }
 
+    /// How the maker of an event made from a request is known, for the kinds that record it.
+    pub fn provenance(&self) -> Option<&Provenance> {
+        match self {
+            Event::Approval { provenance, .. }
+            | Event::Manual { provenance, .. }
+            | Event::Note { provenance, .. }
+            | Event::OperatorAction { provenance, .. }
+            | Event::HostKeyAccepted { provenance, .. } => Some(provenance),
+            _ => None,
+        }
+    }
+
     /// The `kind` member as written in the journal.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -519,6 +619,7 @@ impl Event {
             Event::NotifyFailed { .. } => "notify_failed",
             Event::DrillPhase { .. } => "drill_phase",
             Event::GuardTripped { .. } => "guard_tripped",
+            Event::RequestRefused { .. } => "request_refused",
         }
     }
 }
@@ -549,6 +650,7 @@ mod tests {
                 service: Some(ServiceId::new("db")),
                 action: kind.clone(),
                 reason: None,
+                provenance: crate::journal::event::Provenance::default(),
             };
             let line = serde_json::to_string(&event).expect("serializes");
             assert!(line.contains(&format!(r#""action":"{word}""#)), "{line}");

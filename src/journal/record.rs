@@ -171,6 +171,7 @@ mod tests {
         Event::Note {
             operator: "kim".into(),
             text: "a \"quoted\" ,\"hash\": inside".into(),
+            provenance: crate::journal::event::Provenance::default(),
         }
     }
 

@@ -215,45 +215,17 @@ pub fn seal(journal: &Path, head: &Head, key: &SigningKey) -> Result<String, Sea
 
 /// The agent's first public key, as one `ssh-add -L` line.
 fn agent_first_key() -> Result<String, SealError> {
-    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
-        return Err(SealError::NoAgent);
-    }
-    let out = Command::new("ssh-add")
-        .arg("-L")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| SealError::Agent(e.to_string()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // `ssh-add -L` exits 1 with "The agent has no identities." when it is empty.
-    match stdout
-        .lines()
-        .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-"))
-    {
-        Some(line) => Ok(format!("{line}\n")),
-        None if out.status.code() == Some(1) => Err(SealError::AgentEmpty),
-        None => Err(SealError::Agent(stderr_line(&out.stderr, &stdout))),
-    }
+    use crate::sshsig::KeygenError;
+    crate::sshsig::agent_first_key().map_err(|e| match e {
+        KeygenError::NoAgent => SealError::NoAgent,
+        KeygenError::AgentEmpty => SealError::AgentEmpty,
+        other => SealError::Agent(other.to_string()),
+    })
 }
 
 /// `ssh-keygen -Y sign` over `message` on stdin; the armoured signature from stdout.
 fn sign(key_file: &Path, agent: bool, message: &[u8]) -> Result<Vec<u8>, String> {
-    let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-Y", "sign", "-n", NAMESPACE]);
-    if agent {
-        cmd.arg("-U");
-    }
-    cmd.arg("-f").arg(key_file);
-    let out = run_with_input(&mut cmd, message).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            "'ssh-keygen' is not installed (OpenSSH 8.1 or later is needed)".to_string()
-        }
-        _ => format!("cannot run 'ssh-keygen': {e}"),
-    })?;
-    if out.status.success() && out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
-        Ok(out.stdout)
-    } else {
-        Err(stderr_line(&out.stderr, "ssh-keygen made no signature"))
-    }
+    crate::sshsig::sign(NAMESPACE, key_file, agent, message).map_err(|e| e.to_string())
 }
 
 /// Check the seal's signature against an allowed signers file (OpenSSH's format); the
@@ -413,28 +385,12 @@ pub fn evidence(
 }
 
 fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<std::process::Output> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A few dozen bytes: they fit the pipe, so this cannot block on the child's output.
-        stdin.write_all(input)?;
-    }
-    child.wait_with_output()
+    crate::sshsig::run_with_input(cmd, input)
 }
 
 /// The last non-empty line ssh-keygen printed on stderr, or `fallback`.
 fn stderr_line(stderr: &[u8], fallback: &str) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .map_or_else(
-            || fallback.to_string(),
-            |l| crate::text::visible(l).into_owned(),
-        )
+    crate::sshsig::stderr_line(stderr, fallback)
 }
 
 /// Create `path` new (never an existing file or a link), 0600, holding `bytes`.

@@ -351,6 +351,7 @@ mod tests {
         let posted = Posted {
             operator: "kim".into(),
             ask: serde_json::json!({"kind": "note", "text": "hi"}),
+            signed: None,
         };
         let answer = ask(&journal, &posted, Duration::from_secs(5))
             .await

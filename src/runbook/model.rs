@@ -75,6 +75,45 @@ pub struct Runbook {
     pub notice: Notice,
     /// `[[notify]]` webhooks, in file order (their index is how the journal names them).
     pub notify: Vec<Notify>,
+    /// `[runbook] operators` and `observers`: who may act on a run from another process.
+    pub operators: Operators,
+}
+
+/// `[runbook] operators` (an OpenSSH allowed_signers file) and `observers`, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Operators {
+    /// The allowed signers file, relative paths resolved against the runbook's folder.
+    pub signers: Option<PathBuf>,
+    /// Principals who may watch and never act.
+    pub observers: Vec<String>,
+}
+
+/// How many people approve a step before it runs (`confirm`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Confirm {
+    /// It runs without asking.
+    #[default]
+    No,
+    /// One operator approves (`confirm = true` or `1`).
+    One,
+    /// Two different verified people approve (`confirm = 2`); one decline declines.
+    Two,
+}
+
+impl Confirm {
+    /// Whether the step asks before it runs.
+    pub fn asks(self) -> bool {
+        self != Confirm::No
+    }
+
+    /// How many distinct approvals it takes.
+    pub fn approvals(self) -> usize {
+        match self {
+            Confirm::No => 0,
+            Confirm::One => 1,
+            Confirm::Two => 2,
+        }
+    }
 }
 
 impl fmt::Debug for Runbook {
@@ -105,6 +144,7 @@ impl fmt::Debug for Runbook {
             .field("drills", &self.drills)
             .field("notice", &self.notice)
             .field("notify", &self.notify)
+            .field("operators", &self.operators)
             .finish()
     }
 }
@@ -242,7 +282,7 @@ pub struct Step {
     pub retry_delay: Duration,
     pub expect_exit: i32,
     pub expect_output: Option<regex::Regex>,
-    pub confirm: bool,
+    pub confirm: Confirm,
     /// Customer-facing function this check stands for (status notice).
     pub feature: Option<String>,
 }

@@ -94,6 +94,11 @@ pub struct RawMeta {
     /// How often the runbook should be drilled (e.g. "90d"); reports flag services past it.
     #[schemars(with = "Option<DurationText>")]
     pub drill_every: Option<S<String>>,
+    /// An OpenSSH allowed_signers file (relative to the runbook's folder): requests from other
+    /// processes must be signed by a key it lists for the operator they name.
+    pub operators: Option<S<String>>,
+    /// Principals who may watch a shared run and never act on it.
+    pub observers: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -114,6 +119,56 @@ pub struct RawDefaults {
     /// How long connecting, the SSH handshake and authentication may take together.
     #[schemars(with = "Option<DurationText>")]
     pub connect_timeout: Option<S<String>>,
+}
+
+/// `confirm` as written: `true`/`false`, or how many people approve (1 or 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawConfirm {
+    Bool(bool),
+    People(u8),
+}
+
+impl<'de> Deserialize<'de> for RawConfirm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawConfirm;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, 1 or 2")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawConfirm, E> {
+                Ok(RawConfirm::Bool(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawConfirm, E> {
+                match v {
+                    1 | 2 => Ok(RawConfirm::People(u8::try_from(v).unwrap_or(1))),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawConfirm, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `confirm`'s schema: a boolean, or 1 or 2 people.
+pub struct ConfirmText;
+
+impl JsonSchema for ConfirmText {
+    fn schema_name() -> Cow<'static, str> {
+        "Confirm".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "oneOf": [
+                { "type": "boolean" },
+                { "type": "integer", "enum": [1, 2] }
+            ],
+            "description": "true (or 1): an operator approves before the step runs; 2: two different verified people approve."
+        })
+    }
 }
 
 /// A `[vars]` value: strings, and numbers or booleans taken as their text.
@@ -218,8 +273,9 @@ pub struct RawStep {
     /// The wait between attempts (default: [defaults].retry_delay).
     #[schemars(with = "Option<DurationText>")]
     pub retry_delay: Option<S<String>>,
-    /// An operator approves before it runs.
-    pub confirm: Option<S<bool>>,
+    /// An operator approves before it runs (true or 1); 2: two different people do.
+    #[schemars(with = "Option<ConfirmText>")]
+    pub confirm: Option<S<RawConfirm>>,
 }
 
 /// A bringup runbook (TOML): hosts, services and the steps that check and restore them.
@@ -296,6 +352,8 @@ const META_KEYS: &[&str] = &[
     "contact",
     "notice_after",
     "drill_every",
+    "operators",
+    "observers",
 ];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
@@ -713,7 +771,7 @@ expect_output = "ok"
         let (raw, diags) = parse_ok(src);
         assert_eq!(diags.len(), 2, "{diags:?}");
         assert!(
-            diags[0].message.contains("expected true or false"),
+            diags[0].message.contains("expected true, false, 1 or 2"),
             "{diags:?}"
         );
         let raw = raw.expect("parsed");

@@ -34,7 +34,7 @@ all = ["@ab", "@bc", "a"]
 fn load_text(text: &str, vars: &[&str]) -> Result<Runbook, Diagnostics> {
     let vars: Vec<String> = vars.iter().map(ToString::to_string).collect();
     let overrides = parse_overrides(&vars)?;
-    load_str(text, Path::new("t.toml"), "0", &overrides)
+    load_str(text, Path::new("t.toml"), "0", &overrides, None)
 }
 
 fn with_service(service: &str) -> String {
@@ -447,7 +447,7 @@ hosts = ["a"]
 
     #[test]
     fn scenario_services_are_expanded_deduplicated_and_in_plan_order() {
-        let rb = load_str(SRC, Path::new("d.toml"), "", &[]).expect("valid");
+        let rb = load_str(SRC, Path::new("d.toml"), "", &[], None).expect("valid");
         let sc = rb.drills.scenario("all").expect("scenario");
         assert_eq!(sc.name, "all", "the name defaults to the id");
         assert_eq!(sc.services, [ServiceId::new("db"), ServiceId::new("web")]);
@@ -455,7 +455,7 @@ hosts = ["a"]
 
     #[test]
     fn guards_default_to_every_10s_and_expand_like_checks() {
-        let rb = load_str(SRC, Path::new("d.toml"), "", &[]).expect("valid");
+        let rb = load_str(SRC, Path::new("d.toml"), "", &[], None).expect("valid");
         let g = &rb.drills.guards[0];
         assert_eq!(g.every, Duration::from_secs(10));
         let e = rb.expand_guard(g, &super::super::HostId::new("a"));
@@ -470,7 +470,7 @@ hosts = ["a"]
     #[test]
     fn drill_every_falls_back_from_the_service_to_the_runbook() {
         let src = SRC.replacen("[vars]", "[runbook]\ndrill_every = \"90d\"\n[vars]", 1);
-        let rb = load_str(&src, Path::new("d.toml"), "", &[]).expect("valid");
+        let rb = load_str(&src, Path::new("d.toml"), "", &[], None).expect("valid");
         let day = 86_400;
         assert_eq!(
             rb.drills.every_for(&ServiceId::new("web")),
@@ -485,10 +485,128 @@ hosts = ["a"]
     #[test]
     fn a_guard_may_not_use_the_service_placeholder() {
         let src = SRC.replace("echo {{site}} {{host}}", "echo {{service}}");
-        let err = load_str(&src, Path::new("d.toml"), "", &[]).expect_err("invalid");
+        let err = load_str(&src, Path::new("d.toml"), "", &[], None).expect_err("invalid");
         assert!(
             err.to_string().contains("unknown variable 'service'"),
             "{err}"
         );
+    }
+}
+
+mod identity {
+    //! `[runbook] operators` and `observers`, and `confirm = 2`, read from real files.
+
+    use std::path::Path;
+
+    use super::super::load;
+    use super::{errors, with_service};
+    use crate::runbook::model::Confirm;
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIK0dSPF1ydBNl0OZzZvvAFSqC9U5tZVcEcHrc1xjeQyB";
+
+    fn runbook(dir: &Path, meta: &str) -> std::path::PathBuf {
+        let text = format!(
+            "[runbook]\n{meta}\n[hosts.h]\ntransport = \"local\"\n[[service]]\nid = \"x\"\nhosts = [\"h\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n"
+        );
+        let path = dir.join("rb.toml");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn load_errors(path: &Path) -> String {
+        load(path, &[])
+            .expect_err("the runbook is invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn operators_is_read_relative_to_the_runbooks_folder_and_observers_are_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("ops.allowed_signers"),
+            format!("alice ssh-ed25519 {KEY}\n"),
+        )
+        .expect("write");
+        let path = runbook(
+            dir.path(),
+            "operators = \"ops.allowed_signers\"\nobservers = [\"olga\", \"pat\"]",
+        );
+        let rb = load(&path, &[]).expect("valid");
+        assert_eq!(
+            rb.operators.signers.as_deref(),
+            Some(dir.path().join("ops.allowed_signers").as_path())
+        );
+        assert_eq!(rb.operators.observers, ["olga", "pat"]);
+    }
+
+    #[test]
+    fn a_missing_or_malformed_operators_file_is_named_at_its_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = runbook(dir.path(), "operators = \"nope.allowed_signers\"");
+        let err = load_errors(&path);
+        assert!(err.contains("rb.toml:2:13: error: operators '"), "{err}");
+        assert!(
+            err.contains("nope.allowed_signers' cannot be read: No such file or directory"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("bad"),
+            format!("alice ssh-ed25519 {KEY}\nbob namespace=\"x\" ssh-ed25519 {KEY}\n"),
+        )
+        .expect("write");
+        let path = runbook(dir.path(), "operators = \"bad\"");
+        let err = load_errors(&path);
+        assert!(
+            err.contains("line 2: unknown option 'namespace=\"x\"'"),
+            "{err}"
+        );
+        let path = runbook(dir.path(), "operators = \"\"");
+        assert!(load_errors(&path).contains("operators '' names no file"));
+    }
+
+    #[test]
+    fn observers_must_be_a_list_of_principal_names() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let err = load_errors(&runbook(dir.path(), "observers = \"olga\""));
+        assert!(
+            err.contains("rb.toml:2:13: error: invalid type: 'olga' is a string, expected a list"),
+            "{err}"
+        );
+        let err = load_errors(&runbook(dir.path(), "observers = [1]"));
+        assert!(err.contains("rb.toml:2:14: error: invalid type"), "{err}");
+        let err = load_errors(&runbook(
+            dir.path(),
+            "observers = [\"olga\", \"ol ga\", \"olga\"]",
+        ));
+        assert!(
+            err.contains("observer 'ol ga' is not a principal name"),
+            "{err}"
+        );
+        assert!(err.contains("observer 'olga' is listed twice"), "{err}");
+    }
+
+    fn confirm_of(value: &str) -> Result<Confirm, Vec<String>> {
+        let text = with_service(&format!(
+            "[[service]]\nid = \"s\"\nhosts = [\"a\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n  [[service.restore]]\n  name = \"fix\"\n  run = \"true\"\n  confirm = {value}\n"
+        ));
+        match super::load_text(&text, &[]) {
+            Ok(rb) => Ok(rb.services[0].restores[0].confirm),
+            Err(_) => Err(errors(&text)),
+        }
+    }
+
+    #[test]
+    fn confirm_takes_true_false_one_or_two_people() {
+        assert_eq!(confirm_of("true"), Ok(Confirm::One));
+        assert_eq!(confirm_of("1"), Ok(Confirm::One));
+        assert_eq!(confirm_of("2"), Ok(Confirm::Two));
+        assert_eq!(confirm_of("false"), Ok(Confirm::No));
+        for bad in ["3", "0", "\"yes\"", "-1"] {
+            let errs = confirm_of(bad).expect_err(bad);
+            assert!(
+                errs[0].contains("expected true, false, 1 or 2"),
+                "{bad}: {errs:?}"
+            );
+        }
     }
 }

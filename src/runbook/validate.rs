@@ -26,9 +26,10 @@ use indexmap::IndexMap;
 use super::diag::{Diag, closest};
 use super::duration;
 use super::model::{
-    Defaults, Host, HostId, Runbook, Service, ServiceId, Step, StepAction, Template, TemplatePart,
+    Confirm, Defaults, Host, HostId, Operators, Runbook, Service, ServiceId, Step, StepAction,
+    Template, TemplatePart,
 };
-use super::raw::{RawRunbook, RawService, RawStep, S};
+use super::raw::{RawConfirm, RawRunbook, RawService, RawStep, S};
 
 /// More retries than this is a typo; a step that must wait long raises `retry_delay` instead.
 pub const MAX_RETRIES: u32 = 10_000;
@@ -47,7 +48,13 @@ pub struct Context<'a> {
     pub sha256: String,
     /// `--var` overrides, already split into key and value.
     pub overrides: &'a [(String, String)],
+    /// Reads a file the runbook names (`[runbook] operators`) and says what is wrong with
+    /// it; `None` when files are not to be read (a runbook kept in a shared run).
+    pub check_file: Option<FileCheck<'a>>,
 }
+
+/// Reads a file a runbook names and says what is wrong with it.
+pub type FileCheck<'a> = &'a dyn Fn(&std::path::Path) -> Result<(), String>;
 
 pub fn validate(raw: RawRunbook, cx: &Context<'_>) -> Result<Runbook, Vec<Diag>> {
     let mut v = Validator {
@@ -151,10 +158,65 @@ impl Validator<'_> {
             notice: self.notice(&raw.meta),
             notify,
             drills: super::drill::Drills::default(),
+            operators: self.operators(&raw.meta, cx),
         };
         let plan = super::plan::Plan::build(&runbook);
         runbook.drills = self.drills(drill_input, guards, &runbook.services, &plan);
         runbook
+    }
+
+    /// `[runbook] operators` names a file (its existence is checked where files are read,
+    /// `runbook::load`); `observers` are principal names, each once.
+    fn operators(&mut self, meta: &super::raw::RawMeta, cx: &Context<'_>) -> Operators {
+        let signers = meta.operators.as_ref().and_then(|p| {
+            let text = p.get_ref().trim();
+            if text.is_empty() {
+                self.error(
+                    Diag::new(p.span(), "operators '' names no file").help(
+                        "give an OpenSSH allowed_signers file, relative to the runbook's folder, like 'operators.allowed_signers', or remove the key",
+                    ),
+                );
+                return None;
+            }
+            let path = PathBuf::from(text);
+            let path = if path.is_absolute() {
+                path
+            } else {
+                cx.path
+                    .parent()
+                    .map_or_else(|| path.clone(), |dir| dir.join(&path))
+            };
+            if let Some(check) = cx.check_file
+                && let Err(why) = check(&path)
+            {
+                self.error(Diag::new(p.span(), why).help(
+                    "operators is an OpenSSH allowed_signers file ('alice ssh-ed25519 AAAA…' per line), relative to the runbook's folder",
+                ));
+            }
+            Some(path)
+        });
+        let mut observers: Vec<String> = Vec::new();
+        for o in meta.observers.iter().flatten() {
+            let name = o.get_ref();
+            if name.is_empty()
+                || name.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || matches!(c, ',' | '"' | '*' | '?' | '!')
+                })
+            {
+                self.error(
+                    Diag::new(o.span(), format!("observer '{}' is not a principal name", crate::text::visible(name)))
+                        .help("write the name as it stands in the allowed signers file: no spaces, commas, quotes or patterns"),
+                );
+            } else if observers.contains(name) {
+                self.error(
+                    Diag::new(o.span(), format!("observer '{name}' is listed twice"))
+                        .help("remove one"),
+                );
+            } else {
+                observers.push(name.clone());
+            }
+        }
+        Operators { signers, observers }
     }
 
     /// `[runbook] contact` must say something; `notice_after` is a duration of at least a
@@ -553,7 +615,11 @@ impl Validator<'_> {
             retry_delay,
             expect_exit: self.expect_exit(step.expect_exit.as_ref()),
             expect_output,
-            confirm: step.confirm.is_some_and(S::into_inner),
+            confirm: match step.confirm.map(S::into_inner) {
+                None | Some(RawConfirm::Bool(false)) => Confirm::No,
+                Some(RawConfirm::Bool(true) | RawConfirm::People(1)) => Confirm::One,
+                Some(RawConfirm::People(_)) => Confirm::Two,
+            },
             feature: step.feature.map(S::into_inner),
         })
     }

@@ -116,6 +116,9 @@ pub struct RunConfig {
     pub new_host_keys: NewHostKeys,
     pub log_file: Option<PathBuf>,
     pub access: Access,
+    /// `--operators`: the allowed signers requests are checked against, instead of the
+    /// runbook's `[runbook] operators`.
+    pub operators: Option<PathBuf>,
     /// Which front end runs it (`run`, `tui`), for the log.
     pub front: &'static str,
     /// Why a resume takes the run over, when the caller knows (attach's `T`); otherwise
@@ -150,6 +153,9 @@ impl RunConfig {
                 Start::New(journal.as_deref().map(JournalLocation::parse).transpose()?)
             }
         };
+        if let Some(path) = &args.operators {
+            crate::identity::Signers::load(path).map_err(SessionError::Operators)?;
+        }
         Ok(RunConfig {
             operator: super::operator_name(args.operator.as_deref()),
             start,
@@ -169,6 +175,7 @@ impl RunConfig {
             },
             log_file: args.log_file.clone(),
             access: Access::from_args(&args.etcd),
+            operators: args.operators.clone(),
             front,
             hand_over: args.hand_over,
         })

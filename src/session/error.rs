@@ -35,6 +35,11 @@ pub enum SessionError {
     Vars(String),
     #[error("{0}")]
     IncidentStart(String),
+    /// `--operators FILE` cannot be used as allowed signers.
+    #[error(
+        "--operators: {0}; give an OpenSSH allowed_signers file ('alice ssh-ed25519 AAAA…' per line)"
+    )]
+    Operators(crate::identity::SignersError),
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error("cannot resume from '{from}': {why}")]

@@ -288,6 +288,7 @@ fn check_restore_and_auto_send_engine_inputs_for_the_selected_service() {
             service: None,
             action: crate::journal::event::OperatorActionKind::AutoOn,
             reason: None,
+            provenance: crate::journal::event::Provenance::default(),
         },
     );
     assert!(app.auto());
@@ -618,6 +619,7 @@ fn the_timeline_takes_journal_events() {
         &Event::Note {
             operator: "bob".into(),
             text: "called netops".into(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     );
     assert_eq!(app.timeline.len(), 1);

@@ -69,6 +69,7 @@ fn history() -> Vec<Event> {
         Event::Note {
             operator: "kim".into(),
             text: "gateway vendor on the phone".into(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     ]
 }
@@ -384,6 +385,7 @@ fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mod
                 service: None,
                 action: crate::journal::event::OperatorActionKind::AutoOn,
                 reason: None,
+                provenance: crate::journal::event::Provenance::default(),
             },
         ),
     ];

@@ -286,7 +286,7 @@ async fn a_note_typed_in_the_tui_lands_in_the_journal_with_its_operator() {
         .expect("journal");
     assert!(kinds(&journal).iter().any(|e| matches!(
         e,
-        Event::Note { operator, text } if operator == "tester" && text == "netops paged"
+        Event::Note { operator, text, .. } if operator == "tester" && text == "netops paged"
     )));
 }
 

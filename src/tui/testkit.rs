@@ -28,7 +28,7 @@ pub fn step(name: &str, run: &str, hosts: &[&str]) -> Step {
         retry_delay: Duration::from_secs(5),
         expect_exit: 0,
         expect_output: None,
-        confirm: false,
+        confirm: crate::runbook::model::Confirm::No,
         feature: None,
     }
 }
@@ -85,7 +85,7 @@ pub fn runbook() -> Runbook {
         "sudo systemctl start msg-gateway --site {{site}}",
         &["msg-gw-1", "msg-gw-2"],
     );
-    start.confirm = true;
+    start.confirm = crate::runbook::model::Confirm::One;
     start.retries = 2;
     let mut vip = step("move the VIP", "", &["msg-gw-1"]);
     vip.action = StepAction::Manual(Template::parse(
@@ -130,6 +130,7 @@ pub fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services: vec![auth, talk, media, mail],
         drills: crate::runbook::drill::Drills::default(),
+        operators: crate::runbook::model::Operators::default(),
     }
 }
 

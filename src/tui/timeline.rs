@@ -98,6 +98,7 @@ mod tests {
             &Event::Note {
                 operator: "alice".into(),
                 text: "VIP moved".into(),
+                provenance: crate::journal::event::Provenance::default(),
             },
         );
         let line = t.lines(0, 1).next().expect("one line");
@@ -129,6 +130,7 @@ mod tests {
                 &Event::Note {
                     operator: "a".into(),
                     text: i.to_string(),
+                    provenance: crate::journal::event::Provenance::default(),
                 },
             );
         }

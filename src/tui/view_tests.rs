@@ -94,6 +94,7 @@ fn timeline_pane_lists_time_who_what() {
                 Event::Note {
                     operator: "alice".into(),
                     text: "secondary site power confirmed".into(),
+                    provenance: crate::journal::event::Provenance::default(),
                 },
             ),
             (
@@ -352,6 +353,7 @@ fn a_marked_manual_step_says_who_marked_it_not_an_exit_code() {
             step: "move the VIP".into(),
             outcome: crate::engine::ManualOutcome::Done,
             operator: "kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     );
     app.on_action(Action::Down);
@@ -452,6 +454,7 @@ fn wrapped_timeline() -> App {
         &Event::Note {
             operator: "alice".into(),
             text: "secondary site power confirmed by facilities; generator B carries the west hall until the utility feed is back, expected around 11:00".into(),
+            provenance: crate::journal::event::Provenance::default(),
         },
     );
     app.on_journal(

@@ -148,6 +148,7 @@ fn export_without_format_writes_the_markdown_post_mortem() {
     w.append(&bringup::journal::Event::Note {
         operator: "ana".into(),
         text: "bridge open".into(),
+        provenance: bringup::journal::event::Provenance::default(),
     })
     .expect("note");
     drop(w);

@@ -69,6 +69,7 @@ fn big_journal(path: &Path) {
         let note = Event::Note {
             operator: "kim".into(),
             text: format!("note {i}: the quick brown fox jumps over the lazy dog"),
+            provenance: bringup::journal::event::Provenance::default(),
         };
         w.append_with(&note, Durability::Buffered).expect("append");
     }

@@ -25,6 +25,7 @@ fn note(i: usize) -> Event {
     Event::Note {
         operator: "ticker".into(),
         text: format!("note {i}"),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

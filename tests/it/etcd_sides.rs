@@ -39,6 +39,7 @@ fn write_run(cluster: &Cluster, name: &str, bytes: &[u8]) -> RunUrl {
     let note = |text: &str| Event::Note {
         operator: "kim".into(),
         text: text.into(),
+        provenance: bringup::journal::event::Provenance::default(),
     };
     store.append(&note("before"), t0()).wait().expect("append");
     store.put_side(2, bytes).wait().expect("put the side file");

@@ -15,6 +15,7 @@ fn note(text: &str) -> Event {
     Event::Note {
         operator: "kim".into(),
         text: text.into(),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 

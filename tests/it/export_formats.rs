@@ -407,6 +407,7 @@ fn csv_turns_formula_looking_cells_into_text() {
     w.append(&Event::Note {
         operator: "@ops".into(),
         text: "+1 restored".into(),
+        provenance: bringup::journal::event::Provenance::default(),
     })
     .expect("note");
     drop(w);

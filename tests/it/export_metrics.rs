@@ -189,6 +189,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
             step: "ask netops".into(),
             outcome: ManualOutcome::Done,
             operator: "park".into(),
+            provenance: bringup::journal::event::Provenance::default(),
         },
         // A restore step of the same name is not a check.
         Event::Manual {
@@ -196,6 +197,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
             step: "ask netops".into(),
             outcome: ManualOutcome::Done,
             operator: "park".into(),
+            provenance: bringup::journal::event::Provenance::default(),
         },
     ] {
         w.append(&e).expect("append");

@@ -34,6 +34,7 @@ fn crash_child_writer() {
                 &Event::Note {
                     operator: "op".into(),
                     text: format!("note {i}"),
+                    provenance: bringup::journal::event::Provenance::default(),
                 },
                 Durability::Sync,
             )

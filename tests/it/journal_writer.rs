@@ -24,6 +24,7 @@ fn note(text: &str) -> Event {
     Event::Note {
         operator: "kim".into(),
         text: text.into(),
+        provenance: bringup::journal::event::Provenance::default(),
     }
 }
 
@@ -387,7 +388,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         retry_delay: std::time::Duration::from_secs(5),
         expect_exit: 0,
         expect_output: None,
-        confirm: false,
+        confirm: bringup::runbook::model::Confirm::No,
         feature: None,
     };
     let services = pangyo::services()
@@ -427,5 +428,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         groups: indexmap::IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }

@@ -17,6 +17,7 @@ mod drill_stop;
 mod edges_leftovers;
 mod edges_side_files;
 mod etcd_access;
+mod etcd_identity;
 mod etcd_runtime;
 mod etcd_shared;
 mod etcd_sides;

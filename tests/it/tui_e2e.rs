@@ -410,8 +410,11 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         p.exit.display()
     );
     let second = Tmux::start("second", &resume);
-    // The resumed session checks what it does not know to be up, then waits for the operator.
-    second.wait_for("press a to restore in plan order", 30);
+    // The manual step left unanswered is asked again by the resumed session (SPEC "A take-over
+    // is a hand-over"); "not now" leaves it waiting.
+    let asked = second.wait_for("Manual step", 30);
+    assert!(asked.contains("move the VIP"), "{asked}");
+    second.keys("Escape");
     // The recorded history is in the timeline: from its top, page down to where it resumed.
     second.keys("Tab");
     second.keys("Tab");
@@ -423,7 +426,7 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
     );
     let mut screen = top;
     for _ in 0..40 {
-        if screen.contains("Run resumed after seq") {
+        if screen.contains("took over from") {
             break;
         }
         second.keys("PageDown");
@@ -431,7 +434,7 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
         screen = second.screen();
     }
     assert!(
-        screen.contains("Run resumed after seq") && screen.contains("Run finished: incomplete"),
+        screen.contains("took over from") && screen.contains("Run finished: incomplete"),
         "the first session's end and the resume are in the timeline:\n{screen}"
     );
     second.keys("q");
@@ -1274,8 +1277,8 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
 
 #[test]
 fn sigterm_mid_drill_in_the_tui_restores_what_was_injected_before_it_exits_3() {
-    crate::require!(Tmux);
     use std::fmt::Write as _;
+    crate::require!(Tmux);
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
     let mut text =

@@ -119,7 +119,7 @@ async fn an_unknown_host_key_is_asked_about_accepted_with_capital_y_and_the_serv
     let events = journaled(&journal);
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::HostKeyAccepted { host, fingerprint, operator }
+        Event::HostKeyAccepted { host, fingerprint, operator, .. }
             if host.as_str() == "web-1" && *fingerprint == sshd.fingerprint() && operator == "tester"
     )));
 }
@@ -144,7 +144,7 @@ async fn a_jump_hosts_unknown_key_is_asked_about_accepted_as_its_own_and_the_ser
     let events = journaled(&journal);
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::HostKeyAccepted { host, fingerprint, operator }
+        Event::HostKeyAccepted { host, fingerprint, operator, .. }
             if host.as_str() == "bastion" && *fingerprint == bastion.fingerprint() && operator == "tester"
     )), "the journal records the key as the jump host's: {events:?}");
 }

@@ -345,6 +345,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
+        operators: bringup::runbook::model::Operators::default(),
     }
 }
 

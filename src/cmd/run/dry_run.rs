@@ -33,7 +33,11 @@ pub(super) async fn dry_run(runbook: &Arc<Runbook>, args: &RunArgs) -> ExitCode 
         let phases = [("check", &service.checks), ("restore", &service.restores)];
         for (phase, steps) in phases {
             for step in steps {
-                let confirm = if step.confirm { "  (asks first)" } else { "" };
+                let confirm = if step.confirm.asks() {
+                    "  (asks first)"
+                } else {
+                    ""
+                };
                 let _ = writeln!(out, "  {phase} '{}'{confirm}", step.name);
                 for host in &step.hosts {
                     let expanded = runbook.expand(&step.action, &service.id, host);

@@ -247,6 +247,7 @@ mod tests {
             step: "Start Gateway".into(),
             decision: Decision::Approved,
             operator: "Kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
         }));
         assert_eq!(line, "09:08:07  ✓ Talk: approved 'Start Gateway' by Kim");
     }
@@ -258,6 +259,7 @@ mod tests {
             step: "Swap the disk".into(),
             outcome: ManualOutcome::Failed,
             operator: "ana".into(),
+            provenance: crate::journal::event::Provenance::default(),
         }));
         assert_eq!(
             line,

@@ -29,11 +29,15 @@ impl Engine {
         &mut self,
         step: &StepRef,
         decision: Decision,
+        principal: Option<String>,
         out: &mut Vec<Effect>,
     ) {
         let Some(si) = self.asked(step, true) else {
             return;
         };
+        if decision == Decision::Approved && !self.enough_approvals(si, step, principal, out) {
+            return;
+        }
         self.services[si].waiting = None;
         let name = self.step_name(step);
         let Some(job) = &mut self.tracks[si].job else {
@@ -62,6 +66,69 @@ impl Engine {
                 self.conclude_if_done(si, out);
             }
         }
+    }
+
+    /// A two-person step (`confirm = 2`) counts its approvals by principal: one not known
+    /// (`principal` `None`) or given twice does not count. Until two did, the question is asked
+    /// again, saying who approved; `true` once the step may run.
+    fn enough_approvals(
+        &mut self,
+        si: usize,
+        step: &StepRef,
+        principal: Option<String>,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(confirm) = step.step(&self.runbook).map(|s| s.confirm) else {
+            return true;
+        };
+        let needed = confirm.approvals();
+        if needed < 2 {
+            return true;
+        }
+        let Some(Some(Ask::Approval { approved_by, .. })) =
+            self.tracks[si].job.as_mut().map(|j| j.asking.as_mut())
+        else {
+            return true;
+        };
+        if let Some(who) = principal
+            && !approved_by.contains(&who)
+        {
+            approved_by.push(who);
+        }
+        if approved_by.len() >= needed {
+            return true;
+        }
+        let reason = if approved_by.is_empty() {
+            "this step needs two verified people to approve it (confirm = 2); an approval whose identity was not verified does not count".to_string()
+        } else {
+            format!(
+                "approved by '{}'; this step needs a second, different verified person to approve it (confirm = 2)",
+                approved_by.join("', '")
+            )
+        };
+        if let Some(Waiting::Approval {
+            commands,
+            reason: why,
+            step: asked,
+            ..
+        }) = &mut self.services[si].waiting
+        {
+            *why = Some(reason.clone());
+            let runbook = std::sync::Arc::clone(&self.runbook);
+            let service = &runbook.services[si];
+            if let Some(s) = asked.step(&runbook) {
+                let expanded: Vec<_> = commands
+                    .iter()
+                    .map(|(h, _)| (h.clone(), runbook.expand(&s.action, &service.id, h)))
+                    .collect();
+                out.push(Effect::AskApproval {
+                    step: asked.clone(),
+                    commands: expanded,
+                    reason: Some(reason),
+                });
+            }
+        }
+        false
     }
 
     pub(super) fn on_manual(

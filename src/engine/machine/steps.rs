@@ -248,7 +248,7 @@ impl Engine {
                     index += 1;
                 }
                 StepAction::Run(_)
-                    if step.confirm
+                    if step.confirm.asks()
                         || hosts
                             .iter()
                             .any(|h| self.tracks[si].reapprove.contains(&(index, h.clone()))) =>
@@ -268,6 +268,7 @@ impl Engine {
                         Ask::Approval {
                             index,
                             hosts: hosts.clone(),
+                            approved_by: Vec::new(),
                         },
                     );
                     self.services[si].waiting = Some(Waiting::Approval {

@@ -32,7 +32,7 @@ pub fn run(name: &str) -> Step {
         retry_delay: Duration::from_secs(2),
         expect_exit: 0,
         expect_output: None,
-        confirm: false,
+        confirm: crate::runbook::model::Confirm::No,
         feature: None,
     }
 }
@@ -56,7 +56,7 @@ impl StepExt for Step {
         self
     }
     fn confirm(mut self) -> Step {
-        self.confirm = true;
+        self.confirm = crate::runbook::model::Confirm::One;
         self
     }
     fn command(mut self, text: &str) -> Step {
@@ -159,6 +159,7 @@ pub fn runbook_with_vars(
         groups: IndexMap::new(),
         services,
         drills: crate::runbook::drill::Drills::default(),
+        operators: crate::runbook::model::Operators::default(),
     })
 }
 

@@ -158,7 +158,7 @@ fn service_line(s: &Service, id_w: usize, name_w: usize) -> String {
         .iter()
         .filter(|st| matches!(st.action, StepAction::Manual(_)))
         .count();
-    let confirm = s.restores.iter().filter(|st| st.confirm).count();
+    let confirm = s.restores.iter().filter(|st| st.confirm.asks()).count();
     let mut marks = Vec::new();
     if confirm > 0 {
         marks.push(format!("{confirm} to confirm"));

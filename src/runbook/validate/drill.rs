@@ -282,7 +282,7 @@ impl Validator<'_> {
                 retry_delay: scope.defaults.retry_delay,
                 expect_exit,
                 expect_output,
-                confirm: false,
+                confirm: crate::runbook::model::Confirm::No,
                 feature: None,
             },
             every,

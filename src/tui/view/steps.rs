@@ -127,7 +127,7 @@ fn step_line<'a>(
         if matches!(step.action, StepAction::Manual(_)) {
             spans.push(Span::styled(" [manual]", theme.dim()));
         }
-        if step.confirm {
+        if step.confirm.asks() {
             spans.push(Span::styled(" [confirm]", theme.dim()));
         }
     }

@@ -1,0 +1,306 @@
+//! OpenSSH signatures through OpenSSH's own `ssh-keygen -Y` (sign, verify, find-principals,
+//! check-novalidate): the one place bringup runs it, for journal seals (`journal::seal`) and
+//! operators' requests (`identity`). Owns no message format and words no error for a user:
+//! each caller says what to do in its own terms (`-i KEY`, `--sign-key KEY`).
+//!
+//! Reading a signature's public key (its SHA256 fingerprint, and the key to look up in an
+//! allowed-signers file) is done here from the armoured `SSHSIG` blob, so that no second
+//! process is needed for it.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+/// Why `ssh-keygen` or the agent could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeygenError {
+    #[error("'ssh-keygen' is not installed (OpenSSH 8.1 or later is needed)")]
+    NotInstalled,
+    #[error("cannot run 'ssh-keygen': {0}")]
+    Spawn(io::Error),
+    #[error("SSH_AUTH_SOCK is not set")]
+    NoAgent,
+    #[error("the ssh-agent holds no key")]
+    AgentEmpty,
+    #[error("cannot list the ssh-agent's keys: {0}")]
+    Agent(String),
+    /// ssh-keygen ran and said no: its last line on stderr.
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot write a temporary file in '{path}': {source}")]
+    Temp {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The agent's first public key, as one `ssh-add -L` line (with its newline).
+pub fn agent_first_key() -> Result<String, KeygenError> {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+        return Err(KeygenError::NoAgent);
+    }
+    let out = Command::new("ssh-add")
+        .arg("-L")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| KeygenError::Agent(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `ssh-add -L` exits 1 with "The agent has no identities." when it is empty.
+    match stdout
+        .lines()
+        .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-"))
+    {
+        Some(line) => Ok(format!("{line}\n")),
+        None if out.status.code() == Some(1) => Err(KeygenError::AgentEmpty),
+        None => Err(KeygenError::Agent(stderr_line(&out.stderr, &stdout))),
+    }
+}
+
+/// `ssh-keygen -Y sign -n NAMESPACE` over `message` on stdin; the armoured signature.
+/// `agent`: `key_file` is a public key whose private half is in the agent (`-U`).
+pub fn sign(
+    namespace: &str,
+    key_file: &Path,
+    agent: bool,
+    message: &[u8],
+) -> Result<Vec<u8>, KeygenError> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-Y", "sign", "-n", namespace]);
+    if agent {
+        cmd.arg("-U");
+    }
+    cmd.arg("-f").arg(key_file);
+    let out = keygen(&mut cmd, message)?;
+    if out.status.success() && out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+        Ok(out.stdout)
+    } else {
+        Err(KeygenError::Refused(stderr_line(
+            &out.stderr,
+            "ssh-keygen made no signature",
+        )))
+    }
+}
+
+/// The principals of `signers` that may sign in `namespace` with the key that made the
+/// signature in `sig_file` (`ssh-keygen -Y find-principals`); empty when none.
+pub fn find_principals(
+    namespace: &str,
+    signers: &Path,
+    sig_file: &Path,
+) -> Result<Vec<String>, KeygenError> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-Y", "find-principals", "-n", namespace, "-s"])
+        .arg(sig_file)
+        .arg("-f")
+        .arg(signers);
+    let out = keygen(&mut cmd, b"")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// `ssh-keygen -Y verify`: the signature in `sig_file` is valid over `message` for
+/// `principal` in `namespace`, by a key `signers` lists for it. `Err(Refused)` says why not.
+pub fn verify(
+    namespace: &str,
+    signers: &Path,
+    principal: &str,
+    sig_file: &Path,
+    message: &[u8],
+) -> Result<(), KeygenError> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-Y", "verify", "-n", namespace, "-f"])
+        .arg(signers)
+        .arg("-I")
+        .arg(principal)
+        .arg("-s")
+        .arg(sig_file);
+    let out = keygen(&mut cmd, message)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(KeygenError::Refused(stderr_line(
+            &out.stderr,
+            "ssh-keygen rejected the signature",
+        )))
+    }
+}
+
+/// `ssh-keygen -Y check-novalidate`: the signature is valid over `message` for the key it
+/// carries, whoever that is.
+pub fn check_novalidate(
+    namespace: &str,
+    sig_file: &Path,
+    message: &[u8],
+) -> Result<(), KeygenError> {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-Y", "check-novalidate", "-n", namespace, "-s"])
+        .arg(sig_file);
+    let out = keygen(&mut cmd, message)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(KeygenError::Refused(stderr_line(
+            &out.stderr,
+            "ssh-keygen rejected the signature",
+        )))
+    }
+}
+
+fn keygen(cmd: &mut Command, input: &[u8]) -> Result<Output, KeygenError> {
+    run_with_input(cmd, input).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => KeygenError::NotInstalled,
+        _ => KeygenError::Spawn(e),
+    })
+}
+
+/// Run `cmd` with `input` on its standard input; its output.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // Signed messages are small: they fit the pipe, so this cannot block on the child's
+        // output. A child that exits without reading is not an error here.
+        match stdin.write_all(input) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(e),
+        }
+    }
+    child.wait_with_output()
+}
+
+/// The last non-empty line a process printed on stderr (as visible text), or `fallback`.
+pub fn stderr_line(stderr: &[u8], fallback: &str) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map_or_else(
+            || fallback.to_string(),
+            |l| crate::text::visible(l).into_owned(),
+        )
+}
+
+/// What an armoured SSH signature says about itself (not whether it is valid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureInfo {
+    /// The signer's public key blob (the SSH wire form, as base64-decoded from a key line).
+    pub key: Vec<u8>,
+    /// The namespace it was made in.
+    pub namespace: String,
+}
+
+impl SignatureInfo {
+    /// The key's fingerprint as OpenSSH prints it: `SHA256:` and unpadded base64.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.key)
+    }
+}
+
+/// `SHA256:…` of a public key blob.
+pub fn fingerprint(key: &[u8]) -> String {
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(key))
+    )
+}
+
+/// Read an armoured SSH signature (`-----BEGIN SSH SIGNATURE-----`, PROTOCOL.sshsig);
+/// `None` when it is not one.
+pub fn signature_info(armoured: &str) -> Option<SignatureInfo> {
+    let body: String = armoured
+        .trim()
+        .strip_prefix("-----BEGIN SSH SIGNATURE-----")?
+        .strip_suffix("-----END SSH SIGNATURE-----")?
+        .split_whitespace()
+        .collect();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let rest = blob.strip_prefix(b"SSHSIG")?;
+    let (version, rest) = rest.split_at_checked(4)?;
+    if u32::from_be_bytes(version.try_into().ok()?) != 1 {
+        return None;
+    }
+    let (key, rest) = ssh_string(rest)?;
+    let (namespace, _) = ssh_string(rest)?;
+    Some(SignatureInfo {
+        key: key.to_vec(),
+        namespace: String::from_utf8(namespace.to_vec()).ok()?,
+    })
+}
+
+/// One SSH wire `string`: a big-endian u32 length, then that many bytes.
+fn ssh_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_at_checked(4)?;
+    let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+    rest.split_at_checked(len)
+}
+
+/// A private folder (0700) for the files `ssh-keygen` must read from disk (a signature, an
+/// agent's public key), removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: PathBuf,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Scratch {
+    /// A new folder under the system's temporary folder.
+    pub fn new() -> Result<Scratch, KeygenError> {
+        let base = std::env::temp_dir();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = base.join(format!("bringup-sig-{}-{stamp}", std::process::id()));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| KeygenError::Temp {
+                path: base.clone(),
+                source,
+            })?;
+        Ok(Scratch {
+            dir,
+            next: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Write `bytes` to a fresh file (0600, never through a link) in the folder; its path.
+    pub fn file(&self, suffix: &str, bytes: &[u8]) -> Result<PathBuf, KeygenError> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.join(format!("{n}{suffix}"));
+        let err = |source| KeygenError::Temp {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)
+            .map_err(err)?;
+        f.write_all(bytes).map_err(err)?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
