@@ -1,6 +1,6 @@
 //! The log is terminal-safe (SPEC "Edges"), with real processes on a real etcd on loopback:
-//! an operator attached from elsewhere, named with an OSC 52 (set the clipboard) sequence and a
-//! C1 control, notes a shared run; the executing process's `--log-file` then holds their
+//! a request written into etcd by an operator named with an OSC 52 (set the clipboard) sequence
+//! and a C1 control (the CLI refuses to sign such a name) notes a shared run; the executing process's `--log-file` then holds their
 //! visible form and no ESC, BEL or C1 byte.
 
 use std::path::Path;
@@ -76,23 +76,58 @@ fn a_hostile_operator_name_and_note_reach_the_log_file_as_visible_text() {
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("run.err")).expect("stderr file"))
         .spawn()
         .expect("start bringup");
+    let run_err = || std::fs::read_to_string(dir.path().join("run.err")).unwrap_or_default();
     let limit = Duration::from_secs(60);
     // The run is in etcd (its step waits for `go`); a request posted before it serves them
     // waits for it.
+    // Its `run_started` is committed: the run is held and can be signed for.
+    let run_url = bringup::journal::etcd::RunUrl::parse(&url).expect("url");
     wait_for("the run to start", limit, || {
-        bringup_cmd()
-            .args(["verify", &url])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        use crate::support::etcd::Wait as _;
+        bringup::journal::etcd::EtcdStore::open(&run_url)
+            .wait()
+            .ok()
+            .and_then(|mut store| store.first_line().wait().ok().flatten())
+            .is_some()
     });
+    // `bringup note` will not sign for a name holding control characters...
     let note = bringup_cmd()
         .args(["note", &url, HOSTILE_NOTE, "--operator", HOSTILE_OPERATOR])
         .output()
         .expect("note");
-    assert_eq!(note.status.code(), Some(0), "{}", stderr(&note));
+    assert_eq!(note.status.code(), Some(2), "{}", stderr(&note));
+    assert!(
+        stderr(&note).contains("cannot be signed"),
+        "{}",
+        stderr(&note)
+    );
+    // ...so the request is written straight into etcd, as `etcdctl put` would; the run (with
+    // no allowed signers) takes it as unverified, and its name reaches the log.
+    {
+        use crate::support::etcd::Wait as _;
+        use bringup::journal::etcd::Etcd;
+        use bringup::journal::etcd::shared::{Posted, await_answer, post_request};
+        let mut etcd = Etcd::connect(&run_url.endpoints).wait().expect("etcd");
+        let posted = Posted {
+            operator: HOSTILE_OPERATOR.to_string(),
+            ask: serde_json::json!({"kind": "note", "text": HOSTILE_NOTE}),
+            signed: None,
+        };
+        let id = post_request(&mut etcd, &run_url, &posted)
+            .wait()
+            .expect("request posted");
+        let answer = await_answer(&mut etcd, &run_url, &id, limit)
+            .wait()
+            .expect("answered");
+        assert!(
+            answer.is_some_and(|a| a.refused.is_none()),
+            "the note was carried out; the run said: {}",
+            run_err()
+        );
+    }
     std::fs::write(dir.path().join("go"), "").expect("go");
     let status = wait_exit(&mut run, Duration::from_secs(90)).unwrap_or_else(|| {
         let _ = run.kill();

@@ -414,10 +414,24 @@ fn a_resumed_run_shows_the_recorded_timeline_and_goes_on_in_the_same_journal() {
     // is a hand-over"); "not now" leaves it waiting.
     let asked = second.wait_for("Manual step", 30);
     assert!(asked.contains("move the VIP"), "{asked}");
+    // Past the 300 ms guard of a dialog that opened by itself.
+    std::thread::sleep(Duration::from_millis(500));
     second.keys("Escape");
+    assert!(
+        eventually(10, || !second.screen().contains("┌ Manual step")),
+        "Esc puts the question off:\n{}",
+        second.screen()
+    );
     // The recorded history is in the timeline: from its top, page down to where it resumed.
     second.keys("Tab");
     second.keys("Tab");
+    std::thread::sleep(Duration::from_millis(300));
+    // The step asked again is selected, so the bottom pane may show its output: `t` turns
+    // it to the timeline.
+    if !second.screen().contains("┌ Timeline") {
+        second.keys("t");
+        second.wait_for("┌ Timeline", 10);
+    }
     second.keys("Home");
     let top = second.wait_for("· scrolled", 10);
     assert!(
@@ -1035,6 +1049,13 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
     tmux.keys("lee took the pager");
     tmux.keys("Enter");
     tmux.wait_for("lee took the pager", 20);
+    // Auto mode belongs to the run: lee's `a` turns the executor's off, then on again, each a
+    // request journaled under lee's name, and the attached header shows the run's mode.
+    tmux.wait_for("auto on", 20);
+    tmux.keys("a");
+    tmux.wait_for("auto off", 20);
+    tmux.keys("a");
+    tmux.wait_for("auto on", 20);
     // Enter on the waiting service brings the question back; y approves.
     tmux.keys("Enter");
     tmux.wait_for("approve", 10);
@@ -1084,6 +1105,21 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
         "{notes:#?}"
     );
     assert_eq!(of("run_started")[0]["operator"], "kim");
+    let modes: Vec<(&str, &str)> = of("operator_action")
+        .into_iter()
+        .filter(|e| e["action"] == "auto_on" || e["action"] == "auto_off")
+        .map(|e| {
+            (
+                e["operator"].as_str().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [("kim", "auto_on"), ("lee", "auto_off"), ("lee", "auto_on")],
+        "the headless run starts in auto mode; lee's two presses are lee's"
+    );
     let finished = of("run_finished");
     assert_eq!(finished[0]["services"]["db"], "restored", "{finished:#?}");
     // The approval came before the step it approved was started.
