@@ -1049,13 +1049,7 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
     tmux.keys("lee took the pager");
     tmux.keys("Enter");
     tmux.wait_for("lee took the pager", 20);
-    // Auto mode belongs to the run: lee's `a` turns the executor's off, then on again, each a
-    // request journaled under lee's name, and the attached header shows the run's mode.
-    tmux.wait_for("auto on", 20);
-    tmux.keys("a");
-    tmux.wait_for("auto off", 20);
-    tmux.keys("a");
-    tmux.wait_for("auto on", 20);
+    turn_auto_off_and_on(&tmux);
     // Enter on the waiting service brings the question back; y approves.
     tmux.keys("Enter");
     tmux.wait_for("approve", 10);
@@ -1078,19 +1072,7 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
     tmux.keys("q");
     assert_eq!(wait_for_exit(&p.exit, 10), 0, "q detaches with 0");
 
-    let pulled = p.dir.join("pulled.jsonl");
-    let out = Command::new(cargo_bin("bringup"))
-        .args(["pull", &url, "-o"])
-        .arg(&pulled)
-        .output()
-        .expect("pull runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    verify(&pulled);
-    let journal = events(&pulled);
+    let journal = pulled_events(&url, &p.dir);
     let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
     let approvals = of("approval");
     assert_eq!(approvals.len(), 1, "{journal:#?}");
@@ -1105,18 +1087,8 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
         "{notes:#?}"
     );
     assert_eq!(of("run_started")[0]["operator"], "kim");
-    let modes: Vec<(&str, &str)> = of("operator_action")
-        .into_iter()
-        .filter(|e| e["action"] == "auto_on" || e["action"] == "auto_off")
-        .map(|e| {
-            (
-                e["operator"].as_str().unwrap_or_default(),
-                e["action"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
     assert_eq!(
-        modes,
+        auto_modes(&journal),
         [("kim", "auto_on"), ("lee", "auto_off"), ("lee", "auto_on")],
         "the headless run starts in auto mode; lee's two presses are lee's"
     );
@@ -1129,6 +1101,50 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
         .find(|e| e["step"] == "start db")
         .expect("the restore ran");
     assert!(seq(approvals[0]) < seq(started));
+}
+
+/// A shared run's events, pulled into `dir` as a file that verifies.
+fn pulled_events(url: &str, dir: &Path) -> Vec<Value> {
+    let pulled = dir.join("pulled.jsonl");
+    let out = Command::new(cargo_bin("bringup"))
+        .args(["pull", url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    events(&pulled)
+}
+
+/// Auto mode belongs to the run: an attached operator's `a` turns the executor's off, then
+/// on again, each a request journaled under their name; the header shows the run's mode.
+fn turn_auto_off_and_on(tmux: &Tmux) {
+    tmux.wait_for("auto on", 20);
+    tmux.keys("a");
+    tmux.wait_for("auto off", 20);
+    tmux.keys("a");
+    tmux.wait_for("auto on", 20);
+}
+
+/// Who turned the run's auto mode, and which way, in journal order.
+fn auto_modes(journal: &[Value]) -> Vec<(&str, &str)> {
+    journal
+        .iter()
+        .filter(|e| {
+            e["kind"] == "operator_action"
+                && (e["action"] == "auto_on" || e["action"] == "auto_off")
+        })
+        .map(|e| {
+            (
+                e["operator"].as_str().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// `bringup run` on a shared run, headless, its stderr into `err`.
