@@ -60,18 +60,7 @@ impl OutputLines {
                 host,
                 ..
             } => {
-                let index = app
-                    .runbook()
-                    .services
-                    .iter()
-                    .find(|s| &s.id == service)
-                    .and_then(|s| phase.steps(s).iter().position(|st| &st.name == step));
-                if let Some(index) = index {
-                    let at = StepRef {
-                        service: service.clone(),
-                        phase: *phase,
-                        index,
-                    };
+                if let Some(at) = StepRef::named(app.runbook(), service, *phase, step) {
                     self.started
                         .insert((service.clone(), step.clone(), host.clone()), at);
                 }

@@ -1120,6 +1120,32 @@ fn pulled_events(url: &str, dir: &Path) -> Vec<Value> {
     events(&pulled)
 }
 
+/// The screen taken over shows `service`'s time as the json export of the same journal
+/// measures its outage: one fold, whichever process shows it, across the take-over.
+fn assert_shows_the_exports_time(screen: &str, journal: &Path, service: &str) {
+    let out = Command::new(cargo_bin("bringup"))
+        .arg("export")
+        .arg(journal)
+        .args(["--format", "json"])
+        .output()
+        .expect("export runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a json export");
+    let ttr = doc["services"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["id"] == service))
+        .and_then(|s| s["outages"].as_array()?.last()?["time_to_restore_ms"].as_u64())
+        .unwrap_or_else(|| panic!("{service}'s time to restore in the export: {doc:#}"));
+    let shown = bringup::tui::view::fmt_dur(Duration::from_millis(ttr));
+    let row = screen
+        .lines()
+        .find(|l| l.contains(&format!(" {service} ")) && l.contains("restored") && !l.contains('·'))
+        .unwrap_or_else(|| panic!("{service}'s row:\n{screen}"));
+    assert!(
+        row.contains(&format!(" {shown}")),
+        "the screen shows '{row}', the export {ttr} ms ({shown})"
+    );
+}
+
 /// Auto mode belongs to the run: an attached operator's `a` turns the executor's off, then
 /// on again, each a request journaled under their name; the header shows the run's mode.
 fn turn_auto_off_and_on(tmux: &Tmux) {
@@ -1267,7 +1293,7 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
     tmux.wait_for("by lee", 40);
     tmux.wait_for("Approve this step?", 30);
     tmux.answer("y");
-    tmux.wait_for("restored", 30);
+    let restored = tmux.wait_for("restored", 30);
     tmux.keys("Tab");
     tmux.keys("Tab");
     if !tmux.screen().contains(" Timeline (") {
@@ -1303,6 +1329,7 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
         String::from_utf8_lossy(&out.stderr)
     );
     verify(&pulled);
+    assert_shows_the_exports_time(&restored, &pulled, "db");
     let journal = events(&pulled);
     let of = |kind: &str| -> Vec<&Value> { journal.iter().filter(|e| e["kind"] == kind).collect() };
     assert_eq!(of("run_started")[0]["operator"], "kim");
