@@ -92,6 +92,21 @@ impl Rig {
     }
 
     /// Another bringup command as `operator`, to the end (bounded).
+    /// `bringup done J --service vip --step 'move the VIP'` as `operator`.
+    fn done_vip(&self, operator: &str) -> Output {
+        self.edge(
+            &[
+                "done",
+                self.j(),
+                "--service",
+                "vip",
+                "--step",
+                "move the VIP",
+            ],
+            operator,
+        )
+    }
+
     fn edge(&self, args: &[&str], operator: &str) -> Output {
         let mut cmd = bringup(self.dir.path());
         cmd.args(args).args(["--operator", operator]);
@@ -138,17 +153,7 @@ fn done_finishes_a_manual_step_of_a_headless_file_journal_run_under_the_operator
     );
 
     std::fs::write(&rig.state, "").expect("the VIP moved");
-    let done = rig.edge(
-        &[
-            "done",
-            rig.j(),
-            "--service",
-            "vip",
-            "--step",
-            "move the VIP",
-        ],
-        "alice",
-    );
+    let done = rig.done_vip("alice");
     assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
     assert!(stdout(&done).contains("marked 'move the VIP' of vip done as alice"));
 
@@ -218,17 +223,7 @@ fn a_second_process_on_the_journal_is_refused_and_does_not_take_the_socket() {
 
     // The run that holds the lock still answers on it.
     std::fs::write(&rig.state, "").expect("the VIP moved");
-    let done = rig.edge(
-        &[
-            "done",
-            rig.j(),
-            "--service",
-            "vip",
-            "--step",
-            "move the VIP",
-        ],
-        "alice",
-    );
+    let done = rig.done_vip("alice");
     assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
     assert_eq!(finish(run).status.code(), Some(0));
 }
@@ -244,17 +239,7 @@ fn a_killed_runs_socket_is_replaced_by_the_run_that_resumes_the_journal() {
         socket(&rig.journal).exists(),
         "a killed run leaves its socket"
     );
-    let dead = rig.edge(
-        &[
-            "done",
-            rig.j(),
-            "--service",
-            "vip",
-            "--step",
-            "move the VIP",
-        ],
-        "alice",
-    );
+    let dead = rig.done_vip("alice");
     assert_eq!(dead.status.code(), Some(1), "{}", stderr(&dead));
 
     let mut resumed = bringup(rig.dir.path());
@@ -272,17 +257,7 @@ fn a_killed_runs_socket_is_replaced_by_the_run_that_resumes_the_journal() {
             == 2
     });
     std::fs::write(&rig.state, "").expect("the VIP moved");
-    let done = rig.edge(
-        &[
-            "done",
-            rig.j(),
-            "--service",
-            "vip",
-            "--step",
-            "move the VIP",
-        ],
-        "alice",
-    );
+    let done = rig.done_vip("alice");
     assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
     assert_eq!(finish(resumed).status.code(), Some(0));
 }
@@ -298,17 +273,7 @@ fn done_with_no_run_listening_says_so_and_a_missing_journal_is_bad_input() {
             .arg(&rig.runbook),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let done = rig.edge(
-        &[
-            "done",
-            rig.j(),
-            "--service",
-            "vip",
-            "--step",
-            "move the VIP",
-        ],
-        "alice",
-    );
+    let done = rig.done_vip("alice");
     assert_eq!(done.status.code(), Some(1), "{}", stderr(&done));
     assert!(
         stderr(&done).contains(&format!("no run is listening on '{}'", rig.j())),
