@@ -429,6 +429,10 @@ pub struct AttachArgs {
     /// For a take-over: accept and record host keys not yet known.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Watch only: the screen sends nothing (no approval, note, auto mode or take-over), and
+    /// no key is needed. For observers, auditors and a second screen.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ use crate::engine::Mode;
 use crate::journal::etcd::EtcdStore;
 use crate::journal::{Event, record};
 use crate::session::JournalLocation;
+use crate::tui::app::Seat;
 use crate::tui::attach::{self as screen, Attach, Update};
 use crate::tui::event_loop::End;
 use crate::tui::{App, RunInfo, Theme, terminal};
@@ -87,6 +88,14 @@ pub fn attach(args: &AttachArgs) -> ExitCode {
     }
 }
 
+fn seat(args: &AttachArgs) -> Seat {
+    if args.read_only {
+        Seat::ReadOnly
+    } else {
+        Seat::Operator
+    }
+}
+
 /// How the attached screen ended.
 enum Shown {
     Done(ExitCode),
@@ -135,11 +144,18 @@ async fn read_after(store: &mut EtcdStore, mut seq: u64) -> Result<Vec<Vec<u8>>,
 async fn show(args: &AttachArgs, app: App, url: &str, history: &[Vec<u8>]) -> Shown {
     let (asks_tx, asks_rx) = async_mpsc::unbounded_channel::<Ask>();
     let (tx, updates) = async_mpsc::channel::<Update>(64);
-    let mut front = Attach::new(app, url, asks_tx);
+    let mut front = Attach::new(app, url, seat(args), asks_tx);
     front.lines(history);
-    let follower = tokio::spawn(follow(args.run.clone(), front.seq(), tx.clone()));
-    let server = tokio::spawn(serve(args.run.clone(), asks_rx, tx));
-    screen_on(front, updates, url, [follower, server]).await
+    let mut tasks = vec![tokio::spawn(follow(
+        args.run.clone(),
+        front.seq(),
+        tx.clone(),
+    ))];
+    // A read-only screen has no one to send requests: nothing posts them.
+    if seat(args) == Seat::Operator {
+        tasks.push(tokio::spawn(serve(args.run.clone(), asks_rx, tx)));
+    }
+    screen_on(front, updates, url, tasks).await
 }
 
 /// The attached screen on the terminal until it ends; `tasks` feed it and end with it.
@@ -147,7 +163,7 @@ async fn screen_on(
     mut front: Attach,
     mut updates: async_mpsc::Receiver<Update>,
     url: &str,
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 ) -> Shown {
     let mut signals = Signals::listen();
     let theme = Theme::new(Theme::no_color_from(
@@ -394,16 +410,18 @@ async fn attach_local(args: &AttachArgs, journal: &std::path::Path) -> ExitCode 
     let app = App::new(std::sync::Arc::new(runbook), info);
     let (asks_tx, asks_rx) = async_mpsc::unbounded_channel::<Ask>();
     let (tx, updates) = async_mpsc::channel::<Update>(64);
-    let mut front = Attach::new(app, &name, asks_tx);
+    let mut front = Attach::new(app, &name, seat(args), asks_tx);
     front.lines(&history);
-    let follower = tokio::spawn(follow_local(
+    let mut tasks = vec![tokio::spawn(follow_local(
         journal.to_path_buf(),
         tail,
         front.seq(),
         tx.clone(),
-    ));
-    let server = tokio::spawn(serve_local(run, asks_rx, tx));
-    match screen_on(front, updates, &name, [follower, server]).await {
+    ))];
+    if seat(args) == Seat::Operator {
+        tasks.push(tokio::spawn(serve_local(run, asks_rx, tx)));
+    }
+    match screen_on(front, updates, &name, tasks).await {
         Shown::Done(code) => code,
         Shown::TakeOver => {
             say!(

@@ -89,6 +89,31 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Whether the action would change the run (run, answer, note, take over…), as opposed
+    /// to moving around the screen: a read-only screen refuses these.
+    #[must_use]
+    pub fn acts_on_the_run(self) -> bool {
+        matches!(
+            self,
+            Action::RunNext
+                | Action::Check
+                | Action::Restore
+                | Action::Inject
+                | Action::ToggleAuto
+                | Action::Approve
+                | Action::Decline
+                | Action::ManualDone
+                | Action::ManualFailed
+                | Action::Skip
+                | Action::Note
+                | Action::TakeOver
+                | Action::AcceptHostKey
+                | Action::RefuseHostKey
+        )
+    }
+}
+
 /// What the driver must do. The App never performs these itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

@@ -36,9 +36,19 @@ pub struct RunInfo {
 /// lives and how this screen is linked to it. Shown in the header and the hint line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
-    /// The run's `etcd://` URL.
+    /// The run's `etcd://` URL (or its journal file).
     pub url: String,
     pub link: Link,
+    pub seat: Seat,
+}
+
+/// What an attached screen may do: act as an operator (its requests go to the executor), or
+/// only watch (`bringup attach --read-only`: it sends nothing, not even a take-over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Seat {
+    #[default]
+    Operator,
+    ReadOnly,
 }
 
 /// How an attached screen reaches the run it shows.
@@ -53,6 +63,10 @@ pub enum Link {
     /// etcd does not answer; the screen shows the run as last seen and keeps trying.
     Unreachable { why: String },
 }
+
+/// What a read-only screen says to a key that would act on the run.
+pub(crate) const READ_ONLY: &str =
+    "read-only: this screen sends nothing (attach without --read-only to act on the run)";
 
 /// An unknown host key waiting for the operator's word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,6 +453,13 @@ impl App {
         )
     }
 
+    /// A screen that only watches (`attach --read-only`): no question opens, no key sends.
+    pub(crate) fn read_only(&self) -> bool {
+        self.attached
+            .as_ref()
+            .is_some_and(|a| a.seat == Seat::ReadOnly)
+    }
+
     pub fn attachment(&self) -> Option<&Attachment> {
         self.attached.as_ref()
     }
@@ -673,6 +694,10 @@ impl App {
     /// Apply one action; return what the driver must do.
     pub fn on_action(&mut self, action: Action) -> Vec<Command> {
         self.message = None;
+        if self.read_only() && action.acts_on_the_run() {
+            self.notify(READ_ONLY);
+            return Vec::new();
+        }
         // `?` over a question: the question comes back when help closes (surface_prompts).
         if action == Action::Help
             && matches!(

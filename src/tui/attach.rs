@@ -19,7 +19,7 @@ use crate::exec::lines::DisplayLines;
 use crate::journal::{Event, record};
 use crate::runbook::model::{HostId, ServiceId};
 use crate::tui::action::{Action, Command};
-use crate::tui::app::{App, Attachment, Link};
+use crate::tui::app::{App, Attachment, Link, Seat};
 use crate::tui::event_loop::{End, FRAME};
 use crate::tui::screen::{Screen, TermInput};
 use crate::tui::terminal::Tty;
@@ -140,6 +140,7 @@ pub struct Attach {
     pub app: App,
     screen: Screen,
     url: String,
+    seat: Seat,
     asks: tokio::sync::mpsc::UnboundedSender<driver::Ask>,
     output: OutputLines,
     /// The seq of the last event line shown.
@@ -156,10 +157,12 @@ pub struct Attach {
 }
 
 impl Attach {
-    /// `asks` carries the App's requests to the task that posts them.
+    /// `asks` carries the App's requests to the task that posts them; a [`Seat::ReadOnly`]
+    /// screen never sends one.
     pub fn new(
         mut app: App,
         url: &str,
+        seat: Seat,
         asks: tokio::sync::mpsc::UnboundedSender<driver::Ask>,
     ) -> Attach {
         // As the local TUI opens: on the timeline, what is happening everywhere.
@@ -169,11 +172,13 @@ impl Attach {
         app.set_attachment(Attachment {
             url: url.to_string(),
             link: Link::NoExecutor,
+            seat,
         });
         Attach {
             app,
             screen: Screen::default(),
             url: url.to_string(),
+            seat,
             asks,
             output: OutputLines::default(),
             seq: 0,
@@ -310,6 +315,7 @@ impl Attach {
         self.app.set_attachment(Attachment {
             url: self.url.clone(),
             link,
+            seat: self.seat,
         });
         self.screen.mark_dirty();
     }
@@ -334,6 +340,10 @@ impl Attach {
             return;
         }
         for command in self.app.on_action(action) {
+            if self.seat == Seat::ReadOnly && command != Command::Quit {
+                self.app.notify(crate::tui::app::READ_ONLY);
+                continue;
+            }
             match command {
                 Command::Request(request) => match driver::Ask::from_request(&request) {
                     Ok(ask) => {

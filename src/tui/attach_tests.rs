@@ -79,7 +79,7 @@ fn attach() -> (Attach, tokio::sync::mpsc::UnboundedReceiver<driver::Ask>) {
     let mut info = testkit::info(Mode::Incident);
     info.operator = "lee".into();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (Attach::new(App::new(rb, info), URL, tx), rx)
+    (Attach::new(App::new(rb, info), URL, Seat::Operator, tx), rx)
 }
 
 fn live() -> LiveView {
@@ -456,4 +456,50 @@ fn a_dead_executors_manual_dialog_closes_at_no_executor_and_t_takes_over_at_once
         asks.try_recv().is_err(),
         "nothing was answered for the dead executor"
     );
+}
+
+#[test]
+fn a_read_only_screen_opens_no_question_and_sends_nothing_whatever_is_pressed() {
+    let rb = Arc::new(testkit::runbook());
+    let mut info = testkit::info(Mode::Incident);
+    info.operator = "audit".into();
+    let (tx, mut asks) = tokio::sync::mpsc::unbounded_channel();
+    let mut front = Attach::new(App::new(rb, info), URL, Seat::ReadOnly, tx);
+    front.lines(&lines(&history()));
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    // talk-messaging waits for an approval: an operator's screen opens it, this one does not.
+    assert_eq!(front.app.overlay(), None);
+    let screen = render(&mut front.app, 120, 40);
+    assert!(
+        screen.contains("audit watching (read-only) kim on dc2-ops"),
+        "the header says the screen only watches:\n{screen}"
+    );
+    let later = Instant::now() + DIALOG_GUARD + Duration::from_millis(50);
+    for key in ['y', 'n', 'a', 'r', 'c', 's', 'd', 'T', 'x', '\n'] {
+        let code = if key == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(key)
+        };
+        front.key_at(KeyEvent::new(code, KeyModifiers::NONE), later);
+        for c in "typed".chars() {
+            front.key_at(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), later);
+        }
+        front.key_at(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), later);
+    }
+    assert!(
+        asks.try_recv().is_err(),
+        "a read-only screen sent a request"
+    );
+    // Not even a take-over once the executor is gone.
+    front.live(None, None);
+    front.key_at(KeyEvent::new(KeyCode::Char('T'), KeyModifiers::NONE), later);
+    assert!(!front.taking_over());
+    assert!(!front.quitting());
+    let screen = render(&mut front.app, 160, 40);
+    assert!(
+        screen.contains("read-only"),
+        "the screen says why nothing happened:\n{screen}"
+    );
+    assert!(asks.try_recv().is_err());
 }

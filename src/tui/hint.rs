@@ -2,7 +2,7 @@
 //! from the App's state alone. Reads state; decides nothing and changes nothing.
 
 use crate::engine::state::ServiceState;
-use crate::tui::app::{App, Attachment, Link};
+use crate::tui::app::{App, Attachment, Link, Seat};
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
 pub fn next_step(app: &App) -> Option<String> {
@@ -22,6 +22,23 @@ pub fn next_step_for(app: &App, width: u16) -> Option<String> {
 
 /// What an attached screen must say about its link to the run, if anything.
 fn attached(a: &Attachment) -> Option<Hint> {
+    let url = &a.url;
+    if a.seat == Seat::ReadOnly {
+        return match &a.link {
+            Link::NoExecutor => Some(both(
+                format!(
+                    "no process executes this run now; this screen is read-only: `bringup attach {url}` (without --read-only) takes it over"
+                ),
+                "no executor; read-only: attach without --read-only to take over",
+            )),
+            Link::Executing { .. } => Some(one("read-only: watching the run; q leaves")),
+            Link::Ended { .. } | Link::Unreachable { .. } => read_write(a),
+        };
+    }
+    read_write(a)
+}
+
+fn read_write(a: &Attachment) -> Option<Hint> {
     let url = &a.url;
     match &a.link {
         Link::Executing { .. } => None,

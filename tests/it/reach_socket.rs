@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::support::local::{bringup, finish, folder, output};
 use crate::support::run::{read_journal, stderr, stdout};
+use crate::support::tmux::Tmux;
 use crate::support::wait::wait_for;
 
 fn socket(journal: &Path) -> PathBuf {
@@ -325,94 +326,31 @@ fn done_refuses_a_step_that_is_not_waiting() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
-/// A private tmux server running `command`, killed when the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("bringup-reach-{}", std::process::id()),
-        };
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "-s",
-            "reach",
-            command,
-        ]);
-        assert!(out.status.success(), "tmux: {}", stderr(&out));
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        stdout(&self.run(&["capture-pane", "-p", "-t", "reach"]))
-    }
-
-    fn keys(&self, keys: &str) {
-        assert!(
-            self.run(&["send-keys", "-t", "reach", keys])
-                .status
-                .success()
-        );
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let mut screen = String::new();
-        wait_for(
-            &format!("'{text}' on the screen"),
-            Duration::from_secs(30),
-            || {
-                screen = self.screen();
-                screen.contains(text)
-            },
-        );
-        screen
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
 #[test]
 fn attach_on_a_file_journal_shows_the_run_and_marks_its_manual_step_as_the_attached_operator() {
     let rig = Rig::new();
     let run = rig.start(&["--yes", "--operator", "kim"]);
     rig.wait_asked("manual");
     let exit = rig.dir.path().join("attach.exit");
-    let tmux = Tmux::start(&format!(
-        "'{}' attach '{}' --operator lee; echo $? > '{}'; sleep 60",
-        assert_cmd::cargo::cargo_bin("bringup").display(),
-        rig.j(),
-        exit.display()
-    ));
-    tmux.wait_for("lee attached to kim");
+    let tmux = Tmux::start(
+        "reach",
+        &format!(
+            "'{}' attach '{}' --operator lee; echo $? > '{}'; sleep 60",
+            assert_cmd::cargo::cargo_bin("bringup").display(),
+            rig.j(),
+            exit.display()
+        ),
+    );
+    tmux.wait_for("lee attached to kim", 30);
     // The manual step's question opens by itself on the attached screen.
-    let screen = tmux.wait_for("Move the VIP to the standby router.");
+    let screen = tmux.wait_for("Move the VIP to the standby router.", 30);
     assert!(screen.contains("vip"), "{screen}");
     std::fs::write(&rig.state, "").expect("the VIP moved");
     std::thread::sleep(Duration::from_millis(400));
     tmux.keys("d");
     let out = finish(run);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    tmux.wait_for("run has ended");
+    tmux.wait_for("run has ended", 30);
     tmux.keys("q");
     wait_for("attach to end", Duration::from_secs(10), || exit.exists());
     assert_eq!(
@@ -423,4 +361,48 @@ fn attach_on_a_file_journal_shows_the_run_and_marks_its_manual_step_as_the_attac
     let manual = events(&rig.journal, "manual");
     assert_eq!(manual[0]["operator"], "lee", "{manual:?}");
     assert_eq!(manual[0]["outcome"], "done");
+}
+
+#[test]
+fn attach_read_only_on_a_file_journal_watches_and_sends_nothing() {
+    crate::require!(Tmux);
+    let rig = Rig::new();
+    let run = rig.start(&["--yes", "--operator", "kim"]);
+    rig.wait_asked("manual");
+    let tmux = Tmux::start(
+        "reach",
+        &format!(
+            "'{}' attach '{}' --read-only --operator audit; sleep 60",
+            assert_cmd::cargo::cargo_bin("bringup").display(),
+            rig.j(),
+        ),
+    );
+    let screen = tmux.wait_for("audit watching (read-only) kim", 30);
+    assert!(
+        !screen.contains("Move the VIP to the standby router."),
+        "no question opens on a read-only screen:\n{screen}"
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    // Every key that acts on a run: mark the manual step, a note, auto mode, a take-over.
+    for keys in ["d", "n", "a", "T"] {
+        tmux.keys(keys);
+    }
+    tmux.keys("left the DC");
+    tmux.keys("Enter");
+    tmux.wait_for("read-only: this screen sends nothing", 30);
+    std::fs::write(&rig.state, "").expect("the VIP moved");
+    let done = rig.done_vip("kim");
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    let out = finish(run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    tmux.wait_for("run has ended", 30);
+    let journal = read_journal(&rig.journal);
+    let by_audit: Vec<_> = journal
+        .iter()
+        .filter(|e| e["operator"] == "audit")
+        .collect();
+    assert!(by_audit.is_empty(), "the watcher acted: {by_audit:?}");
+    assert_eq!(events(&rig.journal, "manual")[0]["operator"], "kim");
+    assert!(events(&rig.journal, "note").is_empty());
+    assert!(events(&rig.journal, "request_refused").is_empty());
 }

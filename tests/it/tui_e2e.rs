@@ -5,100 +5,13 @@
 //! the journal with `interrupted`. Needs tmux (`scripts/test` installs it).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
-/// A tmux server of this test's own (`-L`), killed when the test ends, pass or fail; killing
-/// it hangs up on bringup, which stops its steps and tears the demo down.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
-        Self::start_sized(name, command, (120, 40))
-    }
-
-    fn start_sized(name: &str, command: &str, (width, height): (u16, u16)) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("bringup-e2e-{name}-{}", std::process::id()),
-        };
-        let (width, height) = (width.to_string(), height.to_string());
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "-s",
-            "e2e",
-            command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session failed (is tmux installed? scripts/test installs it): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs (scripts/test installs it)")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        let out = self.run(&["send-keys", "-t", "e2e", keys]);
-        assert!(out.status.success(), "send-keys {keys}");
-    }
-
-    /// Answer a dialog that opened by itself: keys within 300 ms of it are dropped, as an
-    /// operator's reaction time would never be that short.
-    fn answer(&self, keys: &str) {
-        std::thread::sleep(Duration::from_millis(400));
-        self.keys(keys);
-    }
-
-    /// Poll the screen until it shows `text`; panics with the last screen after `secs`.
-    /// The screen returned is captured again a moment after `text` first showed, so a frame
-    /// caught half drawn (a dialog's border before its body) is not what the test reads.
-    fn wait_for(&self, text: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let mut screen = self.screen();
-            if screen.contains(text) {
-                std::thread::sleep(Duration::from_millis(150));
-                screen = self.screen();
-                if screen.contains(text) {
-                    return screen;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {secs}s for '{text}'; the screen shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
+use crate::support::tmux::Tmux;
 
 /// The shell line tmux runs: the demo, then its exit code into a file.
 fn demo_command(dir: &Path, journal: &Path, exit_file: &Path) -> String {

@@ -11,5 +11,6 @@ pub mod procs;
 pub mod rig;
 pub mod run;
 pub mod sshd;
+pub mod tmux;
 pub mod tools;
 pub mod wait;

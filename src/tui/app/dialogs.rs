@@ -234,7 +234,7 @@ impl App {
     /// Open the next question that needs an operator, unless a dialog is already up; close an
     /// approval or manual dialog the engine no longer waits on.
     pub(super) fn surface_prompts(&mut self) {
-        if self.executor_gone() {
+        if self.executor_gone() || self.read_only() {
             self.close_orphaned_dialogs();
             return;
         }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 
 use crate::engine::state::Mode;
 use crate::journal::event::DrillOutcome;
-use crate::tui::app::{App, Link};
+use crate::tui::app::{App, Link, Seat};
 use crate::tui::theme::Theme;
 use crate::tui::view::services::clip;
 use crate::tui::view::{fmt_clock, fmt_dur};
@@ -124,8 +124,12 @@ fn who(app: &App) -> (String, Option<&'static str>) {
         Some(a) => match &a.link {
             Link::Executing { holder } => (
                 format!(
-                    "{} attached to {holder} · {}",
+                    "{} {} {holder} · {}",
                     app.info.operator,
+                    match a.seat {
+                        Seat::Operator => "attached to",
+                        Seat::ReadOnly => "watching (read-only)",
+                    },
                     auto_word(app)
                 ),
                 None,
