@@ -46,6 +46,7 @@ fn write_run(path: &Path, n: usize) -> Duration {
         })
         .collect();
     w.append(&Event::RunStarted {
+        executor: None,
         about: Box::default(),
         runbook: "bench".into(),
         runbook_sha256: "0".repeat(64),

@@ -59,6 +59,7 @@ fn write_drill(path: &Path, t0: DateTime<Utc>, n: usize, slow: bool) {
         &mut w,
         0,
         Event::RunStarted {
+            executor: None,
             about: Box::new(about),
             runbook: "bench".into(),
             runbook_sha256: "0".repeat(64),

@@ -189,6 +189,11 @@ pub struct OpenArgs {
     /// With --seal: sign with this key file instead of the agent's first key.
     #[arg(long, value_name = "KEY", requires = "seal")]
     pub seal_key: Option<PathBuf>,
+    /// With allowed signers (`[runbook] operators`, `--operators`): the key that proves who
+    /// executes the run, recorded in `run_started` (or a take-over's `resumed`). Default: the
+    /// ssh-agent's first key, when there is one.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     /// When the incident really began, for outages and RTO: RFC 3339
     /// (2026-11-22T06:10:00Z) or relative to now (-90m, -2h). Default: the run's start.
     /// Recorded when the run starts: a resumed run keeps the start its journal holds.

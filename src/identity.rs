@@ -25,7 +25,7 @@ pub use envelope::{MessageError, RequestMessage, SignedRequest};
 pub use signers::{Signers, SignersError};
 
 use crate::driver::Ask;
-pub use crate::journal::event::{Identity, Provenance};
+pub use crate::journal::event::{ExecutorKey, Identity, Provenance};
 use crate::journal::seal::SigningKey;
 use crate::sshsig::{self, KeygenError, Scratch};
 
@@ -389,16 +389,25 @@ pub enum SignError {
 /// Sign `message` with `key` (the agent's first key, or a key file).
 pub fn sign(message: &RequestMessage, key: &SigningKey) -> Result<SignedRequest, SignError> {
     let text = message.text()?;
+    let signature = sign_text(&text, key)?;
+    Ok(SignedRequest {
+        message: text,
+        signature: Some(String::from_utf8_lossy(&signature).into_owned()),
+    })
+}
+
+/// `ssh-keygen -Y sign` over `text` in [`NAMESPACE`] with `key`; the armoured signature.
+fn sign_text(text: &str, key: &SigningKey) -> Result<Vec<u8>, SignError> {
     let failed = |key: String| {
         move |e: KeygenError| SignError::Sign {
             key,
             reason: e.to_string(),
         }
     };
-    let signature = match key {
+    match key {
         SigningKey::File(path) => {
             let described = format!("key '{}'", path.display());
-            sshsig::sign(NAMESPACE, path, false, text.as_bytes()).map_err(failed(described))?
+            sshsig::sign(NAMESPACE, path, false, text.as_bytes()).map_err(failed(described))
         }
         SigningKey::Agent => {
             let public = sshsig::agent_first_key().map_err(|e| match e {
@@ -414,12 +423,55 @@ pub fn sign(message: &RequestMessage, key: &SigningKey) -> Result<SignedRequest,
             let pub_file = scratch
                 .file(".pub", public.as_bytes())
                 .map_err(failed(described.clone()))?;
-            sshsig::sign(NAMESPACE, &pub_file, true, text.as_bytes()).map_err(failed(described))?
+            sshsig::sign(NAMESPACE, &pub_file, true, text.as_bytes()).map_err(failed(described))
         }
+    }
+}
+
+/// Prove that this process holds a key the allowed signers `signers` list for `operator`:
+/// sign a fresh statement (the operator, the runbook's sha256, the time and a nonce) with
+/// `key` and check it as a request would be checked.
+pub fn prove_executor(
+    operator: &str,
+    runbook_sha256: &str,
+    key: &SigningKey,
+    signers: &Path,
+) -> Result<ExecutorKey, SignError> {
+    let text = format!(
+        "bringup-executor-v1\noperator: {}\nrunbook: {runbook_sha256}\ntime: {}\nnonce: {}\n",
+        crate::text::visible(operator),
+        Utc::now().to_rfc3339(),
+        envelope::nonce()
+    );
+    let signature = sign_text(&text, key)?;
+    let armoured = String::from_utf8_lossy(&signature).into_owned();
+    let fingerprint = sshsig::signature_info(&armoured)
+        .map(|info| info.fingerprint())
+        .ok_or_else(|| SignError::Sign {
+            key: "the signing key".into(),
+            reason: "ssh-keygen made a signature bringup cannot read".into(),
+        })?;
+    let failed = |e: KeygenError| SignError::Sign {
+        key: fingerprint.clone(),
+        reason: e.to_string(),
     };
-    Ok(SignedRequest {
-        message: text,
-        signature: Some(String::from_utf8_lossy(&signature).into_owned()),
+    let scratch = Scratch::new().map_err(failed)?;
+    let sig_file = scratch.file(".sig", &signature).map_err(failed)?;
+    let identity = match sshsig::verify(NAMESPACE, signers, operator, &sig_file, text.as_bytes()) {
+        Ok(()) => Identity::Verified,
+        Err(KeygenError::Refused(why)) => {
+            tracing::warn!(
+                "the executing operator's key {fingerprint} is not listed for '{}' in '{}': {why}",
+                crate::text::visible(operator),
+                signers.display()
+            );
+            Identity::Unverified
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    Ok(ExecutorKey {
+        key: fingerprint,
+        identity,
     })
 }
 

@@ -26,6 +26,7 @@ use crate::exec::{ExecOptions, Executor};
 use crate::journal::etcd::shared::SharedRun;
 use crate::journal::etcd::{Access, RunUrl};
 use crate::journal::event::{HandOver, PreviousExecutor};
+use crate::journal::seal::SigningKey;
 use crate::journal::{self, Event, JournalWriter};
 use crate::runbook::model::{Runbook, ServiceId};
 
@@ -286,6 +287,7 @@ fn resume_journal(
     say: &mut dyn FnMut(Note),
 ) -> Result<Opening, SessionError> {
     let bad = |e: &dyn std::fmt::Display| SessionError::resume(from, &e);
+    let proven = prove_executor(runbook, config)?;
     // Locked (or held) before it is read: what is replayed is all there is, and no other run
     // appends while this one decides.
     let (opened, recorded, previous) = match from {
@@ -364,7 +366,13 @@ fn resume_journal(
             forced: forced.is_some(),
             runbook_sha256: forced,
             operator: Some(config.operator.clone()),
-            identity: Some("local".to_string()),
+            identity: Some(
+                proven
+                    .as_ref()
+                    .map_or("local", |p| p.identity.as_str())
+                    .to_string(),
+            ),
+            key: proven.map(|p| p.key),
             previous,
             reason,
         },
@@ -379,6 +387,32 @@ fn resume_journal(
         began,
         notice_due,
     })
+}
+
+/// With allowed signers and a key at hand (`--sign-key`, else the agent's first key), the
+/// executing operator proven by a signature (SPEC "Who did it"); no key at hand: `None`, and
+/// the journal says nothing of a key.
+fn prove_executor(
+    runbook: &Runbook,
+    config: &RunConfig,
+) -> Result<Option<crate::identity::ExecutorKey>, SessionError> {
+    use crate::identity::SignError;
+    let Some(signers) = config
+        .operators
+        .as_ref()
+        .or(runbook.operators.signers.as_ref())
+    else {
+        return Ok(None);
+    };
+    let key = config
+        .sign_key
+        .clone()
+        .map_or(SigningKey::Agent, SigningKey::File);
+    match crate::identity::prove_executor(&config.operator, &runbook.sha256, &key, signers) {
+        Ok(proven) => Ok(Some(proven)),
+        Err(SignError::NoAgent | SignError::AgentEmpty) if config.sign_key.is_none() => Ok(None),
+        Err(e) => Err(SessionError::SignKey(e)),
+    }
 }
 
 /// A new run: its journal (`--journal`, a shared run, or the default file), and `run_started`.
@@ -412,8 +446,13 @@ fn new_journal(
         config.mode,
         config.incident_start,
     );
-    if let Event::RunStarted { scenario, .. } = &mut start {
+    let proven = prove_executor(runbook, config)?;
+    if let Event::RunStarted {
+        scenario, executor, ..
+    } = &mut start
+    {
         scenario.clone_from(&config.scenario);
+        *executor = proven.map(Box::new);
     }
     Ok(Opening {
         writer,

@@ -89,12 +89,22 @@ pub fn describe(event: &Event) -> Option<Described> {
             operator,
             mode,
             version,
+            executor,
             ..
         } => (
             Actor::Operator(operator.clone()),
             format!(
-                "Run started ({}) on runbook '{runbook}', bringup {version}",
-                mode_word(*mode)
+                "Run started ({}) on runbook '{runbook}', bringup {version}{}",
+                mode_word(*mode),
+                executor
+                    .as_ref()
+                    .map_or_else(String::new, |e| match e.identity {
+                        Identity::Verified => format!(" (operator verified, key {})", e.key),
+                        Identity::Unverified | Identity::Local => format!(
+                            " (operator NOT verified: key {} is not listed for them)",
+                            e.key
+                        ),
+                    })
             ),
             Tone::Neutral,
         ),
@@ -562,6 +572,7 @@ mod tests {
     #[test]
     fn a_take_over_says_who_took_over_from_whom_and_why() {
         let d = describe(&Event::Resumed {
+            key: None,
             from_seq: 111,
             forced: false,
             runbook_sha256: None,

@@ -776,6 +776,7 @@ mod tests {
             asked(),
             // The executor was killed; the new one checks every service again first.
             Event::Resumed {
+                key: None,
                 from_seq: 3,
                 forced: false,
                 runbook_sha256: None,

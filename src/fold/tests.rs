@@ -34,6 +34,7 @@ fn info(id: &str, rto_min: u64) -> ServiceInfo {
 
 fn started(incident_start: Option<DateTime<Utc>>) -> Event {
     Event::RunStarted {
+        executor: None,
         runbook: "r".into(),
         runbook_sha256: String::new(),
         operator: "alice".into(),
@@ -67,6 +68,7 @@ fn fold(events: &[(i64, Event)]) -> RunFold {
 
 fn resumed() -> Event {
     Event::Resumed {
+        key: None,
         from_seq: 0,
         forced: false,
         runbook_sha256: None,

@@ -148,7 +148,7 @@ pub struct SignedRequest {
 }
 
 /// 16 random bytes as lowercase hex, from the kernel; never the same twice in practice.
-fn nonce() -> String {
+pub(crate) fn nonce() -> String {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));

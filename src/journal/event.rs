@@ -31,6 +31,11 @@ pub enum Event {
         /// The `[[scenario]]` id of a drill run with `--scenario`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scenario: Option<String>,
+        /// The executing operator's key and how it checked against the allowed signers
+        /// (with allowed signers and a key at hand: `--sign-key`, or the agent's first key).
+        /// Absent: the operator is the name given to the process (`local`).
+        #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+        executor: Option<Box<ExecutorKey>>,
     },
     ServiceState {
         service: ServiceId,
@@ -149,9 +154,13 @@ pub enum Event {
         /// Who took the run over (absent in journals written before it was recorded).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operator: Option<String>,
-        /// How that operator is known: `local` (the name given to this process).
+        /// How that operator is known: `local` (the name given to this process), or, with
+        /// allowed signers and a key at hand, `verified`/`unverified` as for `run_started`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
+        /// The key of the operator who took over (`SHA256:` fingerprint), when at hand.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
         /// The executor the run was taken from, as far as it is known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         previous: Option<PreviousExecutor>,
@@ -243,6 +252,16 @@ pub enum Event {
 /// How the executing process knows who made a request (SPEC "Who did it"): `verified`
 /// against its allowed signers, `unverified` (no allowed signers configured: the name is the
 /// requester's claim), or `local` (typed at the executing process's own terminal).
+/// The executing process's own operator, proven by its key (SPEC "Who did it").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorKey {
+    /// The key's `SHA256:` fingerprint.
+    pub key: String,
+    /// `verified`: a signature made by that key when the run started checked for the
+    /// operator against the allowed signers; `unverified`: it did not.
+    pub identity: Identity,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Identity {

@@ -220,6 +220,7 @@ mod tests {
     #[test]
     fn a_var_named_hash_does_not_confuse_the_split() {
         let ev = Event::RunStarted {
+            executor: None,
             about: Box::default(),
             runbook: "r".into(),
             runbook_sha256: "x".into(),

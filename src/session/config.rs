@@ -119,6 +119,8 @@ pub struct RunConfig {
     /// `--operators`: the allowed signers requests are checked against, instead of the
     /// runbook's `[runbook] operators`.
     pub operators: Option<PathBuf>,
+    /// `--sign-key`: the key that proves the executing operator (else the agent's first).
+    pub sign_key: Option<PathBuf>,
     /// Which front end runs it (`run`, `tui`), for the log.
     pub front: &'static str,
     /// Why a resume takes the run over, when the caller knows (attach's `T`); otherwise
@@ -176,6 +178,7 @@ impl RunConfig {
             log_file: args.log_file.clone(),
             access: Access::from_args(&args.etcd),
             operators: args.operators.clone(),
+            sign_key: args.sign_key.clone(),
             front,
             hand_over: args.hand_over,
         })

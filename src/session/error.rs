@@ -40,6 +40,9 @@ pub enum SessionError {
         "--operators: {0}; give an OpenSSH allowed_signers file ('alice ssh-ed25519 AAAA…' per line)"
     )]
     Operators(crate::identity::SignersError),
+    /// `--sign-key KEY` cannot prove who executes the run.
+    #[error("--sign-key: {0}")]
+    SignKey(crate::identity::SignError),
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error("cannot resume from '{from}': {why}")]

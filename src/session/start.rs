@@ -75,6 +75,7 @@ pub fn run_started(
         }),
         incident_start,
         scenario: None,
+        executor: None,
     }
 }
 

@@ -769,6 +769,7 @@ fn state_at(app: &mut App, minutes: i64, service: &str, to: ServiceState) {
 
 fn run_started(incident_start: Option<DateTime<Utc>>) -> Event {
     Event::RunStarted {
+        executor: None,
         runbook: "r".into(),
         runbook_sha256: String::new(),
         operator: "o".into(),
@@ -1071,6 +1072,7 @@ fn the_json_exports_time_to_restore_is_the_time_the_tui_shows() {
         4,
         0,
         Event::Resumed {
+            key: None,
             from_seq: 2,
             forced: false,
             runbook_sha256: None,

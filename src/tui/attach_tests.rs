@@ -348,6 +348,7 @@ fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mod
         (
             0,
             Event::RunStarted {
+                executor: None,
                 runbook: "pangyo".into(),
                 runbook_sha256: String::new(),
                 operator: "kim".into(),
@@ -367,6 +368,7 @@ fn after_a_take_over_the_attached_screen_shows_each_outage_and_the_runs_auto_mod
         (
             600,
             Event::Resumed {
+                key: None,
                 from_seq: 4,
                 forced: false,
                 runbook_sha256: None,

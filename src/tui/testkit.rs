@@ -251,6 +251,7 @@ pub fn journal_of_views(app: &mut App, mode: Mode) {
         app,
         at,
         Event::RunStarted {
+            executor: None,
             runbook: "pangyo".into(),
             runbook_sha256: String::new(),
             operator: "alice".into(),

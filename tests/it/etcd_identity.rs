@@ -351,3 +351,126 @@ fn replayed_into_another_run(
             .any(|e| e["kind"] == "request_refused" && e["code"] == "other_run")
     );
 }
+
+/// `bringup run` on a file journal in `dir` as `operator`, with `extra` arguments, to the end.
+fn run_file(dir: &Path, extra: &[&str]) -> Output {
+    let out = cmd(dir)
+        .arg("run")
+        .arg(dir.join("rb.toml"))
+        .args(["--yes"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(dir.join("up"));
+    out
+}
+
+fn first_of(journal: &Path, kind: &str) -> Value {
+    crate::support::events::read_journal(journal)
+        .into_iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {}", journal.display()))
+}
+
+#[test]
+fn run_started_and_a_resume_carry_the_executing_operators_key_checked_against_the_allowed_signers()
+{
+    crate::require!(SshClient);
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    runbook(d);
+    let (alice, mallory, _) = keys(d);
+    let j = |name: &str| d.join(name).display().to_string();
+
+    // alice's own key, listed for alice: verified, with its fingerprint.
+    let out = run_file(
+        d,
+        &[
+            "--journal",
+            &j("a.jsonl"),
+            "--operator",
+            "alice",
+            "--sign-key",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "--sign-key needs a value");
+    let ok = run_file(
+        d,
+        &[
+            "--journal",
+            &j("a.jsonl"),
+            "--operator",
+            "alice",
+            "--sign-key",
+            alice.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let started = first_of(&d.join("a.jsonl"), "run_started");
+    assert_eq!(started["key"], fingerprint(&alice), "{started}");
+    assert_eq!(started["identity"], "verified", "{started}");
+
+    // mallory's key claiming to be alice: recorded, and recorded as not verified.
+    let claimed = run_file(
+        d,
+        &[
+            "--journal",
+            &j("m.jsonl"),
+            "--operator",
+            "alice",
+            "--sign-key",
+            mallory.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(claimed.status.code(), Some(0), "{}", stderr(&claimed));
+    let started = first_of(&d.join("m.jsonl"), "run_started");
+    assert_eq!(started["key"], fingerprint(&mallory), "{started}");
+    assert_eq!(started["identity"], "unverified", "{started}");
+    let md = cmd(d)
+        .args(["export", &j("m.jsonl"), "--format", "markdown"])
+        .output()
+        .expect("export");
+    assert!(
+        stdout(&md).contains("operator NOT verified"),
+        "{}",
+        stdout(&md)
+    );
+
+    // No key at hand (no agent, no --sign-key): nothing claimed.
+    let bare = run_file(d, &["--journal", &j("n.jsonl"), "--operator", "alice"]);
+    assert_eq!(bare.status.code(), Some(0), "{}", stderr(&bare));
+    let started = first_of(&d.join("n.jsonl"), "run_started");
+    assert!(started.get("key").is_none(), "{started}");
+    assert!(started.get("identity").is_none(), "{started}");
+
+    // A key file that is not there is bad input, named.
+    let missing = run_file(
+        d,
+        &["--journal", &j("x.jsonl"), "--sign-key", &j("no-such-key")],
+    );
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("--sign-key"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Whoever continues the run proves themselves the same way, in `resumed`.
+    let resumed = run_file(
+        d,
+        &[
+            "--resume",
+            &j("n.jsonl"),
+            "--operator",
+            "mallory",
+            "--sign-key",
+            mallory.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let again = first_of(&d.join("n.jsonl"), "resumed");
+    assert_eq!(again["operator"], "mallory", "{again}");
+    assert_eq!(again["key"], fingerprint(&mallory), "{again}");
+    assert_eq!(again["identity"], "verified", "{again}");
+}

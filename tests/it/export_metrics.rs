@@ -41,6 +41,7 @@ fn write(path: &Path, finish: bool) {
     at(
         0,
         Event::RunStarted {
+            executor: None,
             about: Box::default(),
             runbook: "drill".into(),
             runbook_sha256: "ab".repeat(32),
@@ -170,6 +171,7 @@ fn a_manual_check_marked_done_makes_its_feature_available() {
     services.push(other);
     for e in [
         Event::RunStarted {
+            executor: None,
             about: Box::default(),
             runbook: "manual".into(),
             runbook_sha256: "ab".repeat(32),

@@ -63,6 +63,7 @@ fn write(path: &Path, web_restored: bool) {
         w.append(&e).expect("append");
     };
     at(Event::RunStarted {
+        executor: None,
         about: Box::default(),
         runbook: "scoped".into(),
         runbook_sha256: "cd".repeat(32),
@@ -186,6 +187,7 @@ fn an_unreachable_service_s_functions_are_not_known_rather_than_available_or_rec
         w.append(&e).expect("append");
     };
     at(Event::RunStarted {
+        executor: None,
         runbook: "unreachable".into(),
         runbook_sha256: "cd".repeat(32),
         operator: "park".into(),

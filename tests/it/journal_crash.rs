@@ -81,6 +81,7 @@ fn sigkill_mid_run_leaves_a_verifiable_journal_that_resumes() {
         let (mut w, _) = JournalWriter::resume(&path, &[]).expect("resume");
         let next = w
             .append(&Event::Resumed {
+                key: None,
                 from_seq: report.last_seq,
                 forced: false,
                 runbook_sha256: None,

@@ -246,6 +246,7 @@ fn torn_last_line_is_a_warning_and_resume_continues_the_chain_after_it() {
     assert_eq!(Some(w.last_hash()), intact.last_hash.as_deref());
     let appended = w
         .append(&Event::Resumed {
+            key: None,
             from_seq: intact.last_seq,
             forced: false,
             runbook_sha256: None,

@@ -61,6 +61,7 @@ impl Script {
         s.at(
             0.0,
             Event::RunStarted {
+                executor: None,
                 about: Box::new(about),
                 runbook: runbook.into(),
                 runbook_sha256: "ab".repeat(32),
