@@ -465,8 +465,24 @@ impl Driver {
 
     /// Continue a journaled run: recorded states and successful restore steps are taken as
     /// they are; what was in flight is checked again.
-    pub fn resume(&mut self, facts: &ResumeFacts) -> Result<Vec<Notice>, JournalError> {
-        let effects = self.engine.resume(facts);
+    /// `approved`: the principals who already approved a pending two-person step (from the
+    /// journal, where their approvals are): they count toward it as if given now, and are
+    /// not journaled again.
+    pub fn resume(
+        &mut self,
+        facts: &ResumeFacts,
+        approved: &[(StepRef, String)],
+    ) -> Result<Vec<Notice>, JournalError> {
+        let mut effects = self.engine.resume(facts);
+        for (step, principal) in approved {
+            // The question asked again is asked with who approved already.
+            effects.retain(|e| !matches!(e, Effect::AskApproval { step: s, .. } if s == step));
+            effects.extend(self.engine.handle(Input::ApprovalBy {
+                step: step.clone(),
+                decision: crate::engine::state::Decision::Approved,
+                principal: principal.clone(),
+            }));
+        }
         let r = self.apply(effects);
         self.settle(r)
     }

@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::state::{Mode, Phase, ServiceState};
+use crate::engine::state::{Decision, Mode, Phase, ServiceState};
 use crate::journal::event::{
-    DrillOutcome, DrillPhase, Event, OperatorActionKind, QuestionKind, ServiceInfo,
+    DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, QuestionKind, ServiceInfo,
 };
 use crate::journal::record::Record;
 use crate::runbook::model::ServiceId;
@@ -326,6 +326,10 @@ pub struct RunFold {
     pub services: IndexMap<ServiceId, ServiceFold>,
     /// Questions waiting for an operator, in the order asked.
     pub questions: Vec<Question>,
+    /// Approvals given to a restore step that has not started since, by principals the
+    /// executing process knew (its own terminal, or a verified signature), in order: the
+    /// first of a two-person step's approvals outlives a take-over.
+    pub approvals: IndexMap<(ServiceId, String), Vec<String>>,
     /// Manual steps left unanswered whose service was found up afterwards.
     pub unconfirmed: Vec<Unconfirmed>,
     pub drill: DrillFold,
@@ -392,12 +396,28 @@ impl RunFold {
                 phase: Phase::Inject,
                 ..
             } => self.services.entry(service.clone()).or_default().inject(ts),
+            Event::StepStarted {
+                service,
+                phase: Phase::Restore,
+                step,
+                ..
+            } => {
+                self.approvals
+                    .shift_remove(&(service.clone(), step.clone()));
+            }
             Event::Asked {
                 service,
                 step,
                 question,
             } => self.ask(seq, ts, service, step, *question),
-            Event::Approval { service, step, .. } | Event::Manual { service, step, .. } => {
+            Event::Approval {
+                service,
+                step,
+                decision,
+                operator,
+                provenance,
+            } => self.approval(service, step, *decision, operator, provenance),
+            Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
             }
@@ -419,6 +439,37 @@ impl RunFold {
             }
             Event::DrillPhase { .. } | Event::GuardTripped { .. } => self.drill.push(ts, event),
             _ => {}
+        }
+    }
+
+    /// An answer to an approval: the question goes; an approval by a principal this run
+    /// knows is kept until the step starts (a declined step forgets its approvals).
+    fn approval(
+        &mut self,
+        service: &ServiceId,
+        step: &str,
+        decision: Decision,
+        operator: &str,
+        provenance: &crate::journal::event::Provenance,
+    ) {
+        self.questions
+            .retain(|q| !(&q.service == service && q.step == step));
+        let key = (service.clone(), step.to_string());
+        let known = matches!(
+            provenance.identity,
+            Some(Identity::Local | Identity::Verified)
+        );
+        match decision {
+            Decision::Approved if known => {
+                let by = self.approvals.entry(key).or_default();
+                if !by.iter().any(|b| b == operator) {
+                    by.push(operator.to_string());
+                }
+            }
+            Decision::Approved => {}
+            Decision::Declined => {
+                self.approvals.shift_remove(&key);
+            }
         }
     }
 

@@ -56,6 +56,8 @@ pub struct PendingResume {
     in_flight: Vec<journal::replay::InFlight>,
     /// Services the journal has and the runbook no longer does, with their recorded states.
     removed: Vec<(ServiceId, ServiceState)>,
+    /// Approvals a pending two-person step already had.
+    approved: Vec<(crate::engine::StepRef, String)>,
 }
 
 /// Load and validate the runbook with the variables given.
@@ -257,7 +259,7 @@ impl Session {
             }
         }
         self.driver.keep_removed(pending.removed);
-        match self.driver.resume(&pending.facts) {
+        match self.driver.resume(&pending.facts, &pending.approved) {
             Ok(n) => self.start_notices.extend(n),
             Err(e) => return Err(not_recorded(&mut self.driver, e)),
         }
@@ -381,6 +383,7 @@ fn resume_journal(
             run_id: replayed.run_id,
             in_flight: replayed.in_flight,
             removed: replayed.removed,
+            approved: replayed.approved,
         }),
         history: recorded.records,
         owed,

@@ -32,6 +32,9 @@ pub struct Replay {
     /// last state recorded: a forced resume keeps them in `run_finished` as `removed`, and
     /// the run's outcome counts what the journal says of them.
     pub removed: Vec<(ServiceId, ServiceState)>,
+    /// Approvals a pending two-person step (`confirm = 2`) already had, by principal: they
+    /// still count when the question is asked again.
+    pub approved: Vec<(StepRef, String)>,
 }
 
 /// A step whose `step_started` has no `step_finished`.
@@ -146,7 +149,7 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         .collect();
     let changed = runbooks.iter().any(|sha| *sha != runbook.sha256);
     recorded_ok(&mut out, ok_steps, runbook, changed);
-    out.facts.pending = pending(records, runbook);
+    (out.facts.pending, out.approved) = pending(&crate::fold::RunFold::of(records), runbook);
     out.in_flight = open
         .into_iter()
         .map(|((service, phase, step, host), (attempt, seq))| InFlight {
@@ -163,12 +166,37 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
 
 /// The restore steps whose question (approval or manual step) the journal leaves unanswered,
 /// as the run's fold sees them: asked again on resume.
-fn pending(records: &[Record], runbook: &Runbook) -> Vec<StepRef> {
-    crate::fold::RunFold::of(records)
+/// With them, the principals who already approved one that needs more than one approval.
+type Pending = (Vec<StepRef>, Vec<(StepRef, String)>);
+
+fn pending(fold: &crate::fold::RunFold, runbook: &Runbook) -> Pending {
+    let steps: Vec<StepRef> = fold
         .questions
         .iter()
         .filter_map(|q| StepRef::named(runbook, &q.service, Phase::Restore, &q.step))
-        .collect()
+        .collect();
+    let approved = approved(fold, runbook, &steps);
+    (steps, approved)
+}
+
+/// The principals who approved a pending step that needs more than one approval.
+fn approved(
+    fold: &crate::fold::RunFold,
+    runbook: &Runbook,
+    pending: &[StepRef],
+) -> Vec<(StepRef, String)> {
+    let mut out = Vec::new();
+    for ((service, name), by) in &fold.approvals {
+        let Some(step) = StepRef::named(runbook, service, Phase::Restore, name) else {
+            continue;
+        };
+        let needs = step.step(runbook).map_or(1, |s| s.confirm.approvals());
+        if needs < 2 || !pending.contains(&step) {
+            continue;
+        }
+        out.extend(by.iter().map(|who| (step.clone(), who.clone())));
+    }
+    out
 }
 
 /// Map the restore steps recorded `ok` (service, step, host → command) onto `runbook`: by

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::support::etcd::{Cluster, Wait as _, block};
+use crate::support::procs::Reaped;
 use crate::support::run::{stderr, stdout};
 use crate::support::wait::{wait_exit, wait_for};
 use bringup::driver::Ask;
@@ -473,4 +474,88 @@ fn run_started_and_a_resume_carry_the_executing_operators_key_checked_against_th
     assert_eq!(again["operator"], "mallory", "{again}");
     assert_eq!(again["key"], fingerprint(&mallory), "{again}");
     assert_eq!(again["identity"], "verified", "{again}");
+}
+
+/// `bringup run` of the two-person runbook, waiting for operators (headless: nobody at its
+/// terminal), `extra` (the journal) before the runbook.
+fn spawn_waiting(dir: &Path, extra: &[&str]) -> Child {
+    cmd(dir)
+        .arg("run")
+        .args(extra)
+        .args(["--wait-for-operators", "--operator", "kim"])
+        .arg(dir.join("rb.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run")
+}
+
+fn journal_of(j: &Path) -> Vec<Value> {
+    if j.exists() {
+        crate::support::events::read_journal(j)
+    } else {
+        Vec::new()
+    }
+}
+
+fn asked_times(j: &Path) -> usize {
+    journal_of(j)
+        .iter()
+        .filter(|e| e["kind"] == "asked" && e["question"] == "approval")
+        .count()
+}
+
+#[test]
+fn a_two_person_steps_first_approval_still_counts_after_the_executor_is_killed_and_the_run_resumed()
+{
+    crate::require!(SshClient);
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let rb = runbook(d);
+    let text = std::fs::read_to_string(&rb).expect("runbook");
+    std::fs::write(&rb, text.replace("confirm = true", "confirm = 2")).expect("confirm = 2");
+    let (alice, mallory, _) = keys(d);
+    let j = d.join("two.jsonl");
+    let url = j.to_str().expect("utf-8");
+
+    let mut run = Reaped(spawn_waiting(d, &["--journal", url]));
+    wait_for("the question", LIMIT, || {
+        asked_times(&j) >= 1 && d.join("two.jsonl.sock").exists()
+    });
+    let first = approve(d, url, "alice", &alice);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // One of two: asked again, saying who approved.
+    wait_for("the question asked again", LIMIT, || asked_times(&j) >= 2);
+    let _ = Command::new("kill")
+        .args(["-KILL", &run.0.id().to_string()])
+        .status();
+    let _ = wait_exit(&mut run.0, LIMIT);
+
+    let mut resumed = Reaped(spawn_waiting(d, &["--resume", url]));
+    wait_for("the question after the resume", LIMIT, || {
+        journal_of(&j).iter().any(|e| e["kind"] == "resumed")
+            && asked_times(&j) >= 3
+            && d.join("two.jsonl.sock").exists()
+    });
+    // A second, different person: the step runs now, alice's approval still counting.
+    let second = approve(d, url, "mallory", &mallory);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let status = wait_exit(&mut resumed.0, LIMIT).expect("the resumed run ends");
+    assert_eq!(status.code(), Some(0));
+    let events = journal_of(&j);
+    let started = events
+        .iter()
+        .filter(|e| e["kind"] == "step_started" && e["phase"] == "restore")
+        .count();
+    assert_eq!(
+        started, 1,
+        "the step ran once, after two people: {events:#?}"
+    );
+    let approvals: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "approval")
+        .filter_map(|e| e["operator"].as_str())
+        .collect();
+    assert_eq!(approvals, ["alice", "mallory"]);
 }

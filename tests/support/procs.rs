@@ -59,3 +59,14 @@ pub fn process_named(marker: &str) -> Option<i32> {
                 .is_ok_and(|c| c.split('\0').next().is_some_and(|a| a.ends_with(marker)))
         })
 }
+
+/// A child process killed and reaped when the test ends, pass or fail: a failed assertion
+/// leaves nothing running behind it.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
