@@ -1342,3 +1342,148 @@ fn sigterm_mid_drill_in_the_tui_restores_what_was_injected_before_it_exits_3() {
     assert_eq!(last["left_down"], serde_json::json!([]));
     assert_eq!(last["services"]["b"], "restored");
 }
+
+/// Two services on one box: `cache` restores by itself and takes about two seconds; `db`'s
+/// restore waits for an approval.
+fn two_service_runbook(dir: &Path) -> PathBuf {
+    let path = dir.join("two.toml");
+    let text = format!(
+        r#"
+[runbook]
+name = "hand-over e2e"
+
+[hosts.box]
+transport = "local"
+
+[[service]]
+id = "cache"
+name = "Cache"
+tier = 1
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f '{dir}/cache.up'"
+  [[service.restore]]
+  name = "start cache"
+  run = "sleep 2; touch '{dir}/cache.up'"
+
+[[service]]
+id = "db"
+name = "Database"
+tier = 2
+hosts = ["box"]
+  [[service.check]]
+  name = "up"
+  run = "test -f '{dir}/db.up'"
+  [[service.restore]]
+  name = "start db"
+  run = "touch '{dir}/db.up'"
+  confirm = true
+"#,
+        dir = dir.display()
+    );
+    std::fs::write(&path, text).expect("runbook written");
+    path
+}
+
+/// `service`'s row as a screen shows it once restored.
+fn restored_row(screen: &str, service: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {service} ")) && l.contains("restored") && !l.contains('·'))
+        .unwrap_or_else(|| panic!("{service}'s restored row:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn a_services_time_is_the_same_on_the_executors_the_attached_and_the_taken_over_screen() {
+    crate::require!(Etcd, Tmux);
+    let cluster = crate::support::etcd::Cluster::start();
+    let url = cluster.url("same-time");
+    let p = paths();
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let runbook = two_service_runbook(&p.dir);
+    let bin = cargo_bin("bringup");
+    // kim executes in a TUI of their own, lee watches from another terminal.
+    let kim = Tmux::start(
+        "same-time-kim",
+        &format!(
+            "'{}' open '{}' --journal '{url}' --operator kim; sleep 60",
+            bin.display(),
+            runbook.display()
+        ),
+    );
+    kim.wait_for("by kim", 30);
+    let lee = Tmux::start(
+        "same-time-lee",
+        &format!(
+            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            bin.display(),
+            p.exit.display()
+        ),
+    );
+    lee.wait_for("lee attached to kim", 30);
+    kim.keys("a");
+    // cache restores by itself (about 2 s); db then asks kim for an approval.
+    kim.wait_for("Approve this step?", 30);
+    let on_kims = restored_row(&kim.wait_for("restored", 10), "cache");
+    let on_lees = restored_row(&lee.wait_for("restored", 30), "cache");
+
+    // kim's process dies without a word; lee takes the run over on the same screen.
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f"])
+        .arg(format!("open {}", runbook.display()))
+        .status()
+        .expect("pkill");
+    assert!(killed.success(), "kim's bringup was found and killed");
+    lee.wait_for("NO EXECUTOR", 30);
+    lee.keys("T");
+    lee.wait_for("by lee", 40);
+    lee.wait_for("Approve this step?", 30);
+    let after = restored_row(&lee.screen(), "cache");
+    lee.answer("y");
+    lee.wait_for(" db ", 10);
+    assert!(
+        eventually(30, || lee
+            .screen()
+            .lines()
+            .filter(|l| l.contains("restored"))
+            .count()
+            >= 2),
+        "db restored after the take-over:\n{}",
+        lee.screen()
+    );
+    lee.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if lee.screen().contains("Quit?") {
+        lee.keys("y");
+    }
+    assert_eq!(
+        wait_for_exit(&p.exit, 30),
+        0,
+        "the run taken over ends restored"
+    );
+
+    let pulled = p.dir.join("pulled.jsonl");
+    let out = Command::new(&bin)
+        .args(["pull", &url, "-o"])
+        .arg(&pulled)
+        .output()
+        .expect("pull runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verify(&pulled);
+    // Each screen — kim's executing, lee's attached, lee's after taking over — shows cache's
+    // time as the export measures it from the journal.
+    for (whose, row) in [
+        ("kim's", &on_kims),
+        ("lee's attached", &on_lees),
+        ("lee's taken over", &after),
+    ] {
+        eprintln!("{whose}: {row}");
+        assert_shows_the_exports_time(row, &pulled, "cache");
+    }
+}
