@@ -34,16 +34,38 @@ pub fn output(cmd: &mut Command) -> Output {
 }
 
 /// Wait (bounded) for `child` to end and collect its output: a hung binary fails the test.
+/// Its pipes are read while it runs, so a child that writes more than a pipe holds (64 KiB)
+/// is never stuck writing while the test waits for it.
 pub fn finish(mut child: Child) -> Output {
+    fn drain<R: std::io::Read + Send + 'static>(
+        pipe: Option<R>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("poll").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("bringup did not end within 60s");
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
     }
-    child.wait_with_output().expect("collect output")
 }
 
 /// `sh -c SCRIPT BRINGUP`, run from `dir` as [`bringup`] runs: `script` ends with
