@@ -1049,10 +1049,7 @@ fn assert_shows_the_exports_time(screen: &str, journal: &Path, service: &str) {
         .and_then(|s| s["outages"].as_array()?.last()?["time_to_restore_ms"].as_u64())
         .unwrap_or_else(|| panic!("{service}'s time to restore in the export: {doc:#}"));
     let shown = bringup::tui::view::fmt_dur(Duration::from_millis(ttr));
-    let row = screen
-        .lines()
-        .find(|l| l.contains(&format!(" {service} ")) && l.contains("restored") && !l.contains('·'))
-        .unwrap_or_else(|| panic!("{service}'s row:\n{screen}"));
+    let row = restored_row(screen, service);
     assert!(
         row.contains(&format!(" {shown}")),
         "the screen shows '{row}', the export {ttr} ms ({shown})"
@@ -1343,19 +1340,12 @@ fn sigterm_mid_drill_in_the_tui_restores_what_was_injected_before_it_exits_3() {
     assert_eq!(last["services"]["b"], "restored");
 }
 
-/// Two services on one box: `cache` restores by itself and takes about two seconds; `db`'s
-/// restore waits for an approval.
+/// [`shared_runbook`] with a second service before `db`: `cache`, which restores by
+/// itself and takes about two seconds (`db`'s restore still waits for an approval).
 fn two_service_runbook(dir: &Path) -> PathBuf {
-    let path = dir.join("two.toml");
-    let text = format!(
-        r#"
-[runbook]
-name = "hand-over e2e"
-
-[hosts.box]
-transport = "local"
-
-[[service]]
+    let one = std::fs::read_to_string(shared_runbook(dir)).expect("runbook");
+    let cache = format!(
+        r#"[[service]]
 id = "cache"
 name = "Cache"
 tier = 1
@@ -1368,20 +1358,11 @@ hosts = ["box"]
   run = "sleep 2; touch '{dir}/cache.up'"
 
 [[service]]
-id = "db"
-name = "Database"
-tier = 2
-hosts = ["box"]
-  [[service.check]]
-  name = "up"
-  run = "test -f '{dir}/db.up'"
-  [[service.restore]]
-  name = "start db"
-  run = "touch '{dir}/db.up'"
-  confirm = true
-"#,
+id = "db""#,
         dir = dir.display()
     );
+    let text = one.replacen("[[service]]\nid = \"db\"", &cache, 1);
+    let path = dir.join("two.toml");
     std::fs::write(&path, text).expect("runbook written");
     path
 }
