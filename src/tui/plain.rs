@@ -61,8 +61,20 @@ impl Plain {
             self.message.clone_from(&app.message);
         }
         let hint = crate::tui::hint::next_step(app).map(|h| (h, crate::tui::hint::detail(app)));
+        // Progress counts ("checking 6 service(s)…") change with every event: the events
+        // say it already; only a hint that asks something of the operator is said.
+        let progress = |h: &(String, Option<String>)| {
+            [
+                "checking ",
+                "working ·",
+                "auto: restoring",
+                "starting the checks",
+            ]
+            .iter()
+            .any(|p| h.0.starts_with(p))
+        };
         if hint != self.hint {
-            if let Some((text, detail)) = &hint {
+            if let Some((text, detail)) = hint.as_ref().filter(|h| !progress(h)) {
                 out.push(words(&format!("next: {text}")));
                 if let Some(d) = detail {
                     out.push(words(&format!("last output: {d}")));
