@@ -183,6 +183,12 @@ pub struct OpenArgs {
     /// Diagnostics log (default: bringup.log in the journal's folder; level from RUST_LOG).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// `open`, `demo`, `drill`: lines of plain text instead of the full-screen view, with no
+    /// box drawing or colour, one event per line, every state a word (for a screen reader).
+    /// Answer with a key and Enter, or a command such as `restore mail`; `help` lists them.
+    /// (`run` prints lines already.)
+    #[arg(long)]
+    pub plain: bool,
     /// Seal the journal when the run ends (as `bringup seal`; the ssh-agent's first key).
     #[arg(long)]
     pub seal: bool,

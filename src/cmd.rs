@@ -7,6 +7,7 @@ pub mod export;
 pub mod local;
 pub mod open;
 pub mod output;
+pub mod plain;
 pub mod preflight;
 pub mod pull;
 pub mod report;

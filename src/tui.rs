@@ -14,6 +14,8 @@ pub mod event_loop;
 pub mod hint;
 pub mod keymap;
 pub mod output;
+pub mod palette;
+pub mod plain;
 pub mod screen;
 pub mod terminal;
 pub mod theme;
@@ -22,6 +24,8 @@ pub mod view;
 
 #[cfg(test)]
 mod testkit;
+#[cfg(test)]
+mod view_flow_tests;
 #[cfg(test)]
 mod view_tests;
 

@@ -220,6 +220,11 @@ async fn open_loaded(
     front.history(start_notices);
     let journal_path = front.driver.journal_path().to_path_buf();
 
+    if args.plain {
+        let code = plain(&mut front, &mut messages, &mut signals, args, &journal).await;
+        summary(&front, &journal_path, path, demo_dir, args, code);
+        return ExitCode::from(code);
+    }
     let theme = Theme::new(Theme::no_color_from(
         std::env::var_os("NO_COLOR").as_deref(),
     ));
@@ -278,6 +283,43 @@ async fn open_loaded(
     summary(&front, &journal_path, path, demo_dir, args, code);
     drop(log_guard);
     ExitCode::from(code)
+}
+
+/// `--plain`: the run told in lines (`cmd/plain.rs`), wound down and ended as on the full
+/// screen; returns the exit code.
+async fn plain(
+    front: &mut Front,
+    messages: &mut crate::driver::Inbox,
+    signals: &mut crate::driver::Signals,
+    args: &OpenArgs,
+    journal: &crate::session::JournalLocation,
+) -> u8 {
+    let started = match &args.scenario {
+        Some(id) => front.start_drill(id),
+        None => front.start(),
+    };
+    let ended = match started {
+        Ok(()) => crate::cmd::plain::run(front, messages, signals).await,
+        Err(e) => Err(LoopError::Journal(e)),
+    };
+    let stopped = front
+        .wind_down(messages, async {
+            signals.next().await;
+        })
+        .await;
+    let code = record_end(front, ended);
+    if let Err(e) = front
+        .driver
+        .deliver_owed(messages, crate::driver::NOTIFY_GRACE, |_| {})
+        .await
+    {
+        say!("bringup: the journal cannot be written: {e}");
+    }
+    if !matches!(stopped, crate::driver::Stopped::Left(_)) {
+        front.driver.executor().shutdown().await;
+    }
+    crate::cmd::seal::after_run(args, journal);
+    code
 }
 
 /// The App with a resumed run's history folded in (its timeline, outages and times to

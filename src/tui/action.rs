@@ -57,6 +57,10 @@ pub enum Action {
     Timeline,
     /// Wrap the timeline's lines, or cut them to the pane again.
     Wrap,
+    /// `:` opens the command palette: an action and a service by a few letters each.
+    Palette,
+    /// `Tab` in a text field: complete the palette's choice, or start a note with `cause: `.
+    Complete,
     Help,
     Quit,
     /// An attached screen (`bringup attach`): take the run over here once no process

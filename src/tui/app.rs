@@ -84,6 +84,8 @@ pub enum InputPurpose {
     FailReason(StepRef),
     Note,
     Filter,
+    /// The `:` command palette.
+    Palette,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,15 @@ impl Scroll {
     }
 }
 
+/// How the service list shows tiers: a heading row above each, or folded into the rows
+/// (the tier's number beside its first service) when the list would not fit otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tiers {
+    #[default]
+    Headings,
+    Folded,
+}
+
 /// A row of the service list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Row {
@@ -184,11 +195,16 @@ impl StepRow {
 /// visible rows: what the mouse and page keys are measured against.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hits {
+    /// Whether the service list showed its tier headings as rows of their own.
+    pub tiers: Tiers,
     pub services: Rect,
     pub steps: Rect,
     pub bottom: Rect,
     pub services_top: usize,
     pub steps_top: usize,
+    /// How far the help overlay scrolls, and its rows per page (0 when it all shows).
+    pub help_max: usize,
+    pub help_page: usize,
 }
 
 pub struct App {
@@ -233,9 +249,35 @@ pub struct App {
     pub(crate) manual_by: HashMap<(ServiceId, String), String>,
     has_secrets: bool,
     /// Whether the App still picks the service to show once the opening sweep ends.
-    landing: Landing,
+    pub(super) landing: Landing,
     /// Set on a screen attached to a shared run (`bringup attach`).
     pub(crate) attached: Option<Attachment>,
+    /// Per step and host, how many times it started in this run (retries and runs by hand
+    /// alike): the attempt number the steps pane shows, and where the output pane sets a
+    /// new attempt apart.
+    pub(crate) starts: HashMap<(StepRef, HostId), u32>,
+    /// The latest failure, from the journal: which service failed, and the step and host
+    /// result that failed it.
+    pub(crate) failure: Option<Failure>,
+    /// Per service, the last step result that did not pass (from the journal).
+    pub(crate) last_bad: HashMap<ServiceId, Failure>,
+    /// Failures seen, and how many of them the selection has already been brought to.
+    failures: u64,
+    failures_landed: u64,
+    /// Where the help overlay is scrolled to (its first line shown).
+    pub(crate) help_top: usize,
+    /// The palette's highlighted choice.
+    pub(crate) palette_pick: usize,
+}
+
+/// A step result that did not pass: what the hint names when a run stops on a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub service: ServiceId,
+    pub step: StepRef,
+    pub host: HostId,
+    pub outcome: StepOutcome,
+    pub exit_code: Option<i32>,
 }
 
 /// Which row the steps pane shows: the one the operator chose, or the step that runs or
@@ -249,7 +291,7 @@ pub(crate) enum StepsShown {
 /// The App picks the first service that is not up when the opening sweep ends, unless the
 /// operator chose one first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Landing {
+pub(super) enum Landing {
     Pending,
     Done,
 }
@@ -299,6 +341,13 @@ impl App {
             manual_by: HashMap::new(),
             has_secrets,
             attached: None,
+            starts: HashMap::new(),
+            failure: None,
+            last_bad: HashMap::new(),
+            failures: 0,
+            failures_landed: 0,
+            help_top: 0,
+            palette_pick: 0,
         };
         app.rebuild_rows();
         app
@@ -322,6 +371,59 @@ impl App {
         self.surface_prompts();
         self.land_on_first_down();
         self.surface_prompts();
+        self.land_on_failure();
+    }
+
+    /// When the run stops on a failure (nothing runs, nothing asks), select the service that
+    /// failed last, once per failure: its step, exit code and output are what the operator
+    /// reads next. Never while a dialog or a text field is open.
+    fn land_on_failure(&mut self) {
+        if self.failures == self.failures_landed || self.overlay.is_some() || self.busy() {
+            return;
+        }
+        if self.services.values().any(|v| v.waiting.is_some()) {
+            return;
+        }
+        self.failures_landed = self.failures;
+        if let Some(id) = self.stopped_on().map(|f| f.service.clone()) {
+            self.landing = Landing::Done;
+            self.select_service(&id);
+        }
+    }
+
+    /// The failure the run stopped on: the latest one whose service is still failed, else
+    /// any failed service's last bad result.
+    pub fn stopped_on(&self) -> Option<&Failure> {
+        let failed = |id: &ServiceId| {
+            self.services
+                .get(id)
+                .is_some_and(|v| v.state == ServiceState::Failed)
+        };
+        self.failure
+            .as_ref()
+            .filter(|f| failed(&f.service))
+            .or_else(|| {
+                self.runbook
+                    .services
+                    .iter()
+                    .filter(|s| failed(&s.id))
+                    .find_map(|s| self.last_bad.get(&s.id))
+            })
+    }
+
+    /// The last line a failed step printed on its host (blank lines and the screen's own
+    /// attempt headings passed over).
+    pub fn last_said(&self, failure: &Failure) -> Option<&str> {
+        self.output.get(&failure.step, &failure.host)?.last_said()
+    }
+
+    /// How many times a step started on a host in this run (at least its journaled attempt).
+    pub fn attempt_of(&self, step: &StepRef, host: &HostId, attempt: u32) -> u32 {
+        self.starts
+            .get(&(step.clone(), host.clone()))
+            .copied()
+            .unwrap_or(0)
+            .max(attempt)
     }
 
     /// Once the opening sweep has found every state, select the first service that is not up
@@ -398,7 +500,49 @@ impl App {
         } = event
             && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
         {
+            let n = self.starts.entry((step.clone(), host.clone())).or_insert(0);
+            *n += 1;
+            let n = *n;
+            // A new attempt's output starts under a heading of its own, not after the last
+            // line of the one before as if it were the same run.
+            self.output.separate(
+                &step,
+                host,
+                &format!("── attempt {n} · {} ──", ts.format("%H:%M:%S")),
+            );
             self.last_ran.insert(service.clone(), (step, host.clone()));
+        }
+        if let Event::StepFinished {
+            service,
+            phase,
+            step,
+            host,
+            outcome,
+            exit_code,
+            ..
+        } = event
+            && *outcome != StepOutcome::Ok
+            && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
+        {
+            self.last_bad.insert(
+                service.clone(),
+                Failure {
+                    service: service.clone(),
+                    step,
+                    host: host.clone(),
+                    outcome: *outcome,
+                    exit_code: *exit_code,
+                },
+            );
+        }
+        if let Event::ServiceState {
+            service,
+            to: ServiceState::Failed,
+            ..
+        } = event
+        {
+            self.failure = self.last_bad.get(service).cloned();
+            self.failures += 1;
         }
         if let Event::Manual {
             service,
@@ -481,6 +625,7 @@ impl App {
     pub fn set_hits(&mut self, hits: Hits) {
         self.hits = hits;
         self.services_top = hits.services_top;
+        self.help_top = self.help_top.min(hits.help_max);
     }
 
     // ---- reading state ------------------------------------------------------------------
@@ -535,6 +680,19 @@ impl App {
 
     pub fn rows(&self) -> &[Row] {
         &self.rows
+    }
+
+    /// The service list's rows as drawn: with tier headings, or without them when folded.
+    pub fn list_rows(&self, tiers: Tiers) -> Vec<Row> {
+        match tiers {
+            Tiers::Headings => self.rows.clone(),
+            Tiers::Folded => self
+                .rows
+                .iter()
+                .filter(|r| matches!(r, Row::Service(_)))
+                .copied()
+                .collect(),
+        }
     }
 
     /// The keyboard context: which part of the keymap applies now.
@@ -682,8 +840,21 @@ impl App {
                 self.selected.is_some()
             }
             Action::Cancel => self.overlay.is_some() || !self.filter.is_empty(),
+            Action::Up | Action::Down if self.context() == Context::Help => self.hits.help_max > 0,
+            // In a text field, arrows choose among the palette's lines, Tab completes one or
+            // starts a note with `cause: `; elsewhere in it they do nothing.
+            Action::Up | Action::Down | Action::Complete
+                if self.context() == Context::TextInput =>
+            {
+                matches!(
+                    &self.overlay,
+                    Some(Overlay::Input(i)) if i.purpose == InputPurpose::Palette
+                        || (action == Action::Complete && i.purpose == InputPurpose::Note)
+                )
+            }
             Action::Follow | Action::PageUp | Action::PageDown | Action::Home | Action::End => {
                 self.focus == Focus::Bottom
+                    || (self.overlay == Some(Overlay::Help) && self.hits.help_max > 0)
             }
             _ => true,
         }
@@ -716,10 +887,18 @@ impl App {
         let out = match self.overlay.clone() {
             None => self.main_action(action),
             Some(Overlay::Help) => {
-                if matches!(action, Action::Cancel | Action::Help) {
-                    self.overlay = None;
-                } else if action == Action::Quit {
-                    return self.quit();
+                let page = self.hits.help_page.max(1);
+                let max = self.hits.help_max;
+                match action {
+                    Action::Cancel | Action::Help => self.overlay = None,
+                    Action::Quit => return self.quit(),
+                    Action::Down => self.help_top = (self.help_top + 1).min(max),
+                    Action::Up => self.help_top = self.help_top.saturating_sub(1),
+                    Action::PageDown => self.help_top = (self.help_top + page).min(max),
+                    Action::PageUp => self.help_top = self.help_top.saturating_sub(page),
+                    Action::Home => self.help_top = 0,
+                    Action::End => self.help_top = max,
+                    _ => {}
                 }
                 Vec::new()
             }
@@ -745,7 +924,7 @@ impl App {
         out
     }
 
-    fn main_action(&mut self, action: Action) -> Vec<Command> {
+    pub(super) fn main_action(&mut self, action: Action) -> Vec<Command> {
         let id = self.selected_service().map(|s| s.id.clone());
         let need = |this: &mut Self| {
             if id.is_none() {
@@ -801,8 +980,15 @@ impl App {
                     self.message = Some("w wraps the timeline's lines: press t to show it".into());
                 }
             }
-            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Help => {
+                self.help_top = 0;
+                self.overlay = Some(Overlay::Help);
+            }
             Action::Filter => self.open_input(InputPurpose::Filter),
+            Action::Palette => {
+                self.palette_pick = 0;
+                self.open_input(InputPurpose::Palette);
+            }
             Action::Note => self.open_input(InputPurpose::Note),
             Action::Skip => {
                 if let Some(id) = need(self) {
@@ -835,6 +1021,7 @@ impl App {
             | Action::AcceptHostKey
             | Action::RefuseHostKey
             | Action::Type(_)
+            | Action::Complete
             | Action::Backspace => {}
         }
         Vec::new()
@@ -1020,7 +1207,7 @@ fn waiting_step(v: &ServiceView) -> Option<&StepRef> {
 }
 
 mod ask;
-mod dialogs;
+pub(crate) mod dialogs;
 mod navigation;
 
 pub use ask::Ask;

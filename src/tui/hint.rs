@@ -1,7 +1,7 @@
 //! The footer's next-step hint: one sentence telling the operator what to press now, derived
 //! from the App's state alone. Reads state; decides nothing and changes nothing.
 
-use crate::engine::state::ServiceState;
+use crate::engine::state::{ServiceState, StepOutcome};
 use crate::tui::app::{App, Attachment, Link, Seat};
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
@@ -9,14 +9,45 @@ pub fn next_step(app: &App) -> Option<String> {
     hint(app).map(|h| h.long)
 }
 
-/// The hint as it fits in `width` cells: the long form when it fits, else the short one.
-pub fn next_step_for(app: &App, width: u16) -> Option<String> {
+/// The hint's second line, when it has one: the last line a failed step printed.
+pub fn detail(app: &App) -> Option<String> {
+    hint(app).and_then(|h| h.detail)
+}
+
+/// The hint as it fits in `width` cells (the long form when it fits, else the short one),
+/// and its second line if any.
+pub fn next_step_for(app: &App, width: u16) -> Option<(String, Option<String>)> {
     hint(app).map(|h| {
-        if h.long.chars().count() + 3 <= usize::from(width) {
+        let text = if h.long.chars().count() + 3 <= usize::from(width) {
             h.long
         } else {
             h.short
-        }
+        };
+        (text, h.detail)
+    })
+}
+
+/// The run stopped on a failure: which service, at which step and host, with what exit
+/// code, what it printed last, and the keys that act on it (it is selected).
+fn failed(app: &App) -> Option<Hint> {
+    let f = app.stopped_on()?;
+    let step = f.step.name(app.runbook());
+    let code = match (f.exit_code, f.outcome) {
+        (_, StepOutcome::Timeout) => "timed out".to_string(),
+        (Some(c), _) => format!("exit {c}"),
+        (None, _) => f.outcome.as_str().to_string(),
+    };
+    let id = &f.service;
+    let host = &f.host;
+    Some(Hint {
+        long: format!(
+            "✗ '{id}' failed at {} '{step}' on {host}, {code} · r restore again · c check · s skip · t timeline",
+            f.step.phase
+        ),
+        short: format!("✗ '{id}' failed ({code}) · r retry · s skip · at '{step}'"),
+        detail: app
+            .last_said(f)
+            .map(|line| format!("{host}: {}", crate::text::visible_line(line))),
     })
 }
 
@@ -61,12 +92,14 @@ fn read_write(a: &Attachment) -> Option<Hint> {
 struct Hint {
     long: String,
     short: String,
+    detail: Option<String>,
 }
 
 fn both(long: impl Into<String>, short: impl Into<String>) -> Hint {
     Hint {
         long: long.into(),
         short: short.into(),
+        detail: None,
     }
 }
 
@@ -106,6 +139,12 @@ fn hint(app: &App) -> Option<Hint> {
     }
     if known == 0 {
         return Some(one("starting the checks…"));
+    }
+    // Failure first: once nothing runs, the failure the run stopped on is what to read.
+    if checking + working == 0
+        && let Some(h) = failed(app)
+    {
+        return Some(h);
     }
     if !app.auto() {
         if checking > 0 && working == 0 {
@@ -245,10 +284,108 @@ mod tests {
             v.state = ServiceState::Down;
         }
         app.sync_services(&views);
-        let wide = next_step_for(&app, 200).expect("hint");
-        let narrow = next_step_for(&app, 80).expect("hint");
+        let wide = next_step_for(&app, 200).expect("hint").0;
+        let narrow = next_step_for(&app, 80).expect("hint").0;
         assert!(wide.contains("asks before confirm"), "{wide}");
         assert!(narrow.chars().count() + 3 <= 80, "{narrow}");
         assert!(narrow.contains("a: restore all"), "{narrow}");
+    }
+
+    /// mail's restore failed on mail-1 with exit 32 after printing why; every other service
+    /// settled, the operator looking at auth.
+    fn stopped_on_mail() -> App {
+        use crate::engine::state::Phase;
+        use crate::journal::Event;
+        use crate::runbook::model::{HostId, ServiceId};
+        let mut app = settled("none");
+        app.select_service(&ServiceId::new("auth"));
+        let ts = testkit::began();
+        let step = testkit::sref("mail", Phase::Restore, 0);
+        let host = HostId::new("mail-1");
+        app.on_journal(
+            ts,
+            &Event::StepStarted {
+                service: ServiceId::new("mail"),
+                phase: Phase::Restore,
+                step: "replay queue".into(),
+                host: host.clone(),
+                attempt: 1,
+                command: "mailq-replay".into(),
+            },
+        );
+        app.on_output(
+            &step,
+            &host,
+            "replaying\nmount: volume 'mailstore-07' is degraded (41%)\n\n",
+        );
+        app.on_journal(
+            ts,
+            &Event::StepFinished {
+                service: ServiceId::new("mail"),
+                phase: Phase::Restore,
+                step: "replay queue".into(),
+                host: host.clone(),
+                attempt: 1,
+                outcome: StepOutcome::Failed,
+                exit_code: Some(32),
+                duration_ms: 1500,
+                error: None,
+            },
+        );
+        app.on_journal(
+            ts,
+            &Event::ServiceState {
+                service: ServiceId::new("mail"),
+                from: ServiceState::Restoring,
+                to: ServiceState::Failed,
+                reason: None,
+            },
+        );
+        let mut views = testkit::views(app.runbook());
+        for (id, v) in &mut views {
+            v.waiting = None;
+            v.steps.clear();
+            v.state = if id.as_str() == "mail" {
+                ServiceState::Failed
+            } else {
+                ServiceState::Restored
+            };
+        }
+        app.sync_services(&views);
+        app
+    }
+
+    #[test]
+    fn a_run_stopped_on_a_failure_selects_it_and_names_step_exit_code_last_line_and_keys() {
+        let app = stopped_on_mail();
+        assert_eq!(
+            app.selected_service().map(|s| s.id.as_str()),
+            Some("mail"),
+            "the failed service is selected"
+        );
+        let hint = next_step(&app).expect("a hint");
+        assert!(
+            hint.contains("'mail' failed at restore 'replay queue' on mail-1, exit 32"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("r restore again") && hint.contains("s skip"),
+            "{hint}"
+        );
+        let detail = detail(&app).expect("the last line said");
+        assert_eq!(
+            detail,
+            "mail-1: mount: volume 'mailstore-07' is degraded (41%)"
+        );
+    }
+
+    #[test]
+    fn the_selection_goes_to_a_failure_once_and_then_stays_where_the_operator_puts_it() {
+        let mut app = stopped_on_mail();
+        app.on_action(Action::Up);
+        let chosen = app.selected_service().map(|s| s.id.clone());
+        let views = app.services.clone();
+        app.sync_services(&views);
+        assert_eq!(app.selected_service().map(|s| s.id.clone()), chosen);
     }
 }

@@ -79,6 +79,8 @@ pub struct Keymap {
 }
 
 const MAIN: &[Context] = &[Context::Main];
+/// Moving and scrolling: the main view's lists, and the help overlay's keys.
+const MAIN_AND_HELP: &[Context] = &[Context::Main, Context::Help];
 const ANY: &[Context] = &[
     Context::Main,
     Context::Help,
@@ -104,14 +106,14 @@ impl Default for Keymap {
         };
         let bindings = vec![
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::ch('k'), Key::plain(K::Up)],
                 Action::Up,
                 "k/↑",
                 "move up",
             ),
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::ch('j'), Key::plain(K::Down)],
                 Action::Down,
                 "j/↓",
@@ -193,34 +195,41 @@ impl Default for Keymap {
             b(MAIN, &[Key::ch('w')], Action::Wrap, "w", "wrap timeline"),
             b(
                 MAIN,
+                &[Key::ch(':')],
+                Action::Palette,
+                ":",
+                "command palette",
+            ),
+            b(
+                MAIN,
                 &[Key::ch('T')],
                 Action::TakeOver,
                 "T",
                 "take over run",
             ),
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::plain(K::PageUp)],
                 Action::PageUp,
                 "PgUp",
                 "scroll page up",
             ),
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::plain(K::PageDown)],
                 Action::PageDown,
                 "PgDn",
                 "scroll page down",
             ),
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::plain(K::Home)],
                 Action::Home,
                 "Home",
                 "scroll to start",
             ),
             b(
-                MAIN,
+                MAIN_AND_HELP,
                 &[Key::plain(K::End)],
                 Action::End,
                 "End",
@@ -300,6 +309,27 @@ impl Default for Keymap {
                 Action::Submit,
                 "Enter",
                 "submit",
+            ),
+            b(
+                &[C::TextInput],
+                &[Key::plain(K::Tab)],
+                Action::Complete,
+                "Tab",
+                "complete / cause: prefix",
+            ),
+            b(
+                &[C::TextInput],
+                &[Key::plain(K::Up)],
+                Action::Up,
+                "↑",
+                "palette: previous choice",
+            ),
+            b(
+                &[C::TextInput],
+                &[Key::plain(K::Down)],
+                Action::Down,
+                "↓",
+                "palette: next choice",
             ),
             b(
                 &[C::TextInput],

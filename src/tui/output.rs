@@ -50,6 +50,15 @@ impl OutputBuffer {
         self.lines.range(start..end).map(String::as_str)
     }
 
+    /// The last line with something on it, passing over the screen's attempt headings.
+    pub fn last_said(&self) -> Option<&str> {
+        self.lines
+            .iter()
+            .rev()
+            .map(String::as_str)
+            .find(|l| !l.trim().is_empty() && !l.starts_with("── attempt "))
+    }
+
     fn push_line(&mut self, line: &str, cap: usize) -> (usize, usize) {
         let clean = crate::text::visible_line(line);
         let line = clip(&clean);
@@ -166,6 +175,23 @@ impl OutputStore {
             }
             buf.open_line = ends_open;
         }
+        self.bytes = self.bytes + added - freed;
+        if self.bytes > self.total_bytes {
+            self.evict(&key);
+        }
+    }
+
+    /// A line of the screen's own between two runs of one step on one host (`── attempt 2 ──`),
+    /// only once the buffer holds output of an earlier run: the first run needs no heading.
+    pub fn separate(&mut self, step: &StepRef, host: &HostId, text: &str) {
+        let key = (step.clone(), host.clone());
+        let Some(buf) = self.buffers.get_mut(&key).filter(|b| !b.is_empty()) else {
+            return;
+        };
+        self.writes += 1;
+        buf.last_write = self.writes;
+        buf.open_line = false;
+        let (added, freed) = buf.push_line(text, self.lines_per_buffer);
         self.bytes = self.bytes + added - freed;
         if self.bytes > self.total_bytes {
             self.evict(&key);
@@ -310,6 +336,20 @@ mod tests {
         assert_eq!(
             all(s.get(&step(0), &h).expect("buffer")),
             ["\\x1b[31mred\\x1b[0m    x\\x07\\x1b]0;title\\x07!"]
+        );
+    }
+
+    #[test]
+    fn a_second_run_is_set_apart_from_the_first_and_a_first_run_is_not() {
+        let mut s = OutputStore::default();
+        let h = HostId::new("h1");
+        s.separate(&step(0), &h, "── attempt 1 ──");
+        s.push(&step(0), &h, "degraded");
+        s.separate(&step(0), &h, "── attempt 2 ──");
+        s.push(&step(0), &h, "degraded\n");
+        assert_eq!(
+            all(s.get(&step(0), &h).expect("buffer")),
+            ["degraded", "── attempt 2 ──", "degraded"]
         );
     }
 

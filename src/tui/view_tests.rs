@@ -298,15 +298,15 @@ fn over_rto_is_red_with_color_and_marked_with_a_bang_without() {
     // auth's row: "40m/15m!" at the right edge of the services pane.
     let y = (0..24)
         .find(|&y| {
-            (0..32)
+            (0..40)
                 .map(|x| buf[(x, y)].symbol())
                 .collect::<String>()
                 .contains("auth")
         })
         .expect("auth row");
-    let row: String = (0..32).map(|x| buf[(x, y)].symbol()).collect();
+    let row: String = (0..40).map(|x| buf[(x, y)].symbol()).collect();
     assert!(row.contains("40m/15m!"), "{row}");
-    let bang = (0..32)
+    let bang = (0..40)
         .find(|&x| buf[(x, y)].symbol() == "!")
         .expect("bang");
     assert_eq!(buf[(bang, y)].fg, Color::Red);

@@ -61,4 +61,5 @@ mod safety_values;
 mod ssh_jump_keys;
 mod ssh_transport;
 mod tui_e2e;
+mod tui_flow;
 mod tui_host_key;

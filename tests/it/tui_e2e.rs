@@ -158,9 +158,9 @@ fn an_operator_restores_the_demo_with_keys_alone_and_the_journal_shows_it() {
     assert!(screen.contains("move the VIP"), "{screen}");
     tmux.answer("d");
     tmux.wait_for("manual · done by e2e", 30);
-    // Every service settled: the hint says nothing more starts by itself.
-    let screen = tmux.wait_for("nothing more starts by itself", 90);
-    assert!(screen.contains("mail-imap failed"), "{screen}");
+    // Every service settled: the hint names the failure the run stopped on.
+    let screen = tmux.wait_for("'mail-imap' failed", 90);
+    assert!(screen.contains("exit 32"), "{screen}");
 
     tmux.keys("q");
     std::thread::sleep(Duration::from_millis(500));

@@ -7,6 +7,9 @@ use super::{
     TextInput, Waiting, waiting_ref, waiting_step,
 };
 
+/// What a note starts with to be a root cause (the post-mortem and the notice read it).
+pub const CAUSE: &str = "cause: ";
+
 impl App {
     pub(super) fn approval_action(&mut self, step: &StepRef, action: Action) -> Vec<Command> {
         let decision = match action {
@@ -106,7 +109,20 @@ impl App {
             }
             Action::Quit => return self.quit(),
             Action::Submit => return self.submit(input),
+            Action::Complete => self.complete(&mut input),
+            Action::Up if input.purpose == InputPurpose::Palette => {
+                self.palette_pick = self.palette_pick.saturating_sub(1);
+            }
+            Action::Down if input.purpose == InputPurpose::Palette => {
+                let n = crate::tui::palette::choices(self, &input.text).len();
+                self.palette_pick = (self.palette_pick + 1).min(n.saturating_sub(1));
+            }
             _ => {}
+        }
+        if input.purpose == InputPurpose::Palette
+            && matches!(action, Action::Type(_) | Action::Backspace)
+        {
+            self.palette_pick = 0;
         }
         if input.purpose == InputPurpose::Filter {
             // Live: the list narrows as the operator types.
@@ -124,6 +140,7 @@ impl App {
                 self.overlay = None;
                 Vec::new()
             }
+            InputPurpose::Palette => self.run_choice(&input),
             _ if text.is_empty() => {
                 input.error = Some(match input.purpose {
                     InputPurpose::Skip(_) => "a reason is required to skip".into(),
@@ -156,6 +173,56 @@ impl App {
                 self.overlay = None;
                 out
             }
+        }
+    }
+
+    /// `Tab`: the palette's text becomes its highlighted choice; a note starts with (or no
+    /// longer starts with) `cause: `, the prefix that makes it a root cause in the exports.
+    fn complete(&mut self, input: &mut TextInput) {
+        match input.purpose {
+            InputPurpose::Palette => {
+                if let Some(c) =
+                    crate::tui::palette::choices(self, &input.text).get(self.palette_pick)
+                {
+                    input.text = format!("{} ", c.label);
+                    self.palette_pick = 0;
+                }
+            }
+            InputPurpose::Note => {
+                if let Some(rest) = input.text.strip_prefix(CAUSE) {
+                    input.text = rest.to_string();
+                } else {
+                    input.text.insert_str(0, CAUSE);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Enter in the palette: select the chosen service, then act as its key does, through
+    /// the main view's own path.
+    fn run_choice(&mut self, input: &TextInput) -> Vec<Command> {
+        self.overlay = None;
+        let Some(choice) = crate::tui::palette::choices(self, &input.text)
+            .into_iter()
+            .nth(self.palette_pick)
+        else {
+            self.message = Some(format!("':{}' matches no action or service", input.text));
+            return Vec::new();
+        };
+        if let Some(id) = &choice.service {
+            let index = self.runbook.services.iter().position(|s| &s.id == id);
+            if index.is_some_and(|i| !self.rows.contains(&super::Row::Service(i))) {
+                // Hidden by the filter: the list shows it again.
+                self.filter.clear();
+                self.rebuild_rows();
+            }
+            self.landing = super::Landing::Done;
+            self.select_service(id);
+        }
+        match choice.action {
+            Some(action) => self.main_action(action),
+            None => Vec::new(),
         }
     }
 

@@ -84,9 +84,10 @@ impl App {
     }
 
     pub(super) fn keep_selection_visible(&mut self) {
+        let rows = self.list_rows(self.hits.tiers);
         let Some(pos) = self
             .selected
-            .and_then(|s| self.rows.iter().position(|r| *r == Row::Service(s)))
+            .and_then(|s| rows.iter().position(|r| *r == Row::Service(s)))
         else {
             self.services_top = 0;
             return;
@@ -98,7 +99,7 @@ impl App {
         let height = usize::from(self.hits.services.height);
         if pos < self.services_top {
             // Show the tier heading above the first service of a tier.
-            self.services_top = if pos > 0 && matches!(self.rows[pos - 1], Row::Tier(_)) {
+            self.services_top = if pos > 0 && matches!(rows[pos - 1], Row::Tier(_)) {
                 pos - 1
             } else {
                 pos
@@ -193,7 +194,7 @@ impl App {
         if hits.services.contains(p) {
             self.focus = Focus::Services;
             let i = hits.services_top + usize::from(row - hits.services.y);
-            if let Some(Row::Service(s)) = self.rows.get(i) {
+            if let Some(Row::Service(s)) = self.list_rows(hits.tiers).get(i) {
                 self.select(Some(*s));
             }
         } else if hits.steps.contains(p) {

@@ -7,18 +7,18 @@ use ratatui::text::{Line, Span};
 
 use crate::tui::app::Ask;
 use crate::tui::theme::Theme;
-use crate::tui::view::dialog;
+use crate::tui::view::dialog_with_keys;
 
 pub fn draw(ask: &Ask, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut lines: Vec<Line> = ask.lines.iter().map(|l| Line::raw(l.as_str())).collect();
     lines.push(Line::raw(""));
     let no = if ask.yes == 'N' { "" } else { "n or " };
-    lines.push(Line::from(vec![
+    let keys = Line::from(vec![
         Span::styled(ask.yes.to_string(), theme.key()),
         Span::raw(format!(" {}   ", ask.yes_label)),
         Span::raw(no),
         Span::styled("Esc", theme.key()),
         Span::raw(" not now"),
-    ]));
-    dialog(theme, &ask.title, lines, 72, area, buf);
+    ]);
+    dialog_with_keys(theme, &ask.title, lines, keys, 72, area, buf);
 }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use crate::engine::state::{StepRef, Waiting};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::view::dialog;
+use crate::tui::view::dialog_with_keys;
 
 pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
     let Some(Waiting::Approval {
@@ -51,14 +51,13 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
             Span::styled(command.as_str(), theme.command()),
         ]));
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
+    let keys = Line::from(vec![
         Span::styled("y", theme.key()),
         Span::raw(" approve   "),
         Span::styled("n", theme.key()),
         Span::raw(" decline (asks again)   "),
         Span::styled("Esc", theme.key()),
         Span::raw(" not now (Enter reopens)"),
-    ]));
-    dialog(theme, "Approve this step?", lines, 100, area, buf);
+    ]);
+    dialog_with_keys(theme, "Approve this step?", lines, keys, 100, area, buf);
 }

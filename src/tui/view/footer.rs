@@ -13,6 +13,8 @@ use crate::tui::theme::Theme;
 /// Footer words, shorter than the help texts.
 fn short(action: Action, app: &App) -> &'static str {
     match action {
+        Action::Down if app.context() == Context::Help => "scroll",
+        Action::Down if app.context() == Context::TextInput => "choose",
         Action::Down => "move",
         Action::NextPane => "pane",
         Action::RunNext => "next step",
@@ -64,6 +66,11 @@ fn short(action: Action, app: &App) -> &'static str {
         },
         Action::RefuseHostKey => "refuse",
         Action::Submit => "submit",
+        Action::Palette => "command",
+        Action::Complete => match app.overlay() {
+            Some(Overlay::Input(i)) if i.purpose == InputPurpose::Note => "cause:",
+            _ => "complete",
+        },
         _ => "",
     }
 }
@@ -73,18 +80,27 @@ pub fn draw(
     app: &App,
     theme: Theme,
     keymap: &Keymap,
-    hint: Option<&str>,
+    hint: Option<&(String, Option<String>)>,
     area: Rect,
     buf: &mut Buffer,
 ) {
     let area = match hint {
-        Some(text) if area.height >= 2 => {
+        Some((text, detail)) if area.height >= 2 => {
             let line = Line::from(vec![
                 Span::styled(" ▶ ", theme.key()),
-                Span::styled(text.to_string(), theme.message()),
+                Span::styled(text.clone(), theme.message()),
             ]);
             buf.set_line(area.x, area.y, &line, area.width);
-            Rect::new(area.x, area.y + 1, area.width, 1)
+            let mut y = area.y + 1;
+            if let Some(detail) = detail.as_ref().filter(|_| area.height >= 3) {
+                let line = Line::from(vec![
+                    Span::raw("   "),
+                    Span::styled(detail.clone(), theme.dim()),
+                ]);
+                buf.set_line(area.x, y, &line, area.width);
+                y += 1;
+            }
+            Rect::new(area.x, y, area.width, 1)
         }
         _ => area,
     };
@@ -103,6 +119,20 @@ pub fn draw(
             buf.set_line(area.x, area.y, &line, area.width);
             return;
         }
+    }
+    if let Some(Overlay::Input(input)) = app.overlay()
+        && input.purpose == InputPurpose::Palette
+    {
+        let line = Line::from(vec![
+            Span::styled(":", theme.key()),
+            Span::styled(format!("{}█", input.text), theme.input()),
+            Span::styled(
+                "  Enter run · Tab complete · ↑/↓ choose · Esc close",
+                theme.dim(),
+            ),
+        ]);
+        buf.set_line(area.x, area.y, &line, area.width);
+        return;
     }
     if let Some(msg) = app.message.as_ref().filter(|_| app.overlay().is_none()) {
         buf.set_line(
@@ -156,6 +186,7 @@ pub(crate) fn entries(app: &App, keymap: &Keymap) -> Vec<Entry> {
         }
         seen.push(b.action);
         let label = match b.action {
+            Action::Down if app.context() == Context::TextInput => "↑/↓",
             Action::Down => "j/k",
             Action::PageUp => "PgUp/PgDn",
             _ => b.label,

@@ -9,7 +9,9 @@ use crate::tui::keymap::{Context, Keymap};
 use crate::tui::theme::Theme;
 use crate::tui::view::centered;
 
-pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
+/// Every line of the help: how a run goes, the main view's keys, the palette's words, and
+/// each dialog's keys.
+fn help_lines(theme: Theme, keymap: &Keymap) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = vec![
         Line::styled("How a run goes", theme.title()),
         Line::raw(" Opening checks every"),
@@ -30,6 +32,15 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
     for b in keymap.for_context(Context::Main) {
         entry(&mut lines, b.label, b.help);
     }
+    lines.push(Line::styled("Command palette (:)", theme.title()));
+    lines.push(Line::raw(" letters of a word, then of a"));
+    lines.push(Line::raw(" service: ':rest mail' Enter"));
+    for c in crate::tui::palette::COMMANDS {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<8}", c.word), theme.key()),
+            Span::raw(format!(" {}", c.help)),
+        ]));
+    }
     // One section per dialog, so a dialog's keys never read as main-view keys.
     let sections = [
         (Context::Approval, "Approve a step"),
@@ -42,7 +53,7 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
     for (context, title) in sections {
         lines.push(Line::styled(title, theme.title()));
         if context == Context::Ask {
-            entry(&mut lines, "y/N", "the key the question names");
+            entry(&mut lines, "y/N", "the key it names");
         }
         for b in keymap.for_context(context) {
             if b.contexts.contains(&Context::Main) && b.label != "Esc" {
@@ -51,7 +62,13 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
             entry(&mut lines, b.label, b.help);
         }
     }
-    let width = area.width.saturating_sub(4).min(100);
+    lines
+}
+
+/// Draw the keys from line `top` on; returns where it was drawn from and how far it scrolls.
+pub fn draw(theme: Theme, keymap: &Keymap, top: usize, area: Rect, buf: &mut Buffer) -> Scrolled {
+    let lines = help_lines(theme, keymap);
+    let width = area.width.saturating_sub(4).min(110);
     let height = area.height.saturating_sub(2);
     let rect = centered(area, width, height);
     Clear.render(rect, buf);
@@ -60,45 +77,66 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
         .title(Line::styled(" Keys (Esc or ? to close) ", theme.title()));
     let inner = block.inner(rect);
     block.render(rect, buf);
-    // As many columns as it takes to show every key at once, each as wide as its widest
-    // line when that fits (narrow screens), else equal shares.
     let rows = usize::from(inner.height).max(1);
-    let columns = into_columns(lines, rows, theme);
-    let widths: Vec<u16> = columns
-        .iter()
-        .map(|c| {
-            let w = c.iter().map(Line::width).max().unwrap_or(0) + 1;
-            u16::try_from(w).unwrap_or(u16::MAX)
-        })
-        .collect();
-    let fits = widths.iter().map(|w| usize::from(*w)).sum::<usize>() <= usize::from(inner.width);
-    let share = inner.width / u16::try_from(columns.len()).unwrap_or(1).max(1);
-    // Equal shares only while each still shows a key and most of its words; narrower than
-    // that, the columns keep their width and those that do not fit are named as left out.
-    let shares_readable = share >= 20;
-    let mut x = inner.x;
-    let mut left_out = 0;
-    for (column, width) in columns.iter().zip(widths) {
-        let width = if fits || !shares_readable {
-            width
-        } else {
-            share
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0) + 1;
+    let columns = into_columns(lines.clone(), rows, theme);
+    // Every key at once in columns when they fit side by side; otherwise one column that
+    // scrolls (j/k, PgUp/PgDn, Home/End), as a list is read top to bottom.
+    if columns.len() * widest <= usize::from(inner.width) + 1 {
+        let mut x = inner.x;
+        let w = u16::try_from(widest).unwrap_or(u16::MAX);
+        for column in &columns {
+            for (row, line) in column.iter().enumerate() {
+                let y = inner.y + u16::try_from(row).unwrap_or(0);
+                buf.set_line(x, y, line, w.saturating_sub(1).min(inner.right() - x));
+            }
+            x = x.saturating_add(w).min(inner.right());
+        }
+        return Scrolled {
+            top: 0,
+            max: 0,
+            page: rows,
         };
-        if !fits && !shares_readable && x + width > inner.x + inner.width {
-            left_out += 1;
-            continue;
-        }
-        for (row, line) in column.iter().enumerate() {
-            let y = inner.y + u16::try_from(row).unwrap_or(0);
-            buf.set_line(x, y, line, width.saturating_sub(1));
-        }
-        x += width;
     }
-    if left_out > 0 {
-        let text = format!(" {left_out} more column(s) of keys: widen the terminal ");
-        let y = inner.y + inner.height;
-        buf.set_stringn(inner.x, y, &text, usize::from(inner.width), theme.dim());
+    let max = lines.len().saturating_sub(rows);
+    let top = top.min(max);
+    for (row, line) in lines.iter().skip(top).take(rows).enumerate() {
+        let y = inner.y + u16::try_from(row).unwrap_or(0);
+        buf.set_line(inner.x, y, line, inner.width);
     }
+    let note = if top < max {
+        format!(" ↓ {} more: j/PgDn/End ", max - top)
+    } else if max > 0 {
+        " end · k/PgUp/Home back up ".to_string()
+    } else {
+        String::new()
+    };
+    if !note.is_empty() {
+        let w = u16::try_from(note.chars().count())
+            .unwrap_or(u16::MAX)
+            .min(inner.width);
+        let x = inner.x + inner.width.saturating_sub(w);
+        buf.set_stringn(
+            x,
+            inner.y + inner.height,
+            &note,
+            usize::from(w),
+            theme.dim(),
+        );
+    }
+    Scrolled {
+        top,
+        max,
+        page: rows,
+    }
+}
+
+/// Where the help was drawn from, how far it can scroll, and a page's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scrolled {
+    pub top: usize,
+    pub max: usize,
+    pub page: usize,
 }
 
 /// Cut the lines into columns of `rows`, never leaving a heading at the foot of a column

@@ -21,6 +21,7 @@ pub fn draw(theme: Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
                 .to_string(),
         ),
         InputPurpose::Filter => ("Filter".to_string(), "Services matching:".to_string()),
+        InputPurpose::Palette => ("Command".to_string(), "Action and service:".to_string()),
     };
     let mut lines = vec![
         Line::raw(prompt),
@@ -32,11 +33,19 @@ pub fn draw(theme: Theme, input: &TextInput, area: Rect, buf: &mut Buffer) {
     if let Some(e) = &input.error {
         lines.push(Line::styled(e.as_str(), theme.error()));
     }
-    lines.push(Line::from(vec![
-        Span::styled("Enter", theme.key()),
-        Span::raw(" submit   "),
-        Span::styled("Esc", theme.key()),
-        Span::raw(" cancel"),
-    ]));
+    let mut keys = vec![Span::styled("Enter", theme.key()), Span::raw(" submit   ")];
+    if input.purpose == InputPurpose::Note {
+        // A root cause is a note that starts with `cause:`: offered, never assumed.
+        let tab = if input.text.starts_with(crate::tui::app::dialogs::CAUSE) {
+            " no longer a cause   "
+        } else {
+            " starts it with 'cause:' (a root cause, for the post-mortem and notice)   "
+        };
+        keys.push(Span::styled("Tab", theme.key()));
+        keys.push(Span::raw(tab));
+    }
+    keys.push(Span::styled("Esc", theme.key()));
+    keys.push(Span::raw(" cancel"));
+    lines.push(Line::from(keys));
     dialog(theme, &title, lines, 70, area, buf);
 }

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use crate::engine::state::{StepRef, Waiting};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::view::dialog;
+use crate::tui::view::dialog_with_keys;
 
 pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
     let Some(Waiting::Manual { instruction, .. }) =
@@ -24,14 +24,14 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
         Line::raw(""),
         Line::styled(instruction.as_str(), theme.command()),
         Line::raw(""),
-        Line::from(vec![
-            Span::styled("d", theme.key()),
-            Span::raw(" done   "),
-            Span::styled("f", theme.key()),
-            Span::raw(" failed (asks why)   "),
-            Span::styled("Esc", theme.key()),
-            Span::raw(" not now (Enter reopens)"),
-        ]),
     ];
-    dialog(theme, "Manual step", lines, 80, area, buf);
+    let keys = Line::from(vec![
+        Span::styled("d", theme.key()),
+        Span::raw(" done   "),
+        Span::styled("f", theme.key()),
+        Span::raw(" failed (asks why)   "),
+        Span::styled("Esc", theme.key()),
+        Span::raw(" not now (Enter reopens)"),
+    ]);
+    dialog_with_keys(theme, "Manual step", lines, keys, 80, area, buf);
 }

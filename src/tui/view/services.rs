@@ -9,12 +9,12 @@ use ratatui::text::{Line, Span};
 
 use crate::runbook::model::Service;
 use crate::tui::action::Focus;
-use crate::tui::app::{App, Row};
+use crate::tui::app::{App, Row, Tiers};
 use crate::tui::theme::Theme;
 use crate::tui::view::{fmt_dur, pane, put, window_top};
 
-/// Returns the content area and its first visible row.
-pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize) {
+/// Returns the content area, its first visible row and how tiers were shown.
+pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize, Tiers) {
     let total = app.runbook.services.len();
     let shown = app
         .rows()
@@ -34,11 +34,18 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
         area,
         buf,
     );
-    let rows = app.rows();
+    let height = usize::from(inner.height);
+    // Tier headings take rows of their own only while every row fits; otherwise the tier's
+    // number stands beside its first service, so more services are in view at once.
+    let tiers = if app.rows().len() <= height {
+        Tiers::Headings
+    } else {
+        Tiers::Folded
+    };
+    let rows = app.list_rows(tiers);
     let sel_pos = app
         .selected
         .and_then(|s| rows.iter().position(|r| *r == Row::Service(s)));
-    let height = usize::from(inner.height);
     let top = window_top(app.services_top, sel_pos, rows.len(), height);
     if rows.is_empty() && inner.height > 0 {
         put(
@@ -50,6 +57,7 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
             theme.dim(),
         );
     }
+    let mut last_tier = None;
     for (n, row) in rows.iter().skip(top).take(height).enumerate() {
         let y = inner.y + u16::try_from(n).unwrap_or(u16::MAX);
         match row {
@@ -60,19 +68,62 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
             Row::Service(i) => {
                 let service = &app.runbook.services[*i];
                 let selected = app.selected == Some(*i);
-                draw_service(
-                    app,
-                    theme,
-                    service,
-                    selected,
-                    Rect::new(inner.x, y, inner.width, 1),
-                    buf,
-                );
+                let mut row = Rect::new(inner.x, y, inner.width, 1);
+                if tiers == Tiers::Folded && row.width > 2 {
+                    let gutter = if last_tier == Some(service.tier) {
+                        "  ".to_string()
+                    } else {
+                        format!("{:<2}", service.tier)
+                    };
+                    put(buf, row.x, y, &gutter, 2, theme.tier_heading());
+                    last_tier = Some(service.tier);
+                    row.x += 2;
+                    row.width -= 2;
+                }
+                draw_service(app, theme, service, selected, row, buf);
             }
         }
     }
-    more_below(theme, inner, top + height < rows.len(), buf);
-    (inner, top)
+    let outside = attention_outside(app, &rows, top, height);
+    match outside {
+        Some(text) => border_note(theme, inner, &text, buf),
+        None => more_below(theme, inner, top + height < rows.len(), buf),
+    }
+    (inner, top, tiers)
+}
+
+/// A service that asks or failed but is scrolled out of the list's window, as the note on
+/// its bottom border says it: `↓ mail-imap failed`.
+fn attention_outside(app: &App, rows: &[Row], top: usize, height: usize) -> Option<String> {
+    rows.iter().enumerate().find_map(|(n, row)| {
+        let Row::Service(i) = row else { return None };
+        if (top..top + height).contains(&n) {
+            return None;
+        }
+        let service = &app.runbook.services[*i];
+        let view = app.view_of(&service.id)?;
+        let word = if view.waiting.is_some() {
+            "asks"
+        } else if view.state == crate::engine::state::ServiceState::Failed {
+            "failed"
+        } else {
+            return None;
+        };
+        let arrow = if n < top { "↑" } else { "↓" };
+        Some(format!(" {arrow} {} {word} ", service.id))
+    })
+}
+
+fn border_note(theme: Theme, inner: Rect, text: &str, buf: &mut Buffer) {
+    if inner.width < 10 {
+        return;
+    }
+    let y = inner.y + inner.height;
+    let w = u16::try_from(text.chars().count())
+        .unwrap_or(u16::MAX)
+        .min(inner.width);
+    let x = inner.x + inner.width.saturating_sub(w + 1);
+    put(buf, x, y, text, w, theme.message());
 }
 
 /// "↓ more" on a pane's bottom border when its list goes on below what is shown.
@@ -110,12 +161,19 @@ fn draw_service(
     let id_w = service.id.as_str().chars().count();
     // The id is what the operator must read: the RTO shrinks first, then the state word (the
     // symbol stays), and only then is the id cut.
-    let fits = |l: &str, r: &str| l.chars().count() + id_w + r.chars().count() < width;
+    let fits = |l: &str, r: &str| {
+        l.chars().count() + id_w + r.chars().count() + usize::from(!r.is_empty()) <= width
+    };
+    // The state word is kept over the time: a long id reads "healthy push-notifications".
+    let tight_left = format!("{marker}{} {} ", badge.symbol, badge.word);
+    let no_rto = String::new();
     let (left, rto) = [
         (&long_left, &full_rto),
         (&long_left, &short_rto),
-        (&short_left, &full_rto),
+        (&tight_left, &short_rto),
+        (&tight_left, &no_rto),
         (&short_left, &short_rto),
+        (&short_left, &no_rto),
     ]
     .into_iter()
     .find(|(l, r)| fits(l, r))

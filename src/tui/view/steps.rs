@@ -73,11 +73,18 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
                 step_line(theme, r, step, waiting, current)
             }
             StepRow::Host(r, host) => {
-                let status = view
+                let mut status = view
                     .and_then(|v| v.steps.get(r))
                     .and_then(|h| h.get(host))
                     .cloned()
                     .unwrap_or_default();
+                // The attempt as this run counts it: a restore run again by hand is #2, not
+                // a second #1.
+                if let HostStatus::Running { attempt } | HostStatus::Finished { attempt, .. } =
+                    &mut status
+                {
+                    *attempt = app.attempt_of(r, host, *attempt);
+                }
                 let manual = steps
                     .iter()
                     .find(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)))

@@ -68,21 +68,58 @@ fn head(theme: Theme, l: &TimelineLine, what: String) -> Line<'_> {
 }
 
 /// One event as the rows it takes wrapped at `width`: the head, then the rest of `what`
-/// under its start (or two cells in when the head leaves little room).
+/// under its start (or two cells in when the head leaves little room). Lines break between
+/// words; only a word longer than a whole row is cut.
 fn wrapped(theme: Theme, l: &TimelineLine, width: usize) -> Vec<Line<'_>> {
     let (mark, style) = theme.tone(l.tone);
     let prefix = l.time.chars().count() + 1 + mark.chars().count() + 1 + l.who.chars().count() + 3;
-    let what: Vec<char> = l.what.chars().collect();
     let first = width.saturating_sub(prefix).max(1);
     let indent = if prefix <= width / 2 { prefix } else { 2 };
     let rest = width.saturating_sub(indent).max(1);
-    let cut = first.min(what.len());
-    let mut rows = vec![head(theme, l, what[..cut].iter().collect())];
-    for chunk in what[cut..].chunks(rest) {
+    let mut pieces = word_wrap(&l.what, first, rest).into_iter();
+    let mut rows = vec![head(theme, l, pieces.next().unwrap_or_default())];
+    for piece in pieces {
         rows.push(Line::from(vec![
             Span::raw(" ".repeat(indent)),
-            Span::styled(chunk.iter().collect::<String>(), style),
+            Span::styled(piece, style),
         ]));
+    }
+    rows
+}
+
+/// `text` in rows of at most `first` characters, then `rest`, broken at spaces; a word
+/// longer than a row is cut where the row ends.
+pub(crate) fn word_wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    let mut room = first.max(1);
+    let mut len = 0;
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let gap = usize::from(len > 0);
+            if len + gap + word.len() <= room {
+                if gap == 1 {
+                    row.push(' ');
+                }
+                row.extend(word.iter());
+                len += gap + word.len();
+                break;
+            }
+            if len > 0 {
+                rows.push(std::mem::take(&mut row));
+                len = 0;
+                room = rest.max(1);
+                continue;
+            }
+            // A word longer than a whole row.
+            let cut: String = word.drain(..room).collect();
+            rows.push(cut);
+            room = rest.max(1);
+        }
+    }
+    if len > 0 || rows.is_empty() {
+        rows.push(row);
     }
     rows
 }
@@ -121,5 +158,31 @@ fn draw_wrapped(app: &App, theme: Theme, inner: Rect, top: usize, buf: &mut Buff
     for (n, line) in rows.iter().enumerate() {
         let y = inner.y + u16::try_from(n).unwrap_or(u16::MAX);
         buf.set_line(inner.x, y, line, inner.width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_wrap;
+
+    #[test]
+    fn wrapping_breaks_between_words_never_inside_one() {
+        let rows = word_wrap("step 'kill gateway' inject started on msg-gw-1", 20, 16);
+        assert_eq!(
+            rows,
+            ["step 'kill gateway'", "inject started", "on msg-gw-1"]
+        );
+        for row in &rows {
+            assert!(!row.ends_with("inje"), "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn a_word_longer_than_a_row_is_cut_at_the_row() {
+        assert_eq!(
+            word_wrap("abcdefghij xy", 4, 4),
+            ["abcd", "efgh", "ij", "xy"]
+        );
+        assert_eq!(word_wrap("", 4, 4), [""]);
     }
 }
