@@ -219,26 +219,40 @@ impl Validator<'_> {
         Operators { signers, observers }
     }
 
-    /// `[runbook] contact` must say something; `notice_after` is a duration of at least a
-    /// minute (shorter is a typo: every outage would need a notice at once).
+    /// `[runbook] contact` and `cause` must say something; `notice_after` is a duration of at
+    /// least a minute (shorter is a typo: every outage would need a notice at once).
     fn notice(&mut self, meta: &super::raw::RawMeta) -> super::model::Notice {
-        let contact = meta.contact.as_ref().and_then(|c| {
-            let text = c.get_ref().trim();
-            if text.is_empty() {
-                self.error(
-                    Diag::new(c.span(), "contact '' is empty")
-                        .help("write who users can reach, like 'help@example.com, +82 2 1234 5678', or remove the key"),
-                );
-                return None;
-            }
-            Some(text.to_string())
-        });
+        let contact = self.said(
+            meta.contact.as_ref(),
+            "contact",
+            "write who users can reach, like 'help@example.com, +82 2 1234 5678', or remove the key",
+        );
+        let cause = self.said(
+            meta.cause.as_ref(),
+            "cause",
+            "write what caused the outage as users should read it, like 'a fire in our Pangyo datacenter', or remove the key",
+        );
         let after = meta.notice_after.as_ref().and_then(|v| {
             let minute = Duration::from_secs(60);
             let d = self.duration_at_least(Some(v), Duration::ZERO, minute, "notice_after");
             (d >= minute).then_some(d)
         });
-        super::model::Notice { contact, after }
+        super::model::Notice {
+            contact,
+            cause,
+            after,
+        }
+    }
+
+    /// A text key that must not be blank, trimmed.
+    fn said(&mut self, value: Option<&S<String>>, key: &str, help: &str) -> Option<String> {
+        let value = value?;
+        let text = value.get_ref().trim();
+        if text.is_empty() {
+            self.error(Diag::new(value.span(), format!("{key} '' is empty")).help(help));
+            return None;
+        }
+        Some(text.to_string())
     }
 
     fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {

@@ -23,6 +23,7 @@ mod etcd_shared;
 mod etcd_sides;
 mod etcd_store;
 mod etcd_watch;
+mod export_customer_texts;
 mod export_failures;
 mod export_formats;
 mod export_metrics;
