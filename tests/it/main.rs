@@ -9,6 +9,7 @@ mod support;
 mod cli_docs;
 mod cli_validate;
 mod demo_drills;
+mod demo_kill;
 mod demo_runbook;
 mod demo_svc;
 mod drill_run;
