@@ -7,6 +7,7 @@ mod pangyo;
 mod support;
 
 mod cli_docs;
+mod cli_man;
 mod cli_validate;
 mod demo_drills;
 mod demo_kill;
