@@ -45,6 +45,7 @@ mod notify_redirect;
 mod notify_webhook;
 mod output_bytes;
 mod preflight;
+mod preflight_secrets;
 mod reach_socket;
 mod report;
 mod report_evidence;
