@@ -37,6 +37,10 @@ pub const MAX_RETRIES: u32 = 10_000;
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// The shortest `connect_timeout`: a TCP connect and an SSH handshake need round trips.
 pub const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// `drill_every` shorter than an hour is a typo (drills are days or months apart).
+pub const MIN_DRILL_EVERY: Duration = Duration::from_secs(3600);
+/// `notice_after` shorter than a minute is a typo: every outage would need a notice at once.
+pub const MIN_NOTICE_AFTER: Duration = Duration::from_secs(60);
 
 /// Variables every command may use without declaring them.
 pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
@@ -233,7 +237,7 @@ impl Validator<'_> {
             "write what caused the outage as users should read it, like 'a fire in our Pangyo datacenter', or remove the key",
         );
         let after = meta.notice_after.as_ref().and_then(|v| {
-            let minute = Duration::from_secs(60);
+            let minute = MIN_NOTICE_AFTER;
             let d = self.duration_at_least(Some(v), Duration::ZERO, minute, "notice_after");
             (d >= minute).then_some(d)
         });
