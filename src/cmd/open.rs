@@ -371,10 +371,9 @@ fn summary(
         );
     }
     say!("journal: {}", journal.display());
-    say!(
-        "  post-mortem draft: bringup export {} --format markdown",
-        journal.display()
-    );
+    for hint in crate::cmd::session::report_hints(journal, args.drill || args.scenario.is_some()) {
+        say!("{hint}");
+    }
     say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
         let base = match demo_dir {

@@ -16,6 +16,7 @@ mod demo_svc;
 mod drill_run;
 mod drill_ssh;
 mod drill_stop;
+mod drill_time_spent;
 mod edges_leftovers;
 mod edges_side_files;
 mod etcd_access;
