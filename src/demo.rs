@@ -138,6 +138,57 @@ impl Layout {
     pub fn attempts_file(&self, name: &str) -> PathBuf {
         self.state_dir().join(format!("{name}.attempts"))
     }
+
+    /// The file the `bringup demo` process keeps locked for its whole life (see [`Owner`]).
+    pub fn owner_file(&self) -> PathBuf {
+        self.run_dir().join("owner.lock")
+    }
+}
+
+/// The `bringup demo` process's hold on its folder: an exclusive `flock` on
+/// [`Layout::owner_file`], which the kernel lets go when the process ends, however it ends
+/// (`kill -9` included). Every simulated service started while it is held watches it and
+/// exits once it is let go, so no service outlives its demo. A folder staged without one
+/// (`__demo-svc stage`, tests) keeps its services until they are stopped or time out.
+#[derive(Debug)]
+pub struct Owner {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl Owner {
+    /// Hold the staged folder for this process's life.
+    pub fn hold(staged: &Staged) -> Result<Owner, DemoError> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = Layout::new(&staged.dir).owner_file();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DemoError::io("create", &path, e))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+            DemoError::io(
+                "lock (is another bringup demo using this folder?)",
+                &path,
+                std::io::Error::from(e),
+            )
+        })?;
+        Ok(Owner { _lock: lock })
+    }
+}
+
+/// Whether the folder's demo process still holds it: `None` when no demo process ever did.
+pub fn owner_alive(layout: &Layout) -> Option<bool> {
+    use nix::errno::Errno;
+    use nix::fcntl::{Flock, FlockArg};
+    let file = std::fs::File::open(layout.owner_file()).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Err((_, Errno::EWOULDBLOCK)) => Some(true),
+        // Taken (and let go when dropped): nobody holds it any more.
+        Ok(_) => Some(false),
+        // Cannot tell: keep the service, as without an owner.
+        Err(_) => None,
+    }
 }
 
 /// A simulated service's name becomes file names: keep it to a safe alphabet.

@@ -90,6 +90,18 @@ pub fn check_runbook(
             flags: flags.join(" "),
         });
     }
+    check_selection(&runbook, path, only, scenario)?;
+    Ok(Arc::new(runbook))
+}
+
+/// `--only` and `--scenario` name what the runbook has; secrets aside (`preflight` runs
+/// without them).
+pub fn check_selection(
+    runbook: &Runbook,
+    path: &Path,
+    only: &[String],
+    scenario: Option<&str>,
+) -> Result<(), SessionError> {
     for only in only {
         if !runbook.services.iter().any(|s| s.id.as_str() == only) {
             let ids: Vec<&str> = runbook.services.iter().map(|s| s.id.as_str()).collect();
@@ -104,9 +116,9 @@ pub fn check_runbook(
         }
     }
     if let Some(id) = scenario {
-        scenario_of(&runbook, path, id)?;
+        scenario_of(runbook, path, id)?;
     }
-    Ok(Arc::new(runbook))
+    Ok(())
 }
 
 /// The `[[scenario]]` named `id`, or an error naming it and the runbook's scenarios.

@@ -96,6 +96,15 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
             return ExitCode::from(Exit::BadInput);
         }
     };
+    // Held until this function returns, and let go by the kernel if the process is killed:
+    // the simulated services watch it and stop with the demo, however it ends.
+    let _owner = match crate::demo::Owner::hold(&staged) {
+        Ok(o) => o,
+        Err(e) => {
+            say!("bringup: cannot stage the demo: {e}");
+            return ExitCode::from(Exit::BadInput);
+        }
+    };
     let mut open = args.open.clone();
     if open.drill && open.resume.is_none() {
         // A drill starts from a datacenter that works: everything the fire took is up.
@@ -404,10 +413,9 @@ fn summary(
         );
     }
     say!("journal: {}", journal.display());
-    say!(
-        "  post-mortem draft: bringup export {} --format markdown",
-        journal.display()
-    );
+    for hint in crate::cmd::session::report_hints(journal, args.drill || args.scenario.is_some()) {
+        say!("{hint}");
+    }
     say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
         let base = match demo_dir {

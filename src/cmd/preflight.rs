@@ -10,6 +10,10 @@
 //! - A check passes when it exits with its `expect_exit` and, if it has one, its output
 //!   matches `expect_output`: the engine's rule, applied to one attempt without retries.
 //! - The first command of a step is found as `words.rs` describes.
+//! - Secrets are not needed: without a value, a step that uses one is probed as far as it can
+//!   be (its host reached, its first command found, sudo), and the report names it. A check
+//!   that uses one is not run (`--checks`): its service is `not checked`, which neither makes
+//!   the run ready nor not.
 
 mod words;
 
@@ -56,7 +60,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
         only: args.only.clone(),
         ..OpenArgs::default()
     };
-    let runbook = match session::load_runbook(&args.runbook, &open) {
+    let runbook = match session::load_runbook_without_secrets(&args.runbook, &open) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
@@ -65,6 +69,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     let only: Vec<ServiceId> = args.only.iter().map(ServiceId::new).collect();
     let selection = Selection::new(&runbook, &only, Scope::Restore);
     let needs = needs(&runbook, &selection);
+    let without = without_secrets(&runbook, &selection);
     let mut hosts = futures::future::join_all(
         needs
             .iter()
@@ -86,7 +91,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
         None
     };
     exec.shutdown().await;
-    let report = Report::new(&runbook, hosts, services);
+    let report = Report::new(&runbook, hosts, services, without);
     let out = match args.format {
         RunFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => s + "\n",
@@ -250,6 +255,57 @@ async fn host_report(exec: &Executor, runbook: &Runbook, host: &HostId, need: &N
     r
 }
 
+/// A secret given no value, and the steps that use it: probed without running them.
+#[derive(Debug, Serialize)]
+struct WithoutSecret {
+    secret: String,
+    steps: Vec<String>,
+}
+
+/// The unset secrets the selected steps use (and the guards), each with those steps.
+fn without_secrets(runbook: &Runbook, selection: &Selection) -> Vec<WithoutSecret> {
+    let unset = runbook.unset_secrets();
+    let mut out: Vec<WithoutSecret> = unset
+        .iter()
+        .map(|k| WithoutSecret {
+            secret: (*k).to_string(),
+            steps: Vec::new(),
+        })
+        .collect();
+    let mut note = |step: &Step, what: String| {
+        for w in &mut out {
+            if secrets_of(step, &[w.secret.as_str()]).next().is_some() {
+                w.steps.push(what.clone());
+            }
+        }
+    };
+    for s in selection.services(runbook) {
+        for (phase, steps) in [
+            ("check", &s.checks),
+            ("restore", &s.restores),
+            ("inject", &s.injects),
+        ] {
+            for step in steps {
+                note(step, format!("{phase} '{}' of '{}'", step.name, s.id));
+            }
+        }
+    }
+    for g in &runbook.drills.guards {
+        note(&g.step, format!("guard '{}'", g.step.name));
+    }
+    out.retain(|w| !w.steps.is_empty());
+    out
+}
+
+/// The names among `unset` that a `run` step's command uses.
+fn secrets_of<'a>(step: &'a Step, unset: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+    let vars: Vec<&str> = match &step.action {
+        StepAction::Run(t) => t.vars().collect(),
+        StepAction::Manual(_) => Vec::new(),
+    };
+    unset.iter().copied().filter(move |k| vars.contains(k))
+}
+
 /// Run one command through the executor, keeping its output lines.
 async fn run_collect(
     exec: &Executor,
@@ -280,7 +336,8 @@ async fn run_collect(
 struct ServiceReport {
     service: String,
     tier: u32,
-    /// `healthy`, `down`, `partial` or `unreachable`.
+    /// `healthy`, `down`, `partial`, `unreachable`, or `not checked` (a check needs a secret
+    /// that was not given).
     state: &'static str,
     reason: String,
 }
@@ -295,8 +352,35 @@ async fn checks(
 ) -> (Vec<ServiceReport>, BTreeMap<String, (usize, usize)>) {
     let mut out = Vec::new();
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let unset = runbook.unset_secrets();
     for s in selection.services(runbook) {
-        let runs = s.checks.iter().flat_map(|step| {
+        // A check whose command needs a secret not given is not run: the shell would get an
+        // empty value, and its verdict would say nothing.
+        let needs_secret: Vec<String> = s
+            .checks
+            .iter()
+            .filter_map(|step| {
+                let names: Vec<&str> = secrets_of(step, &unset).collect();
+                (!names.is_empty()).then(|| {
+                    let quoted: Vec<String> = names.iter().map(|k| format!("'{k}'")).collect();
+                    let flags: Vec<String> = names
+                        .iter()
+                        .map(|k| format!("--var-env {k}=ENVNAME"))
+                        .collect();
+                    format!(
+                        "check '{}' needs the secret {}: not run; pass {} to run it",
+                        step.name,
+                        quoted.join(", "),
+                        flags.join(" ")
+                    )
+                })
+            })
+            .collect();
+        let runnable = s
+            .checks
+            .iter()
+            .filter(|step| secrets_of(step, &unset).next().is_none());
+        let runs = runnable.flat_map(|step| {
             step.hosts.iter().map(move |h| async move {
                 if !usable.contains(h.as_str()) {
                     return (step, h, None);
@@ -332,6 +416,8 @@ async fn checks(
                 .find(|r| r.2.is_none())
                 .map_or(String::new(), |r| r.1.to_string());
             ("unreachable", format!("host '{host}' could not be reached"))
+        } else if failures.is_empty() && !needs_secret.is_empty() {
+            ("not checked", needs_secret[0].clone())
         } else if failures.is_empty() {
             ("healthy", String::new())
         } else if passed == 0 {
@@ -375,6 +461,9 @@ struct Report {
     hosts: Vec<HostReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     services: Option<Vec<ServiceReport>>,
+    /// Secrets not given and the steps that use them, probed without running them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    without_secrets: Vec<WithoutSecret>,
 }
 
 impl Report {
@@ -382,12 +471,18 @@ impl Report {
         runbook: &Runbook,
         hosts: Vec<HostReport>,
         services: Option<Vec<ServiceReport>>,
+        without_secrets: Vec<WithoutSecret>,
     ) -> Report {
         let bad_hosts = hosts.iter().filter(|h| !h.problems.is_empty()).count();
         let not_healthy = services
             .iter()
             .flatten()
-            .filter(|s| s.state != "healthy")
+            .filter(|s| !matches!(s.state, "healthy" | "not checked"))
+            .count();
+        let not_checked = services
+            .iter()
+            .flatten()
+            .filter(|s| s.state == "not checked")
             .count();
         let ready = bad_hosts == 0 && not_healthy == 0;
         let mut summary = if bad_hosts == 0 {
@@ -411,9 +506,15 @@ impl Report {
             let _ = write!(
                 summary,
                 "; {} of {} healthy",
-                services.len() - not_healthy,
+                services.len() - not_healthy - not_checked,
                 count(services.len(), "service", "services")
             );
+            if not_checked > 0 {
+                let _ = write!(
+                    summary,
+                    ", {not_checked} not checked (a secret was not given)"
+                );
+            }
         }
         summary = if ready {
             format!("READY: {summary}. Nothing was changed.")
@@ -427,6 +528,7 @@ impl Report {
             summary,
             hosts,
             services,
+            without_secrets,
         }
     }
 
@@ -495,6 +597,14 @@ impl Report {
                 ]);
             }
             table(&mut out, &rows);
+        }
+        for w in &self.without_secrets {
+            let _ = writeln!(
+                out,
+                "\nWithout the secret '{k}' (not given), what uses it was probed as far as it can be without it (host reached, first command found, sudo) and not run: {steps}. Pass --var-env {k}=ENVNAME to run such checks with --checks.",
+                k = w.secret,
+                steps = w.steps.join(", ")
+            );
         }
         let _ = writeln!(out, "\n{}", self.summary);
         out

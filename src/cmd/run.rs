@@ -275,6 +275,11 @@ async fn conclude(
         );
     }
     eprintln!("journal: {}", drv.journal_path().display());
+    if args.open.drill || args.open.scenario.is_some() {
+        for hint in crate::cmd::session::report_hints(drv.journal_path(), true) {
+            eprintln!("{hint}");
+        }
+    }
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());
         if args.yes {

@@ -47,6 +47,31 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
     check_runbook(runbook, path, args)
 }
 
+/// The reports to make of a journal now, as commands: a drill's scorecard first (its detect
+/// and restore times against each RTO, where the time went), then the post-mortem draft.
+pub fn report_hints(journal: &Path, drill: bool) -> Vec<String> {
+    let j = journal.display();
+    let mut hints = Vec::new();
+    if drill {
+        hints.push(format!(
+            "  drill scorecard:   bringup export {j} --format scorecard"
+        ));
+    }
+    hints.push(format!(
+        "  post-mortem draft: bringup export {j} --format markdown"
+    ));
+    hints
+}
+
+/// The runbook for probes that run nothing a secret is needed for (`preflight`): validated,
+/// `--only` and `--scenario` checked, secrets allowed to have no value.
+pub fn load_runbook_without_secrets(path: &Path, args: &OpenArgs) -> Result<Runbook, ExitCode> {
+    let runbook = crate::session::load_runbook(path, &args.vars).map_err(|e| failed(&e))?;
+    crate::session::check_selection(&runbook, path, &args.only, args.scenario.as_deref())
+        .map_err(|e| failed(&e))?;
+    Ok(runbook)
+}
+
 /// [`crate::session::check_runbook`] with the options of `open` and `run`.
 pub fn check_runbook(
     runbook: Runbook,

@@ -135,10 +135,10 @@ fn summary(rb: &Runbook, path: &str) -> String {
     if !unset.is_empty() {
         let _ = writeln!(
             out,
-            "  note: pass {} before `bringup run`; secrets are shown as *** everywhere",
+            "  note: pass {} (or --var-file KEY=PATH) to `bringup run` and `open`: a secret stays out of your shell history and `ps`, and is shown as *** everywhere; `bringup preflight` runs without it",
             unset
                 .iter()
-                .map(|k| format!("--var {k}=…"))
+                .map(|k| format!("--var-env {k}={}", k.to_ascii_uppercase()))
                 .collect::<Vec<_>>()
                 .join(" ")
         );

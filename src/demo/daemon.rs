@@ -1,7 +1,8 @@
 //! The simulated services: a tiny TCP daemon per service instance that answers `ok <name>`,
 //! and the start (detached), probe and stop operations the demo runbook's commands call.
 //! Every daemon is bounded: it exits on SIGTERM, when its demo folder or pidfile goes away,
-//! or after its lifetime. It listens on 127.0.0.1 only and touches only its demo folder.
+//! when the `bringup demo` process it was started under dies (however it dies), or after its
+//! lifetime. It listens on 127.0.0.1 only and touches only its demo folder.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -99,6 +100,17 @@ async fn serve_async(
     write_atomic(&port_file, &format!("{}\n", bound.port()))?;
     say(&format!("{name}: listening on {bound} (pid {pid})"));
 
+    // Started under a `bringup demo` process: stay only while it lives. Its hold already let
+    // go means it died while this service was being started.
+    let owned = super::owner_alive(layout);
+    if owned == Some(false) {
+        let _ = fs::remove_file(&port_file);
+        let _ = fs::remove_file(&pid_file);
+        say(&format!(
+            "{name}: exiting (the demo that staged this folder is gone)"
+        ));
+        return Ok(());
+    }
     let answer = format!("{}\n", health_line(name));
     let started = Instant::now();
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
@@ -125,6 +137,9 @@ async fn serve_async(
                 }
                 if started.elapsed() >= lifetime {
                     break "lifetime over";
+                }
+                if owned.is_some() && super::owner_alive(layout) == Some(false) {
+                    break "the demo that started it is gone";
                 }
             }
         }

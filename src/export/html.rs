@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::state::ServiceState;
 use crate::export::markdown::{
-    IMPACT_HEADER, OUTAGE_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES, TO_WRITE_TRIGGER, authors,
-    clock, detection, failure_heading, failure_intro, impact_cells, lessons, origin_line,
-    outage_rows, resolution, status_line, summary,
+    IMPACT_HEADER, NOTHING_RESTORED, OUTAGE_HEADER, TO_WRITE_LUCKY, TO_WRITE_ROOT_CAUSES,
+    TO_WRITE_TRIGGER, authors, clock, detection, failure_heading, failure_intro, impact_cells,
+    lessons, origin_line, outage_rows, resolution, root_causes, status_line, summary,
 };
 use crate::export::metrics::{Analysis, full_time, human_ms, mode_str};
 use crate::export::scorecard::Scorecard;
@@ -376,11 +376,18 @@ fn chart(out: &mut String, a: &Analysis) {
 
 /// Root causes and trigger (left to people), resolution and detection (from the journal).
 fn causes_to_detection(out: &mut String, a: &Analysis) {
+    out.push_str("<h2>Root causes</h2>\n");
+    let causes = root_causes(a);
+    if causes.is_empty() {
+        let _ = writeln!(out, "<p><em>{TO_WRITE_ROOT_CAUSES}</em></p>");
+    } else {
+        list(out, &causes, "");
+    }
     let _ = writeln!(
         out,
-        "<h2>Root causes</h2>\n<p><em>{TO_WRITE_ROOT_CAUSES}</em></p>\n<h2>Trigger</h2>\n<p><em>{TO_WRITE_TRIGGER}</em></p>\n<h2>Resolution</h2>"
+        "<h2>Trigger</h2>\n<p><em>{TO_WRITE_TRIGGER}</em></p>\n<h2>Resolution</h2>"
     );
-    list(out, &resolution(a), "No service was restored in this run.");
+    list(out, &resolution(a), NOTHING_RESTORED);
     let _ = writeln!(out, "<h2>Detection</h2>\n<p>{}</p>", esc(&detection(a)));
 }
 

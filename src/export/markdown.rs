@@ -240,7 +240,26 @@ pub fn detection(a: &Analysis) -> String {
     )
 }
 
-/// Resolution: each restored service in the order it came back.
+/// Root causes as far as the journal knows them: `[runbook] cause` and the operators' notes
+/// that start with `cause:`; empty when nobody said.
+pub fn root_causes(a: &Analysis) -> Vec<String> {
+    a.run.causes()
+}
+
+/// The services not up when the journal ends (never checked ones aside), each with its
+/// state: "mail-imap (failed), web (down)". `None` when every checked service is up.
+pub fn still_down(a: &Analysis) -> Option<String> {
+    use crate::engine::state::ServiceState as S;
+    let down: Vec<String> = a
+        .services
+        .iter()
+        .filter(|s| !s.state.is_up() && !matches!(s.state, S::Unknown | S::Removed))
+        .map(|s| format!("{} ({})", s.info.id, s.state))
+        .collect();
+    (!down.is_empty()).then(|| down.join(", "))
+}
+
+/// Resolution: each restored service in the order it came back, then what is still down.
 pub fn resolution(a: &Analysis) -> Vec<String> {
     let mut back: Vec<&ServiceReport> = a
         .services
@@ -248,7 +267,8 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
         .filter(|s| s.restored_at.is_some())
         .collect();
     back.sort_by_key(|s| s.restored_at);
-    back.iter()
+    let mut lines: Vec<String> = back
+        .iter()
         .map(|s| {
             let at = s.restored_at.map_or_else(String::new, full_time);
             let took = s
@@ -261,8 +281,23 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
                 s.info.name, s.info.id
             )
         })
-        .collect()
+        .collect();
+    if let Some(down) = still_down(a) {
+        if lines.is_empty() {
+            lines.push(NOTHING_RESTORED.to_string());
+        }
+        let when = if a.run.finished.is_some() {
+            "when the run ended"
+        } else {
+            "as of the journal's last event"
+        };
+        lines.push(format!("Still down {when}: {down}."));
+    }
+    lines
 }
+
+/// The resolution when nothing came back.
+pub const NOTHING_RESTORED: &str = "No service was restored in this run.";
 
 /// Lessons learned, prefilled: (what went well, what went wrong).
 pub fn lessons(a: &Analysis) -> (Vec<String>, Vec<String>) {
@@ -431,12 +466,19 @@ pub fn render(a: &Analysis) -> String {
     out
 }
 
-/// Root causes and trigger (left to people), resolution and detection (from the journal).
+/// Root causes (the runbook's and the operators' `cause:` notes, else left to people),
+/// trigger (left to people), resolution and detection (from the journal).
 fn causes_to_detection(out: &mut String, a: &Analysis) {
-    let _ = writeln!(out, "## Root causes\n\n_{TO_WRITE_ROOT_CAUSES}_\n");
+    out.push_str("## Root causes\n\n");
+    let causes = root_causes(a);
+    if causes.is_empty() {
+        let _ = writeln!(out, "_{TO_WRITE_ROOT_CAUSES}_\n");
+    } else {
+        bullets(out, &causes, "");
+    }
     let _ = writeln!(out, "## Trigger\n\n_{TO_WRITE_TRIGGER}_\n");
     out.push_str("## Resolution\n\n");
-    bullets(out, &resolution(a), "No service was restored in this run.");
+    bullets(out, &resolution(a), NOTHING_RESTORED);
     let _ = writeln!(out, "## Detection\n\n{}\n", cell(&detection(a)));
 }
 

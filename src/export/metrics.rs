@@ -42,7 +42,33 @@ impl RunInfo {
     pub fn outage_origin(&self) -> Option<DateTime<Utc>> {
         crate::fold::origin(self.incident_start, self.started)
     }
+
+    /// The outage's cause as known: `[runbook] cause`, then every operator's note that starts
+    /// with `cause:` (the prefix taken off), in order. Never the runbook's description: that
+    /// is a restore plan, not a cause.
+    pub fn causes(&self) -> Vec<String> {
+        self.about
+            .cause
+            .iter()
+            .cloned()
+            .chain(self.notes.iter().filter_map(|n| cause_note(n)))
+            .collect()
+    }
 }
+
+/// The text of a note that states a cause (`cause: the UPS batteries caught fire`), any case.
+pub fn cause_note(note: &str) -> Option<String> {
+    let t = note.trim_start();
+    let head = t.get(..CAUSE_PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(CAUSE_PREFIX) {
+        return None;
+    }
+    let rest = t[CAUSE_PREFIX.len()..].trim();
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
+/// What an operator's note starts with to state the outage's cause.
+pub const CAUSE_PREFIX: &str = "cause:";
 
 pub use crate::fold::{Outage, OutageCause, Rto, overall_rto};
 
@@ -460,20 +486,22 @@ type LastFinish = IndexMap<(Phase, StepKey), (u64, StepOutcome, u32, String)>;
 fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<ActionItem> {
     // (phase, service, step) → hosts with how each ended, the first seq, the most attempts.
     let mut bad: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
+    // The same for steps that succeeded only after retries: one item per step, its hosts listed.
+    let mut retried: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
     let mut items = Vec::new();
     for ((phase, (service, step, host)), (seq, outcome, attempt, detail)) in last_finish {
         if *outcome == StepOutcome::Ok {
             if *attempt > 1 {
-                let what = format!(
-                    "{} step '{step}' of '{service}' on {host} needed {attempt} attempts: make it reliable",
-                    capital(phase.as_str())
-                );
-                items.push(ActionItem {
-                    service: Some(service.clone()),
-                    cause: Cause::StepRetried,
-                    what,
-                    seq: *seq,
-                });
+                let entry = retried
+                    .entry((*phase, service, step.as_str()))
+                    .or_insert_with(|| BadStep {
+                        hosts: Vec::new(),
+                        seq: *seq,
+                        attempts: 0,
+                    });
+                entry.hosts.push((host, ""));
+                entry.seq = entry.seq.min(*seq);
+                entry.attempts = entry.attempts.max(*attempt);
             }
             continue;
         }
@@ -487,6 +515,21 @@ fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<Actio
         entry.hosts.push((host, detail.as_str()));
         entry.seq = entry.seq.min(*seq);
         entry.attempts = entry.attempts.max(*attempt);
+    }
+    for ((phase, service, step), r) in retried {
+        let hosts: Vec<String> = r.hosts.iter().map(|(h, _)| h.to_string()).collect();
+        let what = format!(
+            "{} step '{step}' of '{service}' on {} needed {} attempts: make it reliable",
+            capital(phase.as_str()),
+            hosts.join(", "),
+            r.attempts
+        );
+        items.push(ActionItem {
+            service: Some(service.clone()),
+            cause: Cause::StepRetried,
+            what,
+            seq: r.seq,
+        });
     }
     for ((phase, service, step), b) in bad {
         items.push(ActionItem {
@@ -542,26 +585,33 @@ fn bad_step_item(
 }
 
 /// Each follow-up once: the same item again (a resumed run, a service blocked twice) is
-/// dropped, and "service failed to restore" is dropped when an item before it already says
-/// which of its steps failed, was declined or was marked failed: the same failure, in more
-/// detail. Keyed by service and text, so two steps failing stay two items.
+/// dropped, and "service failed to restore" is dropped when another item says which of its
+/// steps failed, was declined or was marked failed: the same failure, in more detail,
+/// whichever came first (a service that failed, was retried by hand and failed again has
+/// its step's item from the last try). Keyed by service and text, so two steps failing stay
+/// two items.
 fn once_each(mut actions: Vec<ActionItem>) -> Vec<ActionItem> {
     actions.sort_by_key(|a| a.seq);
+    let explained: std::collections::HashSet<ServiceId> = actions
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.cause,
+                Cause::StepFailed | Cause::Declined | Cause::ManualFailed
+            )
+        })
+        .filter_map(|i| i.service.clone())
+        .collect();
     let mut seen = std::collections::HashSet::new();
-    let mut explained: std::collections::HashSet<ServiceId> = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(actions.len());
     for item in actions {
         if !seen.insert((item.service.clone(), item.what.clone())) {
             continue;
         }
-        if let Some(s) = &item.service {
-            match item.cause {
-                Cause::ServiceFailed if explained.contains(s) => continue,
-                Cause::StepFailed | Cause::Declined | Cause::ManualFailed => {
-                    explained.insert(s.clone());
-                }
-                _ => {}
-            }
+        if item.cause == Cause::ServiceFailed
+            && item.service.as_ref().is_some_and(|s| explained.contains(s))
+        {
+            continue;
         }
         out.push(item);
     }

@@ -1,7 +1,9 @@
 //! `export --format notice`: a draft of the notice users must get after a long outage (the
 //! Korean rule for outages of 2 hours or more asks for the fact, the cause, the actions taken
-//! and a contact). Drawn from the journal alone: `run_started` carries the runbook's
-//! description, contact and `notice_after`. Only renders an `Analysis`; an editor finishes it.
+//! and a contact). Drawn from the journal alone: `run_started` carries the runbook's cause,
+//! contact and `notice_after`; operators' notes that start with `cause:` add to the cause.
+//! Users read functions, never internal services: only checks' `feature`s are named.
+//! Only renders an `Analysis`; an editor finishes it.
 
 use std::fmt::Write as _;
 
@@ -51,7 +53,7 @@ pub fn render(a: &Analysis) -> String {
     );
 
     fact(a, about, end, &mut out);
-    cause(a, about, &mut out);
+    cause(a, &mut out);
     actions(a, &mut out);
     still_affected(a, &mut out);
     out.push('\n');
@@ -128,27 +130,30 @@ fn fact(a: &Analysis, about: &RunbookAbout, end: Option<DateTime<Utc>>, out: &mu
     }
 }
 
-/// The cause as known: the runbook's description and what operators wrote down.
-fn cause(a: &Analysis, about: &RunbookAbout, out: &mut String) {
+/// The cause as known: `[runbook] cause` and the operators' `cause:` notes. Not the
+/// runbook's description (a restore plan) nor the other notes (internal words).
+fn cause(a: &Analysis, out: &mut String) {
     out.push('\n');
     out.push_str(CAUSE);
     out.push_str("\n\n");
-    match about.description.as_deref() {
-        Some(d) => {
-            let _ = writeln!(out, "As known so far: {d}");
+    match a.run.causes().as_slice() {
+        [] => out.push_str(
+            "As known so far: [describe the cause: set `cause` under [runbook], or add a note that starts with 'cause:']\n",
+        ),
+        [one] => {
+            let _ = writeln!(out, "As known so far: {one}");
         }
-        None => out.push_str("As known so far: [describe the cause]\n"),
-    }
-    let notes: Vec<&str> = a.run.notes.iter().map(String::as_str).collect();
-    if !notes.is_empty() {
-        out.push_str("\nNotes from the response:\n\n");
-        for n in notes {
-            let _ = writeln!(out, "- {n}");
+        many => {
+            out.push_str("As known so far:\n\n");
+            for c in many {
+                let _ = writeln!(out, "- {c}");
+            }
         }
     }
 }
 
-/// The actions taken: each service brought back, when.
+/// The actions taken: each function brought back, when. A service without a `feature` is
+/// internal: its restore is not news to users and its name stays out.
 fn actions(a: &Analysis, out: &mut String) {
     out.push('\n');
     out.push_str(ACTIONS);
@@ -159,22 +164,32 @@ fn actions(a: &Analysis, out: &mut String) {
         .filter_map(|s| s.restored_at.map(|t| (t, s)))
         .collect();
     restored.sort_by_key(|(t, _)| *t);
-    if restored.is_empty() {
-        out.push_str("- We are working to restore the affected functions.\n");
-    }
+    let mut said: Vec<&str> = Vec::new();
+    let mut lines = Vec::new();
     for (t, s) in restored {
         let features: Vec<&str> = s
             .info
             .checks
             .iter()
             .filter_map(|c| c.feature.as_deref())
-            .collect();
-        let what = if features.is_empty() {
-            s.info.name.clone()
-        } else {
-            features.join(", ")
-        };
-        let _ = writeln!(out, "- {}: restored {what}.", time(t));
+            .filter(|f| !said.contains(f))
+            .fold(Vec::new(), |mut v, f| {
+                if !v.contains(&f) {
+                    v.push(f);
+                }
+                v
+            });
+        if features.is_empty() {
+            continue;
+        }
+        said.extend(&features);
+        lines.push(format!("- {}: restored {}.", time(t), features.join(", ")));
+    }
+    if lines.is_empty() {
+        out.push_str("- We are working to restore the affected functions.\n");
+    }
+    for line in lines {
+        let _ = writeln!(out, "{line}");
     }
 }
 

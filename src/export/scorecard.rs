@@ -9,11 +9,11 @@ pub mod render;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use crate::engine::state::Mode;
+use crate::engine::state::{Mode, Phase};
 use crate::export::metrics::{Outage, Rto};
 pub use crate::fold::GuardTrip;
 use crate::fold::RunFold;
-use crate::journal::event::{DrillOutcome, DrillPhase, Event, ServiceInfo};
+use crate::journal::event::{DrillOutcome, DrillPhase, Event, QuestionKind, ServiceInfo};
 use crate::journal::record::Record;
 use crate::runbook::model::ServiceId;
 
@@ -36,6 +36,18 @@ pub struct ServiceRun {
     pub restore_started: Option<DateTime<Utc>>,
     /// Every outage of the run, in order, each measured against its RTO.
     pub outages: Vec<Outage>,
+    /// Where its restore's time went: waiting for an approval, running commands.
+    pub spent: Spent,
+}
+
+/// Time a service's restore spent waiting for an operator's approval (from the question to
+/// the answer) and running commands (restore and verify steps; the hosts of one attempt of a
+/// step run side by side, so it counts as its slowest host). The rest of its time to
+/// restore is waiting for what it depends on, retry delays and manual steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    pub waiting_for_approval_ms: i64,
+    pub running_commands_ms: i64,
 }
 
 impl ServiceRun {
@@ -81,6 +93,11 @@ pub struct Fold {
     runbook: String,
     operator: String,
     drill_every_ms: IndexMap<ServiceId, u64>,
+    /// Approvals asked and not answered yet, with when they were asked.
+    asked: IndexMap<(ServiceId, String), DateTime<Utc>>,
+    approval_ms: IndexMap<ServiceId, i64>,
+    /// The slowest host of each attempt of each restore or verify step.
+    attempts: IndexMap<(ServiceId, Phase, String, u32), i64>,
 }
 
 impl Fold {
@@ -97,7 +114,41 @@ impl Fold {
             self.operator.clone_from(operator);
             self.drill_every_ms.clone_from(&about.drill_every_ms);
         }
+        self.time_spent(r);
         self.picture.push(r);
+    }
+
+    fn time_spent(&mut self, r: &Record) {
+        match &r.event {
+            Event::Asked {
+                service,
+                step,
+                question: QuestionKind::Approval,
+            } => {
+                self.asked.insert((service.clone(), step.clone()), r.ts);
+            }
+            Event::Approval { service, step, .. } => {
+                if let Some(at) = self.asked.shift_remove(&(service.clone(), step.clone())) {
+                    *self.approval_ms.entry(service.clone()).or_default() += ms(at, r.ts);
+                }
+            }
+            Event::StepFinished {
+                service,
+                phase: phase @ (Phase::Restore | Phase::Verify),
+                step,
+                attempt,
+                duration_ms,
+                ..
+            } => {
+                let took = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
+                let slowest = self
+                    .attempts
+                    .entry((service.clone(), *phase, step.clone(), *attempt))
+                    .or_default();
+                *slowest = (*slowest).max(took);
+            }
+            _ => {}
+        }
     }
 
     /// The run's picture so far.
@@ -106,6 +157,19 @@ impl Fold {
     }
 
     pub fn finish(self) -> RunSummary {
+        let mut spent: IndexMap<ServiceId, Spent> = IndexMap::new();
+        for ((service, ..), took) in &self.attempts {
+            spent
+                .entry(service.clone())
+                .or_default()
+                .running_commands_ms += took;
+        }
+        for (service, waited) in &self.approval_ms {
+            spent
+                .entry(service.clone())
+                .or_default()
+                .waiting_for_approval_ms += waited;
+        }
         let p = self.picture;
         let services = p
             .services
@@ -121,6 +185,7 @@ impl Fold {
                 });
                 ServiceRun {
                     outages: p.outages(id),
+                    spent: spent.get(id).copied().unwrap_or_default(),
                     info,
                     injected_at: s.injected_at,
                     restore_started: s.restore_started,
@@ -179,6 +244,8 @@ pub struct Injected {
     /// RTO less time to restore: what was left (positive) or by how much it was missed
     /// (negative). Set when both are known.
     pub rto_margin_ms: Option<i64>,
+    /// Of its time to restore: waiting for approvals, running commands.
+    pub spent: Spent,
 }
 
 /// How a link of the critical path waited for the one before it.
@@ -318,6 +385,7 @@ pub fn injected(s: &ServiceRun) -> Option<Injected> {
         time_to_restore_ms,
         rto,
         rto_margin_ms,
+        spent: s.spent,
     })
 }
 
@@ -409,6 +477,7 @@ mod tests {
             time_to_restore_ms: Some((up - inj) * 1000),
             rto: Rto::NotApplicable,
             rto_margin_ms: None,
+            spent: Spent::default(),
         }
     }
 

@@ -46,15 +46,41 @@ impl ComponentStatus {
             Self::MajorOutage => "major_outage",
         }
     }
+}
 
-    /// The page's overall indicator, as Statuspage words it.
-    fn indicator(worst: Option<Self>) -> (&'static str, &'static str) {
-        match worst {
-            None | Some(Self::Operational) => ("none", "All Systems Operational"),
-            Some(Self::DegradedPerformance) => ("minor", "Minor Service Outage"),
-            Some(Self::PartialOutage) => ("major", "Partial System Outage"),
-            Some(Self::MajorOutage) => ("critical", "Major System Outage"),
-        }
+/// The page's top-level status (`status.indicator`, `status.description`) from all of its
+/// components, as Atlassian documents it in "Top-level status and incident impact
+/// calculations" (support.atlassian.com/statuspage/docs/top-level-status-and-incident-impact-calculations/):
+/// the top-level status is computed from the state of *every* component on the page, so
+/// one component down among ten is not the whole system down:
+///
+/// | components | top-level status | indicator |
+/// | --- | --- | --- |
+/// | none, or all operational | All Systems Operational | `none` |
+/// | all in major outage | Major System Outage | `critical` |
+/// | some in major outage, or all in partial outage | Partial System Outage | `major` |
+/// | some in partial outage | Minor Service Outage | `minor` |
+/// | all degraded | Degraded System Service | `minor` |
+/// | some degraded | Partially Degraded Service | `minor` |
+///
+/// The indicators are the ones Statuspage's `status.json` pairs with those words (`none`,
+/// `minor`, `major`, `critical`). Components the run never checked count for nothing.
+pub fn top_level(statuses: &[ComponentStatus]) -> (&'static str, &'static str) {
+    use ComponentStatus::{DegradedPerformance, MajorOutage, Operational, PartialOutage};
+    let all = |s: ComponentStatus| !statuses.is_empty() && statuses.iter().all(|x| *x == s);
+    let any = |s: ComponentStatus| statuses.contains(&s);
+    if statuses.iter().all(|s| *s == Operational) {
+        ("none", "All Systems Operational")
+    } else if all(MajorOutage) {
+        ("critical", "Major System Outage")
+    } else if any(MajorOutage) || all(PartialOutage) {
+        ("major", "Partial System Outage")
+    } else if any(PartialOutage) {
+        ("minor", "Minor Service Outage")
+    } else if all(DegradedPerformance) {
+        ("minor", "Degraded System Service")
+    } else {
+        ("minor", "Partially Degraded Service")
     }
 }
 
@@ -100,8 +126,8 @@ pub fn render(a: &Analysis) -> Result<String, serde_json::Error> {
         .as_of
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let all = components(a);
-    let worst = all.iter().filter_map(|(_, s, _)| *s).max();
-    let (indicator, description) = ComponentStatus::indicator(worst);
+    let known: Vec<ComponentStatus> = all.iter().filter_map(|(_, s, _)| *s).collect();
+    let (indicator, description) = top_level(&known);
     let components: Vec<Value> = all
         .iter()
         .filter_map(|(name, status, services)| {
@@ -173,6 +199,51 @@ mod tests {
             checked_at: checked.then(chrono::Utc::now),
             customer_facing: true,
         }
+    }
+
+    #[test]
+    fn the_top_level_status_follows_statuspage_s_rule_over_every_component() {
+        use ComponentStatus::*;
+        let page = |down: ComponentStatus, n_down: usize, n: usize| {
+            let mut v = vec![down; n_down];
+            v.resize(n, Operational);
+            top_level(&v)
+        };
+        assert_eq!(top_level(&[]), ("none", "All Systems Operational"));
+        assert_eq!(
+            page(Operational, 0, 10),
+            ("none", "All Systems Operational")
+        );
+        assert_eq!(
+            page(MajorOutage, 1, 10),
+            ("major", "Partial System Outage"),
+            "one component down among ten is not the whole system"
+        );
+        assert_eq!(
+            page(MajorOutage, 10, 10),
+            ("critical", "Major System Outage")
+        );
+        assert_eq!(page(MajorOutage, 1, 1), ("critical", "Major System Outage"));
+        assert_eq!(
+            page(PartialOutage, 3, 3),
+            ("major", "Partial System Outage")
+        );
+        assert_eq!(
+            page(PartialOutage, 2, 10),
+            ("minor", "Minor Service Outage")
+        );
+        assert_eq!(
+            page(DegradedPerformance, 4, 4),
+            ("minor", "Degraded System Service")
+        );
+        assert_eq!(
+            page(DegradedPerformance, 1, 4),
+            ("minor", "Partially Degraded Service")
+        );
+        assert_eq!(
+            top_level(&[DegradedPerformance, PartialOutage, Operational]),
+            ("minor", "Minor Service Outage")
+        );
     }
 
     #[test]

@@ -404,6 +404,9 @@ pub struct RunbookAbout {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
+    /// `[runbook] cause`: the outage's cause as users should read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_after_ms: Option<u64>,
     /// `drill_every` of each service that has one (its own, else the runbook's): how old its

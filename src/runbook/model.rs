@@ -203,10 +203,12 @@ impl NotifyOn {
     ];
 }
 
-/// `[runbook] contact` and `notice_after`, validated.
+/// `[runbook] contact`, `cause` and `notice_after`, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Notice {
     pub contact: Option<String>,
+    /// The outage's cause for users, as the runbook states it.
+    pub cause: Option<String>,
     /// Outages this long or longer must be notified to users; `None`: no such rule.
     pub after: Option<Duration>,
 }

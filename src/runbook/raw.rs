@@ -82,8 +82,11 @@ impl JsonSchema for DurationText {
 pub struct RawMeta {
     /// The runbook's title, shown in the TUI header and on reports.
     pub name: Option<S<String>>,
-    /// What the runbook restores and in what order; the cause as known, for notices.
+    /// What the runbook restores and in what order (never shown to users as the cause).
     pub description: Option<S<String>>,
+    /// The outage's cause as users should read it in the notice (`export --format notice`);
+    /// operators' notes that start with `cause:` add to it.
+    pub cause: Option<S<String>>,
     /// Variables whose values are masked as *** in the journal and on screen.
     pub secret_vars: Option<Vec<S<String>>>,
     /// Who users can reach about the outage (a phone number, an address, a page), for notices.
@@ -348,6 +351,7 @@ const ROOT_KEYS: &[&str] = &[
 const META_KEYS: &[&str] = &[
     "name",
     "description",
+    "cause",
     "secret_vars",
     "contact",
     "notice_after",

@@ -37,6 +37,10 @@ pub const MAX_RETRIES: u32 = 10_000;
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// The shortest `connect_timeout`: a TCP connect and an SSH handshake need round trips.
 pub const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// `drill_every` shorter than an hour is a typo (drills are days or months apart).
+pub const MIN_DRILL_EVERY: Duration = Duration::from_secs(3600);
+/// `notice_after` shorter than a minute is a typo: every outage would need a notice at once.
+pub const MIN_NOTICE_AFTER: Duration = Duration::from_secs(60);
 
 /// Variables every command may use without declaring them.
 pub const BUILTIN_VARS: &[&str] = &["host", "address", "service"];
@@ -219,26 +223,40 @@ impl Validator<'_> {
         Operators { signers, observers }
     }
 
-    /// `[runbook] contact` must say something; `notice_after` is a duration of at least a
-    /// minute (shorter is a typo: every outage would need a notice at once).
+    /// `[runbook] contact` and `cause` must say something; `notice_after` is a duration of at
+    /// least a minute (shorter is a typo: every outage would need a notice at once).
     fn notice(&mut self, meta: &super::raw::RawMeta) -> super::model::Notice {
-        let contact = meta.contact.as_ref().and_then(|c| {
-            let text = c.get_ref().trim();
-            if text.is_empty() {
-                self.error(
-                    Diag::new(c.span(), "contact '' is empty")
-                        .help("write who users can reach, like 'help@example.com, +82 2 1234 5678', or remove the key"),
-                );
-                return None;
-            }
-            Some(text.to_string())
-        });
+        let contact = self.said(
+            meta.contact.as_ref(),
+            "contact",
+            "write who users can reach, like 'help@example.com, +82 2 1234 5678', or remove the key",
+        );
+        let cause = self.said(
+            meta.cause.as_ref(),
+            "cause",
+            "write what caused the outage as users should read it, like 'a fire in our Pangyo datacenter', or remove the key",
+        );
         let after = meta.notice_after.as_ref().and_then(|v| {
-            let minute = Duration::from_secs(60);
+            let minute = MIN_NOTICE_AFTER;
             let d = self.duration_at_least(Some(v), Duration::ZERO, minute, "notice_after");
             (d >= minute).then_some(d)
         });
-        super::model::Notice { contact, after }
+        super::model::Notice {
+            contact,
+            cause,
+            after,
+        }
+    }
+
+    /// A text key that must not be blank, trimmed.
+    fn said(&mut self, value: Option<&S<String>>, key: &str, help: &str) -> Option<String> {
+        let value = value?;
+        let text = value.get_ref().trim();
+        if text.is_empty() {
+            self.error(Diag::new(value.span(), format!("{key} '' is empty")).help(help));
+            return None;
+        }
+        Some(text.to_string())
     }
 
     fn duration(&mut self, value: Option<&S<String>>, default: Duration) -> Duration {

@@ -57,6 +57,7 @@ pub fn run_started(
         about: Box::new(journal::RunbookAbout {
             description: Some(runbook.description.clone()).filter(|d| !d.is_empty()),
             contact: runbook.notice.contact.clone(),
+            cause: runbook.notice.cause.clone(),
             notice_after_ms: runbook
                 .notice
                 .after

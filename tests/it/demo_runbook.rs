@@ -65,6 +65,8 @@ struct Meta {
     name: String,
     description: Option<String>,
     #[allow(dead_code)]
+    cause: Option<String>,
+    #[allow(dead_code)]
     secret_vars: Option<Vec<String>>,
     #[allow(dead_code)]
     drill_every: Option<String>,

@@ -266,3 +266,187 @@ fn the_runbook_that_writes_every_key_is_accepted_by_parser_and_schema_alike() {
         "every-key.toml writes each accepted key once, and nothing else"
     );
 }
+
+/// The invalid corpus sorted by what `validate` refuses: the runbook's structure alone (a
+/// type, a bound, a key that must or must not be there), which the schema refuses too, and
+/// what needs the rest of the runbook or a parse of a text (ids, references, regexes,
+/// placeholders), which a JSON Schema cannot see. A new corpus file must be sorted here.
+const STRUCTURAL: &[&str] = &[
+    "ambiguous-duration.toml",
+    "bad-drill-duration.toml",
+    "bad-duration.toml",
+    "empty.toml",
+    "guard-every-too-short.toml",
+    "guard-without-hosts.toml",
+    "guard-without-run.toml",
+    "many-errors.toml",
+    "neither-run-nor-manual.toml",
+    "no-check.toml",
+    "notice-after-too-short.toml",
+    "out-of-range.toml",
+    "run-and-manual.toml",
+    "scenario-empty-inject.toml",
+    "timeout-50ms.toml",
+    "too-short-timeout.toml",
+    "unknown-key.toml",
+    "unknown-transport.toml",
+    "wrong-type.toml",
+    "zero-concurrency.toml",
+];
+const CROSS_REFERENCE: &[&str] = &[
+    "bad-regex.toml",
+    "cycle.toml",
+    "duplicate-id.toml",
+    "guard-placeholder-in-single-quotes.toml",
+    "guard-unknown-host.toml",
+    "later-tier.toml",
+    "local-jump.toml",
+    "missing-dependency.toml",
+    "placeholder-in-quoted-heredoc.toml",
+    "placeholder-in-single-quotes.toml",
+    "scenario-duplicate-id.toml",
+    "scenario-no-inject-step.toml",
+    "scenario-unknown-service.toml",
+    "scenario-unknown-tier.toml",
+    "unknown-group.toml",
+    "unknown-host.toml",
+    "unknown-jump.toml",
+    "unknown-variable.toml",
+];
+/// Not TOML at all: neither the parser nor an editor gets as far as the schema.
+const NOT_TOML: &[&str] = &["syntax.toml"];
+
+#[test]
+fn every_structural_error_validate_reports_the_schema_reports_too() {
+    let validator = validator();
+    for path in toml_files("tests/runbooks/invalid") {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a file name");
+        let sorted = [STRUCTURAL, CROSS_REFERENCE, NOT_TOML]
+            .iter()
+            .filter(|list| list.contains(&name))
+            .count();
+        assert_eq!(
+            sorted, 1,
+            "{name}: sort it into STRUCTURAL, CROSS_REFERENCE or NOT_TOML"
+        );
+        if !STRUCTURAL.contains(&name) {
+            continue;
+        }
+        Command::cargo_bin("bringup")
+            .expect("built")
+            .arg("validate")
+            .arg(&path)
+            .assert()
+            .code(2);
+        assert!(
+            !errors(&validator, &as_json(&path)).is_empty(),
+            "{name}: validate refuses it for its structure, so the schema must too"
+        );
+    }
+}
+
+#[test]
+fn the_schema_refuses_each_structural_error_alone_and_accepts_its_fix() {
+    let validator = validator();
+    let base = "[hosts.o]\ntransport = \"local\"\n";
+    let service = "[[service]]\nid = \"s\"\nhosts = [\"o\"]\n";
+    let check = "[[service.check]]\nname = \"c\"\n";
+    let guard = "[[guard]]\nname = \"g\"\n";
+    for (bad, good, why) in [
+        (
+            format!("{base}{service}{check}run = \"true\"\nmanual = \"look\"\n"),
+            format!("{base}{service}{check}run = \"true\"\n"),
+            "a step with both run and manual",
+        ),
+        (
+            format!("{base}{service}{check}"),
+            format!("{base}{service}{check}manual = \"look\"\n"),
+            "a step with neither run nor manual",
+        ),
+        (
+            format!("{base}{service}{check}run = \"true\"\ntimeout = \"0s\"\n"),
+            format!("{base}{service}{check}run = \"true\"\ntimeout = \"100ms\"\n"),
+            "timeout 0s",
+        ),
+        (
+            format!("{base}{service}{check}run = \"true\"\ntimeout = \"0m50ms\"\n"),
+            format!("{base}{service}{check}run = \"true\"\ntimeout = \"50ms50ms\"\n"),
+            "timeout 50ms",
+        ),
+        (
+            format!(
+                "[defaults]\nconnect_timeout = \"999ms\"\n{base}{service}{check}run = \"true\"\n"
+            ),
+            format!("[defaults]\nconnect_timeout = \"1s\"\n{base}{service}{check}run = \"true\"\n"),
+            "connect_timeout under 1s",
+        ),
+        (
+            format!(
+                "{base}{service}{check}run = \"true\"\n{guard}run = \"true\"\nhosts = [\"o\"]\nevery = \"500ms\"\n"
+            ),
+            format!(
+                "{base}{service}{check}run = \"true\"\n{guard}run = \"true\"\nhosts = [\"o\"]\nevery = \"1s\"\n"
+            ),
+            "guard every 500ms",
+        ),
+        (
+            format!("{base}{service}{check}run = \"true\"\n{guard}run = \"true\"\n"),
+            format!(
+                "{base}{service}{check}run = \"true\"\n{guard}run = \"true\"\nhosts = [\"o\"]\n"
+            ),
+            "a guard without hosts",
+        ),
+        (
+            format!("[runbook]\nnotice_after = \"30s\"\n{base}{service}{check}run = \"true\"\n"),
+            format!("[runbook]\nnotice_after = \"1m\"\n{base}{service}{check}run = \"true\"\n"),
+            "notice_after 30s",
+        ),
+        (
+            format!("[runbook]\ndrill_every = \"59m\"\n{base}{service}{check}run = \"true\"\n"),
+            format!("[runbook]\ndrill_every = \"30m30m\"\n{base}{service}{check}run = \"true\"\n"),
+            "drill_every under an hour",
+        ),
+        (
+            format!("[defaults]\nconcurrency = 0\n{base}{service}{check}run = \"true\"\n"),
+            format!("[defaults]\nconcurrency = 1\n{base}{service}{check}run = \"true\"\n"),
+            "concurrency 0",
+        ),
+        (
+            format!(
+                "{base}{service}{check}run = \"true\"\n[[service.inject]]\nname = \"i\"\nrun = \"true\"\n[[scenario]]\nid = \"x\"\ninject = []\n"
+            ),
+            format!(
+                "{base}{service}{check}run = \"true\"\n[[service.inject]]\nname = \"i\"\nrun = \"true\"\n[[scenario]]\nid = \"x\"\ninject = [\"s\"]\n"
+            ),
+            "an empty scenario inject",
+        ),
+    ] {
+        for (src, valid) in [(&bad, false), (&good, true)] {
+            let doc = serde_json::to_value(toml::from_str::<toml::Table>(src).expect("TOML"))
+                .expect("JSON");
+            let file = tempfile::NamedTempFile::new().expect("temp");
+            std::fs::write(file.path(), src).expect("write");
+            let validate = Command::cargo_bin("bringup")
+                .expect("built")
+                .arg("validate")
+                .arg(file.path())
+                .output()
+                .expect("runs");
+            assert_eq!(
+                validate.status.success(),
+                valid,
+                "{why}: validate on\n{src}\n{}",
+                String::from_utf8_lossy(&validate.stderr)
+            );
+            assert_eq!(
+                validator.is_valid(&doc),
+                valid,
+                "{why}: the schema must agree with validate on\n{src}{:#?}",
+                errors(&validator, &doc)
+            );
+        }
+    }
+}

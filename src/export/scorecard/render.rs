@@ -29,6 +29,34 @@ pub const SERVICES_HEADER: [&str; 10] = [
     "Depends on",
 ];
 
+pub const TIME_HEADER: [&str; 5] = [
+    "Service",
+    "Time to restore",
+    "Waiting for approval",
+    "Running commands",
+    "Other (dependencies, retry delays, manual steps)",
+];
+
+/// Where each restored service's time to restore went, plain text: waiting for an
+/// approval is people, running commands is the runbook, the rest is the plan's order.
+pub fn time_rows(sc: &Scorecard) -> Vec<[String; 5]> {
+    sc.services
+        .iter()
+        .filter_map(|s| {
+            let total = s.time_to_restore_ms?;
+            let spent = s.spent;
+            let other = (total - spent.waiting_for_approval_ms - spent.running_commands_ms).max(0);
+            Some([
+                s.id.to_string(),
+                human_ms(total),
+                human_ms(spent.waiting_for_approval_ms),
+                human_ms(spent.running_commands_ms),
+                human_ms(other),
+            ])
+        })
+        .collect()
+}
+
 pub const PATH_HEADER: [&str; 7] = ["#", "Service", "Tier", "Waited for", "From", "To", "Time"];
 
 fn dash() -> String {
@@ -212,6 +240,11 @@ pub fn markdown(sc: &Scorecard) -> String {
     } else {
         md_table(&mut out, &SERVICES_HEADER, &service_rows(sc));
     }
+    let time = time_rows(sc);
+    if !time.is_empty() {
+        out.push_str("\n## Where the time went\n\nOf each time to restore: waiting for an operator's approval, and running restore and verify commands (an attempt on several hosts counts as its slowest host).\n\n");
+        md_table(&mut out, &TIME_HEADER, &time);
+    }
     let _ = writeln!(out, "\n## Critical path\n\n{}\n", cell(&path_line(sc)));
     if !sc.critical_path.is_empty() {
         md_table(&mut out, &PATH_HEADER, &path_rows(sc));
@@ -264,6 +297,11 @@ pub fn html_section(sc: &Scorecard) -> String {
         out.push_str("</ul>\n");
     }
     html_table(&mut out, &SERVICES_HEADER, &service_rows(sc));
+    let time = time_rows(sc);
+    if !time.is_empty() {
+        out.push_str("<h3>Where the time went</h3>\n");
+        html_table(&mut out, &TIME_HEADER, &time);
+    }
     let _ = writeln!(
         out,
         "<h3>Critical path</h3>\n<p>{}</p>",
@@ -357,6 +395,10 @@ struct InjectedOut<'a> {
     rto: &'static str,
     /// RTO less time to restore: to spare (positive) or missed by (negative).
     rto_margin_ms: Option<i64>,
+    /// Of the time to restore: waiting for an operator's approval.
+    waiting_for_approval_ms: i64,
+    /// Of the time to restore: running restore and verify commands.
+    running_commands_ms: i64,
 }
 
 #[derive(Serialize)]
@@ -424,6 +466,8 @@ pub fn json(sc: &Scorecard) -> ScorecardOut<'_> {
                 time_to_restore_ms: s.time_to_restore_ms,
                 rto: s.rto.as_str(),
                 rto_margin_ms: s.rto_margin_ms,
+                waiting_for_approval_ms: s.spent.waiting_for_approval_ms,
+                running_commands_ms: s.spent.running_commands_ms,
             })
             .collect(),
         critical_path: sc

@@ -13,15 +13,12 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use super::{HelpIfNone as _, MIN_TIMEOUT, Scope, Validator, is_id, line_of};
+use super::{HelpIfNone as _, MIN_DRILL_EVERY, MIN_TIMEOUT, Scope, Validator, is_id, line_of};
 use crate::runbook::diag::{Diag, closest};
 use crate::runbook::drill::{DEFAULT_GUARD_EVERY, Drills, Guard, MIN_GUARD_EVERY, Scenario};
 use crate::runbook::model::{Service, ServiceId, Step, StepAction};
 use crate::runbook::plan::Plan;
 use crate::runbook::raw::{RawGuard, RawScenario, S};
-
-/// The shortest `drill_every`: anything shorter is a typo for a longer unit.
-const MIN_DRILL_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the drill checks need from the rest of the runbook.
 pub(super) struct DrillInput {
