@@ -11,6 +11,7 @@
 //!   matches `expect_output`: the engine's rule, applied to one attempt without retries.
 //! - The first command of a step is found as `words.rs` describes.
 
+mod site;
 mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,14 +65,28 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     // The hosts the run would contact: the services --only names and what they depend on.
     let only: Vec<ServiceId> = args.only.iter().map(ServiceId::new).collect();
     let selection = Selection::new(&runbook, &only, Scope::Restore);
-    let needs = needs(&runbook, &selection);
-    let mut hosts = futures::future::join_all(
-        needs
-            .iter()
-            .map(|(host, need)| host_report(&exec, &runbook, host, need)),
-    )
+    let site = match site::pass(&args.sites, &runbook, &selection) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut needs = needs(&runbook, &selection);
+    if site.as_ref().is_some_and(|s| s.mode == site::Mode::Static) {
+        needs.clear();
+    }
+    let lost: BTreeSet<String> = site
+        .as_ref()
+        .filter(|s| s.mode == site::Mode::Simulated)
+        .map(|s| s.findings.lost_hosts.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut hosts = futures::future::join_all(needs.iter().map(|(host, need)| async {
+        if lost.contains(host.as_str()) {
+            lost_host(host)
+        } else {
+            host_report(&exec, &runbook, host, need).await
+        }
+    }))
     .await;
-    let services = if args.checks {
+    let services = if args.checks && site.as_ref().is_none_or(|s| s.mode != site::Mode::Static) {
         let usable: BTreeSet<&str> = hosts
             .iter()
             .filter(|h| h.connected)
@@ -86,7 +101,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
         None
     };
     exec.shutdown().await;
-    let report = Report::new(&runbook, hosts, services);
+    let report = Report::new(&runbook, hosts, services, site);
     let out = match args.format {
         RunFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => s + "\n",
@@ -172,6 +187,23 @@ struct HostReport {
     problems: Vec<String>,
     #[serde(skip)]
     connected: bool,
+}
+
+/// A host in the lost site under `--simulate`: not probed, and no problem of the run.
+fn lost_host(host: &HostId) -> HostReport {
+    HostReport {
+        host: host.to_string(),
+        transport: "ssh",
+        reachable: "lost site",
+        host_key: "-",
+        auth: "-",
+        commands_checked: Vec::new(),
+        commands_missing: Vec::new(),
+        sudo: "-",
+        checks: None,
+        problems: Vec::new(),
+        connected: false,
+    }
 }
 
 async fn host_report(exec: &Executor, runbook: &Runbook, host: &HostId, need: &Need) -> HostReport {
@@ -375,6 +407,9 @@ struct Report {
     hosts: Vec<HostReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     services: Option<Vec<ServiceReport>>,
+    /// With a lost site: what the run needs from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_site: Option<site::SiteReport>,
 }
 
 impl Report {
@@ -382,6 +417,7 @@ impl Report {
         runbook: &Runbook,
         hosts: Vec<HostReport>,
         services: Option<Vec<ServiceReport>>,
+        site: Option<site::SiteReport>,
     ) -> Report {
         let bad_hosts = hosts.iter().filter(|h| !h.problems.is_empty()).count();
         let not_healthy = services
@@ -389,7 +425,8 @@ impl Report {
             .flatten()
             .filter(|s| s.state != "healthy")
             .count();
-        let ready = bad_hosts == 0 && not_healthy == 0;
+        let site_verdict = site.as_ref().and_then(site::SiteReport::verdict);
+        let ready = bad_hosts == 0 && not_healthy == 0 && site_verdict.is_none();
         let mut summary = if bad_hosts == 0 {
             format!(
                 "{} ready: reachable, host keys known, authenticated, every command found{}",
@@ -415,6 +452,21 @@ impl Report {
                 count(services.len(), "service", "services")
             );
         }
+        if site.as_ref().is_some_and(|s| s.mode == site::Mode::Static) {
+            summary = site.as_ref().map_or_else(String::new, |s| {
+                format!(
+                    "nothing the run needs is in the lost site '{}' (static pass; add --simulate to probe what still works)",
+                    s.findings.lost_site
+                )
+            });
+        }
+        if let Some(v) = site_verdict {
+            summary = if bad_hosts == 0 && not_healthy == 0 {
+                v
+            } else {
+                format!("{v}; {summary}")
+            };
+        }
         summary = if ready {
             format!("READY: {summary}. Nothing was changed.")
         } else {
@@ -427,11 +479,20 @@ impl Report {
             summary,
             hosts,
             services,
+            lost_site: site,
         }
     }
 
     fn text(&self) -> String {
         let mut out = format!("Preflight of '{}' ({})\n\n", self.runbook, self.path);
+        if let Some(site) = &self.lost_site {
+            out.push_str(&site.text());
+            if site.mode == site::Mode::Static {
+                let _ = writeln!(out, "\n{}", self.summary);
+                return out;
+            }
+            out.push('\n');
+        }
         let checks = self.services.is_some();
         let mut rows = vec![vec![
             "HOST".to_string(),
