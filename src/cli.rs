@@ -389,6 +389,10 @@ pub struct ReportArgs {
     /// allowed_signers format); the others are listed as not counted, with why.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// Check this runbook (repeatable) against the loss of its [runbook] lost_site: one that
+    /// depends on it is reported not ready, whatever its drills say.
+    #[arg(long = "runbook", value_name = "RUNBOOK")]
+    pub runbooks: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

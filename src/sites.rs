@@ -138,6 +138,22 @@ pub fn dependencies(inputs: &Inputs<'_>) -> Findings {
     }
 }
 
+/// The runbook's structure alone against the loss of its `[runbook] lost_site`: every
+/// service, jump chains as the runbook writes them, webhooks, and the runbook's files on the
+/// mounts of `env`. `None` when it declares no lost site. What `report --runbook` goes by.
+pub fn structural(runbook: &Runbook, env: &Environment) -> Option<Findings> {
+    let lost = runbook.sites.sites.get(runbook.sites.lost.as_ref()?)?;
+    Some(dependencies(&Inputs {
+        runbook,
+        lost,
+        services: runbook.services.iter().collect(),
+        targets: IndexMap::new(),
+        env,
+        journal: None,
+        files: Vec::new(),
+    }))
+}
+
 /// Who an address belongs to, for messages.
 enum Contact {
     Host(HostId),

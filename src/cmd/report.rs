@@ -59,12 +59,16 @@ pub fn report(args: &ReportArgs) -> ExitCode {
             }
         }
     }
-    let history = report::history(
+    let mut history = report::history(
         reads,
         skipped,
         as_of,
         signers.map(|s| s.display().to_string()),
     );
+    history.lost_sites = match lost_sites(&args.runbooks) {
+        Ok(checks) => checks,
+        Err(code) => return code,
+    };
     for s in render::skipped_lines(&history) {
         eprintln!("bringup: not counted: {}", crate::text::visible(&s));
     }
@@ -191,4 +195,29 @@ fn read(path: &Path, signers: Option<&Path>) -> Result<Read, Unusable> {
         last_hash: checked.last_hash,
         latest,
     })
+}
+
+/// Each `--runbook` checked against the loss of its `[runbook] lost_site`: its structure only
+/// (jump hosts, step hosts, webhooks). The machine making the report is not the operators':
+/// their resolvers, mounts and journals are `preflight --lost-site`'s to check.
+fn lost_sites(paths: &[std::path::PathBuf]) -> Result<Vec<report::LostSiteCheck>, ExitCode> {
+    let env = crate::sites::environment::Environment::default();
+    paths
+        .iter()
+        .map(|path| {
+            let runbook = crate::runbook::load(path, &[]).map_err(|d| {
+                eprint!("{d}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?;
+            let findings = crate::sites::structural(&runbook, &env);
+            Ok(report::LostSiteCheck {
+                runbook: runbook.name.clone(),
+                path: path.display().to_string(),
+                lost_site: findings.as_ref().map(|f| f.lost_site.clone()),
+                dependencies: findings
+                    .map(|f| f.dependencies.into_iter().map(|d| d.text).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
 }
