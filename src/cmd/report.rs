@@ -34,14 +34,8 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         }
     }
     let signers = args.allowed_signers.as_deref();
-    if let Some(signers) = signers
-        && let Err(e) = std::fs::File::open(signers)
-    {
-        eprintln!(
-            "bringup: cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
-            signers.display()
-        );
-        return ExitCode::from(EXIT_BAD_INPUT);
+    if let Err(code) = readable_signers(signers) {
+        return code;
     }
     let mut reads = Vec::new();
     let mut skipped = Vec::new();
@@ -220,4 +214,18 @@ fn lost_sites(paths: &[std::path::PathBuf]) -> Result<Vec<report::LostSiteCheck>
             })
         })
         .collect()
+}
+
+/// The allowed signers file, when given, can be read; otherwise it is said (exit 2).
+fn readable_signers(signers: Option<&Path>) -> Result<(), ExitCode> {
+    if let Some(signers) = signers
+        && let Err(e) = std::fs::File::open(signers)
+    {
+        eprintln!(
+            "bringup: cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
+            signers.display()
+        );
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    Ok(())
 }
