@@ -92,7 +92,19 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
             .filter(|h| h.connected)
             .map(|h| h.host.as_str())
             .collect();
-        let (services, tally) = checks(&exec, &runbook, &selection, &usable).await;
+        let (mut services, tally) = checks(&exec, &runbook, &selection, &usable).await;
+        // Under --simulate a service whose every host is in the lost site is lost with it.
+        let lost_with: &[String] = site
+            .as_ref()
+            .filter(|s| s.mode == site::Mode::Simulated)
+            .map_or(&[], |s| &s.findings.lost_with_site);
+        for s in services
+            .iter_mut()
+            .filter(|s| lost_with.contains(&s.service))
+        {
+            s.state = "lost site";
+            s.reason = "every host is in the lost site".to_string();
+        }
         for h in &mut hosts {
             h.checks = Some(tally.get(h.host.as_str()).copied().unwrap_or((0, 0)));
         }
@@ -312,7 +324,7 @@ async fn run_collect(
 struct ServiceReport {
     service: String,
     tier: u32,
-    /// `healthy`, `down`, `partial` or `unreachable`.
+    /// `healthy`, `down`, `partial`, `unreachable` or (`--simulate`) `lost site`.
     state: &'static str,
     reason: String,
 }
@@ -423,7 +435,7 @@ impl Report {
         let not_healthy = services
             .iter()
             .flatten()
-            .filter(|s| s.state != "healthy")
+            .filter(|s| s.state != "healthy" && s.state != "lost site")
             .count();
         let site_verdict = site.as_ref().and_then(site::SiteReport::verdict);
         let ready = bad_hosts == 0 && not_healthy == 0 && site_verdict.is_none();

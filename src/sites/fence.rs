@@ -89,6 +89,61 @@ mod tests {
     use super::*;
     use crate::runbook::sites::SiteAddress;
 
+    /// The guard installed for this test binary fences TEST-NET-1 (192.0.2.0/24), which no
+    /// other test connects to: every connect point refuses it before touching the network.
+    #[tokio::test]
+    async fn every_connect_point_refuses_the_fenced_site_without_a_packet() {
+        let site = Site {
+            name: "lost".into(),
+            addresses: vec![SiteAddress::parse("192.0.2.0/24").expect("ok")],
+        };
+        install(Fence {
+            site,
+            resolver_lost: None,
+        });
+        let started = std::time::Instant::now();
+        let etcd = crate::journal::etcd::Etcd::connect(&["192.0.2.1:2379".to_string()])
+            .await
+            .expect_err("refused");
+        assert!(
+            etcd.to_string()
+                .contains("refused by --simulate: '192.0.2.1' is in the lost site 'lost'"),
+            "{etcd}"
+        );
+        let target = crate::exec::ssh_config::Target {
+            label: "db".into(),
+            hostname: "192.0.2.7".into(),
+            port: 22,
+            user: "sre".into(),
+            identities: Vec::new(),
+            jump: None,
+        };
+        let settings = crate::exec::ssh::Settings {
+            connect_timeout: std::time::Duration::from_secs(5),
+            keepalive: std::time::Duration::from_secs(5),
+            keepalive_max: 3,
+            use_agent: false,
+            accept_new_host_keys: false,
+            known_hosts: Vec::new(),
+            bringup_known_hosts: None,
+        };
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let Err(ssh) = crate::exec::ssh::connect(&target, &settings, &cancel) else {
+            panic!("connected to a fenced address");
+        };
+        assert!(
+            ssh.error
+                .to_string()
+                .contains("refused by --simulate: '192.0.2.7' is in the lost site 'lost'"),
+            "{}",
+            ssh.error
+        );
+        assert!(check_url("https://192.0.2.9/hook").is_err());
+        assert!(check_url("https://198.51.100.9/hook").is_ok());
+        // Refused at once: a real attempt at TEST-NET would wait out its timeouts.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
     #[test]
     fn addresses_in_the_site_are_refused_and_others_pass() {
         let site = Site {

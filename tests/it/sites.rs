@@ -188,17 +188,35 @@ fn a_host_of_the_lost_site_is_shown_lost_and_a_step_on_it_is_a_dependency() {
     let direct = runbook(&lab, &gasan, &pangyo, None);
     // A restore of api that runs on the bastion, in the lost site.
     let text = fs::read_to_string(&direct).expect("runbook")
-        + "  [[service.restore]]\n  name = \"flip\"\n  run = \"true\"\n  hosts = [\"bastion\"]\n";
+        + "  [[service.restore]]\n  name = \"flip\"\n  run = \"true\"\n  hosts = [\"bastion\"]\n"
+        // And a service that lives only in the lost site.
+        + "[[service]]\nid = \"edge\"\nhosts = [\"bastion\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n";
     fs::write(&direct, text).expect("write runbook");
     let before = arrived(&pangyo);
     let out = preflight(
         &lab,
         &direct,
-        &["--lost-site", "pangyo", "--simulate", "--format", "json"],
+        &[
+            "--lost-site",
+            "pangyo",
+            "--simulate",
+            "--checks",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc = json(&out);
     assert_eq!(host(&doc, "bastion")["reachable"], "lost site", "{doc}");
+    let state = |id: &str| {
+        doc["services"]
+            .as_array()
+            .and_then(|ss| ss.iter().find(|s| s["service"] == id))
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(state("api"), Some("healthy".into()), "{doc}");
+    assert_eq!(state("edge"), Some("lost site".into()), "{doc}");
+    assert_eq!(doc["lost_site"]["lost_with_site"][0], "edge", "{doc}");
     assert_eq!(host(&doc, "app")["reachable"], "yes", "{doc}");
     assert_eq!(doc["lost_site"]["dependencies"][0]["kind"], "step_host");
     assert!(

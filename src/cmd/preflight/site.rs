@@ -95,15 +95,17 @@ pub fn pass(
     };
     let env = Environment::read(&args.resolv_conf, &args.mounts);
     let services: Vec<_> = selection.services(runbook).collect();
-    let findings = crate::sites::dependencies(&Inputs {
+    let (targets, unread) = targets(runbook, &services);
+    let mut findings = crate::sites::dependencies(&Inputs {
         runbook,
         lost: site,
-        targets: targets(runbook, &services),
+        targets,
         services,
         env: &env,
         journal: journal.as_ref(),
         files: machine_files(),
     });
+    findings.unread.extend(unread);
     let mode = if args.simulate {
         let every_ns = !env.nameservers.is_empty()
             && env
@@ -127,8 +129,9 @@ pub fn pass(
     }))
 }
 
-/// Each SSH host of `services` as the transport will reach it (through ~/.ssh/config).
-fn targets(runbook: &Runbook, services: &[&Service]) -> IndexMap<HostId, Target> {
+/// Each SSH host of `services` as the transport will reach it (through ~/.ssh/config), and
+/// why that file could not be read.
+fn targets(runbook: &Runbook, services: &[&Service]) -> (IndexMap<HostId, Target>, Option<String>) {
     let mut targets = IndexMap::new();
     match ssh_config::load(None) {
         Ok(config) => {
@@ -148,9 +151,16 @@ fn targets(runbook: &Runbook, services: &[&Service]) -> IndexMap<HostId, Target>
                 }
             }
         }
-        Err(why) => tracing::warn!("--lost-site: {why}; jump hosts judged by the runbook alone"),
+        Err(why) => {
+            return (
+                targets,
+                Some(format!(
+                    "{why}; jump hosts and identity files judged by the runbook alone"
+                )),
+            );
+        }
     }
-    targets
+    (targets, None)
 }
 
 /// The files of this machine a run reads besides the runbook's.
