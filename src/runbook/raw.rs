@@ -719,6 +719,9 @@ identity = "~/.ssh/id"
 jump = "b"
 tags = ["x"]
 transport = "ssh"
+site = "east"
+[sites.east]
+addresses = ["10.0.0.0/8", "east.example"]
 [groups]
 g = ["a"]
 [[service]]
@@ -769,6 +772,8 @@ expect_output = "ok"
         assert_eq!(raw.services[0].inject.len(), 1);
         assert_eq!(raw.vars["n"].1.get_ref().text(), "3");
         assert_eq!((raw.scenarios.len(), raw.guards.len()), (1, 1));
+        assert_eq!(raw.sites["east"].1.addresses.len(), 2);
+        assert!(raw.hosts["a"].1.site.is_some());
     }
 
     #[test]
