@@ -303,6 +303,8 @@ pub struct SiteArgs {
     /// The mount table to check for network filesystems (default /proc/mounts).
     #[arg(long, value_name = "FILE", default_value = crate::sites::environment::MOUNTS)]
     pub mounts: PathBuf,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 #[derive(Debug, Args)]

@@ -65,10 +65,14 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     // The hosts the run would contact: the services --only names and what they depend on.
     let only: Vec<ServiceId> = args.only.iter().map(ServiceId::new).collect();
     let selection = Selection::new(&runbook, &only, Scope::Restore);
-    let site = match site::pass(&args.sites, &runbook, &selection) {
+    let mut site = match site::pass(&args.sites, &runbook, &selection) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(site) = &mut site {
+        let access = crate::journal::etcd::Access::from_args(&args.sites.etcd);
+        site::probe_journal(site, &access).await;
+    }
     let mut needs = needs(&runbook, &selection);
     if site.as_ref().is_some_and(|s| s.mode == site::Mode::Static) {
         needs.clear();

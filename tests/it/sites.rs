@@ -2,7 +2,8 @@
 //! `preflight --lost-site` over two loopback addresses as two sites — 127.0.0.1 the site that
 //! survives, 127.0.0.2 the lost one, a real sshd on each: a jump host in the lost site is
 //! reported, `--simulate` refuses every connection to it inside bringup (its sshd's log shows
-//! none arrived), and the runbook rebuilt to avoid it passes. The bundled Pangyo runbook is
+//! none arrived), and the runbook rebuilt to avoid it passes; a shared journal's real etcd is
+//! refused the same way. The bundled Pangyo runbook is
 //! only ever checked statically: nothing connects to its 10.x addresses.
 
 use std::fs;
@@ -462,5 +463,58 @@ fn an_unknown_lost_site_and_simulate_without_one_are_refused() {
         stderr(&out).contains("--simulate needs a lost site"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// A shared journal on a real loopback etcd: with its members' address in the lost site,
+/// `--simulate` finds its etcd unreachable (every request refused inside bringup) and says
+/// the quorum goes with the site; with another site lost, the same etcd answers.
+#[test]
+fn simulate_refuses_a_shared_journals_etcd_in_the_lost_site_and_reaches_it_otherwise() {
+    crate::require!(Etcd);
+    let cluster = crate::support::etcd::Cluster::start();
+    let url = cluster.url("sites-run");
+    let (dir, rb, _) = local::folder(
+        "[sites.pangyo]\naddresses = [\"127.0.0.1\"]\n[sites.gasan]\naddresses = [\"127.0.0.2\"]\n[hosts.op]\ntransport = \"local\"\n[[service]]\nid = \"a\"\nhosts = [\"op\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n",
+    );
+    let empty = dir.path().join("empty");
+    fs::write(&empty, "").expect("write empty");
+    let preflight = |lost: &str| {
+        local::output(
+            local::bringup(dir.path())
+                .arg("preflight")
+                .arg(&rb)
+                .args(["--lost-site", lost, "--simulate", "--format", "json"])
+                .args(["--journal", &url, "--resolv-conf"])
+                .arg(&empty)
+                .arg("--mounts")
+                .arg(&empty),
+        )
+    };
+    let out = preflight("pangyo");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc = json(&out);
+    let site = &doc["lost_site"];
+    assert_eq!(site["journal_probe"]["reachable"], false, "{doc}");
+    assert!(
+        site["journal_probe"]["detail"].as_str().is_some_and(
+            |d| d.contains("refused by --simulate: '127.0.0.1' is in the lost site 'pangyo'")
+        ),
+        "{doc}"
+    );
+    let kinds: Vec<&str> = site["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"journal_quorum"), "{doc}");
+
+    let out = preflight("gasan");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc = json(&out);
+    assert_eq!(
+        doc["lost_site"]["journal_probe"]["reachable"], true,
+        "{doc}"
     );
 }

@@ -43,6 +43,19 @@ pub struct SiteReport {
     pub addresses: Vec<String>,
     #[serde(flatten)]
     pub findings: Findings,
+    /// `--simulate` with a shared `--journal`: whether its etcd still answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_probe: Option<JournalProbe>,
+    #[serde(skip)]
+    journal: Option<JournalLocation>,
+}
+
+/// A shared journal's etcd reached (or not) with the lost site refused.
+#[derive(Debug, Serialize)]
+pub struct JournalProbe {
+    pub reachable: bool,
+    /// Where it answered, or why it did not.
+    pub detail: String,
 }
 
 /// The lost site named by `--lost-site` or `[runbook] lost_site`, its findings, and the
@@ -126,7 +139,32 @@ pub fn pass(
         mode,
         addresses: site.addresses.iter().map(ToString::to_string).collect(),
         findings,
+        journal_probe: None,
+        journal,
     }))
+}
+
+/// Under `--simulate`, a shared `--journal`'s etcd asked for its status through the guard:
+/// the members left outside the lost site must still answer.
+pub async fn probe_journal(report: &mut SiteReport, access: &crate::journal::etcd::Access) {
+    if report.mode != Mode::Simulated {
+        return;
+    }
+    let Some(url) = report.journal.as_ref().and_then(JournalLocation::shared) else {
+        return;
+    };
+    report.journal_probe = Some(
+        match crate::journal::etcd::Etcd::connect_with(&url.endpoints, access).await {
+            Ok(etcd) => JournalProbe {
+                reachable: true,
+                detail: format!("answers at '{}'", etcd.endpoint()),
+            },
+            Err(e) => JournalProbe {
+                reachable: false,
+                detail: crate::text::visible(&e.to_string()).into_owned(),
+            },
+        },
+    );
 }
 
 /// Each SSH host of `services` as the transport will reach it (through ~/.ssh/config), and
@@ -216,12 +254,25 @@ impl SiteReport {
         for u in &f.unread {
             let _ = writeln!(out, "Not checked: {u}");
         }
+        if let Some(p) = &self.journal_probe {
+            let _ = writeln!(
+                out,
+                "Shared journal, with the lost site refused: {}{}",
+                if p.reachable {
+                    ""
+                } else {
+                    "cannot be reached: "
+                },
+                p.detail
+            );
+        }
         out
     }
 
     /// The summary's words for the lost site, `None` when nothing depends on it.
     pub fn verdict(&self) -> Option<String> {
-        let n = self.findings.dependencies.len();
+        let n = self.findings.dependencies.len()
+            + usize::from(self.journal_probe.as_ref().is_some_and(|p| !p.reachable));
         (n > 0).then(|| {
             format!(
                 "the run depends on the lost site '{}' ({n} finding{})",
