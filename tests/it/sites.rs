@@ -3,8 +3,8 @@
 //! survives, 127.0.0.2 the lost one, a real sshd on each: a jump host in the lost site is
 //! reported, `--simulate` refuses every connection to it inside bringup (its sshd's log shows
 //! none arrived), and the runbook rebuilt to avoid it passes; a shared journal's real etcd is
-//! refused the same way. The bundled Pangyo runbook is
-//! only ever checked statically: nothing connects to its 10.x addresses.
+//! refused the same way. The bundled Pangyo runbook is only ever checked statically: nothing
+//! connects to its 10.x addresses.
 
 use std::fs;
 use std::path::{Path, PathBuf};
