@@ -450,8 +450,18 @@ fn files(inputs: &Inputs<'_>, out: &mut Vec<Dependency>) {
         files.push(("[runbook] operators".into(), signers.clone()));
     }
     for host in used_hosts(inputs).keys() {
-        let own = rb.hosts.get(host).and_then(|h| h.identity.clone());
         let mut hop = inputs.targets.get(host);
+        // Without a target (no ssh_config read), the runbook's own `identity`, `~` expanded.
+        let own = hop
+            .is_none()
+            .then(|| rb.hosts.get(host).and_then(|h| h.identity.clone()))
+            .flatten()
+            .map(
+                |p| match (p.strip_prefix("~"), crate::exec::ssh_config::home()) {
+                    (Ok(rest), Some(home)) => home.join(rest),
+                    _ => p,
+                },
+            );
         let mut ids: Vec<(String, PathBuf)> = own
             .into_iter()
             .map(|p| (format!("the identity file of host '{host}'"), p))
