@@ -89,6 +89,7 @@ fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
+        sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
     }
 }

@@ -72,6 +72,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
+        sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
     }
 }

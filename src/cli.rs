@@ -289,6 +289,33 @@ pub struct PreflightArgs {
     /// Restrict to this service's hosts and steps (repeatable).
     #[arg(long = "only", value_name = "SERVICE")]
     pub only: Vec<String>,
+    #[command(flatten)]
+    pub sites: SiteArgs,
+}
+
+/// Preflight against the loss of a site (SPEC "Sites and witnesses").
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// List everything the run needs from this [sites] entry (default: [runbook] lost_site),
+    /// without connecting anywhere; exit 1 when anything.
+    #[arg(long, value_name = "SITE")]
+    pub lost_site: Option<String>,
+    /// Also probe the hosts, refusing inside bringup every connection to the lost site's
+    /// addresses, so the table shows what still works without it.
+    #[arg(long)]
+    pub simulate: bool,
+    /// The journal the run would write: a file, or a shared run's etcd://… URL (its members
+    /// and its filesystem are checked).
+    #[arg(long, value_name = "JOURNAL")]
+    pub journal: Option<PathBuf>,
+    /// The resolver configuration to check (default /etc/resolv.conf).
+    #[arg(long, value_name = "FILE", default_value = crate::sites::environment::RESOLV_CONF)]
+    pub resolv_conf: PathBuf,
+    /// The mount table to check for network filesystems (default /proc/mounts).
+    #[arg(long, value_name = "FILE", default_value = crate::sites::environment::MOUNTS)]
+    pub mounts: PathBuf,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -375,6 +402,10 @@ pub struct ReportArgs {
     /// allowed_signers format); the others are listed as not counted, with why.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// Check this runbook (repeatable) against the loss of its [runbook] lost_site: one that
+    /// depends on it is reported not ready, whatever its drills say.
+    #[arg(long = "runbook", value_name = "RUNBOOK")]
+    pub runbooks: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod reach;
 pub mod runbook;
 pub mod session;
+pub mod sites;
 pub mod sshsig;
 pub mod text;
 pub mod tui;

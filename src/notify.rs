@@ -283,6 +283,9 @@ async fn deliver<M>(
 /// redirect is not followed: its status is the answer, and where it pointed goes to the log
 /// (secrets masked).
 async fn post(client: &reqwest::Client, target: &Target, body: &[u8]) -> Result<u16, String> {
+    if crate::sites::fence::check_url(&target.url).is_err() {
+        return Err("refused by --simulate: its host is in the lost site".to_string());
+    }
     let mut request = client
         .post(&target.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

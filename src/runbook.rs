@@ -10,6 +10,7 @@ pub mod plan;
 mod raw;
 pub mod schema;
 pub mod shell;
+pub mod sites;
 mod validate;
 
 pub use diag::closest as suggest;

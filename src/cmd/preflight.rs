@@ -15,6 +15,7 @@
 //!   that uses one is not run (`--checks`): its service is `not checked`, which neither makes
 //!   the run ready nor not.
 
+mod site;
 mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,21 +69,51 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
     // The hosts the run would contact: the services --only names and what they depend on.
     let only: Vec<ServiceId> = args.only.iter().map(ServiceId::new).collect();
     let selection = Selection::new(&runbook, &only, Scope::Restore);
-    let needs = needs(&runbook, &selection);
+    let mut site = match site::pass(&args.sites, &runbook, &selection) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(site) = &mut site {
+        let access = crate::journal::etcd::Access::from_args(&args.sites.etcd);
+        site::probe_journal(site, &access).await;
+    }
+    let mut needs = needs(&runbook, &selection);
     let without = without_secrets(&runbook, &selection);
-    let mut hosts = futures::future::join_all(
-        needs
-            .iter()
-            .map(|(host, need)| host_report(&exec, &runbook, host, need)),
-    )
+    if site.as_ref().is_some_and(|s| s.mode == site::Mode::Static) {
+        needs.clear();
+    }
+    let lost: BTreeSet<String> = site
+        .as_ref()
+        .filter(|s| s.mode == site::Mode::Simulated)
+        .map(|s| s.findings.lost_hosts.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut hosts = futures::future::join_all(needs.iter().map(|(host, need)| async {
+        if lost.contains(host.as_str()) {
+            lost_host(host)
+        } else {
+            host_report(&exec, &runbook, host, need).await
+        }
+    }))
     .await;
-    let services = if args.checks {
+    let services = if args.checks && site.as_ref().is_none_or(|s| s.mode != site::Mode::Static) {
         let usable: BTreeSet<&str> = hosts
             .iter()
             .filter(|h| h.connected)
             .map(|h| h.host.as_str())
             .collect();
-        let (services, tally) = checks(&exec, &runbook, &selection, &usable).await;
+        let (mut services, tally) = checks(&exec, &runbook, &selection, &usable).await;
+        // Under --simulate a service whose every host is in the lost site is lost with it.
+        let lost_with: &[String] = site
+            .as_ref()
+            .filter(|s| s.mode == site::Mode::Simulated)
+            .map_or(&[], |s| &s.findings.lost_with_site);
+        for s in services
+            .iter_mut()
+            .filter(|s| lost_with.contains(&s.service))
+        {
+            s.state = "lost site";
+            s.reason = "every host is in the lost site".to_string();
+        }
         for h in &mut hosts {
             h.checks = Some(tally.get(h.host.as_str()).copied().unwrap_or((0, 0)));
         }
@@ -91,7 +122,7 @@ async fn preflight_async(args: &PreflightArgs) -> ExitCode {
         None
     };
     exec.shutdown().await;
-    let report = Report::new(&runbook, hosts, services, without);
+    let report = Report::new(&runbook, hosts, services, without, site);
     let out = match args.format {
         RunFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(s) => s + "\n",
@@ -177,6 +208,23 @@ struct HostReport {
     problems: Vec<String>,
     #[serde(skip)]
     connected: bool,
+}
+
+/// A host in the lost site under `--simulate`: not probed, and no problem of the run.
+fn lost_host(host: &HostId) -> HostReport {
+    HostReport {
+        host: host.to_string(),
+        transport: "ssh",
+        reachable: "lost site",
+        host_key: "-",
+        auth: "-",
+        commands_checked: Vec::new(),
+        commands_missing: Vec::new(),
+        sudo: "-",
+        checks: None,
+        problems: Vec::new(),
+        connected: false,
+    }
 }
 
 async fn host_report(exec: &Executor, runbook: &Runbook, host: &HostId, need: &Need) -> HostReport {
@@ -336,8 +384,8 @@ async fn run_collect(
 struct ServiceReport {
     service: String,
     tier: u32,
-    /// `healthy`, `down`, `partial`, `unreachable`, or `not checked` (a check needs a secret
-    /// that was not given).
+    /// `healthy`, `down`, `partial`, `unreachable`, `not checked` (a check needs a secret
+    /// that was not given) or (`--simulate`) `lost site`.
     state: &'static str,
     reason: String,
 }
@@ -464,6 +512,9 @@ struct Report {
     /// Secrets not given and the steps that use them, probed without running them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     without_secrets: Vec<WithoutSecret>,
+    /// With a lost site: what the run needs from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_site: Option<site::SiteReport>,
 }
 
 impl Report {
@@ -472,19 +523,21 @@ impl Report {
         hosts: Vec<HostReport>,
         services: Option<Vec<ServiceReport>>,
         without_secrets: Vec<WithoutSecret>,
+        site: Option<site::SiteReport>,
     ) -> Report {
         let bad_hosts = hosts.iter().filter(|h| !h.problems.is_empty()).count();
         let not_healthy = services
             .iter()
             .flatten()
-            .filter(|s| !matches!(s.state, "healthy" | "not checked"))
+            .filter(|s| !matches!(s.state, "healthy" | "not checked" | "lost site"))
             .count();
         let not_checked = services
             .iter()
             .flatten()
             .filter(|s| s.state == "not checked")
             .count();
-        let ready = bad_hosts == 0 && not_healthy == 0;
+        let site_verdict = site.as_ref().and_then(site::SiteReport::verdict);
+        let ready = bad_hosts == 0 && not_healthy == 0 && site_verdict.is_none();
         let mut summary = if bad_hosts == 0 {
             format!(
                 "{} ready: reachable, host keys known, authenticated, every command found{}",
@@ -516,6 +569,21 @@ impl Report {
                 );
             }
         }
+        if site.as_ref().is_some_and(|s| s.mode == site::Mode::Static) {
+            summary = site.as_ref().map_or_else(String::new, |s| {
+                format!(
+                    "nothing the run needs is in the lost site '{}' (static pass; add --simulate to probe what still works)",
+                    s.findings.lost_site
+                )
+            });
+        }
+        if let Some(v) = site_verdict {
+            summary = if bad_hosts == 0 && not_healthy == 0 {
+                v
+            } else {
+                format!("{v}; {summary}")
+            };
+        }
         summary = if ready {
             format!("READY: {summary}. Nothing was changed.")
         } else {
@@ -529,11 +597,20 @@ impl Report {
             hosts,
             services,
             without_secrets,
+            lost_site: site,
         }
     }
 
     fn text(&self) -> String {
         let mut out = format!("Preflight of '{}' ({})\n\n", self.runbook, self.path);
+        if let Some(site) = &self.lost_site {
+            out.push_str(&site.text());
+            if site.mode == site::Mode::Static {
+                let _ = writeln!(out, "\n{}", self.summary);
+                return out;
+            }
+            out.push('\n');
+        }
         let checks = self.services.is_some();
         let mut rows = vec![vec![
             "HOST".to_string(),

@@ -34,14 +34,8 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         }
     }
     let signers = args.allowed_signers.as_deref();
-    if let Some(signers) = signers
-        && let Err(e) = std::fs::File::open(signers)
-    {
-        eprintln!(
-            "bringup: cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
-            signers.display()
-        );
-        return ExitCode::from(EXIT_BAD_INPUT);
+    if let Err(code) = readable_signers(signers) {
+        return code;
     }
     let mut reads = Vec::new();
     let mut skipped = Vec::new();
@@ -59,12 +53,16 @@ pub fn report(args: &ReportArgs) -> ExitCode {
             }
         }
     }
-    let history = report::history(
+    let mut history = report::history(
         reads,
         skipped,
         as_of,
         signers.map(|s| s.display().to_string()),
     );
+    history.lost_sites = match lost_sites(&args.runbooks) {
+        Ok(checks) => checks,
+        Err(code) => return code,
+    };
     for s in render::skipped_lines(&history) {
         eprintln!("bringup: not counted: {}", crate::text::visible(&s));
     }
@@ -191,4 +189,43 @@ fn read(path: &Path, signers: Option<&Path>) -> Result<Read, Unusable> {
         last_hash: checked.last_hash,
         latest,
     })
+}
+
+/// Each `--runbook` checked against the loss of its `[runbook] lost_site`: its structure only
+/// (jump hosts, step hosts, webhooks). The machine making the report is not the operators':
+/// their resolvers, mounts and journals are `preflight --lost-site`'s to check.
+fn lost_sites(paths: &[std::path::PathBuf]) -> Result<Vec<report::LostSiteCheck>, ExitCode> {
+    let env = crate::sites::environment::Environment::default();
+    paths
+        .iter()
+        .map(|path| {
+            let runbook = crate::runbook::load(path, &[]).map_err(|d| {
+                eprint!("{d}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            })?;
+            let findings = crate::sites::structural(&runbook, &env);
+            Ok(report::LostSiteCheck {
+                runbook: runbook.name.clone(),
+                path: path.display().to_string(),
+                lost_site: findings.as_ref().map(|f| f.lost_site.clone()),
+                dependencies: findings
+                    .map(|f| f.dependencies.into_iter().map(|d| d.text).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The allowed signers file, when given, can be read; otherwise it is said (exit 2).
+fn readable_signers(signers: Option<&Path>) -> Result<(), ExitCode> {
+    if let Some(signers) = signers
+        && let Err(e) = std::fs::File::open(signers)
+    {
+        eprintln!(
+            "bringup: cannot read the allowed signers file '{}': {e}; it holds lines of 'PRINCIPAL KEYTYPE BASE64'",
+            signers.display()
+        );
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    Ok(())
 }

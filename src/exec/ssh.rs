@@ -23,6 +23,7 @@ use super::ssh_config::Target;
 use super::tunnel::Tunnel;
 use super::{ExecError, StepResult};
 use crate::journal::mask::Masker;
+use crate::sites::fence;
 
 /// How long the host gets between SIGTERM and SIGKILL of a stopped command's process group.
 const TERM_GRACE_TENTHS: u32 = 10;
@@ -234,12 +235,14 @@ fn connect_error(target: &Target, reason: String) -> ExecError {
 /// A non-blocking connect to each address in turn, polled in slices so that the deadline and
 /// the cancel token are seen at once; the stream handed back is blocking again.
 fn tcp_connect(target: &Target, budget: &Budget<'_>) -> Result<TcpStream, String> {
+    fence::check(&target.hostname).map_err(|e| e.to_string())?;
     let addrs = (target.hostname.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve '{}': {e}", target.hostname))?;
     let mut last = format!("'{}' resolved to no address", target.hostname);
     for addr in addrs {
         budget.check("TCP connect")?;
+        fence::check_ip(addr.ip()).map_err(|e| e.to_string())?;
         match tcp_connect_one(addr, budget) {
             Ok(stream) => return Ok(stream),
             Err(Attempt::Stop(why)) => return Err(why),

@@ -236,6 +236,7 @@ mod tests {
             groups: indexmap::IndexMap::new(),
             services: Vec::new(),
             drills: crate::runbook::drill::Drills::default(),
+            sites: crate::runbook::sites::Sites::default(),
             operators: crate::runbook::model::Operators::default(),
         }
     }

@@ -42,6 +42,8 @@ impl Tunnel {
             address: format!("{} via jump host '{}'", target.address(), jump.label),
             reason,
         };
+        // The jump host would connect for us: a target in the lost site is refused here too.
+        crate::sites::fence::check(&target.hostname).map_err(|e| connect_err(e.to_string()))?;
         let channel = bastion
             .session
             .channel_direct_tcpip(&target.hostname, target.port, None)

@@ -255,6 +255,37 @@ pub struct History {
     pub runbooks: Vec<RunbookScore>,
     /// By runbook, then in the runbook's order.
     pub services: Vec<ServiceHistory>,
+    /// `--runbook`: each runbook checked against the loss of its `[runbook] lost_site`.
+    pub lost_sites: Vec<LostSiteCheck>,
+}
+
+/// A runbook's structure checked against the loss of the site it declares lost (SPEC "Sites
+/// and witnesses"): one that depends on it is not ready, whatever its drills say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostSiteCheck {
+    /// The runbook's name, as its journals carry it.
+    pub runbook: String,
+    pub path: String,
+    /// `None`: the runbook declares no `lost_site`, so nothing could be checked.
+    pub lost_site: Option<String>,
+    /// Each finding in words (after `DEPENDS ON LOST SITE: `).
+    pub dependencies: Vec<String>,
+}
+
+impl LostSiteCheck {
+    /// Whether it was checked and needs nothing from its lost site.
+    pub fn ready(&self) -> bool {
+        self.lost_site.is_some() && self.dependencies.is_empty()
+    }
+}
+
+impl History {
+    /// The lost-site check of runbook `name`, when one was made and found dependencies.
+    pub fn depends_on_lost_site(&self, name: &str) -> Option<&LostSiteCheck> {
+        self.lost_sites
+            .iter()
+            .find(|c| c.runbook == name && !c.dependencies.is_empty())
+    }
 }
 
 /// The readiness score: `base` × 0.75 per full 30 days since the drill.
@@ -460,6 +491,7 @@ pub fn history(
         skipped,
         runbooks,
         services,
+        lost_sites: Vec::new(),
     }
 }
 

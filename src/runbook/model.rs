@@ -66,6 +66,8 @@ pub struct Runbook {
     /// Names of variables whose values are shown as `***` everywhere.
     pub secret_vars: BTreeSet<String>,
     pub hosts: IndexMap<HostId, Host>,
+    /// `[sites]`, each host's site and `[runbook] lost_site` (SPEC "Sites and witnesses").
+    pub sites: super::sites::Sites,
     pub groups: IndexMap<String, Vec<HostId>>,
     /// Services in file order.
     pub services: Vec<Service>,
@@ -139,6 +141,7 @@ impl fmt::Debug for Runbook {
             .field("vars", &vars)
             .field("secret_vars", &self.secret_vars)
             .field("hosts", &self.hosts)
+            .field("sites", &self.sites)
             .field("groups", &self.groups)
             .field("services", &self.services)
             .field("drills", &self.drills)

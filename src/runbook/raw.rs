@@ -102,6 +102,9 @@ pub struct RawMeta {
     pub operators: Option<S<String>>,
     /// Principals who may watch a shared run and never act on it.
     pub observers: Option<Vec<S<String>>>,
+    /// The `[sites]` entry whose loss this runbook recovers from: `preflight` and `report`
+    /// check that nothing the run needs is there.
+    pub lost_site: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -214,6 +217,17 @@ pub struct RawHost {
     /// "ssh" (default) or "local": run on the operator's own machine.
     #[schemars(extend("enum" = ["ssh", "local"]))]
     pub transport: Option<S<String>>,
+    /// The [sites] entry the host is in (default: the site its address falls in).
+    pub site: Option<S<String>>,
+}
+
+/// One `[sites.NAME]`: the addresses of a datacenter (or any place that can be lost whole).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    /// Networks in CIDR form ("10.20.0.0/16"), single IP addresses, and DNS suffixes
+    /// ("pangyo.example": the name and every name under it).
+    pub addresses: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -297,6 +311,8 @@ pub struct RawDocument {
     hosts: Option<BTreeMap<String, RawHost>>,
     /// Named lists of hosts, usable wherever hosts are listed.
     groups: Option<BTreeMap<String, Vec<String>>>,
+    /// Sites (datacenters) by name, and the addresses in each.
+    sites: Option<BTreeMap<String, RawSite>>,
     /// The services, each with its checks, restores and drill injects.
     service: Option<Vec<RawService>>,
     /// Drill scenarios: which services a drill breaks.
@@ -313,6 +329,7 @@ pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
     ("runbook", META_KEYS),
     ("defaults", DEFAULTS_KEYS),
     ("hosts.*", HOST_KEYS),
+    ("sites.*", SITE_KEYS),
     ("service", SERVICE_KEYS),
     ("service.check", STEP_KEYS),
     ("service.restore", STEP_KEYS),
@@ -338,6 +355,7 @@ pub struct RawRunbook {
     pub vars: IndexMap<String, (Range<usize>, S<RawVar>)>,
     pub hosts: IndexMap<String, (Range<usize>, RawHost)>,
     pub groups: IndexMap<String, (Range<usize>, Vec<S<String>>)>,
+    pub sites: IndexMap<String, (Range<usize>, RawSite)>,
     pub services: Vec<RawService>,
     pub broken_services: Vec<BrokenService>,
     pub scenarios: Vec<S<RawScenario>>,
@@ -347,6 +365,7 @@ pub struct RawRunbook {
 
 const ROOT_KEYS: &[&str] = &[
     "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard", "notify",
+    "sites",
 ];
 const META_KEYS: &[&str] = &[
     "name",
@@ -358,6 +377,7 @@ const META_KEYS: &[&str] = &[
     "drill_every",
     "operators",
     "observers",
+    "lost_site",
 ];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
@@ -375,7 +395,9 @@ const HOST_KEYS: &[&str] = &[
     "jump",
     "tags",
     "transport",
+    "site",
 ];
+const SITE_KEYS: &[&str] = &["addresses"];
 const SERVICE_KEYS: &[&str] = &[
     "id",
     "name",
@@ -462,6 +484,16 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
             if let Some(members) = read::<Vec<S<String>>>(v, diags) {
                 raw.groups
                     .insert(k.get_ref().to_string(), (k.span(), members));
+            }
+        }
+    }
+    if let Some(v) = root.remove("sites") {
+        for (k, v) in entries(v, "[sites]", diags) {
+            let what = format!("[sites.{}]", k.get_ref());
+            let span = k.span();
+            let v = strip_table(v, SITE_KEYS, &what, diags);
+            if let Some(site) = read::<RawSite>(v, diags) {
+                raw.sites.insert(k.into_inner().into_owned(), (span, site));
             }
         }
     }
@@ -691,6 +723,9 @@ identity = "~/.ssh/id"
 jump = "b"
 tags = ["x"]
 transport = "ssh"
+site = "east"
+[sites.east]
+addresses = ["10.0.0.0/8", "east.example"]
 [groups]
 g = ["a"]
 [[service]]
@@ -741,6 +776,8 @@ expect_output = "ok"
         assert_eq!(raw.services[0].inject.len(), 1);
         assert_eq!(raw.vars["n"].1.get_ref().text(), "3");
         assert_eq!((raw.scenarios.len(), raw.guards.len()), (1, 1));
+        assert_eq!(raw.sites["east"].1.addresses.len(), 2);
+        assert!(raw.hosts["a"].1.site.is_some());
     }
 
     #[test]

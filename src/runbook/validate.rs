@@ -15,6 +15,7 @@ mod drill;
 mod graph;
 mod hosts;
 mod notify;
+mod sites;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -111,6 +112,7 @@ impl Validator<'_> {
         let (vars, secret_vars) = self.vars(&raw, cx.overrides);
         let hosts = self.hosts(&raw.hosts);
         let groups = self.groups(&raw.groups, &hosts);
+        let sites = self.sites(&raw.sites, &raw.hosts, &hosts, &raw.meta);
         let mut known_vars: BTreeSet<String> = vars.keys().cloned().collect();
         known_vars.extend(secret_vars.iter().cloned());
         known_vars.extend(BUILTIN_VARS.iter().map(|s| (*s).to_string()));
@@ -157,6 +159,7 @@ impl Validator<'_> {
             vars,
             secret_vars,
             hosts,
+            sites,
             groups: groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             services,
             notice: self.notice(&raw.meta),

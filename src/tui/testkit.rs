@@ -130,6 +130,7 @@ pub fn runbook() -> Runbook {
         groups: IndexMap::new(),
         services: vec![auth, talk, media, mail],
         drills: crate::runbook::drill::Drills::default(),
+        sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
     }
 }

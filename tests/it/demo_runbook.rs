@@ -332,6 +332,7 @@ impl Play {
             groups: IndexMap::new(),
             services: Vec::new(),
             drills: bringup::runbook::drill::Drills::default(),
+            sites: bringup::runbook::sites::Sites::default(),
             operators: bringup::runbook::model::Operators::default(),
         };
         (

@@ -429,6 +429,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         groups: indexmap::IndexMap::new(),
         services,
         drills: bringup::runbook::drill::Drills::default(),
+        sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
     }
 }

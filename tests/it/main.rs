@@ -63,6 +63,7 @@ mod runbook_schema;
 mod safety_files;
 mod safety_ssh;
 mod safety_values;
+mod sites;
 mod ssh_jump_keys;
 mod ssh_transport;
 mod tui_e2e;

@@ -356,3 +356,63 @@ fn no_usable_journal_exits_2_and_a_bad_as_of_is_refused() {
         "{err}"
     );
 }
+
+/// A runbook named like the journals' ('pangyo') whose `db` host is reached through a jump
+/// host in its lost site; `jump` false: the same runbook rebuilt to reach it directly.
+fn site_runbook(dir: &Path, jump: bool) -> PathBuf {
+    let path = dir.join(if jump { "through.toml" } else { "direct.toml" });
+    std::fs::write(
+        &path,
+        format!(
+            "[runbook]\nname = \"pangyo\"\nlost_site = \"pangyo\"\n\n[sites.pangyo]\naddresses = [\"10.10.0.0/16\"]\n\n[sites.gasan]\naddresses = [\"10.20.0.0/16\"]\n\n[hosts.bastion]\naddress = \"10.10.0.2\"\n\n[hosts.db]\naddress = \"10.20.1.1\"\n{}\n[[service]]\nid = \"db\"\nhosts = [\"db\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n",
+            if jump { "jump = \"bastion\"\n" } else { "" }
+        ),
+    )
+    .expect("write runbook");
+    path
+}
+
+#[test]
+fn a_runbook_that_depends_on_its_lost_site_is_not_ready_whatever_its_drills_say() {
+    let j = journals();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let through = site_runbook(dir.path(), true);
+    let run = |runbook: &Path, format: &str| {
+        let out = bringup()
+            .args(["report", "--as-of", AS_OF, "--format", format, "--runbook"])
+            .arg(runbook)
+            .args(all(&j))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let md = run(&through, "markdown");
+    assert!(
+        md.contains("**NOT READY: runbook 'pangyo' depends on its lost site 'pangyo', whatever its drills say: DEPENDS ON LOST SITE: host 'db' (10.20.1.1, service 'db') is reached through jump host 'bastion' (10.10.0.2), in the lost site 'pangyo' (10.10.0.0/16).**"),
+        "{md}"
+    );
+    assert_eq!(
+        rows_under(&md, "## Runbooks"),
+        [[
+            "pangyo",
+            "45.8, NOT READY: depends on its lost site 'pangyo'",
+            "3",
+            "2"
+        ]]
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run(&through, "json")).expect("json");
+    assert_eq!(doc["lost_sites"][0]["ready"], false, "{doc}");
+    assert_eq!(doc["lost_sites"][0]["lost_site"], "pangyo", "{doc}");
+
+    let direct = site_runbook(dir.path(), false);
+    let md = run(&direct, "markdown");
+    assert!(
+        md.contains("**Runbook 'pangyo' needs nothing from its lost site 'pangyo'"),
+        "{md}"
+    );
+    assert_eq!(
+        rows_under(&md, "## Runbooks"),
+        [["pangyo", "45.8", "3", "2"]]
+    );
+}

@@ -202,7 +202,8 @@ fn the_schema_names_exactly_the_keys_the_parser_accepts_and_no_others() {
     }
 }
 
-/// Every (section path, key) written in a TOML document, with `hosts.*` for any host.
+/// Every (section path, key) written in a TOML document, with `hosts.*` for any host
+/// (`sites.*` for any site).
 fn written_keys(value: &toml::Value, path: &str, out: &mut BTreeSet<(String, String)>) {
     match value {
         toml::Value::Table(t) => {
@@ -215,10 +216,10 @@ fn written_keys(value: &toml::Value, path: &str, out: &mut BTreeSet<(String, Str
                 };
                 match (path, k.as_str()) {
                     ("", "vars" | "groups") => {}
-                    ("", "hosts") => {
-                        if let toml::Value::Table(hosts) = v {
-                            for host in hosts.values() {
-                                written_keys(host, "hosts.*", out);
+                    ("", "hosts" | "sites") => {
+                        if let toml::Value::Table(entries) = v {
+                            for entry in entries.values() {
+                                written_keys(entry, &format!("{k}.*"), out);
                             }
                         }
                     }

@@ -184,6 +184,12 @@ impl Lab {
     /// sshd), otherwise a new one is made. `extra` is put at the top of sshd_config (it comes
     /// first, so it wins: sshd keeps the first value of a keyword).
     pub fn sshd_on(&self, ports: &[u16], host_key: Option<&Path>, extra: &str) -> Sshd {
+        self.sshd_at("127.0.0.1", ports, host_key, extra)
+    }
+
+    /// As [`Lab::sshd_on`], listening on loopback address `ip` (127.0.0.2 is another
+    /// machine as far as bringup can tell).
+    pub fn sshd_at(&self, ip: &str, ports: &[u16], host_key: Option<&Path>, extra: &str) -> Sshd {
         assert!(
             !ports.is_empty() && ports.len() <= MAX_PORTS,
             "1..={MAX_PORTS} ports per sshd"
@@ -212,7 +218,7 @@ impl Lab {
             self.authorized_keys.display()
         );
         for port in ports {
-            let _ = writeln!(config, "ListenAddress 127.0.0.1:{port}");
+            let _ = writeln!(config, "ListenAddress {ip}:{port}");
         }
         let config_path = dir.join("sshd_config");
         fs::write(&config_path, config).expect("write sshd_config");
@@ -227,6 +233,7 @@ impl Lab {
             .expect("start sshd");
         let mut sshd = Sshd {
             child,
+            ip: ip.to_string(),
             ports: ports.to_vec(),
             dir,
             log,
@@ -345,6 +352,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         groups: indexmap::IndexMap::new(),
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
+        sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
     }
 }
@@ -352,6 +360,8 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
 /// A running sshd; killed when dropped.
 pub struct Sshd {
     child: Child,
+    /// The loopback address it listens on.
+    pub ip: String,
     pub ports: Vec<u16>,
     pub dir: PathBuf,
     pub log: PathBuf,
@@ -369,7 +379,7 @@ impl Sshd {
             if self
                 .ports
                 .iter()
-                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                .all(|p| TcpStream::connect((self.ip.as_str(), *p)).is_ok())
             {
                 return;
             }
@@ -392,7 +402,7 @@ impl Sshd {
         let key: Vec<&str> = self.host_public.split_whitespace().take(2).collect();
         let mut lines = String::new();
         for p in &self.ports {
-            let _ = writeln!(lines, "[127.0.0.1]:{p} {}", key.join(" "));
+            let _ = writeln!(lines, "[{}]:{p} {}", self.ip, key.join(" "));
         }
         lines
     }

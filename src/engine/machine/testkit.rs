@@ -159,6 +159,7 @@ pub fn runbook_with_vars(
         groups: IndexMap::new(),
         services,
         drills: crate::runbook::drill::Drills::default(),
+        sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
     })
 }

@@ -175,13 +175,46 @@ pub const TREND_HEADER: [&str; 6] = [
     "Journal",
 ];
 
+/// What `--runbook` found of lost sites, for the report's first lines.
+pub fn lost_site_lines(h: &History) -> Vec<String> {
+    h.lost_sites
+        .iter()
+        .map(|c| match &c.lost_site {
+            None => format!(
+                "Runbook '{}' declares no lost_site: whether it survives the loss of a site was not checked.",
+                c.runbook
+            ),
+            Some(site) if c.dependencies.is_empty() => format!(
+                "Runbook '{}' needs nothing from its lost site '{site}' (its structure: jump hosts, step hosts, webhooks; run `bringup preflight --lost-site` on the operators' machines for their resolvers, mounts and journals).",
+                c.runbook
+            ),
+            Some(site) => format!(
+                "NOT READY: runbook '{}' depends on its lost site '{site}', whatever its drills say: {}.",
+                c.runbook,
+                c.dependencies
+                    .iter()
+                    .map(|d| format!("DEPENDS ON LOST SITE: {d}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        })
+        .collect()
+}
+
 pub fn runbook_rows(h: &History) -> Vec<[String; 4]> {
     h.runbooks
         .iter()
         .map(|r| {
             [
                 r.runbook.clone(),
-                format!("{:.1}", r.score),
+                match h.depends_on_lost_site(&r.runbook) {
+                    Some(c) => format!(
+                        "{:.1}, NOT READY: depends on its lost site '{}'",
+                        r.score,
+                        c.lost_site.as_deref().unwrap_or_default()
+                    ),
+                    None => format!("{:.1}", r.score),
+                },
                 r.services.to_string(),
                 r.overdue.to_string(),
             ]
@@ -246,6 +279,9 @@ pub fn markdown(h: &History) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("# Readiness report\n\n");
     for line in evidence_lines(h) {
+        let _ = writeln!(out, "**{}**\n", cell(&line));
+    }
+    for line in lost_site_lines(h) {
         let _ = writeln!(out, "**{}**\n", cell(&line));
     }
     let _ = writeln!(out, "{}\n\n{RULE}\n", summary_line(h));
@@ -412,6 +448,13 @@ pub fn html(h: &History) -> String {
             esc(&line)
         );
     }
+    for line in lost_site_lines(h) {
+        let _ = writeln!(
+            out,
+            "<p class=\"evidence\"><strong>{}</strong></p>",
+            esc(&line)
+        );
+    }
     let _ = writeln!(
         out,
         "<p>{}</p>\n<p class=\"rule\">{}</p>",
@@ -470,6 +513,18 @@ struct Doc<'a> {
     not_counted: Vec<SkippedOut<'a>>,
     runbooks: Vec<RunbookOut<'a>>,
     services: Vec<ServiceOut<'a>>,
+    /// `--runbook`: each runbook checked against the loss of its `lost_site`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lost_sites: Vec<LostSiteOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct LostSiteOut<'a> {
+    runbook: &'a str,
+    path: &'a str,
+    lost_site: Option<&'a str>,
+    ready: bool,
+    dependencies: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -582,6 +637,17 @@ pub fn json(h: &History) -> Result<String, serde_json::Error> {
                 score: r.score,
                 services: r.services,
                 past_drill_every: r.overdue,
+            })
+            .collect(),
+        lost_sites: h
+            .lost_sites
+            .iter()
+            .map(|c| LostSiteOut {
+                runbook: &c.runbook,
+                path: &c.path,
+                lost_site: c.lost_site.as_deref(),
+                ready: c.ready(),
+                dependencies: &c.dependencies,
             })
             .collect(),
         services: h

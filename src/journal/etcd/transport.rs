@@ -370,6 +370,10 @@ impl Etcd {
         body: &[u8],
         with_token: bool,
     ) -> Result<Value, Attempt> {
+        crate::sites::fence::check_url(endpoint).map_err(|e| Attempt::Retry {
+            why: e.to_string(),
+            answered: false,
+        })?;
         let mut request = self
             .http
             .post(format!("{endpoint}{path}"))

@@ -230,6 +230,10 @@ impl Etcd {
         next: i64,
     ) -> Result<reqwest::Response, Attempt> {
         let path = "/v3/watch";
+        crate::sites::fence::check_url(endpoint).map_err(|e| Attempt::Retry {
+            why: e.to_string(),
+            answered: false,
+        })?;
         let mut create = json!({ "key": B64.encode(key) });
         if let Some(end) = range_end {
             create["range_end"] = json!(B64.encode(end));

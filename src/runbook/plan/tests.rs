@@ -38,6 +38,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
             })
             .collect(),
         drills: crate::runbook::drill::Drills::default(),
+        sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
     }
 }
