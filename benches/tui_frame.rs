@@ -90,6 +90,7 @@ fn runbook() -> Runbook {
         services,
         drills: bringup::runbook::drill::Drills::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

@@ -73,6 +73,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod session;
 pub mod sshsig;
 pub mod text;
 pub mod tui;
+pub mod witness;
 
 pub use outcome::{Exit, RunOutcome};
 

@@ -237,6 +237,7 @@ mod tests {
             services: Vec::new(),
             drills: crate::runbook::drill::Drills::default(),
             operators: crate::runbook::model::Operators::default(),
+            witnesses: Vec::new(),
         }
     }
 

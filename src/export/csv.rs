@@ -145,6 +145,17 @@ fn row(event: &Event) -> Row {
                 error.clone().unwrap_or_default()
             );
         }
+        Event::WitnessFailed {
+            witness,
+            target,
+            seq,
+            attempt,
+            error,
+            ..
+        } => {
+            r.attempt = attempt.to_string();
+            r.text = format!("witness {} ('{target}') at seq {seq}: {error}", witness + 1);
+        }
         Event::DrillPhase {
             scenario,
             phase,

@@ -324,6 +324,26 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Warn,
         ),
+        Event::WitnessFailed {
+            witness,
+            target,
+            seq,
+            attempt,
+            error,
+            next_retry_ms,
+        } => (
+            Actor::Bringup,
+            format!(
+                "Witness {} ('{target}') did not take the head at seq {seq} (attempt {attempt}: {error}){}",
+                witness + 1,
+                if next_retry_ms.is_some() {
+                    "; retrying"
+                } else {
+                    "; given up"
+                }
+            ),
+            Tone::Warn,
+        ),
         Event::DrillPhase {
             scenario,
             phase,

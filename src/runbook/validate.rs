@@ -15,6 +15,7 @@ mod drill;
 mod graph;
 mod hosts;
 mod notify;
+mod witness;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -144,6 +145,7 @@ impl Validator<'_> {
         let guards = self.guards(std::mem::take(&mut raw.guards), &scope);
         let services = self.services(raw.services, &raw.broken_services, &scope);
         let notify = self.notify(std::mem::take(&mut raw.notify), &scope, &vars);
+        let witnesses = self.witnesses(std::mem::take(&mut raw.witness), cx.path.parent());
         let mut runbook = Runbook {
             name,
             description,
@@ -159,6 +161,7 @@ impl Validator<'_> {
             notify,
             drills: super::drill::Drills::default(),
             operators: self.operators(&raw.meta, cx),
+            witnesses,
         };
         let plan = super::plan::Plan::build(&runbook);
         runbook.drills = self.drills(drill_input, guards, &runbook.services, &plan);

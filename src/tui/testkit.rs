@@ -131,6 +131,7 @@ pub fn runbook() -> Runbook {
         services: vec![auth, talk, media, mail],
         drills: crate::runbook::drill::Drills::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

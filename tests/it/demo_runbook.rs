@@ -331,6 +331,7 @@ impl Play {
             services: Vec::new(),
             drills: bringup::runbook::drill::Drills::default(),
             operators: bringup::runbook::model::Operators::default(),
+            witnesses: Vec::new(),
         };
         (
             tmp,

@@ -429,5 +429,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         services,
         drills: bringup::runbook::drill::Drills::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }

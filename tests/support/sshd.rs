@@ -346,6 +346,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         services: Vec::new(),
         drills: bringup::runbook::drill::Drills::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

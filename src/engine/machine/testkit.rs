@@ -160,6 +160,7 @@ pub fn runbook_with_vars(
         services,
         drills: crate::runbook::drill::Drills::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     })
 }
 

@@ -39,6 +39,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
             .collect(),
         drills: crate::runbook::drill::Drills::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 
