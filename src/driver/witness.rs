@@ -84,8 +84,12 @@ impl Driver {
                 &self.tx,
                 Message::Witness,
             ));
-            let now = Instant::now();
-            for index in 0..self.runbook.witnesses.len() {
+        }
+        // A witness that had taken every head so far owes one from now: the end measures
+        // its silence from here, not from its last answer long ago.
+        let now = Instant::now();
+        for index in 0..self.runbook.witnesses.len() {
+            if self.witness.written.get(&index).copied().unwrap_or(0) >= self.witness.handed {
                 self.witness.heard.insert(index, now);
             }
         }
@@ -95,7 +99,8 @@ impl Driver {
                 run,
                 seq: head.seq,
                 hash: head.hash,
-                ts: head.ts,
+                // As the journal writes it: to the millisecond.
+                ts: chrono::SubsecRound::trunc_subsecs(head.ts, 3),
                 runbook: Some(self.runbook.name.clone()),
                 key: None,
                 sig: None,
@@ -129,7 +134,7 @@ impl Driver {
                 Ok(vec![self.write(Event::WitnessFailed {
                     witness,
                     target,
-                    seq,
+                    of_seq: seq,
                     attempt,
                     error,
                     next_retry_ms: Some(u64::try_from(next_retry.as_millis()).unwrap_or(u64::MAX)),
@@ -206,7 +211,7 @@ impl Driver {
             notices.push(self.write(Event::WitnessFailed {
                 witness: index,
                 target: target.to_string(),
-                seq: last,
+                of_seq: last,
                 attempt: self.witness.down.get(&index).copied().unwrap_or(0),
                 error: RUN_ENDED.to_string(),
                 next_retry_ms: None,

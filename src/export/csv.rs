@@ -148,13 +148,16 @@ fn row(event: &Event) -> Row {
         Event::WitnessFailed {
             witness,
             target,
-            seq,
+            of_seq,
             attempt,
             error,
             ..
         } => {
             r.attempt = attempt.to_string();
-            r.text = format!("witness {} ('{target}') at seq {seq}: {error}", witness + 1);
+            r.text = format!(
+                "witness {} ('{target}') at seq {of_seq}: {error}",
+                witness + 1
+            );
         }
         Event::DrillPhase {
             scenario,

@@ -327,14 +327,14 @@ pub fn describe(event: &Event) -> Option<Described> {
         Event::WitnessFailed {
             witness,
             target,
-            seq,
+            of_seq,
             attempt,
             error,
             next_retry_ms,
         } => (
             Actor::Bringup,
             format!(
-                "Witness {} ('{target}') did not take the head at seq {seq} (attempt {attempt}: {error}){}",
+                "Witness {} ('{target}') did not take the head at seq {of_seq} (attempt {attempt}: {error}){}",
                 witness + 1,
                 if next_retry_ms.is_some() {
                     "; retrying"

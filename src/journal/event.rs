@@ -205,7 +205,7 @@ pub enum Event {
     WitnessFailed {
         witness: usize,
         target: String,
-        seq: u64,
+        of_seq: u64,
         attempt: u32,
         error: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
