@@ -393,3 +393,28 @@ fn a_three_member_etcd_witness_keeps_heads_once_and_catches_a_cut_and_a_rewrite(
         stderr(&v)
     );
 }
+
+#[test]
+fn witness_tables_are_validated_with_file_line_and_column() {
+    let (dir, runbook, _) = folder(
+        "[hosts.op]\ntransport = \"local\"\n\n[[service]]\nid = \"a\"\nhosts = [\"op\"]\n\n\
+         [[service.check]]\nname = \"c\"\nrun = \"true\"\n\n\
+         [[witness]]\npath = \"w\"\nurl = \"etcd://127.0.0.1:2379/l\"\n\n\
+         [[witness]]\nurl = \"https://ledger.example/l\"\n\n\
+         [[witness]]\nurl = \"etcd://127.0.0.1/l\"\n\n\
+         [[witness]]\n\n\
+         [[witness]]\npaht = \"w\"\n",
+    );
+    let out = output(bringup(dir.path()).arg("validate").arg(&runbook));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    for expected in [
+        "rb.toml:14:7: error: a [[witness]] has both 'path' and 'url'",
+        "rb.toml:17:7: error: witness url 'https://ledger.example/l' is not an etcd:// URL",
+        "rb.toml:20:7: error: 'etcd://127.0.0.1/l' is not a witness URL: member '127.0.0.1' needs a port",
+        "rb.toml:22:1: error: a [[witness]] needs 'path' or 'url'",
+        "rb.toml:25:1: error: unknown key 'paht' in [[witness]]",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+}
