@@ -418,3 +418,39 @@ fn witness_tables_are_validated_with_file_line_and_column() {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
 }
+
+#[test]
+fn a_shared_run_gives_its_committed_heads_to_a_directory_witness_and_its_pulled_journal_verifies() {
+    crate::require!(Etcd);
+    let cluster = Cluster::start();
+    let url = cluster.url("witnessed-run");
+    let rig = Rig::new("[[witness]]\npath = \"w\"\n");
+    let run = output(
+        rig.cmd()
+            .arg("run")
+            .arg(&rig.runbook)
+            .arg("--journal")
+            .arg(&url),
+    );
+    assert_eq!(run.status.code(), Some(0), "run: {}", stderr(&run));
+    let pulled = output(rig.cmd().args(["pull", &url, "-o"]).arg(&rig.journal));
+    assert_eq!(pulled.status.code(), Some(0), "pull: {}", stderr(&pulled));
+    let (seq, hash) = last(&rig.journal);
+    let heads = rig.heads();
+    assert!(
+        heads.len() >= 2,
+        "a head past 50 events and the end: {heads:?}"
+    );
+    let final_head = heads.last().expect("final");
+    assert_eq!(final_head["seq"].as_u64(), Some(seq));
+    assert_eq!(final_head["hash"].as_str(), Some(hash.as_str()));
+    let v = rig.verify(&["--witness", "w"]);
+    assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), stderr(&v));
+    let direct = output(rig.cmd().args(["verify", &url, "--witness", "w"]));
+    assert_eq!(direct.status.code(), Some(2), "{}", stdout(&direct));
+    assert!(
+        stderr(&direct).contains("`bringup pull"),
+        "{}",
+        stderr(&direct)
+    );
+}
