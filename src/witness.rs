@@ -193,6 +193,7 @@ async fn sign_each(
     signed: watch::Sender<Option<WitnessedHead>>,
     stop: CancellationToken,
 ) {
+    let guard = OneThread::default();
     loop {
         tokio::select! {
             changed = given.changed() => if changed.is_err() { return },
@@ -203,14 +204,15 @@ async fn sign_each(
         };
         let key = key.clone();
         let message = head.seal_head().message();
-        let signing = tokio::task::spawn_blocking(move || sign(&key, message.as_bytes()));
+        let signing = guard.run(move || sign(&key, message.as_bytes()));
         match tokio::time::timeout(SIGN_TIMEOUT, signing).await {
             Ok(Ok(Ok((fingerprint, sig)))) => {
                 head.key = Some(fingerprint);
                 head.sig = Some(sig);
             }
             Ok(Ok(Err(e))) => tracing::warn!("witness heads are written unsigned: {e}"),
-            _ => tracing::warn!(
+            Ok(Err(e)) => tracing::warn!("witness head {} is written unsigned: {e}", head.seq),
+            Err(_) => tracing::warn!(
                 "witness head {} is written unsigned: signing hung",
                 head.seq
             ),
@@ -337,7 +339,7 @@ async fn keep<M>(
 
 /// One witness, as its task writes to it.
 enum Sink {
-    Dir(PathBuf),
+    Dir(PathBuf, OneThread),
     Etcd {
         url: RunUrl,
         access: Access,
@@ -348,7 +350,7 @@ enum Sink {
 impl Sink {
     fn new(target: Target, access: Access) -> Sink {
         match target {
-            Target::Dir(dir) => Sink::Dir(dir),
+            Target::Dir(dir) => Sink::Dir(dir, OneThread::default()),
             Target::Etcd(url) => Sink::Etcd {
                 url,
                 access,
@@ -359,12 +361,13 @@ impl Sink {
 
     async fn write(&mut self, head: &WitnessedHead) -> Result<(), String> {
         match self {
-            Sink::Dir(dir) => {
+            Sink::Dir(dir, guard) => {
                 let (dir, head) = (dir.clone(), head.clone());
-                // A hung mount hangs this thread only; the attempt times out above it.
-                tokio::task::spawn_blocking(move || dir::append(&dir, &head))
-                    .await
-                    .map_err(|e| format!("the write stopped: {e}"))?
+                // A hung mount hangs this witness's one thread only; the attempt times out
+                // above it, and the next one is refused until that thread returns.
+                guard
+                    .run(move || dir::append(&dir, &head))
+                    .await?
                     .map_err(|e| e.to_string())
             }
             Sink::Etcd { url, access, conn } => {
@@ -392,6 +395,39 @@ impl Sink {
         if let Sink::Etcd { conn, .. } = self {
             *conn = None;
         }
+    }
+}
+
+/// Blocking work (a write to a directory that may sit on a hung mount, `ssh-keygen`) on a
+/// thread of its own, one at a time: while one has not returned, the next is refused at once
+/// rather than piling up threads, and nothing takes a thread the run's own work needs.
+#[derive(Default)]
+struct OneThread {
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl OneThread {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        use std::sync::atomic::Ordering;
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err("the last attempt has not returned yet (a hung mount?)".to_string());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let busy = self.busy.clone();
+        let spawned = std::thread::Builder::new()
+            .name("witness-io".into())
+            .spawn(move || {
+                let _ = tx.send(work());
+                busy.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            self.busy.store(false, Ordering::Release);
+            return Err(format!("cannot start a thread: {e}"));
+        }
+        rx.await.map_err(|_| "the attempt stopped".to_string())
     }
 }
 
@@ -523,6 +559,30 @@ mod tests {
             }],
             "one finding per head, duplicates once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_hung_write_takes_one_thread_and_the_next_attempt_is_refused_at_once() {
+        let guard = OneThread::default();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hung = guard.run(move || hold.recv().ok());
+        let first = tokio::time::timeout(Duration::from_millis(50), hung).await;
+        assert!(first.is_err(), "still hung");
+        let refused = guard.run(|| ()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("has not returned")),
+            "{refused:?}"
+        );
+        release.send(()).expect("release");
+        for _ in 0..200 {
+            if guard.run(|| ()).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the thread came back, so the next attempt runs");
     }
 
     #[test]
