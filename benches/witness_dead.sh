@@ -5,7 +5,8 @@
 # directory witness; a live 1-member loopback etcd witness; a missing directory (an unmounted
 # share); an etcd URL to a closed loopback port (connection refused); a frozen etcd (SIGSTOP:
 # it accepts connections and never answers). Prints each case's median wall time of the
-# whole `bringup run` process and its ratio to the run without a witness (goal: within 5 %).
+# whole `bringup run` process, its ratio to the run without a witness (goal: within 5 %),
+# and the median CPU time (user + system) of the process, which load does not inflate.
 # Needs a build (BIN, default target/release/bringup), etcd and python3.
 set -eu
 BIN=${BIN:-target/release/bringup}
@@ -14,7 +15,7 @@ WORK=$(mktemp -d)
 trap 'kill -CONT $(cat "$WORK"/pids 2>/dev/null) 2>/dev/null; kill $(cat "$WORK"/pids 2>/dev/null) 2>/dev/null; rm -rf "$WORK"' EXIT
 
 BIN="$BIN" RUNS="$RUNS" WORK="$WORK" python3 - <<'PY'
-import os, signal, socket, statistics, subprocess, time, urllib.request
+import os, resource, signal, socket, statistics, subprocess, time, urllib.request
 
 bin_, runs, work = os.environ["BIN"], int(os.environ["RUNS"]), os.environ["WORK"]
 
@@ -95,6 +96,7 @@ for i, (_, w) in enumerate(cases):
         f.write(runbook(w))
 
 times = {name: [] for name, _ in cases}
+cpu = {name: [] for name, _ in cases}
 env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 for r in range(runs):
     for i, (name, _) in enumerate(cases):
@@ -103,10 +105,13 @@ for r in range(runs):
         except FileNotFoundError:
             pass
         journal = f"{work}/j{i}-{r}.jsonl"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         p = subprocess.run([bin_, "run", "--yes", "--journal", journal, f"{work}/rb{i}.toml"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         took = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if p.returncode != 0:
             raise SystemExit(f"{name}: bringup exited {p.returncode}")
         times[name].append(took)
@@ -116,9 +121,10 @@ for r in range(runs):
                   f"{kinds.count('witness_failed')} witness_failed")
 
 base = statistics.median(times["no witness"])
-print(f"\n{'case':<24} {'median':>8}  {'ratio':>6}  runs (s)")
+print(f"\n{'case':<24} {'median':>8}  {'ratio':>6}  {'cpu':>7}  runs (s)")
 for name, _ in cases:
     m = statistics.median(times[name])
+    c = statistics.median(cpu[name])
     runs_s = " ".join(f"{t:.3f}" for t in times[name])
-    print(f"{name:<24} {m:>7.3f}s  {m / base:>6.3f}  {runs_s}")
+    print(f"{name:<24} {m:>7.3f}s  {m / base:>6.3f}  {c:>6.3f}s  {runs_s}")
 PY
