@@ -91,6 +91,7 @@ fn runbook() -> Runbook {
         drills: bringup::runbook::drill::Drills::default(),
         sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

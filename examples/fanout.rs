@@ -74,6 +74,7 @@ fn runbook(ports: &[u16], key: &Path, concurrency: usize) -> Runbook {
         drills: bringup::runbook::drill::Drills::default(),
         sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

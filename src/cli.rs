@@ -426,6 +426,10 @@ pub struct VerifyArgs {
     /// Check the seal (JOURNAL.sig) against these signers (OpenSSH allowed_signers format).
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// A witness of the run (a runbook's [[witness]] path or etcd:// URL): fail unless the
+    /// journal's chain holds every head it kept for this run. Repeatable.
+    #[arg(long = "witness", value_name = "DIR|URL")]
+    pub witness: Vec<String>,
     #[command(flatten)]
     pub etcd: EtcdArgs,
 }

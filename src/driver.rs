@@ -23,6 +23,7 @@ mod remote;
 mod requests;
 mod shared;
 mod signals;
+mod witness;
 
 pub use drill::{GuardReport, exact_ms};
 pub use live::LiveView;
@@ -30,6 +31,7 @@ pub use orphans::Orphan;
 pub use outbox::{NOTIFY_GRACE, NOTIFY_SILENT, RUN_ENDED};
 pub use remote::Ask;
 pub use signals::{Signal, Signals};
+pub use witness::{WITNESS_GRACE, WITNESS_SILENT};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -191,6 +193,8 @@ pub enum Message {
     LeaseLost(String),
     /// A shared run's commit (by its number) came to this: what waited on it may act.
     Committed(u64, Result<(), crate::journal::etcd::StoreError>),
+    /// A witness's attempt at a head (see `crate::witness`), its failures to be journaled.
+    Witness(crate::witness::Report),
 }
 
 impl Message {
@@ -349,6 +353,8 @@ pub struct Driver {
     socket: Option<crate::reach::socket::Listener>,
     /// A shared run's calls whose commit is in flight.
     later: shared::Later,
+    /// Witnesses: their tasks, the last head handed over, what each took.
+    witness: witness::State,
 }
 
 impl Driver {
@@ -389,6 +395,7 @@ impl Driver {
             answers: Vec::new(),
             socket: None,
             later: shared::Later::default(),
+            witness: witness::State::default(),
         };
         driver.watch_shared();
         driver.listen();
@@ -704,11 +711,13 @@ impl Driver {
         // Output is group-committed: it rides with the next event's fsync, or with one at
         // most every `OUTPUT_SYNC`, so a flood of output costs a few fsyncs a second.
         let due = self.must_sync || self.last_sync.elapsed() >= OUTPUT_SYNC;
+        let mut durable = None;
         let synced = notices.and_then(|n| {
             if due {
                 self.journal.sync()?;
                 self.must_sync = false;
                 self.last_sync = std::time::Instant::now();
+                durable = Some(self.head_now());
             }
             // Commits in flight before this one were taken too (they go in order).
             let mut all = self.release_all()?;
@@ -716,6 +725,9 @@ impl Driver {
             Ok(all)
         });
         let queued = std::mem::take(&mut self.queued);
+        if let (Ok(_), Some(head)) = (&synced, durable) {
+            self.witness_durable(head, false);
+        }
         let synced = match synced {
             Ok(mut n) => {
                 for (launch, run) in queued {
@@ -939,6 +951,7 @@ impl Driver {
             Message::Remote(incoming) => self.on_remote(incoming),
             Message::LeaseLost(why) => Err(self.on_lease_lost(&why)),
             Message::Committed(ticket, result) => self.on_committed(ticket, result),
+            Message::Witness(report) => self.on_witness(report),
         }
     }
 

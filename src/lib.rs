@@ -21,6 +21,7 @@ pub mod sites;
 pub mod sshsig;
 pub mod text;
 pub mod tui;
+pub mod witness;
 
 pub use outcome::{Exit, RunOutcome};
 

@@ -227,6 +227,7 @@ impl Session {
             Driver::new(engine, opening.writer, exec, config.operator.clone());
         // Who may ask from elsewhere, and what a resumed run already carried out.
         driver.set_operators(config.operators.clone());
+        driver.witness_with(config.access.clone(), config.seal_key.clone());
         driver.recall_requests(&opening.history);
         let start_notices = match driver.record(opening.start) {
             Ok(n) => n,

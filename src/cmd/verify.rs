@@ -1,6 +1,8 @@
 //! `bringup verify`: check a journal's hash chain and its seal, and say so. Logic lives in
 //! `journal::verify` and `journal::seal`.
 
+mod witnesses;
+
 use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
@@ -49,6 +51,16 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
     if let Some(code) = broken(&format!("journal '{path}'"), &report) {
         return code;
     }
+    if !args.witness.is_empty() {
+        match witnesses::check(args) {
+            Ok(true) => {}
+            Ok(false) => {
+                println!("FAILED: the witnesses do not hold this journal");
+                return ExitCode::from(EXIT_NOT_ALL_UP);
+            }
+            Err(code) => return code,
+        }
+    }
     if !seal_ok {
         println!("FAILED: the seal does not hold");
         return ExitCode::from(EXIT_NOT_ALL_UP);
@@ -67,6 +79,12 @@ fn verify_shared(url: &str, args: &VerifyArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    if !args.witness.is_empty() {
+        eprintln!(
+            "bringup: --witness checks a journal file; `bringup pull {url} -o RUN.jsonl`, then `bringup verify RUN.jsonl --witness …`"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     if args.allowed_signers.is_some() {
         eprintln!(
             "bringup: shared runs are not sealed yet, so --allowed-signers does not apply to '{url}'; `bringup pull` it and seal the file"

@@ -28,6 +28,11 @@ pub(super) struct Checks {
 
 impl Checks {
     /// The `run_started` just written (a new run): its hash names the run in signatures.
+    /// The run's `run_started` hash, once known.
+    pub(super) fn run_hash(&self) -> Option<&str> {
+        self.run_hash.as_deref()
+    }
+
     pub(super) fn started(&mut self, hash: &str) {
         if self.run_hash.is_none() {
             self.run_hash = Some(hash.to_string());

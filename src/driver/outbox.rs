@@ -129,7 +129,8 @@ impl Driver {
 
     /// After [`Driver::end`]: wait at most `grace` for what webhooks that still answer are
     /// owed (not for one that is down or silent: [`NOTIFY_SILENT`]), then journal each
-    /// delivery left as failed for good and stop the delivery tasks.
+    /// delivery left as failed for good and stop the delivery tasks. Then the witnesses get
+    /// the final head ([`Driver::close_witnesses`]).
     pub async fn deliver_owed(
         &mut self,
         inbox: &mut Inbox,
@@ -172,6 +173,9 @@ impl Driver {
             }
             show(self.settle(Ok(notices))?);
         }
+        // Last: the witnesses take the head that ends the journal.
+        self.close_witnesses(inbox, super::WITNESS_GRACE, show)
+            .await?;
         Ok(count)
     }
 

@@ -42,6 +42,8 @@ struct Parked {
     answers: Vec<Owed>,
     ready: Vec<crate::notify::Delivery>,
     extra: Vec<Notice>,
+    /// The head its commit makes durable, for the witnesses.
+    head: Option<super::witness::Durable>,
 }
 
 impl Driver {
@@ -97,6 +99,7 @@ impl Driver {
             answers: std::mem::take(&mut self.answers),
             ready: std::mem::take(&mut self.outbox.ready),
             extra: std::mem::take(&mut self.outbox.notices),
+            head: committed.as_ref().map(|_| self.head_now()),
         };
         match committed {
             Some(committed) => {
@@ -172,6 +175,9 @@ impl Driver {
     /// Carry out what a call parked, as [`Driver::settle`] does after its fsync, leaving
     /// what the calls since have queued as it is.
     fn release(&mut self, parked: Parked) -> Result<Vec<Notice>, JournalError> {
+        if let Some(head) = parked.head {
+            self.witness_durable(head, false);
+        }
         let queued = std::mem::replace(&mut self.queued, parked.queued);
         let answers = std::mem::replace(&mut self.answers, parked.answers);
         let ready = std::mem::replace(&mut self.outbox.ready, parked.ready);

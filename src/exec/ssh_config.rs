@@ -238,6 +238,7 @@ mod tests {
             drills: crate::runbook::drill::Drills::default(),
             sites: crate::runbook::sites::Sites::default(),
             operators: crate::runbook::model::Operators::default(),
+            witnesses: Vec::new(),
         }
     }
 

@@ -145,6 +145,20 @@ fn row(event: &Event) -> Row {
                 error.clone().unwrap_or_default()
             );
         }
+        Event::WitnessFailed {
+            witness,
+            target,
+            of_seq,
+            attempt,
+            error,
+            ..
+        } => {
+            r.attempt = attempt.to_string();
+            r.text = format!(
+                "witness {} ('{target}') at seq {of_seq}: {error}",
+                witness + 1
+            );
+        }
         Event::DrillPhase {
             scenario,
             phase,

@@ -334,6 +334,26 @@ pub fn describe(event: &Event) -> Option<Described> {
             ),
             Tone::Warn,
         ),
+        Event::WitnessFailed {
+            witness,
+            target,
+            of_seq,
+            attempt,
+            error,
+            next_retry_ms,
+        } => (
+            Actor::Bringup,
+            format!(
+                "Witness {} ('{target}') did not take the head at seq {of_seq} (attempt {attempt}: {error}){}",
+                witness + 1,
+                if next_retry_ms.is_some() {
+                    "; retrying"
+                } else {
+                    "; given up"
+                }
+            ),
+            Tone::Warn,
+        ),
         Event::DrillPhase {
             scenario,
             phase,

@@ -208,6 +208,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_retry_ms: Option<u64>,
     },
+    /// A witness (`[[witness]]`, its index and where it is) could not be given the head
+    /// at `seq`; `next_retry_ms` is absent when none follows (the run ended). A newer head
+    /// may be tried next: it covers this one through the chain.
+    WitnessFailed {
+        witness: usize,
+        target: String,
+        of_seq: u64,
+        attempt: u32,
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_retry_ms: Option<u64>,
+    },
     /// A scenario drill entered a phase (SPEC "Drills"). `outcome` is set on `finished` (and
     /// on a `baseline` that refused the drill: `failed`); `reason` says why it failed.
     DrillPhase {
@@ -639,6 +651,7 @@ impl Event {
             Event::NotifyQueued { .. } => "notify_queued",
             Event::NotifySent { .. } => "notify_sent",
             Event::NotifyFailed { .. } => "notify_failed",
+            Event::WitnessFailed { .. } => "witness_failed",
             Event::DrillPhase { .. } => "drill_phase",
             Event::GuardTripped { .. } => "guard_tripped",
             Event::RequestRefused { .. } => "request_refused",

@@ -214,6 +214,8 @@ pub struct JournalWriter {
     clock: Box<dyn Clock>,
     unsynced: bool,
     spill_bytes: usize,
+    /// The `ts` of the last line this writer wrote.
+    last_ts: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -263,6 +265,7 @@ impl JournalWriter {
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
+            last_ts: None,
         })
     }
 
@@ -286,6 +289,7 @@ impl JournalWriter {
             clock: Box::new(SystemClock),
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
+            last_ts: None,
         })
     }
 
@@ -360,6 +364,7 @@ impl JournalWriter {
             clock,
             unsynced: false,
             spill_bytes: DEFAULT_SPILL_BYTES,
+            last_ts: None,
         };
         Ok((writer, report))
     }
@@ -381,6 +386,11 @@ impl JournalWriter {
     /// The hash of the last line written (64 zeros before the first).
     pub fn last_hash(&self) -> &str {
         &self.prev
+    }
+
+    /// The `ts` of the last line this writer wrote (`None` before its first).
+    pub fn last_ts(&self) -> Option<DateTime<Utc>> {
+        self.last_ts
     }
 
     /// Append one event, on disk before this returns.
@@ -426,6 +436,7 @@ impl JournalWriter {
         }
         self.seq = seq;
         self.prev.clone_from(&hash);
+        self.last_ts = Some(ts);
         Ok(Appended {
             seq,
             hash,

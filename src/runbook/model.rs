@@ -79,6 +79,8 @@ pub struct Runbook {
     pub notify: Vec<Notify>,
     /// `[runbook] operators` and `observers`: who may act on a run from another process.
     pub operators: Operators,
+    /// `[[witness]]`: where the journal's head is kept outside the operator's reach.
+    pub witnesses: Vec<crate::witness::Target>,
 }
 
 /// `[runbook] operators` (an OpenSSH allowed_signers file) and `observers`, validated.
@@ -148,6 +150,7 @@ impl fmt::Debug for Runbook {
             .field("notice", &self.notice)
             .field("notify", &self.notify)
             .field("operators", &self.operators)
+            .field("witnesses", &self.witnesses)
             .finish()
     }
 }

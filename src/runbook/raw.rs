@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::{Diag, closest};
 
 mod drill;
-pub use drill::{RawGuard, RawNotify, RawScenario};
+pub use drill::{RawGuard, RawNotify, RawScenario, RawWitness};
 
 /// A value with where it was written, for diagnostics. Read as `toml::Spanned`; its JSON
 /// Schema is the inner value's, since the span is not written in the file.
@@ -321,6 +321,8 @@ pub struct RawDocument {
     guard: Option<Vec<RawGuard>>,
     /// Webhooks told of state changes, the run's end and the user-notice deadline.
     notify: Option<Vec<RawNotify>>,
+    /// Places outside the operator's reach that keep the journal's head.
+    witness: Option<Vec<RawWitness>>,
 }
 
 /// The keys `parse` accepts, per section: a key not listed here is reported as unknown.
@@ -337,6 +339,7 @@ pub const ACCEPTED_KEYS: &[(&str, &[&str])] = &[
     ("scenario", drill::SCENARIO_KEYS),
     ("guard", drill::GUARD_KEYS),
     ("notify", drill::NOTIFY_KEYS),
+    ("witness", drill::WITNESS_KEYS),
 ];
 
 /// A `[[service]]` whose table could not be read; its id (when readable) is still known, so
@@ -361,11 +364,13 @@ pub struct RawRunbook {
     pub scenarios: Vec<S<RawScenario>>,
     pub guards: Vec<S<RawGuard>>,
     pub notify: Vec<S<RawNotify>>,
+    pub witness: Vec<S<RawWitness>>,
 }
 
 const ROOT_KEYS: &[&str] = &[
     "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard", "notify",
     "sites",
+    "witness",
 ];
 const META_KEYS: &[&str] = &[
     "name",
@@ -508,6 +513,9 @@ pub fn parse(src: &str, diags: &mut Vec<Diag>) -> Option<RawRunbook> {
     }
     if let Some(v) = root.remove("notify") {
         drill::read_notify(v, &mut raw, diags);
+    }
+    if let Some(v) = root.remove("witness") {
+        drill::read_witnesses(v, &mut raw, diags);
     }
     Some(raw)
 }

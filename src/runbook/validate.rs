@@ -16,6 +16,7 @@ mod graph;
 mod hosts;
 mod notify;
 mod sites;
+mod witness;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -150,6 +151,7 @@ impl Validator<'_> {
         let guards = self.guards(std::mem::take(&mut raw.guards), &scope);
         let services = self.services(raw.services, &raw.broken_services, &scope);
         let notify = self.notify(std::mem::take(&mut raw.notify), &scope, &vars);
+        let witnesses = self.witnesses(std::mem::take(&mut raw.witness), cx.path.parent());
         let mut runbook = Runbook {
             name,
             description,
@@ -166,6 +168,7 @@ impl Validator<'_> {
             notify,
             drills: super::drill::Drills::default(),
             operators: self.operators(&raw.meta, cx),
+            witnesses,
         };
         let plan = super::plan::Plan::build(&runbook);
         runbook.drills = self.drills(drill_input, guards, &runbook.services, &plan);

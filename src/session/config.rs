@@ -126,6 +126,8 @@ pub struct RunConfig {
     /// Why a resume takes the run over, when the caller knows (attach's `T`); otherwise
     /// told from the journal.
     pub hand_over: Option<crate::journal::event::HandOver>,
+    /// The key `--seal` signs with, which signs the heads given to witnesses too.
+    pub seal_key: Option<crate::journal::seal::SigningKey>,
 }
 
 impl RunConfig {
@@ -181,6 +183,12 @@ impl RunConfig {
             sign_key: args.sign_key.clone(),
             front,
             hand_over: args.hand_over,
+            seal_key: args.seal.then(|| {
+                args.seal_key.clone().map_or(
+                    crate::journal::seal::SigningKey::Agent,
+                    crate::journal::seal::SigningKey::File,
+                )
+            }),
         })
     }
 

@@ -132,6 +132,7 @@ pub fn runbook() -> Runbook {
         drills: crate::runbook::drill::Drills::default(),
         sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

@@ -334,6 +334,7 @@ impl Play {
             drills: bringup::runbook::drill::Drills::default(),
             sites: bringup::runbook::sites::Sites::default(),
             operators: bringup::runbook::model::Operators::default(),
+            witnesses: Vec::new(),
         };
         (
             tmp,

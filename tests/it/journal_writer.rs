@@ -431,5 +431,6 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         drills: bringup::runbook::drill::Drills::default(),
         sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }

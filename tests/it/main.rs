@@ -69,3 +69,4 @@ mod ssh_transport;
 mod tui_e2e;
 mod tui_flow;
 mod tui_host_key;
+mod witness;

@@ -354,6 +354,7 @@ pub fn runbook(hosts: Vec<Host>) -> Runbook {
         drills: bringup::runbook::drill::Drills::default(),
         sites: bringup::runbook::sites::Sites::default(),
         operators: bringup::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

@@ -161,6 +161,7 @@ pub fn runbook_with_vars(
         drills: crate::runbook::drill::Drills::default(),
         sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     })
 }
 

@@ -40,6 +40,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
         drills: crate::runbook::drill::Drills::default(),
         sites: crate::runbook::sites::Sites::default(),
         operators: crate::runbook::model::Operators::default(),
+        witnesses: Vec::new(),
     }
 }
 

@@ -78,6 +78,21 @@ impl std::fmt::Debug for RawNotify {
     }
 }
 
+/// A witness (SPEC "Sites and witnesses"): somewhere outside the operator's reach that keeps
+/// the journal's head every 50 events and at the end, so a cut or rewritten journal is
+/// caught by `bringup verify --witness`. Exactly one of `path` and `url`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWitness {
+    /// A directory (relative to the runbook's folder), e.g. a share mounted from another
+    /// team's host: one file of heads per run. It must exist; bringup never creates it.
+    pub path: Option<S<String>>,
+    /// An etcd cluster: etcd://HOST:PORT[,HOST:PORT…]/NAME; heads go under
+    /// bringup/witness/NAME/.
+    pub url: Option<S<String>>,
+}
+
+pub const WITNESS_KEYS: &[&str] = &["path", "url"];
 pub const SCENARIO_KEYS: &[&str] = &["id", "name", "description", "inject"];
 pub const NOTIFY_KEYS: &[&str] = &["url", "format", "on", "secret_header"];
 pub const GUARD_KEYS: &[&str] = &[
@@ -111,6 +126,13 @@ pub fn read_notify(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Ve
     }
 }
 
+/// `[[witness]]` tables into `raw.witness`, each read on its own.
+pub fn read_witnesses(v: Spanned<DeValue<'_>>, raw: &mut RawRunbook, diags: &mut Vec<Diag>) {
+    for table in tables(v, "witness", diags) {
+        raw.witness.extend(read::<S<RawWitness>>(table, diags));
+    }
+}
+
 /// The tables of an array of tables, unknown keys already reported and removed.
 fn tables<'de>(
     v: Spanned<DeValue<'de>>,
@@ -120,6 +142,7 @@ fn tables<'de>(
     let known = match key {
         "scenario" => SCENARIO_KEYS,
         "notify" => NOTIFY_KEYS,
+        "witness" => WITNESS_KEYS,
         _ => GUARD_KEYS,
     };
     let span = v.span();
