@@ -1134,6 +1134,25 @@ impl Driver {
                         instruction: instruction.shown,
                     });
                 }
+                Effect::NotRun {
+                    step,
+                    hosts,
+                    reason,
+                } => {
+                    for host in hosts {
+                        notices.push(self.write(Event::StepFinished {
+                            service: step.service.clone(),
+                            phase: step.phase,
+                            step: self.step_name(&step),
+                            host,
+                            attempt: 1,
+                            outcome: StepOutcome::NotRun,
+                            exit_code: None,
+                            duration_ms: 0,
+                            error: Some(reason.clone()),
+                        })?);
+                    }
+                }
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();
                     let stop = self.stop.clone();
