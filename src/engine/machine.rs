@@ -8,6 +8,10 @@ mod plan;
 mod steps;
 
 #[cfg(test)]
+mod fleet_proptests;
+#[cfg(test)]
+mod fleet_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod testkit;

@@ -93,4 +93,119 @@ mod tests {
         assert_eq!(Fleet::default().batch_size(40), 40);
         assert_eq!(Fleet::default().budget(40), 0);
     }
+
+    const HEAD: &str = "[hosts.h1]\n[hosts.h2]\n[hosts.h3]\n[hosts.h4]\n";
+
+    fn load(
+        service_keys: &str,
+        step_keys: &str,
+        phase: &str,
+    ) -> Result<crate::runbook::Runbook, Vec<String>> {
+        let text = format!(
+            "{HEAD}[[service]]\nid = \"web\"\nhosts = [\"h1\", \"h2\", \"h3\", \"h4\"]\n{service_keys}\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n  [[service.{phase}]]\n  name = \"fix\"\n  run = \"true\"\n{step_keys}\n"
+        );
+        crate::runbook::load_str(&text, std::path::Path::new("f.toml"), "0", &[], None)
+            .map_err(|d| d.0)
+    }
+
+    fn error(service_keys: &str, step_keys: &str, phase: &str) -> String {
+        let errors = load(service_keys, step_keys, phase).expect_err("invalid");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].clone()
+    }
+
+    #[test]
+    fn fleet_keys_are_read_into_the_model() {
+        let rb = load(
+            "min_healthy = \"75%\"",
+            "  batch = \"50%\"\n  canary = 1\n  max_fail = 1",
+            "restore",
+        )
+        .expect("valid");
+        let service = &rb.services[0];
+        assert_eq!(service.min_healthy, Some(HostCount::Percent(75)));
+        assert_eq!(
+            service.restores[0].fleet,
+            Fleet {
+                batch: Some(HostCount::Percent(50)),
+                canary: Some(1),
+                max_fail: HostCount::Hosts(1),
+            }
+        );
+        let rb = load("", "  batch = 2\n  max_fail = \"25%\"", "inject").expect("valid");
+        assert_eq!(
+            rb.services[0].injects[0].fleet.max_fail,
+            HostCount::Percent(25)
+        );
+    }
+
+    #[test]
+    fn out_of_bounds_fleet_keys_are_errors_at_their_line_and_column() {
+        let e = error("", "  batch = \"150%\"", "restore");
+        assert!(
+            e.starts_with("f.toml:15:11: error: batch '150%' is over 100%"),
+            "{e}"
+        );
+        let e = error("", "  max_fail = \"101%\"", "restore");
+        assert!(e.contains("max_fail '101%' is over 100%"), "{e}");
+        let e = error("", "  canary = 4", "restore");
+        assert!(
+            e.contains("canary '4' on restore step 'fix' of 'web' leaves none of its 4 hosts for after the question"),
+            "{e}"
+        );
+        let e = error("", "  canary = 0", "restore");
+        assert!(
+            e.contains("canary '0' on restore step 'fix' of 'web' runs no host first"),
+            "{e}"
+        );
+        let e = error("", "  batch = 0", "restore");
+        assert!(e.contains("batch '0' counts no host"), "{e}");
+        let e = error("", "  batch = \"0%\"", "restore");
+        assert!(e.contains("batch '0%' counts no host"), "{e}");
+        let e = error("", "  max_fail = 5", "restore");
+        assert!(
+            e.contains("max_fail '5' on restore step 'fix' of 'web' is more than its 4 hosts"),
+            "{e}"
+        );
+        let e = error("", "  max_fail = -1", "restore");
+        assert!(e.contains("max_fail '-1' is negative"), "{e}");
+        let e = error("", "  batch = \"ten\"", "restore");
+        assert!(
+            e.contains("batch 'ten' is not a number of hosts or a percentage"),
+            "{e}"
+        );
+        let e = error("min_healthy = 0", "", "restore");
+        assert!(
+            e.starts_with("f.toml:8:15: error: min_healthy '0' counts no host"),
+            "{e}"
+        );
+        let e = error("min_healthy = 5", "", "restore");
+        assert!(
+            e.contains("min_healthy '5' of 'web' is more than its 4 hosts"),
+            "{e}"
+        );
+        let e = error("min_healthy = \"120%\"", "", "restore");
+        assert!(e.contains("min_healthy '120%' is over 100%"), "{e}");
+    }
+
+    #[test]
+    fn fleet_keys_on_a_check_or_a_manual_step_are_errors() {
+        let e = error("", "  max_fail = 1", "check");
+        assert!(e.contains("'max_fail' on check step 'fix' of 'web'"), "{e}");
+        assert!(
+            e.contains("min_healthy"),
+            "the help points to min_healthy: {e}"
+        );
+        let text = format!(
+            "{HEAD}[[service]]\nid = \"web\"\nhosts = [\"h1\", \"h2\"]\n  [[service.check]]\n  name = \"up\"\n  run = \"true\"\n  [[service.restore]]\n  name = \"call\"\n  manual = \"call netops\"\n  batch = 1\n"
+        );
+        let errors =
+            crate::runbook::load_str(&text, std::path::Path::new("f.toml"), "0", &[], None)
+                .expect_err("invalid")
+                .0;
+        assert!(
+            errors[0].contains("'batch' on manual restore step 'call' of 'web'"),
+            "{errors:?}"
+        );
+    }
 }

@@ -85,6 +85,15 @@ pub(super) struct TrackFleet {
     unhealthy: Option<BTreeSet<HostId>>,
 }
 
+/// "1 host", "5 hosts".
+fn hosts_word(n: usize) -> String {
+    if n == 1 {
+        "1 host".to_string()
+    } else {
+        format!("{n} hosts")
+    }
+}
+
 /// `a, b, c` or `a, b, … (and 5 more)`.
 fn names(hosts: &[HostId]) -> String {
     let shown: Vec<&str> = hosts.iter().take(NAMES_SHOWN).map(HostId::as_str).collect();
@@ -206,14 +215,14 @@ impl Engine {
             let rest: Vec<HostId> = run.queue.iter().cloned().collect();
             let reason = if failed == 0 {
                 format!(
-                    "canary ok on {} hosts; run on the other {}?",
-                    run.canary.len(),
+                    "canary ok on {}; run on the other {}?",
+                    hosts_word(run.canary.len()),
                     rest.len()
                 )
             } else {
                 format!(
-                    "canary done on {} hosts, {failed} failed ({}) within max_fail {}; run on the other {}?",
-                    run.canary.len(),
+                    "canary done on {}, {failed} failed ({}) within max_fail {}; run on the other {}?",
+                    hosts_word(run.canary.len()),
                     names(&run.failed),
                     run.budget,
                     rest.len()
@@ -302,8 +311,8 @@ impl Engine {
         }
         let rest: Vec<HostId> = run.queue.into_iter().collect();
         let reason = format!(
-            "not approved after the canary on {} hosts",
-            run.canary.len()
+            "not approved after the canary on {}",
+            hosts_word(run.canary.len())
         );
         self.not_run(step, rest, reason, out);
     }
