@@ -29,6 +29,7 @@ mod export_metrics;
 mod export_notice;
 mod export_scorecard;
 mod export_status_scope;
+mod fleet_ssh;
 mod journal_crash;
 mod journal_crash_run;
 mod journal_fixture;
