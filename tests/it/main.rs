@@ -30,6 +30,7 @@ mod export_notice;
 mod export_scorecard;
 mod export_status_scope;
 mod fleet_ssh;
+mod fleet_tui;
 mod journal_crash;
 mod journal_crash_run;
 mod journal_fixture;

@@ -39,6 +39,22 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
     if view.is_some_and(|v| v.by_hand) {
         block_title.push_span(Span::raw("· by hand "));
     }
+    if let Some(degraded) = view.map(|v| &v.degraded).filter(|d| !d.is_empty()) {
+        let names: Vec<&str> = degraded
+            .iter()
+            .take(5)
+            .map(crate::runbook::model::HostId::as_str)
+            .collect();
+        let more = if degraded.len() > 5 { " …" } else { "" };
+        block_title.push_span(Span::styled(
+            format!(
+                "· ◐ {} degraded: {}{more} ",
+                degraded.len(),
+                names.join(", ")
+            ),
+            theme.danger(),
+        ));
+    }
     let inner = pane(app, theme, Focus::Steps, block_title, area, buf);
     // The reason for the state, on the bottom border.
     if let Some(reason) = view.and_then(|v| v.reason.as_deref())
