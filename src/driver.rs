@@ -1138,21 +1138,7 @@ impl Driver {
                     step,
                     hosts,
                     reason,
-                } => {
-                    for host in hosts {
-                        notices.push(self.write(Event::StepFinished {
-                            service: step.service.clone(),
-                            phase: step.phase,
-                            step: self.step_name(&step),
-                            host,
-                            attempt: 1,
-                            outcome: StepOutcome::NotRun,
-                            exit_code: None,
-                            duration_ms: 0,
-                            error: Some(reason.clone()),
-                        })?);
-                    }
-                }
+                } => notices.extend(self.not_run(&step, hosts, &reason)?),
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();
                     let stop = self.stop.clone();
@@ -1171,6 +1157,31 @@ impl Driver {
                     notices.push(Notice::Idle { services });
                 }
             }
+        }
+        Ok(notices)
+    }
+
+    /// Hosts a step will not run on (SPEC "Fleets"): one `step_finished` `not_run` each.
+    fn not_run(
+        &mut self,
+        step: &StepRef,
+        hosts: Vec<HostId>,
+        reason: &str,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let name = self.step_name(step);
+        let mut notices = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            notices.push(self.write(Event::StepFinished {
+                service: step.service.clone(),
+                phase: step.phase,
+                step: name.clone(),
+                host,
+                attempt: 1,
+                outcome: StepOutcome::NotRun,
+                exit_code: None,
+                duration_ms: 0,
+                error: Some(reason.to_string()),
+            })?);
         }
         Ok(notices)
     }

@@ -3,6 +3,7 @@
 //! `max_fail` among them); approved, the rest runs, and the service's row and steps pane name
 //! the degraded host.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -87,14 +88,15 @@ fn runbook(dir: &Path) -> String {
     let s = state.display();
     let mut text = String::from("[runbook]\nname = \"fleet canary\"\n\n");
     for i in 1..=6 {
-        text.push_str(&format!("[hosts.h{i}]\ntransport = \"local\"\n"));
+        let _ = write!(text, "[hosts.h{i}]\ntransport = \"local\"\n");
     }
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[[service]]\nid = \"web\"\nhosts = [\"h1\", \"h2\", \"h3\", \"h4\", \"h5\", \"h6\"]\nmin_healthy = 5\n\
          [[service.check]]\nname = \"up\"\nrun = \"test -e {s}/done-{{{{host}}}}\"\n\
          [[service.restore]]\nname = \"start web\"\ncanary = 2\nbatch = 2\nmax_fail = 1\n\
          run = \"if [ {{{{host}}}} = h2 ]; then exit 3; fi; touch {s}/done-{{{{host}}}}\"\n"
-    ));
+    );
     text
 }
 

@@ -5,6 +5,7 @@
 //! and a restore after a probe that named its unhealthy hosts runs on those alone.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::fmt::Write as _;
 
 use crate::engine::effect::Effect;
 use crate::engine::machine::steps::{step_word, steps_of};
@@ -99,7 +100,7 @@ fn names(hosts: &[HostId]) -> String {
     let shown: Vec<&str> = hosts.iter().take(NAMES_SHOWN).map(HostId::as_str).collect();
     let mut text = shown.join(", ");
     if hosts.len() > NAMES_SHOWN {
-        text.push_str(&format!(" … (and {} more)", hosts.len() - NAMES_SHOWN));
+        let _ = write!(text, " … (and {} more)", hosts.len() - NAMES_SHOWN);
     }
     text
 }
@@ -397,7 +398,7 @@ impl Engine {
             names(degraded)
         );
         if let Some(min) = service.min_healthy {
-            reason.push_str(&format!("; min_healthy {min}"));
+            let _ = write!(reason, "; min_healthy {min}");
         }
         for note in &self.tracks[si].fleet.notes {
             reason.push_str("; ");

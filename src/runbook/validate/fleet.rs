@@ -125,15 +125,15 @@ impl Validator<'_> {
     /// `min` is 1), at most 100%.
     fn count(&mut self, raw: &S<RawCount>, key: &str, min: usize) -> Option<HostCount> {
         let (count, shown) = match raw.get_ref() {
-            RawCount::Number(n) => match usize::try_from(*n) {
-                Ok(n) => (HostCount::Hosts(n), n.to_string()),
-                Err(_) => {
+            RawCount::Number(n) => {
+                let Ok(hosts) = usize::try_from(*n) else {
                     self.error(
                         Diag::new(raw.span(), format!("{key} '{n}' is negative")).help(COUNT_HELP),
                     );
                     return None;
-                }
-            },
+                };
+                (HostCount::Hosts(hosts), hosts.to_string())
+            }
             RawCount::Text(text) => {
                 let digits = text.trim().strip_suffix('%').map(str::trim);
                 let Some(p) = digits
