@@ -29,6 +29,7 @@ mod export_metrics;
 mod export_notice;
 mod export_scorecard;
 mod export_status_scope;
+mod fleet_report;
 mod fleet_ssh;
 mod fleet_tui;
 mod journal_crash;
