@@ -2,6 +2,8 @@
 //! failed on one host within its `max_fail`, on a service whose `min_healthy` holds without
 //! it, ends `restored` with the host named degraded, and the post-mortem's resolution says so.
 
+use std::fmt::Write as _;
+
 use crate::support::local::output;
 use crate::support::rig::{Resume, Rig};
 
@@ -9,16 +11,17 @@ use crate::support::rig::{Resume, Rig};
 fn a_host_failed_within_the_budget_is_named_degraded_in_the_journal_and_the_post_mortem() {
     let mut text = String::from("[runbook]\nname = \"fleet report\"\n\n");
     for i in 1..=4 {
-        text.push_str(&format!("[hosts.h{i}]\ntransport = \"local\"\n"));
+        let _ = write!(text, "[hosts.h{i}]\ntransport = \"local\"\n");
     }
     let rig = Rig::local("");
     let s = rig.state.display();
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[[service]]\nid = \"web\"\nhosts = [\"h1\", \"h2\", \"h3\", \"h4\"]\nmin_healthy = 3\n\
          [[service.check]]\nname = \"up\"\nrun = \"test -e {s}/done-{{{{host}}}}\"\n\
          [[service.restore]]\nname = \"start web\"\nbatch = 2\nmax_fail = 1\n\
          run = \"if [ {{{{host}}}} = h2 ]; then exit 3; fi; touch {s}/done-{{{{host}}}}\"\n"
-    ));
+    );
     rig.write_runbook(&text);
     let out = output(&mut rig.run(Resume::No));
     assert_eq!(
