@@ -49,3 +49,67 @@ fn a_host_failed_within_the_budget_is_named_degraded_in_the_journal_and_the_post
         "{md}"
     );
 }
+
+/// Four local hosts; `web`'s restore runs a canary of 1 before the rest.
+fn canary_runbook(rig: &Rig) {
+    let mut text = String::from("[runbook]\nname = \"canary\"\n\n");
+    for i in 1..=4 {
+        let _ = write!(text, "[hosts.h{i}]\ntransport = \"local\"\n");
+    }
+    let s = rig.state.display();
+    let _ = write!(
+        text,
+        "\n[[service]]\nid = \"web\"\nhosts = [\"h1\", \"h2\", \"h3\", \"h4\"]\n\
+         [[service.check]]\nname = \"up\"\nrun = \"test -e {s}/done-{{{{host}}}}\"\n\
+         [[service.restore]]\nname = \"start web\"\ncanary = 1\n\
+         run = \"touch {s}/done-{{{{host}}}}\"\n"
+    );
+    rig.write_runbook(&text);
+}
+
+#[test]
+fn without_a_terminal_the_canary_question_is_declined_and_with_yes_it_is_approved() {
+    let rig = Rig::local("");
+    canary_runbook(&rig);
+    let out = output(
+        crate::support::local::bringup(rig.dir())
+            .arg("run")
+            .arg(&rig.runbook)
+            .arg("--journal")
+            .arg(&rig.journal),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("canary ok on 1 host; run on the other 3?"),
+        "{stderr}"
+    );
+    let events = rig.events();
+    let not_run: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "step_finished" && e["outcome"] == "not_run")
+        .collect();
+    assert_eq!(not_run.len(), 3, "{events:?}");
+    assert!(
+        not_run
+            .iter()
+            .all(|e| e["error"] == "not approved after the canary on 1 host")
+    );
+    assert!(rig.state_file("done-h1").exists() && !rig.state_file("done-h2").exists());
+
+    let yes = Rig::local("");
+    canary_runbook(&yes);
+    let out = output(&mut yes.run(Resume::No));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!((1..=4).all(|i| yes.state_file(&format!("done-h{i}")).exists()));
+}
