@@ -190,6 +190,14 @@ fn past_the_failure_budget_no_batch_starts_and_resume_runs_only_the_hosts_that_d
         .find(|e| e["kind"] == "service_state")
         .expect("a state");
     assert_eq!(last_state["to"], "failed");
+    // The post-mortem: one action item for the hosts never run; "What failed" lists failures.
+    let md = fleet.rig.export("markdown").output().expect("export runs");
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("Restore step 'start' of 'fleet' was not run on 25 hosts (h16, h17, h18, h19, h20, h21, h22, h23, h24, h25, …): failure budget exceeded: 3 of 40 hosts failed (max 2); run it there with --resume"),
+        "{md}"
+    );
+    assert!(!md.contains("on h16: not_run"), "{md}");
 
     // The hosts are fixed; a resumed run finishes the step where it did not succeed.
     fleet.fail_on(&[]);
