@@ -34,6 +34,15 @@ pub(super) struct FleetRun {
     failed: Vec<HostId>,
     /// The step set fleet keys (reasons then speak of its budget).
     keyed: bool,
+    /// Its canary ran in this job; `false` when it was recorded ok before.
+    canary_ran: bool,
+}
+
+impl FleetRun {
+    /// The canary ran in this job (rather than recorded ok before it).
+    fn ran_canary(&self) -> bool {
+        self.canary_ran
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +142,28 @@ impl Engine {
         }
         let total = step.hosts.len().max(hosts.len());
         let fleet = step.fleet;
-        let canary = fleet.canary.filter(|&n| n < hosts.len()).unwrap_or(0);
+        // A canary that already passed (recorded ok before a stop or a failed restore) is
+        // not run again: the question before the rest is asked at once.
+        let proven: Vec<HostId> = step
+            .hosts
+            .iter()
+            .filter(|h| {
+                self.tracks[si]
+                    .done
+                    .contains(&(step_ref.index, (*h).clone()))
+            })
+            .cloned()
+            .collect();
+        let Some(job) = &mut self.tracks[si].job else {
+            return;
+        };
+        let ask_now = fleet
+            .canary
+            .is_some_and(|n| proven.len() >= n && !hosts.is_empty());
+        let canary = fleet
+            .canary
+            .filter(|&n| n < hosts.len() && !ask_now)
+            .unwrap_or(0);
         job.fleet.run = Some(FleetRun {
             index: step_ref.index,
             queue: hosts.iter().cloned().collect(),
@@ -141,16 +171,21 @@ impl Engine {
             batch: fleet.batch_size(total),
             budget: fleet.budget(total),
             canary_left: canary,
-            canary: Vec::new(),
-            stage: if canary > 0 {
+            canary: if ask_now { proven } else { Vec::new() },
+            stage: if canary > 0 || ask_now {
                 Stage::Canary
             } else {
                 Stage::Rest
             },
             failed: Vec::new(),
             keyed: fleet != crate::runbook::fleet::Fleet::default(),
+            canary_ran: !ask_now,
         });
-        self.next_batch(si, job_id, step_ref, out);
+        if ask_now {
+            self.fleet_continue(si, out);
+        } else {
+            self.next_batch(si, job_id, step_ref, out);
+        }
     }
 
     /// Start the next batch: `batch` hosts, or what is left of the canary.
@@ -216,8 +251,13 @@ impl Engine {
             let rest: Vec<HostId> = run.queue.iter().cloned().collect();
             let reason = if failed == 0 {
                 format!(
-                    "canary ok on {}; run on the other {}?",
+                    "canary ok on {}{}; run on the other {}?",
                     hosts_word(run.canary.len()),
+                    if run.ran_canary() {
+                        ""
+                    } else {
+                        " (recorded before)"
+                    },
                     rest.len()
                 )
             } else {

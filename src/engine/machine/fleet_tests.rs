@@ -291,3 +291,32 @@ fn resume_after_a_budget_stop_runs_only_the_hosts_that_did_not_succeed_batch_by_
     let second = launches(&e.handle(ok(&first[1])));
     assert_eq!(names(&second), ["h06"]);
 }
+
+#[test]
+fn a_canary_recorded_ok_before_a_stop_is_not_run_again_and_the_question_comes_at_once() {
+    let h = hosts(6);
+    let step = fleet(run("fix"), Some(HostCount::Hosts(2)), Some(2), 0);
+    let mut e = engine(vec![svc("a", 1, &refs(&h)).restore(step)]);
+    let facts = crate::engine::event::ResumeFacts {
+        states: vec![(sid("a"), ServiceState::Restoring, None)],
+        restored_steps: ["h01", "h02"]
+            .map(|x| (step_ref("a", Restore, 0), HostId::new(x)))
+            .to_vec(),
+        pending: vec![step_ref("a", Restore, 0)],
+    };
+    let fx = e.resume(&facts);
+    assert!(launches(&fx).is_empty(), "{fx:?}");
+    let reason = fx.iter().find_map(|f| match f {
+        Effect::AskApproval { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        reason.as_deref(),
+        Some("canary ok on 2 hosts (recorded before); run on the other 4?")
+    );
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Approved,
+    });
+    assert_eq!(names(&launches(&fx)), ["h03", "h04"]);
+}
