@@ -1163,6 +1163,11 @@ impl Driver {
                         instruction: instruction.shown,
                     });
                 }
+                Effect::NotRun {
+                    step,
+                    hosts,
+                    reason,
+                } => notices.extend(self.not_run(&step, hosts, &reason)?),
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();
                     let stop = self.stop.clone();
@@ -1181,6 +1186,31 @@ impl Driver {
                     notices.push(Notice::Idle { services });
                 }
             }
+        }
+        Ok(notices)
+    }
+
+    /// Hosts a step will not run on (SPEC "Fleets"): one `step_finished` `not_run` each.
+    fn not_run(
+        &mut self,
+        step: &StepRef,
+        hosts: Vec<HostId>,
+        reason: &str,
+    ) -> Result<Vec<Notice>, JournalError> {
+        let name = self.step_name(step);
+        let mut notices = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            notices.push(self.write(Event::StepFinished {
+                service: step.service.clone(),
+                phase: step.phase,
+                step: name.clone(),
+                host,
+                attempt: 1,
+                outcome: StepOutcome::NotRun,
+                exit_code: None,
+                duration_ms: 0,
+                error: Some(reason.to_string()),
+            })?);
         }
         Ok(notices)
     }

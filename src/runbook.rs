@@ -5,6 +5,7 @@
 mod diag;
 pub mod drill;
 pub mod duration;
+pub mod fleet;
 pub mod model;
 pub mod plan;
 mod raw;

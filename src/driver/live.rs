@@ -35,6 +35,8 @@ pub struct LiveService {
     pub by_hand: bool,
     #[serde(default)]
     pub restore_attempts: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<HostId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,7 @@ impl LiveView {
                     waiting: v.waiting.clone(),
                     by_hand: v.by_hand,
                     restore_attempts: v.restore_attempts,
+                    degraded: v.degraded.clone(),
                 })
                 .collect(),
         }
@@ -94,6 +97,7 @@ impl LiveView {
                     waiting: s.waiting.clone(),
                     by_hand: s.by_hand,
                     restore_attempts: s.restore_attempts,
+                    degraded: s.degraded.clone(),
                 };
                 (s.id.clone(), view)
             })
@@ -140,6 +144,7 @@ mod tests {
                 }),
                 by_hand: true,
                 restore_attempts: 1,
+                degraded: vec![HostId::new("gw-2")],
             },
         );
         let live = LiveView::of("kim", 42, false, &views);

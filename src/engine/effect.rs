@@ -39,6 +39,14 @@ pub enum Effect {
         step: StepRef,
         instruction: Expanded,
     },
+    /// These hosts of a restore or inject step will not run it (SPEC "Fleets": the failure
+    /// budget was exceeded, or the rest after a canary was not approved): journal
+    /// `step_finished` with `outcome: "not_run"` and `reason` as its error, one per host.
+    NotRun {
+        step: StepRef,
+        hosts: Vec<HostId>,
+        reason: String,
+    },
     /// Feed `Input::Wake(timer)` back after this long (retry delay).
     Sleep { timer: TimerId, after: Duration },
     /// Nothing is running, waiting for a timer or waiting for an operator, and nothing can

@@ -132,6 +132,7 @@ pub fn attempt_failure(
         (StepOutcome::Timeout, _) => "timed out".to_string(),
         (StepOutcome::Error, _) => "could not run".to_string(),
         (StepOutcome::Unknown, _) => "outcome unknown".to_string(),
+        (StepOutcome::NotRun, _) => "not run".to_string(),
         (_, Some(code)) if code != step.expect_exit => {
             format!("exit {code}, expected {}", step.expect_exit)
         }

@@ -3,9 +3,14 @@
 //! step execution (attempts, retries) in `steps`, operators' answers in `answers`.
 
 mod answers;
+mod batch;
 mod plan;
 mod steps;
 
+#[cfg(test)]
+mod fleet_proptests;
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -128,6 +133,8 @@ struct Track {
     /// Restore steps (index, host) that ran `ok` before a new outage found on resume: each
     /// asks for approval before it runs again.
     reapprove: BTreeSet<(usize, HostId)>,
+    /// Degraded and unhealthy hosts (SPEC "Fleets").
+    fleet: batch::TrackFleet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +164,8 @@ struct Job {
     asking: Option<Ask>,
     /// Probes: manual checks not asked yet (asked one at a time).
     manual_queue: VecDeque<usize>,
+    /// Batches, canary and budget of a sequence step; a probe's unhealthy hosts.
+    fleet: batch::JobFleet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -139,6 +139,10 @@ pub enum StepOutcome {
     /// In flight when bringup stopped and gone when a resumed run looked for it: how it
     /// ended was never seen.
     Unknown,
+    /// Never started on this host: the step's failure budget was exceeded, or the rest
+    /// after its canary was not approved (SPEC "Fleets"). Journaled with the reason.
+    #[serde(rename = "not_run")]
+    NotRun,
 }
 
 impl StepOutcome {
@@ -149,6 +153,7 @@ impl StepOutcome {
             Self::Timeout => "timeout",
             Self::Error => "error",
             Self::Unknown => "unknown",
+            Self::NotRun => "not_run",
         }
     }
 }
@@ -296,4 +301,7 @@ pub struct ServiceView {
     pub by_hand: bool,
     /// Times the service entered `restoring` (for reports).
     pub restore_attempts: u32,
+    /// Hosts named degraded (SPEC "Fleets"): up without them (`min_healthy`), or a restore
+    /// step failed on them within its `max_fail`. In the service's host order.
+    pub degraded: Vec<HostId>,
 }

@@ -169,6 +169,11 @@ impl Tracker {
                     self.failed.shift_remove(&(*phase, key));
                     return;
                 }
+                // Never started (SPEC "Fleets"): nothing failed there, and it printed nothing;
+                // the action items name those hosts.
+                if *outcome == StepOutcome::NotRun {
+                    return;
+                }
                 let failure = StepFailure {
                     seq: r.seq,
                     ts: r.ts,

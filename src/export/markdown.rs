@@ -277,10 +277,19 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
                 .unwrap_or_default();
             let hand = if s.by_hand { ", started by hand" } else { "" };
             format!(
-                "{} ({}) restored at {at}{took}{hand}.",
-                s.info.name, s.info.id
+                "{} ({}) restored at {at}{took}{hand}.{}",
+                s.info.name,
+                s.info.id,
+                degraded_note(s)
             )
         })
+        .chain(
+            a.services
+                .iter()
+                .filter(|s| s.restored_at.is_none() && s.state.is_up())
+                .filter(|s| !degraded_note(s).is_empty())
+                .map(|s| format!("{} ({}) is up.{}", s.info.name, s.info.id, degraded_note(s))),
+        )
         .collect();
     if let Some(down) = still_down(a) {
         if lines.is_empty() {
@@ -298,6 +307,18 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
 
 /// The resolution when nothing came back.
 pub const NOTHING_RESTORED: &str = "No service was restored in this run.";
+
+/// " Up with degraded hosts: …" for a service up without some hosts (SPEC "Fleets"), from
+/// the reason its last state carries.
+fn degraded_note(s: &ServiceReport) -> String {
+    match s.reason.as_deref() {
+        Some(reason) if s.state.is_up() && reason.contains("degraded: ") => {
+            let at = reason.find("degraded: ").unwrap_or(0);
+            format!(" Up with {}.", &reason[at..])
+        }
+        _ => String::new(),
+    }
+}
 
 /// Lessons learned, prefilled: (what went well, what went wrong).
 pub fn lessons(a: &Analysis) -> (Vec<String>, Vec<String>) {

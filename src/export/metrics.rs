@@ -488,6 +488,7 @@ fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<Actio
     let mut bad: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
     // The same for steps that succeeded only after retries: one item per step, its hosts listed.
     let mut retried: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
+    let mut not_run: IndexMap<(Phase, &ServiceId, &str), BadStep> = IndexMap::new();
     let mut items = Vec::new();
     for ((phase, (service, step, host)), (seq, outcome, attempt, detail)) in last_finish {
         if *outcome == StepOutcome::Ok {
@@ -505,7 +506,12 @@ fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<Actio
             }
             continue;
         }
-        let entry = bad
+        let group = if *outcome == StepOutcome::NotRun {
+            &mut not_run
+        } else {
+            &mut bad
+        };
+        let entry = group
             .entry((*phase, service, step.as_str()))
             .or_insert_with(|| BadStep {
                 hosts: Vec::new(),
@@ -539,7 +545,40 @@ fn step_actions(last_finish: &LastFinish, failures: &[StepFailure]) -> Vec<Actio
             seq: b.seq,
         });
     }
+    for ((phase, service, step), b) in not_run {
+        items.push(ActionItem {
+            service: Some(service.clone()),
+            cause: Cause::StepFailed,
+            what: not_run_item(phase, service, step, &b),
+            seq: b.seq,
+        });
+    }
     items
+}
+
+/// "Restore step 'x' of 's' was not run on 25 hosts (h16, …): failure budget exceeded: …;
+/// run it there with --resume once the cause is fixed" (SPEC "Fleets").
+fn not_run_item(phase: Phase, service: &ServiceId, step: &str, b: &BadStep) -> String {
+    const SHOWN: usize = 10;
+    let names: Vec<String> = b
+        .hosts
+        .iter()
+        .take(SHOWN)
+        .map(|(h, _)| h.to_string())
+        .collect();
+    let more = if b.hosts.len() > SHOWN { ", …" } else { "" };
+    let why = b.hosts.first().map_or("", |(_, d)| *d);
+    let why = why
+        .strip_prefix("not_run (")
+        .and_then(|w| w.strip_suffix(')'))
+        .unwrap_or(why);
+    format!(
+        "{} step '{step}' of '{service}' was not run on {} host{} ({}{more}): {why}; run it there with --resume once the cause is fixed",
+        capital(phase.as_str()),
+        b.hosts.len(),
+        if b.hosts.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    )
 }
 
 struct BadStep<'a> {

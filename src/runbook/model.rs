@@ -277,6 +277,8 @@ pub struct Service {
     pub checks: Vec<Step>,
     pub restores: Vec<Step>,
     pub injects: Vec<Step>,
+    /// Hosts that must pass every check for the service to be up (`None`: every host).
+    pub min_healthy: Option<super::fleet::HostCount>,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +295,8 @@ pub struct Step {
     pub confirm: Confirm,
     /// Customer-facing function this check stands for (status notice).
     pub feature: Option<String>,
+    /// Restore and inject steps: `batch`, `canary`, `max_fail` (SPEC "Fleets").
+    pub fleet: super::fleet::Fleet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::diag::{Diag, closest};
 
 mod drill;
+mod fleet;
 pub use drill::{RawGuard, RawNotify, RawScenario, RawWitness};
+pub use fleet::RawCount;
 
 /// A value with where it was written, for diagnostics. Read as `toml::Spanned`; its JSON
 /// Schema is the inner value's, since the span is not written in the file.
@@ -258,6 +260,9 @@ pub struct RawService {
     /// How often this service should be drilled (overrides `[runbook] drill_every`).
     #[schemars(with = "Option<DurationText>")]
     pub drill_every: Option<S<String>>,
+    /// Hosts that must pass every check for the service to be up: a number or "P%"
+    /// (default: every host). The others are shown as degraded hosts.
+    pub min_healthy: Option<S<RawCount>>,
     /// Checks that could not be read (already reported); they still count as written, so a
     /// service whose only check is ill-typed is not also told it has no check.
     #[serde(skip)]
@@ -293,6 +298,15 @@ pub struct RawStep {
     /// An operator approves before it runs (true or 1); 2: two different people do.
     #[schemars(with = "Option<ConfirmText>")]
     pub confirm: Option<S<RawConfirm>>,
+    /// Restore and inject steps: hosts at a time, a number or "P%", in the order of the
+    /// service's hosts (default: all at once).
+    pub batch: Option<S<RawCount>>,
+    /// Restore and inject steps: run on this many hosts first, then ask before the rest.
+    #[schemars(range(min = 1))]
+    pub canary: Option<S<u32>>,
+    /// Restore and inject steps: failed hosts tolerated, a number or "P%" (default 0); once
+    /// more have failed no new batch starts and the service fails.
+    pub max_fail: Option<S<RawCount>>,
 }
 
 /// A bringup runbook (TOML): hosts, services and the steps that check and restore them.
@@ -414,6 +428,7 @@ const SERVICE_KEYS: &[&str] = &[
     "restore",
     "inject",
     "drill_every",
+    "min_healthy",
 ];
 const STEP_KEYS: &[&str] = &[
     "name",
@@ -427,6 +442,9 @@ const STEP_KEYS: &[&str] = &[
     "retries",
     "retry_delay",
     "confirm",
+    "batch",
+    "canary",
+    "max_fail",
 ];
 const PHASES: &[&str] = &["check", "restore", "inject"];
 

@@ -12,6 +12,7 @@
 //!   steps by them.
 
 mod drill;
+mod fleet;
 mod graph;
 mod hosts;
 mod notify;
@@ -518,6 +519,7 @@ impl Validator<'_> {
         let checks = self.steps(s.check, "check", &cx);
         let restores = self.steps(s.restore, "restore", &cx);
         let injects = self.steps(s.inject, "inject", &cx);
+        let min_healthy = self.min_healthy(s.min_healthy.as_ref(), &id, hosts.len());
         Service {
             id: sid,
             name: s.name.map_or_else(|| id.clone(), S::into_inner),
@@ -531,6 +533,7 @@ impl Validator<'_> {
             checks,
             restores,
             injects,
+            min_healthy,
         }
     }
 
@@ -630,6 +633,16 @@ impl Validator<'_> {
             "timeout",
         );
         let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
+        let fleet = self.fleet(
+            &step,
+            &fleet::FleetCx {
+                phase,
+                step: &name,
+                service: cx.service,
+                hosts: hosts.len(),
+                manual: matches!(action, Some(StepAction::Manual(_))),
+            },
+        );
         Some(Step {
             name,
             action: action?,
@@ -645,6 +658,7 @@ impl Validator<'_> {
                 Some(RawConfirm::People(_)) => Confirm::Two,
             },
             feature: step.feature.map(S::into_inner),
+            fleet,
         })
     }
 

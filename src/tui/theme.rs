@@ -190,6 +190,7 @@ impl Theme {
                 StepOutcome::Timeout => ("⧖", "timeout", Color::Red),
                 StepOutcome::Error => ("!", "error", Color::LightRed),
                 StepOutcome::Unknown => ("?", "unknown", Color::Yellow),
+                StepOutcome::NotRun => ("–", "not run", Color::DarkGray),
             },
             HostStatus::NotRun => ("–", "not run", Color::DarkGray),
         };

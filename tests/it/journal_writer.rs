@@ -391,6 +391,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         expect_output: None,
         confirm: bringup::runbook::model::Confirm::No,
         feature: None,
+        fleet: bringup::runbook::fleet::Fleet::default(),
     };
     let services = pangyo::services()
         .into_iter()
@@ -412,6 +413,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
                 checks: info.checks.iter().map(|c| step(&c.step)).collect(),
                 restores,
                 injects: Vec::new(),
+                min_healthy: None,
             }
         })
         .collect();

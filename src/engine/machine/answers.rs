@@ -63,6 +63,7 @@ impl Engine {
                 for host in &hosts {
                     self.set_host(step, host, HostStatus::NotRun);
                 }
+                self.fleet_declined(si, step, out);
                 self.conclude_if_done(si, out);
             }
         }

@@ -148,7 +148,7 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
                 outcome: ManualOutcome::Done,
             },
         },
-        Effect::State { .. } | Effect::Finished { .. } => return None,
+        Effect::State { .. } | Effect::Finished { .. } | Effect::NotRun { .. } => return None,
     })
 }
 

@@ -126,6 +126,7 @@ impl Engine {
         self.tracks[si].blocker = None;
         self.tracks[si].restore_after_check = None;
         self.services[si].restore_attempts += 1;
+        self.fleet_restore_begins(si);
         // What a previous restore left on the view goes, except what will not run again.
         let runbook = std::sync::Arc::clone(&self.runbook);
         for (index, step) in runbook.services[si].restores.iter().enumerate() {
@@ -181,6 +182,7 @@ impl Engine {
             unreachable: Vec::new(),
             asking: None,
             manual_queue: VecDeque::new(),
+            fleet: super::batch::JobFleet::default(),
         }
     }
 
@@ -197,7 +199,9 @@ impl Engine {
         step.hosts
             .iter()
             .filter(|h| {
-                phase != Phase::Restore || !self.tracks[si].done.contains(&(index, (*h).clone()))
+                phase != Phase::Restore
+                    || (!self.tracks[si].done.contains(&(index, (*h).clone()))
+                        && self.fleet_targets(si, h))
             })
             .cloned()
             .collect()
@@ -326,18 +330,11 @@ impl Engine {
         hosts: &[HostId],
         out: &mut Vec<Effect>,
     ) {
-        if let Some(job) = &mut self.tracks[si].job {
-            for host in hosts {
-                job.pending.insert((step_ref.index, host.clone()));
-            }
-        }
-        for host in hosts {
-            self.launch(si, job_id, step_ref.clone(), host.clone(), 1, out);
-        }
+        self.run_fleet(si, job_id, step_ref, hosts, out);
     }
 
     /// Issue one attempt of one step on one host.
-    fn launch(
+    pub(super) fn launch(
         &mut self,
         si: usize,
         job: u64,
@@ -464,6 +461,7 @@ impl Engine {
                 job.failures
                     .push(failure_reason(step, phase, &flight.host, result));
             }
+            job.fleet.note(phase, &flight.host, ok);
         }
         if ok && phase == Phase::Restore {
             self.tracks[si]
@@ -506,14 +504,20 @@ impl Engine {
         }
         match job.phase {
             Phase::Check | Phase::Verify => self.probe_done(si, out),
-            Phase::Restore | Phase::Inject => self.step_done(si, out),
+            Phase::Restore | Phase::Inject => {
+                if !self.fleet_continue(si, out) {
+                    self.step_done(si, out);
+                }
+            }
         }
     }
 
     fn probe_done(&mut self, si: usize, out: &mut Vec<Effect>) {
-        let Some(job) = self.tracks[si].job.take() else {
+        let Some(mut job) = self.tracks[si].job.take() else {
             return;
         };
+        self.judge_probe(si, &mut job);
+        let degraded = self.degraded_reason(si);
         self.services[si].current = None;
         if !job.unreachable.is_empty() {
             // Nothing is known about the service: never down, never restored on its own.
@@ -539,7 +543,7 @@ impl Engine {
             track.done.clear();
             track.restored = pass;
             if pass {
-                self.set_state(si, ServiceState::Restored, None, out);
+                self.set_state(si, ServiceState::Restored, degraded, out);
             } else {
                 let reason = reason.map(|r| format!("verification: {r}"));
                 self.set_state(si, ServiceState::Failed, reason, out);
@@ -558,6 +562,10 @@ impl Engine {
                 (ServiceState::Restored, None)
             } else {
                 (ServiceState::Healthy, None)
+            };
+            let reason = match (reason, degraded) {
+                (Some(r), Some(d)) => Some(format!("{r}; {d}")),
+                (r, d) => r.or(d),
             };
             track.restored = to == ServiceState::Restored;
             self.set_state(si, to, reason, out);

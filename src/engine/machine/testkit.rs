@@ -34,6 +34,7 @@ pub fn run(name: &str) -> Step {
         expect_output: None,
         confirm: crate::runbook::model::Confirm::No,
         feature: None,
+        fleet: crate::runbook::fleet::Fleet::default(),
     }
 }
 
@@ -79,6 +80,7 @@ pub fn svc(id: &str, tier: u32, hosts: &[&str]) -> Svc {
         checks: vec![run("probe")],
         restores: Vec::new(),
         injects: Vec::new(),
+        min_healthy: None,
     })
 }
 

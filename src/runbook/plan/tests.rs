@@ -35,6 +35,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
                 checks: Vec::new(),
                 restores: Vec::new(),
                 injects: Vec::new(),
+                min_healthy: None,
             })
             .collect(),
         drills: crate::runbook::drill::Drills::default(),

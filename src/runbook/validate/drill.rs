@@ -281,6 +281,7 @@ impl Validator<'_> {
                 expect_output,
                 confirm: crate::runbook::model::Confirm::No,
                 feature: None,
+                fleet: crate::runbook::fleet::Fleet::default(),
             },
             every,
         })

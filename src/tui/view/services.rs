@@ -152,7 +152,17 @@ fn draw_service(
     let marker = if selected { "›" } else { " " };
     let waiting = view.is_some_and(|v| v.waiting.is_some());
     let (rto, over) = rto_text(app, service);
-    let flag = if waiting { "⚑ " } else { "" };
+    // Up without some hosts (SPEC "Fleets"): how many are degraded, beside the RTO.
+    let degraded = view.map_or(0, |v| v.degraded.len());
+    let flag = format!(
+        "{}{}",
+        if waiting { "⚑ " } else { "" },
+        if degraded > 0 {
+            format!("◐{degraded} ")
+        } else {
+            String::new()
+        }
+    );
     let full_rto = format!("{flag}{rto}");
     let short_rto = format!("{flag}{}", short_rto(app, service));
     let long_left = format!("{marker}{} {:<9} ", badge.symbol, badge.word);

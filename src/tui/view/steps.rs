@@ -39,6 +39,9 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
     if view.is_some_and(|v| v.by_hand) {
         block_title.push_span(Span::raw("· by hand "));
     }
+    if let Some(span) = view.and_then(|v| degraded_span(theme, &v.degraded)) {
+        block_title.push_span(span);
+    }
     let inner = pane(app, theme, Focus::Steps, block_title, area, buf);
     // The reason for the state, on the bottom border.
     if let Some(reason) = view.and_then(|v| v.reason.as_deref())
@@ -111,6 +114,30 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
     }
     super::services::more_below(theme, inner, top + height < rows.len(), buf);
     (inner, top)
+}
+
+/// "· ◐ 2 degraded: h03, h17" for a service up without some hosts (SPEC "Fleets").
+fn degraded_span(
+    theme: Theme,
+    degraded: &[crate::runbook::model::HostId],
+) -> Option<Span<'static>> {
+    if degraded.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = degraded
+        .iter()
+        .take(5)
+        .map(crate::runbook::model::HostId::as_str)
+        .collect();
+    let more = if degraded.len() > 5 { " …" } else { "" };
+    Some(Span::styled(
+        format!(
+            "· ◐ {} degraded: {}{more} ",
+            degraded.len(),
+            names.join(", ")
+        ),
+        theme.danger(),
+    ))
 }
 
 fn step_line<'a>(

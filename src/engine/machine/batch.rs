@@ -1,0 +1,458 @@
+//! Fleets inside the engine (SPEC "Fleets"): a restore or inject step runs batch by batch in
+//! the order of its hosts, a canary first and a question before the rest; the failure budget
+//! (`max_fail`) stops new batches and names the hosts never run; failures within it are
+//! degraded hosts; `min_healthy` lets a probe find a service up without some of its hosts,
+//! and a restore after a probe that named its unhealthy hosts runs on those alone.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use crate::engine::effect::Effect;
+use crate::engine::machine::steps::{step_word, steps_of};
+use crate::engine::machine::{Ask, Engine, Job};
+use crate::engine::state::{HostStatus, Phase, StepRef, Waiting};
+use crate::runbook::model::HostId;
+
+/// How many names a reason lists before "…".
+const NAMES_SHOWN: usize = 10;
+
+/// One restore or inject step under way on a fleet.
+#[derive(Debug)]
+pub(super) struct FleetRun {
+    index: usize,
+    /// Hosts not started yet, in order.
+    queue: VecDeque<HostId>,
+    /// The step's hosts (what percentages and reasons count).
+    total: usize,
+    batch: usize,
+    budget: usize,
+    /// Canary hosts not started yet.
+    canary_left: usize,
+    /// Hosts in the canary, once it ran (for the question).
+    canary: Vec<HostId>,
+    stage: Stage,
+    failed: Vec<HostId>,
+    /// The step set fleet keys (reasons then speak of its budget).
+    keyed: bool,
+    /// Its canary ran in this job; `false` when it was recorded ok before.
+    canary_ran: bool,
+}
+
+impl FleetRun {
+    /// The canary ran in this job (rather than recorded ok before it).
+    fn ran_canary(&self) -> bool {
+        self.canary_ran
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Canary,
+    /// The canary ran; an operator is asked about the rest.
+    Asked,
+    Rest,
+}
+
+/// A job's fleet bookkeeping: the sequence step's batches, or a probe's unhealthy hosts.
+#[derive(Debug, Default)]
+pub(super) struct JobFleet {
+    run: Option<FleetRun>,
+    /// Probes: hosts where a check failed or could not run.
+    bad_hosts: BTreeSet<HostId>,
+    /// Probes: failures and unreachable checks that named a host.
+    host_failures: usize,
+}
+
+impl JobFleet {
+    /// One unit of the job concluded on `host`.
+    pub(super) fn note(&mut self, phase: Phase, host: &HostId, ok: bool) {
+        if ok {
+            return;
+        }
+        match phase {
+            Phase::Check | Phase::Verify => {
+                self.bad_hosts.insert(host.clone());
+                self.host_failures += 1;
+            }
+            Phase::Restore | Phase::Inject => {
+                if let Some(run) = &mut self.run {
+                    run.failed.push(host.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A service's fleet bookkeeping across jobs.
+#[derive(Debug, Default)]
+pub(super) struct TrackFleet {
+    /// Hosts a restore step failed on within its budget, since the restore began.
+    restore_degraded: Vec<HostId>,
+    /// What made them degraded, for the service's reason.
+    notes: Vec<String>,
+    /// Hosts the latest failing probe found unhealthy, when every failure named a host of
+    /// the service: a restore runs its service's hosts' steps on these alone.
+    unhealthy: Option<BTreeSet<HostId>>,
+}
+
+/// "1 host", "5 hosts".
+fn hosts_word(n: usize) -> String {
+    if n == 1 {
+        "1 host".to_string()
+    } else {
+        format!("{n} hosts")
+    }
+}
+
+/// `a, b, c` or `a, b, … (and 5 more)`.
+fn names(hosts: &[HostId]) -> String {
+    let shown: Vec<&str> = hosts.iter().take(NAMES_SHOWN).map(HostId::as_str).collect();
+    let mut text = shown.join(", ");
+    if hosts.len() > NAMES_SHOWN {
+        let _ = write!(text, " … (and {} more)", hosts.len() - NAMES_SHOWN);
+    }
+    text
+}
+
+impl Engine {
+    /// Run a sequence step on `hosts` (approved or needing no approval): batch by batch, the
+    /// canary first. A step whose canary question was just approved goes on with the rest.
+    pub(super) fn run_fleet(
+        &mut self,
+        si: usize,
+        job_id: u64,
+        step_ref: &StepRef,
+        hosts: &[HostId],
+        out: &mut Vec<Effect>,
+    ) {
+        let runbook = std::sync::Arc::clone(&self.runbook);
+        let Some(step) = steps_of(&runbook.services[si], step_ref.phase).get(step_ref.index) else {
+            return;
+        };
+        let Some(job) = &mut self.tracks[si].job else {
+            return;
+        };
+        if let Some(run) = &mut job.fleet.run
+            && run.index == step_ref.index
+            && run.stage == Stage::Asked
+        {
+            run.stage = Stage::Rest;
+            self.next_batch(si, job_id, step_ref, out);
+            return;
+        }
+        let total = step.hosts.len().max(hosts.len());
+        let fleet = step.fleet;
+        // A canary that already passed (recorded ok before a stop or a failed restore) is
+        // not run again: the question before the rest is asked at once.
+        let proven: Vec<HostId> = step
+            .hosts
+            .iter()
+            .filter(|h| {
+                self.tracks[si]
+                    .done
+                    .contains(&(step_ref.index, (*h).clone()))
+            })
+            .cloned()
+            .collect();
+        let Some(job) = &mut self.tracks[si].job else {
+            return;
+        };
+        let ask_now = fleet
+            .canary
+            .is_some_and(|n| proven.len() >= n && !hosts.is_empty());
+        let canary = fleet
+            .canary
+            .filter(|&n| n < hosts.len() && !ask_now)
+            .unwrap_or(0);
+        job.fleet.run = Some(FleetRun {
+            index: step_ref.index,
+            queue: hosts.iter().cloned().collect(),
+            total,
+            batch: fleet.batch_size(total),
+            budget: fleet.budget(total),
+            canary_left: canary,
+            canary: if ask_now { proven } else { Vec::new() },
+            stage: if canary > 0 || ask_now {
+                Stage::Canary
+            } else {
+                Stage::Rest
+            },
+            failed: Vec::new(),
+            keyed: fleet != crate::runbook::fleet::Fleet::default(),
+            canary_ran: !ask_now,
+        });
+        if ask_now {
+            self.fleet_continue(si, out);
+        } else {
+            self.next_batch(si, job_id, step_ref, out);
+        }
+    }
+
+    /// Start the next batch: `batch` hosts, or what is left of the canary.
+    fn next_batch(&mut self, si: usize, job_id: u64, step_ref: &StepRef, out: &mut Vec<Effect>) {
+        let Some(job) = &mut self.tracks[si].job else {
+            return;
+        };
+        let Some(run) = &mut job.fleet.run else {
+            return;
+        };
+        let room = match run.stage {
+            Stage::Canary => run.canary_left.min(run.batch),
+            Stage::Asked => 0,
+            Stage::Rest => run.batch,
+        };
+        let n = room.min(run.queue.len());
+        let hosts: Vec<HostId> = run.queue.drain(..n).collect();
+        if run.stage == Stage::Canary {
+            run.canary_left -= n;
+            run.canary.extend(hosts.iter().cloned());
+        }
+        for host in &hosts {
+            job.pending.insert((step_ref.index, host.clone()));
+        }
+        for host in hosts {
+            self.launch(si, job_id, step_ref.clone(), host, 1, out);
+        }
+    }
+
+    /// A batch of a sequence step ended: start the next one, ask after the canary, or stop
+    /// at the budget. `true` while the step goes on; `false` once it is over (its failures,
+    /// if any, left in the job for `step_done`).
+    pub(super) fn fleet_continue(&mut self, si: usize, out: &mut Vec<Effect>) -> bool {
+        let Some(job) = &mut self.tracks[si].job else {
+            return false;
+        };
+        let Some(run) = &mut job.fleet.run else {
+            return false;
+        };
+        let step_ref = StepRef {
+            service: self.runbook.services[si].id.clone(),
+            phase: job.phase,
+            index: run.index,
+        };
+        let name = step_ref.name(&self.runbook).to_string();
+        let word = step_word(step_ref.phase);
+        let failed = run.failed.len();
+        if failed > run.budget {
+            let reason = format!(
+                "failure budget exceeded: {failed} of {} hosts failed (max {})",
+                run.total, run.budget
+            );
+            let rest: Vec<HostId> = run.queue.drain(..).collect();
+            if run.keyed || !rest.is_empty() {
+                job.failures.insert(0, format!("{word} '{name}': {reason}"));
+            }
+            job.fleet.run = None;
+            self.not_run(&step_ref, rest, reason, out);
+            return false;
+        }
+        if run.stage == Stage::Canary && run.canary_left == 0 && !run.queue.is_empty() {
+            run.stage = Stage::Asked;
+            let rest: Vec<HostId> = run.queue.iter().cloned().collect();
+            let reason = if failed == 0 {
+                format!(
+                    "canary ok on {}{}; run on the other {}?",
+                    hosts_word(run.canary.len()),
+                    if run.ran_canary() {
+                        ""
+                    } else {
+                        " (recorded before)"
+                    },
+                    rest.len()
+                )
+            } else {
+                format!(
+                    "canary done on {}, {failed} failed ({}) within max_fail {}; run on the other {}?",
+                    hosts_word(run.canary.len()),
+                    names(&run.failed),
+                    run.budget,
+                    rest.len()
+                )
+            };
+            job.asking = Some(Ask::Approval {
+                index: step_ref.index,
+                hosts: rest.clone(),
+                approved_by: Vec::new(),
+            });
+            self.ask_for_rest(si, step_ref, rest, reason, out);
+            return true;
+        }
+        if !run.queue.is_empty() {
+            let job_id = job.id;
+            self.next_batch(si, job_id, &step_ref, out);
+            return true;
+        }
+        if failed > 0 {
+            // Within the budget: the step counts as done; its failed hosts are degraded.
+            let note = format!(
+                "{word} '{name}' failed on {failed} of {} hosts within max_fail {}",
+                run.total, run.budget
+            );
+            let hosts = std::mem::take(&mut run.failed);
+            job.failures.clear();
+            job.fleet.run = None;
+            let track = &mut self.tracks[si].fleet;
+            for h in hosts {
+                if !track.restore_degraded.contains(&h) {
+                    track.restore_degraded.push(h);
+                }
+            }
+            track.notes.push(note);
+            let degraded = self.in_host_order(si, self.tracks[si].fleet.restore_degraded.iter());
+            self.services[si].degraded = degraded;
+        } else {
+            job.fleet.run = None;
+        }
+        false
+    }
+
+    fn ask_for_rest(
+        &mut self,
+        si: usize,
+        step: StepRef,
+        hosts: Vec<HostId>,
+        reason: String,
+        out: &mut Vec<Effect>,
+    ) {
+        let runbook = std::sync::Arc::clone(&self.runbook);
+        let service = &runbook.services[si];
+        let Some(def) = step.step(&runbook) else {
+            return;
+        };
+        let commands: Vec<_> = hosts
+            .iter()
+            .map(|h| (h.clone(), runbook.expand(&def.action, &service.id, h)))
+            .collect();
+        self.services[si].waiting = Some(Waiting::Approval {
+            step: step.clone(),
+            hosts,
+            commands: commands
+                .iter()
+                .map(|(h, e)| (h.clone(), e.shown.clone()))
+                .collect(),
+            reason: Some(reason.clone()),
+        });
+        out.push(Effect::AskApproval {
+            step,
+            commands,
+            reason: Some(reason),
+        });
+    }
+
+    /// The rest after a canary was declined: journaled as not run.
+    pub(super) fn fleet_declined(&mut self, si: usize, step: &StepRef, out: &mut Vec<Effect>) {
+        let Some(job) = &mut self.tracks[si].job else {
+            return;
+        };
+        let Some(run) = job.fleet.run.take() else {
+            return;
+        };
+        if run.stage != Stage::Asked || run.index != step.index {
+            return;
+        }
+        let rest: Vec<HostId> = run.queue.into_iter().collect();
+        let reason = format!(
+            "not approved after the canary on {}",
+            hosts_word(run.canary.len())
+        );
+        self.not_run(step, rest, reason, out);
+    }
+
+    fn not_run(
+        &mut self,
+        step: &StepRef,
+        hosts: Vec<HostId>,
+        reason: String,
+        out: &mut Vec<Effect>,
+    ) {
+        if hosts.is_empty() {
+            return;
+        }
+        for host in &hosts {
+            self.set_host(step, host, HostStatus::NotRun);
+        }
+        out.push(Effect::NotRun {
+            step: step.clone(),
+            hosts,
+            reason,
+        });
+    }
+
+    /// A restore begins: what earlier restores left degraded is judged again.
+    pub(super) fn fleet_restore_begins(&mut self, si: usize) {
+        let track = &mut self.tracks[si].fleet;
+        track.restore_degraded.clear();
+        track.notes.clear();
+    }
+
+    /// Whether a restore step runs on `host` of its service now: a probe that named the
+    /// service's unhealthy hosts keeps it off the healthy ones; hosts outside the service's
+    /// list (a load balancer, the operator's machine) always run.
+    pub(super) fn fleet_targets(&self, si: usize, host: &HostId) -> bool {
+        match &self.tracks[si].fleet.unhealthy {
+            Some(unhealthy) => {
+                unhealthy.contains(host) || !self.runbook.services[si].hosts.contains(host)
+            }
+            None => true,
+        }
+    }
+
+    /// A probe ended: note which hosts are unhealthy, and when `min_healthy` holds despite
+    /// them, clear the job's failures so the probe passes with those hosts degraded.
+    pub(super) fn judge_probe(&mut self, si: usize, job: &mut Job) {
+        let service = &self.runbook.services[si];
+        let bad = &job.fleet.bad_hosts;
+        let named = job.failures.len() + job.unreachable.len() == job.fleet.host_failures
+            && bad.iter().all(|h| service.hosts.contains(h));
+        self.tracks[si].fleet.unhealthy = (named && !bad.is_empty()).then(|| bad.clone());
+        let mut degraded: Vec<HostId> = Vec::new();
+        if let Some(min) = service.min_healthy
+            && named
+            && !bad.is_empty()
+            && service.hosts.len() - bad.len() >= min.ceil_of(service.hosts.len())
+        {
+            job.failures.clear();
+            job.unreachable.clear();
+            self.tracks[si].fleet.unhealthy = None;
+            degraded.extend(bad.iter().cloned());
+        }
+        if job.phase == Phase::Verify {
+            degraded.extend(self.tracks[si].fleet.restore_degraded.iter().cloned());
+        } else {
+            self.fleet_restore_begins(si);
+        }
+        self.services[si].degraded = self.in_host_order(si, degraded.iter());
+    }
+
+    /// Why a service that is up names degraded hosts, if it does.
+    pub(super) fn degraded_reason(&self, si: usize) -> Option<String> {
+        let degraded = &self.services[si].degraded;
+        if degraded.is_empty() {
+            return None;
+        }
+        let service = &self.runbook.services[si];
+        let mut reason = format!(
+            "degraded: {} of {} hosts ({})",
+            degraded.len(),
+            service.hosts.len().max(degraded.len()),
+            names(degraded)
+        );
+        if let Some(min) = service.min_healthy {
+            let _ = write!(reason, "; min_healthy {min}");
+        }
+        for note in &self.tracks[si].fleet.notes {
+            reason.push_str("; ");
+            reason.push_str(note);
+        }
+        Some(reason)
+    }
+
+    /// `hosts` in the service's host order (others after, as given), without repeats.
+    fn in_host_order<'h>(&self, si: usize, hosts: impl Iterator<Item = &'h HostId>) -> Vec<HostId> {
+        let set: BTreeSet<&HostId> = hosts.collect();
+        let order = &self.runbook.services[si].hosts;
+        let mut out: Vec<HostId> = order.iter().filter(|h| set.contains(h)).cloned().collect();
+        out.extend(set.into_iter().filter(|h| !order.contains(h)).cloned());
+        out
+    }
+}

@@ -1,0 +1,193 @@
+//! Properties of fleets (SPEC "Fleets"): whatever the hosts' outcomes and the order results
+//! come back in, no more than `batch` hosts of a step run at once, no batch starts once the
+//! budget is exceeded, every host ends with an outcome or `not_run`, and `min_healthy`
+//! decides up or down.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use super::fleet_tests::{fleet, hosts};
+use super::testkit::*;
+use crate::engine::effect::Effect;
+use crate::engine::event::{Input, Launch};
+use crate::engine::machine::Engine;
+use crate::engine::state::{Decision, HostStatus, Phase, ServiceState};
+use crate::runbook::fleet::HostCount;
+use crate::runbook::model::HostId;
+
+/// Hosts, batch, canary, budget, per-host restore outcome, approve the canary, result order.
+type Shape = (usize, usize, Option<usize>, usize, Vec<bool>, bool, u64);
+
+fn shapes() -> impl Strategy<Value = Shape> {
+    (1usize..=30).prop_flat_map(|n| {
+        (
+            Just(n),
+            1usize..=n,
+            prop::option::weighted(0.4, 1usize..=n),
+            0usize..=n,
+            prop::collection::vec(prop::bool::weighted(0.8), n),
+            any::<bool>(),
+            any::<u64>(),
+        )
+    })
+}
+
+fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
+    let (n, batch, canary, budget, passes, approve, seed) = shape.clone();
+    let h = hosts(n);
+    let refs: Vec<&str> = h.iter().map(String::as_str).collect();
+    let step = fleet(run("fix"), Some(HostCount::Hosts(batch)), canary, budget);
+    let mut e = engine(vec![svc("a", 1, &refs).restore(step)]);
+    let pass: BTreeMap<HostId, bool> = h
+        .iter()
+        .zip(&passes)
+        .map(|(name, p)| (HostId::new(name.clone()), *p))
+        .collect();
+    let mut out: Vec<Launch> = Vec::new();
+    let mut pending: Vec<Effect> = e.handle(Input::RunPlan);
+    let mut started: BTreeSet<HostId> = BTreeSet::new();
+    let mut failed = 0usize;
+    let mut not_run: BTreeSet<HostId> = BTreeSet::new();
+    let mut rng = seed | 1;
+    for _ in 0..10_000 {
+        while !pending.is_empty() {
+            let effect = pending.remove(0);
+            match effect {
+                Effect::Run { launch, .. } => {
+                    if launch.step.phase == Phase::Restore {
+                        prop_assert!(
+                            failed <= budget,
+                            "a batch started after {failed} failures with max_fail {budget}"
+                        );
+                        prop_assert!(started.insert(launch.host.clone()), "a host ran twice");
+                    }
+                    out.push(launch);
+                }
+                Effect::NotRun { hosts, .. } => not_run.extend(hosts),
+                Effect::AskApproval { step, .. } => {
+                    let decision = if approve {
+                        Decision::Approved
+                    } else {
+                        Decision::Declined
+                    };
+                    let fx = e.handle(Input::Approval { step, decision });
+                    pending.extend(fx);
+                }
+                _ => {}
+            }
+        }
+        let running = out
+            .iter()
+            .filter(|l| l.step.phase == Phase::Restore)
+            .count();
+        prop_assert!(
+            running <= batch,
+            "{running} hosts at once with batch {batch}"
+        );
+        if out.is_empty() {
+            break;
+        }
+        // Results come back in any order.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let pick = usize::try_from(rng % out.len() as u64).unwrap_or(0);
+        let launch = out.swap_remove(pick);
+        let ok_here = match launch.step.phase {
+            Phase::Check => false,
+            Phase::Restore => pass[&launch.host],
+            _ => true,
+        };
+        if launch.step.phase == Phase::Restore && !ok_here {
+            failed += 1;
+        }
+        pending.extend(e.handle(if ok_here { ok(&launch) } else { fail(&launch) }));
+    }
+    prop_assert!(
+        out.is_empty() && pending.is_empty(),
+        "the run did not settle"
+    );
+    // Every host ends with an outcome or `not_run`, never both, never neither.
+    let view = e.service(&sid("a")).expect("a");
+    let statuses = &view.steps[&step_ref("a", Phase::Restore, 0)];
+    for name in &h {
+        let host = HostId::new(name.clone());
+        let ran = started.contains(&host);
+        prop_assert!(
+            ran != not_run.contains(&host),
+            "{host}: ran {ran}, not_run too or neither"
+        );
+        let status = &statuses[&host];
+        if ran {
+            prop_assert!(
+                matches!(status, HostStatus::Finished { .. }),
+                "{host}: {status:?}"
+            );
+        } else {
+            prop_assert_eq!(status, &HostStatus::NotRun);
+        }
+    }
+    let state = view.state;
+    if failed > budget || (!approve && canary.is_some_and(|c| c < n)) {
+        prop_assert_eq!(state, ServiceState::Failed);
+    } else {
+        prop_assert_eq!(state, ServiceState::Restored);
+        prop_assert_eq!(view.degraded.len(), failed);
+    }
+    Ok(())
+}
+
+/// Hosts, `min_healthy`, and which hosts fail their check.
+fn min_healthy_case(n: usize, min: usize, fails: &[bool]) -> Result<(), TestCaseError> {
+    let h = hosts(n);
+    let refs: Vec<&str> = h.iter().map(String::as_str).collect();
+    let mut a = svc("a", 1, &refs);
+    a.0.min_healthy = Some(HostCount::Hosts(min));
+    let mut e: Engine = check_only_engine(vec![a]);
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, |l| {
+        !fails[h.iter().position(|x| x == l.host.as_str()).unwrap_or(0)]
+    });
+    let healthy = fails.iter().filter(|f| !**f).count();
+    let view = e.service(&sid("a")).expect("a");
+    if healthy >= min {
+        prop_assert_eq!(view.state, ServiceState::Healthy);
+        prop_assert_eq!(view.degraded.len(), n - healthy);
+    } else if healthy == 0 {
+        prop_assert_eq!(view.state, ServiceState::Down);
+    } else {
+        prop_assert_eq!(view.state, ServiceState::Partial);
+    }
+    Ok(())
+}
+
+fn check_only_engine(services: Vec<Svc>) -> Engine {
+    Engine::new(
+        runbook(services),
+        crate::engine::machine::EngineOptions {
+            check_only: true,
+            ..Default::default()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn batches_budget_and_not_run_hold_whatever_the_outcomes(shape in shapes()) {
+        run_fleet(&shape)?;
+    }
+
+    #[test]
+    fn min_healthy_decides_up_or_down(
+        (n, min, fails) in (1usize..=20).prop_flat_map(|n| (
+            Just(n),
+            1usize..=n,
+            prop::collection::vec(prop::bool::weighted(0.3), n),
+        ))
+    ) {
+        min_healthy_case(n, min, &fails)?;
+    }
+}

@@ -1,0 +1,322 @@
+//! Fleets in the engine (SPEC "Fleets"): batches in host order, the canary's question, the
+//! failure budget and its `not_run` hosts, degraded hosts, `min_healthy`, and a restore of a
+//! partial service on its unhealthy hosts alone. No IO.
+
+use super::testkit::*;
+use crate::engine::effect::Effect;
+use crate::engine::event::Input;
+use crate::engine::machine::Engine;
+use crate::engine::state::{Decision, HostStatus, Phase, ServiceState, Waiting};
+use crate::runbook::fleet::{Fleet, HostCount};
+use crate::runbook::model::{HostId, Step};
+
+use Phase::{Check, Restore, Verify};
+
+pub fn fleet(step: Step, batch: Option<HostCount>, canary: Option<usize>, max_fail: usize) -> Step {
+    Step {
+        fleet: Fleet {
+            batch,
+            canary,
+            max_fail: HostCount::Hosts(max_fail),
+        },
+        ..step
+    }
+}
+
+pub fn hosts(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("h{i:02}")).collect()
+}
+
+fn refs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
+fn names(launches: &[crate::engine::event::Launch]) -> Vec<String> {
+    launches.iter().map(|l| l.host.0.clone()).collect()
+}
+
+/// An engine whose service `a` (on `n` hosts) was checked down on every host; returns the
+/// effects of the check's last result (the restore's first batch, or its question).
+fn down(n: usize, restore: Step) -> (Engine, Vec<Effect>) {
+    let h = hosts(n);
+    let mut e = engine(vec![svc("a", 1, &refs(&h)).restore(restore)]);
+    let fx = e.handle(Input::RunPlan);
+    let mut last = Vec::new();
+    for l in launches(&fx) {
+        last = e.handle(fail(&l));
+    }
+    (e, last)
+}
+
+fn not_run(effects: &[Effect]) -> Vec<(Vec<HostId>, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::NotRun { hosts, reason, .. } => Some((hosts.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_batched_step_runs_batch_after_batch_in_host_order() {
+    let (mut e, fx) = down(5, fleet(run("fix"), Some(HostCount::Hosts(2)), None, 0));
+    let first = launches(&fx);
+    assert_eq!(names(&first), ["h01", "h02"]);
+    // The next batch waits for the whole batch, not for one host.
+    assert!(launches(&e.handle(ok(&first[0]))).is_empty());
+    let second = launches(&e.handle(ok(&first[1])));
+    assert_eq!(names(&second), ["h03", "h04"]);
+    e.handle(ok(&second[1]));
+    let third = launches(&e.handle(ok(&second[0])));
+    assert_eq!(names(&third), ["h05"]);
+    let fx = e.handle(ok(&third[0]));
+    assert!(launches(&fx).iter().all(|l| l.step.phase == Verify));
+}
+
+#[test]
+fn a_percentage_batch_counts_the_step_s_hosts_rounding_up() {
+    let (_, fx) = down(15, fleet(run("fix"), Some(HostCount::Percent(10)), None, 0));
+    assert_eq!(names(&launches(&fx)), ["h01", "h02"]);
+}
+
+#[test]
+fn past_the_budget_no_batch_starts_and_the_rest_are_not_run_with_the_reason() {
+    let (mut e, fx) = down(6, fleet(run("fix"), Some(HostCount::Hosts(2)), None, 1));
+    let first = launches(&fx);
+    e.handle(fail(&first[0]));
+    let fx = e.handle(fail(&first[1]));
+    assert!(launches(&fx).is_empty(), "a batch started: {fx:?}");
+    let reason = "failure budget exceeded: 2 of 6 hosts failed (max 1)";
+    assert_eq!(
+        not_run(&fx),
+        vec![(
+            ["h03", "h04", "h05", "h06"].map(HostId::new).to_vec(),
+            reason.to_string()
+        )]
+    );
+    assert_eq!(state(&e, "a"), ServiceState::Failed);
+    assert!(reason_of(&e).contains(reason), "{}", reason_of(&e));
+    let view = e.service(&sid("a")).expect("a");
+    let statuses = &view.steps[&step_ref("a", Restore, 0)];
+    assert_eq!(statuses[&HostId::new("h06")], HostStatus::NotRun);
+}
+
+fn reason_of(e: &Engine) -> String {
+    reason(e, "a")
+}
+
+#[test]
+fn failures_within_the_budget_finish_the_step_with_those_hosts_degraded() {
+    let (mut e, fx) = down(4, fleet(run("fix"), Some(HostCount::Hosts(2)), None, 1));
+    let first = launches(&fx);
+    e.handle(ok(&first[0]));
+    let second = launches(&e.handle(fail(&first[1])));
+    assert_eq!(
+        names(&second),
+        ["h03", "h04"],
+        "one failure is within max_fail 1"
+    );
+    e.handle(ok(&second[0]));
+    let fx = e.handle(ok(&second[1]));
+    assert!(not_run(&fx).is_empty());
+    let all = drive(&mut e, fx, |_| true);
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{all:?}");
+    let view = e.service(&sid("a")).expect("a");
+    assert_eq!(view.degraded, vec![HostId::new("h02")]);
+    let reason = reason_of(&e);
+    assert!(reason.contains("degraded: 1 of 4 hosts (h02)"), "{reason}");
+    assert!(
+        reason.contains("restore step 'fix' failed on 1 of 4 hosts within max_fail 1"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_canary_runs_alone_then_asks_before_the_rest() {
+    let (mut e, fx) = down(5, fleet(run("fix"), Some(HostCount::Hosts(3)), Some(1), 0));
+    let canary = launches(&fx);
+    assert_eq!(names(&canary), ["h01"]);
+    let fx = e.handle(ok(&canary[0]));
+    assert!(launches(&fx).is_empty());
+    let asked = fx.iter().find_map(|f| match f {
+        Effect::AskApproval {
+            commands, reason, ..
+        } => Some((commands.len(), reason.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        asked,
+        Some((
+            4,
+            Some("canary ok on 1 host; run on the other 4?".to_string())
+        ))
+    );
+    let Some(Waiting::Approval { hosts, .. }) = &e.service(&sid("a")).expect("a").waiting else {
+        panic!("no question waiting");
+    };
+    assert_eq!(hosts.len(), 4);
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Approved,
+    });
+    assert_eq!(names(&launches(&fx)), ["h02", "h03", "h04"]);
+}
+
+#[test]
+fn declining_after_the_canary_fails_the_service_and_the_rest_are_not_run() {
+    let (mut e, fx) = down(3, fleet(run("fix"), None, Some(1), 0));
+    e.handle(ok(&launches(&fx)[0]));
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Declined,
+    });
+    let nr = not_run(&fx);
+    assert_eq!(nr.len(), 1);
+    assert_eq!(nr[0].0, ["h02", "h03"].map(HostId::new).to_vec());
+    assert_eq!(nr[0].1, "not approved after the canary on 1 host");
+    assert_eq!(state(&e, "a"), ServiceState::Failed);
+}
+
+#[test]
+fn a_canary_failing_past_the_budget_asks_nothing() {
+    let (mut e, fx) = down(4, fleet(run("fix"), None, Some(2), 0));
+    let canary = launches(&fx);
+    e.handle(ok(&canary[0]));
+    let fx = e.handle(fail(&canary[1]));
+    assert!(!fx.iter().any(|f| matches!(f, Effect::AskApproval { .. })));
+    assert_eq!(not_run(&fx)[0].0.len(), 2);
+    assert_eq!(state(&e, "a"), ServiceState::Failed);
+}
+
+#[test]
+fn min_healthy_makes_a_service_up_without_some_hosts_and_names_them_degraded() {
+    let h = hosts(10);
+    let mut a = svc("a", 1, &refs(&h)).restore(run("fix"));
+    a.0.min_healthy = Some(HostCount::Hosts(9));
+    let b = svc("b", 1, &["b1"]).deps(&["a"]).restore(run("fix"));
+    let mut e = engine(vec![a, b]);
+    let fx = e.handle(Input::RunPlan);
+    let all = drive(&mut e, fx, |l| {
+        !(l.host.as_str() == "h07" || (l.step.service.as_str() == "b" && l.step.phase == Check))
+    });
+    assert_eq!(state(&e, "a"), ServiceState::Healthy);
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        vec![HostId::new("h07")]
+    );
+    assert!(reason(&e, "a").contains("degraded: 1 of 10 hosts (h07); min_healthy 9"));
+    // Its dependent restores: `a` is up.
+    assert!(launches(&all).iter().any(|l| is(l, "b", Restore)));
+    assert!(!launches(&all).iter().any(|l| is(l, "a", Restore)));
+}
+
+#[test]
+fn below_min_healthy_a_service_is_partial_and_its_restore_runs_on_its_unhealthy_hosts_alone() {
+    let h = hosts(10);
+    let mut a = svc("a", 1, &refs(&h)).restore(run("fix"));
+    a.0.min_healthy = Some(HostCount::Percent(90));
+    let mut e = engine(vec![a]);
+    let fx = e.handle(Input::RunPlan);
+    let mut restores = Vec::new();
+    for l in launches(&fx) {
+        let bad = matches!(l.host.as_str(), "h03" | "h08");
+        restores.extend(launches(&e.handle(if bad { fail(&l) } else { ok(&l) })));
+    }
+    assert_eq!(state(&e, "a"), ServiceState::Restoring);
+    assert_eq!(names(&restores), ["h03", "h08"]);
+}
+
+#[test]
+fn a_partial_service_without_min_healthy_restores_only_its_unhealthy_host() {
+    let h = hosts(10);
+    let mut e = engine(vec![svc("a", 1, &refs(&h)).restore(run("fix"))]);
+    let fx = e.handle(Input::RunPlan);
+    let mut restores = Vec::new();
+    for l in launches(&fx) {
+        let bad = l.host.as_str() == "h10";
+        restores.extend(launches(&e.handle(if bad { fail(&l) } else { ok(&l) })));
+    }
+    assert_eq!(names(&restores), ["h10"]);
+    // Verification checks every host again.
+    let fx = e.handle(ok(&restores[0]));
+    assert_eq!(launches(&fx).len(), 10);
+}
+
+#[test]
+fn a_check_failing_on_a_host_outside_the_service_restores_every_host() {
+    let mut probe = run("probe");
+    probe.hosts = vec![HostId::new("operator")];
+    let mut e = engine(vec![
+        svc("a", 1, &["h1", "h2"])
+            .checks(vec![run("local"), probe])
+            .restore(run("fix")),
+    ]);
+    // `operator` is not among the hosts the testkit fills in; it is only this step's.
+    let fx = e.handle(Input::RunPlan);
+    let mut restores = Vec::new();
+    for l in launches(&fx) {
+        let bad = l.host.as_str() == "operator";
+        restores.extend(launches(&e.handle(if bad { fail(&l) } else { ok(&l) })));
+    }
+    assert_eq!(names(&restores), ["h1", "h2"]);
+}
+
+#[test]
+fn resume_after_a_budget_stop_runs_only_the_hosts_that_did_not_succeed_batch_by_batch() {
+    let h = hosts(6);
+    let step = fleet(run("fix"), Some(HostCount::Hosts(2)), None, 0);
+    let mut e = engine(vec![svc("a", 1, &refs(&h)).restore(step)]);
+    let facts = crate::engine::event::ResumeFacts {
+        states: vec![(
+            sid("a"),
+            ServiceState::Failed,
+            Some("failure budget exceeded".into()),
+        )],
+        restored_steps: ["h01", "h02", "h04"]
+            .map(|x| (step_ref("a", Restore, 0), HostId::new(x)))
+            .to_vec(),
+        pending: Vec::new(),
+    };
+    let fx = e.resume(&facts);
+    // The re-check finds every host down (say the service needs all of them).
+    let mut fx: Vec<Effect> = launches(&fx)
+        .iter()
+        .flat_map(|l| e.handle(fail(l)))
+        .collect();
+    fx.extend(e.handle(Input::RunPlan));
+    let first = launches(&fx);
+    assert_eq!(names(&first), ["h03", "h05"]);
+    e.handle(ok(&first[0]));
+    let second = launches(&e.handle(ok(&first[1])));
+    assert_eq!(names(&second), ["h06"]);
+}
+
+#[test]
+fn a_canary_recorded_ok_before_a_stop_is_not_run_again_and_the_question_comes_at_once() {
+    let h = hosts(6);
+    let step = fleet(run("fix"), Some(HostCount::Hosts(2)), Some(2), 0);
+    let mut e = engine(vec![svc("a", 1, &refs(&h)).restore(step)]);
+    let facts = crate::engine::event::ResumeFacts {
+        states: vec![(sid("a"), ServiceState::Restoring, None)],
+        restored_steps: ["h01", "h02"]
+            .map(|x| (step_ref("a", Restore, 0), HostId::new(x)))
+            .to_vec(),
+        pending: vec![step_ref("a", Restore, 0)],
+    };
+    let fx = e.resume(&facts);
+    assert!(launches(&fx).is_empty(), "{fx:?}");
+    let reason = fx.iter().find_map(|f| match f {
+        Effect::AskApproval { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        reason.as_deref(),
+        Some("canary ok on 2 hosts (recorded before); run on the other 4?")
+    );
+    let fx = e.handle(Input::Approval {
+        step: step_ref("a", Restore, 0),
+        decision: Decision::Approved,
+    });
+    assert_eq!(names(&launches(&fx)), ["h03", "h04"]);
+}
