@@ -38,6 +38,7 @@ fn step(name: &str, hosts: &[HostId]) -> Step {
         expect_output: None,
         confirm: bringup::runbook::model::Confirm::No,
         feature: None,
+        policy: bringup::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -73,6 +74,7 @@ fn runbook() -> Runbook {
             checks: vec![step("health", &h)],
             restores: vec![step("start", &h), step("warm caches", &h)],
             injects: Vec::new(),
+            on_fail: bringup::runbook::model::OnFail::Stop,
         });
     }
     Runbook {

@@ -847,6 +847,12 @@ impl Driver {
             } => Some(act(OperatorActionKind::ByHandRestore, service, None)),
             Input::Check(service) => Some(act(OperatorActionKind::ByHandCheck, service, None)),
             Input::Inject(service) => Some(act(OperatorActionKind::Inject, service, None)),
+            Input::Undo { service, cascade } => Some(act(
+                OperatorActionKind::Undo,
+                service,
+                (*cascade == crate::engine::Cascade::Dependents)
+                    .then(|| "with its dependents first (cascade)".to_string()),
+            )),
             Input::Stop => {
                 self.stopped_mid_step |= !self.running.is_empty();
                 self.stop.cancel();
@@ -862,6 +868,9 @@ impl Driver {
             Input::Inject(_) => {
                 Some("nothing was injected: the service is busy or has no inject steps")
             }
+            Input::Undo { .. } => Some(
+                "nothing was undone: no restore step with an undo succeeded on it since it was last undone, or it (or a dependent) is busy",
+            ),
             _ => None,
         };
         let effects = self.engine.handle(counted(input, operator, provenance));
@@ -1133,6 +1142,24 @@ impl Driver {
                         step,
                         instruction: instruction.shown,
                     });
+                }
+                Effect::Skipped { step, reason } => {
+                    notices.push(self.write(Event::StepSkipped {
+                        service: step.service.clone(),
+                        phase: step.phase,
+                        step: self.step_name(&step),
+                        reason,
+                    })?);
+                }
+                Effect::Declined { step, reason } => {
+                    // The run itself declines: nobody answered in the step's confirm_timeout.
+                    notices.push(self.write(Event::Approval {
+                        service: step.service.clone(),
+                        step: self.step_name(&step),
+                        decision: crate::engine::Decision::Declined,
+                        operator: format!("bringup ({reason})"),
+                        provenance: Provenance::default(),
+                    })?);
                 }
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();

@@ -4,7 +4,9 @@
 
 mod answers;
 mod plan;
+mod policy;
 mod steps;
+mod undo;
 
 #[cfg(test)]
 mod proptests;
@@ -14,6 +16,8 @@ mod testkit;
 mod tests;
 #[cfg(test)]
 mod two_person_tests;
+#[cfg(test)]
+mod undo_tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -36,6 +40,8 @@ pub struct EngineOptions {
     pub only: BTreeSet<ServiceId>,
     /// `--check-only`: the plan checks the selected services and never restores.
     pub check_only: bool,
+    /// The run's mode: a step `only` for the other one is skipped.
+    pub mode: crate::engine::state::Mode,
 }
 
 impl EngineOptions {
@@ -71,6 +77,8 @@ pub struct Engine {
     in_plan: Vec<bool>,
     attempts: BTreeMap<AttemptId, Flight>,
     timers: BTreeMap<TimerId, Flight>,
+    /// Questions with a `confirm_timeout`: declined when their timer fires first.
+    confirm_timers: BTreeMap<TimerId, policy::Deadline>,
     next_id: u64,
     drive: Drive,
     /// Every service of the plan has been checked once; restores may begin.
@@ -128,6 +136,13 @@ struct Track {
     /// Restore steps (index, host) that ran `ok` before a new outage found on resume: each
     /// asks for approval before it runs again.
     reapprove: BTreeSet<(usize, HostId)>,
+    /// Restore steps (index, host) that succeeded and were not undone since, oldest first:
+    /// what an undo takes back (seeded from the journal on resume).
+    succeeded: Vec<(usize, HostId)>,
+    /// An undo in progress: what is left of it.
+    undo: Option<undo::UndoRun>,
+    /// Undone by an operator: the plan does not restore it again by itself.
+    undone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +231,7 @@ impl Engine {
             in_plan,
             attempts: BTreeMap::new(),
             timers: BTreeMap::new(),
+            confirm_timers: BTreeMap::new(),
             next_id: 1,
             drive: Drive::Operator,
             swept: false,
@@ -240,6 +256,7 @@ impl Engine {
                 continue;
             }
             self.tracks[si].done.insert((step.index, host.clone()));
+            self.record_success(si, step.index, host);
             if let Some(status) = self.services[si]
                 .steps
                 .get_mut(step)
@@ -359,7 +376,12 @@ impl Engine {
                 };
                 self.on_step_finished(attempt, &result, &mut out);
             }
-            Input::Wake(timer) => self.on_wake(timer, &mut out),
+            Input::Wake(timer) => {
+                if !self.on_confirm_timeout(timer, &mut out) {
+                    self.on_wake(timer, &mut out);
+                }
+            }
+            Input::Undo { service, cascade } => self.operator_undo(&service, cascade, &mut out),
             Input::Approval { step, decision } => {
                 self.on_approval(&step, decision, None, &mut out);
             }
@@ -460,6 +482,8 @@ impl Engine {
             return;
         }
         let by_hand = by_hand || !self.plan_ready(si);
+        // An operator asks for it again: what was undone may be restored.
+        self.tracks[si].undone = false;
         match self.tracks[si].checks_pass {
             // Restore never runs on a service whose checks pass.
             Some(true) => {}
@@ -515,6 +539,10 @@ impl Engine {
         }
         self.drive = Drive::Stopped;
         self.active = true;
+        self.confirm_timers.clear();
+        for track in &mut self.tracks {
+            track.undo = None;
+        }
         for flight in std::mem::take(&mut self.timers).into_values() {
             self.set_host(&flight.step, &flight.host, HostStatus::NotRun);
         }
@@ -554,6 +582,7 @@ impl Engine {
                 Phase::Verify => "verification",
                 Phase::Restore => "restore",
                 Phase::Inject => "inject",
+                Phase::Undo => "undo",
             };
             let reason = format!("its {what} was stopped; nothing has checked it since");
             self.set_state(si, ServiceState::Unknown, Some(reason), out);

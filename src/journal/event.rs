@@ -83,6 +83,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A step that did not run and will not, and why: `only` for the other mode, or a
+    /// restore step with no `undo` when its service was undone.
+    StepSkipped {
+        service: ServiceId,
+        phase: Phase,
+        step: String,
+        reason: String,
+    },
     Approval {
         service: ServiceId,
         step: String,
@@ -334,6 +342,8 @@ pub enum HandOver {
     LeaseLost,
     /// An operator took the run over from an attached screen (`T`).
     TakeOver,
+    /// A finished run continued to undo a service (`bringup undo`).
+    Undo,
 }
 
 impl HandOver {
@@ -343,6 +353,7 @@ impl HandOver {
             HandOver::Crashed => "its process died",
             HandOver::LeaseLost => "lease lost",
             HandOver::TakeOver => "taken over from an attached screen",
+            HandOver::Undo => "continued to undo a service",
         }
     }
 }
@@ -411,6 +422,9 @@ pub enum OperatorActionKind {
     AutoOn,
     /// `auto_off`: the run's auto mode turned off (no service).
     AutoOff,
+    /// `undo`: the undo of a service's restore steps (the reason says whether dependents
+    /// were undone first).
+    Undo,
     /// A word this version does not know, read from a journal as written.
     Other(String),
 }
@@ -426,6 +440,7 @@ impl OperatorActionKind {
             OperatorActionKind::Inject => "inject",
             OperatorActionKind::AutoOn => "auto_on",
             OperatorActionKind::AutoOff => "auto_off",
+            OperatorActionKind::Undo => "undo",
             OperatorActionKind::Other(word) => word,
         }
     }
@@ -451,6 +466,7 @@ impl From<String> for OperatorActionKind {
             "inject" => OperatorActionKind::Inject,
             "auto_on" => OperatorActionKind::AutoOn,
             "auto_off" => OperatorActionKind::AutoOff,
+            "undo" => OperatorActionKind::Undo,
             _ => OperatorActionKind::Other(word),
         }
     }
@@ -560,6 +576,7 @@ impl Event {
             | Event::StepStarted { service, .. }
             | Event::StepOutput { service, .. }
             | Event::StepFinished { service, .. }
+            | Event::StepSkipped { service, .. }
             | Event::Approval { service, .. }
             | Event::Manual { service, .. }
             | Event::Asked { service, .. } => Some(service),
@@ -605,6 +622,7 @@ impl Event {
             Event::StepStarted { .. } => "step_started",
             Event::StepOutput { .. } => "step_output",
             Event::StepFinished { .. } => "step_finished",
+            Event::StepSkipped { .. } => "step_skipped",
             Event::Approval { .. } => "approval",
             Event::Manual { .. } => "manual",
             Event::Note { .. } => "note",
@@ -644,6 +662,7 @@ mod tests {
             (OperatorActionKind::Inject, "inject"),
             (OperatorActionKind::AutoOn, "auto_on"),
             (OperatorActionKind::AutoOff, "auto_off"),
+            (OperatorActionKind::Undo, "undo"),
         ] {
             let event = Event::OperatorAction {
                 operator: "kim".into(),

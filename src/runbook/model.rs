@@ -220,6 +220,10 @@ pub struct Defaults {
     pub concurrency: usize,
     /// TCP connect, SSH handshake and authentication to one host, together.
     pub connect_timeout: Duration,
+    /// `on_fail` of services that set none.
+    pub on_fail: OnFail,
+    /// `confirm_timeout` of steps that set none (`None`: a question waits for its answer).
+    pub confirm_timeout: Option<Duration>,
 }
 
 impl Default for Defaults {
@@ -231,8 +235,47 @@ impl Default for Defaults {
             user: None,
             concurrency: 32,
             connect_timeout: Duration::from_secs(10),
+            on_fail: OnFail::Stop,
+            confirm_timeout: None,
         }
     }
+}
+
+/// What a service whose restore fails does before it is marked failed (`on_fail`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFail {
+    /// Nothing: it is marked failed, what was done stays done.
+    #[default]
+    Stop,
+    /// The undo of its restore steps already done runs first, newest first.
+    Undo,
+}
+
+/// The mode a step runs in alone (`only`); in the other it is skipped and journaled so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Incident,
+    Drill,
+}
+
+impl Only {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Only::Incident => "incident",
+            Only::Drill => "drill",
+        }
+    }
+}
+
+/// What a step may do beside running (SPEC "Undo and policies"); nothing by default.
+#[derive(Debug, Clone, Default)]
+pub struct StepPolicy {
+    /// Restore steps: the command that takes the step back, under the same rules as `run`.
+    pub undo: Option<StepAction>,
+    /// Run in this mode only.
+    pub only: Option<Only>,
+    /// A confirm step not answered in this long is declined.
+    pub confirm_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +312,8 @@ pub struct Service {
     pub checks: Vec<Step>,
     pub restores: Vec<Step>,
     pub injects: Vec<Step>,
+    /// What a failed restore does first.
+    pub on_fail: OnFail,
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +330,8 @@ pub struct Step {
     pub confirm: Confirm,
     /// Customer-facing function this check stands for (status notice).
     pub feature: Option<String>,
+    /// `undo`, `only`, `confirm_timeout`.
+    pub policy: StepPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -119,6 +119,12 @@ pub struct RawDefaults {
     /// How long connecting, the SSH handshake and authentication may take together.
     #[schemars(with = "Option<DurationText>")]
     pub connect_timeout: Option<S<String>>,
+    /// What a service whose restore fails does first (default "stop").
+    #[schemars(with = "Option<OnFailText>")]
+    pub on_fail: Option<S<String>>,
+    /// How long a confirm step waits for an answer before it is declined (default: forever).
+    #[schemars(with = "Option<DurationText>")]
+    pub confirm_timeout: Option<S<String>>,
 }
 
 /// `confirm` as written: `true`/`false`, or how many people approve (1 or 2).
@@ -167,6 +173,38 @@ impl JsonSchema for ConfirmText {
                 { "type": "integer", "enum": [1, 2] }
             ],
             "description": "true (or 1): an operator approves before the step runs; 2: two different verified people approve."
+        })
+    }
+}
+
+/// `on_fail`'s schema.
+pub struct OnFailText;
+
+impl JsonSchema for OnFailText {
+    fn schema_name() -> Cow<'static, str> {
+        "OnFail".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "enum": ["stop", "undo"],
+            "description": "stop: the service is marked failed; undo: the undo of its restore steps already done runs first, newest first."
+        })
+    }
+}
+
+/// `only`'s schema.
+pub struct OnlyText;
+
+impl JsonSchema for OnlyText {
+    fn schema_name() -> Cow<'static, str> {
+        "Only".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "enum": ["incident", "drill"],
+            "description": "The step runs in that mode only; in the other it is skipped and journaled as skipped."
         })
     }
 }
@@ -241,6 +279,9 @@ pub struct RawService {
     /// How often this service should be drilled (overrides `[runbook] drill_every`).
     #[schemars(with = "Option<DurationText>")]
     pub drill_every: Option<S<String>>,
+    /// When a restore step fails: "stop" (default: [defaults].on_fail), or "undo" what was done.
+    #[schemars(with = "Option<OnFailText>")]
+    pub on_fail: Option<S<String>>,
     /// Checks that could not be read (already reported); they still count as written, so a
     /// service whose only check is ill-typed is not also told it has no check.
     #[serde(skip)]
@@ -276,6 +317,14 @@ pub struct RawStep {
     /// An operator approves before it runs (true or 1); 2: two different people do.
     #[schemars(with = "Option<ConfirmText>")]
     pub confirm: Option<S<RawConfirm>>,
+    /// Restore steps: the command that takes this step back (`bringup undo`, `u`, on_fail).
+    pub undo: Option<S<String>>,
+    /// Restore steps: run in this mode only ("incident" or "drill").
+    #[schemars(with = "Option<OnlyText>")]
+    pub only: Option<S<String>>,
+    /// A confirm step not answered in this long is declined (default: [defaults].confirm_timeout).
+    #[schemars(with = "Option<DurationText>")]
+    pub confirm_timeout: Option<S<String>>,
 }
 
 /// A bringup runbook (TOML): hosts, services and the steps that check and restore them.
@@ -362,6 +411,8 @@ const DEFAULTS_KEYS: &[&str] = &[
     "user",
     "concurrency",
     "connect_timeout",
+    "on_fail",
+    "confirm_timeout",
 ];
 const HOST_KEYS: &[&str] = &[
     "address",
@@ -383,6 +434,7 @@ const SERVICE_KEYS: &[&str] = &[
     "restore",
     "inject",
     "drill_every",
+    "on_fail",
 ];
 const STEP_KEYS: &[&str] = &[
     "name",
@@ -396,6 +448,9 @@ const STEP_KEYS: &[&str] = &[
     "retries",
     "retry_delay",
     "confirm",
+    "undo",
+    "only",
+    "confirm_timeout",
 ];
 const PHASES: &[&str] = &["check", "restore", "inject"];
 

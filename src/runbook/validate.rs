@@ -15,6 +15,7 @@ mod drill;
 mod graph;
 mod hosts;
 mod notify;
+mod policy;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -344,6 +345,8 @@ impl Validator<'_> {
                 MIN_CONNECT_TIMEOUT,
                 "connect_timeout",
             ),
+            on_fail: self.on_fail(d.on_fail.as_ref(), base.on_fail),
+            confirm_timeout: self.confirm_timeout(d.confirm_timeout.as_ref(), None),
         }
     }
 
@@ -507,6 +510,7 @@ impl Validator<'_> {
             checks,
             restores,
             injects,
+            on_fail: self.on_fail(s.on_fail.as_ref(), scope.defaults.on_fail),
         }
     }
 
@@ -606,6 +610,12 @@ impl Validator<'_> {
             "timeout",
         );
         let retry_delay = self.duration(step.retry_delay.as_ref(), defaults.retry_delay);
+        let confirm = match step.confirm.as_ref().map(S::get_ref) {
+            None | Some(RawConfirm::Bool(false)) => Confirm::No,
+            Some(RawConfirm::Bool(true) | RawConfirm::People(1)) => Confirm::One,
+            Some(RawConfirm::People(_)) => Confirm::Two,
+        };
+        let policy = self.step_policy(&step, phase, confirm, cx);
         Some(Step {
             name,
             action: action?,
@@ -615,12 +625,9 @@ impl Validator<'_> {
             retry_delay,
             expect_exit: self.expect_exit(step.expect_exit.as_ref()),
             expect_output,
-            confirm: match step.confirm.map(S::into_inner) {
-                None | Some(RawConfirm::Bool(false)) => Confirm::No,
-                Some(RawConfirm::Bool(true) | RawConfirm::People(1)) => Confirm::One,
-                Some(RawConfirm::People(_)) => Confirm::Two,
-            },
+            confirm,
             feature: step.feature.map(S::into_inner),
+            policy,
         })
     }
 

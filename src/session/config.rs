@@ -213,6 +213,7 @@ impl Selection {
         let touched = EngineOptions {
             only: only.clone(),
             check_only: scope == Scope::CheckOnly,
+            ..EngineOptions::default()
         }
         .in_plan(runbook);
         Selection {
@@ -245,6 +246,7 @@ impl Selection {
         EngineOptions {
             only: self.only.clone(),
             check_only: self.scope == Scope::CheckOnly,
+            ..EngineOptions::default()
         }
     }
 }

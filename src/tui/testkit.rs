@@ -30,6 +30,7 @@ pub fn step(name: &str, run: &str, hosts: &[&str]) -> Step {
         expect_output: None,
         confirm: crate::runbook::model::Confirm::No,
         feature: None,
+        policy: crate::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -48,6 +49,7 @@ pub fn service(id: &str, name: &str, tier: u32, rto_min: Option<u64>, hosts: &[&
         )],
         restores: Vec::new(),
         injects: Vec::new(),
+        on_fail: crate::runbook::model::OnFail::Stop,
     }
 }
 

@@ -390,6 +390,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         expect_output: None,
         confirm: bringup::runbook::model::Confirm::No,
         feature: None,
+        policy: bringup::runbook::model::StepPolicy::default(),
     };
     let services = pangyo::services()
         .into_iter()
@@ -411,6 +412,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
                 checks: info.checks.iter().map(|c| step(&c.step)).collect(),
                 restores,
                 injects: Vec::new(),
+                on_fail: bringup::runbook::model::OnFail::Stop,
             }
         })
         .collect();

@@ -129,6 +129,7 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
             }
         }
         Effect::Sleep { timer, .. } => Input::Wake(*timer),
+        Effect::Skipped { .. } | Effect::Declined { .. } => return None,
         Effect::AskApproval { step, .. } => Input::Approval {
             step: step.clone(),
             decision: if rng.below(5) == 0 {

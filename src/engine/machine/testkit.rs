@@ -34,6 +34,7 @@ pub fn run(name: &str) -> Step {
         expect_output: None,
         confirm: crate::runbook::model::Confirm::No,
         feature: None,
+        policy: crate::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -79,6 +80,7 @@ pub fn svc(id: &str, tier: u32, hosts: &[&str]) -> Svc {
         checks: vec![run("probe")],
         restores: Vec::new(),
         injects: Vec::new(),
+        on_fail: crate::runbook::model::OnFail::Stop,
     })
 }
 

@@ -35,6 +35,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
                 checks: Vec::new(),
                 restores: Vec::new(),
                 injects: Vec::new(),
+                on_fail: crate::runbook::model::OnFail::Stop,
             })
             .collect(),
         drills: crate::runbook::drill::Drills::default(),
