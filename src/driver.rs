@@ -1143,23 +1143,9 @@ impl Driver {
                         instruction: instruction.shown,
                     });
                 }
-                Effect::Skipped { step, reason } => {
-                    notices.push(self.write(Event::StepSkipped {
-                        service: step.service.clone(),
-                        phase: step.phase,
-                        step: self.step_name(&step),
-                        reason,
-                    })?);
-                }
+                Effect::Skipped { step, reason } => notices.push(self.skipped(&step, reason)?),
                 Effect::Declined { step, reason } => {
-                    // The run itself declines: nobody answered in the step's confirm_timeout.
-                    notices.push(self.write(Event::Approval {
-                        service: step.service.clone(),
-                        step: self.step_name(&step),
-                        decision: crate::engine::Decision::Declined,
-                        operator: format!("bringup ({reason})"),
-                        provenance: Provenance::default(),
-                    })?);
+                    notices.push(self.declined(&step, &reason)?);
                 }
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();
@@ -1229,6 +1215,28 @@ impl Driver {
                 lines: crate::exec::lines::DisplayLines::default(),
             },
         );
+    }
+
+    /// `step_skipped`: a step that does not run (`only` for the other mode, no `undo`).
+    fn skipped(&mut self, step: &StepRef, reason: String) -> Result<Notice, JournalError> {
+        self.write(Event::StepSkipped {
+            service: step.service.clone(),
+            phase: step.phase,
+            step: self.step_name(step),
+            reason,
+        })
+    }
+
+    /// The run itself declines a question nobody answered in its `confirm_timeout`: an
+    /// `approval` declined by bringup, the reason in its name for every report.
+    fn declined(&mut self, step: &StepRef, reason: &str) -> Result<Notice, JournalError> {
+        self.write(Event::Approval {
+            service: step.service.clone(),
+            step: self.step_name(step),
+            decision: crate::engine::Decision::Declined,
+            operator: format!("bringup ({reason})"),
+            provenance: Provenance::default(),
+        })
     }
 
     /// Journal that an operator is asked (`asked`): the question waits in the run's picture.

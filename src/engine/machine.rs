@@ -142,7 +142,7 @@ struct Track {
     /// An undo in progress: what is left of it.
     undo: Option<undo::UndoRun>,
     /// Undone by an operator: the plan does not restore it again by itself.
-    undone: bool,
+    undone: undo::Undone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,7 +483,7 @@ impl Engine {
         }
         let by_hand = by_hand || !self.plan_ready(si);
         // An operator asks for it again: what was undone may be restored.
-        self.tracks[si].undone = false;
+        self.tracks[si].undone = undo::Undone::No;
         match self.tracks[si].checks_pass {
             // Restore never runs on a service whose checks pass.
             Some(true) => {}

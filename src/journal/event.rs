@@ -402,6 +402,10 @@ pub struct RunbookAbout {
     /// last drill may be. Absent when no service has one, and in older journals.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub drill_every_ms: IndexMap<ServiceId, u64>,
+    /// Where the runbook was read from (absolute when it could be made so): what `bringup
+    /// undo` loads again. Absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_path: Option<String>,
 }
 
 /// What an operator did out of the plan: `operator_action`'s `action`, journaled as a

@@ -62,3 +62,4 @@ mod ssh_jump_keys;
 mod ssh_transport;
 mod tui_e2e;
 mod tui_host_key;
+mod undo_ssh;

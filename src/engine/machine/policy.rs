@@ -23,7 +23,7 @@ pub(super) struct Deadline {
 pub fn duration_words(d: Duration) -> String {
     let ms = d.as_millis();
     let secs = d.as_secs();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else if secs != 0 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)

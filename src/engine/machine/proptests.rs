@@ -129,7 +129,6 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
             }
         }
         Effect::Sleep { timer, .. } => Input::Wake(*timer),
-        Effect::Skipped { .. } | Effect::Declined { .. } => return None,
         Effect::AskApproval { step, .. } => Input::Approval {
             step: step.clone(),
             decision: if rng.below(5) == 0 {
@@ -149,7 +148,10 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
                 outcome: ManualOutcome::Done,
             },
         },
-        Effect::State { .. } | Effect::Finished { .. } => return None,
+        Effect::State { .. }
+        | Effect::Finished { .. }
+        | Effect::Skipped { .. }
+        | Effect::Declined { .. } => return None,
     })
 }
 

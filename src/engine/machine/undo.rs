@@ -4,6 +4,7 @@
 //! confirm timeouts as for restores. Kept apart from `steps` so that the way steps run and
 //! the way they are taken back can each be read alone.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::engine::effect::Effect;
@@ -24,6 +25,15 @@ pub(super) struct UndoRun {
     next: Vec<usize>,
 }
 
+/// Whether an operator undid the service: the plan does not restore it again by itself
+/// (an operator's restore, by hand, does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Undone {
+    #[default]
+    No,
+    ByOperator,
+}
+
 /// What follows a complete undo.
 #[derive(Debug, Clone)]
 enum Then {
@@ -34,6 +44,51 @@ enum Then {
 }
 
 impl Engine {
+    /// Whether the service was undone by an operator's undo (and not restored by hand since).
+    pub fn was_undone(&self, id: &ServiceId) -> bool {
+        self.services
+            .get_index_of(id)
+            .is_some_and(|si| self.tracks[si].undone == Undone::ByOperator)
+    }
+
+    /// The `undo` commands an undo of the service would run now, per step (newest first)
+    /// and host, as shown (secrets masked); with `Cascade::Dependents`, its dependents'
+    /// first. For a front end to show before it asks: nothing runs.
+    pub fn undo_preview(
+        &self,
+        id: &ServiceId,
+        cascade: Cascade,
+    ) -> Vec<(crate::engine::state::StepRef, HostId, String)> {
+        let Some(si) = self.services.get_index_of(id) else {
+            return Vec::new();
+        };
+        let mut order = match cascade {
+            Cascade::Alone => Vec::new(),
+            Cascade::Dependents => self.dependents_reversed(si),
+        };
+        order.push(si);
+        let mut out = Vec::new();
+        for i in order {
+            let service = &self.runbook.services[i];
+            for (index, hosts) in self.undo_plan(i, |_, _| true) {
+                let Some(step) = service.restores.get(index) else {
+                    continue;
+                };
+                if step.policy.undo.is_none() {
+                    continue;
+                }
+                for host in hosts {
+                    let shown = self
+                        .runbook
+                        .expand(Phase::Undo.action(step), &service.id, &host)
+                        .shown;
+                    out.push((self.step_ref(i, Phase::Undo, index), host, shown));
+                }
+            }
+        }
+        out
+    }
+
     /// A restore step succeeded on a host: it becomes the newest thing to undo.
     pub(super) fn record_success(&mut self, si: usize, index: usize, host: &HostId) {
         let succeeded = &mut self.tracks[si].succeeded;
@@ -320,7 +375,7 @@ impl Engine {
             .map(|&i| format!("'{}'", self.runbook.services[i].id))
             .collect();
         if !left.is_empty() {
-            reason.push_str(&format!("; not undone: {}", left.join(", ")));
+            let _ = write!(reason, "; not undone: {}", left.join(", "));
         }
         self.set_state(si, ServiceState::Failed, Some(reason), out);
     }
@@ -345,7 +400,7 @@ impl Engine {
         match run.then {
             Then::Check => {
                 let track = &mut self.tracks[si];
-                track.undone = true;
+                track.undone = Undone::ByOperator;
                 track.restored = false;
                 track.resumed_up = false;
                 track.resumed_in_flight = false;

@@ -125,9 +125,10 @@ fn cascade_undoes_dependents_first_in_reverse_plan_order_and_the_plan_does_not_r
     let fx = e.handle(Input::RunPlan);
     // Down at first, then up after their restores.
     let restored = std::cell::Cell::new(false);
-    run_all(&mut e, fx, |l| match l.step.phase {
-        Phase::Check => restored.get(),
-        _ => {
+    run_all(&mut e, fx, |l| {
+        if l.step.phase == Phase::Check {
+            restored.get()
+        } else {
             restored.set(true);
             true
         }
@@ -167,9 +168,10 @@ fn undo_without_cascade_leaves_dependents_alone() {
     ]);
     let fx = e.handle(Input::RunPlan);
     let restored = std::cell::Cell::new(false);
-    run_all(&mut e, fx, |l| match l.step.phase {
-        Phase::Check => restored.get(),
-        _ => {
+    run_all(&mut e, fx, |l| {
+        if l.step.phase == Phase::Check {
+            restored.get()
+        } else {
             restored.set(true);
             true
         }
