@@ -222,4 +222,6 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 #[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 mod tests;
