@@ -657,6 +657,9 @@ impl App {
                     && (self.timeline_wraps() || self.timeline_cut())
             }
             Action::Inject => self.info.mode == Mode::Drill && self.selected.is_some(),
+            Action::Undo => self
+                .selected_service()
+                .is_some_and(|s| !self.undo_preview(&s.id).is_empty()),
             Action::Check | Action::Restore | Action::Skip | Action::RunNext => {
                 self.selected.is_some()
             }
@@ -796,6 +799,7 @@ impl App {
             | Action::Check
             | Action::Restore
             | Action::Inject
+            | Action::Undo
             | Action::RunNext
             | Action::ManualDone
             | Action::ManualFailed => return self.service_action(action),
@@ -858,6 +862,12 @@ impl App {
                 } else if let Some(id) = need(self) {
                     // Always asks, showing the commands per host: `i` sits beside `j`/`k`.
                     self.ask_inject(&id);
+                }
+            }
+            Action::Undo => {
+                if let Some(id) = need(self) {
+                    // Always asks, showing the undo commands per host.
+                    self.ask_undo(&id);
                 }
             }
             Action::RunNext => {
@@ -997,6 +1007,7 @@ fn waiting_step(v: &ServiceView) -> Option<&StepRef> {
 mod ask;
 mod dialogs;
 mod navigation;
+mod undo;
 
 pub use ask::Ask;
 

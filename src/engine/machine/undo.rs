@@ -94,6 +94,11 @@ impl Engine {
         let succeeded = &mut self.tracks[si].succeeded;
         succeeded.retain(|(i, h)| !(*i == index && h == host));
         succeeded.push((index, host.clone()));
+        // An earlier undo there no longer stands: the view shows the step done again.
+        let undo_ref = self.step_ref(si, Phase::Undo, index);
+        if let Some(hosts) = self.services[si].steps.get_mut(&undo_ref) {
+            hosts.shift_remove(host);
+        }
     }
 
     /// An undo succeeded on a host: the restore step is no longer done there (a restore runs

@@ -35,7 +35,7 @@ pub fn draw(theme: Theme, keymap: &Keymap, area: Rect, buf: &mut Buffer) {
         (Context::Approval, "Approve a step"),
         (Context::Manual, "Manual step"),
         (Context::HostKey, "Unknown host key"),
-        (Context::Ask, "Inject, r when up, decline"),
+        (Context::Ask, "Inject, undo, r when up, decline"),
         (Context::TextInput, "Typing a reason or note"),
         (Context::QuitConfirm, "Quit?"),
     ];
