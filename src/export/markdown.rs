@@ -248,6 +248,10 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
         .filter(|s| s.restored_at.is_some())
         .collect();
     back.sort_by_key(|s| s.restored_at);
+    let rolled = a
+        .rollbacks
+        .iter()
+        .map(|r| format!("Rolled back: {}.", r.words()));
     back.iter()
         .map(|s| {
             let at = s.restored_at.map_or_else(String::new, full_time);
@@ -261,6 +265,7 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
                 s.info.name, s.info.id
             )
         })
+        .chain(rolled)
         .collect()
 }
 

@@ -49,6 +49,8 @@ impl ServiceRun {
 /// Everything a journal says about one run that the scorecard and the history need.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
+    /// What undo took back, in the order it began.
+    pub rollbacks: Vec<crate::export::rollback::Rollback>,
     pub runbook: String,
     pub operator: String,
     pub mode: Mode,
@@ -81,6 +83,7 @@ pub struct Fold {
     runbook: String,
     operator: String,
     drill_every_ms: IndexMap<ServiceId, u64>,
+    rollbacks: crate::export::rollback::Rollbacks,
 }
 
 impl Fold {
@@ -98,6 +101,7 @@ impl Fold {
             self.drill_every_ms.clone_from(&about.drill_every_ms);
         }
         self.picture.push(r);
+        self.rollbacks.push(r);
     }
 
     /// The run's picture so far.
@@ -146,6 +150,7 @@ impl Fold {
             guards: p.drill.guards,
             left_down: p.left_down,
             is_scenario_drill,
+            rollbacks: self.rollbacks.finish(),
         }
     }
 }
@@ -239,6 +244,8 @@ pub struct Scorecard {
     pub total_ms: Option<i64>,
     /// What the journal's seal proves, once `cmd/` has checked it; `None` when not asked.
     pub evidence: Option<crate::journal::seal::Evidence>,
+    /// What undo took back during the drill: a restore that needed an undo.
+    pub rollbacks: Vec<crate::export::rollback::Rollback>,
 }
 
 impl Scorecard {
@@ -287,6 +294,7 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
         last_restored,
         services,
         evidence: None,
+        rollbacks: run.rollbacks.clone(),
     })
 }
 

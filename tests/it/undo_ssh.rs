@@ -120,6 +120,16 @@ fn over_ssh_undo_of_a_finished_journal_runs_on_the_hosts_that_ran_and_the_journa
 
     let verified = rig.verify();
     assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+    let report = rig.export("markdown").output().expect("export");
+    let report = stdout(&report);
+    assert!(
+        report.contains("Rolled back: vip: 'move the VIP' on h0, h1 (asked by kim)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("undo 'move the VIP'"),
+        "the timeline shows the undo:\n{report}"
+    );
 
     // Taken back already: a second undo has nothing to do, and says so.
     let again = undo(&rig, &["--service", "vip"]);
