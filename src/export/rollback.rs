@@ -196,3 +196,40 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod scorecard_tests {
+    use super::*;
+    use crate::export::scorecard::{RunSummary, render, scorecard};
+
+    #[test]
+    fn a_drill_whose_restore_needed_an_undo_says_so_on_its_scorecard() {
+        let rollback = Rollback {
+            service: ServiceId::new("talk-messaging"),
+            steps: vec!["move the VIP".into()],
+            hosts: vec![HostId::new("operator")],
+            by: Some("kim".into()),
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+        };
+        let run = RunSummary {
+            is_scenario_drill: true,
+            scenario: Some("dc-loss".into()),
+            rollbacks: vec![rollback],
+            ..RunSummary::default()
+        };
+        let card = scorecard(&run).expect("a drill");
+        let text = render::markdown(&card);
+        assert!(
+            text.contains(
+                "**Restore needed an undo:** rolled back talk-messaging: 'move the VIP' on operator (asked by kim)"
+            ),
+            "{text}"
+        );
+        let plain = RunSummary {
+            is_scenario_drill: true,
+            ..RunSummary::default()
+        };
+        let text = render::markdown(&scorecard(&plain).expect("a drill"));
+        assert!(!text.contains("needed an undo"), "{text}");
+    }
+}
