@@ -24,12 +24,14 @@ use questions::Questions;
 
 /// What a run does once its journal is open: the plan (or the drill), or, continuing a
 /// finished run, the undo of one service (`bringup undo`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Goal {
     Plan,
     Undo {
         service: crate::runbook::model::ServiceId,
         cascade: crate::engine::Cascade,
+        /// The runbook when it is not read from `RunArgs::runbook` (a shared run keeps its own).
+        kept: Option<std::sync::Arc<crate::runbook::model::Runbook>>,
     },
 }
 
@@ -58,7 +60,11 @@ pub(crate) fn run_for(args: &RunArgs, goal: &Goal) -> ExitCode {
 async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
     let mut open = args.open.clone();
     open.scenario.clone_from(&args.scenario);
-    let runbook = match session::load_runbook(&args.runbook, &open) {
+    let kept = match goal {
+        Goal::Undo { kept, .. } => kept.clone(),
+        Goal::Plan => None,
+    };
+    let runbook = match kept.map_or_else(|| session::load_runbook(&args.runbook, &open), Ok) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
@@ -195,7 +201,12 @@ async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
 /// auto mode, which the driver journals (`auto_on`) so that every screen shows its mode.
 fn first_request(args: &RunArgs, goal: &Goal) -> driver::Request {
     match (&args.scenario, goal) {
-        (_, Goal::Undo { service, cascade }) => Input::Undo {
+        (
+            _,
+            Goal::Undo {
+                service, cascade, ..
+            },
+        ) => Input::Undo {
             service: service.clone(),
             cascade: *cascade,
         }

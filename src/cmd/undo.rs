@@ -39,7 +39,14 @@ pub fn undo(args: &UndoArgs) -> ExitCode {
     };
     match location {
         JournalLocation::Shared(_) => {
-            said(edge_runtime().and_then(|rt| rt.block_on(ask_running(args, cascade))))
+            let executed = edge_runtime().and_then(|rt| rt.block_on(executed(args)));
+            match executed {
+                Ok(None) => {
+                    said(edge_runtime().and_then(|rt| rt.block_on(ask_running(args, cascade))))
+                }
+                Ok(Some(kept)) => continue_shared(args, kept, cascade),
+                Err(f) => said(Err(f)),
+            }
         }
         JournalLocation::File(path) => {
             if !path.is_file() {
@@ -84,13 +91,6 @@ async fn listening(journal: &Path) -> bool {
 /// The run is executed by a process now: ask it, through the one request path.
 async fn ask_running(args: &UndoArgs, cascade: Cascade) -> Result<String, Failure> {
     let mut run = Target::connect(&args.run).await?;
-    if matches!(run, Target::Shared(_)) && run.live().await?.is_none() {
-        return Err(Failure::refused(format!(
-            "no process executes '{}' now: take it over with `bringup run RUNBOOK --resume {}` (or `T` in `bringup attach`), then undo there",
-            run.name(),
-            run.name()
-        )));
-    }
     let runbook = run.runbook().await?;
     let service = ServiceId::new(&args.service);
     if !runbook.services.iter().any(|s| s.id == service) {
@@ -127,6 +127,86 @@ async fn ask_running(args: &UndoArgs, cascade: Cascade) -> Result<String, Failur
         run.name(),
         run.operator()
     ))
+}
+
+/// A shared run that no process executes: the runbook it keeps and the variables it
+/// recorded. `None` while a process executes it (it is asked instead).
+async fn executed(args: &UndoArgs) -> Result<Option<(String, Vec<String>)>, Failure> {
+    let mut run = crate::cmd::shared::Attached::connect(&args.run).await?;
+    if run.live().await?.is_some() {
+        return Ok(None);
+    }
+    run.runbook_text().await.map(Some)
+}
+
+/// A shared run no process executes: take it over (its lease, `resumed` with reason
+/// `undo`) with the runbook it keeps, and undo there.
+fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascade) -> ExitCode {
+    let (text, recorded) = kept;
+    let url = &args.run.url;
+    let name = PathBuf::from(format!("{url} (runbook)"));
+    let own = match crate::session::var_values(&args.vars) {
+        Ok(v) => v,
+        Err(e) => return said(Err(Failure::input(e))),
+    };
+    let masked = format!("={SECRET_MASK}");
+    let vars: Vec<String> = recorded
+        .into_iter()
+        .filter(|kv| !kv.ends_with(&masked))
+        .chain(own)
+        .collect();
+    let runbook = match crate::runbook::load_text(&text, &name, &vars) {
+        Ok(rb) => rb,
+        Err(d) => {
+            return said(Err(Failure::input(format!(
+                "the runbook kept in '{url}':\n{d}"
+            ))));
+        }
+    };
+    let mut command_line: Vec<std::ffi::OsString> = vec![
+        "bringup".into(),
+        "run".into(),
+        name.clone().into(),
+        "--resume".into(),
+        url.into(),
+        "--only".into(),
+        args.service.clone().into(),
+    ];
+    for (flag, on) in [
+        ("--yes", args.yes),
+        ("--accept-new-host-keys", args.accept_new_host_keys),
+    ] {
+        if on {
+            command_line.push(flag.into());
+        }
+    }
+    if let Some(op) = &args.run.operator {
+        command_line.push(format!("--operator={op}").into());
+    }
+    let cli = match <Cli as clap::Parser>::try_parse_from(command_line) {
+        Ok(cli) => cli,
+        Err(e) => return said(Err(Failure::input(e))),
+    };
+    let Some(Command::Run(mut run)) = cli.command else {
+        return said(Err(Failure::input("cannot continue the run")));
+    };
+    run.open.etcd = args.run.etcd.clone();
+    run.open.hand_over = Some(HandOver::Undo);
+    if cascade == Cascade::Dependents {
+        run.open.only.extend(dependents_of(&runbook, &args.service));
+    }
+    let runbook = match crate::cmd::session::check_runbook(runbook, &name, &run.open) {
+        Ok(rb) => rb,
+        Err(code) => return code,
+    };
+    crate::cmd::run::run_for(
+        &run,
+        &Goal::Undo {
+            service: ServiceId::new(&args.service),
+            cascade,
+            kept: Some(runbook),
+        },
+    )
 }
 
 /// The journal's `run_started`: the runbook's recorded path, variables and mode.
@@ -239,6 +319,7 @@ fn continue_finished(args: &UndoArgs, journal: &Path, cascade: Cascade) -> ExitC
         &Goal::Undo {
             service: ServiceId::new(&args.service),
             cascade,
+            kept: None,
         },
     )
 }
@@ -253,6 +334,11 @@ fn dependents(path: &Path, service: &str) -> Result<Vec<String>, Failure> {
             crate::runbook::load_text(&text, path, &[]).map_err(|d| d.to_string())
         })
         .map_err(|e| Failure::input(format!("runbook '{}': {e}", path.display())))?;
+    Ok(dependents_of(&runbook, service))
+}
+
+/// The ids of the services of `runbook` that depend on `service`, directly or not.
+fn dependents_of(runbook: &crate::runbook::model::Runbook, service: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     let mut stack = vec![service.to_string()];
     while let Some(id) = stack.pop() {
@@ -263,5 +349,5 @@ fn dependents(path: &Path, service: &str) -> Result<Vec<String>, Failure> {
             }
         }
     }
-    Ok(found)
+    found
 }

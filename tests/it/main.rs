@@ -62,4 +62,5 @@ mod ssh_jump_keys;
 mod ssh_transport;
 mod tui_e2e;
 mod tui_host_key;
+mod undo_etcd;
 mod undo_ssh;
