@@ -1280,6 +1280,8 @@ pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
 }
 
 #[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
