@@ -39,6 +39,7 @@ fn step(name: &str, hosts: &[HostId]) -> Step {
         confirm: bringup::runbook::model::Confirm::No,
         feature: None,
         fleet: bringup::runbook::fleet::Fleet::default(),
+        policy: bringup::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -75,6 +76,7 @@ fn runbook() -> Runbook {
             restores: vec![step("start", &h), step("warm caches", &h)],
             injects: Vec::new(),
             min_healthy: None,
+            on_fail: bringup::runbook::model::OnFail::Stop,
         });
     }
     Runbook {

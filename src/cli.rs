@@ -58,6 +58,9 @@ pub enum Command {
     Note(NoteArgs),
     /// Mark a manual step a running run waits on done (or --failed REASON).
     Done(DoneArgs),
+    /// Run the declared undo of a service's restore steps, newest first, on the hosts where
+    /// each succeeded: asked of a running run, or appended to a finished journal.
+    Undo(UndoArgs),
     /// Write a step's output exactly as it printed it, from a journal and its side files.
     Output(OutputArgs),
     /// Sign a journal's head (last seq and hash) with an SSH key, into JOURNAL.sig.
@@ -510,6 +513,36 @@ pub struct DoneArgs {
     /// timeline.
     #[arg(long, value_name = "REASON")]
     pub failed: Option<String>,
+}
+
+// Each flag is an independent command-line switch, not a state to fold into an enum.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub run: SharedRunArgs,
+    /// The service whose restore steps to take back.
+    #[arg(long, value_name = "ID")]
+    pub service: String,
+    /// Undo the services that depend on it first, in reverse plan order.
+    #[arg(long)]
+    pub cascade: bool,
+    /// A finished run: approve the undo of `confirm` steps (journaled as your approvals).
+    #[arg(long)]
+    pub yes: bool,
+    /// A finished run: go on even though the runbook changed since the journal began.
+    #[arg(long)]
+    pub force: bool,
+    /// A finished run: the runbook, when it is no longer where the journal recorded it.
+    #[arg(long, value_name = "RUNBOOK")]
+    pub runbook: Option<PathBuf>,
+    /// A finished run: the runbook's variables, on top of those the run recorded (secrets
+    /// are never recorded: give them here).
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// A finished run: accept and record host keys not yet known.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]

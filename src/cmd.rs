@@ -16,6 +16,7 @@ pub mod schema;
 pub mod seal;
 pub mod session;
 pub mod shared;
+pub mod undo;
 pub mod validate;
 pub mod verify;
 

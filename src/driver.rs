@@ -875,6 +875,12 @@ impl Driver {
             } => Some(act(OperatorActionKind::ByHandRestore, service, None)),
             Input::Check(service) => Some(act(OperatorActionKind::ByHandCheck, service, None)),
             Input::Inject(service) => Some(act(OperatorActionKind::Inject, service, None)),
+            Input::Undo { service, cascade } => Some(act(
+                OperatorActionKind::Undo,
+                service,
+                (*cascade == crate::engine::Cascade::Dependents)
+                    .then(|| "with its dependents first (cascade)".to_string()),
+            )),
             Input::Stop => {
                 self.stopped_mid_step |= !self.running.is_empty();
                 self.stop.cancel();
@@ -890,6 +896,9 @@ impl Driver {
             Input::Inject(_) => {
                 Some("nothing was injected: the service is busy or has no inject steps")
             }
+            Input::Undo { .. } => Some(
+                "nothing was undone: no restore step with an undo succeeded on it since it was last undone, or it (or a dependent) is busy",
+            ),
             _ => None,
         };
         let effects = self.engine.handle(counted(input, operator, provenance));
@@ -1168,6 +1177,10 @@ impl Driver {
                     hosts,
                     reason,
                 } => notices.extend(self.not_run(&step, hosts, &reason)?),
+                Effect::Skipped { step, reason } => notices.push(self.skipped(&step, reason)?),
+                Effect::Declined { step, reason } => {
+                    notices.push(self.declined(&step, &reason)?);
+                }
                 Effect::Sleep { timer, after } => {
                     let tx = self.tx.clone();
                     let stop = self.stop.clone();
@@ -1263,6 +1276,28 @@ impl Driver {
         );
     }
 
+    /// `step_skipped`: a step that does not run (`only` for the other mode, no `undo`).
+    fn skipped(&mut self, step: &StepRef, reason: String) -> Result<Notice, JournalError> {
+        self.write(Event::StepSkipped {
+            service: step.service.clone(),
+            phase: step.phase,
+            step: self.step_name(step),
+            reason,
+        })
+    }
+
+    /// The run itself declines a question nobody answered in its `confirm_timeout`: an
+    /// `approval` declined by bringup, the reason in its name for every report.
+    fn declined(&mut self, step: &StepRef, reason: &str) -> Result<Notice, JournalError> {
+        self.write(Event::Approval {
+            service: step.service.clone(),
+            step: self.step_name(step),
+            decision: crate::engine::Decision::Declined,
+            operator: format!("bringup ({reason})"),
+            provenance: Provenance::default(),
+        })
+    }
+
     /// Journal that an operator is asked (`asked`): the question waits in the run's picture.
     fn asked(&mut self, step: &StepRef, question: QuestionKind) -> Result<Notice, JournalError> {
         let event = Event::Asked {
@@ -1303,6 +1338,8 @@ pub fn step_name(runbook: &Runbook, step: &StepRef) -> String {
     step.name(runbook).to_string()
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod state;
 
 pub use effect::Effect;
 pub use event::{
-    AttemptId, Input, Launch, ResumeFacts, TimerId, attempt_failure, classify_exit, passes,
+    AttemptId, Cascade, Input, Launch, ResumeFacts, TimerId, attempt_failure, classify_exit, passes,
 };
 pub use machine::{Engine, EngineOptions};
 pub use state::{

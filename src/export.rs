@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod notice;
 pub mod report;
+pub mod rollback;
 pub mod scorecard;
 pub mod status;
 pub mod status_json;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         (Some(Command::Approve(a)), _) => cmd::shared::approve(a),
         (Some(Command::Note(a)), _) => cmd::shared::note(a),
         (Some(Command::Done(a)), _) => cmd::shared::done(a),
+        (Some(Command::Undo(a)), _) => cmd::undo::undo(a),
         (Some(Command::Output(a)), _) => cmd::output::output(a),
         (Some(Command::Seal(a)), _) => cmd::seal::seal(a),
         (Some(Command::Preflight(a)), _) => cmd::preflight::preflight(a),

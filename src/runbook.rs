@@ -224,4 +224,6 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 #[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 mod tests;

@@ -207,7 +207,9 @@ impl Session {
         // Before anything is journaled: from here a signal stops the run, never kills it.
         let signals = Signals::listen();
         let selection = config.selection(&runbook);
-        let engine = Engine::new(runbook.clone(), selection.engine_options());
+        let mut options = selection.engine_options();
+        options.mode = config.mode;
+        let engine = Engine::new(runbook.clone(), options);
         let secrets = runbook.secret_values();
         let opening = match &config.start {
             Start::Resume { from, on_change } => {

@@ -22,7 +22,25 @@ use crate::session::{JournalLocation, Scope, Session};
 use progress::Printer;
 use questions::Questions;
 
+/// What a run does once its journal is open: the plan (or the drill), or, continuing a
+/// finished run, the undo of one service (`bringup undo`).
+#[derive(Debug, Clone)]
+pub(crate) enum Goal {
+    Plan,
+    Undo {
+        service: crate::runbook::model::ServiceId,
+        cascade: crate::engine::Cascade,
+        /// The runbook when it is not read from `RunArgs::runbook` (a shared run keeps its own).
+        kept: Option<std::sync::Arc<crate::runbook::model::Runbook>>,
+    },
+}
+
 pub fn run(args: &RunArgs) -> ExitCode {
+    run_for(args, &Goal::Plan)
+}
+
+/// `run` with a goal other than the plan.
+pub(crate) fn run_for(args: &RunArgs, goal: &Goal) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,16 +51,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(Exit::BadInput);
         }
     };
-    let code = runtime.block_on(run_async(args));
+    let code = runtime.block_on(run_async(args, goal));
     // Blocking tasks (an SSH read, say) are not waited for long once the run is over.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn run_async(args: &RunArgs) -> ExitCode {
+async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
     let mut open = args.open.clone();
     open.scenario.clone_from(&args.scenario);
-    let runbook = match session::load_runbook(&args.runbook, &open) {
+    let kept = match goal {
+        Goal::Undo { kept, .. } => kept.clone(),
+        Goal::Plan => None,
+    };
+    let runbook = match kept.map_or_else(|| session::load_runbook(&args.runbook, &open), Ok) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
@@ -68,7 +90,7 @@ async fn run_async(args: &RunArgs) -> ExitCode {
     {
         return session::failed(&e);
     }
-    drive(session, args).await
+    drive(session, args, goal).await
 }
 
 /// What woke the run loop.
@@ -80,7 +102,7 @@ enum Woke {
     Closed,
 }
 
-async fn drive(session: Session, args: &RunArgs) -> ExitCode {
+async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
     let Session {
         driver: mut drv,
         messages: mut inbox,
@@ -95,13 +117,17 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
     let mut questions = Questions::new(interactive);
 
     let mut pending = start_notices;
-    // A drill runs its phases (the driver's); any other run, the plan in auto mode, which the
-    // driver journals (`auto_on`) so that every screen on the run shows its mode.
-    let start = match &args.scenario {
-        Some(id) => driver::Request::StartDrill(id.clone()),
-        None => Input::SetAuto(true).into(),
-    };
-    match drv.input(start) {
+    match drv.input(first_request(args, goal)) {
+        // An undo the engine turns down starts nothing, so nothing would ever end the run.
+        Ok(n) if matches!(goal, Goal::Undo { .. }) && refusal(&n).is_some() => {
+            eprintln!("bringup: {}", refusal(&n).unwrap_or_default());
+            if let Err(e) = settle(&mut drv, &mut inbox, &mut signals, &mut printer).await {
+                return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await;
+            }
+            let (end, left) = (Ending::Idle, false);
+            let (j, p) = (&journal, &mut printer);
+            return conclude(&mut drv, &mut inbox, args, p, end, left, j, goal).await;
+        }
         Ok(n) => pending.extend(n),
         Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
     }
@@ -166,8 +192,55 @@ async fn drive(session: Session, args: &RunArgs) -> ExitCode {
         ending,
         left_running,
         &journal,
+        goal,
     )
     .await
+}
+
+/// A drill runs its phases (the driver's); an undo, the undo; any other run, the plan in
+/// auto mode, which the driver journals (`auto_on`) so that every screen shows its mode.
+fn first_request(args: &RunArgs, goal: &Goal) -> driver::Request {
+    match (&args.scenario, goal) {
+        (
+            _,
+            Goal::Undo {
+                service, cascade, ..
+            },
+        ) => Input::Undo {
+            service: service.clone(),
+            cascade: *cascade,
+        }
+        .into(),
+        (Some(id), Goal::Plan) => driver::Request::StartDrill(id.clone()),
+        (None, Goal::Plan) => Input::SetAuto(true).into(),
+    }
+}
+
+/// What the driver turned down, if it did.
+fn refusal(notices: &[driver::Notice]) -> Option<String> {
+    notices.iter().find_map(|n| match n {
+        driver::Notice::Refused(why) => Some(why.clone()),
+        _ => None,
+    })
+}
+
+/// Let the steps already running (a resume's read-only re-checks) end and be journaled; a
+/// signal stops waiting.
+async fn settle(
+    drv: &mut Driver,
+    inbox: &mut Inbox,
+    signals: &mut Signals,
+    printer: &mut Printer,
+) -> Result<(), JournalError> {
+    while drv.busy() {
+        let batch = tokio::select! {
+            batch = inbox.next() => batch,
+            _ = signals.next() => break,
+        };
+        let Some(batch) = batch else { break };
+        printer.notices(&drv.on_messages(batch)?);
+    }
+    Ok(())
 }
 
 /// A signal: stop running steps on their hosts and wait for them (bounded); a second signal
@@ -217,7 +290,9 @@ async fn stop_on_signal(
     }
 }
 
-/// Record the end, print the table of states, and map it to SPEC's exit code.
+/// Record the end, print the table of states, and map it to SPEC's exit code (for an
+/// undo: 0 when the service was undone, 1 otherwise).
+#[allow(clippy::too_many_arguments)]
 async fn conclude(
     drv: &mut Driver,
     inbox: &mut driver::Inbox,
@@ -226,6 +301,7 @@ async fn conclude(
     ending: Ending,
     left_running: bool,
     journal: &JournalLocation,
+    goal: &Goal,
 ) -> ExitCode {
     let secrets = drv.engine().runbook().secret_vars.clone();
     let code = match drv.end(ending) {
@@ -279,6 +355,16 @@ async fn conclude(
         for hint in crate::cmd::session::report_hints(drv.journal_path(), true) {
             eprintln!("{hint}");
         }
+    }
+    if let Goal::Undo { service, .. } = goal {
+        if code == Exit::Interrupted {
+            return ExitCode::from(code);
+        }
+        if drv.engine().was_undone(service) {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("bringup: '{service}' was not undone (see its state above and the journal)");
+        return ExitCode::from(Exit::NotAllUp);
     }
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
         let mut base = format!("bringup run {}", args.runbook.display());

@@ -229,6 +229,7 @@ pub fn ask_words(ask: &Ask, runbook: &crate::runbook::Runbook) -> String {
         Ask::Restore { service, .. } => format!("restore '{service}'"),
         Ask::NextStep { service } => format!("the next step of '{service}'"),
         Ask::Inject { service } => format!("inject '{service}'"),
+        Ask::Undo { service, .. } => format!("undo '{service}'"),
         Ask::RunPlan => "run the plan".to_string(),
         Ask::SetAuto { on } => format!("auto mode {}", if *on { "on" } else { "off" }),
         Ask::AcceptHostKey { host, .. } => format!("accept the host key of '{host}'"),

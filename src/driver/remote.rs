@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Request;
-use crate::engine::{Decision, Input, ManualOutcome, StepRef};
+use crate::engine::{Cascade, Decision, Input, ManualOutcome, StepRef};
 use crate::runbook::model::{HostId, Runbook, ServiceId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,12 @@ pub enum Ask {
     },
     Inject {
         service: ServiceId,
+    },
+    /// Run the declared undo of the service's restore steps (`bringup undo`, `u`).
+    Undo {
+        service: ServiceId,
+        #[serde(default)]
+        cascade: Cascade,
     },
     RunPlan,
     SetAuto {
@@ -83,6 +89,10 @@ impl Ask {
                 },
                 Input::Inject(service) => Ask::Inject {
                     service: service.clone(),
+                },
+                Input::Undo { service, cascade } => Ask::Undo {
+                    service: service.clone(),
+                    cascade: *cascade,
                 },
                 Input::RunPlan => Ask::RunPlan,
                 Input::SetAuto(on) => Ask::SetAuto { on: *on },
@@ -170,6 +180,17 @@ impl Ask {
             Ask::Inject { service: id } => {
                 service(&id)?;
                 Input::Inject(id).into()
+            }
+            Ask::Undo {
+                service: id,
+                cascade,
+            } => {
+                service(&id)?;
+                Input::Undo {
+                    service: id,
+                    cascade,
+                }
+                .into()
             }
             Ask::RunPlan => Input::RunPlan.into(),
             Ask::SetAuto { on } => Input::SetAuto(on).into(),

@@ -47,7 +47,13 @@ pub enum Effect {
         hosts: Vec<HostId>,
         reason: String,
     },
-    /// Feed `Input::Wake(timer)` back after this long (retry delay).
+    /// A step did not run and will not: journal `step_skipped` with the reason (a step `only`
+    /// for the other mode; a restore step with no `undo` when undoing).
+    Skipped { step: StepRef, reason: String },
+    /// A question nobody answered in its `confirm_timeout` was declined by the run itself:
+    /// journal `approval` declined, with the reason.
+    Declined { step: StepRef, reason: String },
+    /// Feed `Input::Wake(timer)` back after this long (retry delay, confirm timeout).
     Sleep { timer: TimerId, after: Duration },
     /// Nothing is running, waiting for a timer or waiting for an operator, and nothing can
     /// start: the run is over (headless) or idle (TUI). Emitted once each time the engine falls

@@ -92,10 +92,30 @@ pub enum Input {
     /// check, inject, restore or verification left open, a question withdrawn) becomes
     /// `unknown`: nothing has checked it since. Ignored unless stopped.
     Forget,
+    /// Run the `undo` of every restore step of the service recorded ok, newest first, on
+    /// exactly the hosts where it succeeded (a step without `undo` is skipped, and said so);
+    /// then the service is `undone` and checked. With `Cascade::Dependents` its dependents
+    /// are undone first, in reverse plan order. Ignored while one of them restores, injects
+    /// or undoes; a check in progress is dropped. Nothing to undo: no effects.
+    Undo {
+        service: ServiceId,
+        cascade: Cascade,
+    },
     /// After `Stop`: `Forget`, then take requests again (operator drive), so that what an
     /// interrupted drill broke can be restored. Attempts still out are forgotten: their
     /// results update the view only. Ignored unless stopped.
     Reopen,
+}
+
+/// Whether an undo takes the service's dependents back too (`--cascade`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Cascade {
+    /// The service alone.
+    #[default]
+    Alone,
+    /// Its dependents first (those that depend on it, directly or not), in reverse plan order.
+    Dependents,
 }
 
 /// The engine's verdict on one attempt (see `Input::StepFinished`).

@@ -5,7 +5,9 @@
 mod answers;
 mod batch;
 mod plan;
+mod policy;
 mod steps;
+mod undo;
 
 #[cfg(test)]
 mod fleet_proptests;
@@ -19,6 +21,8 @@ mod testkit;
 mod tests;
 #[cfg(test)]
 mod two_person_tests;
+#[cfg(test)]
+mod undo_tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -41,6 +45,8 @@ pub struct EngineOptions {
     pub only: BTreeSet<ServiceId>,
     /// `--check-only`: the plan checks the selected services and never restores.
     pub check_only: bool,
+    /// The run's mode: a step `only` for the other one is skipped.
+    pub mode: crate::engine::state::Mode,
 }
 
 impl EngineOptions {
@@ -76,6 +82,8 @@ pub struct Engine {
     in_plan: Vec<bool>,
     attempts: BTreeMap<AttemptId, Flight>,
     timers: BTreeMap<TimerId, Flight>,
+    /// Questions with a `confirm_timeout`: declined when their timer fires first.
+    confirm_timers: BTreeMap<TimerId, policy::Deadline>,
     next_id: u64,
     drive: Drive,
     /// Every service of the plan has been checked once; restores may begin.
@@ -135,6 +143,13 @@ struct Track {
     reapprove: BTreeSet<(usize, HostId)>,
     /// Degraded and unhealthy hosts (SPEC "Fleets").
     fleet: batch::TrackFleet,
+    /// Restore steps (index, host) that succeeded and were not undone since, oldest first:
+    /// what an undo takes back (seeded from the journal on resume).
+    succeeded: Vec<(usize, HostId)>,
+    /// An undo in progress: what is left of it.
+    undo: Option<undo::UndoRun>,
+    /// Undone by an operator: the plan does not restore it again by itself.
+    undone: undo::Undone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +240,7 @@ impl Engine {
             in_plan,
             attempts: BTreeMap::new(),
             timers: BTreeMap::new(),
+            confirm_timers: BTreeMap::new(),
             next_id: 1,
             drive: Drive::Operator,
             swept: false,
@@ -249,6 +265,7 @@ impl Engine {
                 continue;
             }
             self.tracks[si].done.insert((step.index, host.clone()));
+            self.record_success(si, step.index, host);
             if let Some(status) = self.services[si]
                 .steps
                 .get_mut(step)
@@ -368,7 +385,12 @@ impl Engine {
                 };
                 self.on_step_finished(attempt, &result, &mut out);
             }
-            Input::Wake(timer) => self.on_wake(timer, &mut out),
+            Input::Wake(timer) => {
+                if !self.on_confirm_timeout(timer, &mut out) {
+                    self.on_wake(timer, &mut out);
+                }
+            }
+            Input::Undo { service, cascade } => self.operator_undo(&service, cascade, &mut out),
             Input::Approval { step, decision } => {
                 self.on_approval(&step, decision, None, &mut out);
             }
@@ -469,6 +491,8 @@ impl Engine {
             return;
         }
         let by_hand = by_hand || !self.plan_ready(si);
+        // An operator asks for it again: what was undone may be restored.
+        self.tracks[si].undone = undo::Undone::No;
         match self.tracks[si].checks_pass {
             // Restore never runs on a service whose checks pass.
             Some(true) => {}
@@ -524,6 +548,10 @@ impl Engine {
         }
         self.drive = Drive::Stopped;
         self.active = true;
+        self.confirm_timers.clear();
+        for track in &mut self.tracks {
+            track.undo = None;
+        }
         for flight in std::mem::take(&mut self.timers).into_values() {
             self.set_host(&flight.step, &flight.host, HostStatus::NotRun);
         }
@@ -563,6 +591,7 @@ impl Engine {
                 Phase::Verify => "verification",
                 Phase::Restore => "restore",
                 Phase::Inject => "inject",
+                Phase::Undo => "undo",
             };
             let reason = format!("its {what} was stopped; nothing has checked it since");
             self.set_state(si, ServiceState::Unknown, Some(reason), out);

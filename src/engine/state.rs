@@ -31,10 +31,12 @@ pub enum ServiceState {
     /// Only in `run_finished` of a run resumed with `--force`: the runbook it went on with no
     /// longer has the service (its journaled states still count towards the outcome).
     Removed,
+    /// Its restore steps were taken back (`undo`); checked next, so it does not stay here.
+    Undone,
 }
 
 impl ServiceState {
-    pub const ALL: [ServiceState; 13] = [
+    pub const ALL: [ServiceState; 14] = [
         Self::Unknown,
         Self::Checking,
         Self::Healthy,
@@ -48,6 +50,7 @@ impl ServiceState {
         Self::Skipped,
         Self::Unreachable,
         Self::Removed,
+        Self::Undone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +68,7 @@ impl ServiceState {
             Self::Skipped => "skipped",
             Self::Unreachable => "unreachable",
             Self::Removed => "removed",
+            Self::Undone => "undone",
         }
     }
 
@@ -108,6 +112,8 @@ pub enum Phase {
     Restore,
     Verify,
     Inject,
+    /// A restore step's `undo` command (it indexes `restores`).
+    Undo,
 }
 
 impl Phase {
@@ -117,6 +123,15 @@ impl Phase {
             Self::Restore => "restore",
             Self::Verify => "verify",
             Self::Inject => "inject",
+            Self::Undo => "undo",
+        }
+    }
+
+    /// What `step` runs in this phase: its `undo` command when undoing, else its action.
+    pub fn action(self, step: &Step) -> &crate::runbook::model::StepAction {
+        match (self, &step.policy.undo) {
+            (Self::Undo, Some(undo)) => undo,
+            _ => &step.action,
         }
     }
 }
@@ -200,7 +215,7 @@ impl Phase {
     pub fn steps(self, service: &Service) -> &[Step] {
         match self {
             Phase::Check | Phase::Verify => &service.checks,
-            Phase::Restore => &service.restores,
+            Phase::Restore | Phase::Undo => &service.restores,
             Phase::Inject => &service.injects,
         }
     }

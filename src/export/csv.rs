@@ -86,6 +86,16 @@ fn row(event: &Event) -> Row {
             r.attempt = attempt.to_string();
             r.text.clone_from(command);
         }
+        Event::StepSkipped {
+            phase,
+            step,
+            reason,
+            ..
+        } => {
+            r.phase = phase.to_string();
+            r.step.clone_from(step);
+            r.text.clone_from(reason);
+        }
         Event::StepOutput {
             step, host, text, ..
         } => {

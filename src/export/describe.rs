@@ -159,6 +159,16 @@ pub fn describe(event: &Event) -> Option<Described> {
                 Tone::Bad
             },
         ),
+        Event::StepSkipped {
+            service,
+            phase,
+            step,
+            reason,
+        } => (
+            Actor::Bringup,
+            format!("{service}: {phase} '{step}' skipped: {reason}"),
+            Tone::Warn,
+        ),
         Event::Approval {
             service,
             step,
@@ -448,7 +458,8 @@ pub fn state_tone(state: ServiceState) -> Tone {
         | ServiceState::Blocked
         | ServiceState::Skipped
         | ServiceState::Unreachable
-        | ServiceState::Removed => Tone::Warn,
+        | ServiceState::Removed
+        | ServiceState::Undone => Tone::Warn,
         ServiceState::Down | ServiceState::Failed => Tone::Bad,
     }
 }
@@ -518,6 +529,7 @@ fn action_words(action: &OperatorActionKind) -> &str {
         OperatorActionKind::Inject => "inject run on purpose (drill)",
         OperatorActionKind::AutoOn => "auto mode on",
         OperatorActionKind::AutoOff => "auto mode off",
+        OperatorActionKind::Undo => "undo asked",
         OperatorActionKind::Other(word) => word,
     }
 }

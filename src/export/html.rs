@@ -48,6 +48,7 @@ pub fn state_color(state: ServiceState) -> &'static str {
         ServiceState::Skipped => "#bdbdbd",
         ServiceState::Unreachable => "#455a64",
         ServiceState::Removed => "#e0e0e0",
+        ServiceState::Undone => "#8d6e63",
     }
 }
 

@@ -267,6 +267,10 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
         .filter(|s| s.restored_at.is_some())
         .collect();
     back.sort_by_key(|s| s.restored_at);
+    let rolled = a
+        .rollbacks
+        .iter()
+        .map(|r| format!("Rolled back: {}.", r.words()));
     let mut lines: Vec<String> = back
         .iter()
         .map(|s| {
@@ -290,6 +294,7 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
                 .filter(|s| !degraded_note(s).is_empty())
                 .map(|s| format!("{} ({}) is up.{}", s.info.name, s.info.id, degraded_note(s))),
         )
+        .chain(rolled)
         .collect();
     if let Some(down) = still_down(a) {
         if lines.is_empty() {

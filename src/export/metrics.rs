@@ -187,6 +187,8 @@ pub struct Analysis {
     pub as_of: Option<DateTime<Utc>>,
     pub final_hash: Option<String>,
     pub intact: bool,
+    /// What undo took back, in the order it began.
+    pub rollbacks: Vec<crate::export::rollback::Rollback>,
 }
 
 impl Analysis {
@@ -460,8 +462,10 @@ impl Analyser {
             .collect();
         let metrics = run_metrics(&services, start, run.finished.or(as_of));
         let operators = picture.operators.iter().cloned().collect();
+        let summary = drill.finish();
         Analysis {
-            scorecard: crate::export::scorecard::scorecard(&drill.finish()),
+            rollbacks: summary.rollbacks.clone(),
+            scorecard: crate::export::scorecard::scorecard(&summary),
             events,
             first_ts,
             run,

@@ -61,6 +61,8 @@ impl ServiceRun {
 /// Everything a journal says about one run that the scorecard and the history need.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
+    /// What undo took back, in the order it began.
+    pub rollbacks: Vec<crate::export::rollback::Rollback>,
     pub runbook: String,
     pub operator: String,
     pub mode: Mode,
@@ -98,6 +100,7 @@ pub struct Fold {
     approval_ms: IndexMap<ServiceId, i64>,
     /// The slowest host of each attempt of each restore or verify step.
     attempts: IndexMap<(ServiceId, Phase, String, u32), i64>,
+    rollbacks: crate::export::rollback::Rollbacks,
 }
 
 impl Fold {
@@ -116,6 +119,7 @@ impl Fold {
         }
         self.time_spent(r);
         self.picture.push(r);
+        self.rollbacks.push(r);
     }
 
     fn time_spent(&mut self, r: &Record) {
@@ -211,6 +215,7 @@ impl Fold {
             guards: p.drill.guards,
             left_down: p.left_down,
             is_scenario_drill,
+            rollbacks: self.rollbacks.finish(),
         }
     }
 }
@@ -306,6 +311,8 @@ pub struct Scorecard {
     pub total_ms: Option<i64>,
     /// What the journal's seal proves, once `cmd/` has checked it; `None` when not asked.
     pub evidence: Option<crate::journal::seal::Evidence>,
+    /// What undo took back during the drill: a restore that needed an undo.
+    pub rollbacks: Vec<crate::export::rollback::Rollback>,
 }
 
 impl Scorecard {
@@ -354,6 +361,7 @@ pub fn scorecard(run: &RunSummary) -> Result<Scorecard, NoScorecard> {
         last_restored,
         services,
         evidence: None,
+        rollbacks: run.rollbacks.clone(),
     })
 }
 

@@ -88,6 +88,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A step that did not run and will not, and why: `only` for the other mode, or a
+    /// restore step with no `undo` when its service was undone.
+    StepSkipped {
+        service: ServiceId,
+        phase: Phase,
+        step: String,
+        reason: String,
+    },
     Approval {
         service: ServiceId,
         step: String,
@@ -365,6 +373,8 @@ pub enum HandOver {
     LeaseLost,
     /// An operator took the run over from an attached screen (`T`).
     TakeOver,
+    /// A finished run continued to undo a service (`bringup undo`).
+    Undo,
 }
 
 impl HandOver {
@@ -374,6 +384,7 @@ impl HandOver {
             HandOver::Crashed => "its process died",
             HandOver::LeaseLost => "lease lost",
             HandOver::TakeOver => "taken over from an attached screen",
+            HandOver::Undo => "continued to undo a service",
         }
     }
 }
@@ -425,6 +436,10 @@ pub struct RunbookAbout {
     /// last drill may be. Absent when no service has one, and in older journals.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub drill_every_ms: IndexMap<ServiceId, u64>,
+    /// Where the runbook was read from (absolute when it could be made so): what `bringup
+    /// undo` loads again. Absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_path: Option<String>,
 }
 
 /// What an operator did out of the plan: `operator_action`'s `action`, journaled as a
@@ -445,6 +460,9 @@ pub enum OperatorActionKind {
     AutoOn,
     /// `auto_off`: the run's auto mode turned off (no service).
     AutoOff,
+    /// `undo`: the undo of a service's restore steps (the reason says whether dependents
+    /// were undone first).
+    Undo,
     /// A word this version does not know, read from a journal as written.
     Other(String),
 }
@@ -460,6 +478,7 @@ impl OperatorActionKind {
             OperatorActionKind::Inject => "inject",
             OperatorActionKind::AutoOn => "auto_on",
             OperatorActionKind::AutoOff => "auto_off",
+            OperatorActionKind::Undo => "undo",
             OperatorActionKind::Other(word) => word,
         }
     }
@@ -485,6 +504,7 @@ impl From<String> for OperatorActionKind {
             "inject" => OperatorActionKind::Inject,
             "auto_on" => OperatorActionKind::AutoOn,
             "auto_off" => OperatorActionKind::AutoOff,
+            "undo" => OperatorActionKind::Undo,
             _ => OperatorActionKind::Other(word),
         }
     }
@@ -594,6 +614,7 @@ impl Event {
             | Event::StepStarted { service, .. }
             | Event::StepOutput { service, .. }
             | Event::StepFinished { service, .. }
+            | Event::StepSkipped { service, .. }
             | Event::Approval { service, .. }
             | Event::Manual { service, .. }
             | Event::Asked { service, .. } => Some(service),
@@ -639,6 +660,7 @@ impl Event {
             Event::StepStarted { .. } => "step_started",
             Event::StepOutput { .. } => "step_output",
             Event::StepFinished { .. } => "step_finished",
+            Event::StepSkipped { .. } => "step_skipped",
             Event::Approval { .. } => "approval",
             Event::Manual { .. } => "manual",
             Event::Note { .. } => "note",
@@ -679,6 +701,7 @@ mod tests {
             (OperatorActionKind::Inject, "inject"),
             (OperatorActionKind::AutoOn, "auto_on"),
             (OperatorActionKind::AutoOff, "auto_off"),
+            (OperatorActionKind::Undo, "undo"),
         ] {
             let event = Event::OperatorAction {
                 operator: "kim".into(),

@@ -118,10 +118,9 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
                 ..
             } => {
                 open.shift_remove(&(service.clone(), *phase, step.clone(), host.clone()));
-                if *phase == Phase::Restore && *outcome == StepOutcome::Ok {
-                    let key = (service.clone(), step.clone(), host.clone());
-                    let command = commands.get(&key).cloned().unwrap_or_default();
-                    ok_steps.insert(key, command);
+                let key = (service.clone(), step.clone(), host.clone());
+                if *outcome == StepOutcome::Ok {
+                    ended_ok(&mut ok_steps, &commands, *phase, key);
                 }
             }
             Event::Resumed { runbook_sha256, .. } => {
@@ -162,6 +161,27 @@ pub fn replay(records: &[Record], runbook: &Runbook) -> Replay {
         })
         .collect();
     out
+}
+
+/// A step ended `ok` on a host: a restore step is done there (the latest success last, as an
+/// undo takes back the newest first); an undo takes it back.
+fn ended_ok(
+    ok_steps: &mut IndexMap<(ServiceId, String, HostId), String>,
+    commands: &IndexMap<(ServiceId, String, HostId), String>,
+    phase: Phase,
+    key: (ServiceId, String, HostId),
+) {
+    match phase {
+        Phase::Restore => {
+            let command = commands.get(&key).cloned().unwrap_or_default();
+            ok_steps.shift_remove(&key);
+            ok_steps.insert(key, command);
+        }
+        Phase::Undo => {
+            ok_steps.shift_remove(&key);
+        }
+        _ => {}
+    }
 }
 
 /// The restore steps whose question (approval or manual step) the journal leaves unanswered,

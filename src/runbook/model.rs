@@ -228,6 +228,10 @@ pub struct Defaults {
     pub concurrency: usize,
     /// TCP connect, SSH handshake and authentication to one host, together.
     pub connect_timeout: Duration,
+    /// `on_fail` of services that set none.
+    pub on_fail: OnFail,
+    /// `confirm_timeout` of steps that set none (`None`: a question waits for its answer).
+    pub confirm_timeout: Option<Duration>,
 }
 
 impl Default for Defaults {
@@ -239,8 +243,47 @@ impl Default for Defaults {
             user: None,
             concurrency: 32,
             connect_timeout: Duration::from_secs(10),
+            on_fail: OnFail::Stop,
+            confirm_timeout: None,
         }
     }
+}
+
+/// What a service whose restore fails does before it is marked failed (`on_fail`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFail {
+    /// Nothing: it is marked failed, what was done stays done.
+    #[default]
+    Stop,
+    /// The undo of its restore steps already done runs first, newest first.
+    Undo,
+}
+
+/// The mode a step runs in alone (`only`); in the other it is skipped and journaled so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Incident,
+    Drill,
+}
+
+impl Only {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Only::Incident => "incident",
+            Only::Drill => "drill",
+        }
+    }
+}
+
+/// What a step may do beside running (SPEC "Undo and policies"); nothing by default.
+#[derive(Debug, Clone, Default)]
+pub struct StepPolicy {
+    /// Restore steps: the command that takes the step back, under the same rules as `run`.
+    pub undo: Option<StepAction>,
+    /// Run in this mode only.
+    pub only: Option<Only>,
+    /// A confirm step not answered in this long is declined.
+    pub confirm_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +322,8 @@ pub struct Service {
     pub injects: Vec<Step>,
     /// Hosts that must pass every check for the service to be up (`None`: every host).
     pub min_healthy: Option<super::fleet::HostCount>,
+    /// What a failed restore does first.
+    pub on_fail: OnFail,
 }
 
 #[derive(Debug, Clone)]
@@ -297,6 +342,8 @@ pub struct Step {
     pub feature: Option<String>,
     /// Restore and inject steps: `batch`, `canary`, `max_fail` (SPEC "Fleets").
     pub fleet: super::fleet::Fleet,
+    /// `undo`, `only`, `confirm_timeout`.
+    pub policy: StepPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

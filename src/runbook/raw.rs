@@ -127,6 +127,12 @@ pub struct RawDefaults {
     /// How long connecting, the SSH handshake and authentication may take together.
     #[schemars(with = "Option<DurationText>")]
     pub connect_timeout: Option<S<String>>,
+    /// What a service whose restore fails does first (default "stop").
+    #[schemars(with = "Option<OnFailText>")]
+    pub on_fail: Option<S<String>>,
+    /// How long a confirm step waits for an answer before it is declined (default: forever).
+    #[schemars(with = "Option<DurationText>")]
+    pub confirm_timeout: Option<S<String>>,
 }
 
 /// `confirm` as written: `true`/`false`, or how many people approve (1 or 2).
@@ -175,6 +181,38 @@ impl JsonSchema for ConfirmText {
                 { "type": "integer", "enum": [1, 2] }
             ],
             "description": "true (or 1): an operator approves before the step runs; 2: two different verified people approve."
+        })
+    }
+}
+
+/// `on_fail`'s schema.
+pub struct OnFailText;
+
+impl JsonSchema for OnFailText {
+    fn schema_name() -> Cow<'static, str> {
+        "OnFail".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "enum": ["stop", "undo"],
+            "description": "stop: the service is marked failed; undo: the undo of its restore steps already done runs first, newest first."
+        })
+    }
+}
+
+/// `only`'s schema.
+pub struct OnlyText;
+
+impl JsonSchema for OnlyText {
+    fn schema_name() -> Cow<'static, str> {
+        "Only".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "enum": ["incident", "drill"],
+            "description": "The step runs in that mode only; in the other it is skipped and journaled as skipped."
         })
     }
 }
@@ -263,6 +301,9 @@ pub struct RawService {
     /// Hosts that must pass every check for the service to be up: a number or "P%"
     /// (default: every host). The others are shown as degraded hosts.
     pub min_healthy: Option<S<RawCount>>,
+    /// When a restore step fails: "stop" (default: [defaults].on_fail), or "undo" what was done.
+    #[schemars(with = "Option<OnFailText>")]
+    pub on_fail: Option<S<String>>,
     /// Checks that could not be read (already reported); they still count as written, so a
     /// service whose only check is ill-typed is not also told it has no check.
     #[serde(skip)]
@@ -307,6 +348,14 @@ pub struct RawStep {
     /// Restore and inject steps: failed hosts tolerated, a number or "P%" (default 0); once
     /// more have failed no new batch starts and the service fails.
     pub max_fail: Option<S<RawCount>>,
+    /// Restore steps: the command that takes this step back (`bringup undo`, `u`, on_fail).
+    pub undo: Option<S<String>>,
+    /// Restore steps: run in this mode only ("incident" or "drill").
+    #[schemars(with = "Option<OnlyText>")]
+    pub only: Option<S<String>>,
+    /// A confirm step not answered in this long is declined (default: [defaults].confirm_timeout).
+    #[schemars(with = "Option<DurationText>")]
+    pub confirm_timeout: Option<S<String>>,
 }
 
 /// A bringup runbook (TOML): hosts, services and the steps that check and restore them.
@@ -383,8 +432,7 @@ pub struct RawRunbook {
 
 const ROOT_KEYS: &[&str] = &[
     "runbook", "defaults", "vars", "hosts", "groups", "service", "scenario", "guard", "notify",
-    "sites",
-    "witness",
+    "sites", "witness",
 ];
 const META_KEYS: &[&str] = &[
     "name",
@@ -405,6 +453,8 @@ const DEFAULTS_KEYS: &[&str] = &[
     "user",
     "concurrency",
     "connect_timeout",
+    "on_fail",
+    "confirm_timeout",
 ];
 const HOST_KEYS: &[&str] = &[
     "address",
@@ -429,6 +479,7 @@ const SERVICE_KEYS: &[&str] = &[
     "inject",
     "drill_every",
     "min_healthy",
+    "on_fail",
 ];
 const STEP_KEYS: &[&str] = &[
     "name",
@@ -445,6 +496,9 @@ const STEP_KEYS: &[&str] = &[
     "batch",
     "canary",
     "max_fail",
+    "undo",
+    "only",
+    "confirm_timeout",
 ];
 const PHASES: &[&str] = &["check", "restore", "inject"];
 

@@ -16,6 +16,7 @@ mod fleet;
 mod graph;
 mod hosts;
 mod notify;
+mod policy;
 mod sites;
 mod witness;
 
@@ -369,6 +370,8 @@ impl Validator<'_> {
                 MIN_CONNECT_TIMEOUT,
                 "connect_timeout",
             ),
+            on_fail: self.on_fail(d.on_fail.as_ref(), base.on_fail),
+            confirm_timeout: self.confirm_timeout(d.confirm_timeout.as_ref(), None),
         }
     }
 
@@ -534,6 +537,7 @@ impl Validator<'_> {
             restores,
             injects,
             min_healthy,
+            on_fail: self.on_fail(s.on_fail.as_ref(), scope.defaults.on_fail),
         }
     }
 
@@ -643,6 +647,12 @@ impl Validator<'_> {
                 manual: matches!(action, Some(StepAction::Manual(_))),
             },
         );
+        let confirm = match step.confirm.as_ref().map(S::get_ref) {
+            None | Some(RawConfirm::Bool(false)) => Confirm::No,
+            Some(RawConfirm::Bool(true) | RawConfirm::People(1)) => Confirm::One,
+            Some(RawConfirm::People(_)) => Confirm::Two,
+        };
+        let policy = self.step_policy(&step, phase, confirm, cx);
         Some(Step {
             name,
             action: action?,
@@ -652,13 +662,10 @@ impl Validator<'_> {
             retry_delay,
             expect_exit: self.expect_exit(step.expect_exit.as_ref()),
             expect_output,
-            confirm: match step.confirm.map(S::into_inner) {
-                None | Some(RawConfirm::Bool(false)) => Confirm::No,
-                Some(RawConfirm::Bool(true) | RawConfirm::People(1)) => Confirm::One,
-                Some(RawConfirm::People(_)) => Confirm::Two,
-            },
+            confirm,
             feature: step.feature.map(S::into_inner),
             fleet,
+            policy,
         })
     }
 

@@ -224,6 +224,7 @@ impl Selection {
         let touched = EngineOptions {
             only: only.clone(),
             check_only: scope == Scope::CheckOnly,
+            ..EngineOptions::default()
         }
         .in_plan(runbook);
         Selection {
@@ -256,6 +257,7 @@ impl Selection {
         EngineOptions {
             only: self.only.clone(),
             check_only: self.scope == Scope::CheckOnly,
+            ..EngineOptions::default()
         }
     }
 }

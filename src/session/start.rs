@@ -73,6 +73,12 @@ pub fn run_started(
                     ))
                 })
                 .collect(),
+            runbook_path: Some(
+                std::fs::canonicalize(&runbook.path)
+                    .unwrap_or_else(|_| runbook.path.clone())
+                    .display()
+                    .to_string(),
+            ),
         }),
         incident_start,
         scenario: None,

@@ -46,6 +46,8 @@ pub enum Action {
     Restore,
     /// Drill mode: run the selected service's inject steps.
     Inject,
+    /// Run the declared undo of the selected service's restore steps (asks first).
+    Undo,
     ToggleAuto,
     Approve,
     Decline,
@@ -104,6 +106,7 @@ impl Action {
                 | Action::Check
                 | Action::Restore
                 | Action::Inject
+                | Action::Undo
                 | Action::ToggleAuto
                 | Action::Approve
                 | Action::Decline

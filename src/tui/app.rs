@@ -836,6 +836,9 @@ impl App {
                     && (self.timeline_wraps() || self.timeline_cut())
             }
             Action::Inject => self.info.mode == Mode::Drill && self.selected.is_some(),
+            Action::Undo => self
+                .selected_service()
+                .is_some_and(|s| !self.undo_preview(&s.id).is_empty()),
             Action::Check | Action::Restore | Action::Skip | Action::RunNext => {
                 self.selected.is_some()
             }
@@ -952,18 +955,7 @@ impl App {
                 };
             }
             Action::End => *self.scroll_mut() = Scroll::default(),
-            Action::Follow => {
-                let (len, h) = (self.bottom_len(), self.page());
-                let s = self.scroll_mut();
-                *s = if s.follow {
-                    Scroll {
-                        follow: false,
-                        top: s.top_for(len, h),
-                    }
-                } else {
-                    Scroll::default()
-                };
-            }
+            Action::Follow => self.toggle_follow(),
             Action::Timeline => {
                 self.bottom = match self.bottom {
                     BottomMode::Output => BottomMode::Timeline,
@@ -1007,6 +999,7 @@ impl App {
             | Action::Check
             | Action::Restore
             | Action::Inject
+            | Action::Undo
             | Action::RunNext
             | Action::ManualDone
             | Action::ManualFailed => return self.service_action(action),
@@ -1025,6 +1018,20 @@ impl App {
             | Action::Backspace => {}
         }
         Vec::new()
+    }
+
+    /// `f`: follow the bottom pane's end, or hold it where it is.
+    fn toggle_follow(&mut self) {
+        let (len, h) = (self.bottom_len(), self.page());
+        let s = self.scroll_mut();
+        *s = if s.follow {
+            Scroll {
+                follow: false,
+                top: s.top_for(len, h),
+            }
+        } else {
+            Scroll::default()
+        };
     }
 
     /// Actions on the selected service that the engine carries out.
@@ -1070,6 +1077,12 @@ impl App {
                 } else if let Some(id) = need(self) {
                     // Always asks, showing the commands per host: `i` sits beside `j`/`k`.
                     self.ask_inject(&id);
+                }
+            }
+            Action::Undo => {
+                if let Some(id) = need(self) {
+                    // Always asks, showing the undo commands per host.
+                    self.ask_undo(&id);
                 }
             }
             Action::RunNext => {
@@ -1209,6 +1222,7 @@ fn waiting_step(v: &ServiceView) -> Option<&StepRef> {
 mod ask;
 pub(crate) mod dialogs;
 mod navigation;
+mod undo;
 
 pub use ask::Ask;
 

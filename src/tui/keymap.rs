@@ -193,6 +193,7 @@ impl Default for Keymap {
                 "output/timeline",
             ),
             b(MAIN, &[Key::ch('w')], Action::Wrap, "w", "wrap timeline"),
+            b(MAIN, &[Key::ch('u')], Action::Undo, "u", "undo (asks)"),
             b(
                 MAIN,
                 &[Key::ch(':')],

@@ -31,6 +31,7 @@ pub fn step(name: &str, run: &str, hosts: &[&str]) -> Step {
         confirm: crate::runbook::model::Confirm::No,
         feature: None,
         fleet: crate::runbook::fleet::Fleet::default(),
+        policy: crate::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -50,6 +51,7 @@ pub fn service(id: &str, name: &str, tier: u32, rto_min: Option<u64>, hosts: &[&
         restores: Vec::new(),
         injects: Vec::new(),
         min_healthy: None,
+        on_fail: crate::runbook::model::OnFail::Stop,
     }
 }
 

@@ -159,6 +159,7 @@ impl Theme {
             ServiceState::Skipped => ("»", Color::DarkGray),
             ServiceState::Unreachable => ("⁇", Color::LightMagenta),
             ServiceState::Removed => ("∅", Color::DarkGray),
+            ServiceState::Undone => ("↶", Color::Yellow),
         };
         Badge {
             symbol,

@@ -392,6 +392,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
         confirm: bringup::runbook::model::Confirm::No,
         feature: None,
         fleet: bringup::runbook::fleet::Fleet::default(),
+        policy: bringup::runbook::model::StepPolicy::default(),
     };
     let services = pangyo::services()
         .into_iter()
@@ -414,6 +415,7 @@ fn pangyo_runbook() -> bringup::runbook::model::Runbook {
                 restores,
                 injects: Vec::new(),
                 min_healthy: None,
+                on_fail: bringup::runbook::model::OnFail::Stop,
             }
         })
         .collect();

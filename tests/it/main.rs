@@ -72,4 +72,6 @@ mod ssh_transport;
 mod tui_e2e;
 mod tui_flow;
 mod tui_host_key;
+mod undo_etcd;
+mod undo_ssh;
 mod witness;

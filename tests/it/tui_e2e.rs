@@ -1468,3 +1468,78 @@ fn a_services_time_is_the_same_on_the_executors_the_attached_and_the_taken_over_
         assert_shows_the_exports_time(row, &pulled, "cache");
     }
 }
+
+/// A local runbook whose one service `vip` is down until restored; its restore step has an
+/// undo that leaves `undone` behind.
+fn undo_runbook(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let s = dir.display();
+    let path = dir.join("undo.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[runbook]\nname = \"undo\"\n\n[hosts.operator]\ntransport = \"local\"\n\n\
+[[service]]\nid = \"vip\"\nhosts = [\"operator\"]\n\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {s}/up\"\n\n\
+[[service.restore]]\nname = \"move the VIP\"\nrun = \"touch {s}/up\"\n\
+undo = \"rm {s}/up && touch {s}/undone\"\n"
+        ),
+    )
+    .expect("write runbook");
+    path
+}
+
+#[test]
+fn u_asks_first_showing_the_undo_per_host_and_esc_runs_nothing() {
+    crate::require!(Tmux);
+    let p = paths();
+    let runbook = undo_runbook(&p.dir);
+    let command = format!(
+        "'{}' open --journal '{}' --operator e2e '{}'; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        p.journal.display(),
+        runbook.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("undo", &command);
+    tmux.wait_for("press a to restore in plan order", 30);
+    tmux.keys("a");
+    assert!(
+        eventually(30, || kinds_of(&p.journal, "service_state")
+            .iter()
+            .any(|e| e["to"] == "restored")),
+        "vip restored"
+    );
+    let undos = |journal: &Path| -> usize {
+        kinds_of(journal, "step_started")
+            .iter()
+            .filter(|e| e["phase"] == "undo")
+            .count()
+    };
+    tmux.keys("u");
+    let screen = tmux.wait_for("Undo vip?", 10);
+    assert!(
+        screen.contains(&format!("operator: rm {}/up", p.dir.display())),
+        "shows the undo command per host:\n{screen}"
+    );
+    tmux.keys("Escape");
+    tmux.wait_for("nothing was run", 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(undos(&p.journal), 0, "Esc ran nothing");
+    assert!(!p.dir.join("undone").exists());
+
+    // Asked again and answered: the undo runs, journaled as phase undo, and vip is checked.
+    tmux.keys("u");
+    tmux.wait_for("Undo vip?", 10);
+    tmux.keys("y");
+    assert!(eventually(30, || p.dir.join("undone").exists()), "undo ran");
+    assert!(
+        eventually(30, || kinds_of(&p.journal, "service_state")
+            .iter()
+            .any(|e| e["to"] == "undone")),
+        "vip undone"
+    );
+    assert_eq!(undos(&p.journal), 1);
+    quit(&tmux);
+    verify(&p.journal);
+}

@@ -120,7 +120,12 @@ impl Engine {
             if let Some(s) = asked.step(&runbook) {
                 let expanded: Vec<_> = commands
                     .iter()
-                    .map(|(h, _)| (h.clone(), runbook.expand(&s.action, &service.id, h)))
+                    .map(|(h, _)| {
+                        (
+                            h.clone(),
+                            runbook.expand(asked.phase.action(s), &service.id, h),
+                        )
+                    })
                     .collect();
                 out.push(Effect::AskApproval {
                     step: asked.clone(),

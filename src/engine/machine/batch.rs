@@ -74,7 +74,7 @@ impl JobFleet {
                 self.bad_hosts.insert(host.clone());
                 self.host_failures += 1;
             }
-            Phase::Restore | Phase::Inject => {
+            Phase::Restore | Phase::Inject | Phase::Undo => {
                 if let Some(run) = &mut self.run {
                     run.failed.push(host.clone());
                 }

@@ -92,6 +92,7 @@ impl Engine {
                 && matches!(view.state, ServiceState::Down | ServiceState::Partial)
                 && track.job.is_none()
                 && track.paused_at.is_none()
+                && track.undone == super::undo::Undone::No
                 && self.plan_ready(si)
             {
                 self.services[si].by_hand = false;

@@ -148,7 +148,11 @@ fn answer(effect: &Effect, rng: &mut Rng) -> Option<Input> {
                 outcome: ManualOutcome::Done,
             },
         },
-        Effect::State { .. } | Effect::Finished { .. } | Effect::NotRun { .. } => return None,
+        Effect::State { .. }
+        | Effect::Finished { .. }
+        | Effect::NotRun { .. }
+        | Effect::Skipped { .. }
+        | Effect::Declined { .. } => return None,
     })
 }
 

@@ -31,6 +31,7 @@ pub(super) fn step_word(phase: Phase) -> &'static str {
         Phase::Check | Phase::Verify => "check",
         Phase::Restore => "restore step",
         Phase::Inject => "inject step",
+        Phase::Undo => "undo of",
     }
 }
 
@@ -66,7 +67,7 @@ fn unreachable_reason(step: &Step, host: &HostId, result: &AttemptResult) -> Str
 }
 
 /// The first failure, and how many more there were.
-fn summary(failures: &[String]) -> Option<String> {
+pub(super) fn summary(failures: &[String]) -> Option<String> {
     let first = failures.first()?;
     Some(match failures.len() {
         1 => first.clone(),
@@ -170,7 +171,7 @@ impl Engine {
         self.begin_step(si, out);
     }
 
-    fn new_job(&mut self, phase: Phase, index: usize, single: bool) -> Job {
+    pub(super) fn new_job(&mut self, phase: Phase, index: usize, single: bool) -> Job {
         Job {
             id: self.fresh_id(),
             phase,
@@ -230,6 +231,10 @@ impl Engine {
                 job.index = index;
             }
             self.services[si].current = Some(step_ref.clone());
+            if self.skip_for_mode(&step_ref, step, &hosts, out) {
+                index += 1;
+                continue;
+            }
             match &step.action {
                 StepAction::Manual(_) => {
                     if phase == Phase::Restore && !step.hosts.is_empty() && hosts.is_empty() {
@@ -284,6 +289,7 @@ impl Engine {
                             .collect(),
                         reason: reason.clone(),
                     });
+                    self.arm_confirm_timeout(job_id, &step_ref, step, out);
                     out.push(Effect::AskApproval {
                         step: step_ref,
                         commands,
@@ -361,7 +367,7 @@ impl Engine {
         );
         self.set_host(&step, &host, HostStatus::Running { attempt });
         out.push(Effect::Run {
-            command: runbook.expand(&def.action, &service.id, &host),
+            command: runbook.expand(step.phase.action(def), &service.id, &host),
             timeout: def.timeout,
             expect_output: def.expect_output.clone(),
             expect_exit: def.expect_exit,
@@ -464,9 +470,12 @@ impl Engine {
             job.fleet.note(phase, &flight.host, ok);
         }
         if ok && phase == Phase::Restore {
+            self.record_success(si, flight.step.index, &flight.host);
             self.tracks[si]
                 .done
                 .insert((flight.step.index, flight.host));
+        } else if ok && phase == Phase::Undo {
+            self.record_undone(si, flight.step.index, &flight.host);
         }
         self.conclude_if_done(si, out);
     }
@@ -509,6 +518,7 @@ impl Engine {
                     self.step_done(si, out);
                 }
             }
+            Phase::Undo => self.undo_step_done(si, out),
         }
     }
 
@@ -604,7 +614,9 @@ impl Engine {
             self.tracks[si].job = None;
             self.services[si].current = None;
             if phase == Phase::Restore {
-                self.set_state(si, ServiceState::Failed, reason, out);
+                if !self.undo_after_failure(si, reason.clone(), out) {
+                    self.set_state(si, ServiceState::Failed, reason, out);
+                }
             } else {
                 // A drill's inject went wrong: what the service is now is for the checks to say.
                 self.start_probe(si, Phase::Check, out);

@@ -35,6 +35,7 @@ pub fn run(name: &str) -> Step {
         confirm: crate::runbook::model::Confirm::No,
         feature: None,
         fleet: crate::runbook::fleet::Fleet::default(),
+        policy: crate::runbook::model::StepPolicy::default(),
     }
 }
 
@@ -81,6 +82,7 @@ pub fn svc(id: &str, tier: u32, hosts: &[&str]) -> Svc {
         restores: Vec::new(),
         injects: Vec::new(),
         min_healthy: None,
+        on_fail: crate::runbook::model::OnFail::Stop,
     })
 }
 

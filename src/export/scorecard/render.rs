@@ -225,6 +225,13 @@ pub fn markdown(sc: &Scorecard) -> String {
         sc.missed(),
         sc.services.len()
     );
+    for r in &sc.rollbacks {
+        let _ = writeln!(
+            out,
+            "- **Restore needed an undo:** rolled back {}",
+            cell(&r.words())
+        );
+    }
     let guards = guard_lines(sc);
     if guards.is_empty() {
         out.push_str("- **Guards tripped:** none\n");

@@ -36,6 +36,7 @@ fn runbook(services: &[(&str, u32, &[&str])]) -> Runbook {
                 restores: Vec::new(),
                 injects: Vec::new(),
                 min_healthy: None,
+                on_fail: crate::runbook::model::OnFail::Stop,
             })
             .collect(),
         drills: crate::runbook::drill::Drills::default(),

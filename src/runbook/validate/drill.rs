@@ -280,6 +280,7 @@ impl Validator<'_> {
                 expect_exit,
                 expect_output,
                 confirm: crate::runbook::model::Confirm::No,
+                policy: crate::runbook::model::StepPolicy::default(),
                 feature: None,
                 fleet: crate::runbook::fleet::Fleet::default(),
             },

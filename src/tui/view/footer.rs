@@ -21,6 +21,7 @@ fn short(action: Action, app: &App) -> &'static str {
         Action::Check => "check",
         Action::Restore => "restore",
         Action::Inject => "inject",
+        Action::Undo => "undo",
         Action::ToggleAuto => {
             if app.auto() {
                 "auto off"

@@ -46,7 +46,7 @@ fn help_lines(theme: Theme, keymap: &Keymap) -> Vec<Line<'static>> {
         (Context::Approval, "Approve a step"),
         (Context::Manual, "Manual step"),
         (Context::HostKey, "Unknown host key"),
-        (Context::Ask, "Inject, r when up, decline"),
+        (Context::Ask, "Inject, undo, r when up, decline"),
         (Context::TextInput, "Typing a reason or note"),
         (Context::QuitConfirm, "Quit?"),
     ];

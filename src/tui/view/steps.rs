@@ -152,6 +152,7 @@ fn step_line<'a>(
         Phase::Restore => "restore",
         Phase::Verify => "verify",
         Phase::Inject => "inject",
+        Phase::Undo => "undo",
     };
     let marker = if current == Some(r) { "▸" } else { " " };
     // What the step is and whether it waits come before its name: on a narrow pane the
