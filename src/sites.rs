@@ -54,6 +54,8 @@ pub enum Kind {
     JournalMember,
     JournalQuorum,
     Webhook,
+    /// A `[[witness]]`: an etcd member, or a directory on a mount served from the site.
+    Witness,
     File,
     Resolver,
 }
@@ -95,7 +97,15 @@ impl Findings {
 pub type Source = fn(&Inputs<'_>, &mut Vec<Dependency>);
 
 /// Every source, in the order findings are listed.
-pub const SOURCES: &[Source] = &[step_hosts, jump_chains, journal, webhooks, files, resolver];
+pub const SOURCES: &[Source] = &[
+    step_hosts,
+    jump_chains,
+    journal,
+    webhooks,
+    witnesses,
+    files,
+    resolver,
+];
 
 /// Run every source over `inputs`.
 pub fn dependencies(inputs: &Inputs<'_>) -> Findings {
@@ -206,7 +216,53 @@ fn contacted(inputs: &Inputs<'_>) -> Vec<(Contact, String)> {
     for (index, host) in webhook_hosts(inputs) {
         out.push((Contact::Other(format!("[[notify]] #{index}")), host));
     }
+    for (index, member) in witness_members(inputs) {
+        out.push((
+            Contact::Other(format!("[[witness]] #{index}'s etcd member '{member}'")),
+            host_part(&member),
+        ));
+    }
     out
+}
+
+/// The etcd members of each `[[witness]]` that is a cluster (1-based index).
+fn witness_members(inputs: &Inputs<'_>) -> Vec<(usize, String)> {
+    inputs
+        .runbook
+        .witnesses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w {
+            crate::witness::Target::Etcd(url) => Some((i + 1, url.endpoints.clone())),
+            crate::witness::Target::Dir(_) => None,
+        })
+        .flat_map(|(i, members)| members.into_iter().map(move |m| (i, m)))
+        .collect()
+}
+
+/// Witnesses kept in the lost site: an etcd member there, or a directory on a mount served
+/// from it. The run does not wait for them, but the record loses its outside checkpoint.
+fn witnesses(inputs: &Inputs<'_>, out: &mut Vec<Dependency>) {
+    for (index, member) in witness_members(inputs) {
+        let host = host_part(&member);
+        if let Some(entry) = inputs.lost.holding(&host) {
+            out.push(Dependency {
+                kind: Kind::Witness,
+                text: format!(
+                    "[[witness]] #{index}'s etcd member '{member}' is in the lost site '{}' ({entry}): the journal's heads would not leave it",
+                    inputs.lost.name
+                ),
+                address: host,
+                entry: entry.to_string(),
+            });
+        }
+    }
+    for (i, w) in inputs.runbook.witnesses.iter().enumerate() {
+        if let crate::witness::Target::Dir(dir) = w {
+            let what = format!("[[witness]] #{}'s directory '{}'", i + 1, dir.display());
+            file_on_lost_mount(inputs, &what, dir, out);
+        }
+    }
 }
 
 /// The hosts the selected services' checks and restores run on, each with those services.

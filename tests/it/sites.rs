@@ -518,3 +518,86 @@ fn simulate_refuses_a_shared_journals_etcd_in_the_lost_site_and_reaches_it_other
         "{doc}"
     );
 }
+
+#[test]
+fn a_witness_kept_in_the_lost_site_is_a_dependency() {
+    let (dir, rb, _) = local::folder(
+        r#"[runbook]
+name = "witnessed"
+lost_site = "pangyo"
+
+[sites.pangyo]
+addresses = ["10.10.0.0/16", "pangyo.example"]
+
+[sites.gasan]
+addresses = ["10.30.0.0/16"]
+
+[hosts.op]
+transport = "local"
+
+[[witness]]
+url = "etcd://10.10.0.11:2379,10.30.0.12:2379/audit"
+
+[[witness]]
+path = "heads"
+
+[[witness]]
+url = "etcd://10.30.0.13:2379/elsewhere"
+
+[[service]]
+id = "api"
+hosts = ["op"]
+  [[service.check]]
+  name = "up"
+  run = "true"
+"#,
+    );
+    let heads = dir.path().join("heads");
+    fs::create_dir(&heads).expect("heads dir");
+    let mounts = dir.path().join("mounts");
+    let point = fs::canonicalize(&heads).expect("canonical dir");
+    fs::write(
+        &mounts,
+        format!(
+            "/dev/sda1 / ext4 rw 0 0\nfiles.pangyo.example:/export/heads {} nfs4 rw,addr=10.10.0.9 0 0\n",
+            point.display()
+        ),
+    )
+    .expect("write mounts");
+    let resolv = dir.path().join("resolv.conf");
+    fs::write(&resolv, "nameserver 10.30.0.53\n").expect("write resolv");
+    let out = local::output(
+        local::bringup(dir.path())
+            .arg("preflight")
+            .arg(&rb)
+            .args(["--lost-site", "pangyo", "--format", "json", "--mounts"])
+            .arg(&mounts)
+            .arg("--resolv-conf")
+            .arg(&resolv),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc = json(&out);
+    let texts: Vec<&str> = doc["lost_site"]["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter_map(|d| d["text"].as_str())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with(
+            "[[witness]] #1's etcd member '10.10.0.11:2379' is in the lost site 'pangyo' (10.10.0.0/16)"
+        )),
+        "{doc}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("[[witness]] #2's directory '")
+                && t.contains("served from 'files.pangyo.example'")),
+        "{doc}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains("10.30.0.1")),
+        "members outside the lost site are no dependency: {doc}"
+    );
+}
