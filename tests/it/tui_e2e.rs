@@ -1059,11 +1059,23 @@ fn assert_shows_the_exports_time(screen: &str, journal: &Path, service: &str) {
 /// Auto mode belongs to the run: an attached operator's `a` turns the executor's off, then
 /// on again, each a request journaled under their name; the header shows the run's mode.
 fn turn_auto_off_and_on(tmux: &Tmux) {
-    tmux.wait_for("auto on", 20);
+    // The header's word, not the timeline's: "kim turned auto on" stays on screen.
+    let header_says = |word: &str| {
+        assert!(
+            eventually(20, || tmux
+                .screen()
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains(word))),
+            "the header never said '{word}':\n{}",
+            tmux.screen()
+        );
+    };
+    header_says("auto on");
     tmux.keys("a");
-    tmux.wait_for("auto off", 20);
+    header_says("auto off");
     tmux.keys("a");
-    tmux.wait_for("auto on", 20);
+    header_says("auto on");
 }
 
 /// Who turned the run's auto mode, and which way, in journal order.
