@@ -13,6 +13,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::runbook::model::HostId;
 
+/// A step on more hosts than this is "many": the step pane folds its hosts, and `run` prints
+/// its output by group at its end instead of line by line (a few hosts' lines, labelled,
+/// read well interleaved; dozens do not).
+pub const FOLD_ABOVE: usize = 4;
+
 /// Hosts whose key is the same, in the order they were given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group<K> {

@@ -57,6 +57,9 @@ pub enum Action {
     Timeline,
     /// Wrap the timeline's lines, or cut them to the pane again.
     Wrap,
+    /// The steps pane: fold hosts that stand alike and printed the same into one row, or
+    /// show every host apart.
+    Fold,
     Help,
     Quit,
     /// An attached screen (`bringup attach`): take the run over here once no process

@@ -193,6 +193,13 @@ impl Default for Keymap {
             b(MAIN, &[Key::ch('w')], Action::Wrap, "w", "wrap timeline"),
             b(
                 MAIN,
+                &[Key::ch('g')],
+                Action::Fold,
+                "g",
+                "fold/unfold hosts",
+            ),
+            b(
+                MAIN,
                 &[Key::ch('T')],
                 Action::TakeOver,
                 "T",

@@ -27,6 +27,9 @@ pub struct OutputBuffer {
     dropped: u64,
     bytes: usize,
     last_write: u64,
+    /// Every byte pushed, in order, dropped lines too: what the step pane folds hosts by.
+    digest: crate::gather::Digest,
+    fingerprint: crate::gather::Fingerprint,
 }
 
 impl OutputBuffer {
@@ -41,6 +44,11 @@ impl OutputBuffer {
     /// Lines no longer held here (still in the journal).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Equal for hosts that printed the same (all of it, not only the lines held here).
+    pub fn fingerprint(&self) -> &crate::gather::Fingerprint {
+        &self.fingerprint
     }
 
     /// Up to `count` lines from `start`, without copying.
@@ -128,6 +136,9 @@ impl OutputStore {
         let key = (step.clone(), host.clone());
         let buf = self.buffers.entry(key.clone()).or_default();
         buf.last_write = self.writes;
+        // Once per chunk, so a frame reads the fingerprint instead of hashing.
+        buf.digest.update(text);
+        buf.fingerprint = buf.digest.value();
         let mut rest = text;
         let (mut added, mut freed) = (0, 0);
         if buf.open_line {

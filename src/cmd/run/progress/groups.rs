@@ -18,7 +18,7 @@ use crate::runbook::model::{HostId, Runbook, ServiceId};
 
 /// Up to this many hosts, a step's output lines are printed as they come (labelled by host:
 /// readable interleaved), and its groups say only whether the hosts agreed.
-pub(super) const LIVE_HOSTS: usize = 4;
+pub(super) const LIVE_HOSTS: usize = crate::gather::FOLD_ABOVE;
 /// Lines of output printed under a gathered group (the journal has every line).
 pub(super) const GROUP_LINES: usize = 50;
 /// Characters of host names in a group's line before they are cut to `first … last`.
