@@ -3,7 +3,7 @@
 //! the same (running, ok with exit 0, failed with exit 1, …) and whose output is identical
 //! after masking share one row (`crate::gather`), in the order of their first host; a host
 //! that differs has its own row. `g` shows every host apart again, keeping the selection on
-//! the same host.
+//! the host whose output was shown.
 
 use super::{App, HostsShown, StepRow, StepsShown};
 use crate::engine::state::{HostStatus, StepOutcome, StepRef};
@@ -69,14 +69,15 @@ impl App {
             HostsShown::Folded => HostsShown::Each,
             HostsShown::Each => HostsShown::Folded,
         };
-        if self.steps_shown == StepsShown::Chosen {
-            let rows = self.step_rows();
-            let same = at.and_then(|(step, host)| rows.iter().position(|r| r.shows(&step, &host)));
-            if let Some(i) = same {
-                self.step_sel = i;
-            }
-            self.clamp_step_sel();
+        // The host whose output was shown stays selected (a group shows its first host's):
+        // the operator chose this view of the pane, so it no longer follows the running step.
+        let rows = self.step_rows();
+        let same = at.and_then(|(step, host)| rows.iter().position(|r| r.shows(&step, &host)));
+        if let Some(i) = same {
+            self.step_sel = i;
+            self.steps_shown = StepsShown::Chosen;
         }
+        self.clamp_step_sel();
         self.message = Some(match self.hosts_shown {
             HostsShown::Folded => "hosts alike folded: g shows each".into(),
             HostsShown::Each => "every host apart: g folds hosts alike".into(),
