@@ -44,15 +44,14 @@ where
     let mut at: HashMap<K, usize> = HashMap::new();
     let mut groups: Vec<Group<K>> = Vec::new();
     for (host, key) in items {
-        match at.get(&key) {
-            Some(&i) => groups[i].hosts.push(host),
-            None => {
-                at.insert(key.clone(), groups.len());
-                groups.push(Group {
-                    key,
-                    hosts: vec![host],
-                });
-            }
+        if let Some(&i) = at.get(&key) {
+            groups[i].hosts.push(host);
+        } else {
+            at.insert(key.clone(), groups.len());
+            groups.push(Group {
+                key,
+                hosts: vec![host],
+            });
         }
     }
     groups
