@@ -20,9 +20,9 @@ pub const FOLD_ABOVE: usize = 4;
 
 /// Hosts whose key is the same, in the order they were given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group<K> {
+pub struct Group<K, H = HostId> {
     pub key: K,
-    pub hosts: Vec<HostId>,
+    pub hosts: Vec<H>,
 }
 
 impl<K> Group<K> {
@@ -36,15 +36,27 @@ impl<K> Group<K> {
 /// Group hosts by key. Groups come in the order of their first host, hosts within a group in
 /// the order given: with a service's hosts in runbook order, the picture does not reorder
 /// itself as output streams in.
-pub fn gather<K, I>(items: I) -> Vec<Group<K>>
+/// Up to this many groups, a key is looked for among them in turn.
+const LINEAR_GROUPS: usize = 8;
+
+/// Hosts may be given by reference (`&HostId`): a screen folding a thousand hosts a frame
+/// copies none of them.
+pub fn gather<K, H, I>(items: I) -> Vec<Group<K, H>>
 where
     K: Eq + Hash + Clone,
-    I: IntoIterator<Item = (HostId, K)>,
+    I: IntoIterator<Item = (H, K)>,
 {
     let mut at: HashMap<K, usize> = HashMap::new();
-    let mut groups: Vec<Group<K>> = Vec::new();
+    let mut groups: Vec<Group<K, H>> = Vec::new();
     for (host, key) in items {
-        if let Some(&i) = at.get(&key) {
+        // Hosts mostly agree: the groups so far are few, and comparing with them is cheaper
+        // than hashing every key.
+        let found = if groups.len() <= LINEAR_GROUPS {
+            groups.iter().position(|g| g.key == key)
+        } else {
+            at.get(&key).copied()
+        };
+        if let Some(i) = found {
             groups[i].hosts.push(host);
         } else {
             at.insert(key.clone(), groups.len());

@@ -94,6 +94,9 @@ fn clip(line: &str) -> &str {
 #[derive(Debug)]
 pub struct OutputStore {
     buffers: HashMap<Key, OutputBuffer>,
+    /// Each buffer's fingerprint by step, then host: looked up by reference, a frame that
+    /// folds a thousand hosts allocates nothing for it.
+    prints: HashMap<StepRef, HashMap<HostId, crate::gather::Fingerprint>>,
     lines_per_buffer: usize,
     total_bytes: usize,
     bytes: usize,
@@ -110,6 +113,7 @@ impl OutputStore {
     pub fn new(lines_per_buffer: usize, total_bytes: usize) -> Self {
         Self {
             buffers: HashMap::new(),
+            prints: HashMap::new(),
             lines_per_buffer: lines_per_buffer.max(1),
             total_bytes,
             bytes: 0,
@@ -120,6 +124,14 @@ impl OutputStore {
     /// Bytes held (text plus bookkeeping estimate).
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The fingerprint of every host's output of `step` (see [`OutputBuffer::fingerprint`]).
+    pub fn fingerprints(
+        &self,
+        step: &StepRef,
+    ) -> Option<&HashMap<HostId, crate::gather::Fingerprint>> {
+        self.prints.get(step)
     }
 
     pub fn get(&self, step: &StepRef, host: &HostId) -> Option<&OutputBuffer> {
@@ -139,6 +151,10 @@ impl OutputStore {
         // Once per chunk, so a frame reads the fingerprint instead of hashing.
         buf.digest.update(text);
         buf.fingerprint = buf.digest.value();
+        self.prints
+            .entry(step.clone())
+            .or_default()
+            .insert(host.clone(), buf.fingerprint);
         let mut rest = text;
         let (mut added, mut freed) = (0, 0);
         if buf.open_line {

@@ -113,8 +113,9 @@ impl Printer {
                 if groups::Groups::gathers(&self.runbook, step) {
                     return false;
                 }
+                let label = visible(host.as_str());
                 for line in lines.lines() {
-                    output_line(&mut self.out, host.as_str(), line);
+                    output_line(&mut self.out, &label, line);
                 }
             }
             _ => return false,
@@ -243,8 +244,25 @@ pub(super) fn outages(
 
 /// One line of a step's output, indented under its step, labelled with its host (or its
 /// group's hosts); written straight into the buffer, made visible on the way.
+/// Two million lines a step is a case it is made for: printable ASCII (the usual line) is
+/// written as it is, without a scan by characters or a format.
 fn output_line(out: &mut impl Write, label: &str, line: &str) {
-    let _ = writeln!(out, "          {} │ {}", visible(label), visible(line));
+    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let label = if printable(label) {
+        label.into()
+    } else {
+        visible(label)
+    };
+    let line = if printable(line) {
+        line.into()
+    } else {
+        visible(line)
+    };
+    let _ = out.write_all(b"          ");
+    let _ = out.write_all(label.as_bytes());
+    let _ = out.write_all(" │ ".as_bytes());
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(b"\n");
 }
 
 /// One human line per journal event, told as the post-mortem and the TUI tell it (see

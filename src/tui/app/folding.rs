@@ -46,16 +46,17 @@ impl App {
             .services
             .get(&step.service)
             .and_then(|v| v.steps.get(step));
-        let key = |host: &HostId| -> (Stands, Option<Fingerprint>) {
+        let prints = self.output.fingerprints(step);
+        let key = |host: &HostId| -> (Stands, Option<&Fingerprint>) {
             (
                 Stands::of(statuses.and_then(|s| s.get(host))),
-                self.output.get(step, host).map(|b| *b.fingerprint()),
+                prints.and_then(|p| p.get(host)),
             )
         };
-        let groups = crate::gather::gather(hosts.iter().map(|h| (h.clone(), key(h))));
+        let groups = crate::gather::gather(hosts.iter().map(|h| (h, key(h))));
         rows.extend(groups.into_iter().map(|g| match g.hosts.as_slice() {
-            [one] => StepRow::Host(step.clone(), one.clone()),
-            _ => StepRow::Group(step.clone(), g.hosts),
+            [one] => StepRow::Host(step.clone(), (*one).clone()),
+            _ => StepRow::Group(step.clone(), g.hosts.into_iter().cloned().collect()),
         }));
     }
 
