@@ -112,8 +112,16 @@ impl Tail {
             Some(body) => (body, false),
             None => (text, chunked),
         };
-        let mut pieces = body.split('\n').peekable();
-        while let Some(piece) = pieces.next() {
+        // Lines that later lines of this chunk push out of the tail are only counted: a
+        // step printing two million lines is read back without a copy of each.
+        let complete = memchr::memchr_iter(b'\n', body.as_bytes()).count() + usize::from(!open);
+        let mut pieces = body.split('\n').enumerate().peekable();
+        while let Some((i, piece)) = pieces.next() {
+            if i + TAIL_LINES < complete {
+                self.partial = None;
+                self.total += 1;
+                continue;
+            }
             let line = match self.partial.take() {
                 Some(mut start) => {
                     // Already cut to width: the rest of the line is not shown anyway.
