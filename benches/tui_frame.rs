@@ -1,7 +1,8 @@
 //! Frame time and output memory of the TUI, measured (not asserted).
 //!
 //! `cargo bench --bench tui_frame` prints the median time to draw one 120×40 frame on a
-//! `TestBackend` with 1,000 services and a 100,000-line output buffer (goal < 2 ms), and the
+//! `TestBackend` with 1,000 services and a 100,000-line output buffer (goal < 2 ms), the same
+//! with one service of 1,000 hosts whose output the steps pane folds (goal < 2 ms), and the
 //! resident memory after streaming 1,000,000 output lines into the bounded buffers (goal
 //! < 100 MB).
 
@@ -25,6 +26,8 @@ const SERVICES: usize = 1_000;
 const OUTPUT_LINES: usize = 100_000;
 const STREAMED_LINES: usize = 1_000_000;
 const FRAMES: usize = 300;
+const FLEET_HOSTS: usize = 1_000;
+const FLEET_LINES: usize = 20;
 
 fn step(name: &str, hosts: &[HostId]) -> Step {
     Step {
@@ -43,6 +46,97 @@ fn step(name: &str, hosts: &[HostId]) -> Step {
     }
 }
 
+fn host(id: &HostId) -> Host {
+    Host {
+        id: id.clone(),
+        transport: Transport::Ssh,
+        address: id.to_string(),
+        port: None,
+        user: None,
+        identity: None,
+        jump: None,
+        tags: Vec::new(),
+    }
+}
+
+fn bench_runbook(hosts: IndexMap<HostId, Host>, services: Vec<Service>) -> Runbook {
+    Runbook {
+        notice: bringup::runbook::model::Notice::default(),
+        notify: Vec::new(),
+        name: "bench".into(),
+        description: String::new(),
+        path: PathBuf::from("bench.toml"),
+        sha256: "0".repeat(64),
+        defaults: Defaults::default(),
+        vars: IndexMap::new(),
+        secret_vars: std::collections::BTreeSet::default(),
+        hosts,
+        groups: IndexMap::new(),
+        services,
+        drills: bringup::runbook::drill::Drills::default(),
+        operators: bringup::runbook::model::Operators::default(),
+        sites: bringup::runbook::sites::Sites::default(),
+        witnesses: Vec::new(),
+    }
+}
+
+/// One service on 1,000 hosts whose check printed 20 lines: the same on 990 of them (ok),
+/// other words on 5 (ok), a failure on 5.
+fn fleet() -> App {
+    let ids: Vec<HostId> = (0..FLEET_HOSTS)
+        .map(|i| HostId::new(format!("web{i:04}")))
+        .collect();
+    let hosts = ids.iter().map(|h| (h.clone(), host(h))).collect();
+    let service = Service {
+        id: ServiceId::new("web"),
+        name: "A fleet of 1,000".into(),
+        tier: 1,
+        rto: Some(Duration::from_secs(30 * 60)),
+        hosts: ids.clone(),
+        depends_on: Vec::new(),
+        checks: vec![step("health", &ids)],
+        restores: vec![step("start", &ids)],
+        injects: Vec::new(),
+        min_healthy: None,
+        on_fail: bringup::runbook::model::OnFail::Stop,
+    };
+    let rb = Arc::new(bench_runbook(hosts, vec![service]));
+    let mut app = App::new(rb, info());
+    let check = StepRef {
+        service: ServiceId::new("web"),
+        phase: Phase::Check,
+        index: 0,
+    };
+    let mut statuses = IndexMap::new();
+    for (i, h) in ids.iter().enumerate() {
+        let (outcome, code, said) = match i % 200 {
+            7 => (StepOutcome::Failed, 1, "disk full"),
+            99 => (StepOutcome::Ok, 0, "degraded"),
+            _ => (StepOutcome::Ok, 0, "ok"),
+        };
+        for n in 0..FLEET_LINES {
+            app.on_output(&check, h, &format!("{n:02} GET /health 200 {said}\n"));
+        }
+        statuses.insert(
+            h.clone(),
+            HostStatus::Finished {
+                outcome,
+                exit_code: Some(code),
+                attempt: 1,
+                duration: Duration::from_millis(300 + i as u64 % 200),
+            },
+        );
+    }
+    let mut view = ServiceView {
+        state: ServiceState::Partial,
+        ..ServiceView::default()
+    };
+    view.steps.insert(check, statuses);
+    app.tick(Duration::from_secs(60));
+    app.sync_services(&[(ServiceId::new("web"), view)].into_iter().collect());
+    app
+}
+
 fn runbook() -> Runbook {
     let mut hosts = IndexMap::new();
     let mut services = Vec::new();
@@ -51,19 +145,7 @@ fn runbook() -> Runbook {
             .map(|k| HostId::new(format!("host-{i}-{k}")))
             .collect();
         for id in &h {
-            hosts.insert(
-                id.clone(),
-                Host {
-                    id: id.clone(),
-                    transport: Transport::Ssh,
-                    address: id.to_string(),
-                    port: None,
-                    user: None,
-                    identity: None,
-                    jump: None,
-                    tags: Vec::new(),
-                },
-            );
+            hosts.insert(id.clone(), host(id));
         }
         services.push(Service {
             id: ServiceId::new(format!("service-{i:04}")),
@@ -79,24 +161,7 @@ fn runbook() -> Runbook {
             on_fail: bringup::runbook::model::OnFail::Stop,
         });
     }
-    Runbook {
-        notice: bringup::runbook::model::Notice::default(),
-        notify: Vec::new(),
-        name: "bench".into(),
-        description: String::new(),
-        path: PathBuf::from("bench.toml"),
-        sha256: "0".repeat(64),
-        defaults: Defaults::default(),
-        vars: IndexMap::new(),
-        secret_vars: std::collections::BTreeSet::default(),
-        hosts,
-        groups: IndexMap::new(),
-        services,
-        drills: bringup::runbook::drill::Drills::default(),
-        sites: bringup::runbook::sites::Sites::default(),
-        operators: bringup::runbook::model::Operators::default(),
-        witnesses: Vec::new(),
-    }
+    bench_runbook(hosts, services)
 }
 
 fn views(rb: &Runbook) -> IndexMap<ServiceId, ServiceView> {
@@ -216,6 +281,8 @@ fn main() {
     );
     drop(app);
 
+    fleet_frames(&mut terminal);
+
     // Memory: 1,000,000 lines streamed into the default bounded store, spread over every
     // step and host of the run (as a big restore would), then into a single buffer.
     let before = rss_kib();
@@ -265,6 +332,22 @@ fn main() {
     println!(
         "memory: then {STREAMED_LINES} more lines into one buffer: RSS {:.1} MB",
         mib(rss_kib())
+    );
+}
+
+/// 1,000 hosts under one step, folded into 3 rows (and 10 apart), then unfolded (`g`):
+/// every frame folds them again from the buffers' fingerprints.
+fn fleet_frames(terminal: &mut Terminal<TestBackend>) {
+    let mut app = fleet();
+    app.on_action(Action::NextPane);
+    app.on_action(Action::Down);
+    let folded = median_frame(&mut app, terminal);
+    app.on_action(Action::Fold);
+    let unfolded = median_frame(&mut app, terminal);
+    println!(
+        "frame 120x40, one step on {FLEET_HOSTS} hosts with {FLEET_LINES} lines each: median {:.3} ms folded, {:.3} ms unfolded (g)",
+        ms(folded),
+        ms(unfolded)
     );
 }
 

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exec;
 pub mod export;
 pub mod fold;
+pub mod gather;
 pub mod identity;
 pub mod journal;
 pub mod logfile;

@@ -331,6 +331,7 @@ async fn conclude(
     // As recorded: an interrupted drill's end makes what its stop cut short `unknown`.
     let services = drv.states();
     // The table is what `--check-only` is for: on stdout, unless stdout carries JSON lines.
+    printer.flush();
     match args.format {
         RunFormat::Text => {
             let mut stdout = std::io::stdout().lock();

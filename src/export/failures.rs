@@ -49,6 +49,51 @@ impl StepFailure {
     }
 }
 
+/// Failures alike but for their host, told once (`crate::gather`): same phase, service,
+/// step, outcome and output. `first` is the earliest; `hosts` every host it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureGroup<'a> {
+    pub first: &'a StepFailure,
+    pub hosts: Vec<HostId>,
+}
+
+/// Width of the host names in a group's heading before they are cut to `first … last`.
+pub const NAMES_WIDTH: usize = 60;
+
+impl FailureGroup<'_> {
+    /// `h25`, or `2 hosts: h[07,19]`.
+    pub fn hosts_heading(&self) -> String {
+        crate::gather::heading(&self.hosts, NAMES_WIDTH)
+    }
+}
+
+/// The failures (in the order they happened) folded: hosts whose step failed alike and
+/// printed the same are one group, in the order of its first failure.
+pub fn folded(failures: &[StepFailure]) -> Vec<FailureGroup<'_>> {
+    let same = |f: &StepFailure| {
+        (
+            f.phase,
+            f.service.clone(),
+            f.step.clone(),
+            f.detail.clone(),
+            f.tail.clone(),
+            f.lines,
+        )
+    };
+    crate::gather::gather(failures.iter().map(|f| (f.host.clone(), same(f))))
+        .into_iter()
+        .filter_map(|g| {
+            let first = failures
+                .iter()
+                .find(|f| f.host == g.hosts[0] && same(f) == g.key)?;
+            Some(FailureGroup {
+                first,
+                hosts: g.hosts,
+            })
+        })
+        .collect()
+}
+
 type Key = (ServiceId, String, HostId);
 
 #[derive(Default)]
@@ -67,8 +112,16 @@ impl Tail {
             Some(body) => (body, false),
             None => (text, chunked),
         };
-        let mut pieces = body.split('\n').peekable();
-        while let Some(piece) = pieces.next() {
+        // Lines that later lines of this chunk push out of the tail are only counted: a
+        // step printing two million lines is read back without a copy of each.
+        let complete = memchr::memchr_iter(b'\n', body.as_bytes()).count() + usize::from(!open);
+        let mut pieces = body.split('\n').enumerate().peekable();
+        while let Some((i, piece)) = pieces.next() {
+            if i + TAIL_LINES < complete {
+                self.partial = None;
+                self.total += 1;
+                continue;
+            }
             let line = match self.partial.take() {
                 Some(mut start) => {
                     // Already cut to width: the rest of the line is not shown anyway.
@@ -232,6 +285,32 @@ mod tests {
         let t = t.finish();
         assert_eq!(t.lines, ["volume 'mailstore-07' is degraded", "retry"]);
         assert_eq!(t.total, 2);
+    }
+
+    #[test]
+    fn failures_alike_but_for_their_host_fold_into_one_group() {
+        let failure = |seq: u64, host: &str, said: &str| StepFailure {
+            seq,
+            ts: DateTime::<Utc>::default(),
+            service: ServiceId::new("db"),
+            phase: Phase::Restore,
+            step: "mount".into(),
+            host: HostId::new(host),
+            attempt: 1,
+            detail: "failed (exit 1)".into(),
+            tail: vec![said.to_string()],
+            lines: 1,
+        };
+        let all = [
+            failure(1, "h07", "disk full"),
+            failure(2, "h25", "no such device"),
+            failure(3, "h19", "disk full"),
+        ];
+        let groups = folded(&all);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].first.seq, 1);
+        assert_eq!(groups[0].hosts_heading(), "2 hosts: h[07,19]");
+        assert_eq!(groups[1].hosts_heading(), "h25");
     }
 
     #[test]

@@ -95,9 +95,10 @@ fn what_failed(out: &mut String, a: &Analysis, day0: Option<chrono::NaiveDate>) 
         return;
     }
     out.push_str("<h2>What failed</h2>\n");
-    for f in &a.failures {
-        let _ = writeln!(out, "<h3>{}</h3>", esc(&failure_heading(f)));
-        let _ = writeln!(out, "<p>{}</p>", esc(&failure_intro(f, day0)));
+    for g in crate::export::failures::folded(&a.failures) {
+        let _ = writeln!(out, "<h3>{}</h3>", esc(&failure_heading(&g)));
+        let _ = writeln!(out, "<p>{}</p>", esc(&failure_intro(&g, day0)));
+        let f = g.first;
         if f.tail.is_empty() {
             continue;
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::export::failures::StepFailure;
+use crate::export::failures::FailureGroup;
 use crate::export::metrics::{
     Analysis, Rto, ServiceReport, capital, full_time, human_ms, mode_str,
 };
@@ -508,21 +508,28 @@ fn causes_to_detection(out: &mut String, a: &Analysis) {
     let _ = writeln!(out, "## Detection\n\n{}\n", cell(&detection(a)));
 }
 
-/// The heading and the sentence before a failed step's output; the same words in html.
-pub fn failure_heading(f: &StepFailure) -> String {
+/// The heading and the sentence before a failed step's output (hosts that failed alike
+/// and printed the same told once); the same words in html.
+pub fn failure_heading(g: &FailureGroup<'_>) -> String {
+    let f = g.first;
     format!(
         "{} step '{}' of {} on {}: {}",
         capital(f.phase.as_str()),
         f.step,
         f.service,
-        f.host,
+        g.hosts_heading(),
         f.detail
     )
 }
 
-pub fn failure_intro(f: &StepFailure, day0: Option<NaiveDate>) -> String {
+pub fn failure_intro(g: &FailureGroup<'_>, day0: Option<NaiveDate>) -> String {
+    let f = g.first;
+    let alike = match g.hosts.len() {
+        1 => String::new(),
+        n => format!(" (the first of {n} hosts that failed alike, printing the same)"),
+    };
     let when = format!(
-        "At {} (seq {}), attempt {}.",
+        "At {} (seq {}), attempt {}{alike}.",
         clock(f.ts, day0),
         f.seq,
         f.attempt
@@ -543,9 +550,10 @@ fn what_failed(out: &mut String, a: &Analysis, day0: Option<NaiveDate>) {
         return;
     }
     out.push_str("## What failed\n\n");
-    for f in &a.failures {
-        let _ = writeln!(out, "### {}\n", cell(&failure_heading(f)));
-        let _ = writeln!(out, "{}\n", cell(&failure_intro(f, day0)));
+    for g in crate::export::failures::folded(&a.failures) {
+        let _ = writeln!(out, "### {}\n", cell(&failure_heading(&g)));
+        let _ = writeln!(out, "{}\n", cell(&failure_intro(&g, day0)));
+        let f = g.first;
         if f.tail.is_empty() {
             continue;
         }

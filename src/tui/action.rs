@@ -63,6 +63,9 @@ pub enum Action {
     Palette,
     /// `Tab` in a text field: complete the palette's choice, or start a note with `cause: `.
     Complete,
+    /// The steps pane: fold hosts that stand alike and printed the same into one row, or
+    /// show every host apart.
+    Fold,
     Help,
     Quit,
     /// An attached screen (`bringup attach`): take the run over here once no process

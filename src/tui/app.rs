@@ -181,12 +181,32 @@ pub enum Row {
 pub enum StepRow {
     Step(StepRef),
     Host(StepRef, HostId),
+    /// Hosts of the step that stand alike and printed the same, folded into one row (`g`).
+    Group(StepRef, Vec<HostId>),
 }
 
 impl StepRow {
     pub fn step(&self) -> &StepRef {
         match self {
-            Self::Step(s) | Self::Host(s, _) => s,
+            Self::Step(s) | Self::Host(s, _) | Self::Group(s, _) => s,
+        }
+    }
+
+    /// The row stands for this host of this step.
+    pub fn shows(&self, step: &StepRef, host: &HostId) -> bool {
+        match self {
+            Self::Host(s, h) => s == step && h == host,
+            Self::Group(s, hosts) => s == step && hosts.contains(host),
+            Self::Step(_) => false,
+        }
+    }
+
+    /// The host whose status and output the row shows: its own, or its group's first.
+    pub fn host(&self) -> Option<&HostId> {
+        match self {
+            Self::Host(_, h) => Some(h),
+            Self::Group(_, hosts) => hosts.first(),
+            Self::Step(_) => None,
         }
     }
 }
@@ -226,6 +246,8 @@ pub struct App {
     /// The operator chose a row in the steps pane; until then (and again after selecting
     /// another service) the steps and output panes follow the step that runs or last ran.
     pub(crate) steps_shown: StepsShown,
+    /// Whether hosts that stand alike and printed the same share a row (`g` toggles).
+    pub(crate) hosts_shown: HostsShown,
     /// Per service, the step and host that started last (from the journal).
     pub(crate) last_ran: HashMap<ServiceId, (StepRef, HostId)>,
     pub(crate) filter: String,
@@ -288,6 +310,13 @@ pub(crate) enum StepsShown {
     Chosen,
 }
 
+/// Whether the steps pane folds hosts that stand alike and printed the same into one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostsShown {
+    Folded,
+    Each,
+}
+
 /// The App picks the first service that is not up when the opening sweep ends, unless the
 /// operator chose one first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +351,7 @@ impl App {
             services_top: 0,
             step_sel: 0,
             steps_shown: StepsShown::Following,
+            hosts_shown: HostsShown::Folded,
             last_ran: HashMap::new(),
             filter: String::new(),
             overlay: None,
@@ -782,9 +812,7 @@ impl App {
         let mut rows = Vec::new();
         for (step_ref, step) in self.steps_of(service) {
             rows.push(StepRow::Step(step_ref.clone()));
-            for host in &step.hosts {
-                rows.push(StepRow::Host(step_ref.clone(), host.clone()));
-            }
+            self.host_rows(&mut rows, &step_ref, &step.hosts);
         }
         rows
     }
@@ -803,7 +831,7 @@ impl App {
         };
         self.step_rows()
             .iter()
-            .position(|r| matches!(r, StepRow::Host(s, h) if s == step && h == host))
+            .position(|r| r.shows(step, host))
             .unwrap_or(self.step_sel)
     }
 
@@ -812,6 +840,7 @@ impl App {
         let rows = self.step_rows();
         match rows.get(self.selected_step_row())? {
             StepRow::Host(s, h) => Some((s.clone(), h.clone())),
+            StepRow::Group(s, hosts) => Some((s.clone(), hosts.first()?.clone())),
             StepRow::Step(s) => {
                 let service = self.selected_service()?;
                 let (_, step) = self.steps_of(service).into_iter().find(|(r, _)| r == s)?;
@@ -976,6 +1005,7 @@ impl App {
                 self.help_top = 0;
                 self.overlay = Some(Overlay::Help);
             }
+            Action::Fold => self.toggle_fold(),
             Action::Filter => self.open_input(InputPurpose::Filter),
             Action::Palette => {
                 self.palette_pick = 0;
@@ -1221,6 +1251,7 @@ fn waiting_step(v: &ServiceView) -> Option<&StepRef> {
 
 mod ask;
 pub(crate) mod dialogs;
+mod folding;
 mod navigation;
 mod undo;
 

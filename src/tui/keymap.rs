@@ -203,6 +203,13 @@ impl Default for Keymap {
             ),
             b(
                 MAIN,
+                &[Key::ch('g')],
+                Action::Fold,
+                "g",
+                "fold/unfold hosts",
+            ),
+            b(
+                MAIN,
                 &[Key::ch('T')],
                 Action::TakeOver,
                 "T",

@@ -27,6 +27,9 @@ pub struct OutputBuffer {
     dropped: u64,
     bytes: usize,
     last_write: u64,
+    /// Every byte pushed, in order, dropped lines too: what the step pane folds hosts by.
+    digest: crate::gather::Digest,
+    fingerprint: crate::gather::Fingerprint,
 }
 
 impl OutputBuffer {
@@ -41,6 +44,11 @@ impl OutputBuffer {
     /// Lines no longer held here (still in the journal).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Equal for hosts that printed the same (all of it, not only the lines held here).
+    pub fn fingerprint(&self) -> &crate::gather::Fingerprint {
+        &self.fingerprint
     }
 
     /// Up to `count` lines from `start`, without copying.
@@ -95,6 +103,9 @@ fn clip(line: &str) -> &str {
 #[derive(Debug)]
 pub struct OutputStore {
     buffers: HashMap<Key, OutputBuffer>,
+    /// Each buffer's fingerprint by step, then host: looked up by reference, a frame that
+    /// folds a thousand hosts allocates nothing for it.
+    prints: HashMap<StepRef, HashMap<HostId, crate::gather::Fingerprint>>,
     lines_per_buffer: usize,
     total_bytes: usize,
     bytes: usize,
@@ -111,6 +122,7 @@ impl OutputStore {
     pub fn new(lines_per_buffer: usize, total_bytes: usize) -> Self {
         Self {
             buffers: HashMap::new(),
+            prints: HashMap::new(),
             lines_per_buffer: lines_per_buffer.max(1),
             total_bytes,
             bytes: 0,
@@ -121,6 +133,14 @@ impl OutputStore {
     /// Bytes held (text plus bookkeeping estimate).
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The fingerprint of every host's output of `step` (see [`OutputBuffer::fingerprint`]).
+    pub fn fingerprints(
+        &self,
+        step: &StepRef,
+    ) -> Option<&HashMap<HostId, crate::gather::Fingerprint>> {
+        self.prints.get(step)
     }
 
     pub fn get(&self, step: &StepRef, host: &HostId) -> Option<&OutputBuffer> {
@@ -137,6 +157,13 @@ impl OutputStore {
         let key = (step.clone(), host.clone());
         let buf = self.buffers.entry(key.clone()).or_default();
         buf.last_write = self.writes;
+        // Once per chunk, so a frame reads the fingerprint instead of hashing.
+        buf.digest.update(text);
+        buf.fingerprint = buf.digest.value();
+        self.prints
+            .entry(step.clone())
+            .or_default()
+            .insert(host.clone(), buf.fingerprint);
         let mut rest = text;
         let (mut added, mut freed) = (0, 0);
         if buf.open_line {

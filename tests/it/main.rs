@@ -57,6 +57,7 @@ mod resume_forced;
 mod resume_handover;
 mod resume_ssh;
 mod run_agent;
+mod run_groups;
 mod run_journal;
 mod run_outages;
 mod run_prompt;

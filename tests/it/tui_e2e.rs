@@ -1555,3 +1555,73 @@ fn u_asks_first_showing_the_undo_per_host_and_esc_runs_nothing() {
     quit(&tmux);
     verify(&p.journal);
 }
+
+/// One local service on h01…h32 whose check prints `all good` on 30 hosts, `disk full`
+/// (exit 1) on h07 and `warming up` on h19.
+fn fleet_runbook(dir: &Path) -> PathBuf {
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut toml = String::from("[runbook]\nname = \"fleet\"\n\n");
+    let hosts: Vec<String> = (1..=32).map(|i| format!("h{i:02}")).collect();
+    for h in &hosts {
+        let _ = writeln!(toml, "[hosts.{h}]\ntransport = \"local\"\n");
+    }
+    let list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    let _ = write!(
+        toml,
+        "[[service]]\nid = \"fleet\"\nname = \"A fleet\"\ntier = 1\nhosts = [{}]\n  \
+         [[service.check]]\n  name = \"disk\"\n  run = '''\n\
+         case \"{{{{host}}}}\" in\n  h07) echo \"disk full\"; exit 1 ;;\n  \
+         h19) echo \"warming up\" ;;\n  *) echo \"all good\" ;;\nesac\n'''\n",
+        list.join(", ")
+    );
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, toml).expect("write runbook");
+    path
+}
+
+#[test]
+fn thirty_hosts_that_printed_the_same_share_one_row_and_g_unfolds_them() {
+    crate::require!(Tmux);
+    let p = paths();
+    let runbook = fleet_runbook(&p.dir);
+    let command = format!(
+        "'{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("fold", &command);
+    let group = "30 hosts: h[01-06,08-18,20-32]";
+    let screen = tmux.wait_for(group, 30);
+    // Rows of the top panes only (the timeline below names hosts too).
+    let row = |screen: &str, text: &str| {
+        screen
+            .lines()
+            .take_while(|l| !l.starts_with('└'))
+            .filter(|l| l.contains(text))
+            .count()
+    };
+    assert_eq!(row(&screen, group), 1, "one row for the 30:\n{screen}");
+    assert!(
+        row(&screen, "h07 ") == 1 && row(&screen, "h19 ") == 1,
+        "{screen}"
+    );
+    assert_eq!(
+        row(&screen, "h02 "),
+        0,
+        "h02 is inside the group:\n{screen}"
+    );
+    tmux.keys("g");
+    let screen = tmux.wait_for("h02 ", 10);
+    assert_eq!(row(&screen, "30 hosts:"), 0, "unfolded:\n{screen}");
+    assert!(
+        row(&screen, "h01 ") == 1 && row(&screen, "h03 ") == 1,
+        "{screen}"
+    );
+    tmux.keys("g");
+    let screen = tmux.wait_for(group, 10);
+    assert_eq!(row(&screen, "h02 "), 0, "folded again:\n{screen}");
+    quit(&tmux);
+}

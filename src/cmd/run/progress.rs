@@ -2,8 +2,15 @@
 //! lines, the table of states) is printed here, so there is one place that decides what
 //! reaches the terminal. While a question waits for an answer on the terminal, it is shown
 //! again below the progress lines that pushed it up.
+//!
+//! Standard output is buffered, on a terminal and off it, and flushed once per batch of
+//! notices (the driver's batch of reports), before a question is asked and at the end: a
+//! step printing two million lines costs a few thousand writes, not two million. A step on
+//! several hosts ends with one line per group of hosts that printed the same (`groups.rs`).
 
-use std::io::{IsTerminal as _, Write};
+mod groups;
+
+use std::io::{BufWriter, IsTerminal as _, Stdout, Write};
 use std::sync::Arc;
 
 use crate::cli::RunFormat;
@@ -11,7 +18,7 @@ use crate::driver::{Entry, Notice};
 use crate::engine::ServiceState;
 use crate::export::describe::{Actor, Described, Tone, describe};
 use crate::journal::Event;
-use crate::runbook::model::{HostId, Runbook};
+use crate::runbook::model::Runbook;
 use crate::text::visible;
 
 pub(super) struct Printer {
@@ -21,7 +28,15 @@ pub(super) struct Printer {
     terminal: bool,
     /// The reminder of the question waiting for an answer, if any.
     question: Option<String>,
+    /// Standard output, flushed at the end of each batch and before each question.
+    out: BufWriter<Stdout>,
+    /// Standard output is a terminal (asked once, not per line).
+    out_terminal: bool,
+    groups: groups::Groups,
 }
+
+/// Standard output's buffer: large writes, few of them.
+const OUT_BUFFER: usize = 64 * 1024;
 
 impl Printer {
     pub(super) fn new(format: RunFormat, runbook: Arc<Runbook>, terminal: bool) -> Printer {
@@ -30,6 +45,9 @@ impl Printer {
             runbook,
             terminal,
             question: None,
+            out: BufWriter::with_capacity(OUT_BUFFER, std::io::stdout()),
+            out_terminal: std::io::stdout().is_terminal(),
+            groups: groups::Groups::default(),
         }
     }
 
@@ -40,6 +58,10 @@ impl Printer {
         for notice in notices {
             printed |= self.notice(notice);
         }
+        if self.format == RunFormat::Text {
+            printed |= self.groups_ended();
+        }
+        self.flush();
         if printed
             && self.terminal
             && let Some(question) = &self.question
@@ -50,19 +72,32 @@ impl Printer {
         }
     }
 
-    /// A question is on the terminal now (`Some`: its reminder line) or was answered.
+    /// A question is on the terminal now (`Some`: its reminder line) or was answered. What
+    /// was printed before it is on the screen before it.
     pub(super) fn asking(&mut self, question: Option<String>) {
+        self.flush();
         self.question = question;
     }
 
-    fn notice(&self, notice: &Notice) -> bool {
+    /// Everything printed so far, out of the buffer (before the table, a question, the end).
+    pub(super) fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
+    fn notice(&mut self, notice: &Notice) -> bool {
         match (self.format, notice) {
             // Piped, the lines are the journal's own bytes (they verify); serde escapes C0.
             // On a terminal, DEL, C1 and bidi controls are escaped too: same JSON value.
-            (RunFormat::Json, Notice::Journaled(record)) if std::io::stdout().is_terminal() => {
-                println!("{}", crate::text::json_escape_controls(&record.line));
+            (RunFormat::Json, Notice::Journaled(record)) if self.out_terminal => {
+                let _ = writeln!(
+                    self.out,
+                    "{}",
+                    crate::text::json_escape_controls(&record.line)
+                );
             }
-            (RunFormat::Json, Notice::Journaled(record)) => println!("{}", record.line),
+            (RunFormat::Json, Notice::Journaled(record)) => {
+                let _ = writeln!(self.out, "{}", record.line);
+            }
             // Output is journaled in chunks; it is shown as the lines the driver split it into.
             (RunFormat::Text, Notice::Journaled(record))
                 if matches!(record.event, Event::StepOutput { .. }) =>
@@ -70,17 +105,41 @@ impl Printer {
                 return false;
             }
             (RunFormat::Text, Notice::Journaled(record)) => {
-                println!("{}", visible(&progress_line(record)));
+                self.groups.on_event(&self.runbook, record);
+                let _ = writeln!(self.out, "{}", visible(&progress_line(record)));
             }
-            (RunFormat::Text, Notice::Output { host, lines, .. }) => {
-                let mut out = std::io::stdout().lock();
+            (RunFormat::Text, Notice::Output { step, host, lines }) => {
+                self.groups.on_output(step, host, lines);
+                if groups::Groups::gathers(&self.runbook, step) {
+                    return false;
+                }
+                let label = visible(host.as_str());
                 for line in lines.lines() {
-                    let _ = writeln!(out, "{}", visible(&output_line(host, line)));
+                    output_line(&mut self.out, &label, line);
                 }
             }
             _ => return false,
         }
         true
+    }
+
+    /// One line per group of hosts for each step on several hosts that no host runs any
+    /// more, with a gathered step's output under it.
+    fn groups_ended(&mut self) -> bool {
+        let told = self.groups.ended(&self.runbook);
+        for group in &told {
+            let mark = if group.ok { '✓' } else { '✗' };
+            let ts = group.ts.format("%H:%M:%S");
+            let _ = writeln!(self.out, "{ts}  {mark} {}", visible(&group.line));
+            if group.earlier > 0 {
+                let earlier = format!("… {} earlier lines in the journal", group.earlier);
+                output_line(&mut self.out, &group.label, &earlier);
+            }
+            for line in &group.output {
+                output_line(&mut self.out, &group.label, line);
+            }
+        }
+        !told.is_empty()
     }
 
     pub(super) fn table(
@@ -183,9 +242,27 @@ pub(super) fn outages(
     }
 }
 
-/// One line of a step's output, indented under its step.
-fn output_line(host: &HostId, line: &str) -> String {
-    format!("          {host} │ {line}")
+/// One line of a step's output, indented under its step, labelled with its host (or its
+/// group's hosts); written straight into the buffer, made visible on the way.
+/// Two million lines a step is a case it is made for: printable ASCII (the usual line) is
+/// written as it is, without a scan by characters or a format.
+fn output_line(out: &mut impl Write, label: &str, line: &str) {
+    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let label = if printable(label) {
+        label.into()
+    } else {
+        visible(label)
+    };
+    let line = if printable(line) {
+        line.into()
+    } else {
+        visible(line)
+    };
+    let _ = out.write_all(b"          ");
+    let _ = out.write_all(label.as_bytes());
+    let _ = out.write_all(" │ ".as_bytes());
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(b"\n");
 }
 
 /// One human line per journal event, told as the post-mortem and the TUI tell it (see
@@ -295,10 +372,12 @@ mod tests {
     }
 
     #[test]
-    fn output_stays_indented_under_its_host() {
+    fn output_stays_indented_under_its_host_and_controls_are_visible() {
+        let mut out = Vec::new();
+        output_line(&mut out, "h1", "hello\u{1b}[2J");
         assert_eq!(
-            output_line(&HostId::new("h1"), "hello"),
-            "          h1 │ hello"
+            String::from_utf8(out).expect("utf-8"),
+            "          h1 │ hello\\x1b[2J\n"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The App's navigation: rows of services by tier, selection, scrolling, mouse hits.
 
 use super::{
-    App, BottomMode, Focus, HostStatus, Position, Row, Scroll, ServiceState, StepOutcome, StepRow,
+    App, BottomMode, Focus, HostStatus, Position, Row, Scroll, ServiceState, StepOutcome,
     StepsShown,
 };
 
@@ -73,12 +73,13 @@ impl App {
         }
         self.step_rows()
             .iter()
-            .rposition(|row| match row {
-                StepRow::Host(step, host) => matches!(
-                    view.steps.get(step).and_then(|h| h.get(host)),
-                    Some(HostStatus::Finished { outcome, .. }) if *outcome != StepOutcome::Ok
-                ),
-                StepRow::Step(_) => false,
+            .rposition(|row| {
+                row.host().is_some_and(|host| {
+                    matches!(
+                        view.steps.get(row.step()).and_then(|h| h.get(host)),
+                        Some(HostStatus::Finished { outcome, .. }) if *outcome != StepOutcome::Ok
+                    )
+                })
             })
             .unwrap_or(0)
     }

@@ -19,7 +19,12 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> Rect {
     let mut title = String::from(" Output ");
     if let Some((step, host)) = &target {
         let name = step.step(app.runbook()).map_or("?", |s| s.name.as_str());
-        let _ = write!(title, "· {} '{name}' @ {host} ", step.phase);
+        // A folded group's output is every one of its hosts' output: it says whose.
+        let who = app.output_group().map_or_else(
+            || host.to_string(),
+            |hosts| crate::gather::heading(&hosts, usize::from(area.width / 2)),
+        );
+        let _ = write!(title, "· {} '{name}' @ {who} ", step.phase);
     }
     let len = buffer.map_or(0, crate::tui::output::OutputBuffer::len);
     title.push_str(if scroll.follow {

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
 use crate::engine::state::{HostStatus, Phase, StepOutcome, StepRef, Waiting};
-use crate::runbook::model::{Step, StepAction};
+use crate::runbook::model::{HostId, Step, StepAction};
 use crate::tui::action::Focus;
 use crate::tui::app::{App, StepRow};
 use crate::tui::theme::Theme;
@@ -75,29 +75,8 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
                 let step = steps.iter().find(|(s, _)| s == r).map(|(_, s)| *s);
                 step_line(theme, r, step, waiting, current)
             }
-            StepRow::Host(r, host) => {
-                let mut status = view
-                    .and_then(|v| v.steps.get(r))
-                    .and_then(|h| h.get(host))
-                    .cloned()
-                    .unwrap_or_default();
-                // The attempt as this run counts it: a restore run again by hand is #2, not
-                // a second #1.
-                if let HostStatus::Running { attempt } | HostStatus::Finished { attempt, .. } =
-                    &mut status
-                {
-                    *attempt = app.attempt_of(r, host, *attempt);
-                }
-                let manual = steps
-                    .iter()
-                    .find(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)))
-                    .map(|(_, st)| Manual {
-                        by: app
-                            .manual_by
-                            .get(&(service.id.clone(), st.name.clone()))
-                            .map(String::as_str),
-                    });
-                host_line(theme, host.as_str(), &status, manual)
+            StepRow::Host(r, _) | StepRow::Group(r, _) => {
+                host_row(app, theme, service, view, &steps, row, r, inner.width)
             }
         };
         buf.set_line(rect.x, rect.y, &line, rect.width);
@@ -114,6 +93,45 @@ pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usi
     }
     super::services::more_below(theme, inner, top + height < rows.len(), buf);
     (inner, top)
+}
+
+/// The line of a host row (or of a group of hosts alike): its status as this run counts
+/// attempts, and who marked a manual step.
+#[allow(clippy::too_many_arguments)]
+fn host_row(
+    app: &App,
+    theme: Theme,
+    service: &crate::runbook::model::Service,
+    view: Option<&crate::engine::ServiceView>,
+    steps: &[(StepRef, &crate::runbook::model::Step)],
+    row: &StepRow,
+    r: &StepRef,
+    width: u16,
+) -> Line<'static> {
+    let host = row.host().cloned().unwrap_or_else(|| HostId::new(""));
+    let mut status = view
+        .and_then(|v| v.steps.get(r))
+        .and_then(|h| h.get(&host))
+        .cloned()
+        .unwrap_or_default();
+    // The attempt as this run counts it: a restore run again by hand is #2, not
+    // a second #1.
+    if let HostStatus::Running { attempt } | HostStatus::Finished { attempt, .. } = &mut status {
+        *attempt = app.attempt_of(r, &host, *attempt);
+    }
+    let manual = steps
+        .iter()
+        .find(|(s, st)| s == r && matches!(st.action, StepAction::Manual(_)))
+        .map(|(_, st)| Manual {
+            by: app
+                .manual_by
+                .get(&(service.id.clone(), st.name.clone()))
+                .map(String::as_str),
+        });
+    match row {
+        StepRow::Group(_, hosts) => group_line(theme, hosts, &status, manual, usize::from(width)),
+        _ => host_line(theme, host.as_str(), &status, manual),
+    }
 }
 
 /// "· ◐ 2 degraded: h03, h17" for a service up without some hosts (SPEC "Fleets").
@@ -204,11 +222,54 @@ fn host_line(
     manual: Option<Manual<'_>>,
 ) -> Line<'static> {
     let badge = theme.host_status(status);
-    let mut spans = vec![
+    let spans = vec![
         Span::raw(format!("    {host:<12} ")),
         Span::styled(format!("{} {}", badge.symbol, badge.word), badge.style),
+        Span::styled(detail(status, manual, Detail::Host), theme.dim()),
     ];
-    let detail = match status {
+    Line::from(spans)
+}
+
+/// Hosts folded into one row (they stand alike and printed the same): the status first,
+/// without what differs between them (attempt, duration), then how many and which, the
+/// names cut to the pane's `width`.
+fn group_line(
+    theme: Theme,
+    hosts: &[HostId],
+    status: &HostStatus,
+    manual: Option<Manual<'_>>,
+    width: usize,
+) -> Line<'static> {
+    let badge = theme.host_status(status);
+    let shown = format!("    {} {}", badge.symbol, badge.word);
+    let detail = detail(status, manual, Detail::Group);
+    let count = format!("  {} hosts: ", hosts.len());
+    let used = [&shown, &detail, &count]
+        .iter()
+        .map(|s| s.chars().count())
+        .sum::<usize>();
+    let names = crate::gather::names(hosts, width.saturating_sub(used).max(12));
+    Line::from(vec![
+        Span::styled(shown, badge.style),
+        Span::styled(detail, theme.dim()),
+        Span::raw(count),
+        Span::styled(names, theme.title()),
+    ])
+}
+
+/// Whether a row is one host's or a folded group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Host,
+    Group,
+}
+
+/// What follows a host row's status word.
+fn detail(status: &HostStatus, manual: Option<Manual<'_>>, row: Detail) -> String {
+    match status {
+        HostStatus::Running { .. } | HostStatus::RetryWait { .. } if row == Detail::Group => {
+            String::new()
+        }
         HostStatus::Running { attempt } => format!("  #{attempt}"),
         HostStatus::RetryWait { next_attempt } => format!("  next #{next_attempt}"),
         // A manual step has no exit code nor a duration worth showing: who marked it matters.
@@ -230,6 +291,9 @@ fn host_line(
             ..
         } => {
             let code = exit_code.map_or_else(|| "no exit".to_string(), |c| format!("exit {c}"));
+            if row == Detail::Group {
+                return format!("  {code}");
+            }
             // In the timeline's words (export::describe), so both panes read alike.
             let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
             format!(
@@ -239,7 +303,5 @@ fn host_line(
         }
         HostStatus::Pending if manual.is_some() => "  (operator marks it)".to_string(),
         HostStatus::Pending | HostStatus::NotRun => String::new(),
-    };
-    spans.push(Span::styled(detail, theme.dim()));
-    Line::from(spans)
+    }
 }
