@@ -14,7 +14,7 @@ pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selec
 pub use error::{Note, SessionError};
 pub use log::{init_log, log_path};
 pub use start::{parse_incident_start, run_started};
-pub use vars::{continue_command, kept_runbook, var_sources, var_values};
+pub use vars::{continue_command, continued_vars, kept_runbook, var_sources, var_values};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -232,14 +232,7 @@ fn take_over(
         return ExitCode::from(Exit::BadInput);
     };
     let name = std::path::PathBuf::from(format!("{url} (runbook)"));
-    // A secret was recorded masked: that is no value, and it must come from this command
-    // (or the take-over stops, naming it), never run as the mask itself.
-    let masked = format!("={}", crate::runbook::model::SECRET_MASK);
-    let vars: Vec<String> = recorded
-        .into_iter()
-        .filter(|kv| !kv.ends_with(&masked))
-        .chain(own)
-        .collect();
+    let vars = crate::session::continued_vars(recorded, own);
     let runbook = match crate::runbook::load_text(&text, &name, &vars) {
         Ok(rb) => rb,
         Err(d) => {

@@ -149,12 +149,7 @@ fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascad
         Ok(v) => v,
         Err(e) => return said(Err(Failure::input(e))),
     };
-    let masked = format!("={SECRET_MASK}");
-    let vars: Vec<String> = recorded
-        .into_iter()
-        .filter(|kv| !kv.ends_with(&masked))
-        .chain(own)
-        .collect();
+    let vars = crate::session::continued_vars(recorded, own);
     let runbook = match crate::runbook::load_text(&text, &name, &vars) {
         Ok(rb) => rb,
         Err(d) => {
@@ -163,7 +158,7 @@ fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascad
             ))));
         }
     };
-    let mut command_line: Vec<std::ffi::OsString> = vec![
+    let command_line: Vec<std::ffi::OsString> = vec![
         "bringup".into(),
         "run".into(),
         name.clone().into(),
@@ -172,23 +167,16 @@ fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascad
         "--only".into(),
         args.service.clone().into(),
     ];
-    for (flag, on) in [
-        ("--yes", args.yes),
-        ("--accept-new-host-keys", args.accept_new_host_keys),
-    ] {
-        if on {
-            command_line.push(flag.into());
-        }
-    }
-    if let Some(op) = &args.run.operator {
-        command_line.push(format!("--operator={op}").into());
-    }
-    let cli = match <Cli as clap::Parser>::try_parse_from(command_line) {
-        Ok(cli) => cli,
-        Err(e) => return said(Err(Failure::input(e))),
-    };
-    let Some(Command::Run(mut run)) = cli.command else {
-        return said(Err(Failure::input("cannot continue the run")));
+    let mut run = match run_args(
+        command_line,
+        &[
+            ("--yes", args.yes),
+            ("--accept-new-host-keys", args.accept_new_host_keys),
+        ],
+        args,
+    ) {
+        Ok(run) => run,
+        Err(f) => return said(Err(f)),
     };
     run.open.etcd = args.run.etcd.clone();
     run.open.hand_over = Some(HandOver::Undo);
@@ -286,25 +274,18 @@ fn continue_finished(args: &UndoArgs, journal: &Path, cascade: Cascade) -> ExitC
     for v in &args.vars.var_file {
         command_line.push(format!("--var-file={v}").into());
     }
-    for (flag, on) in [
-        ("--yes", args.yes),
-        ("--force", args.force),
-        ("--drill", recorded.drill),
-        ("--accept-new-host-keys", args.accept_new_host_keys),
-    ] {
-        if on {
-            command_line.push(flag.into());
-        }
-    }
-    if let Some(op) = &args.run.operator {
-        command_line.push(format!("--operator={op}").into());
-    }
-    let cli = match <Cli as clap::Parser>::try_parse_from(command_line) {
-        Ok(cli) => cli,
-        Err(e) => return said(Err(Failure::input(e))),
-    };
-    let Some(Command::Run(mut run)) = cli.command else {
-        return said(Err(Failure::input("cannot continue the journal")));
+    let mut run = match run_args(
+        command_line,
+        &[
+            ("--yes", args.yes),
+            ("--force", args.force),
+            ("--drill", recorded.drill),
+            ("--accept-new-host-keys", args.accept_new_host_keys),
+        ],
+        args,
+    ) {
+        Ok(run) => run,
+        Err(f) => return said(Err(f)),
     };
     if cascade == Cascade::Dependents {
         // Dependents are undone too: they are part of the run that continues.
@@ -326,6 +307,28 @@ fn continue_finished(args: &UndoArgs, journal: &Path, cascade: Cascade) -> ExitC
 
 /// The ids of the services that depend on `service` (directly or not) in the runbook at
 /// `path` (read here only for their ids: the run validates it again).
+/// The `run` that continues the run: `command_line` with the `flags` that are on and the
+/// operator, parsed as the command line would be.
+fn run_args(
+    mut command_line: Vec<std::ffi::OsString>,
+    flags: &[(&str, bool)],
+    args: &UndoArgs,
+) -> Result<crate::cli::RunArgs, Failure> {
+    for (flag, on) in flags {
+        if *on {
+            command_line.push(flag.into());
+        }
+    }
+    if let Some(op) = &args.run.operator {
+        command_line.push(format!("--operator={op}").into());
+    }
+    let cli = <Cli as clap::Parser>::try_parse_from(command_line).map_err(Failure::input)?;
+    match cli.command {
+        Some(Command::Run(run)) => Ok(run),
+        _ => Err(Failure::input("cannot continue the run")),
+    }
+}
+
 fn dependents(path: &Path, service: &str) -> Result<Vec<String>, Failure> {
     let runbook = crate::session::load_runbook(path, &crate::cli::VarArgs::default())
         .or_else(|_| {

@@ -157,6 +157,18 @@ fn read_var_file(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
+/// The variables a run continued elsewhere goes on with: those it recorded, and this
+/// command's own on top. A secret was recorded masked: that is no value, and it must come
+/// from this command (or the run stops, naming it), never run as the mask itself.
+pub fn continued_vars(recorded: Vec<String>, own: Vec<String>) -> Vec<String> {
+    let masked = format!("={}", crate::runbook::model::SECRET_MASK);
+    recorded
+        .into_iter()
+        .filter(|kv| !kv.ends_with(&masked))
+        .chain(own)
+        .collect()
+}
+
 #[cfg(test)]
 mod var_source_tests {
     use super::*;

@@ -5,80 +5,10 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("bringup-fleet-{}", std::process::id()),
-        };
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "-s",
-            "e2e",
-            command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        // Keys within 300 ms of a dialog opening are dropped; an operator is never that quick.
-        std::thread::sleep(Duration::from_millis(400));
-        assert!(self.run(&["send-keys", "-t", "e2e", keys]).status.success());
-    }
-
-    fn wait_for(&self, text: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                std::thread::sleep(Duration::from_millis(150));
-                return self.screen();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {secs}s for '{text}':\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
+use crate::support::tmux::Tmux;
 
 /// Six local hosts; `web`'s restore runs a canary of 2 in batches of 2 and tolerates one
 /// failed host (h2 fails); `min_healthy = 5`, so web is up without h2.
@@ -113,7 +43,7 @@ fn the_canary_question_is_a_dialog_with_the_canary_hosts_results_and_degraded_ho
         rb.display(),
         journal.display()
     );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start("fleet", &command);
     tmux.wait_for("press a to restore in plan order", 30);
     tmux.keys("a");
     let screen = tmux.wait_for("Canary done: run on the rest?", 30);

@@ -272,29 +272,14 @@ impl Engine {
                         .then(|| {
                             "it ran ok before the run stopped; the service is down again (a new outage), so running it again needs your approval".to_string()
                         });
-                    self.ask(
-                        si,
-                        Ask::Approval {
-                            index,
-                            hosts: hosts.clone(),
-                            approved_by: Vec::new(),
-                        },
-                    );
-                    self.services[si].waiting = Some(Waiting::Approval {
-                        step: step_ref.clone(),
-                        hosts,
-                        commands: commands
-                            .iter()
-                            .map(|(h, e)| (h.clone(), e.shown.clone()))
-                            .collect(),
-                        reason: reason.clone(),
-                    });
-                    self.arm_confirm_timeout(job_id, &step_ref, step, out);
-                    out.push(Effect::AskApproval {
+                    let asked = Asked {
                         step: step_ref,
+                        index,
+                        hosts,
                         commands,
                         reason,
-                    });
+                    };
+                    self.ask_approval(si, job_id, step, asked, out);
                     return;
                 }
                 StepAction::Run(_) => {
@@ -320,6 +305,48 @@ impl Engine {
             .cloned()
             .unwrap_or_else(|| HostId::new(""));
         self.runbook.expand(action, &service.id, &host)
+    }
+
+    /// Ask for an approval of `asked.step` before it runs on `asked.hosts` (its commands as
+    /// expanded), and arm its `confirm_timeout`.
+    pub(super) fn ask_approval(
+        &mut self,
+        si: usize,
+        job_id: u64,
+        step: &Step,
+        asked: Asked,
+        out: &mut Vec<Effect>,
+    ) {
+        let Asked {
+            step: step_ref,
+            index,
+            hosts,
+            commands,
+            reason,
+        } = asked;
+        self.ask(
+            si,
+            Ask::Approval {
+                index,
+                hosts: hosts.clone(),
+                approved_by: Vec::new(),
+            },
+        );
+        self.services[si].waiting = Some(Waiting::Approval {
+            step: step_ref.clone(),
+            hosts,
+            commands: commands
+                .iter()
+                .map(|(h, e)| (h.clone(), e.shown.clone()))
+                .collect(),
+            reason: reason.clone(),
+        });
+        self.arm_confirm_timeout(job_id, &step_ref, step, out);
+        out.push(Effect::AskApproval {
+            step: step_ref,
+            commands,
+            reason,
+        });
     }
 
     pub(super) fn ask(&mut self, si: usize, ask: Ask) {
@@ -687,4 +714,13 @@ impl Engine {
         }
         self.services[si].waiting = None;
     }
+}
+
+/// An approval question about to be asked: the step, its index, where it runs and why.
+pub(super) struct Asked {
+    pub step: StepRef,
+    pub index: usize,
+    pub hosts: Vec<HostId>,
+    pub commands: Vec<(HostId, crate::runbook::model::Expanded)>,
+    pub reason: Option<String>,
 }

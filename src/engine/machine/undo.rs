@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use crate::engine::effect::Effect;
 use crate::engine::event::Cascade;
+use crate::engine::machine::Engine;
 use crate::engine::machine::steps::summary;
-use crate::engine::machine::{Ask, Engine};
-use crate::engine::state::{HostStatus, Phase, ServiceState, Waiting};
+use crate::engine::state::{HostStatus, Phase, ServiceState};
 use crate::runbook::model::{HostId, OnFail, ServiceId};
 
 /// An undo in progress on one service.
@@ -317,29 +317,14 @@ impl Engine {
                     "undo of '{}': takes back what the restore step did on these hosts",
                     step.name
                 ));
-                self.ask(
-                    si,
-                    Ask::Approval {
-                        index,
-                        hosts: hosts.clone(),
-                        approved_by: Vec::new(),
-                    },
-                );
-                self.services[si].waiting = Some(Waiting::Approval {
-                    step: step_ref.clone(),
-                    hosts,
-                    commands: commands
-                        .iter()
-                        .map(|(h, e)| (h.clone(), e.shown.clone()))
-                        .collect(),
-                    reason: reason.clone(),
-                });
-                self.arm_confirm_timeout(job_id, &step_ref, step, out);
-                out.push(Effect::AskApproval {
+                let asked = super::steps::Asked {
                     step: step_ref,
+                    index,
+                    hosts,
                     commands,
                     reason,
-                });
+                };
+                self.ask_approval(si, job_id, step, asked, out);
                 return;
             }
             self.run_on(si, job_id, &step_ref, &hosts, out);
