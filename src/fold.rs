@@ -18,7 +18,7 @@ use crate::journal::event::{
     DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, QuestionKind, ServiceInfo,
 };
 use crate::journal::record::Record;
-use crate::runbook::model::ServiceId;
+use crate::runbook::model::{HostId, ServiceId};
 
 /// What began an outage (SPEC "Time and outages").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +330,9 @@ pub struct RunFold {
     /// executing process knew (its own terminal, or a verified signature), in order: the
     /// first of a two-person step's approvals outlives a take-over.
     pub approvals: IndexMap<(ServiceId, String), Vec<String>>,
+    /// How many times each step started on each host (service, phase, step, host): a step
+    /// run again by hand is its second attempt, though its engine counts from 1 again.
+    pub starts: IndexMap<(ServiceId, Phase, String, HostId), u32>,
     /// Manual steps left unanswered whose service was found up afterwards.
     pub unconfirmed: Vec<Unconfirmed>,
     pub drill: DrillFold,
@@ -343,6 +346,14 @@ impl RunFold {
             fold.push(r);
         }
         fold
+    }
+
+    /// How many times `step` (by its name) started on `host` so far.
+    pub fn starts_of(&self, service: &ServiceId, phase: Phase, step: &str, host: &HostId) -> u32 {
+        self.starts
+            .get(&(service.clone(), phase, step.to_string(), host.clone()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// One record, in journal order.
@@ -363,6 +374,19 @@ impl RunFold {
         }
         if let Some(s) = event.service() {
             self.services.entry(s.clone()).or_default();
+        }
+        if let Event::StepStarted {
+            service,
+            phase,
+            step,
+            host,
+            ..
+        } = event
+        {
+            *self
+                .starts
+                .entry((service.clone(), *phase, step.clone(), host.clone()))
+                .or_insert(0) += 1;
         }
         match event {
             Event::RunStarted {

@@ -274,10 +274,6 @@ pub struct App {
     pub(super) landing: Landing,
     /// Set on a screen attached to a shared run (`bringup attach`).
     pub(crate) attached: Option<Attachment>,
-    /// Per step and host, how many times it started in this run (retries and runs by hand
-    /// alike): the attempt number the steps pane shows, and where the output pane sets a
-    /// new attempt apart.
-    pub(crate) starts: HashMap<(StepRef, HostId), u32>,
     /// The latest failure, from the journal: which service failed, and the step and host
     /// result that failed it.
     pub(crate) failure: Option<Failure>,
@@ -371,7 +367,6 @@ impl App {
             manual_by: HashMap::new(),
             has_secrets,
             attached: None,
-            starts: HashMap::new(),
             failure: None,
             last_bad: HashMap::new(),
             failures: 0,
@@ -449,11 +444,11 @@ impl App {
 
     /// How many times a step started on a host in this run (at least its journaled attempt).
     pub fn attempt_of(&self, step: &StepRef, host: &HostId, attempt: u32) -> u32 {
-        self.starts
-            .get(&(step.clone(), host.clone()))
-            .copied()
-            .unwrap_or(0)
-            .max(attempt)
+        let started = step.step(&self.runbook).map_or(0, |s| {
+            self.fold
+                .starts_of(&step.service, step.phase, &s.name, host)
+        });
+        started.max(attempt)
     }
 
     /// Once the opening sweep has found every state, select the first service that is not up
@@ -530,9 +525,8 @@ impl App {
         } = event
             && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
         {
-            let n = self.starts.entry((step.clone(), host.clone())).or_insert(0);
-            *n += 1;
-            let n = *n;
+            // The fold counted this start already (on_entry feeds it first).
+            let n = self.attempt_of(&step, host, 1);
             // A new attempt's output starts under a heading of its own, not after the last
             // line of the one before as if it were the same run.
             self.output.separate(
