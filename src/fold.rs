@@ -333,6 +333,9 @@ pub struct RunFold {
     /// How many times each step started on each host (service, phase, step, host): a step
     /// run again by hand is its second attempt, though its engine counts from 1 again.
     pub starts: IndexMap<(ServiceId, Phase, String, HostId), u32>,
+    /// Per service, the time its approval questions waited for an answer (asked to
+    /// answered), in milliseconds.
+    pub approval_waits: IndexMap<ServiceId, i64>,
     /// Manual steps left unanswered whose service was found up afterwards.
     pub unconfirmed: Vec<Unconfirmed>,
     pub drill: DrillFold,
@@ -440,7 +443,7 @@ impl RunFold {
                 decision,
                 operator,
                 provenance,
-            } => self.approval(service, step, *decision, operator, provenance),
+            } => self.approval(ts, service, step, *decision, operator, provenance),
             Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
@@ -470,14 +473,19 @@ impl RunFold {
     /// knows is kept until the step starts (a declined step forgets its approvals).
     fn approval(
         &mut self,
+        ts: DateTime<Utc>,
         service: &ServiceId,
         step: &str,
         decision: Decision,
         operator: &str,
         provenance: &crate::journal::event::Provenance,
     ) {
-        self.questions
-            .retain(|q| !(&q.service == service && q.step == step));
+        let answered = |q: &Question| &q.service == service && q.step == step;
+        if let Some(q) = self.questions.iter().find(|q| answered(q)) {
+            let waited = (ts - q.since).num_milliseconds().max(0);
+            *self.approval_waits.entry(service.clone()).or_default() += waited;
+        }
+        self.questions.retain(|q| !answered(q));
         let key = (service.clone(), step.to_string());
         let known = matches!(
             provenance.identity,

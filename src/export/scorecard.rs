@@ -13,7 +13,7 @@ use crate::engine::state::{Mode, Phase};
 use crate::export::metrics::{Outage, Rto};
 pub use crate::fold::GuardTrip;
 use crate::fold::RunFold;
-use crate::journal::event::{DrillOutcome, DrillPhase, Event, QuestionKind, ServiceInfo};
+use crate::journal::event::{DrillOutcome, DrillPhase, Event, ServiceInfo};
 use crate::journal::record::Record;
 use crate::runbook::model::ServiceId;
 
@@ -95,9 +95,6 @@ pub struct Fold {
     runbook: String,
     operator: String,
     drill_every_ms: IndexMap<ServiceId, u64>,
-    /// Approvals asked and not answered yet, with when they were asked.
-    asked: IndexMap<(ServiceId, String), DateTime<Utc>>,
-    approval_ms: IndexMap<ServiceId, i64>,
     /// The slowest host of each attempt of each restore or verify step.
     attempts: IndexMap<(ServiceId, Phase, String, u32), i64>,
     rollbacks: crate::export::rollback::Rollbacks,
@@ -122,36 +119,23 @@ impl Fold {
         self.rollbacks.push(r);
     }
 
+    /// The slowest host of each attempt of a restore or verify step: the time commands ran.
     fn time_spent(&mut self, r: &Record) {
-        match &r.event {
-            Event::Asked {
-                service,
-                step,
-                question: QuestionKind::Approval,
-            } => {
-                self.asked.insert((service.clone(), step.clone()), r.ts);
-            }
-            Event::Approval { service, step, .. } => {
-                if let Some(at) = self.asked.shift_remove(&(service.clone(), step.clone())) {
-                    *self.approval_ms.entry(service.clone()).or_default() += ms(at, r.ts);
-                }
-            }
-            Event::StepFinished {
-                service,
-                phase: phase @ (Phase::Restore | Phase::Verify),
-                step,
-                attempt,
-                duration_ms,
-                ..
-            } => {
-                let took = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
-                let slowest = self
-                    .attempts
-                    .entry((service.clone(), *phase, step.clone(), *attempt))
-                    .or_default();
-                *slowest = (*slowest).max(took);
-            }
-            _ => {}
+        if let Event::StepFinished {
+            service,
+            phase: phase @ (Phase::Restore | Phase::Verify),
+            step,
+            attempt,
+            duration_ms,
+            ..
+        } = &r.event
+        {
+            let took = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
+            let slowest = self
+                .attempts
+                .entry((service.clone(), *phase, step.clone(), *attempt))
+                .or_default();
+            *slowest = (*slowest).max(took);
         }
     }
 
@@ -168,7 +152,7 @@ impl Fold {
                 .or_default()
                 .running_commands_ms += took;
         }
-        for (service, waited) in &self.approval_ms {
+        for (service, waited) in &self.picture.approval_waits {
             spent
                 .entry(service.clone())
                 .or_default()
