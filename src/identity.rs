@@ -380,7 +380,7 @@ pub enum SignError {
         "the ssh-agent holds no key to sign the request with; ssh-add yours, or pass --sign-key KEY"
     )]
     AgentEmpty,
-    #[error("cannot sign the request with {key}: {reason}")]
+    #[error("cannot sign with {key}: {reason}")]
     Sign { key: String, reason: String },
     #[error(transparent)]
     Message(#[from] MessageError),

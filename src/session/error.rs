@@ -41,7 +41,9 @@ pub enum SessionError {
     )]
     Operators(crate::identity::SignersError),
     /// `--sign-key KEY` cannot prove who executes the run.
-    #[error("--sign-key: {0}")]
+    #[error(
+        "--sign-key: {0}; give the private key (or its .pub, with the key in your ssh-agent) that the allowed signers list for --operator, or leave --sign-key out to run with the agent's first key"
+    )]
     SignKey(crate::identity::SignError),
     #[error(transparent)]
     Url(#[from] UrlError),
