@@ -51,7 +51,11 @@ pub fn load(path: Option<&Path>) -> Result<SshConfig, String> {
         }
         Err(err) => return Err(format!("cannot read '{}': {err}", path.display())),
     };
-    SshConfig::default()
+    let config = match home() {
+        Some(home) => SshConfig::default().home_dir(home),
+        None => SshConfig::default(),
+    };
+    config
         .parse(
             &mut BufReader::new(file),
             ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,

@@ -84,6 +84,35 @@ fn pull_over_tls_with_the_ca_works_and_plain_http_says_to_pass_the_ca() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("events: 4"), "{}", stdout(&out));
 
+    // The same client key as `openssl ecparam`/`ec` and cfssl write it (SEC1, "BEGIN EC
+    // PRIVATE KEY") rather than PKCS#8: the same key, so it works the same.
+    let certs = cluster.certs.as_ref().expect("a TLS cluster");
+    let sec1 = dir.path().join("client-sec1.key");
+    let converted = std::process::Command::new("openssl")
+        .args(["ec", "-in"])
+        .arg(&certs.key)
+        .arg("-out")
+        .arg(&sec1)
+        .output()
+        .expect("openssl ec");
+    assert!(converted.status.success(), "{}", stderr(&converted));
+    assert!(
+        std::fs::read_to_string(&sec1)
+            .expect("SEC1 key")
+            .starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
+    let out = bringup()
+        .args(["verify", &url, "--etcd-ca"])
+        .arg(&certs.ca)
+        .arg("--etcd-cert")
+        .arg(&certs.cert)
+        .arg("--etcd-key")
+        .arg(&sec1)
+        .output()
+        .expect("verify");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("events: 4"), "{}", stdout(&out));
+
     // Plain HTTP to a TLS member: exit 2, saying to pass the CA.
     let out = bringup()
         .args(["pull", &url, "-o"])

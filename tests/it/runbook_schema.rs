@@ -27,8 +27,30 @@ fn schema() -> Value {
     bringup::runbook::schema::json_schema()
 }
 
-fn validator() -> jsonschema::Validator {
-    jsonschema::draft7::new(&schema()).expect("the schema is a valid draft 7 schema")
+/// The schema compiled as draft 7, which its `$schema` names.
+struct Validator {
+    schemas: boon::Schemas,
+    index: boon::SchemaIndex,
+}
+
+impl Validator {
+    fn is_valid(&self, doc: &Value) -> bool {
+        self.schemas.validate(doc, self.index).is_ok()
+    }
+}
+
+fn validator() -> Validator {
+    let url = "https://bringup.invalid/bringup.schema.json";
+    let mut compiler = boon::Compiler::new();
+    compiler.set_default_draft(boon::Draft::V7);
+    compiler
+        .add_resource(url, schema())
+        .expect("the schema is a resource");
+    let mut schemas = boon::Schemas::new();
+    let index = compiler
+        .compile(url, &mut schemas)
+        .expect("the schema is a valid draft 7 schema");
+    Validator { schemas, index }
 }
 
 /// A runbook as the JSON an editor's validator sees.
@@ -39,11 +61,21 @@ fn as_json(path: &Path) -> Value {
     serde_json::to_value(table).expect("TOML as JSON")
 }
 
-fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+/// Each innermost error as "what at where" (an `anyOf` or `$ref` error is its causes).
+fn errors(validator: &Validator, doc: &Value) -> Vec<String> {
+    fn leaves(e: &boon::ValidationError<'_, '_>, out: &mut Vec<String>) {
+        if e.causes.is_empty() {
+            out.push(format!("{} at {}", e.kind, e.instance_location));
+        }
+        for cause in &e.causes {
+            leaves(cause, out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Err(e) = validator.schemas.validate(doc, validator.index) {
+        leaves(&e, &mut out);
+    }
+    out
 }
 
 #[test]
@@ -109,9 +141,7 @@ fn invalid_corpus_runbooks_with_unknown_keys_fail_the_schema() {
         with_unknown_keys += 1;
         let errors = errors(&validator, &as_json(&path));
         assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("Additional properties are not allowed")),
+            errors.iter().any(|e| e.contains("additionalProperties")),
             "{}: the parser reports an unknown key, the schema must too: {errors:#?}",
             path.display()
         );

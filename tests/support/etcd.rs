@@ -267,11 +267,11 @@ impl Cluster {
         let mut http = reqwest::Client::builder();
         if let Some(c) = &self.certs {
             let ca = std::fs::read(&c.ca).expect("CA");
-            let mut id = std::fs::read(&c.cert).expect("client cert");
-            id.extend(std::fs::read(&c.key).expect("client key"));
+            let cert = std::fs::read(&c.cert).expect("client cert");
+            let key = std::fs::read(&c.key).expect("client key (PKCS#8, as openssl req writes it)");
             http = http
                 .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).expect("CA PEM"))
-                .identity(reqwest::Identity::from_pem(&id).expect("identity"));
+                .identity(reqwest::Identity::from_pkcs8_pem(&cert, &key).expect("identity"));
         }
         let http = http.build().expect("HTTP client");
         for (path, body) in [

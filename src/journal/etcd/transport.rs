@@ -126,20 +126,31 @@ impl Tls {
         let identity = match (&access.cert, &access.key) {
             (Some(cert), Some(key)) => {
                 read_certs("client certificate", cert)?;
-                let mut pem = read_pem("client certificate", cert)?;
+                let pem = read_pem("client certificate", cert)?;
                 let key_pem = read_pem("client key", key)?;
                 if !String::from_utf8_lossy(&key_pem).contains("PRIVATE KEY-----") {
                     return Err(pem_error("client key", key, "it holds no PEM private key"));
                 }
-                pem.push(b'\n');
-                pem.extend_from_slice(&key_pem);
-                Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
-                    pem_error(
-                        "client key",
-                        key,
-                        &format!("it does not go with '{}': {e}", cert.display()),
-                    )
-                })?)
+                // TLS takes PKCS#8; `openssl genrsa`, `ecparam` and cfssl write PKCS#1 or
+                // SEC1 keys, which are the same key in another wrapping.
+                let pkcs8 = openssl::pkey::PKey::private_key_from_pem(&key_pem)
+                    .and_then(|k| k.private_key_to_pem_pkcs8())
+                    .map_err(|e| {
+                        pem_error(
+                            "client key",
+                            key,
+                            &format!("it is not a private key TLS can use ({e})"),
+                        )
+                    })?;
+                Some(
+                    reqwest::Identity::from_pkcs8_pem(&pem, &pkcs8).map_err(|e| {
+                        pem_error(
+                            "client key",
+                            key,
+                            &format!("it does not go with '{}': {e}", cert.display()),
+                        )
+                    })?,
+                )
             }
             (Some(path), None) | (None, Some(path)) => {
                 return Err(pem_error(
