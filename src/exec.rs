@@ -3,6 +3,7 @@
 //! Nothing here decides whether a step passed: transports report how a command ended and the
 //! engine compares exit codes and output.
 
+pub mod ciphers;
 pub mod known_hosts;
 pub mod lines;
 pub mod local;

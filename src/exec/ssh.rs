@@ -17,6 +17,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
+use super::ciphers;
 use super::known_hosts::{self, OfferedKey, Verdict};
 use super::lines::Chunker;
 use super::ssh_config::Target;
@@ -187,6 +188,9 @@ pub fn connect(
     {
         tracing::warn!(host = %target.label, %order, "cannot prefer the known host key types: {e}");
     }
+    for direction in [MethodType::CryptCs, MethodType::CryptSc] {
+        offer_ciphers(&session, direction, &target.label);
+    }
     // Non-blocking, so that a host that accepts TCP but never speaks SSH, or a Ctrl-C, ends
     // the wait within a poll slice instead of at libssh2's own timeout.
     session.set_blocking(false);
@@ -201,6 +205,11 @@ pub fn connect(
         }
     }
     session.set_blocking(true);
+    tracing::debug!(
+        host = %target.label,
+        cipher = session.methods(MethodType::CryptSc).unwrap_or("?"),
+        "SSH session established"
+    );
 
     if let Some(fingerprint) = check_host_key(&session, target, settings, &known)? {
         accepted_keys.push((target.label.clone(), fingerprint));
@@ -222,6 +231,27 @@ pub fn connect(
         target: target.clone(),
         accepted_keys,
     })
+}
+
+/// Offer the server bringup's ciphers ([`ciphers::preferred`]) in one direction.
+fn offer_ciphers(session: &Session, direction: MethodType, host: &str) {
+    let supported = match session.supported_algs(direction) {
+        Ok(supported) => supported,
+        Err(e) => {
+            tracing::warn!(host, "cannot list libssh2's ciphers: {e}");
+            return;
+        }
+    };
+    let Some(order) = ciphers::preferred(&supported, ciphers::aes_in_hardware()) else {
+        tracing::warn!(
+            host,
+            "libssh2 supports none of the ciphers bringup prefers; offering its own list"
+        );
+        return;
+    };
+    if let Err(e) = session.method_pref(direction, &order) {
+        tracing::warn!(host, %order, "cannot set the ciphers to offer: {e}");
+    }
 }
 
 fn connect_error(target: &Target, reason: String) -> ExecError {

@@ -576,3 +576,46 @@ async fn fifty_megabytes_stream_through_a_bounded_channel() {
     assert_eq!(lines, 50_000_000 / 99);
     assert!(done.exists());
 }
+
+#[tokio::test]
+async fn aes_gcm_is_negotiated_where_aes_is_in_hardware_and_a_cbc_only_server_is_refused() {
+    crate::require!(Sshd);
+    let lab = Lab::new();
+    // debug1 makes sshd log the cipher each direction negotiated. The client's order decides:
+    // sshd picks the first cipher in the client's list that it has.
+    let sshd = lab.sshd_on(&free_ports(1), None, "LogLevel DEBUG1\n");
+    lab.trust(&sshd);
+    let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
+    let (result, _) = run(&exec, "web-1", "true", STEP).await;
+    assert_eq!(result.exit_code, Some(0), "{result:?}");
+    exec.shutdown().await;
+    let want = if bringup::exec::ciphers::aes_in_hardware() {
+        "aes128-gcm@openssh.com"
+    } else {
+        "chacha20-poly1305@openssh.com"
+    };
+    let log = sshd.log_text();
+    for direction in ["client->server", "server->client"] {
+        assert!(
+            log.contains(&format!("kex: {direction} cipher: {want} ")),
+            "{direction} should use {want}; sshd log:\n{log}"
+        );
+    }
+
+    // A server that offers only CBC modes and 3DES gets no session: bringup never offers them.
+    let weak = lab.sshd_on(
+        &free_ports(1),
+        None,
+        "Ciphers aes128-cbc,aes256-cbc,3des-cbc\n",
+    );
+    lab.trust(&weak);
+    let exec = Executor::new(&one_host(&lab, weak.ports[0]), lab.options());
+    let (result, _) = run(&exec, "web-1", "true", STEP).await;
+    assert_eq!(result.exit_code, None, "{result:?}");
+    assert!(
+        error_text(&result).contains("handshake"),
+        "{}",
+        error_text(&result)
+    );
+    exec.shutdown().await;
+}
