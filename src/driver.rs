@@ -996,7 +996,7 @@ impl Driver {
             notices.push(Notice::Output {
                 step,
                 host,
-                lines: self.runbook.redact(&shown),
+                lines: self.journal.masker().mask_str(&shown),
             });
         }
         Ok(notices)
@@ -1029,7 +1029,7 @@ impl Driver {
             notices.push(Notice::Output {
                 step: launch.step.clone(),
                 host: launch.host.clone(),
-                lines: self.runbook.redact(&last),
+                lines: self.journal.masker().mask_str(&last),
             });
         }
         for (host, fingerprint) in self.exec.take_accepted_keys() {

@@ -378,6 +378,12 @@ impl JournalWriter {
         &self.path
     }
 
+    /// What this writer masks (the run's secrets): built once, for whatever else shows the
+    /// run's output, so that it shows what the journal records.
+    pub fn masker(&self) -> &Masker {
+        &self.masker
+    }
+
     /// The seq of the last line written (0 before the first).
     pub fn seq(&self) -> u64 {
         self.seq
