@@ -9,7 +9,8 @@
 # usage: benches/output-volume.sh
 # env: RUNS (5); LINES (2000000); BRINGUP=/path/to/bringup (default: a release build in
 #   $CARGO_TARGET_DIR or target/); BASELINE=/path/to/another/bringup adds its text and json
-#   runs to the same table (before/after a change).
+#   runs to the same table (before/after a change); PERF_OUT=FILE records one text run with
+#   `perf record -g` into FILE instead of timing (`perf report -i FILE`).
 set -euo pipefail
 
 RUNS=${RUNS:-5}
@@ -107,6 +108,13 @@ cd "$DIR"
 shown=$(grep -c ' │ ' "$DIR/first.txt" || true)
 [ "$shown" -eq "$LINES" ] || { echo "text mode showed $shown of $LINES lines" >&2; exit 1; }
 rm -rf "$DIR/first.jsonl" "$DIR/first.jsonl.d" "$DIR/first.txt"
+
+if [ -n "${PERF_OUT:-}" ]; then
+    # Where the time goes instead of how much: one text run under `perf record`.
+    ${PERF_CMD:-perf record -F 2000 -g -o "$PERF_OUT"} -- \
+        "$BRINGUP" run --check-only --journal "$DIR/j.jsonl" "$DIR/volume.toml" >"$DIR/out"
+    exit 0
+fi
 
 commands=(
     "plain ssh to a file|ssh -F $DIR/ssh_config h0 cat $DIR/big.txt >$DIR/out"

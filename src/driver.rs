@@ -946,7 +946,7 @@ impl Driver {
     /// One report, before its batch's fsync.
     fn on_message_unsynced(&mut self, message: Message) -> Result<Vec<Notice>, JournalError> {
         match message {
-            Message::Output { attempt, bytes } => self.on_output(attempt, &bytes),
+            Message::Output { attempt, bytes } => self.on_output(attempt, bytes),
             Message::Done { attempt, result } => self.on_done(attempt, &result),
             Message::Wake(timer) => {
                 let effects = self.engine.handle(Input::Wake(timer));
@@ -964,17 +964,25 @@ impl Driver {
         }
     }
 
-    fn on_output(&mut self, attempt: AttemptId, bytes: &[u8]) -> Result<Vec<Notice>, JournalError> {
+    fn on_output(
+        &mut self,
+        attempt: AttemptId,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<Notice>, JournalError> {
         let Some(running) = self.running.get_mut(&attempt) else {
             return Ok(Vec::new());
         };
-        let text = String::from_utf8_lossy(bytes);
+        // Valid UTF-8 (nearly all output) is checked at memory speed and borrowed.
+        let text = std::str::from_utf8(&bytes).map_or_else(
+            |_| String::from_utf8_lossy(&bytes),
+            std::borrow::Cow::Borrowed,
+        );
         if running.matcher.is_some() && running.seen.len() < MATCH_BUFFER_BYTES {
             running.seen.push_str(&text);
         }
         let step = running.launch.step.clone();
         let host = running.launch.host.clone();
-        let mut shown = String::new();
+        let mut shown = String::with_capacity(text.len() + 1);
         running.lines.push(&text, |line| {
             shown.push_str(line);
             shown.push('\n');
@@ -996,7 +1004,7 @@ impl Driver {
             notices.push(Notice::Output {
                 step,
                 host,
-                lines: self.journal.masker().mask_str(&shown),
+                lines: self.journal.masker().mask_string(shown),
             });
         }
         Ok(notices)
@@ -1029,7 +1037,7 @@ impl Driver {
             notices.push(Notice::Output {
                 step: launch.step.clone(),
                 host: launch.host.clone(),
-                lines: self.journal.masker().mask_str(&last),
+                lines: self.journal.masker().mask_string(last),
             });
         }
         for (host, fingerprint) in self.exec.take_accepted_keys() {

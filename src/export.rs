@@ -24,6 +24,7 @@ use std::path::Path;
 pub use metrics::{Analyser, Analysis, analyse};
 
 use crate::cli::ExportFormat;
+use crate::fold::RunFold;
 use crate::journal::record::{self, Record};
 use crate::journal::verify::{self, Journal, ReadError, Report};
 
@@ -92,6 +93,36 @@ pub fn analyse_file(path: &Path) -> Result<(Analysis, Report), ReadError> {
     })?;
     let analysis = analyser.finish(report.last_hash.clone(), report.is_intact());
     Ok((analysis, report))
+}
+
+/// The run's picture from a journal file, read fast for `run`'s summary at its end. Step
+/// output (most of a chatty run's bytes, and nothing the picture is made of) is passed over
+/// unparsed, and the chain is not checked again: the run that wrote it is reading it back, and
+/// `verify` is what checks it. Lines that cannot be read are left out, as the run left them.
+pub fn picture_file(path: &Path) -> std::io::Result<RunFold> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+    let mut fold = RunFold::default();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(fold);
+        }
+        if is_output_line(&line) {
+            continue;
+        }
+        if let Ok(r) = record::parse(&line) {
+            fold.push(&r);
+        }
+    }
+}
+
+/// Whether a journal line records step output: its `kind` comes right after `seq` and `ts`
+/// (`record::encode`), so the first bytes tell.
+fn is_output_line(line: &[u8]) -> bool {
+    const HEAD: usize = 96;
+    memchr::memmem::find(&line[..line.len().min(HEAD)], b",\"kind\":\"step_output\"").is_some()
 }
 
 /// Write the report of `a` in `format` to `out`; json and csv list the events of `source`.

@@ -8,6 +8,7 @@ use bringup::cli::{Cli, Command};
 use bringup::cmd;
 
 fn main() -> ExitCode {
+    settle_the_heap();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -75,4 +76,16 @@ fn mistyped_subcommand(runbook: &std::path::Path) -> Option<String> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, name)| name)
+}
+
+/// Let the heap keep what a step's output churns through. Each 64 KiB chunk of output makes a
+/// few buffers of about that size, gone again a moment later; with glibc's defaults freeing them
+/// gives the top of the heap back to the kernel (`brk`) and the next chunk takes it again,
+/// zeroed page by page: two `brk` calls and a few dozen page faults per chunk. glibc raises its
+/// thresholds (mmap to the size, trim to twice it) when it frees a block it had mapped, so one
+/// such block freed at the start keeps every smaller buffer in the heap for the whole run. No
+/// effect with another allocator.
+fn settle_the_heap() {
+    const SETTLE: usize = 4 << 20;
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(SETTLE)));
 }

@@ -41,6 +41,8 @@ impl Chunker {
         while !rest.is_empty() {
             if self.pending.is_empty() {
                 self.since = Some(now);
+                // A chunk's room at once, not grown by doubling as reads come in.
+                self.pending.reserve_exact(CHUNK_BYTES);
             }
             let room = CHUNK_BYTES - self.pending.len();
             let take = rest.len().min(room);
@@ -122,7 +124,7 @@ impl DisplayLines {
     /// slices of it, without copying.
     pub fn push(&mut self, text: &str, mut emit: impl FnMut(&str)) {
         let mut rest = text;
-        while let Some(nl) = rest.find('\n') {
+        while let Some(nl) = memchr::memchr(b'\n', rest.as_bytes()) {
             let line = &rest[..nl];
             if self.partial.is_empty() && line.len() <= MAX_LINE {
                 emit(line.strip_suffix('\r').unwrap_or(line));

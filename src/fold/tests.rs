@@ -354,6 +354,12 @@ proptest! {
             let appended = writer.append(&event).expect("appended");
             // Fed as the driver's notices feed a screen: one event as it is written.
             live.push_event(appended.seq, appended.ts, &event);
+            // Output between events, with text that looks like another event's members.
+            let text = format!("{after_us}\n{{\"seq\":1,\"kind\":\"state_changed\"}}\n");
+            let (appended, output) = writer
+                .append_output_event(&sid("db"), "probe", &HostId::new("h1"), text.into_bytes())
+                .expect("appended");
+            live.push_event(appended.seq, appended.ts, &output);
         }
         drop(writer);
         let records = read_journal(&path).expect("read back").records;
@@ -370,6 +376,15 @@ proptest! {
         // Every service's times are the same numbers, whoever reads them.
         for s in SERVICES {
             prop_assert_eq!(live.outages(&sid(s)), whole.outages(&sid(s)));
+        }
+        // `run`'s summary reads the file passing over output unparsed: the same picture.
+        let fast = crate::export::picture_file(&path).expect("read back");
+        prop_assert_eq!(&fast.infos, &whole.infos);
+        prop_assert_eq!(&fast.services, &whole.services);
+        prop_assert_eq!(&fast.questions, &whole.questions);
+        prop_assert_eq!(fast.incident_start, whole.incident_start);
+        for s in SERVICES {
+            prop_assert_eq!(fast.outages(&sid(s)), whole.outages(&sid(s)));
         }
     }
 }

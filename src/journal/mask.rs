@@ -162,6 +162,12 @@ impl Masker {
         self.masked_str(text).unwrap_or_else(|| text.to_string())
     }
 
+    /// [`Masker::mask_str`] of a string already owned: given back as it is (no copy) when it
+    /// holds no secret.
+    pub fn mask_string(&self, text: String) -> String {
+        self.masked_str(&text).unwrap_or(text)
+    }
+
     /// `text` masked; `None` when it holds no secret.
     fn masked_str(&self, text: &str) -> Option<String> {
         // Every form is UTF-8 text, so matches in UTF-8 text start and end on characters.
@@ -171,6 +177,12 @@ impl Masker {
 
     pub fn mask_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         self.replace(bytes).unwrap_or_else(|| bytes.to_vec())
+    }
+
+    /// [`Masker::mask_bytes`] without a copy when nothing is masked.
+    pub fn mask_bytes_cow<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        self.replace(bytes)
+            .map_or(std::borrow::Cow::Borrowed(bytes), std::borrow::Cow::Owned)
     }
 
     /// Every form masked (the long ones first), for [`StreamMasker`].
@@ -358,10 +370,11 @@ impl StreamMasker {
         }
     }
 
-    /// Feed the next piece; returns what is safe to pass on (secrets masked).
-    pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
+    /// Feed the next piece; returns what is safe to pass on (secrets masked): `data` itself
+    /// when there is no secret to mask.
+    pub fn push<'a>(&mut self, data: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         if self.masker.is_empty() {
-            return data.to_vec();
+            return std::borrow::Cow::Borrowed(data);
         }
         self.held.extend_from_slice(data);
         let hold = self.possible_secret_start();
@@ -380,7 +393,7 @@ impl StreamMasker {
         let keep_from = pos.max(cut);
         out.extend_from_slice(&self.held[pos..keep_from]);
         self.held.drain(..keep_from);
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// The end of the stream: everything still held, masked.
@@ -422,7 +435,7 @@ mod tests {
         let mut m = StreamMasker::new(Masker::new(&secrets));
         let mut out = Vec::new();
         for p in pieces {
-            out.extend(m.push(p));
+            out.extend_from_slice(&m.push(p));
         }
         out.extend(m.finish());
         out
@@ -441,12 +454,12 @@ mod tests {
     fn no_prefix_of_a_secret_is_passed_on_before_it_is_decided() {
         let mut m = StreamMasker::new(Masker::new(&["abcdef".to_string(), "abc".to_string()]));
         let first = m.push(b"ok\nxab");
-        assert_eq!(first, b"ok\nx", "a possible secret start is held back");
+        assert_eq!(&*first, b"ok\nx", "a possible secret start is held back");
         // `abc` alone would match, but `abcdef` may follow: still held.
-        assert_eq!(m.push(b"c"), b"");
-        assert_eq!(m.push(b"def!"), b"***!");
+        assert_eq!(&*m.push(b"c"), b"");
+        assert_eq!(&*m.push(b"def!"), b"***!");
         let mut m = StreamMasker::new(Masker::new(&["abcdef".to_string(), "abc".to_string()]));
-        assert_eq!(m.push(b"abc"), b"");
+        assert_eq!(&*m.push(b"abc"), b"");
         assert_eq!(m.finish(), b"***");
     }
 
@@ -462,9 +475,9 @@ mod tests {
     #[test]
     fn output_that_cannot_be_a_secret_passes_at_once() {
         let mut m = StreamMasker::new(Masker::new(&["s3cret".to_string()]));
-        assert_eq!(m.push(b"waiting...\n"), b"waiting...\n");
+        assert_eq!(&*m.push(b"waiting...\n"), b"waiting...\n");
         let mut none = StreamMasker::default();
-        assert_eq!(none.push(b"s3cret"), b"s3cret");
+        assert_eq!(&*none.push(b"s3cret"), b"s3cret");
     }
 
     #[test]

@@ -50,22 +50,46 @@ pub fn encode(
     event: &impl serde::Serialize,
     prev: &str,
 ) -> Result<String, serde_json::Error> {
-    let body = serde_json::to_string(event)?;
-    // An internally tagged enum serializes as `{"kind":...}`: splice its members in.
-    let inner = body
-        .strip_prefix('{')
-        .and_then(|b| b.strip_suffix('}'))
-        .unwrap_or(&body);
-    let mut line = String::with_capacity(body.len() + 200);
-    line.push_str("{\"seq\":");
-    line.push_str(&seq.to_string());
-    line.push_str(",\"ts\":\"");
-    line.push_str(&format_ts(ts));
-    line.push_str("\",");
-    line.push_str(inner);
-    line.push_str(",\"prev\":\"");
-    line.push_str(prev);
-    line.push_str("\"}");
+    encode_sized(seq, ts, event, prev, 0)
+}
+
+/// [`encode`], with room made at once for an event of about `size` bytes (a chunk of output).
+pub fn encode_sized(
+    seq: u64,
+    ts: DateTime<Utc>,
+    event: &impl serde::Serialize,
+    prev: &str,
+    size: usize,
+) -> Result<String, serde_json::Error> {
+    // The event is serialized straight into the line: an internally tagged enum serializes
+    // as `{"kind":...}`, and its opening brace takes the place of the comma after `ts`.
+    let ts = format_ts(ts);
+    let seq = seq.to_string();
+    let mut line: Vec<u8> = Vec::with_capacity(size + size / 8 + 256);
+    line.extend_from_slice(b"{\"seq\":");
+    line.extend_from_slice(seq.as_bytes());
+    line.extend_from_slice(b",\"ts\":\"");
+    line.extend_from_slice(ts.as_bytes());
+    line.push(b'"');
+    let brace = line.len();
+    serde_json::to_writer(&mut line, event)?;
+    if line.get(brace) != Some(&b'{') || line.last() != Some(&b'}') {
+        return Err(serde::ser::Error::custom(
+            "an event must serialize as a JSON object",
+        ));
+    }
+    line[brace] = b',';
+    line.pop();
+    if line.len() == brace + 1 {
+        // An object with no members: no comma of its own before `prev`.
+        line.pop();
+    }
+    line.extend_from_slice(b",\"prev\":\"");
+    line.extend_from_slice(prev.as_bytes());
+    line.extend_from_slice(b"\"}");
+    // serde_json writes UTF-8, and the rest is ASCII.
+    let mut line = String::from_utf8(line)
+        .map_err(|e| serde::ser::Error::custom(format!("not UTF-8: {e}")))?;
     let hash = sha256_hex(line.as_bytes());
     line.pop();
     line.push_str(HASH_KEY);

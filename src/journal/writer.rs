@@ -36,6 +36,13 @@ fn escapes_large(text: &str) -> bool {
     if text.len() < ESCAPE_SPILL_MIN {
         return false;
     }
+    // Most output has few escapes: a count that vectorizes settles it, since no escape is
+    // over 5 bytes longer; the exact sum is for the rest.
+    let escaped =
+        crate::text::count_bytes(text.as_bytes(), |b| b < 0x20 || b == b'"' || b == b'\\');
+    if escaped * 5 * 4 <= text.len() {
+        return false;
+    }
     let extra: usize = text
         .bytes()
         .map(|b| match b {
@@ -420,16 +427,20 @@ impl JournalWriter {
     pub fn append_with(&mut self, event: &Event, durability: Durability) -> Result<Appended> {
         let seq = self.seq + 1;
         let ts = self.clock.now();
-        let line = if self.masker.is_empty() {
-            record::encode(seq, ts, event, &self.prev)?
+        let size = match event {
+            Event::StepOutput { text, .. } => text.len(),
+            _ => 0,
+        };
+        let mut line = if self.masker.is_empty() {
+            record::encode_sized(seq, ts, event, &self.prev, size)?
         } else {
             let mut value = serde_json::to_value(event)?;
             self.masker.mask_event(&mut value);
-            record::encode(seq, ts, &value, &self.prev)?
+            record::encode_sized(seq, ts, &value, &self.prev, size)?
         };
         let hash = line[line.len() - 66..line.len() - 2].to_string();
         match &mut self.target {
-            Target::File { .. } => self.write_line(&line, durability)?,
+            Target::File { .. } => self.write_line(&mut line, durability)?,
             Target::Shared { pending, .. } => {
                 pending.push((seq, line.clone()));
                 self.unsynced = true;
@@ -464,25 +475,30 @@ impl JournalWriter {
         host: &HostId,
         bytes: &[u8],
     ) -> Result<Appended> {
-        self.append_output_event(service, step, host, bytes)
+        self.append_output_event(service, step, host, bytes.to_vec())
             .map(|(appended, _)| appended)
     }
 
-    /// As [`JournalWriter::append_output`], also giving back the event as recorded.
+    /// As [`JournalWriter::append_output`], taking the chunk (kept as the event's text, not
+    /// copied, when it is inline and holds no secret) and giving back the event as recorded.
     pub fn append_output_event(
         &mut self,
         service: &ServiceId,
         step: &str,
         host: &HostId,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> Result<(Appended, Event)> {
         // Masked before anything is measured, so sizes and hashes are of what is recorded.
-        let masked = self.masker.mask_bytes(bytes);
-        let inline = std::str::from_utf8(&masked)
-            .ok()
-            .filter(|text| masked.len() <= self.spill_bytes && !escapes_large(text));
-        let event = if let Some(text) = inline {
-            Event::output_text(service.clone(), step.to_string(), host.clone(), text.into())
+        let masked = match self.masker.mask_bytes_cow(&bytes) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
+        let inline = masked.len() <= self.spill_bytes
+            && std::str::from_utf8(&masked).is_ok_and(|text| !escapes_large(text));
+        let event = if inline {
+            let text = String::from_utf8(masked)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            Event::output_text(service.clone(), step.to_string(), host.clone(), text)
         } else {
             let file = self.spill(self.seq + 1, &masked)?;
             let decoded = String::from_utf8_lossy(&masked);
@@ -513,11 +529,13 @@ impl JournalWriter {
     }
 
     /// Append a line to the file; `Err` leaves the file as it was.
-    fn write_line(&mut self, line: &str, durability: Durability) -> Result<()> {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        if let Err(e) = self.io(|f| f.write_all(&bytes)) {
+    /// `line` is written with its newline in one write, and given back as it came.
+    fn write_line(&mut self, line: &mut String, durability: Durability) -> Result<()> {
+        line.push('\n');
+        let written = self.io(|f| f.write_all(line.as_bytes()));
+        line.pop();
+        let written_len = line.len() as u64 + 1;
+        if let Err(e) = written {
             // Never leave half a line for the next append to continue: cut back to the
             // last complete line (best effort; `verify` reports a torn tail otherwise).
             self.cut_back();
@@ -533,7 +551,7 @@ impl JournalWriter {
             return Err(e);
         }
         if let Target::File { len, .. } = &mut self.target {
-            *len += bytes.len() as u64;
+            *len += written_len;
         }
         Ok(())
     }

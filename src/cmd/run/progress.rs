@@ -17,7 +17,9 @@ use crate::cli::RunFormat;
 use crate::driver::{Entry, Notice};
 use crate::engine::ServiceState;
 use crate::export::describe::{Actor, Described, Tone, describe};
+use crate::fold::{Outage, OutageCause, RunFold};
 use crate::journal::Event;
+use crate::journal::event::ServiceInfo;
 use crate::runbook::model::Runbook;
 use crate::text::visible;
 
@@ -113,9 +115,15 @@ impl Printer {
                 if groups::Groups::gathers(&self.runbook, step) {
                     return false;
                 }
-                let label = visible(host.as_str());
-                for line in lines.lines() {
-                    output_line(&mut self.out, &label, line);
+                let prefix = output_prefix(host.as_str());
+                // `lines` is the driver's display lines, each ended by a newline.
+                let mut rest = lines.as_str();
+                while let Some(nl) = memchr::memchr(b'\n', rest.as_bytes()) {
+                    output_line(&mut self.out, &prefix, &rest[..nl]);
+                    rest = &rest[nl + 1..];
+                }
+                if !rest.is_empty() {
+                    output_line(&mut self.out, &prefix, rest);
                 }
             }
             _ => return false,
@@ -131,12 +139,13 @@ impl Printer {
             let mark = if group.ok { '✓' } else { '✗' };
             let ts = group.ts.format("%H:%M:%S");
             let _ = writeln!(self.out, "{ts}  {mark} {}", visible(&group.line));
+            let prefix = output_prefix(&group.label);
             if group.earlier > 0 {
                 let earlier = format!("… {} earlier lines in the journal", group.earlier);
-                output_line(&mut self.out, &group.label, &earlier);
+                output_line(&mut self.out, &prefix, &earlier);
             }
             for line in &group.output {
-                output_line(&mut self.out, &group.label, line);
+                output_line(&mut self.out, &prefix, line);
             }
         }
         !told.is_empty()
@@ -175,8 +184,9 @@ impl Printer {
     }
 }
 
-/// After the table: each outage of the run as the reports compute it (`export::metrics`), so
-/// `run` and every export agree. Nothing when the journal cannot be read back.
+/// After the table: each outage of the run from the run's fold (`RunFold`), the picture every
+/// report computes its outages from, so `run` and every export agree. Nothing when the journal
+/// cannot be read back.
 pub(super) fn outages(
     journal: &crate::session::JournalLocation,
     access: &crate::journal::etcd::Access,
@@ -184,7 +194,7 @@ pub(super) fn outages(
 ) {
     use crate::export::metrics::human_ms;
     use crate::session::JournalLocation;
-    let analysed = match journal {
+    let picture = match journal {
         // A shared run is read back from etcd, on a thread (and runtime) of its own.
         JournalLocation::Shared(url) => {
             let url = url.clone();
@@ -193,27 +203,31 @@ pub(super) fn outages(
                 let mut store = crate::journal::etcd::EtcdStore::open_with(&url, &access).await?;
                 crate::journal::etcd::read_run(&mut store).await
             })
-            .map(|j| crate::export::metrics::analyse(&j))
+            .map(|j| RunFold::of(&j.records))
             .ok()
         }
-        JournalLocation::File(path) => crate::export::analyse_file(path).ok().map(|(a, _)| a),
+        JournalLocation::File(path) => crate::export::picture_file(path).ok(),
     };
-    let Some(a) = analysed else {
+    let Some(picture) = picture else {
         return;
     };
-    let rows: Vec<String> = a
-        .services
+    let outages: Vec<(&ServiceInfo, Vec<Outage>)> = picture
+        .infos
+        .values()
+        .map(|info| (info, picture.outages(&info.id)))
+        .collect();
+    let rows: Vec<String> = outages
         .iter()
-        .flat_map(|s| {
-            s.outages.iter().map(move |o| {
+        .flat_map(|(info, outages)| {
+            outages.iter().map(move |o| {
                 let d = |v: Option<i64>| v.map_or_else(|| "—".to_string(), human_ms);
-                let rto = match s.info.rto_ms {
+                let rto = match info.rto_ms {
                     Some(_) => format!(", RTO {}", o.rto.as_str()),
                     None => String::new(),
                 };
                 format!(
                     "  {} ({}): detected after {}, up again after {}{rto}",
-                    s.info.id,
+                    info.id,
                     o.cause.as_str(),
                     d(o.time_to_detect_ms),
                     d(o.time_to_restore_ms)
@@ -224,14 +238,13 @@ pub(super) fn outages(
     if rows.is_empty() {
         return;
     }
-    let injected = a
-        .services
+    let injected = outages
         .iter()
-        .flat_map(|s| &s.outages)
-        .all(|o| o.cause == crate::export::metrics::OutageCause::Inject);
+        .flat_map(|(_, outages)| outages)
+        .all(|o| o.cause == OutageCause::Inject);
     let origin = if injected {
         "a drill's outages, each timed from its inject"
-    } else if a.run.incident_start.is_some() {
+    } else if picture.incident_start.is_some() {
         "those found down timed from the incident's start, given with --incident-start"
     } else {
         "those found down timed from the run's start: the incident's start was not given"
@@ -242,25 +255,23 @@ pub(super) fn outages(
     }
 }
 
-/// One line of a step's output, indented under its step, labelled with its host (or its
-/// group's hosts); written straight into the buffer, made visible on the way.
-/// Two million lines a step is a case it is made for: printable ASCII (the usual line) is
+/// What goes before each output line: indented under its step, labelled with its host (or its
+/// group's hosts).
+fn output_prefix(label: &str) -> String {
+    format!("          {} │ ", visible(label))
+}
+
+/// One line of a step's output after its `prefix` (indented, labelled with its host or its
+/// group's hosts, already made visible); written straight into the buffer, made visible on the
+/// way. Two million lines a step is a case it is made for: printable ASCII (the usual line) is
 /// written as it is, without a scan by characters or a format.
-fn output_line(out: &mut impl Write, label: &str, line: &str) {
-    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
-    let label = if printable(label) {
-        label.into()
-    } else {
-        visible(label)
-    };
-    let line = if printable(line) {
+fn output_line(out: &mut impl Write, prefix: &str, line: &str) {
+    let line = if crate::text::is_printable_ascii(line) {
         line.into()
     } else {
         visible(line)
     };
-    let _ = out.write_all(b"          ");
-    let _ = out.write_all(label.as_bytes());
-    let _ = out.write_all(" │ ".as_bytes());
+    let _ = out.write_all(prefix.as_bytes());
     let _ = out.write_all(line.as_bytes());
     let _ = out.write_all(b"\n");
 }
@@ -374,7 +385,7 @@ mod tests {
     #[test]
     fn output_stays_indented_under_its_host_and_controls_are_visible() {
         let mut out = Vec::new();
-        output_line(&mut out, "h1", "hello\u{1b}[2J");
+        output_line(&mut out, &output_prefix("h1"), "hello\u{1b}[2J");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             "          h1 │ hello\\x1b[2J\n"
