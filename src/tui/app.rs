@@ -269,7 +269,8 @@ pub struct App {
     pub(crate) message: Option<String>,
     /// Who marked each manual step, by (service, step name), from the journal.
     pub(crate) manual_by: HashMap<(ServiceId, String), String>,
-    has_secrets: bool,
+    /// The run's secrets, masked in the output shown: built once, not per chunk.
+    masker: crate::journal::mask::Masker,
     /// Whether the App still picks the service to show once the opening sweep ends.
     pub(super) landing: Landing,
     /// Set on a screen attached to a shared run (`bringup attach`).
@@ -333,7 +334,7 @@ impl App {
             .iter()
             .map(|s| (s.id.clone(), ServiceView::default()))
             .collect();
-        let has_secrets = !runbook.secret_values().is_empty();
+        let masker = crate::journal::mask::Masker::new(&runbook.secret_values());
         let mut app = Self {
             runbook,
             info,
@@ -365,7 +366,7 @@ impl App {
             hits: Hits::default(),
             message: None,
             manual_by: HashMap::new(),
-            has_secrets,
+            masker,
             attached: None,
             failure: None,
             last_bad: HashMap::new(),
@@ -583,11 +584,11 @@ impl App {
 
     /// A chunk of a step's output on a host (secrets are masked here as well).
     pub fn on_output(&mut self, step: &StepRef, host: &HostId, text: &str) {
-        if self.has_secrets {
-            let masked = self.runbook.redact(text);
-            self.output.push(step, host, &masked);
-        } else {
+        if self.masker.is_empty() {
             self.output.push(step, host, text);
+        } else {
+            let masked = self.masker.mask_str(text);
+            self.output.push(step, host, &masked);
         }
     }
 
