@@ -75,4 +75,5 @@ mod tui_flow;
 mod tui_host_key;
 mod undo_etcd;
 mod undo_ssh;
+mod undo_values;
 mod witness;
