@@ -59,10 +59,6 @@ type Case = (&'static str, String, fn(&str) -> String);
 fn contexts(var: &str, i: usize) -> Vec<Case> {
     let v = format!("{{{{{var}}}}}");
     let f = |name: &str| format!("{{{{outdir}}}}/{{{{host}}}}-{i}.{name}");
-    // `$(…)` drops the trailing newlines of what it captures, whatever the value.
-    fn captured(x: &str) -> String {
-        x.trim_end_matches('\n').to_string()
-    }
     vec![
         ("bare", format!("printf '%s' {v} > {}", f("bare")), |x| {
             x.to_string()
@@ -91,6 +87,11 @@ fn contexts(var: &str, i: usize) -> Vec<Case> {
             |x| x.to_string(),
         ),
     ]
+}
+
+/// What `$(…)` makes of `x`: it drops the trailing newlines it captures, whatever the value.
+fn captured(x: &str) -> String {
+    x.trim_end_matches('\n').to_string()
 }
 
 /// Every path under `dir` whose name says it was created by a value run as a command.
@@ -127,33 +128,15 @@ fn recorded(journal: &Path) -> String {
     text
 }
 
-#[test]
-fn undo_commands_get_hostile_values_exactly_run_none_and_journal_no_secret() {
-    crate::require!(Sshd);
-    let rig = Rig::ssh(1);
-    let out_dir = rig.state.clone();
-    let pwned = rig.path("PWNED-abs");
-    let values: Vec<String> = HOSTILE
-        .iter()
-        .map(|v| {
-            v.replace("PWNED", "\u{0}")
-                .replace('P', &pwned.display().to_string())
-                .replace('\u{0}', "PWNED")
-        })
-        .collect();
-    // The secret is hostile too; its unique core is what must never be recorded.
-    let core = unique("undoS3cret");
-    let secret = format!("{core}'\"$(touch {})`touch PWNED`\\", pwned.display());
-
+/// The rig's runbook: service `vip` on the local host `op` and the ssh host `h0`, whose
+/// restore leaves `restored.HOST` in `{{outdir}}` and whose undo writes each of `vars` (name,
+/// value) in every context, prints the secret `tok`, and removes the mark.
+fn write_runbook(rig: &Rig, vars: &[(String, String)]) {
     let mut undo = String::new();
-    for i in 0..values.len() {
-        for (_, line, _) in contexts(&format!("v{i}"), i) {
+    for (i, (name, _)) in vars.iter().enumerate() {
+        for (_, line, _) in contexts(name, i) {
             let _ = writeln!(undo, "{line}");
         }
-    }
-    let secret_cases = contexts("tok", values.len());
-    for (_, line, _) in &secret_cases {
-        let _ = writeln!(undo, "{line}");
     }
     undo.push_str("echo \"token is {{tok}}\"\nrm {{outdir}}/restored.{{host}}\n");
     let text = format!(
@@ -166,6 +149,51 @@ fn undo_commands_get_hostile_values_exactly_run_none_and_journal_no_secret() {
         rig.head("secret_vars = [\"tok\"]", "")
     );
     rig.write_runbook(&text);
+}
+
+/// Each file the undo wrote on a host that does not hold what its context makes of the value.
+fn wrong_values(out_dir: &Path, vars: &[(String, String)]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for host in ["op", "h0"] {
+        for (i, (_, value)) in vars.iter().enumerate() {
+            for (name, _, expected) in contexts("unused", i) {
+                let path = out_dir.join(format!("{host}-{i}.{name}"));
+                match fs::read(&path) {
+                    Ok(got) if got == expected(value).as_bytes() => {}
+                    Ok(got) => wrong.push(format!(
+                        "{host} {name} {value:?}: got {:?}",
+                        String::from_utf8_lossy(&got)
+                    )),
+                    Err(e) => wrong.push(format!("{host} {name} {value:?}: not written ({e})")),
+                }
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn undo_commands_get_hostile_values_exactly_run_none_and_journal_no_secret() {
+    crate::require!(Sshd);
+    let rig = Rig::ssh(1);
+    let out_dir = rig.state.clone();
+    let pwned = rig.path("PWNED-abs");
+    let mut vars: Vec<(String, String)> = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let value = v
+                .replace("PWNED", "\u{0}")
+                .replace('P', &pwned.display().to_string())
+                .replace('\u{0}', "PWNED");
+            (format!("v{i}"), value)
+        })
+        .collect();
+    // The secret is hostile too; its unique core is what must never be recorded.
+    let core = unique("undoS3cret");
+    let secret = format!("{core}'\"$(touch {})`touch PWNED`\\", pwned.display());
+    vars.push(("tok".to_string(), secret.clone()));
+    write_runbook(&rig, &vars);
 
     let value_dir = rig.path("values");
     fs::create_dir_all(&value_dir).expect("values dir");
@@ -173,12 +201,12 @@ fn undo_commands_get_hostile_values_exactly_run_none_and_journal_no_secret() {
     run.env("BRINGUP_TEST_UNDO_TOKEN", &secret)
         .args(["--var-env", "tok=BRINGUP_TEST_UNDO_TOKEN", "--var"])
         .arg(format!("outdir={}", out_dir.display()));
-    for (i, value) in values.iter().enumerate() {
+    for (name, value) in vars.iter().filter(|(name, _)| name != "tok") {
         // A var file loses one trailing newline: the value is exactly what precedes it.
-        let file = value_dir.join(format!("v{i}"));
+        let file = value_dir.join(name);
         fs::write(&file, format!("{value}\n")).expect("write value");
         run.arg("--var-file")
-            .arg(format!("v{i}={}", file.display()));
+            .arg(format!("{name}={}", file.display()));
     }
     let out = run.output().expect("bringup run");
     assert_exit(&out, 0);
@@ -219,33 +247,14 @@ fn undo_commands_get_hostile_values_exactly_run_none_and_journal_no_secret() {
         2,
         "the undo ran on both hosts: {undone:?}\n{printed}"
     );
-
-    let mut wrong = Vec::new();
     for host in ["op", "h0"] {
         assert!(
             !out_dir.join(format!("restored.{host}")).exists(),
             "the undo ran to its end on {host}: {undone:?}\n{printed}"
         );
-        let cases = values.iter().enumerate().flat_map(|(i, value)| {
-            contexts(&format!("v{i}"), i)
-                .into_iter()
-                .map(move |(name, _, expected)| (i, name, value.as_str(), expected))
-        });
-        let secret_cases = contexts("tok", values.len())
-            .into_iter()
-            .map(|(name, _, expected)| (values.len(), name, secret.as_str(), expected));
-        for (i, name, value, expected) in cases.chain(secret_cases) {
-            let path = out_dir.join(format!("{host}-{i}.{name}"));
-            match fs::read(&path) {
-                Ok(got) if got == expected(value).as_bytes() => {}
-                Ok(got) => wrong.push(format!(
-                    "{host} {name} {value:?}: got {:?}",
-                    String::from_utf8_lossy(&got)
-                )),
-                Err(e) => wrong.push(format!("{host} {name} {value:?}: not written ({e})")),
-            }
-        }
     }
+
+    let wrong = wrong_values(&out_dir, &vars);
     assert!(
         wrong.is_empty(),
         "values changed on the way into the undo:\n{}",
