@@ -59,6 +59,7 @@ mod resume_ssh;
 mod run_agent;
 mod run_groups;
 mod run_journal;
+mod run_key_proof;
 mod run_outages;
 mod run_prompt;
 mod run_selection;
