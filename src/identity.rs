@@ -382,6 +382,10 @@ pub enum SignError {
     AgentEmpty,
     #[error("cannot sign with {key}: {reason}")]
     Sign { key: String, reason: String },
+    /// `ssh-add` or `ssh-keygen` did not answer in [`sshsig::TIMEOUT`] and was stopped:
+    /// `what` says which, `help` what to do.
+    #[error("{what}; {help}")]
+    TimedOut { what: String, help: String },
     #[error(transparent)]
     Message(#[from] MessageError),
 }
@@ -398,33 +402,51 @@ pub fn sign(message: &RequestMessage, key: &SigningKey) -> Result<SignedRequest,
 
 /// `ssh-keygen -Y sign` over `text` in [`NAMESPACE`] with `key`; the armoured signature.
 fn sign_text(text: &str, key: &SigningKey) -> Result<Vec<u8>, SignError> {
-    let failed = |key: String| {
-        move |e: KeygenError| SignError::Sign {
-            key,
-            reason: e.to_string(),
-        }
+    let described = match key {
+        SigningKey::File(path) => format!("key '{}'", path.display()),
+        SigningKey::Agent => "the ssh-agent's first key".to_string(),
     };
+    let failed = |e: KeygenError| sign_error(e, key, &described);
     match key {
         SigningKey::File(path) => {
-            let described = format!("key '{}'", path.display());
-            sshsig::sign(NAMESPACE, path, false, text.as_bytes()).map_err(failed(described))
+            sshsig::sign(NAMESPACE, path, false, text.as_bytes()).map_err(failed)
         }
         SigningKey::Agent => {
             let public = sshsig::agent_first_key().map_err(|e| match e {
                 KeygenError::NoAgent => SignError::NoAgent,
                 KeygenError::AgentEmpty => SignError::AgentEmpty,
-                other => SignError::Sign {
-                    key: "the ssh-agent's first key".into(),
-                    reason: other.to_string(),
-                },
+                other => failed(other),
             })?;
-            let described = "the ssh-agent's first key".to_string();
-            let scratch = Scratch::new().map_err(failed(described.clone()))?;
-            let pub_file = scratch
-                .file(".pub", public.as_bytes())
-                .map_err(failed(described.clone()))?;
-            sshsig::sign(NAMESPACE, &pub_file, true, text.as_bytes()).map_err(failed(described))
+            let scratch = Scratch::new().map_err(failed)?;
+            let pub_file = scratch.file(".pub", public.as_bytes()).map_err(failed)?;
+            sshsig::sign(NAMESPACE, &pub_file, true, text.as_bytes()).map_err(failed)
         }
+    }
+}
+
+/// Why signing with `key` (`described` so) failed; a process that did not answer says what
+/// to do instead of waiting for it.
+fn sign_error(e: KeygenError, key: &SigningKey, described: &str) -> SignError {
+    match e {
+        KeygenError::TimedOut { .. } => SignError::TimedOut {
+            what: e.to_string(),
+            help: match key {
+                SigningKey::Agent => format!(
+                    "check that the ssh-agent at SSH_AUTH_SOCK ('{}') answers (ssh-add -l), or pass --sign-key KEY",
+                    std::env::var_os("SSH_AUTH_SOCK")
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+                SigningKey::File(path) => format!(
+                    "a key that asks for a passphrase cannot be used with --sign-key: ssh-add '{}' and leave --sign-key out",
+                    path.display()
+                ),
+            },
+        },
+        other => SignError::Sign {
+            key: described.to_string(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -451,9 +473,16 @@ pub fn prove_executor(
             key: "the signing key".into(),
             reason: "ssh-keygen made a signature bringup cannot read".into(),
         })?;
-    let failed = |e: KeygenError| SignError::Sign {
-        key: fingerprint.clone(),
-        reason: e.to_string(),
+    let failed = |e: KeygenError| match e {
+        KeygenError::TimedOut { .. } => SignError::TimedOut {
+            what: e.to_string(),
+            help: "check that ssh-keygen runs on this machine (ssh-keygen -Y verify by hand)"
+                .to_string(),
+        },
+        other => SignError::Sign {
+            key: fingerprint.clone(),
+            reason: other.to_string(),
+        },
     };
     let scratch = Scratch::new().map_err(failed)?;
     let sig_file = scratch.file(".sig", &signature).map_err(failed)?;

@@ -429,6 +429,7 @@ fn prove_executor(
     match crate::identity::prove_executor(&config.operator, &runbook.sha256, &key, signers) {
         Ok(proven) => Ok(Some(proven)),
         Err(SignError::NoAgent | SignError::AgentEmpty) if config.sign_key.is_none() => Ok(None),
+        Err(e @ SignError::TimedOut { .. }) => Err(SessionError::KeyProof(e)),
         Err(e) => Err(SessionError::SignKey(e)),
     }
 }
@@ -440,6 +441,9 @@ fn new_journal(
     location: Option<&JournalLocation>,
     secrets: &[String],
 ) -> Result<Opening, SessionError> {
+    // Before the journal is created: a start that cannot prove its key leaves nothing behind,
+    // and the same command works once the key is at hand.
+    let proven = prove_executor(runbook, config)?;
     let (location, created) = match location {
         Some(JournalLocation::Shared(url)) => (
             JournalLocation::Shared(url.clone()),
@@ -464,7 +468,6 @@ fn new_journal(
         config.mode,
         config.incident_start,
     );
-    let proven = prove_executor(runbook, config)?;
     if let Event::RunStarted {
         scenario, executor, ..
     } = &mut start

@@ -11,7 +11,9 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
@@ -32,6 +34,10 @@ pub enum KeygenError {
     /// ssh-keygen ran and said no: its last line on stderr.
     #[error("{0}")]
     Refused(String),
+    /// The process did not end in time ([`TIMEOUT`]) and was stopped: `what` is the program
+    /// and the operation it was asked for (`ssh-add -L`, `ssh-keygen -Y sign`).
+    #[error("'{what}' did not answer in {} s and was stopped", .after.as_secs())]
+    TimedOut { what: String, after: Duration },
     #[error("cannot write a temporary file in '{path}': {source}")]
     Temp {
         path: PathBuf,
@@ -40,16 +46,22 @@ pub enum KeygenError {
     },
 }
 
+/// How long one `ssh-keygen` or `ssh-add` may run. Signing and checking take milliseconds;
+/// one still running after this waits on something that is not coming (an ssh-agent that
+/// accepts and never answers, a prompt nobody sees), and is stopped.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The agent's first public key, as one `ssh-add -L` line (with its newline).
 pub fn agent_first_key() -> Result<String, KeygenError> {
     if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
         return Err(KeygenError::NoAgent);
     }
-    let out = Command::new("ssh-add")
-        .arg("-L")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| KeygenError::Agent(e.to_string()))?;
+    let mut cmd = Command::new("ssh-add");
+    cmd.arg("-L");
+    let out = run_with_input(&mut cmd, b"").map_err(|e| match timed_out(&e) {
+        Some(error) => error,
+        None => KeygenError::Agent(e.to_string()),
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // `ssh-add -L` exits 1 with "The agent has no identities." when it is empty.
     match stdout
@@ -157,14 +169,37 @@ pub fn check_novalidate(
 }
 
 fn keygen(cmd: &mut Command, input: &[u8]) -> Result<Output, KeygenError> {
-    run_with_input(cmd, input).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => KeygenError::NotInstalled,
-        _ => KeygenError::Spawn(e),
+    run_with_input(cmd, input).map_err(|e| {
+        if let Some(error) = timed_out(&e) {
+            return error;
+        }
+        match e.kind() {
+            io::ErrorKind::NotFound => KeygenError::NotInstalled,
+            _ => KeygenError::Spawn(e),
+        }
     })
 }
 
-/// Run `cmd` with `input` on its standard input; its output.
+/// The [`KeygenError::TimedOut`] a [`run_with_input`] error stands for, if it is one.
+fn timed_out(e: &io::Error) -> Option<KeygenError> {
+    let stopped = e.get_ref()?.downcast_ref::<Stopped>()?;
+    Some(KeygenError::TimedOut {
+        what: stopped.what.clone(),
+        after: TIMEOUT,
+    })
+}
+
+/// A process [`run_with_input`] stopped after [`TIMEOUT`].
+#[derive(Debug, thiserror::Error)]
+#[error("'{what}' did not answer in {} s and was stopped", TIMEOUT.as_secs())]
+struct Stopped {
+    what: String,
+}
+
+/// Run `cmd` with `input` on its standard input; its output. Bounded: a process still
+/// running after [`TIMEOUT`] is killed and reaped, and the error (kind `TimedOut`) names it.
 pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<Output> {
+    let what = described(cmd);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -172,14 +207,76 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<Output> {
         .spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
         // Signed messages are small: they fit the pipe, so this cannot block on the child's
-        // output. A child that exits without reading is not an error here.
+        // output. A child that exits without reading is not an error here. Dropped here: the
+        // child reads the end of its input.
         match stdin.write_all(input) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                stop(&mut child);
+                return Err(e);
+            }
         }
     }
-    child.wait_with_output()
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                stop(&mut child);
+                return Err(io::Error::new(io::ErrorKind::TimedOut, Stopped { what }));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                stop(&mut child);
+                return Err(e);
+            }
+        }
+    };
+    // The process has ended: its pipes close unless something it started holds them, which
+    // is not waited for long.
+    let collect =
+        |rx: mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    })
+}
+
+/// Kill `child` and reap it (it has not ended by itself, or it is not wanted any more).
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Everything `pipe` gives until its end, read on a thread of its own (so that a child that
+/// writes more than a pipe holds is never stuck while it is waited for).
+fn drain<R: io::Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// `cmd` as an error names it: the program and its operation (`ssh-keygen -Y sign`,
+/// `ssh-add -L`), without the paths and values that follow.
+fn described(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .filter(|a| a != "-q")
+            .take(2),
+    );
+    words.join(" ")
 }
 
 /// The last non-empty line a process printed on stderr (as visible text), or `fallback`.

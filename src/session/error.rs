@@ -45,6 +45,10 @@ pub enum SessionError {
         "--sign-key: {0}; give the private key (or its .pub, with the key in your ssh-agent) that the allowed signers list for --operator, or leave --sign-key out to run with the agent's first key"
     )]
     SignKey(crate::identity::SignError),
+    /// The executing operator's key could not be proven in time (an ssh-agent or ssh-keygen
+    /// that does not answer); the error says what to do.
+    #[error("cannot prove who executes the run: {0}")]
+    KeyProof(crate::identity::SignError),
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error("cannot resume from '{from}': {why}")]
