@@ -186,8 +186,9 @@ fn long_confirm() -> App {
         .get_mut("talk-messaging")
         .and_then(|v| v.waiting.as_mut())
     {
-        for (_, c) in commands.iter_mut() {
-            c.clone_from(&long);
+        // A different command per host: hosts running the same one would share a line.
+        for (host, c) in commands.iter_mut() {
+            *c = format!("{long} --node {host}");
         }
     }
     app.sync_services(&views);

@@ -199,7 +199,7 @@ fn help_overlay_lists_every_key() {
 }
 
 #[test]
-fn confirm_dialog_shows_each_host_command() {
+fn confirm_dialog_shows_a_command_once_for_the_hosts_that_run_it() {
     snap("confirm", || testkit::app(Mode::Incident));
 }
 

@@ -69,8 +69,13 @@ pub(super) fn approval_text(
     if let Some(reason) = reason {
         let _ = writeln!(text, "  asked because {reason}");
     }
-    for (host, command) in commands {
-        let _ = writeln!(text, "    {host}: {command}");
+    // Hosts that would run the same command are one line, named as node ranges.
+    for group in crate::gather::gather(
+        commands
+            .iter()
+            .map(|(host, command)| (host.clone(), command)),
+    ) {
+        let _ = writeln!(text, "    {}: {}", group.heading(72), group.key);
     }
     text.push_str("  Approve? [y/N] ");
     text
@@ -134,6 +139,45 @@ mod tests {
             assert_eq!(approval_answer(Some(no)), Decision::Declined, "{no}");
         }
         assert_eq!(approval_answer(None), Decision::Declined);
+    }
+
+    #[test]
+    fn hosts_that_would_run_the_same_command_are_one_line_and_a_different_one_its_own() {
+        let names: Vec<String> = (1..=40).map(|i| format!("web{i:02}")).collect();
+        let mut text = String::from("[runbook]\nname = \"t\"\n\n");
+        for name in &names {
+            let _ = write!(text, "[hosts.{name}]\ntransport = \"local\"\n");
+        }
+        let list: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        let _ = write!(
+            text,
+            "\n[[service]]\nid = \"web\"\nhosts = [{}]\n  [[service.check]]\n  name = \"up\"\n  \
+             run = \"true\"\n  [[service.restore]]\n  name = \"start\"\n  run = \"systemctl start web\"\n",
+            list.join(", ")
+        );
+        let runbook = crate::runbook::load_text(&text, std::path::Path::new("t.toml"), &[])
+            .expect("a valid runbook");
+        let step = StepRef {
+            service: crate::runbook::model::ServiceId::new("web"),
+            phase: crate::engine::state::Phase::Restore,
+            index: 0,
+        };
+        let mut commands: Vec<(HostId, String)> = names
+            .iter()
+            .map(|n| (HostId::new(n), "systemctl start web".to_string()))
+            .collect();
+        commands[6].1 = "systemctl start web --repair".to_string();
+        let asked = approval_text(&runbook, &step, &commands, None);
+        assert!(
+            asked.contains("    39 hosts: web[01-06,08-40]: systemctl start web\n"),
+            "{asked}"
+        );
+        assert!(
+            asked.contains("    web07: systemctl start web --repair\n"),
+            "{asked}"
+        );
+        assert_eq!(asked.matches("systemctl start web").count(), 2, "{asked}");
+        assert!(asked.contains("will run on 40 host(s)"), "{asked}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The confirm dialog for a `confirm` step: the exact command per host as shown (secrets
-//! masked), and `y`/`n`. After a canary (SPEC "Fleets") it shows the canary hosts' results
+//! masked; hosts running the same command on one line, named as node ranges), and `y`/`n`. After a canary (SPEC "Fleets") it shows the canary hosts' results
 //! first: what the operator decides on.
 
 use ratatui::buffer::Buffer;
@@ -10,6 +10,9 @@ use crate::engine::state::{HostStatus, StepOutcome, StepRef, Waiting};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::view::dialog_with_keys;
+
+/// About how wide a list of host names may get before it is cut to its first and last.
+const HOST_NAMES_WIDTH: usize = 60;
 
 pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffer) {
     let Some(Waiting::Approval {
@@ -31,11 +34,7 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
             "Runs on {} host{}: {}",
             hosts.len(),
             if hosts.len() == 1 { "" } else { "s" },
-            hosts
-                .iter()
-                .map(crate::runbook::model::HostId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::gather::names(hosts, HOST_NAMES_WIDTH)
         )),
         Line::raw(""),
     ];
@@ -55,11 +54,24 @@ pub fn draw(app: &App, theme: Theme, step: &StepRef, area: Rect, buf: &mut Buffe
     let canary = canary_lines(app, theme, step, hosts);
     let is_canary = !canary.is_empty();
     lines.extend(canary);
-    for (host, command) in commands {
+    // Hosts that would run the same command are one line: 200 hosts, one command to read.
+    let groups = crate::gather::gather(
+        commands
+            .iter()
+            .map(|(host, command)| (host.clone(), command)),
+    );
+    let alike = groups.len() == 1 && commands.len() > 1;
+    for group in groups {
+        // The hosts were named just above when they all run the same.
+        let label = if alike {
+            "each host".to_string()
+        } else {
+            group.heading(HOST_NAMES_WIDTH)
+        };
         lines.push(Line::from(vec![
-            Span::styled(format!("{host}"), theme.key()),
+            Span::styled(label, theme.key()),
             Span::raw(" $ "),
-            Span::styled(command.as_str(), theme.command()),
+            Span::styled(group.key.as_str(), theme.command()),
         ]));
     }
     let keys = Line::from(vec![
