@@ -226,40 +226,8 @@ impl Driver {
         let Some(scenario) = self.runbook.drills.scenario(id).cloned() else {
             return;
         };
-        // The drill's latest verdict was an interruption's: the run that journaled it ended
-        // `interrupted` (a verdict with no `run_finished` after it was the drill's own).
-        let verdict = history.iter().rposition(|r| {
-            matches!(
-                r.event,
-                Event::DrillPhase {
-                    outcome: Some(_),
-                    ..
-                }
-            )
-        });
-        let interrupted = verdict.is_some_and(|at| {
-            history.iter().skip(at).any(|r| {
-                matches!(&r.event, Event::RunFinished { outcome, .. }
-                    if outcome == crate::RunOutcome::Interrupted.as_str())
-            })
-        });
-        let concluded = picture.drill.outcome.is_some()
-            && (!interrupted || picture.drill.phase != Some(DrillPhase::Finished));
-        // Where it stood: the phase a stop interrupted (its verdict names it), else (killed)
-        // the latest phase journaled.
-        let phase = if concluded {
-            DrillPhase::Finished
-        } else {
-            picture
-                .drill
-                .reason
-                .as_deref()
-                .filter(|_| picture.drill.phase == Some(DrillPhase::Finished))
-                .and_then(interrupted_in)
-                .or(picture.drill.phase)
-                .filter(|p| *p != DrillPhase::Finished)
-                .unwrap_or(DrillPhase::Baseline)
-        };
+        let phase = recalled_phase(&picture, history);
+        let concluded = phase == DrillPhase::Finished;
         let injected: Vec<ServiceId> = scenario
             .services
             .iter()
@@ -1043,6 +1011,41 @@ impl Driver {
             }
         });
     }
+}
+
+/// Where a resumed journal's drill stood: `Finished` when it ended with a verdict of its own
+/// (or its baseline refused it); else the phase a stop interrupted (its verdict names it),
+/// or, killed, the latest phase journaled.
+fn recalled_phase(picture: &RunFold, history: &[crate::journal::Record]) -> DrillPhase {
+    // The drill's latest verdict was an interruption's: the run that journaled it ended
+    // `interrupted` (a verdict with no `run_finished` after it was the drill's own).
+    let verdict = history.iter().rposition(|r| {
+        matches!(
+            r.event,
+            Event::DrillPhase {
+                outcome: Some(_),
+                ..
+            }
+        )
+    });
+    let interrupted = verdict.is_some_and(|at| {
+        history.iter().skip(at).any(|r| {
+            matches!(&r.event, Event::RunFinished { outcome, .. }
+                if outcome == crate::RunOutcome::Interrupted.as_str())
+        })
+    });
+    let drill = &picture.drill;
+    if drill.outcome.is_some() && (!interrupted || drill.phase != Some(DrillPhase::Finished)) {
+        return DrillPhase::Finished;
+    }
+    drill
+        .reason
+        .as_deref()
+        .filter(|_| drill.phase == Some(DrillPhase::Finished))
+        .and_then(interrupted_in)
+        .or(drill.phase)
+        .filter(|p| *p != DrillPhase::Finished)
+        .unwrap_or(DrillPhase::Baseline)
 }
 
 /// How the reasons of an interrupted drill's `drill_phase` events begin, before the phase's
