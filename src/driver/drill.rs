@@ -74,6 +74,8 @@ pub(super) struct Drill {
 enum Recalled {
     No,
     Waiting,
+    /// It had ended with a verdict of its own: the resume goes on as any resume.
+    Ended,
     Continued,
 }
 
@@ -152,15 +154,24 @@ impl Driver {
                     drill.scenario.id
                 ))]);
             }
-            if drill.recalled != Recalled::No && drill.phase == DrillPhase::Finished {
-                return Ok(vec![Notice::Refused(format!(
-                    "the drill of scenario '{}' this journal records already ended ({}); nothing of it is left to continue",
+            if drill.recalled == Recalled::Ended {
+                // Its verdict stands; the resume goes on as any resume: the plan restores
+                // what its checks find down, and the run ends when nothing is left to do.
+                let said = format!(
+                    "the drill of scenario '{}' this journal records already ended ({}); restoring what is down, as any resume",
                     drill.scenario.id,
                     drill.outcome.map_or("ended", |o| match o {
                         DrillOutcome::Passed => "passed",
                         DrillOutcome::Failed => "failed",
                     })
-                ))]);
+                );
+                if let Some(drill) = &mut self.drill {
+                    drill.recalled = Recalled::Continued;
+                }
+                let effects = self.engine.handle(Input::RunPlan);
+                let mut notices = self.apply(effects)?;
+                notices.push(Notice::Refused(said));
+                return Ok(notices);
             }
             return Ok(vec![Notice::Refused("a drill is already under way".into())]);
         }
@@ -213,9 +224,9 @@ impl Driver {
 
     /// `--resume` of a drill's journal: the drill of scenario `id` as `history` records it,
     /// waiting for the front end's `StartDrill(id)` to continue it (SPEC "Resume": the
-    /// journal is the authority). Its phase is the furthest the drill reached before it was
-    /// interrupted (a stop's restoring aside, which the continued drill does again); what
-    /// was injected stays injected and is not injected again; a guard that tripped stays
+    /// journal is the authority). It goes on in the phase it was in when it was stopped or
+    /// killed (a stop's restoring aside, which the continued drill does again); what was
+    /// injected stays injected and is not injected again; a guard that tripped stays
     /// tripped. A drill that ended with a verdict of its own (not by an interruption) stays
     /// ended. Nothing is recalled when the journal's drill never began.
     pub fn recall_drill(&mut self, id: &str, history: &[crate::journal::Record]) {
@@ -226,7 +237,7 @@ impl Driver {
         let Some(scenario) = self.runbook.drills.scenario(id).cloned() else {
             return;
         };
-        let phase = recalled_phase(&picture, history);
+        let phase = recalled_phase(history);
         let concluded = phase == DrillPhase::Finished;
         let injected: Vec<ServiceId> = scenario
             .services
@@ -287,7 +298,7 @@ impl Driver {
             quiet: self.stop.child_token(),
             interrupted: None,
             recalled: if concluded {
-                Recalled::Continued
+                Recalled::Ended
             } else {
                 Recalled::Waiting
             },
@@ -1013,39 +1024,30 @@ impl Driver {
     }
 }
 
-/// Where a resumed journal's drill stood: `Finished` when it ended with a verdict of its own
-/// (or its baseline refused it); else the phase a stop interrupted (its verdict names it),
-/// or, killed, the latest phase journaled.
-fn recalled_phase(picture: &RunFold, history: &[crate::journal::Record]) -> DrillPhase {
-    // The drill's latest verdict was an interruption's: the run that journaled it ended
-    // `interrupted` (a verdict with no `run_finished` after it was the drill's own).
-    let verdict = history.iter().rposition(|r| {
-        matches!(
-            r.event,
-            Event::DrillPhase {
-                outcome: Some(_),
-                ..
-            }
-        )
+/// Where a resumed journal's drill stood, by its latest `drill_phase`: a phase under way
+/// (it was killed); the phase a stop interrupted, which the stop's verdict names; else
+/// `Finished`: it ended with a verdict of its own (or its baseline refused it).
+fn recalled_phase(history: &[crate::journal::Record]) -> DrillPhase {
+    let latest = history.iter().rev().find_map(|r| match &r.event {
+        Event::DrillPhase {
+            phase,
+            outcome,
+            reason,
+            ..
+        } => Some((*phase, *outcome, reason.as_deref())),
+        _ => None,
     });
-    let interrupted = verdict.is_some_and(|at| {
-        history.iter().skip(at).any(|r| {
-            matches!(&r.event, Event::RunFinished { outcome, .. }
-                if outcome == crate::RunOutcome::Interrupted.as_str())
-        })
-    });
-    let drill = &picture.drill;
-    if drill.outcome.is_some() && (!interrupted || drill.phase != Some(DrillPhase::Finished)) {
-        return DrillPhase::Finished;
+    match latest {
+        None => DrillPhase::Baseline,
+        // Killed while a stop restored what it injected: the phase the stop interrupted.
+        Some((phase, None, reason)) if phase != DrillPhase::Finished => {
+            reason.and_then(interrupted_in).unwrap_or(phase)
+        }
+        Some((DrillPhase::Finished, Some(_), Some(reason))) => {
+            interrupted_in(reason).unwrap_or(DrillPhase::Finished)
+        }
+        Some(_) => DrillPhase::Finished,
     }
-    drill
-        .reason
-        .as_deref()
-        .filter(|_| drill.phase == Some(DrillPhase::Finished))
-        .and_then(interrupted_in)
-        .or(drill.phase)
-        .filter(|p| *p != DrillPhase::Finished)
-        .unwrap_or(DrillPhase::Baseline)
 }
 
 /// How the reasons of an interrupted drill's `drill_phase` events begin, before the phase's
@@ -1097,7 +1099,84 @@ fn rto_text(rto: Option<Duration>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{DrillPhase, exact_ms, interrupted_in};
+    use super::{DrillOutcome, DrillPhase, Event, exact_ms, interrupted_in, recalled_phase};
+
+    fn records(events: Vec<Event>) -> Vec<crate::journal::Record> {
+        let ts = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        (1..)
+            .zip(events)
+            .map(|(seq, event)| crate::journal::Record {
+                seq,
+                ts,
+                event,
+                prev: String::new(),
+                hash: String::new(),
+            })
+            .collect()
+    }
+
+    fn phase(phase: DrillPhase, outcome: Option<DrillOutcome>, reason: Option<&str>) -> Event {
+        Event::DrillPhase {
+            scenario: "all".into(),
+            phase,
+            outcome,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    fn ended(outcome: &str) -> Event {
+        Event::RunFinished {
+            outcome: outcome.into(),
+            services: indexmap::IndexMap::new(),
+            left_down: None,
+        }
+    }
+
+    #[test]
+    fn a_resumed_drill_goes_on_where_it_was_stopped_or_killed_and_an_ended_one_stays_ended() {
+        use DrillPhase::{Baseline, Detect, Finished, Inject, Restore};
+        let killed = records(vec![phase(Baseline, None, None), phase(Detect, None, None)]);
+        assert_eq!(recalled_phase(&killed), Detect);
+        let stopped = records(vec![
+            phase(Inject, None, None),
+            phase(
+                Restore,
+                None,
+                Some("interrupted in the inject phase: restoring what was injected (dns)"),
+            ),
+            phase(
+                Finished,
+                Some(DrillOutcome::Failed),
+                Some("interrupted in the inject phase, before the drill ended"),
+            ),
+            ended("interrupted"),
+        ]);
+        assert_eq!(recalled_phase(&stopped), Inject);
+        // Killed while the stop restored: still the phase the stop interrupted.
+        assert_eq!(recalled_phase(&stopped[..2]), Inject);
+        let mut passed = stopped.clone();
+        passed.extend(records(vec![
+            Event::Note {
+                operator: "kim".into(),
+                text: "resumed".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+            phase(
+                Finished,
+                Some(DrillOutcome::Passed),
+                Some("every injected service is back within its RTO"),
+            ),
+            ended("restored"),
+            ended("interrupted"),
+        ]));
+        assert_eq!(recalled_phase(&passed), Finished, "its own verdict stands");
+        let refused = records(vec![phase(
+            Baseline,
+            Some(DrillOutcome::Failed),
+            Some("db is down before the drill: x; nothing was injected"),
+        )]);
+        assert_eq!(recalled_phase(&refused), Finished);
+    }
 
     #[test]
     fn an_interrupted_verdict_names_the_phase_a_resume_goes_on_from() {

@@ -358,3 +358,35 @@ fn resuming_a_journal_as_another_run_than_it_records_is_refused_with_the_command
         "{err}"
     );
 }
+
+#[test]
+fn a_drill_that_ended_keeps_its_verdict_when_its_journal_is_resumed() {
+    let rig = Rig::new(&[]);
+    let out = finish(rig.drill());
+    assert_exit(&out, 0);
+    // Resumed twice: the second resume follows a run that ended without a drill phase.
+    for _ in 0..2 {
+        let out = output(
+            bringup(rig.dir.path())
+                .args(["run", "--resume"])
+                .arg(&rig.journal)
+                .arg(&rig.runbook),
+        );
+        assert_exit(&out, 0);
+        let journal = read_journal(&rig.journal);
+        assert!(
+            phases_after_resume(&journal).is_empty(),
+            "no phase run again"
+        );
+        for id in ["dns", "db", "web"] {
+            assert_eq!(injects(&journal, id), 1, "{id} injected once");
+        }
+        let verdict = journal
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == "drill_phase")
+            .expect("the verdict");
+        assert_eq!(verdict["phase"], "finished");
+        assert_eq!(verdict["outcome"], "passed");
+    }
+}
