@@ -390,3 +390,77 @@ fn a_drill_that_ended_keeps_its_verdict_when_its_journal_is_resumed() {
         assert_eq!(verdict["outcome"], "passed");
     }
 }
+
+/// Wait (bounded) until `file` holds an exit code.
+fn exit_code(file: &Path) -> i32 {
+    let mut code = None;
+    wait_for("bringup to exit", Duration::from_secs(60), || {
+        code = fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        code.is_some()
+    });
+    code.unwrap_or_default()
+}
+
+#[test]
+fn a_drill_stopped_in_the_tui_is_continued_by_the_command_it_prints() {
+    crate::require!(Tmux);
+    let rig = Rig::new(&["inject-db"]);
+    let d = rig.dir.path();
+    let bin = assert_cmd::cargo::cargo_bin("bringup");
+    let shell = |command: &str, n: u8| {
+        format!(
+            "cd '{}' && PATH='{}':\"$PATH\" {command} 2> err{n}; echo $? > exit{n}; sleep 60",
+            d.display(),
+            bin.parent().expect("the binary's folder").display()
+        )
+    };
+    let first = crate::support::tmux::Tmux::start(
+        "drill-resume",
+        &shell(
+            "bringup drill rb.toml --scenario all --journal journal/drill.jsonl",
+            1,
+        ),
+    );
+    rig.wait_injecting("db");
+    let pid = fs::read_to_string(d.join("journal/drill.jsonl.lock")).expect("the lock's pid");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    assert_eq!(exit_code(&d.join("exit1")), 3);
+    drop(first);
+    let err = fs::read_to_string(d.join("err1")).expect("stderr");
+    let hint = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("continue:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("a continue hint:\n{err}"));
+    assert_eq!(
+        hint,
+        "bringup drill rb.toml --scenario all --resume journal/drill.jsonl"
+    );
+    rig.open("inject-db");
+    let second = crate::support::tmux::Tmux::start("drill-resumed", &shell(hint, 2));
+    wait_for(
+        "the continued drill's verdict",
+        Duration::from_secs(60),
+        || {
+            let journal = lossy(&rig.journal);
+            journal.iter().any(|e| e["kind"] == "resumed")
+                && phases_after_resume(&journal)
+                    .last()
+                    .is_some_and(|p| p["phase"] == "finished")
+        },
+    );
+    second.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if second.screen().contains("Quit?") {
+        second.keys("y");
+    }
+    assert_eq!(exit_code(&d.join("exit2")), 0, "{}", second.screen());
+    let journal = read_journal(&rig.journal);
+    assert_continued_drill_passed(&rig, &journal, "inject");
+}
