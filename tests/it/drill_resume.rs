@@ -436,8 +436,7 @@ fn a_drill_stopped_in_the_tui_is_continued_by_the_command_it_prints() {
     let hint = err
         .lines()
         .find_map(|l| l.trim().strip_prefix("continue:"))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("a continue hint:\n{err}"));
+        .map_or_else(|| panic!("a continue hint:\n{err}"), str::trim);
     assert_eq!(
         hint,
         "bringup drill rb.toml --scenario all --resume journal/drill.jsonl"
