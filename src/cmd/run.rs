@@ -66,15 +66,16 @@ async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
     };
     let loaded = match (kept, goal) {
         (Some(rb), _) => Ok(rb),
-        // A resumed drill goes on as the drill its journal records.
-        (None, Goal::Plan) => {
+        // A resumed drill goes on as the drill its journal records (checking only, or
+        // printing commands, it runs no phase: nothing is injected).
+        (None, Goal::Plan) if !args.check_only && !args.dry_run => {
             let with = session::ContinueWith::Run {
                 runbook: &args.runbook,
                 yes: args.yes,
             };
             session::load_resumed(&args.runbook, &mut open, with)
         }
-        (None, Goal::Undo { .. }) => session::load_runbook(&args.runbook, &open),
+        (None, _) => session::load_runbook(&args.runbook, &open),
     };
     let runbook = match loaded {
         Ok(rb) => rb,

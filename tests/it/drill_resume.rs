@@ -251,6 +251,17 @@ fn a_drill_killed_mid_inject_goes_on_as_the_drill_its_journal_records() {
     child.kill().expect("kill -9");
     let _ = child.wait();
     rig.open("inject-web");
+    // Checking only goes on with no phase of the drill: nothing is injected.
+    let checked = output(
+        bringup(rig.dir.path())
+            .args(["run", "--check-only", "--resume"])
+            .arg(&rig.journal)
+            .arg(&rig.runbook),
+    );
+    assert_exit(&checked, 1);
+    let journal = read_journal(&rig.journal);
+    assert!(phases_after_resume(&journal).is_empty());
+    assert_eq!(injects(&journal, "web"), 1);
     // No --drill, no --scenario: the journal says what run this is.
     let out = output(
         bringup(rig.dir.path())
