@@ -88,7 +88,7 @@ pub struct DemoArgs {
     pub dir: Option<PathBuf>,
     /// With --drill: the scenario to drill on the simulated datacenter, brought up first
     /// (default: 'dc-loss', the whole datacenter lost).
-    #[arg(long, value_name = "ID", requires = "drill", conflicts_with_all = ["resume", "only"])]
+    #[arg(long, value_name = "ID", requires = "drill", conflicts_with = "only")]
     pub scenario: Option<String>,
 }
 
@@ -97,8 +97,8 @@ pub struct DrillCmd {
     /// The runbook (TOML) whose scenario to drill.
     #[arg(value_name = "RUNBOOK")]
     pub runbook: PathBuf,
-    /// The `[[scenario]]` id to drill (without it: list them).
-    #[arg(long, value_name = "ID", conflicts_with_all = ["resume", "only"])]
+    /// The `[[scenario]]` id to drill (without it: list them; with --resume: the journal's).
+    #[arg(long, value_name = "ID", conflicts_with = "only")]
     pub scenario: Option<String>,
     #[command(flatten)]
     pub open: OpenArgs,
@@ -254,7 +254,7 @@ pub struct RunArgs {
         long,
         value_name = "ID",
         requires = "drill",
-        conflicts_with_all = ["resume", "only", "check_only", "dry_run"]
+        conflicts_with_all = ["only", "check_only", "dry_run"]
     )]
     pub scenario: Option<String>,
 }

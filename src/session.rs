@@ -7,14 +7,18 @@
 mod config;
 mod error;
 mod log;
+mod recorded;
 mod start;
 mod vars;
 
 pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selection, Start};
 pub use error::{Note, SessionError};
 pub use log::{init_log, log_path};
+pub use recorded::{Mismatch, RecordedRun, reconcile, recorded_run};
 pub use start::{parse_incident_start, run_started};
-pub use vars::{continue_command, continued_vars, kept_runbook, var_sources, var_values};
+pub use vars::{
+    ContinueWith, continue_command, continued_vars, kept_runbook, var_sources, var_values,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,6 +235,10 @@ impl Session {
         driver.set_operators(config.operators.clone());
         driver.witness_with(config.access.clone(), config.seal_key.clone());
         driver.recall_requests(&opening.history);
+        // A resumed drill goes on from where its journal says it stood.
+        if let (Start::Resume { .. }, Some(id)) = (&config.start, &config.scenario) {
+            driver.recall_drill(id, &opening.history);
+        }
         let start_notices = match driver.record(opening.start) {
             Ok(n) => n,
             Err(e) => return Err(not_recorded(&mut driver, e)),

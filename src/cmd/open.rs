@@ -37,12 +37,13 @@ pub fn open(runbook: &Path, args: &OpenArgs) -> ExitCode {
 /// `bringup drill RUNBOOK --scenario ID`: the TUI in drill mode, running the scenario's
 /// phases. Without `--scenario`: the runbook's scenarios, and exit 2.
 pub fn drill(args: &DrillCmd) -> ExitCode {
-    let Some(id) = &args.scenario else {
+    // A resumed drill's scenario is the one its journal records.
+    if args.scenario.is_none() && args.open.resume.is_none() {
         return list_scenarios(args);
-    };
+    }
     let mut open = args.open.clone();
     open.drill = true;
-    open.scenario = Some(id.clone());
+    open.scenario.clone_from(&args.scenario);
     self::open(&args.runbook, &open)
 }
 
@@ -135,6 +136,9 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
             journal::default_path(Path::new(crate::demo::RUNBOOK_FILE), chrono::Utc::now());
         open.journal = Some(staged.dir.join(relative));
     }
+    if open.resume.is_some() {
+        open.scenario.clone_from(&args.scenario);
+    }
     let code = match runtime() {
         Ok(rt) => rt.block_on(open_async(&staged.runbook, &open, Some(&staged.dir))),
         Err(code) => code,
@@ -161,12 +165,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> ExitCode {
-    // A bad runbook is reported first, terminal or not.
-    let runbook = match session::load_runbook(path, args) {
+    // A bad runbook is reported first, terminal or not; a resumed drill goes on as the drill
+    // its journal records.
+    let mut args = args.clone();
+    let with = match demo_dir {
+        Some(dir) => session::ContinueWith::Demo { dir },
+        None => session::ContinueWith::Tui { runbook: path },
+    };
+    let runbook = match session::load_resumed(path, &mut args, with) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
-    open_loaded(runbook, path, args, demo_dir).await
+    open_loaded(runbook, path, &args, demo_dir).await
 }
 
 /// The TUI on a shared run taken over from an attached screen (`T` in `bringup attach`):
@@ -418,13 +428,14 @@ fn summary(
     }
     say!("  check the chain:   bringup verify {}", journal.display());
     if code != 0 {
-        let base = match demo_dir {
-            Some(dir) => Some(format!("bringup demo --dir {}", dir.display())),
-            None if crate::cmd::session::kept_runbook(runbook) => None,
-            None => Some(format!("bringup open {}", runbook.display())),
+        let with = match demo_dir {
+            Some(dir) => session::ContinueWith::Demo { dir },
+            None if session::kept_runbook(runbook) => session::ContinueWith::Attach,
+            None => session::ContinueWith::Tui { runbook },
         };
-        let (command, to_set) = crate::cmd::session::continue_command(
-            base.as_deref(),
+        let (command, to_set) = session::continue_command(
+            with,
+            &session::RecordedRun::of(args.drill, args.scenario.as_deref()),
             &args.vars,
             &front.app.runbook().secret_vars,
             journal,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::Exit;
-use crate::cli::{RunArgs, RunFormat};
+use crate::cli::{OpenArgs, RunArgs, RunFormat};
 use crate::cmd::session;
 use crate::driver::{self, Driver, Ending, Inbox, STOP_GRACE, Signal, Signals, Stopped};
 use crate::engine::Input;
@@ -64,7 +64,20 @@ async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
         Goal::Undo { kept, .. } => kept.clone(),
         Goal::Plan => None,
     };
-    let runbook = match kept.map_or_else(|| session::load_runbook(&args.runbook, &open), Ok) {
+    let loaded = match (kept, goal) {
+        (Some(rb), _) => Ok(rb),
+        // A resumed drill goes on as the drill its journal records (checking only, or
+        // printing commands, it runs no phase: nothing is injected).
+        (None, Goal::Plan) if !args.check_only && !args.dry_run => {
+            let with = session::ContinueWith::Run {
+                runbook: &args.runbook,
+                yes: args.yes,
+            };
+            session::load_resumed(&args.runbook, &mut open, with)
+        }
+        (None, _) => session::load_runbook(&args.runbook, &open),
+    };
+    let runbook = match loaded {
         Ok(rb) => rb,
         Err(code) => return code,
     };
@@ -90,7 +103,7 @@ async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
     {
         return session::failed(&e);
     }
-    drive(session, args, goal).await
+    drive(session, args, &open, goal).await
 }
 
 /// What woke the run loop.
@@ -102,7 +115,8 @@ enum Woke {
     Closed,
 }
 
-async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
+/// `open`: the run's options as the session took them (a resumed drill's from its journal).
+async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -> ExitCode {
     let Session {
         driver: mut drv,
         messages: mut inbox,
@@ -117,7 +131,7 @@ async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
     let mut questions = Questions::new(interactive);
 
     let mut pending = start_notices;
-    match drv.input(first_request(args, goal)) {
+    match drv.input(first_request(open.scenario.as_deref(), goal)) {
         // An undo the engine turns down starts nothing, so nothing would ever end the run.
         Ok(n) if matches!(goal, Goal::Undo { .. }) && refusal(&n).is_some() => {
             eprintln!("bringup: {}", refusal(&n).unwrap_or_default());
@@ -126,7 +140,8 @@ async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
             }
             let (end, left) = (Ending::Idle, false);
             let (j, p) = (&journal, &mut printer);
-            return conclude(&mut drv, &mut inbox, args, p, end, left, j, goal).await;
+            let a = (args, open);
+            return conclude(&mut drv, &mut inbox, a, p, end, left, j, goal).await;
         }
         Ok(n) => pending.extend(n),
         Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
@@ -187,7 +202,7 @@ async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
     conclude(
         &mut drv,
         &mut inbox,
-        args,
+        (args, open),
         &mut printer,
         ending,
         left_running,
@@ -199,8 +214,8 @@ async fn drive(session: Session, args: &RunArgs, goal: &Goal) -> ExitCode {
 
 /// A drill runs its phases (the driver's); an undo, the undo; any other run, the plan in
 /// auto mode, which the driver journals (`auto_on`) so that every screen shows its mode.
-fn first_request(args: &RunArgs, goal: &Goal) -> driver::Request {
-    match (&args.scenario, goal) {
+fn first_request(scenario: Option<&str>, goal: &Goal) -> driver::Request {
+    match (scenario, goal) {
         (
             _,
             Goal::Undo {
@@ -211,7 +226,7 @@ fn first_request(args: &RunArgs, goal: &Goal) -> driver::Request {
             cascade: *cascade,
         }
         .into(),
-        (Some(id), Goal::Plan) => driver::Request::StartDrill(id.clone()),
+        (Some(id), Goal::Plan) => driver::Request::StartDrill(id.to_string()),
         (None, Goal::Plan) => Input::SetAuto(true).into(),
     }
 }
@@ -291,12 +306,13 @@ async fn stop_on_signal(
 }
 
 /// Record the end, print the table of states, and map it to SPEC's exit code (for an
-/// undo: 0 when the service was undone, 1 otherwise).
+/// undo: 0 when the service was undone, 1 otherwise). `open`: the options as the session
+/// took them.
 #[allow(clippy::too_many_arguments)]
 async fn conclude(
     drv: &mut Driver,
     inbox: &mut driver::Inbox,
-    args: &RunArgs,
+    (args, open): (&RunArgs, &OpenArgs),
     printer: &mut Printer,
     ending: Ending,
     left_running: bool,
@@ -336,7 +352,7 @@ async fn conclude(
         RunFormat::Text => {
             let mut stdout = std::io::stdout().lock();
             printer.table(drv, &services, &mut stdout);
-            let access = crate::journal::etcd::Access::from_args(&args.open.etcd);
+            let access = crate::journal::etcd::Access::from_args(&open.etcd);
             progress::outages(journal, &access, &mut stdout);
         }
         RunFormat::Json if args.check_only => {
@@ -344,7 +360,7 @@ async fn conclude(
         }
         RunFormat::Json => {}
     }
-    crate::cmd::seal::after_run(&args.open, journal);
+    crate::cmd::seal::after_run(open, journal);
     if let Some(left) = drv.left_down().filter(|l| !l.is_empty()) {
         eprintln!(
             "bringup: left down by the drill: {} (injected and not seen healthy again; restore them before anything else)",
@@ -352,7 +368,7 @@ async fn conclude(
         );
     }
     eprintln!("journal: {}", drv.journal_path().display());
-    if args.open.drill || args.open.scenario.is_some() {
+    if open.drill || open.scenario.is_some() {
         for hint in crate::cmd::session::report_hints(drv.journal_path(), true) {
             eprintln!("{hint}");
         }
@@ -368,16 +384,17 @@ async fn conclude(
         return ExitCode::from(Exit::NotAllUp);
     }
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
-        let mut base = format!("bringup run {}", args.runbook.display());
-        if args.yes {
-            base.push_str(" --yes");
-        }
-        let (command, to_set) = crate::cmd::session::continue_command(
-            Some(&base),
-            &args.open.vars,
+        let with = session::ContinueWith::Run {
+            runbook: &args.runbook,
+            yes: args.yes,
+        };
+        let (command, to_set) = session::continue_command(
+            with,
+            &session::RecordedRun::of(open.drill, open.scenario.as_deref()),
+            &open.vars,
             &secrets,
             drv.journal_path(),
-            &args.open.etcd,
+            &open.etcd,
         );
         eprintln!("continue: {command}");
         for env in to_set {

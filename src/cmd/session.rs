@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use crate::cli::{OpenArgs, VarArgs};
 use crate::runbook::model::Runbook;
+pub use crate::session::{
+    ContinueWith, RecordedRun, continue_command, kept_runbook, operator_name,
+};
 use crate::session::{Note, RunConfig, Scope, Session, SessionError};
-pub use crate::session::{continue_command, kept_runbook, operator_name};
 
 /// Say why a session could not start; its exit code.
 pub fn failed(e: &SessionError) -> ExitCode {
@@ -44,6 +46,47 @@ pub fn note(note: &Note) {
 /// Load and validate the runbook against the options; diagnostics go to stderr (exit 2).
 pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCode> {
     let runbook = crate::session::load_runbook(path, &args.vars).map_err(|e| failed(&e))?;
+    check_runbook(runbook, path, args)
+}
+
+/// [`load_runbook`] for a run that may resume a journal: the run goes on as the journal's
+/// `run_started` records it (a drill as the same drill, with its scenario: `args` take
+/// `--drill` and `--scenario` from it). Asking for another run (another scenario, a drill
+/// on an incident's journal, `--only` on a drill's) is refused as bad input (exit 2), with
+/// the command that continues the recorded run.
+pub fn load_resumed(
+    path: &Path,
+    args: &mut OpenArgs,
+    with: ContinueWith<'_>,
+) -> Result<Arc<Runbook>, ExitCode> {
+    let runbook = crate::session::load_runbook(path, &args.vars).map_err(|e| failed(&e))?;
+    if let Some(journal) = args.resume.clone()
+        && let Some(recorded) = crate::session::recorded_run(&journal)
+    {
+        let asked = RecordedRun::of(args.drill, args.scenario.as_deref());
+        match crate::session::reconcile(&journal, &recorded, &asked, &args.only) {
+            Ok(run) => {
+                args.drill = matches!(run, RecordedRun::Drill { .. });
+                args.scenario = run.scenario().map(str::to_string);
+            }
+            Err(mismatch) => {
+                let (command, to_set) = continue_command(
+                    with,
+                    mismatch.recorded(),
+                    &args.vars,
+                    &runbook.secret_vars,
+                    &journal,
+                    &args.etcd,
+                );
+                eprintln!("bringup: {mismatch}");
+                eprintln!("continue it with: {command}");
+                for env in to_set {
+                    eprintln!("  (set {env} to the secret first: read -rs {env}; export {env})");
+                }
+                return Err(ExitCode::from(crate::Exit::BadInput));
+            }
+        }
+    }
     check_runbook(runbook, path, args)
 }
 

@@ -64,6 +64,19 @@ pub(super) struct Drill {
     quiet: CancellationToken,
     /// The phase a stop (a signal, a quit) interrupted: the drill moves on no more.
     interrupted: Option<DrillPhase>,
+    /// Recalled from a resumed journal and not continued yet: it moves on once the front
+    /// end's `StartDrill` names its scenario (after the resume's re-checks are under way).
+    recalled: Recalled,
+}
+
+/// Whether a drill was recalled from a resumed journal and waits to be continued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recalled {
+    No,
+    Waiting,
+    /// It had ended with a verdict of its own: the resume goes on as any resume.
+    Ended,
+    Continued,
 }
 
 impl Drill {
@@ -131,7 +144,35 @@ impl Driver {
     /// [`Request::StartDrill`](super::Request): the baseline — check every scenario service
     /// and run every guard once.
     pub(super) fn start_drill(&mut self, id: &str) -> Result<Vec<Notice>, JournalError> {
-        if self.drill.is_some() {
+        if let Some(drill) = &self.drill {
+            if drill.recalled == Recalled::Waiting && drill.scenario.id == id {
+                return self.continue_drill();
+            }
+            if drill.recalled == Recalled::Waiting {
+                return Ok(vec![Notice::Refused(format!(
+                    "the journal records a drill of scenario '{}', not '{id}'",
+                    drill.scenario.id
+                ))]);
+            }
+            if drill.recalled == Recalled::Ended {
+                // Its verdict stands; the resume goes on as any resume: the plan restores
+                // what its checks find down, and the run ends when nothing is left to do.
+                let said = format!(
+                    "the drill of scenario '{}' this journal records already ended ({}); restoring what is down, as any resume",
+                    drill.scenario.id,
+                    drill.outcome.map_or("ended", |o| match o {
+                        DrillOutcome::Passed => "passed",
+                        DrillOutcome::Failed => "failed",
+                    })
+                );
+                if let Some(drill) = &mut self.drill {
+                    drill.recalled = Recalled::Continued;
+                }
+                let effects = self.engine.handle(Input::RunPlan);
+                let mut notices = self.apply(effects)?;
+                notices.push(Notice::Refused(said));
+                return Ok(notices);
+            }
             return Ok(vec![Notice::Refused("a drill is already under way".into())]);
         }
         let Some(scenario) = self.runbook.drills.scenario(id).cloned() else {
@@ -168,6 +209,7 @@ impl Driver {
             outcome: None,
             quiet: self.stop.child_token(),
             interrupted: None,
+            recalled: Recalled::No,
         });
         let mut notices = vec![self.drill_event(DrillPhase::Baseline, None, None)?];
         for service in self.drill_services() {
@@ -176,6 +218,125 @@ impl Driver {
         }
         for guard in 0..guards {
             self.guard_round(guard);
+        }
+        Ok(notices)
+    }
+
+    /// `--resume` of a drill's journal: the drill of scenario `id` as `history` records it,
+    /// waiting for the front end's `StartDrill(id)` to continue it (SPEC "Resume": the
+    /// journal is the authority). It goes on in the phase it was in when it was stopped or
+    /// killed (a stop's restoring aside, which the continued drill does again); what was
+    /// injected stays injected and is not injected again; a guard that tripped stays
+    /// tripped. A drill that ended with a verdict of its own (not by an interruption) stays
+    /// ended. Nothing is recalled when the journal's drill never began.
+    pub fn recall_drill(&mut self, id: &str, history: &[crate::journal::Record]) {
+        let picture = RunFold::of(history);
+        if picture.drill.phases.is_empty() {
+            return;
+        }
+        let Some(scenario) = self.runbook.drills.scenario(id).cloned() else {
+            return;
+        };
+        let phase = recalled_phase(history);
+        let concluded = phase == DrillPhase::Finished;
+        let injected: Vec<ServiceId> = scenario
+            .services
+            .iter()
+            .filter(|s| {
+                picture
+                    .services
+                    .get(*s)
+                    .is_some_and(|f| f.injected_at.is_some())
+            })
+            .cloned()
+            .collect();
+        let next = scenario
+            .services
+            .iter()
+            .rposition(|s| injected.contains(s))
+            .map_or(0, |i| i + 1);
+        let tripped = picture.drill.guards.first().map(|g| g.guard.clone());
+        let mut problems = Vec::new();
+        if !concluded && phase as u8 > DrillPhase::Detect as u8 {
+            for service in &injected {
+                if picture
+                    .inject_outage(service)
+                    .is_none_or(|o| o.detected.is_none())
+                {
+                    problems.push(format!(
+                        "{service} was not seen down after its inject before the drill was interrupted"
+                    ));
+                }
+            }
+        }
+        if !concluded && phase as u8 > DrillPhase::Inject as u8 && tripped.is_none() {
+            for service in scenario.services.iter().filter(|s| !injected.contains(s)) {
+                problems.push(format!(
+                    "{service} was not injected: the drill was interrupted before its inject"
+                ));
+            }
+        }
+        let guards = self.runbook.drills.guards.len();
+        let outcome = if concluded {
+            picture.drill.outcome
+        } else {
+            None
+        };
+        self.drill = Some(Drill {
+            scenario,
+            phase,
+            next,
+            injected,
+            picture,
+            detect_deadline: None,
+            wake_pending: false,
+            rounds_out: vec![0; guards],
+            tripped,
+            problems,
+            after_restore: HashMap::new(),
+            outcome,
+            quiet: self.stop.child_token(),
+            interrupted: None,
+            recalled: if concluded {
+                Recalled::Ended
+            } else {
+                Recalled::Waiting
+            },
+        });
+    }
+
+    /// The recalled drill goes on from its phase: the phase is journaled again, saying so,
+    /// and its work resumes (guards run again; an inject already started is not redone).
+    fn continue_drill(&mut self) -> Result<Vec<Notice>, JournalError> {
+        let bound = self.detect_bound();
+        let Some(drill) = &mut self.drill else {
+            return Ok(Vec::new());
+        };
+        drill.recalled = Recalled::Continued;
+        self.finished = None;
+        let phase = drill.phase;
+        let reason = format!(
+            "continued after a resume, in the {} phase; injected before: {}",
+            crate::export::describe::drill_phase_word(phase),
+            if drill.injected.is_empty() {
+                "none".to_string()
+            } else {
+                crate::export::describe::service_list(&drill.injected)
+            }
+        );
+        if phase == DrillPhase::Detect {
+            drill.detect_deadline = Some(Instant::now() + bound);
+        }
+        let mut notices = Vec::new();
+        match phase {
+            DrillPhase::Restore => self.restore_phase(&mut notices, Some(reason))?,
+            DrillPhase::Cleanup => self.cleanup_phase(&mut notices, Some(reason))?,
+            phase => notices.push(self.drill_event(phase, None, Some(reason))?),
+        }
+        if phase != DrillPhase::Cleanup {
+            for guard in 0..self.runbook.drills.guards.len() {
+                self.guard_round(guard);
+            }
         }
         Ok(notices)
     }
@@ -216,6 +377,7 @@ impl Driver {
         let mut notices = Vec::new();
         while let Some(drill) = &self.drill {
             if drill.phase == DrillPhase::Finished
+                || drill.recalled == Recalled::Waiting
                 || drill.interrupted.is_some()
                 || self.stop.is_cancelled()
                 || self.engine.is_stopped()
@@ -270,7 +432,7 @@ impl Driver {
             notices.extend(self.apply(effects)?);
         }
         let mut reason = format!(
-            "interrupted in the {} phase, before the drill ended",
+            "{INTERRUPTED_IN}{} phase, before the drill ended",
             crate::export::describe::drill_phase_word(phase)
         );
         match self.left_down() {
@@ -357,7 +519,7 @@ impl Driver {
             run.on_lost(move |_| stop.cancel());
         }
         let reason = format!(
-            "interrupted in the {} phase: restoring what was injected ({})",
+            "{INTERRUPTED_IN}{} phase: restoring what was injected ({})",
             crate::export::describe::drill_phase_word(phase),
             crate::export::describe::service_list(&broken)
         );
@@ -595,7 +757,16 @@ impl Driver {
     }
 
     fn enter_restore(&mut self, notices: &mut Vec<Notice>) -> Result<(), JournalError> {
-        notices.push(self.drill_event(DrillPhase::Restore, None, None)?);
+        self.restore_phase(notices, None)
+    }
+
+    /// The restore phase begins (`reason`: why, when it is not the detect phase's end).
+    fn restore_phase(
+        &mut self,
+        notices: &mut Vec<Notice>,
+        reason: Option<String>,
+    ) -> Result<(), JournalError> {
+        notices.push(self.drill_event(DrillPhase::Restore, None, reason)?);
         // The normal path: the plan restores what is down among the scenario's services, in
         // tier and dependency order, with approvals and verification.
         let effects = self.engine.handle(Input::RunPlan);
@@ -604,6 +775,15 @@ impl Driver {
     }
 
     fn enter_cleanup(&mut self, notices: &mut Vec<Notice>) -> Result<(), JournalError> {
+        self.cleanup_phase(notices, None)
+    }
+
+    /// The cleanup phase begins (`reason`: why, when it is not the restore phase's end).
+    fn cleanup_phase(
+        &mut self,
+        notices: &mut Vec<Notice>,
+        reason: Option<String>,
+    ) -> Result<(), JournalError> {
         let injected = self
             .drill
             .as_ref()
@@ -619,7 +799,7 @@ impl Driver {
         if let Some(drill) = &mut self.drill {
             drill.after_restore = after;
         }
-        notices.push(self.drill_event(DrillPhase::Cleanup, None, None)?);
+        notices.push(self.drill_event(DrillPhase::Cleanup, None, reason)?);
         // Cleanup only checks: a blocked service whose checks now pass must not let the plan
         // restore its dependents after the restore phase has ended.
         let effects = self.engine.handle(Input::SetAuto(false));
@@ -844,6 +1024,53 @@ impl Driver {
     }
 }
 
+/// Where a resumed journal's drill stood, by its latest `drill_phase`: a phase under way
+/// (it was killed); the phase a stop interrupted, which the stop's verdict names; else
+/// `Finished`: it ended with a verdict of its own (or its baseline refused it).
+fn recalled_phase(history: &[crate::journal::Record]) -> DrillPhase {
+    let latest = history.iter().rev().find_map(|r| match &r.event {
+        Event::DrillPhase {
+            phase,
+            outcome,
+            reason,
+            ..
+        } => Some((*phase, *outcome, reason.as_deref())),
+        _ => None,
+    });
+    match latest {
+        None => DrillPhase::Baseline,
+        // Killed while a stop restored what it injected: the phase the stop interrupted.
+        Some((phase, None, reason)) if phase != DrillPhase::Finished => {
+            reason.and_then(interrupted_in).unwrap_or(phase)
+        }
+        Some((DrillPhase::Finished, Some(_), Some(reason))) => {
+            interrupted_in(reason).unwrap_or(DrillPhase::Finished)
+        }
+        Some(_) => DrillPhase::Finished,
+    }
+}
+
+/// How the reasons of an interrupted drill's `drill_phase` events begin, before the phase's
+/// word: a resumed drill goes on from the phase its verdict names.
+const INTERRUPTED_IN: &str = "interrupted in the ";
+
+/// The phase an interrupted drill's reason names ([`INTERRUPTED_IN`]).
+fn interrupted_in(reason: &str) -> Option<DrillPhase> {
+    let rest = reason.strip_prefix(INTERRUPTED_IN)?;
+    [
+        DrillPhase::Baseline,
+        DrillPhase::Inject,
+        DrillPhase::Detect,
+        DrillPhase::Restore,
+        DrillPhase::Cleanup,
+    ]
+    .into_iter()
+    .find(|p| {
+        rest.strip_prefix(crate::export::describe::drill_phase_word(*p))
+            .is_some_and(|r| r.starts_with(" phase"))
+    })
+}
+
 /// What an interrupted drill's restore shows: nobody is asked anything now.
 fn unasked(notices: Vec<Notice>) -> Vec<Notice> {
     notices
@@ -872,7 +1099,95 @@ fn rto_text(rto: Option<Duration>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::exact_ms;
+    use super::{DrillOutcome, DrillPhase, Event, exact_ms, interrupted_in, recalled_phase};
+
+    fn records(events: Vec<Event>) -> Vec<crate::journal::Record> {
+        let ts = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        (1..)
+            .zip(events)
+            .map(|(seq, event)| crate::journal::Record {
+                seq,
+                ts,
+                event,
+                prev: String::new(),
+                hash: String::new(),
+            })
+            .collect()
+    }
+
+    fn phase(phase: DrillPhase, outcome: Option<DrillOutcome>, reason: Option<&str>) -> Event {
+        Event::DrillPhase {
+            scenario: "all".into(),
+            phase,
+            outcome,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    fn ended(outcome: &str) -> Event {
+        Event::RunFinished {
+            outcome: outcome.into(),
+            services: indexmap::IndexMap::new(),
+            left_down: None,
+        }
+    }
+
+    #[test]
+    fn a_resumed_drill_goes_on_where_it_was_stopped_or_killed_and_an_ended_one_stays_ended() {
+        use DrillPhase::{Baseline, Detect, Finished, Inject, Restore};
+        let killed = records(vec![phase(Baseline, None, None), phase(Detect, None, None)]);
+        assert_eq!(recalled_phase(&killed), Detect);
+        let stopped = records(vec![
+            phase(Inject, None, None),
+            phase(
+                Restore,
+                None,
+                Some("interrupted in the inject phase: restoring what was injected (dns)"),
+            ),
+            phase(
+                Finished,
+                Some(DrillOutcome::Failed),
+                Some("interrupted in the inject phase, before the drill ended"),
+            ),
+            ended("interrupted"),
+        ]);
+        assert_eq!(recalled_phase(&stopped), Inject);
+        // Killed while the stop restored: still the phase the stop interrupted.
+        assert_eq!(recalled_phase(&stopped[..2]), Inject);
+        let mut passed = stopped.clone();
+        passed.extend(records(vec![
+            Event::Note {
+                operator: "kim".into(),
+                text: "resumed".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+            phase(
+                Finished,
+                Some(DrillOutcome::Passed),
+                Some("every injected service is back within its RTO"),
+            ),
+            ended("restored"),
+            ended("interrupted"),
+        ]));
+        assert_eq!(recalled_phase(&passed), Finished, "its own verdict stands");
+        let refused = records(vec![phase(
+            Baseline,
+            Some(DrillOutcome::Failed),
+            Some("db is down before the drill: x; nothing was injected"),
+        )]);
+        assert_eq!(recalled_phase(&refused), Finished);
+    }
+
+    #[test]
+    fn an_interrupted_verdict_names_the_phase_a_resume_goes_on_from() {
+        let said = "interrupted in the inject phase, before the drill ended; left down: db";
+        assert_eq!(interrupted_in(said), Some(DrillPhase::Inject));
+        assert_eq!(
+            interrupted_in("interrupted in the detect phase: restoring what was injected (db)"),
+            Some(DrillPhase::Detect)
+        );
+        assert_eq!(interrupted_in("every injected service is back"), None);
+    }
 
     #[test]
     fn times_to_restore_are_shown_to_the_millisecond() {

@@ -14,15 +14,30 @@ pub fn var_values(sources: &VarArgs) -> Result<Vec<String>, SessionError> {
     var_sources(sources).map_err(SessionError::Vars)
 }
 
-/// The command that continues a run: `base` (the front end and its runbook, e.g. `bringup
-/// open rb.toml`), the variables as they were given, and `--resume JOURNAL` (with the etcd
-/// options a shared run is reached with). A shared run whose runbook is the one it keeps (no
-/// file: it was taken over from `bringup attach`), `base` `None`, is continued the same way:
-/// `bringup attach URL`, then `T`. A secret given with `--var` is never printed: it becomes
-/// `--var-env KEY=BRINGUP_VAR_KEY`, and the names of such environment variables are returned
-/// for the operator to set first.
+/// The front end a run is continued with (SPEC "Command line").
+#[derive(Debug, Clone, Copy)]
+pub enum ContinueWith<'a> {
+    /// `bringup run RUNBOOK` (`--yes` kept).
+    Run { runbook: &'a Path, yes: bool },
+    /// The TUI: `bringup open RUNBOOK`, or `bringup drill RUNBOOK --scenario ID` for a drill.
+    Tui { runbook: &'a Path },
+    /// `bringup demo --dir DIR`.
+    Demo { dir: &'a Path },
+    /// A shared run whose runbook is the one it keeps (taken over from `bringup attach`):
+    /// attach again, then take over.
+    Attach,
+}
+
+/// The one command that continues a run, whatever front end prints it: the front end and
+/// its runbook, the run as its journal records it (a drill goes on as `run --drill
+/// --scenario ID` or `drill RUNBOOK --scenario ID`), the variables as they were given, and
+/// `--resume JOURNAL` (with the etcd options a shared run is reached with). A shared run
+/// whose runbook is the one it keeps is continued through `bringup attach URL`, then `T`. A
+/// secret given with `--var` is never printed: it becomes `--var-env KEY=BRINGUP_VAR_KEY`,
+/// and the names of such environment variables are returned for the operator to set first.
 pub fn continue_command(
-    base: Option<&str>,
+    with: ContinueWith<'_>,
+    run: &super::RecordedRun,
     vars: &VarArgs,
     secrets: &std::collections::BTreeSet<String>,
     journal: &Path,
@@ -31,12 +46,39 @@ pub fn continue_command(
     let quote = |s: &str| {
         shlex::try_quote(s).map_or_else(|_| format!("'{s}'"), std::borrow::Cow::into_owned)
     };
+    let path = |p: &Path| quote(&p.display().to_string());
     let journal = journal.display().to_string();
     let shared = journal.starts_with("etcd://");
-    let mut words = match base {
-        Some(base) => vec![base.to_string()],
-        None => vec!["bringup attach".to_string(), quote(&journal)],
+    let scenario = run.scenario().map(|id| format!("--scenario {}", quote(id)));
+    let drill = matches!(run, super::RecordedRun::Drill { .. });
+    let mut words: Vec<String> = match with {
+        ContinueWith::Run { runbook, yes } => {
+            let mut w = vec!["bringup run".to_string(), path(runbook)];
+            if drill {
+                w.push("--drill".to_string());
+            }
+            w.extend(scenario);
+            if yes {
+                w.push("--yes".to_string());
+            }
+            w
+        }
+        ContinueWith::Tui { runbook } => match scenario {
+            Some(scenario) => vec!["bringup drill".to_string(), path(runbook), scenario],
+            None if drill => vec!["bringup open".to_string(), path(runbook), "--drill".into()],
+            None => vec!["bringup open".to_string(), path(runbook)],
+        },
+        ContinueWith::Demo { dir } => {
+            let mut w = vec!["bringup demo --dir".to_string(), path(dir)];
+            if drill {
+                w.push("--drill".to_string());
+            }
+            w.extend(scenario);
+            w
+        }
+        ContinueWith::Attach => vec!["bringup attach".to_string(), quote(&journal)],
     };
+    let base = !matches!(with, ContinueWith::Attach);
     let mut to_set = Vec::new();
     for spec in &vars.vars {
         let key = spec.split_once('=').map_or(spec.as_str(), |(k, _)| k);
@@ -73,7 +115,7 @@ pub fn continue_command(
             words.extend(["--etcd-user".to_string(), quote(user)]);
         }
     }
-    if base.is_some() {
+    if base {
         words.extend(["--resume".to_string(), quote(&journal)]);
     } else {
         words.push("# then T, once no process executes it".to_string());
@@ -217,6 +259,7 @@ mod var_source_tests {
 #[cfg(test)]
 mod continue_tests {
     use super::*;
+    use crate::session::RecordedRun;
 
     fn secret_vars() -> std::collections::BTreeSet<String> {
         ["token".to_string()].into()
@@ -232,7 +275,11 @@ mod continue_tests {
     #[test]
     fn a_file_journal_continues_with_its_runbook_and_resume() {
         let (cmd, to_set) = continue_command(
-            Some("bringup run rb.toml --yes"),
+            ContinueWith::Run {
+                runbook: Path::new("rb.toml"),
+                yes: true,
+            },
+            &RecordedRun::Incident,
             &vars(),
             &secret_vars(),
             Path::new("journal/run.jsonl"),
@@ -254,7 +301,11 @@ mod continue_tests {
         };
         let url = Path::new("etcd://10.0.0.1:2379/pangyo");
         let (cmd, _) = continue_command(
-            Some("bringup run rb.toml"),
+            ContinueWith::Run {
+                runbook: Path::new("rb.toml"),
+                yes: false,
+            },
+            &RecordedRun::Incident,
             &VarArgs::default(),
             &secret_vars(),
             url,
@@ -265,7 +316,14 @@ mod continue_tests {
             "bringup run rb.toml --etcd-ca /etc/bringup/ca.pem --etcd-user ops --resume etcd://10.0.0.1:2379/pangyo"
         );
         // Taken over from attach: no runbook file to name, so attach again and take over.
-        let (cmd, to_set) = continue_command(None, &vars(), &secret_vars(), url, &etcd);
+        let (cmd, to_set) = continue_command(
+            ContinueWith::Attach,
+            &RecordedRun::Incident,
+            &vars(),
+            &secret_vars(),
+            url,
+            &etcd,
+        );
         assert_eq!(
             cmd,
             "bringup attach etcd://10.0.0.1:2379/pangyo --var 'site=pangyo' --var-env 'token=BRINGUP_VAR_TOKEN' --etcd-ca /etc/bringup/ca.pem --etcd-user ops # then T, once no process executes it"
@@ -276,5 +334,39 @@ mod continue_tests {
             "etcd://10.0.0.1:2379/pangyo (runbook)"
         )));
         assert!(!kept_runbook(Path::new("rb.toml")));
+    }
+
+    #[test]
+    fn a_drill_continues_as_the_same_drill_in_each_front_end() {
+        let drill = RecordedRun::Drill {
+            scenario: Some("dc-loss".into()),
+        };
+        let none = std::collections::BTreeSet::new();
+        let j = Path::new("journal/d.jsonl");
+        let etcd = EtcdArgs::default();
+        let rb = Path::new("rb.toml");
+        let run = ContinueWith::Run {
+            runbook: rb,
+            yes: true,
+        };
+        let (cmd, _) = continue_command(run, &drill, &VarArgs::default(), &none, j, &etcd);
+        assert_eq!(
+            cmd,
+            "bringup run rb.toml --drill --scenario dc-loss --yes --resume journal/d.jsonl"
+        );
+        let tui = ContinueWith::Tui { runbook: rb };
+        let (cmd, _) = continue_command(tui, &drill, &VarArgs::default(), &none, j, &etcd);
+        assert_eq!(
+            cmd,
+            "bringup drill rb.toml --scenario dc-loss --resume journal/d.jsonl"
+        );
+        let demo = ContinueWith::Demo {
+            dir: Path::new("/tmp/demo x"),
+        };
+        let (cmd, _) = continue_command(demo, &drill, &VarArgs::default(), &none, j, &etcd);
+        assert_eq!(
+            cmd,
+            "bringup demo --dir '/tmp/demo x' --drill --scenario dc-loss --resume journal/d.jsonl"
+        );
     }
 }

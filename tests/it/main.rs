@@ -13,6 +13,7 @@ mod demo_drills;
 mod demo_kill;
 mod demo_runbook;
 mod demo_svc;
+mod drill_resume;
 mod drill_run;
 mod drill_ssh;
 mod drill_stop;
