@@ -67,10 +67,7 @@ fn the_canary_question_is_a_dialog_with_the_canary_hosts_results_and_degraded_ho
         dialog_line("h1", "✓ ok  exit 0 ·"),
         "the canary host that passed:\n{screen}"
     );
-    assert!(
-        screen.contains("Runs on 4 hosts: h3, h4, h5, h6"),
-        "{screen}"
-    );
+    assert!(screen.contains("Runs on 4 hosts: h[3-6]"), "{screen}");
     tmux.keys("y");
     let screen = tmux.wait_for("◐ 1 degraded: h2", 30);
     assert!(screen.contains("restored"), "{screen}");
