@@ -20,7 +20,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::journal::files::{self, FILE_MODE};
 
@@ -76,6 +76,9 @@ pub enum SigningKey {
 pub enum SealError {
     #[error("cannot run 'ssh-keygen': {0}; install OpenSSH's ssh-keygen (8.1 or later)")]
     NoKeygen(io::Error),
+    /// ssh-keygen ran and never ended: stopped after `sshsig::TIMEOUT`.
+    #[error("{0}; run the check again, and if it stalls again check ssh-keygen by hand")]
+    Stalled(io::Error),
     #[error(
         "no ssh-agent to sign with (SSH_AUTH_SOCK is not set); start one and ssh-add a key, or pass -i KEY"
     )]
@@ -235,14 +238,12 @@ pub fn check_signature(seal: &Seal, signers: &Path) -> Result<String, SealError>
         signers: signers.to_path_buf(),
         reason,
     };
-    let found = Command::new("ssh-keygen")
-        .args(["-Y", "find-principals", "-n", NAMESPACE, "-s"])
+    let mut find = Command::new("ssh-keygen");
+    find.args(["-Y", "find-principals", "-n", NAMESPACE, "-s"])
         .arg(&seal.sig_path)
         .arg("-f")
-        .arg(signers)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(SealError::NoKeygen)?;
+        .arg(signers);
+    let found = run_with_input(&mut find, b"").map_err(keygen_error)?;
     let principals = String::from_utf8_lossy(&found.stdout);
     let Some(principal) = principals.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Err(bad(stderr_line(
@@ -261,7 +262,7 @@ pub fn check_signature(seal: &Seal, signers: &Path) -> Result<String, SealError>
         .arg(principal)
         .arg("-s")
         .arg(&seal.sig_path);
-    let out = run_with_input(&mut cmd, &message).map_err(SealError::NoKeygen)?;
+    let out = run_with_input(&mut cmd, &message).map_err(keygen_error)?;
     if out.status.success() {
         Ok(principal.to_string())
     } else {
@@ -388,6 +389,15 @@ fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<std::process::O
     crate::sshsig::run_with_input(cmd, input)
 }
 
+/// Why ssh-keygen gave no answer: it could not start (not installed), or it was stopped.
+fn keygen_error(e: io::Error) -> SealError {
+    if e.kind() == io::ErrorKind::TimedOut {
+        SealError::Stalled(e)
+    } else {
+        SealError::NoKeygen(e)
+    }
+}
+
 /// The last non-empty line ssh-keygen printed on stderr, or `fallback`.
 fn stderr_line(stderr: &[u8], fallback: &str) -> String {
     crate::sshsig::stderr_line(stderr, fallback)
@@ -430,6 +440,22 @@ mod tests {
             seq: 42,
             hash: "ab".repeat(32),
         }
+    }
+
+    #[test]
+    fn a_stalled_ssh_keygen_is_not_told_to_be_installed() {
+        let stalled = keygen_error(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "'ssh-keygen -Y verify' did not answer in 10 s and was stopped",
+        ))
+        .to_string();
+        assert!(stalled.contains("did not answer"), "{stalled}");
+        assert!(!stalled.contains("install"), "{stalled}");
+        let missing = keygen_error(io::Error::from(io::ErrorKind::NotFound)).to_string();
+        assert!(
+            missing.contains("install OpenSSH's ssh-keygen"),
+            "{missing}"
+        );
     }
 
     #[test]
