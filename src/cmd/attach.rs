@@ -232,7 +232,7 @@ fn take_over(
         return ExitCode::from(Exit::BadInput);
     };
     let name = std::path::PathBuf::from(format!("{url} (runbook)"));
-    let vars = crate::session::continued_vars(recorded, own);
+    let vars = crate::session::continued_vars(&text, recorded, own);
     let runbook = match crate::runbook::load_text(&text, &name, &vars) {
         Ok(rb) => rb,
         Err(d) => {

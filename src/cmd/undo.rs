@@ -19,7 +19,7 @@ use crate::engine::Cascade;
 use crate::journal::event::HandOver;
 use crate::journal::{Event, record};
 use crate::reach::socket::{self, Call, ReachError};
-use crate::runbook::model::{SECRET_MASK, ServiceId};
+use crate::runbook::model::ServiceId;
 use crate::session::JournalLocation;
 
 /// How long the executing process has to carry the request out and answer.
@@ -149,7 +149,7 @@ fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascad
         Ok(v) => v,
         Err(e) => return said(Err(Failure::input(e))),
     };
-    let vars = crate::session::continued_vars(recorded, own);
+    let vars = crate::session::continued_vars(&text, recorded, own);
     let runbook = match crate::runbook::load_text(&text, &name, &vars) {
         Ok(rb) => rb,
         Err(d) => {
@@ -226,12 +226,8 @@ fn recorded(journal: &Path) -> Result<Recorded, Failure> {
     };
     Ok(Recorded {
         runbook: about.runbook_path.map(PathBuf::from),
-        // Secret values were never recorded: the operator gives them again.
-        vars: vars
-            .into_iter()
-            .filter(|(_, v)| v != SECRET_MASK)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
+        // As recorded, secrets masked (`session::continued_vars` leaves those out).
+        vars: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         drill: mode == crate::engine::Mode::Drill,
     })
 }
@@ -256,6 +252,9 @@ fn continue_finished(args: &UndoArgs, journal: &Path, cascade: Cascade) -> ExitC
     }
     // `run --resume` with the journal's own variables, the operator's on top, and only the
     // services the undo touches (their dependencies are re-checked, read-only).
+    // Secret values were never recorded: the operator gives them again. Which variables are
+    // secret, the runbook says (unreadable here, every masked value is left out).
+    let text = std::fs::read_to_string(&runbook).unwrap_or_default();
     let mut command_line: Vec<std::ffi::OsString> = vec![
         "bringup".into(),
         "run".into(),
@@ -265,7 +264,7 @@ fn continue_finished(args: &UndoArgs, journal: &Path, cascade: Cascade) -> ExitC
         "--only".into(),
         args.service.clone().into(),
     ];
-    for v in recorded.vars.iter().chain(&args.vars.vars) {
+    for v in crate::session::continued_vars(&text, recorded.vars, args.vars.vars.clone()) {
         command_line.push(format!("--var={v}").into());
     }
     for v in &args.vars.var_env {

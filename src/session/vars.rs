@@ -201,19 +201,60 @@ fn read_var_file(path: &Path) -> Result<String, String> {
 
 /// The variables a run continued elsewhere goes on with: those it recorded, and this
 /// command's own on top. A secret was recorded masked: that is no value, and it must come
-/// from this command (or the run stops, naming it), never run as the mask itself.
-pub fn continued_vars(recorded: Vec<String>, own: Vec<String>) -> Vec<String> {
-    let masked = format!("={}", crate::runbook::model::SECRET_MASK);
+/// from this command (or the run stops, naming it), never run as the mask itself. Which
+/// variables are secret, `runbook` (the run's runbook text) says: a variable that is not
+/// secret keeps its recorded value, even one that reads like the mask. When the text says
+/// nothing readable, every masked value is left out.
+pub fn continued_vars(runbook: &str, recorded: Vec<String>, own: Vec<String>) -> Vec<String> {
+    let mask = crate::runbook::model::SECRET_MASK;
+    let secret = secret_var_names(runbook);
     recorded
         .into_iter()
-        .filter(|kv| !kv.ends_with(&masked))
+        .filter(|kv| match kv.split_once('=') {
+            Some((name, value)) if value == mask => secret
+                .as_ref()
+                .is_some_and(|s| !s.iter().any(|n| n == name)),
+            _ => true,
+        })
         .chain(own)
+        .collect()
+}
+
+/// `[runbook] secret_vars` of a runbook's text; `None` when it cannot be read.
+fn secret_var_names(runbook: &str) -> Option<Vec<String>> {
+    let table: toml::Table = toml::from_str(runbook).ok()?;
+    let names = match table.get("runbook")?.get("secret_vars") {
+        None => return Some(Vec::new()),
+        Some(list) => list.as_array()?,
+    };
+    names
+        .iter()
+        .map(|n| n.as_str().map(str::to_string))
         .collect()
 }
 
 #[cfg(test)]
 mod var_source_tests {
     use super::*;
+
+    #[test]
+    fn a_continued_run_drops_masked_secrets_and_keeps_a_plain_value_that_reads_like_the_mask() {
+        let runbook = "[runbook]\nname = \"t\"\nsecret_vars = [\"token\"]\n";
+        let recorded = vec![
+            "token=***".to_string(),
+            "banner=***".to_string(),
+            "site=gasan".to_string(),
+        ];
+        assert_eq!(
+            continued_vars(runbook, recorded.clone(), vec!["token=s3cret".into()]),
+            ["banner=***", "site=gasan", "token=s3cret"]
+        );
+        // Without a readable runbook nobody can tell: no masked value is run as a value.
+        assert_eq!(
+            continued_vars("not toml [", recorded, Vec::new()),
+            ["site=gasan"]
+        );
+    }
 
     #[test]
     fn a_var_file_loses_one_trailing_newline_only() {
