@@ -12,16 +12,8 @@ use std::time::Duration;
 
 use crate::support::local::{bringup, finish, output};
 use crate::support::run::{read_journal, stderr, stdout};
-use crate::support::wait::wait_for;
+use crate::support::wait::{gate, wait_for};
 use serde_json::Value;
-
-/// A shell loop that waits while `<dir>/<gate>` exists (30 s at most).
-fn gate(dir: &Path, gate: &str) -> String {
-    format!(
-        "i=0; while [ -f {}/{gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
-        dir.display()
-    )
-}
 
 /// Three services in three tiers (`dns` ← `db` ← `web`), each up while `<dir>/<id>.up`
 /// exists; an inject removes the file, then waits while `<dir>/inject-<id>` exists.

@@ -25,3 +25,12 @@ pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A shell loop for a step to run: it waits while `<dir>/<gate>` exists (30 s at most), so
+/// a test holds the step where it wants it and lets it go by removing the file.
+pub fn gate(dir: &std::path::Path, gate: &str) -> String {
+    format!(
+        "i=0; while [ -f {}/{gate} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+        dir.display()
+    )
+}
