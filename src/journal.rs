@@ -18,7 +18,7 @@ pub use files::JournalLock;
 pub use record::{GENESIS, Record};
 pub use replay::{Replay, RunbookMismatch, check_runbook, replay};
 pub use verify::{
-    Journal, Problem, ProblemKind, ReadError, Report, TornTail, read_journal, verify,
+    Journal, Problem, ProblemKind, ReadError, Report, TornTail, first_record, read_journal, verify,
 };
 pub use writer::{
     Appended, Clock, Durability, JournalError, JournalWriter, ManualClock, SystemClock,

@@ -4,13 +4,12 @@
 //! `cmd/shared.rs` asks of a shared run in etcd, so `approve`, `note`, `done` and `attach`
 //! treat both alike.
 
-use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cmd::shared::Failure;
 use crate::driver::{Ask, LiveView};
-use crate::journal::{Event, record};
+use crate::journal::Event;
 use crate::reach::socket::{self, Call, ReachError};
 use crate::reach::{Answer, Posted};
 use crate::runbook::model::Runbook;
@@ -104,13 +103,7 @@ impl Local {
 
     /// The journal's first record (its `run_started`), if it can be read.
     fn first_record(&self) -> Option<crate::journal::Record> {
-        let file = std::fs::File::open(&self.journal).ok()?;
-        let mut first = Vec::new();
-        std::io::BufReader::new(file)
-            .take(socket::MAX_LINE as u64)
-            .read_until(b'\n', &mut first)
-            .ok()?;
-        record::parse(first.trim_ascii_end()).ok()
+        crate::journal::first_record(&self.journal).ok()
     }
 
     /// Ask the executing process for `ask` and wait for what became of it.

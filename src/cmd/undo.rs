@@ -6,7 +6,6 @@
 //! why (`undo`), and the undo runs headless as `run` would, approvals with `--yes` or asked
 //! on the terminal.
 
-use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,8 +15,8 @@ use crate::cmd::run::Goal;
 use crate::cmd::shared::{Failure, Target, edge_runtime};
 use crate::driver::Ask;
 use crate::engine::Cascade;
+use crate::journal::Event;
 use crate::journal::event::HandOver;
-use crate::journal::{Event, record};
 use crate::reach::socket::{self, Call, ReachError};
 use crate::runbook::model::ServiceId;
 use crate::session::JournalLocation;
@@ -211,13 +210,7 @@ fn recorded(journal: &Path) -> Result<Recorded, Failure> {
             journal.display()
         ))
     };
-    let file = std::fs::File::open(journal).map_err(|e| unreadable(e.to_string()))?;
-    let mut first = Vec::new();
-    std::io::BufReader::new(file)
-        .take(socket::MAX_LINE as u64)
-        .read_until(b'\n', &mut first)
-        .map_err(|e| unreadable(e.to_string()))?;
-    let record = record::parse(first.trim_ascii_end()).map_err(|e| unreadable(e.to_string()))?;
+    let record = crate::journal::first_record(journal).map_err(unreadable)?;
     let Event::RunStarted {
         vars, mode, about, ..
     } = record.event

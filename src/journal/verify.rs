@@ -193,6 +193,27 @@ pub struct Journal {
     pub report: Report,
 }
 
+/// The longest first line [`first_record`] reads: `run_started` lists every service and
+/// variable, a few KiB for a large runbook.
+const FIRST_LINE_MAX: u64 = 4 << 20;
+
+/// A file journal's first record (its `run_started`), read alone without checking the
+/// chain (`verify` does that). `Err` says why it cannot be had: the file cannot be read,
+/// is empty, or its first line is no record this version reads.
+pub fn first_record(path: &Path) -> Result<Record, String> {
+    use std::io::Read as _;
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .take(FIRST_LINE_MAX)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| e.to_string())?;
+    if line.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    record::parse(line.trim_ascii_end()).map_err(|e| e.to_string())
+}
+
 /// Verify and parse every complete, parsable line. Lines whose envelope is fine but whose
 /// event this version does not know are verified and left out of `records`.
 pub fn read_journal(path: &Path) -> Result<Journal, ReadError> {

@@ -2,7 +2,6 @@
 //! its scenario), and the options of a resume reconciled with it: the journal is the
 //! authority (SPEC "Resume", "Drills"). A resumed drill goes on as the drill it began as.
 
-use std::io::BufRead as _;
 use std::path::Path;
 
 use crate::engine::Mode;
@@ -84,16 +83,7 @@ pub fn recorded_run(journal: &Path) -> Option<RecordedRun> {
     if journal.to_string_lossy().starts_with("etcd://") {
         return None;
     }
-    let file = std::fs::File::open(journal).ok()?;
-    let mut line = Vec::new();
-    // `run_started` lists every service: a line of a few KiB, bounded all the same.
-    std::io::Read::take(std::io::BufReader::new(file), 16 * 1024 * 1024)
-        .read_until(b'\n', &mut line)
-        .ok()?;
-    match crate::journal::record::parse(line.trim_ascii_end())
-        .ok()?
-        .event
-    {
+    match crate::journal::first_record(journal).ok()?.event {
         Event::RunStarted {
             mode: Mode::Drill,
             scenario,

@@ -4,7 +4,6 @@
 //! sealed again with any key, all fail here: the witness saw the original.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, Read as _};
 use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
@@ -14,16 +13,10 @@ use crate::witness::{self, Held, Target};
 
 /// The first line's `hash`: the run's identity as witnesses know it.
 fn run_of(journal: &std::path::Path) -> Option<String> {
-    let file = std::fs::File::open(journal).ok()?;
-    let mut line = Vec::new();
-    std::io::BufReader::new(file)
-        .take(1 << 20)
-        .read_until(b'\n', &mut line)
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&line).ok()?;
-    (value.get("seq")?.as_u64()? == 1)
-        .then(|| value.get("hash")?.as_str().map(str::to_string))
-        .flatten()
+    crate::journal::first_record(journal)
+        .ok()
+        .filter(|r| r.seq == 1)
+        .map(|r| r.hash)
 }
 
 /// Check the journal against each `--witness`: `Ok(true)` when every one holds heads of
