@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::cargo_bin;
 use serde_json::Value;
 
+use crate::support::events::read_journal as events;
 use crate::support::tmux::Tmux;
+use crate::support::tmux::wait_for_exit;
 
 /// The shell line tmux runs: the demo, then its exit code into a file.
 fn demo_command(dir: &Path, journal: &Path, exit_file: &Path) -> String {
@@ -22,27 +24,6 @@ fn demo_command(dir: &Path, journal: &Path, exit_file: &Path) -> String {
         journal.display(),
         exit_file.display()
     )
-}
-
-fn wait_for_exit(exit_file: &Path, secs: u64) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(exit_file)
-            && let Ok(code) = text.trim().parse()
-        {
-            return code;
-        }
-        assert!(Instant::now() < deadline, "bringup did not exit in {secs}s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn events(journal: &Path) -> Vec<Value> {
-    std::fs::read_to_string(journal)
-        .expect("journal readable")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
 }
 
 fn verify(journal: &Path) {

@@ -10,7 +10,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
-use serde_json::Value;
+
+use crate::support::events::read_written as events;
+use crate::support::tmux::wait_for_exit;
 
 /// A tmux server of this test's own, killed when the test ends (hanging up on bringup).
 struct Tmux {
@@ -130,27 +132,6 @@ fn demo(p: &Paths, extra: &str) -> String {
         p.journal.display(),
         p.exit.display()
     )
-}
-
-fn wait_for_exit(exit_file: &Path, secs: u64) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(exit_file)
-            && let Ok(code) = text.trim().parse()
-        {
-            return code;
-        }
-        assert!(Instant::now() < deadline, "bringup did not exit in {secs}s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn events(journal: &Path) -> Vec<Value> {
-    std::fs::read_to_string(journal)
-        .expect("journal readable")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// Restore steps of `service` started in the journal.

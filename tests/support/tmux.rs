@@ -100,3 +100,21 @@ impl Drop for Tmux {
         let _ = self.run(&["kill-server"]);
     }
 }
+
+/// The exit code a command run under tmux wrote to `exit_file` (`…; echo $? > FILE`), waiting
+/// for it at most `secs` seconds.
+pub fn wait_for_exit(exit_file: &std::path::Path, secs: u64) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(exit_file)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bringup did not exit in {secs}s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
