@@ -262,28 +262,12 @@ hosts = ["op"]
 "#,
     );
     fs::write(dir.path().join("ops.allowed_signers"), "").expect("write signers");
-    let mounts = dir.path().join("mounts");
-    let point = fs::canonicalize(dir.path()).expect("canonical dir");
-    fs::write(
-        &mounts,
-        format!(
-            "/dev/sda1 / ext4 rw 0 0\nfiles.pangyo.example:/export/ops {} nfs4 rw,addr=10.10.0.9 0 0\n",
-            point.display()
-        ),
-    )
-    .expect("write mounts");
-    let resolv = dir.path().join("resolv.conf");
-    fs::write(&resolv, "nameserver 10.10.0.53\nnameserver 10.30.0.53\n").expect("write resolv");
-    let out = local::output(
-        local::bringup(dir.path())
-            .arg("preflight")
-            .arg(&rb)
-            .args(["--lost-site", "pangyo", "--format", "json", "--mounts"])
-            .arg(&mounts)
-            .arg("--resolv-conf")
-            .arg(&resolv),
+    let out = lost_site_preflight(
+        dir.path(),
+        &rb,
+        ("/export/ops", dir.path()),
+        "nameserver 10.10.0.53\nnameserver 10.30.0.53\n",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc = json(&out);
     let found: Vec<(&str, &str)> = doc["lost_site"]["dependencies"]
         .as_array()
@@ -314,7 +298,7 @@ hosts = ["op"]
         found[3].1,
         format!(
             "nameserver 10.10.0.53 ({}) is in the lost site 'pangyo' (10.10.0.0/16); the run resolves 'hooks.pangyo.example' through it",
-            resolv.display()
+            dir.path().join("resolv.conf").display()
         )
     );
     assert!(!stdout(&out).contains("s3cret-hook"), "a secret was shown");
@@ -554,28 +538,12 @@ hosts = ["op"]
     );
     let heads = dir.path().join("heads");
     fs::create_dir(&heads).expect("heads dir");
-    let mounts = dir.path().join("mounts");
-    let point = fs::canonicalize(&heads).expect("canonical dir");
-    fs::write(
-        &mounts,
-        format!(
-            "/dev/sda1 / ext4 rw 0 0\nfiles.pangyo.example:/export/heads {} nfs4 rw,addr=10.10.0.9 0 0\n",
-            point.display()
-        ),
-    )
-    .expect("write mounts");
-    let resolv = dir.path().join("resolv.conf");
-    fs::write(&resolv, "nameserver 10.30.0.53\n").expect("write resolv");
-    let out = local::output(
-        local::bringup(dir.path())
-            .arg("preflight")
-            .arg(&rb)
-            .args(["--lost-site", "pangyo", "--format", "json", "--mounts"])
-            .arg(&mounts)
-            .arg("--resolv-conf")
-            .arg(&resolv),
+    let out = lost_site_preflight(
+        dir.path(),
+        &rb,
+        ("/export/heads", &heads),
+        "nameserver 10.30.0.53\n",
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc = json(&out);
     let texts: Vec<&str> = doc["lost_site"]["dependencies"]
         .as_array()
@@ -600,4 +568,38 @@ hosts = ["op"]
         !texts.iter().any(|t| t.contains("10.30.0.1")),
         "members outside the lost site are no dependency: {doc}"
     );
+}
+
+/// `preflight RB --lost-site pangyo --format json`, with a mount table in which the Pangyo
+/// filer's `export` is mounted on `point`, and `DIR/resolv.conf` of `nameservers`; not ready
+/// (exit 1).
+fn lost_site_preflight(
+    dir: &Path,
+    rb: &Path,
+    (export, point): (&str, &Path),
+    nameservers: &str,
+) -> std::process::Output {
+    let mounts = dir.join("mounts");
+    let point = fs::canonicalize(point).expect("canonical dir");
+    fs::write(
+        &mounts,
+        format!(
+            "/dev/sda1 / ext4 rw 0 0\nfiles.pangyo.example:{export} {} nfs4 rw,addr=10.10.0.9 0 0\n",
+            point.display()
+        ),
+    )
+    .expect("write mounts");
+    let resolv = dir.join("resolv.conf");
+    fs::write(&resolv, nameservers).expect("write resolv");
+    let out = local::output(
+        local::bringup(dir)
+            .arg("preflight")
+            .arg(rb)
+            .args(["--lost-site", "pangyo", "--format", "json", "--mounts"])
+            .arg(&mounts)
+            .arg("--resolv-conf")
+            .arg(&resolv),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    out
 }
