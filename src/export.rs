@@ -109,20 +109,13 @@ pub fn picture_file(path: &Path) -> std::io::Result<RunFold> {
         if reader.read_until(b'\n', &mut line)? == 0 {
             return Ok(fold);
         }
-        if is_output_line(&line) {
+        if record::is_output_line(&line) {
             continue;
         }
         if let Ok(r) = record::parse(&line) {
             fold.push(&r);
         }
     }
-}
-
-/// Whether a journal line records step output: its `kind` comes right after `seq` and `ts`
-/// (`record::encode`), so the first bytes tell.
-fn is_output_line(line: &[u8]) -> bool {
-    const HEAD: usize = 96;
-    memchr::memmem::find(&line[..line.len().min(HEAD)], b",\"kind\":\"step_output\"").is_some()
 }
 
 /// Write the report of `a` in `format` to `out`; json and csv list the events of `source`.

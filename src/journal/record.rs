@@ -99,6 +99,13 @@ pub fn encode_sized(
     Ok(line)
 }
 
+/// Whether a journal line records step output, told from its first bytes without parsing
+/// it: [`encode`] puts `kind` right after `seq` and `ts`.
+pub fn is_output_line(line: &[u8]) -> bool {
+    const HEAD: usize = 96;
+    memchr::memmem::find(&line[..line.len().min(HEAD)], b",\"kind\":\"step_output\"").is_some()
+}
+
 /// Check a line's own hash: split at the last `,"hash":`, require a 64-hex string and `}` after
 /// it, and hash the part before it followed by `}`. Returns the recorded hash.
 pub fn check_hash(line: &[u8]) -> Result<&str, LineError> {
@@ -190,6 +197,25 @@ pub fn parse_with(line: &[u8], env: &Envelope) -> Result<Record, LineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_line_is_told_by_its_kind_and_not_by_text_that_looks_like_it() {
+        let output = Event::output_text(
+            crate::runbook::model::ServiceId::new("db"),
+            "probe".into(),
+            crate::runbook::model::HostId::new("h1"),
+            "x\n".into(),
+        );
+        let line = encode(123_456, Utc::now(), &output, GENESIS).expect("encodes");
+        assert!(is_output_line(line.as_bytes()));
+        let sneaky = Event::Note {
+            operator: "kim".into(),
+            text: ",\"kind\":\"step_output\"".into(),
+            provenance: crate::journal::event::Provenance::default(),
+        };
+        let line = encode(7, Utc::now(), &sneaky, GENESIS).expect("encodes");
+        assert!(!is_output_line(line.as_bytes()), "{line}");
+    }
 
     fn note() -> Event {
         Event::Note {
