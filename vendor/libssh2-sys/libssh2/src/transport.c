@@ -162,6 +162,14 @@ static int transport_decrypt(LIBSSH2_SESSION *session, unsigned char *source,
             decryptlen = len;
             lowerfirstlast = LAST_BLOCK;
         }
+#ifdef LIBSSH2_OPENSSL
+        /* The whole blocks between the first and the last two go to the
+           cipher in one call: OpenSSL decrypts them with its bulk code, many
+           times faster than one call per block. The last two blocks keep
+           the handling above. */
+        if(lowerfirstlast == MIDDLE_BLOCK && len > 3 * (ssize_t)blocksize)
+            decryptlen = ((len - 2 * blocksize) / blocksize) * blocksize;
+#endif
 
         if(session->remote.crypt->crypt(session, 0, source, decryptlen,
                                         &session->remote.crypt_abstract,
