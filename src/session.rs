@@ -14,7 +14,7 @@ mod vars;
 pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selection, Start};
 pub use error::{Note, SessionError};
 pub use log::{init_log, log_path};
-pub use recorded::{Mismatch, RecordedRun, reconcile, recorded_run};
+pub use recorded::{KeptRun, Mismatch, RecordedRun, reconcile, recorded_run};
 pub use start::{parse_incident_start, run_started};
 pub use vars::{
     ContinueWith, continue_command, continued_vars, kept_runbook, var_sources, var_values,
@@ -341,6 +341,7 @@ fn resume_journal(
             (Opened::File(lock), recorded, Some(previous))
         }
     };
+    same_run(config, from, recorded.records.first())?;
     let reason = config.hand_over.or(match from {
         JournalLocation::Shared(_) => Some(HandOver::LeaseLost),
         JournalLocation::File(_) => (!finished(&recorded.records)).then_some(HandOver::Crashed),
@@ -413,6 +414,29 @@ fn resume_journal(
         began,
         notice_due,
     })
+}
+
+/// A file journal's run was reconciled with the options before the runbook was checked; a
+/// shared run's first record is read only once it is held: continued as another run, a drill
+/// would inject again or end as an incident, so it is refused with what continues it.
+fn same_run(
+    config: &RunConfig,
+    from: &JournalLocation,
+    first: Option<&journal::Record>,
+) -> Result<(), SessionError> {
+    match recorded::disagreement(
+        &from.to_string(),
+        first.map(|r| &r.event),
+        config.mode == crate::engine::Mode::Drill,
+        config.scenario.as_deref(),
+        config.hand_over == Some(HandOver::Undo),
+    ) {
+        Some(mismatch) => {
+            let hint = recorded::continue_as_recorded(mismatch.recorded(), &from.to_string());
+            Err(SessionError::OtherRun { mismatch, hint })
+        }
+        None => Ok(()),
+    }
 }
 
 /// With allowed signers and a key at hand (`--sign-key`, else the agent's first key), the

@@ -21,6 +21,7 @@ use crate::engine::Mode;
 use crate::journal::etcd::EtcdStore;
 use crate::journal::{Event, record};
 use crate::session::JournalLocation;
+use crate::session::KeptRun;
 use crate::tui::app::Seat;
 use crate::tui::attach::{self as screen, Attach, Update};
 use crate::tui::event_loop::End;
@@ -207,19 +208,19 @@ async fn screen_on(
 /// Continue the run in this process, in the local TUI, under the Resume rules: the runbook
 /// the run keeps, with the variables it recorded and this command's own on top (secrets,
 /// never recorded, come from `--var-env`/`--var-file`); as `bringup open RUNBOOK --resume URL`.
-fn take_over(
-    args: &AttachArgs,
-    url: &str,
-    kept: Result<(String, Vec<String>), Failure>,
-) -> ExitCode {
-    let (text, recorded) = match kept {
+fn take_over(args: &AttachArgs, url: &str, kept: Result<KeptRun, Failure>) -> ExitCode {
+    let kept = match kept {
         Ok(kept) => kept,
         Err(f) => {
             say!("bringup: cannot take over {url}: {}", f.message);
             return ExitCode::from(f.code);
         }
     };
+    // A drill goes on as the drill it began as: same scenario, nothing injected again.
+    let (drill, scenario) = kept.drill_and_scenario();
     let open = OpenArgs {
+        drill,
+        scenario,
         vars: args.vars.clone(),
         resume: Some(url.into()),
         etcd: args.run.etcd.clone(),
@@ -232,8 +233,8 @@ fn take_over(
         return ExitCode::from(Exit::BadInput);
     };
     let name = std::path::PathBuf::from(format!("{url} (runbook)"));
-    let vars = crate::session::continued_vars(&text, recorded, own);
-    let runbook = match crate::runbook::load_text(&text, &name, &vars) {
+    let vars = crate::session::continued_vars(&kept.text, kept.vars, own);
+    let runbook = match crate::runbook::load_text(&kept.text, &name, &vars) {
         Ok(rb) => rb,
         Err(d) => {
             say!("bringup: the runbook kept in '{url}':\n{d}");

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use crate::cmd::shared::Failure;
 use crate::driver::{Ask, LiveView};
-use crate::journal::Event;
 use crate::reach::socket::{self, Call, ReachError};
 use crate::reach::{Answer, Posted};
 use crate::runbook::model::Runbook;
+use crate::session::KeptRun;
 
 /// How long a read of the run's view or runbook waits for the executing process.
 const READ_WAIT: Duration = Duration::from_secs(10);
@@ -68,16 +68,15 @@ impl Local {
     /// The runbook the run executes, from the text it serves, with the variables its
     /// `run_started` recorded (secret ones masked).
     pub async fn runbook(&self) -> Result<Runbook, Failure> {
-        let (text, vars) = self.runbook_text().await?;
+        let kept = self.runbook_text().await?;
         let name = format!("{} (runbook)", self.journal.display());
-        crate::runbook::load_text(&text, Path::new(&name), &vars).map_err(|d| {
+        crate::runbook::load_text(&kept.text, Path::new(&name), &kept.vars).map_err(|d| {
             Failure::input(format!("the runbook of '{}':\n{d}", self.journal.display()))
         })
     }
 
-    /// The runbook's text as the run serves it, and the variables its `run_started`
-    /// recorded as `KEY=VALUE`.
-    pub async fn runbook_text(&self) -> Result<(String, Vec<String>), Failure> {
+    /// The runbook's text as the run serves it, and what its `run_started` recorded.
+    pub async fn runbook_text(&self) -> Result<KeptRun, Failure> {
         let bytes = socket::call(&self.journal, &Call::Runbook, READ_WAIT)
             .await
             .map_err(failure)?;
@@ -88,17 +87,8 @@ impl Local {
                 self.journal.display()
             )));
         };
-        Ok((text, self.recorded_vars()))
-    }
-
-    /// The variables the journal's `run_started` recorded.
-    fn recorded_vars(&self) -> Vec<String> {
-        match self.first_record().map(|r| r.event) {
-            Some(Event::RunStarted { vars, .. }) => {
-                vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
-            }
-            _ => Vec::new(),
-        }
+        let first = self.first_record();
+        Ok(KeptRun::new(text, first.as_ref().map(|r| &r.event)))
     }
 
     /// The journal's first record (its `run_started`), if it can be read.

@@ -16,9 +16,9 @@ use crate::driver::{Ask, LiveView};
 use crate::engine::{Decision, ManualOutcome, StepRef, Waiting};
 use crate::journal::etcd::shared::{self, Answer, Holder, Posted};
 use crate::journal::etcd::{Access, Etcd, EtcdStore, RunUrl};
-use crate::journal::{Event, record};
+use crate::journal::record;
 use crate::runbook::model::Runbook;
-use crate::session::JournalLocation;
+use crate::session::{JournalLocation, KeptRun};
 
 /// How long a headless request waits for the executing process to carry it out.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -143,15 +143,14 @@ impl Attached {
     /// The runbook the run executes, from the text it keeps, with the variables its
     /// `run_started` recorded (secret ones masked).
     pub async fn runbook(&mut self) -> Result<Runbook, Failure> {
-        let (text, vars) = self.runbook_text().await?;
+        let kept = self.runbook_text().await?;
         let name = format!("{} (runbook)", self.url);
-        crate::runbook::load_text(&text, Path::new(&name), &vars)
+        crate::runbook::load_text(&kept.text, Path::new(&name), &kept.vars)
             .map_err(|d| Failure::input(format!("the runbook kept in '{}':\n{d}", self.url)))
     }
 
-    /// The runbook's text as the run keeps it, and the variables its `run_started` recorded
-    /// as `KEY=VALUE` (secret ones masked).
-    pub async fn runbook_text(&mut self) -> Result<(String, Vec<String>), Failure> {
+    /// The runbook's text as the run keeps it, and what its `run_started` recorded.
+    pub async fn runbook_text(&mut self) -> Result<KeptRun, Failure> {
         let Some(text) = self.key("runbook").await? else {
             return Err(Failure::input(format!(
                 "shared run '{}' keeps no runbook (has it started?); check the URL's NAME",
@@ -159,20 +158,14 @@ impl Attached {
             )));
         };
         let text = String::from_utf8_lossy(&text).into_owned();
-        let mut vars = Vec::new();
         let first = self
             .store()
             .await?
             .first_line()
             .await
-            .map_err(Failure::input)?;
-        if let Some(line) = first
-            && let Ok(r) = record::parse(&line)
-            && let Event::RunStarted { vars: v, .. } = r.event
-        {
-            vars = v.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        }
-        Ok((text, vars))
+            .map_err(Failure::input)?
+            .and_then(|line| record::parse(&line).ok());
+        Ok(KeptRun::new(text, first.as_ref().map(|r| &r.event)))
     }
 
     /// `ask` signed for this run (SPEC "Who did it"): see [`sign_ask`].

@@ -19,7 +19,7 @@ use crate::journal::Event;
 use crate::journal::event::HandOver;
 use crate::reach::socket::{self, Call, ReachError};
 use crate::runbook::model::ServiceId;
-use crate::session::JournalLocation;
+use crate::session::{JournalLocation, KeptRun};
 
 /// How long the executing process has to carry the request out and answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -130,7 +130,7 @@ async fn ask_running(args: &UndoArgs, cascade: Cascade) -> Result<String, Failur
 
 /// A shared run that no process executes: the runbook it keeps and the variables it
 /// recorded. `None` while a process executes it (it is asked instead).
-async fn executed(args: &UndoArgs) -> Result<Option<(String, Vec<String>)>, Failure> {
+async fn executed(args: &UndoArgs) -> Result<Option<KeptRun>, Failure> {
     let mut run = crate::cmd::shared::Attached::connect(&args.run).await?;
     if run.live().await?.is_some() {
         return Ok(None);
@@ -140,8 +140,13 @@ async fn executed(args: &UndoArgs) -> Result<Option<(String, Vec<String>)>, Fail
 
 /// A shared run no process executes: take it over (its lease, `resumed` with reason
 /// `undo`) with the runbook it keeps, and undo there.
-fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascade) -> ExitCode {
-    let (text, recorded) = kept;
+fn continue_shared(args: &UndoArgs, kept: KeptRun, cascade: Cascade) -> ExitCode {
+    let (drill, _) = kept.drill_and_scenario();
+    let KeptRun {
+        text,
+        vars: recorded,
+        ..
+    } = kept;
     let url = &args.run.url;
     let name = PathBuf::from(format!("{url} (runbook)"));
     let own = match crate::session::var_values(&args.vars) {
@@ -170,6 +175,7 @@ fn continue_shared(args: &UndoArgs, kept: (String, Vec<String>), cascade: Cascad
         command_line,
         &[
             ("--yes", args.yes),
+            ("--drill", drill),
             ("--accept-new-host-keys", args.accept_new_host_keys),
         ],
         args,

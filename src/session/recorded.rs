@@ -36,7 +36,8 @@ impl RecordedRun {
         }
     }
 
-    fn said(&self) -> String {
+    /// The run in words ("a drill of scenario 'dc-loss'").
+    pub fn said(&self) -> String {
         match self {
             RecordedRun::Incident => "an incident run, not a drill".to_string(),
             RecordedRun::Drill { scenario: Some(id) } => format!("a drill of scenario '{id}'"),
@@ -83,15 +84,101 @@ pub fn recorded_run(journal: &Path) -> Option<RecordedRun> {
     if journal.to_string_lossy().starts_with("etcd://") {
         return None;
     }
-    match crate::journal::first_record(journal).ok()?.event {
-        Event::RunStarted {
-            mode: Mode::Drill,
-            scenario,
-            ..
-        } => Some(RecordedRun::Drill { scenario }),
-        Event::RunStarted { .. } => Some(RecordedRun::Incident),
-        _ => None,
+    RecordedRun::began(&crate::journal::first_record(journal).ok()?.event)
+}
+
+impl RecordedRun {
+    /// The run a journal's first event began; `None` when it is not `run_started`.
+    pub fn began(first: &Event) -> Option<RecordedRun> {
+        match first {
+            Event::RunStarted {
+                mode: Mode::Drill,
+                scenario,
+                ..
+            } => Some(RecordedRun::Drill {
+                scenario: scenario.clone(),
+            }),
+            Event::RunStarted { .. } => Some(RecordedRun::Incident),
+            _ => None,
+        }
     }
+}
+
+/// What a run that is continued elsewhere keeps of how it began: its runbook's text, the
+/// variables its `run_started` recorded as `KEY=VALUE` (secret ones masked), and the run
+/// (an incident, or a drill and its scenario) it goes on as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRun {
+    pub text: String,
+    pub vars: Vec<String>,
+    /// `None` when the first event could not be read as `run_started`.
+    pub run: Option<RecordedRun>,
+}
+
+impl KeptRun {
+    /// The runbook `text` and the run's first event, if it could be read.
+    pub fn new(text: String, first: Option<&Event>) -> KeptRun {
+        let vars = match first {
+            Some(Event::RunStarted { vars, .. }) => {
+                vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            }
+            _ => Vec::new(),
+        };
+        KeptRun {
+            text,
+            vars,
+            run: first.and_then(RecordedRun::began),
+        }
+    }
+
+    /// `--drill` and `--scenario` as the run began: what a take-over continues with.
+    pub fn drill_and_scenario(&self) -> (bool, Option<String>) {
+        match &self.run {
+            Some(RecordedRun::Drill { scenario }) => (true, scenario.clone()),
+            Some(RecordedRun::Incident) | None => (false, None),
+        }
+    }
+}
+
+/// How to continue `journal` as the run it `recorded`, in words for an error.
+pub fn continue_as_recorded(recorded: &RecordedRun, journal: &str) -> String {
+    let options = match recorded {
+        RecordedRun::Incident => "without --drill and --scenario".to_string(),
+        RecordedRun::Drill { scenario: Some(id) } => format!("with --drill --scenario '{id}'"),
+        RecordedRun::Drill { scenario: None } => "with --drill".to_string(),
+    };
+    if journal.starts_with("etcd://") {
+        format!("resume it {options}, or take it over with `bringup attach {journal}`, then T")
+    } else {
+        format!("resume it {options}")
+    }
+}
+
+/// A resume that opened a journal recording another run than the one configured (`drill`,
+/// `scenario`), found once the journal is read: a shared run's, whose first record is only
+/// read then. `None` when they agree, or the journal records no `run_started`. An undo may
+/// continue a drill without its scenario (`scenario_optional`): it touches one service.
+pub fn disagreement(
+    journal: &str,
+    first: Option<&Event>,
+    drill: bool,
+    scenario: Option<&str>,
+    scenario_optional: bool,
+) -> Option<Mismatch> {
+    let recorded = first.and_then(RecordedRun::began)?;
+    let agrees = match (&recorded, drill) {
+        (RecordedRun::Incident, false) => true,
+        (RecordedRun::Drill { scenario: was }, true) => match scenario {
+            Some(id) => was.as_deref() == Some(id),
+            None => was.is_none() || scenario_optional,
+        },
+        _ => false,
+    };
+    (!agrees).then(|| Mismatch::Run {
+        journal: journal.to_string(),
+        recorded,
+        asked: RecordedRun::of(drill, scenario).said(),
+    })
 }
 
 /// The run a resume goes on with: the one `recorded`, given what was asked (`--drill`,
@@ -132,6 +219,51 @@ pub fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_started(mode: &str, scenario: Option<&str>) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "kind": "run_started",
+            "runbook": "rb",
+            "runbook_sha256": "0".repeat(64),
+            "operator": "kim",
+            "vars": {"region": "kr"},
+            "version": "0",
+            "mode": mode,
+            "scenario": scenario,
+        }))
+        .expect("run_started")
+    }
+
+    #[test]
+    fn a_kept_run_carries_its_variables_and_the_run_it_began_as() {
+        let kept = KeptRun::new("text".into(), Some(&run_started("drill", Some("dc-loss"))));
+        assert_eq!(kept.vars, vec!["region=kr".to_string()]);
+        assert_eq!(kept.drill_and_scenario(), (true, Some("dc-loss".into())));
+        let incident = KeptRun::new("text".into(), Some(&run_started("incident", None)));
+        assert_eq!(incident.drill_and_scenario(), (false, None));
+        assert_eq!(KeptRun::new("text".into(), None).run, None);
+    }
+
+    #[test]
+    fn a_shared_run_opened_as_another_run_is_told_apart() {
+        let drill = run_started("drill", Some("dc-loss"));
+        let said = |m: Option<Mismatch>| m.map(|m| m.to_string());
+        assert_eq!(
+            said(disagreement("etcd://h/x", Some(&drill), false, None, false)),
+            Some("cannot resume 'etcd://h/x' as an incident run, not a drill: it records a drill of scenario 'dc-loss'; a resumed run goes on as the run it began as".into())
+        );
+        assert!(disagreement("u", Some(&drill), true, Some("dns"), false).is_some());
+        assert!(disagreement("u", Some(&drill), true, None, false).is_some());
+        assert_eq!(disagreement("u", Some(&drill), true, None, true), None);
+        assert_eq!(
+            disagreement("u", Some(&drill), true, Some("dc-loss"), false),
+            None
+        );
+        let incident = run_started("incident", None);
+        assert!(disagreement("u", Some(&incident), true, None, false).is_some());
+        assert_eq!(disagreement("u", Some(&incident), false, None, false), None);
+        assert_eq!(disagreement("u", None, true, None, false), None);
+    }
 
     fn drill(id: &str) -> RecordedRun {
         RecordedRun::Drill {

@@ -2,7 +2,8 @@
 //! "Drills", "Resume"): the command printed when a drill is stopped, pasted as is, goes on
 //! with the same drill (its scenario, phases and verdict), and an inject already started is
 //! not started again; a drill killed outright goes on as a drill too; a resume that asks for
-//! another run than the journal records is refused with the command that continues it.
+//! another run than the journal records is refused with the command that continues it; a
+//! shared drill (etcd) goes on as its drill, and a resume as another run is refused there too.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
+use crate::support::etcd::{Cluster, events};
 use crate::support::local::{bringup, finish, output};
 use crate::support::run::{read_journal, stderr, stdout};
 use crate::support::wait::{gate, wait_for};
@@ -464,5 +466,78 @@ fn a_drill_stopped_in_the_tui_is_continued_by_the_command_it_prints() {
     }
     assert_eq!(exit_code(&d.join("exit2")), 0, "{}", second.screen());
     let journal = read_journal(&rig.journal);
+    assert_continued_drill_passed(&rig, &journal, "inject");
+}
+
+/// The rig's drill on a shared run: `bringup run --drill --scenario all --journal URL`.
+fn shared_drill(rig: &Rig, url: &str) -> Child {
+    bringup(rig.dir.path())
+        .args(["run", "--drill", "--scenario", "all", "--journal", url])
+        .arg(&rig.runbook)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn bringup")
+}
+
+#[test]
+fn a_shared_drill_killed_mid_inject_is_continued_as_that_drill_and_not_as_an_incident() {
+    crate::require!(Etcd);
+    let cluster = Cluster::start();
+    let url = cluster.url("drill");
+    let rig = Rig::new(&["inject-db"]);
+    let mut child = shared_drill(&rig, &url);
+    wait_for("db's inject", Duration::from_secs(60), || {
+        events(&url)
+            .iter()
+            .any(|e| e["kind"] == "step_started" && e["service"] == "db" && e["phase"] == "inject")
+    });
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    rig.open("inject-db");
+    let before = events(&url).len();
+
+    // Resumed with no word of the drill, it would go on as an incident: refused, nothing
+    // journaled, with what continues it.
+    let out = output(
+        bringup(rig.dir.path())
+            .args(["run", "--yes", "--resume", &url])
+            .arg(&rig.runbook),
+    );
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "cannot resume '{url}' as an incident run, not a drill: it records a drill of scenario 'all'"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "resume it with --drill --scenario 'all', or take it over with `bringup attach {url}`, then T"
+        )),
+        "{err}"
+    );
+    // So is another scenario.
+    let out = output(
+        bringup(rig.dir.path())
+            .args(["run", "--drill", "--scenario", "dns", "--resume", &url])
+            .arg(&rig.runbook),
+    );
+    assert_exit(&out, 2);
+    assert_eq!(
+        events(&url).len(),
+        before,
+        "a refused resume journals nothing"
+    );
+
+    // As the drill it is: it goes on from its inject phase, injects nothing again, passes.
+    let out = output(
+        bringup(rig.dir.path())
+            .args(["run", "--drill", "--scenario", "all", "--resume", &url])
+            .arg(&rig.runbook),
+    );
+    assert_exit(&out, 0);
+    let journal = events(&url);
     assert_continued_drill_passed(&rig, &journal, "inject");
 }

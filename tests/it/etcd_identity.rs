@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::etcd::{Cluster, Wait as _, block};
+use crate::support::etcd::{Cluster, Wait as _, block, events};
 use crate::support::procs::Reaped;
 use crate::support::run::{stderr, stdout};
 use crate::support::wait::{wait_exit, wait_for};
@@ -97,17 +97,6 @@ confirm = true
     let path = dir.join("rb.toml");
     std::fs::write(&path, text).expect("runbook");
     path
-}
-
-fn events(url: &str) -> Vec<Value> {
-    let Ok(mut store) = EtcdStore::open(&RunUrl::parse(url).expect("url")).wait() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let _ = store
-        .read_lines(|_, line| out.push(serde_json::from_slice(line).expect("json")))
-        .wait();
-    out
 }
 
 fn waiting_for_approval(url: &str) {

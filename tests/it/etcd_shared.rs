@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::etcd::{Cluster, Wait as _};
+use crate::support::etcd::{Cluster, events};
 use crate::support::run::{bringup_cmd, stderr, stdout};
 use crate::support::wait::{wait_exit, wait_for};
-use bringup::journal::etcd::{EtcdStore, RunUrl};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -99,20 +98,6 @@ struct Run {
     child: Child,
     out: std::path::PathBuf,
     err: std::path::PathBuf,
-}
-
-/// Every event of the shared run, parsed (through whichever member answers).
-fn events(url: &str) -> Vec<Value> {
-    let Ok(mut store) = EtcdStore::open(&RunUrl::parse(url).expect("url")).wait() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let _ = store
-        .read_lines(|_, line| {
-            out.push(serde_json::from_slice(line).expect("event is JSON"));
-        })
-        .wait();
-    out
 }
 
 fn started(events: &[Value], step: &str) -> bool {

@@ -3,22 +3,8 @@
 
 use std::process::Command;
 
-use crate::support::etcd::{Cluster, Wait as _};
+use crate::support::etcd::{Cluster, events};
 use crate::support::run::{stderr, stdout};
-use bringup::journal::etcd::{EtcdStore, RunUrl};
-use serde_json::Value;
-
-fn events(url: &str) -> Vec<Value> {
-    let mut store = EtcdStore::open(&RunUrl::parse(url).expect("url"))
-        .wait()
-        .expect("store");
-    let mut out = Vec::new();
-    store
-        .read_lines(|_, line| out.push(serde_json::from_slice(line).expect("event is JSON")))
-        .wait()
-        .expect("read");
-    out
-}
 
 fn bringup(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("bringup"));

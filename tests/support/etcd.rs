@@ -398,3 +398,17 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Every event of the shared run at `url`, parsed, through whichever member answers; none
+/// while no member does (a test polling for an event just polls again).
+pub fn events(url: &str) -> Vec<serde_json::Value> {
+    use bringup::journal::etcd::{EtcdStore, RunUrl};
+    let Ok(mut store) = block(EtcdStore::open(&RunUrl::parse(url).expect("url"))) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let _ = block(store.read_lines(|_, line| {
+        out.push(serde_json::from_slice(line).expect("event is JSON"));
+    }));
+    out
+}
