@@ -541,3 +541,57 @@ fn a_shared_drill_killed_mid_inject_is_continued_as_that_drill_and_not_as_an_inc
     let journal = events(&url);
     assert_continued_drill_passed(&rig, &journal, "inject");
 }
+
+#[test]
+fn a_shared_drill_taken_over_with_capital_t_goes_on_as_that_drill() {
+    crate::require!(Etcd, Tmux);
+    let cluster = Cluster::start();
+    let url = cluster.url("drill-t");
+    let rig = Rig::new(&["inject-db"]);
+    let mut child = shared_drill(&rig, &url);
+    wait_for("db's inject", Duration::from_secs(60), || {
+        events(&url).iter().any(|e| {
+            e["kind"] == "step_started" && e["service"] == "db" && e["phase"] == "inject"
+        })
+    });
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    rig.open("inject-db");
+    let d = rig.dir.path();
+    let tmux = crate::support::tmux::Tmux::start(
+        "drill-capital-t",
+        &format!(
+            "cd '{}' && '{}' attach '{url}' --operator lee; echo $? > exit; sleep 60",
+            d.display(),
+            assert_cmd::cargo::cargo_bin("bringup").display(),
+        ),
+    );
+    // The dead executor's lease (10 s) runs out; T continues the run on this terminal.
+    tmux.wait_for("NO EXECUTOR", 40);
+    tmux.keys("T");
+    wait_for(
+        "the drill taken over to its verdict",
+        Duration::from_secs(90),
+        || {
+            let journal = events(&url);
+            journal.iter().any(|e| e["kind"] == "resumed")
+                && phases_after_resume(&journal)
+                    .last()
+                    .is_some_and(|p| p["phase"] == "finished")
+        },
+    );
+    tmux.keys("q");
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys("y");
+    }
+    assert_eq!(exit_code(&d.join("exit")), 0, "{}", tmux.screen());
+    let journal = events(&url);
+    let resumed = journal
+        .iter()
+        .find(|e| e["kind"] == "resumed")
+        .expect("resumed");
+    assert_eq!(resumed["operator"], "lee");
+    assert_eq!(resumed["reason"], "take_over", "{resumed}");
+    assert_continued_drill_passed(&rig, &journal, "inject");
+}
