@@ -317,6 +317,7 @@ pub struct ServiceView {
     /// Times the service entered `restoring` (for reports).
     pub restore_attempts: u32,
     /// Hosts named degraded (SPEC "Fleets"): up without them (`min_healthy`), or a restore
-    /// step failed on them within its `max_fail`. In the service's host order.
+    /// step failed on them within its `max_fail` (its verification then fails nothing there
+    /// unless `min_healthy` is set). In the service's host order.
     pub degraded: Vec<HostId>,
 }

@@ -2,7 +2,9 @@
 //! `batch` on 40 endpoints (3 sshd, one port per host) never has more than `batch` hosts
 //! running at once, measured from the times the command itself writes on each host; a failure
 //! budget stops new batches, the hosts never run are journaled `not_run` with the reason, and
-//! `--resume` then runs only the hosts that did not succeed, batch by batch.
+//! `--resume` then runs only the hosts that did not succeed, batch by batch; within the
+//! budget, a verification failing on the hosts the restore failed on leaves the service up
+//! with them degraded.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -237,5 +239,47 @@ fn past_the_failure_budget_no_batch_starts_and_resume_runs_only_the_hosts_that_d
     assert!(
         max_overlap(&resumed) <= 5,
         "the resumed run keeps the batch"
+    );
+}
+
+#[test]
+fn within_the_failure_budget_a_verification_failing_on_the_same_hosts_leaves_the_service_up_degraded()
+ {
+    crate::require!(Sshd);
+    // No min_healthy: the budget alone decides.
+    let fleet = Fleet::new("batch = 10\nmax_fail = 2");
+    fleet.fail_on(&["h05", "h31"]);
+    let out = fleet.rig.run(Resume::No).output().expect("bringup runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = fleet.rig.events();
+    // The verification did run and fail there (no `done-HOST` on those two).
+    let failed_verify: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "step_finished" && e["phase"] == "verify")
+        .filter(|e| e["outcome"] != "ok")
+        .filter_map(|e| e["host"].as_str())
+        .collect();
+    assert_eq!(failed_verify, ["h05", "h31"], "{events:?}");
+    let last_state = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "service_state")
+        .expect("a state");
+    assert_eq!(last_state["to"], "restored", "{last_state}");
+    assert_eq!(
+        last_state["reason"],
+        "degraded: 2 of 40 hosts (h05, h31); restore step 'start' failed on 2 of 40 hosts \
+         within max_fail 2; verification failed there too, excused by max_fail"
+    );
+    let md = fleet.rig.export("markdown").output().expect("export runs");
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("Up with degraded: 2 of 40 hosts (h05, h31)"),
+        "{md}"
     );
 }

@@ -3,6 +3,13 @@
 //! (`max_fail`) stops new batches and names the hosts never run; failures within it are
 //! degraded hosts; `min_healthy` lets a probe find a service up without some of its hosts,
 //! and a restore after a probe that named its unhealthy hosts runs on those alone.
+//!
+//! The budget reaches the verification that follows its restore: without `min_healthy`, a
+//! host the restore already failed on within `max_fail` does not fail the service when its
+//! checks fail there too (it stays degraded); any other host failing still does. With
+//! `min_healthy`, the count alone decides, so it stays the floor. A check (`Phase::Check`,
+//! before a restore or asked by an operator later) excuses nothing: it judges every host
+//! afresh, and a restore after it runs again where the service is unhealthy.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
@@ -53,28 +60,43 @@ enum Stage {
     Rest,
 }
 
+/// How one unit of a job concluded on a host, for the fleet's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HostResult {
+    Passed,
+    /// Failed or could not run; the job's failures (or unreachable checks) name it.
+    Failed,
+    /// A verification that failed (or could not run) on a host its restore's failure budget
+    /// already excused: not among the job's failures.
+    Excused,
+}
+
 /// A job's fleet bookkeeping: the sequence step's batches, or a probe's unhealthy hosts.
 #[derive(Debug, Default)]
 pub(super) struct JobFleet {
     run: Option<FleetRun>,
-    /// Probes: hosts where a check failed or could not run.
+    /// Probes: hosts where a check failed or could not run (excused ones too).
     bad_hosts: BTreeSet<HostId>,
-    /// Probes: failures and unreachable checks that named a host.
+    /// Probes: failures and unreachable checks that named a host (excused ones not).
     host_failures: usize,
+    /// Verification: hosts whose failures the restore's budget excused.
+    excused: BTreeSet<HostId>,
 }
 
 impl JobFleet {
     /// One unit of the job concluded on `host`.
-    pub(super) fn note(&mut self, phase: Phase, host: &HostId, ok: bool) {
-        if ok {
-            return;
-        }
-        match phase {
-            Phase::Check | Phase::Verify => {
+    pub(super) fn note(&mut self, phase: Phase, host: &HostId, result: HostResult) {
+        match (phase, result) {
+            (_, HostResult::Passed) => {}
+            (Phase::Check | Phase::Verify, HostResult::Failed) => {
                 self.bad_hosts.insert(host.clone());
                 self.host_failures += 1;
             }
-            Phase::Restore | Phase::Inject | Phase::Undo => {
+            (Phase::Check | Phase::Verify, HostResult::Excused) => {
+                self.bad_hosts.insert(host.clone());
+                self.excused.insert(host.clone());
+            }
+            (Phase::Restore | Phase::Inject | Phase::Undo, _) => {
                 if let Some(run) = &mut self.run {
                     run.failed.push(host.clone());
                 }
@@ -90,6 +112,8 @@ pub(super) struct TrackFleet {
     restore_degraded: Vec<HostId>,
     /// What made them degraded, for the service's reason.
     notes: Vec<String>,
+    /// Those of them whose verification after the restore failed too, excused by the budget.
+    excused: BTreeSet<HostId>,
     /// Hosts the latest failing probe found unhealthy, when every failure named a host of
     /// the service: a restore runs its service's hosts' steps on these alone.
     unhealthy: Option<BTreeSet<HostId>>,
@@ -383,6 +407,17 @@ impl Engine {
         let track = &mut self.tracks[si].fleet;
         track.restore_degraded.clear();
         track.notes.clear();
+        track.excused.clear();
+    }
+
+    /// Whether a failed (or unreachable) check on `host` is excused rather than counted: in
+    /// the verification after a restore, on a host a restore step of the service already
+    /// failed on within its `max_fail`, when the service sets no `min_healthy` (which, set,
+    /// decides by its count alone). Never in a check (`Phase::Check`).
+    pub(super) fn fleet_excuses(&self, si: usize, phase: Phase, host: &HostId) -> bool {
+        phase == Phase::Verify
+            && self.runbook.services[si].min_healthy.is_none()
+            && self.tracks[si].fleet.restore_degraded.contains(host)
     }
 
     /// Whether a restore step runs on `host` of its service now: a probe that named the
@@ -417,7 +452,13 @@ impl Engine {
             degraded.extend(bad.iter().cloned());
         }
         if job.phase == Phase::Verify {
-            degraded.extend(self.tracks[si].fleet.restore_degraded.iter().cloned());
+            let track = &mut self.tracks[si].fleet;
+            if job.failures.is_empty() && job.unreachable.is_empty() {
+                // Up, though maybe without the excused hosts: no restore targets them alone.
+                track.unhealthy = None;
+            }
+            track.excused = std::mem::take(&mut job.fleet.excused);
+            degraded.extend(track.restore_degraded.iter().cloned());
         } else {
             self.fleet_restore_begins(si);
         }
@@ -440,9 +481,22 @@ impl Engine {
         if let Some(min) = service.min_healthy {
             let _ = write!(reason, "; min_healthy {min}");
         }
-        for note in &self.tracks[si].fleet.notes {
+        let track = &self.tracks[si].fleet;
+        for note in &track.notes {
             reason.push_str("; ");
             reason.push_str(note);
+        }
+        if !track.excused.is_empty() {
+            let which = if track.excused.len() == track.restore_degraded.len() {
+                "there".to_string()
+            } else {
+                let excused = self.in_host_order(si, track.excused.iter());
+                format!("on {}", names(&excused))
+            };
+            let _ = write!(
+                reason,
+                "; verification failed {which} too, excused by max_fail"
+            );
         }
         Some(reason)
     }

@@ -1,7 +1,8 @@
 //! Properties of fleets (SPEC "Fleets"): whatever the hosts' outcomes and the order results
 //! come back in, no more than `batch` hosts of a step run at once, no batch starts once the
-//! budget is exceeded, every host ends with an outcome or `not_run`, and `min_healthy`
-//! decides up or down.
+//! budget is exceeded, every host ends with an outcome or `not_run`, a verification failing
+//! only where the restore failed within its budget leaves the service up (failing anywhere
+//! else, not), and `min_healthy` decides up or down.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,8 +17,36 @@ use crate::engine::state::{Decision, HostStatus, Phase, ServiceState};
 use crate::runbook::fleet::HostCount;
 use crate::runbook::model::HostId;
 
-/// Hosts, batch, canary, budget, per-host restore outcome, approve the canary, result order.
-type Shape = (usize, usize, Option<usize>, usize, Vec<bool>, bool, u64);
+/// Hosts, batch, canary, budget, per-host restore outcome, approve the canary, result order,
+/// per-host verification outcome, and whether verification also fails wherever the restore
+/// did.
+type Shape = (
+    usize,
+    usize,
+    Option<usize>,
+    usize,
+    Vec<bool>,
+    bool,
+    u64,
+    Vec<Verdict>,
+    bool,
+);
+
+/// How a host answers its verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Passes,
+    Fails,
+    Unreachable,
+}
+
+fn verdicts() -> impl Strategy<Value = Verdict> {
+    prop_oneof![
+        8 => Just(Verdict::Passes),
+        1 => Just(Verdict::Fails),
+        1 => Just(Verdict::Unreachable),
+    ]
+}
 
 fn shapes() -> impl Strategy<Value = Shape> {
     (1usize..=30).prop_flat_map(|n| {
@@ -29,12 +58,74 @@ fn shapes() -> impl Strategy<Value = Shape> {
             prop::collection::vec(prop::bool::weighted(0.8), n),
             any::<bool>(),
             any::<u64>(),
+            prop::collection::vec(verdicts(), n),
+            prop::bool::weighted(0.7),
         )
     })
 }
 
+/// What the hosts answered: where the restore failed, and where verification did not pass
+/// (`true`: it could not run).
+#[derive(Default)]
+struct Answers {
+    restore_failed: BTreeSet<HostId>,
+    verify_bad: BTreeMap<HostId, bool>,
+}
+
+impl Answers {
+    /// How `launch` goes: checks fail (every host is down), restores as `pass` says,
+    /// verification as `verify` says, and, with `mirror`, fails wherever the restore failed.
+    fn answer(
+        &mut self,
+        launch: &Launch,
+        pass: &BTreeMap<HostId, bool>,
+        verify: Verdict,
+        mirror: bool,
+    ) -> Verdict {
+        let host = &launch.host;
+        let verdict = match launch.step.phase {
+            Phase::Restore if pass[host] => Verdict::Passes,
+            Phase::Check | Phase::Restore => Verdict::Fails,
+            Phase::Verify if verify != Verdict::Passes => verify,
+            Phase::Verify if mirror && self.restore_failed.contains(host) => Verdict::Fails,
+            _ => Verdict::Passes,
+        };
+        if verdict != Verdict::Passes {
+            match launch.step.phase {
+                Phase::Restore => {
+                    self.restore_failed.insert(host.clone());
+                }
+                Phase::Verify => {
+                    self.verify_bad
+                        .insert(host.clone(), verdict == Verdict::Unreachable);
+                }
+                _ => {}
+            }
+        }
+        verdict
+    }
+
+    /// The state once verification ran: up when it failed only on hosts whose restore failed
+    /// within the budget (those excused, degraded); otherwise down, `unreachable` when one
+    /// of the others could not run.
+    fn after_verification(&self) -> ServiceState {
+        let excused = |host: &HostId| self.restore_failed.contains(host);
+        if self.verify_bad.keys().all(excused) {
+            ServiceState::Restored
+        } else if self
+            .verify_bad
+            .iter()
+            .any(|(host, refused)| *refused && !excused(host))
+        {
+            ServiceState::Unreachable
+        } else {
+            ServiceState::Failed
+        }
+    }
+}
+
 fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
-    let (n, batch, canary, budget, passes, approve, seed) = shape.clone();
+    let (n, batch, canary, budget, passes, approve, seed, verify, mirror) = shape.clone();
     let h = hosts(n);
     let refs: Vec<&str> = h.iter().map(String::as_str).collect();
     let step = fleet(run("fix"), Some(HostCount::Hosts(batch)), canary, budget);
@@ -47,7 +138,7 @@ fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
     let mut out: Vec<Launch> = Vec::new();
     let mut pending: Vec<Effect> = e.handle(Input::RunPlan);
     let mut started: BTreeSet<HostId> = BTreeSet::new();
-    let mut failed = 0usize;
+    let mut answers = Answers::default();
     let mut not_run: BTreeSet<HostId> = BTreeSet::new();
     let mut rng = seed | 1;
     for _ in 0..10_000 {
@@ -56,6 +147,7 @@ fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
             match effect {
                 Effect::Run { launch, .. } => {
                     if launch.step.phase == Phase::Restore {
+                        let failed = answers.restore_failed.len();
                         prop_assert!(
                             failed <= budget,
                             "a batch started after {failed} failures with max_fail {budget}"
@@ -94,24 +186,46 @@ fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
         rng ^= rng << 17;
         let pick = usize::try_from(rng % out.len() as u64).unwrap_or(0);
         let launch = out.swap_remove(pick);
-        let ok_here = match launch.step.phase {
-            Phase::Check => false,
-            Phase::Restore => pass[&launch.host],
-            _ => true,
-        };
-        if launch.step.phase == Phase::Restore && !ok_here {
-            failed += 1;
-        }
-        pending.extend(e.handle(if ok_here { ok(&launch) } else { fail(&launch) }));
+        let at = h
+            .iter()
+            .position(|x| x == launch.host.as_str())
+            .unwrap_or(0);
+        pending.extend(
+            e.handle(match answers.answer(&launch, &pass, verify[at], mirror) {
+                Verdict::Passes => ok(&launch),
+                Verdict::Fails => fail(&launch),
+                Verdict::Unreachable => refused(&launch),
+            }),
+        );
     }
     prop_assert!(
         out.is_empty() && pending.is_empty(),
         "the run did not settle"
     );
-    // Every host ends with an outcome or `not_run`, never both, never neither.
     let view = e.service(&sid("a")).expect("a");
+    ran_or_not_run(view, &h, &started, &not_run)?;
+    let failed = answers.restore_failed.len();
+    if failed > budget || (!approve && canary.is_some_and(|c| c < n)) {
+        prop_assert_eq!(view.state, ServiceState::Failed);
+    } else {
+        let expected = answers.after_verification();
+        prop_assert_eq!(view.state, expected, "{:?}", view.reason);
+        if expected == ServiceState::Restored {
+            prop_assert_eq!(view.degraded.len(), failed);
+        }
+    }
+    Ok(())
+}
+
+/// Every host ends with an outcome or `not_run`, never both, never neither.
+fn ran_or_not_run(
+    view: &crate::engine::state::ServiceView,
+    hosts: &[String],
+    started: &BTreeSet<HostId>,
+    not_run: &BTreeSet<HostId>,
+) -> Result<(), TestCaseError> {
     let statuses = &view.steps[&step_ref("a", Phase::Restore, 0)];
-    for name in &h {
+    for name in hosts {
         let host = HostId::new(name.clone());
         let ran = started.contains(&host);
         prop_assert!(
@@ -127,13 +241,6 @@ fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
         } else {
             prop_assert_eq!(status, &HostStatus::NotRun);
         }
-    }
-    let state = view.state;
-    if failed > budget || (!approve && canary.is_some_and(|c| c < n)) {
-        prop_assert_eq!(state, ServiceState::Failed);
-    } else {
-        prop_assert_eq!(state, ServiceState::Restored);
-        prop_assert_eq!(view.degraded.len(), failed);
     }
     Ok(())
 }

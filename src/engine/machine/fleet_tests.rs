@@ -320,3 +320,166 @@ fn a_canary_recorded_ok_before_a_stop_is_not_run_again_and_the_question_comes_at
     });
     assert_eq!(names(&launches(&fx)), ["h03", "h04"]);
 }
+
+/// Service `a` on `h01`…`h10`, down on every host, whose restore step (`max_fail = 2`) fails
+/// on `h03` and `h07`; its verification answers `verify` per host. `b` (one host, down)
+/// depends on it. Returns the engine once nothing is left to run.
+fn budget_case(
+    min_healthy: Option<HostCount>,
+    verify: impl Fn(&str) -> Verdict,
+) -> (Engine, Vec<Effect>) {
+    let h = hosts(10);
+    let mut a = svc("a", 1, &refs(&h)).restore(fleet(run("fix"), None, None, 2));
+    a.0.min_healthy = min_healthy;
+    let b = svc("b", 1, &["b1"]).deps(&["a"]).restore(run("fix"));
+    let mut e = engine(vec![a, b]);
+    let mut queue: std::collections::VecDeque<Effect> = e.handle(Input::RunPlan).into();
+    let mut seen = Vec::new();
+    for _ in 0..10_000 {
+        let Some(effect) = queue.pop_front() else {
+            return (e, seen);
+        };
+        if let Effect::Run { launch, .. } = &effect {
+            let host = launch.host.as_str();
+            let verdict = match (launch.step.service.as_str(), launch.step.phase) {
+                (_, Check) => Verdict::Fails,
+                ("a", Restore) if matches!(host, "h03" | "h07") => Verdict::Fails,
+                ("a", Verify) => verify(host),
+                _ => Verdict::Passes,
+            };
+            queue.extend(e.handle(match verdict {
+                Verdict::Passes => ok(launch),
+                Verdict::Fails => fail(launch),
+                Verdict::Unreachable => refused(launch),
+            }));
+        }
+        seen.push(effect);
+    }
+    panic!("the run did not settle");
+}
+
+#[derive(Clone, Copy)]
+enum Verdict {
+    Passes,
+    Fails,
+    Unreachable,
+}
+
+/// `Fails` on the hosts named, `Passes` elsewhere.
+fn failing_on(names: &'static [&'static str]) -> impl Fn(&str) -> Verdict {
+    move |host| {
+        if names.contains(&host) {
+            Verdict::Fails
+        } else {
+            Verdict::Passes
+        }
+    }
+}
+
+#[test]
+fn a_verification_failing_only_where_the_restore_failed_within_its_budget_leaves_the_service_up_degraded()
+ {
+    let (e, all) = budget_case(None, failing_on(&["h03", "h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{}", reason_of(&e));
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        ["h03", "h07"].map(HostId::new).to_vec()
+    );
+    // Each host named once, and why the verification did not fail the service.
+    assert_eq!(
+        reason_of(&e),
+        "degraded: 2 of 10 hosts (h03, h07); restore step 'fix' failed on 2 of 10 hosts \
+         within max_fail 2; verification failed there too, excused by max_fail"
+    );
+    // Its dependent starts.
+    assert!(launches(&all).iter().any(|l| is(l, "b", Restore)));
+    assert_eq!(state(&e, "b"), ServiceState::Restored);
+}
+
+#[test]
+fn a_verification_failing_on_one_of_the_excused_hosts_names_it() {
+    let (e, _) = budget_case(None, failing_on(&["h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Restored);
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        ["h03", "h07"].map(HostId::new).to_vec()
+    );
+    assert!(
+        reason_of(&e).ends_with("; verification failed on h07 too, excused by max_fail"),
+        "{}",
+        reason_of(&e)
+    );
+}
+
+#[test]
+fn a_verification_failing_on_a_host_the_budget_did_not_excuse_fails_the_service() {
+    let (e, all) = budget_case(None, failing_on(&["h03", "h05", "h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Failed);
+    // The reason names the host that failed it, not the excused ones.
+    let reason = reason_of(&e);
+    assert!(
+        reason.starts_with("verification: check 'probe' failed on 'h05'"),
+        "{reason}"
+    );
+    assert!(!reason.contains("(and"), "{reason}");
+    assert_eq!(state(&e, "b"), ServiceState::Blocked);
+    assert!(!launches(&all).iter().any(|l| is(l, "b", Restore)));
+}
+
+#[test]
+fn with_min_healthy_set_the_count_decides_the_verification_even_on_excused_hosts() {
+    // 8 hosts pass: below min_healthy 9, the budget does not hold the service up.
+    let (e, _) = budget_case(Some(HostCount::Hosts(9)), failing_on(&["h03", "h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Failed, "{}", reason_of(&e));
+    assert_eq!(state(&e, "b"), ServiceState::Blocked);
+    // At min_healthy 8 the same hosts leave it up, by the count.
+    let (e, _) = budget_case(Some(HostCount::Hosts(8)), failing_on(&["h03", "h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Restored);
+    assert!(
+        reason_of(&e).starts_with("degraded: 2 of 10 hosts (h03, h07); min_healthy 8"),
+        "{}",
+        reason_of(&e)
+    );
+}
+
+#[test]
+fn an_excused_host_unreachable_in_verification_is_degraded_any_other_leaves_the_service_unreachable()
+ {
+    let (e, _) = budget_case(None, |host| match host {
+        "h03" => Verdict::Unreachable,
+        "h07" => Verdict::Fails,
+        _ => Verdict::Passes,
+    });
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{}", reason_of(&e));
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        ["h03", "h07"].map(HostId::new).to_vec()
+    );
+    let (e, _) = budget_case(None, |host| match host {
+        "h03" => Verdict::Fails,
+        "h04" => Verdict::Unreachable,
+        _ => Verdict::Passes,
+    });
+    assert_eq!(state(&e, "a"), ServiceState::Unreachable);
+    assert!(reason_of(&e).contains("'h04'"), "{}", reason_of(&e));
+}
+
+#[test]
+fn a_later_check_excuses_nothing_and_restores_the_degraded_hosts_again() {
+    let (mut e, _) = budget_case(None, failing_on(&["h03", "h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Restored);
+    let fx = e.handle(Input::Check(sid("a")));
+    let mut after = Vec::new();
+    for l in launches(&fx) {
+        let bad = matches!(l.host.as_str(), "h03" | "h07");
+        after.extend(e.handle(if bad { fail(&l) } else { ok(&l) }));
+    }
+    // Judged afresh: partial, not up, and restored again on those hosts alone.
+    assert_eq!(
+        changes(&after)[0],
+        ("a".to_string(), ServiceState::Partial),
+        "{after:?}"
+    );
+    assert_eq!(names(&launches(&after)), ["h03", "h07"]);
+    assert!(launches(&after).iter().all(|l| is(l, "a", Restore)));
+}

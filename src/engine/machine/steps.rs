@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::engine::effect::Effect;
 use crate::engine::event::{AttemptId, Launch, TimerId, passes};
+use crate::engine::machine::batch::HostResult;
 use crate::engine::machine::{Ask, Engine, Flight, Job};
 use crate::engine::state::{HostStatus, Phase, ServiceState, StepOutcome, StepRef, Waiting};
 use crate::runbook::model::{HostId, Service, Step, StepAction};
@@ -482,19 +483,32 @@ impl Engine {
             return;
         }
         let phase = flight.step.phase;
+        let host_result = if ok {
+            HostResult::Passed
+        } else if self.fleet_excuses(si, phase, &flight.host) {
+            HostResult::Excused
+        } else {
+            HostResult::Failed
+        };
         if let Some(job) = &mut self.tracks[si].job {
             job.pending
                 .remove(&(flight.step.index, flight.host.clone()));
-            if ok {
-                job.passed += 1;
-            } else if result.refused && matches!(phase, Phase::Check | Phase::Verify) {
-                job.unreachable
-                    .push(unreachable_reason(step, &flight.host, result));
-            } else {
-                job.failures
-                    .push(failure_reason(step, phase, &flight.host, result));
+            match host_result {
+                HostResult::Passed => job.passed += 1,
+                // Judged with the service's degraded hosts (`judge_probe`), not a failure.
+                HostResult::Excused => {}
+                HostResult::Failed
+                    if result.refused && matches!(phase, Phase::Check | Phase::Verify) =>
+                {
+                    job.unreachable
+                        .push(unreachable_reason(step, &flight.host, result));
+                }
+                HostResult::Failed => {
+                    job.failures
+                        .push(failure_reason(step, phase, &flight.host, result));
+                }
             }
-            job.fleet.note(phase, &flight.host, ok);
+            job.fleet.note(phase, &flight.host, host_result);
         }
         if ok && phase == Phase::Restore {
             self.record_success(si, flight.step.index, &flight.host);
