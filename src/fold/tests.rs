@@ -277,6 +277,10 @@ fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
         (30, undo_asked("lee", "web", false)),
         (31, undo_step("web", "start", "w1", Failed)),
         (32, state("web", ServiceState::Failed)),
+        // web's own on_fail later: not lee's, whose undo was carried out (and failed).
+        (40, state("web", ServiceState::Restoring)),
+        (41, undo_step("web", "start", "w1", Ok)),
+        (42, state("web", ServiceState::Failed)),
     ];
     let f = fold(&events);
     let all = f.rollbacks.all();
@@ -329,6 +333,14 @@ fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
                 Some("start"),
                 RollbackEnd::Stopped
             ),
+            (
+                "web",
+                AskedBy::OnFail,
+                vec!["start".to_string()],
+                vec!["w1"],
+                None,
+                RollbackEnd::Complete
+            ),
         ]
     );
     // When: begun and first taken back at the first undo step, ended with the state.
@@ -338,8 +350,10 @@ fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
     );
     assert_eq!((all[2].at, all[2].ended), (at(21), at(23)));
     // Reports tell what was taken back: lee's undo took nothing back.
-    assert_eq!(f.rollbacks.taken_back(), all[..3].to_vec());
-    assert_eq!(f.rollbacks.of(&sid("web")), all.get(3));
+    let told: Vec<&Rollback> = all.iter().filter(|r| r.took_back()).collect();
+    assert_eq!(f.rollbacks.taken_back().iter().collect::<Vec<_>>(), told);
+    assert_eq!(told.len(), 4);
+    assert_eq!(f.rollbacks.of(&sid("web")), all.get(4));
 }
 
 #[test]
