@@ -98,11 +98,6 @@ impl Rollbacks {
         self.all.iter().filter(|r| r.took_back()).cloned().collect()
     }
 
-    /// The latest rollback of `service`, if any.
-    pub fn of(&self, service: &ServiceId) -> Option<&Rollback> {
-        self.all.iter().rev().find(|r| &r.service == service)
-    }
-
     /// One event, in journal order; `infos` are the services `run_started` recorded (whose
     /// `depends_on` says what a cascade covers).
     pub(super) fn push(

@@ -353,7 +353,6 @@ fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
     let told: Vec<&Rollback> = all.iter().filter(|r| r.took_back()).collect();
     assert_eq!(f.rollbacks.taken_back().iter().collect::<Vec<_>>(), told);
     assert_eq!(told.len(), 4);
-    assert_eq!(f.rollbacks.of(&sid("web")), all.get(4));
 }
 
 #[test]
