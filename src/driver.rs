@@ -879,7 +879,7 @@ impl Driver {
                 OperatorActionKind::Undo,
                 service,
                 (*cascade == crate::engine::Cascade::Dependents)
-                    .then(|| "with its dependents first (cascade)".to_string()),
+                    .then(|| crate::fold::CASCADE.to_string()),
             )),
             Input::Stop => {
                 self.stopped_mid_step |= !self.running.is_empty();

@@ -20,6 +20,9 @@ use crate::journal::event::{
 use crate::journal::record::Record;
 use crate::runbook::model::{HostId, ServiceId};
 
+mod rollback;
+pub use rollback::{AskedBy, CASCADE, Rollback, RollbackEnd, Rollbacks};
+
 /// What began an outage (SPEC "Time and outages").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutageCause {
@@ -339,6 +342,8 @@ pub struct RunFold {
     /// Manual steps left unanswered whose service was found up afterwards.
     pub unconfirmed: Vec<Unconfirmed>,
     pub drill: DrillFold,
+    /// What undo took back, per service, in the order each rollback began.
+    pub rollbacks: Rollbacks,
 }
 
 impl RunFold {
@@ -467,6 +472,7 @@ impl RunFold {
             Event::DrillPhase { .. } | Event::GuardTripped { .. } => self.drill.push(ts, event),
             _ => {}
         }
+        self.rollbacks.push(ts, event, &self.infos);
     }
 
     /// An answer to an approval: the question goes; an approval by a principal this run

@@ -270,7 +270,7 @@ pub fn resolution(a: &Analysis) -> Vec<String> {
     let rolled = a
         .rollbacks
         .iter()
-        .map(|r| format!("Rolled back: {}.", r.words()));
+        .map(|r| format!("Rolled back: {}.", crate::export::rollback::words(r)));
     let mut lines: Vec<String> = back
         .iter()
         .map(|s| {

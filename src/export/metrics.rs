@@ -188,7 +188,7 @@ pub struct Analysis {
     pub final_hash: Option<String>,
     pub intact: bool,
     /// What undo took back, in the order it began.
-    pub rollbacks: Vec<crate::export::rollback::Rollback>,
+    pub rollbacks: Vec<crate::fold::Rollback>,
 }
 
 impl Analysis {

@@ -1,7 +1,7 @@
 //! A drill's scorecard, folded from a journal's records one at a time (`push`, then
 //! `finish`), so it can run while a journal streams past: per injected service when it was
 //! injected, detected and restored against its RTO, the guards that tripped, the drill's
-//! outcome and the critical path. Outages and phases come from the run's one fold
+//! outcome, the critical path and what undo took back. Outages, phases and rollbacks come from the run's one fold
 //! (`crate::fold::RunFold`), the picture every screen and report shares. Pure: no IO; rendering lives in `scorecard/render.rs`.
 
 pub mod render;
@@ -61,8 +61,8 @@ impl ServiceRun {
 /// Everything a journal says about one run that the scorecard and the history need.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
-    /// What undo took back, in the order it began.
-    pub rollbacks: Vec<crate::export::rollback::Rollback>,
+    /// What undo took back, in the order it began (the run's fold's).
+    pub rollbacks: Vec<crate::fold::Rollback>,
     pub runbook: String,
     pub operator: String,
     pub mode: Mode,
@@ -97,7 +97,6 @@ pub struct Fold {
     drill_every_ms: IndexMap<ServiceId, u64>,
     /// The slowest host of each attempt of each restore or verify step.
     attempts: IndexMap<(ServiceId, Phase, String, u32), i64>,
-    rollbacks: crate::export::rollback::Rollbacks,
 }
 
 impl Fold {
@@ -116,7 +115,6 @@ impl Fold {
         }
         self.time_spent(r);
         self.picture.push(r);
-        self.rollbacks.push(r);
     }
 
     /// The slowest host of each attempt of a restore or verify step: the time commands ran.
@@ -199,7 +197,7 @@ impl Fold {
             guards: p.drill.guards,
             left_down: p.left_down,
             is_scenario_drill,
-            rollbacks: self.rollbacks.finish(),
+            rollbacks: p.rollbacks.taken_back(),
         }
     }
 }
@@ -296,7 +294,7 @@ pub struct Scorecard {
     /// What the journal's seal proves, once `cmd/` has checked it; `None` when not asked.
     pub evidence: Option<crate::journal::seal::Evidence>,
     /// What undo took back during the drill: a restore that needed an undo.
-    pub rollbacks: Vec<crate::export::rollback::Rollback>,
+    pub rollbacks: Vec<crate::fold::Rollback>,
 }
 
 impl Scorecard {

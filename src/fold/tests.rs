@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::state::{Decision, ManualOutcome};
+use crate::engine::state::{Decision, ManualOutcome, StepOutcome};
 use crate::journal::event::{RunbookAbout, ServiceInfo};
 use crate::journal::{JournalWriter, ManualClock, read_journal};
 
@@ -32,6 +32,14 @@ fn info(id: &str, rto_min: u64) -> ServiceInfo {
     }
 }
 
+/// web depends on db: an undo of db with `--cascade` undoes web first.
+fn web_on_db() -> ServiceInfo {
+    ServiceInfo {
+        depends_on: vec![sid("db")],
+        ..info("web", 10)
+    }
+}
+
 fn started(incident_start: Option<DateTime<Utc>>) -> Event {
     Event::RunStarted {
         executor: None,
@@ -41,7 +49,7 @@ fn started(incident_start: Option<DateTime<Utc>>) -> Event {
         vars: IndexMap::new(),
         version: "0".into(),
         mode: Mode::Incident,
-        services: vec![info("dns", 2), info("db", 30), info("web", 10)],
+        services: vec![info("dns", 2), info("db", 30), web_on_db()],
         about: Box::new(RunbookAbout::default()),
         incident_start,
         scenario: None,
@@ -223,6 +231,159 @@ fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_
     );
 }
 
+fn undo_asked(operator: &str, service: &str, cascade: bool) -> Event {
+    Event::OperatorAction {
+        operator: operator.into(),
+        service: Some(sid(service)),
+        action: OperatorActionKind::Undo,
+        reason: cascade.then(|| CASCADE.to_string()),
+        provenance: crate::journal::event::Provenance::default(),
+    }
+}
+
+fn undo_step(service: &str, step: &str, host: &str, outcome: StepOutcome) -> Event {
+    Event::StepFinished {
+        service: sid(service),
+        phase: Phase::Undo,
+        step: step.into(),
+        host: HostId::new(host),
+        attempt: 1,
+        outcome,
+        exit_code: Some(i32::from(outcome != StepOutcome::Ok)),
+        duration_ms: 5,
+        error: None,
+    }
+}
+
+#[test]
+fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
+    use StepOutcome::{Failed, Ok};
+    let at = |secs| Some(t0() + TimeDelta::seconds(secs));
+    let events = vec![
+        (0, started(None)),
+        // kim undoes db with --cascade: web, which depends on db, is undone first.
+        (10, undo_asked("kim", "db", true)),
+        (11, undo_step("web", "start", "w2", Ok)),
+        (12, undo_step("web", "start", "w1", Ok)),
+        (13, state("web", ServiceState::Undone)),
+        (14, undo_step("db", "promote", "d1", Ok)),
+        (15, state("db", ServiceState::Undone)),
+        // dns's restore fails; its on_fail = "undo" takes back one step, then the next fails.
+        (20, state("dns", ServiceState::Restoring)),
+        (21, undo_step("dns", "add record", "n1", Ok)),
+        (22, undo_step("dns", "open port", "n1", Failed)),
+        (23, state("dns", ServiceState::Failed)),
+        // lee undoes web again; its first undo step fails: nothing was taken back.
+        (30, undo_asked("lee", "web", false)),
+        (31, undo_step("web", "start", "w1", Failed)),
+        (32, state("web", ServiceState::Failed)),
+        // web's own on_fail later: not lee's, whose undo was carried out (and failed).
+        (40, state("web", ServiceState::Restoring)),
+        (41, undo_step("web", "start", "w1", Ok)),
+        (42, state("web", ServiceState::Failed)),
+    ];
+    let f = fold(&events);
+    let all = f.rollbacks.all();
+    let told: Vec<_> = all
+        .iter()
+        .map(|r| {
+            (
+                r.service.as_str(),
+                r.by.clone(),
+                r.steps.clone(),
+                r.hosts.iter().map(HostId::as_str).collect::<Vec<_>>(),
+                r.failed_step.as_deref(),
+                r.end,
+            )
+        })
+        .collect();
+    let kim = || AskedBy::Operator("kim".into());
+    assert_eq!(
+        told,
+        vec![
+            (
+                "web",
+                kim(),
+                vec!["start".to_string()],
+                vec!["w1", "w2"],
+                None,
+                RollbackEnd::Complete
+            ),
+            (
+                "db",
+                kim(),
+                vec!["promote".to_string()],
+                vec!["d1"],
+                None,
+                RollbackEnd::Complete
+            ),
+            (
+                "dns",
+                AskedBy::OnFail,
+                vec!["add record".to_string()],
+                vec!["n1"],
+                Some("open port"),
+                RollbackEnd::Stopped
+            ),
+            (
+                "web",
+                AskedBy::Operator("lee".into()),
+                Vec::new(),
+                Vec::new(),
+                Some("start"),
+                RollbackEnd::Stopped
+            ),
+            (
+                "web",
+                AskedBy::OnFail,
+                vec!["start".to_string()],
+                vec!["w1"],
+                None,
+                RollbackEnd::Complete
+            ),
+        ]
+    );
+    // When: begun and first taken back at the first undo step, ended with the state.
+    assert_eq!(
+        (all[0].began, all[0].at, all[0].ended),
+        (at(11).expect("a time"), at(11), at(13))
+    );
+    assert_eq!((all[2].at, all[2].ended), (at(21), at(23)));
+    // Reports tell what was taken back: lee's undo took nothing back.
+    let told: Vec<&Rollback> = all.iter().filter(|r| r.took_back()).collect();
+    assert_eq!(f.rollbacks.taken_back().iter().collect::<Vec<_>>(), told);
+    assert_eq!(told.len(), 4);
+}
+
+#[test]
+fn an_undo_cut_short_by_a_take_over_ends_there_and_a_later_one_is_its_own() {
+    use StepOutcome::Ok;
+    let events = vec![
+        (0, started(None)),
+        (10, undo_asked("kim", "db", false)),
+        (11, undo_step("db", "promote", "d1", Ok)),
+        (60, resumed()),
+        // The new executor's on_fail undo of db: not kim's, and not the undo cut short.
+        (70, state("db", ServiceState::Restoring)),
+        (71, undo_step("db", "promote", "d1", Ok)),
+        (72, state("db", ServiceState::Failed)),
+    ];
+    let f = fold(&events);
+    let ends: Vec<_> = f
+        .rollbacks
+        .all()
+        .iter()
+        .map(|r| (r.by.clone(), r.end))
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            (AskedBy::Operator("kim".into()), RollbackEnd::CutShort),
+            (AskedBy::OnFail, RollbackEnd::Complete),
+        ]
+    );
+}
+
 // ---- the take-over property -------------------------------------------------------------
 
 /// One generated event: what it is, on which service, and how long after the previous one.
@@ -236,6 +397,12 @@ enum Gen {
     Resumed,
     Finished,
     Phase(DrillPhase),
+    /// An operator's undo of a service, with its dependents first or not.
+    UndoAsked(usize, bool),
+    /// An undo step (of two) finished on a host (of two), ok or not.
+    Undo(usize, usize, usize, bool),
+    /// An approval declined (an undo step's, while one runs).
+    Declined(usize),
 }
 
 const SERVICES: [&str; 3] = ["dns", "db", "web"];
@@ -254,7 +421,12 @@ fn gen_event() -> impl Strategy<Value = Gen> {
             ServiceState::Failed,
             ServiceState::Skipped,
             ServiceState::Blocked,
+            ServiceState::Undone,
         ])).prop_map(|(s, to)| Gen::State(s, to)),
+        1 => (svc.clone(), prop::bool::ANY).prop_map(|(s, c)| Gen::UndoAsked(s, c)),
+        3 => (svc.clone(), 0usize..2, 0usize..2, prop::bool::weighted(0.8))
+            .prop_map(|(s, step, host, ok)| Gen::Undo(s, step, host, ok)),
+        1 => svc.clone().prop_map(Gen::Declined),
         1 => svc.clone().prop_map(Gen::Inject),
         1 => (svc.clone(), prop::bool::ANY).prop_map(|(s, m)| Gen::Asked(
             s,
@@ -311,6 +483,24 @@ fn event_of(g: &Gen) -> Event {
                 OperatorActionKind::AutoOff
             },
             reason: None,
+            provenance: crate::journal::event::Provenance::default(),
+        },
+        Gen::UndoAsked(s, cascade) => undo_asked("kim", SERVICES[*s], *cascade),
+        Gen::Undo(s, step, host, ok) => undo_step(
+            SERVICES[*s],
+            ["first", "second"][*step],
+            ["h1", "h2"][*host],
+            if *ok {
+                StepOutcome::Ok
+            } else {
+                StepOutcome::Failed
+            },
+        ),
+        Gen::Declined(s) => Event::Approval {
+            service: svc(s),
+            step: "second".into(),
+            decision: Decision::Declined,
+            operator: "kim".into(),
             provenance: crate::journal::event::Provenance::default(),
         },
         Gen::Resumed => resumed(),
@@ -383,6 +573,7 @@ proptest! {
         prop_assert_eq!(&fast.services, &whole.services);
         prop_assert_eq!(&fast.questions, &whole.questions);
         prop_assert_eq!(fast.incident_start, whole.incident_start);
+        prop_assert_eq!(&fast.rollbacks, &whole.rollbacks);
         for s in SERVICES {
             prop_assert_eq!(fast.outages(&sid(s)), whole.outages(&sid(s)));
         }

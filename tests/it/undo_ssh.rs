@@ -218,3 +218,42 @@ fn over_ssh_undo_of_a_running_run_is_a_request_its_process_carries_out() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn over_ssh_a_cascade_undo_is_told_as_the_operators_for_the_dependents_it_took_back_first() {
+    crate::require!(Sshd);
+    let rig = Rig::ssh(1);
+    let s = rig.state.display();
+    let service = |id: &str, tier: u32, deps: &str| {
+        format!(
+            "[[service]]\nid = \"{id}\"\ntier = {tier}\nhosts = [\"h0\"]\n{deps}\n\
+[[service.check]]\nname = \"up\"\nrun = \"test -f {s}/{id}.up\"\n\n\
+[[service.restore]]\nname = \"start {id}\"\nrun = \"touch {s}/{id}.up\"\n\
+undo = \"rm {s}/{id}.up\"\n\n"
+        )
+    };
+    let text =
+        rig.head("", "") + &service("db", 1, "") + &service("web", 2, "depends_on = [\"db\"]\n");
+    rig.write_runbook(&text);
+    let out = rig
+        .run(crate::support::rig::Resume::No)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = undo(&rig, &["--service", "db", "--cascade", "--operator", "kim"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!rig.state.join("web.up").exists() && !rig.state.join("db.up").exists());
+
+    let report = rig.export("markdown").output().expect("export");
+    let report = stdout(&report);
+    // web went first, asked by kim's undo of db: not its own on_fail.
+    let web = report
+        .find("Rolled back: web: 'start web' on h0 (asked by kim).")
+        .unwrap_or_else(|| panic!("web told as kim's:\n{report}"));
+    let db = report
+        .find("Rolled back: db: 'start db' on h0 (asked by kim).")
+        .unwrap_or_else(|| panic!("db told as kim's:\n{report}"));
+    assert!(web < db, "in the order they began:\n{report}");
+    assert!(!report.contains("on_fail"), "{report}");
+}

@@ -229,7 +229,7 @@ pub fn markdown(sc: &Scorecard) -> String {
         let _ = writeln!(
             out,
             "- **Restore needed an undo:** rolled back {}",
-            cell(&r.words())
+            cell(&crate::export::rollback::words(r))
         );
     }
     let guards = guard_lines(sc);
