@@ -339,6 +339,8 @@ pub struct RunFold {
     /// Manual steps left unanswered whose service was found up afterwards.
     pub unconfirmed: Vec<Unconfirmed>,
     pub drill: DrillFold,
+    /// Which failure each service stopped on, and why (`fold/failure.rs`).
+    pub failures: Failures,
 }
 
 impl RunFold {
@@ -467,6 +469,7 @@ impl RunFold {
             Event::DrillPhase { .. } | Event::GuardTripped { .. } => self.drill.push(ts, event),
             _ => {}
         }
+        self.failures.push(seq, ts, event);
     }
 
     /// An answer to an approval: the question goes; an approval by a principal this run
@@ -688,6 +691,9 @@ pub fn overall_rto(outages: &[Outage]) -> Rto {
         Rto::Met
     }
 }
+
+mod failure;
+pub use failure::{Failure, FailureCause, Failures, Stopped};
 
 #[cfg(test)]
 mod tests;

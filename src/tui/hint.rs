@@ -1,7 +1,8 @@
 //! The footer's next-step hint: one sentence telling the operator what to press now, derived
 //! from the App's state alone. Reads state; decides nothing and changes nothing.
 
-use crate::engine::state::{ServiceState, StepOutcome};
+use crate::engine::state::ServiceState;
+use crate::fold::FailureCause;
 use crate::tui::app::{App, Attachment, Link, Seat};
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
@@ -27,27 +28,70 @@ pub fn next_step_for(app: &App, width: u16) -> Option<(String, Option<String>)> 
     })
 }
 
-/// The run stopped on a failure: which service, at which step and host, with what exit
-/// code, what it printed last, and the keys that act on it (it is selected).
+/// The run stopped on a failure: which service, at which step and why (on which host with
+/// what exit code and what it printed last; or who declined it or marked it failed), and the
+/// keys that act on it (it is selected).
 fn failed(app: &App) -> Option<Hint> {
     let f = app.stopped_on()?;
-    let step = f.step.name(app.runbook());
-    let code = match (f.exit_code, f.outcome) {
-        (_, StepOutcome::Timeout) => "timed out".to_string(),
-        (Some(c), _) => format!("exit {c}"),
-        (None, _) => f.outcome.as_str().to_string(),
-    };
     let id = &f.service;
-    let host = &f.host;
-    Some(Hint {
-        long: format!(
-            "✗ '{id}' failed at {} '{step}' on {host}, {code} · r restore again · c check · s skip · t timeline",
-            f.step.phase
-        ),
-        short: format!("✗ '{id}' failed ({code}) · r retry · s skip · at '{step}'"),
-        detail: app
-            .last_said(f)
-            .map(|line| format!("{host}: {}", crate::text::visible_line(line))),
+    let step = &f.step;
+    let phase = f.phase;
+    let keys = "r restore again · c check · s skip · t timeline";
+    let last_said = || {
+        let host = f.host.as_ref()?;
+        app.last_said(f)
+            .map(|line| format!("{host}: {}", crate::text::visible_line(line)))
+    };
+    let on_host = |code: String| {
+        let host = f
+            .host
+            .as_ref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
+        Hint {
+            long: format!("✗ '{id}' failed at {phase} '{step}'{host}, {code} · {keys}"),
+            short: format!("✗ '{id}' failed ({code}) · r retry · s skip · at '{step}'"),
+            detail: last_said(),
+        }
+    };
+    Some(match &f.cause {
+        FailureCause::Failed { exit_code: Some(c) } => on_host(format!("exit {c}")),
+        FailureCause::Failed { exit_code: None } => on_host("failed".into()),
+        FailureCause::TimedOut => on_host("timed out".into()),
+        FailureCause::Unreachable { error } => Hint {
+            detail: last_said().or_else(|| {
+                error
+                    .as_ref()
+                    .map(|e| crate::text::visible_line(e).into_owned())
+            }),
+            ..on_host("unreachable".into())
+        },
+        FailureCause::Unseen => on_host("ended unseen (bringup stopped)".into()),
+        FailureCause::Declined { by } => Hint {
+            long: format!("✗ '{id}' failed: {phase} '{step}' declined by {by} · {keys}"),
+            short: format!("✗ '{id}' failed: '{step}' declined by {by} · r retry · s skip"),
+            detail: None,
+        },
+        FailureCause::ManualFailed { by } => Hint {
+            long: format!("✗ '{id}' failed: manual step '{step}' marked failed by {by} · {keys}"),
+            short: format!("✗ '{id}' failed: manual '{step}' marked failed by {by} · r retry"),
+            detail: None,
+        },
+        FailureCause::BudgetExceeded { reason, not_run } => Hint {
+            long: format!(
+                "✗ '{id}' failed at {phase} '{step}': {reason}; not run on {not_run} host(s) · {keys}"
+            ),
+            short: format!("✗ '{id}' failed (failure budget) · r retry · s skip · at '{step}'"),
+            detail: last_said(),
+        },
+        FailureCause::Other { reason } => {
+            let why = reason.as_deref().unwrap_or("no reason journaled");
+            Hint {
+                long: format!("✗ '{id}' failed: {why} · {keys}"),
+                short: format!("✗ '{id}' failed · r retry · s skip · t timeline"),
+                detail: None,
+            }
+        }
     })
 }
 
@@ -247,7 +291,7 @@ fn paused(app: &App, checking: usize, working: usize) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::Mode;
+    use crate::engine::state::{Mode, StepOutcome};
     use crate::tui::action::Action;
     use crate::tui::testkit;
 
