@@ -757,11 +757,15 @@ impl App {
         rows
     }
 
-    /// The steps pane's row in view: the operator's choice, or else the host row of the step
-    /// that runs or last ran on the selected service.
+    /// The steps pane's row in view: the operator's choice; else, on a failed service, the
+    /// step it failed at (the host it failed on); else the host row of the step that runs or
+    /// last ran on the selected service.
     pub fn selected_step_row(&self) -> usize {
         if self.steps_shown == StepsShown::Chosen {
             return self.step_sel;
+        }
+        if let Some(at) = self.failure_row() {
+            return at;
         }
         let last = self
             .selected_service()
@@ -773,6 +777,30 @@ impl App {
             .iter()
             .position(|r| r.shows(step, host))
             .unwrap_or(self.step_sel)
+    }
+
+    /// The steps pane's row of the failure the selected service stopped on, while it is
+    /// failed (the run's fold says which): the row of the host it failed on, else the step's
+    /// first host row (a declined or manual step ran on none), else the step's own.
+    fn failure_row(&self) -> Option<usize> {
+        let f = self.fold.failure(&self.selected_service()?.id)?;
+        let step = StepRef::named(&self.runbook, &f.service, f.phase, &f.step)?;
+        let rows = self.step_rows();
+        if let Some(at) = f
+            .host
+            .as_ref()
+            .and_then(|h| rows.iter().position(|r| r.shows(&step, h)))
+        {
+            return Some(at);
+        }
+        let at = rows
+            .iter()
+            .position(|r| matches!(r, StepRow::Step(s) if *s == step))?;
+        let first_host = rows.get(at + 1).is_some_and(|r| {
+            r.host().is_some()
+                && matches!(r, StepRow::Host(s, _) | StepRow::Group(s, _) if *s == step)
+        });
+        Some(if first_host { at + 1 } else { at })
     }
 
     /// Whose output the bottom pane shows: the selected host row, or a step's first host.

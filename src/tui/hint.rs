@@ -37,6 +37,7 @@ fn failed(app: &App) -> Option<Hint> {
     let step = &f.step;
     let phase = f.phase;
     let keys = "r restore again · c check · s skip · t timeline";
+    let at = f.at.format("%H:%M:%S");
     let last_said = || {
         let host = f.host.as_ref()?;
         app.last_said(f)
@@ -69,13 +70,13 @@ fn failed(app: &App) -> Option<Hint> {
         FailureCause::Unseen => on_host("ended unseen (bringup stopped)".into()),
         FailureCause::Declined { by } => Hint {
             long: format!("✗ '{id}' failed: {phase} '{step}' declined by {by} · {keys}"),
-            short: format!("✗ '{id}' failed: '{step}' declined by {by} · r retry · s skip"),
-            detail: None,
+            short: format!("✗ '{id}' failed: {by} declined '{step}' · r retry · s skip"),
+            detail: Some(format!("{by} declined {phase} '{step}' at {at}")),
         },
         FailureCause::ManualFailed { by } => Hint {
             long: format!("✗ '{id}' failed: manual step '{step}' marked failed by {by} · {keys}"),
-            short: format!("✗ '{id}' failed: manual '{step}' marked failed by {by} · r retry"),
-            detail: None,
+            short: format!("✗ '{id}' failed: {by} marked manual '{step}' failed · r retry"),
+            detail: Some(format!("{by} marked manual step '{step}' failed at {at}")),
         },
         FailureCause::BudgetExceeded { reason, not_run } => Hint {
             long: format!(
