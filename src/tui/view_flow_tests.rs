@@ -307,6 +307,37 @@ fn at_60x15_the_list_keeps_the_failed_service_in_view() {
 }
 
 #[test]
+fn at_60x15_a_long_id_is_cut_before_its_state_word_goes() {
+    let mut app = demo_stopped_on_mail_imap();
+    let services = demo_runbook().services;
+    // Every service in view in turn, each row with its state word.
+    app.on_action(Action::Home);
+    for n in 0..services.len() {
+        let text = testkit::render(&mut app, 60, 15);
+        for s in &services {
+            let word = app.view_of(&s.id).expect("a view").state.as_str();
+            let head: String = s.id.as_str().chars().take(7).collect();
+            for row in text.lines().skip(2).take(4) {
+                let left: String = row.chars().take(30).collect();
+                if left.contains(&head) {
+                    assert!(
+                        left.contains(&format!(" {word} ")),
+                        "'{}' without '{word}' (row {n}): {left}\n{text}",
+                        s.id
+                    );
+                }
+            }
+        }
+        app.on_action(Action::Down);
+    }
+    let text = testkit::render(&mut app, 60, 15);
+    assert!(
+        text.contains("✓ restored push-notifica…"),
+        "the long id is cut, its state word kept:\n{text}"
+    );
+}
+
+#[test]
 fn the_help_scrolls_to_its_last_key_at_60x15() {
     let mut app = testkit::app(Mode::Incident);
     app.on_action(Action::Cancel);
