@@ -84,42 +84,8 @@ impl Failures {
             at,
         };
         match event {
-            Event::StepFinished {
-                service,
-                phase,
-                step,
-                host,
-                outcome,
-                exit_code,
-                error,
-                ..
-            } if *phase != Phase::Check => {
-                let cause = match outcome {
-                    StepOutcome::Ok => {
-                        // The step that failed here passed since: it no longer explains anything.
-                        let same = |f: &Failure| {
-                            f.phase == *phase && f.step == *step && f.host.as_ref() == Some(host)
-                        };
-                        if self.pending.get(service).is_some_and(same) {
-                            self.pending.shift_remove(service);
-                        }
-                        return;
-                    }
-                    StepOutcome::NotRun => {
-                        self.not_run(service, *phase, step, error.as_deref(), seq, at);
-                        return;
-                    }
-                    StepOutcome::Failed => FailureCause::Failed {
-                        exit_code: *exit_code,
-                    },
-                    StepOutcome::Timeout => FailureCause::TimedOut,
-                    StepOutcome::Error => FailureCause::Unreachable {
-                        error: error.clone(),
-                    },
-                    StepOutcome::Unknown => FailureCause::Unseen,
-                };
-                let f = failure(service, *phase, step, Some(host.clone()), cause);
-                self.pending.insert(service.clone(), f);
+            Event::StepFinished { phase, .. } if *phase != Phase::Check => {
+                self.step_result(seq, at, event);
             }
             Event::Approval {
                 service,
@@ -181,6 +147,59 @@ impl Failures {
             }
             _ => {}
         }
+    }
+
+    /// A step's result on a host: a bad one is what the service would fail for; an `ok` where
+    /// it failed before takes that back; `not_run` hosts are a budget's (or a declined
+    /// canary's) doing.
+    fn step_result(&mut self, seq: u64, at: DateTime<Utc>, event: &Event) {
+        let Event::StepFinished {
+            service,
+            phase,
+            step,
+            host,
+            outcome,
+            exit_code,
+            error,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let cause = match outcome {
+            StepOutcome::Ok => {
+                // The step that failed here passed since: it no longer explains anything.
+                let same = |f: &Failure| {
+                    f.phase == *phase && f.step == *step && f.host.as_ref() == Some(host)
+                };
+                if self.pending.get(service).is_some_and(same) {
+                    self.pending.shift_remove(service);
+                }
+                return;
+            }
+            StepOutcome::NotRun => {
+                self.not_run(service, *phase, step, error.as_deref(), seq, at);
+                return;
+            }
+            StepOutcome::Failed => FailureCause::Failed {
+                exit_code: *exit_code,
+            },
+            StepOutcome::Timeout => FailureCause::TimedOut,
+            StepOutcome::Error => FailureCause::Unreachable {
+                error: error.clone(),
+            },
+            StepOutcome::Unknown => FailureCause::Unseen,
+        };
+        let failure = Failure {
+            service: service.clone(),
+            phase: *phase,
+            step: step.clone(),
+            host: Some(host.clone()),
+            cause,
+            seq,
+            at,
+        };
+        self.pending.insert(service.clone(), failure);
     }
 
     /// A host the step never started on. Beside a declined approval (the rest after a
