@@ -10,9 +10,18 @@ pub fn next_step(app: &App) -> Option<String> {
     hint(app).map(|h| h.long)
 }
 
-/// The hint's second line, when it has one: the last line a failed step printed.
+/// The hint's second line, when it has one: the last line a failed step printed, or who
+/// declined (or marked failed) the step a service stopped at, and when.
 pub fn detail(app: &App) -> Option<String> {
-    hint(app).and_then(|h| h.detail)
+    hint(app).and_then(|h| h.detail).map(Detail::text)
+}
+
+/// The last line a failed step printed, when the hint's second line is that.
+pub fn last_output(app: &App) -> Option<String> {
+    match hint(app)?.detail? {
+        Detail::Said(line) => Some(line),
+        Detail::Note(_) => None,
+    }
 }
 
 /// The hint as it fits in `width` cells (the long form when it fits, else the short one),
@@ -24,7 +33,7 @@ pub fn next_step_for(app: &App, width: u16) -> Option<(String, Option<String>)> 
         } else {
             h.short
         };
-        (text, h.detail)
+        (text, h.detail.map(Detail::text))
     })
 }
 
@@ -41,7 +50,7 @@ fn failed(app: &App) -> Option<Hint> {
     let last_said = || {
         let host = f.host.as_ref()?;
         app.last_said(f)
-            .map(|line| format!("{host}: {}", crate::text::visible_line(line)))
+            .map(|line| Detail::Said(format!("{host}: {}", crate::text::visible_line(line))))
     };
     let on_host = |code: String| {
         let host = f
@@ -63,7 +72,7 @@ fn failed(app: &App) -> Option<Hint> {
             detail: last_said().or_else(|| {
                 error
                     .as_ref()
-                    .map(|e| crate::text::visible_line(e).into_owned())
+                    .map(|e| Detail::Note(crate::text::visible_line(e).into_owned()))
             }),
             ..on_host("unreachable".into())
         },
@@ -71,12 +80,16 @@ fn failed(app: &App) -> Option<Hint> {
         FailureCause::Declined { by } => Hint {
             long: format!("✗ '{id}' failed: {phase} '{step}' declined by {by} · {keys}"),
             short: format!("✗ '{id}' failed: {by} declined '{step}' · r retry · s skip"),
-            detail: Some(format!("{by} declined {phase} '{step}' at {at}")),
+            detail: Some(Detail::Note(format!(
+                "{by} declined {phase} '{step}' at {at}"
+            ))),
         },
         FailureCause::ManualFailed { by } => Hint {
             long: format!("✗ '{id}' failed: manual step '{step}' marked failed by {by} · {keys}"),
             short: format!("✗ '{id}' failed: {by} marked manual '{step}' failed · r retry"),
-            detail: Some(format!("{by} marked manual step '{step}' failed at {at}")),
+            detail: Some(Detail::Note(format!(
+                "{by} marked manual step '{step}' failed at {at}"
+            ))),
         },
         FailureCause::BudgetExceeded { reason, not_run } => Hint {
             long: format!(
@@ -137,7 +150,21 @@ fn read_write(a: &Attachment) -> Option<Hint> {
 struct Hint {
     long: String,
     short: String,
-    detail: Option<String>,
+    detail: Option<Detail>,
+}
+
+/// A hint's second line: what a failed step printed last, or a note on the failure.
+enum Detail {
+    Said(String),
+    Note(String),
+}
+
+impl Detail {
+    fn text(self) -> String {
+        match self {
+            Detail::Said(s) | Detail::Note(s) => s,
+        }
+    }
 }
 
 fn both(long: impl Into<String>, short: impl Into<String>) -> Hint {
@@ -422,6 +449,79 @@ mod tests {
             detail,
             "mail-1: mount: volume 'mailstore-07' is degraded (41%)"
         );
+    }
+
+    /// mail's restore on a fleet: mail-1 failed after printing why, which ran out the step's
+    /// failure budget, so mail-2 never ran and mail failed.
+    fn mail_over_budget() -> App {
+        use crate::engine::state::Phase;
+        use crate::journal::Event;
+        use crate::runbook::model::{HostId, ServiceId};
+        let mut app = settled("none");
+        let ts = testkit::began();
+        let mail = ServiceId::new("mail");
+        let finished = |host: &str, outcome, exit_code, error: Option<&str>| Event::StepFinished {
+            service: mail.clone(),
+            phase: Phase::Restore,
+            step: "replay queue".into(),
+            host: HostId::new(host),
+            attempt: 1,
+            outcome,
+            exit_code,
+            duration_ms: 10,
+            error: error.map(str::to_string),
+        };
+        app.on_output(
+            &testkit::sref("mail", Phase::Restore, 0),
+            &HostId::new("mail-1"),
+            "replaying\nno space left on device\n",
+        );
+        app.on_journal(ts, &finished("mail-1", StepOutcome::Failed, Some(28), None));
+        app.on_journal(
+            ts,
+            &finished(
+                "mail-2",
+                StepOutcome::NotRun,
+                None,
+                Some("failure budget exceeded: 1 of 2 hosts failed (max 0)"),
+            ),
+        );
+        app.on_journal(
+            ts,
+            &Event::ServiceState {
+                service: mail.clone(),
+                from: ServiceState::Restoring,
+                to: ServiceState::Failed,
+                reason: None,
+            },
+        );
+        let mut views = app.services.clone();
+        for (id, v) in &mut views {
+            v.steps.clear();
+            if id == &mail {
+                v.state = ServiceState::Failed;
+            }
+        }
+        app.sync_services(&views);
+        app
+    }
+
+    #[test]
+    fn a_failure_budget_run_out_is_named_with_the_last_host_that_failed_and_what_it_said() {
+        let app = mail_over_budget();
+        assert_eq!(app.selected_service().map(|s| s.id.as_str()), Some("mail"));
+        let hint = next_step(&app).expect("a hint");
+        assert!(
+            hint.contains(
+                "'mail' failed at restore 'replay queue': failure budget exceeded: 1 of 2 hosts failed (max 0); not run on 1 host(s)"
+            ),
+            "{hint}"
+        );
+        assert_eq!(
+            detail(&app).as_deref(),
+            Some("mail-1: no space left on device")
+        );
+        assert_eq!(last_output(&app), detail(&app));
     }
 
     #[test]
