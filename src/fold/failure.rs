@@ -283,8 +283,8 @@ impl RunFold {
     }
 
     /// The failure the run stopped on: the latest one whose service is still `failed`, else
-    /// the first still-failed service's (in the order the run lists them), with the seq of its move
-    /// into `failed`.
+    /// the first still-failed service's (in the order the run lists them), with the seq of
+    /// its move into `failed`.
     pub fn stopped_on(&self) -> Option<&Stopped> {
         let still = |s: &&Stopped| self.failure(&s.failure.service).is_some();
         self.failures.latest().filter(still).or_else(|| {
