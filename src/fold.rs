@@ -344,6 +344,8 @@ pub struct RunFold {
     pub drill: DrillFold,
     /// What undo took back, per service, in the order each rollback began.
     pub rollbacks: Rollbacks,
+    /// Which failure each service stopped on, and why (`fold/failure.rs`).
+    pub failures: Failures,
 }
 
 impl RunFold {
@@ -473,6 +475,7 @@ impl RunFold {
             _ => {}
         }
         self.rollbacks.push(ts, event, &self.infos);
+        self.failures.push(seq, ts, event);
     }
 
     /// An answer to an approval: the question goes; an approval by a principal this run
@@ -694,6 +697,9 @@ pub fn overall_rto(outages: &[Outage]) -> Rto {
         Rto::Met
     }
 }
+
+mod failure;
+pub use failure::{Failure, FailureCause, Failures, Stopped};
 
 #[cfg(test)]
 mod tests;

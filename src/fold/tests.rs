@@ -393,6 +393,8 @@ enum Gen {
     Inject(usize),
     Asked(usize, QuestionKind),
     Answer(usize),
+    Declined(usize),
+    StepEnded(usize, StepOutcome),
     Auto(bool),
     Resumed,
     Finished,
@@ -402,7 +404,7 @@ enum Gen {
     /// An undo step (of two) finished on a host (of two), ok or not.
     Undo(usize, usize, usize, bool),
     /// An approval declined (an undo step's, while one runs).
-    Declined(usize),
+    UndoDeclined(usize),
 }
 
 const SERVICES: [&str; 3] = ["dns", "db", "web"];
@@ -426,13 +428,21 @@ fn gen_event() -> impl Strategy<Value = Gen> {
         1 => (svc.clone(), prop::bool::ANY).prop_map(|(s, c)| Gen::UndoAsked(s, c)),
         3 => (svc.clone(), 0usize..2, 0usize..2, prop::bool::weighted(0.8))
             .prop_map(|(s, step, host, ok)| Gen::Undo(s, step, host, ok)),
-        1 => svc.clone().prop_map(Gen::Declined),
+        1 => svc.clone().prop_map(Gen::UndoDeclined),
         1 => svc.clone().prop_map(Gen::Inject),
         1 => (svc.clone(), prop::bool::ANY).prop_map(|(s, m)| Gen::Asked(
             s,
             if m { QuestionKind::Manual } else { QuestionKind::Approval },
         )),
-        1 => svc.prop_map(Gen::Answer),
+        1 => svc.clone().prop_map(Gen::Answer),
+        1 => svc.clone().prop_map(Gen::Declined),
+        1 => (svc, prop::sample::select(vec![
+            StepOutcome::Ok,
+            StepOutcome::Failed,
+            StepOutcome::Timeout,
+            StepOutcome::Error,
+            StepOutcome::NotRun,
+        ])).prop_map(|(s, o)| Gen::StepEnded(s, o)),
         1 => prop::bool::ANY.prop_map(Gen::Auto),
         1 => Just(Gen::Resumed),
         1 => Just(Gen::Finished),
@@ -474,6 +484,24 @@ fn event_of(g: &Gen) -> Event {
             operator: "kim".into(),
             provenance: crate::journal::event::Provenance::default(),
         },
+        Gen::Declined(s) => Event::Approval {
+            service: svc(s),
+            step: "step".into(),
+            decision: Decision::Declined,
+            operator: "kim".into(),
+            provenance: crate::journal::event::Provenance::default(),
+        },
+        Gen::StepEnded(s, outcome) => Event::StepFinished {
+            service: svc(s),
+            phase: Phase::Restore,
+            step: "step".into(),
+            host: crate::runbook::model::HostId::new("h1"),
+            attempt: 1,
+            outcome: *outcome,
+            exit_code: (*outcome == StepOutcome::Failed).then_some(3),
+            duration_ms: 5,
+            error: (*outcome == StepOutcome::NotRun).then(|| "failure budget exceeded".into()),
+        },
         Gen::Auto(on) => Event::OperatorAction {
             operator: "lee".into(),
             service: None,
@@ -496,7 +524,7 @@ fn event_of(g: &Gen) -> Event {
                 StepOutcome::Failed
             },
         ),
-        Gen::Declined(s) => Event::Approval {
+        Gen::UndoDeclined(s) => Event::Approval {
             service: svc(s),
             step: "second".into(),
             decision: Decision::Declined,
@@ -578,4 +606,257 @@ proptest! {
             prop_assert_eq!(fast.outages(&sid(s)), whole.outages(&sid(s)));
         }
     }
+}
+
+// ---- which failure a service stopped on -------------------------------------------------
+
+fn finished(
+    service: &str,
+    step: &str,
+    host: &str,
+    outcome: StepOutcome,
+    exit: Option<i32>,
+) -> Event {
+    Event::StepFinished {
+        service: sid(service),
+        phase: Phase::Restore,
+        step: step.into(),
+        host: HostId::new(host),
+        attempt: 1,
+        outcome,
+        exit_code: exit,
+        duration_ms: 10,
+        error: match outcome {
+            StepOutcome::Error => Some("connection refused".into()),
+            StepOutcome::NotRun => {
+                Some("failure budget exceeded: 2 of 4 hosts failed (max 1)".into())
+            }
+            _ => None,
+        },
+    }
+}
+
+fn failed(service: &str) -> Event {
+    state(service, ServiceState::Failed)
+}
+
+/// The cause, step and host the fold says `service` stopped on.
+fn stopped(events: &[(i64, Event)], service: &str) -> (FailureCause, String, Option<HostId>) {
+    let f = fold(events);
+    let failure = f.failure(&sid(service)).expect("a failure").clone();
+    (failure.cause, failure.step, failure.host)
+}
+
+#[test]
+fn a_step_that_failed_timed_out_or_could_not_reach_its_host_is_the_failure() {
+    for (outcome, exit, cause) in [
+        (
+            StepOutcome::Failed,
+            Some(32),
+            FailureCause::Failed {
+                exit_code: Some(32),
+            },
+        ),
+        (StepOutcome::Timeout, None, FailureCause::TimedOut),
+        (
+            StepOutcome::Error,
+            None,
+            FailureCause::Unreachable {
+                error: Some("connection refused".into()),
+            },
+        ),
+        (StepOutcome::Unknown, None, FailureCause::Unseen),
+    ] {
+        let events = vec![
+            (0, started(None)),
+            (1, state("db", ServiceState::Restoring)),
+            (2, finished("db", "mount", "db-1", StepOutcome::Ok, Some(0))),
+            (3, finished("db", "mount", "db-2", outcome, exit)),
+            (4, failed("db")),
+        ];
+        assert_eq!(
+            stopped(&events, "db"),
+            (cause, "mount".into(), Some(HostId::new("db-2")))
+        );
+    }
+}
+
+#[test]
+fn a_declined_approval_is_the_failure_with_who_declined_it() {
+    let events = vec![
+        (0, started(None)),
+        (1, state("db", ServiceState::Restoring)),
+        (
+            2,
+            Event::Approval {
+                service: sid("db"),
+                step: "promote".into(),
+                decision: Decision::Declined,
+                operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+        (3, failed("db")),
+    ];
+    assert_eq!(
+        stopped(&events, "db"),
+        (
+            FailureCause::Declined { by: "kim".into() },
+            "promote".into(),
+            None
+        )
+    );
+}
+
+#[test]
+fn a_manual_step_marked_failed_is_the_failure_with_who_marked_it() {
+    let events = vec![
+        (0, started(None)),
+        // A check that failed before the restore is not what the restore stopped on.
+        (
+            1,
+            Event::StepFinished {
+                service: sid("web"),
+                phase: Phase::Check,
+                step: "health".into(),
+                host: HostId::new("w1"),
+                attempt: 1,
+                outcome: StepOutcome::Failed,
+                exit_code: Some(7),
+                duration_ms: 10,
+                error: None,
+            },
+        ),
+        (
+            2,
+            Event::Manual {
+                service: sid("web"),
+                step: "move the VIP".into(),
+                outcome: ManualOutcome::Failed,
+                operator: "lee".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+        (3, failed("web")),
+    ];
+    assert_eq!(
+        stopped(&events, "web"),
+        (
+            FailureCause::ManualFailed { by: "lee".into() },
+            "move the VIP".into(),
+            None
+        )
+    );
+}
+
+#[test]
+fn a_failure_budget_exceeded_is_the_failure_with_the_last_host_that_failed() {
+    let events = vec![
+        (0, started(None)),
+        (1, state("web", ServiceState::Restoring)),
+        (
+            2,
+            finished("web", "deploy", "w1", StepOutcome::Failed, Some(1)),
+        ),
+        (
+            3,
+            finished("web", "deploy", "w2", StepOutcome::Failed, Some(2)),
+        ),
+        (
+            4,
+            finished("web", "deploy", "w3", StepOutcome::NotRun, None),
+        ),
+        (
+            5,
+            finished("web", "deploy", "w4", StepOutcome::NotRun, None),
+        ),
+        (6, failed("web")),
+    ];
+    assert_eq!(
+        stopped(&events, "web"),
+        (
+            FailureCause::BudgetExceeded {
+                reason: "failure budget exceeded: 2 of 4 hosts failed (max 1)".into(),
+                not_run: 2,
+            },
+            "deploy".into(),
+            Some(HostId::new("w2"))
+        )
+    );
+}
+
+#[test]
+fn the_rest_after_a_declined_canary_stays_declined() {
+    let events = vec![
+        (0, started(None)),
+        (1, finished("web", "deploy", "w1", StepOutcome::Ok, Some(0))),
+        (
+            2,
+            Event::Approval {
+                service: sid("web"),
+                step: "deploy".into(),
+                decision: Decision::Declined,
+                operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ),
+        (
+            3,
+            finished("web", "deploy", "w2", StepOutcome::NotRun, None),
+        ),
+        (4, failed("web")),
+    ];
+    assert_eq!(
+        stopped(&events, "web").0,
+        FailureCause::Declined { by: "kim".into() }
+    );
+}
+
+#[test]
+fn the_run_stopped_on_the_latest_failure_still_failed_and_a_retry_forgets_what_passed() {
+    let declined = Event::Approval {
+        service: sid("web"),
+        step: "restart".into(),
+        decision: Decision::Declined,
+        operator: "kim".into(),
+        provenance: crate::journal::event::Provenance::default(),
+    };
+    let mut events = vec![
+        (0, started(None)),
+        (
+            1,
+            finished("db", "mount", "db-1", StepOutcome::Failed, Some(32)),
+        ),
+        (2, failed("db")),
+        (3, declined),
+        (4, failed("web")),
+    ];
+    let f = fold(&events);
+    let s = f.stopped_on().expect("stopped on a failure");
+    assert_eq!((s.failure.service.as_str(), s.failed_seq), ("web", 5));
+    // web restored by hand: the run stopped on db's failure.
+    events.push((5, state("web", ServiceState::Restored)));
+    let f = fold(&events);
+    assert!(f.failure(&sid("web")).is_none(), "web is up");
+    assert_eq!(
+        f.stopped_on().map(|s| s.failure.service.as_str()),
+        Some("db")
+    );
+    // db retried: its mount passed, then it failed for a reason no result gives.
+    events.push((6, finished("db", "mount", "db-1", StepOutcome::Ok, Some(0))));
+    events.push((
+        7,
+        Event::ServiceState {
+            service: sid("db"),
+            from: ServiceState::Restoring,
+            to: ServiceState::Failed,
+            reason: Some("stopped".into()),
+        },
+    ));
+    assert_eq!(
+        stopped(&events, "db").0,
+        FailureCause::Other {
+            reason: Some("stopped".into())
+        }
+    );
 }

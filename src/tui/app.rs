@@ -16,7 +16,7 @@ use crate::engine::state::{
     Decision, HostStatus, ManualOutcome, Mode, Phase, ServiceState, ServiceView, StepOutcome,
     StepRef, Waiting,
 };
-use crate::fold::{Auto, RunFold};
+use crate::fold::{Auto, Failure, RunFold};
 use crate::journal::Event;
 use crate::runbook::model::{HostId, Runbook, Service, ServiceId, Step};
 use crate::tui::action::{Action, Command, Focus};
@@ -275,28 +275,13 @@ pub struct App {
     pub(super) landing: Landing,
     /// Set on a screen attached to a shared run (`bringup attach`).
     pub(crate) attached: Option<Attachment>,
-    /// The latest failure, from the journal: which service failed, and the step and host
-    /// result that failed it.
-    pub(crate) failure: Option<Failure>,
-    /// Per service, the last step result that did not pass (from the journal).
-    pub(crate) last_bad: HashMap<ServiceId, Failure>,
-    /// Failures seen, and how many of them the selection has already been brought to.
-    failures: u64,
-    failures_landed: u64,
+    /// The failure the selection was last brought to: the seq of its service's move into
+    /// `failed` (the failure itself is the run's fold's, `RunFold::stopped_on`).
+    failure_landed: Option<u64>,
     /// Where the help overlay is scrolled to (its first line shown).
     pub(crate) help_top: usize,
     /// The palette's highlighted choice.
     pub(crate) palette_pick: usize,
-}
-
-/// A step result that did not pass: what the hint names when a run stops on a failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub service: ServiceId,
-    pub step: StepRef,
-    pub host: HostId,
-    pub outcome: StepOutcome,
-    pub exit_code: Option<i32>,
 }
 
 /// Which row the steps pane shows: the one the operator chose, or the step that runs or
@@ -368,10 +353,7 @@ impl App {
             manual_by: HashMap::new(),
             masker,
             attached: None,
-            failure: None,
-            last_bad: HashMap::new(),
-            failures: 0,
-            failures_landed: 0,
+            failure_landed: None,
             help_top: 0,
             palette_pick: 0,
         };
@@ -404,43 +386,38 @@ impl App {
     /// failed last, once per failure: its step, exit code and output are what the operator
     /// reads next. Never while a dialog or a text field is open.
     fn land_on_failure(&mut self) {
-        if self.failures == self.failures_landed || self.overlay.is_some() || self.busy() {
+        let Some(stopped) = self.fold.stopped_on() else {
             return;
-        }
-        if self.services.values().any(|v| v.waiting.is_some()) {
-            return;
-        }
-        self.failures_landed = self.failures;
-        if let Some(id) = self.stopped_on().map(|f| f.service.clone()) {
-            self.landing = Landing::Done;
-            self.select_service(&id);
-        }
-    }
-
-    /// The failure the run stopped on: the latest one whose service is still failed, else
-    /// any failed service's last bad result.
-    pub fn stopped_on(&self) -> Option<&Failure> {
-        let failed = |id: &ServiceId| {
-            self.services
-                .get(id)
-                .is_some_and(|v| v.state == ServiceState::Failed)
         };
-        self.failure
-            .as_ref()
-            .filter(|f| failed(&f.service))
-            .or_else(|| {
-                self.runbook
-                    .services
-                    .iter()
-                    .filter(|s| failed(&s.id))
-                    .find_map(|s| self.last_bad.get(&s.id))
-            })
+        if self.failure_landed == Some(stopped.failed_seq)
+            || self.overlay.is_some()
+            || self.busy()
+            || self.services.values().any(|v| v.waiting.is_some())
+        {
+            return;
+        }
+        self.failure_landed = Some(stopped.failed_seq);
+        let id = stopped.failure.service.clone();
+        self.landing = Landing::Done;
+        self.select_service(&id);
     }
 
-    /// The last line a failed step printed on its host (blank lines and the screen's own
-    /// attempt headings passed over).
+    /// The failure the run stopped on, as the run's fold tells it (`RunFold::stopped_on`):
+    /// the latest one whose service is still failed, else any failed service's.
+    pub fn stopped_on(&self) -> Option<&Failure> {
+        self.fold.stopped_on().map(|s| &s.failure)
+    }
+
+    /// The last line a failed step printed on the host it failed on (blank lines and the
+    /// screen's own attempt headings passed over).
     pub fn last_said(&self, failure: &Failure) -> Option<&str> {
-        self.output.get(&failure.step, &failure.host)?.last_said()
+        let step = StepRef::named(
+            &self.runbook,
+            &failure.service,
+            failure.phase,
+            &failure.step,
+        )?;
+        self.output.get(&step, failure.host.as_ref()?)?.last_said()
     }
 
     /// How many times a step started on a host in this run (at least its journaled attempt).
@@ -536,38 +513,6 @@ impl App {
                 &format!("── attempt {n} · {} ──", ts.format("%H:%M:%S")),
             );
             self.last_ran.insert(service.clone(), (step, host.clone()));
-        }
-        if let Event::StepFinished {
-            service,
-            phase,
-            step,
-            host,
-            outcome,
-            exit_code,
-            ..
-        } = event
-            && *outcome != StepOutcome::Ok
-            && let Some(step) = StepRef::named(&self.runbook, service, *phase, step)
-        {
-            self.last_bad.insert(
-                service.clone(),
-                Failure {
-                    service: service.clone(),
-                    step,
-                    host: host.clone(),
-                    outcome: *outcome,
-                    exit_code: *exit_code,
-                },
-            );
-        }
-        if let Event::ServiceState {
-            service,
-            to: ServiceState::Failed,
-            ..
-        } = event
-        {
-            self.failure = self.last_bad.get(service).cloned();
-            self.failures += 1;
         }
         if let Event::Manual {
             service,
@@ -812,11 +757,15 @@ impl App {
         rows
     }
 
-    /// The steps pane's row in view: the operator's choice, or else the host row of the step
-    /// that runs or last ran on the selected service.
+    /// The steps pane's row in view: the operator's choice; else, on a failed service, the
+    /// step it failed at (the host it failed on); else the host row of the step that runs or
+    /// last ran on the selected service.
     pub fn selected_step_row(&self) -> usize {
         if self.steps_shown == StepsShown::Chosen {
             return self.step_sel;
+        }
+        if let Some(at) = self.failure_row() {
+            return at;
         }
         let last = self
             .selected_service()
@@ -828,6 +777,30 @@ impl App {
             .iter()
             .position(|r| r.shows(step, host))
             .unwrap_or(self.step_sel)
+    }
+
+    /// The steps pane's row of the failure the selected service stopped on, while it is
+    /// failed (the run's fold says which): the row of the host it failed on, else the step's
+    /// first host row (a declined or manual step ran on none), else the step's own.
+    fn failure_row(&self) -> Option<usize> {
+        let f = self.fold.failure(&self.selected_service()?.id)?;
+        let step = StepRef::named(&self.runbook, &f.service, f.phase, &f.step)?;
+        let rows = self.step_rows();
+        if let Some(at) = f
+            .host
+            .as_ref()
+            .and_then(|h| rows.iter().position(|r| r.shows(&step, h)))
+        {
+            return Some(at);
+        }
+        let at = rows
+            .iter()
+            .position(|r| matches!(r, StepRow::Step(s) if *s == step))?;
+        let first_host = rows.get(at + 1).is_some_and(|r| {
+            r.host().is_some()
+                && matches!(r, StepRow::Host(s, _) | StepRow::Group(s, _) if *s == step)
+        });
+        Some(if first_host { at + 1 } else { at })
     }
 
     /// Whose output the bottom pane shows: the selected host row, or a step's first host.

@@ -505,3 +505,66 @@ fn a_read_only_screen_opens_no_question_and_sends_nothing_whatever_is_pressed() 
     );
     assert!(asks.try_recv().is_err());
 }
+
+#[test]
+fn an_attached_screen_shows_first_the_approval_declined_elsewhere_as_the_journal_tells_it() {
+    let (mut front, _asks) = attach();
+    front.live(Some(&live()), Some("kim on dc2-ops".into()));
+    let talk = ServiceId::new("talk-messaging");
+    let mut events = history();
+    events.push(Event::Approval {
+        service: talk.clone(),
+        step: "start gateway".into(),
+        decision: Decision::Declined,
+        operator: "kim".into(),
+        provenance: crate::journal::event::Provenance::default(),
+    });
+    events.push(Event::ServiceState {
+        service: talk.clone(),
+        from: ServiceState::Partial,
+        to: ServiceState::Failed,
+        reason: Some("restore 'start gateway' declined by operator".into()),
+    });
+    let states: IndexMap<ServiceId, ServiceState> = [
+        ("auth", ServiceState::Restored),
+        ("talk-messaging", ServiceState::Failed),
+        ("media", ServiceState::Healthy),
+        ("mail", ServiceState::Restored),
+    ]
+    .into_iter()
+    .map(|(id, s)| (ServiceId::new(id), s))
+    .collect();
+    events.push(Event::RunFinished {
+        outcome: "not_all_up".into(),
+        services: states,
+        left_down: None,
+    });
+    front.live(None, None);
+    let written = lines(&events);
+    front.lines(&written);
+    // The same failure as a report's fold of the journal.
+    let records: Vec<_> = written
+        .iter()
+        .map(|l| record::parse(l).expect("parses"))
+        .collect();
+    let reported = crate::fold::RunFold::of(&records);
+    assert_eq!(front.app.fold().stopped_on(), reported.stopped_on());
+    let stopped = reported.stopped_on().expect("stopped on a failure");
+    assert_eq!(
+        stopped.failure.cause,
+        crate::fold::FailureCause::Declined { by: "kim".into() }
+    );
+    let hint = crate::tui::hint::next_step(&front.app);
+    assert_eq!(
+        front.app.selected_service().map(|s| s.id.as_str()),
+        Some("talk-messaging"),
+        "{hint:?}"
+    );
+    assert!(
+        front
+            .app
+            .stopped_on()
+            .is_some_and(|f| f.step == "start gateway"),
+        "{hint:?}"
+    );
+}

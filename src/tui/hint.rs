@@ -1,7 +1,8 @@
 //! The footer's next-step hint: one sentence telling the operator what to press now, derived
 //! from the App's state alone. Reads state; decides nothing and changes nothing.
 
-use crate::engine::state::{ServiceState, StepOutcome};
+use crate::engine::state::ServiceState;
+use crate::fold::FailureCause;
 use crate::tui::app::{App, Attachment, Link, Seat};
 
 /// What the operator should do next, or `None` while a dialog speaks for itself.
@@ -9,9 +10,18 @@ pub fn next_step(app: &App) -> Option<String> {
     hint(app).map(|h| h.long)
 }
 
-/// The hint's second line, when it has one: the last line a failed step printed.
+/// The hint's second line, when it has one: the last line a failed step printed, or who
+/// declined (or marked failed) the step a service stopped at, and when.
 pub fn detail(app: &App) -> Option<String> {
-    hint(app).and_then(|h| h.detail)
+    hint(app).and_then(|h| h.detail).map(Detail::text)
+}
+
+/// The last line a failed step printed, when the hint's second line is that.
+pub fn last_output(app: &App) -> Option<String> {
+    match hint(app)?.detail? {
+        Detail::Said(line) => Some(line),
+        Detail::Note(_) => None,
+    }
 }
 
 /// The hint as it fits in `width` cells (the long form when it fits, else the short one),
@@ -23,31 +33,79 @@ pub fn next_step_for(app: &App, width: u16) -> Option<(String, Option<String>)> 
         } else {
             h.short
         };
-        (text, h.detail)
+        (text, h.detail.map(Detail::text))
     })
 }
 
-/// The run stopped on a failure: which service, at which step and host, with what exit
-/// code, what it printed last, and the keys that act on it (it is selected).
+/// The run stopped on a failure: which service, at which step and why (on which host with
+/// what exit code and what it printed last; or who declined it or marked it failed), and the
+/// keys that act on it (it is selected).
 fn failed(app: &App) -> Option<Hint> {
     let f = app.stopped_on()?;
-    let step = f.step.name(app.runbook());
-    let code = match (f.exit_code, f.outcome) {
-        (_, StepOutcome::Timeout) => "timed out".to_string(),
-        (Some(c), _) => format!("exit {c}"),
-        (None, _) => f.outcome.as_str().to_string(),
-    };
     let id = &f.service;
-    let host = &f.host;
-    Some(Hint {
-        long: format!(
-            "✗ '{id}' failed at {} '{step}' on {host}, {code} · r restore again · c check · s skip · t timeline",
-            f.step.phase
-        ),
-        short: format!("✗ '{id}' failed ({code}) · r retry · s skip · at '{step}'"),
-        detail: app
-            .last_said(f)
-            .map(|line| format!("{host}: {}", crate::text::visible_line(line))),
+    let step = &f.step;
+    let phase = f.phase;
+    let keys = "r restore again · c check · s skip · t timeline";
+    let at = f.at.format("%H:%M:%S");
+    let last_said = || {
+        let host = f.host.as_ref()?;
+        app.last_said(f)
+            .map(|line| Detail::Said(format!("{host}: {}", crate::text::visible_line(line))))
+    };
+    let on_host = |code: String| {
+        let host = f
+            .host
+            .as_ref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
+        Hint {
+            long: format!("✗ '{id}' failed at {phase} '{step}'{host}, {code} · {keys}"),
+            short: format!("✗ '{id}' failed ({code}) · r retry · s skip · at '{step}'"),
+            detail: last_said(),
+        }
+    };
+    Some(match &f.cause {
+        FailureCause::Failed { exit_code: Some(c) } => on_host(format!("exit {c}")),
+        FailureCause::Failed { exit_code: None } => on_host("failed".into()),
+        FailureCause::TimedOut => on_host("timed out".into()),
+        FailureCause::Unreachable { error } => Hint {
+            detail: last_said().or_else(|| {
+                error
+                    .as_ref()
+                    .map(|e| Detail::Note(crate::text::visible_line(e).into_owned()))
+            }),
+            ..on_host("unreachable".into())
+        },
+        FailureCause::Unseen => on_host("ended unseen (bringup stopped)".into()),
+        FailureCause::Declined { by } => Hint {
+            long: format!("✗ '{id}' failed: {phase} '{step}' declined by {by} · {keys}"),
+            short: format!("✗ '{id}' failed: {by} declined '{step}' · r retry · s skip"),
+            detail: Some(Detail::Note(format!(
+                "{by} declined {phase} '{step}' at {at}"
+            ))),
+        },
+        FailureCause::ManualFailed { by } => Hint {
+            long: format!("✗ '{id}' failed: manual step '{step}' marked failed by {by} · {keys}"),
+            short: format!("✗ '{id}' failed: {by} marked manual '{step}' failed · r retry"),
+            detail: Some(Detail::Note(format!(
+                "{by} marked manual step '{step}' failed at {at}"
+            ))),
+        },
+        FailureCause::BudgetExceeded { reason, not_run } => Hint {
+            long: format!(
+                "✗ '{id}' failed at {phase} '{step}': {reason}; not run on {not_run} host(s) · {keys}"
+            ),
+            short: format!("✗ '{id}' failed (failure budget) · r retry · s skip · at '{step}'"),
+            detail: last_said(),
+        },
+        FailureCause::Other { reason } => {
+            let why = reason.as_deref().unwrap_or("no reason journaled");
+            Hint {
+                long: format!("✗ '{id}' failed: {why} · {keys}"),
+                short: format!("✗ '{id}' failed · r retry · s skip · t timeline"),
+                detail: None,
+            }
+        }
     })
 }
 
@@ -92,7 +150,21 @@ fn read_write(a: &Attachment) -> Option<Hint> {
 struct Hint {
     long: String,
     short: String,
-    detail: Option<String>,
+    detail: Option<Detail>,
+}
+
+/// A hint's second line: what a failed step printed last, or a note on the failure.
+enum Detail {
+    Said(String),
+    Note(String),
+}
+
+impl Detail {
+    fn text(self) -> String {
+        match self {
+            Detail::Said(s) | Detail::Note(s) => s,
+        }
+    }
 }
 
 fn both(long: impl Into<String>, short: impl Into<String>) -> Hint {
@@ -247,7 +319,7 @@ fn paused(app: &App, checking: usize, working: usize) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::Mode;
+    use crate::engine::state::{Mode, StepOutcome};
     use crate::tui::action::Action;
     use crate::tui::testkit;
 
@@ -377,6 +449,79 @@ mod tests {
             detail,
             "mail-1: mount: volume 'mailstore-07' is degraded (41%)"
         );
+    }
+
+    /// mail's restore on a fleet: mail-1 failed after printing why, which ran out the step's
+    /// failure budget, so mail-2 never ran and mail failed.
+    fn mail_over_budget() -> App {
+        use crate::engine::state::Phase;
+        use crate::journal::Event;
+        use crate::runbook::model::{HostId, ServiceId};
+        let mut app = settled("none");
+        let ts = testkit::began();
+        let mail = ServiceId::new("mail");
+        let finished = |host: &str, outcome, exit_code, error: Option<&str>| Event::StepFinished {
+            service: mail.clone(),
+            phase: Phase::Restore,
+            step: "replay queue".into(),
+            host: HostId::new(host),
+            attempt: 1,
+            outcome,
+            exit_code,
+            duration_ms: 10,
+            error: error.map(str::to_string),
+        };
+        app.on_output(
+            &testkit::sref("mail", Phase::Restore, 0),
+            &HostId::new("mail-1"),
+            "replaying\nno space left on device\n",
+        );
+        app.on_journal(ts, &finished("mail-1", StepOutcome::Failed, Some(28), None));
+        app.on_journal(
+            ts,
+            &finished(
+                "mail-2",
+                StepOutcome::NotRun,
+                None,
+                Some("failure budget exceeded: 1 of 2 hosts failed (max 0)"),
+            ),
+        );
+        app.on_journal(
+            ts,
+            &Event::ServiceState {
+                service: mail.clone(),
+                from: ServiceState::Restoring,
+                to: ServiceState::Failed,
+                reason: None,
+            },
+        );
+        let mut views = app.services.clone();
+        for (id, v) in &mut views {
+            v.steps.clear();
+            if id == &mail {
+                v.state = ServiceState::Failed;
+            }
+        }
+        app.sync_services(&views);
+        app
+    }
+
+    #[test]
+    fn a_failure_budget_run_out_is_named_with_the_last_host_that_failed_and_what_it_said() {
+        let app = mail_over_budget();
+        assert_eq!(app.selected_service().map(|s| s.id.as_str()), Some("mail"));
+        let hint = next_step(&app).expect("a hint");
+        assert!(
+            hint.contains(
+                "'mail' failed at restore 'replay queue': failure budget exceeded: 1 of 2 hosts failed (max 0); not run on 1 host(s)"
+            ),
+            "{hint}"
+        );
+        assert_eq!(
+            detail(&app).as_deref(),
+            Some("mail-1: no space left on device")
+        );
+        assert_eq!(last_output(&app), detail(&app));
     }
 
     #[test]

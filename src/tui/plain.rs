@@ -60,7 +60,8 @@ impl Plain {
             }
             self.message.clone_from(&app.message);
         }
-        let hint = crate::tui::hint::next_step(app).map(|h| (h, crate::tui::hint::detail(app)));
+        let hint =
+            crate::tui::hint::next_step(app).map(|h| (h, crate::tui::hint::last_output(app)));
         // Progress counts ("checking 6 service(s)…") change with every event: the events
         // say it already; only a hint that asks something of the operator is said.
         let progress = |h: &(String, Option<String>)| {

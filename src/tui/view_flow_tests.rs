@@ -112,6 +112,165 @@ fn the_demo_stopped_on_mail_imap_shows_the_failure_first_at_every_size() {
     }
 }
 
+/// The demo with every service up but `failed`, which the journal's `events` failed after
+/// its restore began, the steps pane showing `hosts` of its restore step `index`; the
+/// operator was looking at dns.
+fn demo_failed_by(
+    failed: &str,
+    index: usize,
+    hosts: &[(&str, HostStatus)],
+    events: &[Event],
+    reason: &str,
+) -> App {
+    let rb = Arc::new(demo_runbook());
+    let mut app = App::new(rb.clone(), testkit::info(Mode::Incident));
+    let ts = testkit::began() + chrono::TimeDelta::seconds(75);
+    let id = ServiceId::new(failed);
+    let restoring = Event::ServiceState {
+        service: id.clone(),
+        from: ServiceState::Down,
+        to: ServiceState::Restoring,
+        reason: None,
+    };
+    app.on_journal(ts, &restoring);
+    for e in events {
+        app.on_journal(ts, e);
+    }
+    app.on_journal(
+        ts,
+        &Event::ServiceState {
+            service: id.clone(),
+            from: ServiceState::Restoring,
+            to: ServiceState::Failed,
+            reason: Some(reason.into()),
+        },
+    );
+    app.tick(Duration::from_secs(95));
+    let mut views: IndexMap<ServiceId, ServiceView> = IndexMap::new();
+    for s in &rb.services {
+        let mut v = ServiceView::default();
+        if s.id == id {
+            v.state = ServiceState::Failed;
+            v.reason = Some(reason.into());
+            v.steps.insert(
+                sref(failed, Phase::Restore, index),
+                hosts
+                    .iter()
+                    .map(|(h, st)| (HostId::new(*h), st.clone()))
+                    .collect(),
+            );
+        } else {
+            v.state = if s.tier % 2 == 0 {
+                ServiceState::Restored
+            } else {
+                ServiceState::Healthy
+            };
+        }
+        views.insert(s.id.clone(), v);
+    }
+    app.select_service(&ServiceId::new("dns"));
+    app.sync_services(&views);
+    app
+}
+
+/// The database's promotion declined by alice (its confirm dialog, `n` then `N`).
+fn demo_declined() -> App {
+    let step = "promote the replica to primary";
+    demo_failed_by(
+        "database",
+        0,
+        &[("db-replica", HostStatus::NotRun)],
+        &[
+            Event::Asked {
+                service: ServiceId::new("database"),
+                step: step.into(),
+                question: crate::journal::event::QuestionKind::Approval,
+            },
+            Event::Approval {
+                service: ServiceId::new("database"),
+                step: step.into(),
+                decision: crate::engine::Decision::Declined,
+                operator: "alice".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ],
+        &format!("restore '{step}' declined by operator"),
+    )
+}
+
+/// talk-messaging's manual step (moving the VIP) marked failed by bob (`f`, with a reason).
+fn demo_manual_failed() -> App {
+    let step = "move the VIP";
+    let failed = HostStatus::Finished {
+        outcome: StepOutcome::Failed,
+        exit_code: None,
+        attempt: 1,
+        duration: Duration::ZERO,
+    };
+    demo_failed_by(
+        "talk-messaging",
+        2,
+        &[("msg-gw-1", failed.clone()), ("msg-gw-2", failed)],
+        &[
+            Event::Asked {
+                service: ServiceId::new("talk-messaging"),
+                step: step.into(),
+                question: crate::journal::event::QuestionKind::Manual,
+            },
+            Event::Manual {
+                service: ServiceId::new("talk-messaging"),
+                step: step.into(),
+                outcome: crate::engine::ManualOutcome::Failed,
+                operator: "bob".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        ],
+        &format!("manual restore '{step}' marked failed by operator"),
+    )
+}
+
+#[test]
+fn a_declined_approval_shows_first_with_who_declined_which_step() {
+    for (w, h) in SIZES {
+        let mut app = demo_declined();
+        let text = testkit::render(&mut app, w, h);
+        assert_eq!(
+            app.selected_service().map(|s| s.id.as_str()),
+            Some("database"),
+            "the failed service is selected"
+        );
+        assert!(text.contains("'database' failed"), "{text}");
+        assert!(
+            text.contains("alice declined restore 'promote the replica to primary'"),
+            "who declined which step:\n{text}"
+        );
+        assert!(
+            text.contains("– not run"),
+            "the step's host is in view:\n{text}"
+        );
+        insta::assert_snapshot!(format!("demo_declined_first_{w}x{h}"), text);
+    }
+}
+
+#[test]
+fn a_manual_step_marked_failed_shows_first_with_who_marked_it() {
+    for (w, h) in SIZES {
+        let mut app = demo_manual_failed();
+        let text = testkit::render(&mut app, w, h);
+        assert_eq!(
+            app.selected_service().map(|s| s.id.as_str()),
+            Some("talk-messaging"),
+            "the failed service is selected"
+        );
+        assert!(text.contains("'talk-messaging' failed"), "{text}");
+        assert!(
+            text.contains("bob marked manual step 'move the VIP' failed"),
+            "who marked which step:\n{text}"
+        );
+        insta::assert_snapshot!(format!("demo_manual_failed_first_{w}x{h}"), text);
+    }
+}
+
 #[test]
 fn at_80x24_every_demo_service_shows_with_its_state_word() {
     let mut app = demo_stopped_on_mail_imap();
@@ -145,6 +304,37 @@ fn at_60x15_the_list_keeps_the_failed_service_in_view() {
     }
     let text = testkit::render(&mut app, 60, 15);
     assert!(text.contains("↓ mail-imap failed"), "{text}");
+}
+
+#[test]
+fn at_60x15_a_long_id_is_cut_before_its_state_word_goes() {
+    let mut app = demo_stopped_on_mail_imap();
+    let services = demo_runbook().services;
+    // Every service in view in turn, each row with its state word.
+    app.on_action(Action::Home);
+    for n in 0..services.len() {
+        let text = testkit::render(&mut app, 60, 15);
+        for s in &services {
+            let word = app.view_of(&s.id).expect("a view").state.as_str();
+            let head: String = s.id.as_str().chars().take(7).collect();
+            for row in text.lines().skip(2).take(4) {
+                let left: String = row.chars().take(30).collect();
+                if left.contains(&head) {
+                    assert!(
+                        left.contains(&format!(" {word} ")),
+                        "'{}' without '{word}' (row {n}): {left}\n{text}",
+                        s.id
+                    );
+                }
+            }
+        }
+        app.on_action(Action::Down);
+    }
+    let text = testkit::render(&mut app, 60, 15);
+    assert!(
+        text.contains("✓ restored push-notifica…"),
+        "the long id is cut, its state word kept:\n{text}"
+    );
 }
 
 #[test]

@@ -550,9 +550,9 @@ fn a_shared_drill_taken_over_with_capital_t_goes_on_as_that_drill() {
     let rig = Rig::new(&["inject-db"]);
     let mut child = shared_drill(&rig, &url);
     wait_for("db's inject", Duration::from_secs(60), || {
-        events(&url).iter().any(|e| {
-            e["kind"] == "step_started" && e["service"] == "db" && e["phase"] == "inject"
-        })
+        events(&url)
+            .iter()
+            .any(|e| e["kind"] == "step_started" && e["service"] == "db" && e["phase"] == "inject")
     });
     child.kill().expect("kill -9");
     let _ = child.wait();

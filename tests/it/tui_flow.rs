@@ -3,7 +3,8 @@
 //! auto mode stops on mail-imap's failure, it is selected and the hint names its step, exit
 //! code and last output line; `r` retries it as attempt #2 under an attempt heading; the `:`
 //! palette runs a restore; the help scrolls to its last key at 60×15; a long command's
-//! confirm dialog keeps its keys at 80×24; `--plain` tells the run in lines of words.
+//! confirm dialog keeps its keys at 80×24; a declined approval shows first, naming the step
+//! and who declined it; `--plain` tells the run in lines of words.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -344,6 +345,85 @@ hosts = ["local"]
     tmux.wait_for("every service is up", 30);
     tmux.keys(&["q"]);
     assert_eq!(wait_for_exit(&p.exit, 30), 0);
+}
+
+#[test]
+fn at_80x24_a_declined_approval_shows_first_with_the_step_and_who_declined_it() {
+    crate::require!(Tmux);
+    let p = paths();
+    let runbook = p.root.join("decline.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            r#"[runbook]
+name = "decline"
+
+[hosts.local]
+transport = "local"
+
+[[service]]
+id = "gateway"
+name = "Gateway"
+tier = 1
+hosts = ["local"]
+
+  [[service.check]]
+  name = "up"
+  run = "test -f '{marker}'"
+
+  [[service.restore]]
+  name = "start the gateway"
+  run = "touch '{marker}'"
+  confirm = true
+"#,
+            marker = p.root.join("up").display(),
+        ),
+    )
+    .expect("runbook written");
+    let command = format!(
+        "'{}' open '{}' --journal '{}' --operator e2e; echo $? > '{}'; sleep 60",
+        cargo_bin("bringup").display(),
+        runbook.display(),
+        p.journal.display(),
+        p.exit.display()
+    );
+    let tmux = Tmux::start("decline", &command, (80, 24));
+    tmux.wait_for("a: restore all", 30);
+    tmux.keys(&["a"]);
+    tmux.wait_for("Approve this step?", 30);
+    tmux.answer(&["n"]);
+    tmux.wait_for("Decline 'start the gateway'?", 10);
+    tmux.answer(&["N"]);
+
+    // The run stopped on the decline: the hint names the service, who declined and the step.
+    let screen = tmux.wait_for("'gateway' failed", 30);
+    let hint = screen
+        .lines()
+        .find(|l| l.contains("'gateway' failed"))
+        .expect("the hint");
+    assert!(
+        hint.contains("e2e declined 'start the gateway'") && hint.contains("r retry"),
+        "{hint}\n{screen}"
+    );
+    assert!(
+        screen.contains("e2e declined restore 'start the gateway' at "),
+        "the detail line:\n{screen}"
+    );
+    let row = service_row(&screen, "gateway").expect("gateway row");
+    assert!(
+        row.contains('›') && row.contains("failed"),
+        "gateway is selected: {row}"
+    );
+    let declined = events(&p.journal)
+        .iter()
+        .any(|e| e["kind"] == "approval" && e["decision"] == "declined" && e["operator"] == "e2e");
+    assert!(declined, "the decline is journaled with the operator");
+    tmux.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
+    if tmux.screen().contains("Quit?") {
+        tmux.keys(&["y"]);
+    }
+    assert_eq!(wait_for_exit(&p.exit, 30), 1);
 }
 
 #[test]

@@ -13,6 +13,10 @@ use crate::tui::app::{App, Row, Tiers};
 use crate::tui::theme::Theme;
 use crate::tui::view::{fmt_dur, pane, put, window_top};
 
+/// The fewest characters of a service id a row shows (the last of them `…`) before it gives
+/// up its state word: ids are never cut to a letter (SPEC "The TUI").
+const MIN_ID: usize = 8;
+
 /// Returns the content area, its first visible row and how tiers were shown.
 pub fn draw(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) -> (Rect, usize, Tiers) {
     let total = app.runbook.services.len();
@@ -169,25 +173,28 @@ fn draw_service(
     let short_left = format!("{marker}{} ", badge.symbol);
     let width = usize::from(row.width);
     let id_w = service.id.as_str().chars().count();
-    // The id is what the operator must read: the RTO shrinks first, then the state word (the
-    // symbol stays), and only then is the id cut.
-    let fits = |l: &str, r: &str| {
-        l.chars().count() + id_w + r.chars().count() + usize::from(!r.is_empty()) <= width
+    // The id and the state word are what the operator must read: the RTO shrinks first, then
+    // goes, then the id is cut (with `…`, never below `MIN_ID` characters) before the state
+    // word goes (the symbol stays).
+    let fits = |l: &str, r: &str, id: usize| {
+        l.chars().count() + id + r.chars().count() + usize::from(!r.is_empty()) <= width
     };
-    // The state word is kept over the time: a long id reads "healthy push-notifications".
+    // Unpadded, the state word leaves the id more room: "healthy push-notifications".
     let tight_left = format!("{marker}{} {} ", badge.symbol, badge.word);
     let no_rto = String::new();
+    let cut_id = id_w.min(MIN_ID);
     let (left, rto) = [
-        (&long_left, &full_rto),
-        (&long_left, &short_rto),
-        (&tight_left, &short_rto),
-        (&tight_left, &no_rto),
-        (&short_left, &short_rto),
-        (&short_left, &no_rto),
+        (&long_left, &full_rto, id_w),
+        (&long_left, &short_rto, id_w),
+        (&tight_left, &short_rto, id_w),
+        (&tight_left, &no_rto, id_w),
+        (&tight_left, &no_rto, cut_id),
+        (&short_left, &short_rto, id_w),
+        (&short_left, &no_rto, id_w),
     ]
     .into_iter()
-    .find(|(l, r)| fits(l, r))
-    .map_or((short_left.clone(), String::new()), |(l, r)| {
+    .find(|(l, r, id)| fits(l, r, *id))
+    .map_or((short_left.clone(), String::new()), |(l, r, _)| {
         (l.clone(), r.clone())
     });
     let left_w = left.chars().count();
