@@ -418,12 +418,16 @@ fn resume_journal(
 
 /// A file journal's run was reconciled with the options before the runbook was checked; a
 /// shared run's first record is read only once it is held: continued as another run, a drill
-/// would inject again or end as an incident, so it is refused with what continues it.
+/// would inject again or end as an incident, so it is refused with what continues it. Only
+/// checking (`--check-only`) injects and restores nothing, and goes on whatever the run.
 fn same_run(
     config: &RunConfig,
     from: &JournalLocation,
     first: Option<&journal::Record>,
 ) -> Result<(), SessionError> {
+    if config.scope == Scope::CheckOnly {
+        return Ok(());
+    }
     match recorded::disagreement(
         &from.to_string(),
         first.map(|r| &r.event),
