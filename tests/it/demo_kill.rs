@@ -3,32 +3,11 @@
 //! of its folder is left running. The demo runs in a private tmux server (it needs a terminal).
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
-/// A tmux server of this test's own, killed when the test ends.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
+use crate::support::tmux::Tmux;
 
 /// Each process's arguments, by pid.
 fn processes() -> Vec<(i32, Vec<String>)> {
@@ -81,9 +60,6 @@ fn kill_9_of_the_demo_leaves_no_simulated_service_running_within_2_s() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("dc");
     let journal = tmp.path().join("kill9.jsonl");
-    let tmux = Tmux {
-        socket: format!("bringup-kill9-{}", std::process::id()),
-    };
     // A drill brings every simulated service up before the TUI opens.
     let command = format!(
         "'{}' demo --drill --dir '{}' --journal '{}' --operator k9; sleep 60",
@@ -91,22 +67,7 @@ fn kill_9_of_the_demo_leaves_no_simulated_service_running_within_2_s() {
         dir.display(),
         journal.display()
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "k9",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let _tmux = Tmux::start("kill9", &command);
     assert!(
         within(Duration::from_secs(60), || services(&dir).len() >= 11),
         "the drill's services did not come up: {:?}",

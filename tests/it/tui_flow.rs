@@ -7,104 +7,13 @@
 //! and who declined it; `--plain` tells the run in lines of words.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
 
 use crate::support::events::read_written as events;
-use crate::support::tmux::wait_for_exit;
-
-/// A tmux server of this test's own, killed when the test ends (hanging up on bringup).
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str, (width, height): (u16, u16)) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("bringup-flow-{name}-{}", std::process::id()),
-        };
-        let (width, height) = (width.to_string(), height.to_string());
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "-s",
-            "e2e",
-            command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    /// The screen, or with `history` the scrollback too (for `--plain`).
-    fn capture(&self, history: bool) -> String {
-        let mut args = vec!["capture-pane", "-p", "-J", "-t", "e2e"];
-        if history {
-            args.extend(["-S", "-"]);
-        }
-        String::from_utf8_lossy(&self.run(&args).stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.capture(false)
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend(keys);
-        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
-    }
-
-    /// Keys for a dialog that opened by itself: those within 300 ms of it are dropped.
-    fn answer(&self, keys: &[&str]) {
-        std::thread::sleep(Duration::from_millis(400));
-        self.keys(keys);
-    }
-
-    fn wait_in(&self, history: bool, text: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.capture(history);
-            if screen.contains(text) {
-                std::thread::sleep(Duration::from_millis(200));
-                return self.capture(history);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {secs}s for '{text}'; the screen shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn wait_for(&self, text: &str, secs: u64) -> String {
-        self.wait_in(false, text, secs)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
+use crate::support::tmux::{Tmux, wait_for_exit};
 
 struct Paths {
     _tmp: tempfile::TempDir,
@@ -175,7 +84,7 @@ const MOUNT: &str = "mount the mail storage volume";
 fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_palette() {
     crate::require!(Tmux);
     let p = paths();
-    let tmux = Tmux::start("failure", &demo(&p, ""), (80, 24));
+    let tmux = Tmux::start_sized("failure", &demo(&p, ""), (80, 24));
     let screen = tmux.wait_for("a: restore all in plan order", 30);
     for id in DEMO_SERVICES {
         let row = service_row(&screen, id)
@@ -190,14 +99,14 @@ fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_
 
     // Auto mode runs the plan; the operator approves and marks the manual step, then looks
     // at dns while the rest runs.
-    tmux.keys(&["a"]);
+    tmux.keys("a");
     tmux.wait_for("Approve this step?", 30);
-    tmux.answer(&["y"]);
+    tmux.answer("y");
     tmux.wait_for("Manual step", 60);
-    tmux.answer(&["d"]);
+    tmux.answer("d");
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..9 {
-        tmux.keys(&["k"]);
+        tmux.keys("k");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while !service_row(&tmux.screen(), "dns").is_some_and(|r| r.contains('›')) {
@@ -226,8 +135,8 @@ fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_
     );
 
     // r: a second attempt, set apart in the output and counted #2 in the steps pane.
-    tmux.keys(&["r"]);
-    tmux.keys(&["t"]);
+    tmux.keys("r");
+    tmux.keys("t");
     let screen = tmux.wait_for("── attempt 2", 30);
     tmux.wait_for("exit 32  #2", 30);
     assert!(screen.contains("Output · restore"), "{screen}");
@@ -235,11 +144,11 @@ fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_
 
     // The palette: a few letters of the action and of the service, then Enter.
     tmux.wait_for("'mail-imap' failed", 30);
-    tmux.keys(&[":"]);
-    tmux.keys(&["rest mail"]);
+    tmux.keys(":");
+    tmux.keys("rest mail");
     let screen = tmux.wait_for("restore mail-imap", 10);
     assert!(screen.contains(":rest mail"), "{screen}");
-    tmux.keys(&["Enter"]);
+    tmux.keys("Enter");
     tmux.wait_for("exit 32  #3", 30);
     assert_eq!(restores_started(&p.journal, "mail-imap", MOUNT), 3);
     let by_hand = events(&p.journal)
@@ -256,10 +165,10 @@ fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_
     );
 
     tmux.wait_for("'mail-imap' failed", 30);
-    tmux.keys(&["q"]);
+    tmux.keys("q");
     std::thread::sleep(Duration::from_millis(500));
     if tmux.screen().contains("Quit?") {
-        tmux.keys(&["y"]);
+        tmux.keys("y");
     }
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
 }
@@ -268,13 +177,13 @@ fn at_80x24_the_demo_shows_every_service_then_its_failure_first_a_retry_and_the_
 fn at_60x15_the_help_scrolls_to_its_last_key() {
     crate::require!(Tmux);
     let p = paths();
-    let tmux = Tmux::start("help", &demo(&p, ""), (60, 15));
+    let tmux = Tmux::start_sized("help", &demo(&p, ""), (60, 15));
     tmux.wait_for("a: restore all", 30);
-    tmux.keys(&["?"]);
+    tmux.keys("?");
     let screen = tmux.wait_for("Keys (Esc or ? to close)", 10);
     assert!(screen.contains("more: j/PgDn/End"), "{screen}");
     assert!(!screen.contains("Quit?"), "{screen}");
-    tmux.keys(&["End"]);
+    tmux.keys("End");
     let screen = tmux.wait_for("end · k/PgUp/Home", 10);
     let lines: Vec<&str> = screen.trim_end().lines().collect();
     let last_key = lines[lines.len() - 3];
@@ -282,10 +191,10 @@ fn at_60x15_the_help_scrolls_to_its_last_key() {
         screen.contains("Quit?") && last_key.contains("Esc   close / not now"),
         "the quit dialog's keys, the help's last, show:\n{screen}"
     );
-    tmux.keys(&["Escape"]);
+    tmux.keys("Escape");
     // Apart from Esc, or the terminal reads the two as Alt-q.
     std::thread::sleep(Duration::from_millis(300));
-    tmux.keys(&["q"]);
+    tmux.keys("q");
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
 }
 
@@ -331,9 +240,9 @@ hosts = ["local"]
         p.journal.display(),
         p.exit.display()
     );
-    let tmux = Tmux::start("confirm", &command, (80, 24));
+    let tmux = Tmux::start_sized("confirm", &command, (80, 24));
     tmux.wait_for("a: restore all", 30);
-    tmux.keys(&["a"]);
+    tmux.keys("a");
     let screen = tmux.wait_for("Approve this step?", 30);
     assert!(screen.contains("shard-01"), "{screen}");
     let dialog_keys = screen
@@ -341,9 +250,9 @@ hosts = ["local"]
         .find(|l| l.contains("y approve   n decline"))
         .unwrap_or_else(|| panic!("the dialog's own keys are in view:\n{screen}"));
     assert!(dialog_keys.contains("Esc not now"), "{dialog_keys}");
-    tmux.answer(&["y"]);
+    tmux.answer("y");
     tmux.wait_for("every service is up", 30);
-    tmux.keys(&["q"]);
+    tmux.keys("q");
     assert_eq!(wait_for_exit(&p.exit, 30), 0);
 }
 
@@ -387,13 +296,13 @@ hosts = ["local"]
         p.journal.display(),
         p.exit.display()
     );
-    let tmux = Tmux::start("decline", &command, (80, 24));
+    let tmux = Tmux::start_sized("decline", &command, (80, 24));
     tmux.wait_for("a: restore all", 30);
-    tmux.keys(&["a"]);
+    tmux.keys("a");
     tmux.wait_for("Approve this step?", 30);
-    tmux.answer(&["n"]);
+    tmux.answer("n");
     tmux.wait_for("Decline 'start the gateway'?", 10);
-    tmux.answer(&["N"]);
+    tmux.answer("N");
 
     // The run stopped on the decline: the hint names the service, who declined and the step.
     let screen = tmux.wait_for("'gateway' failed", 30);
@@ -418,10 +327,10 @@ hosts = ["local"]
         .iter()
         .any(|e| e["kind"] == "approval" && e["decision"] == "declined" && e["operator"] == "e2e");
     assert!(declined, "the decline is journaled with the operator");
-    tmux.keys(&["q"]);
+    tmux.keys("q");
     std::thread::sleep(Duration::from_millis(500));
     if tmux.screen().contains("Quit?") {
-        tmux.keys(&["y"]);
+        tmux.keys("y");
     }
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
 }
@@ -430,24 +339,23 @@ hosts = ["local"]
 fn plain_tells_the_demo_in_lines_of_words_and_takes_answers_as_lines() {
     crate::require!(Tmux);
     let p = paths();
-    let tmux = Tmux::start("plain", &demo(&p, "--plain"), (200, 50));
-    tmux.wait_in(true, "next: 8 not up", 30);
-    tmux.keys(&["a", "Enter"]);
-    tmux.wait_in(
-        true,
+    let tmux = Tmux::start_sized("plain", &demo(&p, "--plain"), (200, 50));
+    tmux.wait_printed("next: 8 not up", 30);
+    tmux.keys("a");
+    tmux.keys("Enter");
+    tmux.wait_printed(
         "question: approve restore 1 'promote the replica to primary' of database on db-replica?",
         30,
     );
-    tmux.answer(&["y", "Enter"]);
-    tmux.wait_in(
-        true,
-        "question: manual step 'move the VIP' of talk-messaging",
-        60,
-    );
-    tmux.answer(&["d", "Enter"]);
-    tmux.wait_in(true, "next: 'mail-imap' failed at restore", 90);
-    tmux.keys(&["status", "Enter"]);
-    let text = tmux.wait_in(true, "tier 5 mail-imap: failed", 10);
+    tmux.answer("y");
+    tmux.keys("Enter");
+    tmux.wait_printed("question: manual step 'move the VIP' of talk-messaging", 60);
+    tmux.answer("d");
+    tmux.keys("Enter");
+    tmux.wait_printed("next: 'mail-imap' failed at restore", 90);
+    tmux.keys("status");
+    tmux.keys("Enter");
+    let text = tmux.wait_printed("tier 5 mail-imap: failed", 10);
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
 
     // Line by line: no box drawing, no escape sequences, every state a word.
@@ -485,7 +393,8 @@ fn plain_tells_the_demo_in_lines_of_words_and_takes_answers_as_lines() {
     assert!(answered, "the typed y approved the step");
 
     // A palette command typed as a line restores mail-imap again.
-    tmux.keys(&["restore mail-imap", "Enter"]);
+    tmux.keys("restore mail-imap");
+    tmux.keys("Enter");
     let deadline = Instant::now() + Duration::from_secs(30);
     while restores_started(&p.journal, "mail-imap", MOUNT) < 2 {
         assert!(
@@ -494,12 +403,14 @@ fn plain_tells_the_demo_in_lines_of_words_and_takes_answers_as_lines() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    tmux.wait_in(true, "message: restore of 'mail-imap' started by hand", 10);
+    tmux.wait_printed("message: restore of 'mail-imap' started by hand", 10);
     std::thread::sleep(Duration::from_secs(3));
-    tmux.keys(&["q", "Enter"]);
+    tmux.keys("q");
+    tmux.keys("Enter");
     std::thread::sleep(Duration::from_millis(500));
-    if tmux.capture(true).contains("question: quit") {
-        tmux.keys(&["y", "Enter"]);
+    if tmux.history().contains("question: quit") {
+        tmux.keys("y");
+        tmux.keys("Enter");
     }
     assert_eq!(wait_for_exit(&p.exit, 30), 1);
 }

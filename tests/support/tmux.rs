@@ -60,6 +60,13 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
 
+    /// Everything the pane printed, scrollback included, wrapped lines joined (for a front
+    /// end that prints lines, as `--plain` does).
+    pub fn history(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "e2e"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn keys(&self, keys: &str) {
         let out = self.run(&["send-keys", "-t", "e2e", keys]);
         assert!(out.status.success(), "send-keys {keys}");
@@ -76,12 +83,21 @@ impl Tmux {
     /// The screen returned is captured again a moment after `text` first showed, so a frame
     /// caught half drawn (a dialog's border before its body) is not what the test reads.
     pub fn wait_for(&self, text: &str, secs: u64) -> String {
+        self.wait_until(text, secs, Self::screen)
+    }
+
+    /// [`Tmux::wait_for`] over [`Tmux::history`]: `text` printed at any time.
+    pub fn wait_printed(&self, text: &str, secs: u64) -> String {
+        self.wait_until(text, secs, Self::history)
+    }
+
+    fn wait_until(&self, text: &str, secs: u64, capture: fn(&Tmux) -> String) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let mut screen = self.screen();
+            let mut screen = capture(self);
             if screen.contains(text) {
                 std::thread::sleep(Duration::from_millis(150));
-                screen = self.screen();
+                screen = capture(self);
                 if screen.contains(text) {
                     return screen;
                 }
