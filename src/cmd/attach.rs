@@ -241,12 +241,28 @@ fn take_over(args: &AttachArgs, url: &str, kept: Result<KeptRun, Failure>) -> Ex
             return ExitCode::from(Exit::BadInput);
         }
     };
+    let secrets = runbook.secret_vars.clone();
     let runbook = match session::check_runbook(runbook, &name, &open) {
         Ok(rb) => rb,
         Err(code) => {
-            say!(
-                "bringup: not taken over; attach again with the secrets (--var-env KEY=ENVNAME), or `bringup open RUNBOOK --resume {url}`"
+            // With a runbook file at hand instead: the TUI's command for the run as it began
+            // (a drill as `bringup drill RUNBOOK --scenario ID`).
+            let (command, to_set) = crate::session::continue_command(
+                crate::session::ContinueWith::Tui {
+                    runbook: std::path::Path::new("RUNBOOK"),
+                },
+                &crate::session::RecordedRun::of(open.drill, open.scenario.as_deref()),
+                &args.vars,
+                &secrets,
+                std::path::Path::new(url),
+                &args.run.etcd,
             );
+            say!(
+                "bringup: not taken over; attach again with the secrets (--var-env KEY=ENVNAME), or `{command}`"
+            );
+            for env in to_set {
+                say!("  (set {env} to the secret first: read -rs {env}; export {env})");
+            }
             return code;
         }
     };

@@ -61,7 +61,10 @@ pub fn load_resumed(
 ) -> Result<Arc<Runbook>, ExitCode> {
     let runbook = crate::session::load_runbook(path, &args.vars).map_err(|e| failed(&e))?;
     if let Some(journal) = args.resume.clone()
-        && let Some(recorded) = crate::session::recorded_run(&journal)
+        && let Some(recorded) = crate::session::recorded_run(
+            &journal,
+            &crate::journal::etcd::Access::from_args(&args.etcd),
+        )
     {
         let asked = RecordedRun::of(args.drill, args.scenario.as_deref());
         match crate::session::reconcile(&journal, &recorded, &asked, &args.only) {

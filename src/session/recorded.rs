@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::engine::Mode;
 use crate::journal::Event;
+use crate::journal::etcd::{Access, EtcdStore, RunUrl};
 
 /// How a journal's run began.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,14 +78,46 @@ impl Mismatch {
     }
 }
 
-/// A file journal's `run_started` (its first line). `None` for a shared run (etcd), a file
-/// that cannot be read or does not begin with `run_started`: the resume itself then says
-/// what is wrong.
-pub fn recorded_run(journal: &Path) -> Option<RecordedRun> {
-    if journal.to_string_lossy().starts_with("etcd://") {
-        return None;
+/// How long reading a shared run's first event may take before the resume goes on without
+/// it (the resume itself then reads the run, and refuses another run than it records).
+const FIRST_EVENT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A journal's `run_started`, read without taking anything: a file's first line, or a shared
+/// run's first event through `access` (no lease, no campaign: a resume refused here leaves
+/// the run's last holder as it was). `None` when it cannot be read or does not begin with
+/// `run_started`: the resume itself then says what is wrong.
+pub fn recorded_run(journal: &Path, access: &Access) -> Option<RecordedRun> {
+    let text = journal.to_string_lossy();
+    if RunUrl::is_etcd(&text) {
+        let url = RunUrl::parse(&text).ok()?;
+        let line = first_shared_line(url, access.clone())?;
+        return RecordedRun::began(&crate::journal::record::parse(&line).ok()?.event);
     }
     RecordedRun::began(&crate::journal::first_record(journal).ok()?.event)
+}
+
+/// A shared run's first line, on a thread and runtime of its own (the caller may be on a
+/// runtime already), given up after [`FIRST_EVENT_LIMIT`].
+fn first_shared_line(url: RunUrl, access: Access) -> Option<Vec<u8>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let read = async {
+                let mut store = EtcdStore::open_with(&url, &access).await.ok()?;
+                store.first_line().await.ok().flatten()
+            };
+            tokio::time::timeout(FIRST_EVENT_LIMIT, read)
+                .await
+                .ok()
+                .flatten()
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 impl RecordedRun {

@@ -497,49 +497,54 @@ fn a_shared_drill_killed_mid_inject_is_continued_as_that_drill_and_not_as_an_inc
     rig.open("inject-db");
     let before = events(&url).len();
 
-    // Resumed with no word of the drill, it would go on as an incident: refused, nothing
-    // journaled, with what continues it.
-    let out = output(
-        bringup(rig.dir.path())
-            .args(["run", "--yes", "--resume", &url])
-            .arg(&rig.runbook),
-    );
-    assert_exit(&out, 2);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "cannot resume '{url}' as an incident run, not a drill: it records a drill of scenario 'all'"
-        )),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "resume it with --drill --scenario 'all', or take it over with `bringup attach {url}`, then T"
-        )),
-        "{err}"
-    );
-    // So is another scenario.
+    // Resumed as another drill: refused before the run is touched (nothing journaled, the
+    // dead executor still its last holder), with the command that continues it.
     let out = output(
         bringup(rig.dir.path())
             .args(["run", "--drill", "--scenario", "dns", "--resume", &url])
             .arg(&rig.runbook),
     );
     assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "cannot resume '{url}' as a drill of scenario 'dns': it records a drill of scenario 'all'"
+        )),
+        "{err}"
+    );
+    // The URL names three members, with commas: quoted for the shell.
+    assert!(
+        err.contains(&format!(
+            "continue it with: bringup run {} --drill --scenario all --resume '{url}'",
+            rig.runbook.display()
+        )),
+        "{err}"
+    );
     assert_eq!(
         events(&url).len(),
         before,
         "a refused resume journals nothing"
     );
 
-    // As the drill it is: it goes on from its inject phase, injects nothing again, passes.
+    // With no word of the drill, as with a file journal, the run goes on as the drill it
+    // is: from its inject phase, injecting nothing again, to a verdict.
     let out = output(
         bringup(rig.dir.path())
-            .args(["run", "--drill", "--scenario", "all", "--resume", &url])
+            .args(["run", "--resume", &url])
             .arg(&rig.runbook),
     );
     assert_exit(&out, 0);
     let journal = events(&url);
     assert_continued_drill_passed(&rig, &journal, "inject");
+    let resumed = journal
+        .iter()
+        .find(|e| e["kind"] == "resumed")
+        .expect("resumed");
+    assert_eq!(
+        resumed["previous"]["pid"],
+        child.id(),
+        "the killed executor is the one taken over from: {resumed}"
+    );
 }
 
 #[test]

@@ -633,7 +633,8 @@ const CIPHER_SUITES: &[(&str, &str)] = &[
 ];
 
 #[tokio::test]
-async fn every_offered_cipher_delivers_output_byte_for_byte_whatever_the_packet_sizes() {
+async fn every_offered_cipher_delivers_output_byte_for_byte_whatever_the_packet_sizes_and_refuses_a_flipped_bit()
+ {
     crate::require!(Sshd);
     let lab = Lab::new();
     // Bytes of every value, from a fixed generator (xorshift), and a writer that sends them
@@ -673,29 +674,133 @@ async fn every_offered_cipher_delivers_output_byte_for_byte_whatever_the_packet_
         }
         let sshd = lab.sshd_on(&free_ports(1), None, &config);
         lab.trust(&sshd);
-        let exec = Executor::new(&one_host(&lab, sshd.ports[0]), lab.options());
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
-        let collect = tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            while let Some(chunk) = rx.recv().await {
-                bytes.extend(chunk);
-            }
-            bytes
-        });
-        let result = exec
-            .run(
-                &HostId::new("web-1"),
-                &command,
-                Duration::from_secs(60),
-                tx,
-                CancellationToken::new(),
-            )
-            .await;
-        let got = collect.await.expect("collector");
-        exec.shutdown().await;
-        assert_eq!(result.exit_code, Some(0), "{cipher} {mac}: {result:?}");
-        assert_eq!(got.len(), data.len(), "{cipher} {mac}: length");
+        let suite = format!("{cipher} {mac}");
+        // Straight to sshd: reads as large as the socket gives.
+        let (result, got) = run_bytes(&lab, sshd.ports[0], &command).await;
+        assert_eq!(result.exit_code, Some(0), "{suite}: {result:?}");
+        assert_eq!(got.len(), data.len(), "{suite}: length");
         let first_diff = got.iter().zip(&data).position(|(a, b)| a != b);
-        assert_eq!(first_diff, None, "{cipher} {mac}: bytes differ");
+        assert_eq!(first_diff, None, "{suite}: bytes differ");
+
+        // Through a relay that hands the server's bytes on in pieces of 1 to 4,095 bytes:
+        // packets arrive cut anywhere, and the middle of a packet is decrypted in parts.
+        let relay = Relay::start(&lab, &sshd, None);
+        let (result, got) = run_bytes(&lab, relay.port, &command).await;
+        assert_eq!(result.exit_code, Some(0), "{suite} relayed: {result:?}");
+        assert_eq!(got.len(), data.len(), "{suite} relayed: length");
+        let first_diff = got.iter().zip(&data).position(|(a, b)| a != b);
+        assert_eq!(first_diff, None, "{suite} relayed: bytes differ");
+
+        // One bit flipped a megabyte into the server's stream: the packet fails its
+        // authentication, the step ends in an error, and nothing after it is delivered.
+        let relay = Relay::start(&lab, &sshd, Some(1_000_000));
+        let (result, got) = run_bytes(&lab, relay.port, &command).await;
+        assert_eq!(result.exit_code, None, "{suite} tampered: {result:?}");
+        assert_eq!(
+            result.outcome,
+            StepOutcome::Error,
+            "{suite} tampered: {result:?}"
+        );
+        assert!(
+            got.len() < 1_000_000,
+            "{suite} tampered: {} bytes",
+            got.len()
+        );
+        assert!(
+            got.iter().zip(&data).all(|(a, b)| a == b),
+            "{suite} tampered: a byte that was not sent was delivered"
+        );
+    }
+}
+
+/// Run `command` on `web-1` at `127.0.0.1:port` and collect its output's bytes.
+async fn run_bytes(lab: &Lab, port: u16, command: &str) -> (StepResult, Vec<u8>) {
+    let exec = Executor::new(&one_host(lab, port), lab.options());
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+    let collect = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            bytes.extend(chunk);
+        }
+        bytes
+    });
+    let result = exec
+        .run(
+            &HostId::new("web-1"),
+            command,
+            Duration::from_secs(60),
+            tx,
+            CancellationToken::new(),
+        )
+        .await;
+    let got = collect.await.expect("collector");
+    exec.shutdown().await;
+    (result, got)
+}
+
+/// A TCP relay on loopback in front of an sshd, trusted under its own port: the client's
+/// bytes pass as they come; the server's are written on in pieces of 1 to 4,095 bytes, and
+/// with `flip` the byte at that offset of the server's stream has its low bit flipped. It
+/// serves one connection and stops when either side closes.
+struct Relay {
+    port: u16,
+}
+
+impl Relay {
+    fn start(lab: &Lab, sshd: &Sshd, flip: Option<usize>) -> Relay {
+        use std::io::{Read as _, Write as _};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a relay");
+        let port = listener.local_addr().expect("relay address").port();
+        let to = sshd.ports[0];
+        let lines = sshd
+            .known_hosts_lines()
+            .replace(&format!(":{to} "), &format!(":{port} "));
+        let mut known = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&lab.user_known_hosts)
+            .expect("known_hosts");
+        known.write_all(lines.as_bytes()).expect("trust the relay");
+        std::thread::spawn(move || {
+            let Ok((client, _)) = listener.accept() else {
+                return;
+            };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone())
+            else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            let (mut server_in, mut client_out) = (server, client);
+            let sizes = [1, 7, 15, 16, 17, 31, 33, 100, 1000, 4095, 2048, 513];
+            let (mut buf, mut offset, mut piece) = (vec![0u8; 65536], 0usize, 0usize);
+            loop {
+                let n = match server_in.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if let Some(at) = flip.filter(|at| (offset..offset + n).contains(at)) {
+                    buf[at - offset] ^= 1;
+                }
+                offset += n;
+                let mut i = 0;
+                while i < n {
+                    let size = sizes[piece % sizes.len()].min(n - i);
+                    if client_out.write_all(&buf[i..i + size]).is_err() {
+                        return;
+                    }
+                    i += size;
+                    piece += 1;
+                }
+            }
+            let _ = client_out.shutdown(Shutdown::Write);
+        });
+        Relay { port }
     }
 }
