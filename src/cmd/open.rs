@@ -223,6 +223,7 @@ async fn open_loaded(
         log_guard,
         history,
         journal,
+        log,
         ..
     } = session;
     let info = RunInfo {
@@ -238,10 +239,18 @@ async fn open_loaded(
     let mut front = Front::new(app, driver, offset);
     front.history(start_notices);
     let journal_path = front.driver.journal_path().to_path_buf();
+    let log_line = session::log_line(&journal, log.as_deref());
 
     if args.plain {
         let code = plain(&mut front, &mut messages, &mut signals, args, &journal).await;
-        summary(&front, &journal_path, path, demo_dir, args, code);
+        summary(
+            &front,
+            (&journal_path, log_line.as_deref()),
+            path,
+            demo_dir,
+            args,
+            code,
+        );
         return ExitCode::from(code);
     }
     let theme = Theme::new(Theme::no_color_from(
@@ -299,7 +308,14 @@ async fn open_loaded(
         front.driver.executor().shutdown().await;
     }
     crate::cmd::seal::after_run(args, &journal);
-    summary(&front, &journal_path, path, demo_dir, args, code);
+    summary(
+        &front,
+        (&journal_path, log_line.as_deref()),
+        path,
+        demo_dir,
+        args,
+        code,
+    );
     drop(log_guard);
     ExitCode::from(code)
 }
@@ -404,7 +420,7 @@ fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
 /// What is left on the screen after the TUI: each selected service's state and the journal.
 fn summary(
     front: &Front,
-    journal: &Path,
+    (journal, log_line): (&Path, Option<&str>),
     runbook: &Path,
     demo_dir: Option<&Path>,
     args: &OpenArgs,
@@ -423,6 +439,9 @@ fn summary(
         );
     }
     say!("journal: {}", journal.display());
+    if let Some(line) = log_line {
+        say!("{line}");
+    }
     for hint in crate::cmd::session::report_hints(journal, args.drill || args.scenario.is_some()) {
         say!("{hint}");
     }

@@ -10,7 +10,7 @@ use crate::runbook::model::Runbook;
 pub use crate::session::{
     ContinueWith, RecordedRun, continue_command, kept_runbook, operator_name,
 };
-use crate::session::{Note, RunConfig, Scope, Session, SessionError};
+use crate::session::{JournalLocation, Note, RunConfig, Scope, Session, SessionError};
 
 /// Say why a session could not start; its exit code.
 pub fn failed(e: &SessionError) -> ExitCode {
@@ -104,6 +104,13 @@ pub fn report_hints(journal: &Path, drill: bool) -> Vec<String> {
         "  post-mortem draft: bringup export {j} --format markdown"
     ));
     hints
+}
+
+/// Where a shared run's log is, as one line under its `journal:` line (a file journal's is
+/// beside it, where the operator already looks).
+pub fn log_line(journal: &JournalLocation, log: Option<&Path>) -> Option<String> {
+    journal.shared()?;
+    Some(format!("log: {}", log?.display()))
 }
 
 /// The runbook for probes that run nothing a secret is needed for (`preflight`): validated,

@@ -69,6 +69,7 @@ mod runbook_schema;
 mod safety_files;
 mod safety_ssh;
 mod safety_values;
+mod shared_log;
 mod sites;
 mod ssh_jump_keys;
 mod ssh_transport;
