@@ -469,6 +469,8 @@ fn prove_executor(
         Ok(proven) => Ok(Some(proven)),
         Err(SignError::NoAgent | SignError::AgentEmpty) if config.sign_key.is_none() => Ok(None),
         Err(e @ SignError::TimedOut { .. }) => Err(SessionError::KeyProof(e)),
+        // The agent's key (a confirmation declined, say): no `--sign-key` to blame.
+        Err(e) if config.sign_key.is_none() => Err(SessionError::KeyProof(e)),
         Err(e) => Err(SessionError::SignKey(e)),
     }
 }

@@ -6,6 +6,7 @@ mod pangyo;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_confirm;
 mod cli_docs;
 mod cli_man;
 mod cli_validate;
