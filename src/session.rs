@@ -13,7 +13,7 @@ mod vars;
 
 pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selection, Start};
 pub use error::{Note, SessionError};
-pub use log::{LogPlace, init_log, log_path};
+pub use log::{LogPlace, init_log, log_place};
 pub use recorded::{KeptRun, Mismatch, RecordedRun, reconcile, recorded_run};
 pub use start::{parse_incident_start, run_started};
 pub use vars::{
@@ -224,7 +224,7 @@ impl Session {
             }
             Start::New(location) => new_journal(&runbook, config, location.as_ref(), &secrets)?,
         };
-        let place = log_path(config.log_file.as_deref(), &opening.location);
+        let place = log_place(config.log_file.as_deref(), &opening.location);
         let (log, log_guard) = match init_log(&place) {
             Ok((path, guard)) => (Some(path), guard),
             Err(note) => {

@@ -147,3 +147,22 @@ pub fn open(
     let config = RunConfig::from_args(args, scope, front).map_err(|e| failed(&e))?;
     Session::open(runbook, &config, &mut |n| note(&n)).map_err(|e| failed(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_shared_run_says_where_its_log_is() {
+        let shared = JournalLocation::parse(Path::new("etcd://127.0.0.1:2379/fire")).expect("url");
+        let log = Path::new("/home/kim/.local/state/bringup/fire.log");
+        assert_eq!(
+            log_line(&shared, Some(log)).as_deref(),
+            Some("log: /home/kim/.local/state/bringup/fire.log")
+        );
+        // A log that could not be kept was warned about at the start: nothing to point at.
+        assert_eq!(log_line(&shared, None), None);
+        let file = JournalLocation::File("/j/fire.jsonl".into());
+        assert_eq!(log_line(&file, Some(Path::new("/j/bringup.log"))), None);
+    }
+}

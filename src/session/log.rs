@@ -16,18 +16,18 @@ pub enum LogPlace {
     /// `~/.local/state/bringup/`), which is made (0700) when missing.
     State(PathBuf),
     /// A shared run when neither `XDG_STATE_HOME` nor `HOME` says where the state folder is:
-    /// the log would-be name, for the warning.
+    /// where the log would be, for the warning.
     Unplaced(String),
 }
 
 /// `--log-file`, else `bringup.log` beside a file journal, else (a shared run has no folder
 /// of its own, and the working folder may be anyone's) `NAME.log` in bringup's state folder.
-pub fn log_path(given: Option<&Path>, journal: &JournalLocation) -> LogPlace {
-    log_place(given, journal, |name| std::env::var_os(name))
+pub fn log_place(given: Option<&Path>, journal: &JournalLocation) -> LogPlace {
+    place_in(given, journal, |name| std::env::var_os(name))
 }
 
-/// [`log_path`] with the environment read through `env`.
-fn log_place(
+/// [`log_place`] with the environment read through `env`.
+fn place_in(
     given: Option<&Path>,
     journal: &JournalLocation,
     env: impl Fn(&str) -> Option<OsString>,
@@ -134,7 +134,7 @@ mod tests {
     fn a_shared_runs_log_goes_to_xdg_state_home() {
         let vars = [("XDG_STATE_HOME", "/srv/state"), ("HOME", "/home/kim")];
         assert_eq!(
-            log_place(None, &shared(), env(&vars)),
+            place_in(None, &shared(), env(&vars)),
             LogPlace::State(PathBuf::from("/srv/state/bringup/fire.log"))
         );
     }
@@ -143,13 +143,13 @@ mod tests {
     fn without_xdg_state_home_a_shared_runs_log_goes_under_home() {
         let vars = [("HOME", "/home/kim")];
         assert_eq!(
-            log_place(None, &shared(), env(&vars)),
+            place_in(None, &shared(), env(&vars)),
             LogPlace::State(PathBuf::from("/home/kim/.local/state/bringup/fire.log"))
         );
         // A relative XDG_STATE_HOME is ignored, as the XDG rules say.
         let vars = [("XDG_STATE_HOME", "state"), ("HOME", "/home/kim")];
         assert_eq!(
-            log_place(None, &shared(), env(&vars)),
+            place_in(None, &shared(), env(&vars)),
             LogPlace::State(PathBuf::from("/home/kim/.local/state/bringup/fire.log"))
         );
     }
@@ -157,10 +157,10 @@ mod tests {
     #[test]
     fn without_xdg_state_home_or_home_a_shared_run_has_no_log_place() {
         assert_eq!(
-            log_place(None, &shared(), env(&[("HOME", "")])),
+            place_in(None, &shared(), env(&[("HOME", "")])),
             LogPlace::Unplaced("$XDG_STATE_HOME/bringup/fire.log".into())
         );
-        let note = prepare(&log_place(None, &shared(), env(&[]))).expect_err("no place");
+        let note = prepare(&place_in(None, &shared(), env(&[]))).expect_err("no place");
         assert!(
             note.to_string()
                 .contains("neither XDG_STATE_HOME nor HOME is set"),
@@ -173,12 +173,12 @@ mod tests {
         let vars = [("XDG_STATE_HOME", "/srv/state"), ("HOME", "/home/kim")];
         let given = Path::new("/var/log/fire.log");
         assert_eq!(
-            log_place(Some(given), &shared(), env(&vars)),
+            place_in(Some(given), &shared(), env(&vars)),
             LogPlace::File(given.to_path_buf())
         );
         let file = JournalLocation::File(PathBuf::from("/j/fire.jsonl"));
         assert_eq!(
-            log_place(Some(given), &file, env(&vars)),
+            place_in(Some(given), &file, env(&vars)),
             LogPlace::File(given.to_path_buf())
         );
     }
@@ -188,7 +188,7 @@ mod tests {
         let vars = [("XDG_STATE_HOME", "/srv/state"), ("HOME", "/home/kim")];
         let file = JournalLocation::File(PathBuf::from("/j/fire.jsonl"));
         assert_eq!(
-            log_place(None, &file, env(&vars)),
+            place_in(None, &file, env(&vars)),
             LogPlace::File(PathBuf::from("/j/bringup.log"))
         );
     }
