@@ -183,7 +183,8 @@ pub struct OpenArgs {
     /// Drill mode: the run is recorded as a drill, and inject steps are available.
     #[arg(long)]
     pub drill: bool,
-    /// Diagnostics log (default: bringup.log in the journal's folder; level from RUST_LOG).
+    /// Diagnostics log (default: bringup.log in the journal's folder; a shared run's in
+    /// $XDG_STATE_HOME/bringup/NAME.log, else ~/.local/state/bringup/; level from RUST_LOG).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
     /// `open`, `demo`, `drill`: lines of plain text instead of the full-screen view, with no

@@ -382,8 +382,9 @@ pub enum SignError {
     AgentEmpty,
     #[error("cannot sign with {key}: {reason}")]
     Sign { key: String, reason: String },
-    /// `ssh-add` or `ssh-keygen` did not answer in [`sshsig::TIMEOUT`] and was stopped:
-    /// `what` says which, `help` what to do.
+    /// `ssh-add` or `ssh-keygen` did not answer in [`sshsig::TIMEOUT`] (signing with the
+    /// agent's key: [`sshsig::AGENT_SIGN_TIMEOUT`]) and was stopped: `what` says which, `help`
+    /// what to do.
     #[error("{what}; {help}")]
     TimedOut { what: String, help: String },
     #[error(transparent)]
@@ -428,6 +429,11 @@ fn sign_text(text: &str, key: &SigningKey) -> Result<Vec<u8>, SignError> {
 /// to do instead of waiting for it.
 fn sign_error(e: KeygenError, key: &SigningKey, described: &str) -> SignError {
     match e {
+        // Said in full by sshsig: a confirmation to give, or an agent to check.
+        KeygenError::AgentSilent { .. } => SignError::TimedOut {
+            what: e.to_string(),
+            help: "or pass --sign-key KEY".to_string(),
+        },
         KeygenError::TimedOut { .. } => SignError::TimedOut {
             what: e.to_string(),
             help: match key {

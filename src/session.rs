@@ -13,7 +13,7 @@ mod vars;
 
 pub use config::{JournalLocation, NewHostKeys, OnChange, RunConfig, Scope, Selection, Start};
 pub use error::{Note, SessionError};
-pub use log::{init_log, log_path};
+pub use log::{LogPlace, init_log, log_place};
 pub use recorded::{KeptRun, Mismatch, RecordedRun, reconcile, recorded_run};
 pub use start::{parse_incident_start, run_started};
 pub use vars::{
@@ -44,6 +44,9 @@ pub struct Session {
     pub journal: JournalLocation,
     /// `run_started` (or `resumed`) as journaled.
     pub start_notices: Vec<Notice>,
+    /// Where diagnostics are logged; `None` when the log could not be kept (said in a
+    /// [`Note::LogUnavailable`]).
+    pub log: Option<PathBuf>,
     /// Keeps the log writer flushing until the session ends.
     pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
     /// `--resume`: what the journal says, carried out by [`Session::resume`].
@@ -221,11 +224,14 @@ impl Session {
             }
             Start::New(location) => new_journal(&runbook, config, location.as_ref(), &secrets)?,
         };
-        let log_path = log_path(config.log_file.as_deref(), &opening.location);
-        let log_guard = init_log(&log_path).unwrap_or_else(|note| {
-            say(note);
-            None
-        });
+        let place = log_place(config.log_file.as_deref(), &opening.location);
+        let (log, log_guard) = match init_log(&place) {
+            Ok((path, guard)) => (Some(path), guard),
+            Err(note) => {
+                say(note);
+                (None, None)
+            }
+        };
         tracing::info!(front = config.front, journal = %opening.location, "session opened");
 
         let exec = executor(&runbook, config.new_host_keys);
@@ -254,6 +260,7 @@ impl Session {
             runbook,
             journal: opening.location,
             start_notices,
+            log,
             log_guard,
             resume: opening.resume,
             history: opening.history,
@@ -466,6 +473,8 @@ fn prove_executor(
         Ok(proven) => Ok(Some(proven)),
         Err(SignError::NoAgent | SignError::AgentEmpty) if config.sign_key.is_none() => Ok(None),
         Err(e @ SignError::TimedOut { .. }) => Err(SessionError::KeyProof(e)),
+        // The agent's key (a confirmation declined, say): no `--sign-key` to blame.
+        Err(e) if config.sign_key.is_none() => Err(SessionError::KeyProof(e)),
         Err(e) => Err(SessionError::SignKey(e)),
     }
 }

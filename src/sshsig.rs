@@ -38,6 +38,14 @@ pub enum KeygenError {
     /// and the operation it was asked for (`ssh-add -L`, `ssh-keygen -Y sign`).
     #[error("'{what}' did not answer in {} s and was stopped", .after.as_secs())]
     TimedOut { what: String, after: Duration },
+    /// `ssh-keygen -Y sign` with the agent's key did not end in [`AGENT_SIGN_TIMEOUT`] and was
+    /// stopped. The agent cannot be told apart from one that hangs: a key added with
+    /// `ssh-add -c` waits for its user to confirm, and the agent lists no such constraint.
+    #[error(
+        "the ssh-agent did not answer in {} s: if the key asks for confirmation (ssh-add -c), confirm it when the agent asks; otherwise check that the ssh-agent at SSH_AUTH_SOCK ('{socket}') answers (ssh-add -l)",
+        .after.as_secs()
+    )]
+    AgentSilent { after: Duration, socket: String },
     #[error("cannot write a temporary file in '{path}': {source}")]
     Temp {
         path: PathBuf,
@@ -50,6 +58,17 @@ pub enum KeygenError {
 /// one still running after this waits on something that is not coming (an ssh-agent that
 /// accepts and never answers, a prompt nobody sees), and is stopped.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long signing with the agent's key (`ssh-keygen -Y sign -U`) may run: a key added with
+/// `ssh-add -c` makes the agent ask its user to confirm each use (through ssh-askpass), and
+/// someone woken at 3 a.m. takes longer than [`TIMEOUT`] to read the dialog. Listing the
+/// agent's keys (`ssh-add -L`) asks no one and keeps [`TIMEOUT`], so an agent that never
+/// answers still stops a start within it.
+pub const AGENT_SIGN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What ssh-keygen says when the agent answers a signing request with a failure: a confirmation
+/// declined, or one the agent could not ask for (no ssh-askpass, no display where it runs).
+const AGENT_REFUSED: &str = "agent refused operation";
 
 /// The agent's first public key, as one `ssh-add -L` line (with its newline).
 pub fn agent_first_key() -> Result<String, KeygenError> {
@@ -88,15 +107,37 @@ pub fn sign(
         cmd.arg("-U");
     }
     cmd.arg("-f").arg(key_file);
-    let out = keygen(&mut cmd, message)?;
-    if out.status.success() && out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
-        Ok(out.stdout)
+    let out = if agent {
+        run_within(&mut cmd, message, AGENT_SIGN_TIMEOUT).map_err(|e| match timed_out(&e) {
+            Some(_) => KeygenError::AgentSilent {
+                after: AGENT_SIGN_TIMEOUT,
+                socket: std::env::var_os("SSH_AUTH_SOCK")
+                    .map(|s| crate::text::visible(&s.to_string_lossy()).into_owned())
+                    .unwrap_or_default(),
+            },
+            None => keygen_error(e),
+        })?
     } else {
-        Err(KeygenError::Refused(stderr_line(
-            &out.stderr,
-            "ssh-keygen made no signature",
-        )))
+        keygen(&mut cmd, message)?
+    };
+    if out.status.success() && out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+        return Ok(out.stdout);
     }
+    let said = stderr_line(&out.stderr, "ssh-keygen made no signature");
+    Err(KeygenError::Refused(
+        if agent && said.contains(AGENT_REFUSED) {
+            refused_by_agent(&said)
+        } else {
+            said
+        },
+    ))
+}
+
+/// ssh-keygen's "agent refused operation", with what it most often means.
+fn refused_by_agent(said: &str) -> String {
+    format!(
+        "{said} (if the key asks for confirmation (ssh-add -c), it was declined or the agent could not ask: it needs SSH_ASKPASS and a DISPLAY where it runs)"
+    )
 }
 
 /// The principals of `signers` that may sign in `namespace` with the key that made the
@@ -169,36 +210,45 @@ pub fn check_novalidate(
 }
 
 fn keygen(cmd: &mut Command, input: &[u8]) -> Result<Output, KeygenError> {
-    run_with_input(cmd, input).map_err(|e| {
-        if let Some(error) = timed_out(&e) {
-            return error;
-        }
-        match e.kind() {
-            io::ErrorKind::NotFound => KeygenError::NotInstalled,
-            _ => KeygenError::Spawn(e),
-        }
-    })
+    run_with_input(cmd, input).map_err(keygen_error)
 }
 
-/// The [`KeygenError::TimedOut`] a [`run_with_input`] error stands for, if it is one.
+/// What a [`run_within`] error means for `ssh-keygen`.
+fn keygen_error(e: io::Error) -> KeygenError {
+    if let Some(error) = timed_out(&e) {
+        return error;
+    }
+    match e.kind() {
+        io::ErrorKind::NotFound => KeygenError::NotInstalled,
+        _ => KeygenError::Spawn(e),
+    }
+}
+
+/// The [`KeygenError::TimedOut`] a [`run_within`] error stands for, if it is one.
 fn timed_out(e: &io::Error) -> Option<KeygenError> {
     let stopped = e.get_ref()?.downcast_ref::<Stopped>()?;
     Some(KeygenError::TimedOut {
         what: stopped.what.clone(),
-        after: TIMEOUT,
+        after: stopped.after,
     })
 }
 
-/// A process [`run_with_input`] stopped after [`TIMEOUT`].
+/// A process [`run_within`] stopped after `after`.
 #[derive(Debug, thiserror::Error)]
-#[error("'{what}' did not answer in {} s and was stopped", TIMEOUT.as_secs())]
+#[error("'{what}' did not answer in {} s and was stopped", .after.as_secs())]
 struct Stopped {
     what: String,
+    after: Duration,
 }
 
 /// Run `cmd` with `input` on its standard input; its output. Bounded: a process still
 /// running after [`TIMEOUT`] is killed and reaped, and the error (kind `TimedOut`) names it.
 pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<Output> {
+    run_within(cmd, input, TIMEOUT)
+}
+
+/// [`run_with_input`] bounded by `limit` instead of [`TIMEOUT`].
+fn run_within(cmd: &mut Command, input: &[u8], limit: Duration) -> io::Result<Output> {
     let what = described(cmd);
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -220,13 +270,14 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> io::Result<Output> {
     }
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
                 stop(&mut child);
-                return Err(io::Error::new(io::ErrorKind::TimedOut, Stopped { what }));
+                let stopped = Stopped { what, after: limit };
+                return Err(io::Error::new(io::ErrorKind::TimedOut, stopped));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => {
@@ -399,5 +450,60 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_agent_while_signing_names_both_a_pending_confirmation_and_a_hung_agent() {
+        let e = KeygenError::AgentSilent {
+            after: AGENT_SIGN_TIMEOUT,
+            socket: "/run/user/1000/agent.sock".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the ssh-agent did not answer in 60 s: if the key asks for confirmation (ssh-add -c), \
+             confirm it when the agent asks; otherwise check that the ssh-agent at SSH_AUTH_SOCK \
+             ('/run/user/1000/agent.sock') answers (ssh-add -l)"
+        );
+    }
+
+    #[test]
+    fn signing_with_the_agent_waits_longer_than_listing_its_keys() {
+        assert_eq!(AGENT_SIGN_TIMEOUT, Duration::from_secs(60));
+        assert_eq!(TIMEOUT, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_agent_refusal_says_what_it_most_often_means() {
+        let said = refused_by_agent("Signing (stdin) failed: agent refused operation");
+        assert!(
+            said.starts_with("Signing (stdin) failed: agent refused operation (if the key"),
+            "{said}"
+        );
+        assert!(said.contains("ssh-add -c"), "{said}");
+        assert!(said.contains("SSH_ASKPASS and a DISPLAY"), "{said}");
+    }
+
+    #[test]
+    fn a_process_is_stopped_at_the_limit_it_was_given_and_the_error_says_which() {
+        let started = Instant::now();
+        let e = run_within(
+            Command::new("sleep").arg("30"),
+            b"",
+            Duration::from_millis(300),
+        )
+        .expect_err("stopped");
+        assert!(started.elapsed() < Duration::from_secs(5), "bounded");
+        match timed_out(&e) {
+            Some(KeygenError::TimedOut { what, after }) => {
+                assert_eq!(what, "sleep 30");
+                assert_eq!(after, Duration::from_millis(300));
+            }
+            other => panic!("not a time-out: {other:?}"),
+        }
     }
 }

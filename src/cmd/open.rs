@@ -223,6 +223,7 @@ async fn open_loaded(
         log_guard,
         history,
         journal,
+        log,
         ..
     } = session;
     let info = RunInfo {
@@ -237,11 +238,11 @@ async fn open_loaded(
     let (app, offset) = app_with_history(App::new(runbook.clone(), info), &history);
     let mut front = Front::new(app, driver, offset);
     front.history(start_notices);
-    let journal_path = front.driver.journal_path().to_path_buf();
+    let at = (&journal, log.as_deref());
 
     if args.plain {
         let code = plain(&mut front, &mut messages, &mut signals, args, &journal).await;
-        summary(&front, &journal_path, path, demo_dir, args, code);
+        summary(&front, at, path, demo_dir, args, code);
         return ExitCode::from(code);
     }
     let theme = Theme::new(Theme::no_color_from(
@@ -299,7 +300,7 @@ async fn open_loaded(
         front.driver.executor().shutdown().await;
     }
     crate::cmd::seal::after_run(args, &journal);
-    summary(&front, &journal_path, path, demo_dir, args, code);
+    summary(&front, at, path, demo_dir, args, code);
     drop(log_guard);
     ExitCode::from(code)
 }
@@ -404,7 +405,7 @@ fn record_end(front: &mut Front, ended: Result<End, LoopError>) -> u8 {
 /// What is left on the screen after the TUI: each selected service's state and the journal.
 fn summary(
     front: &Front,
-    journal: &Path,
+    (location, log): (&crate::session::JournalLocation, Option<&Path>),
     runbook: &Path,
     demo_dir: Option<&Path>,
     args: &OpenArgs,
@@ -422,7 +423,11 @@ fn summary(
             crate::export::describe::service_list(&left)
         );
     }
+    let journal = front.driver.journal_path();
     say!("journal: {}", journal.display());
+    if let Some(line) = session::log_line(location, log) {
+        say!("{line}");
+    }
     for hint in crate::cmd::session::report_hints(journal, args.drill || args.scenario.is_some()) {
         say!("{hint}");
     }

@@ -124,8 +124,10 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         runbook,
         start_notices,
         journal,
+        log,
         ..
     } = session;
+    let log = log.as_deref();
     let interactive = std::io::stdin().is_terminal();
     let mut printer = Printer::new(args.format, runbook.clone(), interactive);
     let mut questions = Questions::new(interactive);
@@ -139,7 +141,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
                 return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await;
             }
             let (end, left) = (Ending::Idle, false);
-            let (j, p) = (&journal, &mut printer);
+            let (j, p) = ((&journal, log), &mut printer);
             let a = (args, open);
             return conclude(&mut drv, &mut inbox, a, p, end, left, j, goal).await;
         }
@@ -206,7 +208,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         &mut printer,
         ending,
         left_running,
-        &journal,
+        (&journal, log),
         goal,
     )
     .await
@@ -316,7 +318,7 @@ async fn conclude(
     printer: &mut Printer,
     ending: Ending,
     left_running: bool,
-    journal: &JournalLocation,
+    (journal, log): (&JournalLocation, Option<&std::path::Path>),
     goal: &Goal,
 ) -> ExitCode {
     let secrets = drv.engine().runbook().secret_vars.clone();
@@ -368,6 +370,9 @@ async fn conclude(
         );
     }
     eprintln!("journal: {}", drv.journal_path().display());
+    if let Some(line) = session::log_line(journal, log) {
+        eprintln!("{line}");
+    }
     if open.drill || open.scenario.is_some() {
         for hint in crate::cmd::session::report_hints(drv.journal_path(), true) {
             eprintln!("{hint}");

@@ -10,7 +10,7 @@ use crate::runbook::model::Runbook;
 pub use crate::session::{
     ContinueWith, RecordedRun, continue_command, kept_runbook, operator_name,
 };
-use crate::session::{Note, RunConfig, Scope, Session, SessionError};
+use crate::session::{JournalLocation, Note, RunConfig, Scope, Session, SessionError};
 
 /// Say why a session could not start; its exit code.
 pub fn failed(e: &SessionError) -> ExitCode {
@@ -109,6 +109,13 @@ pub fn report_hints(journal: &Path, drill: bool) -> Vec<String> {
     hints
 }
 
+/// Where a shared run's log is, as one line under its `journal:` line (a file journal's is
+/// beside it, where the operator already looks).
+pub fn log_line(journal: &JournalLocation, log: Option<&Path>) -> Option<String> {
+    journal.shared()?;
+    Some(format!("log: {}", log?.display()))
+}
+
 /// The runbook for probes that run nothing a secret is needed for (`preflight`): validated,
 /// `--only` and `--scenario` checked, secrets allowed to have no value.
 pub fn load_runbook_without_secrets(path: &Path, args: &OpenArgs) -> Result<Runbook, ExitCode> {
@@ -142,4 +149,23 @@ pub fn open(
 ) -> Result<Session, ExitCode> {
     let config = RunConfig::from_args(args, scope, front).map_err(|e| failed(&e))?;
     Session::open(runbook, &config, &mut |n| note(&n)).map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_shared_run_says_where_its_log_is() {
+        let shared = JournalLocation::parse(Path::new("etcd://127.0.0.1:2379/fire")).expect("url");
+        let log = Path::new("/home/kim/.local/state/bringup/fire.log");
+        assert_eq!(
+            log_line(&shared, Some(log)).as_deref(),
+            Some("log: /home/kim/.local/state/bringup/fire.log")
+        );
+        // A log that could not be kept was warned about at the start: nothing to point at.
+        assert_eq!(log_line(&shared, None), None);
+        let file = JournalLocation::File("/j/fire.jsonl".into());
+        assert_eq!(log_line(&file, Some(Path::new("/j/bringup.log"))), None);
+    }
 }

@@ -364,3 +364,21 @@ fn a_signature_made_for_another_namespace_is_not_a_request() {
     assert_eq!(refused.reason.code(), "bad_signature");
     assert!(refused.reason.to_string().contains("bringup-journal"));
 }
+
+#[test]
+fn an_agent_that_did_not_answer_a_signing_says_to_confirm_or_check_it_or_pass_a_key_file() {
+    let e = sign_error(
+        KeygenError::AgentSilent {
+            after: crate::sshsig::AGENT_SIGN_TIMEOUT,
+            socket: "/tmp/agent.sock".into(),
+        },
+        &SigningKey::Agent,
+        "the ssh-agent's first key",
+    );
+    assert_eq!(
+        e.to_string(),
+        "the ssh-agent did not answer in 60 s: if the key asks for confirmation (ssh-add -c), \
+         confirm it when the agent asks; otherwise check that the ssh-agent at SSH_AUTH_SOCK \
+         ('/tmp/agent.sock') answers (ssh-add -l); or pass --sign-key KEY"
+    );
+}

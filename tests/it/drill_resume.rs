@@ -119,6 +119,7 @@ impl Rig {
         let mut cmd = std::process::Command::new("sh");
         cmd.current_dir(self.dir.path())
             .env("USER", "tester")
+            .env("XDG_STATE_HOME", self.dir.path())
             .env("PATH", path)
             .args(["-c", command])
             .stdin(std::process::Stdio::null())
@@ -566,9 +567,9 @@ fn a_shared_drill_taken_over_with_capital_t_goes_on_as_that_drill() {
     let tmux = crate::support::tmux::Tmux::start(
         "drill-capital-t",
         &format!(
-            "cd '{}' && '{}' attach '{url}' --operator lee; echo $? > exit; sleep 60",
-            d.display(),
+            "cd '{d}' && XDG_STATE_HOME='{d}' '{}' attach '{url}' --operator lee; echo $? > exit; sleep 60",
             assert_cmd::cargo::cargo_bin("bringup").display(),
+            d = d.display(),
         ),
     );
     // The dead executor's lease (10 s) runs out; T continues the run on this terminal.

@@ -26,10 +26,12 @@ fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin!("bringup").to_path_buf()
 }
 
-/// `bringup ARGS` with no ssh-agent (keys are given by file), in `dir`.
+/// `bringup ARGS` with no ssh-agent (keys are given by file), in `dir` (its state folder too).
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.current_dir(dir).env_remove("SSH_AUTH_SOCK");
+    c.current_dir(dir)
+        .env("XDG_STATE_HOME", dir)
+        .env_remove("SSH_AUTH_SOCK");
     c
 }
 

@@ -86,6 +86,7 @@ fn spawn(dir: &Path, args: &[&str]) -> Run {
     let child = Command::new(bringup_bin())
         .args(args)
         .current_dir(dir)
+        .env("XDG_STATE_HOME", dir)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).expect("stdout file"))
         .stderr(std::fs::File::create(&err).expect("stderr file"))
@@ -259,6 +260,7 @@ fn kill_9_of_the_executor_mid_restore_and_another_process_takes_over_without_rep
     let refused = bringup_cmd()
         .args(["run", &rb_s, "--journal", &url, "--yes"])
         .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path())
         .output()
         .expect("run");
     assert_eq!(refused.status.code(), Some(2));
@@ -587,6 +589,7 @@ fn a_question_on_the_executors_terminal_answered_from_elsewhere_is_withdrawn_and
     let mut kim = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path())
         .stdin(Stdio::piped())
         .stdout(std::fs::File::create(&screen).expect("screen file"))
         .stderr(Stdio::null())

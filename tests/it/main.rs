@@ -6,6 +6,7 @@ mod pangyo;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_confirm;
 mod cli_docs;
 mod cli_man;
 mod cli_validate;
@@ -69,6 +70,7 @@ mod runbook_schema;
 mod safety_files;
 mod safety_ssh;
 mod safety_values;
+mod shared_log;
 mod sites;
 mod ssh_jump_keys;
 mod ssh_transport;

@@ -906,6 +906,7 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
     // Headless, no --yes and no terminal: the confirm step waits for an attached approval.
     let log = std::fs::File::create(p.dir.join("run.err")).expect("log");
     let mut executor = Command::new(cargo_bin("bringup"))
+        .env("XDG_STATE_HOME", &p.dir)
         .arg("run")
         .arg(&runbook)
         .args(["--journal", &url, "--operator", "kim"])
@@ -924,7 +925,8 @@ fn an_operator_attached_from_elsewhere_approves_and_notes_and_the_executor_journ
     let tmux = Tmux::start(
         "attach",
         &format!(
-            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            "XDG_STATE_HOME='{}' '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            p.dir.display(),
             cargo_bin("bringup").display(),
             p.exit.display()
         ),
@@ -1079,6 +1081,10 @@ fn auto_modes(journal: &[Value]) -> Vec<(&str, &str)> {
 /// `bringup run` on a shared run, headless, its stderr into `err`.
 fn shared_executor(runbook: &Path, args: &[&str], err: &Path) -> std::process::Child {
     Command::new(cargo_bin("bringup"))
+        .env(
+            "XDG_STATE_HOME",
+            runbook.parent().expect("the runbook's folder"),
+        )
         .arg("run")
         .arg(runbook)
         .args(args)
@@ -1124,7 +1130,8 @@ fn an_attached_screen_says_when_the_executor_died_and_goes_on_when_another_takes
     let tmux = Tmux::start(
         "takeover",
         &format!(
-            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            "XDG_STATE_HOME='{}' '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            p.dir.display(),
             cargo_bin("bringup").display(),
             p.exit.display()
         ),
@@ -1169,8 +1176,9 @@ fn capital_t_on_an_attached_screen_takes_the_run_over_with_its_history_and_finis
     let tmux = Tmux::start(
         "capital-t",
         &format!(
-            "cd '{}' && '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            "cd '{}' && XDG_STATE_HOME='{}' '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
             elsewhere.display(),
+            p.dir.display(),
             cargo_bin("bringup").display(),
             p.exit.display()
         ),
@@ -1382,7 +1390,8 @@ fn a_services_time_is_the_same_on_the_executors_the_attached_and_the_taken_over_
     let kim = Tmux::start(
         "same-time-kim",
         &format!(
-            "'{}' open '{}' --journal '{url}' --operator kim; sleep 60",
+            "XDG_STATE_HOME='{}' '{}' open '{}' --journal '{url}' --operator kim; sleep 60",
+            p.dir.display(),
             bin.display(),
             runbook.display()
         ),
@@ -1391,7 +1400,8 @@ fn a_services_time_is_the_same_on_the_executors_the_attached_and_the_taken_over_
     let lee = Tmux::start(
         "same-time-lee",
         &format!(
-            "'{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            "XDG_STATE_HOME='{}' '{}' attach '{url}' --operator lee; echo $? > '{}'; sleep 60",
+            p.dir.display(),
             bin.display(),
             p.exit.display()
         ),

@@ -8,7 +8,9 @@ use crate::support::run::{stderr, stdout};
 
 fn bringup(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("bringup"));
-    cmd.current_dir(dir).env_remove("SSH_AUTH_SOCK");
+    cmd.current_dir(dir)
+        .env("XDG_STATE_HOME", dir)
+        .env_remove("SSH_AUTH_SOCK");
     cmd
 }
 

@@ -16,11 +16,13 @@ pub fn folder(toml: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, runbook, journal)
 }
 
-/// The real binary, run from `dir` as user `tester`, stdin closed, stdout and stderr captured.
+/// The real binary, run from `dir` as user `tester`, stdin closed, stdout and stderr captured;
+/// `dir` is its `XDG_STATE_HOME` too (a shared run logs there, never in the real home).
 pub fn bringup(dir: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("bringup"));
     cmd.current_dir(dir)
         .env("USER", "tester")
+        .env("XDG_STATE_HOME", dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -78,6 +80,7 @@ pub fn under_sh(dir: &Path, script: &str) -> Command {
         .arg(assert_cmd::cargo::cargo_bin("bringup"))
         .current_dir(dir)
         .env("USER", "tester")
+        .env("XDG_STATE_HOME", dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
