@@ -159,13 +159,20 @@ impl Rollbacks {
                     open.failed_step.get_or_insert_with(|| step.clone());
                 }
             }
-            // The only question an undo asks is its step's approval.
+            // The only question an undo asks is its step's approval, asked before the step
+            // starts: declined at the first step of an operator's undo, the rollback begins
+            // and stops there, having taken nothing back.
             Event::Approval {
                 service,
                 step,
                 decision: Decision::Declined,
                 ..
             } => {
+                if self.open_of(service).is_none()
+                    && self.asked.iter().any(|r| r.covers.contains(service))
+                {
+                    self.open(ts, service);
+                }
                 if let Some(open) = self.open_of(service) {
                     open.failed_step.get_or_insert_with(|| step.clone());
                 }

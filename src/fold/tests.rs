@@ -255,6 +255,50 @@ fn undo_step(service: &str, step: &str, host: &str, outcome: StepOutcome) -> Eve
     }
 }
 
+fn declined(service: &str, step: &str, operator: &str) -> Event {
+    Event::Approval {
+        service: sid(service),
+        step: step.into(),
+        decision: Decision::Declined,
+        operator: operator.into(),
+        provenance: crate::journal::event::Provenance::default(),
+    }
+}
+
+#[test]
+fn an_undo_declined_at_its_first_step_is_the_operators_rollback_stopped_there() {
+    let events = vec![
+        (0, started(None)),
+        // kim undoes web; its first undo step's approval is declined before it starts.
+        (10, undo_asked("kim", "web", false)),
+        (11, declined("web", "start", "lee")),
+        (12, state("web", ServiceState::Failed)),
+        // web's own on_fail later: its own, not kim's.
+        (20, state("web", ServiceState::Restoring)),
+        (21, undo_step("web", "start", "w1", StepOutcome::Ok)),
+        (22, state("web", ServiceState::Failed)),
+    ];
+    let f = fold(&events);
+    let told: Vec<_> = f
+        .rollbacks
+        .all()
+        .iter()
+        .map(|r| (r.by.clone(), r.steps.len(), r.failed_step.as_deref(), r.end))
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            (
+                AskedBy::Operator("kim".into()),
+                0,
+                Some("start"),
+                RollbackEnd::Stopped
+            ),
+            (AskedBy::OnFail, 1, None, RollbackEnd::Complete),
+        ]
+    );
+}
+
 #[test]
 fn rollbacks_say_who_asked_what_was_taken_back_where_and_how_the_undo_ended() {
     use StepOutcome::{Failed, Ok};
