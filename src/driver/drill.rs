@@ -227,7 +227,8 @@ impl Driver {
     /// waiting for the front end's `StartDrill(id)` to continue it (SPEC "Resume": the
     /// journal is the authority). It goes on in the phase it was in when it was stopped or
     /// killed (a stop's restoring aside, which the continued drill does again); what was
-    /// injected stays injected and is not injected again; a guard that tripped stays
+    /// injected stays injected and is not injected again, step by step: a service stopped
+    /// between its inject steps goes on with those never started; a guard that tripped stays
     /// tripped. A drill that ended with a verdict of its own (not by an interruption) stays
     /// ended. Nothing is recalled when the journal's drill never began.
     pub fn recall_drill(&mut self, id: &str, history: &[crate::journal::Record]) {
