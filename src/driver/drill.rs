@@ -21,13 +21,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Driver, MATCH_BUFFER_BYTES, Message, Notice, STEP_CHANNEL, Stopped};
+use crate::engine::state::{Phase, StepRef};
 use crate::engine::{Input, ServiceState, attempt_failure, passes};
 use crate::exec::StepResult;
 use crate::fold::{Outage, RunFold};
 use crate::journal::event::{DrillOutcome, DrillPhase};
 use crate::journal::{Event, JournalError};
 use crate::runbook::drill::Scenario;
-use crate::runbook::model::{HostId, ServiceId};
+use crate::runbook::model::{HostId, Runbook, ServiceId};
 
 /// How often a service not yet seen down after its inject is checked again.
 const DETECT_EVERY: Duration = Duration::from_millis(250);
@@ -226,7 +227,8 @@ impl Driver {
     /// waiting for the front end's `StartDrill(id)` to continue it (SPEC "Resume": the
     /// journal is the authority). It goes on in the phase it was in when it was stopped or
     /// killed (a stop's restoring aside, which the continued drill does again); what was
-    /// injected stays injected and is not injected again; a guard that tripped stays
+    /// injected stays injected and is not injected again, step by step: a service stopped
+    /// between its inject steps goes on with those never started; a guard that tripped stays
     /// tripped. A drill that ended with a verdict of its own (not by an interruption) stays
     /// ended. Nothing is recalled when the journal's drill never began.
     pub fn recall_drill(&mut self, id: &str, history: &[crate::journal::Record]) {
@@ -250,12 +252,17 @@ impl Driver {
             })
             .cloned()
             .collect();
-        let next = scenario
-            .services
-            .iter()
-            .rposition(|s| injected.contains(s))
-            .map_or(0, |i| i + 1);
         let tripped = picture.drill.guards.first().map(|g| g.guard.clone());
+        let started = injects_started(history, &self.runbook);
+        let next = next_to_inject(
+            &self.runbook,
+            &scenario,
+            &injected,
+            &started,
+            phase == DrillPhase::Inject && tripped.is_none(),
+        );
+        // The inject steps started are never started again; a service's others run.
+        self.engine.recall_injects(&started);
         let mut problems = Vec::new();
         if !concluded && phase as u8 > DrillPhase::Detect as u8 {
             for service in &injected {
@@ -666,12 +673,18 @@ impl Driver {
             return Ok(true);
         };
         drill.next += 1;
-        drill.injected.push(service.clone());
+        // Injected in part before a resume: already counted, its other steps run now.
+        let before = drill.injected.contains(&service);
+        if !before {
+            drill.injected.push(service.clone());
+        }
         let effects = self.engine.handle(Input::Inject(service.clone()));
         if effects.is_empty()
             && let Some(drill) = &mut self.drill
         {
-            drill.injected.retain(|s| s != &service);
+            if !before {
+                drill.injected.retain(|s| s != &service);
+            }
             drill
                 .problems
                 .push(format!("{service} could not be injected (it was busy)"));
@@ -1024,6 +1037,57 @@ impl Driver {
     }
 }
 
+/// The inject steps whose `step_started` the journal records (on any host), as steps of
+/// `runbook`: an inject counts as done once it started.
+fn injects_started(history: &[crate::journal::Record], runbook: &Runbook) -> Vec<StepRef> {
+    let mut started: Vec<StepRef> = Vec::new();
+    for r in history {
+        if let Event::StepStarted {
+            service,
+            phase: Phase::Inject,
+            step,
+            ..
+        } = &r.event
+            && let Some(found) = StepRef::named(runbook, service, Phase::Inject, step)
+            && !started.contains(&found)
+        {
+            started.push(found);
+        }
+    }
+    started
+}
+
+/// Where a resumed drill's injects go on: the index in the scenario of the next service to
+/// inject. After the last service injected (an inject step of it started), unless it is
+/// `in_inject` (the drill stopped in its inject phase, no guard tripped) and some of its
+/// inject steps never started: then that service again, for those.
+fn next_to_inject(
+    runbook: &Runbook,
+    scenario: &Scenario,
+    injected: &[ServiceId],
+    started: &[StepRef],
+    in_inject: bool,
+) -> usize {
+    let Some(last) = scenario.services.iter().rposition(|s| injected.contains(s)) else {
+        return 0;
+    };
+    let service = &scenario.services[last];
+    let partly = runbook
+        .services
+        .iter()
+        .find(|s| &s.id == service)
+        .is_some_and(|s| {
+            (0..s.injects.len()).any(|index| {
+                !started.contains(&StepRef {
+                    service: service.clone(),
+                    phase: Phase::Inject,
+                    index,
+                })
+            })
+        });
+    if in_inject && partly { last } else { last + 1 }
+}
+
 /// Where a resumed journal's drill stood, by its latest `drill_phase`: a phase under way
 /// (it was killed); the phase a stop interrupted, which the stop's verdict names; else
 /// `Finished`: it ended with a verdict of its own (or its baseline refused it).
@@ -1187,6 +1251,60 @@ mod tests {
             Some(DrillPhase::Detect)
         );
         assert_eq!(interrupted_in("every injected service is back"), None);
+    }
+
+    #[test]
+    fn a_service_whose_inject_steps_did_not_all_start_is_injected_again_for_the_others() {
+        use crate::engine::state::{Phase, StepRef};
+        use crate::runbook::model::{HostId, ServiceId};
+        let toml = "[hosts.box]\ntransport = \"local\"\n\n\
+            [[service]]\nid = \"dns\"\nhosts = [\"box\"]\n\
+            [[service.check]]\nname = \"up\"\nrun = \"true\"\n\
+            [[service.inject]]\nname = \"stop\"\nrun = \"true\"\n\
+            [[service.inject]]\nname = \"poison\"\nrun = \"true\"\n\n\
+            [[service]]\nid = \"db\"\nhosts = [\"box\"]\n\
+            [[service.check]]\nname = \"up\"\nrun = \"true\"\n\
+            [[service.inject]]\nname = \"stop\"\nrun = \"true\"\n\n\
+            [[scenario]]\nid = \"all\"\ninject = [\"dns\", \"db\"]\n";
+        let rb = crate::runbook::load_text(toml, std::path::Path::new("rb.toml"), &[])
+            .expect("valid runbook");
+        let scenario = rb.drills.scenario("all").expect("scenario").clone();
+        let started_event = |step: &str| Event::StepStarted {
+            service: ServiceId::new("dns"),
+            phase: Phase::Inject,
+            step: step.into(),
+            host: HostId::new("box"),
+            attempt: 1,
+            command: "true".into(),
+        };
+        let dns = [ServiceId::new("dns")];
+        // Killed between dns's two inject steps: dns again, for its second one alone.
+        let history = records(vec![started_event("stop"), started_event("stop")]);
+        let started = super::injects_started(&history, &rb);
+        let first = StepRef {
+            service: ServiceId::new("dns"),
+            phase: Phase::Inject,
+            index: 0,
+        };
+        assert_eq!(started, [first]);
+        assert_eq!(
+            super::next_to_inject(&rb, &scenario, &dns, &started, true),
+            0
+        );
+        // Out of the inject phase (a guard tripped) nothing more is injected of it.
+        assert_eq!(
+            super::next_to_inject(&rb, &scenario, &dns, &started, false),
+            1
+        );
+        // Both started: db is next.
+        let history = records(vec![started_event("stop"), started_event("poison")]);
+        let started = super::injects_started(&history, &rb);
+        assert_eq!(started.len(), 2);
+        assert_eq!(
+            super::next_to_inject(&rb, &scenario, &dns, &started, true),
+            1
+        );
+        assert_eq!(super::next_to_inject(&rb, &scenario, &[], &[], true), 0);
     }
 
     #[test]

@@ -150,6 +150,9 @@ struct Track {
     undo: Option<undo::UndoRun>,
     /// Undone by an operator: the plan does not restore it again by itself.
     undone: undo::Undone,
+    /// Inject steps (indexes) the run being resumed started: the next inject sequence of the
+    /// service passes over them (an inject already started is never started again).
+    injects_started: BTreeSet<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,8 @@ struct Job {
     manual_queue: VecDeque<usize>,
     /// Batches, canary and budget of a sequence step; a probe's unhealthy hosts.
     fleet: batch::JobFleet,
+    /// Inject sequences: steps started before a resume, passed over.
+    passed_over: BTreeSet<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +346,21 @@ impl Engine {
         // ending alone do not make a `Finished`.
         self.active = false;
         out
+    }
+
+    /// A resumed drill: the inject steps its journal records started (`step_started`), on
+    /// any host. The next inject of their service runs the others alone, in order; an
+    /// inject asked for after that runs every step again. References of other phases, or
+    /// to services the runbook does not have, are ignored. Call before any `handle`.
+    pub fn recall_injects(&mut self, started: &[StepRef]) {
+        for step in started {
+            if step.phase != Phase::Inject {
+                continue;
+            }
+            if let Some(si) = self.services.get_index_of(&step.service) {
+                self.tracks[si].injects_started.insert(step.index);
+            }
+        }
     }
 
     /// Feed one input; returns what the driver must do, in order. Inputs that do not apply

@@ -17,10 +17,19 @@ use crate::support::run::{read_journal, stderr, stdout};
 use crate::support::wait::{gate, wait_for};
 use serde_json::Value;
 
+/// How many inject steps `db` has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DbInjects {
+    /// `stop db`.
+    One,
+    /// `stop db`, then `poison db`, which leaves `<dir>/db.poisoned`.
+    Two,
+}
+
 /// Three services in three tiers (`dns` ← `db` ← `web`), each up while `<dir>/<id>.up`
 /// exists; an inject removes the file, then waits while `<dir>/inject-<id>` exists.
 /// Scenarios `all` (every tier) and `dns`.
-fn runbook(dir: &Path) -> PathBuf {
+fn runbook(dir: &Path, db_injects: DbInjects) -> PathBuf {
     let d = dir.display();
     let mut text =
         String::from("[runbook]\nname = \"resumes\"\n\n[hosts.box]\ntransport = \"local\"\n");
@@ -47,6 +56,12 @@ depends_on = [{deps}]
   run = "rm -f {d}/{id}.up; {inject}"
 "#
         );
+        if id == "db" && db_injects == DbInjects::Two {
+            let _ = write!(
+                text,
+                "  [[service.inject]]\n  name = \"poison db\"\n  run = \"touch {d}/db.poisoned\"\n"
+            );
+        }
     }
     text += "\n[[scenario]]\nid = \"all\"\ninject = [\"@tier:1\", \"@tier:2\", \"@tier:3\"]\n";
     text += "\n[[scenario]]\nid = \"dns\"\ninject = [\"dns\"]\n";
@@ -64,6 +79,11 @@ struct Rig {
 impl Rig {
     /// Every service up, `gates` closed.
     fn new(gates: &[&str]) -> Rig {
+        Rig::with(gates, DbInjects::One)
+    }
+
+    /// Every service up, `gates` closed, `db` with `db_injects`.
+    fn with(gates: &[&str], db_injects: DbInjects) -> Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         for id in ["dns", "db", "web"] {
             fs::write(dir.path().join(format!("{id}.up")), "").expect("up");
@@ -71,7 +91,7 @@ impl Rig {
         for g in gates {
             fs::write(dir.path().join(g), "").expect("gate");
         }
-        let runbook = runbook(dir.path());
+        let runbook = runbook(dir.path(), db_injects);
         let journal = dir.path().join("journal/drill.jsonl");
         Rig {
             dir,
@@ -136,6 +156,19 @@ fn lossy(path: &Path) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// How many times the inject step `step` of `service` started.
+fn inject_started(journal: &[Value], service: &str, step: &str) -> usize {
+    journal
+        .iter()
+        .filter(|e| {
+            e["kind"] == "step_started"
+                && e["service"] == service
+                && e["phase"] == "inject"
+                && e["step"] == step
+        })
+        .count()
 }
 
 fn injects(journal: &[Value], service: &str) -> usize {
@@ -272,6 +305,57 @@ fn a_drill_killed_mid_inject_goes_on_as_the_drill_its_journal_records() {
         first["reason"],
         "continued after a resume, in the inject phase; injected before: dns, db, web"
     );
+}
+
+#[test]
+fn a_drill_killed_between_two_inject_steps_of_a_service_runs_the_second_once_when_resumed() {
+    let rig = Rig::with(&["inject-db"], DbInjects::Two);
+    let mut child = rig.drill();
+    // Killed in db's first inject step, its second not started yet.
+    rig.wait_injecting("db");
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let journal = read_journal(&rig.journal);
+    assert_eq!(inject_started(&journal, "db", "poison db"), 0);
+    rig.open("inject-db");
+    let out = output(
+        bringup(rig.dir.path())
+            .args(["run", "--resume"])
+            .arg(&rig.journal)
+            .arg(&rig.runbook),
+    );
+    assert_exit(&out, 0);
+    let journal = read_journal(&rig.journal);
+    // The step already started is not started again; the one that never started runs once.
+    assert_eq!(inject_started(&journal, "db", "stop db"), 1);
+    assert_eq!(inject_started(&journal, "db", "poison db"), 1);
+    assert!(rig.dir.path().join("db.poisoned").exists());
+    let resumed = journal
+        .iter()
+        .position(|e| e["kind"] == "resumed")
+        .expect("resumed");
+    assert!(
+        journal[resumed..]
+            .iter()
+            .any(|e| e["kind"] == "step_started" && e["step"] == "poison db"),
+        "the second inject step runs after the resume"
+    );
+    assert_eq!(injects(&journal, "dns"), 1);
+    assert_eq!(injects(&journal, "web"), 1);
+    let first = phases_after_resume(&journal)[0];
+    assert_eq!(
+        first["reason"],
+        "continued after a resume, in the inject phase; injected before: dns, db"
+    );
+    let verdict = phases_after_resume(&journal)
+        .last()
+        .copied()
+        .expect("a verdict");
+    assert_eq!(verdict["phase"], "finished");
+    assert_eq!(verdict["outcome"], "passed", "{verdict}");
+    for id in ["dns", "db", "web"] {
+        assert!(rig.dir.path().join(format!("{id}.up")).exists(), "{id} up");
+    }
 }
 
 #[test]

@@ -9,7 +9,10 @@
 //! checks fail there too (it stays degraded); any other host failing still does. With
 //! `min_healthy`, the count alone decides, so it stays the floor. A check (`Phase::Check`,
 //! before a restore or asked by an operator later) excuses nothing: it judges every host
-//! afresh, and a restore after it runs again where the service is unhealthy.
+//! afresh, and a restore after it runs again where the service is unhealthy. A service up
+//! with degraded hosts keeps them as its restore's targets, so a check that later fails
+//! without naming its hosts alone restores those (and the ones failing now), never the
+//! hosts it was up with.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
@@ -115,8 +118,13 @@ pub(super) struct TrackFleet {
     /// Those of them whose verification after the restore failed too, excused by the budget.
     excused: BTreeSet<HostId>,
     /// Hosts the latest failing probe found unhealthy, when every failure named a host of
-    /// the service: a restore runs its service's hosts' steps on these alone.
+    /// the service (or the hosts kept below, with those failing now): a restore runs its
+    /// service's hosts' steps on these alone.
     unhealthy: Option<BTreeSet<HostId>>,
+    /// The service's hosts it was last found up without (degraded): what a restore asked
+    /// later targets when a failing check names no hosts alone. Cleared by a probe that
+    /// finds every host of the service passing, or by a failed verification.
+    kept: Option<BTreeSet<HostId>>,
 }
 
 /// "1 host", "5 hosts".
@@ -434,12 +442,22 @@ impl Engine {
 
     /// A probe ended: note which hosts are unhealthy, and when `min_healthy` holds despite
     /// them, clear the job's failures so the probe passes with those hosts degraded.
+    ///
+    /// A service found up with degraded hosts keeps them as its restore's targets: a check
+    /// that later fails without naming its hosts alone (a check on a host outside the
+    /// service's list, a manual one) restores those and the ones failing now, not every
+    /// host. A probe that finds every host of the service passing forgets them, and so does
+    /// a verification that fails (the restore narrowed to them did not bring it back).
     pub(super) fn judge_probe(&mut self, si: usize, job: &mut Job) {
         let service = &self.runbook.services[si];
         let bad = &job.fleet.bad_hosts;
         let named = job.failures.len() + job.unreachable.len() == job.fleet.host_failures
             && bad.iter().all(|h| service.hosts.contains(h));
-        self.tracks[si].fleet.unhealthy = (named && !bad.is_empty()).then(|| bad.clone());
+        let failing: BTreeSet<HostId> = bad
+            .iter()
+            .filter(|h| service.hosts.contains(h))
+            .cloned()
+            .collect();
         let mut degraded: Vec<HostId> = Vec::new();
         if let Some(min) = service.min_healthy
             && named
@@ -448,19 +466,42 @@ impl Engine {
         {
             job.failures.clear();
             job.unreachable.clear();
-            self.tracks[si].fleet.unhealthy = None;
             degraded.extend(bad.iter().cloned());
         }
         if job.phase == Phase::Verify {
             let track = &mut self.tracks[si].fleet;
-            if job.failures.is_empty() && job.unreachable.is_empty() {
-                // Up, though maybe without the excused hosts: no restore targets them alone.
-                track.unhealthy = None;
-            }
             track.excused = std::mem::take(&mut job.fleet.excused);
             degraded.extend(track.restore_degraded.iter().cloned());
         } else {
             self.fleet_restore_begins(si);
+        }
+        let up = job.failures.is_empty() && job.unreachable.is_empty();
+        let service = &self.runbook.services[si];
+        let track = &mut self.tracks[si].fleet;
+        if up {
+            // Up, maybe without some of its hosts: a restore asked later runs on those.
+            let kept: BTreeSet<HostId> = degraded
+                .iter()
+                .filter(|h| service.hosts.contains(h))
+                .cloned()
+                .collect();
+            track.kept = (!kept.is_empty()).then_some(kept);
+            track.unhealthy.clone_from(&track.kept);
+        } else if named && !bad.is_empty() {
+            track.unhealthy = Some(bad.clone());
+            if job.phase == Phase::Verify {
+                track.kept = None;
+            }
+        } else if failing.is_empty() || job.phase == Phase::Verify {
+            track.kept = None;
+            track.unhealthy = None;
+        } else {
+            // A failure no host of the service accounts for: the hosts it was up without,
+            // with those failing now, when it was up without some; else every host.
+            track.unhealthy = track
+                .kept
+                .as_ref()
+                .map(|kept| kept.union(&failing).cloned().collect());
         }
         self.services[si].degraded = self.in_host_order(si, degraded.iter());
     }

@@ -2,7 +2,8 @@
 //! come back in, no more than `batch` hosts of a step run at once, no batch starts once the
 //! budget is exceeded, every host ends with an outcome or `not_run`, a verification failing
 //! only where the restore failed within its budget leaves the service up (failing anywhere
-//! else, not), and `min_healthy` decides up or down.
+//! else, not), `min_healthy` decides up or down, and a restore after a check that fails
+//! beyond the service's hosts runs where the service was up without some of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -269,6 +270,52 @@ fn min_healthy_case(n: usize, min: usize, fails: &[bool]) -> Result<(), TestCase
     Ok(())
 }
 
+/// Hosts, `min_healthy`, where the first check fails, where a later one fails (the
+/// balancer's check on `operator`, outside the service's hosts, failing too): the later
+/// restore runs on the hosts the service was up without and those failing now when it was
+/// up without some, else on every host.
+fn kept_case(n: usize, min: usize, first: &[bool], later: &[bool]) -> Result<(), TestCaseError> {
+    let h = hosts(n);
+    let refs: Vec<&str> = h.iter().map(String::as_str).collect();
+    let mut lb = run("lb");
+    lb.hosts = vec![HostId::new("operator")];
+    let mut a = svc("a", 1, &refs)
+        .checks(vec![run("probe"), lb])
+        .restore(run("fix"));
+    a.0.min_healthy = Some(HostCount::Hosts(min));
+    let mut e = engine(vec![a]);
+    let at = |l: &Launch| h.iter().position(|x| x == l.host.as_str());
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, |l| {
+        l.step.phase != Phase::Check || at(l).is_none_or(|i| !first[i])
+    });
+    let view = e.service(&sid("a")).expect("a");
+    prop_assert!(view.state.is_up(), "{:?}: {:?}", view.state, view.reason);
+    let degraded: BTreeSet<HostId> = view.degraded.iter().cloned().collect();
+    let fx = e.handle(Input::Check(sid("a")));
+    let all = drive(&mut e, fx, |l| {
+        l.step.phase != Phase::Check || at(l).is_some_and(|i| !later[i])
+    });
+    let restored: BTreeSet<HostId> = launches(&all)
+        .into_iter()
+        .filter(|l| l.step.phase == Phase::Restore)
+        .map(|l| l.host)
+        .collect();
+    let failing: BTreeSet<HostId> = h
+        .iter()
+        .zip(later)
+        .filter(|(_, f)| **f)
+        .map(|(x, _)| HostId::new(x.clone()))
+        .collect();
+    let expected: BTreeSet<HostId> = if degraded.is_empty() || failing.is_empty() {
+        h.iter().map(|x| HostId::new(x.clone())).collect()
+    } else {
+        degraded.union(&failing).cloned().collect()
+    };
+    prop_assert_eq!(restored, expected);
+    Ok(())
+}
+
 fn check_only_engine(services: Vec<Svc>) -> Engine {
     Engine::new(
         runbook(services),
@@ -296,5 +343,17 @@ proptest! {
         ))
     ) {
         min_healthy_case(n, min, &fails)?;
+    }
+
+    #[test]
+    fn a_restore_after_a_check_failing_beyond_the_hosts_runs_where_the_service_was_degraded(
+        (n, min, first, later) in (1usize..=20).prop_flat_map(|n| (
+            Just(n),
+            1usize..=n,
+            prop::collection::vec(prop::bool::weighted(0.2), n),
+            prop::collection::vec(prop::bool::weighted(0.2), n),
+        ))
+    ) {
+        kept_case(n, min, &first, &later)?;
     }
 }

@@ -483,3 +483,77 @@ fn a_later_check_excuses_nothing_and_restores_the_degraded_hosts_again() {
     assert_eq!(names(&launches(&after)), ["h03", "h07"]);
     assert!(launches(&after).iter().all(|l| is(l, "a", Restore)));
 }
+
+/// Service `a` on `h01`…`h10` (with `min_healthy`, if given), checked by `probe` on its
+/// hosts and by `lb` on `operator`, a host outside its list; restored by `restore`.
+fn behind_a_balancer(min_healthy: Option<HostCount>, restore: Step) -> Engine {
+    let h = hosts(10);
+    let mut lb = run("lb");
+    lb.hosts = vec![HostId::new("operator")];
+    let mut a = svc("a", 1, &refs(&h))
+        .checks(vec![run("probe"), lb])
+        .restore(restore);
+    a.0.min_healthy = min_healthy;
+    engine(vec![a])
+}
+
+/// The hosts `a`'s restore ran on, in the order launched.
+fn restored_on(effects: &[Effect]) -> Vec<String> {
+    names(
+        &launches(effects)
+            .into_iter()
+            .filter(|l| is(l, "a", Restore))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Checks fail on `bad`; restores and verification pass.
+fn checks_fail_on(bad: &'static [&'static str]) -> impl Fn(&crate::engine::event::Launch) -> bool {
+    move |l| l.step.phase != Check || !bad.contains(&l.host.as_str())
+}
+
+#[test]
+fn a_service_up_without_a_host_restores_only_it_when_a_check_beyond_its_hosts_fails_later() {
+    let mut e = behind_a_balancer(Some(HostCount::Hosts(9)), run("fix"));
+    let fx = e.handle(Input::RunPlan);
+    drive(&mut e, fx, checks_fail_on(&["h07"]));
+    assert_eq!(state(&e, "a"), ServiceState::Healthy);
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        [HostId::new("h07")]
+    );
+    // Later the balancer's check fails too: no host of the service is to blame alone, yet
+    // the one it was up without is the one restored, not the nine it was up with.
+    let fx = e.handle(Input::Check(sid("a")));
+    let all = drive(&mut e, fx, checks_fail_on(&["h07", "operator"]));
+    assert_eq!(restored_on(&all), ["h07"]);
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{}", reason_of(&e));
+    // Verified on every host: nothing is kept, so the next such failure restores them all.
+    assert!(e.service(&sid("a")).expect("a").degraded.is_empty());
+    let fx = e.handle(Input::Check(sid("a")));
+    let all = drive(&mut e, fx, checks_fail_on(&["h02", "operator"]));
+    assert_eq!(restored_on(&all), hosts(10));
+}
+
+#[test]
+fn hosts_a_restore_left_degraded_within_max_fail_are_its_only_targets_when_restored_later() {
+    let mut e = behind_a_balancer(None, fleet(run("fix"), None, None, 2));
+    let fx = e.handle(Input::RunPlan);
+    let degraded = ["h03", "h07"];
+    let all = drive(&mut e, fx, |l| match l.step.phase {
+        Check => false,
+        _ => !degraded.contains(&l.host.as_str()),
+    });
+    // Down everywhere, the balancer too: the first restore runs on every host.
+    assert_eq!(restored_on(&all), hosts(10));
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{}", reason_of(&e));
+    assert_eq!(
+        e.service(&sid("a")).expect("a").degraded,
+        degraded.map(HostId::new).to_vec()
+    );
+    // Asked again after a check failing on them and on the balancer: those two alone, the
+    // eight where the restore succeeded are not run again.
+    let fx = e.handle(Input::Check(sid("a")));
+    let all = drive(&mut e, fx, checks_fail_on(&["h03", "h07", "operator"]));
+    assert_eq!(restored_on(&all), ["h03", "h07"]);
+}

@@ -167,7 +167,10 @@ impl Engine {
                 self.services[si].steps.insert(step_ref, hosts);
             }
         }
-        let job = self.new_job(phase, index, single);
+        let mut job = self.new_job(phase, index, single);
+        if phase == Phase::Inject {
+            job.passed_over = std::mem::take(&mut self.tracks[si].injects_started);
+        }
         self.tracks[si].job = Some(job);
         self.begin_step(si, out);
     }
@@ -185,6 +188,7 @@ impl Engine {
             asking: None,
             manual_queue: VecDeque::new(),
             fleet: super::batch::JobFleet::default(),
+            passed_over: BTreeSet::new(),
         }
     }
 
@@ -233,6 +237,18 @@ impl Engine {
             }
             self.services[si].current = Some(step_ref.clone());
             if self.skip_for_mode(&step_ref, step, &hosts, out) {
+                index += 1;
+                continue;
+            }
+            if self.tracks[si]
+                .job
+                .as_ref()
+                .is_some_and(|j| j.passed_over.contains(&index))
+            {
+                // Started before the resume: never started again.
+                for host in &hosts {
+                    self.set_host(&step_ref, host, HostStatus::NotRun);
+                }
                 index += 1;
                 continue;
             }

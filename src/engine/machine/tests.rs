@@ -511,6 +511,45 @@ fn inject_runs_its_steps_then_rechecks() {
 }
 
 #[test]
+fn a_resumed_inject_runs_only_the_steps_its_journal_never_started() {
+    let mut e = engine(vec![
+        svc("a", 1, &["h1", "h2"])
+            .inject(run("stop"))
+            .inject(run("corrupt"))
+            .inject(run("unplug")),
+    ]);
+    e.recall_injects(&[step_ref("a", Inject, 0), step_ref("a", Restore, 1)]);
+    let fx = e.handle(Input::Inject(sid("a")));
+    let first = launches(&fx);
+    assert!(
+        first
+            .iter()
+            .all(|l| is(l, "a", Inject) && l.step.index == 1)
+    );
+    assert_eq!(first.len(), 2);
+    let view = e.service(&sid("a")).expect("a");
+    assert_eq!(
+        view.steps[&step_ref("a", Inject, 0)][&HostId::new("h1")],
+        HostStatus::NotRun
+    );
+    let mut next = Vec::new();
+    for l in &first {
+        next = e.handle(ok(l));
+    }
+    let second = launches(&next);
+    assert!(second.iter().all(|l| l.step.index == 2), "{second:?}");
+    let all = drive(&mut e, next, |_| true);
+    assert!(
+        launches(&all)
+            .iter()
+            .all(|l| l.step.phase != Inject || l.step.index == 2)
+    );
+    // Passed over once: an inject asked for later runs every step.
+    let fx = e.handle(Input::Inject(sid("a")));
+    assert!(launches(&fx).iter().all(|l| l.step.index == 0));
+}
+
+#[test]
 fn resume_skips_recorded_restore_steps_and_rechecks_what_was_in_flight() {
     let mut e = engine(vec![
         svc("a", 1, &["h1", "h2"])
