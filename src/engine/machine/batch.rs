@@ -475,8 +475,20 @@ impl Engine {
         } else {
             self.fleet_restore_begins(si);
         }
-        let up = job.failures.is_empty() && job.unreachable.is_empty();
+        // A budget excuses hosts while others are up: with none passing, nothing is.
         let service = &self.runbook.services[si];
+        if job.phase == Phase::Verify
+            && job.failures.is_empty()
+            && job.unreachable.is_empty()
+            && !self.tracks[si].fleet.excused.is_empty()
+            && service.hosts.iter().all(|h| bad.contains(h))
+        {
+            job.failures.push(format!(
+                "no host of '{}' passed its verification; max_fail excuses failed hosts only while others are up",
+                service.id
+            ));
+        }
+        let up = job.failures.is_empty() && job.unreachable.is_empty();
         let track = &mut self.tracks[si].fleet;
         if up {
             // Up, maybe without some of its hosts: a restore asked later runs on those.

@@ -106,13 +106,17 @@ impl Answers {
         verdict
     }
 
-    /// The state once verification ran: up when it failed only on hosts whose restore failed
-    /// within the budget (those excused, degraded); otherwise down, `unreachable` when one
-    /// of the others could not run.
-    fn after_verification(&self) -> ServiceState {
+    /// The state once verification ran on `hosts` hosts: up when it failed only on hosts
+    /// whose restore failed within the budget (those excused, degraded) and passed on one
+    /// at least; otherwise down, `unreachable` when one of the others could not run.
+    fn after_verification(&self, hosts: usize) -> ServiceState {
         let excused = |host: &HostId| self.restore_failed.contains(host);
         if self.verify_bad.keys().all(excused) {
-            ServiceState::Restored
+            if self.verify_bad.len() < hosts {
+                ServiceState::Restored
+            } else {
+                ServiceState::Failed
+            }
         } else if self
             .verify_bad
             .iter()
@@ -209,7 +213,7 @@ fn run_fleet(shape: &Shape) -> Result<(), TestCaseError> {
     if failed > budget || (!approve && canary.is_some_and(|c| c < n)) {
         prop_assert_eq!(view.state, ServiceState::Failed);
     } else {
-        let expected = answers.after_verification();
+        let expected = answers.after_verification(n);
         prop_assert_eq!(view.state, expected, "{:?}", view.reason);
         if expected == ServiceState::Restored {
             prop_assert_eq!(view.degraded.len(), failed);

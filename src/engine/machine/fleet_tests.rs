@@ -332,7 +332,22 @@ fn budget_case(
     let mut a = svc("a", 1, &refs(&h)).restore(fleet(run("fix"), None, None, 2));
     a.0.min_healthy = min_healthy;
     let b = svc("b", 1, &["b1"]).deps(&["a"]).restore(run("fix"));
-    let mut e = engine(vec![a, b]);
+    settle(engine(vec![a, b]), |launch| {
+        let host = launch.host.as_str();
+        match (launch.step.service.as_str(), launch.step.phase) {
+            (_, Check) => Verdict::Fails,
+            ("a", Restore) if matches!(host, "h03" | "h07") => Verdict::Fails,
+            ("a", Verify) => verify(host),
+            _ => Verdict::Passes,
+        }
+    })
+}
+
+/// Run the plan, each step on each host answering `verdict`, until nothing is left to run.
+fn settle(
+    mut e: Engine,
+    verdict: impl Fn(&crate::engine::event::Launch) -> Verdict,
+) -> (Engine, Vec<Effect>) {
     let mut queue: std::collections::VecDeque<Effect> = e.handle(Input::RunPlan).into();
     let mut seen = Vec::new();
     for _ in 0..10_000 {
@@ -340,14 +355,7 @@ fn budget_case(
             return (e, seen);
         };
         if let Effect::Run { launch, .. } = &effect {
-            let host = launch.host.as_str();
-            let verdict = match (launch.step.service.as_str(), launch.step.phase) {
-                (_, Check) => Verdict::Fails,
-                ("a", Restore) if matches!(host, "h03" | "h07") => Verdict::Fails,
-                ("a", Verify) => verify(host),
-                _ => Verdict::Passes,
-            };
-            queue.extend(e.handle(match verdict {
+            queue.extend(e.handle(match verdict(launch) {
                 Verdict::Passes => ok(launch),
                 Verdict::Fails => fail(launch),
                 Verdict::Unreachable => refused(launch),
@@ -394,6 +402,37 @@ fn a_verification_failing_only_where_the_restore_failed_within_its_budget_leaves
     // Its dependent starts.
     assert!(launches(&all).iter().any(|l| is(l, "b", Restore)));
     assert_eq!(state(&e, "b"), ServiceState::Restored);
+}
+
+#[test]
+fn a_budget_as_large_as_the_service_never_leaves_it_up_with_no_host_passing() {
+    // Both hosts may fail the restore (max_fail 2 of 2); both then fail the verification:
+    // excused, the service would be up on no host at all.
+    let a = svc("a", 1, &["h1", "h2"]).restore(fleet(run("fix"), None, None, 2));
+    let b = svc("b", 1, &["b1"]).deps(&["a"]).restore(run("fix"));
+    let (e, all) = settle(engine(vec![a, b]), |launch| {
+        match (launch.step.service.as_str(), launch.step.phase) {
+            ("a", Check | Restore | Verify) | ("b", Check) => Verdict::Fails,
+            _ => Verdict::Passes,
+        }
+    });
+    assert_eq!(state(&e, "a"), ServiceState::Failed, "{}", reason_of(&e));
+    assert!(
+        reason_of(&e).contains("no host of 'a' passed its verification"),
+        "{}",
+        reason_of(&e)
+    );
+    assert_eq!(state(&e, "b"), ServiceState::Blocked);
+    assert!(!launches(&all).iter().any(|l| is(l, "b", Restore)));
+    // One host passing is enough: the other stays excused, the service up without it.
+    let a = svc("a", 1, &["h1", "h2"]).restore(fleet(run("fix"), None, None, 2));
+    let (e, _) = settle(engine(vec![a]), |launch| {
+        match (launch.step.phase, launch.host.as_str()) {
+            (Check, _) | (Restore | Verify, "h2") => Verdict::Fails,
+            _ => Verdict::Passes,
+        }
+    });
+    assert_eq!(state(&e, "a"), ServiceState::Restored, "{}", reason_of(&e));
 }
 
 #[test]
