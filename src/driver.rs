@@ -539,10 +539,20 @@ impl Driver {
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<Vec<Notice>, JournalError> {
         let mut notices = Vec::new();
-        for message in messages {
+        let mut messages = messages.into_iter();
+        for message in messages.by_ref() {
             match self.on_message_unsynced(message) {
                 Ok(n) => notices.extend(n),
-                Err(e) => return self.settle(Err(e)),
+                Err(e) => {
+                    // Nothing more can be journaled; the steps whose end the rest of the batch
+                    // reports are over all the same, so nothing waits for them to stop.
+                    for m in messages {
+                        if let Message::Done { attempt, .. } = m {
+                            self.running.remove(&attempt);
+                        }
+                    }
+                    return self.settle(Err(e));
+                }
             }
         }
         let r = self.then_drill(notices);

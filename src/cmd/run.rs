@@ -129,6 +129,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
     let interactive = std::io::stdin().is_terminal();
     let mut printer = Printer::new(args.format, runbook.clone(), interactive);
     let mut questions = Questions::new(interactive);
+    let run = (args, open, goal);
 
     let mut pending = start_notices;
     match drv.input(first_request(open.scenario.as_deref(), goal)) {
@@ -136,7 +137,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         Ok(n) if matches!(goal, Goal::Undo { .. }) && refusal(&n).is_some() => {
             eprintln!("bringup: {}", refusal(&n).unwrap_or_default());
             if let Err(e) = settle(&mut drv, &mut inbox, &mut signals, &mut printer).await {
-                return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await;
+                return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await;
             }
             let (end, left) = (Ending::Idle, false);
             let (j, p) = (&journal, &mut printer);
@@ -144,7 +145,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
             return conclude(&mut drv, &mut inbox, a, p, end, left, j, goal).await;
         }
         Ok(n) => pending.extend(n),
-        Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+        Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
     }
 
     let signal = loop {
@@ -159,7 +160,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         };
         match questions.ask(&mut drv, &runbook, args.yes, wait, &mut printer) {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
         }
         if !pending.is_empty() {
             continue;
@@ -184,7 +185,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         };
         match step {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
         }
     };
 
@@ -412,6 +413,7 @@ async fn journal_failed(
     inbox: &mut Inbox,
     e: &JournalError,
     signals: &mut Signals,
+    run: (&RunArgs, &OpenArgs, &Goal),
 ) -> ExitCode {
     eprintln!("bringup: {}", e.stopping());
     drv.abandon();
@@ -432,5 +434,50 @@ async fn journal_failed(
             "bringup: not waiting for {left} running step(s) to stop; they were told to, check their hosts"
         ),
     }
+    how_to_continue(drv, e, run);
     ExitCode::from(Exit::Interrupted)
+}
+
+/// After the journal failed: what is recorded, what to fix, and the command that continues
+/// the run. A shared run lost to another holder says so itself (nothing to fix here).
+fn how_to_continue(
+    drv: &Driver,
+    e: &JournalError,
+    (args, open, goal): (&RunArgs, &OpenArgs, &Goal),
+) {
+    if matches!(e, JournalError::Shared(_)) {
+        return;
+    }
+    let journal = drv.journal_path();
+    if e.is_full() {
+        eprintln!(
+            "bringup: the file system holding the journal is full; everything up to the failure is recorded (`bringup verify {}` checks it): free space there (old logs, core dumps), then continue the run",
+            journal.display()
+        );
+    } else {
+        eprintln!(
+            "bringup: everything up to the failure is recorded (`bringup verify {}` checks it): fix what the error names, then continue the run",
+            journal.display()
+        );
+    }
+    eprintln!("journal: {}", journal.display());
+    if matches!(goal, Goal::Undo { .. }) {
+        return;
+    }
+    let with = session::ContinueWith::Run {
+        runbook: &args.runbook,
+        yes: args.yes,
+    };
+    let (command, to_set) = session::continue_command(
+        with,
+        &session::RecordedRun::of(open.drill, open.scenario.as_deref()),
+        &open.vars,
+        &drv.engine().runbook().secret_vars,
+        journal,
+        &open.etcd,
+    );
+    eprintln!("continue: {command}");
+    for env in to_set {
+        eprintln!("  (set {env} to the secret first: read -rs {env}; export {env})");
+    }
 }

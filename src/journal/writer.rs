@@ -151,6 +151,20 @@ impl JournalError {
     }
 }
 
+impl JournalError {
+    /// Whether the journal's file system (or the user's quota on it) is full: freeing space
+    /// there is what lets the run go on.
+    pub fn is_full(&self) -> bool {
+        let JournalError::Io { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+    }
+}
+
 fn holder_text(pid: Option<u32>) -> String {
     pid.map_or_else(
         || "pid not recorded yet".to_string(),
@@ -493,6 +507,7 @@ impl JournalWriter {
             std::borrow::Cow::Borrowed(_) => bytes,
             std::borrow::Cow::Owned(masked) => masked,
         };
+        let seq = self.seq + 1;
         let inline = masked.len() <= self.spill_bytes
             && std::str::from_utf8(&masked).is_ok_and(|text| !escapes_large(text));
         let event = if inline {
@@ -500,7 +515,7 @@ impl JournalWriter {
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             Event::output_text(service.clone(), step.to_string(), host.clone(), text)
         } else {
-            let file = self.spill(self.seq + 1, &masked)?;
+            let file = self.spill(seq, &masked)?;
             let decoded = String::from_utf8_lossy(&masked);
             let text = if is_binary(&masked) || escapes_large(&decoded) {
                 let mut cut = decoded.len().min(PREVIEW_BYTES);
@@ -524,8 +539,15 @@ impl JournalWriter {
                 file: None,
             }
         };
-        let appended = self.append_with(&event, Durability::Buffered)?;
-        Ok((appended, event))
+        match self.append_with(&event, Durability::Buffered) {
+            Ok(appended) => Ok((appended, event)),
+            Err(e) => {
+                if !inline {
+                    self.unspill(seq);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Append a line to the file; `Err` leaves the file as it was.
@@ -580,8 +602,12 @@ impl JournalWriter {
             source,
         };
         let mut f = files::create_side_file(&self.path, &name)?;
-        f.write_all(bytes).map_err(io_err)?;
-        f.sync_data().map_err(io_err)?;
+        if let Err(source) = f.write_all(bytes).and_then(|()| f.sync_data()) {
+            // Half a side file is no event's output, and holds space a full disk lacks.
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+            return Err(io_err(source));
+        }
         let dir_name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -591,6 +617,17 @@ impl JournalWriter {
             bytes: bytes.len() as u64,
             sha256: record::sha256_hex(bytes),
         })
+    }
+
+    /// Take back the side file written for `seq` when its line could not be appended: no
+    /// event references it, and a full disk needs the space.
+    fn unspill(&mut self, seq: u64) {
+        match &mut self.target {
+            Target::File { .. } => {
+                let _ = std::fs::remove_file(side_dir(&self.path).join(files::side_name(seq)));
+            }
+            Target::Shared { sides, .. } => sides.retain(|(s, _)| *s != seq),
+        }
     }
 
     /// Make everything written so far durable: fsynced, or committed to etcd. A shared run
