@@ -2,7 +2,8 @@
 //! journal, a directory witness, its log, or an export's target on a small tmpfs that fills up
 //! (`support::tmpfs`, a private mount namespace), through the real binary. A full journal stops
 //! the run (exit 3) with a journal that verifies and the command that continues it; a full
-//! witness or log does not stop it; an export never leaves half a report.
+//! witness or log does not stop it; an export or a pull never leaves half a report or half
+//! a copy.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -396,5 +397,64 @@ fn an_export_to_a_full_disk_fails_clearly_and_leaves_no_partial_report() {
             && piped.stderr.contains("No space left on device"),
         "{}",
         piped.stderr
+    );
+}
+
+#[test]
+fn a_pull_onto_a_full_disk_fails_clearly_and_leaves_neither_journal_nor_side_files() {
+    use crate::support::etcd::{Cluster, Options, Wait as _};
+    use bringup::journal::Event;
+    use bringup::journal::etcd::{EtcdStore, RunUrl};
+    use bringup::runbook::{HostId, ServiceId};
+    use sha2::Digest as _;
+    crate::require!(Tmpfs, Etcd);
+    let cluster = Cluster::start_with(&Options {
+        members: 1,
+        ..Options::default()
+    });
+    // A shared run whose output (a side file) is larger than the disk has room for.
+    let url = RunUrl::parse(&cluster.url("full")).expect("url");
+    let mut store = EtcdStore::open(&url).wait().expect("open");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let bytes: Vec<u8> = (0..300_000).map(|_| rng.u8(..)).collect();
+    store.put_side(1, &bytes).wait().expect("put the side file");
+    let output = Event::StepOutput {
+        service: ServiceId::new("web"),
+        step: "dump".into(),
+        host: HostId::new("op"),
+        text: "(binary)".into(),
+        raw: Some(url.side_name(1)),
+        size: Some(bytes.len() as u64),
+        sha256: Some(hex::encode(sha2::Sha256::digest(&bytes))),
+        file: None,
+    };
+    store
+        .append(&output, chrono::Utc::now())
+        .wait()
+        .expect("append");
+    let rig = Rig::new();
+    let script = format!(
+        r#"
+        record pull "$B" pull '{url}' -o "$FS/pulled.jsonl"
+        ls -A "$FS" > "$OUT/left"
+        ls -A "$FS/pulled.jsonl.d" > "$OUT/sides" 2>/dev/null
+        true
+        "#
+    );
+    rig.run(256, &script);
+    let pull = rig.ran("pull");
+    assert_eq!(pull.code, Some(2), "{}", pull.stderr);
+    assert!(
+        pull.stderr.contains("cannot pull") && pull.stderr.contains("No space left on device"),
+        "{}",
+        pull.stderr
+    );
+    let left = fs::read_to_string(rig.out().join("left")).expect("listing");
+    let sides = fs::read_to_string(rig.out().join("sides")).unwrap_or_default();
+    assert_eq!(sides, "", "no side file of a journal that was not written");
+    assert_eq!(
+        left.trim(),
+        "",
+        "no journal, no temporary file, no side folder: {left}"
     );
 }
