@@ -288,7 +288,13 @@ fn a_witness_directory_that_fills_up_keeps_whole_heads_only_and_the_run_goes_on(
 fn a_full_witness_directory_is_said_and_verify_names_what_it_holds() {
     crate::require!(Tmpfs);
     let rig = Rig::new();
-    fs::write(rig.path("rb.toml"), witnessed(&rig.fs(), 30)).expect("runbook");
+    // A check that lasts 3 s: the witness is retried (and fails) a few times meanwhile.
+    let slow = service("slow", "sleep 3", None);
+    fs::write(
+        rig.path("rb.toml"),
+        witnessed(&rig.fs(), 30).replace("[[witness]]", &format!("{slow}[[witness]]")),
+    )
+    .expect("runbook");
     rig.run(
         16,
         r#"
@@ -299,11 +305,25 @@ fn a_full_witness_directory_is_said_and_verify_names_what_it_holds() {
     );
     let run = rig.ran("run");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // Said once while the run goes on (every attempt is journaled), and once at its end.
+    let said: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("did not take the head"))
+        .collect();
     assert!(
-        run.stdout.contains("did not take the head")
-            && run.stdout.contains("No space left on device"),
+        said.len() == 2
+            && said[0].contains("No space left on device")
+            && said[0].ends_with("retrying")
+            && said[1].ends_with("given up"),
         "{}",
         run.stdout
+    );
+    let events = read_journal(&rig.path("run.jsonl"));
+    assert!(
+        of_kind(&events, "witness_failed").len() > 2,
+        "every attempt is journaled: {:?}",
+        of_kind(&events, "witness_failed")
     );
     let verify = rig.ran("verify");
     assert_eq!(verify.code, Some(1), "{}\n{}", verify.stdout, verify.stderr);
