@@ -438,8 +438,8 @@ async fn journal_failed(
     ExitCode::from(Exit::Interrupted)
 }
 
-/// After the journal failed: what is recorded, what to fix, and the command that continues
-/// the run. A shared run lost to another holder says so itself (nothing to fix here).
+/// After the journal failed (what to fix is said with the error): the journal, and the
+/// command that continues the run. A shared run lost to another holder says so itself.
 fn how_to_continue(
     drv: &Driver,
     e: &JournalError,
@@ -449,17 +449,6 @@ fn how_to_continue(
         return;
     }
     let journal = drv.journal_path();
-    if e.is_full() {
-        eprintln!(
-            "bringup: the file system holding the journal is full; everything up to the failure is recorded (`bringup verify {}` checks it): free space there (old logs, core dumps), then continue the run",
-            journal.display()
-        );
-    } else {
-        eprintln!(
-            "bringup: everything up to the failure is recorded (`bringup verify {}` checks it): fix what the error names, then continue the run",
-            journal.display()
-        );
-    }
     eprintln!("journal: {}", journal.display());
     if matches!(goal, Goal::Undo { .. }) {
         return;

@@ -21,14 +21,8 @@ pub fn failed(e: &SessionError) -> ExitCode {
         SessionError::Runbook(diagnostics) => {
             let _ = write!(err, "{diagnostics}");
         }
-        SessionError::NotRecorded { error, running } => {
+        SessionError::NotRecorded { running, .. } => {
             let _ = writeln!(err, "bringup: {e}");
-            if error.is_full() {
-                let _ = writeln!(
-                    err,
-                    "bringup: the file system holding the journal is full; what it records still verifies: free space there (old logs, core dumps), then run the same command again"
-                );
-            }
             if *running > 0 {
                 let _ = writeln!(
                     err,

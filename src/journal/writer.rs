@@ -140,10 +140,14 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 
 impl JournalError {
     /// What a front end says when this error stops a run: a lost shared run says so in its
-    /// own words (nothing is wrong with the journal), any other that the journal failed.
+    /// own words (nothing is wrong with the journal), any other that the journal failed, and
+    /// a full file system what to do about it.
     pub fn stopping(&self) -> String {
         match self {
             JournalError::Shared(StoreError::NotHeld { .. }) => self.to_string(),
+            _ if self.is_full() => format!(
+                "the journal cannot be written: {self}; stopping so that nothing happens unrecorded. Its file system is full: everything before this is recorded; free space there (old logs, core dumps), then continue the run with --resume"
+            ),
             _ => format!(
                 "the journal cannot be written: {self}; stopping so that nothing happens unrecorded"
             ),
@@ -772,6 +776,27 @@ mod tests {
             default_path(Path::new("runbooks/pangyo.toml"), t),
             PathBuf::from("journal/pangyo-20261122T081403Z.jsonl")
         );
+    }
+
+    #[test]
+    fn a_full_file_system_is_told_apart_and_says_what_to_do() {
+        let io = |errno| JournalError::Io {
+            path: PathBuf::from("j/run.jsonl"),
+            source: io::Error::from_raw_os_error(errno),
+        };
+        for errno in [nix::libc::ENOSPC, nix::libc::EDQUOT] {
+            let e = io(errno);
+            assert!(e.is_full(), "{e}");
+            assert!(
+                e.stopping().contains("free space there"),
+                "{}",
+                e.stopping()
+            );
+            assert!(e.stopping().contains("--resume"), "{}", e.stopping());
+        }
+        let e = io(nix::libc::EACCES);
+        assert!(!e.is_full());
+        assert!(!e.stopping().contains("free space"), "{}", e.stopping());
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn a_journal_whose_disk_fills_mid_output_stops_the_run_with_exit_3_and_resumes_o
     assert_eq!(first.code, Some(3), "{}", first.stderr);
     for said in [
         "No space left on device",
-        "the file system holding the journal is full",
+        "Its file system is full: everything before this is recorded",
         "free space there",
     ] {
         assert!(first.stderr.contains(said), "'{said}' in: {}", first.stderr);
