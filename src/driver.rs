@@ -279,8 +279,20 @@ pub enum EndError {
     /// The journal failed earlier in the run: nothing more can be journaled.
     #[error("the journal failed earlier; the run is over but its end is not recorded")]
     Broken,
-    #[error("the journal cannot be written: {0}; the run is over but its end is not recorded")]
+    #[error(
+        "the journal cannot be written: {0}; the run is over but its end is not recorded{hint}",
+        hint = full_hint(.0)
+    )]
     Journal(#[from] JournalError),
+}
+
+/// What to do when the journal's file system is full, after the error that says so.
+fn full_hint(e: &JournalError) -> &'static str {
+    if e.is_full() {
+        ". Its file system is full: free space there (old logs, core dumps), then continue the run with --resume to record its end"
+    } else {
+        ""
+    }
 }
 
 impl EndError {

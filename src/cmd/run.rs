@@ -338,6 +338,9 @@ async fn conclude(
             if !left_running {
                 drv.executor().shutdown().await;
             }
+            if let driver::EndError::Journal(j) = &e {
+                how_to_continue(drv, j, (args, open, goal));
+            }
             return ExitCode::from(e.exit());
         }
     };

@@ -478,3 +478,57 @@ fn a_pull_onto_a_full_disk_fails_clearly_and_leaves_neither_journal_nor_side_fil
         "no journal, no temporary file, no side folder: {left}"
     );
 }
+
+#[test]
+fn a_disk_that_fills_before_the_run_finished_line_says_what_to_do_and_resume_records_the_end() {
+    crate::require!(Tmpfs);
+    let rig = Rig::new();
+    let out = rig.out();
+    // Services with long names make `run_finished` (their states) larger than what is left:
+    // one page, once the last check (2 s after the others) has filled the disk, enough for
+    // its own events.
+    let mut services: String = (0..30)
+        .map(|i| service(&format!("service-{i:02}-{}", "x".repeat(300)), "true", None))
+        .collect();
+    services.push_str(&service(
+        "last",
+        &format!(
+            "sleep 2; if [ ! -e {0}/filled ]; then touch {0}/filled; cat /dev/zero > {1}/filler 2>/dev/null; truncate -s -4K {1}/filler; fi; true",
+            out.display(),
+            rig.fs().display()
+        ),
+        None,
+    ));
+    fs::write(rig.path("rb.toml"), runbook("ending", &services, "")).expect("runbook");
+    rig.run(
+        1024,
+        r#"
+        record first "$B" run rb.toml --journal "$FS/run.jsonl"
+        cp "$FS/run.jsonl" "$OUT/first.jsonl"
+        record verify_first "$B" verify "$FS/run.jsonl"
+        rm "$FS/filler"
+        record resumed "$B" run rb.toml --resume "$FS/run.jsonl"
+        record verify "$B" verify "$FS/run.jsonl"
+        cp "$FS/run.jsonl" "$OUT/final.jsonl"
+        "#,
+    );
+    let first = rig.ran("first");
+    assert_eq!(first.code, Some(3), "{}", first.stderr);
+    let events = whole_lines(&rig.out().join("first.jsonl"));
+    assert!(of_kind(&events, "run_finished").is_empty());
+    assert!(
+        first.stderr.contains("its end is not recorded")
+            && first.stderr.contains("free space there")
+            && first
+                .stderr
+                .contains("continue: bringup run rb.toml --resume"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(rig.ran("verify_first").code, Some(0));
+    let resumed = rig.ran("resumed");
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert_eq!(rig.ran("verify").code, Some(0));
+    let events = whole_lines(&rig.out().join("final.jsonl"));
+    assert_eq!(of_kind(&events, "run_finished").len(), 1);
+}
