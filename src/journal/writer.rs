@@ -280,7 +280,13 @@ impl JournalWriter {
             e => e,
         })?;
         sync_parent(path);
-        let lock = JournalLock::take(file, path)?;
+        let lock = JournalLock::take(file, path).inspect_err(|e| {
+            // Nothing is in it yet: a journal that could not be taken (its pid file does not
+            // fit on a full disk) is not left behind, to be refused as existing next time.
+            if !matches!(e, JournalError::Locked { .. }) {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
         Ok(JournalWriter {
             path: path.to_path_buf(),
             target: Target::File { lock, len: 0 },

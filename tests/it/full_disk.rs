@@ -532,3 +532,42 @@ fn a_disk_that_fills_before_the_run_finished_line_says_what_to_do_and_resume_rec
     let events = whole_lines(&rig.out().join("final.jsonl"));
     assert_eq!(of_kind(&events, "run_finished").len(), 1);
 }
+
+#[test]
+fn a_run_that_cannot_start_on_a_full_disk_leaves_no_journal_and_starts_once_space_is_freed() {
+    crate::require!(Tmpfs);
+    let rig = Rig::new();
+    fs::write(
+        rig.path("rb.toml"),
+        runbook("start", &service("web", "true", None), ""),
+    )
+    .expect("runbook");
+    rig.run(
+        64,
+        r#"
+        fill "$FS/filler"
+        record full "$B" run rb.toml --journal "$FS/run.jsonl"
+        ls -A "$FS" > "$OUT/left"
+        rm "$FS/filler"
+        record again "$B" run rb.toml --journal "$FS/run.jsonl"
+        record verify "$B" verify "$FS/run.jsonl"
+        "#,
+    );
+    let full = rig.ran("full");
+    assert_eq!(full.code, Some(2), "{}", full.stderr);
+    assert!(
+        full.stderr.contains("No space left on device") && full.stderr.contains("--journal"),
+        "{}",
+        full.stderr
+    );
+    let left = fs::read_to_string(rig.out().join("left")).expect("listing");
+    assert_eq!(left.trim(), "filler", "no empty journal left to be refused");
+    let again = rig.ran("again");
+    assert_eq!(
+        again.code,
+        Some(0),
+        "the same command, once there is space: {}",
+        again.stderr
+    );
+    assert_eq!(rig.ran("verify").code, Some(0));
+}
