@@ -363,7 +363,7 @@ fn a_full_log_file_system_does_not_stop_the_run() {
 }
 
 #[test]
-fn an_export_to_a_full_disk_fails_clearly_and_leaves_no_partial_report() {
+fn an_export_or_output_to_a_full_disk_fails_clearly_and_leaves_no_partial_file() {
     crate::require!(Tmpfs);
     let rig = Rig::new();
     // Enough output that the JSON report is larger than what is left.
@@ -381,6 +381,7 @@ fn an_export_to_a_full_disk_fails_clearly_and_leaves_no_partial_report() {
         record again "$B" export run.jsonl --format json -o "$FS/report.md"
         record new "$B" export run.jsonl --format json -o "$FS/new.json"
         record piped sh -c '"$B" export run.jsonl --format json > "$FS/piped.json"'
+        record output "$B" output run.jsonl --service svc-0 -o "$FS/out.txt"
         cp "$FS/report.md" "$OUT/after.md"
         ls -A "$FS" > "$OUT/left"
         "#,
@@ -409,6 +410,13 @@ fn an_export_to_a_full_disk_fails_clearly_and_leaves_no_partial_report() {
         left,
         ["filler", "piped.json", "report.md"],
         "no temporary file stays"
+    );
+    let output = rig.ran("output");
+    assert_ne!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("No space left on device"),
+        "{}",
+        output.stderr
     );
     let piped = rig.ran("piped");
     assert_eq!(piped.code, Some(2), "{}", piped.stderr);
