@@ -114,12 +114,16 @@ pub fn probe(path: &Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run '{}': {e}", path.display()))?;
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "needs to mount a tmpfs in a private mount namespace, which '{} --mount' may not here ({}); run the tests as root",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        return Ok(());
     }
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(format!(
+        "needs to mount a tmpfs in a private mount namespace, which '{} --mount' may not here{}; run the tests as root",
+        path.display(),
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!(" ({said})")
+        }
+    ))
 }
