@@ -453,7 +453,8 @@ fn how_to_continue(
     }
     let journal = drv.journal_path();
     eprintln!("journal: {}", journal.display());
-    if matches!(goal, Goal::Undo { .. }) {
+    // As at the end of a run: checking only or undoing, there is no plan to continue.
+    if args.check_only || matches!(goal, Goal::Undo { .. }) {
         return;
     }
     let with = session::ContinueWith::Run {
