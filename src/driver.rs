@@ -279,8 +279,20 @@ pub enum EndError {
     /// The journal failed earlier in the run: nothing more can be journaled.
     #[error("the journal failed earlier; the run is over but its end is not recorded")]
     Broken,
-    #[error("the journal cannot be written: {0}; the run is over but its end is not recorded")]
+    #[error(
+        "the journal cannot be written: {0}; the run is over but its end is not recorded{hint}",
+        hint = full_hint(.0)
+    )]
     Journal(#[from] JournalError),
+}
+
+/// What to do when the journal's file system is full, after the error that says so.
+fn full_hint(e: &JournalError) -> &'static str {
+    if e.is_full() {
+        ". Its file system is full: free space there (old logs, core dumps), then continue the run with --resume to record its end"
+    } else {
+        ""
+    }
 }
 
 impl EndError {
@@ -539,10 +551,20 @@ impl Driver {
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<Vec<Notice>, JournalError> {
         let mut notices = Vec::new();
-        for message in messages {
+        let mut messages = messages.into_iter();
+        for message in messages.by_ref() {
             match self.on_message_unsynced(message) {
                 Ok(n) => notices.extend(n),
-                Err(e) => return self.settle(Err(e)),
+                Err(e) => {
+                    // Nothing more can be journaled; the steps whose end the rest of the batch
+                    // reports are over all the same, so nothing waits for them to stop.
+                    for m in messages {
+                        if let Message::Done { attempt, .. } = m {
+                            self.running.remove(&attempt);
+                        }
+                    }
+                    return self.settle(Err(e));
+                }
             }
         }
         let r = self.then_drill(notices);

@@ -3,7 +3,8 @@
 //! renamed over it; a temporary file a killed pull left is removed by the next); the output
 //! side files its events reference are written first, where a journal's readers look for
 //! them (`FILE.d/<seq>.out`, 0600 in a 0700 folder), so `verify FILE` and `output FILE`
-//! work on the copy. Logic lives in `journal::etcd`.
+//! work on the copy; a pull that fails (a full disk) removes the side files it created.
+//! Logic lives in `journal::etcd`.
 
 use std::fs;
 use std::io::{self, Write};
@@ -52,6 +53,7 @@ pub fn pull(args: &PullArgs) -> ExitCode {
         journal: out.clone(),
         open: None,
         failed: None,
+        created: Vec::new(),
     };
     let written = write_atomically(out, |w| {
         let mut failed = None;
@@ -74,6 +76,7 @@ pub fn pull(args: &PullArgs) -> ExitCode {
     let report = match written {
         Ok(r) => r,
         Err(e) => {
+            sides.discard();
             eprintln!(
                 "bringup: cannot pull '{url}' into '{}': {e}; check the folder is writable and etcd answers",
                 out.display()
@@ -104,6 +107,9 @@ struct SideWriter {
     journal: PathBuf,
     open: Option<fs::File>,
     failed: Option<io::Error>,
+    /// The side files this pull created (none was there before): what a failed pull takes
+    /// back, since no journal references them.
+    created: Vec<PathBuf>,
 }
 
 impl SideWriter {
@@ -140,10 +146,26 @@ impl SideWriter {
                     file.path.escape_debug()
                 ))
             })?;
-        let created = files::create_side_file(&self.journal, &files::side_name(seq))
-            .map_err(io::Error::other)?;
+        let name = files::side_name(seq);
+        let path = crate::journal::side_dir(&self.journal).join(&name);
+        let new = fs::symlink_metadata(&path).is_err();
+        let created = files::create_side_file(&self.journal, &name).map_err(io::Error::other)?;
+        if new {
+            self.created.push(path);
+        }
         self.open = Some(created);
         Ok(())
+    }
+
+    /// After a failed pull: remove the side files it created (a full disk gets its space
+    /// back, and no file is left as if it belonged to a journal), and their folder if that
+    /// leaves it empty. Side files that were there before are left as they are.
+    fn discard(&mut self) {
+        self.open = None;
+        for path in self.created.drain(..) {
+            let _ = fs::remove_file(path);
+        }
+        let _ = fs::remove_dir(crate::journal::side_dir(&self.journal));
     }
 
     fn finish_open(&mut self) -> io::Result<()> {

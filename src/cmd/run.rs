@@ -131,6 +131,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
     let interactive = std::io::stdin().is_terminal();
     let mut printer = Printer::new(args.format, runbook.clone(), interactive);
     let mut questions = Questions::new(interactive);
+    let run = (args, open, goal);
 
     let mut pending = start_notices;
     match drv.input(first_request(open.scenario.as_deref(), goal)) {
@@ -138,7 +139,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         Ok(n) if matches!(goal, Goal::Undo { .. }) && refusal(&n).is_some() => {
             eprintln!("bringup: {}", refusal(&n).unwrap_or_default());
             if let Err(e) = settle(&mut drv, &mut inbox, &mut signals, &mut printer).await {
-                return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await;
+                return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await;
             }
             let (end, left) = (Ending::Idle, false);
             let (j, p) = ((&journal, log), &mut printer);
@@ -146,7 +147,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
             return conclude(&mut drv, &mut inbox, a, p, end, left, j, goal).await;
         }
         Ok(n) => pending.extend(n),
-        Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+        Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
     }
 
     let signal = loop {
@@ -161,7 +162,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         };
         match questions.ask(&mut drv, &runbook, args.yes, wait, &mut printer) {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
         }
         if !pending.is_empty() {
             continue;
@@ -186,7 +187,7 @@ async fn drive(session: Session, args: &RunArgs, open: &OpenArgs, goal: &Goal) -
         };
         match step {
             Ok(n) => pending.extend(n),
-            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals).await,
+            Err(e) => return journal_failed(&mut drv, &mut inbox, &e, &mut signals, run).await,
         }
     };
 
@@ -339,6 +340,9 @@ async fn conclude(
             if !left_running {
                 drv.executor().shutdown().await;
             }
+            if let driver::EndError::Journal(j) = &e {
+                how_to_continue(drv, j, (args, open, goal));
+            }
             return ExitCode::from(e.exit());
         }
     };
@@ -417,6 +421,7 @@ async fn journal_failed(
     inbox: &mut Inbox,
     e: &JournalError,
     signals: &mut Signals,
+    run: (&RunArgs, &OpenArgs, &Goal),
 ) -> ExitCode {
     eprintln!("bringup: {}", e.stopping());
     drv.abandon();
@@ -437,5 +442,40 @@ async fn journal_failed(
             "bringup: not waiting for {left} running step(s) to stop; they were told to, check their hosts"
         ),
     }
+    how_to_continue(drv, e, run);
     ExitCode::from(Exit::Interrupted)
+}
+
+/// After the journal failed (what to fix is said with the error): the journal, and the
+/// command that continues the run. A shared run lost to another holder says so itself.
+fn how_to_continue(
+    drv: &Driver,
+    e: &JournalError,
+    (args, open, goal): (&RunArgs, &OpenArgs, &Goal),
+) {
+    if matches!(e, JournalError::Shared(_)) {
+        return;
+    }
+    let journal = drv.journal_path();
+    eprintln!("journal: {}", journal.display());
+    // As at the end of a run: checking only or undoing, there is no plan to continue.
+    if args.check_only || matches!(goal, Goal::Undo { .. }) {
+        return;
+    }
+    let with = session::ContinueWith::Run {
+        runbook: &args.runbook,
+        yes: args.yes,
+    };
+    let (command, to_set) = session::continue_command(
+        with,
+        &session::RecordedRun::of(open.drill, open.scenario.as_deref()),
+        &open.vars,
+        &drv.engine().runbook().secret_vars,
+        journal,
+        &open.etcd,
+    );
+    eprintln!("continue: {command}");
+    for env in to_set {
+        eprintln!("  (set {env} to the secret first: read -rs {env}; export {env})");
+    }
 }

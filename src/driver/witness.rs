@@ -41,8 +41,8 @@ pub(super) struct State {
     handed: u64,
     /// Per witness, the last seq it took.
     written: BTreeMap<usize, u64>,
-    /// Witnesses whose last attempt failed, with that attempt's number.
-    down: BTreeMap<usize, u32>,
+    /// Witnesses whose last attempt failed, with that attempt's number and error.
+    down: BTreeMap<usize, (u32, String)>,
     /// Per witness, its last answer (or when it was first given a head).
     heard: BTreeMap<usize, Instant>,
 }
@@ -124,7 +124,7 @@ impl Driver {
                 next_retry,
             } => {
                 self.witness.heard.insert(witness, Instant::now());
-                self.witness.down.insert(witness, attempt);
+                self.witness.down.insert(witness, (attempt, error.clone()));
                 let target = self
                     .runbook
                     .witnesses
@@ -208,12 +208,20 @@ impl Driver {
                 continue;
             }
             missing += 1;
+            // What the last attempt met (a full disk, a dead member), since it was not
+            // journaled on its own at the end.
+            let (attempt, error) = match self.witness.down.get(&index) {
+                Some((attempt, error)) => {
+                    (*attempt, format!("{RUN_ENDED}; the last attempt: {error}"))
+                }
+                None => (0, RUN_ENDED.to_string()),
+            };
             notices.push(self.write(Event::WitnessFailed {
                 witness: index,
                 target: target.to_string(),
                 of_seq: last,
-                attempt: self.witness.down.get(&index).copied().unwrap_or(0),
-                error: RUN_ENDED.to_string(),
+                attempt,
+                error,
                 next_retry_ms: None,
             })?);
         }
@@ -232,10 +240,15 @@ impl Driver {
                 self.witness.written.insert(*witness, *seq);
             }
             Report::Failed {
-                witness, attempt, ..
+                witness,
+                attempt,
+                error,
+                ..
             } => {
                 self.witness.heard.insert(*witness, Instant::now());
-                self.witness.down.insert(*witness, *attempt);
+                self.witness
+                    .down
+                    .insert(*witness, (*attempt, error.clone()));
             }
         }
     }

@@ -140,14 +140,32 @@ pub type Result<T, E = JournalError> = std::result::Result<T, E>;
 
 impl JournalError {
     /// What a front end says when this error stops a run: a lost shared run says so in its
-    /// own words (nothing is wrong with the journal), any other that the journal failed.
+    /// own words (nothing is wrong with the journal), any other that the journal failed, and
+    /// a full file system what to do about it.
     pub fn stopping(&self) -> String {
         match self {
             JournalError::Shared(StoreError::NotHeld { .. }) => self.to_string(),
+            _ if self.is_full() => format!(
+                "the journal cannot be written: {self}; stopping so that nothing happens unrecorded. Its file system is full: everything before this is recorded; free space there (old logs, core dumps), then continue the run with --resume"
+            ),
             _ => format!(
                 "the journal cannot be written: {self}; stopping so that nothing happens unrecorded"
             ),
         }
+    }
+}
+
+impl JournalError {
+    /// Whether the journal's file system (or the user's quota on it) is full: freeing space
+    /// there is what lets the run go on.
+    pub fn is_full(&self) -> bool {
+        let JournalError::Io { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
     }
 }
 
@@ -262,7 +280,13 @@ impl JournalWriter {
             e => e,
         })?;
         sync_parent(path);
-        let lock = JournalLock::take(file, path)?;
+        let lock = JournalLock::take(file, path).inspect_err(|e| {
+            // Nothing is in it yet: a journal that could not be taken (its pid file does not
+            // fit on a full disk) is not left behind, to be refused as existing next time.
+            if !matches!(e, JournalError::Locked { .. }) {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
         Ok(JournalWriter {
             path: path.to_path_buf(),
             target: Target::File { lock, len: 0 },
@@ -493,6 +517,7 @@ impl JournalWriter {
             std::borrow::Cow::Borrowed(_) => bytes,
             std::borrow::Cow::Owned(masked) => masked,
         };
+        let seq = self.seq + 1;
         let inline = masked.len() <= self.spill_bytes
             && std::str::from_utf8(&masked).is_ok_and(|text| !escapes_large(text));
         let event = if inline {
@@ -500,7 +525,7 @@ impl JournalWriter {
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             Event::output_text(service.clone(), step.to_string(), host.clone(), text)
         } else {
-            let file = self.spill(self.seq + 1, &masked)?;
+            let file = self.spill(seq, &masked)?;
             let decoded = String::from_utf8_lossy(&masked);
             let text = if is_binary(&masked) || escapes_large(&decoded) {
                 let mut cut = decoded.len().min(PREVIEW_BYTES);
@@ -524,8 +549,15 @@ impl JournalWriter {
                 file: None,
             }
         };
-        let appended = self.append_with(&event, Durability::Buffered)?;
-        Ok((appended, event))
+        match self.append_with(&event, Durability::Buffered) {
+            Ok(appended) => Ok((appended, event)),
+            Err(e) => {
+                if !inline {
+                    self.unspill(seq);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Append a line to the file; `Err` leaves the file as it was.
@@ -580,8 +612,12 @@ impl JournalWriter {
             source,
         };
         let mut f = files::create_side_file(&self.path, &name)?;
-        f.write_all(bytes).map_err(io_err)?;
-        f.sync_data().map_err(io_err)?;
+        if let Err(source) = f.write_all(bytes).and_then(|()| f.sync_data()) {
+            // Half a side file is no event's output, and holds space a full disk lacks.
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+            return Err(io_err(source));
+        }
         let dir_name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -591,6 +627,17 @@ impl JournalWriter {
             bytes: bytes.len() as u64,
             sha256: record::sha256_hex(bytes),
         })
+    }
+
+    /// Take back the side file written for `seq` when its line could not be appended: no
+    /// event references it, and a full disk needs the space.
+    fn unspill(&mut self, seq: u64) {
+        match &mut self.target {
+            Target::File { .. } => {
+                let _ = std::fs::remove_file(side_dir(&self.path).join(files::side_name(seq)));
+            }
+            Target::Shared { sides, .. } => sides.retain(|(s, _)| *s != seq),
+        }
     }
 
     /// Make everything written so far durable: fsynced, or committed to etcd. A shared run
@@ -735,6 +782,27 @@ mod tests {
             default_path(Path::new("runbooks/pangyo.toml"), t),
             PathBuf::from("journal/pangyo-20261122T081403Z.jsonl")
         );
+    }
+
+    #[test]
+    fn a_full_file_system_is_told_apart_and_says_what_to_do() {
+        let io = |errno| JournalError::Io {
+            path: PathBuf::from("j/run.jsonl"),
+            source: io::Error::from_raw_os_error(errno),
+        };
+        for errno in [nix::libc::ENOSPC, nix::libc::EDQUOT] {
+            let e = io(errno);
+            assert!(e.is_full(), "{e}");
+            assert!(
+                e.stopping().contains("free space there"),
+                "{}",
+                e.stopping()
+            );
+            assert!(e.stopping().contains("--resume"), "{}", e.stopping());
+        }
+        let e = io(nix::libc::EACCES);
+        assert!(!e.is_full());
+        assert!(!e.stopping().contains("free space"), "{}", e.stopping());
     }
 
     #[test]

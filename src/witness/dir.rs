@@ -90,8 +90,13 @@ pub fn append(dir: &Path, head: &WitnessedHead) -> Result<(), AppendError> {
     let mut f = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| io_err(e.into()))?;
     let mut line = head.to_line();
     line.push('\n');
-    f.write_all(line.as_bytes()).map_err(io_err)?;
-    f.sync_data().map_err(io_err)?;
+    // Under the lock, the end of the last complete line: a write cut short (a full disk
+    // takes what fits) is cut back to it, so a later head never continues half a line.
+    let len = f.metadata().map_err(io_err)?.len();
+    if let Err(e) = f.write_all(line.as_bytes()).and_then(|()| f.sync_data()) {
+        let _ = f.set_len(len);
+        return Err(io_err(e));
+    }
     if created {
         // The new name must survive a crash too.
         if let Ok(d) = File::open(dir) {

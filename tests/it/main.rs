@@ -38,6 +38,7 @@ mod export_status_scope;
 mod fleet_report;
 mod fleet_ssh;
 mod fleet_tui;
+mod full_disk;
 mod journal_crash;
 mod journal_crash_run;
 mod journal_fixture;

@@ -305,9 +305,11 @@ fn dead_witnesses_are_journaled_as_failed_and_the_run_still_finishes_at_once() {
             .into_iter()
             .rfind(|e| e["next_retry_ms"].is_null())
             .unwrap_or_else(|| panic!("witness {w} given up at the end: {failed:?}"));
-        assert_eq!(
-            given_up["error"].as_str(),
-            Some("the run ended before the head was written")
+        assert!(
+            given_up["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("the run ended before the head was written")),
+            "{given_up}"
         );
         assert!(
             given_up["of_seq"].as_u64() >= Some(run_finished),

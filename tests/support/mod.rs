@@ -11,6 +11,7 @@ pub mod procs;
 pub mod rig;
 pub mod run;
 pub mod sshd;
+pub mod tmpfs;
 pub mod tmux;
 pub mod tools;
 pub mod wait;

@@ -30,6 +30,9 @@ pub enum Tool {
     Tmux,
     Openssl,
     Man,
+    /// `unshare` (util-linux), allowed to mount a tmpfs in a private mount namespace (root):
+    /// a small file system a test can fill ([`super::tmpfs`]).
+    Tmpfs,
 }
 
 impl Tool {
@@ -42,6 +45,7 @@ impl Tool {
             Tool::Tmux => "BRINGUP_TEST_TMUX",
             Tool::Openssl => "BRINGUP_TEST_OPENSSL",
             Tool::Man => "BRINGUP_TEST_MAN",
+            Tool::Tmpfs => "BRINGUP_TEST_UNSHARE",
         }
     }
 
@@ -54,6 +58,7 @@ impl Tool {
             Tool::Tmux => "tmux",
             Tool::Openssl => "openssl",
             Tool::Man => "man",
+            Tool::Tmpfs => "unshare",
         }
     }
 
@@ -66,6 +71,7 @@ impl Tool {
             Tool::Tmux => "tmux",
             Tool::Openssl => "openssl",
             Tool::Man => "man-db",
+            Tool::Tmpfs => "util-linux",
         }
     }
 
@@ -108,6 +114,16 @@ impl Tool {
             .ok_or_else(|| program.to_string())
     }
 
+    /// Whether the program found at `path` can do what tests ask of it: for [`Tool::Tmpfs`],
+    /// mount a tmpfs in a private mount namespace (checked once per test process).
+    fn usable(self, path: &Path) -> Result<(), String> {
+        static TMPFS: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        match self {
+            Tool::Tmpfs => TMPFS.get_or_init(|| super::tmpfs::probe(path)).clone(),
+            _ => Ok(()),
+        }
+    }
+
     /// The program's path; fails the test naming the package when it is missing (callers
     /// guarded by [`require`](crate::require) never see that).
     #[track_caller]
@@ -122,21 +138,31 @@ impl Tool {
 }
 
 /// Whether every tool in `tools` (and what each needs) is here. A missing one is reported on
-/// stderr as a skip of `test`, or fails the test under `CI` / `BRINGUP_REQUIRE_ALL`.
+/// stderr as a skip of `test`, or fails the test under `CI` / `BRINGUP_REQUIRE_ALL`. One that
+/// is here but not permitted what the test needs (mounting, for [`Tool::Tmpfs`], in a
+/// container without the right) is always a skip, said on stderr: installing cannot fix it.
 #[track_caller]
 pub fn present(test: &str, tools: &[Tool]) -> bool {
     for tool in tools
         .iter()
         .flat_map(|t| std::iter::once(t).chain(t.also()))
     {
-        if let Err(missing) = tool.find() {
-            let why = format!(
-                "needs {missing} (install {}, or run ./scripts/test, which installs it)",
-                tool.package()
-            );
-            assert!(!require_all(), "{test} {why}; CI runs every test");
-            eprintln!("skipped {test}: {why}");
-            return false;
+        match tool.find() {
+            Ok(path) => {
+                if let Err(why) = tool.usable(&path) {
+                    eprintln!("skipped {test}: {why}");
+                    return false;
+                }
+            }
+            Err(missing) => {
+                let why = format!(
+                    "needs {missing} (install {}, or run ./scripts/test, which installs it)",
+                    tool.package()
+                );
+                assert!(!require_all(), "{test} {why}; CI runs every test");
+                eprintln!("skipped {test}: {why}");
+                return false;
+            }
         }
     }
     true

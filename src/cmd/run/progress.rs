@@ -35,6 +35,9 @@ pub(super) struct Printer {
     /// Standard output is a terminal (asked once, not per line).
     out_terminal: bool,
     groups: groups::Groups,
+    /// Per witness, the error its last shown failure gave: a retry that fails the same way
+    /// (a full disk, a share still unmounted) is journaled, not shown again.
+    witness_said: std::collections::HashMap<usize, String>,
 }
 
 /// Standard output's buffer: large writes, few of them.
@@ -50,6 +53,7 @@ impl Printer {
             out: BufWriter::with_capacity(OUT_BUFFER, std::io::stdout()),
             out_terminal: std::io::stdout().is_terminal(),
             groups: groups::Groups::default(),
+            witness_said: std::collections::HashMap::new(),
         }
     }
 
@@ -106,6 +110,9 @@ impl Printer {
             {
                 return false;
             }
+            (RunFormat::Text, Notice::Journaled(record)) if self.said_before(&record.event) => {
+                return false;
+            }
             (RunFormat::Text, Notice::Journaled(record)) => {
                 self.groups.on_event(&self.runbook, record);
                 let _ = writeln!(self.out, "{}", visible(&progress_line(record)));
@@ -129,6 +136,25 @@ impl Printer {
             _ => return false,
         }
         true
+    }
+
+    /// Whether `event` is a witness's failed attempt, to be retried, that fails as the one
+    /// last shown for that witness did (remembered otherwise, to be shown).
+    fn said_before(&mut self, event: &Event) -> bool {
+        let Event::WitnessFailed {
+            witness,
+            error,
+            next_retry_ms: Some(_),
+            ..
+        } = event
+        else {
+            return false;
+        };
+        if self.witness_said.get(witness) == Some(error) {
+            return true;
+        }
+        self.witness_said.insert(*witness, error.clone());
+        false
     }
 
     /// One line per group of hosts for each step on several hosts that no host runs any

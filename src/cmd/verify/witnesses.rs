@@ -64,11 +64,16 @@ pub(super) fn check(args: &VerifyArgs) -> Result<bool, ExitCode> {
         .flat_map(|(_, h)| h.heads.iter().map(|x| x.seq))
         .collect();
     let mut found: BTreeMap<u64, String> = BTreeMap::new();
-    let report = match crate::journal::verify::scan(path, |_, env| {
-        if let Some(env) = env
-            && wanted.contains(&env.seq)
-        {
+    let mut failed: Vec<Failed> = Vec::new();
+    let report = match crate::journal::verify::scan(path, |line, env| {
+        let Some(env) = env else { return };
+        if wanted.contains(&env.seq) {
             found.entry(env.seq).or_insert_with(|| env.hash.clone());
+        }
+        if env.kind == "witness_failed"
+            && let Ok(f) = serde_json::from_slice::<Failed>(line)
+        {
+            failed.push(f);
         }
     }) {
         Ok(r) => r,
@@ -79,9 +84,48 @@ pub(super) fn check(args: &VerifyArgs) -> Result<bool, ExitCode> {
     };
     let short = run.get(..16).unwrap_or(&run);
     for (target, h) in &held {
-        ok &= judge(args, target, h, short, &found, report.last_seq);
+        let failed: Vec<&Failed> = failed.iter().filter(|f| f.names(target)).collect();
+        ok &= judge(args, target, h, short, &found, report.last_seq, &failed);
     }
     Ok(ok)
+}
+
+/// A `witness_failed` the journal records: an attempt to write a head that did not succeed.
+#[derive(serde::Deserialize)]
+struct Failed {
+    target: String,
+    of_seq: u64,
+    error: String,
+}
+
+impl Failed {
+    /// Whether it is about `target` (a directory however it was spelled).
+    fn names(&self, target: &Target) -> bool {
+        match target {
+            Target::Dir(dir) => {
+                let recorded = std::path::Path::new(&self.target);
+                recorded == dir
+                    || matches!(
+                        (recorded.canonicalize(), dir.canonicalize()),
+                        (Ok(a), Ok(b)) if a == b
+                    )
+            }
+            Target::Etcd(url) => self.target == url.to_string(),
+        }
+    }
+}
+
+/// What the journal says of a witness's failures after `seq`, if anything: how many, and
+/// the last one's head and error.
+fn failures_after(failed: &[&Failed], seq: u64) -> Option<String> {
+    let after: Vec<&&Failed> = failed.iter().filter(|f| f.of_seq > seq).collect();
+    let last = after.last()?;
+    Some(format!(
+        "the journal records that it could not be written ({} failed attempt(s); the last, for the head at seq {}: {})",
+        after.len(),
+        last.of_seq,
+        last.error
+    ))
 }
 
 /// One witness's heads against the journal, said on stdout (good) and stderr (bad).
@@ -92,6 +136,7 @@ fn judge(
     run: &str,
     found: &BTreeMap<u64, String>,
     last_seq: u64,
+    failed: &[&Failed],
 ) -> bool {
     let mut ok = true;
     for (at, what) in &held.bad {
@@ -99,9 +144,10 @@ fn judge(
         ok = false;
     }
     let Some(latest) = held.heads.iter().max_by_key(|h| h.seq) else {
-        eprintln!(
-            "bringup: witness '{target}' holds no head of this run ({run}…): the run never reached it, or the journal's first event was rewritten"
-        );
+        let why = failures_after(failed, 0).unwrap_or_else(|| {
+            "the run never reached it, or the journal's first event was rewritten".to_string()
+        });
+        eprintln!("bringup: witness '{target}' holds no head of this run ({run}…): {why}");
         return false;
     };
     let findings = witness::compare(
@@ -121,8 +167,11 @@ fn judge(
         latest.seq
     );
     if last_seq > latest.seq {
+        let why = failures_after(failed, latest.seq)
+            .map(|why| format!(": {why}"))
+            .unwrap_or_default();
         println!(
-            "unwitnessed: {} event(s) after seq {} (seq {}–{last_seq}) were not given to witness '{target}'",
+            "unwitnessed: {} event(s) after seq {} (seq {}–{last_seq}) were not given to witness '{target}'{why}",
             last_seq - latest.seq,
             latest.seq,
             latest.seq + 1
