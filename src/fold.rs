@@ -225,11 +225,23 @@ pub enum Auto {
 pub struct Question {
     pub service: ServiceId,
     pub step: String,
+    /// The phase of the step asked about; `None` in journals older than `asked.phase`.
+    pub phase: Option<Phase>,
     pub kind: QuestionKind,
     /// When it was first asked.
     pub since: DateTime<Utc>,
     /// The seq of the event that first asked it.
     pub seq: u64,
+}
+
+impl Question {
+    /// Whether it is the question about this step: same service and step name, and the
+    /// same phase where both say one (older journals do not).
+    fn asks(&self, service: &ServiceId, step: &str, phase: Option<Phase>) -> bool {
+        &self.service == service
+            && self.step == step
+            && (self.phase.is_none() || phase.is_none() || self.phase == phase)
+    }
 }
 
 /// A manual step asked and never answered whose service was up afterwards (SPEC "A
@@ -442,15 +454,17 @@ impl RunFold {
             Event::Asked {
                 service,
                 step,
+                phase,
                 question,
-            } => self.ask(seq, ts, service, step, *question),
+            } => self.ask(seq, ts, (service, step, *phase), *question),
             Event::Approval {
                 service,
                 step,
+                phase,
                 decision,
                 operator,
                 provenance,
-            } => self.approval(ts, service, step, *decision, operator, provenance),
+            } => self.approval(ts, (service, step, *phase), *decision, operator, provenance),
             Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
@@ -483,13 +497,12 @@ impl RunFold {
     fn approval(
         &mut self,
         ts: DateTime<Utc>,
-        service: &ServiceId,
-        step: &str,
+        (service, step, phase): (&ServiceId, &str, Option<Phase>),
         decision: Decision,
         operator: &str,
         provenance: &crate::journal::event::Provenance,
     ) {
-        let answered = |q: &Question| &q.service == service && q.step == step;
+        let answered = |q: &Question| q.asks(service, step, phase);
         if let Some(q) = self.questions.iter().find(|q| answered(q)) {
             let waited = (ts - q.since).num_milliseconds().max(0);
             *self.approval_waits.entry(service.clone()).or_default() += waited;
@@ -500,17 +513,19 @@ impl RunFold {
             provenance.identity,
             Some(Identity::Local | Identity::Verified)
         );
+        // Only a restore step's approvals are kept (older journals do not say: a restore).
+        let restore = phase.is_none_or(|p| p == Phase::Restore);
         match decision {
-            Decision::Approved if known => {
+            Decision::Approved if known && restore => {
                 let by = self.approvals.entry(key).or_default();
                 if !by.iter().any(|b| b == operator) {
                     by.push(operator.to_string());
                 }
             }
-            Decision::Approved => {}
-            Decision::Declined => {
+            Decision::Declined if restore => {
                 self.approvals.shift_remove(&key);
             }
+            Decision::Approved | Decision::Declined => {}
         }
     }
 
@@ -518,19 +533,15 @@ impl RunFold {
         &mut self,
         seq: u64,
         ts: DateTime<Utc>,
-        service: &ServiceId,
-        step: &str,
+        (service, step, phase): (&ServiceId, &str, Option<Phase>),
         kind: QuestionKind,
     ) {
         // Asked again (after a take-over): the same question, waiting since it was first put.
-        if !self
-            .questions
-            .iter()
-            .any(|q| &q.service == service && q.step == step)
-        {
+        if !self.questions.iter().any(|q| q.asks(service, step, phase)) {
             self.questions.push(Question {
                 service: service.clone(),
                 step: step.to_string(),
+                phase,
                 kind,
                 since: ts,
                 seq,

@@ -175,6 +175,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             decision,
             operator,
             provenance,
+            ..
         } => {
             let (word, tone) = match decision {
                 Decision::Approved => ("approved", Tone::Good),
@@ -243,6 +244,7 @@ pub fn describe(event: &Event) -> Option<Described> {
             service,
             step,
             question,
+            ..
         } => (
             Actor::Bringup,
             match question {
@@ -588,6 +590,7 @@ mod tests {
         let d = describe(&Event::Approval {
             service: ServiceId::new("talk"),
             step: "Start Gateway".into(),
+            phase: None,
             decision: Decision::Declined,
             operator: "Kim".into(),
             provenance: crate::journal::event::Provenance::default(),

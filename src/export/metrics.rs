@@ -861,6 +861,7 @@ mod tests {
         let asked = || Event::Asked {
             service: vip(),
             step: "move the VIP".into(),
+            phase: None,
             question: crate::journal::event::QuestionKind::Manual,
         };
         let events = [

@@ -185,7 +185,8 @@ fn ended_ok(
 }
 
 /// The restore steps whose question (approval or manual step) the journal leaves unanswered,
-/// as the run's fold sees them: asked again on resume.
+/// as the run's fold sees them: asked again on resume. A question about another phase (an
+/// undo's, an inject's) is not a restore's; older journals do not say, and are read as one.
 /// With them, the principals who already approved one that needs more than one approval.
 type Pending = (Vec<StepRef>, Vec<(StepRef, String)>);
 
@@ -193,6 +194,7 @@ fn pending(fold: &crate::fold::RunFold, runbook: &Runbook) -> Pending {
     let steps: Vec<StepRef> = fold
         .questions
         .iter()
+        .filter(|q| q.phase.is_none_or(|p| p == Phase::Restore))
         .filter_map(|q| StepRef::named(runbook, &q.service, Phase::Restore, &q.step))
         .collect();
     let approved = approved(fold, runbook, &steps);
