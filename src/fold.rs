@@ -451,20 +451,8 @@ impl RunFold {
                 self.approvals
                     .shift_remove(&(service.clone(), step.clone()));
             }
-            Event::Asked {
-                service,
-                step,
-                phase,
-                question,
-            } => self.ask(seq, ts, (service, step, *phase), *question),
-            Event::Approval {
-                service,
-                step,
-                phase,
-                decision,
-                operator,
-                provenance,
-            } => self.approval(ts, (service, step, *phase), *decision, operator, provenance),
+            Event::Asked { .. } => self.ask(seq, ts, event),
+            Event::Approval { .. } => self.approval(ts, event),
             Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
@@ -494,21 +482,26 @@ impl RunFold {
 
     /// An answer to an approval: the question goes; an approval by a principal this run
     /// knows is kept until the step starts (a declined step forgets its approvals).
-    fn approval(
-        &mut self,
-        ts: DateTime<Utc>,
-        (service, step, phase): (&ServiceId, &str, Option<Phase>),
-        decision: Decision,
-        operator: &str,
-        provenance: &crate::journal::event::Provenance,
-    ) {
+    fn approval(&mut self, ts: DateTime<Utc>, event: &Event) {
+        let Event::Approval {
+            service,
+            step,
+            phase,
+            decision,
+            operator,
+            provenance,
+        } = event
+        else {
+            return;
+        };
+        let (phase, decision) = (*phase, *decision);
         let answered = |q: &Question| q.asks(service, step, phase);
         if let Some(q) = self.questions.iter().find(|q| answered(q)) {
             let waited = (ts - q.since).num_milliseconds().max(0);
             *self.approval_waits.entry(service.clone()).or_default() += waited;
         }
         self.questions.retain(|q| !answered(q));
-        let key = (service.clone(), step.to_string());
+        let key = (service.clone(), step.clone());
         let known = matches!(
             provenance.identity,
             Some(Identity::Local | Identity::Verified)
@@ -519,7 +512,7 @@ impl RunFold {
             Decision::Approved if known && restore => {
                 let by = self.approvals.entry(key).or_default();
                 if !by.iter().any(|b| b == operator) {
-                    by.push(operator.to_string());
+                    by.push(operator.clone());
                 }
             }
             Decision::Declined if restore => {
@@ -529,20 +522,24 @@ impl RunFold {
         }
     }
 
-    fn ask(
-        &mut self,
-        seq: u64,
-        ts: DateTime<Utc>,
-        (service, step, phase): (&ServiceId, &str, Option<Phase>),
-        kind: QuestionKind,
-    ) {
+    fn ask(&mut self, seq: u64, ts: DateTime<Utc>, event: &Event) {
+        let Event::Asked {
+            service,
+            step,
+            phase,
+            question: kind,
+        } = event
+        else {
+            return;
+        };
+        let phase = *phase;
         // Asked again (after a take-over): the same question, waiting since it was first put.
         if !self.questions.iter().any(|q| q.asks(service, step, phase)) {
             self.questions.push(Question {
                 service: service.clone(),
-                step: step.to_string(),
+                step: step.clone(),
                 phase,
-                kind,
+                kind: *kind,
                 since: ts,
                 seq,
             });
