@@ -445,4 +445,29 @@ mod tests {
             [(ServiceId::new("mail"), ServiceState::Failed)]
         );
     }
+
+    #[test]
+    fn only_a_restore_question_left_open_is_asked_again_and_an_older_journals_counts_as_one() {
+        let rb = runbook(&[("start", "true")], "");
+        let asked = |phase| Event::Asked {
+            service: ServiceId::new("web"),
+            step: "start".into(),
+            phase,
+            question: crate::journal::event::QuestionKind::Approval,
+        };
+        let pending = |phase| {
+            let mut records = journal(&rb, "start", "true");
+            records.push(record(4, asked(phase)));
+            replay(&records, &rb).facts.pending
+        };
+        // The undo of `start` was waiting: not the restore step of that name.
+        assert!(pending(Some(Phase::Undo)).is_empty());
+        let start = StepRef {
+            service: ServiceId::new("web"),
+            phase: Phase::Restore,
+            index: 0,
+        };
+        assert_eq!(pending(Some(Phase::Restore)), std::slice::from_ref(&start));
+        assert_eq!(pending(None), [start]);
+    }
 }
