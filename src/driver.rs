@@ -877,6 +877,7 @@ impl Driver {
             Input::Approval { step, decision } => Some(Event::Approval {
                 service: step.service.clone(),
                 step: self.step_name(step),
+                phase: Some(step.phase),
                 decision: *decision,
                 operator: operator.to_string(),
                 provenance: provenance.clone(),
@@ -1322,6 +1323,7 @@ impl Driver {
         self.write(Event::Approval {
             service: step.service.clone(),
             step: self.step_name(step),
+            phase: Some(step.phase),
             decision: crate::engine::Decision::Declined,
             operator: format!("bringup ({reason})"),
             provenance: Provenance::default(),
@@ -1333,6 +1335,7 @@ impl Driver {
         let event = Event::Asked {
             service: step.service.clone(),
             step: self.step_name(step),
+            phase: Some(step.phase),
             question,
         };
         self.write(event)

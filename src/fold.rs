@@ -225,11 +225,23 @@ pub enum Auto {
 pub struct Question {
     pub service: ServiceId,
     pub step: String,
+    /// The phase of the step asked about; `None` in journals older than `asked.phase`.
+    pub phase: Option<Phase>,
     pub kind: QuestionKind,
     /// When it was first asked.
     pub since: DateTime<Utc>,
     /// The seq of the event that first asked it.
     pub seq: u64,
+}
+
+impl Question {
+    /// Whether it is the question about this step: same service and step name, and the
+    /// same phase where both say one (older journals do not).
+    fn asks(&self, service: &ServiceId, step: &str, phase: Option<Phase>) -> bool {
+        &self.service == service
+            && self.step == step
+            && (self.phase.is_none() || phase.is_none() || self.phase == phase)
+    }
 }
 
 /// A manual step asked and never answered whose service was up afterwards (SPEC "A
@@ -439,18 +451,8 @@ impl RunFold {
                 self.approvals
                     .shift_remove(&(service.clone(), step.clone()));
             }
-            Event::Asked {
-                service,
-                step,
-                question,
-            } => self.ask(seq, ts, service, step, *question),
-            Event::Approval {
-                service,
-                step,
-                decision,
-                operator,
-                provenance,
-            } => self.approval(ts, service, step, *decision, operator, provenance),
+            Event::Asked { .. } => self.ask(seq, ts, event),
+            Event::Approval { .. } => self.approval(ts, event),
             Event::Manual { service, step, .. } => {
                 self.questions
                     .retain(|q| !(&q.service == service && &q.step == step));
@@ -480,58 +482,64 @@ impl RunFold {
 
     /// An answer to an approval: the question goes; an approval by a principal this run
     /// knows is kept until the step starts (a declined step forgets its approvals).
-    fn approval(
-        &mut self,
-        ts: DateTime<Utc>,
-        service: &ServiceId,
-        step: &str,
-        decision: Decision,
-        operator: &str,
-        provenance: &crate::journal::event::Provenance,
-    ) {
-        let answered = |q: &Question| &q.service == service && q.step == step;
+    fn approval(&mut self, ts: DateTime<Utc>, event: &Event) {
+        let Event::Approval {
+            service,
+            step,
+            phase,
+            decision,
+            operator,
+            provenance,
+        } = event
+        else {
+            return;
+        };
+        let (phase, decision) = (*phase, *decision);
+        let answered = |q: &Question| q.asks(service, step, phase);
         if let Some(q) = self.questions.iter().find(|q| answered(q)) {
             let waited = (ts - q.since).num_milliseconds().max(0);
             *self.approval_waits.entry(service.clone()).or_default() += waited;
         }
         self.questions.retain(|q| !answered(q));
-        let key = (service.clone(), step.to_string());
+        let key = (service.clone(), step.clone());
         let known = matches!(
             provenance.identity,
             Some(Identity::Local | Identity::Verified)
         );
+        // Only a restore step's approvals are kept (older journals do not say: a restore).
+        let restore = phase.is_none_or(|p| p == Phase::Restore);
         match decision {
-            Decision::Approved if known => {
+            Decision::Approved if known && restore => {
                 let by = self.approvals.entry(key).or_default();
                 if !by.iter().any(|b| b == operator) {
-                    by.push(operator.to_string());
+                    by.push(operator.clone());
                 }
             }
-            Decision::Approved => {}
-            Decision::Declined => {
+            Decision::Declined if restore => {
                 self.approvals.shift_remove(&key);
             }
+            Decision::Approved | Decision::Declined => {}
         }
     }
 
-    fn ask(
-        &mut self,
-        seq: u64,
-        ts: DateTime<Utc>,
-        service: &ServiceId,
-        step: &str,
-        kind: QuestionKind,
-    ) {
+    fn ask(&mut self, seq: u64, ts: DateTime<Utc>, event: &Event) {
+        let Event::Asked {
+            service,
+            step,
+            phase,
+            question: kind,
+        } = event
+        else {
+            return;
+        };
+        let phase = *phase;
         // Asked again (after a take-over): the same question, waiting since it was first put.
-        if !self
-            .questions
-            .iter()
-            .any(|q| &q.service == service && q.step == step)
-        {
+        if !self.questions.iter().any(|q| q.asks(service, step, phase)) {
             self.questions.push(Question {
                 service: service.clone(),
-                step: step.to_string(),
-                kind,
+                step: step.clone(),
+                phase,
+                kind: *kind,
                 since: ts,
                 seq,
             });

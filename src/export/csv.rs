@@ -196,8 +196,14 @@ fn row(event: &Event) -> Row {
             r.exit_code = exit_code.map(|c| c.to_string()).unwrap_or_default();
             r.detail = error.clone().unwrap_or_default();
         }
-        Event::Approval { step, decision, .. } => {
+        Event::Approval {
+            step,
+            phase,
+            decision,
+            ..
+        } => {
             r.step.clone_from(step);
+            r.phase = phase.map(|p| p.as_str().to_string()).unwrap_or_default();
             r.outcome = match decision {
                 Decision::Approved => "approved",
                 Decision::Declined => "declined",
@@ -213,8 +219,14 @@ fn row(event: &Event) -> Row {
             .to_string();
         }
         Event::Note { text, .. } => r.text.clone_from(text),
-        Event::Asked { step, question, .. } => {
+        Event::Asked {
+            step,
+            phase,
+            question,
+            ..
+        } => {
             r.step.clone_from(step);
+            r.phase = phase.map(|p| p.as_str().to_string()).unwrap_or_default();
             r.detail = match question {
                 crate::journal::event::QuestionKind::Approval => "approval",
                 crate::journal::event::QuestionKind::Manual => "manual",

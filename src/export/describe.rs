@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::state::{Decision, ManualOutcome, Mode, ServiceState, StepOutcome};
+use crate::engine::state::{Decision, ManualOutcome, Mode, Phase, ServiceState, StepOutcome};
 use crate::journal::event::{
     DrillOutcome, DrillPhase, Event, Identity, OperatorActionKind, Provenance, QuestionKind,
 };
@@ -172,6 +172,7 @@ pub fn describe(event: &Event) -> Option<Described> {
         Event::Approval {
             service,
             step,
+            phase,
             decision,
             operator,
             provenance,
@@ -180,9 +181,13 @@ pub fn describe(event: &Event) -> Option<Described> {
                 Decision::Approved => ("approved", Tone::Good),
                 Decision::Declined => ("declined", Tone::Bad),
             };
+            let of = phase_prefix(*phase);
             (
                 Actor::Operator(operator.clone()),
-                format!("{service}: {word} '{step}'{}", identity_note(provenance)),
+                format!(
+                    "{service}: {word} {of}'{step}'{}",
+                    identity_note(provenance)
+                ),
                 tone,
             )
         }
@@ -242,11 +247,17 @@ pub fn describe(event: &Event) -> Option<Described> {
         Event::Asked {
             service,
             step,
+            phase,
             question,
         } => (
             Actor::Bringup,
             match question {
-                QuestionKind::Approval => format!("{service}: asks to approve '{step}'"),
+                QuestionKind::Approval => {
+                    format!(
+                        "{service}: asks to approve {}'{step}'",
+                        phase_prefix(*phase)
+                    )
+                }
                 QuestionKind::Manual => format!("{service}: waits for manual step '{step}'"),
             },
             Tone::Neutral,
@@ -489,6 +500,15 @@ pub fn mode_word(mode: Mode) -> &'static str {
     }
 }
 
+/// The phase an answer or a question names, before its step: none for a restore (where
+/// questions mostly are, and all of them in journals older than the phase's record).
+pub fn phase_prefix(phase: Option<Phase>) -> String {
+    match phase {
+        Some(phase) if phase != Phase::Restore => format!("{phase} "),
+        _ => String::new(),
+    }
+}
+
 fn attempt_note(attempt: u32) -> String {
     if attempt > 1 {
         format!(" (attempt {attempt})")
@@ -588,6 +608,7 @@ mod tests {
         let d = describe(&Event::Approval {
             service: ServiceId::new("talk"),
             step: "Start Gateway".into(),
+            phase: None,
             decision: Decision::Declined,
             operator: "Kim".into(),
             provenance: crate::journal::event::Provenance::default(),

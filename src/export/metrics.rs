@@ -366,13 +366,17 @@ impl Analyser {
             Event::Approval {
                 service,
                 step,
+                phase,
                 decision: Decision::Declined,
                 operator,
                 ..
             } => self.actions.push(ActionItem {
                 service: Some(service.clone()),
                 cause: Cause::Declined,
-                what: format!("'{step}' of '{service}' was declined by {operator}: decide whether it should run"),
+                what: format!(
+                    "{}'{step}' of '{service}' was declined by {operator}: decide whether it should run",
+                    crate::export::describe::phase_prefix(*phase)
+                ),
                 seq: r.seq,
             }),
             Event::Manual {
@@ -861,6 +865,7 @@ mod tests {
         let asked = || Event::Asked {
             service: vip(),
             step: "move the VIP".into(),
+            phase: None,
             question: crate::journal::event::QuestionKind::Manual,
         };
         let events = [

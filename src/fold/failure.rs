@@ -90,12 +90,13 @@ impl Failures {
             Event::Approval {
                 service,
                 step,
+                phase,
                 decision: Decision::Declined,
                 operator,
                 ..
             } => {
                 let by = operator.clone();
-                let phase = self.phase_of(service, step);
+                let phase = phase.unwrap_or_else(|| self.phase_of(service, step));
                 let f = failure(service, phase, step, None, FailureCause::Declined { by });
                 self.pending.insert(service.clone(), f);
             }
@@ -249,8 +250,9 @@ impl Failures {
         );
     }
 
-    /// The phase an answered step belongs to: that of the service's last bad result for a
-    /// step of that name, else a restore (where confirm and manual steps mostly are).
+    /// The phase an answered step belongs to when its answer does not say (manual steps, and
+    /// approvals in older journals): that of the service's last bad result for a step of
+    /// that name, else a restore (where confirm and manual steps mostly are).
     fn phase_of(&self, service: &ServiceId, step: &str) -> Phase {
         self.pending
             .get(service)

@@ -160,20 +160,25 @@ impl Rollbacks {
                 }
             }
             // The only question an undo asks is its step's approval, asked before the step
-            // starts: declined at the first step of an operator's undo, the rollback begins
-            // and stops there, having taken nothing back.
+            // starts: declined at the first step of an undo, the rollback begins and stops
+            // there, having taken nothing back. Older journals do not say the phase: there a
+            // decline is an undo's when an operator's undo covers the service or one is open.
             Event::Approval {
                 service,
                 step,
+                phase,
                 decision: Decision::Declined,
                 ..
             } => {
-                if self.open_of(service).is_none()
-                    && self.asked.iter().any(|r| r.covers.contains(service))
-                {
-                    self.open(ts, service);
-                }
-                if let Some(open) = self.open_of(service) {
+                let undo = match phase {
+                    Some(phase) => *phase == Phase::Undo,
+                    None => {
+                        self.open_of(service).is_some()
+                            || self.asked.iter().any(|r| r.covers.contains(service))
+                    }
+                };
+                if undo {
+                    let open = self.open(ts, service);
                     open.failed_step.get_or_insert_with(|| step.clone());
                 }
             }

@@ -173,6 +173,7 @@ fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_
     let asked = |service: &str, step: &str, question| Event::Asked {
         service: sid(service),
         step: step.into(),
+        phase: None,
         question,
     };
     let events = vec![
@@ -186,6 +187,7 @@ fn questions_wait_until_answered_and_a_manual_step_overtaken_by_a_healthy_check_
             Event::Approval {
                 service: sid("web"),
                 step: "restart".into(),
+                phase: None,
                 decision: Decision::Approved,
                 operator: "kim".into(),
                 provenance: crate::journal::event::Provenance::default(),
@@ -259,6 +261,7 @@ fn declined(service: &str, step: &str, operator: &str) -> Event {
     Event::Approval {
         service: sid(service),
         step: step.into(),
+        phase: None,
         decision: Decision::Declined,
         operator: operator.into(),
         provenance: crate::journal::event::Provenance::default(),
@@ -519,6 +522,7 @@ fn event_of(g: &Gen) -> Event {
         Gen::Asked(s, question) => Event::Asked {
             service: svc(s),
             step: "step".into(),
+            phase: None,
             question: *question,
         },
         Gen::Answer(s) => Event::Manual {
@@ -531,6 +535,7 @@ fn event_of(g: &Gen) -> Event {
         Gen::Declined(s) => Event::Approval {
             service: svc(s),
             step: "step".into(),
+            phase: None,
             decision: Decision::Declined,
             operator: "kim".into(),
             provenance: crate::journal::event::Provenance::default(),
@@ -571,6 +576,7 @@ fn event_of(g: &Gen) -> Event {
         Gen::UndoDeclined(s) => Event::Approval {
             service: svc(s),
             step: "second".into(),
+            phase: None,
             decision: Decision::Declined,
             operator: "kim".into(),
             provenance: crate::journal::event::Provenance::default(),
@@ -735,6 +741,7 @@ fn a_declined_approval_is_the_failure_with_who_declined_it() {
             Event::Approval {
                 service: sid("db"),
                 step: "promote".into(),
+                phase: None,
                 decision: Decision::Declined,
                 operator: "kim".into(),
                 provenance: crate::journal::event::Provenance::default(),
@@ -839,6 +846,7 @@ fn the_rest_after_a_declined_canary_stays_declined() {
             Event::Approval {
                 service: sid("web"),
                 step: "deploy".into(),
+                phase: None,
                 decision: Decision::Declined,
                 operator: "kim".into(),
                 provenance: crate::journal::event::Provenance::default(),
@@ -861,6 +869,7 @@ fn the_run_stopped_on_the_latest_failure_still_failed_and_a_retry_forgets_what_p
     let declined = Event::Approval {
         service: sid("web"),
         step: "restart".into(),
+        phase: None,
         decision: Decision::Declined,
         operator: "kim".into(),
         provenance: crate::journal::event::Provenance::default(),
@@ -903,4 +912,131 @@ fn the_run_stopped_on_the_latest_failure_still_failed_and_a_retry_forgets_what_p
             reason: Some("stopped".into())
         }
     );
+}
+
+/// `approval` as the run journals it now: with the phase of the step answered.
+fn declined_in(phase: Phase, service: &str, step: &str, operator: &str) -> Event {
+    Event::Approval {
+        service: sid(service),
+        step: step.into(),
+        phase: Some(phase),
+        decision: Decision::Declined,
+        operator: operator.into(),
+        provenance: crate::journal::event::Provenance::default(),
+    }
+}
+
+#[test]
+fn a_declined_undo_approval_is_told_as_the_undo_it_stopped_not_a_restore() {
+    // web's restore failed at `migrate` and its on_fail undoes it: the undo of `deploy` asks
+    // first, and kim declines it. No operator asked for that undo, and no undo step ran.
+    let events = vec![
+        (0, started(None)),
+        (1, state("web", ServiceState::Restoring)),
+        (2, finished("web", "deploy", "w1", StepOutcome::Ok, Some(0))),
+        (
+            3,
+            finished("web", "migrate", "w1", StepOutcome::Failed, Some(1)),
+        ),
+        (4, declined_in(Phase::Undo, "web", "deploy", "kim")),
+        (5, failed("web")),
+    ];
+    let f = fold(&events);
+    let failure = f.failure(&sid("web")).expect("web failed");
+    assert_eq!(
+        (failure.phase, failure.step.as_str(), &failure.cause),
+        (
+            Phase::Undo,
+            "deploy",
+            &FailureCause::Declined { by: "kim".into() }
+        )
+    );
+    let told: Vec<_> = f
+        .rollbacks
+        .all()
+        .iter()
+        .map(|r| (r.by.clone(), r.steps.len(), r.failed_step.as_deref(), r.end))
+        .collect();
+    assert_eq!(
+        told,
+        vec![(AskedBy::OnFail, 0, Some("deploy"), RollbackEnd::Stopped)]
+    );
+}
+
+#[test]
+fn a_declined_restore_approval_is_no_rollback_even_while_an_undo_is_asked() {
+    // kim asked to undo web, but what lee declines is a restore step of the same name.
+    let events = vec![
+        (0, started(None)),
+        (1, undo_asked("kim", "web", false)),
+        (2, declined_in(Phase::Restore, "web", "start", "lee")),
+        (3, failed("web")),
+    ];
+    let f = fold(&events);
+    assert!(f.rollbacks.all().is_empty(), "{:?}", f.rollbacks.all());
+    assert_eq!(
+        f.failure(&sid("web")).map(|x| x.phase),
+        Some(Phase::Restore)
+    );
+}
+
+#[test]
+fn an_approval_line_without_a_phase_reads_and_folds_as_it_always_did() {
+    // As journals written before `approval.phase` have it.
+    let line = r#"{"kind":"approval","service":"web","step":"start","decision":"declined","operator":"lee"}"#;
+    let read: Event = serde_json::from_str(line).expect("an approval event");
+    assert_eq!(read, declined("web", "start", "lee"));
+    assert!(matches!(read, Event::Approval { phase: None, .. }));
+    // Written back, it is the same line: its hash does not change.
+    assert_eq!(serde_json::to_string(&read).expect("serializes"), line);
+    // Folded: the guess of old, an undo's decline when an operator's undo covers it, and
+    // told as a restore step for want of a phase.
+    let events = vec![
+        (0, started(None)),
+        (1, undo_asked("kim", "web", false)),
+        (2, read),
+        (3, failed("web")),
+    ];
+    let f = fold(&events);
+    let told: Vec<_> = f
+        .rollbacks
+        .all()
+        .iter()
+        .map(|r| (r.by.clone(), r.failed_step.as_deref(), r.end))
+        .collect();
+    assert_eq!(
+        told,
+        vec![(
+            AskedBy::Operator("kim".into()),
+            Some("start"),
+            RollbackEnd::Stopped
+        )]
+    );
+    assert_eq!(
+        f.failure(&sid("web")).map(|x| x.phase),
+        Some(Phase::Restore)
+    );
+    // With its phase, the same line says so and reads back as written.
+    let now = r#"{"kind":"approval","service":"web","step":"start","phase":"undo","decision":"declined","operator":"lee"}"#;
+    let read: Event = serde_json::from_str(now).expect("an approval event");
+    assert_eq!(read, declined_in(Phase::Undo, "web", "start", "lee"));
+    assert_eq!(serde_json::to_string(&read).expect("serializes"), now);
+}
+
+#[test]
+fn a_question_is_answered_by_the_answer_about_its_own_phase() {
+    let asked = |phase| Event::Asked {
+        service: sid("web"),
+        step: "start".into(),
+        phase: Some(phase),
+        question: QuestionKind::Approval,
+    };
+    let events = vec![
+        (0, started(None)),
+        (1, asked(Phase::Undo)),
+        (2, declined_in(Phase::Restore, "web", "start", "lee")),
+    ];
+    let f = fold(&events);
+    let waiting: Vec<_> = f.questions.iter().map(|q| q.phase).collect();
+    assert_eq!(waiting, vec![Some(Phase::Undo)]);
 }

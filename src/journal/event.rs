@@ -99,6 +99,9 @@ pub enum Event {
     Approval {
         service: ServiceId,
         step: String,
+        /// The phase of the step answered (absent in older journals, where readers guess).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
         decision: Decision,
         operator: String,
         /// Who asked and how the executing process knows (absent in older journals).
@@ -141,6 +144,9 @@ pub enum Event {
     Asked {
         service: ServiceId,
         step: String,
+        /// The phase of the step asked about (absent in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
         question: QuestionKind,
     },
     HostKeyAccepted {

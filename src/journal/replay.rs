@@ -185,7 +185,8 @@ fn ended_ok(
 }
 
 /// The restore steps whose question (approval or manual step) the journal leaves unanswered,
-/// as the run's fold sees them: asked again on resume.
+/// as the run's fold sees them: asked again on resume. A question about another phase (an
+/// undo's, an inject's) is not a restore's; older journals do not say, and are read as one.
 /// With them, the principals who already approved one that needs more than one approval.
 type Pending = (Vec<StepRef>, Vec<(StepRef, String)>);
 
@@ -193,6 +194,7 @@ fn pending(fold: &crate::fold::RunFold, runbook: &Runbook) -> Pending {
     let steps: Vec<StepRef> = fold
         .questions
         .iter()
+        .filter(|q| q.phase.is_none_or(|p| p == Phase::Restore))
         .filter_map(|q| StepRef::named(runbook, &q.service, Phase::Restore, &q.step))
         .collect();
     let approved = approved(fold, runbook, &steps);
@@ -442,5 +444,30 @@ mod tests {
             replayed.removed,
             [(ServiceId::new("mail"), ServiceState::Failed)]
         );
+    }
+
+    #[test]
+    fn only_a_restore_question_left_open_is_asked_again_and_an_older_journals_counts_as_one() {
+        let rb = runbook(&[("start", "true")], "");
+        let asked = |phase| Event::Asked {
+            service: ServiceId::new("web"),
+            step: "start".into(),
+            phase,
+            question: crate::journal::event::QuestionKind::Approval,
+        };
+        let pending = |phase| {
+            let mut records = journal(&rb, "start", "true");
+            records.push(record(4, asked(phase)));
+            replay(&records, &rb).facts.pending
+        };
+        // The undo of `start` was waiting: not the restore step of that name.
+        assert!(pending(Some(Phase::Undo)).is_empty());
+        let start = StepRef {
+            service: ServiceId::new("web"),
+            phase: Phase::Restore,
+            index: 0,
+        };
+        assert_eq!(pending(Some(Phase::Restore)), std::slice::from_ref(&start));
+        assert_eq!(pending(None), [start]);
     }
 }

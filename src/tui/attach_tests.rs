@@ -515,6 +515,7 @@ fn an_attached_screen_shows_first_the_approval_declined_elsewhere_as_the_journal
     events.push(Event::Approval {
         service: talk.clone(),
         step: "start gateway".into(),
+        phase: None,
         decision: Decision::Declined,
         operator: "kim".into(),
         provenance: crate::journal::event::Provenance::default(),

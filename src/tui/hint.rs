@@ -507,6 +507,54 @@ mod tests {
     }
 
     #[test]
+    fn a_declined_undo_is_named_as_the_undo_not_the_restore_step_of_that_name() {
+        use crate::engine::state::{Decision, Phase};
+        use crate::journal::Event;
+        use crate::runbook::model::ServiceId;
+        let mut app = settled("none");
+        let ts = testkit::began();
+        let mail = ServiceId::new("mail");
+        app.on_journal(
+            ts,
+            &Event::Approval {
+                service: mail.clone(),
+                step: "replay queue".into(),
+                phase: Some(Phase::Undo),
+                decision: Decision::Declined,
+                operator: "kim".into(),
+                provenance: crate::journal::event::Provenance::default(),
+            },
+        );
+        app.on_journal(
+            ts,
+            &Event::ServiceState {
+                service: mail.clone(),
+                from: ServiceState::Restored,
+                to: ServiceState::Failed,
+                reason: None,
+            },
+        );
+        let mut views = app.services.clone();
+        for (id, v) in &mut views {
+            v.steps.clear();
+            if id == &mail {
+                v.state = ServiceState::Failed;
+            }
+        }
+        app.sync_services(&views);
+        let hint = next_step(&app).expect("a hint");
+        assert!(
+            hint.contains("'mail' failed: undo 'replay queue' declined by kim"),
+            "{hint}"
+        );
+        let detail = detail(&app).expect("who declined");
+        assert!(
+            detail.starts_with("kim declined undo 'replay queue' at "),
+            "{detail}"
+        );
+    }
+
+    #[test]
     fn a_failure_budget_run_out_is_named_with_the_last_host_that_failed_and_what_it_said() {
         let app = mail_over_budget();
         assert_eq!(app.selected_service().map(|s| s.id.as_str()), Some("mail"));

@@ -184,11 +184,13 @@ fn demo_declined() -> App {
             Event::Asked {
                 service: ServiceId::new("database"),
                 step: step.into(),
+                phase: None,
                 question: crate::journal::event::QuestionKind::Approval,
             },
             Event::Approval {
                 service: ServiceId::new("database"),
                 step: step.into(),
+                phase: None,
                 decision: crate::engine::Decision::Declined,
                 operator: "alice".into(),
                 provenance: crate::journal::event::Provenance::default(),
@@ -215,6 +217,7 @@ fn demo_manual_failed() -> App {
             Event::Asked {
                 service: ServiceId::new("talk-messaging"),
                 step: step.into(),
+                phase: None,
                 question: crate::journal::event::QuestionKind::Manual,
             },
             Event::Manual {

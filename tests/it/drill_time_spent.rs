@@ -50,6 +50,7 @@ fn write(path: &Path) {
         Event::Asked {
             service: ServiceId::new("db"),
             step: "promote replica".into(),
+            phase: None,
             question: QuestionKind::Approval,
         },
     );
@@ -58,6 +59,7 @@ fn write(path: &Path) {
         Event::Approval {
             service: ServiceId::new("db"),
             step: "promote replica".into(),
+            phase: None,
             decision: Decision::Approved,
             operator: "ana".into(),
             provenance: Provenance::default(),

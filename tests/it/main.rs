@@ -78,6 +78,7 @@ mod ssh_transport;
 mod tui_e2e;
 mod tui_flow;
 mod tui_host_key;
+mod undo_declined;
 mod undo_etcd;
 mod undo_ssh;
 mod undo_values;

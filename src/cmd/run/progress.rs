@@ -359,6 +359,7 @@ mod tests {
         let line = progress_line(&entry(Event::Approval {
             service: ServiceId::new("Talk"),
             step: "Start Gateway".into(),
+            phase: None,
             decision: Decision::Approved,
             operator: "Kim".into(),
             provenance: crate::journal::event::Provenance::default(),
