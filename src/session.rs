@@ -348,7 +348,6 @@ fn resume_journal(
             (Opened::File(lock), recorded, Some(previous))
         }
     };
-    same_run(config, from, recorded.records.first())?;
     let reason = config.hand_over.or(match from {
         JournalLocation::Shared(_) => Some(HandOver::LeaseLost),
         JournalLocation::File(_) => (!finished(&recorded.records)).then_some(HandOver::Crashed),
@@ -421,33 +420,6 @@ fn resume_journal(
         began,
         notice_due,
     })
-}
-
-/// A file journal's run was reconciled with the options before the runbook was checked; a
-/// shared run's first record is read only once it is held: continued as another run, a drill
-/// would inject again or end as an incident, so it is refused with what continues it. Only
-/// checking (`--check-only`) injects and restores nothing, and goes on whatever the run.
-fn same_run(
-    config: &RunConfig,
-    from: &JournalLocation,
-    first: Option<&journal::Record>,
-) -> Result<(), SessionError> {
-    if config.scope == Scope::CheckOnly {
-        return Ok(());
-    }
-    match recorded::disagreement(
-        &from.to_string(),
-        first.map(|r| &r.event),
-        config.mode == crate::engine::Mode::Drill,
-        config.scenario.as_deref(),
-        config.hand_over == Some(HandOver::Undo),
-    ) {
-        Some(mismatch) => {
-            let hint = recorded::continue_as_recorded(mismatch.recorded(), &from.to_string());
-            Err(SessionError::OtherRun { mismatch, hint })
-        }
-        None => Ok(()),
-    }
 }
 
 /// With allowed signers and a key at hand (`--sign-key`, else the agent's first key), the

@@ -172,7 +172,7 @@ async fn open_async(path: &Path, args: &OpenArgs, demo_dir: Option<&Path>) -> Ex
         Some(dir) => session::ContinueWith::Demo { dir },
         None => session::ContinueWith::Tui { runbook: path },
     };
-    let runbook = match session::load_resumed(path, &mut args, with) {
+    let runbook = match session::load_resumed(path, &mut args, with).await {
         Ok(rb) => rb,
         Err(code) => return code,
     };

@@ -73,7 +73,7 @@ async fn run_async(args: &RunArgs, goal: &Goal) -> ExitCode {
                 runbook: &args.runbook,
                 yes: args.yes,
             };
-            session::load_resumed(&args.runbook, &mut open, with)
+            session::load_resumed(&args.runbook, &mut open, with).await
         }
         (None, _) => session::load_runbook(&args.runbook, &open),
     };

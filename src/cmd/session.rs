@@ -54,7 +54,7 @@ pub fn load_runbook(path: &Path, args: &OpenArgs) -> Result<Arc<Runbook>, ExitCo
 /// `--drill` and `--scenario` from it). Asking for another run (another scenario, a drill
 /// on an incident's journal, `--only` on a drill's) is refused as bad input (exit 2), with
 /// the command that continues the recorded run.
-pub fn load_resumed(
+pub async fn load_resumed(
     path: &Path,
     args: &mut OpenArgs,
     with: ContinueWith<'_>,
@@ -65,6 +65,7 @@ pub fn load_resumed(
             &journal,
             &crate::journal::etcd::Access::from_args(&args.etcd),
         )
+        .await
     {
         let asked = RecordedRun::of(args.drill, args.scenario.as_deref());
         match crate::session::reconcile(&journal, &recorded, &asked, &args.only) {

@@ -53,13 +53,6 @@ pub enum SessionError {
     Url(#[from] UrlError),
     #[error("cannot resume from '{from}': {why}")]
     Resume { from: String, why: String },
-    /// The journal records another run than the one asked for (a shared run's first
-    /// record is read only once it is opened), and how to continue it as recorded.
-    #[error("{mismatch}; {hint}")]
-    OtherRun {
-        mismatch: super::Mismatch,
-        hint: String,
-    },
     #[error("{0}; resuming could re-run steps under different commands")]
     RunbookChanged(RunbookMismatch),
     #[error("cannot create the journal '{path}': {source}; choose another place with --journal")]

@@ -79,45 +79,28 @@ impl Mismatch {
 }
 
 /// How long reading a shared run's first event may take before the resume goes on without
-/// it (the resume itself then reads the run, and refuses another run than it records).
+/// it (the resume itself then reads the run, and says what is wrong with it).
 const FIRST_EVENT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A journal's `run_started`, read without taking anything: a file's first line, or a shared
 /// run's first event through `access` (no lease, no campaign: a resume refused here leaves
 /// the run's last holder as it was). `None` when it cannot be read or does not begin with
 /// `run_started`: the resume itself then says what is wrong.
-pub fn recorded_run(journal: &Path, access: &Access) -> Option<RecordedRun> {
+pub async fn recorded_run(journal: &Path, access: &Access) -> Option<RecordedRun> {
     let text = journal.to_string_lossy();
     if RunUrl::is_etcd(&text) {
         let url = RunUrl::parse(&text).ok()?;
-        let line = first_shared_line(url, access.clone())?;
+        let read = async {
+            let mut store = EtcdStore::open_with(&url, access).await.ok()?;
+            store.first_line().await.ok().flatten()
+        };
+        let line = tokio::time::timeout(FIRST_EVENT_LIMIT, read)
+            .await
+            .ok()
+            .flatten()?;
         return RecordedRun::began(&crate::journal::record::parse(&line).ok()?.event);
     }
     RecordedRun::began(&crate::journal::first_record(journal).ok()?.event)
-}
-
-/// A shared run's first line, on a thread and runtime of its own (the caller may be on a
-/// runtime already), given up after [`FIRST_EVENT_LIMIT`].
-fn first_shared_line(url: RunUrl, access: Access) -> Option<Vec<u8>> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        rt.block_on(async {
-            let read = async {
-                let mut store = EtcdStore::open_with(&url, &access).await.ok()?;
-                store.first_line().await.ok().flatten()
-            };
-            tokio::time::timeout(FIRST_EVENT_LIMIT, read)
-                .await
-                .ok()
-                .flatten()
-        })
-    })
-    .join()
-    .ok()
-    .flatten()
 }
 
 impl RecordedRun {
@@ -171,47 +154,6 @@ impl KeptRun {
             Some(RecordedRun::Incident) | None => (false, None),
         }
     }
-}
-
-/// How to continue `journal` as the run it `recorded`, in words for an error.
-pub fn continue_as_recorded(recorded: &RecordedRun, journal: &str) -> String {
-    let options = match recorded {
-        RecordedRun::Incident => "without --drill and --scenario".to_string(),
-        RecordedRun::Drill { scenario: Some(id) } => format!("with --drill --scenario '{id}'"),
-        RecordedRun::Drill { scenario: None } => "with --drill".to_string(),
-    };
-    if journal.starts_with("etcd://") {
-        format!("resume it {options}, or take it over with `bringup attach {journal}`, then T")
-    } else {
-        format!("resume it {options}")
-    }
-}
-
-/// A resume that opened a journal recording another run than the one configured (`drill`,
-/// `scenario`), found once the journal is read: a shared run's, whose first record is only
-/// read then. `None` when they agree, or the journal records no `run_started`. An undo may
-/// continue a drill without its scenario (`scenario_optional`): it touches one service.
-pub fn disagreement(
-    journal: &str,
-    first: Option<&Event>,
-    drill: bool,
-    scenario: Option<&str>,
-    scenario_optional: bool,
-) -> Option<Mismatch> {
-    let recorded = first.and_then(RecordedRun::began)?;
-    let agrees = match (&recorded, drill) {
-        (RecordedRun::Incident, false) => true,
-        (RecordedRun::Drill { scenario: was }, true) => match scenario {
-            Some(id) => was.as_deref() == Some(id),
-            None => was.is_none() || scenario_optional,
-        },
-        _ => false,
-    };
-    (!agrees).then(|| Mismatch::Run {
-        journal: journal.to_string(),
-        recorded,
-        asked: RecordedRun::of(drill, scenario).said(),
-    })
 }
 
 /// The run a resume goes on with: the one `recorded`, given what was asked (`--drill`,
@@ -275,27 +217,6 @@ mod tests {
         let incident = KeptRun::new("text".into(), Some(&run_started("incident", None)));
         assert_eq!(incident.drill_and_scenario(), (false, None));
         assert_eq!(KeptRun::new("text".into(), None).run, None);
-    }
-
-    #[test]
-    fn a_shared_run_opened_as_another_run_is_told_apart() {
-        let drill = run_started("drill", Some("dc-loss"));
-        let said = |m: Option<Mismatch>| m.map(|m| m.to_string());
-        assert_eq!(
-            said(disagreement("etcd://h/x", Some(&drill), false, None, false)),
-            Some("cannot resume 'etcd://h/x' as an incident run, not a drill: it records a drill of scenario 'dc-loss'; a resumed run goes on as the run it began as".into())
-        );
-        assert!(disagreement("u", Some(&drill), true, Some("dns"), false).is_some());
-        assert!(disagreement("u", Some(&drill), true, None, false).is_some());
-        assert_eq!(disagreement("u", Some(&drill), true, None, true), None);
-        assert_eq!(
-            disagreement("u", Some(&drill), true, Some("dc-loss"), false),
-            None
-        );
-        let incident = run_started("incident", None);
-        assert!(disagreement("u", Some(&incident), true, None, false).is_some());
-        assert_eq!(disagreement("u", Some(&incident), false, None, false), None);
-        assert_eq!(disagreement("u", None, true, None, false), None);
     }
 
     fn drill(id: &str) -> RecordedRun {
