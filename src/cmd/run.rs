@@ -322,7 +322,6 @@ async fn conclude(
     (journal, log): (&JournalLocation, Option<&std::path::Path>),
     goal: &Goal,
 ) -> ExitCode {
-    let secrets = drv.engine().runbook().secret_vars.clone();
     let code = match drv.end(ending) {
         Ok(ended) => {
             printer.notices(&ended.notices);
@@ -393,22 +392,7 @@ async fn conclude(
         return ExitCode::from(Exit::NotAllUp);
     }
     if code != Exit::AllUp && !args.dry_run && !args.check_only {
-        let with = session::ContinueWith::Run {
-            runbook: &args.runbook,
-            yes: args.yes,
-        };
-        let (command, to_set) = session::continue_command(
-            with,
-            &session::RecordedRun::of(open.drill, open.scenario.as_deref()),
-            &open.vars,
-            &secrets,
-            drv.journal_path(),
-            &open.etcd,
-        );
-        eprintln!("continue: {command}");
-        for env in to_set {
-            eprintln!("  (set {env} to the secret first: read -rs {env}; export {env})");
-        }
+        say_continue(drv, args, open);
     }
     ExitCode::from(code)
 }
@@ -462,6 +446,11 @@ fn how_to_continue(
     if args.check_only || matches!(goal, Goal::Undo { .. }) {
         return;
     }
+    say_continue(drv, args, open);
+}
+
+/// `continue:` and the command that continues the run, with the secrets to set first.
+fn say_continue(drv: &Driver, args: &RunArgs, open: &OpenArgs) {
     let with = session::ContinueWith::Run {
         runbook: &args.runbook,
         yes: args.yes,
@@ -471,7 +460,7 @@ fn how_to_continue(
         &session::RecordedRun::of(open.drill, open.scenario.as_deref()),
         &open.vars,
         &drv.engine().runbook().secret_vars,
-        journal,
+        drv.journal_path(),
         &open.etcd,
     );
     eprintln!("continue: {command}");

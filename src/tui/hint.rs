@@ -11,8 +11,10 @@ pub fn next_step(app: &App) -> Option<String> {
 }
 
 /// The hint's second line, when it has one: the last line a failed step printed, or who
-/// declined (or marked failed) the step a service stopped at, and when.
-pub fn detail(app: &App) -> Option<String> {
+/// declined (or marked failed) the step a service stopped at, and when. What the view draws
+/// (`next_step_for`), told apart for the tests.
+#[cfg(test)]
+fn detail(app: &App) -> Option<String> {
     hint(app).and_then(|h| h.detail).map(Detail::text)
 }
 

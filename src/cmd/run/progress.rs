@@ -232,7 +232,10 @@ pub(super) fn outages(
             .map(|j| RunFold::of(&j.records))
             .ok()
         }
-        JournalLocation::File(path) => crate::export::picture_file(path).ok(),
+        // Read whole (a chatty run's is hundreds of megabytes): off the async worker.
+        JournalLocation::File(path) => {
+            crate::journal::etcd::shared::blocking_wait(|| crate::export::picture_file(path)).ok()
+        }
     };
     let Some(picture) = picture else {
         return;
